@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import re
+import time
+import uuid
 from datetime import UTC
 
 import psycopg
@@ -76,3 +78,29 @@ def test_a_weekly_run_reads_the_same_on_a_server_of_other_settings(
     finally:
         with psycopg.connect(pg_admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{template}_b" WITH (FORCE)')
+
+
+def test_a_roles_timeouts_do_not_cut_llmtrades_sessions(database_url: str) -> None:
+    role = f"r_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN SUPERUSER")
+    try:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            for setting, value in {
+                "statement_timeout": "1ms",  # cancelled every statement: exit 75 at every retry, for ever
+                "idle_session_timeout": "100ms",  # ended the session while a step (a model's answer) took longer
+                "idle_in_transaction_session_timeout": "100ms",
+                "lock_timeout": "1ms",
+            }.items():
+                conn.execute(f"ALTER ROLE {role} SET {setting} = '{value}'")
+        url = database_url.replace("postgres:@", f"{role}:@", 1)
+        with connect(url) as conn:
+            conn.execute("SELECT pg_sleep(0.2)")
+            time.sleep(0.3)  # idle longer than the role's idle_session_timeout
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+        _ran(url, "run-weekly")
+        _ran(url, "status")
+    finally:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(f"DROP OWNED BY {role}")
+            conn.execute(f"DROP ROLE {role}")

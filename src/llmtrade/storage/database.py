@@ -23,6 +23,7 @@ from llmtrade.errors import DatabaseError, DatabaseUnavailable, TemporaryError, 
 from llmtrade.settings import Settings
 from llmtrade.storage import servers_used
 from llmtrade.storage.embedded_settings import prepare_embedded, write_server_settings
+from llmtrade.storage.session_settings import session_settings
 
 if TYPE_CHECKING:
     import psycopg
@@ -294,28 +295,12 @@ def connect(url: str, *, autocommit: bool = True) -> psycopg.Connection:
         # libpq could not even parse it: a setting to fix, not an outage to wait out.
         raise _bad_url(url, exc) from exc
     try:
-        conn.execute(_SESSION)
+        conn.execute(session_settings(conn.info.server_version))
     except BaseException:
         conn.close()
         raise
     conn.autocommit = autocommit
     return conn
-
-
-# The session settings llmtrade's reads and writes assume, as the embedded server has them, whatever a DATABASE_URL's
-# server, database or role sets as defaults (ALTER DATABASE/ROLE ... SET, PGOPTIONS): psycopg parses timestamps only
-# in DateStyle ISO (a server on 'SQL, DMY' failed every command with a traceback), floats are read back exactly only
-# with extra_float_digits >= 1, texts are sent and read as UTF-8, and instants come back in UTC.
-_SESSION = b"".join(
-    f"SET {name} TO '{value}';".encode()
-    for name, value in {
-        "DateStyle": "ISO",
-        "IntervalStyle": "postgres",
-        "TimeZone": "UTC",
-        "extra_float_digits": "1",
-        "client_encoding": "UTF8",
-    }.items()
-)
 
 
 def check_url(url: str) -> None:
