@@ -18,7 +18,7 @@ from llmtrade.errors import UsageError
 from llmtrade.settings import Settings
 from llmtrade.storage import migrations
 from llmtrade.storage.bootstrap import open_storage
-from tests.support import FIXED_NOW
+from tests.support import FIXED_NOW, WEDNESDAY_8AM
 
 runner = CliRunner()
 
@@ -82,3 +82,15 @@ def test_a_server_without_the_extension_is_told_to_install_it(
     assert "migration 0001_needs_an_extension was refused" in said
     assert 'extension "no_such_extension_here" is not available' in said
     assert "install pgvector on that server" in said
+
+
+def test_a_read_only_server_or_role_is_a_setting_to_fix(database_url: str) -> None:
+    # A hot standby refuses writes alike (SQLSTATE 25006); a role's or database's default_transaction_read_only is
+    # what a trial can set up. Failed before: a ReadOnlySqlTransaction traceback, exit 1.
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{conn.info.dbname}" SET default_transaction_read_only = on')
+    result = runner.invoke(cli, ["run-weekly"], env={"DATABASE_URL": database_url, "LLMTRADE_NOW": WEDNESDAY_8AM})
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert "DATABASE_URL's server refused a write: it is read-only for llmtrade" in " ".join(result.output.split())
+    assert "point DATABASE_URL at the primary" in " ".join(result.output.split())
