@@ -94,3 +94,24 @@ def test_a_read_only_server_or_role_is_a_setting_to_fix(database_url: str) -> No
     assert "Traceback" not in result.output
     assert "DATABASE_URL's server refused a write: it is read-only for llmtrade" in " ".join(result.output.split())
     assert "point DATABASE_URL at the primary" in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize("encoding", ["SQL_ASCII", "LATIN1"])
+def test_a_database_not_in_utf8_is_refused_before_anything_is_written(pg_admin_url: str, encoding: str) -> None:
+    name = f"t_{encoding.lower()}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name} ENCODING '{encoding}' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0")
+    url = pg_admin_url.replace("/postgres?", f"/{name}?", 1)
+    try:
+        # Failed before: the migrations made the tables, then the council's first answer (its quotes are not ASCII)
+        # failed 'unsupported Unicode escape sequence' with exit 1.
+        result = runner.invoke(cli, ["council", "Faut-il acheter? café"], env={"DATABASE_URL": url})
+        said = " ".join(result.output.split())
+        assert result.exit_code == 2, said
+        assert f"is encoded {encoding}, not UTF8" in said
+        assert "CREATE DATABASE" in said and "ENCODING 'UTF8'" in said
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT to_regclass('events')").fetchone() == (None,)
+    finally:
+        with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
