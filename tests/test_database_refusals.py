@@ -115,3 +115,16 @@ def test_a_database_not_in_utf8_is_refused_before_anything_is_written(pg_admin_u
     finally:
         with psycopg.connect(pg_admin_url, autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def test_a_connection_limit_says_how_many_llmtrade_holds(role_url: str, pg_admin_url: str) -> None:
+    role = role_url.split("://", 1)[1].split(":", 1)[0]
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(f"ALTER ROLE {role} CONNECTION LIMIT 0")
+    code, output = _said(role_url)
+    said = " ".join(output.split())
+    # A limit, or a full server: temporary (75), as others' sessions may close; what llmtrade needs is said, so a
+    # limit below it is seen as the setting it is. Before: only the server's 'too many connections for role'.
+    assert code == 75, said
+    assert f'too many connections for role "{role}"' in said
+    assert "llmtrade holds up to 2 connections at once for a command, 3 for a backtest" in said

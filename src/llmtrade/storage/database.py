@@ -290,7 +290,8 @@ def connect(url: str, *, autocommit: bool = True) -> psycopg.Connection:
     except psycopg.OperationalError as exc:
         if _BAD_SETTING.search(str(exc)):
             raise _bad_url(url, exc) from exc
-        raise DatabaseUnavailable(f"cannot connect to the database: {' '.join(str(exc).split())}") from exc
+        said = " ".join(str(exc).split())
+        raise DatabaseUnavailable(f"cannot connect to the database: {said}{_connections_needed(said)}") from exc
     except psycopg.ProgrammingError as exc:
         # libpq could not even parse it: a setting to fix, not an outage to wait out.
         raise _bad_url(url, exc) from exc
@@ -301,6 +302,25 @@ def connect(url: str, *, autocommit: bool = True) -> psycopg.Connection:
         raise
     conn.autocommit = autocommit
     return conn
+
+
+# PostgreSQL's words for a connection refused for the number open: the server's max_connections (less the slots it
+# keeps for superusers), or a role's or database's CONNECTION LIMIT.
+_TOO_MANY = re.compile(r"too many (clients|connections for (role|database))|remaining connection slots are reserved")
+
+
+def _connections_needed(said: str) -> str:
+    """What to add to a refusal for the connections open: how many llmtrade holds at once. A CONNECTION LIMIT below
+    that refuses a run at every retry (exit 75 for ever, said only as the server's 'too many connections for role');
+    a full server lets it in once others close theirs. Counted on a trial: a run or a read 2, a backtest 3 (its
+    helpers' included), a sweep about 3 per worker more."""
+    if not _TOO_MANY.search(said):
+        return ""
+    return (
+        ". llmtrade holds up to 2 connections at once for a command, 3 for a backtest and 3 more for each sweep "
+        "worker: a role's or database's CONNECTION LIMIT (or max_connections) below that refuses it at every retry "
+        "(ALTER ROLE ... CONNECTION LIMIT to raise it); a server full of other sessions lets it in once they close"
+    )
 
 
 def check_url(url: str) -> None:
