@@ -60,6 +60,9 @@ def test_a_role_that_may_not_create_pgvector_is_told_who_must(role_url: str, emp
     assert code == 2, output
     assert 'migration 0005_memory was refused: permission denied to create extension "vector"' in output
     assert "CREATE EXTENSION IF NOT EXISTS vector;" in output
+    # Which database: a backtest's own (made from template1) is refused after the live one was set up.
+    dbname = psycopg.conninfo.conninfo_to_dict(empty_database_url)["dbname"]
+    assert f"in the database {dbname} (and in template1" in " ".join(output.split())
     # The migrations before it are one transaction with it: none is left half applied for the next try.
     with psycopg.connect(empty_database_url) as conn:
         assert conn.execute("SELECT to_regclass('schema_migrations')").fetchone() == (None,)

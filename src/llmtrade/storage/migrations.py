@@ -165,7 +165,10 @@ def _server_refusal(what: str, exc: Exception, conn: psycopg.Connection) -> Usag
         )
     else:
         todo = (
-            "have the server's administrator run `CREATE EXTENSION IF NOT EXISTS vector;` in that database and grant "
+            # Named: a backtest's refusal is of its own database (llmtrade_bt_NAME, made from template1), not of the
+            # live one the administrator already set up.
+            f"have the server's administrator run `CREATE EXTENSION IF NOT EXISTS vector;` in the database "
+            f"{conn.info.dbname} (and in template1, so that the databases backtests make have it too) and grant "
             "the role CREATE on schema public (or make it the database's owner), or unset DATABASE_URL for the "
             "embedded server"
         )
