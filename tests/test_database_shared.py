@@ -50,6 +50,8 @@ def test_a_search_path_of_no_schema_is_told_to_create_it(empty_database_url: str
     code, output = _said(_with_search_path(empty_database_url, "llmtrade"))
     assert code == 2, output
     assert "no schema of the role's search_path (llmtrade) exists there" in output
+    dbname = psycopg.conninfo.conninfo_to_dict(empty_database_url)["dbname"]
+    assert f"the database {dbname} has no schema to hold llmtrade's tables" in output
 
 
 def test_pgvector_off_the_search_path_is_told_to_add_its_schema(empty_database_url: str) -> None:

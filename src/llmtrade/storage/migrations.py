@@ -144,9 +144,11 @@ def _server_refusal(what: str, exc: Exception, conn: psycopg.Connection) -> Usag
     if state == _NO_SCHEMA:
         path = _search_path(conn)
         return UsageError(
-            f"DATABASE_URL's database has no schema to hold llmtrade's tables: {what} was refused: {reason}, as no "
-            f"schema of the role's search_path ({path}) exists there: create it (CREATE SCHEMA ... AUTHORIZATION "
-            "<role>) or set a search_path whose first schema exists, or unset DATABASE_URL for the embedded server"
+            f"the database {conn.info.dbname} has no schema to hold llmtrade's tables: {what} was refused: {reason}, "
+            f"as no schema of the role's search_path ({path}) exists there: create it (CREATE SCHEMA ... "
+            "AUTHORIZATION <role>; a backtest's own database, made from template1, needs it too, or public kept on "
+            "the search_path) or set a search_path whose first schema exists, or unset DATABASE_URL for the embedded "
+            "server"
         )
     if state == _UNDEFINED and '"vector"' in reason:
         return UsageError(
