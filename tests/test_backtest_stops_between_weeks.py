@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from llmtrade.app.backtest_inputs import Progress
 from llmtrade.cli import app as cli
-from llmtrade.exits import INTERRUPTED, with_notes
+from llmtrade.exits import INTERRUPTED, classify, with_notes
 from llmtrade.storage.database import backtest_database
 from tests.test_backtest import FIRST, LAST, _run, _unique, _url
 
@@ -82,3 +82,21 @@ def test_a_ctrl_c_after_the_last_week_is_said_and_the_same_command_records_the_f
     assert json.loads(board.stdout)["unfinished"] is None
     assert _run(database_url, tmp_path, name, audit=0).weeks_run == 0
     assert _finishes(books) == 1  # recorded once
+
+
+def test_a_database_lost_outside_a_stage_says_where_the_backtest_stopped(database_url: str, tmp_path: Path) -> None:
+    # The server killed (kill -9 of a DATABASE_URL's postmaster) while a backtest wrote between its stages: psycopg's
+    # own error, not wrapped in a stage's, was said with no week (the stages' failures were); now as they are.
+    name = _unique()
+
+    def lost_after_week_one(step: Progress) -> None:
+        if step.week_id is not None and step.weeks_done == 1:
+            raise psycopg.OperationalError("consuming input failed: server closed the connection unexpectedly")
+
+    with pytest.raises(psycopg.OperationalError) as lost:
+        _run(database_url, tmp_path, name, audit=0, progress=lost_after_week_one)
+    found = classify(lost.value)
+    assert found is not None and found.code == 75
+    assert found.message.endswith(
+        f"backtest {name!r} stopped between week {FIRST} and week {LAST} (weeks done: 1 of 2)."
+    ), found.message

@@ -18,7 +18,7 @@ from llmtrade.errors import UsageError
 from llmtrade.settings import Settings
 from llmtrade.storage import migrations
 from llmtrade.storage.bootstrap import open_storage
-from tests.support import FIXED_NOW
+from tests.support import FIXED_NOW, WEDNESDAY_8AM
 
 runner = CliRunner()
 
@@ -60,6 +60,9 @@ def test_a_role_that_may_not_create_pgvector_is_told_who_must(role_url: str, emp
     assert code == 2, output
     assert 'migration 0005_memory was refused: permission denied to create extension "vector"' in output
     assert "CREATE EXTENSION IF NOT EXISTS vector;" in output
+    # Which database: a backtest's own (made from template1) is refused after the live one was set up.
+    dbname = psycopg.conninfo.conninfo_to_dict(empty_database_url)["dbname"]
+    assert f"in the database {dbname} (and in template1" in " ".join(output.split())
     # The migrations before it are one transaction with it: none is left half applied for the next try.
     with psycopg.connect(empty_database_url) as conn:
         assert conn.execute("SELECT to_regclass('schema_migrations')").fetchone() == (None,)
@@ -82,3 +85,49 @@ def test_a_server_without_the_extension_is_told_to_install_it(
     assert "migration 0001_needs_an_extension was refused" in said
     assert 'extension "no_such_extension_here" is not available' in said
     assert "install pgvector on that server" in said
+
+
+def test_a_read_only_server_or_role_is_a_setting_to_fix(database_url: str) -> None:
+    # A hot standby refuses writes alike (SQLSTATE 25006); a role's or database's default_transaction_read_only is
+    # what a trial can set up. Failed before: a ReadOnlySqlTransaction traceback, exit 1.
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{conn.info.dbname}" SET default_transaction_read_only = on')
+    result = runner.invoke(cli, ["run-weekly"], env={"DATABASE_URL": database_url, "LLMTRADE_NOW": WEDNESDAY_8AM})
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert "DATABASE_URL's server refused a write: it is read-only for llmtrade" in " ".join(result.output.split())
+    assert "point DATABASE_URL at the primary" in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize("encoding", ["SQL_ASCII", "LATIN1"])
+def test_a_database_not_in_utf8_is_refused_before_anything_is_written(pg_admin_url: str, encoding: str) -> None:
+    name = f"t_{encoding.lower()}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name} ENCODING '{encoding}' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0")
+    url = pg_admin_url.replace("/postgres?", f"/{name}?", 1)
+    try:
+        # Failed before: the migrations made the tables, then the council's first answer (its quotes are not ASCII)
+        # failed 'unsupported Unicode escape sequence' with exit 1.
+        result = runner.invoke(cli, ["council", "Faut-il acheter? café"], env={"DATABASE_URL": url})
+        said = " ".join(result.output.split())
+        assert result.exit_code == 2, said
+        assert f"is encoded {encoding}, not UTF8" in said
+        assert "CREATE DATABASE" in said and "ENCODING 'UTF8'" in said
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT to_regclass('events')").fetchone() == (None,)
+    finally:
+        with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def test_a_connection_limit_says_how_many_llmtrade_holds(role_url: str, pg_admin_url: str) -> None:
+    role = role_url.split("://", 1)[1].split(":", 1)[0]
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(f"ALTER ROLE {role} CONNECTION LIMIT 0")
+    code, output = _said(role_url)
+    said = " ".join(output.split())
+    # A limit, or a full server: temporary (75), as others' sessions may close; what llmtrade needs is said, so a
+    # limit below it is seen as the setting it is. Before: only the server's 'too many connections for role'.
+    assert code == 75, said
+    assert f'too many connections for role "{role}"' in said
+    assert "llmtrade holds up to 2 connections at once for a command, 3 for a backtest" in said

@@ -36,6 +36,7 @@ class Row:
     code: int | None
     what: str = ""
     errnos: frozenset[int] = frozenset()
+    todo: str = "run the command again when it is back (what was recorded is kept, completed stages are not repeated)"
 
 
 # Most specific first: the first row whose class the exception is an instance of decides.
@@ -59,6 +60,18 @@ TABLE: tuple[Row, ...] = (
     Row("psycopg.errors.QueryCanceled", TEMPORARY, "a database statement was cancelled (a timeout or an operator)"),
     Row("psycopg.errors.LockNotAvailable", TEMPORARY, "a database lock was not available"),
     Row("psycopg.OperationalError", TEMPORARY, "the connection to the database was lost"),
+    # A replica (hot standby) or a role/database with default_transaction_read_only on: a setting, so no retry would
+    # write (it was a traceback, exit 1). Read-only commands work there; the first write is refused.
+    Row(
+        "psycopg.errors.ReadOnlySqlTransaction",
+        2,
+        "DATABASE_URL's server refused a write: it is read-only for llmtrade",
+        todo=(
+            "point DATABASE_URL at the primary, as a role that may write (a hot standby refuses every write; a role or "
+            "database with default_transaction_read_only on: ALTER ROLE ... RESET default_transaction_read_only). "
+            "What was recorded before is kept"
+        ),
+    ),
     Row("builtins.OSError", TEMPORARY, "the disk is full", frozenset({errno.ENOSPC, errno.EDQUOT})),
 )
 
@@ -223,11 +236,7 @@ def _classified(exc: BaseException) -> Failure | None:
         assert row.code is not None
         where = f" (in stage {stage!r})" if stage else ""
         detail = one_line(str(link)) or type(link).__name__
-        return Failure(
-            row.code,
-            f"{row.what}{where}: {detail}; run the command again when it is back "
-            "(what was recorded is kept, completed stages are not repeated)",
-        )
+        return Failure(row.code, f"{row.what}{where}: {detail}; {row.todo}")
     # A stage that failed on something unexpected is still that stage's failure, not a traceback.
     return Failure(outer.exit_code, str(outer)) if outer is not None else None
 

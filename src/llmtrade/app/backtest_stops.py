@@ -71,10 +71,12 @@ class Whereabouts:
 
     @contextmanager
     def noted(self) -> Iterator[None]:
-        """A failure or a stop (Ctrl-C, SIGTERM) raised in the block gets the note of where the loop was."""
+        """A failure or a stop (Ctrl-C, SIGTERM) raised in the block gets the note of where the loop was. Any failure:
+        a database lost between stages (a DATABASE_URL's server killed) arrives as psycopg's own error, not a
+        stage's, and was said without the week."""
         try:
             yield
-        except (LlmtradeError, KeyboardInterrupt) as exc:
+        except (Exception, KeyboardInterrupt) as exc:
             if self.job is not None:
                 note_stop(exc, name=self.name, job=self.job, weeks_done=self.weeks_done, weeks=self.weeks)
             else:

@@ -14,8 +14,9 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
-import psycopg
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+
+from llmtrade.storage.database import connect
 
 MAX_ROWS = 50
 PAYLOAD_CHARS = 800
@@ -87,7 +88,9 @@ class ReadOnlyEvents:
     """The tools' queries on a connection that cannot write; `call(name, arguments_json)` for a model's call."""
 
     def __init__(self, url: str):
-        self._conn = psycopg.connect(url, options="-c default_transaction_read_only=on", autocommit=False)
+        self._conn = connect(url)  # with llmtrade's session settings: the events' instants read as everywhere
+        self._conn.execute("SET default_transaction_read_only TO on")
+        self._conn.autocommit = False
         self._tools: dict[str, tuple[type[_Args], Callable[[Any], Any]]] = {
             "events": (EventsArgs, self.events),
             "run_summary": (RunArgs, self.run_summary),

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from llmtrade.clock import Clock
+from llmtrade.errors import UsageError
 from llmtrade.settings import Settings
 from llmtrade.storage import bulk_load, handover, migrations
 from llmtrade.storage.database import DatabaseLocation, connect, locate
@@ -50,6 +51,7 @@ def open_storage(settings: Settings, clock: Clock, *, location: DatabaseLocation
     where = location or locate(settings)
     conn = connect(where.url)
     try:
+        _refuse_other_encodings(conn, where)
         applied_now = migrations.migrate(conn)
         if location is not None:
             bulk_load.build(conn)
@@ -58,3 +60,21 @@ def open_storage(settings: Settings, clock: Clock, *, location: DatabaseLocation
         raise
     _opened += 1
     return Storage(where, conn, EventStore(conn, clock), applied_now, live=location is None)
+
+
+def _refuse_other_encodings(conn: psycopg.Connection, where: DatabaseLocation) -> None:
+    """UsageError (exit 2) for a database whose encoding is not UTF8 (a server initialised under LANG=C makes
+    SQL_ASCII databases; LATIN1 ones are made on purpose). Events hold model answers and theses in any language, and
+    even an offline answer's quotes are not ASCII: in such a database every such write failed mid-run ('unsupported
+    Unicode escape sequence', exit 1), after the migrations had made its tables. The server says the encoding when
+    the session opens: this costs no round trip."""
+    encoding = conn.info.parameter_status("server_encoding")
+    if encoding is None or encoding == "UTF8":
+        return
+    name = conn.info.dbname
+    raise UsageError(
+        f"the database {name!r} on {where.description} is encoded {encoding}, not UTF8: llmtrade records "
+        "texts in any language (model answers, theses, names). Give it a UTF8 database: CREATE DATABASE "
+        f"{name}_utf8 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0 (a backtest's own database "
+        "is made like the server's template1: create it so by hand), and point DATABASE_URL at it"
+    )

@@ -23,6 +23,7 @@ from llmtrade.errors import DatabaseError, DatabaseUnavailable, TemporaryError, 
 from llmtrade.settings import Settings
 from llmtrade.storage import servers_used
 from llmtrade.storage.embedded_settings import prepare_embedded, write_server_settings
+from llmtrade.storage.session_settings import session_settings
 
 if TYPE_CHECKING:
     import psycopg
@@ -285,14 +286,41 @@ def connect(url: str, *, autocommit: bool = True) -> psycopg.Connection:
     import psycopg  # lazy: psycopg costs ~0.1 s to import, --help must not pay it
 
     try:
-        return psycopg.connect(url, autocommit=autocommit, connect_timeout=10)
+        conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
     except psycopg.OperationalError as exc:
         if _BAD_SETTING.search(str(exc)):
             raise _bad_url(url, exc) from exc
-        raise DatabaseUnavailable(f"cannot connect to the database: {' '.join(str(exc).split())}") from exc
+        said = " ".join(str(exc).split())
+        raise DatabaseUnavailable(f"cannot connect to the database: {said}{_connections_needed(said)}") from exc
     except psycopg.ProgrammingError as exc:
         # libpq could not even parse it: a setting to fix, not an outage to wait out.
         raise _bad_url(url, exc) from exc
+    try:
+        conn.execute(session_settings(conn.info.server_version))
+    except BaseException:
+        conn.close()
+        raise
+    conn.autocommit = autocommit
+    return conn
+
+
+# PostgreSQL's words for a connection refused for the number open: the server's max_connections (less the slots it
+# keeps for superusers), or a role's or database's CONNECTION LIMIT.
+_TOO_MANY = re.compile(r"too many (clients|connections for (role|database))|remaining connection slots are reserved")
+
+
+def _connections_needed(said: str) -> str:
+    """What to add to a refusal for the connections open: how many llmtrade holds at once. A CONNECTION LIMIT below
+    that refuses a run at every retry (exit 75 for ever, said only as the server's 'too many connections for role');
+    a full server lets it in once others close theirs. Counted on a trial: a run or a read 2, a backtest 3 (its
+    helpers' included), a sweep about 3 per worker more."""
+    if not _TOO_MANY.search(said):
+        return ""
+    return (
+        ". llmtrade holds up to 2 connections at once for a command, 3 for a backtest and 3 more for each sweep "
+        "worker: a role's or database's CONNECTION LIMIT (or max_connections) below that refuses it at every retry "
+        "(ALTER ROLE ... CONNECTION LIMIT to raise it); a server full of other sessions lets it in once they close"
+    )
 
 
 def check_url(url: str) -> None:

@@ -60,6 +60,7 @@ def _shipped() -> tuple[Migration, ...]:
 def applied(conn: psycopg.Connection) -> list[AppliedMigration]:
     if not _has_table(conn):
         return []
+    _numbers(conn)  # refuses another application's table of that name
     rows = conn.execute("SELECT number, name, applied_at FROM schema_migrations ORDER BY number").fetchall()
     return [AppliedMigration(*row) for row in rows]
 
@@ -72,20 +73,21 @@ def migrate(conn: psycopg.Connection) -> list[Migration]:
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
         try:
-            conn.execute(
-                """CREATE TABLE IF NOT EXISTS schema_migrations (
-                       number integer PRIMARY KEY,
-                       name text NOT NULL,
-                       applied_at timestamptz NOT NULL DEFAULT now())"""
-            )
+            with conn.transaction():  # a savepoint: a refusal's message still asks the server for its search_path
+                conn.execute(
+                    """CREATE TABLE IF NOT EXISTS schema_migrations (
+                           number integer PRIMARY KEY,
+                           name text NOT NULL,
+                           applied_at timestamptz NOT NULL DEFAULT now())"""
+                )
         except Exception as exc:
             # From PostgreSQL 15 a role that does not own the database may create nothing in schema public: the first
             # table is where that shows (it was a raw traceback).
-            refused = None if _is_outage(exc) else _server_refusal("the migrations' own table", exc)
+            refused = None if _is_outage(exc) else _server_refusal("the migrations' own table", exc, conn)
             if refused is not None:
                 raise refused from exc
             raise
-        have = {row[0] for row in conn.execute("SELECT number FROM schema_migrations")}
+        have = _numbers(conn)
         for migration in available():
             if migration.number in have:
                 continue
@@ -99,7 +101,7 @@ def migrate(conn: psycopg.Connection) -> list[Migration]:
             except Exception as exc:
                 if _is_outage(exc):
                     raise  # the server went away or filled its disk: exit 75 (exits.py), not a bad migration
-                refused = _server_refusal(f"migration {migration.number:04d}_{migration.name}", exc)
+                refused = _server_refusal(f"migration {migration.number:04d}_{migration.name}", exc, conn)
                 if refused is not None:
                     raise refused from exc
                 raise DatabaseError(f"migration {migration.number:04d}_{migration.name} failed: {exc}") from exc
@@ -113,17 +115,47 @@ _NOT_ALLOWED = "42501"  # insufficient_privilege
 # An extension not installed on the server: PostgreSQL 18 says feature_not_supported ('extension "vector" is not
 # available'), earlier versions undefined_file ('could not open extension control file').
 _NO_EXTENSION = ("0A000", "58P01")
+# A database another application uses too: a table (or index, function, trigger) of one of llmtrade's names is
+# already there: duplicate_table, duplicate_object, duplicate_function.
+_TAKEN = ("42P07", "42710", "42723")
+_NO_SCHEMA = "3F000"  # invalid_schema_name: no schema of the search_path exists to create in
+_UNDEFINED = "42704"  # undefined_object: 'type "vector" does not exist' when its schema is off the search_path
+_OWN_PLACE = (
+    "give llmtrade a database of its own (CREATE DATABASE llmtrade, and DATABASE_URL naming it) or a schema of its "
+    "own (CREATE SCHEMA llmtrade; then ALTER ROLE <role> SET search_path = llmtrade, public, or "
+    "?options=-csearch_path%3Dllmtrade,public in DATABASE_URL), or unset DATABASE_URL for the embedded server"
+)
 
 
-def _server_refusal(what: str, exc: Exception) -> UsageError | None:
-    """The setup to fix (exit 2, naming DATABASE_URL) when the server refused `what` for its role's privileges or
-    a missing extension, else None. A managed PostgreSQL whose role is not the database's owner refuses
-    `CREATE EXTENSION vector` ("Must be superuser") or, from PostgreSQL 15, any table in schema public; a server
-    without pgvector has no control file for it. Either said as "migration 0005_memory failed" with exit 1 read as a
-    fault of llmtrade's, not a setting of the server's."""
+def _server_refusal(what: str, exc: Exception, conn: psycopg.Connection) -> UsageError | None:
+    """The setup to fix (exit 2, naming DATABASE_URL) when the server refused `what` for its role's privileges, a
+    missing extension, or a database laid out for another application, else None. A managed PostgreSQL whose role is
+    not the database's owner refuses `CREATE EXTENSION vector` ("Must be superuser") or, from PostgreSQL 15, any table
+    in schema public; a server without pgvector has no control file for it; a database another application uses may
+    hold a table named as one of llmtrade's (`events`, `market_bars`), or a search_path naming no schema that exists,
+    or none holding pgvector. Each said as "migration 0005_memory failed" with exit 1 (or a traceback) read as a fault
+    of llmtrade's, not a setting of the server's. The failed migration's savepoint is rolled back: `conn` still
+    answers."""
     state = getattr(exc, "sqlstate", None)
     diag = getattr(exc, "diag", None)
     reason = " ".join(str(getattr(diag, "message_primary", None) or exc).split())
+    if state in _TAKEN:
+        return _not_its_own(f"{what} was refused: {reason}", conn)
+    if state == _NO_SCHEMA:
+        path = _search_path(conn)
+        return UsageError(
+            f"the database {conn.info.dbname} has no schema to hold llmtrade's tables: {what} was refused: {reason}, "
+            f"as no schema of the role's search_path ({path}) exists there: create it (CREATE SCHEMA ... "
+            "AUTHORIZATION <role>; a backtest's own database, made from template1, needs it too, or public kept on "
+            "the search_path) or set a search_path whose first schema exists, or unset DATABASE_URL for the embedded "
+            "server"
+        )
+    if state == _UNDEFINED and '"vector"' in reason:
+        return UsageError(
+            f"DATABASE_URL's server cannot hold llmtrade's tables as set up: {what} was refused: {reason}, as the "
+            f"schema pgvector is installed in{_extension_schema(conn)} is not on the role's search_path "
+            f"({_search_path(conn)}): add it (for example search_path = llmtrade, public)"
+        )
     if state != _NOT_ALLOWED and not (state in _NO_EXTENSION and "extension" in reason):
         return None
     hint = getattr(diag, "message_hint", None)
@@ -135,7 +167,10 @@ def _server_refusal(what: str, exc: Exception) -> UsageError | None:
         )
     else:
         todo = (
-            "have the server's administrator run `CREATE EXTENSION IF NOT EXISTS vector;` in that database and grant "
+            # Named: a backtest's refusal is of its own database (llmtrade_bt_NAME, made from template1), not of the
+            # live one the administrator already set up.
+            f"have the server's administrator run `CREATE EXTENSION IF NOT EXISTS vector;` in the database "
+            f"{conn.info.dbname} (and in template1, so that the databases backtests make have it too) and grant "
             "the role CREATE on schema public (or make it the database's owner), or unset DATABASE_URL for the "
             "embedded server"
         )
@@ -144,11 +179,50 @@ def _server_refusal(what: str, exc: Exception) -> UsageError | None:
     )
 
 
+def _not_its_own(found: str, conn: psycopg.Connection) -> UsageError:
+    """llmtrade writes its tables only where no other application's are: a table of another's under one of its names
+    would have been read (or its migrations refused) as llmtrade's own."""
+    return UsageError(
+        f"DATABASE_URL's database is not llmtrade's alone: {found} (search_path {_search_path(conn)}); "
+        f"llmtrade creates nothing beside another application's tables: {_OWN_PLACE}"
+    )
+
+
+def _search_path(conn: psycopg.Connection) -> str:
+    try:
+        row = conn.execute("SELECT current_setting('search_path')").fetchone()
+    except Exception:  # a connection that no longer answers: the message goes without it
+        return "unknown"
+    return str(row[0]) if row else "unknown"
+
+
+def _extension_schema(conn: psycopg.Connection) -> str:
+    try:
+        row = conn.execute(
+            "SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'vector'"
+        ).fetchone()
+    except Exception:  # as in _search_path
+        return ""
+    return f" ({row[0]})" if row else ""
+
+
 def _up_to_date(conn: psycopg.Connection) -> bool:
     if not _has_table(conn):
         return False
-    have = {row[0] for row in conn.execute("SELECT number FROM schema_migrations")}
+    have = _numbers(conn)
     return all(m.number in have for m in _shipped())
+
+
+def _numbers(conn: psycopg.Connection) -> set[int]:
+    """The migrations applied, from a `schema_migrations` table that is llmtrade's; UsageError when the table of that
+    name is another application's (Rails, golang-migrate and sqlx keep theirs under this name: `version`, no
+    `number`), which read as a raw UndefinedColumn traceback."""
+    import psycopg  # lazy, as everywhere in storage
+
+    try:
+        return {row[0] for row in conn.execute("SELECT number FROM schema_migrations")}
+    except psycopg.errors.UndefinedColumn as exc:
+        raise _not_its_own("a table schema_migrations of another application's (no column number)", conn) from exc
 
 
 def _has_table(conn: psycopg.Connection) -> bool:
