@@ -138,6 +138,27 @@ def test_db_stop_leaves_a_server_in_use_running_unless_forced(tmp_path, monkeypa
     assert "not running" in runner.invoke(app, ["db", "stop"]).output
 
 
+def test_db_stop_waits_out_a_session_ending_as_it_looks(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # A command that has just finished (cron's run-due) closed its connection, but its server process is still in
+    # pg_stat_activity a moment later: `db stop` refused, saying a command still ran. A session ending within the
+    # moment `db stop` allows is waited out; one still open after it is refused, as above.
+    import threading
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("LLMTRADE_HOME", str(home))
+    assert runner.invoke(app, ["db", "status"]).exit_code == 0
+    ending = psycopg.connect(f"postgresql://postgres:@/postgres?host={home / 'pgdata'}")
+    closer = threading.Timer(0.5, ending.close)
+    closer.start()
+    try:
+        stopped = runner.invoke(app, ["db", "stop"])
+    finally:
+        closer.cancel()
+        ending.close()
+    assert stopped.exit_code == 0, stopped.output
+    assert "stopped the embedded server" in stopped.output
+
+
 def test_db_migrate_says_when_there_is_nothing_to_do(empty_database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABASE_URL", empty_database_url)
     first = runner.invoke(app, ["db", "migrate"])

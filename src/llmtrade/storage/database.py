@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import re
+import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -220,12 +221,24 @@ def _running(pgdata: Path) -> bool:
     return info is not None and info.is_running()
 
 
+# How long `db stop` waits for other sessions to end before it refuses: a command that has just finished (cron's
+# run-due, a `status` a moment before) closed its connection, but its server process leaves pg_stat_activity a moment
+# later, and was counted as a command still running.
+_SETTLE_SECONDS = 2.0
+
+
 def _refuse_if_in_use(admin_url: str, pgdata: Path) -> None:
+    deadline = time.monotonic() + _SETTLE_SECONDS
     with connect(admin_url) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
-        ).fetchone()
-    others = row[0] if row else 0
+        while True:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
+                "AND pid <> pg_backend_pid()"
+            ).fetchone()
+            others = row[0] if row else 0
+            if not others or time.monotonic() >= deadline:
+                break
+            time.sleep(0.1)
     if others:
         raise TemporaryError(
             f"the embedded server in {pgdata} is in use: {others} other connection{'s' if others > 1 else ''} open "
