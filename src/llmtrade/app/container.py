@@ -69,6 +69,8 @@ def mode_banner(decision: ModeDecision) -> str:
 class Container:
     # Whether an in-session price is looked at for a bad print (market/quote_checks.py): a feed's answer is.
     checks_prints: ClassVar[bool] = True
+    # Whether a week's jobs are held to the mode and kind of prices it began with (app/week_mode.py): a backtest's are.
+    pins_weeks: ClassVar[bool] = True
     settings: Settings
     loaded: LoadedConfig
     clock: Clock

@@ -1,0 +1,79 @@
+"""A week's jobs price on the kind of prices it began with (app/week_mode.py): the offline demo's synthetic week, once
+keys and a CSV folder are set, is neither filled nor judged at real prices, and a real-priced week is never continued
+on the synthetic market."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from llmtrade.cli import app
+from llmtrade.config.loader import load_config
+from llmtrade.domain.market import MarketDataFetched
+from llmtrade.domain.trading import OrderFilled
+from llmtrade.market.synthetic import SyntheticMarket
+from tests.support import going_live, stored_events
+
+runner = CliRunner()
+WEEK = date(2026, 1, 7)
+
+
+def write_real_prices(folder: Path, scale: float = 4.0) -> None:
+    """Every universe symbol's daily bars to the week's end, at `scale` times the synthetic market's (seed 7, the
+    default's): "real" prices far from the synthetic ones, as SPY's real ~600 is from a synthetic ~300."""
+    classes = {i.symbol: i.asset_class.value for i in load_config(None).config.assets.universe}
+    history = SyntheticMarket(classes, seed=7).daily_bars(list(classes), date(2025, 1, 2), date(2026, 1, 13))
+    folder.mkdir()
+    for symbol, bars in history.items():
+        rows = [
+            f"{b.day},{b.open * scale},{b.high * scale},{b.low * scale},{b.close * scale},{int(b.volume)}" for b in bars
+        ]
+        (folder / f"{symbol}.csv").write_text("Date,Open,High,Low,Close,Volume\n" + "\n".join(rows) + "\n")
+
+
+def test_a_synthetic_week_continued_after_keys_and_a_csv_folder_are_set_stays_on_synthetic_prices(
+    wednesday_week: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The quick start's week, sized by the risk gate at synthetic prices with its orders queued for the open; the
+    user then sets a model key and a CSV folder. The week's checkpoint ran offline (week_mode) but priced on the CSV
+    files: the queued orders filled at real prices four times the ones they were sized at (80% of an account in one
+    position, past the gate's 20%), and the week was judged at prices it was never traded at."""
+    assert runner.invoke(app, ["run-weekly"]).exit_code == 0  # no keys: offline, synthetic
+    write_real_prices(tmp_path / "csv")
+    with going_live(monkeypatch, market=tmp_path / "csv") as fake:
+        monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T12:01:00-05:00")
+        due = runner.invoke(app, ["run-due"])
+        assert due.exit_code == 0, due.output
+        assert fake.requests == []
+    assert "week 2026-01-07 began offline: its jobs run offline to its end (the rules provider, synthetic prices" in (
+        due.stderr
+    )
+    fetched = [
+        MarketDataFetched.from_event(e) for e in stored_events(wednesday_week, week_id=WEEK, type="MarketDataFetched")
+    ]
+    assert fetched and all(f.synthetic for f in fetched), [(f.provider, f.synthetic) for f in fetched]
+    fills = [OrderFilled.from_event(e).fill for e in stored_events(wednesday_week, type="OrderFilled")]
+    assert fills
+    for fill in fills:
+        assert fill.qty * fill.price <= 0.2 * 100_000 * 1.01, fill  # the gate's 20% of the starting equity
+
+
+def test_a_real_priced_week_is_not_continued_on_the_synthetic_market(
+    wednesday_week: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_real_prices(tmp_path / "csv")
+    monkeypatch.setenv("LLMTRADE_MARKET_CSV_DIR", str(tmp_path / "csv"))  # offline on the CSV folder: real prices
+    assert runner.invoke(app, ["run-weekly"]).exit_code == 0
+    monkeypatch.delenv("LLMTRADE_MARKET_CSV_DIR")  # the folder forgotten: offline is the synthetic market again
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T12:01:00-05:00")
+    due = runner.invoke(app, ["run-due"])
+    assert due.exit_code == 2, due.output
+    assert "week 2026-01-07 was priced on real prices, and the market set now is the synthetic one alone" in due.stderr
+    fetched = [
+        MarketDataFetched.from_event(e) for e in stored_events(wednesday_week, week_id=WEEK, type="MarketDataFetched")
+    ]
+    assert not any(f.synthetic for f in fetched)
+    assert stored_events(wednesday_week, type="OrderFilled") == []  # the orders queued for the open: not filled
