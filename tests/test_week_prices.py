@@ -48,9 +48,11 @@ def test_a_synthetic_week_continued_after_keys_and_a_csv_folder_are_set_stays_on
         due = runner.invoke(app, ["run-due"])
         assert due.exit_code == 0, due.output
         assert fake.requests == []
-    assert "week 2026-01-07 began offline: its jobs run offline to its end (the rules provider, synthetic prices" in (
-        due.stderr
-    )
+    assert (
+        "week 2026-01-07 began offline: its jobs run offline to its end (the rules provider, synthetic prices, paper "
+        "brokers), as it began; the next week, on the real prices set now, cannot begin in these books priced on the "
+        "synthetic market: begin the real books apart (another LLMTRADE_HOME or DATABASE_URL)"
+    ) in due.stderr
     fetched = [
         MarketDataFetched.from_event(e) for e in stored_events(wednesday_week, week_id=WEEK, type="MarketDataFetched")
     ]
@@ -77,3 +79,61 @@ def test_a_real_priced_week_is_not_continued_on_the_synthetic_market(
     ]
     assert not any(f.synthetic for f in fetched)
     assert stored_events(wednesday_week, type="OrderFilled") == []  # the orders queued for the open: not filled
+
+
+def _week_runs(url: str) -> list[tuple[str, str, str]]:
+    return [(str(e.week_id), e.payload["command"], e.payload["mode"]) for e in stored_events(url, type="RunStarted")]
+
+
+def test_the_first_week_on_real_prices_after_the_synthetic_demo_weeks_is_refused_not_carried_into_real_books(
+    wednesday_week: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The quick start's week, then keys and real prices: the next week's run valued the demo's positions at real
+    prices (a short bought at a synthetic 11, valued at a real 72: -110% and a breaker halt; a long at +58%), sized its
+    orders off those equities, and the leaderboard ranked the two kinds of prices together."""
+    assert runner.invoke(app, ["run-weekly"]).exit_code == 0  # no keys: offline, synthetic
+    write_real_prices(tmp_path / "csv")
+    with going_live(monkeypatch, market=tmp_path / "csv") as fake:
+        monkeypatch.setenv("LLMTRADE_NOW", "2026-01-14T08:01:00-05:00")
+        due = runner.invoke(app, ["run-due"])
+        assert due.exit_code == 2, due.output
+        assert fake.requests == [], due.output
+    assert (
+        "week 2026-01-14 would be priced on real prices, but these books were priced on the synthetic market (week "
+        "2026-01-07, the offline demo's)" in due.stderr
+    )
+    assert "Begin the real books apart: another LLMTRADE_HOME (or DATABASE_URL)" in due.stderr
+    # The demo's week was closed on its own prices; nothing of the next week was begun.
+    assert [r for r in _week_runs(wednesday_week) if r[0] == "2026-01-14"] == []
+    fetched = [MarketDataFetched.from_event(e) for e in stored_events(wednesday_week, type="MarketDataFetched")]
+    assert all(f.synthetic for f in fetched)
+    # Kept on the synthetic market, the same books go on, live.
+    with going_live(monkeypatch, market="synthetic") as fake:
+        assert runner.invoke(app, ["run-due"]).exit_code == 0
+        assert fake.requests
+    assert ("2026-01-14", "run-weekly", "live") in _week_runs(wednesday_week)
+
+
+def test_a_week_on_the_synthetic_market_after_real_weeks_is_refused(
+    wednesday_week: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """And back: a live week on real prices, closed, then the key and the prices removed. The next week would have
+    valued the real books' positions at synthetic prices (offline, the synthetic market is the default)."""
+    write_real_prices(tmp_path / "csv")
+    with going_live(monkeypatch, market=tmp_path / "csv"):
+        assert runner.invoke(app, ["run-weekly"]).exit_code == 0
+        monkeypatch.setenv("LLMTRADE_NOW", "2026-01-13T16:31:00-05:00")
+        assert runner.invoke(app, ["run-due"]).exit_code == 0  # the live week closed live
+    for name in ("LLMTRADE_LLM_BASE_URL", "LLMTRADE_MARKET_PROVIDERS", "LLMTRADE_MARKET_CSV_DIR"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-14T08:01:00-05:00")
+    due = runner.invoke(app, ["run-due"])  # no key, no folder: offline, the synthetic market
+    assert due.exit_code == 2, due.output
+    assert (
+        "week 2026-01-14 would be priced on the synthetic market, but these books were priced on real prices (week "
+        "2026-01-07)" in due.stderr
+    )
+    assert [r for r in _week_runs(wednesday_week) if r[0] == "2026-01-14"] == []
+    assert not any(
+        MarketDataFetched.from_event(e).synthetic for e in stored_events(wednesday_week, type="MarketDataFetched")
+    )

@@ -14,6 +14,12 @@ orders, sized by the risk gate at synthetic prices, filled at real ones (GLD siz
 409: 75% of the account in one position, past the gate's 20%), and its positions were closed and judged at prices
 they were never opened at. A week priced on the synthetic market keeps it to its end; a week priced on real prices
 is never continued on the synthetic market (refused: give the prices it began with).
+
+And a week begins on the kind of prices of the books' earlier weeks. The offline demo's books (synthetic) are not
+continued on real prices, nor real books on the synthetic market: refused at the week's first job, naming the weeks
+and what to do (real books begin apart, in another LLMTRADE_HOME or DATABASE_URL). Carried over, the demo's positions
+were valued at real prices (fictional gains and losses, a breaker halted by a made-up drawdown), the risk gate sized
+the first real week off those equities, and `status` and the leaderboard ranked both kinds of prices as one record.
 """
 
 from __future__ import annotations
@@ -44,21 +50,28 @@ def in_week_mode(app: Container, week_id: date, *, warn: bool = True) -> Contain
 def as_week_began(app: Container, week_id: date) -> tuple[Container, str | None]:
     """`app` held to what `week_id` began with, and what to say of it (None: `app` as it is). Offline when it began
     offline and `app` is not; on the synthetic market when its snapshot was synthetic and `app`'s market is not.
-    Raises UsageError when the week was priced on real prices and `app`'s market is the synthetic one alone. Two reads
-    (the week's first run, its snapshot); none for a backtest's jobs (one mode, one provider)."""
+    Raises UsageError when the week was priced on real prices and `app`'s market is the synthetic one alone, and when a
+    week not begun would be priced on the other kind than the books' earlier weeks (`require_the_books_kind`). A few
+    reads (the week's first run, its snapshot, else the earlier weeks'); none for a backtest's jobs (one mode, one
+    provider)."""
     if not app.pins_weeks:
         return app, None
     with app.storage() as storage:
         started = week_mode(storage.events, week_id)
         synthetic = week_synthetic(storage.events, week_id)
+        # A week not begun yet begins on the kind of prices the books' earlier weeks were priced on.
+        kinds = book_kinds(storage.events, week_id) if synthetic is None else {}
+    if started is not None and started != LLMMode.OFFLINE.value and app.mode is LLMMode.OFFLINE:
+        return app, None  # a live week is never continued offline: require_same_mode refuses it, saying so
     offline = started == LLMMode.OFFLINE.value and app.mode is not LLMMode.OFFLINE
     held = replace(app, offline=True, replay=False, live_misses_usd=None) if offline else app
     names = provider_names(held.loaded.config.assets, held.settings, live=held.live)
+    require_the_books_kind(kinds, week_id, synthetic=names == [SYNTHETIC])
     if synthetic is False and names == [SYNTHETIC]:
         raise UsageError(
             f"week {week_id} was priced on real prices, and the market set now is the synthetic one alone: its "
             "positions would be valued, closed and judged at made-up prices. Give the prices it began with (the CSV "
-            "folder, or the keys), or wait for the next week"
+            "folder, or the keys)"
         )
     pin = synthetic is True and names != [SYNTHETIC]
     if pin:
@@ -66,7 +79,7 @@ def as_week_began(app: Container, week_id: date) -> tuple[Container, str | None]
         held = replace(held, settings=held.settings.model_copy(update={"market_providers": SYNTHETIC}))
     if not offline and not pin:
         return app, None
-    return held, week_note(week_id, offline=offline, synthetic=pin or synthetic is True)
+    return held, week_note(week_id, offline=offline, synthetic=pin or synthetic is True, pinned=pin)
 
 
 def week_synthetic(events: EventStore, week_id: date) -> bool | None:
@@ -76,16 +89,59 @@ def week_synthetic(events: EventStore, week_id: date) -> bool | None:
     return events.payload(MarketSnapshotTaken, found[0]).snapshot.synthetic if found else None
 
 
-def week_note(week_id: date, *, offline: bool, synthetic: bool) -> str:
-    """What `as_week_began` says of a week it holds to its beginning."""
+def book_kinds(events: EventStore, before: date) -> dict[date, bool]:
+    """Whether each week before `before` with a market snapshot was priced on the synthetic market (read from the
+    stored payloads, not parsed: one small lookup per week)."""
+    return {
+        e.week_id: bool(e.payload["snapshot"]["synthetic"])
+        for e in events.read(type=MarketSnapshotTaken.event_type())
+        if e.week_id is not None and e.week_id < before
+    }
+
+
+def require_the_books_kind(kinds: dict[date, bool], week_id: date, *, synthetic: bool) -> None:
+    """A week begins on the kind of prices of the books' earlier weeks (`kinds`), never the other: the quick start's
+    synthetic weeks, then keys set, carried the demo's positions, cash and peaks into the first real week (GLD bought
+    at a synthetic 113 sold at a real 437: +58% for one account; a USO short at a synthetic 11 valued at a real 72:
+    -110% and its breaker halted; the risk gate sized the real week's orders off those equities), and the
+    leaderboard and status ranked the two together. Raises UsageError naming the weeks and what to do."""
+    other = sorted(week for week, kind in kinds.items() if kind != synthetic)
+    if not other:
+        return
+    weeks = f"week {other[0]}" if len(other) == 1 else f"weeks {other[0]} to {other[-1]}"
+    if synthetic:
+        raise UsageError(
+            f"week {week_id} would be priced on the synthetic market, but these books were priced on real prices "
+            f"({weeks}): their positions, cash and peaks would be valued, traded and ranked at made-up prices. Give "
+            "the real prices (the CSV folder, or the keys), or run the synthetic market in books of their own (another "
+            "LLMTRADE_HOME or DATABASE_URL)"
+        )
+    raise UsageError(
+        f"week {week_id} would be priced on real prices, but these books were priced on the synthetic market ({weeks}, "
+        "the offline demo's): their positions, cash and peaks would be carried into real ones at prices they were "
+        "never traded at (a position bought at a synthetic price valued at a real one), and ranked with them. Begin "
+        "the real books apart: another LLMTRADE_HOME (or DATABASE_URL); these stay readable under this one. Or keep "
+        "these on the synthetic market (LLMTRADE_MARKET_PROVIDERS=synthetic)"
+    )
+
+
+def week_note(week_id: date, *, offline: bool, synthetic: bool, pinned: bool) -> str:
+    """What `as_week_began` says of a week it holds to its beginning; `pinned`: held to the synthetic market while real
+    prices are set, so the next week, which would begin on them, is refused in these books (`require_the_books_kind`):
+    said now, not first at that week's run."""
     prices = "synthetic prices" if synthetic else "the real prices it began on"
+    then = (
+        "the next week, on the real prices set now, cannot begin in these books priced on the synthetic market: begin "
+        "the real books apart (another LLMTRADE_HOME or DATABASE_URL)"
+        if pinned
+        else "the next week is the first in the mode set now"
+    )
     if offline:
         return (
             f"week {week_id} began offline: its jobs run offline to its end (the rules provider, {prices}, paper "
-            "brokers), as it began; the next week is the first in the mode set now"
+            f"brokers), as it began; {then}"
         )
     return (
         f"week {week_id} was priced on the synthetic market: its jobs price on it to its end (its positions were "
-        "opened at synthetic prices, and real ones would value and close them at fiction); the next week is the first "
-        "on the prices set now"
+        f"opened at synthetic prices, and real ones would value and close them at fiction); {then}"
     )
