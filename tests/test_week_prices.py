@@ -137,3 +137,24 @@ def test_a_week_on_the_synthetic_market_after_real_weeks_is_refused(
     assert not any(
         MarketDataFetched.from_event(e).synthetic for e in stored_events(wednesday_week, type="MarketDataFetched")
     )
+
+
+def test_status_values_the_synthetic_books_on_the_synthetic_market_once_real_prices_are_set(
+    wednesday_week: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keys and a CSV folder set after the quick start's week: `status` valued its synthetic positions at the files'
+    prices (a short at a synthetic 11 shown at a real 72: -110%) before any week had traded on them."""
+    import json
+
+    assert runner.invoke(app, ["run-weekly"]).exit_code == 0  # no keys: offline, synthetic
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T12:01:00-05:00")
+    assert runner.invoke(app, ["run-due"]).exit_code == 0  # the orders filled; positions held past the close
+    write_real_prices(tmp_path / "csv")  # four times the synthetic prices
+    with going_live(monkeypatch, market=tmp_path / "csv"):
+        monkeypatch.setenv("LLMTRADE_NOW", "2026-01-08T08:00:00-05:00")
+        result = runner.invoke(app, ["status", "--json"])
+    assert result.exit_code == 0, result.output
+    accounts = json.loads(result.stdout)["accounts"]
+    assert any(a["positions"] for a in accounts)
+    for account in accounts:  # at four times the prices bought at, a 20% position alone would be 60% up or down
+        assert abs(account["equity"] - 100_000) < 5_000, account

@@ -29,6 +29,7 @@ from llmtrade.app.results import (
 )
 from llmtrade.app.starting_cash import cash_warnings
 from llmtrade.app.status_drawdown import Closing, closing_equity
+from llmtrade.app.week_mode import as_books_priced
 from llmtrade.brokers.reconcile import look_now, our_order_ids
 from llmtrade.brokers.split_positions import in_new_shares
 from llmtrade.config.models import BENCHMARK
@@ -76,6 +77,7 @@ def status(app: Container) -> StatusResult:
     warnings: list[str] = []  # said on stderr, and carried in the result (`status --json` has no stderr to parse)
     with app.storage(persist=False) as storage:
         events = storage.events
+        app = as_books_priced(app, events)  # the books' kind of prices: the synthetic demo's on its own market
         live = app.trading_is_live(events)
         market = app.market(storage, live=live, record=False)
         desks = app.desks(storage, market, live=live)

@@ -82,6 +82,22 @@ def as_week_began(app: Container, week_id: date) -> tuple[Container, str | None]
     return held, week_note(week_id, offline=offline, synthetic=pin or synthetic is True, pinned=pin)
 
 
+def as_books_priced(app: Container, events: EventStore) -> Container:
+    """`app`, or a copy of it on the synthetic market when the books' latest week was priced on it and the market set
+    now is another: what a command that values the books (status, positions, breaker reset) reads. With keys and a
+    CSV folder set after the quick start's week, `status` valued its synthetic positions at the real files' prices (a
+    USO short at a synthetic 11 shown at a real 72: -110%), before any week had traded on them."""
+    if not app.pins_weeks:
+        return app
+    snapshots = events.read(type=MarketSnapshotTaken.event_type())
+    if not snapshots or not snapshots[-1].payload["snapshot"]["synthetic"]:
+        return app
+    names = provider_names(app.loaded.config.assets, app.settings, live=app.trading_is_live(events))
+    if names == [SYNTHETIC]:
+        return app
+    return replace(app, settings=app.settings.model_copy(update={"market_providers": SYNTHETIC}))
+
+
 def week_synthetic(events: EventStore, week_id: date) -> bool | None:
     """Whether the week's market snapshot (its weekly run's first stage, frozen for the week) was priced on the
     synthetic market; None before it has one."""
