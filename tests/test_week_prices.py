@@ -158,3 +158,25 @@ def test_status_values_the_synthetic_books_on_the_synthetic_market_once_real_pri
     assert any(a["positions"] for a in accounts)
     for account in accounts:  # at four times the prices bought at, a 20% position alone would be 60% up or down
         assert abs(account["equity"] - 100_000) < 5_000, account
+
+
+def test_an_account_at_alpaca_is_never_traded_on_the_synthetic_market(
+    wednesday_week: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A live run may price on the synthetic market alone when asked (LLMTRADE_MARKET_PROVIDERS=synthetic, as the
+    refusal of real prices in the demo's books offers); with an account's Alpaca keys set, the risk gate sized its
+    orders off synthetic prices and Alpaca filled them at real ones."""
+    from tests.fakes.alpaca_server import FakeAlpacaServer
+
+    with FakeAlpacaServer(key_id="k", secret_key="s") as server:
+        monkeypatch.setenv("LLMTRADE_ALPACA_URL", server.base_url)
+        monkeypatch.setenv("ALPACA_ACCT_1_KEY", "k")
+        monkeypatch.setenv("ALPACA_ACCT_1_SECRET", "s")
+        with going_live(monkeypatch, market="synthetic") as fake:
+            result = runner.invoke(app, ["run-weekly"])
+            assert fake.requests == [], result.output
+        sent = dict(server.orders)
+    assert result.exit_code == 2, result.output
+    assert "acct_1 trades at a broker (alpaca), and the market set is the synthetic one" in result.stderr
+    assert stored_events(wednesday_week, type="OrderSubmitted") == []
+    assert sent == {}

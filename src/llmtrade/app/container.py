@@ -50,7 +50,7 @@ from llmtrade.storage.bootstrap import Storage, open_storage
 from llmtrade.storage.database import locate, sibling
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.desk import Desk
-from llmtrade.workflows.weekly import build_desks, week_lock
+from llmtrade.workflows.weekly import build_desks, require_real_prices, week_lock
 from llmtrade.workflows.workbench import Side, SideOpener, Workbench
 
 if TYPE_CHECKING:
@@ -333,6 +333,7 @@ class Container:
         config = self.offered(week_config(self.loaded.config, storage.events, week_id, run_id), week_id)
         quotes = self.quotes(storage, market, deadline=deadline)
         desks = self.desks(storage, market, config=config, quotes=quotes)  # one quote service for the job
+        require_real_prices(desks, market)
         return Workbench(
             config,
             storage.events,

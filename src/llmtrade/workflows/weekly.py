@@ -188,6 +188,21 @@ def build_desks(
     ]
 
 
+def require_real_prices(desks: Sequence[Desk], market: MarketData) -> None:
+    """An account at a broker (Alpaca) is never traded on the synthetic market: the risk gate would size its orders
+    off made-up prices (SPY at a synthetic ~300 bought as if half its real ~600 price, twice the shares the gate's
+    limits allow) and the broker would fill them at real ones. A live run may price on the synthetic market alone
+    when asked (LLMTRADE_MARKET_PROVIDERS=synthetic, or books kept on it: app/week_mode.py); its paper accounts only."""
+    at_broker = [d.account.id for d in desks if d.broker.name != "paper"]
+    if at_broker and market.providers and all(p.synthetic for p in market.providers):
+        raise UsageError(
+            f"{', '.join(at_broker)} {'trades' if len(at_broker) == 1 else 'trade'} at a broker ("
+            f"{', '.join(sorted({d.broker.name for d in desks if d.account.id in at_broker}))}), and the market set "
+            "is the synthetic one: its orders would be sized off made-up prices and filled at real ones. Give real "
+            "prices (the market data keys, or a CSV folder), or unset the account's broker keys to keep it on paper"
+        )
+
+
 class WeeklyPipeline(Pipeline):
     """The weekly stages, their commits on the run's connection deferred (EventStore.defer_flush) until the risk
     gate: about forty commits (stage events, call records, the frozen outputs) lie between the snapshot and the
