@@ -180,3 +180,30 @@ def test_an_account_at_alpaca_is_never_traded_on_the_synthetic_market(
     assert "acct_1 trades at a broker (alpaca), and the market set is the synthetic one" in result.stderr
     assert stored_events(wednesday_week, type="OrderSubmitted") == []
     assert sent == {}
+
+
+def test_books_an_earlier_build_let_mix_the_kinds_of_prices_are_said_first_by_the_leaderboard_and_status(
+    wednesday_week: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Books an earlier build carried from the synthetic demo into real prices: the leaderboard and status ranked and
+    valued them as one record, with no word of the mix."""
+    import json
+
+    from llmtrade.app import week_mode
+
+    assert runner.invoke(app, ["run-weekly"]).exit_code == 0  # no keys: offline, synthetic
+    write_real_prices(tmp_path / "csv")
+    with going_live(monkeypatch, market=tmp_path / "csv"):
+        with monkeypatch.context() as earlier_build:  # no refusal of the other kind of prices
+            earlier_build.setattr(week_mode, "require_the_books_kind", lambda *_a, **_k: None)
+            monkeypatch.setenv("LLMTRADE_NOW", "2026-01-14T08:01:00-05:00")
+            assert runner.invoke(app, ["run-due"]).exit_code == 0
+        mixed = (
+            "these books mix kinds of prices: week 2026-01-07 on the synthetic market, week 2026-01-14 on real prices"
+        )
+        board = runner.invoke(app, ["leaderboard", "--json"])
+        assert board.exit_code == 0, board.output
+        assert json.loads(board.stdout)["notes"][0].startswith(mixed)
+        status = runner.invoke(app, ["status", "--json"])
+        assert status.exit_code == 0, status.output
+        assert json.loads(status.stdout)["warnings"][0].startswith(mixed)

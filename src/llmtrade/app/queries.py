@@ -29,7 +29,7 @@ from llmtrade.app.results import (
 )
 from llmtrade.app.starting_cash import cash_warnings
 from llmtrade.app.status_drawdown import Closing, closing_equity
-from llmtrade.app.week_mode import as_books_priced
+from llmtrade.app.week_mode import as_books_priced, mixed_books_note
 from llmtrade.brokers.reconcile import look_now, our_order_ids
 from llmtrade.brokers.split_positions import in_new_shares
 from llmtrade.config.models import BENCHMARK
@@ -116,6 +116,7 @@ def status(app: Container) -> StatusResult:
         gone = orphaned_holdings(events, {a.id for a in config.accounts.accounts})
         warnings += [orphan_line(account, holding) for account, holding in gone.items()]
         warnings += cash_warnings(app, events)
+        warnings = [*filter(None, [mixed_books_note(events)]), *warnings]  # every figure below mixes them: said first
         for warning in warnings:
             app.warning(warning)
         # No "vs FLAT" or "vs SPY" here: a difference of two totals without its uncertainty, trades and costs reads as

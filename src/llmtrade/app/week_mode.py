@@ -115,6 +115,26 @@ def book_kinds(events: EventStore, before: date) -> dict[date, bool]:
     }
 
 
+def mixed_books_note(events: EventStore) -> str | None:
+    """What the books' figures are when an earlier build let them mix the kinds of prices (the synthetic demo's weeks,
+    then real ones, or the reverse): said first by the leaderboard and by status, as every figure mixes the two."""
+    kinds = book_kinds(events, date.max)
+    synthetic = sorted(week for week, kind in kinds.items() if kind)
+    real = sorted(week for week, kind in kinds.items() if not kind)
+    if not synthetic or not real:
+        return None
+
+    def span(weeks: list[date]) -> str:
+        return f"week {weeks[0]}" if len(weeks) == 1 else f"weeks {weeks[0]} to {weeks[-1]}"
+
+    return (
+        f"these books mix kinds of prices: {span(synthetic)} on the synthetic market, {span(real)} on real prices; "
+        "positions opened at one kind were valued and closed at the other, so every figure here mixes made-up and "
+        "real prices. Begin real books apart (another LLMTRADE_HOME or DATABASE_URL): a week is no longer begun on "
+        "the other kind in the same books"
+    )
+
+
 def require_the_books_kind(kinds: dict[date, bool], week_id: date, *, synthetic: bool) -> None:
     """A week begins on the kind of prices of the books' earlier weeks (`kinds`), never the other: the quick start's
     synthetic weeks, then keys set, carried the demo's positions, cash and peaks into the first real week (GLD bought
