@@ -207,3 +207,24 @@ def test_books_an_earlier_build_let_mix_the_kinds_of_prices_are_said_first_by_th
         status = runner.invoke(app, ["status", "--json"])
         assert status.exit_code == 0, status.output
         assert json.loads(status.stdout)["warnings"][0].startswith(mixed)
+
+
+def test_a_live_week_whose_key_lapsed_says_what_finishes_it(
+    wednesday_week: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The model key removed mid-week, the CSV prices kept: every wake-up refused the live week with "would mix
+    synthetic and real" (both are real here) and "use a separate database for offline trials", never saying that the
+    key finishes it."""
+    write_real_prices(tmp_path / "csv")
+    with going_live(monkeypatch, market=tmp_path / "csv"):
+        assert runner.invoke(app, ["run-weekly"]).exit_code == 0
+    monkeypatch.delenv("LLMTRADE_LLM_BASE_URL")  # the key gone; LLMTRADE_MARKET_PROVIDERS=csv still set
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T12:01:00-05:00")
+    due = runner.invoke(app, ["run-due"])
+    assert due.exit_code == 1, due.output
+    assert (
+        "week 2026-01-07 was started in live mode; an offline run cannot continue it (offline now: no key set: "
+        "OPENROUTER_API_KEY (provider openrouter)): its checkpoints and postmortem would be the rules provider's "
+        "answers on the positions its models opened. Run it live again to finish it (the model key set, no --offline)"
+    ) in due.stderr
+    assert "synthetic" not in due.stderr

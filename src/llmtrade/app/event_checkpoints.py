@@ -72,7 +72,7 @@ def run_event_checkpoints(app: Container, waits: Waits) -> list[DueJobRun]:
         # An offline (or synthetic-priced) week's event checkpoints run as it began; said only when one runs (run-due
         # wakes every few minutes).
         app, began = as_week_began(app, week_id)
-        require_same_mode(storage.events, week_id, app.mode)
+        require_same_mode(storage.events, week_id, app.mode, app.decision.reason)
         try:
             stack.enter_context(week_lock(storage.conn, week_id, command="run-due"))
         except TemporaryError as exc:
