@@ -154,10 +154,15 @@ def test_status_values_the_synthetic_books_on_the_synthetic_market_once_real_pri
         monkeypatch.setenv("LLMTRADE_NOW", "2026-01-08T08:00:00-05:00")
         result = runner.invoke(app, ["status", "--json"])
     assert result.exit_code == 0, result.output
-    accounts = json.loads(result.stdout)["accounts"]
+    report = json.loads(result.stdout)
+    assert report["synthetic"] is True
+    accounts = report["accounts"]
     assert any(a["positions"] for a in accounts)
     for account in accounts:  # at four times the prices bought at, a 20% position alone would be 60% up or down
         assert abs(account["equity"] - 100_000) < 5_000, account
+    with going_live(monkeypatch, market=tmp_path / "csv"):
+        table = runner.invoke(app, ["status"])
+    assert "(week 2026-01-07, valued at the close of 2026-01-07 on SYNTHETIC prices)" in table.stdout, table.stdout
 
 
 def test_an_account_at_alpaca_is_never_traded_on_the_synthetic_market(

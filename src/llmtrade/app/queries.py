@@ -143,6 +143,7 @@ def status(app: Container) -> StatusResult:
         kill_switch_reason=why,
         valued_at=max((bars[-1].day for bars in series.values() if bars), default=None),
         valued_note=note,
+        synthetic=any(bars[-1].synthetic for bars in series.values() if bars),
         prices_wait=wait,
         spy_return_since_start=spy,
         accounts=accounts,
