@@ -29,6 +29,7 @@ from datetime import date
 
 from llmtrade.app.container import Container
 from llmtrade.domain.research import MarketSnapshotTaken
+from llmtrade.domain.runs import RunStarted
 from llmtrade.errors import UsageError
 from llmtrade.llm.gateway import LLMMode
 from llmtrade.market.providers import provider_names
@@ -89,8 +90,11 @@ def as_books_priced(app: Container, events: EventStore) -> Container:
     USO short at a synthetic 11 shown at a real 72: -110%), before any week had traded on them."""
     if not app.pins_weeks:
         return app
-    snapshots = events.read(type=MarketSnapshotTaken.event_type())
-    if not snapshots or not snapshots[-1].payload["snapshot"]["synthetic"]:
+    # The weeks run, latest first, to the first with a snapshot (a week's first run may have failed before taking it):
+    # a read or two, not every week's snapshot.
+    weeks = sorted({e.week_id for e in events.read(type=RunStarted.event_type()) if e.week_id}, reverse=True)
+    latest = next((kind for kind in (week_synthetic(events, w) for w in weeks) if kind is not None), None)
+    if not latest:
         return app
     names = provider_names(app.loaded.config.assets, app.settings, live=app.trading_is_live(events))
     if names == [SYNTHETIC]:
