@@ -99,8 +99,8 @@ def test_the_first_week_on_real_prices_after_the_synthetic_demo_weeks_is_refused
         assert due.exit_code == 2, due.output
         assert fake.requests == [], due.output
     assert (
-        "week 2026-01-14 would be priced on real prices, but these books were priced on the synthetic market (week "
-        "2026-01-07, the offline demo's)" in due.stderr
+        "week 2026-01-14 would be priced on real prices, but these books hold weeks priced on the synthetic market "
+        "(week 2026-01-07, the offline demo's)" in due.stderr
     )
     assert "Begin the real books apart: another LLMTRADE_HOME (or DATABASE_URL)" in due.stderr
     # The demo's week was closed on its own prices; nothing of the next week was begun.
@@ -130,8 +130,8 @@ def test_a_week_on_the_synthetic_market_after_real_weeks_is_refused(
     due = runner.invoke(app, ["run-due"])  # no key, no folder: offline, the synthetic market
     assert due.exit_code == 2, due.output
     assert (
-        "week 2026-01-14 would be priced on the synthetic market, but these books were priced on real prices (week "
-        "2026-01-07)" in due.stderr
+        "week 2026-01-14 would be priced on the synthetic market, but these books hold weeks priced on real prices "
+        "(week 2026-01-07)" in due.stderr
     )
     assert [r for r in _week_runs(wednesday_week) if r[0] == "2026-01-14"] == []
     assert not any(

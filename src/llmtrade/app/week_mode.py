@@ -151,17 +151,17 @@ def require_the_books_kind(kinds: dict[date, bool], week_id: date, *, synthetic:
     weeks = f"week {other[0]}" if len(other) == 1 else f"weeks {other[0]} to {other[-1]}"
     if synthetic:
         raise UsageError(
-            f"week {week_id} would be priced on the synthetic market, but these books were priced on real prices "
-            f"({weeks}): their positions, cash and peaks would be valued, traded and ranked at made-up prices. Give "
-            "the real prices (the CSV folder, or the keys), or run the synthetic market in books of their own (another "
-            "LLMTRADE_HOME or DATABASE_URL)"
+            f"week {week_id} would be priced on the synthetic market, but these books hold weeks priced on real "
+            f"prices ({weeks}): their positions, cash and peaks would be valued, traded and ranked at made-up prices. "
+            "Give the real prices (the CSV folder, or the keys), or run the synthetic market in books of their own "
+            "(another LLMTRADE_HOME or DATABASE_URL)"
         )
     raise UsageError(
-        f"week {week_id} would be priced on real prices, but these books were priced on the synthetic market ({weeks}, "
-        "the offline demo's): their positions, cash and peaks would be carried into real ones at prices they were "
-        "never traded at (a position bought at a synthetic price valued at a real one), and ranked with them. Begin "
-        "the real books apart: another LLMTRADE_HOME (or DATABASE_URL); these stay readable under this one. Or keep "
-        "these on the synthetic market (LLMTRADE_MARKET_PROVIDERS=synthetic)"
+        f"week {week_id} would be priced on real prices, but these books hold weeks priced on the synthetic market "
+        f"({weeks}, the offline demo's): their positions, cash and peaks would be carried into real ones at prices "
+        "they were never traded at (a position bought at a synthetic price valued at a real one), and ranked with "
+        "them. Begin the real books apart: another LLMTRADE_HOME (or DATABASE_URL); these stay readable under this "
+        "one. Or keep these on the synthetic market (LLMTRADE_MARKET_PROVIDERS=synthetic)"
     )
 
 
