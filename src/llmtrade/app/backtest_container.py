@@ -63,6 +63,7 @@ class BacktestContainer(Container):
     # looked at for jumps at its start (said, recorded, repeated by the leaderboard), and a price refused here could
     # never come right ("run the same command again" would stop at it again).
     checks_prints: ClassVar[bool] = False
+    pins_weeks: ClassVar[bool] = False  # every job of a backtest is offline on its one provider
     # The look-ahead audit's cut: while set, markets built here hold no bar after this session day.
     cutoff: date | None = None
     _held: Storage | None = field(default=None, init=False)

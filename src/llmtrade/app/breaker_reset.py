@@ -10,6 +10,7 @@ from __future__ import annotations
 from llmtrade.app.clock_guard import refuse_wrong_clock
 from llmtrade.app.container import Container
 from llmtrade.app.results import BreakerReset
+from llmtrade.app.week_mode import as_books_priced
 from llmtrade.brokers.reconcile import look_now
 from llmtrade.discovery.universe import held_outside
 from llmtrade.errors import BarNotComplete, TemporaryError, UsageError
@@ -35,6 +36,7 @@ def reset_breaker(app: Container, account_id: str) -> BreakerReset:
             # A reset of a running breaker recorded a resume with no halt before it, which broke every leaderboard
             # and report after (a new user's trial); it would also forget the peak its drawdown is measured from.
             raise UsageError(f"{account_id} is not halted: nothing to reset (`llmtrade status` shows each breaker)")
+        app = as_books_priced(app, storage.events)  # valued on the books' kind of prices
         live = app.trading_is_live(storage.events)
         # Valuing the account is a read: its price fetches are not this command's record.
         market = app.market(storage, live=live, record=False)

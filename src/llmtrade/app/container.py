@@ -50,7 +50,7 @@ from llmtrade.storage.bootstrap import Storage, open_storage
 from llmtrade.storage.database import locate, sibling
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.desk import Desk
-from llmtrade.workflows.weekly import build_desks, week_lock
+from llmtrade.workflows.weekly import build_desks, require_real_prices, week_lock
 from llmtrade.workflows.workbench import Side, SideOpener, Workbench
 
 if TYPE_CHECKING:
@@ -69,6 +69,8 @@ def mode_banner(decision: ModeDecision) -> str:
 class Container:
     # Whether an in-session price is looked at for a bad print (market/quote_checks.py): a feed's answer is.
     checks_prints: ClassVar[bool] = True
+    # Whether a week's jobs are held to the mode and kind of prices it began with (app/week_mode.py): a backtest's are.
+    pins_weeks: ClassVar[bool] = True
     settings: Settings
     loaded: LoadedConfig
     clock: Clock
@@ -331,6 +333,7 @@ class Container:
         config = self.offered(week_config(self.loaded.config, storage.events, week_id, run_id), week_id)
         quotes = self.quotes(storage, market, deadline=deadline)
         desks = self.desks(storage, market, config=config, quotes=quotes)  # one quote service for the job
+        require_real_prices(desks, market)
         return Workbench(
             config,
             storage.events,

@@ -34,7 +34,7 @@ from llmtrade.app.due_waits import Waits
 from llmtrade.app.event_quotes_said import say_no_price, say_priced
 from llmtrade.app.guards import closed_at
 from llmtrade.app.results import DueJobRun
-from llmtrade.app.week_mode import in_week_mode, offline_note
+from llmtrade.app.week_mode import as_week_began
 from llmtrade.config.models import AccountRole
 from llmtrade.domain.checkpoints import EventCheckpointTriggered, EventChecksDeferred
 from llmtrade.domain.events import NewEvent
@@ -64,14 +64,15 @@ def run_event_checkpoints(app: Container, waits: Waits) -> list[DueJobRun]:
         return []
     in_session = app.calendar.is_open(now)
     week_id = week_id_for(new_york_date(now))
-    # An offline week's event checkpoints run offline; said only when one runs (run-due wakes every few minutes).
-    invoked, app = app, in_week_mode(app, week_id, warn=False)
     with app.storage() as storage, ExitStack() as stack:
         if completion(storage.events, week_id) is None or closed_at(storage, week_id) is not None:
             return []  # not begun, or closed by its postmortem (only a clock set back finds that in session)
         if not in_session:  # a checkpoint past its deadline is closed by app/checkpoint_deadlines.py
             return []
-        require_same_mode(storage.events, week_id, app.mode)
+        # An offline (or synthetic-priced) week's event checkpoints run as it began; said only when one runs (run-due
+        # wakes every few minutes).
+        app, began = as_week_began(app, week_id)
+        require_same_mode(storage.events, week_id, app.mode, app.decision.reason)
         try:
             stack.enter_context(week_lock(storage.conn, week_id, command="run-due"))
         except TemporaryError as exc:
@@ -89,8 +90,8 @@ def run_event_checkpoints(app: Container, waits: Waits) -> list[DueJobRun]:
         ]
         # An account whose firing is still open (resumed, or past its deadline and not yet closed) fires no other.
         triggers = unfinished + _fire(app, storage, week_id, now, {t.account_id for t in open_} | held)
-        if triggers and app is not invoked:
-            app.warning(offline_note(week_id))
+        if triggers and began is not None:
+            app.warning(began)
         results = []
         for trigger in triggers:
             app.say(

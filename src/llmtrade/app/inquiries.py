@@ -86,7 +86,7 @@ def research(app: Container, *, week: date | None) -> ResearchResult:
     app = in_week_mode(app, week_id)
     with app.storage(models=True) as storage:
         session = app.session(storage)
-        require_same_mode(storage.events, week_id, app.mode)
+        require_same_mode(storage.events, week_id, app.mode, app.decision.reason)
         already = research_stages.stored_packs(storage.events, week_id) is not None
         run_id = new_run_id(now)
         market = app.market(storage, run_id=run_id, week_id=week_id)

@@ -90,7 +90,7 @@ def weekly(app: Container, *, week: date | None, dry_run: bool, observer: Observ
     require_begun(week_id, now, what="its dry run would be decided from today's prices, the week's own being to come")
     app = in_week_mode(app, week_id)
     with app.storage(persist=not dry_run, models=True) as storage:
-        require_same_mode(storage.events, week_id, app.mode)
+        require_same_mode(storage.events, week_id, app.mode, app.decision.reason)
         # A complete week with orders refused or held back is run again: its frozen stages replay, execution retries.
         retry = bool(unfinished_orders(storage.events, week_stream(week_id, streams.ORDERS)))
         done = completion(storage.events, week_id)
@@ -211,7 +211,7 @@ def checkpoint(app: Container, time: str, *, week: date | None, dry_run: bool) -
         require_current_week(week_id, now, command="checkpoint")
     app = in_week_mode(app, week_id)
     with app.storage(persist=not dry_run, models=True) as storage:
-        require_same_mode(storage.events, week_id, app.mode)
+        require_same_mode(storage.events, week_id, app.mode, app.decision.reason)
         # Under the lock: a weekly run still going holds it (exit 75, naming it), where "has not completed: run
         # run-weekly first" (exit 1) sent an operator's trial to start a second one.
         with app.week_lock(storage.conn, week_id, command="checkpoint"):
@@ -235,7 +235,7 @@ def postmortem(app: Container, *, week: date | None) -> PostmortemResult:
     app = in_week_mode(app, week_id)
     with app.storage(models=True) as storage:
         require_postmortem_due(storage, app.loaded.config, app.calendar, week_id, now)
-        require_same_mode(storage.events, week_id, app.mode)
+        require_same_mode(storage.events, week_id, app.mode, app.decision.reason)
         with app.week_lock(storage.conn, week_id, command="postmortem"):
             return _postmortem(app, storage, week_id, now)
 

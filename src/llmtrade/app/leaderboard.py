@@ -59,6 +59,7 @@ from llmtrade.app.report_controls import TYPES as CONTROL_TYPES
 from llmtrade.app.report_controls import control_lines, halt_notes
 from llmtrade.app.report_runs import failure_note, run_lines
 from llmtrade.app.starting_cash import cash_warnings
+from llmtrade.app.week_mode import mixed_books_note
 from llmtrade.config.models import BENCHMARK, AccountRole, Config
 from llmtrade.domain import streams
 from llmtrade.domain.backtests import again, delisted_note, jumps_note, unfinished, week_not_done
@@ -216,6 +217,9 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     stopped = unfinished(record, through=sessions[-1], running=bool(record) and held_elsewhere(storage.conn))
     if stopped:
         notes.insert(0, stopped)
+    mixed = mixed_books_note(events) if source == "live" else None  # books an earlier build let mix: first of all
+    if mixed:
+        notes.insert(0, mixed)
     notes += filter(None, [open_week_note(events, sessions[-1]) if source == "live" else None])
     if source == "live":  # a backtest's clock is its own: its records are stamped with the week it replays
         notes += filter(None, [clock_behind([e.occurred_at for e in runs], app.clock.now(), "the leaderboard")])

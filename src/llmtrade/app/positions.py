@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from llmtrade.app.clock_guard import refuse_wrong_clock
 from llmtrade.app.container import Container
 from llmtrade.app.results import DifferenceLine, ManagedAccount, ManagedAccounts, PositionChange
+from llmtrade.app.week_mode import as_books_priced
 from llmtrade.brokers.reconcile import Reconciliation, look_now
 from llmtrade.discovery.universe import held_outside
 from llmtrade.domain.events import NewEvent
@@ -58,6 +59,7 @@ def _looking(app: Container, *, persist: bool) -> Iterator[_Look]:
     config = app.loaded.config
     with app.storage(persist=persist) as storage:
         heads = {a.id: storage.events.stream_version(managed_stream(a.id)) for a in config.accounts.accounts}
+        app = as_books_priced(app, storage.events)  # valued on the books' kind of prices
         live = app.trading_is_live(storage.events)
         market = app.market(storage, live=live, record=False)  # its price fetches are not this command's record
         held = held_outside(config, storage.events)

@@ -29,6 +29,7 @@ from llmtrade.app.results import (
 )
 from llmtrade.app.starting_cash import cash_warnings
 from llmtrade.app.status_drawdown import Closing, closing_equity
+from llmtrade.app.week_mode import as_books_priced, mixed_books_note
 from llmtrade.brokers.reconcile import look_now, our_order_ids
 from llmtrade.brokers.split_positions import in_new_shares
 from llmtrade.config.models import BENCHMARK
@@ -76,6 +77,7 @@ def status(app: Container) -> StatusResult:
     warnings: list[str] = []  # said on stderr, and carried in the result (`status --json` has no stderr to parse)
     with app.storage(persist=False) as storage:
         events = storage.events
+        app = as_books_priced(app, events)  # the books' kind of prices: the synthetic demo's on its own market
         live = app.trading_is_live(events)
         market = app.market(storage, live=live, record=False)
         desks = app.desks(storage, market, live=live)
@@ -114,6 +116,7 @@ def status(app: Container) -> StatusResult:
         gone = orphaned_holdings(events, {a.id for a in config.accounts.accounts})
         warnings += [orphan_line(account, holding) for account, holding in gone.items()]
         warnings += cash_warnings(app, events)
+        warnings = [*filter(None, [mixed_books_note(events)]), *warnings]  # every figure below mixes them: said first
         for warning in warnings:
             app.warning(warning)
         # No "vs FLAT" or "vs SPY" here: a difference of two totals without its uncertainty, trades and costs reads as
@@ -140,6 +143,7 @@ def status(app: Container) -> StatusResult:
         kill_switch_reason=why,
         valued_at=max((bars[-1].day for bars in series.values() if bars), default=None),
         valued_note=note,
+        synthetic=any(bars[-1].synthetic for bars in series.values() if bars),
         prices_wait=wait,
         spy_return_since_start=spy,
         accounts=accounts,

@@ -310,6 +310,8 @@ class StatusResult(Result):
     valued_at: date | None = None
     # Why `valued_at` is the session before the last one closed at `asof` (its bar is final at no provider yet).
     valued_note: str | None = None
+    # Whether those closes are the synthetic market's (the offline demo's books): every equity and P/L is made up.
+    synthetic: bool = False
     # Why no price could be read now, when it is a wait (a provider not reached; rate-limited past what a command run
     # by hand waits): the rest is said, at cost, and `status` exits 75.
     prices_wait: str | None = None

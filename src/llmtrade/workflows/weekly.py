@@ -76,19 +76,31 @@ def _stored_output(events: EventStore, run_id: str | None) -> bool:
 _NO_OUTPUT = ("run:", "llm:", "market")
 
 
-def require_same_mode(events: EventStore, week_id: date, mode: LLMMode) -> None:
-    """A week is offline or live from its first run to its last: never a mix of the two."""
+def require_same_mode(events: EventStore, week_id: date, mode: LLMMode, why: str | None = None) -> None:
+    """A week is offline or live from its first run to its last: never a mix of the two. `why`: why the run is in
+    `mode` (the mode decision's reason: "no key set: ..."), for the message."""
     started = week_mode(events, week_id)
     if started is None:
         return
     was_offline, is_offline = started == LLMMode.OFFLINE.value, mode is LLMMode.OFFLINE
-    if was_offline != is_offline:
+    if was_offline == is_offline:
+        return
+    if is_offline:
+        # The user whose key lapsed mid-week was told of "synthetic and real" (on a CSV folder both are real) and of
+        # "offline trials", and not what finishes the week: every wake-up after exited 1 with the week's checkpoints,
+        # its postmortem and the next week's run undone.
         raise OperationalError(
-            f"week {week_id} was started in {started} mode; {'an' if is_offline else 'a'} {mode.value} run cannot "
-            "continue it "
-            "(its research, decisions and orders would mix synthetic and real). Use a separate database "
-            "(LLMTRADE_HOME or DATABASE_URL) for offline trials"
+            f"week {week_id} was started in live mode; an offline run cannot continue it"
+            + (f" (offline now: {why})" if why else "")
+            + ": its checkpoints and postmortem would be the rules provider's answers on the positions its models "
+            "opened. Run it live again to finish it (the model key set, no --offline): its jobs, and the next "
+            "week's, wait until then. Offline trials belong in a separate database (LLMTRADE_HOME or DATABASE_URL)"
         )
+    raise OperationalError(
+        f"week {week_id} was started in {started} mode; a {mode.value} run cannot continue it "
+        "(its research, decisions and orders would mix the rules provider's with the models'). Use a separate "
+        "database (LLMTRADE_HOME or DATABASE_URL) for offline trials"
+    )
 
 
 def require_current_week(week_id: date, now: datetime, *, command: str) -> None:
@@ -186,6 +198,21 @@ def build_desks(
         )
         for account in config.accounts.accounts
     ]
+
+
+def require_real_prices(desks: Sequence[Desk], market: MarketData) -> None:
+    """An account at a broker (Alpaca) is never traded on the synthetic market: the risk gate would size its orders
+    off made-up prices (SPY at a synthetic ~300 bought as if half its real ~600 price, twice the shares the gate's
+    limits allow) and the broker would fill them at real ones. A live run may price on the synthetic market alone
+    when asked (LLMTRADE_MARKET_PROVIDERS=synthetic, or books kept on it: app/week_mode.py); its paper accounts only."""
+    at_broker = [d.account.id for d in desks if d.broker.name != "paper"]
+    if at_broker and market.providers and all(p.synthetic for p in market.providers):
+        raise UsageError(
+            f"{', '.join(at_broker)} {'trades' if len(at_broker) == 1 else 'trade'} at a broker ("
+            f"{', '.join(sorted({d.broker.name for d in desks if d.account.id in at_broker}))}), and the market set "
+            "is the synthetic one: its orders would be sized off made-up prices and filled at real ones. Give real "
+            "prices (the market data keys, or a CSV folder), or unset the account's broker keys to keep it on paper"
+        )
 
 
 class WeeklyPipeline(Pipeline):

@@ -14,6 +14,8 @@ COMPARE = "`llmtrade leaderboard`: each account against FLAT and SPY with 95% in
 def print_status(out: Output, report: StatusResult) -> None:
     switch = "enabled" if report.trading_enabled else f"DISABLED ({report.kill_switch_reason})"
     valued = f"valued at the close of {report.valued_at}" if report.valued_at else "no close to value at"
+    # Labelled wherever it appears: with keys set, the demo's books are still valued on the synthetic market.
+    valued += " on SYNTHETIC prices" if report.synthetic else ""
     # Every time in New York, the schedule's zone (domain/wording.py): --json keeps the results' own.
     out.heading(f"status as of {market_time(report.asof)} New York (week {report.week_id}, {valued}): trading {switch}")
     if report.valued_note:
