@@ -108,7 +108,8 @@ def test_status_and_the_live_leaderboard_each_say_when_they_value_the_books_and_
     status = runner.invoke(app, ["status"])
     assert status.exit_code == 0, status.output
     heading = status.stdout.splitlines()[0]
-    assert "(week 2026-01-07, valued at the close of 2026-01-09)" in heading
+    # The quick start's books are on the synthetic market: the heading says so (bebfbb7).
+    assert "(week 2026-01-07, valued at the close of 2026-01-09 on SYNTHETIC prices)" in heading
     assert json.loads(runner.invoke(app, ["status", "--json"]).stdout)["valued_at"] == "2026-01-09"
 
     board = runner.invoke(app, ["leaderboard"])
