@@ -199,6 +199,16 @@ class FakeAlpacaServer:
         self._holdings: dict[str, _Holding] = {}
         self._time: datetime | None = None  # set_time: orders and fills stamped then, not now
         self._assets: dict[str, dict[str, Any]] = {}
+        # The account object's flags as Alpaca sends them (`set_account_flags`): status, trading_blocked,
+        # account_blocked, shorting_enabled (false on an account under $2,000 equity or marked no-shorting), ...
+        self._flags: dict[str, Any] = {
+            "status": "ACTIVE",
+            "trading_blocked": False,
+            "account_blocked": False,
+            "shorting_enabled": True,
+            "pattern_day_trader": False,
+            "daytrade_count": 0,
+        }
         # True: a DELETE finds its order just filled (at its symbol's price), as happens at Alpaca when the
         # fill wins the race between a client's lookup and its cancel.
         self.fill_before_cancel = False
@@ -356,6 +366,15 @@ class FakeAlpacaServer:
                 self._buying_power_over_cash = float(buying_power) - self._cash
             if equity is not None:
                 self._equity = float(equity)
+
+    def set_account_flags(self, **flags: Any) -> None:
+        """Set the account object's flags (status, trading_blocked, account_blocked, shorting_enabled,
+        pattern_day_trader, daytrade_count); orders are answered as Alpaca answers them under these flags."""
+        with self._lock:
+            unknown = set(flags) - set(self._flags)
+            if unknown:
+                raise ValueError(f"unknown account flags {sorted(unknown)}")
+            self._flags.update(flags)
 
     def set_time(self, at: datetime | None) -> None:
         """Stamp orders and fills from now on at `at` (None: the wall clock again), as a test's clock has it."""
@@ -641,12 +660,13 @@ class FakeAlpacaServer:
             short_value = sum(h.qty * self._mark(s, h) for s, h in self._holdings.items() if h.qty < 0)
             equity = self._equity if self._equity is not None else cash + long_value + short_value
             buying_power = cash + self._buying_power_over_cash
+            flags = dict(self._flags)
         return FakeResponse(
             HTTPStatus.OK,
             {
                 "id": self.account_uuid,
                 "account_number": "PA3FAKE00001",
-                "status": "ACTIVE",
+                "status": flags["status"],
                 "crypto_status": "ACTIVE",
                 "currency": "USD",
                 "buying_power": _number(buying_power),
@@ -659,14 +679,14 @@ class FakeAlpacaServer:
                 "pending_transfer_in": "0",
                 "pending_transfer_out": "0",
                 "portfolio_value": _number(equity),
-                "pattern_day_trader": False,
-                "trading_blocked": False,
+                "pattern_day_trader": flags["pattern_day_trader"],
+                "trading_blocked": flags["trading_blocked"],
                 "transfers_blocked": False,
-                "account_blocked": False,
+                "account_blocked": flags["account_blocked"],
                 "created_at": "2025-01-02T15:00:00.000000Z",
                 "trade_suspended_by_user": False,
                 "multiplier": "2",
-                "shorting_enabled": True,
+                "shorting_enabled": flags["shorting_enabled"],
                 "equity": _number(equity),
                 "last_equity": _number(equity),
                 "long_market_value": _number(long_value),
@@ -675,7 +695,7 @@ class FakeAlpacaServer:
                 "maintenance_margin": "0",
                 "last_maintenance_margin": "0",
                 "sma": "0",
-                "daytrade_count": 0,
+                "daytrade_count": flags["daytrade_count"],
                 "options_approved_level": 0,
                 "options_trading_level": 0,
             },
@@ -715,8 +735,19 @@ class FakeAlpacaServer:
             refusal = self._insufficient_qty(symbol, side, qty, held)
             if refusal is not None:
                 return FakeResponse(HTTPStatus.FORBIDDEN, refusal)
-            if side == "sell" and qty > max(held, 0) and not self._assets.get(symbol, {}).get("shortable", False):
-                raise _BadRequest(f'asset "{symbol}" cannot be sold short', HTTPStatus.UNPROCESSABLE_ENTITY, 42210000)
+            asset = self._assets.get(symbol, {})
+            if asset.get("status", "active") != "active" or not asset.get("tradable", True):
+                # A delisted or halted asset: Alpaca refuses the order whatever its side.
+                raise _BadRequest(f"asset {symbol} is not tradable", HTTPStatus.UNPROCESSABLE_ENTITY, 42210000)
+            if side == "sell" and qty > max(held, 0):
+                if not self._flags["shorting_enabled"]:
+                    raise _BadRequest("account is not allowed to short", HTTPStatus.FORBIDDEN, 40310000)
+                # Alpaca opens shorts only in easy-to-borrow assets; a hard-to-borrow one needs a locate it does
+                # not offer here.
+                if not asset.get("shortable", False) or not asset.get("easy_to_borrow", False):
+                    raise _BadRequest(
+                        f'asset "{symbol}" cannot be sold short', HTTPStatus.UNPROCESSABLE_ENTITY, 42210000
+                    )
             if self.fill_immediately and price is None:
                 # A test set-up mistake, made loud: Alpaca would fill at the market, the fake needs a price.
                 raise _BadRequest(f"fake: no price for {symbol}; call set_price", HTTPStatus.UNPROCESSABLE_ENTITY)

@@ -254,7 +254,16 @@ class AlpacaBroker:
                 raise
 
         asset = self._api.read(f"asset {symbol}", get)
-        return asset is not None and bool(asset.shortable)
+        if asset is None or not (asset.shortable and asset.easy_to_borrow and asset.tradable):
+            # Alpaca opens shorts only in easy-to-borrow assets (a hard-to-borrow one needs a locate), and trades no
+            # halted asset: such a short would only come back refused.
+            return False
+        if enum_value(asset.status) != "active":
+            return False  # delisted: refused whatever the side
+        # An account Alpaca will not let short (shorting_enabled false: under $2,000 equity, or set to no-shorting)
+        # gets 403 "account is not allowed to short" for every short.
+        account = self._api.read("the account", client.get_account)
+        return bool(account.shorting_enabled)
 
     # ----------------------------------------------------------------- internals
 
