@@ -3,15 +3,26 @@ fake: what Alpaca refuses to short is known to the risk gate before an order is 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
+from datetime import date
 
 import pytest
 
 from llmtrade.brokers.alpaca import AlpacaBroker
-from llmtrade.domain.trading import Side
+from llmtrade.domain.trading import AccountHalted, OrdersPlanned, Side
 from llmtrade.errors import BrokerRejected
+from llmtrade.pipeline.context import PipelineContext
+from llmtrade.risk.controls import breaker_state
+from llmtrade.storage.bootstrap import Storage
+from llmtrade.workflows.desk import Desk
+from llmtrade.workflows.execution_stage import ExecutionStage
+from llmtrade.workflows.trading_stages import PLANS, RiskStage
+from llmtrade.workflows.trading_stages import PRICES as PRICES_KEY
+from llmtrade.workflows.valuation import value_account
 from tests.fakes.alpaca_server import FakeAlpacaServer
 from tests.test_alpaca_broker import KEY_ID, SECRET, broker_for, order
+from tests.test_reconciliation import ACCOUNT, CONFIG, _context
 
 
 @pytest.fixture
@@ -56,3 +67,49 @@ def test_an_account_alpaca_will_not_let_short_has_nothing_shortable(server: Fake
     assert broker.is_shortable("SPY") is False
     with pytest.raises(BrokerRejected, match=r"account is not allowed to short \(HTTP 403\)"):
         _short(broker, "SPY")
+
+
+W1, W2 = date(2026, 1, 5), date(2026, 1, 12)
+PRICES = {"SPY": 100.0, "GLD": 100.0}
+
+
+def _week(storage: Storage, desk: Desk, week: date, run_id: str) -> OrdersPlanned:
+    planned = asyncio.run(
+        RiskStage([desk], CONFIG, storage.events, week).run(_context(PRICES, week=week, run_id=run_id))
+    )
+    plan: OrdersPlanned = planned.get(PLANS)[0]
+    executed = PipelineContext(run_id=run_id, week_id=week).with_values((PLANS, [plan]), (PRICES_KEY, PRICES))
+    asyncio.run(ExecutionStage([desk], storage.events, week, CONFIG, dry_run=False).run(executed))
+    return plan
+
+
+@pytest.mark.parametrize("balance", [25_000.0, 1_000_000.0])
+def test_a_paper_account_reset_between_two_weeks_is_recorded_once_and_neither_halts_nor_sets_the_peak(
+    storage: Storage, balance: float
+) -> None:
+    """Week 1 buys 200 SPY on 100,000; the user resets the paper account from Alpaca's dashboard (positions and order
+    history gone, a new balance). Before, the next week's valuation took 25,000 for a 75% drawdown and halted the
+    account (its week-2 order never sent), and nothing said the account had been reset."""
+    with FakeAlpacaServer(key_id=KEY_ID, secret_key=SECRET, fill_immediately=True) as alpaca:
+        for symbol, price in PRICES.items():
+            alpaca.set_price(symbol, price)
+        desk = Desk(ACCOUNT, AlpacaBroker("acct_1", KEY_ID, SECRET, url_override=alpaca.base_url, timeout_seconds=2.0))
+        assert [o.qty for o in _week(storage, desk, W1, "r1").orders] == [200]
+
+        alpaca.reset_paper_account(balance)
+        plan = _week(storage, desk, W2, "r2")
+
+        assert [(o.symbol, o.qty) for o in plan.orders] == [("SPY", int(balance * 0.2 / 100))]  # sized on the new books
+        assert storage.events.read(type=AccountHalted.event_type()) == []
+        state, _ = breaker_state(storage.events, "acct_1", 100_000.0)
+        assert not state.halted and state.peak_equity == pytest.approx(balance)
+        [reset] = [e.payload for e in storage.events.read(type="BrokerAccountReset")]
+        assert (reset["equity"], reset["last_equity"]) == (pytest.approx(balance), pytest.approx(100_000.0))
+        assert reset["missing"] == ["lt-20260105-acct_1-SPY-open"]  # week 1's buy, gone from Alpaca
+        assert "paper account reset" in state.reason
+
+        # Looked at again (a checkpoint's valuation): the same reset, not recorded twice.
+        value_account(
+            storage.events, desk, desk.broker.account(PRICES), CONFIG, occasion="checkpoint", week_id=W2, run_id="r3"
+        )
+        assert len(storage.events.read(type="BrokerAccountReset")) == 1

@@ -376,6 +376,18 @@ class FakeAlpacaServer:
                 raise ValueError(f"unknown account flags {sorted(unknown)}")
             self._flags.update(flags)
 
+    def reset_paper_account(self, balance: float) -> None:
+        """The user resets the paper account from Alpaca's dashboard: every position and order (history included)
+        is gone, and cash, equity and buying power start again at `balance`; the keys stay valid."""
+        with self._lock:
+            self._holdings.clear()
+            self.orders.clear()
+            self._due.clear()
+            self._cash = float(balance)
+            self._buying_power_over_cash = 0.0
+            self._equity = None
+            self.account_uuid = str(uuid.uuid4())
+
     def set_time(self, at: datetime | None) -> None:
         """Stamp orders and fills from now on at `at` (None: the wall clock again), as a test's clock has it."""
         with self._lock:
