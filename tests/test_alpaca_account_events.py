@@ -113,3 +113,30 @@ def test_a_paper_account_reset_between_two_weeks_is_recorded_once_and_neither_ha
             storage.events, desk, desk.broker.account(PRICES), CONFIG, occasion="checkpoint", week_id=W2, run_id="r3"
         )
         assert len(storage.events.read(type="BrokerAccountReset")) == 1
+
+
+def test_an_order_refused_for_the_account_says_what_the_account_is_and_what_to_do(server: FakeAlpacaServer) -> None:
+    """Alpaca's 403 names its rule, not the account's state: before, the user read only "account is not authorized
+    to trade" or "trade denied due to pattern day trading protection" and "a rerun retries it"."""
+    broker = broker_for(server)
+    server.set_account_flags(trading_blocked=True, status="ACCOUNT_UPDATED")
+    with pytest.raises(BrokerRejected) as blocked:
+        broker.submit(order("w2026-01-07-pm-alpha-SPY-open", qty=1))
+    assert "account is not authorized to trade (HTTP 403)" in str(blocked.value)
+    assert "status ACCOUNT_UPDATED, trading_blocked true" in str(blocked.value)
+    assert "Alpaca's dashboard" in str(blocked.value)
+
+    server.set_account_flags(trading_blocked=False, status="ACTIVE", daytrade_count=3)
+    server.set_account(cash=20_000.0)
+    server.set_position("SPY", 10, 500.0)  # 25,000 in all with the cash: under it once SPY is below 500
+    server.set_price("SPY", 400.0)
+    with pytest.raises(BrokerRejected) as pdt:
+        broker.submit(order("w2026-01-07-pm-alpha-SPY-close", side=Side.SELL, qty=10))
+    assert "pattern day trading protection (HTTP 403)" in str(pdt.value)
+    assert "equity 24,000.00" in str(pdt.value) and "3 day trade(s)" in str(pdt.value)
+
+    server.set_account_flags(daytrade_count=0)
+    server.set_account(cash=1_000.0)
+    with pytest.raises(BrokerRejected) as poor:
+        broker.submit(order("w2026-01-07-pm-alpha-SPY-add", qty=100))
+    assert "insufficient buying power (HTTP 403); the account's buying power is 1,000.00" in str(poor.value)

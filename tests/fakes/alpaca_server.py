@@ -741,9 +741,16 @@ class FakeAlpacaServer:
                 raise _BadRequest("client_order_id must be unique", HTTPStatus.UNPROCESSABLE_ENTITY, 40010001)
             price = self._prices.get(symbol)
             buying_power = self._cash + self._buying_power_over_cash
+            flags = self._flags
+            if flags["trading_blocked"] or flags["account_blocked"] or flags["status"] != "ACTIVE":
+                raise _BadRequest("account is not authorized to trade", HTTPStatus.FORBIDDEN, 40310000)
             if side == "buy" and price is not None and qty * price > buying_power:
                 raise _BadRequest("insufficient buying power", HTTPStatus.FORBIDDEN, 40310000)
             held = self._holdings[symbol].qty if symbol in self._holdings else 0
+            if (held > 0 if side == "sell" else held < 0) and self._pdt_protected():
+                # Alpaca's pattern day trading protection, simplified: the position is taken as opened today, so
+                # closing it would be one day trade more than an account under 25,000 may make in 5 sessions.
+                raise _BadRequest("trade denied due to pattern day trading protection", HTTPStatus.FORBIDDEN, 40310100)
             refusal = self._insufficient_qty(symbol, side, qty, held)
             if refusal is not None:
                 return FakeResponse(HTTPStatus.FORBIDDEN, refusal)
@@ -812,6 +819,15 @@ class FakeAlpacaServer:
                 self._due.append(client_order_id)
             self.orders[client_order_id] = order
             return FakeResponse(HTTPStatus.OK, dict(order))
+
+    def _pdt_protected(self) -> bool:
+        """Whether the account is held to 3 day trades in 5 sessions and has made them (call under the lock)."""
+        if self._flags["daytrade_count"] < 3:
+            return False
+        equity = self._equity
+        if equity is None:
+            equity = self._cash + sum(h.qty * self._mark(s, h) for s, h in self._holdings.items())
+        return equity < 25_000
 
     def _insufficient_qty(self, symbol: str, side: str, qty: int, held: int) -> dict[str, Any] | None:
         """Alpaca's 403 for an order against a position (selling a long, buying back a short) that asks for

@@ -207,3 +207,31 @@ def refusal(head: str, status: int, body: str) -> str:
     if status == 401 or (status == 403 and detail.strip().lower() in ("forbidden", "unauthorized")):
         text += f"; {_KEYS_HINT}"
     return text
+
+
+def account_note(detail: str, account: Any) -> str:
+    """What Alpaca's account object says about a 403 refusal of an order (`detail`: Alpaca's reason), in words the
+    user can act on; "" when it says nothing more. Alpaca's reasons name the rule, not the account's state."""
+    status = enum_value(account.status)
+    if account.trading_blocked or account.account_blocked or status != "ACTIVE":
+        flags = f"trading_blocked {_flag(account.trading_blocked)}, account_blocked {_flag(account.account_blocked)}"
+        return (
+            f"the Alpaca account is not open for trading (status {status}, {flags}): see it in Alpaca's dashboard; "
+            "its orders are refused until it is ACTIVE and unblocked"
+        )
+    text = detail.lower()
+    if "pattern day" in text:
+        return (
+            f"Alpaca's pattern day trading protection: equity {money(account.equity, 'equity'):,.2f} (under 25,000 "
+            f"Alpaca allows 3 day trades in 5 sessions) with {account.daytrade_count} day trade(s) counted; the order "
+            "goes once a day trade leaves that window or the equity is 25,000 or more"
+        )
+    if "buying power" in text:
+        return f"the account's buying power is {money(account.buying_power, 'buying_power'):,.2f}"
+    if "short" in text and not account.shorting_enabled:
+        return "the account may not sell short (shorting_enabled false: Alpaca allows it from 2,000 of equity)"
+    return ""
+
+
+def _flag(value: Any) -> str:
+    return "true" if value else "false"  # as Alpaca's JSON spells it
