@@ -20,7 +20,7 @@ from llmtrade.workflows.execution_stage import ExecutionStage
 from llmtrade.workflows.trading_stages import PLANS, RiskStage
 from llmtrade.workflows.trading_stages import PRICES as PRICES_KEY
 from llmtrade.workflows.valuation import value_account
-from tests.fakes.alpaca_server import FakeAlpacaServer
+from tests.fakes.alpaca_server import FakeAlpacaServer, FakeResponse
 from tests.test_alpaca_broker import KEY_ID, SECRET, broker_for, order
 from tests.test_reconciliation import ACCOUNT, CONFIG, _context
 
@@ -140,3 +140,11 @@ def test_an_order_refused_for_the_account_says_what_the_account_is_and_what_to_d
     with pytest.raises(BrokerRejected) as poor:
         broker.submit(order("w2026-01-07-pm-alpha-SPY-add", qty=100))
     assert "insufficient buying power (HTTP 403); the account's buying power is 1,000.00" in str(poor.value)
+
+
+def test_alpacas_bare_forbidden_with_its_period_is_read_as_bad_keys(server: FakeAlpacaServer) -> None:
+    """Alpaca answers keys it does not take with 403 {"message": "forbidden."}: before, the period hid the hint to
+    check the account's keys."""
+    server.route("GET", r"/v2/account", lambda _: FakeResponse(403, {"message": "forbidden."}), first=True)
+    with pytest.raises(BrokerRejected, match=r"forbidden\. \(HTTP 403\); check the account's keys"):
+        broker_for(server).account({})

@@ -32,6 +32,7 @@ from pydantic import ValidationError
 from llmtrade.brokers.alpaca_client import REFUSED, AlpacaTrading, transport_detail
 from llmtrade.brokers.alpaca_orders import (
     account_note,
+    bare_refusal,
     canceling,
     decimal,
     enum_value,
@@ -274,7 +275,7 @@ class AlpacaBroker:
         """For a 403 about the account (blocked, day trades, buying power, shorting), what its account object says;
         "" for bad keys, another status or an account that cannot be read (the refusal stands as Alpaca gave it)."""
         detail = error_message(body)
-        if status != 403 or detail.strip().lower() in ("forbidden", "forbidden.", "unauthorized"):
+        if status != 403 or bare_refusal(detail):
             return ""
         try:
             found = self._api.read("the account", self._api.client().get_account)

@@ -203,8 +203,9 @@ def refusal(head: str, status: int, body: str) -> str:
     """What to say of a refusal: `head`, Alpaca's own reason and the status; for bad keys, where to look."""
     detail = error_message(body)
     text = f"{head}: {detail} (HTTP {status})"
-    # Alpaca answers bad keys with 401, or with a bare 403 "forbidden"; a 403 with a reason is about the order.
-    if status == 401 or (status == 403 and detail.strip().lower() in ("forbidden", "unauthorized")):
+    # Alpaca answers bad keys with 401, or with a bare 403 "forbidden." (its trailing period included); a 403 with a
+    # reason is about the order.
+    if status == 401 or (status == 403 and bare_refusal(detail)):
         text += f"; {_KEYS_HINT}"
     return text
 
@@ -235,3 +236,8 @@ def account_note(detail: str, account: Any) -> str:
 
 def _flag(value: Any) -> str:
     return "true" if value else "false"  # as Alpaca's JSON spells it
+
+
+def bare_refusal(detail: str) -> bool:
+    """Whether a 403's reason is Alpaca's bare "forbidden." (bad keys), which names no rule of the order."""
+    return detail.strip().rstrip(".").lower() in ("forbidden", "unauthorized")
