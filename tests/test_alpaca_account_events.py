@@ -148,3 +148,27 @@ def test_alpacas_bare_forbidden_with_its_period_is_read_as_bad_keys(server: Fake
     server.route("GET", r"/v2/account", lambda _: FakeResponse(403, {"message": "forbidden."}), first=True)
     with pytest.raises(BrokerRejected, match=r"forbidden\. \(HTTP 403\); check the account's keys"):
         broker_for(server).account({})
+
+
+def test_a_halt_the_account_held_is_lifted_by_a_reset_saying_why(storage: Storage) -> None:
+    """Halted for a 30% drawdown at Alpaca, then reset from the dashboard: the halt measured books that are gone."""
+    with FakeAlpacaServer(key_id=KEY_ID, secret_key=SECRET, fill_immediately=True) as alpaca:
+        for symbol, price in PRICES.items():
+            alpaca.set_price(symbol, price)
+        desk = Desk(ACCOUNT, AlpacaBroker("acct_1", KEY_ID, SECRET, url_override=alpaca.base_url, timeout_seconds=2.0))
+        _week(storage, desk, W1, "r1")
+
+        def valued(run_id: str) -> None:
+            account = desk.broker.account(PRICES)
+            value_account(storage.events, desk, account, CONFIG, occasion=run_id, week_id=W1, run_id=run_id)
+
+        alpaca.set_account(equity=70_000.0)
+        valued("c1")
+        assert breaker_state(storage.events, "acct_1", 100_000.0)[0].halted
+
+        alpaca.reset_paper_account(50_000.0)
+        valued("c2")
+        state, _ = breaker_state(storage.events, "acct_1", 100_000.0)
+        assert not state.halted and state.peak_equity == pytest.approx(50_000.0)
+        [resumed] = storage.events.read(type="AccountResumed")
+        assert "began again at 50,000.00 from 70,000.00 (a paper account reset" in resumed.payload["reason"]
