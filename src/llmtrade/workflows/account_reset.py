@@ -9,10 +9,16 @@ halted the account, and one to 1,000,000 a peak that every later week was measur
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from llmtrade.brokers.fills import Observed
+from llmtrade.brokers.reconcile import our_order_ids
 from llmtrade.domain.checkpoints import AccountValued
-from llmtrade.domain.trading import BrokerAccountReset, OrderFilled
+from llmtrade.domain.ledger import fold, with_splits
+from llmtrade.domain.reconciliation import is_ours
+from llmtrade.domain.trading import AccountSnapshot, BrokerAccountReset, OrderFilled
 from llmtrade.storage.event_store import EventStore
+from llmtrade.storage.splits import recorded_splits
 from llmtrade.workflows.desk import Desk
 
 
@@ -38,3 +44,29 @@ def reset_found(
     valued = events.read(type=AccountValued.event_type(), account_id=account_id)
     last = events.payload(AccountValued, valued[-1]).equity if valued else None
     return BrokerAccountReset(account_id=account_id, equity=equity, last_equity=last, missing=missing)
+
+
+def books_account(events: EventStore, desk: Desk, prices: Mapping[str, float]) -> AccountSnapshot:
+    """The account as its own fills recorded at this broker make it (the audit log), at `prices`: what a week closed
+    after a reset is valued at, the broker's books of that week being gone. Counted from the configured starting cash
+    (an account reset twice is counted from it too: a known approximation)."""
+    account_id = desk.account.id
+    ours = our_order_ids(events, account_id)
+    recorded = (
+        events.payload(OrderFilled, e) for e in events.read(type=OrderFilled.event_type(), account_id=account_id)
+    )
+    fills = sorted(
+        (r.fill for r in recorded if r.broker == desk.broker.name and is_ours(r.fill.client_order_id, ours)),
+        key=lambda f: f.filled_at,
+    )
+    ledger = fold(with_splits(fills, recorded_splits(events)), desk.account.starting_cash)
+    marks = {s: prices.get(s, p.avg_price) for s, p in ledger.positions.items()}
+    return AccountSnapshot(
+        account_id=account_id,
+        cash=ledger.cash,
+        equity=ledger.cash + sum(p.qty * marks[s] for s, p in ledger.positions.items()),
+        buying_power=max(ledger.cash, 0.0),
+        positions=ledger.positions,
+        realized_pnl=ledger.realized_pnl,
+        unrealized_pnl=sum(p.qty * (marks[s] - p.avg_price) for s, p in ledger.positions.items()),
+    )
