@@ -199,6 +199,16 @@ class FakeAlpacaServer:
         self._holdings: dict[str, _Holding] = {}
         self._time: datetime | None = None  # set_time: orders and fills stamped then, not now
         self._assets: dict[str, dict[str, Any]] = {}
+        # The account object's flags as Alpaca sends them (`set_account_flags`): status, trading_blocked,
+        # account_blocked, shorting_enabled (false on an account under $2,000 equity or marked no-shorting), ...
+        self._flags: dict[str, Any] = {
+            "status": "ACTIVE",
+            "trading_blocked": False,
+            "account_blocked": False,
+            "shorting_enabled": True,
+            "pattern_day_trader": False,
+            "daytrade_count": 0,
+        }
         # True: a DELETE finds its order just filled (at its symbol's price), as happens at Alpaca when the
         # fill wins the race between a client's lookup and its cancel.
         self.fill_before_cancel = False
@@ -356,6 +366,27 @@ class FakeAlpacaServer:
                 self._buying_power_over_cash = float(buying_power) - self._cash
             if equity is not None:
                 self._equity = float(equity)
+
+    def set_account_flags(self, **flags: Any) -> None:
+        """Set the account object's flags (status, trading_blocked, account_blocked, shorting_enabled,
+        pattern_day_trader, daytrade_count); orders are answered as Alpaca answers them under these flags."""
+        with self._lock:
+            unknown = set(flags) - set(self._flags)
+            if unknown:
+                raise ValueError(f"unknown account flags {sorted(unknown)}")
+            self._flags.update(flags)
+
+    def reset_paper_account(self, balance: float) -> None:
+        """The user resets the paper account from Alpaca's dashboard: every position and order (history included)
+        is gone, and cash, equity and buying power start again at `balance`; the keys stay valid."""
+        with self._lock:
+            self._holdings.clear()
+            self.orders.clear()
+            self._due.clear()
+            self._cash = float(balance)
+            self._buying_power_over_cash = 0.0
+            self._equity = None
+            self.account_uuid = str(uuid.uuid4())
 
     def set_time(self, at: datetime | None) -> None:
         """Stamp orders and fills from now on at `at` (None: the wall clock again), as a test's clock has it."""
@@ -641,12 +672,13 @@ class FakeAlpacaServer:
             short_value = sum(h.qty * self._mark(s, h) for s, h in self._holdings.items() if h.qty < 0)
             equity = self._equity if self._equity is not None else cash + long_value + short_value
             buying_power = cash + self._buying_power_over_cash
+            flags = dict(self._flags)
         return FakeResponse(
             HTTPStatus.OK,
             {
                 "id": self.account_uuid,
                 "account_number": "PA3FAKE00001",
-                "status": "ACTIVE",
+                "status": flags["status"],
                 "crypto_status": "ACTIVE",
                 "currency": "USD",
                 "buying_power": _number(buying_power),
@@ -659,14 +691,14 @@ class FakeAlpacaServer:
                 "pending_transfer_in": "0",
                 "pending_transfer_out": "0",
                 "portfolio_value": _number(equity),
-                "pattern_day_trader": False,
-                "trading_blocked": False,
+                "pattern_day_trader": flags["pattern_day_trader"],
+                "trading_blocked": flags["trading_blocked"],
                 "transfers_blocked": False,
-                "account_blocked": False,
+                "account_blocked": flags["account_blocked"],
                 "created_at": "2025-01-02T15:00:00.000000Z",
                 "trade_suspended_by_user": False,
                 "multiplier": "2",
-                "shorting_enabled": True,
+                "shorting_enabled": flags["shorting_enabled"],
                 "equity": _number(equity),
                 "last_equity": _number(equity),
                 "long_market_value": _number(long_value),
@@ -675,7 +707,7 @@ class FakeAlpacaServer:
                 "maintenance_margin": "0",
                 "last_maintenance_margin": "0",
                 "sma": "0",
-                "daytrade_count": 0,
+                "daytrade_count": flags["daytrade_count"],
                 "options_approved_level": 0,
                 "options_trading_level": 0,
             },
@@ -709,14 +741,32 @@ class FakeAlpacaServer:
                 raise _BadRequest("client_order_id must be unique", HTTPStatus.UNPROCESSABLE_ENTITY, 40010001)
             price = self._prices.get(symbol)
             buying_power = self._cash + self._buying_power_over_cash
+            flags = self._flags
+            if flags["trading_blocked"] or flags["account_blocked"] or flags["status"] != "ACTIVE":
+                raise _BadRequest("account is not authorized to trade", HTTPStatus.FORBIDDEN, 40310000)
             if side == "buy" and price is not None and qty * price > buying_power:
                 raise _BadRequest("insufficient buying power", HTTPStatus.FORBIDDEN, 40310000)
             held = self._holdings[symbol].qty if symbol in self._holdings else 0
+            if (held > 0 if side == "sell" else held < 0) and self._pdt_protected():
+                # Alpaca's pattern day trading protection, simplified: the position is taken as opened today, so
+                # closing it would be one day trade more than an account under 25,000 may make in 5 sessions.
+                raise _BadRequest("trade denied due to pattern day trading protection", HTTPStatus.FORBIDDEN, 40310100)
             refusal = self._insufficient_qty(symbol, side, qty, held)
             if refusal is not None:
                 return FakeResponse(HTTPStatus.FORBIDDEN, refusal)
-            if side == "sell" and qty > max(held, 0) and not self._assets.get(symbol, {}).get("shortable", False):
-                raise _BadRequest(f'asset "{symbol}" cannot be sold short', HTTPStatus.UNPROCESSABLE_ENTITY, 42210000)
+            asset = self._assets.get(symbol, {})
+            if asset.get("status", "active") != "active" or not asset.get("tradable", True):
+                # A delisted or halted asset: Alpaca refuses the order whatever its side.
+                raise _BadRequest(f"asset {symbol} is not tradable", HTTPStatus.UNPROCESSABLE_ENTITY, 42210000)
+            if side == "sell" and qty > max(held, 0):
+                if not self._flags["shorting_enabled"]:
+                    raise _BadRequest("account is not allowed to short", HTTPStatus.FORBIDDEN, 40310000)
+                # Alpaca opens shorts only in easy-to-borrow assets; a hard-to-borrow one needs a locate it does
+                # not offer here.
+                if not asset.get("shortable", False) or not asset.get("easy_to_borrow", False):
+                    raise _BadRequest(
+                        f'asset "{symbol}" cannot be sold short', HTTPStatus.UNPROCESSABLE_ENTITY, 42210000
+                    )
             if self.fill_immediately and price is None:
                 # A test set-up mistake, made loud: Alpaca would fill at the market, the fake needs a price.
                 raise _BadRequest(f"fake: no price for {symbol}; call set_price", HTTPStatus.UNPROCESSABLE_ENTITY)
@@ -769,6 +819,15 @@ class FakeAlpacaServer:
                 self._due.append(client_order_id)
             self.orders[client_order_id] = order
             return FakeResponse(HTTPStatus.OK, dict(order))
+
+    def _pdt_protected(self) -> bool:
+        """Whether the account is held to 3 day trades in 5 sessions and has made them (call under the lock)."""
+        if self._flags["daytrade_count"] < 3:
+            return False
+        equity = self._equity
+        if equity is None:
+            equity = self._cash + sum(h.qty * self._mark(s, h) for s, h in self._holdings.items())
+        return equity < 25_000
 
     def _insufficient_qty(self, symbol: str, side: str, qty: int, held: int) -> dict[str, Any] | None:
         """Alpaca's 403 for an order against a position (selling a long, buying back a short) that asks for

@@ -51,14 +51,14 @@ from llmtrade.domain.market import Bar
 from llmtrade.domain.reconciliation import Difference, ReconciliationDifferenceFound, is_ours
 from llmtrade.domain.runs import UNENDED, RunFailed, RunFinished, RunKilled, RunStarted
 from llmtrade.domain.streams import CLOSINGS_PUT_OFF, MISSED_CHECKPOINTS, week_stream
-from llmtrade.domain.trading import AccountSnapshot, Fill
+from llmtrade.domain.trading import AccountSnapshot, BrokerAccountReset, Fill
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import LlmtradeError
 from llmtrade.exits import temporary
 from llmtrade.market.calendar import new_york_date
 from llmtrade.market.daily_bars import DailyBars
 from llmtrade.market.held_prices import bars_or_before, not_final
-from llmtrade.market.metrics import hit_rate, max_drawdown, total_return
+from llmtrade.market.metrics import hit_rate, max_drawdown, return_through_resets
 from llmtrade.market.splits import unrecorded_gap
 from llmtrade.risk.controls import breaker_state, trading_enabled
 from llmtrade.storage.bar_cache import BarCache
@@ -297,7 +297,8 @@ def _standing(
         "equity": account.equity,
         "cash": account.cash,
         "week_pnl": None if week_start is None else round(account.equity - week_start, 2),
-        "total_return": total_return(start_cash, account.equity),
+        # A paper account reset at the broker (workflows/account_reset.py) is no return: chained across it.
+        "total_return": return_through_resets(start_cash, _resets(events, desk.account.id), account.equity),
         "max_drawdown": _drawdown(closing.get(desk.account.id, (start_cash,)), account),
         "hit_rate": hit_rate(trades),
         "trades": len(trades),
@@ -311,6 +312,11 @@ def _standing(
         "breaker_reason": breaker.reason,
         "differences": difference_lines(events, desk.account.id, seen.differences),
     }
+
+
+def _resets(events: EventStore, account_id: str) -> list[tuple[float | None, float]]:
+    found = events.read(type=BrokerAccountReset.event_type(), account_id=account_id)
+    return [(r.last_equity, r.equity) for r in (events.payload(BrokerAccountReset, e) for e in found)]
 
 
 def _our_fills(events: EventStore, desk: Desk) -> list[Fill]:

@@ -31,6 +31,8 @@ from pydantic import ValidationError
 
 from llmtrade.brokers.alpaca_client import REFUSED, AlpacaTrading, transport_detail
 from llmtrade.brokers.alpaca_orders import (
+    account_note,
+    bare_refusal,
     canceling,
     decimal,
     enum_value,
@@ -166,7 +168,9 @@ class AlpacaBroker:
             if status == 422 and is_duplicate_id(body):
                 return self._already_known(order)
             if status in REFUSED:
-                raise BrokerRejected(refusal(f"alpaca rejected order {_describe(order)}", status, body)) from exc
+                text = refusal(f"alpaca rejected order {_describe(order)}", status, body)
+                note = self._refusal_note(status, body)
+                raise BrokerRejected(f"{text}; {note}" if note else text) from exc
             # Any other status (429, a proxy's 408, 409, 425, 5xx, a gateway's 504 included) says nothing about
             # whether the order got through.
             return self._settle_by_lookup(order, f"HTTP {status}: {error_message(body)}", exc)
@@ -254,9 +258,30 @@ class AlpacaBroker:
                 raise
 
         asset = self._api.read(f"asset {symbol}", get)
-        return asset is not None and bool(asset.shortable)
+        if asset is None or not (asset.shortable and asset.easy_to_borrow and asset.tradable):
+            # Alpaca opens shorts only in easy-to-borrow assets (a hard-to-borrow one needs a locate), and trades no
+            # halted asset: such a short would only come back refused.
+            return False
+        if enum_value(asset.status) != "active":
+            return False  # delisted: refused whatever the side
+        # An account Alpaca will not let short (shorting_enabled false: under $2,000 equity, or set to no-shorting)
+        # gets 403 "account is not allowed to short" for every short.
+        account = self._api.read("the account", client.get_account)
+        return bool(account.shorting_enabled)
 
     # ----------------------------------------------------------------- internals
+
+    def _refusal_note(self, status: int, body: str) -> str:
+        """For a 403 about the account (blocked, day trades, buying power, shorting), what its account object says;
+        "" for bad keys, another status or an account that cannot be read (the refusal stands as Alpaca gave it)."""
+        detail = error_message(body)
+        if status != 403 or bare_refusal(detail):
+            return ""
+        try:
+            found = self._api.read("the account", self._api.client().get_account)
+        except LlmtradeError:
+            return ""
+        return account_note(detail, found)
 
     def _settle_by_lookup(self, order: Order, failure: str, cause: BaseException) -> OrderResult:
         """After a submission that may or may not have landed: the order if Alpaca has it, else an error."""

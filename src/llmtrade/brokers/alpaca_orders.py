@@ -203,7 +203,41 @@ def refusal(head: str, status: int, body: str) -> str:
     """What to say of a refusal: `head`, Alpaca's own reason and the status; for bad keys, where to look."""
     detail = error_message(body)
     text = f"{head}: {detail} (HTTP {status})"
-    # Alpaca answers bad keys with 401, or with a bare 403 "forbidden"; a 403 with a reason is about the order.
-    if status == 401 or (status == 403 and detail.strip().lower() in ("forbidden", "unauthorized")):
+    # Alpaca answers bad keys with 401, or with a bare 403 "forbidden." (its trailing period included); a 403 with a
+    # reason is about the order.
+    if status == 401 or (status == 403 and bare_refusal(detail)):
         text += f"; {_KEYS_HINT}"
     return text
+
+
+def account_note(detail: str, account: Any) -> str:
+    """What Alpaca's account object says about a 403 refusal of an order (`detail`: Alpaca's reason), in words the
+    user can act on; "" when it says nothing more. Alpaca's reasons name the rule, not the account's state."""
+    status = enum_value(account.status)
+    if account.trading_blocked or account.account_blocked or status != "ACTIVE":
+        flags = f"trading_blocked {_flag(account.trading_blocked)}, account_blocked {_flag(account.account_blocked)}"
+        return (
+            f"the Alpaca account is not open for trading (status {status}, {flags}): see it in Alpaca's dashboard; "
+            "its orders are refused until it is ACTIVE and unblocked"
+        )
+    text = detail.lower()
+    if "pattern day" in text:
+        return (
+            f"Alpaca's pattern day trading protection: equity {money(account.equity, 'equity'):,.2f} (under 25,000 "
+            f"Alpaca allows 3 day trades in 5 sessions) with {account.daytrade_count} day trade(s) counted; the order "
+            "goes once a day trade leaves that window or the equity is 25,000 or more"
+        )
+    if "buying power" in text:
+        return f"the account's buying power is {money(account.buying_power, 'buying_power'):,.2f}"
+    if "short" in text and not account.shorting_enabled:
+        return "the account may not sell short (shorting_enabled false: Alpaca allows it from 2,000 of equity)"
+    return ""
+
+
+def _flag(value: Any) -> str:
+    return "true" if value else "false"  # as Alpaca's JSON spells it
+
+
+def bare_refusal(detail: str) -> bool:
+    """Whether a 403's reason is Alpaca's bare "forbidden." (bad keys), which names no rule of the order."""
+    return detail.strip().rstrip(".").lower() in ("forbidden", "unauthorized")

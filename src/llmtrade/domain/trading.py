@@ -260,6 +260,18 @@ class AccountResumed(EventPayload):
     reason: str
 
 
+class BrokerAccountReset(EventPayload):
+    """The broker no longer lists orders this account recorded as filled: its books there began again (a paper
+    account reset from Alpaca's dashboard wipes positions and order history and sets a new balance; keys now naming
+    another account look the same). Kept on the breaker stream, whose peak and streaks start again at `equity`:
+    a balance set by hand is no trade, neither a loss to halt for nor a gain to measure later drawdowns from."""
+
+    account_id: str
+    equity: float  # the broker's equity when the reset was found
+    last_equity: float | None  # the account's last valuation before it, if any
+    missing: list[str]  # client_order_ids recorded filled that the broker no longer lists
+
+
 class ShadowTraded(EventPayload):
     """A fill a halted account would have had (its gate's uncut verdict), valued but never sent.
 

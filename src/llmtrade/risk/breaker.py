@@ -161,6 +161,23 @@ def manual_reset(state: BreakerState, equity: float) -> tuple[BreakerState, Tran
     return new_state, transition
 
 
+def rebase(state: BreakerState, equity: float) -> BreakerState:
+    """The breaker after the broker's account began again at `equity` (a reset, not a trade): the peak restarts
+    there and the streaks from nothing, as for a new account; a halt it held goes with the books it measured."""
+    _require_finite("equity", equity)
+    return state.model_copy(
+        update={
+            "halted": False,
+            "reason": "",
+            "peak_equity": equity,
+            "consecutive_losses": 0,
+            "consecutive_wins": 0,
+            "manual": False,
+            "halted_for": None,
+        }
+    )
+
+
 # ---------------------------------------------------------------- helpers
 
 

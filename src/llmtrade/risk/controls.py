@@ -20,6 +20,7 @@ from llmtrade.domain.trading import (
     AccountResumed,
     BreakerState,
     BreakerUpdated,
+    BrokerAccountReset,
     Fill,
     RiskVerdict,
     ShadowTraded,
@@ -135,6 +136,7 @@ def evaluate_breaker(
     config: CircuitBreaker,
     week_id: date | None,
     run_id: str | None,
+    reset: BrokerAccountReset | None = None,
 ) -> BreakerState:
     """Fold new closed trades and the current equity into the breaker; record changes and transitions.
 
@@ -144,7 +146,7 @@ def evaluate_breaker(
 
     def change() -> _Change:
         return breaker_change(
-            events, account_id, starting_equity=starting_equity, equity=equity, fills=fills, config=config
+            events, account_id, starting_equity=starting_equity, equity=equity, fills=fills, config=config, reset=reset
         )
 
     return _recorded(events, account_id, change, week_id=week_id, run_id=run_id)
@@ -158,9 +160,13 @@ def breaker_change(
     equity: float,
     fills: Sequence[Fill],
     config: CircuitBreaker,
+    reset: BrokerAccountReset | None = None,
 ) -> tuple[BreakerState, list[EventPayload], int]:
     """What `evaluate_breaker` would record now: (the new state, its events on the breaker stream, the
-    stream's version they must be appended at). No events when nothing changed. A read."""
+    stream's version they must be appended at). No events when nothing changed. A read.
+
+    `reset`: the broker's books of the account began again (workflows/account_reset.py); unless the stream holds
+    it already, it is recorded and the breaker starts again from its equity, as a new account's."""
     pnls = _CLOSED_TRADES.pnls(account_id, fills, recorded_splits(events))
     state, seen, version = read_breaker(events, account_id, starting_equity)
     before = state
@@ -168,6 +174,13 @@ def breaker_change(
     if recount:
         seen = len(pnls)  # counted the old way: from here on, trades are round trips
     payloads: list[EventPayload] = []
+    if reset is not None and _new_reset(events, account_id, reset):
+        payloads.append(reset)
+        if state.halted:
+            payloads.append(AccountResumed(account_id=account_id, reason=_reset_reason(reset)))
+        state = breaker.rebase(state, reset.equity).model_copy(update={"reason": _reset_reason(reset)})
+        # The trades before it were closed in books that are gone: the broker's fills now are the new books' only.
+        seen, recount = len(pnls), True
     for pnl in pnls[seen:]:
         state, transition = breaker.observe_trade(state, pnl, config)
         payloads += _transition(account_id, transition)
@@ -176,6 +189,26 @@ def breaker_change(
     if recount or (state is not before and state != before) or len(pnls) != seen:
         payloads.insert(0, BreakerUpdated(state=state, trades_seen=len(pnls)))
     return state, payloads, version
+
+
+def _new_reset(events: EventStore, account_id: str, reset: BrokerAccountReset) -> bool:
+    """Whether `reset` misses an order no reset recorded on the account's stream missed already."""
+    kind = BrokerAccountReset.event_type()
+    known = {
+        cid
+        for e in events.read_stream(breaker_stream(account_id))
+        if e.type == kind
+        for cid in events.payload(BrokerAccountReset, e).missing
+    }
+    return not set(reset.missing) <= known
+
+
+def _reset_reason(reset: BrokerAccountReset) -> str:
+    before = "" if reset.last_equity is None else f" from {reset.last_equity:,.2f}"
+    return (
+        f"the broker's account began again at {reset.equity:,.2f}{before} (a paper account reset: "
+        f"{len(reset.missing)} filled order(s) of ours no longer listed); not a trade: peak and streaks start again"
+    )
 
 
 def reset_breaker(events: EventStore, account_id: str, *, starting_equity: float, equity: float) -> BreakerState:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from llmtrade.agents import postmortem_writer
-from llmtrade.brokers.fills import record_new_fills
+from llmtrade.brokers.fills import observe, record_new_fills
 from llmtrade.brokers.reconcile import look_now
 from llmtrade.config.models import AccountRole
 from llmtrade.discovery.universe import held_outside
@@ -41,6 +41,7 @@ from llmtrade.pipeline.retry import asked_with, settle
 from llmtrade.storage.event_store import EventStore
 from llmtrade.storage.projections import week_start_valuation
 from llmtrade.storage.splits import recorded_splits
+from llmtrade.workflows.account_reset import books_account, reset_found
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.frozen_trade import FrozenTrade, frozen_trade, indicator_values, through_splits
 from llmtrade.workflows.week_close import held_at_close
@@ -121,6 +122,9 @@ class GatherStage:
         # none after the open) left its end equity short of the postmortem's until the next weekly run recorded it.
         record_new_fills(bench.events, desk.broker, week_id=bench.week_id, run_id=bench.run_id)
         account = look_now(bench.events, desk.broker, prices).managed  # what it manages
+        if reset_found(bench.events, desk, desk.account.id, account.equity, observe(desk.broker)) is not None:
+            # The broker's books began again since (a paper account reset): its balance now is not this week's end.
+            account = books_account(bench.events, desk, prices)
         end_equity, end_realized, end_unrealized = account.equity, account.realized_pnl, account.unrealized_pnl
         if self.asof < bench.now:
             # Written late: what the account holds now, unless something filled since the week's close (a later week

@@ -33,6 +33,7 @@ from llmtrade.errors import ConcurrencyError
 from llmtrade.risk.controls import breaker_change, breaker_events, evaluate_breaker
 from llmtrade.risk.halt_cancels import cancel_opening_orders, settle_unanswered
 from llmtrade.storage.event_store import EventStore
+from llmtrade.workflows.account_reset import reset_found
 from llmtrade.workflows.desk import Desk
 
 
@@ -71,8 +72,9 @@ def value_account(
     # A breaker cancel a killed process left unanswered is settled from the order before the breaker's change is
     # worked out: a resume in it takes back only the requests never made (risk/halt_cancels.py).
     settle_unanswered(events, desk.broker, observed.orders, week_id=week_id, run_id=run_id)
+    reset = reset_found(events, desk, account_id, account.equity, observed)
     state, changes, version = breaker_change(
-        events, account_id, starting_equity=starting, equity=account.equity, fills=fills, config=breaker
+        events, account_id, starting_equity=starting, equity=account.equity, fills=fills, config=breaker, reset=reset
     )
     # The same look as the last valuation's, whose new fills were all recorded: the audit log holds them still.
     found = [] if kept is not None else new_fill_events(events, desk.broker, observed, week_id=week_id, run_id=run_id)
@@ -152,6 +154,7 @@ def _one_by_one(
     observed = observe(desk.broker)
     ours = our_order_ids(events, account.account_id)
     record_new_fills(events, desk.broker, week_id=week_id, run_id=run_id, observed=observed)
+    reset = reset_found(events, desk, account.account_id, account.equity, observed)
     record_valuation(events, account, occasion=occasion, week_id=week_id, run_id=run_id)  # once per occasion
     return evaluate_breaker(
         events,
@@ -162,4 +165,5 @@ def _one_by_one(
         config=config.risk.circuit_breaker,
         week_id=week_id,
         run_id=run_id,
+        reset=reset,
     )
