@@ -52,6 +52,11 @@ def test_a_removed_account_still_holding_is_said_once_a_day(
         "acct_4 is not in accounts.yaml but its books hold"
         in runner.invoke(app, ["--config", str(config), "status"]).stderr
     )
+    # Asked for by name, the account is not just "no account": what it holds and what to do (exit 2 all the same).
+    listed = runner.invoke(app, ["--config", str(config), "positions", "list", "acct_4"])
+    assert listed.exit_code == 2, listed.output
+    assert "acct_4 is not in accounts.yaml but its books hold" in listed.output
+    assert "put the account back to have it managed" in listed.output
     # Said once: no desk looks at the account any more, so nothing recorded would end a daily line.
     for at in ("2026-01-07T14:01", "2026-01-08T09:01"):
         monkeypatch.setenv("LLMTRADE_NOW", f"{at}:00-05:00")

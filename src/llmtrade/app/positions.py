@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from llmtrade.app.clock_guard import refuse_wrong_clock
 from llmtrade.app.container import Container
+from llmtrade.app.orphaned_positions import orphan_line, orphaned_holdings
 from llmtrade.app.results import DifferenceLine, ManagedAccount, ManagedAccounts, PositionChange
 from llmtrade.app.week_mode import as_books_priced
 from llmtrade.brokers.reconcile import Reconciliation, look_now
@@ -35,6 +36,12 @@ from llmtrade.storage.event_store import EventStore
 def _known(app: Container, account_id: str) -> None:
     accounts = app.loaded.config.accounts
     if accounts.account(account_id) is None:
+        # An account taken out of accounts.yaml while its books hold a position: what it holds and what to do, not
+        # only "no account" (a trial's `positions list acct_4` said nothing of the short it still held).
+        with app.storage(persist=False) as storage:
+            held = orphaned_holdings(storage.events, {a.id for a in accounts.accounts}).get(account_id)
+        if held:
+            raise UsageError(orphan_line(account_id, held))
         raise UsageError.unknown(
             f"no account {account_id!r} in accounts.yaml", account_id, [a.id for a in accounts.accounts], otherwise=""
         )
