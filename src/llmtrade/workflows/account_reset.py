@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from llmtrade.brokers.fills import Observed
+from llmtrade.brokers.fills import Observed, recorded_fill_ids
 from llmtrade.brokers.reconcile import our_order_ids
 from llmtrade.domain.checkpoints import AccountValued
 from llmtrade.domain.ledger import fold, with_splits
@@ -31,14 +31,8 @@ def reset_found(
         # Its books are events in this database (the paper broker): nothing outside can wipe them.
         return None
     listed = {f.client_order_id for f in observed.fills} | observed.working
-    recorded = {
-        filled.fill.client_order_id
-        for filled in (
-            events.payload(OrderFilled, e) for e in events.read(type=OrderFilled.event_type(), account_id=account_id)
-        )
-        if filled.broker == desk.broker.name
-    }
-    missing = sorted(recorded - listed)
+    # The audit log's fills at this broker: the memoised fold the valuation's new fills are found with, read once.
+    missing = sorted(recorded_fill_ids(events, desk.broker) - listed)
     if not missing:
         return None
     valued = events.read(type=AccountValued.event_type(), account_id=account_id)
