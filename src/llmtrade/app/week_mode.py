@@ -92,7 +92,7 @@ def as_books_priced(app: Container, events: EventStore) -> Container:
         return app
     # The weeks run, latest first, to the first with a snapshot (a week's first run may have failed before taking it):
     # a read or two, not every week's snapshot.
-    weeks = sorted({e.week_id for e in events.read(type=RunStarted.event_type()) if e.week_id}, reverse=True)
+    weeks = reversed(events.week_ids(RunStarted.event_type()))
     latest = next((kind for kind in (week_synthetic(events, w) for w in weeks) if kind is not None), None)
     if not latest:
         return app
@@ -127,16 +127,17 @@ def mixed_books_note(events: EventStore) -> str | None:
     real = sorted(week for week, kind in kinds.items() if not kind)
     if not synthetic or not real:
         return None
-
-    def span(weeks: list[date]) -> str:
-        return f"week {weeks[0]}" if len(weeks) == 1 else f"weeks {weeks[0]} to {weeks[-1]}"
-
     return (
-        f"these books mix kinds of prices: {span(synthetic)} on the synthetic market, {span(real)} on real prices; "
+        f"these books mix kinds of prices: {_span(synthetic)} on the synthetic market, {_span(real)} on real prices; "
         "positions opened at one kind were valued and closed at the other, so every figure here mixes made-up and "
         "real prices. Begin real books apart (another LLMTRADE_HOME or DATABASE_URL): a week is no longer begun on "
         "the other kind in the same books"
     )
+
+
+def _span(weeks: list[date]) -> str:
+    """Sorted weeks as the notes name them: "week D", or "weeks D to E" (first to last)."""
+    return f"week {weeks[0]}" if len(weeks) == 1 else f"weeks {weeks[0]} to {weeks[-1]}"
 
 
 def require_the_books_kind(kinds: dict[date, bool], week_id: date, *, synthetic: bool) -> None:
@@ -148,7 +149,7 @@ def require_the_books_kind(kinds: dict[date, bool], week_id: date, *, synthetic:
     other = sorted(week for week, kind in kinds.items() if kind != synthetic)
     if not other:
         return
-    weeks = f"week {other[0]}" if len(other) == 1 else f"weeks {other[0]} to {other[-1]}"
+    weeks = _span(other)
     if synthetic:
         raise UsageError(
             f"week {week_id} would be priced on the synthetic market, but these books hold weeks priced on real "
