@@ -23,6 +23,18 @@ from tests.test_crash_points import (  # noqa: F401  (fixtures)
 runner = CliRunner()
 
 
+def _bought_at_alpaca(runs: Runs, alpaca: CountingAlpaca) -> str:  # noqa: F811
+    """A fresh database whose week ran at the open: acct_1 bought at Alpaca, filled at once. Its database's name."""
+    state = alpaca.snapshot()
+    primed = runs.primed()
+    alpaca.restore(state)
+    name = runs.fresh(primed)
+    alpaca.server.fill_immediately = True
+    runs.monkeypatch.setenv("LLMTRADE_NOW", OPENED)
+    assert runner.invoke(app, ["run-weekly"]).exit_code == 0  # acct_1 buys at Alpaca, filled at once
+    return name
+
+
 def _status() -> dict:
     shown = runner.invoke(app, ["status", "--json"])
     assert shown.exit_code == 0, shown.output
@@ -33,13 +45,7 @@ def test_a_reset_between_the_weekly_run_and_a_checkpoint_is_no_return_and_no_hal
     runs: Runs,  # noqa: F811
     alpaca: CountingAlpaca,  # noqa: F811
 ) -> None:
-    state = alpaca.snapshot()
-    primed = runs.primed()
-    alpaca.restore(state)
-    name = runs.fresh(primed)
-    alpaca.server.fill_immediately = True
-    runs.monkeypatch.setenv("LLMTRADE_NOW", OPENED)
-    assert runner.invoke(app, ["run-weekly"]).exit_code == 0  # acct_1 buys at Alpaca, filled at once
+    name = _bought_at_alpaca(runs, alpaca)
     before = _status()["total_return"]
 
     alpaca.server.reset_paper_account(25_000.0)
@@ -61,13 +67,7 @@ def test_a_reset_over_the_weekend_is_not_the_weeks_result_in_its_postmortem(
     """Reset after the week's last close, before its postmortem: before, the postmortem took the new balance for the
     week's end (acct_1: -55% for the week, into week_summaries and the memory); now the week ends as its own fills
     made it, at the week's closes, as the same week of an account not reset (acct_5, SPY too)."""
-    state = alpaca.snapshot()
-    primed = runs.primed()
-    alpaca.restore(state)
-    name = runs.fresh(primed)
-    alpaca.server.fill_immediately = True
-    runs.monkeypatch.setenv("LLMTRADE_NOW", OPENED)
-    assert runner.invoke(app, ["run-weekly"]).exit_code == 0
+    name = _bought_at_alpaca(runs, alpaca)
     alpaca.server.reset_paper_account(25_000.0)
     runs.monkeypatch.setenv("LLMTRADE_NOW", "2026-01-14T07:00:00-05:00")
     done = runner.invoke(app, ["postmortem", "--json"])
