@@ -47,22 +47,20 @@ def _exclude(value: Any, dropped: Sequence[tuple[type[BaseModel], str]]) -> dict
     """pydantic's `exclude` for the `dropped` fields everywhere in `value`; {} when none is there; None when one holds
     a value other than its default."""
     spec: dict[Any, Any] = {}
+    items: Any
     if isinstance(value, BaseModel):
-        fields = type(value).model_fields
-        for name, field in fields.items():
+        items = []
+        for name, field in type(value).model_fields.items():
             held = getattr(value, name)
             if any(isinstance(value, model) and name == added for model, added in dropped):
                 if held != field.get_default(call_default_factory=True):
                     return None
                 spec[name] = True
-                continue
-            inner = _exclude(held, dropped)
-            if inner is None:
-                return None
-            if inner:
-                spec[name] = inner
-        return spec
-    items: Any = value.items() if isinstance(value, Mapping) else enumerate(value) if _sequence(value) else ()
+            else:
+                items.append((name, held))
+    else:
+        items = value.items() if isinstance(value, Mapping) else enumerate(value) if _sequence(value) else ()
+    # Every field or item not dropped here: what it holds of the dropped fields, by its name or key.
     for key, item in items:
         inner = _exclude(item, dropped)
         if inner is None:
