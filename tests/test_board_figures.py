@@ -115,6 +115,8 @@ def _board(name: str, equity: list[float], exposure: float, trades: int, costs: 
         wins=(0,) * n,
         costs_usd=(0.0,) * (n - 1) + (costs,),
         traded_usd=(0.0,) * (n - 1) + (traded,),
+        bought_usd=(0.0,) * (n - 1) + (traded / 2,),
+        sold_usd=(0.0,) * (n - 1) + (traded / 2,),
         slippage_bps=5.0,
     )
     returns = [b / a - 1 for a, b in itertools.pairwise(equity)]

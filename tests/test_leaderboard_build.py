@@ -445,7 +445,8 @@ def test_an_account_added_after_the_books_began_is_ranked_over_its_own_sessions(
     assert rows["acct_4"].weeks == pytest.approx((board.sessions - joined) / 5)
     assert rows["acct_4"].excess_vs_spy.low is not None  # against SPY over the same sessions: an interval
     assert rows["acct_3"].sessions == 0 and rows["acct_3"].sharpe.estimate is None
-    assert rows["acct_4"].trades == 0 and rows["acct_4"].turnover is not None and rows["acct_4"].turnover > 0
+    # Bought and still held: one-way turnover (the lesser of buys and sells) is none.
+    assert rows["acct_4"].trades == 0 and rows["acct_4"].turnover == 0.0
     notes = "\n".join(board.notes)
     assert "acct_4 entered the books after they began: its row runs from the close of 2024-12-03" in notes
     assert "acct_3 is in accounts.yaml but no run has valued it yet" in notes
@@ -584,3 +585,35 @@ def test_halts_are_said_with_how_long_and_whether_still_on(storage: Storage, dat
         "drawdown 10% (limit 10%)); while halted it trades only the risk-reducing part of each decision; it is still "
         "halted",
     ]
+
+
+def test_turnover_is_the_lesser_of_buys_and_sells_over_average_equity_for_every_row(
+    storage: Storage, database_url: str
+) -> None:
+    """SPY's buy-and-hold read 5.07 turns a year over 49 sessions: its one purchase was counted, buys and sells summed
+    (two-way). Turnover is the SEC's one-way rate: min(notional bought, notional sold) / average equity x 252 / n,
+    recomputed here from the fills: a round trip counts once, a position bought and still held counts nothing, a
+    short opened and covered counts once, and SPY's buy-and-hold is 0."""
+    clock = _Clock()
+    events = EventStore(storage.conn, clock)
+    fills = [
+        *FILLS,
+        _fill("acct_2", "b1", Side.BUY, 30, 575.0, _ny(date(2024, 11, 6), 9, 30)),  # bought and held
+        _fill("acct_3", "s1", Side.SELL, 10, 580.0, _ny(date(2024, 11, 13), 9, 30)),  # a short, covered in part
+        _fill("acct_3", "s2", Side.BUY, 6, 560.0, _ny(date(2024, 12, 11), 9, 30)),
+    ]
+    _write_books(events, clock, [FIRST_RUN, _ny(date(2024, 12, 4), 8), LAST_RUN], fills)
+    board = build_leaderboard(_container(database_url, None), replace(storage, events=events), source="live")
+    rows = {s.name: s for s in board.standings}
+    curves = {c.name: c for c in board.curves}
+    for account in ("acct_1", "acct_2", "acct_3", "acct_4"):
+        bought = sum(f.qty * f.price for f in fills if f.account_id == account and f.side is Side.BUY)
+        sold = sum(f.qty * f.price for f in fills if f.account_id == account and f.side is Side.SELL)
+        equity = curves[account].equity
+        expected = min(bought, sold) / (sum(equity) / len(equity)) * 252 / (len(equity) - 1)
+        assert rows[account].turnover == pytest.approx(expected), account
+    assert rows["acct_1"].turnover > 0 and rows["acct_3"].turnover > 0
+    assert rows["acct_2"].turnover == 0.0 and rows["acct_4"].turnover == 0.0
+    assert rows["SPY"].turnover == 0.0 and rows["FLAT"].turnover == 0.0
+    assert rows["EQUAL_WEIGHT"].turnover is not None and rows["EQUAL_WEIGHT"].turnover > 0  # it rebalances weekly
+    assert any(n.startswith("turnover/yr (turnover) is the annualised one-way turnover") for n in board.notes)

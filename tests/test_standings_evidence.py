@@ -22,7 +22,15 @@ def _track(name: str, equity: list[float], kind: CurveKind = "account") -> curve
     n = len(equity)
     days = tuple(date(2026, 1, 5) + timedelta(days=i) for i in range(n))
     curve = Curve(name=name, kind=kind, sessions=days, equity=tuple(equity), gross_exposure=(0.5,) * n)
-    return curves.Track(curve=curve, trades=(0,) * n, wins=(0,) * n, costs_usd=(0.0,) * n, traded_usd=(0.0,) * n)
+    return curves.Track(
+        curve=curve,
+        trades=(0,) * n,
+        wins=(0,) * n,
+        costs_usd=(0.0,) * n,
+        traded_usd=(0.0,) * n,
+        bought_usd=(0.0,) * n,
+        sold_usd=(0.0,) * n,
+    )
 
 
 def _rising(name: str, steps: list[float]) -> curves.Track:

@@ -35,7 +35,16 @@ def flat_track(sessions: Sequence[date], starting_cash: float) -> Track:
         name=FLAT, kind="baseline", sessions=tuple(sessions), equity=(starting_cash,) * n, gross_exposure=(0.0,) * n
     )
     zeros = (0.0,) * n
-    return Track(curve=curve, trades=(0,) * n, wins=(0,) * n, costs_usd=zeros, traded_usd=zeros, slippage_bps=0.0)
+    return Track(
+        curve=curve,
+        trades=(0,) * n,
+        wins=(0,) * n,
+        costs_usd=zeros,
+        traded_usd=zeros,
+        bought_usd=zeros,
+        sold_usd=zeros,
+        slippage_bps=0.0,
+    )
 
 
 def buy_and_hold_track(
@@ -93,7 +102,9 @@ def _rebalanced(
     done: list[int] = []  # orders placed before each curve point
     spent: list[float] = []
     traded: list[float] = []
-    paid = notional = 0.0
+    bought: list[float] = []
+    sold: list[float] = []
+    paid = notional = buys = sells = 0.0
     left_out: dict[str, list[date]] = {}
     for i, day in enumerate(sessions):
         value, gross = mark(held, day, closes, last_price)
@@ -103,6 +114,8 @@ def _rebalanced(
         done.append(len(orders))
         spent.append(paid)
         traded.append(notional)
+        bought.append(buys)
+        sold.append(sells)
         if not rebalance(i):
             continue
         prices = {s: closes.get(s, {}).get(day) for s in symbols}
@@ -132,6 +145,10 @@ def _rebalanced(
             held[symbol] = target
             paid += costs.commission
             notional += abs(change) * fill_price
+            if change > 0:
+                buys += change * fill_price
+            else:
+                sells += -change * fill_price
             orders.append((symbol, change, fill_price))
     closed_after = _trips(orders, costs.commission)  # (order index closing it, won)
     trades = tuple(sum(1 for at, _ in closed_after if at < placed) for placed in done)
@@ -145,6 +162,8 @@ def _rebalanced(
         wins=wins,
         costs_usd=tuple(spent),
         traded_usd=tuple(traded),
+        bought_usd=tuple(bought),
+        sold_usd=tuple(sold),
         slippage_bps=costs.slippage_bps,
         notes=_left_out_notes(name, left_out, sum(1 for i in range(len(sessions)) if rebalance(i))),
     )

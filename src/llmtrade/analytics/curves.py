@@ -19,7 +19,7 @@ from datetime import date, datetime
 from llmtrade.analytics.records import Curve
 from llmtrade.domain.ledger import Split, fold, round_trips, with_splits
 from llmtrade.domain.records import Record
-from llmtrade.domain.trading import Fill
+from llmtrade.domain.trading import Fill, Side
 
 FLAT = "FLAT"
 SPY = "SPY"
@@ -43,14 +43,17 @@ class Track(Record):
     Activity is cumulative, one entry per curve point, so any span of sessions can be cut out
     (`between`): `trades[i]` round trips closed (domain/ledger.py) by then, `wins[i]` those with P/L > 0,
     `costs_usd[i]` commissions paid, `traded_usd[i]` the notional of every fill (shares x price), for
-    turnover. An account's fill counts at the first close at or after it; a baseline's order at a
-    close counts at the next one (the first whose value it changes)."""
+    slippage, and apart `bought_usd[i]` / `sold_usd[i]` the notional of the buys and of the sells, for turnover (the
+    lesser of the two: standings.turnover). An account's fill counts at the first close at or after it; a
+    baseline's order at a close counts at the next one (the first whose value it changes)."""
 
     curve: Curve
     trades: tuple[int, ...]
     wins: tuple[int, ...]
     costs_usd: tuple[float, ...]
     traded_usd: tuple[float, ...]
+    bought_usd: tuple[float, ...]
+    sold_usd: tuple[float, ...]
     # The slippage its fills paid, in basis points of the traded notional, when known (the paper broker's
     # setting); None for fills of a broker that does not say.
     slippage_bps: float | None = None
@@ -74,6 +77,8 @@ class Track(Record):
             wins=cut(self.wins, int),
             costs_usd=cut(self.costs_usd, float),
             traded_usd=cut(self.traded_usd, float),
+            bought_usd=cut(self.bought_usd, float),
+            sold_usd=cut(self.sold_usd, float),
             slippage_bps=self.slippage_bps,
             notes=self.notes,
         )
@@ -94,6 +99,14 @@ class Track(Record):
     @property
     def traded(self) -> float:
         return self.traded_usd[-1] if self.traded_usd else 0.0
+
+    @property
+    def bought(self) -> float:
+        return self.bought_usd[-1] if self.bought_usd else 0.0
+
+    @property
+    def sold(self) -> float:
+        return self.sold_usd[-1] if self.sold_usd else 0.0
 
     @property
     def slippage(self) -> float | None:
@@ -143,8 +156,10 @@ def account_track(
     wins: list[int] = []
     costs: list[float] = []
     traded: list[float] = []
+    bought: list[float] = []
+    sold: list[float] = []
     seen = trips = won = 0
-    paid = notional = 0.0
+    paid = notional = buys = sells = 0.0
     applied = 0
     for day, closed_at in zip(sessions, closes_at, strict=True):
         while applied < len(splits) and splits[applied].at <= closed_at:
@@ -163,6 +178,10 @@ def account_track(
                 last_price[fill.symbol] = fill.price
                 paid += fill.commission
                 notional += fill.qty * fill.price
+                if fill.side is Side.BUY:
+                    buys += fill.qty * fill.price
+                else:
+                    sells += fill.qty * fill.price
             for symbol in {f.symbol for f in new}:
                 moved = change.positions.get(symbol)
                 held[symbol] += moved.qty if moved else 0
@@ -176,6 +195,8 @@ def account_track(
         wins.append(won)
         costs.append(paid)
         traded.append(notional)
+        bought.append(buys)
+        sold.append(sells)
     curve = Curve(
         name=name, kind="account", sessions=tuple(sessions), equity=tuple(equity), gross_exposure=tuple(exposure)
     )
@@ -185,6 +206,8 @@ def account_track(
         wins=tuple(wins),
         costs_usd=tuple(costs),
         traded_usd=tuple(traded),
+        bought_usd=tuple(bought),
+        sold_usd=tuple(sold),
         slippage_bps=slippage_bps,
     )
 

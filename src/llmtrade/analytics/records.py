@@ -54,6 +54,13 @@ EXCESS = (
     "compounded, so not the total return less the baseline's), with its stationary-bootstrap 95% interval; all null "
     "under 20 daily returns, the interval alone when the differences do not vary"
 )
+# What "turnover/yr" is: a buy-and-hold's one purchase read as 5 turns a year under the two-way sum it replaced.
+TURNOVER = (
+    "annualised one-way turnover: the lesser of the notional bought and the notional sold over the average equity, "
+    "x 252 a year (the SEC's portfolio turnover rate, Form N-1A Item 13), so the money first put to work, a "
+    "buy-and-hold's purchase, is no turnover and a round trip of the whole account is 1"
+)
+TURNOVER_NOTE = f"turnover/yr (turnover) is the {TURNOVER}"
 EXCESS_NOTE = (
     "vs FLAT/yr and vs SPY/yr (excess_vs_flat, excess_vs_spy) are the arithmetic mean of the daily differences of "
     "returns x 252: a rate a year, not compounded, so not the total return less the baseline's"
@@ -119,7 +126,7 @@ class Standing(Record):
     calmar: float | None
     trades: int  # round trips closed (domain/ledger.py round_trips)
     hit_rate: float | None  # winning round trips / trades
-    turnover: float | None  # annualised two-way turnover: notional bought and sold / average equity
+    turnover: float | None = Field(description=f"the {TURNOVER}; null under 20 daily returns")
     avg_gross_exposure: float
     # Named before slippage was estimated; a trial's program summed "costs" and got 0.0 beside $95 of slippage.
     costs_usd: float = Field(description="commissions and fees paid (USD); slippage is apart, in slippage_usd")

@@ -105,7 +105,7 @@ def standing(
         calmar=metrics.calmar(growth, depth) if ratios else None,
         trades=track.trade_count,
         hit_rate=track.hit_rate,
-        turnover=turnover(track.traded, equity) if ratios else None,
+        turnover=turnover(track.bought, track.sold, equity) if ratios else None,
         avg_gross_exposure=math.fsum(after_start) / len(after_start) if after_start else 0.0,
         costs_usd=track.costs,
         excess_vs_flat=_excess(returns, flat) if ratios else hidden,
@@ -160,15 +160,22 @@ def deflated(returns: Sequence[float], trials: int, sharpe_variance: float | Non
     return metrics.deflated_sharpe(returns, trials, sharpe_variance)
 
 
-def turnover(traded_usd: float, equity: Sequence[float]) -> float | None:
-    """Annualised two-way turnover: traded notional (buys and sells both) / average equity x 252 / n for n daily
-    returns, so buying the whole account and selling it back is 2; None when n < 1. (The one-way convention, the
-    lesser of buys and sells, as funds report it, would be about half.)"""
+def turnover(bought_usd: float, sold_usd: float, equity: Sequence[float]) -> float | None:
+    """Annualised one-way portfolio turnover: the lesser of the notional bought and the notional sold (USD) over the
+    average equity at the daily closes, x 252 / n for n daily returns; None when n < 1 or the average is not above 0.
+
+    The lesser of purchases and sales is the SEC's portfolio turnover rate (Form N-1A, Item 13, Instruction 4(d):
+    "the lesser of amounts of purchases or sales of portfolio securities ... divided by the monthly average of the
+    value of the portfolio securities owned"), so the money first put to work (or a buy-and-hold's one purchase) is
+    no turnover, and buying the whole account and selling it back once is 1. Its denominator here is the average
+    equity (the fund's net assets, as most fund data report it), not the securities held: these books are mostly
+    cash, and flat for whole weeks, where the value held would be near 0. An earlier build summed buys and sells
+    (two-way): SPY's buy-and-hold read 5.07 a year over 49 sessions for its first purchase alone."""
     n = len(equity) - 1
     if n < 1:
         return None
     average = math.fsum(equity) / len(equity)
-    return traded_usd / average * metrics.SESSIONS_PER_YEAR / n if average > 0 else None
+    return min(bought_usd, sold_usd) / average * metrics.SESSIONS_PER_YEAR / n if average > 0 else None
 
 
 def _excess(returns: Sequence[float], other: Sequence[float] | None) -> Interval:

@@ -25,7 +25,7 @@ from datetime import date, datetime
 
 from llmtrade.analytics import baseline_tracks, curves, draws, metrics
 from llmtrade.analytics.paired import pairing
-from llmtrade.analytics.records import EXCESS_NOTE, RISK_FREE, Leaderboard
+from llmtrade.analytics.records import EXCESS_NOTE, RISK_FREE, TURNOVER_NOTE, Leaderboard
 from llmtrade.analytics.standings import short_note, standings
 from llmtrade.app.account_spans import late_rows, late_starts, models_notes, removed_note, short_spans, span_note
 from llmtrade.app.backtest_config import reading_config
@@ -195,6 +195,7 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
         + "; the deflated Sharpe assumes the best of that many was picked",
         RISK_FREE_NOTE,
         EXCESS_NOTE,
+        TURNOVER_NOTE,
         *_part_year(len(sessions) - 1, [p.standings[0].sessions for p in periods if p.standings]),
         *cutoff_notes,
         *filter(None, [offline_note(modes)]),
