@@ -188,3 +188,20 @@ def test_a_question_naming_no_date_exits_2_and_a_time_keeps_its_date(question: s
     with pytest.raises(UsageError, match=re.escape(said)):
         read_question(question, now, ["acct_1"])
     assert str(read_question("orders on 2026-12-02T10:00", now, ["acct_1"])["since"]).startswith("2026-12-02 00:00")
+
+
+def test_offline_a_weekday_asked_on_that_weekday_is_today_and_last_weekday_the_week_before(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ "why did acct_3 exit on Thursday?" asked on Thursday evening listed the Thursday of the week before (nothing),
+    not the exit of that day; "last Thursday" asked on a Thursday is the one before, as a person means it."""
+    ids = _seed(cli_env["DATABASE_URL"])
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-08T18:00:00-05:00")  # Thursday evening in New York
+    result = CliRunner().invoke(app, ["ask", "why did acct_3 exit on Thursday?", "--offline", "--json"])
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)
+    assert answer["filters"]["since"].startswith("2026-01-08T00:00:00")
+    assert [e["id"] for e in answer["events"]] == [ids[0]]
+    before = CliRunner().invoke(app, ["ask", "why did acct_3 exit last Thursday?", "--offline", "--json"])
+    assert before.exit_code == 0, before.output
+    assert json.loads(before.stdout)["filters"]["since"].startswith("2026-01-01T00:00:00")

@@ -6,8 +6,8 @@ count as cited: a model cannot cite what it did not read. Every turn is a record
 its own (RunStarted/RunFinished on run:{id}, the calls on llm:{id}) under the dollar budget.
 
 Offline (no key, or --offline) no model is asked: the question is read for an account, a run id, a date
-or weekday ("on Thursday": the last one), and words naming event kinds ("exit", "order", "fill",
-"breaker", "failed"...), and the matching events are listed.
+or weekday ("on Thursday": the latest, today on a Thursday; "last Thursday" on a Thursday: the week before), and
+words naming event kinds ("exit", "order", "fill", "breaker", "failed"...), and the matching events are listed.
 """
 
 from __future__ import annotations
@@ -145,8 +145,11 @@ def _day(text: str, today: date) -> date | None:
     if "today" in text:
         return today
     for n, name in enumerate(_WEEKDAYS):
-        if re.search(rf"\b{name}\b", text):
-            back = (today.weekday() - n) % 7 or 7  # "on Thursday" asked on a Thursday: the one before
+        said = re.search(rf"\b(last\s+)?{name}\b", text)
+        if said:
+            # "on Thursday" asked on a Thursday is today (a trial read it as the week before, listing last week's
+            # exit for today's); "last Thursday" asked on a Thursday is the week before, as a person means it.
+            back = (today.weekday() - n) % 7 or (7 if said.group(1) else 0)
             return today - timedelta(days=back)
     return None
 
