@@ -323,7 +323,7 @@ def test_market_commands_in_watchlist_mode_show_the_universe_the_committee_sees(
     assert set(snapshot["indicators"]) == {"SPY", *watched}  # watchlist mode: SPY plus the watchlist
     bars = runner.invoke(app, ["--config", str(config), "market", "bars", outside, "--days", "2"])
     assert bars.exit_code == 0, bars.output
-    assert f"# {outside} prices: SYNTHETIC (the offline market)" in bars.output
+    assert f"# {outside} prices: SYNTHETIC (the seeded synthetic market)" in bars.output
     unseen = next(s for s in sorted(static) if s not in watched and s != "SPY")  # static, not shown this week
     refused = runner.invoke(app, ["--config", str(config), "market", "bars", unseen])
     assert refused.exit_code == 2 and "not in this week's universe nor held" in refused.output

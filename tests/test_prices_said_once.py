@@ -17,15 +17,15 @@ def test_the_weekly_header_says_synthetic_prices_once(wednesday_week: str) -> No
     result = runner.invoke(app, ["run-weekly", "--offline"])
     assert result.exit_code == 0, result.output
     [line] = [line for line in result.stdout.splitlines() if line.startswith("prices: ")]
-    assert line == "prices: SYNTHETIC (the offline market), last session 2026-01-06", line
+    assert line == "prices: SYNTHETIC (the seeded synthetic market), last session 2026-01-06", line
 
 
 @pytest.mark.parametrize(
     ("source", "synthetic", "said"),
     [
-        ("synthetic", True, "SYNTHETIC (the offline market)"),
-        ("synthetic (cache)", True, "SYNTHETIC (the offline market), cached"),
-        ("csv,synthetic", True, "csv + SYNTHETIC (the offline market)"),
+        ("synthetic", True, "SYNTHETIC (the seeded synthetic market)"),
+        ("synthetic (cache)", True, "SYNTHETIC (the seeded synthetic market), cached"),
+        ("csv,synthetic", True, "csv + SYNTHETIC (the seeded synthetic market)"),
         ("csv", False, "csv"),
         ("alpaca,yfinance (cache)", False, "alpaca + yfinance, cached"),
     ],

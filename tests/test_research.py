@@ -36,7 +36,7 @@ def test_research_offline_builds_two_readable_packs_from_the_synthetic_market(at
     assert result.exit_code == 0, result.output
     assert "OFFLINE MODE" in result.stderr
     out = result.stdout
-    assert "prices: SYNTHETIC (the offline market)" in out and "from synthetic" not in out
+    assert "prices: SYNTHETIC (the seeded synthetic market)" in out and "from synthetic" not in out
     assert "research pack A: A: perplexity/sonar-pro (offline), week 2026-01-07" in out
     assert "research pack B:" in out and "tradable candidates" in out
     assert "as of 2026-01-07T08:00:00-05:00" in out  # the week's scheduled run, not Thursday noon
@@ -78,7 +78,7 @@ def test_research_json_packs_validate_as_research_packs(at_thursday: dict[str, s
 def test_market_bars_and_snapshot_show_their_source(at_thursday: dict[str, str]) -> None:
     bars = runner.invoke(app, ["market", "bars", "spy", "--days", "3"])
     assert bars.exit_code == 0, bars.output
-    assert "SPY prices: SYNTHETIC (the offline market)" in bars.stdout
+    assert "SPY prices: SYNTHETIC (the seeded synthetic market)" in bars.stdout
     rows = [line for line in bars.stdout.splitlines() if line.startswith("2026-")]
     assert [r.split("\t")[0] for r in rows] == ["2026-01-05", "2026-01-06", "2026-01-07"]
     lines = runner.invoke(app, ["market", "bars", "TLT", "--days", "2", "--json"]).stdout.splitlines()

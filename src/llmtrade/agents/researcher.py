@@ -100,7 +100,7 @@ def offline_findings(
         ((abs(_momentum(ind[i.symbol])), rng.random(), i.symbol) for i in universe if i.symbol in ind), reverse=True
     )
     candidates = [_candidate(ind[symbol]) for _, _, symbol in scored[:3]]
-    flags = ["prices are SYNTHETIC (offline mode): no real market is described"] if snapshot.synthetic else []
+    flags = ["prices are SYNTHETIC (a seeded random market): no real market is described"] if snapshot.synthetic else []
     return schema.model_validate(
         {
             "macro_regime": regime.model_dump(),

@@ -227,7 +227,7 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     # Prices that may book a split as a loss, and symbols whose positions a delisting closed: beside the figures.
     notes += filter(None, [jumps_note(record), delisted_note(record)])
     if synthetic:
-        notes.append("prices are synthetic (the offline market): these figures say nothing about real markets")
+        notes.append("prices are synthetic (the seeded synthetic market): these figures say nothing about real markets")
     troubled = failure_note(run_lines(runs))
     notes += [troubled] if troubled else []
     notes += halt_notes(control_lines(events.read(type=list(CONTROL_TYPES))), last_at)

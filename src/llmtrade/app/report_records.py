@@ -41,12 +41,15 @@ class PitchLine(Result):
 
     event_id: int
     pm: str
-    model: str
+    model: str  # the model models.yaml named for the PM
     account_id: str
     instrument: str
     direction: str
     conviction: int  # -2..+2
     thesis: tuple[str, ...]
+    # The offline rules answered in the model's place (its LLMCallCompleted's source): the report named the model
+    # beside an "[offline rules]" thesis. Defaulted: a WeekReport built before reads as before.
+    rules: bool = False
 
 
 class PitchFailure(Result):
@@ -84,13 +87,14 @@ class ChairmanLine(Result):
     """The chairman's decision (DecisionMade)."""
 
     event_id: int
-    model: str
+    model: str  # the chairman's model in models.yaml
     account_id: str
     instrument: str
     direction: str
     conviction: int
     rationale: str
     dissent: tuple[str, ...]
+    rules: bool = False  # the offline rules decided in the model's place (as PitchLine.rules)
 
 
 class SizedLine(Result):

@@ -10,6 +10,8 @@ import math
 from collections.abc import Sequence
 from datetime import date
 
+from llmtrade.agents import chairman as chairman_role
+from llmtrade.agents import pm as pm_role
 from llmtrade.app import report_runs
 from llmtrade.app.report_records import (
     ChairmanLine,
@@ -95,7 +97,8 @@ def week_report(week_id: date, events: Sequence[StoredEvent], *, slippage_bps: f
     for event in sorted(events, key=lambda e: e.id):
         if event.type in of:
             of[event.type].append(event)
-    pitches = [_pitch(e) for e in of[PitchSubmitted.event_type()]]
+    by_rules = _rules_answered(of[LLMCallCompleted.event_type()])
+    pitches = [_pitch(e, by_rules) for e in of[PitchSubmitted.event_type()]]
     stored = [PitchSubmitted.from_event(e).pitch for e in of[PitchSubmitted.event_type()]]
     pm_of = {p.idea_id: p.pm_id for p in stored}
     decisions = of[DecisionMade.event_type()]
@@ -106,7 +109,7 @@ def week_report(week_id: date, events: Sequence[StoredEvent], *, slippage_bps: f
         failed_pitches=tuple(_pitch_failure(e) for e in of[PitchFailed.event_type()]),
         reviews=tuple(_review(e, pm_of) for e in of[ReviewSubmitted.event_type()]),
         ranking=tuple(line for e in of[ReviewsAggregated.event_type()][-1:] for line in _ranking(e)),
-        chairman=_chairman(decisions[-1], pm_of) if decisions else None,
+        chairman=_chairman(decisions[-1], pm_of, by_rules) if decisions else None,
         sized=tuple(_sized(e) for e in of[RiskChecked.event_type()]),
         orders=tuple(
             _order(e)
@@ -140,9 +143,19 @@ def _not_run(event: StoredEvent) -> WeekNotRunLine:
     return WeekNotRunLine(event_id=event.id, checkpoints=checkpoints, reason=lost.reason)
 
 
-def _pitch(event: StoredEvent) -> PitchLine:
+def _rules_answered(calls: Sequence[StoredEvent]) -> set[tuple[str | None, str | None, str]]:
+    """(run id, account id, role) of each answer the offline rules gave in a model's place: the last call of each
+    (a repair comes after the answer it repairs) read from its LLMCallCompleted (`source`)."""
+    last: dict[tuple[str | None, str | None, str], bool] = {}
+    for call in calls:
+        last[(call.run_id, call.account_id, str(call.payload.get("role")))] = rules_answer(call.payload)
+    return {key for key, rules in last.items() if rules}
+
+
+def _pitch(event: StoredEvent, by_rules: set[tuple[str | None, str | None, str]]) -> PitchLine:
     pitch = PitchSubmitted.from_event(event).pitch
     return PitchLine(
+        rules=(event.run_id, pitch.account_id, pm_role.ROLE) in by_rules,
         event_id=event.id,
         pm=pitch.pm_id,
         model=pitch.model,
@@ -182,13 +195,16 @@ def _ranking(event: StoredEvent) -> list[RankLine]:
     ]
 
 
-def _chairman(event: StoredEvent, pm_of: dict[str, str]) -> ChairmanLine:
+def _chairman(
+    event: StoredEvent, pm_of: dict[str, str], by_rules: set[tuple[str | None, str | None, str]]
+) -> ChairmanLine:
     """The decision as its reader needs it: each neutral label the chairman wrote followed by its PM."""
     made = DecisionMade.from_event(event)
     decision = made.decision
     names = {label: pm_of[idea] for label, idea in made.labels.items() if idea in pm_of}
     return ChairmanLine(
         event_id=event.id,
+        rules=(event.run_id, decision.account_id, chairman_role.ROLE) in by_rules,
         model=decision.model,
         account_id=decision.account_id,
         instrument=decision.selected_trade.instrument,

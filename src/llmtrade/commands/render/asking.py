@@ -14,9 +14,15 @@ if TYPE_CHECKING:
 
 
 def print_council(out: Output, result: CouncilResult) -> None:
+    # Offline the rules answered every seat: the model models.yaml names for it was not asked.
+    rules = result.mode == "offline"
+
+    def seat(model: str) -> str:
+        return f"offline rules, in place of {model}" if rules else model
+
     out.heading("answers")
     for answer in result.answers:
-        out.line(f"[{answer.model}]", style="bold cyan")
+        out.line(f"[{seat(answer.model)}]", style="bold cyan")
         out.line(answer.text)
         out.line()
     for failure in result.failures:
@@ -24,9 +30,9 @@ def print_council(out: Output, result: CouncilResult) -> None:
     out.table(
         "peer ranking (mean rank, 1 = best)",
         ["model", "mean rank", "votes"],
-        [(row.model, f"{row.mean_rank:.2f}", row.votes) for row in result.standings],
+        [(seat(row.model), f"{row.mean_rank:.2f}", row.votes) for row in result.standings],
     )
-    out.heading(f"chairman ({result.chairman})")
+    out.heading(f"chairman ({seat(result.chairman)})")
     out.line(result.verdict)
     out.line()
     footer(out, result.usage, duration_ms=result.duration_ms, run_id=result.run_id)

@@ -72,10 +72,11 @@ def footer(out: Output, usage: Usage, *, duration_ms: float, run_id: str) -> Non
 
 
 def prices_from(source: str, *, synthetic: bool) -> str:
-    """Where a run's prices came from, SYNTHETIC said once: "csv", "SYNTHETIC (the offline market), cached",
-    "csv + SYNTHETIC (the offline market)" (a mix, LLMTRADE_MARKET_PROVIDERS=csv,synthetic). `source`: the providers
-    as the series names them, comma-joined, " (cache)" after when read from the bar cache. The weekly header said
-    "prices: SYNTHETIC synthetic": the flag, then the provider's name, which is the same word."""
+    """Where a run's prices came from, SYNTHETIC said once: "csv", "SYNTHETIC (the seeded synthetic market), cached",
+    "csv + SYNTHETIC (the seeded synthetic market)" (a mix, LLMTRADE_MARKET_PROVIDERS=csv,synthetic); not "offline":
+    live models may answer on it (keys set, no market data source). `source`: the providers as the series names
+    them, comma-joined, " (cache)" after when read from the bar cache. The weekly header said "prices: SYNTHETIC
+    synthetic": the flag, then the provider's name, which is the same word."""
     names, cached = source.removesuffix(" (cache)"), source.endswith(" (cache)")
     parts = [_SYNTHETIC if name == "synthetic" else name for name in names.split(",")]
     if synthetic and _SYNTHETIC not in parts:  # a provider of another name flagged it (none does today)
@@ -83,4 +84,4 @@ def prices_from(source: str, *, synthetic: bool) -> str:
     return " + ".join(parts) + (", cached" if cached else "")
 
 
-_SYNTHETIC = "SYNTHETIC (the offline market)"
+_SYNTHETIC = "SYNTHETIC (the seeded synthetic market)"

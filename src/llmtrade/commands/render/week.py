@@ -13,6 +13,7 @@ from llmtrade.commands.render.common import footer, money, pct, pnl, prices_from
 from llmtrade.console import Output
 from llmtrade.domain.checkpoints import IndicatorOutcome
 from llmtrade.domain.wording import market_time
+from llmtrade.llm.gateway import LLMMode
 
 
 def print_weekly(out: Output, report: WeeklyResult | WeekAlreadyComplete) -> None:
@@ -27,10 +28,19 @@ def print_weekly(out: Output, report: WeeklyResult | WeekAlreadyComplete) -> Non
     out.line(f"prices: {prices_from(market.source, synthetic=market.synthetic)}, last session {market.session}")
     if report.resumed_stages:
         out.line("resumed: " + ", ".join(report.resumed_stages) + " loaded from the stored week")
+    # Offline, the rules answered every role: the models.yaml entry is only what a live run would ask.
+    rules = report.mode == LLMMode.OFFLINE.value
+
+    def answered_by(model: str) -> str:
+        return f"offline rules, in place of {model}" if rules else model
+
     out.table(
         "pitches",
         ["pm", "model", "account", "instrument", "direction", "conviction"],
-        [(p.pm, p.model, p.account, p.instrument, p.direction, f"{p.conviction:+d}") for p in report.pitches],
+        [
+            (p.pm, answered_by(p.model), p.account, p.instrument, p.direction, f"{p.conviction:+d}")
+            for p in report.pitches
+        ],
     )
     pms = [p.pm for p in report.pitches]
     out.table(
