@@ -17,9 +17,11 @@ from tests.test_checkpoint_one_look import CONFIG
 from tests.test_memory_use_units import WEEK, _pitch
 
 
-def _store_pitch(events: EventStore, week: date, account_id: str, instrument: str, pm_id: str = "pm_a") -> None:
+def _store_pitch(
+    events: EventStore, week: date, account_id: str, instrument: str, pm_id: str = "pm_a", model: str | None = None
+) -> None:
     pitch = _pitch().model_copy(update={"account_id": account_id, "instrument": instrument, "week_id": week})
-    pitch = pitch.model_copy(update={"pm_id": pm_id})
+    pitch = pitch.model_copy(update={"pm_id": pm_id, "model": model or _pitch().model})
     stream = week_stream(week, PITCHES)
     events.append([NewEvent.of(PitchSubmitted(pitch=pitch), stream=stream, week_id=week)])
 
@@ -51,12 +53,14 @@ def test_another_config_names_its_own_owner_and_another_store_reads_its_own_pitc
 ) -> None:
     events = EventStore(storage.conn, clock, exclusive=True)
     pm = CONFIG.models.pms[0]
-    _store_pitch(events, WEEK, "acct_1", "SPY", pm_id=pm.id)
+    _store_pitch(events, WEEK, "acct_1", "SPY", pm_id=pm.id, model=pm.model)
     assert frozen_trade(events, WEEK, _desk("acct_1"), CONFIG).owner == pm  # type: ignore[union-attr]
-    renamed = CONFIG.model_copy(
-        update={"models": CONFIG.models.model_copy(update={"pms": [pm.model_copy(update={"model": "other/model"})]})}
+    # The same model at another temperature: that config's own entry (a model swapped mid-week is not the new model's
+    # to judge: test_model_swapped_mid_week).
+    cooler = CONFIG.model_copy(
+        update={"models": CONFIG.models.model_copy(update={"pms": [pm.model_copy(update={"temperature": 0.1})]})}
     )
-    assert frozen_trade(events, WEEK, _desk("acct_1"), renamed).owner.model == "other/model"  # type: ignore[union-attr]
+    assert frozen_trade(events, WEEK, _desk("acct_1"), cooler).owner.temperature == 0.1  # type: ignore[union-attr]
     events.flush()
     fresh = EventStore(storage.conn, clock)  # the same rows read by another store: equal, built from its events
     assert frozen_trade(fresh, WEEK, _desk("acct_1"), CONFIG) == frozen_trade(events, WEEK, _desk("acct_1"), CONFIG)

@@ -18,6 +18,7 @@ from llmtrade.brokers.order_ends import ended_notes
 from llmtrade.domain.streams import ORDERS, week_stream
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows.checkpoint import OUTCOMES, CheckpointRun
+from llmtrade.workflows.checkpoint_prepare import ASKING
 from llmtrade.workflows.checkpoint_slot import Slot
 from llmtrade.workflows.execution import ABANDONED, UNFINISHED, abandonment_note
 from llmtrade.workflows.legs import SUPERSEDED, held_back_notes
@@ -73,6 +74,8 @@ def run_checkpoint(
             app.say(note)
         # One list decides both what is said as DEGRADED and what RunFinished records: they once disagreed (a trial).
         degraded = [f"{o.account_id}: {o.skipped}" for o in failed] + abandoned + unfinished
+        # The accounts judged now by the model that made their trade, models.yaml naming another for them since.
+        kept = [p.frozen.note for p in (done.get(ASKING) if done.has(ASKING) else []) if p.frozen.note]
         duration = run.finished(session.gateway.totals, degraded=bool(degraded))
     return checkpoint_result(
         outcomes,
@@ -89,4 +92,5 @@ def run_checkpoint(
         held_back=held_back,
         superseded=superseded,
         degraded=degraded,
+        models_kept=kept,
     )

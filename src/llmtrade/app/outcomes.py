@@ -143,6 +143,7 @@ def checkpoint_result(
     held_back: list[str] | None = None,
     superseded: list[str] | None = None,
     degraded: list[str] | None = None,
+    models_kept: list[str] | None = None,
 ) -> CheckpointResult:
     """`refused`: client_order_id -> reason, for orders that did not go out (see `order_refusals`);
     `held_back`: a note per opening leg still held back for its close (workflows/legs.py `held_back_notes`);
@@ -176,6 +177,7 @@ def checkpoint_result(
         held_back=held_back or [],
         superseded=superseded or [],
         degraded=degraded or [],
+        models_kept=models_kept or [],
     )
 
 

@@ -175,6 +175,9 @@ class CheckpointResult(Result):
     # What made the run degraded, one line each (an owner that failed, a plan abandoned, an order refused): its
     # RunFinished records `degraded` exactly when this is not empty.
     degraded: list[str] = []
+    # One line per account judged by the model that made the week's trade where models.yaml names another model for
+    # its PM (or the chairman) now (workflows/frozen_trade.py `_maker`): a swap takes effect at the next weekly run.
+    models_kept: list[str] = []
 
 
 class PostmortemResult(Result):

@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 
 from llmtrade.config.models import BENCHMARK, AccountRole, Config, ModelRef
 from llmtrade.domain.committee import DecisionMade, Invalidation, PitchSubmitted, Threshold, WatchedIndicator
-from llmtrade.domain.events import StoredEvent
+from llmtrade.domain.events import LLMCallCompleted, StoredEvent
 from llmtrade.domain.ledger import Split, split_since
 from llmtrade.domain.market import IndicatorSet, Quote
 from llmtrade.domain.streams import DECISION, PITCHES, week_stream
@@ -38,6 +38,9 @@ class FrozenTrade:
     invalidation: Invalidation
     owner: ModelRef
     frozen_at: datetime | None = None  # when it was stored (a split after it moves its price levels: `through_splits`)
+    # Said when models.yaml's entry for the trade's PM (or the chairman) names another model now than the one that made
+    # the trade at the weekly run: the owner is still that model (`_owner`), and this says so. None otherwise.
+    note: str | None = None
 
 
 def frozen_events(events: EventStore, week_id: date, role: AccountRole) -> list[StoredEvent]:
@@ -87,6 +90,12 @@ def _frozen_of(
 ) -> FrozenTrade | None:
     if role is AccountRole.CHAIRMAN:
         decision = events.payload(DecisionMade, found[0]).decision
+        now = config.models.chairman
+        owner, note = (
+            (now, None)
+            if now.model == decision.model
+            else _maker(events, found[0], config, now, decision.model, decision.account_id)
+        )
         return FrozenTrade(
             decision.selected_trade.instrument,
             decision.selected_trade.direction,
@@ -94,13 +103,15 @@ def _frozen_of(
             [decision.rationale],
             decision.monitoring_plan.key_indicators,
             decision.invalidation,
-            config.models.chairman,
+            owner,
             found[0].occurred_at,
+            note,
         )
     for event in found:
         # Parsed once per process (the store keeps it): every checkpoint asks for every account's pitch.
         pitch = events.payload(PitchSubmitted, event).pitch
         if pitch.account_id == account_id:
+            owner, note = _owner(events, event, config, pitch.pm_id, pitch.account_id, pitch.model)
             return FrozenTrade(
                 pitch.instrument,
                 pitch.direction,
@@ -108,22 +119,70 @@ def _frozen_of(
                 pitch.thesis_bullets,
                 pitch.indicators,
                 pitch.invalidation,
-                _owner(config, pitch.pm_id, pitch.account_id, pitch.model),
+                owner,
                 event.occurred_at,
+                note,
             )
     return None
 
 
-def _owner(config: Config, pm_id: str, account_id: str, model: str) -> ModelRef:
-    """The model entry that judges a pitch's trade through its week: its PM's; a PM renamed since Wednesday (the same
-    model on the same account) by its new entry; else the pitch's model as another entry configures it, and only when
-    none does on the first provider. A PM renamed mid-week whose model runs on a second provider had its checkpoints
-    ask the first provider (at the default temperature and max_tokens) for a model it may not serve."""
+def _owner(
+    events: EventStore, made: StoredEvent, config: Config, pm_id: str, account_id: str, model: str
+) -> tuple[ModelRef, str | None]:
+    """The model entry that judges a pitch's trade through its week, and a note when models.yaml names another model for
+    its PM now: its PM's entry while it names the pitch's model; a PM renamed since Wednesday (the same model on the
+    same account) by its new entry; else the model that made the trade (`_maker`). A PM renamed mid-week whose model
+    runs on a second provider had its checkpoints ask the first provider for a model it may not serve; a PM whose model
+    was swapped under the same id had the new model judge the old one's trade."""
     pms = config.models.pms
-    owner = next((pm for pm in pms if pm.id == pm_id), None)
-    owner = owner or next((pm for pm in pms if pm.account == account_id and pm.model == model), None)
-    owner = owner or next((ref for _, ref in config.models.model_refs() if ref.model == model), None)
-    return owner or ModelRef(model=model, provider=next(iter(config.models.providers)))
+    entry = next((pm for pm in pms if pm.id == pm_id), None)
+    if entry is not None and entry.model == model:
+        return entry, None
+    renamed = next((pm for pm in pms if pm.account == account_id and pm.model == model), None)
+    if renamed is not None:
+        return renamed, None
+    return _maker(events, made, config, entry, model, account_id, pm_id)
+
+
+def _maker(
+    events: EventStore,
+    made: StoredEvent,
+    config: Config,
+    entry: ModelRef | None,
+    model: str,
+    account_id: str,
+    pm_id: str | None = None,
+) -> tuple[ModelRef, str | None]:
+    """The model that made the week's trade (`made`: its PitchSubmitted or DecisionMade), when models.yaml's entry for
+    it (`entry`: the PM of the same id, or the chairman; None when gone) names another model now or none: the week's
+    trade is judged by the model that made it, from the week's frozen inputs, as the weekly run asked it (the provider
+    and max_tokens its answer recorded, LLMCallCompleted of the same run and account); the new model takes over at
+    the next weekly run. Its other settings (temperature): the role's entry's, else another entry's for the same
+    model. The note says so
+    (None when the entry is gone: nothing was swapped)."""
+    asked = [
+        call
+        for call in events.read(run_id=made.run_id, type=LLMCallCompleted.event_type(), account_id=account_id)
+        if call.payload.get("model") == model and call.payload.get("role") in _TRADE_ROLES
+    ]
+    same = next((ref for _, ref in config.models.model_refs() if ref.model == model), None)
+    base = entry or same or ModelRef(model=model, provider=next(iter(config.models.providers)))
+    settings = {name: getattr(base, name) for name in ModelRef.model_fields} | {"model": model}
+    if asked and asked[-1].payload.get("provider") in config.models.providers:
+        settings["provider"] = asked[-1].payload["provider"]
+        settings["max_tokens"] = asked[-1].payload.get("max_tokens") or base.max_tokens
+    owner = ModelRef(**settings)
+    if entry is None:
+        return owner, None
+    who = f"PM {pm_id}" if pm_id else "the chairman"
+    return owner, (
+        f"{made.account_id}: {who} names {entry.model} in models.yaml now; the week's trade was made by {model} at the "
+        f"weekly run, so {model} judges it through the week, from the week's frozen inputs ({entry.model} takes over "
+        "at the next weekly run)"
+    )
+
+
+_TRADE_ROLES = ("pm_pitch", "chairman_decision")
 
 
 def through_splits(frozen: FrozenTrade, splits: Sequence[Split], now: datetime) -> FrozenTrade:

@@ -124,6 +124,8 @@ def print_checkpoint(out: Output, report: CheckpointResult) -> None:
         out.line(f"HELD BACK: {note}")
     for note in report.superseded:
         out.line(f"SUPERSEDED: {note}")
+    for note in report.models_kept:
+        out.line(f"MODEL KEPT: {note}")
     footer(out, report.usage, duration_ms=report.duration_ms, run_id=report.run_id)
 
 
