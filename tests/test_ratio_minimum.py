@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from llmtrade.analytics import curves, metrics
-from llmtrade.analytics.records import Curve, Leaderboard
+from llmtrade.analytics.records import TURNOVER_NOTE, Curve, Leaderboard
 from llmtrade.analytics.standings import short_note, standings
 from llmtrade.domain.sweeps import SweepRunFinished
 from llmtrade.sweep.board import sweep_leaderboard
@@ -154,3 +154,27 @@ def test_short_rows_among_long_ones_are_not_said_to_be_all() -> None:
     note = short_note([*long, *((f"range=2026 seed={i} acct_1", 14) for i in range(10))])
     assert note is not None
     assert "n/a under 20 daily returns (10 of the 40 rows: 14 daily returns each)" in note, note
+
+
+def test_a_sweep_row_stored_with_two_way_turnover_shows_none_and_says_why() -> None:
+    """A run's leaderboard stored before turnover was one-way (buys and sells summed: a buy-and-hold's purchase read as
+    5 turns a year) showed its turnover beside the one-way figures of later runs under one column."""
+    track = _track("acct_1", _steps(30))
+    [row] = standings([track], trials=1, trial_names={"acct_1"})
+    days = track.curve.sessions
+
+    def run(name: str, notes: tuple[str, ...]) -> SweepRunFinished:
+        board = Leaderboard(
+            source=f"backtest {name}", start=days[0], end=days[-1], sessions=30, trials=1, bootstrap="b",
+            standings=(row.model_copy(update={"turnover": 5.07}),), curves=(track.curve,), notes=notes,
+        )  # fmt: skip
+        return SweepRunFinished(
+            run_id=name, backtest=name, label=name, axes={}, start=days[0], end=days[-1], attempt=1,
+            trial_accounts=["acct_1"], leaderboard=board.model_dump(mode="json"),
+        )  # fmt: skip
+
+    sweep = sweep_leaderboard("s", ["old", "new"], 2, {"old": run("old", ()), "new": run("new", (TURNOVER_NOTE,))})
+    turnover = {r.backtest: r.standing.turnover for r in sweep.rows}
+    assert turnover == {"old": None, "new": 5.07}
+    assert TURNOVER_NOTE in sweep.notes
+    assert any(n.startswith("turnover n/a for 1 run stored by an earlier build (old)") for n in sweep.notes)

@@ -16,7 +16,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 
 from llmtrade.analytics import metrics
-from llmtrade.analytics.records import Leaderboard, Standing
+from llmtrade.analytics.records import TURNOVER_NOTE, Leaderboard, Standing
 from llmtrade.analytics.standings import deflated, short_note
 from llmtrade.app.leaderboard import RISK_FREE_NOTE, TRIAL_ROLES
 from llmtrade.domain.records import Record
@@ -60,6 +60,7 @@ def sweep_leaderboard(
     """The leaderboard of sweep `name`: the runs of `run_ids` (plan order) that have a SweepRunFinished in
     `finished`, deflated for `trials` trials; `failed` of the others failed after their retries (the rest not run)."""
     picked: list[tuple[SweepRunFinished, Standing, list[float]]] = []
+    two_way: list[str] = []
     for run_id in run_ids:
         run = finished.get(run_id)
         if run is None:
@@ -67,10 +68,16 @@ def sweep_leaderboard(
         board = Leaderboard.model_validate(run.leaderboard)
         names = set(run.trial_accounts)
         curves = {c.name: c for c in board.curves}
+        # A leaderboard stored before turnover was one-way (its notes do not say it is) summed buys and sells: its
+        # turnover is another figure than the other rows', so it is left out (n/a) and said.
+        old = TURNOVER_NOTE not in board.notes
+        if old:
+            two_way.append(run.label)
         for standing in board.standings:
             if standing.kind == "account" and standing.name in names:
                 curve = curves.get(standing.name)
-                picked.append((run, standing, _returns(curve.equity) if curve else []))
+                kept = standing.model_copy(update={"turnover": None}) if old else standing
+                picked.append((run, kept, _returns(curve.equity) if curve else []))
     known = [s for s in (metrics.session_sharpe(r) for _, _, r in picked) if s is not None]
     variance = statistics.variance(known) if len(known) >= 2 else None
     rows = [
@@ -92,6 +99,8 @@ def sweep_leaderboard(
         "EQUAL_WEIGHT) are in each run's leaderboard: llmtrade leaderboard --backtest RUN",
         *([short] if short else []),
         RISK_FREE_NOTE,
+        TURNOVER_NOTE,
+        *([_two_way_note(two_way)] if two_way else []),
     )
     return SweepLeaderboard(
         name=name,
@@ -116,6 +125,15 @@ def _trials_note(trials: int, runs: int, done: int, failed: int) -> str:
     return (
         f"trials = {trials}: {accounts}, though only {done} finished ({rest}: a configuration tried counts all the "
         "same); the deflated Sharpe assumes the best of that many was picked"
+    )
+
+
+def _two_way_note(labels: Sequence[str]) -> str:
+    """Why the rows of `labels` (runs stored by an earlier build) show no turnover."""
+    named = "; ".join(labels[:3]) + (f" and {len(labels) - 3} more" if len(labels) > 3 else "")
+    return (
+        f"turnover n/a for {len(labels)} run{'' if len(labels) == 1 else 's'} stored by an earlier build ({named}): "
+        "its leaderboard summed buys and sells (two-way), another figure than the one-way turnover; run it again"
     )
 
 
