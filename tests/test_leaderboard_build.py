@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from llmtrade.analytics import metrics
 from llmtrade.analytics.records import Leaderboard
 from llmtrade.app.container import Container
-from llmtrade.app.cutoff_periods import RULES_ONLY
+from llmtrade.app.cutoff_periods import RULES_ONLY, SYNTHETIC_ONLY
 from llmtrade.app.leaderboard import build_leaderboard, draw_ahead
 from llmtrade.cli import app as cli
 from llmtrade.clock import FixedClock
@@ -112,6 +112,26 @@ def books(storage: Storage) -> Storage:
     return replace(storage, events=events)
 
 
+def _real_prices(storage: Storage, events: EventStore, clock: _Clock, start: date = date(2024, 11, 5)) -> None:
+    """The books priced on real prices (a CSV folder's, in the bar cache from `start` to LAST_RUN's day): a model may
+    have read them in training, so a knowledge cutoff splits them (synthetic books are in no model's training)."""
+    _priced_real(events, clock)
+    universe = {i.symbol: i.asset_class.value for i in load_config(None).config.assets.universe}
+    made = SyntheticMarket(universe, seed=3).daily_bars(list(universe), start, LAST_RUN.date())
+    real = {s: [b.model_copy(update={"source": "csv", "synthetic": False}) for b in bars] for s, bars in made.items()}
+    BarCache(storage.conn).store(real, start, LAST_RUN.date(), provider="csv", synthetic=False)
+
+
+@pytest.fixture
+def real_books(storage: Storage) -> Storage:
+    """`books` on real prices."""
+    clock = _Clock()
+    events = EventStore(storage.conn, clock)
+    _write_books(events, clock, [FIRST_RUN, _ny(date(2024, 12, 4), 8), LAST_RUN], FILLS)
+    _real_prices(storage, events, clock)
+    return replace(storage, events=events)
+
+
 def test_the_range_runs_from_the_close_before_the_first_run_to_the_last_close_a_run_saw(
     books: Storage, database_url: str
 ) -> None:
@@ -123,15 +143,16 @@ def test_the_range_runs_from_the_close_before_the_first_run_to_the_last_close_a_
     assert "acct_9" not in rows
     assert board.trials == 6  # acct_9 traded, then left accounts.yaml: not ranked, still tried
     assert all(rows[name].dsr is None for name in ("FLAT", "SPY", "EQUAL_WEIGHT"))
-    assert any(n.startswith("no knowledge_cutoff in models.yaml for gpt") for n in board.notes)
+    # Synthetic prices are in no model's training: no cutoff applies, said once, and none is asked for.
+    assert SYNTHETIC_ONLY in board.notes and not any(n.startswith("no knowledge_cutoff") for n in board.notes)
     assert board.periods == ()
     # The offline market's closes: synthetic, with no dividend to speak of (the synthetic note says enough).
     assert board.prices is not None and board.prices.dividends == "none"
     assert not any(n.startswith("prices: closes") for n in board.notes)
 
 
-def test_weeks_up_to_the_knowledge_cutoff_are_a_period_of_their_own(books: Storage, database_url: str) -> None:
-    board = build_leaderboard(_container(database_url, date(2024, 12, 31)), books, source="live")
+def test_weeks_up_to_the_knowledge_cutoff_are_a_period_of_their_own(real_books: Storage, database_url: str) -> None:
+    board = build_leaderboard(_container(database_url, date(2024, 12, 31)), real_books, source="live")
     before, after = board.periods
     # The week of 2025-01-01 (a holiday Wednesday) is the first that began after the cutoff.
     assert (before.start, before.end) == (date(2024, 11, 5), date(2024, 12, 31))
@@ -146,14 +167,16 @@ def test_weeks_up_to_the_knowledge_cutoff_are_a_period_of_their_own(books: Stora
     assert any(n.startswith(f"{after.label}: no account is distinguishable from FLAT yet") for n in board.notes)
 
 
-def test_a_research_model_that_read_further_moves_the_split(books: Storage, database_url: str) -> None:
+def test_a_research_model_that_read_further_moves_the_split(real_books: Storage, database_url: str) -> None:
     # The PMs' training ends 2024-11-30, but the research packs they pitch from were written by models trained
     # to 2024-12-31: December's weeks are not evidence either.
-    board = build_leaderboard(_container(database_url, date(2024, 11, 30), date(2024, 12, 31)), books, source="live")
+    board = build_leaderboard(
+        _container(database_url, date(2024, 11, 30), date(2024, 12, 31)), real_books, source="live"
+    )
     before, after = board.periods
     assert (before.end, after.start) == (date(2024, 12, 31), date(2024, 12, 31))
     assert "research A" in before.label and "gpt" not in before.label
-    unknown = build_leaderboard(_container(database_url, date(2024, 12, 31)), books, source="live")
+    unknown = build_leaderboard(_container(database_url, date(2024, 12, 31)), real_books, source="live")
     assert any(n.startswith("no knowledge_cutoff in models.yaml for research A") for n in unknown.notes)
     # Which the evidence note then qualifies: the weeks after the known cutoffs are evidence only if it has not.
     evidence = next(n for n in unknown.notes if "only the period after it is evidence" in n)
@@ -162,7 +185,7 @@ def test_a_research_model_that_read_further_moves_the_split(books: Storage, data
         "research B (google/gemini-3-pro-preview)) read it"
     )
     assert not any(n.endswith("read it") for n in board.notes)  # every model gives one
-    after = build_leaderboard(_container(database_url, date(2024, 6, 30)), books, source="live")
+    after = build_leaderboard(_container(database_url, date(2024, 6, 30)), real_books, source="live")
     assert any(
         n.startswith("every week is after the knowledge cutoff of every model that gives one (the latest: 2024-06-30")
         and n.endswith("read it")
@@ -170,8 +193,8 @@ def test_a_research_model_that_read_further_moves_the_split(books: Storage, data
     )
 
 
-def test_books_entirely_before_the_cutoff_say_they_are_not_evidence(books: Storage, database_url: str) -> None:
-    board = build_leaderboard(_container(database_url, date(2025, 6, 30)), books, source="live")
+def test_books_entirely_before_the_cutoff_say_they_are_not_evidence(real_books: Storage, database_url: str) -> None:
+    board = build_leaderboard(_container(database_url, date(2025, 6, 30)), real_books, source="live")
     assert board.periods == ()
     assert any("not evidence of skill" in n for n in board.notes)
 
@@ -185,6 +208,7 @@ def test_a_cutoff_splits_the_weeks_only_of_books_a_model_answered_in(
     clock = _Clock()
     events = EventStore(storage.conn, clock)
     _write_books(events, clock, [FIRST_RUN, _ny(date(2024, 12, 4), 8), LAST_RUN], FILLS, modes)
+    _real_prices(storage, events, clock)
     container, books = _container(database_url, date(2024, 12, 31)), replace(storage, events=events)
     board = build_leaderboard(container, books, source="live")
     if modes == ["offline"] * 3:
@@ -242,6 +266,7 @@ def test_books_of_a_year_say_nothing_of_it_unless_a_period_is_shorter(storage: S
     clock = _Clock()
     events = EventStore(storage.conn, clock)
     _write_books(events, clock, [_ny(date(2023, 11, 1), 8), LAST_RUN], FILLS[:2])  # fifteen months
+    _real_prices(storage, events, clock, date(2023, 10, 31))
     year = replace(storage, events=events)
     long = build_leaderboard(_container(database_url, None), year, source="live")
     assert long.sessions >= 252 and not any(n.startswith("under a year") for n in long.notes)
@@ -416,9 +441,9 @@ def _value(events: EventStore, clock: _Clock, account: str, at: datetime) -> Non
     events.append([NewEvent.of(valued, stream=stream, account_id=account, week_id=week)])
 
 
-def _late_books(storage: Storage) -> Storage:
+def _late_books(storage: Storage, *, real: bool = False) -> Storage:
     """Books where acct_4 was added four weeks in (valued, and a fill, from 2024-12-04), acct_3 was never valued and
-    acct_9 traded but is not configured."""
+    acct_9 traded but is not configured; `real`: on real prices (`_real_prices`)."""
     clock = _Clock()
     events = EventStore(storage.conn, clock)
     runs = [_ny(date(2024, 11, 6), 8), _ny(date(2024, 12, 4), 8), LAST_RUN]
@@ -427,6 +452,8 @@ def _late_books(storage: Storage) -> Storage:
     for account in ("acct_1", "acct_2", "acct_5", "acct_6"):
         _value(events, clock, account, runs[0])
     _value(events, clock, "acct_4", runs[1])
+    if real:
+        _real_prices(storage, events, clock)
     return replace(storage, events=events)
 
 
@@ -464,7 +491,8 @@ def test_an_account_added_after_the_books_began_is_ranked_over_its_own_sessions_
     """The periods either side of a knowledge cutoff ranked acct_4 (added four weeks in) over the weeks before it
     existed, its cash as 0% returns against SPY's; acct_3 (never valued) likewise. Each period's row of them now
     covers their own sessions, against FLAT and SPY cut the same way, as an independent cut of the curves gives."""
-    board = build_leaderboard(_container(database_url, date(2024, 12, 31)), _late_books(storage), source="live")
+    books = _late_books(storage, real=True)
+    board = build_leaderboard(_container(database_url, date(2024, 12, 31)), books, source="live")
     before, after = board.periods
     sessions = board.curves[0].sessions
     joined, split = sessions.index(date(2024, 12, 3)), sessions.index(date(2024, 12, 31))
@@ -617,3 +645,27 @@ def test_turnover_is_the_lesser_of_buys_and_sells_over_average_equity_for_every_
     assert rows["SPY"].turnover == 0.0 and rows["FLAT"].turnover == 0.0
     assert rows["EQUAL_WEIGHT"].turnover is not None and rows["EQUAL_WEIGHT"].turnover > 0  # it rebalances weekly
     assert any(n.startswith("turnover/yr (turnover) is the annualised one-way turnover") for n in board.notes)
+
+
+def test_synthetic_books_are_not_split_at_a_knowledge_cutoff(books: Storage, database_url: str) -> None:
+    """Live models on the synthetic market (keys set, no data source): the leaderboard split the weeks at the models'
+    knowledge cutoff and said 'the models may have read this future in training' of a seeded random market no model
+    has read."""
+    board = build_leaderboard(_container(database_url, date(2024, 12, 31)), books, source="live")
+    assert board.periods == () and SYNTHETIC_ONLY in board.notes
+    assert not any("may have read this future" in n or "not evidence of skill" in n for n in board.notes)
+
+
+def test_books_of_no_return_yet_are_not_said_to_be_before_a_knowledge_cutoff(
+    storage: Storage, database_url: str
+) -> None:
+    """The first week's books (one close, no return) of 2026 were said to be 'on or before the latest knowledge cutoff
+    (2025-07-31)': the weeks of no return are neither before nor after it."""
+    clock = _Clock()
+    events = EventStore(storage.conn, clock)
+    _write_books(events, clock, [LAST_RUN], [])
+    _real_prices(storage, events, clock, date(2025, 2, 24))
+    books = replace(storage, events=events)
+    first = build_leaderboard(_container(database_url, date(2024, 6, 30)), books, source="live")
+    assert first.sessions == 0 and first.periods == ()
+    assert not any("knowledge cutoff" in n for n in first.notes), first.notes

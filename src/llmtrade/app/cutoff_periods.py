@@ -61,6 +61,12 @@ RULES_ONLY = (
 )
 
 
+SYNTHETIC_ONLY = (
+    "prices are the seeded synthetic market's: no model can have read them in training, whatever their dates, so no "
+    "knowledge cutoff applies and the weeks are not split at one"
+)
+
+
 def trading_modes(events: EventStore, runs: Sequence[StoredEvent]) -> list[str | None]:
     """The modes of the trading runs among `runs` (their RunStarted, RunFinished and RunFailed) that decided something:
     a run that failed with nothing of the week's stored (a live start with no network) decided nothing, and had
@@ -88,6 +94,7 @@ def cutoff_periods(
     *,
     models_answered: bool,
     late: Mapping[str, int] | None = None,
+    synthetic: bool = False,
 ) -> tuple[tuple[Period, ...], list[str]]:
     """The weeks before and after the latest knowledge cutoff of the models that inform the trades, and notes.
 
@@ -96,9 +103,14 @@ def cutoff_periods(
     that ended before it entered it has no return (a period it did not exist in ranked its cash as 0% returns).
 
     `models_answered` False (books whose every trading run was offline) gives no periods and the RULES_ONLY note:
-    the rules provider has read nothing, so splitting its weeks at a model's cutoff would give a wrong reason."""
+    the rules provider has read nothing, so splitting its weeks at a model's cutoff would give a wrong reason.
+    `synthetic` (every close the books were marked at is the synthetic market's) gives no periods and the SYNTHETIC_ONLY
+    note: a seeded random market is in no model's training, whatever its dates (live models on it said "the models may
+    have read this future"). Books of no daily return yet are not split, nor said to be before the cutoff."""
     if not models_answered:
         return (), [RULES_ONLY]
+    if synthetic:
+        return (), [SYNTHETIC_ONLY]
     models = _informing(config)
     unknown = [name for name, cutoff in models if cutoff is None]
     known = [(name, cutoff) for name, cutoff in models if cutoff is not None]
@@ -113,6 +125,8 @@ def cutoff_periods(
     cutoff = max(c for _, c in known)
     latest = ", ".join(name for name, c in known if c == cutoff)
     sessions = tracks[0].curve.sessions
+    if len(sessions) < 2:  # no daily return yet: "every week is on or before the cutoff" was said of 2026 books
+        return (), notes
     first_clean = _first_clean(sessions, cutoff)
     if first_clean is None:
         notes.append(

@@ -54,7 +54,7 @@ from llmtrade.app.marked_books import (
     trading_runs,
 )
 from llmtrade.app.open_week import open_week_note
-from llmtrade.app.price_basis import CSV, adjusted_beside, csv_folder, price_basis, snapshot_provider
+from llmtrade.app.price_basis import CSV, SYNTHETIC, adjusted_beside, csv_folder, price_basis, snapshot_provider
 from llmtrade.app.report_controls import TYPES as CONTROL_TYPES
 from llmtrade.app.report_controls import control_lines, halt_notes
 from llmtrade.app.report_runs import failure_note, run_lines
@@ -186,7 +186,11 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     board = late_rows(board, tracks, late, trials, trial_names)
     modes = trading_modes(events, runs)
     answered = models_answered(set(modes))
-    periods, cutoff_notes = cutoff_periods(config, tracks, trials, trial_names, models_answered=answered, late=late)
+    # A mix (csv,synthetic) holds real prices a model may have read: split as real books are.
+    only_synthetic = synthetic and sources <= {SYNTHETIC}
+    periods, cutoff_notes = cutoff_periods(
+        config, tracks, trials, trial_names, models_answered=answered, late=late, synthetic=only_synthetic
+    )
     notes = [
         f"from the close of {sessions[0]} to the close of {sessions[-1]}: "
         f"{counted(len(sessions) - 1, 'daily return')}; nothing after the last session in the books",
