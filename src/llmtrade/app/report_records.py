@@ -192,6 +192,9 @@ class RunLine(Result):
     outcome: str
     end_event_id: int | None  # the RunFinished, RunFailed or RunKilled; None when no end is recorded
     detail: tuple[str, ...]  # the error of a failed run; what a stage went on without or is waiting for
+    # False for a finished run whose every stage loaded its stored output (report_runs.NOTHING_REDONE): a look at a job
+    # done, not the job run again. Defaulted: a report built before reads as before.
+    redone: bool = True
 
 
 class WeekCost(Result):

@@ -10,11 +10,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from llmtrade.app.report_records import RunLine
-from llmtrade.domain.events import EventPayload, InputsMissing, StageDeferred, StoredEvent
+from llmtrade.domain.events import EventPayload, InputsMissing, StageCompleted, StageDeferred, StoredEvent
 from llmtrade.domain.runs import RunFailed, RunFinished, RunKilled, RunStarted
 from llmtrade.domain.wording import market_time
 
-READ: tuple[type[EventPayload], ...] = (RunStarted, RunFinished, RunFailed, RunKilled, InputsMissing, StageDeferred)
+READ: tuple[type[EventPayload], ...] = (
+    RunStarted,
+    RunFinished,
+    RunFailed,
+    RunKilled,
+    InputsMissing,
+    StageDeferred,
+    StageCompleted,
+)
+# A finished run whose every stage loaded its stored output (`postmortem --week D` of a week done, a checkpoint run
+# again): it did nothing, and was counted as one more postmortem "finished" beside the one that ran.
+NOTHING_REDONE = "nothing redone: every stage was already done and loaded from the stored week"
 NO_END = "no end recorded"
 KILLED = "killed"  # no end recorded, and a later run found its process gone (app/killed_runs.py)
 
@@ -43,6 +54,7 @@ def _line(run_id: str, events: list[StoredEvent]) -> RunLine | None:
     start = RunStarted.from_event(started)
     end = next((e for e in events if e.type in (_FINISHED, _FAILED, _KILLED)), None)
     detail: list[str] = []
+    redone = True
     if end is None:
         outcome = NO_END
     elif end.type == _KILLED:
@@ -54,6 +66,10 @@ def _line(run_id: str, events: list[StoredEvent]) -> RunLine | None:
         detail.append(f"{failed.error_type}: {failed.error}")
     else:
         outcome = "degraded" if RunFinished.from_event(end).degraded else "finished"
+        stages = [StageCompleted.from_event(e) for e in events if e.type == _STAGE_DONE]
+        if outcome == "finished" and stages and all(stage.loaded for stage in stages):
+            redone = False
+            detail.append(NOTHING_REDONE)
     for event in events:
         if event.type == InputsMissing.event_type():
             missing = InputsMissing.from_event(event)
@@ -74,6 +90,7 @@ def _line(run_id: str, events: list[StoredEvent]) -> RunLine | None:
         outcome=outcome,
         end_event_id=end.id if end is not None else None,
         detail=tuple(detail),
+        redone=redone,
     )
 
 
@@ -81,6 +98,7 @@ _TYPES = frozenset(t.event_type() for t in READ)
 _FINISHED = RunFinished.event_type()
 _FAILED = RunFailed.event_type()
 _KILLED = RunKilled.event_type()
+_STAGE_DONE = StageCompleted.event_type()
 
 
 def unresolved(lines: Sequence[RunLine]) -> list[RunLine]:

@@ -102,7 +102,7 @@ def run_counts(week: WeekReport) -> list[str]:
     counts: dict[str, dict[str, int]] = {}
     for run in week.runs:
         outcomes = counts.setdefault(run.command, {})
-        label = report_runs.shown(run.outcome)
+        label = report_runs.shown(run.outcome) + ("" if run.redone else " (nothing redone)")
         outcomes[label] = outcomes.get(label, 0) + 1
     return [f"{command}: " + ", ".join(f"{n} {outcome}" for outcome, n in o.items()) for command, o in counts.items()]
 
