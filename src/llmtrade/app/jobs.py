@@ -229,15 +229,25 @@ def checkpoint(app: Container, time: str, *, week: date | None, dry_run: bool) -
 
 
 def postmortem(app: Container, *, week: date | None) -> PostmortemResult:
-    """The postmortem of `week` (default: the week before the current one)."""
+    """The postmortem of `week` (default: the latest week whose postmortem is due: the current one once its scheduled
+    postmortem time has come, Tuesday 16:30 by default, else the week before)."""
     now = app.clock.now()
-    week_id = week_id_for(week) if week else week_id_for(new_york_date(now)) - timedelta(days=7)
+    week_id = week_id_for(week) if week else _latest_due(app, now)
     app = in_week_mode(app, week_id)
     with app.storage(models=True) as storage:
         require_postmortem_due(storage, app.loaded.config, app.calendar, week_id, now)
         require_same_mode(storage.events, week_id, app.mode, app.decision.reason)
         with app.week_lock(storage.conn, week_id, command="postmortem"):
             return _postmortem(app, storage, week_id, now)
+
+
+def _latest_due(app: Container, now: datetime) -> date:
+    """The week a bare `postmortem` scores at `now`: the current week once its postmortem is due (its last session
+    closed), else the one before. Run at the schedule's own Tuesday 16:30, it scored the week before the one just
+    ended (a week already scored, or "no completed weekly run" in a first week's books)."""
+    current = week_id_for(new_york_date(now))
+    due = postmortem_job(app.loaded.config.schedule, app.calendar, current)
+    return current if due is not None and now >= due.at else current - timedelta(days=7)
 
 
 def run_postmortem(app: Container, *, week: date | None) -> PostmortemResult:
