@@ -12,8 +12,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import stat
+import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -289,3 +292,66 @@ def test_a_run_failing_for_a_bad_file_is_not_retried_and_a_wait_is(
     counts = {r.label: attempts.count(r.run_id) for r in result.runs}
     assert sorted(counts.values()) == [1, 3], counts  # the missing file once; the wait 1 + 2 retries
     _drop(admin_url)
+
+
+def _written(admin_url: str, database: str) -> int:
+    """The events the books of `database` hold."""
+    head, _, query = admin_url.partition("?")
+    with psycopg.connect(f"{head.rsplit('/', 1)[0]}/{database}" + (f"?{query}" if query else "")) as conn:
+        row = conn.execute("SELECT count(*) FROM events").fetchone()
+    return int(row[0]) if row else 0
+
+
+def test_a_ray_sweep_stopped_by_sigterm_stops_as_a_command_and_ends_its_runs_first(
+    pg_admin_url: str, tmp_path: Path, ray_cluster: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ray.init` puts its own SIGTERM handler in the driver (sys.exit(15), ray/_private/worker.py): a sweep on Ray
+    given SIGTERM (cron's `timeout`, systemd, `ray job stop`) exited 1 with Ray's "*** SIGTERM received" dump, where
+    every command stops with its one line and 143 (Terminated), and its tasks were cancelled without being waited
+    for. Now the command's handler is put back after ray.init, and the executor's close returns only once every
+    task ended (KeyboardInterrupt in it, then force). This module's Ray is started already, so ray.init is Ray's
+    handler alone here. The victim's run is held on a lock in its first query (test_sweep_kill's `_held_sweep`), so
+    it never ends by itself; once the executor is closed the lock is let go, and nothing is written to its books."""
+    import ray
+
+    from llmtrade.stops import sigterm_as_interrupt, sigterm_received
+    from llmtrade.sweep.executors import RayExecutor
+    from llmtrade.sweep.work import RunTask
+    from tests.test_sweep_kill import _blocked, _held_sweep
+
+    joined: list[dict[str, Any]] = []
+
+    def rays_init(**options: Any) -> None:  # what ray.init does to the driver's SIGTERM, before it connects
+        ray._private.utils.set_sigterm_handler(lambda signum, frame: sys.exit(signum))
+        joined.append(options)
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: bool(joined))  # Ray's own calls ask it too (auto-init)
+    monkeypatch.setattr(ray, "init", rays_init)
+    monkeypatch.setattr(ray, "shutdown", lambda: None)  # the module's Ray stays
+    victim, other, books, holder, shared = _held_sweep(pg_admin_url, tmp_path)
+
+    def stop_the_driver_once_the_run_is_held() -> None:
+        deadline = time.monotonic() + 60
+        while not _blocked(pg_admin_url, books) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    with sigterm_as_interrupt():
+        executor = RayExecutor(shared, workers=2, address="127.0.0.1:6379")
+        try:
+            outcomes = executor.map([RunTask(plan=victim, attempt=1), RunTask(plan=other, attempt=1)])
+            assert next(outcomes).run_id == other.run_id
+            threading.Thread(target=stop_the_driver_once_the_run_is_held, daemon=True).start()
+            # The command's stop, not Ray's sys.exit: Ray's wait hands a stop raised in it back as KeyboardInterrupt
+            # (Terminated is one), and the command tells SIGTERM by the flag its handler set (exits.py).
+            with pytest.raises(KeyboardInterrupt):
+                next(outcomes)
+            assert sigterm_received()
+            executor.close()
+            holder.rollback()  # the run's first query may go on now, were its task still there
+            time.sleep(3)
+            assert _written(pg_admin_url, books) == 0
+        finally:
+            holder.rollback()
+            holder.close()
+            executor.close()
