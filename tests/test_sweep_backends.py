@@ -226,6 +226,62 @@ def test_report_sweep_counts_the_runs_it_compares_and_only_their_weeks(
         started(ids)  # the plan as it was, for the tests after
 
 
+def test_report_sweep_says_a_run_stopped_part_way_is_begun_and_how_far(
+    serial: dict[str, Any], place: tuple[str, Settings, Path], tmp_path: Path
+) -> None:
+    """A sweep stopped part-way (Ctrl-C, a timeout, a reboot) left a run in the middle of its range, its weeks done
+    kept in its own books; the page said it "not run", beside the runs never begun, and so did the trials note, as if
+    the rerun would start it afresh. Now it says how far it got and that the rerun resumes it. The plan here: the
+    fixture's two finished runs, one stopped after the first of its two weeks (a real backtest given Ctrl-C), one
+    never begun."""
+    from datetime import date
+
+    from llmtrade.app.backtest import BacktestSpec, backtest
+    from llmtrade.clock import SystemClock
+    from llmtrade.domain import streams
+    from llmtrade.domain.events import NewEvent
+    from llmtrade.domain.sweeps import SweepStarted
+    from llmtrade.storage.bootstrap import open_storage
+    from llmtrade.storage.database import backtest_database, locate, sibling
+
+    admin_url, settings, _ = place
+    env = {"DATABASE_URL": settings.database_url or ""}
+    ids = [r.run_id for r in serial["result"].runs]
+    stopped, idle = "e" * 64, "d" * 64
+    location = sibling(locate(settings), sweep_database(NAME))
+
+    def started(run_ids: list[str]) -> None:
+        start = SweepStarted(
+            name=NAME, runs=len(run_ids), run_ids=run_ids, trials=20, finished_before=2, executor="serial", workers=1,
+            version="test",
+        )  # fmt: skip
+        with open_storage(settings, SystemClock(), location=location) as storage:
+            storage.events.append([NewEvent.of(start, stream=streams.SWEEP)])
+
+    def ctrl_c_after_the_first_week(progress: Any) -> None:
+        if progress.weeks_done == 1 and progress.week_id is not None:
+            raise KeyboardInterrupt
+
+    name = f"{NAME}-{stopped[:12]}"
+    spec = BacktestSpec(name=name, first=date(2026, 1, 7), last=date(2026, 1, 14), offline=True, replay=False)
+    with pytest.raises(KeyboardInterrupt):
+        backtest(settings, load_config(None), None, spec, say=lambda _: None, progress=ctrl_c_after_the_first_week)
+    started([*ids, stopped, idle])
+    try:
+        output = tmp_path / "partial.html"
+        result = runner.invoke(cli, ["report", "--sweep", NAME, "-o", str(output)], env=env)
+        assert result.exit_code == 0, result.output
+        page = output.read_text()
+        assert "stopped part-way: 1 of 2 weeks done; run the sweep again to resume it" in page
+        assert name in page
+        assert page.count(">not run<") == 1  # the one never begun
+        assert "though only 2 finished (1 stopped part-way, 1 not run:" in page
+    finally:
+        started(ids)  # the plan as it was, for the tests after
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{backtest_database(name)}" WITH (FORCE)')
+
+
 def test_local_processes_give_the_serial_leaderboard_bytes(
     serial: dict[str, Any], place: tuple[str, Settings, Path]
 ) -> None:

@@ -55,10 +55,17 @@ def trial_accounts(plan: RunPlan) -> list[str]:
 
 
 def sweep_leaderboard(
-    name: str, run_ids: Sequence[str], trials: int, finished: Mapping[str, SweepRunFinished], *, failed: int = 0
+    name: str,
+    run_ids: Sequence[str],
+    trials: int,
+    finished: Mapping[str, SweepRunFinished],
+    *,
+    failed: int = 0,
+    stopped: int = 0,
 ) -> SweepLeaderboard:
     """The leaderboard of sweep `name`: the runs of `run_ids` (plan order) that have a SweepRunFinished in
-    `finished`, deflated for `trials` trials; `failed` of the others failed after their retries (the rest not run)."""
+    `finished`, deflated for `trials` trials; `failed` of the others failed after their retries, `stopped` were
+    begun and stopped part-way (the sweep's rerun resumes them), the rest not run."""
     picked: list[tuple[SweepRunFinished, Standing, list[float]]] = []
     for run_id in run_ids:
         run = finished.get(run_id)
@@ -87,7 +94,7 @@ def sweep_leaderboard(
     done = sum(1 for run_id in run_ids if run_id in finished)
     short = short_note([(f"{row.label} {row.account}", row.standing.sessions) for row in rows])
     notes = (
-        _trials_note(trials, len(plans), done, failed),
+        _trials_note(trials, len(plans), done, failed, stopped),
         "each row's other figures are its own run's, over that run's sessions; baselines (FLAT, SPY, "
         "EQUAL_WEIGHT) are in each run's leaderboard: llmtrade leaderboard --backtest RUN",
         *([short] if short else []),
@@ -103,13 +110,18 @@ def sweep_leaderboard(
     )
 
 
-def _trials_note(trials: int, runs: int, done: int, failed: int) -> str:
+def _trials_note(trials: int, runs: int, done: int, failed: int, stopped: int = 0) -> str:
     """What `trials` counts, and how many of the sweep's runs it counts have a result: a sweep whose every run failed
     said 'trials = 10: the PM and chairman accounts of all 2 runs of the sweep' above an empty table."""
     accounts = f"the PM and chairman accounts of all {runs} runs of the sweep"
     if done == runs:
         return f"trials = {trials}: {accounts}; the deflated Sharpe assumes the best of that many was picked"
-    others = [f"{failed} failed" if failed else "", f"{runs - done - failed} not run" if runs - done - failed else ""]
+    idle = runs - done - failed - stopped
+    others = [
+        f"{failed} failed" if failed else "",
+        f"{stopped} stopped part-way" if stopped else "",
+        f"{idle} not run" if idle else "",
+    ]
     rest = ", ".join(filter(None, others))
     if done == 0:
         return f"0 of the {runs} runs finished ({rest}): no row to rank (trials = {trials}: {accounts})"
