@@ -110,7 +110,7 @@ def serial(place: tuple[str, Settings, Path]) -> dict[str, Any]:
     executed: list[str] = []
     real = work._backtest
 
-    def counting(plan: Any, shared: Any, *, stop_after: int | None = None) -> dict[str, Any]:
+    def counting(plan: Any, shared: Any, *, stop_after: int | None = None) -> tuple[dict[str, Any], int, int]:
         if stop_after is not None and len(executed) == stop_after:
             raise _Stop
         executed.append(plan.run_id)
@@ -139,6 +139,55 @@ def test_a_killed_sweep_resumes_without_recomputing_finished_runs(serial: dict[s
     assert sorted(statuses.values()) == ["done_earlier", "finished"]
     assert result.leaderboard.finished == 2
     assert result.failed == 0
+
+
+def test_the_rerun_of_a_sweep_stopped_inside_a_run_says_it_resumed_it(
+    place: tuple[str, Settings, Path], tmp_path: Path
+) -> None:
+    """A sweep stopped in the middle of a run (Ctrl-C here, in its second of two weeks) and run again: the rerun's
+    table said the run "finished", like one computed from its first week, where its backtest resumed after the week
+    the stop had kept. Now it says how many weeks were done before (`--json`: resumed_weeks, weeks)."""
+    import llmtrade.app.backtest as backtests
+
+    admin_url, settings, _ = place
+    name = f"r{uuid.uuid4().hex[:8]}"
+    path = tmp_path / "sweep.yaml"
+    path.write_text(f"name: {name}\nretries: 0\nranges:\n  - {{from: 2026-01-07, to: 2026-01-14}}\n")
+    real = backtests.backtest
+
+    def ctrl_c_in_the_second_week(*args: Any, **kwargs: Any) -> Any:
+        def progress(p: Any) -> None:
+            if p.weeks_done == 1 and p.week_id is not None:
+                raise KeyboardInterrupt
+
+        return real(*args, **{**kwargs, "progress": progress})
+
+    env = {"DATABASE_URL": settings.database_url or ""}
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(backtests, "backtest", ctrl_c_in_the_second_week)
+            with pytest.raises(KeyboardInterrupt):
+                _sweep(settings, path, "serial")
+        result = runner.invoke(cli, ["backtest", "sweep", str(path)], env=env)
+        assert result.exit_code == 0, result.output
+        assert "finished (resumed after 1 of 2 weeks done before)" in result.stdout
+        again = runner.invoke(cli, ["backtest", "sweep", str(path), "--json"], env=env)
+        (run,) = json.loads(again.stdout)["runs"]
+        assert (run["status"], run["resumed_weeks"]) == ("done_earlier", 0)  # not run again: nothing resumed now
+        # A run whose backtest ended before the stop let its result be recorded (or that a sweep of the same name
+        # running beside this one finished): every week was done, nothing resumed.
+        from llmtrade.commands.sweep import _run_row
+        from llmtrade.sweep.results import SweepRun
+
+        whole = SweepRun(run_id="a", backtest="b", label="c", status="finished", attempts=1, resumed_weeks=2, weeks=2)
+        assert _run_row(whole)[2] == "finished (all 2 weeks done before: its result recorded now)"
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            for (database,) in conn.execute(
+                "SELECT datname FROM pg_database WHERE datname = %s OR datname LIKE %s",
+                (sweep_database(name), f"llmtrade_bt_{name}_%"),
+            ).fetchall():
+                conn.execute(f'DROP DATABASE "{database}" WITH (FORCE)')
 
 
 def test_the_sweep_leaderboard_counts_every_configuration_as_trials(serial: dict[str, Any]) -> None:

@@ -294,6 +294,8 @@ def _status(plan: RunPlan, outcome: RunOutcome, status: Literal["finished", "fai
         error=outcome.error,
         permanent=status == "failed" and outcome.final,
         exit_code=outcome.code if status == "failed" else None,
+        resumed_weeks=outcome.resumed_weeks if status == "finished" else 0,
+        weeks=outcome.weeks if status == "finished" else None,
     )
 
 
