@@ -331,6 +331,30 @@ def test_report_sweep_says_a_run_stopped_part_way_is_begun_and_how_far(
             conn.execute(f'DROP DATABASE IF EXISTS "{backtest_database(name)}" WITH (FORCE)')
 
 
+def test_a_configuration_dropped_from_the_file_after_its_result_still_counts_as_a_trial(
+    serial: dict[str, Any], place: tuple[str, Settings, Path], tmp_path: Path
+) -> None:
+    """The sweep's two runs finished; the file is then narrowed to one of them (an axis value removed once the
+    results were seen) and run again. The leaderboard deflated for the one run left alone (trials 10 to 5), so its
+    DSR rose for picking the better of two. Now the run the earlier file finished counts still, in the sweep's table,
+    its --json and report --sweep, and the note says so."""
+    _, settings, path = place
+    narrowed = tmp_path / "narrowed.yaml"
+    narrowed.write_text(SWEEP.replace("  tight: {risk.limits.max_position_pct: 0.05}\n", ""))
+    try:
+        result = _sweep(settings, narrowed, "serial")
+        assert [r.status for r in result.runs] == ["done_earlier"]
+        assert result.leaderboard.trials == 10
+        assert "of 1 run an earlier version of its file finished (no longer in it)" in result.leaderboard.notes[0]
+        env = {"DATABASE_URL": settings.database_url or ""}
+        output = tmp_path / "narrowed.html"
+        page = runner.invoke(cli, ["report", "--sweep", NAME, "-o", str(output)], env=env)
+        assert page.exit_code == 0, page.output
+        assert "trials (the deflated Sharpe's N): 10" in output.read_text()
+    finally:
+        _sweep(settings, path, "serial")  # the file as it was (every run done earlier), for the tests after
+
+
 def test_local_processes_give_the_serial_leaderboard_bytes(
     serial: dict[str, Any], place: tuple[str, Settings, Path]
 ) -> None:

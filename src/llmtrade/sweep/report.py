@@ -112,7 +112,10 @@ def write_sweep_report(settings: Settings, name: str, output: Path) -> ReportWri
                 "error": mine[-1].error if mine and not done else "",
             }
         )
-    board = sweep_leaderboard(name, started.run_ids, started.trials, finished, failed=len(final), stopped=stopped)
+    earlier = len(started.earlier)
+    board = sweep_leaderboard(
+        name, started.run_ids, started.trials, finished, failed=len(final), stopped=stopped, earlier=earlier
+    )
     data = render(board, runs).encode("utf-8")
     write_page(target, data)  # atomic, and through a pipe or device (-o /dev/stdout), as `llmtrade report`'s
     # The runs the page compares (the plan's finished ones: not one run before, nor one of an earlier plan) and each
