@@ -19,6 +19,8 @@ import contextlib
 import multiprocessing
 import os
 import signal
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -90,6 +92,32 @@ def _initialise(shared: Shared) -> None:
     _ANSWERS.update({s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)})
     _idle()
     stops_unblocked()  # blocked from its start (`_submit`): a Ctrl-C while it imported printed its traceback
+    threading.Thread(target=_watch_the_driver, args=(os.getppid(),), name="driver-watch", daemon=True).start()
+
+
+# Set while a pool worker runs a task (`_running_a_task`): what its watch of the driver stops when the driver is gone.
+_BUSY = threading.Event()
+# How often a pool worker looks whether its driver is still there, and how long it gives its run to stop once not.
+_WATCH = 0.5
+_ORPHANED_STOP = 60.0
+
+
+def _watch_the_driver(driver: int) -> None:
+    """A pool worker's watch of the driver (its parent): once gone, the worker ends, its run first stopped as on
+    SIGTERM (its finished weeks kept). A driver killed alone (`kill -9`, the OOM killer, a systemd SIGKILL of the
+    main process) left its workers running their backtests with no one to record them, each writing its books beside
+    the rerun (whose run of it then failed, "in use by another process"), and an idle one waiting for work for ever.
+    Its parent's id changes when it dies (to init's, or a subreaper's)."""
+    while os.getppid() == driver:
+        time.sleep(_WATCH)
+    if _BUSY.is_set():
+        # To the main thread itself, where the run is and the handler is answered (`_running_a_task`): sent to the
+        # process, it may land on this thread, and the main thread's wait (a query's) went on unbroken.
+        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGTERM)
+        deadline = time.monotonic() + _ORPHANED_STOP
+        while _BUSY.is_set() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    os._exit(0)
 
 
 # The worker's answers to Ctrl-C and SIGTERM while it runs a task (`stops_answered_for_good`'s).
@@ -108,9 +136,11 @@ def _running_a_task() -> Iterator[None]:
     """Within the block, Ctrl-C and SIGTERM stop the worker's run, as a command's (`_ANSWERS`)."""
     for signum, handler in _ANSWERS.items():
         signal.signal(signum, handler)
+    _BUSY.set()
     try:
         yield
     finally:
+        _BUSY.clear()
         _idle()
 
 
