@@ -12,8 +12,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import stat
+import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -107,7 +110,7 @@ def serial(place: tuple[str, Settings, Path]) -> dict[str, Any]:
     executed: list[str] = []
     real = work._backtest
 
-    def counting(plan: Any, shared: Any, *, stop_after: int | None = None) -> dict[str, Any]:
+    def counting(plan: Any, shared: Any, *, stop_after: int | None = None) -> tuple[dict[str, Any], int, int]:
         if stop_after is not None and len(executed) == stop_after:
             raise _Stop
         executed.append(plan.run_id)
@@ -136,6 +139,55 @@ def test_a_killed_sweep_resumes_without_recomputing_finished_runs(serial: dict[s
     assert sorted(statuses.values()) == ["done_earlier", "finished"]
     assert result.leaderboard.finished == 2
     assert result.failed == 0
+
+
+def test_the_rerun_of_a_sweep_stopped_inside_a_run_says_it_resumed_it(
+    place: tuple[str, Settings, Path], tmp_path: Path
+) -> None:
+    """A sweep stopped in the middle of a run (Ctrl-C here, in its second of two weeks) and run again: the rerun's
+    table said the run "finished", like one computed from its first week, where its backtest resumed after the week
+    the stop had kept. Now it says how many weeks were done before (`--json`: resumed_weeks, weeks)."""
+    import llmtrade.app.backtest as backtests
+
+    admin_url, settings, _ = place
+    name = f"r{uuid.uuid4().hex[:8]}"
+    path = tmp_path / "sweep.yaml"
+    path.write_text(f"name: {name}\nretries: 0\nranges:\n  - {{from: 2026-01-07, to: 2026-01-14}}\n")
+    real = backtests.backtest
+
+    def ctrl_c_in_the_second_week(*args: Any, **kwargs: Any) -> Any:
+        def progress(p: Any) -> None:
+            if p.weeks_done == 1 and p.week_id is not None:
+                raise KeyboardInterrupt
+
+        return real(*args, **{**kwargs, "progress": progress})
+
+    env = {"DATABASE_URL": settings.database_url or ""}
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(backtests, "backtest", ctrl_c_in_the_second_week)
+            with pytest.raises(KeyboardInterrupt):
+                _sweep(settings, path, "serial")
+        result = runner.invoke(cli, ["backtest", "sweep", str(path)], env=env)
+        assert result.exit_code == 0, result.output
+        assert "finished (resumed after 1 of 2 weeks done before)" in result.stdout
+        again = runner.invoke(cli, ["backtest", "sweep", str(path), "--json"], env=env)
+        (run,) = json.loads(again.stdout)["runs"]
+        assert (run["status"], run["resumed_weeks"]) == ("done_earlier", 0)  # not run again: nothing resumed now
+        # A run whose backtest ended before the stop let its result be recorded (or that a sweep of the same name
+        # running beside this one finished): every week was done, nothing resumed.
+        from llmtrade.commands.sweep import _run_row
+        from llmtrade.sweep.results import SweepRun
+
+        whole = SweepRun(run_id="a", backtest="b", label="c", status="finished", attempts=1, resumed_weeks=2, weeks=2)
+        assert _run_row(whole)[2] == "finished (all 2 weeks done before: its result recorded now)"
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            for (database,) in conn.execute(
+                "SELECT datname FROM pg_database WHERE datname = %s OR datname LIKE %s",
+                (sweep_database(name), f"llmtrade_bt_{name}_%"),
+            ).fetchall():
+                conn.execute(f'DROP DATABASE "{database}" WITH (FORCE)')
 
 
 def test_the_sweep_leaderboard_counts_every_configuration_as_trials(serial: dict[str, Any]) -> None:
@@ -223,6 +275,86 @@ def test_report_sweep_counts_the_runs_it_compares_and_only_their_weeks(
         started(ids)  # the plan as it was, for the tests after
 
 
+def test_report_sweep_says_a_run_stopped_part_way_is_begun_and_how_far(
+    serial: dict[str, Any], place: tuple[str, Settings, Path], tmp_path: Path
+) -> None:
+    """A sweep stopped part-way (Ctrl-C, a timeout, a reboot) left a run in the middle of its range, its weeks done
+    kept in its own books; the page said it "not run", beside the runs never begun, and so did the trials note, as if
+    the rerun would start it afresh. Now it says how far it got and that the rerun resumes it. The plan here: the
+    fixture's two finished runs, one stopped after the first of its two weeks (a real backtest given Ctrl-C), one
+    never begun."""
+    from datetime import date
+
+    from llmtrade.app.backtest import BacktestSpec, backtest
+    from llmtrade.clock import SystemClock
+    from llmtrade.domain import streams
+    from llmtrade.domain.events import NewEvent
+    from llmtrade.domain.sweeps import SweepStarted
+    from llmtrade.storage.bootstrap import open_storage
+    from llmtrade.storage.database import backtest_database, locate, sibling
+
+    admin_url, settings, _ = place
+    env = {"DATABASE_URL": settings.database_url or ""}
+    ids = [r.run_id for r in serial["result"].runs]
+    stopped, idle = "e" * 64, "d" * 64
+    location = sibling(locate(settings), sweep_database(NAME))
+
+    def started(run_ids: list[str]) -> None:
+        start = SweepStarted(
+            name=NAME, runs=len(run_ids), run_ids=run_ids, trials=20, finished_before=2, executor="serial", workers=1,
+            version="test",
+        )  # fmt: skip
+        with open_storage(settings, SystemClock(), location=location) as storage:
+            storage.events.append([NewEvent.of(start, stream=streams.SWEEP)])
+
+    def ctrl_c_after_the_first_week(progress: Any) -> None:
+        if progress.weeks_done == 1 and progress.week_id is not None:
+            raise KeyboardInterrupt
+
+    name = f"{NAME}-{stopped[:12]}"
+    spec = BacktestSpec(name=name, first=date(2026, 1, 7), last=date(2026, 1, 14), offline=True, replay=False)
+    with pytest.raises(KeyboardInterrupt):
+        backtest(settings, load_config(None), None, spec, say=lambda _: None, progress=ctrl_c_after_the_first_week)
+    started([*ids, stopped, idle])
+    try:
+        output = tmp_path / "partial.html"
+        result = runner.invoke(cli, ["report", "--sweep", NAME, "-o", str(output)], env=env)
+        assert result.exit_code == 0, result.output
+        page = output.read_text()
+        assert "stopped part-way: 1 of 2 weeks done; run the sweep again to resume it" in page
+        assert name in page
+        assert page.count(">not run<") == 1  # the one never begun
+        assert "though only 2 finished (1 stopped part-way, 1 not run:" in page
+    finally:
+        started(ids)  # the plan as it was, for the tests after
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{backtest_database(name)}" WITH (FORCE)')
+
+
+def test_a_configuration_dropped_from_the_file_after_its_result_still_counts_as_a_trial(
+    serial: dict[str, Any], place: tuple[str, Settings, Path], tmp_path: Path
+) -> None:
+    """The sweep's two runs finished; the file is then narrowed to one of them (an axis value removed once the
+    results were seen) and run again. The leaderboard deflated for the one run left alone (trials 10 to 5), so its
+    DSR rose for picking the better of two. Now the run the earlier file finished counts still, in the sweep's table,
+    its --json and report --sweep, and the note says so."""
+    _, settings, path = place
+    narrowed = tmp_path / "narrowed.yaml"
+    narrowed.write_text(SWEEP.replace("  tight: {risk.limits.max_position_pct: 0.05}\n", ""))
+    try:
+        result = _sweep(settings, narrowed, "serial")
+        assert [r.status for r in result.runs] == ["done_earlier"]
+        assert result.leaderboard.trials == 10
+        assert "of 1 run an earlier version of its file finished (no longer in it)" in result.leaderboard.notes[0]
+        env = {"DATABASE_URL": settings.database_url or ""}
+        output = tmp_path / "narrowed.html"
+        page = runner.invoke(cli, ["report", "--sweep", NAME, "-o", str(output)], env=env)
+        assert page.exit_code == 0, page.output
+        assert "trials (the deflated Sharpe's N): 10" in output.read_text()
+    finally:
+        _sweep(settings, path, "serial")  # the file as it was (every run done earlier), for the tests after
+
+
 def test_local_processes_give_the_serial_leaderboard_bytes(
     serial: dict[str, Any], place: tuple[str, Settings, Path]
 ) -> None:
@@ -289,3 +421,66 @@ def test_a_run_failing_for_a_bad_file_is_not_retried_and_a_wait_is(
     counts = {r.label: attempts.count(r.run_id) for r in result.runs}
     assert sorted(counts.values()) == [1, 3], counts  # the missing file once; the wait 1 + 2 retries
     _drop(admin_url)
+
+
+def _written(admin_url: str, database: str) -> int:
+    """The events the books of `database` hold."""
+    head, _, query = admin_url.partition("?")
+    with psycopg.connect(f"{head.rsplit('/', 1)[0]}/{database}" + (f"?{query}" if query else "")) as conn:
+        row = conn.execute("SELECT count(*) FROM events").fetchone()
+    return int(row[0]) if row else 0
+
+
+def test_a_ray_sweep_stopped_by_sigterm_stops_as_a_command_and_ends_its_runs_first(
+    pg_admin_url: str, tmp_path: Path, ray_cluster: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ray.init` puts its own SIGTERM handler in the driver (sys.exit(15), ray/_private/worker.py): a sweep on Ray
+    given SIGTERM (cron's `timeout`, systemd, `ray job stop`) exited 1 with Ray's "*** SIGTERM received" dump, where
+    every command stops with its one line and 143 (Terminated), and its tasks were cancelled without being waited
+    for. Now the command's handler is put back after ray.init, and the executor's close returns only once every
+    task ended (KeyboardInterrupt in it, then force). This module's Ray is started already, so ray.init is Ray's
+    handler alone here. The victim's run is held on a lock in its first query (test_sweep_kill's `_held_sweep`), so
+    it never ends by itself; once the executor is closed the lock is let go, and nothing is written to its books."""
+    import ray
+
+    from llmtrade.stops import sigterm_as_interrupt, sigterm_received
+    from llmtrade.sweep.executors import RayExecutor
+    from llmtrade.sweep.work import RunTask
+    from tests.test_sweep_kill import _blocked, _held_sweep
+
+    joined: list[dict[str, Any]] = []
+
+    def rays_init(**options: Any) -> None:  # what ray.init does to the driver's SIGTERM, before it connects
+        ray._private.utils.set_sigterm_handler(lambda signum, frame: sys.exit(signum))
+        joined.append(options)
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: bool(joined))  # Ray's own calls ask it too (auto-init)
+    monkeypatch.setattr(ray, "init", rays_init)
+    monkeypatch.setattr(ray, "shutdown", lambda: None)  # the module's Ray stays
+    victim, other, books, holder, shared = _held_sweep(pg_admin_url, tmp_path)
+
+    def stop_the_driver_once_the_run_is_held() -> None:
+        deadline = time.monotonic() + 60
+        while not _blocked(pg_admin_url, books) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    with sigterm_as_interrupt():
+        executor = RayExecutor(shared, workers=2, address="127.0.0.1:6379")
+        try:
+            outcomes = executor.map([RunTask(plan=victim, attempt=1), RunTask(plan=other, attempt=1)])
+            assert next(outcomes).run_id == other.run_id
+            threading.Thread(target=stop_the_driver_once_the_run_is_held, daemon=True).start()
+            # The command's stop, not Ray's sys.exit: Ray's wait hands a stop raised in it back as KeyboardInterrupt
+            # (Terminated is one), and the command tells SIGTERM by the flag its handler set (exits.py).
+            with pytest.raises(KeyboardInterrupt):
+                next(outcomes)
+            assert sigterm_received()
+            executor.close()
+            holder.rollback()  # the run's first query may go on now, were its task still there
+            time.sleep(3)
+            assert _written(pg_admin_url, books) == 0
+        finally:
+            holder.rollback()
+            holder.close()
+            executor.close()

@@ -7,6 +7,7 @@ first query until the test lets go, after the kill."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -252,3 +253,58 @@ def test_a_sweep_workers_stop_dropped_in_a_weakref_callback_prints_nothing_and_s
     )
     ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert (ran.returncode, ran.stdout.strip(), ran.stderr) == (0, "stopped at the next job", "")
+
+
+def test_a_driver_killed_outright_leaves_no_worker_running_its_run(pg_admin_url: str, tmp_path: Path) -> None:
+    """The driver killed alone and outright (`kill -9`, the OOM killer, a systemd SIGKILL of its main process): its
+    pool's workers went on, a busy one running its backtest to the end with no one to record it, writing the books
+    a rerun then also ran (which failed "in use by another process"), and an idle one waited for work for ever. Now
+    a worker whose driver is gone stops its run as on SIGTERM and ends. The driver runs in a process of its own, its
+    one run held mid-run on a lock (`_held_sweep`); once it is killed the worker must end, and once the lock is let
+    go nothing is written to the run's books."""
+    import pickle
+    import subprocess
+    import sys
+
+    victim, _, books, holder, shared = _held_sweep(pg_admin_url, tmp_path)
+    held = tmp_path / "held.pickle"
+    held.write_bytes(pickle.dumps((victim, shared)))
+    code = (
+        "import pickle, sys\n"
+        "from llmtrade.sweep.executors import LocalExecutor\n"
+        "from llmtrade.sweep.work import RunTask\n"
+        "victim, shared = pickle.loads(open(sys.argv[1], 'rb').read())\n"
+        "print(next(LocalExecutor(shared, workers=1).map([RunTask(plan=victim, attempt=1)])))\n"
+    )
+    import llmtrade
+
+    here = str(Path(llmtrade.__file__).resolve().parents[1])  # this llmtrade, whatever the test's folder
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))}
+    driver = subprocess.Popen([sys.executable, "-c", code, str(held)], env=env)
+    workers: list[psutil.Process] = []
+    try:
+        deadline = time.monotonic() + 60
+        while not _blocked(pg_admin_url, books):
+            assert driver.poll() is None and time.monotonic() < deadline, "the run never reached its database"
+            time.sleep(0.05)
+        workers = [
+            p
+            for p in psutil.Process(driver.pid).children(recursive=True)
+            if "spawn_main" in " ".join(p.cmdline()) and "resource_tracker" not in " ".join(p.cmdline())
+        ]
+        assert len(workers) == 1
+        driver.kill()
+        driver.wait(timeout=10)
+        _, alive = psutil.wait_procs(workers, timeout=20)
+        assert not alive, "the worker still runs its run with its driver gone"
+        holder.rollback()  # the run's first query may go on now, were it still there
+        time.sleep(1)
+        with psycopg.connect(_url(pg_admin_url, books)) as conn:
+            row = conn.execute("SELECT count(*) FROM events").fetchone()
+        assert row is not None and row[0] == 0
+    finally:
+        holder.rollback()
+        holder.close()
+        for process in [*workers, psutil.Process(driver.pid)] if driver.poll() is None else workers:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()

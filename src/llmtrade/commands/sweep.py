@@ -152,7 +152,12 @@ def _run_row(run: SweepRun) -> tuple[object, ...]:
     attempt or time of this invocation (it read 'resumed' and 0 attempts, as if picked up and not tried)."""
     if run.status == "done_earlier":
         return (run.backtest, run.label, "done earlier", "", "")
-    return (run.backtest, run.label, run.status, run.attempts, run.seconds if run.seconds is not None else "")
+    status = run.status
+    if run.resumed_weeks and run.resumed_weeks == run.weeks:  # its backtest ended before its result was recorded
+        status = f"finished (all {run.weeks} weeks done before: its result recorded now)"
+    elif run.resumed_weeks:  # a run a stop had left part-way: said, not as if computed from its first week
+        status = f"finished (resumed after {run.resumed_weeks} of {run.weeks} weeks done before)"
+    return (run.backtest, run.label, status, run.attempts, run.seconds if run.seconds is not None else "")
 
 
 def _num(value: float | None) -> str:

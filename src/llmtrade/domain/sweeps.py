@@ -12,6 +12,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, ClassVar
 
+from pydantic import Field
+
 from llmtrade.domain.events import EventPayload
 
 
@@ -21,11 +23,14 @@ class SweepStarted(EventPayload):
     name: str
     runs: int
     run_ids: list[str]  # every run of the sweep file, in plan order (the leaderboard's tie order)
-    trials: int  # the PM and chairman accounts of every run: the deflated Sharpe's N
+    trials: int  # the PM and chairman accounts of every run, and of `earlier`'s: the deflated Sharpe's N
     finished_before: int
     executor: str  # serial | local | ray
     workers: int
     version: str
+    # Runs an earlier version of the file finished that are no configuration of it now (an axis value removed or
+    # changed after their results were seen), by run id: their accounts are counted in `trials`.
+    earlier: list[str] = Field(default_factory=list, exclude_if=lambda ids: not ids)  # absent when none: as before
 
 
 class SweepRunFinished(EventPayload):

@@ -179,12 +179,15 @@ def run_sweep(
             for p in plans
             if p.run_id in finished
         }
+        earlier = earlier_results(plans, finished)
+        trials = trials_of(plans) + sum(len(run.trial_accounts) for run in earlier)
         try:
             started_event = SweepStarted(
                 name=sweep.name,
                 runs=len(plans),
                 run_ids=[p.run_id for p in plans],
-                trials=trials_of(plans),
+                trials=trials,
+                earlier=[run.run_id for run in earlier],
                 finished_before=len(plans) - len(todo),
                 executor=executor.name,
                 workers=executor.workers,
@@ -197,7 +200,7 @@ def run_sweep(
         runs = [status[p.run_id] for p in plans]
         failed = sum(r.status == "failed" for r in runs)
         board = sweep_leaderboard(
-            sweep.name, [p.run_id for p in plans], trials_of(plans), finished_runs(storage), failed=failed
+            sweep.name, [p.run_id for p in plans], trials, finished_runs(storage), failed=failed, earlier=len(earlier)
         )
     return SweepResult(
         name=sweep.name,
@@ -235,6 +238,22 @@ def as_recorded(plans: list[RunPlan], storage: Storage) -> list[RunPlan]:
             name = plan.backtest.removesuffix(plan.run_id[:12]) + found[:12]
             mapped.append(plan.model_copy(update={"run_id": found, "backtest": name}))
     return mapped
+
+
+def earlier_results(plans: list[RunPlan], finished: dict[str, SweepRunFinished]) -> list[SweepRunFinished]:
+    """The runs of the sweep's record that an earlier version of the file finished and that are no configuration of it
+    now (an axis value removed or changed once their results were seen), one per configuration (label), in the order
+    they finished. Picking the best of the file's rows after dropping the worse is picking among those too, so their
+    trial accounts count in the deflated Sharpe's N: a file narrowed to its winners made their DSR rise (trials 20 to
+    10). A finished run under another id but the label of a run of the file (a new build or new prices: the same
+    configuration run again) is not counted twice."""
+    ids = {p.run_id for p in plans}
+    labels = {p.label for p in plans}
+    left: dict[str, SweepRunFinished] = {}
+    for run in finished.values():
+        if run.run_id not in ids and run.label not in labels:
+            left.setdefault(run.label, run)
+    return list(left.values())
 
 
 def finished_runs(storage: Storage) -> dict[str, SweepRunFinished]:
@@ -294,6 +313,8 @@ def _status(plan: RunPlan, outcome: RunOutcome, status: Literal["finished", "fai
         error=outcome.error,
         permanent=status == "failed" and outcome.final,
         exit_code=outcome.code if status == "failed" else None,
+        resumed_weeks=outcome.resumed_weeks if status == "finished" else 0,
+        weeks=outcome.weeks if status == "finished" else None,
     )
 
 

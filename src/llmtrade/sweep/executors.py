@@ -19,6 +19,8 @@ import contextlib
 import multiprocessing
 import os
 import signal
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -26,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from llmtrade.errors import TemporaryError, UsageError
 from llmtrade.exits import TEMPORARY
-from llmtrade.stops import stops_answered_for_good
+from llmtrade.stops import signals_held, stops_answered_for_good
 from llmtrade.sweep.work import RunOutcome, RunTask, Shared, run
 from llmtrade.worker_process import spawning, stopped_while_starting, stops_unblocked, without_library_warnings
 
@@ -37,6 +39,8 @@ if TYPE_CHECKING:
 # How long a stopped driver waits for its runs in flight to end by themselves (the workers got the group's stop too)
 # before it sends each worker still busy a SIGTERM (LocalExecutor._stop_running).
 _GRACE = 3.0
+# How long a stopped Ray driver waits at most for a force-cancelled task's process to end (RayExecutor._stop_running).
+_STOPPING = 30.0
 
 
 class Executor(Protocol):
@@ -88,6 +92,32 @@ def _initialise(shared: Shared) -> None:
     _ANSWERS.update({s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)})
     _idle()
     stops_unblocked()  # blocked from its start (`_submit`): a Ctrl-C while it imported printed its traceback
+    threading.Thread(target=_watch_the_driver, args=(os.getppid(),), name="driver-watch", daemon=True).start()
+
+
+# Set while a pool worker runs a task (`_running_a_task`): what its watch of the driver stops when the driver is gone.
+_BUSY = threading.Event()
+# How often a pool worker looks whether its driver is still there, and how long it gives its run to stop once not.
+_WATCH = 0.5
+_ORPHANED_STOP = 60.0
+
+
+def _watch_the_driver(driver: int) -> None:
+    """A pool worker's watch of the driver (its parent): once gone, the worker ends, its run first stopped as on
+    SIGTERM (its finished weeks kept). A driver killed alone (`kill -9`, the OOM killer, a systemd SIGKILL of the
+    main process) left its workers running their backtests with no one to record them, each writing its books beside
+    the rerun (whose run of it then failed, "in use by another process"), and an idle one waiting for work for ever.
+    Its parent's id changes when it dies (to init's, or a subreaper's)."""
+    while os.getppid() == driver:
+        time.sleep(_WATCH)
+    if _BUSY.is_set():
+        # To the main thread itself, where the run is and the handler is answered (`_running_a_task`): sent to the
+        # process, it may land on this thread, and the main thread's wait (a query's) went on unbroken.
+        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGTERM)
+        deadline = time.monotonic() + _ORPHANED_STOP
+        while _BUSY.is_set() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    os._exit(0)
 
 
 # The worker's answers to Ctrl-C and SIGTERM while it runs a task (`stops_answered_for_good`'s).
@@ -106,9 +136,11 @@ def _running_a_task() -> Iterator[None]:
     """Within the block, Ctrl-C and SIGTERM stop the worker's run, as a command's (`_ANSWERS`)."""
     for signum, handler in _ANSWERS.items():
         signal.signal(signum, handler)
+    _BUSY.set()
     try:
         yield
     finally:
+        _BUSY.clear()
         _idle()
 
 
@@ -215,7 +247,16 @@ class LocalExecutor:
 
 class RayExecutor:
     """Ray tasks, one CPU each: a local Ray started for the sweep (`workers` CPUs), or the cluster at
-    `address`, whose CPUs set how many run at once."""
+    `address`, whose CPUs set how many run at once.
+
+    Stopped (Ctrl-C, SIGTERM, any error of the driver's), it ends its tasks before it lets the driver go on
+    (`close`). It used to ask them to stop and shut Ray down at once: Ray ends a job's workers when its driver leaves
+    (its docs; a driver killed outright too, within a second here), so a run stopping as on Ctrl-C was killed in the
+    middle of its stop, and a driver that joined a Ray it had not started left its tasks running. Each is cancelled as
+    Ray's docs describe `ray.cancel`: KeyboardInterrupt raised in the task (its backtest stops as on Ctrl-C, its
+    finished weeks kept), then, for one still running after `_GRACE`, `force=True` (its worker process is ended, as
+    a SIGKILL would: the week in progress is rolled back); `close` returns once every task has ended (`_STOPPING`
+    at most)."""
 
     name = "ray"
 
@@ -228,6 +269,7 @@ class RayExecutor:
             ) from exc
         self._ray = ray
         self._started = False
+        self._running: dict[Any, RunTask] = {}  # the tasks submitted and not yet handed back (`close` stops them)
         if not ray.is_initialized():
             options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
             if address is None:
@@ -237,6 +279,10 @@ class RayExecutor:
                 options["runtime_env"] = {"env_vars": {"PYTHONPATH": _python_path()}}
             else:
                 options["address"] = address
+            # ray.init puts its own SIGTERM handler in (sys.exit(15)), which Ray's wait turns into SystemExit(1): a
+            # SIGTERM ended the sweep with exit 1 and Ray's "*** SIGTERM received" dump, past the command's own
+            # answer (its one line, exit 143). The command's is put back.
+            answer = signal.getsignal(signal.SIGTERM)
             try:
                 ray.init(**options)
             except ConnectionError as exc:  # a cluster that does not answer: a full traceback in a new user's trial
@@ -244,6 +290,9 @@ class RayExecutor:
                     f"the Ray cluster at {address} did not answer ({' '.join(str(exc).split())[:300]}); check "
                     "--address and that the cluster runs (`ray status` on its head node)"
                 ) from None
+            finally:
+                if answer is not None:
+                    signal.signal(signal.SIGTERM, answer)
             self._started = True
         self.workers = workers or int(ray.cluster_resources().get("CPU", 1))
         self._remote = ray.remote(num_cpus=1, max_retries=0)(run)
@@ -252,21 +301,47 @@ class RayExecutor:
     def map(self, tasks: Sequence[RunTask]) -> Iterator[RunOutcome]:
         ray = self._ray
         refs = {self._remote.remote(task, self._shared): task for task in tasks}
+        self._running.update(refs)
         pending = list(refs)
         try:
             while pending:
+                # A stop raised by the command's handler while Ray waits comes out of ray.wait as KeyboardInterrupt
+                # (Ray's check_signals), SIGTERM's included: the command tells it by the flag its handler set.
                 done, pending = ray.wait(pending, num_returns=1)
-                try:
-                    yield ray.get(done[0])
-                except Exception as exc:  # a worker or node lost (ray's WorkerCrashedError...): the run failed
-                    yield lost(refs[done[0]], exc)
+                for ref in done:
+                    task = self._running.pop(ref)
+                    try:
+                        yield ray.get(ref)
+                    except Exception as exc:  # a worker or node lost (ray's WorkerCrashedError...): the run failed
+                        yield lost(task, exc)
         finally:
-            for ref in pending:
-                ray.cancel(ref)
+            self._stop_running()
+
+    def _stop_running(self) -> None:
+        """Every task not handed back yet is cancelled, and waited for until it ended (see the class)."""
+        if not self._running:
+            return
+        ray = self._ray
+        refs = list(self._running)
+        self._running.clear()
+        # Held: a second Ctrl-C cut this short, and the tasks it had not reached went on writing.
+        with signals_held():
+            for ref in refs:
+                with contextlib.suppress(Exception):
+                    ray.cancel(ref, force=False)
+            _, left = ray.wait(refs, num_returns=len(refs), timeout=_GRACE, fetch_local=False)
+            for ref in left:  # still running after its KeyboardInterrupt (blocked in a wait): its process is ended
+                with contextlib.suppress(Exception):
+                    ray.cancel(ref, force=True)
+            if left:
+                ray.wait(left, num_returns=len(left), timeout=_STOPPING, fetch_local=False)
 
     def close(self) -> None:
-        if self._started:
-            self._ray.shutdown()
+        try:
+            self._stop_running()
+        finally:
+            if self._started:
+                self._ray.shutdown()
 
 
 def _python_path() -> str:

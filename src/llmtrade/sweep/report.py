@@ -17,14 +17,16 @@ from llmtrade.app.evaluation_results import ReportWritten
 from llmtrade.app.report import write_page
 from llmtrade.clock import SystemClock
 from llmtrade.domain import streams
+from llmtrade.domain.backtests import BacktestStarted, weeks_done
 from llmtrade.domain.sweeps import SweepRunFailed, SweepStarted
 from llmtrade.domain.weeks import week_id_for
-from llmtrade.domain.wording import signed_percent
+from llmtrade.domain.wording import counted, signed_percent
 from llmtrade.errors import UsageError
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import open_storage
-from llmtrade.storage.database import database_exists, locate
+from llmtrade.storage.database import DatabaseLocation, backtest_database, connect, database_exists, locate
 from llmtrade.storage.database import sibling as on_server
+from llmtrade.storage.event_store import EventStore
 from llmtrade.sweep.board import SweepLeaderboard, sweep_leaderboard
 from llmtrade.sweep.driver import finished_runs, sweep_database
 
@@ -88,21 +90,32 @@ def write_sweep_report(settings: Settings, name: str, output: Path) -> ReportWri
     started = starts[-1]
     failures = [SweepRunFailed.from_event(e) for e in events if e.type == SweepRunFailed.event_type()]
     final = {f.run_id for f in failures if f.final} - set(finished)
-    board = sweep_leaderboard(name, started.run_ids, started.trials, finished, failed=len(final))
     runs = []
+    stopped = 0
     for run_id in started.run_ids:
         mine = [f for f in failures if f.run_id == run_id]
         done = finished.get(run_id)
-        status = "finished" if done else ("failed" if mine and mine[-1].final else "not run")
+        backtest = done.backtest if done else (mine[-1].backtest if mine else f"{started.name}-{run_id[:12]}")
+        if done:
+            status = "finished"
+        elif mine and mine[-1].final:
+            status = "failed"
+        else:
+            status = _unfinished(location, backtest, retried=bool(mine))
+            stopped += status != "not run"
         runs.append(
             {
                 "label": done.label if done else (mine[-1].label if mine else run_id[:12]),
-                "backtest": done.backtest if done else (mine[-1].backtest if mine else ""),
+                "backtest": backtest if status != "not run" else "",
                 "status": status,
                 "failures": len(mine),
                 "error": mine[-1].error if mine and not done else "",
             }
         )
+    earlier = len(started.earlier)
+    board = sweep_leaderboard(
+        name, started.run_ids, started.trials, finished, failed=len(final), stopped=stopped, earlier=earlier
+    )
     data = render(board, runs).encode("utf-8")
     write_page(target, data)  # atomic, and through a pipe or device (-o /dev/stdout), as `llmtrade report`'s
     # The runs the page compares (the plan's finished ones: not one run before, nor one of an earlier plan) and each
@@ -110,6 +123,29 @@ def write_sweep_report(settings: Settings, name: str, output: Path) -> ReportWri
     compared = [finished[run_id] for run_id in started.run_ids if run_id in finished]
     weeks = sum((week_id_for(run.end) - week_id_for(run.start)).days // 7 + 1 for run in compared)
     return ReportWritten(path=str(target), bytes=len(data), weeks=weeks, accounts=len(board.rows), runs=len(compared))
+
+
+def _unfinished(location: DatabaseLocation, backtest: str, *, retried: bool) -> str:
+    """The status of a run of the plan with no result and no final failure, from its own books: "not run" (no
+    database, or no week begun), else how far it got and that the sweep's rerun resumes it. A sweep stopped part-way
+    (Ctrl-C, a timeout, a reboot) left its run in the middle of its range said "not run", as if the rerun would start
+    it afresh and its weeks were not there. Read-only: one query on the run's database, none made."""
+    database = backtest_database(backtest)
+    if not database_exists(location, database):
+        return "failed, to retry: run the sweep again" if retried else "not run"
+    import psycopg.errors
+
+    with connect(on_server(location, database).url) as conn:
+        try:
+            stream = EventStore(conn, SystemClock()).read_stream(streams.BACKTEST)
+        except psycopg.errors.UndefinedTable:  # made, not migrated yet: nothing of it ran
+            stream = []
+    begun = [BacktestStarted.from_event(e) for e in stream if e.type == BacktestStarted.event_type()]
+    if not begun:
+        return "failed, to retry: run the sweep again" if retried else "not run"
+    planned = (begun[-1].end - begun[-1].start).days // 7 + 1
+    done = len(weeks_done(stream))
+    return f"stopped part-way: {done} of {counted(planned, 'week')} done; run the sweep again to resume it"
 
 
 def render(board: SweepLeaderboard, runs: list[dict[str, Any]]) -> str:

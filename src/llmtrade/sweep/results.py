@@ -22,6 +22,12 @@ class SweepRun(Result):
         description="finished (by this invocation), done_earlier (finished by an earlier one, not run now), failed"
     )
     attempts: int  # attempts made by this invocation
+    resumed_weeks: int = Field(
+        default=0,
+        description="a run finished now that resumed its backtest: the weeks an earlier, stopped attempt or invocation "
+        "had finished (0: run from its first week)",
+    )
+    weeks: int | None = Field(default=None, description="a run finished now: the weeks of its range")
     seconds: float | None = None  # this invocation's last attempt
     error: str | None = None
     # A failure no retry mends (exit 1 or 2: a bad file, a refused setting, a range outside the prices), not retried:

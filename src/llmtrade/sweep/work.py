@@ -70,6 +70,10 @@ class RunOutcome(BaseModel):
     code: int | None = None
     seconds: float
     worker: int  # the process id that ran it (for the benchmark and the progress line)
+    # Weeks of its backtest an earlier, stopped attempt or invocation had finished: this one resumed after them (0: a
+    # fresh start), and `weeks` in its range; the sweep's table says so.
+    resumed_weeks: int = 0
+    weeks: int | None = None
 
 
 _lock = threading.Lock()
@@ -80,7 +84,7 @@ def run(task: RunTask, shared: Shared) -> RunOutcome:
     """Run `task`'s backtest (resuming its own database if an earlier attempt got part of the way)."""
     started = time.perf_counter()
     try:
-        board = _backtest(task.plan, shared)
+        board, weeks_before, weeks = _backtest(task.plan, shared)
     except Exception as exc:  # any failure of the run is its outcome: recorded, retried, the others go on
         said = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
         copy = prices_folder(shared) if shared.prices is not None else None
@@ -103,10 +107,13 @@ def run(task: RunTask, shared: Shared) -> RunOutcome:
         leaderboard=board,
         seconds=round(time.perf_counter() - started, 3),
         worker=os.getpid(),
+        resumed_weeks=weeks_before,
+        weeks=weeks,
     )
 
 
-def _backtest(plan: RunPlan, shared: Shared) -> dict[str, Any]:
+def _backtest(plan: RunPlan, shared: Shared) -> tuple[dict[str, Any], int, int]:
+    """The run's leaderboard (JSON), the weeks an earlier invocation of its backtest had done, its range's weeks."""
     from llmtrade.app.backtest import BacktestSpec, backtest
     from llmtrade.config.loader import LoadedConfig
 
@@ -124,7 +131,7 @@ def _backtest(plan: RunPlan, shared: Shared) -> dict[str, Any]:
     if shared.answers:
         seed_answers(settings, plan.backtest, shared.answers)
     result = backtest(settings, LoadedConfig(plan.config, shared.config_source), config_dir, spec, say=_quiet)
-    return result.leaderboard.model_dump(mode="json")
+    return result.leaderboard.model_dump(mode="json"), result.weeks_done_before, result.weeks
 
 
 def seed_answers(settings: Settings, backtest: str, answers: list[Answer]) -> None:
