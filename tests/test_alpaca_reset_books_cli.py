@@ -1,0 +1,99 @@
+"""A paper account reset at Alpaca in the books that outlive it, through the command line (the real alpaca-py client
+against the loopback fake): the leaderboard's curve and the report, `status`'s week and drawdown, and the postmortem of
+the week it came in. acct_1 buys SPY at Wednesday's open; the user resets the account on Thursday morning (Alpaca: its
+positions and order history gone, a new balance), Thursday's checkpoint records the reset; SPY falls 10% on Monday,
+which acct_1, holding nothing since Thursday, never saw."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from llmtrade.cli import app
+from tests.test_crash_points import (  # noqa: F401  (fixtures)
+    ALPACA_ACCOUNT,
+    OPENED,
+    CountingAlpaca,
+    Runs,
+    World,
+    alpaca,
+    runs,
+)
+from tests.test_crash_points import world as crash_world  # noqa: F401  (fixture)
+
+runner = CliRunner()
+THURSDAY_NOON = "2026-01-08T12:00:00-05:00"
+AFTER_THE_WEEK = "2026-01-14T07:00:00-05:00"  # before the next weekly run: the postmortem's time
+FALL_FROM = "2026-01-12"
+
+
+@pytest.fixture(scope="module")
+def world(crash_world: World) -> Iterator[World]:  # noqa: F811
+    """The crash tests' market with SPY 10% lower from Monday 2026-01-12 on (open, high, low and close)."""
+    path = crash_world.csv / "SPY.csv"
+    header, *rows = path.read_text().splitlines()
+    lowered = []
+    for row in rows:
+        day, *values = row.split(",")
+        if day >= FALL_FROM:
+            values[:4] = [str(float(v) * 0.9) for v in values[:4]]
+        lowered.append(",".join([day, *values]))
+    path.write_text("\n".join([header, *lowered]) + "\n")
+    yield crash_world
+
+
+def _invoke(runs: Runs, args: list[str], at: str) -> str:  # noqa: F811
+    runs.monkeypatch.setenv("LLMTRADE_NOW", at)
+    done = runner.invoke(app, args)
+    assert done.exit_code == 0, done.output
+    return done.stdout
+
+
+def _reset_on_thursday(runs: Runs, alpaca: CountingAlpaca) -> str:  # noqa: F811
+    """A fresh database: acct_1 bought SPY at Alpaca at Wednesday's open, the account reset to 25,000 on Thursday
+    morning, and Thursday's noon checkpoint found it (one BrokerAccountReset). Its database's name."""
+    state = alpaca.snapshot()
+    primed = runs.primed()
+    alpaca.restore(state)
+    name = runs.fresh(primed)
+    alpaca.server.fill_immediately = True
+    alpaca.server.set_time(datetime.fromisoformat(OPENED))  # Alpaca stamps the fill when it happens
+    _invoke(runs, ["run-weekly"], OPENED)
+    alpaca.server.reset_paper_account(25_000.0)
+    _invoke(runs, ["checkpoint", "12:00"], THURSDAY_NOON)
+    assert [t for _, t, e in runs.events(name) if e.get("account_id") == ALPACA_ACCOUNT].count(
+        "BrokerAccountReset"
+    ) == 1
+    return name
+
+
+def test_the_leaderboard_after_a_reset_drops_the_positions_it_wiped_and_chains_the_returns(
+    runs: Runs,  # noqa: F811
+    alpaca: CountingAlpaca,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """Before, the leaderboard folded every recorded fill from the starting cash: the SPY the reset wiped stayed in
+    acct_1's books, and Monday's fall was booked to it (-3.8% where it made -2.0%, all before the reset)."""
+    _reset_on_thursday(runs, alpaca)
+    _invoke(runs, ["postmortem"], AFTER_THE_WEEK)
+    board = json.loads(_invoke(runs, ["leaderboard", "--live", "--json"], AFTER_THE_WEEK))
+
+    curve = {c["name"]: c for c in board["curves"]}[ALPACA_ACCOUNT]
+    days = curve["sessions"]
+    equity = dict(zip(days, curve["equity"], strict=True))
+    # Held SPY through Wednesday's close; nothing from the reset on: flat since, Monday's fall not its own.
+    assert equity["2026-01-07"] < equity["2026-01-06"]
+    assert all(equity[d] == pytest.approx(equity["2026-01-07"]) for d in days if d > "2026-01-07")
+    row = {s["name"]: s for s in board["standings"]}[ALPACA_ACCOUNT]
+    assert row["total_return"] == pytest.approx(equity["2026-01-07"] / equity["2026-01-06"] - 1)
+    said = [n for n in board["notes"] if n.startswith(f"{ALPACA_ACCOUNT}: its broker account was reset")]
+    assert len(said) == 1 and "on 2026-01-08 at 25,000.00" in said[0] and "neither a loss nor a gain" in said[0]
+
+    output = tmp_path / "report.html"
+    _invoke(runs, ["report", "-o", str(output)], AFTER_THE_WEEK)
+    assert "its broker account was reset" in output.read_text()
