@@ -97,3 +97,23 @@ def test_the_leaderboard_after_a_reset_drops_the_positions_it_wiped_and_chains_t
     output = tmp_path / "report.html"
     _invoke(runs, ["report", "-o", str(output)], AFTER_THE_WEEK)
     assert "its broker account was reset" in output.read_text()
+
+
+def _acct_1(status: str) -> dict:
+    return {a["account_id"]: a for a in json.loads(status)["accounts"]}[ALPACA_ACCOUNT]
+
+
+def test_a_reset_mid_week_is_neither_the_weeks_pnl_nor_a_drawdown_in_status(
+    runs: Runs,  # noqa: F811
+    alpaca: CountingAlpaca,  # noqa: F811
+) -> None:
+    """Before, Thursday's status showed acct_1's week P/L as -75,000.00 (25,000 now against 100,000 at the week's start)
+    and a 75% maximum drawdown (now's 25,000 after closes near 100,000), where its total return said -2.0%."""
+    _reset_on_thursday(runs, alpaca)
+    shown = _acct_1(_invoke(runs, ["status", "--json"], "2026-01-08T13:00:00-05:00"))
+
+    assert shown["equity"] == pytest.approx(25_000.0)  # the broker's balance, as it is
+    made = shown["total_return"]
+    assert -0.05 < made < 0  # SPY bought at the open, lower at Wednesday's close: -2.0%, not the reset's -75%
+    assert shown["week_pnl"] == pytest.approx(100_000.0 * made, abs=0.01)  # the week began at 100,000
+    assert shown["max_drawdown"] == pytest.approx(-made)
