@@ -32,18 +32,26 @@ AFTER_THE_WEEK = "2026-01-14T07:00:00-05:00"  # before the next weekly run: the 
 FALL_FROM = "2026-01-12"
 
 
+NEXT_WEEK = ["2026-01-14", "2026-01-15", "2026-01-16", "2026-01-20"]  # flat, but SPY 10% up from the 16th
+RISE_FROM = "2026-01-16"
+
+
 @pytest.fixture(scope="module")
 def world(crash_world: World) -> Iterator[World]:  # noqa: F811
-    """The crash tests' market with SPY 10% lower from Monday 2026-01-12 on (open, high, low and close)."""
-    path = crash_world.csv / "SPY.csv"
-    header, *rows = path.read_text().splitlines()
-    lowered = []
-    for row in rows:
-        day, *values = row.split(",")
-        if day >= FALL_FROM:
-            values[:4] = [str(float(v) * 0.9) for v in values[:4]]
-        lowered.append(",".join([day, *values]))
-    path.write_text("\n".join([header, *lowered]) + "\n")
+    """The crash tests' market with SPY 10% lower from Monday 2026-01-12 on (open, high, low and close), and the next
+    week's sessions flat at the last close, but SPY 10% higher from Friday 2026-01-16."""
+    for path in crash_world.csv.glob("*.csv"):
+        header, *rows = path.read_text().splitlines()
+        last = rows[-1].split(",")
+        rows += [",".join([day, *last[1:]]) for day in NEXT_WEEK]
+        moved = []
+        for row in rows:
+            day, *values = row.split(",")
+            if path.stem == "SPY":
+                factor = (0.9 if day >= FALL_FROM else 1.0) * (1.1 if day >= RISE_FROM else 1.0)
+                values[:4] = [str(float(v) * factor) for v in values[:4]]
+            moved.append(",".join([day, *values]))
+        path.write_text("\n".join([header, *moved]) + "\n")
     yield crash_world
 
 
@@ -117,3 +125,80 @@ def test_a_reset_mid_week_is_neither_the_weeks_pnl_nor_a_drawdown_in_status(
     assert -0.05 < made < 0  # SPY bought at the open, lower at Wednesday's close: -2.0%, not the reset's -75%
     assert shown["week_pnl"] == pytest.approx(100_000.0 * made, abs=0.01)  # the week began at 100,000
     assert shown["max_drawdown"] == pytest.approx(-made)
+
+
+def test_the_postmortem_of_a_week_reset_mid_week_chains_its_return_as_the_leaderboard(
+    runs: Runs,  # noqa: F811
+    alpaca: CountingAlpaca,  # noqa: F811
+) -> None:
+    """Before, the postmortem found the reset (Alpaca no longer lists the week's buy) and valued the week from every
+    recorded fill since the books began: the SPY the reset wiped held to the week's end, Monday's fall in it (-3.8%
+    recorded as the week's return, into week_summaries and the memory). Now the week is chained across the reset, as
+    the leaderboard's curve is: what it made to Wednesday's close, nothing after."""
+    name = _reset_on_thursday(runs, alpaca)
+    _invoke(runs, ["postmortem"], AFTER_THE_WEEK)
+    board = json.loads(_invoke(runs, ["leaderboard", "--live", "--json"], AFTER_THE_WEEK))
+
+    [week] = [
+        e["postmortem"]
+        for _, t, e in runs.events(name)
+        if t == "PostmortemWritten" and e["postmortem"]["account_id"] == ALPACA_ACCOUNT
+    ]
+    curve = {c["name"]: c for c in board["curves"]}[ALPACA_ACCOUNT]
+    wednesday = dict(zip(curve["sessions"], curve["equity"], strict=True))["2026-01-07"]
+    assert week["end_equity"] == pytest.approx(wednesday)  # held to Wednesday's close, nothing after the reset
+    assert week["week_return"] == pytest.approx(wednesday / 100_000.0 - 1)
+    row = {s["name"]: s for s in board["standings"]}[ALPACA_ACCOUNT]
+    assert week["week_return"] == pytest.approx(row["total_return"])  # the week is the books' whole range here
+    assert week["realized_pnl"] + week["unrealized_pnl"] == pytest.approx(week["week_pnl"], abs=0.02)
+
+
+def test_an_account_reset_twice_is_chained_across_both_resets(
+    runs: Runs,  # noqa: F811
+    alpaca: CountingAlpaca,  # noqa: F811
+) -> None:
+    """Reset on Thursday (to 25,000), acct_1 buys SPY again in the next week's run on the new balance, and the account
+    is reset again on that Thursday (to 50,000). Before, the postmortem of the second week valued it from every fill
+    since the books began at the configured starting cash (100,000, the first week's SPY held still): an end of some
+    105,000 against a week's start of 25,000. Now each stretch is counted from its own start: the second week is what
+    its SPY did from its fill to Wednesday's close, and Friday's rise, after the second reset, is nobody's."""
+    name = _reset_on_thursday(runs, alpaca)
+    _invoke(runs, ["postmortem"], AFTER_THE_WEEK)
+    week_two = "2026-01-14T10:00:00-05:00"
+    alpaca.server.set_time(datetime.fromisoformat(week_two))
+    alpaca.server.set_price("SPY", 0.98 * float(_close(runs, "SPY", "2026-01-13")))  # bought 2% under the close
+    _invoke(runs, ["run-weekly"], week_two)
+    bought = [e for _, t, e in runs.events(name) if t == "OrderFilled" and e["fill"]["account_id"] == ALPACA_ACCOUNT]
+    assert len(bought) == 2  # the week's SPY on the new balance
+    alpaca.server.reset_paper_account(50_000.0)
+    _invoke(runs, ["checkpoint", "12:00"], "2026-01-15T12:00:00-05:00")
+    resets = [e for _, t, e in runs.events(name) if t == "BrokerAccountReset"]
+    assert [r["equity"] for r in resets] == [pytest.approx(25_000.0), pytest.approx(50_000.0)]
+
+    after = "2026-01-21T07:00:00-05:00"
+    _invoke(runs, ["postmortem"], after)
+    board = json.loads(_invoke(runs, ["leaderboard", "--live", "--json"], after))
+    curve = {c["name"]: c for c in board["curves"]}[ALPACA_ACCOUNT]
+    equity = dict(zip(curve["sessions"], curve["equity"], strict=True))
+    assert equity["2026-01-16"] == pytest.approx(equity["2026-01-15"])  # after the second reset: flat
+    row = {s["name"]: s for s in board["standings"]}[ALPACA_ACCOUNT]
+    assert row["total_return"] == pytest.approx(equity["2026-01-20"] / 100_000.0 - 1)
+    [week] = [
+        e["postmortem"]
+        for _, t, e in runs.events(name)
+        if t == "PostmortemWritten"
+        and e["postmortem"]["account_id"] == ALPACA_ACCOUNT
+        and e["postmortem"]["week_id"] == "2026-01-14"
+    ]
+    assert equity["2026-01-14"] > equity["2026-01-13"]  # its SPY, bought under the close it was marked at
+    assert week["start_equity"] == pytest.approx(25_000.0, abs=1.0)
+    assert week["week_return"] == pytest.approx(equity["2026-01-14"] / equity["2026-01-13"] - 1, abs=1e-4)
+    shown = _acct_1(_invoke(runs, ["status", "--json"], after))
+    assert shown["total_return"] == pytest.approx(row["total_return"])
+
+
+def _close(runs: Runs, symbol: str, day: str) -> str:  # noqa: F811
+    for row in (runs.world.csv / f"{symbol}.csv").read_text().splitlines():
+        if row.startswith(day):
+            return row.split(",")[4]
+    raise AssertionError(f"no {symbol} close on {day}")

@@ -9,14 +9,15 @@ halted the account, and one to 1,000,000 a peak that every later week was measur
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 
 from llmtrade.brokers.fills import Observed, recorded_fill_ids
 from llmtrade.brokers.reconcile import our_order_ids
 from llmtrade.domain.checkpoints import AccountValued
-from llmtrade.domain.ledger import fold, with_splits
+from llmtrade.domain.ledger import BooksReset, fold, with_splits
 from llmtrade.domain.reconciliation import is_ours
-from llmtrade.domain.trading import AccountSnapshot, BrokerAccountReset, OrderFilled
+from llmtrade.domain.trading import AccountSnapshot, BrokerAccountReset, Fill, OrderFilled
 from llmtrade.storage.event_store import EventStore
 from llmtrade.storage.splits import recorded_splits
 from llmtrade.workflows.desk import Desk
@@ -40,27 +41,74 @@ def reset_found(
     return BrokerAccountReset(account_id=account_id, equity=equity, last_equity=last, missing=missing)
 
 
-def books_account(events: EventStore, desk: Desk, prices: Mapping[str, float]) -> AccountSnapshot:
-    """The account as its own fills recorded at this broker make it (the audit log), at `prices`: what a week closed
-    after a reset is valued at, the broker's books of that week being gone. Counted from the configured starting cash
-    (an account reset twice is counted from it too: a known approximation)."""
-    account_id = desk.account.id
-    ours = our_order_ids(events, account_id)
-    recorded = (
-        events.payload(OrderFilled, e) for e in events.read(type=OrderFilled.event_type(), account_id=account_id)
-    )
-    fills = sorted(
-        (r.fill for r in recorded if r.broker == desk.broker.name and is_ours(r.fill.client_order_id, ours)),
-        key=lambda f: f.filled_at,
-    )
-    ledger = fold(with_splits(fills, recorded_splits(events)), desk.account.starting_cash)
+def books_account(
+    events: EventStore,
+    desk: Desk,
+    prices: Mapping[str, float],
+    *,
+    since: BooksReset | None = None,
+    until: datetime | None = None,
+) -> AccountSnapshot:
+    """The account as its own fills recorded at this broker make it (the audit log), at `prices`, in one stretch of
+    its books: from the reset `since` (its balance; None: from the configured starting cash, before any reset) up to
+    `until` (None: all). What a week closed after a reset is valued at, the broker's books of that week being gone: the
+    fills of a stretch before an earlier reset are not in it (an account reset twice held none of them after)."""
+    fills = _stretch_fills(events, desk, since, until)
+    start = desk.account.starting_cash if since is None else since.balance
+    ledger = fold(with_splits(fills, recorded_splits(events)), start)
     marks = {s: prices.get(s, p.avg_price) for s, p in ledger.positions.items()}
     return AccountSnapshot(
-        account_id=account_id,
+        account_id=desk.account.id,
         cash=ledger.cash,
         equity=ledger.cash + sum(p.qty * marks[s] for s, p in ledger.positions.items()),
         buying_power=max(ledger.cash, 0.0),
         positions=ledger.positions,
         realized_pnl=ledger.realized_pnl,
         unrealized_pnl=sum(p.qty * (marks[s] - p.avg_price) for s, p in ledger.positions.items()),
+    )
+
+
+def week_growth(
+    events: EventStore,
+    desk: Desk,
+    start_equity: float,
+    before: BooksReset | None,
+    in_week: Sequence[BooksReset],
+    closes_before: Callable[[datetime, Sequence[str]], tuple[Mapping[str, float], datetime]],
+) -> tuple[float, BooksReset | None]:
+    """A week's growth up to its last reset (`in_week`, in order; `before`: the reset its start stretch began at), and
+    that reset: each stretch from its start (the week's start equity, then each reset's balance) to its books at the
+    last close before the reset that ended it (`closes_before(instant, symbols)`: those closes and when that close
+    was), as the leaderboard's curve chains it (analytics/curves.py). The week's end, in the dollars of the last
+    stretch, times growth / that reset's balance is in the dollars of its start: the reset is no loss nor gain."""
+    growth, base, stretch = 1.0, start_equity, before
+    for reset in in_week:
+        held = books_account(events, desk, {}, since=stretch, until=reset.at).positions
+        closes, closed_at = closes_before(reset.at, sorted(held))
+        # A symbol filled since that close is marked at its last fill, the latest price the books saw (as the curve).
+        filled = {f.symbol: f.price for f in _stretch_fills(events, desk, stretch, reset.at) if f.filled_at > closed_at}
+        ended = books_account(events, desk, {**closes, **filled}, since=stretch, until=reset.at)
+        if base > 0 and ended.equity > 0:
+            growth *= ended.equity / base
+        base, stretch = reset.balance, reset
+    return growth, stretch
+
+
+def _stretch_fills(events: EventStore, desk: Desk, since: BooksReset | None, until: datetime | None) -> list[Fill]:
+    """The account's own fills recorded at its broker after the reset `since` (None: from the first) up to `until`
+    (None: all), in fill order."""
+    ours = our_order_ids(events, desk.account.id)
+    recorded = (
+        events.payload(OrderFilled, e) for e in events.read(type=OrderFilled.event_type(), account_id=desk.account.id)
+    )
+    return sorted(
+        (
+            r.fill
+            for r in recorded
+            if r.broker == desk.broker.name
+            and is_ours(r.fill.client_order_id, ours)
+            and (since is None or r.fill.filled_at > since.at)
+            and (until is None or r.fill.filled_at <= until)
+        ),
+        key=lambda f: f.filled_at,
     )
