@@ -47,8 +47,10 @@ from llmtrade.app.marked_books import (
     FILL_TYPES,
     PAPER,
     RUN_TYPES,
+    adopted_symbols,
     closes_of,
     fills_of,
+    handed_over,
     sessions_of,
     span_of,
     trading_runs,
@@ -160,7 +162,8 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     calendar = app.calendar
     sessions = sessions_of(calendar, first_at, last_at)
     closes_at = [calendar.session_close(day) for day in sessions]
-    symbols = list(dict.fromkeys([*config.assets.symbols, *sorted({f.symbol for f in fills})]))
+    held = {f.symbol for f in fills} | adopted_symbols(events, configured)
+    symbols = list(dict.fromkeys([*config.assets.symbols, *sorted(held)]))
     run_ids = {e.run_id for e in runs if e.run_id}
     weekly = weekly_universes(events)  # watchlist modes: what EQUAL_WEIGHT holds each week
     try:
@@ -173,6 +176,7 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
             raise
         raise UsageError(f"{mismatch}; with this one: {exc}") from exc
     closes = {**closes, **more}
+    fills = [*fills, *handed_over(events, configured, closes)]  # shares adopted (and released) by hand
     resets = recorded_resets(events)
     tracks = _tracks(config, fills, brokers, sessions, closes_at, closes, recorded_splits(events), weekly, resets)
     trial_names = {a.id for a in config.accounts.accounts if a.role in TRIAL_ROLES}

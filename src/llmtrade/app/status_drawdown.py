@@ -18,7 +18,14 @@ from typing import NamedTuple
 
 from llmtrade.analytics import curves
 from llmtrade.app.container import Container
-from llmtrade.app.marked_books import fills_of, priced_synthetic, sessions_of, trading_runs
+from llmtrade.app.marked_books import (
+    adopted_symbols,
+    fills_of,
+    handed_over,
+    priced_synthetic,
+    sessions_of,
+    trading_runs,
+)
 from llmtrade.domain.market import Bar
 from llmtrade.domain.trading import Fill, Side
 from llmtrade.market.daily_bars import DailyBars
@@ -67,7 +74,8 @@ def closing_equity(
     calendar = app.calendar
     sessions = sessions_of(calendar, min(times), until)
     closes_at = [calendar.session_close(day) for day in sessions]
-    symbols = sorted({f.symbol for f in fills})
+    accounts = {a.id for a in config.accounts.accounts}
+    symbols = sorted({f.symbol for f in fills} | adopted_symbols(events, accounts))
     kind = priced_synthetic(events, {e.run_id for e in runs if e.run_id})
     if kind is None:
         kind = next((bars[0].synthetic for bars in priced_now.values() if bars), None)
@@ -85,6 +93,7 @@ def closing_equity(
         found, problems = held_bars(market, stale, until, sessions=HELD_SESSIONS)
         for symbol, bars in found.items():
             closes[symbol].update({b.day: b.close for b in bars if b.synthetic == kind})
+    fills += handed_over(events, accounts, closes)  # shares adopted (and released) by hand
     splits = recorded_splits(events)
     resets = recorded_resets(events)
     out: Closing = {}
