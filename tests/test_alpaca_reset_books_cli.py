@@ -202,3 +202,39 @@ def _close(runs: Runs, symbol: str, day: str) -> str:  # noqa: F811
         if row.startswith(day):
             return row.split(",")[4]
     raise AssertionError(f"no {symbol} close on {day}")
+
+
+def test_an_alpaca_account_begun_at_another_balance_than_starting_cash_starts_the_books_there(
+    runs: Runs,  # noqa: F811
+    alpaca: CountingAlpaca,  # noqa: F811
+) -> None:
+    """Alpaca lets a paper account be created or reset at any balance: the user made acct_1's 25,000 before llmtrade's
+    first week, and left accounts.yaml's starting_cash at 100,000. Before, the first weekly run's breaker took the
+    25,000 for a 75% drawdown from a peak of 100,000 and halted the account (its first order never sent), and status
+    showed -75.0%. Now the books begin at what Alpaca held, as at a reset, and say so."""
+    state = alpaca.snapshot()
+    primed = runs.primed()
+    alpaca.restore(state)
+    name = runs.fresh(primed)
+    alpaca.server.reset_paper_account(25_000.0)
+    alpaca.server.fill_immediately = True
+    alpaca.server.set_time(datetime.fromisoformat(OPENED))
+    _invoke(runs, ["run-weekly"], OPENED)
+
+    mine = [(t, e) for _, t, e in runs.events(name) if e.get("account_id") == ALPACA_ACCOUNT]
+    assert "AccountHalted" not in [t for t, _ in mine]
+    sent = [e["order"] for _, t, e in runs.events(name) if t == "OrderSubmitted"]
+    assert [o["symbol"] for o in sent if o["account_id"] == ALPACA_ACCOUNT] == ["SPY"]  # sent, sized on 25,000
+    [began] = [e for t, e in mine if t == "BrokerAccountReset"]
+    assert (began["equity"], began["missing"]) == (pytest.approx(25_000.0), [])
+
+    _invoke(runs, ["postmortem"], AFTER_THE_WEEK)
+    board = json.loads(_invoke(runs, ["leaderboard", "--live", "--json"], AFTER_THE_WEEK))
+    row = {s["name"]: s for s in board["standings"]}[ALPACA_ACCOUNT]
+    assert -0.05 < row["total_return"] < 0  # its SPY to Wednesday's close and Monday's fall: not -75%
+    assert any(
+        n.startswith(f"{ALPACA_ACCOUNT}: its broker account") and "began at 25,000.00" in n for n in board["notes"]
+    )
+    alpaca.server.set_price("SPY", float(_close(runs, "SPY", "2026-01-13")))  # Alpaca's equity at that close
+    shown = _acct_1(_invoke(runs, ["status", "--json"], AFTER_THE_WEEK))
+    assert not shown["halted"] and shown["total_return"] == pytest.approx(row["total_return"], abs=1e-4)

@@ -169,8 +169,8 @@ def account_track(
             due = began < len(resets) and resets[began].at <= closed_at
             new: list[Fill] = []
             while seen < len(used) and used[seen].filled_at <= closed_at:
-                if due and used[seen].filled_at > resets[began].at:
-                    break
+                if due and used[seen].filled_at >= resets[began].at:
+                    break  # after the reset: a fill at its very instant too (it is found before a run's orders)
                 new.append(used[seen])
                 seen += 1
             if new:
@@ -235,7 +235,7 @@ def _closed_trades(fills: Sequence[Fill], splits: Sequence[Split], resets: Seque
     bounds = [r.at for r in resets]
     stretches: list[list[Fill]] = [[] for _ in range(len(bounds) + 1)]
     for fill in fills:
-        stretches[sum(1 for at in bounds if at < fill.filled_at)].append(fill)
+        stretches[sum(1 for at in bounds if at <= fill.filled_at)].append(fill)
     trips = [t for part in stretches if part for t in round_trips(with_splits(part, splits))]
     return sorted(((t.closed_at, t.pnl > 0) for t in trips), key=lambda c: c[0])
 

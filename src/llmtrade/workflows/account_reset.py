@@ -22,20 +22,35 @@ from llmtrade.storage.event_store import EventStore
 from llmtrade.storage.splits import recorded_splits
 from llmtrade.workflows.desk import Desk
 
+_CENT = 0.005
+
 
 def reset_found(
     events: EventStore, desk: Desk, account_id: str, equity: float, observed: Observed
 ) -> BrokerAccountReset | None:
     """The reset this look shows (every recorded fill at this broker it no longer lists), or None. Whether it is
-    already recorded is the breaker's to say (risk/controls.py `breaker_change`), at the version it writes at."""
+    already recorded is the breaker's to say (risk/controls.py `breaker_change`), at the version it writes at.
+
+    The account's first look, before any fill or valuation of it was recorded, is one too (`missing` empty) when the
+    broker holds another equity than accounts.yaml's starting_cash (a paper account created or reset at 25,000 from
+    Alpaca's dashboard before llmtrade began, starting_cash left at 100,000): the books begin at what the broker holds,
+    as at a reset, rather than the first week halting the account for a 75% drawdown nobody traded."""
     if desk.broker.records_own_ends:
         # Its books are events in this database (the paper broker): nothing outside can wipe them.
         return None
     listed = {f.client_order_id for f in observed.fills} | observed.working
     # The audit log's fills at this broker: the memoised fold the valuation's new fills are found with, read once.
-    missing = sorted(recorded_fill_ids(events, desk.broker) - listed)
+    recorded = recorded_fill_ids(events, desk.broker)
+    missing = sorted(recorded - listed)
     if not missing:
-        return None
+        if recorded or abs(equity - desk.account.starting_cash) <= _CENT:
+            return None
+        if events.read(type=AccountValued.event_type(), account_id=account_id, limit=1):
+            return None  # valued before: what it began with is on record
+        ours = our_order_ids(events, account_id)
+        if any(is_ours(f.client_order_id, ours) for f in observed.fills):
+            return None  # it traded before this first look: what it began with is not the broker's equity now
+        return BrokerAccountReset(account_id=account_id, equity=equity, last_equity=None, missing=[])
     valued = events.read(type=AccountValued.event_type(), account_id=account_id)
     last = events.payload(AccountValued, valued[-1]).equity if valued else None
     return BrokerAccountReset(account_id=account_id, equity=equity, last_equity=last, missing=missing)
@@ -95,8 +110,8 @@ def week_growth(
 
 
 def _stretch_fills(events: EventStore, desk: Desk, since: BooksReset | None, until: datetime | None) -> list[Fill]:
-    """The account's own fills recorded at its broker after the reset `since` (None: from the first) up to `until`
-    (None: all), in fill order."""
+    """The account's own fills recorded at its broker from the reset `since` (None: from the first) to before `until`
+    (None: all), in fill order: a fill at a reset's instant is after it (a reset is found before a run's orders)."""
     ours = our_order_ids(events, desk.account.id)
     recorded = (
         events.payload(OrderFilled, e) for e in events.read(type=OrderFilled.event_type(), account_id=desk.account.id)
@@ -107,8 +122,8 @@ def _stretch_fills(events: EventStore, desk: Desk, since: BooksReset | None, unt
             for r in recorded
             if r.broker == desk.broker.name
             and is_ours(r.fill.client_order_id, ours)
-            and (since is None or r.fill.filled_at > since.at)
-            and (until is None or r.fill.filled_at <= until)
+            and (since is None or r.fill.filled_at >= since.at)
+            and (until is None or r.fill.filled_at < until)
         ),
         key=lambda f: f.filled_at,
     )
