@@ -109,6 +109,7 @@ def _killed_at_the_halt(storage: Storage, server: FakeAlpacaServer, kind: type[A
     """The account halts (down 30%) with a buy queued for the open; the process asking its cancel is killed."""
     server.hold_cancels = True  # outside market hours: the cancel waits for the open
     broker = _queued(storage, server)
+    _look(storage, broker, "c0")  # valued at its 100,000 first: a first valuation at 70,000 is where its books begin
     server.set_account(equity=70_000)
     dying = kind("acct_1", KEY, SECRET, url_override=server.base_url, timeout_seconds=2.0)
     with pytest.raises(_Killed):

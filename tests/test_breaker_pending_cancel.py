@@ -27,7 +27,6 @@ def _halted_with_a_queued_buy(storage: Storage, server: FakeAlpacaServer) -> Cal
     """The account down 30% with a buy queued for the open; returns a valuation of it (a checkpoint's, a rerun's)."""
     server.hold_cancels = True
     broker = _queued(storage, server)
-    server.set_account(equity=70_000)
     desk = Desk(CONFIG.accounts.accounts[0], broker)
 
     def look(run_id: str) -> None:
@@ -41,6 +40,8 @@ def _halted_with_a_queued_buy(storage: Storage, server: FakeAlpacaServer) -> Cal
             run_id=run_id,
         )
 
+    look("c0")  # valued at its 100,000 first: a first valuation at 70,000 would be where its books begin
+    server.set_account(equity=70_000)
     return look
 
 

@@ -73,7 +73,10 @@ def _write_books(
 
 
 def _fill(account: str, cid: str, side: Side, qty: int, price: float, at: datetime) -> Fill:
-    return Fill(client_order_id=cid, account_id=account, symbol="SPY", side=side, qty=qty, price=price, filled_at=at)
+    """A fill of an order of llmtrade's (its id format): the books fold those alone, not trades made by hand."""
+    return Fill(
+        client_order_id=f"lt-{cid}", account_id=account, symbol="SPY", side=side, qty=qty, price=price, filled_at=at
+    )
 
 
 def _container(database_url: str, cutoff: date | None, research: date | None = None) -> Container:

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 
 from llmtrade.analytics.records import Curve
-from llmtrade.domain.ledger import Split, fold, round_trips, with_splits
+from llmtrade.domain.ledger import BooksReset, Split, fold, round_trips, with_splits
 from llmtrade.domain.records import Record
 from llmtrade.domain.trading import Fill, Side
 
@@ -59,6 +59,9 @@ class Track(Record):
     slippage_bps: float | None = None
     # What the reader of its figures must know: a baseline's rebalances that left a symbol out (no close that day).
     notes: tuple[str, ...] = ()
+    # An account whose broker books began again (`account_track`'s resets): the curve's dollars per dollar of the books
+    # in each stretch, the first before any reset (1.0), one more for each reset, those after the last close included.
+    scales: tuple[float, ...] = (1.0,)
 
     def between(self, first: int, last: int) -> Track:
         """The track from curve point `first` to `last`, both included, its activity counted after `first`."""
@@ -81,6 +84,7 @@ class Track(Record):
             sold_usd=cut(self.sold_usd, float),
             slippage_bps=self.slippage_bps,
             notes=self.notes,
+            scales=self.scales,
         )
 
     @property
@@ -132,6 +136,7 @@ def account_track(
     slippage_bps: float | None = None,
     splits: Sequence[Split] = (),
     require_closes: bool = False,
+    resets: Sequence[BooksReset] = (),
 ) -> Track:
     """The account's curve at each session's close (`closes_at[i]` is when `sessions[i]` closed, tz-aware)
     from its fills in fill-time order; fills after the last close are left out. `slippage_bps`: what its
@@ -139,15 +144,25 @@ def account_track(
     positions before the first close at or after it; the account is marked at the prices it traded at, so a
     close before a split's ex-day (restated by the provider) is taken at `ratio` times. Raises ValueError when
     sessions and closes_at differ in length; MissingClose when a held symbol has no close at a session and no fill
-    price, or (`require_closes`: closes known to be incomplete, not carried over) no close at all."""
+    price, or (`require_closes`: closes known to be incomplete, not carried over) no close at all.
+
+    `resets` (recorded, in order): the broker's books began again at each (a paper account reset wipes the positions
+    and sets a new balance). The stretch before one ends there, its positions dropped at their last mark (the last
+    close, or a fill since), and the next begins from its balance, scaled to go on from that equity: the curve is
+    chained across it, so the reset is neither a loss nor a gain, and what the next stretch's fills do counts at the
+    size they were traded at against that balance. Its trades, costs and notional are in the curve's dollars too, and
+    a round trip never spans a reset (the positions it wiped closed no trade)."""
     if len(sessions) != len(closes_at):
         raise ValueError(f"{len(sessions)} sessions but {len(closes_at)} closing times")
     ordered = sorted(fills, key=lambda f: f.filled_at)  # stable: fills at the same instant keep their order
     used = [f for f in ordered if closes_at and f.filled_at <= closes_at[-1]]
     splits = [s for s in with_splits(used, splits) if type(s) is Split]
     closes = as_traded(closes, splits)
-    closed = [(t.closed_at, t.pnl > 0) for t in round_trips(with_splits(used, splits))]
+    resets = sorted(resets, key=lambda r: r.at)
+    closed = _closed_trades(used, splits, resets)
     cash = starting_cash
+    scale = 1.0  # the curve's dollars per dollar of the books' stretch since the last reset
+    scales = [scale]
     held: dict[str, int] = {}
     last_price: dict[str, float] = {}
     equity: list[float] = []
@@ -160,36 +175,46 @@ def account_track(
     sold: list[float] = []
     seen = trips = won = 0
     paid = notional = buys = sells = 0.0
-    applied = 0
+    applied = began = 0
     for day, closed_at in zip(sessions, closes_at, strict=True):
         while applied < len(splits) and splits[applied].at <= closed_at:
             cash += _split(splits[applied], held, last_price)
             applied += 1
-        new: list[Fill] = []
-        while seen < len(used) and used[seen].filled_at <= closed_at:
-            new.append(used[seen])
-            seen += 1
-        if new:
-            # Folding only the new fills from zero gives the change in cash and in each position.
-            change = fold(new, 0.0)
-            cash += change.cash
-            for fill in new:
-                held.setdefault(fill.symbol, 0)
-                last_price[fill.symbol] = fill.price
-                paid += fill.commission
-                notional += fill.qty * fill.price
-                if fill.side is Side.BUY:
-                    buys += fill.qty * fill.price
-                else:
-                    sells += fill.qty * fill.price
-            for symbol in {f.symbol for f in new}:
-                moved = change.positions.get(symbol)
-                held[symbol] += moved.qty if moved else 0
+        while True:
+            due = began < len(resets) and resets[began].at <= closed_at
+            new: list[Fill] = []
+            while seen < len(used) and used[seen].filled_at <= closed_at:
+                if due and used[seen].filled_at >= resets[began].at:
+                    break  # after the reset: a fill at its very instant too (it is found before a run's orders)
+                new.append(used[seen])
+                seen += 1
+            if new:
+                # Folding only the new fills from zero gives the change in cash and in each position.
+                change = fold(new, 0.0)
+                cash += change.cash
+                for fill in new:
+                    held.setdefault(fill.symbol, 0)
+                    last_price[fill.symbol] = fill.price
+                    paid += fill.commission * scale
+                    notional += fill.qty * fill.price * scale
+                    if fill.side is Side.BUY:
+                        buys += fill.qty * fill.price * scale
+                    else:
+                        sells += fill.qty * fill.price * scale
+                for symbol in {f.symbol for f in new}:
+                    moved = change.positions.get(symbol)
+                    held[symbol] += moved.qty if moved else 0
+            if not due:
+                break
+            # The books began again: the stretch ends at its last marks, the next goes on from that equity.
+            scale, cash, held = _begin_again(resets[began], scale, cash, held, last_price)
+            scales.append(scale)
+            began += 1
         while trips < len(closed) and closed[trips][0] <= closed_at:
             won += closed[trips][1]
             trips += 1
         value, gross = mark(held, day, closes, last_price, skip_flat=True, strict=require_closes)
-        equity.append(cash + value)
+        equity.append(scale * (cash + value))
         exposure.append(gross / (cash + value) if cash + value > 0 else 0.0)
         trades.append(trips)
         wins.append(won)
@@ -197,6 +222,9 @@ def account_track(
         traded.append(notional)
         bought.append(buys)
         sold.append(sells)
+    for reset in resets[began:]:  # after the last close: no point of the curve, but the books now are in its dollars
+        scale, cash, held = _begin_again(reset, scale, cash, held, last_price)
+        scales.append(scale)
     curve = Curve(
         name=name, kind="account", sessions=tuple(sessions), equity=tuple(equity), gross_exposure=tuple(exposure)
     )
@@ -209,7 +237,30 @@ def account_track(
         bought_usd=tuple(bought),
         sold_usd=tuple(sold),
         slippage_bps=slippage_bps,
+        scales=tuple(scales),
     )
+
+
+def _begin_again(
+    reset: BooksReset, scale: float, cash: float, held: dict[str, int], last_price: Mapping[str, float]
+) -> tuple[float, float, dict[str, int]]:
+    """(scale, cash, held) once the books began again at `reset`: the stretch ended at its last marks (in the curve's
+    dollars), the next starts from the balance with nothing held, scaled to go on from that equity. A balance or an
+    ended equity that is not positive cannot be chained: the scale stays as it was."""
+    ended = scale * (cash + sum(q * last_price[s] for s, q in held.items() if q))
+    balance = reset.balance
+    return (ended / balance if balance > 0 and ended > 0 else scale), balance, dict.fromkeys(held, 0)
+
+
+def _closed_trades(fills: Sequence[Fill], splits: Sequence[Split], resets: Sequence[BooksReset]) -> list:
+    """(closed_at, won) of each round trip, in close order, each stretch between resets on its own: a position a
+    reset wiped closed no trade, and a fill after it opens a new one rather than closing that."""
+    bounds = [r.at for r in resets]
+    stretches: list[list[Fill]] = [[] for _ in range(len(bounds) + 1)]
+    for fill in fills:
+        stretches[sum(1 for at in bounds if at <= fill.filled_at)].append(fill)
+    trips = [t for part in stretches if part for t in round_trips(with_splits(part, splits))]
+    return sorted(((t.closed_at, t.pnl > 0) for t in trips), key=lambda c: c[0])
 
 
 def _split(split: Split, held: dict[str, int], last_price: dict[str, float]) -> float:

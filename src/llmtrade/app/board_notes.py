@@ -4,10 +4,12 @@ data would first tell from FLAT, which way, and about when."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from llmtrade.analytics import metrics
 from llmtrade.analytics.records import WEEKS_BEYOND, Standing
+from llmtrade.domain.ledger import BooksReset
+from llmtrade.market.calendar import new_york_date
 
 
 def undecided_note(board: Sequence[Standing]) -> str | None:
@@ -92,3 +94,22 @@ def flat_account_note(flat_accounts: Sequence[str]) -> str | None:
         f"{', '.join(flat_accounts)} are FLAT accounts: each holds its cash and never trades, so each row is FLAT as "
         "the books have it, beside the FLAT baseline (cash, no account); they agree unless the books do not"
     )
+
+
+def reset_notes(resets: Mapping[str, Sequence[BooksReset]], accounts: Collection[str]) -> list[str]:
+    """One note per configured account whose broker books began again (a paper account reset): its curve is chained
+    across each reset (analytics/curves.py `account_track`), which the reader of its daily returns must know."""
+    notes = []
+    for account in sorted(set(resets) & set(accounts)):
+        said = ", ".join(
+            (f"on {new_york_date(r.at)} at {r.balance:,.2f}" if r.missing else f"began at {r.balance:,.2f} there")
+            + ("" if r.last_equity is None else f" (last valued at {r.last_equity:,.2f} before it)")
+            for r in resets[account]
+        )
+        notes.append(
+            f"{account}: its broker account was reset ({said}): a balance set by hand is neither a loss nor a gain, so "
+            "its curve is chained across each reset, the positions the reset wiped dropped at their last close (what "
+            "they did between that close and the reset is not known and not counted) and what it traded after measured "
+            "against the new balance"
+        )
+    return notes

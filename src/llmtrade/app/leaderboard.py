@@ -38,7 +38,7 @@ from llmtrade.app.baseline_universe import (
     weekly_universes,
 )
 from llmtrade.app.baselines import TRIAL_ROLES, baseline_cash, baseline_costs
-from llmtrade.app.board_notes import flat_account_note, levels_note, undecided_note
+from llmtrade.app.board_notes import flat_account_note, levels_note, reset_notes, undecided_note
 from llmtrade.app.clock_behind import clock_behind
 from llmtrade.app.container import Container
 from llmtrade.app.cutoff_periods import cutoff_periods, latest_cutoff, offline_note, split_at, trading_modes
@@ -47,8 +47,10 @@ from llmtrade.app.marked_books import (
     FILL_TYPES,
     PAPER,
     RUN_TYPES,
+    adopted_symbols,
     closes_of,
     fills_of,
+    handed_over,
     sessions_of,
     span_of,
     trading_runs,
@@ -63,7 +65,7 @@ from llmtrade.app.week_mode import mixed_books_note
 from llmtrade.config.models import BENCHMARK, AccountRole, Config
 from llmtrade.domain import streams
 from llmtrade.domain.backtests import again, delisted_note, jumps_note, unfinished, week_not_done
-from llmtrade.domain.ledger import Split
+from llmtrade.domain.ledger import BooksReset, Split
 from llmtrade.domain.trading import Fill
 from llmtrade.domain.wording import counted
 from llmtrade.errors import OperationalError, UsageError
@@ -72,6 +74,7 @@ from llmtrade.market.calendar import TradingCalendar
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.database import backtest_database, database_exists, locate
 from llmtrade.storage.event_store import EventStore
+from llmtrade.storage.resets import recorded_resets
 from llmtrade.storage.splits import recorded_splits
 
 
@@ -159,7 +162,8 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     calendar = app.calendar
     sessions = sessions_of(calendar, first_at, last_at)
     closes_at = [calendar.session_close(day) for day in sessions]
-    symbols = list(dict.fromkeys([*config.assets.symbols, *sorted({f.symbol for f in fills})]))
+    held = {f.symbol for f in fills} | adopted_symbols(events, configured)
+    symbols = list(dict.fromkeys([*config.assets.symbols, *sorted(held)]))
     run_ids = {e.run_id for e in runs if e.run_id}
     weekly = weekly_universes(events)  # watchlist modes: what EQUAL_WEIGHT holds each week
     try:
@@ -172,7 +176,9 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
             raise
         raise UsageError(f"{mismatch}; with this one: {exc}") from exc
     closes = {**closes, **more}
-    tracks = _tracks(config, fills, brokers, sessions, closes_at, closes, recorded_splits(events), weekly)
+    fills = [*fills, *handed_over(events, configured, closes)]  # shares adopted (and released) by hand
+    resets = recorded_resets(events)
+    tracks = _tracks(config, fills, brokers, sessions, closes_at, closes, recorded_splits(events), weekly, resets)
     trial_names = {a.id for a in config.accounts.accounts if a.role in TRIAL_ROLES}
     # An account taken out of accounts.yaml after it traded was tried all the same (the FLAT account never trades):
     # left out of the count, dropping the losers raised the survivors' deflated Sharpe.
@@ -211,6 +217,7 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
         # A backtest trades one config throughout (a resume refuses another): only live books can change models.
         *(models_notes(events) if source == "live" else []),
         *(cash_warnings(app, events) if source == "live" else []),
+        *reset_notes(resets, configured),
         *filter(None, [flat_account_note([a.id for a in config.accounts.accounts if a.role is AccountRole.FLAT])]),
     ]
     folder = csv_folder(app, record)
@@ -312,6 +319,7 @@ def _tracks(
     closes: curves.Closes,
     splits: Sequence[Split],
     weekly: Mapping[date, Sequence[str]],
+    resets: Mapping[str, Sequence[BooksReset]],
 ) -> list[curves.Track]:
     accounts = config.accounts.accounts
     paper = config.accounts.paper
@@ -326,6 +334,7 @@ def _tracks(
             # Only the paper broker's slippage is known; another broker's is in its prices, unmeasured.
             slippage_bps=paper.slippage_bps if brokers.get(account.id, set()) <= {PAPER} else None,
             splits=splits,
+            resets=resets.get(account.id, ()),
         )
         for account in accounts
     ]

@@ -12,14 +12,16 @@ from datetime import date, datetime
 from llmtrade.analytics import curves
 from llmtrade.app.container import Container
 from llmtrade.app.price_basis import sources_of
+from llmtrade.brokers.reconcile import adoptions, our_order_ids
 from llmtrade.domain import streams
 from llmtrade.domain.backtests import delisted, listed_late
 from llmtrade.domain.events import StoredEvent
 from llmtrade.domain.market import Bar, MarketDataFetched
+from llmtrade.domain.reconciliation import OUR_ORDER_PREFIX, PositionAdopted, is_ours
 from llmtrade.domain.runs import RunFailed, RunFinished, RunKilled, RunStarted
-from llmtrade.domain.trading import Fill, OrderFilled
+from llmtrade.domain.trading import Fill, OrderFilled, Side
 from llmtrade.errors import OperationalError, UsageError
-from llmtrade.market.calendar import TradingCalendar
+from llmtrade.market.calendar import TradingCalendar, new_york_date
 from llmtrade.market.validation import validate_bars
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.event_store import EventStore
@@ -102,19 +104,70 @@ def _by_day(bars: Mapping[str, Sequence[Bar]]) -> curves.Closes:
 
 
 def fills_of(events: EventStore, accounts: set[str]) -> tuple[list[Fill], dict[str, set[str]], set[str]]:
-    """Every recorded fill of the configured accounts, once per order, in the order recorded; the
-    brokers that filled each account's orders; and every account that has a fill, configured or not."""
+    """Every recorded fill of llmtrade's own orders (`is_ours`) in the configured accounts, once per order, in the
+    order recorded; the brokers that filled each account's orders; and every account that has a fill, configured or
+    not. A trade made by hand at the broker is recorded too (the audit log), but it is the user's, not the account's:
+    left out of its books (README: Reconciliation), as shares adopted or released by hand come in by `handed_over`."""
     found: dict[tuple[str, str], Fill] = {}
     brokers: dict[str, set[str]] = {}
     traded: set[str] = set()
+    planned: dict[str, frozenset[str]] = {}
     for event in events.read(type=FILL_TYPES):
         filled = OrderFilled.from_event(event)
         fill = filled.fill
         traded.add(fill.account_id)
-        if fill.account_id in accounts:
-            found.setdefault((fill.account_id, fill.client_order_id), fill)
-            brokers.setdefault(fill.account_id, set()).add(filled.broker)
+        if fill.account_id not in accounts:
+            continue
+        if not fill.client_order_id.startswith(OUR_ORDER_PREFIX):  # the rare id of another format: one read per account
+            if fill.account_id not in planned:
+                planned[fill.account_id] = our_order_ids(events, fill.account_id)
+            if not is_ours(fill.client_order_id, planned[fill.account_id]):
+                continue
+        found.setdefault((fill.account_id, fill.client_order_id), fill)
+        brokers.setdefault(fill.account_id, set()).add(filled.broker)
     return list(found.values()), brokers, traded
+
+
+def adopted_symbols(events: EventStore, accounts: set[str]) -> set[str]:
+    """The symbols of the shares adopted by hand into the accounts (`llmtrade positions adopt`): their closes mark the
+    books too."""
+    return {change.symbol for account in sorted(accounts) for change, _ in adoptions(events, account)}
+
+
+def handed_over(events: EventStore, accounts: set[str], closes: curves.Closes) -> list[Fill]:
+    """The shares adopted into the accounts and released from them by hand, as fills of the books: an adoption at the
+    market price it was adopted at (what they made before is not the account's), a release at the symbol's last close
+    on or before its day (`closes`; else the price they were adopted at), when the books stop holding them."""
+    out: list[Fill] = []
+    for account in sorted(accounts):
+        adopted: dict[str, float] = {}
+        for n, (change, at) in enumerate(adoptions(events, account)):
+            if change.qty == 0:
+                continue
+            took = isinstance(change, PositionAdopted)
+            if took:
+                adopted[change.symbol] = change.price
+                price = change.price
+            else:
+                day = new_york_date(at)
+                marks = [c for d, c in sorted(closes.get(change.symbol, {}).items()) if d <= day]
+                price = marks[-1] if marks else adopted.get(change.symbol, 0.0)
+                if price <= 0:
+                    continue  # released before any price of it is known: nothing to take out at
+            side = Side.BUY if (change.qty > 0) == took else Side.SELL
+            out.append(
+                Fill(
+                    client_order_id=f"{'adopted' if took else 'released'}-{account}-{n}",
+                    account_id=account,
+                    symbol=change.symbol,
+                    side=side,
+                    qty=abs(change.qty),
+                    price=price,
+                    filled_at=at,
+                    price_source="adopted" if took else "released at the close",
+                )
+            )
+    return out
 
 
 def span_of(run_times: list[datetime], fills: Sequence[Fill], first: str) -> tuple[datetime, datetime]:

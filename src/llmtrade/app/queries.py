@@ -28,7 +28,7 @@ from llmtrade.app.results import (
     UsageSum,
 )
 from llmtrade.app.starting_cash import cash_warnings
-from llmtrade.app.status_drawdown import Closing, closing_equity
+from llmtrade.app.status_drawdown import Closed, Closing, closing_equity
 from llmtrade.app.week_mode import as_books_priced, mixed_books_note
 from llmtrade.brokers.reconcile import look_now, our_order_ids
 from llmtrade.brokers.split_positions import in_new_shares
@@ -46,24 +46,25 @@ from llmtrade.domain.events import (
     StoredEvent,
     rules_answer,
 )
-from llmtrade.domain.ledger import Split, closed_trade_pnls, with_splits
+from llmtrade.domain.ledger import BooksReset, Split, closed_trade_pnls, with_splits
 from llmtrade.domain.market import Bar
 from llmtrade.domain.reconciliation import Difference, ReconciliationDifferenceFound, is_ours
 from llmtrade.domain.runs import UNENDED, RunFailed, RunFinished, RunKilled, RunStarted
 from llmtrade.domain.streams import CLOSINGS_PUT_OFF, MISSED_CHECKPOINTS, week_stream
-from llmtrade.domain.trading import AccountSnapshot, BrokerAccountReset, Fill
+from llmtrade.domain.trading import AccountSnapshot, Fill
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import LlmtradeError
 from llmtrade.exits import temporary
 from llmtrade.market.calendar import new_york_date
 from llmtrade.market.daily_bars import DailyBars
 from llmtrade.market.held_prices import bars_or_before, not_final
-from llmtrade.market.metrics import hit_rate, max_drawdown, return_through_resets
+from llmtrade.market.metrics import hit_rate, max_drawdown, total_return
 from llmtrade.market.splits import unrecorded_gap
 from llmtrade.risk.controls import breaker_state, trading_enabled
 from llmtrade.storage.bar_cache import BarCache
 from llmtrade.storage.event_store import EventStore
-from llmtrade.storage.projections import week_start_valuation
+from llmtrade.storage.projections import week_start_valued
+from llmtrade.storage.resets import recorded_resets
 from llmtrade.storage.splits import recorded_splits
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.event_checkpoint import fired
@@ -285,8 +286,13 @@ def _standing(
     seen = look_now(events, desk.broker, prices)
     account = seen.managed
     start_cash = desk.account.starting_cash
-    started = week_start_valuation(events, week_id, desk.account.id)
-    week_start = started.equity if started else None
+    resets = recorded_resets(events, desk.account.id).get(desk.account.id, ())
+    closed = closing.get(desk.account.id, Closed((start_cash,)))
+    # A paper account reset at the broker (workflows/account_reset.py) is no return: the books are chained across it,
+    # as the leaderboard's curve is (its scales), else (a close missing) from the valuations before each reset.
+    scales = closed.scales if closed is not None and len(closed.scales) == len(resets) + 1 else None
+    scales = scales or valued_scales(start_cash, resets)
+    now = account.equity * scales[-1]  # in the dollars of the books' first stretch
     trades = closed_trade_pnls(with_splits(fills, recorded_splits(events)))  # round trips: a resize is not a trade
     breaker, _ = breaker_state(events, desk.account.id, start_cash)
     return {
@@ -296,10 +302,9 @@ def _standing(
         "broker": desk.broker.name,
         "equity": account.equity,
         "cash": account.cash,
-        "week_pnl": None if week_start is None else round(account.equity - week_start, 2),
-        # A paper account reset at the broker (workflows/account_reset.py) is no return: chained across it.
-        "total_return": return_through_resets(start_cash, _resets(events, desk.account.id), account.equity),
-        "max_drawdown": _drawdown(closing.get(desk.account.id, (start_cash,)), account),
+        "week_pnl": _week_pnl(events, week_id, desk.account.id, resets, scales, now),
+        "total_return": total_return(start_cash, now),
+        "max_drawdown": _drawdown(None if closed is None else closed.equity, account, now),
         "hit_rate": hit_rate(trades),
         "trades": len(trades),
         "commissions_usd": round(sum(f.commission for f in fills), 2),
@@ -314,9 +319,33 @@ def _standing(
     }
 
 
-def _resets(events: EventStore, account_id: str) -> list[tuple[float | None, float]]:
-    found = events.read(type=BrokerAccountReset.event_type(), account_id=account_id)
-    return [(r.last_equity, r.equity) for r in (events.payload(BrokerAccountReset, e) for e in found)]
+def valued_scales(start_cash: float, resets: Sequence[BooksReset]) -> tuple[float, ...]:
+    """The books' dollars per dollar of each stretch between resets (analytics/curves.py Track.scales) from the
+    valuations alone: each stretch ends at the last valuation before its reset (None: none, as it began)."""
+    scales, began = [1.0], start_cash
+    for reset in resets:
+        ended = scales[-1] * (reset.last_equity if reset.last_equity is not None else began)
+        scales.append(ended / reset.balance if reset.balance > 0 and ended > 0 else scales[-1])
+        began = reset.balance
+    return tuple(scales)
+
+
+def _week_pnl(
+    events: EventStore,
+    week_id: date,
+    account_id: str,
+    resets: Sequence[BooksReset],
+    scales: Sequence[float],
+    now: float,
+) -> float | None:
+    """The week's P/L in the dollars of its start valuation (None: none): the books' change since, chained across a
+    reset since (a balance set by hand mid-week is no P/L). `now`: the equity in the books' first dollars."""
+    started = week_start_valued(events, week_id, account_id)
+    if started is None:
+        return None
+    valued, at = started
+    scale = scales[sum(1 for r in resets if r.at <= at)]
+    return round(now / scale - valued.equity, 2)
 
 
 def _our_fills(events: EventStore, desk: Desk) -> list[Fill]:
@@ -324,12 +353,12 @@ def _our_fills(events: EventStore, desk: Desk) -> list[Fill]:
     return [f for f in desk.broker.fills() if is_ours(f.client_order_id, ours)]
 
 
-def _drawdown(closing: Sequence[float] | None, account: AccountSnapshot) -> float | None:
+def _drawdown(closing: Sequence[float] | None, account: AccountSnapshot, now: float) -> float | None:
     """Peak to trough over the daily closes, then now; over the closes alone when a position has no price now (valued
     at its cost, which is no point on the curve); None when a close is missing."""
     if closing is None:
         return None
-    return max_drawdown(list(closing) if account.at_cost else [*closing, account.equity])
+    return max_drawdown(list(closing) if account.at_cost else [*closing, now])
 
 
 def difference_lines(events: EventStore, account_id: str, live: list[Difference]) -> list[DifferenceLine]:

@@ -14,19 +14,37 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import NamedTuple
 
 from llmtrade.analytics import curves
 from llmtrade.app.container import Container
-from llmtrade.app.marked_books import fills_of, priced_synthetic, sessions_of, trading_runs
+from llmtrade.app.marked_books import (
+    adopted_symbols,
+    fills_of,
+    handed_over,
+    priced_synthetic,
+    sessions_of,
+    trading_runs,
+)
 from llmtrade.domain.market import Bar
 from llmtrade.domain.trading import Fill, Side
 from llmtrade.market.daily_bars import DailyBars
 from llmtrade.market.held_prices import HELD_SESSIONS, held_bars
 from llmtrade.storage.bootstrap import Storage
+from llmtrade.storage.resets import recorded_resets
 from llmtrade.storage.splits import recorded_splits
 
-# Each account's equity at the books' closes; None where a held symbol's close is missing (a warning says which).
-Closing = dict[str, tuple[float, ...] | None]
+
+class Closed(NamedTuple):
+    """An account's equity at the books' closes (chained across its broker account's resets, in the dollars of its
+    first stretch) and `scales`: those dollars per dollar of its books in each stretch (analytics/curves.py Track)."""
+
+    equity: tuple[float, ...]
+    scales: tuple[float, ...] = (1.0,)
+
+
+# Each account's closes; None where a held symbol's close is missing (a warning says which).
+Closing = dict[str, Closed | None]
 
 
 def closing_equity(
@@ -56,7 +74,8 @@ def closing_equity(
     calendar = app.calendar
     sessions = sessions_of(calendar, min(times), until)
     closes_at = [calendar.session_close(day) for day in sessions]
-    symbols = sorted({f.symbol for f in fills})
+    accounts = {a.id for a in config.accounts.accounts}
+    symbols = sorted({f.symbol for f in fills} | adopted_symbols(events, accounts))
     kind = priced_synthetic(events, {e.run_id for e in runs if e.run_id})
     if kind is None:
         kind = next((bars[0].synthetic for bars in priced_now.values() if bars), None)
@@ -74,12 +93,14 @@ def closing_equity(
         found, problems = held_bars(market, stale, until, sessions=HELD_SESSIONS)
         for symbol, bars in found.items():
             closes[symbol].update({b.day: b.close for b in bars if b.synthetic == kind})
+    fills += handed_over(events, accounts, closes)  # shares adopted (and released) by hand
     splits = recorded_splits(events)
+    resets = recorded_resets(events)
     out: Closing = {}
     warnings: list[str] = []
     for account in config.accounts.accounts:
         try:
-            out[account.id] = curves.account_track(
+            track = curves.account_track(
                 account.id,
                 [f for f in fills if f.account_id == account.id],
                 starting_cash=account.starting_cash,
@@ -88,7 +109,9 @@ def closing_equity(
                 closes=closes,
                 splits=splits,
                 require_closes=True,
-            ).curve.equity
+                resets=resets.get(account.id, ()),
+            )
+            out[account.id] = Closed(track.curve.equity, track.scales)
         except curves.MissingClose as exc:
             out[account.id] = None
             back = len(sessions) - sessions.index(exc.day)

@@ -34,6 +34,7 @@ from llmtrade.domain.reconciliation import (
     managed_view,
     reconcile,
     split_changes,
+    with_hands,
 )
 from llmtrade.domain.streams import SPLITS, managed_stream, reconciliation_stream
 from llmtrade.domain.trading import (
@@ -159,7 +160,12 @@ def _compared(
 ) -> Compared:
     """The ledger, the differences, and the splits the broker's positions show that are not recorded yet: read
     through (brokers/split_positions.py), so the whole split position is managed, not the books' old share count."""
-    ledger = ledger_from(_own_through_splits(fills, planned, splits), split_changes(changes, splits))
+    ledger = with_hands(
+        ledger_from(_own_through_splits(fills, planned, splits), split_changes(changes, splits)),
+        fills.others,
+        planned,
+        splits,
+    )
     differences = reconcile(account.positions, orders, fills.others, ledger, planned)
     mismatched = {d.symbol for d in differences if d.kind == "quantity_mismatch"}
     if not mismatched:
@@ -175,7 +181,12 @@ def _compared(
     if not seen:
         return ledger, differences, []
     more = (*splits, *(s.pending(prices.get(s.symbol, s.broker_avg)) for s in seen))
-    ledger = ledger_from(_own_through_splits(fills, planned, more), split_changes(changes, more))
+    ledger = with_hands(
+        ledger_from(_own_through_splits(fills, planned, more), split_changes(changes, more)),
+        fills.others,
+        planned,
+        more,
+    )
     differences = reconcile(account.positions, orders, fills.others, ledger, planned)
     return ledger, differences, seen
 

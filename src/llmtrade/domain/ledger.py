@@ -63,6 +63,18 @@ def apply_fill(qty: int, avg: float, signed: int, price: float) -> tuple[int, fl
 
 
 @dataclass(frozen=True)
+class BooksReset:
+    """The broker's books of an account began again (a paper account reset, domain/trading.py BrokerAccountReset):
+    found at `at`, at a `balance` of cash (USD) and no positions; `last_equity`, the account's last valuation before
+    it (None: none). A fold of the account's fills ends a stretch there and begins the next from `balance`."""
+
+    at: datetime
+    balance: float
+    last_equity: float | None
+    missing: frozenset[str] = frozenset()  # the client_order_ids of ours the broker no longer listed then
+
+
+@dataclass(frozen=True)
 class Split:
     """A split as the folds apply it: at `at` (the ex-day's midnight in New York, before any fill of its session)
     each position in `symbol` becomes `ratio` times as many whole shares, a fraction left over paid at `price`."""

@@ -23,7 +23,7 @@ from typing import Literal
 from pydantic import Field
 
 from llmtrade.domain.events import EventPayload
-from llmtrade.domain.ledger import Split, signed_qty
+from llmtrade.domain.ledger import Split, fold, signed_qty, with_splits
 from llmtrade.domain.records import Record
 from llmtrade.domain.trading import AccountSnapshot, BrokerOrder, Fill, Position
 
@@ -85,6 +85,9 @@ class LedgerView(Record):
     # PM's, whether the shares are still held (unrealised) or sold since (realised). Dropped on release,
     # when the shares are nobody's business but the user's again.
     adopted_pnl: dict[str, float] = Field(default_factory=dict)
+    # What trades made by hand at the broker closed (their realised P/L, account currency): in the broker's cash and
+    # equity, and the user's, not the PM's (a position bought by hand and sold at a profit is no return of llmtrade's).
+    hands_realized: float = 0.0
 
     def qty(self, symbol: str) -> int:
         return self.own.get(symbol, 0) + self.adopted.get(symbol, 0) - self.released.get(symbol, 0)
@@ -282,9 +285,10 @@ def managed_view(account: AccountSnapshot, ledger: LedgerView, prices: Mapping[s
 
     Shares llmtrade does not manage are left out of `positions`; their unrealised P/L (at `prices`,
     else the broker's average cost) is taken out of equity, and so is what adopted shares made before
-    their adoption, so neither sizing nor a return credits
-    the account with a trade its owner never made. Their cost stays in equity, as the cash that bought
-    them came from the account. Cash and buying power are the broker's: they bound what can be spent."""
+    their adoption, and what trades made by hand closed (`ledger.hands_realized`), so neither sizing, a
+    return nor the breaker's drawdown credits the account with a trade its owner never made. Their cost
+    stays in equity, as the cash that bought them came from the account. Cash and buying power are the
+    broker's: they bound what can be spent."""
     positions: dict[str, Position] = {}
     foreign_pnl = 0.0
     for symbol, position in account.positions.items():
@@ -294,10 +298,23 @@ def managed_view(account: AccountSnapshot, ledger: LedgerView, prices: Mapping[s
             positions[symbol] = position if mine == position.qty else position.model_copy(update={"qty": mine})
         other = position.qty - mine
         foreign_pnl += other * (prices.get(symbol, position.avg_price) - position.avg_price)
-    if positions == account.positions and not ledger.adopted_pnl:
+    if positions == account.positions and not ledger.adopted_pnl and not ledger.hands_realized:
         return account
     unrealized = None if account.unrealized_pnl is None else round(account.unrealized_pnl - foreign_pnl, 2)
-    not_ours = foreign_pnl + sum(ledger.adopted_pnl.values())
+    not_ours = foreign_pnl + sum(ledger.adopted_pnl.values()) + ledger.hands_realized
     return account.model_copy(
         update={"positions": positions, "equity": round(account.equity - not_ours, 2), "unrealized_pnl": unrealized}
     )
+
+
+def with_hands(
+    ledger: LedgerView, others: Iterable[Fill], planned: Collection[str], splits: Sequence[Split]
+) -> LedgerView:
+    """`ledger` with what the broker's trades made by hand closed: the realised P/L of `others` (fills whose id is not
+    in llmtrade's format) that llmtrade did not send (`planned`), through the recorded splits; the user's, kept out of
+    the managed equity (`managed_view`). A position still open by hand is not in it: its unrealised P/L is."""
+    hands = [f for f in others if not is_ours(f.client_order_id, planned)]
+    if not hands:
+        return ledger
+    realized = round(fold(with_splits(hands, splits), 0.0).realized_pnl, 2)
+    return ledger.model_copy(update={"hands_realized": realized}) if realized else ledger

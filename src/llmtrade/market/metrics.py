@@ -21,19 +21,6 @@ def total_return(start_equity: float, equity: float) -> float:
     return equity / start_equity - 1.0
 
 
-def return_through_resets(start_equity: float, resets: Sequence[tuple[float | None, float]], equity: float) -> float:
-    """`total_return` of an account whose broker books began again: `resets`, in order, each (the equity last valued
-    before it, or None when none was; the equity it began again at). The return is chained across them, each stretch
-    from its own start, so a balance set by hand (a paper account reset) is neither a loss nor a gain; a stretch with
-    no valuation before its reset counts as flat."""
-    growth, base = 1.0, start_equity
-    for last, began in resets:
-        if last is not None:
-            growth *= 1.0 + total_return(base, last)
-        base = began
-    return growth * (1.0 + total_return(base, equity)) - 1.0
-
-
 def period_return(equity_start: float, equity_end: float) -> float | None:
     """equity_end / equity_start - 1 over one period; None when the period started with no positive equity.
 

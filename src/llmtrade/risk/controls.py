@@ -194,16 +194,21 @@ def breaker_change(
 def _new_reset(events: EventStore, account_id: str, reset: BrokerAccountReset) -> bool:
     """Whether `reset` misses an order no reset recorded on the account's stream missed already."""
     kind = BrokerAccountReset.event_type()
-    known = {
-        cid
-        for e in events.read_stream(breaker_stream(account_id))
-        if e.type == kind
-        for cid in events.payload(BrokerAccountReset, e).missing
-    }
+    recorded = [
+        events.payload(BrokerAccountReset, e) for e in events.read_stream(breaker_stream(account_id)) if e.type == kind
+    ]
+    if not reset.missing:  # the books' start at the broker's balance (workflows/account_reset.py): once, and first
+        return not recorded
+    known = {cid for r in recorded for cid in r.missing}
     return not set(reset.missing) <= known
 
 
 def _reset_reason(reset: BrokerAccountReset) -> str:
+    if not reset.missing:
+        return (
+            f"the broker's account held {reset.equity:,.2f} when llmtrade first valued it, not accounts.yaml's "
+            "starting_cash: the books begin there, as at a reset (no trade: peak and streaks start there)"
+        )
     before = "" if reset.last_equity is None else f" from {reset.last_equity:,.2f}"
     return (
         f"the broker's account began again at {reset.equity:,.2f}{before} (a paper account reset: "

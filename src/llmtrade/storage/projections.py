@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 from llmtrade.domain.checkpoints import AccountValued, PostmortemWritten
@@ -20,10 +20,16 @@ WEEK_START = "week start"
 
 def week_start_valuation(events: EventStore, week_id: date, account_id: str) -> AccountValued | None:
     """The account's equity when the week's run began (its "week start" valuation), or None."""
+    found = week_start_valued(events, week_id, account_id)
+    return None if found is None else found[0]
+
+
+def week_start_valued(events: EventStore, week_id: date, account_id: str) -> tuple[AccountValued, datetime] | None:
+    """The account's "week start" valuation and when it was made, or None."""
     for event in events.read(week_id=week_id, account_id=account_id, type=AccountValued.event_type()):
         valued = AccountValued.from_event(event)
         if valued.occasion == WEEK_START:
-            return valued
+            return valued, event.occurred_at
     return None
 
 

@@ -12,6 +12,7 @@ postmortem itself, written once per week with its completion marker (then projec
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -34,14 +35,15 @@ from llmtrade.domain.streams import SNAPSHOT, postmortem_reflections_stream, pos
 from llmtrade.errors import LlmtradeError
 from llmtrade.fanout import gather_settled
 from llmtrade.llm.gateway import CallSite
-from llmtrade.market.held_prices import closes_with_held
+from llmtrade.market.held_prices import closes_with_held, held_closes
 from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.pipeline.frozen import once
 from llmtrade.pipeline.retry import asked_with, settle
 from llmtrade.storage.event_store import EventStore
-from llmtrade.storage.projections import week_start_valuation
+from llmtrade.storage.projections import week_start_valued
+from llmtrade.storage.resets import recorded_resets
 from llmtrade.storage.splits import recorded_splits
-from llmtrade.workflows.account_reset import books_account, reset_found
+from llmtrade.workflows.account_reset import books_account, reset_found, week_growth
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.frozen_trade import FrozenTrade, frozen_trade, indicator_values, through_splits
 from llmtrade.workflows.week_close import held_at_close
@@ -114,17 +116,25 @@ class GatherStage:
 
     def _draft(self, desk: Desk, prices: dict[str, float], opening: object, taken: datetime) -> Draft | None:
         bench = self.bench
-        start = week_start_valuation(bench.events, bench.week_id, desk.account.id)
-        if start is None:
+        started = week_start_valued(bench.events, bench.week_id, desk.account.id)
+        if started is None:
             return None  # the account was not part of this week's run
+        start, started_at = started
         # The fills it is valued with go to the audit log first, as every valuation's do (workflows/valuation.py): the
         # leaderboard's curves are folded from that log, and an order filled since the last checkpoint (a week with
         # none after the open) left its end equity short of the postmortem's until the next weekly run recorded it.
         record_new_fills(bench.events, desk.broker, week_id=bench.week_id, run_id=bench.run_id)
         account = look_now(bench.events, desk.broker, prices).managed  # what it manages
-        if reset_found(bench.events, desk, desk.account.id, account.equity, observe(desk.broker)) is not None:
-            # The broker's books began again since (a paper account reset): its balance now is not this week's end.
-            account = books_account(bench.events, desk, prices)
+        resets = recorded_resets(bench.events, desk.account.id).get(desk.account.id, ())
+        before = [r for r in resets if r.at <= started_at]
+        in_week = [r for r in resets if started_at < r.at <= self.asof]
+        found = reset_found(bench.events, desk, desk.account.id, account.equity, observe(desk.broker))
+        known = {cid for r in resets for cid in r.missing}
+        if any(r.at > self.asof for r in resets) or (found is not None and not set(found.missing) <= known):
+            # The broker's books began again since the week's end (a paper account reset): its balance now is not this
+            # week's end, the books of the stretch the week ended in are.
+            last = (in_week or before or [None])[-1]
+            account = books_account(bench.events, desk, prices, since=last)
         end_equity, end_realized, end_unrealized = account.equity, account.realized_pnl, account.unrealized_pnl
         if self.asof < bench.now:
             # Written late: what the account holds now, unless something filled since the week's close (a later week
@@ -133,6 +143,17 @@ class GatherStage:
             if at_close is not None:
                 end_equity, end_realized, end_unrealized = at_close
         end_realized, end_unrealized = end_realized or 0.0, end_unrealized or 0.0
+        if in_week:
+            # Reset during the week: its end is in the new balance's dollars, chained back to its start's.
+            growth, last = week_growth(
+                bench.events, desk, start.equity, (before or [None])[-1], in_week, self._closes_before
+            )
+            scale = start.equity * growth / last.balance if last is not None and last.balance > 0 else 1.0
+            end_equity, end_unrealized = end_equity * scale, end_unrealized * scale
+            # What the week made beyond its unrealised change is realised (the reset's positions were dropped at their
+            # last close, as realised there): the two still add up to the week's P/L.
+            end_realized = end_equity - start.equity - end_unrealized + (start.realized_pnl or 0.0)
+            end_realized += start.unrealized_pnl or 0.0
         frozen = (
             None
             if desk.account.role is AccountRole.FLAT
@@ -194,6 +215,16 @@ class GatherStage:
             reflection=None,
         )
         return Draft(postmortem, frozen)
+
+    def _closes_before(self, at: datetime, symbols: Sequence[str]) -> tuple[dict[str, float], datetime]:
+        """The closes of `symbols` at the last session closed before `at` (a reset found then), and when it closed."""
+        calendar = self.bench.market.calendar
+        day = calendar.last_completed_session(at)
+        if day is None or not symbols:
+            return {}, at
+        closed_at = calendar.session_close(day)
+        prices, _ = held_closes(self.bench.market, symbols, closed_at)  # one no provider has: at its cost
+        return prices, closed_at
 
 
 class ReflectStage:
