@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from llmtrade.app.baselines import spy_return
 from llmtrade.app.clock_behind import clock_behind
@@ -23,13 +23,13 @@ from llmtrade.app.results import (
     DifferenceLine,
     EventCheckpointLine,
     LastRun,
-    StatusPricesFailed,
     StatusResult,
     StatusUsage,
     UsageSum,
 )
 from llmtrade.app.starting_cash import cash_warnings
 from llmtrade.app.status_drawdown import Closing, closing_equity
+from llmtrade.app.status_prices import unpriced, unread_prices
 from llmtrade.app.week_mode import as_books_priced, mixed_books_note
 from llmtrade.brokers.reconcile import look_now, our_order_ids
 from llmtrade.brokers.split_positions import in_new_shares
@@ -55,7 +55,6 @@ from llmtrade.domain.streams import CLOSINGS_PUT_OFF, MISSED_CHECKPOINTS, week_s
 from llmtrade.domain.trading import AccountSnapshot, BrokerAccountReset, Fill
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import LlmtradeError, MarketDataError
-from llmtrade.exits import exit_code_of, one_line, temporary
 from llmtrade.market.calendar import new_york_date
 from llmtrade.market.daily_bars import DailyBars
 from llmtrade.market.held_prices import bars_or_before, not_final
@@ -116,10 +115,10 @@ def status(app: Container) -> StatusResult:
         held = {p.symbol for row in rows for p in row["positions"]}
         warnings += unrecorded_splits(app.bar_cache(storage), events, series, held)
         if prices:  # else "prices unavailable" said it of every position
-            warnings += _unpriced(rows, prices, missing)
+            warnings += unpriced(rows, prices, missing)
             at_cost = sorted({p.symbol for row in rows for p in row["positions"] if p.symbol not in prices})
             unread += [failures.get(s) or MarketDataError(f"no provider had {s}") for s in at_cost]
-        wait, failed = _unread(unread)
+        wait, failed = unread_prices(unread)
         # An account taken out of accounts.yaml has no row: what its books still hold is said, not dropped unseen.
         gone = orphaned_holdings(events, {a.id for a in config.accounts.accounts})
         warnings += [orphan_line(account, holding) for account, holding in gone.items()]
@@ -175,35 +174,6 @@ def _priced(
     are the honest answer)."""
     series, missing, asof, pending = bars_or_before(market, universe, held, now, sessions=10, errors=errors)
     return series, missing, asof, None if pending is None else not_final(pending)
-
-
-def _unread(failures: Sequence[LlmtradeError]) -> tuple[str | None, StatusPricesFailed | None]:
-    """Why status valued positions at cost, as its exit: a wait (`prices_wait`, exit 75) when every failure is
-    temporary, else what to mend (`prices_failed`, with the exit of the worst: 2 for the CSV folder's own files, else
-    1). A missing CSV file exited 0 behind one warning line, its positions at cost (and an order filled at the open not
-    shown at all), which a user reading status weekly, or a script reading its exit, took for the books."""
-    if not failures:
-        return None, None
-    said = "; ".join(dict.fromkeys(one_line(str(e)) for e in failures))
-    if all(temporary(e) for e in failures):
-        return said, None
-    code = max(exit_code_of(e) for e in failures if not temporary(e))
-    return None, StatusPricesFailed(reason=said, exit_code=code)
-
-
-def _unpriced(rows: Sequence[dict[str, Any]], prices: Mapping[str, float], missing: Mapping[str, str]) -> list[str]:
-    """What to say of each held symbol this status has no price for (no provider has it: `missing` says why, by
-    symbol): valued at cost, which two new users read as the account's equity with nothing to tell them."""
-    holders: dict[str, list[str]] = {}
-    for row in rows:
-        for position in row["positions"]:
-            if position.symbol not in prices:
-                holders.setdefault(position.symbol, []).append(row["account_id"])
-    return [
-        f"{symbol} (held by {', '.join(accounts)}) has no price here: "
-        f"{missing.get(symbol, 'no provider had it')}; valued at cost"
-        for symbol, accounts in sorted(holders.items())
-    ]
 
 
 def unrecorded_splits(
