@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from llmtrade.cli import app
 from tests.support import stored_events
+from tests.test_held_priced_outside_universe import _without
 from tests.test_week_lifecycle import week
 
 __all__ = ["week"]
@@ -75,3 +76,25 @@ def test_a_held_symbol_whose_row_of_today_is_not_written_yet_is_still_a_wait(
     result = _checkpoint(monkeypatch, "2026-01-08T12:00:00-05:00", "12:00")
     assert result.exit_code == 75, result.output
     assert "acct_3: GLD" in result.output and "A rerun judges these until" in result.output
+
+
+def test_a_postmortem_valuing_a_held_symbol_without_prices_at_cost_says_so_and_is_degraded(
+    week: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """GLD's file stopped after Wednesday and the user took GLD out of the universe (as the stale file's message says):
+    the postmortem stored acct_3's end equity with GLD at its cost, a week P/L the account never made, remembered as the
+    week's outcome, and exited 0 saying nothing. The figure stays on record (no close exists to value it at), but the
+    postmortem says which account and symbol, why, and is degraded."""
+    _, url, _ = week
+    assert runner.invoke(app, ["-q", "run-weekly"]).exit_code == 0
+    _gld_ends_wednesday(tmp_path / "csv")
+    no_gld = _without("GLD", tmp_path / "config")
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-13T16:45:00-05:00")
+    done = runner.invoke(app, ["--config", str(no_gld), "-q", "postmortem", "--week", "2026-01-07", "--json"])
+    assert done.exit_code == 0, done.output
+    [said] = [line for line in done.stderr.splitlines() if "acct_3" in line]
+    assert said.startswith("postmortem 2026-01-07: acct_3's end equity values GLD at cost, no close of it (GLD: ")
+    assert "the last bar is 2026-01-07" in said
+    assert any("acct_3's end equity values GLD at cost" in d for d in json.loads(done.stdout)["degraded"])
+    [end] = stored_events(url, type="RunFinished")[-1:]  # the postmortem's
+    assert end.payload["degraded"] is True
