@@ -31,6 +31,7 @@ from llmtrade.llm.gateway import CallSite
 from llmtrade.market.calendar import NEW_YORK
 from llmtrade.market.csv_folder import unusable
 from llmtrade.market.daily_bars import DailyBars
+from llmtrade.market.failures import own_words
 from llmtrade.market.held_prices import not_final
 from llmtrade.market.providers import csv_dir, provider_names
 from llmtrade.storage.bootstrap import Storage
@@ -84,6 +85,8 @@ def discover(app: Container, *, week_id: date | None = None) -> DiscoverResult:
         app.announce()  # before Alpaca's assets API is asked, as every command says its mode first
         candidates, source = _candidates(app)
         run_id, found, _ = record_discovery(app, storage, candidates, week_id=week_id, deadline=deadline)
+        for symbol, why in found.unread.items():  # judged without them: said, as their file or feed is to mend
+            app.warning(f"discovery left out {symbol}: its prices could not be read ({own_words(LlmtradeError(why))})")
         # The earlier runs' outcomes that have matured by now, with the prices already at hand; prices
         # missing for that span leave them to run-due's daily job rather than failing a finished run.
         try:
