@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import date
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from llmtrade.cli import app
+from tests.test_market_data import write_csv
 
 runner = CliRunner()
 NOW = "2026-01-07T08:00:00-05:00"
@@ -99,3 +102,29 @@ def test_discover_performance_counts_only_sessions_closed_by_now(
     assert (early["asof_session"], early["judged_sessions"], early["matured_sessions"]) == ("2026-01-12", 0, 0)
     monkeypatch.setenv("LLMTRADE_NOW", "2026-01-13T17:00:00-05:00")
     assert _json("discover", "performance")["judged_sessions"] == 1
+
+
+def test_one_candidates_unreadable_csv_file_leaves_it_out_and_discovery_judges_the_rest(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A download script that half-failed left one candidate's file with a row missing its close: the whole discovery
+    failed (exit 2), run-due's before every weekly run with it. That candidate is left out, said with its file and
+    line, and the others are judged."""
+    folder = tmp_path / "csv"
+    for symbol in ("SPY", "TLT", "QQQ"):
+        write_csv(folder, symbol, date(2025, 1, 2), date(2026, 1, 6))
+    lines = (folder / "QQQ.csv").read_text().replace(",QQQ,", ",AAPL,").splitlines()  # a candidate's prices
+    cut = lines[100].split(",")
+    cut[5] = ""  # Date,Ticker,Open,High,Low,Close,Volume: the close
+    lines[100] = ",".join(cut)
+    (folder / "AAPL.csv").write_text("\n".join(lines) + "\n")
+    monkeypatch.setenv("LLMTRADE_MARKET_CSV_DIR", str(folder))
+    monkeypatch.setenv("LLMTRADE_NOW", NOW)
+    result = runner.invoke(app, ["discover", "--offline", "--json"])
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.stdout)
+    assert "AAPL" in found["skipped"]
+    assert {e["symbol"] for e in found["watchlist"]} >= {"SPY", "TLT", "QQQ"}
+    [said] = [line for line in result.stderr.splitlines() if "AAPL" in line]
+    assert said.startswith("discovery left out AAPL: its prices could not be read (")
+    assert "AAPL.csv, line 101" in said and "Close '' is not a number" in said

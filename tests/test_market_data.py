@@ -221,6 +221,30 @@ def test_yfinance_frames_become_bars(monkeypatch: pytest.MonkeyPatch) -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    "stamps",
+    [["2026-01-02", "2026-01-05", "2026-01-05"], ["2026-01-02", "2026-01-05 00:00", "2026-01-05 18:30"]],
+    ids=["same-stamp", "live-stamp"],
+)
+def test_yahoos_duplicated_last_row_is_one_bar_the_later(monkeypatch: pytest.MonkeyPatch, stamps: list[str]) -> None:
+    """Yahoo sends the last session twice (ranaroussi/yfinance#573, #765): prices alike, the later row with the day's
+    final volume. The validator refused the series as "more than one bar" and, Yahoo the only provider, the run stopped
+    with exit 1 at every wake-up; two rows that price the day apart are still refused."""
+    import yfinance
+
+    index = pandas.DatetimeIndex(stamps, name="Date")
+    columns = pandas.MultiIndex.from_product([["SPY"], ["Open", "High", "Low", "Close", "Adj Close", "Volume"]])
+    rows = [[1.0, 2.0, 0.5, 1.5, 1.4, 100], [1.5, 2.5, 1.0, 2.0, 1.9, 150], [1.5, 2.5, 1.0, 2.000001, 1.9, 200]]
+    monkeypatch.setattr(yfinance, "download", lambda *a, **k: pandas.DataFrame(rows, index=index, columns=columns))
+    bars = YFinanceProvider().daily_bars(["SPY"], date(2026, 1, 2), date(2026, 1, 5))["SPY"]
+    later = (date(2026, 1, 5), 2.000001, 200)
+    assert [(b.day, b.close, b.volume) for b in bars] == [(date(2026, 1, 2), 1.5, 100), later]
+    apart = [*rows[:2], [1.5, 2.5, 1.0, 2.2, 1.9, 200]]
+    monkeypatch.setattr(yfinance, "download", lambda *a, **k: pandas.DataFrame(apart, index=index, columns=columns))
+    both = YFinanceProvider().daily_bars(["SPY"], date(2026, 1, 2), date(2026, 1, 5))["SPY"]
+    assert [b.day for b in both] == [date(2026, 1, 2), date(2026, 1, 5), date(2026, 1, 5)]  # the validator's to refuse
+
+
 def test_live_runs_never_fall_back_to_synthetic_and_offline_runs_default_to_it(tmp_path: Path) -> None:
     assets = load_config(None).config.assets
     assert provider_names(assets, Settings(), live=True) == ["alpaca", "yfinance"]

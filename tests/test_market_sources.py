@@ -65,8 +65,10 @@ def _yahoo_rows() -> tuple[list, list[list[float]]]:
 def _yahoo_case(case: str) -> pandas.DataFrame:
     index, values = _yahoo_rows()
     nan = float("nan")
-    if case == "duplicated last row":  # ranaroussi/yfinance#573: same day twice, volumes differ
+    if case == "duplicated last row":  # ranaroussi/yfinance#573: same day twice, volumes differ: one bar, the later
         index, values = [*index, index[-1]], [*values, [*values[-1][:5], values[-1][5] + 1000]]
+    elif case == "last row twice, priced apart":  # no Yahoo twin: refused as any duplicate
+        index, values = [*index, index[-1]], [*values, [v * 1.05 for v in values[-1][:5]] + [values[-1][5]]]
     elif case == "NaN twin of a row":  # #765: an all-NaN row next to the real one: "no bar", harmless
         index, values = [*index[:-1], index[-1], index[-1]], [*values[:-1], [nan] * 6, values[-1]]
     elif case == "latest session all NaN":  # #2925
@@ -87,7 +89,8 @@ def _yahoo_case(case: str) -> pandas.DataFrame:
 @pytest.mark.parametrize(
     ("case", "kind"),
     [
-        ("duplicated last row", "duplicate"),
+        ("duplicated last row", None),
+        ("last row twice, priced apart", "duplicate"),
         ("NaN twin of a row", None),
         ("latest session all NaN", "stale"),
         ("a middle session absent", "missing_session"),

@@ -18,7 +18,7 @@ from llmtrade.brokers.order_ends import ended_notes
 from llmtrade.domain.streams import ORDERS, week_stream
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows.checkpoint import OUTCOMES, CheckpointRun
-from llmtrade.workflows.checkpoint_prepare import ASKING
+from llmtrade.workflows.checkpoint_prepare import ASKING, UNPRICED_FOR_GOOD
 from llmtrade.workflows.checkpoint_slot import Slot
 from llmtrade.workflows.execution import ABANDONED, UNFINISHED, abandonment_note
 from llmtrade.workflows.legs import SUPERSEDED, held_back_notes
@@ -54,7 +54,7 @@ def run_checkpoint(
         # ended, one no longer valid) does not: its decision stands and its plan's other orders went. Each is said.
         whole = {a.account_id: note for a, note in zip(gone, abandoned, strict=True) if a.whole_plan}
         outcomes = [replace(o, skipped=whole[o.account_id]) if o.account_id in whole else o for o in done.get(OUTCOMES)]
-        failed = [o for o in outcomes if o.skipped and o.skipped.startswith("owner failed")]
+        failed = [o for o in outcomes if o.skipped and o.skipped.startswith(("owner failed", UNPRICED_FOR_GOOD))]
         for o in failed if not already else []:  # said once, by the run that stored it, under -q too
             app.warning(f"checkpoint {slot.day} {slot.label}: {o.account_id} not judged: {o.skipped}")
         # Orders refused: resent by a rerun or the next checkpoint (workflows/legs.py), and a degraded run.

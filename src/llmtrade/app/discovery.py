@@ -19,17 +19,19 @@ from llmtrade.discovery.performance import evaluate, refit_weights, unmeasured_p
 from llmtrade.discovery.run import Discovery, FeatureReader
 from llmtrade.discovery.run import discover as run_discovery
 from llmtrade.discovery.watchlist import Watchlist, current
-from llmtrade.domain.discovery import HORIZONS, WatchlistEdited
+from llmtrade.domain.discovery import HORIZONS, DiscoveryFailed, WatchlistEdited
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.runs import new_run_id
-from llmtrade.domain.streams import BACKTEST, DISCOVERY, UNIVERSE, WATCHLIST_EDITS, week_stream
+from llmtrade.domain.streams import BACKTEST, DISCOVERY, DISCOVERY_FAILED, UNIVERSE, WATCHLIST_EDITS, week_stream
 from llmtrade.domain.weeks import week_id_for
+from llmtrade.domain.wording import market_time
 from llmtrade.errors import BarNotComplete, LlmtradeError, TemporaryError, UsageError
-from llmtrade.exits import temporary
+from llmtrade.exits import one_line, temporary
 from llmtrade.llm.gateway import CallSite
 from llmtrade.market.calendar import NEW_YORK
 from llmtrade.market.csv_folder import unusable
 from llmtrade.market.daily_bars import DailyBars
+from llmtrade.market.failures import own_words
 from llmtrade.market.held_prices import not_final
 from llmtrade.market.providers import csv_dir, provider_names
 from llmtrade.storage.bootstrap import Storage
@@ -83,6 +85,8 @@ def discover(app: Container, *, week_id: date | None = None) -> DiscoverResult:
         app.announce()  # before Alpaca's assets API is asked, as every command says its mode first
         candidates, source = _candidates(app)
         run_id, found, _ = record_discovery(app, storage, candidates, week_id=week_id, deadline=deadline)
+        for symbol, why in found.unread.items():  # judged without them: said, as their file or feed is to mend
+            app.warning(f"discovery left out {symbol}: its prices could not be read ({own_words(LlmtradeError(why))})")
         # The earlier runs' outcomes that have matured by now, with the prices already at hand; prices
         # missing for that span leave them to run-due's daily job rather than failing a finished run.
         try:
@@ -251,13 +255,42 @@ def discover_before_weekly(app: Container, week_id: date) -> DiscoverResult | No
         fixed = storage.events.stream_version(week_stream(week_id, UNIVERSE)) > 0
         last = app.calendar.last_completed_session(app.clock.now())
         latest = current_watchlist(storage).latest
+        failed = storage.events.read_stream(week_stream(week_id, DISCOVERY_FAILED))
     if fixed or (latest is None and static) or (latest is not None and latest.session == last):
+        return None
+    before = DiscoveryFailed.from_event(failed[-1]) if failed else None
+    if before is not None and before.session == last and not before.temporary:
+        # The same candidates judged as of the same session fail the same way: run at every wake-up of the weekly run's
+        # retry window, it recorded a failed run, read every candidate's bars (and asked the LLM picker) and warned
+        # again each time, for nothing. Said once; a new session, or `discover` by hand once mended, runs it again.
+        app.say(
+            f"discovery before the weekly run of {week_id} not run again: it failed at "
+            f"{market_time(failed[-1].occurred_at)} as of {last} for a reason waiting will not mend ({before.error}); "
+            "the last watchlist stands (`llmtrade discover` runs it by hand)"
+        )
         return None
     try:
         return discover(app, week_id=week_id)
     except LlmtradeError as exc:
-        app.warning(f"discovery before the weekly run of {week_id} failed ({exc}); the last watchlist stands")
+        _failed(app, week_id, last, exc, before)
         return None
+
+
+def _failed(app: Container, week_id: date, session: date, exc: LlmtradeError, before: DiscoveryFailed | None) -> None:
+    """Record discovery's failure before week `week_id`'s run (DiscoveryFailed) and say it: warned when new, said
+    (not under -q) when a temporary one repeats what the wake-up before met; the weekly run goes on either way."""
+    wait = temporary(exc)
+    error = one_line(str(exc))
+    with app.storage() as storage:
+        stream = week_stream(week_id, DISCOVERY_FAILED)
+        payload = DiscoveryFailed(week_id=week_id, session=session, error=error, temporary=wait)
+        storage.events.append([NewEvent.of(payload, stream=stream, week_id=week_id)])
+    then = "the next wake-up tries again" if wait else "not run again as of this session: it would fail the same way"
+    said = f"discovery before the weekly run of {week_id} failed ({exc}); the last watchlist stands; {then}"
+    if before is not None and before.temporary and wait and before.error == error:
+        app.say(said)
+    else:
+        app.warning(said)
 
 
 def performance(app: Container, *, horizon: int, backtest: str | None = None) -> PerformanceResult:

@@ -268,7 +268,9 @@ def _postmortem(app: Container, storage: Storage, week_id: date, now: datetime) 
     )
     with run.ends_recorded():
         scheduled = postmortem_job(app.loaded.config.schedule, app.calendar, week_id)
-        written, built = execute(PostmortemRun(bench, ends=scheduled.at if scheduled else None).run(), session, run)
+        written, built, unpriced = execute(
+            PostmortemRun(bench, ends=scheduled.at if scheduled else None).run(), session, run
+        )
         project_week_summaries(storage.conn, storage.events)
         # A reflection that failed for good (or was still unavailable at the deadline) is stored as missing: the week's
         # lessons lack it for ever, so the run that wrote it is degraded and says so, under --quiet too (a trial's
@@ -277,9 +279,12 @@ def _postmortem(app: Container, storage: Storage, week_id: date, now: datetime) 
         for note in failed:
             app.warning(f"postmortem {week_id}: {note}")
         ended = ended_notes(storage.events, bench.run_id)  # orders found ended as the week's fills were recorded
-        for note in ended:
+        # An end equity with a held symbol at cost is no result of the week: written so for good, it is said, not kept
+        # silent (an account holding a symbol whose CSV file stopped got a week P/L of 0.00, remembered as its outcome).
+        at_cost = [f"{account}'s end equity {why}" for account, why in unpriced.items()]
+        for note in [*ended, *(f"postmortem {week_id}: {note}" for note in at_cost)]:
             app.warning(note)
-        duration = run.finished(session.gateway.totals, degraded=bool(failed or ended))
+        duration = run.finished(session.gateway.totals, degraded=bool(failed or ended or at_cost))
     # A leg still held back now was never sent (its close never filled): said here, as the week closes.
     never_sent = held_back_notes(storage.events, week_stream(week_id, streams.ORDERS))
     for note in never_sent:
@@ -293,7 +298,7 @@ def _postmortem(app: Container, storage: Storage, week_id: date, now: datetime) 
         duration_ms=round(duration, 1),
         never_sent=never_sent,
         failed_reflections=failed,
-        degraded=[f"reflection missing: {note}" for note in failed] + ended,
+        degraded=[f"reflection missing: {note}" for note in failed] + ended + at_cost,
     )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from llmtrade.app.baselines import spy_return
 from llmtrade.app.clock_behind import clock_behind
@@ -29,6 +29,7 @@ from llmtrade.app.results import (
 )
 from llmtrade.app.starting_cash import cash_warnings
 from llmtrade.app.status_drawdown import Closed, Closing, closing_equity
+from llmtrade.app.status_prices import unpriced, unread_prices
 from llmtrade.app.week_mode import as_books_priced, mixed_books_note
 from llmtrade.brokers.reconcile import look_now, our_order_ids
 from llmtrade.brokers.split_positions import in_new_shares
@@ -53,8 +54,7 @@ from llmtrade.domain.runs import UNENDED, RunFailed, RunFinished, RunKilled, Run
 from llmtrade.domain.streams import CLOSINGS_PUT_OFF, MISSED_CHECKPOINTS, week_stream
 from llmtrade.domain.trading import AccountSnapshot, Fill
 from llmtrade.domain.weeks import week_id_for
-from llmtrade.errors import LlmtradeError
-from llmtrade.exits import temporary
+from llmtrade.errors import LlmtradeError, MarketDataError
 from llmtrade.market.calendar import new_york_date
 from llmtrade.market.daily_bars import DailyBars
 from llmtrade.market.held_prices import bars_or_before, not_final
@@ -88,16 +88,20 @@ def status(app: Container) -> StatusResult:
             warnings.append(behind)
         first = events.read(type=AccountValued.event_type(), limit=1)
         wait = None
+        unread: list[LlmtradeError] = []  # why positions are valued at cost: the read of all, or a held symbol's
+        failures: dict[str, LlmtradeError] = {}
         try:
             # Held symbols outside the universe too, each asked apart: one no provider has is said, not fatal.
-            series, missing, asof, note = _priced(market, config.assets.symbols, held_outside(config, events), now)
+            series, missing, asof, note = _priced(
+                market, config.assets.symbols, held_outside(config, events), now, failures
+            )
             prices = _in_new_shares(series, recorded_splits(events), now)
             bought = market.bars_asof([BENCHMARK], first[0].occurred_at, sessions=10).bars if first else {}
             spy_start = (bought[BENCHMARK][-1].day, bought[BENCHMARK][-1].close) if bought.get(BENCHMARK) else None
         except LlmtradeError as exc:
             warnings.append(f"prices unavailable ({exc}); positions are valued at cost")
             prices, spy_start, series, missing, asof, note = {}, None, {}, {}, now, None
-            wait = str(exc) if temporary(exc) else None
+            unread.append(exc)
         spy_end = (series[BENCHMARK][-1].day, prices[BENCHMARK]) if series.get(BENCHMARK) else None
         # The leaderboard's SPY baseline over these closes (its slippage and commission paid), not SPY's bare move.
         spy = spy_return(config, spy_start, spy_end) if spy_start and spy_end else None
@@ -112,7 +116,10 @@ def status(app: Container) -> StatusResult:
         held = {p.symbol for row in rows for p in row["positions"]}
         warnings += unrecorded_splits(app.bar_cache(storage), events, series, held)
         if prices:  # else "prices unavailable" said it of every position
-            warnings += _unpriced(rows, prices, missing)
+            warnings += unpriced(rows, prices, missing)
+            at_cost = sorted({p.symbol for row in rows for p in row["positions"] if p.symbol not in prices})
+            unread += [failures.get(s) or MarketDataError(f"no provider had {s}") for s in at_cost]
+        wait, failed = unread_prices(unread)
         # An account taken out of accounts.yaml has no row: what its books still hold is said, not dropped unseen.
         gone = orphaned_holdings(events, {a.id for a in config.accounts.accounts})
         warnings += [orphan_line(account, holding) for account, holding in gone.items()]
@@ -146,6 +153,7 @@ def status(app: Container) -> StatusResult:
         valued_note=note,
         synthetic=any(bars[-1].synthetic for bars in series.values() if bars),
         prices_wait=wait,
+        prices_failed=failed,
         spy_return_since_start=spy,
         accounts=accounts,
         last_runs=runs,
@@ -159,28 +167,14 @@ def status(app: Container) -> StatusResult:
 
 
 def _priced(
-    market: DailyBars, universe: Sequence[str], held: Sequence[str], now: datetime
+    market: DailyBars, universe: Sequence[str], held: Sequence[str], now: datetime, errors: dict[str, LlmtradeError]
 ) -> tuple[dict[str, list[Bar]], dict[str, str], datetime, str | None]:
-    """The bars status values at, what held symbol has none and why, the instant they are the last closes at, and why
-    that is not `now` (market/held_prices.py `bars_or_before`: a hand-run status valued every position at cost while
-    the last session's bar was not final anywhere, where the closes before are the honest answer)."""
-    series, missing, asof, pending = bars_or_before(market, universe, held, now, sessions=10)
+    """The bars status values at, what held symbol has none and why (`errors`: filled in with each one's failure), the
+    instant they are the last closes at, and why that is not `now` (market/held_prices.py `bars_or_before`: a hand-run
+    status valued every position at cost while the last session's bar was not final anywhere, where the closes before
+    are the honest answer)."""
+    series, missing, asof, pending = bars_or_before(market, universe, held, now, sessions=10, errors=errors)
     return series, missing, asof, None if pending is None else not_final(pending)
-
-
-def _unpriced(rows: Sequence[dict[str, Any]], prices: Mapping[str, float], missing: Mapping[str, str]) -> list[str]:
-    """What to say of each held symbol this status has no price for (no provider has it: `missing` says why, by
-    symbol): valued at cost, which two new users read as the account's equity with nothing to tell them."""
-    holders: dict[str, list[str]] = {}
-    for row in rows:
-        for position in row["positions"]:
-            if position.symbol not in prices:
-                holders.setdefault(position.symbol, []).append(row["account_id"])
-    return [
-        f"{symbol} (held by {', '.join(accounts)}) has no price here: "
-        f"{missing.get(symbol, 'no provider had it')}; valued at cost"
-        for symbol, accounts in sorted(holders.items())
-    ]
 
 
 def unrecorded_splits(

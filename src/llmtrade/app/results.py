@@ -288,6 +288,11 @@ class ClosingPutOffLine(Result):
     at: str
 
 
+class StatusPricesFailed(Result):
+    reason: str
+    exit_code: int
+
+
 class StatusResult(Result):
     asof: str  # the instant asked at (now, or LLMTRADE_NOW)
     week_id: date
@@ -318,6 +323,9 @@ class StatusResult(Result):
     # Why no price could be read now, when it is a wait (a provider not reached; rate-limited past what a command run
     # by hand waits): the rest is said, at cost, and `status` exits 75.
     prices_wait: str | None = None
+    # Why some position is valued at cost for a reason waiting will not mend (a CSV file missing or unreadable, a
+    # symbol no provider has), with the exit status gives after showing the rest (2 for the CSV folder's own files).
+    prices_failed: StatusPricesFailed | None = None
 
 
 # ---------------------------------------------------------------- positions

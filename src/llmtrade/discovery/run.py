@@ -4,7 +4,7 @@ ensemble, the watchlist and the disagreements, and the events that record them."
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from llmtrade.agents import picker as llm_picker
@@ -25,9 +25,10 @@ from llmtrade.domain.discovery import (
 )
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.streams import DISCOVERY
-from llmtrade.errors import MarketDataError
+from llmtrade.errors import LlmtradeError, MarketDataError, TemporaryError
 from llmtrade.llm.gateway import CallSite, LLMGateway
 from llmtrade.market.daily_bars import DailyBars
+from llmtrade.market.held_prices import held_bars
 from llmtrade.prompts.renderer import PromptRenderer
 
 
@@ -47,6 +48,8 @@ class Discovery:
     llm_cost_usd: float | None
     llm_rules: bool  # the offline rules answered in the LLM picker's place
     market_view: str
+    # Of `skipped`, the candidates whose prices could not be read, and why (a CSV file with a row it cannot read).
+    unread: dict[str, str] = field(default_factory=dict)
 
     def events(self, run_id: str) -> list[NewEvent]:
         made = [
@@ -74,16 +77,32 @@ Featured = tuple[date, list[CandidateFeatures], list[str]]
 FeatureReader = Callable[[Sequence[CandidateInstrument], datetime], Featured]
 
 
-def candidate_features(market: DailyBars, candidates: Sequence[CandidateInstrument], asof: datetime) -> Featured:
-    """The last complete session at `asof`, each candidate's features as of it, and the ones skipped."""
+def candidate_features(
+    market: DailyBars,
+    candidates: Sequence[CandidateInstrument],
+    asof: datetime,
+    unread: dict[str, str] | None = None,
+) -> Featured:
+    """The last complete session at `asof`, each candidate's features as of it, and the ones skipped. When the read of
+    all fails for good (one candidate's CSV file with a row it cannot read, a symbol a provider refuses), each is read
+    alone and the ones that fail are skipped, why in `unread` (filled in when given): one bad file among a hundred
+    candidates failed the whole discovery (exit 2). A temporary failure (a provider not reached) still raises."""
     session = market.calendar.last_completed_session(asof)
     if session is None:
         raise MarketDataError(f"no completed trading session before {asof.isoformat()}")
-    series = market.bars_asof([c.symbol for c in candidates], asof, sessions=FEATURE_SESSIONS)
+    symbols = [c.symbol for c in candidates]
+    try:
+        bars = dict(market.bars_asof(symbols, asof, sessions=FEATURE_SESSIONS).bars)
+    except LlmtradeError as exc:
+        if isinstance(exc, TemporaryError) or len(symbols) < 2:
+            raise
+        bars, problems = held_bars(market, symbols, asof, sessions=FEATURE_SESSIONS)
+        if unread is not None:
+            unread.update(problems)
     found, skipped = sort_out(
         candidates,
         lambda c: features(
-            c.symbol, series.bars.get(c.symbol, []), asset_class=c.asset_class.value, name=c.name, sector=c.sector
+            c.symbol, bars.get(c.symbol, []), asset_class=c.asset_class.value, name=c.name, sector=c.sector
         ),
     )
     return session, found, skipped
@@ -129,8 +148,9 @@ async def discover(
     """Score every candidate with every picker and build the watchlist (with `current`'s manual edits);
     `similar_conditions`: the memory's lines the LLM picker is shown (app/discovery_memory.py), if any;
     `features_of`: reads the candidates' features as `candidate_features(market, ...)` does (the default)."""
+    unread: dict[str, str] = {}
     if features_of is None:
-        session, rows, skipped = candidate_features(market, candidates, asof)
+        session, rows, skipped = candidate_features(market, candidates, asof, unread)
     else:
         session, rows, skipped = features_of(candidates, asof)
     if not rows:
@@ -157,6 +177,7 @@ async def discover(
         session=session,
         candidates=rows,
         skipped=skipped,
+        unread=unread,
         scores={
             "metric": metric,
             "fuzzy": fuzzy,

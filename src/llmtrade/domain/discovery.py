@@ -208,6 +208,17 @@ class ForwardReturns(EventPayload):
         return None if raw is None else raw - self.benchmark_return
 
 
+class DiscoveryFailed(EventPayload):
+    """run-due's discovery before week `week_id`'s weekly run failed (app/discovery.py `discover_before_weekly`),
+    judging the candidates as of `session` (the last session closed): `error` what failed, `temporary` whether it was
+    a wait (exit 75: retried by the next wake-up) or would fail the same way (not run again for that session)."""
+
+    week_id: date
+    session: date
+    error: str
+    temporary: bool
+
+
 class ForwardReturnsFailureSaid(EventPayload):
     """run-due said that its daily forward returns failed for good (app/forward_returns_said.py): `error` what failed,
     said again only when it changes; None when a later wake-up filled them and said so (the failure over)."""

@@ -180,6 +180,8 @@ WATCHLIST_EDITS = "watchlist-edits"
 UNIVERSE = "universe"  # week:{week}:universe, written once by the week's first job when discovery feeds the committee
 # Appended to at the version read: each failure for good of run-due's forward returns said, and its end (once each).
 FORWARD_RETURNS_FAILED = "forward-returns-failed"  # ForwardReturnsFailureSaid
+# week:{week}:discovery-failed: each failure of run-due's discovery before the week's run (DiscoveryFailed)
+DISCOVERY_FAILED = "discovery-failed"
 
 
 def forward_returns_stream(session: date, horizon: int) -> str:

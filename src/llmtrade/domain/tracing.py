@@ -74,6 +74,7 @@ _WARNINGS = frozenset(
         "CouncilMemberFailed",
         "OrphanedPositionsSaid",
         "ForwardReturnsFailureSaid",
+        "DiscoveryFailed",
         "EventQuoteFailureSaid",
         "PitchFailed",
         "QuoteRefused",

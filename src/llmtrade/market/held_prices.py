@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from llmtrade.domain.market import Bar
-from llmtrade.errors import BarNotComplete, LlmtradeError
+from llmtrade.errors import BarNotComplete, LlmtradeError, MarketDataError
 from llmtrade.market.daily_bars import DailyBars
 
 # Sessions of bars read to price a held symbol: its last close, and the sessions before it that say whether that close
@@ -22,20 +22,34 @@ HELD_SESSIONS = 10
 
 
 def bars_with_held(
-    market: DailyBars, universe: Sequence[str], held: Sequence[str], asof: datetime, *, sessions: int
+    market: DailyBars,
+    universe: Sequence[str],
+    held: Sequence[str],
+    asof: datetime,
+    *,
+    sessions: int,
+    errors: dict[str, LlmtradeError] | None = None,
 ) -> tuple[dict[str, list[Bar]], dict[str, str]]:
     """About `sessions` sessions of bars to `asof`: `universe`'s as `bars_asof` gives them (raising as it does), and
-    those of each symbol of `held` outside it; with why each held symbol that no provider has is left out."""
+    those of each symbol of `held` outside it; with why each held symbol that no provider has is left out (`errors`:
+    filled in with each one's failure, as `held_bars` does)."""
     bars: dict[str, list[Bar]] = dict(market.bars_asof(list(universe), asof, sessions=sessions).bars)
-    extra, problems = held_bars(market, [s for s in held if s not in bars], asof, sessions=sessions)
+    extra, problems = held_bars(market, [s for s in held if s not in bars], asof, sessions=sessions, errors=errors)
     return bars | extra, problems
 
 
 def held_bars(
-    market: DailyBars, symbols: Sequence[str], asof: datetime, *, sessions: int
+    market: DailyBars,
+    symbols: Sequence[str],
+    asof: datetime,
+    *,
+    sessions: int,
+    errors: dict[str, LlmtradeError] | None = None,
 ) -> tuple[dict[str, list[Bar]], dict[str, str]]:
     """The bars of `symbols` (held outside the universe), asked together and, when that fails, each alone; why each
-    symbol without bars has none."""
+    symbol without bars has none. `errors`, when given, is filled in with each such symbol's failure (its exit code
+    says whether waiting mends it: a reader that values the symbol at cost exits with it)."""
+    failed: dict[str, LlmtradeError] = {} if errors is None else errors
     wanted = list(dict.fromkeys(symbols))
     if not wanted:
         return {}, {}
@@ -50,11 +64,13 @@ def held_bars(
             bars = market.bars_asof([symbol], asof, sessions=sessions).bars.get(symbol)
         except LlmtradeError as exc:
             problems[symbol] = str(exc)
+            failed[symbol] = exc
             continue
         if bars:
             found[symbol] = list(bars)
         else:
             problems[symbol] = f"no bars of {symbol} to {asof.isoformat()}"
+            failed[symbol] = MarketDataError(problems[symbol])
     return found, problems
 
 
@@ -75,17 +91,25 @@ def closes_with_held(
 
 
 def bars_or_before(
-    market: DailyBars, universe: Sequence[str], held: Sequence[str], now: datetime, *, sessions: int
+    market: DailyBars,
+    universe: Sequence[str],
+    held: Sequence[str],
+    now: datetime,
+    *,
+    sessions: int,
+    errors: dict[str, LlmtradeError] | None = None,
 ) -> tuple[dict[str, list[Bar]], dict[str, str], datetime, BarNotComplete | None]:
     """`bars_with_held` at `now`, the instant they are the last closes at, and why that is not `now`. When the only
     thing short is the last session's bar, final at no provider yet (BarNotComplete: Alpaca's SIP feed to 16:16,
     Yahoo's to 16:20), the session before's closes and that error: a read (`status`, `positions list`) values there and
     says why (`not_final`), a command that writes from today's close refuses with it (exit 75), where a job waits."""
     try:
-        return *bars_with_held(market, universe, held, now, sessions=sessions), now, None
+        return *bars_with_held(market, universe, held, now, sessions=sessions, errors=errors), now, None
     except BarNotComplete as exc:
         asof = close_before(market, exc)
-        return *bars_with_held(market, universe, held, asof, sessions=sessions), asof, exc
+        if errors is not None:
+            errors.clear()
+        return *bars_with_held(market, universe, held, asof, sessions=sessions, errors=errors), asof, exc
 
 
 def close_before(market: DailyBars, pending: BarNotComplete) -> datetime:

@@ -27,9 +27,10 @@ from llmtrade.clock import Clock
 from llmtrade.domain.events import EventPayload, NewEvent
 from llmtrade.domain.market import Quote, QuoteFetched, QuoteRefused
 from llmtrade.domain.streams import market_stream
-from llmtrade.errors import MarketDataError, MarketDataMissing, MarketDataUnavailable
+from llmtrade.errors import LlmtradeError, MarketDataError, MarketDataMissing, MarketDataUnavailable, TemporaryError
 from llmtrade.market.calendar import NEW_YORK, new_york_date
 from llmtrade.market.failures import FALLBACK, few, nobody_could, none_left
+from llmtrade.market.held_prices import held_bars
 from llmtrade.market.quote_checks import suspect
 from llmtrade.market.quote_provider import QuoteProvider, quote_of
 from llmtrade.market.service import MarketData, Recording
@@ -222,11 +223,20 @@ class QuoteService:
     ) -> tuple[dict[str, Quote], dict[str, str]]:
         """The last completed session's close of each symbol, from the validated daily bars, and why any symbol
         has none (`everything`: raise MarketDataError for it instead, before anything is recorded)."""
-        series = self.market.bars_asof(symbols, now, sessions=10)
-        quotes: dict[str, Quote] = {}
         problems: dict[str, str] = {}
+        try:
+            found = dict(self.market.bars_asof(symbols, now, sessions=10).bars)
+        except LlmtradeError as exc:
+            if everything or isinstance(exc, TemporaryError) or len(symbols) == 1:
+                raise
+            # One symbol whose prices stop (a file no longer written, a ticker delisted) failed the lot: every account
+            # of a checkpoint before the open went unjudged, exit 1 at each wake-up. Each is asked alone, as held ones.
+            found, problems = held_bars(self.market, symbols, now, sessions=10)
+        quotes: dict[str, Quote] = {}
         for symbol in symbols:
-            bars = series.bars.get(symbol) or []
+            bars = found.get(symbol) or []
+            if symbol in problems:
+                continue
             if not bars:
                 problems[symbol] = f"no daily close of {symbol} before {now.isoformat()}"
                 if everything:

@@ -126,6 +126,27 @@ def _bars(frame: Any, symbol: str) -> list[Bar]:
             raise SeriesRejected(
                 [BarProblem(symbol=symbol, kind=kind, days=[day], reason=f"{day}: unusable yfinance bar: {problem}")]
             ) from None
+    return _one_last_row(bars)
+
+
+# How far apart two rows of the same last session may price it and still be Yahoo's duplicate (a fraction of the
+# later close): Yahoo's twin differs in volume and, at most, in the sixth significant digit of its prices.
+_TWIN = 0.005
+
+
+def _one_last_row(bars: list[Bar]) -> list[Bar]:
+    """`bars` with Yahoo's duplicated last row dropped: the same session twice at the end, both rows pricing it alike
+    (the later one, which has the day's final volume and matches Yahoo's page, is kept), as yfinance's own repair
+    does when it catches it (ranaroussi/yfinance#573, #765, pull 1070; seen again in 2026). Left whole, the validator
+    refused the symbol's series as "more than one bar" for a quirk no user can mend, and with Yahoo the only provider
+    the run stopped with exit 1 at every wake-up until Yahoo stopped sending it. Two rows that price the day apart are
+    no such twin: the validator refuses them, as any duplicate."""
+    if len(bars) < 2 or bars[-1].day != bars[-2].day:
+        return bars
+    first, last = bars[-2], bars[-1]
+    fields = ("open", "high", "low", "close")
+    if all(abs(getattr(first, f) - getattr(last, f)) <= _TWIN * last.close for f in fields):
+        return [*bars[:-2], last]
     return bars
 
 

@@ -1,7 +1,9 @@
 """The checkpoint's first stage, prepare (in code): prices now; for every account whose checkpoint is not stored yet,
 its valuation (the breaker sees it), the week's frozen trade, the watched indicators now, and the machine-checkable
 invalidation rule, evaluated in code. Accounts with nothing to judge are skipped with a reason; one holding a symbol
-without a price now is deferred: nothing stored, judged by a rerun (exit 75: checkpoint_trade.py). An account judged
+without a price now is deferred: nothing stored, judged by a rerun (exit 75: checkpoint_trade.py), unless the daily
+feed says the symbol's prices stop before the last session closed or that it has none (`_lasting`): then no rerun would
+price it, and it is skipped now, saying why (a degraded run: app/checkpoint_run.py). An account judged
 by an earlier run and not decided yet is looked at again, as one judged now is, for the decide stage (RESUMED).
 The ask stage follows (checkpoint_ask.py)."""
 
@@ -17,7 +19,11 @@ from llmtrade.domain.events import NewEvent, StageDeferred, StoredEvent
 from llmtrade.domain.market import IndicatorSet, Quote
 from llmtrade.domain.streams import held_stream
 from llmtrade.domain.trading import AccountSnapshot
+from llmtrade.errors import LlmtradeError
+from llmtrade.market.failures import own_words
+from llmtrade.market.held_prices import HELD_SESSIONS
 from llmtrade.pipeline.context import ContextKey, PipelineContext
+from llmtrade.pipeline.retry import is_temporary
 from llmtrade.workflows.broker_splits import SeenSplits, before_a_split
 from llmtrade.workflows.checkpoint_slot import Outcome, Slot, outcome_from
 from llmtrade.workflows.convictions import conviction_now
@@ -173,6 +179,9 @@ class PrepareStage:
         # Before anything of the look is recorded (valuation, stop and indicators read the prices of what is held).
         unpriced = [s for s, p in snapshot.positions.items() if p.qty and s in self._problems]
         if unpriced:
+            lasting = {s: why for s in unpriced if (why := self._lasting(s)) is not None}
+            if lasting:  # no wait mends it before the deadline: said and stored now, judged again next checkpoint
+                return unpriced_for_good(lasting)
             return Unpriced("; ".join(f"{s} ({self._problems[s]})" for s in unpriced))
         # reconcile_account's look, kept whole: its order ids serve the valuation too.
         seen = look(bench.events, desk.broker, snapshot, valued, observed=observed)
@@ -238,6 +247,38 @@ class PrepareStage:
         # While the market is closed the price is the last bar's close (no quote: the closes themselves).
         suspect = self._suspects.get(frozen.instrument) if quote is None or quote.kind == "close" else None
         return Prepared(desk, account, frozen, values, before, pnl_pct, triggered, flipped, quote, suspect)
+
+    def _lasting(self, symbol: str) -> str | None:
+        """Why `symbol`, held and without a price now, will not have one by waiting, or None when waiting may bring it.
+        The daily feed decides: when it has the symbol's bars to the last session closed (or cannot be reached), the
+        price missing now is a moment's (a halt, a quote not fresh yet, today's CSV row not written yet) and the account
+        waits (exit 75) until the deadline; when it answers that the symbol's prices stop before that session (a file
+        that stopped getting rows, a ticker delisted, renamed or halted for days) or that it has none (unknown to every
+        provider, its file gone), every rerun to the deadline, and every checkpoint after, would wait the same way in
+        silence (exit 75 is not mailed) while nothing of the account is judged."""
+        try:
+            bars = self.bench.market.bars_asof([symbol], self.bench.now, sessions=HELD_SESSIONS).bars.get(symbol)
+        except LlmtradeError as exc:
+            return None if is_temporary(exc) else own_words(exc)
+        return None if bars else f"no bars of {symbol} to {self.bench.now.isoformat()}"
+
+
+# How an account skipped for a held symbol without prices for good begins: the run is degraded and says it
+# (app/checkpoint_run.py), where a skip by design (FLAT, flat, queued orders) is not.
+UNPRICED_FOR_GOOD = "no price to wait for:"
+
+
+def unpriced_for_good(lasting: dict[str, str]) -> str:
+    """The skip of an account holding `lasting` (symbol -> why its prices will not come by waiting): what is wrong,
+    what it means and what to do."""
+    said = "; ".join(f"{s} has none, and waiting will not bring one: {why}" for s, why in lasting.items())
+    symbols = ", ".join(lasting)
+    return (
+        f"{UNPRICED_FOR_GOOD} {said}. None of its stops is checked and nothing of it is traded until "
+        f"{symbols} has prices again (each checkpoint looks again): give its prices (its CSV file through the last "
+        "session), or, if it was delisted or renamed, close the position at the broker and `llmtrade positions "
+        "release` it"
+    )
 
 
 @dataclass(frozen=True)

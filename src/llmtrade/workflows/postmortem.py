@@ -24,7 +24,14 @@ from llmtrade.pipeline.context import PipelineContext
 from llmtrade.pipeline.pipeline import Pipeline, StageObserver
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.postmortem_memory import CompleteStage, RememberOutcomesStage
-from llmtrade.workflows.postmortem_stages import POSTMORTEMS, WRITTEN_NOW, GatherStage, RecordStage, ReflectStage
+from llmtrade.workflows.postmortem_stages import (
+    POSTMORTEMS,
+    UNPRICED,
+    WRITTEN_NOW,
+    GatherStage,
+    RecordStage,
+    ReflectStage,
+)
 from llmtrade.workflows.workbench import Workbench
 
 __all__ = ["POSTMORTEMS", "WRITTEN_NOW", "PostmortemRun", "postmortem_completion", "postmortem_pipeline"]
@@ -93,7 +100,8 @@ class PostmortemRun:
         """The finished context: POSTMORTEMS and WRITTEN_NOW, plus `.loaded` and `.reports`."""
         return await self.pipeline.run(PipelineContext(run_id=self.bench.run_id, week_id=self.bench.week_id))
 
-    async def run(self) -> tuple[list[Postmortem], bool]:
-        """(postmortems, written_now): a week's postmortem is written once, then read back."""
+    async def run(self) -> tuple[list[Postmortem], bool, dict[str, str]]:
+        """(postmortems, written_now, unpriced): a week's postmortem is written once, then read back; `unpriced`: each
+        account whose end equity, written now, values a held symbol at cost, and why."""
         result = await self.run_pipeline()
-        return result.get(POSTMORTEMS), result.get(WRITTEN_NOW)
+        return result.get(POSTMORTEMS), result.get(WRITTEN_NOW), result.get(UNPRICED)

@@ -62,6 +62,8 @@ DRAFTS = ContextKey("postmortem_drafts", list[Draft])
 REFLECTIONS = ContextKey("postmortem_reflections", dict[str, PostmortemAnswer | None])
 POSTMORTEMS = ContextKey("postmortems", list[Postmortem])
 WRITTEN_NOW = ContextKey("postmortem_written_now", bool)
+# Each account whose end equity values a held symbol at cost (no close of it to the week's end), and why: said.
+UNPRICED = ContextKey("postmortem_unpriced", dict[str, str])
 
 
 def written(bench: Workbench) -> list[Postmortem] | None:
@@ -82,7 +84,7 @@ def failed_reflections(events: EventStore, week_id: date) -> list[str]:
 class GatherStage:
     name = "gather"
     reads = ()
-    writes = (DRAFTS,)
+    writes = (DRAFTS, UNPRICED)
     overlaps = False
 
     def __init__(self, bench: Workbench, ends: datetime | None = None):
@@ -94,13 +96,15 @@ class GatherStage:
     async def run(self, context: PipelineContext) -> PipelineContext:
         stored = written(self.bench)
         if stored is not None:
-            return context.with_value(DRAFTS, [Draft(pm, None) for pm in stored]).with_loaded(self.name)
+            drafts = [Draft(pm, None) for pm in stored]
+            return context.with_values((DRAFTS, drafts), (UNPRICED, {})).with_loaded(self.name)
         bench = self.bench
         # Every symbol held, in the universe or not: one taken out of assets.yaml while held was valued at cost, and
         # the week's end equity stored so, the next week's P/L booked from it (an operator's trial).
-        prices, _ = closes_with_held(
+        prices, self._missing = closes_with_held(
             bench.market, bench.config.assets.symbols, held_outside(bench.config, bench.events), self.asof
         )
+        self._unpriced: dict[str, str] = {}
         snapshots = bench.events.read(
             stream=week_stream(bench.week_id, SNAPSHOT), type=MarketSnapshotTaken.event_type()
         )
@@ -112,7 +116,7 @@ class GatherStage:
             draft = self._draft(desk, prices, opening, taken)
             if draft is not None:
                 drafts.append(draft)
-        return context.with_value(DRAFTS, drafts)
+        return context.with_values((DRAFTS, drafts), (UNPRICED, self._unpriced))
 
     def _draft(self, desk: Desk, prices: dict[str, float], opening: object, taken: datetime) -> Draft | None:
         bench = self.bench
@@ -136,6 +140,11 @@ class GatherStage:
             last = (in_week or before or [None])[-1]
             account = books_account(bench.events, desk, prices, since=last)
         end_equity, end_realized, end_unrealized = account.equity, account.realized_pnl, account.unrealized_pnl
+        if account.at_cost:
+            # A held symbol whose prices stopped before the week's end (its feed ended, it was delisted or renamed) is
+            # in the end equity at its cost: stored as the week's result and remembered as its outcome, so said.
+            why = "; ".join(f"{s}: {self._missing.get(s, 'no close to the week end')}" for s in account.at_cost)
+            self._unpriced[desk.account.id] = f"values {', '.join(account.at_cost)} at cost, no close of it ({why})"
         if self.asof < bench.now:
             # Written late: what the account holds now, unless something filled since the week's close (a later week
             # traded), then what it held at that close; either at the week's prices.
