@@ -6,7 +6,6 @@ week as the report shows it; nothing here touches the database.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from datetime import date
 
@@ -25,14 +24,12 @@ from llmtrade.app.report_records import (
     RankLine,
     ReviewCell,
     SizedLine,
-    WeekCost,
     WeekNotRunLine,
     WeekReport,
-    WeekTrading,
 )
+from llmtrade.app.report_week_costs import week_cost, week_trading
 from llmtrade.brokers.order_ends import ENDED_AT
 from llmtrade.council.anonymize import unmasked
-from llmtrade.domain.call_costs import budget_counted, cost_unknown, spent_usd
 from llmtrade.domain.checkpoints import (
     CheckpointSkipped,
     CheckpointsMissed,
@@ -132,8 +129,8 @@ def week_report(week_id: date, events: Sequence[StoredEvent], *, slippage_bps: f
         ),
         postmortems=tuple(_postmortem(e) for e in of[PostmortemWritten.event_type()]),
         not_run=next((_not_run(e) for e in of[WeekNotRun.event_type()]), None),
-        cost=_cost(of[LLMCallCompleted.event_type()], of[LLMCallFailed.event_type()]),
-        trading=_trading(of[OrderFilled.event_type()], slippage_bps),
+        cost=week_cost(of[LLMCallCompleted.event_type()], of[LLMCallFailed.event_type()]),
+        trading=week_trading(of[OrderFilled.event_type()], slippage_bps),
     )
 
 
@@ -376,38 +373,4 @@ def _postmortem(event: StoredEvent) -> PostmortemLine:
         got_right=reflection.what_the_thesis_got_right if reflection else None,
         got_wrong=reflection.what_it_got_wrong if reflection else None,
         lessons=tuple(reflection.lessons) if reflection else (),
-    )
-
-
-def _cost(answers: Sequence[StoredEvent], failed: Sequence[StoredEvent]) -> WeekCost:
-    calls = [e for e in answers if not rules_answer(e.payload)]
-    # What the budget counts, as status does (app/queries.usage): the failed calls that were billed.
-    billed = [e for e in failed if budget_counted(e.payload)]
-    spent = [*calls, *billed]
-    return WeekCost(
-        calls=len(calls),
-        rules_answers=len(answers) - len(calls),
-        failed_calls=len(billed),
-        prompt_tokens=sum(e.payload.get("prompt_tokens") or 0 for e in spent),
-        completion_tokens=sum(e.payload.get("completion_tokens") or 0 for e in spent),
-        cost_usd=round(sum(spent_usd(e.payload) for e in spent), 6),
-        unpriced_calls=sum(1 for e in spent if cost_unknown(e.payload)),
-    )
-
-
-PAPER = "paper"  # the paper broker's name on its fills (brokers/paper.py), the one whose slippage is known
-
-
-def _trading(filled: Sequence[StoredEvent], slippage_bps: float) -> WeekTrading:
-    # Once per order, as the leaderboard counts them: a fill recorded twice (a recovery) is one fill.
-    once = {(f.fill.account_id, f.fill.client_order_id): f for f in map(OrderFilled.from_event, filled)}
-    fills = list(once.values())
-    traded = math.fsum(f.fill.qty * f.fill.price for f in fills)
-    known = all(f.broker == PAPER for f in fills)
-    return WeekTrading(
-        fills=len(fills),
-        traded_usd=round(traded, 2),
-        commissions_usd=round(math.fsum(f.fill.commission for f in fills), 2),
-        # Unrounded: the report's total is their sum, and cents rounded per week drifted from the leaderboard's.
-        slippage_usd=traded * slippage_bps / 10_000 if known else None,
     )
