@@ -11,12 +11,13 @@ from datetime import time as dt_time
 
 from llmtrade.config.models import Config
 from llmtrade.domain.runs import WeekCompleted
+from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import OperationalError, UsageError
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar, new_york_date
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows.checkpoint import require_checkpoint_time
 from llmtrade.workflows.postmortem import cut_off_before_memory, postmortem_completion
-from llmtrade.workflows.schedule import JobKind, week_jobs
+from llmtrade.workflows.schedule import JobKind, postmortem_job, week_jobs
 from llmtrade.workflows.weekly import completion
 
 
@@ -78,6 +79,15 @@ def require_postmortem_due(
     scheduled = next(j for j in week_jobs(config.schedule, calendar, week_id) if j.kind is JobKind.POSTMORTEM)
     if now < scheduled.at:
         raise UsageError(f"week {week_id} is not over: its postmortem is due at {scheduled.at.isoformat()}")
+
+
+def latest_postmortem_due(config: Config, calendar: TradingCalendar, now: datetime) -> date:
+    """The week a bare `postmortem` scores at `now`: the current week once its postmortem is due (its scheduled time,
+    Tuesday 16:30 by default, has come), else the one before. Run at that Tuesday 16:30, it had scored the week before
+    the one just ended (a week already scored, or "no completed weekly run" in a first week's books)."""
+    current = week_id_for(new_york_date(now))
+    due = postmortem_job(config.schedule, calendar, current)
+    return current if due is not None and now >= due.at else current - timedelta(days=7)
 
 
 def previous_week_needs_postmortem(storage: Storage, week_id: date) -> date | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from functools import partial
 from typing import TypeVar
 
@@ -23,6 +23,7 @@ from llmtrade.app.due_said import say_postmortem_late, say_waits_over, say_weekl
 from llmtrade.app.due_waits import Waits, kill_switch_said, run_wait_repeated
 from llmtrade.app.event_checkpoints import run_event_checkpoints
 from llmtrade.app.guards import (
+    latest_postmortem_due,
     previous_week_needs_postmortem,
     require_checkpoint_due,
     require_open_week,
@@ -53,7 +54,6 @@ from llmtrade.domain.trading import OrdersPlanned
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.exits import temporary
 from llmtrade.llm.gateway import LLMMode
-from llmtrade.market.calendar import new_york_date
 from llmtrade.pipeline.context import PipelineContext
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.projections import project_week_summaries
@@ -232,22 +232,13 @@ def postmortem(app: Container, *, week: date | None) -> PostmortemResult:
     """The postmortem of `week` (default: the latest week whose postmortem is due: the current one once its scheduled
     postmortem time has come, Tuesday 16:30 by default, else the week before)."""
     now = app.clock.now()
-    week_id = week_id_for(week) if week else _latest_due(app, now)
+    week_id = week_id_for(week) if week else latest_postmortem_due(app.loaded.config, app.calendar, now)
     app = in_week_mode(app, week_id)
     with app.storage(models=True) as storage:
         require_postmortem_due(storage, app.loaded.config, app.calendar, week_id, now)
         require_same_mode(storage.events, week_id, app.mode, app.decision.reason)
         with app.week_lock(storage.conn, week_id, command="postmortem"):
             return _postmortem(app, storage, week_id, now)
-
-
-def _latest_due(app: Container, now: datetime) -> date:
-    """The week a bare `postmortem` scores at `now`: the current week once its postmortem is due (its last session
-    closed), else the one before. Run at the schedule's own Tuesday 16:30, it scored the week before the one just
-    ended (a week already scored, or "no completed weekly run" in a first week's books)."""
-    current = week_id_for(new_york_date(now))
-    due = postmortem_job(app.loaded.config.schedule, app.calendar, current)
-    return current if due is not None and now >= due.at else current - timedelta(days=7)
 
 
 def run_postmortem(app: Container, *, week: date | None) -> PostmortemResult:
