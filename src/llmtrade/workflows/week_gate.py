@@ -132,6 +132,11 @@ class WeekGate:
         every account is looked at; they fill at the open, and the same run then goes on. A dry run sends
         nothing, so nothing can be doubled: it goes on, sized from the positions before they fill, and says so."""
         prices = self.closes(snapshot)  # in the new shares of a split an earlier desk's look recorded
+        if not self.dry_run:
+            # Orders the broker ends itself (a split between, a paper order whose price will never come) are recorded
+            # before the look: one that can never fill is not waited for (exit 75 at every wake-up, every account's
+            # week held back), and the run says it (brokers/order_ends.py `ended_notes`).
+            desk.broker.record_canceled(run_id=run_id)
         # One look at the broker's account, orders and fills (in that order, as reconciliation reads them) serves the
         # reconciliation, the queue check and the valuation, as a checkpoint's (nothing between them changes the books).
         account, observed = look_at(desk.broker, prices)
