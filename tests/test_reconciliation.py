@@ -47,7 +47,7 @@ from llmtrade.workflows.committee_stages import DECISION, FAILED_PMS, PITCHES
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.execution_stage import ExecutionStage
 from llmtrade.workflows.research_stages import SNAPSHOT
-from llmtrade.workflows.trading_stages import PLANS, PREPARED, PRICES, QUEUED, READY, RiskStage
+from llmtrade.workflows.trading_stages import PLANS, PREPARED, PRICES, QUEUED, READY, UNSOLD, RiskStage
 from tests.fakes.alpaca_server import FakeAlpacaServer
 from tests.fakes.by_hand import trade_by_hand
 
@@ -185,6 +185,7 @@ def _context(prices: dict[str, float], week: date = WEEK, run_id: str = "run-1",
         (PREPARED, {}),
         (READY, {}),
         (QUEUED, []),
+        (UNSOLD, []),
     )
 
 

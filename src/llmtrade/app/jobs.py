@@ -65,7 +65,7 @@ from llmtrade.workflows.legs import held_back_notes, unfinished_orders
 from llmtrade.workflows.postmortem import PostmortemRun
 from llmtrade.workflows.postmortem_stages import failed_reflections
 from llmtrade.workflows.schedule import Job, JobKind, postmortem_job, retry_deadline
-from llmtrade.workflows.trading_stages import QUEUED
+from llmtrade.workflows.trading_stages import QUEUED, UNSOLD
 from llmtrade.workflows.weekly import (
     completion,
     require_begun,
@@ -151,9 +151,12 @@ def weekly(app: Container, *, week: date | None, dry_run: bool, observer: Observ
                     app.warning(note)
                 for note in result.get(QUEUED):  # a dry run's only
                     app.warning(note)
+                unsold = result.get(UNSOLD)  # held positions whose prices ended: no close sent
+                for note in unsold:
+                    app.warning(note)
                 # Refused orders degrade the run; a leg held back for its close is the design working
                 # (workflows/legs.py).
-                degraded = result.get(research_stages.DEGRADED) + abandoned + result.get(UNFINISHED) + ended
+                degraded = result.get(research_stages.DEGRADED) + abandoned + result.get(UNFINISHED) + ended + unsold
                 held_back = [] if dry_run else held_back_notes(storage.events, week_stream(week_id, streams.ORDERS))
                 for note in held_back:
                     app.say(note)

@@ -187,6 +187,26 @@ def _note(order: Order, ended: QueuedOrderCanceled) -> str:
     )
 
 
+def keep_end_note(events: EventStore, run_id: str | None, order: Order, reason: str) -> None:
+    """Keep, for `ended_notes`, the note of `order`, which a broker that records its own ends (the paper broker) ended
+    unfilled for `reason` because its symbol has no price and will get none: the run says what became of it and what
+    the user can do."""
+    if run_id is None:
+        return
+    ended = QueuedOrderCanceled(
+        account_id=order.account_id, client_order_id=order.client_order_id, reason=reason, status=OrderStatus.REJECTED
+    )
+    symbol = order.symbol
+    _keep(
+        events,
+        run_id,
+        f"{_note(order, ended)}. Whatever the account still holds of {symbol} stays in its books at its last price "
+        f"or its cost (status says which): give {symbol}'s prices again (its CSV file through the last session), or, "
+        f"if it was delisted or renamed, `llmtrade positions release {order.account_id} {symbol}` hands it back, so "
+        "no roll tries to close it again (README: Orders that can never fill)",
+    )
+
+
 def _keep(events: EventStore, run_id: str, note: str) -> None:
     with _NOTES_LOCK:
         _NOTES.put(events, run_id, (*(_NOTES.get(events, run_id) or ()), note))

@@ -45,6 +45,7 @@ from llmtrade.brokers.paper_book import (
     split_cancels,
     start_book,
 )
+from llmtrade.brokers.paper_expiry import Ended, expiry_reasons, past_their_day, record_expired
 from llmtrade.brokers.protocol import CancelAnswer
 from llmtrade.clock import Clock
 from llmtrade.domain.events import NewEvent, StoredEvent
@@ -95,6 +96,7 @@ class PaperBroker:
         commission_per_order: float = 0.0,
         shortable: frozenset[str] | None = None,
         quotes: QuoteSource | None = None,
+        ended: Ended | None = None,
     ):
         self.account_id = account_id
         self.starting_cash = starting_cash
@@ -107,6 +109,9 @@ class PaperBroker:
         self._shortable = shortable
         # None: in-session orders fill at the session's open (the daily-bar behaviour older ledgers used).
         self._quotes = quotes
+        # Why a symbol's prices will not come by waiting, or None (market/held_prices.py `prices_ended`): an order
+        # whose open never comes is expired (`record_canceled`). None: orders wait for their price as long as it takes.
+        self._ended = ended
         # A session's opening price, once known, is final: asked of the market once per process, not on
         # every look at a queued order (each look at the book derives every unrecorded fill again).
         self._opens: dict[tuple[str, date], tuple[float, tuple[Split, ...]]] = {}
@@ -288,17 +293,30 @@ class PaperBroker:
         return CancelAnswer(result(book, client_order_id, derived, splits), asked=False)
 
     def record_canceled(self, *, run_id: str | None) -> list[str]:
-        """Record, once, each queued order a split cancels (paper_book.py `split_cancels`; a read only derives it). A
-        write, made where a job records the account's fills (brokers/fills.py); a rerun writes nothing. The ids
-        canceled now (paper_book.py `record_split_cancels`: when another writer got there first)."""
+        """Record, once, each queued order a split cancels (paper_book.py `split_cancels`; a read only derives it) and
+        each one expired because its price will never come (`_expired`). A write, made where a job records the
+        account's fills (brokers/fills.py) and before a job looks for orders still queued; a rerun writes nothing. The
+        ids canceled now (paper_book.py `record_split_cancels`: when another writer got there first)."""
         splits = recorded_splits(self._events)
-        if not splits:
-            return []  # the usual call: no split, nothing to look at
-        return record_split_cancels(
-            self._events,
-            self._book,
-            lambda book: split_cancels(book, self.account_id, splits, self._clock.now(), run_id),
-        )
+        canceled = []
+        if splits:  # the usual call: no split, nothing to look at
+            canceled = record_split_cancels(
+                self._events,
+                self._book,
+                lambda book: split_cancels(book, self.account_id, splits, self._clock.now(), run_id),
+            )
+        return canceled + self._expired(run_id)
+
+    def _expired(self, run_id: str | None) -> list[str]:
+        """Expire, once, each queued order that can never fill (brokers/paper_expiry.py); the ids expired now."""
+        if self._ended is None:
+            return []
+        book, now = self._book(), self._clock.now()
+        stuck = past_their_day(book, self._calendar, now)
+        if not stuck:
+            return []  # the usual call: every order queued is for a session not over yet
+        reasons = expiry_reasons(book, stuck, *self._derived(book), self._ended, now)
+        return record_expired(self._events, self._book, self.account_id, reasons, now, run_id) if reasons else []
 
     def is_shortable(self, symbol: str) -> bool:
         return self._shortable is None or symbol in self._shortable

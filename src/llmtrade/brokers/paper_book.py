@@ -203,22 +203,31 @@ def split_cancels(
     book: Book, account_id: str, splits: tuple[Split, ...], now: datetime, run_id: str | None
 ) -> tuple[list[str], list[NewEvent], dict[str, int]]:
     """The pending orders of `book` a split cancels (`crossing`), and the events that record it with the versions to
-    append them at: each order's cancel on the ledger, and why (QueuedOrderCanceled) on its write-once fill stream,
-    so it can never be recorded as filled either."""
-    crossed = [(cid, split) for cid in book.pending if splits and (split := crossing(book, cid, splits))]
+    append them at (`cancel_events`)."""
+    crossed = {
+        cid: f"split: {split_canceled(split)}"
+        for cid in book.pending
+        if splits and (split := crossing(book, cid, splits))
+    }
+    return cancel_events(book, account_id, crossed, OrderStatus.CANCELED, now, run_id)
+
+
+def cancel_events(
+    book: Book, account_id: str, reasons: Mapping[str, str], status: OrderStatus, now: datetime, run_id: str | None
+) -> tuple[list[str], list[NewEvent], dict[str, int]]:
+    """The ids of the pending orders `reasons` names (client order id -> why it ends unfilled) and the events that end
+    them with the versions to append them at: each order's cancel on the ledger, and why (QueuedOrderCanceled, with
+    `status`) on its write-once fill stream, so it can never be recorded as filled either."""
     ledger = ledger_stream(account_id)
     expected, new = {ledger: book.version}, []
-    for cid, split in crossed:
+    for cid, reason in reasons.items():
         week_id, stream = book.accepted[cid].order.week_id, fill_stream(account_id, cid)
         canceled = PaperOrderCanceled(client_order_id=cid, canceled_at=now)
-        reason = f"split: {split_canceled(split)}"
-        why = QueuedOrderCanceled(
-            account_id=account_id, client_order_id=cid, reason=reason, status=OrderStatus.CANCELED
-        )
+        why = QueuedOrderCanceled(account_id=account_id, client_order_id=cid, reason=reason, status=status)
         new.append(NewEvent.of(canceled, stream=ledger, week_id=week_id, account_id=account_id, run_id=run_id))
         new.append(NewEvent.of(why, stream=stream, week_id=week_id, account_id=account_id, run_id=run_id))
         expected[stream] = 0
-    return [cid for cid, _ in crossed], new, expected
+    return list(reasons), new, expected
 
 
 _CANCEL_ATTEMPTS = 5  # ledger moves `record_split_cancels` looks again after before giving up (a rerun records it)

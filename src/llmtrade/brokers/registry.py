@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from llmtrade.brokers.paper import OpeningPrices, PaperBroker
 from llmtrade.brokers.protocol import Broker
@@ -21,6 +22,8 @@ from llmtrade.clock import Clock
 from llmtrade.config.models import Account, BrokerKind, Config
 from llmtrade.errors import OperationalError
 from llmtrade.market.calendar import TradingCalendar
+from llmtrade.market.daily_bars import DailyBars
+from llmtrade.market.held_prices import prices_ended
 from llmtrade.market.quote_provider import QuoteSource
 from llmtrade.memo import IdentityMemo
 from llmtrade.settings import Settings
@@ -39,6 +42,8 @@ class BrokerContext:
     calendar: TradingCalendar
     prices: OpeningPrices
     quotes: QuoteSource | None = None  # prices now, for paper fills in session
+    # The daily feed: says when a symbol's prices ended for good, so a paper order that can never fill expires.
+    market: DailyBars | None = None
 
 
 Factory = Callable[[BrokerContext], Broker]
@@ -56,6 +61,7 @@ def _paper(ctx: BrokerContext) -> Broker:
         commission_per_order=ctx.config.accounts.paper.commission_per_order,
         shortable=_shortable(ctx.config),
         quotes=ctx.quotes,
+        ended=partial(prices_ended, ctx.market) if ctx.market is not None else None,
     )
 
 
@@ -118,13 +124,14 @@ def open_broker(
     calendar: TradingCalendar,
     prices: OpeningPrices,
     quotes: QuoteSource | None = None,
+    market: DailyBars | None = None,
 ) -> Broker:
     """The account's broker for this run, built by the factory registered under its name."""
     name = broker_name(account, live=live, settings=settings)
     factory = FACTORIES.get(name)
     if factory is None:
         raise OperationalError(f"account {account.id}: no broker is registered as {name!r} ({', '.join(FACTORIES)})")
-    return factory(BrokerContext(account, settings, config, events, clock, calendar, prices, quotes))
+    return factory(BrokerContext(account, settings, config, events, clock, calendar, prices, quotes, market))
 
 
 def _keys(account: Account, settings: Settings) -> tuple[str | None, str | None]:

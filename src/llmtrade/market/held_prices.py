@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from llmtrade.domain.market import Bar
-from llmtrade.errors import BarNotComplete, LlmtradeError, MarketDataError
+from llmtrade.errors import BarNotComplete, LlmtradeError, MarketDataError, TemporaryError
 from llmtrade.market.daily_bars import DailyBars
+from llmtrade.market.failures import own_words
 
 # Sessions of bars read to price a held symbol: its last close, and the sessions before it that say whether that close
 # is suspect (market/jumps.py `last_suspect`).
@@ -72,6 +73,21 @@ def held_bars(
             problems[symbol] = f"no bars of {symbol} to {asof.isoformat()}"
             failed[symbol] = MarketDataError(problems[symbol])
     return found, problems
+
+
+def prices_ended(market: DailyBars, symbol: str, now: datetime) -> str | None:
+    """Why `symbol` will get no price by waiting, or None when waiting may bring one. The daily feed decides: when it
+    has the symbol's bars to the last session closed at `now` (or cannot be reached: TemporaryError), a price missing
+    now is a moment's (a halt, today's CSV row not written yet); when it answers that the symbol's prices stop before
+    that session (a file that stopped getting rows, a ticker delisted or renamed) or that it has none, every wait
+    would wait the same way for ever. Asks the feed once; raises nothing of its own."""
+    try:
+        bars = market.bars_asof([symbol], now, sessions=HELD_SESSIONS).bars.get(symbol)
+    except TemporaryError:
+        return None
+    except LlmtradeError as exc:
+        return own_words(exc)
+    return None if bars else f"no bars of {symbol} to {now.isoformat()}"
 
 
 def held_closes(market: DailyBars, symbols: Sequence[str], asof: datetime) -> tuple[dict[str, float], dict[str, str]]:

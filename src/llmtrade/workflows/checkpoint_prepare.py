@@ -19,11 +19,8 @@ from llmtrade.domain.events import NewEvent, StageDeferred, StoredEvent
 from llmtrade.domain.market import IndicatorSet, Quote
 from llmtrade.domain.streams import held_stream
 from llmtrade.domain.trading import AccountSnapshot
-from llmtrade.errors import LlmtradeError
-from llmtrade.market.failures import own_words
-from llmtrade.market.held_prices import HELD_SESSIONS
+from llmtrade.market.held_prices import prices_ended
 from llmtrade.pipeline.context import ContextKey, PipelineContext
-from llmtrade.pipeline.retry import is_temporary
 from llmtrade.workflows.broker_splits import SeenSplits, before_a_split
 from llmtrade.workflows.checkpoint_slot import Outcome, Slot, outcome_from
 from llmtrade.workflows.convictions import conviction_now
@@ -175,6 +172,8 @@ class PrepareStage:
         # reconciliation, the queue check and the valuation: nothing between them changes the broker's books. Valued in
         # the new shares of a split an earlier look recorded (a paper account holding it is split from midnight on).
         valued = self._splits.read_at(desk.account.id, prices, bench.market.calendar, bench.now)
+        if not self.dry_run:  # an order that can never fill is ended before the queue check (week_gate.py `ready`)
+            desk.broker.record_canceled(run_id=bench.run_id)
         snapshot, observed = look_at(desk.broker, valued)
         # Before anything of the look is recorded (valuation, stop and indicators read the prices of what is held).
         unpriced = [s for s, p in snapshot.positions.items() if p.qty and s in self._problems]
@@ -249,18 +248,11 @@ class PrepareStage:
         return Prepared(desk, account, frozen, values, before, pnl_pct, triggered, flipped, quote, suspect)
 
     def _lasting(self, symbol: str) -> str | None:
-        """Why `symbol`, held and without a price now, will not have one by waiting, or None when waiting may bring it.
-        The daily feed decides: when it has the symbol's bars to the last session closed (or cannot be reached), the
-        price missing now is a moment's (a halt, a quote not fresh yet, today's CSV row not written yet) and the account
-        waits (exit 75) until the deadline; when it answers that the symbol's prices stop before that session (a file
-        that stopped getting rows, a ticker delisted, renamed or halted for days) or that it has none (unknown to every
-        provider, its file gone), every rerun to the deadline, and every checkpoint after, would wait the same way in
-        silence (exit 75 is not mailed) while nothing of the account is judged."""
-        try:
-            bars = self.bench.market.bars_asof([symbol], self.bench.now, sessions=HELD_SESSIONS).bars.get(symbol)
-        except LlmtradeError as exc:
-            return None if is_temporary(exc) else own_words(exc)
-        return None if bars else f"no bars of {symbol} to {self.bench.now.isoformat()}"
+        """Why `symbol`, held and without a price now, will not have one by waiting, or None when waiting may bring it
+        (market/held_prices.py `prices_ended`: the daily feed decides). Waiting on such a symbol, every rerun to the
+        deadline, and every checkpoint after, would wait the same way in silence (exit 75 is not mailed) while nothing
+        of the account is judged."""
+        return prices_ended(self.bench.market, symbol, self.bench.now)
 
 
 # How an account skipped for a held symbol without prices for good begins: the run is degraded and says it

@@ -82,6 +82,9 @@ PREPARED = ContextKey("risk_prepared", dict[str, list[EventPayload]])
 READY = ContextKey("risk_ready", dict[str, AccountSnapshot])
 # A dry run's accounts sized while orders are queued at their broker (`_Gate.ready`), one line each, said as warnings.
 QUEUED = ContextKey("queued_in_dry_run", list[str])
+# Held positions whose prices ended, left out of the roll's closes (week_gate.py `unsold_note`), one line each: said as
+# warnings by the run that planned them, the run degraded.
+UNSOLD = ContextKey("unsold_in_roll", list[str])
 
 
 class RiskPrepStage(WeekGate):
@@ -95,11 +98,11 @@ class RiskPrepStage(WeekGate):
 
     name = "risk_prep"
     reads = (SNAPSHOT, PITCHES, FAILED_PMS)
-    writes = (PREPARED, READY, QUEUED)
+    writes = (PREPARED, READY, QUEUED, UNSOLD)
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         if self.events.read_stream(week_stream(self.week_id, RISK)):
-            return context.with_values((PREPARED, {}), (READY, {}), (QUEUED, [])).with_loaded(self.name)
+            return context.with_values((PREPARED, {}), (READY, {}), (QUEUED, []), (UNSOLD, [])).with_loaded(self.name)
         snapshot, pitches, failed = context.get(SNAPSHOT), context.get(PITCHES), context.get(FAILED_PMS)
         self.held_prices(snapshot)  # here, not on the worker thread
         pm_of = {pm.account: pm.id for pm in self.config.models.pms}
@@ -120,13 +123,15 @@ class RiskPrepStage(WeekGate):
         # On a thread: its broker reads and records are blocking calls, and the chairman's reply must not wait. Not
         # to_thread alone: a stop landing as the thread starts left it recording after the run's failure was.
         prepared, ready = (await on_threads([prepare]))[0] if self.overlaps else prepare()
-        return context.with_values((PREPARED, prepared), (READY, ready), (QUEUED, list(self.queued)))
+        return context.with_values(
+            (PREPARED, prepared), (READY, ready), (QUEUED, list(self.queued)), (UNSOLD, list(self.unsold))
+        )
 
 
 class RiskStage(WeekGate):
     name = "risk_gate"
-    reads = (SNAPSHOT, PITCHES, FAILED_PMS, DECISION, PREPARED, READY, QUEUED)
-    writes = (VERDICTS, PLANS, PRICES, QUEUED)
+    reads = (SNAPSHOT, PITCHES, FAILED_PMS, DECISION, PREPARED, READY, QUEUED, UNSOLD)
+    writes = (VERDICTS, PLANS, PRICES, QUEUED, UNSOLD)
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         snapshot = context.get(SNAPSHOT)
@@ -158,8 +163,13 @@ class RiskStage(WeekGate):
             verdicts = [p.verdict for p in payloads if isinstance(p, RiskChecked)]
             plans = [p for p in payloads if isinstance(p, OrdersPlanned)]
             queued = list(dict.fromkeys([*context.get(QUEUED), *self.queued]))  # the chairman's looked at twice
+            unsold = [*context.get(UNSOLD), *self.unsold]
             return context.with_values(
-                (VERDICTS, verdicts), (PLANS, plans), (PRICES, self.closes(snapshot)), (QUEUED, queued)
+                (VERDICTS, verdicts),
+                (PLANS, plans),
+                (PRICES, self.closes(snapshot)),
+                (QUEUED, queued),
+                (UNSOLD, unsold),
             )
         stored, built = await once(
             self.events, stream, build, week_id=self.week_id, run_id=context.run_id, account_of=_account_of
@@ -169,8 +179,14 @@ class RiskStage(WeekGate):
         self.events.defer_flush(True)
         verdicts = [RiskChecked.from_event(e).verdict for e in stored if e.type == RiskChecked.event_type()]
         plans = [OrdersPlanned.from_event(e) for e in stored if e.type == OrdersPlanned.event_type()]
+        # Said by the run that stored the plan only: a run that found it stored planned nothing.
+        unsold = [*context.get(UNSOLD), *self.unsold] if built else []
         result = context.with_values(
-            (VERDICTS, verdicts), (PLANS, plans), (PRICES, self.closes(snapshot)), (QUEUED, context.get(QUEUED))
+            (VERDICTS, verdicts),
+            (PLANS, plans),
+            (PRICES, self.closes(snapshot)),
+            (QUEUED, context.get(QUEUED)),
+            (UNSOLD, unsold),
         )
         return result if built else result.with_loaded(self.name)
 

@@ -4,7 +4,7 @@ orders planned. The stages that run it over every account are in workflows/tradi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import date
 
 from llmtrade.brokers.fills import Observed, look_at
@@ -22,8 +22,9 @@ from llmtrade.domain.trading import (
     TradeIntended,
     TradeIntent,
 )
-from llmtrade.errors import TemporaryError
+from llmtrade.errors import LlmtradeError, TemporaryError
 from llmtrade.market.daily_bars import DailyBars
+from llmtrade.market.failures import own_words
 from llmtrade.market.held_prices import HELD_SESSIONS, held_bars
 from llmtrade.market.jumps import last_suspect
 from llmtrade.risk import gate as risk
@@ -36,10 +37,15 @@ from llmtrade.workflows.execution import queued_order_ids, value_account
 from llmtrade.workflows.shadow import record_shadow_trade
 
 
-def after_roll(account: AccountSnapshot, keep: str, prices: Mapping[str, float]) -> AccountSnapshot:
-    """The account as it will be once positions in other instruments are closed at today's prices."""
-    proceeds = sum(p.qty * prices.get(s, p.avg_price) for s, p in account.positions.items() if s != keep)
-    kept = {s: p for s, p in account.positions.items() if s == keep}
+def after_roll(
+    account: AccountSnapshot, keep: str, prices: Mapping[str, float], unsold: Collection[str] = ()
+) -> AccountSnapshot:
+    """The account as it will be once positions in other instruments are closed at today's prices, but those in
+    `unsold` (symbols whose close could never fill: kept, at their price or their cost, and no money from them)."""
+    proceeds = sum(
+        p.qty * prices.get(s, p.avg_price) for s, p in account.positions.items() if s != keep and s not in unsold
+    )
+    kept = {s: p for s, p in account.positions.items() if s == keep or s in unsold}
     exposure = sum(abs(p.qty) * prices.get(s, p.avg_price) for s, p in kept.items())
     cash = account.cash + proceeds
     return account.model_copy(
@@ -72,8 +78,12 @@ class WeekGate:
         self._held: dict[str, float] = {}
         # What the last bar of each of those looks like when it is not a price to size off (market/jumps.py).
         self._held_suspect: dict[str, str] = {}
+        # Those of them whose prices ended for good (a feed that answers they stop, or that it has none), with why: a
+        # roll's close of one could never fill (brokers/paper_expiry.py), so it is not sent and not counted as sold.
+        self._held_ended: dict[str, str] = {}
         self.splits = SeenSplits(events, week_id, dry_run=dry_run)
         self.queued: list[str] = []
+        self.unsold: list[str] = []  # `unsold_note`s of the plans made here: said as warnings, the run degraded
         # A real run's accounts with orders queued at their broker, by account id: each is looked at before the run
         # stops (`wait_for_queued`), so its one message names them all; it named only the first (a trial).
         self.waiting: dict[str, list[str]] = {}
@@ -89,9 +99,11 @@ class WeekGate:
         held = dict.fromkeys([*held_outside(self.config, self.events), *shadows])
         extra = [s for s in held if s not in snapshot.indicators]
         if self.market is None or not extra:
-            self._held, self._held_suspect = {}, {}
+            self._held, self._held_suspect, self._held_ended = {}, {}, {}
             return
-        bars = held_bars(self.market, extra, snapshot.asof, sessions=HELD_SESSIONS)[0]
+        errors: dict[str, LlmtradeError] = {}
+        bars = held_bars(self.market, extra, snapshot.asof, sessions=HELD_SESSIONS, errors=errors)[0]
+        self._held_ended = {s: own_words(e) for s, e in errors.items() if not isinstance(e, TemporaryError)}
         self._held = {s: b[-1].close for s, b in bars.items()}
         self._held_suspect = {s: jump.looks_like() for s, b in bars.items() if (jump := last_suspect(s, b)) is not None}
 
@@ -132,6 +144,11 @@ class WeekGate:
         every account is looked at; they fill at the open, and the same run then goes on. A dry run sends
         nothing, so nothing can be doubled: it goes on, sized from the positions before they fill, and says so."""
         prices = self.closes(snapshot)  # in the new shares of a split an earlier desk's look recorded
+        if not self.dry_run:
+            # Orders the broker ends itself (a split between, a paper order whose price will never come) are recorded
+            # before the look: one that can never fill is not waited for (exit 75 at every wake-up, every account's
+            # week held back), and the run says it (brokers/order_ends.py `ended_notes`).
+            desk.broker.record_canceled(run_id=run_id)
         # One look at the broker's account, orders and fills (in that order, as reconciliation reads them) serves the
         # reconciliation, the queue check and the valuation, as a checkpoint's (nothing between them changes the books).
         account, observed = look_at(desk.broker, prices)
@@ -185,6 +202,11 @@ class WeekGate:
         if intent is None:
             return []
         stop, why = halted(self.events, desk.account.id)
+        # Held symbols whose prices ended: their close would be queued and never fill (it expires at the next look),
+        # so none is sent, and the week is sized as still holding them, with no money from their sale. Said once.
+        unsold = {s: self._held_ended[s] for s, p in before.positions.items() if p.qty and s in self._held_ended}
+        for symbol, ended in unsold.items():
+            self.unsold.append(unsold_note(desk.account.id, symbol, before.positions[symbol].qty, ended))
         if intent.direction == "FLAT" and not intent.instrument:
             verdict = RiskVerdict(
                 account_id=desk.account.id,
@@ -201,7 +223,7 @@ class WeekGate:
             suspect = snapshot.suspect | self._held_suspect
             verdict = risk.check(
                 intent,
-                after_roll(before, intent.instrument, prices),
+                after_roll(before, intent.instrument, prices, unsold),
                 prices.get(intent.instrument, 0.0),
                 assets=self.config.assets,
                 risk=self.config.risk,
@@ -227,7 +249,8 @@ class WeekGate:
                 run_id=run_id,
             )
         # A halted account's verdict is already cut to what reduces risk; its roll still closes.
-        orders = plan_orders(self.week_id, desk.account.id, before.positions, verdict.instrument, verdict.target_qty)
+        rolled = {s: p for s, p in before.positions.items() if s not in unsold}
+        orders = plan_orders(self.week_id, desk.account.id, rolled, verdict.instrument, verdict.target_qty)
         return [
             TradeIntended(intent=intent),
             RiskChecked(verdict=verdict),
@@ -235,3 +258,13 @@ class WeekGate:
                 account_id=desk.account.id, broker=desk.broker.name, orders=orders, positions_before=before.positions
             ),
         ]
+
+
+def unsold_note(account_id: str, symbol: str, qty: int, why: str) -> str:
+    """What the week's run says of a held position whose roll close it does not send: its prices ended (`why`)."""
+    return (
+        f"account {account_id} holds {qty:+d} {symbol}, whose prices ended ({why}): the week's roll sends no close of "
+        f"it (it could never fill) and sizes the week as still holding it, at its cost; give {symbol}'s prices again "
+        f"(its CSV file through the last session), or, if it was delisted or renamed, `llmtrade positions release "
+        f"{account_id} {symbol}` hands it back (README: Orders that can never fill)"
+    )

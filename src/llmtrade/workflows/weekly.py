@@ -194,6 +194,7 @@ def build_desks(
                 calendar=calendar,
                 prices=market,
                 quotes=quotes,
+                market=market,
             ),
         )
         for account in config.accounts.accounts

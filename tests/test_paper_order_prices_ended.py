@@ -1,0 +1,169 @@
+"""A paper order whose symbol's prices ended for good (its CSV file no longer written, a ticker delisted or renamed)
+can never fill: it is expired, recorded with its reason, said, and waited for by nothing.
+
+Before, it stayed queued for ever: every checkpoint skipped its account ("orders still queued"), and every weekly run
+after waited on it (exit 75 at each wake-up, silent under -q), holding back every account's week.
+
+The scripted week of tests/test_week_lifecycle.py on its CSV market: acct_3 buys GLD for Wednesday's open; here
+GLD.csv stops at Tuesday, so that open never comes.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from llmtrade.cli import app
+from llmtrade.config.loader import packaged_defaults
+from llmtrade.domain.trading import AccountSnapshot, Position
+from llmtrade.workflows.week_gate import after_roll
+from tests.support import stored_events
+from tests.test_week_lifecycle import week
+
+__all__ = ["week"]
+
+runner = CliRunner()
+
+
+def _gld_ends_tuesday(folder: Path) -> None:
+    path = folder / "GLD.csv"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(line for line in lines if line[:10] <= "2026-01-06" or line.startswith("Date")) + "\n")
+
+
+def _gld_order(url: str) -> str:
+    [sent] = [e for e in stored_events(url, type="OrderSubmitted") if e.payload["order"]["symbol"] == "GLD"]
+    assert sent.account_id == "acct_3"
+    return str(sent.payload["order"]["client_order_id"])
+
+
+def test_a_queued_paper_order_whose_prices_ended_expires_and_its_account_is_judged(
+    week: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _, url, _ = week
+    assert runner.invoke(app, ["-q", "run-weekly"]).exit_code == 0
+    cid = _gld_order(url)
+    _gld_ends_tuesday(tmp_path / "csv")
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-09T12:00:00-05:00")  # Friday: GLD's Wednesday open never came
+    result = runner.invoke(app, ["-q", "checkpoint", "12:00", "--json"])
+    assert result.exit_code == 0, result.output
+    by_account = {a["account_id"]: a for a in json.loads(result.stdout)["accounts"]}
+    assert by_account["acct_3"]["skipped"] != "orders still queued for the open: nothing to judge yet"
+    [ended] = [e for e in stored_events(url, type="QueuedOrderCanceled") if e.payload["client_order_id"] == cid]
+    assert ended.payload["status"] == "rejected"
+    assert ended.payload["reason"].startswith("expired unfilled: GLD has no opening price on 2026-01-07")
+    assert "the last bar is 2026-01-06" in ended.payload["reason"]
+    assert not [e for e in stored_events(url, type="OrderFilled") if e.payload["fill"]["client_order_id"] == cid]
+    # Said, under -q too: which account, order, why, what to do.
+    said = result.stderr
+    assert "account acct_3's order" in said and cid in said and "expired unfilled: GLD" in said
+    assert "positions release" in said
+    # Recorded once: the next look writes nothing and says nothing.
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-09T14:00:00-05:00")
+    again = runner.invoke(app, ["-q", "checkpoint", "14:00", "--json"])
+    assert again.exit_code == 0, again.output
+    assert len([e for e in stored_events(url, type="QueuedOrderCanceled") if e.payload["client_order_id"] == cid]) == 1
+    assert "expired unfilled" not in again.stderr
+
+
+def test_the_next_weeks_run_is_not_held_back_by_it(week: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    _, url, _ = week
+    assert runner.invoke(app, ["-q", "run-weekly"]).exit_code == 0
+    cid = _gld_order(url)
+    _gld_ends_tuesday(tmp_path / "csv")
+    _without_gld(monkeypatch, tmp_path)
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-14T08:00:00-05:00")
+    result = runner.invoke(app, ["-q", "run-weekly"])
+    assert result.exit_code == 0, result.output
+    assert "still has orders queued" not in result.output
+    [ended] = [e for e in stored_events(url, type="QueuedOrderCanceled") if e.payload["client_order_id"] == cid]
+    assert ended.payload["reason"].startswith("expired unfilled: GLD has no opening price on 2026-01-07")
+    assert f"account acct_3's order open buy 73 GLD ({cid}) expired unfilled" in result.stderr
+    assert "`llmtrade positions release acct_3 GLD`" in result.stderr
+    assert stored_events(url, type="RunFinished")[-1].payload["degraded"] is True
+
+
+def _without_gld(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The user takes GLD out of the universe, as its prices ended."""
+    config = tmp_path / "config"
+    shutil.copytree(Path(str(packaged_defaults())), config)
+    assets = yaml.safe_load((config / "assets.yaml").read_text())
+    assets["universe"] = [i for i in assets["universe"] if i["symbol"] != "GLD"]
+    (config / "assets.yaml").write_text(yaml.safe_dump(assets, sort_keys=False))
+    monkeypatch.setenv("LLMTRADE_CONFIG_DIR", str(config))
+
+
+def _a_week_more_but_gld(folder: Path, days: tuple[int, ...] = (14, 15, 16, 20)) -> None:
+    """Every file but GLD.csv (which stopped after Wednesday) gets January's `days`, flat (Monday 19th is Martin
+    Luther King Day)."""
+    for path in folder.glob("*.csv"):
+        lines = path.read_text().splitlines()
+        if path.stem == "GLD":
+            path.write_text("\n".join(line for line in lines if line[:10] <= "2026-01-07" or line.startswith("Date")))
+            continue
+        close = lines[-1].split(",")[4]
+        more = [f"2026-01-{d},{close},{close},{close},{close},1000000" for d in days]
+        path.write_text("\n".join([*lines, *more]) + "\n")
+
+
+def test_a_held_symbol_whose_prices_ended_is_not_rolled_into_an_order_that_could_never_fill(
+    week: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The trial's case: acct_3 holds GLD; its file stops being written, the user takes it out of the universe. Before,
+    the next week's roll queued GLD's close, which could never fill, and the week after waited on it for ever (exit 75
+    at every wake-up), no account's week going on; and the roll sized acct_3's week with money from a sale that never
+    came. Now no close is sent, the week is sized as still holding GLD, and the run says so."""
+    _, url, _ = week
+    assert runner.invoke(app, ["-q", "run-weekly"]).exit_code == 0
+    _a_week_more_but_gld(tmp_path / "csv")
+    _without_gld(monkeypatch, tmp_path)
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-14T08:00:00-05:00")
+    result = runner.invoke(app, ["-q", "run-weekly"])
+    assert result.exit_code == 0, result.output
+    assert "account acct_3 holds +" in result.stderr and " GLD, whose prices ended (" in result.stderr
+    assert "the last bar is 2026-01-07" in result.stderr and "the week's roll sends no close of it" in result.stderr
+    assert "`llmtrade positions release acct_3 GLD`" in result.stderr
+    assert stored_events(url, type="RunFinished")[-1].payload["degraded"] is True
+    assert not [e for e in stored_events(url, type="OrderSubmitted") if e.payload["order"]["symbol"] == "GLD"][1:]
+    # The week after is not held back: every account's week goes on.
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-21T08:00:00-05:00")
+    again = runner.invoke(app, ["-q", "run-weekly"])
+    assert again.exit_code == 0, again.output
+    planned = {e.account_id for e in stored_events(url, type="OrdersPlanned") if e.week_id.isoformat() == "2026-01-21"}
+    assert {"acct_1", "acct_2", "acct_3", "acct_4", "acct_5"} <= planned, planned
+    # status still holds it, at its cost, and says the figures are not the books' (exit 1: a price no wait brings)
+    status = runner.invoke(app, ["status", "--json"])
+    report = json.loads(status.stdout)
+    [acct_3] = [a for a in report["accounts"] if a["account_id"] == "acct_3"]
+    assert [p["symbol"] for p in acct_3["positions"] if p["qty"]] == ["GLD"]
+    assert any(
+        w.startswith("GLD (held by acct_3) has no price here") and "valued at cost" in w for w in report["warnings"]
+    )
+    # What the note says to do works: released, the next week's run says nothing of it.
+    released = runner.invoke(app, ["positions", "release", "acct_3", "GLD"])
+    assert released.exit_code == 0, released.output
+    _a_week_more_but_gld(tmp_path / "csv", (21, 22, 23, 26, 27))
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-28T08:00:00-05:00")
+    result = runner.invoke(app, ["-q", "run-weekly"])
+    assert result.exit_code == 0, result.output
+    assert "whose prices ended" not in result.stderr  # (the postmortem of the week it was held says it at cost)
+
+
+def test_the_roll_sizes_the_week_without_money_from_a_position_it_cannot_sell() -> None:
+    account = AccountSnapshot(
+        account_id="acct_3",
+        cash=10_000.0,
+        equity=20_000.0,
+        buying_power=10_000.0,
+        positions={"GLD": Position(symbol="GLD", qty=50, avg_price=200.0)},
+    )
+    sold = after_roll(account, "SPY", {})
+    assert sold.cash == 20_000.0 and not sold.positions
+    kept = after_roll(account, "SPY", {}, {"GLD"})
+    assert kept.cash == 10_000.0 and kept.buying_power == 10_000.0 and set(kept.positions) == {"GLD"}
