@@ -74,7 +74,7 @@ from llmtrade.market.calendar import TradingCalendar
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.database import backtest_database, database_exists, locate
 from llmtrade.storage.event_store import EventStore
-from llmtrade.storage.resets import recorded_resets
+from llmtrade.storage.resets import RESET_TYPES, recorded_resets
 from llmtrade.storage.splits import recorded_splits
 
 
@@ -84,7 +84,7 @@ def follow_books(events: EventStore) -> None:
     them from memory: at 520 weeks some 52,000 events (fills, runs, price fetches) that were otherwise read back and
     built again, the largest part of the leaderboard's time. The same events either way: a copy answers as the
     database does. Best called while the books are short (a fresh backtest's: empty)."""
-    for types in (FILL_TYPES, RUN_TYPES, FETCH_TYPES, list(CONTROL_TYPES), UNIVERSE_TYPES):
+    for types in (FILL_TYPES, RUN_TYPES, FETCH_TYPES, list(CONTROL_TYPES), UNIVERSE_TYPES, RESET_TYPES):
         events.read(type=types)
     # Its record of the backtest too: read by no week, it is kept apart from the closed weeks' streams a backtest drops.
     events.keep_stream(streams.BACKTEST)

@@ -7,14 +7,14 @@ from llmtrade.domain.ledger import BooksReset
 from llmtrade.domain.trading import BrokerAccountReset
 from llmtrade.storage.event_store import EventStore
 
-_TYPES = [BrokerAccountReset.event_type()]
+RESET_TYPES = [BrokerAccountReset.event_type()]
 
 
 def recorded_resets(events: EventStore, account_id: str | None = None) -> dict[str, tuple[BooksReset, ...]]:
     """account_id -> its resets in the order found (every account's, or only `account_id`'s); an account never reset
     is absent. One read of one event type (an account is reset by hand, rarely: a handful of events)."""
     found: dict[str, list[BooksReset]] = {}
-    for event in events.read(type=_TYPES, account_id=account_id):
+    for event in events.read(type=RESET_TYPES, account_id=account_id):
         reset = events.payload(BrokerAccountReset, event)
         found.setdefault(reset.account_id, []).append(
             BooksReset(
