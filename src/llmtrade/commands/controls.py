@@ -10,7 +10,6 @@ from llmtrade.commands.context import Reads, container, echo_json, state
 from llmtrade.commands.options import Json, Offline
 from llmtrade.console import Output
 from llmtrade.errors import MarketDataError, TemporaryError
-from llmtrade.market.failures import PriceFilesMisconfigured
 
 trading_app = typer.Typer(help="The global kill switch: status, disable, enable.", no_args_is_help=True)
 breaker_app = typer.Typer(help="Per-account circuit breakers.", no_args_is_help=True)
@@ -27,6 +26,9 @@ def status(ctx: typer.Context, offline: Offline = False, as_json: Json = False) 
     else:
         print_status(Output(), result)
     if result.prices_failed is not None:  # said first: a wait on top of it would not mend it
+        # Here, not at the top: the market's modules load pydantic, which `llmtrade --help` must not (test_cli).
+        from llmtrade.market.failures import PriceFilesMisconfigured
+
         failed = result.prices_failed
         error = PriceFilesMisconfigured if failed.exit_code == PriceFilesMisconfigured.exit_code else MarketDataError
         raise error(f"positions valued at cost, so these figures are not the books': {failed.reason}")
