@@ -30,8 +30,6 @@ import heapq
 from collections.abc import Mapping
 from contextlib import suppress
 from datetime import date, datetime
-from math import prod
-from typing import Protocol
 
 from llmtrade.brokers.fills import Observed
 from llmtrade.brokers.paper_book import (
@@ -46,6 +44,7 @@ from llmtrade.brokers.paper_book import (
     start_book,
 )
 from llmtrade.brokers.paper_expiry import Ended, expiry_reasons, past_their_day, record_expired
+from llmtrade.brokers.paper_opens import OpeningPrices, SessionOpens
 from llmtrade.brokers.protocol import CancelAnswer
 from llmtrade.clock import Clock
 from llmtrade.domain.events import NewEvent, StoredEvent
@@ -75,10 +74,6 @@ _SNAPSHOT_FIELDS = frozenset(AccountSnapshot.model_fields)
 _LEDGER_TYPES = (PaperOrderAccepted.event_type(), PaperOrderCanceled.event_type(), OrderFilled.event_type())
 
 
-class OpeningPrices(Protocol):
-    def opening_price(self, symbol: str, day: date) -> float | None: ...
-
-
 class PaperBroker:
     name = "paper"
     records_own_ends = True  # a split's cancel: `record_canceled`; the breaker's: cancel_opening_orders
@@ -103,7 +98,6 @@ class PaperBroker:
         self._events = events
         self._clock = clock
         self._calendar = calendar
-        self._prices = prices
         self._slippage = slippage_bps / 10_000
         self._commission = commission_per_order
         self._shortable = shortable
@@ -112,10 +106,7 @@ class PaperBroker:
         # Why a symbol's prices will not come by waiting, or None (market/held_prices.py `prices_ended`): an order
         # whose open never comes is expired (`record_canceled`). None: orders wait for their price as long as it takes.
         self._ended = ended
-        # A session's opening price, once known, is final: asked of the market once per process, not on
-        # every look at a queued order (each look at the book derives every unrecorded fill again).
-        self._opens: dict[tuple[str, date], tuple[float, tuple[Split, ...]]] = {}
-        self._asked = 0  # how many times the market was asked for an open (`_derived`: it may record a split)
+        self._opens = SessionOpens(prices)
         self._ledger = ledger_stream(account_id)
         # The fill last derived for each pending order, with the acceptance and price it was derived from: every
         # look at the broker (the account, its open orders, its fills) derives the pending orders' fills, and the
@@ -341,7 +332,7 @@ class PaperBroker:
         recorded, read once for the look: again only if it asked the market for an opening price, which records the
         split an open gapped by (market/service.py `confirm_splits`), so the rest of the look cancels the order."""
         splits = recorded_splits(self._events)
-        asked = self._asked
+        asked = self._opens.asked
         now = self._clock.now()
         fills: dict[str, Fill] = {}
         if len(self._derived_fills) > _DERIVED_KEPT:  # orders recorded or canceled since: their fills are booked
@@ -352,7 +343,7 @@ class PaperBroker:
                 fill = self._derive(pending, splits)
                 if fill is not None:
                     fills[cid] = fill
-        return fills, (splits if self._asked == asked else recorded_splits(self._events))
+        return fills, (splits if self._opens.asked == asked else recorded_splits(self._events))
 
     def _derive(self, pending: PaperOrderAccepted, splits: tuple[Split, ...]) -> Fill | None:
         order = pending.order
@@ -360,7 +351,7 @@ class PaperBroker:
             price: float | None = pending.quote.price
             source = pending.quote.source
         else:
-            price = self._opening(order.symbol, new_york_date(pending.fill_after), splits)
+            price = self._opens.at(order.symbol, new_york_date(pending.fill_after), splits)
             source = "daily open"
         if price is None:
             return None  # no price yet: the order stays queued until the data has it
@@ -381,19 +372,6 @@ class PaperBroker:
         )
         self._derived_fills[order.client_order_id] = (pending, price, source, fill)
         return fill
-
-    def _opening(self, symbol: str, day: date, splits: tuple[Split, ...]) -> float | None:
-        """`day`'s open as traded: the cached open times the ratio of each later split it is restated for (the cache is,
-        with a split found in a restated history; not with one read from a broker's position, before the open)."""
-        later = tuple(s for s in splits if s.symbol == symbol and s.at.date() > day) if splits else ()
-        kept = self._opens.get((symbol, day))
-        if kept is None or kept[1] != later:  # asked before a split was recorded: the old price, not restated
-            self._asked += 1
-            price = self._prices.opening_price(symbol, day)
-            if price is None:  # not known yet: the next look asks again
-                return None
-            kept = self._opens[(symbol, day)] = (price, later)
-        return kept[0] * prod(float(s.ratio) for s in later if s.restated(kept[0])) if later else kept[0]
 
     def _append(self, payload: PaperOrderAccepted | PaperOrderCanceled, week_id: date, *, expected: int) -> None:
         stream = ledger_stream(self.account_id)

@@ -16,7 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
-from llmtrade.brokers.paper import OpeningPrices, PaperBroker
+from llmtrade.brokers.paper import PaperBroker
+from llmtrade.brokers.paper_opens import OpeningPrices
 from llmtrade.brokers.protocol import Broker
 from llmtrade.clock import Clock
 from llmtrade.config.models import Account, BrokerKind, Config
