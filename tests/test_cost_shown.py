@@ -118,7 +118,7 @@ def test_status_trace_and_the_report_count_every_call_the_budget_counted_alike(s
     while trace said 1 call of unknown cost and the budget counted its worst case. Status, trace, the report's week
     cost and the run's totals now count the same calls at what the budget counted; a refusal (no reply) costs
     nothing anywhere."""
-    from llmtrade.app.report_weeks import _cost
+    from llmtrade.app.report_week_costs import week_cost
 
     budget = Budget(BudgetConfig(per_run_usd=1000.0), {"m/pm": PRICE})
     with FakeOpenAIServer() as server:
@@ -136,7 +136,7 @@ def test_status_trace_and_the_report_count_every_call_the_budget_counted_alike(s
     records = storage.events.read(type=CALLS)
     status = usage(records)
     trace = trace_run(storage.events, SITE.run_id)
-    week = _cost(
+    week = week_cost(
         [e for e in records if e.type == "LLMCallCompleted"], [e for e in records if e.type == "LLMCallFailed"]
     )
     assert budget.run_spent > 0

@@ -5,16 +5,16 @@ nothing: whatever a broker does while valuing an account stays in this process."
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Literal
 
 from llmtrade.app.baselines import spy_return
 from llmtrade.app.clock_behind import clock_behind
 from llmtrade.app.container import Container
 from llmtrade.app.due_jobs import done_keys
 from llmtrade.app.killed_runs import lease_held
+from llmtrade.app.last_runs import last_runs
 from llmtrade.app.missed_weeks import unrun_weeks
 from llmtrade.app.orphaned_positions import orphan_line, orphaned_holdings
 from llmtrade.app.results import (
@@ -22,7 +22,6 @@ from llmtrade.app.results import (
     ClosingPutOffLine,
     DifferenceLine,
     EventCheckpointLine,
-    LastRun,
     StatusResult,
     StatusUsage,
     UsageSum,
@@ -50,7 +49,6 @@ from llmtrade.domain.events import (
 from llmtrade.domain.ledger import BooksReset, Split, closed_trade_pnls, with_splits
 from llmtrade.domain.market import Bar
 from llmtrade.domain.reconciliation import Difference, ReconciliationDifferenceFound, is_ours
-from llmtrade.domain.runs import UNENDED, RunFailed, RunFinished, RunKilled, RunStarted
 from llmtrade.domain.streams import CLOSINGS_PUT_OFF, MISSED_CHECKPOINTS, week_stream
 from llmtrade.domain.trading import AccountSnapshot, Fill
 from llmtrade.domain.weeks import week_id_for
@@ -360,45 +358,6 @@ def difference_lines(events: EventStore, account_id: str, live: list[Difference]
     found = events.read(account_id=account_id, type=ReconciliationDifferenceFound.event_type())
     first = {ReconciliationDifferenceFound.from_event(e).difference.key(): e.occurred_at.isoformat() for e in found}
     return [DifferenceLine(difference=d, recorded_at=first.get(d.key())) for d in live]
-
-
-def last_runs(events: EventStore, lease_held: Callable[[int], bool] | None = None) -> dict[str, LastRun]:
-    """The latest run of each command and how it ended; `lease_held` (app/killed_runs.py): a run with no end is
-    "running" while its lease is held and "killed" once none is (the next job records it), where it can be asked."""
-    started = {e.run_id: e for e in events.read(type=RunStarted.event_type())}
-    ended: dict[str | None, StoredEvent] = {}
-    for e in events.read(type=[RunFinished.event_type(), RunFailed.event_type(), RunKilled.event_type()]):
-        ended.setdefault(e.run_id, e)  # the run's own end; a RunKilled is recorded only where there is none
-    last: dict[str, LastRun] = {}
-    for run_id, event in started.items():
-        end = ended.get(run_id)
-        outcome, error = _ending(end)
-        lease = event.payload.get("lease")
-        if end is None and lease is not None and lease_held is not None:
-            outcome, error = ("running", None) if lease_held(int(lease)) else ("killed", _UNRECORDED)
-        last[event.payload["command"]] = LastRun(
-            run_id=run_id or "",
-            at=event.occurred_at.isoformat(),
-            mode=event.payload["mode"],
-            outcome=outcome,
-            degraded=bool(end and end.payload.get("degraded")),
-            error=error,
-        )
-    return last
-
-
-_UNRECORDED = UNENDED + ", and no process holds its lease (the next job records it as RunKilled)"
-Outcome = Literal["finished", "failed", "killed", "running", "running or killed"]
-
-
-def _ending(end: StoredEvent | None) -> tuple[Outcome, str | None]:
-    if end is None:
-        return "running or killed", None
-    if end.type == RunFailed.event_type():
-        return "failed", end.payload.get("error")
-    if end.type == RunKilled.event_type():
-        return "killed", RunKilled.from_event(end).note(end.occurred_at)
-    return "finished", None
 
 
 def usage(records: list[StoredEvent]) -> UsageSum:

@@ -1,0 +1,50 @@
+"""The latest run of each command and how it ended, as `status` shows them (app/queries.py `status`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+from llmtrade.app.results import LastRun
+from llmtrade.domain.events import StoredEvent
+from llmtrade.domain.runs import UNENDED, RunFailed, RunFinished, RunKilled, RunStarted
+from llmtrade.storage.event_store import EventStore
+
+
+def last_runs(events: EventStore, lease_held: Callable[[int], bool] | None = None) -> dict[str, LastRun]:
+    """The latest run of each command and how it ended; `lease_held` (app/killed_runs.py): a run with no end is
+    "running" while its lease is held and "killed" once none is (the next job records it), where it can be asked."""
+    started = {e.run_id: e for e in events.read(type=RunStarted.event_type())}
+    ended: dict[str | None, StoredEvent] = {}
+    for e in events.read(type=[RunFinished.event_type(), RunFailed.event_type(), RunKilled.event_type()]):
+        ended.setdefault(e.run_id, e)  # the run's own end; a RunKilled is recorded only where there is none
+    last: dict[str, LastRun] = {}
+    for run_id, event in started.items():
+        end = ended.get(run_id)
+        outcome, error = _ending(end)
+        lease = event.payload.get("lease")
+        if end is None and lease is not None and lease_held is not None:
+            outcome, error = ("running", None) if lease_held(int(lease)) else ("killed", _UNRECORDED)
+        last[event.payload["command"]] = LastRun(
+            run_id=run_id or "",
+            at=event.occurred_at.isoformat(),
+            mode=event.payload["mode"],
+            outcome=outcome,
+            degraded=bool(end and end.payload.get("degraded")),
+            error=error,
+        )
+    return last
+
+
+_UNRECORDED = UNENDED + ", and no process holds its lease (the next job records it as RunKilled)"
+Outcome = Literal["finished", "failed", "killed", "running", "running or killed"]
+
+
+def _ending(end: StoredEvent | None) -> tuple[Outcome, str | None]:
+    if end is None:
+        return "running or killed", None
+    if end.type == RunFailed.event_type():
+        return "failed", end.payload.get("error")
+    if end.type == RunKilled.event_type():
+        return "killed", RunKilled.from_event(end).note(end.occurred_at)
+    return "finished", None
