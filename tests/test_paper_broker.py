@@ -9,6 +9,7 @@ import pytest
 from llmtrade.brokers.fills import record_new_fills
 from llmtrade.brokers.order_plan import client_order_id, plan_orders
 from llmtrade.brokers.paper import PaperBroker
+from llmtrade.brokers.paper_opens import SessionOpens
 from llmtrade.clock import FixedClock
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.ledger import apply_fill
@@ -266,7 +267,7 @@ def test_a_pending_fill_is_the_same_object_at_every_look_until_its_price_changes
     assert broker.fills()[0] is first[0]
     assert broker.account({"TLT": 91.0}).positions["TLT"].avg_price == 90.0
     opens.prices[("TLT", WEEK)] = 90.5
-    broker._opens.clear()  # the broker asks the market once per session: a new broker would see the revision
+    broker._opens = SessionOpens(opens)  # asked once per session and process: a new broker would see the revision
     revised = broker.fills()
     assert [f.price for f in revised] == [90.5] and revised[0] is not first[0]
     assert broker.account({"TLT": 91.0}).positions["TLT"].avg_price == 90.5
