@@ -122,7 +122,7 @@ def test_a_delisting_gives_up_the_symbols_orders_alone_and_a_rerun_sends_the_pla
         events=storage.events,
         clock=paper._clock,
         calendar=paper._calendar,
-        prices=paper._prices,
+        prices=paper._opens.prices,
         slippage_bps=0,
     )
     desk = Desk(plain.account, broker)

@@ -22,7 +22,7 @@ class SessionOpens:
     which may have recorded a split an open gapped by (market/service.py `confirm_splits`)."""
 
     def __init__(self, prices: OpeningPrices):
-        self._prices = prices
+        self.prices = prices
         self._opens: dict[tuple[str, date], tuple[float, tuple[Split, ...]]] = {}
         self.asked = 0
 
@@ -34,7 +34,7 @@ class SessionOpens:
         kept = self._opens.get((symbol, day))
         if kept is None or kept[1] != later:  # asked before a split was recorded: the old price, not restated
             self.asked += 1
-            price = self._prices.opening_price(symbol, day)
+            price = self.prices.opening_price(symbol, day)
             if price is None:
                 return None
             kept = self._opens[(symbol, day)] = (price, later)
