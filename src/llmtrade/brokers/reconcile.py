@@ -160,12 +160,7 @@ def _compared(
 ) -> Compared:
     """The ledger, the differences, and the splits the broker's positions show that are not recorded yet: read
     through (brokers/split_positions.py), so the whole split position is managed, not the books' old share count."""
-    ledger = with_hands(
-        ledger_from(_own_through_splits(fills, planned, splits), split_changes(changes, splits)),
-        fills.others,
-        planned,
-        splits,
-    )
+    ledger = _ledger(fills, planned, splits, changes)
     differences = reconcile(account.positions, orders, fills.others, ledger, planned)
     mismatched = {d.symbol for d in differences if d.kind == "quantity_mismatch"}
     if not mismatched:
@@ -181,14 +176,16 @@ def _compared(
     if not seen:
         return ledger, differences, []
     more = (*splits, *(s.pending(prices.get(s.symbol, s.broker_avg)) for s in seen))
-    ledger = with_hands(
-        ledger_from(_own_through_splits(fills, planned, more), split_changes(changes, more)),
-        fills.others,
-        planned,
-        more,
-    )
+    ledger = _ledger(fills, planned, more, changes)
     differences = reconcile(account.positions, orders, fills.others, ledger, planned)
     return ledger, differences, seen
+
+
+def _ledger(fills: FillView, planned: frozenset[str], splits: Sequence[Split], changes: list[Change]) -> LedgerView:
+    """The books through `splits`: llmtrade's own shares, the adoptions and releases by hand, and the realised P/L of
+    the trades made by hand (domain/reconciliation.py `with_hands`), kept out of the managed equity."""
+    own = ledger_from(_own_through_splits(fills, planned, splits), split_changes(changes, splits))
+    return with_hands(own, fills.others, planned, splits)
 
 
 def _own_through_splits(fills: FillView, planned: frozenset[str], splits: Sequence[Split]) -> dict[str, int]:
