@@ -51,6 +51,10 @@ class SweepRunFinished(EventPayload):
     attempt: int  # 1 for a first try
     trial_accounts: list[str]  # its PM and chairman accounts: the sweep leaderboard's rows
     leaderboard: dict[str, Any]
+    # sha256 of what it tried (sweep/spec.py `configuration_id`: the config after its overrides, the weeks, the mode),
+    # whatever the prices or build: a later file that keeps the label but changes an override's values tries another
+    # configuration, which the label alone counted as this one. None in runs recorded before it was.
+    configuration: str | None = Field(default=None, exclude_if=lambda value: value is None)
 
     @staticmethod
     def upcast_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:

@@ -242,16 +242,25 @@ def as_recorded(plans: list[RunPlan], storage: Storage) -> list[RunPlan]:
 
 def earlier_results(plans: list[RunPlan], finished: dict[str, SweepRunFinished]) -> list[SweepRunFinished]:
     """The runs of the sweep's record that an earlier version of the file finished and that are no configuration of it
-    now (an axis value removed or changed once their results were seen), one per configuration (label), in the order
-    they finished. Picking the best of the file's rows after dropping the worse is picking among those too, so their
+    now (an axis value removed or changed once their results were seen), one per configuration, in the order they
+    finished. Picking the best of the file's rows after dropping the worse is picking among those too, so their
     trial accounts count in the deflated Sharpe's N: a file narrowed to its winners made their DSR rise (trials 20 to
-    10). A finished run under another id but the label of a run of the file (a new build or new prices: the same
-    configuration run again) is not counted twice."""
+    10). A configuration is what a run tried (`SweepRunFinished.configuration`), not its label: an override whose
+    values were edited under the same name is another configuration, which the label alone took for the file's run
+    (trials 10 where 15 were tried). A finished run under another id but the same configuration (a new build or new
+    prices: the same configuration run again) is not counted twice. A run recorded before configurations were has
+    only its label to go by."""
     ids = {p.run_id for p in plans}
+    tried = {c for p in plans for c in p.configurations}
     labels = {p.label for p in plans}
     left: dict[str, SweepRunFinished] = {}
     for run in finished.values():
-        if run.run_id not in ids and run.label not in labels:
+        if run.run_id in ids:
+            continue
+        if run.configuration is not None:
+            if run.configuration not in tried:
+                left.setdefault(run.configuration, run)
+        elif run.label not in labels:
             left.setdefault(run.label, run)
     return list(left.values())
 
@@ -330,6 +339,7 @@ def _record(storage: Storage, plan: RunPlan, outcome: RunOutcome, *, final: bool
             attempt=outcome.attempt,
             trial_accounts=trial_accounts(plan),
             leaderboard=outcome.leaderboard,
+            configuration=plan.configurations[0] if plan.configurations else None,
         )
     else:
         payload = SweepRunFailed(

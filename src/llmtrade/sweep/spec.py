@@ -88,6 +88,9 @@ class RunPlan(BaseModel):
     # The run's id as earlier builds hashed the same inputs (config/history.py), newest first: an upgrade that added
     # config fields goes on with the runs its sweep finished or began (driver.py `as_recorded`), not new ones.
     earlier_ids: tuple[str, ...] = ()
+    # What was tried, whatever the prices or the build (`configuration_id`): this build's first, then each earlier
+    # build's hash of it. A deflated Sharpe's trial is a configuration, not an axis name (driver.py `earlier_results`).
+    configurations: tuple[str, ...] = ()
 
 
 def read(path: Path) -> SweepFile:
@@ -165,9 +168,12 @@ def plan(path: Path, sweep: SweepFile, loaded: LoadedConfig, *, prices: str, csv
         config = _validated(path, tree, f"overrides.{o_name} / model_sets.{m_name}")
         start, end = week_id_for(span.first), week_id_for(span.last)
         run_id = run_hash(config, prices=prices, start=start, end=end, mode=sweep.mode)
+        shapes = earlier_shapes(config)
         earlier = tuple(
-            run_hash(config, prices=prices, start=start, end=end, mode=sweep.mode, exclude=shape)
-            for shape in earlier_shapes(config)
+            run_hash(config, prices=prices, start=start, end=end, mode=sweep.mode, exclude=shape) for shape in shapes
+        )
+        configurations = tuple(
+            configuration_id(config, start=start, end=end, mode=sweep.mode, exclude=shape) for shape in [None, *shapes]
         )
         axes = {
             "overrides": o_name,
@@ -194,9 +200,25 @@ def plan(path: Path, sweep: SweepFile, loaded: LoadedConfig, *, prices: str, csv
                 mode=sweep.mode,
                 config=config,
                 earlier_ids=earlier,
+                configurations=configurations,
             )
         )
     return runs
+
+
+def configuration_id(
+    config: Config, *, start: date, end: date, mode: str, exclude: dict[Any, Any] | None = None
+) -> str:
+    """sha256 of what a run tries: the config after its overrides, the weeks and the mode; not the prices' fingerprint
+    nor the code version, which make another run (`run_hash`) of the same configuration. Two runs under one override's
+    name with other values are two configurations. `exclude`: as `run_hash`'s."""
+    document = {
+        "config": config.model_dump(mode="json", exclude=exclude),
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "mode": mode,
+    }
+    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
 
 
 def run_hash(

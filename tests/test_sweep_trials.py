@@ -1,0 +1,100 @@
+"""The sweep's trials (the deflated Sharpe's N) count every distinct configuration its record finished, not names.
+
+A quant edits an override's values under the same name and reruns: the run with the old values was a trial too.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+from typer.testing import CliRunner
+
+from llmtrade.cli import app as cli
+from llmtrade.config.loader import load_config
+from llmtrade.domain.sweeps import SweepRunFinished
+from llmtrade.settings import Settings
+from llmtrade.sweep import spec
+from llmtrade.sweep.driver import SweepOptions, SweepResult, earlier_results, run_sweep
+
+runner = CliRunner()
+NAME = f"t{uuid.uuid4().hex[:8]}"
+SWEEP = f"""
+name: {NAME}
+retries: 0
+ranges:
+  - {{from: 2026-01-07, to: 2026-01-14}}
+overrides:
+  base: {{}}
+  tight: {{risk.limits.max_position_pct: 0.05}}
+"""
+
+
+@pytest.fixture
+def settings(pg_admin_url: str, tmp_path: Path) -> Settings:
+    database = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{database}"')
+    head, _, query = pg_admin_url.partition("?")
+    url = f"{head.rsplit('/', 1)[0]}/{database}" + (f"?{query}" if query else "")
+    return Settings(DATABASE_URL=url, LLMTRADE_HOME=str(tmp_path / "home"))
+
+
+def _sweep(settings: Settings, path: Path, text: str) -> SweepResult:
+    path.write_text(text)
+    return run_sweep(settings, load_config(None), None, path, SweepOptions())
+
+
+def test_an_override_edited_under_the_same_name_counts_its_earlier_values_as_a_trial(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """`tight` run at 0.05, then edited to 0.08 and run again under the same name: three configurations were run and
+    seen (15 trial accounts), where the label alone counted two (10). Back at 0.05, still 15: nothing new was tried."""
+    path = tmp_path / "sweep.yaml"
+    first = _sweep(settings, path, SWEEP)
+    assert first.leaderboard.trials == 10
+    edited = _sweep(settings, path, SWEEP.replace("0.05", "0.08"))
+    assert [r.status for r in edited.runs] == ["done_earlier", "finished"]
+    assert edited.leaderboard.trials == 15
+    assert "of 1 run an earlier version of its file finished (no longer in it)" in edited.leaderboard.notes[0]
+    page = tmp_path / "sweep.html"
+    written = runner.invoke(
+        cli, ["report", "--sweep", NAME, "-o", str(page)], env={"DATABASE_URL": settings.database_url or ""}
+    )
+    assert written.exit_code == 0, written.output
+    assert "trials (the deflated Sharpe's N): 15" in page.read_text()
+    back = _sweep(settings, path, SWEEP)
+    assert [r.status for r in back.runs] == ["done_earlier", "done_earlier"]
+    assert back.leaderboard.trials == 15
+
+
+def test_the_same_configuration_on_other_prices_is_one_trial(tmp_path: Path) -> None:
+    """A run finished on earlier prices (a price file that grew) under another run id tried the same configuration as
+    the file's run: not counted again. One whose values differ under the same label is counted."""
+    path = tmp_path / "sweep.yaml"
+    path.write_text(SWEEP)
+    loaded = load_config(None)
+    now = spec.plan(path, spec.read(path), loaded, prices="csv:new", csv=True)
+    before = spec.plan(path, spec.read(path), loaded, prices="csv:old", csv=True)
+    path.write_text(SWEEP.replace("0.05", "0.08"))
+    edited = spec.plan(path, spec.read(path), loaded, prices="csv:old", csv=True)
+    assert {p.run_id for p in before}.isdisjoint({p.run_id for p in now})
+
+    def finished(plan: spec.RunPlan) -> SweepRunFinished:
+        return SweepRunFinished(
+            run_id=plan.run_id,
+            backtest=plan.backtest,
+            label=plan.label,
+            axes=plan.axes,
+            start=plan.start,
+            end=plan.end,
+            attempt=1,
+            trial_accounts=["acct_1"],
+            leaderboard={},
+            configuration=plan.configurations[0],
+        )
+
+    record = {run.run_id: run for run in map(finished, [*before, edited[1]])}
+    assert [run.run_id for run in earlier_results(now, record)] == [edited[1].run_id]
