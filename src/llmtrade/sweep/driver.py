@@ -37,6 +37,7 @@ from llmtrade.storage.llm_cache import AnswerCache
 from llmtrade.sweep import spec as sweep_spec
 from llmtrade.sweep.board import sweep_leaderboard, trial_accounts, trials_of
 from llmtrade.sweep.executors import Executor, open_executor
+from llmtrade.sweep.lock import sweep_lock
 from llmtrade.sweep.results import SweepResult, SweepRun
 from llmtrade.sweep.spec import RunPlan, SweepFile
 from llmtrade.sweep.work import Answer, RunOutcome, RunTask, Shared
@@ -169,7 +170,10 @@ def run_sweep(
     )
     database = sweep_database(sweep.name)
     report = progress or (lambda _p: None)
-    with open_storage(settings, SystemClock(), location=sibling(location, database)) as storage:
+    with (
+        open_storage(settings, SystemClock(), location=sibling(location, database)) as storage,
+        sweep_lock(storage.conn, sweep.name),  # before anything is read to plan or recorded: one driver per name
+    ):
         plans = as_recorded(plans, storage)
         finished = finished_runs(storage)
         todo = [p for p in plans if p.run_id not in finished]

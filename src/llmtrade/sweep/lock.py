@@ -1,0 +1,68 @@
+"""The lock a sweep's driver holds on its record (`llmtrade_sw_<name>`) while it runs: one driver per sweep name.
+
+A session advisory lock, taken before the driver records anything or starts a worker, and held to its end;
+PostgreSQL releases it when the driver's connection ends, so a driver killed outright (`kill -9`, the OOM killer)
+leaves no stale lock behind. Without it a second `backtest sweep` of the same name ran beside the first: it took
+the runs the first had not begun yet, met "in use" on the one the first was running, recorded that run as failed
+in the shared record, and both exited 75 part-way through although every run finished between them.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from llmtrade.errors import TemporaryError
+
+if TYPE_CHECKING:
+    import psycopg
+
+# The key of the driver's lock; advisory locks are per database, and this one is the sweep's own record's.
+SWEEP_DRIVER = 0x5357_4545_5000_0001
+_HOLDER = "llmtrade sweep "  # the prefix of the holder's application_name; then its pid and host
+
+
+@contextmanager
+def sweep_lock(conn: psycopg.Connection, name: str) -> Iterator[None]:
+    """Hold sweep `name`'s driver lock on `conn` (its record's database) for the duration. TemporaryError (exit 75:
+    the same command succeeds once the other has ended, and goes on where it stopped) when another session holds it,
+    naming the process and host that run it (as its connection is named while it holds the lock) and what to do."""
+    row = conn.execute("SELECT pg_try_advisory_lock(%s)", (SWEEP_DRIVER,)).fetchone()
+    if not row or not row[0]:
+        raise TemporaryError(
+            f"sweep {name} is already running ({_holder(conn)}): nothing was started or recorded; wait for it to "
+            "finish, or stop it (Ctrl-C or kill PID: its runs keep their finished weeks), then run this command "
+            "again: finished runs are not run again and a stopped one resumes"
+        )
+    me = f"{_HOLDER}pid {os.getpid()} on {socket.gethostname()}"
+    conn.execute("SELECT set_config('application_name', %s, false)", (me[:63],))  # PostgreSQL keeps 63 bytes
+    try:
+        yield
+    finally:
+        if not conn.closed:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (SWEEP_DRIVER,))
+
+
+def _holder(conn: psycopg.Connection) -> str:
+    """Who holds the lock: "pid P on HOST, since T" as its connection is named; else the server's view of it (its
+    client address), or "another process" when the role may not see the other session."""
+    row = conn.execute(
+        """SELECT a.application_name, host(a.client_addr), to_char(a.backend_start AT TIME ZONE 'UTC',
+                  'YYYY-MM-DD HH24:MI "UTC"')
+           FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+           WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND l.pid <> pg_backend_pid()
+             AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+             AND l.classid::bigint = %s AND l.objid::bigint = %s""",
+        (SWEEP_DRIVER >> 32, SWEEP_DRIVER & 0xFFFF_FFFF),
+    ).fetchone()
+    if row is None:
+        return "in another process"
+    label, address, since = row
+    if label and label.startswith(_HOLDER):
+        who = label.removeprefix(_HOLDER)
+        return f"{who}, since {since}" if since else who
+    where = f"a connection from {address}" if address else "another process"
+    return f"{where}, since {since}" if since else where
