@@ -90,7 +90,7 @@ def books_account(
     its books: from the reset `since` (its balance; None: from the configured starting cash, before any reset) up to
     `until` (None: all). What a week closed after a reset is valued at, the broker's books of that week being gone: the
     fills of a stretch before an earlier reset are not in it (an account reset twice held none of them after)."""
-    fills = _stretch_fills(events, desk, since, until)
+    fills = stretch_fills(events, desk, since, until)
     start = desk.account.starting_cash if since is None else since.balance
     ledger = fold(with_splits(fills, recorded_splits(events)), start)
     marks = {s: prices.get(s, p.avg_price) for s, p in ledger.positions.items()}
@@ -123,7 +123,7 @@ def week_growth(
         held = books_account(events, desk, {}, since=stretch, until=reset.at).positions
         closes, closed_at = closes_before(reset.at, sorted(held))
         # A symbol filled since that close is marked at its last fill, the latest price the books saw (as the curve).
-        filled = {f.symbol: f.price for f in _stretch_fills(events, desk, stretch, reset.at) if f.filled_at > closed_at}
+        filled = {f.symbol: f.price for f in stretch_fills(events, desk, stretch, reset.at) if f.filled_at > closed_at}
         ended = books_account(events, desk, {**closes, **filled}, since=stretch, until=reset.at)
         if base > 0 and ended.equity > 0:
             growth *= ended.equity / base
@@ -131,7 +131,7 @@ def week_growth(
     return growth, stretch
 
 
-def _stretch_fills(events: EventStore, desk: Desk, since: BooksReset | None, until: datetime | None) -> list[Fill]:
+def stretch_fills(events: EventStore, desk: Desk, since: BooksReset | None, until: datetime | None) -> list[Fill]:
     """The account's own fills recorded at its broker from the reset `since` (None: from the first) to before `until`
     (None: all), in fill order: a fill at a reset's instant is after it (a reset is found before a run's orders)."""
     ours = our_order_ids(events, desk.account.id)
