@@ -33,6 +33,7 @@ from datetime import date, datetime
 
 from llmtrade.brokers.fills import Observed
 from llmtrade.brokers.paper_book import (
+    BOOK_TYPES,
     Book,
     advance,
     broker_id,
@@ -71,7 +72,6 @@ from llmtrade.storage.splits import recorded_splits
 
 _DERIVED_KEPT = 64
 _SNAPSHOT_FIELDS = frozenset(AccountSnapshot.model_fields)
-_LEDGER_TYPES = (PaperOrderAccepted.event_type(), PaperOrderCanceled.event_type(), OrderFilled.event_type())
 
 
 class PaperBroker:
@@ -320,7 +320,7 @@ class PaperBroker:
         return self._events.fold(
             ("paper-book", self.name, self.starting_cash),
             account_id=self.account_id,
-            types=_LEDGER_TYPES,
+            types=BOOK_TYPES,
             start=start_book(self.starting_cash),
             step=self._step,
         )
