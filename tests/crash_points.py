@@ -131,7 +131,19 @@ def events_of(url: str) -> list[tuple[str, str, dict[str, Any]]]:
 class CountingAlpaca:
     """A fake Alpaca server that counts order submissions by client_order_id and can be reset to a snapshot."""
 
-    STATE = ("orders", "_cash", "_buying_power_over_cash", "_equity", "_prices", "_holdings", "_assets")
+    STATE = (
+        "account_uuid",
+        "_account_number",
+        "_created_at",
+        "_resets",
+        "orders",
+        "_cash",
+        "_buying_power_over_cash",
+        "_equity",
+        "_prices",
+        "_holdings",
+        "_assets",
+    )
 
     def __init__(self, server: FakeAlpacaServer) -> None:
         self.server = server

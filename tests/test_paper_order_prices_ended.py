@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,17 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from llmtrade.brokers.paper import PaperBroker
 from llmtrade.cli import app
+from llmtrade.clock import FixedClock
 from llmtrade.config.loader import packaged_defaults
 from llmtrade.domain.trading import AccountSnapshot, Position
+from llmtrade.market.calendar import TradingCalendar
+from llmtrade.settings import Settings
+from llmtrade.storage.bootstrap import open_storage
 from llmtrade.workflows.week_gate import after_roll
 from tests.support import stored_events
+from tests.test_paper_broker import Opens
 from tests.test_week_lifecycle import week
 
 __all__ = ["week"]
@@ -70,6 +77,37 @@ def test_a_queued_paper_order_whose_prices_ended_expires_and_its_account_is_judg
     assert again.exit_code == 0, again.output
     assert len([e for e in stored_events(url, type="QueuedOrderCanceled") if e.payload["client_order_id"] == cid]) == 1
     assert "expired unfilled" not in again.stderr
+
+
+def test_its_lookup_says_what_its_event_and_its_note_say(
+    week: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """What the paper broker answers when asked for the order by its client_order_id (what a resumed run records as
+    the order's result, and a halt's cancel reads): before, "canceled at <time>", where the run said it expired
+    unfilled and its event recorded 'rejected' with why."""
+    _, url, _ = week
+    assert runner.invoke(app, ["-q", "run-weekly"]).exit_code == 0
+    cid = _gld_order(url)
+    _gld_ends_tuesday(tmp_path / "csv")
+    friday = "2026-01-09T12:00:00-05:00"
+    monkeypatch.setenv("LLMTRADE_NOW", friday)
+    assert runner.invoke(app, ["-q", "checkpoint", "12:00"]).exit_code == 0
+    [ended] = [e for e in stored_events(url, type="QueuedOrderCanceled") if e.payload["client_order_id"] == cid]
+
+    clock = FixedClock(datetime.fromisoformat(friday))
+    with open_storage(Settings(DATABASE_URL=url), clock) as storage:
+        broker = PaperBroker(
+            "acct_3",
+            starting_cash=100_000.0,
+            events=storage.events,
+            clock=clock,
+            calendar=TradingCalendar(),
+            prices=Opens({}),
+        )
+        found = broker.find(cid)
+
+    assert found is not None
+    assert (found.status.value, found.message) == (ended.payload["status"], ended.payload["reason"])
 
 
 def test_the_next_weeks_run_is_not_held_back_by_it(week: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -190,7 +190,13 @@ class FakeAlpacaServer:
         # after the POST; `fill_immediately` (the older mode) fills it inside the POST's answer instead.
         self.fill_after_post = False
         self._due: list[str] = []  # client_order_ids to fill on the next read (fill_after_post)
+        # What names the account. A reset from the dashboard makes a new paper account for the same keys (Alpaca-API
+        # issue #167: the old account is gone from the dashboard, the keys answer for the new one): a new id, a new
+        # account_number and a created_at of the reset's time. Nothing else in the account object says it happened.
         self.account_uuid = str(uuid.uuid4())
+        self._account_number = "PA3FAKE00001"
+        self._created_at = "2025-01-02T15:00:00.000000Z"
+        self._resets = 0
         self.orders: dict[str, dict[str, Any]] = {}  # Alpaca order JSON by client_order_id, in arrival order
         self._cash = float(cash)
         self._buying_power_over_cash = 0.0  # buying power moves with cash, at this distance from it
@@ -378,8 +384,12 @@ class FakeAlpacaServer:
 
     def reset_paper_account(self, balance: float) -> None:
         """The user resets the paper account from Alpaca's dashboard: every position and order (history included)
-        is gone, and cash, equity and buying power start again at `balance`; the keys stay valid."""
+        is gone, and cash, equity and buying power start again at `balance`; the keys stay valid and now name a new
+        account (a new id and account_number, created now)."""
         with self._lock:
+            self._resets += 1
+            self._account_number = f"PA3FAKE{self._resets + 1:05d}"
+            self._created_at = self._now()
             self._holdings.clear()
             self.orders.clear()
             self._due.clear()
@@ -677,7 +687,7 @@ class FakeAlpacaServer:
             HTTPStatus.OK,
             {
                 "id": self.account_uuid,
-                "account_number": "PA3FAKE00001",
+                "account_number": self._account_number,
                 "status": flags["status"],
                 "crypto_status": "ACTIVE",
                 "currency": "USD",
@@ -695,7 +705,7 @@ class FakeAlpacaServer:
                 "trading_blocked": flags["trading_blocked"],
                 "transfers_blocked": False,
                 "account_blocked": flags["account_blocked"],
-                "created_at": "2025-01-02T15:00:00.000000Z",
+                "created_at": self._created_at,
                 "trade_suspended_by_user": False,
                 "multiplier": "2",
                 "shorting_enabled": flags["shorting_enabled"],

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 
 from llmtrade.analytics.records import Curve
-from llmtrade.domain.ledger import BooksReset, Split, fold, round_trips, with_splits
+from llmtrade.domain.ledger import BooksReset, RoundTrip, Split, fold, round_trips, with_splits
 from llmtrade.domain.records import Record
 from llmtrade.domain.trading import Fill, Side
 
@@ -253,14 +253,23 @@ def _begin_again(
 
 
 def _closed_trades(fills: Sequence[Fill], splits: Sequence[Split], resets: Sequence[BooksReset]) -> list:
-    """(closed_at, won) of each round trip, in close order, each stretch between resets on its own: a position a
-    reset wiped closed no trade, and a fill after it opens a new one rather than closing that."""
-    bounds = [r.at for r in resets]
+    """(closed_at, won) of each round trip (`stretch_round_trips`), in close order."""
+    return [(t.closed_at, t.pnl > 0) for t in stretch_round_trips(fills, splits, resets)]
+
+
+def stretch_round_trips(
+    fills: Sequence[Fill], splits: Sequence[Split], resets: Sequence[BooksReset]
+) -> list[RoundTrip]:
+    """The round trips of `fills` (any order) in close order, each stretch of the books between `resets` on its own: a
+    position a reset wiped closed no trade, and a fill after it opens a new one rather than closing that. What the
+    leaderboard's curve and `status`'s hit rate count, from llmtrade's own fills (the broker lists none from before a
+    reset)."""
+    bounds = sorted(r.at for r in resets)
     stretches: list[list[Fill]] = [[] for _ in range(len(bounds) + 1)]
-    for fill in fills:
+    for fill in sorted(fills, key=lambda f: f.filled_at):
         stretches[sum(1 for at in bounds if at <= fill.filled_at)].append(fill)
     trips = [t for part in stretches if part for t in round_trips(with_splits(part, splits))]
-    return sorted(((t.closed_at, t.pnl > 0) for t in trips), key=lambda c: c[0])
+    return sorted(trips, key=lambda t: t.closed_at)
 
 
 def _split(split: Split, held: dict[str, int], last_price: dict[str, float]) -> float:

@@ -102,7 +102,11 @@ def reset_notes(resets: Mapping[str, Sequence[BooksReset]], accounts: Collection
     notes = []
     for account in sorted(set(resets) & set(accounts)):
         said = ", ".join(
-            (f"on {new_york_date(r.at)} at {r.balance:,.2f}" if r.missing else f"began at {r.balance:,.2f} there")
+            (
+                f"on {new_york_date(r.at)} at {r.balance:,.2f}"
+                if r.missing or r.renamed
+                else f"began at {r.balance:,.2f} there"
+            )
             + ("" if r.last_equity is None else f" (last valued at {r.last_equity:,.2f} before it)")
             for r in resets[account]
         )

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from llmtrade.analytics.curves import stretch_round_trips
 from llmtrade.app.baselines import spy_return
 from llmtrade.app.clock_behind import clock_behind
 from llmtrade.app.container import Container
@@ -46,7 +47,7 @@ from llmtrade.domain.events import (
     StoredEvent,
     rules_answer,
 )
-from llmtrade.domain.ledger import BooksReset, Split, closed_trade_pnls, with_splits
+from llmtrade.domain.ledger import BooksReset, Split
 from llmtrade.domain.market import Bar
 from llmtrade.domain.reconciliation import Difference, ReconciliationDifferenceFound, is_ours
 from llmtrade.domain.streams import CLOSINGS_PUT_OFF, MISSED_CHECKPOINTS, week_stream
@@ -64,6 +65,7 @@ from llmtrade.storage.event_store import EventStore
 from llmtrade.storage.projections import week_start_valued
 from llmtrade.storage.resets import recorded_resets
 from llmtrade.storage.splits import recorded_splits
+from llmtrade.workflows.account_reset import stretch_fills
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.event_checkpoint import fired
 
@@ -285,7 +287,10 @@ def _standing(
     scales = closed.scales if closed is not None and len(closed.scales) == len(resets) + 1 else None
     scales = scales or valued_scales(start_cash, resets)
     now = account.equity * scales[-1]  # in the dollars of the books' first stretch
-    trades = closed_trade_pnls(with_splits(fills, recorded_splits(events)))  # round trips: a resize is not a trade
+    # Round trips (a resize is not a trade) from the books' fills across every reset, as the leaderboard's curve counts
+    # them: Alpaca lists none from before a reset, whose closed trades would leave the hit rate and the trade count.
+    booked = _booked_fills(events, desk, fills)
+    trades = [t.pnl for t in stretch_round_trips(booked, recorded_splits(events), resets)]
     breaker, _ = breaker_state(events, desk.account.id, start_cash)
     return {
         "account_id": desk.account.id,
@@ -299,10 +304,10 @@ def _standing(
         "max_drawdown": _drawdown(None if closed is None else closed.equity, account, now),
         "hit_rate": hit_rate(trades),
         "trades": len(trades),
-        "commissions_usd": round(sum(f.commission for f in fills), 2),
+        "commissions_usd": round(sum(f.commission for f in booked), 2),
         # As the leaderboard estimates it: only the paper broker's rate is known (another's is in its prices).
         "slippage_usd": (
-            round(sum(f.qty * f.price for f in fills) * paper_bps / 10_000, 2) if desk.broker.name == "paper" else None
+            round(sum(f.qty * f.price for f in booked) * paper_bps / 10_000, 2) if desk.broker.name == "paper" else None
         ),
         "positions": list(account.positions.values()),
         "halted": breaker.halted,
@@ -343,6 +348,13 @@ def _week_pnl(
 def _our_fills(events: EventStore, desk: Desk) -> list[Fill]:
     ours = our_order_ids(events, desk.account.id)
     return [f for f in desk.broker.fills() if is_ours(f.client_order_id, ours)]
+
+
+def _booked_fills(events: EventStore, desk: Desk, listed: Sequence[Fill]) -> list[Fill]:
+    """The account's own fills: those its broker lists (`listed`: the latest, a working order's still growing), and
+    those recorded (OrderFilled) that it no longer lists (a paper account reset at Alpaca wipes its order history)."""
+    shown = {f.client_order_id for f in listed}
+    return [*listed, *(f for f in stretch_fills(events, desk, None, None) if f.client_order_id not in shown)]
 
 
 def _drawdown(closing: Sequence[float] | None, account: AccountSnapshot, now: float) -> float | None:

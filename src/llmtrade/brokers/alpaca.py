@@ -137,6 +137,7 @@ class AlpacaBroker:
             equity=money(found.equity, "account equity"),
             buying_power=money(found.buying_power, "account buying_power"),
             positions=positions,
+            broker_account=_account_name(found),
         )
 
     def look_at(self, prices: Mapping[str, float]) -> tuple[AccountSnapshot, Observed] | None:
@@ -332,3 +333,10 @@ def _host(url: str) -> str:
 
 def _describe(order: Order) -> str:
     return f"{order.client_order_id} ({order.side.value} {order.qty} {order.symbol})"
+
+
+def _account_name(found: Any) -> str | None:
+    """What names the account Alpaca answers for ("<id> <account_number> <created_at>"), or None when it sends none.
+    A reset from the dashboard gives the keys a new paper account: another id, number and creation time."""
+    parts = [str(part) for part in (found.id, found.account_number, found.created_at) if part is not None]
+    return " ".join(parts) or None

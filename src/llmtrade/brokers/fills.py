@@ -234,6 +234,7 @@ def valuation_event(
         unrealized_pnl=account.unrealized_pnl,
         occasion=occasion,
         at_cost=[s for s in account.at_cost if s in account.positions],
+        broker_account=account.broker_account,
     )
     if occasion in RECURRING_OCCASIONS:
         stream, expected = valuations_stream(account.account_id), None

@@ -33,6 +33,7 @@ from datetime import date, datetime
 
 from llmtrade.brokers.fills import Observed
 from llmtrade.brokers.paper_book import (
+    BOOK_TYPES,
     Book,
     advance,
     broker_id,
@@ -71,7 +72,6 @@ from llmtrade.storage.splits import recorded_splits
 
 _DERIVED_KEPT = 64
 _SNAPSHOT_FIELDS = frozenset(AccountSnapshot.model_fields)
-_LEDGER_TYPES = (PaperOrderAccepted.event_type(), PaperOrderCanceled.event_type(), OrderFilled.event_type())
 
 
 class PaperBroker:
@@ -183,6 +183,7 @@ class PaperBroker:
             "unrealized_pnl": float(round(unrealized, 2)),
             "at_cost": sorted(s for s, p in positions.items() if p.qty and s not in prices),
             "fractions": {},  # the paper broker holds whole shares only
+            "broker_account": None,  # its books are events here: no account elsewhere to name
         }
         if type(self.account_id) is not str:
             return AccountSnapshot(**values)
@@ -319,7 +320,7 @@ class PaperBroker:
         return self._events.fold(
             ("paper-book", self.name, self.starting_cash),
             account_id=self.account_id,
-            types=_LEDGER_TYPES,
+            types=BOOK_TYPES,
             start=start_book(self.starting_cash),
             step=self._step,
         )

@@ -28,6 +28,15 @@ from llmtrade.errors import ConcurrencyError
 from llmtrade.memo import IdentityMemo
 from llmtrade.storage.event_store import EventStore
 
+# What the book folds: the ledger stream's acceptances and cancels, and the account's fills and order ends with why
+# (on its orders' fill streams).
+BOOK_TYPES = (
+    PaperOrderAccepted.event_type(),
+    PaperOrderCanceled.event_type(),
+    OrderFilled.event_type(),
+    QueuedOrderCanceled.event_type(),
+)
+
 
 @dataclass(frozen=True)
 class Book:
@@ -44,6 +53,9 @@ class Book:
     accepted_at: Mapping[str, datetime] = field(default_factory=dict)
     rank: Mapping[str, int] = field(default_factory=dict)
     canceled: Mapping[str, PaperOrderCanceled] = field(default_factory=dict)
+    # The orders of `canceled` the broker ended itself, with why (QueuedOrderCanceled 'rejected': one that expired
+    # unfilled, brokers/paper_expiry.py): a lookup says what the event and the run's note say, not "canceled".
+    ended: Mapping[str, QueuedOrderCanceled] = field(default_factory=dict)
     recorded: Mapping[str, Fill] = field(default_factory=dict)
     booked: tuple[tuple[tuple[datetime, int], Fill], ...] = ()
     # The fills of `booked` alone, in the same order: a read of every fill copies this instead of a loop.
@@ -71,6 +83,7 @@ def advance(book: Book, new: list[StoredEvent], events: EventStore, ledger: str,
     again and folds them anew."""
     accepted, accepted_at, rank = dict(book.accepted), dict(book.accepted_at), dict(book.rank)
     canceled, recorded, pending = dict(book.canceled), dict(book.recorded), dict(book.pending)
+    ended = book.ended
     version = book.version
     newly: list[str] = []  # orders whose recorded fill is now booked (accepted and recorded, either first)
     for event in new:
@@ -92,6 +105,10 @@ def advance(book: Book, new: list[StoredEvent], events: EventStore, ledger: str,
             cancel = events.payload(PaperOrderCanceled, event)
             canceled[cancel.client_order_id] = cancel
             pending.pop(cancel.client_order_id, None)
+        elif event.type == QueuedOrderCanceled.event_type():
+            why = events.payload(QueuedOrderCanceled, event)
+            if why.status is OrderStatus.REJECTED:
+                ended = {**ended, why.client_order_id: why}
         elif event.type == OrderFilled.event_type():
             filled = events.payload(OrderFilled, event)
             cid = filled.fill.client_order_id
@@ -118,6 +135,7 @@ def advance(book: Book, new: list[StoredEvent], events: EventStore, ledger: str,
         accepted_at=accepted_at,
         rank=rank,
         canceled=canceled,
+        ended=ended,
         recorded=recorded,
         booked=booked,
         booked_fills=booked_fills,
@@ -183,6 +201,13 @@ def result(book: Book, client_order_id: str, derived: Mapping[str, Fill], splits
                 broker_order_id=broker_id(client_order_id),
                 message=f"canceled: {split_canceled(split)}",
             )
+    if canceled is not None and (why := book.ended.get(client_order_id)) is not None:
+        return OrderResult(
+            client_order_id=client_order_id,
+            status=OrderStatus.REJECTED,
+            broker_order_id=broker_id(client_order_id),
+            message=why.reason,
+        )
     if canceled is not None:
         return OrderResult(
             client_order_id=client_order_id,

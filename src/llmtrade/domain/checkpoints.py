@@ -232,6 +232,9 @@ class AccountValued(EventPayload):
     # Held symbols no provider priced, valued at their cost: this equity is not a market value. Left out of the record
     # when empty, as valuations stored before it were written.
     at_cost: list[str] = Field(default_factory=list, exclude_if=lambda held: not held)
+    # What the broker names the account (AccountSnapshot.broker_account): another name at a later look is a reset.
+    # Left out when None (the paper broker; valuations stored before it).
+    broker_account: str | None = Field(default=None, exclude_if=lambda name: name is None)
 
 
 class TradingDisabled(EventPayload):

@@ -72,6 +72,10 @@ class BooksReset:
     balance: float
     last_equity: float | None
     missing: frozenset[str] = frozenset()  # the client_order_ids of ours the broker no longer listed then
+    # What the broker named the account from then, and whether that name replaced another (BrokerAccountReset): a
+    # reset found by the name alone misses no order of ours when nothing was traded since the last one.
+    broker_account: str | None = None
+    renamed: bool = False
 
 
 @dataclass(frozen=True)

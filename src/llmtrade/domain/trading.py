@@ -41,6 +41,9 @@ class AccountSnapshot(Record):
     # Symbol -> the signed fraction of a share held beyond the whole shares in `positions` (Alpaca: 10.5 after a
     # 3-for-2 split of 7): whole-share orders cannot trade it; reconciliation reports it.
     fractions: dict[str, float] = Field(default_factory=dict)
+    # What names the account at its broker (Alpaca: its id, account_number and created_at); a paper account reset from
+    # Alpaca's dashboard is a new account for the same keys, so a new name. None: the broker has no such name (paper).
+    broker_account: str | None = Field(default=None, exclude_if=lambda name: name is None)
 
 
 class TradeIntent(Record):
@@ -270,6 +273,11 @@ class BrokerAccountReset(EventPayload):
     equity: float  # the broker's equity when the reset was found
     last_equity: float | None  # the account's last valuation before it, if any
     missing: list[str]  # client_order_ids recorded filled that the broker no longer lists
+    # The broker's name of the account now, and the one its last valuation saw when the two differ (a reset found by
+    # the account's new name: found so even when no order of ours is newly missing, as at a second reset in a row).
+    # Left out of the record when None, as resets stored before them were written.
+    broker_account: str | None = Field(default=None, exclude_if=lambda name: name is None)
+    replaced: str | None = Field(default=None, exclude_if=lambda name: name is None)
 
 
 class ShadowTraded(EventPayload):

@@ -197,6 +197,8 @@ def _new_reset(events: EventStore, account_id: str, reset: BrokerAccountReset) -
     recorded = [
         events.payload(BrokerAccountReset, e) for e in events.read_stream(breaker_stream(account_id)) if e.type == kind
     ]
+    if reset.replaced is not None:  # the broker names another account: new unless a reset recorded that name
+        return all(r.broker_account != reset.broker_account for r in recorded)
     if not reset.missing:  # the books' start at the broker's balance (workflows/account_reset.py): once, and first
         return not recorded
     known = {cid for r in recorded for cid in r.missing}
@@ -210,6 +212,11 @@ def _reset_reason(reset: BrokerAccountReset) -> str:
             "starting_cash: the books begin there, as at a reset (no trade: peak and streaks start there)"
         )
     before = "" if reset.last_equity is None else f" from {reset.last_equity:,.2f}"
+    if reset.replaced is not None:
+        return (
+            f"the broker's account began again at {reset.equity:,.2f}{before} (a paper account reset: the keys now "
+            "name a new account); not a trade: peak and streaks start again"
+        )
     return (
         f"the broker's account began again at {reset.equity:,.2f}{before} (a paper account reset: "
         f"{len(reset.missing)} filled order(s) of ours no longer listed); not a trade: peak and streaks start again"

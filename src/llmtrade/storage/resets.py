@@ -22,6 +22,8 @@ def recorded_resets(events: EventStore, account_id: str | None = None) -> dict[s
                 balance=reset.equity,
                 last_equity=reset.last_equity,
                 missing=frozenset(reset.missing),
+                broker_account=reset.broker_account,
+                renamed=reset.replaced is not None,
             )
         )
     return {account: tuple(resets) for account, resets in found.items()}

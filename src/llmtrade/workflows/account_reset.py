@@ -26,10 +26,13 @@ _CENT = 0.005
 
 
 def reset_found(
-    events: EventStore, desk: Desk, account_id: str, equity: float, observed: Observed
+    events: EventStore, desk: Desk, account_id: str, equity: float, observed: Observed, *, named: str | None = None
 ) -> BrokerAccountReset | None:
-    """The reset this look shows (every recorded fill at this broker it no longer lists), or None. Whether it is
-    already recorded is the breaker's to say (risk/controls.py `breaker_change`), at the version it writes at.
+    """The reset this look shows, or None: the broker names the account otherwise than at its last valuation (`named`,
+    AccountSnapshot.broker_account: a reset makes a new paper account for the same keys, found even right after
+    another reset, with no order of ours newly missing); else every recorded fill at this broker it no longer lists
+    (a broker, or a valuation, that names no account). Whether it is already recorded is the breaker's to say
+    (risk/controls.py `breaker_change`), at the version it writes at. A cash change or a trade by hand keeps the name.
 
     The account's first look, before any fill or valuation of it was recorded, is one too (`missing` empty) when the
     broker holds another equity than accounts.yaml's starting_cash (a paper account created or reset at 25,000 from
@@ -42,18 +45,37 @@ def reset_found(
     # The audit log's fills at this broker: the memoised fold the valuation's new fills are found with, read once.
     recorded = recorded_fill_ids(events, desk.broker)
     missing = sorted(recorded - listed)
+    valued = [
+        events.payload(AccountValued, e) for e in events.read(type=AccountValued.event_type(), account_id=account_id)
+    ]
+    last = valued[-1].equity if valued else None
+    was = next((v.broker_account for v in reversed(valued) if v.broker_account is not None), None)
+    if named is not None and was is not None and named != was:
+        return BrokerAccountReset(
+            account_id=account_id, equity=equity, last_equity=last, missing=missing, broker_account=named, replaced=was
+        )
     if not missing:
-        if recorded or abs(equity - desk.account.starting_cash) <= _CENT:
-            return None
-        if events.read(type=AccountValued.event_type(), account_id=account_id, limit=1):
+        if recorded or abs(equity - desk.account.starting_cash) <= _CENT or valued:
             return None  # valued before: what it began with is on record
         ours = our_order_ids(events, account_id)
         if any(is_ours(f.client_order_id, ours) for f in observed.fills):
             return None  # it traded before this first look: what it began with is not the broker's equity now
-        return BrokerAccountReset(account_id=account_id, equity=equity, last_equity=None, missing=[])
-    valued = events.read(type=AccountValued.event_type(), account_id=account_id)
-    last = events.payload(AccountValued, valued[-1]).equity if valued else None
-    return BrokerAccountReset(account_id=account_id, equity=equity, last_equity=last, missing=missing)
+        return BrokerAccountReset(
+            account_id=account_id, equity=equity, last_equity=None, missing=[], broker_account=named
+        )
+    return BrokerAccountReset(
+        account_id=account_id, equity=equity, last_equity=last, missing=missing, broker_account=named
+    )
+
+
+def unrecorded(found: BrokerAccountReset | None, resets: Sequence[BooksReset]) -> bool:
+    """Whether `found` (`reset_found`) is a reset none of `resets` (those recorded, storage/resets.py) is: a new name
+    of the account no reset recorded, or an order of ours missing that none of them missed."""
+    if found is None:
+        return False
+    if found.replaced is not None:
+        return all(r.broker_account != found.broker_account for r in resets)
+    return not set(found.missing) <= {cid for r in resets for cid in r.missing}
 
 
 def books_account(
@@ -68,7 +90,7 @@ def books_account(
     its books: from the reset `since` (its balance; None: from the configured starting cash, before any reset) up to
     `until` (None: all). What a week closed after a reset is valued at, the broker's books of that week being gone: the
     fills of a stretch before an earlier reset are not in it (an account reset twice held none of them after)."""
-    fills = _stretch_fills(events, desk, since, until)
+    fills = stretch_fills(events, desk, since, until)
     start = desk.account.starting_cash if since is None else since.balance
     ledger = fold(with_splits(fills, recorded_splits(events)), start)
     marks = {s: prices.get(s, p.avg_price) for s, p in ledger.positions.items()}
@@ -101,7 +123,7 @@ def week_growth(
         held = books_account(events, desk, {}, since=stretch, until=reset.at).positions
         closes, closed_at = closes_before(reset.at, sorted(held))
         # A symbol filled since that close is marked at its last fill, the latest price the books saw (as the curve).
-        filled = {f.symbol: f.price for f in _stretch_fills(events, desk, stretch, reset.at) if f.filled_at > closed_at}
+        filled = {f.symbol: f.price for f in stretch_fills(events, desk, stretch, reset.at) if f.filled_at > closed_at}
         ended = books_account(events, desk, {**closes, **filled}, since=stretch, until=reset.at)
         if base > 0 and ended.equity > 0:
             growth *= ended.equity / base
@@ -109,7 +131,7 @@ def week_growth(
     return growth, stretch
 
 
-def _stretch_fills(events: EventStore, desk: Desk, since: BooksReset | None, until: datetime | None) -> list[Fill]:
+def stretch_fills(events: EventStore, desk: Desk, since: BooksReset | None, until: datetime | None) -> list[Fill]:
     """The account's own fills recorded at its broker from the reset `since` (None: from the first) to before `until`
     (None: all), in fill order: a fill at a reset's instant is after it (a reset is found before a run's orders)."""
     ours = our_order_ids(events, desk.account.id)

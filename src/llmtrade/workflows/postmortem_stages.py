@@ -43,7 +43,7 @@ from llmtrade.storage.event_store import EventStore
 from llmtrade.storage.projections import week_start_valued
 from llmtrade.storage.resets import recorded_resets
 from llmtrade.storage.splits import recorded_splits
-from llmtrade.workflows.account_reset import books_account, reset_found, week_growth
+from llmtrade.workflows.account_reset import books_account, reset_found, unrecorded, week_growth
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.frozen_trade import FrozenTrade, frozen_trade, indicator_values, through_splits
 from llmtrade.workflows.week_close import held_at_close
@@ -132,9 +132,10 @@ class GatherStage:
         resets = recorded_resets(bench.events, desk.account.id).get(desk.account.id, ())
         before = [r for r in resets if r.at <= started_at]
         in_week = [r for r in resets if started_at < r.at <= self.asof]
-        found = reset_found(bench.events, desk, desk.account.id, account.equity, observe(desk.broker))
-        known = {cid for r in resets for cid in r.missing}
-        if any(r.at > self.asof for r in resets) or (found is not None and not set(found.missing) <= known):
+        found = reset_found(
+            bench.events, desk, desk.account.id, account.equity, observe(desk.broker), named=account.broker_account
+        )
+        if any(r.at > self.asof for r in resets) or unrecorded(found, resets):
             # The broker's books began again since the week's end (a paper account reset): its balance now is not this
             # week's end, the books of the stretch the week ended in are.
             last = (in_week or before or [None])[-1]

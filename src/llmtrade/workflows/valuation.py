@@ -72,7 +72,7 @@ def value_account(
     # A breaker cancel a killed process left unanswered is settled from the order before the breaker's change is
     # worked out: a resume in it takes back only the requests never made (risk/halt_cancels.py).
     settle_unanswered(events, desk.broker, observed.orders, week_id=week_id, run_id=run_id)
-    reset = reset_found(events, desk, account_id, account.equity, observed)
+    reset = reset_found(events, desk, account_id, account.equity, observed, named=account.broker_account)
     state, changes, version = breaker_change(
         events, account_id, starting_equity=starting, equity=account.equity, fills=fills, config=breaker, reset=reset
     )
@@ -154,7 +154,7 @@ def _one_by_one(
     observed = observe(desk.broker)
     ours = our_order_ids(events, account.account_id)
     record_new_fills(events, desk.broker, week_id=week_id, run_id=run_id, observed=observed)
-    reset = reset_found(events, desk, account.account_id, account.equity, observed)
+    reset = reset_found(events, desk, account.account_id, account.equity, observed, named=account.broker_account)
     record_valuation(events, account, occasion=occasion, week_id=week_id, run_id=run_id)  # once per occasion
     return evaluate_breaker(
         events,

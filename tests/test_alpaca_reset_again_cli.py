@@ -1,0 +1,88 @@
+"""A paper account reset at Alpaca a second time with no llmtrade trade between, through the command line (the real
+alpaca-py client against the loopback fake). A reset makes a new paper account for the same keys: a new account id and
+account_number, created at the reset. Before, a reset was found only by orders Alpaca no longer listed, and after the
+first reset those were already accounted for: the second went unseen, its new balance taken for a loss (a halt)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from typer.testing import CliRunner
+
+from llmtrade.cli import app
+from tests.test_crash_points import (  # noqa: F401  (fixtures)
+    ALPACA_ACCOUNT,
+    OPENED,
+    CountingAlpaca,
+    Runs,
+    alpaca,
+    runs,
+    world,
+)
+
+runner = CliRunner()
+THURSDAY_NOON, THURSDAY_AFTERNOON = "2026-01-08T12:00:00-05:00", "2026-01-08T14:00:00-05:00"
+
+
+def _invoke(runs: Runs, args: list[str], at: str) -> str:  # noqa: F811
+    runs.monkeypatch.setenv("LLMTRADE_NOW", at)
+    done = runner.invoke(app, args)
+    assert done.exit_code == 0, done.output
+    return done.stdout
+
+
+def _reset_once(runs: Runs, alpaca: CountingAlpaca) -> str:  # noqa: F811
+    """A fresh database: acct_1 bought SPY at Wednesday's open, its account reset to 25,000 on Thursday morning and
+    found by the noon checkpoint. Its database's name."""
+    state = alpaca.snapshot()
+    primed = runs.primed()
+    alpaca.restore(state)
+    name = runs.fresh(primed)
+    alpaca.server.fill_immediately = True
+    alpaca.server.set_time(datetime.fromisoformat(OPENED))
+    _invoke(runs, ["run-weekly"], OPENED)
+    alpaca.server.reset_paper_account(25_000.0)
+    _invoke(runs, ["checkpoint", "12:00"], THURSDAY_NOON)
+    return name
+
+
+def _mine(runs: Runs, name: str) -> list[tuple[str, dict]]:  # noqa: F811
+    return [(t, e) for _, t, e in runs.events(name) if e.get("account_id") == ALPACA_ACCOUNT]
+
+
+def _acct_1(runs: Runs, at: str) -> dict:  # noqa: F811
+    shown = json.loads(_invoke(runs, ["status", "--json"], at))
+    return {a["account_id"]: a for a in shown["accounts"]}[ALPACA_ACCOUNT]
+
+
+def test_a_second_reset_with_no_trade_between_is_found_and_halts_nothing(
+    runs: Runs,  # noqa: F811
+    alpaca: CountingAlpaca,  # noqa: F811
+) -> None:
+    name = _reset_once(runs, alpaca)
+    before = _acct_1(runs, THURSDAY_NOON)["total_return"]
+
+    alpaca.server.reset_paper_account(10_000.0)  # again, nothing traded since: no order of ours missing anew
+    _invoke(runs, ["checkpoint", "14:00"], THURSDAY_AFTERNOON)
+
+    mine = _mine(runs, name)
+    resets = [e for t, e in mine if t == "BrokerAccountReset"]
+    assert [r["equity"] for r in resets] == [25_000.0, 10_000.0]
+    assert "AccountHalted" not in [t for t, _ in mine]  # not a 60% drawdown from 25,000
+    after = _acct_1(runs, THURSDAY_AFTERNOON)
+    assert not after["halted"] and after["equity"] == 10_000.0
+    assert abs(after["total_return"] - before) < 1e-6, (before, after["total_return"])
+
+
+def test_a_cash_change_and_a_trade_by_hand_at_the_same_account_are_no_reset(
+    runs: Runs,  # noqa: F811
+    alpaca: CountingAlpaca,  # noqa: F811
+) -> None:
+    """The account's id stays: a balance moved by hand (what a deposit looks like) and a hand trade are not a reset."""
+    name = _reset_once(runs, alpaca)
+    alpaca.server.set_account(cash=26_000.0)
+    alpaca.server.set_position("SPY", 3, avg_entry_price=100.0)
+    _invoke(runs, ["checkpoint", "14:00"], THURSDAY_AFTERNOON)
+
+    assert [t for t, _ in _mine(runs, name)].count("BrokerAccountReset") == 1
