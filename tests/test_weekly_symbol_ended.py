@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from llmtrade.cli import app
@@ -82,3 +83,24 @@ def test_a_feed_behind_as_a_whole_still_fails_the_snapshot(week: Any, tmp_path: 
     result = runner.invoke(app, ["run-weekly"])
     assert result.exit_code == 1, result.output
     assert "stage 'market_snapshot' failed" in result.output and "stale" in result.output
+
+
+def test_status_and_positions_value_the_books_when_a_universe_symbol_nobody_holds_has_ended(
+    week: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before, IWM's stale file failed the universe's one read: `status` valued every position at cost and exited 1,
+    `positions list` exited 1, though nobody held IWM."""
+    week  # noqa: B018
+    _ends(tmp_path / "csv", "IWM", "2025-12-12")
+    assert runner.invoke(app, ["-q", "run-weekly"]).exit_code == 0
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-08T12:00:00-05:00")
+    shown = runner.invoke(app, ["status", "--json"])
+    assert shown.exit_code == 0, shown.output
+    status = json.loads(shown.stdout)
+    assert status["prices_failed"] is None and status["valued_at"] == "2026-01-07"
+    [said] = [w for w in status["warnings"] if w.startswith("IWM ")]
+    assert said.startswith("IWM (in assets.yaml's universe, held by no account) has no price: ")
+    assert "IWM.csv" in said and "take IWM out of the universe" in said
+    assert not [w for w in status["warnings"] if "valued at cost" in w]  # every position at Wednesday's close
+    listed = runner.invoke(app, ["positions", "list", "--json"])
+    assert listed.exit_code == 0, listed.output
