@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -205,3 +205,50 @@ def test_offline_a_weekday_asked_on_that_weekday_is_today_and_last_weekday_the_w
     before = CliRunner().invoke(app, ["ask", "why did acct_3 exit last Thursday?", "--offline", "--json"])
     assert before.exit_code == 0, before.output
     assert json.loads(before.stdout)["filters"]["since"].startswith("2026-01-01T00:00:00")
+
+
+@pytest.mark.parametrize(
+    ("now", "first", "last"),
+    [
+        ("2026-01-12T10:00:00-05:00", "2026-01-09", "2026-01-11"),  # Monday: Friday's session, and the weekend after
+        ("2026-01-13T10:00:00-05:00", "2026-01-12", "2026-01-12"),  # Tuesday: Monday
+        ("2026-01-10T12:00:00-05:00", "2026-01-09", "2026-01-09"),  # Saturday: Friday
+        ("2026-11-27T10:00:00-05:00", "2026-11-25", "2026-11-26"),  # the Friday after Thanksgiving: Wednesday's
+    ],
+)
+def test_yesterday_is_the_previous_trading_session(now: str, first: str, last: str) -> None:
+    """ "yesterday" asked on a Monday was Sunday, when nothing trades: Friday's fills were not listed (a trial)."""
+    from llmtrade.app.ask import read_question
+
+    found = read_question("which orders filled yesterday?", datetime.fromisoformat(now), ["acct_1"])
+    assert found["since"].isoformat().startswith(f"{first}T00:00:00")
+    assert found["until"] == datetime.fromisoformat(f"{last}T00:00:00-05:00") + timedelta(days=1)
+    before = read_question("orders the day before yesterday", datetime.fromisoformat(now), ["acct_1"])
+    assert before["until"] == found["since"]  # one session further back, ending where yesterday begins
+
+
+def test_offline_yesterday_asked_on_monday_lists_fridays_fill(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = _seed(cli_env["DATABASE_URL"])
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-12T09:00:00-05:00")  # Monday: acct_3's fill was on Friday
+    result = CliRunner().invoke(app, ["ask", "what did acct_3 fill yesterday?", "--offline", "--json"])
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)
+    assert [e["id"] for e in answer["events"]] == [ids[2]]
+    assert answer["filters"]["since"].startswith("2026-01-09T00:00:00")
+
+
+def test_the_live_model_is_told_the_day_and_the_session_yesterday_means(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _seed(cli_env["DATABASE_URL"])
+    with FakeOpenAIServer() as fake:
+        monkeypatch.setenv("LLMTRADE_NOW", "2026-01-12T09:00:00-05:00")
+        monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", fake.base_url)
+        result = CliRunner().invoke(app, ["ask", "what did acct_3 fill yesterday?", "--json"])
+        requests = list(fake.requests)
+    assert result.exit_code == 0, result.output
+    system = requests[0]["messages"][0]["content"]
+    assert "It is now Monday 2026-01-12 09:00 in New York" in system
+    assert '"yesterday" is the previous trading session, Friday 2026-01-09' in system

@@ -6,7 +6,8 @@ count as cited: a model cannot cite what it did not read. Every turn is a record
 its own (RunStarted/RunFinished on run:{id}, the calls on llm:{id}) under the dollar budget.
 
 Offline (no key, or --offline) no model is asked: the question is read for an account, a run id, a date
-or weekday ("on Thursday": the latest, today on a Thursday; "last Thursday" on a Thursday: the week before), and
+or weekday ("on Thursday": the latest, today on a Thursday; "last Thursday" on a Thursday: the week before; "yesterday":
+the previous trading session through yesterday, so Friday to Sunday asked on a Monday), and
 words naming event kinds ("exit", "order", "fill", "breaker", "failed"...), and the matching events are listed.
 """
 
@@ -30,7 +31,7 @@ from llmtrade.llm.budget import run_budget
 from llmtrade.llm.gateway import LLMMode
 from llmtrade.llm.records import CallSite
 from llmtrade.llm.tool_chat import ToolChat
-from llmtrade.market.calendar import NEW_YORK, new_york_date
+from llmtrade.market.calendar import NEW_YORK, TradingCalendar, new_york_date
 from llmtrade.storage.ask_queries import MAX_ROWS, EventsArgs, ReadOnlyEvents, ToolRefused, day_range
 
 MAX_TURNS = 6
@@ -110,9 +111,9 @@ def read_question(question: str, now: datetime, accounts: list[str]) -> dict[str
     run = _RUN_ID.search(question)
     if run:
         found["run_id"] = run.group(0)
-    day = _day(text, new_york_date(now))
-    if day is not None:
-        found["since"], found["until"] = day_range(day, NEW_YORK)
+    days = _days(text, new_york_date(now))
+    if days is not None:
+        found["since"], found["until"] = day_range(days[0], NEW_YORK)[0], day_range(days[1], NEW_YORK)[1]
     types = sorted({t for word, kinds in _KINDS.items() if word in text for t in kinds})
     if types:
         found["types"] = types
@@ -130,27 +131,38 @@ def _no_such_account(text: str, accounts: list[str]) -> None:
             )
 
 
-def _day(text: str, today: date) -> date | None:
+def _days(text: str, today: date) -> tuple[date, date] | None:
+    """The first and last New York day (inclusive) the question's words name, or None when they name none."""
     explicit = _DATE.search(text)
     if explicit:
         try:
-            return date.fromisoformat(explicit.group(1))
+            day = date.fromisoformat(explicit.group(1))
+            return day, day
         except ValueError as exc:  # 2026-02-30: shaped as a date, none (a traceback in a new user's trial)
             raise UsageError(f"the question names {explicit.group(1)!r}, which is no date ({exc})") from None
     loose = _DATE_SHAPED.search(text)
     if loose:
         raise UsageError(f"the question names {loose.group(0)!r}: write a date as YYYY-MM-DD (2026-12-03)")
     if "yesterday" in text:
-        return today - timedelta(days=1)
+        # Asked of a market that trades on sessions, "yesterday" is the previous session: asked on a Monday it read
+        # Sunday and listed nothing of Friday's trading (a trial). The closed days after that session through
+        # yesterday are kept too (a wake-up on a Sunday is there). "The day before yesterday": one session further.
+        calendar = TradingCalendar()
+        last = today - timedelta(days=1)
+        first = calendar.previous_session(today)
+        if "before yesterday" in text:
+            last = first - timedelta(days=1)
+            first = calendar.previous_session(first)
+        return first, last
     if "today" in text:
-        return today
+        return today, today
     for n, name in enumerate(_WEEKDAYS):
         said = re.search(rf"\b(last\s+)?{name}\b", text)
         if said:
             # "on Thursday" asked on a Thursday is today (a trial read it as the week before, listing last week's
             # exit for today's); "last Thursday" asked on a Thursday is the week before, as a person means it.
             back = (today.weekday() - n) % 7 or (7 if said.group(1) else 0)
-            return today - timedelta(days=back)
+            return today - timedelta(days=back), today - timedelta(days=back)
     return None
 
 
@@ -185,15 +197,29 @@ def _live(app: Container, storage: Any, tools: ReadOnlyEvents, question: str) ->
         run.failed_if_open(exc)  # its start stored, then the stop landed (in the start's log line, say)
         raise
     with run.ends_recorded():
-        answer, read = run_job(_converse(chat, tools, question, CallSite(role=ROLE, run_id=run_id)))
+        site = CallSite(role=ROLE, run_id=run_id)
+        answer, read = run_job(_converse(chat, tools, _system(now), question, site))
         run.finished(chat.totals, degraded=False)
     cited = [n for n in dict.fromkeys(int(m) for m in _CITED.findall(answer)) if n in read]
     return AskResult(question=question, mode="live", answer=answer, cited=cited, run_id=run_id)
 
 
-async def _converse(chat: ToolChat, tools: ReadOnlyEvents, question: str, site: CallSite) -> tuple[str, set[int]]:
+def _system(now: datetime) -> str:
+    """SYSTEM with the day it is asked on and the session "yesterday" means: the model knew neither, so a relative
+    day was its guess (asked on a Monday, "yesterday" is Friday's session, not Sunday)."""
+    today = new_york_date(now)
+    previous = TradingCalendar().previous_session(today)
+    return (
+        f"{SYSTEM} It is now {now.astimezone(NEW_YORK):%A %Y-%m-%d %H:%M} in New York; events are stamped in UTC. "
+        f'Asked of the market, "yesterday" is the previous trading session, {previous:%A %Y-%m-%d}.'
+    )
+
+
+async def _converse(
+    chat: ToolChat, tools: ReadOnlyEvents, system: str, question: str, site: CallSite
+) -> tuple[str, set[int]]:
     """The model's final text and the ids of every event the tools showed it."""
-    messages: list[dict[str, Any]] = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": question}]
+    messages: list[dict[str, Any]] = [{"role": "system", "content": system}, {"role": "user", "content": question}]
     specs = tools.specs()
     read: set[int] = set()
     for _ in range(MAX_TURNS):

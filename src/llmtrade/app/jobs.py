@@ -293,6 +293,7 @@ def _postmortem(app: Container, storage: Storage, week_id: date, now: datetime) 
         never_sent=never_sent,
         failed_reflections=failed,
         degraded=[f"reflection missing: {note}" for note in failed] + ended + at_cost,
+        models_kept=[pm.model_kept for pm in written if pm.model_kept],
     )
 
 

@@ -24,12 +24,13 @@ from llmtrade.app.orphaned_positions import orphan_line, orphaned_holdings
 from llmtrade.app.results import DifferenceLine, ManagedAccount, ManagedAccounts, PositionChange
 from llmtrade.app.week_mode import as_books_priced
 from llmtrade.brokers.reconcile import Reconciliation, look_now
-from llmtrade.discovery.universe import held_outside
+from llmtrade.config.models import BENCHMARK
+from llmtrade.discovery.universe import held_outside, in_play
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.reconciliation import PositionAdopted, PositionReleased, managed_qty
 from llmtrade.domain.streams import managed_stream
 from llmtrade.errors import BarNotComplete, ConcurrencyError, TemporaryError, UsageError
-from llmtrade.market.held_prices import HELD_SESSIONS, bars_or_before, not_final
+from llmtrade.market.held_prices import HELD_SESSIONS, not_final, readable_bars_or_before
 from llmtrade.storage.event_store import EventStore
 
 
@@ -70,8 +71,14 @@ def _looking(app: Container, *, persist: bool) -> Iterator[_Look]:
         live = app.trading_is_live(storage.events)
         market = app.market(storage, live=live, record=False)  # its price fetches are not this command's record
         held = held_outside(config, storage.events)
-        bars, _missing, _asof, pending = bars_or_before(
-            market, config.assets.symbols, held, app.clock.now(), sessions=HELD_SESSIONS
+        bars, _missing, _asof, pending = readable_bars_or_before(
+            market,
+            config.assets.symbols,
+            held,
+            app.clock.now(),
+            anchor=BENCHMARK,
+            in_play=in_play(storage.events),
+            sessions=HELD_SESSIONS,
         )
         prices = {s: b[-1].close for s, b in bars.items() if b}
         seen = {d.account.id: look_now(storage.events, d.broker, prices) for d in app.desks(storage, market, live=live)}

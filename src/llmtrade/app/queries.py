@@ -29,12 +29,12 @@ from llmtrade.app.results import (
 )
 from llmtrade.app.starting_cash import cash_warnings
 from llmtrade.app.status_drawdown import Closed, Closing, closing_equity
-from llmtrade.app.status_prices import unpriced, unread_prices
+from llmtrade.app.status_prices import universe_unpriced, unpriced, unread_prices
 from llmtrade.app.week_mode import as_books_priced, mixed_books_note
 from llmtrade.brokers.reconcile import look_now, our_order_ids
 from llmtrade.brokers.split_positions import in_new_shares
 from llmtrade.config.models import BENCHMARK
-from llmtrade.discovery.universe import held_outside
+from llmtrade.discovery.universe import held_outside, in_play
 from llmtrade.domain.call_costs import budget_counted, cost_unknown, spent_usd
 from llmtrade.domain.checkpoints import (
     AccountValued,
@@ -56,7 +56,7 @@ from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import LlmtradeError, MarketDataError
 from llmtrade.market.calendar import new_york_date
 from llmtrade.market.daily_bars import DailyBars
-from llmtrade.market.held_prices import bars_or_before, not_final
+from llmtrade.market.held_prices import not_final, readable_bars_or_before
 from llmtrade.market.metrics import hit_rate, max_drawdown, total_return
 from llmtrade.market.splits import unrecorded_gap
 from llmtrade.risk.controls import breaker_state, trading_enabled
@@ -93,7 +93,7 @@ def status(app: Container) -> StatusResult:
         try:
             # Held symbols outside the universe too, each asked apart: one no provider has is said, not fatal.
             series, missing, asof, note = _priced(
-                market, config.assets.symbols, held_outside(config, events), now, failures
+                market, config.assets.symbols, held_outside(config, events), in_play(events), now, failures
             )
             prices = _in_new_shares(series, recorded_splits(events), now)
             bought = market.bars_asof([BENCHMARK], first[0].occurred_at, sessions=10).bars if first else {}
@@ -117,6 +117,7 @@ def status(app: Container) -> StatusResult:
         warnings += unrecorded_splits(app.bar_cache(storage), events, series, held)
         if prices:  # else "prices unavailable" said it of every position
             warnings += unpriced(rows, prices, missing)
+            warnings += universe_unpriced(config.assets.symbols, held, missing)
             at_cost = sorted({p.symbol for row in rows for p in row["positions"] if p.symbol not in prices})
             unread += [failures.get(s) or MarketDataError(f"no provider had {s}") for s in at_cost]
         wait, failed = unread_prices(unread)
@@ -167,13 +168,20 @@ def status(app: Container) -> StatusResult:
 
 
 def _priced(
-    market: DailyBars, universe: Sequence[str], held: Sequence[str], now: datetime, errors: dict[str, LlmtradeError]
+    market: DailyBars,
+    universe: Sequence[str],
+    held: Sequence[str],
+    playing: set[str],
+    now: datetime,
+    errors: dict[str, LlmtradeError],
 ) -> tuple[dict[str, list[Bar]], dict[str, str], datetime, str | None]:
     """The bars status values at, what held symbol has none and why (`errors`: filled in with each one's failure), the
     instant they are the last closes at, and why that is not `now` (market/held_prices.py `bars_or_before`: a hand-run
     status valued every position at cost while the last session's bar was not final anywhere, where the closes before
     are the honest answer)."""
-    series, missing, asof, pending = bars_or_before(market, universe, held, now, sessions=10, errors=errors)
+    series, missing, asof, pending = readable_bars_or_before(
+        market, universe, held, now, anchor=BENCHMARK, in_play=playing, sessions=10, errors=errors
+    )
     return series, missing, asof, None if pending is None else not_final(pending)
 
 

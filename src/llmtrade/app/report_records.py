@@ -176,6 +176,7 @@ class PostmortemLine(Result):
     got_right: str | None
     got_wrong: str | None
     lessons: tuple[str, ...]
+    model_kept: str | None = None  # who wrote the reflection when models.yaml names another model now (Postmortem's)
 
 
 class RunLine(Result):

@@ -373,4 +373,5 @@ def _postmortem(event: StoredEvent) -> PostmortemLine:
         got_right=reflection.what_the_thesis_got_right if reflection else None,
         got_wrong=reflection.what_it_got_wrong if reflection else None,
         lessons=tuple(reflection.lessons) if reflection else (),
+        model_kept=pm.model_kept,
     )

@@ -193,6 +193,9 @@ class PostmortemResult(Result):
     failed_reflections: list[str] = []
     # What made the run degraded, one line each: its RunFinished records `degraded` exactly when this is not empty.
     degraded: list[str] = []
+    # The accounts whose reflection the model that made the week's trade wrote, models.yaml naming another for them now
+    # (each account's `model_kept`): as checkpoints say in their `models_kept`.
+    models_kept: list[str] = []
     late: LateRun | None = Field(
         None,
         description="`postmortem` closed its week more than a day after the week's scheduled postmortem (said in a "

@@ -160,7 +160,7 @@ def run_due(ctx: typer.Context, offline: Offline = False, as_json: Json = False)
 def _said(results: RunDueResult, as_json: bool, *, waiting: bool = False) -> None:
     """What ran; `waiting`: a piece waits or failed (its line follows), so an empty wake-up is not "nothing is due"
     (a run-due losing a race said `due: weekly`, then that, then the lock's error)."""
-    from llmtrade.app.results import PostmortemResult
+    from llmtrade.app.results import CheckpointResult, PostmortemResult
     from llmtrade.commands.render.week import degraded
 
     if as_json:
@@ -185,6 +185,11 @@ def _said(results: RunDueResult, as_json: bool, *, waiting: bool = False) -> Non
         notes = [] if isinstance(result.report, PostmortemResult) else degraded(result.report)
         for note in notes:
             out.warning(f"{result.job} DEGRADED: {note}")
+        # The week's trade judged, or its reflection written, by the model that made it, models.yaml naming another now:
+        # said as `checkpoint` and `postmortem` say it, where a run-due mail had only "ran ...".
+        kept = result.report.models_kept if isinstance(result.report, (CheckpointResult, PostmortemResult)) else []
+        for note in kept:
+            out.line(f"{result.job} MODEL KEPT: {note}")
 
 
 def register(app: typer.Typer) -> None:

@@ -25,6 +25,7 @@ from llmtrade.domain.research import ResearchPack
 from llmtrade.errors import LlmtradeError
 from llmtrade.fanout import gather_settled
 from llmtrade.llm.gateway import CallSite, LLMGateway
+from llmtrade.market.snapshot import priced
 from llmtrade.prompts.renderer import PromptRenderer, RenderedPrompt
 
 
@@ -92,6 +93,7 @@ class Committee:
         """Every PM's pitch (or only those of the PM ids in `only`: a rerun asks only who has none); `memory`:
         each PM's "Similar past setups" lines by PM id (a PM without any is shown no memory)."""
         pms = [pm for pm in self.pms if only is None or pm.id in only]
+        universe = priced(self.universe, packs[0].snapshot)
         # Every PM shown the same memory lines (recall shows them all the same) is asked the same prompt: rendered once.
         prompts: dict[tuple[str, ...], RenderedPrompt] = {}
 
@@ -100,8 +102,8 @@ class Committee:
             lines = tuple((memory or {}).get(pm.id, ()))
             prompt = prompts.get(lines)
             if prompt is None:
-                prompt = prompts[lines] = pm_role.pitch_prompt(self.prompts, packs, self.universe, self.week_id, lines)
-            answer = await pm_role.pitch(self.gateway, prompt, pm, packs, self.universe, site)
+                prompt = prompts[lines] = pm_role.pitch_prompt(self.prompts, packs, universe, self.week_id, lines)
+            answer = await pm_role.pitch(self.gateway, prompt, pm, packs, universe, site)
             return Pitch(
                 **answer.model_dump(),
                 idea_id=f"{self.week_id}:{pm.id}",
@@ -195,7 +197,7 @@ class Committee:
             by_label,
             ranked,
             packs,
-            self.universe,
+            priced(self.universe, packs[0].snapshot),
             self.week_id,
             site,
             flags=sorted(notes),

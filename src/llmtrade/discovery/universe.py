@@ -92,6 +92,11 @@ def held_outside(config: Config, events: EventStore) -> list[str]:
     return sorted(_HELD.symbols(events) - set(config.assets.symbols))
 
 
+def in_play(events: EventStore) -> set[str]:
+    """Every symbol some account may hold, in the universe or not (see `held_outside`)."""
+    return _HELD.symbols(events)
+
+
 class _Holdings:
     """What the ledger and the orders say may be held: each account's net quantity by symbol as the ledger has it
     (domain/reconciliation.py: llmtrade's own fills, plus shares adopted, less shares released; a fill of an order

@@ -102,6 +102,9 @@ class MarketSnapshot(Record):
     # or a close at twice or half the one before) -> what it looks like. Left out of the record when empty, as snapshots
     # stored before it were written.
     suspect: dict[str, str] = Field(default_factory=dict, exclude_if=lambda held: not held)
+    # Universe symbols the week runs without, their prices having ended (market/snapshot.py `week_snapshot`) -> why, in
+    # the feed's words. Left out of the record when empty, as snapshots stored before it were written.
+    left_out: dict[str, str] = Field(default_factory=dict, exclude_if=lambda held: not held)
 
 
 class ResearchPack(ResearchFindings):

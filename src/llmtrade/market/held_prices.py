@@ -9,7 +9,7 @@ held symbol outside it is asked apart, so a symbol no provider has leaves the ot
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from llmtrade.domain.market import Bar
@@ -126,6 +126,36 @@ def bars_or_before(
         if errors is not None:
             errors.clear()
         return *bars_with_held(market, universe, held, asof, sessions=sessions, errors=errors), asof, exc
+
+
+def readable_bars_or_before(
+    market: DailyBars,
+    universe: Sequence[str],
+    held: Sequence[str],
+    now: datetime,
+    *,
+    anchor: str,
+    in_play: Collection[str],
+    sessions: int,
+    errors: dict[str, LlmtradeError] | None = None,
+) -> tuple[dict[str, list[Bar]], dict[str, str], datetime, BarNotComplete | None]:
+    """`bars_or_before`, for a read (`status`, `positions list`) that values what is held: when the universe's one
+    read failed for good for a universe symbol nobody holds (its prices ended: a CSV file no longer written), every
+    position was valued at cost and the read exited 1 (an operator's trial). Then `anchor` alone is read as the universe
+    (its failure the caller's, as the universe's was) and every other symbol asked apart, as held ones are: each one
+    without bars is named in the problems (and `errors`) with why. The failure is raised as before when a universe
+    symbol without bars is `in_play` (held, or in an order whose fill is not recorded yet: the read must not show its
+    account as if it had none), and a TemporaryError always."""
+    try:
+        return bars_or_before(market, universe, held, now, sessions=sessions, errors=errors)
+    except TemporaryError:
+        raise
+    except LlmtradeError as failure:
+        rest = [s for s in dict.fromkeys([*universe, *held]) if s != anchor]
+        found = bars_or_before(market, [anchor], rest, now, sessions=sessions, errors=errors)
+        if any(symbol in universe and symbol in in_play for symbol in found[1]):
+            raise failure from None
+        return found
 
 
 def close_before(market: DailyBars, pending: BarNotComplete) -> datetime:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from llmtrade.config.models import BENCHMARK
+from llmtrade.config.models import BENCHMARK, Instrument
 from llmtrade.domain.research import MarketSnapshot
-from llmtrade.errors import MarketDataError
+from llmtrade.errors import LlmtradeError, MarketDataError, TemporaryError
 from llmtrade.market.daily_bars import DailyBars
+from llmtrade.market.held_prices import prices_ended
 from llmtrade.market.indicators import indicators_of
 from llmtrade.market.jumps import last_suspect
 from llmtrade.market.validation import SeriesRejected, validate_bars
@@ -41,3 +42,33 @@ def take_snapshot(market: DailyBars, symbols: list[str], asof: datetime) -> Mark
         indicators=indicators,
         suspect=suspect,
     )
+
+
+def week_snapshot(market: DailyBars, symbols: list[str], asof: datetime) -> MarketSnapshot:
+    """`take_snapshot` of the week's universe, less each symbol whose prices ended (`left_out`: symbol -> why).
+
+    One universe symbol whose daily feed stopped (a CSV file no longer written, a ticker delisted or renamed) failed
+    the weekly run at every wake-up until assets.yaml was edited, holding back every account (an operator's trial).
+    When the snapshot fails for good (not a TemporaryError: those still wait, exit 75), each symbol is judged as a
+    held one is at checkpoints (market/held_prices.py `prices_ended`): those whose prices waiting will not bring are
+    left out and the rest taken. The failure is raised as it was when nothing ended, when the benchmark's prices
+    ended too (the whole feed is behind: a CSV folder not updated yet), or when no symbol would be left.
+    Raises what `take_snapshot` raises."""
+    try:
+        return take_snapshot(market, symbols, asof)
+    except TemporaryError:
+        raise
+    except LlmtradeError as failure:
+        wanted = list(dict.fromkeys([BENCHMARK, *symbols]))
+        ended = {s: why for s in wanted if (why := prices_ended(market, s, asof)) is not None}
+        rest = [s for s in symbols if s not in ended]
+        if not ended or BENCHMARK in ended or not rest:
+            raise failure from None
+    return take_snapshot(market, rest, asof).model_copy(update={"left_out": ended})
+
+
+def priced(universe: list[Instrument], snapshot: MarketSnapshot) -> list[Instrument]:
+    """The instruments of `universe` the week's snapshot priced: what research, the pitches and the chairman may name.
+    A symbol it left out (prices ended), or one added to assets.yaml after it was frozen, has no indicators to judge
+    by."""
+    return [i for i in universe if i.symbol in snapshot.indicators]

@@ -41,6 +41,9 @@ class FrozenTrade:
     # Said when models.yaml's entry for the trade's PM (or the chairman) names another model now than the one that made
     # the trade at the weekly run: the owner is still that model (`_owner`), and this says so. None otherwise.
     note: str | None = None
+    # The note's first half, who names what now and which model made the trade, for the postmortem to say in its own
+    # words who wrote the week's reflection. None when `note` is.
+    swap: str | None = None
 
 
 def frozen_events(events: EventStore, week_id: date, role: AccountRole) -> list[StoredEvent]:
@@ -91,8 +94,8 @@ def _frozen_of(
     if role is AccountRole.CHAIRMAN:
         decision = events.payload(DecisionMade, found[0]).decision
         now = config.models.chairman
-        owner, note = (
-            (now, None)
+        owner, note, swap = (
+            (now, None, None)
             if now.model == decision.model
             else _maker(events, found[0], config, now, decision.model, decision.account_id)
         )
@@ -106,12 +109,13 @@ def _frozen_of(
             owner,
             found[0].occurred_at,
             note,
+            swap,
         )
     for event in found:
         # Parsed once per process (the store keeps it): every checkpoint asks for every account's pitch.
         pitch = events.payload(PitchSubmitted, event).pitch
         if pitch.account_id == account_id:
-            owner, note = _owner(events, event, config, pitch.pm_id, pitch.account_id, pitch.model)
+            owner, note, swap = _owner(events, event, config, pitch.pm_id, pitch.account_id, pitch.model)
             return FrozenTrade(
                 pitch.instrument,
                 pitch.direction,
@@ -122,13 +126,14 @@ def _frozen_of(
                 owner,
                 event.occurred_at,
                 note,
+                swap,
             )
     return None
 
 
 def _owner(
     events: EventStore, made: StoredEvent, config: Config, pm_id: str, account_id: str, model: str
-) -> tuple[ModelRef, str | None]:
+) -> tuple[ModelRef, str | None, str | None]:
     """The model entry that judges a pitch's trade through its week, and a note when models.yaml names another model for
     its PM now: its PM's entry while it names the pitch's model; a PM renamed since Wednesday (the same model on the
     same account) by its new entry; else the model that made the trade (`_maker`). A PM renamed mid-week whose model
@@ -137,10 +142,10 @@ def _owner(
     pms = config.models.pms
     entry = next((pm for pm in pms if pm.id == pm_id), None)
     if entry is not None and entry.model == model:
-        return entry, None
+        return entry, None, None
     renamed = next((pm for pm in pms if pm.account == account_id and pm.model == model), None)
     if renamed is not None:
-        return renamed, None
+        return renamed, None, None
     return _maker(events, made, config, entry, model, account_id, pm_id)
 
 
@@ -152,14 +157,14 @@ def _maker(
     model: str,
     account_id: str,
     pm_id: str | None = None,
-) -> tuple[ModelRef, str | None]:
+) -> tuple[ModelRef, str | None, str | None]:
     """The model that made the week's trade (`made`: its PitchSubmitted or DecisionMade), when models.yaml's entry for
     it (`entry`: the PM of the same id, or the chairman; None when gone) names another model now or none: the week's
     trade is judged by the model that made it, from the week's frozen inputs, as the weekly run asked it (the provider
     and max_tokens its answer recorded, LLMCallCompleted of the same run and account); the new model takes over at
     the next weekly run. Its other settings (temperature): the role's entry's, else another entry's for the same
-    model. The note says so
-    (None when the entry is gone: nothing was swapped)."""
+    model. The note says so, and its first half alone is the swap (both None when the entry is gone: nothing was
+    swapped)."""
     asked = [
         call
         for call in events.read(run_id=made.run_id, type=LLMCallCompleted.event_type(), account_id=account_id)
@@ -173,13 +178,17 @@ def _maker(
         settings["max_tokens"] = asked[-1].payload.get("max_tokens") or base.max_tokens
     owner = ModelRef(**settings)
     if entry is None:
-        return owner, None
+        return owner, None, None
     who = f"PM {pm_id}" if pm_id else "the chairman"
-    return owner, (
-        f"{made.account_id}: {who} names {entry.model} in models.yaml now; the week's trade was made by {model} at the "
-        f"weekly run, so {model} judges it through the week, from the week's frozen inputs ({entry.model} takes over "
-        "at the next weekly run)"
+    swap = (
+        f"{made.account_id}: {who} names {entry.model} in models.yaml now; the week's trade was made by {model} at "
+        "the weekly run"
     )
+    note = (
+        f"{swap}, so {model} judges it through the week, from the week's frozen inputs ({entry.model} takes over at "
+        "the next weekly run)"
+    )
+    return owner, note, swap
 
 
 _TRADE_ROLES = ("pm_pitch", "chairman_decision")

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from llmtrade.agents import postmortem_writer
 from llmtrade.brokers.fills import observe, record_new_fills
@@ -345,10 +346,7 @@ class RecordStage:
 
         async def build() -> list[EventPayload]:
             payloads: list[EventPayload] = [
-                PostmortemWritten(
-                    postmortem=d.postmortem.model_copy(update={"reflection": reflections.get(d.postmortem.account_id)})
-                )
-                for d in drafts
+                PostmortemWritten(postmortem=d.postmortem.model_copy(update=_reflected(d, reflections))) for d in drafts
             ]
             return payloads  # the completion marker comes last, once the memory has the week (CompleteStage)
 
@@ -365,3 +363,13 @@ class RecordStage:
         ]
         result = context.with_values((POSTMORTEMS, postmortems), (WRITTEN_NOW, built))
         return result if built else result.with_loaded(self.name)
+
+
+def _reflected(draft: Draft, reflections: dict[str, PostmortemAnswer | None]) -> dict[str, Any]:
+    """A draft's reflection, and who wrote it when models.yaml names another model for its PM now: the week's old
+    model reflected (its trade's `owner`) and the postmortem said nothing of it, where the checkpoints did (a trial)."""
+    reflection, frozen = reflections.get(draft.postmortem.account_id), draft.frozen
+    kept = None
+    if frozen is not None and frozen.swap is not None and reflection is not None:
+        kept = f"{frozen.swap}, so {frozen.owner.model} wrote this postmortem's reflection"
+    return {"reflection": reflection, "model_kept": kept}

@@ -26,7 +26,7 @@ from llmtrade.errors import LlmtradeError, OperationalError, TemporaryError
 from llmtrade.fanout import gather_settled
 from llmtrade.llm.gateway import CallSite, LLMGateway
 from llmtrade.market.service import MarketData
-from llmtrade.market.snapshot import take_snapshot
+from llmtrade.market.snapshot import priced, week_snapshot
 from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.pipeline.frozen import once
 from llmtrade.pipeline.retry import Window, asked_with, failure_type, is_temporary, settle
@@ -55,6 +55,16 @@ def stored_packs(events: EventStore, week_id: date) -> list[ResearchPack] | None
     return [ResearchPackBuilt.from_event(e).pack for e in stream if e.type == ResearchPackBuilt.event_type()]
 
 
+def left_out_notes(snapshot: MarketSnapshot) -> list[str]:
+    """A degraded note per universe symbol the week's snapshot left out: which, why, and what to change."""
+    return [
+        f"market snapshot: {symbol} left out of this week's universe, its prices having ended: {why}; the week runs on "
+        f"the other {len(snapshot.indicators)} symbols. Take {symbol} out of assets.yaml's universe (or give it "
+        "prices to the last session) for the weeks after"
+        for symbol, why in snapshot.left_out.items()
+    ]
+
+
 def _week(context: PipelineContext) -> date:
     if context.week_id is None:
         raise OperationalError("the research stages need a week")
@@ -76,7 +86,7 @@ class MarketSnapshotStage:
         week_id = _week(context)
 
         async def build() -> list[EventPayload]:
-            return [MarketSnapshotTaken(snapshot=take_snapshot(self.market, self.symbols, context.get(ASOF)))]
+            return [MarketSnapshotTaken(snapshot=week_snapshot(self.market, self.symbols, context.get(ASOF)))]
 
         stored, built = await once(self.events, snapshot_stream(week_id), build, week_id=week_id, run_id=context.run_id)
         # Parsed once per stored event (the week's postmortem reads this one again: events.payload).
@@ -128,7 +138,7 @@ class ResearchStage:
         packs = [ResearchPackBuilt.from_event(e).pack for e in stored if e.type == ResearchPackBuilt.event_type()]
         if not packs:
             raise OperationalError(f"no research pack for week {week_id}: every research provider failed")
-        degraded: list[str] = []
+        degraded = left_out_notes(context.get(SNAPSHOT))
         missing = len(self.providers) - len(packs)
         if missing > 0:
             failed = [
@@ -146,6 +156,7 @@ class ResearchStage:
     async def _research(self, context: PipelineContext, week_id: date) -> list[EventPayload]:
         snapshot = context.get(SNAPSHOT)
         asof = context.get(ASOF)
+        universe = priced(self.universe, snapshot)
         site = CallSite(role=researcher.ROLE, run_id=context.run_id, week_id=week_id)
         by_id = {ref.id: ref for ref in self.providers}
         rendered: list[RenderedPrompt] = []  # every provider is asked the same prompt: rendered once
@@ -153,8 +164,8 @@ class ResearchStage:
         async def one(ref: ResearchProviderRef) -> ResearchFindings:
             # Rendered in the call, as before: a template error is each provider's failure, not the stage's.
             if not rendered:
-                rendered.append(researcher.research_prompt(self.prompts, self.universe, snapshot, week_id, asof))
-            return await researcher.research(self.gateway, rendered[0], ref, self.universe, snapshot, site)
+                rendered.append(researcher.research_prompt(self.prompts, universe, snapshot, week_id, asof))
+            return await researcher.research(self.gateway, rendered[0], ref, universe, snapshot, site)
 
         async def ask(keys: list[str]) -> tuple[dict[str, ResearchPackBuilt], dict[str, LlmtradeError]]:
             refs = [by_id[key] for key in keys]

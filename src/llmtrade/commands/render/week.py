@@ -181,6 +181,8 @@ def print_postmortem(out: Output, report: PostmortemResult) -> None:
             out.line(f"{a.account_id} lessons: {'; '.join(r.lessons)}")
     for note in report.never_sent:
         out.line(f"NEVER SENT: {note}")
+    for note in report.models_kept:
+        out.line(f"MODEL KEPT: {note}")
 
 
 def _indicator(outcome: IndicatorOutcome) -> str:
