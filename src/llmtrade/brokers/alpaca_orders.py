@@ -261,7 +261,12 @@ def wash_trade_note(order: Order, listed: Sequence[BrokerOrder]) -> str:
         f"{o.side.value} {o.qty} {o.symbol} ({o.client_order_id}{'' if is_ours(o.client_order_id) else ', by hand'})"
         for o in ways
     )
+    said = f"Alpaca refuses an order that could trade against the account's own open order on the other side: {named}"
+    if all(o.canceling for o in ways):
+        # Its cancel was asked already (the breaker's, or by hand) and Alpaca has not taken it yet (pending_cancel,
+        # until the venue takes it: at the next open when asked outside market hours): nothing to cancel again.
+        return f"{said} is being canceled (pending_cancel); a rerun or the next checkpoint sends this one once it ends"
     return (
-        f"Alpaca refuses an order that could trade against the account's own open order on the other side: {named} "
-        "is open; cancel it in Alpaca's dashboard or let it fill, and a rerun or the next checkpoint sends this one"
+        f"{said} is open; cancel it in Alpaca's dashboard or let it fill, and a rerun or the next checkpoint sends "
+        "this one"
     )
