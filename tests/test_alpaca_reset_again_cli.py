@@ -13,7 +13,9 @@ from typer.testing import CliRunner
 from llmtrade.cli import app
 from tests.test_crash_points import (  # noqa: F401  (fixtures)
     ALPACA_ACCOUNT,
+    MIDDAY,
     OPENED,
+    WEEKLY,
     CountingAlpaca,
     Runs,
     alpaca,
@@ -72,7 +74,60 @@ def test_a_second_reset_with_no_trade_between_is_found_and_halts_nothing(
     assert "AccountHalted" not in [t for t, _ in mine]  # not a 60% drawdown from 25,000
     after = _acct_1(runs, THURSDAY_AFTERNOON)
     assert not after["halted"] and after["equity"] == 10_000.0
+    # Said as what it is: the keys name a new account, not an account first valued at another balance.
+    assert "from 25,000.00 (a paper account reset: the keys now name a new account)" in after["breaker_reason"]
     assert abs(after["total_return"] - before) < 1e-6, (before, after["total_return"])
+
+
+def test_a_reset_with_an_order_queued_and_none_filled_is_a_reset_said_so(
+    runs: Runs,  # noqa: F811
+    alpaca: CountingAlpaca,  # noqa: F811
+) -> None:
+    """The weekly run's order queued for the open, the account reset before it filled: no order of ours was ever filled
+    for Alpaca to stop listing. Before, the reason the breaker gave was that of an account first valued at 25,000."""
+    state = alpaca.snapshot()
+    primed = runs.primed()
+    alpaca.restore(state)
+    name = runs.fresh(primed)
+    _invoke(runs, ["run-weekly"], WEEKLY)  # queued for the open
+    alpaca.server.reset_paper_account(25_000.0)
+    _invoke(runs, ["checkpoint", "12:00"], MIDDAY)
+
+    mine = _mine(runs, name)
+    [reset] = [e for t, e in mine if t == "BrokerAccountReset"]
+    assert (reset["equity"], reset["last_equity"], reset["missing"]) == (25_000.0, 100_000.0, [])
+    assert "AccountHalted" not in [t for t, _ in mine]
+    reason = _acct_1(runs, MIDDAY)["breaker_reason"]
+    assert "the keys now name a new account" in reason and "first valued" not in reason
+
+
+def test_an_order_a_reset_wiped_is_recorded_ended_once_and_looked_up_no_more(
+    runs: Runs,  # noqa: F811
+    alpaca: CountingAlpaca,  # noqa: F811
+) -> None:
+    """The reset took the queued order with it: Alpaca answers 404 for it. Before, it stayed "accepted" in the events
+    and was looked up by its client_order_id at every valuation after, for as long as the books ran."""
+    state = alpaca.snapshot()
+    primed = runs.primed()
+    alpaca.restore(state)
+    name = runs.fresh(primed)
+    _invoke(runs, ["run-weekly"], WEEKLY)  # queued for the open
+    [sent] = [
+        e["order"]["client_order_id"]
+        for _, t, e in runs.events(name)
+        if t == "OrderSubmitted" and e["order"]["account_id"] == ALPACA_ACCOUNT
+    ]
+    alpaca.server.reset_paper_account(25_000.0)
+    _invoke(runs, ["checkpoint", "12:00"], MIDDAY)
+
+    [ended] = [e for _, t, e in runs.events(name) if t == "QueuedOrderCanceled" and e["client_order_id"] == sent]
+    assert ended["status"] == "rejected"
+    assert "unfilled: the broker account was reset on 2026-01-07 and no longer has the order" in ended["reason"]
+    asked = alpaca.server.count("GET", "/v2/orders:by_client_order_id")
+    assert asked >= 1  # looked up once: Alpaca no longer has it
+    _invoke(runs, ["checkpoint", "14:00"], "2026-01-07T14:00:00-05:00")
+    assert alpaca.server.count("GET", "/v2/orders:by_client_order_id") == asked  # nothing left to look up
+    assert [e["client_order_id"] for _, t, e in runs.events(name) if t == "QueuedOrderCanceled"].count(sent) == 1
 
 
 def test_a_cash_change_and_a_trade_by_hand_at_the_same_account_are_no_reset(

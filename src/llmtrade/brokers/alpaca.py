@@ -38,6 +38,7 @@ from llmtrade.brokers.alpaca_orders import (
     enum_value,
     fraction,
     is_duplicate_id,
+    is_wash_trade,
     is_working,
     money,
     refusal,
@@ -46,6 +47,7 @@ from llmtrade.brokers.alpaca_orders import (
     to_fill,
     to_position,
     to_result,
+    wash_trade_note,
 )
 from llmtrade.brokers.fills import Observed
 from llmtrade.brokers.protocol import CancelAnswer
@@ -170,7 +172,7 @@ class AlpacaBroker:
                 return self._already_known(order)
             if status in REFUSED:
                 text = refusal(f"alpaca rejected order {_describe(order)}", status, body)
-                note = self._refusal_note(status, body)
+                note = self._refusal_note(status, body, order)
                 raise BrokerRejected(f"{text}; {note}" if note else text) from exc
             # Any other status (429, a proxy's 408, 409, 425, 5xx, a gateway's 504 included) says nothing about
             # whether the order got through.
@@ -272,10 +274,17 @@ class AlpacaBroker:
 
     # ----------------------------------------------------------------- internals
 
-    def _refusal_note(self, status: int, body: str) -> str:
+    def _refusal_note(self, status: int, body: str, order: Order) -> str:
         """For a 403 about the account (blocked, day trades, buying power, shorting), what its account object says;
-        "" for bad keys, another status or an account that cannot be read (the refusal stands as Alpaca gave it)."""
+        for a potential wash trade (403, or 422 as some answers have it), the account's open orders in the way; ""
+        for bad keys, another status or what cannot be read (the refusal stands as Alpaca gave it)."""
         detail = error_message(body)
+        if is_wash_trade(detail):
+            try:
+                listed = self.open_orders()
+            except LlmtradeError:
+                return ""
+            return wash_trade_note(order, listed)
         if status != 403 or bare_refusal(detail):
             return ""
         try:

@@ -8,14 +8,15 @@ without float noise.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from pydantic import ValidationError
 
-from llmtrade.domain.trading import BrokerOrder, Fill, OrderResult, OrderStatus, Position, Side
+from llmtrade.domain.reconciliation import is_ours
+from llmtrade.domain.trading import BrokerOrder, Fill, Order, OrderResult, OrderStatus, Position, Side
 from llmtrade.errors import OperationalError
 from llmtrade.market.alpaca_http import error_code, error_message
 
@@ -241,3 +242,31 @@ def _flag(value: Any) -> str:
 def bare_refusal(detail: str) -> bool:
     """Whether a 403's reason is Alpaca's bare "forbidden." (bad keys), which names no rule of the order."""
     return detail.strip().rstrip(".").lower() in ("forbidden", "unauthorized")
+
+
+def is_wash_trade(detail: str) -> bool:
+    """Whether Alpaca's reason is its wash-trade refusal ("potential wash trade detected. use complex orders")."""
+    return "wash trade" in detail.lower()
+
+
+def wash_trade_note(order: Order, listed: Sequence[BrokerOrder]) -> str:
+    """What to do about a wash-trade refusal of `order`: Alpaca refuses an order that could fill against an open order
+    of the same account on the other side of the symbol; `listed`, the account's open orders, name those in the way
+    (one llmtrade did not make was placed by hand). "" when none is listed any more."""
+    other = Side.SELL if order.side is Side.BUY else Side.BUY
+    ways = [o for o in listed if o.symbol.upper() == order.symbol.upper() and o.side is other]
+    if not ways:
+        return ""
+    named = ", ".join(
+        f"{o.side.value} {o.qty} {o.symbol} ({o.client_order_id}{'' if is_ours(o.client_order_id) else ', by hand'})"
+        for o in ways
+    )
+    said = f"Alpaca refuses an order that could trade against the account's own open order on the other side: {named}"
+    if all(o.canceling for o in ways):
+        # Its cancel was asked already (the breaker's, or by hand) and Alpaca has not taken it yet (pending_cancel,
+        # until the venue takes it: at the next open when asked outside market hours): nothing to cancel again.
+        return f"{said} is being canceled (pending_cancel); a rerun or the next checkpoint sends this one once it ends"
+    return (
+        f"{said} is open; cancel it in Alpaca's dashboard or let it fill, and a rerun or the next checkpoint sends "
+        "this one"
+    )

@@ -25,6 +25,10 @@ the halt the account is still in, the cancel not failed since; or in one since r
 and left the order pending_cancel, BreakerCancelTaken) is recorded with the breaker's reason and not said as the
 broker's end.
 
+An order the broker no longer has at all, sent before a reset of the account that is recorded (a paper account reset
+from Alpaca's dashboard wipes every order, a queued one included), is recorded so too (REJECTED, the reset named): it
+was looked up at every look after, for ever, and stayed "accepted" in the events.
+
 A look costs nothing more when no such order is left: the candidates are a memoised fold of the account's events,
 and the notes of a run are kept as its ends are recorded (no read of the store for a run that recorded none).
 """
@@ -34,11 +38,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from llmtrade.brokers.per_store import PerStore
 from llmtrade.brokers.protocol import Broker
 from llmtrade.domain.events import NewEvent, StoredEvent
+from llmtrade.domain.ledger import BooksReset
 from llmtrade.domain.streams import breaker_stream, fill_stream
 from llmtrade.domain.trading import (
     AccountResumed,
@@ -47,12 +53,15 @@ from llmtrade.domain.trading import (
     BreakerCancelTaken,
     Order,
     OrderFilled,
+    OrderResult,
     OrderStatus,
     OrderSubmitted,
     QueuedOrderCanceled,
 )
 from llmtrade.errors import ConcurrencyError
+from llmtrade.market.calendar import new_york_date
 from llmtrade.storage.event_store import EventStore
+from llmtrade.storage.resets import recorded_resets
 
 if TYPE_CHECKING:
     from llmtrade.brokers.fills import Observed  # fills.py calls this module: no cycle at import
@@ -71,6 +80,7 @@ class _Pending:
 
     order: Order
     filled: int = 0
+    sent_at: datetime | None = None  # when its OrderSubmitted was recorded
 
 
 # client_order_id -> its order, and the ids filled whole or recorded as ended; shared: never changed in place
@@ -89,12 +99,14 @@ def _candidates(events: EventStore, broker: Broker) -> Mapping[str, _Pending]:
                 sent = events.payload(OrderSubmitted, event)
                 cid = sent.order.client_order_id
                 if sent.broker == name and sent.result.status is OrderStatus.ACCEPTED and cid not in done:
-                    pending[cid] = _Pending(sent.order, pending[cid].filled if cid in pending else 0)
+                    filled = pending[cid].filled if cid in pending else 0
+                    pending[cid] = _Pending(sent.order, filled, event.occurred_at)
             elif event.type == OrderFilled.event_type():
                 fill = events.payload(OrderFilled, event).fill
                 cid = fill.client_order_id
                 if cid in pending and fill.qty < pending[cid].order.qty:
-                    pending[cid] = _Pending(pending[cid].order, fill.qty)  # part filled: ended, or ends later
+                    # Part filled: ended, or ends later.
+                    pending[cid] = _Pending(pending[cid].order, fill.qty, pending[cid].sent_at)
                 else:
                     pending.pop(cid, None)
                     done.add(cid)
@@ -117,11 +129,27 @@ def record_order_ends(events: EventStore, broker: Broker, observed: Observed, *,
         return []
     left = {cid: p for cid, p in _candidates(events, broker).items() if cid not in observed.working}
     recorded: list[str] = []
+    resets: tuple[BooksReset, ...] | None = None  # read once, and only for an order the broker no longer has
     for cid, pending in left.items():
         found = broker.find(cid)
-        if found is None or found.status not in _ENDED:
+        if found is None:
+            if resets is None:
+                resets = recorded_resets(events, broker.account_id).get(broker.account_id, ())
+            wiped = next((r for r in resets if pending.sent_at is not None and r.at > pending.sent_at), None)
+            if wiped is None:
+                continue  # not stored yet, or never: a rerun settles it by looking it up again
+            # A paper account reset wiped it with every order: looked up at every look for ever, found by none.
+            part = f", {pending.filled} of {pending.order.qty} filled" if pending.filled else ", unfilled"
+            found = OrderResult(
+                client_order_id=cid,
+                status=OrderStatus.REJECTED,
+                filled_qty=pending.filled,
+                message=f"the broker account was reset on {new_york_date(wiped.at)} and no longer has the order",
+            )
+        elif found.status not in _ENDED:
             continue  # filled (its fill is recorded by the next look), or working again since the look
-        part = f", {found.filled_qty} of {pending.order.qty} filled" if found.filled_qty else ", unfilled"
+        else:
+            part = f", {found.filled_qty} of {pending.order.qty} filled" if found.filled_qty else ", unfilled"
         # Read after the look-up: a breaker that canceled it said so before its cancel reached the broker.
         halt = _breakers_cancel(events, pending.order.account_id, cid) if found.status is OrderStatus.CANCELED else None
         why = QueuedOrderCanceled(

@@ -206,16 +206,16 @@ def _new_reset(events: EventStore, account_id: str, reset: BrokerAccountReset) -
 
 
 def _reset_reason(reset: BrokerAccountReset) -> str:
+    before = "" if reset.last_equity is None else f" from {reset.last_equity:,.2f}"
+    if reset.replaced is not None:  # found by the account's new name: it may miss no order of ours
+        return (
+            f"the broker's account began again at {reset.equity:,.2f}{before} (a paper account reset: the keys now "
+            "name a new account); not a trade: peak and streaks start again"
+        )
     if not reset.missing:
         return (
             f"the broker's account held {reset.equity:,.2f} when llmtrade first valued it, not accounts.yaml's "
             "starting_cash: the books begin there, as at a reset (no trade: peak and streaks start there)"
-        )
-    before = "" if reset.last_equity is None else f" from {reset.last_equity:,.2f}"
-    if reset.replaced is not None:
-        return (
-            f"the broker's account began again at {reset.equity:,.2f}{before} (a paper account reset: the keys now "
-            "name a new account); not a trade: peak and streaks start again"
         )
     return (
         f"the broker's account began again at {reset.equity:,.2f}{before} (a paper account reset: "
