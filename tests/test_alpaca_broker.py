@@ -88,7 +88,7 @@ def test_account_snapshot_reads_string_money_and_long_and_short_positions(server
             "IWM": Position(symbol="IWM", qty=-3, avg_price=220.5),
         },
         # What names the account: a reset from the dashboard gives another (workflows/account_reset.py).
-        broker_account=f"{server.account_uuid} PA3FAKE00001 2025-01-02 15:00:00+00:00",
+        broker_account=f"{server.account_uuid} PA3FAKE00001",
     )
 
 

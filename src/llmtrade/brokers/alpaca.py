@@ -345,7 +345,9 @@ def _describe(order: Order) -> str:
 
 
 def _account_name(found: Any) -> str | None:
-    """What names the account Alpaca answers for ("<id> <account_number> <created_at>"), or None when it sends none.
-    A reset from the dashboard gives the keys a new paper account: another id, number and creation time."""
-    parts = [str(part) for part in (found.id, found.account_number, found.created_at) if part is not None]
+    """What names the account Alpaca answers for ("<id> <account_number>"), or None when it sends none. A reset from
+    the dashboard gives the keys a new paper account: another id and number. Not its created_at, though a reset changes
+    that too: its text is alpaca-py's rendering of a parsed time, which a new release may write otherwise, and every
+    account would then look reset."""
+    parts = [str(part) for part in (found.id, found.account_number) if part is not None]
     return " ".join(parts) or None
