@@ -55,12 +55,15 @@ th:first-child, td:first-child, td.text { text-align: left; }
 <h2>Leaderboard</h2>
 <table>
 <tr><th>run</th><th>account</th><th>total return</th><th>Sharpe</th><th>95% interval</th><th>PSR</th>
-<th>DSR (sweep)</th><th>max drawdown</th><th>trades</th><th>backtest</th></tr>
+<th>DSR (sweep)</th><th>max drawdown</th><th>trades</th><th>avg gross</th><th>commissions USD</th>
+<th title="estimated: traded notional x the paper broker's slippage (bps)">slippage~ USD</th><th>backtest</th></tr>
 {% for row in board.rows %}<tr><td class="text">{{ row.label }}</td><td class="text">{{ row.account }}</td>
 <td>{{ pct(row.standing.total_return) }}</td><td>{{ num(row.standing.sharpe.estimate) }}</td>
 <td>{{ num(row.standing.sharpe.low) }} .. {{ num(row.standing.sharpe.high) }}</td>
 <td>{{ share(row.standing.psr, 1) }}</td><td>{{ share(row.standing.dsr, 1) }}</td>
 <td>{{ drawdown(row.standing.max_drawdown) }}</td><td>{{ row.standing.trades }}</td>
+<td>{{ share(row.standing.avg_gross_exposure, 1) }}</td><td>{{ money(row.standing.costs_usd) }}</td>
+<td>{{ money(row.standing.slippage_usd) }}</td>
 <td class="text">{{ row.backtest }}</td></tr>
 {% endfor %}</table>
 {% if chart %}<h2>Sharpe ratios and their intervals</h2>
@@ -195,13 +198,25 @@ def render(board: SweepLeaderboard, runs: list[dict[str, Any]], running: str | N
     chart = charts.interval_chart(named, "sharpe", "annualised Sharpe ratio, 95% interval", "sweep-sharpe")
     template = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).from_string(_PAGE)
     return template.render(
-        board=board, runs=runs, running=running, chart=chart, pct=_pct, num=_num, share=share, drawdown=drawdown
+        board=board,
+        runs=runs,
+        running=running,
+        chart=chart,
+        pct=_pct,
+        num=_num,
+        share=share,
+        drawdown=drawdown,
+        money=_money,
     )
 
 
 def _pct(value: float | None) -> str:
     # A return is a change: signed, as the leaderboard and `report` show it.
     return "n/a" if value is None else signed_percent(value, 2)
+
+
+def _money(value: float | None) -> str:
+    return "n/a" if value is None else f"{round(value, 2) + 0.0:,.2f}"  # as `report` prints USD: never -0.00
 
 
 def _num(value: float | None) -> str:
