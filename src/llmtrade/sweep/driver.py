@@ -190,6 +190,7 @@ def run_sweep(
                 name=sweep.name,
                 runs=len(plans),
                 run_ids=[p.run_id for p in plans],
+                labels=[p.label for p in plans],
                 trials=trials,
                 earlier=[run.run_id for run in earlier],
                 finished_before=len(plans) - len(todo),

@@ -102,6 +102,7 @@ def write_sweep_report(settings: Settings, name: str, output: Path) -> ReportWri
     started = starts[-1]
     failures = [SweepRunFailed.from_event(e) for e in events if e.type == SweepRunFailed.event_type()]
     final = {f.run_id for f in failures if f.final} - set(finished)
+    labels = dict(zip(started.run_ids, started.labels, strict=False))  # none in a record made before they were kept
     runs = []
     stopped = going = 0
     for run_id in started.run_ids:
@@ -118,7 +119,7 @@ def write_sweep_report(settings: Settings, name: str, output: Path) -> ReportWri
             stopped += not status.startswith("running") and status not in ("not run", _WAITING)
         runs.append(
             {
-                "label": done.label if done else (mine[-1].label if mine else run_id[:12]),
+                "label": done.label if done else (mine[-1].label if mine else labels.get(run_id, run_id[:12])),
                 "backtest": backtest if status != "not run" else "",
                 "status": status,
                 "failures": len(mine),
