@@ -5,6 +5,7 @@ A quant edits an override's values under the same name and reruns: the run with 
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from pathlib import Path
@@ -134,3 +135,28 @@ def test_report_sweep_names_a_run_not_run_yet_by_its_axes(
     text = " ".join(re.sub(r"<[^>]+>", " ", page.read_text()).split())
     assert ran == ["overrides=base models=config memory=config seed=config range=2026-01-07..2026-01-14"]
     assert "overrides=tight models=config memory=config seed=config range=2026-01-07..2026-01-14 not run" in text
+
+
+def test_a_sweep_runs_own_leaderboard_and_report_say_the_sweeps_trials(settings: Settings, tmp_path: Path) -> None:
+    """`leaderboard --backtest RUN` of a sweep's run said "trials = 5" and deflated its DSR for them alone, with
+    nothing saying the run was one of a sweep that compares 10, whose own table deflates the same account for all 10.
+    Now its notes (and `report --backtest RUN`'s page) name the sweep, the run's axes and the sweep's trials."""
+    path = tmp_path / "sweep.yaml"
+    name = f"w{uuid.uuid4().hex[:8]}"
+    path.write_text(SWEEP.replace(NAME, name))
+    result = run_sweep(settings, load_config(None), None, path, SweepOptions())
+    run = result.runs[1]
+    env = {"DATABASE_URL": settings.database_url or ""}
+    shown = runner.invoke(cli, ["leaderboard", "--backtest", run.backtest, "--json"], env=env)
+    assert shown.exit_code == 0, shown.output
+    board = json.loads(shown.stdout)
+    assert board["trials"] == 5
+    said = (
+        f"this backtest is a run of sweep {name} ({run.label}): its DSR here is deflated for its own 5 trial accounts, "
+        f"but the sweep compares 10"
+    )
+    assert any(note.startswith(said) for note in board["notes"]), board["notes"]
+    page = tmp_path / "run.html"
+    written = runner.invoke(cli, ["report", "--backtest", run.backtest, "-o", str(page)], env=env)
+    assert written.exit_code == 0, written.output
+    assert f"`llmtrade report --sweep {name}` deflates for 10" in page.read_text().replace("&#96;", "`")
