@@ -195,14 +195,21 @@ def test_a_leaderboard_reads_a_backtest_with_its_recorded_config_and_refuses_ano
     # the config the backtest recorded at its start. It was refused, as if the packaged defaults had been asked for.
     recorded = leaderboard(Container(settings, load_config(None), now, None, print), backtest=name)
     assert recorded.model_dump() == given.model_dump()
-    # Another config given is the user's choice: refused, saying both ways out.
+    # Another config given is refused, saying both ways out.
     other = tmp_path / "other"
     shutil.copytree(Path(str(packaged_defaults())), other)
     said = rf"^backtest {name} ran with another config than the one given now .*leave out --config .* to read it with "
-    with pytest.raises(
-        UsageError, match=said + "the config it recorded, or give the folder it ran with; with this one"
-    ):
+    with pytest.raises(UsageError, match=said + "the config it recorded, or give the folder it ran with"):
         leaderboard(Container(settings, load_config(other), now, other, print), backtest=name)
+    # So is one the books can be priced with, differing in the paper broker's slippage alone: it was read, the
+    # baselines paying its 50 bps where the accounts had traded at 5, and only EQUAL_WEIGHT's universe said to differ.
+    costly = tmp_path / "costly"
+    shutil.copytree(config, costly)
+    accounts = yaml.safe_load((costly / "accounts.yaml").read_text())
+    accounts["paper"]["slippage_bps"] = 50
+    (costly / "accounts.yaml").write_text(yaml.safe_dump(accounts, sort_keys=False))
+    with pytest.raises(UsageError, match=said + "the config it recorded, or give the folder it ran with"):
+        leaderboard(Container(settings, load_config(costly), now, costly, print), backtest=name)
 
 
 @pytest.mark.parametrize("discovery", [True, False])

@@ -5,6 +5,8 @@ table, as if they had been ranked."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from llmtrade.commands.sweep import print_sweep
@@ -58,3 +60,63 @@ def test_a_sweep_with_some_runs_failed_says_trials_count_them_too() -> None:
         "configuration tried counts all the same); the deflated Sharpe assumes the best of that many was picked"
     )
     assert _trials_note(15, 3, 3, 0).startswith("trials = 15: the PM and chairman accounts of all 3 runs of the sweep;")
+
+
+def test_the_sweeps_table_and_page_give_each_rows_trades_exposure_and_costs(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The sweep ranked its rows by Sharpe ratio with no trade count, exposure or cost beside them (the page had the
+    trades alone): a ratio earned on 1.3% of the account read as well as one on 5.2%. Each row now carries its run's
+    trades, average gross exposure, commissions and slippage, in the table and in `report --sweep`'s page."""
+    from datetime import date, timedelta
+
+    from llmtrade.analytics import curves
+    from llmtrade.analytics.records import Curve, Leaderboard
+    from llmtrade.analytics.standings import standings
+    from llmtrade.domain.sweeps import SweepRunFinished
+    from llmtrade.sweep.report import render
+
+    n = 30
+    days = tuple(date(2026, 1, 5) + timedelta(days=i) for i in range(n + 1))
+    equity = tuple(10_000.0 * (1 + 0.001 * ((i % 3) - 0.8)) ** i for i in range(n + 1))
+    curve = Curve(name="acct_1", kind="account", sessions=days, equity=equity, gross_exposure=(0.013,) * (n + 1))
+    track = curves.Track(
+        curve=curve,
+        trades=(0,) * n + (7,),
+        wins=(0,) * n + (3,),
+        costs_usd=(0.0,) * n + (2.5,),
+        traded_usd=(0.0,) * n + (68_900.0,),
+        bought_usd=(0.0,) * n + (34_450.0,),
+        sold_usd=(0.0,) * n + (34_450.0,),
+    )
+    [row] = standings([track], trials=1, trial_names={"acct_1"})
+    row = row.model_copy(update={"slippage_usd": 34.45})
+    board = Leaderboard(
+        source="backtest s-a", start=days[0], end=days[-1], sessions=n, trials=1, bootstrap="b", standings=(row,),
+        curves=(curve,),
+    )  # fmt: skip
+    run = SweepRunFinished(
+        run_id="a", backtest="s-a", label="overrides=tight", axes={}, start=days[0], end=days[-1], attempt=1,
+        trial_accounts=["acct_1"], leaderboard=board.model_dump(mode="json"),
+    )  # fmt: skip
+    sweep = sweep_leaderboard("s", ["a"], 5, {"a": run})
+    done = SweepRun(run_id="a", backtest="s-a", label="overrides=tight", status="finished", attempts=1, seconds=1.0)
+    result = SweepResult(
+        name="s", database="llmtrade_sw_s", executor="serial", workers=1, runs=[done], finished=1, failed=0,
+        leaderboard=sweep, seconds=1.0,
+    )  # fmt: skip
+    print_sweep(Output(), result)
+    lines = capsys.readouterr().out.splitlines()
+    header = next(line.split("\t") for line in lines if line.startswith("run\taccount\t"))
+    shown = dict(
+        zip(header, next(line.split("\t") for line in lines if line.startswith("overrides=tight\t")), strict=True)
+    )
+    assert (shown["trades"], shown["avg gross"], shown["commissions"], shown["slippage~"]) == (
+        "7",
+        "1.3%",
+        "2.50",
+        "34.45",
+    )
+    page = " ".join(re.sub(r"<[^>]+>", " ", render(sweep, [])).split())
+    assert "trades avg gross commissions USD slippage~ USD backtest" in page
+    assert " 7 1.3% 2.50 34.45 s-a" in page

@@ -5,8 +5,11 @@ A quant edits an override's values under the same name and reruns: the run with 
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -16,7 +19,7 @@ from llmtrade.cli import app as cli
 from llmtrade.config.loader import load_config
 from llmtrade.domain.sweeps import SweepRunFinished
 from llmtrade.settings import Settings
-from llmtrade.sweep import spec
+from llmtrade.sweep import spec, work
 from llmtrade.sweep.driver import SweepOptions, SweepResult, earlier_results, run_sweep
 
 runner = CliRunner()
@@ -98,3 +101,62 @@ def test_the_same_configuration_on_other_prices_is_one_trial(tmp_path: Path) -> 
 
     record = {run.run_id: run for run in map(finished, [*before, edited[1]])}
     assert [run.run_id for run in earlier_results(now, record)] == [edited[1].run_id]
+
+
+class _Stop(BaseException):
+    """Stands for the sweep being killed (Ctrl-C, a timeout): not an Exception, so no run catches it."""
+
+
+def test_report_sweep_names_a_run_not_run_yet_by_its_axes(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sweep stopped after its first run: `report --sweep` named the run it never began "ce4354f6dcac" (its hash's
+    first digits), so the page did not say which configuration is missing from the ranking. Now it gives its axes."""
+    path = tmp_path / "sweep.yaml"
+    name = f"v{uuid.uuid4().hex[:8]}"
+    path.write_text(SWEEP.replace(NAME, name))
+    real = work._backtest
+    ran: list[str] = []
+
+    def backtest(plan: Any, shared: Any) -> Any:
+        if ran:
+            raise _Stop
+        ran.append(plan.label)
+        return real(plan, shared)
+
+    monkeypatch.setattr(work, "_backtest", backtest)
+    with pytest.raises(_Stop):
+        run_sweep(settings, load_config(None), None, path, SweepOptions())
+    page = tmp_path / "sweep.html"
+    written = runner.invoke(
+        cli, ["report", "--sweep", name, "-o", str(page)], env={"DATABASE_URL": settings.database_url or ""}
+    )
+    assert written.exit_code == 0, written.output
+    text = " ".join(re.sub(r"<[^>]+>", " ", page.read_text()).split())
+    assert ran == ["overrides=base models=config memory=config seed=config range=2026-01-07..2026-01-14"]
+    assert "overrides=tight models=config memory=config seed=config range=2026-01-07..2026-01-14 not run" in text
+
+
+def test_a_sweep_runs_own_leaderboard_and_report_say_the_sweeps_trials(settings: Settings, tmp_path: Path) -> None:
+    """`leaderboard --backtest RUN` of a sweep's run said "trials = 5" and deflated its DSR for them alone, with
+    nothing saying the run was one of a sweep that compares 10, whose own table deflates the same account for all 10.
+    Now its notes (and `report --backtest RUN`'s page) name the sweep, the run's axes and the sweep's trials."""
+    path = tmp_path / "sweep.yaml"
+    name = f"w{uuid.uuid4().hex[:8]}"
+    path.write_text(SWEEP.replace(NAME, name))
+    result = run_sweep(settings, load_config(None), None, path, SweepOptions())
+    run = result.runs[1]
+    env = {"DATABASE_URL": settings.database_url or ""}
+    shown = runner.invoke(cli, ["leaderboard", "--backtest", run.backtest, "--json"], env=env)
+    assert shown.exit_code == 0, shown.output
+    board = json.loads(shown.stdout)
+    assert board["trials"] == 5
+    said = (
+        f"this backtest is a run of sweep {name} ({run.label}): its DSR here is deflated for its own 5 trial accounts, "
+        f"but the sweep compares 10"
+    )
+    assert any(note.startswith(said) for note in board["notes"]), board["notes"]
+    page = tmp_path / "run.html"
+    written = runner.invoke(cli, ["report", "--backtest", run.backtest, "-o", str(page)], env=env)
+    assert written.exit_code == 0, written.output
+    assert f"`llmtrade report --sweep {name}` deflates for 10" in page.read_text().replace("&#96;", "`")

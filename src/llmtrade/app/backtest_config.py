@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from llmtrade.app.baseline_universe import config_hash, config_hashes
+from llmtrade.app.baseline_universe import config_hash, config_hashes, other_config
 from llmtrade.app.container import Container
 from llmtrade.config.loader import LoadedConfig
 from llmtrade.config.models import Config
 from llmtrade.domain import streams
 from llmtrade.domain.backtests import BacktestConfigRecorded, BacktestStarted
 from llmtrade.domain.events import NewEvent, StoredEvent
+from llmtrade.errors import UsageError
 from llmtrade.storage.event_store import EventStore
 
 
@@ -34,16 +35,22 @@ def record_config(events: EventStore, config: Config) -> None:
 def reading_config(reader: Container, name: str) -> tuple[Container, str]:
     """`reader` (a container over the books of the backtest asked for as `name`), with the config the backtest recorded
     when the command was given none (no --config, no LLMTRADE_CONFIG_DIR) and it is not the one loaded, else `reader`
-    as it is (a config given is the user's choice: one the backtest did not run with is refused where it matters); and
+    as it is; and
     the name the backtest recorded (its latest start's), `name` when it recorded none. Names that differ only in case
     or - and _ share one database (storage/database.py `backtest_database`): `Q1-Test`'s books asked for as `q1_test`
-    are labelled Q1-Test, as the backtest's own result and its notes have them."""
+    are labelled Q1-Test, as the backtest's own result and its notes have them. UsageError (exit 2) for a config given
+    (--config, LLMTRADE_CONFIG_DIR) that is not the one the backtest ran with (baseline_universe.py `other_config`)."""
     with reader.storage(persist=False) as storage:
         kinds = [BacktestConfigRecorded.event_type(), BacktestStarted.event_type()]
         stream = storage.events.read(stream=streams.BACKTEST, type=kinds)
     starts = [BacktestStarted.from_event(e) for e in stream if e.type == BacktestStarted.event_type()]
     recorded = starts[-1].name if starts else name
     configs = [e for e in stream if e.type == BacktestConfigRecorded.event_type()]
+    if reader.config_dir is not None and (mismatch := other_config(reader.loaded.config, stream)) is not None:
+        # Valued with another config the books read otherwise with nothing said but EQUAL_WEIGHT's universe: the
+        # baselines paid its paper slippage and commission (50 bps for the 5 the accounts traded at), its accounts'
+        # roles made the trials. Refused whatever the prices, as the README says (exit 2).
+        raise UsageError(mismatch)
     return _with_recorded(reader, configs, recorded), recorded
 
 

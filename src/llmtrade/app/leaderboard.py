@@ -61,6 +61,7 @@ from llmtrade.app.report_controls import TYPES as CONTROL_TYPES
 from llmtrade.app.report_controls import control_lines, halt_notes
 from llmtrade.app.report_runs import failure_note, run_lines
 from llmtrade.app.starting_cash import cash_warnings
+from llmtrade.app.sweep_member import sweep_note
 from llmtrade.app.week_mode import mixed_books_note
 from llmtrade.config.models import BENCHMARK, AccountRole, Config
 from llmtrade.domain import streams
@@ -133,7 +134,7 @@ def leaderboard(app: Container, *, backtest: str | None = None, versus: str | No
     other_app, other_source = books(app, versus, option="--versus") if versus is not None else (None, "")
     with draws.drawn_apart(draws.import_pending()):  # arch imported, and its draws made, on the other core
         with books_app.storage(persist=False) as storage:
-            board = build_leaderboard(books_app, storage, source=source)
+            board = with_sweep_note(app, build_leaderboard(books_app, storage, source=source), backtest)
         if other_app is None:
             return board
         with other_app.storage(persist=False) as storage:
@@ -142,6 +143,13 @@ def leaderboard(app: Container, *, backtest: str | None = None, versus: str | No
     if other.unfinished:  # a trial found a comparison with a backtest that failed its audit said nothing of it
         paired = paired.model_copy(update={"notes": (f"{other.source}: {other.unfinished}", *paired.notes)})
     return board.model_copy(update={"paired": paired})
+
+
+def with_sweep_note(app: Container, board: Leaderboard, backtest: str | None) -> Leaderboard:
+    """`board` with a note when its books are a sweep's run (app/sweep_member.py): the sweep deflates its DSR for all
+    the sweep's trials. Said by the reading commands only: the leaderboard a run hands its sweep is the run's own."""
+    note = sweep_note(app.settings, board.source.removeprefix("backtest "), board.trials) if backtest else None
+    return board.model_copy(update={"notes": (*board.notes, note)}) if note else board
 
 
 def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leaderboard:

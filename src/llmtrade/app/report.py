@@ -162,11 +162,11 @@ def write_report(app: Container, *, backtest: str | None, output: Path) -> Repor
     Reads only: storage is opened as a draft view, so nothing the leaderboard's valuations do is kept.
     Raises UsageError (exit 2) for an unusable output path (before any work) or an unknown backtest."""
     _check_target(output.expanduser())  # before any work: a wrong path is the commonest mistake
-    from llmtrade.app.leaderboard import books, build_leaderboard  # lazy: numpy and arch come with it
+    from llmtrade.app.leaderboard import books, build_leaderboard, with_sweep_note  # lazy: numpy and arch come with it
 
     reader, source = books(app, backtest)
     # arch's import (some 1.2 CPU seconds) and the draws made on the other core while the books are read.
     with draws.drawn_apart(draws.import_pending()), reader.storage(persist=False) as storage:
-        leaderboard = build_leaderboard(reader, storage, source=source)
+        leaderboard = with_sweep_note(app, build_leaderboard(reader, storage, source=source), backtest)
         report = build_report(reader, storage, leaderboard)
     return save_report(report, leaderboard, output)

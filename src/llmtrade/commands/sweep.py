@@ -109,7 +109,7 @@ def _advice(failed: list[SweepRun]) -> str:
 
 
 def print_sweep(out: Output, result: SweepResult) -> None:
-    from llmtrade.commands.render.common import counted, drawdown, pct, share  # lazy: see package docstring
+    from llmtrade.commands.render.common import counted, drawdown, money, pct, share  # lazy: see package docstring
 
     board = result.leaderboard
     workers = counted(result.workers, "worker")
@@ -129,7 +129,21 @@ def print_sweep(out: Output, result: SweepResult) -> None:
     )
     out.table(
         "leaderboard (best Sharpe first; DSR deflated for every trial of the sweep)",
-        ["run", "account", "return", "Sharpe", "95% interval", "DSR", "max DD"],
+        # DESIGN.md: every comparison of accounts carries its trade count, exposure and costs: a Sharpe ratio earned
+        # on 2% of the account, or by trading it away in slippage, read as well as any here without them.
+        [
+            "run",
+            "account",
+            "return",
+            "Sharpe",
+            "95% interval",
+            "DSR",
+            "max DD",
+            "trades",
+            "avg gross",
+            "commissions",
+            "slippage~",
+        ],
         [
             (
                 row.label,
@@ -139,6 +153,10 @@ def print_sweep(out: Output, result: SweepResult) -> None:
                 f"{_num(row.standing.sharpe.low)}..{_num(row.standing.sharpe.high)}",
                 share(row.standing.dsr),
                 drawdown(row.standing.max_drawdown),
+                row.standing.trades,
+                share(row.standing.avg_gross_exposure),
+                money(row.standing.costs_usd),
+                money(row.standing.slippage_usd),
             )
             for row in board.rows
         ],

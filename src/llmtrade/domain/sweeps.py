@@ -31,6 +31,9 @@ class SweepStarted(EventPayload):
     # Runs an earlier version of the file finished that are no configuration of it now (an axis value removed or
     # changed after their results were seen), by run id: their accounts are counted in `trials`.
     earlier: list[str] = Field(default_factory=list, exclude_if=lambda ids: not ids)  # absent when none: as before
+    # Each run's axes (its label), in the order of `run_ids`: `report --sweep` names a run with no result of its own
+    # (stopped, running, not run) by them, where it gave the hash's first 12 digits. Absent in records made before.
+    labels: list[str] = Field(default_factory=list, exclude_if=lambda labels: not labels)
 
 
 class SweepRunFinished(EventPayload):

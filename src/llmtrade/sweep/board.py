@@ -63,12 +63,13 @@ def sweep_leaderboard(
     *,
     failed: int = 0,
     stopped: int = 0,
+    running: int = 0,
     earlier: int = 0,
 ) -> SweepLeaderboard:
     """The leaderboard of sweep `name`: the runs of `run_ids` (plan order) that have a SweepRunFinished in
     `finished`, deflated for `trials` trials; `failed` of the others failed after their retries, `stopped` were
-    begun and stopped part-way (the sweep's rerun resumes them), the rest not run; `earlier` runs an earlier version
-    of the file finished are counted in `trials` (driver.py `earlier_results`)."""
+    begun and stopped part-way (the sweep's rerun resumes them), `running` are being run now, the rest not run;
+    `earlier` runs an earlier version of the file finished are counted in `trials` (driver.py `earlier_results`)."""
     picked: list[tuple[SweepRunFinished, Standing, list[float]]] = []
     two_way: list[str] = []
     for run_id in run_ids:
@@ -104,7 +105,7 @@ def sweep_leaderboard(
     done = sum(1 for run_id in run_ids if run_id in finished)
     short = short_note([(f"{row.label} {row.account}", row.standing.sessions) for row in rows])
     notes = (
-        _trials_note(trials, len(plans), done, failed, stopped, earlier),
+        _trials_note(trials, len(plans), done, failed, stopped, earlier, running),
         "each row's other figures are its own run's, over that run's sessions; baselines (FLAT, SPY, "
         "EQUAL_WEIGHT) are in each run's leaderboard: llmtrade leaderboard --backtest RUN",
         *([short] if short else []),
@@ -122,7 +123,9 @@ def sweep_leaderboard(
     )
 
 
-def _trials_note(trials: int, runs: int, done: int, failed: int, stopped: int = 0, earlier: int = 0) -> str:
+def _trials_note(
+    trials: int, runs: int, done: int, failed: int, stopped: int = 0, earlier: int = 0, running: int = 0
+) -> str:
     """What `trials` counts, and how many of the sweep's runs it counts have a result: a sweep whose every run failed
     said 'trials = 10: the PM and chairman accounts of all 2 runs of the sweep' above an empty table."""
     accounts = f"the PM and chairman accounts of all {runs} runs of the sweep"
@@ -130,9 +133,10 @@ def _trials_note(trials: int, runs: int, done: int, failed: int, stopped: int = 
         accounts += f" and of {counted(earlier, 'run')} an earlier version of its file finished (no longer in it)"
     if done == runs:
         return f"trials = {trials}: {accounts}; the deflated Sharpe assumes the best of that many was picked"
-    idle = runs - done - failed - stopped
+    idle = runs - done - failed - stopped - running
     others = [
         f"{failed} failed" if failed else "",
+        f"{running} running now" if running else "",
         f"{stopped} stopped part-way" if stopped else "",
         f"{idle} not run" if idle else "",
     ]

@@ -21,6 +21,7 @@ from typing import Literal
 
 from llmtrade import __version__
 from llmtrade.app.backtest_prices import refuse_uncovered
+from llmtrade.app.sweep_member import sweep_database
 from llmtrade.clock import SystemClock
 from llmtrade.config.loader import LoadedConfig
 from llmtrade.domain import streams
@@ -63,11 +64,6 @@ class SweepProgress:
     runs: int
     eta_seconds: float | None
     last: str | None  # the label of the run that just finished or failed
-
-
-def sweep_database(name: str) -> str:
-    """The database of sweep `name`'s record: `llmtrade_sw_<name>`, lower-cased, - as _."""
-    return f"llmtrade_sw_{name.lower().replace('-', '_')}"
 
 
 def prepare(
@@ -190,6 +186,7 @@ def run_sweep(
                 name=sweep.name,
                 runs=len(plans),
                 run_ids=[p.run_id for p in plans],
+                labels=[p.label for p in plans],
                 trials=trials,
                 earlier=[run.run_id for run in earlier],
                 finished_before=len(plans) - len(todo),

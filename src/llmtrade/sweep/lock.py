@@ -46,18 +46,17 @@ def sweep_lock(conn: psycopg.Connection, name: str) -> Iterator[None]:
             conn.execute("SELECT pg_advisory_unlock(%s)", (SWEEP_DRIVER,))
 
 
+def running_elsewhere(conn: psycopg.Connection) -> str | None:
+    """Who runs the sweep whose record `conn` is open on, when another session holds its driver lock ("pid P on HOST,
+    since T"); None when no driver runs it. Read from pg_locks: nothing is taken, so a sweep starting at that moment
+    never finds it held by this reader (`report --sweep`)."""
+    return _holder(conn) if _holder_row(conn) is not None else None
+
+
 def _holder(conn: psycopg.Connection) -> str:
     """Who holds the lock: "pid P on HOST, since T" as its connection is named; else the server's view of it (its
-    client address), or "another process" when the role may not see the other session."""
-    row = conn.execute(
-        """SELECT a.application_name, host(a.client_addr), to_char(a.backend_start AT TIME ZONE 'UTC',
-                  'YYYY-MM-DD HH24:MI "UTC"')
-           FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-           WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND l.pid <> pg_backend_pid()
-             AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-             AND l.classid::bigint = %s AND l.objid::bigint = %s""",
-        (SWEEP_DRIVER >> 32, SWEEP_DRIVER & 0xFFFF_FFFF),
-    ).fetchone()
+    client address), or "in another process" when the role may not see the other session."""
+    row = _holder_row(conn)
     if row is None:
         return "in another process"
     label, address, since = row
@@ -66,3 +65,17 @@ def _holder(conn: psycopg.Connection) -> str:
         return f"{who}, since {since}" if since else who
     where = f"a connection from {address}" if address else "another process"
     return f"{where}, since {since}" if since else where
+
+
+def _holder_row(conn: psycopg.Connection) -> tuple[str | None, str | None, str | None] | None:
+    """The lock holder's application_name, client address and session start (UTC), or None when no other session
+    holds the lock."""
+    return conn.execute(
+        """SELECT a.application_name, host(a.client_addr), to_char(a.backend_start AT TIME ZONE 'UTC',
+                  'YYYY-MM-DD HH24:MI "UTC"')
+           FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+           WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND l.pid <> pg_backend_pid()
+             AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+             AND l.classid::bigint = %s AND l.objid::bigint = %s""",
+        (SWEEP_DRIVER >> 32, SWEEP_DRIVER & 0xFFFF_FFFF),
+    ).fetchone()

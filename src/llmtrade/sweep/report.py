@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from llmtrade.app.backtest_lock import held_elsewhere
 from llmtrade.app.evaluation_results import ReportWritten
 from llmtrade.app.report import write_page
 from llmtrade.clock import SystemClock
@@ -29,6 +30,11 @@ from llmtrade.storage.database import sibling as on_server
 from llmtrade.storage.event_store import EventStore
 from llmtrade.sweep.board import SweepLeaderboard, sweep_leaderboard
 from llmtrade.sweep.driver import finished_runs, sweep_database
+from llmtrade.sweep.lock import running_elsewhere
+
+# Said first on the page of a sweep a driver runs now: its figures are those of the runs finished so far.
+_WAITING = "to run: the sweep running now comes to it"
+_RUNNING = "This sweep is running now ({who}): the page is a look at it part-way, not its result;"
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>sweep {{ board.name }}</title>
@@ -41,18 +47,23 @@ th:first-child, td:first-child, td.text { text-align: left; }
 .note { color: #555; font-size: 0.9em; }
 </style></head><body>
 <h1>Sweep {{ board.name }}</h1>
+{% if running %}<p class="failed">{{ running }}</p>
+{% endif -%}
 <p>{{ board.runs }} runs, {{ board.finished }} finished; trials (the deflated Sharpe's N): {{ board.trials }}.</p>
 {% for note in board.notes %}<p class="note">{{ note }}</p>
 {% endfor %}
 <h2>Leaderboard</h2>
 <table>
 <tr><th>run</th><th>account</th><th>total return</th><th>Sharpe</th><th>95% interval</th><th>PSR</th>
-<th>DSR (sweep)</th><th>max drawdown</th><th>trades</th><th>backtest</th></tr>
+<th>DSR (sweep)</th><th>max drawdown</th><th>trades</th><th>avg gross</th><th>commissions USD</th>
+<th title="estimated: traded notional x the paper broker's slippage (bps)">slippage~ USD</th><th>backtest</th></tr>
 {% for row in board.rows %}<tr><td class="text">{{ row.label }}</td><td class="text">{{ row.account }}</td>
 <td>{{ pct(row.standing.total_return) }}</td><td>{{ num(row.standing.sharpe.estimate) }}</td>
 <td>{{ num(row.standing.sharpe.low) }} .. {{ num(row.standing.sharpe.high) }}</td>
 <td>{{ share(row.standing.psr, 1) }}</td><td>{{ share(row.standing.dsr, 1) }}</td>
 <td>{{ drawdown(row.standing.max_drawdown) }}</td><td>{{ row.standing.trades }}</td>
+<td>{{ share(row.standing.avg_gross_exposure, 1) }}</td><td>{{ money(row.standing.costs_usd) }}</td>
+<td>{{ money(row.standing.slippage_usd) }}</td>
 <td class="text">{{ row.backtest }}</td></tr>
 {% endfor %}</table>
 {% if chart %}<h2>Sharpe ratios and their intervals</h2>
@@ -84,14 +95,16 @@ def write_sweep_report(settings: Settings, name: str, output: Path) -> ReportWri
     with open_storage(settings, SystemClock(), location=on_server(location, database)) as storage:
         events = storage.events.read_stream(streams.SWEEP)
         finished = finished_runs(storage)
+        running = running_elsewhere(storage.conn)  # the last SweepStarted is that driver's: it took the lock first
     starts = [SweepStarted.from_event(e) for e in events if e.type == SweepStarted.event_type()]
     if not starts:
         raise UsageError(f"sweep {name!r} has not started a run yet")
     started = starts[-1]
     failures = [SweepRunFailed.from_event(e) for e in events if e.type == SweepRunFailed.event_type()]
     final = {f.run_id for f in failures if f.final} - set(finished)
+    labels = dict(zip(started.run_ids, started.labels, strict=False))  # none in a record made before they were kept
     runs = []
-    stopped = 0
+    stopped = going = 0
     for run_id in started.run_ids:
         mine = [f for f in failures if f.run_id == run_id]
         done = finished.get(run_id)
@@ -101,11 +114,12 @@ def write_sweep_report(settings: Settings, name: str, output: Path) -> ReportWri
         elif mine and mine[-1].final:
             status = "failed"
         else:
-            status = _unfinished(location, backtest, retried=bool(mine))
-            stopped += status != "not run"
+            status = _unfinished(location, backtest, retried=bool(mine), sweep_running=running is not None)
+            going += status.startswith("running")
+            stopped += not status.startswith("running") and status not in ("not run", _WAITING)
         runs.append(
             {
-                "label": done.label if done else (mine[-1].label if mine else run_id[:12]),
+                "label": done.label if done else (mine[-1].label if mine else labels.get(run_id, run_id[:12])),
                 "backtest": backtest if status != "not run" else "",
                 "status": status,
                 "failures": len(mine),
@@ -114,9 +128,21 @@ def write_sweep_report(settings: Settings, name: str, output: Path) -> ReportWri
         )
     earlier = len(started.earlier)
     board = sweep_leaderboard(
-        name, started.run_ids, started.trials, finished, failed=len(final), stopped=stopped, earlier=earlier
+        name,
+        started.run_ids,
+        started.trials,
+        finished,
+        failed=len(final),
+        stopped=stopped,
+        running=going,
+        earlier=earlier,
     )
-    data = render(board, runs).encode("utf-8")
+    now = (
+        None
+        if running is None
+        else f"{_RUNNING.format(who=running)} {board.finished} of {board.runs} runs finished so far"
+    )
+    data = render(board, runs, now).encode("utf-8")
     write_page(target, data)  # atomic, and through a pipe or device (-o /dev/stdout), as `llmtrade report`'s
     # The runs the page compares (the plan's finished ones: not one run before, nor one of an earlier plan) and each
     # one's weeks (its range's Wednesdays): the sweep's page has no weeks of its own.
@@ -125,13 +151,18 @@ def write_sweep_report(settings: Settings, name: str, output: Path) -> ReportWri
     return ReportWritten(path=str(target), bytes=len(data), weeks=weeks, accounts=len(board.rows), runs=len(compared))
 
 
-def _unfinished(location: DatabaseLocation, backtest: str, *, retried: bool) -> str:
+def _unfinished(location: DatabaseLocation, backtest: str, *, retried: bool, sweep_running: bool = False) -> str:
     """The status of a run of the plan with no result and no final failure, from its own books: "not run" (no
     database, or no week begun), else how far it got and that the sweep's rerun resumes it. A sweep stopped part-way
     (Ctrl-C, a timeout, a reboot) left its run in the middle of its range said "not run", as if the rerun would start
-    it afresh and its weeks were not there. Read-only: one query on the run's database, none made."""
+    it afresh and its weeks were not there. While the sweep runs (`sweep_running`), a run its worker holds is said
+    running, and one not begun yet waits for that sweep: "stopped part-way ... run the sweep again" was said of the
+    run in progress, and the rerun it asked for is refused while the sweep runs. Read-only: one query on the run's
+    database, none made."""
     database = backtest_database(backtest)
     if not database_exists(location, database):
+        if sweep_running:
+            return _WAITING
         return "failed, to retry: run the sweep again" if retried else "not run"
     import psycopg.errors
 
@@ -140,15 +171,24 @@ def _unfinished(location: DatabaseLocation, backtest: str, *, retried: bool) -> 
             stream = EventStore(conn, SystemClock()).read_stream(streams.BACKTEST)
         except psycopg.errors.UndefinedTable:  # made, not migrated yet: nothing of it ran
             stream = []
+        held = held_elsewhere(conn)  # app/backtest_lock.py: a worker is running this run's backtest now
     begun = [BacktestStarted.from_event(e) for e in stream if e.type == BacktestStarted.event_type()]
     if not begun:
+        if held:
+            return "running: no week done yet"
+        if sweep_running:
+            return _WAITING
         return "failed, to retry: run the sweep again" if retried else "not run"
     planned = (begun[-1].end - begun[-1].start).days // 7 + 1
     done = len(weeks_done(stream))
+    if held:
+        return f"running: {done} of {counted(planned, 'week')} done"
+    if sweep_running:
+        return f"{done} of {counted(planned, 'week')} done, to resume: the sweep running now comes to it"
     return f"stopped part-way: {done} of {counted(planned, 'week')} done; run the sweep again to resume it"
 
 
-def render(board: SweepLeaderboard, runs: list[dict[str, Any]]) -> str:
+def render(board: SweepLeaderboard, runs: list[dict[str, Any]], running: str | None = None) -> str:
     """The page: autoescaped; the chart is our own SVG (report/charts.py)."""
     import jinja2  # lazy: only the report renders HTML
 
@@ -158,12 +198,26 @@ def render(board: SweepLeaderboard, runs: list[dict[str, Any]]) -> str:
     named = [row.standing.model_copy(update={"name": f"{row.backtest} {row.account}"}) for row in board.rows]
     chart = charts.interval_chart(named, "sharpe", "annualised Sharpe ratio, 95% interval", "sweep-sharpe")
     template = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).from_string(_PAGE)
-    return template.render(board=board, runs=runs, chart=chart, pct=_pct, num=_num, share=share, drawdown=drawdown)
+    return template.render(
+        board=board,
+        runs=runs,
+        running=running,
+        chart=chart,
+        pct=_pct,
+        num=_num,
+        share=share,
+        drawdown=drawdown,
+        money=_money,
+    )
 
 
 def _pct(value: float | None) -> str:
     # A return is a change: signed, as the leaderboard and `report` show it.
     return "n/a" if value is None else signed_percent(value, 2)
+
+
+def _money(value: float | None) -> str:
+    return "n/a" if value is None else f"{round(value, 2) + 0.0:,.2f}"  # as `report` prints USD: never -0.00
 
 
 def _num(value: float | None) -> str:

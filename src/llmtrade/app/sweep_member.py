@@ -1,0 +1,59 @@
+"""Which sweep a backtest is a run of, so that its own leaderboard says the sweep's trials beside its own.
+
+A sweep's run is a whole backtest named "<sweep>-<its run id's first 12 hex digits>" (sweep/spec.py), whose
+leaderboard deflates each account's Sharpe ratio for the run's own trial accounts. The sweep's leaderboard
+(`backtest sweep`, `report --sweep`) deflates the same account for every trial account of every run of the
+sweep: `leaderboard --backtest RUN` said "trials = 5" and a DSR of 71.2% where the sweep said 10 and 59.8%, with
+nothing saying the run was one of a sweep's. Read-only: one query on the sweep's record, none made.
+"""
+
+from __future__ import annotations
+
+import re
+
+from llmtrade.clock import SystemClock
+from llmtrade.domain import streams
+from llmtrade.domain.sweeps import SweepStarted
+from llmtrade.settings import Settings
+from llmtrade.storage.database import connect, database_exists, locate, sibling
+from llmtrade.storage.event_store import EventStore
+
+# A sweep's name (sweep/spec.py `_NAME`), then the run's id's first 12 digits.
+_RUN = re.compile(r"^(?P<sweep>[A-Za-z0-9][A-Za-z0-9_-]{0,23})-(?P<run>[0-9a-f]{12})$")
+
+
+def sweep_database(name: str) -> str:
+    """The database of sweep `name`'s record: `llmtrade_sw_<name>`, lower-cased, - as _."""
+    return f"llmtrade_sw_{name.lower().replace('-', '_')}"
+
+
+def sweep_note(settings: Settings, backtest: str, trials: int) -> str | None:
+    """What to say on the leaderboard of backtest `backtest` (deflated for its own `trials`) when it is a run of a
+    sweep whose latest start names it: the sweep's name, the run's axes and the sweep's trials. None otherwise."""
+    found = _RUN.match(backtest)
+    if found is None:
+        return None
+    location = locate(settings)
+    database = sweep_database(found["sweep"])
+    if not database_exists(location, database):
+        return None
+    import psycopg.errors
+
+    with connect(sibling(location, database).url) as conn:
+        try:
+            events = EventStore(conn, SystemClock()).read(stream=streams.SWEEP, type=SweepStarted.event_type())
+        except psycopg.errors.UndefinedTable:  # made, not migrated yet: no sweep began there
+            return None
+    if not events:
+        return None
+    started = SweepStarted.from_event(events[-1])
+    at = next((n for n, run_id in enumerate(started.run_ids) if run_id.startswith(found["run"])), None)
+    if at is None:  # a run of an earlier version of the file, or a backtest that only looks like a run
+        return None
+    label = f" ({started.labels[at]})" if at < len(started.labels) else ""
+    return (
+        f"this backtest is a run of sweep {started.name}{label}: its DSR here is deflated for its own {trials} trial "
+        f"accounts, but the sweep compares {started.trials} (every run's PM and chairman accounts), and picking the "
+        f"best of the sweep is picking among all of them: `llmtrade report --sweep {started.name}` deflates for "
+        f"{started.trials}"
+    )
