@@ -104,3 +104,20 @@ def test_status_and_positions_value_the_books_when_a_universe_symbol_nobody_hold
     assert not [w for w in status["warnings"] if "valued at cost" in w]  # every position at Wednesday's close
     listed = runner.invoke(app, ["positions", "list", "--json"])
     assert listed.exit_code == 0, listed.output
+
+
+def test_the_postmortem_closes_the_week_when_a_universe_symbol_nobody_holds_has_ended(
+    week: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before, the postmortem's read of the universe failed on IWM's stale file at every wake-up (exit 1), and with it
+    the next weekly run waited behind it."""
+    _, url, _ = week
+    _ends(tmp_path / "csv", "IWM", "2025-12-12")
+    assert runner.invoke(app, ["-q", "run-weekly"]).exit_code == 0
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-13T17:00:00-05:00")
+    done = runner.invoke(app, ["postmortem", "--json"])
+    assert done.exit_code == 0, done.output
+    report = json.loads(done.stdout)
+    assert {a["account_id"] for a in report["accounts"]} >= {"acct_1", "acct_3", "acct_6"}
+    assert report["degraded"] == []  # nobody held IWM: no end equity at cost
+    assert stored_events(url, type="PostmortemCompleted")

@@ -9,8 +9,9 @@ held symbol outside it is asked apart, so a symbol no provider has leaves the ot
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
+from typing import Any, TypeVar
 
 from llmtrade.domain.market import Bar
 from llmtrade.errors import BarNotComplete, LlmtradeError, MarketDataError, TemporaryError
@@ -98,11 +99,25 @@ def held_closes(market: DailyBars, symbols: Sequence[str], asof: datetime) -> tu
 
 
 def closes_with_held(
-    market: DailyBars, universe: Sequence[str], held: Sequence[str], asof: datetime
+    market: DailyBars,
+    universe: Sequence[str],
+    held: Sequence[str],
+    asof: datetime,
+    *,
+    ended: tuple[str, Collection[str]] | None = None,
 ) -> tuple[dict[str, float], dict[str, str]]:
     """The last closes at `asof` of `universe` (raising as `bars_asof` does) and of each symbol of `held` outside it
-    that a provider has; why each other held symbol has none."""
-    bars, problems = bars_with_held(market, universe, held, asof, sessions=HELD_SESSIONS)
+    that a provider has; why each other held symbol has none. `ended`, (anchor, in play): a universe symbol nobody
+    holds whose prices ended is named with why as a held one is, not raised (`_or_apart`): a postmortem failed at
+    every wake-up on such a symbol, holding back the next weekly run (an operator's trial)."""
+
+    def read(some: Sequence[str], others: Sequence[str]) -> tuple[dict[str, list[Bar]], dict[str, str]]:
+        return bars_with_held(market, some, others, asof, sessions=HELD_SESSIONS)
+
+    if ended is None:
+        bars, problems = read(universe, held)
+    else:
+        bars, problems = _or_apart(read, universe, held, anchor=ended[0], in_play=ended[1])
     return {s: b[-1].close for s, b in bars.items() if b}, problems
 
 
@@ -141,18 +156,39 @@ def readable_bars_or_before(
 ) -> tuple[dict[str, list[Bar]], dict[str, str], datetime, BarNotComplete | None]:
     """`bars_or_before`, for a read (`status`, `positions list`) that values what is held: when the universe's one
     read failed for good for a universe symbol nobody holds (its prices ended: a CSV file no longer written), every
-    position was valued at cost and the read exited 1 (an operator's trial). Then `anchor` alone is read as the universe
-    (its failure the caller's, as the universe's was) and every other symbol asked apart, as held ones are: each one
-    without bars is named in the problems (and `errors`) with why. The failure is raised as before when a universe
-    symbol without bars is `in_play` (held, or in an order whose fill is not recorded yet: the read must not show its
-    account as if it had none), and a TemporaryError always."""
+    position was valued at cost and the read exited 1 (an operator's trial). See `_or_apart`."""
+
+    def read(
+        some: Sequence[str], others: Sequence[str]
+    ) -> tuple[dict[str, list[Bar]], dict[str, str], datetime, BarNotComplete | None]:
+        return bars_or_before(market, some, others, now, sessions=sessions, errors=errors)
+
+    return _or_apart(read, universe, held, anchor=anchor, in_play=in_play)
+
+
+_Read = TypeVar("_Read", bound=tuple[Any, ...])
+
+
+def _or_apart(
+    read: Callable[[Sequence[str], Sequence[str]], _Read],
+    universe: Sequence[str],
+    held: Sequence[str],
+    *,
+    anchor: str,
+    in_play: Collection[str],
+) -> _Read:
+    """`read(universe, held)` (a read whose second item is why each symbol asked apart has no bars), and when its
+    universe part fails for good, `read([anchor], every other symbol)`: `anchor` alone read as the universe (its failure
+    the caller's, as the universe's was) and the rest asked apart, as held ones are, each one without bars named with
+    why. The first failure is raised as before when a universe symbol without bars is `in_play` (held, or in an order
+    whose fill is not recorded yet: a reader must not value its account as if it had none), and a TemporaryError
+    always."""
     try:
-        return bars_or_before(market, universe, held, now, sessions=sessions, errors=errors)
+        return read(universe, held)
     except TemporaryError:
         raise
     except LlmtradeError as failure:
-        rest = [s for s in dict.fromkeys([*universe, *held]) if s != anchor]
-        found = bars_or_before(market, [anchor], rest, now, sessions=sessions, errors=errors)
+        found = read([anchor], [s for s in dict.fromkeys([*universe, *held]) if s != anchor])
         if any(symbol in universe and symbol in in_play for symbol in found[1]):
             raise failure from None
         return found
