@@ -98,3 +98,21 @@ def test_a_postmortem_valuing_a_held_symbol_without_prices_at_cost_says_so_and_i
     assert any("acct_3's end equity values GLD at cost" in d for d in json.loads(done.stdout)["degraded"])
     [end] = stored_events(url, type="RunFinished")[-1:]  # the postmortem's
     assert end.payload["degraded"] is True
+
+
+def test_a_csv_folder_behind_as_a_whole_is_a_wait_not_prices_ended(
+    week: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Every file short of Thursday's row on Friday (the download script has not run yet): before, every holder was
+    skipped as "waiting will not bring one" and told to take its symbol out of the universe; SPY's file stopping at the
+    same day says the feed is late, not the symbol's prices ended."""
+    _, url, _ = week
+    assert runner.invoke(app, ["-q", "run-weekly"]).exit_code == 0
+    for path in (tmp_path / "csv").glob("*.csv"):
+        kept = [line for line in path.read_text().splitlines() if line[:10] <= "2026-01-07" or line.startswith("Date")]
+        path.write_text("\n".join(kept) + "\n")
+    result = _checkpoint(monkeypatch, "2026-01-09T12:00:00-05:00", "12:00")
+    assert result.exit_code == 75, result.output
+    assert "no price to wait for" not in result.output and "acct_3: GLD" in result.output  # waited for
+    skipped = [e.payload["reason"] for e in stored_events(url, type="CheckpointSkipped")]
+    assert not [why for why in skipped if "no price to wait for" in why], skipped

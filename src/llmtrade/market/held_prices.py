@@ -13,6 +13,7 @@ from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
+from llmtrade.config.models import BENCHMARK
 from llmtrade.domain.market import Bar
 from llmtrade.errors import BarNotComplete, LlmtradeError, MarketDataError, TemporaryError
 from llmtrade.market.daily_bars import DailyBars
@@ -81,7 +82,20 @@ def prices_ended(market: DailyBars, symbol: str, now: datetime) -> str | None:
     has the symbol's bars to the last session closed at `now` (or cannot be reached: TemporaryError), a price missing
     now is a moment's (a halt, today's CSV row not written yet); when it answers that the symbol's prices stop before
     that session (a file that stopped getting rows, a ticker delisted or renamed) or that it has none, every wait
-    would wait the same way for ever. Asks the feed once; raises nothing of its own."""
+    would wait the same way for ever. Unless the benchmark's stop there too: then the feed is behind as a whole (a CSV
+    folder whose download script has not run yet), not the symbol, and a later run gets its price: every holder was
+    skipped as "waiting will not bring one", told to take the symbol out of the universe (an operator's trial). The
+    benchmark's own prices are never taken as ended (the market's reference, no delisting: its feed stopping is a
+    feed to mend, waited for as before `prices_ended` was). Asks
+    the feed for the symbol, and for the benchmark when the symbol's prices stop; raises nothing of its own."""
+    why = _stopped(market, symbol, now)
+    if why is None or symbol == BENCHMARK or _stopped(market, BENCHMARK, now) is not None:
+        return None
+    return why
+
+
+def _stopped(market: DailyBars, symbol: str, now: datetime) -> str | None:
+    """Why the feed answers that `symbol`'s prices stop before the last session closed at `now`, or None."""
     try:
         bars = market.bars_asof([symbol], now, sessions=HELD_SESSIONS).bars.get(symbol)
     except TemporaryError:

@@ -51,18 +51,17 @@ def week_snapshot(market: DailyBars, symbols: list[str], asof: datetime) -> Mark
     the weekly run at every wake-up until assets.yaml was edited, holding back every account (an operator's trial).
     When the snapshot fails for good (not a TemporaryError: those still wait, exit 75), each symbol is judged as a
     held one is at checkpoints (market/held_prices.py `prices_ended`): those whose prices waiting will not bring are
-    left out and the rest taken. The failure is raised as it was when nothing ended, when the benchmark's prices
-    ended too (the whole feed is behind: a CSV folder not updated yet), or when no symbol would be left.
+    left out and the rest taken. The failure is raised as it was when nothing ended (the benchmark's prices stopping
+    too say the whole feed is behind, a CSV folder not updated yet: `prices_ended`), or when no symbol would be left.
     Raises what `take_snapshot` raises."""
     try:
         return take_snapshot(market, symbols, asof)
     except TemporaryError:
         raise
     except LlmtradeError as failure:
-        wanted = list(dict.fromkeys([BENCHMARK, *symbols]))
-        ended = {s: why for s in wanted if (why := prices_ended(market, s, asof)) is not None}
+        ended = {s: why for s in dict.fromkeys(symbols) if (why := prices_ended(market, s, asof)) is not None}
         rest = [s for s in symbols if s not in ended]
-        if not ended or BENCHMARK in ended or not rest:
+        if not ended or not rest:
             raise failure from None
     return take_snapshot(market, rest, asof).model_copy(update={"left_out": ended})
 
