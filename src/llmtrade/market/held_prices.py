@@ -9,7 +9,7 @@ held symbol outside it is asked apart, so a symbol no provider has leaves the ot
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -118,20 +118,17 @@ def closes_with_held(
     held: Sequence[str],
     asof: datetime,
     *,
-    ended: tuple[str, Collection[str]] | None = None,
+    anchor: str | None = None,
 ) -> tuple[dict[str, float], dict[str, str]]:
     """The last closes at `asof` of `universe` (raising as `bars_asof` does) and of each symbol of `held` outside it
-    that a provider has; why each other held symbol has none. `ended`, (anchor, in play): a universe symbol nobody
-    holds whose prices ended is named with why as a held one is, not raised (`_or_apart`): a postmortem failed at
-    every wake-up on such a symbol, holding back the next weekly run (an operator's trial)."""
+    that a provider has; why each other held symbol has none. With `anchor`, a universe symbol whose prices ended is
+    named with why as a held one is, not raised (`_or_apart`): a postmortem failed at every wake-up on such a symbol,
+    holding back the next weekly run (an operator's trial)."""
 
     def read(some: Sequence[str], others: Sequence[str]) -> tuple[dict[str, list[Bar]], dict[str, str]]:
         return bars_with_held(market, some, others, asof, sessions=HELD_SESSIONS)
 
-    if ended is None:
-        bars, problems = read(universe, held)
-    else:
-        bars, problems = _or_apart(read, universe, held, anchor=ended[0], in_play=ended[1])
+    bars, problems = read(universe, held) if anchor is None else _or_apart(read, universe, held, anchor=anchor)
     return {s: b[-1].close for s, b in bars.items() if b}, problems
 
 
@@ -164,20 +161,20 @@ def readable_bars_or_before(
     now: datetime,
     *,
     anchor: str,
-    in_play: Collection[str],
     sessions: int,
     errors: dict[str, LlmtradeError] | None = None,
 ) -> tuple[dict[str, list[Bar]], dict[str, str], datetime, BarNotComplete | None]:
     """`bars_or_before`, for a read (`status`, `positions list`) that values what is held: when the universe's one
-    read failed for good for a universe symbol nobody holds (its prices ended: a CSV file no longer written), every
-    position was valued at cost and the read exited 1 (an operator's trial). See `_or_apart`."""
+    read failed for good for one universe symbol (its prices ended: a CSV file no longer written), every position was
+    valued at cost and the read exited 1 (an operator's trial). See `_or_apart`: the reader says what is held or
+    ordered in a symbol it names."""
 
     def read(
         some: Sequence[str], others: Sequence[str]
     ) -> tuple[dict[str, list[Bar]], dict[str, str], datetime, BarNotComplete | None]:
         return bars_or_before(market, some, others, now, sessions=sessions, errors=errors)
 
-    return _or_apart(read, universe, held, anchor=anchor, in_play=in_play)
+    return _or_apart(read, universe, held, anchor=anchor)
 
 
 _Read = TypeVar("_Read", bound=tuple[Any, ...])
@@ -189,23 +186,18 @@ def _or_apart(
     held: Sequence[str],
     *,
     anchor: str,
-    in_play: Collection[str],
 ) -> _Read:
     """`read(universe, held)` (a read whose second item is why each symbol asked apart has no bars), and when its
     universe part fails for good, `read([anchor], every other symbol)`: `anchor` alone read as the universe (its failure
     the caller's, as the universe's was) and the rest asked apart, as held ones are, each one without bars named with
-    why. The first failure is raised as before when a universe symbol without bars is `in_play` (held, or in an order
-    whose fill is not recorded yet: a reader must not value its account as if it had none), and a TemporaryError
-    always."""
+    why, for the reader to value what holds it as it values a held symbol no provider has. A TemporaryError is raised
+    as before."""
     try:
         return read(universe, held)
     except TemporaryError:
         raise
-    except LlmtradeError as failure:
-        found = read([anchor], [s for s in dict.fromkeys([*universe, *held]) if s != anchor])
-        if any(symbol in universe and symbol in in_play for symbol in found[1]):
-            raise failure from None
-        return found
+    except LlmtradeError:
+        return read([anchor], [s for s in dict.fromkeys([*universe, *held]) if s != anchor])
 
 
 def close_before(market: DailyBars, pending: BarNotComplete) -> datetime:
