@@ -121,3 +121,26 @@ def test_the_postmortem_closes_the_week_when_a_universe_symbol_nobody_holds_has_
     assert {a["account_id"] for a in report["accounts"]} >= {"acct_1", "acct_3", "acct_6"}
     assert report["degraded"] == []  # nobody held IWM: no end equity at cost
     assert stored_events(url, type="PostmortemCompleted")
+
+
+def test_a_symbol_added_to_assets_yaml_after_the_weeks_snapshot_is_offered_to_nobody_that_week(
+    week: Any, tmp_path: Path
+) -> None:
+    """The week's snapshot is frozen at its first run (here `research`, before the weekly run); XLE added to the
+    universe after it has no indicators that week: the pitches and the chairman are not offered it."""
+    fake, _, _ = week
+    assert runner.invoke(app, ["-q", "research"]).exit_code == 0
+    folder = tmp_path / "config"
+    assert runner.invoke(app, ["init", str(folder)]).exit_code == 0
+    assets = folder / "assets.yaml"
+    assets.write_text(
+        assets.read_text().replace(
+            "universe:\n", "universe:\n  - {symbol: XLE, asset_class: equity, name: Energy Select Sector SPDR}\n", 1
+        )
+    )
+    (tmp_path / "csv" / "XLE.csv").write_text((tmp_path / "csv" / "SPY.csv").read_text())
+    fake.requests.clear()
+    result = runner.invoke(app, ["--config", str(folder), "run-weekly", "--json"])
+    assert result.exit_code == 0, result.output
+    asked = [s for body in fake.requests if (s := _schema_symbols(body))]
+    assert asked and all("XLE" not in symbols and "IWM" in symbols for symbols in asked), asked
