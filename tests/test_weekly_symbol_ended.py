@@ -144,3 +144,19 @@ def test_a_symbol_added_to_assets_yaml_after_the_weeks_snapshot_is_offered_to_no
     assert result.exit_code == 0, result.output
     asked = [s for body in fake.requests if (s := _schema_symbols(body))]
     assert asked and all("XLE" not in symbols and "IWM" in symbols for symbols in asked), asked
+
+
+def test_status_on_a_folder_behind_as_a_whole_names_every_file(
+    week: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every file short of Wednesday's row on Thursday: SPY's read (the anchor of the per-symbol read) fails too, and
+    the failure said is the universe's, naming every file, not SPY's alone (as if SPY.csv were the one to mend)."""
+    week  # noqa: B018
+    assert runner.invoke(app, ["-q", "run-weekly"]).exit_code == 0
+    for path in (tmp_path / "csv").glob("*.csv"):
+        _ends(tmp_path / "csv", path.stem, "2026-01-06")
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-08T12:00:00-05:00")
+    shown = runner.invoke(app, ["status", "--json"])
+    assert shown.exit_code == 1, shown.output
+    reason = json.loads(shown.stdout)["prices_failed"]["reason"]
+    assert "SPY.csv" in reason and "QQQ.csv" in reason and "GLD.csv" in reason, reason

@@ -190,14 +190,21 @@ def _or_apart(
     """`read(universe, held)` (a read whose second item is why each symbol asked apart has no bars), and when its
     universe part fails for good, `read([anchor], every other symbol)`: `anchor` alone read as the universe (its failure
     the caller's, as the universe's was) and the rest asked apart, as held ones are, each one without bars named with
-    why, for the reader to value what holds it as it values a held symbol no provider has. A TemporaryError is raised
-    as before."""
+    why, for the reader to value what holds it as it values a held symbol no provider has. When the anchor fails for
+    good too, the universe's failure is raised; a TemporaryError always."""
     try:
         return read(universe, held)
     except TemporaryError:
         raise
-    except LlmtradeError:
-        return read([anchor], [s for s in dict.fromkeys([*universe, *held]) if s != anchor])
+    except LlmtradeError as failure:
+        try:
+            return read([anchor], [s for s in dict.fromkeys([*universe, *held]) if s != anchor])
+        except TemporaryError:
+            raise
+        except LlmtradeError:
+            # The anchor's prices fail too: the feed is behind as a whole (a CSV folder not updated yet), and the
+            # universe's failure names every file, where the anchor's alone named one.
+            raise failure from None
 
 
 def close_before(market: DailyBars, pending: BarNotComplete) -> datetime:
