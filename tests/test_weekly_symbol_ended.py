@@ -160,3 +160,15 @@ def test_status_on_a_folder_behind_as_a_whole_names_every_file(
     assert shown.exit_code == 1, shown.output
     reason = json.loads(shown.stdout)["prices_failed"]["reason"]
     assert "SPY.csv" in reason and "QQQ.csv" in reason and "GLD.csv" in reason, reason
+
+
+def test_market_snapshot_shows_the_universe_without_a_symbol_whose_prices_ended(week: Any, tmp_path: Path) -> None:
+    """Before, `market snapshot` failed with exit 1 on IWM's stale file, showing nothing of the other symbols."""
+    week  # noqa: B018
+    _ends(tmp_path / "csv", "IWM", "2025-12-12")
+    shown = runner.invoke(app, ["market", "snapshot", "--json"])
+    assert shown.exit_code == 0, shown.output
+    snapshot = json.loads(shown.stdout)
+    found = snapshot.get("snapshot", snapshot)
+    assert "IWM" in found["left_out"] and "SPY" in found["indicators"] and "IWM" not in found["indicators"]
+    assert "market snapshot: IWM left out of this week's universe" in shown.stderr
