@@ -98,3 +98,45 @@ def test_a_postmortem_valuing_a_held_symbol_without_prices_at_cost_says_so_and_i
     assert any("acct_3's end equity values GLD at cost" in d for d in json.loads(done.stdout)["degraded"])
     [end] = stored_events(url, type="RunFinished")[-1:]  # the postmortem's
     assert end.payload["degraded"] is True
+
+
+def test_a_csv_folder_behind_as_a_whole_is_a_wait_not_prices_ended(
+    week: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Every file short of Thursday's row on Friday (the download script has not run yet): before, every holder was
+    skipped as "waiting will not bring one" and told to take its symbol out of the universe; SPY's file stopping at the
+    same day says the feed is late, not the symbol's prices ended."""
+    _, url, _ = week
+    assert runner.invoke(app, ["-q", "run-weekly"]).exit_code == 0
+    for path in (tmp_path / "csv").glob("*.csv"):
+        kept = [line for line in path.read_text().splitlines() if line[:10] <= "2026-01-07" or line.startswith("Date")]
+        path.write_text("\n".join(kept) + "\n")
+    result = _checkpoint(monkeypatch, "2026-01-09T12:00:00-05:00", "12:00")
+    assert result.exit_code == 75, result.output
+    assert "no price to wait for" not in result.output and "acct_3: GLD" in result.output  # waited for
+    skipped = [e.payload["reason"] for e in stored_events(url, type="CheckpointSkipped")]
+    assert not [why for why in skipped if "no price to wait for" in why], skipped
+
+
+def test_a_held_symbol_whose_prices_ended_lets_the_postmortem_close_the_week_and_status_value_the_rest(
+    week: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Before, the postmortem's read of the universe failed on GLD's stale file at every wake-up (exit 1), holding back
+    the next weekly run, and `status` valued every account's positions at cost. Now acct_3's end equity is GLD's at
+    cost, said and degraded (as for a held symbol outside the universe no provider has), and the rest are valued."""
+    _, url, _ = week
+    assert runner.invoke(app, ["-q", "run-weekly"]).exit_code == 0
+    _gld_ends_wednesday(tmp_path / "csv")
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-13T17:00:00-05:00")
+    done = runner.invoke(app, ["postmortem", "--json"])
+    assert done.exit_code == 0, done.output
+    report = json.loads(done.stdout)
+    [at_cost] = report["degraded"]
+    assert at_cost.startswith("acct_3's end equity values GLD at cost") and "GLD.csv" in at_cost
+    assert stored_events(url, type="PostmortemCompleted")
+    shown = runner.invoke(app, ["status", "--json"])
+    assert shown.exit_code == 1, shown.output  # GLD's price will not come by waiting: said, as before
+    status = json.loads(shown.stdout)
+    assert "GLD.csv" in status["prices_failed"]["reason"]
+    assert status["valued_at"] == "2026-01-13"  # the others at the last close, not every position at cost
+    assert not [w for w in status["warnings"] if w.startswith("prices unavailable")]

@@ -104,3 +104,71 @@ def test_status_and_positions_value_the_books_when_a_universe_symbol_nobody_hold
     assert not [w for w in status["warnings"] if "valued at cost" in w]  # every position at Wednesday's close
     listed = runner.invoke(app, ["positions", "list", "--json"])
     assert listed.exit_code == 0, listed.output
+
+
+def test_the_postmortem_closes_the_week_when_a_universe_symbol_nobody_holds_has_ended(
+    week: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before, the postmortem's read of the universe failed on IWM's stale file at every wake-up (exit 1), and with it
+    the next weekly run waited behind it."""
+    _, url, _ = week
+    _ends(tmp_path / "csv", "IWM", "2025-12-12")
+    assert runner.invoke(app, ["-q", "run-weekly"]).exit_code == 0
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-13T17:00:00-05:00")
+    done = runner.invoke(app, ["postmortem", "--json"])
+    assert done.exit_code == 0, done.output
+    report = json.loads(done.stdout)
+    assert {a["account_id"] for a in report["accounts"]} >= {"acct_1", "acct_3", "acct_6"}
+    assert report["degraded"] == []  # nobody held IWM: no end equity at cost
+    assert stored_events(url, type="PostmortemCompleted")
+
+
+def test_a_symbol_added_to_assets_yaml_after_the_weeks_snapshot_is_offered_to_nobody_that_week(
+    week: Any, tmp_path: Path
+) -> None:
+    """The week's snapshot is frozen at its first run (here `research`, before the weekly run); XLE added to the
+    universe after it has no indicators that week: the pitches and the chairman are not offered it."""
+    fake, _, _ = week
+    assert runner.invoke(app, ["-q", "research"]).exit_code == 0
+    folder = tmp_path / "config"
+    assert runner.invoke(app, ["init", str(folder)]).exit_code == 0
+    assets = folder / "assets.yaml"
+    assets.write_text(
+        assets.read_text().replace(
+            "universe:\n", "universe:\n  - {symbol: XLE, asset_class: equity, name: Energy Select Sector SPDR}\n", 1
+        )
+    )
+    (tmp_path / "csv" / "XLE.csv").write_text((tmp_path / "csv" / "SPY.csv").read_text())
+    fake.requests.clear()
+    result = runner.invoke(app, ["--config", str(folder), "run-weekly", "--json"])
+    assert result.exit_code == 0, result.output
+    asked = [s for body in fake.requests if (s := _schema_symbols(body))]
+    assert asked and all("XLE" not in symbols and "IWM" in symbols for symbols in asked), asked
+
+
+def test_status_on_a_folder_behind_as_a_whole_names_every_file(
+    week: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every file short of Wednesday's row on Thursday: SPY's read (the anchor of the per-symbol read) fails too, and
+    the failure said is the universe's, naming every file, not SPY's alone (as if SPY.csv were the one to mend)."""
+    week  # noqa: B018
+    assert runner.invoke(app, ["-q", "run-weekly"]).exit_code == 0
+    for path in (tmp_path / "csv").glob("*.csv"):
+        _ends(tmp_path / "csv", path.stem, "2026-01-06")
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-08T12:00:00-05:00")
+    shown = runner.invoke(app, ["status", "--json"])
+    assert shown.exit_code == 1, shown.output
+    reason = json.loads(shown.stdout)["prices_failed"]["reason"]
+    assert "SPY.csv" in reason and "QQQ.csv" in reason and "GLD.csv" in reason, reason
+
+
+def test_market_snapshot_shows_the_universe_without_a_symbol_whose_prices_ended(week: Any, tmp_path: Path) -> None:
+    """Before, `market snapshot` failed with exit 1 on IWM's stale file, showing nothing of the other symbols."""
+    week  # noqa: B018
+    _ends(tmp_path / "csv", "IWM", "2025-12-12")
+    shown = runner.invoke(app, ["market", "snapshot", "--json"])
+    assert shown.exit_code == 0, shown.output
+    snapshot = json.loads(shown.stdout)
+    found = snapshot.get("snapshot", snapshot)
+    assert "IWM" in found["left_out"] and "SPY" in found["indicators"] and "IWM" not in found["indicators"]
+    assert "market snapshot: IWM left out of this week's universe" in shown.stderr

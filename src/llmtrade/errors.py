@@ -260,6 +260,10 @@ class PromptError(RunStopped):
 class MarketDataError(OperationalError):
     """Market data that cannot be used: a malformed file, an unknown symbol, no provider left."""
 
+    # When no provider was left: the symbols none supplied (market/service.py), for a reader that goes on without them
+    # (market/snapshot.py `week_snapshot`). Empty when not known.
+    short: tuple[str, ...] = ()
+
 
 class PartAnswered(LlmtradeError):
     """A market data provider's failure that may be about some symbols of a request only (MarketDataMissing's and

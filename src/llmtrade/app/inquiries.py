@@ -21,7 +21,7 @@ from llmtrade.errors import BarNotComplete, UsageError
 from llmtrade.market.calendar import NEW_YORK
 from llmtrade.market.held_prices import close_before, not_final
 from llmtrade.market.service import BarSeries
-from llmtrade.market.snapshot import take_snapshot
+from llmtrade.market.snapshot import week_snapshot
 from llmtrade.pipeline.context import PipelineContext
 from llmtrade.pipeline.pipeline import Pipeline
 from llmtrade.pipeline.retry import Window
@@ -175,11 +175,16 @@ def market_snapshot(app: Container) -> SnapshotResult:
         market = app.market(storage)
         symbols = _universe_now(app, storage).assets.symbols
         try:
-            return SnapshotResult(take_snapshot(market, symbols, app.clock.now()))
+            snapshot = week_snapshot(market, symbols, app.clock.now())
         except BarNotComplete as exc:
             before = close_before(market, exc)
             app.warning(f"snapshot at the close of {market.calendar.previous_session(exc.session)}: {not_final(exc)}")
-            return SnapshotResult(take_snapshot(market, symbols, before))
+            snapshot = week_snapshot(market, symbols, before)
+        # As the weekly run would take it: without a symbol whose prices ended (one CSV file no longer written failed
+        # the whole command), said.
+        for note in research_stages.left_out_notes(snapshot):
+            app.warning(note)
+        return SnapshotResult(snapshot)
 
 
 def _universe_now(app: Container, storage: Storage) -> Config:

@@ -25,7 +25,7 @@ from llmtrade.app.results import DifferenceLine, ManagedAccount, ManagedAccounts
 from llmtrade.app.week_mode import as_books_priced
 from llmtrade.brokers.reconcile import Reconciliation, look_now
 from llmtrade.config.models import BENCHMARK
-from llmtrade.discovery.universe import held_outside, in_play
+from llmtrade.discovery.universe import held_outside
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.reconciliation import PositionAdopted, PositionReleased, managed_qty
 from llmtrade.domain.streams import managed_stream
@@ -77,7 +77,6 @@ def _looking(app: Container, *, persist: bool) -> Iterator[_Look]:
             held,
             app.clock.now(),
             anchor=BENCHMARK,
-            in_play=in_play(storage.events),
             sessions=HELD_SESSIONS,
         )
         prices = {s: b[-1].close for s, b in bars.items() if b}

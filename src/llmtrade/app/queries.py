@@ -93,7 +93,7 @@ def status(app: Container) -> StatusResult:
         try:
             # Held symbols outside the universe too, each asked apart: one no provider has is said, not fatal.
             series, missing, asof, note = _priced(
-                market, config.assets.symbols, held_outside(config, events), in_play(events), now, failures
+                market, config.assets.symbols, held_outside(config, events), now, failures
             )
             prices = _in_new_shares(series, recorded_splits(events), now)
             bought = market.bars_asof([BENCHMARK], first[0].occurred_at, sessions=10).bars if first else {}
@@ -116,9 +116,14 @@ def status(app: Container) -> StatusResult:
         held = {p.symbol for row in rows for p in row["positions"]}
         warnings += unrecorded_splits(app.bar_cache(storage), events, series, held)
         if prices:  # else "prices unavailable" said it of every position
+            # With a symbol some account holds or has an order in (its fill not recorded yet: no position shows it).
+            playing = in_play(events)
             warnings += unpriced(rows, prices, missing)
-            warnings += universe_unpriced(config.assets.symbols, held, missing)
-            at_cost = sorted({p.symbol for row in rows for p in row["positions"] if p.symbol not in prices})
+            warnings += universe_unpriced(config.assets.symbols, held | playing, missing)
+            at_cost = sorted(
+                {p.symbol for row in rows for p in row["positions"] if p.symbol not in prices}
+                | {s for s in missing if s in playing}
+            )
             unread += [failures.get(s) or MarketDataError(f"no provider had {s}") for s in at_cost]
         wait, failed = unread_prices(unread)
         # An account taken out of accounts.yaml has no row: what its books still hold is said, not dropped unseen.
@@ -168,19 +173,14 @@ def status(app: Container) -> StatusResult:
 
 
 def _priced(
-    market: DailyBars,
-    universe: Sequence[str],
-    held: Sequence[str],
-    playing: set[str],
-    now: datetime,
-    errors: dict[str, LlmtradeError],
+    market: DailyBars, universe: Sequence[str], held: Sequence[str], now: datetime, errors: dict[str, LlmtradeError]
 ) -> tuple[dict[str, list[Bar]], dict[str, str], datetime, str | None]:
     """The bars status values at, what held symbol has none and why (`errors`: filled in with each one's failure), the
     instant they are the last closes at, and why that is not `now` (market/held_prices.py `bars_or_before`: a hand-run
     status valued every position at cost while the last session's bar was not final anywhere, where the closes before
     are the honest answer)."""
     series, missing, asof, pending = readable_bars_or_before(
-        market, universe, held, now, anchor=BENCHMARK, in_play=playing, sessions=10, errors=errors
+        market, universe, held, now, anchor=BENCHMARK, sessions=10, errors=errors
     )
     return series, missing, asof, None if pending is None else not_final(pending)
 

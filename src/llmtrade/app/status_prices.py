@@ -40,8 +40,9 @@ def unread_prices(failures: Sequence[LlmtradeError]) -> tuple[str | None, Status
 
 
 def universe_unpriced(universe: Sequence[str], held: set[str], missing: Mapping[str, str]) -> list[str]:
-    """What to say of each universe symbol nobody holds that has no price (its prices ended: a CSV file no longer
-    written, a ticker delisted or renamed): the weekly run leaves it out of its week (market/snapshot.py)."""
+    """What to say of each universe symbol nobody holds or has an order in (`held`) that has no price (its prices
+    ended: a CSV file no longer written, a ticker delisted or renamed): the weekly run leaves it out of its week
+    (market/snapshot.py)."""
     return [
         f"{symbol} (in assets.yaml's universe, held by no account) has no price: {missing[symbol]}; the weekly run "
         f"leaves it out of the week: take {symbol} out of the universe, or give it prices"

@@ -9,9 +9,11 @@ held symbol outside it is asked apart, so a symbol no provider has leaves the ot
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any, TypeVar
 
+from llmtrade.config.models import BENCHMARK
 from llmtrade.domain.market import Bar
 from llmtrade.errors import BarNotComplete, LlmtradeError, MarketDataError, TemporaryError
 from llmtrade.market.daily_bars import DailyBars
@@ -80,7 +82,20 @@ def prices_ended(market: DailyBars, symbol: str, now: datetime) -> str | None:
     has the symbol's bars to the last session closed at `now` (or cannot be reached: TemporaryError), a price missing
     now is a moment's (a halt, today's CSV row not written yet); when it answers that the symbol's prices stop before
     that session (a file that stopped getting rows, a ticker delisted or renamed) or that it has none, every wait
-    would wait the same way for ever. Asks the feed once; raises nothing of its own."""
+    would wait the same way for ever. Unless the benchmark's stop there too: then the feed is behind as a whole (a CSV
+    folder whose download script has not run yet), not the symbol, and a later run gets its price: every holder was
+    skipped as "waiting will not bring one", told to take the symbol out of the universe (an operator's trial). The
+    benchmark's own prices are never taken as ended (the market's reference, no delisting: its feed stopping is a
+    feed to mend, waited for as before `prices_ended` was). Asks
+    the feed for the symbol, and for the benchmark when the symbol's prices stop; raises nothing of its own."""
+    why = _stopped(market, symbol, now)
+    if why is None or symbol == BENCHMARK or _stopped(market, BENCHMARK, now) is not None:
+        return None
+    return why
+
+
+def _stopped(market: DailyBars, symbol: str, now: datetime) -> str | None:
+    """Why the feed answers that `symbol`'s prices stop before the last session closed at `now`, or None."""
     try:
         bars = market.bars_asof([symbol], now, sessions=HELD_SESSIONS).bars.get(symbol)
     except TemporaryError:
@@ -98,11 +113,22 @@ def held_closes(market: DailyBars, symbols: Sequence[str], asof: datetime) -> tu
 
 
 def closes_with_held(
-    market: DailyBars, universe: Sequence[str], held: Sequence[str], asof: datetime
+    market: DailyBars,
+    universe: Sequence[str],
+    held: Sequence[str],
+    asof: datetime,
+    *,
+    anchor: str | None = None,
 ) -> tuple[dict[str, float], dict[str, str]]:
     """The last closes at `asof` of `universe` (raising as `bars_asof` does) and of each symbol of `held` outside it
-    that a provider has; why each other held symbol has none."""
-    bars, problems = bars_with_held(market, universe, held, asof, sessions=HELD_SESSIONS)
+    that a provider has; why each other held symbol has none. With `anchor`, a universe symbol whose prices ended is
+    named with why as a held one is, not raised (`_or_apart`): a postmortem failed at every wake-up on such a symbol,
+    holding back the next weekly run (an operator's trial)."""
+
+    def read(some: Sequence[str], others: Sequence[str]) -> tuple[dict[str, list[Bar]], dict[str, str]]:
+        return bars_with_held(market, some, others, asof, sessions=HELD_SESSIONS)
+
+    bars, problems = read(universe, held) if anchor is None else _or_apart(read, universe, held, anchor=anchor)
     return {s: b[-1].close for s, b in bars.items() if b}, problems
 
 
@@ -135,27 +161,50 @@ def readable_bars_or_before(
     now: datetime,
     *,
     anchor: str,
-    in_play: Collection[str],
     sessions: int,
     errors: dict[str, LlmtradeError] | None = None,
 ) -> tuple[dict[str, list[Bar]], dict[str, str], datetime, BarNotComplete | None]:
     """`bars_or_before`, for a read (`status`, `positions list`) that values what is held: when the universe's one
-    read failed for good for a universe symbol nobody holds (its prices ended: a CSV file no longer written), every
-    position was valued at cost and the read exited 1 (an operator's trial). Then `anchor` alone is read as the universe
-    (its failure the caller's, as the universe's was) and every other symbol asked apart, as held ones are: each one
-    without bars is named in the problems (and `errors`) with why. The failure is raised as before when a universe
-    symbol without bars is `in_play` (held, or in an order whose fill is not recorded yet: the read must not show its
-    account as if it had none), and a TemporaryError always."""
+    read failed for good for one universe symbol (its prices ended: a CSV file no longer written), every position was
+    valued at cost and the read exited 1 (an operator's trial). See `_or_apart`: the reader says what is held or
+    ordered in a symbol it names."""
+
+    def read(
+        some: Sequence[str], others: Sequence[str]
+    ) -> tuple[dict[str, list[Bar]], dict[str, str], datetime, BarNotComplete | None]:
+        return bars_or_before(market, some, others, now, sessions=sessions, errors=errors)
+
+    return _or_apart(read, universe, held, anchor=anchor)
+
+
+_Read = TypeVar("_Read", bound=tuple[Any, ...])
+
+
+def _or_apart(
+    read: Callable[[Sequence[str], Sequence[str]], _Read],
+    universe: Sequence[str],
+    held: Sequence[str],
+    *,
+    anchor: str,
+) -> _Read:
+    """`read(universe, held)` (a read whose second item is why each symbol asked apart has no bars), and when its
+    universe part fails for good, `read([anchor], every other symbol)`: `anchor` alone read as the universe (its failure
+    the caller's, as the universe's was) and the rest asked apart, as held ones are, each one without bars named with
+    why, for the reader to value what holds it as it values a held symbol no provider has. When the anchor fails for
+    good too, the universe's failure is raised; a TemporaryError always."""
     try:
-        return bars_or_before(market, universe, held, now, sessions=sessions, errors=errors)
+        return read(universe, held)
     except TemporaryError:
         raise
     except LlmtradeError as failure:
-        rest = [s for s in dict.fromkeys([*universe, *held]) if s != anchor]
-        found = bars_or_before(market, [anchor], rest, now, sessions=sessions, errors=errors)
-        if any(symbol in universe and symbol in in_play for symbol in found[1]):
+        try:
+            return read([anchor], [s for s in dict.fromkeys([*universe, *held]) if s != anchor])
+        except TemporaryError:
+            raise
+        except LlmtradeError:
+            # The anchor's prices fail too: the feed is behind as a whole (a CSV folder not updated yet), and the
+            # universe's failure names every file, where the anchor's alone named one.
             raise failure from None
-        return found
 
 
 def close_before(market: DailyBars, pending: BarNotComplete) -> datetime:

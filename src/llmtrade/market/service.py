@@ -112,10 +112,13 @@ class MarketData:
         # The symbols that were short, not all asked (a trial: "could not supply 7 symbols" when one file was bad).
         named = [s for s in asked if s in tally.short] or asked
         of = f" (of the {len(wanted)} asked)" if len(named) < len(wanted) else ""
-        raise none_left(
+        failure = none_left(
             nobody_could(f"no market data provider could supply {few(named)}{of} for {start}..{end}", tally.failures),
             tally.errors,
         )
+        if isinstance(failure, MarketDataError):
+            failure.short = tuple(named)
+        raise failure
 
     def _answer(
         self, provider: BarProvider, asked: list[str], start: date, end: date, sessions: list[date], tally: Shortfall

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from llmtrade.config.models import BENCHMARK, Instrument
 from llmtrade.domain.research import MarketSnapshot
-from llmtrade.errors import LlmtradeError, MarketDataError, TemporaryError
+from llmtrade.errors import LlmtradeError, MarketDataError, OperationalError, TemporaryError
 from llmtrade.market.daily_bars import DailyBars
-from llmtrade.market.held_prices import prices_ended
+from llmtrade.market.held_prices import HELD_SESSIONS, prices_ended
 from llmtrade.market.indicators import indicators_of
 from llmtrade.market.jumps import last_suspect
 from llmtrade.market.validation import SeriesRejected, validate_bars
@@ -51,20 +51,46 @@ def week_snapshot(market: DailyBars, symbols: list[str], asof: datetime) -> Mark
     the weekly run at every wake-up until assets.yaml was edited, holding back every account (an operator's trial).
     When the snapshot fails for good (not a TemporaryError: those still wait, exit 75), each symbol is judged as a
     held one is at checkpoints (market/held_prices.py `prices_ended`): those whose prices waiting will not bring are
-    left out and the rest taken. The failure is raised as it was when nothing ended, when the benchmark's prices
-    ended too (the whole feed is behind: a CSV folder not updated yet), or when no symbol would be left.
+    left out and the rest taken, when the feed had their prices up to some earlier day (an I/O error reading a file is
+    no ended feed). The failure is raised as it was when the CSV folder's own files are to mend (exit 2), when nothing
+    ended (the benchmark's prices stopping too say the whole feed is behind, a CSV folder not updated yet:
+    `prices_ended`), or when no symbol would be left.
     Raises what `take_snapshot` raises."""
     try:
         return take_snapshot(market, symbols, asof)
     except TemporaryError:
         raise
     except LlmtradeError as failure:
-        wanted = list(dict.fromkeys([BENCHMARK, *symbols]))
-        ended = {s: why for s in wanted if (why := prices_ended(market, s, asof)) is not None}
+        short = failure.short if isinstance(failure, MarketDataError) else ()
+        if failure.exit_code != OperationalError.exit_code or not short or BENCHMARK in short:
+            # The CSV folder's own files to mend (exit 2: a file missing, a row unreadable), as documented; or a
+            # failure not of some symbols (a refused key), or the benchmark's too (a feed behind as a whole): no
+            # symbol is asked again one by one.
+            raise
+        ended = {s: why for s in short if s in symbols and (why := _ended(market, s, asof)) is not None}
         rest = [s for s in symbols if s not in ended]
-        if not ended or BENCHMARK in ended or not rest:
+        if not ended or not rest:
             raise failure from None
     return take_snapshot(market, rest, asof).model_copy(update={"left_out": ended})
+
+
+# How far back (calendar days) a symbol whose prices stop is looked at for the prices it had: a feed that ended has
+# them up to some day; a file that cannot be read at all (an I/O error) has none, and is no ended feed.
+_LOOK_BACK_DAYS = (7, 31, 92, 366)
+
+
+def _ended(market: DailyBars, symbol: str, asof: datetime) -> str | None:
+    """Why `symbol`'s prices ended before `asof` (`prices_ended`), when the feed had them up to some earlier day."""
+    why = prices_ended(market, symbol, asof)
+    if why is None:
+        return None
+    for days in _LOOK_BACK_DAYS:
+        try:
+            market.bars_asof([symbol], asof - timedelta(days=days), sessions=HELD_SESSIONS)
+        except LlmtradeError:
+            continue
+        return why
+    return None
 
 
 def priced(universe: list[Instrument], snapshot: MarketSnapshot) -> list[Instrument]:

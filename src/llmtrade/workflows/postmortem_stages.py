@@ -20,7 +20,7 @@ from typing import Any
 from llmtrade.agents import postmortem_writer
 from llmtrade.brokers.fills import observe, record_new_fills
 from llmtrade.brokers.reconcile import look_now
-from llmtrade.config.models import AccountRole
+from llmtrade.config.models import BENCHMARK, AccountRole
 from llmtrade.discovery.universe import held_outside
 from llmtrade.domain.checkpoints import (
     IndicatorOutcome,
@@ -102,8 +102,15 @@ class GatherStage:
         bench = self.bench
         # Every symbol held, in the universe or not: one taken out of assets.yaml while held was valued at cost, and
         # the week's end equity stored so, the next week's P/L booked from it (an operator's trial).
+        # A universe symbol whose prices ended (a CSV file no longer written) is no reason to stop at every wake-up:
+        # its why is in `_missing`, and an account holding it is valued at its cost and said, as for a held symbol
+        # outside the universe that no provider has.
         prices, self._missing = closes_with_held(
-            bench.market, bench.config.assets.symbols, held_outside(bench.config, bench.events), self.asof
+            bench.market,
+            bench.config.assets.symbols,
+            held_outside(bench.config, bench.events),
+            self.asof,
+            anchor=BENCHMARK,
         )
         self._unpriced: dict[str, str] = {}
         snapshots = bench.events.read(
