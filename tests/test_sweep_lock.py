@@ -170,3 +170,21 @@ def test_report_sweep_of_a_sweep_running_now_says_it_runs_not_that_its_run_stopp
     after = _page(settings, tmp_path / "after.html")
     assert "running" not in after
     assert after.count(" finished 0 ") == 2  # each run's status, then its failed attempts
+
+
+def test_a_connection_lost_inside_the_lock_raises_the_sweeps_own_failure(empty_database_url: str) -> None:
+    """The driver's connection lost mid-sweep (the server restarted, a network cut): the lock went with the session,
+    and the failure raised is the sweep's, not the unlock's "terminating connection" in its place."""
+    from llmtrade.sweep.lock import sweep_lock
+
+    class SweepFailed(Exception):
+        pass
+
+    with (
+        connect(empty_database_url) as conn,
+        pytest.raises(SweepFailed, match="the sweep's own"),
+        sweep_lock(conn, NAME),
+        psycopg.connect(empty_database_url, autocommit=True) as other,
+    ):
+        other.execute("SELECT pg_terminate_backend(%s)", (conn.info.backend_pid,))
+        raise SweepFailed("the sweep's own failure")

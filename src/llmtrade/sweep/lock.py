@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING
 
 from llmtrade.errors import TemporaryError
@@ -42,8 +42,11 @@ def sweep_lock(conn: psycopg.Connection, name: str) -> Iterator[None]:
     try:
         yield
     finally:
+        # A connection lost mid-sweep took the lock with it, and the unlock's own error must not replace the failure
+        # being raised (the sweep's): nothing is left held either way.
         if not conn.closed:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (SWEEP_DRIVER,))
+            with suppress(Exception):
+                conn.execute("SELECT pg_advisory_unlock(%s)", (SWEEP_DRIVER,))
 
 
 def running_elsewhere(conn: psycopg.Connection) -> str | None:
