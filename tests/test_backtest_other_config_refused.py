@@ -62,3 +62,34 @@ def test_a_leaderboard_and_report_given_another_config_than_the_backtests_are_re
     recorded = runner.invoke(cli, ["leaderboard", "--backtest", name, "--json"])
     assert given.exit_code == 0 and recorded.exit_code == 0, given.output + recorded.output
     assert json.loads(given.stdout)["standings"] == json.loads(recorded.stdout)["standings"]
+
+
+def test_discover_performance_reads_a_backtest_with_its_recorded_config_and_refuses_another(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Found by the same trial: a backtest run with --config whose discovery counts the best 5 picks (weights 0.5,
+    0.3, 0.2), read by `discover performance --backtest NAME` without --config, was judged at the packaged
+    defaults' best 20 with their weights (0.3, 0.4, 0.3): the command took its settings from the config loaded, not
+    the one the backtest recorded; and another config given was not refused."""
+    prices = tmp_path / "prices"
+    _write(prices, history(WEEK + timedelta(days=10)))
+    ran = _config(tmp_path / "ran")
+    assets = yaml.safe_load((ran / "assets.yaml").read_text())
+    assets["discovery"] |= {"watchlist_size": 5, "ensemble_weights": {"metric": 0.5, "fuzzy": 0.3, "llm": 0.2}}
+    (ran / "assets.yaml").write_text(yaml.safe_dump(assets, sort_keys=False))
+    name = _unique()
+    args = ["backtest", "--csv", str(prices), "--config", str(ran), "--from", str(WEEK), "--to", str(WEEK)]
+    started = runner.invoke(cli, [*args, "--offline", "--name", name])
+    assert started.exit_code == 0, started.output
+
+    recorded = runner.invoke(cli, ["discover", "performance", "--backtest", name, "--json"])
+    assert recorded.exit_code == 0, recorded.output
+    result = json.loads(recorded.stdout)
+    assert result["top"] == 5 and result["weights"] == {"metric": 0.5, "fuzzy": 0.3, "llm": 0.2}, result
+
+    given = str(_config(tmp_path / "other"))
+    other = runner.invoke(cli, ["discover", "performance", "--backtest", name, "--config", given])
+    assert other.exit_code == 2, other.output
+    said = " ".join(other.stderr.split())
+    assert f"backtest {name} ran with another config than the one given now" in said, said
+    assert "(the picks counted, the ensemble's weights)" in said, said
