@@ -5,7 +5,8 @@ read a session after its last, cannot run. Such a range is the user's to change 
 day they were downloaded, given `--to` today; files that begin on 2018-01-02, given `--from 2018-01-01`), as a range
 the files do not cover at all is (app/backtest_prices.py `refuse_outside`): it was an operational failure (exit 1)
 that said "start the backtest after it" or "end the range there" without the week that would run. The refusal names
-the `--from` or `--to` of the range's weeks that these prices do cover, or that none does.
+the `--from` or `--to` of the range's weeks that these prices do cover, or that none does; `--fetch-history`'s
+refusal of a range reading a session not closed yet names its `--to` alike (`last_week_reading_to`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,19 @@ def _place(where: str | None) -> tuple[str, str]:
     return (f" ({where})", Path(where).name) if where else ("", f"{BENCHMARK}'s file")
 
 
+def last_week_reading_to(
+    calendar: TradingCalendar, plan: Mapping[date, Sequence[Job]], last_bar: date, *, by: str = "these prices"
+) -> str | None:
+    """What to give as `--to` for the weeks of `plan` (each week's Wednesday -> its jobs) whose jobs read no session
+    after `last_bar` (covered `by` what: "these prices", "the sessions closed now"): "end the range with --to W
+    (...)"; None when no week of the range is covered."""
+    reads = {week: _reads(calendar, jobs) for week, jobs in sorted(plan.items()) if jobs}
+    covered = [week for week, (_asof, last) in reads.items() if last <= last_bar]
+    if not covered:
+        return None
+    return f"end the range with --to {covered[-1]} (its last week {by} cover, reading to {reads[covered[-1]][1]})"
+
+
 def benchmark_ends_early(
     calendar: TradingCalendar, plan: Mapping[date, Sequence[Job]], last_bar: date, where: str | None
 ) -> UsageError:
@@ -41,13 +55,10 @@ def benchmark_ends_early(
     benchmark's last bar `last_bar` (its file `where`): the last week it covers given as `--to`, or none."""
     place, named = _place(where)
     reads = {week: _reads(calendar, jobs) for week, jobs in sorted(plan.items()) if jobs}
-    covered = [week for week, (_asof, last) in reads.items() if last <= last_bar]
-    if covered:
-        advice = f"end the range with --to {covered[-1]} (its last week these prices cover, reading to "
-        advice += f"{reads[covered[-1]][1]})"
-    else:
-        first = min(reads)
-        advice = f"no week of the range is covered (its first, {first}, reads to {reads[first][1]})"
+    first = min(reads)
+    advice = last_week_reading_to(calendar, plan, last_bar) or (
+        f"no week of the range is covered (its first, {first}, reads to {reads[first][1]})"
+    )
     return UsageError(
         f"prices end early: {BENCHMARK}'s{place} last bar is {last_bar}, before the range's last week reads (to "
         f"{max(last for _asof, last in reads.values())}); every week reads {BENCHMARK}, the benchmark, so the weeks "
