@@ -63,9 +63,11 @@ def bars() -> dict[str, list[Bar]]:
     return history(WEEK + timedelta(days=10))
 
 
-def refused_at_start(settings: Settings, spec: BacktestSpec, admin_url: str, match: str) -> None:
-    """The backtest `spec` stops at its start with MarketDataError matching `match`, no bar in its cache."""
-    with pytest.raises(MarketDataError, match=match):
+def refused_at_start(
+    settings: Settings, spec: BacktestSpec, admin_url: str, match: str, error: type[Exception] = MarketDataError
+) -> None:
+    """The backtest `spec` stops at its start with `error` matching `match`, no bar in its cache."""
+    with pytest.raises(error, match=match):
         backtest(settings, load_config(None), None, spec, say=lambda _t: None)
     with psycopg.connect(_url(admin_url, backtest_database(spec.name))) as conn:
         assert conn.execute("SELECT count(*) FROM market_bars").fetchone() == (0,)
@@ -183,7 +185,7 @@ def test_prices_that_begin_too_late_for_the_indicators_are_said_at_the_start(
     assert not [text for text in said if text.startswith("short price history")]
 
 
-def test_a_benchmark_whose_prices_begin_after_the_first_week_is_refused_and_binds_nothing(
+def test_a_benchmark_whose_prices_begin_after_the_first_week_is_a_bad_range_and_binds_nothing(
     bars: dict[str, list[Bar]], database_url: str, tmp_path: Path
 ) -> None:
     # Every week reads SPY: with its file beginning after the first week's as-of session, no week can run. Found
@@ -192,7 +194,8 @@ def test_a_benchmark_whose_prices_begin_after_the_first_week_is_refused_and_bind
     folder, name = tmp_path / "prices", _unique()
     listed = WEEK + timedelta(days=1)
     _write(folder, {**bars, BENCHMARK: [b for b in bars[BENCHMARK] if b.day >= listed]})
-    with pytest.raises(MarketDataError, match=rf"prices begin late: SPY's \(.*SPY\.csv\) first bar is {listed}"):
+    # A range the user is to change (or SPY.csv's history), exit 2; it was an operational failure (exit 1).
+    with pytest.raises(UsageError, match=rf"prices begin late: SPY's \(.*SPY\.csv\) first bar is {listed}"):
         _run(database_url, tmp_path, name, folder)
     _write(folder, bars)
     fixed = _run(database_url, tmp_path, name, folder)

@@ -20,7 +20,7 @@ from llmtrade.config.loader import LoadedConfig, load_config
 from llmtrade.config.models import BENCHMARK
 from llmtrade.domain.market import Bar
 from llmtrade.domain.trading import Order, OrderResult
-from llmtrade.errors import BrokerRejected, OperationalError
+from llmtrade.errors import BrokerRejected, OperationalError, UsageError
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.settings import Settings
 from llmtrade.storage.database import backtest_database
@@ -122,14 +122,16 @@ def test_a_symbol_delisted_mid_range_is_traded_until_then_and_closed_at_its_last
     assert "left it out of every rebalance after" in note
 
 
-def test_a_benchmark_that_ends_early_is_refused_before_anything_is_cached(
+def test_a_benchmark_that_ends_early_is_a_bad_range_refused_before_anything_is_cached(
     bars: dict[str, list[Bar]], database_url: str, pg_admin_url: str, tmp_path: Path
 ) -> None:
     folder, name = tmp_path / "prices", _unique()
     _write(folder, {**bars, BENCHMARK: [b for b in bars[BENCHMARK] if b.day <= LAST]})
     settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(tmp_path))
     spec = BacktestSpec(name=name, first=WEEK, last=SECOND, offline=True, replay=False, csv=folder)
-    refused_at_start(settings, spec, pg_admin_url, rf"SPY's \(.*SPY\.csv\) last bar is {LAST}.*the benchmark")
+    refused_at_start(
+        settings, spec, pg_admin_url, rf"SPY's \(.*SPY\.csv\) last bar is {LAST}.*the benchmark", UsageError
+    )
 
 
 def _no_checkpoints() -> LoadedConfig:

@@ -409,3 +409,27 @@ def test_a_range_reaching_past_the_last_complete_session_is_refused_before_any_p
     assert "not complete yet" in said and "end the range earlier" in said, said
     assert feed.requests() == 0
     assert not snapshot_folder(Settings(LLMTRADE_HOME=str(tmp_path)), "ahead").exists()
+
+
+def test_a_range_past_the_last_complete_session_names_the_last_week_it_could_end_with(
+    feed: Feed, cli_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by a new user's trial: `--to` this week over a range begun weeks ago was refused with "end the range
+    earlier (a week's jobs read to the Tuesday after it)", leaving the user to work out which --to that is. On Friday
+    2026-01-23 (the last complete session Thursday's), the week of 2026-01-14 reads to Tuesday 2026-01-20 and the
+    week of 2026-01-21 to 2026-01-27: --to 2026-01-14 is named."""
+    monkeypatch.setenv("LLMTRADE_HOME", str(tmp_path))
+    monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "alpaca")
+    monkeypatch.setenv("LLMTRADE_ALPACA_DATA_URL", feed.server.base_url)
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-23T12:00:00-05:00")
+    args = ["backtest", "--from", "2026-01-07", "--to", "2026-01-28", "--offline", "--fetch-history", "--name", "to"]
+    refused = runner.invoke(cli, args)
+    assert refused.exit_code == 2, refused.output
+    said = " ".join(refused.stderr.split())
+    assert "the range reads prices to 2026-02-03, a session not complete yet" in said, said
+    assert "(the last one complete now is 2026-01-22)" in said, said
+    assert (
+        "end the range with --to 2026-01-14 (its last week the sessions closed now cover, reading to 2026-01-20)"
+        in said
+    )
+    assert feed.requests() == 0

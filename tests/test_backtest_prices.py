@@ -264,7 +264,7 @@ def test_a_symbol_listed_after_the_range_is_a_late_listing_with_no_price_in_it(
     assert "inside the days this backtest's weeks read" in str(caught.value), caught.value
 
 
-def test_a_benchmark_listed_after_the_range_stops_the_start(
+def test_a_benchmark_listed_after_the_range_stops_the_start_as_a_bad_range(
     bars: dict[str, list[Bar]], database_url: str, pg_admin_url: str, tmp_path: Path
 ) -> None:
     """Every week reads SPY: listed after the range, it is no late listing to go on without."""
@@ -275,4 +275,6 @@ def test_a_benchmark_listed_after_the_range_stops_the_start(
     _write(folder, {**bars, BENCHMARK: later[BENCHMARK]})
     settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(tmp_path))
     spec = BacktestSpec(name=_unique(), first=WEEK, last=WEEK, offline=True, replay=False, csv=folder)
-    refused_at_start(settings, spec, pg_admin_url, r"prices begin after the range: SPY's .* every week reads SPY")
+    refused_at_start(
+        settings, spec, pg_admin_url, r"prices begin after the range: SPY's .* every week reads SPY", UsageError
+    )

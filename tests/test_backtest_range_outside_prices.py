@@ -4,7 +4,8 @@ day, refused before anything is written. A sweep refuses such a range before any
 
 Found by a new user's trial on CSV folders of daily ETF prices: `--from 2015-01-07 --to 2015-06-24` (and a range in
 2027) exited 1, an operational failure, with "prices end early ... give its later history"; a sweep of the same range
-exited 1 advising "rerun the sweep to retry them", which can never succeed."""
+exited 1 advising "rerun the sweep to retry them", which can never succeed. A range that runs past the benchmark's
+last bar, or begins before its first, is the user's to change too (exit 2), naming the week the prices cover."""
 
 from __future__ import annotations
 
@@ -49,9 +50,38 @@ def test_a_range_outside_the_price_files_is_a_bad_argument_naming_their_days(
     assert board.exit_code == 2 and f"no backtest named {name!r}" in board.stderr, board.output
 
 
-def test_a_range_the_prices_cover_in_part_is_not_refused_as_outside_them(cli_env: dict[str, str], prices: Path) -> None:
-    """SPY ends inside the range: prices that end early (what to do is to give their later history), as before."""
-    args = ["backtest", "--csv", str(prices), "--from", "2026-01-07", "--to", "2026-02-04", "--offline"]
+def test_a_range_past_the_benchmarks_last_bar_is_a_bad_argument_naming_the_last_week_covered(
+    cli_env: dict[str, str], prices: Path
+) -> None:
+    """SPY (every file) ends inside the range, on a Friday: not refused as outside the prices, but the range is still
+    the user's to change (a folder downloaded today, given --to today). It exited 1, an operational failure, with
+    "give its later history, or end the range there", and --to that Friday still ran a week past it."""
+    name = _unique()
+    args = ["backtest", "--csv", str(prices), "--from", "2026-01-07", "--to", "2026-02-04", "--offline", "--name", name]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.stderr.split())
+    assert "prices end early: SPY's" in said and "do not cover the range" not in said, said
+    assert "last bar is 2026-01-16, before the range's last week reads (to 2026-02-10)" in said, said
+    # The week of 2026-01-14 reads to Tuesday 2026-01-20: the last week the prices cover is 2026-01-07's.
+    assert "end the range with --to 2026-01-07 (its last week these prices cover, reading to 2026-01-13)" in said
+    assert "or give SPY.csv its later history" in said
+    # Recorded with its exit code, and the --to it named runs under the same name (the start bound nothing).
+    stopped = runner.invoke(cli, ["events", "--backtest", name, "-t", "BacktestStopped", "--json"])
+    assert '"exit_code":2' in stopped.stdout.replace(" ", ""), stopped.output
+    fixed = runner.invoke(cli, [*args[:5], "--to", "2026-01-07", "--offline", "--name", name])
+    assert fixed.exit_code == 0, fixed.output
+
+
+def test_a_range_before_the_benchmarks_first_bar_is_a_bad_argument_naming_the_first_week_covered(
+    cli_env: dict[str, str], prices: Path
+) -> None:
+    """SPY's first bar (Friday 2024-08-30) comes after the first week's as-of session (Tuesday 2024-08-27): files
+    that begin on their first day, given --from that day. It exited 1 with "start the backtest after it"."""
+    args = ["backtest", "--csv", str(prices), "--from", "2024-08-28", "--to", "2024-09-11", "--offline"]
     result = runner.invoke(cli, [*args, "--name", _unique()])
-    assert result.exit_code == 1, result.output
-    assert "prices end early: SPY's" in result.stderr and "do not cover the range" not in result.stderr
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.stderr.split())
+    assert "prices begin late: SPY's" in said and "after the first week's as-of session 2024-08-27" in said, said
+    assert "start the range with --from 2024-09-04 (its first week these prices cover, as of 2024-09-03)" in said
+    assert "or give SPY.csv its earlier history" in said

@@ -41,3 +41,39 @@ def test_every_line_of_a_said_once_problem_is_named(tmp_path: Path) -> None:
     [problem] = refused.value.problems
     assert problem.kind.value == "unordered" and problem.where == f"{tmp_path / 'SPY.csv'}, line 6"
     assert problem.reason.endswith("(and 1 more row alike: line 18)"), problem.reason
+
+
+def _adjusted_close(line: str, factor: float) -> str:
+    """A row with its Close scaled by `factor`, as an adjusted close put in Close's place leaves it."""
+    day, ticker, open_, high, low, close, volume = line.split(",")
+    return ",".join([day, ticker, open_, high, low, repr(float(close) * factor), volume])
+
+
+def test_a_close_column_adjusted_beside_unadjusted_prices_is_one_problem_naming_what_it_likely_is(
+    tmp_path: Path,
+) -> None:
+    """Found by a new user's trial: a Yahoo download whose Adj Close was put in Close's place (TLT, 3% of dividends
+    below its open, high and low for years) was refused with 20 lines of "inconsistent bar ... fix the prices so that
+    low <= open, close <= high" and "1589 more problems", never saying that it is one column, nor which."""
+    spy = [_adjusted_close(line, 0.8) for line in rows("SPY")]
+    write(tmp_path, "SPY", spy)
+    with pytest.raises(SeriesRejected) as refused:
+        read_csv(tmp_path / "SPY.csv", "SPY")
+    [problem] = refused.value.problems
+    assert problem.kind.value == "inconsistent" and problem.where == f"{tmp_path / 'SPY.csv'}, line 2"
+    assert "close outside its day's low-high (below the day's low)" in problem.reason, problem.reason
+    assert f"(and {len(spy) - 1} more rows alike: lines 3-{len(spy) + 1})" in problem.reason, problem.reason
+    assert f"on {len(spy)} rows the close is off the day's open, high and low" in problem.reason
+    assert "Yahoo's Adj Close" in problem.reason and "Give the unadjusted Close column" in problem.reason
+
+
+def test_a_few_closes_off_their_day_are_named_without_the_adjusted_column_guess(tmp_path: Path) -> None:
+    """Two bad prints are two rows to fix, not an adjusted column: both lines named, no guess."""
+    spy = rows("SPY")
+    spy[3], spy[9] = _adjusted_close(spy[3], 1.5), _adjusted_close(spy[9], 1.5)
+    write(tmp_path, "SPY", spy)
+    with pytest.raises(SeriesRejected) as refused:
+        read_csv(tmp_path / "SPY.csv", "SPY")
+    [problem] = refused.value.problems
+    assert "close outside its day's low-high (above the day's high)" in problem.reason, problem.reason
+    assert problem.reason.endswith("(and 1 more row alike: line 11)"), problem.reason

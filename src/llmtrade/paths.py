@@ -28,3 +28,11 @@ def utf8_error_at(exc: UnicodeDecodeError) -> tuple[int, int, str]:
     data, start = exc.object, exc.start
     before = data[:start]
     return before.count(b"\n") + 1, start - (before.rfind(b"\n") + 1) + 1, data[start : start + 1].hex().upper()
+
+
+def not_a_folder(path: Path) -> str:
+    """Why `path`, given as a folder of SYMBOL.csv price files, is not one (it is not a directory): a file is named as
+    one, with its folder to give instead; anything else is no such folder."""
+    if path.is_file():
+        return f"is a file, not a folder: give the folder that holds the SYMBOL.csv files ({path.parent})"
+    return "no such folder"

@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING
 
 from llmtrade.app.due_jobs import done_keys
 from llmtrade.brokers.order_plan import client_order_id
-from llmtrade.config.models import BENCHMARK
 from llmtrade.domain import streams
 from llmtrade.domain.backtests import delisted
 from llmtrade.domain.events import NewEvent
@@ -105,14 +104,9 @@ def refuse_ended_inside_weeks_run(
 
 
 def ended_message(symbol: str, last: date, where: str | None) -> str:
-    """What a symbol whose prices end before the range does means for the backtest (`where`: its file)."""
+    """What a universe symbol whose prices end before the range does means for the backtest (`where`: its file; the
+    benchmark's is refused: backtest_benchmark.py)."""
     place = f" ({where})" if where else ""
-    if symbol == BENCHMARK:
-        return (
-            f"prices end early: {symbol}'s{place} last bar is {last}, before the range ends; every week reads "
-            f"{BENCHMARK}, the benchmark, so the weeks after it cannot run: give its later history, or end the "
-            "range there"
-        )
     return (
         f"prices end early: {symbol}'s{place} last bar is {last}, before the range ends: taken as delisted that day. "
         f"It is offered to the committee while it has a later session to trade in; every position in it is closed "

@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from llmtrade.app.backtest_benchmark import last_week_reading_to
 from llmtrade.app.backtest_prices import span
 from llmtrade.app.container import Container
 from llmtrade.clock import Clock, SystemClock
@@ -79,6 +80,7 @@ def fetch_history(
     start: date,
     end: date,
     say: Callable[[str], None],
+    weeks: Mapping[date, Sequence[Job]] | None = None,
 ) -> Snapshot:
     """The snapshot of `symbols`' daily bars for `start`..`end` (inclusive, New York session dates).
 
@@ -120,7 +122,7 @@ def fetch_history(
         )
     # The live home's storage: its bar cache is market data, not books, and may already cover the range.
     app = Container(settings, loaded, clock, None, say)
-    _refuse_ahead(app, settings, clock, end)
+    _refuse_ahead(app, settings, clock, end, weeks or {})
     say(f"backtest {name}: fetching {len(wanted)} symbols' daily bars {start}..{end} from {', '.join(names)}")
     try:
         with app.storage() as storage:
@@ -158,20 +160,24 @@ def fetch_history(
     return snapshot
 
 
-def _refuse_ahead(app: Container, settings: Settings, clock: Clock, end: date) -> None:
+def _refuse_ahead(
+    app: Container, settings: Settings, clock: Clock, end: date, weeks: Mapping[date, Sequence[Job]]
+) -> None:
     """UsageError (exit 2) when the range reads a session not closed now (on `clock`, or on LLMTRADE_NOW when earlier:
     the providers take nothing after it): no provider has its bar, and asked, each history ended at today's, taken
     for a delisting of every symbol but the benchmark, refused as stale (exit 1) or, with a provider whose bar of that
     far session was 'not final', a wait (exit 75, 'run it again later') for days. A session closed but not final yet
-    (16:00 to 16:16 on Alpaca's SIP feed) is still such a wait."""
+    (16:00 to 16:16 on Alpaca's SIP feed) is still such a wait. `weeks` (the range's, Wednesday -> jobs): the `--to`
+    whose weeks read only closed sessions is named."""
     now = clock.now() if settings.now is None else min(clock.now(), settings.now)
     last = app.calendar.last_completed_session(now)
     if last is not None and end <= last:
         return
+    named = last_week_reading_to(app.calendar, weeks, last, by="the sessions closed now") if weeks and last else None
+    earlier = named or "end the range earlier (a week's jobs read to the Tuesday after it)"
     raise UsageError(
         f"--fetch-history: the range reads prices to {end}, a session not complete yet (the last one complete now "
-        f"is {last}): no provider has its bar; end the range earlier (a week's jobs read to the Tuesday after it), or "
-        f"run it once {end} has closed"
+        f"is {last}): no provider has its bar; {earlier}, or run it once {end} has closed"
     )
 
 
@@ -324,5 +330,10 @@ def history_for(
         raise UsageError("--fetch-history and --csv exclude each other: prices come from one source")
     start, end = span(list(jobs), calendar)
     symbols = sorted({*loaded.config.assets.symbols, BENCHMARK})
-    snapshot = fetch_history(settings, loaded, SystemClock(), name=name, symbols=symbols, start=start, end=end, say=say)
+    weeks: dict[date, list[Job]] = {}
+    for job in jobs:
+        weeks.setdefault(job.week_id, []).append(job)
+    snapshot = fetch_history(
+        settings, loaded, SystemClock(), name=name, symbols=symbols, start=start, end=end, say=say, weeks=weeks
+    )
     return snapshot.folder

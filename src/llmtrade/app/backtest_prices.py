@@ -24,8 +24,9 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+from llmtrade.app.backtest_benchmark import benchmark_begins_late, benchmark_ends_early
 from llmtrade.app.backtest_container import BacktestContainer
-from llmtrade.app.backtest_delisting import ended_message, find_delisted, record_delisted, refuse_ended_inside_weeks_run
+from llmtrade.app.backtest_delisting import find_delisted, record_delisted, refuse_ended_inside_weeks_run
 from llmtrade.app.backtest_inputs import HISTORY, range_weeks
 from llmtrade.app.container import Container
 from llmtrade.clock import SystemClock
@@ -35,7 +36,7 @@ from llmtrade.domain import streams
 from llmtrade.domain.backtests import flagged_jumps, listed_late
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.market import Bar, PricesBeginLate
-from llmtrade.errors import LlmtradeError, MarketDataError, UsageError
+from llmtrade.errors import LlmtradeError, UsageError
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.indicators import LONGEST_WINDOW
 from llmtrade.market.jumps import SPIKE, Jump, price_jump, suspect_moves
@@ -52,8 +53,8 @@ def listed_after(
     """Each universe symbol whose bars (the first provider's: a backtest reads one) have none in first..last and begin
     after `last`, with its first bar's day: listed after the range. A file with no bar after `last` either (empty, or
     ended before the range) is not one: the fetch refuses it, naming the file. A synthetic market lists every symbol;
-    a provider that fails here says so at the fetch that follows. MarketDataError for the benchmark (every week
-    reads it; the first job at `first_at`)."""
+    a provider that fails here says so at the fetch that follows. UsageError for the benchmark (every week reads it;
+    the first job at `first_at`)."""
     provider = market.providers[0]
     if provider.synthetic:
         return {}
@@ -65,9 +66,9 @@ def listed_after(
     except LlmtradeError:
         return {}
     after = {s: min(b.day for b in rows) for s, rows in later.items() if rows}
-    if BENCHMARK in after:
+    if BENCHMARK in after:  # the range's to change, or the file's (exit 2)
         asof = app.calendar.last_completed_session(first_at)
-        raise MarketDataError(after_message(BENCHMARK, after[BENCHMARK], asof, origin(market)(BENCHMARK)))
+        raise UsageError(after_message(BENCHMARK, after[BENCHMARK], asof, origin(market)(BENCHMARK)))
     return after
 
 
@@ -173,27 +174,23 @@ def flag_jumps(
 
 
 def benchmark_late(
-    app: BacktestContainer, market: MarketData, bars: Mapping[str, Sequence[Bar]], first_at: datetime
-) -> str | None:
-    """What to tell the user when the benchmark's prices (`bars`, the prefetched history) begin after the first
-    week's as-of session (the first job at `first_at`): every week reads it, so none can run; None when they
-    do not."""
+    app: BacktestContainer, market: MarketData, bars: Mapping[str, Sequence[Bar]], plan: Mapping[date, Sequence[Job]]
+) -> UsageError | None:
+    """The refusal when the benchmark's prices (`bars`, the prefetched history) begin after the first week's as-of
+    session (of `plan`, each week's Wednesday -> its jobs): every week reads it, so those weeks cannot run; None
+    when they do not."""
     series = bars.get(BENCHMARK)
+    first_at = min(job.at for jobs in plan.values() for job in jobs)
     asof = app.calendar.last_completed_session(first_at)
     if not series or asof is None or series[0].day <= asof:
         return None
-    return late_message(BENCHMARK, series[0].day, asof, origin(market)(BENCHMARK))
+    return benchmark_begins_late(app.calendar, plan, series[0].day, origin(market)(BENCHMARK))
 
 
 def late_message(symbol: str, first: date, asof: date | None, where: str | None) -> str:
-    """What a symbol whose prices begin after the first week's as-of session means for the backtest."""
+    """What a universe symbol whose prices begin after the first week's as-of session means for the backtest (the
+    benchmark's is refused: backtest_benchmark.py)."""
     place = f" ({where})" if where else ""
-    if symbol == BENCHMARK:
-        return (
-            f"prices begin late: {symbol}'s{place} first bar is {first}, after the first week's as-of session {asof}; "
-            f"every week reads {BENCHMARK}, the benchmark, so the weeks before it cannot run: give its history from "
-            "before the first week, or start the backtest after it"
-        )
     return (
         f"prices begin late: {symbol}'s{place} first bar is {first}, after the first week's as-of session {asof}: the "
         f"weeks before it do not offer {symbol} to the committee (it had no price yet), and EQUAL_WEIGHT leaves it "
@@ -283,8 +280,8 @@ def prefetch(app: BacktestContainer, storage: Storage, plan: dict[date, list[Job
     app.delisted = find_delisted(market, app.loaded.config.assets.symbols, first, last)
     market.ends = app.delisted
     where = origin(market)
-    if BENCHMARK in app.delisted:  # nothing cached yet: the start binds nothing
-        raise MarketDataError(ended_message(BENCHMARK, app.delisted[BENCHMARK], where(BENCHMARK)))
+    if BENCHMARK in app.delisted:  # nothing cached yet: the start binds nothing; the range's to change (exit 2)
+        raise benchmark_ends_early(app.calendar, plan, app.delisted[BENCHMARK], where(BENCHMARK))
     refuse_ended_inside_weeks_run(app, storage, app.delisted, (j for js in plan.values() for j in js), where)
     after = listed_after(app, market, first, last, min(job.at for job in jobs))  # no bar to fetch: never offered
     symbols = [s for s in app.loaded.config.assets.symbols if s not in after]
@@ -292,8 +289,8 @@ def prefetch(app: BacktestContainer, storage: Storage, plan: dict[date, list[Job
     # Read back once from the cache, validated there and vouched for: every later read inside the range
     # (a week's, a checkpoint's) is then vouched for too and not validated again (storage/bar_cache.py).
     held = market.bars(symbols, first, last)
-    late = benchmark_late(app, market, held.bars, min(job.at for job in jobs))
+    late = benchmark_late(app, market, held.bars, plan)
     if late is not None:  # no week can run on these prices (what they cached is forgotten: the start binds nothing)
-        raise MarketDataError(late)
+        raise late
     check_prices(app, storage, market, held.bars, min(job.at for job in jobs), after)
     record_delisted(app, storage, app.delisted, {s: where(s) for s in app.delisted})

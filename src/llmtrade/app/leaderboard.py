@@ -69,7 +69,7 @@ from llmtrade.domain.backtests import again, delisted_note, jumps_note, unfinish
 from llmtrade.domain.ledger import BooksReset, Split
 from llmtrade.domain.trading import Fill
 from llmtrade.domain.wording import counted
-from llmtrade.errors import OperationalError, UsageError
+from llmtrade.errors import UsageError
 from llmtrade.llm.gateway import LLMMode
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.storage.bootstrap import Storage
@@ -155,14 +155,21 @@ def with_sweep_note(app: Container, board: Leaderboard, backtest: str | None) ->
 def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leaderboard:
     """Every account of the config and the baselines (FLAT, SPY, EQUAL_WEIGHT) over the books in `storage`.
 
-    `source` labels it ("live", "backtest NAME"). Raises UsageError (exit 2) when the books hold no trading
-    run or fill yet, MarketDataError (exit 1) when the closes of the range cannot be had."""
+    `source` labels it ("live", "backtest NAME"). Raises UsageError (exit 2) when the books are a backtest's run with
+    another config than `app`'s (baseline_universe.py `other_config`) or hold no trading run or fill yet,
+    MarketDataError (exit 1) when the closes of the range cannot be had."""
     config = app.loaded.config
     events = storage.events
     configured = {a.id for a in config.accounts.accounts}
     fills, brokers, traded = fills_of(events, configured)
     runs = trading_runs(events)
     record = events.read_stream(streams.BACKTEST)
+    mismatch = other_config(config, record)
+    if mismatch is not None:  # a backtest's figures under another config are other books': refused, as README says
+        raise UsageError(
+            f"{mismatch}; with this one its figures would be another config's (the paper broker's costs the baselines "
+            "pay and the slippage estimated, the accounts and trials counted, the universe EQUAL_WEIGHT holds)"
+        )
     # What gives books something to rank: live, the week's run; a backtest, its own command again (a resume), once
     # what stopped it is fixed when that would stop it again (a bad price file).
     first = "run `llmtrade run-weekly` first" if source == "live" else again(record, " first")
@@ -174,15 +181,8 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     symbols = list(dict.fromkeys([*config.assets.symbols, *sorted(held)]))
     run_ids = {e.run_id for e in runs if e.run_id}
     weekly = weekly_universes(events)  # watchlist modes: what EQUAL_WEIGHT holds each week
-    try:
-        closes, synthetic, sources = closes_of(app, storage, symbols, sessions, run_ids)
-        more = weekly_closes(lambda some: closes_of(app, storage, some, sessions, run_ids)[0], weekly, symbols)
-    except OperationalError as exc:
-        # Another config's universe has symbols the backtest never priced: the config is what to mend (exit 2).
-        mismatch = other_config(config, record)
-        if mismatch is None:
-            raise
-        raise UsageError(f"{mismatch}; with this one: {exc}") from exc
+    closes, synthetic, sources = closes_of(app, storage, symbols, sessions, run_ids)
+    more = weekly_closes(lambda some: closes_of(app, storage, some, sessions, run_ids)[0], weekly, symbols)
     closes = {**closes, **more}
     fills = [*fills, *handed_over(events, configured, closes)]  # shares adopted (and released) by hand
     resets = recorded_resets(events)

@@ -13,6 +13,7 @@ from llmtrade.commands.context import echo_json, say, state, warn
 from llmtrade.commands.options import Json, Offline, Replay, parse_date
 from llmtrade.console import Output, quiet
 from llmtrade.errors import UsageError
+from llmtrade.paths import not_a_folder
 
 if TYPE_CHECKING:
     from llmtrade.app.backtest_inputs import Progress
@@ -69,7 +70,7 @@ def backtest(
     first, last = parse_date(start, "--from"), parse_date(end, "--to")
     assert first is not None and last is not None
     if csv is not None and not csv.is_dir():
-        raise UsageError(f"--csv {csv}: no such folder")
+        raise UsageError(f"--csv {csv}: {not_a_folder(csv)}")
     root = state(ctx)
     spec = BacktestSpec(
         name=name,

@@ -14,6 +14,7 @@ from llmtrade.commands.options import Json
 from llmtrade.console import Output, quiet
 from llmtrade.errors import LlmtradeError, OperationalError, TemporaryError, UsageError
 from llmtrade.exits import TEMPORARY
+from llmtrade.paths import not_a_folder
 
 if TYPE_CHECKING:
     from llmtrade.sweep.driver import SweepProgress, SweepResult
@@ -54,7 +55,7 @@ def sweep(
     if not file.is_file():
         raise UsageError(f"sweep file {file}: no such file")
     if csv is not None and not csv.is_dir():
-        raise UsageError(f"--csv {csv}: no such folder")
+        raise UsageError(f"--csv {csv}: {not_a_folder(csv)}")
     root = state(ctx)
     options = SweepOptions(executor=executor, workers=workers, address=address, csv=csv)
     with _progress(quiet=as_json or quiet()) as report:

@@ -38,7 +38,7 @@ from llmtrade.config.models import BENCHMARK
 from llmtrade.domain.market import Bar
 from llmtrade.errors import MarketDataMissing, MarketDataUnavailable, PartAnswered
 from llmtrade.exits import PATH_ERRNOS, path_error
-from llmtrade.market.csv_problems import UNPARSABLE_DATE, FileProblems, rejected
+from llmtrade.market.csv_problems import UNPARSABLE_DATE, FileProblems, close_outside, rejected
 from llmtrade.market.csv_text import NotText, decoded, delimiter, levels, separated
 from llmtrade.market.failures import PriceFileMissing, few
 from llmtrade.market.validation import BarProblem, ProblemKind, SeriesRejected
@@ -378,6 +378,8 @@ def _bar(path: Path, line: int, symbol: str, row: dict[str, str]) -> Bar:
         if values[column] < 0 or (column != "Volume" and values[column] == 0):
             what = "a non-negative volume" if column == "Volume" else "a positive price"
             raise rejected(path, line, symbol, day, kind, f"{day}: {column} {text} is not {what}")
+    if (outside := close_outside(day, values)) is not None:  # said once per file, with its rows alike
+        raise rejected(path, line, symbol, day, ProblemKind.INCONSISTENT, outside)
     try:
         return Bar(
             symbol=symbol,

@@ -17,6 +17,11 @@ PER_FILE = 20
 # a file saved with US dates, 01/05/2026, has an unparsable date on every row).
 _ONCE = frozenset({ProblemKind.UNORDERED, ProblemKind.WRONG_SYMBOL, ProblemKind.WRONG_CURRENCY})
 UNPARSABLE_DATE = "unparsable date"
+# A close outside its day's low-high with the open inside it, said once too: on many rows it is one column to fix, a
+# close adjusted for dividends or splits (Yahoo's Adj Close put in Close's place) beside unadjusted open, high and low.
+CLOSE_OUTSIDE = "close outside its day's low-high"
+# From this many rows alike, the refusal says what such a column most likely is; a row or two is a vendor's bad print.
+ADJUSTED_FROM = 10
 
 
 class FileProblems:
@@ -31,13 +36,7 @@ class FileProblems:
 
     def add(self, *problems: BarProblem, line: int | None = None) -> None:
         for problem in problems:
-            key = (
-                problem.kind
-                if problem.kind in _ONCE
-                else UNPARSABLE_DATE
-                if problem.reason.startswith(UNPARSABLE_DATE)
-                else None
-            )
+            key = problem.kind if problem.kind in _ONCE else _alike_key(problem.reason)
             if key is not None:
                 if key in self._alike:
                     self._alike[key][1].append(line or 0)
@@ -55,7 +54,16 @@ class FileProblems:
         for place, lines in self._alike.values():
             if lines:
                 alike = f"{counted(len(lines), 'more row')} alike: {_spans(lines)}"
-                found[place] = found[place].model_copy(update={"reason": f"{found[place].reason} (and {alike})"})
+                reason = f"{found[place].reason} (and {alike})"
+                if CLOSE_OUTSIDE in reason and len(lines) + 1 >= ADJUSTED_FROM:
+                    reason += (
+                        f"; on {len(lines) + 1} rows the close is off the day's open, high and low: most likely a "
+                        "close adjusted for dividends or splits (Yahoo's Adj Close) beside unadjusted open, high and "
+                        "low. "
+                        "Give the unadjusted Close column (an Adj Close column beside it is never read), or every "
+                        "price adjusted alike"
+                    )
+                found[place] = found[place].model_copy(update={"reason": reason})
         if len(found) <= PER_FILE:
             return found
         unlisted = len(found) - PER_FILE
@@ -69,6 +77,24 @@ class FileProblems:
             stands_for=unlisted,
         )
         return [*found[:PER_FILE], more]
+
+
+def close_outside(day: date, values: dict[str, float]) -> str | None:
+    """The reason for a row (`values`: Open, High, Low, Close) whose close is outside its day's low-high while its open
+    is inside it, or None."""
+    low, high, close = values["Low"], values["High"], values["Close"]
+    if not low <= values["Open"] <= high or low <= close <= high:
+        return None
+    side = "below the day's low" if close < low else "above the day's high"
+    return f"{day}: {CLOSE_OUTSIDE} ({side}): close {close}, low {low}, high {high}, open {values['Open']}"
+
+
+def _alike_key(reason: str) -> str | None:
+    """The said-once kind a row's problem of another kind belongs to, by its reason ("2024-01-02: close outside ..."
+    after the day), or None: said row by row."""
+    if reason.startswith(UNPARSABLE_DATE):
+        return UNPARSABLE_DATE
+    return CLOSE_OUTSIDE if reason.partition(": ")[2].startswith(CLOSE_OUTSIDE) else None
 
 
 # The runs of lines a said-once problem names (a file with a few separate mistakes, not a vendor's layout, has few).

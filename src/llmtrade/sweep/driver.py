@@ -31,6 +31,7 @@ from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import UsageError
 from llmtrade.market.csv_folder import ABSENT, USABLE, price_files, unusable
 from llmtrade.market.providers import csv_dir
+from llmtrade.paths import not_a_folder
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import Storage, open_storage
 from llmtrade.storage.database import DatabaseLocation, locate, sibling
@@ -77,7 +78,7 @@ def prepare(
     prices: dict[str, bytes] | None = None
     if folder is not None:
         if not folder.is_dir():
-            raise UsageError(f"prices folder {folder}: no such folder")
+            raise UsageError(f"prices folder {folder}: {not_a_folder(folder)}")
         prices = price_files(folder)  # regular files only: a folder `old.csv` beside them raised a traceback
         if not prices:
             raise UsageError(f"prices folder {folder}: no SYMBOL.csv file in it")

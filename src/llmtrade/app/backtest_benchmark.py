@@ -1,0 +1,87 @@
+"""A backtest's range that the benchmark's prices do not cover, refused at its start as a bad argument (exit 2).
+
+Every weekly run and checkpoint reads SPY, so a week whose as-of session comes before SPY's first bar, or whose jobs
+read a session after its last, cannot run. Such a range is the user's to change (a folder whose files all end on the
+day they were downloaded, given `--to` today; files that begin on 2018-01-02, given `--from 2018-01-01`), as a range
+the files do not cover at all is (app/backtest_prices.py `refuse_outside`): it was an operational failure (exit 1)
+that said "start the backtest after it" or "end the range there" without the week that would run. The refusal names
+the `--from` or `--to` of the range's weeks that these prices do cover, or that none does; `--fetch-history`'s
+refusal of a range reading a session not closed yet names its `--to` alike (`last_week_reading_to`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date
+from pathlib import Path
+
+from llmtrade.config.models import BENCHMARK
+from llmtrade.errors import UsageError
+from llmtrade.market.calendar import TradingCalendar
+from llmtrade.workflows.schedule import Job
+
+
+def _reads(calendar: TradingCalendar, jobs: Sequence[Job]) -> tuple[date, date]:
+    """A week's as-of session (the last closed at its first job) and the last session its last job reads."""
+    first, last = min(job.at for job in jobs), max(job.at for job in jobs)
+    return (
+        calendar.last_completed_session(first) or first.date(),
+        calendar.last_completed_session(last) or last.date(),
+    )
+
+
+def _place(where: str | None) -> tuple[str, str]:
+    """(' (FILE)', 'SPY.csv') for the benchmark's file `where`, or ('', "SPY's file") when it has none."""
+    return (f" ({where})", Path(where).name) if where else ("", f"{BENCHMARK}'s file")
+
+
+def last_week_reading_to(
+    calendar: TradingCalendar, plan: Mapping[date, Sequence[Job]], last_bar: date, *, by: str = "these prices"
+) -> str | None:
+    """What to give as `--to` for the weeks of `plan` (each week's Wednesday -> its jobs) whose jobs read no session
+    after `last_bar` (covered `by` what: "these prices", "the sessions closed now"): "end the range with --to W
+    (...)"; None when no week of the range is covered."""
+    reads = {week: _reads(calendar, jobs) for week, jobs in sorted(plan.items()) if jobs}
+    covered = [week for week, (_asof, last) in reads.items() if last <= last_bar]
+    if not covered:
+        return None
+    return f"end the range with --to {covered[-1]} (its last week {by} cover, reading to {reads[covered[-1]][1]})"
+
+
+def benchmark_ends_early(
+    calendar: TradingCalendar, plan: Mapping[date, Sequence[Job]], last_bar: date, where: str | None
+) -> UsageError:
+    """The refusal of a range (`plan`: each week's Wednesday -> its jobs) whose last week reads a session after the
+    benchmark's last bar `last_bar` (its file `where`): the last week it covers given as `--to`, or none."""
+    place, named = _place(where)
+    reads = {week: _reads(calendar, jobs) for week, jobs in sorted(plan.items()) if jobs}
+    first = min(reads)
+    advice = last_week_reading_to(calendar, plan, last_bar) or (
+        f"no week of the range is covered (its first, {first}, reads to {reads[first][1]})"
+    )
+    return UsageError(
+        f"prices end early: {BENCHMARK}'s{place} last bar is {last_bar}, before the range's last week reads (to "
+        f"{max(last for _asof, last in reads.values())}); every week reads {BENCHMARK}, the benchmark, so the weeks "
+        f"after it cannot run: {advice}, or give {named} its later history"
+    )
+
+
+def benchmark_begins_late(
+    calendar: TradingCalendar, plan: Mapping[date, Sequence[Job]], first_bar: date, where: str | None
+) -> UsageError:
+    """The refusal of a range (`plan`) whose first week's as-of session comes before the benchmark's first bar
+    `first_bar` (its file `where`): the first week it covers given as `--from`, or none."""
+    place, named = _place(where)
+    reads = {week: _reads(calendar, jobs) for week, jobs in sorted(plan.items()) if jobs}
+    covered = [week for week, (asof, _last) in reads.items() if asof >= first_bar]
+    first = min(reads)
+    if covered:
+        advice = f"start the range with --from {covered[0]} (its first week these prices cover, as of "
+        advice += f"{reads[covered[0]][0]})"
+    else:
+        advice = "no week of the range is covered"
+    return UsageError(
+        f"prices begin late: {BENCHMARK}'s{place} first bar is {first_bar}, after the first week's as-of session "
+        f"{reads[first][0]}; every week reads {BENCHMARK}, the benchmark, so the weeks before it cannot run: "
+        f"{advice}, or give {named} its earlier history"
+    )
