@@ -92,4 +92,4 @@ def test_discover_performance_reads_a_backtest_with_its_recorded_config_and_refu
     assert other.exit_code == 2, other.output
     said = " ".join(other.stderr.split())
     assert f"backtest {name} ran with another config than the one given now" in said, said
-    assert "(the picks counted, the ensemble's weights)" in said, said
+    assert "discovery's picks counted and weights" in said, said

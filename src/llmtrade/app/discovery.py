@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
-from llmtrade.app.baseline_universe import other_config
 from llmtrade.app.container import Container
 from llmtrade.app.discovery_memory import similar_conditions
 from llmtrade.app.discovery_results import DiscoverResult, PerformanceResult, PickerTop, WatchlistResult
@@ -299,19 +298,13 @@ def performance(app: Container, *, horizon: int, backtest: str | None = None) ->
     `backtest`, from that backtest's own books, as of its last finished week.
 
     Raises UsageError (exit 2) for a horizon not in HORIZONS, a backtest that does not exist, or one run with another
-    config than the one given (its picks counted and ensemble weights are the config's)."""
+    config than the one given (app/backtest_config.py `reading_config`: its picks and weights are a config's)."""
     if horizon not in HORIZONS:
         raise UsageError(f"--horizon must be one of {', '.join(map(str, HORIZONS))} sessions, not {horizon}")
     books_app, _ = books(app, backtest)
     # A backtest's books with the config it recorded when none was given (leaderboard.books), not the one loaded.
     settings = books_app.loaded.config.assets.discovery
     with books_app.storage(persist=False) as storage:
-        mismatch = other_config(books_app.loaded.config, storage.events.read_stream(BACKTEST))
-        if mismatch is not None:
-            raise UsageError(
-                f"{mismatch}; with this one its figures would be another config's (the picks counted, the "
-                "ensemble's weights)"
-            )
         now = app.clock.now() if backtest is None else _backtest_end(storage)
         last = app.calendar.last_completed_session(now) if now else None
         # Only sessions closed by now: a clock set back (LLMTRADE_NOW, a trial) counted a session judged after it.

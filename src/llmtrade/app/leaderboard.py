@@ -32,7 +32,6 @@ from llmtrade.app.backtest_config import reading_config
 from llmtrade.app.backtest_lock import held_elsewhere
 from llmtrade.app.baseline_universe import (
     UNIVERSE_TYPES,
-    other_config,
     universe_note,
     weekly_closes,
     weekly_universes,
@@ -155,21 +154,15 @@ def with_sweep_note(app: Container, board: Leaderboard, backtest: str | None) ->
 def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leaderboard:
     """Every account of the config and the baselines (FLAT, SPY, EQUAL_WEIGHT) over the books in `storage`.
 
-    `source` labels it ("live", "backtest NAME"). Raises UsageError (exit 2) when the books are a backtest's run with
-    another config than `app`'s (baseline_universe.py `other_config`) or hold no trading run or fill yet,
-    MarketDataError (exit 1) when the closes of the range cannot be had."""
+    `source` labels it ("live", "backtest NAME"); a backtest's books come with the config it ran with (a config given
+    that is not it is refused before: app/backtest_config.py `reading_config`). Raises UsageError (exit 2) when the
+    books hold no trading run or fill yet, MarketDataError (exit 1) when the closes of the range cannot be had."""
     config = app.loaded.config
     events = storage.events
     configured = {a.id for a in config.accounts.accounts}
     fills, brokers, traded = fills_of(events, configured)
     runs = trading_runs(events)
     record = events.read_stream(streams.BACKTEST)
-    mismatch = other_config(config, record)
-    if mismatch is not None:  # a backtest's figures under another config are other books': refused, as README says
-        raise UsageError(
-            f"{mismatch}; with this one its figures would be another config's (the paper broker's costs the baselines "
-            "pay and the slippage estimated, the accounts and trials counted, the universe EQUAL_WEIGHT holds)"
-        )
     # What gives books something to rank: live, the week's run; a backtest, its own command again (a resume), once
     # what stopped it is fixed when that would stop it again (a bad price file).
     first = "run `llmtrade run-weekly` first" if source == "live" else again(record, " first")
