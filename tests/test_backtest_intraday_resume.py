@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from llmtrade.domain.market import Bar
-from llmtrade.errors import LlmtradeError, MarketDataError, UsageError
+from llmtrade.errors import LlmtradeError, UsageError
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar
 from tests.test_backtest import _unique
 from tests.test_backtest_bad_start import WEEK, _write, history
@@ -90,7 +90,8 @@ def test_an_extension_stopped_before_its_first_job_binds_no_intraday_day(databas
     _write(folder, {s: [b for b in rows if b.day <= FIRST_ENDS] for s, rows in bars.items()})
     _intraday(folder, "GLD", [b for b in bars["GLD"] if b.day <= FIRST_ENDS])
     assert _run(database_url, tmp_path, name, folder).weeks_run == 1
-    with pytest.raises(MarketDataError, match=r"SPY's .* last bar is .*, before the range ends"):
+    # A range past the benchmark's last bar is a bad argument (exit 2), refused before any job, naming a --to it covers
+    with pytest.raises(UsageError, match=r"SPY's .* last bar is .*, before the range's last week reads"):
         _run(database_url, tmp_path, name, folder, [])
     _write(folder, bars)  # the next week's download, daily and intraday
     _intraday(folder, "GLD", bars["GLD"])
