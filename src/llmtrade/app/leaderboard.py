@@ -7,7 +7,8 @@ Read-only. The books are the store's events: the accounts' fills (OrderFilled) a
 - it ends at the last session closed when the last trading run (or fill) happened: a close no run had
   seen yet is not in the books, and neither is any fill after it.
 Closes are of the kind the books' runs were priced with (real or synthetic: app/marked_books.py `closes_of`), from
-the bar cache first, and never past the end.
+the bar cache first, and never past the end. A live universe symbol whose prices ended is read to its last bar, as a
+backtest's delisted one is, and said (app/ended_closes.py).
 
 `trials` (the deflated Sharpe's N) is the number of accounts compared: the PM accounts and the chairman's
 (a deterministic rules PM, when configured with an account, is one of them). A sweep of configurations
@@ -41,6 +42,7 @@ from llmtrade.app.board_notes import flat_account_note, levels_note, reset_notes
 from llmtrade.app.clock_behind import clock_behind
 from llmtrade.app.container import Container
 from llmtrade.app.cutoff_periods import cutoff_periods, latest_cutoff, offline_note, split_at, trading_modes
+from llmtrade.app.ended_closes import ended_note, left_out_weeks, tradable_weeks
 from llmtrade.app.marked_books import (
     FETCH_TYPES,
     FILL_TYPES,
@@ -174,12 +176,16 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     symbols = list(dict.fromkeys([*config.assets.symbols, *sorted(held)]))
     run_ids = {e.run_id for e in runs if e.run_id}
     weekly = weekly_universes(events)  # watchlist modes: what EQUAL_WEIGHT holds each week
-    closes, synthetic, sources = closes_of(app, storage, symbols, sessions, run_ids)
-    more = weekly_closes(lambda some: closes_of(app, storage, some, sessions, run_ids)[0], weekly, symbols)
+    ended: dict[str, date | None] = {}  # live: the symbols whose prices ended, to their last day in the range
+    closes, synthetic, sources = closes_of(app, storage, symbols, sessions, run_ids, ended)
+    more = weekly_closes(lambda some: closes_of(app, storage, some, sessions, run_ids, ended)[0], weekly, symbols)
     closes = {**closes, **more}
     fills = [*fills, *handed_over(events, configured, closes)]  # shares adopted (and released) by hand
     resets = recorded_resets(events)
-    tracks = _tracks(config, fills, brokers, sessions, closes_at, closes, recorded_splits(events), weekly, resets)
+    # Live: what each week could trade, less what its snapshot left out (prices ended), is what EQUAL_WEIGHT weighs.
+    left_out = left_out_weeks(events) if source == "live" else {}
+    tradable = tradable_weeks(weekly, left_out, config.assets.symbols)
+    tracks = _tracks(config, fills, brokers, sessions, closes_at, closes, recorded_splits(events), tradable, resets)
     trial_names = {a.id for a in config.accounts.accounts if a.role in TRIAL_ROLES}
     # An account taken out of accounts.yaml after it traded was tried all the same (the FLAT account never trades):
     # left out of the count, dropping the losers raised the survivors' deflated Sharpe.
@@ -237,7 +243,7 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     if source == "live":  # a backtest's clock is its own: its records are stamped with the week it replays
         notes += filter(None, [clock_behind([e.occurred_at for e in runs], app.clock.now(), "the leaderboard")])
     # Prices that may book a split as a loss, and symbols whose positions a delisting closed: beside the figures.
-    notes += filter(None, [jumps_note(record), delisted_note(record)])
+    notes += filter(None, [jumps_note(record), delisted_note(record), ended_note(ended, left_out, fills, sessions[0])])
     if synthetic:
         notes.append("prices are synthetic (the seeded synthetic market): these figures say nothing about real markets")
     troubled = failure_note(run_lines(runs))

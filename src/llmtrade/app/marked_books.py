@@ -11,6 +11,7 @@ from datetime import date, datetime
 
 from llmtrade.analytics import curves
 from llmtrade.app.container import Container
+from llmtrade.app.ended_closes import bars_past_ended
 from llmtrade.app.price_basis import sources_of
 from llmtrade.brokers.reconcile import adoptions, our_order_ids
 from llmtrade.domain import streams
@@ -48,7 +49,12 @@ def sessions_of(calendar: TradingCalendar, first_at: datetime, last_at: datetime
 
 
 def closes_of(
-    app: Container, storage: Storage, symbols: list[str], sessions: list[date], run_ids: set[str]
+    app: Container,
+    storage: Storage,
+    symbols: list[str],
+    sessions: list[date],
+    run_ids: set[str],
+    ended: dict[str, date | None] | None = None,
 ) -> tuple[curves.Closes, bool, set[str]]:
     """Each symbol's close at each session, whether they are synthetic, and their providers, priced as the books were.
 
@@ -57,7 +63,11 @@ def closes_of(
     kind in the bar cache covering the range come first (a backtest fetches its history into its cache up
     front, whatever folder or provider it came from); else the market service, in the mode the accounts
     were traded. Raises OperationalError when that gives the other kind: valuing a real-priced backtest
-    at synthetic prices (or the reverse) would rank fiction."""
+    at synthetic prices (or the reverse) would rank fiction.
+
+    Live books (no backtest record): a symbol whose prices ended (app/ended_closes.py `bars_past_ended`) has its closes
+    to its last bar in the range, none when it has no bar there; `ended`, when given, is filled in with each such
+    symbol's last day (None: none in the range). A backtest's are its record's (PricesEndEarly)."""
     start, end = sessions[0], sessions[-1]
     # A backtest's delisted symbols end at their last bar (PricesEndEarly): their closes stop there, and EQUAL_WEIGHT
     # keeps what it held of them at that close.
@@ -67,7 +77,7 @@ def closes_of(
     unlisted = [s for s, first in listed_late(stream).items() if first > end and s in symbols]
     if unlisted:
         closes, synthetic, sources = closes_of(
-            app, storage, [s for s in symbols if s not in unlisted], sessions, run_ids
+            app, storage, [s for s in symbols if s not in unlisted], sessions, run_ids, ended
         )
         return {**closes, **{s: {} for s in unlisted}}, synthetic, sources
     priced = priced_synthetic(storage.events, run_ids)
@@ -82,7 +92,10 @@ def closes_of(
                 return _by_day(cached), priced, sources_of(cached)
     market = app.market(storage, live=app.trading_is_live(storage.events), record=False)
     market.ends = ends
-    series = market.bars(symbols, start, end)
+    gone: dict[str, date | None] = {}
+    series = market.bars(symbols, start, end) if stream else bars_past_ended(market, symbols, start, end, gone)
+    if ended is not None:
+        ended.update(gone)
     if priced is not None and series.synthetic != priced:
         kinds = {True: "synthetic", False: "real"}
         raise OperationalError(
@@ -90,7 +103,8 @@ def closes_of(
             f"({series.provider}) are at hand for {start}..{end}: give the config (--config, csv_dir) or the "
             "keys the books were run with"
         )
-    return _by_day(series.bars), series.synthetic, sources_of(series.bars)
+    unpriced = {s: {} for s, day in gone.items() if day is None}  # ended before the range: no close in it
+    return {**_by_day(series.bars), **unpriced}, series.synthetic, sources_of(series.bars)
 
 
 def priced_synthetic(events: EventStore, run_ids: set[str]) -> bool | None:

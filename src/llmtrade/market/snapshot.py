@@ -67,7 +67,7 @@ def week_snapshot(market: DailyBars, symbols: list[str], asof: datetime) -> Mark
             # failure not of some symbols (a refused key), or the benchmark's too (a feed behind as a whole): no
             # symbol is asked again one by one.
             raise
-        ended = {s: why for s in short if s in symbols and (why := _ended(market, s, asof)) is not None}
+        ended = {s: why for s in short if s in symbols and (why := ended_before(market, s, asof)) is not None}
         rest = [s for s in symbols if s not in ended]
         if not ended or not rest:
             raise failure from None
@@ -79,7 +79,7 @@ def week_snapshot(market: DailyBars, symbols: list[str], asof: datetime) -> Mark
 _LOOK_BACK_DAYS = (7, 31, 92, 366)
 
 
-def _ended(market: DailyBars, symbol: str, asof: datetime) -> str | None:
+def ended_before(market: DailyBars, symbol: str, asof: datetime) -> str | None:
     """Why `symbol`'s prices ended before `asof` (`prices_ended`), when the feed had them up to some earlier day."""
     why = prices_ended(market, symbol, asof)
     if why is None:
