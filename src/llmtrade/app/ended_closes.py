@@ -18,14 +18,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import date
 
-from llmtrade.config.models import BENCHMARK
 from llmtrade.domain.market import Bar
 from llmtrade.domain.research import MarketSnapshotTaken
 from llmtrade.domain.trading import Fill, Side
-from llmtrade.errors import LlmtradeError, MarketDataError, OperationalError, TemporaryError
+from llmtrade.errors import LlmtradeError, MarketDataError
 from llmtrade.market.series import BarSeries
 from llmtrade.market.service import MarketData
-from llmtrade.market.snapshot import ended_before
+from llmtrade.market.snapshot import ended_in
 from llmtrade.market.validation import SeriesRejected, validate_bars
 from llmtrade.storage.event_store import EventStore
 
@@ -48,16 +47,8 @@ def bars_past_ended(
     when none would be left; MarketDataError when the read without them fails, or their bars are invalid."""
     try:
         return market.bars(list(symbols), start, end)
-    except TemporaryError:
-        raise
     except LlmtradeError as failure:
-        short = failure.short if isinstance(failure, MarketDataError) else ()
-        if failure.exit_code != OperationalError.exit_code or not short or BENCHMARK in short:
-            raise
-        asof = market.calendar.session_close(end)
-        gone = [s for s in short if s in symbols and ended_before(market, s, asof) is not None]
-        if not gone or len(gone) == len(symbols):
-            raise failure from None
+        gone = ended_in(market, failure, symbols, market.calendar.session_close(end))
     found = {s: _bars_to_end(market, s, start, end) for s in gone}
     ended.update({s: bars[-1].day if bars else None for s, bars in found.items()})
     series = market.bars([s for s in symbols if s not in found], start, end)

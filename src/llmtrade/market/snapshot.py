@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from llmtrade.config.models import BENCHMARK, Instrument
@@ -58,20 +59,30 @@ def week_snapshot(market: DailyBars, symbols: list[str], asof: datetime) -> Mark
     Raises what `take_snapshot` raises."""
     try:
         return take_snapshot(market, symbols, asof)
-    except TemporaryError:
-        raise
     except LlmtradeError as failure:
-        short = failure.short if isinstance(failure, MarketDataError) else ()
-        if failure.exit_code != OperationalError.exit_code or not short or BENCHMARK in short:
-            # The CSV folder's own files to mend (exit 2: a file missing, a row unreadable), as documented; or a
-            # failure not of some symbols (a refused key), or the benchmark's too (a feed behind as a whole): no
-            # symbol is asked again one by one.
-            raise
-        ended = {s: why for s in short if s in symbols and (why := ended_before(market, s, asof)) is not None}
-        rest = [s for s in symbols if s not in ended]
-        if not ended or not rest:
-            raise failure from None
+        ended = ended_in(market, failure, symbols, asof)
+    rest = [s for s in symbols if s not in ended]
     return take_snapshot(market, rest, asof).model_copy(update={"left_out": ended})
+
+
+def ended_in(market: DailyBars, failure: LlmtradeError, symbols: Sequence[str], asof: datetime) -> dict[str, str]:
+    """The symbols of `symbols` whose prices ended before `asof` (`ended_before`) that a read of them all failed on
+    (`failure`): symbol -> why. One judgement for every reader that goes on without them (the week's snapshot, the
+    leaderboard's closes: app/ended_closes.py).
+
+    Raises `failure` itself when it is no such failure: a TemporaryError (a wait, exit 75); the CSV folder's own files
+    to mend (exit 2: a file missing, a row unreadable), as documented; a failure not of some symbols (a refused key);
+    the benchmark's too (a feed behind as a whole: a CSV folder not updated yet); or when no symbol it names ended, or
+    none would be left. No symbol is asked again one by one in those cases."""
+    short = failure.short if isinstance(failure, MarketDataError) else ()
+    if isinstance(failure, TemporaryError) or failure.exit_code != OperationalError.exit_code:
+        raise failure
+    if not short or BENCHMARK in short:
+        raise failure
+    ended = {s: why for s in short if s in symbols and (why := ended_before(market, s, asof)) is not None}
+    if not ended or len(ended) == len(set(symbols)):
+        raise failure
+    return ended
 
 
 # How far back (calendar days) a symbol whose prices stop is looked at for the prices it had: a feed that ended has
