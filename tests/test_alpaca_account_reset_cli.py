@@ -25,10 +25,7 @@ runner = CliRunner()
 
 def _bought_at_alpaca(runs: Runs, alpaca: CountingAlpaca) -> str:  # noqa: F811
     """A fresh database whose week ran at the open: acct_1 bought at Alpaca, filled at once. Its database's name."""
-    state = alpaca.snapshot()
-    primed = runs.primed()
-    alpaca.restore(state)
-    name = runs.fresh(primed)
+    name = runs.fresh_beside(alpaca)
     alpaca.server.fill_immediately = True
     runs.monkeypatch.setenv("LLMTRADE_NOW", OPENED)
     assert runner.invoke(app, ["run-weekly"]).exit_code == 0  # acct_1 buys at Alpaca, filled at once

@@ -11,7 +11,6 @@ from datetime import datetime
 import pytest
 from typer.testing import CliRunner
 
-from llmtrade.cli import app
 from tests.test_crash_points import (  # noqa: F401  (fixtures)
     ALPACA_ACCOUNT,
     KEY,
@@ -44,13 +43,6 @@ def world(crash_world: World) -> Iterator[World]:  # noqa: F811
     yield crash_world
 
 
-def _invoke(runs: Runs, args: list[str], at: str) -> str:  # noqa: F811
-    runs.monkeypatch.setenv("LLMTRADE_NOW", at)
-    done = runner.invoke(app, args)
-    assert done.exit_code == 0, done.output
-    return done.stdout
-
-
 def _by_hand(alpaca: CountingAlpaca, side: str, qty: int, symbol: str) -> None:  # noqa: F811
     """An order the user sends from a script of their own (an id of theirs): alpaca-py against the same account."""
     from alpaca.trading.client import TradingClient
@@ -68,11 +60,6 @@ def _by_hand(alpaca: CountingAlpaca, side: str, qty: int, symbol: str) -> None: 
     client.submit_order(order)
 
 
-def _acct_1(runs: Runs, at: str) -> dict:  # noqa: F811
-    shown = json.loads(_invoke(runs, ["status", "--json"], at))
-    return {a["account_id"]: a for a in shown["accounts"]}[ALPACA_ACCOUNT]
-
-
 def test_a_round_trip_made_by_hand_is_neither_the_accounts_return_nor_its_breakers_peak(
     runs: Runs,  # noqa: F811
     alpaca: CountingAlpaca,  # noqa: F811
@@ -81,20 +68,17 @@ def test_a_round_trip_made_by_hand_is_neither_the_accounts_return_nor_its_breake
     llmtrade called its own once the position was closed (only an open one's P/L was taken out): status showed acct_1
     +10.0% and a week P/L of +10,000, the checkpoint valued it at 110,000 and the breaker's peak rose to it (a later
     loss by hand would have halted llmtrade's trading), and the next week would have been sized on it."""
-    state = alpaca.snapshot()
-    primed = runs.primed()
-    alpaca.restore(state)
-    name = runs.fresh(primed)
+    name = runs.fresh_beside(alpaca)
     alpaca.server.fill_immediately = True
     alpaca.server.set_time(datetime.fromisoformat(OPENED))
-    _invoke(runs, ["run-weekly"], OPENED)
-    before = _acct_1(runs, "2026-01-07T11:00:00-05:00")
+    runs.invoke(["run-weekly"], OPENED)
+    before = runs.account_shown(ALPACA_ACCOUNT, "2026-01-07T11:00:00-05:00")
 
     alpaca.server.set_price("AAPL", 100.0)
     _by_hand(alpaca, "buy", 200, "AAPL")
     alpaca.server.set_price("AAPL", 150.0)
     _by_hand(alpaca, "sell", 200, "AAPL")
-    after = _acct_1(runs, "2026-01-07T11:45:00-05:00")
+    after = runs.account_shown(ALPACA_ACCOUNT, "2026-01-07T11:45:00-05:00")
     assert {d["difference"]["kind"] for d in after["differences"]} == {"unknown_fill"}  # seen, and said
     assert after["cash"] > before["cash"] + 9_999  # the broker's cash holds the user's 10,000
     assert (after["equity"], after["total_return"], after["week_pnl"]) == (
@@ -103,7 +87,7 @@ def test_a_round_trip_made_by_hand_is_neither_the_accounts_return_nor_its_breake
         before["week_pnl"],
     )
 
-    _invoke(runs, ["checkpoint", "12:00"], "2026-01-07T12:00:00-05:00")
+    runs.invoke(["checkpoint", "12:00"], "2026-01-07T12:00:00-05:00")
     recorded = [(t, e) for _, t, e in runs.events(name) if e.get("account_id") == ALPACA_ACCOUNT]
     valued = [e["equity"] for t, e in recorded if t == "AccountValued" and e["occasion"].startswith("checkpoint")]
     assert valued and max(valued) < 100_500  # not 110,000
@@ -119,13 +103,10 @@ def test_the_leaderboard_folds_llmtrades_own_fills_not_the_trades_made_by_hand(
     all into acct_1's books: a round trip made by hand in a symbol the market data has no file for (AAPL, outside the
     universe) refused the whole leaderboard (exit 2), and one in a universe symbol (GLD) was credited to acct_1. Now
     its books are its own orders' fills, as status's figures are."""
-    state = alpaca.snapshot()
-    primed = runs.primed()
-    alpaca.restore(state)
-    runs.fresh(primed)
+    runs.fresh_beside(alpaca)
     alpaca.server.fill_immediately = True
     alpaca.server.set_time(datetime.fromisoformat(OPENED))
-    _invoke(runs, ["run-weekly"], OPENED)
+    runs.invoke(["run-weekly"], OPENED)
     for symbol in ("AAPL", "GLD"):
         alpaca.server.set_price(symbol, 100.0)
         _by_hand(alpaca, "buy", 100, symbol)
@@ -134,11 +115,11 @@ def test_the_leaderboard_folds_llmtrades_own_fills_not_the_trades_made_by_hand(
     # 50 QQQ bought by hand and adopted on Thursday: the books hold them from then, at Wednesday's close.
     alpaca.server.set_price("QQQ", 90.0)
     _by_hand(alpaca, "buy", 50, "QQQ")
-    _invoke(runs, ["positions", "adopt", ALPACA_ACCOUNT, "QQQ"], "2026-01-08T10:00:00-05:00")
+    runs.invoke(["positions", "adopt", ALPACA_ACCOUNT, "QQQ"], "2026-01-08T10:00:00-05:00")
     after = "2026-01-14T07:00:00-05:00"
-    _invoke(runs, ["postmortem"], after)  # records the hand fills with the week's
+    runs.invoke(["postmortem"], after)  # records the hand fills with the week's
 
-    board = json.loads(_invoke(runs, ["leaderboard", "--live", "--json"], after))
+    board = json.loads(runs.invoke(["leaderboard", "--live", "--json"], after))
     row = {s["name"]: s for s in board["standings"]}[ALPACA_ACCOUNT]
     curve = {c["name"]: c for c in board["curves"]}[ALPACA_ACCOUNT]
     # Its own SPY, bought at Wednesday's open and marked at the close, and the QQQ adopted: the hand trades' 10,000

@@ -5,12 +5,10 @@ first reset those were already accounted for: the second went unseen, its new ba
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
 from typer.testing import CliRunner
 
-from llmtrade.cli import app
 from tests.test_crash_points import (  # noqa: F401  (fixtures)
     ALPACA_ACCOUNT,
     MIDDAY,
@@ -27,25 +25,15 @@ runner = CliRunner()
 THURSDAY_NOON, THURSDAY_AFTERNOON = "2026-01-08T12:00:00-05:00", "2026-01-08T14:00:00-05:00"
 
 
-def _invoke(runs: Runs, args: list[str], at: str) -> str:  # noqa: F811
-    runs.monkeypatch.setenv("LLMTRADE_NOW", at)
-    done = runner.invoke(app, args)
-    assert done.exit_code == 0, done.output
-    return done.stdout
-
-
 def _reset_once(runs: Runs, alpaca: CountingAlpaca) -> str:  # noqa: F811
     """A fresh database: acct_1 bought SPY at Wednesday's open, its account reset to 25,000 on Thursday morning and
     found by the noon checkpoint. Its database's name."""
-    state = alpaca.snapshot()
-    primed = runs.primed()
-    alpaca.restore(state)
-    name = runs.fresh(primed)
+    name = runs.fresh_beside(alpaca)
     alpaca.server.fill_immediately = True
     alpaca.server.set_time(datetime.fromisoformat(OPENED))
-    _invoke(runs, ["run-weekly"], OPENED)
+    runs.invoke(["run-weekly"], OPENED)
     alpaca.server.reset_paper_account(25_000.0)
-    _invoke(runs, ["checkpoint", "12:00"], THURSDAY_NOON)
+    runs.invoke(["checkpoint", "12:00"], THURSDAY_NOON)
     return name
 
 
@@ -53,26 +41,21 @@ def _mine(runs: Runs, name: str) -> list[tuple[str, dict]]:  # noqa: F811
     return [(t, e) for _, t, e in runs.events(name) if e.get("account_id") == ALPACA_ACCOUNT]
 
 
-def _acct_1(runs: Runs, at: str) -> dict:  # noqa: F811
-    shown = json.loads(_invoke(runs, ["status", "--json"], at))
-    return {a["account_id"]: a for a in shown["accounts"]}[ALPACA_ACCOUNT]
-
-
 def test_a_second_reset_with_no_trade_between_is_found_and_halts_nothing(
     runs: Runs,  # noqa: F811
     alpaca: CountingAlpaca,  # noqa: F811
 ) -> None:
     name = _reset_once(runs, alpaca)
-    before = _acct_1(runs, THURSDAY_NOON)["total_return"]
+    before = runs.account_shown(ALPACA_ACCOUNT, THURSDAY_NOON)["total_return"]
 
     alpaca.server.reset_paper_account(10_000.0)  # again, nothing traded since: no order of ours missing anew
-    _invoke(runs, ["checkpoint", "14:00"], THURSDAY_AFTERNOON)
+    runs.invoke(["checkpoint", "14:00"], THURSDAY_AFTERNOON)
 
     mine = _mine(runs, name)
     resets = [e for t, e in mine if t == "BrokerAccountReset"]
     assert [r["equity"] for r in resets] == [25_000.0, 10_000.0]
     assert "AccountHalted" not in [t for t, _ in mine]  # not a 60% drawdown from 25,000
-    after = _acct_1(runs, THURSDAY_AFTERNOON)
+    after = runs.account_shown(ALPACA_ACCOUNT, THURSDAY_AFTERNOON)
     assert not after["halted"] and after["equity"] == 10_000.0
     # Said as what it is: the keys name a new account, not an account first valued at another balance.
     assert "from 25,000.00 (a paper account reset: the keys now name a new account)" in after["breaker_reason"]
@@ -85,19 +68,16 @@ def test_a_reset_with_an_order_queued_and_none_filled_is_a_reset_said_so(
 ) -> None:
     """The weekly run's order queued for the open, the account reset before it filled: no order of ours was ever filled
     for Alpaca to stop listing. Before, the reason the breaker gave was that of an account first valued at 25,000."""
-    state = alpaca.snapshot()
-    primed = runs.primed()
-    alpaca.restore(state)
-    name = runs.fresh(primed)
-    _invoke(runs, ["run-weekly"], WEEKLY)  # queued for the open
+    name = runs.fresh_beside(alpaca)
+    runs.invoke(["run-weekly"], WEEKLY)  # queued for the open
     alpaca.server.reset_paper_account(25_000.0)
-    _invoke(runs, ["checkpoint", "12:00"], MIDDAY)
+    runs.invoke(["checkpoint", "12:00"], MIDDAY)
 
     mine = _mine(runs, name)
     [reset] = [e for t, e in mine if t == "BrokerAccountReset"]
     assert (reset["equity"], reset["last_equity"], reset["missing"]) == (25_000.0, 100_000.0, [])
     assert "AccountHalted" not in [t for t, _ in mine]
-    reason = _acct_1(runs, MIDDAY)["breaker_reason"]
+    reason = runs.account_shown(ALPACA_ACCOUNT, MIDDAY)["breaker_reason"]
     assert "the keys now name a new account" in reason and "first valued" not in reason
 
 
@@ -107,25 +87,22 @@ def test_an_order_a_reset_wiped_is_recorded_ended_once_and_looked_up_no_more(
 ) -> None:
     """The reset took the queued order with it: Alpaca answers 404 for it. Before, it stayed "accepted" in the events
     and was looked up by its client_order_id at every valuation after, for as long as the books ran."""
-    state = alpaca.snapshot()
-    primed = runs.primed()
-    alpaca.restore(state)
-    name = runs.fresh(primed)
-    _invoke(runs, ["run-weekly"], WEEKLY)  # queued for the open
+    name = runs.fresh_beside(alpaca)
+    runs.invoke(["run-weekly"], WEEKLY)  # queued for the open
     [sent] = [
         e["order"]["client_order_id"]
         for _, t, e in runs.events(name)
         if t == "OrderSubmitted" and e["order"]["account_id"] == ALPACA_ACCOUNT
     ]
     alpaca.server.reset_paper_account(25_000.0)
-    _invoke(runs, ["checkpoint", "12:00"], MIDDAY)
+    runs.invoke(["checkpoint", "12:00"], MIDDAY)
 
     [ended] = [e for _, t, e in runs.events(name) if t == "QueuedOrderCanceled" and e["client_order_id"] == sent]
     assert ended["status"] == "rejected"
     assert "unfilled: the broker account was reset on 2026-01-07 and no longer has the order" in ended["reason"]
     asked = alpaca.server.count("GET", "/v2/orders:by_client_order_id")
     assert asked >= 1  # looked up once: Alpaca no longer has it
-    _invoke(runs, ["checkpoint", "14:00"], "2026-01-07T14:00:00-05:00")
+    runs.invoke(["checkpoint", "14:00"], "2026-01-07T14:00:00-05:00")
     assert alpaca.server.count("GET", "/v2/orders:by_client_order_id") == asked  # nothing left to look up
     assert [e["client_order_id"] for _, t, e in runs.events(name) if t == "QueuedOrderCanceled"].count(sent) == 1
 
@@ -138,6 +115,6 @@ def test_a_cash_change_and_a_trade_by_hand_at_the_same_account_are_no_reset(
     name = _reset_once(runs, alpaca)
     alpaca.server.set_account(cash=26_000.0)
     alpaca.server.set_position("SPY", 3, avg_entry_price=100.0)
-    _invoke(runs, ["checkpoint", "14:00"], THURSDAY_AFTERNOON)
+    runs.invoke(["checkpoint", "14:00"], THURSDAY_AFTERNOON)
 
     assert [t for t, _ in _mine(runs, name)].count("BrokerAccountReset") == 1

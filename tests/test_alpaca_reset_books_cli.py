@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from llmtrade.cli import app
 from tests.test_crash_points import (  # noqa: F401  (fixtures)
     ALPACA_ACCOUNT,
     OPENED,
@@ -55,25 +54,15 @@ def world(crash_world: World) -> Iterator[World]:  # noqa: F811
     yield crash_world
 
 
-def _invoke(runs: Runs, args: list[str], at: str) -> str:  # noqa: F811
-    runs.monkeypatch.setenv("LLMTRADE_NOW", at)
-    done = runner.invoke(app, args)
-    assert done.exit_code == 0, done.output
-    return done.stdout
-
-
 def _reset_on_thursday(runs: Runs, alpaca: CountingAlpaca) -> str:  # noqa: F811
     """A fresh database: acct_1 bought SPY at Alpaca at Wednesday's open, the account reset to 25,000 on Thursday
     morning, and Thursday's noon checkpoint found it (one BrokerAccountReset). Its database's name."""
-    state = alpaca.snapshot()
-    primed = runs.primed()
-    alpaca.restore(state)
-    name = runs.fresh(primed)
+    name = runs.fresh_beside(alpaca)
     alpaca.server.fill_immediately = True
     alpaca.server.set_time(datetime.fromisoformat(OPENED))  # Alpaca stamps the fill when it happens
-    _invoke(runs, ["run-weekly"], OPENED)
+    runs.invoke(["run-weekly"], OPENED)
     alpaca.server.reset_paper_account(25_000.0)
-    _invoke(runs, ["checkpoint", "12:00"], THURSDAY_NOON)
+    runs.invoke(["checkpoint", "12:00"], THURSDAY_NOON)
     assert [t for _, t, e in runs.events(name) if e.get("account_id") == ALPACA_ACCOUNT].count(
         "BrokerAccountReset"
     ) == 1
@@ -88,8 +77,8 @@ def test_the_leaderboard_after_a_reset_drops_the_positions_it_wiped_and_chains_t
     """Before, the leaderboard folded every recorded fill from the starting cash: the SPY the reset wiped stayed in
     acct_1's books, and Monday's fall was booked to it (-3.8% where it made -2.0%, all before the reset)."""
     _reset_on_thursday(runs, alpaca)
-    _invoke(runs, ["postmortem"], AFTER_THE_WEEK)
-    board = json.loads(_invoke(runs, ["leaderboard", "--live", "--json"], AFTER_THE_WEEK))
+    runs.invoke(["postmortem"], AFTER_THE_WEEK)
+    board = json.loads(runs.invoke(["leaderboard", "--live", "--json"], AFTER_THE_WEEK))
 
     curve = {c["name"]: c for c in board["curves"]}[ALPACA_ACCOUNT]
     days = curve["sessions"]
@@ -103,7 +92,7 @@ def test_the_leaderboard_after_a_reset_drops_the_positions_it_wiped_and_chains_t
     assert len(said) == 1 and "on 2026-01-08 at 25,000.00" in said[0] and "neither a loss nor a gain" in said[0]
 
     output = tmp_path / "report.html"
-    _invoke(runs, ["report", "-o", str(output)], AFTER_THE_WEEK)
+    runs.invoke(["report", "-o", str(output)], AFTER_THE_WEEK)
     assert "its broker account was reset" in output.read_text()
 
 
@@ -118,7 +107,7 @@ def test_a_reset_mid_week_is_neither_the_weeks_pnl_nor_a_drawdown_in_status(
     """Before, Thursday's status showed acct_1's week P/L as -75,000.00 (25,000 now against 100,000 at the week's start)
     and a 75% maximum drawdown (now's 25,000 after closes near 100,000), where its total return said -2.0%."""
     _reset_on_thursday(runs, alpaca)
-    shown = _acct_1(_invoke(runs, ["status", "--json"], "2026-01-08T13:00:00-05:00"))
+    shown = _acct_1(runs.invoke(["status", "--json"], "2026-01-08T13:00:00-05:00"))
 
     assert shown["equity"] == pytest.approx(25_000.0)  # the broker's balance, as it is
     made = shown["total_return"]
@@ -136,8 +125,8 @@ def test_the_postmortem_of_a_week_reset_mid_week_chains_its_return_as_the_leader
     recorded as the week's return, into week_summaries and the memory). Now the week is chained across the reset, as
     the leaderboard's curve is: what it made to Wednesday's close, nothing after."""
     name = _reset_on_thursday(runs, alpaca)
-    _invoke(runs, ["postmortem"], AFTER_THE_WEEK)
-    board = json.loads(_invoke(runs, ["leaderboard", "--live", "--json"], AFTER_THE_WEEK))
+    runs.invoke(["postmortem"], AFTER_THE_WEEK)
+    board = json.loads(runs.invoke(["leaderboard", "--live", "--json"], AFTER_THE_WEEK))
 
     [week] = [
         e["postmortem"]
@@ -163,21 +152,21 @@ def test_an_account_reset_twice_is_chained_across_both_resets(
     105,000 against a week's start of 25,000. Now each stretch is counted from its own start: the second week is what
     its SPY did from its fill to Wednesday's close, and Friday's rise, after the second reset, is nobody's."""
     name = _reset_on_thursday(runs, alpaca)
-    _invoke(runs, ["postmortem"], AFTER_THE_WEEK)
+    runs.invoke(["postmortem"], AFTER_THE_WEEK)
     week_two = "2026-01-14T10:00:00-05:00"
     alpaca.server.set_time(datetime.fromisoformat(week_two))
     alpaca.server.set_price("SPY", 0.98 * float(_close(runs, "SPY", "2026-01-13")))  # bought 2% under the close
-    _invoke(runs, ["run-weekly"], week_two)
+    runs.invoke(["run-weekly"], week_two)
     bought = [e for _, t, e in runs.events(name) if t == "OrderFilled" and e["fill"]["account_id"] == ALPACA_ACCOUNT]
     assert len(bought) == 2  # the week's SPY on the new balance
     alpaca.server.reset_paper_account(50_000.0)
-    _invoke(runs, ["checkpoint", "12:00"], "2026-01-15T12:00:00-05:00")
+    runs.invoke(["checkpoint", "12:00"], "2026-01-15T12:00:00-05:00")
     resets = [e for _, t, e in runs.events(name) if t == "BrokerAccountReset"]
     assert [r["equity"] for r in resets] == [pytest.approx(25_000.0), pytest.approx(50_000.0)]
 
     after = "2026-01-21T07:00:00-05:00"
-    _invoke(runs, ["postmortem"], after)
-    board = json.loads(_invoke(runs, ["leaderboard", "--live", "--json"], after))
+    runs.invoke(["postmortem"], after)
+    board = json.loads(runs.invoke(["leaderboard", "--live", "--json"], after))
     curve = {c["name"]: c for c in board["curves"]}[ALPACA_ACCOUNT]
     equity = dict(zip(curve["sessions"], curve["equity"], strict=True))
     assert equity["2026-01-16"] == pytest.approx(equity["2026-01-15"])  # after the second reset: flat
@@ -193,7 +182,7 @@ def test_an_account_reset_twice_is_chained_across_both_resets(
     assert equity["2026-01-14"] > equity["2026-01-13"]  # its SPY, bought under the close it was marked at
     assert week["start_equity"] == pytest.approx(25_000.0, abs=1.0)
     assert week["week_return"] == pytest.approx(equity["2026-01-14"] / equity["2026-01-13"] - 1, abs=1e-4)
-    shown = _acct_1(_invoke(runs, ["status", "--json"], after))
+    shown = _acct_1(runs.invoke(["status", "--json"], after))
     assert shown["total_return"] == pytest.approx(row["total_return"])
 
 
@@ -212,14 +201,11 @@ def test_an_alpaca_account_begun_at_another_balance_than_starting_cash_starts_th
     first week, and left accounts.yaml's starting_cash at 100,000. Before, the first weekly run's breaker took the
     25,000 for a 75% drawdown from a peak of 100,000 and halted the account (its first order never sent), and status
     showed -75.0%. Now the books begin at what Alpaca held, as at a reset, and say so."""
-    state = alpaca.snapshot()
-    primed = runs.primed()
-    alpaca.restore(state)
-    name = runs.fresh(primed)
+    name = runs.fresh_beside(alpaca)
     alpaca.server.reset_paper_account(25_000.0)
     alpaca.server.fill_immediately = True
     alpaca.server.set_time(datetime.fromisoformat(OPENED))
-    _invoke(runs, ["run-weekly"], OPENED)
+    runs.invoke(["run-weekly"], OPENED)
 
     mine = [(t, e) for _, t, e in runs.events(name) if e.get("account_id") == ALPACA_ACCOUNT]
     assert "AccountHalted" not in [t for t, _ in mine]
@@ -228,13 +214,13 @@ def test_an_alpaca_account_begun_at_another_balance_than_starting_cash_starts_th
     [began] = [e for t, e in mine if t == "BrokerAccountReset"]
     assert (began["equity"], began["missing"]) == (pytest.approx(25_000.0), [])
 
-    _invoke(runs, ["postmortem"], AFTER_THE_WEEK)
-    board = json.loads(_invoke(runs, ["leaderboard", "--live", "--json"], AFTER_THE_WEEK))
+    runs.invoke(["postmortem"], AFTER_THE_WEEK)
+    board = json.loads(runs.invoke(["leaderboard", "--live", "--json"], AFTER_THE_WEEK))
     row = {s["name"]: s for s in board["standings"]}[ALPACA_ACCOUNT]
     assert -0.05 < row["total_return"] < 0  # its SPY to Wednesday's close and Monday's fall: not -75%
     assert any(
         n.startswith(f"{ALPACA_ACCOUNT}: its broker account") and "began at 25,000.00" in n for n in board["notes"]
     )
     alpaca.server.set_price("SPY", float(_close(runs, "SPY", "2026-01-13")))  # Alpaca's equity at that close
-    shown = _acct_1(_invoke(runs, ["status", "--json"], AFTER_THE_WEEK))
+    shown = _acct_1(runs.invoke(["status", "--json"], AFTER_THE_WEEK))
     assert not shown["halted"] and shown["total_return"] == pytest.approx(row["total_return"], abs=1e-4)

@@ -33,10 +33,7 @@ def test_a_wash_trade_refusal_names_the_order_in_the_way_and_what_to_do(
     runs: Runs,  # noqa: F811
     alpaca: CountingAlpaca,  # noqa: F811
 ) -> None:
-    state = alpaca.snapshot()
-    primed = runs.primed()
-    alpaca.restore(state)
-    name = runs.fresh(primed)
+    name = runs.fresh_beside(alpaca)
     alpaca.server.set_position("SPY", 10, 400.0)  # bought by hand
     by_hand = trade_by_hand(alpaca.server, "SPY", 10, side="sell")  # queued for the open, by hand
     runs.monkeypatch.setenv("LLMTRADE_NOW", WEEKLY)

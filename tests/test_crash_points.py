@@ -13,6 +13,7 @@ Alpaca tests acct_1 trades through the real alpaca-py client against the fake Al
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -117,10 +118,25 @@ class Runs:
         self.monkeypatch.setenv("DATABASE_URL", url_of(self.world.admin, name))
         return name
 
-    def invoke(self, args: list[str], at: str) -> None:
+    def invoke(self, args: list[str], at: str) -> str:
+        """Run a command at `at` (LLMTRADE_NOW); it must exit 0. Its standard output."""
         self.monkeypatch.setenv("LLMTRADE_NOW", at)
         result = runner.invoke(app, args)
         assert result.exit_code == 0, result.output
+        return result.stdout
+
+    def fresh_beside(self, alpaca: CountingAlpaca) -> str:
+        """A fresh database copied from the primed one, the Alpaca fake left as it was before priming (which runs a
+        week there). Its name."""
+        state = alpaca.snapshot()
+        primed = self.primed()
+        alpaca.restore(state)
+        return self.fresh(primed)
+
+    def account_shown(self, account_id: str, at: str) -> dict[str, Any]:
+        """`status --json`'s row of `account_id` at `at`."""
+        shown = json.loads(self.invoke(["status", "--json"], at))
+        return {a["account_id"]: a for a in shown["accounts"]}[account_id]
 
     def crash(self, args: list[str], at: str, index: int, when: str) -> bool:
         """Run until it dies at append `index` (`when`: before/after); False if it finished first."""
