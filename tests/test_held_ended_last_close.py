@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from llmtrade.cli import app
 from tests.support import stored_events
 from tests.test_checkpoint_prices_ended import _gld_ends_wednesday
+from tests.test_paper_order_prices_ended import _a_week_more_but_gld
 from tests.test_week_lifecycle import week
 
 __all__ = ["week"]
@@ -90,3 +91,31 @@ def test_status_never_values_at_an_old_close_when_the_feed_is_behind_as_a_whole(
     assert status["at_last_close"] == {}, status
     assert [w for w in status["warnings"] if w.startswith("prices unavailable")]
     assert not [w for w in status["warnings"] if "valued at its last close" in w]
+
+
+def test_the_next_week_start_values_it_at_its_last_close_where_the_postmortem_left_it(
+    week: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The week's postmortem ends acct_3's week with GLD at its last close; the next weekly run's week start valued it
+    at cost (AccountValued.at_cost), so the next week began above where this one ended and booked GLD's loss again."""
+    _, url, _ = week
+    assert runner.invoke(app, ["-q", "run-weekly"]).exit_code == 0
+    _a_week_more_but_gld(tmp_path / "csv")
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-13T17:00:00-05:00")
+    assert runner.invoke(app, ["-q", "postmortem"]).exit_code == 0
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-14T08:00:00-05:00")
+    result = runner.invoke(app, ["-q", "run-weekly"])
+    assert result.exit_code == 0, result.output
+    [ended] = [
+        e.payload["postmortem"] for e in stored_events(url, type="PostmortemWritten") if e.account_id == "acct_3"
+    ]
+    [start] = [
+        e.payload
+        for e in stored_events(url, type="AccountValued")
+        if e.account_id == "acct_3" and e.week_id.isoformat() == "2026-01-14" and e.payload["occasion"] == "week start"
+    ]
+    assert start["at_last_close"] == {"GLD": "2026-01-07"} and "at_cost" not in start
+    assert start["equity"] == pytest.approx(ended["end_equity"], abs=0.01)
+    # A valuation with nothing at its last close is stored as before: no such field.
+    assert not [e for e in stored_events(url, type="AccountValued") if e.week_id.isoformat() == "2026-01-07"
+                and "at_last_close" in e.payload]  # fmt: skip
