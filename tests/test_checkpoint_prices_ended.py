@@ -78,13 +78,13 @@ def test_a_held_symbol_whose_row_of_today_is_not_written_yet_is_still_a_wait(
     assert "acct_3: GLD" in result.output and "A rerun judges these until" in result.output
 
 
-def test_a_postmortem_valuing_a_held_symbol_without_prices_at_cost_says_so_and_is_degraded(
+def test_a_postmortem_valuing_a_held_symbol_whose_prices_ended_at_its_last_close_says_so_and_is_degraded(
     week: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """GLD's file stopped after Wednesday and the user took GLD out of the universe (as the stale file's message says):
     the postmortem stored acct_3's end equity with GLD at its cost, a week P/L the account never made, remembered as the
-    week's outcome, and exited 0 saying nothing. The figure stays on record (no close exists to value it at), but the
-    postmortem says which account and symbol, why, and is degraded."""
+    week's outcome, and exited 0 saying nothing. It is valued at its last close (Wednesday's), as the leaderboard
+    values it, and the postmortem says which account and symbol, why, and is degraded."""
     _, url, _ = week
     assert runner.invoke(app, ["-q", "run-weekly"]).exit_code == 0
     _gld_ends_wednesday(tmp_path / "csv")
@@ -93,9 +93,9 @@ def test_a_postmortem_valuing_a_held_symbol_without_prices_at_cost_says_so_and_i
     done = runner.invoke(app, ["--config", str(no_gld), "-q", "postmortem", "--week", "2026-01-07", "--json"])
     assert done.exit_code == 0, done.output
     [said] = [line for line in done.stderr.splitlines() if "acct_3" in line]
-    assert said.startswith("postmortem 2026-01-07: acct_3's end equity values GLD at cost, no close of it (GLD: ")
+    assert said.startswith("postmortem 2026-01-07: acct_3's end equity has GLD valued at its last close (2026-01-07: ")
     assert "the last bar is 2026-01-07" in said
-    assert any("acct_3's end equity values GLD at cost" in d for d in json.loads(done.stdout)["degraded"])
+    assert any("acct_3's end equity has GLD valued at its last close" in d for d in json.loads(done.stdout)["degraded"])
     [end] = stored_events(url, type="RunFinished")[-1:]  # the postmortem's
     assert end.payload["degraded"] is True
 
@@ -122,8 +122,8 @@ def test_a_held_symbol_whose_prices_ended_lets_the_postmortem_close_the_week_and
     week: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """Before, the postmortem's read of the universe failed on GLD's stale file at every wake-up (exit 1), holding back
-    the next weekly run, and `status` valued every account's positions at cost. Now acct_3's end equity is GLD's at
-    cost, said and degraded (as for a held symbol outside the universe no provider has), and the rest are valued."""
+    the next weekly run, and `status` valued every account's positions at cost. Now acct_3's end equity has GLD at its
+    last close, said and degraded (tests/test_held_ended_last_close.py), and the rest are valued."""
     _, url, _ = week
     assert runner.invoke(app, ["-q", "run-weekly"]).exit_code == 0
     _gld_ends_wednesday(tmp_path / "csv")
@@ -131,12 +131,12 @@ def test_a_held_symbol_whose_prices_ended_lets_the_postmortem_close_the_week_and
     done = runner.invoke(app, ["postmortem", "--json"])
     assert done.exit_code == 0, done.output
     report = json.loads(done.stdout)
-    [at_cost] = report["degraded"]
-    assert at_cost.startswith("acct_3's end equity values GLD at cost") and "GLD.csv" in at_cost
+    [at_close] = report["degraded"]
+    assert at_close.startswith("acct_3's end equity has GLD valued at its last close") and "GLD.csv" in at_close
     assert stored_events(url, type="PostmortemCompleted")
     shown = runner.invoke(app, ["status", "--json"])
-    assert shown.exit_code == 1, shown.output  # GLD's price will not come by waiting: said, as before
+    assert shown.exit_code == 0, shown.output  # GLD at its last close, said: no longer a price failed (exit 1)
     status = json.loads(shown.stdout)
-    assert "GLD.csv" in status["prices_failed"]["reason"]
+    assert status["at_last_close"] == {"GLD": "2026-01-07"} and status["prices_failed"] is None
     assert status["valued_at"] == "2026-01-13"  # the others at the last close, not every position at cost
     assert not [w for w in status["warnings"] if w.startswith("prices unavailable")]

@@ -175,13 +175,15 @@ def test_a_held_symbol_whose_prices_ended_is_not_rolled_into_an_order_that_could
     assert again.exit_code == 0, again.output
     planned = {e.account_id for e in stored_events(url, type="OrdersPlanned") if e.week_id.isoformat() == "2026-01-21"}
     assert {"acct_1", "acct_2", "acct_3", "acct_4", "acct_5"} <= planned, planned
-    # status still holds it, at its cost, and says the figures are not the books' (exit 1: a price no wait brings)
+    # status still holds it, at its last close (as the leaderboard marks it), and says so and what to do
     status = runner.invoke(app, ["status", "--json"])
     report = json.loads(status.stdout)
     [acct_3] = [a for a in report["accounts"] if a["account_id"] == "acct_3"]
     assert [p["symbol"] for p in acct_3["positions"] if p["qty"]] == ["GLD"]
+    assert report["at_last_close"] == {"GLD": "2026-01-07"}
     assert any(
-        w.startswith("GLD (held by acct_3) has no price here") and "valued at cost" in w for w in report["warnings"]
+        w.startswith("GLD valued at its last close (2026-01-07: ") and "(held by acct_3)" in w
+        for w in report["warnings"]
     )
     # What the note says to do works: released, the next week's run says nothing of it.
     released = runner.invoke(app, ["positions", "release", "acct_3", "GLD"])
@@ -190,7 +192,9 @@ def test_a_held_symbol_whose_prices_ended_is_not_rolled_into_an_order_that_could
     monkeypatch.setenv("LLMTRADE_NOW", "2026-01-28T08:00:00-05:00")
     result = runner.invoke(app, ["-q", "run-weekly"])
     assert result.exit_code == 0, result.output
-    assert "whose prices ended" not in result.stderr  # (the postmortem of the week it was held says it at cost)
+    assert (
+        "whose prices ended" not in result.stderr
+    )  # (the postmortem of the week it was held says it at its last close)
 
 
 def test_the_roll_sizes_the_week_without_money_from_a_position_it_cannot_sell() -> None:

@@ -18,10 +18,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import date
 
-from llmtrade.domain.market import Bar
 from llmtrade.domain.research import MarketSnapshotTaken
 from llmtrade.domain.trading import Fill, Side
 from llmtrade.errors import LlmtradeError, MarketDataError
+from llmtrade.market.ended_prices import bars_to_end
 from llmtrade.market.series import BarSeries
 from llmtrade.market.service import MarketData
 from llmtrade.market.snapshot import ended_in
@@ -49,7 +49,7 @@ def bars_past_ended(
         return market.bars(list(symbols), start, end)
     except LlmtradeError as failure:
         gone = ended_in(market, failure, symbols, market.calendar.session_close(end))
-    found = {s: _bars_to_end(market, s, start, end) for s in gone}
+    found = {s: bars_to_end(market, s, start, end) for s in gone}
     ended.update({s: bars[-1].day if bars else None for s, bars in found.items()})
     series = market.bars([s for s in symbols if s not in found], start, end)
     kept = {s: bars for s, bars in found.items() if bars}
@@ -58,21 +58,6 @@ def bars_past_ended(
     if problems:
         raise MarketDataError(f"prices ended in {start}..{end} refused: {SeriesRejected(problems)}")
     return replace(series, bars={**series.bars, **kept})
-
-
-def _bars_to_end(market: MarketData, symbol: str, start: date, end: date) -> list[Bar]:
-    """`symbol`'s bars in start..end, by day, at the first real provider that has one; none when none has."""
-    for provider in market.providers:
-        if provider.synthetic:
-            continue
-        try:
-            bars = provider.daily_bars([symbol], start, end)
-        except LlmtradeError:
-            continue  # a file with no row in the range says so by raising: the next provider may have it
-        inside = sorted((bar for bar in bars.get(symbol, ()) if start <= bar.day <= end), key=lambda bar: bar.day)
-        if inside:
-            return inside
-    return []
 
 
 def left_out_weeks(events: EventStore) -> dict[date, dict[str, str]]:
@@ -124,8 +109,7 @@ def ended_note(
     held = (
         "; "
         + "; ".join(f"{', '.join(accounts)} still held {symbol}" for symbol, accounts in sorted(holders.items()))
-        + ", marked at its last close to the end (status and the postmortem, which read the latest sessions only, "
-        "value it at cost and say so)"
+        + ", marked at its last close to the end, as status and the postmortem value it"
         if holders
         else "; no account held it at the end"
     )

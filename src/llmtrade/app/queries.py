@@ -29,7 +29,7 @@ from llmtrade.app.results import (
 )
 from llmtrade.app.starting_cash import cash_warnings
 from llmtrade.app.status_drawdown import Closed, Closing, closing_equity
-from llmtrade.app.status_prices import universe_unpriced, unpriced, unread_prices
+from llmtrade.app.status_prices import at_last_close, ended_held, universe_unpriced, unpriced, unread_prices
 from llmtrade.app.week_mode import as_books_priced, mixed_books_note
 from llmtrade.brokers.reconcile import look_now, our_order_ids
 from llmtrade.brokers.split_positions import in_new_shares
@@ -90,11 +90,14 @@ def status(app: Container) -> StatusResult:
         wait = None
         unread: list[LlmtradeError] = []  # why positions are valued at cost: the read of all, or a held symbol's
         failures: dict[str, LlmtradeError] = {}
+        ended: dict[str, tuple[Bar, str]] = {}  # held symbols whose prices ended: valued at their last close
         try:
             # Held symbols outside the universe too, each asked apart: one no provider has is said, not fatal.
             series, missing, asof, note = _priced(
                 market, config.assets.symbols, held_outside(config, events), now, failures
             )
+            ended = ended_held(market, in_play(events), missing, failures, asof)
+            series = {**series, **{s: [bar] for s, (bar, _) in ended.items()}}
             prices = _in_new_shares(series, recorded_splits(events), now)
             bought = market.bars_asof([BENCHMARK], first[0].occurred_at, sessions=10).bars if first else {}
             spy_start = (bought[BENCHMARK][-1].day, bought[BENCHMARK][-1].close) if bought.get(BENCHMARK) else None
@@ -118,7 +121,7 @@ def status(app: Container) -> StatusResult:
         if prices:  # else "prices unavailable" said it of every position
             # With a symbol some account holds or has an order in (its fill not recorded yet: no position shows it).
             playing = in_play(events)
-            warnings += unpriced(rows, prices, missing)
+            warnings += unpriced(rows, prices, missing) + at_last_close(rows, ended)
             warnings += universe_unpriced(config.assets.symbols, held | playing, missing)
             at_cost = sorted(
                 {p.symbol for row in rows for p in row["positions"] if p.symbol not in prices}
@@ -157,6 +160,7 @@ def status(app: Container) -> StatusResult:
         kill_switch_reason=why,
         valued_at=max((bars[-1].day for bars in series.values() if bars), default=None),
         valued_note=note,
+        at_last_close={s: bar.day for s, (bar, _) in ended.items()},
         synthetic=any(bars[-1].synthetic for bars in series.values() if bars),
         prices_wait=wait,
         prices_failed=failed,

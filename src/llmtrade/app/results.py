@@ -321,6 +321,9 @@ class StatusResult(Result):
     valued_at: date | None = None
     # Why `valued_at` is the session before the last one closed at `asof` (its bar is final at no provider yet).
     valued_note: str | None = None
+    # Held symbols whose prices ended (a CSV file no longer written, a ticker delisted or renamed), valued at their last
+    # close, by symbol: that close's day. As the leaderboard and the report value them; said in `warnings` too.
+    at_last_close: dict[str, date] = {}
     # Whether those closes are the synthetic market's (the offline demo's books): every equity and P/L is made up.
     synthetic: bool = False
     # Why no price could be read now, when it is a wait (a provider not reached; rate-limited past what a command run

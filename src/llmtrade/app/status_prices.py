@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from llmtrade.app.results import StatusPricesFailed
+from llmtrade.domain.market import Bar
 from llmtrade.errors import LlmtradeError
 from llmtrade.exits import exit_code_of, one_line, temporary
+from llmtrade.market.ended_prices import ended_last_bars, last_close_note
+from llmtrade.market.service import MarketData
 
 
 def unpriced(rows: Sequence[dict[str, Any]], prices: Mapping[str, float], missing: Mapping[str, str]) -> list[str]:
@@ -48,4 +52,38 @@ def universe_unpriced(universe: Sequence[str], held: set[str], missing: Mapping[
         f"leaves it out of the week: take {symbol} out of the universe, or give it prices"
         for symbol in universe
         if symbol in missing and symbol not in held
+    ]
+
+
+def ended_held(
+    market: MarketData,
+    held: set[str],
+    missing: dict[str, str],
+    errors: dict[str, LlmtradeError],
+    asof: datetime,
+) -> dict[str, tuple[Bar, str]]:
+    """Of the symbols status has no price for (`missing`: why, by symbol), each `held` (or ordered) whose prices ended
+    before `asof`, with its last bar and why (market/ended_prices.py `ended_last_bars`): valued there, as the
+    leaderboard and the report value it, where status valued it at cost (exit 1) and showed a week P/L of 0 for it.
+    Each is taken out of `missing` and `errors` (in place): no longer a price that failed. A price merely late, or a
+    symbol with no bar at all, stays in them: waited for (exit 75), or at cost and said, as before."""
+    ended = ended_last_bars(market, [s for s in missing if s in held], asof)
+    for symbol in ended:
+        missing.pop(symbol, None)
+        errors.pop(symbol, None)
+    return ended
+
+
+def at_last_close(rows: Sequence[dict[str, Any]], ended: Mapping[str, tuple[Bar, str]]) -> list[str]:
+    """What to say of each held symbol valued at its last close (`ended_held`): which accounts, the day, why, and what
+    to do: that close is no price to trade at."""
+    holders: dict[str, list[str]] = {}
+    for row in rows:
+        for position in row["positions"]:
+            if position.symbol in ended:
+                holders.setdefault(position.symbol, []).append(row["account_id"])
+    return [
+        f"{last_close_note(symbol, *ended[symbol])} (held by {', '.join(accounts)}): close the position at the "
+        f"broker, take {symbol} out of the universe, or give it prices"
+        for symbol, accounts in sorted(holders.items())
     ]

@@ -208,13 +208,16 @@ def record_valuation(
     occasion: str,
     week_id: date | None,
     run_id: str | None,
+    at_last_close: Mapping[str, date] | None = None,
 ) -> bool:
-    """Append the account's AccountValued for `occasion`; True when appended.
+    """Append the account's AccountValued for `occasion` (`at_last_close`: as `valuation_event`); True when appended.
 
     A named occasion of a week ("week start", "checkpoint 2026-01-08 12:00") is valued once: its
     event goes to a write-once stream, so a rerun after a crash, or a second process, finds it there
     and leaves the first valuation standing. Recurring occasions ("after fill") are appended each time."""
-    event, expected = valuation_event(account, occasion=occasion, week_id=week_id, run_id=run_id)
+    event, expected = valuation_event(
+        account, occasion=occasion, week_id=week_id, run_id=run_id, at_last_close=at_last_close
+    )
     try:
         events.append([event], expected_versions=expected)
     except ConcurrencyError:
@@ -223,9 +226,16 @@ def record_valuation(
 
 
 def valuation_event(
-    account: AccountSnapshot, *, occasion: str, week_id: date | None, run_id: str | None
+    account: AccountSnapshot,
+    *,
+    occasion: str,
+    week_id: date | None,
+    run_id: str | None,
+    at_last_close: Mapping[str, date] | None = None,
 ) -> tuple[NewEvent, dict[str, int] | None]:
-    """The account's AccountValued for `occasion` and the expected version to append it at (None: after the head)."""
+    """The account's AccountValued for `occasion` and the expected version to append it at (None: after the head).
+    `at_last_close`: the held symbols `account` values at their last close, their prices having ended (symbol -> that
+    close's day)."""
     payload = AccountValued(
         account_id=account.account_id,
         equity=account.equity,
@@ -234,6 +244,7 @@ def valuation_event(
         unrealized_pnl=account.unrealized_pnl,
         occasion=occasion,
         at_cost=[s for s in account.at_cost if s in account.positions],
+        at_last_close={s: day for s, day in (at_last_close or {}).items() if s in account.positions},
         broker_account=account.broker_account,
     )
     if occasion in RECURRING_OCCASIONS:

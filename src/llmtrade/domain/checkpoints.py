@@ -236,6 +236,10 @@ class AccountValued(EventPayload):
     # Held symbols no provider priced, valued at their cost: this equity is not a market value. Left out of the record
     # when empty, as valuations stored before it were written.
     at_cost: list[str] = Field(default_factory=list, exclude_if=lambda held: not held)
+    # Held symbols whose prices ended (a CSV file no longer written, a ticker delisted or renamed), valued at their last
+    # close, as the leaderboard marks them: symbol -> that close's day. Left out of the record when empty, as
+    # valuations stored before it (and a backtest's) were written.
+    at_last_close: dict[str, date] = Field(default_factory=dict, exclude_if=lambda held: not held)
     # What the broker names the account (AccountSnapshot.broker_account): another name at a later look is a reset.
     # Left out when None (the paper broker; valuations stored before it).
     broker_account: str | None = Field(default=None, exclude_if=lambda name: name is None)

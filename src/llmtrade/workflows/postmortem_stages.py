@@ -21,7 +21,7 @@ from llmtrade.agents import postmortem_writer
 from llmtrade.brokers.fills import observe, record_new_fills
 from llmtrade.brokers.reconcile import look_now
 from llmtrade.config.models import BENCHMARK, AccountRole
-from llmtrade.discovery.universe import held_outside
+from llmtrade.discovery.universe import held_outside, in_play
 from llmtrade.domain.checkpoints import (
     IndicatorOutcome,
     Postmortem,
@@ -33,9 +33,11 @@ from llmtrade.domain.events import EventPayload
 from llmtrade.domain.ledger import split_since
 from llmtrade.domain.research import MarketSnapshotTaken
 from llmtrade.domain.streams import SNAPSHOT, postmortem_reflections_stream, postmortem_stream, week_stream
+from llmtrade.domain.trading import AccountSnapshot
 from llmtrade.errors import LlmtradeError
 from llmtrade.fanout import gather_settled
 from llmtrade.llm.gateway import CallSite
+from llmtrade.market.ended_prices import ended_last_bars, last_close_note
 from llmtrade.market.held_prices import closes_with_held, held_closes
 from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.pipeline.frozen import once
@@ -65,6 +67,12 @@ POSTMORTEMS = ContextKey("postmortems", list[Postmortem])
 WRITTEN_NOW = ContextKey("postmortem_written_now", bool)
 # Each account whose end equity values a held symbol at cost (no close of it to the week's end), and why: said.
 UNPRICED = ContextKey("postmortem_unpriced", dict[str, str])
+
+
+def _holds(account: AccountSnapshot, symbol: str) -> bool:
+    """Whether `account` holds shares of `symbol`."""
+    position = account.positions.get(symbol)
+    return position is not None and position.qty != 0
 
 
 def written(bench: Workbench) -> list[Postmortem] | None:
@@ -113,6 +121,10 @@ class GatherStage:
             anchor=BENCHMARK,
         )
         self._unpriced: dict[str, str] = {}
+        # A held one whose prices ended is valued at its last close, as the leaderboard and the report value it, where
+        # its cost booked the week a P/L of 0 for it (and remembered so); said. Never a price the indicators read.
+        held = in_play(bench.events)
+        self._ended = ended_last_bars(bench.market, [s for s in self._missing if s in held], self.asof)
         snapshots = bench.events.read(
             stream=week_stream(bench.week_id, SNAPSHOT), type=MarketSnapshotTaken.event_type()
         )
@@ -136,7 +148,8 @@ class GatherStage:
         # leaderboard's curves are folded from that log, and an order filled since the last checkpoint (a week with
         # none after the open) left its end equity short of the postmortem's until the next weekly run recorded it.
         record_new_fills(bench.events, desk.broker, week_id=bench.week_id, run_id=bench.run_id)
-        account = look_now(bench.events, desk.broker, prices).managed  # what it manages
+        valued = prices | {s: bar.close for s, (bar, _) in self._ended.items()}
+        account = look_now(bench.events, desk.broker, valued).managed  # what it manages
         resets = recorded_resets(bench.events, desk.account.id).get(desk.account.id, ())
         before = [r for r in resets if r.at <= started_at]
         in_week = [r for r in resets if started_at < r.at <= self.asof]
@@ -147,17 +160,20 @@ class GatherStage:
             # The broker's books began again since the week's end (a paper account reset): its balance now is not this
             # week's end, the books of the stretch the week ended in are.
             last = (in_week or before or [None])[-1]
-            account = books_account(bench.events, desk, prices, since=last)
+            account = books_account(bench.events, desk, valued, since=last)
         end_equity, end_realized, end_unrealized = account.equity, account.realized_pnl, account.unrealized_pnl
         if account.at_cost:
             # A held symbol whose prices stopped before the week's end (its feed ended, it was delisted or renamed) is
             # in the end equity at its cost: stored as the week's result and remembered as its outcome, so said.
             why = "; ".join(f"{s}: {self._missing.get(s, 'no close to the week end')}" for s in account.at_cost)
             self._unpriced[desk.account.id] = f"values {', '.join(account.at_cost)} at cost, no close of it ({why})"
+        if ended := [last_close_note(s, *self._ended[s]) for s in sorted(self._ended) if _holds(account, s)]:
+            said = self._unpriced.get(desk.account.id)
+            self._unpriced[desk.account.id] = "; ".join([*filter(None, [said]), *(f"has {note}" for note in ended)])
         if self.asof < bench.now:
             # Written late: what the account holds now, unless something filled since the week's close (a later week
             # traded), then what it held at that close; either at the week's prices.
-            at_close = held_at_close(bench.events, account, prices, self.asof)
+            at_close = held_at_close(bench.events, account, valued, self.asof)
             if at_close is not None:
                 end_equity, end_realized, end_unrealized = at_close
         end_realized, end_unrealized = end_realized or 0.0, end_unrealized or 0.0

@@ -12,7 +12,7 @@ record on its own with its own race handling (brokers/fills.py, risk/controls.py
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from datetime import date
 
 from llmtrade.brokers.fill_view import view_of
@@ -28,6 +28,7 @@ from llmtrade.brokers.order_ends import record_order_ends
 from llmtrade.brokers.per_store import PerStore
 from llmtrade.brokers.reconcile import our_order_ids
 from llmtrade.config.models import Config
+from llmtrade.domain.market import Bar
 from llmtrade.domain.trading import AccountSnapshot, BreakerState, Fill
 from llmtrade.errors import ConcurrencyError
 from llmtrade.risk.controls import breaker_change, breaker_events, evaluate_breaker
@@ -48,8 +49,11 @@ def value_account(
     run_id: str,
     observed: Observed | None = None,
     ours: frozenset[str] | None = None,
+    last_closes: Mapping[str, Bar] | None = None,
 ) -> None:
-    """Record the account's equity and its new fills, and let its circuit breaker see both.
+    """Record the account's equity and its new fills, and let its circuit breaker see both. `last_closes`: the last
+    bar of held symbols whose prices ended (market/ended_prices.py), each one `account` values at cost valued at its
+    close instead and named so (AccountValued.at_last_close).
 
     Broker reads write nothing, so this (a write path: week start, checkpoints, after each fill) is
     where the broker's fills reach the audit log, once per order. A halt cancels the account's
@@ -60,6 +64,7 @@ def value_account(
     # The broker's own cancel records first (a split's, at the paper broker), as record_new_fills has it: the order
     # ends recorded below must never take their streams.
     desk.broker.record_canceled(run_id=run_id)
+    account, at_last = marked_at(account, last_closes or {})
     # One look at the broker serves the audit log and the breaker.
     observed = observed if observed is not None else observe(desk.broker)
     ours = ours if ours is not None else our_order_ids(events, account.account_id)
@@ -79,7 +84,7 @@ def value_account(
     # The same look as the last valuation's, whose new fills were all recorded: the audit log holds them still.
     found = [] if kept is not None else new_fill_events(events, desk.broker, observed, week_id=week_id, run_id=run_id)
     new = [event for _, event in found]
-    valued, at = valuation_event(account, occasion=occasion, week_id=week_id, run_id=run_id)
+    valued, at = valuation_event(account, occasion=occasion, week_id=week_id, run_id=run_id, at_last_close=at_last)
     batch = [*new, valued, *breaker_events(account_id, changes, week_id=week_id, run_id=run_id)]
     expected = {event.stream: 0 for event in new} | (at or {})
     if changes:
@@ -88,7 +93,9 @@ def value_account(
         events.append(batch, expected_versions=expected)
     except ConcurrencyError:
         _VALUED.forget(events, name, account_id)
-        state = _one_by_one(events, desk, account, config, occasion=occasion, week_id=week_id, run_id=run_id)
+        state = _one_by_one(
+            events, desk, account, config, occasion=occasion, week_id=week_id, run_id=run_id, at_last_close=at_last
+        )
     else:
         _VALUED.keep(events, name, account_id, observed, ours, fills)
         record_order_ends(events, desk.broker, observed, run_id=run_id)  # after their fills, as record_new_fills does
@@ -149,13 +156,15 @@ def _one_by_one(
     occasion: str,
     week_id: date,
     run_id: str,
+    at_last_close: Mapping[str, date],
 ) -> BreakerState:
     """The valuation written record by record, each once whoever else is writing it; the breaker's state."""
     observed = observe(desk.broker)
     ours = our_order_ids(events, account.account_id)
     record_new_fills(events, desk.broker, week_id=week_id, run_id=run_id, observed=observed)
     reset = reset_found(events, desk, account.account_id, account.equity, observed, named=account.broker_account)
-    record_valuation(events, account, occasion=occasion, week_id=week_id, run_id=run_id)  # once per occasion
+    # Once per occasion.
+    record_valuation(events, account, occasion=occasion, week_id=week_id, run_id=run_id, at_last_close=at_last_close)
     return evaluate_breaker(
         events,
         account.account_id,
@@ -167,3 +176,21 @@ def _one_by_one(
         run_id=run_id,
         reset=reset,
     )
+
+
+def marked_at(account: AccountSnapshot, closes: Mapping[str, Bar]) -> tuple[AccountSnapshot, dict[str, date]]:
+    """`account` with each symbol it holds at cost (`at_cost`) that `closes` has (symbol -> its last bar, its prices
+    having ended) valued at that bar's close, as the leaderboard marks it: equity and unrealised P/L in USD; and those
+    symbols, with their close's day. Buying power is left as the broker gave it: nothing is sized off these closes."""
+    marked = {s: bar for s, bar in closes.items() if s in account.at_cost and account.positions.get(s) is not None}
+    marked = {s: bar for s, bar in marked.items() if account.positions[s].qty}
+    if not marked:
+        return account, {}
+    change = sum(account.positions[s].qty * (bar.close - account.positions[s].avg_price) for s, bar in marked.items())
+    unrealized = None if account.unrealized_pnl is None else round(account.unrealized_pnl + change, 2)
+    update = {
+        "equity": round(account.equity + change, 2),
+        "unrealized_pnl": unrealized,
+        "at_cost": [s for s in account.at_cost if s not in marked],
+    }
+    return account.model_copy(update=update), {s: bar.day for s, bar in marked.items()}

@@ -11,8 +11,9 @@ from llmtrade.brokers.fills import Observed, look_at
 from llmtrade.brokers.order_plan import plan_orders
 from llmtrade.brokers.reconcile import look, record_differences
 from llmtrade.config.models import Config
-from llmtrade.discovery.universe import held_outside
+from llmtrade.discovery.universe import held_outside, in_play
 from llmtrade.domain.events import EventPayload
+from llmtrade.domain.market import Bar
 from llmtrade.domain.research import MarketSnapshot
 from llmtrade.domain.trading import (
     AccountSnapshot,
@@ -23,10 +24,11 @@ from llmtrade.domain.trading import (
     TradeIntent,
 )
 from llmtrade.errors import LlmtradeError, TemporaryError
-from llmtrade.market.daily_bars import DailyBars
+from llmtrade.market.ended_prices import ended_last_bars
 from llmtrade.market.failures import own_words
 from llmtrade.market.held_prices import HELD_SESSIONS, held_bars
 from llmtrade.market.jumps import last_suspect
+from llmtrade.market.service import MarketData
 from llmtrade.risk import gate as risk
 from llmtrade.risk.controls import halted, shadow_symbols
 from llmtrade.storage.event_store import EventStore
@@ -66,7 +68,7 @@ class WeekGate:
         *,
         dry_run: bool = False,
         overlaps: bool = False,
-        market: DailyBars | None = None,
+        market: MarketData | None = None,
     ):
         self.overlaps = overlaps
         self.desks = desks
@@ -81,6 +83,9 @@ class WeekGate:
         # Those of them whose prices ended for good (a feed that answers they stop, or that it has none), with why: a
         # roll's close of one could never fill (brokers/paper_expiry.py), so it is not sent and not counted as sold.
         self._held_ended: dict[str, str] = {}
+        # The last bar of each held symbol without a close now whose prices ended: the week start values it there, as
+        # the leaderboard and the postmortem do (never a price the roll or the risk gate sizes off).
+        self._last_bars: dict[str, Bar] = {}
         self.splits = SeenSplits(events, week_id, dry_run=dry_run)
         self.queued: list[str] = []
         self.unsold: list[str] = []  # `unsold_note`s of the plans made here: said as warnings, the run degraded
@@ -92,7 +97,8 @@ class WeekGate:
         """Read the snapshot session's closes of every symbol held outside the universe (the snapshot has the
         universe's only), before any account is looked at: the week roll sells them and the week start values them at
         these, where they were taken at cost (an operator's trial). One no provider has stays at cost, and its
-        valuation says so (AccountValued.at_cost). A last close of theirs the next session has not confirmed is
+        valuation says so (AccountValued.at_cost); one whose prices ended is valued at its last close, said so
+        (AccountValued.at_last_close: `_ended_closes`). A last close of theirs the next session has not confirmed is
         suspect, as a universe symbol's (`MarketSnapshot.suspect`): the roll's money is not sized off it. A halted
         account's shadow book is rolled at these too: what it holds outside the universe is read with them."""
         shadows = sorted({s for desk in self.desks for s in shadow_symbols(self.events, desk.account.id)})
@@ -100,12 +106,24 @@ class WeekGate:
         extra = [s for s in held if s not in snapshot.indicators]
         if self.market is None or not extra:
             self._held, self._held_suspect, self._held_ended = {}, {}, {}
+            self._ended_closes(snapshot)
             return
         errors: dict[str, LlmtradeError] = {}
         bars = held_bars(self.market, extra, snapshot.asof, sessions=HELD_SESSIONS, errors=errors)[0]
         self._held_ended = {s: own_words(e) for s, e in errors.items() if not isinstance(e, TemporaryError)}
         self._held = {s: b[-1].close for s, b in bars.items()}
         self._held_suspect = {s: jump.looks_like() for s, b in bars.items() if (jump := last_suspect(s, b)) is not None}
+        self._ended_closes(snapshot)
+
+    def _ended_closes(self, snapshot: MarketSnapshot) -> None:
+        """The last bar of each symbol some account holds that has no close in this week's prices (`closes`) and whose
+        prices ended (market/ended_prices.py): a symbol the snapshot left out, or one held outside the universe."""
+        self._last_bars = {}
+        if self.market is None:
+            return
+        wanted = [s for s in sorted(in_play(self.events)) if s not in snapshot.indicators and s not in self._held]
+        if wanted:
+            self._last_bars = {s: bar for s, (bar, _) in ended_last_bars(self.market, wanted, snapshot.asof).items()}
 
     def closes(self, snapshot: MarketSnapshot, account_id: str = "") -> dict[str, float]:
         """The weekly run's prices: the snapshot's closes and those of the symbols held outside the universe
@@ -135,6 +153,7 @@ class WeekGate:
             run_id=run_id,
             observed=observed,
             ours=ours,
+            last_closes=self._last_bars,
         )
 
     def ready(self, desk: Desk, snapshot: MarketSnapshot, run_id: str, *, trades: bool = True) -> AccountSnapshot:
