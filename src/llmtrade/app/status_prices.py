@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -17,15 +17,10 @@ from llmtrade.market.service import MarketData
 def unpriced(rows: Sequence[dict[str, Any]], prices: Mapping[str, float], missing: Mapping[str, str]) -> list[str]:
     """What to say of each held symbol this status has no price for (no provider has it: `missing` says why, by
     symbol): valued at cost, which two new users read as the account's equity with nothing to tell them."""
-    holders: dict[str, list[str]] = {}
-    for row in rows:
-        for position in row["positions"]:
-            if position.symbol not in prices:
-                holders.setdefault(position.symbol, []).append(row["account_id"])
     return [
         f"{symbol} (held by {', '.join(accounts)}) has no price here: "
         f"{missing.get(symbol, 'no provider had it')}; valued at cost"
-        for symbol, accounts in sorted(holders.items())
+        for symbol, accounts in _holders(rows, lambda symbol: symbol not in prices)
     ]
 
 
@@ -77,13 +72,18 @@ def ended_held(
 def at_last_close(rows: Sequence[dict[str, Any]], ended: Mapping[str, tuple[Bar, str]]) -> list[str]:
     """What to say of each held symbol valued at its last close (`ended_held`): which accounts, the day, why, and what
     to do: that close is no price to trade at."""
-    holders: dict[str, list[str]] = {}
-    for row in rows:
-        for position in row["positions"]:
-            if position.symbol in ended:
-                holders.setdefault(position.symbol, []).append(row["account_id"])
     return [
         f"{last_close_note(symbol, *ended[symbol])} (held by {', '.join(accounts)}): close the position at the "
         f"broker, take {symbol} out of the universe, or give it prices"
-        for symbol, accounts in sorted(holders.items())
+        for symbol, accounts in _holders(rows, lambda symbol: symbol in ended)
     ]
+
+
+def _holders(rows: Sequence[dict[str, Any]], wanted: Callable[[str], bool]) -> list[tuple[str, list[str]]]:
+    """Each `wanted` symbol some row's positions hold, with the ids of the accounts holding it, by symbol."""
+    holders: dict[str, list[str]] = {}
+    for row in rows:
+        for position in row["positions"]:
+            if wanted(position.symbol):
+                holders.setdefault(position.symbol, []).append(row["account_id"])
+    return sorted(holders.items())

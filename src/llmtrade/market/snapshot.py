@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from llmtrade.config.models import BENCHMARK, Instrument
 from llmtrade.domain.research import MarketSnapshot
-from llmtrade.errors import LlmtradeError, MarketDataError, OperationalError, TemporaryError
+from llmtrade.errors import LlmtradeError, MarketDataError, OperationalError
 from llmtrade.market.daily_bars import DailyBars
 from llmtrade.market.held_prices import HELD_SESSIONS, prices_ended
 from llmtrade.market.indicators import indicators_of
@@ -75,10 +75,8 @@ def ended_in(market: DailyBars, failure: LlmtradeError, symbols: Sequence[str], 
     the benchmark's too (a feed behind as a whole: a CSV folder not updated yet); or when no symbol it names ended, or
     none would be left. No symbol is asked again one by one in those cases."""
     short = failure.short if isinstance(failure, MarketDataError) else ()
-    if isinstance(failure, TemporaryError) or failure.exit_code != OperationalError.exit_code:
-        raise failure
-    if not short or BENCHMARK in short:
-        raise failure
+    if failure.exit_code != OperationalError.exit_code or not short or BENCHMARK in short:
+        raise failure  # a TemporaryError's exit is 75: waited for, as the CSV folder's own files (2) are mended
     ended = {s: why for s in short if s in symbols and (why := ended_before(market, s, asof)) is not None}
     if not ended or len(ended) == len(set(symbols)):
         raise failure
