@@ -103,14 +103,18 @@ class WeekGate:
         account's shadow book is rolled at these too: what it holds outside the universe is read with them."""
         shadows = sorted({s for desk in self.desks for s in shadow_symbols(self.events, desk.account.id)})
         held = dict.fromkeys([*held_outside(self.config, self.events), *shadows])
-        extra = [s for s in held if s not in snapshot.indicators]
+        extra = [s for s in held if s not in snapshot.indicators and s not in snapshot.left_out]
+        # A universe symbol the snapshot left out, its prices having ended, is one whose close could never fill, as a
+        # symbol held outside the universe whose feed answers so: its close was sent all the same, failing the run in
+        # session at every retry (no quote will come, exit 75), queued for an open that never comes before it.
+        left_out = dict(snapshot.left_out)
         if self.market is None or not extra:
-            self._held, self._held_suspect, self._held_ended = {}, {}, {}
+            self._held, self._held_suspect, self._held_ended = {}, {}, left_out
             self._ended_closes(snapshot)
             return
         errors: dict[str, LlmtradeError] = {}
         bars = held_bars(self.market, extra, snapshot.asof, sessions=HELD_SESSIONS, errors=errors)[0]
-        self._held_ended = {s: own_words(e) for s, e in errors.items() if not isinstance(e, TemporaryError)}
+        self._held_ended = left_out | {s: own_words(e) for s, e in errors.items() if not isinstance(e, TemporaryError)}
         self._held = {s: b[-1].close for s, b in bars.items()}
         self._held_suspect = {s: jump.looks_like() for s, b in bars.items() if (jump := last_suspect(s, b)) is not None}
         self._ended_closes(snapshot)
