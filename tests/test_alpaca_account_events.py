@@ -17,7 +17,7 @@ from llmtrade.risk.controls import breaker_state
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.execution_stage import ExecutionStage
-from llmtrade.workflows.trading_stages import PLANS, RiskStage
+from llmtrade.workflows.trading_stages import LAST_CLOSES, PLANS, RiskStage
 from llmtrade.workflows.trading_stages import PRICES as PRICES_KEY
 from llmtrade.workflows.valuation import value_account
 from tests.fakes.alpaca_server import FakeAlpacaServer, FakeResponse
@@ -78,7 +78,9 @@ def _week(storage: Storage, desk: Desk, week: date, run_id: str) -> OrdersPlanne
         RiskStage([desk], CONFIG, storage.events, week).run(_context(PRICES, week=week, run_id=run_id))
     )
     plan: OrdersPlanned = planned.get(PLANS)[0]
-    executed = PipelineContext(run_id=run_id, week_id=week).with_values((PLANS, [plan]), (PRICES_KEY, PRICES))
+    executed = PipelineContext(run_id=run_id, week_id=week).with_values(
+        (PLANS, [plan]), (PRICES_KEY, PRICES), (LAST_CLOSES, {})
+    )
     asyncio.run(ExecutionStage([desk], storage.events, week, CONFIG, dry_run=False).run(executed))
     return plan
 

@@ -17,7 +17,7 @@ from llmtrade.pipeline.context import PipelineContext
 from llmtrade.risk.controls import halted
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows.desk import Desk
-from llmtrade.workflows.execution import PRICES, revaluer, send_orders
+from llmtrade.workflows.execution import LAST_CLOSES, PRICES, revaluer, send_orders
 from llmtrade.workflows.execution_stage import EXECUTED, ExecutionStage
 from llmtrade.workflows.trading_stages import PLANS
 
@@ -90,7 +90,9 @@ def test_accounts_execute_in_parallel_and_each_order_is_sent_once(storage: Stora
         )
         for account in ACCOUNTS
     ]
-    context = PipelineContext(run_id="r", week_id=WEEK).with_values((PLANS, plans), (PRICES, {"SPY": 100.0}))
+    context = PipelineContext(run_id="r", week_id=WEEK).with_values(
+        (PLANS, plans), (PRICES, {"SPY": 100.0}), (LAST_CLOSES, {})
+    )
     stage = ExecutionStage(desks, storage.events, WEEK, load_config(None).config, dry_run=False)
     result = asyncio.run(stage.run(context))
     assert SlowBroker.peak > 1  # several accounts' submissions overlapped

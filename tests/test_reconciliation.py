@@ -47,7 +47,7 @@ from llmtrade.workflows.committee_stages import DECISION, FAILED_PMS, PITCHES
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.execution_stage import ExecutionStage
 from llmtrade.workflows.research_stages import SNAPSHOT
-from llmtrade.workflows.trading_stages import PLANS, PREPARED, PRICES, QUEUED, READY, UNSOLD, RiskStage
+from llmtrade.workflows.trading_stages import LAST_CLOSES, PLANS, PREPARED, PRICES, QUEUED, READY, UNSOLD, RiskStage
 from tests.fakes.alpaca_server import FakeAlpacaServer
 from tests.fakes.by_hand import trade_by_hand
 
@@ -226,7 +226,9 @@ def test_hand_made_positions_are_reported_left_alone_and_not_counted_in_sizing(
     }
     assert any(e.payload["difference"]["client_order_id"] == hand_gld for e in _found(storage))
 
-    executed = PipelineContext(run_id="run-1", week_id=WEEK).with_values((PLANS, [plan]), (PRICES, prices))
+    executed = PipelineContext(run_id="run-1", week_id=WEEK).with_values(
+        (PLANS, [plan]), (PRICES, prices), (LAST_CLOSES, {})
+    )
     asyncio.run(ExecutionStage([desk], storage.events, WEEK, CONFIG, dry_run=False).run(executed))
 
     held = broker.account(prices).positions

@@ -30,7 +30,7 @@ from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows.broker_splits import SeenSplits, before_a_split
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.execution_stage import ExecutionStage
-from llmtrade.workflows.trading_stages import PLANS, PRICES, RiskStage
+from llmtrade.workflows.trading_stages import LAST_CLOSES, PLANS, PRICES, RiskStage
 from tests.fakes.alpaca_server import FakeAlpacaServer
 from tests.test_alpaca_broker import KEY_ID, SECRET, broker_for, order
 from tests.test_reconciliation import CONFIG, _context
@@ -204,7 +204,9 @@ def test_a_weekly_run_before_the_open_sizes_a_position_alpaca_split_at_the_split
         desk = Desk(CONFIG.accounts.account("acct_1"), broker)
         first = date(2025, 12, 29)
         plans = _run_week(desk, storage, first, BOUGHT, date(2026, 1, 1))
-        executed = PipelineContext(run_id="run-1", week_id=first).with_values((PLANS, plans), (PRICES, {"SPY": 600.0}))
+        executed = PipelineContext(run_id="run-1", week_id=first).with_values(
+            (PLANS, plans), (PRICES, {"SPY": 600.0}), (LAST_CLOSES, {})
+        )
         asyncio.run(ExecutionStage([desk], storage.events, first, CONFIG, dry_run=False).run(executed))
         shares = broker.account({}).positions["SPY"].qty
         assert shares > 0

@@ -14,18 +14,19 @@ from dataclasses import dataclass
 from llmtrade.brokers.fills import look_at
 from llmtrade.brokers.reconcile import look, record_differences
 from llmtrade.config.models import AccountRole
-from llmtrade.discovery.universe import held_outside
+from llmtrade.discovery.universe import held_outside, in_play
 from llmtrade.domain.events import NewEvent, StageDeferred, StoredEvent
-from llmtrade.domain.market import IndicatorSet, Quote
+from llmtrade.domain.market import Bar, IndicatorSet, Quote
 from llmtrade.domain.streams import held_stream
 from llmtrade.domain.trading import AccountSnapshot
+from llmtrade.market.ended_prices import ended_last_bars
 from llmtrade.market.held_prices import prices_ended
 from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.workflows.broker_splits import SeenSplits, before_a_split
 from llmtrade.workflows.checkpoint_slot import Outcome, Slot, outcome_from
 from llmtrade.workflows.convictions import conviction_now
 from llmtrade.workflows.desk import Desk
-from llmtrade.workflows.execution import PRICES, queued_order_ids, value_account
+from llmtrade.workflows.execution import LAST_CLOSES, PRICES, queued_order_ids, value_account
 from llmtrade.workflows.frozen_trade import (
     FrozenTrade,
     current_prices,
@@ -77,7 +78,7 @@ DEFERRED = ContextKey("checkpoint_deferred", dict[str, str])  # accounts holding
 class PrepareStage:
     name = "prepare"
     reads = ()
-    writes = (PRICES, STORED, RESUMED, ASKING, SKIPS, DEFERRED)
+    writes = (PRICES, LAST_CLOSES, STORED, RESUMED, ASKING, SKIPS, DEFERRED)
     overlaps = False
 
     def __init__(self, bench: Workbench, slot: Slot, *, dry_run: bool):
@@ -134,6 +135,7 @@ class PrepareStage:
                 asking.append(prepared)
         result = context.with_values(
             (PRICES, prices),
+            (LAST_CLOSES, self._last_closes(prices)),
             (STORED, stored),
             (RESUMED, resumed),
             (ASKING, asking),
@@ -246,6 +248,18 @@ class PrepareStage:
         # While the market is closed the price is the last bar's close (no quote: the closes themselves).
         suspect = self._suspects.get(frozen.instrument) if quote is None or quote.kind == "close" else None
         return Prepared(desk, account, frozen, values, before, pnl_pct, triggered, flipped, quote, suspect)
+
+    def _last_closes(self, prices: dict[str, float]) -> dict[str, Bar]:
+        """The last bar of each symbol some account may hold without a price now whose prices ended
+        (market/ended_prices.py): the valuation after a fill of this checkpoint's orders values it there, as the week
+        start and status do, where it took its cost. Reads the feed only when such a symbol is held."""
+        bench = self.bench
+        if not self._problems:
+            return {}
+        wanted = [s for s in sorted(in_play(bench.events)) if s not in prices and s in self._problems]
+        if not wanted:
+            return {}
+        return {s: bar for s, (bar, _) in ended_last_bars(bench.market, wanted, bench.now).items()}
 
     def _lasting(self, symbol: str) -> str | None:
         """Why `symbol`, held and without a price now, will not have one by waiting, or None when waiting may bring it

@@ -36,6 +36,7 @@ from llmtrade.workflows.checkpoint_slot import Outcome, Slot
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.execution import (
     ABANDONED,
+    LAST_CLOSES,
     PRICES,
     UNFINISHED,
     Execution,
@@ -227,7 +228,7 @@ class DecideStage:
 
 class ExecuteStage:
     name = "execute"
-    reads = (OUTCOMES, PRICES, DEFERRED, UNDECIDED)
+    reads = (OUTCOMES, PRICES, LAST_CLOSES, DEFERRED, UNDECIDED)
     writes = (SENT, ABANDONED, UNFINISHED, SUPERSEDED)
     overlaps = False
 
@@ -256,6 +257,7 @@ class ExecuteStage:
             run_id=bench.run_id,
             superseded=frozenset(p.account_id for p in plans if p.orders),
             own=frozenset(o.client_order_id for p in plans for o in p.orders),
+            last_closes=context.get(LAST_CLOSES),
         )
         # Most checkpoints plan no order: execute_plans would read the week's orders stream twice to report that
         # nothing was sent, abandoned or refused (a plan without orders is never sent nor abandoned).
@@ -270,6 +272,7 @@ class ExecuteStage:
                 stream=stream,
                 week_id=bench.week_id,
                 run_id=bench.run_id,
+                last_closes=context.get(LAST_CLOSES),
             )
         ours = {order.client_order_id for plan in plans for order in plan.orders}
         # Most checkpoints plan nothing: then nothing of theirs is on the week's orders stream to read back.

@@ -27,6 +27,7 @@ from llmtrade.brokers.reconcile import look
 from llmtrade.config.models import Config
 from llmtrade.domain.checkpoints import KILL_SWITCH_BLOCK, OrderBlocked
 from llmtrade.domain.events import EventPayload, NewEvent
+from llmtrade.domain.market import Bar
 from llmtrade.domain.reconciliation import is_ours
 from llmtrade.domain.tracing import for_account
 from llmtrade.domain.trading import (
@@ -55,6 +56,9 @@ from llmtrade.workflows.valuation import value_account
 FILLED = OrderStatus.FILLED
 # The prices a plan was made at; execution values accounts at them after each fill.
 PRICES = ContextKey("prices", dict[str, float])
+# The last bar of each held symbol without a price in PRICES whose prices ended (market/ended_prices.py), by symbol:
+# the valuation after a fill values it there, as the week start, status and the postmortem do, where it took its cost.
+LAST_CLOSES = ContextKey("last_closes", dict[str, Bar])
 # Plans not sent because they no longer fit the account (this run's or an earlier one's): a degraded run.
 ABANDONED = ContextKey("abandoned_plans", list[PlanAbandoned])
 # Orders refused by the broker, one line each: a degraded run (held-back legs are not: legs.held_back_notes).
@@ -71,9 +75,17 @@ def queued_order_ids(desk: Desk, orders: Sequence[BrokerOrder] | None = None) ->
 
 
 def revaluer(
-    events: EventStore, desk: Desk, config: Config, prices: Mapping[str, float], *, week_id: date, run_id: str
+    events: EventStore,
+    desk: Desk,
+    config: Config,
+    prices: Mapping[str, float],
+    *,
+    week_id: date,
+    run_id: str,
+    last_closes: Mapping[str, Bar] | None = None,
 ) -> Callable[[], None]:
-    """What runs after a fill: value the account, so its breaker sees the trade before the next order."""
+    """What runs after a fill: value the account, so its breaker sees the trade before the next order. `last_closes`
+    (LAST_CLOSES): the last bar of each held symbol whose prices ended, valued there, not at its cost."""
 
     def revalue() -> None:
         broker = desk.broker
@@ -82,7 +94,15 @@ def revaluer(
         account, observed = look_at(broker, prices)
         managed = look(events, broker, account, prices, observed=observed).managed  # only what it manages
         value_account(
-            events, desk, managed, config, occasion="after fill", week_id=week_id, run_id=run_id, observed=observed
+            events,
+            desk,
+            managed,
+            config,
+            occasion="after fill",
+            week_id=week_id,
+            run_id=run_id,
+            observed=observed,
+            last_closes=last_closes,
         )
 
     return revalue
@@ -218,11 +238,13 @@ def execute_plan(
     stream: str,
     week_id: date,
     run_id: str,
+    last_closes: Mapping[str, Bar] | None = None,
 ) -> tuple[Sent, PlanAbandoned | None]:
-    """One account: look its planned orders up at the broker, then check the plan, then send the rest.
+    """One account: look its planned orders up at the broker, then check the plan, then send the rest; valued after
+    each fill at `prices` and `last_closes` (`revaluer`).
 
     Returns (what `send_orders` left undone, the plan's abandonment if it was abandoned now)."""
-    after_fill = revaluer(events, desk, config, prices, week_id=week_id, run_id=run_id)
+    after_fill = revaluer(events, desk, config, prices, week_id=week_id, run_id=run_id, last_closes=last_closes)
     recorded = recorded_orders(events, stream)
     recovered = recover_orders(
         events, desk.broker, plan, stream=stream, week_id=week_id, run_id=run_id, recorded=recorded
@@ -252,8 +274,10 @@ async def execute_plans(
     stream: str,
     week_id: date,
     run_id: str,
+    last_closes: Mapping[str, Bar] | None = None,
 ) -> Execution:
-    """Send every plan not abandoned, accounts in parallel; raise if the kill switch held any order back.
+    """Send every plan not abandoned, accounts in parallel; raise if the kill switch held any order back. Each account
+    is valued after a fill at `prices` and `last_closes` (`revaluer`).
 
     Accounts are independent: one account's plan that no longer fits is abandoned (a PlanAbandoned
     event on `stream`, once) and the others still trade. A plan abandoned by an earlier run is
@@ -277,6 +301,7 @@ async def execute_plans(
                 stream=stream,
                 week_id=week_id,
                 run_id=run_id,
+                last_closes=last_closes,
             )
             for plan in live
         ]

@@ -11,7 +11,7 @@ from llmtrade.domain.trading import OrderRejected, OrderSubmitted
 from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.desk import Desk
-from llmtrade.workflows.execution import ABANDONED, PRICES, UNFINISHED, execute_plans
+from llmtrade.workflows.execution import ABANDONED, LAST_CLOSES, PRICES, UNFINISHED, execute_plans
 from llmtrade.workflows.plan_recovery import recorded_orders
 from llmtrade.workflows.trading_stages import PLANS
 
@@ -22,7 +22,7 @@ class ExecutionStage:
     """Sends the frozen plans (see workflows/execution.py); a rerun sends only what is not recorded."""
 
     name = "execution"
-    reads = (PLANS, PRICES)
+    reads = (PLANS, PRICES, LAST_CLOSES)
     writes = (EXECUTED, ABANDONED, UNFINISHED)
     overlaps = False
 
@@ -52,6 +52,7 @@ class ExecutionStage:
             stream=stream,
             week_id=self.week_id,
             run_id=context.run_id,
+            last_closes=context.get(LAST_CLOSES),
         )
         result = context.with_values(
             (EXECUTED, recorded_orders(self.events, stream)),

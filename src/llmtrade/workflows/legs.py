@@ -11,6 +11,7 @@ from functools import partial
 
 from llmtrade.config.models import Config
 from llmtrade.domain.events import NewEvent
+from llmtrade.domain.market import Bar
 from llmtrade.domain.trading import (
     LegHeldBack,
     Order,
@@ -116,11 +117,13 @@ async def resume_unfinished(
     run_id: str,
     superseded: frozenset[str] = frozenset(),
     own: frozenset[str] = frozenset(),
+    last_closes: Mapping[str, Bar] | None = None,
 ) -> ResumedOrders:
     """Send again the orders on `stream` refused earlier or held back for their close, while still valid.
 
     Accounts in `superseded` have a newer plan (this checkpoint's): their unfinished orders are
-    abandoned (PlanAbandoned, once, whole_plan) instead. An order no longer valid for what the account holds
+    abandoned (PlanAbandoned, once, whole_plan) instead. After a fill an account is valued at `prices` and
+    `last_closes` (execution.py `revaluer`). An order no longer valid for what the account holds
     (`still_valid`), or sized before a split, is abandoned alone (whole_plan False). Orders in `own` (the caller's own
     plans) are left to the caller.
     Returns the notes of the orders refused again and of those given up alone, now or by send_orders (legs still held
@@ -133,7 +136,7 @@ async def resume_unfinished(
         undone = [o for o in unfinished_orders(events, stream, account_id) if o.client_order_id not in own]
         if not undone:
             return [], []
-        after_fill = revaluer(events, desk, config, prices, week_id=week_id, run_id=run_id)
+        after_fill = revaluer(events, desk, config, prices, week_id=week_id, run_id=run_id, last_closes=last_closes)
         left = _not_at_broker(
             events, desk, undone, stream=stream, week_id=week_id, run_id=run_id, after_fill=after_fill
         )

@@ -26,7 +26,7 @@ from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.pipeline.frozen import once
 from llmtrade.threads import on_threads
 from llmtrade.workflows.committee_stages import DECISION, FAILED_PMS, PITCHES
-from llmtrade.workflows.execution import PRICES
+from llmtrade.workflows.execution import LAST_CLOSES, PRICES
 from llmtrade.workflows.research_stages import SNAPSHOT
 from llmtrade.workflows.week_gate import WeekGate
 
@@ -131,7 +131,7 @@ class RiskPrepStage(WeekGate):
 class RiskStage(WeekGate):
     name = "risk_gate"
     reads = (SNAPSHOT, PITCHES, FAILED_PMS, DECISION, PREPARED, READY, QUEUED, UNSOLD)
-    writes = (VERDICTS, PLANS, PRICES, QUEUED, UNSOLD)
+    writes = (VERDICTS, PLANS, PRICES, LAST_CLOSES, QUEUED, UNSOLD)
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         snapshot = context.get(SNAPSHOT)
@@ -168,6 +168,7 @@ class RiskStage(WeekGate):
                 (VERDICTS, verdicts),
                 (PLANS, plans),
                 (PRICES, self.closes(snapshot)),
+                (LAST_CLOSES, self.last_closes()),
                 (QUEUED, queued),
                 (UNSOLD, unsold),
             )
@@ -185,6 +186,7 @@ class RiskStage(WeekGate):
             (VERDICTS, verdicts),
             (PLANS, plans),
             (PRICES, self.closes(snapshot)),
+            (LAST_CLOSES, self.last_closes()),
             (QUEUED, context.get(QUEUED)),
             (UNSOLD, unsold),
         )

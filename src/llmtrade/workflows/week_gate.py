@@ -129,6 +129,12 @@ class WeekGate:
         if wanted:
             self._last_bars = {s: bar for s, (bar, _) in ended_last_bars(self.market, wanted, snapshot.asof).items()}
 
+    def last_closes(self) -> dict[str, Bar]:
+        """The last bar of each held symbol without a close in this week's prices whose prices ended (`held_prices`):
+        where the week start values it, and so the valuation after each of the week's fills (execution.py
+        LAST_CLOSES). Never a price to size or trade at."""
+        return dict(self._last_bars)
+
     def closes(self, snapshot: MarketSnapshot, account_id: str = "") -> dict[str, float]:
         """The weekly run's prices: the snapshot's closes and those of the symbols held outside the universe
         (`held_prices`), in the new shares of a split an earlier look recorded."""
