@@ -113,7 +113,7 @@ def status(app: Container) -> StatusResult:
         paper_bps = config.accounts.paper.slippage_bps
         # Only brokers that keep their own fills report them (today the paper broker); others count none.
         fills = {desk.account.id: _our_fills(events, desk) for desk in desks}
-        closing, said = closing_equity(app, storage, market, asof, fills, series)
+        closing, said = closing_equity(app, storage, market, asof, fills, series, ended)
         warnings += said
         rows = [_standing(events, desk, fills[desk.account.id], marks, closing, week_id, paper_bps) for desk in desks]
         held = {p.symbol for row in rows for p in row["positions"]}

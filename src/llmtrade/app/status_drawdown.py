@@ -8,12 +8,15 @@ fetched): status is run often, and asking a provider for the whole history on ev
 of years (a cache covers a range only when one fetch spanned it). The last sessions a held symbol lacks are asked for
 as status asks for its prices, together and then each alone (one symbol no provider has left every account without
 a figure); an account holding a symbol with a close still missing gets no figure, and a warning names the symbol and
-the session, rather than a curve that carries an old price over the gap."""
+the session, rather than a curve that carries an old price over the gap. A held symbol whose prices ended (status's
+`ended_held`: a CSV file no longer written, a ticker delisted or renamed) is no gap to mend: its closes are read from
+the provider to its last bar and it is marked at its last close after it, as the leaderboard marks it and as status
+values it now (its drawdown was not shown while status valued it at that close)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import NamedTuple
 
 from llmtrade.analytics import curves
@@ -28,8 +31,9 @@ from llmtrade.app.marked_books import (
 )
 from llmtrade.domain.market import Bar
 from llmtrade.domain.trading import Fill, Side
-from llmtrade.market.daily_bars import DailyBars
+from llmtrade.market.ended_prices import bars_to_end
 from llmtrade.market.held_prices import HELD_SESSIONS, held_bars
+from llmtrade.market.service import MarketData
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.resets import recorded_resets
 from llmtrade.storage.splits import recorded_splits
@@ -50,15 +54,17 @@ Closing = dict[str, Closed | None]
 def closing_equity(
     app: Container,
     storage: Storage,
-    market: DailyBars,
+    market: MarketData,
     until: datetime,
     broker_fills: Mapping[str, Sequence[Fill]],
     priced_now: Mapping[str, Sequence[Bar]],
+    ended: Mapping[str, tuple[Bar, str]] | None = None,
 ) -> tuple[Closing, list[str]]:
     """Each configured account's equity at every close from the books' first session to the last complete at `until`
     (none while the books hold no trading run or fill: the account is at its starting cash), and what to warn of.
     `broker_fills`: each account's fills as its broker reports them (ours only), counted when not recorded yet;
-    `priced_now`: the bars status priced the books with (their kind, when no run recorded a fetch)."""
+    `priced_now`: the bars status priced the books with (their kind, when no run recorded a fetch); `ended`: the last
+    bar of each held symbol whose prices ended, and why (status's `ended_held`), marked at that close from then on."""
     config = app.loaded.config
     events = storage.events
     recorded, _, _ = fills_of(events, {a.id for a in config.accounts.accounts})
@@ -86,6 +92,8 @@ def closing_equity(
         app.bar_cache(storage).closes(symbols, sessions[0], sessions[-1], synthetic=bool(kind)) if symbols else {}
     )
     recent = sessions[-HELD_SESSIONS:]
+    for symbol, (last, _) in (ended or {}).items():
+        closes[symbol] = _to_the_end(market, closes.get(symbol, {}), symbol, sessions, last, kind)
     stale = [s for s in _held(fills) if any(day not in closes.get(s, {}) for day in recent)]
     problems: dict[str, str] = {}
     if stale:
@@ -124,6 +132,25 @@ def closing_equity(
                 f"and that close is missing ({why})"
             )
     return out, warnings
+
+
+def _to_the_end(
+    market: MarketData,
+    cached: Mapping[date, float],
+    symbol: str,
+    sessions: Sequence[date],
+    last: Bar,
+    kind: bool | None,
+) -> dict[date, float]:
+    """`symbol`'s closes at `sessions` (its prices having ended with `last`): the cache's, those the provider has to its
+    last bar (market/ended_prices.py `bars_to_end`, never cached: a stale tail would vouch for a range), then `last`'s
+    close at each session after it. None of them is after the session it marks."""
+    found = dict(cached)
+    if sessions and sessions[0] <= last.day:
+        bars = bars_to_end(market, symbol, sessions[0], last.day)
+        found.update({b.day: b.close for b in bars if b.synthetic == kind})
+    found.update({day: last.close for day in sessions if day > last.day})
+    return found
 
 
 def _held(fills: Sequence[Fill]) -> list[str]:
