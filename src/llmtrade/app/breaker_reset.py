@@ -3,7 +3,10 @@
 Not a job cron runs (app/jobs.py): a person's command, refused like them on a clock behind the books. Refused too
 (exit 75) between a session's close and the minute its bar is final at a provider (BarNotComplete), where `status`
 values at the session before's closes: a peak restarted there would measure the next drawdown from an equity the day
-already moved away from (a day's fall read again as a fresh loss, tripping the breaker just reset)."""
+already moved away from (a day's fall read again as a fresh loss, tripping the breaker just reset). A held symbol
+whose prices ended (a CSV file no longer written, a ticker delisted or renamed) is valued at its last close, as `status`
+values it; the reset failed on a universe symbol's file (exit 1, the account halted till assets.yaml was edited) and
+took a held one outside it at cost. A held symbol with no price at all is no equity to restart a peak at: refused."""
 
 from __future__ import annotations
 
@@ -12,8 +15,11 @@ from llmtrade.app.container import Container
 from llmtrade.app.results import BreakerReset
 from llmtrade.app.week_mode import as_books_priced
 from llmtrade.brokers.reconcile import look_now
-from llmtrade.discovery.universe import held_outside
-from llmtrade.errors import BarNotComplete, TemporaryError, UsageError
+from llmtrade.config.models import BENCHMARK
+from llmtrade.discovery.universe import held_outside, in_play
+from llmtrade.errors import BarNotComplete, LlmtradeError, OperationalError, TemporaryError, UsageError
+from llmtrade.exits import exit_code_of, temporary
+from llmtrade.market.ended_prices import ended_last_bars
 from llmtrade.market.held_prices import closes_with_held, not_final
 from llmtrade.risk.controls import breaker_state
 from llmtrade.risk.halt_cancels import resume_by_hand
@@ -42,15 +48,39 @@ def reset_breaker(app: Container, account_id: str) -> BreakerReset:
         market = app.market(storage, live=live, record=False)
         desk = next(d for d in app.desks(storage, market, live=live) if d.account.id == account_id)
         held = held_outside(config, storage.events)
+        now = app.clock.now()
+        failed: dict[str, LlmtradeError] = {}  # why each held symbol without a close has none
         try:
-            prices = closes_with_held(market, config.assets.symbols, held, app.clock.now())[0]
+            prices, missing = closes_with_held(
+                market, config.assets.symbols, held, now, anchor=BENCHMARK, errors=failed
+            )
         except BarNotComplete as exc:
             raise TemporaryError(
                 f"{account_id}: a breaker reset restarts its peak at the account's equity at the last close, and "
                 f"{not_final(exc)}: the breaker was not reset; run it again once the close is final"
             ) from exc
-        equity = look_now(storage.events, desk.broker, prices).managed.equity
+        ended = ended_last_bars(market, [s for s in missing if s in in_play(storage.events)], now)
+        prices |= {s: bar.close for s, (bar, _) in ended.items()}
+        managed = look_now(storage.events, desk.broker, prices).managed
+        if managed.at_cost:
+            said = "; ".join(f"{s} ({missing.get(s, 'no price')})" for s in managed.at_cost)
+            raise _refused(
+                f"{account_id}: a breaker reset restarts its peak at the account's equity at the last close, and it "
+                f"holds what has no price: {said}: the breaker was not reset",
+                [failed[s] for s in managed.at_cost if s in failed],
+            )
+        equity = managed.equity
         state = resume_by_hand(
             storage.events, desk.broker, account_id, starting_equity=account.starting_cash, equity=equity
         )
     return BreakerReset(account_id=account_id, peak_equity=state.peak_equity)
+
+
+def _refused(message: str, failures: list[LlmtradeError]) -> LlmtradeError:
+    """The reset's refusal, exiting as `status` does for the same prices: 75 when each failure is a wait, 2 when one is
+    the CSV folder's own files to mend (a file missing, a row unreadable), else 1."""
+    if failures and all(temporary(e) for e in failures):
+        return TemporaryError(message)
+    if any(exit_code_of(e) == UsageError.exit_code for e in failures):
+        return UsageError(message)
+    return OperationalError(message)
