@@ -9,6 +9,7 @@ stops after that Wednesday and GLD stays in assets.yaml's universe (the week's s
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -109,3 +110,39 @@ def test_a_checkpoint_resending_a_held_back_leg_values_a_held_symbol_whose_price
     assert start["at_last_close"] == {"GLD": "2026-01-07"}
     for one in after:
         assert one.get("at_last_close") == {"GLD": "2026-01-07"} and "GLD" not in one.get("at_cost", []), one
+
+
+def test_a_checkpoint_judges_an_account_holding_a_symbol_whose_prices_ended_beside_its_weeks_trade(
+    week: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """acct_3 holds GLD (its prices ended, left unsold by the roll) and TLT, its week's trade. Every checkpoint of the
+    week skipped it ("no price to wait for: GLD has none"): its TLT stop never checked, its owner never asked, the
+    account never valued by a checkpoint. Now it is judged on TLT and valued with GLD at its last close, as the week
+    start valued it; an account whose week's trade is itself the ended symbol is still skipped, saying why."""
+    _, url, _ = week
+    assert runner.invoke(app, ["-q", "run-weekly"]).exit_code == 0
+    _a_week_more_but_gld(tmp_path / "csv")
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-13T17:00:00-05:00")
+    assert runner.invoke(app, ["-q", "postmortem"]).exit_code == 0
+    monkeypatch.setitem(lifecycle.PITCHES, "anthropic/claude-sonnet-4.5", ("TLT", 2))
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-14T08:00:00-05:00")
+    assert runner.invoke(app, ["-q", "run-weekly"]).exit_code == 0
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-14T12:00:00-05:00")
+    result = runner.invoke(app, ["checkpoint", "12:00", "--json"])
+    assert result.exit_code == 0, result.output
+    by_account = {a["account_id"]: a for a in json.loads(result.stdout)["accounts"]}
+    judged = by_account["acct_3"]
+    assert not judged.get("skipped"), judged
+    assert judged["checkpoint"]["instrument"] == "TLT" and judged["checkpoint"]["action"] == "REDUCE", judged
+    [start] = [
+        e.payload
+        for e in stored_events(url, type="AccountValued")
+        if e.account_id == "acct_3" and e.week_id.isoformat() == "2026-01-14" and e.payload["occasion"] == "week start"
+    ]
+    [checked] = [
+        e.payload
+        for e in stored_events(url, type="AccountValued")
+        if e.account_id == "acct_3" and e.payload["occasion"].startswith("checkpoint 2026-01-14")
+    ]
+    assert checked["at_last_close"] == {"GLD": "2026-01-07"} and "at_cost" not in checked, checked
+    assert start["at_last_close"] == {"GLD": "2026-01-07"}

@@ -3,7 +3,8 @@ its valuation (the breaker sees it), the week's frozen trade, the watched indica
 invalidation rule, evaluated in code. Accounts with nothing to judge are skipped with a reason; one holding a symbol
 without a price now is deferred: nothing stored, judged by a rerun (exit 75: checkpoint_trade.py), unless the daily
 feed says the symbol's prices stop before the last session closed or that it has none (`_lasting`): then no rerun would
-price it, and it is skipped now, saying why (a degraded run: app/checkpoint_run.py). An account judged
+price it, and it is skipped now, saying why (a degraded run: app/checkpoint_run.py); one whose feed has a last bar of
+it is valued there and judged on its week's trade, unless that trade is the symbol (`_ended_held`). An account judged
 by an earlier run and not decided yet is looked at again, as one judged now is, for the decide stage (RESUMED).
 The ask stage follows (checkpoint_ask.py)."""
 
@@ -87,6 +88,8 @@ class PrepareStage:
         self.dry_run = dry_run
         self._quotes: dict[str, Quote] = {}
         self._problems: dict[str, str] = {}  # why each symbol of the universe without a price now has none
+        # Of those held, each whose prices ended, with its last bar and why: valued at that close (`_ended_held`).
+        self._ended: dict[str, tuple[Bar, str]] = {}
         # This run's indicator sets by symbol: every account is judged at the same `now`.
         self._indicators: dict[str, IndicatorSet] = {}
         self._suspects: dict[str, str | None] = {}  # by symbol, read with `_indicators`
@@ -108,6 +111,7 @@ class PrepareStage:
             found, problems = held_current_prices(bench.market, held, bench.now)
             prices |= found
         self._quotes, self._problems = quotes, problems
+        self._ended = self._ended_held(prices)
         self._indicators = {}
         self._suspects = {}
         self._frozen = {}
@@ -135,7 +139,7 @@ class PrepareStage:
                 asking.append(prepared)
         result = context.with_values(
             (PRICES, prices),
-            (LAST_CLOSES, self._last_closes(prices)),
+            (LAST_CLOSES, {s: bar for s, (bar, _) in self._ended.items()}),
             (STORED, stored),
             (RESUMED, resumed),
             (ASKING, asking),
@@ -178,7 +182,7 @@ class PrepareStage:
             desk.broker.record_canceled(run_id=bench.run_id)
         snapshot, observed = look_at(desk.broker, valued)
         # Before anything of the look is recorded (valuation, stop and indicators read the prices of what is held).
-        unpriced = [s for s, p in snapshot.positions.items() if p.qty and s in self._problems]
+        unpriced = [s for s, p in snapshot.positions.items() if p.qty and s in self._problems and s not in self._ended]
         if unpriced:
             lasting = {s: why for s in unpriced if (why := self._lasting(s)) is not None}
             if lasting:  # no wait mends it before the deadline: said and stored now, judged again next checkpoint
@@ -211,6 +215,7 @@ class PrepareStage:
                 run_id=bench.run_id,
                 observed=observed,
                 ours=seen.planned,
+                last_closes={s: bar for s, (bar, _) in self._ended.items()},
             )
         chair = desk.account.role is AccountRole.CHAIRMAN  # the week's frozen events: read once per checkpoint
         if chair not in self._frozen:
@@ -224,6 +229,8 @@ class PrepareStage:
         if position is None or position.qty == 0:
             return f"flat: no {frozen.instrument} position held"
         price = prices.get(frozen.instrument)
+        if frozen.instrument in self._ended:  # its own trade's prices ended: nothing to judge it by
+            return unpriced_for_good({frozen.instrument: self._ended[frozen.instrument][1]})
         if price is None:
             # Held, yet priced by no provider though asked (the look above found none of its symbols unpriced): waited
             # for as any held symbol without a price is, never judged nor valued at a made-up price.
@@ -249,17 +256,17 @@ class PrepareStage:
         suspect = self._suspects.get(frozen.instrument) if quote is None or quote.kind == "close" else None
         return Prepared(desk, account, frozen, values, before, pnl_pct, triggered, flipped, quote, suspect)
 
-    def _last_closes(self, prices: dict[str, float]) -> dict[str, Bar]:
-        """The last bar of each symbol some account may hold without a price now whose prices ended
-        (market/ended_prices.py): the valuation after a fill of this checkpoint's orders values it there, as the week
-        start and status do, where it took its cost. Reads the feed only when such a symbol is held."""
+    def _ended_held(self, prices: dict[str, float]) -> dict[str, tuple[Bar, str]]:
+        """Each symbol some account may hold without a price now whose prices ended (market/ended_prices.py), with its
+        last bar and why: the checkpoint's valuation, and the one after a fill of its orders, value it there, as the
+        week start and status do. An account holding one was skipped whole ("no price to wait for"), its own trade's
+        stop never checked and the account never valued; it is judged on its trade, unless that trade is the symbol.
+        Reads the feed only when such a symbol is held."""
         bench = self.bench
         if not self._problems:
             return {}
         wanted = [s for s in sorted(in_play(bench.events)) if s not in prices and s in self._problems]
-        if not wanted:
-            return {}
-        return {s: bar for s, (bar, _) in ended_last_bars(bench.market, wanted, bench.now).items()}
+        return ended_last_bars(bench.market, wanted, bench.now) if wanted else {}
 
     def _lasting(self, symbol: str) -> str | None:
         """Why `symbol`, held and without a price now, will not have one by waiting, or None when waiting may bring it
