@@ -111,8 +111,8 @@ class GatherStage:
         # Every symbol held, in the universe or not: one taken out of assets.yaml while held was valued at cost, and
         # the week's end equity stored so, the next week's P/L booked from it (an operator's trial).
         # A universe symbol whose prices ended (a CSV file no longer written) is no reason to stop at every wake-up:
-        # its why is in `_missing`, and an account holding it is valued at its cost and said, as for a held symbol
-        # outside the universe that no provider has.
+        # its why is in `_missing`; an account holding it is valued at its last close (`_ended`, below), or at its
+        # cost and said when the feed has no bar of it, as for a held symbol outside the universe no provider has.
         prices, self._missing = closes_with_held(
             bench.market,
             bench.config.assets.symbols,
