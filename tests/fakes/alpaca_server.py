@@ -223,9 +223,11 @@ class FakeAlpacaServer:
         # stay so until they fill) until `settle_cancels` ends it; still open, listed by GET /v2/orders?status=open.
         self.hold_cancels = False
         # True: an order that could fill against an open order of the account on the other side of its symbol is
-        # refused (403 "potential wash trade detected. use complex orders"), as Alpaca does; a pending_cancel order is
-        # still open, so still in the way.
+        # refused ("potential wash trade detected. use complex orders"), as Alpaca does; a pending_cancel order is
+        # still open, so still in the way. Alpaca answers it 403 (code 40310000) in most reports, 422 (code 42210000) in
+        # others (alpaca-java#145): `wash_trade_status` says which.
         self.refuse_wash_trades = True
+        self.wash_trade_status: int = HTTPStatus.FORBIDDEN
         self._lock = threading.Lock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -765,9 +767,12 @@ class FakeAlpacaServer:
                 # Alpaca's pattern day trading protection, simplified: the position is taken as opened today, so
                 # closing it would be one day trade more than an account under 25,000 may make in 5 sessions.
                 raise _BadRequest("trade denied due to pattern day trading protection", HTTPStatus.FORBIDDEN, 40310100)
-            refusal = self._insufficient_qty(symbol, side, qty, held) or self._wash_trade(symbol, side)
+            refusal = self._insufficient_qty(symbol, side, qty, held)
             if refusal is not None:
                 return FakeResponse(HTTPStatus.FORBIDDEN, refusal)
+            refusal = self._wash_trade(symbol, side)
+            if refusal is not None:
+                return FakeResponse(self.wash_trade_status, refusal)
             asset = self._assets.get(symbol, {})
             if asset.get("status", "active") != "active" or not asset.get("tradable", True):
                 # A delisted or halted asset: Alpaca refuses the order whatever its side.
@@ -869,15 +874,17 @@ class FakeAlpacaServer:
         }
 
     def _wash_trade(self, symbol: str, side: str) -> dict[str, Any] | None:
-        """Alpaca's 403 for an order that could fill against the account's own open order on the other side of the
-        same symbol (a market order against any of them; one placed by hand in the dashboard included)."""
+        """Alpaca's refusal (the body of `wash_trade_status`: 403 or 422) of an order that could fill against the
+        account's own open order on the other side of the same symbol (a market order against any of them; one placed
+        by hand in the dashboard included)."""
         other = "sell" if side == "buy" else "buy"
         if not self.refuse_wash_trades or not any(
             o["symbol"] == symbol and o["side"] == other and o["status"] not in _CLOSED_STATUSES
             for o in self.orders.values()
         ):
             return None
-        return {"code": 40310000, "message": "potential wash trade detected. use complex orders"}
+        code = 42210000 if self.wash_trade_status == HTTPStatus.UNPROCESSABLE_ENTITY else 40310000
+        return {"code": code, "message": "potential wash trade detected. use complex orders"}
 
     def _order_by_client_id(self, request: FakeRequest) -> FakeResponse:
         """GET /v2/orders:by_client_order_id?client_order_id=...: the order, or 404 as Alpaca answers."""
