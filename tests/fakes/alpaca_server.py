@@ -11,8 +11,10 @@ pagination without loading thousands of bars. Trading JSON is shaped for alpaca-
 (TradeAccount, Position, Order, Asset): money and quantities as strings, enums in Alpaca's spelling.
 Orders are unique by client_order_id (a reuse is answered 422, code 40010001, as Alpaca does); with
 `fill_immediately` (the market is open) a market order fills at once at the price given by `set_price`,
-otherwise it is "accepted" and waits for `fill_open_orders`. A DELETE cancels at once, or with `hold_cancels` leaves the
-order "pending_cancel" until `settle_cancels`. It uses nothing outside the standard library.
+otherwise it is "accepted" and waits for `fill_open_orders`. As at Alpaca, a market DAY order of a fractionable asset
+may be for a fraction of a share ("qty": "0.5") or for dollars ("notional": "500", "qty": null until it fills). A
+DELETE cancels at once, or with `hold_cancels` leaves the order "pending_cancel" until `settle_cancels`. It uses
+nothing outside the standard library.
 """
 
 from __future__ import annotations
@@ -85,7 +87,7 @@ class _RouteFailure:
 
 @dataclass
 class _Holding:
-    qty: int  # signed: negative is short
+    qty: float  # signed: negative is short; whole shares unless a fractional or notional order filled
     avg_entry_price: float
     signed_qty: bool = True  # False: a short is served with a positive qty and only side "short"
     served_qty: str | None = None  # the qty served instead of `qty` (a fraction: "10.5" after a 3-for-2 split of 7)
@@ -425,7 +427,7 @@ class FakeAlpacaServer:
                 self._holdings[symbol] = _Holding(whole, held.avg_entry_price / ratio, held.signed_qty)
             for order in self.orders.values():
                 if order["symbol"] == symbol and order["status"] in ("accepted", "new", "partially_filled"):
-                    order["qty"] = str(int(int(order["qty"]) * ratio))
+                    order["qty"] = str(int(float(order["qty"] or 0) * ratio))
             if symbol in self._prices:
                 self._prices[symbol] /= ratio
 
@@ -478,7 +480,7 @@ class FakeAlpacaServer:
         """Fill `qty` shares of a working order at `price`: it stays open as "partially_filled"."""
         with self._lock:
             order = self.orders[client_order_id]
-            if not 0 < qty < int(order["qty"]):
+            if not 0 < qty < float(order["qty"]):
                 raise ValueError("a partial fill is more than nothing and less than the order")
             self._fill(order, price, qty=qty)
 
@@ -750,24 +752,33 @@ class FakeAlpacaServer:
             raise _BadRequest("the fake takes market orders only", HTTPStatus.UNPROCESSABLE_ENTITY, 40010001)
         if body.get("time_in_force") not in ("day", "gtc", "opg", "cls", "ioc", "fok"):
             raise _BadRequest("invalid time_in_force", HTTPStatus.UNPROCESSABLE_ENTITY, 40010001)
-        qty = _whole_qty(body.get("qty"))
+        qty, notional = _order_size(body)
         client_order_id = body.get("client_order_id") or str(uuid.uuid4())
         with self._lock:
             if client_order_id in self.orders:
                 raise _BadRequest("client_order_id must be unique", HTTPStatus.UNPROCESSABLE_ENTITY, 40010001)
+            if notional is not None or not float(qty or 0).is_integer():
+                # Alpaca's fractional trading: a fraction of a share or a dollar amount (notional), in a market DAY
+                # order (sent at night, it waits for the open) of a fractionable asset.
+                if body["time_in_force"] != "day":
+                    raise _BadRequest("fractional orders must be DAY orders", HTTPStatus.UNPROCESSABLE_ENTITY, 42210000)
+                if not self._assets.get(symbol, {}).get("fractionable", True):
+                    raise _BadRequest(f"asset {symbol} is not fractionable", HTTPStatus.UNPROCESSABLE_ENTITY, 42210000)
             price = self._prices.get(symbol)
             buying_power = self._cash + self._buying_power_over_cash
             flags = self._flags
             if flags["trading_blocked"] or flags["account_blocked"] or flags["status"] != "ACTIVE":
                 raise _BadRequest("account is not authorized to trade", HTTPStatus.FORBIDDEN, 40310000)
-            if side == "buy" and price is not None and qty * price > buying_power:
+            cost = notional if notional is not None else (qty or 0) * (price or 0)
+            if side == "buy" and price is not None and cost > buying_power:
                 raise _BadRequest("insufficient buying power", HTTPStatus.FORBIDDEN, 40310000)
             held = self._holdings[symbol].qty if symbol in self._holdings else 0
             if (held > 0 if side == "sell" else held < 0) and self._pdt_protected():
                 # Alpaca's pattern day trading protection, simplified: the position is taken as opened today, so
                 # closing it would be one day trade more than an account under 25,000 may make in 5 sessions.
                 raise _BadRequest("trade denied due to pattern day trading protection", HTTPStatus.FORBIDDEN, 40310100)
-            refusal = self._insufficient_qty(symbol, side, qty, held)
+            shares = qty if qty is not None else (notional or 0) / (price or math.inf)
+            refusal = self._insufficient_qty(symbol, side, shares, held)
             if refusal is not None:
                 return FakeResponse(HTTPStatus.FORBIDDEN, refusal)
             refusal = self._wash_trade(symbol, side)
@@ -777,7 +788,7 @@ class FakeAlpacaServer:
             if asset.get("status", "active") != "active" or not asset.get("tradable", True):
                 # A delisted or halted asset: Alpaca refuses the order whatever its side.
                 raise _BadRequest(f"asset {symbol} is not tradable", HTTPStatus.UNPROCESSABLE_ENTITY, 42210000)
-            if side == "sell" and qty > max(held, 0):
+            if side == "sell" and shares > max(held, 0):
                 if not self._flags["shorting_enabled"]:
                     raise _BadRequest("account is not allowed to short", HTTPStatus.FORBIDDEN, 40310000)
                 # Alpaca opens shorts only in easy-to-borrow assets; a hard-to-borrow one needs a locate it does
@@ -807,8 +818,9 @@ class FakeAlpacaServer:
                 "asset_id": _asset_id(symbol),
                 "symbol": symbol,
                 "asset_class": "us_equity",
-                "notional": None,
-                "qty": str(qty),
+                # A notional order has no qty until it fills, as Alpaca writes it (its shares: the amount at the fill).
+                "notional": None if notional is None else _number(notional),
+                "qty": None if qty is None else _qty_text(qty),
                 "filled_qty": "0",
                 "filled_avg_price": None,
                 "order_class": "",  # Alpaca sends "" for simple orders; alpaca-py reads it as "simple"
@@ -848,7 +860,7 @@ class FakeAlpacaServer:
             equity = self._cash + sum(h.qty * self._mark(s, h) for s, h in self._holdings.items())
         return equity < 25_000
 
-    def _insufficient_qty(self, symbol: str, side: str, qty: int, held: int) -> dict[str, Any] | None:
+    def _insufficient_qty(self, symbol: str, side: str, qty: float, held: float) -> dict[str, Any] | None:
         """Alpaca's 403 for an order against a position (selling a long, buying back a short) that asks for
         more than is held minus what open orders on the same side already hold ("held_for_orders"): one
         order never crosses through zero, and a second close while the first is working is refused."""
@@ -860,15 +872,16 @@ class FakeAlpacaServer:
             for o in self.orders.values()
             if o["symbol"] == symbol and o["side"] == side and o["status"] not in _CLOSED_STATUSES
         ]
-        held_for_orders = sum(int(o["qty"]) - int(o["filled_qty"]) for o in working)
+        held_for_orders = sum(self._shares(o) - float(o["filled_qty"]) for o in working)
         available = max(abs(held) - held_for_orders, 0)
         if qty <= available:
             return None
         return {
             "code": 40310000,
-            "existing_qty": str(abs(held)),
-            "held_for_orders": str(held_for_orders),
-            "message": f"insufficient qty available for order (requested: {qty}, available: {available})",
+            "existing_qty": _qty_text(abs(held)),
+            "held_for_orders": _qty_text(held_for_orders),
+            "message": f"insufficient qty available for order (requested: {_qty_text(qty)}, "
+            f"available: {_qty_text(available)})",
             "related_orders": [o["id"] for o in working],
             "symbol": symbol,
         }
@@ -990,7 +1003,7 @@ class FakeAlpacaServer:
         market_value = holding.qty * mark
         cost_basis = holding.qty * holding.avg_entry_price
         unrealized = market_value - cost_basis
-        shown_qty: int | str = holding.qty if holding.signed_qty else abs(holding.qty)
+        shown_qty = _qty_text(holding.qty if holding.signed_qty else abs(holding.qty))
         if holding.served_qty is not None:
             shown_qty = holding.served_qty
         return {
@@ -1014,21 +1027,30 @@ class FakeAlpacaServer:
             "change_today": "0",
         }
 
-    def _fill(self, order: dict[str, Any], price: float, *, qty: int | None = None) -> None:
+    def _shares(self, order: dict[str, Any], price: float | None = None) -> float:
+        """The shares `order` is for: its qty, or (a notional order) its amount at `price`, else at its symbol's price
+        (call under the lock)."""
+        if order["qty"] is not None:
+            return float(order["qty"])
+        at = price or self._prices.get(order["symbol"])
+        return round(float(order["notional"]) / at, 9) if at else 0.0
+
+    def _fill(self, order: dict[str, Any], price: float, *, qty: float | None = None) -> None:
         """Fill `qty` more shares of `order` (default: all that remain) at `price`, booking cash and the
         position (call under the lock). Like Alpaca, `filled_at` is stamped only once the order is complete,
         and `filled_avg_price` is the average over every share filled so far."""
-        before_qty = int(order["filled_qty"])
-        qty = int(order["qty"]) - before_qty if qty is None else qty
+        before_qty = float(order["filled_qty"])
+        ordered = self._shares(order, price)
+        qty = ordered - before_qty if qty is None else qty
         delta = qty if order["side"] == "buy" else -qty
         now = self._now()
         total = before_qty + qty
         before_avg = float(order["filled_avg_price"] or 0)
         average = (before_qty * before_avg + qty * price) / total
-        complete = total == int(order["qty"])
+        complete = abs(total - ordered) < 1e-9
         order.update(
             status="filled" if complete else "partially_filled",
-            filled_qty=str(total),
+            filled_qty=_qty_text(total),
             filled_avg_price=_number(average),
             filled_at=now if complete else None,
             updated_at=now,
@@ -1135,18 +1157,29 @@ def _decode_token(token: str) -> int:
         raise _BadRequest(f"invalid page_token {token!r}") from None
 
 
-def _whole_qty(value: Any) -> int:
-    """A positive whole share count from JSON (alpaca-py sends qty as a float, e.g. 5.0; Alpaca also takes "5")."""
+def _order_size(body: Mapping[str, Any]) -> tuple[float | None, float | None]:
+    """An order's (qty, notional) from JSON, exactly one of them given and positive (alpaca-py sends numbers, e.g.
+    5.0; Alpaca also takes "5"): a qty may be a fraction of a share, a notional is a dollar amount (fractional trading,
+    up to 9 decimals)."""
+    qty, notional = body.get("qty"), body.get("notional")
+    if (qty is None) == (notional is None):
+        raise _BadRequest("one of qty or notional is required", HTTPStatus.UNPROCESSABLE_ENTITY, 40010001)
+    name, value = ("qty", qty) if qty is not None else ("notional", notional)
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise _BadRequest(f"invalid qty {value!r}", HTTPStatus.UNPROCESSABLE_ENTITY, 40010001) from None
-    if number <= 0 or not number.is_integer():
-        # Alpaca takes fractional market orders; the fake keeps to the whole shares llmtrade sends.
-        raise _BadRequest(
-            f"qty must be a positive whole number, got {value!r}", HTTPStatus.UNPROCESSABLE_ENTITY, 40010001
-        )
-    return int(number)
+        raise _BadRequest(f"invalid {name} {value!r}", HTTPStatus.UNPROCESSABLE_ENTITY, 40010001) from None
+    if not number > 0 or not math.isfinite(number):
+        raise _BadRequest(f"{name} must be positive, got {value!r}", HTTPStatus.UNPROCESSABLE_ENTITY, 40010001)
+    return (number, None) if name == "qty" else (None, number)
+
+
+def _qty_text(value: float) -> str:
+    """A share count as Alpaca writes it: a string, whole shares without a point ("10", "-10"), else up to 9
+    decimals ("0.5")."""
+    if float(value).is_integer():
+        return str(int(value))
+    return f"{value:.9f}".rstrip("0").rstrip(".")
 
 
 def _number(value: float) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_CEILING, Decimal, InvalidOperation
 from typing import Any
 
 from pydantic import ValidationError
@@ -88,16 +88,29 @@ def to_result(found: Any) -> OrderResult:
 
 
 def to_broker_order(found: Any) -> BrokerOrder:
-    qty = decimal(found.qty)
-    if qty is None or int(qty) <= 0:
+    """An alpaca-py Order as our BrokerOrder. One in a fraction of a share or in dollars (a notional order: no qty until
+    it fills), which Alpaca's web page places for a fractionable asset, is listed with the whole shares it may fill at
+    most (`BrokerOrder.ordered` says what it was given in): llmtrade sends neither, but a look at the account must
+    not fail on one a person placed."""
+    qty, notional = decimal(found.qty), decimal(getattr(found, "notional", None))
+    ordered = ""
+    if qty is not None and qty > 0:
+        whole = int(qty.to_integral_value(rounding=ROUND_CEILING))
+        if whole != qty:
+            ordered = _shares_text(qty)
+    elif notional is not None and notional > 0:
+        whole, ordered = 0, f"${notional:,.2f} of"
+    else:
         raise OperationalError(
-            f"alpaca sent order {found.client_order_id} without a whole share quantity ({found.qty!r})"
+            f"alpaca sent order {found.client_order_id} with neither a quantity ({found.qty!r}) nor an amount "
+            f"({getattr(found, 'notional', None)!r})"
         )
     return BrokerOrder(
         client_order_id=found.client_order_id,
         symbol=found.symbol,
         side=Side(enum_value(found.side)),
-        qty=int(qty),
+        qty=whole,
+        ordered=ordered,
         status=order_status(found),
         filled_qty=filled_qty(found),
         broker_order_id=str(found.id),
@@ -171,6 +184,12 @@ def money(value: Any, field: str) -> float:
     if amount is None:
         raise OperationalError(f"alpaca sent no {field} (got {value!r})")
     return float(amount)
+
+
+def _shares_text(qty: Decimal) -> str:
+    """A share count as Alpaca wrote it, without trailing zeros ("0.5", "2.25")."""
+    text = format(qty, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def decimal(value: Any) -> Decimal | None:
@@ -258,7 +277,7 @@ def wash_trade_note(order: Order, listed: Sequence[BrokerOrder]) -> str:
     if not ways:
         return ""
     named = ", ".join(
-        f"{o.side.value} {o.qty} {o.symbol} ({o.client_order_id}{'' if is_ours(o.client_order_id) else ', by hand'})"
+        f"{o.side.value} {o.size()} {o.symbol} ({o.client_order_id}{'' if is_ours(o.client_order_id) else ', by hand'})"
         for o in ways
     )
     said = f"Alpaca refuses an order that could trade against the account's own open order on the other side: {named}"

@@ -242,7 +242,7 @@ def reconcile(
             )
         found.append(Difference(kind=kind, symbol=symbol, broker_qty=broker, ledger_qty=mine, detail=detail))
     for order in open_orders:
-        remaining = order.qty - order.filled_qty
+        remaining = max(order.qty - order.filled_qty, 0)
         if not is_ours(order.client_order_id, planned_ids):
             found.append(
                 Difference(
@@ -251,7 +251,7 @@ def reconcile(
                     client_order_id=order.client_order_id,
                     filled_qty=order.filled_qty,
                     remaining_qty=remaining,
-                    detail=f"open order {order.side.value} {order.qty} {order.symbol} not sent by llmtrade",
+                    detail=f"open order {order.side.value} {order.size()} {order.symbol} not sent by llmtrade",
                 )
             )
         elif order.filled_qty > 0:
