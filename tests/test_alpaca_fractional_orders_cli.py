@@ -56,3 +56,33 @@ def test_an_open_order_by_hand_in_dollars_or_a_fraction_is_a_difference_not_a_fa
     runs.invoke(["checkpoint", "12:00"], MIDDAY)  # exits 0: the fraction held is a difference too, not a failure
     found = [e["difference"] for _, t, e in runs.events(name) if t == "ReconciliationDifferenceFound"]
     assert any(d["kind"] == "fractional_shares" and d["symbol"] == "QQQ" for d in found), found
+
+
+def test_an_options_spread_by_hand_open_then_filled_is_its_legs_not_a_failed_job(
+    runs: Runs,  # noqa: F811
+    alpaca: CountingAlpaca,  # noqa: F811
+) -> None:
+    """A multi-leg options order (paper accounts trade options; Alpaca's web page places spreads) has no symbol and no
+    side of its own, only its legs do: a look at the account's orders or fills failed on it ('None' is not a valid
+    Side), every job of the account with it."""
+    name = runs.fresh_beside(alpaca)
+    spread = [("SPY260116C00600000", "buy", 1), ("SPY260116C00610000", "sell", 1)]
+    alpaca.server.add_multi_leg_order(spread, qty=2)  # open, by hand
+    runs.monkeypatch.setenv("LLMTRADE_NOW", WEEKLY)
+    done = runner.invoke(app, ["run-weekly"])
+    assert done.exit_code == 0, done.output
+    found = [e["difference"] for _, t, e in runs.events(name) if t == "ReconciliationDifferenceFound"]
+    assert {(d["kind"], d["symbol"]) for d in found} >= {
+        ("unknown_order", "SPY260116C00600000"),
+        ("unknown_order", "SPY260116C00610000"),
+    }, found
+    [bought] = [d for d in found if d["symbol"] == "SPY260116C00600000"]
+    assert "open order buy 2 SPY260116C00600000 not sent by llmtrade" in bought["detail"]
+
+    alpaca.server.add_multi_leg_order(spread, filled={"SPY260116C00600000": 5.0, "SPY260116C00610000": 3.0})
+    runs.invoke(["checkpoint", "12:00"], MIDDAY)  # exits 0: the spread's fills are its legs'
+    found = [e["difference"] for _, t, e in runs.events(name) if t == "ReconciliationDifferenceFound"]
+    assert {(d["kind"], d["symbol"]) for d in found} >= {
+        ("unknown_fill", "SPY260116C00600000"),
+        ("unknown_fill", "SPY260116C00610000"),
+    }, found

@@ -28,7 +28,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
@@ -476,6 +476,29 @@ class FakeAlpacaServer:
                 "exchange": exchange,
             }
 
+    def add_multi_leg_order(
+        self, legs: Sequence[tuple[str, str, int]], *, qty: int = 1, filled: Mapping[str, float] | None = None
+    ) -> str:
+        """A multi-leg options order (order_class "mleg": a spread) as a person places it in Alpaca's web page, which
+        paper accounts allow: `legs` are (option symbol, side, ratio). Alpaca writes the order with no symbol and no
+        side of its own, `qty` times each leg's ratio in its `legs`. Open (accepted), or `filled` at each leg's price
+        (by symbol). Returns its client_order_id."""
+        with self._lock:
+            now = self._now()
+            parent = _order_json(str(uuid.uuid4()), None, None, qty, None, now)
+            parent.update(order_class="mleg", asset_class="us_option", legs=[])
+            for symbol, side, ratio in legs:
+                leg = _order_json(str(uuid.uuid4()), symbol, side, qty * ratio, None, now)
+                leg.update(order_class="mleg", asset_class="us_option", ratio_qty=str(ratio))
+                parent["legs"].append(leg)
+            if filled is not None:
+                for order in [parent, *parent["legs"]]:
+                    price = filled[order["symbol"]] if order["symbol"] else sum(filled.values())
+                    order.update(status="filled", filled_qty=order["qty"], filled_avg_price=_number(price))
+                    order.update(filled_at=now)
+            self.orders[parent["client_order_id"]] = parent
+            return parent["client_order_id"]
+
     def partially_fill(self, client_order_id: str, qty: int, price: float) -> None:
         """Fill `qty` shares of a working order at `price`: it stays open as "partially_filled"."""
         with self._lock:
@@ -515,6 +538,8 @@ class FakeAlpacaServer:
         with self._lock:
             filled = []
             for client_order_id, order in self.orders.items():
+                if order["order_class"] == "mleg":
+                    continue  # an options spread by hand: no price of the fake's fills it
                 if order["status"] in ("accepted", "new", "pending_new", "partially_filled"):
                     price = self._prices.get(order["symbol"])
                     if price is None:
@@ -801,48 +826,13 @@ class FakeAlpacaServer:
                 # A test set-up mistake, made loud: Alpaca would fill at the market, the fake needs a price.
                 raise _BadRequest(f"fake: no price for {symbol}; call set_price", HTTPStatus.UNPROCESSABLE_ENTITY)
             now = self._now()
-            order = {
-                "id": str(uuid.uuid4()),
-                "client_order_id": client_order_id,
-                "created_at": now,
-                "updated_at": now,
-                "submitted_at": now,
-                "filled_at": None,
-                "expired_at": None,
-                "expires_at": None,
-                "canceled_at": None,
-                "failed_at": None,
-                "replaced_at": None,
-                "replaced_by": None,
-                "replaces": None,
-                "asset_id": _asset_id(symbol),
-                "symbol": symbol,
-                "asset_class": "us_equity",
-                # A notional order has no qty until it fills, as Alpaca writes it (its shares: the amount at the fill).
-                "notional": None if notional is None else _number(notional),
-                "qty": None if qty is None else _qty_text(qty),
-                "filled_qty": "0",
-                "filled_avg_price": None,
-                "order_class": "",  # Alpaca sends "" for simple orders; alpaca-py reads it as "simple"
-                "order_type": "market",
-                "type": "market",
-                "side": side,
-                # Closing means trading against what is held: buying back a short, selling a long.
-                "position_intent": f"{side}_to_close"
-                if (held < 0 if side == "buy" else held > 0)
-                else f"{side}_to_open",
-                "time_in_force": body["time_in_force"],
-                "limit_price": None,
-                "stop_price": None,
-                "status": "accepted",
-                "extended_hours": bool(body.get("extended_hours", False)),
-                "legs": None,
-                "trail_percent": None,
-                "trail_price": None,
-                "hwm": None,
-                "source": None,
-                "subtag": None,
-            }
+            order = _order_json(client_order_id, symbol, side, qty, notional, now)
+            # Closing means trading against what is held: buying back a short, selling a long.
+            order["position_intent"] = (
+                f"{side}_to_close" if (held < 0 if side == "buy" else held > 0) else f"{side}_to_open"
+            )
+            order["time_in_force"] = body["time_in_force"]
+            order["extended_hours"] = bool(body.get("extended_hours", False))
             if self.fill_immediately and price is not None:
                 self._fill(order, price)
             elif self.fill_after_post and price is not None:
@@ -1155,6 +1145,51 @@ def _decode_token(token: str) -> int:
         return int(value)
     except ValueError:
         raise _BadRequest(f"invalid page_token {token!r}") from None
+
+
+def _order_json(
+    client_order_id: str, symbol: str | None, side: str | None, qty: float | None, notional: float | None, now: str
+) -> dict[str, Any]:
+    """A market DAY order as Alpaca writes it, accepted (queued) and unfilled."""
+    return {
+        "id": str(uuid.uuid4()),
+        "client_order_id": client_order_id,
+        "created_at": now,
+        "updated_at": now,
+        "submitted_at": now,
+        "filled_at": None,
+        "expired_at": None,
+        "expires_at": None,
+        "canceled_at": None,
+        "failed_at": None,
+        "replaced_at": None,
+        "replaced_by": None,
+        "replaces": None,
+        "asset_id": _asset_id(symbol) if symbol else None,
+        "symbol": symbol,
+        "asset_class": "us_equity",
+        # A notional order has no qty until it fills, as Alpaca writes it (its shares: the amount at the fill).
+        "notional": None if notional is None else _number(notional),
+        "qty": None if qty is None else _qty_text(qty),
+        "filled_qty": "0",
+        "filled_avg_price": None,
+        "order_class": "",  # Alpaca sends "" for simple orders; alpaca-py reads it as "simple"
+        "order_type": "market",
+        "type": "market",
+        "side": side,
+        "position_intent": f"{side}_to_open" if side else None,
+        "time_in_force": "day",
+        "limit_price": None,
+        "stop_price": None,
+        "status": "accepted",
+        "extended_hours": False,
+        "legs": None,
+        "trail_percent": None,
+        "trail_price": None,
+        "hwm": None,
+        "source": None,
+        "subtag": None,
+    }
 
 
 def _order_size(body: Mapping[str, Any]) -> tuple[float | None, float | None]:

@@ -43,6 +43,7 @@ from llmtrade.brokers.alpaca_orders import (
     money,
     refusal,
     short,
+    single_orders,
     to_broker_order,
     to_fill,
     to_position,
@@ -192,7 +193,7 @@ class AlpacaBroker:
         return None if found is None else to_result(found)
 
     def open_orders(self) -> list[BrokerOrder]:
-        orders = self._api.orders("open", after=None)
+        orders = single_orders(self._api.orders("open", after=None))
         return [to_broker_order(o) for o in orders if is_working(o)]
 
     def fills(self, since: datetime | None = None) -> list[Fill]:
@@ -200,9 +201,8 @@ class AlpacaBroker:
         # after it (a DAY order queued over a weekend and a holiday), so the query reaches back further
         # than `since` and the fill time decides below.
         after = None if since is None else since - _SUBMITTED_BEFORE_FILL
-        fills = [
-            f for f in (to_fill(o, self.account_id) for o in self._api.orders("all", after=after)) if f is not None
-        ]
+        listed = single_orders(self._api.orders("all", after=after))
+        fills = [f for f in (to_fill(o, self.account_id) for o in listed) if f is not None]
         fills.sort(key=lambda f: f.filled_at)
         return [f for f in fills if since is None or f.filled_at >= since]
 

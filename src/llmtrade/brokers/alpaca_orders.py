@@ -87,6 +87,18 @@ def to_result(found: Any) -> OrderResult:
     )
 
 
+def single_orders(listed: Sequence[Any]) -> list[Any]:
+    """`listed` (alpaca-py Orders) as orders each in one symbol with a side: a multi-leg order (order_class mleg: an
+    options spread, placed by hand; llmtrade never sends one) has neither of its own, only its legs, which carry their
+    own quantity, status and fills, so it stands for them. Each order once (by id), should Alpaca list a leg on its own
+    too. One listed without its legs names nothing to compare: it is left out, its legs' positions still compared."""
+    seen: dict[str, Any] = {}
+    for found in listed:
+        for order in [found] if found.symbol and found.side is not None else list(found.legs or []):
+            seen.setdefault(str(order.id), order)
+    return list(seen.values())
+
+
 def to_broker_order(found: Any) -> BrokerOrder:
     """An alpaca-py Order as our BrokerOrder. One in a fraction of a share or in dollars (a notional order: no qty until
     it fills), which Alpaca's web page places for a fractionable asset, is listed with the whole shares it may fill at
@@ -108,7 +120,7 @@ def to_broker_order(found: Any) -> BrokerOrder:
     return BrokerOrder(
         client_order_id=found.client_order_id,
         symbol=found.symbol,
-        side=Side(enum_value(found.side)),
+        side=_side(found),
         qty=whole,
         ordered=ordered,
         status=order_status(found),
@@ -142,13 +154,21 @@ def to_fill(found: Any, account_id: str) -> Fill | None:
         client_order_id=found.client_order_id,
         account_id=account_id,
         symbol=found.symbol,
-        side=Side(enum_value(found.side)),
+        side=_side(found),
         qty=done,
         price=float(price),
         commission=0.0,  # Alpaca charges no commission on US equities; regulatory fees are not per order
         filled_at=when,
         price_source=source,
     )
+
+
+def _side(found: Any) -> Side:
+    """The order's side, or an error naming the order when Alpaca sent neither buy nor sell."""
+    side = enum_value(found.side)
+    if side not in (Side.BUY.value, Side.SELL.value):
+        raise OperationalError(f"alpaca sent order {found.client_order_id} with side {side!r}, neither buy nor sell")
+    return Side(side)
 
 
 def fraction(raw: Any) -> float:
