@@ -711,8 +711,8 @@ class FakeAlpacaServer:
         """GET /v2/account: a paper margin account, money as strings, as TradeAccount reads it."""
         with self._lock:
             cash = self._cash
-            long_value = sum(h.qty * self._mark(s, h) for s, h in self._holdings.items() if h.qty > 0)
-            short_value = sum(h.qty * self._mark(s, h) for s, h in self._holdings.items() if h.qty < 0)
+            long_value = sum(self._value(s, h) for s, h in self._holdings.items() if h.qty > 0)
+            short_value = sum(self._value(s, h) for s, h in self._holdings.items() if h.qty < 0)
             equity = self._equity if self._equity is not None else cash + long_value + short_value
             buying_power = cash + self._buying_power_over_cash
             flags = dict(self._flags)
@@ -847,7 +847,7 @@ class FakeAlpacaServer:
             return False
         equity = self._equity
         if equity is None:
-            equity = self._cash + sum(h.qty * self._mark(s, h) for s, h in self._holdings.items())
+            equity = self._cash + sum(self._value(s, h) for s, h in self._holdings.items())
         return equity < 25_000
 
     def _insufficient_qty(self, symbol: str, side: str, qty: float, held: float) -> dict[str, Any] | None:
@@ -983,6 +983,11 @@ class FakeAlpacaServer:
         ]
         return FakeResponse(HTTPStatus.OK, rows)
 
+    def _value(self, symbol: str, holding: _Holding) -> float:
+        """A holding's market value, signed (call under the lock): an option contract is 100 shares' worth of its
+        price, as Alpaca values it."""
+        return holding.qty * self._mark(symbol, holding) * _multiplier(symbol)
+
     def _mark(self, symbol: str, holding: _Holding) -> float:
         """The price a holding is valued at: the set market price, else what was paid (call under the lock)."""
         return self._prices.get(symbol, holding.avg_entry_price)
@@ -990,8 +995,8 @@ class FakeAlpacaServer:
     def _position_json(self, symbol: str, holding: _Holding) -> dict[str, Any]:
         """One position as Alpaca sends it (call under the lock)."""
         mark = self._mark(symbol, holding)
-        market_value = holding.qty * mark
-        cost_basis = holding.qty * holding.avg_entry_price
+        market_value = self._value(symbol, holding)
+        cost_basis = holding.qty * holding.avg_entry_price * _multiplier(symbol)
         unrealized = market_value - cost_basis
         shown_qty = _qty_text(holding.qty if holding.signed_qty else abs(holding.qty))
         if holding.served_qty is not None:
@@ -1000,7 +1005,7 @@ class FakeAlpacaServer:
             "asset_id": _asset_id(symbol),
             "symbol": symbol,
             "exchange": "ARCA",
-            "asset_class": "us_equity",
+            "asset_class": "us_option" if _OPTION.fullmatch(symbol) else "us_equity",
             "asset_marginable": True,
             "qty": str(shown_qty),
             "qty_available": str(shown_qty),
@@ -1045,7 +1050,7 @@ class FakeAlpacaServer:
             filled_at=now if complete else None,
             updated_at=now,
         )
-        self._cash -= delta * price
+        self._cash -= delta * price * _multiplier(order["symbol"])
         symbol = order["symbol"]
         before = self._holdings.get(symbol)
         old_qty = before.qty if before else 0
@@ -1190,6 +1195,15 @@ def _order_json(
         "source": None,
         "subtag": None,
     }
+
+
+# An OCC option symbol (root, expiry YYMMDD, C or P, strike times 1000 in 8 digits), as Alpaca names contracts.
+_OPTION = re.compile(r"[A-Z]{1,6}\d{6}[CP]\d{8}")
+
+
+def _multiplier(symbol: str) -> int:
+    """Shares per unit of `symbol`: 100 for an option contract, 1 for a share."""
+    return 100 if _OPTION.fullmatch(symbol) else 1
 
 
 def _order_size(body: Mapping[str, Any]) -> tuple[float | None, float | None]:

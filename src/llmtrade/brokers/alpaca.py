@@ -127,14 +127,18 @@ class AlpacaBroker:
         held = self._api.read("the positions", client.get_all_positions)
         positions: dict[str, Position] = {}
         fractions: dict[str, float] = {}
+        marked: dict[str, float] = {}
         for raw in held:
             position = to_position(raw, prices)
             if position is not None:
                 positions[position.symbol] = position
+                if (pnl := decimal(raw.unrealized_pl)) is not None:
+                    marked[position.symbol] = float(pnl)
             if part := fraction(raw):
                 fractions[raw.symbol] = part
         return AccountSnapshot(
             fractions=fractions,
+            broker_pnl=marked,
             account_id=self.account_id,
             cash=money(found.cash, "account cash"),
             equity=money(found.equity, "account equity"),

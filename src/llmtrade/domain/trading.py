@@ -41,6 +41,10 @@ class AccountSnapshot(Record):
     # Symbol -> the signed fraction of a share held beyond the whole shares in `positions` (Alpaca: 10.5 after a
     # 3-for-2 split of 7): whole-share orders cannot trade it; reconciliation reports it.
     fractions: dict[str, float] = Field(default_factory=dict)
+    # Symbol -> the broker's own unrealised P/L of the whole position (USD), where the broker marks its positions
+    # (Alpaca's `unrealized_pl`; an option contract is 100 shares' worth): what a position llmtrade cannot price (an
+    # option, a coin, a stock outside its data) made. Left out of the record when empty (the paper broker's).
+    broker_pnl: dict[str, float] = Field(default_factory=dict, exclude_if=lambda marks: not marks)
     # What names the account at its broker (Alpaca: its id, account_number and created_at); a paper account reset from
     # Alpaca's dashboard is a new account for the same keys, so a new name. None: the broker has no such name (paper).
     broker_account: str | None = Field(default=None, exclude_if=lambda name: name is None)
