@@ -37,7 +37,9 @@ from llmtrade.brokers.alpaca_orders import (
     decimal,
     enum_value,
     fraction,
+    held_qty_note,
     is_duplicate_id,
+    is_qty_held,
     is_wash_trade,
     is_working,
     money,
@@ -280,15 +282,16 @@ class AlpacaBroker:
 
     def _refusal_note(self, status: int, body: str, order: Order) -> str:
         """For a 403 about the account (blocked, day trades, buying power, shorting), what its account object says;
-        for a potential wash trade (403, or 422 as some answers have it), the account's open orders in the way; ""
+        for a potential wash trade (403, or 422 as some answers have it), or shares held for other orders (403
+        "insufficient qty available"), the account's open orders in the way; ""
         for bad keys, another status or what cannot be read (the refusal stands as Alpaca gave it)."""
         detail = error_message(body)
-        if is_wash_trade(detail):
+        if is_wash_trade(detail) or is_qty_held(detail):
             try:
                 listed = self.open_orders()
             except LlmtradeError:
                 return ""
-            return wash_trade_note(order, listed)
+            return wash_trade_note(order, listed) if is_wash_trade(detail) else held_qty_note(order, listed)
         if status != 403 or bare_refusal(detail):
             return ""
         try:

@@ -283,6 +283,40 @@ def bare_refusal(detail: str) -> bool:
     return detail.strip().rstrip(".").lower() in ("forbidden", "unauthorized")
 
 
+def is_qty_held(detail: str) -> bool:
+    """Whether Alpaca's reason is its refusal of an order against a position for more shares than are held and not
+    already held for the account's other open orders ("insufficient qty available for order (requested: 46,
+    available: 36)")."""
+    return "insufficient qty available" in detail.lower()
+
+
+def held_qty_note(order: Order, listed: Sequence[BrokerOrder]) -> str:
+    """What to do about Alpaca's refusal of `order` for want of shares: `listed`, the account's open orders, name those
+    on the same side of the symbol that hold shares of the position for themselves (one llmtrade did not make was
+    placed by hand). "" when none is listed (the shares are gone, not held: reconciliation says so)."""
+    ways = [o for o in listed if o.symbol.upper() == order.symbol.upper() and o.side is order.side]
+    if not ways:
+        return ""
+    said = f"Alpaca holds shares of the position for the account's own open order on the same side: {_named(ways)}"
+    if all(o.canceling for o in ways):
+        return f"{said} is being canceled (pending_cancel); a rerun or the next checkpoint sends this one once it ends"
+    if all(is_ours(o.client_order_id) for o in ways):
+        # llmtrade's own (a close still working): nothing for the user to cancel, its end frees the shares or not.
+        return f"{said} is working; a rerun or the next checkpoint sends this one once it has ended"
+    return (
+        f"{said} is open; cancel the one placed by hand in Alpaca's dashboard, and a rerun or the next checkpoint "
+        "sends this one"
+    )
+
+
+def _named(orders: Sequence[BrokerOrder]) -> str:
+    """Open orders as a person reads them: "sell 10 SPY (<client_order_id>, by hand)"."""
+    return ", ".join(
+        f"{o.side.value} {o.size()} {o.symbol} ({o.client_order_id}{'' if is_ours(o.client_order_id) else ', by hand'})"
+        for o in orders
+    )
+
+
 def is_wash_trade(detail: str) -> bool:
     """Whether Alpaca's reason is its wash-trade refusal ("potential wash trade detected. use complex orders")."""
     return "wash trade" in detail.lower()
@@ -296,11 +330,8 @@ def wash_trade_note(order: Order, listed: Sequence[BrokerOrder]) -> str:
     ways = [o for o in listed if o.symbol.upper() == order.symbol.upper() and o.side is other]
     if not ways:
         return ""
-    named = ", ".join(
-        f"{o.side.value} {o.size()} {o.symbol} ({o.client_order_id}{'' if is_ours(o.client_order_id) else ', by hand'})"
-        for o in ways
-    )
-    said = f"Alpaca refuses an order that could trade against the account's own open order on the other side: {named}"
+    said = "Alpaca refuses an order that could trade against the account's own open order on the other side: "
+    said += _named(ways)
     if all(o.canceling for o in ways):
         # Its cancel was asked already (the breaker's, or by hand) and Alpaca has not taken it yet (pending_cancel,
         # until the venue takes it: at the next open when asked outside market hours): nothing to cancel again.
