@@ -74,6 +74,7 @@ def test_account_snapshot_reads_string_money_and_long_and_short_positions(server
     server.set_position("SPY", 10, 600.125)
     server.set_position("QQQ", -5, 500)  # Alpaca's way: side "short" and a negative qty
     server.set_position("IWM", -3, 220.5, signed_qty=False)  # side "short" with a positive qty
+    server.set_price("SPY", 610.125)  # Alpaca marks it: unrealized_pl "100"
 
     snapshot = broker_for(server).account({})
 
@@ -89,6 +90,8 @@ def test_account_snapshot_reads_string_money_and_long_and_short_positions(server
         },
         # What names the account: a reset from the dashboard gives another (workflows/account_reset.py).
         broker_account=f"{server.account_uuid} PA3FAKE00001",
+        # Alpaca's own unrealised P/L of each position, for one llmtrade cannot price (domain/reconciliation.py).
+        broker_pnl={"SPY": 100.0, "QQQ": 0.0, "IWM": 0.0},
     )
 
 

@@ -137,3 +137,38 @@ def _close(runs: Runs, symbol: str, day: str) -> str:  # noqa: F811
         if row.startswith(day):
             return row.split(",")[4]
     raise AssertionError(f"no {symbol} close on {day}")
+
+
+def test_an_option_held_by_hand_that_llmtrade_cannot_price_is_neither_the_accounts_return_nor_its_peak(
+    runs: Runs,  # noqa: F811
+    alpaca: CountingAlpaca,  # noqa: F811
+) -> None:
+    """The user buys 2 call contracts at 5.00 by hand (1,000: a contract is 100 shares' worth) and they rise to 9.00.
+    llmtrade's data prices no option, so it took their P/L out at their cost, i.e. not at all: status showed acct_1
+    +0.8% and a week P/L of +800, the checkpoint valued the account 800 higher and the breaker's peak rose with it.
+    Alpaca marks the position itself (`unrealized_pl`): that P/L is the user's and is taken out."""
+    name = runs.fresh_beside(alpaca)
+    alpaca.server.fill_immediately = True
+    alpaca.server.set_time(datetime.fromisoformat(OPENED))
+    runs.invoke(["run-weekly"], OPENED)
+    before = runs.account_shown(ALPACA_ACCOUNT, "2026-01-07T11:00:00-05:00")
+
+    call = "SPY260116C00600000"
+    alpaca.server.set_price(call, 5.0)
+    _by_hand(alpaca, "buy", 2, call)
+    alpaca.server.set_price(call, 9.0)
+    after = runs.account_shown(ALPACA_ACCOUNT, "2026-01-07T11:45:00-05:00")
+    assert after["cash"] < before["cash"] - 999  # the broker's cash paid the user's 1,000
+    assert {d["difference"]["kind"] for d in after["differences"]} == {"unknown_fill", "unmanaged_position"}
+    assert (after["equity"], after["total_return"], after["week_pnl"]) == (
+        before["equity"],
+        before["total_return"],
+        before["week_pnl"],
+    )
+
+    runs.invoke(["checkpoint", "12:00"], "2026-01-07T12:00:00-05:00")
+    recorded = [(t, e) for _, t, e in runs.events(name) if e.get("account_id") == ALPACA_ACCOUNT]
+    valued = [e["equity"] for t, e in recorded if t == "AccountValued" and e["occasion"].startswith("checkpoint")]
+    assert valued and max(valued) < before["equity"] + 100  # not 800 higher
+    peaks = [e["state"]["peak_equity"] for t, e in recorded if t == "BreakerUpdated"]
+    assert max(peaks, default=100_000.0) < before["equity"] + 100

@@ -1,7 +1,8 @@
 """An Alpaca order refused as a potential wash trade, through the command line (the real alpaca-py client against the
 loopback fake): the user left an order of their own on the other side of the symbol in Alpaca's dashboard, and Alpaca
-refuses any order of the account that could fill against it (403 "potential wash trade detected. use complex
-orders"). Before, the run said only Alpaca's words, which name neither the order in the way nor what to do."""
+refuses any order of the account that could fill against it ("potential wash trade detected. use complex orders": 403
+code 40310000 in most reports, 422 code 42210000 in others). Before, the run said only Alpaca's words, which name
+neither the order in the way nor what to do."""
 
 from __future__ import annotations
 
@@ -29,11 +30,14 @@ from tests.test_crash_points import (  # noqa: F401  (fixtures)
 runner = CliRunner()
 
 
+@pytest.mark.parametrize("status", [403, 422])
 def test_a_wash_trade_refusal_names_the_order_in_the_way_and_what_to_do(
     runs: Runs,  # noqa: F811
     alpaca: CountingAlpaca,  # noqa: F811
+    status: int,
 ) -> None:
     name = runs.fresh_beside(alpaca)
+    alpaca.server.wash_trade_status = status
     alpaca.server.set_position("SPY", 10, 400.0)  # bought by hand
     by_hand = trade_by_hand(alpaca.server, "SPY", 10, side="sell")  # queued for the open, by hand
     runs.monkeypatch.setenv("LLMTRADE_NOW", WEEKLY)
@@ -44,17 +48,19 @@ def test_a_wash_trade_refusal_names_the_order_in_the_way_and_what_to_do(
         e for _, t, e in runs.events(name) if t == "OrderRejected" and e["order"]["account_id"] == ALPACA_ACCOUNT
     ]
     reason = rejected["reason"]
-    assert "potential wash trade detected" in reason  # Alpaca's words, kept
+    assert "potential wash trade detected" in reason and f"(HTTP {status})" in reason  # Alpaca's words, kept
     assert f"sell 10 SPY ({by_hand}, by hand) is open" in reason
     assert "cancel it in Alpaca's dashboard or let it fill" in reason
     assert f"sell 10 SPY ({by_hand}, by hand) is open" in done.stderr  # said by the run, as recorded
     assert alpaca.submitted[f"lt-20260107-{ALPACA_ACCOUNT}-SPY-open"] == 1  # sent once, refused: not resent blindly
 
 
-def test_a_wash_trade_refusal_against_an_order_being_canceled_says_to_wait_for_its_cancel() -> None:
+@pytest.mark.parametrize("status", [403, 422])
+def test_a_wash_trade_refusal_against_an_order_being_canceled_says_to_wait_for_its_cancel(status: int) -> None:
     """The breaker's cancel of a queued add sits in pending_cancel (still open at Alpaca) when a close of the same
     symbol is sent: refused as a wash trade. Asking the user to cancel an order whose cancel is under way misleads."""
     with FakeAlpacaServer(key_id="k", secret_key="s") as server:
+        server.wash_trade_status = status
         server.set_price("SPY", 500.0)
         server.set_position("SPY", 100, 500.0)
         broker = AlpacaBroker("acct_1", "k", "s", url_override=server.base_url, timeout_seconds=2.0)

@@ -22,6 +22,7 @@ from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.execution import Execution, execute_plans
 from llmtrade.workflows.legs import held_back_notes, resume_unfinished
 from tests.fakes.alpaca_server import FakeAlpacaServer
+from tests.fakes.by_hand import trade_by_hand
 
 KEY_ID = "test-key-id"
 SECRET = "test-secret"
@@ -145,8 +146,31 @@ def test_a_second_sell_while_the_close_is_working_is_refused_with_alpacas_body(s
     broker.submit(close)  # accepted, working: its 10 shares are held for it
     from llmtrade.errors import BrokerRejected
 
-    with pytest.raises(BrokerRejected, match=r"insufficient qty available for order \(requested: 16, available: 0\)"):
+    held = r"insufficient qty available for order \(requested: 16, available: 0\)"
+    with pytest.raises(BrokerRejected, match=held) as refused:
         broker.submit(opening)
+    # The order in the way is llmtrade's own close: named, and nothing for the user to cancel.
+    said = str(refused.value)
+    assert f"sell 10 SPY ({close.client_order_id}) is working; a rerun or the next checkpoint sends this one" in said
+    assert "dashboard" not in said
+
+
+def test_a_close_refused_for_shares_an_order_by_hand_holds_names_it_and_what_to_do(server: FakeAlpacaServer) -> None:
+    """The user left a sell of 4 of the account's 10 SPY queued in Alpaca's dashboard: Alpaca holds those shares for it
+    and refuses llmtrade's close of 10 (403 "insufficient qty available for order (requested: 10, available: 6)").
+    Before, the refusal said only Alpaca's words, naming neither the order holding the shares nor what to do."""
+    from llmtrade.errors import BrokerRejected
+
+    broker = AlpacaBroker(ACCOUNT.id, KEY_ID, SECRET, url_override=server.base_url, timeout_seconds=2)
+    close, _ = flip(broker).orders
+    by_hand = trade_by_hand(server, "SPY", 4, side="sell")  # queued for the open, by hand
+
+    with pytest.raises(BrokerRejected) as refused:
+        broker.submit(close)
+
+    said = str(refused.value)
+    assert "insufficient qty available for order (requested: 10, available: 6)" in said  # Alpaca's words, kept
+    assert f"sell 4 SPY ({by_hand}, by hand) is open; cancel the one placed by hand in Alpaca's dashboard" in said
 
 
 def _flip_run(storage: Storage, server: FakeAlpacaServer, account_id: str, stream: str, *, from_step: int) -> None:

@@ -11,8 +11,10 @@ pagination without loading thousands of bars. Trading JSON is shaped for alpaca-
 (TradeAccount, Position, Order, Asset): money and quantities as strings, enums in Alpaca's spelling.
 Orders are unique by client_order_id (a reuse is answered 422, code 40010001, as Alpaca does); with
 `fill_immediately` (the market is open) a market order fills at once at the price given by `set_price`,
-otherwise it is "accepted" and waits for `fill_open_orders`. A DELETE cancels at once, or with `hold_cancels` leaves the
-order "pending_cancel" until `settle_cancels`. It uses nothing outside the standard library.
+otherwise it is "accepted" and waits for `fill_open_orders`. As at Alpaca, a market DAY order of a fractionable asset
+may be for a fraction of a share ("qty": "0.5") or for dollars ("notional": "500", "qty": null until it fills). A
+DELETE cancels at once, or with `hold_cancels` leaves the order "pending_cancel" until `settle_cancels`. It uses
+nothing outside the standard library.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
@@ -85,7 +87,7 @@ class _RouteFailure:
 
 @dataclass
 class _Holding:
-    qty: int  # signed: negative is short
+    qty: float  # signed: negative is short; whole shares unless a fractional or notional order filled
     avg_entry_price: float
     signed_qty: bool = True  # False: a short is served with a positive qty and only side "short"
     served_qty: str | None = None  # the qty served instead of `qty` (a fraction: "10.5" after a 3-for-2 split of 7)
@@ -223,9 +225,11 @@ class FakeAlpacaServer:
         # stay so until they fill) until `settle_cancels` ends it; still open, listed by GET /v2/orders?status=open.
         self.hold_cancels = False
         # True: an order that could fill against an open order of the account on the other side of its symbol is
-        # refused (403 "potential wash trade detected. use complex orders"), as Alpaca does; a pending_cancel order is
-        # still open, so still in the way.
+        # refused ("potential wash trade detected. use complex orders"), as Alpaca does; a pending_cancel order is
+        # still open, so still in the way. Alpaca answers it 403 (code 40310000) in most reports, 422 (code 42210000) in
+        # others (alpaca-java#145): `wash_trade_status` says which.
         self.refuse_wash_trades = True
+        self.wash_trade_status: int = HTTPStatus.FORBIDDEN
         self._lock = threading.Lock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -423,7 +427,7 @@ class FakeAlpacaServer:
                 self._holdings[symbol] = _Holding(whole, held.avg_entry_price / ratio, held.signed_qty)
             for order in self.orders.values():
                 if order["symbol"] == symbol and order["status"] in ("accepted", "new", "partially_filled"):
-                    order["qty"] = str(int(int(order["qty"]) * ratio))
+                    order["qty"] = str(int(float(order["qty"] or 0) * ratio))
             if symbol in self._prices:
                 self._prices[symbol] /= ratio
 
@@ -472,11 +476,34 @@ class FakeAlpacaServer:
                 "exchange": exchange,
             }
 
+    def add_multi_leg_order(
+        self, legs: Sequence[tuple[str, str, int]], *, qty: int = 1, filled: Mapping[str, float] | None = None
+    ) -> str:
+        """A multi-leg options order (order_class "mleg": a spread) as a person places it in Alpaca's web page, which
+        paper accounts allow: `legs` are (option symbol, side, ratio). Alpaca writes the order with no symbol and no
+        side of its own, `qty` times each leg's ratio in its `legs`. Open (accepted), or `filled` at each leg's price
+        (by symbol). Returns its client_order_id."""
+        with self._lock:
+            now = self._now()
+            parent = _order_json(str(uuid.uuid4()), None, None, qty, None, now)
+            parent.update(order_class="mleg", asset_class="us_option", legs=[])
+            for symbol, side, ratio in legs:
+                leg = _order_json(str(uuid.uuid4()), symbol, side, qty * ratio, None, now)
+                leg.update(order_class="mleg", asset_class="us_option", ratio_qty=str(ratio))
+                parent["legs"].append(leg)
+            if filled is not None:
+                for order in [parent, *parent["legs"]]:
+                    price = filled[order["symbol"]] if order["symbol"] else sum(filled.values())
+                    order.update(status="filled", filled_qty=order["qty"], filled_avg_price=_number(price))
+                    order.update(filled_at=now)
+            self.orders[parent["client_order_id"]] = parent
+            return parent["client_order_id"]
+
     def partially_fill(self, client_order_id: str, qty: int, price: float) -> None:
         """Fill `qty` shares of a working order at `price`: it stays open as "partially_filled"."""
         with self._lock:
             order = self.orders[client_order_id]
-            if not 0 < qty < int(order["qty"]):
+            if not 0 < qty < float(order["qty"]):
                 raise ValueError("a partial fill is more than nothing and less than the order")
             self._fill(order, price, qty=qty)
 
@@ -511,6 +538,8 @@ class FakeAlpacaServer:
         with self._lock:
             filled = []
             for client_order_id, order in self.orders.items():
+                if order["order_class"] == "mleg":
+                    continue  # an options spread by hand: no price of the fake's fills it
                 if order["status"] in ("accepted", "new", "pending_new", "partially_filled"):
                     price = self._prices.get(order["symbol"])
                     if price is None:
@@ -682,8 +711,8 @@ class FakeAlpacaServer:
         """GET /v2/account: a paper margin account, money as strings, as TradeAccount reads it."""
         with self._lock:
             cash = self._cash
-            long_value = sum(h.qty * self._mark(s, h) for s, h in self._holdings.items() if h.qty > 0)
-            short_value = sum(h.qty * self._mark(s, h) for s, h in self._holdings.items() if h.qty < 0)
+            long_value = sum(self._value(s, h) for s, h in self._holdings.items() if h.qty > 0)
+            short_value = sum(self._value(s, h) for s, h in self._holdings.items() if h.qty < 0)
             equity = self._equity if self._equity is not None else cash + long_value + short_value
             buying_power = cash + self._buying_power_over_cash
             flags = dict(self._flags)
@@ -748,31 +777,43 @@ class FakeAlpacaServer:
             raise _BadRequest("the fake takes market orders only", HTTPStatus.UNPROCESSABLE_ENTITY, 40010001)
         if body.get("time_in_force") not in ("day", "gtc", "opg", "cls", "ioc", "fok"):
             raise _BadRequest("invalid time_in_force", HTTPStatus.UNPROCESSABLE_ENTITY, 40010001)
-        qty = _whole_qty(body.get("qty"))
+        qty, notional = _order_size(body)
         client_order_id = body.get("client_order_id") or str(uuid.uuid4())
         with self._lock:
             if client_order_id in self.orders:
                 raise _BadRequest("client_order_id must be unique", HTTPStatus.UNPROCESSABLE_ENTITY, 40010001)
+            if notional is not None or not float(qty or 0).is_integer():
+                # Alpaca's fractional trading: a fraction of a share or a dollar amount (notional), in a market DAY
+                # order (sent at night, it waits for the open) of a fractionable asset.
+                if body["time_in_force"] != "day":
+                    raise _BadRequest("fractional orders must be DAY orders", HTTPStatus.UNPROCESSABLE_ENTITY, 42210000)
+                if not self._assets.get(symbol, {}).get("fractionable", True):
+                    raise _BadRequest(f"asset {symbol} is not fractionable", HTTPStatus.UNPROCESSABLE_ENTITY, 42210000)
             price = self._prices.get(symbol)
             buying_power = self._cash + self._buying_power_over_cash
             flags = self._flags
             if flags["trading_blocked"] or flags["account_blocked"] or flags["status"] != "ACTIVE":
                 raise _BadRequest("account is not authorized to trade", HTTPStatus.FORBIDDEN, 40310000)
-            if side == "buy" and price is not None and qty * price > buying_power:
+            cost = notional if notional is not None else (qty or 0) * (price or 0)
+            if side == "buy" and price is not None and cost > buying_power:
                 raise _BadRequest("insufficient buying power", HTTPStatus.FORBIDDEN, 40310000)
             held = self._holdings[symbol].qty if symbol in self._holdings else 0
             if (held > 0 if side == "sell" else held < 0) and self._pdt_protected():
                 # Alpaca's pattern day trading protection, simplified: the position is taken as opened today, so
                 # closing it would be one day trade more than an account under 25,000 may make in 5 sessions.
                 raise _BadRequest("trade denied due to pattern day trading protection", HTTPStatus.FORBIDDEN, 40310100)
-            refusal = self._insufficient_qty(symbol, side, qty, held) or self._wash_trade(symbol, side)
+            shares = qty if qty is not None else (notional or 0) / (price or math.inf)
+            refusal = self._insufficient_qty(symbol, side, shares, held)
             if refusal is not None:
                 return FakeResponse(HTTPStatus.FORBIDDEN, refusal)
+            refusal = self._wash_trade(symbol, side)
+            if refusal is not None:
+                return FakeResponse(self.wash_trade_status, refusal)
             asset = self._assets.get(symbol, {})
             if asset.get("status", "active") != "active" or not asset.get("tradable", True):
                 # A delisted or halted asset: Alpaca refuses the order whatever its side.
                 raise _BadRequest(f"asset {symbol} is not tradable", HTTPStatus.UNPROCESSABLE_ENTITY, 42210000)
-            if side == "sell" and qty > max(held, 0):
+            if side == "sell" and shares > max(held, 0):
                 if not self._flags["shorting_enabled"]:
                     raise _BadRequest("account is not allowed to short", HTTPStatus.FORBIDDEN, 40310000)
                 # Alpaca opens shorts only in easy-to-borrow assets; a hard-to-borrow one needs a locate it does
@@ -785,47 +826,13 @@ class FakeAlpacaServer:
                 # A test set-up mistake, made loud: Alpaca would fill at the market, the fake needs a price.
                 raise _BadRequest(f"fake: no price for {symbol}; call set_price", HTTPStatus.UNPROCESSABLE_ENTITY)
             now = self._now()
-            order = {
-                "id": str(uuid.uuid4()),
-                "client_order_id": client_order_id,
-                "created_at": now,
-                "updated_at": now,
-                "submitted_at": now,
-                "filled_at": None,
-                "expired_at": None,
-                "expires_at": None,
-                "canceled_at": None,
-                "failed_at": None,
-                "replaced_at": None,
-                "replaced_by": None,
-                "replaces": None,
-                "asset_id": _asset_id(symbol),
-                "symbol": symbol,
-                "asset_class": "us_equity",
-                "notional": None,
-                "qty": str(qty),
-                "filled_qty": "0",
-                "filled_avg_price": None,
-                "order_class": "",  # Alpaca sends "" for simple orders; alpaca-py reads it as "simple"
-                "order_type": "market",
-                "type": "market",
-                "side": side,
-                # Closing means trading against what is held: buying back a short, selling a long.
-                "position_intent": f"{side}_to_close"
-                if (held < 0 if side == "buy" else held > 0)
-                else f"{side}_to_open",
-                "time_in_force": body["time_in_force"],
-                "limit_price": None,
-                "stop_price": None,
-                "status": "accepted",
-                "extended_hours": bool(body.get("extended_hours", False)),
-                "legs": None,
-                "trail_percent": None,
-                "trail_price": None,
-                "hwm": None,
-                "source": None,
-                "subtag": None,
-            }
+            order = _order_json(client_order_id, symbol, side, qty, notional, now)
+            # Closing means trading against what is held: buying back a short, selling a long.
+            order["position_intent"] = (
+                f"{side}_to_close" if (held < 0 if side == "buy" else held > 0) else f"{side}_to_open"
+            )
+            order["time_in_force"] = body["time_in_force"]
+            order["extended_hours"] = bool(body.get("extended_hours", False))
             if self.fill_immediately and price is not None:
                 self._fill(order, price)
             elif self.fill_after_post and price is not None:
@@ -840,10 +847,10 @@ class FakeAlpacaServer:
             return False
         equity = self._equity
         if equity is None:
-            equity = self._cash + sum(h.qty * self._mark(s, h) for s, h in self._holdings.items())
+            equity = self._cash + sum(self._value(s, h) for s, h in self._holdings.items())
         return equity < 25_000
 
-    def _insufficient_qty(self, symbol: str, side: str, qty: int, held: int) -> dict[str, Any] | None:
+    def _insufficient_qty(self, symbol: str, side: str, qty: float, held: float) -> dict[str, Any] | None:
         """Alpaca's 403 for an order against a position (selling a long, buying back a short) that asks for
         more than is held minus what open orders on the same side already hold ("held_for_orders"): one
         order never crosses through zero, and a second close while the first is working is refused."""
@@ -855,29 +862,32 @@ class FakeAlpacaServer:
             for o in self.orders.values()
             if o["symbol"] == symbol and o["side"] == side and o["status"] not in _CLOSED_STATUSES
         ]
-        held_for_orders = sum(int(o["qty"]) - int(o["filled_qty"]) for o in working)
+        held_for_orders = sum(self._shares(o) - float(o["filled_qty"]) for o in working)
         available = max(abs(held) - held_for_orders, 0)
         if qty <= available:
             return None
         return {
             "code": 40310000,
-            "existing_qty": str(abs(held)),
-            "held_for_orders": str(held_for_orders),
-            "message": f"insufficient qty available for order (requested: {qty}, available: {available})",
+            "existing_qty": _qty_text(abs(held)),
+            "held_for_orders": _qty_text(held_for_orders),
+            "message": f"insufficient qty available for order (requested: {_qty_text(qty)}, "
+            f"available: {_qty_text(available)})",
             "related_orders": [o["id"] for o in working],
             "symbol": symbol,
         }
 
     def _wash_trade(self, symbol: str, side: str) -> dict[str, Any] | None:
-        """Alpaca's 403 for an order that could fill against the account's own open order on the other side of the
-        same symbol (a market order against any of them; one placed by hand in the dashboard included)."""
+        """Alpaca's refusal (the body of `wash_trade_status`: 403 or 422) of an order that could fill against the
+        account's own open order on the other side of the same symbol (a market order against any of them; one placed
+        by hand in the dashboard included)."""
         other = "sell" if side == "buy" else "buy"
         if not self.refuse_wash_trades or not any(
             o["symbol"] == symbol and o["side"] == other and o["status"] not in _CLOSED_STATUSES
             for o in self.orders.values()
         ):
             return None
-        return {"code": 40310000, "message": "potential wash trade detected. use complex orders"}
+        code = 42210000 if self.wash_trade_status == HTTPStatus.UNPROCESSABLE_ENTITY else 40310000
+        return {"code": code, "message": "potential wash trade detected. use complex orders"}
 
     def _order_by_client_id(self, request: FakeRequest) -> FakeResponse:
         """GET /v2/orders:by_client_order_id?client_order_id=...: the order, or 404 as Alpaca answers."""
@@ -973,6 +983,11 @@ class FakeAlpacaServer:
         ]
         return FakeResponse(HTTPStatus.OK, rows)
 
+    def _value(self, symbol: str, holding: _Holding) -> float:
+        """A holding's market value, signed (call under the lock): an option contract is 100 shares' worth of its
+        price, as Alpaca values it."""
+        return holding.qty * self._mark(symbol, holding) * _multiplier(symbol)
+
     def _mark(self, symbol: str, holding: _Holding) -> float:
         """The price a holding is valued at: the set market price, else what was paid (call under the lock)."""
         return self._prices.get(symbol, holding.avg_entry_price)
@@ -980,17 +995,17 @@ class FakeAlpacaServer:
     def _position_json(self, symbol: str, holding: _Holding) -> dict[str, Any]:
         """One position as Alpaca sends it (call under the lock)."""
         mark = self._mark(symbol, holding)
-        market_value = holding.qty * mark
-        cost_basis = holding.qty * holding.avg_entry_price
+        market_value = self._value(symbol, holding)
+        cost_basis = holding.qty * holding.avg_entry_price * _multiplier(symbol)
         unrealized = market_value - cost_basis
-        shown_qty: int | str = holding.qty if holding.signed_qty else abs(holding.qty)
+        shown_qty = _qty_text(holding.qty if holding.signed_qty else abs(holding.qty))
         if holding.served_qty is not None:
             shown_qty = holding.served_qty
         return {
             "asset_id": _asset_id(symbol),
             "symbol": symbol,
             "exchange": "ARCA",
-            "asset_class": "us_equity",
+            "asset_class": "us_option" if _OPTION.fullmatch(symbol) else "us_equity",
             "asset_marginable": True,
             "qty": str(shown_qty),
             "qty_available": str(shown_qty),
@@ -1007,26 +1022,35 @@ class FakeAlpacaServer:
             "change_today": "0",
         }
 
-    def _fill(self, order: dict[str, Any], price: float, *, qty: int | None = None) -> None:
+    def _shares(self, order: dict[str, Any], price: float | None = None) -> float:
+        """The shares `order` is for: its qty, or (a notional order) its amount at `price`, else at its symbol's price
+        (call under the lock)."""
+        if order["qty"] is not None:
+            return float(order["qty"])
+        at = price or self._prices.get(order["symbol"])
+        return round(float(order["notional"]) / at, 9) if at else 0.0
+
+    def _fill(self, order: dict[str, Any], price: float, *, qty: float | None = None) -> None:
         """Fill `qty` more shares of `order` (default: all that remain) at `price`, booking cash and the
         position (call under the lock). Like Alpaca, `filled_at` is stamped only once the order is complete,
         and `filled_avg_price` is the average over every share filled so far."""
-        before_qty = int(order["filled_qty"])
-        qty = int(order["qty"]) - before_qty if qty is None else qty
+        before_qty = float(order["filled_qty"])
+        ordered = self._shares(order, price)
+        qty = ordered - before_qty if qty is None else qty
         delta = qty if order["side"] == "buy" else -qty
         now = self._now()
         total = before_qty + qty
         before_avg = float(order["filled_avg_price"] or 0)
         average = (before_qty * before_avg + qty * price) / total
-        complete = total == int(order["qty"])
+        complete = abs(total - ordered) < 1e-9
         order.update(
             status="filled" if complete else "partially_filled",
-            filled_qty=str(total),
+            filled_qty=_qty_text(total),
             filled_avg_price=_number(average),
             filled_at=now if complete else None,
             updated_at=now,
         )
-        self._cash -= delta * price
+        self._cash -= delta * price * _multiplier(order["symbol"])
         symbol = order["symbol"]
         before = self._holdings.get(symbol)
         old_qty = before.qty if before else 0
@@ -1128,18 +1152,83 @@ def _decode_token(token: str) -> int:
         raise _BadRequest(f"invalid page_token {token!r}") from None
 
 
-def _whole_qty(value: Any) -> int:
-    """A positive whole share count from JSON (alpaca-py sends qty as a float, e.g. 5.0; Alpaca also takes "5")."""
+def _order_json(
+    client_order_id: str, symbol: str | None, side: str | None, qty: float | None, notional: float | None, now: str
+) -> dict[str, Any]:
+    """A market DAY order as Alpaca writes it, accepted (queued) and unfilled."""
+    return {
+        "id": str(uuid.uuid4()),
+        "client_order_id": client_order_id,
+        "created_at": now,
+        "updated_at": now,
+        "submitted_at": now,
+        "filled_at": None,
+        "expired_at": None,
+        "expires_at": None,
+        "canceled_at": None,
+        "failed_at": None,
+        "replaced_at": None,
+        "replaced_by": None,
+        "replaces": None,
+        "asset_id": _asset_id(symbol) if symbol else None,
+        "symbol": symbol,
+        "asset_class": "us_equity",
+        # A notional order has no qty until it fills, as Alpaca writes it (its shares: the amount at the fill).
+        "notional": None if notional is None else _number(notional),
+        "qty": None if qty is None else _qty_text(qty),
+        "filled_qty": "0",
+        "filled_avg_price": None,
+        "order_class": "",  # Alpaca sends "" for simple orders; alpaca-py reads it as "simple"
+        "order_type": "market",
+        "type": "market",
+        "side": side,
+        "position_intent": f"{side}_to_open" if side else None,
+        "time_in_force": "day",
+        "limit_price": None,
+        "stop_price": None,
+        "status": "accepted",
+        "extended_hours": False,
+        "legs": None,
+        "trail_percent": None,
+        "trail_price": None,
+        "hwm": None,
+        "source": None,
+        "subtag": None,
+    }
+
+
+# An OCC option symbol (root, expiry YYMMDD, C or P, strike times 1000 in 8 digits), as Alpaca names contracts.
+_OPTION = re.compile(r"[A-Z]{1,6}\d{6}[CP]\d{8}")
+
+
+def _multiplier(symbol: str) -> int:
+    """Shares per unit of `symbol`: 100 for an option contract, 1 for a share."""
+    return 100 if _OPTION.fullmatch(symbol) else 1
+
+
+def _order_size(body: Mapping[str, Any]) -> tuple[float | None, float | None]:
+    """An order's (qty, notional) from JSON, exactly one of them given and positive (alpaca-py sends numbers, e.g.
+    5.0; Alpaca also takes "5"): a qty may be a fraction of a share, a notional is a dollar amount (fractional trading,
+    up to 9 decimals)."""
+    qty, notional = body.get("qty"), body.get("notional")
+    if (qty is None) == (notional is None):
+        raise _BadRequest("one of qty or notional is required", HTTPStatus.UNPROCESSABLE_ENTITY, 40010001)
+    name, value = ("qty", qty) if qty is not None else ("notional", notional)
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise _BadRequest(f"invalid qty {value!r}", HTTPStatus.UNPROCESSABLE_ENTITY, 40010001) from None
-    if number <= 0 or not number.is_integer():
-        # Alpaca takes fractional market orders; the fake keeps to the whole shares llmtrade sends.
-        raise _BadRequest(
-            f"qty must be a positive whole number, got {value!r}", HTTPStatus.UNPROCESSABLE_ENTITY, 40010001
-        )
-    return int(number)
+        raise _BadRequest(f"invalid {name} {value!r}", HTTPStatus.UNPROCESSABLE_ENTITY, 40010001) from None
+    if not number > 0 or not math.isfinite(number):
+        raise _BadRequest(f"{name} must be positive, got {value!r}", HTTPStatus.UNPROCESSABLE_ENTITY, 40010001)
+    return (number, None) if name == "qty" else (None, number)
+
+
+def _qty_text(value: float) -> str:
+    """A share count as Alpaca writes it: a string, whole shares without a point ("10", "-10"), else up to 9
+    decimals ("0.5")."""
+    if float(value).is_integer():
+        return str(int(value))
+    return f"{value:.9f}".rstrip("0").rstrip(".")
 
 
 def _number(value: float) -> str:

@@ -12,8 +12,11 @@ import uuid
 from tests.fakes.alpaca_server import FakeAlpacaServer
 
 
-def trade_by_hand(server: FakeAlpacaServer, symbol: str, qty: int, *, side: str = "buy") -> str:
-    """Send a market order for `qty` shares of `symbol` as a person would; returns its client_order_id."""
+def trade_by_hand(
+    server: FakeAlpacaServer, symbol: str, qty: float | None, *, side: str = "buy", notional: float | None = None
+) -> str:
+    """Send a market order for `qty` shares of `symbol` (a fraction too), or for `notional` dollars of it (Alpaca's web
+    page offers both for a fractionable asset), as a person would; returns its client_order_id."""
     from alpaca.trading.client import TradingClient
     from alpaca.trading.enums import OrderSide, TimeInForce
     from alpaca.trading.requests import MarketOrderRequest
@@ -24,6 +27,7 @@ def trade_by_hand(server: FakeAlpacaServer, symbol: str, qty: int, *, side: str 
         MarketOrderRequest(
             symbol=symbol,
             qty=qty,
+            notional=notional,
             side=OrderSide(side),
             time_in_force=TimeInForce.DAY,
             client_order_id=client_order_id,

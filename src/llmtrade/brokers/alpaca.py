@@ -37,12 +37,15 @@ from llmtrade.brokers.alpaca_orders import (
     decimal,
     enum_value,
     fraction,
+    held_qty_note,
     is_duplicate_id,
+    is_qty_held,
     is_wash_trade,
     is_working,
     money,
     refusal,
     short,
+    single_orders,
     to_broker_order,
     to_fill,
     to_position,
@@ -126,14 +129,18 @@ class AlpacaBroker:
         held = self._api.read("the positions", client.get_all_positions)
         positions: dict[str, Position] = {}
         fractions: dict[str, float] = {}
+        marked: dict[str, float] = {}
         for raw in held:
             position = to_position(raw, prices)
             if position is not None:
                 positions[position.symbol] = position
+                if (pnl := decimal(raw.unrealized_pl)) is not None:
+                    marked[position.symbol] = float(pnl)
             if part := fraction(raw):
                 fractions[raw.symbol] = part
         return AccountSnapshot(
             fractions=fractions,
+            broker_pnl=marked,
             account_id=self.account_id,
             cash=money(found.cash, "account cash"),
             equity=money(found.equity, "account equity"),
@@ -192,7 +199,7 @@ class AlpacaBroker:
         return None if found is None else to_result(found)
 
     def open_orders(self) -> list[BrokerOrder]:
-        orders = self._api.orders("open", after=None)
+        orders = single_orders(self._api.orders("open", after=None))
         return [to_broker_order(o) for o in orders if is_working(o)]
 
     def fills(self, since: datetime | None = None) -> list[Fill]:
@@ -200,9 +207,8 @@ class AlpacaBroker:
         # after it (a DAY order queued over a weekend and a holiday), so the query reaches back further
         # than `since` and the fill time decides below.
         after = None if since is None else since - _SUBMITTED_BEFORE_FILL
-        fills = [
-            f for f in (to_fill(o, self.account_id) for o in self._api.orders("all", after=after)) if f is not None
-        ]
+        listed = single_orders(self._api.orders("all", after=after))
+        fills = [f for f in (to_fill(o, self.account_id) for o in listed) if f is not None]
         fills.sort(key=lambda f: f.filled_at)
         return [f for f in fills if since is None or f.filled_at >= since]
 
@@ -276,15 +282,16 @@ class AlpacaBroker:
 
     def _refusal_note(self, status: int, body: str, order: Order) -> str:
         """For a 403 about the account (blocked, day trades, buying power, shorting), what its account object says;
-        for a potential wash trade (403, or 422 as some answers have it), the account's open orders in the way; ""
+        for a potential wash trade (403, or 422 as some answers have it), or shares held for other orders (403
+        "insufficient qty available"), the account's open orders in the way; ""
         for bad keys, another status or what cannot be read (the refusal stands as Alpaca gave it)."""
         detail = error_message(body)
-        if is_wash_trade(detail):
+        if is_wash_trade(detail) or is_qty_held(detail):
             try:
                 listed = self.open_orders()
             except LlmtradeError:
                 return ""
-            return wash_trade_note(order, listed)
+            return wash_trade_note(order, listed) if is_wash_trade(detail) else held_qty_note(order, listed)
         if status != 403 or bare_refusal(detail):
             return ""
         try:

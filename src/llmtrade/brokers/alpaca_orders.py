@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_CEILING, Decimal, InvalidOperation
 from typing import Any
 
 from pydantic import ValidationError
@@ -87,17 +87,42 @@ def to_result(found: Any) -> OrderResult:
     )
 
 
+def single_orders(listed: Sequence[Any]) -> list[Any]:
+    """`listed` (alpaca-py Orders) as orders each in one symbol with a side: a multi-leg order (order_class mleg: an
+    options spread, placed by hand; llmtrade never sends one) has neither of its own, only its legs, which carry their
+    own quantity, status and fills, so it stands for them. Each order once (by id), should Alpaca list a leg on its own
+    too. One listed without its legs names nothing to compare: it is left out, its legs' positions still compared."""
+    seen: dict[str, Any] = {}
+    for found in listed:
+        for order in [found] if found.symbol and found.side is not None else list(found.legs or []):
+            seen.setdefault(str(order.id), order)
+    return list(seen.values())
+
+
 def to_broker_order(found: Any) -> BrokerOrder:
-    qty = decimal(found.qty)
-    if qty is None or int(qty) <= 0:
+    """An alpaca-py Order as our BrokerOrder. One in a fraction of a share or in dollars (a notional order: no qty until
+    it fills), which Alpaca's web page places for a fractionable asset, is listed with the whole shares it may fill at
+    most (`BrokerOrder.ordered` says what it was given in): llmtrade sends neither, but a look at the account must
+    not fail on one a person placed."""
+    qty, notional = decimal(found.qty), decimal(getattr(found, "notional", None))
+    ordered = ""
+    if qty is not None and qty > 0:
+        whole = int(qty.to_integral_value(rounding=ROUND_CEILING))
+        if whole != qty:
+            ordered = _shares_text(qty)
+    elif notional is not None and notional > 0:
+        whole, ordered = 0, f"${notional:,.2f} of"
+    else:
         raise OperationalError(
-            f"alpaca sent order {found.client_order_id} without a whole share quantity ({found.qty!r})"
+            f"alpaca sent order {found.client_order_id} with neither a quantity ({found.qty!r}) nor an amount "
+            f"({getattr(found, 'notional', None)!r})"
         )
     return BrokerOrder(
         client_order_id=found.client_order_id,
         symbol=found.symbol,
-        side=Side(enum_value(found.side)),
-        qty=int(qty),
+        side=_side(found),
+        qty=whole,
+        ordered=ordered,
         status=order_status(found),
         filled_qty=filled_qty(found),
         broker_order_id=str(found.id),
@@ -129,13 +154,21 @@ def to_fill(found: Any, account_id: str) -> Fill | None:
         client_order_id=found.client_order_id,
         account_id=account_id,
         symbol=found.symbol,
-        side=Side(enum_value(found.side)),
+        side=_side(found),
         qty=done,
         price=float(price),
         commission=0.0,  # Alpaca charges no commission on US equities; regulatory fees are not per order
         filled_at=when,
         price_source=source,
     )
+
+
+def _side(found: Any) -> Side:
+    """The order's side, or an error naming the order when Alpaca sent neither buy nor sell."""
+    side = enum_value(found.side)
+    if side not in (Side.BUY.value, Side.SELL.value):
+        raise OperationalError(f"alpaca sent order {found.client_order_id} with side {side!r}, neither buy nor sell")
+    return Side(side)
 
 
 def fraction(raw: Any) -> float:
@@ -171,6 +204,12 @@ def money(value: Any, field: str) -> float:
     if amount is None:
         raise OperationalError(f"alpaca sent no {field} (got {value!r})")
     return float(amount)
+
+
+def _shares_text(qty: Decimal) -> str:
+    """A share count as Alpaca wrote it, without trailing zeros ("0.5", "2.25")."""
+    text = format(qty, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def decimal(value: Any) -> Decimal | None:
@@ -244,6 +283,40 @@ def bare_refusal(detail: str) -> bool:
     return detail.strip().rstrip(".").lower() in ("forbidden", "unauthorized")
 
 
+def is_qty_held(detail: str) -> bool:
+    """Whether Alpaca's reason is its refusal of an order against a position for more shares than are held and not
+    already held for the account's other open orders ("insufficient qty available for order (requested: 46,
+    available: 36)")."""
+    return "insufficient qty available" in detail.lower()
+
+
+def held_qty_note(order: Order, listed: Sequence[BrokerOrder]) -> str:
+    """What to do about Alpaca's refusal of `order` for want of shares: `listed`, the account's open orders, name those
+    on the same side of the symbol that hold shares of the position for themselves (one llmtrade did not make was
+    placed by hand). "" when none is listed (the shares are gone, not held: reconciliation says so)."""
+    ways = [o for o in listed if o.symbol.upper() == order.symbol.upper() and o.side is order.side]
+    if not ways:
+        return ""
+    said = f"Alpaca holds shares of the position for the account's own open order on the same side: {_named(ways)}"
+    if all(o.canceling for o in ways):
+        return f"{said} is being canceled (pending_cancel); a rerun or the next checkpoint sends this one once it ends"
+    if all(is_ours(o.client_order_id) for o in ways):
+        # llmtrade's own (a close still working): nothing for the user to cancel, its end frees the shares or not.
+        return f"{said} is working; a rerun or the next checkpoint sends this one once it has ended"
+    return (
+        f"{said} is open; cancel the one placed by hand in Alpaca's dashboard, and a rerun or the next checkpoint "
+        "sends this one"
+    )
+
+
+def _named(orders: Sequence[BrokerOrder]) -> str:
+    """Open orders as a person reads them: "sell 10 SPY (<client_order_id>, by hand)"."""
+    return ", ".join(
+        f"{o.side.value} {o.size()} {o.symbol} ({o.client_order_id}{'' if is_ours(o.client_order_id) else ', by hand'})"
+        for o in orders
+    )
+
+
 def is_wash_trade(detail: str) -> bool:
     """Whether Alpaca's reason is its wash-trade refusal ("potential wash trade detected. use complex orders")."""
     return "wash trade" in detail.lower()
@@ -257,11 +330,8 @@ def wash_trade_note(order: Order, listed: Sequence[BrokerOrder]) -> str:
     ways = [o for o in listed if o.symbol.upper() == order.symbol.upper() and o.side is other]
     if not ways:
         return ""
-    named = ", ".join(
-        f"{o.side.value} {o.qty} {o.symbol} ({o.client_order_id}{'' if is_ours(o.client_order_id) else ', by hand'})"
-        for o in ways
-    )
-    said = f"Alpaca refuses an order that could trade against the account's own open order on the other side: {named}"
+    said = "Alpaca refuses an order that could trade against the account's own open order on the other side: "
+    said += _named(ways)
     if all(o.canceling for o in ways):
         # Its cancel was asked already (the breaker's, or by hand) and Alpaca has not taken it yet (pending_cancel,
         # until the venue takes it: at the next open when asked outside market hours): nothing to cancel again.

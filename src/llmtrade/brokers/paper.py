@@ -183,6 +183,7 @@ class PaperBroker:
             "unrealized_pnl": float(round(unrealized, 2)),
             "at_cost": sorted(s for s, p in positions.items() if p.qty and s not in prices),
             "fractions": {},  # the paper broker holds whole shares only
+            "broker_pnl": {},  # it holds only what `prices` (or the cost) values
             "broker_account": None,  # its books are events here: no account elsewhere to name
         }
         if type(self.account_id) is not str:

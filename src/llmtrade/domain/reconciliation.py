@@ -242,7 +242,7 @@ def reconcile(
             )
         found.append(Difference(kind=kind, symbol=symbol, broker_qty=broker, ledger_qty=mine, detail=detail))
     for order in open_orders:
-        remaining = order.qty - order.filled_qty
+        remaining = max(order.qty - order.filled_qty, 0)
         if not is_ours(order.client_order_id, planned_ids):
             found.append(
                 Difference(
@@ -251,7 +251,7 @@ def reconcile(
                     client_order_id=order.client_order_id,
                     filled_qty=order.filled_qty,
                     remaining_qty=remaining,
-                    detail=f"open order {order.side.value} {order.qty} {order.symbol} not sent by llmtrade",
+                    detail=f"open order {order.side.value} {order.size()} {order.symbol} not sent by llmtrade",
                 )
             )
         elif order.filled_qty > 0:
@@ -283,8 +283,9 @@ def reconcile(
 def managed_view(account: AccountSnapshot, ledger: LedgerView, prices: Mapping[str, float]) -> AccountSnapshot:
     """The account as llmtrade manages it: only managed shares, and equity without the others' P/L.
 
-    Shares llmtrade does not manage are left out of `positions`; their unrealised P/L (at `prices`,
-    else the broker's average cost) is taken out of equity, and so is what adopted shares made before
+    Shares llmtrade does not manage are left out of `positions`; their unrealised P/L (at `prices`, else as the
+    broker marks them, `AccountSnapshot.broker_pnl`: an option or a coin bought by hand, which llmtrade's data does not
+    price; else at the broker's average cost) is taken out of equity, and so is what adopted shares made before
     their adoption, and what trades made by hand closed (`ledger.hands_realized`), so neither sizing, a
     return nor the breaker's drawdown credits the account with a trade its owner never made. Their cost
     stays in equity, as the cash that bought them came from the account. Cash and buying power are the
@@ -297,7 +298,10 @@ def managed_view(account: AccountSnapshot, ledger: LedgerView, prices: Mapping[s
             # All of it managed (the usual case): the broker's own position, no copy to build and compare.
             positions[symbol] = position if mine == position.qty else position.model_copy(update={"qty": mine})
         other = position.qty - mine
-        foreign_pnl += other * (prices.get(symbol, position.avg_price) - position.avg_price)
+        if symbol not in prices and symbol in account.broker_pnl:
+            foreign_pnl += account.broker_pnl[symbol] * other / position.qty
+        else:
+            foreign_pnl += other * (prices.get(symbol, position.avg_price) - position.avg_price)
     if positions == account.positions and not ledger.adopted_pnl and not ledger.hands_realized:
         return account
     unrealized = None if account.unrealized_pnl is None else round(account.unrealized_pnl - foreign_pnl, 2)

@@ -41,6 +41,10 @@ class AccountSnapshot(Record):
     # Symbol -> the signed fraction of a share held beyond the whole shares in `positions` (Alpaca: 10.5 after a
     # 3-for-2 split of 7): whole-share orders cannot trade it; reconciliation reports it.
     fractions: dict[str, float] = Field(default_factory=dict)
+    # Symbol -> the broker's own unrealised P/L of the whole position (USD), where the broker marks its positions
+    # (Alpaca's `unrealized_pl`; an option contract is 100 shares' worth): what a position llmtrade cannot price (an
+    # option, a coin, a stock outside its data) made. Left out of the record when empty (the paper broker's).
+    broker_pnl: dict[str, float] = Field(default_factory=dict, exclude_if=lambda marks: not marks)
     # What names the account at its broker (Alpaca: its id, account_number and created_at); a paper account reset from
     # Alpaca's dashboard is a new account for the same keys, so a new name. None: the broker has no such name (paper).
     broker_account: str | None = Field(default=None, exclude_if=lambda name: name is None)
@@ -105,12 +109,15 @@ class OrderResult(Record):
 
 
 class BrokerOrder(Record):
-    """An order a broker holds, as `Broker.open_orders()` lists it. Quantities are whole shares."""
+    """An order a broker holds, as `Broker.open_orders()` lists it. Quantities are whole shares: an order in a fraction
+    of a share or in dollars (Alpaca's fractional trading; llmtrade sends neither, a person may) has `qty` the whole
+    shares it may fill at most (its fraction rounded up; 0 for dollars, whose shares are known only as it fills) and
+    `ordered` what it was given in."""
 
     client_order_id: str
     symbol: str
     side: Side
-    qty: int = Field(gt=0)
+    qty: int = Field(ge=0)
     status: OrderStatus
     filled_qty: int = Field(default=0, ge=0)  # shares filled so far (a partial fill of a working order)
     broker_order_id: str | None = None
@@ -118,6 +125,12 @@ class BrokerOrder(Record):
     # A cancel of it (asked by anyone) is under way and not done yet (Alpaca's pending_cancel): still working, it may
     # fill yet, and nothing asks to cancel it again.
     canceling: bool = False
+    # Its size as the broker gave it when not whole shares ("0.5", "$500.00 of"); "" for whole shares (`qty`).
+    ordered: str = ""
+
+    def size(self) -> str:
+        """The order's size as said to a person: "10", "0.5" (shares) or "$500.00 of" (dollars)."""
+        return self.ordered or str(self.qty)
 
 
 class Fill(Record):

@@ -14,6 +14,7 @@ from llmtrade.config.models import CircuitBreaker
 from llmtrade.domain.checkpoints import TradingDisabled, TradingEnabled
 from llmtrade.domain.events import EventPayload, NewEvent, StoredEvent
 from llmtrade.domain.ledger import Split, TripCounting, carried, closed_trade_pnls, fold, with_splits
+from llmtrade.domain.resets import is_new_reset
 from llmtrade.domain.streams import KILL_SWITCH, breaker_stream
 from llmtrade.domain.trading import (
     AccountHalted,
@@ -192,17 +193,12 @@ def breaker_change(
 
 
 def _new_reset(events: EventStore, account_id: str, reset: BrokerAccountReset) -> bool:
-    """Whether `reset` misses an order no reset recorded on the account's stream missed already."""
+    """Whether `reset` is none of the resets recorded on the account's stream (domain/resets.py, the one rule)."""
     kind = BrokerAccountReset.event_type()
     recorded = [
         events.payload(BrokerAccountReset, e) for e in events.read_stream(breaker_stream(account_id)) if e.type == kind
     ]
-    if reset.replaced is not None:  # the broker names another account: new unless a reset recorded that name
-        return all(r.broker_account != reset.broker_account for r in recorded)
-    if not reset.missing:  # the books' start at the broker's balance (workflows/account_reset.py): once, and first
-        return not recorded
-    known = {cid for r in recorded for cid in r.missing}
-    return not set(reset.missing) <= known
+    return is_new_reset(reset, recorded)
 
 
 def _reset_reason(reset: BrokerAccountReset) -> str:

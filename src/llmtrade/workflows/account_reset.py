@@ -17,6 +17,7 @@ from llmtrade.brokers.reconcile import our_order_ids
 from llmtrade.domain.checkpoints import AccountValued
 from llmtrade.domain.ledger import BooksReset, fold, with_splits
 from llmtrade.domain.reconciliation import is_ours
+from llmtrade.domain.resets import is_new_reset
 from llmtrade.domain.trading import AccountSnapshot, BrokerAccountReset, Fill, OrderFilled
 from llmtrade.storage.event_store import EventStore
 from llmtrade.storage.splits import recorded_splits
@@ -69,13 +70,10 @@ def reset_found(
 
 
 def unrecorded(found: BrokerAccountReset | None, resets: Sequence[BooksReset]) -> bool:
-    """Whether `found` (`reset_found`) is a reset none of `resets` (those recorded, storage/resets.py) is: a new name
-    of the account no reset recorded, or an order of ours missing that none of them missed."""
-    if found is None:
-        return False
-    if found.replaced is not None:
-        return all(r.broker_account != found.broker_account for r in resets)
-    return not set(found.missing) <= {cid for r in resets for cid in r.missing}
+    """Whether `found` (`reset_found`) is a reset none of `resets` (those recorded, storage/resets.py) is, by the rule
+    the breaker records it by (domain/resets.py): a new name of the account no reset recorded, an order of ours
+    missing that none of them missed, or the books' start at the broker's balance while no reset is recorded."""
+    return found is not None and is_new_reset(found, resets)
 
 
 def books_account(
