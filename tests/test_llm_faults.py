@@ -196,6 +196,62 @@ def test_a_reply_that_is_no_answer_fails_clearly_and_is_recorded(
     assert _done(storage) == []
 
 
+@pytest.mark.parametrize(
+    ("finish", "native", "error"),
+    [
+        ("SAFETY", None, LLMContentFiltered),  # Google's OpenAI-compatible endpoint passes Gemini's reason through
+        ("RECITATION", None, LLMContentFiltered),
+        ("stop", "refusal", LLMContentFiltered),  # OpenRouter: Anthropic's refusal behind a normalised "stop"
+        ("stop", "PROHIBITED_CONTENT", LLMContentFiltered),
+        ("MAX_TOKENS", None, LLMTruncated),
+        ("stop", "model_context_window_exceeded", LLMTruncated),
+        ("OTHER", None, LLMUpstreamError),
+        ("stop", "pause_turn", LLMUpstreamError),
+    ],
+)
+def test_part_of_an_answer_ended_by_a_providers_own_stop_reason_is_never_the_answer(
+    storage: Storage, finish: str, native: str | None, error: type[Exception]
+) -> None:
+    with fake_llm() as fake:
+        fake.then(f.stopped(finish, native))
+        with pytest.raises(error) as caught:
+            _text(_gateway(storage))
+    assert _done(storage) == []
+    [failed] = _failed(storage)
+    reason = native or finish
+    assert failed.error_type == error.__name__ and failed.finish_reason == finish
+    assert reason in str(caught.value) and reason in failed.error and failed.answer  # the partial text is kept
+
+
+def test_a_structured_answer_cut_by_gemini_max_tokens_is_repaired_as_a_truncation(storage: Storage) -> None:
+    with fake_llm() as fake:
+        fake.then(f.stopped("MAX_TOKENS"), f.answer())
+        answer = _ask(_gateway(storage))
+    assert answer.repaired and [r["max_tokens"] for r in fake.requests] == [1000, 2000]
+    [failed] = _failed(storage)
+    assert failed.error_type == "LLMTruncated" and "MAX_TOKENS" in failed.error
+
+
+def test_a_structured_answer_withheld_by_a_filter_is_not_repaired_as_bad_json(storage: Storage) -> None:
+    with fake_llm() as fake:
+        fake.then(f.stopped("SAFETY"))
+        with pytest.raises(LLMContentFiltered, match="SAFETY"):
+            _ask(_gateway(storage))
+    assert len(fake.requests) == 1  # the filter meets the same request again: final at once
+    assert [e.error_type for e in _failed(storage)] == ["LLMContentFiltered"] and _done(storage) == []
+
+
+def test_a_prompt_gemini_blocked_is_a_final_filter_naming_its_reason(storage: Storage) -> None:
+    blocked = {"promptFeedback": {"blockReason": "PROHIBITED_CONTENT"}, "usage": {"prompt_tokens": 13}}
+    with fake_llm() as fake:
+        fake.then(lambda req: f.Fault(200, blocked))
+        with pytest.raises(LLMContentFiltered, match=r"blocked the prompt.*PROHIBITED_CONTENT") as caught:
+            _text(_gateway(storage))
+    assert not isinstance(caught.value, TemporaryError)
+    [failed] = _failed(storage)
+    assert failed.error_type == "LLMContentFiltered" and "PROHIBITED_CONTENT" in failed.error
+
+
 def test_an_openrouter_400_shows_the_upstream_provider_and_its_raw_reason(storage: Storage) -> None:
     raw = json.dumps({"error": {"message": "temperature is not supported with this model"}})
     with fake_llm() as fake:

@@ -9,6 +9,9 @@ follow the public formats and bug reports:
   `metadata.provider_name`, `reasoning` on the message, `native_finish_reason`, 429 for daily
   free-model quotas with a Retry-After of hours;
 - vLLM: `reasoning_content`; DeepSeek-R1 / Qwen3: `<think>...</think>` before the answer;
+- Google's OpenAI-compatible endpoint: Gemini's own FinishReason as `finish_reason` (SAFETY, RECITATION,
+  MAX_TOKENS, OTHER) with part of an answer; OpenRouter: `finish_reason` "stop" beside a native reason that
+  says otherwise (Anthropic's "refusal", Gemini's "RECITATION");
 - providers that refuse `response_format: json_schema` (or json_object) with a 400.
 Standard library only, like openai_server.py.
 """
@@ -107,6 +110,21 @@ def error_mid_answer(partial: str = "The outlook is", provider: str = "Chutes") 
             "message": "Upstream error from provider",
             "metadata": {"provider_name": provider, "raw": "connection reset by peer"},
         }
+        return Fault(200, body)
+
+    return step
+
+
+def stopped(finish: str | None, native: str | None = None, fraction: float = 0.4) -> Step:
+    """Part of the good answer ended by `finish` (and OpenRouter's `native_finish_reason`, when given): a provider's
+    own stop reason passed through, e.g. Gemini's "SAFETY" as the finish_reason, or "stop" beside a native
+    "refusal"."""
+
+    def step(req: dict[str, Any]) -> Fault:
+        good = good_content(req)
+        body = _reply(req, content=good[: max(1, int(len(good) * fraction))], finish=finish)
+        if native is not None:
+            body["choices"][0]["native_finish_reason"] = native
         return Fault(200, body)
 
     return step
