@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from llmtrade.errors import LLMContentFiltered, LLMEmptyAnswer, LLMTruncated, LLMUpstreamError
+from llmtrade.errors import LLMBadReply, LLMContentFiltered, LLMEmptyAnswer, LLMTruncated, LLMUpstreamError
 from llmtrade.llm.types import Usage
 
 # Opening tag at the very start (after whitespace); some templates emit only the closing tag.
@@ -229,6 +229,19 @@ def normalise_reply(data: Any, *, provider: str, model: str, reasoning_as_answer
     else:
         hint = ""
     raise LLMEmptyAnswer(f"{who} gave an empty answer ({why}){hint}", **partial)
+
+
+def stop_failure(data: Any, *, provider: str, model: str) -> LLMBadReply | None:
+    """For a reply whose answer is not its text (tool calls): the typed failure its body or stop says (an error, cut
+    off, withheld or refused, stopped upstream), or None when it ended as a whole answer ends. Text or none of it is
+    the caller's to read."""
+    try:
+        normalise_reply(data, provider=provider, model=model)
+    except LLMEmptyAnswer:  # no text beside the calls: what a tool-calling turn is
+        return None
+    except LLMBadReply as exc:
+        return exc
+    return None
 
 
 def _prompt_blocked(data: Any) -> str | None:
