@@ -315,6 +315,65 @@ def test_a_rate_limit_relayed_inside_a_200_follows_the_same_rules(storage: Stora
     assert len(fake.requests) == 1
 
 
+@pytest.mark.parametrize("via", ["openrouter", "google"])
+def test_a_google_per_minute_quota_is_waited_for_as_its_retry_info_asks(storage: Storage, via: str) -> None:
+    sleeps = Sleeps()
+    with fake_llm() as fake:
+        fake.then(f.google_quota(retry_delay="26s", via=via), f.answer("Fine."))
+        assert _text(_gateway(storage, sleeps=sleeps)).value == "Fine."
+    assert sleeps.calls == [26.0] and len(fake.requests) == 2
+
+
+def test_googles_check_quota_with_no_wait_named_is_retried_with_backoff(storage: Storage) -> None:
+    sleeps = Sleeps()
+    exhausted = f.google_quota(
+        retry_delay=None, message="Resource has been exhausted (e.g. check quota).", via="google"
+    )
+    with fake_llm() as fake:
+        fake.then(exhausted, f.answer("Fine."))
+        assert _text(_gateway(storage, sleeps=sleeps)).value == "Fine."
+    assert len(sleeps.calls) == 1 and sleeps.calls[0] < 2
+
+
+@pytest.mark.parametrize(
+    ("message", "wait"),
+    [
+        (
+            "Quota exceeded for metric: generate_content_free_tier_requests, limit: 20\nPlease retry in 36.429760048s.",
+            36.43,
+        ),
+        ("You have exhausted your capacity on this model. Your quota will reset after 27s.", 27.0),
+        ("Rate limit reached for gpt-4.1 on tokens per min (TPM). Please try again in 820ms.", 0.82),
+    ],
+)
+def test_a_wait_named_in_a_429_message_is_waited(storage: Storage, message: str, wait: float) -> None:
+    sleeps = Sleeps()
+    with fake_llm() as fake:
+        fake.then(f.rate_limited(None, message), f.answer("Fine."))
+        assert _text(_gateway(storage, sleeps=sleeps)).value == "Fine."
+    assert sleeps.calls == [pytest.approx(wait, abs=0.01)]
+
+
+@pytest.mark.parametrize(
+    ("step", "why"),
+    [
+        # Google's per-day quota reads as the per-minute one and names a wait: only its quotaId says "day".
+        (f.google_quota("GenerateRequestsPerDayPerProjectPerModel-FreeTier", "36s"), "quota that resets later"),
+        (f.google_quota(retry_delay="600s"), "asked to wait 600 s"),
+        (f.google_quota(retry_delay=None), "quota that resets later"),  # out of quota, no wait named: a top-up
+    ],
+    ids=["per-day", "wait too long", "no wait"],
+)
+def test_a_google_quota_the_run_cannot_wait_out_fails_at_once(storage: Storage, step: Any, why: str) -> None:
+    sleeps = Sleeps()
+    with fake_llm() as fake:
+        fake.then(step)
+        with pytest.raises(LLMRateLimited, match=why) as caught:
+            _text(_gateway(storage, sleeps=sleeps))
+    assert len(fake.requests) == 1 and sleeps.calls == [] and caught.value.exit_code == 75
+    assert "You exceeded your current quota" in _failed(storage)[0].error  # the provider's words kept
+
+
 def test_a_body_that_is_not_json_is_retried_then_reported_and_recorded(storage: Storage) -> None:
     with fake_llm() as fake:
         fake.then(f.malformed(), f.answer("Fine."))

@@ -12,6 +12,10 @@ follow the public formats and bug reports:
 - Google's OpenAI-compatible endpoint: Gemini's own FinishReason as `finish_reason` (SAFETY, RECITATION,
   MAX_TOKENS, OTHER) with part of an answer; OpenRouter: `finish_reason` "stop" beside a native reason that
   says otherwise (Anthropic's "refusal", Gemini's "RECITATION");
+- Google's 429 RESOURCE_EXHAUSTED: "You exceeded your current quota, please check your plan and billing details"
+  for a per-minute and a per-day quota alike, told apart only by the QuotaFailure's quotaId, with the wait in a
+  RetryInfo `retryDelay` and no Retry-After header; its OpenAI-compatible endpoint wraps the error in a list, and
+  OpenRouter relays the whole Google body as a JSON string in `metadata.raw`;
 - providers that refuse `response_format: json_schema` (or json_object) with a 400.
 Standard library only, like openai_server.py.
 """
@@ -157,6 +161,37 @@ def error_body(
 def rate_limited(retry_after: str | None = "86400", message: str = "Rate limit exceeded: free-models-per-day") -> Step:
     headers = {"Retry-After": retry_after} if retry_after is not None else {}
     return lambda req: Fault(429, {"error": {"code": 429, "message": message}}, headers)
+
+
+def google_quota(
+    quota_id: str = "GenerateContentInputTokensPerModelPerMinute-FreeTier",
+    retry_delay: str | None = "26s",
+    message: str = "You exceeded your current quota, please check your plan and billing details. For more "
+    "information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits.",
+    *,
+    via: str = "openrouter",
+) -> Step:
+    """Google's 429 (google.rpc.Status with QuotaFailure and RetryInfo details), as OpenRouter relays it (`via`
+    "openrouter": the Google body as a JSON string in metadata.raw) or as Google's OpenAI-compatible endpoint answers
+    it ("google": the error wrapped in a list)."""
+    details: list[dict[str, Any]] = [
+        {
+            "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+            "violations": [
+                {
+                    "quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+                    "quotaId": quota_id,
+                }
+            ],
+        }
+    ]
+    if retry_delay is not None:
+        details.append({"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": retry_delay})
+    google = {"error": {"code": 429, "message": message, "status": "RESOURCE_EXHAUSTED", "details": details}}
+    if via == "google":
+        return lambda req: Fault(429, json.dumps([google], indent=2))
+    metadata = {"raw": json.dumps(google, indent=2), "provider_name": "Google AI Studio"}
+    return lambda req: Fault(429, {"error": {"message": "Provider returned error", "code": 429, "metadata": metadata}})
 
 
 def malformed(text: str = "<html><body>502 Bad Gateway</body></html>") -> Step:
