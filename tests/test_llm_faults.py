@@ -409,6 +409,55 @@ def test_a_refused_json_schema_falls_back_to_json_object_then_text_and_is_rememb
     assert gateway.response_modes == {("fake", "m/pm"): "text"}
 
 
+@pytest.mark.parametrize("style", ["anthropic", "openai"])
+def test_a_strict_schema_refused_for_a_bound_keyword_is_asked_again_strict_with_its_core(
+    storage: Storage, style: str
+) -> None:
+    """Anthropic's strict mode refuses minLength, maxLength, maxItems and numeric bounds: the gateway stepped down to
+    json_object, where no enum nor type is enforced. Now it asks strict again with the schema's core, the bounds in
+    words, and remembers it."""
+    gateway = _gateway(storage)
+    good = '{"instrument": "TLT", "conviction": -1, "thesis": "duration"}'
+    with fake_llm() as fake:
+        fake.behaviour = f.refuses_bounds(style, good)
+        first, second = _ask(gateway), _ask(gateway)
+    assert (first.value, second.value) == (Pitch(instrument="TLT", conviction=-1, thesis="duration"),) * 2
+    formats = [r.get("response_format") or {} for r in fake.requests]
+    assert [(x.get("type"), x.get("json_schema", {}).get("strict")) for x in formats] == [("json_schema", True)] * 3
+    core = formats[1]["json_schema"]["schema"]
+    assert f._bounds_in(core) == [] and core["properties"]["instrument"]["enum"] == ["SPY", "TLT", "GLD"]
+    assert "at least -2; at most 2" in core["properties"]["conviction"]["description"]
+    assert f._bounds_in(formats[0]["json_schema"]["schema"])  # the whole schema was asked first
+    [refused] = _failed(storage)
+    assert (refused.error_type, refused.response_mode) == ("StructuredOutputRefused", "json_schema")
+    assert ("is not supported" if style == "anthropic" else "is not permitted") in refused.error
+    assert [c.response_mode for c in _done(storage)] == ["json_schema_core"] * 2
+    assert "asked again in json_schema_core mode" in (_done(storage)[0].note or "")
+    assert gateway.response_modes == {("fake", "m/pm"): "json_schema_core"}
+
+
+def test_a_bound_the_core_schema_only_says_is_checked_and_repaired_naming_it(storage: Storage) -> None:
+    gateway = _gateway(storage)
+    gateway.response_modes[("fake", "m/pm")] = "json_schema_core"
+    with fake_llm() as fake:
+        fake.then(
+            f.answer('{"instrument": "SPY", "conviction": 5, "thesis": "all in"}'),
+            f.answer('{"instrument": "SPY", "conviction": 2, "thesis": "all in"}'),
+        )
+        answer = _ask(gateway)
+    assert answer.repaired and answer.value.conviction == 2
+    assert "conviction" in fake.requests[1]["messages"][-1]["content"]
+    assert "less than or equal to 2" in fake.requests[1]["messages"][-1]["content"]
+
+
+def test_a_refusal_of_the_format_itself_skips_the_core_schema(storage: Storage) -> None:
+    with fake_llm() as fake:
+        fake.behaviour = f.refuses_format("json_schema")
+        _ask(_gateway(storage))
+    kinds = [(r.get("response_format") or {}).get("type", "text") for r in fake.requests]
+    assert kinds == ["json_schema", "json_object"]
+
+
 def test_a_404_about_structured_outputs_steps_down_too_but_a_plain_404_does_not(storage: Storage) -> None:
     with fake_llm() as fake:
         fake.then(f.error_body(404, 404, "No endpoints found that support the requested parameters: response_format"))

@@ -16,7 +16,9 @@ follow the public formats and bug reports:
   for a per-minute and a per-day quota alike, told apart only by the QuotaFailure's quotaId, with the wait in a
   RetryInfo `retryDelay` and no Retry-After header; its OpenAI-compatible endpoint wraps the error in a list, and
   OpenRouter relays the whole Google body as a JSON string in `metadata.raw`;
-- providers that refuse `response_format: json_schema` (or json_object) with a 400.
+- providers that refuse `response_format: json_schema` (or json_object) with a 400, or only a bound keyword of its
+  schema: Anthropic's strict mode ("output_format.schema: For 'string' type, property 'maxLength' is not supported",
+  relayed by OpenRouter in metadata.raw), OpenAI's on a fine-tuned model ("'minLength' is not permitted").
 Standard library only, like openai_server.py.
 """
 
@@ -197,6 +199,45 @@ def google_quota(
 def malformed(text: str = "<html><body>502 Bad Gateway</body></html>") -> Step:
     """HTTP 200 whose body is not JSON (a proxy's error page)."""
     return lambda req: Fault(200, text)
+
+
+BOUNDS = ("minLength", "maxLength", "minItems", "maxItems", "minimum", "maximum")
+
+
+def _bounds_in(node: Any) -> list[str]:
+    """Every bound keyword in a schema (a minItems of 0 or 1 is taken by every strict mode)."""
+    if isinstance(node, list):
+        return [k for value in node for k in _bounds_in(value)]
+    if not isinstance(node, dict):
+        return []
+    own = [k for k, v in node.items() if k in BOUNDS and not (k == "minItems" and v in (0, 1))]
+    return own + [k for key, value in node.items() if key not in BOUNDS for k in _bounds_in(value)]
+
+
+def refuses_bounds(style: str = "anthropic", content: str | None = None) -> Step:
+    """A strict mode that refuses a json_schema holding a bound keyword, in `style`'s words: "anthropic" (relayed by
+    OpenRouter, Anthropic's raw error in metadata.raw) or "openai" (its own 400); answers the rest with `content`, or
+    the good answer."""
+
+    def step(req: dict[str, Any]) -> Fault:
+        fmt = req.get("response_format") or {}
+        found = _bounds_in(fmt.get("json_schema", {}).get("schema")) if fmt.get("type") == "json_schema" else []
+        if not found:
+            return answer(content)(req)
+        if style == "openai":
+            message = f"Invalid schema for response_format 'answer': In context=(), '{found[0]}' is not permitted."
+            error = {"message": message, "type": "invalid_request_error", "param": "response_format", "code": None}
+            return Fault(400, {"error": error})
+        raw = {
+            "type": "error",
+            "error": {
+                "type": "invalid_request_error",
+                "message": f"output_format.schema: For 'string' type, property '{found[0]}' is not supported",
+            },
+        }
+        return error_body(400, 400, "Provider returned error", "Anthropic", json.dumps(raw))(req)
+
+    return step
 
 
 def refuses_format(*modes: str, status: int = 400, provider: str = "DeepInfra") -> Step:

@@ -55,6 +55,7 @@ from llmtrade.llm.http_errors import (
     refusal,
 )
 from llmtrade.llm.replies import body_error, error_detail, normalise_reply, parse_usage
+from llmtrade.llm.structured import core_schema
 from llmtrade.llm.types import ChatReply, ChatRequest, ResponseMode
 
 _BACKOFF_FIRST = 0.5
@@ -240,14 +241,11 @@ class OpenAICompatibleClient:
             "max_tokens": request.max_tokens,
         }
         if request.json_schema is not None:
-            if mode == "json_schema":
+            if mode in ("json_schema", "json_schema_core"):
+                schema = request.json_schema if mode == "json_schema" else core_schema(request.json_schema)
                 body["response_format"] = {
                     "type": "json_schema",
-                    "json_schema": {
-                        "name": request.schema_name or "answer",
-                        "schema": request.json_schema,
-                        "strict": True,
-                    },
+                    "json_schema": {"name": request.schema_name or "answer", "schema": schema, "strict": True},
                 }
             elif mode == "json_object":
                 body["response_format"] = {"type": "json_object"}

@@ -186,7 +186,11 @@ def refusal(
             return Retryable(f"{said}: {reason}", wait)
         return out_of_credits(provider, model, f"{said}: {reason}", limit)
     message = f"{provider} refused {asked} {model}: {said}: {reason}"
-    if mode in ("json_schema", "json_object") and status in (400, 404, 422) and FORMAT_REFUSED.search(reason):
+    if (
+        mode in ("json_schema", "json_schema_core", "json_object")
+        and status in (400, 404, 422)
+        and FORMAT_REFUSED.search(reason)
+    ):
         return StructuredOutputRefused(f"{message} (response format {mode})")
     if status in (401, 403):
         return LLMAuthRejected(f"{message}; check the provider's API key and account")
