@@ -177,3 +177,13 @@ def test_ask_never_prints_an_answer_cut_off_at_max_tokens(
         ends = [e.type for e in storage.events.read() if e.type in ("RunFinished", "RunFailed")]
     assert [c.error_type for c in failed] == ["LLMTruncated"] and failed[0].finish_reason == "length"
     assert done == [] and ends == ["RunFailed"]
+
+
+def test_a_proxys_html_page_in_asks_turn_is_told_by_its_title(storage: Storage) -> None:
+    page = "<!DOCTYPE html><html><head><title>openrouter.ai | 502: Bad gateway</title></head><body></body></html>"
+    with respx.mock(assert_all_called=True) as mock:
+        mock.post(f"{BASE}/chat/completions").mock(return_value=httpx.Response(200, text=page))
+        with pytest.raises(LLMUnavailable, match=r"502: Bad gateway"):
+            asyncio.run(_chat(storage).turn(MESSAGES, [], SITE))
+    [failed] = _failed(storage)
+    assert "502: Bad gateway" in failed.error and "DOCTYPE" not in failed.error

@@ -47,6 +47,7 @@ from llmtrade.errors import (
 from llmtrade.llm.call_records import BilledAttempts
 from llmtrade.llm.http_errors import (
     Retryable,
+    body_text,
     error_code,
     error_text,
     generating,
@@ -291,7 +292,7 @@ class OpenAICompatibleClient:
         except ValueError:
             if generating(status):  # the 200 says it was generated (a proxy cut or mangled it): billed, cost unknown
                 tally.bill(None)
-            raise Retryable(f"HTTP {status} with a body that is not JSON: {response.text[:200]!r}") from None
+            raise Retryable(f"HTTP {status} with a body that is not JSON: {body_text(response)!r}") from None
         error = body_error(data)
         if isinstance(error, dict):
             # An error inside a 200 (OpenRouter relays upstream failures so): its code decides as a status would.

@@ -4,6 +4,7 @@ daily quota's words, the reason to show, and the error a status means (`refusal`
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import time
@@ -107,11 +108,34 @@ def body_wait(text: str) -> float | None:
     return max(waits) if waits else None
 
 
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_HEADING = re.compile(r"<h1[^>]*>(.*?)</h1>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<[^>]+>")
+
+
+def body_text(response: httpx.Response) -> str:
+    """A body that is not JSON, as a reason to show. A proxy's or CDN's error page (Cloudflare's 502 or 524, nginx's
+    504) opens with a doctype and conditional comments that say nothing: it is shown by its title and first heading
+    ("an HTML page: openrouter.ai | 502: Bad gateway / Bad gateway Error code 502"); anything else by its first 200
+    characters."""
+    text = response.text
+    if "<html" in text[:2000].lower():
+        said: list[str] = []
+        for pattern in (_TITLE, _HEADING):
+            found = pattern.search(text)
+            words = " ".join(html.unescape(_TAG.sub(" ", found.group(1))).split()) if found else ""
+            if words and words not in said:
+                said.append(words)
+        if said:
+            return f"an HTML page: {' / '.join(said)}"[:300]
+    return text[:200] or response.reason_phrase
+
+
 def error_text(response: httpx.Response) -> str:
     try:
         data = response.json()
     except ValueError:
-        return response.text[:200] or response.reason_phrase
+        return body_text(response)
     if isinstance(data, list) and len(data) == 1 and isinstance(data[0], dict):
         data = data[0]  # Google's OpenAI-compatible endpoint wraps its error in a list: [{"error": {...}}]
     if isinstance(data, dict) and data.get("error"):

@@ -23,7 +23,15 @@ from llmtrade.domain.events import BudgetRefused, EventSink, LLMCallCompleted, L
 from llmtrade.domain.streams import llm_stream
 from llmtrade.errors import BudgetExceeded, LLMBadReply, LLMRequestRejected, LLMUnavailable
 from llmtrade.llm.budget import Budget, estimate_prompt_tokens, price_of
-from llmtrade.llm.http_errors import Retryable, error_code, error_text, is_rate_limit, limit_source_of, refusal
+from llmtrade.llm.http_errors import (
+    Retryable,
+    body_text,
+    error_code,
+    error_text,
+    is_rate_limit,
+    limit_source_of,
+    refusal,
+)
 from llmtrade.llm.records import CallSite, UsageTotals
 from llmtrade.llm.replies import body_error, error_detail, normalise_reply, parse_usage, stop_failure
 from llmtrade.llm.types import Usage
@@ -149,7 +157,8 @@ class ToolChat:
         message, or an error whose code is final) or an LLMBadReply (llm/replies.py: cut off, withheld, refused,
         empty, stopped upstream)."""
         if data is None:
-            raise LLMUnavailable(f"{self.provider} answered {self.model} with a body that is not JSON")
+            said = body_text(response)
+            raise LLMUnavailable(f"{self.provider} answered {self.model} with a body that is not JSON: {said!r}")
         error = body_error(data)
         if isinstance(error, dict):
             # Judged by its code as a status would be (as the chat client does): 5xx, 408, 429 temporary, 4xx final.
