@@ -344,6 +344,7 @@ def test_googles_check_quota_with_no_wait_named_is_retried_with_backoff(storage:
         ),
         ("You have exhausted your capacity on this model. Your quota will reset after 27s.", 27.0),
         ("Rate limit reached for gpt-4.1 on tokens per min (TPM). Please try again in 820ms.", 0.82),
+        ("Too many requests, please retry after 20 seconds.", 20.0),
     ],
 )
 def test_a_wait_named_in_a_429_message_is_waited(storage: Storage, message: str, wait: float) -> None:

@@ -34,10 +34,10 @@ BILLING = re.compile(
 )
 # A wait a 429's body names when no Retry-After header does: Google's RetryInfo `"retryDelay": "26s"` (also inside
 # OpenRouter's metadata.raw, its quotes escaped), "Please retry in 36.4s", OpenAI's "Please try again in 2s" (or
-# "in 120ms"), "Your quota will reset after 27s".
+# "in 120ms"), "retry after 20 seconds", "Your quota will reset after 27s".
 BODY_WAIT = re.compile(
     r"retryDelay\W{1,12}(\d+(?:\.\d+)?)s"
-    r"|(?:retry|try again) in (\d+(?:\.\d+)?) ?(ms|s)\b"
+    r"|(?:retry|try again) (?:in|after) (\d+(?:\.\d+)?) ?(ms|s|secs?|seconds?)\b"
     r"|reset after (\d+(?:\.\d+)?) ?s\b",
     re.IGNORECASE,
 )
