@@ -187,3 +187,15 @@ def test_a_proxys_html_page_in_asks_turn_is_told_by_its_title(storage: Storage) 
             asyncio.run(_chat(storage).turn(MESSAGES, [], SITE))
     [failed] = _failed(storage)
     assert "502: Bad gateway" in failed.error and "DOCTYPE" not in failed.error
+
+
+def test_a_final_text_only_in_reasoning_is_the_answer_only_when_the_provider_says_so(storage: Storage) -> None:
+    body = _reply({"content": None, "reasoning": "acct_3 exited at its checkpoint [#1]."})
+    with pytest.raises(LLMEmptyAnswer, match="reasoning_as_answer"):
+        _turn(storage, body)
+    chat = _chat(storage)
+    chat.reasoning_as_answer = True  # models.yaml's setting for the provider, as app/ask.py passes it
+    with respx.mock(assert_all_called=True) as mock:
+        mock.post(f"{BASE}/chat/completions").mock(return_value=httpx.Response(200, json=body))
+        turn = asyncio.run(chat.turn(MESSAGES, [], SITE))
+    assert turn.content == "acct_3 exited at its checkpoint [#1]."

@@ -65,6 +65,8 @@ class ToolChat:
     budget: Budget = field(default_factory=Budget.unlimited)
     timeout_seconds: float = 120.0
     totals: UsageTotals = field(default_factory=UsageTotals)
+    # The provider's models.yaml `reasoning_as_answer`: a final text only in the reasoning field is the answer.
+    reasoning_as_answer: bool = False
 
     async def turn(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], site: CallSite) -> Turn:
         """Send the conversation; raises BudgetExceeded (not sent), LLMUnavailable, LLMRequestRejected."""
@@ -183,7 +185,10 @@ class ToolChat:
                 raise unfinished
             content = message.get("content")
             return (content if isinstance(content, str) else None), calls, message
-        return normalise_reply(data, provider=self.provider, model=self.model).text, calls, message
+        normal = normalise_reply(
+            data, provider=self.provider, model=self.model, reasoning_as_answer=self.reasoning_as_answer
+        )
+        return normal.text, calls, message
 
     def _refused(self, status: int, reason: str, response: httpx.Response, found: Any) -> NoReturn:
         """Raise what an error `status` means (llm/http_errors.refusal); what the chat client would retry is
