@@ -199,3 +199,20 @@ def test_a_final_text_only_in_reasoning_is_the_answer_only_when_the_provider_say
         mock.post(f"{BASE}/chat/completions").mock(return_value=httpx.Response(200, json=body))
         turn = asyncio.run(chat.turn(MESSAGES, [], SITE))
     assert turn.content == "acct_3 exited at its checkpoint [#1]."
+
+
+def test_asks_turn_to_a_reasoning_model_is_asked_with_max_completion_tokens(storage: Storage) -> None:
+    """OpenAI's gpt-5 and o-series refuse max_tokens with a 400 naming max_completion_tokens: ask failed for good."""
+    with respx.mock(assert_all_called=True) as mock:
+        route = mock.post(f"{BASE}/chat/completions")
+        step = f.reasoning_model_params("acct_3 exited [#1].")
+
+        def answer(request: httpx.Request) -> httpx.Response:
+            fault = step(json.loads(request.content))
+            return httpx.Response(fault.status, content=fault.payload(), headers=fault.headers)
+
+        route.side_effect = answer
+        turn = asyncio.run(_chat(storage).turn(MESSAGES, [], SITE))
+    assert turn.content == "acct_3 exited [#1]."
+    sent = [json.loads(call.request.content) for call in route.calls]
+    assert ["max_tokens" in b for b in sent] == [True, False] and sent[1]["max_completion_tokens"] == 50

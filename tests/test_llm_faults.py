@@ -386,6 +386,38 @@ def test_a_body_that_is_not_json_is_retried_then_reported_and_recorded(storage: 
     assert _failed(storage)[-1].error_type == "LLMUnavailable"
 
 
+# ---------------------------------------------------------------- parameters a model takes in another form
+
+
+def test_a_reasoning_model_is_asked_with_max_completion_tokens_and_its_default_temperature(storage: Storage) -> None:
+    """OpenAI's gpt-5 and o-series, asked directly (not through OpenRouter), refuse max_tokens and any temperature
+    but 1 with a 400: every call of the default PMs' openai/gpt-5.1 failed for good."""
+    gateway = _gateway(storage)
+    with fake_llm() as fake:
+        fake.behaviour = f.reasoning_model_params()
+        first = _ask(gateway)
+        second = _text(gateway)
+    assert not first.repaired and second.value
+    sent = [({k for k in ("max_tokens", "max_completion_tokens", "temperature") if k in r}) for r in fake.requests]
+    assert sent == [
+        {"max_tokens", "temperature"},
+        {"max_completion_tokens", "temperature"},
+        {"max_completion_tokens"},
+        {"max_completion_tokens"},  # remembered: the next call is asked so at once
+    ]
+    assert fake.requests[2]["max_completion_tokens"] == 1000
+    assert _failed(storage) == [] and [c.attempts for c in _done(storage)] == [3, 1]
+
+
+def test_a_parameter_refused_again_after_it_was_changed_is_a_final_refusal_not_a_loop(storage: Storage) -> None:
+    refusal = f.reasoning_model_params()
+    with fake_llm() as fake:
+        fake.behaviour = lambda req: refusal({**req, "max_tokens": 1})  # refuses max_tokens whatever is sent
+        with pytest.raises(LLMRequestRejected, match="max_completion_tokens"):
+            _text(_gateway(storage))
+    assert len(fake.requests) == 2 and _failed(storage)[0].error_type == "LLMRequestRejected"
+
+
 # ---------------------------------------------------------------- structured output by capability
 
 

@@ -12,6 +12,10 @@ follow the public formats and bug reports:
 - Google's OpenAI-compatible endpoint: Gemini's own FinishReason as `finish_reason` (SAFETY, RECITATION,
   MAX_TOKENS, OTHER) with part of an answer; OpenRouter: `finish_reason` "stop" beside a native reason that
   says otherwise (Anthropic's "refusal", Gemini's "RECITATION");
+- OpenAI's reasoning models (gpt-5, o-series) asked directly: 400 "Unsupported parameter: 'max_tokens' is not
+  supported with this model. Use 'max_completion_tokens' instead." (param max_tokens, code unsupported_parameter)
+  and "Unsupported value: 'temperature' does not support 0.7 with this model. Only the default (1) value is
+  supported." (param temperature, code unsupported_value);
 - Google's 429 RESOURCE_EXHAUSTED: "You exceeded your current quota, please check your plan and billing details"
   for a per-minute and a per-day quota alike, told apart only by the QuotaFailure's quotaId, with the wait in a
   RetryInfo `retryDelay` and no Retry-After header; its OpenAI-compatible endpoint wraps the error in a list, and
@@ -236,6 +240,40 @@ def refuses_bounds(style: str = "anthropic", content: str | None = None) -> Step
             },
         }
         return error_body(400, 400, "Provider returned error", "Anthropic", json.dumps(raw))(req)
+
+    return step
+
+
+def reasoning_model_params(content: str | None = None) -> Step:
+    """OpenAI's reasoning models: refuse `max_tokens` and any `temperature` but 1, in OpenAI's words; answer the
+    rest."""
+
+    def step(req: dict[str, Any]) -> Fault:
+        if "max_tokens" in req:
+            message = (
+                "Unsupported parameter: 'max_tokens' is not supported with this model. "
+                "Use 'max_completion_tokens' instead."
+            )
+            error = {
+                "message": message,
+                "type": "invalid_request_error",
+                "param": "max_tokens",
+                "code": "unsupported_parameter",
+            }
+            return Fault(400, {"error": error})
+        if req.get("temperature", 1) != 1:
+            message = (
+                f"Unsupported value: 'temperature' does not support {req['temperature']} with this model. "
+                "Only the default (1) value is supported."
+            )
+            error = {
+                "message": message,
+                "type": "invalid_request_error",
+                "param": "temperature",
+                "code": "unsupported_value",
+            }
+            return Fault(400, {"error": error})
+        return answer(content)(req)
 
     return step
 

@@ -131,6 +131,29 @@ def body_text(response: httpx.Response) -> str:
     return text[:200] or response.reason_phrase
 
 
+_UNSUPPORTED = re.compile(r"unsupported|not supported|does not support", re.IGNORECASE)
+
+
+def refused_parameter(status: int, response: httpx.Response) -> str | None:
+    """The request parameter a 400 says the model takes in another form, else None: "max_tokens" (OpenAI's reasoning
+    models, gpt-5 and o-series: "Unsupported parameter: 'max_tokens' is not supported with this model. Use
+    'max_completion_tokens' instead.", param max_tokens) or "temperature" ("Unsupported value: 'temperature' does
+    not support 0.7 with this model. Only the default (1) value is supported.", param temperature)."""
+    if status != 400:
+        return None
+    text = error_text(response)
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        error = None
+    param = error.get("param") if isinstance(error, dict) else None
+    if "max_completion_tokens" in text and (param == "max_tokens" or "'max_tokens'" in text):
+        return "max_tokens"
+    if (param == "temperature" or "'temperature'" in text) and _UNSUPPORTED.search(text):
+        return "temperature"
+    return None
+
+
 def error_text(response: httpx.Response) -> str:
     try:
         data = response.json()

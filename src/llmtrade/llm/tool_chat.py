@@ -31,6 +31,7 @@ from llmtrade.llm.http_errors import (
     is_rate_limit,
     limit_source_of,
     refusal,
+    refused_parameter,
 )
 from llmtrade.llm.records import CallSite, UsageTotals
 from llmtrade.llm.replies import body_error, error_detail, normalise_reply, parse_usage, stop_failure
@@ -147,6 +148,10 @@ class ToolChat:
         except httpx.HTTPError as exc:
             raise LLMUnavailable(f"{self.provider} did not answer {self.model}: {exc or type(exc).__name__}") from None
         status = response.status_code
+        if status >= 400 and refused_parameter(status, response) == "max_tokens" and "max_tokens" in body:
+            # OpenAI's reasoning models take max_completion_tokens (as the chat client learns it): asked so at once.
+            tokens = {k: v for k, v in body.items() if k != "max_tokens"}
+            return await self._post({**tokens, "max_completion_tokens": body["max_tokens"]})
         if status >= 400:
             # Read as the gateway's client reads it (a 402 is out of credits, a 401/403 the key, a daily quota's 429
             # not worth waiting for).
