@@ -28,7 +28,7 @@ from llmtrade.domain.checkpoints import PostmortemAnswer
 from llmtrade.domain.committee import PitchAnswer, ReviewAnswer, decision_reply_schema, pitch_reply_schema
 from llmtrade.domain.discovery import picker_reply_schema
 from llmtrade.domain.research import findings_schema
-from llmtrade.llm.structured import strict_schema
+from llmtrade.llm.structured import BOUND_KEYWORDS, core_schema, strict_schema
 from tests.fakes.random_instances import random_instance
 
 SYMBOLS = ["SPY", "QQQ", "IWM", "TLT", "GLD"]
@@ -209,3 +209,41 @@ def test_instruments_and_labels_are_enums_and_integers_are_bounded_by_enums() ->
     for role, model in CASES:
         for node in integers(strict_schema(model)):
             assert "enum" in node, f"{role}: an integer without an enum: {node}"
+
+
+def _pairs(whole: Any, core: Any) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """Each schema node of `whole` beside its node in `core`."""
+    if isinstance(whole, dict):
+        yield whole, core
+        for key, value in whole.items():
+            if isinstance(value, (dict, list)):
+                yield from _pairs(value, core[key])
+    elif isinstance(whole, list):
+        for left, right in zip(whole, core, strict=True):
+            yield from _pairs(left, right)
+
+
+def _leaves(node: dict[str, Any], bounds: dict[str, Any]) -> dict[str, Any]:
+    """A node's own rules (not its children, its bounds nor its description)."""
+    return {
+        k: v
+        for k, v in node.items()
+        if k not in bounds and k != "description" and not isinstance(v, dict)
+        if not (isinstance(v, list) and any(isinstance(item, dict) for item in v))
+    }
+
+
+@pytest.mark.parametrize(("role", "model"), CASES, ids=IDS)
+def test_the_core_schema_keeps_every_rule_but_the_bounds_and_says_each_bound(role: str, model: type[BaseModel]) -> None:
+    """What a strict mode that refuses a bound keyword (Anthropic's) is asked with: the same types, enums, required
+    properties and no others, and each bound in the node's description, where the model reads it."""
+    whole = strict_schema(model)
+    before = json.dumps(whole, sort_keys=True)
+    core = core_schema(whole)
+    assert json.dumps(whole, sort_keys=True) == before  # strict_schema's cached dict is left alone
+    for left, right in _pairs(whole, core):
+        bounds = {k: v for k, v in left.items() if k in BOUND_KEYWORDS and not (k == "minItems" and v in (0, 1))}
+        assert not {k for k in right if k in bounds}, f"{role}: {sorted(bounds)} still sent"
+        assert _leaves(left, bounds) == _leaves(right, bounds)  # types, enums, required, additionalProperties
+        for value in bounds.values():
+            assert str(value) in right["description"], f"{role}: {bounds} not said in {right['description']!r}"

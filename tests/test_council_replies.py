@@ -142,6 +142,20 @@ def test_a_daily_quota_on_every_member_exits_75_at_once(live: FakeLLM) -> None:
     assert len(live.requests) == len(MEMBERS)  # one request each, no minutes of retrying
 
 
+def test_a_google_per_minute_quota_is_waited_out_and_the_council_answers(live: FakeLLM) -> None:
+    """Google words a per-minute quota as it does a daily one ("You exceeded your current quota, please check your plan
+    and billing details") and names the wait in RetryInfo: the council failed at once, exit 75, 'a quota that resets
+    later', where a second's wait would do."""
+    per_minute = f.google_quota(retry_delay="1s")
+    for _ in MEMBERS:
+        live.then(per_minute)
+    result = runner.invoke(app, ["council", QUERY, "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["verdict"].strip() and report["failures"] == [] and "quota" not in result.stderr
+    assert [a["model"] for a in report["answers"]] == MEMBERS  # every member answered after its wait
+
+
 def test_an_openrouter_400_shows_the_upstream_reason_to_the_user(live: FakeLLM) -> None:
     raw = json.dumps({"error": {"message": "max_tokens exceeds this model's limit of 2048"}})
     live.behaviour = _grok_answers(f.error_body(400, 400, "Provider returned error", "Fireworks", raw))

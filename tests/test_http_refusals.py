@@ -74,3 +74,36 @@ def test_both_clients_read_an_error_status_as_the_same_kind_of_failure(
     assert "prov" in str(chat) and "prov" in str(embed)
     if kind is LLMAuthRejected:
         assert "API key" in str(chat) and "API key" in str(embed)
+
+
+# Cloudflare's error page as OpenRouter's edge serves it: the reason is in the title, past the doctype and the
+# conditional comments that fill a message's first 200 characters.
+CLOUDFLARE_502 = """<!DOCTYPE html>
+<!--[if lt IE 7]> <html class="no-js ie6 oldie" lang="en-US"> <![endif]-->
+<!--[if IE 7]>    <html class="no-js ie7 oldie" lang="en-US"> <![endif]-->
+<!--[if IE 8]>    <html class="no-js ie8 oldie" lang="en-US"> <![endif]-->
+<!--[if gt IE 8]><!--> <html class="no-js" lang="en-US"> <!--<![endif]-->
+<head>
+<title>openrouter.ai | 524: A timeout occurred</title>
+<meta charset="UTF-8" />
+</head>
+<body><div id="cf-wrapper"><header>
+<h1><span class="inline-block">A timeout occurred</span> <span class="code-label">Error code 524</span></h1>
+</header></div></body></html>
+"""
+
+
+@pytest.mark.parametrize("status", [524, 200])
+def test_a_proxys_html_error_page_is_told_by_its_title_by_every_client(status: int) -> None:
+    page = httpx.Response(status, text=CLOUDFLARE_502, headers={"Content-Type": "text/html; charset=UTF-8"})
+    chat, embed = _chat(page), _embed(page)
+    for error in (chat, embed):
+        assert type(error) is LLMUnavailable, error  # a 5xx, or a 200 a proxy mangled: retried, temporary
+        said = str(error)
+        assert "openrouter.ai | 524: A timeout occurred" in said and "Error code 524" in said, said
+        assert "DOCTYPE" not in said and "[if lt IE 7]" not in said, said
+
+
+def test_a_body_that_is_neither_json_nor_html_is_shown_as_it_came() -> None:
+    chat = _chat(httpx.Response(502, text="upstream connect error or disconnect/reset before headers"))
+    assert "upstream connect error or disconnect/reset before headers" in str(chat)

@@ -196,6 +196,62 @@ def test_a_reply_that_is_no_answer_fails_clearly_and_is_recorded(
     assert _done(storage) == []
 
 
+@pytest.mark.parametrize(
+    ("finish", "native", "error"),
+    [
+        ("SAFETY", None, LLMContentFiltered),  # Google's OpenAI-compatible endpoint passes Gemini's reason through
+        ("RECITATION", None, LLMContentFiltered),
+        ("stop", "refusal", LLMContentFiltered),  # OpenRouter: Anthropic's refusal behind a normalised "stop"
+        ("stop", "PROHIBITED_CONTENT", LLMContentFiltered),
+        ("MAX_TOKENS", None, LLMTruncated),
+        ("stop", "model_context_window_exceeded", LLMTruncated),
+        ("OTHER", None, LLMUpstreamError),
+        ("stop", "pause_turn", LLMUpstreamError),
+    ],
+)
+def test_part_of_an_answer_ended_by_a_providers_own_stop_reason_is_never_the_answer(
+    storage: Storage, finish: str, native: str | None, error: type[Exception]
+) -> None:
+    with fake_llm() as fake:
+        fake.then(f.stopped(finish, native))
+        with pytest.raises(error) as caught:
+            _text(_gateway(storage))
+    assert _done(storage) == []
+    [failed] = _failed(storage)
+    reason = native or finish
+    assert failed.error_type == error.__name__ and failed.finish_reason == finish
+    assert reason in str(caught.value) and reason in failed.error and failed.answer  # the partial text is kept
+
+
+def test_a_structured_answer_cut_by_gemini_max_tokens_is_repaired_as_a_truncation(storage: Storage) -> None:
+    with fake_llm() as fake:
+        fake.then(f.stopped("MAX_TOKENS"), f.answer())
+        answer = _ask(_gateway(storage))
+    assert answer.repaired and [r["max_tokens"] for r in fake.requests] == [1000, 2000]
+    [failed] = _failed(storage)
+    assert failed.error_type == "LLMTruncated" and "MAX_TOKENS" in failed.error
+
+
+def test_a_structured_answer_withheld_by_a_filter_is_not_repaired_as_bad_json(storage: Storage) -> None:
+    with fake_llm() as fake:
+        fake.then(f.stopped("SAFETY"))
+        with pytest.raises(LLMContentFiltered, match="SAFETY"):
+            _ask(_gateway(storage))
+    assert len(fake.requests) == 1  # the filter meets the same request again: final at once
+    assert [e.error_type for e in _failed(storage)] == ["LLMContentFiltered"] and _done(storage) == []
+
+
+def test_a_prompt_gemini_blocked_is_a_final_filter_naming_its_reason(storage: Storage) -> None:
+    blocked = {"promptFeedback": {"blockReason": "PROHIBITED_CONTENT"}, "usage": {"prompt_tokens": 13}}
+    with fake_llm() as fake:
+        fake.then(lambda req: f.Fault(200, blocked))
+        with pytest.raises(LLMContentFiltered, match=r"blocked the prompt.*PROHIBITED_CONTENT") as caught:
+            _text(_gateway(storage))
+    assert not isinstance(caught.value, TemporaryError)
+    [failed] = _failed(storage)
+    assert failed.error_type == "LLMContentFiltered" and "PROHIBITED_CONTENT" in failed.error
+
+
 def test_an_openrouter_400_shows_the_upstream_provider_and_its_raw_reason(storage: Storage) -> None:
     raw = json.dumps({"error": {"message": "temperature is not supported with this model"}})
     with fake_llm() as fake:
@@ -259,6 +315,66 @@ def test_a_rate_limit_relayed_inside_a_200_follows_the_same_rules(storage: Stora
     assert len(fake.requests) == 1
 
 
+@pytest.mark.parametrize("via", ["openrouter", "google"])
+def test_a_google_per_minute_quota_is_waited_for_as_its_retry_info_asks(storage: Storage, via: str) -> None:
+    sleeps = Sleeps()
+    with fake_llm() as fake:
+        fake.then(f.google_quota(retry_delay="26s", via=via), f.answer("Fine."))
+        assert _text(_gateway(storage, sleeps=sleeps)).value == "Fine."
+    assert sleeps.calls == [26.0] and len(fake.requests) == 2
+
+
+def test_googles_check_quota_with_no_wait_named_is_retried_with_backoff(storage: Storage) -> None:
+    sleeps = Sleeps()
+    exhausted = f.google_quota(
+        retry_delay=None, message="Resource has been exhausted (e.g. check quota).", via="google"
+    )
+    with fake_llm() as fake:
+        fake.then(exhausted, f.answer("Fine."))
+        assert _text(_gateway(storage, sleeps=sleeps)).value == "Fine."
+    assert len(sleeps.calls) == 1 and sleeps.calls[0] < 2
+
+
+@pytest.mark.parametrize(
+    ("message", "wait"),
+    [
+        (
+            "Quota exceeded for metric: generate_content_free_tier_requests, limit: 20\nPlease retry in 36.429760048s.",
+            36.43,
+        ),
+        ("You have exhausted your capacity on this model. Your quota will reset after 27s.", 27.0),
+        ("Rate limit reached for gpt-4.1 on tokens per min (TPM). Please try again in 820ms.", 0.82),
+        ("Too many requests, please retry after 20 seconds.", 20.0),
+    ],
+)
+def test_a_wait_named_in_a_429_message_is_waited(storage: Storage, message: str, wait: float) -> None:
+    sleeps = Sleeps()
+    with fake_llm() as fake:
+        fake.then(f.rate_limited(None, message), f.answer("Fine."))
+        assert _text(_gateway(storage, sleeps=sleeps)).value == "Fine."
+    assert sleeps.calls == [pytest.approx(wait, abs=0.01)]
+
+
+@pytest.mark.parametrize(
+    ("step", "why"),
+    [
+        # Google's per-day quota reads as the per-minute one and names a wait: only its quotaId says "day".
+        (f.google_quota("GenerateRequestsPerDayPerProjectPerModel-FreeTier", "36s"), "quota that resets later"),
+        (f.google_quota(retry_delay="600s"), "asked to wait 600 s"),
+        (f.google_quota(retry_delay=None), "quota that resets later"),  # out of quota, no wait named: a top-up
+    ],
+    ids=["per-day", "wait too long", "no wait"],
+)
+def test_a_google_quota_the_run_cannot_wait_out_fails_at_once(storage: Storage, step: Any, why: str) -> None:
+    sleeps = Sleeps()
+    with fake_llm() as fake:
+        fake.then(step)
+        with pytest.raises(LLMRateLimited, match=why) as caught:
+            _text(_gateway(storage, sleeps=sleeps))
+    assert len(fake.requests) == 1 and sleeps.calls == [] and caught.value.exit_code == 75
+    assert "You exceeded your current quota" in _failed(storage)[0].error  # the provider's words kept
+
+
 def test_a_body_that_is_not_json_is_retried_then_reported_and_recorded(storage: Storage) -> None:
     with fake_llm() as fake:
         fake.then(f.malformed(), f.answer("Fine."))
@@ -268,6 +384,38 @@ def test_a_body_that_is_not_json_is_retried_then_reported_and_recorded(storage: 
         with pytest.raises(LLMUnavailable, match="not JSON"):
             _text(_gateway(storage))
     assert _failed(storage)[-1].error_type == "LLMUnavailable"
+
+
+# ---------------------------------------------------------------- parameters a model takes in another form
+
+
+def test_a_reasoning_model_is_asked_with_max_completion_tokens_and_its_default_temperature(storage: Storage) -> None:
+    """OpenAI's gpt-5 and o-series, asked directly (not through OpenRouter), refuse max_tokens and any temperature
+    but 1 with a 400: every call of the default PMs' openai/gpt-5.1 failed for good."""
+    gateway = _gateway(storage)
+    with fake_llm() as fake:
+        fake.behaviour = f.reasoning_model_params()
+        first = _ask(gateway)
+        second = _text(gateway)
+    assert not first.repaired and second.value
+    sent = [({k for k in ("max_tokens", "max_completion_tokens", "temperature") if k in r}) for r in fake.requests]
+    assert sent == [
+        {"max_tokens", "temperature"},
+        {"max_completion_tokens", "temperature"},
+        {"max_completion_tokens"},
+        {"max_completion_tokens"},  # remembered: the next call is asked so at once
+    ]
+    assert fake.requests[2]["max_completion_tokens"] == 1000
+    assert _failed(storage) == [] and [c.attempts for c in _done(storage)] == [3, 1]
+
+
+def test_a_parameter_refused_again_after_it_was_changed_is_a_final_refusal_not_a_loop(storage: Storage) -> None:
+    refusal = f.reasoning_model_params()
+    with fake_llm() as fake:
+        fake.behaviour = lambda req: refusal({**req, "max_tokens": 1})  # refuses max_tokens whatever is sent
+        with pytest.raises(LLMRequestRejected, match="max_completion_tokens"):
+            _text(_gateway(storage))
+    assert len(fake.requests) == 2 and _failed(storage)[0].error_type == "LLMRequestRejected"
 
 
 # ---------------------------------------------------------------- structured output by capability
@@ -292,6 +440,55 @@ def test_a_refused_json_schema_falls_back_to_json_object_then_text_and_is_rememb
     assert [c.response_mode for c in _done(storage)] == ["text", "text"]
     assert "json_object refused" in (_done(storage)[0].note or "")
     assert gateway.response_modes == {("fake", "m/pm"): "text"}
+
+
+@pytest.mark.parametrize("style", ["anthropic", "openai"])
+def test_a_strict_schema_refused_for_a_bound_keyword_is_asked_again_strict_with_its_core(
+    storage: Storage, style: str
+) -> None:
+    """Anthropic's strict mode refuses minLength, maxLength, maxItems and numeric bounds: the gateway stepped down to
+    json_object, where no enum nor type is enforced. Now it asks strict again with the schema's core, the bounds in
+    words, and remembers it."""
+    gateway = _gateway(storage)
+    good = '{"instrument": "TLT", "conviction": -1, "thesis": "duration"}'
+    with fake_llm() as fake:
+        fake.behaviour = f.refuses_bounds(style, good)
+        first, second = _ask(gateway), _ask(gateway)
+    assert (first.value, second.value) == (Pitch(instrument="TLT", conviction=-1, thesis="duration"),) * 2
+    formats = [r.get("response_format") or {} for r in fake.requests]
+    assert [(x.get("type"), x.get("json_schema", {}).get("strict")) for x in formats] == [("json_schema", True)] * 3
+    core = formats[1]["json_schema"]["schema"]
+    assert f._bounds_in(core) == [] and core["properties"]["instrument"]["enum"] == ["SPY", "TLT", "GLD"]
+    assert "at least -2; at most 2" in core["properties"]["conviction"]["description"]
+    assert f._bounds_in(formats[0]["json_schema"]["schema"])  # the whole schema was asked first
+    [refused] = _failed(storage)
+    assert (refused.error_type, refused.response_mode) == ("StructuredOutputRefused", "json_schema")
+    assert ("is not supported" if style == "anthropic" else "is not permitted") in refused.error
+    assert [c.response_mode for c in _done(storage)] == ["json_schema_core"] * 2
+    assert "asked again in json_schema_core mode" in (_done(storage)[0].note or "")
+    assert gateway.response_modes == {("fake", "m/pm"): "json_schema_core"}
+
+
+def test_a_bound_the_core_schema_only_says_is_checked_and_repaired_naming_it(storage: Storage) -> None:
+    gateway = _gateway(storage)
+    gateway.response_modes[("fake", "m/pm")] = "json_schema_core"
+    with fake_llm() as fake:
+        fake.then(
+            f.answer('{"instrument": "SPY", "conviction": 5, "thesis": "all in"}'),
+            f.answer('{"instrument": "SPY", "conviction": 2, "thesis": "all in"}'),
+        )
+        answer = _ask(gateway)
+    assert answer.repaired and answer.value.conviction == 2
+    assert "conviction" in fake.requests[1]["messages"][-1]["content"]
+    assert "less than or equal to 2" in fake.requests[1]["messages"][-1]["content"]
+
+
+def test_a_refusal_of_the_format_itself_skips_the_core_schema(storage: Storage) -> None:
+    with fake_llm() as fake:
+        fake.behaviour = f.refuses_format("json_schema")
+        _ask(_gateway(storage))
+    kinds = [(r.get("response_format") or {}).get("type", "text") for r in fake.requests]
+    assert kinds == ["json_schema", "json_object"]
 
 
 def test_a_404_about_structured_outputs_steps_down_too_but_a_plain_404_does_not(storage: Storage) -> None:

@@ -123,6 +123,50 @@ def test_finish_reason_error_without_an_error_object_still_fails() -> None:
         _norm(_body({"content": "partial"}, "error"))
 
 
+@pytest.mark.parametrize(
+    ("finish", "native", "error"),
+    [
+        ("SAFETY", None, LLMContentFiltered),
+        ("safety", None, LLMContentFiltered),
+        ("BLOCKLIST", None, LLMContentFiltered),
+        ("SPII", None, LLMContentFiltered),
+        ("refusal", None, LLMContentFiltered),
+        ("stop", "RECITATION", LLMContentFiltered),
+        ("stop", "refusal", LLMContentFiltered),
+        ("MAX_TOKENS", None, LLMTruncated),
+        ("max_tokens", "max_tokens", LLMTruncated),
+        ("stop", "model_context_window_exceeded", LLMTruncated),
+        ("OTHER", None, LLMUpstreamError),
+        ("MALFORMED_FUNCTION_CALL", None, LLMUpstreamError),
+        ("stop", "pause_turn", LLMUpstreamError),
+    ],
+)
+def test_a_text_ended_by_a_stop_reason_that_is_no_natural_stop_is_never_an_answer(
+    finish: str, native: str | None, error: type[Exception]
+) -> None:
+    extra = {} if native is None else {"native_finish_reason": native}
+    with pytest.raises(error) as caught:
+        _norm(_body({"content": '{"thesis": "rates are'}, finish, **extra))
+    assert (native or finish) in str(caught.value) and caught.value.content == '{"thesis": "rates are'
+
+
+@pytest.mark.parametrize(("finish", "native"), [("stop", "STOP"), ("stop", "end_turn"), ("STOP", None), (None, None)])
+def test_a_natural_stop_in_any_providers_words_is_an_answer(finish: str | None, native: str | None) -> None:
+    extra = {} if native is None else {"native_finish_reason": native}
+    assert _norm(_body({"content": "fine"}, finish, **extra)).text == "fine"
+
+
+def test_a_refusal_beside_a_filter_reason_keeps_the_models_words() -> None:
+    with pytest.raises(LLMContentFiltered, match=r"withheld.*refusal.*: I won't advise on that"):
+        _norm(_body({"content": None, "refusal": "I won't advise on that."}, "stop", native_finish_reason="refusal"))
+
+
+def test_a_blocked_prompt_with_no_choice_is_a_filter_not_an_upstream_failure() -> None:
+    data = {"promptFeedback": {"blockReason": "SAFETY", "blockReasonMessage": "unsafe"}, "choices": []}
+    with pytest.raises(LLMContentFiltered, match="blocked the prompt before answering \\(blockReason SAFETY: unsafe"):
+        _norm(data)
+
+
 def test_content_filter_and_refusal_are_typed() -> None:
     with pytest.raises(LLMContentFiltered, match="content filter"):
         _norm(_body({"content": None}, "content_filter"))

@@ -9,7 +9,20 @@ follow the public formats and bug reports:
   `metadata.provider_name`, `reasoning` on the message, `native_finish_reason`, 429 for daily
   free-model quotas with a Retry-After of hours;
 - vLLM: `reasoning_content`; DeepSeek-R1 / Qwen3: `<think>...</think>` before the answer;
-- providers that refuse `response_format: json_schema` (or json_object) with a 400.
+- Google's OpenAI-compatible endpoint: Gemini's own FinishReason as `finish_reason` (SAFETY, RECITATION,
+  MAX_TOKENS, OTHER) with part of an answer; OpenRouter: `finish_reason` "stop" beside a native reason that
+  says otherwise (Anthropic's "refusal", Gemini's "RECITATION");
+- OpenAI's reasoning models (gpt-5, o-series) asked directly: 400 "Unsupported parameter: 'max_tokens' is not
+  supported with this model. Use 'max_completion_tokens' instead." (param max_tokens, code unsupported_parameter)
+  and "Unsupported value: 'temperature' does not support 0.7 with this model. Only the default (1) value is
+  supported." (param temperature, code unsupported_value);
+- Google's 429 RESOURCE_EXHAUSTED: "You exceeded your current quota, please check your plan and billing details"
+  for a per-minute and a per-day quota alike, told apart only by the QuotaFailure's quotaId, with the wait in a
+  RetryInfo `retryDelay` and no Retry-After header; its OpenAI-compatible endpoint wraps the error in a list, and
+  OpenRouter relays the whole Google body as a JSON string in `metadata.raw`;
+- providers that refuse `response_format: json_schema` (or json_object) with a 400, or only a bound keyword of its
+  schema: Anthropic's strict mode ("output_format.schema: For 'string' type, property 'maxLength' is not supported",
+  relayed by OpenRouter in metadata.raw), OpenAI's on a fine-tuned model ("'minLength' is not permitted").
 Standard library only, like openai_server.py.
 """
 
@@ -112,6 +125,21 @@ def error_mid_answer(partial: str = "The outlook is", provider: str = "Chutes") 
     return step
 
 
+def stopped(finish: str | None, native: str | None = None, fraction: float = 0.4) -> Step:
+    """Part of the good answer ended by `finish` (and OpenRouter's `native_finish_reason`, when given): a provider's
+    own stop reason passed through, e.g. Gemini's "SAFETY" as the finish_reason, or "stop" beside a native
+    "refusal"."""
+
+    def step(req: dict[str, Any]) -> Fault:
+        good = good_content(req)
+        body = _reply(req, content=good[: max(1, int(len(good) * fraction))], finish=finish)
+        if native is not None:
+            body["choices"][0]["native_finish_reason"] = native
+        return Fault(200, body)
+
+    return step
+
+
 def content_filter(partial: str = "") -> Step:
     return lambda req: Fault(200, _reply(req, content=partial or None, finish="content_filter"))
 
@@ -141,9 +169,113 @@ def rate_limited(retry_after: str | None = "86400", message: str = "Rate limit e
     return lambda req: Fault(429, {"error": {"code": 429, "message": message}}, headers)
 
 
+def google_quota(
+    quota_id: str = "GenerateContentInputTokensPerModelPerMinute-FreeTier",
+    retry_delay: str | None = "26s",
+    message: str = "You exceeded your current quota, please check your plan and billing details. For more "
+    "information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits.",
+    *,
+    via: str = "openrouter",
+) -> Step:
+    """Google's 429 (google.rpc.Status with QuotaFailure and RetryInfo details), as OpenRouter relays it (`via`
+    "openrouter": the Google body as a JSON string in metadata.raw) or as Google's OpenAI-compatible endpoint answers
+    it ("google": the error wrapped in a list)."""
+    details: list[dict[str, Any]] = [
+        {
+            "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+            "violations": [
+                {
+                    "quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+                    "quotaId": quota_id,
+                }
+            ],
+        }
+    ]
+    if retry_delay is not None:
+        details.append({"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": retry_delay})
+    google = {"error": {"code": 429, "message": message, "status": "RESOURCE_EXHAUSTED", "details": details}}
+    if via == "google":
+        return lambda req: Fault(429, json.dumps([google], indent=2))
+    metadata = {"raw": json.dumps(google, indent=2), "provider_name": "Google AI Studio"}
+    return lambda req: Fault(429, {"error": {"message": "Provider returned error", "code": 429, "metadata": metadata}})
+
+
 def malformed(text: str = "<html><body>502 Bad Gateway</body></html>") -> Step:
     """HTTP 200 whose body is not JSON (a proxy's error page)."""
     return lambda req: Fault(200, text)
+
+
+BOUNDS = ("minLength", "maxLength", "minItems", "maxItems", "minimum", "maximum")
+
+
+def _bounds_in(node: Any) -> list[str]:
+    """Every bound keyword in a schema (a minItems of 0 or 1 is taken by every strict mode)."""
+    if isinstance(node, list):
+        return [k for value in node for k in _bounds_in(value)]
+    if not isinstance(node, dict):
+        return []
+    own = [k for k, v in node.items() if k in BOUNDS and not (k == "minItems" and v in (0, 1))]
+    return own + [k for key, value in node.items() if key not in BOUNDS for k in _bounds_in(value)]
+
+
+def refuses_bounds(style: str = "anthropic", content: str | None = None) -> Step:
+    """A strict mode that refuses a json_schema holding a bound keyword, in `style`'s words: "anthropic" (relayed by
+    OpenRouter, Anthropic's raw error in metadata.raw) or "openai" (its own 400); answers the rest with `content`, or
+    the good answer."""
+
+    def step(req: dict[str, Any]) -> Fault:
+        fmt = req.get("response_format") or {}
+        found = _bounds_in(fmt.get("json_schema", {}).get("schema")) if fmt.get("type") == "json_schema" else []
+        if not found:
+            return answer(content)(req)
+        if style == "openai":
+            message = f"Invalid schema for response_format 'answer': In context=(), '{found[0]}' is not permitted."
+            error = {"message": message, "type": "invalid_request_error", "param": "response_format", "code": None}
+            return Fault(400, {"error": error})
+        raw = {
+            "type": "error",
+            "error": {
+                "type": "invalid_request_error",
+                "message": f"output_format.schema: For 'string' type, property '{found[0]}' is not supported",
+            },
+        }
+        return error_body(400, 400, "Provider returned error", "Anthropic", json.dumps(raw))(req)
+
+    return step
+
+
+def reasoning_model_params(content: str | None = None) -> Step:
+    """OpenAI's reasoning models: refuse `max_tokens` and any `temperature` but 1, in OpenAI's words; answer the
+    rest."""
+
+    def step(req: dict[str, Any]) -> Fault:
+        if "max_tokens" in req:
+            message = (
+                "Unsupported parameter: 'max_tokens' is not supported with this model. "
+                "Use 'max_completion_tokens' instead."
+            )
+            error = {
+                "message": message,
+                "type": "invalid_request_error",
+                "param": "max_tokens",
+                "code": "unsupported_parameter",
+            }
+            return Fault(400, {"error": error})
+        if req.get("temperature", 1) != 1:
+            message = (
+                f"Unsupported value: 'temperature' does not support {req['temperature']} with this model. "
+                "Only the default (1) value is supported."
+            )
+            error = {
+                "message": message,
+                "type": "invalid_request_error",
+                "param": "temperature",
+                "code": "unsupported_value",
+            }
+            return Fault(400, {"error": error})
+        return answer(content)(req)
+
+    return step
 
 
 def refuses_format(*modes: str, status: int = 400, provider: str = "DeepInfra") -> Step:

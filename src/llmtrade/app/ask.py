@@ -184,6 +184,7 @@ def _live(app: Container, storage: Any, tools: ReadOnlyEvents, question: str) ->
         price=config.prices.get(ref.model),
         budget=run_budget(config, storage.conn, now),
         timeout_seconds=provider.timeout_seconds,
+        reasoning_as_answer=provider.reasoning_as_answer,
     )
     run = RunLog(storage.events, run_id=run_id, command="ask")
     try:

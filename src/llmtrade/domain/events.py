@@ -327,7 +327,7 @@ class LLMCallCompleted(EventPayload):
     reasoning: str | None = None  # the provider's reasoning field (reasoning / reasoning_content)
     think: str | None = None  # a <think> block stripped from the front of the answer
     answer_from: str = "content"  # content | reasoning (only when the provider is configured to allow it)
-    response_mode: str | None = None  # json_schema | json_object | text: which format answered
+    response_mode: str | None = None  # json_schema | json_schema_core | json_object | text: which format answered
     finish_reason: str | None = None
     max_tokens: int | None = None
     note: str | None = None  # e.g. a repair after truncation that raised max_tokens

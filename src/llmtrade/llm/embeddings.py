@@ -41,6 +41,7 @@ from llmtrade.errors import (
 from llmtrade.llm.http_client import shared_tls_context
 from llmtrade.llm.http_errors import (
     Retryable,
+    body_text,
     error_code,
     error_text,
     is_rate_limit,
@@ -164,7 +165,7 @@ class EmbeddingClient:
         try:
             data = response.json()
         except ValueError:
-            raise Retryable(f"HTTP {status} with a body that is not JSON: {response.text[:200]!r}") from None
+            raise Retryable(f"HTTP {status} with a body that is not JSON: {body_text(response)!r}") from None
         error = body_error(data) if isinstance(data, dict) and not data.get("data") else None
         if error is not None:
             # OpenRouter relays an upstream failure inside a 200: its code decides as an HTTP status would.

@@ -53,6 +53,7 @@ from llmtrade.llm.offline_path import SeededOnUse, completed_event, parsed, requ
 from llmtrade.llm.recorder import CacheEntry, Recorder
 from llmtrade.llm.records import FREE, NO_USAGE, Answer, CallSite, Exchange, UsageTotals, sum_usage
 from llmtrade.llm.structured import (
+    BOUND_REFUSED,
     AnswerInvalid,
     parse_answer,
     repair_prompt,
@@ -321,6 +322,8 @@ class LLMGateway:
                 with billed_if_cancelled(cut_before, billed_before):
                     await self._failed(site, ref, client.name, wire, key, exc, mode=mode, note=note)
                 later = RESPONSE_MODES[RESPONSE_MODES.index(mode) + 1 :] if mode else ()
+                if mode == "json_schema" and not BOUND_REFUSED.search(str(exc)):
+                    later = later[1:]  # the format itself refused, not a bound keyword: its core would be refused too
                 if not later:
                     raise
                 self.response_modes[remembered] = later[0]

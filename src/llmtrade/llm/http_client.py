@@ -47,14 +47,17 @@ from llmtrade.errors import (
 from llmtrade.llm.call_records import BilledAttempts
 from llmtrade.llm.http_errors import (
     Retryable,
+    body_text,
     error_code,
     error_text,
     generating,
     is_rate_limit,
     limit_source_of,
     refusal,
+    refused_parameter,
 )
 from llmtrade.llm.replies import body_error, error_detail, normalise_reply, parse_usage
+from llmtrade.llm.structured import core_schema
 from llmtrade.llm.types import ChatReply, ChatRequest, ResponseMode
 
 _BACKOFF_FIRST = 0.5
@@ -90,6 +93,11 @@ def _warm(tls: bool) -> None:
 
     if tls:
         shared_tls_context()
+
+
+class _AskedOtherwise(Exception):
+    """A 400 named a parameter the model takes in another form (http_errors.refused_parameter); the client now sends
+    it so, and the request goes again at once (not billed: nothing was generated)."""
 
 
 class OpenAICompatibleClient:
@@ -139,6 +147,10 @@ class OpenAICompatibleClient:
             sort_keys=True,
         )
         self._http: httpx.AsyncClient | None = None
+        # Models that refused max_tokens for max_completion_tokens, or any temperature but their default (OpenAI's
+        # reasoning models): asked so for the rest of the process (http_errors.refused_parameter).
+        self._completion_tokens: set[str] = set()
+        self._default_temperature: set[str] = set()
         warm_up(tls=self.base_url.startswith("https:"))
 
     async def aclose(self) -> None:
@@ -153,29 +165,34 @@ class OpenAICompatibleClient:
         awaited before each attempt with this call's attempts billed so far (the gateway holds what each may count
         under the budget: llm/budget.Hold); what it raises (BudgetExceeded) ends the call."""
         mode = self._mode(request)
-        body = self._body(request, mode)
         attempts = 0
         tally = BilledAttempts()
         deadline = self.attempt_deadline(request.max_tokens)
         started = time.perf_counter()
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self._max_retries + 1) | stop_after_delay(self._max_total),
-            wait=self._wait,
-            retry=retry_if_exception_type(Retryable),
-            sleep=self._sleep,
-            reraise=True,
-        )
         try:
-            async for attempt in retrying:
-                with attempt:
-                    if before_attempt is not None:
-                        try:
-                            await before_attempt(tally)
-                        except BudgetExceeded as exc:
-                            tally.onto(exc, attempts)
-                            raise
-                    attempts += 1
-                    data = await self._post(body, request.model, mode, deadline, tally)
+            while True:
+                body = self._body(request, mode)
+                retrying = AsyncRetrying(
+                    stop=stop_after_attempt(self._max_retries + 1) | stop_after_delay(self._max_total),
+                    wait=self._wait,
+                    retry=retry_if_exception_type(Retryable),
+                    sleep=self._sleep,
+                    reraise=True,
+                )
+                try:
+                    async for attempt in retrying:
+                        with attempt:
+                            if before_attempt is not None:
+                                try:
+                                    await before_attempt(tally)
+                                except BudgetExceeded as exc:
+                                    tally.onto(exc, attempts)
+                                    raise
+                            attempts += 1
+                            data = await self._post(body, request.model, mode, deadline, tally)
+                except _AskedOtherwise:
+                    continue  # the model takes a parameter in another form: asked so at once (refused_parameter)
+                break
         except Retryable as exc:
             elapsed = time.perf_counter() - started
             cut_off = tally.cut_off
@@ -233,21 +250,16 @@ class OpenAICompatibleClient:
         return backoff + random.uniform(0, _BACKOFF_FIRST)
 
     def _body(self, request: ChatRequest, mode: ResponseMode | None) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "model": request.model,
-            "messages": [m.model_dump() for m in request.messages],
-            "temperature": request.temperature,
-            "max_tokens": request.max_tokens,
-        }
+        body: dict[str, Any] = {"model": request.model, "messages": [m.model_dump() for m in request.messages]}
+        if request.model not in self._default_temperature:
+            body["temperature"] = request.temperature
+        body["max_completion_tokens" if request.model in self._completion_tokens else "max_tokens"] = request.max_tokens
         if request.json_schema is not None:
-            if mode == "json_schema":
+            if mode in ("json_schema", "json_schema_core"):
+                schema = request.json_schema if mode == "json_schema" else core_schema(request.json_schema)
                 body["response_format"] = {
                     "type": "json_schema",
-                    "json_schema": {
-                        "name": request.schema_name or "answer",
-                        "schema": request.json_schema,
-                        "strict": True,
-                    },
+                    "json_schema": {"name": request.schema_name or "answer", "schema": schema, "strict": True},
                 }
             elif mode == "json_object":
                 body["response_format"] = {"type": "json_object"}
@@ -277,13 +289,19 @@ class OpenAICompatibleClient:
             except (TimeoutError, httpx.HTTPError) as exc:
                 if generating(began):  # cut off after its 200: generated, billed at a cost nobody reported
                     tally.bill(None)
-                raise Retryable(self._cut_off_reason(exc, deadline, body["max_tokens"])) from None
+                tokens = body.get("max_tokens", body.get("max_completion_tokens"))
+                raise Retryable(self._cut_off_reason(exc, deadline, tokens)) from None
             except asyncio.CancelledError:
                 if generating(began):  # cancelled after its 200: generated and billed all the same
                     tally.bill(None)
                 raise
         status = response.status_code
         if status >= 400:
+            param = refused_parameter(status, response)
+            taken = self._default_temperature if param == "temperature" else self._completion_tokens
+            if param is not None and model not in taken:
+                taken.add(model)
+                raise _AskedOtherwise(param)
             said = f"HTTP {status}"
             self._refused(
                 status, error_text(response), response, model, mode, said=said, limit=limit_source_of(response)
@@ -293,7 +311,7 @@ class OpenAICompatibleClient:
         except ValueError:
             if generating(status):  # the 200 says it was generated (a proxy cut or mangled it): billed, cost unknown
                 tally.bill(None)
-            raise Retryable(f"HTTP {status} with a body that is not JSON: {response.text[:200]!r}") from None
+            raise Retryable(f"HTTP {status} with a body that is not JSON: {body_text(response)!r}") from None
         error = body_error(data)
         if isinstance(error, dict):
             # An error inside a 200 (OpenRouter relays upstream failures so): its code decides as a status would.

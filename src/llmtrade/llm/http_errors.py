@@ -4,6 +4,7 @@ daily quota's words, the reason to show, and the error a status means (`refusal`
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import time
@@ -22,10 +23,23 @@ from llmtrade.errors import (
 from llmtrade.llm.replies import error_detail
 from llmtrade.retry_after import retry_after_seconds
 
-# Words of a rate limit that resets on a calendar, not in seconds (OpenRouter's free-models-per-day,
-# OpenAI's "exceeded your current quota", Gemini's per-day limits): waiting inside the run is pointless.
-QUOTA = re.compile(
-    r"per[ -]?day|daily|\bRPD\b|quota|billing|insufficient[_ ]credits|limit_rpd|free-models-per-day", re.IGNORECASE
+# Words of a rate limit that resets on a calendar day (OpenRouter's free-models-per-day, Gemini's quota ids such as
+# GenerateRequestsPerDayPerProjectPerModel-FreeTier, "per day", "daily", RPD): waiting inside the run is pointless.
+DAILY = re.compile(r"per[ _-]?day|daily|\bRPD\b|limit_rpd|free-models-per-day", re.IGNORECASE)
+# Words of an account out of money or quota (OpenAI's insufficient_quota: "You exceeded your current quota, please
+# check your plan and billing details"): a top-up mends it, not a wait. Gemini words its per-minute limits the same
+# way, but names the wait (google.rpc.RetryInfo), so these fail at once only when no wait is named.
+BILLING = re.compile(
+    r"insufficient[_ ]quota|exceeded your current quota|billing|insufficient[_ ]credits", re.IGNORECASE
+)
+# A wait a 429's body names when no Retry-After header does: Google's RetryInfo `"retryDelay": "26s"` (also inside
+# OpenRouter's metadata.raw, its quotes escaped), "Please retry in 36.4s", OpenAI's "Please try again in 2s" (or
+# "in 120ms"), "retry after 20 seconds", "Your quota will reset after 27s".
+BODY_WAIT = re.compile(
+    r"retryDelay\W{1,12}(\d+(?:\.\d+)?)s"
+    r"|(?:retry|try again) (?:in|after) (\d+(?:\.\d+)?) ?(ms|s|secs?|seconds?)\b"
+    r"|reset after (\d+(?:\.\d+)?) ?s\b",
+    re.IGNORECASE,
 )
 
 
@@ -82,11 +96,71 @@ def retry_after(response: httpx.Response) -> float | None:
     return retry_after_seconds(response.headers.get("retry-after"), time.time())
 
 
+def body_wait(text: str) -> float | None:
+    """The seconds a rate limit's body asks to wait (BODY_WAIT), the longest it names; None when it names none."""
+    waits = []
+    for match in BODY_WAIT.finditer(text):
+        delay, retry, unit, reset = match.groups()
+        if delay or reset:
+            waits.append(float(delay or reset))
+        else:
+            waits.append(float(retry) / (1000 if unit.lower() == "ms" else 1))
+    return max(waits) if waits else None
+
+
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_HEADING = re.compile(r"<h1[^>]*>(.*?)</h1>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<[^>]+>")
+
+
+def body_text(response: httpx.Response) -> str:
+    """A body that is not JSON, as a reason to show. A proxy's or CDN's error page (Cloudflare's 502 or 524, nginx's
+    504) opens with a doctype and conditional comments that say nothing: it is shown by its title and first heading
+    ("an HTML page: openrouter.ai | 502: Bad gateway / Bad gateway Error code 502"); anything else by its first 200
+    characters."""
+    text = response.text
+    if "<html" in text[:2000].lower():
+        said: list[str] = []
+        for pattern in (_TITLE, _HEADING):
+            found = pattern.search(text)
+            words = " ".join(html.unescape(_TAG.sub(" ", found.group(1))).split()) if found else ""
+            if words and words not in said:
+                said.append(words)
+        if said:
+            return f"an HTML page: {' / '.join(said)}"[:300]
+    return text[:200] or response.reason_phrase
+
+
+_UNSUPPORTED = re.compile(r"unsupported|not supported|does not support", re.IGNORECASE)
+
+
+def refused_parameter(status: int, response: httpx.Response) -> str | None:
+    """The request parameter a 400 says the model takes in another form, else None: "max_tokens" (OpenAI's reasoning
+    models, gpt-5 and o-series: "Unsupported parameter: 'max_tokens' is not supported with this model. Use
+    'max_completion_tokens' instead.", param max_tokens) or "temperature" ("Unsupported value: 'temperature' does
+    not support 0.7 with this model. Only the default (1) value is supported.", param temperature)."""
+    if status != 400:
+        return None
+    text = error_text(response)
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        error = None
+    param = error.get("param") if isinstance(error, dict) else None
+    if "max_completion_tokens" in text and (param == "max_tokens" or "'max_tokens'" in text):
+        return "max_tokens"
+    if (param == "temperature" or "'temperature'" in text) and _UNSUPPORTED.search(text):
+        return "temperature"
+    return None
+
+
 def error_text(response: httpx.Response) -> str:
     try:
         data = response.json()
     except ValueError:
-        return response.text[:200] or response.reason_phrase
+        return body_text(response)
+    if isinstance(data, list) and len(data) == 1 and isinstance(data[0], dict):
+        data = data[0]  # Google's OpenAI-compatible endpoint wraps its error in a list: [{"error": {...}}]
     if isinstance(data, dict) and data.get("error"):
         # The message plus OpenRouter's metadata (provider_name, raw): the real reason lives there.
         return error_detail(data["error"])
@@ -126,8 +200,9 @@ def refusal(
 ) -> Exception:
     """The error an HTTP error `status` (or an in-body error's code) means, for the chat and the embeddings client.
 
-    408, 429 and 5xx are `Retryable` (with the Retry-After asked), but a 429 of a quota that resets on a calendar, or
-    whose Retry-After is longer than `max_retry_after`, is LLMRateLimited at once; 402 is LLMOutOfCredits (temporary:
+    408, 429 and 5xx are `Retryable` (with the Retry-After asked, or for a 429 the wait its body names), but a 429 of a
+    quota that resets on a calendar day, of an account out of quota that names no wait, or whose wait is longer than
+    `max_retry_after`, is LLMRateLimited at once; 402 is LLMOutOfCredits (temporary:
     fixed by a top-up), unless its Retry-After is one the run may wait (OpenRouter's in-flight budget, which passes);
     with `mode` (the response format asked: json_schema or json_object) a 400/404/422 whose words refuse that format
     is StructuredOutputRefused; 401/403 LLMAuthRejected and 404 LLMNoEndpoint (fixed by the user: a rerun asks
@@ -136,7 +211,12 @@ def refusal(
     wait = retry_after(response)
     if status == 429:
         text = reason or error_text(response)
-        if QUOTA.search(text):
+        # The whole body too: a quota's period and wait are in its details (Google's QuotaFailure quotaId and
+        # RetryInfo, relayed whole in OpenRouter's metadata.raw), which the reason shown leaves out.
+        whole = f"{text}\n{response.text}"
+        if wait is None:
+            wait = body_wait(whole)
+        if DAILY.search(whole) or (BILLING.search(whole) and wait is None):
             return LLMRateLimited(
                 f"{provider} rate-limited {model} by a quota that resets later ({text}); "
                 "not retried: try again after the quota resets, or use another provider or model"
@@ -153,7 +233,11 @@ def refusal(
             return Retryable(f"{said}: {reason}", wait)
         return out_of_credits(provider, model, f"{said}: {reason}", limit)
     message = f"{provider} refused {asked} {model}: {said}: {reason}"
-    if mode in ("json_schema", "json_object") and status in (400, 404, 422) and FORMAT_REFUSED.search(reason):
+    if (
+        mode in ("json_schema", "json_schema_core", "json_object")
+        and status in (400, 404, 422)
+        and FORMAT_REFUSED.search(reason)
+    ):
         return StructuredOutputRefused(f"{message} (response format {mode})")
     if status in (401, 403):
         return LLMAuthRejected(f"{message}; check the provider's API key and account")

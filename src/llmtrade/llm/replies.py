@@ -8,7 +8,10 @@ Shapes seen in the wild (OpenAI, OpenRouter and the providers behind it, vLLM, O
   only the closing tag when the chat template opened the block in the prompt;
 - `message.refusal` set instead of content;
 - `finish_reason` "length" (cut at max_tokens), "content_filter", "error" (OpenRouter relays an
-  upstream failure inside an HTTP 200, with `choices[].error`), "tool_calls";
+  upstream failure inside an HTTP 200, with `choices[].error`), "tool_calls"; or the upstream's own
+  words in it or in `native_finish_reason` (Gemini's MAX_TOKENS, SAFETY, RECITATION, OTHER; Anthropic's
+  max_tokens, refusal, pause_turn), beside a "stop" that hides them;
+- Gemini's `promptFeedback.blockReason` and no choice: the prompt was blocked;
 - an HTTP 200 whose body is an error object and no choices at all.
 Nothing here raises anything but LLMBadReply subclasses: a reply we cannot read is a failed call,
 never a traceback.
@@ -23,7 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from llmtrade.errors import LLMContentFiltered, LLMEmptyAnswer, LLMTruncated, LLMUpstreamError
+from llmtrade.errors import LLMBadReply, LLMContentFiltered, LLMEmptyAnswer, LLMTruncated, LLMUpstreamError
 from llmtrade.llm.types import Usage
 
 # Opening tag at the very start (after whitespace); some templates emit only the closing tag.
@@ -33,7 +36,35 @@ _CLOSE_ONLY = re.compile(r"^(.*?)</(think|thinking|reasoning)>\s*", re.DOTALL | 
 _TEXT_PART_TYPES = frozenset({"text", "output_text"})
 _REASONING_PART_TYPES = frozenset({"reasoning", "thinking"})
 _RAW_LIMIT = 500
-_NATIVE_TRUNCATION = frozenset({"length", "max_tokens", "max_output_tokens"})
+# Why a model stopped, read lower-cased from `finish_reason` and OpenRouter's `native_finish_reason` alike: routes and
+# servers pass the upstream's own words through in either (Google's OpenAI-compatible endpoint answers "SAFETY" or
+# "MAX_TOKENS" as the finish_reason; OpenRouter may say "stop" beside a native "refusal" or "RECITATION"). A text that
+# ended so is not a whole answer, however much of it came.
+_TRUNCATION = frozenset(
+    {"length", "max_tokens", "max_output_tokens", "model_context_window_exceeded", "context_window_exceeded"}
+)
+# Withheld by a filter or refused by the model: Gemini's SAFETY, RECITATION, BLOCKLIST, PROHIBITED_CONTENT, SPII,
+# LANGUAGE and image kin; Anthropic's "refusal"; Bedrock's guardrail. Asking the same again meets the same filter.
+_WITHHELD = frozenset(
+    {
+        "content_filter",
+        "content_filtered",
+        "safety",
+        "recitation",
+        "blocklist",
+        "prohibited_content",
+        "spii",
+        "language",
+        "image_safety",
+        "image_prohibited_content",
+        "image_recitation",
+        "refusal",
+        "guardrail_intervened",
+    }
+)
+# Stopped by the provider's side for no reason of the answer's: an upstream error, Gemini's OTHER and malformed or
+# unexpected tool calls, Anthropic's pause_turn (a turn left unfinished), vLLM's abort. Another attempt may succeed.
+_BROKEN = frozenset({"error", "other", "malformed_function_call", "unexpected_tool_call", "pause_turn", "abort"})
 # A reply with no usage: what it cost is unknown (a budget counts its worst case), never taken as $0.
 _UNREPORTED = Usage(reported=False)
 
@@ -127,6 +158,9 @@ def normalise_reply(data: Any, *, provider: str, model: str, reasoning_as_answer
     if error is not None:
         raise LLMUpstreamError(f"{who} answered HTTP 200 with an error: {error_detail(error)}", **_spent(usage))
     choices = data.get("choices") if isinstance(data, dict) else None
+    blocked = _prompt_blocked(data)
+    if blocked and not choices:
+        raise LLMContentFiltered(f"{who} blocked the prompt before answering ({blocked})", **_spent(usage))
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         shown = json.dumps(data, default=str)[:200]
         raise LLMUpstreamError(f"{who} answered with no choice to read: {shown}", **_spent(usage))
@@ -141,13 +175,22 @@ def normalise_reply(data: Any, *, provider: str, model: str, reasoning_as_answer
     text = text.strip()
     partial = {"content": text, "reasoning": reasoning, "finish_reason": finish, **_spent(usage)}
     why = f"finish_reason {finish}" + (f", native {native}" if native and native != finish else "")
+    # Some routes normalise a native MAX_TOKENS or refusal to "stop"; the native reason is the truth then.
+    stops = {str(reason).strip().lower() for reason in (finish, native) if reason is not None}
+    got = f"; {len(text)} characters of partial text discarded" if text else ""
 
-    if choice.get("error") or finish == "error":
+    if choice.get("error") or stops & _BROKEN:
         detail = error_detail(choice["error"]) if choice.get("error") else "no error detail given"
-        got = f"; {len(text)} characters of partial text discarded" if text else ""
         raise LLMUpstreamError(f"{who} failed mid-answer ({why}): {detail}{got}", **partial)
-    # Some routes normalise a native MAX_TOKENS to "stop"; the native reason is the truth then.
-    if finish == "length" or str(native).lower() in _NATIVE_TRUNCATION:
+    refusal = message.get("refusal")
+    refused = refusal.strip()[:_RAW_LIMIT] if isinstance(refusal, str) and refusal.strip() else None
+    if stops & _WITHHELD:
+        said = f": {refused}" if refused else ""
+        raise LLMContentFiltered(
+            f"{who} withheld the answer ({why}): the provider's content filter or the model's refusal{said}{got}",
+            **partial,
+        )
+    if stops & _TRUNCATION:
         spent = (
             f"every token went to reasoning ({len(reasoning)} characters of it, no answer): raise max_tokens or lower "
             "the model's reasoning effort"
@@ -159,11 +202,8 @@ def normalise_reply(data: Any, *, provider: str, model: str, reasoning_as_answer
             f"{len(text)} characters of answer): {spent}",
             **partial,
         )
-    if finish == "content_filter":
-        raise LLMContentFiltered(f"{who} withheld the answer ({why}): the provider's content filter", **partial)
-    refusal = message.get("refusal")
-    if isinstance(refusal, str) and refusal.strip() and not text:
-        raise LLMContentFiltered(f"{who} refused to answer: {refusal.strip()[:_RAW_LIMIT]}", **partial)
+    if refused and not text:
+        raise LLMContentFiltered(f"{who} refused to answer: {refused}", **partial)
     if text:
         return NormalReply(text=text, usage=usage, finish_reason=finish, reasoning=reasoning, think=think)
     if reasoning and reasoning_as_answer:
@@ -189,6 +229,32 @@ def normalise_reply(data: Any, *, provider: str, model: str, reasoning_as_answer
     else:
         hint = ""
     raise LLMEmptyAnswer(f"{who} gave an empty answer ({why}){hint}", **partial)
+
+
+def stop_failure(data: Any, *, provider: str, model: str) -> LLMBadReply | None:
+    """For a reply whose answer is not its text (tool calls): the typed failure its body or stop says (an error, cut
+    off, withheld or refused, stopped upstream), or None when it ended as a whole answer ends. Text or none of it is
+    the caller's to read."""
+    try:
+        normalise_reply(data, provider=provider, model=model)
+    except LLMEmptyAnswer:  # no text beside the calls: what a tool-calling turn is
+        return None
+    except LLMBadReply as exc:
+        return exc
+    return None
+
+
+def _prompt_blocked(data: Any) -> str | None:
+    """Gemini's `promptFeedback.blockReason` (and its message), relayed by a route that passes it through: the prompt
+    was blocked before any answer began, so the body holds no choice."""
+    feedback = (data.get("promptFeedback") or data.get("prompt_feedback")) if isinstance(data, dict) else None
+    if not isinstance(feedback, dict):
+        return None
+    reason = feedback.get("blockReason") or feedback.get("block_reason")
+    if not reason:
+        return None
+    message = feedback.get("blockReasonMessage") or feedback.get("block_reason_message")
+    return f"blockReason {reason}" + (f": {str(message)[:_RAW_LIMIT]}" if message else "")
 
 
 def _content(content: Any) -> tuple[str, str | None]:

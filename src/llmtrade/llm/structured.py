@@ -51,6 +51,81 @@ def _tighten(node: Any) -> None:
             _tighten(value)
 
 
+# Keywords some strict modes refuse with a 400 though the JSON schema is valid: Anthropic's ("For 'string' type,
+# property 'maxLength' is not supported"; minItems above 1, maxItems, numeric bounds), DeepSeek's, OpenAI's on a
+# fine-tuned model ("'minLength' is not permitted"). core_schema says them in words instead.
+BOUND_KEYWORDS = frozenset(
+    {
+        "minLength",
+        "maxLength",
+        "minItems",
+        "maxItems",
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+        "multipleOf",
+        "pattern",
+        "uniqueItems",
+    }
+)
+# A refusal that names one of them: asking with core_schema may be taken where the whole schema was not.
+BOUND_REFUSED = re.compile(r"\b(?:" + "|".join(sorted(BOUND_KEYWORDS)) + r")\b")
+
+
+def core_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` (a strict_schema) with only the keywords every strict mode takes: each BOUND_KEYWORDS bound moves into
+    its node's description ("1 to 1000 characters"), so the model still reads it and the provider enforces the rest
+    (types, enums, required, no other properties). The answer is still validated against every bound (parse_answer),
+    and one that breaks a bound is repaired with the bound named. A minItems of 0 or 1 stays: every strict mode takes
+    it. A new dict: `schema` is strict_schema's cached one."""
+    return _core(schema)
+
+
+def _core(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_core(value) for value in node]
+    if not isinstance(node, dict):
+        return node
+    kept: dict[str, Any] = {}
+    bounds: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in BOUND_KEYWORDS and not (key == "minItems" and value in (0, 1)):
+            bounds[key] = value
+        elif key in ("properties", "$defs"):
+            kept[key] = {name: _core(child) for name, child in value.items()}
+        else:
+            kept[key] = _core(value)
+    if bounds:
+        said = _said(bounds)
+        kept["description"] = f"{kept['description']} ({said})" if kept.get("description") else said
+    return kept
+
+
+def _said(bounds: dict[str, Any]) -> str:
+    """The bounds of one node in words, e.g. "1 to 1000 characters", "at most 5 items"."""
+    parts = []
+    for low, high, unit in (("minLength", "maxLength", "characters"), ("minItems", "maxItems", "items")):
+        if low in bounds and high in bounds:
+            parts.append(f"{bounds[low]} to {bounds[high]} {unit}")
+        elif low in bounds:
+            parts.append(f"at least {bounds[low]} {unit}")
+        elif high in bounds:
+            parts.append(f"at most {bounds[high]} {unit}")
+    words = {
+        "minimum": "at least",
+        "maximum": "at most",
+        "exclusiveMinimum": "more than",
+        "exclusiveMaximum": "less than",
+        "multipleOf": "a multiple of",
+        "pattern": "matching the regular expression",
+    }
+    parts.extend(f"{words[key]} {bounds[key]}" for key in words if key in bounds)
+    if bounds.get("uniqueItems"):
+        parts.append("no item twice")
+    return "; ".join(parts)
+
+
 def parse_answer(text: str, model: type[T]) -> T:
     """Parse and validate; raises AnswerInvalid with a message a model can act on."""
     match = _FENCE.match(text)

@@ -14,18 +14,27 @@ import json
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 
 from llmtrade.config.models import Price
 from llmtrade.domain.events import BudgetRefused, EventSink, LLMCallCompleted, LLMCallFailed, NewEvent
 from llmtrade.domain.streams import llm_stream
-from llmtrade.errors import BudgetExceeded, LLMRequestRejected, LLMUnavailable
+from llmtrade.errors import BudgetExceeded, LLMBadReply, LLMRequestRejected, LLMUnavailable
 from llmtrade.llm.budget import Budget, estimate_prompt_tokens, price_of
-from llmtrade.llm.http_errors import Retryable, error_text, limit_source_of, refusal
+from llmtrade.llm.http_errors import (
+    Retryable,
+    body_text,
+    error_code,
+    error_text,
+    is_rate_limit,
+    limit_source_of,
+    refusal,
+    refused_parameter,
+)
 from llmtrade.llm.records import CallSite, UsageTotals
-from llmtrade.llm.replies import parse_usage
+from llmtrade.llm.replies import body_error, error_detail, normalise_reply, parse_usage, stop_failure
 from llmtrade.llm.types import Usage
 
 
@@ -57,6 +66,8 @@ class ToolChat:
     budget: Budget = field(default_factory=Budget.unlimited)
     timeout_seconds: float = 120.0
     totals: UsageTotals = field(default_factory=UsageTotals)
+    # The provider's models.yaml `reasoning_as_answer`: a final text only in the reasoning field is the answer.
+    reasoning_as_answer: bool = False
 
     async def turn(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], site: CallSite) -> Turn:
         """Send the conversation; raises BudgetExceeded (not sent), LLMUnavailable, LLMRequestRejected."""
@@ -83,19 +94,10 @@ class ToolChat:
         worst = held.amount if held is not None else None
         data = _json(response)
         try:
-            message = data["choices"][0]["message"]
-            calls = [
-                ToolCall(str(c.get("id", "")), str(c["function"]["name"]), str(c["function"].get("arguments") or ""))
-                for c in message.get("tool_calls") or []
-            ]
-        except (KeyError, IndexError, TypeError, AttributeError) as exc:
+            content, calls, message = self._read(data, response)
+        except (LLMUnavailable, LLMRequestRejected, LLMBadReply) as error:
             usage = self._usage(data)
             self.budget.settle(held, usage.cost_usd)
-            error: LLMUnavailable | LLMRequestRejected = (
-                LLMUnavailable(f"{self.provider} answered {self.model} with a body that is not JSON")
-                if data is None
-                else LLMRequestRejected(f"{self.provider} answered {self.model} with no message: {exc!r}")
-            )
             billed = {
                 "billed": True,
                 "prompt_tokens": usage.prompt_tokens,
@@ -103,13 +105,14 @@ class ToolChat:
                 "cost_usd": usage.cost_usd,
                 "cost_counted_usd": worst if usage.cost_usd is None else None,
             }
+            if isinstance(error, LLMBadReply):  # what did come back, as the gateway's record keeps it
+                billed |= {"answer": error.content or None, "finish_reason": error.finish_reason}
             failed = self._failed(messages, key, error).model_copy(update=billed)
             self._append(site, failed)
             raise error from None
         usage = self._usage(data)
         self.budget.settle(held, usage.cost_usd)
         self.totals.add(self.model, usage)
-        content = message.get("content") if isinstance(message.get("content"), str) else None
         answer = content if not calls else json.dumps([c.__dict__ for c in calls])
         self._append(
             site,
@@ -145,24 +148,71 @@ class ToolChat:
         except httpx.HTTPError as exc:
             raise LLMUnavailable(f"{self.provider} did not answer {self.model}: {exc or type(exc).__name__}") from None
         status = response.status_code
+        if status >= 400 and refused_parameter(status, response) == "max_tokens" and "max_tokens" in body:
+            # OpenAI's reasoning models take max_completion_tokens (as the chat client learns it): asked so at once.
+            tokens = {k: v for k, v in body.items() if k != "max_tokens"}
+            return await self._post({**tokens, "max_completion_tokens": body["max_tokens"]})
         if status >= 400:
             # Read as the gateway's client reads it (a 402 is out of credits, a 401/403 the key, a daily quota's 429
-            # not worth waiting for); what it would retry is temporary here: a turn of `ask` is asked once.
-            error = refusal(
-                status,
-                error_text(response),
-                response,
-                provider=self.provider,
-                model=self.model,
-                said=f"HTTP {status}",
-                asked="the request for",
-                max_retry_after=math.inf,  # not waited here: only a daily quota is told apart
-                limit=limit_source_of(response),
-            )
-            if isinstance(error, Retryable):
-                raise LLMUnavailable(f"{self.provider} answered {self.model} with {error}") from None
-            raise error
+            # not worth waiting for).
+            self._refused(status, error_text(response), response, response)
         return response
+
+    def _read(self, data: Any, response: httpx.Response) -> tuple[str | None, list[ToolCall], dict[str, Any]]:
+        """The turn's text (None beside tool calls), tool calls and assistant message from a 200's body; raises
+        LLMUnavailable (not JSON, or an error inside the 200 whose code a retry may mend), LLMRequestRejected (no
+        message, or an error whose code is final) or an LLMBadReply (llm/replies.py: cut off, withheld, refused,
+        empty, stopped upstream)."""
+        if data is None:
+            said = body_text(response)
+            raise LLMUnavailable(f"{self.provider} answered {self.model} with a body that is not JSON: {said!r}")
+        error = body_error(data)
+        if isinstance(error, dict):
+            # Judged by its code as a status would be (as the chat client does): 5xx, 408, 429 temporary, 4xx final.
+            code = 429 if is_rate_limit(error) else error_code(error)
+            if code is not None and code >= 400:
+                self._refused(code, error_detail(error), response, error)
+        try:
+            message = data["choices"][0]["message"]
+            calls = [
+                ToolCall(str(c.get("id", "")), str(c["function"]["name"]), str(c["function"].get("arguments") or ""))
+                for c in message.get("tool_calls") or []
+            ]
+        except (KeyError, IndexError, TypeError, AttributeError) as exc:
+            if error is not None:  # an error whose code is a word ("overloaded_error"): temporary, as replies read it
+                normalise_reply(data, provider=self.provider, model=self.model)
+            raise LLMRequestRejected(f"{self.provider} answered {self.model} with no message: {exc!r}") from None
+        # A final text is read as the gateway reads one: cut off, withheld, refused, empty or stopped upstream is a
+        # failed turn with the provider's reason, never the answer `ask` prints; tool calls ended so were cut short.
+        if calls:
+            unfinished = stop_failure(data, provider=self.provider, model=self.model)
+            if unfinished is not None:
+                raise unfinished
+            content = message.get("content")
+            return (content if isinstance(content, str) else None), calls, message
+        normal = normalise_reply(
+            data, provider=self.provider, model=self.model, reasoning_as_answer=self.reasoning_as_answer
+        )
+        return normal.text, calls, message
+
+    def _refused(self, status: int, reason: str, response: httpx.Response, found: Any) -> NoReturn:
+        """Raise what an error `status` means (llm/http_errors.refusal); what the chat client would retry is
+        temporary here: a turn of `ask` is asked once."""
+        said = f"HTTP {response.status_code}" if status == response.status_code else f"HTTP 200 carrying error {status}"
+        error = refusal(
+            status,
+            reason,
+            response,
+            provider=self.provider,
+            model=self.model,
+            said=said,
+            asked="the request for",
+            max_retry_after=math.inf,  # not waited here: only a daily quota is told apart
+            limit=limit_source_of(found),
+        )
+        if isinstance(error, Retryable):
+            raise LLMUnavailable(f"{self.provider} answered {self.model} with {error}") from None
+        raise error
 
     def _usage(self, data: Any) -> Usage:
         """The reply's usage priced (replies.parse_usage): none reported, or not both token counts, is unknown (None:

@@ -12,9 +12,10 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-# Strongest first: a strict schema, then "some JSON object", then JSON asked for in the prompt alone.
-ResponseMode = Literal["json_schema", "json_object", "text"]
-RESPONSE_MODES: tuple[ResponseMode, ...] = ("json_schema", "json_object", "text")
+# Strongest first: a strict schema, the same with only the keywords every strict mode takes (llm/structured.py
+# core_schema: the bounds said in descriptions), then "some JSON object", then JSON asked for in the prompt alone.
+ResponseMode = Literal["json_schema", "json_schema_core", "json_object", "text"]
+RESPONSE_MODES: tuple[ResponseMode, ...] = ("json_schema", "json_schema_core", "json_object", "text")
 
 
 class ChatMessage(_Frozen):

@@ -103,7 +103,7 @@ def _schema_text(schema: dict[str, Any] | None) -> bytes:
 
 def in_mode(request: ChatRequest, mode: ResponseMode) -> ChatRequest:
     """The request as sent in `mode`; json_object and text carry no schema on the wire, so the prompt does."""
-    if mode == "json_schema":
+    if mode in ("json_schema", "json_schema_core"):  # the schema goes on the wire (whole, or its core)
         return request.model_copy(update={"response_mode": mode})
     instruction = ChatMessage(
         role="user", content=schema_instruction(request.schema_name or "answer", request.json_schema or {})
