@@ -65,12 +65,17 @@ def sweep_leaderboard(
     stopped: int = 0,
     running: int = 0,
     earlier: int = 0,
+    labels: Mapping[str, str] | None = None,
 ) -> SweepLeaderboard:
     """The leaderboard of sweep `name`: the runs of `run_ids` (plan order) that have a SweepRunFinished in
     `finished`, deflated for `trials` trials; `failed` of the others failed after their retries, `stopped` were
     begun and stopped part-way (the sweep's rerun resumes them), `running` are being run now, the rest not run;
-    `earlier` runs an earlier version of the file finished are counted in `trials` (driver.py `earlier_results`)."""
-    picked: list[tuple[SweepRunFinished, Standing, list[float]]] = []
+    `earlier` runs an earlier version of the file finished are counted in `trials` (driver.py `earlier_results`).
+    `labels` (run id -> axes) names each run as the sweep file names it now: a run's id is the hash of its
+    configuration, not of its axes' names, so an override renamed with its values kept is the run finished before,
+    whose recorded label still named the old override on every row; a run missing from it keeps its recorded label."""
+    named = labels or {}
+    picked: list[tuple[str, SweepRunFinished, Standing, list[float]]] = []
     two_way: list[str] = []
     for run_id in run_ids:
         run = finished.get(run_id)
@@ -82,23 +87,24 @@ def sweep_leaderboard(
         # A leaderboard stored before turnover was one-way (its notes do not say it is) summed buys and sells: its
         # turnover is another figure than the other rows', so it is left out (n/a) and said.
         old = TURNOVER_NOTE not in board.notes
+        label = named.get(run_id, run.label)
         if old:
-            two_way.append(run.label)
+            two_way.append(label)
         for standing in board.standings:
             if standing.kind == "account" and standing.name in names:
                 curve = curves.get(standing.name)
                 kept = standing.model_copy(update={"turnover": None}) if old else standing
-                picked.append((run, kept, _returns(curve.equity) if curve else []))
-    known = [s for s in (metrics.session_sharpe(r) for _, _, r in picked) if s is not None]
+                picked.append((label, run, kept, _returns(curve.equity) if curve else []))
+    known = [s for s in (metrics.session_sharpe(r) for *_, r in picked) if s is not None]
     variance = statistics.variance(known) if len(known) >= 2 else None
     rows = [
         SweepRow(
             backtest=run.backtest,
-            label=run.label,
+            label=label,
             account=standing.name,
             standing=standing.model_copy(update={"dsr": deflated(returns, trials, variance), **_no_ratio(standing)}),
         )
-        for run, standing, returns in picked
+        for label, run, standing, returns in picked
     ]
     order = sorted(range(len(rows)), key=lambda i: (_sharpe_key(rows[i]), i))
     plans = list(run_ids)

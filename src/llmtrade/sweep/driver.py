@@ -202,7 +202,13 @@ def run_sweep(
         runs = [status[p.run_id] for p in plans]
         failed = sum(r.status == "failed" for r in runs)
         board = sweep_leaderboard(
-            sweep.name, [p.run_id for p in plans], trials, finished_runs(storage), failed=failed, earlier=len(earlier)
+            sweep.name,
+            [p.run_id for p in plans],
+            trials,
+            finished_runs(storage),
+            failed=failed,
+            earlier=len(earlier),
+            labels={p.run_id: p.label for p in plans},
         )
     return SweepResult(
         name=sweep.name,

@@ -119,7 +119,8 @@ def write_sweep_report(settings: Settings, name: str, output: Path) -> ReportWri
             stopped += not status.startswith("running") and status not in ("not run", _WAITING)
         runs.append(
             {
-                "label": done.label if done else (mine[-1].label if mine else labels.get(run_id, run_id[:12])),
+                # The file's name for it now (an override renamed, its values kept, is the same run), else as recorded.
+                "label": labels.get(run_id) or (done.label if done else (mine[-1].label if mine else run_id[:12])),
                 "backtest": backtest if status != "not run" else "",
                 "status": status,
                 "failures": len(mine),
@@ -136,6 +137,7 @@ def write_sweep_report(settings: Settings, name: str, output: Path) -> ReportWri
         stopped=stopped,
         running=going,
         earlier=earlier,
+        labels=labels,
     )
     now = (
         None
