@@ -111,6 +111,7 @@ def _advice(failed: list[SweepRun]) -> str:
 
 def print_sweep(out: Output, result: SweepResult) -> None:
     from llmtrade.commands.render.common import counted, drawdown, money, pct, share  # lazy: see package docstring
+    from llmtrade.domain.wording import bounds
 
     board = result.leaderboard
     workers = counted(result.workers, "worker")
@@ -151,7 +152,7 @@ def print_sweep(out: Output, result: SweepResult) -> None:
                 row.account,
                 pct(row.standing.total_return, 2),
                 _num(row.standing.sharpe.estimate),
-                f"{_num(row.standing.sharpe.low)}..{_num(row.standing.sharpe.high)}",
+                bounds(row.standing.sharpe.low, row.standing.sharpe.high, _num),
                 share(row.standing.dsr),
                 drawdown(row.standing.max_drawdown),
                 row.standing.trades,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -45,3 +46,12 @@ def in_short(reason: str, limit: int = 200) -> str:
     """A failure's reason on one line, cut at `limit` characters: what a degraded note carries of it."""
     line = " ".join(reason.split())
     return line if len(line) <= limit else line[: limit - 3].rstrip() + "..."
+
+
+def bounds(low: float | None, high: float | None, show: Callable[[float], str], sep: str = "..") -> str:
+    """An interval's `low` and `high` as `show` prints each, joined by `sep`; one "n/a" when either is missing (too few
+    returns to draw it: the notes say why). A blank interval read "n/a..n/a" in the sweep's table and page, as if two
+    bounds had been drawn and were each unknown."""
+    if low is None or high is None:
+        return "n/a"
+    return f"{show(low)}{sep}{show(high)}"

@@ -21,7 +21,7 @@ from llmtrade.domain import streams
 from llmtrade.domain.backtests import BacktestStarted, weeks_done
 from llmtrade.domain.sweeps import SweepRunFailed, SweepStarted
 from llmtrade.domain.weeks import week_id_for
-from llmtrade.domain.wording import counted, signed_percent
+from llmtrade.domain.wording import bounds, counted, signed_percent
 from llmtrade.errors import UsageError
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import open_storage
@@ -59,7 +59,7 @@ th:first-child, td:first-child, td.text { text-align: left; }
 <th title="estimated: traded notional x the paper broker's slippage (bps)">slippage~ USD</th><th>backtest</th></tr>
 {% for row in board.rows %}<tr><td class="text">{{ row.label }}</td><td class="text">{{ row.account }}</td>
 <td>{{ pct(row.standing.total_return) }}</td><td>{{ num(row.standing.sharpe.estimate) }}</td>
-<td>{{ num(row.standing.sharpe.low) }} .. {{ num(row.standing.sharpe.high) }}</td>
+<td>{{ bounds(row.standing.sharpe.low, row.standing.sharpe.high, num, " .. ") }}</td>
 <td>{{ share(row.standing.psr, 1) }}</td><td>{{ share(row.standing.dsr, 1) }}</td>
 <td>{{ drawdown(row.standing.max_drawdown) }}</td><td>{{ row.standing.trades }}</td>
 <td>{{ share(row.standing.avg_gross_exposure, 1) }}</td><td>{{ money(row.standing.costs_usd) }}</td>
@@ -207,6 +207,7 @@ def render(board: SweepLeaderboard, runs: list[dict[str, Any]], running: str | N
         chart=chart,
         pct=_pct,
         num=_num,
+        bounds=bounds,
         share=share,
         drawdown=drawdown,
         money=_money,
