@@ -9,6 +9,7 @@ from collections.abc import Collection, Mapping, Sequence
 from llmtrade.analytics import metrics
 from llmtrade.analytics.records import WEEKS_BEYOND, Standing
 from llmtrade.domain.ledger import BooksReset
+from llmtrade.domain.wording import counted
 from llmtrade.market.calendar import new_york_date
 
 
@@ -31,7 +32,7 @@ def undecided_note(board: Sequence[Standing]) -> str | None:
         needed = "no account has a Sharpe ratio to estimate how many more are needed"
     else:
         needed = _nearest(timed)
-    data = f"{most.sessions} daily returns ({most.weeks:.1f} weeks of 5 sessions)"
+    data = f"{counted(most.sessions, 'daily return')} ({most.weeks:.1f} weeks of 5 sessions)"
     return f"no account is distinguishable from FLAT yet: {data}, {needed}"
 
 

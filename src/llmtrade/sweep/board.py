@@ -134,7 +134,11 @@ def _trials_note(
 ) -> str:
     """What `trials` counts, and how many of the sweep's runs it counts have a result: a sweep whose every run failed
     said 'trials = 10: the PM and chairman accounts of all 2 runs of the sweep' above an empty table."""
-    accounts = f"the PM and chairman accounts of all {runs} runs of the sweep"
+    accounts = (
+        f"the PM and chairman accounts of all {counted(runs, 'run')} of the sweep"
+        if runs != 1
+        else ("the PM and chairman accounts of the sweep's one run")
+    )
     if earlier:
         accounts += f" and of {counted(earlier, 'run')} an earlier version of its file finished (no longer in it)"
     if done == runs:

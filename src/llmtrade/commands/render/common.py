@@ -59,7 +59,7 @@ def footer(out: Output, usage: Usage, *, duration_ms: float, run_id: str) -> Non
     """What a run cost and how long it took, under every report of a run that called models."""
     cost = f"${usage.cost_usd:.4f}"
     if usage.unpriced_calls:
-        cost += f" (cost unknown for {usage.unpriced_calls} calls)"
+        cost += f" (cost unknown for {counted(usage.unpriced_calls, 'call')})"
     out.pairs(
         [
             ("model calls", calls_text(usage.calls, usage.rules_answers)),
