@@ -27,7 +27,7 @@ from datetime import date, datetime
 from llmtrade.analytics import baseline_tracks, curves, draws, metrics
 from llmtrade.analytics.paired import pairing
 from llmtrade.analytics.records import EXCESS_NOTE, RISK_FREE, TURNOVER_NOTE, Leaderboard
-from llmtrade.analytics.standings import short_note, standings
+from llmtrade.analytics.standings import holding, open_trades_note, short_note, standings
 from llmtrade.app.account_spans import late_rows, late_starts, models_notes, removed_note, short_spans, span_note
 from llmtrade.app.backtest_config import reading_config
 from llmtrade.app.backtest_lock import held_elsewhere
@@ -226,6 +226,7 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
         *(cash_warnings(app, events) if source == "live" else []),
         *reset_notes(resets, configured),
         *filter(None, [flat_account_note([a.id for a in config.accounts.accounts if a.role is AccountRole.FLAT])]),
+        *filter(None, [open_trades_note(holding([t.curve for t in tracks]), sessions[-1])]),
     ]
     folder = csv_folder(app, record)
     beside = adjusted_beside(folder, symbols) if CSV in sources else False

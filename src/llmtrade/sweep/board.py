@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 
 from llmtrade.analytics import metrics
 from llmtrade.analytics.records import TURNOVER_NOTE, Leaderboard, Standing
-from llmtrade.analytics.standings import deflated, short_note
+from llmtrade.analytics.standings import deflated, open_trades_note, short_note
 from llmtrade.app.leaderboard import RISK_FREE_NOTE, TRIAL_ROLES
 from llmtrade.domain.records import Record
 from llmtrade.domain.sweeps import SweepRunFinished
@@ -76,6 +76,7 @@ def sweep_leaderboard(
     whose recorded label still named the old override on every row; a run missing from it keeps its recorded label."""
     named = labels or {}
     picked: list[tuple[str, SweepRunFinished, Standing, list[float]]] = []
+    held: list[str] = []  # "label account" of each row whose run ends holding a position
     two_way: list[str] = []
     for run_id in run_ids:
         run = finished.get(run_id)
@@ -95,6 +96,8 @@ def sweep_leaderboard(
                 curve = curves.get(standing.name)
                 kept = standing.model_copy(update={"turnover": None}) if old else standing
                 picked.append((label, run, kept, _returns(curve.equity) if curve else []))
+                if curve is not None and curve.gross_exposure and curve.gross_exposure[-1] > 0:
+                    held.append(f"{label} {standing.name}")
     known = [s for s in (metrics.session_sharpe(r) for *_, r in picked) if s is not None]
     variance = statistics.variance(known) if len(known) >= 2 else None
     rows = [
@@ -117,6 +120,7 @@ def sweep_leaderboard(
         *([short] if short else []),
         RISK_FREE_NOTE,
         TURNOVER_NOTE,
+        *filter(None, [open_trades_note(held, of=len(rows))]),
         *([_two_way_note(two_way)] if two_way else []),
     )
     return SweepLeaderboard(
