@@ -118,3 +118,28 @@ def reset_notes(resets: Mapping[str, Sequence[BooksReset]], accounts: Collection
             "against the new balance"
         )
     return notes
+
+
+def no_spread_note(board: Sequence[Standing]) -> str | None:
+    """Why a row's excess over FLAT or SPY has an estimate but no interval though it has the returns for one: its daily
+    returns were the baseline's every session (an account that held cash throughout, beside FLAT; a baseline beside
+    itself), so the difference is 0 with no spread to resample. The tables read "0.0% [n/a]" with nothing saying why,
+    where an interval missing for too few returns is said (standings.short_note)."""
+    said = []
+    for field, baseline in (("excess_vs_flat", "FLAT"), ("excess_vs_spy", "SPY")):
+        same = [
+            s.name
+            for s in board
+            if s.sessions >= metrics.MIN_RETURNS_FOR_INTERVAL
+            and getattr(s, field).estimate is not None
+            and getattr(s, field).low is None
+        ]
+        if same:
+            said.append(f"vs {baseline} of {', '.join(same)}")
+    if not said:
+        return None
+    return (
+        f"no interval for the excess {'; '.join(said)}: each returned what that baseline returned every session "
+        "(cash held throughout beside FLAT, or the baseline itself), a difference of 0 with no spread to draw an "
+        "interval from"
+    )
