@@ -143,3 +143,28 @@ def no_spread_note(board: Sequence[Standing]) -> str | None:
         "(cash held throughout beside FLAT, or the baseline itself), a difference of 0 with no spread to draw an "
         "interval from"
     )
+
+
+def no_ratio_note(board: Sequence[Standing]) -> str | None:
+    """Why a row with enough returns has no Sharpe ratio (nor PSR, DSR or weeks needed), or no Sortino ratio: its daily
+    returns never varied (cash throughout: a ratio over a standard deviation of 0 is undefined), or never fell below 0
+    (no downside deviation). FLAT and the accounts that never traded read "n/a" over 74 returns with no word, while the
+    same "n/a" under 20 returns is explained (standings.short_note)."""
+    enough = [s for s in board if s.sessions >= metrics.MIN_RETURNS_FOR_RATIO]
+    still = [s.name for s in enough if s.sharpe.estimate is None and (s.volatility or 0.0) < 1e-12]
+    rising = [s.name for s in enough if s.sharpe.estimate is not None and s.sortino is None]
+    said = []
+    if still:
+        said.append(
+            f"Sharpe (and its interval, PSR, DSR and the weeks needed) and Sortino are n/a for {', '.join(still)}: "
+            "their daily returns never varied (cash throughout), and a ratio over a standard deviation of 0 is "
+            "undefined"
+        )
+    if rising:
+        said.append(f"Sortino is n/a for {', '.join(rising)}: no daily return below 0, so no downside deviation")
+    return "; ".join(said) or None
+
+
+def missing_figure_notes(board: Sequence[Standing]) -> list[str]:
+    """Why rows with enough returns show "n/a" for a ratio or an interval (`no_ratio_note`, `no_spread_note`)."""
+    return [note for note in (no_ratio_note(board), no_spread_note(board)) if note]

@@ -38,7 +38,13 @@ from llmtrade.app.baseline_universe import (
     weekly_universes,
 )
 from llmtrade.app.baselines import TRIAL_ROLES, baseline_cash, baseline_costs
-from llmtrade.app.board_notes import flat_account_note, levels_note, no_spread_note, reset_notes, undecided_note
+from llmtrade.app.board_notes import (
+    flat_account_note,
+    levels_note,
+    missing_figure_notes,
+    reset_notes,
+    undecided_note,
+)
 from llmtrade.app.clock_behind import clock_behind
 from llmtrade.app.container import Container
 from llmtrade.app.cutoff_periods import cutoff_periods, latest_cutoff, offline_note, split_at, trading_modes
@@ -250,8 +256,8 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     troubled = failure_note(run_lines(runs))
     notes += [troubled] if troubled else []
     notes += halt_notes(control_lines(events.read(type=list(CONTROL_TYPES))), last_at)
-    notes += filter(None, [levels_note(board), no_spread_note(board)])
-    notes += [f"{p.label}: {note}" for p in periods if (note := no_spread_note(p.standings))]
+    notes += [*filter(None, [levels_note(board)]), *missing_figure_notes(board)]
+    notes += [f"{p.label}: {note}" for p in periods for note in missing_figure_notes(p.standings)]
     undecided = undecided_note(board)
     if undecided:
         notes.append(undecided)
