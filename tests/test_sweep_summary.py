@@ -122,8 +122,8 @@ def test_the_sweeps_table_and_page_give_each_rows_trades_exposure_and_costs(
     assert " 7 1.3% 2.50 34.45 s-a" in page
 
 
-def _short_run(n: int) -> SweepResult:
-    """A sweep of one finished run whose one account has `n` daily returns."""
+def _short_run(n: int, *, still: bool = False) -> SweepResult:
+    """A sweep of one finished run whose one account has `n` daily returns (all 0 when `still`: no position)."""
     from datetime import date, timedelta
 
     from llmtrade.analytics import curves
@@ -132,8 +132,9 @@ def _short_run(n: int) -> SweepResult:
     from llmtrade.domain.sweeps import SweepRunFinished
 
     days = tuple(date(2026, 1, 5) + timedelta(days=i) for i in range(n + 1))
-    equity = tuple(10_000.0 * (1 + 0.001 * ((i % 3) - 0.8)) ** i for i in range(n + 1))
-    curve = Curve(name="acct_1", kind="account", sessions=days, equity=equity, gross_exposure=(0.2,) * (n + 1))
+    equity = tuple(10_000.0 * (1 + (0.0 if still else 0.001 * ((i % 3) - 0.8))) ** i for i in range(n + 1))
+    held = (0.0 if still else 0.2,) * (n + 1)
+    curve = Curve(name="acct_1", kind="account", sessions=days, equity=equity, gross_exposure=held)
     track = curves.Track(
         curve=curve, trades=(0,) * n + (3,), wins=(0,) * n + (1,), costs_usd=(0.0,) * (n + 1),
         traded_usd=(0.0,) * n + (9_000.0,), bought_usd=(0.0,) * n + (4_500.0,), sold_usd=(0.0,) * n + (4_500.0,),
@@ -174,3 +175,16 @@ def test_a_blank_interval_reads_na_once_in_the_sweeps_table_and_page(capsys: pyt
     print_sweep(Output(), drawn)
     row = next(line.split("\t") for line in capsys.readouterr().out.splitlines() if line.startswith("overrides=tight"))
     assert re.fullmatch(r"-?\d+\.\d\d\.\.-?\d+\.\d\d", dict(zip(header, row, strict=True))["95% interval"])
+
+
+def test_a_row_whose_returns_never_varied_says_why_its_sharpe_is_na() -> None:
+    """A PM that never traded over 30 sessions read Sharpe "n/a" in the sweep's table with no word: the note on too
+    few returns did not apply. The notes now count such rows and say why (and that they rank last)."""
+    notes = _short_run(30, still=True).leaderboard.notes
+    assert (
+        "Sharpe (its interval and DSR) is n/a for 1 of the 1 rows though each has 20 daily returns or more: their "
+        "returns never varied (no position held, cash throughout), and a ratio over a standard deviation of 0 is "
+        "undefined; they rank last"
+    ) in notes, notes
+    assert not [n for n in _short_run(30).leaderboard.notes if "never varied" in n]
+    assert not [n for n in _short_run(10, still=True).leaderboard.notes if "never varied" in n]  # too few: said so

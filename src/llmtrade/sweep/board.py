@@ -120,7 +120,7 @@ def sweep_leaderboard(
         *([short] if short else []),
         RISK_FREE_NOTE,
         TURNOVER_NOTE,
-        *filter(None, [open_trades_note(held, of=len(rows))]),
+        *filter(None, [open_trades_note(held, of=len(rows)), _still_note([row.standing for row in rows])]),
         *([_two_way_note(two_way)] if two_way else []),
     )
     return SweepLeaderboard(
@@ -160,6 +160,20 @@ def _trials_note(
     return (
         f"trials = {trials}: {accounts}, though only {done} finished ({rest}: a configuration tried counts all the "
         "same); the deflated Sharpe assumes the best of that many was picked"
+    )
+
+
+def _still_note(standings: Sequence[Standing]) -> str | None:
+    """Why rows with enough returns have no Sharpe ratio (app/board_notes.py `no_ratio_note`, counted: a sweep's row
+    names are long): their daily returns never varied, a PM that never traded. They read "n/a" with no word."""
+    enough = [s for s in standings if s.sessions >= metrics.MIN_RETURNS_FOR_RATIO]
+    still = [s for s in enough if s.sharpe.estimate is None and (s.volatility or 0.0) < 1e-12]
+    if not still:
+        return None
+    return (
+        f"Sharpe (its interval and DSR) is n/a for {len(still)} of the {len(standings)} rows though each has "
+        f"{metrics.MIN_RETURNS_FOR_RATIO} daily returns or more: their returns never varied (no position held, cash "
+        "throughout), and a ratio over a standard deviation of 0 is undefined; they rank last"
     )
 
 
