@@ -21,6 +21,7 @@ from llmtrade.sweep.board import sweep_leaderboard
 from tests.test_leaderboard_build import FIRST_RUN, LAST_RUN, _Clock, _container, _fill, _ny, _write_books
 
 SAID = "trades (and the hit rate) count round trips closed, open to flat or to a side change, not orders: "
+INTRADAY = "avg gross is the gross exposure at each daily close, averaged: "
 
 
 def _board(storage: Storage, database_url: str, *, sold: bool) -> Leaderboard:
@@ -44,6 +45,7 @@ def test_an_account_still_holding_its_position_is_said_to_have_no_trade_yet(
         f"{SAID}acct_2 still holds a position at the close of {board.end}, no trade until it is closed, though what "
         "opening it cost is in the commissions and slippage already"
     )
+    assert not [n for n in board.notes if n.startswith(INTRADAY)]  # held over closes: its exposure is read
 
 
 def test_books_whose_positions_were_closed_say_nothing_of_it(storage: Storage, database_url: str) -> None:
@@ -82,3 +84,30 @@ def _rows(curve: Curve) -> list[Standing]:  # `curve`'s standing, from its own t
         bought_usd=(0.0,) * n, sold_usd=(0.0,) * n,
     )  # fmt: skip
     return list(standings([track], trials=1, trial_names={curve.name}))
+
+
+def test_an_account_that_traded_only_within_sessions_is_said_to_read_no_exposure(
+    storage: Storage, database_url: str
+) -> None:
+    """A sweep of three weeks read every row "3 trades, 0.0% avg gross, 49.64 slippage" and a loss: each account
+    bought at the open and a checkpoint sold the same day, so it held nothing at any close, where the exposure is
+    read. The leaderboard (and the sweep, counting its rows) now says so."""
+    clock = _Clock()
+    events = EventStore(storage.conn, clock)
+    day = date(2024, 11, 7)
+    fills = [
+        _fill("acct_2", "o1", Side.BUY, 20, 570.0, _ny(day, 9, 30)),
+        _fill("acct_2", "o2", Side.SELL, 20, 565.0, _ny(day, 14, 0)),
+    ]
+    _write_books(events, clock, [FIRST_RUN, LAST_RUN], fills)
+    board = build_leaderboard(_container(database_url, None), replace(storage, events=events), source="live")
+    row = next(s for s in board.standings if s.name == "acct_2")
+    assert (row.trades, row.avg_gross_exposure) == (1, 0.0)
+    [note] = [n for n in board.notes if n.startswith(INTRADAY)]
+    assert note.startswith(f"{INTRADAY}acct_2 held positions only within sessions (opened and closed the same day)")
+    run = SweepRunFinished(
+        run_id="a", backtest="s-a", label="overrides=tight", axes={}, start=board.start, end=board.end, attempt=1,
+        trial_accounts=["acct_1", "acct_2"], leaderboard=board.model_dump(mode="json"),
+    )  # fmt: skip
+    notes = sweep_leaderboard("s", ["a"], 2, {"a": run}).notes
+    assert any(n.startswith(f"{INTRADAY}1 of the 2 rows held positions only within sessions") for n in notes), notes

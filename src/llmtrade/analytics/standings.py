@@ -171,6 +171,32 @@ def open_trades_note(holding: Sequence[str], end: date | None = None, *, of: int
     )
 
 
+def within_sessions(board: Sequence[Standing]) -> list[str]:
+    """The accounts of `board` that traded (a trade closed, or a cost paid) and yet held nothing at any daily close."""
+    return [
+        s.name
+        for s in board
+        if s.kind == "account"
+        and s.avg_gross_exposure < 1e-12
+        and (s.trades > 0 or s.costs_usd > 0 or (s.slippage_usd or 0.0) > 0)
+    ]
+
+
+def intraday_note(traded: Sequence[str], *, of: int | None = None) -> str | None:
+    """Why rows of `traded` (`within_sessions`; counted among `of` rows, a sweep's) read an average gross exposure of
+    0.0% beside their trades and costs: the exposure is read at each daily close, and they held positions only within
+    sessions (an open filled at the open, closed by a checkpoint the same day). A sweep's ten rows read "3 trades,
+    0.0% avg gross, 49.64 slippage" and a loss, as if the account had lost money holding nothing."""
+    if not traded:
+        return None
+    names = f"{len(traded)} of the {of} rows" if of is not None else ", ".join(traded)
+    return (
+        f"avg gross is the gross exposure at each daily close, averaged: {names} held positions only within "
+        "sessions (opened and closed the same day), flat at every close, so it reads 0.0% though they traded; the "
+        "returns, trades and costs are what happened"
+    )
+
+
 def more_weeks(needed: float, weeks: float) -> float:
     """The weeks still needed (issue 13: "the weeks still needed to tell each account from FLAT"): the minimum
     track record length `needed` less the `weeks` of data there are, never below 0.0."""

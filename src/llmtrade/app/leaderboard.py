@@ -27,7 +27,14 @@ from datetime import date, datetime
 from llmtrade.analytics import baseline_tracks, curves, draws, metrics
 from llmtrade.analytics.paired import pairing
 from llmtrade.analytics.records import EXCESS_NOTE, RISK_FREE, TURNOVER_NOTE, Leaderboard
-from llmtrade.analytics.standings import holding, open_trades_note, short_note, standings
+from llmtrade.analytics.standings import (
+    holding,
+    intraday_note,
+    open_trades_note,
+    short_note,
+    standings,
+    within_sessions,
+)
 from llmtrade.app.account_spans import late_rows, late_starts, models_notes, removed_note, short_spans, span_note
 from llmtrade.app.backtest_config import reading_config
 from llmtrade.app.backtest_lock import held_elsewhere
@@ -233,6 +240,7 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
         *reset_notes(resets, configured),
         *filter(None, [flat_account_note([a.id for a in config.accounts.accounts if a.role is AccountRole.FLAT])]),
         *filter(None, [open_trades_note(holding([t.curve for t in tracks]), sessions[-1])]),
+        *filter(None, [intraday_note(within_sessions(board))]),
     ]
     folder = csv_folder(app, record)
     beside = adjusted_beside(folder, symbols) if CSV in sources else False
