@@ -120,3 +120,71 @@ def test_the_sweeps_table_and_page_give_each_rows_trades_exposure_and_costs(
     page = " ".join(re.sub(r"<[^>]+>", " ", render(sweep, [])).split())
     assert "trades avg gross commissions USD slippage~ USD backtest" in page
     assert " 7 1.3% 2.50 34.45 s-a" in page
+
+
+def _short_run(n: int, *, still: bool = False) -> SweepResult:
+    """A sweep of one finished run whose one account has `n` daily returns (all 0 when `still`: no position)."""
+    from datetime import date, timedelta
+
+    from llmtrade.analytics import curves
+    from llmtrade.analytics.records import Curve, Leaderboard
+    from llmtrade.analytics.standings import standings
+    from llmtrade.domain.sweeps import SweepRunFinished
+
+    days = tuple(date(2026, 1, 5) + timedelta(days=i) for i in range(n + 1))
+    equity = tuple(10_000.0 * (1 + (0.0 if still else 0.001 * ((i % 3) - 0.8))) ** i for i in range(n + 1))
+    held = (0.0 if still else 0.2,) * (n + 1)
+    curve = Curve(name="acct_1", kind="account", sessions=days, equity=equity, gross_exposure=held)
+    track = curves.Track(
+        curve=curve, trades=(0,) * n + (3,), wins=(0,) * n + (1,), costs_usd=(0.0,) * (n + 1),
+        traded_usd=(0.0,) * n + (9_000.0,), bought_usd=(0.0,) * n + (4_500.0,), sold_usd=(0.0,) * n + (4_500.0,),
+    )  # fmt: skip
+    [row] = standings([track], trials=1, trial_names={"acct_1"})
+    board = Leaderboard(
+        source="backtest s-a", start=days[0], end=days[-1], sessions=n, trials=1, bootstrap="b", standings=(row,),
+        curves=(curve,),
+    )  # fmt: skip
+    run = SweepRunFinished(
+        run_id="a", backtest="s-a", label="overrides=tight", axes={}, start=days[0], end=days[-1], attempt=1,
+        trial_accounts=["acct_1"], leaderboard=board.model_dump(mode="json"),
+    )  # fmt: skip
+    done = SweepRun(run_id="a", backtest="s-a", label="overrides=tight", status="finished", attempts=1, seconds=1.0)
+    return SweepResult(
+        name="s", database="llmtrade_sw_s", executor="serial", workers=1, runs=[done], finished=1, failed=0,
+        leaderboard=sweep_leaderboard("s", ["a"], 5, {"a": run}), seconds=1.0,
+    )  # fmt: skip
+
+
+def test_a_blank_interval_reads_na_once_in_the_sweeps_table_and_page(capsys: pytest.CaptureFixture[str]) -> None:
+    """A run of 10 daily returns has no Sharpe interval: the sweep's table read "n/a..n/a" and its page "n/a .. n/a",
+    as if two bounds had been drawn and each were unknown. Both now say "n/a" once (the notes say why); an interval
+    that was drawn still reads low..high."""
+    from llmtrade.sweep.report import render
+
+    short = _short_run(10)
+    print_sweep(Output(), short)
+    lines = capsys.readouterr().out.splitlines()
+    header = next(line.split("\t") for line in lines if line.startswith("run\taccount\t"))
+    row = next(line.split("\t") for line in lines if line.startswith("overrides=tight\t"))
+    assert dict(zip(header, row, strict=True))["95% interval"] == "n/a"
+    page = " ".join(re.sub(r"<[^>]+>", " ", render(short.leaderboard, [])).split())
+    assert "n/a .. n/a" not in page and "n/a..n/a" not in page
+    # The return, then Sharpe, its interval, PSR and DSR (one n/a each), the drawdown, trades and exposure.
+    assert "acct_1 +0.20% n/a n/a n/a n/a -1.67% 3 20.0%" in page
+    drawn = _short_run(30)
+    print_sweep(Output(), drawn)
+    row = next(line.split("\t") for line in capsys.readouterr().out.splitlines() if line.startswith("overrides=tight"))
+    assert re.fullmatch(r"-?\d+\.\d\d\.\.-?\d+\.\d\d", dict(zip(header, row, strict=True))["95% interval"])
+
+
+def test_a_row_whose_returns_never_varied_says_why_its_sharpe_is_na() -> None:
+    """A PM that never traded over 30 sessions read Sharpe "n/a" in the sweep's table with no word: the note on too
+    few returns did not apply. The notes now count such rows and say why (and that they rank last)."""
+    notes = _short_run(30, still=True).leaderboard.notes
+    assert (
+        "Sharpe (its interval and DSR) is n/a for 1 of the 1 rows though each has 20 daily returns or more: their "
+        "returns never varied (no position held, cash throughout), and a ratio over a standard deviation of 0 is "
+        "undefined; they rank last"
+    ) in notes, notes
+    assert not [n for n in _short_run(30).leaderboard.notes if "never varied" in n]
+    assert not [n for n in _short_run(10, still=True).leaderboard.notes if "never varied" in n]  # too few: said so

@@ -160,3 +160,25 @@ def test_a_sweep_runs_own_leaderboard_and_report_say_the_sweeps_trials(settings:
     written = runner.invoke(cli, ["report", "--backtest", run.backtest, "-o", str(page)], env=env)
     assert written.exit_code == 0, written.output
     assert f"`llmtrade report --sweep {name}` deflates for 10" in page.read_text().replace("&#96;", "`")
+
+
+def test_an_override_renamed_with_its_values_kept_is_named_anew(settings: Settings, tmp_path: Path) -> None:
+    """`tight` renamed `careful`, its values kept: the same configuration, so the same run (done earlier), but the
+    sweep's leaderboard rows and `report --sweep`'s page still said "overrides=tight", a name no longer in the file.
+    Now both name it as the file does, and count it once (10 trials, no earlier run)."""
+    path = tmp_path / "sweep.yaml"
+    name = f"r{uuid.uuid4().hex[:8]}"
+    _sweep(settings, path, SWEEP.replace(NAME, name))
+    renamed = _sweep(settings, path, SWEEP.replace(NAME, name).replace("tight:", "careful:"))
+    assert [r.status for r in renamed.runs] == ["done_earlier", "done_earlier"]
+    assert renamed.leaderboard.trials == 10
+    shown = {row.label.split()[0] for row in renamed.leaderboard.rows}
+    assert shown == {"overrides=base", "overrides=careful"}
+    page = tmp_path / "sweep.html"
+    written = runner.invoke(
+        cli, ["report", "--sweep", name, "-o", str(page)], env={"DATABASE_URL": settings.database_url or ""}
+    )
+    assert written.exit_code == 0, written.output
+    text = page.read_text()
+    assert "overrides=tight" not in text
+    assert text.count("overrides=careful") == 6  # its five trial accounts' rows and its line in the runs table

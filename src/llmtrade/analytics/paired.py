@@ -154,7 +154,7 @@ def pairing(board: Leaderboard, versus: Leaderboard) -> Pairing:
             "noise)"
         )
     if len(ends) < MIN_WEEKS_FOR_INTERVAL:
-        notes.append(f"{len(ends)} paired weeks: no weekly interval under {MIN_WEEKS_FOR_INTERVAL}")
+        notes.append(f"{counted(len(ends), 'paired week')}: no weekly interval under {MIN_WEEKS_FOR_INTERVAL}")
     return Pairing(
         versus=versus.source,
         start=common[0] if common else board.start,

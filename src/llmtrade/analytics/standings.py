@@ -29,10 +29,11 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Collection, Sequence
+from datetime import date
 
 from llmtrade.analytics import metrics
 from llmtrade.analytics.curves import FLAT, SPY, Track
-from llmtrade.analytics.records import Interval, Standing
+from llmtrade.analytics.records import Curve, Interval, Standing
 
 SESSIONS_PER_WEEK = 5
 # The one-sided level of a two-sided test at metrics.LEVEL (0.95 -> 0.975): the weeks needed to tell from FLAT.
@@ -143,6 +144,56 @@ def short_note(spans: Sequence[tuple[str, int]]) -> str | None:
         f"sqrt(252/n) (Lo 2002){example}, so a ratio of so few is noise. So is every other annualised figure (CAGR, "
         "volatility, turnover a year, the excess over FLAT and SPY a year): a few days raised to a year's power or "
         "times 252 (null in --json); the total return, drawdown, trades and costs are what happened"
+    )
+
+
+def holding(curves: Sequence[Curve]) -> list[str]:
+    """The accounts (not the baselines) among `curves` whose last close holds a position (gross exposure over 0)."""
+    return [c.name for c in curves if c.kind == "account" and c.gross_exposure and c.gross_exposure[-1] > 0]
+
+
+def open_trades_note(holding: Sequence[str], end: date | None = None, *, of: int | None = None) -> str | None:
+    """What the trades column counts, when rows of `holding` (accounts, or a sweep's "run account") end the books
+    (at the close of `end`; None: each at its run's last) still holding a position, named, or counted among `of` rows
+    (a sweep's, whose names are long): a round trip is counted once it is closed, while what opening it
+    cost is in the commissions and slippage already. A trial read "0 trades" beside 20.30 USD of slippage and a hit
+    rate of n/a for an account that had bought and held TLT for three weeks, as if it had paid to do nothing."""
+    if not holding:
+        return None
+    at = f" at the close of {end}" if end else " at their run's last close"
+    names = ", ".join(holding[:_LISTED]) + (f" and {len(holding) - _LISTED} more" if len(holding) > _LISTED else "")
+    if of is not None:
+        names = f"{len(holding)} of the {of} rows"
+    return (
+        "trades (and the hit rate) count round trips closed, open to flat or to a side change, not orders: "
+        f"{names} still {'holds' if len(holding) == 1 else 'hold'} a position{at}, no trade until it is closed, "
+        "though what opening it cost is in the commissions and slippage already"
+    )
+
+
+def within_sessions(board: Sequence[Standing]) -> list[str]:
+    """The accounts of `board` that traded (a trade closed, or a cost paid) and yet held nothing at any daily close."""
+    return [
+        s.name
+        for s in board
+        if s.kind == "account"
+        and s.avg_gross_exposure < 1e-12
+        and (s.trades > 0 or s.costs_usd > 0 or (s.slippage_usd or 0.0) > 0)
+    ]
+
+
+def intraday_note(traded: Sequence[str], *, of: int | None = None) -> str | None:
+    """Why rows of `traded` (`within_sessions`; counted among `of` rows, a sweep's) read an average gross exposure of
+    0.0% beside their trades and costs: the exposure is read at each daily close, and they held positions only within
+    sessions (an open filled at the open, closed by a checkpoint the same day). A sweep's ten rows read "3 trades,
+    0.0% avg gross, 49.64 slippage" and a loss, as if the account had lost money holding nothing."""
+    if not traded:
+        return None
+    names = f"{len(traded)} of the {of} rows" if of is not None else ", ".join(traded)
+    return (
+        f"avg gross is the gross exposure at each daily close, averaged: {names} held positions only within "
+        "sessions (opened and closed the same day), flat at every close, so it reads 0.0% though they traded; the "
+        "returns, trades and costs are what happened"
     )
 
 

@@ -160,7 +160,8 @@ def _backtest(
     )
     last_session = span([j for js in plan.values() for j in js], calendar)[1]  # the last the range's jobs read
     # A range the prices do not cover at all: a bad argument, refused before the backtest's database is made.
-    refuse_outside(app, (spec.first, spec.last), weeks[0], last_session)
+    # Or, on the synthetic market, one reading a session not closed yet.
+    refuse_outside(app, (spec.first, spec.last), weeks[0], last_session, plan=plan)
     inputs = Inputs.of(app, spec.name, weeks[0], weeks[-1])
     audited = sample(weeks, spec.audit)
     if spec.audit > len(weeks):  # not capped without a word (a trial's --audit 50 over 2 weeks)

@@ -12,7 +12,7 @@ refusal of a range reading a session not closed yet names its `--to` alike (`las
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from llmtrade.config.models import BENCHMARK
@@ -36,7 +36,12 @@ def _place(where: str | None) -> tuple[str, str]:
 
 
 def last_week_reading_to(
-    calendar: TradingCalendar, plan: Mapping[date, Sequence[Job]], last_bar: date, *, by: str = "these prices"
+    calendar: TradingCalendar,
+    plan: Mapping[date, Sequence[Job]],
+    last_bar: date,
+    *,
+    by: str = "these prices",
+    key: str = "--to",
 ) -> str | None:
     """What to give as `--to` for the weeks of `plan` (each week's Wednesday -> its jobs) whose jobs read no session
     after `last_bar` (covered `by` what: "these prices", "the sessions closed now"): "end the range with --to W
@@ -45,7 +50,7 @@ def last_week_reading_to(
     covered = [week for week, (_asof, last) in reads.items() if last <= last_bar]
     if not covered:
         return None
-    return f"end the range with --to {covered[-1]} (its last week {by} cover, reading to {reads[covered[-1]][1]})"
+    return f"end the range with {key} {covered[-1]} (its last week {by} cover, reading to {reads[covered[-1]][1]})"
 
 
 def benchmark_ends_early(
@@ -84,4 +89,28 @@ def benchmark_begins_late(
         f"prices begin late: {BENCHMARK}'s{place} first bar is {first_bar}, after the first week's as-of session "
         f"{reads[first][0]}; every week reads {BENCHMARK}, the benchmark, so the weeks before it cannot run: "
         f"{advice}, or give {named} its earlier history"
+    )
+
+
+def refuse_synthetic_ahead(
+    calendar: TradingCalendar, plan: Mapping[date, Sequence[Job]], now: datetime, *, where: str = "", key: str = "--to"
+) -> None:
+    """UsageError (exit 2) when a range on the synthetic market (`plan`: each week's Wednesday -> its jobs) reads a
+    session not closed at `now` (the system's time). The synthetic market makes up a bar for any day, so such a range
+    ran to the Tuesday after its last week with no word, its accounts and baselines valued at closes of days still to
+    come, under a heading "as of the close of" a day after today. Real prices refuse it (no file or provider has those
+    bars); this says it alike, naming the `--to` whose weeks read only closed sessions. `where` prefixes the message
+    (a sweep's file and key); `key` names the last day's option (a sweep file's "to:")."""
+    jobs = [job for week in plan.values() for job in week]
+    if not jobs:
+        return
+    reads = _reads(calendar, jobs)[1]
+    last = calendar.last_completed_session(now)
+    if last is not None and reads <= last:
+        return
+    named = last_week_reading_to(calendar, plan, last, by="the sessions closed now", key=key) if last else None
+    earlier = named or "no week of the range has closed yet (a week's jobs read to the Tuesday after it)"
+    raise UsageError(
+        f"{where}the range reads the synthetic market to {reads}, a session not closed yet (the last closed now is "
+        f"{last}): a backtest values nothing at a close still to come; {earlier}"
     )

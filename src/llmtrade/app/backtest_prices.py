@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from llmtrade.app.backtest_benchmark import benchmark_begins_late, benchmark_ends_early
+from llmtrade.app.backtest_benchmark import benchmark_begins_late, benchmark_ends_early, refuse_synthetic_ahead
 from llmtrade.app.backtest_container import BacktestContainer
 from llmtrade.app.backtest_delisting import find_delisted, record_delisted, refuse_ended_inside_weeks_run
 from llmtrade.app.backtest_inputs import HISTORY, range_weeks
@@ -72,16 +72,27 @@ def listed_after(
     return after
 
 
-def refuse_outside(app: Container, given: tuple[date, date], first: date, last: date) -> None:
+def refuse_outside(
+    app: Container,
+    given: tuple[date, date],
+    first: date,
+    last: date,
+    *,
+    plan: Mapping[date, Sequence[Job]] | None = None,
+) -> None:
     """UsageError (exit 2) when none of the price files (the universe's and the benchmark's) has a bar from the range's
     first week (`first`, its Wednesday) to its last session (`last`): a range given (`given`, --from and --to as the
     user wrote them) that the prices do not cover at all, named with their first and last day. Asked of the files
     before anything is written: it was refused as prices that end early (or begin after the range), exit 1, "give its
     later history", though the history the user has ends there. A synthetic market covers any range; files that cannot
     be read are left to the fetch, which says what is wrong with them, and so are prices that cover part of the range
-    (a symbol that ends inside it is a delisting; the benchmark, every week's, is refused there)."""
+    (a symbol that ends inside it is a delisting; the benchmark, every week's, is refused there). With `plan` (each
+    week's Wednesday -> its jobs), a synthetic market's range that reads a session not closed now is refused too
+    (backtest_benchmark.py `refuse_synthetic_ahead`): files end at today's close at the latest, it does not."""
     provider = app.bar_providers(provider_names(app.loaded.config.assets, app.settings, live=False))[0]
     if provider.synthetic:
+        if plan is not None:
+            refuse_synthetic_ahead(app.calendar, plan, SystemClock().now())
         return
     symbols = sorted({*app.loaded.config.assets.symbols, BENCHMARK})
     try:

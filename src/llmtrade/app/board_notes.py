@@ -9,6 +9,7 @@ from collections.abc import Collection, Mapping, Sequence
 from llmtrade.analytics import metrics
 from llmtrade.analytics.records import WEEKS_BEYOND, Standing
 from llmtrade.domain.ledger import BooksReset
+from llmtrade.domain.wording import counted
 from llmtrade.market.calendar import new_york_date
 
 
@@ -31,7 +32,7 @@ def undecided_note(board: Sequence[Standing]) -> str | None:
         needed = "no account has a Sharpe ratio to estimate how many more are needed"
     else:
         needed = _nearest(timed)
-    data = f"{most.sessions} daily returns ({most.weeks:.1f} weeks of 5 sessions)"
+    data = f"{counted(most.sessions, 'daily return')} ({most.weeks:.1f} weeks of 5 sessions)"
     return f"no account is distinguishable from FLAT yet: {data}, {needed}"
 
 
@@ -117,3 +118,53 @@ def reset_notes(resets: Mapping[str, Sequence[BooksReset]], accounts: Collection
             "against the new balance"
         )
     return notes
+
+
+def no_spread_note(board: Sequence[Standing]) -> str | None:
+    """Why a row's excess over FLAT or SPY has an estimate but no interval though it has the returns for one: its daily
+    returns were the baseline's every session (an account that held cash throughout, beside FLAT; a baseline beside
+    itself), so the difference is 0 with no spread to resample. The tables read "0.0% [n/a]" with nothing saying why,
+    where an interval missing for too few returns is said (standings.short_note)."""
+    said = []
+    for field, baseline in (("excess_vs_flat", "FLAT"), ("excess_vs_spy", "SPY")):
+        same = [
+            s.name
+            for s in board
+            if s.sessions >= metrics.MIN_RETURNS_FOR_INTERVAL
+            and getattr(s, field).estimate is not None
+            and getattr(s, field).low is None
+        ]
+        if same:
+            said.append(f"vs {baseline} of {', '.join(same)}")
+    if not said:
+        return None
+    return (
+        f"no interval for the excess {'; '.join(said)}: each returned what that baseline returned every session "
+        "(cash held throughout beside FLAT, or the baseline itself), a difference of 0 with no spread to draw an "
+        "interval from"
+    )
+
+
+def no_ratio_note(board: Sequence[Standing]) -> str | None:
+    """Why a row with enough returns has no Sharpe ratio (nor PSR, DSR or weeks needed), or no Sortino ratio: its daily
+    returns never varied (cash throughout: a ratio over a standard deviation of 0 is undefined), or never fell below 0
+    (no downside deviation). FLAT and the accounts that never traded read "n/a" over 74 returns with no word, while the
+    same "n/a" under 20 returns is explained (standings.short_note)."""
+    enough = [s for s in board if s.sessions >= metrics.MIN_RETURNS_FOR_RATIO]
+    still = [s.name for s in enough if s.sharpe.estimate is None and (s.volatility or 0.0) < 1e-12]
+    rising = [s.name for s in enough if s.sharpe.estimate is not None and s.sortino is None]
+    said = []
+    if still:
+        said.append(
+            f"Sharpe (and its interval, PSR, DSR and the weeks needed) and Sortino are n/a for {', '.join(still)}: "
+            "their daily returns never varied (cash throughout), and a ratio over a standard deviation of 0 is "
+            "undefined"
+        )
+    if rising:
+        said.append(f"Sortino is n/a for {', '.join(rising)}: no daily return below 0, so no downside deviation")
+    return "; ".join(said) or None
+
+
+def missing_figure_notes(board: Sequence[Standing]) -> list[str]:
+    """Why rows with enough returns show "n/a" for a ratio or an interval (`no_ratio_note`, `no_spread_note`)."""
+    return [note for note in (no_ratio_note(board), no_spread_note(board)) if note]

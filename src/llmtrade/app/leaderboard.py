@@ -27,7 +27,14 @@ from datetime import date, datetime
 from llmtrade.analytics import baseline_tracks, curves, draws, metrics
 from llmtrade.analytics.paired import pairing
 from llmtrade.analytics.records import EXCESS_NOTE, RISK_FREE, TURNOVER_NOTE, Leaderboard
-from llmtrade.analytics.standings import short_note, standings
+from llmtrade.analytics.standings import (
+    holding,
+    intraday_note,
+    open_trades_note,
+    short_note,
+    standings,
+    within_sessions,
+)
 from llmtrade.app.account_spans import late_rows, late_starts, models_notes, removed_note, short_spans, span_note
 from llmtrade.app.backtest_config import reading_config
 from llmtrade.app.backtest_lock import held_elsewhere
@@ -38,7 +45,13 @@ from llmtrade.app.baseline_universe import (
     weekly_universes,
 )
 from llmtrade.app.baselines import TRIAL_ROLES, baseline_cash, baseline_costs
-from llmtrade.app.board_notes import flat_account_note, levels_note, reset_notes, undecided_note
+from llmtrade.app.board_notes import (
+    flat_account_note,
+    levels_note,
+    missing_figure_notes,
+    reset_notes,
+    undecided_note,
+)
 from llmtrade.app.clock_behind import clock_behind
 from llmtrade.app.container import Container
 from llmtrade.app.cutoff_periods import cutoff_periods, latest_cutoff, offline_note, split_at, trading_modes
@@ -226,6 +239,8 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
         *(cash_warnings(app, events) if source == "live" else []),
         *reset_notes(resets, configured),
         *filter(None, [flat_account_note([a.id for a in config.accounts.accounts if a.role is AccountRole.FLAT])]),
+        *filter(None, [open_trades_note(holding([t.curve for t in tracks]), sessions[-1])]),
+        *filter(None, [intraday_note(within_sessions(board))]),
     ]
     folder = csv_folder(app, record)
     beside = adjusted_beside(folder, symbols) if CSV in sources else False
@@ -249,7 +264,8 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     troubled = failure_note(run_lines(runs))
     notes += [troubled] if troubled else []
     notes += halt_notes(control_lines(events.read(type=list(CONTROL_TYPES))), last_at)
-    notes += filter(None, [levels_note(board)])
+    notes += [*filter(None, [levels_note(board)]), *missing_figure_notes(board)]
+    notes += [f"{p.label}: {note}" for p in periods for note in missing_figure_notes(p.standings)]
     undecided = undecided_note(board)
     if undecided:
         notes.append(undecided)

@@ -111,6 +111,7 @@ def _advice(failed: list[SweepRun]) -> str:
 
 def print_sweep(out: Output, result: SweepResult) -> None:
     from llmtrade.commands.render.common import counted, drawdown, money, pct, share  # lazy: see package docstring
+    from llmtrade.domain.wording import bounds
 
     board = result.leaderboard
     workers = counted(result.workers, "worker")
@@ -151,7 +152,7 @@ def print_sweep(out: Output, result: SweepResult) -> None:
                 row.account,
                 pct(row.standing.total_return, 2),
                 _num(row.standing.sharpe.estimate),
-                f"{_num(row.standing.sharpe.low)}..{_num(row.standing.sharpe.high)}",
+                bounds(row.standing.sharpe.low, row.standing.sharpe.high, _num),
                 share(row.standing.dsr),
                 drawdown(row.standing.max_drawdown),
                 row.standing.trades,
@@ -169,13 +170,15 @@ def print_sweep(out: Output, result: SweepResult) -> None:
 def _run_row(run: SweepRun) -> tuple[object, ...]:
     """A run's row; one an earlier invocation finished (--json status "done_earlier") is said "done earlier", with no
     attempt or time of this invocation (it read 'resumed' and 0 attempts, as if picked up and not tried)."""
+    from llmtrade.domain.wording import counted  # lazy: see package docstring
+
     if run.status == "done_earlier":
         return (run.backtest, run.label, "done earlier", "", "")
     status = run.status
     if run.resumed_weeks and run.resumed_weeks == run.weeks:  # its backtest ended before its result was recorded
-        status = f"finished (all {run.weeks} weeks done before: its result recorded now)"
+        status = f"finished (all {counted(run.weeks, 'week')} done before: its result recorded now)"
     elif run.resumed_weeks:  # a run a stop had left part-way: said, not as if computed from its first week
-        status = f"finished (resumed after {run.resumed_weeks} of {run.weeks} weeks done before)"
+        status = f"finished (resumed after {run.resumed_weeks} of {counted(run.weeks or 0, 'week')} done before)"
     return (run.backtest, run.label, status, run.attempts, run.seconds if run.seconds is not None else "")
 
 

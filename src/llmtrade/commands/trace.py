@@ -33,7 +33,7 @@ def trace(
 
 
 def print_trace(out: Output, run: RunTrace) -> None:
-    from llmtrade.commands.render.common import calls_text  # lazy: see package docstring
+    from llmtrade.commands.render.common import calls_text, counted  # lazy: see package docstring
     from llmtrade.domain.wording import market_time
 
     took = "?" if run.duration_ms is None else f"{run.duration_ms / 1000:.1f} s"
@@ -46,7 +46,8 @@ def print_trace(out: Output, run: RunTrace) -> None:
             ("tokens", f"{run.prompt_tokens} in / {run.completion_tokens} out"),
             (
                 "cost",
-                f"${run.cost_usd:.4f}" + (f" (cost unknown for {n} calls)" if (n := run.unknown_cost_calls) else ""),
+                f"${run.cost_usd:.4f}"
+                + (f" (cost unknown for {counted(n, 'call')})" if (n := run.unknown_cost_calls) else ""),
             ),
             ("orders / fills", f"{run.orders} / {run.fills}"),
             ("failures", run.failures),

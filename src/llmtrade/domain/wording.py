@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -45,3 +46,25 @@ def in_short(reason: str, limit: int = 200) -> str:
     """A failure's reason on one line, cut at `limit` characters: what a degraded note carries of it."""
     line = " ".join(reason.split())
     return line if len(line) <= limit else line[: limit - 3].rstrip() + "..."
+
+
+def bounds(low: float | None, high: float | None, show: Callable[[float], str], sep: str = "..") -> str:
+    """An interval's `low` and `high` as `show` prints each, joined by `sep`; one "n/a" when either is missing (too few
+    returns to draw it: the notes say why). A blank interval read "n/a..n/a" in the sweep's table and page, as if two
+    bounds had been drawn and were each unknown."""
+    if low is None or high is None:
+        return "n/a"
+    return f"{show(low)}{sep}{show(high)}"
+
+
+def fall(value: float, digits: int) -> str:
+    """A drawdown (`value`: a positive fraction of the peak) as the fall it is, to `digits` decimals of a percent:
+    "-12.3%", and "0.0%" for none (never "-0.0%"). A fall too small for `digits` is given the decimals that show it, up
+    to two more ("-0.04%", "-0.003%"): shown "0.0%" beside "DD sessions 1", a fall of the slippage paid read as none
+    and contradicted the count of sessions spent under the peak. One under those too (a hundred-thousandth of the peak,
+    a valuation's rounding) reads as none."""
+    for shown in range(digits, digits + 3):
+        text = f"{round(-100 * value, shown) + 0.0:.{shown}f}%"
+        if float(text[:-1]) != 0:
+            return text
+    return f"{0.0:.{digits}f}%"

@@ -19,7 +19,7 @@ from typing import Any
 from llmtrade.analytics.records import Interval, Leaderboard, weeks_shown
 from llmtrade.app import report_controls, report_runs
 from llmtrade.app.report_records import FillLine, Report, ReviewCell, RunLine, WeekReport
-from llmtrade.domain.wording import counted, signed_percent
+from llmtrade.domain.wording import counted, fall, signed_percent
 from llmtrade.market.calendar import NEW_YORK
 from llmtrade.report import charts
 
@@ -63,8 +63,9 @@ def share(value: float | None, digits: int = 2) -> str:
 
 
 def drawdown(value: float | None, digits: int = 2) -> str:
-    """A drawdown, stored as a positive fraction of the peak, shown as the fall it is: -12.34% (0.00% for none)."""
-    return "n/a" if value is None else f"{round(-100 * value, digits) + 0.0:.{digits}f}%"
+    """A drawdown, stored as a positive fraction of the peak, shown as the fall it is: -12.34% (0.00% for none; a fall
+    too small for `digits` with the decimals that show it, domain/wording.py `fall`)."""
+    return "n/a" if value is None else fall(value, digits)
 
 
 def _money(value: float | None) -> str:

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 
 from llmtrade.analytics import metrics
 from llmtrade.analytics.records import TURNOVER_NOTE, Leaderboard, Standing
-from llmtrade.analytics.standings import deflated, short_note
+from llmtrade.analytics.standings import deflated, intraday_note, open_trades_note, short_note, within_sessions
 from llmtrade.app.leaderboard import RISK_FREE_NOTE, TRIAL_ROLES
 from llmtrade.domain.records import Record
 from llmtrade.domain.sweeps import SweepRunFinished
@@ -65,12 +65,18 @@ def sweep_leaderboard(
     stopped: int = 0,
     running: int = 0,
     earlier: int = 0,
+    labels: Mapping[str, str] | None = None,
 ) -> SweepLeaderboard:
     """The leaderboard of sweep `name`: the runs of `run_ids` (plan order) that have a SweepRunFinished in
     `finished`, deflated for `trials` trials; `failed` of the others failed after their retries, `stopped` were
     begun and stopped part-way (the sweep's rerun resumes them), `running` are being run now, the rest not run;
-    `earlier` runs an earlier version of the file finished are counted in `trials` (driver.py `earlier_results`)."""
-    picked: list[tuple[SweepRunFinished, Standing, list[float]]] = []
+    `earlier` runs an earlier version of the file finished are counted in `trials` (driver.py `earlier_results`).
+    `labels` (run id -> axes) names each run as the sweep file names it now: a run's id is the hash of its
+    configuration, not of its axes' names, so an override renamed with its values kept is the run finished before,
+    whose recorded label still named the old override on every row; a run missing from it keeps its recorded label."""
+    named = labels or {}
+    picked: list[tuple[str, SweepRunFinished, Standing, list[float]]] = []
+    held: list[str] = []  # "label account" of each row whose run ends holding a position
     two_way: list[str] = []
     for run_id in run_ids:
         run = finished.get(run_id)
@@ -82,23 +88,26 @@ def sweep_leaderboard(
         # A leaderboard stored before turnover was one-way (its notes do not say it is) summed buys and sells: its
         # turnover is another figure than the other rows', so it is left out (n/a) and said.
         old = TURNOVER_NOTE not in board.notes
+        label = named.get(run_id, run.label)
         if old:
-            two_way.append(run.label)
+            two_way.append(label)
         for standing in board.standings:
             if standing.kind == "account" and standing.name in names:
                 curve = curves.get(standing.name)
                 kept = standing.model_copy(update={"turnover": None}) if old else standing
-                picked.append((run, kept, _returns(curve.equity) if curve else []))
-    known = [s for s in (metrics.session_sharpe(r) for _, _, r in picked) if s is not None]
+                picked.append((label, run, kept, _returns(curve.equity) if curve else []))
+                if curve is not None and curve.gross_exposure and curve.gross_exposure[-1] > 0:
+                    held.append(f"{label} {standing.name}")
+    known = [s for s in (metrics.session_sharpe(r) for *_, r in picked) if s is not None]
     variance = statistics.variance(known) if len(known) >= 2 else None
     rows = [
         SweepRow(
             backtest=run.backtest,
-            label=run.label,
+            label=label,
             account=standing.name,
             standing=standing.model_copy(update={"dsr": deflated(returns, trials, variance), **_no_ratio(standing)}),
         )
-        for run, standing, returns in picked
+        for label, run, standing, returns in picked
     ]
     order = sorted(range(len(rows)), key=lambda i: (_sharpe_key(rows[i]), i))
     plans = list(run_ids)
@@ -111,6 +120,8 @@ def sweep_leaderboard(
         *([short] if short else []),
         RISK_FREE_NOTE,
         TURNOVER_NOTE,
+        *filter(None, [open_trades_note(held, of=len(rows)), _still_note([row.standing for row in rows])]),
+        *filter(None, [intraday_note(within_sessions([row.standing for row in rows]), of=len(rows))]),
         *([_two_way_note(two_way)] if two_way else []),
     )
     return SweepLeaderboard(
@@ -128,7 +139,11 @@ def _trials_note(
 ) -> str:
     """What `trials` counts, and how many of the sweep's runs it counts have a result: a sweep whose every run failed
     said 'trials = 10: the PM and chairman accounts of all 2 runs of the sweep' above an empty table."""
-    accounts = f"the PM and chairman accounts of all {runs} runs of the sweep"
+    accounts = (
+        f"the PM and chairman accounts of all {counted(runs, 'run')} of the sweep"
+        if runs != 1
+        else ("the PM and chairman accounts of the sweep's one run")
+    )
     if earlier:
         accounts += f" and of {counted(earlier, 'run')} an earlier version of its file finished (no longer in it)"
     if done == runs:
@@ -146,6 +161,20 @@ def _trials_note(
     return (
         f"trials = {trials}: {accounts}, though only {done} finished ({rest}: a configuration tried counts all the "
         "same); the deflated Sharpe assumes the best of that many was picked"
+    )
+
+
+def _still_note(standings: Sequence[Standing]) -> str | None:
+    """Why rows with enough returns have no Sharpe ratio (app/board_notes.py `no_ratio_note`, counted: a sweep's row
+    names are long): their daily returns never varied, a PM that never traded. They read "n/a" with no word."""
+    enough = [s for s in standings if s.sessions >= metrics.MIN_RETURNS_FOR_RATIO]
+    still = [s for s in enough if s.sharpe.estimate is None and (s.volatility or 0.0) < 1e-12]
+    if not still:
+        return None
+    return (
+        f"Sharpe (its interval and DSR) is n/a for {len(still)} of the {len(standings)} rows though each has "
+        f"{metrics.MIN_RETURNS_FOR_RATIO} daily returns or more: their returns never varied (no position held, cash "
+        "throughout), and a ratio over a standard deviation of 0 is undefined; they rank last"
     )
 
 

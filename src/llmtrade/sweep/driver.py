@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Literal
 
 from llmtrade import __version__
+from llmtrade.app.backtest_benchmark import refuse_synthetic_ahead
+from llmtrade.app.backtest_inputs import range_weeks
 from llmtrade.app.backtest_prices import refuse_uncovered
 from llmtrade.app.sweep_member import sweep_database
 from llmtrade.clock import SystemClock
@@ -29,6 +31,7 @@ from llmtrade.domain.events import NewEvent
 from llmtrade.domain.sweeps import SweepRunFailed, SweepRunFinished, SweepStarted
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import UsageError
+from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.csv_folder import ABSENT, USABLE, price_files, unusable
 from llmtrade.market.providers import csv_dir
 from llmtrade.paths import not_a_folder
@@ -43,6 +46,7 @@ from llmtrade.sweep.lock import sweep_lock
 from llmtrade.sweep.results import SweepResult, SweepRun
 from llmtrade.sweep.spec import RunPlan, SweepFile
 from llmtrade.sweep.work import Answer, RunOutcome, RunTask, Shared
+from llmtrade.workflows.schedule import week_jobs
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,8 @@ def prepare(
     plans = sweep_spec.plan(path, sweep, loaded, prices=fingerprint, csv=prices is not None)
     if folder is not None:
         _refuse_uncovered(settings, loaded.source, path, sweep, plans, folder)
+    else:
+        _refuse_ahead(path, sweep, plans)
     shared = Shared(
         settings=settings.model_dump(by_alias=True, exclude_none=True, exclude={"market_csv_dir"}),
         config_dir=None,
@@ -137,6 +143,20 @@ def _refuse_uncovered(
                 alike = len(set(reads.values())) == 1
                 which = f"the runs range={start}..{end}" if alike else f"the run {plan.label}"
                 raise UsageError(f"sweep file {path}: key ranges.{n} ({which}): {exc}") from None
+
+
+def _refuse_ahead(path: Path, sweep: SweepFile, plans: list[RunPlan]) -> None:
+    """UsageError (exit 2) for a range of a sweep on the synthetic market that reads a session not closed now, naming
+    its key and the `--to` (`to:`) whose weeks read only closed sessions, as `llmtrade backtest` refuses it
+    (app/backtest_benchmark.py `refuse_synthetic_ahead`): before any run starts. Asked once per range and schedule."""
+    calendar, now = TradingCalendar(), SystemClock().now()
+    for n, span in enumerate(sweep.ranges):
+        start, end = week_id_for(span.first), week_id_for(span.last)
+        weeks = range_weeks(span.first, span.last, calendar, keys=("from:", "to:"))
+        where = f"sweep file {path}: key ranges.{n} (the runs range={start}..{end}): "
+        for schedule in {p.config.schedule.model_dump_json(): p.config.schedule for p in plans}.values():
+            plan = {w: week_jobs(schedule, calendar, w) for w in weeks}
+            refuse_synthetic_ahead(calendar, plan, now, where=where, key="to:")
 
 
 def run_sweep(
@@ -202,7 +222,13 @@ def run_sweep(
         runs = [status[p.run_id] for p in plans]
         failed = sum(r.status == "failed" for r in runs)
         board = sweep_leaderboard(
-            sweep.name, [p.run_id for p in plans], trials, finished_runs(storage), failed=failed, earlier=len(earlier)
+            sweep.name,
+            [p.run_id for p in plans],
+            trials,
+            finished_runs(storage),
+            failed=failed,
+            earlier=len(earlier),
+            labels={p.run_id: p.label for p in plans},
         )
     return SweepResult(
         name=sweep.name,

@@ -21,7 +21,7 @@ from llmtrade.domain import streams
 from llmtrade.domain.backtests import BacktestStarted, weeks_done
 from llmtrade.domain.sweeps import SweepRunFailed, SweepStarted
 from llmtrade.domain.weeks import week_id_for
-from llmtrade.domain.wording import counted, signed_percent
+from llmtrade.domain.wording import bounds, counted, signed_percent
 from llmtrade.errors import UsageError
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import open_storage
@@ -59,7 +59,7 @@ th:first-child, td:first-child, td.text { text-align: left; }
 <th title="estimated: traded notional x the paper broker's slippage (bps)">slippage~ USD</th><th>backtest</th></tr>
 {% for row in board.rows %}<tr><td class="text">{{ row.label }}</td><td class="text">{{ row.account }}</td>
 <td>{{ pct(row.standing.total_return) }}</td><td>{{ num(row.standing.sharpe.estimate) }}</td>
-<td>{{ num(row.standing.sharpe.low) }} .. {{ num(row.standing.sharpe.high) }}</td>
+<td>{{ bounds(row.standing.sharpe.low, row.standing.sharpe.high, num, " .. ") }}</td>
 <td>{{ share(row.standing.psr, 1) }}</td><td>{{ share(row.standing.dsr, 1) }}</td>
 <td>{{ drawdown(row.standing.max_drawdown) }}</td><td>{{ row.standing.trades }}</td>
 <td>{{ share(row.standing.avg_gross_exposure, 1) }}</td><td>{{ money(row.standing.costs_usd) }}</td>
@@ -119,7 +119,8 @@ def write_sweep_report(settings: Settings, name: str, output: Path) -> ReportWri
             stopped += not status.startswith("running") and status not in ("not run", _WAITING)
         runs.append(
             {
-                "label": done.label if done else (mine[-1].label if mine else labels.get(run_id, run_id[:12])),
+                # The file's name for it now (an override renamed, its values kept, is the same run), else as recorded.
+                "label": labels.get(run_id) or (done.label if done else (mine[-1].label if mine else run_id[:12])),
                 "backtest": backtest if status != "not run" else "",
                 "status": status,
                 "failures": len(mine),
@@ -136,6 +137,7 @@ def write_sweep_report(settings: Settings, name: str, output: Path) -> ReportWri
         stopped=stopped,
         running=going,
         earlier=earlier,
+        labels=labels,
     )
     now = (
         None
@@ -205,6 +207,7 @@ def render(board: SweepLeaderboard, runs: list[dict[str, Any]], running: str | N
         chart=chart,
         pct=_pct,
         num=_num,
+        bounds=bounds,
         share=share,
         drawdown=drawdown,
         money=_money,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from llmtrade.app.results import Usage
 from llmtrade.console import Output
-from llmtrade.domain.wording import counted, signed_percent
+from llmtrade.domain.wording import counted, fall, signed_percent
 
 __all__ = ["counted"]  # the renderers' shared words, with the formats below
 
@@ -20,9 +20,9 @@ def share(value: float | None) -> str:
 
 
 def drawdown(value: float | None) -> str:
-    """A drawdown, stored as a positive fraction of the peak, shown as the fall it is: -12.3% (0.0% for none)."""
-    # Rounded first, then + 0.0: a fall too small to show prints as 0.0%, never as "-0.0%".
-    return "n/a" if value is None else f"{round(-value, 3) + 0.0:.1%}"
+    """A drawdown, stored as a positive fraction of the peak, shown as the fall it is: -12.3% (0.0% for none; a fall
+    under 0.05% with the decimals that show it, `fall`)."""
+    return "n/a" if value is None else fall(value, 1)
 
 
 def pnl(value: float | None) -> str:
@@ -59,7 +59,7 @@ def footer(out: Output, usage: Usage, *, duration_ms: float, run_id: str) -> Non
     """What a run cost and how long it took, under every report of a run that called models."""
     cost = f"${usage.cost_usd:.4f}"
     if usage.unpriced_calls:
-        cost += f" (cost unknown for {usage.unpriced_calls} calls)"
+        cost += f" (cost unknown for {counted(usage.unpriced_calls, 'call')})"
     out.pairs(
         [
             ("model calls", calls_text(usage.calls, usage.rules_answers)),

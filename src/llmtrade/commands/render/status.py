@@ -129,7 +129,8 @@ def print_status(out: Output, report: StatusResult) -> None:
 
 def _billed(usage: UsageSum) -> str:
     """What the cost beside the calls holds besides their answers, and what it cannot hold."""
-    said = f"; with {usage.failed_calls} failed calls' billed tokens in the cost" if usage.failed_calls else ""
+    failed = counted(usage.failed_calls, "failed call's", "failed calls'")
+    said = f"; with {failed} billed tokens in the cost" if usage.failed_calls else ""
     if usage.unknown_cost_calls:
-        said += f"; cost unknown for {usage.unknown_cost_calls} calls"
+        said += f"; cost unknown for {counted(usage.unknown_cost_calls, 'call')}"
     return said

@@ -1,0 +1,69 @@
+"""A ratio or an interval missing from a row with enough returns says why: no spread, or no downside.
+
+Found reading a leaderboard of 74 daily returns: the accounts that never traded read "0.0% [n/a]" against FLAT, and
+SPY "0.0% [n/a]" against itself, with nothing saying why the interval was missing (the note on too few returns did
+not apply: there were 74). A note now names them and says the difference was 0 every session; rows short of returns
+are left to that other note. So did their Sharpe and Sortino ("n/a" over 74 returns): their returns never varied.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from llmtrade.app.board_notes import no_ratio_note, no_spread_note
+from llmtrade.app.leaderboard import build_leaderboard
+from llmtrade.storage.bootstrap import Storage
+from tests.test_leaderboard_build import _container, books, real_books  # noqa: F401
+
+SAID = "each returned what that baseline returned every session"
+
+
+def test_rows_without_spread_against_a_baseline_are_named(books: Storage, database_url: str) -> None:  # noqa: F811
+    board = build_leaderboard(_container(database_url, None), books, source="live")
+    idle = [s.name for s in board.standings if s.excess_vs_flat.estimate == 0.0 and s.excess_vs_flat.low is None]
+    assert idle == ["acct_2", "acct_3", "acct_4", "acct_5", "acct_6", "FLAT"]
+    [note] = [n for n in board.notes if SAID in n]
+    assert note.startswith(
+        "no interval for the excess vs FLAT of acct_2, acct_3, acct_4, acct_5, acct_6, FLAT; vs SPY of SPY: "
+    ), note
+    traded = next(s for s in board.standings if s.name == "acct_1")
+    assert traded.excess_vs_flat.low is not None and "acct_1" not in note
+
+
+def test_each_cutoff_period_says_it_for_its_own_rows(real_books: Storage, database_url: str) -> None:  # noqa: F811
+    board = build_leaderboard(_container(database_url, date(2024, 12, 31)), real_books, source="live")
+    before, after = board.periods
+    said = [n for n in board.notes if SAID in n]
+    assert [n.split(": no interval")[0] for n in said[1:]] == [before.label, after.label]
+
+
+def test_rows_short_of_returns_are_left_to_the_note_on_too_few() -> None:
+    from llmtrade.analytics.records import Interval
+    from tests.test_small_falls import _row
+
+    zero = Interval(estimate=0.0, low=None, high=None, level=0.95)
+    short = _row("acct_2", 0.0, 0).model_copy(update={"excess_vs_flat": zero})  # 14 daily returns
+    assert no_spread_note([short]) is None
+    assert no_spread_note([short.model_copy(update={"sessions": 20})]) is not None
+
+
+def test_rows_whose_returns_never_varied_or_never_fell_say_why_they_have_no_ratio(
+    books: Storage,  # noqa: F811
+    database_url: str,
+) -> None:
+    board = build_leaderboard(_container(database_url, None), books, source="live")
+    still = [s.name for s in board.standings if s.sharpe.estimate is None]
+    assert still == ["acct_2", "acct_3", "acct_4", "acct_5", "acct_6", "FLAT"]
+    [note] = [n for n in board.notes if "a ratio over a standard deviation of 0 is undefined" in n]
+    assert note.startswith(
+        "Sharpe (and its interval, PSR, DSR and the weeks needed) and Sortino are n/a for acct_2, acct_3, acct_4, "
+        "acct_5, acct_6, FLAT: their daily returns never varied"
+    ), note
+    from llmtrade.analytics.records import Interval
+    from tests.test_small_falls import _row
+
+    rising = _row("acct_1", 0.0, 0).model_copy(
+        update={"sessions": 30, "sharpe": Interval(estimate=3.1, low=0.5, high=6.0, level=0.95), "volatility": 0.02}
+    )
+    assert no_ratio_note([rising]) == "Sortino is n/a for acct_1: no daily return below 0, so no downside deviation"
+    assert no_ratio_note([rising.model_copy(update={"sessions": 14})]) is None  # too few: the other note says it
