@@ -119,14 +119,15 @@ def closes_with_held(
     asof: datetime,
     *,
     anchor: str | None = None,
+    errors: dict[str, LlmtradeError] | None = None,
 ) -> tuple[dict[str, float], dict[str, str]]:
     """The last closes at `asof` of `universe` (raising as `bars_asof` does) and of each symbol of `held` outside it
     that a provider has; why each other held symbol has none. With `anchor`, a universe symbol whose prices ended is
     named with why as a held one is, not raised (`_or_apart`): a postmortem failed at every wake-up on such a symbol,
-    holding back the next weekly run (an operator's trial)."""
+    holding back the next weekly run (an operator's trial). `errors`: as `bars_with_held` fills it."""
 
     def read(some: Sequence[str], others: Sequence[str]) -> tuple[dict[str, list[Bar]], dict[str, str]]:
-        return bars_with_held(market, some, others, asof, sessions=HELD_SESSIONS)
+        return bars_with_held(market, some, others, asof, sessions=HELD_SESSIONS, errors=errors)
 
     bars, problems = read(universe, held) if anchor is None else _or_apart(read, universe, held, anchor=anchor)
     return {s: b[-1].close for s, b in bars.items() if b}, problems
