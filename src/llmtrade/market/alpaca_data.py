@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from llmtrade.domain.market import Bar
 from llmtrade.errors import MarketDataError, MarketDataUnavailable
-from llmtrade.market.alpaca_http import DataAccess, data_api_error, error_message, wire_error
+from llmtrade.market.alpaca_http import DataAccess, data_api_error, recent_sip_refused, wire_error
 from llmtrade.market.provider import data_cut
 from llmtrade.market.validation import BarProblem, ProblemKind, SeriesRejected
 
@@ -136,8 +136,8 @@ def _recent_refused(exc: Any, until: datetime, wall: float) -> MarketDataUnavail
     which stops the read at once: it said "check the keys" of keys that read every other range. Temporary: the next
     provider is asked, nothing is cached, and a read of an older range (the day after) is not refused. None for any
     other answer."""
-    detail = error_message(str(exc))
-    if exc.status_code != 403 or "recent sip data" not in detail.lower():
+    detail = recent_sip_refused(exc)
+    if detail is None:
         return None
     ahead = ""
     with suppress(AttributeError, KeyError, TypeError, ValueError):
