@@ -274,6 +274,34 @@ def test_sip_feed_never_asks_for_the_latest_15_minutes_a_free_plan_refuses(serve
     assert [bar.day for bar in bars] == days
 
 
+def test_a_machine_clock_ahead_of_alpacas_meets_the_recent_sip_refusal_as_a_wait_not_a_refused_key(
+    server: FakeAlpacaServer,
+) -> None:
+    """The request ends 16 minutes before this machine's clock; with that clock two minutes ahead of Alpaca's (a drift
+    NTP has not corrected), it reaches into Alpaca's latest 15 minutes and the free plan answers 403 "subscription does
+    not permit querying recent SIP data". That was read as a refused key: exit 1 at once, "check the keys", no other
+    provider asked, though the keys read every older range. It is a wait (exit 75, the next provider asked), naming
+    the clock's lead from Alpaca's Date header."""
+    today = datetime.now(NEW_YORK).date()
+    days = [today - timedelta(days=k) for k in (3, 2, 1)]
+    server.add_bars("SPY", [row(day, 600 + i) for i, day in enumerate(days)])
+    server.free_plan = True
+    server.wall = lambda: time.time() - 120  # Alpaca's clock (its Date header, its 15 minutes) behind this machine's
+    provider = AlpacaBarProvider(
+        KEY_ID, SECRET, feed="sip", url_override=server.base_url, timeout_seconds=2, retry_attempts=0
+    )
+    with pytest.raises(MarketDataUnavailable) as caught:
+        provider.daily_bars(["SPY"], days[0], today)
+    said = str(caught.value)
+    assert caught.value.exit_code == 75
+    assert "HTTP 403: subscription does not permit querying recent SIP data" in said
+    assert "check the keys" not in said and "the keys are not at fault" in said
+    ahead = int(said.split("this machine's clock is ")[1].split(" s ahead")[0])
+    assert 118 <= ahead <= 123, said
+    # A range that ended a day before is not recent at any clock: read as ever.
+    assert [b.day for b in provider.daily_bars(["SPY"], days[0], days[1])["SPY"]] == days[:2]
+
+
 # ---------------------------------------------------------------- Alpaca's rate limit
 #
 # Alpaca answers a request over the account's limit with 429 and says on every answer when its window resets

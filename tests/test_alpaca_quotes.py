@@ -168,6 +168,25 @@ def test_a_refused_key_is_an_error_to_fix_not_a_fallback(server: FakeAlpacaServe
     assert not isinstance(caught.value, MarketDataUnavailable)
 
 
+def test_the_sip_feeds_latest_prices_on_a_plan_without_real_time_sip_are_the_feed_setting_to_mend(
+    server: FakeAlpacaServer, latest: FakeLatestPrices
+) -> None:
+    """Alpaca's latest trade and quote are always its latest 15 minutes: on the sip feed, a plan without real-time SIP
+    gets 403 "subscription does not permit querying recent SIP data" every time. It was "check the keys" (exit 1) of
+    keys that read the same feed's daily bars; it is assets.yaml's alpaca_feed to mend (exit 2), said so."""
+    server.free_plan = True
+    latest.set_trade("SPY", 600.0, NOON)
+    sip = AlpacaQuotes(KEY_ID, SECRET, feed="sip", url_override=server.base_url, timeout_seconds=0.5, retry_attempts=0)
+    with pytest.raises(MarketDataError) as caught:
+        sip.latest(["SPY"], NOON)
+    said = str(caught.value)
+    assert caught.value.exit_code == 2 and not isinstance(caught.value, MarketDataUnavailable)
+    assert "HTTP 403: subscription does not permit querying recent SIP data" in said
+    assert "check the keys" not in said and "alpaca_feed to iex" in said, said
+    # The iex feed, which every plan has, answers as ever.
+    assert provider_for(server).latest(["SPY"], NOON)["SPY"].price == 600.0
+
+
 def test_the_fake_refuses_a_parameter_the_real_endpoint_refuses(
     server: FakeAlpacaServer, latest: FakeLatestPrices
 ) -> None:

@@ -147,5 +147,6 @@ def test_a_missing_session_is_said_with_the_other_files_problems_and_the_summary
     result = runner.invoke(cli, args)
     assert result.exit_code == 2, result.output  # a file's bad row beside another's gap: the folder's to mend
     assert f"\n  - {folder / 'GLD.csv'}, line 6: GLD: " in result.stderr, result.stderr
-    assert "QQQ: missing 1 NYSE session(s)" in result.stderr and gone.split(",")[0] in result.stderr, result.stderr
+    assert f"{folder / 'QQQ.csv'}, lines 40-41: QQQ: missing 1 NYSE session between" in result.stderr, result.stderr
+    assert gone.split(",")[0] in result.stderr, result.stderr
     assert f"could supply QQQ, GLD (of the {len(bars)} asked) for" in result.stderr, result.stderr  # asked order

@@ -62,6 +62,14 @@ class Counting:
         return self.inner.incomplete(close)
 
 
+class Feed(Counting):
+    """A provider that reads no file (an API's, over the network): a range cached is never asked of it again. A file
+    provider's files are read again before its cached bars are served (tests/test_csv_rewritten.py)."""
+
+    def origin(self, symbol: str) -> None:
+        return None
+
+
 def _market(storage: Storage, *providers: object) -> MarketData:
     return MarketData(list(providers), BarCache(storage.conn), TradingCalendar(), Recording(storage.events, "r1"))  # type: ignore[arg-type]
 
@@ -115,7 +123,7 @@ def test_a_csv_folder_gone_after_loading_is_named_with_where_it_came_from(
 
 def test_a_second_request_for_the_same_range_makes_no_provider_call(storage: Storage, tmp_path: Path) -> None:
     write_csv(tmp_path / "csv", "SPY", date(2025, 12, 1), date(2026, 1, 9))
-    provider = Counting(CsvFolderProvider(tmp_path / "csv"))
+    provider = Feed(CsvFolderProvider(tmp_path / "csv"))
     market = _market(storage, provider)
     first = market.bars(["SPY"], date(2025, 12, 20), date(2026, 1, 9))
     second = market.bars(["SPY"], date(2025, 12, 20), date(2026, 1, 9))

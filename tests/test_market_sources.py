@@ -162,7 +162,7 @@ runner = CliRunner()
     ("broken", "expected"),
     [
         ("latest session missing", ["SPY.csv: SPY: stale", "2026-01-07"]),
-        ("middle session missing", ["SPY.csv: SPY: missing 1 NYSE session(s)", "2026-01-05"]),
+        ("middle session missing", ["SPY.csv, lines ", ": SPY: missing 1 NYSE session between", "2026-01-05"]),
         ("Latin-1 byte", ["SPY.csv, line 2: SPY: byte 0xE9 is not UTF-8", "save it as UTF-8"]),
     ],
 )
@@ -182,8 +182,9 @@ def test_market_bars_on_a_bad_folder_exits_clearly_and_shows_the_full_range_once
             ("Date,Open,High,Low,Close,Volume,Note\n2026-01-05,1,2,0.5,1,10,\xe9\n").encode("latin-1")
         )
     result = runner.invoke(app, ["market", "bars", "SPY", "--offline"])
-    # A file that cannot be read as prices is the configured folder's to mend (exit 2); a gap is the data's (exit 1).
-    assert result.exit_code == (2 if broken == "Latin-1 byte" else 1), result.output
+    # A file that cannot be read as prices, or misses a session between two rows, is the configured folder's to mend
+    # (exit 2); one that stops early is the data's (exit 1: a feed not written yet, a symbol that stopped trading).
+    assert result.exit_code == (1 if broken == "latest session missing" else 2), result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert "Traceback" not in result.output
     for text in expected:

@@ -73,7 +73,11 @@ BAD_FOLDERS = [
         _without(date(2026, 1, 6)),
         "missing_session",
         [date(2026, 1, 6)],
-        ["missing 1 NYSE session(s)", "2026-01-06"],
+        [
+            f"lines {LINE[date(2026, 1, 5)]}-{LINE[date(2026, 1, 5)] + 1}",
+            "missing 1 NYSE session between",
+            "2026-01-06",
+        ],
     ),
     ("20 missing sessions", _without(*TWENTY_GONE), "missing_session", TWENTY_GONE, ["missing 20", "and 15 more"]),
     (
@@ -131,7 +135,7 @@ BAD_FOLDERS = [
         sorted([*rows(), replace_field(rows()[0], "Date", "2026-01-03")]),
         "not_a_session",
         [date(2026, 1, 3)],
-        ["2026-01-03, which are not NYSE sessions"],
+        [f"line {LINE[date(2026, 1, 5)]}", "2026-01-03 (Saturday) is not an NYSE session"],
     ),
 ]
 
@@ -144,9 +148,10 @@ def test_a_bad_csv_folder_is_refused_recorded_and_not_cached(
     with pytest.raises(MarketDataError) as caught:
         market(storage, CsvFolderProvider(tmp_path / "csv")).bars(["SPY"], START, END)
     message = str(caught.value)
-    # A row the file's reader refuses is the configured folder's to mend (exit 2, failures.py PriceFilesMisconfigured);
-    # a series with a gap, a stale tail or a closed day's bar is the data's, whoever supplied it (exit 1).
-    assert caught.value.exit_code == (1 if kind in ("stale", "missing_session", "not_a_session") else 2)
+    # What the file holds wrong is the configured folder's to mend (exit 2, failures.py PriceFilesMisconfigured): a row
+    # it cannot read, a date twice, a session missing between two rows, a row on a closed day alike (a gap exited 1
+    # beside a duplicate's 2); a file that stops early is the data's (a feed not written yet, a symbol that stopped).
+    assert caught.value.exit_code == (1 if kind == "stale" else 2)
     assert str(path) in message and "SPY" in message
     for text in texts:
         assert text in message, message
@@ -258,7 +263,7 @@ def test_first_provider_rejected_second_used_and_every_step_recorded(storage: St
 def test_when_every_provider_is_rejected_the_error_names_each_and_is_operational(
     storage: Storage, tmp_path: Path
 ) -> None:
-    write(tmp_path / "csv", "SPY", _without(date(2026, 1, 6)))
+    write(tmp_path / "csv", "SPY", _without(END))  # the file stops early too: the data's, not the file's (exit 1)
     stale = Feed("alpaca", [b for b in good_bars() if b.day != END])
     with pytest.raises(MarketDataError) as caught:
         market(storage, stale, CsvFolderProvider(tmp_path / "csv")).bars(["SPY"], START, END)
@@ -268,7 +273,7 @@ def test_when_every_provider_is_rejected_the_error_names_each_and_is_operational
     assert message.startswith("alpaca: SPY: stale: the last bar is 2026-01-08")
     assert message.endswith("(so no market data provider could supply SPY for 2025-12-01..2026-01-09)")
     assert "alpaca: SPY: stale: the last bar is 2026-01-08" in message
-    assert f"csv: {tmp_path / 'csv' / 'SPY.csv'}: SPY: missing 1 NYSE session(s)" in message
+    assert f"csv: {tmp_path / 'csv' / 'SPY.csv'}: SPY: stale: the last bar is 2026-01-08" in message
     assert [e["provider"] for e in rejections(storage)] == ["alpaca", "csv"]
 
 

@@ -24,6 +24,7 @@ from llmtrade.config.loader import load_config
 from llmtrade.domain.market import Bar
 from llmtrade.errors import MarketDataError
 from llmtrade.market.alpaca_data import AlpacaBarProvider
+from llmtrade.market.failures import PriceFilesMisconfigured
 from llmtrade.market.yfinance_data import YFinanceProvider
 from llmtrade.settings import Settings
 from llmtrade.storage.bar_cache import BarCache
@@ -100,27 +101,43 @@ def _alpaca_row(b: Bar) -> dict[str, object]:
     return {"t": f"{b.day}T05:00:00Z", "o": b.open, "h": b.high, "l": b.low, "c": b.close, "v": b.volume}
 
 
-def test_run_weekly_on_a_file_missing_a_day_exits_1_naming_it_and_runs_once_fixed(
-    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+@pytest.mark.parametrize("spoilt", ["a session missing", "a date twice", "a row on a Saturday"])
+def test_run_weekly_on_a_file_missing_a_day_exits_2_as_for_a_date_twice_naming_file_lines_and_day(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, spoilt: str
 ) -> None:
-    """The live path: run-weekly reads the folder as a live run reads its providers: no fill, no partial cache."""
+    """The live path: run-weekly reads the folder as a live run reads its providers: no fill, no partial cache. A
+    session missing between two rows is the file's to mend as a date written twice is (exit 2, the file, its lines and
+    the day named): it exited 1 without a line, the duplicate beside it 2 with one; a row on a closed day likewise."""
     folder = tmp_path / "csv"
     write_market(folder)
     gld = folder / "GLD.csv"
     whole = gld.read_text()
     hole = date(2025, 11, 12)
-    gld.write_text("".join(line for line in whole.splitlines(keepends=True) if not line.startswith(str(hole))))
+    lines = whole.splitlines(keepends=True)
+    at = next(n for n, line in enumerate(lines) if line.startswith(str(hole)))  # the file's line at + 1
+    if spoilt == "a session missing":
+        del lines[at]
+        said, kind, day = f"{gld}, lines {at}-{at + 1}: GLD: missing 1 NYSE session between", "missing_session", hole
+    elif spoilt == "a date twice":
+        lines.insert(at, lines[at])
+        said, kind, day = f"{gld}, line {at + 2}: GLD: date {hole} appears again", "duplicate", hole
+    else:
+        day = date(2025, 11, 15)
+        lines.insert(at + 3, str(day) + lines[at + 2][10:])  # after Friday the 14th's row
+        said, kind = f"{gld}, line {at + 4}: GLD: {day} (Saturday) is not an NYSE session", "not_a_session"
+    gld.write_text("".join(lines))
     monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "csv")
     monkeypatch.setenv("LLMTRADE_MARKET_CSV_DIR", str(folder))
     monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T08:00:00-05:00")
     failed = runner.invoke(app, ["run-weekly", "--offline"])
-    assert failed.exit_code == 1, failed.output
+    assert failed.exit_code == 2, failed.output
     assert "Traceback" not in failed.output
-    assert f"{gld}: GLD: missing 1 NYSE session(s)" in failed.stderr and str(hole) in failed.stderr
+    assert said in failed.stderr and str(day) in failed.stderr, failed.stderr
     url = cli_env["DATABASE_URL"]
     assert not stored_events(url, type="MarketSnapshotTaken")
     [rejected] = [e.payload for e in stored_events(url, type="MarketDataRejected") if e.payload["symbol"] == "GLD"]
-    assert rejected["days"] == [str(hole)] and rejected["where"] == str(gld)
+    assert (rejected["kind"], rejected["days"]) == (kind, [str(day)])
+    assert rejected["where"].startswith(f"{gld}, line")
     # Nothing across the hole is cached: a range stored over it would vouch for it to every later read. (The sessions
     # since it, read whole to judge whether GLD's prices ended, hold no hole; the next read of the 300 sessions asks the
     # file again, as the fixed run below does.)
@@ -141,7 +158,8 @@ def test_a_backtest_on_a_file_missing_a_day_stops_at_its_start_and_caches_nothin
     _write(folder, {**bars, "GLD": [b for b in bars["GLD"] if b.day != hole]})
     settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(tmp_path))
     spec = BacktestSpec(name=name, first=WEEK, last=WEEK, offline=True, replay=False, csv=folder)
-    refused_at_start(settings, spec, pg_admin_url, rf"GLD\.csv: GLD: missing 1 NYSE session\(s\).*{hole}")
+    said = rf"GLD\.csv, lines \d+-\d+: GLD: missing 1 NYSE session between .*: {hole}"
+    refused_at_start(settings, spec, pg_admin_url, said, PriceFilesMisconfigured)
     _write(folder, bars)  # fixed: the same command is a fresh start, not "other inputs"
     result = backtest(settings, load_config(None), None, spec, say=lambda _t: None)
     assert result.weeks_run == 1

@@ -13,6 +13,8 @@ It misbehaves as the real service does:
 - a quote may have a zero bid or ask (alpacahq/alpaca-trade-api-js#129);
 - a query parameter the endpoint does not take is a 400 "unexpected query parameter(s)", as alpaca-py
   0.39.2 found out by sending `limit` (alpacahq/alpaca-py#581);
+- on the server's free plan (`server.free_plan`), a `feed=sip` request is 403 "subscription does not permit querying
+  recent SIP data": the latest prices are always the latest 15 minutes, real-time SIP (Algo Trader Plus) only;
 - `empty_next()` answers the next request with no body at all (a 204, the same empty text to alpaca-py
   as a proxy's empty 200); 429 and 5xx come from the server's own `fail_next`/`fail_route`.
 """
@@ -35,10 +37,12 @@ class FakeLatestPrices:
         self.trades: dict[str, dict[str, Any]] = {}
         self.quotes: dict[str, dict[str, Any]] = {}
         self._empty = 0
+        self._server: FakeAlpacaServer | None = None
 
     @classmethod
     def install(cls, server: FakeAlpacaServer) -> FakeLatestPrices:
         latest = cls()
+        latest._server = server
         server.route("GET", r"/v2/stocks/trades/latest", latest._latest_trades)
         server.route("GET", r"/v2/stocks/quotes/latest", latest._latest_quotes)
         return latest
@@ -90,6 +94,10 @@ class FakeLatestPrices:
         symbols = [s for s in request.query.get("symbols", "").split(",") if s]
         if not symbols:
             return FakeResponse(HTTPStatus.BAD_REQUEST, {"message": "missing symbols"})
+        if self._server is not None and self._server.free_plan and request.query.get("feed") == "sip":
+            return FakeResponse(
+                HTTPStatus.FORBIDDEN, {"message": "subscription does not permit querying recent SIP data"}
+            )
         with self._lock:
             if self._empty:
                 self._empty -= 1

@@ -43,7 +43,7 @@ from llmtrade.market.failures import PriceFilesMisconfigured
 from llmtrade.market.provider import BarProvider
 from llmtrade.market.providers import build_providers, provider_names
 from llmtrade.market.service import MarketData
-from llmtrade.market.validation import ProblemKind, validate_bars
+from llmtrade.market.validation import ProblemKind, SeriesRejected, validate_bars
 from llmtrade.settings import Settings
 from llmtrade.workflows.schedule import Job
 
@@ -226,7 +226,7 @@ def _unjudged(ends: dict[str, date], kept: Sequence[_Kept], unheard: Sequence[st
     """Why a history ending early was not taken as a delisting: a provider that could not be asked might carry the
     symbol on (`_ends_early`'s dispute), and a snapshot, once written, is reused by every resume: a temporary failure
     (exit 75), as the read would be without the early end."""
-    first = next(p.name for p in kept for a in p.answers.values() if not isinstance(a, Exception))
+    first = next(p.name for p in kept for a in p.answers.values() if _heard(a) is not None)
     said = "; ".join(f"{first}'s history of {symbol} ends at {day}" for symbol, day in sorted(ends.items()))
     return (
         f"--fetch-history: {said}, before the range does, but {'; '.join(unheard)}: it could not be asked whether "
@@ -244,7 +244,7 @@ def _ends_early(
     longer carrying a symbol Yahoo still has), so it is not taken as a delisting and the fetch is refused, saying so."""
     if not sessions:
         return {}, []
-    answers = [(p.name, a) for p in kept for a in p.answers.values() if not isinstance(a, Exception)]
+    answers = [(p.name, heard) for p in kept for a in p.answers.values() if (heard := _heard(a)) is not None]
     if not answers:
         return {}, []
     first, answer = answers[0]
@@ -267,6 +267,14 @@ def _ends_early(
             seen = ", ".join(f"{name} has bars to {last}" for name, last in sorted(later.items()))
             disputed.append(f"{first}'s history of {symbol} ends at {day} but {seen}")
     return ends, disputed
+
+
+def _heard(answer: dict[str, list[Bar]] | Exception) -> dict[str, list[Bar]] | None:
+    """The bars a provider's kept answer holds: all of them, or those of the files it read whole when it refused others
+    (a CSV folder's hole in one file: SeriesRejected `read`), which still show whether it carries a symbol on."""
+    if isinstance(answer, SeriesRejected):
+        return answer.read or None
+    return None if isinstance(answer, Exception) else answer
 
 
 def _write(snapshot: Snapshot, bars: dict[str, list[Bar]], *, fetched_at: datetime) -> None:

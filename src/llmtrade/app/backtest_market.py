@@ -44,6 +44,8 @@ class CutoffProvider:
 class ReadOnlyCache(BarCache):
     """The bar cache, read as far as the cutoff allows; stores and forgets nothing."""
 
+    outlives_process = False  # a backtest's: its files are its record (storage/bar_cache.py)
+
     def store(
         self, bars: Mapping[str, Sequence[Bar]], start: date, end: date, *, provider: str, synthetic: bool
     ) -> None:

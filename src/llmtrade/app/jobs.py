@@ -62,8 +62,7 @@ from llmtrade.workflows.checkpoint_close import wait_repeated
 from llmtrade.workflows.checkpoint_slot import Slot
 from llmtrade.workflows.execution import ABANDONED, UNFINISHED, abandonment_note, queued_order_ids
 from llmtrade.workflows.legs import held_back_notes, unfinished_orders
-from llmtrade.workflows.postmortem import PostmortemRun
-from llmtrade.workflows.postmortem_stages import failed_reflections
+from llmtrade.workflows.postmortem import PostmortemRun, failed_reflections
 from llmtrade.workflows.schedule import Job, JobKind, postmortem_job, retry_deadline
 from llmtrade.workflows.trading_stages import QUEUED, UNSOLD
 from llmtrade.workflows.weekly import (
@@ -262,7 +261,7 @@ def _postmortem(app: Container, storage: Storage, week_id: date, now: datetime) 
     )
     with run.ends_recorded():
         scheduled = postmortem_job(app.loaded.config.schedule, app.calendar, week_id)
-        written, built, unpriced = execute(
+        written, built, unpriced, unread = execute(
             PostmortemRun(bench, ends=scheduled.at if scheduled else None).run(), session, run
         )
         project_week_summaries(storage.conn, storage.events)
@@ -276,7 +275,8 @@ def _postmortem(app: Container, storage: Storage, week_id: date, now: datetime) 
         # An end equity with a held symbol at cost is no result of the week: written so for good, it is said, not kept
         # silent (an account holding a symbol whose CSV file stopped got a week P/L of 0.00, remembered as its outcome).
         at_cost = [f"{account}'s end equity {why}" for account, why in unpriced.items()]
-        for note in [*ended, *(f"postmortem {week_id}: {note}" for note in at_cost)]:
+        # A universe symbol nobody holds without a close (`unread`) degrades nothing; the next weekly run may stop.
+        for note in [*ended, *(f"postmortem {week_id}: {note}" for note in [*at_cost, *unread])]:
             app.warning(note)
         duration = run.finished(session.gateway.totals, degraded=bool(failed or ended or at_cost))
     # A leg still held back now was never sent (its close never filled): said here, as the week closes.

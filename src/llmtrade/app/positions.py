@@ -14,7 +14,7 @@ and losses on the shares start: the session before's would hand it the day's mov
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -22,14 +22,15 @@ from llmtrade.app.clock_guard import refuse_wrong_clock
 from llmtrade.app.container import Container
 from llmtrade.app.orphaned_positions import orphan_line, orphaned_holdings
 from llmtrade.app.results import DifferenceLine, ManagedAccount, ManagedAccounts, PositionChange
+from llmtrade.app.status_prices import universe_unpriced
 from llmtrade.app.week_mode import as_books_priced
 from llmtrade.brokers.reconcile import Reconciliation, look_now
 from llmtrade.config.models import BENCHMARK
-from llmtrade.discovery.universe import held_outside
+from llmtrade.discovery.universe import held_outside, in_play
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.reconciliation import PositionAdopted, PositionReleased, managed_qty
 from llmtrade.domain.streams import managed_stream
-from llmtrade.errors import BarNotComplete, ConcurrencyError, TemporaryError, UsageError
+from llmtrade.errors import BarNotComplete, ConcurrencyError, LlmtradeError, TemporaryError, UsageError
 from llmtrade.market.held_prices import HELD_SESSIONS, not_final, readable_bars_or_before
 from llmtrade.storage.event_store import EventStore
 
@@ -59,6 +60,9 @@ class _Look:
     heads: dict[str, int]
     prices: dict[str, float]
     pending: BarNotComplete | None
+    # What to say of each universe symbol held by nobody that has no price, and what the weekly run does with it
+    # (app/status_prices.py `universe_unpriced`): a listing said nothing of a CSV file the weekly run stopped on.
+    unpriced: Callable[[], list[str]]
 
 
 @contextmanager
@@ -71,17 +75,24 @@ def _looking(app: Container, *, persist: bool) -> Iterator[_Look]:
         live = app.trading_is_live(storage.events)
         market = app.market(storage, live=live, record=False)  # its price fetches are not this command's record
         held = held_outside(config, storage.events)
-        bars, _missing, _asof, pending = readable_bars_or_before(
+        errors: dict[str, LlmtradeError] = {}
+        bars, missing, asof, pending = readable_bars_or_before(
             market,
             config.assets.symbols,
             held,
             app.clock.now(),
             anchor=BENCHMARK,
             sessions=HELD_SESSIONS,
+            errors=errors,
         )
         prices = {s: b[-1].close for s, b in bars.items() if b}
         seen = {d.account.id: look_now(storage.events, d.broker, prices) for d in app.desks(storage, market, live=live)}
-        yield _Look(storage.events, seen, heads, prices, pending)
+        holding = in_play(storage.events) | {s for r in seen.values() for s in r.managed.positions}
+
+        def unpriced() -> list[str]:
+            return universe_unpriced(market, config.assets.symbols, holding, missing, errors, asof)
+
+        yield _Look(storage.events, seen, heads, prices, pending, unpriced)
 
 
 def listing(app: Container, account_id: str | None = None) -> ManagedAccounts:
@@ -92,6 +103,8 @@ def listing(app: Container, account_id: str | None = None) -> ManagedAccounts:
         if found.pending is not None:  # said as `status` says it, on stderr: the --json document is the accounts
             before = app.calendar.previous_session(found.pending.session)
             app.warning(f"valued at the close of {before}: {not_final(found.pending)}")
+        for said in found.unpriced():
+            app.warning(said)
         return ManagedAccounts(
             [
                 ManagedAccount(

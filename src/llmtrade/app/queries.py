@@ -122,7 +122,7 @@ def status(app: Container) -> StatusResult:
             # With a symbol some account holds or has an order in (its fill not recorded yet: no position shows it).
             playing = in_play(events)
             warnings += unpriced(rows, prices, missing) + at_last_close(rows, ended)
-            warnings += universe_unpriced(config.assets.symbols, held | playing, missing)
+            warnings += universe_unpriced(market, config.assets.symbols, held | playing, missing, failures, asof)
             at_cost = sorted(
                 {p.symbol for row in rows for p in row["positions"] if p.symbol not in prices}
                 | {s for s in missing if s in playing}

@@ -12,6 +12,7 @@ from llmtrade.errors import LlmtradeError
 from llmtrade.exits import exit_code_of, one_line, temporary
 from llmtrade.market.ended_prices import ended_last_bars, last_close_note
 from llmtrade.market.service import MarketData
+from llmtrade.market.snapshot import weekly_run_on
 
 
 def unpriced(rows: Sequence[dict[str, Any]], prices: Mapping[str, float], missing: Mapping[str, str]) -> list[str]:
@@ -38,13 +39,22 @@ def unread_prices(failures: Sequence[LlmtradeError]) -> tuple[str | None, Status
     return None, StatusPricesFailed(reason=said, exit_code=code)
 
 
-def universe_unpriced(universe: Sequence[str], held: set[str], missing: Mapping[str, str]) -> list[str]:
-    """What to say of each universe symbol nobody holds or has an order in (`held`) that has no price (its prices
-    ended: a CSV file no longer written, a ticker delisted or renamed): the weekly run leaves it out of its week
-    (market/snapshot.py)."""
+def universe_unpriced(
+    market: MarketData,
+    universe: Sequence[str],
+    held: set[str],
+    missing: Mapping[str, str],
+    errors: Mapping[str, LlmtradeError],
+    asof: datetime,
+) -> list[str]:
+    """What to say of each universe symbol nobody holds or has an order in (`held`) that has no price (`missing`: why;
+    `errors`: its failure, by symbol), and what the weekly run does with it (market/snapshot.py `weekly_run_on`): its
+    prices ended (a CSV file no longer written, a ticker delisted or renamed), left out of the week; its CSV file
+    missing or unreadable, the weekly run stops on it (exit 2). Such a reader's own figures lack nothing, so it goes on
+    and says it."""
     return [
-        f"{symbol} (in assets.yaml's universe, held by no account) has no price: {missing[symbol]}; the weekly run "
-        f"leaves it out of the week: take {symbol} out of the universe, or give it prices"
+        f"{symbol} (in assets.yaml's universe, held by no account) has no price: {missing[symbol]}; "
+        + weekly_run_on(market, symbol, errors.get(symbol), asof)
         for symbol in universe
         if symbol in missing and symbol not in held
     ]

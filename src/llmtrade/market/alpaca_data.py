@@ -10,15 +10,17 @@ request is a MarketDataError (fix something), anything that may pass is MarketDa
 
 from __future__ import annotations
 
+from contextlib import suppress
 from datetime import UTC, date, datetime, time, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
 from llmtrade.domain.market import Bar
-from llmtrade.errors import MarketDataError
-from llmtrade.market.alpaca_http import DataAccess, data_api_error, wire_error
+from llmtrade.errors import MarketDataError, MarketDataUnavailable
+from llmtrade.market.alpaca_http import DataAccess, data_api_error, recent_sip_refused, wire_error
 from llmtrade.market.provider import data_cut
 from llmtrade.market.validation import BarProblem, ProblemKind, SeriesRejected
 
@@ -113,7 +115,8 @@ class AlpacaBarProvider(DataAccess):
             # Includes a 200 whose body is not JSON: typically a proxy or maintenance page, so temporary.
             raise wire_error(exc, "alpaca market data", where, self.timeout_seconds) from exc
         except APIError as exc:
-            raise data_api_error(exc, self.feed, self.retry_attempts) from exc
+            recent = _recent_refused(exc, until, self.waits.wall())
+            raise (recent or data_api_error(exc, self.feed, self.retry_attempts)) from exc
         except AttributeError:
             # `"bars": null`: Alpaca's answer when no symbol asked has a bar in the window (one delisted or not
             # listed yet, alpacahq/alpaca-trade-api-python#478), which alpaca-py calls `.items()` on. An answer of
@@ -124,6 +127,28 @@ class AlpacaBarProvider(DataAccess):
             raise MarketDataError(f"alpaca market data answered in an unexpected shape: {exc}") from exc
         finally:
             client._session.close()
+
+
+def _recent_refused(exc: Any, until: datetime, wall: float) -> MarketDataUnavailable | None:
+    """Alpaca's 403 "subscription does not permit querying recent SIP data" to a SIP bars request ending at `until`,
+    16 minutes before this machine's clock (`wall`, epoch seconds; `_until`): Alpaca's clock is behind it, so the
+    request reached into Alpaca's latest 15 minutes (its answer's Date header says by how much). Not a key refused,
+    which stops the read at once: it said "check the keys" of keys that read every other range. Temporary: the next
+    provider is asked, nothing is cached, and a read of an older range (the day after) is not refused. None for any
+    other answer."""
+    detail = recent_sip_refused(exc)
+    if detail is None:
+        return None
+    ahead = ""
+    with suppress(AttributeError, KeyError, TypeError, ValueError):
+        theirs = parsedate_to_datetime(exc.response.headers["Date"])
+        if (seconds := wall - theirs.timestamp()) >= 1:
+            ahead = f"; this machine's clock is {seconds:.0f} s ahead of Alpaca's (its Date: {theirs:%H:%M:%S} UTC)"
+    return MarketDataUnavailable(
+        f"alpaca refused sip bars up to {until.astimezone(_NEW_YORK):%Y-%m-%d %H:%M:%S} New York as recent data "
+        f"(HTTP 403: {detail}), though asked 16 minutes back by this machine's clock{ahead}: set the clock (NTP); the "
+        "keys are not at fault, and the range is asked again at the next read"
+    )
 
 
 def _until(end: date, feed: str, cut: datetime) -> datetime:

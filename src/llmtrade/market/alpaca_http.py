@@ -20,7 +20,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from llmtrade.clock import Clock, SystemClock
-from llmtrade.errors import MarketDataError, MarketDataUnavailable
+from llmtrade.errors import ConfigError, MarketDataError, MarketDataUnavailable
 from llmtrade.market.alpaca_limits import RateLimitWaits, WaitAllowance, waits_out_rate_limits
 from llmtrade.market.failures import wire_reason
 
@@ -139,6 +139,28 @@ def data_client(
     configure_retries(client, retry_attempts, retry_wait_seconds, DATA_RETRY_STATUSES)
     waits_out_rate_limits(client._session, timeout_seconds, retry_attempts, retry_wait_seconds, waits)
     return client, data_feed
+
+
+# Alpaca's words when a plan without real-time SIP asks the sip feed for its latest 15 minutes (403): today's, and the
+# API's older wording (alpacahq/alpaca-trade-api-python#551).
+_RECENT_SIP = ("recent sip data", "past 15 minutes")
+
+
+def recent_sip_refused(exc: Any) -> str | None:
+    """Alpaca's message when `exc` (alpaca-py's APIError) is its 403 to a sip request reaching into its latest 15
+    minutes, which only a real-time SIP plan (Algo Trader Plus) may ask: a plan's limit, not a key refused. None for
+    any other answer."""
+    detail = error_message(str(exc))
+    if exc.status_code == 403 and any(words in detail.lower() for words in _RECENT_SIP):
+        return detail
+    return None
+
+
+class FeedNotPermitted(MarketDataError):
+    """The configured Alpaca feed asks for what the keys' plan does not include (the sip feed's latest trade and
+    quote without real-time SIP): assets.yaml's market_data.alpaca_feed to mend (exit 2), not the keys."""
+
+    exit_code = ConfigError.exit_code
 
 
 def data_api_error(exc: Any, feed: str, retries: int) -> MarketDataError | MarketDataUnavailable:

@@ -26,7 +26,7 @@ from typing import Any
 
 from llmtrade.domain.market import Quote
 from llmtrade.errors import MarketDataUnavailable
-from llmtrade.market.alpaca_http import DataAccess, data_api_error, wire_error
+from llmtrade.market.alpaca_http import DataAccess, FeedNotPermitted, data_api_error, recent_sip_refused, wire_error
 
 # The widest quote (ask - bid, as a fraction of its midpoint) whose midpoint is a price: within it the midpoint is at
 # most half a percent from either side. A liquid ETF's IEX quote is a few cents on hundreds of dollars (0.01-0.1%).
@@ -80,6 +80,13 @@ class AlpacaQuotes(DataAccess):
         except requests.RequestException as exc:
             raise wire_error(exc, "alpaca latest prices", where, self.timeout_seconds) from exc
         except APIError as exc:
+            if (refused := recent_sip_refused(exc)) is not None:
+                # Latest prices are always the latest 15 minutes: a plan without real-time SIP never gets them. It was
+                # "check the keys" (exit 1) of keys that read the sip feed's daily bars.
+                raise FeedNotPermitted(
+                    f"alpaca refused the {self.feed!r} feed's latest prices (HTTP 403: {refused}): the keys' plan "
+                    "has no real-time SIP (Alpaca's Algo Trader Plus); set assets.yaml market_data.alpaca_feed to iex"
+                ) from exc
             raise data_api_error(exc, self.feed, self.retry_attempts) from exc
         except AttributeError:
             # `"trades": null` / `"quotes": null` (Alpaca's null for "nothing", as on its bars endpoint), which

@@ -11,7 +11,8 @@ refused (SeriesRejected) naming the file, line and what to do, never a silent sk
 shift every indicator computed from it; every file asked for is read first, and all their problems are refused at
 once. Files are UTF-8, with or without a byte-order mark, or UTF-16/UTF-32 with one, and yfinance's header rows (its
 column levels in either order: group_by='column' or 'ticker') are read as one (market/csv_text.py). Missing sessions
-are found by the market service's validator (market/validation.py), which names this file through `origin`.
+between two rows, and rows on closed days, are the file's too, said with their lines (market/csv_sessions.py); the
+market service's validator (market/validation.py) finds a file that stops early, naming it through `origin`.
 Something else named SYMBOL.csv (a folder, a link to nothing, a pipe) or a file that cannot be read is refused naming it
 (`unusable`), never a traceback; `price_files` reads what a backtest's data hash and a sweep's shipped prices hold.
 Each of these is the configured folder's to mend (exit 2: failures.py PriceFileMissing, SeriesRejected `files`),
@@ -38,8 +39,19 @@ from llmtrade.config.models import BENCHMARK
 from llmtrade.domain.market import Bar
 from llmtrade.errors import MarketDataMissing, MarketDataUnavailable, PartAnswered
 from llmtrade.exits import PATH_ERRNOS, path_error
+from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.csv_problems import UNPARSABLE_DATE, FileProblems, close_outside, rejected
-from llmtrade.market.csv_text import NotText, decoded, delimiter, levels, separated
+from llmtrade.market.csv_sessions import session_problems
+from llmtrade.market.csv_text import (
+    NotText,
+    decoded,
+    delimiter,
+    field_count,
+    levels,
+    newest_first,
+    separated,
+    ticker_key,
+)
 from llmtrade.market.failures import PriceFileMissing, few
 from llmtrade.market.validation import BarProblem, ProblemKind, SeriesRejected
 
@@ -55,6 +67,7 @@ class CsvFolderProvider:
         self.folder = folder
         self.named_by = named_by  # where the folder was named (assets.yaml's key, --csv), for the message
         self.assets_file = assets_file  # the assets.yaml whose universe asks for the files (config/loader.py label)
+        self._calendar = TradingCalendar()
 
     def daily_bars(self, symbols: list[str], start: date, end: date) -> dict[str, list[Bar]]:
         if not self.folder.is_dir():
@@ -68,13 +81,19 @@ class CsvFolderProvider:
             if symbol in lacking:
                 continue
             try:
-                bars[symbol] = _between(self._file(symbol), symbol, start, end)
+                read, lines = _between(self._file(symbol), symbol, start, end)
             except SeriesRejected as exc:  # every file read before any is refused: all their problems said at once
                 problems += exc.problems
+                continue
             except OSError as exc:  # unreadable though a regular file (no permission, an I/O error), or gone since
                 reason = exc.strerror or str(exc)
                 message = f"csv folder {self.folder}: {self._file(symbol)} {CANNOT_READ} ({reason}): {USABLE}"
                 raise _out_of_reach(exc)(message) from exc
+            # A session missing between two rows, or a row on a closed day, is the file's as a row written twice is.
+            if off := session_problems(self._file(symbol), symbol, read, lines, self._calendar):
+                problems += off
+            else:
+                bars[symbol] = read
         if problems:
             # A bad row refuses the whole answer, as ever; the symbols without a usable file go with the refusal
             # (`lacking`), so neither is said without the other (the missing file alone was, the bad rows never).
@@ -211,40 +230,50 @@ def _parsed(path: Path, symbol: str) -> tuple[Bar, ...]:
     # A checkpoint prices every symbol from its daily file, many times a session in a backtest: parse a file
     # once per version of it (its size and modification time), not once per read. Bars are frozen.
     stat = path.stat()
-    return _parsed_version(path, symbol, stat.st_mtime_ns, stat.st_size)
+    return _parsed_version(path, symbol, stat.st_mtime_ns, stat.st_size)[0]
 
 
-def _between(path: Path, symbol: str, start: date, end: date) -> list[Bar]:
-    """The file's bars from start to end; a bisect of its days when they ascend (a backtest asks thousands of times)."""
+def _between(path: Path, symbol: str, start: date, end: date) -> tuple[list[Bar], list[int]]:
+    """The file's bars from start to end and each one's line; a bisect of its days when they ascend (a backtest
+    asks thousands of times)."""
     stat = path.stat()
-    bars = _parsed_version(path, symbol, stat.st_mtime_ns, stat.st_size)
+    bars, lines = _parsed_version(path, symbol, stat.st_mtime_ns, stat.st_size)
     days = _days_version(path, symbol, stat.st_mtime_ns, stat.st_size)
     if days is None:
-        return [b for b in bars if start <= b.day <= end]
-    return list(bars[bisect_left(days, start) : bisect_right(days, end)])
+        kept = [i for i, b in enumerate(bars) if start <= b.day <= end]
+        return [bars[i] for i in kept], [lines[i] for i in kept]
+    first, last = bisect_left(days, start), bisect_right(days, end)
+    return list(bars[first:last]), list(lines[first:last])
 
 
 @lru_cache(maxsize=256)
 def _days_version(path: Path, symbol: str, mtime_ns: int, size: int) -> list[date] | None:
     """The parsed file's days when strictly ascending, else None (the validator names the disorder)."""
-    days = [b.day for b in _parsed_version(path, symbol, mtime_ns, size)]
+    days = [b.day for b in _parsed_version(path, symbol, mtime_ns, size)[0]]
     return days if all(a < b for a, b in pairwise(days)) else None
 
 
 @lru_cache(maxsize=256)
-def _parsed_version(path: Path, symbol: str, mtime_ns: int, size: int) -> tuple[Bar, ...]:
-    return tuple(read_csv(path, symbol))
+def _parsed_version(path: Path, symbol: str, mtime_ns: int, size: int) -> tuple[tuple[Bar, ...], tuple[int, ...]]:
+    bars, lines = _read(path, symbol)
+    return tuple(bars), tuple(lines)
 
 
 def read_csv(path: Path, symbol: str) -> list[Bar]:
-    """Every bar in `path`, or SeriesRejected naming the file, and each line wrong, and what to do.
+    """Every bar in `path`, or SeriesRejected naming the file, and each line wrong, and what to do (`_read`)."""
+    return _read(path, symbol)[0]
+
+
+def _read(path: Path, symbol: str) -> tuple[list[Bar], list[int]]:
+    """Every bar in `path` and the line each was read from, or SeriesRejected naming the file, and each line wrong,
+    and what to do.
 
     The whole file is read before it is refused, every problem kept (up to csv_problems.PER_FILE, then a count of the
     rest): a user fixing one line per run, rerun after rerun, met the next only then. A bad row is left out of the bars
     but read no further; a problem of the whole file (its order, symbol, currency or dates) is said once
     (csv_problems.FileProblems)."""
     rows, tickers, ticker_line = levels(_lines(path, symbol))
-    if other := next((t for t in tickers if _spelled(t) != _spelled(symbol)), None):  # another symbol's download
+    if other := next((t for t in tickers if ticker_key(t) != ticker_key(symbol)), None):  # another symbol's download
         named = sorted({t.strip() for t in tickers})
         said = f"Ticker {other!r} is not {symbol}, the file's symbol"
         if len(named) > 1:  # download([...]) of several: each's columns side by side, never read as one symbol's
@@ -291,7 +320,7 @@ def read_csv(path: Path, symbol: str) -> list[Bar]:
         except SeriesRejected as exc:
             problems.add(*exc.problems, line=line)
             continue
-        if named is not None and _spelled(row.get(named) or symbol) != _spelled(symbol):
+        if named is not None and ticker_key(row.get(named) or symbol) != ticker_key(symbol):
             reason = f"{bar.day}: {named} {(row.get(named) or '').strip()!r} is not {symbol}, the file's symbol"
             problems.refuse(line, bar.day, ProblemKind.WRONG_SYMBOL, reason)
             continue
@@ -307,7 +336,7 @@ def read_csv(path: Path, symbol: str) -> list[Bar]:
             # The rows after it are read only at the first row out of order (_newest_first's case): copied at every one,
             # a reversed file cost time growing with the square of its length (a reviewer: 0.14 s for 2,154 rows).
             rest = [r for _, r in numbered[at + 1 :]] if len(bars) == 1 else []
-            reason = f"date {bar.day} does not come after {bars[-1].day}" + _newest_first([*bars, bar], rest)
+            reason = f"date {bar.day} does not come after {bars[-1].day}" + newest_first([*bars, bar], rest)
             problems.refuse(line, bar.day, ProblemKind.UNORDERED, reason)
         seen[bar.day] = line
         bars.append(bar)
@@ -315,36 +344,7 @@ def read_csv(path: Path, symbol: str) -> list[Bar]:
         raise SeriesRejected(problems.said(), files=True)
     if not bars:  # a header alone: no range could be read from it (it was "no bars between ..." of every range)
         raise rejected(path, 1, symbol, None, ProblemKind.UNREADABLE, "the file holds its header and no rows")
-    return bars
-
-
-def field_count(row: dict[str | None, object], columns: list[str]) -> int:
-    """How many fields the row had: DictReader keeps those past the header's under the key None, and gives None for
-    each of the header's columns the row lacks."""
-    extra = row.get(None)
-    return len(columns) + (len(extra) if isinstance(extra, list) else 0) - sum(v is None for v in row.values())
-
-
-def _newest_first(bars: list[Bar], rest: list[dict[str | None, str | None]]) -> str:
-    """ ", and every row runs newest first ...": what to add when the file is wholly in reverse (a vendor's order, not a
-    mix-up), read from the rows left; "" otherwise. The file is refused either way: its order is the user's to fix."""
-    if len(bars) != 2:
-        return ""
-    days = [bars[0].day, bars[1].day]
-    for row in rest:
-        date_column = next((c for c in row if c is not None and c.strip().lower() in ("date", "timestamp")), None)
-        try:
-            days.append(date.fromisoformat((row.get(date_column or "") or "").strip()[:10]))
-        except ValueError:
-            return ""
-    if all(a > b for a, b in pairwise(days)):
-        return " (every row runs newest first, as Alpha Vantage and Investing.com export them)"
-    return ""
-
-
-def _spelled(ticker: str) -> str:
-    """A ticker as vendors spell it alike: case, spaces and the class separator aside (BRK.B, brk-b, BRK/B)."""
-    return ticker.strip().upper().replace(".", "-").replace("/", "-")
+    return bars, [seen[b.day] for b in bars]
 
 
 def _lines(path: Path, symbol: str) -> list[str]:

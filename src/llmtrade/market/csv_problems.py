@@ -14,8 +14,11 @@ PER_FILE = 20
 
 # Said once per file, with a count of the rows alike: one fix mends them all (a file in reverse order is out of order
 # at every row; a file copied under another symbol's name, or a listing in another currency, is wrong at every row;
-# a file saved with US dates, 01/05/2026, has an unparsable date on every row).
-_ONCE = frozenset({ProblemKind.UNORDERED, ProblemKind.WRONG_SYMBOL, ProblemKind.WRONG_CURRENCY})
+# a file saved with US dates, 01/05/2026, has an unparsable date on every row; a file stamped in another timezone has
+# every row on the day before, Sundays included: market/csv_sessions.py).
+_ONCE = frozenset(
+    {ProblemKind.UNORDERED, ProblemKind.WRONG_SYMBOL, ProblemKind.WRONG_CURRENCY, ProblemKind.NOT_A_SESSION}
+)
 UNPARSABLE_DATE = "unparsable date"
 # A close outside its day's low-high with the open inside it, said once too: on many rows it is one column to fix, a
 # close adjusted for dividends or splits (Yahoo's Adj Close put in Close's place) beside unadjusted open, high and low.

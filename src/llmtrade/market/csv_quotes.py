@@ -37,8 +37,8 @@ from pathlib import Path
 from llmtrade.domain.market import Bar, Quote
 from llmtrade.errors import MarketDataError, MarketDataMissing
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar, new_york_date
-from llmtrade.market.csv_folder import CANNOT_READ, CsvFolderProvider, field_count, folder_gone, unusable
-from llmtrade.market.csv_text import NotText, decoded, delimiter
+from llmtrade.market.csv_folder import CANNOT_READ, CsvFolderProvider, folder_gone, unusable
+from llmtrade.market.csv_text import NotText, decoded, delimiter, field_count
 from llmtrade.market.intraday_path import PlanKey, bridge_prices, plan_keys, point_at, session_minutes
 
 INTRADAY_DIR = "intraday"

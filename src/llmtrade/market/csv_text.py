@@ -10,6 +10,10 @@ by tabs, not commas (`delimiter`). yfinance's `download(...).to_csv()` writes a 
 
 from __future__ import annotations
 
+from datetime import date
+from itertools import pairwise
+
+from llmtrade.domain.market import Bar
 from llmtrade.text_bytes import marked
 
 SAVE_AS = "save it as UTF-8 CSV (Excel: File > Save As > 'CSV UTF-8')"
@@ -86,3 +90,32 @@ def separated(header: str) -> str:
         ": its fields are separated by ';' (Excel's CSV in a locale with decimal commas): save it with ',' between "
         "fields and '.' in numbers"
     )
+
+
+def field_count(row: dict[str | None, object], columns: list[str]) -> int:
+    """How many fields the row had: DictReader keeps those past the header's under the key None, and gives None for
+    each of the header's columns the row lacks."""
+    extra = row.get(None)
+    return len(columns) + (len(extra) if isinstance(extra, list) else 0) - sum(v is None for v in row.values())
+
+
+def newest_first(bars: list[Bar], rest: list[dict[str | None, str | None]]) -> str:
+    """ ", and every row runs newest first ...": what to add when the file is wholly in reverse (a vendor's order, not a
+    mix-up), read from the rows left; "" otherwise. The file is refused either way: its order is the user's to fix."""
+    if len(bars) != 2:
+        return ""
+    days = [bars[0].day, bars[1].day]
+    for row in rest:
+        date_column = next((c for c in row if c is not None and c.strip().lower() in ("date", "timestamp")), None)
+        try:
+            days.append(date.fromisoformat((row.get(date_column or "") or "").strip()[:10]))
+        except ValueError:
+            return ""
+    if all(a > b for a, b in pairwise(days)):
+        return " (every row runs newest first, as Alpha Vantage and Investing.com export them)"
+    return ""
+
+
+def ticker_key(ticker: str) -> str:
+    """A ticker as vendors spell it alike: case, spaces and the class separator aside (BRK.B, brk-b, BRK/B)."""
+    return ticker.strip().upper().replace(".", "-").replace("/", "-")

@@ -23,6 +23,7 @@ from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.failures import FALLBACK, few, nobody_could, none_for, none_left, not_complete
 from llmtrade.market.jumps import flagged, jump_warning, price_jump
 from llmtrade.market.provider import BarProvider
+from llmtrade.market.rewritten import rewritten
 from llmtrade.market.series import BarSeries, Recording, Shortfall, bar_count, joined, mixing
 from llmtrade.market.splits import gap_factor, known, restatements, split_event, split_warning
 from llmtrade.market.validation import BarProblem, SeriesRejected, validate_bars
@@ -226,6 +227,8 @@ class MarketData:
             self._reject("cache", problems, wanted, start, end)
             self._cache.forget(wanted, start, end, synthetic=provider.synthetic)
             return None
+        if self._cache.outlives_process and rewritten(provider, wanted, start, end, cached):
+            return None  # a file rewritten since its bars were cached (market/rewritten.py): asked afresh
         self._record(self._fetched(provider, wanted, start, end, bar_count(cached)))
         source = sources_of(cached, "")
         self._cache.keep(key, ({symbol: list(series) for symbol, series in cached.items()}, source))

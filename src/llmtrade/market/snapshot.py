@@ -83,6 +83,21 @@ def ended_in(market: DailyBars, failure: LlmtradeError, symbols: Sequence[str], 
     return ended
 
 
+def weekly_run_on(market: DailyBars, symbol: str, failure: LlmtradeError | None, asof: datetime) -> str:
+    """What the weekly run does with universe symbol `symbol` whose read failed at `asof` (`failure`: why, None when
+    not known), for a reader that went on without it (`status`, `positions list`, the postmortem): leaves it out of
+    the week when its prices ended (`ended_before`, as `ended_in` judges it), else stops on it with the failure's exit
+    (2: the CSV folder's own file to mend, a file missing or a row unreadable; 1 otherwise). They said "the weekly
+    run leaves it out" of a missing file the weekly run then stopped on with exit 2, holding back every account."""
+    code = OperationalError.exit_code if failure is None else failure.exit_code
+    if code == OperationalError.exit_code and symbol != BENCHMARK and ended_before(market, symbol, asof) is not None:
+        return f"the weekly run leaves it out of the week: take {symbol} out of the universe, or give it prices"
+    return (
+        f"the next weekly run stops on it (exit {code}), no account trading that week, until {symbol} has prices or "
+        "leaves the universe"
+    )
+
+
 # How far back (calendar days) a symbol whose prices stop is looked at for the prices it had: a feed that ended has
 # them up to some day; a file that cannot be read at all (an I/O error) has none, and is no ended feed.
 _LOOK_BACK_DAYS = (7, 31, 92, 366)

@@ -60,6 +60,10 @@ def _copy(cur: psycopg.Cursor[Any], table: str, rows: Iterable[tuple[Any, ...]])
 
 
 class BarCache:
+    # Its bars outlive this process: a later run reads them, by when a file they came from may have been rewritten
+    # (market/rewritten.py). HeldBarCache's, a backtest's, whose files are its record, do not.
+    outlives_process = True
+
     def __init__(self, conn: psycopg.Connection):
         self._conn = conn
 
@@ -263,6 +267,8 @@ class HeldBarCache(BarCache):
     answered from memory (a range is a bisect of the symbol's days, so a read costs its bars, not the
     history); `store` and `forget` write through and drop what they touch. The answers are the ones the
     database would give, so reads stay exactly as point-in-time as the queries they replace."""
+
+    outlives_process = False
 
     def __init__(self, conn: psycopg.Connection):
         super().__init__(conn)

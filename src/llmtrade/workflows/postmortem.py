@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from llmtrade.domain.checkpoints import Postmortem, PostmortemCompleted
+from llmtrade.domain.checkpoints import Postmortem, PostmortemCompleted, PostmortemReflected
 from llmtrade.domain.events import StoredEvent
 from llmtrade.domain.memory import OutcomeRemembered, SetupRemembered
 from llmtrade.domain.runs import RunFinished
-from llmtrade.domain.streams import postmortem_stream
+from llmtrade.domain.streams import postmortem_reflections_stream, postmortem_stream
 from llmtrade.pipeline.context import PipelineContext
 from llmtrade.pipeline.pipeline import Pipeline, StageObserver
 from llmtrade.storage.event_store import EventStore
@@ -27,6 +27,7 @@ from llmtrade.workflows.postmortem_memory import CompleteStage, RememberOutcomes
 from llmtrade.workflows.postmortem_stages import (
     POSTMORTEMS,
     UNPRICED,
+    UNREAD,
     WRITTEN_NOW,
     GatherStage,
     RecordStage,
@@ -34,7 +35,21 @@ from llmtrade.workflows.postmortem_stages import (
 )
 from llmtrade.workflows.workbench import Workbench
 
-__all__ = ["POSTMORTEMS", "WRITTEN_NOW", "PostmortemRun", "postmortem_completion", "postmortem_pipeline"]
+__all__ = [
+    "POSTMORTEMS",
+    "WRITTEN_NOW",
+    "PostmortemRun",
+    "failed_reflections",
+    "postmortem_completion",
+    "postmortem_pipeline",
+]
+
+
+def failed_reflections(events: EventStore, week_id: date) -> list[str]:
+    """The week's reflections stored as missing, each "ACCOUNT's reflection failed: why" (the reflections stream)."""
+    stored = events.read_stream(postmortem_reflections_stream(week_id))
+    reflected = [PostmortemReflected.from_event(e) for e in stored if e.type == PostmortemReflected.event_type()]
+    return [f"{r.account_id}'s reflection failed: {r.error}" for r in reflected if r.reflection is None and r.error]
 
 
 def postmortem_completion(events: EventStore, week_id: date) -> StoredEvent | None:
@@ -100,8 +115,9 @@ class PostmortemRun:
         """The finished context: POSTMORTEMS and WRITTEN_NOW, plus `.loaded` and `.reports`."""
         return await self.pipeline.run(PipelineContext(run_id=self.bench.run_id, week_id=self.bench.week_id))
 
-    async def run(self) -> tuple[list[Postmortem], bool, dict[str, str]]:
-        """(postmortems, written_now, unpriced): a week's postmortem is written once, then read back; `unpriced`: each
-        account whose end equity, written now, values a held symbol at cost, and why."""
+    async def run(self) -> tuple[list[Postmortem], bool, dict[str, str], list[str]]:
+        """(postmortems, written_now, unpriced, unread): a week's postmortem is written once, then read back;
+        `unpriced`: each account whose end equity, written now, values a held symbol at cost, and why; `unread`: each
+        universe symbol no account holds that has no close, and what the weekly run does with it."""
         result = await self.run_pipeline()
-        return result.get(POSTMORTEMS), result.get(WRITTEN_NOW), result.get(UNPRICED)
+        return result.get(POSTMORTEMS), result.get(WRITTEN_NOW), result.get(UNPRICED), result.get(UNREAD)

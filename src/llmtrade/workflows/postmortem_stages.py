@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from llmtrade.agents import postmortem_writer
@@ -39,10 +39,10 @@ from llmtrade.fanout import gather_settled
 from llmtrade.llm.gateway import CallSite
 from llmtrade.market.ended_prices import ended_last_bars, last_close_note
 from llmtrade.market.held_prices import closes_with_held, held_closes
+from llmtrade.market.snapshot import weekly_run_on
 from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.pipeline.frozen import once
 from llmtrade.pipeline.retry import asked_with, settle
-from llmtrade.storage.event_store import EventStore
 from llmtrade.storage.projections import week_start_valued
 from llmtrade.storage.resets import recorded_resets
 from llmtrade.storage.splits import recorded_splits
@@ -67,6 +67,9 @@ POSTMORTEMS = ContextKey("postmortems", list[Postmortem])
 WRITTEN_NOW = ContextKey("postmortem_written_now", bool)
 # Each account whose end equity values a held symbol at cost (no close of it to the week's end), and why: said.
 UNPRICED = ContextKey("postmortem_unpriced", dict[str, str])
+# Each universe symbol no account holds that has no close, what the weekly run does with it (market/snapshot.py
+# `weekly_run_on`): the week's result lacks nothing, but a missing CSV file the next weekly run stops on was not said.
+UNREAD = ContextKey("postmortem_universe_unread", list[str])
 
 
 def _holds(account: AccountSnapshot, symbol: str) -> bool:
@@ -83,17 +86,10 @@ def written(bench: Workbench) -> list[Postmortem] | None:
     return [PostmortemWritten.from_event(e).postmortem for e in stored if e.type == PostmortemWritten.event_type()]
 
 
-def failed_reflections(events: EventStore, week_id: date) -> list[str]:
-    """The week's reflections stored as missing, each "ACCOUNT's reflection failed: why" (the reflections stream)."""
-    stored = events.read_stream(postmortem_reflections_stream(week_id))
-    reflected = [PostmortemReflected.from_event(e) for e in stored if e.type == PostmortemReflected.event_type()]
-    return [f"{r.account_id}'s reflection failed: {r.error}" for r in reflected if r.reflection is None and r.error]
-
-
 class GatherStage:
     name = "gather"
     reads = ()
-    writes = (DRAFTS, UNPRICED)
+    writes = (DRAFTS, UNPRICED, UNREAD)
     overlaps = False
 
     def __init__(self, bench: Workbench, ends: datetime | None = None):
@@ -106,25 +102,33 @@ class GatherStage:
         stored = written(self.bench)
         if stored is not None:
             drafts = [Draft(pm, None) for pm in stored]
-            return context.with_values((DRAFTS, drafts), (UNPRICED, {})).with_loaded(self.name)
+            return context.with_values((DRAFTS, drafts), (UNPRICED, {}), (UNREAD, [])).with_loaded(self.name)
         bench = self.bench
         # Every symbol held, in the universe or not: one taken out of assets.yaml while held was valued at cost, and
         # the week's end equity stored so, the next week's P/L booked from it (an operator's trial).
         # A universe symbol whose prices ended (a CSV file no longer written) is no reason to stop at every wake-up:
         # its why is in `_missing`; an account holding it is valued at its last close (`_ended`, below), or at its
         # cost and said when the feed has no bar of it, as for a held symbol outside the universe no provider has.
+        errors: dict[str, LlmtradeError] = {}
         prices, self._missing = closes_with_held(
             bench.market,
             bench.config.assets.symbols,
             held_outside(bench.config, bench.events),
             self.asof,
             anchor=BENCHMARK,
+            errors=errors,
         )
         self._unpriced: dict[str, str] = {}
         # A held one whose prices ended is valued at its last close, as the leaderboard and the report value it, where
         # its cost booked the week a P/L of 0 for it (and remembered so); said. Never a price the indicators read.
         held = in_play(bench.events)
         self._ended = ended_last_bars(bench.market, [s for s in self._missing if s in held], self.asof)
+        unread = [
+            f"{s} (in assets.yaml's universe, held by no account) has no close: {self._missing[s]}; "
+            + weekly_run_on(bench.market, s, errors.get(s), self.asof)
+            for s in bench.config.assets.symbols
+            if s in self._missing and s not in held
+        ]
         snapshots = bench.events.read(
             stream=week_stream(bench.week_id, SNAPSHOT), type=MarketSnapshotTaken.event_type()
         )
@@ -136,7 +140,7 @@ class GatherStage:
             draft = self._draft(desk, prices, opening, taken)
             if draft is not None:
                 drafts.append(draft)
-        return context.with_values((DRAFTS, drafts), (UNPRICED, self._unpriced))
+        return context.with_values((DRAFTS, drafts), (UNPRICED, self._unpriced), (UNREAD, unread))
 
     def _draft(self, desk: Desk, prices: dict[str, float], opening: object, taken: datetime) -> Draft | None:
         bench = self.bench
