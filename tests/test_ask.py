@@ -252,3 +252,65 @@ def test_the_live_model_is_told_the_day_and_the_session_yesterday_means(
     system = requests[0]["messages"][0]["content"]
     assert "It is now Monday 2026-01-12 09:00 in New York" in system
     assert '"yesterday" is the previous trading session, Friday 2026-01-09' in system
+    assert '"This week" is llmtrade\'s week 2026-01-07 (Wednesday to Tuesday), "last week" 2025-12-31' in system
+
+
+@pytest.mark.parametrize(
+    ("question", "since", "until"),
+    [
+        # Wednesday 2026-01-14 10:00 New York: llmtrade's week began today; the last one ran 01-07 to 01-13.
+        ("what did acct_1 do last week?", "2026-01-07T00:00:00-05:00", "2026-01-14T00:00:00-05:00"),
+        ("orders in the previous week", "2026-01-07T00:00:00-05:00", "2026-01-14T00:00:00-05:00"),
+        ("fills this week", "2026-01-14T00:00:00-05:00", "2026-01-15T00:00:00-05:00"),
+        ("what happened this morning?", "2026-01-14T00:00:00-05:00", "2026-01-14T12:00:00-05:00"),
+        ("exits this afternoon", "2026-01-14T12:00:00-05:00", "2026-01-14T18:00:00-05:00"),
+        ("what failed tonight?", "2026-01-14T18:00:00-05:00", "2026-01-15T00:00:00-05:00"),
+        ("exit on Monday morning", "2026-01-12T00:00:00-05:00", "2026-01-12T12:00:00-05:00"),
+        ("fills yesterday afternoon", "2026-01-13T12:00:00-05:00", "2026-01-13T18:00:00-05:00"),
+    ],
+)
+def test_last_week_this_week_and_this_morning_are_read(question: str, since: str, until: str) -> None:
+    """ "last week" and "this morning" were read as no time at all: the question listed the latest events, those of
+    another week or day, as if they answered it."""
+    from llmtrade.app.ask import read_question
+
+    found = read_question(question, datetime.fromisoformat("2026-01-14T10:00:00-05:00"), ["acct_1"])
+    assert (found["since"], found["until"]) == (datetime.fromisoformat(since), datetime.fromisoformat(until))
+
+
+@pytest.mark.parametrize(
+    ("question", "said"),
+    [
+        ("what did acct_1 do last month?", "'last month'"),
+        ("orders tomorrow", "'tomorrow'"),
+        ("what filled 3 days ago?", "'3 days ago'"),
+        ("fills last night", "'last night'"),
+        ("exits over the weekend", "'weekend'"),
+        ("what will acct_1 do next week?", "'next week'"),
+        ("exits in the last 2 days", "'last 2 days'"),
+    ],
+)
+def test_a_relative_time_ask_does_not_read_exits_2_naming_it(question: str, said: str) -> None:
+    from llmtrade.app.ask import read_question
+    from llmtrade.errors import UsageError
+
+    with pytest.raises(UsageError, match=re.escape(f"the question says {said}, a time ask does not read")):
+        read_question(question, datetime.fromisoformat("2026-01-14T10:00:00-05:00"), ["acct_1"])
+
+
+def test_offline_last_week_lists_that_weeks_events_and_a_month_is_refused(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Asked a week later, "what did acct_3 do this morning?" and "... last month?" listed acct_3's Thursday and Friday
+    events (the latest) as their answer; "last week" is the week they were in, "this morning" has none of them."""
+    ids = _seed(cli_env["DATABASE_URL"])
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-14T10:00:00-05:00")  # the Wednesday after
+    last = CliRunner().invoke(app, ["ask", "what did acct_3 do last week?", "--offline", "--json"])
+    assert last.exit_code == 0, last.output
+    assert [e["id"] for e in json.loads(last.stdout)["events"]] == [ids[2], ids[0]]
+    morning = CliRunner().invoke(app, ["ask", "what did acct_3 do this morning?", "--offline", "--json"])
+    assert morning.exit_code == 0, morning.output
+    assert json.loads(morning.stdout)["events"] == []
+    month = CliRunner().invoke(app, ["ask", "what did acct_3 do last month?", "--offline", "--json"])
+    assert month.exit_code == 2
+    assert "the question says 'last month', a time ask does not read" in month.output

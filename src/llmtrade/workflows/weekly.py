@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from llmtrade.brokers.registry import open_broker
 from llmtrade.clock import Clock
-from llmtrade.config.models import Config
+from llmtrade.config.models import Config, ScheduleConfig
 from llmtrade.council.committee import Committee
 from llmtrade.domain import streams
 from llmtrade.domain.events import StoredEvent
@@ -38,6 +38,7 @@ from llmtrade.workflows.memory_stages import (
     ValidatorStage,
 )
 from llmtrade.workflows.research_stages import ASOF, MarketSnapshotStage, ResearchStage
+from llmtrade.workflows.schedule import JobKind, week_jobs
 from llmtrade.workflows.trading_stages import RiskPrepStage, RiskStage
 from llmtrade.workflows.workbench import Workbench
 
@@ -111,6 +112,42 @@ def require_current_week(week_id: date, now: datetime, *, command: str) -> None:
             f"{command} trades only the current week ({current}); week {week_id} is not it. "
             "Use --dry-run to look at another week without trading"
         )
+
+
+def require_sessions_left(
+    schedule: ScheduleConfig,
+    calendar: TradingCalendar,
+    events: EventStore,
+    week_id: date,
+    now: datetime,
+    *,
+    again: bool,
+) -> None:
+    """UsageError (exit 2) once the last session of `week_id` has closed: an order sent now could only fill at the next
+    week's open, after that week's own run. run-due gives such a week up (workflows/schedule.py `_superseded`, said as
+    WeekNotRun); `run-weekly` by hand on a Tuesday evening ran it anyway (a cron trial), queuing last week's committee
+    for Wednesday's open after its postmortem had closed the week with none of it, to be closed again by the roll.
+    Asked of books that have run a week, or when the week's run goes `again` (orders refused or held back): the quick
+    start's first run (any day, a Tuesday evening too) begins its books and is let through."""
+    sessions = calendar.sessions_between(week_id, week_id + timedelta(days=6))
+    if sessions and now < calendar.session_close(sessions[-1]):
+        return
+    if not again and not events.week_ids(WeekCompleted.event_type()):
+        return
+    ended = (
+        f"its last session closed at {calendar.session_close(sessions[-1]):%a %Y-%m-%d %H:%M} New York"
+        if sessions
+        else "it has no trading session"
+    )
+    following = next(
+        (j for j in week_jobs(schedule, calendar, week_id + timedelta(days=7)) if j.kind is JobKind.WEEKLY), None
+    )
+    raise UsageError(
+        f"week {week_id} can no longer trade: {ended}, so its orders could only fill in the next week, after that "
+        "week's own run. It is not run late (run-due leaves it undone and records it as WeekNotRun)"
+        + (f"; the next weekly run is due {following.at:%a %Y-%m-%d %H:%M} New York" if following else "")
+        + ". Use --dry-run to look at it without trading"
+    )
 
 
 def require_begun(week_id: date, now: datetime, *, what: str) -> None:
