@@ -109,17 +109,23 @@ def truncated(fraction: float = 0.5) -> Step:
     return step
 
 
-def error_mid_answer(partial: str = "The outlook is", provider: str = "Chutes") -> Step:
-    """OpenRouter: HTTP 200, finish_reason "error", partial text and the upstream error on the choice."""
+def error_mid_answer(
+    partial: str = "The outlook is",
+    provider: str = "Chutes",
+    code: int | str | None = 502,
+    message: str = "Upstream error from provider",
+    raw: str = "connection reset by peer",
+) -> Step:
+    """OpenRouter: HTTP 200, finish_reason "error", partial text and the upstream error on the choice, whose `code`
+    mirrors the upstream's status (a number, or a word as OpenAI's "context_length_exceeded"; None: no code)."""
 
     def step(req: dict[str, Any]) -> Fault:
         body = _reply(req, content=partial, finish="error")
         body["choices"][0]["native_finish_reason"] = "error"
-        body["choices"][0]["error"] = {
-            "code": 502,
-            "message": "Upstream error from provider",
-            "metadata": {"provider_name": provider, "raw": "connection reset by peer"},
-        }
+        error: dict[str, Any] = {"message": message, "metadata": {"provider_name": provider, "raw": raw}}
+        if code is not None:
+            error["code"] = code
+        body["choices"][0]["error"] = error
         return Fault(200, body)
 
     return step

@@ -48,9 +48,8 @@ from llmtrade.llm.http_client import shared_tls_context
 from llmtrade.llm.http_errors import (
     Retryable,
     body_text,
-    error_code,
+    error_status,
     error_text,
-    is_rate_limit,
     limit_source_of,
     refusal,
 )
@@ -188,9 +187,7 @@ class EmbeddingClient:
         if error is not None:
             # OpenRouter relays an upstream failure inside a 200: its code decides as an HTTP status would.
             detail = error_detail(error)
-            code = error_code(error) if isinstance(error, dict) else None
-            if isinstance(error, dict) and is_rate_limit(error):
-                code = 429
+            code = error_status(error) if isinstance(error, dict) else None
             limit = limit_source_of(error) if isinstance(error, dict) else None
             if code is None or code < 400:  # a word code, or none: an upstream failure, temporary as in chat
                 code = 502

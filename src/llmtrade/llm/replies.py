@@ -118,6 +118,15 @@ def body_error(data: Any) -> Any | None:
     return None
 
 
+def choice_error(data: Any) -> dict[str, Any] | None:
+    """The error object on a body's first choice (OpenRouter's `choices[].error` beside finish_reason "error": the
+    upstream failed mid-answer), else None."""
+    choices = data.get("choices") if isinstance(data, dict) else None
+    choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else None
+    error = choice.get("error") if choice is not None else None
+    return error if isinstance(error, dict) and error else None
+
+
 def parse_usage(data: Any) -> Usage:
     """A reply's usage. It is reported only when it can be priced honestly: the provider's own cost, or both the
     prompt and completion token counts. `usage: {}`, or only total_tokens (input and output are priced apart), is
