@@ -56,6 +56,7 @@ from llmtrade.llm.http_errors import (
     refused_parameter,
 )
 from llmtrade.llm.replies import body_error, choice_error, error_detail, normalise_reply, parse_usage
+from llmtrade.llm.sse import StreamCut, reply_body
 from llmtrade.llm.structured import core_schema
 from llmtrade.llm.types import ChatReply, ChatRequest, ResponseMode
 
@@ -306,7 +307,10 @@ class OpenAICompatibleClient:
                 status, error_text(response), response, model, mode, said=said, limit=limit_source_of(response)
             )
         try:
-            data = response.json()
+            data = reply_body(response)  # a stream nobody asked for is assembled (llm/sse.py)
+        except StreamCut as exc:  # generated, then cut: billed at what it reported, else at its worst case
+            tally.bill(parse_usage(exc.partial))
+            raise Retryable(f"HTTP {status} with {exc}") from None
         except ValueError:
             if generating(status):  # the 200 says it was generated (a proxy cut or mangled it): billed, cost unknown
                 tally.bill(None)

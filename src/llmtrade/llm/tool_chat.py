@@ -34,6 +34,7 @@ from llmtrade.llm.http_errors import (
 )
 from llmtrade.llm.records import CallSite, UsageTotals
 from llmtrade.llm.replies import body_error, choice_error, error_detail, normalise_reply, parse_usage, stop_failure
+from llmtrade.llm.sse import StreamCut, reply_body
 from llmtrade.llm.types import Usage
 
 
@@ -91,8 +92,10 @@ class ToolChat:
         latency = (time.perf_counter() - started) * 1000
         # From here a 200 came: the model generated and the call is billed, its cost unknown unless reported.
         worst = held.amount if held is not None else None
-        data = _json(response)
+        data, unreadable = _json(response)
         try:
+            if unreadable:
+                raise LLMUnavailable(f"{self.provider} answered {self.model} with {unreadable}")
             content, calls, message = self._read(data, response)
         except (LLMUnavailable, LLMRequestRejected, LLMBadReply) as error:
             usage = self._usage(data)
@@ -241,12 +244,15 @@ class ToolChat:
         )
 
 
-def _json(response: httpx.Response) -> Any:
-    """The body as JSON, or None when it is not."""
+def _json(response: httpx.Response) -> tuple[Any, str | None]:
+    """The body as JSON (a stream nobody asked for assembled: llm/sse.py) and None; else what came (a cut stream's
+    part, or None) and why it cannot be read."""
     try:
-        return response.json()
+        return reply_body(response), None
+    except StreamCut as exc:
+        return exc.partial, str(exc)
     except ValueError:
-        return None
+        return None, f"a body that is not JSON: {body_text(response)!r}"
 
 
 def _flat(message: dict[str, Any]) -> dict[str, str]:
