@@ -15,6 +15,7 @@ from llmtrade.config.models import ModelRef
 from llmtrade.domain.events import LLMCallCompleted, LLMCallFailed
 from llmtrade.errors import (
     LLMContentFiltered,
+    LLMContextExceeded,
     LLMEmptyAnswer,
     LLMRateLimited,
     LLMRequestRejected,
@@ -204,7 +205,7 @@ def test_a_reply_that_is_no_answer_fails_clearly_and_is_recorded(
         ("stop", "refusal", LLMContentFiltered),  # OpenRouter: Anthropic's refusal behind a normalised "stop"
         ("stop", "PROHIBITED_CONTENT", LLMContentFiltered),
         ("MAX_TOKENS", None, LLMTruncated),
-        ("stop", "model_context_window_exceeded", LLMTruncated),
+        ("stop", "model_context_window_exceeded", LLMContextExceeded),
         ("OTHER", None, LLMUpstreamError),
         ("stop", "pause_turn", LLMUpstreamError),
     ],
