@@ -83,7 +83,7 @@ def _failed(storage: Storage) -> list[LLMCallFailed]:
             _reply(
                 {"content": PARTIAL},
                 "error",
-                error={"code": 502, "message": "Upstream error", "metadata": {"provider_name": "Anthropic"}},
+                error={"message": "Upstream error", "metadata": {"provider_name": "Anthropic"}},  # no code: temporary
             ),
             LLMUpstreamError,
             "upstream provider Anthropic",
@@ -141,10 +141,11 @@ def test_whole_answers_in_any_shape_are_read_clean(storage: Storage) -> None:
     [
         ({"code": 502, "message": "Provider returned error", "metadata": {"raw": "overloaded"}}, LLMUnavailable, True),
         ({"code": 429, "message": "Provider returned error", "metadata": {"raw": "overloaded"}}, LLMUnavailable, True),
-        ({"type": "overloaded_error", "message": "Overloaded"}, LLMUpstreamError, True),
+        ({"type": "overloaded_error", "message": "Overloaded"}, LLMUnavailable, True),  # Anthropic's 529, in words
+        ({"code": "upstream_hiccup", "message": "Overloaded"}, LLMUpstreamError, True),  # a word naming no status
         ({"code": 401, "message": "User not found", "metadata": {"raw": "overloaded"}}, LLMAuthRejected, False),
     ],
-    ids=["502", "429", "word code", "401"],
+    ids=["502", "429", "word type", "unknown word code", "401"],
 )
 def test_an_error_inside_a_200_is_judged_by_its_code_and_keeps_its_reason(
     storage: Storage, error: dict[str, Any], kind: type[Exception], temporary: bool

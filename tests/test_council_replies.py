@@ -76,7 +76,7 @@ def _finished(url: str, run_id: str) -> Any:
         (f.reasoning_only("Let me think about 60/40 in depth"), "LLMEmptyAnswer", "empty answer"),
         (f.answer("   "), "LLMEmptyAnswer", "empty answer"),
         (f.truncated(), "LLMTruncated", "cut off at max_tokens"),
-        (f.error_mid_answer(provider="Chutes"), "LLMUpstreamError", "Chutes"),
+        (f.error_mid_answer(provider="Chutes", code=None), "LLMUpstreamError", "Chutes"),
         (f.content_filter(), "LLMContentFiltered", "content filter"),
         # An in-body 5xx is retried within the call like an HTTP 5xx, then unavailable (temporary).
         (f.error_body(200, 502, "Provider returned error", "Together", "overloaded"), "LLMUnavailable", "Together"),
@@ -121,7 +121,7 @@ def test_a_failed_member_is_printed_as_failed_in_the_text_report(live: FakeLLM) 
     [
         (f.reasoning_only("still weighing the answers"), "empty answer"),
         (f.truncated(), "cut off at max_tokens"),
-        (f.error_mid_answer(provider="Chutes"), "Chutes"),
+        (f.error_mid_answer(provider="Chutes", code=None), "Chutes"),
     ],
 )
 def test_a_chairman_without_a_usable_verdict_fails_the_run_clearly(

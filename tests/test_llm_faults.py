@@ -15,6 +15,7 @@ from llmtrade.config.models import ModelRef
 from llmtrade.domain.events import LLMCallCompleted, LLMCallFailed
 from llmtrade.errors import (
     LLMContentFiltered,
+    LLMContextExceeded,
     LLMEmptyAnswer,
     LLMRateLimited,
     LLMRequestRejected,
@@ -176,7 +177,7 @@ def test_a_truncated_free_text_answer_is_a_failure_not_an_answer(storage: Storag
 @pytest.mark.parametrize(
     ("step", "error", "words"),
     [
-        (f.error_mid_answer(), LLMUpstreamError, ["failed mid-answer", "Chutes", "connection reset by peer"]),
+        (f.error_mid_answer(code=None), LLMUpstreamError, ["failed mid-answer", "Chutes", "connection reset by peer"]),
         (f.content_filter(), LLMContentFiltered, ["content filter"]),
         (f.refusal("I can't help with that."), LLMContentFiltered, ["refused to answer: I can't help"]),
         (f.tool_call_only(), LLMEmptyAnswer, ["called a tool"]),
@@ -204,7 +205,7 @@ def test_a_reply_that_is_no_answer_fails_clearly_and_is_recorded(
         ("stop", "refusal", LLMContentFiltered),  # OpenRouter: Anthropic's refusal behind a normalised "stop"
         ("stop", "PROHIBITED_CONTENT", LLMContentFiltered),
         ("MAX_TOKENS", None, LLMTruncated),
-        ("stop", "model_context_window_exceeded", LLMTruncated),
+        ("stop", "model_context_window_exceeded", LLMContextExceeded),
         ("OTHER", None, LLMUpstreamError),
         ("stop", "pause_turn", LLMUpstreamError),
     ],
@@ -525,7 +526,7 @@ def test_the_fallback_chain_against_the_loopback_server(storage: Storage) -> Non
 
 def test_the_loopback_server_sends_faults_byte_for_byte(storage: Storage) -> None:
     with FakeOpenAIServer() as server:
-        server.then(f.malformed(), f.error_mid_answer())
+        server.then(f.malformed(), f.error_mid_answer(code=None))
         with pytest.raises(LLMUpstreamError, match="Chutes"):
             _text(_gateway(storage, server.base_url))
     assert len(server.requests) == 2

@@ -9,6 +9,7 @@ import pytest
 from llmtrade.errors import (
     LLMBadReply,
     LLMContentFiltered,
+    LLMContextExceeded,
     LLMEmptyAnswer,
     LLMTruncated,
     LLMUpstreamError,
@@ -135,7 +136,7 @@ def test_finish_reason_error_without_an_error_object_still_fails() -> None:
         ("stop", "refusal", LLMContentFiltered),
         ("MAX_TOKENS", None, LLMTruncated),
         ("max_tokens", "max_tokens", LLMTruncated),
-        ("stop", "model_context_window_exceeded", LLMTruncated),
+        ("stop", "model_context_window_exceeded", LLMContextExceeded),
         ("OTHER", None, LLMUpstreamError),
         ("MALFORMED_FUNCTION_CALL", None, LLMUpstreamError),
         ("stop", "pause_turn", LLMUpstreamError),

@@ -389,6 +389,11 @@ class LLMTruncated(LLMBadReply, OperationalError):
     """The answer was cut at max_tokens (finish_reason "length"): what came is not the whole answer."""
 
 
+class LLMContextExceeded(LLMBadReply, OperationalError):
+    """The prompt and the answer filled the model's context window (finish_reason model_context_window_exceeded):
+    asking again with a larger max_tokens cannot help, the same prompt fills it again; final."""
+
+
 class LLMContentFiltered(LLMBadReply, OperationalError):
     """The provider withheld the answer (finish_reason "content_filter") or the model refused."""
 

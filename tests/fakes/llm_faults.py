@@ -109,17 +109,23 @@ def truncated(fraction: float = 0.5) -> Step:
     return step
 
 
-def error_mid_answer(partial: str = "The outlook is", provider: str = "Chutes") -> Step:
-    """OpenRouter: HTTP 200, finish_reason "error", partial text and the upstream error on the choice."""
+def error_mid_answer(
+    partial: str = "The outlook is",
+    provider: str = "Chutes",
+    code: int | str | None = 502,
+    message: str = "Upstream error from provider",
+    raw: str = "connection reset by peer",
+) -> Step:
+    """OpenRouter: HTTP 200, finish_reason "error", partial text and the upstream error on the choice, whose `code`
+    mirrors the upstream's status (a number, or a word as OpenAI's "context_length_exceeded"; None: no code)."""
 
     def step(req: dict[str, Any]) -> Fault:
         body = _reply(req, content=partial, finish="error")
         body["choices"][0]["native_finish_reason"] = "error"
-        body["choices"][0]["error"] = {
-            "code": 502,
-            "message": "Upstream error from provider",
-            "metadata": {"provider_name": provider, "raw": "connection reset by peer"},
-        }
+        error: dict[str, Any] = {"message": message, "metadata": {"provider_name": provider, "raw": raw}}
+        if code is not None:
+            error["code"] = code
+        body["choices"][0]["error"] = error
         return Fault(200, body)
 
     return step
@@ -287,5 +293,51 @@ def refuses_format(*modes: str, status: int = 400, provider: str = "DeepInfra") 
             raw = json.dumps({"error": {"message": f"response_format of type {kind} is not supported for this model"}})
             return error_body(status, status, "Provider returned error", provider, raw)(req)
         return answer()(req)
+
+    return step
+
+
+def streamed(
+    content: str | None = None,
+    *,
+    pieces: int = 4,
+    finish: str | None = "stop",
+    done: bool = True,
+    usage: dict[str, Any] | None = None,
+    error: dict[str, Any] | None = None,
+    tool_calls: list[dict[str, Any]] | None = None,
+) -> Step:
+    """A 200 sent as server-sent events though no stream was asked (some proxies and providers stream anyway), in
+    OpenAI's chat.completion.chunk format as OpenRouter sends it: a `: OPENROUTER PROCESSING` comment, a role chunk,
+    the content in `pieces`, tool calls in pieces by index, a finish chunk (`finish`), a usage chunk with no choices,
+    `data: [DONE]` (unless `done` is False: a stream cut off). `error`: OpenRouter's mid-stream error, top-level
+    beside finish_reason "error"."""
+
+    def step(req: dict[str, Any]) -> Fault:
+        text = good_content(req) if content is None else content
+        size = max(1, -(-len(text) // pieces))
+        head = {"id": "gen-1", "object": "chat.completion.chunk", "created": 1, "model": req["model"]}
+
+        def chunk(delta: dict[str, Any], finish_reason: str | None = None, **extra: Any) -> str:
+            choice = {"index": 0, "delta": delta, "finish_reason": finish_reason}
+            return "data: " + json.dumps({**head, "choices": [choice], **extra}) + "\n\n"
+
+        events = [": OPENROUTER PROCESSING\n\n", chunk({"role": "assistant", "content": ""})]
+        events += [chunk({"content": text[i : i + size]}) for i in range(0, len(text), size)]
+        for index, call in enumerate(tool_calls or []):
+            name = {"index": index, "id": call["id"], "type": "function", "function": {"name": call["name"]}}
+            events.append(chunk({"tool_calls": [name]}))
+            half = len(call["arguments"]) // 2
+            for part in (call["arguments"][:half], call["arguments"][half:]):
+                events.append(chunk({"tool_calls": [{"index": index, "function": {"arguments": part}}]}))
+        if error is not None:
+            events.append(chunk({"content": ""}, "error", error=error))
+        elif finish is not None:
+            events.append(chunk({}, finish))
+        if usage is not None:
+            events.append("data: " + json.dumps({**head, "choices": [], "usage": usage}) + "\n\n")
+        if done:
+            events.append("data: [DONE]\n\n")
+        return Fault(200, "".join(events), {"content-type": "text/event-stream"})
 
     return step

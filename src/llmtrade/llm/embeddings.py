@@ -9,8 +9,11 @@ add credits, or raise the key's limit); 401/403 LLMAuthRejected; any other 4xx i
 provider's reason (OpenRouter's error.metadata included). `timeout_seconds` bounds the wait for a first byte and
 between reads; each attempt, body included, also has a whole deadline (`attempt_floor_seconds`, at least
 `timeout_seconds`), so a server trickling keep-alive bytes for ever times out.
-A 200 whose body is not one vector per input is EmbeddingMalformed, and vectors of
-the wrong size EmbeddingDimensionMismatch (both exit 1: asking again gets the same answer).
+A 200 whose body is not one vector per input is EmbeddingMalformed, and so is a vector pgvector cannot hold (a value
+NaN, infinite or beyond float32's range, all zeros, over 16,000 dimensions); vectors of the wrong size (in one batch,
+against the configured size or the model's earlier vectors) are EmbeddingDimensionMismatch (all exit 1: asking again
+gets the same answer). So is a 5xx whose body says the server could not write a NaN its model produced (Ollama's
+bge-m3 answers 500 "json: unsupported value: NaN" for certain texts, every time): not retried.
 
 `Embeddings` (the memory's Embedder for a configured model) adds the per-text cache (storage/
 memory_embedding_cache.py) and records every batch as EmbeddingCallCompleted / EmbeddingCallFailed; in replay
@@ -21,7 +24,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import random
+import re
+import struct
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -42,19 +48,23 @@ from llmtrade.llm.http_client import shared_tls_context
 from llmtrade.llm.http_errors import (
     Retryable,
     body_text,
-    error_code,
+    error_status,
     error_text,
-    is_rate_limit,
     limit_source_of,
     refusal,
 )
-from llmtrade.llm.replies import body_error, error_detail
+from llmtrade.llm.replies import body_error, error_detail, parse_usage
 from llmtrade.storage.memory_embedding_cache import EmbeddingCache
 
 _BACKOFF_FIRST = 0.5
 _BACKOFF_MAX = 20.0
 # Headers of the encoding httpx already undid while reading the stream: not carried to the reply rebuilt from it.
 _DECODED = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+# pgvector's limit for a `vector` column (memory_setups.embedding and kin have no fixed size).
+PGVECTOR_MAX_DIMS = 16000
+# A NaN the server's model made and its JSON writer refused (Ollama: "json: unsupported value: NaN"): the same text
+# makes it on every attempt (ollama/ollama issues 14657, 15582), so that 5xx is final, not an outage.
+_NAN_REPLY = re.compile(r"unsupported value: [+-]?(NaN|Inf)", re.IGNORECASE)
 
 
 class EmbeddingMalformed(OperationalError):
@@ -133,12 +143,11 @@ class EmbeddingClient:
             raise EmbeddingDimensionMismatch(
                 f"{self.name} returned vectors of {sorted(sizes)} dimensions from {model}, expected {want}"
             )
-        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
-        cost = usage.get("cost")
+        usage = parse_usage(data)  # a count or cost that is no number (NaN, text, negative) is unreported, not a crash
         return EmbeddingReply(
             vectors=vectors,
-            prompt_tokens=int(usage.get("prompt_tokens") or 0),
-            cost_usd=float(cost) if isinstance(cost, int | float) else None,
+            prompt_tokens=usage.prompt_tokens,
+            cost_usd=usage.cost_usd,
             attempts=attempts,
             latency_ms=(time.perf_counter() - started) * 1000,
         )
@@ -160,6 +169,14 @@ class EmbeddingClient:
         except httpx.HTTPError as exc:
             raise Retryable(f"connection failed: {exc or type(exc).__name__}") from None
         status = response.status_code
+        if status >= 500 and _NAN_REPLY.search(response.text):
+            count = len(body["input"])
+            raise EmbeddingMalformed(
+                f"{self.name}'s {model} produced a NaN for one of {count} text(s) and could not send it "
+                f"(HTTP {status}: {error_text(response)}); not retried: the same text fails the same way every "
+                "time (a known fault of some models, Ollama's bge-m3 among them): use another embedding model "
+                "(models.yaml memory.embedding)"
+            )
         if status >= 400:
             self._refused(status, error_text(response), response, model, f"HTTP {status}", limit_source_of(response))
         try:
@@ -170,9 +187,7 @@ class EmbeddingClient:
         if error is not None:
             # OpenRouter relays an upstream failure inside a 200: its code decides as an HTTP status would.
             detail = error_detail(error)
-            code = error_code(error) if isinstance(error, dict) else None
-            if isinstance(error, dict) and is_rate_limit(error):
-                code = 429
+            code = error_status(error) if isinstance(error, dict) else None
             limit = limit_source_of(error) if isinstance(error, dict) else None
             if code is None or code < 400:  # a word code, or none: an upstream failure, temporary as in chat
                 code = 502
@@ -220,6 +235,7 @@ class EmbeddingClient:
 
 
 def _vectors(data: dict[str, Any], count: int, provider: str, model: str) -> list[list[float]]:
+    """One float32 vector per input, in order; else EmbeddingMalformed (a vector `_unusable` names too)."""
     items = data.get("data")
     if not isinstance(items, list) or len(items) != count:
         got = len(items) if isinstance(items, list) else type(items).__name__
@@ -236,14 +252,36 @@ def _vectors(data: dict[str, Any], count: int, provider: str, model: str) -> lis
             raise EmbeddingMalformed(f"{provider} returned an embedding from {model} that is not a list of numbers")
         if not isinstance(index, int) or not 0 <= index < count or index in by_index:
             raise EmbeddingMalformed(f"{provider} returned embeddings from {model} with bad indexes")
-        by_index[index] = [_f32(x) for x in vector]
+        rounded = [_f32(x) for x in vector]
+        why = _unusable(rounded)
+        if why:
+            raise EmbeddingMalformed(
+                f"{provider} returned an embedding from {model} that the memory cannot use (input {index}): {why}"
+            )
+        by_index[index] = rounded
     return [by_index[i] for i in range(count)]
 
 
-def _f32(x: float) -> float:
-    import struct
+def _unusable(vector: list[float]) -> str | None:
+    """Why pgvector cannot store or compare `vector`, else None: it refuses NaN and infinite values and more than
+    PGVECTOR_MAX_DIMS dimensions, and a vector of zeros has no direction (its cosine distance to anything is NaN)."""
+    if len(vector) > PGVECTOR_MAX_DIMS:
+        return f"{len(vector)} dimensions, more than pgvector's {PGVECTOR_MAX_DIMS}"
+    bad = next((i for i, x in enumerate(vector) if not math.isfinite(x)), None)
+    if bad is not None:
+        return f"value {bad} is {vector[bad]} (NaN, infinite, or beyond float32's range)"
+    if not any(vector):
+        return "every value is 0"
+    return None
 
-    return struct.unpack("f", struct.pack("f", float(x)))[0]
+
+def _f32(x: float) -> float:
+    """`x` rounded to float32, what pgvector keeps; beyond float32's range (about 3.4e38) it is infinite, which
+    `_unusable` names."""
+    try:
+        return struct.unpack("f", struct.pack("f", float(x)))[0]
+    except OverflowError:  # raised by some Python builds instead of rounding to infinity
+        return math.inf if x > 0 else -math.inf
 
 
 def text_key(model: str, dims: int | None, text: str) -> str:
@@ -310,20 +348,19 @@ class Embeddings:
                         f"{self.model} returned {len(reply.vectors[0])} dimensions, earlier vectors had {self._dims}"
                     )
             except (LLMUnavailable, LLMRequestRejected, EmbeddingMalformed, EmbeddingDimensionMismatch) as exc:
-                self._append(
-                    EmbeddingCallFailed(
-                        role=self._role,
-                        provider=self._provider,
-                        model=self.model,
-                        inputs=len(texts),
-                        input_chars=chars,
-                        error_type=type(exc).__name__,
-                        error=str(exc),
-                        batch_key=batch_key,
-                    )
-                )
+                self._append(self._failed(texts, chars, batch_key, exc))
                 raise
             fresh = {keys[i]: v for i, v in zip(missing, reply.vectors, strict=True)}
+            old = {len(v) for v in held.values()} - {len(reply.vectors[0])}
+            if old:
+                # Cached vectors of this model name in another size: the model behind the name changed.
+                exc = EmbeddingDimensionMismatch(
+                    f"{self.model} now answers {len(reply.vectors[0])} dimensions, but vectors cached from it "
+                    f"earlier have {sorted(old)}: the model behind that name changed; set memory.embedding's "
+                    "dimensions (models.yaml), or a new model name, then `llmtrade memory rebuild`"
+                )
+                self._append(self._failed(texts, chars, batch_key, exc))
+                raise exc
             self._cache.put_many(self.model, len(reply.vectors[0]), fresh)
             held.update(fresh)
         vectors = [held[k] for k in keys]
@@ -347,6 +384,18 @@ class Embeddings:
         if self._dims is None:
             self._dims = len(vectors[0])
         return vectors
+
+    def _failed(self, texts: Sequence[str], chars: int, batch_key: str, exc: Exception) -> EmbeddingCallFailed:
+        return EmbeddingCallFailed(
+            role=self._role,
+            provider=self._provider,
+            model=self.model,
+            inputs=len(texts),
+            input_chars=chars,
+            error_type=type(exc).__name__,
+            error=str(exc),
+            batch_key=batch_key,
+        )
 
     def _append(self, payload: EmbeddingCallCompleted | EmbeddingCallFailed) -> None:
         self._events.append([NewEvent.of(payload, stream=self._stream, run_id=self._run_id)])

@@ -48,15 +48,15 @@ from llmtrade.llm.call_records import BilledAttempts
 from llmtrade.llm.http_errors import (
     Retryable,
     body_text,
-    error_code,
+    error_status,
     error_text,
     generating,
-    is_rate_limit,
     limit_source_of,
     refusal,
     refused_parameter,
 )
-from llmtrade.llm.replies import body_error, error_detail, normalise_reply, parse_usage
+from llmtrade.llm.replies import body_error, choice_error, error_detail, normalise_reply, parse_usage
+from llmtrade.llm.sse import StreamCut, reply_body
 from llmtrade.llm.structured import core_schema
 from llmtrade.llm.types import ChatReply, ChatRequest, ResponseMode
 
@@ -307,17 +307,19 @@ class OpenAICompatibleClient:
                 status, error_text(response), response, model, mode, said=said, limit=limit_source_of(response)
             )
         try:
-            data = response.json()
+            data = reply_body(response)  # a stream nobody asked for is assembled (llm/sse.py)
+        except StreamCut as exc:  # generated, then cut: billed at what it reported, else at its worst case
+            tally.bill(parse_usage(exc.partial))
+            raise Retryable(f"HTTP {status} with {exc}") from None
         except ValueError:
             if generating(status):  # the 200 says it was generated (a proxy cut or mangled it): billed, cost unknown
                 tally.bill(None)
             raise Retryable(f"HTTP {status} with a body that is not JSON: {body_text(response)!r}") from None
-        error = body_error(data)
+        error = body_error(data) or choice_error(data)
         if isinstance(error, dict):
-            # An error inside a 200 (OpenRouter relays upstream failures so): its code decides as a status would.
-            code = error_code(error)
-            if is_rate_limit(error):
-                code = 429
+            # An error inside a 200, for the whole body or on the choice (OpenRouter relays upstream failures so, before
+            # or mid-answer): its code, number or word, decides as a status would (one with none: replies, temporary).
+            code = error_status(error)
             if code is not None and code >= 400:
                 said = f"HTTP 200 carrying error {code}"
                 try:

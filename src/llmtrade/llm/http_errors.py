@@ -61,8 +61,68 @@ def error_code(error: dict[str, Any]) -> int | None:
     return int(number) if number.is_integer() else None
 
 
+# Words providers put in an error object where a number would be, read as the HTTP status they stand for: OpenAI's
+# `code` and `type` (rate_limit_exceeded, insufficient_quota, context_length_exceeded, invalid_request_error,
+# server_error), Anthropic's `type` (rate_limit_error, overloaded_error, request_too_large), Google's `status`
+# (RESOURCE_EXHAUSTED, INVALID_ARGUMENT, UNAVAILABLE). A word not listed says nothing: an upstream failure.
+_WORD_STATUS = {
+    "rate_limit_exceeded": 429,
+    "rate_limit_error": 429,
+    "rate_limited": 429,
+    "too_many_requests": 429,
+    "resource_exhausted": 429,
+    "insufficient_quota": 429,
+    "context_length_exceeded": 400,
+    "string_above_max_length": 400,
+    "invalid_request_error": 400,
+    "invalid_argument": 400,
+    "failed_precondition": 400,
+    "request_too_large": 413,
+    "invalid_api_key": 401,
+    "authentication_error": 401,
+    "unauthenticated": 401,
+    "permission_error": 403,
+    "permission_denied": 403,
+    "model_not_found": 404,
+    "not_found_error": 404,
+    "not_found": 404,
+    "server_error": 500,
+    "internal_error": 500,
+    "internal": 500,
+    "api_error": 500,
+    "overloaded_error": 529,
+    "unavailable": 503,
+    "deadline_exceeded": 504,
+}
+_RATE_WORDS = re.compile(r"rate[ _-]?limit|too many requests", re.IGNORECASE)
+
+
 def is_rate_limit(error: dict[str, Any]) -> bool:
-    return error_code(error) == 429 or "rate limit" in str(error.get("message", "")).lower()
+    """Whether an error object is a rate limit: code 429, a word code, type or status that means one
+    ("rate_limit_exceeded", "RESOURCE_EXHAUSTED"), or a message that says so ("Rate limit reached", "Too many
+    requests")."""
+    if error_code(error) == 429:
+        return True
+    words = [str(error.get(key) or "") for key in ("code", "type", "status")]
+    if any(_WORD_STATUS.get(word.strip().lower()) == 429 for word in words):
+        return True
+    return any(_RATE_WORDS.search(text) for text in (*words, str(error.get("message") or "")))
+
+
+def error_status(error: dict[str, Any]) -> int | None:
+    """The HTTP status an error object inside a 200 stands for (at the body's top or on a choice): 429 for a rate
+    limit in any words (`is_rate_limit`), else its numeric code, else the status its word code, type or status
+    means (_WORD_STATUS); None when it names none (an upstream failure, temporary)."""
+    if is_rate_limit(error):
+        return 429
+    code = error_code(error)
+    if code is not None:
+        return code
+    for key in ("code", "type", "status"):
+        found = _WORD_STATUS.get(str(error.get(key) or "").strip().lower())
+        if found is not None:
+            return found
+    return None
 
 
 def limit_source_of(found: httpx.Response | dict[str, Any]) -> str | None:

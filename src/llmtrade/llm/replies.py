@@ -26,7 +26,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from llmtrade.errors import LLMBadReply, LLMContentFiltered, LLMEmptyAnswer, LLMTruncated, LLMUpstreamError
+from llmtrade.errors import (
+    LLMBadReply,
+    LLMContentFiltered,
+    LLMContextExceeded,
+    LLMEmptyAnswer,
+    LLMTruncated,
+    LLMUpstreamError,
+)
 from llmtrade.llm.types import Usage
 
 # Opening tag at the very start (after whitespace); some templates emit only the closing tag.
@@ -40,9 +47,11 @@ _RAW_LIMIT = 500
 # servers pass the upstream's own words through in either (Google's OpenAI-compatible endpoint answers "SAFETY" or
 # "MAX_TOKENS" as the finish_reason; OpenRouter may say "stop" beside a native "refusal" or "RECITATION"). A text that
 # ended so is not a whole answer, however much of it came.
-_TRUNCATION = frozenset(
-    {"length", "max_tokens", "max_output_tokens", "model_context_window_exceeded", "context_window_exceeded"}
-)
+_TRUNCATION = frozenset({"length", "max_tokens", "max_output_tokens"})
+# Cut off because the prompt and the answer filled the model's context window (Anthropic's
+# model_context_window_exceeded, relayed by OpenRouter): unlike a max_tokens cut, more room to answer is none to
+# give, so it is no truncation to repair.
+_CONTEXT_FULL = frozenset({"model_context_window_exceeded", "context_window_exceeded", "context_length_exceeded"})
 # Withheld by a filter or refused by the model: Gemini's SAFETY, RECITATION, BLOCKLIST, PROHIBITED_CONTENT, SPII,
 # LANGUAGE and image kin; Anthropic's "refusal"; Bedrock's guardrail. Asking the same again meets the same filter.
 _WITHHELD = frozenset(
@@ -118,6 +127,15 @@ def body_error(data: Any) -> Any | None:
     return None
 
 
+def choice_error(data: Any) -> dict[str, Any] | None:
+    """The error object on a body's first choice (OpenRouter's `choices[].error` beside finish_reason "error": the
+    upstream failed mid-answer), else None."""
+    choices = data.get("choices") if isinstance(data, dict) else None
+    choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else None
+    error = choice.get("error") if choice is not None else None
+    return error if isinstance(error, dict) and error else None
+
+
 def parse_usage(data: Any) -> Usage:
     """A reply's usage. It is reported only when it can be priced honestly: the provider's own cost, or both the
     prompt and completion token counts. `usage: {}`, or only total_tokens (input and output are priced apart), is
@@ -188,6 +206,14 @@ def normalise_reply(data: Any, *, provider: str, model: str, reasoning_as_answer
         said = f": {refused}" if refused else ""
         raise LLMContentFiltered(
             f"{who} withheld the answer ({why}): the provider's content filter or the model's refusal{said}{got}",
+            **partial,
+        )
+    if stops & _CONTEXT_FULL:
+        raise LLMContextExceeded(
+            f"{who} filled its context window ({why}; {usage.prompt_tokens} prompt and {usage.completion_tokens} "
+            f"completion tokens, {len(text)} characters of answer): the prompt leaves the answer no room; not asked "
+            "again with a larger max_tokens, which cannot fit either: shorten the prompt (models.yaml "
+            "memory.token_budget, a prompt override) or use a model with a larger context window",
             **partial,
         )
     if stops & _TRUNCATION:

@@ -26,15 +26,15 @@ from llmtrade.llm.budget import Budget, estimate_prompt_tokens, price_of
 from llmtrade.llm.http_errors import (
     Retryable,
     body_text,
-    error_code,
+    error_status,
     error_text,
-    is_rate_limit,
     limit_source_of,
     refusal,
     refused_parameter,
 )
 from llmtrade.llm.records import CallSite, UsageTotals
-from llmtrade.llm.replies import body_error, error_detail, normalise_reply, parse_usage, stop_failure
+from llmtrade.llm.replies import body_error, choice_error, error_detail, normalise_reply, parse_usage, stop_failure
+from llmtrade.llm.sse import StreamCut, reply_body
 from llmtrade.llm.types import Usage
 
 
@@ -92,8 +92,10 @@ class ToolChat:
         latency = (time.perf_counter() - started) * 1000
         # From here a 200 came: the model generated and the call is billed, its cost unknown unless reported.
         worst = held.amount if held is not None else None
-        data = _json(response)
+        data, unreadable = _json(response)
         try:
+            if unreadable:
+                raise LLMUnavailable(f"{self.provider} answered {self.model} with {unreadable}")
             content, calls, message = self._read(data, response)
         except (LLMUnavailable, LLMRequestRejected, LLMBadReply) as error:
             usage = self._usage(data)
@@ -166,10 +168,10 @@ class ToolChat:
         if data is None:
             said = body_text(response)
             raise LLMUnavailable(f"{self.provider} answered {self.model} with a body that is not JSON: {said!r}")
-        error = body_error(data)
+        error = body_error(data) or choice_error(data)
         if isinstance(error, dict):
             # Judged by its code as a status would be (as the chat client does): 5xx, 408, 429 temporary, 4xx final.
-            code = 429 if is_rate_limit(error) else error_code(error)
+            code = error_status(error)
             if code is not None and code >= 400:
                 self._refused(code, error_detail(error), response, error)
         try:
@@ -179,7 +181,7 @@ class ToolChat:
                 for c in message.get("tool_calls") or []
             ]
         except (KeyError, IndexError, TypeError, AttributeError) as exc:
-            if error is not None:  # an error whose code is a word ("overloaded_error"): temporary, as replies read it
+            if error is not None:  # an error that names no status: an upstream failure, temporary, as replies read it
                 normalise_reply(data, provider=self.provider, model=self.model)
             raise LLMRequestRejected(f"{self.provider} answered {self.model} with no message: {exc!r}") from None
         # A final text is read as the gateway reads one: cut off, withheld, refused, empty or stopped upstream is a
@@ -242,12 +244,15 @@ class ToolChat:
         )
 
 
-def _json(response: httpx.Response) -> Any:
-    """The body as JSON, or None when it is not."""
+def _json(response: httpx.Response) -> tuple[Any, str | None]:
+    """The body as JSON (a stream nobody asked for assembled: llm/sse.py) and None; else what came (a cut stream's
+    part, or None) and why it cannot be read."""
     try:
-        return response.json()
+        return reply_body(response), None
+    except StreamCut as exc:
+        return exc.partial, str(exc)
     except ValueError:
-        return None
+        return None, f"a body that is not JSON: {body_text(response)!r}"
 
 
 def _flat(message: dict[str, Any]) -> dict[str, str]:
