@@ -12,8 +12,10 @@ from llmtrade.app.container import Container
 from llmtrade.app.results import BreakerReset
 from llmtrade.app.week_mode import as_books_priced
 from llmtrade.brokers.reconcile import look_now
-from llmtrade.discovery.universe import held_outside
+from llmtrade.config.models import BENCHMARK
+from llmtrade.discovery.universe import held_outside, in_play
 from llmtrade.errors import BarNotComplete, TemporaryError, UsageError
+from llmtrade.market.ended_prices import ended_last_bars
 from llmtrade.market.held_prices import closes_with_held, not_final
 from llmtrade.risk.controls import breaker_state
 from llmtrade.risk.halt_cancels import resume_by_hand
@@ -41,14 +43,19 @@ def reset_breaker(app: Container, account_id: str) -> BreakerReset:
         # Valuing the account is a read: its price fetches are not this command's record.
         market = app.market(storage, live=live, record=False)
         desk = next(d for d in app.desks(storage, market, live=live) if d.account.id == account_id)
-        held = held_outside(config, storage.events)
+        held, now = held_outside(config, storage.events), app.clock.now()
         try:
-            prices = closes_with_held(market, config.assets.symbols, held, app.clock.now())[0]
+            # A universe symbol whose prices ended (a CSV file no longer written) is set apart, not raised: it failed
+            # every reset (exit 1), held or not. Held, it is valued at its last close, as status and the postmortem
+            # value it: at its cost, the new peak would credit it with a gain (or loss) no other valuation sees.
+            prices, missing = closes_with_held(market, config.assets.symbols, held, now, anchor=BENCHMARK)
         except BarNotComplete as exc:
             raise TemporaryError(
                 f"{account_id}: a breaker reset restarts its peak at the account's equity at the last close, and "
                 f"{not_final(exc)}: the breaker was not reset; run it again once the close is final"
             ) from exc
+        ended = ended_last_bars(market, [s for s in missing if s in in_play(storage.events)], now)
+        prices |= {s: bar.close for s, (bar, _) in ended.items()}
         equity = look_now(storage.events, desk.broker, prices).managed.equity
         state = resume_by_hand(
             storage.events, desk.broker, account_id, starting_equity=account.starting_cash, equity=equity
