@@ -211,6 +211,20 @@ def _closing_order(desk: Desk, symbol: str, week_id: date, prices: Mapping[str, 
     )
 
 
+def held_closes(market: MarketData, desks: Sequence[Desk], quote: Quote, last: date) -> dict[str, float]:
+    """The price of every symbol an account of `desks` holds at the settlement's instant, `last`'s last second: the
+    delisted one's is `quote` (its close), every other one's its close of `last`. The valuation after each close's fill
+    is handed them all: given the delisted symbol's alone, it valued the account's other positions at their cost, and
+    the breaker saw that equity. A held symbol with no bar that session (none can have one: a symbol delisted earlier
+    is settled, nothing holds it) is left to the valuation, which says it is at cost."""
+    held = {s for desk in desks for s, p in desk.broker.account({}).positions.items() if p.qty} - {quote.symbol}
+    prices = {quote.symbol: quote.price}
+    if held:
+        series = market.bars(sorted(held), last, last).bars
+        prices |= {s: rows[-1].close for s in sorted(held) if (rows := series.get(s)) and rows[-1].day == last}
+    return prices
+
+
 class _LastClose:
     """The quote source of a delisting's closing orders: `symbol`'s last close, observed now (QuoteSource)."""
 
@@ -254,7 +268,7 @@ def _settle(app: BacktestContainer, symbol: str, last: date) -> None:
                 config_source=app.loaded.source,
             )
         try:
-            closed = _close_all(app, storage, market, quote, week_id, run_id)
+            closed = _close_all(app, storage, market, quote, last, week_id, run_id)
         except LlmtradeError as exc:
             run.failed(exc)  # a rerun settles it: the run that stopped says why
             raise
@@ -284,16 +298,23 @@ def _cut_short(storage: Storage, symbol: str) -> str | None:
 
 
 def _close_all(
-    app: BacktestContainer, storage: Storage, market: MarketData, quote: Quote, week_id: date, run_id: str
+    app: BacktestContainer,
+    storage: Storage,
+    market: MarketData,
+    quote: Quote,
+    last: date,
+    week_id: date,
+    run_id: str,
 ) -> dict[str, int]:
-    """Send every account's close of `quote.symbol` at `quote` (its last close); account -> the signed shares closed.
-    Raises OperationalError, before anything says it is settled, when a close did not fill."""
+    """Send every account's close of `quote.symbol` at `quote` (its last close, of session `last`); account -> the
+    signed shares closed. Raises OperationalError, before anything says it is settled, when a close did not fill."""
     symbol = quote.symbol
-    prices = {symbol: quote.price}
     closed: dict[str, int] = {}
     unfilled: list[str] = []
     stream = week_stream(week_id, ORDERS)
-    for desk in app.desks(storage, market, quotes=_LastClose(quote)):  # type: ignore[arg-type]
+    desks = app.desks(storage, market, quotes=_LastClose(quote))  # type: ignore[arg-type]
+    prices = held_closes(market, desks, quote, last)
+    for desk in desks:
         _abandon_undone(storage, desk, symbol, week_id, run_id, prices)
         order = _closing_order(desk, symbol, week_id, prices)
         if order is None:

@@ -8,7 +8,9 @@ submission that ends ambiguously (timeout, dropped connection, 429, 5xx, any sta
 refusal: a proxy's 408) is settled by looking the order up by its client_order_id: found, it is the answer;
 not found, Alpaca never got it and the caller may simply rerun, which sends it again under the same id. A
 duplicate-id refusal (422, code 40010001) is answered the same way, by returning the order Alpaca already
-holds. `submit` POSTs at most once.
+holds. `submit` POSTs once, and a second time only after Alpaca's rate limit answered the first 429 and named a wait
+short enough to wait out (brokers/alpaca_client.py): once it passed, a lookup by client_order_id that finds nothing
+proves the first never landed, and the second POST carries the same id (a duplicate is refused 422, never filled).
 
 Open orders and fills come from GET /v2/orders (paged by submission time, 500 at most per answer); a
 fill is an order's filled quantity and average price so far, so a partial fill of a working order counts.
@@ -29,7 +31,7 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
-from llmtrade.brokers.alpaca_client import REFUSED, AlpacaTrading, transport_detail
+from llmtrade.brokers.alpaca_client import REFUSED, AlpacaTrading, limit_said, transport_detail
 from llmtrade.brokers.alpaca_orders import (
     account_note,
     bare_refusal,
@@ -64,6 +66,7 @@ from llmtrade.errors import (
     TemporaryError,
 )
 from llmtrade.market.alpaca_http import error_message
+from llmtrade.market.alpaca_limits import RateLimitWaits
 
 # alpaca-py's BaseURL.TRADING_PAPER / TRADING_LIVE, spelled out so that building a broker (and refusing a
 # live one) imports nothing of alpaca-py.
@@ -93,6 +96,7 @@ class AlpacaBroker:
         url_override: str | None = None,
         timeout_seconds: float = 15.0,
         live_trading_enabled: bool = False,
+        waits: RateLimitWaits | None = None,
     ):
         if timeout_seconds <= 0:
             raise ValueError("timeout_seconds must be positive")
@@ -110,7 +114,13 @@ class AlpacaBroker:
                 "or trade on paper."
             )
         self._api = AlpacaTrading(
-            api_key, secret_key, paper=paper, url_override=url_override, endpoint=self.endpoint, timeout=timeout_seconds
+            api_key,
+            secret_key,
+            paper=paper,
+            url_override=url_override,
+            endpoint=self.endpoint,
+            timeout=timeout_seconds,
+            waits=waits,
         )
 
     def __repr__(self) -> str:
@@ -157,8 +167,6 @@ class AlpacaBroker:
 
     def submit(self, order: Order) -> OrderResult:
         # lazy: alpaca-py is heavy; keeps CLI start-up fast
-        import requests
-        from alpaca.common.exceptions import APIError
         from alpaca.trading.enums import OrderSide, TimeInForce
         from alpaca.trading.requests import MarketOrderRequest
 
@@ -170,9 +178,21 @@ class AlpacaBroker:
             time_in_force=TimeInForce.DAY,
             client_order_id=order.client_order_id,
         )
-        client = self._api.client()
+        # A second POST only after a 429 waited out and a lookup finding nothing (`_post`): see the module docstring.
+        for second in (False, True):
+            if (result := self._post(order, request, second=second)) is not None:
+                return result
+        raise OperationalError(f"order {_describe(order)}: the second POST returned no answer")  # _post raises first
+
+    def _post(self, order: Order, request: Any, *, second: bool) -> OrderResult | None:
+        """One POST of `order`: Alpaca's answer, or the order a lookup found after an ambiguous one; None only when
+        the POST was answered 429, its wait waited out, the lookup found nothing and this was not the `second`."""
+        # lazy: alpaca-py is heavy; keeps CLI start-up fast
+        import requests
+        from alpaca.common.exceptions import APIError
+
         try:
-            placed = client.submit_order(request)
+            placed = self._api.client().submit_order(request)
         except APIError as exc:
             status, body = exc.status_code, str(exc)
             if status == 422 and is_duplicate_id(body):
@@ -183,7 +203,9 @@ class AlpacaBroker:
                 raise BrokerRejected(f"{text}; {note}" if note else text) from exc
             # Any other status (429, a proxy's 408, 409, 425, 5xx, a gateway's 504 included) says nothing about
             # whether the order got through.
-            return self._settle_by_lookup(order, f"HTTP {status}: {error_message(body)}", exc)
+            failure = f"HTTP {status}: {error_message(body)}{limit_said(exc, self._api.waits.wall())}"
+            waited = getattr(exc.response, "waited_out", None) is not None
+            return self._settle_by_lookup(order, failure, exc, resend=waited and not second)
         except requests.RequestException as exc:
             # Timeout, reset connection, or a 2xx whose body is not JSON: the POST may have landed.
             return self._settle_by_lookup(order, transport_detail(exc, self.timeout_seconds), exc)
@@ -300,8 +322,11 @@ class AlpacaBroker:
             return ""
         return account_note(detail, found)
 
-    def _settle_by_lookup(self, order: Order, failure: str, cause: BaseException) -> OrderResult:
-        """After a submission that may or may not have landed: the order if Alpaca has it, else an error."""
+    def _settle_by_lookup(
+        self, order: Order, failure: str, cause: BaseException, *, resend: bool = False
+    ) -> OrderResult | None:
+        """After a submission that may or may not have landed: the order if Alpaca has it, else an error; None (send
+        it again) instead when `resend` (a 429 whose wait has passed: the POST was turned away, not lost)."""
         try:
             found = self._api.lookup(order.client_order_id)
         except LlmtradeError as lookup_error:
@@ -311,6 +336,8 @@ class AlpacaBroker:
                 f"({lookup_error}): whether alpaca received it is unknown. A rerun looks it up again and sends "
                 "it only if alpaca never got it (same client_order_id, so never twice)."
             ) from cause
+        if found is None and resend:
+            return None
         if found is None:
             raise BrokerUnavailable(
                 f"alpaca did not receive order {_describe(order)} ({failure}); a lookup by client_order_id "

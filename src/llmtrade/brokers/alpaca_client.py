@@ -2,7 +2,11 @@
 
 One client per account, built on first use (alpaca-py is imported only then: importing the broker stays cheap), with
 alpaca-py's own retry loop switched off and a timeout on every request (brokers/alpaca.py says why no call is retried
-blindly). `read` turns what a call raises into our error families: no answer, 429 and 5xx are BrokerUnavailable
+blindly). Alpaca's rate limit (200 requests a minute, X-RateLimit-Reset on every answer) is answered as the market
+data's is (market/alpaca_limits.py), within a short bound (TRADING_WAIT_SECONDS): a read (GET) or a cancel (DELETE)
+answered 429 is sent again once the window resets; an order's POST is waited out but never resent here (the broker
+looks the order up first). A 429 not waited out names when to try again. `read` turns what a call raises into our
+error families: no answer, 429 and 5xx are BrokerUnavailable
 (temporary), a refusal is BrokerRejected, an answer alpaca-py cannot read is OperationalError. Orders are looked up by
 client_order_id and listed page by page (GET /v2/orders has no page token). What the answers mean is
 brokers/alpaca_orders.py's; what to do with them is brokers/alpaca.py's.
@@ -18,7 +22,8 @@ from pydantic import ValidationError
 
 from llmtrade.brokers.alpaca_orders import refusal, short
 from llmtrade.errors import BrokerRejected, BrokerUnavailable, LlmtradeError, OperationalError
-from llmtrade.market.alpaca_http import configure_retries, error_message, impose_timeout
+from llmtrade.market.alpaca_http import configure_retries, error_message
+from llmtrade.market.alpaca_limits import LATE_SECONDS, RateLimitWaits, reset_said, waits_out_rate_limits
 
 T = TypeVar("T")
 
@@ -26,6 +31,16 @@ T = TypeVar("T")
 # power or shares held, not found, unprocessable). Any other (429, 5xx, and a proxy's 408, a 409 or 425 on the way)
 # leaves unknown whether it landed: a submission answered so is settled by looking the order up, a read is retried.
 REFUSED = frozenset({400, 401, 403, 404, 405, 422})
+
+# The most one account's calls of one command wait out Alpaca's rate limit in all: what any market-data read may wait
+# past its job's deadline, as this client is given no deadline. A window further off (a minute at most) is not waited:
+# the call fails at once as temporary (exit 75), naming when the window resets, and the job's rerun goes on then.
+TRADING_WAIT_SECONDS = LATE_SECONDS
+# The calls sent again after a 429 is waited out: reads, and a cancel (a second DELETE of an order that ended is a 422,
+# no cancel of ours). Never an order's POST.
+_RESENT = frozenset({"GET", "DELETE"})
+# How often a call answered 429 is waited out and sent again.
+_RATE_LIMIT_ATTEMPTS = 2
 
 # GET /v2/orders answers at most 500 orders a request (a larger limit is cut to 500 without notice).
 _PAGE = 500
@@ -35,7 +50,15 @@ class AlpacaTrading:
     """One account's TradingClient, built on first use; the keys stay here and out of every repr."""
 
     def __init__(
-        self, api_key: str, secret_key: str, *, paper: bool, url_override: str | None, endpoint: str, timeout: float
+        self,
+        api_key: str,
+        secret_key: str,
+        *,
+        paper: bool,
+        url_override: str | None,
+        endpoint: str,
+        timeout: float,
+        waits: RateLimitWaits | None = None,
     ) -> None:
         self._api_key = api_key
         self._secret_key = secret_key
@@ -43,6 +66,8 @@ class AlpacaTrading:
         self.url_override = url_override
         self.endpoint = endpoint
         self.timeout_seconds = timeout
+        # tests step a fake's wall clock through `waits` instead of sleeping
+        self.waits = waits or RateLimitWaits(most_seconds=TRADING_WAIT_SECONDS)
         self._client: Any = None
 
     def __repr__(self) -> str:
@@ -64,10 +89,12 @@ class AlpacaTrading:
             client = TradingClient(
                 api_key=self._api_key, secret_key=self._secret_key, paper=self.paper, url_override=self.url_override
             )
-            # No retries at all: see brokers/alpaca.py's docstring. Reads fail fast too; the caller's rerun retries
-            # them.
+            # No blind retries: see brokers/alpaca.py's docstring. Only a 429 whose wait Alpaca names, within the bound,
+            # is waited out (a read resent); anything else fails fast and the caller's rerun retries it.
             configure_retries(client, 0, 0, ())
-            impose_timeout(client._session, self.timeout_seconds)
+            waits_out_rate_limits(
+                client._session, self.timeout_seconds, _RATE_LIMIT_ATTEMPTS, None, self.waits, resent=_RESENT
+            )
             self._client = client
         return self._client
 
@@ -147,12 +174,25 @@ class AlpacaTrading:
         except APIError as exc:
             status, body = exc.status_code, str(exc)
             if status not in REFUSED:
+                said = limit_said(exc, self.waits.wall())
                 raise BrokerUnavailable(
-                    f"alpaca ({self.endpoint}) failed {what} (HTTP {status}: {error_message(body)})"
+                    f"alpaca ({self.endpoint}) failed {what} (HTTP {status}: {error_message(body)}){said}"
                 ) from exc
             raise BrokerRejected(refusal(f"alpaca ({self.endpoint}) refused {what}", status, body)) from exc
         except ValidationError as exc:
             raise OperationalError(f"alpaca answered {what} in a shape alpaca-py cannot read: {short(exc)}") from exc
+
+
+def limit_said(exc: Any, now: float) -> str:
+    """For an APIError of HTTP 429, when to try again ("; Alpaca asked to wait 40 s, longer than ...; try again from
+    ..."), from the wait the client refused or the answer's headers read at epoch second `now`; "" for any other
+    status."""
+    if exc.status_code != 429:
+        return ""
+    refused = getattr(exc.response, "refused_wait", None)
+    if refused is not None:
+        return f"; {refused.said()}"
+    return f"; {reset_said(exc.response.headers, now)}"
 
 
 def transport_detail(exc: Exception, timeout_seconds: float) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from llmtrade.clock import Clock, SystemClock
 from llmtrade.errors import ConfigError, MarketDataError, MarketDataUnavailable
-from llmtrade.market.alpaca_limits import RateLimitWaits, WaitAllowance, waits_out_rate_limits
+from llmtrade.market.alpaca_limits import RateLimitWaits, WaitAllowance, reset_said, waits_out_rate_limits
 from llmtrade.market.failures import wire_reason
 
 if TYPE_CHECKING:
@@ -179,8 +180,10 @@ def data_api_error(exc: Any, feed: str, retries: int) -> MarketDataError | Marke
         return MarketDataUnavailable(f"alpaca market data is rate-limited (HTTP 429: {detail}): {refused.said()}")
     # Also 5xx statuses outside the retry list (505, a CDN's 52x): the service, not our request, is at fault.
     if status is not None and (status == 429 or status >= 500):
+        # a 429 whose wait was not begun (it named none) still says what Alpaca's headers say of when to try again
+        said = f": {reset_said(exc.response.headers, time.time())}" if status == 429 else ""
         return MarketDataUnavailable(
-            f"alpaca market data still failing after {retries + 1} attempt(s) (HTTP {status}: {detail})"
+            f"alpaca market data still failing after {retries + 1} attempt(s) (HTTP {status}: {detail}){said}"
         )
     return MarketDataError(f"alpaca rejected the market data request (HTTP {status}: {detail})")
 

@@ -9,9 +9,10 @@ though waiting what Alpaca said would have answered it. So a market-data client'
 answers a 429 itself: it waits until the reset (or a Retry-After, where a proxy sends one) and sends the request
 again, within a bound (`RateLimitWaits`: a sane most, and the job's deadline when there is one, though 9 s are always
 allowed; for a command run by hand, BY_HAND_SECONDS for all its reads together). A wait past the bound is not begun:
-the read fails at once as temporary, naming the wait Alpaca asked for. alpaca-py's own loop no longer retries a 429
-(alpaca_http.DATA_RETRY_STATUSES); the trading client has neither (a resent order is resolved by lookup,
-brokers/alpaca.py).
+the read fails at once as temporary, naming the wait Alpaca asked for and the time to try again from. alpaca-py's own
+loop no longer retries a 429 (alpaca_http.DATA_RETRY_STATUSES). The trading client (brokers/alpaca_client.py) mounts the
+same adapter with a short bound and resends only what may be sent twice (a GET, a DELETE): a POST's 429 is waited out
+but not resent, and the order is settled by a lookup first (brokers/alpaca.py), never by a blind second POST.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -127,11 +128,30 @@ class RefusedWait:
     asked: float
     bound: str
     waited: float = 0.0  # the earlier 429s' waits of the same read
+    until: float | None = None  # the epoch second the wait ends (this machine's clock): when to try again
 
     def said(self) -> str:
         if self.waited:
-            return f"Alpaca asked to wait {self.asked:.0f} s more after {self.waited:.0f} s, past {self.bound}"
-        return f"Alpaca asked to wait {self.asked:.0f} s, longer than {self.bound}"
+            text = f"Alpaca asked to wait {self.asked:.0f} s more after {self.waited:.0f} s, past {self.bound}"
+        else:
+            text = f"Alpaca asked to wait {self.asked:.0f} s, longer than {self.bound}"
+        return text if self.until is None else f"{text}; try again from {utc_second(self.until)}"
+
+
+def utc_second(epoch: float) -> str:
+    """An epoch second as a reader's time to try again from: "2026-01-07 16:05:01 UTC" (rounded up)."""
+    return f"{datetime.fromtimestamp(math.ceil(epoch), UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+
+def reset_said(headers: Mapping[str, str], now: float) -> str:
+    """What a 429 the client did not wait out says of when to try again, for a message: "Alpaca's rate limit (200 a
+    minute) resets at ... (in 40 s)" from its headers, or that it named no time (a proxy's 429 carries none)."""
+    wait = asked_wait(headers, now)
+    if wait is None:
+        return "Alpaca named no time to try again (no X-RateLimit-Reset or Retry-After)"
+    limit = _number(headers.get("X-RateLimit-Limit"))
+    per = f" ({limit:g} requests a minute)" if limit is not None else ""
+    return f"Alpaca's rate limit{per} resets at {utc_second(now + wait)} (in {wait:.0f} s)"
 
 
 def asked_wait(headers: Mapping[str, str], now: float) -> float | None:
@@ -153,13 +173,21 @@ def asked_wait(headers: Mapping[str, str], now: float) -> float | None:
 
 
 def waits_out_rate_limits(
-    session: Any, timeout_seconds: float, attempts: int, fallback_seconds: float, waits: RateLimitWaits
+    session: Any,
+    timeout_seconds: float,
+    attempts: int,
+    fallback_seconds: float | None,
+    waits: RateLimitWaits,
+    *,
+    resent: frozenset[str] | None = None,
 ) -> None:
     """Mount on `session` an adapter that gives every request `timeout_seconds` (alpaca_http.impose_timeout's) and
     answers a 429 as this module says: up to `attempts` times, waiting what Alpaca asked (`fallback_seconds` when it
-    asked nothing), all within `waits`' bound. A 429 it gives up on reaches alpaca-py as it came, with `refused_wait`
-    (a RefusedWait) set when the bound, not the attempts, stopped it."""
-    adapter = _adapter_class()(timeout_seconds, attempts, fallback_seconds, waits)
+    asked nothing; None: a 429 that names no wait is not waited), all within `waits`' bound. A 429 it gives up on
+    reaches alpaca-py as it came, with `refused_wait` (a RefusedWait) set when the bound, not the attempts, stopped it.
+    `resent`: the HTTP methods sent again after the wait (None: every one); a 429 of any other is waited out once
+    and comes back as it came, `waited_out` (the seconds waited) set on it: its caller decides what to send next."""
+    adapter = _adapter_class()(timeout_seconds, attempts, fallback_seconds, waits, resent)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
 
@@ -170,9 +198,16 @@ def _adapter_class() -> type:
     from llmtrade.market.alpaca_http import timeout_adapter_class
 
     class RateLimitAdapter(timeout_adapter_class()):  # type: ignore[misc]
-        def __init__(self, timeout_seconds: float, attempts: int, fallback: float, waits: RateLimitWaits):
+        def __init__(
+            self,
+            timeout_seconds: float,
+            attempts: int,
+            fallback: float | None,
+            waits: RateLimitWaits,
+            resent: frozenset[str] | None,
+        ):
             super().__init__(timeout_seconds)
-            self.attempts, self.fallback, self.waits = attempts, fallback, waits
+            self.attempts, self.fallback, self.waits, self.resent = attempts, fallback, waits, resent
             # Every wait of this session's requests: a data client (and its session) is made for one read, whose
             # pages and alpaca-py's retries are requests of their own, and the bound is the read's, not each one's.
             self.waited = 0.0
@@ -182,15 +217,21 @@ def _adapter_class() -> type:
                 response = super().send(request, *args, **kwargs)
                 if response.status_code != 429 or attempt == self.attempts:
                     return response
-                wait = asked_wait(response.headers, self.waits.wall())
+                now = self.waits.wall()
+                wait = asked_wait(response.headers, now)
                 wait = self.fallback if wait is None else wait
+                if wait is None:
+                    return response
                 room, bound = self.waits.budget(self.waited)
                 if wait > room or not self.waits.take(wait):  # another read may have taken the allowance since
-                    response.refused_wait = RefusedWait(wait, bound, self.waited)
+                    response.refused_wait = RefusedWait(wait, bound, self.waited, now + wait)
                     return response
-                response.close()
                 self.waits.sleep(wait)
                 self.waited += wait
+                if self.resent is not None and request.method not in self.resent:
+                    response.waited_out = wait
+                    return response
+                response.close()
             return response
 
     return RateLimitAdapter

@@ -255,13 +255,17 @@ class GatherStage:
         return Draft(postmortem, frozen)
 
     def _closes_before(self, at: datetime, symbols: Sequence[str]) -> tuple[dict[str, float], datetime]:
-        """The closes of `symbols` at the last session closed before `at` (a reset found then), and when it closed."""
+        """The closes of `symbols` at the last session closed before `at` (a reset found then), and when it closed; one
+        whose prices ended, its last close, as the week's end and the leaderboard's curve value it (not its cost)."""
         calendar = self.bench.market.calendar
         day = calendar.last_completed_session(at)
         if day is None or not symbols:
             return {}, at
         closed_at = calendar.session_close(day)
-        prices, _ = held_closes(self.bench.market, symbols, closed_at)  # one no provider has: at its cost
+        prices, _ = held_closes(self.bench.market, symbols, closed_at)
+        if missing := [s for s in symbols if s not in prices]:
+            ended = ended_last_bars(self.bench.market, missing, closed_at)
+            prices |= {s: bar.close for s, (bar, _) in ended.items()}  # one with no bar at all: at its cost
         return prices, closed_at
 
 
