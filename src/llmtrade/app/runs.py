@@ -11,10 +11,11 @@ from collections.abc import Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import date
 from functools import partial
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from llmtrade import __version__
-from llmtrade.app import killed_runs
+from llmtrade.app import killed_runs, unrecorded_ends
 from llmtrade.app.session import Session
 from llmtrade.clock import Timer
 from llmtrade.domain.events import EventPayload, EventSink, NewEvent, StoredEvent
@@ -58,6 +59,8 @@ class RunLog:
         # carries the run's ids; a job after it in the same command binds its own.
         self._outer_log_context = bind_run(run_id, week_id)
         self._give_back: Callable[[], None] | None = None
+        # Where the run leaves an end it cannot store, for the next run to record (app/unrecorded_ends.py).
+        self._leave_end: Callable[[RunFailed | None], None] | None = None
         # How far the run's record is: "new", "starting" (its RunStarted being appended), "open", "ending" (its end
         # being appended), "ended". A failure inside an append leaves which of the two it was unsaid: `_open` asks.
         self._record = "new"
@@ -71,8 +74,10 @@ class RunLog:
         config_source: str,
         lease: int | None = None,
         give_back: Callable[[], None] | None = None,
+        leave_end: Callable[[RunFailed | None], None] | None = None,
     ) -> None:
-        """`lease`: the run's lease, held (app/killed_runs.py); `give_back` releases it once the run's end is stored."""
+        """`lease`: the run's lease, held (app/killed_runs.py); `give_back` releases it once the run's end is stored;
+        `leave_end` keeps an end that could not be stored outside the books (None: forget one kept before)."""
         self._record = "starting"
         self._append(
             RunStarted(
@@ -87,6 +92,7 @@ class RunLog:
         )
         self._record = "open"
         self._give_back = give_back
+        self._leave_end = leave_end
 
     def finished(self, totals: UsageTotals, *, degraded: bool) -> float:
         duration = self.elapsed_ms()
@@ -110,7 +116,7 @@ class RunLog:
                 error_type=type(error).__name__,
                 error=error_text(error),
                 duration_ms=self.elapsed_ms(),
-                exit_code=stop.code if (stop := stopped_by_signal(error)) is not None else exit_code_of(error),
+                exit_code=_exit_of(error),
             )
         )
 
@@ -150,8 +156,14 @@ class RunLog:
         # the next job of the command, or the command's own error line, must not carry them.
         try:
             self._record = "ending"
-            self._append(payload)
+            try:
+                self._append(payload)
+            except BaseException as exc:
+                self._left_unstored(payload, exc)
+                raise
             self._record = "ended"
+            if self._leave_end is not None:
+                self._leave_end(None)  # an earlier end that could not be stored (its RunFinished, say) is stored now
             # Only once the end is stored: a run whose end could not be keeps its lease until its connection ends.
             if self._give_back is not None:
                 with suppress(Exception):  # a lease not given back is freed with the connection all the same
@@ -160,6 +172,24 @@ class RunLog:
         finally:
             self.unbind()
 
+    def _left_unstored(self, payload: EventPayload, exc: BaseException) -> None:
+        """Keep the end that could not be stored for the next run to record (app/unrecorded_ends.py): the command
+        exits on `exc` (the append's failure, raised over what ended the run), so its exit code is that one's."""
+        if self._leave_end is None:
+            return
+        why = f"its end could not be stored: {error_text(exc)}"
+        if isinstance(payload, RunFailed):
+            end = payload.model_copy(update={"error": f"{payload.error} ({why})", "exit_code": _exit_of(exc)})
+        else:  # its work done, the run still failed: the command exits on the append's failure
+            end = RunFailed(
+                command=self.command,
+                error_type=type(exc).__name__,
+                error=f"{error_text(exc)} (its work was done; its RunFinished could not be stored)",
+                duration_ms=self.elapsed_ms(),
+                exit_code=_exit_of(exc),
+            )
+        self._leave_end(end)
+
     def elapsed_ms(self) -> float:
         return (self._timer() - self._started) * 1000
 
@@ -167,6 +197,10 @@ class RunLog:
         self._events.append(
             [NewEvent.of(payload, stream=run_stream(self.run_id), week_id=self.week_id, run_id=self.run_id)]
         )
+
+
+def _exit_of(error: BaseException) -> int:
+    return stop.code if (stop := stopped_by_signal(error)) is not None else exit_code_of(error)
 
 
 def execute(work: Coroutine[Any, Any, T], session: Session, run: RunLog) -> T:
@@ -191,6 +225,13 @@ def execute(work: Coroutine[Any, Any, T], session: Session, run: RunLog) -> T:
         raise
 
 
+def _leave_end(home: Path, run_id: str, end: RunFailed | None) -> None:
+    if end is None:
+        unrecorded_ends.remove(home, run_id)
+    else:
+        unrecorded_ends.leave(home, run_id, end)
+
+
 def start_run(session: Session, *, run_id: str, command: str, arguments: dict, week_id: date | None = None) -> RunLog:
     """Open the run's log and record how it runs: mode, why that mode, which config; under its lease, then record
     the earlier runs found killed (app/killed_runs.py)."""
@@ -206,6 +247,7 @@ def start_run(session: Session, *, run_id: str, command: str, arguments: dict, w
             config_source=session.loaded.source,
             lease=lease,
             give_back=None if lease is None else partial(killed_runs.give_back, storage, lease),
+            leave_end=None if lease is None else partial(_leave_end, session.settings.home, run_id),
         )
     except BaseException as exc:
         run.failed_if_open(exc)  # its start stored, then the stop landed (in the start's log line, say)
@@ -214,7 +256,7 @@ def start_run(session: Session, *, run_id: str, command: str, arguments: dict, w
                 killed_runs.give_back(storage, lease)
         raise
     try:
-        killed_runs.record_killed_runs(storage, found_by=run_id)
+        killed_runs.record_killed_runs(storage, found_by=run_id, home=session.settings.home)
     except (KeyboardInterrupt, SystemExit) as exc:
         run.failed(exc)
         raise

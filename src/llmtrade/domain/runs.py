@@ -104,10 +104,11 @@ UNENDED = "recorded no end (killed, or lost its database)"
 class RunKilled(EventPayload):
     """A run that recorded no end (RunFinished, RunFailed) and never will: no process holds its lease any more, so
     it was killed without warning (SIGKILL, the OOM killer, a reboot or power cut, the database server restarted), or
-    its end could not be stored before its connection closed. Recorded once, on the run's own stream, by the later run
-    `found_by` that found it so (app/killed_runs.py), at this event's time; `last_event_type` at `last_event_at` is
-    the last thing the run recorded, when it was last known alive. Not a RunFailed: no error, exit code or duration of
-    the run is known, and the readers of RunFailed (waits, a week's mode) act on those."""
+    its end could not be stored before its connection closed and it could leave none in its home either (a run that
+    did leave one is recorded with that RunFailed instead: app/unrecorded_ends.py). Recorded once, on the run's own
+    stream, by the later run `found_by` that found it so (app/killed_runs.py), at this event's time; `last_event_type`
+    at `last_event_at` is the last thing the run recorded, when it was last known alive. Not a RunFailed: no error,
+    exit code or duration of the run is known, and the readers of RunFailed (waits, a week's mode) act on those."""
 
     command: str  # the killed run's, as its RunStarted said
     found_by: str

