@@ -306,9 +306,11 @@ def managed_view(account: AccountSnapshot, ledger: LedgerView, prices: Mapping[s
         return account
     unrealized = None if account.unrealized_pnl is None else round(account.unrealized_pnl - foreign_pnl, 2)
     not_ours = foreign_pnl + sum(ledger.adopted_pnl.values()) + ledger.hands_realized
-    return account.model_copy(
-        update={"positions": positions, "equity": round(account.equity - not_ours, 2), "unrealized_pnl": unrealized}
-    )
+    # What is valued at cost is only what llmtrade manages: a released symbol with no price is no longer the managed
+    # equity's to lack (a breaker reset refused for it for good, the account halted).
+    at_cost = [s for s in account.at_cost if s in positions]
+    update = {"positions": positions, "equity": round(account.equity - not_ours, 2), "unrealized_pnl": unrealized}
+    return account.model_copy(update=update | {"at_cost": at_cost})
 
 
 def with_hands(
