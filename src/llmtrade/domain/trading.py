@@ -132,6 +132,10 @@ class BrokerOrder(Record):
         """The order's size as said to a person: "10", "0.5" (shares) or "$500.00 of" (dollars)."""
         return self.ordered or str(self.qty)
 
+    def in_dollars(self) -> bool:
+        """Whether it is for an amount of money (Alpaca's notional order): its shares are known only as it fills."""
+        return self.ordered.startswith("$")
+
 
 class Fill(Record):
     client_order_id: str
