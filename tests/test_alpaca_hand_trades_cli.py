@@ -172,3 +172,30 @@ def test_an_option_held_by_hand_that_llmtrade_cannot_price_is_neither_the_accoun
     assert valued and max(valued) < before["equity"] + 100  # not 800 higher
     peaks = [e["state"]["peak_equity"] for t, e in recorded if t == "BreakerUpdated"]
     assert max(peaks, default=100_000.0) < before["equity"] + 100
+
+
+def test_an_option_bought_and_sold_by_hand_is_neither_the_accounts_return_nor_its_peak(
+    runs: Runs,  # noqa: F811
+    alpaca: CountingAlpaca,  # noqa: F811
+) -> None:
+    """The user buys 1 call by hand at 5.00 and sells it at 9.00: Alpaca's cash gains 400 (a contract is 100 shares'
+    worth). The realised P/L of trades made by hand, taken out of the managed equity, was folded per contract without
+    its multiplier: 4 taken out, and 396 of the user's gain read as acct_1's (status, its return, its week P/L)."""
+    runs.fresh_beside(alpaca)
+    alpaca.server.fill_immediately = True
+    alpaca.server.set_time(datetime.fromisoformat(OPENED))
+    runs.invoke(["run-weekly"], OPENED)
+    before = runs.account_shown(ALPACA_ACCOUNT, "2026-01-07T11:00:00-05:00")
+
+    for put_or_call in ("SPY260116C00600000", "SPY260116P00550000"):
+        alpaca.server.set_price(put_or_call, 5.0)
+        _by_hand(alpaca, "buy", 1, put_or_call)
+        alpaca.server.set_price(put_or_call, 9.0)
+        _by_hand(alpaca, "sell", 1, put_or_call)
+    after = runs.account_shown(ALPACA_ACCOUNT, "2026-01-07T11:45:00-05:00")
+    assert after["cash"] > before["cash"] + 799  # the broker's cash holds the user's 2 x 400
+    assert (after["equity"], after["total_return"], after["week_pnl"]) == (
+        before["equity"],
+        before["total_return"],
+        before["week_pnl"],
+    )

@@ -16,6 +16,7 @@ Everything here is pure: broker views and ledger views in, differences and snaps
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Literal
@@ -319,8 +320,23 @@ def with_hands(
     """`ledger` with what the broker's trades made by hand closed: the realised P/L of `others` (fills whose id is not
     in llmtrade's format) that llmtrade did not send (`planned`), through the recorded splits; the user's, kept out of
     the managed equity (`managed_view`). A position still open by hand is not in it: its unrealised P/L is."""
-    hands = [f for f in others if not is_ours(f.client_order_id, planned)]
+    hands = [_per_share(f) for f in others if not is_ours(f.client_order_id, planned)]
     if not hands:
         return ledger
     realized = round(fold(with_splits(hands, splits), 0.0).realized_pnl, 2)
     return ledger.model_copy(update={"hands_realized": realized}) if realized else ledger
+
+
+# An OCC option symbol (Alpaca's form for a contract: root, expiry YYMMDD, C or P, strike x 1000 in 8 digits).
+_OPTION_SYMBOL = re.compile(r"[A-Z][A-Z0-9.]{0,5}\d{6}[CP]\d{8}")
+# Shares one US equity option contract is for: its price is per share, its cash 100 times it.
+OPTION_MULTIPLIER = 100
+
+
+def _per_share(fill: Fill) -> Fill:
+    """`fill` priced in the cash it moved per unit: an option contract's fill at 100 times its quoted price, so what a
+    contract bought at 5.00 and sold at 9.00 by hand made is 400, as Alpaca's cash says (the fold read 4: 99% of the
+    user's option gains stayed in the managed equity)."""
+    if not _OPTION_SYMBOL.fullmatch(fill.symbol):
+        return fill
+    return fill.model_copy(update={"price": fill.price * OPTION_MULTIPLIER})
