@@ -11,6 +11,7 @@ from datetime import datetime
 import pytest
 from typer.testing import CliRunner
 
+from tests.fakes.by_hand import trade_by_hand
 from tests.test_crash_points import (  # noqa: F401  (fixtures)
     ALPACA_ACCOUNT,
     KEY,
@@ -194,6 +195,31 @@ def test_an_option_bought_and_sold_by_hand_is_neither_the_accounts_return_nor_it
         _by_hand(alpaca, "sell", 1, put_or_call)
     after = runs.account_shown(ALPACA_ACCOUNT, "2026-01-07T11:45:00-05:00")
     assert after["cash"] > before["cash"] + 799  # the broker's cash holds the user's 2 x 400
+    assert (after["equity"], after["total_return"], after["week_pnl"]) == (
+        before["equity"],
+        before["total_return"],
+        before["week_pnl"],
+    )
+
+
+def test_a_fraction_of_a_unit_bought_by_hand_is_neither_the_accounts_return_nor_its_peak(
+    runs: Runs,  # noqa: F811
+    alpaca: CountingAlpaca,  # noqa: F811
+) -> None:
+    """The user buys 0.05 BTCUSD by hand at 40,000 (2,000) and it rises to 50,000. Under one whole unit it is no
+    position of the account's, and the broker's mark of it was kept only for positions: its 500 gain read as acct_1's
+    (status, its return, its week P/L). Now the broker's mark of a holding under one unit is taken out too."""
+    runs.fresh_beside(alpaca)
+    alpaca.server.fill_immediately = True
+    alpaca.server.set_time(datetime.fromisoformat(OPENED))
+    runs.invoke(["run-weekly"], OPENED)
+    before = runs.account_shown(ALPACA_ACCOUNT, "2026-01-07T11:00:00-05:00")
+
+    alpaca.server.set_price("BTCUSD", 40_000.0)
+    trade_by_hand(alpaca.server, "BTCUSD", 0.05)
+    alpaca.server.set_price("BTCUSD", 50_000.0)
+    after = runs.account_shown(ALPACA_ACCOUNT, "2026-01-07T11:45:00-05:00")
+    assert after["cash"] < before["cash"] - 1_999  # the broker's cash paid the user's 2,000
     assert (after["equity"], after["total_return"], after["week_pnl"]) == (
         before["equity"],
         before["total_return"],

@@ -134,8 +134,10 @@ class AlpacaBroker:
             position = to_position(raw, prices)
             if position is not None:
                 positions[position.symbol] = position
-                if (pnl := decimal(raw.unrealized_pl)) is not None:
-                    marked[position.symbol] = float(pnl)
+            # Under one whole unit (0.05 BTC bought by hand) there is no position, but its P/L is in the equity: the
+            # broker's mark is kept for it too, for the managed view to take out (it is no share llmtrade trades).
+            if (pnl := decimal(raw.unrealized_pl)) is not None:
+                marked[raw.symbol] = float(pnl)
             if part := fraction(raw):
                 fractions[raw.symbol] = part
         return AccountSnapshot(

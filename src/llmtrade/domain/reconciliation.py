@@ -303,7 +303,10 @@ def managed_view(account: AccountSnapshot, ledger: LedgerView, prices: Mapping[s
             foreign_pnl += account.broker_pnl[symbol] * other / position.qty
         else:
             foreign_pnl += other * (prices.get(symbol, position.avg_price) - position.avg_price)
-    if positions == account.positions and not ledger.adopted_pnl and not ledger.hands_realized:
+    # A holding under one whole unit (0.05 BTC bought by hand) is no position, only the broker's mark of it: no share
+    # of it is llmtrade's, so all of its P/L is taken out.
+    foreign_pnl += sum(pnl for symbol, pnl in account.broker_pnl.items() if symbol not in account.positions)
+    if positions == account.positions and not foreign_pnl and not ledger.adopted_pnl and not ledger.hands_realized:
         return account
     unrealized = None if account.unrealized_pnl is None else round(account.unrealized_pnl - foreign_pnl, 2)
     not_ours = foreign_pnl + sum(ledger.adopted_pnl.values()) + ledger.hands_realized
