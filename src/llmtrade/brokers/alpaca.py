@@ -288,12 +288,20 @@ class AlpacaBroker:
         "insufficient qty available"), the account's open orders in the way; ""
         for bad keys, another status or what cannot be read (the refusal stands as Alpaca gave it)."""
         detail = error_message(body)
-        if is_wash_trade(detail) or is_qty_held(detail):
+        if is_wash_trade(detail):
             try:
-                listed = self.open_orders()
+                return wash_trade_note(order, self.open_orders())
             except LlmtradeError:
                 return ""
-            return wash_trade_note(order, listed) if is_wash_trade(detail) else held_qty_note(order, listed)
+        if is_qty_held(detail):
+            try:
+                held = held_qty_note(order, self.open_orders())
+            except LlmtradeError:
+                held = ""
+            if held:
+                return held
+            # No order of the account holds the shares: what the account object says is all there is to add (a 403
+            # about the account, as before the open orders were read for this refusal).
         if status != 403 or bare_refusal(detail):
             return ""
         try:
