@@ -42,6 +42,7 @@ from llmtrade.brokers.alpaca_orders import (
     is_qty_held,
     is_wash_trade,
     is_working,
+    leg_parents,
     money,
     refusal,
     short,
@@ -201,8 +202,9 @@ class AlpacaBroker:
         return None if found is None else to_result(found)
 
     def open_orders(self) -> list[BrokerOrder]:
-        orders = single_orders(self._api.orders("open", after=None))
-        return [to_broker_order(o) for o in orders if is_working(o)]
+        listed = self._api.orders("open", after=None)
+        parents = leg_parents(listed)  # a spread's legs are canceled through it (risk/halt_cancels.py)
+        return [to_broker_order(o, parents.get(str(o.id), "")) for o in single_orders(listed) if is_working(o)]
 
     def fills(self, since: datetime | None = None) -> list[Fill]:
         # GET /v2/orders filters by submission time, not fill time: an order sent before `since` may fill

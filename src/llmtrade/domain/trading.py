@@ -128,6 +128,9 @@ class BrokerOrder(Record):
     canceling: bool = False
     # Its size as the broker gave it when not whole shares ("0.5", "$500.00 of"); "" for whole shares (`qty`).
     ordered: str = ""
+    # The client_order_id of the multi-leg order (an options spread placed by hand) it is a leg of; "" for an order of
+    # its own. The broker cancels a spread as one, by its parent: a leg is not canceled by its own id.
+    parent: str = ""
 
     def size(self) -> str:
         """The order's size as said to a person: "10", "0.5" (shares) or "$500.00 of" (dollars)."""
