@@ -11,7 +11,13 @@ from datetime import datetime
 import pytest
 from typer.testing import CliRunner
 
+from llmtrade.clock import FixedClock
+from llmtrade.risk.controls import breaker_state
+from llmtrade.settings import Settings
+from llmtrade.storage.bootstrap import open_storage
+from tests.crash_points import url_of
 from tests.fakes.by_hand import trade_by_hand
+from tests.support import FIXED_NOW
 from tests.test_crash_points import (  # noqa: F401  (fixtures)
     ALPACA_ACCOUNT,
     KEY,
@@ -92,8 +98,7 @@ def test_a_round_trip_made_by_hand_is_neither_the_accounts_return_nor_its_breake
     recorded = [(t, e) for _, t, e in runs.events(name) if e.get("account_id") == ALPACA_ACCOUNT]
     valued = [e["equity"] for t, e in recorded if t == "AccountValued" and e["occasion"].startswith("checkpoint")]
     assert valued and max(valued) < 100_500  # not 110,000
-    peaks = [e["state"]["peak_equity"] for t, e in recorded if t == "BreakerUpdated"]
-    assert max(peaks, default=100_000.0) < 100_500  # none recorded: the breaker's peak is the starting equity
+    assert _breaker_peak(runs, name) < 100_500
 
 
 def test_the_leaderboard_folds_llmtrades_own_fills_not_the_trades_made_by_hand(
@@ -131,6 +136,15 @@ def test_the_leaderboard_folds_llmtrades_own_fills_not_the_trades_made_by_hand(
     assert equity["2026-01-09"] == pytest.approx(equity["2026-01-07"])  # adopted at that close: nothing made before
     assert -0.05 < equity["2026-01-07"] / 100_000.0 - 1 < 0
     assert row["total_return"] == pytest.approx(curve["equity"][-1] / 100_000.0 - 1)
+
+
+def _breaker_peak(runs: Runs, name: str) -> float:  # noqa: F811
+    """acct_1's breaker peak as llmtrade reads it (risk/controls.breaker_state: its last recorded state, else the
+    starting equity). The BreakerUpdated events alone, read with a default, passed whatever the breaker held when it
+    recorded none."""
+    with open_storage(Settings(DATABASE_URL=url_of(runs.world.admin, name)), FixedClock(FIXED_NOW)) as storage:
+        state, _ = breaker_state(storage.events, ALPACA_ACCOUNT, 100_000.0)
+    return state.peak_equity
 
 
 def _close(runs: Runs, symbol: str, day: str) -> str:  # noqa: F811
@@ -171,8 +185,7 @@ def test_an_option_held_by_hand_that_llmtrade_cannot_price_is_neither_the_accoun
     recorded = [(t, e) for _, t, e in runs.events(name) if e.get("account_id") == ALPACA_ACCOUNT]
     valued = [e["equity"] for t, e in recorded if t == "AccountValued" and e["occasion"].startswith("checkpoint")]
     assert valued and max(valued) < before["equity"] + 100  # not 800 higher
-    peaks = [e["state"]["peak_equity"] for t, e in recorded if t == "BreakerUpdated"]
-    assert max(peaks, default=100_000.0) < before["equity"] + 100
+    assert _breaker_peak(runs, name) < before["equity"] + 100
 
 
 def test_an_option_bought_and_sold_by_hand_is_neither_the_accounts_return_nor_its_peak(
