@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from llmtrade.cli import app
 from tests import test_week_lifecycle as lifecycle
 from tests.support import stored_events
+from tests.test_checkpoint_prices_ended import _gld_ends_wednesday
 from tests.test_paper_order_prices_ended import _a_week_more_but_gld
 from tests.test_week_lifecycle import week
 
@@ -118,7 +119,8 @@ def test_a_checkpoint_judges_an_account_holding_a_symbol_whose_prices_ended_besi
     """acct_3 holds GLD (its prices ended, left unsold by the roll) and TLT, its week's trade. Every checkpoint of the
     week skipped it ("no price to wait for: GLD has none"): its TLT stop never checked, its owner never asked, the
     account never valued by a checkpoint. Now it is judged on TLT and valued with GLD at its last close, as the week
-    start valued it; an account whose week's trade is itself the ended symbol is still skipped, saying why."""
+    start valued it; an account whose week's trade is itself the ended symbol is still skipped, saying why (the next
+    test)."""
     _, url, _ = week
     assert runner.invoke(app, ["-q", "run-weekly"]).exit_code == 0
     _a_week_more_but_gld(tmp_path / "csv")
@@ -146,3 +148,29 @@ def test_a_checkpoint_judges_an_account_holding_a_symbol_whose_prices_ended_besi
     ]
     assert checked["at_last_close"] == {"GLD": "2026-01-07"} and "at_cost" not in checked, checked
     assert start["at_last_close"] == {"GLD": "2026-01-07"}
+
+
+def test_a_checkpoint_still_skips_an_account_whose_weeks_trade_is_the_symbol_whose_prices_ended(
+    week: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """acct_3's week's trade is GLD itself (bought at Wednesday's open), and GLD.csv stops after that Wednesday: its
+    trade has nothing to be judged by, so Friday's checkpoint skips it, saying why, judges the others, and values it
+    with GLD at its last close; being judged beside an ended symbol is for an account with another trade."""
+    _, url, _ = week
+    assert runner.invoke(app, ["-q", "run-weekly"]).exit_code == 0
+    _gld_ends_wednesday(tmp_path / "csv")
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-09T12:00:00-05:00")
+    result = runner.invoke(app, ["checkpoint", "12:00", "--json"])
+    assert result.exit_code == 0, result.output
+    by_account = {a["account_id"]: a for a in json.loads(result.stdout)["accounts"]}
+    assert by_account["acct_3"]["skipped"].startswith("no price to wait for: GLD has none"), by_account["acct_3"]
+    assert all(by_account[a]["skipped"] is None for a in ("acct_1", "acct_2", "acct_4", "acct_5")), by_account
+    [skip] = [e for e in stored_events(url, type="CheckpointSkipped") if e.account_id == "acct_3"]
+    assert skip.payload["reason"] == by_account["acct_3"]["skipped"]
+    checked = [
+        e
+        for e in stored_events(url, type="AccountValued")
+        if e.account_id == "acct_3" and e.payload["occasion"].startswith("checkpoint 2026-01-09")
+    ]
+    [one] = checked  # valued all the same, GLD at its last close, as the week start valued it
+    assert one.payload["at_last_close"] == {"GLD": "2026-01-07"} and "at_cost" not in one.payload, one.payload

@@ -11,6 +11,13 @@ from datetime import datetime
 import pytest
 from typer.testing import CliRunner
 
+from llmtrade.clock import FixedClock
+from llmtrade.risk.controls import breaker_state
+from llmtrade.settings import Settings
+from llmtrade.storage.bootstrap import open_storage
+from tests.crash_points import url_of
+from tests.fakes.by_hand import trade_by_hand
+from tests.support import FIXED_NOW
 from tests.test_crash_points import (  # noqa: F401  (fixtures)
     ALPACA_ACCOUNT,
     KEY,
@@ -91,8 +98,7 @@ def test_a_round_trip_made_by_hand_is_neither_the_accounts_return_nor_its_breake
     recorded = [(t, e) for _, t, e in runs.events(name) if e.get("account_id") == ALPACA_ACCOUNT]
     valued = [e["equity"] for t, e in recorded if t == "AccountValued" and e["occasion"].startswith("checkpoint")]
     assert valued and max(valued) < 100_500  # not 110,000
-    peaks = [e["state"]["peak_equity"] for t, e in recorded if t == "BreakerUpdated"]
-    assert max(peaks, default=100_000.0) < 100_500  # none recorded: the breaker's peak is the starting equity
+    assert _breaker_peak(runs, name) < 100_500
 
 
 def test_the_leaderboard_folds_llmtrades_own_fills_not_the_trades_made_by_hand(
@@ -130,6 +136,15 @@ def test_the_leaderboard_folds_llmtrades_own_fills_not_the_trades_made_by_hand(
     assert equity["2026-01-09"] == pytest.approx(equity["2026-01-07"])  # adopted at that close: nothing made before
     assert -0.05 < equity["2026-01-07"] / 100_000.0 - 1 < 0
     assert row["total_return"] == pytest.approx(curve["equity"][-1] / 100_000.0 - 1)
+
+
+def _breaker_peak(runs: Runs, name: str) -> float:  # noqa: F811
+    """acct_1's breaker peak as llmtrade reads it (risk/controls.breaker_state: its last recorded state, else the
+    starting equity). The BreakerUpdated events alone, read with a default, passed whatever the breaker held when it
+    recorded none."""
+    with open_storage(Settings(DATABASE_URL=url_of(runs.world.admin, name)), FixedClock(FIXED_NOW)) as storage:
+        state, _ = breaker_state(storage.events, ALPACA_ACCOUNT, 100_000.0)
+    return state.peak_equity
 
 
 def _close(runs: Runs, symbol: str, day: str) -> str:  # noqa: F811
@@ -170,5 +185,56 @@ def test_an_option_held_by_hand_that_llmtrade_cannot_price_is_neither_the_accoun
     recorded = [(t, e) for _, t, e in runs.events(name) if e.get("account_id") == ALPACA_ACCOUNT]
     valued = [e["equity"] for t, e in recorded if t == "AccountValued" and e["occasion"].startswith("checkpoint")]
     assert valued and max(valued) < before["equity"] + 100  # not 800 higher
-    peaks = [e["state"]["peak_equity"] for t, e in recorded if t == "BreakerUpdated"]
-    assert max(peaks, default=100_000.0) < before["equity"] + 100
+    assert _breaker_peak(runs, name) < before["equity"] + 100
+
+
+def test_an_option_bought_and_sold_by_hand_is_neither_the_accounts_return_nor_its_peak(
+    runs: Runs,  # noqa: F811
+    alpaca: CountingAlpaca,  # noqa: F811
+) -> None:
+    """The user buys 1 call by hand at 5.00 and sells it at 9.00: Alpaca's cash gains 400 (a contract is 100 shares'
+    worth). The realised P/L of trades made by hand, taken out of the managed equity, was folded per contract without
+    its multiplier: 4 taken out, and 396 of the user's gain read as acct_1's (status, its return, its week P/L)."""
+    runs.fresh_beside(alpaca)
+    alpaca.server.fill_immediately = True
+    alpaca.server.set_time(datetime.fromisoformat(OPENED))
+    runs.invoke(["run-weekly"], OPENED)
+    before = runs.account_shown(ALPACA_ACCOUNT, "2026-01-07T11:00:00-05:00")
+
+    for put_or_call in ("SPY260116C00600000", "SPY260116P00550000"):
+        alpaca.server.set_price(put_or_call, 5.0)
+        _by_hand(alpaca, "buy", 1, put_or_call)
+        alpaca.server.set_price(put_or_call, 9.0)
+        _by_hand(alpaca, "sell", 1, put_or_call)
+    after = runs.account_shown(ALPACA_ACCOUNT, "2026-01-07T11:45:00-05:00")
+    assert after["cash"] > before["cash"] + 799  # the broker's cash holds the user's 2 x 400
+    assert (after["equity"], after["total_return"], after["week_pnl"]) == (
+        before["equity"],
+        before["total_return"],
+        before["week_pnl"],
+    )
+
+
+def test_a_fraction_of_a_unit_bought_by_hand_is_neither_the_accounts_return_nor_its_peak(
+    runs: Runs,  # noqa: F811
+    alpaca: CountingAlpaca,  # noqa: F811
+) -> None:
+    """The user buys 0.05 BTCUSD by hand at 40,000 (2,000) and it rises to 50,000. Under one whole unit it is no
+    position of the account's, and the broker's mark of it was kept only for positions: its 500 gain read as acct_1's
+    (status, its return, its week P/L). Now the broker's mark of a holding under one unit is taken out too."""
+    runs.fresh_beside(alpaca)
+    alpaca.server.fill_immediately = True
+    alpaca.server.set_time(datetime.fromisoformat(OPENED))
+    runs.invoke(["run-weekly"], OPENED)
+    before = runs.account_shown(ALPACA_ACCOUNT, "2026-01-07T11:00:00-05:00")
+
+    alpaca.server.set_price("BTCUSD", 40_000.0)
+    trade_by_hand(alpaca.server, "BTCUSD", 0.05)
+    alpaca.server.set_price("BTCUSD", 50_000.0)
+    after = runs.account_shown(ALPACA_ACCOUNT, "2026-01-07T11:45:00-05:00")
+    assert after["cash"] < before["cash"] - 1_999  # the broker's cash paid the user's 2,000
+    assert (after["equity"], after["total_return"], after["week_pnl"]) == (
+        before["equity"],
+        before["total_return"],
+        before["week_pnl"],
+    )

@@ -108,3 +108,25 @@ def test_a_breaker_reset_is_refused_while_a_held_symbol_has_no_price_at_all(
     assert said.startswith("error: acct_3: a breaker reset restarts its peak at the account's equity at the last close")
     assert "GLD (" in said and "GLD.csv" in said and "the breaker was not reset" in said
     assert stored_events(url, type="AccountResumed") == []
+
+
+def test_a_breaker_reset_after_the_unpriced_symbol_was_released_counts_only_what_llmtrade_manages(
+    week: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """GLD's file gone, the user follows the advice and releases GLD: it is no longer the account's to value. The
+    reset kept reading the broker's list of symbols at cost, the released GLD among them, and was refused (exit 2,
+    "holds what has no price: GLD") for good, the account halted; now only managed, held shares count."""
+    _, url, _ = week
+    assert runner.invoke(app, ["-q", "run-weekly"]).exit_code == 0
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T12:00:00-05:00")  # records the open's fills (acct_3 keeps GLD)
+    assert runner.invoke(app, ["-q", "checkpoint", "12:00"]).exit_code == 0
+    (tmp_path / "csv" / "GLD.csv").unlink()
+    _without_gld(monkeypatch, tmp_path)
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-09T17:00:00-05:00")
+    released = runner.invoke(app, ["positions", "release", "acct_3", "GLD"])
+    assert released.exit_code == 0, released.output
+    _halt(url, "acct_3")
+    reset = runner.invoke(app, ["breaker", "reset", "acct_3"])
+    assert reset.exit_code == 0, reset.output
+    [resumed] = stored_events(url, type="AccountResumed")
+    assert resumed.account_id == "acct_3"

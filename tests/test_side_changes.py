@@ -246,3 +246,25 @@ def test_a_flip_killed_around_each_of_its_writes_ends_short_with_each_leg_sent_o
                         f"{when} {index} ({clean.types[index]}): {positions} {dict(submitted)} {list(server.orders)}"
                     )
     assert found == []
+
+
+def test_a_refusal_for_want_of_shares_with_no_order_in_the_way_still_says_what_the_account_says(
+    server: FakeAlpacaServer,
+) -> None:
+    """The user sold 4 of the account's 10 SPY by hand (filled: no order holds shares), and the account was blocked
+    as llmtrade's close of 10 went: Alpaca refuses it (403 "insufficient qty available ... available: 6"). Reading the
+    open orders for this refusal found none in the way and returned nothing, where the account object's note (not open
+    for trading) was said before; now it falls through to that note."""
+    from llmtrade.errors import BrokerRejected
+
+    broker = AlpacaBroker(ACCOUNT.id, KEY_ID, SECRET, url_override=server.base_url, timeout_seconds=2)
+    close, _ = flip(broker).orders
+    server.set_position("SPY", 6, 590)  # 4 sold by hand, filled
+    server.after_next("POST", r"/v2/orders", lambda: server.set_account_flags(trading_blocked=True))
+
+    with pytest.raises(BrokerRejected) as refused:
+        broker.submit(close)
+
+    said = str(refused.value)
+    assert "insufficient qty available for order (requested: 10, available: 6)" in said  # Alpaca's words, kept
+    assert "the Alpaca account is not open for trading" in said and "trading_blocked true" in said

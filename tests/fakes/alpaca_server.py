@@ -938,6 +938,15 @@ class FakeAlpacaServer:
         order_id = request.match["order_id"]
         with self._lock:
             order = next((o for o in self.orders.values() if o["id"] == order_id), None)
+            legs = [leg["id"] for o in self.orders.values() for leg in o.get("legs") or []]
+            if order is None and order_id in legs:
+                # A multi-leg order is canceled as one, by its own id: a leg's id is refused, the spread left working.
+                # (Alpaca's wording for this refusal is not documented; the status is its refusal of a cancel.)
+                raise _BadRequest(
+                    "cannot cancel a leg of a multi-leg order: cancel the multi-leg order",
+                    HTTPStatus.UNPROCESSABLE_ENTITY,
+                    42210000,
+                )
             if order is None:
                 raise _BadRequest("order not found", HTTPStatus.NOT_FOUND, 40410000)
             if self.fill_before_cancel and order["status"] not in _CLOSED_STATUSES:
@@ -950,7 +959,8 @@ class FakeAlpacaServer:
             if self.hold_cancels or order["status"] == "pending_cancel":
                 order.update(status="pending_cancel", updated_at=now)  # a cancel asked again is still the one cancel
             else:
-                order.update(status="canceled", canceled_at=now, updated_at=now)
+                for one in [order, *(order.get("legs") or [])]:  # a spread's legs end with it
+                    one.update(status="canceled", canceled_at=now, updated_at=now)
         return FakeResponse(HTTPStatus.NO_CONTENT, None)
 
     def _asset(self, request: FakeRequest) -> FakeResponse:

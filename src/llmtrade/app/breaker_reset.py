@@ -13,12 +13,12 @@ from __future__ import annotations
 from llmtrade.app.clock_guard import refuse_wrong_clock
 from llmtrade.app.container import Container
 from llmtrade.app.results import BreakerReset
+from llmtrade.app.status_prices import unread_prices
 from llmtrade.app.week_mode import as_books_priced
 from llmtrade.brokers.reconcile import look_now
 from llmtrade.config.models import BENCHMARK
 from llmtrade.discovery.universe import held_outside, in_play
 from llmtrade.errors import BarNotComplete, LlmtradeError, OperationalError, TemporaryError, UsageError
-from llmtrade.exits import exit_code_of, temporary
 from llmtrade.market.ended_prices import ended_last_bars
 from llmtrade.market.held_prices import closes_with_held, not_final
 from llmtrade.risk.controls import breaker_state
@@ -77,10 +77,12 @@ def reset_breaker(app: Container, account_id: str) -> BreakerReset:
 
 
 def _refused(message: str, failures: list[LlmtradeError]) -> LlmtradeError:
-    """The reset's refusal, exiting as `status` does for the same prices: 75 when each failure is a wait, 2 when one is
-    the CSV folder's own files to mend (a file missing, a row unreadable), else 1."""
-    if failures and all(temporary(e) for e in failures):
+    """The reset's refusal, exiting as `status` does for the same prices (app/status_prices.unread_prices, one rule): 75
+    when each failure is a wait, 2 when one is the CSV folder's own files to mend (a file missing, a row unreadable),
+    else 1."""
+    wait, failed = unread_prices(failures)
+    if wait is not None:
         return TemporaryError(message)
-    if any(exit_code_of(e) == UsageError.exit_code for e in failures):
+    if failed is not None and failed.exit_code == UsageError.exit_code:
         return UsageError(message)
     return OperationalError(message)

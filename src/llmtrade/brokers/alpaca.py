@@ -44,6 +44,7 @@ from llmtrade.brokers.alpaca_orders import (
     is_qty_held,
     is_wash_trade,
     is_working,
+    leg_parents,
     money,
     refusal,
     short,
@@ -144,8 +145,10 @@ class AlpacaBroker:
             position = to_position(raw, prices)
             if position is not None:
                 positions[position.symbol] = position
-                if (pnl := decimal(raw.unrealized_pl)) is not None:
-                    marked[position.symbol] = float(pnl)
+            # Under one whole unit (0.05 BTC bought by hand) there is no position, but its P/L is in the equity: the
+            # broker's mark is kept for it too, for the managed view to take out (it is no share llmtrade trades).
+            if (pnl := decimal(raw.unrealized_pl)) is not None:
+                marked[raw.symbol] = float(pnl)
             if part := fraction(raw):
                 fractions[raw.symbol] = part
         return AccountSnapshot(
@@ -221,8 +224,9 @@ class AlpacaBroker:
         return None if found is None else to_result(found)
 
     def open_orders(self) -> list[BrokerOrder]:
-        orders = single_orders(self._api.orders("open", after=None))
-        return [to_broker_order(o) for o in orders if is_working(o)]
+        listed = self._api.orders("open", after=None)
+        parents = leg_parents(listed)  # a spread's legs are canceled through it (risk/halt_cancels.py)
+        return [to_broker_order(o, parents.get(str(o.id), "")) for o in single_orders(listed) if is_working(o)]
 
     def fills(self, since: datetime | None = None) -> list[Fill]:
         # GET /v2/orders filters by submission time, not fill time: an order sent before `since` may fill
@@ -308,12 +312,20 @@ class AlpacaBroker:
         "insufficient qty available"), the account's open orders in the way; ""
         for bad keys, another status or what cannot be read (the refusal stands as Alpaca gave it)."""
         detail = error_message(body)
-        if is_wash_trade(detail) or is_qty_held(detail):
+        if is_wash_trade(detail):
             try:
-                listed = self.open_orders()
+                return wash_trade_note(order, self.open_orders())
             except LlmtradeError:
                 return ""
-            return wash_trade_note(order, listed) if is_wash_trade(detail) else held_qty_note(order, listed)
+        if is_qty_held(detail):
+            try:
+                held = held_qty_note(order, self.open_orders())
+            except LlmtradeError:
+                held = ""
+            if held:
+                return held
+            # No order of the account holds the shares: what the account object says is all there is to add (a 403
+            # about the account, as before the open orders were read for this refusal).
         if status != 403 or bare_refusal(detail):
             return ""
         try:

@@ -99,7 +99,13 @@ def single_orders(listed: Sequence[Any]) -> list[Any]:
     return list(seen.values())
 
 
-def to_broker_order(found: Any) -> BrokerOrder:
+def leg_parents(listed: Sequence[Any]) -> dict[str, str]:
+    """Each leg's id in `listed` (alpaca-py Orders) -> the client_order_id of the multi-leg order it is a leg of."""
+    spreads = [found for found in listed if not (found.symbol and found.side is not None)]  # as `single_orders`
+    return {str(leg.id): found.client_order_id for found in spreads for leg in (found.legs or [])}
+
+
+def to_broker_order(found: Any, parent: str = "") -> BrokerOrder:
     """An alpaca-py Order as our BrokerOrder. One in a fraction of a share or in dollars (a notional order: no qty until
     it fills), which Alpaca's web page places for a fractionable asset, is listed with the whole shares it may fill at
     most (`BrokerOrder.ordered` says what it was given in): llmtrade sends neither, but a look at the account must
@@ -128,6 +134,7 @@ def to_broker_order(found: Any) -> BrokerOrder:
         broker_order_id=str(found.id),
         submitted_at=found.submitted_at,
         canceling=canceling(found),
+        parent=parent,
     )
 
 

@@ -16,6 +16,7 @@ Everything here is pure: broker views and ledger views in, differences and snaps
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Literal
@@ -302,13 +303,18 @@ def managed_view(account: AccountSnapshot, ledger: LedgerView, prices: Mapping[s
             foreign_pnl += account.broker_pnl[symbol] * other / position.qty
         else:
             foreign_pnl += other * (prices.get(symbol, position.avg_price) - position.avg_price)
-    if positions == account.positions and not ledger.adopted_pnl and not ledger.hands_realized:
+    # A holding under one whole unit (0.05 BTC bought by hand) is no position, only the broker's mark of it: no share
+    # of it is llmtrade's, so all of its P/L is taken out.
+    foreign_pnl += sum(pnl for symbol, pnl in account.broker_pnl.items() if symbol not in account.positions)
+    if positions == account.positions and not foreign_pnl and not ledger.adopted_pnl and not ledger.hands_realized:
         return account
     unrealized = None if account.unrealized_pnl is None else round(account.unrealized_pnl - foreign_pnl, 2)
     not_ours = foreign_pnl + sum(ledger.adopted_pnl.values()) + ledger.hands_realized
-    return account.model_copy(
-        update={"positions": positions, "equity": round(account.equity - not_ours, 2), "unrealized_pnl": unrealized}
-    )
+    # What is valued at cost is only what llmtrade manages: a released symbol with no price is no longer the managed
+    # equity's to lack (a breaker reset refused for it for good, the account halted).
+    at_cost = [s for s in account.at_cost if s in positions]
+    update = {"positions": positions, "equity": round(account.equity - not_ours, 2), "unrealized_pnl": unrealized}
+    return account.model_copy(update=update | {"at_cost": at_cost})
 
 
 def with_hands(
@@ -317,8 +323,23 @@ def with_hands(
     """`ledger` with what the broker's trades made by hand closed: the realised P/L of `others` (fills whose id is not
     in llmtrade's format) that llmtrade did not send (`planned`), through the recorded splits; the user's, kept out of
     the managed equity (`managed_view`). A position still open by hand is not in it: its unrealised P/L is."""
-    hands = [f for f in others if not is_ours(f.client_order_id, planned)]
+    hands = [_per_share(f) for f in others if not is_ours(f.client_order_id, planned)]
     if not hands:
         return ledger
     realized = round(fold(with_splits(hands, splits), 0.0).realized_pnl, 2)
     return ledger.model_copy(update={"hands_realized": realized}) if realized else ledger
+
+
+# An OCC option symbol (Alpaca's form for a contract: root, expiry YYMMDD, C or P, strike x 1000 in 8 digits).
+_OPTION_SYMBOL = re.compile(r"[A-Z][A-Z0-9.]{0,5}\d{6}[CP]\d{8}")
+# Shares one US equity option contract is for: its price is per share, its cash 100 times it.
+OPTION_MULTIPLIER = 100
+
+
+def _per_share(fill: Fill) -> Fill:
+    """`fill` priced in the cash it moved per unit: an option contract's fill at 100 times its quoted price, so what a
+    contract bought at 5.00 and sold at 9.00 by hand made is 400, as Alpaca's cash says (the fold read 4: 99% of the
+    user's option gains stayed in the managed equity)."""
+    if not _OPTION_SYMBOL.fullmatch(fill.symbol):
+        return fill
+    return fill.model_copy(update={"price": fill.price * OPTION_MULTIPLIER})

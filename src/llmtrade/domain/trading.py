@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any, ClassVar, Literal
 
@@ -127,10 +128,23 @@ class BrokerOrder(Record):
     canceling: bool = False
     # Its size as the broker gave it when not whole shares ("0.5", "$500.00 of"); "" for whole shares (`qty`).
     ordered: str = ""
+    # The client_order_id of the multi-leg order (an options spread placed by hand) it is a leg of; "" for an order of
+    # its own. The broker cancels a spread as one, by its parent: a leg is not canceled by its own id.
+    parent: str = ""
 
     def size(self) -> str:
         """The order's size as said to a person: "10", "0.5" (shares) or "$500.00 of" (dollars)."""
         return self.ordered or str(self.qty)
+
+    def shares(self) -> Decimal:
+        """The shares it is for, exactly: a fraction as the broker gave it ("0.5"), not rounded up to `qty`, so it is
+        judged against a position's fraction as the position holds it (`AccountSnapshot.fractions`). Of no use for one
+        in dollars (`in_dollars`)."""
+        return Decimal(self.ordered) if self.ordered and not self.in_dollars() else Decimal(self.qty)
+
+    def in_dollars(self) -> bool:
+        """Whether it is for an amount of money (Alpaca's notional order): its shares are known only as it fills."""
+        return self.ordered.startswith("$")
 
 
 class Fill(Record):

@@ -11,8 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
 from llmtrade.domain.trading import BrokerOrder, Order, OrderStatus, Position, RiskAdjustment, RiskVerdict, Side
+
+# What a dollar order may fill toward opening: no bound known.
+_UNBOUNDED = Decimal("Infinity")
 
 # The gate's rule (risk/gate.py) for a symbol in the week's universe only because an account holds it.
 HELD_ONLY = "held_only"
@@ -88,7 +92,7 @@ def cut_to_reducing(
     )
 
 
-def reduces(side: Side, qty: int, position: int) -> bool:
+def reduces(side: Side, qty: int | Decimal, position: int | Decimal) -> bool:
     """Whether an order of `qty` shares on `side` only moves `position` (signed) toward zero, not past it."""
     signed = qty if side is Side.BUY else -qty
     return position != 0 and (position > 0) != (signed > 0) and abs(signed) <= abs(position)
@@ -118,50 +122,87 @@ class PendingPosition:
     broker, a pending cancel included (workflows/execution.py `queued_order_ids`), so a plan is sized only from what
     the account holds."""
 
-    low: int
-    high: int
+    low: Decimal
+    high: Decimal
 
-    def worst_for(self, side: Side) -> int:
+    def worst_for(self, side: Side) -> Decimal:
         """The position an order on `side` is judged against: for a sell the least it may be, for a buy the most
         (a reduction is judged where it reduces least, or where it would cross zero soonest)."""
         return self.low if side is Side.SELL else self.high
 
     def after(self, order: BrokerOrder) -> PendingPosition:
         """The range once `order` (working at the broker) is done: all of what remains of it filled, or, its cancel
-        under way, anywhere between none and all of it."""
-        remaining = order.qty - order.filled_qty
+        under way, anywhere between none and all of it. One in dollars (a notional order placed by hand) may fill any
+        number of shares: on its side toward flat at most to flat (Alpaca neither shorts nor turns a position in
+        dollars), else without bound."""
+        if order.in_dollars():
+            if order.side is Side.BUY:
+                return PendingPosition(self.low, Decimal(0) if self.high < 0 else _UNBOUNDED)
+            return PendingPosition(Decimal(0) if self.low > 0 else -_UNBOUNDED, self.high)
+        remaining = order.shares() - order.filled_qty
         signed = remaining if order.side is Side.BUY else -remaining
         if not order.canceling:
             return PendingPosition(self.low + signed, self.high + signed)
         return PendingPosition(self.low + min(signed, 0), self.high + max(signed, 0))
 
 
-def pending_position(positions: Mapping[str, Position], queued: Iterable[BrokerOrder], symbol: str) -> PendingPosition:
+def pending_position(
+    positions: Mapping[str, Position],
+    queued: Iterable[BrokerOrder],
+    symbol: str,
+    fractions: Mapping[str, float] | None = None,
+) -> PendingPosition:
     """Where the account's position in `symbol` may end once the orders still working at the broker are done
-    (`PendingPosition`: one with its cancel under way may fill or not).
+    (`PendingPosition`: one with its cancel under way may fill or not), in exact shares: the whole shares held, the
+    fraction beyond them (`fractions`, as AccountSnapshot.fractions), and each order's exact size (a by-hand sell of
+    0.5 of 10.5 held leaves 10: rounded up to 1 and set against 10, it left 9 and blocked a halted account's close).
 
     Two closes queued for the same open must not both pass as reducing a position only one of them closes."""
-    held = positions[symbol].qty if symbol in positions else 0
+    held = _held(positions, fractions or {}, symbol)
     pending = PendingPosition(held, held)
     for order in queued:
-        if order.symbol == symbol and order.status is OrderStatus.ACCEPTED and order.qty > order.filled_qty:
+        if order.symbol == symbol and _working(order):
             pending = pending.after(order)
     return pending
 
 
-def opening_orders(positions: Mapping[str, Position], queued: Sequence[BrokerOrder]) -> list[BrokerOrder]:
+def _working(order: BrokerOrder) -> bool:
+    """Whether `order` may still fill: working, with shares left, or in dollars (listed with no shares: a notional
+    order was skipped as done, so a halt left a by-hand "buy $5,000 of QQQ" working)."""
+    return order.status is OrderStatus.ACCEPTED and (order.in_dollars() or order.qty > order.filled_qty)
+
+
+def _reduces(order: BrokerOrder, pending: PendingPosition) -> bool:
+    """Whether `order` only reduces the position at its worst (`PendingPosition.worst_for`). One in dollars, of no
+    known size, reduces when its side moves toward flat: Alpaca fills it only up to what is held."""
+    held = pending.worst_for(order.side)
+    if order.in_dollars():
+        return held < 0 if order.side is Side.BUY else held > 0
+    return reduces(order.side, order.shares() - order.filled_qty, held)
+
+
+def _held(positions: Mapping[str, Position], fractions: Mapping[str, float], symbol: str) -> Decimal:
+    """The signed shares held of `symbol`, exactly: whole shares and the fraction beyond them."""
+    whole = positions[symbol].qty if symbol in positions else 0
+    return whole + Decimal(repr(fractions.get(symbol, 0.0)))
+
+
+def opening_orders(
+    positions: Mapping[str, Position], queued: Sequence[BrokerOrder], fractions: Mapping[str, float] | None = None
+) -> list[BrokerOrder]:
     """The queued orders a halt cancels: those that would open or add, taken oldest first, each judged against the
     position as the orders before it leave it (a close queued ahead stays), at its worst (`PendingPosition`). An order
     whose cancel is under way is not listed (it is asked once, by whoever asked it) but may still fill: the orders
     after it are judged whichever way it ends."""
-    held = {symbol: PendingPosition(position.qty, position.qty) for symbol, position in positions.items()}
+    held: dict[str, PendingPosition] = {}
     cancel: list[BrokerOrder] = []
     for order in queued:
-        if order.status is not OrderStatus.ACCEPTED or order.qty <= order.filled_qty:
+        if not _working(order):
             continue
-        pending = held.get(order.symbol, PendingPosition(0, 0))
+        exact = _held(positions, fractions or {}, order.symbol)
+        pending = held.get(order.symbol, PendingPosition(exact, exact))
         # One whose cancel is under way is asked no more, but widens what the orders after it are judged against.
-        if order.canceling or reduces(order.side, order.qty - order.filled_qty, pending.worst_for(order.side)):
+        if order.canceling or _reduces(order, pending):
             held[order.symbol] = pending.after(order)
         else:
             cancel.append(order)

@@ -171,7 +171,14 @@ def cancel_opening_orders(
 
     failed: LlmtradeError | None = None  # the first cancel the broker failed, raised once every order was asked
     # An order whose cancel is under way (asked by an earlier look of this halt, or by hand) is not listed: asked once.
-    for order in opening_orders(positions, broker.open_orders()):
+    asked: set[str] = set()
+    for leg_or_order in opening_orders(positions, broker.open_orders()):
+        # A leg of a spread placed by hand is canceled as the broker cancels it: the whole spread, by its parent's id
+        # (Alpaca cancels no leg by its own), once however many of its legs open.
+        order = leg_or_order.model_copy(update={"client_order_id": leg_or_order.parent or leg_or_order.client_order_id})
+        if order.client_order_id in asked:
+            continue
+        asked.add(order.client_order_id)
         if not broker.records_own_ends:
             # Said before the cancel: another process's order_ends that finds the order canceled before this one
             # records it then records the breaker's reason, not an end at the broker.

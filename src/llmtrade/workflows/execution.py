@@ -336,7 +336,8 @@ def stop_if_blocked(events: EventStore, blocked: int) -> None:
 def _pending(broker: Broker, symbol: str) -> PendingPosition:
     """Where the account's signed position in `symbol` may end once the orders it has at the broker are done (an order
     whose cancel is under way may fill or not: risk/halt.py `PendingPosition`, the rule for pending exposure)."""
-    return pending_position(broker.account({}).positions, broker.open_orders(), symbol)
+    account = broker.account({})
+    return pending_position(account.positions, broker.open_orders(), symbol, account.fractions)
 
 
 def _send(broker: Broker, order: Order) -> OrderSubmitted | OrderRejected:
