@@ -10,7 +10,7 @@ feed has no bar of stays at cost.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 
 from llmtrade.domain.market import Bar
@@ -55,6 +55,27 @@ def ended_last_bars(market: MarketData, symbols: Sequence[str], asof: datetime) 
         if bars:
             found[symbol] = (bars[-1], why)
     return found
+
+
+def held_ended(
+    market: MarketData, unpriced: Iterable[str], held: Container[str], asof: datetime
+) -> dict[str, tuple[Bar, str]]:
+    """`ended_last_bars` of the symbols of `unpriced` (without a price at `asof`; the answer keeps their order) that
+    are `held` (in play: held, or in an order): symbol -> (last bar, why). The one path from "held, without a price" to
+    "its prices ended, valued at its last close" of status, the postmortem, the week start and a checkpoint. Reads the
+    feed only when such a symbol is held; raises nothing of its own."""
+    wanted = [s for s in unpriced if s in held]
+    return ended_last_bars(market, wanted, asof) if wanted else {}
+
+
+def last_bars(ended: Mapping[str, tuple[Bar, str]]) -> dict[str, Bar]:
+    """The last bar of each symbol of `ended` (`held_ended`): where a valuation marks it (execution.py LAST_CLOSES)."""
+    return {symbol: bar for symbol, (bar, _) in ended.items()}
+
+
+def last_closes(ended: Mapping[str, tuple[Bar, str]]) -> dict[str, float]:
+    """The last close of each symbol of `ended` (`held_ended`), as a price by symbol."""
+    return {symbol: bar.close for symbol, (bar, _) in ended.items()}
 
 
 def last_close_note(symbol: str, bar: Bar, why: str) -> str:
