@@ -3,9 +3,9 @@
 The live leaderboard and report (app/ended_closes.py) and a backtest (app/marked_books.py) mark a position in such a
 symbol at its last close and say so; `status`, the postmortem and the week start's valuation valued the same position
 at its cost, booking a week P/L of 0 for it: two values of one position, by the command read. Each reads the last bar
-here, judged as the weekly run judges a symbol that ended (market/snapshot.py `ended_before`): a feed behind as a whole
-(the benchmark's prices stopping too) or a TemporaryError is no ended feed, and is waited for as before; a symbol the
-feed has no bar of stays at cost.
+here, judged as the weekly run judges a symbol that ended (market/snapshot.py `ended_before`, `ended_through`): a feed
+behind as a whole (the benchmark's prices stopping too) or a TemporaryError is no ended feed, and is waited for as
+before; a symbol the feed has no bar of stays at cost.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 from llmtrade.domain.market import Bar
 from llmtrade.errors import LlmtradeError
 from llmtrade.market.service import MarketData
-from llmtrade.market.snapshot import ended_before
+from llmtrade.market.snapshot import ended_through
 
 # How far back (calendar days) the last bar of a symbol whose prices ended is looked for: `ended_before` vouches for
 # bars within a year (market/snapshot.py `_LOOK_BACK_DAYS`).
@@ -41,17 +41,22 @@ def bars_to_end(market: MarketData, symbol: str, start: date, end: date) -> list
 def ended_last_bars(market: MarketData, symbols: Sequence[str], asof: datetime) -> dict[str, tuple[Bar, str]]:
     """Of `symbols` (held, without a price at `asof`), each whose prices ended before `asof` (`ended_before`), with its
     last bar before `asof` and why its prices ended: symbol -> (bar, why). A symbol whose price is merely late (the
-    feed behind as a whole, a TemporaryError) or that has no bar at all is not in it. Reads the feed; raises nothing of
-    its own (a provider's failure is a symbol without a last bar)."""
+    feed behind as a whole, a TemporaryError) or that has no bar at all is not in it. Reads the feed: the judgement's
+    reads (cached as any), then the provider's bars from the last day they held (`ended_through`) on, never cached;
+    raises nothing of its own (a provider's failure is a symbol without a last bar)."""
     found: dict[str, tuple[Bar, str]] = {}
     day = market.calendar.last_completed_session(asof)
     if day is None:
         return found
     for symbol in dict.fromkeys(symbols):
-        why = ended_before(market, symbol, asof)
-        if why is None:
+        ended = ended_through(market, symbol, asof)
+        if ended is None:
             continue
-        bars = bars_to_end(market, symbol, day - timedelta(days=_LAST_BAR_DAYS), day)
+        why, through = ended
+        # Its last bar is at or after the day the judgement's read vouched for: only those days are read (a week, not
+        # the year a status or a checkpoint read from the provider at every call), the year only when they hold none.
+        bars = bars_to_end(market, symbol, through, day) if through is not None else []
+        bars = bars or bars_to_end(market, symbol, day - timedelta(days=_LAST_BAR_DAYS), day)
         if bars:
             found[symbol] = (bars[-1], why)
     return found
