@@ -59,3 +59,33 @@ def test_a_held_symbol_whose_prices_ended_is_read_for_its_last_days_not_a_year(
     assert status["at_last_close"] == {"GLD": "2026-01-07"}  # still valued at its last close
     assert spans, "status read nothing of GLD"
     assert max((end - start).days for start, end in spans) <= _SPAN_DAYS, spans
+
+
+def test_status_reads_the_closes_to_the_last_bar_once_then_the_bar_cache_holds_them(
+    week: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    week  # noqa: B018
+    assert runner.invoke(app, ["-q", "run-weekly"]).exit_code == 0
+    _gld_ends_wednesday(tmp_path / "csv")
+    ends: list[date] = []
+    read = CsvFolderProvider.daily_bars
+
+    def counted(self: CsvFolderProvider, symbols: list[str], start: date, end: date) -> Any:
+        if list(symbols) == ["GLD"]:
+            ends.append(end)
+        return read(self, symbols, start, end)
+
+    monkeypatch.setattr(CsvFolderProvider, "daily_bars", counted)
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-09T17:00:00-05:00")
+    shown = []
+    for _ in range(2):
+        ends.clear()
+        result = runner.invoke(app, ["status", "--json"])
+        assert result.exit_code == 0, result.output
+        shown.append(json.loads(result.stdout))
+        # The drawdown's closes to GLD's last bar (Wednesday's) are the only reads that end on that day.
+        if not shown[1:]:
+            assert date(2026, 1, 7) in ends, ends
+    assert ends.count(date(2026, 1, 7)) == 0, ends  # the second status: the bar cache held them
+    first, second = ({a["account_id"]: a["max_drawdown"] for a in s["accounts"]} for s in shown)
+    assert first == second and first["acct_3"] is not None

@@ -38,6 +38,17 @@ def bars_to_end(market: MarketData, symbol: str, start: date, end: date) -> list
     return []
 
 
+def bars_through(market: MarketData, symbol: str, start: date, last: date) -> list[Bar]:
+    """`symbol`'s bars in start..`last`, `last` the day of its last bar (its prices having ended there): read as any
+    range is (the bar cache first, validated, then kept there: a range that ends at its last bar has no stale tail to
+    vouch for, and those bars no longer change), else as `bars_to_end` reads them when that read fails (a hole, a
+    provider that has none, one not reached: then none)."""
+    try:
+        return list(market.bars([symbol], start, last).bars.get(symbol, ()))
+    except LlmtradeError:
+        return bars_to_end(market, symbol, start, last)
+
+
 def ended_last_bars(market: MarketData, symbols: Sequence[str], asof: datetime) -> dict[str, tuple[Bar, str]]:
     """Of `symbols` (held, without a price at `asof`), each whose prices ended before `asof` (`ended_before`), with its
     last bar before `asof` and why its prices ended: symbol -> (bar, why). A symbol whose price is merely late (the
