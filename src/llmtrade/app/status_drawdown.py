@@ -9,9 +9,10 @@ of years (a cache covers a range only when one fetch spanned it). The last sessi
 as status asks for its prices, together and then each alone (one symbol no provider has left every account without
 a figure); an account holding a symbol with a close still missing gets no figure, and a warning names the symbol and
 the session, rather than a curve that carries an old price over the gap. A held symbol whose prices ended (status's
-`ended_held`: a CSV file no longer written, a ticker delisted or renamed) is no gap to mend: its closes are read from
-the provider to its last bar and it is marked at its last close after it, as the leaderboard marks it and as status
-values it now (its drawdown was not shown while status valued it at that close)."""
+`ended_held`: a CSV file no longer written, a ticker delisted or renamed) is no gap to mend: its closes are the
+cache's, those it lacks to its last bar read once and then kept there (a few sessions), and it is marked at its last
+close after it, as the leaderboard marks it and as status values it now (its drawdown was not shown while status
+valued it at that close)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ from llmtrade.app.marked_books import (
 )
 from llmtrade.domain.market import Bar
 from llmtrade.domain.trading import Fill, Side
-from llmtrade.market.ended_prices import bars_to_end
+from llmtrade.market.ended_prices import bars_through
 from llmtrade.market.held_prices import HELD_SESSIONS, held_bars
 from llmtrade.market.service import MarketData
 from llmtrade.storage.bootstrap import Storage
@@ -142,12 +143,15 @@ def _to_the_end(
     last: Bar,
     kind: bool | None,
 ) -> dict[date, float]:
-    """`symbol`'s closes at `sessions` (its prices having ended with `last`): the cache's, those the provider has to its
-    last bar (market/ended_prices.py `bars_to_end`, never cached: a stale tail would vouch for a range), then `last`'s
-    close at each session after it. None of them is after the session it marks."""
+    """`symbol`'s closes at `sessions` (its prices having ended with `last`): the cache's, then those from the first
+    session to `last` the cache lacks on (market/ended_prices.py `bars_through`: read once, then kept in the cache: a
+    range that ends at its last bar has no stale tail), then `last`'s close at each session after it. None of them is
+    after the session it marks. No provider is asked when the cache holds them all: the whole range to `last` was read
+    from the provider at every `status` (up to a year of bars, from the books' first session on)."""
     found = dict(cached)
-    if sessions and sessions[0] <= last.day:
-        bars = bars_to_end(market, symbol, sessions[0], last.day)
+    lacking = next((day for day in sessions if day <= last.day and day not in found), None)
+    if lacking is not None:
+        bars = bars_through(market, symbol, lacking, last.day)
         found.update({b.day: b.close for b in bars if b.synthetic == kind})
     found.update({day: last.close for day in sessions if day > last.day})
     return found

@@ -10,7 +10,7 @@ from llmtrade.app.results import StatusPricesFailed
 from llmtrade.domain.market import Bar
 from llmtrade.errors import LlmtradeError
 from llmtrade.exits import exit_code_of, one_line, temporary
-from llmtrade.market.ended_prices import ended_last_bars, last_close_note
+from llmtrade.market.ended_prices import held_ended, last_close_note
 from llmtrade.market.service import MarketData
 from llmtrade.market.snapshot import weekly_run_on
 
@@ -68,11 +68,11 @@ def ended_held(
     asof: datetime,
 ) -> dict[str, tuple[Bar, str]]:
     """Of the symbols status has no price for (`missing`: why, by symbol), each `held` (or ordered) whose prices ended
-    before `asof`, with its last bar and why (market/ended_prices.py `ended_last_bars`): valued there, as the
+    before `asof`, with its last bar and why (market/ended_prices.py `held_ended`): valued there, as the
     leaderboard and the report value it, where status valued it at cost (exit 1) and showed a week P/L of 0 for it.
     Each is taken out of `missing` and `errors` (in place): no longer a price that failed. A price merely late, or a
     symbol with no bar at all, stays in them: waited for (exit 75), or at cost and said, as before."""
-    ended = ended_last_bars(market, [s for s in missing if s in held], asof)
+    ended = held_ended(market, missing, held, asof)
     for symbol in ended:
         missing.pop(symbol, None)
         errors.pop(symbol, None)

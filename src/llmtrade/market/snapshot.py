@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from llmtrade.config.models import BENCHMARK, Instrument
 from llmtrade.domain.research import MarketSnapshot
@@ -105,15 +105,24 @@ _LOOK_BACK_DAYS = (7, 31, 92, 366)
 
 def ended_before(market: DailyBars, symbol: str, asof: datetime) -> str | None:
     """Why `symbol`'s prices ended before `asof` (`prices_ended`), when the feed had them up to some earlier day."""
+    ended = ended_through(market, symbol, asof)
+    return None if ended is None else ended[0]
+
+
+def ended_through(market: DailyBars, symbol: str, asof: datetime) -> tuple[str, date | None] | None:
+    """`ended_before`, with the day of the last bar of the read that found the feed had prices (the nearest of the
+    look-back windows to `asof`; None when that read held no bar of it): why, day. The symbol's last bar is that
+    day's or a later one, before `asof`."""
     why = prices_ended(market, symbol, asof)
     if why is None:
         return None
     for days in _LOOK_BACK_DAYS:
         try:
-            market.bars_asof([symbol], asof - timedelta(days=days), sessions=HELD_SESSIONS)
+            series = market.bars_asof([symbol], asof - timedelta(days=days), sessions=HELD_SESSIONS)
         except LlmtradeError:
             continue
-        return why
+        bars = series.bars.get(symbol)
+        return why, bars[-1].day if bars else None
     return None
 
 

@@ -20,7 +20,7 @@ from llmtrade.domain.events import NewEvent, StageDeferred, StoredEvent
 from llmtrade.domain.market import Bar, IndicatorSet, Quote
 from llmtrade.domain.streams import held_stream
 from llmtrade.domain.trading import AccountSnapshot
-from llmtrade.market.ended_prices import ended_last_bars
+from llmtrade.market.ended_prices import held_ended, last_bars
 from llmtrade.market.held_prices import prices_ended
 from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.workflows.broker_splits import SeenSplits, before_a_split
@@ -139,7 +139,7 @@ class PrepareStage:
                 asking.append(prepared)
         result = context.with_values(
             (PRICES, prices),
-            (LAST_CLOSES, {s: bar for s, (bar, _) in self._ended.items()}),
+            (LAST_CLOSES, last_bars(self._ended)),
             (STORED, stored),
             (RESUMED, resumed),
             (ASKING, asking),
@@ -215,7 +215,7 @@ class PrepareStage:
                 run_id=bench.run_id,
                 observed=observed,
                 ours=seen.planned,
-                last_closes={s: bar for s, (bar, _) in self._ended.items()},
+                last_closes=last_bars(self._ended),
             )
         chair = desk.account.role is AccountRole.CHAIRMAN  # the week's frozen events: read once per checkpoint
         if chair not in self._frozen:
@@ -265,8 +265,8 @@ class PrepareStage:
         bench = self.bench
         if not self._problems:
             return {}
-        wanted = [s for s in sorted(in_play(bench.events)) if s not in prices and s in self._problems]
-        return ended_last_bars(bench.market, wanted, bench.now) if wanted else {}
+        unpriced = sorted(s for s in self._problems if s not in prices)
+        return held_ended(bench.market, unpriced, in_play(bench.events), bench.now)
 
     def _lasting(self, symbol: str) -> str | None:
         """Why `symbol`, held and without a price now, will not have one by waiting, or None when waiting may bring it

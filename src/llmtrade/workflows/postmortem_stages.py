@@ -37,7 +37,7 @@ from llmtrade.domain.trading import AccountSnapshot
 from llmtrade.errors import LlmtradeError
 from llmtrade.fanout import gather_settled
 from llmtrade.llm.gateway import CallSite
-from llmtrade.market.ended_prices import ended_last_bars, last_close_note
+from llmtrade.market.ended_prices import held_ended, last_close_note, last_closes
 from llmtrade.market.held_prices import closes_with_held, held_closes
 from llmtrade.market.snapshot import weekly_run_on
 from llmtrade.pipeline.context import ContextKey, PipelineContext
@@ -122,7 +122,7 @@ class GatherStage:
         # A held one whose prices ended is valued at its last close, as the leaderboard and the report value it, where
         # its cost booked the week a P/L of 0 for it (and remembered so); said. Never a price the indicators read.
         held = in_play(bench.events)
-        self._ended = ended_last_bars(bench.market, [s for s in self._missing if s in held], self.asof)
+        self._ended = held_ended(bench.market, self._missing, held, self.asof)
         unread = [
             f"{s} (in assets.yaml's universe, held by no account) has no close: {self._missing[s]}; "
             + weekly_run_on(bench.market, s, errors.get(s), self.asof)
@@ -152,7 +152,7 @@ class GatherStage:
         # leaderboard's curves are folded from that log, and an order filled since the last checkpoint (a week with
         # none after the open) left its end equity short of the postmortem's until the next weekly run recorded it.
         record_new_fills(bench.events, desk.broker, week_id=bench.week_id, run_id=bench.run_id)
-        valued = prices | {s: bar.close for s, (bar, _) in self._ended.items()}
+        valued = prices | last_closes(self._ended)
         account = look_now(bench.events, desk.broker, valued).managed  # what it manages
         resets = recorded_resets(bench.events, desk.account.id).get(desk.account.id, ())
         before = [r for r in resets if r.at <= started_at]

@@ -24,7 +24,7 @@ from llmtrade.domain.trading import (
     TradeIntent,
 )
 from llmtrade.errors import LlmtradeError, TemporaryError
-from llmtrade.market.ended_prices import ended_last_bars
+from llmtrade.market.ended_prices import held_ended, last_bars
 from llmtrade.market.failures import own_words
 from llmtrade.market.held_prices import HELD_SESSIONS, held_bars
 from llmtrade.market.jumps import last_suspect
@@ -125,9 +125,9 @@ class WeekGate:
         self._last_bars = {}
         if self.market is None:
             return
-        wanted = [s for s in sorted(in_play(self.events)) if s not in snapshot.indicators and s not in self._held]
-        if wanted:
-            self._last_bars = {s: bar for s, (bar, _) in ended_last_bars(self.market, wanted, snapshot.asof).items()}
+        held = in_play(self.events)
+        unpriced = [s for s in sorted(held) if s not in snapshot.indicators and s not in self._held]
+        self._last_bars = last_bars(held_ended(self.market, unpriced, held, snapshot.asof))
 
     def last_closes(self) -> dict[str, Bar]:
         """The last bar of each held symbol without a close in this week's prices whose prices ended (`held_prices`):
