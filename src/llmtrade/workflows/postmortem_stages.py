@@ -37,7 +37,7 @@ from llmtrade.domain.trading import AccountSnapshot
 from llmtrade.errors import LlmtradeError
 from llmtrade.fanout import gather_settled
 from llmtrade.llm.gateway import CallSite
-from llmtrade.market.ended_prices import held_ended, last_close_note, last_closes
+from llmtrade.market.ended_prices import ended_last_bars, held_ended, last_close_note, last_closes
 from llmtrade.market.held_prices import closes_with_held, held_closes
 from llmtrade.market.snapshot import weekly_run_on
 from llmtrade.pipeline.context import ContextKey, PipelineContext
@@ -264,8 +264,7 @@ class GatherStage:
         closed_at = calendar.session_close(day)
         prices, _ = held_closes(self.bench.market, symbols, closed_at)
         if missing := [s for s in symbols if s not in prices]:
-            ended = ended_last_bars(self.bench.market, missing, closed_at)
-            prices |= {s: bar.close for s, (bar, _) in ended.items()}  # one with no bar at all: at its cost
+            prices |= last_closes(ended_last_bars(self.bench.market, missing, closed_at))  # no bar at all: at its cost
         return prices, closed_at
 
 
