@@ -19,7 +19,7 @@ from llmtrade.brokers.reconcile import look_now
 from llmtrade.config.models import BENCHMARK
 from llmtrade.discovery.universe import held_outside, in_play
 from llmtrade.errors import BarNotComplete, LlmtradeError, OperationalError, TemporaryError, UsageError
-from llmtrade.market.ended_prices import ended_last_bars
+from llmtrade.market.ended_prices import held_ended, last_closes
 from llmtrade.market.held_prices import closes_with_held, not_final
 from llmtrade.risk.controls import breaker_state
 from llmtrade.risk.halt_cancels import resume_by_hand
@@ -59,8 +59,7 @@ def reset_breaker(app: Container, account_id: str) -> BreakerReset:
                 f"{account_id}: a breaker reset restarts its peak at the account's equity at the last close, and "
                 f"{not_final(exc)}: the breaker was not reset; run it again once the close is final"
             ) from exc
-        ended = ended_last_bars(market, [s for s in missing if s in in_play(storage.events)], now)
-        prices |= {s: bar.close for s, (bar, _) in ended.items()}
+        prices |= last_closes(held_ended(market, missing, in_play(storage.events), now))
         managed = look_now(storage.events, desk.broker, prices).managed
         if managed.at_cost:
             said = "; ".join(f"{s} ({missing.get(s, 'no price')})" for s in managed.at_cost)
