@@ -201,7 +201,6 @@ def test_a_reply_that_is_no_answer_fails_clearly_and_is_recorded(
     ("finish", "native", "error"),
     [
         ("SAFETY", None, LLMContentFiltered),  # Google's OpenAI-compatible endpoint passes Gemini's reason through
-        ("RECITATION", None, LLMContentFiltered),
         ("stop", "refusal", LLMContentFiltered),  # OpenRouter: Anthropic's refusal behind a normalised "stop"
         ("stop", "PROHIBITED_CONTENT", LLMContentFiltered),
         ("MAX_TOKENS", None, LLMTruncated),
@@ -222,6 +221,39 @@ def test_part_of_an_answer_ended_by_a_providers_own_stop_reason_is_never_the_ans
     reason = native or finish
     assert failed.error_type == error.__name__ and failed.finish_reason == finish
     assert reason in str(caught.value) and reason in failed.error and failed.answer  # the partial text is kept
+
+
+@pytest.mark.parametrize(("finish", "native"), [("RECITATION", None), ("stop", "RECITATION")])
+def test_an_answer_gemini_withheld_for_recitation_is_asked_once_more_and_taken(
+    storage: Storage, finish: str, native: str | None
+) -> None:
+    with fake_llm() as fake:
+        fake.then(f.stopped(finish, native), f.answer("The whole answer."))
+        answer = _text(_gateway(storage))
+    assert answer.value == "The whole answer." and len(fake.requests) == 2
+    [call] = _done(storage)
+    assert call.attempts == 2 and call.note is not None and "RECITATION" in call.note
+    assert call.prompt_tokens > 0 and _failed(storage) == []  # the withheld attempt is billed with the answer
+
+
+def test_recitation_twice_is_final_naming_its_reason(storage: Storage) -> None:
+    with fake_llm() as fake:
+        fake.then(f.stopped("stop", "RECITATION"), f.stopped("stop", "RECITATION"), f.answer())
+        with pytest.raises(LLMContentFiltered, match="RECITATION") as caught:
+            _text(_gateway(storage))
+    assert len(fake.requests) == 2 and "asked once more" in str(caught.value)
+    [failed] = _failed(storage)
+    assert failed.error_type == "LLMContentFiltered" and "RECITATION" in failed.error and failed.billed
+    assert _done(storage) == []
+
+
+@pytest.mark.parametrize(("finish", "native"), [("SAFETY", None), ("stop", "PROHIBITED_CONTENT"), ("stop", "refusal")])
+def test_a_safety_stop_or_a_refusal_is_not_asked_again(storage: Storage, finish: str, native: str | None) -> None:
+    with fake_llm() as fake:
+        fake.then(f.stopped(finish, native), f.answer())
+        with pytest.raises(LLMContentFiltered):
+            _text(_gateway(storage))
+    assert len(fake.requests) == 1
 
 
 def test_a_structured_answer_cut_by_gemini_max_tokens_is_repaired_as_a_truncation(storage: Storage) -> None:

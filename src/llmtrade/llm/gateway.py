@@ -331,6 +331,8 @@ class LLMGateway:
                 note = f"{note}; {step}" if note else step
             else:
                 self.totals.requests += reply.attempts
+                if reply.reasked:
+                    note = f"{note}; {reply.reasked}" if note else reply.reasked
                 if cut_before or billed_before:
                     update = {"cut_off": reply.cut_off + cut_before, "billed": (*billed_before, *reply.billed)}
                     reply = reply.model_copy(update=update)

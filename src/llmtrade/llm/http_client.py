@@ -41,10 +41,11 @@ from tenacity import (
 from llmtrade.errors import (
     BudgetExceeded,
     LLMBadReply,
+    LLMContentFiltered,
     LLMRequestRejected,
     LLMUnavailable,
 )
-from llmtrade.llm.call_records import BilledAttempts
+from llmtrade.llm.call_records import BilledAttempts, spent_by
 from llmtrade.llm.http_errors import (
     Retryable,
     body_text,
@@ -55,7 +56,14 @@ from llmtrade.llm.http_errors import (
     refusal,
     refused_parameter,
 )
-from llmtrade.llm.replies import body_error, choice_error, error_detail, normalise_reply, parse_usage
+from llmtrade.llm.replies import (
+    body_error,
+    choice_error,
+    error_detail,
+    normalise_reply,
+    parse_usage,
+    recitation,
+)
 from llmtrade.llm.sse import StreamCut, reply_body
 from llmtrade.llm.structured import core_schema
 from llmtrade.llm.types import ChatReply, ChatRequest, ResponseMode
@@ -169,6 +177,7 @@ class OpenAICompatibleClient:
         tally = BilledAttempts()
         deadline = self.attempt_deadline(request.max_tokens)
         started = time.perf_counter()
+        reasked: str | None = None  # why the call asked once more (Gemini's RECITATION), for its event's note
         try:
             while True:
                 body = self._body(request, mode)
@@ -192,6 +201,22 @@ class OpenAICompatibleClient:
                             data = await self._post(body, request.model, mode, deadline, tally)
                 except _AskedOtherwise:
                     continue  # the model takes a parameter in another form: asked so at once (refused_parameter)
+                try:
+                    # Raises an LLMBadReply subclass when the 200 carries no usable answer.
+                    normal = normalise_reply(
+                        data, provider=self.name, model=request.model, reasoning_as_answer=self._reasoning_as_answer
+                    )
+                except LLMContentFiltered as exc:
+                    recited = recitation(data)
+                    if recited is None or reasked is not None:
+                        if recited is not None:
+                            exc.args = (f"{exc}; asked once more after an earlier {reasked}, and withheld again",)
+                        raise
+                    # Gemini's recitation check often passes the same request the next time (replies._RECITED):
+                    # asked once more, this attempt billed at what it reported (else at its worst case).
+                    tally.bill(spent_by(exc))
+                    reasked = f"asked once more after finish reason {recited} (Gemini's recitation check)"
+                    continue
                 break
         except Retryable as exc:
             elapsed = time.perf_counter() - started
@@ -202,18 +227,10 @@ class OpenAICompatibleClient:
             )
             tally.onto(unavailable, attempts)
             raise unavailable from None
-        except (LLMUnavailable, LLMRequestRejected, asyncio.CancelledError) as exc:  # a refusal, no credits, a quota
-            tally.onto(exc, attempts)  # or cancelled (SIGTERM, a sibling failing): billed attempts count all the same
+        except (LLMUnavailable, LLMRequestRejected, LLMBadReply, asyncio.CancelledError) as exc:  # a refusal, a
+            tally.onto(exc, attempts)  # quota, a bad reply, or cancelled: billed attempts count all the same
             raise
         latency_ms = (time.perf_counter() - started) * 1000
-        try:
-            # Raises an LLMBadReply subclass when the 200 carries no usable answer.
-            normal = normalise_reply(
-                data, provider=self.name, model=request.model, reasoning_as_answer=self._reasoning_as_answer
-            )
-        except LLMBadReply as exc:
-            tally.onto(exc, attempts)
-            raise
         return ChatReply(
             content=normal.text,
             usage=normal.usage,
@@ -227,6 +244,7 @@ class OpenAICompatibleClient:
             response_mode=mode,
             cut_off=tally.cut_off,
             billed=tuple(tally.billed),
+            reasked=reasked,
         )
 
     def attempt_deadline(self, max_tokens: int) -> float:

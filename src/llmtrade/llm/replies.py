@@ -53,7 +53,8 @@ _TRUNCATION = frozenset({"length", "max_tokens", "max_output_tokens"})
 # give, so it is no truncation to repair.
 _CONTEXT_FULL = frozenset({"model_context_window_exceeded", "context_window_exceeded", "context_length_exceeded"})
 # Withheld by a filter or refused by the model: Gemini's SAFETY, RECITATION, BLOCKLIST, PROHIBITED_CONTENT, SPII,
-# LANGUAGE and image kin; Anthropic's "refusal"; Bedrock's guardrail. Asking the same again meets the same filter.
+# LANGUAGE and image kin; Anthropic's "refusal"; Bedrock's guardrail. Asking the same again meets the same filter
+# (but for RECITATION, asked once more: _RECITED).
 _WITHHELD = frozenset(
     {
         "content_filter",
@@ -71,6 +72,11 @@ _WITHHELD = frozenset(
         "guardrail_intervened",
     }
 )
+# Gemini's recitation check (the answer came too close to a text it was trained on) is not deterministic: at a
+# temperature above 0 the same request often answers whole the next time (google/generative-ai-docs#257 and others),
+# so a call asks once more before it is final (llm/http_client.py). SAFETY, PROHIBITED_CONTENT and a refusal meet
+# the same filter again and stay final at once.
+_RECITED = frozenset({"recitation", "image_recitation"})
 # Stopped by the provider's side for no reason of the answer's: an upstream error, Gemini's OTHER and malformed or
 # unexpected tool calls, Anthropic's pause_turn (a turn left unfinished), vLLM's abort. Another attempt may succeed.
 _BROKEN = frozenset({"error", "other", "malformed_function_call", "unexpected_tool_call", "pause_turn", "abort"})
@@ -124,6 +130,19 @@ def body_error(data: Any) -> Any | None:
     """The error object of a body that is an error rather than a completion, else None."""
     if isinstance(data, dict) and data.get("error") and not data.get("choices"):
         return data["error"]
+    return None
+
+
+def recitation(data: Any) -> str | None:
+    """The provider's own word when the first choice was stopped by Gemini's recitation check (in `finish_reason` or
+    OpenRouter's `native_finish_reason`), else None: the one withholding worth asking again (_RECITED)."""
+    choices = data.get("choices") if isinstance(data, dict) else None
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        return None
+    for key in ("native_finish_reason", "finish_reason"):
+        word = choices[0].get(key)
+        if word is not None and str(word).strip().lower() in _RECITED:
+            return str(word)
     return None
 
 

@@ -63,6 +63,8 @@ class ChatReply(_Frozen):
     cut_off: int = 0
     # Earlier attempts that failed after a 200 and reported their usage (an error in the body): billed at that cost.
     billed: tuple[Usage, ...] = ()
+    # Why the call asked once more within itself (an answer Gemini withheld for RECITATION): kept in its event's note.
+    reasked: str | None = None
 
 
 class Outcome(StrEnum):
