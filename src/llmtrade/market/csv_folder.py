@@ -34,14 +34,15 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from llmtrade.clock import Clock, SystemClock
 from llmtrade.config.loader import PACKAGED
 from llmtrade.config.models import BENCHMARK
 from llmtrade.domain.market import Bar
 from llmtrade.errors import MarketDataMissing, MarketDataUnavailable, PartAnswered
 from llmtrade.exits import PATH_ERRNOS, path_error
-from llmtrade.market.calendar import TradingCalendar
+from llmtrade.market.calendar import TradingCalendar, new_york_date
 from llmtrade.market.csv_problems import UNPARSABLE_DATE, FileProblems, close_outside, rejected
-from llmtrade.market.csv_sessions import session_problems
+from llmtrade.market.csv_sessions import ahead_problems, session_problems
 from llmtrade.market.csv_text import (
     NotText,
     decoded,
@@ -63,8 +64,14 @@ class CsvFolderProvider:
     name = "csv"
     synthetic = False
 
-    def __init__(self, folder: Path, *, named_by: str = "", assets_file: str = "assets.yaml"):
+    def __init__(
+        self, folder: Path, *, named_by: str = "", assets_file: str = "assets.yaml", clock: Clock | None = None
+    ):
         self.folder = folder
+        # The machine's clock, not LLMTRADE_NOW nor a backtest's stepped one: a bar after the real today cannot be a
+        # price anyone traded at, while one after a chosen instant is real history a drill or a backtest stops short
+        # of by its own range (csv_sessions.ahead_problems).
+        self._clock: Clock = clock or SystemClock()
         self.named_by = named_by  # where the folder was named (assets.yaml's key, --csv), for the message
         self.assets_file = assets_file  # the assets.yaml whose universe asks for the files (config/loader.py label)
         self._calendar = TradingCalendar()
@@ -89,8 +96,11 @@ class CsvFolderProvider:
                 reason = exc.strerror or str(exc)
                 message = f"csv folder {self.folder}: {self._file(symbol)} {CANNOT_READ} ({reason}): {USABLE}"
                 raise _out_of_reach(exc)(message) from exc
-            # A session missing between two rows, or a row on a closed day, is the file's as a row written twice is.
-            if off := session_problems(self._file(symbol), symbol, read, lines, self._calendar):
+            # A row dated after today is no price at all; a session missing between two rows, or a row on a closed
+            # day, is the file's as a row written twice is.
+            today = new_york_date(self._clock.now())
+            off = ahead_problems(self._file(symbol), symbol, read, lines, today)
+            if off or (off := session_problems(self._file(symbol), symbol, read, lines, self._calendar)):
                 problems += off
             else:
                 bars[symbol] = read

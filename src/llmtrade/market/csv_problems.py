@@ -17,7 +17,13 @@ PER_FILE = 20
 # a file saved with US dates, 01/05/2026, has an unparsable date on every row; a file stamped in another timezone has
 # every row on the day before, Sundays included: market/csv_sessions.py).
 _ONCE = frozenset(
-    {ProblemKind.UNORDERED, ProblemKind.WRONG_SYMBOL, ProblemKind.WRONG_CURRENCY, ProblemKind.NOT_A_SESSION}
+    {
+        ProblemKind.UNORDERED,
+        ProblemKind.WRONG_SYMBOL,
+        ProblemKind.WRONG_CURRENCY,
+        ProblemKind.NOT_A_SESSION,
+        ProblemKind.AHEAD,  # a template's future dates, or a year typed wrong, are one fix on every such row
+    }
 )
 UNPARSABLE_DATE = "unparsable date"
 # A close outside its day's low-high with the open inside it, said once too: on many rows it is one column to fix, a

@@ -11,6 +11,7 @@ or a symbol that stopped trading (the validator's stale tail), and those before 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from itertools import pairwise
 from pathlib import Path
 
@@ -61,4 +62,18 @@ def session_problems(
             problems.add(
                 BarProblem(symbol=symbol, kind=ProblemKind.MISSING_SESSION, days=missing, reason=reason, where=where)
             )
+    return problems.said() if problems.found else []
+
+
+def ahead_problems(path: Path, symbol: str, bars: Sequence[Bar], lines: Sequence[int], today: date) -> list[BarProblem]:
+    """The rows of `bars` (as read from `path` for the range asked; `lines`: each bar's line) dated after `today`, the
+    machine's day in New York: a day that has not happened, so not a price anyone traded at (a typo, the wrong year,
+    a provider's template with future dates). Read as if it had, a backtest valued its books at it and a live read
+    priced a session to come; refused as the file's to mend (exit 2) naming the file and line. Only the range asked
+    is judged: a backtest that ends before such a row does not need it."""
+    problems = FileProblems(path, symbol)
+    for bar, line in zip(bars, lines, strict=True):
+        if bar.day > today:
+            reason = f"{bar.day} is after today ({today}, the machine's clock): a bar for a day that has not happened"
+            problems.refuse(line, bar.day, ProblemKind.AHEAD, reason)
     return problems.said() if problems.found else []

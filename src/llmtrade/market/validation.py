@@ -51,6 +51,7 @@ class ProblemKind(StrEnum):
     UNREADABLE = "unreadable"  # a file that cannot be decoded or parsed at all
     WRONG_SYMBOL = "wrong_symbol"  # a row naming another symbol than the series it was read for
     WRONG_CURRENCY = "wrong_currency"  # a row priced in another currency than USD
+    AHEAD = "ahead"  # a row dated after today: a day that has not happened (a typo, the wrong year, a template)
 
 
 ADVICE = {
@@ -73,6 +74,10 @@ ADVICE = {
     ProblemKind.WRONG_SYMBOL: "keep one symbol's bars in each file, named after it (SPY.csv holds SPY's)",
     ProblemKind.WRONG_CURRENCY: (
         "give the US listing's prices in US dollars: accounts, costs and the SPY benchmark are in dollars"
+    ),
+    ProblemKind.AHEAD: (
+        "fix the row's date (a typo, the wrong year) or remove the row; a backtest's range reads only closed "
+        "sessions: end it (--to, a sweep's to:) a week earlier"
     ),
 }
 
