@@ -65,6 +65,19 @@ def test_a_buy_marked_at_the_close_then_sold_gives_exact_equity_trades_and_costs
     assert paper.slippage == pytest.approx(2080.0 * 0.0005)
 
 
+def test_a_span_by_opening_counts_a_trade_in_the_span_it_opened_in() -> None:
+    """Bought Tuesday, sold Thursday: split at Wednesday's close (a knowledge cutoff's), the trade is the first
+    span's, wherever it closed; counted by closing (the default) it is the second's. Costs stay with each fill."""
+    track = _track([BUY, SELL])
+    assert track.opened == (0, 1, 1, 1) and track.opened_wins == (0, 1, 1, 1)
+    before, after = track.between(0, 2, by_opening=True), track.between(2, 3, by_opening=True)
+    assert (before.trade_count, before.hit_rate, after.trade_count, after.hit_rate) == (1, 1.0, 0, None)
+    assert (before.costs, after.costs) == (1.0, 1.0)
+    assert (track.between(0, 2).trade_count, track.between(2, 3).trade_count) == (0, 1)
+    # An open trade is counted nowhere yet: only round trips closed by the last close are.
+    assert _track([BUY]).opened == (0, 0, 0, 0)
+
+
 def test_a_fill_after_the_last_close_is_not_in_the_curve() -> None:
     late = _fill("late", Side.BUY, 5, 90.0, _at(date(2026, 1, 9), 10))
     track = _track([BUY, late])

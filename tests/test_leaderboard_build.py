@@ -162,10 +162,18 @@ def test_weeks_up_to_the_knowledge_cutoff_are_a_period_of_their_own(real_books: 
     assert (after.start, after.end) == (date(2024, 12, 31), date(2025, 2, 25))
     assert "may have read this future" in before.label
     assert before.standings[0].sessions + after.standings[0].sessions == board.standings[0].sessions
+    rows_before = {s.name: s for s in before.standings}
     rows_after = {s.name: s for s in after.standings}
-    assert rows_after["acct_1"].trades == 1  # the sale on 2025-01-15 closed the trade after the cutoff
-    assert {s.name: s for s in before.standings}["acct_1"].trades == 0
+    # The trade opened 2024-11-06 and closed (won) 2025-01-15, after the cutoff: it is counted in the period it opened
+    # in, not taken as evidence from after the cutoff (it was counted after, with its hit rate).
+    assert (rows_before["acct_1"].trades, rows_before["acct_1"].hit_rate) == (1, 1.0)
+    assert (rows_after["acct_1"].trades, rows_after["acct_1"].hit_rate) == (0, None)
+    whole = {s.name: s for s in board.standings}["acct_1"]
+    assert rows_before["acct_1"].trades + rows_after["acct_1"].trades == whole.trades
+    # Costs are the fills' of each period's sessions, as its returns are: the sale's in the period after.
+    assert rows_before["acct_1"].costs_usd + rows_after["acct_1"].costs_usd == pytest.approx(whole.costs_usd)
     assert any("only the period after it is evidence" in n for n in board.notes)
+    assert any(n.startswith("in each knowledge-cutoff period a trade") for n in board.notes)
     # Eight weeks of one trade tell no account from FLAT, after the cutoff either.
     assert any(n.startswith(f"{after.label}: no account is distinguishable from FLAT yet") for n in board.notes)
 

@@ -45,7 +45,11 @@ class Track(Record):
     `costs_usd[i]` commissions paid, `traded_usd[i]` the notional of every fill (shares x price), for
     slippage, and apart `bought_usd[i]` / `sold_usd[i]` the notional of the buys and of the sells, for turnover (the
     lesser of the two: standings.turnover). An account's fill counts at the first close at or after it; a
-    baseline's order at a close counts at the next one (the first whose value it changes)."""
+    baseline's order at a close counts at the next one (the first whose value it changes).
+
+    An account's `opened[i]` / `opened_wins[i]` count the same round trips by when they opened (those that closed by
+    the last close and opened by close i): `between(..., by_opening=True)` counts a trade in the span it opened in.
+    None for a baseline, whose orders are counted when made."""
 
     curve: Curve
     trades: tuple[int, ...]
@@ -62,9 +66,16 @@ class Track(Record):
     # An account whose broker books began again (`account_track`'s resets): the curve's dollars per dollar of the books
     # in each stretch, the first before any reset (1.0), one more for each reset, those after the last close included.
     scales: tuple[float, ...] = (1.0,)
+    opened: tuple[int, ...] | None = None
+    opened_wins: tuple[int, ...] | None = None
 
-    def between(self, first: int, last: int) -> Track:
-        """The track from curve point `first` to `last`, both included, its activity counted after `first`."""
+    def between(self, first: int, last: int, *, by_opening: bool = False) -> Track:
+        """The track from curve point `first` to `last`, both included, its activity counted after `first`.
+
+        `by_opening` (the knowledge-cutoff periods): its trades and wins are those that opened in the span, wherever
+        they closed, so a trade opened before a cutoff and closed after it is not taken as evidence from after it
+        (issue: it was counted after). Its costs and notional stay with the session each fill was paid in, as its
+        returns do. From point 0, a trade opened at it counts too: no span before it holds it."""
         c = self.curve
         span = slice(first, last + 1)
         curve = c.model_copy(
@@ -74,10 +85,18 @@ class Track(Record):
         def cut(values: tuple, kind: type) -> tuple:
             return tuple(kind(v - values[first]) for v in values[span])
 
+        def opened(values: tuple[int, ...]) -> tuple[int, ...]:
+            base = values[first] if first else 0
+            return tuple(v - base for v in values[span])
+
+        if by_opening and self.opened is not None and self.opened_wins is not None:
+            trades, wins = opened(self.opened), opened(self.opened_wins)
+        else:
+            trades, wins = cut(self.trades, int), cut(self.wins, int)
         return Track(
             curve=curve,
-            trades=cut(self.trades, int),
-            wins=cut(self.wins, int),
+            trades=trades,
+            wins=wins,
             costs_usd=cut(self.costs_usd, float),
             traded_usd=cut(self.traded_usd, float),
             bought_usd=cut(self.bought_usd, float),
@@ -160,6 +179,7 @@ def account_track(
     closes = as_traded(closes, splits)
     resets = sorted(resets, key=lambda r: r.at)
     closed = _closed_trades(used, splits, resets)
+    by_opening = sorted((at, won) for at, _, won in closed)  # the same trips, by when they opened
     cash = starting_cash
     scale = 1.0  # the curve's dollars per dollar of the books' stretch since the last reset
     scales = [scale]
@@ -173,7 +193,9 @@ def account_track(
     traded: list[float] = []
     bought: list[float] = []
     sold: list[float] = []
-    seen = trips = won = 0
+    seen = trips = won = began_trips = began_won = 0
+    opened: list[int] = []
+    opened_wins: list[int] = []
     paid = notional = buys = sells = 0.0
     applied = began = 0
     for day, closed_at in zip(sessions, closes_at, strict=True):
@@ -210,14 +232,19 @@ def account_track(
             scale, cash, held = _begin_again(resets[began], scale, cash, held, last_price)
             scales.append(scale)
             began += 1
-        while trips < len(closed) and closed[trips][0] <= closed_at:
-            won += closed[trips][1]
+        while trips < len(closed) and closed[trips][1] <= closed_at:
+            won += closed[trips][2]
             trips += 1
+        while began_trips < len(by_opening) and by_opening[began_trips][0] <= closed_at:
+            began_won += by_opening[began_trips][1]
+            began_trips += 1
         value, gross = mark(held, day, closes, last_price, skip_flat=True, strict=require_closes)
         equity.append(scale * (cash + value))
         exposure.append(gross / (cash + value) if cash + value > 0 else 0.0)
         trades.append(trips)
         wins.append(won)
+        opened.append(began_trips)
+        opened_wins.append(began_won)
         costs.append(paid)
         traded.append(notional)
         bought.append(buys)
@@ -238,6 +265,8 @@ def account_track(
         sold_usd=tuple(sold),
         slippage_bps=slippage_bps,
         scales=tuple(scales),
+        opened=tuple(opened),
+        opened_wins=tuple(opened_wins),
     )
 
 
@@ -253,8 +282,8 @@ def _begin_again(
 
 
 def _closed_trades(fills: Sequence[Fill], splits: Sequence[Split], resets: Sequence[BooksReset]) -> list:
-    """(closed_at, won) of each round trip (`stretch_round_trips`), in close order."""
-    return [(t.closed_at, t.pnl > 0) for t in stretch_round_trips(fills, splits, resets)]
+    """(opened_at, closed_at, won) of each round trip (`stretch_round_trips`), in close order."""
+    return [(t.opened_at, t.closed_at, t.pnl > 0) for t in stretch_round_trips(fills, splits, resets)]
 
 
 def stretch_round_trips(

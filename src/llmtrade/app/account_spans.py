@@ -123,16 +123,22 @@ def late_rows(
     *,
     first: int = 0,
     last: int | None = None,
+    by_opening: bool = False,
 ) -> tuple[Standing, ...]:
     """`board`, the rows over the tracks' points `first` to `last` (the whole curve by default; a knowledge-cutoff
     period's part), with the row of each account that entered the books after `first` (`late`: its first point)
     taken over its own part of them: every track cut there, so FLAT, SPY and the other trials (the deflated Sharpe's
     variance) are compared over the same sessions as it. An account that entered at or after `last` has a row of no
-    return: the window is from before it existed."""
+    return: the window is from before it existed. `by_opening`: trades counted in the span they opened in (a
+    knowledge-cutoff period's, curves.Track.between)."""
     end = len(tracks[0].curve.sessions) - 1 if last is None else last
     rows = {s.name: s for s in board}
     for start in sorted({s for s in late.values() if s > first}):
-        cut = standings([t.between(min(start, end), end) for t in tracks], trials=trials, trial_names=trial_names)
+        cut = standings(
+            [t.between(min(start, end), end, by_opening=by_opening) for t in tracks],
+            trials=trials,
+            trial_names=trial_names,
+        )
         rows |= {s.name: s for s in cut if late.get(s.name) == start}
     return tuple(rows[s.name] for s in board)
 

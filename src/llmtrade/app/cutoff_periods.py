@@ -67,6 +67,13 @@ SYNTHETIC_ONLY = (
 )
 
 
+TRADES_BY_OPENING = (
+    "in each knowledge-cutoff period a trade (a round trip: trades, hit rate) is counted in the period it opened in, "
+    "wherever it closed: one opened on or before the cutoff and closed after it is not evidence from after it; costs "
+    "and turnover are those of the fills made in the period's sessions, as its returns are"
+)
+
+
 def trading_modes(events: EventStore, runs: Sequence[StoredEvent]) -> list[str | None]:
     """The modes of the trading runs among `runs` (their RunStarted, RunFinished and RunFailed) that decided something:
     a run that failed with nothing of the week's stored (a live start with no network) decided nothing, and had
@@ -146,6 +153,7 @@ def cutoff_periods(
         f"weeks up to {sessions[split]} are on or before the latest knowledge cutoff ({cutoff}, {latest}): "
         f"the models may have read this future, so only the period after it is evidence{unless}"
     )
+    notes.append(TRADES_BY_OPENING)
     spans = [
         (f"before knowledge cutoff {cutoff} ({latest}): the models may have read this future", 0, split),
         (f"after knowledge cutoff {cutoff} ({latest})", split, last),
@@ -156,13 +164,16 @@ def cutoff_periods(
             start=sessions[first],
             end=sessions[to],
             standings=late_rows(
-                standings([t.between(first, to) for t in tracks], trials=trials, trial_names=trial_names),
+                standings(
+                    [t.between(first, to, by_opening=True) for t in tracks], trials=trials, trial_names=trial_names
+                ),
                 tracks,
                 late or {},
                 trials,
                 trial_names,
                 first=first,
                 last=to,
+                by_opening=True,
             ),
         )
         for label, first, to in spans

@@ -7,8 +7,8 @@ configured price. The call is refused when the run's spent + reserved + worst ca
 is set (its cost could not be bounded). After the call the reservation is replaced by what it cost
 (the reply's usage, priced), so calls in flight at once never together pass a ceiling: reserving is
 synchronous, between awaits, so two coroutines of the event loop cannot both take the last dollar. A billed attempt
-(cut off after its 200, an error in a 200's body) counts at the cost it reported, else at the worst case, so a retry
-after one first holds that too (`extend`), or is not sent.
+(cut off after its 200, an error in a 200's body, not a rate limit or an overload that wrote nothing) counts at the
+cost it reported, else at the worst case, so a retry after one first holds that too (`extend`), or is not sent.
 
 A reply with no usage has an unknown cost: it settles at the worst case held for it, recorded with the call
 (`cost_counted_usd`), never at $0. What the week spent before this process comes from the call records (their cost,

@@ -55,6 +55,7 @@ from llmtrade.llm.http_errors import (
     limit_source_of,
     refusal,
     refused_parameter,
+    refused_to_begin,
 )
 from llmtrade.llm.replies import (
     body_error,
@@ -64,7 +65,7 @@ from llmtrade.llm.replies import (
     parse_usage,
     recitation,
 )
-from llmtrade.llm.sse import StreamCut, reply_body
+from llmtrade.llm.sse import StreamCut, is_event_stream, reply_body
 from llmtrade.llm.structured import core_schema
 from llmtrade.llm.types import ChatReply, ChatRequest, ResponseMode
 
@@ -346,8 +347,11 @@ class OpenAICompatibleClient:
                     )
                 except Exception:
                     # The 200 says the model began (OpenRouter sends an error during generation in the body): the
-                    # tokens it reports are billed, and with none reported the attempt counts at its worst case.
-                    tally.bill(parse_usage(data))
+                    # tokens it reports are billed, and with none reported the attempt counts at its worst case. A
+                    # rate limit or an overload with nothing written refused to begin: billed only what it reports.
+                    usage = parse_usage(data)
+                    if usage.reported or not refused_to_begin(code, data, stream=is_event_stream(response)):
+                        tally.bill(usage)
                     raise
         return data
 

@@ -48,6 +48,26 @@ def generating(status: int | None) -> bool:
     return status is not None and 200 <= status < 300
 
 
+# The statuses of an error inside a 200 that refuses to begin: a rate limit (429) or an overload (503, Anthropic's
+# overloaded_error 529). Such a refusal generated nothing, so it bills nothing, unlike an error mid-answer.
+REFUSED_TO_BEGIN = frozenset({429, 503, 529})
+_GENERATED = ("content", "reasoning", "reasoning_content", "tool_calls", "refusal")
+
+
+def refused_to_begin(code: int, data: Any, *, stream: bool) -> bool:
+    """Whether an error inside a 200 whose status is `code` (`error_status`) generated nothing: a rate limit or an
+    overload (REFUSED_TO_BEGIN) in a body that is not an event stream (a stream's 200 came as the model began) and
+    whose choices hold nothing written (content, reasoning, tool calls). Any other error after the 200 is billed."""
+    if code not in REFUSED_TO_BEGIN or stream:
+        return False
+    choices = data.get("choices") if isinstance(data, dict) else None
+    for choice in choices if isinstance(choices, list) else []:
+        said = (choice.get("message") or choice.get("delta")) if isinstance(choice, dict) else None
+        if isinstance(said, dict) and any(said.get(key) for key in _GENERATED):
+            return False
+    return True
+
+
 def error_code(error: dict[str, Any]) -> int | None:
     """An error object's numeric code (OpenRouter's mirrors the HTTP status: 400, 400.0 or "400"), or None for a
     word code."""
