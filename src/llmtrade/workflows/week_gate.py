@@ -235,7 +235,9 @@ class WeekGate:
         # so none is sent, and the week is sized as still holding them, with no money from their sale. Said once.
         unsold = {s: self._held_ended[s] for s, p in before.positions.items() if p.qty and s in self._held_ended}
         for symbol, ended in unsold.items():
-            self.unsold.append(unsold_note(desk.account.id, symbol, before.positions[symbol].qty, ended))
+            qty = before.positions[symbol].qty
+            settles = desk.broker.settles_at_price
+            self.unsold.append(unsold_note(desk.account.id, symbol, qty, ended, settles=settles))
         if intent.direction == "FLAT" and not intent.instrument:
             verdict = RiskVerdict(
                 account_id=desk.account.id,
@@ -289,11 +291,19 @@ class WeekGate:
         ]
 
 
-def unsold_note(account_id: str, symbol: str, qty: int, why: str) -> str:
-    """What the week's run says of a held position whose roll close it does not send: its prices ended (`why`)."""
+def unsold_note(account_id: str, symbol: str, qty: int, why: str, *, settles: bool) -> str:
+    """What the week's run says of a held position whose roll close it does not send: its prices ended (`why`).
+    `settles`: the account's broker closes such a position by hand (`positions settle`: the paper broker); else it is
+    sold at the broker, which holds it (Alpaca)."""
+    close = (
+        f"`llmtrade positions settle {account_id} {symbol} [--price P]` closes it at its last close (or the cash-out "
+        "price paid), or `llmtrade positions release"
+        if settles
+        else "sell it at the broker, which holds it, or `llmtrade positions release"
+    )
     return (
         f"account {account_id} holds {qty:+d} {symbol}, whose prices ended ({why}): the week's roll sends no close of "
         f"it (it could never fill) and sizes the week as still holding it, at its cost; give {symbol}'s prices again "
-        f"(its CSV file through the last session), or, if it was delisted or renamed, `llmtrade positions release "
+        f"(its CSV file through the last session), or, if it was delisted or renamed, {close} "
         f"{account_id} {symbol}` hands it back (README: Orders that can never fill)"
     )
