@@ -107,3 +107,33 @@ def test_settle_refuses_a_symbol_with_prices_and_an_account_not_holding_it(
     assert not [
         e for e in stored_events(url, type="OrderSubmitted") if "-settle" in e.payload["order"]["client_order_id"]
     ]
+
+
+def test_a_settlement_killed_before_its_order_is_recorded_is_recorded_by_the_rerun_once(
+    week: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from llmtrade.app import settle_ended
+
+    url = _gld_ended(week, monkeypatch, tmp_path)
+    killed = monkeypatch.context()
+    with killed as patch:
+
+        def dies(*_: object) -> None:
+            raise KeyboardInterrupt  # the process killed between the broker's fill and its record
+
+        patch.setattr(settle_ended, "_record", dies)
+        assert runner.invoke(app, ["positions", "settle", "acct_3", "GLD"]).exit_code != 0
+    assert [e for e in stored_events(url, type="OrderFilled") if e.payload["fill"]["symbol"] == "GLD"][-1:]
+    done = runner.invoke(app, ["positions", "settle", "acct_3", "GLD", "--json"])
+    assert done.exit_code == 0, done.output
+    settled = json.loads(done.stdout)
+    assert settled["earlier"]
+    cid = settled["client_order_id"]
+    assert (
+        len([e for e in stored_events(url, type="OrderSubmitted") if e.payload["order"]["client_order_id"] == cid]) == 1
+    )
+    again = runner.invoke(app, ["positions", "settle", "acct_3", "GLD"])
+    assert again.exit_code == 0 and "settled earlier" in again.stdout
+    assert (
+        len([e for e in stored_events(url, type="OrderSubmitted") if e.payload["order"]["client_order_id"] == cid]) == 1
+    )

@@ -15,6 +15,8 @@ rerun finds the order it sent and sends nothing (never twice).
 
 from __future__ import annotations
 
+from datetime import date
+
 from llmtrade.app.clock_guard import refuse_wrong_clock
 from llmtrade.app.container import Container
 from llmtrade.app.positions import known_account
@@ -30,6 +32,7 @@ from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import OperationalError, UsageError
 from llmtrade.market.calendar import new_york_date
 from llmtrade.market.ended_prices import ended_last_bars
+from llmtrade.storage.event_store import EventStore
 
 INTENT = "settle"  # the client_order_id's last part: `lt-<last day's week>-<account>-<symbol>-settle`
 
@@ -66,34 +69,25 @@ def settle(app: Container, account_id: str, symbol: str, price: float | None = N
         bar, _why = ended
         cid = client_order_id(week_id_for(bar.day), account_id, symbol, INTENT)
         earlier = broker.find(cid)
+        week_id = week_id_for(new_york_date(now))
         if earlier is None:
             held = look_now(storage.events, broker, {symbol: bar.close}).managed.positions.get(symbol)
             if held is None or held.qty == 0:
                 raise UsageError(f"llmtrade manages no {symbol} in {account_id}: nothing to settle")
-            week_id = week_id_for(new_york_date(now))
-            order = Order(
-                client_order_id=cid,
-                account_id=account_id,
-                week_id=week_id,
-                symbol=symbol,
-                side=Side.SELL if held.qty > 0 else Side.BUY,
-                qty=abs(held.qty),
-                intent="close",
-            )
+            side, qty = (Side.SELL if held.qty > 0 else Side.BUY), abs(held.qty)
             # "last close" / "given close": the fill's price_source says where the settlement's price came from.
             quote = Quote(
                 symbol=symbol, price=price or bar.close, as_of=now, provider="given" if price else "last", kind="close"
             )
-            done = broker.settle(order, quote)
-            submitted = OrderSubmitted(order=order, broker=broker.name, result=done)
-            stream = week_stream(week_id, ORDERS)
-            storage.events.append([NewEvent.of(submitted, stream=stream, week_id=week_id, account_id=account_id)])
+            done = broker.settle(_order(cid, account_id, week_id, symbol, side, qty), quote)
         else:
             done = earlier
         fills = [f for f in broker.fills() if f.client_order_id == cid]
         fill = fills[0] if fills else None
         if done.status is not OrderStatus.FILLED or fill is None:
             raise OperationalError(f"{account_id}'s settlement {cid} of {symbol} is {done.status.value}, not filled")
+        order = _order(cid, account_id, week_id, symbol, fill.side, fill.qty)
+        _record(storage.events, OrderSubmitted(order=order, broker=broker.name, result=done))
     return PositionSettled(
         account_id=account_id,
         symbol=symbol,
@@ -104,3 +98,21 @@ def settle(app: Container, account_id: str, symbol: str, price: float | None = N
         given=fill.price_source.startswith("given"),
         earlier=earlier is not None,
     )
+
+
+def _order(cid: str, account_id: str, week_id: date, symbol: str, side: Side, qty: int) -> Order:
+    return Order(
+        client_order_id=cid, account_id=account_id, week_id=week_id, symbol=symbol, side=side, qty=qty, intent="close"
+    )
+
+
+def _record(events: EventStore, submitted: OrderSubmitted) -> None:
+    """Record the settlement's order once, on its week's orders stream: a run killed after the broker's fill and
+    before this leaves it to the rerun, which finds the broker's order (`earlier`) and records it then."""
+    order = submitted.order
+    cid = order.client_order_id
+    known = events.read(type=OrderSubmitted.event_type(), account_id=order.account_id)
+    if any(events.payload(OrderSubmitted, e).order.client_order_id == cid for e in known):
+        return
+    stream = week_stream(order.week_id, ORDERS)
+    events.append([NewEvent.of(submitted, stream=stream, week_id=order.week_id, account_id=order.account_id)])
