@@ -46,6 +46,8 @@ class Plain:
         self.name = inner.name
         self.account_id = inner.account_id
         self.records_own_ends = inner.records_own_ends
+        self.settles_at_price = inner.settles_at_price
+        self.settle = inner.settle
         self.account = inner.account
         self.open_orders = inner.open_orders
         self.fills = inner.fills

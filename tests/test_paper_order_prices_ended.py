@@ -209,3 +209,27 @@ def test_the_roll_sizes_the_week_without_money_from_a_position_it_cannot_sell() 
     assert sold.cash == 20_000.0 and not sold.positions
     kept = after_roll(account, "SPY", {}, {"GLD"})
     assert kept.cash == 10_000.0 and kept.buying_power == 10_000.0 and set(kept.positions) == {"GLD"}
+
+
+def test_the_roll_sizes_an_unsold_position_whose_prices_ended_at_the_lower_of_its_cost_and_last_close() -> None:
+    """The week start values an unsold GLD (at cost in the snapshot: no close this week) at its last close; the gate
+    was sized from its cost at the same instant, lending the trade the money GLD had lost. A gain never realised
+    (a last close above cost) is not lent either."""
+    account = AccountSnapshot(
+        account_id="acct_3",
+        cash=10_000.0,
+        equity=20_000.0,
+        buying_power=10_000.0,
+        positions={"GLD": Position(symbol="GLD", qty=50, avg_price=200.0)},
+        at_cost=["GLD"],
+    )
+    fell = after_roll(account, "SPY", {}, {"GLD"}, {"GLD": 120.0})
+    assert fell.equity == 10_000.0 + 50 * 120.0 and fell.buying_power == 10_000.0
+    rose = after_roll(account, "SPY", {}, {"GLD"}, {"GLD": 260.0})
+    assert rose.equity == 20_000.0 and rose.buying_power == 10_000.0
+    # A short's lower value is at the higher price: its last close above its cost is the debt sized from.
+    short = account.model_copy(
+        update={"cash": 30_000.0, "positions": {"GLD": Position(symbol="GLD", qty=-50, avg_price=200.0)}}
+    )
+    assert after_roll(short, "SPY", {}, {"GLD"}, {"GLD": 260.0}).equity == 20_000.0 - 50 * 60.0
+    assert after_roll(short, "SPY", {}, {"GLD"}, {"GLD": 120.0}).equity == 20_000.0

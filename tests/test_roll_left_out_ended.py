@@ -49,4 +49,5 @@ def test_the_roll_sends_no_close_of_a_universe_symbol_left_out_as_its_prices_end
     assert planned and not [o for o in planned if o["symbol"] == "GLD"], planned
     assert "account acct_3 holds +" in result.stderr and " GLD, whose prices ended (" in result.stderr
     assert "the week's roll sends no close of it" in result.stderr
+    assert "`llmtrade positions settle acct_3 GLD [--price P]` closes it at its last close" in result.stderr
     assert stored_events(url, type="RunFinished")[-1].payload["degraded"] is True

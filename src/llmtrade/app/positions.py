@@ -35,7 +35,8 @@ from llmtrade.market.held_prices import HELD_SESSIONS, not_final, readable_bars_
 from llmtrade.storage.event_store import EventStore
 
 
-def _known(app: Container, account_id: str) -> None:
+def known_account(app: Container, account_id: str) -> None:
+    """UsageError for an account not in accounts.yaml (saying what its books still hold, when they hold any)."""
     accounts = app.loaded.config.accounts
     if accounts.account(account_id) is None:
         # An account taken out of accounts.yaml while its books hold a position: what it holds and what to do, not
@@ -98,7 +99,7 @@ def _looking(app: Container, *, persist: bool) -> Iterator[_Look]:
 def listing(app: Container, account_id: str | None = None) -> ManagedAccounts:
     """Each account's managed positions and its differences with the broker now. Writes nothing."""
     if account_id is not None:
-        _known(app, account_id)
+        known_account(app, account_id)
     with _looking(app, persist=False) as found:
         if found.pending is not None:  # said as `status` says it, on stderr: the --json document is the accounts
             before = app.calendar.previous_session(found.pending.session)
@@ -123,7 +124,7 @@ def adopt(app: Container, account_id: str, symbol: str) -> PositionChange:
     """Hand llmtrade the shares of `symbol` it holds at the broker but does not manage.
 
     Raises UsageError for an unknown account or when every share is already managed (or none is held)."""
-    _known(app, account_id)
+    known_account(app, account_id)
     symbol = symbol.upper()
     refuse_wrong_clock(app, "positions adopt")
     with _looking(app, persist=True) as look:
@@ -157,7 +158,7 @@ def release(app: Container, account_id: str, symbol: str) -> PositionChange:
     """Take back every share of `symbol` from llmtrade: it will leave them alone from now on.
 
     Raises UsageError for an unknown account or a symbol llmtrade's records hold none of."""
-    _known(app, account_id)
+    known_account(app, account_id)
     symbol = symbol.upper()
     refuse_wrong_clock(app, "positions release")
     with _looking(app, persist=True) as look:  # at the session before's closes too: a release records no price

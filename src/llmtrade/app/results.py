@@ -363,6 +363,21 @@ class PositionChange(Result):
     managed_qty: int
 
 
+class PositionSettled(Result):
+    """`positions settle --json`: the signed shares closed (a long's sale is positive), the order that closed them and
+    its fill price; `last_day` the day of the symbol's last close, `given` whether the price was the user's (--price),
+    `earlier` whether an earlier run had settled it already (nothing was done now)."""
+
+    account_id: str
+    symbol: str
+    qty: int
+    client_order_id: str
+    price: float
+    last_day: date
+    given: bool
+    earlier: bool
+
+
 # ---------------------------------------------------------------- run-due
 
 
@@ -403,4 +418,5 @@ DOCUMENTS: dict[str, Any] = {
     "positions list": ManagedAccounts,
     "positions adopt": PositionChange,
     "positions release": PositionChange,
+    "positions settle": PositionSettled,
 }

@@ -57,6 +57,7 @@ from llmtrade.brokers.alpaca_orders import (
 )
 from llmtrade.brokers.fills import Observed
 from llmtrade.brokers.protocol import CancelAnswer
+from llmtrade.domain.market import Quote
 from llmtrade.domain.trading import AccountSnapshot, BrokerOrder, Fill, Order, OrderResult, Position
 from llmtrade.errors import (
     BrokerRejected,
@@ -65,6 +66,7 @@ from llmtrade.errors import (
     LlmtradeError,
     OperationalError,
     TemporaryError,
+    UsageError,
 )
 from llmtrade.market.alpaca_http import error_message
 from llmtrade.market.alpaca_limits import RateLimitWaits
@@ -86,6 +88,10 @@ class AlpacaBroker:
 
     name = "alpaca"
     records_own_ends = False  # its ends are order statuses, recorded by brokers/order_ends.py
+    settles_at_price = False  # Alpaca holds the positions: one is closed there, by a trade, never by llmtrade's books
+
+    def settle(self, order: Order, quote: Quote) -> OrderResult:
+        raise UsageError(f"{self.account_id} is an Alpaca account: close {order.symbol} at Alpaca, which holds it")
 
     def __init__(
         self,

@@ -230,8 +230,9 @@ def keep_end_note(events: EventStore, run_id: str | None, order: Order, reason: 
         run_id,
         f"{_note(order, ended)}. Whatever the account still holds of {symbol} stays in its books at its last price "
         f"or its cost (status says which): give {symbol}'s prices again (its CSV file through the last session), or, "
-        f"if it was delisted or renamed, `llmtrade positions release {order.account_id} {symbol}` hands it back, so "
-        "no roll tries to close it again (README: Orders that can never fill)",
+        f"if it was delisted or renamed, `llmtrade positions settle {order.account_id} {symbol} [--price P]` closes "
+        f"it at its last close (or the cash-out price paid), or `llmtrade positions release {order.account_id} "
+        f"{symbol}` hands it back, so no roll tries to close it again (README: Orders that can never fill)",
     )
 
 

@@ -50,6 +50,7 @@ from llmtrade.brokers.protocol import CancelAnswer
 from llmtrade.clock import Clock
 from llmtrade.domain.events import NewEvent, StoredEvent
 from llmtrade.domain.ledger import Ledger, Split, fold, with_splits
+from llmtrade.domain.market import Quote
 from llmtrade.domain.records import assembled
 from llmtrade.domain.streams import fill_stream, ledger_stream
 from llmtrade.domain.trading import (
@@ -76,6 +77,7 @@ _SNAPSHOT_FIELDS = frozenset(AccountSnapshot.model_fields)
 
 class PaperBroker:
     name = "paper"
+    settles_at_price = True  # its books are llmtrade's own: a position whose prices ended may be closed by `settle`
     records_own_ends = True  # a split's cancel: `record_canceled`; the breaker's: cancel_opening_orders
 
     def __init__(
@@ -200,10 +202,19 @@ class PaperBroker:
         return self._split_ledger[1]
 
     def submit(self, order: Order) -> OrderResult:
+        return self._take(order, None)
+
+    def settle(self, order: Order, quote: Quote) -> OrderResult:
+        """Fill `order` now at `quote`, in session or not: a symbol whose prices ended has no open to queue for."""
+        return self._take(order, quote)
+
+    def _take(self, order: Order, settled_at: Quote | None) -> OrderResult:
         book = self._book()
         if order.client_order_id not in book.accepted:
             now = self._clock.now()
-            if self._calendar.is_open(now):
+            if settled_at is not None:
+                accepted = PaperOrderAccepted(order=order, fill_after=now, quote=settled_at)
+            elif self._calendar.is_open(now):
                 # The price now, taken before the order is: MarketDataUnavailable leaves it untaken (a rerun sends it).
                 quote = self._quotes.quote(order.symbol, now) if self._quotes is not None else None
                 accepted = PaperOrderAccepted(order=order, fill_after=now, quote=quote)
@@ -216,7 +227,7 @@ class PaperBroker:
         book = self._book()
         if order.client_order_id not in book.accepted:
             # The ledger moved under us with other orders: try again from its new head.
-            return self.submit(order)
+            return self._take(order, settled_at)
         derived, splits = self._derived(book)
         if order.client_order_id in derived:
             # Filled at once (the market is open): submit is a write, so the fill is pinned now. The

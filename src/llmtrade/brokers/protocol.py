@@ -26,6 +26,7 @@ from llmtrade.domain.trading import AccountSnapshot, BrokerOrder, Fill, Order, O
 
 if TYPE_CHECKING:
     from llmtrade.brokers.fills import Observed
+    from llmtrade.domain.market import Quote
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,9 @@ class Broker(Protocol):
     # writes a split's cancel on its ledger and the order's stream together), so brokers/order_ends.py must leave its
     # orders alone. False: the broker's ends are only its order statuses, which order_ends.py records (Alpaca).
     records_own_ends: bool
+    # True: `settle` closes a position at a price handed to it (the paper broker, whose books are llmtrade's own);
+    # False: the broker holds the positions and only a trade there closes one (Alpaca).
+    settles_at_price: bool
 
     def account(self, prices: Mapping[str, float]) -> AccountSnapshot:
         """Cash, equity, buying power and positions now.
@@ -79,6 +83,11 @@ class Broker(Protocol):
         an answer that leaves unknown whether the order landed is settled by looking it up, never by
         sending it twice.
         """
+        ...
+
+    def settle(self, order: Order, quote: Quote) -> OrderResult:
+        """Fill `order` now at `quote` (a held symbol whose prices ended: no open will ever fill it); idempotent by its
+        client_order_id as `submit` is. Only a broker that `settles_at_price`; another raises UsageError."""
         ...
 
     def find(self, client_order_id: str) -> OrderResult | None:

@@ -1,4 +1,5 @@
-"""What llmtrade manages at the brokers: list, adopt a position made by hand, release one."""
+"""What llmtrade manages at the brokers: list, adopt a position made by hand, release one, settle one whose prices
+ended."""
 
 from __future__ import annotations
 
@@ -59,6 +60,33 @@ def release(ctx: typer.Context, account: AccountArg, symbol: SymbolArg, as_json:
         echo_json(change)
     else:
         Output().line(f"{account}: released {change.qty:+d} {change.symbol}; llmtrade manages none of it now")
+
+
+@positions_app.command("settle")
+def settle(
+    ctx: typer.Context,
+    account: AccountArg,
+    symbol: SymbolArg,
+    price: Annotated[
+        float | None,
+        typer.Option("--price", help="Settle at this price (e.g. a cash-out) instead of the symbol's last close."),
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """Close ACCOUNT's SYMBOL, whose prices ended (delisted, a CSV file no longer written), at its last close or
+    --price: paper broker only; at Alpaca sell it there. A rerun sends nothing again."""
+    from llmtrade.app import settle_ended  # lazy: see package docstring
+
+    done = settle_ended.settle(container(ctx, by_hand=True), account, symbol, price)
+    if as_json:
+        echo_json(done)
+    else:
+        what = "settled earlier" if done.earlier else "settled"
+        source = "the price given" if done.given else f"its last close ({done.last_day})"
+        Output().line(
+            f"{account}: {what} {done.qty:+d} {done.symbol} at {done.price:.4f} ({source}, after slippage), "
+            f"order {done.client_order_id}"
+        )
 
 
 def register(app: typer.Typer) -> None:

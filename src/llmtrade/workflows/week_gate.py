@@ -40,18 +40,34 @@ from llmtrade.workflows.shadow import record_shadow_trade
 
 
 def after_roll(
-    account: AccountSnapshot, keep: str, prices: Mapping[str, float], unsold: Collection[str] = ()
+    account: AccountSnapshot,
+    keep: str,
+    prices: Mapping[str, float],
+    unsold: Collection[str] = (),
+    last_closes: Mapping[str, float] | None = None,
 ) -> AccountSnapshot:
     """The account as it will be once positions in other instruments are closed at today's prices, but those in
-    `unsold` (symbols whose close could never fill: kept, at their price or their cost, and no money from them)."""
+    `unsold` (symbols whose close could never fill: kept, at their price or their cost, and no money from them).
+
+    An unsold position valued at its cost (no close this week: `at_cost`) whose prices ended is sized at the lower of
+    its cost and its last close (`last_closes`): the week start values it at that close at the same instant, and sizing
+    from its cost lent the trade money the position had lost; nor is a gain never realised lent."""
+    ended = last_closes or {}
+    marks = {
+        s: min(p.qty * p.avg_price, p.qty * ended[s]) / p.qty
+        for s, p in account.positions.items()
+        if s in unsold and s in account.at_cost and s in ended and p.qty
+    }
+    shortfall = sum(p.qty * (marks[s] - p.avg_price) for s, p in account.positions.items() if s in marks)
     proceeds = sum(
         p.qty * prices.get(s, p.avg_price) for s, p in account.positions.items() if s != keep and s not in unsold
     )
     kept = {s: p for s, p in account.positions.items() if s == keep or s in unsold}
-    exposure = sum(abs(p.qty) * prices.get(s, p.avg_price) for s, p in kept.items())
+    exposure = sum(abs(p.qty) * marks.get(s, prices.get(s, p.avg_price)) for s, p in kept.items())
     cash = account.cash + proceeds
+    equity = account.equity + shortfall
     return account.model_copy(
-        update={"cash": cash, "positions": kept, "buying_power": max(0.0, account.equity - exposure)}
+        update={"cash": cash, "positions": kept, "equity": equity, "buying_power": max(0.0, equity - exposure)}
     )
 
 
@@ -235,7 +251,9 @@ class WeekGate:
         # so none is sent, and the week is sized as still holding them, with no money from their sale. Said once.
         unsold = {s: self._held_ended[s] for s, p in before.positions.items() if p.qty and s in self._held_ended}
         for symbol, ended in unsold.items():
-            self.unsold.append(unsold_note(desk.account.id, symbol, before.positions[symbol].qty, ended))
+            qty = before.positions[symbol].qty
+            settles = desk.broker.settles_at_price
+            self.unsold.append(unsold_note(desk.account.id, symbol, qty, ended, settles=settles))
         if intent.direction == "FLAT" and not intent.instrument:
             verdict = RiskVerdict(
                 account_id=desk.account.id,
@@ -252,7 +270,7 @@ class WeekGate:
             suspect = snapshot.suspect | self._held_suspect
             verdict = risk.check(
                 intent,
-                after_roll(before, intent.instrument, prices, unsold),
+                after_roll(before, intent.instrument, prices, unsold, {s: b.close for s, b in self._last_bars.items()}),
                 prices.get(intent.instrument, 0.0),
                 assets=self.config.assets,
                 risk=self.config.risk,
@@ -289,11 +307,19 @@ class WeekGate:
         ]
 
 
-def unsold_note(account_id: str, symbol: str, qty: int, why: str) -> str:
-    """What the week's run says of a held position whose roll close it does not send: its prices ended (`why`)."""
+def unsold_note(account_id: str, symbol: str, qty: int, why: str, *, settles: bool) -> str:
+    """What the week's run says of a held position whose roll close it does not send: its prices ended (`why`).
+    `settles`: the account's broker closes such a position by hand (`positions settle`: the paper broker); else it is
+    sold at the broker, which holds it (Alpaca)."""
+    close = (
+        f"`llmtrade positions settle {account_id} {symbol} [--price P]` closes it at its last close (or the cash-out "
+        "price paid), or `llmtrade positions release"
+        if settles
+        else "sell it at the broker, which holds it, or `llmtrade positions release"
+    )
     return (
         f"account {account_id} holds {qty:+d} {symbol}, whose prices ended ({why}): the week's roll sends no close of "
         f"it (it could never fill) and sizes the week as still holding it, at its cost; give {symbol}'s prices again "
-        f"(its CSV file through the last session), or, if it was delisted or renamed, `llmtrade positions release "
+        f"(its CSV file through the last session), or, if it was delisted or renamed, {close} "
         f"{account_id} {symbol}` hands it back (README: Orders that can never fill)"
     )

@@ -1,0 +1,118 @@
+"""`positions settle`: close, on the paper broker, a held position in a symbol whose prices ended.
+
+A symbol whose daily prices ended (a CSV file no longer written, a ticker delisted) has no open for an order to fill
+at: the weekly roll no longer sends a close of it (it would never fill), so nothing closed it, its cost stayed tied up
+for good and it was valued at its last close everywhere; `positions release` only hands it out of llmtrade's books. A
+backtest settles such a position at its last close (app/backtest_delisting.py); this is the same close for the live
+books, asked for by hand: the broker fills the closing order at once at the symbol's last close, or at the price the
+user gives (a cash-out), recorded as any order and fill are (OrderSubmitted on the week's orders stream, the broker's
+OrderFilled), so `status`, the leaderboard and the report read it as any other close.
+
+Only a broker whose books are llmtrade's own settles (`Broker.settles_at_price`): at Alpaca the broker holds the
+position, and only a trade there closes it. The order's client_order_id is named after the symbol's last day, so a
+rerun finds the order it sent and sends nothing (never twice).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from llmtrade.app.clock_guard import refuse_wrong_clock
+from llmtrade.app.container import Container
+from llmtrade.app.positions import known_account
+from llmtrade.app.results import PositionSettled
+from llmtrade.app.week_mode import as_books_priced
+from llmtrade.brokers.order_plan import client_order_id
+from llmtrade.brokers.reconcile import look_now
+from llmtrade.domain.events import NewEvent
+from llmtrade.domain.market import Quote
+from llmtrade.domain.streams import ORDERS, week_stream
+from llmtrade.domain.trading import Order, OrderStatus, OrderSubmitted, Side
+from llmtrade.domain.weeks import week_id_for
+from llmtrade.errors import OperationalError, UsageError
+from llmtrade.market.calendar import new_york_date
+from llmtrade.market.ended_prices import ended_last_bars
+from llmtrade.storage.event_store import EventStore
+
+INTENT = "settle"  # the client_order_id's last part: `lt-<last day's week>-<account>-<symbol>-settle`
+
+
+def settle(app: Container, account_id: str, symbol: str, price: float | None = None) -> PositionSettled:
+    """Close `account_id`'s managed position in `symbol`, whose prices ended, at its last close or at `price`.
+
+    UsageError (exit 2): an unknown account, a price not above 0, a broker that does not settle (Alpaca), a symbol that
+    still has prices (trade it instead), an account llmtrade manages none of it in. Run again, it answers what the
+    first run did (`earlier`) and sends nothing."""
+    known_account(app, account_id)
+    symbol = symbol.upper()
+    if price is not None and not price > 0:
+        raise UsageError(f"--price must be above 0, not {price:g}")
+    refuse_wrong_clock(app, "positions settle")
+    with app.storage() as storage:
+        app = as_books_priced(app, storage.events)  # the books' kind of prices, as status values them
+        live = app.trading_is_live(storage.events)
+        market = app.market(storage, live=live, record=False)
+        [desk] = [d for d in app.desks(storage, market, live=live) if d.account.id == account_id]
+        broker = desk.broker
+        if not broker.settles_at_price:
+            raise UsageError(
+                f"{account_id} trades at {broker.name}, which holds its positions: close {symbol} there (sell it, or "
+                f"wait for the broker's cash-out of a delisting); llmtrade's books follow the broker's fills"
+            )
+        now = app.clock.now()
+        ended = ended_last_bars(market, [symbol], now).get(symbol)
+        if ended is None:
+            raise UsageError(
+                f"{symbol}'s prices have not ended (its feed has a recent close, or none at all): trade it instead; "
+                "`positions settle` closes only a held symbol whose prices ended"
+            )
+        bar, _why = ended
+        cid = client_order_id(week_id_for(bar.day), account_id, symbol, INTENT)
+        earlier = broker.find(cid)
+        week_id = week_id_for(new_york_date(now))
+        if earlier is None:
+            held = look_now(storage.events, broker, {symbol: bar.close}).managed.positions.get(symbol)
+            if held is None or held.qty == 0:
+                raise UsageError(f"llmtrade manages no {symbol} in {account_id}: nothing to settle")
+            side, qty = (Side.SELL if held.qty > 0 else Side.BUY), abs(held.qty)
+            # "last close" / "given close": the fill's price_source says where the settlement's price came from.
+            quote = Quote(
+                symbol=symbol, price=price or bar.close, as_of=now, provider="given" if price else "last", kind="close"
+            )
+            done = broker.settle(_order(cid, account_id, week_id, symbol, side, qty), quote)
+        else:
+            done = earlier
+        fills = [f for f in broker.fills() if f.client_order_id == cid]
+        fill = fills[0] if fills else None
+        if done.status is not OrderStatus.FILLED or fill is None:
+            raise OperationalError(f"{account_id}'s settlement {cid} of {symbol} is {done.status.value}, not filled")
+        order = _order(cid, account_id, week_id, symbol, fill.side, fill.qty)
+        _record(storage.events, OrderSubmitted(order=order, broker=broker.name, result=done))
+    return PositionSettled(
+        account_id=account_id,
+        symbol=symbol,
+        qty=fill.qty if fill.side is Side.SELL else -fill.qty,
+        client_order_id=cid,
+        price=fill.price,
+        last_day=bar.day,
+        given=fill.price_source.startswith("given"),
+        earlier=earlier is not None,
+    )
+
+
+def _order(cid: str, account_id: str, week_id: date, symbol: str, side: Side, qty: int) -> Order:
+    return Order(
+        client_order_id=cid, account_id=account_id, week_id=week_id, symbol=symbol, side=side, qty=qty, intent="close"
+    )
+
+
+def _record(events: EventStore, submitted: OrderSubmitted) -> None:
+    """Record the settlement's order once, on its week's orders stream: a run killed after the broker's fill and
+    before this leaves it to the rerun, which finds the broker's order (`earlier`) and records it then."""
+    order = submitted.order
+    cid = order.client_order_id
+    known = events.read(type=OrderSubmitted.event_type(), account_id=order.account_id)
+    if any(events.payload(OrderSubmitted, e).order.client_order_id == cid for e in known):
+        return
+    stream = week_stream(order.week_id, ORDERS)
+    events.append([NewEvent.of(submitted, stream=stream, week_id=order.week_id, account_id=order.account_id)])
