@@ -93,7 +93,7 @@ def test_settle_at_a_price_given(week: Any, monkeypatch: pytest.MonkeyPatch, tmp
     assert fill["price_source"] == "given close"
 
 
-def test_settle_refuses_a_symbol_with_prices_and_an_account_not_holding_it(
+def test_settle_refuses_a_symbol_with_prices_an_account_not_holding_it_and_a_disabled_kill_switch(
     week: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     url = _gld_ended(week, monkeypatch, tmp_path)
@@ -104,6 +104,9 @@ def test_settle_refuses_a_symbol_with_prices_and_an_account_not_holding_it(
     assert nobody.exit_code == 2 and "manages no GLD in acct_1" in nobody.stderr
     bad = runner.invoke(app, ["positions", "settle", "acct_3", "GLD", "--price", "0"])
     assert bad.exit_code == 2
+    assert runner.invoke(app, ["trading", "disable", "--reason", "drill"]).exit_code == 0
+    held = runner.invoke(app, ["positions", "settle", "acct_3", "GLD"])
+    assert held.exit_code == 2 and "trading is disabled (drill)" in held.stderr
     assert not [
         e for e in stored_events(url, type="OrderSubmitted") if "-settle" in e.payload["order"]["client_order_id"]
     ]

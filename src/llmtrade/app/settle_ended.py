@@ -32,6 +32,7 @@ from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import OperationalError, UsageError
 from llmtrade.market.calendar import new_york_date
 from llmtrade.market.ended_prices import ended_last_bars
+from llmtrade.risk.controls import trading_enabled
 from llmtrade.storage.event_store import EventStore
 
 INTENT = "settle"  # the client_order_id's last part: `lt-<last day's week>-<account>-<symbol>-settle`
@@ -71,6 +72,12 @@ def settle(app: Container, account_id: str, symbol: str, price: float | None = N
         earlier = broker.find(cid)
         week_id = week_id_for(new_york_date(now))
         if earlier is None:
+            enabled, why = trading_enabled(storage.events)
+            if not enabled:  # the kill switch holds every order, a bookkeeping close too (README: trading disable)
+                raise UsageError(
+                    f"trading is disabled ({why}): no order is placed, a settlement neither; "
+                    "`llmtrade trading enable`, then settle"
+                )
             held = look_now(storage.events, broker, {symbol: bar.close}).managed.positions.get(symbol)
             if held is None or held.qty == 0:
                 raise UsageError(f"llmtrade manages no {symbol} in {account_id}: nothing to settle")
