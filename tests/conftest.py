@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -29,6 +31,7 @@ _SCRUB_NAMES = ("DATABASE_URL",)
 
 
 _TEMPLATE = "llmtrade_migrated"
+_XDG = pytest.StashKey[tuple[Path, "str | None"]]()
 
 
 # Each app's click command tree, by the app's id; the app is kept with it, so its id cannot be given to another app.
@@ -102,6 +105,35 @@ def _with_dbname(url: str, name: str) -> str:
     return f"{base}/{name}" + (f"?{query}" if query else "")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Every default home resolves under a directory of this session's (XDG_DATA_HOME), set before collection so a
+    process started with the session's environment (a subprocess, Ray's workers) has it too: a test that deleted
+    LLMTRADE_HOME to check the default, or code run outside a test's own environment, wrote the user's real
+    ~/.local/share/llmtrade (its log, the metrics textfile a node exporter may scrape; once an embedded server was
+    left running there)."""
+    data = Path(tempfile.mkdtemp(prefix="llmtrade-xdg-"))
+    config.stash[_XDG] = (data, os.environ.get("XDG_DATA_HOME"))
+    os.environ["XDG_DATA_HOME"] = str(data)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    data, saved = config.stash[_XDG]
+    if (pgdata := data / "llmtrade" / "pgdata").exists():
+        with contextlib.suppress(Exception):
+            stop_embedded(pgdata)
+    shutil.rmtree(data, ignore_errors=True)
+    if saved is None:
+        os.environ.pop("XDG_DATA_HOME", None)
+    else:
+        os.environ["XDG_DATA_HOME"] = saved
+
+
+@pytest.fixture(scope="session")
+def no_real_home(pytestconfig: pytest.Config) -> Path:
+    """The session's user data directory (pytest_configure)."""
+    return pytestconfig.stash[_XDG][0]
+
+
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
     for name in list(os.environ):
@@ -109,6 +141,7 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterat
             monkeypatch.delenv(name)
     home = tmp_path / "home"
     monkeypatch.setenv("LLMTRADE_HOME", str(home))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))  # a default home, when a test asks for one, is its own
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
@@ -116,6 +149,8 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterat
     # A test that ran a command on the embedded default leaves its server running (by design, for
     # reuse); stop it so test runs do not accumulate postgres processes.
     stop_embedded(home / "pgdata")
+    if (default := tmp_path / "xdg" / "llmtrade" / "pgdata").exists():
+        stop_embedded(default)
 
 
 @pytest.fixture
