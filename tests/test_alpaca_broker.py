@@ -61,7 +61,7 @@ def test_broker_satisfies_the_protocol(server: FakeAlpacaServer) -> None:
     methods = [m for m, v in vars(Broker).items() if not m.startswith("_") and callable(v)]
 
     reads = {"account", "look_at", "find", "open_orders", "fills", "is_shortable"}
-    members = reads | {"record_canceled", "submit", "cancel"}
+    members = reads | {"record_canceled", "submit", "cancel", "settle"}
     assert set(methods) == members
     for method in methods:
         ours = list(inspect.signature(getattr(broker, method)).parameters)
