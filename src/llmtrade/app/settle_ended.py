@@ -10,12 +10,13 @@ OrderFilled), so `status`, the leaderboard and the report read it as any other c
 
 Only a broker whose books are llmtrade's own settles (`Broker.settles_at_price`): at Alpaca the broker holds the
 position, and only a trade there closes it. The order's client_order_id is named after the symbol's last day, so a
-rerun finds the order it sent and sends nothing (never twice).
+rerun finds the order it sent and sends nothing (never twice); a settlement holds the week's lock, as the week's jobs
+do, so two at once never both find no order, and none closes a position under a job sizing orders on the account.
 """
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from llmtrade.app.clock_guard import refuse_wrong_clock
 from llmtrade.app.container import Container
@@ -25,15 +26,17 @@ from llmtrade.app.week_mode import as_books_priced
 from llmtrade.brokers.order_plan import client_order_id
 from llmtrade.brokers.reconcile import look_now
 from llmtrade.domain.events import NewEvent
-from llmtrade.domain.market import Quote
+from llmtrade.domain.market import Bar, Quote
 from llmtrade.domain.streams import ORDERS, week_stream
-from llmtrade.domain.trading import Order, OrderStatus, OrderSubmitted, Side
+from llmtrade.domain.trading import Fill, Order, OrderStatus, OrderSubmitted, Side
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import OperationalError, UsageError
 from llmtrade.market.calendar import new_york_date
 from llmtrade.market.ended_prices import ended_last_bars
 from llmtrade.risk.controls import trading_enabled
+from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.event_store import EventStore
+from llmtrade.workflows.weekly import week_lock
 
 INTENT = "settle"  # the client_order_id's last part: `lt-<last day's week>-<account>-<symbol>-settle`
 
@@ -50,61 +53,74 @@ def settle(app: Container, account_id: str, symbol: str, price: float | None = N
         raise UsageError(f"--price must be above 0, not {price:g}")
     refuse_wrong_clock(app, "positions settle")
     with app.storage() as storage:
-        app = as_books_priced(app, storage.events)  # the books' kind of prices, as status values them
-        live = app.trading_is_live(storage.events)
-        market = app.market(storage, live=live, record=False)
-        [desk] = [d for d in app.desks(storage, market, live=live) if d.account.id == account_id]
-        broker = desk.broker
-        if not broker.settles_at_price:
-            raise UsageError(
-                f"{account_id} trades at {broker.name}, which holds its positions: close {symbol} there (sell it, or "
-                f"wait for the broker's cash-out of a delisting); llmtrade's books follow the broker's fills"
-            )
         now = app.clock.now()
-        ended = ended_last_bars(market, [symbol], now).get(symbol)
-        if ended is None:
-            raise UsageError(
-                f"{symbol}'s prices have not ended (its feed has a recent close, or none at all): trade it instead; "
-                "`positions settle` closes only a held symbol whose prices ended"
-            )
-        bar, _why = ended
-        cid = client_order_id(week_id_for(bar.day), account_id, symbol, INTENT)
-        earlier = broker.find(cid)
         week_id = week_id_for(new_york_date(now))
-        if earlier is None:
-            enabled, why = trading_enabled(storage.events)
-            if not enabled:  # the kill switch holds every order, a bookkeeping close too (README: trading disable)
-                raise UsageError(
-                    f"trading is disabled ({why}): no order is placed, a settlement neither; "
-                    "`llmtrade trading enable`, then settle"
-                )
-            held = look_now(storage.events, broker, {symbol: bar.close}).managed.positions.get(symbol)
-            if held is None or held.qty == 0:
-                raise UsageError(f"llmtrade manages no {symbol} in {account_id}: nothing to settle")
-            side, qty = (Side.SELL if held.qty > 0 else Side.BUY), abs(held.qty)
-            # "last close" / "given close": the fill's price_source says where the settlement's price came from.
-            quote = Quote(
-                symbol=symbol, price=price or bar.close, as_of=now, provider="given" if price else "last", kind="close"
-            )
-            done = broker.settle(_order(cid, account_id, week_id, symbol, side, qty), quote)
-        else:
-            done = earlier
-        fills = [f for f in broker.fills() if f.client_order_id == cid]
-        fill = fills[0] if fills else None
-        if done.status is not OrderStatus.FILLED or fill is None:
-            raise OperationalError(f"{account_id}'s settlement {cid} of {symbol} is {done.status.value}, not filled")
-        order = _order(cid, account_id, week_id, symbol, fill.side, fill.qty)
-        _record(storage.events, OrderSubmitted(order=order, broker=broker.name, result=done))
+        # The week's lock, as its jobs hold it (workflows/weekly.py `week_lock`): a second settle of the same books at
+        # the same moment stops (exit 75) before it looks at the broker, instead of both finding no order, both
+        # closing and both recording it; a run-weekly or checkpoint sizing the week's orders on the account's cash
+        # is not moved under by a settlement either.
+        with week_lock(storage.conn, week_id, "positions settle", rerun=f"positions settle {account_id} {symbol}"):
+            bar, fill, earlier = _settle(app, storage, account_id, symbol, price, now, week_id)
     return PositionSettled(
         account_id=account_id,
         symbol=symbol,
         qty=fill.qty if fill.side is Side.SELL else -fill.qty,
-        client_order_id=cid,
+        client_order_id=fill.client_order_id,
         price=fill.price,
         last_day=bar.day,
         given=fill.price_source.startswith("given"),
-        earlier=earlier is not None,
+        earlier=earlier,
     )
+
+
+def _settle(
+    app: Container, storage: Storage, account_id: str, symbol: str, price: float | None, now: datetime, week_id: date
+) -> tuple[Bar, Fill, bool]:
+    """The settlement under the week's lock: its last bar, its fill, and whether an earlier run had sent it."""
+    app = as_books_priced(app, storage.events)  # the books' kind of prices, as status values them
+    live = app.trading_is_live(storage.events)
+    market = app.market(storage, live=live, record=False)
+    [desk] = [d for d in app.desks(storage, market, live=live) if d.account.id == account_id]
+    broker = desk.broker
+    if not broker.settles_at_price:
+        raise UsageError(
+            f"{account_id} trades at {broker.name}, which holds its positions: close {symbol} there (sell it, or "
+            f"wait for the broker's cash-out of a delisting); llmtrade's books follow the broker's fills"
+        )
+    ended = ended_last_bars(market, [symbol], now).get(symbol)
+    if ended is None:
+        raise UsageError(
+            f"{symbol}'s prices have not ended (its feed has a recent close, or none at all): trade it instead; "
+            "`positions settle` closes only a held symbol whose prices ended"
+        )
+    bar, _why = ended
+    cid = client_order_id(week_id_for(bar.day), account_id, symbol, INTENT)
+    earlier = broker.find(cid)
+    if earlier is None:
+        enabled, why = trading_enabled(storage.events)
+        if not enabled:  # the kill switch holds every order, a bookkeeping close too (README: trading disable)
+            raise UsageError(
+                f"trading is disabled ({why}): no order is placed, a settlement neither; "
+                "`llmtrade trading enable`, then settle"
+            )
+        held = look_now(storage.events, broker, {symbol: bar.close}).managed.positions.get(symbol)
+        if held is None or held.qty == 0:
+            raise UsageError(f"llmtrade manages no {symbol} in {account_id}: nothing to settle")
+        side, qty = (Side.SELL if held.qty > 0 else Side.BUY), abs(held.qty)
+        # "last close" / "given close": the fill's price_source says where the settlement's price came from.
+        quote = Quote(
+            symbol=symbol, price=price or bar.close, as_of=now, provider="given" if price else "last", kind="close"
+        )
+        done = broker.settle(_order(cid, account_id, week_id, symbol, side, qty), quote)
+    else:
+        done = earlier
+    fills = [f for f in broker.fills() if f.client_order_id == cid]
+    fill = fills[0] if fills else None
+    if done.status is not OrderStatus.FILLED or fill is None:
+        raise OperationalError(f"{account_id}'s settlement {cid} of {symbol} is {done.status.value}, not filled")
+    order = _order(cid, account_id, week_id, symbol, fill.side, fill.qty)
+    _record(storage.events, OrderSubmitted(order=order, broker=broker.name, result=done))
+    return bar, fill, earlier is not None
 
 
 def _order(cid: str, account_id: str, week_id: date, symbol: str, side: Side, qty: int) -> Order:

@@ -1,0 +1,92 @@
+"""`positions settle` against other writers of the same books: two settles of one account and symbol at once (two
+terminals, cron and a person), a settlement killed between its fill and its record and rerun in a later week, and the
+account's valuation after the settlement's fill.
+
+The scripted week of tests/test_positions_settle_ended.py: acct_3 holds GLD, whose CSV file stops after 2026-01-07.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from llmtrade.app import settle_ended
+from llmtrade.app.container import Container
+from llmtrade.app.results import PositionSettled
+from llmtrade.clock import make_clock
+from llmtrade.config.loader import load_config
+from llmtrade.config.rules import Environment
+from llmtrade.errors import TemporaryError
+from llmtrade.settings import load_settings
+from tests.support import stored_events
+from tests.test_positions_settle_ended import _gld_ended
+from tests.test_week_lifecycle import week
+
+__all__ = ["week"]
+
+
+def _by_hand() -> Container:
+    """The container `llmtrade positions settle` builds (commands/context.py `container`), from the environment."""
+    settings = load_settings()
+    loaded = load_config(settings.config_dir, environment=Environment(csv_dir_elsewhere=True))
+    clock = make_clock(settings.now)
+    return Container(settings, loaded, clock, settings.config_dir, lambda _t: None, invoked_as="settle", by_hand=True)
+
+
+def _with_cid(url: str, kind: str, cid: str) -> list[Any]:
+    key = "fill" if kind == "OrderFilled" else "order"
+    return [e for e in stored_events(url, type=kind) if e.payload[key]["client_order_id"] == cid]
+
+
+def test_two_settles_at_once_send_one_order_and_the_second_sees_the_first(
+    week: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    url = _gld_ended(week, monkeypatch, tmp_path)
+    # Both runs are held where each has looked the order up at the broker (not there yet) and reads the position to
+    # close, until the other one is there too or has ended: the window two terminals (or cron and a person) share.
+    real_look = settle_ended.look_now
+    meeting = threading.Condition()
+    counts = {"there": 0, "ended": 0}
+
+    def look_now(*args: Any, **kwargs: Any) -> Any:
+        with meeting:
+            counts["there"] += 1
+            meeting.notify_all()
+            meeting.wait_for(lambda: counts["there"] + counts["ended"] >= 2, timeout=5)
+        return real_look(*args, **kwargs)
+
+    monkeypatch.setattr(settle_ended, "look_now", look_now)
+    answers: list[PositionSettled | BaseException] = []
+
+    def settle() -> None:
+        try:
+            answers.append(settle_ended.settle(_by_hand(), "acct_3", "GLD"))
+        except BaseException as exc:  # the answer is checked below
+            answers.append(exc)
+        finally:
+            with meeting:
+                counts["ended"] += 1
+                meeting.notify_all()
+
+    runs = [threading.Thread(target=settle) for _ in range(2)]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join(timeout=30)
+    assert len(answers) == 2, answers
+    settled = [a for a in answers if isinstance(a, PositionSettled) and not a.earlier]
+    assert len(settled) == 1, answers  # one run closed the position; the other did not close it again
+    [other] = [a for a in answers if a is not settled[0]]
+    if isinstance(other, PositionSettled):  # it ran after the first had ended: it answers what the first did
+        assert other.earlier and other.client_order_id == settled[0].client_order_id
+    else:  # it ran while the first held the week's lock: told so, exit 75, to run it again
+        assert isinstance(other, TemporaryError), other
+        assert "another positions settle for week 2026-01-14 is running" in str(other)
+        assert "positions settle acct_3 GLD again" in str(other)
+    cid = settled[0].client_order_id
+    assert len(_with_cid(url, "PaperOrderAccepted", cid)) == 1  # one order at the broker
+    assert len(_with_cid(url, "OrderSubmitted", cid)) == 1  # recorded once
+    assert len(_with_cid(url, "OrderFilled", cid)) == 1
