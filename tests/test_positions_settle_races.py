@@ -7,25 +7,34 @@ The scripted week of tests/test_positions_settle_ended.py: acct_3 holds GLD, who
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from llmtrade.app import settle_ended
 from llmtrade.app.container import Container
 from llmtrade.app.results import PositionSettled
+from llmtrade.brokers.order_plan import client_order_id
+from llmtrade.cli import app
 from llmtrade.clock import make_clock
 from llmtrade.config.loader import load_config
 from llmtrade.config.rules import Environment
+from llmtrade.domain.trading import Order, OrderStatus, Side
+from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import TemporaryError
+from llmtrade.market.calendar import new_york_date
 from llmtrade.settings import load_settings
 from tests.support import stored_events
 from tests.test_positions_settle_ended import _gld_ended
 from tests.test_week_lifecycle import week
 
 __all__ = ["week"]
+
+runner = CliRunner()
 
 
 def _by_hand() -> Container:
@@ -90,3 +99,58 @@ def test_two_settles_at_once_send_one_order_and_the_second_sees_the_first(
     assert len(_with_cid(url, "PaperOrderAccepted", cid)) == 1  # one order at the broker
     assert len(_with_cid(url, "OrderSubmitted", cid)) == 1  # recorded once
     assert len(_with_cid(url, "OrderFilled", cid)) == 1
+
+
+def _queue_gld_sell(monkeypatch: pytest.MonkeyPatch, at: str, qty: int) -> str:
+    """acct_3's paper order selling `qty` GLD sent at `at` (New York), queued for the next open: a close llmtrade sent
+    before GLD's prices were taken as ended (a checkpoint before the open). Its client_order_id."""
+    monkeypatch.setenv("LLMTRADE_NOW", at)
+    app = _by_hand()
+    with app.storage() as storage:
+        market = app.market(storage, live=app.trading_is_live(storage.events), record=False)
+        [desk] = [d for d in app.desks(storage, market, live=True) if d.account.id == "acct_3"]
+        now = app.clock.now()
+        cid = client_order_id(week_id_for(new_york_date(now)), "acct_3", "GLD", f"exit-{now:%d%H%M}")
+        order = Order(
+            client_order_id=cid,
+            account_id="acct_3",
+            week_id=week_id_for(new_york_date(now)),
+            symbol="GLD",
+            side=Side.SELL,
+            qty=qty,
+            intent="exit",
+        )
+        assert desk.broker.submit(order).status is OrderStatus.ACCEPTED  # queued for the open
+    return cid
+
+
+def test_a_settle_with_an_order_in_the_symbol_queued_at_the_broker_closes_nothing_twice(
+    week: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A close queued for a session to come: settling too would sell the shares it sells once more if its open came
+    (the file was only late), leaving the account short. Refused (exit 75) naming the order, nothing sent."""
+    url = _gld_ended(week, monkeypatch, tmp_path)
+    queued = _queue_gld_sell(monkeypatch, "2026-01-14T18:00:00-05:00", 10)  # for Thursday's open
+    refused = runner.invoke(app, ["positions", "settle", "acct_3", "GLD"])
+    assert refused.exit_code == 75, refused.output
+    assert f"sell 10 GLD ({queued})" in refused.stderr and "is open at paper" in refused.stderr
+    assert not [
+        e for e in stored_events(url, type="PaperOrderAccepted") if "-settle" in e.payload["order"]["client_order_id"]
+    ]
+
+
+def test_a_settle_first_has_the_broker_end_a_queued_order_whose_open_never_came(
+    week: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A close queued for a session already over without GLD's open, not yet looked at by a job: the broker expires it
+    (recorded, as a job's look records it) before the settlement closes the whole position, so no open arriving late
+    fills it on top of the settlement."""
+    url = _gld_ended(week, monkeypatch, tmp_path)
+    stuck = _queue_gld_sell(monkeypatch, "2026-01-14T08:00:00-05:00", 10)  # for Wednesday's open, which never came
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-14T18:00:00-05:00")
+    done = runner.invoke(app, ["positions", "settle", "acct_3", "GLD", "--json"])
+    assert done.exit_code == 0, done.output
+    [ended] = [e for e in stored_events(url, type="QueuedOrderCanceled") if e.payload["client_order_id"] == stuck]
+    assert ended.payload["reason"].startswith("expired unfilled: GLD has no opening price on 2026-01-14")
+    assert f"order {stuck} was ended unfilled by paper" in done.stderr
+    assert json.loads(done.stdout)["qty"] > 10  # the whole position, none of it left to the expired order

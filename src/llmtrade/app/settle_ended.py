@@ -30,7 +30,7 @@ from llmtrade.domain.market import Bar, Quote
 from llmtrade.domain.streams import ORDERS, week_stream
 from llmtrade.domain.trading import Fill, Order, OrderStatus, OrderSubmitted, Side
 from llmtrade.domain.weeks import week_id_for
-from llmtrade.errors import OperationalError, UsageError
+from llmtrade.errors import OperationalError, TemporaryError, UsageError
 from llmtrade.market.calendar import new_york_date
 from llmtrade.market.ended_prices import ended_last_bars
 from llmtrade.risk.controls import trading_enabled
@@ -102,6 +102,19 @@ def _settle(
             raise UsageError(
                 f"trading is disabled ({why}): no order is placed, a settlement neither; "
                 "`llmtrade trading enable`, then settle"
+            )
+        # Asked, not assumed: an order in the symbol still open at the broker (a close queued for an open before the
+        # prices were taken as ended) would sell the same shares again if its open came after all (a file only late).
+        # The broker first records its own ends, as a job's look does: one whose session passed without its open is
+        # expired now, not left to fill late on top of the settlement.
+        for ended_now in broker.record_canceled(run_id=None):
+            app.warning(f"{account_id}'s order {ended_now} was ended unfilled by {broker.name} (QueuedOrderCanceled)")
+        queued = next((o for o in broker.open_orders() if o.symbol == symbol), None)
+        if queued is not None:
+            raise TemporaryError(
+                f"{account_id}: {queued.side.value} {queued.qty} {symbol} ({queued.client_order_id}) is open at "
+                f"{broker.name}: a settlement now would close what it closes once more if it filled; it fills or "
+                "expires after its session (a weekly run or checkpoint records which), then settle. Nothing was sent"
             )
         held = look_now(storage.events, broker, {symbol: bar.close}).managed.positions.get(symbol)
         if held is None or held.qty == 0:
