@@ -154,3 +154,14 @@ def test_a_settle_first_has_the_broker_end_a_queued_order_whose_open_never_came(
     assert ended.payload["reason"].startswith("expired unfilled: GLD has no opening price on 2026-01-14")
     assert f"order {stuck} was ended unfilled by paper" in done.stderr
     assert json.loads(done.stdout)["qty"] > 10  # the whole position, none of it left to the expired order
+
+
+def test_a_price_that_is_no_finite_number_is_refused_as_bad_input(
+    week: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    url = _gld_ended(week, monkeypatch, tmp_path)
+    for given in ("inf", "nan"):
+        bad = runner.invoke(app, ["positions", "settle", "acct_3", "GLD", "--price", given])
+        assert bad.exit_code == 2, bad.output
+        assert "--price must be a finite number above 0" in bad.stderr and "Traceback" not in bad.output
+    assert not [e for e in stored_events(url, type="PaperOrderAccepted") if e.payload["order"]["symbol"] == "GLD"][1:]

@@ -16,6 +16,7 @@ do, so two at once never both find no order, and none closes a position under a 
 
 from __future__ import annotations
 
+import math
 from datetime import date, datetime
 
 from llmtrade.app.clock_guard import refuse_wrong_clock
@@ -49,8 +50,8 @@ def settle(app: Container, account_id: str, symbol: str, price: float | None = N
     first run did (`earlier`) and sends nothing."""
     known_account(app, account_id)
     symbol = symbol.upper()
-    if price is not None and not price > 0:
-        raise UsageError(f"--price must be above 0, not {price:g}")
+    if price is not None and not (math.isfinite(price) and price > 0):  # `--price inf` parses as a float
+        raise UsageError(f"--price must be a finite number above 0, not {price:g}")
     refuse_wrong_clock(app, "positions settle")
     with app.storage() as storage:
         now = app.clock.now()
