@@ -165,3 +165,43 @@ def test_a_price_that_is_no_finite_number_is_refused_as_bad_input(
         assert bad.exit_code == 2, bad.output
         assert "--price must be a finite number above 0" in bad.stderr and "Traceback" not in bad.output
     assert not [e for e in stored_events(url, type="PaperOrderAccepted") if e.payload["order"]["symbol"] == "GLD"][1:]
+
+
+def test_the_account_is_valued_after_the_settlement_and_its_breaker_sees_the_trade(
+    week: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """As execution values an account after every fill: a cash-out under the cost is a losing trade the circuit breaker
+    counts (a drawdown past its limit would halt the account and cancel its queued opening orders before their open),
+    and the latest AccountValued (the metrics' equity, the drawdown alert) is the account after the settlement."""
+    url = _gld_ended(week, monkeypatch, tmp_path)
+    done = runner.invoke(app, ["positions", "settle", "acct_3", "GLD", "--price", "100", "--json"])
+    assert done.exit_code == 0, done.output
+    cid = json.loads(done.stdout)["client_order_id"]
+    [filled] = _with_cid(url, "OrderFilled", cid)
+    after = [e for e in stored_events(url, type="AccountValued") if e.account_id == "acct_3" and e.id > filled.id]
+    assert [e.payload["occasion"] for e in after] == ["after fill"]
+    status = json.loads(runner.invoke(app, ["status", "--json"]).stdout)
+    [acct] = [a for a in status["accounts"] if a["account_id"] == "acct_3"]
+    assert after[0].payload["cash"] == pytest.approx(acct["cash"], abs=0.01)
+    assert after[0].payload["equity"] == pytest.approx(acct["equity"], abs=0.01)
+    breaker = [e for e in stored_events(url, type="BreakerUpdated") if e.payload["state"]["account_id"] == "acct_3"]
+    assert breaker and breaker[-1].id > filled.id
+    assert breaker[-1].payload["state"]["consecutive_losses"] == 1  # bought near 273, settled at 100
+
+
+def test_a_settlement_without_prices_to_value_the_account_at_is_done_and_says_the_valuation_waits(
+    week: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Never valued at a made-up price (its cost): the settlement stands, and the next job values the account."""
+    url = _gld_ended(week, monkeypatch, tmp_path)
+
+    def unreachable(*_: object, **__: object) -> None:
+        raise TemporaryError("the CSV folder is out of reach")
+
+    monkeypatch.setattr(settle_ended, "closes_with_held", unreachable)
+    done = runner.invoke(app, ["positions", "settle", "acct_3", "GLD"])
+    assert done.exit_code == 0, done.output
+    assert "acct_3 was not valued after the settlement: its next weekly run or checkpoint values it" in done.stderr
+    assert "the CSV folder is out of reach" in done.stderr
+    [filled] = [e for e in stored_events(url, type="OrderFilled") if e.payload["fill"]["symbol"] == "GLD"][-1:]
+    assert not [e for e in stored_events(url, type="AccountValued") if e.id > filled.id]

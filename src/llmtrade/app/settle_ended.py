@@ -6,7 +6,8 @@ for good and it was valued at its last close everywhere; `positions release` onl
 backtest settles such a position at its last close (app/backtest_delisting.py); this is the same close for the live
 books, asked for by hand: the broker fills the closing order at once at the symbol's last close, or at the price the
 user gives (a cash-out), recorded as any order and fill are (OrderSubmitted on the week's orders stream, the broker's
-OrderFilled), so `status`, the leaderboard and the report read it as any other close.
+OrderFilled), so `status`, the leaderboard and the report read it as any other close, and the account is valued after
+it as execution values one after every fill (its circuit breaker sees the trade).
 
 Only a broker whose books are llmtrade's own settles (`Broker.settles_at_price`): at Alpaca the broker holds the
 position, and only a trade there closes it. The order's client_order_id is named after the symbol's last day, so a
@@ -24,19 +25,26 @@ from llmtrade.app.container import Container
 from llmtrade.app.positions import known_account
 from llmtrade.app.results import PositionSettled
 from llmtrade.app.week_mode import as_books_priced
+from llmtrade.brokers.fills import look_at
 from llmtrade.brokers.order_plan import client_order_id
-from llmtrade.brokers.reconcile import look_now
+from llmtrade.brokers.reconcile import look, look_now
+from llmtrade.config.models import BENCHMARK
+from llmtrade.discovery.universe import held_outside, in_play
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.market import Bar, Quote
 from llmtrade.domain.streams import ORDERS, week_stream
 from llmtrade.domain.trading import Fill, Order, OrderStatus, OrderSubmitted, Side
 from llmtrade.domain.weeks import week_id_for
-from llmtrade.errors import OperationalError, TemporaryError, UsageError
+from llmtrade.errors import LlmtradeError, OperationalError, TemporaryError, UsageError
 from llmtrade.market.calendar import new_york_date
-from llmtrade.market.ended_prices import ended_last_bars
+from llmtrade.market.ended_prices import ended_last_bars, held_ended, last_bars
+from llmtrade.market.held_prices import closes_with_held
+from llmtrade.market.service import MarketData
 from llmtrade.risk.controls import trading_enabled
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.event_store import EventStore
+from llmtrade.workflows.desk import Desk
+from llmtrade.workflows.valuation import value_account
 from llmtrade.workflows.weekly import week_lock
 
 INTENT = "settle"  # the client_order_id's last part: `lt-<last day's week>-<account>-<symbol>-settle`
@@ -133,8 +141,52 @@ def _settle(
     if done.status is not OrderStatus.FILLED or fill is None:
         raise OperationalError(f"{account_id}'s settlement {cid} of {symbol} is {done.status.value}, not filled")
     order = _order(cid, account_id, week_id, symbol, fill.side, fill.qty)
-    _record(storage.events, OrderSubmitted(order=order, broker=broker.name, result=done))
+    if _record(storage.events, OrderSubmitted(order=order, broker=broker.name, result=done)):
+        # Recorded now: this run sent it, or its run was killed before the record (and so before the valuation). A
+        # rerun of a settlement recorded earlier values nothing again; a kill between the two leaves it to the next
+        # job, which values the account before it plans any order.
+        _value_after_fill(app, storage, market, desk, week_id, now)
     return bar, fill, earlier is not None
+
+
+def _value_after_fill(
+    app: Container, storage: Storage, market: MarketData, desk: Desk, week_id: date, now: datetime
+) -> None:
+    """Value the account after the settlement's fill, as execution does after every fill (workflows/execution.py
+    `revaluer`): its circuit breaker sees the trade (a cash-out under the cost is a loss; a drawdown past the limit
+    halts the account and cancels its queued opening orders before their open), and the latest AccountValued (the
+    metrics' equity, the drawdown alert) is the account after it. At the last closes, as `status` values it. Never at
+    a made-up price: when a held symbol has no price now the valuation is left to the next job, which values the
+    account before it plans any order, and said."""
+    config = app.loaded.config
+    events = storage.events
+    account_id = desk.account.id
+    later = f"{account_id} was not valued after the settlement: its next weekly run or checkpoint values it"
+    try:
+        prices, missing = closes_with_held(
+            market, config.assets.symbols, held_outside(config, events), now, anchor=BENCHMARK
+        )
+    except LlmtradeError as exc:
+        app.warning(f"{later} ({exc})")
+        return
+    ended = held_ended(market, missing, in_play(events), now)
+    account, observed = look_at(desk.broker, prices)
+    managed = look(events, desk.broker, account, prices, observed=observed).managed
+    unpriced = [s for s in managed.at_cost if s not in ended]
+    if unpriced:
+        app.warning(f"{later} ({', '.join(unpriced)} without a price now)")
+        return
+    value_account(
+        events,
+        desk,
+        managed,
+        config,
+        occasion="after fill",
+        week_id=week_id,
+        run_id=None,
+        observed=observed,
+        last_closes=last_bars(ended),
+    )
 
 
 def _order(cid: str, account_id: str, week_id: date, symbol: str, side: Side, qty: int) -> Order:
@@ -143,13 +195,15 @@ def _order(cid: str, account_id: str, week_id: date, symbol: str, side: Side, qt
     )
 
 
-def _record(events: EventStore, submitted: OrderSubmitted) -> None:
+def _record(events: EventStore, submitted: OrderSubmitted) -> bool:
     """Record the settlement's order once, on its week's orders stream: a run killed after the broker's fill and
-    before this leaves it to the rerun, which finds the broker's order (`earlier`) and records it then."""
+    before this leaves it to the rerun, which finds the broker's order (`earlier`) and records it then. True when
+    recorded now."""
     order = submitted.order
     cid = order.client_order_id
     known = events.read(type=OrderSubmitted.event_type(), account_id=order.account_id)
     if any(events.payload(OrderSubmitted, e).order.client_order_id == cid for e in known):
-        return
+        return False
     stream = week_stream(order.week_id, ORDERS)
     events.append([NewEvent.of(submitted, stream=stream, week_id=order.week_id, account_id=order.account_id)])
+    return True
