@@ -205,3 +205,31 @@ def test_a_settlement_without_prices_to_value_the_account_at_is_done_and_says_th
     assert "the CSV folder is out of reach" in done.stderr
     [filled] = [e for e in stored_events(url, type="OrderFilled") if e.payload["fill"]["symbol"] == "GLD"][-1:]
     assert not [e for e in stored_events(url, type="AccountValued") if e.id > filled.id]
+
+
+def test_a_settlement_killed_before_its_record_and_rerun_in_the_next_week_is_recorded_in_its_own_week(
+    week: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The order was sent, and filled, on Tuesday (week 2026-01-07); the rerun after the kill is on Wednesday: the
+    order is recorded in the week it was sent and filled in, as its fill and the broker's ledger hold it."""
+    url = _gld_ended(week, monkeypatch, tmp_path)
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-13T18:00:00-05:00")  # Tuesday, after the postmortem
+    with monkeypatch.context() as killed:
+
+        def dies(*_: object) -> None:
+            raise KeyboardInterrupt  # the process killed between the broker's fill and its record
+
+        killed.setattr(settle_ended, "_record", dies)
+        assert runner.invoke(app, ["positions", "settle", "acct_3", "GLD"]).exit_code != 0
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-14T18:00:00-05:00")  # the next week's Wednesday
+    done = runner.invoke(app, ["positions", "settle", "acct_3", "GLD", "--json"])
+    assert done.exit_code == 0, done.output
+    settled = json.loads(done.stdout)
+    assert settled["earlier"]
+    cid = settled["client_order_id"]
+    [filled] = _with_cid(url, "OrderFilled", cid)
+    [accepted] = _with_cid(url, "PaperOrderAccepted", cid)
+    [submitted] = _with_cid(url, "OrderSubmitted", cid)
+    assert str(filled.week_id) == str(accepted.payload["order"]["week_id"]) == "2026-01-07"
+    assert submitted.payload["order"]["week_id"] == "2026-01-07" and str(submitted.week_id) == "2026-01-07"
+    assert submitted.stream == "week:2026-01-07:orders"

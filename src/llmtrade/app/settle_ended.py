@@ -140,7 +140,9 @@ def _settle(
     fill = fills[0] if fills else None
     if done.status is not OrderStatus.FILLED or fill is None:
         raise OperationalError(f"{account_id}'s settlement {cid} of {symbol} is {done.status.value}, not filled")
-    order = _order(cid, account_id, week_id, symbol, fill.side, fill.qty)
+    # The week it was sent and filled in (a settlement fills as it is taken), as its fill and the broker's ledger hold
+    # it: a rerun after a kill may come in a later week than the run that sent it.
+    order = _order(cid, account_id, week_id_for(new_york_date(fill.filled_at)), symbol, fill.side, fill.qty)
     if _record(storage.events, OrderSubmitted(order=order, broker=broker.name, result=done)):
         # Recorded now: this run sent it, or its run was killed before the record (and so before the valuation). A
         # rerun of a settlement recorded earlier values nothing again; a kill between the two leaves it to the next
