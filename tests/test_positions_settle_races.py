@@ -1,6 +1,7 @@
-"""`positions settle` against other writers of the same books: two settles of one account and symbol at once (two
-terminals, cron and a person), a settlement killed between its fill and its record and rerun in a later week, and the
-account's valuation after the settlement's fill.
+"""`positions settle` against what else moves the same books: two settles of one account and symbol at once (two
+terminals, cron and a person), an order of the symbol still queued at the broker, a settlement killed between its fill
+and its record and rerun in a later week, the account's valuation after the settlement's fill, a price that is no
+number.
 
 The scripted week of tests/test_positions_settle_ended.py: acct_3 holds GLD, whose CSV file stops after 2026-01-07.
 """
