@@ -46,7 +46,7 @@ def value_account(
     *,
     occasion: str,
     week_id: date,
-    run_id: str,
+    run_id: str | None,
     observed: Observed | None = None,
     ours: frozenset[str] | None = None,
     last_closes: Mapping[str, Bar] | None = None,
@@ -155,7 +155,7 @@ def _one_by_one(
     *,
     occasion: str,
     week_id: date,
-    run_id: str,
+    run_id: str | None,
     at_last_close: Mapping[str, date],
 ) -> BreakerState:
     """The valuation written record by record, each once whoever else is writing it; the breaker's state."""
