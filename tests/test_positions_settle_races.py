@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -234,3 +235,44 @@ def test_a_settlement_killed_before_its_record_and_rerun_in_the_next_week_is_rec
     assert str(filled.week_id) == str(accepted.payload["order"]["week_id"]) == "2026-01-07"
     assert submitted.payload["order"]["week_id"] == "2026-01-07" and str(submitted.week_id) == "2026-01-07"
     assert submitted.stream == "week:2026-01-07:orders"
+
+
+def test_two_records_of_one_settlement_at_once_store_it_once(database_url: str) -> None:
+    """Two settles started on either side of Wednesday 00:00 New York hold two weeks' locks, so the lock does not keep
+    their records apart: both may look for the settlement's OrderSubmitted before either stores it. The record is
+    appended at the orders stream's version read before that look, so the later one finds the first's and stores
+    nothing (here the race is made certain: run b records while run a sits between its look and its append)."""
+    from datetime import date
+
+    from llmtrade.clock import FixedClock
+    from llmtrade.domain.trading import OrderResult, OrderSubmitted
+    from llmtrade.settings import Settings
+    from llmtrade.storage.bootstrap import open_storage
+
+    week_id = date(2026, 1, 14)
+    cid = client_order_id(date(2026, 1, 7), "acct_3", "GLD", settle_ended.INTENT)
+    order = Order(
+        client_order_id=cid, account_id="acct_3", week_id=week_id, symbol="GLD", side=Side.SELL, qty=10, intent="exit"
+    )
+    submitted = OrderSubmitted(
+        order=order,
+        broker="paper",
+        result=OrderResult(client_order_id=cid, status=OrderStatus.FILLED, filled_qty=10, fill_price=180.0),
+    )
+    clock = FixedClock(datetime(2026, 1, 14, 5, 0, 1, tzinfo=UTC))
+    settings = Settings(DATABASE_URL=database_url)
+    with open_storage(settings, clock) as a, open_storage(settings, clock) as b:
+        looked = a.events.read
+
+        def read_then_b_records(*args: Any, **kwargs: Any) -> Any:
+            found = looked(*args, **kwargs)  # a has looked: no record yet
+            if kwargs.get("type") == "OrderSubmitted" and not recorded_by_b:
+                recorded_by_b.append(settle_ended._record(b.events, submitted))
+            return found
+
+        recorded_by_b: list[bool] = []
+        a.events.read = read_then_b_records  # type: ignore[method-assign]
+        assert settle_ended._record(a.events, submitted) is False  # b's record found on the second look
+        assert recorded_by_b == [True]
+    stored = stored_events(database_url, type="OrderSubmitted")
+    assert [e.payload["order"]["client_order_id"] for e in stored] == [cid]

@@ -35,7 +35,7 @@ from llmtrade.domain.market import Bar, Quote
 from llmtrade.domain.streams import ORDERS, week_stream
 from llmtrade.domain.trading import Fill, Order, OrderStatus, OrderSubmitted, Side
 from llmtrade.domain.weeks import week_id_for
-from llmtrade.errors import LlmtradeError, OperationalError, TemporaryError, UsageError
+from llmtrade.errors import ConcurrencyError, LlmtradeError, OperationalError, TemporaryError, UsageError
 from llmtrade.market.calendar import new_york_date
 from llmtrade.market.ended_prices import ended_last_bars, held_ended, last_bars
 from llmtrade.market.held_prices import closes_with_held
@@ -47,6 +47,7 @@ from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.valuation import value_account
 from llmtrade.workflows.weekly import week_lock
 
+_RECORD_ATTEMPTS = 5  # a stream other jobs append to as well: a few tries, then a rerun records it
 INTENT = "settle"  # the client_order_id's last part: `lt-<last day's week>-<account>-<symbol>-settle`
 
 
@@ -200,12 +201,27 @@ def _order(cid: str, account_id: str, week_id: date, symbol: str, side: Side, qt
 def _record(events: EventStore, submitted: OrderSubmitted) -> bool:
     """Record the settlement's order once, on its week's orders stream: a run killed after the broker's fill and
     before this leaves it to the rerun, which finds the broker's order (`earlier`) and records it then. True when
-    recorded now."""
+    recorded now.
+
+    Appended at the orders stream's version read before the look for it (ConcurrencyError otherwise, then looked for
+    again): the week's lock keeps two settles apart only while they share a week, and two started on either side of
+    Wednesday 00:00 New York take two weeks' locks while their order (named after the symbol's last day, recorded in
+    its fill's week) is one."""
     order = submitted.order
     cid = order.client_order_id
-    known = events.read(type=OrderSubmitted.event_type(), account_id=order.account_id)
-    if any(events.payload(OrderSubmitted, e).order.client_order_id == cid for e in known):
-        return False
     stream = week_stream(order.week_id, ORDERS)
-    events.append([NewEvent.of(submitted, stream=stream, week_id=order.week_id, account_id=order.account_id)])
-    return True
+    for _ in range(_RECORD_ATTEMPTS):
+        version = events.stream_version(stream)
+        known = events.read(type=OrderSubmitted.event_type(), account_id=order.account_id)
+        if any(events.payload(OrderSubmitted, e).order.client_order_id == cid for e in known):
+            return False
+        new = NewEvent.of(submitted, stream=stream, week_id=order.week_id, account_id=order.account_id)
+        try:
+            events.append([new], expected_versions={stream: version})
+        except ConcurrencyError:
+            continue  # another writer took the week's orders stream first (another settle's record?): look again
+        return True
+    raise TemporaryError(
+        f"{order.account_id}'s settlement {cid} was filled, but the week's orders stream kept moving while it was "
+        f"recorded; run positions settle {order.account_id} {order.symbol} again to record it (nothing is sent again)"
+    )
