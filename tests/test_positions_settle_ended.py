@@ -93,6 +93,37 @@ def test_settle_at_a_price_given(week: Any, monkeypatch: pytest.MonkeyPatch, tmp
     assert fill["price_source"] == "given close"
 
 
+def test_a_price_given_far_from_the_last_close_is_refused_unless_confirmed(
+    week: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A settlement cannot be undone: a slipped decimal point (ten times the last close, or a tenth of it) would book
+    a gain or a loss that never was. Refused (exit 2) naming the ratio and the close, nothing sent; --confirm-price
+    settles at it."""
+    url = _gld_ended(week, monkeypatch, tmp_path)
+    last = _close(tmp_path / "csv", "GLD", "2026-01-07")
+    for typo in (10.0, 0.1):
+        price = f"{last * typo:.2f}"
+        refused = runner.invoke(app, ["positions", "settle", "acct_3", "GLD", "--price", price])
+        assert refused.exit_code == 2, refused.output
+        assert f"--price {float(price):g} is" in refused.stderr and f"times GLD's last close {last:g}" in refused.stderr
+        assert "--confirm-price" in refused.stderr
+    assert not [
+        e for e in stored_events(url, type="OrderSubmitted") if "-settle" in e.payload["order"]["client_order_id"]
+    ]
+    near = runner.invoke(app, ["positions", "settle", "acct_3", "GLD", "--price", f"{last * 1.5:.2f}", "--json"])
+    assert near.exit_code == 0, near.output  # a cash-out at a premium: no confirmation asked
+    assert json.loads(near.stdout)["given"]
+
+
+def test_a_far_price_confirmed_is_settled_at(week: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    _gld_ended(week, monkeypatch, tmp_path)
+    price = _close(tmp_path / "csv", "GLD", "2026-01-07") / 10
+    args = ["positions", "settle", "acct_3", "GLD", "--price", f"{price:.4f}", "--confirm-price", "--json"]
+    done = runner.invoke(app, args)
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["price"] == pytest.approx(round(price, 4) * (1 - 5 / 10_000), abs=1e-4)
+
+
 def test_settle_refuses_a_symbol_with_prices_an_account_not_holding_it_and_a_disabled_kill_switch(
     week: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

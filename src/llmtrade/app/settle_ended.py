@@ -48,15 +48,21 @@ from llmtrade.workflows.valuation import value_account
 from llmtrade.workflows.weekly import week_lock
 
 _RECORD_ATTEMPTS = 5  # a stream other jobs append to as well: a few tries, then a rerun records it
+# A given price this many times the last close (or under its FAR-th) is refused without --confirm-price: acquisitions
+# pay premiums of tens of percent and a failed company's holders get a fraction, while a slipped decimal point is 10x.
+FAR = 3.0
 INTENT = "settle"  # the client_order_id's last part: `lt-<last day's week>-<account>-<symbol>-settle`
 
 
-def settle(app: Container, account_id: str, symbol: str, price: float | None = None) -> PositionSettled:
+def settle(
+    app: Container, account_id: str, symbol: str, price: float | None = None, *, confirm_price: bool = False
+) -> PositionSettled:
     """Close `account_id`'s managed position in `symbol`, whose prices ended, at its last close or at `price`.
 
     UsageError (exit 2): an unknown account, a price not above 0, a broker that does not settle (Alpaca), a symbol that
-    still has prices (trade it instead), an account llmtrade manages none of it in. Run again, it answers what the
-    first run did (`earlier`) and sends nothing."""
+    still has prices (trade it instead), an account llmtrade manages none of it in, a `price` more than `FAR` times
+    from the last close either way without `confirm_price`. Run again, it answers what the first run did (`earlier`)
+    and sends nothing."""
     known_account(app, account_id)
     symbol = symbol.upper()
     if price is not None and not (math.isfinite(price) and price > 0):  # `--price inf` parses as a float
@@ -70,7 +76,7 @@ def settle(app: Container, account_id: str, symbol: str, price: float | None = N
         # closing and both recording it; a run-weekly or checkpoint sizing the week's orders on the account's cash
         # is not moved under by a settlement either.
         with week_lock(storage.conn, week_id, "positions settle", rerun=f"positions settle {account_id} {symbol}"):
-            bar, fill, earlier = _settle(app, storage, account_id, symbol, price, now, week_id)
+            bar, fill, earlier = _settle(app, storage, account_id, symbol, price, now, week_id, confirm_price)
     return PositionSettled(
         account_id=account_id,
         symbol=symbol,
@@ -84,7 +90,14 @@ def settle(app: Container, account_id: str, symbol: str, price: float | None = N
 
 
 def _settle(
-    app: Container, storage: Storage, account_id: str, symbol: str, price: float | None, now: datetime, week_id: date
+    app: Container,
+    storage: Storage,
+    account_id: str,
+    symbol: str,
+    price: float | None,
+    now: datetime,
+    week_id: date,
+    confirm_price: bool,
 ) -> tuple[Bar, Fill, bool]:
     """The settlement under the week's lock: its last bar, its fill, and whether an earlier run had sent it."""
     app = as_books_priced(app, storage.events)  # the books' kind of prices, as status values them
@@ -129,6 +142,8 @@ def _settle(
         held = look_now(storage.events, broker, {symbol: bar.close}).managed.positions.get(symbol)
         if held is None or held.qty == 0:
             raise UsageError(f"llmtrade manages no {symbol} in {account_id}: nothing to settle")
+        if price is not None and not confirm_price:
+            _refuse_far_price(symbol, price, bar)
         side, qty = (Side.SELL if held.qty > 0 else Side.BUY), abs(held.qty)
         # "last close" / "given close": the fill's price_source says where the settlement's price came from.
         quote = Quote(
@@ -150,6 +165,18 @@ def _settle(
         # job, which values the account before it plans any order.
         _value_after_fill(app, storage, market, desk, week_id, now)
     return bar, fill, earlier is not None
+
+
+def _refuse_far_price(symbol: str, price: float, bar: Bar) -> None:
+    """UsageError when `price` is more than `FAR` times the last close or less than its `FAR`th: a settlement cannot
+    be undone, and a slipped decimal point (2737 for 27.37) would book a gain or a loss that never was."""
+    ratio = price / bar.close
+    if 1 / FAR <= ratio <= FAR:
+        return
+    raise UsageError(
+        f"--price {price:g} is {ratio:.3g} times {symbol}'s last close {bar.close:g} ({bar.day}): a settlement cannot "
+        "be undone; if that is the price paid (a cash-out), give --confirm-price too"
+    )
 
 
 def _value_after_fill(

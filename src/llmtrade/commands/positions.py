@@ -71,13 +71,17 @@ def settle(
         float | None,
         typer.Option("--price", help="Settle at this price (e.g. a cash-out) instead of the symbol's last close."),
     ] = None,
+    confirm_price: Annotated[
+        bool,
+        typer.Option("--confirm-price", help="Settle at --price though it is over 3x the last close or under a third."),
+    ] = False,
     as_json: Json = False,
 ) -> None:
     """Close ACCOUNT's SYMBOL, whose prices ended (delisted, a CSV file no longer written), at its last close or
     --price: paper broker only; at Alpaca sell it there. A rerun sends nothing again."""
     from llmtrade.app import settle_ended  # lazy: see package docstring
 
-    done = settle_ended.settle(container(ctx, by_hand=True), account, symbol, price)
+    done = settle_ended.settle(container(ctx, by_hand=True), account, symbol, price, confirm_price=confirm_price)
     if as_json:
         echo_json(done)
     else:
