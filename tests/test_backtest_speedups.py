@@ -99,6 +99,19 @@ def test_a_jobs_thread_work_runs_at_once_on_its_own_thread_in_order_and_starts_n
     assert asyncio.get_event_loop_policy() is policy
 
 
+def test_a_jobs_loop_is_ended_as_python_3_12_and_later_end_it() -> None:
+    """asyncio.Runner.close (asyncio.run) on Python 3.12 and later passes the executor's join timeout to
+    shutdown_default_executor; the backtest's loop took none, so every backtest failed there on its first job
+    ("takes 1 positional argument but 2 were given"), where the README says Python 3.11 or newer."""
+    with one_thread_at_a_time():
+        loop = asyncio.new_event_loop()
+        try:
+            loop.run_until_complete(loop.shutdown_default_executor(300.0))  # as Runner.close calls it on 3.12+
+            loop.run_until_complete(loop.shutdown_default_executor())  # as 3.11 calls it
+        finally:
+            loop.close()
+
+
 def test_a_stop_landing_in_a_jobs_thread_work_is_answered_when_the_call_has_ended() -> None:
     # A worker thread's call ran to its end past a Ctrl-C (threads.py); a call run at once must too, the stop then.
     ended: list[str] = []

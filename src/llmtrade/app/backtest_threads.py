@@ -49,8 +49,9 @@ class _HereAndNow(ThreadPoolExecutor):
 class _HereAndNowLoop(asyncio.SelectorEventLoop):
     """An event loop whose default executor is never shut down on a thread of its own: it has nothing to wait for."""
 
-    async def shutdown_default_executor(self) -> None:
+    async def shutdown_default_executor(self, timeout: float | None = None) -> None:
         # asyncio ends each loop by shutting its default executor down on a thread started for it: a thread per job.
+        # Python 3.12 on passes the join's `timeout` (asyncio.Runner.close); 3.11 passes nothing.
         return None
 
 
