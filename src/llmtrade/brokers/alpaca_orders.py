@@ -143,11 +143,14 @@ _NOT_THE_TRADE_TIME = "alpaca average price; filled_at is the order's last updat
 
 
 def to_fill(found: Any, account_id: str) -> Fill | None:
-    """The order's execution so far (quantity and average price), or None when nothing has filled."""
-    done = filled_qty(found)
+    """The order's execution so far (quantity and average price), or None when nothing has filled. A fill in a fraction
+    of a share (by hand: llmtrade sends whole shares) carries the quantity Alpaca filled exactly (`Fill.exact`): read
+    as whole shares, 0.5 was no fill at all and 2.25 a fill of 2, the user's P/L on the fraction the account's."""
+    done = decimal(found.filled_qty)
     price = decimal(found.filled_avg_price)
-    if done <= 0 or price is None or price <= 0:
+    if done is None or done <= 0 or price is None or price <= 0:
         return None
+    whole = int(done)
     # Alpaca stamps filled_at only when the order fills whole. An order partly filled and then ended (a DAY order
     # expired at the close, a cancel) has none: the order object holds no time of its trades, only updated_at, its
     # last change, i.e. when it ended. The times of the executions are in the account activities (FILL and
@@ -162,7 +165,8 @@ def to_fill(found: Any, account_id: str) -> Fill | None:
         account_id=account_id,
         symbol=found.symbol,
         side=_side(found),
-        qty=done,
+        qty=whole,
+        exact="" if whole == done else _shares_text(done),
         price=float(price),
         commission=0.0,  # Alpaca charges no commission on US equities; regulatory fees are not per order
         filled_at=when,

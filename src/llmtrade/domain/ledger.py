@@ -52,6 +52,8 @@ class Ledger(BaseModel):
 
 def apply_fill(qty: int, avg: float, signed: int, price: float) -> tuple[int, float]:
     """New (quantity, average price) after a fill of `signed` shares (buy > 0, sell < 0) at `price`."""
+    if signed == 0:
+        return qty, avg  # under one share, by hand (`Fill.exact`): no whole share moved (domain/hand_fills.py)
     new_qty = qty + signed
     if qty == 0 or (qty > 0) == (signed > 0):
         return new_qty, (abs(qty) * avg + abs(signed) * price) / abs(new_qty)
@@ -107,7 +109,7 @@ class Split:
         provider adjusted is): nearer the split's `price` than that price times its ratio (the old shares' level)."""
         return abs(log(before / self.price)) < abs(log(before / (self.price * float(self.ratio))))
 
-    def applied(self, qty: int, avg: float) -> tuple[int, float, float, float]:
+    def applied(self, qty: int | Fraction, avg: float) -> tuple[int, float, float, float]:
         """(whole shares, their average cost, the fraction of a share paid in cash (signed as `qty`), the P/L that
         fraction realises) of a position of `qty` shares at `avg` through this split."""
         scaled = qty * self.ratio
@@ -261,6 +263,8 @@ class TripCounting:
                 self._next += 1
             key = (fill.account_id, fill.symbol)
             signed = signed_qty(fill)
+            if not signed:
+                continue  # under one share, by hand (`Fill.exact`): no trade of whole shares, neither opened nor closed
             qty, avg = held.get(key, (0, 0.0))
             trip = open_trips.get(key)
             if qty == 0 or trip is None:

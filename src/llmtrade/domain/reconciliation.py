@@ -24,7 +24,8 @@ from typing import Literal
 from pydantic import Field
 
 from llmtrade.domain.events import EventPayload
-from llmtrade.domain.ledger import Split, fold, signed_qty, with_splits
+from llmtrade.domain.hand_fills import realized_by_hand
+from llmtrade.domain.ledger import Split, signed_qty, with_splits
 from llmtrade.domain.records import Record
 from llmtrade.domain.trading import AccountSnapshot, BrokerOrder, Fill, Position
 
@@ -44,7 +45,8 @@ DifferenceKind = Literal[
 
 class Difference(Record):
     """One way the broker's account differs from llmtrade's records. Quantities are signed whole shares
-    (negative: short) for positions; for orders and fills they are the order's unsigned share counts.
+    (negative: short) for positions; for orders and fills they are the order's unsigned share counts (whole shares:
+    a fill in a fraction of a share, by hand, says its exact quantity in `detail`).
 
     `broker_qty`/`ledger_qty`: what each side holds of `symbol` (positions). `filled_qty` and
     `remaining_qty`: an order's shares filled so far and still to fill (orders and fills)."""
@@ -275,7 +277,8 @@ def reconcile(
                     symbol=fill.symbol,
                     client_order_id=fill.client_order_id,
                     filled_qty=fill.qty,
-                    detail=f"{fill.side.value} {fill.qty} {fill.symbol} at {fill.price:.2f} not sent by llmtrade",
+                    detail=f"{fill.side.value} {fill.exact or fill.qty} {fill.symbol} at {fill.price:.2f} not sent by "
+                    "llmtrade",
                 )
             )
     return found
@@ -284,7 +287,8 @@ def reconcile(
 def managed_view(account: AccountSnapshot, ledger: LedgerView, prices: Mapping[str, float]) -> AccountSnapshot:
     """The account as llmtrade manages it: only managed shares, and equity without the others' P/L.
 
-    Shares llmtrade does not manage are left out of `positions`; their unrealised P/L (at `prices`, else as the
+    Shares llmtrade does not manage (and a fraction of a share beyond the whole ones, `AccountSnapshot.fractions`) are
+    left out of `positions`; their unrealised P/L (at `prices`, else as the
     broker marks them, `AccountSnapshot.broker_pnl`: an option or a coin bought by hand, which llmtrade's data does not
     price; else at the broker's average cost) is taken out of equity, and so is what adopted shares made before
     their adoption, and what trades made by hand closed (`ledger.hands_realized`), so neither sizing, a
@@ -298,9 +302,12 @@ def managed_view(account: AccountSnapshot, ledger: LedgerView, prices: Mapping[s
         if mine:
             # All of it managed (the usual case): the broker's own position, no copy to build and compare.
             positions[symbol] = position if mine == position.qty else position.model_copy(update={"qty": mine})
-        other = position.qty - mine
+        # A fraction of a share beyond the whole ones is never llmtrade's (it trades whole shares: 0.25 of 2.25 bought
+        # by hand): its P/L is taken out with the whole shares not managed.
+        part = account.fractions.get(symbol, 0.0)
+        other = position.qty - mine + part
         if symbol not in prices and symbol in account.broker_pnl:
-            foreign_pnl += account.broker_pnl[symbol] * other / position.qty
+            foreign_pnl += account.broker_pnl[symbol] * other / (position.qty + part)
         else:
             foreign_pnl += other * (prices.get(symbol, position.avg_price) - position.avg_price)
     # A holding under one whole unit (0.05 BTC bought by hand) is no position, only the broker's mark of it: no share
@@ -326,7 +333,8 @@ def with_hands(
     hands = [_per_share(f) for f in others if not is_ours(f.client_order_id, planned)]
     if not hands:
         return ledger
-    realized = round(fold(with_splits(hands, splits), 0.0).realized_pnl, 2)
+    # On the shares the broker filled, fractions of a share too (a person's orders may be in fractions; llmtrade's not).
+    realized = round(realized_by_hand(with_splits(hands, splits)), 2)
     return ledger.model_copy(update={"hands_realized": realized}) if realized else ledger
 
 

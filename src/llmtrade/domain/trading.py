@@ -8,7 +8,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from llmtrade.domain.events import EventPayload
 from llmtrade.domain.market import Quote
@@ -148,16 +148,35 @@ class BrokerOrder(Record):
 
 
 class Fill(Record):
+    """An order's execution. `qty` is whole shares; a fill in a fraction of a share (Alpaca's fractional trading: never
+    llmtrade's, a person's by hand) has `exact`, the quantity the broker filled, and `qty` its whole shares (0: under
+    one)."""
+
     client_order_id: str
     account_id: str
     symbol: str
     side: Side
-    qty: int = Field(gt=0)
+    qty: int = Field(ge=0)
     price: float = Field(gt=0)
     commission: float = 0.0
     filled_at: datetime
     # Where the price came from, e.g. "synthetic path" or "csv open" (paper); "" when the broker does not say.
     price_source: str = ""
+    # As the broker wrote it ("0.5", "2.25"); "" for whole shares, and then left out of the record (as every fill was
+    # before): the user's P/L by hand is figured from it (domain/hand_fills.py), whole shares left 0.25 of 2.25 in ours.
+    exact: str = Field(default="", pattern=r"^(0|[1-9]\d*)\.\d*[1-9]$|^$", exclude_if=lambda text: not text)
+
+    @model_validator(mode="after")
+    def _whole_shares_of_exact(self) -> Fill:
+        if self.exact and int(Decimal(self.exact)) != self.qty:
+            raise ValueError(f"qty {self.qty} is not the whole shares of {self.exact}")
+        if not self.exact and self.qty == 0:
+            raise ValueError("qty must be greater than 0")
+        return self
+
+    def shares(self) -> Decimal:
+        """The shares filled, exactly: `exact` when a fraction, else `qty`."""
+        return Decimal(self.exact) if self.exact else Decimal(self.qty)
 
 
 # ---------------------------------------------------------------- events
