@@ -73,6 +73,9 @@ def test_round_trips_by_hand_in_fractions_of_a_share_are_not_the_accounts_to_the
         assert said[cid].startswith(f"{side} {qty:g} AAPL at {price} "), said[cid]
     valued = [e["equity"] for t, e in recorded if t == "AccountValued" and e["occasion"].startswith("checkpoint")]
     assert valued == [before["equity"]]
+    page = runs.invoke(["report", "--live", "-o", "-"], NOON)  # the audit log's fills say what the broker filled
+    for cid, (side, qty, _) in ids.items():
+        assert f'<td>{cid}</td><td>{side}</td><td class="n">{qty:g}</td>' in page
 
 
 def test_a_fraction_of_a_share_held_by_hand_beyond_whole_ones_is_not_the_accounts_to_the_cent(

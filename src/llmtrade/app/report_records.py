@@ -136,6 +136,7 @@ class FillLine(Result):
     price: float
     commission: float
     filled_at: str
+    exact: str = ""  # a fill by hand in a fraction of a share: its quantity as the broker wrote it (qty: whole shares)
 
 
 class CheckpointLine(Result):

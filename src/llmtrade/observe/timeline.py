@@ -216,7 +216,8 @@ class _Builder:
             self._entry(event, "failure", detail=f"{order['side']} {order['qty']} {order['symbol']}: {p['reason']}")
         elif kind == "OrderFilled":
             fill = p["fill"]
-            self._entry(event, "fill", detail=f"{fill['side']} {fill['qty']} {fill['symbol']} @ {fill['price']}")
+            shares = fill.get("exact") or fill["qty"]  # a fraction by hand: as the broker wrote it
+            self._entry(event, "fill", detail=f"{fill['side']} {shares} {fill['symbol']} @ {fill['price']}")
         elif kind in _FAILURES:
             detail = p.get("reason") or p.get("error") or ", ".join(p.get("errors") or []) or ""
             self._entry(event, "failure", detail=str(detail))
