@@ -137,8 +137,8 @@ def leaderboard(app: Container, *, backtest: str | None = None, versus: str | No
     same weeks with memory off.
 
     Read-only: storage is a draft view and no fetch is recorded. Raises UsageError (exit 2) for a backtest
-    that does not exist (without creating its database), `versus` naming the same books, or books with
-    nothing to rank yet."""
+    that does not exist (without creating its database), `versus` naming the same books or books with no week in
+    common with them, or books with nothing to rank yet."""
     # Names that differ only in case or - and _ name one database, so the same books.
     if versus is not None and backtest is not None and backtest_database(versus) == backtest_database(backtest):
         raise UsageError(
