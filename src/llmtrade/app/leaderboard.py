@@ -80,7 +80,7 @@ from llmtrade.app.sweep_member import sweep_note
 from llmtrade.app.week_mode import mixed_books_note
 from llmtrade.config.models import BENCHMARK, AccountRole, Config
 from llmtrade.domain import streams
-from llmtrade.domain.backtests import again, delisted_note, jumps_note, unfinished, week_not_done
+from llmtrade.domain.backtests import again, audit_note, delisted_note, jumps_note, unfinished, week_not_done
 from llmtrade.domain.ledger import BooksReset, Split
 from llmtrade.domain.trading import Fill
 from llmtrade.domain.wording import counted
@@ -261,6 +261,7 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
         notes += filter(None, [clock_behind([e.occurred_at for e in runs], app.clock.now(), "the leaderboard")])
     # Prices that may book a split as a loss, and symbols whose positions a delisting closed: beside the figures.
     notes += filter(None, [jumps_note(record), delisted_note(record), ended_note(ended, left_out, fills, sessions[0])])
+    notes += filter(None, [audit_note(record)])
     notes += filter(None, [bridged])
     if synthetic:
         notes.append("prices are synthetic (the seeded synthetic market): these figures say nothing about real markets")
