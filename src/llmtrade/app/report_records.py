@@ -136,6 +136,9 @@ class FillLine(Result):
     price: float
     commission: float
     filled_at: str
+    # What priced it (Fill.price_source): "daily open", a quote's "<provider> <kind>" such as "csv daily-bridge" (a
+    # path through the session's own daily bar, not a traded price); "" for a fill recorded before it was kept.
+    priced_by: str = ""
 
 
 class CheckpointLine(Result):

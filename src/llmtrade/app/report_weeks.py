@@ -310,6 +310,7 @@ def _fill(event: StoredEvent) -> FillLine:
         price=fill.price,
         commission=fill.commission,
         filled_at=market_time(fill.filled_at),
+        priced_by=fill.price_source,
     )
 
 
