@@ -73,10 +73,10 @@ def check_resume(app: BacktestContainer, storage: Storage, inputs: Inputs, *, un
             ("config hash", was.config_hash[:12], _config_seen(was.config_hash, inputs)[:12]),
             # A CSV folder moved or copied elsewhere is the same prices when its files are (the hash below): where
             # they are is no input (README lists the first week, mode, config hash and price files' hash).
-            ("prices", _kind(was.data), _kind(inputs.data)),
+            ("prices", was.data, inputs.data),
             ("price data hash", was.data_hash[:12], inputs.data_hash[:12]),
         )
-        if old != new
+        if old != new and (label != "prices" or _kind(str(old)) != _kind(str(new)))
     ]
     if ran_nothing(storage):
         if differences:
