@@ -3,12 +3,13 @@ the weeks both books define (pure)."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
 from llmtrade.analytics.paired import pairing
 from llmtrade.analytics.records import Curve, Leaderboard
+from llmtrade.errors import UsageError
 from llmtrade.market.calendar import TradingCalendar
 
 # Four New York weeks (Wednesday to Tuesday): the first session is the start, then 4 x 5 sessions.
@@ -65,3 +66,40 @@ def test_an_account_with_the_same_returns_in_both_books_is_said_to_be_the_same()
     ) in paired.notes
     changed = [*equity[:-1], equity[-1] * 1.01]
     assert not [n for n in pairing(_board("a", equity), _board("b", changed)).notes if "the same return" in n]
+
+
+def _board_over(name: str, sessions: tuple[date, ...]) -> Leaderboard:
+    curve = Curve(
+        name="acct_1",
+        kind="account",
+        sessions=sessions,
+        equity=tuple(100.0 + i for i in range(len(sessions))),
+        gross_exposure=(0.0,) * len(sessions),
+    )
+    return Leaderboard(
+        source=f"backtest {name}",
+        start=sessions[0],
+        end=sessions[-1],
+        sessions=len(sessions) - 1,
+        trials=1,
+        bootstrap="test",
+        standings=(),
+        curves=(curve,),
+    )
+
+
+@pytest.mark.parametrize("shared", [0, 1], ids=["no-session", "one-close"])
+def test_books_with_no_week_in_common_are_refused_naming_both_ranges(shared: int) -> None:
+    """Found in a trial: `leaderboard --backtest h1 --versus e18` (2024 against 2018) exited 0 with a table headed
+    '2024-01-02 to 2024-07-02 (0 weeks paired)' whose every row read 'return 0.0% / 0.0%': returns over no week, shown
+    as if both books had earned nothing. Two books that share no week (none, or only the close one ends on and the
+    other starts from) have nothing to pair: refused (exit 2), naming each book's range."""
+    later = tuple(TradingCalendar().sessions_between(SESSIONS[-1] + timedelta(days=1), date(2026, 4, 7)))
+    later = (SESSIONS[-1], *later) if shared else later
+    with pytest.raises(UsageError) as refused:
+        pairing(_board_over("on", SESSIONS), _board_over("off", later))
+    assert refused.value.exit_code == 2
+    message = str(refused.value)
+    assert f"backtest on ({SESSIONS[0]}..{SESSIONS[-1]})" in message
+    assert f"backtest off ({later[0]}..{later[-1]})" in message
+    assert "no week in common" in message

@@ -22,6 +22,7 @@ from llmtrade.analytics import metrics
 from llmtrade.analytics.records import Curve, Leaderboard, PairedDifference, Pairing, Standing
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.domain.wording import counted
+from llmtrade.errors import UsageError
 
 # A percentile interval from fewer paired weeks than this says more about the resampling than the books.
 MIN_WEEKS_FOR_INTERVAL = 8
@@ -83,7 +84,8 @@ def _daily(equity: Sequence[float]) -> list[float]:
 
 
 def pairing(board: Leaderboard, versus: Leaderboard) -> Pairing:
-    """Every account curve of `board` that `versus` also has, over the sessions both cover."""
+    """Every account curve of `board` that `versus` also has, over the sessions both cover. Raises UsageError (exit 2)
+    when the two books have no week in common."""
     other = {c.name: c for c in versus.curves if c.kind == "account"}
     mine = [c for c in board.curves if c.kind == "account" and c.name in other]
     notes: list[str] = []
@@ -102,6 +104,14 @@ def pairing(board: Leaderboard, versus: Leaderboard) -> Pairing:
     if missing:
         notes.append(f"accounts in only one of the books are left out: {', '.join(missing)}")
     ends = week_ends(common)
+    if not ends:
+        # No week to pair (no session in common, or only the close one ends on and the other starts from): every row
+        # read "return 0.0% / 0.0%" under a heading of "0 weeks paired", as if both books had earned nothing.
+        raise UsageError(
+            f"--versus: {board.source} ({board.start}..{board.end}) and {versus.source} ({versus.start}..{versus.end}) "
+            "have no week in common, so there is nothing to pair: compare two backtests of the same weeks (run the "
+            "other over this one's range under a new --name)"
+        )
     differences = []
     same: list[str] = []  # accounts whose every paired week returned the same in both books
     for curve in mine:

@@ -165,7 +165,8 @@ def _backtest(
     inputs = Inputs.of(app, spec.name, weeks[0], weeks[-1])
     audited = sample(weeks, spec.audit)
     if spec.audit > len(weeks):  # not capped without a word (a trial's --audit 50 over 2 weeks)
-        app.say(f"--audit {spec.audit}: the range has {len(weeks)} week(s); every one is audited")
+        # Sampled: a week run before this invocation is not audited now (backtest_audit.py `not_audited_now` says so).
+        app.say(f"--audit {spec.audit}: the range has {len(weeks)} week(s); every one is sampled")
     tally = _Tally()
     seed, give_back = spec.replay and spec.answers_from_live, spec.live_misses_usd is not None
     with (

@@ -71,10 +71,12 @@ def check_resume(app: BacktestContainer, storage: Storage, inputs: Inputs, *, un
             ("mode", was.mode, inputs.mode),
             # The same config as an earlier build hashed it is the same config (an upgrade added fields to it).
             ("config hash", was.config_hash[:12], _config_seen(was.config_hash, inputs)[:12]),
+            # A CSV folder moved or copied elsewhere is the same prices when its files are (the hash below): where
+            # they are is no input (README lists the first week, mode, config hash and price files' hash).
             ("prices", was.data, inputs.data),
             ("price data hash", was.data_hash[:12], inputs.data_hash[:12]),
         )
-        if old != new
+        if old != new and (label != "prices" or _kind(str(old)) != _kind(str(new)))
     ]
     if ran_nothing(storage):
         if differences:
@@ -117,12 +119,21 @@ def check_resume(app: BacktestContainer, storage: Storage, inputs: Inputs, *, un
             replaced_after = read_to
         else:
             differences[0] += f": {changed}"
-    if was.data == inputs.data and (moved := _intraday_moved(app, storage, was, starts, inputs)) is not None:
+    same_kind = _kind(was.data) == _kind(inputs.data)
+    if same_kind and (moved := _intraday_moved(app, storage, was, starts, inputs)) is not None:
         differences.append(f"intraday prices: {moved}")
     if differences:
+        if same_kind and was.data != inputs.data:  # said beside what differs: which folder was read, which is now
+            differences.insert(0, f"prices {was.data} (now {inputs.data})")
         raise UsageError(
             f"backtest {inputs.name!r} was started with other inputs: " + "; ".join(differences) + ". "
             "Rerun it with the same inputs to resume, or give a new --name"
+        )
+    if was.data != inputs.data:
+        same = "its files are the same" if was.data_hash == inputs.data_hash else "its files grew, as said"
+        app.say(
+            f"prices: the CSV folder is now {inputs.data.removeprefix(CSV_DATA)} (it was "
+            f"{was.data.removeprefix(CSV_DATA)}); {same}: going on"
         )
     leak = first_leak(stream)
     if leak is not None:
@@ -137,6 +148,14 @@ def check_resume(app: BacktestContainer, storage: Storage, inputs: Inputs, *, un
         if symbols:
             app.bar_cache(storage).forget(symbols, replaced_after + timedelta(days=1), date.max, synthetic=False)
     return Resume(weeks_done(stream), replaced_after=replaced_after)
+
+
+CSV_DATA = "csv:"  # BacktestStarted.data of a CSV folder: "csv:" and the folder's resolved path (backtest_inputs.py)
+
+
+def _kind(data: str) -> str:
+    """What kind of prices BacktestStarted.data names: "csv:" for any CSV folder, else itself ("synthetic")."""
+    return CSV_DATA if data.startswith(CSV_DATA) else data
 
 
 def _config_seen(recorded: str, inputs: Inputs) -> str:

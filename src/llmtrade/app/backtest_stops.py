@@ -125,7 +125,8 @@ def _advice(exc: LlmtradeError) -> str | None:
     if any(isinstance(link, ReplayMiss) for link in chain):
         return (
             "the replay cache lacks that answer; run the same command with --live-misses USD to ask the live model "
-            "for what is missing and go on from this week, or replay with --offline under a new --name"
+            "for what is missing and go on from this week, or run the range with --offline (the rules provider, no "
+            "model) under a new --name"
         )
     if any(isinstance(link, PromptError) for link in chain):
         # Nothing final of the failed step was stored (errors.PromptError), and the answers it held were asked with the

@@ -46,6 +46,7 @@ from llmtrade.app.baseline_universe import (
 )
 from llmtrade.app.baselines import TRIAL_ROLES, baseline_cash, baseline_costs
 from llmtrade.app.board_notes import (
+    bridge_note,
     flat_account_note,
     levels_note,
     missing_figure_notes,
@@ -79,7 +80,7 @@ from llmtrade.app.sweep_member import sweep_note
 from llmtrade.app.week_mode import mixed_books_note
 from llmtrade.config.models import BENCHMARK, AccountRole, Config
 from llmtrade.domain import streams
-from llmtrade.domain.backtests import again, delisted_note, jumps_note, unfinished, week_not_done
+from llmtrade.domain.backtests import again, audit_note, delisted_note, jumps_note, unfinished, week_not_done
 from llmtrade.domain.ledger import BooksReset, Split
 from llmtrade.domain.trading import Fill
 from llmtrade.domain.wording import counted
@@ -137,8 +138,8 @@ def leaderboard(app: Container, *, backtest: str | None = None, versus: str | No
     same weeks with memory off.
 
     Read-only: storage is a draft view and no fetch is recorded. Raises UsageError (exit 2) for a backtest
-    that does not exist (without creating its database), `versus` naming the same books, or books with
-    nothing to rank yet."""
+    that does not exist (without creating its database), `versus` naming the same books or books with no week in
+    common with them, or books with nothing to rank yet."""
     # Names that differ only in case or - and _ name one database, so the same books.
     if versus is not None and backtest is not None and backtest_database(versus) == backtest_database(backtest):
         raise UsageError(
@@ -176,6 +177,7 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     events = storage.events
     configured = {a.id for a in config.accounts.accounts}
     fills, brokers, traded = fills_of(events, configured)
+    bridged = bridge_note(fills)  # the fills recorded, before the shares handed over by hand join them
     runs = trading_runs(events)
     record = events.read_stream(streams.BACKTEST)
     # What gives books something to rank: live, the week's run; a backtest, its own command again (a resume), once
@@ -259,6 +261,8 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
         notes += filter(None, [clock_behind([e.occurred_at for e in runs], app.clock.now(), "the leaderboard")])
     # Prices that may book a split as a loss, and symbols whose positions a delisting closed: beside the figures.
     notes += filter(None, [jumps_note(record), delisted_note(record), ended_note(ended, left_out, fills, sessions[0])])
+    notes += filter(None, [audit_note(record)])
+    notes += filter(None, [bridged])
     if synthetic:
         notes.append("prices are synthetic (the seeded synthetic market): these figures say nothing about real markets")
     troubled = failure_note(run_lines(runs))

@@ -113,7 +113,8 @@ def csv_folder(app: Container, record: Sequence[StoredEvent]) -> Path | None:
     """The CSV folder the books' prices may have come from: a backtest's own (BacktestStarted.data 'csv:DIR'), else
     the configured one; for `snapshot_provider` to read what fetched it."""
     started = [e for e in record if e.type == BacktestStarted.event_type()]
-    data = str(started[0].payload.get("data", "")) if started else ""
+    # The last start's: a resume may read the same files from a folder moved since (app/backtest_resume.py).
+    data = str(started[-1].payload.get("data", "")) if started else ""
     if data.startswith("csv:"):
         return Path(data.removeprefix("csv:"))
     return csv_dir(app.loaded.config.assets, app.settings)

@@ -137,6 +137,9 @@ class FillLine(Result):
     commission: float
     filled_at: str
     exact: str = ""  # a fill by hand in a fraction of a share: its quantity as the broker wrote it (qty: whole shares)
+    # What priced it (Fill.price_source): "daily open", a quote's "<provider> <kind>" such as "csv daily-bridge" (a
+    # path through the session's own daily bar, not a traded price); "" for a fill recorded before it was kept.
+    priced_by: str = ""
 
 
 class CheckpointLine(Result):

@@ -311,6 +311,7 @@ def _fill(event: StoredEvent) -> FillLine:
         commission=fill.commission,
         filled_at=market_time(fill.filled_at),
         exact=fill.exact,
+        priced_by=fill.price_source,
     )
 
 

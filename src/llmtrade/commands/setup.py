@@ -179,7 +179,7 @@ def events(
         )
         if not found:
             accounts = [a.id for a in state(ctx).config().config.accounts.accounts]
-            _check_filters(storage, accounts, type or [], account, run, stream)
+            _check_filters(storage, accounts, type or [], account, run, stream, backtest)
     if as_json:
         for event in found:
             typer.echo(event.model_dump_json())
@@ -208,22 +208,30 @@ def events(
 
 
 def _check_filters(
-    storage: Storage, accounts: list[str], types: list[str], account: str | None, run: str | None, stream: str | None
+    storage: Storage,
+    accounts: list[str],
+    types: list[str],
+    account: str | None,
+    run: str | None,
+    stream: str | None,
+    backtest: str | None,
 ) -> None:
     """Raise UsageError for a filter that names nothing the books know, once the events found are none: a misspelt
     type (`RunCompleted` for RunFinished, `OrderFiled`), an account that is not one (`acct_9`), a run id or stream
     never recorded listed "0 events" and exited 0, as if nothing of the kind had happened. A name the store holds
-    (a type from another llmtrade version, an account since removed from accounts.yaml) is known."""
+    (a type from another llmtrade version, an account since removed from accounts.yaml) is known. Each hint lists
+    the same books: `--backtest NAME` kept (a backtest's hint listed the live books' runs)."""
     from llmtrade.domain.events import known_event_types  # lazy: loads every domain module
 
     events = storage.events
+    command = "llmtrade events" + (f" --backtest {backtest}" if backtest else "")
     for name in types:
         if name not in known_event_types() and not events.read(type=[name], limit=1):
             raise UsageError.unknown(
                 f"--type {name!r} is not an event type llmtrade records",
                 name,
                 known_event_types(),
-                otherwise="`llmtrade events` lists the types recorded",
+                otherwise=f"`{command}` lists the types recorded",
             )
     if account is not None and account not in accounts and not events.read(account_id=account, limit=1):
         raise UsageError.unknown(
@@ -242,7 +250,7 @@ def _check_filters(
                 f"{option} {value!r} is no {option[2:]} on record",
                 value,
                 every(),
-                otherwise=f"`llmtrade events{' ' + listing if listing else ''}` lists them",
+                otherwise=f"`{command}{' ' + listing if listing else ''}` lists them",
             )
 
 

@@ -314,3 +314,29 @@ def jumps_note(stream: Sequence[StoredEvent]) -> str | None:
         "A return across such a day (EQUAL_WEIGHT's, SPY's, an account's that held it) counts a move that may never "
         "have happened: rerun on split-adjusted (or corrected) prices unless the move was real"
     )
+
+
+def audit_note(stream: Sequence[StoredEvent]) -> str | None:
+    """What a leaderboard of these books must say of the look-ahead audit (`backtest --audit N`): the weeks audited
+    and that each passed, or that none was. The run's own table was printed once, at its end, and neither the
+    leaderboard nor the report said whether the books were ever audited. None for books with no backtest (the live
+    ones) and for one that failed its audit (`unfinished` says that first)."""
+    if not any(e.type == BacktestStarted.event_type() for e in stream) or first_leak(stream) is not None:
+        return None
+    done = len(weeks_done(stream))
+    passed = sorted(
+        {LookaheadAuditPassed.from_event(e).week_id for e in stream if e.type == LookaheadAuditPassed.event_type()}
+    )
+    if not passed:
+        return (
+            f"look-ahead audit: none of the {counted(done, 'week')} done was audited; `llmtrade backtest ... "
+            "--audit N` under a new --name reruns N weeks' weekly runs in a market holding no bar after their as-of "
+            "session and compares their prompts and decisions with the real runs'"
+        )
+    shown = ", ".join(str(week) for week in passed[:5]) + (f" and {len(passed) - 5} more" if len(passed) > 5 else "")
+    verdict = "it passed" if len(passed) == 1 else "each passed"
+    return (
+        f"look-ahead audit: {len(passed)} of the {counted(done, 'week')} done audited ({shown}), and {verdict}: the "
+        "weekly run, rerun in a market holding no bar after its as-of session, asked the same prompts and reached the "
+        "same decisions; the checkpoints are not audited"
+    )

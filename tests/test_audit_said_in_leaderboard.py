@@ -1,0 +1,45 @@
+"""The look-ahead audit a backtest ran (`--audit N`) is said beside its figures: the leaderboard (so its --json and
+the report) names the weeks audited and that each passed, and says so when none was audited."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from llmtrade.app.backtest import BacktestSpec, backtest
+from llmtrade.app.container import Container
+from llmtrade.app.leaderboard import books, leaderboard
+from llmtrade.clock import FixedClock
+from llmtrade.config.loader import load_config
+from llmtrade.domain import streams
+from llmtrade.domain.backtests import LookaheadAuditPassed, audit_note
+from llmtrade.settings import Settings
+from tests.test_backtest import _unique
+from tests.test_backtest_bad_start import WEEK, _write, history
+
+SECOND = WEEK + timedelta(days=7)
+
+
+def test_the_weeks_audited_and_their_verdicts_are_said_beside_the_figures(database_url: str, tmp_path: Path) -> None:
+    """Found in a trial: `backtest --audit 2` printed its audit table once, at the end of the run; `leaderboard
+    --backtest NAME`, its --json and the report said nothing of it, so a reader of the report could not tell an
+    audited backtest from one never audited (nor that the audit covers the weekly runs only)."""
+    folder, name = tmp_path / "prices", _unique()
+    _write(folder, history(SECOND + timedelta(days=10)))
+    settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(tmp_path))
+    spec = BacktestSpec(name=name, first=WEEK, last=SECOND, offline=True, replay=False, csv=folder, audit=1)
+    backtest(settings, load_config(None), None, spec, say=lambda _t: None)
+    live = Container(settings, load_config(None), FixedClock(datetime(2026, 2, 20, tzinfo=UTC)), None, print)
+    board = leaderboard(live, backtest=name)
+    [note] = [n for n in board.notes if n.startswith("look-ahead audit")]
+    assert note.startswith(f"look-ahead audit: 1 of the 2 weeks done audited ({WEEK}), and it passed"), note
+    assert "the checkpoints are not audited" in note
+    # The same books with no audit on record: said too, with how to run one.
+    reader, _ = books(live, name)
+    with reader.storage(persist=False) as storage:
+        stream = storage.events.read_stream(streams.BACKTEST)
+    unaudited = [e for e in stream if e.type != LookaheadAuditPassed.event_type()]
+    said = audit_note(unaudited)
+    assert said is not None and said.startswith("look-ahead audit: none of the 2 weeks done was audited"), said
+    assert "--audit N" in said
+    assert audit_note([]) is None  # the live books: no backtest, nothing to say
