@@ -26,6 +26,7 @@ from llmtrade.app import backtest as backtest_module
 from llmtrade.app import backtest_paths
 from llmtrade.app.backtest import BacktestSpec, backtest
 from llmtrade.app.backtest_inputs import Progress
+from llmtrade.app.backtest_process import STARTUP_FROZEN
 from llmtrade.app.evaluation_results import BacktestResult
 from llmtrade.cli import app as cli
 from llmtrade.clock import FixedClock
@@ -187,8 +188,8 @@ def test_progress_reports_each_finished_week(books: Books) -> None:
 
 def test_the_start_and_each_finished_week_freeze_the_heap_and_the_backtest_unfreezes_it(books: Books) -> None:
     # Frozen before the first week (the start's heap: a full collection walked it there), more after each week.
-    assert 0 < books.frozen[0] < books.frozen[1] <= books.frozen[2]
-    assert gc.get_freeze_count() == 0
+    assert STARTUP_FROZEN < books.frozen[0] < books.frozen[1] <= books.frozen[2]
+    assert gc.get_freeze_count() <= STARTUP_FROZEN  # the interpreter's own (Python 3.12: ~375)
 
 
 # ---------------------------------------------------------------- deterministic

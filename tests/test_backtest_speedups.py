@@ -197,12 +197,12 @@ def test_each_settled_week_is_frozen_without_a_collection_and_all_unfrozen_at_th
     import gc
     import weakref
 
-    from llmtrade.app.backtest_process import THRESHOLDS, weekly_heap
+    from llmtrade.app.backtest_process import STARTUP_FROZEN, THRESHOLDS, weekly_heap
 
     class Node:
         pass
 
-    assert gc.get_freeze_count() == 0
+    assert gc.get_freeze_count() <= STARTUP_FROZEN  # the interpreter's own (Python 3.12: ~375)
     thresholds = gc.get_threshold()
     collections: list[int] = []
     monkeypatch.setattr(gc, "collect", lambda generation=2: collections.append(generation) or 0)
@@ -224,7 +224,7 @@ def test_each_settled_week_is_frozen_without_a_collection_and_all_unfrozen_at_th
         settle()
         assert _frozen(more)
     monkeypatch.undo()
-    assert gc.get_freeze_count() == 0
+    assert gc.get_freeze_count() <= STARTUP_FROZEN  # the interpreter's own (Python 3.12: ~375)
     assert not _frozen(kept)  # all unfrozen at the end
     assert gc.get_threshold() == thresholds
     gc.collect()
@@ -237,9 +237,9 @@ def test_the_collector_is_settled_before_the_backtest_builds_anything(monkeypatc
     import gc
 
     from llmtrade.app import backtest as module
-    from llmtrade.app.backtest_process import THRESHOLDS
+    from llmtrade.app.backtest_process import STARTUP_FROZEN, THRESHOLDS
 
-    assert gc.get_freeze_count() == 0
+    assert gc.get_freeze_count() <= STARTUP_FROZEN  # the interpreter's own (Python 3.12: ~375)
     seen: list[tuple[tuple[int, ...], bool]] = []
 
     def run(*args: object) -> str:  # the backtest's whole work, from its first step
@@ -250,7 +250,7 @@ def test_the_collector_is_settled_before_the_backtest_builds_anything(monkeypatc
     spec = module.BacktestSpec(name="heap", first=date(2024, 1, 3), last=date(2024, 1, 10), offline=True, replay=False)
     assert module.backtest(None, None, None, spec, say=print) == "ran"  # type: ignore[arg-type]
     assert seen == [(THRESHOLDS, True)]  # the thresholds raised and the start's heap frozen before its first step
-    assert gc.get_freeze_count() == 0 and gc.get_threshold() != THRESHOLDS  # and both undone after
+    assert gc.get_freeze_count() <= STARTUP_FROZEN and gc.get_threshold() != THRESHOLDS  # and both undone after
 
 
 def _frozen(objects: list[object]) -> bool:
@@ -259,6 +259,31 @@ def _frozen(objects: list[object]) -> bool:
 
     tracked = {id(o) for o in gc.get_objects()}
     return not any(id(o) in tracked for o in objects)
+
+
+def test_the_interpreters_own_frozen_objects_are_not_taken_for_the_processs_freeze(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Python 3.12 starts with some 375 of its own objects in the permanent generation (gc.get_freeze_count() > 0
+    before any code runs), which the backtest took for a process that froze its heap itself: it left the collector as
+    it was, and every backtest there paid the full collections the freezes exist to spare (three tests failed on
+    3.12.1). The count the process starts with is the baseline: here a freeze made before the import stands for it."""
+    import gc
+
+    from llmtrade.app import backtest_process
+
+    gc.freeze()
+    try:
+        monkeypatch.setattr(backtest_process, "STARTUP_FROZEN", gc.get_freeze_count())
+        called: list[str] = []
+        for name in ("freeze", "set_threshold"):
+            monkeypatch.setattr(gc, name, lambda *a, _name=name: called.append(_name))
+        with backtest_process.weekly_heap() as settle:
+            settle()
+        monkeypatch.undo()
+        assert called[:2] == ["set_threshold", "freeze"] and called.count("freeze") == 2  # settled, and each week
+    finally:
+        gc.unfreeze()
 
 
 def test_a_heap_frozen_by_the_process_itself_is_left_as_it_was(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,6 +12,9 @@ from llmtrade.stops import handling
 
 # The collector's thresholds during a backtest (gc.set_threshold; Python's default is 700, 10, 10): see `weekly_heap`.
 THRESHOLDS = (20_000, 20, 100)
+# What gc.get_freeze_count() gives before this process froze anything: 0 on Python 3.11, some 375 of the interpreter's
+# own objects on 3.12 (read here, at the import, before any backtest). Above it, the process froze its heap itself.
+STARTUP_FROZEN = gc.get_freeze_count()
 
 
 @contextmanager
@@ -51,7 +54,7 @@ def weekly_heap() -> Iterator[Callable[[], None]]:
     freed by their reference counts: at `THRESHOLDS` it runs a tenth as often. The stored events are the same bytes
     (the collector decides when cycles are freed, never what is computed).
     A process that froze its own heap already is left alone (unfreezing would undo its choice)."""
-    if gc.get_freeze_count() or not gc.isenabled():
+    if gc.get_freeze_count() > STARTUP_FROZEN or not gc.isenabled():
         yield lambda: None
         return
 
