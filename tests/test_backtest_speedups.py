@@ -106,8 +106,8 @@ def test_a_jobs_loop_is_ended_as_python_3_12_and_later_end_it() -> None:
     with one_thread_at_a_time():
         loop = asyncio.new_event_loop()
         try:
-            loop.run_until_complete(loop.shutdown_default_executor(300.0))  # as Runner.close calls it on 3.12+
-            loop.run_until_complete(loop.shutdown_default_executor())  # as 3.11 calls it
+            assert loop.run_until_complete(loop.shutdown_default_executor(300.0)) is None  # as 3.12+ Runner.close
+            assert loop.run_until_complete(loop.shutdown_default_executor()) is None  # as 3.11 calls it
         finally:
             loop.close()
 
