@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from fractions import Fraction
 
-from llmtrade.domain.ledger import Event, Split
+from llmtrade.domain.ledger import Event, Split, apply_fill
 from llmtrade.domain.trading import Side
 
 
@@ -37,16 +37,5 @@ def realized_by_hand(fills: Iterable[Event]) -> float:
         qty, avg = held.get(fill.symbol, (Fraction(0), 0.0))
         closed = min(abs(qty), shares) if qty and (qty > 0) != (signed > 0) else Fraction(0)
         realized += float(closed) * (fill.price - avg) * (1 if qty > 0 else -1) - fill.commission
-        held[fill.symbol] = _after(qty, avg, signed, fill.price)
+        held[fill.symbol] = apply_fill(qty, avg, signed, fill.price)
     return realized
-
-
-def _after(qty: Fraction, avg: float, signed: Fraction, price: float) -> tuple[Fraction, float]:
-    """(shares, average cost) of a holding of `qty` at `avg` after `signed` shares at `price` (domain/ledger.py
-    `apply_fill`, on exact shares)."""
-    new = qty + signed
-    if qty == 0 or (qty > 0) == (signed > 0):
-        return new, (float(abs(qty)) * avg + float(abs(signed)) * price) / float(abs(new))
-    if new == 0:
-        return new, 0.0
-    return new, avg if (new > 0) == (qty > 0) else price

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from fractions import Fraction
 from math import log, prod, trunc
-from typing import Literal
+from typing import Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
@@ -50,8 +50,13 @@ class Ledger(BaseModel):
     realized_pnl: float
 
 
-def apply_fill(qty: int, avg: float, signed: int, price: float) -> tuple[int, float]:
-    """New (quantity, average price) after a fill of `signed` shares (buy > 0, sell < 0) at `price`."""
+Q = TypeVar("Q", int, Fraction)  # a share count: whole (llmtrade's books) or exact (a fill by hand)
+
+
+def apply_fill(qty: Q, avg: float, signed: Q, price: float) -> tuple[Q, float]:
+    """New (quantity, average price) after a fill of `signed` shares (buy > 0, sell < 0) at `price`. Whole shares (int)
+    for llmtrade's books; exact ones (Fraction) for a person's fills by hand (domain/hand_fills.py): a Fraction meets
+    the floats as float(Fraction), so the same doubles either way."""
     if signed == 0:
         return qty, avg  # under one share, by hand (`Fill.exact`): no whole share moved (domain/hand_fills.py)
     new_qty = qty + signed
