@@ -24,6 +24,7 @@ from tests.test_crash_points import (  # noqa: F401  (fixtures)
     runs,
 )
 from tests.test_crash_points import world as crash_world  # noqa: F401  (fixture)
+from tests.test_week_lifecycle import sync_intraday
 
 runner = CliRunner()
 THURSDAY_NOON = "2026-01-08T12:00:00-05:00"
@@ -51,6 +52,7 @@ def world(crash_world: World) -> Iterator[World]:  # noqa: F811
                 values[:4] = [str(float(v) * factor) for v in values[:4]]
             moved.append(",".join([day, *values]))
         path.write_text("\n".join([header, *moved]) + "\n")
+    sync_intraday(crash_world.csv)
     yield crash_world
 
 

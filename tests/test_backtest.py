@@ -187,8 +187,12 @@ def test_progress_reports_each_finished_week(books: Books) -> None:
 
 
 def test_the_start_and_each_finished_week_freeze_the_heap_and_the_backtest_unfreezes_it(books: Books) -> None:
-    # Frozen before the first week (the start's heap: a full collection walked it there), more after each week.
-    assert STARTUP_FROZEN < books.frozen[0] < books.frozen[1] <= books.frozen[2]
+    # Frozen before the first week (the start's heap: a full collection walked it there), more after the weeks. Not
+    # more after every week: objects frozen die later (a frozen object freed leaves the count), and what a week's end
+    # freezes includes the week's events still on their way to PostgreSQL on the writer's thread (flush_behind), so
+    # the third count fell below the second once in a full suite on a loaded machine.
+    assert STARTUP_FROZEN < books.frozen[0] < max(books.frozen[1:])
+    assert all(count > STARTUP_FROZEN for count in books.frozen)
     assert gc.get_freeze_count() <= STARTUP_FROZEN  # the interpreter's own (Python 3.12: ~375)
 
 

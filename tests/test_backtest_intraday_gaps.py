@@ -1,8 +1,9 @@
 """A backtest on a CSV folder whose intraday files have rows on a few sessions only. A checkpoint on a session without
 rows found the file's last row from an earlier day, refused it as from before the open (a temporary failure: exit 75,
 "run the same command again later"), and every rerun failed the same way: the files are the whole record (so with a
-last row older than the staleness limit). Such a checkpoint is now priced by the daily bridge, labelled as the
-approximation it is, and the start names the files and sessions without rows. A live run still refuses them."""
+last row older than the staleness limit). Such a checkpoint is now priced at the session's open from the daily file
+(kind daily-open: the one price of the session known before its close), and the start names the files and sessions
+without rows. A live run still refuses them."""
 
 from __future__ import annotations
 
@@ -28,7 +29,9 @@ def _few_rows(folder: Path, symbol: str, closes: dict[date, float], at: tuple[tu
     (folder / "intraday" / f"{symbol}.csv").write_text("\n".join(lines) + "\n")
 
 
-def test_a_backtest_bridges_the_sessions_an_intraday_file_has_no_rows_of(database_url: str, tmp_path: Path) -> None:
+def test_a_backtest_prices_the_sessions_an_intraday_file_has_no_rows_of_at_the_open(
+    database_url: str, tmp_path: Path
+) -> None:
     bars = history(SECOND + timedelta(days=10))
     folder, name = tmp_path / "prices", _unique()
     _write(folder, bars)
@@ -40,10 +43,11 @@ def test_a_backtest_bridges_the_sessions_an_intraday_file_has_no_rows_of(databas
     notes = [t for t in said if t.startswith("intraday prices: ")]
     assert len(notes) == 1, said  # once, at the start
     assert "intraday/BNO.csv, intraday/GLD.csv" in notes[0] and f"({WEEK + timedelta(days=1)}, " in notes[0], notes[0]
-    assert "daily-bridge" in notes[0], notes[0]
+    assert "at the session's open from its daily file (kind daily-open)" in notes[0], notes[0]
+    assert "an order sent then fills at the session's close" in notes[0], notes[0]
 
 
-def test_a_backtest_bridges_a_checkpoint_whose_last_row_is_stale(database_url: str, tmp_path: Path) -> None:
+def test_a_backtest_prices_a_checkpoint_whose_last_row_is_stale_at_the_open(database_url: str, tmp_path: Path) -> None:
     """Rows on every session, but two a day: the 12:00 checkpoint's last row is hours old, over the staleness limit,
     which no rerun of a backtest can change."""
     bars = history(SECOND + timedelta(days=10))
@@ -54,7 +58,7 @@ def test_a_backtest_bridges_a_checkpoint_whose_last_row_is_stale(database_url: s
     assert _run(database_url, tmp_path, name, folder, []).weeks_run == 2
 
 
-def test_a_gap_is_bridged_in_a_backtest_and_refused_live(tmp_path: Path) -> None:
+def test_a_gap_is_priced_at_the_open_in_a_backtest_and_refused_live(tmp_path: Path) -> None:
     bars = history(WEEK + timedelta(days=7))
     folder = tmp_path / "prices"
     _write(folder, bars)
@@ -62,13 +66,14 @@ def test_a_gap_is_bridged_in_a_backtest_and_refused_live(tmp_path: Path) -> None
     noon = datetime.combine(WEEK + timedelta(days=1), time(12), NEW_YORK)
     live = CsvQuotes(folder, TradingCalendar()).latest(["SPY"], noon)["SPY"]
     assert (live.kind, live.price) == ("intraday-file", 100.0)  # the quote service refuses it: from before the open
-    bridged = CsvQuotes(folder, TradingCalendar(), bridge_after=timedelta(minutes=15)).latest(["SPY"], noon)["SPY"]
-    assert (bridged.kind, bridged.approximation) == ("daily-bridge", True)
-    assert bridged.as_of.date() == noon.date()
-    # A session with rows is priced from them; before its first row, by the bridge.
-    on_the_day = CsvQuotes(folder, TradingCalendar(), bridge_after=timedelta(minutes=15))
+    opened = CsvQuotes(folder, TradingCalendar(), open_after=timedelta(minutes=15)).latest(["SPY"], noon)["SPY"]
+    day_bar = next(b for b in bars["SPY"] if b.day == noon.date())
+    assert (opened.kind, opened.price, opened.tradable) == ("daily-open", day_bar.open, False)
+    assert opened.as_of == datetime.combine(noon.date(), time(9, 30), NEW_YORK)  # stamped at the open, not at noon
+    # A session with rows is priced from them; before its first row, at the open.
+    on_the_day = CsvQuotes(folder, TradingCalendar(), open_after=timedelta(minutes=15))
     assert on_the_day.latest(["SPY"], noon - timedelta(days=1))["SPY"].price == 100.0  # 11:45's
     later = noon - timedelta(days=1) + timedelta(minutes=1)  # 11:45's is 16 minutes old: over the limit
-    assert on_the_day.latest(["SPY"], later)["SPY"].kind == "daily-bridge"
+    assert on_the_day.latest(["SPY"], later)["SPY"].kind == "daily-open"
     early = datetime.combine(WEEK, time(9, 35), NEW_YORK)
-    assert on_the_day.latest(["SPY"], early)["SPY"].kind == "daily-bridge"
+    assert on_the_day.latest(["SPY"], early)["SPY"].kind == "daily-open"

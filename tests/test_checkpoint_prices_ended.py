@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from llmtrade.cli import app
 from tests.support import stored_events
 from tests.test_held_priced_outside_universe import _without
-from tests.test_week_lifecycle import week
+from tests.test_week_lifecycle import sync_intraday, week
 
 __all__ = ["week"]
 
@@ -29,10 +29,15 @@ runner = CliRunner()
 
 
 def _gld_ends_wednesday(folder: Path) -> None:
-    """GLD.csv as a download script that stopped getting its rows after Wednesday leaves it."""
-    path = folder / "GLD.csv"
+    """GLD.csv (and its intraday file) as a download script that stopped getting its rows after Wednesday leaves it."""
+    _cut(folder / "GLD.csv")
+    sync_intraday(folder)
+
+
+def _cut(path: Path) -> None:
+    """`path` without its rows after Wednesday 2026-01-07."""
     lines = path.read_text().splitlines()
-    path.write_text("\n".join(line for line in lines if line[:10] <= "2026-01-07" or line.startswith("Date")) + "\n")
+    path.write_text("\n".join([lines[0], *(line for line in lines[1:] if line[:10] <= "2026-01-07")]) + "\n")
 
 
 def _checkpoint(monkeypatch: pytest.MonkeyPatch, at: str, hhmm: str) -> Any:
@@ -72,7 +77,7 @@ def test_a_held_symbol_whose_row_of_today_is_not_written_yet_is_still_a_wait(
     week  # noqa: B018
     assert runner.invoke(app, ["-q", "run-weekly"]).exit_code == 0
     _gld_ends_wednesday(tmp_path / "csv")
-    # Thursday noon: every session closed before is in the file; only today's row, the bridge's, is not there yet.
+    # Thursday noon: every session closed before is in the file; only today's rows are not there yet.
     result = _checkpoint(monkeypatch, "2026-01-08T12:00:00-05:00", "12:00")
     assert result.exit_code == 75, result.output
     assert "acct_3: GLD" in result.output and "A rerun judges these until" in result.output
@@ -109,8 +114,8 @@ def test_a_csv_folder_behind_as_a_whole_is_a_wait_not_prices_ended(
     _, url, _ = week
     assert runner.invoke(app, ["-q", "run-weekly"]).exit_code == 0
     for path in (tmp_path / "csv").glob("*.csv"):
-        kept = [line for line in path.read_text().splitlines() if line[:10] <= "2026-01-07" or line.startswith("Date")]
-        path.write_text("\n".join(kept) + "\n")
+        _cut(path)
+    sync_intraday(tmp_path / "csv")
     result = _checkpoint(monkeypatch, "2026-01-09T12:00:00-05:00", "12:00")
     assert result.exit_code == 75, result.output
     assert "no price to wait for" not in result.output and "acct_3: GLD" in result.output  # waited for

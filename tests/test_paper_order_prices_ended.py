@@ -31,7 +31,7 @@ from llmtrade.storage.bootstrap import open_storage
 from llmtrade.workflows.week_gate import after_roll
 from tests.support import stored_events
 from tests.test_paper_broker import Opens
-from tests.test_week_lifecycle import week
+from tests.test_week_lifecycle import sync_intraday, week
 
 __all__ = ["week"]
 
@@ -139,7 +139,7 @@ def _without_gld(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 def _a_week_more_but_gld(folder: Path, days: tuple[int, ...] = (14, 15, 16, 20)) -> None:
     """Every file but GLD.csv (which stopped after Wednesday) gets January's `days`, flat (Monday 19th is Martin
-    Luther King Day)."""
+    Luther King Day), its intraday file too."""
     for path in folder.glob("*.csv"):
         lines = path.read_text().splitlines()
         if path.stem == "GLD":
@@ -148,6 +148,7 @@ def _a_week_more_but_gld(folder: Path, days: tuple[int, ...] = (14, 15, 16, 20))
         close = lines[-1].split(",")[4]
         more = [f"2026-01-{d},{close},{close},{close},{close},1000000" for d in days]
         path.write_text("\n".join([*lines, *more]) + "\n")
+    sync_intraday(folder)
 
 
 def test_a_held_symbol_whose_prices_ended_is_not_rolled_into_an_order_that_could_never_fill(

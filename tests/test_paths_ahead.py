@@ -114,24 +114,6 @@ def test_the_synthetic_markets_keys_are_the_days_its_quotes_plan() -> None:
     assert [key for day_keys in quotes.path_keys(["SPY", "TLT"], days) for key in day_keys] == planned
 
 
-def test_a_csv_folders_keys_are_the_bridged_days_only(tmp_path: Path) -> None:
-    from llmtrade.market.csv_quotes import CsvQuotes
-
-    folder = tmp_path
-    rows = "Date,Open,High,Low,Close,Volume\n2026-01-07,10,11,9,10.5,100\n2026-01-08,10.5,12,10,11,100\n"
-    (folder / "SPY.csv").write_text(rows)
-    (folder / "TLT.csv").write_text(rows)
-    (folder / "intraday").mkdir()
-    (folder / "intraday" / "TLT.csv").write_text("Timestamp,Price\n2026-01-08T10:31:00-05:00,10.6\n")
-    quotes = CsvQuotes(folder, TradingCalendar())
-    keys = quotes.path_keys(["SPY", "TLT", "GLD"], [date(2026, 1, 8)])
-    # TLT has real intraday prices (nothing to plan), GLD no file at all: SPY's day alone, with the bridge's seed.
-    assert keys == [[(10.5, 12.0, 10.0, 11.0, 390, "csv:SPY:2026-01-08")]]
-    # A list for every day asked, empty where nothing is bridged (TLT's real prices; no file at all).
-    assert quotes.path_keys(["TLT", "GLD"], [date(2026, 1, 7), date(2026, 1, 8)]) == [[], []]
-    assert PathsAhead([[], []])._pool is None  # and no worker is started for days with nothing to plan
-
-
 def test_a_worker_that_cannot_start_or_dies_changes_nothing_but_the_time(monkeypatch: pytest.MonkeyPatch) -> None:
     bars = _bars()
     chunks = [plan_keys(bars, 390, "7")]

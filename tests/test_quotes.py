@@ -174,17 +174,16 @@ def test_without_a_current_price_anywhere_the_error_names_every_refusal(storage:
     assert caught.value.exit_code == 75
 
 
-def test_a_csv_folder_without_intraday_files_gives_a_labelled_daily_approximation(
+def test_a_csv_folder_without_intraday_files_gives_the_sessions_open_all_session(
     storage: Storage, tmp_path: Path
 ) -> None:
     write_csv(tmp_path, "SPY", date(2025, 12, 1), DAY)
     service = synthetic_service(storage, CsvQuotes(tmp_path, CALENDAR), daily=CsvFolderProvider(tmp_path))
-    noon, later = service.quote("SPY", at(DAY, 12, 0)), service.quote("SPY", at(DAY, 14, 0))
+    noon, later = service.quote("SPY", at(DAY, 12, 0)), service.quote("SPY", at(DAY, 15, 50))
     bar = day_bar("SPY")  # write_csv copies the synthetic bars
-    for quote in (noon, later):
-        assert quote.source == "csv daily-bridge" and quote.approximation and not quote.synthetic
-        assert bar.low <= quote.price <= bar.high
-    assert noon.price != later.price  # not the open all day: that is the defect this replaces
+    for quote in (noon, later):  # hours old, yet not refused as stale: it is what it says, and no order fills at it
+        assert quote.source == "csv daily-open" and not quote.approximation and not quote.synthetic
+        assert (quote.price, quote.as_of, quote.tradable) == (bar.open, at(DAY, 9, 30), False)
     # Before the open, the CSV's own close: real, not an approximation.
     early = service.quote("SPY", at(DAY, 8, 0))
     assert early.kind == "close" and not early.approximation and early.provider == "csv"

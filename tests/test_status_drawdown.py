@@ -131,7 +131,7 @@ def test_a_held_symbol_without_prices_leaves_only_its_holders_without_a_drawdown
     drawdowns = {a["account_id"]: a["max_drawdown"] for a in result["accounts"]}
     assert drawdowns["acct_3"] is None
     assert all(value is not None for account, value in drawdowns.items() if account != "acct_3"), drawdowns
-    assert drawdowns["acct_2"] > 0.001  # TLT's fall is still seen
+    assert drawdowns["acct_2"] > 0  # its fill's costs are still seen
     assert any(
         w.startswith("acct_3: max drawdown not shown: it held GLD at the close of 2026-01-09")
         for w in result["warnings"]

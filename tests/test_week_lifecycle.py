@@ -8,7 +8,7 @@ wants; the models are scripted at the HTTP transport (respx), so each owner's an
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from llmtrade.config.loader import load_config
 from llmtrade.domain.checkpoints import CheckpointTaken
 from llmtrade.domain.market import QuoteFetched
 from llmtrade.domain.trading import Fill, Side
+from llmtrade.market.calendar import NEW_YORK
 from llmtrade.market.synthetic import SyntheticMarket
 from llmtrade.risk.controls import evaluate_breaker, halted
 from llmtrade.settings import Settings
@@ -61,7 +62,28 @@ def write_market(folder: Path) -> dict[str, float]:
         # flat bars leave every price the week is judged at where Wednesday's close put it.
         rows += [f"{day},{wed_open},{wed_open},{wed_open},{wed_open},1000000" for day in AFTER_WEDNESDAY]
         (folder / f"{symbol}.csv").write_text("Date,Open,High,Low,Close,Volume\n" + "\n".join(rows) + "\n")
+        write_intraday(folder, symbol, {day: wed_open for day in (WEDNESDAY, *AFTER_WEDNESDAY)})
     return tuesday_close
+
+
+def write_intraday(folder: Path, symbol: str, prices: dict[date, float]) -> None:
+    """`symbol`'s traded prices in each session of `prices`, every five minutes from the open to the close:
+    a checkpoint in session trades at them (a symbol with daily prices only: at its open, filled at the close)."""
+    lines = ["Timestamp,Price"]
+    for day, price in sorted(prices.items()):
+        opens = datetime.combine(day, time(9, 30), NEW_YORK)
+        lines += [f"{(opens + timedelta(minutes=5 * k)).isoformat()},{price}" for k in range(79)]
+    (folder / "intraday").mkdir(exist_ok=True)
+    (folder / "intraday" / f"{symbol}.csv").write_text("\n".join(lines) + "\n")
+
+
+def sync_intraday(folder: Path) -> None:
+    """Each intraday file of `folder` made again from its daily file's rows from Wednesday on, at each session's open:
+    for a test that rewrote or extended the daily files (a download's later days, a symbol's file cut short)."""
+    for path in (folder / "intraday").glob("*.csv"):
+        rows = (folder / path.name).read_text().splitlines()[1:]
+        opens = {date.fromisoformat(r[:10]): float(r.split(",")[1]) for r in rows if r[:10] >= WEDNESDAY.isoformat()}
+        write_intraday(folder, path.stem, opens)
 
 
 def scripted(tuesday_close: dict[str, float]) -> Any:

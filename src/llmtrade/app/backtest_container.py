@@ -320,8 +320,8 @@ class BacktestContainer(Container):
             built = super().quote_providers(names)
             limit = timedelta(seconds=self.loaded.config.assets.market_data.quote_staleness_seconds)
             for provider in built:
-                if isinstance(provider, CsvQuotes):  # the files are the whole record: a gap is bridged, not waited out
-                    provider.bridge_after = limit
+                if isinstance(provider, CsvQuotes):  # the files are the whole record: a gap takes the open, no wait
+                    provider.open_after = limit
             self._quote_providers[key] = built
         return list(self._quote_providers[key])
 

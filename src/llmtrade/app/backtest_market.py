@@ -80,3 +80,8 @@ class CutoffMarket(MarketData):
         if day > self.cutoff:
             return None
         return super().opening_price(symbol, day)
+
+    def closing_price(self, symbol: str, day: date) -> float | None:
+        if day > self.cutoff:
+            return None
+        return super().closing_price(symbol, day)

@@ -94,8 +94,8 @@ def check_resume(app: BacktestContainer, storage: Storage, inputs: Inputs, *, un
     folder = csv_dir(app.loaded.config.assets, app.settings)
     replaced_after: date | None = None
     if len(differences) == 1 and was.data_hash != inputs.data_hash and folder is not None:
-        # The last day a job of the books read (a bridged checkpoint reads its day's own bar): a bar after it was
-        # cached ahead (the prefetch holds the whole range) but read by no job, a killed run's included.
+        # The last day a job of the books read (a checkpoint priced at the open reads its day's own bar): a bar after it
+        # was cached ahead (the prefetch holds the whole range) but read by no job, a killed run's included.
         read_to = _books_end(storage) or date.min
         spans = BarCache(storage.conn).spans(synthetic=False)  # the days each symbol's weeks read or will
         if spans:
@@ -284,7 +284,7 @@ def _intraday_moved(
 def _read_intraday(was: BacktestStarted, starts: Sequence[StoredEvent]) -> tuple[dict[str, dict[date, str]], set[str]]:
     """The intraday files' days as the weeks run read them, and the files none of them read: the last start's (`was`,
     of `starts`) record, but a file it could not read (no job read it since: any quote of it stops) as the last start
-    before that read it recorded it (or as absent then, its symbol priced by the daily bridge), and among the files
+    before that read it recorded it (or as absent then, its symbol priced at the session's open), and among the files
     none read when no start read it (a bad row from the first: mended, it is compared with nothing)."""
     read = dict(was.intraday or {})
     unread: set[str] = set()
@@ -310,8 +310,8 @@ def _changed_intraday(
 ) -> tuple[str, date, str] | None:
     """The first intraday file's day, to `end` (the books' last), whose prices are not the ones the backtest's start
     recorded (`was`): changed, gone, or new (a file added, rows given where there were none: a backtest run afresh
-    would quote them, where the weeks run had no row or priced the symbol by the daily bridge); as the file's name, the
-    day and what changed. None when the files only changed after `end`: the weeks still to run read those days. The
+    would quote them, where the weeks run had no row or priced the symbol at the session's open); as the file's name,
+    the day and what changed. None when the files only changed after `end`: the weeks still to run read those days. The
     files no week read (`unread`, `_read_intraday`) are not compared."""
     if end is None:
         return None

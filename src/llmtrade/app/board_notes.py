@@ -83,29 +83,47 @@ def levels_note(board: Sequence[Standing]) -> str | None:
 
 
 # A quote's source is "<provider> <kind>" (brokers/paper.py keeps it as the fill's price_source): kind daily-bridge is
-# the path market/csv_quotes.py draws through a session's own daily row where no intraday file has a traded price.
+# the path market/csv_quotes.py drew, before it priced such a symbol at the open, through a session's own daily row
+# where no intraday file had a traded price; books run then keep such fills. "daily close" is the paper broker's fill
+# at the session's close of an order sent in session on a symbol with daily prices only.
 BRIDGE_KIND = "daily-bridge"
+AT_CLOSE = "daily close"
 
 
-def bridge_note(fills: Sequence[Fill]) -> str | None:
-    """How many of the accounts' fills were priced by the daily bridge. Such a price, at a checkpoint inside a
-    session, is drawn through that session's high, low and close: the order's checkpoint and its fill saw a price
-    shaped by a close still to come (DESIGN.md: a model that has read the future is not evidence), and a trial's
-    two-year backtest had 201 of its 897 fills so, said nowhere beside the figures."""
+def fill_price_notes(fills: Sequence[Fill]) -> list[str]:
+    """What priced the accounts' fills where it was no price at the order's time: orders sent inside a session on a
+    symbol with daily prices only, filled at the session's close (hours after the checkpoint that sent them, at a price
+    it could not know); and, in books run by an earlier version, fills priced by the daily bridge, drawn through the
+    session's high, low and close: the order's checkpoint and its fill saw a price shaped by a close still to come
+    (DESIGN.md: a model that has read the future is not evidence; a trial's two-year backtest had 201 of its 897 fills
+    so, said nowhere beside the figures)."""
     bridged: dict[str, int] = {}
+    closed: dict[str, int] = {}
     for fill in fills:
         if fill.price_source.endswith(BRIDGE_KIND):
             bridged[fill.account_id] = bridged.get(fill.account_id, 0) + 1
-    if not bridged:
-        return None
-    each = ", ".join(f"{account} {n}" for account, n in sorted(bridged.items()))
-    return (
-        f"intraday prices modelled: {sum(bridged.values())} of the accounts' {counted(len(fills), 'fill')} ({each}) "
-        "were priced by the daily bridge, a path drawn through the session's own open, high, low and close where no "
-        "intraday file gives a traded price; each such order was placed, and filled, at a price shaped by a close "
-        "still to come, so these figures are not free of look-ahead inside a session (intraday/SYMBOL.csv files in "
-        "the CSV folder give traded prices)"
-    )
+        elif fill.price_source == AT_CLOSE:
+            closed[fill.account_id] = closed.get(fill.account_id, 0) + 1
+    notes = []
+    if closed:
+        each = ", ".join(f"{account} {n}" for account, n in sorted(closed.items()))
+        notes.append(
+            f"filled at the close: {sum(closed.values())} of the accounts' {counted(len(fills), 'fill')} ({each}) were "
+            "orders sent during a session on a symbol with daily prices only (priced all session at its open, the one "
+            "price known before the close), so each filled at that session's close, the first price after it "
+            "(intraday/SYMBOL.csv files in the CSV folder give traded prices inside the session)"
+        )
+    if bridged:
+        each = ", ".join(f"{account} {n}" for account, n in sorted(bridged.items()))
+        notes.append(
+            f"intraday prices modelled: {sum(bridged.values())} of the accounts' {counted(len(fills), 'fill')} "
+            f"({each}) were priced by the daily bridge of an earlier version, a path drawn through the session's "
+            "own open, high, low and close where no intraday file gives a traded price; each such order was placed, "
+            "and filled, at a price shaped by a close still to come, so these figures are not free of look-ahead "
+            "inside a session (run the backtest afresh under another --name: this version prices such a session at "
+            "its open)"
+        )
+    return notes
 
 
 def flat_account_note(flat_accounts: Sequence[str]) -> str | None:

@@ -46,7 +46,7 @@ from llmtrade.app.baseline_universe import (
 )
 from llmtrade.app.baselines import TRIAL_ROLES, baseline_cash, baseline_costs
 from llmtrade.app.board_notes import (
-    bridge_note,
+    fill_price_notes,
     flat_account_note,
     levels_note,
     missing_figure_notes,
@@ -177,7 +177,7 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     events = storage.events
     configured = {a.id for a in config.accounts.accounts}
     fills, brokers, traded = fills_of(events, configured)
-    bridged = bridge_note(fills)  # the fills recorded, before the shares handed over by hand join them
+    priced = fill_price_notes(fills)  # the fills recorded, before the shares handed over by hand join them
     runs = trading_runs(events)
     record = events.read_stream(streams.BACKTEST)
     # What gives books something to rank: live, the week's run; a backtest, its own command again (a resume), once
@@ -262,7 +262,7 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     # Prices that may book a split as a loss, and symbols whose positions a delisting closed: beside the figures.
     notes += filter(None, [jumps_note(record), delisted_note(record), ended_note(ended, left_out, fills, sessions[0])])
     notes += filter(None, [audit_note(record)])
-    notes += filter(None, [bridged])
+    notes += priced
     if synthetic:
         notes.append("prices are synthetic (the seeded synthetic market): these figures say nothing about real markets")
     troubled = failure_note(run_lines(runs))

@@ -137,8 +137,9 @@ class FillLine(Result):
     commission: float
     filled_at: str
     exact: str = ""  # a fill by hand in a fraction of a share: its quantity as the broker wrote it (qty: whole shares)
-    # What priced it (Fill.price_source): "daily open", a quote's "<provider> <kind>" such as "csv daily-bridge" (a
-    # path through the session's own daily bar, not a traded price); "" for a fill recorded before it was kept.
+    # What priced it (Fill.price_source): "daily open", "daily close" (an order sent in session on daily prices only), a
+    # quote's "<provider> <kind>" such as "alpaca trade" or, in books of an earlier version, "csv daily-bridge" (a path
+    # through the session's own daily bar, not a traded price); "" for a fill recorded before it was kept.
     priced_by: str = ""
 
 

@@ -2,7 +2,9 @@
 
 Market orders fill at the next session's open when the market is closed, and at the quote at the
 time of the order when it is open (QuoteSource: the quote service, whose price is never stamped after
-now); the fill's `price_source` says which ("synthetic path", "csv open", ...). With no current price
+now), or, when that quote is no price to trade at now (a symbol with daily prices only: its session's open,
+Quote.tradable), at the session's close, the first price after the order; the fill's `price_source` says which
+("synthetic synthetic-path", "daily open", "daily close", ...). With no current price
 (MarketDataUnavailable, exit 75) the order is not taken: it is never filled at a made-up price.
 Slippage moves every fill against the trader; commission is per order.
 
@@ -217,7 +219,11 @@ class PaperBroker:
             elif self._calendar.is_open(now):
                 # The price now, taken before the order is: MarketDataUnavailable leaves it untaken (a rerun sends it).
                 quote = self._quotes.quote(order.symbol, now) if self._quotes is not None else None
-                accepted = PaperOrderAccepted(order=order, fill_after=now, quote=quote)
+                if quote is None or quote.tradable:
+                    accepted = PaperOrderAccepted(order=order, fill_after=now, quote=quote)
+                else:  # the session's open, all a symbol with daily prices only has: the next price is its close
+                    closes = self._calendar.session_close(new_york_date(now))
+                    accepted = PaperOrderAccepted(order=order, fill_after=closes, at_close=True)
             else:
                 accepted = PaperOrderAccepted(order=order, fill_after=self._calendar.next_open(now))
             # At the head we read: two processes submitting the same id cannot both append it. If someone
@@ -364,8 +370,9 @@ class PaperBroker:
             price: float | None = pending.quote.price
             source = pending.quote.source
         else:
-            price = self._opens.at(order.symbol, new_york_date(pending.fill_after), splits)
-            source = "daily open"
+            day = new_york_date(pending.fill_after)
+            price = self._opens.at(order.symbol, day, splits, close=pending.at_close)
+            source = "daily close" if pending.at_close else "daily open"
         if price is None:
             return None  # no price yet: the order stays queued until the data has it
         kept = self._derived_fills.get(order.client_order_id)

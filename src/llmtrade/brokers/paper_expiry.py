@@ -55,7 +55,8 @@ def expiry_reasons(
         why = why_of[symbol]
         if why is not None:
             day = new_york_date(accepted.fill_after)
-            reasons[cid] = f"expired unfilled: {symbol} has no opening price on {day} and none will come ({why})"
+            which = "closing" if accepted.at_close else "opening"
+            reasons[cid] = f"expired unfilled: {symbol} has no {which} price on {day} and none will come ({why})"
     return reasons
 
 

@@ -247,8 +247,11 @@ class DelistingSettled(EventPayload):
 
 # What kind of observation a quote is: a real trade, a quote midpoint, the close of an intraday bar, a row of
 # an intraday file, a point of the synthetic market's intraday path, the last session's close (the market
-# is closed), or a modelled price between a daily bar's open and close (see market/intraday_path.py).
-QuoteKind = Literal["trade", "quote-mid", "bar-close", "intraday-file", "synthetic-path", "close", "daily-bridge"]
+# is closed), the session's opening price of a symbol with daily prices only (market/csv_quotes.py), or (events of
+# earlier versions) a modelled price between a daily bar's open and close.
+QuoteKind = Literal[
+    "trade", "quote-mid", "bar-close", "intraday-file", "synthetic-path", "close", "daily-open", "daily-bridge"
+]
 
 
 class Quote(BaseModel):
@@ -257,7 +260,9 @@ class Quote(BaseModel):
     `as_of` is the instant of the trade, bar end or path point it came from, never after the now it
     answers; `provider` + `kind` is its source (`source` joins them, e.g. "alpaca trade"); `approximation`
     is True for a price modelled from daily bars, never a price anybody traded at; kind "close" says the
-    market was closed at now and the price is the last session's close (as_of: that session's close).
+    market was closed at now and the price is the last session's close (as_of: that session's close); kind
+    "daily-open" is the session's opening price of a symbol with daily prices only, the last price known of it until
+    the close (as_of: the open), which no order sent later may fill at (`tradable`).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
@@ -273,6 +278,12 @@ class Quote(BaseModel):
     @property
     def source(self) -> str:
         return f"{self.provider} {self.kind}"
+
+    @property
+    def tradable(self) -> bool:
+        """Whether an order sent now may fill at this price. Not a "daily-open" one: hours old by design, a fill at it
+        would be priced before its order (a paper broker fills such an order at the session's close instead)."""
+        return self.kind != "daily-open"
 
     @property
     def closed(self) -> bool:

@@ -222,13 +222,16 @@ class PaperOrderAccepted(EventPayload):
 
     `quote` is the price at `fill_after` for an order taken in session (before slippage): a fill is
     re-derived on every read, and a price "now" cannot be asked again for a past instant. None for an
-    order queued for the next open (priced by that session's opening price) and for events of schema 1."""
+    order queued for the next open (priced by that session's opening price) and for events of schema 1.
+    `at_close`: taken in session where the price now was no traded one (Quote.tradable), it fills at `fill_after`,
+    the session's close, at the closing price (left out of the event when False)."""
 
     schema_version: ClassVar[int] = 2
 
     order: Order
     fill_after: datetime
     quote: Quote | None = None
+    at_close: bool = Field(default=False, exclude_if=lambda at: not at)
 
     @staticmethod
     def upcast_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:

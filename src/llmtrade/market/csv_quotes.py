@@ -1,4 +1,4 @@
-"""Intraday prices from a CSV folder: real intraday files when there are some, else a labelled approximation.
+"""Intraday prices from a CSV folder: real intraday files when there are some, else the session's open.
 
 Layout, next to the daily files (`SPY.csv`):
 
@@ -11,15 +11,15 @@ ignored. Exporting bars? Stamp each row with the bar's END and give its close: a
 start would put its close before it happened. A symbol's price at `now` is its last row at or before
 `now` (kind "intraday-file"); the service refuses it when it is older than the staleness limit.
 
-A symbol without an intraday file is priced from its daily row for the day by the same Brownian bridge
-as the synthetic market (intraday_path.py): kind "daily-bridge", `approximation=True`, shown as such
-wherever the quote goes. It is a model of where the price could have been, not a price anyone traded;
-it is used rather than the open (a price from before the order) or a straight line to the close (which
-would tell the reader the day's direction).
+A symbol without an intraday file is priced, all session long, at its daily row's open (kind "daily-open", stamped
+at the open): the one price of the session known before its close. Nothing else of the row (high, low, close) is read
+before the close: an earlier version drew a path through them (a Brownian bridge), and the 12:00 price of such a path
+is shaped by the close to come, a look-ahead inside the session. The open is hours old by design, so no order sent at
+it fills at it (Quote.tradable): the paper broker fills it at the session's close, the first price after the order.
 
-In a backtest (`bridge_after`: its staleness limit) the files are the whole record: a symbol whose intraday file has
-no row in the session before `now`, or only one older than the limit, is priced by the same bridge, labelled as
-such, rather than refused (market/quotes.py). A live run keeps the refusal (a temporary problem: the next download
+In a backtest (`open_after`: its staleness limit) the files are the whole record: a symbol whose intraday file has
+no row in the session before `now`, or only one older than the limit, is priced at the open in the same way, labelled
+as such, rather than refused (market/quotes.py). A live run keeps the refusal (a temporary problem: the next download
 may bring the row); a backtest's would fail every rerun the same way.
 """
 
@@ -34,16 +34,13 @@ from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from pathlib import Path
 
-from llmtrade.domain.market import Bar, Quote
+from llmtrade.domain.market import Quote
 from llmtrade.errors import MarketDataError, MarketDataMissing
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar, new_york_date
 from llmtrade.market.csv_folder import CANNOT_READ, CsvFolderProvider, folder_gone, unusable
 from llmtrade.market.csv_text import NotText, decoded, delimiter, field_count
-from llmtrade.market.intraday_path import PlanKey, bridge_prices, plan_keys, point_at, session_minutes
 
 INTRADAY_DIR = "intraday"
-# The bridge's seed for CSV days: fixed, so a drill prices a day the same way on every run.
-_BRIDGE_SEED = "csv"
 
 
 class CsvQuotes:
@@ -51,88 +48,58 @@ class CsvQuotes:
     synthetic = False
 
     def __init__(
-        self, folder: Path, calendar: TradingCalendar, *, named_by: str = "", bridge_after: timedelta | None = None
+        self, folder: Path, calendar: TradingCalendar, *, named_by: str = "", open_after: timedelta | None = None
     ):
         self.folder = folder
-        # A backtest's staleness limit: an intraday file's row before the session or older than it is bridged instead.
-        self.bridge_after = bridge_after
+        # A backtest's staleness limit: an intraday file's row before the session or older than it yields to the open.
+        self.open_after = open_after
         self.named_by = named_by
         self._daily = CsvFolderProvider(folder, named_by=named_by)
         self._calendar = calendar
 
     def latest(self, symbols: list[str], now: datetime) -> dict[str, Quote]:
-        """Intraday file rows where a file exists, daily-bridge approximations for the rest (see module doc)."""
+        """Intraday file rows where a file exists, the session's open for the rest (see module doc)."""
         if not self.folder.is_dir():
             raise MarketDataMissing(folder_gone(self.folder, self.named_by))
         quotes: dict[str, Quote] = {}
-        approximated = []
+        at_open = []
         for symbol in symbols:
             path = intraday_file(self.folder, symbol)
-            why = unusable(path)  # a folder or a link to nothing is no file: the bridge prices the symbol
+            why = unusable(path)  # a folder or a link to nothing is no file: the session's open prices the symbol
             if why is not None and why.startswith(CANNOT_READ):  # a file given, maybe, but out of reach: never guessed
                 raise MarketDataError(f"{path}: the intraday file {why}")
             if why is None:
                 quote = _from_file(path, symbol, now)
                 if quote is not None and not self._gap(quote, now):
                     quotes[symbol] = quote
-                elif self.bridge_after is not None and unusable(self.folder / f"{symbol}.csv") is None:
-                    approximated.append(symbol)
+                elif self.open_after is not None and unusable(self.folder / f"{symbol}.csv") is None:
+                    at_open.append(symbol)
             else:
-                approximated.append(symbol)
-        if approximated:
-            quotes.update(self._bridged(approximated, now))
+                at_open.append(symbol)
+        if at_open:
+            quotes.update(self._opening(at_open, now))
         return quotes
 
     def _gap(self, quote: Quote, now: datetime) -> bool:
-        """Whether a backtest bridges `now` rather than price it by `quote`, a file's last row at or before `now`:
-        from before `now`'s session opened, or older than the staleness limit (which the quote service refuses)."""
+        """Whether a backtest prices `now` at the session's open rather than by `quote`, a file's last row at or
+        before `now`: from before `now`'s session opened, or older than the staleness limit (the service refuses it)."""
         day = new_york_date(now)
-        if self.bridge_after is None or not self._calendar.is_session(day):
+        if self.open_after is None or not self._calendar.is_session(day):
             return False
-        return quote.as_of < self._calendar.session_open(day) or now - quote.as_of > self.bridge_after
+        return quote.as_of < self._calendar.session_open(day) or now - quote.as_of > self.open_after
 
-    def path_keys(self, symbols: list[str], days: list[date]) -> list[list[PlanKey]]:
-        """What `latest` plans on each of `days` (sessions) for the `symbols` it bridges (a daily file and no intraday
-        one), by day: market/paths_ahead.py plans them ahead. A list for every day, empty where nothing is bridged or
-        its files cannot be read now (`latest` says why).
-        """
-        bridged = [
-            s
-            for s in symbols
-            if unusable(intraday_file(self.folder, s)) is not None and unusable(self.folder / f"{s}.csv") is None
-        ]
-        if not days or not bridged:
-            return [[] for _ in days]
-        try:
-            bars = self._daily.daily_bars(bridged, min(days), max(days))
-        except MarketDataError:  # each day's quote then says what is wrong
-            return [[] for _ in days]
-        by_day: dict[date, list[Bar]] = {}
-        for symbol in bridged:
-            for bar in bars.get(symbol) or []:
-                by_day.setdefault(bar.day, []).append(bar)
-        keys = []
-        for day in days:
-            minutes = session_minutes(self._calendar.session_open(day), self._calendar.session_close(day))
-            keys.append(plan_keys(by_day.get(day, []), minutes, _BRIDGE_SEED))
-        return keys
-
-    def _bridged(self, symbols: list[str], now: datetime) -> dict[str, Quote]:
+    def _opening(self, symbols: list[str], now: datetime) -> dict[str, Quote]:
+        """Each symbol's open of `now`'s session, from its daily row, stamped at the open (see module doc)."""
         day = new_york_date(now)
-        opens, closes = self._calendar.session_open(day), self._calendar.session_close(day)
-        minutes = session_minutes(opens, closes)
+        opens = self._calendar.session_open(day)
         present = [s for s in symbols if unusable(self.folder / f"{s}.csv") is None]
         bars = self._daily.daily_bars(present, day, day) if present else {}
-        index, at = point_at(opens, minutes, now)
-        listed = [(symbol, bar) for symbol in present for bar in bars.get(symbol) or []]
-        # Every symbol's day priced together, as the synthetic market's: at a day's first quote one pass of draws.
-        prices = bridge_prices([bar for _, bar in listed], minutes, _BRIDGE_SEED, index)
-        quotes = {}
-        for (symbol, _), price in zip(listed, prices, strict=True):
-            quotes[symbol] = Quote(
-                symbol=symbol, price=price, as_of=at, provider=self.name, kind="daily-bridge", approximation=True
-            )
-        return quotes
+        return {
+            symbol: Quote(symbol=symbol, price=bar.open, as_of=opens, provider=self.name, kind="daily-open")
+            for symbol in present
+            for bar in bars.get(symbol) or []
+            if bar.day == day
+        }
 
 
 def _from_file(path: Path, symbol: str, now: datetime) -> Quote | None:
@@ -202,7 +169,7 @@ def intraday_days(folder: Path, first: date, last: date) -> tuple[dict[str, dict
     unread: dict[str, str] = {}
     for path in sorted((folder / INTRADAY_DIR).glob("*.csv")):
         why = unusable(path)
-        if why is not None:  # a folder or a link to nothing: the daily bridge prices the symbol; else a quote stops
+        if why is not None:  # a folder or a link to nothing: the session's open prices the symbol; else a quote stops
             if why.startswith(CANNOT_READ):
                 unread[path.name] = f"{path}: the intraday file {why}"
             continue
@@ -221,8 +188,8 @@ def intraday_days(folder: Path, first: date, last: date) -> tuple[dict[str, dict
 
 def gaps_notice(found: dict[str, dict[date, str]], sessions: list[date]) -> str | None:
     """What a backtest says once at its start when intraday files (`found`, as `intraday_days` gives) have no rows on
-    some of the `sessions` its jobs read: which files, which days, and that those checkpoints are bridged (an
-    approximation, see the module doc); None when every file covers every session. Files missing the same days are
+    some of the `sessions` its jobs read: which files, which days, and that those checkpoints are priced at the
+    session's open (see the module doc); None when every file covers every session. Files missing the same days are
     named together (a folder exported the same way gives one line, not one per symbol)."""
     by_missing: dict[tuple[date, ...], list[str]] = {}
     for name, days in sorted(found.items()):
@@ -237,8 +204,9 @@ def gaps_notice(found: dict[str, dict[date, str]], sessions: list[date]) -> str 
         files = ", ".join(names[:5]) + (f" and {len(names) - 5} more files" if len(names) > 5 else "")
         parts.append(f"{files}: no rows on {len(missing)} of the {len(sessions)} sessions the weeks read ({shown})")
     return (
-        "intraday prices: " + "; ".join(parts) + ". A checkpoint on such a session prices the symbol by the daily "
-        "bridge (kind daily-bridge: an approximation, labelled as such), not from the file"
+        "intraday prices: " + "; ".join(parts) + ". A checkpoint on such a session prices the symbol at the "
+        "session's open from its daily file (kind daily-open), not from the intraday file, and an order sent then "
+        "fills at the session's close"
     )
 
 

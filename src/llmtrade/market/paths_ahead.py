@@ -1,6 +1,6 @@
 """A backtest's intraday paths planned ahead, in a process of its own, while the weeks run.
 
-A synthetic market's quote (and a CSV folder's daily-bridge approximation) prices a session on a seeded path through
+A synthetic market's quote prices a session on a seeded path through
 its daily bar (market/intraday_path.py); planning a day's path (its seeded draws) is most of what a checkpoint's
 quotes cost: some 2.5 of a 520-week synthetic backtest's 60 CPU seconds. Every session's plan depends on its bar and
 seed alone, and a backtest knows its range and its bars before its first week: `PathsAhead` has a spawned process

@@ -183,7 +183,7 @@ class QuoteService:
                 f"{symbol}'s latest price is from {_ny(quote.as_of)}, before today's open ({_ny(opens)})"
             )
         age = cutoff - quote.as_of
-        if age > self.staleness:
+        if age > self.staleness and quote.tradable:  # a session's open given all day is old by design, never filled at
             return "stale", (
                 f"{symbol}'s latest price is {_minutes(age)} old (at {_ny(quote.as_of)}), "
                 f"over the {_minutes(self.staleness)} staleness limit"

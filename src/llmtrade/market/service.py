@@ -318,10 +318,24 @@ class MarketData:
         the providers are asked directly and the answer is not cached: during the session a daily
         bar is still incomplete, and caching it would leak a partial close into later reads.
         """
+        bar, synthetic = self._session_bar(symbol, day)
+        if bar is None or (synthetic is not None and self._gapped_like_a_split(bar, synthetic)):
+            return None
+        return bar.open
+
+    def closing_price(self, symbol: str, day: date) -> float | None:
+        """The closing price of `day`'s session, as `opening_price` finds its bar: for a paper order filled at the
+        close (brokers/paper.py), asked once the session has closed. None while no provider has the day's bar."""
+        bar = self._session_bar(symbol, day)[0]
+        return None if bar is None else bar.close
+
+    def _session_bar(self, symbol: str, day: date) -> tuple[Bar | None, bool | None]:
+        """`day`'s bar of `symbol`: (cached bar, None), or (a provider's bar, whether that provider is synthetic), or
+        (None, None)."""
         for provider in self.providers:
             cached = self._cache.read([symbol], day, day, synthetic=provider.synthetic)[symbol]
             if cached:
-                return cached[0].open
+                return cached[0], None
         for provider in self.providers:
             try:
                 bars = provider.daily_bars([symbol], day, day).get(symbol) or []
@@ -329,8 +343,8 @@ class MarketData:
                 continue
             for bar in bars:
                 if bar.day == day:
-                    return None if self._gapped_like_a_split(bar, provider.synthetic) else bar.open
-        return None
+                    return bar, provider.synthetic
+        return None, None
 
     def confirm_splits(self, prices: Mapping[str, float], day: date) -> None:
         """Ask the providers afresh about each symbol priced on `day` at a split's factor from its last cached close
