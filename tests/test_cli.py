@@ -228,7 +228,9 @@ def test_events_of_a_misspelt_type_is_an_error_naming_the_types_near_it(
     for real in ("OrderFilled", "PitchReceived"):
         listed = runner.invoke(app, ["events", "--json", "--type", real])
         assert listed.exit_code == 0, listed.output
-    assert runner.invoke(app, ["events", "--json", "--type", "OrderFilled"]).output == ""
+    none = runner.invoke(app, ["events", "--json", "--type", "OrderFilled"])
+    assert none.stdout == ""  # JSON Lines of nothing; stderr says what matched nothing (test_events_nothing_matched)
+    assert "no event matches --type OrderFilled" in none.stderr
 
 
 def test_llmtrade_now_fixes_the_clock_for_every_command(storage: Storage, cli_env: dict[str, str]) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from llmtrade.commands.context import Reads, container, echo_json, read_books, state
+from llmtrade.commands.context import Reads, container, echo_json, read_books, say, state
 from llmtrade.commands.options import AnyWeek, Backtest, Json, JsonLines, parse_date
 from llmtrade.console import Output
 from llmtrade.domain.wording import counted
@@ -180,6 +181,14 @@ def events(
         if not found:
             accounts = [a.id for a in state(ctx).config().config.accounts.accounts]
             _check_filters(storage, accounts, type or [], account, run, stream, backtest)
+            if week_id is not None and day is not None:
+                _check_week(storage, day, week_id, backtest)
+            filters = [("--week", week), *(("--type", t) for t in type or []), ("--account", account)]
+            filters += [("--run", run), ("--stream", stream)]
+            named = " ".join(f"{option} {value}" for option, value in filters if value is not None)
+            # Each filter names something the books hold (checked above): the answer is empty, not the question
+            # wrong, so exit 0; said on stderr, as an empty table and empty JSON Lines look like no answer at all.
+            say(f"no event matches {named}" if named else "the books hold no event")
     if as_json:
         for event in found:
             typer.echo(event.model_dump_json())
@@ -252,6 +261,35 @@ def _check_filters(
                 every(),
                 otherwise=f"`{command}{' ' + listing if listing else ''}` lists them",
             )
+
+
+def _check_week(storage: Storage, day: date, week_id: date, backtest: str | None) -> None:
+    """Raise UsageError for a `--week` the books hold no event of: a trial's `events --backtest h1 --week 2025-06-04`,
+    a week the backtest never ran, printed an empty table and exited 0, as a week with nothing of the kind would.
+    Names the week asked (the week holding `day`) and the weeks the books do hold: a backtest's range as it recorded
+    it (and the weeks it finished, when fewer), the live books' first and last week."""
+    from llmtrade.domain import streams  # lazy: see package docstring
+    from llmtrade.domain.backtests import BacktestStarted, weeks_done
+
+    if storage.events.read(week_id=week_id, limit=1):
+        return
+    asked = f"--week {day}" + ("" if day == week_id else f" (the week of {week_id})")
+    record = storage.events.read_stream(streams.BACKTEST)
+    starts = [BacktestStarted.from_event(e) for e in record if e.type == BacktestStarted.event_type()]
+    if backtest is not None and starts:
+        was, done = starts[-1], sorted(weeks_done(record))
+        held = f"first week {was.start}, last week {was.end}"
+        if not was.start <= week_id <= was.end:
+            raise UsageError(f"{asked} is outside backtest {was.name} ({held})")
+        ran = f"{done[0]} to {done[-1]}" if done else "none"
+        raise UsageError(
+            f"{asked}: backtest {was.name} has not run that week yet ({held}; weeks done: {ran}); the same "
+            "`llmtrade backtest` command again goes on"
+        )
+    first, last = storage.conn.execute("SELECT min(week_id), max(week_id) FROM events").fetchone() or (None, None)
+    books = f"backtest {backtest}'s books" if backtest is not None else "the books"
+    held = "they hold no week yet" if first is None else f"first week {first}, last week {last}"
+    raise UsageError(f"{asked}: {books} hold no event of that week ({held})")
 
 
 def _run_ids(storage: Storage) -> list[str]:
