@@ -22,7 +22,7 @@ from llmtrade.domain.backtests import BacktestStarted
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import UsageError
 from llmtrade.market.calendar import TradingCalendar
-from llmtrade.market.csv_folder import price_files
+from llmtrade.market.csv_files import price_files
 from llmtrade.market.csv_quotes import intraday_days
 from llmtrade.market.providers import csv_dir
 from llmtrade.storage.event_store import EventStore
@@ -148,7 +148,7 @@ def standings(app: BacktestContainer, name: str) -> Leaderboard:
 
 
 def _folder_hash(folder: Path) -> str:
-    # Its regular files only (csv_folder.price_files): a folder `old.csv` or a link to nothing beside the prices
+    # Its regular files only (csv_files.price_files): a folder `old.csv` or a link to nothing beside the prices
     # raised a traceback here. A folder of files hashes as it always did, so existing backtests resume.
     digest = hashlib.sha256()
     for name, data in price_files(folder).items() if folder.is_dir() else ():

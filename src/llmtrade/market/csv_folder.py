@@ -14,7 +14,8 @@ column levels in either order: group_by='column' or 'ticker') are read as one (m
 between two rows, and rows on closed days, are the file's too, said with their lines (market/csv_sessions.py); the
 market service's validator (market/validation.py) finds a file that stops early, naming it through `origin`.
 Something else named SYMBOL.csv (a folder, a link to nothing, a pipe) or a file that cannot be read is refused naming it
-(`unusable`), never a traceback; `price_files` reads what a backtest's data hash and a sweep's shipped prices hold.
+(`unusable`), never a traceback, and so are two files whose names differ only in case (market/csv_files.py, where
+`price_files` reads what a backtest's data hash and a sweep's shipped prices hold).
 Each of these is the configured folder's to mend (exit 2: failures.py PriceFileMissing, SeriesRejected `files`),
 but a file only out of reach for now (`_out_of_reach`).
 """
@@ -39,8 +40,9 @@ from llmtrade.config.loader import PACKAGED
 from llmtrade.config.models import BENCHMARK
 from llmtrade.domain.market import Bar
 from llmtrade.errors import MarketDataMissing, MarketDataUnavailable, PartAnswered
-from llmtrade.exits import PATH_ERRNOS, path_error
+from llmtrade.exits import PATH_ERRNOS
 from llmtrade.market.calendar import TradingCalendar, new_york_date
+from llmtrade.market.csv_files import case_twins, twins_refused
 from llmtrade.market.csv_problems import UNPARSABLE_DATE, FileProblems, close_outside, rejected
 from llmtrade.market.csv_sessions import ahead_problems, session_problems
 from llmtrade.market.csv_text import (
@@ -79,6 +81,8 @@ class CsvFolderProvider:
     def daily_bars(self, symbols: list[str], start: date, end: date) -> dict[str, list[Bar]]:
         if not self.folder.is_dir():
             raise MarketDataMissing(folder_gone(self.folder, self.named_by))
+        if twins := case_twins(self.folder, symbols):  # spy.csv beside SPY.csv: which is the prices? (csv_files.py)
+            raise twins_refused(self.folder, twins, self.named_by)
         reached = {s: _reached(self._file(s)) for s in symbols}
         found = {s: None if r is None else r[0] for s, r in reached.items()}
         lacking = [s for s, why in found.items() if why is not None]
@@ -212,28 +216,6 @@ def _out_of_reach(exc: OSError) -> type[MarketDataMissing] | type[MarketDataUnav
     if exc.errno in PATH_ERRNOS:
         return PriceFileMissing
     return MarketDataUnavailable if exc.errno in _FOR_NOW else MarketDataMissing
-
-
-def price_files(folder: Path) -> dict[str, bytes]:
-    """Every SYMBOL.csv in `folder` that is a regular file (or a link to one), by name, with its bytes: what a
-    backtest's price data hash covers and what a sweep ships to its workers.
-
-    Anything else named *.csv (a folder `old.csv`, a link to nothing, a pipe) holds no prices and is passed over, not
-    read (reading a pipe would wait for good); a symbol that needs it is refused by the provider, naming it. A regular
-    file that cannot be read is refused (UsageError for a permission, exits.path_error): left out, the hash would
-    change when it became readable, and the backtest would be refused as run on other prices."""
-    files: dict[str, bytes] = {}
-    for path in sorted(folder.glob("*.csv")):
-        try:
-            if not stat.S_ISREG(path.stat().st_mode):  # links followed
-                continue
-            files[path.name] = path.read_bytes()
-        except FileNotFoundError:  # a link to nothing, or a file removed since it was listed
-            continue
-        except OSError as exc:
-            fix = "every *.csv file in it makes the prices' hash: make it readable or move it out"
-            raise path_error(f"prices folder {folder}: cannot read {path.name}", exc, fix=fix) from exc
-    return files
 
 
 def _parsed(path: Path, symbol: str) -> tuple[Bar, ...]:

@@ -32,7 +32,8 @@ from llmtrade.domain.sweeps import SweepRunFailed, SweepRunFinished, SweepStarte
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import UsageError
 from llmtrade.market.calendar import TradingCalendar
-from llmtrade.market.csv_folder import ABSENT, USABLE, price_files, unusable
+from llmtrade.market.csv_files import price_files
+from llmtrade.market.csv_folder import ABSENT, USABLE, unusable
 from llmtrade.market.providers import csv_dir
 from llmtrade.paths import not_a_folder
 from llmtrade.settings import Settings

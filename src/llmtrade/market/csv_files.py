@@ -1,0 +1,92 @@
+"""A CSV price folder's files as a whole: what a backtest's data hash covers and a sweep ships (`price_files`), and
+files whose names differ only in case (`case_twins`).
+
+A symbol's prices are `SYMBOL.csv` spelt as the symbol (market/csv_folder.py), so a folder holding both `spy.csv` and
+`SPY.csv` had one read and the other passed over without a word (a trial's fresh download saved under the other
+spelling was never read); on a filesystem blind to case (macOS, Windows, a share) the same folder copied or shipped
+keeps only one of them, whichever came last. Neither can be the right one to pick silently: the folder is refused,
+naming both, as any price file of the folder's to mend (exit 2, failures.PriceFilesMisconfigured).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from functools import lru_cache
+from pathlib import Path
+
+from llmtrade.exits import path_error
+from llmtrade.market.failures import PriceFilesMisconfigured
+
+
+def price_files(folder: Path) -> dict[str, bytes]:
+    """Every SYMBOL.csv in `folder` that is a regular file (or a link to one), by name, with its bytes: what a
+    backtest's price data hash covers and what a sweep ships to its workers.
+
+    Anything else named *.csv (a folder `old.csv`, a link to nothing, a pipe) holds no prices and is passed over, not
+    read (reading a pipe would wait for good); a symbol that needs it is refused by the provider, naming it. A regular
+    file that cannot be read is refused (UsageError for a permission, exits.path_error): left out, the hash would
+    change when it became readable, and the backtest would be refused as run on other prices. Files whose names
+    differ only in case are refused (`case_twins`)."""
+    if twins := case_twins(folder):
+        raise twins_refused(folder, twins)
+    files: dict[str, bytes] = {}
+    for path in sorted(folder.glob("*.csv")):
+        try:
+            if not stat.S_ISREG(path.stat().st_mode):  # links followed
+                continue
+            files[path.name] = path.read_bytes()
+        except FileNotFoundError:  # a link to nothing, or a file removed since it was listed
+            continue
+        except OSError as exc:
+            fix = "every *.csv file in it makes the prices' hash: make it readable or move it out"
+            raise path_error(f"prices folder {folder}: cannot read {path.name}", exc, fix=fix) from exc
+    return files
+
+
+def case_twins(folder: Path, symbols: list[str] | None = None) -> list[tuple[str, ...]]:
+    """The names of the regular files (links followed) `*.csv` in `folder` that are the same but for case, each group
+    sorted (`("SPY.csv", "spy.csv")`); with `symbols`, only the groups one of them would be read from. Empty for a
+    folder that cannot be listed (its reader says why)."""
+    try:
+        changed = folder.stat().st_mtime_ns
+    except OSError:
+        return []
+    groups = _twins(folder, changed)
+    if symbols is None:
+        return list(groups)
+    wanted = {f"{s}.csv".casefold() for s in symbols}
+    return [g for g in groups if g[0].casefold() in wanted]
+
+
+@lru_cache(maxsize=16)
+def _twins(folder: Path, changed: int) -> tuple[tuple[str, ...], ...]:
+    # Listed again only when the folder's entries changed (its mtime): a backtest's daily bridge reads the folder's
+    # daily files at every quote, and a listing per quote is a cost the answer, unchanged, does not need.
+    by_name: dict[str, list[str]] = {}
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return ()
+    for name in names:
+        if not name.casefold().endswith(".csv"):
+            continue
+        try:
+            if not stat.S_ISREG((folder / name).stat().st_mode):  # a folder `old.csv`, a link to nothing: no prices
+                continue
+        except OSError:
+            continue
+        by_name.setdefault(name.casefold(), []).append(name)
+    return tuple(tuple(sorted(group)) for _, group in sorted(by_name.items()) if len(group) > 1)
+
+
+def twins_refused(folder: Path, twins: list[tuple[str, ...]], named_by: str = "") -> PriceFilesMisconfigured:
+    """The refusal of a folder holding `twins` (`case_twins`), each group named whole, `named_by` where the folder
+    was named (--csv, assets.yaml's key)."""
+    where = f"csv folder {folder}" + (f" ({named_by})" if named_by else "")
+    said = "; ".join(" and ".join(group) + " differ only in case" for group in twins)
+    return PriceFilesMisconfigured(
+        f"{where}: {said}: a symbol's prices are the file SYMBOL.csv spelt as the symbol, so one of them would be "
+        "read and the other passed over (and a copy on a filesystem blind to case keeps only one); keep one of "
+        "them, its rows merged, and move the other out of the folder"
+    )

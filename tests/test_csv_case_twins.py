@@ -1,0 +1,52 @@
+"""A CSV price folder holding two files whose names differ only in case (`spy.csv` beside `SPY.csv`) is refused,
+naming both (exit 2): a trial's backtest read SPY.csv and passed over spy.csv without a word, and a copy of the folder
+on a filesystem blind to case keeps one of them, whichever came last."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from llmtrade.cli import app as cli
+from llmtrade.market.csv_files import price_files
+from llmtrade.market.csv_folder import CsvFolderProvider
+from llmtrade.market.failures import PriceFilesMisconfigured
+from tests.market_series import END, START, rows, write
+from tests.test_backtest import _unique
+from tests.test_backtest_bad_start import WEEK, _write, history
+
+runner = CliRunner()
+
+
+def test_a_folder_with_names_alike_but_for_case_is_refused_naming_both(tmp_path: Path) -> None:
+    folder = tmp_path / "prices"
+    write(folder, "SPY", rows("SPY"))
+    write(folder, "TLT", rows("TLT"))
+    shutil.copy(folder / "SPY.csv", folder / "spy.csv")
+    (folder / "old.csv").mkdir()  # no file of prices: passed over, as before
+    provider = CsvFolderProvider(folder, named_by="--csv")
+    assert [b.day for b in provider.daily_bars(["TLT"], START, END)["TLT"]]  # a symbol the pair is not read for
+    for read in (lambda: provider.daily_bars(["SPY", "TLT"], START, END), lambda: price_files(folder)):
+        with pytest.raises(PriceFilesMisconfigured) as refused:
+            read()
+        assert refused.value.exit_code == 2
+        assert "SPY.csv and spy.csv differ only in case" in str(refused.value), str(refused.value)
+    (folder / "spy.csv").unlink()
+    assert set(price_files(folder)) == {"SPY.csv", "TLT.csv"}
+    assert provider.daily_bars(["SPY"], START, END)["SPY"]
+
+
+def test_a_backtest_on_such_a_folder_exits_2_naming_both_files(cli_env: dict[str, str], tmp_path: Path) -> None:
+    folder, name = tmp_path / "prices", _unique()
+    _write(folder, history(WEEK + timedelta(days=10)))
+    shutil.copy(folder / "QQQ.csv", folder / "qqq.csv")
+    args = ["backtest", "--csv", str(folder), "--from", str(WEEK), "--to", str(WEEK), "--offline", "--name", name]
+    ran = runner.invoke(cli, args)
+    assert ran.exit_code == 2, ran.output
+    said = " ".join(ran.stderr.split())
+    assert f"csv folder {folder}: QQQ.csv and qqq.csv differ only in case" in said, said
+    assert "Traceback" not in ran.output
