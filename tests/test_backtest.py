@@ -399,7 +399,7 @@ def test_rerunning_with_a_range_shorter_than_the_books_is_refused(books: Books) 
 def test_a_name_that_differs_only_in_case_is_not_taken_for_another_backtest(books: Books) -> None:
     """Found running `--name C1` beside an earlier `c1`: both are llmtrade_bt_c1, and C1 was told about c1's weeks
     (with the same inputs it would have resumed c1's books as its own)."""
-    with pytest.raises(UsageError, match=f"name {books.a.name} \\(now {books.a.name.upper()}\\)"):
+    with pytest.raises(UsageError, match=f"--name {books.a.name.upper()} is the name of backtest {books.a.name} "):
         _run(books.live_url, Path("."), books.a.name.upper())
 
 

@@ -35,6 +35,7 @@ from llmtrade.market.providers import csv_dir
 from llmtrade.market.validation import validate_bars
 from llmtrade.storage.bar_cache import BarCache
 from llmtrade.storage.bootstrap import Storage
+from llmtrade.storage.database import backtest_database
 from llmtrade.storage.latest_record import latest_record
 
 
@@ -90,6 +91,8 @@ def check_resume(app: BacktestContainer, storage: Storage, inputs: Inputs, *, un
             )
             return Resume(set(), replaced_after=date.min)
         return Resume(set())
+    if was.name != inputs.name:
+        raise _name_taken(was, inputs.name, differences)
     starts = _since_replaced(starts)
     folder = csv_dir(app.loaded.config.assets, app.settings)
     replaced_after: date | None = None
@@ -148,6 +151,20 @@ def check_resume(app: BacktestContainer, storage: Storage, inputs: Inputs, *, un
         if symbols:
             app.bar_cache(storage).forget(symbols, replaced_after + timedelta(days=1), date.max, synthetic=False)
     return Resume(weeks_done(stream), replaced_after=replaced_after)
+
+
+def _name_taken(was: BacktestStarted, name: str, differences: list[str]) -> UsageError:
+    """`--name H1` beside a backtest recorded as h1: one database (storage/database.py `backtest_database`), so the
+    books are h1's. Said as a name taken, not as h1's inputs changed: a trial read "started with other inputs: name h1
+    (now H1)" as if H1 were a backtest of its own."""
+    others = [d for d in differences if not d.startswith(f"name {was.name} ")]
+    also = f"; its other inputs differ too: {'; '.join(others)}" if others else ""
+    again = "the same command" if not others else "it with its own inputs"
+    return UsageError(
+        f"--name {name} is the name of backtest {was.name} (as it was recorded): backtest names are compared "
+        f"without case, and with - and _ alike, so both are the database {backtest_database(was.name)}{also}. To "
+        f"resume it, run {again} with --name {was.name}; for a backtest of its own, give another --name"
+    )
 
 
 CSV_DATA = "csv:"  # BacktestStarted.data of a CSV folder: "csv:" and the folder's resolved path (backtest_inputs.py)
