@@ -211,9 +211,12 @@ def account_track(
                 new.append(used[seen])
                 seen += 1
             if new:
-                # Folding only the new fills from zero gives the change in cash and in each position.
-                change = fold(new, 0.0)
-                cash += change.cash
+                # The change in each position, and the cash folded on from the cash before them: in the order and by
+                # the sums the broker's own fold makes (brokers/paper.py), so each close's equity is the valuation's to
+                # the bit and rounds to the same cent (a batch's change folded from 0 and added after could land on
+                # the other side of a half cent: a week's P/L from the curve a cent off the postmortem's).
+                change = fold(new, cash)
+                cash = change.cash
                 for fill in new:
                     held.setdefault(fill.symbol, 0)
                     last_price[fill.symbol] = fill.price
@@ -239,7 +242,10 @@ def account_track(
             began_won += by_opening[began_trips][1]
             began_trips += 1
         value, gross = mark(held, day, closes, last_price, skip_flat=True, strict=require_closes)
-        equity.append(scale * (cash + value))
+        # In dollars and cents, as the books value the account at a close (the paper broker's equity, AccountValued,
+        # the postmortem's start and end equity, whose difference is its week P/L): a week's P/L read off the curve
+        # is the postmortem's and `status`'s to the cent, and so is the total return.
+        equity.append(scale * round(cash + value, 2))
         exposure.append(gross / (cash + value) if cash + value > 0 else 0.0)
         trades.append(trips)
         wins.append(won)
