@@ -187,12 +187,11 @@ def test_progress_reports_each_finished_week(books: Books) -> None:
 
 
 def test_the_start_and_each_finished_week_freeze_the_heap_and_the_backtest_unfreezes_it(books: Books) -> None:
-    # Frozen before the first week (the start's heap: a full collection walked it there), more after the weeks. Not
-    # more after every week: objects frozen die later (a frozen object freed leaves the count), and what a week's end
-    # freezes includes the week's events still on their way to PostgreSQL on the writer's thread (flush_behind), so
-    # the third count fell below the second once in a full suite on a loaded machine.
-    assert STARTUP_FROZEN < books.frozen[0] < max(books.frozen[1:])
-    assert all(count > STARTUP_FROZEN for count in books.frozen)
+    # Frozen at the start and after each week, all unfrozen at the end. The counts are not compared with each other:
+    # a frozen object freed later leaves the count (caches earlier tests of this process filled, evicted by the
+    # backtest; the week's events on the writer's thread), so the start's count has come out above the weeks' in a
+    # full suite. That each week freezes its survivors is test_backtest_speedups.py's, object by object.
+    assert len(books.frozen) == 3 and all(count > STARTUP_FROZEN for count in books.frozen)
     assert gc.get_freeze_count() <= STARTUP_FROZEN  # the interpreter's own (Python 3.12: ~375)
 
 

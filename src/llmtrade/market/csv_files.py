@@ -61,7 +61,7 @@ def case_twins(folder: Path, symbols: list[str] | None = None) -> list[tuple[str
 
 @lru_cache(maxsize=16)
 def _twins(folder: Path, changed: int) -> tuple[tuple[str, ...], ...]:
-    # Listed again only when the folder's entries changed (its mtime): a backtest's daily bridge reads the folder's
+    # Listed again only when the folder's entries changed (its mtime): a backtest's checkpoints read the folder's
     # daily files at every quote, and a listing per quote is a cost the answer, unchanged, does not need.
     by_name: dict[str, list[str]] = {}
     try:
