@@ -203,6 +203,12 @@ class PrepareStage:
             )
         account = seen.managed
         if queued_order_ids(desk, observed.orders):
+            if bench.market.calendar.is_open(bench.now):
+                # Not for the open: a paper order sent in session on daily prices only fills at the close (paper.py).
+                return (
+                    "orders still queued, not filled yet (one sent in session on a symbol with daily prices only "
+                    "fills at the session's close): nothing to judge yet"
+                )
             return "orders still queued for the open: nothing to judge yet"
         if not self.dry_run:
             value_account(
