@@ -338,3 +338,32 @@ def test_a_halted_account_is_paid_out_at_a_delisting_as_any(
     [(_, settled)] = _books(pg_admin_url, name, "DelistingSettled")
     assert settled["closed"] and set(settled["closed"].values()) == {36}
     assert _books(pg_admin_url, name, "OrderBlocked") == []
+
+
+def test_a_close_a_checkpoint_queued_for_the_last_sessions_close_is_not_closed_again_by_the_delisting(
+    bars: dict[str, list[Bar]], database_url: str, pg_admin_url: str, tmp_path: Path
+) -> None:
+    """Found reviewing the fills at the close: a checkpoint inside GLD's last session (priced at its open, daily prices
+    only) sends its EXIT to fill at that session's close, and the delisting's settlement, a second before that close,
+    found the position still held and sold it all again: at the close both filled, and the account was left short a
+    symbol never priced again. The settlement now closes what is held net of the orders queued in it."""
+    folder, name = tmp_path / "prices", _unique()
+    gld = [b for b in _rising(bars["GLD"], WEEK) if b.day <= LAST]
+    falls = gld[-2].close * 0.8  # its last session opens far below: the owners' exit rule fires at the 12:00 open
+    fell = {"open": falls, "low": falls * 0.99, "close": falls * 1.01, "high": falls * 1.02}
+    gld[-1] = gld[-1].model_copy(update=fell)
+    _write(folder, {**bars, "GLD": gld})
+    settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(tmp_path))
+    loaded = load_config(None)
+    schedule = loaded.config.schedule.model_copy(update={"checkpoints": ["12:00"]})
+    loaded = replace(loaded, config=loaded.config.model_copy(update={"schedule": schedule}))
+    backtest(settings, loaded, None, BacktestSpec(name, WEEK, WEEK, True, False, csv=folder), say=print)
+    fills = [p["fill"] for _, p in _books(pg_admin_url, name, "OrderFilled") if p["fill"]["symbol"] == "GLD"]
+    at_close = [f for f in fills if f["price_source"] == "daily close"]
+    assert at_close, "no checkpoint closed GLD at its last close: the test proves nothing"
+    net: dict[str, int] = {}
+    for fill in fills:
+        net[fill["account_id"]] = net.get(fill["account_id"], 0) + (
+            fill["qty"] if fill["side"] == "buy" else -fill["qty"]
+        )
+    assert set(net.values()) == {0}, net  # nothing left held, nor sold short, in a symbol priced never again

@@ -10,9 +10,11 @@ ends early is taken as the symbol's delisting on its last bar's day:
 - when its last session closes, every position in it is closed at that close, as holders of a delisted share are
   paid out: a run `delisting` sends each account's closing order in that session's last second, priced at the
   close (the paper broker fills an order in session at the quote it is handed), recorded as orders and fills are,
-  then DelistingSettled. No valuation after it reads a price after the last bar: nothing is left holding it. An
-  interrupted settlement's rerun reads each close back from the broker, a close that did not fill stops the backtest
-  unsettled, and orders in the symbol left undone (refused, a leg held back) are abandoned, never sent after it.
+  then DelistingSettled; for what is held net of the orders queued in it (a checkpoint's close sent in that session on
+  daily prices only fills at the same close a second later). No valuation after it reads a price after the last bar:
+  nothing is left holding it. An interrupted settlement's rerun reads each close back from the broker, a close that
+  did not fill stops the backtest unsettled, and orders in the symbol left undone (refused, a leg held back) are
+  abandoned, never sent after it.
 """
 
 from __future__ import annotations
@@ -197,9 +199,13 @@ def _closing_order(desk: Desk, symbol: str, week_id: date, prices: Mapping[str, 
         side, qty = (queued or filled)[0]
     else:
         held = desk.broker.account(prices).positions.get(symbol)
-        if held is None or held.qty == 0:
+        # Net of the orders queued in it: a checkpoint's close sent in this session on daily prices only fills at this
+        # very close (brokers/paper.py), a second after this order; closing the whole position too sold it twice.
+        queued = sum(o.qty if o.side is Side.BUY else -o.qty for o in desk.broker.open_orders() if o.symbol == symbol)
+        left = (0 if held is None else held.qty) + queued
+        if left == 0:
             return None
-        side, qty = (Side.SELL if held.qty > 0 else Side.BUY), abs(held.qty)
+        side, qty = (Side.SELL if left > 0 else Side.BUY), abs(left)
     return Order(
         client_order_id=client_id,
         account_id=desk.account.id,
@@ -280,7 +286,7 @@ def _settle(app: BacktestContainer, symbol: str, last: date) -> None:
         + (
             ", ".join(f"{account} closed {qty:+d} at {bar.close:.2f}" for account, qty in closed.items())
             if closed
-            else "no account held it"
+            else "no account held it beyond the closes already queued for that close"
         )
     )
 
