@@ -65,7 +65,10 @@ def test_a_real_run_stopped_by_queued_orders_names_every_account_and_its_orders(
         for cid in queued:
             account = cid.split("-")[2]
             assert f"account {account} still has orders queued (" in line and cid in line, line
-        assert line.endswith("they fill at the open; run again after they fill")
+        assert line.endswith(
+            "they fill at the open (one sent in session on daily prices only: at the session's close); "
+            "run again after they fill"
+        )
 
     wake = runner.invoke(app, ["run-due"])
     assert wake.exit_code == 0, wake.output

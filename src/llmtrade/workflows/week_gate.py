@@ -71,6 +71,11 @@ def after_roll(
     )
 
 
+# When a queued paper order fills (brokers/paper.py): the next open, or, sent in session on a symbol with daily prices
+# only, that session's close; a broker's own order, when the broker fills it.
+_WHEN = "the open (one sent in session on daily prices only: at the session's close)"
+
+
 class WeekGate:
     """Sizing one account's intent at the week's start: reconcile, value, the breaker, the gate, the orders. The base
     of the weekly run's risk stages (workflows/trading_stages.py); `overlaps` is the stage's (pipeline/stage.py)."""
@@ -162,7 +167,7 @@ class WeekGate:
         if not self.waiting:
             return
         said = "; ".join(f"account {a} still has orders queued ({', '.join(ids)})" for a, ids in self.waiting.items())
-        raise TemporaryError(f"{said}: they fill at the open; run again after they fill")
+        raise TemporaryError(f"{said}: they fill at {_WHEN}; run again after they fill")
 
     def _value(
         self, desk: Desk, account: AccountSnapshot, run_id: str, observed: Observed, ours: frozenset[str]
@@ -221,7 +226,7 @@ class WeekGate:
                 if not self.dry_run:
                     self.waiting[desk.account.id] = queued
                     return before  # neither valued nor sized: the run stops once every account is looked at
-                said = f"account {desk.account.id} has orders queued ({ids}): they fill at the open; this dry run"
+                said = f"account {desk.account.id} has orders queued ({ids}): they fill at {_WHEN}; this dry run"
                 self.queued.append(f"{said} sized it from the positions held now, before they fill")
         self._value(desk, before, run_id, observed, seen.planned)  # the FLAT baseline is valued too
         return before
