@@ -31,7 +31,8 @@ from llmtrade.app.starting_cash import cash_warnings
 from llmtrade.app.status_drawdown import Closed, Closing, closing_equity
 from llmtrade.app.status_prices import at_last_close, ended_held, universe_unpriced, unpriced, unread_prices
 from llmtrade.app.week_mode import as_books_priced, mixed_books_note
-from llmtrade.brokers.reconcile import look_now, our_order_ids
+from llmtrade.brokers.fills import look_at
+from llmtrade.brokers.reconcile import look, our_order_ids
 from llmtrade.brokers.split_positions import in_new_shares
 from llmtrade.config.models import BENCHMARK
 from llmtrade.discovery.universe import held_outside, in_play
@@ -289,7 +290,8 @@ def _standing(
     status_drawdown.py; None: a close is missing, its drawdown not shown; absent: no trading yet)."""
     prices = marks.of(fills)
     # Only what llmtrade manages counts: a position made by hand is listed as a difference, not credited.
-    seen = look_now(events, desk.broker, prices)
+    snapshot, observed = look_at(desk.broker, prices)  # one look: the open orders are those of these positions
+    seen = look(events, desk.broker, snapshot, prices, observed=observed)
     account = seen.managed
     start_cash = desk.account.starting_cash
     resets = recorded_resets(events, desk.account.id).get(desk.account.id, ())
@@ -322,6 +324,9 @@ def _standing(
             round(sum(f.qty * f.price for f in booked) * paper_bps / 10_000, 2) if desk.broker.name == "paper" else None
         ),
         "positions": list(account.positions.values()),
+        # llmtrade's orders the broker holds unfilled (queued for the open, or for the close of a session priced at its
+        # open): a position shown "-" at 15:55 was about to change, and nothing said so (a trial).
+        "open_orders": [o for o in observed.orders if o.client_order_id in seen.planned],
         "halted": breaker.halted,
         "breaker_reason": breaker.reason,
         "differences": difference_lines(events, desk.account.id, seen.differences),

@@ -19,7 +19,7 @@ from llmtrade.analytics.records import DRAWDOWN
 from llmtrade.domain.checkpoints import Checkpoint, EventCheckpointTriggered, Postmortem
 from llmtrade.domain.committee import AggregateScore
 from llmtrade.domain.reconciliation import Difference
-from llmtrade.domain.trading import Order, Position, RiskVerdict
+from llmtrade.domain.trading import BrokerOrder, Order, Position, RiskVerdict
 from llmtrade.llm.gateway import UsageTotals
 
 STATUS_DRAWDOWN = (
@@ -226,6 +226,7 @@ class AccountStanding(Result):
         "None for another broker, whose slippage is in its prices, unmeasured",
     )
     positions: list[Position]
+    open_orders: list[BrokerOrder] = []  # llmtrade's orders the broker holds unfilled (they change `positions`)
     halted: bool
     breaker_reason: str | None
     # Reconciliation with the broker (positions above and equity are what llmtrade manages).

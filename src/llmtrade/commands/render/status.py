@@ -56,6 +56,24 @@ def print_status(out: Output, report: StatusResult) -> None:
             for a in report.accounts
         ],
     )
+    waiting = [(a.account_id, o) for a in report.accounts for o in a.open_orders]
+    if waiting:
+        out.table(
+            "orders not filled yet (positions above change when they fill: at the open, or at the close of a session "
+            "priced at its open)",
+            ["account", "side", "qty", "symbol", "sent (New York)", "client_order_id"],
+            [
+                (
+                    account,
+                    o.side.value,
+                    o.qty,
+                    o.symbol,
+                    market_time(o.submitted_at) if o.submitted_at else "-",
+                    o.client_order_id,
+                )
+                for account, o in waiting
+            ],
+        )
     differences = [(a.account_id, line) for a in report.accounts for line in a.differences]
     if differences:
         out.table(
