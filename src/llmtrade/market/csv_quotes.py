@@ -37,6 +37,7 @@ from pathlib import Path
 from llmtrade.domain.market import Quote
 from llmtrade.errors import MarketDataError, MarketDataMissing
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar, new_york_date
+from llmtrade.market.csv_files import case_twins, twins_refused
 from llmtrade.market.csv_folder import CANNOT_READ, CsvFolderProvider, folder_gone, unusable
 from llmtrade.market.csv_text import NotText, decoded, delimiter, field_count
 
@@ -61,6 +62,8 @@ class CsvQuotes:
         """Intraday file rows where a file exists, the session's open for the rest (see module doc)."""
         if not self.folder.is_dir():
             raise MarketDataMissing(folder_gone(self.folder, self.named_by))
+        if twins := case_twins(self.folder / INTRADAY_DIR, symbols):  # intraday/spy.csv beside SPY.csv: which one?
+            raise twins_refused(self.folder / INTRADAY_DIR, twins, self.named_by)
         quotes: dict[str, Quote] = {}
         at_open = []
         for symbol in symbols:
@@ -164,9 +167,12 @@ def intraday_days(folder: Path, first: date, last: date) -> tuple[dict[str, dict
     file name: what a backtest's resume compares (app/backtest_inputs.py), the files being no part of its price data
     hash. A quote reads only its own session's rows (an older one is stale), so the days bound what a range can read.
     A file that cannot be read as intraday prices is left out (any job quoting from it stops, so the weeks that ran
-    read nothing from it), and why is given apart, by file name: a resume refused over it names the line to mend."""
+    read nothing from it), and why is given apart, by file name: a resume refused over it names the line to mend.
+    Raises PriceFilesMisconfigured (exit 2) for two files whose names differ only in case, naming both."""
     found: dict[str, dict[date, str]] = {}
     unread: dict[str, str] = {}
+    if twins := case_twins(folder / INTRADAY_DIR):  # refused at the start, as the daily files' (csv_files.py)
+        raise twins_refused(folder / INTRADAY_DIR, twins)
     for path in sorted((folder / INTRADAY_DIR).glob("*.csv")):
         why = unusable(path)
         if why is not None:  # a folder or a link to nothing: the session's open prices the symbol; else a quote stops
