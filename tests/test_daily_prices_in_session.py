@@ -20,12 +20,11 @@ from llmtrade.app.backtest import BacktestSpec, backtest
 from llmtrade.app.board_notes import fill_price_notes
 from llmtrade.app.container import Container
 from llmtrade.app.leaderboard import leaderboard
-from llmtrade.brokers.order_plan import client_order_id
 from llmtrade.brokers.paper import PaperBroker
 from llmtrade.clock import FixedClock
 from llmtrade.config.loader import load_config
 from llmtrade.domain.market import Bar, Quote
-from llmtrade.domain.trading import Fill, Order, OrderStatus, Side
+from llmtrade.domain.trading import Fill, OrderStatus, Side
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar
 from llmtrade.market.csv_quotes import CsvQuotes
 from llmtrade.settings import Settings
@@ -33,6 +32,7 @@ from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.database import backtest_database
 from tests.test_backtest import _unique, _url
 from tests.test_backtest_bad_start import WEEK, _write, history
+from tests.test_paper_broker import Clock, _order
 
 DAY = WEEK + timedelta(days=1)  # a Thursday inside the first backtest week
 SECOND = WEEK + timedelta(days=7)
@@ -100,25 +100,8 @@ class _Session:
         return self.closes
 
 
-class _Clock(FixedClock):
-    def set(self, instant: datetime) -> None:
-        self._instant = instant
-
-
-def _order(symbol: str, intent: str) -> Order:
-    return Order(
-        client_order_id=client_order_id(WEEK, "acct_1", symbol, intent),
-        account_id="acct_1",
-        week_id=WEEK,
-        symbol=symbol,
-        side=Side.BUY,
-        qty=10,
-        intent=intent,
-    )
-
-
 def test_an_order_sent_at_a_sessions_open_given_all_day_fills_at_the_close_never_before(storage: Storage) -> None:
-    clock = _Clock(_at(DAY, 12))
+    clock = Clock(_at(DAY, 12))
     session = _Session(opens=100.0, closes=104.0)
     broker = PaperBroker(
         "acct_1",
@@ -130,9 +113,9 @@ def test_an_order_sent_at_a_sessions_open_given_all_day_fills_at_the_close_never
         quotes=_Quotes(100.0),
         slippage_bps=0,
     )
-    sent = broker.submit(_order("SPY", "open"))
+    sent = broker.submit(_order("SPY", Side.BUY, 10, "open"))
     assert sent.status is OrderStatus.ACCEPTED  # not filled at the 9:30 price, hours before it was sent
-    kept = broker.submit(_order("TLT", "hedge"))
+    kept = broker.submit(_order("TLT", Side.BUY, 10, "hedge"))
     clock.set(_at(DAY, 15, 59))
     assert broker.account({"SPY": 100.0}).positions == {}
     assert {o.client_order_id for o in broker.open_orders()} == {sent.client_order_id, kept.client_order_id}
