@@ -342,6 +342,11 @@ def run(
         f"{result.start}..{result.end}: {result.weeks_run} weeks x {accounts} accounts, {jobs}, "
         f"{result.llm_calls} model calls, {result.rules_answers} offline rules answers"
     )
+    if result.audit:  # each audited week: passed or not, with its checkpoints audited (None: the market cannot be cut)
+        said = ", ".join(
+            f"{a.week_id} {'passed' if a.passed else 'FAILED'} (checkpoints: {a.checkpoints})" for a in result.audit
+        )
+        print(f"  look-ahead audit: {said}")
     print(
         f"  total {wall:.1f} s wall ({wall / weeks:.3f} s/week), {cpu:.1f} s CPU in this process "
         f"({cpu / weeks:.3f} s/week), {server:.1f} s CPU in PostgreSQL ({server / weeks:.3f} s/week)"

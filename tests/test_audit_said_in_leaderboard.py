@@ -12,7 +12,7 @@ from llmtrade.app.leaderboard import books, leaderboard
 from llmtrade.clock import FixedClock
 from llmtrade.config.loader import load_config
 from llmtrade.domain import streams
-from llmtrade.domain.backtests import LookaheadAuditPassed, audit_note
+from llmtrade.domain.backtests import CheckpointsAuditPassed, LookaheadAuditPassed, audit_note
 from llmtrade.settings import Settings
 from tests.test_backtest import _unique
 from tests.test_backtest_bad_start import WEEK, _write, history
@@ -23,7 +23,7 @@ SECOND = WEEK + timedelta(days=7)
 def test_the_weeks_audited_and_their_verdicts_are_said_beside_the_figures(database_url: str, tmp_path: Path) -> None:
     """Found in a trial: `backtest --audit 2` printed its audit table once, at the end of the run; `leaderboard
     --backtest NAME`, its --json and the report said nothing of it, so a reader of the report could not tell an
-    audited backtest from one never audited (nor that the audit covers the weekly runs only)."""
+    audited backtest from one never audited (nor whether the audit covered the checkpoints)."""
     folder, name = tmp_path / "prices", _unique()
     _write(folder, history(SECOND + timedelta(days=10)))
     settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(tmp_path))
@@ -33,12 +33,16 @@ def test_the_weeks_audited_and_their_verdicts_are_said_beside_the_figures(databa
     board = leaderboard(live, backtest=name)
     [note] = [n for n in board.notes if n.startswith("look-ahead audit")]
     assert note.startswith(f"look-ahead audit: 1 of the 2 weeks done audited ({WEEK}), and it passed"), note
-    assert "the checkpoints are not audited" in note
+    # Its checkpoints too, each cut at its own instant (tests/test_checkpoint_audit.py).
+    assert "; so did 20 checkpoints of 1 week, each rerun in a market holding nothing after its instant" in note, note
     # The same books with no audit on record: said too, with how to run one.
     reader, _ = books(live, name)
     with reader.storage(persist=False) as storage:
         stream = storage.events.read_stream(streams.BACKTEST)
-    unaudited = [e for e in stream if e.type != LookaheadAuditPassed.event_type()]
+    weekly_only = [e for e in stream if e.type != CheckpointsAuditPassed.event_type()]
+    said = audit_note(weekly_only)  # the synthetic market's books: its quotes cannot be cut inside a session
+    assert said is not None and said.endswith("same decisions; the checkpoints are not audited"), said
+    unaudited = [e for e in weekly_only if e.type != LookaheadAuditPassed.event_type()]
     said = audit_note(unaudited)
     assert said is not None and said.startswith("look-ahead audit: none of the 2 weeks done was audited"), said
     assert "--audit N" in said

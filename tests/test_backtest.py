@@ -521,23 +521,29 @@ def test_a_killed_backtest_resumes_where_it_stopped_without_a_week_or_an_order_t
 
 def test_the_audit_passes_on_the_clean_pipeline_and_is_recorded(books: Books) -> None:
     assert [(a.week_id, a.passed) for a in books.a.audit] == [(FIRST, True), (LAST, True)]
+    # The synthetic market's checkpoints are not audited: its intraday path is drawn through the session's own bar, so
+    # no market without that bar prices them (tests/test_checkpoint_audit.py audits a CSV folder's).
+    assert [a.checkpoints for a in books.a.audit] == [None, None]
+    assert not _events(books.a_url, "CheckpointsAuditPassed")
     passed = _events(books.a_url, "LookaheadAuditPassed")
     assert [p["week_id"] for p in passed] == [str(FIRST), str(LAST)]
     assert any(c.startswith("llm:") for c in passed[0]["compared"])
     assert "risk:verdicts" in passed[0]["compared"]
 
 
-def test_the_audits_dry_runs_leave_nothing_in_the_books_but_their_verdicts(books: Books) -> None:
-    def without_ids(url: str) -> list[str]:
-        rows = [json.loads(line) for line in _dump(url)]
-        # The verdicts sit on the backtest's own stream, so its versions shift; every other stream must match.
-        return [
-            json.dumps([*row[1:3], None if row[2] == "backtest" else row[3], *row[4:]])
-            for row in rows
-            if not row[1].startswith("LookaheadAudit")
-        ]
+def without_audit(url: str) -> list[str]:
+    """A backtest database's events (`_dump`) but the audit's verdicts, without ids: what an unaudited run stores."""
+    rows = [json.loads(line) for line in _dump(url)]
+    # The verdicts sit on the backtest's own stream, so its versions shift; every other stream must match.
+    return [
+        json.dumps([*row[1:3], None if row[2] == "backtest" else row[3], *row[4:]])
+        for row in rows
+        if not row[1].startswith(("LookaheadAudit", "CheckpointsAudit"))
+    ]
 
-    assert without_ids(books.a_url) == without_ids(books.unaudited_url)
+
+def test_the_audits_dry_runs_leave_nothing_in_the_books_but_their_verdicts(books: Books) -> None:
+    assert without_audit(books.a_url) == without_audit(books.unaudited_url)
 
 
 def test_the_audit_catches_a_planted_leak(

@@ -22,12 +22,14 @@ from collections import Counter
 from collections.abc import Callable
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 from llmtrade.analytics.draws import drawn_apart, import_ahead, start_worker
 from llmtrade.app.backtest_answers import shared_answers
-from llmtrade.app.backtest_audit import Draft, compare, dry_run_cut_off, leak_message, not_audited_now, record, sample
+from llmtrade.app.backtest_audit import not_audited_now, sample
+from llmtrade.app.backtest_audits import KIND as AUDIT
+from llmtrade.app.backtest_audits import Audits
 from llmtrade.app.backtest_config import record_config
 from llmtrade.app.backtest_container import BacktestContainer
 from llmtrade.app.backtest_delisting import settle_due as settle_delisted
@@ -42,25 +44,25 @@ from llmtrade.app.backtest_resume import check_resume, ran_nothing
 from llmtrade.app.backtest_stops import Whereabouts, stops_recorded
 from llmtrade.app.backtest_threads import one_thread_at_a_time
 from llmtrade.app.due_jobs import done_keys
-from llmtrade.app.evaluation_results import AuditWeek, BacktestResult, BacktestTiming
+from llmtrade.app.evaluation_results import BacktestResult, BacktestTiming
 from llmtrade.app.jobs import checkpoint, postmortem, weekly
 from llmtrade.app.memory_queries import rebuild_if_ahead
-from llmtrade.app.results import Usage, WeeklyResult
+from llmtrade.app.results import CheckpointResult, PostmortemResult, Usage, WeeklyResult
 from llmtrade.clock import SteppingClock
 from llmtrade.config.loader import LoadedConfig
 from llmtrade.domain import streams
 from llmtrade.domain.backtests import BacktestFinished, BacktestWeekDone, finish_missing
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.runs import CountedRunIds, RunStarted, issued_by
-from llmtrade.errors import OperationalError, UsageError
-from llmtrade.market.calendar import NEW_YORK, TradingCalendar, new_york_date
+from llmtrade.errors import UsageError
+from llmtrade.market.calendar import TradingCalendar, new_york_date
 from llmtrade.market.csv_quotes import gaps_notice
+from llmtrade.market.providers import provider_names
 from llmtrade.settings import Settings
 from llmtrade.stops import stop_if_terminated
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.database import backtest_database
 from llmtrade.workflows.schedule import Job, JobKind, week_jobs
-from llmtrade.workflows.weeks import resolve_week
 
 _HISTORY = HISTORY  # the first weekly run's, prefetched with the rest (backtest_inputs.py)
 
@@ -167,7 +169,14 @@ def _backtest(
     if spec.audit > len(weeks):  # not capped without a word (a trial's --audit 50 over 2 weeks)
         # Sampled: a week run before this invocation is not audited now (backtest_audit.py `not_audited_now` says so).
         app.say(f"--audit {spec.audit}: the range has {len(weeks)} week(s); every one is sampled")
-    tally = _Tally()
+    names = provider_names(loaded.config.assets, app.settings, live=app.live)
+    spent: Counter[str] = Counter()
+    tally = _Tally(Audits(audited, cut_checkpoints=bool(audited) and app.quotes_cut(names), spent=spent), spent=spent)
+    if audited and not tally.audits.cut_checkpoints:
+        app.say(
+            "--audit: the weekly runs are audited, not the checkpoints: these quotes cannot be cut at an instant "
+            "(the synthetic market's intraday path is drawn through each session's own bar)"
+        )
     seed, give_back = spec.replay and spec.answers_from_live, spec.live_misses_usd is not None
     with (
         drawn_apart(draws_apart, deferred=True),  # started a few weeks in (backtest_paths.py `draws_worker_from`)
@@ -249,8 +258,9 @@ def _backtest(
                     clock.set(job.at)
                     if discovery is not None and job.kind is JobKind.WEEKLY:
                         discovery.before_weekly(job.week_id)  # as run-due does live (issue 15)
-                    _step(app, job, audit=week_id in audited, tally=tally)
+                    _step(app, job, tally=tally)
                 where.week_ran(week_id)
+                tally.audits.week_done(app, week_id)
                 if discovery is not None:
                     discovery.matured()  # the forward returns the week's sessions matured
                 week_done = BacktestWeekDone(week_id=week_id, jobs=len(plan[week_id]))
@@ -297,7 +307,7 @@ def _backtest(
         rules_answers=tally.rules,
         degraded_runs=tally.degraded,
         leaderboard=board,
-        audit=tally.audits,
+        audit=tally.audits.weeks,
         timing=BacktestTiming(
             seconds=round(seconds, 3),
             seconds_per_week=round(seconds / len(todo), 3) if todo else None,
@@ -308,71 +318,39 @@ def _backtest(
 
 @dataclass
 class _Tally:
-    """What this invocation ran: jobs and seconds per kind, model calls, degraded runs, audited weeks."""
+    """What this invocation ran: jobs and seconds per kind, model calls, degraded runs, and the look-ahead audit (which
+    adds its seconds to `spent`)."""
 
+    audits: Audits
     ran: Counter[str] = field(default_factory=Counter)
     spent: Counter[str] = field(default_factory=Counter)
     calls: int = 0  # a model's answers, live or replayed
     rules: int = 0  # the offline rules provider's
     degraded: int = 0
-    audits: list[AuditWeek] = field(default_factory=list)
 
     def count(self, usage: Usage) -> None:
         self.calls += usage.calls
         self.rules += usage.rules_answers
 
 
-def _step(app: BacktestContainer, job: Job, *, audit: bool, tally: _Tally) -> None:
-    """Run one scheduled job as run-due would (a weekly run preceded by its look-ahead audit when `audit`)."""
-    tick = time.perf_counter()
+def _step(app: BacktestContainer, job: Job, *, tally: _Tally) -> None:
+    """Run one scheduled job as run-due would, with its look-ahead audit around it when its week is sampled."""
+    tick, audited_before = time.perf_counter(), tally.spent[AUDIT]
     tally.ran[job.kind.value] += 1
+    draft = tally.audits.before(app, job)
+    outcome: object
     if job.kind is JobKind.POSTMORTEM:
-        closed = postmortem(app, week=job.week_id)
-        tally.count(closed.usage)
-        tally.degraded += bool(closed.degraded)  # as its RunFinished records it
+        outcome = postmortem(app, week=job.week_id)
     elif job.kind is JobKind.CHECKPOINT:
-        result = checkpoint(app, job.time, week=job.week_id, dry_run=False)
-        tally.count(result.usage)
-        tally.degraded += bool(result.degraded)
+        outcome = checkpoint(app, job.time, week=job.week_id, dry_run=False)
     else:
-        audited_before = tally.spent["audit"]
-        draft = _cut_off_run(app, job, tally) if audit else None
-        tick += tally.spent["audit"] - audited_before  # the audit's own time is counted apart
         outcome = weekly(app, week=job.week_id, dry_run=False)
-        if isinstance(outcome, WeeklyResult):
-            tally.count(outcome.usage)
-            tally.degraded += bool(outcome.degraded)
-        if draft is not None:
-            _compare(app, job, outcome, draft, tally)
-    tally.spent[job.kind.value] += time.perf_counter() - tick
-
-
-def _cut_off_run(app: BacktestContainer, job: Job, tally: _Tally) -> Draft:
-    """The week's weekly run as a dry run that can see no bar after its as-of session (app/backtest_audit.py)."""
-    tick = time.perf_counter()
-    _, asof = resolve_week(app.clock.now(), job.week_id, app.loaded.config.schedule)
-    # Worked out here from session closes, not with the market's own helper: a leak planted in that helper
-    # must not move the wall it is tested against.
-    day = asof.astimezone(NEW_YORK).date()
-    sessions = app.calendar.sessions_between(day - timedelta(days=14), day)
-    closed = [s for s in sessions if app.calendar.session_close(s) <= asof]
-    if not closed:
-        raise OperationalError(f"week {job.week_id}: no completed session before {asof.isoformat()} to audit from")
-    draft = dry_run_cut_off(app, job.week_id, closed[-1])
-    tally.spent["audit"] += time.perf_counter() - tick
-    return draft
-
-
-def _compare(app: BacktestContainer, job: Job, outcome: object, draft: Draft, tally: _Tally) -> None:
-    """The real run against the cut-off one, recorded; a difference stops the backtest (exit 1)."""
-    if not isinstance(outcome, WeeklyResult):  # already complete (a resume): nothing fresh to compare with
-        return
-    with app.storage() as storage:
-        audit = compare(storage.events, job.week_id, outcome, draft)
-        record(storage.events, audit, draft.items)
-    tally.audits.append(audit)
-    if not audit.passed:
-        raise OperationalError(leak_message(audit))
+    if isinstance(outcome, WeeklyResult | CheckpointResult | PostmortemResult):  # else a week already complete
+        tally.count(outcome.usage)
+        tally.degraded += bool(outcome.degraded)  # as its RunFinished records it
+    tally.audits.after(app, job, outcome, draft)
+    # The audit's own time is counted apart.
+    tally.spent[job.kind.value] += time.perf_counter() - tick - (tally.spent[AUDIT] - audited_before)
 
 
 def _start_discovery(

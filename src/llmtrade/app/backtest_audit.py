@@ -1,4 +1,4 @@
-"""The look-ahead audit: does a week's weekly run read anything it could not have known at its as-of time?
+"""The look-ahead audit: does a week's weekly run, or one of its checkpoints, read anything it could not have known?
 
 For a sampled week, just before the real weekly run and at the same instant, the weekly job runs as a dry
 run (a draft view: nothing reaches the database) in a market that holds no bar after the week's as-of
@@ -6,27 +6,35 @@ session (app/backtest_market.py). Then the real run goes as usual. If the pipeli
 two asked the same prompts and reached the same decisions; any difference means the real run saw a later
 bar. The first difference (the model call's role or the stage's stream, the line, both texts) is
 recorded as LookaheadAuditFailed on the backtest stream.
+
+Each checkpoint of that week is audited the same way (`dry_run_checkpoint`), in a market cut at its own instant:
+every bar of the sessions closed by then, of a session open then its open alone, no intraday price stamped after it.
+Their verdict is one CheckpointsAuditPassed once the week's jobs are done. A market whose quotes cannot be cut so (the
+synthetic one: its intraday path is drawn through the session's own bar) has its weekly runs audited only.
 """
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 
 from llmtrade.app.backtest_container import BacktestContainer
 from llmtrade.app.evaluation_results import AuditWeek
 from llmtrade.app.paid_calls import keep_paid_calls
-from llmtrade.app.results import WeeklyResult
+from llmtrade.app.results import CheckpointResult, WeeklyResult
 from llmtrade.domain import streams
-from llmtrade.domain.backtests import LookaheadAuditFailed, LookaheadAuditPassed
+from llmtrade.domain.backtests import CheckpointsAuditPassed, LookaheadAuditFailed, LookaheadAuditPassed
 from llmtrade.domain.events import LLMCallCompleted, StoredEvent
 from llmtrade.domain.runs import CountedRunIds, issued_by
-from llmtrade.errors import LlmtradeError, RunStopped, TemporaryError
+from llmtrade.errors import LlmtradeError, OperationalError, RunStopped, TemporaryError
 from llmtrade.exits import causes
+from llmtrade.market.calendar import TradingCalendar, new_york_date
 from llmtrade.storage.event_store import EventStore
+
+CALL = LLMCallCompleted.event_type()
 
 # The weekly run's stage outputs that must not depend on later bars. A dry run stores no risk stage (its
 # plan is shown, never stored) and sends no order: the risk gate's verdicts are compared from the results.
@@ -88,22 +96,64 @@ def dry_run_cut_off(app: BacktestContainer, week_id: date, cutoff: date) -> Draf
     """The weekly run of `week_id` as a dry run that can see no bar after `cutoff`; what it asked and decided."""
     from llmtrade.app.jobs import weekly  # jobs imports the container: keep this module importable alone
 
-    app.cutoff = cutoff
+    def items(draft: EventStore, result: object, own: list[StoredEvent]) -> dict[str, str] | None:
+        return _items(draft, week_id, result, calls=own) if isinstance(result, WeeklyResult) else None
+
+    return _dry_run(app, (cutoff, None), lambda: weekly(app, week=week_id, dry_run=True), items, "the week")
+
+
+def wall(calendar: TradingCalendar, now: datetime) -> tuple[date, date | None]:
+    """What a checkpoint at `now` may know: (the last session closed by then, whose bars it sees whole; the session open
+    then, whose open alone it sees, or None). Worked out here from the exchange's hours, not with the market's own
+    helpers: a leak planted in them must not move the wall it is tested against."""
+    day = new_york_date(now)
+    sessions = calendar.sessions_between(day - timedelta(days=14), day)
+    closed = [s for s in sessions if calendar.session_close(s) <= now]
+    if not closed:
+        raise OperationalError(f"{now.isoformat()}: no completed session before it to audit from")
+    opened = day if day in sessions and calendar.session_open(day) <= now < calendar.session_close(day) else None
+    return closed[-1], opened
+
+
+def dry_run_checkpoint(app: BacktestContainer, week_id: date, time: str) -> Draft:
+    """The checkpoint `time` of `week_id` at the clock's now, as a dry run in a market cut at now (`wall`); what it
+    asked and decided."""
+    from llmtrade.app.jobs import checkpoint  # as in dry_run_cut_off
+
+    def items(draft: EventStore, result: object, own: list[StoredEvent]) -> dict[str, str] | None:
+        return _checkpoint_items(draft, result, calls=own) if isinstance(result, CheckpointResult) else None
+
+    cut = wall(app.calendar, app.clock.now())
+    return _dry_run(app, cut, lambda: checkpoint(app, time, week=week_id, dry_run=True), items, "the checkpoint")
+
+
+def _dry_run(
+    app: BacktestContainer,
+    cut: tuple[date, date | None],
+    run: Callable[[], object],
+    items: Callable[[EventStore, object, list[StoredEvent]], dict[str, str] | None],
+    what: str,
+) -> Draft:
+    """`run` (a dry-run job) in a market cut at `cut` (the last session seen whole, the one whose open alone is seen);
+    `items`: what of its draft, its result and its own model calls is compared (None: it did not run)."""
+    app.cutoff, app.opened = cut
     app.last_draft = None  # an earlier week's draft is not this one's (_keep_paid_calls would keep it again)
     try:
         try:
             # Its own run ids, so the real run is named the same whether or not its week was audited.
             with issued_by(CountedRunIds("lookahead-audit")):
-                result = weekly(app, week=week_id, dry_run=True)
+                result = run()
         finally:
-            app.cutoff = None
+            app.cutoff = app.opened = None
         draft = app.last_draft
-        if draft is None or not isinstance(result, WeeklyResult):
-            return Draft({}, error="the dry run did not run the week")
+        run_id = getattr(result, "run_id", None)
         # Its own calls only: a dry run of this week stopped before (a provider down) kept its paid ones in the books
         # under the same run id (its ids are counted afresh), and this one's draft reads through to them.
-        own = [e for e in draft.appended() if e.run_id == result.run_id and e.type == LLMCallCompleted.event_type()]
-        return Draft(_items(draft, week_id, result, calls=own))  # read before its paid calls are kept
+        own = [] if draft is None else [e for e in draft.appended() if e.run_id == run_id]
+        found = None if draft is None else items(draft, result, [e for e in own if e.type == CALL])
+        if found is None:
+            return Draft({}, error=f"the dry run did not run {what}")
+        return Draft(found)  # read before its paid calls are kept
     except LlmtradeError as exc:
         if any(isinstance(link, (TemporaryError, RunStopped)) for link in causes(exc)):
             # Not the cut-off market's doing (a provider down, the budget spent, a replay miss): the real run would
@@ -126,7 +176,19 @@ def _keep_paid_calls(app: BacktestContainer) -> None:
 
 def compare(events: EventStore, week_id: date, real_run: WeeklyResult, draft: Draft) -> AuditWeek:
     """The real run of the week against the cut-off dry run: passed, or the first difference."""
-    real = _items(events, week_id, real_run)
+    return _verdict(week_id, _items(events, week_id, real_run), draft)
+
+
+def compare_checkpoint(events: EventStore, real_run: CheckpointResult, draft: Draft) -> AuditWeek:
+    """The real checkpoint against its cut-off dry run: passed, or the first difference, its role naming the
+    checkpoint ("checkpoint 2024-03-27 12:00: llm:checkpoint#0")."""
+    verdict = _verdict(real_run.week_id, _checkpoint_items(events, real_run), draft)
+    if verdict.passed:
+        return verdict
+    return verdict.model_copy(update={"role": f"checkpoint {real_run.day} {real_run.time}: {verdict.role}"})
+
+
+def _verdict(week_id: date, real: dict[str, str], draft: Draft) -> AuditWeek:
     calls = sum(1 for key in real if key.startswith("llm:"))
     if draft.error is not None:
         return AuditWeek(
@@ -159,6 +221,15 @@ def record(events: EventStore, audit: AuditWeek, compared: Iterable[str]) -> Non
     events.append([NewEvent.of(payload, stream=streams.BACKTEST, week_id=audit.week_id)])
 
 
+def checkpoints_passed(events: EventStore, week_id: date, checkpoints: int, calls: int) -> None:
+    """The week's `checkpoints` audited, each passed, with their `calls` answers in all: one event on the backtest
+    stream (the leaderboard's note counts them)."""
+    from llmtrade.domain.events import NewEvent
+
+    passed = CheckpointsAuditPassed(week_id=week_id, checkpoints=checkpoints, calls=calls)
+    events.append([NewEvent.of(passed, stream=streams.BACKTEST, week_id=week_id)])
+
+
 def first_difference(a: str, b: str) -> tuple[int, str, str]:
     """(1-based line number, a's line, b's line) of the first line where `a` and `b` differ."""
     left, right = a.splitlines(), b.splitlines()
@@ -174,10 +245,35 @@ def _items(
 ) -> dict[str, str]:
     """The run's comparable texts: its model calls (`calls`, else its LLMCallCompleted in `events`), the week's
     compared streams and the risk gate's verdicts."""
+    items = _calls(events, run.run_id, calls)
+    for part in COMPARED_STREAMS:
+        stream = streams.week_stream(week_id, part)
+        found = events.read_stream(stream)
+        if found:
+            items[f"stream:{part}"] = "\n".join(_text(e) for e in found)
+    verdicts = [v.model_dump(mode="json") for v in run.risk]
+    items["risk:verdicts"] = json.dumps(verdicts, indent=1, sort_keys=True)
+    return items
+
+
+def _checkpoint_items(
+    events: EventStore, run: CheckpointResult, *, calls: list[StoredEvent] | None = None
+) -> dict[str, str]:
+    """The checkpoint's comparable texts: its model calls, then each account's judgement, verdict and orders (what
+    the broker refused of them aside: a dry run sends nothing)."""
+    items = _calls(events, run.run_id, calls)
+    for account in run.accounts:
+        decided = account.model_dump(mode="json", exclude={"refused"})
+        items[f"account:{account.account_id}"] = json.dumps(decided, indent=1, sort_keys=True)
+    return items
+
+
+def _calls(events: EventStore, run_id: str, calls: list[StoredEvent] | None) -> dict[str, str]:
+    """The run's model calls (`calls`, else its LLMCallCompleted in `events`) as texts keyed "llm:<role>#n"."""
     items: dict[str, str] = {}
     by_role: dict[str, list[str]] = defaultdict(list)
     if calls is None:
-        calls = events.read(run_id=run.run_id, type=LLMCallCompleted.event_type())
+        calls = events.read(run_id=run_id, type=CALL)
     for event in calls:
         call = LLMCallCompleted.from_event(event)
         prompt = "\n".join(f"[{m['role']}] {m['content']}" for m in call.messages)
@@ -188,13 +284,6 @@ def _items(
     for role, texts in by_role.items():
         for n, text in enumerate(sorted(texts)):
             items[f"llm:{role}#{n}"] = text
-    for part in COMPARED_STREAMS:
-        stream = streams.week_stream(week_id, part)
-        found = events.read_stream(stream)
-        if found:
-            items[f"stream:{part}"] = "\n".join(_text(e) for e in found)
-    verdicts = [v.model_dump(mode="json") for v in run.risk]
-    items["risk:verdicts"] = json.dumps(verdicts, indent=1, sort_keys=True)
     return items
 
 
@@ -207,5 +296,6 @@ def leak_message(audit: AuditWeek) -> str:
     return (
         f"look-ahead audit failed for week {audit.week_id}: {audit.role}, line {audit.line}: "
         f"real run {audit.real!r}, run without later bars {audit.audited!r}. The pipeline read data after "
-        "the week's as-of time; this backtest's results are not evidence"
+        + ("the checkpoint's instant" if (audit.role or "").startswith("checkpoint ") else "the week's as-of time")
+        + "; this backtest's results are not evidence"
     )

@@ -14,7 +14,9 @@ the paper broker are live's; what differs is only what a replay of history must 
   once, before the first week: app/backtest_history.py);
 - the accounts' broker round trips, which live overlaps on threads, run one after another on the job's own thread
   (app/backtest_threads.py `one_thread_at_a_time`), so the books' events come in the same order on every run;
-- while `cutoff` is set (the look-ahead audit) the market it builds cannot see any bar after that day;
+- while `cutoff` is set (the look-ahead audit) the market it builds cannot see any bar after that day, nor of
+  `opened` (the session open at a checkpoint audited) anything but its open, and its quote providers no price after
+  the clock's now (app/backtest_market.py);
 - every job's coroutine runs on one event loop held with the database (app/job_loop.py), not a loop per job.
 """
 
@@ -28,7 +30,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, ClassVar
 
 from llmtrade.app.backtest_lock import take
-from llmtrade.app.backtest_market import CutoffMarket
+from llmtrade.app.backtest_market import CutoffMarket, CutoffProvider
 from llmtrade.app.backtest_memory import CachedMemory, RecallCache
 from llmtrade.app.container import Container
 from llmtrade.app.job_loop import JobLoop
@@ -64,8 +66,10 @@ class BacktestContainer(Container):
     # never come right ("run the same command again" would stop at it again).
     checks_prints: ClassVar[bool] = False
     pins_weeks: ClassVar[bool] = False  # every job of a backtest is offline on its one provider
-    # The look-ahead audit's cut: while set, markets built here hold no bar after this session day.
+    # The look-ahead audit's cut: while set, markets built here hold no bar after this session day, and of `opened`
+    # (the session open at the instant audited: a checkpoint's) its open alone.
     cutoff: date | None = None
+    opened: date | None = None
     _held: Storage | None = field(default=None, init=False)
     _bar_cache: HeldBarCache | None = field(default=None, init=False)
     # The one event loop of the jobs run while `held` (app/job_loop.py).
@@ -323,7 +327,21 @@ class BacktestContainer(Container):
                 if isinstance(provider, CsvQuotes):  # the files are the whole record: a gap takes the open, no wait
                     provider.open_after = limit
             self._quote_providers[key] = built
+        if self.cutoff is not None:  # the audit's run: each behind its wall (a provider without one: `quotes_cut`)
+            return [self._cut(p) for p in self._quote_providers[key]]
         return list(self._quote_providers[key])
+
+    def quotes_cut(self, names: list[str]) -> bool:
+        """Whether every quote provider of `names` can be cut at an instant (`cut`), so a checkpoint inside a session
+        can be audited: the synthetic market cannot (its intraday path is drawn through the session's own bar)."""
+        return all(getattr(p, "cut", None) is not None for p in self.quote_providers(names))
+
+    def _cut(self, provider: QuoteProvider) -> QuoteProvider:
+        cut = getattr(provider, "cut", None)
+        if cut is None or self.cutoff is None:
+            return provider
+        cutoff, opened = self.cutoff, self.opened
+        return cut(lambda daily: CutoffProvider(daily, cutoff, opened), self.clock.now())
 
     def market(
         self,
@@ -339,7 +357,7 @@ class BacktestContainer(Container):
         market.ends = self.delisted
         if self.cutoff is None:
             return market
-        return CutoffMarket.over(market, storage.conn, self.cutoff)
+        return CutoffMarket.over(market, storage.conn, self.cutoff, self.opened)
 
 
 def _keep(held: Storage, url: str) -> None:

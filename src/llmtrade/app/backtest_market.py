@@ -1,9 +1,13 @@
-"""A market that cannot see past a day: what the look-ahead audit replays a week's run with.
+"""A market that cannot see past an instant: what the look-ahead audit replays a job with.
 
 Two walls, so a leak through either is caught: every provider is wrapped to drop bars after the cutoff
 day, and the service itself clamps every range it is asked for to end on that day (so the bar cache,
 which holds the whole backtest's prefetched history, is never read past it either). Nothing this market
 fetches is stored: the cache write of a cut-off series would be the audit's only mark on the database.
+
+A checkpoint inside a session (`opened`: that session) may know the session's open and nothing else of its bar:
+the service gives its open (`opening_price`), never its close, and a wrapped provider gives its bar with the open
+for high, low and close (`open_only`), so a reader of the rest of the row sees something other than the real run did.
 """
 
 from __future__ import annotations
@@ -22,23 +26,31 @@ if TYPE_CHECKING:
 
 
 class CutoffProvider:
-    """`inner`'s bars up to and including `cutoff` only."""
+    """`inner`'s bars up to and including `cutoff` only; of `opened` (a session open at the cut), its open alone."""
 
-    def __init__(self, inner: BarProvider, cutoff: date):
+    def __init__(self, inner: BarProvider, cutoff: date, opened: date | None = None):
         self._inner = inner
         self.cutoff = cutoff
+        self.opened = opened
         self.name = inner.name
         self.synthetic = inner.synthetic
 
     def daily_bars(self, symbols: list[str], start: date, end: date) -> dict[str, list[Bar]]:
-        bars = self._inner.daily_bars(symbols, start, min(end, self.cutoff))
-        return {s: [b for b in series if b.day <= self.cutoff] for s, series in bars.items()}
+        last = self.cutoff if self.opened is None else max(self.cutoff, self.opened)
+        bars = self._inner.daily_bars(symbols, start, min(end, last))
+        seen = {s: [b for b in series if b.day <= self.cutoff or b.day == self.opened] for s, series in bars.items()}
+        return {s: [b if b.day <= self.cutoff else open_only(b) for b in series] for s, series in seen.items()}
 
     def origin(self, symbol: str) -> str | None:
         return self._inner.origin(symbol)
 
     def incomplete(self, close: datetime) -> str | None:
         return self._inner.incomplete(close)
+
+
+def open_only(bar: Bar) -> Bar:
+    """`bar` as known at its session's open: the open for high, low and close, no volume."""
+    return bar.model_copy(update={"high": bar.open, "low": bar.open, "close": bar.open, "volume": 0.0})
 
 
 class ReadOnlyCache(BarCache):
@@ -56,19 +68,24 @@ class ReadOnlyCache(BarCache):
 
 
 class CutoffMarket(MarketData):
-    """MarketData whose every read ends at `cutoff` at the latest."""
+    """MarketData whose every read ends at `cutoff` at the latest; of `opened`, the session open at the cut, it
+    gives the open."""
 
     cutoff: date
+    opened: date | None
 
     @classmethod
-    def over(cls, market: MarketData, conn: psycopg.Connection, cutoff: date) -> CutoffMarket:
+    def over(
+        cls, market: MarketData, conn: psycopg.Connection, cutoff: date, opened: date | None = None
+    ) -> CutoffMarket:
         cut = cls(
-            [CutoffProvider(p, cutoff) for p in market.providers],
+            [CutoffProvider(p, cutoff, opened) for p in market.providers],
             ReadOnlyCache(conn),
             market.calendar,
             market.recording,
         )
         cut.cutoff = cutoff
+        cut.opened = opened
         cut.ends = market.ends
         return cut
 
@@ -77,7 +94,7 @@ class CutoffMarket(MarketData):
         return series
 
     def opening_price(self, symbol: str, day: date) -> float | None:
-        if day > self.cutoff:
+        if day > self.cutoff and day != self.opened:
             return None
         return super().opening_price(symbol, day)
 

@@ -39,6 +39,9 @@ class AuditWeek(Result):
     week_id: date
     passed: bool
     calls: int
+    # How many of its checkpoints were audited too and passed (None: none was: a market that cannot be cut inside a
+    # session, the synthetic one). A failed checkpoint fails its week: `role` names it.
+    checkpoints: int | None = None
     role: str | None = None
     line: int | None = None
     real: str | None = None

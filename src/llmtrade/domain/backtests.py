@@ -107,8 +107,19 @@ class LookaheadAuditPassed(EventPayload):
     compared: list[str]  # what was compared: "llm:<role>#n", "stream:<name>"
 
 
+class CheckpointsAuditPassed(EventPayload):
+    """Each of the week's `checkpoints` run by this invocation, replayed as a dry run in a market holding nothing
+    after its instant (of its session, the open alone), asked the same prompts (`calls` model or rules answers in all)
+    and reached the same decisions as the real checkpoint. Recorded once the week's jobs are done."""
+
+    week_id: date
+    checkpoints: int
+    calls: int
+
+
 class LookaheadAuditFailed(EventPayload):
-    """The week's weekly run differed once bars after its as-of time were removed: it read the future."""
+    """A weekly run or a checkpoint (`role` names which) differed once what came after its instant was removed: it
+    read the future."""
 
     week_id: date
     role: str  # the LLM role or the stage stream that differed first
@@ -335,8 +346,16 @@ def audit_note(stream: Sequence[StoredEvent]) -> str | None:
         )
     shown = ", ".join(str(week) for week in passed[:5]) + (f" and {len(passed) - 5} more" if len(passed) > 5 else "")
     verdict = "it passed" if len(passed) == 1 else "each passed"
-    return (
+    said = (
         f"look-ahead audit: {len(passed)} of the {counted(done, 'week')} done audited ({shown}), and {verdict}: the "
         "weekly run, rerun in a market holding no bar after its as-of session, asked the same prompts and reached the "
-        "same decisions; the checkpoints are not audited"
+        "same decisions"
+    )
+    checked = [CheckpointsAuditPassed.from_event(e) for e in stream if e.type == CheckpointsAuditPassed.event_type()]
+    if not checked:
+        return said + "; the checkpoints are not audited"
+    checkpoints = sum(c.checkpoints for c in checked)
+    return said + (
+        f"; so did {counted(checkpoints, 'checkpoint')} of {counted(len(checked), 'week')}, each rerun in a market "
+        "holding nothing after its instant (of its session, the open alone)"
     )

@@ -25,11 +25,13 @@ may bring the row); a backtest's would fail every rerun the same way.
 
 from __future__ import annotations
 
+import copy
 import csv
 import hashlib
 import math
 from array import array
 from bisect import bisect_left, bisect_right
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -40,6 +42,7 @@ from llmtrade.market.calendar import NEW_YORK, TradingCalendar, new_york_date
 from llmtrade.market.csv_files import case_twins, twins_refused
 from llmtrade.market.csv_folder import CANNOT_READ, CsvFolderProvider, folder_gone, unusable
 from llmtrade.market.csv_text import NotText, decoded, delimiter, field_count
+from llmtrade.market.provider import BarProvider
 
 INTRADAY_DIR = "intraday"
 
@@ -55,8 +58,18 @@ class CsvQuotes:
         # A backtest's staleness limit: an intraday file's row before the session or older than it yields to the open.
         self.open_after = open_after
         self.named_by = named_by
-        self._daily = CsvFolderProvider(folder, named_by=named_by)
+        self._daily: BarProvider = CsvFolderProvider(folder, named_by=named_by)
         self._calendar = calendar
+        self._until: datetime | None = None  # a look-ahead audit's wall (`cut`)
+
+    def cut(self, daily: Callable[[BarProvider], BarProvider], until: datetime) -> CsvQuotes:
+        """This provider as a look-ahead audit's cut-off run reads it (app/backtest_market.py): its daily rows through
+        `daily` (the wall the caller builds around its own daily reader) and no intraday row stamped after `until`,
+        dropped before a row is looked for, so a reader that looked past `now` would find another row than live."""
+        cut = copy.copy(self)
+        cut._daily = daily(self._daily)
+        cut._until = until
+        return cut
 
     def latest(self, symbols: list[str], now: datetime) -> dict[str, Quote]:
         """Intraday file rows where a file exists, the session's open for the rest (see module doc)."""
@@ -72,7 +85,7 @@ class CsvQuotes:
             if why is not None and why.startswith(CANNOT_READ):  # a file given, maybe, but out of reach: never guessed
                 raise MarketDataError(f"{path}: the intraday file {why}")
             if why is None:
-                quote = _from_file(path, symbol, now)
+                quote = _from_file(path, symbol, now, self._until)
                 if quote is not None and not self._gap(quote, now):
                     quotes[symbol] = quote
                 elif self.open_after is not None and unusable(self.folder / f"{symbol}.csv") is None:
@@ -105,9 +118,12 @@ class CsvQuotes:
         }
 
 
-def _from_file(path: Path, symbol: str, now: datetime) -> Quote | None:
+def _from_file(path: Path, symbol: str, now: datetime, until: datetime | None = None) -> Quote | None:
     stat = path.stat()
     stamps, prices = _read(path, stat.st_mtime_ns, stat.st_size)
+    if until is not None:
+        kept = bisect_right(stamps, until.timestamp())
+        stamps, prices = stamps[:kept], prices[:kept]
     i = bisect_right(stamps, now.timestamp()) - 1
     if i < 0:
         return None

@@ -1,0 +1,97 @@
+"""The look-ahead audit across a backtest's jobs (`Audits`): which jobs it reruns cut off, the verdicts so far, and
+the seconds it took; the reruns and comparisons themselves are app/backtest_audit.py's.
+
+A sampled week's weekly run is audited just before it runs; each of that week's checkpoints too, when its weekly run
+passed its audit in this invocation and the backtest's quotes can be cut at an instant (not the synthetic market's:
+its minute path is drawn through the session's own bar). A checkpoint's pass is recorded with its week's others once
+the week's jobs are done (`week_done`); any difference stops the backtest (exit 1), recorded."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+
+from llmtrade.app.backtest_audit import (
+    Draft,
+    checkpoints_passed,
+    compare,
+    compare_checkpoint,
+    dry_run_checkpoint,
+    dry_run_cut_off,
+    leak_message,
+    record,
+    wall,
+)
+from llmtrade.app.backtest_container import BacktestContainer
+from llmtrade.app.evaluation_results import AuditWeek
+from llmtrade.app.results import CheckpointResult, WeeklyResult
+from llmtrade.errors import OperationalError
+from llmtrade.workflows.schedule import Job, JobKind
+from llmtrade.workflows.weeks import resolve_week
+
+KIND = "audit"  # its seconds in the backtest's timing, beside the jobs'
+
+
+@dataclass
+class Audits:
+    """`sampled`: the weeks to audit; `cut_checkpoints`: whether their checkpoints are audited too; `spent`: the
+    backtest's seconds per kind, to which this adds its own under KIND. `weeks`: each audited week's verdict."""
+
+    sampled: set[date]
+    cut_checkpoints: bool
+    spent: Counter[str]
+    weeks: list[AuditWeek] = field(default_factory=list)
+    # Each week whose weekly run passed its audit now: its checkpoints passed so far and their answers.
+    _checkpoints: dict[date, tuple[int, int]] = field(default_factory=dict)
+
+    def before(self, app: BacktestContainer, job: Job) -> Draft | None:
+        """The job's cut-off dry run, if it is audited: the weekly run with no bar after its as-of session, a
+        checkpoint with nothing after its own instant but its session's open."""
+        if job.week_id not in self.sampled:
+            return None
+        tick = time.perf_counter()
+        try:
+            if job.kind is JobKind.WEEKLY:
+                _, asof = resolve_week(app.clock.now(), job.week_id, app.loaded.config.schedule)
+                return dry_run_cut_off(app, job.week_id, wall(app.calendar, asof)[0])
+            if job.kind is JobKind.CHECKPOINT and self.cut_checkpoints and job.week_id in self._checkpoints:
+                return dry_run_checkpoint(app, job.week_id, job.time)
+            return None
+        finally:
+            self.spent[KIND] += time.perf_counter() - tick
+
+    def after(self, app: BacktestContainer, job: Job, outcome: object, draft: Draft | None) -> None:
+        """The real run (`outcome`) against its cut-off one, recorded (a checkpoint's pass at the week's end:
+        `week_done`); a difference stops the backtest (OperationalError, exit 1)."""
+        if draft is None:
+            return
+        with app.storage() as storage:
+            if isinstance(outcome, CheckpointResult):
+                audit = compare_checkpoint(storage.events, outcome, draft)
+                if audit.passed:
+                    done, calls = self._checkpoints[job.week_id]
+                    self._checkpoints[job.week_id] = (done + 1, calls + audit.calls)
+                    return
+                record(storage.events, audit, ())
+            elif isinstance(outcome, WeeklyResult):  # else already complete (a resume): nothing fresh to compare with
+                audit = compare(storage.events, job.week_id, outcome, draft)
+                record(storage.events, audit, draft.items)
+                if audit.passed:
+                    self._checkpoints[job.week_id] = (0, 0)  # its checkpoints are audited after it (`before`)
+            else:
+                return
+        self.weeks.append(audit)
+        if not audit.passed:
+            raise OperationalError(leak_message(audit))
+
+    def week_done(self, app: BacktestContainer, week_id: date) -> None:
+        """The week's checkpoints audited now, each passed: one CheckpointsAuditPassed, and the week's verdict says how
+        many."""
+        if week_id not in self._checkpoints or not self.cut_checkpoints:
+            return
+        done, calls = self._checkpoints.pop(week_id)
+        with app.storage() as storage:
+            checkpoints_passed(storage.events, week_id, done, calls)
+        self.weeks = [a.model_copy(update={"checkpoints": done}) if a.week_id == week_id else a for a in self.weeks]
