@@ -103,7 +103,7 @@ def dry_run_cut_off(app: BacktestContainer, week_id: date, cutoff: date) -> Draf
 
 
 def wall(calendar: TradingCalendar, now: datetime) -> tuple[date, date | None]:
-    """What a checkpoint at `now` may know: (the last session closed by then, whose bars it sees whole; the session open
+    """What a run as of `now` may know: (the last session closed by then, whose bars it sees whole; the session open
     then, whose open alone it sees, or None). Worked out here from the exchange's hours, not with the market's own
     helpers: a leak planted in them must not move the wall it is tested against."""
     day = new_york_date(now)
@@ -149,8 +149,8 @@ def _dry_run(
         run_id = getattr(result, "run_id", None)
         # Its own calls only: a dry run of this week stopped before (a provider down) kept its paid ones in the books
         # under the same run id (its ids are counted afresh), and this one's draft reads through to them.
-        own = [] if draft is None else [e for e in draft.appended() if e.run_id == run_id]
-        found = None if draft is None else items(draft, result, [e for e in own if e.type == CALL])
+        own = [] if draft is None else [e for e in draft.appended() if e.run_id == run_id and e.type == CALL]
+        found = None if draft is None else items(draft, result, own)
         if found is None:
             return Draft({}, error=f"the dry run did not run {what}")
         return Draft(found)  # read before its paid calls are kept
