@@ -30,6 +30,7 @@ from llmtrade.app.backtest_answers import shared_answers
 from llmtrade.app.backtest_audit import not_audited_now, sample
 from llmtrade.app.backtest_audits import KIND as AUDIT
 from llmtrade.app.backtest_audits import Audits
+from llmtrade.app.backtest_bridged import refuse_bridged
 from llmtrade.app.backtest_config import record_config
 from llmtrade.app.backtest_container import BacktestContainer
 from llmtrade.app.backtest_delisting import settle_due as settle_delisted
@@ -200,6 +201,7 @@ def _backtest(
         if rebuild_if_ahead(app, storage):
             say("memory: rows of events a killed run never wrote were found; rebuilt from the events written")
         todo = [w for w in weeks if w not in finished]
+        refuse_bridged(storage, spec.name, todo)  # books priced by an earlier version's rule are not gone on with
         where = Whereabouts(spec.name, todo, weeks_done=len(finished), weeks=len(weeks))
         later.enter_context(where.noted())  # a stop from here on says where the weeks were (backtest_stops.py)
         unbound = False
