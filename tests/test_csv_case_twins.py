@@ -16,7 +16,7 @@ from llmtrade.market.calendar import NEW_YORK, TradingCalendar
 from llmtrade.market.csv_files import price_files
 from llmtrade.market.csv_folder import CsvFolderProvider
 from llmtrade.market.csv_quotes import CsvQuotes
-from llmtrade.market.failures import PriceFilesMisconfigured
+from llmtrade.market.failures import PriceFileMissing, PriceFilesMisconfigured
 from tests.market_series import END, START, rows, write
 from tests.test_backtest import _unique
 from tests.test_backtest_bad_start import WEEK, _write, history
@@ -88,3 +88,24 @@ def test_a_backtest_on_a_folder_with_such_intraday_files_exits_2_naming_both(
     said = " ".join(ran.stderr.split())
     assert f"csv folder {folder / 'intraday'}: QQQ.csv and qqq.csv differ only in case" in said, said
     assert "Traceback" not in ran.output
+
+
+def test_a_symbols_file_found_only_under_another_spelling_is_named_with_the_fix(tmp_path: Path) -> None:
+    """From trial U: a lone spy.csv (no SPY.csv) was reported as "no file for SPY" without naming it, leaving the
+    user to wonder why the file they saved was not read."""
+    folder = tmp_path / "prices"
+    write(folder, "SPY", rows("SPY"))
+    write(folder, "TLT", rows("TLT"))
+    write(folder, "GLD", rows("GLD"))
+    (folder / "SPY.csv").rename(folder / "spy.csv")
+    (folder / "TLT.csv").rename(folder / "Tlt.csv")
+    (folder / "gld.CSV").mkdir()  # not a file of prices: not offered as one
+    (folder / "GLD.csv").unlink()
+    provider = CsvFolderProvider(folder, named_by="--csv")
+    with pytest.raises(PriceFileMissing) as missing:
+        provider.daily_bars(["SPY", "TLT", "GLD"], START, END)
+    said = str(missing.value)
+    assert getattr(missing.value, "exit_code", None) == 2, said
+    assert "spy.csv is there, but SPY's prices are read from SPY.csv only, spelt as the symbol: rename it so" in said
+    assert "Tlt.csv is there, but TLT's prices are read from TLT.csv only" in said
+    assert "gld.CSV" not in said, said

@@ -69,15 +69,38 @@ def _twins(folder: Path, changed: int) -> tuple[tuple[str, ...], ...]:
     except OSError:
         return ()
     for name in names:
-        if not name.casefold().endswith(".csv"):
-            continue
-        try:
-            if not stat.S_ISREG((folder / name).stat().st_mode):  # a folder `old.csv`, a link to nothing: no prices
-                continue
-        except OSError:
-            continue
-        by_name.setdefault(name.casefold(), []).append(name)
+        if name.casefold().endswith(".csv") and _regular(folder / name):
+            by_name.setdefault(name.casefold(), []).append(name)
     return tuple(tuple(sorted(group)) for _, group in sorted(by_name.items()) if len(group) > 1)
+
+
+def _regular(path: Path) -> bool:
+    """Whether `path` is a regular file (links followed): a folder `old.csv` or a link to nothing holds no prices."""
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except OSError:
+        return False
+
+
+def spelt_otherwise(folder: Path, symbol: str) -> list[str]:
+    """The files in `folder` named as `symbol`'s but for case (`spy.csv` for SPY), sorted: a message finding no
+    SYMBOL.csv names them, since a symbol's file is read under its own spelling only."""
+    wanted = f"{symbol}.csv"
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    return sorted(n for n in names if n.casefold() == wanted.casefold() and n != wanted and _regular(folder / n))
+
+
+def respelt(folder: Path, symbols: list[str]) -> str:
+    """What to say of `symbols`' files found under another spelling (`spelt_otherwise`), "" when none is."""
+    found = [(s, others) for s in symbols if (others := spelt_otherwise(folder, s))]
+    return "".join(
+        f"; {' and '.join(others)} {'is' if len(others) == 1 else 'are'} there, but {s}'s prices are read from "
+        f"{s}.csv only, spelt as the symbol: rename it so"
+        for s, others in found
+    )
 
 
 def twins_refused(folder: Path, twins: list[tuple[str, ...]], named_by: str = "") -> PriceFilesMisconfigured:

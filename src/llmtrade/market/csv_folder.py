@@ -42,7 +42,7 @@ from llmtrade.domain.market import Bar
 from llmtrade.errors import MarketDataMissing, MarketDataUnavailable, PartAnswered
 from llmtrade.exits import PATH_ERRNOS
 from llmtrade.market.calendar import TradingCalendar, new_york_date
-from llmtrade.market.csv_files import case_twins, twins_refused
+from llmtrade.market.csv_files import case_twins, respelt, twins_refused
 from llmtrade.market.csv_problems import UNPARSABLE_DATE, FileProblems, close_outside, rejected
 from llmtrade.market.csv_sessions import ahead_problems, session_problems
 from llmtrade.market.csv_text import (
@@ -132,6 +132,7 @@ class CsvFolderProvider:
                 f"csv folder {self.folder}{self._named} has no file for {BENCHMARK}, the benchmark ("
                 f"{self._file(BENCHMARK)} does not exist): every week reads it and the leaderboard ranks against it, "
                 f"whatever the universe holds, so it cannot be left out: add {BENCHMARK}.csv"
+                + respelt(self.folder, [BENCHMARK])
             )
         if missing:
             # What to do is in the message, the files and the config file named: a folder of a few files (the seven
@@ -144,6 +145,7 @@ class CsvFolderProvider:
             said.append(
                 f"csv folder {self.folder}{self._named} has no file for {few(missing)} ({files} "
                 f"{'does' if one else 'do'} not exist): add {'it' if one else 'a SYMBOL.csv for each'}, or {edit}"
+                + respelt(self.folder, missing)
             )
         if broken:
             said.append(f"csv folder {self.folder}{self._named}: {'; '.join(broken)}: {USABLE}")
