@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from llmtrade.app import settle_ended
 from llmtrade.app.container import Container
-from llmtrade.app.results import PositionSettled
+from llmtrade.app.position_results import PositionSettled
 from llmtrade.brokers.order_plan import client_order_id
 from llmtrade.cli import app
 from llmtrade.clock import make_clock

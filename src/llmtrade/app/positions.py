@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from llmtrade.app.clock_guard import refuse_wrong_clock
 from llmtrade.app.container import Container
 from llmtrade.app.orphaned_positions import orphan_line, orphaned_holdings
-from llmtrade.app.results import DifferenceLine, ManagedAccount, ManagedAccounts, PositionChange
+from llmtrade.app.position_results import ManagedAccount, ManagedAccounts, PositionChange
+from llmtrade.app.results import DifferenceLine
 from llmtrade.app.status_prices import universe_unpriced
 from llmtrade.app.week_mode import as_books_priced
 from llmtrade.brokers.reconcile import Reconciliation, look_now

@@ -22,8 +22,8 @@ from datetime import date, datetime
 
 from llmtrade.app.clock_guard import refuse_wrong_clock
 from llmtrade.app.container import Container
+from llmtrade.app.position_results import PositionSettled
 from llmtrade.app.positions import known_account
-from llmtrade.app.results import PositionSettled
 from llmtrade.app.week_mode import as_books_priced
 from llmtrade.brokers.fills import look_at
 from llmtrade.brokers.order_plan import client_order_id

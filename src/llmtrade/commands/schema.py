@@ -25,6 +25,7 @@ def schema(
         housekeeping,
         inquiry_results,
         memory_results,
+        position_results,
         results,
     )
     from llmtrade.observe.timeline import RunTrace
@@ -32,6 +33,7 @@ def schema(
 
     documents = {
         **results.DOCUMENTS,
+        **position_results.DOCUMENTS,
         **inquiry_results.DOCUMENTS,
         **housekeeping.DOCUMENTS,
         **evaluation_results.DOCUMENTS,

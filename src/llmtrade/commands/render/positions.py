@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llmtrade.app.results import ManagedAccounts
+from llmtrade.app.position_results import ManagedAccounts
 from llmtrade.console import Output
 
 
