@@ -15,7 +15,7 @@ from llmtrade.brokers.fills import observe
 from llmtrade.brokers.order_ends import ended_notes, record_order_ends
 from llmtrade.brokers.protocol import CancelAnswer
 from llmtrade.config.loader import load_config
-from llmtrade.domain.trading import BreakerCancelFailed
+from llmtrade.domain.breaker import BreakerCancelFailed
 from llmtrade.risk.controls import evaluate_breaker, halted, reset_breaker
 from llmtrade.risk.halt_cancels import cancel_opening_orders, resume_by_hand
 from llmtrade.storage.bootstrap import Storage

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from llmtrade.domain.trading import BreakerCancelFailed, Order, Side
+from llmtrade.domain.breaker import BreakerCancelFailed
+from llmtrade.domain.trading import Order, Side
 from llmtrade.errors import BrokerUnavailable
 from llmtrade.risk.halt_cancels import cancel_opening_orders
 from llmtrade.storage.bootstrap import Storage

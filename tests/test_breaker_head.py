@@ -7,9 +7,10 @@ from __future__ import annotations
 import pytest
 
 from llmtrade.clock import FixedClock
+from llmtrade.domain.breaker import BreakerUpdated
 from llmtrade.domain.events import EventPayload, NewEvent
 from llmtrade.domain.streams import breaker_stream
-from llmtrade.domain.trading import AccountHalted, BreakerUpdated
+from llmtrade.domain.trading import AccountHalted
 from llmtrade.risk import breaker
 from llmtrade.risk.controls import halted, read_breaker
 from llmtrade.storage.bootstrap import Storage

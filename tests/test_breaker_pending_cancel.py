@@ -11,8 +11,9 @@ from collections.abc import Callable
 from llmtrade.app.report_weeks import week_report
 from llmtrade.brokers.order_ends import ended_notes
 from llmtrade.config.loader import load_config
+from llmtrade.domain.breaker import BreakerCancelRequested
 from llmtrade.domain.streams import fill_stream
-from llmtrade.domain.trading import BreakerCancelRequested, OrderFilled, OrderStatus, QueuedOrderCanceled
+from llmtrade.domain.trading import OrderFilled, OrderStatus, QueuedOrderCanceled
 from llmtrade.risk.controls import halted, reset_breaker
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows.desk import Desk

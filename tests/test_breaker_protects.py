@@ -15,8 +15,9 @@ from llmtrade.brokers.paper import PaperBroker
 from llmtrade.clock import FixedClock
 from llmtrade.config.loader import load_config
 from llmtrade.config.models import Config
+from llmtrade.domain.breaker import BreakerState
 from llmtrade.domain.events import NewEvent
-from llmtrade.domain.trading import AccountSnapshot, BreakerState, Fill, Order, RiskVerdict, Side, TradeIntent
+from llmtrade.domain.trading import AccountSnapshot, Fill, Order, RiskVerdict, Side, TradeIntent
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.risk import controls, gate
 from llmtrade.risk.controls import (

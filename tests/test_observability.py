@@ -28,10 +28,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner
 
 from llmtrade.cli import app
+from llmtrade.domain.breaker import BreakerState, BreakerUpdated
 from llmtrade.domain.events import LLMCallCompleted, LLMCallFailed, NewEvent
 from llmtrade.domain.market import MarketProviderFailed
 from llmtrade.domain.tracing import trace_id_of
-from llmtrade.domain.trading import BreakerState, BreakerUpdated, RiskAdjustment, RiskChecked, RiskVerdict
+from llmtrade.domain.trading import RiskAdjustment, RiskChecked, RiskVerdict
 from llmtrade.observe.metrics import registry, write
 from llmtrade.storage.bootstrap import Storage
 from tests.support import stored_events

@@ -20,11 +20,12 @@ from llmtrade.app import clock_skew
 from llmtrade.app.alerting import alert_refused
 from llmtrade.app.clock_behind import SLACK, new_york
 from llmtrade.app.container import Container
+from llmtrade.domain.breaker import BreakerUpdated
 from llmtrade.domain.checkpoints import AccountValued
 from llmtrade.domain.reconciliation import PositionAdopted, PositionReleased
 from llmtrade.domain.runs import ClockBehindRefused, RunFailed, RunFinished, RunKilled, RunStarted
 from llmtrade.domain.streams import CLOCK_BEHIND
-from llmtrade.domain.trading import BreakerUpdated, OrderFilled, OrderSubmitted
+from llmtrade.domain.trading import OrderFilled, OrderSubmitted
 from llmtrade.errors import TemporaryError
 from llmtrade.storage.event_store import EventStore
 from llmtrade.storage.head_append import append_after

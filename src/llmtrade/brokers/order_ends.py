@@ -43,14 +43,12 @@ from typing import TYPE_CHECKING
 
 from llmtrade.brokers.per_store import PerStore
 from llmtrade.brokers.protocol import Broker
+from llmtrade.domain.breaker import BreakerCancelFailed, BreakerCancelRequested, BreakerCancelTaken
 from llmtrade.domain.events import NewEvent, StoredEvent
 from llmtrade.domain.ledger import BooksReset
 from llmtrade.domain.streams import breaker_stream, fill_stream
 from llmtrade.domain.trading import (
     AccountResumed,
-    BreakerCancelFailed,
-    BreakerCancelRequested,
-    BreakerCancelTaken,
     Order,
     OrderFilled,
     OrderResult,

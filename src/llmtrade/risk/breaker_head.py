@@ -17,9 +17,9 @@ import weakref
 from dataclasses import dataclass
 from itertools import pairwise
 
+from llmtrade.domain.breaker import BreakerUpdated
 from llmtrade.domain.events import StoredEvent
 from llmtrade.domain.streams import breaker_stream
-from llmtrade.domain.trading import BreakerUpdated
 from llmtrade.storage.event_store import EventStore
 
 

@@ -24,18 +24,10 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 
 from llmtrade.brokers.protocol import Broker, CancelAnswer
+from llmtrade.domain.breaker import BreakerCancelFailed, BreakerCancelRequested, BreakerCancelTaken, BreakerState
 from llmtrade.domain.events import EventPayload, NewEvent, StoredEvent
 from llmtrade.domain.streams import breaker_stream, fill_stream
-from llmtrade.domain.trading import (
-    BreakerCancelFailed,
-    BreakerCancelRequested,
-    BreakerCancelTaken,
-    BreakerState,
-    BrokerOrder,
-    OrderStatus,
-    Position,
-    QueuedOrderCanceled,
-)
+from llmtrade.domain.trading import BrokerOrder, OrderStatus, Position, QueuedOrderCanceled
 from llmtrade.errors import ConcurrencyError, LlmtradeError
 from llmtrade.risk.controls import reset_breaker
 from llmtrade.risk.halt import opening_orders

@@ -28,8 +28,9 @@ from llmtrade.brokers.order_ends import record_order_ends
 from llmtrade.brokers.per_store import PerStore
 from llmtrade.brokers.reconcile import our_order_ids
 from llmtrade.config.models import Config
+from llmtrade.domain.breaker import BreakerState
 from llmtrade.domain.market import Bar
-from llmtrade.domain.trading import AccountSnapshot, BreakerState, Fill
+from llmtrade.domain.trading import AccountSnapshot, Fill
 from llmtrade.errors import ConcurrencyError
 from llmtrade.risk.controls import breaker_change, breaker_events, evaluate_breaker
 from llmtrade.risk.halt_cancels import cancel_opening_orders, settle_unanswered
