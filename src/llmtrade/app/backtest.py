@@ -241,7 +241,8 @@ def _backtest(
             raise
         done = done_keys(events)
         ran = {w for w in audited if w in finished or any(j.key in done for j in plan[w] if j.kind is JobKind.WEEKLY)}
-        if unaudited := not_audited_now(spec.audit, ran, events.read_stream(streams.BACKTEST)):
+        stream = events.read_stream(streams.BACKTEST)
+        if unaudited := not_audited_now(spec.audit, ran, stream, cut_checkpoints=tally.audits.cut_checkpoints):
             app.warning(unaudited)
         taken = {e.run_id for e in events.read(type=RunStarted.event_type()) if e.run_id}
         report = progress or (lambda _: None)

@@ -66,18 +66,30 @@ def sample(weeks: list[date], count: int) -> set[date]:
     return {weeks[round(i * (len(weeks) - 1) / (count - 1))] for i in range(count)}
 
 
-def not_audited_now(count: int, ran_before: set[date], stream: Sequence[StoredEvent]) -> str | None:
+def not_audited_now(
+    count: int, ran_before: set[date], stream: Sequence[StoredEvent], *, cut_checkpoints: bool = False
+) -> str | None:
     """What to say when weeks `--audit count` sampled ran before this invocation (`ran_before`: their weekly run is
     stored): an audit runs just before a week's weekly run, so they cannot be audited now, and a user who added
     --audit to a resumed backtest would otherwise take them as checked. Each says what an earlier audit found
-    (`stream`: the backtest stream's verdicts), if any; None when every sampled week runs now."""
+    (`stream`: the backtest stream's verdicts), if any; None when every sampled week runs now. `cut_checkpoints`:
+    the checkpoints are audited too, so a week whose weekly run passed with no verdict of its checkpoints (stopped
+    inside it: they are recorded once the week's jobs are done) is said to be half audited, not "passed"."""
     skipped = sorted(ran_before)
     if not skipped:
         return None
     verdicts: dict[date, str] = {}
+    checked = {
+        CheckpointsAuditPassed.from_event(e).week_id for e in stream if e.type == CheckpointsAuditPassed.event_type()
+    }
     for event in stream:
         if event.type == LookaheadAuditPassed.event_type():
-            verdicts[LookaheadAuditPassed.from_event(event).week_id] = "audited then (passed)"
+            week = LookaheadAuditPassed.from_event(event).week_id
+            verdicts[week] = (
+                "audited then (its weekly run passed; its checkpoints were not audited)"
+                if cut_checkpoints and week not in checked
+                else "audited then (passed)"
+            )
         elif event.type == LookaheadAuditFailed.event_type():
             verdicts[LookaheadAuditFailed.from_event(event).week_id] = "audited then (FAILED)"
     one = len(skipped) == 1
@@ -87,7 +99,7 @@ def not_audited_now(count: int, ran_before: set[date], stream: Sequence[StoredEv
         f"--audit {count}: {weeks} ran before this invocation, so {'it is' if one else 'they are'} not audited now "
         f"(an audit runs just before a week's weekly run): {found}"
     )
-    if any(w not in verdicts for w in skipped):
+    if any(w not in verdicts or "not audited" in verdicts[w] for w in skipped):
         said += f"; to audit {'it' if one else 'them'}, run the range under a new --name with --audit"
     return said
 
