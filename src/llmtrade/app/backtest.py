@@ -37,7 +37,16 @@ from llmtrade.app.backtest_delisting import settle_due as settle_delisted
 from llmtrade.app.backtest_discovery import BacktestDiscovery
 from llmtrade.app.backtest_discovery import start as start_discovery
 from llmtrade.app.backtest_history import history_for
-from llmtrade.app.backtest_inputs import HISTORY, Inputs, Progress, draw_ahead, follow_books, range_weeks, standings
+from llmtrade.app.backtest_inputs import (
+    HISTORY,
+    Inputs,
+    Progress,
+    draw_ahead,
+    follow_books,
+    range_weeks,
+    stale_rows,
+    standings,
+)
 from llmtrade.app.backtest_paths import draws_worker_from, paths_planned
 from llmtrade.app.backtest_prices import prefetch, refuse_outside, span
 from llmtrade.app.backtest_process import plain_sigint, weekly_heap
@@ -211,6 +220,8 @@ def _backtest(
             quoting = sorted({new_york_date(j.at) for w in todo for j in plan[w] if calendar.is_open(j.at)})
             if gaps := gaps_notice(inputs.intraday, quoting):  # once, before the first week (csv_quotes.py)
                 say(gaps)
+            if inputs.intraday and (stale := stale_rows(app, inputs, [j.at for w in todo for j in plan[w]])):
+                say(stale)
             unbound = ran_nothing(storage)  # before this start: did any earlier one run a job?
             begun = inputs.started(resumed_after=last_done, replaced_after=resume.replaced_after)
             events.append([NewEvent.of(begun, stream=streams.BACKTEST)])

@@ -23,7 +23,7 @@ from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import UsageError
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.csv_files import price_files
-from llmtrade.market.csv_quotes import intraday_days
+from llmtrade.market.csv_quotes import intraday_days, stale_notice
 from llmtrade.market.providers import csv_dir
 from llmtrade.storage.event_store import EventStore
 
@@ -154,3 +154,13 @@ def _folder_hash(folder: Path) -> str:
     for name, data in price_files(folder).items() if folder.is_dir() else ():
         digest.update(name.encode() + b"\0" + data + b"\0")
     return digest.hexdigest()
+
+
+def stale_rows(app: BacktestContainer, inputs: Inputs, instants: list[datetime]) -> str | None:
+    """The intraday files whose rows price none of some jobs in session, on days they have rows (csv_quotes.py)."""
+    folder = csv_dir(app.loaded.config.assets, app.settings)
+    if folder is None:
+        return None
+    limit = timedelta(seconds=app.loaded.config.assets.market_data.quote_staleness_seconds)
+    in_session = [at for at in instants if app.calendar.is_open(at)]
+    return stale_notice(folder, inputs.intraday, in_session, limit, app.calendar)

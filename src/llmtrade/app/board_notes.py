@@ -92,11 +92,11 @@ AT_CLOSE = "daily close"
 
 def fill_price_notes(fills: Sequence[Fill]) -> list[str]:
     """What priced the accounts' fills where it was no price at the order's time: orders sent inside a session on a
-    symbol with daily prices only, filled at the session's close (hours after the checkpoint that sent them, at a price
-    it could not know); and, in books run by an earlier version, fills priced by the daily bridge, drawn through the
-    session's high, low and close: the order's checkpoint and its fill saw a price shaped by a close still to come
-    (DESIGN.md: a model that has read the future is not evidence; a trial's two-year backtest had 201 of its 897 fills
-    so, said nowhere beside the figures)."""
+    symbol priced then at its open (daily prices only, or an intraday file with no fresh row then), filled at the
+    session's close (hours after the checkpoint that sent them, at a price it could not know); and, in books run by an
+    earlier version, fills priced by the daily bridge, drawn through the session's high, low and close: the order's
+    checkpoint and its fill saw a price shaped by a close still to come (DESIGN.md: a model that has read the future
+    is not evidence; a trial's two-year backtest had 201 of its 897 fills so, said nowhere beside the figures)."""
     bridged: dict[str, int] = {}
     closed: dict[str, int] = {}
     for fill in fills:
@@ -109,9 +109,10 @@ def fill_price_notes(fills: Sequence[Fill]) -> list[str]:
         each = ", ".join(f"{account} {n}" for account, n in sorted(closed.items()))
         notes.append(
             f"filled at the close: {sum(closed.values())} of the accounts' {counted(len(fills), 'fill')} ({each}) were "
-            "orders sent during a session on a symbol with daily prices only (priced all session at its open, the one "
-            "price known before the close), so each filled at that session's close, the first price after it "
-            "(intraday/SYMBOL.csv files in the CSV folder give traded prices inside the session)"
+            "orders sent during a session on a symbol priced then at its open, the one price known before the close "
+            "(no intraday file, or no row of it in the session within the staleness limit), so each filled at that "
+            "session's close, the first price after it (intraday/SYMBOL.csv files with rows through the session give "
+            "traded prices inside it; the backtest's start names those whose rows priced none of some jobs)"
         )
     if bridged:
         each = ", ".join(f"{account} {n}" for account, n in sorted(bridged.items()))

@@ -232,6 +232,58 @@ def gaps_notice(found: dict[str, dict[date, str]], sessions: list[date]) -> str 
     )
 
 
+def stale_notice(
+    folder: Path,
+    found: dict[str, dict[date, str]],
+    instants: list[datetime],
+    limit: timedelta,
+    calendar: TradingCalendar,
+) -> str | None:
+    """What a backtest says once at its start when intraday files (`found`, as `intraday_days` gives) have rows on a
+    session but none that prices some of its jobs in session (`instants`): a job's price is the file's last row at or
+    before it, and one from before the session's open or older than `limit` yields to the session's open (`CsvQuotes
+    ._gap`). A file of pre-market rows, or of a morning's, priced no checkpoint and nothing said so (`gaps_notice`
+    names the sessions with no row at all, which are left out here). Files missing the same instants are named
+    together; None when every job on a session with rows finds one."""
+    by_missing: dict[tuple[datetime, ...], list[str]] = {}
+    counted: dict[tuple[datetime, ...], int] = {}
+    for name, days in sorted(found.items()):
+        path = folder / INTRADAY_DIR / name
+        try:
+            stat = path.stat()
+            stamps, _ = _read(path, stat.st_mtime_ns, stat.st_size)
+        except (OSError, MarketDataError):  # gone or changed since it was read: a quote of it says so
+            continue
+        on = [now for now in instants if new_york_date(now) in days]
+        missing = []
+        for now in on:
+            i = bisect_right(stamps, now.timestamp()) - 1
+            opened = calendar.session_open(new_york_date(now)).timestamp()
+            if i < 0 or stamps[i] < opened or now.timestamp() - stamps[i] > limit.total_seconds():
+                missing.append(now)
+        if missing:
+            by_missing.setdefault(tuple(missing), []).append(f"{INTRADAY_DIR}/{name}")
+            counted[tuple(missing)] = len(on)
+    if not by_missing:
+        return None
+    minutes = f"{limit.total_seconds() / 60:g} min"
+    parts = []
+    for missing, names in by_missing.items():
+        shown = ", ".join(f"{new_york_date(t)} {t.astimezone(NEW_YORK):%H:%M}" for t in missing[:3])
+        shown += f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        files = ", ".join(names[:5]) + (f" and {len(names) - 5} more files" if len(names) > 5 else "")
+        parts.append(
+            f"{files}: no row of the session within {minutes} before {len(missing)} of the {counted[missing]} "
+            f"jobs in session on the sessions with rows ({shown})"
+        )
+    return (
+        "intraday prices: " + "; ".join(parts) + ". A row from before the session's open, or older than "
+        f"quote_staleness_seconds ({limit.total_seconds():g} s), is no price then: such a job prices the symbol at "
+        "the session's open from its daily file (kind daily-open), not from the intraday file, and an order sent then "
+        "fills at the session's close"
+    )
+
+
 def _digests(stamps: list[float], prices: list[float], first: date, last: date) -> dict[date, str]:
     """A digest of each New York day's rows (`stamps` ascending) from `first` to `last`."""
     days: dict[date, str] = {}
