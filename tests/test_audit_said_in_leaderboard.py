@@ -47,3 +47,20 @@ def test_the_weeks_audited_and_their_verdicts_are_said_beside_the_figures(databa
     assert said is not None and said.startswith("look-ahead audit: none of the 2 weeks done was audited"), said
     assert "--audit N" in said
     assert audit_note([]) is None  # the live books: no backtest, nothing to say
+
+
+def test_the_note_says_why_the_synthetic_markets_checkpoints_are_not_audited(database_url: str, tmp_path: Path) -> None:
+    """Found in a trial: a backtest on the synthetic market with --audit said at its start why its checkpoints are
+    not audited, but its leaderboard (and so the report a reader is handed) said only "the checkpoints are not
+    audited", as it would of books whose checkpoints were never asked about."""
+    from tests.test_backtest import _run
+
+    name = _unique()
+    _run(database_url, tmp_path, name, last=WEEK, audit=1)  # no --csv, no csv_dir: the synthetic market
+    settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(tmp_path))
+    live = Container(settings, load_config(None), FixedClock(datetime(2026, 2, 20, tzinfo=UTC)), None, print)
+    [note] = [n for n in leaderboard(live, backtest=name).notes if n.startswith("look-ahead audit")]
+    assert note.endswith(
+        "; the checkpoints are not audited: the synthetic market's quotes cannot be cut inside a session (its "
+        "intraday path is drawn through the session's own bar)"
+    ), note

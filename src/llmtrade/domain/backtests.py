@@ -362,7 +362,16 @@ def audit_note(stream: Sequence[StoredEvent]) -> str | None:
     )
     checked = [CheckpointsAuditPassed.from_event(e) for e in stream if e.type == CheckpointsAuditPassed.event_type()]
     if not checked:
-        return said + "; the checkpoints are not audited" + inside
+        starts = [BacktestStarted.from_event(e) for e in stream if e.type == BacktestStarted.event_type()]
+        synthetic = any(start.data == "synthetic" for start in starts)
+        # Said at the start too (app/backtest.py): the report's reader never saw that line.
+        why = (
+            ": the synthetic market's quotes cannot be cut inside a session (its intraday path is drawn through the "
+            "session's own bar)"
+            if synthetic
+            else ""
+        )
+        return said + "; the checkpoints are not audited" + why + inside
     checkpoints = sum(c.checkpoints for c in checked)
     weeks = sorted({c.week_id for c in checked})
     without = [w for w in passed if w not in weeks]
