@@ -68,7 +68,7 @@ def test_a_backtest_stopped_inside_an_audited_week_counts_no_week_not_done_and_c
     # The first week was wholly audited; of the second, its weekly run only, and its checkpoints are not audited now.
     assert f"{WEEK} audited then (passed)" in start, start
     assert f"{SECOND} audited then (its weekly run passed; its checkpoints were not audited)" in start, start
-    assert start.endswith("; to audit them, run the range under a new --name with --audit"), start
+    assert start.endswith(f"; to audit week {SECOND}, run the range under a new --name with --audit"), start
 
     note = _note(settings, name)
     assert note.startswith(f"look-ahead audit: 2 of the 2 weeks done audited ({WEEK}, {SECOND}), and each passed"), note

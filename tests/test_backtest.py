@@ -646,7 +646,8 @@ def test_an_audit_of_more_weeks_than_a_resumed_range_has_does_not_claim_to_audit
 def test_an_audit_asked_of_weeks_already_run_says_they_are_not_audited(books: Books, tmp_path: Path) -> None:
     """`--audit 2` added to a backtest resumed (or already finished) audited nothing of the weeks run before, and
     said nothing: the user took the range as checked for look-ahead. An audit runs just before a week's weekly run,
-    so a week run before cannot be audited now; it is said, with what an earlier invocation's audit found."""
+    so a week run before cannot be audited now; it is said, with what an earlier invocation's audit found. How to
+    audit them names the weeks that need it: "to audit them" followed a week that had passed (trial X)."""
     name = _unique()
     _run(books.live_url, tmp_path, name, last=FIRST, audit=0)  # week 1, never audited
     said: list[str] = []
@@ -663,6 +664,6 @@ def test_an_audit_asked_of_weeks_already_run_says_they_are_not_audited(books: Bo
     assert again.audit == []
     assert (
         f"--audit 2: weeks {FIRST} and {LAST} ran before this invocation, so they are not audited now (an audit "
-        f"runs just before a week's weekly run): {FIRST} never audited, {LAST} audited then (passed); to audit them, "
-        "run the range under a new --name with --audit"
+        f"runs just before a week's weekly run): {FIRST} never audited, {LAST} audited then (passed); to audit week "
+        f"{FIRST}, run the range under a new --name with --audit"
     ) in said

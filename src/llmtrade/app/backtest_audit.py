@@ -93,15 +93,22 @@ def not_audited_now(
         elif event.type == LookaheadAuditFailed.event_type():
             verdicts[LookaheadAuditFailed.from_event(event).week_id] = "audited then (FAILED)"
     one = len(skipped) == 1
-    weeks = f"week {skipped[0]}" if one else f"weeks {', '.join(map(str, skipped[:-1]))} and {skipped[-1]}"
     found = ", ".join(f"{w} {verdicts.get(w, 'never audited')}" for w in skipped)
     said = (
-        f"--audit {count}: {weeks} ran before this invocation, so {'it is' if one else 'they are'} not audited now "
-        f"(an audit runs just before a week's weekly run): {found}"
+        f"--audit {count}: {_named(skipped)} ran before this invocation, so {'it is' if one else 'they are'} not "
+        f"audited now (an audit runs just before a week's weekly run): {found}"
     )
-    if any(w not in verdicts or "not audited" in verdicts[w] for w in skipped):
-        said += f"; to audit {'it' if one else 'them'}, run the range under a new --name with --audit"
+    # Only the weeks an earlier audit did not wholly cover: "to audit them" after a week that passed named it too.
+    unchecked = [w for w in skipped if w not in verdicts or "not audited" in verdicts[w]]
+    if unchecked:
+        which = ("it" if one else "them") if unchecked == skipped else _named(unchecked)
+        said += f"; to audit {which}, run the range under a new --name with --audit"
     return said
+
+
+def _named(weeks: list[date]) -> str:
+    """ "week W", or "weeks W1, W2 and W3"."""
+    return f"week {weeks[0]}" if len(weeks) == 1 else f"weeks {', '.join(map(str, weeks[:-1]))} and {weeks[-1]}"
 
 
 def dry_run_cut_off(app: BacktestContainer, week_id: date, cutoff: date) -> Draft:
