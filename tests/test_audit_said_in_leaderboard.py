@@ -12,7 +12,8 @@ from llmtrade.app.leaderboard import books, leaderboard
 from llmtrade.clock import FixedClock
 from llmtrade.config.loader import load_config
 from llmtrade.domain import streams
-from llmtrade.domain.backtests import CheckpointsAuditPassed, LookaheadAuditPassed, audit_note
+from llmtrade.domain.audit_notes import audit_note
+from llmtrade.domain.backtests import CheckpointsAuditPassed, LookaheadAuditPassed
 from llmtrade.settings import Settings
 from tests.test_backtest import _unique
 from tests.test_backtest_bad_start import WEEK, _write, history

@@ -80,7 +80,8 @@ from llmtrade.app.sweep_member import sweep_note
 from llmtrade.app.week_mode import mixed_books_note
 from llmtrade.config.models import BENCHMARK, AccountRole, Config
 from llmtrade.domain import streams
-from llmtrade.domain.backtests import again, audit_note, delisted_note, jumps_note, unfinished, week_not_done
+from llmtrade.domain.audit_notes import audit_note
+from llmtrade.domain.backtests import again, delisted_note, jumps_note, unfinished, week_not_done
 from llmtrade.domain.ledger import BooksReset, Split
 from llmtrade.domain.trading import Fill
 from llmtrade.domain.wording import counted

@@ -1,0 +1,85 @@
+"""What a leaderboard of a backtest's books says of its look-ahead audit (`backtest --audit N`): `audit_note`, read
+from the backtest stream's verdicts (domain/backtests.py's events)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+from llmtrade.domain.backtests import (
+    BacktestStarted,
+    CheckpointsAuditPassed,
+    LookaheadAuditPassed,
+    first_leak,
+    weeks_done,
+)
+from llmtrade.domain.events import StoredEvent
+from llmtrade.domain.wording import counted
+
+
+def audit_note(stream: Sequence[StoredEvent]) -> str | None:
+    """What a leaderboard of these books must say of the look-ahead audit (`backtest --audit N`): the weeks audited
+    and that each passed, or that none was. The run's own table was printed once, at its end, and neither the
+    leaderboard nor the report said whether the books were ever audited. None for books with no backtest (the live
+    ones) and for one that failed its audit (`unfinished` says that first).
+
+    A week's weekly run is recorded passed when it runs, its checkpoints once the week's jobs are done by the
+    invocation that audited that weekly run: a backtest stopped inside an audited week has the first only, and a
+    resume audits none of that week's checkpoints. Such a week is said apart: counted among the weeks done, it read
+    "7 of the 6 weeks done", and the checkpoints' count named no week left without them."""
+    if not any(e.type == BacktestStarted.event_type() for e in stream) or first_leak(stream) is not None:
+        return None
+    done = weeks_done(stream)
+    weekly = {LookaheadAuditPassed.from_event(e).week_id for e in stream if e.type == LookaheadAuditPassed.event_type()}
+    passed, running = sorted(weekly & done), sorted(weekly - done)
+    inside = (
+        f"; the weekly run of {_weeks(running)}, not done (the backtest stopped inside it), passed its audit too"
+        if running
+        else ""
+    )
+    if not passed:
+        return (
+            f"look-ahead audit: none of the {counted(len(done), 'week')} done was audited{inside}; `llmtrade backtest "
+            "... --audit N` under a new --name reruns N weeks' weekly runs in a market holding no bar after their "
+            "as-of session, and on CSV prices each of their checkpoints in one holding nothing after its instant, "
+            "and compares their prompts and decisions with the real runs'"
+        )
+    verdict = "it passed" if len(passed) == 1 else "each passed"
+    said = (
+        f"look-ahead audit: {len(passed)} of the {counted(len(done), 'week')} done audited ({_shown(passed)}), and "
+        f"{verdict}: the weekly run, rerun in a market holding no bar after its as-of session, asked the same prompts "
+        "and reached the same decisions"
+    )
+    checked = [CheckpointsAuditPassed.from_event(e) for e in stream if e.type == CheckpointsAuditPassed.event_type()]
+    if not checked:
+        starts = [BacktestStarted.from_event(e) for e in stream if e.type == BacktestStarted.event_type()]
+        synthetic = any(start.data == "synthetic" for start in starts)
+        # Said at the start too (app/backtest.py): the report's reader never saw that line.
+        why = (
+            ": the synthetic market's quotes cannot be cut inside a session (its intraday path is drawn through the "
+            "session's own bar)"
+            if synthetic
+            else ""
+        )
+        return said + "; the checkpoints are not audited" + why + inside
+    checkpoints = sum(c.checkpoints for c in checked)
+    weeks = sorted({c.week_id for c in checked})
+    without = [w for w in passed if w not in weeks]
+    of = counted(len(weeks), "week") if not without else f"{len(weeks)} of them ({_shown(weeks)})"
+    said += (
+        f"; so did {counted(checkpoints, 'checkpoint')} of {of}, each rerun in a market holding nothing after its "
+        "instant (of its session, the open alone)"
+    )
+    if without:
+        said += f"; the checkpoints of {_weeks(without)} were not audited"
+    return said + inside
+
+
+def _shown(weeks: Sequence[date]) -> str:
+    """The first five of `weeks`, and how many more."""
+    return ", ".join(str(week) for week in weeks[:5]) + (f" and {len(weeks) - 5} more" if len(weeks) > 5 else "")
+
+
+def _weeks(weeks: Sequence[date]) -> str:
+    """ "week W" or "weeks W1, W2" (the first five, and how many more)."""
+    return ("week " if len(weeks) == 1 else "weeks ") + _shown(weeks)
