@@ -57,7 +57,10 @@ def test_a_backtest_stopped_by_its_look_ahead_audit_is_not_to_be_resumed() -> No
     leak = LookaheadAuditFailed(week_id=W2, role="pm_pitch", line=3, real="a", audited="b")
     note = unfinished(_stream(_started(W3), BacktestWeekDone(week_id=W1, jobs=1), leak))
     assert note is not None
-    assert note.endswith(f"it failed its look-ahead audit at week {W2}: its results are not evidence")
+    assert note.endswith(
+        f"it failed its look-ahead audit at week {W2}, at its weekly run (pm_pitch, line 3): "
+        "its results are not evidence"
+    )
 
 
 def test_a_backtest_stopped_by_an_error_a_rerun_meets_again_says_to_fix_it_first() -> None:

@@ -176,3 +176,31 @@ def test_a_cut_csv_provider_finds_no_intraday_row_after_its_instant(folder: Path
     cut = quotes.cut(lambda daily: daily, noon)
     assert cut.latest(["GLD"], later)["GLD"] == quotes.latest(["GLD"], noon)["GLD"]
     assert quotes.latest(["GLD"], later)["GLD"].as_of == _at(WEEK, 14)  # the provider itself is left as it was
+
+
+def test_the_leaderboard_of_a_backtest_that_failed_its_audit_says_where(
+    folder: Path, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found in a trial: the leaderboard (and report) of a backtest stopped by a checkpoint's leak said "it failed its
+    look-ahead audit at week 2024-01-03", as of a weekly run's; the week's weekly run had passed, and only the resumed
+    command's refusal said which checkpoint, model role and line differed."""
+    from llmtrade.app.container import Container
+    from llmtrade.app.leaderboard import leaderboard
+    from llmtrade.clock import FixedClock
+
+    opening = CsvQuotes._opening
+
+    def at_the_close(self: CsvQuotes, symbols: list[str], now: datetime) -> dict[str, Quote]:
+        day = new_york_date(now)
+        bars = self._daily.daily_bars(list(symbols), day, day)
+        return {s: q.model_copy(update={"price": bars[s][-1].close}) for s, q in opening(self, symbols, now).items()}
+
+    monkeypatch.setattr(CsvQuotes, "_opening", at_the_close)
+    name = _unique()
+    with pytest.raises(OperationalError):
+        _audited(database_url, tmp_path, folder, name)
+    settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(tmp_path))
+    live = Container(settings, load_config(None), FixedClock(datetime(2026, 2, 20, tzinfo=NEW_YORK)), None, print)
+    [note] = [n for n in leaderboard(live, backtest=name).notes if "look-ahead audit" in n]
+    assert f"it failed its look-ahead audit at week {WEEK}, at its checkpoint {WEEK} 12:00 (" in note, note
+    assert "line " in note and note.endswith("): its results are not evidence"), note

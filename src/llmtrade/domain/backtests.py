@@ -139,6 +139,15 @@ def first_leak(stream: Sequence[StoredEvent]) -> LookaheadAuditFailed | None:
     return None if leak is None else LookaheadAuditFailed.from_event(leak)
 
 
+def _where(leak: LookaheadAuditFailed) -> str:
+    """Which job's audit `leak` failed, and what differed first: "at its checkpoint 2024-01-03 12:00 (llm:checkpoint#0,
+    line 9)", or "at its weekly run (stream:decision, line 4)" (a checkpoint's role is so named by the audit)."""
+    job, found, what = leak.role.partition(": ")
+    if found and job.startswith("checkpoint "):
+        return f"at its {job} ({what}, line {leak.line})"
+    return f"at its weekly run ({leak.role}, line {leak.line})"
+
+
 def unfinished(stream: Sequence[StoredEvent], *, through: date | None = None, running: bool = False) -> str | None:
     """What a leaderboard of these books must say when a backtest's `stream` (streams.BACKTEST) shows it stopped
     before its range's end (killed, interrupted, failed): which weeks are done, and what its figures cover. None for
@@ -177,7 +186,8 @@ def unfinished(stream: Sequence[StoredEvent], *, through: date | None = None, ru
         note = f"backtest {started.name} is unfinished: {weeks}, and these figures cover only those"
     leak = first_leak(stream)
     if leak is not None:
-        return f"{note}; it failed its look-ahead audit at week {leak.week_id}: its results are not evidence"
+        failed = f"it failed its look-ahead audit at week {leak.week_id}, {_where(leak)}"
+        return f"{note}; {failed}: its results are not evidence"
     if running:
         return f"{note}; {RUNNING}"
     return f"{note}; {again(stream, then)}"
