@@ -1,7 +1,7 @@
-"""A backtest stopped inside an audited week (Ctrl-C, SIGTERM, a kill) and resumed: what the leaderboard and the
-resumed start say of the audit. The weekly run's verdict is recorded when it runs, the week's checkpoints' once the
-week's jobs are done by the invocation that audited its weekly run: a stop inside the week leaves the week with the
-first and never the second."""
+"""A backtest stopped inside an audited week (Ctrl-C, SIGTERM, a kill, a replay miss) and resumed: what is audited
+and what the leaderboard and the resumed start say of it. The weekly run's verdict is recorded when it runs, the week's
+checkpoints' once the week's jobs are done; a resume goes on auditing the checkpoints left of a week whose weekly run
+passed (it audited none of them: a leak whose first checkpoint stopped the run, a replay miss, then ran unaudited)."""
 
 from __future__ import annotations
 
@@ -18,10 +18,15 @@ from llmtrade.app.container import Container
 from llmtrade.app.leaderboard import leaderboard
 from llmtrade.clock import FixedClock
 from llmtrade.config.loader import load_config
+from llmtrade.domain.market import Quote
+from llmtrade.errors import OperationalError, TemporaryError
+from llmtrade.market.calendar import new_york_date
+from llmtrade.market.csv_quotes import CsvQuotes
 from llmtrade.settings import Settings
 from llmtrade.workflows.schedule import Job, JobKind
 from tests.test_backtest import _unique
 from tests.test_backtest_bad_start import WEEK, _write, history
+from tests.test_checkpoint_audit import _backtest_stream
 
 SECOND = WEEK + timedelta(days=7)
 
@@ -33,12 +38,12 @@ def _note(settings: Settings, name: str) -> str:
 
 
 def test_a_backtest_stopped_inside_an_audited_week_counts_no_week_not_done_and_claims_no_checkpoint_unaudited(
-    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    database_url: str, pg_admin_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Found in a trial: SIGTERM at an audited week's 15:50 checkpoint, then `leaderboard --backtest NAME` said "7 of
     the 6 weeks done audited"; the resumed start said of that week "audited then (passed)", and the finished
     backtest's note "so did 484 checkpoints of 25 weeks" beside 26 weeks audited, naming none: the week's checkpoints
-    run after the resume were never audited, and nothing said which week's."""
+    run after the resume were never audited, and nothing said which week's. Now they are, and said so."""
     folder, name = tmp_path / "prices", _unique()
     _write(folder, history(SECOND + timedelta(days=10)))
     settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(tmp_path))
@@ -64,13 +69,55 @@ def test_a_backtest_stopped_inside_an_audited_week_counts_no_week_not_done_and_c
     said: list[str] = []
     result = backtest(settings, load_config(None), None, spec, say=said.append)
     assert (result.weeks_done_before, result.weeks_run, result.audit) == (1, 1, [])
-    [start] = [s for s in said if s.startswith("--audit 2:")]
-    # The first week was wholly audited; of the second, its weekly run only, and its checkpoints are not audited now.
-    assert f"{WEEK} audited then (passed)" in start, start
-    assert f"{SECOND} audited then (its weekly run passed; its checkpoints were not audited)" in start, start
-    assert start.endswith(f"; to audit week {SECOND}, run the range under a new --name with --audit"), start
+    # The first week was wholly audited before; the second's checkpoints left (all but its 09:00) are audited now.
+    assert (
+        f"--audit 2: week {WEEK} ran before this invocation, so it is not audited now (an audit runs just before a "
+        f"week's weekly run): {WEEK} audited then (passed)"
+    ) in said, said
+    assert (
+        f"--audit 2: week {SECOND} was stopped inside after its weekly run passed its audit: its 15 checkpoints left "
+        "are audited now; the 1 run before the stop is not counted as audited (a week's checkpoints are recorded once "
+        "its jobs are done)"
+    ) in said, said
+    checked = [p for kind, p in _backtest_stream(pg_admin_url, name) if kind == "CheckpointsAuditPassed"]
+    assert [(p["week_id"], p["checkpoints"]) for p in checked] == [(str(WEEK), 20), (str(SECOND), 15)]
 
     note = _note(settings, name)
     assert note.startswith(f"look-ahead audit: 2 of the 2 weeks done audited ({WEEK}, {SECOND}), and each passed"), note
-    assert f"so did 20 checkpoints of 1 of them ({WEEK})" in note, note
-    assert f"the checkpoints of week {SECOND} were not audited" in note, note
+    assert "so did 35 checkpoints of 2 weeks" in note, note
+    assert note.endswith(f"; of week {SECOND}, stopped inside, only the checkpoints run after the resume are counted")
+
+
+def test_a_leak_at_a_checkpoint_the_audited_week_was_stopped_at_is_caught_by_the_resume(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found in a trial: with --replay, a checkpoint that read its session's close asked a prompt the cache lacked, so
+    the backtest stopped on the miss just after the cut-off rerun (which hit the cache) and before the comparison; the
+    resume with --live-misses bought the leaked answer, audited no checkpoint of that week and, --audit 1, finished."""
+    folder, name = tmp_path / "prices", _unique()
+    _write(folder, history(WEEK + timedelta(days=14)))
+    settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(tmp_path))
+    spec = BacktestSpec(name=name, first=WEEK, last=WEEK, offline=True, replay=False, csv=folder, audit=1)
+    opening = CsvQuotes._opening
+
+    def at_the_close(self: CsvQuotes, symbols: list[str], now: datetime) -> dict[str, Quote]:
+        day = new_york_date(now)
+        bars = self._daily.daily_bars(list(symbols), day, day)
+        return {s: q.model_copy(update={"price": bars[s][-1].close}) for s, q in opening(self, symbols, now).items()}
+
+    monkeypatch.setattr(CsvQuotes, "_opening", at_the_close)
+    real = backtest_loop._step
+
+    def missed_at_noon(app: BacktestContainer, job: Job, **kw: Any) -> None:
+        if (job.kind, job.time, app.clock.now().date()) == (JobKind.CHECKPOINT, "12:00", WEEK):
+            raise TemporaryError("the replay cache lacks that answer")  # the real checkpoint's miss, in its place
+        real(app, job, **kw)
+
+    monkeypatch.setattr(backtest_loop, "_step", missed_at_noon)
+    with pytest.raises(TemporaryError):
+        backtest(settings, load_config(None), None, spec, say=lambda _t: None)
+    monkeypatch.setattr(backtest_loop, "_step", real)
+
+    with pytest.raises(OperationalError) as caught:
+        backtest(settings, load_config(None), None, spec, say=lambda _t: None)
+    assert str(caught.value).startswith(f"look-ahead audit failed for week {WEEK}: checkpoint {WEEK} 12:00: ")

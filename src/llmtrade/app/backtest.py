@@ -253,6 +253,10 @@ def _backtest(
         done = done_keys(events)
         ran = {w for w in audited if w in finished or any(j.key in done for j in plan[w] if j.kind is JobKind.WEEKLY)}
         stream = events.read_stream(streams.BACKTEST)
+        checks = {w: [j.key in done for j in plan[w] if j.kind is JobKind.CHECKPOINT] for w in ran - finished}
+        ran -= tally.audits.going_on(spec.audit, {w: (sum(c), len(c) - sum(c)) for w, c in checks.items()}, stream)
+        for going in tally.audits.said:
+            app.warning(going)
         if unaudited := not_audited_now(spec.audit, ran, stream, cut_checkpoints=tally.audits.cut_checkpoints):
             app.warning(unaudited)
         taken = {e.run_id for e in events.read(type=RunStarted.event_type()) if e.run_id}

@@ -2,14 +2,17 @@
 the seconds it took; the reruns and comparisons themselves are app/backtest_audit.py's.
 
 A sampled week's weekly run is audited just before it runs; each of that week's checkpoints too, when its weekly run
-passed its audit in this invocation and the backtest's quotes can be cut at an instant (not the synthetic market's:
-its minute path is drawn through the session's own bar). A checkpoint's pass is recorded with its week's others once
-the week's jobs are done (`week_done`); any difference stops the backtest (exit 1), recorded."""
+passed its audit and the backtest's quotes can be cut at an instant (not the synthetic market's: its minute path is
+drawn through the session's own bar). A checkpoint's pass is recorded with its week's others once the week's jobs are
+done (`week_done`); any difference stops the backtest (exit 1), recorded. A backtest stopped inside an audited week
+(Ctrl-C, SIGTERM, a kill, a replay miss) goes on auditing the week's checkpoints left when resumed (`going_on`): left
+unaudited, the checkpoint a leak made miss the replay cache ran unaudited once --live-misses bought its answer."""
 
 from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -27,6 +30,9 @@ from llmtrade.app.backtest_audit import (
 from llmtrade.app.backtest_container import BacktestContainer
 from llmtrade.app.evaluation_results import AuditWeek
 from llmtrade.app.results import CheckpointResult, WeeklyResult
+from llmtrade.domain.backtests import LookaheadAuditPassed
+from llmtrade.domain.events import StoredEvent
+from llmtrade.domain.wording import counted
 from llmtrade.errors import OperationalError
 from llmtrade.workflows.schedule import Job, JobKind
 from llmtrade.workflows.weeks import resolve_week
@@ -43,6 +49,7 @@ class Audits:
     cut_checkpoints: bool
     spent: Counter[str]
     weeks: list[AuditWeek] = field(default_factory=list)
+    said: list[str] = field(default_factory=list)  # what `going_on` found to say at the start
     # Each week whose weekly run passed its audit now: its checkpoints passed so far and their answers.
     _checkpoints: dict[date, tuple[int, int]] = field(default_factory=dict)
 
@@ -85,6 +92,27 @@ class Audits:
         self.weeks.append(audit)
         if not audit.passed:
             raise OperationalError(leak_message(audit))
+
+    def going_on(self, count: int, inside: dict[date, tuple[int, int]], stream: Sequence[StoredEvent]) -> set[date]:
+        """Of the sampled weeks resumed inside (`inside`: their checkpoints run before, and left), those whose weekly
+        run passed its audit in an earlier invocation (`stream`: the backtest stream): their checkpoints left are
+        audited now (those run before the stop were too, but their passes went unrecorded with it: `week_done`), as
+        said (`app.warning`). Returns them: they are not among the weeks "not audited now" (not_audited_now)."""
+        if not self.cut_checkpoints:
+            return set()
+        passed = {
+            LookaheadAuditPassed.from_event(e).week_id for e in stream if e.type == LookaheadAuditPassed.event_type()
+        }
+        weeks = sorted(w for w in inside if w in self.sampled and w in passed)
+        self._checkpoints.update({week: (0, 0) for week in weeks})
+        self.said = [
+            f"--audit {count}: week {w} was stopped inside after its weekly run passed its audit: its "
+            f"{counted(inside[w][1], 'checkpoint')} left {'is' if inside[w][1] == 1 else 'are'} audited now; the "
+            f"{inside[w][0]} run before the stop {'is' if inside[w][0] == 1 else 'are'} not counted as audited (a "
+            "week's checkpoints are recorded once its jobs are done)"
+            for w in weeks
+        ]
+        return set(weeks)
 
     def week_done(self, app: BacktestContainer, week_id: date) -> None:
         """The week's checkpoints audited now, each passed: one CheckpointsAuditPassed, and the week's verdict says how

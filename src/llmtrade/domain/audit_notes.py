@@ -23,10 +23,11 @@ def audit_note(stream: Sequence[StoredEvent]) -> str | None:
     leaderboard nor the report said whether the books were ever audited. None for books with no backtest (the live
     ones) and for one that failed its audit (`unfinished` says that first).
 
-    A week's weekly run is recorded passed when it runs, its checkpoints once the week's jobs are done by the
-    invocation that audited that weekly run: a backtest stopped inside an audited week has the first only, and a
-    resume audits none of that week's checkpoints. Such a week is said apart: counted among the weeks done, it read
-    "7 of the 6 weeks done", and the checkpoints' count named no week left without them."""
+    A week's weekly run is recorded passed when it runs, its checkpoints once the week's jobs are done: a backtest
+    stopped inside an audited week has the first only, and its resume records the checkpoints left, audited then.
+    Such a week is said apart while not done (counted among the weeks done, it read "7 of the 6 weeks done"), and
+    once done, that its checkpoints run before the stop are not counted; an audited week with no checkpoint recorded
+    (resumed by an earlier version, which audited none of them) is named."""
     if not any(e.type == BacktestStarted.event_type() for e in stream) or first_leak(stream) is not None:
         return None
     done = weeks_done(stream)
@@ -72,7 +73,27 @@ def audit_note(stream: Sequence[StoredEvent]) -> str | None:
     )
     if without:
         said += f"; the checkpoints of {_weeks(without)} were not audited"
+    if resumed := _resumed_inside(stream):
+        said += f"; of {_weeks(resumed)}, stopped inside, only the checkpoints run after the resume are counted"
     return said + inside
+
+
+def _resumed_inside(stream: Sequence[StoredEvent]) -> list[date]:
+    """The weeks whose checkpoints' verdict was recorded by an invocation that resumed them inside: a start between the
+    week's weekly verdict and its checkpoints' (app/backtest_audits.py `going_on`)."""
+    weekly: dict[date, int] = {}
+    resumed: list[date] = []
+    starts = 0
+    for event in stream:
+        if event.type == BacktestStarted.event_type():
+            starts += 1
+        elif event.type == LookaheadAuditPassed.event_type():
+            weekly[LookaheadAuditPassed.from_event(event).week_id] = starts
+        elif event.type == CheckpointsAuditPassed.event_type():
+            week = CheckpointsAuditPassed.from_event(event).week_id
+            if week in weekly and weekly[week] != starts:
+                resumed.append(week)
+    return sorted(resumed)
 
 
 def _shown(weeks: Sequence[date]) -> str:
