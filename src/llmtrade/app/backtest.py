@@ -275,7 +275,7 @@ def _backtest(
                     settle_delisted(app, clock, job.at)  # a last session closed before this job: paid out
                     clock.set(job.at)
                     if discovery is not None and job.kind is JobKind.WEEKLY:
-                        discovery.before_weekly(job.week_id)  # as run-due does live (issue 15)
+                        tally.audits.discover(app, discovery, job.week_id)  # as run-due does live (issue 15), audited
                     _step(app, job, tally=tally)
                 where.week_ran(week_id)
                 tally.audits.week_done(app, week_id)

@@ -10,7 +10,8 @@ recorded as LookaheadAuditFailed on the backtest stream.
 Each checkpoint of that week is audited the same way (`dry_run_checkpoint`), in a market cut at its own instant:
 every bar of the sessions closed by then, of a session open then its open alone, no intraday price stamped after it.
 Their verdict is one CheckpointsAuditPassed once the week's jobs are done. A market whose quotes cannot be cut so (the
-synthetic one: its intraday path is drawn through the session's own bar) has its weekly runs audited only.
+synthetic one: its intraday path is drawn through the session's own bar) has its weekly runs audited only. The
+discovery run before a sampled week's weekly run is audited too (app/backtest_audit_discovery.py).
 """
 
 from __future__ import annotations
@@ -156,7 +157,7 @@ def _dry_run(
     """`run` (a dry-run job) in a market cut at `cut` (the last session seen whole, the one whose open alone is seen);
     `items`: what of its draft, its result and its own model calls is compared (None: it did not run)."""
     app.cutoff, app.opened = cut
-    app.last_draft = None  # an earlier week's draft is not this one's (_keep_paid_calls would keep it again)
+    app.last_draft = None  # an earlier week's draft is not this one's (keep_draft_calls would keep it again)
     try:
         try:
             # Its own run ids, so the real run is named the same whether or not its week was audited.
@@ -181,10 +182,10 @@ def _dry_run(
             raise
         return Draft({}, error=f"{type(exc).__name__}: {exc}")
     finally:
-        _keep_paid_calls(app)  # however it ended: what it bought was paid for
+        keep_draft_calls(app)  # however it ended: what it bought was paid for
 
 
-def _keep_paid_calls(app: BacktestContainer) -> None:
+def keep_draft_calls(app: BacktestContainer) -> None:
     """The cut-off dry run's call records that cost money (answers `--live-misses` bought) kept in the books
     (app/paid_calls.py): the real run reads those answers from the cache at no cost."""
     if app.last_draft is None:
@@ -264,7 +265,7 @@ def _items(
 ) -> dict[str, str]:
     """The run's comparable texts: its model calls (`calls`, else its LLMCallCompleted in `events`), the week's
     compared streams and the risk gate's verdicts."""
-    items = _calls(events, run.run_id, calls)
+    items = call_texts(events, run.run_id, calls)
     for part in COMPARED_STREAMS:
         stream = streams.week_stream(week_id, part)
         found = events.read_stream(stream)
@@ -280,19 +281,22 @@ def _checkpoint_items(
 ) -> dict[str, str]:
     """The checkpoint's comparable texts: its model calls, then each account's judgement, verdict and orders (what
     the broker refused of them aside: a dry run sends nothing)."""
-    items = _calls(events, run.run_id, calls)
+    items = call_texts(events, run.run_id, calls)
     for account in run.accounts:
         decided = account.model_dump(mode="json", exclude={"refused"})
         items[f"account:{account.account_id}"] = json.dumps(decided, indent=1, sort_keys=True)
     return items
 
 
-def _calls(events: EventStore, run_id: str, calls: list[StoredEvent] | None) -> dict[str, str]:
+def call_texts(events: EventStore, run_id: str, calls: list[StoredEvent] | None) -> dict[str, str]:
     """The run's model calls (`calls`, else its LLMCallCompleted in `events`) as texts keyed "llm:<role>#n"."""
+    return texts_of(events.read(run_id=run_id, type=CALL) if calls is None else calls)
+
+
+def texts_of(calls: list[StoredEvent]) -> dict[str, str]:
+    """Model calls (LLMCallCompleted) as texts keyed "llm:<role>#n"."""
     items: dict[str, str] = {}
     by_role: dict[str, list[str]] = defaultdict(list)
-    if calls is None:
-        calls = events.read(run_id=run_id, type=CALL)
     for event in calls:
         call = LLMCallCompleted.from_event(event)
         prompt = "\n".join(f"[{m['role']}] {m['content']}" for m in call.messages)

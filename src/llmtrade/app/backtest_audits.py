@@ -1,12 +1,13 @@
 """The look-ahead audit across a backtest's jobs (`Audits`): which jobs it reruns cut off, the verdicts so far, and
 the seconds it took; the reruns and comparisons themselves are app/backtest_audit.py's.
 
-A sampled week's weekly run is audited just before it runs; each of that week's checkpoints too, when its weekly run
-passed its audit and the backtest's quotes can be cut at an instant (not the synthetic market's: its minute path is
-drawn through the session's own bar). A checkpoint's pass is recorded with its week's others once the week's jobs are
-done (`week_done`); any difference stops the backtest (exit 1), recorded. A backtest stopped inside an audited week
-(Ctrl-C, SIGTERM, a kill, a replay miss) goes on auditing the week's checkpoints left when resumed (`going_on`): left
-unaudited, the checkpoint a leak made miss the replay cache ran unaudited once --live-misses bought its answer."""
+A sampled week's discovery and weekly run are audited just before each runs (`discover`, `before`); each of that
+week's checkpoints too, when its weekly run passed its audit and the backtest's quotes can be cut at an instant (not
+the synthetic market's: its minute path is drawn through the session's own bar). A checkpoint's pass is recorded with
+its week's others once the week's jobs are done (`week_done`); any difference stops the backtest (exit 1), recorded.
+A backtest stopped inside an audited week (Ctrl-C, SIGTERM, a kill, a replay miss) goes on auditing the week's
+checkpoints left when resumed (`going_on`): left unaudited, the checkpoint a leak made miss the replay cache ran
+unaudited once --live-misses bought its answer."""
 
 from __future__ import annotations
 
@@ -23,11 +24,14 @@ from llmtrade.app.backtest_audit import (
     compare_checkpoint,
     dry_run_checkpoint,
     dry_run_cut_off,
+    first_difference,
     leak_message,
     record,
     wall,
 )
+from llmtrade.app.backtest_audit_discovery import compare_discovery, dry_run_discovery
 from llmtrade.app.backtest_container import BacktestContainer
+from llmtrade.app.backtest_discovery import BacktestDiscovery
 from llmtrade.app.evaluation_results import AuditWeek
 from llmtrade.app.results import CheckpointResult, WeeklyResult
 from llmtrade.domain.backtests import LookaheadAuditPassed
@@ -50,6 +54,8 @@ class Audits:
     spent: Counter[str]
     weeks: list[AuditWeek] = field(default_factory=list)
     said: list[str] = field(default_factory=list)  # what `going_on` found to say at the start
+    # Each week whose discovery passed its audit now: what was compared, recorded with its weekly run's verdict.
+    _discovered: dict[date, list[str]] = field(default_factory=dict)
     # Each week whose weekly run passed its audit now: its checkpoints passed so far and their answers.
     _checkpoints: dict[date, tuple[int, int]] = field(default_factory=dict)
 
@@ -69,6 +75,28 @@ class Audits:
         finally:
             self.spent[KIND] += time.perf_counter() - tick
 
+    def discover(self, app: BacktestContainer, discovery: BacktestDiscovery, week_id: date) -> None:
+        """The week's discovery before its weekly run (BacktestDiscovery.before_weekly), with, in a sampled week, its
+        cut-off rerun just before it (app/backtest_audit_discovery.py): a difference stops the backtest (exit 1),
+        recorded; what was compared is recorded with the weekly run's verdict (`after`)."""
+        tick = time.perf_counter()
+        drafted = dry_run_discovery(app, discovery, week_id) if week_id in self.sampled else None
+        self.spent[KIND] += time.perf_counter() - tick
+        discovery.before_weekly(week_id)
+        if drafted is None:
+            return
+        with app.storage() as storage:
+            differs = compare_discovery(storage.events, drafted)
+            if differs is None:
+                self._discovered[week_id] = list(drafted[0].items)
+                return
+            key, real, audited = differs
+            line, mine, theirs = first_difference(real, audited)
+            audit = AuditWeek(week_id=week_id, passed=False, calls=0, role=key, line=line, real=mine, audited=theirs)
+            record(storage.events, audit, ())
+        self.weeks.append(audit)
+        raise OperationalError(leak_message(audit))
+
     def after(self, app: BacktestContainer, job: Job, outcome: object, draft: Draft | None) -> None:
         """The real run (`outcome`) against its cut-off one, recorded (a checkpoint's pass at the week's end:
         `week_done`); a difference stops the backtest (OperationalError, exit 1)."""
@@ -84,7 +112,7 @@ class Audits:
                 record(storage.events, audit, ())
             elif isinstance(outcome, WeeklyResult):  # else already complete (a resume): nothing fresh to compare with
                 audit = compare(storage.events, job.week_id, outcome, draft)
-                record(storage.events, audit, draft.items)
+                record(storage.events, audit, [*self._discovered.pop(job.week_id, []), *draft.items])
                 if audit.passed:
                     self._checkpoints[job.week_id] = (0, 0)  # its checkpoints are audited after it (`before`)
             else:

@@ -46,10 +46,18 @@ def audit_note(stream: Sequence[StoredEvent]) -> str | None:
             "and compares their prompts and decisions with the real runs'"
         )
     verdict = "it passed" if len(passed) == 1 else "each passed"
+    # The pickers run before it were rerun too (app/backtest_audit_discovery.py) when a discovery ran before it.
+    verdicts = [LookaheadAuditPassed.from_event(e) for e in stream if e.type == LookaheadAuditPassed.event_type()]
+    discovered = any(key.startswith("discovery:") for v in verdicts for key in v.compared)
+    run = (
+        "the weekly run and the discovery before it (which sets the week's watchlist)"
+        if discovered
+        else "the weekly run"
+    )
     said = (
         f"look-ahead audit: {len(passed)} of the {counted(len(done), 'week')} done audited ({_shown(passed)}), and "
-        f"{verdict}: the weekly run, rerun in a market holding no bar after its as-of session, asked the same prompts "
-        "and reached the same decisions"
+        f"{verdict}: {run}, rerun in a market holding no bar after its as-of session, asked the same prompts and "
+        "reached the same decisions"
     )
     checked = [CheckpointsAuditPassed.from_event(e) for e in stream if e.type == CheckpointsAuditPassed.event_type()]
     if not checked:

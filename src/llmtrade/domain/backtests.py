@@ -145,6 +145,8 @@ def _where(leak: LookaheadAuditFailed) -> str:
     job, found, what = leak.role.partition(": ")
     if found and job.startswith("checkpoint "):
         return f"at its {job} ({what}, line {leak.line})"
+    if leak.role.startswith("discovery:"):  # the pickers run before the weekly run (app/backtest_audit_discovery.py)
+        return f"at its discovery before the weekly run ({leak.role}, line {leak.line})"
     return f"at its weekly run ({leak.role}, line {leak.line})"
 
 
