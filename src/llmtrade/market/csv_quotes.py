@@ -42,6 +42,7 @@ from llmtrade.market.calendar import NEW_YORK, TradingCalendar, new_york_date
 from llmtrade.market.csv_files import case_twins, twins_refused
 from llmtrade.market.csv_folder import CANNOT_READ, CsvFolderProvider, folder_gone, unusable
 from llmtrade.market.csv_text import NotText, decoded, delimiter, field_count
+from llmtrade.market.failures import PriceFilesMisconfigured
 from llmtrade.market.provider import BarProvider
 
 INTRADAY_DIR = "intraday"
@@ -138,7 +139,9 @@ def _from_file(path: Path, symbol: str, now: datetime, until: datetime | None = 
 
 @lru_cache(maxsize=64)
 def _read(path: Path, mtime_ns: int, size: int) -> tuple[list[float], list[float]]:
-    """(POSIX timestamps, prices) of an intraday file, ascending; cached until the file changes."""
+    """(POSIX timestamps, prices) of an intraday file, ascending; cached until the file changes. A file that cannot be
+    read as such is the CSV folder's to mend (PriceFilesMisconfigured, exit 2, as a daily file's bad row); one out of
+    reach (OSError) is not."""
     stamps: list[float] = []
     prices: list[float] = []
     try:
@@ -146,19 +149,21 @@ def _read(path: Path, mtime_ns: int, size: int) -> tuple[list[float], list[float
     except OSError as exc:
         raise MarketDataError(f"{path}: unreadable intraday file ({exc}); save it as UTF-8 text") from None
     except NotText as exc:
-        raise MarketDataError(f"{path}, line {exc.line}: unreadable intraday file: {exc.reason}") from None
+        raise PriceFilesMisconfigured(f"{path}, line {exc.line}: unreadable intraday file: {exc.reason}") from None
     lines = text.splitlines()
     reader = csv.DictReader(lines, delimiter=delimiter(lines[0]) if lines else ",")
     absent = [c for c in ("Timestamp", "Price") if c not in (reader.fieldnames or [])]
     if absent:
-        raise MarketDataError(f"{path}, line 1: missing column(s) {', '.join(absent)} (layout: Timestamp,Price)")
+        raise PriceFilesMisconfigured(
+            f"{path}, line 1: missing column(s) {', '.join(absent)} (layout: Timestamp,Price)"
+        )
     columns = list(reader.fieldnames or [])
     for row in reader:
         where = f"{path}, line {reader.line_num}"
         fields = field_count(row, columns)  # type: ignore[arg-type]
         if fields != len(columns):
             # "…,1,234.50" would read a price of 1: a comma inside a number shifts the columns (csv_folder.py).
-            raise MarketDataError(
+            raise PriceFilesMisconfigured(
                 f"{where}: {fields} fields where the header has {len(columns)} (a comma inside a number, such as "
                 "1,234.50, must be quoted or left out)"
             )
@@ -166,13 +171,17 @@ def _read(path: Path, mtime_ns: int, size: int) -> tuple[list[float], list[float
             instant = datetime.fromisoformat((row["Timestamp"] or "").strip())
             price = float((row["Price"] or "").strip())
         except ValueError:
-            raise MarketDataError(f"{where}: unreadable row {row!r} (expected an ISO timestamp and a number)") from None
+            raise PriceFilesMisconfigured(
+                f"{where}: unreadable row {row!r} (expected an ISO timestamp and a number)"
+            ) from None
         if instant.utcoffset() is None:
-            raise MarketDataError(f"{where}: timestamp {row['Timestamp']!r} has no UTC offset (add -05:00 or Z)")
+            raise PriceFilesMisconfigured(
+                f"{where}: timestamp {row['Timestamp']!r} has no UTC offset (add -05:00 or Z)"
+            )
         if not math.isfinite(price) or price <= 0:
-            raise MarketDataError(f"{where}: price {row['Price']!r} is not a positive number")
+            raise PriceFilesMisconfigured(f"{where}: price {row['Price']!r} is not a positive number")
         if stamps and instant.timestamp() <= stamps[-1]:
-            raise MarketDataError(f"{where}: {instant.isoformat()} does not come after the row before it")
+            raise PriceFilesMisconfigured(f"{where}: {instant.isoformat()} does not come after the row before it")
         stamps.append(instant.timestamp())
         prices.append(price)
     return stamps, prices
