@@ -121,3 +121,29 @@ def test_a_leak_at_a_checkpoint_the_audited_week_was_stopped_at_is_caught_by_the
     with pytest.raises(OperationalError) as caught:
         backtest(settings, load_config(None), None, spec, say=lambda _t: None)
     assert str(caught.value).startswith(f"look-ahead audit failed for week {WEEK}: checkpoint {WEEK} 12:00: ")
+
+
+def test_a_week_stopped_after_its_last_checkpoint_is_not_said_to_have_checkpoints_left_to_audit(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopped at its postmortem, every checkpoint run: the resume has none to audit, and said "its 0 checkpoints left
+    are audited now" before it was told so."""
+    folder, name = tmp_path / "prices", _unique()
+    _write(folder, history(WEEK + timedelta(days=14)))
+    settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(tmp_path))
+    spec = BacktestSpec(name=name, first=WEEK, last=WEEK, offline=True, replay=False, csv=folder, audit=1)
+    real = backtest_loop._step
+
+    def stopped_at_the_postmortem(app: BacktestContainer, job: Job, **kw: Any) -> None:
+        if job.kind is JobKind.POSTMORTEM:
+            raise KeyboardInterrupt
+        real(app, job, **kw)
+
+    monkeypatch.setattr(backtest_loop, "_step", stopped_at_the_postmortem)
+    with pytest.raises(KeyboardInterrupt):
+        backtest(settings, load_config(None), None, spec, say=lambda _t: None)
+    monkeypatch.setattr(backtest_loop, "_step", real)
+    said: list[str] = []
+    backtest(settings, load_config(None), None, spec, say=said.append)
+    assert not [s for s in said if "left are audited now" in s or "left is audited now" in s], said
+    assert any(f"{WEEK} audited then (its weekly run passed; its checkpoints were not audited)" in s for s in said)

@@ -131,7 +131,8 @@ class Audits:
         passed = {
             LookaheadAuditPassed.from_event(e).week_id for e in stream if e.type == LookaheadAuditPassed.event_type()
         }
-        weeks = sorted(w for w in inside if w in self.sampled and w in passed)
+        # One with none left (stopped after its last checkpoint) has nothing to audit now: not_audited_now says it.
+        weeks = sorted(w for w in inside if w in self.sampled and w in passed and inside[w][1])
         self._checkpoints.update({week: (0, 0) for week in weeks})
         self.said = [
             f"--audit {count}: week {w} was stopped inside after its weekly run passed its audit: its "
