@@ -204,3 +204,32 @@ def test_the_leaderboard_of_a_backtest_that_failed_its_audit_says_where(
     [note] = [n for n in leaderboard(live, backtest=name).notes if "look-ahead audit" in n]
     assert f"it failed its look-ahead audit at week {WEEK}, at its checkpoint {WEEK} 12:00 (" in note, note
     assert "line " in note and note.endswith("): its results are not evidence"), note
+
+
+def test_a_replay_miss_after_its_cut_off_rerun_found_every_answer_says_the_prompts_differ(
+    folder: Path, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found in a trial (--replay on a cache a clean run filled, a leak planted): the cut-off rerun of 2024-01-03's
+    12:00 checkpoint found every answer in the cache, the real (leaky) checkpoint missed one, and the backtest stopped
+    saying the cache lacked it: "run the same command with --live-misses USD ..., or run the range with --offline under
+    a new --name", which loses the finding. A miss there is a prompt the run without later data did not ask."""
+    import llmtrade.app.backtest as backtest_loop
+    from llmtrade.errors import LlmtradeError, ReplayMiss
+    from llmtrade.exits import classify
+
+    real = backtest_loop.checkpoint
+
+    def missed_at_noon(app: Any, time: str, **kw: Any) -> Any:
+        if time == "12:00":
+            raise ReplayMiss("--replay: no cached answer for the checkpoint call to m (key 4d56013d266b)")
+        return real(app, time, **kw)
+
+    monkeypatch.setattr(backtest_loop, "checkpoint", missed_at_noon)
+    with pytest.raises(LlmtradeError) as caught:
+        _audited(database_url, tmp_path, folder, _unique())
+    failure = classify(caught.value)
+    assert failure is not None and failure.code == 1
+    assert (
+        "its look-ahead audit's rerun just before, in a market without what came after its instant, found every "
+        "answer it asked in the cache: the real run asked a prompt that rerun did not"
+    ) in failure.message, failure.message

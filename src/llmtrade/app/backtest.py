@@ -357,12 +357,13 @@ def _step(app: BacktestContainer, job: Job, *, tally: _Tally) -> None:
     tally.ran[job.kind.value] += 1
     draft = tally.audits.before(app, job)
     outcome: object
-    if job.kind is JobKind.POSTMORTEM:
-        outcome = postmortem(app, week=job.week_id)
-    elif job.kind is JobKind.CHECKPOINT:
-        outcome = checkpoint(app, job.time, week=job.week_id, dry_run=False)
-    else:
-        outcome = weekly(app, week=job.week_id, dry_run=False)
+    with tally.audits.missed(draft):  # a replay miss after a whole cut-off rerun: the prompts differ, said
+        if job.kind is JobKind.POSTMORTEM:
+            outcome = postmortem(app, week=job.week_id)
+        elif job.kind is JobKind.CHECKPOINT:
+            outcome = checkpoint(app, job.time, week=job.week_id, dry_run=False)
+        else:
+            outcome = weekly(app, week=job.week_id, dry_run=False)
     if isinstance(outcome, WeeklyResult | CheckpointResult | PostmortemResult):  # else a week already complete
         tally.count(outcome.usage)
         tally.degraded += bool(outcome.degraded)  # as its RunFinished records it

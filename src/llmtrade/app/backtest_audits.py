@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -37,7 +38,8 @@ from llmtrade.app.results import CheckpointResult, WeeklyResult
 from llmtrade.domain.backtests import LookaheadAuditPassed
 from llmtrade.domain.events import StoredEvent
 from llmtrade.domain.wording import counted
-from llmtrade.errors import OperationalError
+from llmtrade.errors import LlmtradeError, OperationalError, ReplayMiss
+from llmtrade.exits import causes
 from llmtrade.workflows.schedule import Job, JobKind
 from llmtrade.workflows.weeks import resolve_week
 
@@ -96,6 +98,23 @@ class Audits:
             record(storage.events, audit, ())
         self.weeks.append(audit)
         raise OperationalError(leak_message(audit))
+
+    @contextmanager
+    def missed(self, draft: Draft | None) -> Iterator[None]:
+        """The real job, run under it. A replay miss after the job's cut-off rerun ran whole (`draft`: every answer it
+        asked found in the cache, a plain --replay's miss stopping it) is a prompt that rerun did not ask: a look-ahead
+        the comparison would name. Said on the miss, which otherwise read as a cache merely short, and advised rerunning
+        the range --offline under a new --name: the finding lost."""
+        try:
+            yield
+        except LlmtradeError as exc:
+            if draft is not None and draft.error is None and any(isinstance(c, ReplayMiss) for c in causes(exc)):
+                exc.add_note(
+                    "its look-ahead audit's rerun just before, in a market without what came after its instant, found "
+                    "every answer it asked in the cache: the real run asked a prompt that rerun did not, a look-ahead "
+                    "the audit names once that answer is bought (the same command with --live-misses USD)"
+                )
+            raise
 
     def after(self, app: BacktestContainer, job: Job, outcome: object, draft: Draft | None) -> None:
         """The real run (`outcome`) against its cut-off one, recorded (a checkpoint's pass at the week's end:
