@@ -65,3 +65,20 @@ def test_the_note_says_why_the_synthetic_markets_checkpoints_are_not_audited(dat
         "; the checkpoints are not audited: the synthetic market's quotes cannot be cut inside a session (its "
         "intraday path is drawn through the session's own bar)"
     ), note
+
+
+def test_a_finished_synthetic_backtest_run_again_does_not_say_its_weekly_runs_are_audited(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Found in a trial: the same `backtest --offline --audit 2` run again on the synthetic market said "--audit: the
+    weekly runs are audited, not the checkpoints", then that both weeks "ran before this invocation, so they are not
+    audited now": no weekly run was audited."""
+    settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(tmp_path))
+    spec = BacktestSpec(name=_unique(), first=WEEK, last=WEEK, offline=True, replay=False, audit=1)
+    said: list[str] = []
+    backtest(settings, load_config(None), None, spec, say=said.append)
+    assert any(s.startswith("--audit: the weekly runs are audited, not the checkpoints") for s in said), said
+    said.clear()
+    backtest(settings, load_config(None), None, spec, say=said.append)
+    assert not any(s.startswith("--audit: the weekly runs are audited") for s in said), said
+    assert any(s.startswith(f"--audit 1: week {WEEK} ran before this invocation") for s in said), said

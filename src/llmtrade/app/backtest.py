@@ -182,11 +182,6 @@ def _backtest(
     names = provider_names(loaded.config.assets, app.settings, live=app.live)
     spent: Counter[str] = Counter()
     tally = _Tally(Audits(audited, cut_checkpoints=bool(audited) and app.quotes_cut(names), spent=spent), spent=spent)
-    if audited and not tally.audits.cut_checkpoints:
-        app.say(
-            "--audit: the weekly runs are audited, not the checkpoints: these quotes cannot be cut at an instant "
-            "(the synthetic market's intraday path is drawn through each session's own bar)"
-        )
     seed, give_back = spec.replay and spec.answers_from_live, spec.live_misses_usd is not None
     with (
         drawn_apart(draws_apart, deferred=True),  # started a few weeks in (backtest_paths.py `draws_worker_from`)
@@ -259,6 +254,11 @@ def _backtest(
             app.warning(going)
         if unaudited := not_audited_now(spec.audit, ran, stream, cut_checkpoints=tally.audits.cut_checkpoints):
             app.warning(unaudited)
+        if audited - ran and not tally.audits.cut_checkpoints:  # said only when a week is audited now
+            app.say(
+                "--audit: the weekly runs are audited, not the checkpoints: these quotes cannot be cut at an instant "
+                "(the synthetic market's intraday path is drawn through each session's own bar)"
+            )
         taken = {e.run_id for e in events.read(type=RunStarted.event_type()) if e.run_id}
         report = progress or (lambda _: None)
         weeks_now, draws_after = 0, draws_worker_from(len(todo))
