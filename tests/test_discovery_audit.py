@@ -89,3 +89,23 @@ def test_the_books_of_a_backtest_whose_discovery_failed_the_audit_say_so() -> No
         f"it failed its look-ahead audit at week {W2}, at its discovery before the weekly run (discovery:watchlist, "
         "line 4): its results are not evidence"
     ), note
+
+
+def test_a_replay_miss_of_the_real_discovery_after_its_cut_off_rerun_says_the_prompts_differ(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As a checkpoint's (tests/test_checkpoint_audit.py): the picker's cut-off rerun found every answer it asked in
+    the cache, so the real discovery's miss is a prompt that rerun did not ask, not a cache merely short."""
+    from llmtrade.errors import LlmtradeError, ReplayMiss
+    from llmtrade.exits import classify
+
+    config = _config(tmp_path / "config", universe_mode="watchlist")
+
+    def missed(self: backtest_discovery.BacktestDiscovery, week_id: date) -> None:
+        raise ReplayMiss("--replay: no cached answer for the picker call to m (key 0123456789ab)")
+
+    monkeypatch.setattr(backtest_discovery.BacktestDiscovery, "before_weekly", missed)
+    with pytest.raises(LlmtradeError) as caught:
+        _run(database_url, tmp_path, config, _unique())
+    failure = classify(caught.value)
+    assert failure is not None and "the real run asked a prompt that rerun did not" in failure.message, failure

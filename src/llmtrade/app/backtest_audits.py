@@ -84,7 +84,8 @@ class Audits:
         tick = time.perf_counter()
         drafted = dry_run_discovery(app, discovery, week_id) if week_id in self.sampled else None
         self.spent[KIND] += time.perf_counter() - tick
-        discovery.before_weekly(week_id)
+        with self.missed(None if drafted is None else drafted[0]):
+            discovery.before_weekly(week_id)
         if drafted is None:
             return
         with app.storage() as storage:
@@ -101,10 +102,10 @@ class Audits:
 
     @contextmanager
     def missed(self, draft: Draft | None) -> Iterator[None]:
-        """The real job, run under it. A replay miss after the job's cut-off rerun ran whole (`draft`: every answer it
-        asked found in the cache, a plain --replay's miss stopping it) is a prompt that rerun did not ask: a look-ahead
-        the comparison would name. Said on the miss, which otherwise read as a cache merely short, and advised rerunning
-        the range --offline under a new --name: the finding lost."""
+        """The real job (or discovery), run under it. A replay miss after its cut-off rerun ran whole (`draft`: every
+        answer it asked found in the cache, a plain --replay's miss stopping it) is a prompt that rerun did not ask: a
+        look-ahead the comparison would name. Said on the miss, which otherwise read as a cache merely short, and
+        advised rerunning the range --offline under a new --name: the finding lost."""
         try:
             yield
         except LlmtradeError as exc:
