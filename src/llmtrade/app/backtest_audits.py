@@ -144,8 +144,9 @@ class Audits:
     def going_on(self, count: int, inside: dict[date, tuple[int, int]], stream: Sequence[StoredEvent]) -> set[date]:
         """Of the sampled weeks resumed inside (`inside`: their checkpoints run before, and left), those whose weekly
         run passed its audit in an earlier invocation (`stream`: the backtest stream): their checkpoints left are
-        audited now (those run before the stop were too, but their passes went unrecorded with it: `week_done`), as
-        said (`app.warning`). Returns them: they are not among the weeks "not audited now" (not_audited_now)."""
+        audited now; those run before the stop are not counted (audited or not then, no pass of theirs was recorded:
+        `week_done`). What to say of them at the start is left in `said`. Returns them: they are not among the weeks
+        "not audited now" (not_audited_now)."""
         if not self.cut_checkpoints:
             return set()
         passed = {
