@@ -68,7 +68,10 @@ def test_a_backtest_stopped_inside_an_audited_week_counts_no_week_not_done_and_c
 
     said: list[str] = []
     result = backtest(settings, load_config(None), None, spec, say=said.append)
-    assert (result.weeks_done_before, result.weeks_run, result.audit) == (1, 1, [])
+    assert (result.weeks_done_before, result.weeks_run) == (1, 1)
+    # The run's own table (and --json) lists the week whose checkpoints it audited: its weekly run's answers were
+    # audited by the invocation stopped inside it (calls 0 here), its 15 checkpoints left by this one.
+    assert [(a.week_id, a.passed, a.calls, a.checkpoints) for a in result.audit] == [(SECOND, True, 0, 15)]
     # The first week was wholly audited before; the second's checkpoints left (all but its 09:00) are audited now.
     assert (
         f"--audit 2: week {WEEK} ran before this invocation, so it is not audited now (an audit runs just before a "

@@ -172,4 +172,6 @@ class Audits:
         done, calls = self._checkpoints.pop(week_id)
         with app.storage() as storage:
             checkpoints_passed(storage.events, week_id, done, calls)
+        if all(a.week_id != week_id for a in self.weeks):  # resumed inside: its weekly run was audited before (0 now)
+            self.weeks.append(AuditWeek(week_id=week_id, passed=True, calls=0))
         self.weeks = [a.model_copy(update={"checkpoints": done}) if a.week_id == week_id else a for a in self.weeks]
