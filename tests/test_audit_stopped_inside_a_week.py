@@ -18,15 +18,12 @@ from llmtrade.app.container import Container
 from llmtrade.app.leaderboard import leaderboard
 from llmtrade.clock import FixedClock
 from llmtrade.config.loader import load_config
-from llmtrade.domain.market import Quote
 from llmtrade.errors import OperationalError, TemporaryError
-from llmtrade.market.calendar import new_york_date
-from llmtrade.market.csv_quotes import CsvQuotes
 from llmtrade.settings import Settings
 from llmtrade.workflows.schedule import Job, JobKind
 from tests.test_backtest import _unique
 from tests.test_backtest_bad_start import WEEK, _write, history
-from tests.test_checkpoint_audit import _backtest_stream
+from tests.test_checkpoint_audit import _backtest_stream, price_at_the_close
 
 SECOND = WEEK + timedelta(days=7)
 
@@ -101,14 +98,7 @@ def test_a_leak_at_a_checkpoint_the_audited_week_was_stopped_at_is_caught_by_the
     _write(folder, history(WEEK + timedelta(days=14)))
     settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(tmp_path))
     spec = BacktestSpec(name=name, first=WEEK, last=WEEK, offline=True, replay=False, csv=folder, audit=1)
-    opening = CsvQuotes._opening
-
-    def at_the_close(self: CsvQuotes, symbols: list[str], now: datetime) -> dict[str, Quote]:
-        day = new_york_date(now)
-        bars = self._daily.daily_bars(list(symbols), day, day)
-        return {s: q.model_copy(update={"price": bars[s][-1].close}) for s, q in opening(self, symbols, now).items()}
-
-    monkeypatch.setattr(CsvQuotes, "_opening", at_the_close)
+    price_at_the_close(monkeypatch)
     real = backtest_loop._step
 
     def missed_at_noon(app: BacktestContainer, job: Job, **kw: Any) -> None:

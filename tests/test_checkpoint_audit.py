@@ -97,10 +97,9 @@ def _failed(database_url: str, pg_admin_url: str, home: Path, folder: Path) -> d
     return leak
 
 
-def test_a_checkpoint_priced_at_its_sessions_close_is_caught(
-    folder: Path, database_url: str, pg_admin_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The leak f7e16e17 removed, planted again: a daily-only symbol priced in session at the close to come."""
+def price_at_the_close(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A leak planted in the CSV quotes: a daily-only symbol priced in session at the session's close to come (the leak
+    f7e16e17 removed), read through the provider's own daily reader, so the audit's wall (its cut) sees the open."""
     opening = CsvQuotes._opening
 
     def at_the_close(self: CsvQuotes, symbols: list[str], now: datetime) -> dict[str, Quote]:
@@ -109,7 +108,15 @@ def test_a_checkpoint_priced_at_its_sessions_close_is_caught(
         return {s: q.model_copy(update={"price": bars[s][-1].close}) for s, q in opening(self, symbols, now).items()}
 
     monkeypatch.setattr(CsvQuotes, "_opening", at_the_close)
-    _failed(database_url, pg_admin_url, tmp_path, folder)
+
+
+def test_a_checkpoint_priced_at_its_sessions_close_is_caught(
+    folder: Path, database_url: str, pg_admin_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The leak f7e16e17 removed, planted again: a daily-only symbol priced in session at the close to come."""
+    price_at_the_close(monkeypatch)
+    leak = _failed(database_url, pg_admin_url, tmp_path, folder)
+    assert leak["real"] != leak["audited"]  # the real run read the close, the cut-off one the open
 
 
 def test_a_checkpoint_reading_an_intraday_price_after_its_instant_is_caught(
@@ -126,7 +133,8 @@ def test_a_checkpoint_reading_an_intraday_price_after_its_instant_is_caught(
         return honest if honest is None or ahead is None else honest.model_copy(update={"price": ahead.price})
 
     monkeypatch.setattr(csv_quotes, "_from_file", an_hour_ahead)
-    _failed(database_url, pg_admin_url, tmp_path, folder)
+    leak = _failed(database_url, pg_admin_url, tmp_path, folder)
+    assert leak["real"] != leak["audited"]  # the real run read 13:00's price, the cut-off one 12:00's
 
 
 @pytest.mark.parametrize(
@@ -188,14 +196,7 @@ def test_the_leaderboard_of_a_backtest_that_failed_its_audit_says_where(
     from llmtrade.app.leaderboard import leaderboard
     from llmtrade.clock import FixedClock
 
-    opening = CsvQuotes._opening
-
-    def at_the_close(self: CsvQuotes, symbols: list[str], now: datetime) -> dict[str, Quote]:
-        day = new_york_date(now)
-        bars = self._daily.daily_bars(list(symbols), day, day)
-        return {s: q.model_copy(update={"price": bars[s][-1].close}) for s, q in opening(self, symbols, now).items()}
-
-    monkeypatch.setattr(CsvQuotes, "_opening", at_the_close)
+    price_at_the_close(monkeypatch)
     name = _unique()
     with pytest.raises(OperationalError):
         _audited(database_url, tmp_path, folder, name)
