@@ -229,6 +229,18 @@ for _loader in {_StrictLoader, _FastStrictLoader}:
     _loader.add_constructor("tag:yaml.org,2002:bool", _loader.construct_yaml_bool)
 
 
+def load_yaml(text: str) -> Any:
+    """`text` parsed as the config files are (a key given twice, a date that is none and a bad merge refused; only
+    true and false are booleans): for another YAML file the user writes, such as a sweep file. YAMLError as `_load`."""
+    return _load(text)
+
+
+def yaml_problem(text: str, exc: yaml.YAMLError) -> str:
+    """`exc` (from `load_yaml(text)`) in one line: where (line, column) and what."""
+    found = _yaml_problem(text, exc)
+    return f"{found.path}: {found.message}" if found.path else found.message
+
+
 def _load(text: str) -> Any:
     """`text` parsed by a strict safe loader (no arbitrary objects); a YAMLError with the pure parser's message."""
     try:

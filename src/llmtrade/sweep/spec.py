@@ -27,7 +27,6 @@ import copy
 import hashlib
 import itertools
 import json
-import re
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -38,7 +37,7 @@ from llmtrade import __version__
 from llmtrade.app.backtest_inputs import range_weeks
 from llmtrade.config import rules
 from llmtrade.config.history import earlier_shapes
-from llmtrade.config.loader import LoadedConfig
+from llmtrade.config.loader import LoadedConfig, load_yaml, yaml_problem
 from llmtrade.config.models import Config
 from llmtrade.config.problems import problem
 from llmtrade.domain.weeks import week_id_for
@@ -101,12 +100,12 @@ def read(path: Path) -> SweepFile:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"sweep file {path}: cannot read it ({getattr(exc, 'strerror', None) or exc})") from exc
+    # The config files' loader, not yaml.safe_load: that kept the last of a key given twice with no word (a second
+    # `tight:` override replaced the first, which never ran), and read a date that is none as a traceback.
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
-        raise UsageError(f"sweep file {path}: not valid YAML ({' '.join(str(exc).split())})") from exc
-    except ValueError as exc:  # PyYAML's date of a value shaped as one that is none: a traceback in a new user's trial
-        raise UsageError(f"sweep file {path}: {_no_date(text) or 'a date'} is no date ({exc})") from exc
+        raise UsageError(f"sweep file {path}: {yaml_problem(text, exc)}") from exc
     if not isinstance(data, dict):
         raise UsageError(f"sweep file {path}: expected a mapping with name, ranges and the axes")
     try:
@@ -124,16 +123,6 @@ def read(path: Path) -> SweepFile:
             runs = f"range={week_id_for(span.first)}..{week_id_for(span.last)}"  # the runs' label (`plan`)
             raise UsageError(f"sweep file {path}: key ranges.{n} (the runs {runs}): {exc}") from None
     return sweep
-
-
-def _no_date(text: str) -> str | None:
-    """The first value in `text` shaped as a date (YYYY-MM-DD) that is none, quoted."""
-    for shaped in re.findall(r"\b\d{4}-\d{2}-\d{2}\b", text):
-        try:
-            date.fromisoformat(shaped)
-        except ValueError:
-            return repr(shaped)
-    return None
 
 
 def plan(path: Path, sweep: SweepFile, loaded: LoadedConfig, *, prices: str, csv: bool) -> list[RunPlan]:
