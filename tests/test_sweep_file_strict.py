@@ -56,3 +56,18 @@ def test_a_key_given_twice_in_a_sweep_file_is_refused_naming_it_and_its_line(
     assert result.exit_code == 2, result.output
     assert "given twice" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("axis", "key"),
+    [
+        # pydantic's lax mode read `true` as seed 1, `1`/`0` as memory on/off and `retries: true` as one retry.
+        ("seeds: [7, true]\n", "seeds.1"),
+        ("memory: [1, 0]\n", "memory.0"),
+        ("retries: true\n", "retries"),
+    ],
+)
+def test_a_value_of_the_wrong_type_is_refused_not_coerced(tmp_path: Path, axis: str, key: str) -> None:
+    path = _write(tmp_path, BASE + axis)
+    with pytest.raises(UsageError, match=f"sweep file {path}: key {key}: must be"):
+        spec.read(path)

@@ -40,6 +40,7 @@ from llmtrade.config.history import earlier_shapes
 from llmtrade.config.loader import LoadedConfig, load_yaml, yaml_problem
 from llmtrade.config.models import Config
 from llmtrade.config.problems import problem
+from llmtrade.config.scalars import Count, Flag
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import UsageError
 from llmtrade.market.calendar import TradingCalendar
@@ -62,12 +63,14 @@ class SweepFile(_Strict):
 
     name: Annotated[str, Field(pattern=_NAME)]
     mode: Literal["offline", "replay"] = "offline"
-    retries: Annotated[int, Field(ge=0, le=5)] = 1
+    # Strict, as the config's own settings (config/scalars.py): pydantic's lax mode read `seeds: [true]` as seed 1,
+    # `memory: [1, 0]` as on/off and `retries: true` as one retry, a mistake run rather than reported.
+    retries: Annotated[Count, Field(ge=0, le=5)] = 1
     ranges: Annotated[list[DateRange], Field(min_length=1)]
     overrides: dict[Annotated[str, Field(pattern=_AXIS_NAME)], dict[str, Any]] = Field(default_factory=lambda: {})
     model_sets: dict[Annotated[str, Field(pattern=_AXIS_NAME)], dict[str, str]] = Field(default_factory=lambda: {})
-    memory: Annotated[list[bool], Field(min_length=1)] | None = None
-    seeds: Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)] | None = None
+    memory: Annotated[list[Flag], Field(min_length=1)] | None = None
+    seeds: Annotated[list[Annotated[Count, Field(ge=0)]], Field(min_length=1)] | None = None
 
 
 class RunPlan(BaseModel):
