@@ -71,3 +71,17 @@ def test_a_value_of_the_wrong_type_is_refused_not_coerced(tmp_path: Path, axis: 
     path = _write(tmp_path, BASE + axis)
     with pytest.raises(UsageError, match=f"sweep file {path}: key {key}: must be"):
         spec.read(path)
+
+
+@pytest.mark.parametrize("axis", ["overrides: {}", "model_sets: {}", "memory:", "seeds:", "seeds: []"])
+def test_an_empty_axis_is_refused_not_read_as_left_out(tmp_path: Path, axis: str) -> None:
+    """`seeds: []` was refused, but `overrides: {}` and a bare `seeds:` ran the config as it is with exit 0, as if
+    the key were left out: an axis emptied by mistake (its values commented out) ran one run where several were
+    meant."""
+    path = _write(tmp_path, BASE + axis + "\n")
+    key = axis.split(":")[0]
+    with pytest.raises(UsageError, match=f"sweep file {path}: key {key}: has no value"):
+        spec.read(path)
+    result = runner.invoke(cli, ["backtest", "sweep", str(path)], env=NOWHERE)
+    assert result.exit_code == 2, result.output
+    assert "leave the key out to run the config as it is" in " ".join(result.output.split())

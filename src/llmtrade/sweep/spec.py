@@ -15,10 +15,10 @@ The file names the axes; every combination of their values is one run (one whole
     memory: [true, false]         # the committee's memory on / off (models.yaml memory.enabled)
     seeds: [7, 11]                # the synthetic market's seed (assets.yaml market_data.synthetic_seed)
 
-Every axis but `ranges` may be left out (one value: the config as it is). A run is identified by the sha256
-of its inputs: the config after its overrides, the prices' fingerprint, the weeks, the mode and the code
-version (`run_id`), so a rerun of the sweep skips every run already finished. Every problem is a UsageError
-(exit 2) naming the file and the key.
+Every axis but `ranges` may be left out (one value: the config as it is); one written with no value is refused.
+A run is identified by the sha256 of its inputs: the config after its overrides, the prices' fingerprint, the weeks,
+the mode and the code version (`run_id`), so a rerun of the sweep skips every run already finished. Every problem is
+a UsageError (exit 2) naming the file and the key.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from llmtrade import __version__
 from llmtrade.app.backtest_inputs import range_weeks
@@ -71,6 +71,15 @@ class SweepFile(_Strict):
     model_sets: dict[Annotated[str, Field(pattern=_AXIS_NAME)], dict[str, str]] = Field(default_factory=lambda: {})
     memory: Annotated[list[Flag], Field(min_length=1)] | None = None
     seeds: Annotated[list[Annotated[Count, Field(ge=0)]], Field(min_length=1)] | None = None
+
+    @field_validator("overrides", "model_sets", "memory", "seeds", mode="before")
+    @classmethod
+    def _not_empty(cls, value: Any) -> Any:
+        # A key written with no value (`seeds:`, `overrides: {}`) ran the config as it is, as a key left out does: an
+        # axis whose values were commented out ran one run where several were meant, and nothing said so.
+        if value is None or value == {} or value == []:
+            raise ValueError("has no value: give it at least one, or leave the key out to run the config as it is")
+        return value
 
 
 class RunPlan(BaseModel):
