@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from llmtrade.cli import app as cli
+from llmtrade.config.loader import load_config, write_defaults
 from llmtrade.errors import UsageError
 from llmtrade.sweep import spec
 
@@ -85,3 +86,41 @@ def test_an_empty_axis_is_refused_not_read_as_left_out(tmp_path: Path, axis: str
     result = runner.invoke(cli, ["backtest", "sweep", str(path)], env=NOWHERE)
     assert result.exit_code == 2, result.output
     assert "leave the key out to run the config as it is" in " ".join(result.output.split())
+
+
+def test_an_override_written_nested_sets_its_settings_and_keeps_the_others(tmp_path: Path) -> None:
+    """`{risk: {limits: {max_position_pct: 0.05}}}`, the YAML files' own nesting, replaced the whole `risk` section:
+    every risk setting it did not name went back to the packaged default (the user's max_open_positions: 3 ran as 10,
+    the breaker's halt too), with exit 0 and no word. Nested or dotted, an override sets what it names alone."""
+    folder = tmp_path / "config"
+    folder.mkdir()
+    write_defaults(folder)
+    risk = folder / "risk.yaml"
+    risk.write_text(risk.read_text().replace("max_open_positions: 10", "max_open_positions: 3"))
+    loaded = load_config(folder)
+    path = _write(
+        tmp_path,
+        BASE
+        + "overrides:\n"
+        + "  dotted: {risk.limits.max_position_pct: 0.05}\n"
+        + "  nested: {risk: {limits: {max_position_pct: 0.06}}}\n"
+        + "  half: {risk.limits: {max_position_pct: 0.07}}\n"
+        # A mapping of the config's own (model -> price), not a section: still replaced whole, as before.
+        + "  prices: {models.prices: {x/y: {input_per_mtok: 1, output_per_mtok: 2}}}\n",
+    )
+    plans = spec.plan(path, spec.read(path), loaded, prices="synthetic", csv=False)
+    limits = {p.axes["overrides"]: p.config.risk.limits for p in plans}
+    assert {name: (lim.max_position_pct, lim.max_open_positions) for name, lim in limits.items()} == {
+        "dotted": (0.05, 3),
+        "nested": (0.06, 3),
+        "half": (0.07, 3),
+        "prices": (0.20, 3),
+    }
+    assert set(plans[-1].config.models.prices) == {"x/y"}
+    assert all(p.config.risk.circuit_breaker == loaded.config.risk.circuit_breaker for p in plans)
+
+
+def test_a_nested_override_of_a_setting_that_does_not_exist_names_its_dotted_key(tmp_path: Path) -> None:
+    path = _write(tmp_path, BASE + "overrides: {x: {risk: {limits: {max_position: 0.05}}}}\n")
+    with pytest.raises(UsageError, match=r"key overrides\.x\.risk\.limits\.max_position: the config has no"):
+        spec.plan(path, spec.read(path), load_config(None), prices="synthetic", csv=False)

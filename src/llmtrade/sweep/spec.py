@@ -160,7 +160,7 @@ def plan(path: Path, sweep: SweepFile, loaded: LoadedConfig, *, prices: str, csv
     ):
         tree = loaded.config.model_dump(mode="python")
         for key, value in o_values.items():
-            _set(path, tree, f"overrides.{o_name}", key, value)
+            _set(path, tree, f"overrides.{o_name}", key, value, sections=loaded.config)
         _models(path, tree, m_name, m_values)
         if memory is not None:
             tree["models"]["memory"]["enabled"] = memory
@@ -243,14 +243,20 @@ def _problem(error: Any, model: type[BaseModel]) -> str:
     return f"key {key}: {problem(error, model).said}"  # in the config's words, not pydantic's
 
 
-def _set(path: Path, tree: dict[str, Any], where: str, key: str, value: Any) -> None:
-    """Set the dotted `key` (list entries by index) in `tree`; refuses a key the config does not have."""
+def _set(path: Path, tree: dict[str, Any], where: str, key: str, value: Any, *, sections: Config) -> None:
+    """Set the dotted `key` (list entries by index) in `tree`; refuses a key the config does not have. A mapping set on
+    a section of the config (one of `sections`' models, not a mapping of its own such as models.providers) is set key
+    by key, as the YAML files nest: `risk: {limits: {max_position_pct: 0.05}}` is `risk.limits.max_position_pct: 0.05`
+    (it replaced the whole section, every setting it did not name back to the packaged default, with no word)."""
     node: Any = tree
     parts = key.split(".")
     for depth, part in enumerate(parts):
         last = depth == len(parts) - 1
         if isinstance(node, dict) and part in node:
-            if last:
+            if last and isinstance(value, dict) and _section(sections, parts):
+                for inner, inner_value in value.items():
+                    _set(path, tree, where, f"{key}.{inner}", inner_value, sections=sections)
+            elif last:
                 node[part] = copy.deepcopy(value)
             else:
                 node = node[part]
@@ -265,6 +271,21 @@ def _set(path: Path, tree: dict[str, Any], where: str, key: str, value: Any) -> 
                 f"sweep file {path}: key {where}.{key}: the config has no {'.'.join(parts[: depth + 1])!r}"
                 + (f" (there: {known})" if known else "")
             )
+
+
+def _section(config: Config, parts: list[str]) -> bool:
+    """Whether the dotted `parts` name a section of `config` (a model of settings), not a value or a mapping."""
+    node: Any = config
+    for part in parts:
+        if isinstance(node, BaseModel):
+            node = getattr(node, part, None)
+        elif isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return False
+    return isinstance(node, BaseModel)
 
 
 def _models(path: Path, tree: dict[str, Any], name: str, models: dict[str, str]) -> None:
