@@ -124,3 +124,30 @@ def test_a_nested_override_of_a_setting_that_does_not_exist_names_its_dotted_key
     path = _write(tmp_path, BASE + "overrides: {x: {risk: {limits: {max_position: 0.05}}}}\n")
     with pytest.raises(UsageError, match=r"key overrides\.x\.risk\.limits\.max_position: the config has no"):
         spec.plan(path, spec.read(path), load_config(None), prices="synthetic", csv=False)
+
+
+@pytest.mark.parametrize(
+    ("axes", "said"),
+    [
+        # Each read "overrides=config ... seed=7 ... runs the same backtest as overrides=config ... seed=7 ...": one
+        # label twice, naming no key of the file to drop.
+        ("seeds: [7, 11, 7]\n", "key seeds.2 (7) runs the same backtest as seeds.0 (7)"),
+        ("memory: [false, false]\n", "key memory.1 (false) runs the same backtest as memory.0 (false)"),
+        (
+            "  - {from: 2026-01-08, to: 2026-01-22}\n",
+            "key ranges.1 (2026-01-08 to 2026-01-22) runs the same backtest as ranges.0 (2026-01-07 to 2026-01-21)",
+        ),
+        (
+            "overrides: {a: {risk.limits.max_position_pct: 0.05}, b: {risk.limits.max_position_pct: 0.05}}\n",
+            "key overrides.b runs the same backtest as overrides.a",
+        ),
+    ],
+)
+def test_a_run_repeated_in_the_file_is_refused_naming_the_keys_that_repeat_it(
+    tmp_path: Path, axes: str, said: str
+) -> None:
+    path = _write(tmp_path, BASE + axes)
+    with pytest.raises(UsageError) as refused:
+        spec.plan(path, spec.read(path), load_config(None), prices="synthetic", csv=False)
+    assert str(refused.value).startswith(f"sweep file {path}: {said}: the same config, prices and weeks")
+    assert str(refused.value).endswith("drop one of them")

@@ -154,10 +154,18 @@ def plan(path: Path, sweep: SweepFile, loaded: LoadedConfig, *, prices: str, csv
     memories: list[bool | None] = list(sweep.memory) if sweep.memory is not None else [None]
     seeds: list[int | None] = list(sweep.seeds) if sweep.seeds is not None else [None]
     runs: list[RunPlan] = []
-    seen: dict[str, str] = {}
-    for span, (o_name, o_values), (m_name, m_values), memory, seed in itertools.product(
-        sweep.ranges, overrides.items(), model_sets.items(), memories, seeds
+    seen: dict[str, tuple[str, ...]] = {}
+    for (r_at, span), (o_name, o_values), (m_name, m_values), (b_at, memory), (s_at, seed) in itertools.product(
+        enumerate(sweep.ranges), overrides.items(), model_sets.items(), enumerate(memories), enumerate(seeds)
     ):
+        # This combination's keys in the file, each axis's own: what a duplicate is named by.
+        keys = (
+            f"ranges.{r_at} ({span.first} to {span.last})",
+            f"overrides.{o_name}" if sweep.overrides else "",
+            f"model_sets.{m_name}" if sweep.model_sets else "",
+            "" if memory is None else f"memory.{b_at} ({'true' if memory else 'false'})",
+            "" if seed is None else f"seeds.{s_at} ({seed})",
+        )
         tree = loaded.config.model_dump(mode="python")
         for key, value in o_values.items():
             _set(path, tree, f"overrides.{o_name}", key, value, sections=loaded.config)
@@ -185,11 +193,15 @@ def plan(path: Path, sweep: SweepFile, loaded: LoadedConfig, *, prices: str, csv
         }
         label = " ".join(f"{k}={v}" for k, v in axes.items())
         if run_id in seen:
+            # Named by the keys the two differ in: their labels may read alike (seeds: [7, 7], or two ranges of the
+            # same weeks), which said "seed=7 ... runs the same backtest as seed=7 ..." and named no key to drop.
+            apart = [(mine, theirs) for mine, theirs in zip(keys, seen[run_id], strict=True) if mine != theirs]
             raise UsageError(
-                f"sweep file {path}: {label} runs the same backtest as {seen[run_id]} (the same config, prices "
-                "and weeks): drop one of them"
+                f"sweep file {path}: key {' with '.join(m for m, _ in apart if m) or 'config'} runs the same backtest "
+                f"as {' with '.join(t for _, t in apart if t) or 'config'}: the same config, prices and weeks ("
+                f"{label}): drop one of them"
             )
-        seen[run_id] = label
+        seen[run_id] = keys
         runs.append(
             RunPlan(
                 run_id=run_id,
