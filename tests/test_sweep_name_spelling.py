@@ -1,0 +1,68 @@
+"""Sweep names that differ only in case or in - and _ share one record (llmtrade_sw_<name>, lower-cased, - as _):
+a second sweep so named is refused, as `llmtrade backtest --name` refuses another spelling of an existing backtest."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from llmtrade.app.sweep_member import sweep_database
+from llmtrade.clock import SystemClock
+from llmtrade.config.loader import load_config
+from llmtrade.domain import streams
+from llmtrade.domain.sweeps import SweepStarted
+from llmtrade.errors import UsageError
+from llmtrade.settings import Settings
+from llmtrade.storage.bootstrap import open_storage
+from llmtrade.storage.database import locate, sibling
+from llmtrade.sweep import work
+from llmtrade.sweep.driver import SweepOptions, run_sweep
+
+
+@pytest.fixture
+def settings(pg_admin_url: str, tmp_path: Path) -> Settings:
+    database = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{database}"')
+    head, _, query = pg_admin_url.partition("?")
+    url = f"{head.rsplit('/', 1)[0]}/{database}" + (f"?{query}" if query else "")
+    return Settings(DATABASE_URL=url, LLMTRADE_HOME=str(tmp_path / "home"))
+
+
+class _Stop(BaseException):
+    """Stands for the first sweep being stopped once it has recorded its start: no run is needed here."""
+
+
+def test_a_sweep_named_as_another_sweeps_other_spelling_is_refused_before_it_records_anything(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`name: Mom-a` beside an earlier `name: mom_a` (another file, other axes) ran into mom_a's record: mom_a's runs
+    were counted as 'runs an earlier version of its file finished' in its trials (45 where 5 were its own), and
+    `report --sweep mom_a` then showed the new sweep's runs as mom_a's."""
+    stem = f"m{uuid.uuid4().hex[:6]}"
+    first, second = f"{stem}_a", f"{stem.upper()}-a"
+    assert sweep_database(first) == sweep_database(second)
+
+    def stopped(plan: Any, shared: Any) -> Any:
+        raise _Stop
+
+    monkeypatch.setattr(work, "_backtest", stopped)
+    path = tmp_path / "sweep.yaml"
+    path.write_text(f"name: {first}\nretries: 0\nranges: [{{from: 2026-01-07, to: 2026-01-14}}]\n")
+    with pytest.raises(_Stop):
+        run_sweep(settings, load_config(None), None, path, SweepOptions())
+    other = tmp_path / "other.yaml"
+    other.write_text(f"name: {second}\nretries: 0\nranges: [{{from: 2026-01-07, to: 2026-01-21}}]\n")
+    with pytest.raises(UsageError) as refused:
+        run_sweep(settings, load_config(None), None, other, SweepOptions())
+    said = str(refused.value)
+    assert said.startswith(f"sweep file {other}: key name: {second} ")
+    assert f"sweep {first}" in said and sweep_database(first) in said
+    location = sibling(locate(settings), sweep_database(first))
+    with open_storage(settings, SystemClock(), location=location) as storage:
+        starts = [e for e in storage.events.read_stream(streams.SWEEP) if e.type == SweepStarted.event_type()]
+    assert [e.payload["name"] for e in starts] == [first]  # nothing recorded by the refused one
