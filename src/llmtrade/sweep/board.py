@@ -16,7 +16,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 
 from llmtrade.analytics import metrics
-from llmtrade.analytics.records import TURNOVER_NOTE, Leaderboard, Standing
+from llmtrade.analytics.records import TURNOVER_NOTE, Curve, Leaderboard, Standing
 from llmtrade.analytics.standings import deflated, intraday_note, open_trades_note, short_note, within_sessions
 from llmtrade.app.leaderboard import RISK_FREE_NOTE, TRIAL_ROLES
 from llmtrade.domain.records import Record
@@ -64,13 +64,16 @@ def sweep_leaderboard(
     failed: int = 0,
     stopped: int = 0,
     running: int = 0,
-    earlier: int = 0,
+    earlier: Sequence[str] = (),
     labels: Mapping[str, str] | None = None,
 ) -> SweepLeaderboard:
     """The leaderboard of sweep `name`: the runs of `run_ids` (plan order) that have a SweepRunFinished in
     `finished`, deflated for `trials` trials; `failed` of the others failed after their retries, `stopped` were
     begun and stopped part-way (the sweep's rerun resumes them), `running` are being run now, the rest not run;
-    `earlier` runs an earlier version of the file finished are counted in `trials` (driver.py `earlier_results`).
+    `earlier` (run ids) an earlier version of the file finished are counted in `trials` (driver.py `earlier_results`),
+    and their trial accounts' Sharpe ratios in the variance the DSR deflates with: N and the dispersion are of the same
+    trials. The variance was of the rows shown alone, so a file narrowed to its winners after the results were seen
+    moved their DSR with what it dropped (to n/a, narrowed to one row: no variance of one).
     `labels` (run id -> axes) names each run as the sweep file names it now: a run's id is the hash of its
     configuration, not of its axes' names, so an override renamed with its values kept is the run finished before,
     whose recorded label still named the old override on every row; a run missing from it keeps its recorded label."""
@@ -98,7 +101,11 @@ def sweep_leaderboard(
                 picked.append((label, run, kept, _returns(curve.equity) if curve else []))
                 if curve is not None and curve.gross_exposure and curve.gross_exposure[-1] > 0:
                     held.append(f"{label} {standing.name}")
-    known = [s for s in (metrics.session_sharpe(r) for *_, r in picked) if s is not None]
+    dropped = [
+        _returns(curve.equity) for run_id in earlier if run_id in finished for curve in _trial_curves(finished[run_id])
+    ]
+    sharpes = (metrics.session_sharpe(r) for r in [*(r for *_, r in picked), *dropped])
+    known = [s for s in sharpes if s is not None]
     variance = statistics.variance(known) if len(known) >= 2 else None
     rows = [
         SweepRow(
@@ -114,7 +121,7 @@ def sweep_leaderboard(
     done = sum(1 for run_id in run_ids if run_id in finished)
     short = short_note([(f"{row.label} {row.account}", row.standing.sessions) for row in rows])
     notes = (
-        _trials_note(trials, len(plans), done, failed, stopped, earlier, running),
+        _trials_note(trials, len(plans), done, failed, stopped, len(earlier), running),
         "each row's other figures are its own run's, over that run's sessions; baselines (FLAT, SPY, "
         "EQUAL_WEIGHT) are in each run's leaderboard: llmtrade leaderboard --backtest RUN",
         *([short] if short else []),
@@ -185,6 +192,12 @@ def _two_way_note(labels: Sequence[str]) -> str:
         f"turnover n/a for {len(labels)} run{'' if len(labels) == 1 else 's'} stored by an earlier build ({named}): "
         "its leaderboard summed buys and sells (two-way), another figure than the one-way turnover; run it again"
     )
+
+
+def _trial_curves(run: SweepRunFinished) -> list[Curve]:
+    """The curves of `run`'s trial accounts, as its leaderboard stored them."""
+    names = set(run.trial_accounts)
+    return [c for c in Leaderboard.model_validate(run.leaderboard).curves if c.name in names]
 
 
 def _returns(equity: Sequence[float]) -> list[float]:

@@ -229,7 +229,7 @@ def run_sweep(
             trials,
             finished_runs(storage),
             failed=failed,
-            earlier=len(earlier),
+            earlier=[run.run_id for run in earlier],
             labels={p.run_id: p.label for p in plans},
         )
     return SweepResult(

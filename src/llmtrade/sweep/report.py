@@ -127,7 +127,6 @@ def write_sweep_report(settings: Settings, name: str, output: Path) -> ReportWri
                 "error": mine[-1].error if mine and not done else "",
             }
         )
-    earlier = len(started.earlier)
     board = sweep_leaderboard(
         name,
         started.run_ids,
@@ -136,7 +135,7 @@ def write_sweep_report(settings: Settings, name: str, output: Path) -> ReportWri
         failed=len(final),
         stopped=stopped,
         running=going,
-        earlier=earlier,
+        earlier=started.earlier,
         labels=labels,
     )
     now = (
