@@ -151,3 +151,15 @@ def test_a_run_repeated_in_the_file_is_refused_naming_the_keys_that_repeat_it(
         spec.plan(path, spec.read(path), load_config(None), prices="synthetic", csv=False)
     assert str(refused.value).startswith(f"sweep file {path}: {said}: the same config, prices and weeks")
     assert str(refused.value).endswith("drop one of them")
+
+
+def test_a_folder_given_as_the_sweep_file_is_said_to_be_a_folder(tmp_path: Path) -> None:
+    """`backtest sweep DIR` said 'sweep file DIR: no such file' of a folder that is there."""
+    (tmp_path / "sweeps").mkdir()
+    (tmp_path / "sweeps" / "momentum.yaml").write_text(BASE)
+    result = runner.invoke(cli, ["backtest", "sweep", str(tmp_path / "sweeps")], env=NOWHERE)
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.split())
+    assert f"sweep file {tmp_path / 'sweeps'}: is a folder, not a sweep file" in said
+    assert "momentum.yaml" in said  # the YAML files it holds, to pick from
+    assert "no such file" not in said

@@ -52,6 +52,11 @@ def sweep(
     from llmtrade.domain.wording import counted  # lazy: see package docstring
     from llmtrade.sweep.driver import SweepOptions, run_sweep
 
+    if file.is_dir():  # said "no such file" of a folder that is there
+        held = sorted(p.name for p in file.glob("*.y*ml") if p.is_file())
+        more = f" and {len(held) - 5} more" if len(held) > 5 else ""
+        inside = f": it holds {', '.join(held[:5])}{more}" if held else ""
+        raise UsageError(f"sweep file {file}: is a folder, not a sweep file; give the YAML file itself{inside}")
     if not file.is_file():
         raise UsageError(f"sweep file {file}: no such file")
     if csv is not None and not csv.is_dir():
