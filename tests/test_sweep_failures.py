@@ -175,3 +175,23 @@ def test_the_sweep_exits_as_its_failed_runs_would_alone(
     assert {r["label"].split()[0]: (r["exit_code"], r["permanent"]) for r in document["runs"]} == {
         f"overrides={name}": (codes[kind], kind != "temporary") for name, kind in fails.items()
     }  # a temporary failure alone is to be retried as it stands
+
+
+def test_a_sweep_of_no_retries_does_not_say_its_runs_failed_after_their_retries(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`retries: 0` and a worker lost: '2 of 3 runs failed after their retries', of runs tried once, none retried."""
+    from llmtrade.errors import TemporaryError
+
+    def lost(plan: Any, shared: Any) -> dict[str, Any]:
+        raise TemporaryError("the database did not answer")
+
+    path = tmp_path / "sweep.yaml"
+    path.write_text(f"name: r{uuid.uuid4().hex[:8]}\nretries: 0\nranges: [{{from: 2026-01-07, to: 2026-01-07}}]\n")
+    monkeypatch.setattr(work, "_backtest", lost)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    result = runner.invoke(cli, ["backtest", "sweep", str(path)])
+    assert result.exit_code == 75, result.output
+    said = " ".join(result.stderr.split())
+    assert "after their retries" not in said
+    assert "1 of 1 run failed, not retried (retries: 0)" in said

@@ -72,7 +72,12 @@ def sweep(
         print_sweep(Output(), result)
     if result.failed:
         failed = [r for r in result.runs if r.status == "failed"]
-        retried = "" if any(r.permanent for r in failed) else " after their retries"
+        if any(r.permanent for r in failed):
+            retried = ""
+        elif all(r.attempts <= 1 for r in failed):  # failures a retry may mend, each tried once: `retries: 0`
+            retried = ", not retried (retries: 0)"
+        else:
+            retried = " after their retries"
         error, kind = _failure(failed)
         raise error(
             f"sweep {result.name}: {len(failed)} of {counted(len(result.runs), 'run')} failed{retried} "
