@@ -66,3 +66,33 @@ def test_a_sweep_named_as_another_sweeps_other_spelling_is_refused_before_it_rec
     with open_storage(settings, SystemClock(), location=location) as storage:
         starts = [e for e in storage.events.read_stream(streams.SWEEP) if e.type == SweepStarted.event_type()]
     assert [e.payload["name"] for e in starts] == [first]  # nothing recorded by the refused one
+
+
+def test_report_sweep_under_another_spelling_names_the_sweep_as_recorded(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`report --sweep MOM-A` of sweep mom_a titled its page 'Sweep MOM-A', a sweep that never ran."""
+    import re
+
+    from typer.testing import CliRunner
+
+    from llmtrade.cli import app as cli
+
+    recorded = f"m{uuid.uuid4().hex[:6]}_a"
+    asked = recorded.upper().replace("_", "-")
+
+    def stopped(plan: Any, shared: Any) -> Any:
+        raise _Stop
+
+    monkeypatch.setattr(work, "_backtest", stopped)
+    path = tmp_path / "sweep.yaml"
+    path.write_text(f"name: {recorded}\nretries: 0\nranges: [{{from: 2026-01-07, to: 2026-01-14}}]\n")
+    with pytest.raises(_Stop):
+        run_sweep(settings, load_config(None), None, path, SweepOptions())
+    page = tmp_path / "sweep.html"
+    env = {"DATABASE_URL": settings.database_url or ""}
+    written = CliRunner().invoke(cli, ["report", "--sweep", asked, "-o", str(page)], env=env)
+    assert written.exit_code == 0, written.output
+    text = " ".join(re.sub(r"<[^>]+>", " ", page.read_text()).split())
+    assert f"Sweep {recorded}" in text
+    assert asked not in text

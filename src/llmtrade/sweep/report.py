@@ -128,7 +128,7 @@ def write_sweep_report(settings: Settings, name: str, output: Path) -> ReportWri
             }
         )
     board = sweep_leaderboard(
-        name,
+        started.name,  # as recorded: `name` may spell it otherwise (case, - or _: one database), a sweep never run
         started.run_ids,
         started.trials,
         finished,
