@@ -163,3 +163,16 @@ def test_a_folder_given_as_the_sweep_file_is_said_to_be_a_folder(tmp_path: Path)
     assert f"sweep file {tmp_path / 'sweeps'}: is a folder, not a sweep file" in said
     assert "momentum.yaml" in said  # the YAML files it holds, to pick from
     assert "no such file" not in said
+
+
+def test_workers_given_to_the_serial_executor_are_refused_not_ignored() -> None:
+    """`backtest sweep FILE --workers 4` ran one run at a time ('on serial (1 worker)') with no word, where
+    `--address` beside serial is refused: the 4 asked for were ignored."""
+    from llmtrade.sweep.executors import open_executor
+    from llmtrade.sweep.work import Shared
+
+    shared = Shared(settings={}, config_dir=None, config_source="packaged", prices=None, prices_hash="x")
+    with pytest.raises(UsageError, match="--workers 4 is for --executor local or ray"):
+        open_executor("serial", shared, workers=4)
+    assert open_executor("serial", shared, workers=0).workers == 1  # the default: not given
+    assert open_executor("serial", shared, workers=1).workers == 1

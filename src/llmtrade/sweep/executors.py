@@ -66,6 +66,11 @@ class SerialExecutor:
     def __init__(self, shared: Shared, workers: int = 1, address: str | None = None) -> None:
         if address is not None:
             raise UsageError("--address is for --executor ray: the serial executor runs in this process")
+        if workers > 1:  # ignored before: 'on serial (1 worker)' was all that said so
+            raise UsageError(
+                f"--workers {workers} is for --executor local or ray: the serial executor runs one run at a time, in "
+                "this process"
+            )
         self.workers = 1
         self._shared = shared
 
