@@ -43,7 +43,7 @@ from llmtrade.storage.llm_cache import AnswerCache
 from llmtrade.sweep import spec as sweep_spec
 from llmtrade.sweep.board import sweep_leaderboard, trial_accounts, trials_of
 from llmtrade.sweep.executors import Executor, open_executor
-from llmtrade.sweep.lock import sweep_lock
+from llmtrade.sweep.lock import refuse_other_spelling, sweep_lock
 from llmtrade.sweep.results import SweepResult, SweepRun
 from llmtrade.sweep.spec import RunPlan, SweepFile
 from llmtrade.sweep.work import Answer, RunOutcome, RunTask, Shared
@@ -192,7 +192,7 @@ def run_sweep(
         open_storage(settings, SystemClock(), location=sibling(location, database)) as storage,
         sweep_lock(storage.conn, sweep.name),  # before anything is read to plan or recorded: one driver per name
     ):
-        _refuse_other_spelling(storage, path, sweep.name, database)
+        refuse_other_spelling(storage, path, sweep.name, database)
         plans = as_recorded(plans, storage)
         finished = finished_runs(storage)
         todo = [p for p in plans if p.run_id not in finished]
@@ -243,21 +243,6 @@ def run_sweep(
         leaderboard=board,
         seconds=round(time.perf_counter() - started, 3),
     )
-
-
-def _refuse_other_spelling(storage: Storage, path: Path, name: str, database: str) -> None:
-    """UsageError (exit 2) when the record `database` is another sweep's: names that differ only in case or in - and _
-    share one (`sweep_database`), and a sweep named `Mom-a` beside an earlier `mom_a` ran into its record, counted
-    mom_a's runs as its own file's earlier runs in its trials and showed as mom_a in `report --sweep`. Refused as
-    `llmtrade backtest --name` refuses another spelling of an existing backtest, before anything is recorded."""
-    events = storage.events.read_stream(streams.SWEEP)
-    names = [str(e.payload.get("name")) for e in events if e.type == SweepStarted.event_type()]
-    if names and names[0] != name:  # the record is the sweep's that made it
-        raise UsageError(
-            f"sweep file {path}: key name: {name} names the record of sweep {names[0]} ({database}: sweep names that "
-            f"differ only in case or in - and _ share one); nothing was started or recorded: name it {names[0]} to "
-            "go on with that sweep, or give this one another name"
-        )
 
 
 def live_answers(settings: Settings, location: DatabaseLocation) -> list[Answer]:

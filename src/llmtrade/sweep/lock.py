@@ -5,6 +5,8 @@ PostgreSQL releases it when the driver's connection ends, so a driver killed out
 leaves no stale lock behind. Without it a second `backtest sweep` of the same name ran beside the first: it took
 the runs the first had not begun yet, met "in use" on the one the first was running, recorded that run as failed
 in the shared record, and both exited 75 part-way through although every run finished between them.
+
+One sweep per record, too (`refuse_other_spelling`): names that differ only in case or in - and _ share one.
 """
 
 from __future__ import annotations
@@ -15,10 +17,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING
 
-from llmtrade.errors import TemporaryError
+from llmtrade.domain import streams
+from llmtrade.domain.sweeps import SweepStarted
+from llmtrade.errors import TemporaryError, UsageError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import psycopg
+
+    from llmtrade.storage.bootstrap import Storage
 
 # The key of the driver's lock; advisory locks are per database, and this one is the sweep's own record's.
 SWEEP_DRIVER = 0x5357_4545_5000_0001
@@ -82,3 +90,18 @@ def _holder_row(conn: psycopg.Connection) -> tuple[str | None, str | None, str |
              AND l.classid::bigint = %s AND l.objid::bigint = %s""",
         (SWEEP_DRIVER >> 32, SWEEP_DRIVER & 0xFFFF_FFFF),
     ).fetchone()
+
+
+def refuse_other_spelling(storage: Storage, path: Path, name: str, database: str) -> None:
+    """UsageError (exit 2) when the record `database` is another sweep's: names that differ only in case or in - and _
+    share one (`sweep_database`), and a sweep named `Mom-a` beside an earlier `mom_a` ran into its record, counted
+    mom_a's runs as its own file's earlier runs in its trials and showed as mom_a in `report --sweep`. Refused as
+    `llmtrade backtest --name` refuses another spelling of an existing backtest, before anything is recorded."""
+    events = storage.events.read_stream(streams.SWEEP)
+    names = [str(e.payload.get("name")) for e in events if e.type == SweepStarted.event_type()]
+    if names and names[0] != name:  # the record is the sweep's that made it
+        raise UsageError(
+            f"sweep file {path}: key name: {name} names the record of sweep {names[0]} ({database}: sweep names that "
+            f"differ only in case or in - and _ share one); nothing was started or recorded: name it {names[0]} to "
+            "go on with that sweep, or give this one another name"
+        )
