@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from llmtrade.cli import app as cli
 from llmtrade.clock import SystemClock
 from llmtrade.config.loader import load_config
+from llmtrade.errors import UsageError
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import open_storage
 from llmtrade.storage.database import backtest_database, locate, sibling
@@ -195,3 +196,17 @@ def test_a_sweep_of_no_retries_does_not_say_its_runs_failed_after_their_retries(
     said = " ".join(result.stderr.split())
     assert "after their retries" not in said
     assert "1 of 1 run failed, not retried (retries: 0)" in said
+
+
+def test_a_replay_sweep_with_no_answer_cached_is_refused_before_any_run(tmp_path: Path) -> None:
+    """`mode: replay` on books that never ran live: every run made its database, then stopped at its first model call
+    ('ReplayMiss: --replay: no cached answer ... (--live-misses USD)', an option the sweep has not), and the sweep
+    exited 1, 'an operational failure', once per run. Now refused with the file and its key before anything runs."""
+    path = tmp_path / "sweep.yaml"
+    path.write_text("name: r\nmode: replay\nranges: [{from: 2026-01-07, to: 2026-01-07}]\n")
+    with pytest.raises(UsageError) as refused:
+        prepare(Settings(), load_config(None), path, None, [])
+    said = str(refused.value)
+    assert said.startswith(f"sweep file {path}: key mode: replay replays the live books' cached answers")
+    assert "mode: offline" in said
+    assert "--live-misses" not in said

@@ -79,6 +79,13 @@ def prepare(
     `answers`: the replay cache's rows, for a replay sweep). UsageError (exit 2) for a bad sweep file or
     prices folder, or a range the price files do not cover at all."""
     sweep = sweep_spec.read(path)
+    if sweep.mode == "replay" and answers is not None and not answers:
+        # Each run made its database, then stopped at its first model call, and the sweep exited 1 once per run.
+        raise UsageError(
+            f"sweep file {path}: key mode: replay replays the live books' cached answers, and they hold none: every "
+            "run would stop at its first model call; run the weeks live once first (llmtrade run-weekly), or use "
+            "mode: offline (the rules provider)"
+        )
     folder = csv or csv_dir(loaded.config.assets, settings)
     prices: dict[str, bytes] | None = None
     if folder is not None:
