@@ -152,12 +152,16 @@ def _quiet(_text: str) -> None:
 
 
 def prices_folder(shared: Shared) -> Path | None:
-    """The folder holding the shipped prices on this machine, written once per process (None: synthetic)."""
+    """The folder holding the shipped prices on this machine, written once per process (None: synthetic), and
+    mended in place when a file in it is missing or of another size: it lives under the temporary folder for as long
+    as the sweep is rerun, and /tmp's cleaners delete old files there (the folder kept, a run failed 'no file for
+    SPY' and was not retried)."""
     if shared.prices is None:
         return None
     with _lock:
         known = _folders.get(shared.prices_hash)
         if known is not None and known.is_dir():
+            _mend(known, shared.prices)
             return known
         folder = Path(tempfile.gettempdir()) / "llmtrade-sweep-prices" / shared.prices_hash[:32]
         if not folder.is_dir():
@@ -171,5 +175,21 @@ def prices_folder(shared: Shared) -> Path | None:
                 for file in staging.iterdir():
                     file.unlink()
                 staging.rmdir()
+        _mend(folder, shared.prices)
         _folders[shared.prices_hash] = folder
         return folder
+
+
+def _mend(folder: Path, prices: dict[str, bytes]) -> None:
+    """Each file of `prices` written again into `folder` where it is missing or of another size (one replace each:
+    another worker mending the same file at once writes the same bytes)."""
+    for name, data in sorted(prices.items()):
+        target = folder / name
+        try:
+            if target.stat().st_size == len(data):
+                continue
+        except FileNotFoundError:
+            pass
+        staged = folder / f".{name}.{os.getpid()}.{threading.get_ident()}"
+        staged.write_bytes(data)
+        staged.replace(target)
