@@ -176,3 +176,20 @@ def test_workers_given_to_the_serial_executor_are_refused_not_ignored() -> None:
         open_executor("serial", shared, workers=4)
     assert open_executor("serial", shared, workers=0).workers == 1  # the default: not given
     assert open_executor("serial", shared, workers=1).workers == 1
+
+
+def test_a_top_level_x_key_holds_anchors_as_in_the_config_files(tmp_path: Path) -> None:
+    """The config files' `x-` keys (anchors for `<<: *name`) were 'unknown key (not a setting of this file)' here, the
+    same loader reading both since the sweep file is read as strictly as they are."""
+    path = _write(
+        tmp_path,
+        "x-tight: &tight {risk.limits.max_position_pct: 0.05}\n"
+        + BASE
+        + "overrides:\n  tight: *tight\n  fewer: {<<: *tight, risk.limits.max_open_positions: 3}\n",
+    )
+    plans = spec.plan(path, spec.read(path), load_config(None), prices="synthetic", csv=False)
+    limits = {p.axes["overrides"]: p.config.risk.limits for p in plans}
+    assert (limits["tight"].max_position_pct, limits["tight"].max_open_positions) == (0.05, 10)
+    assert (limits["fewer"].max_position_pct, limits["fewer"].max_open_positions) == (0.05, 3)
+    with pytest.raises(UsageError, match="key x_tight: unknown key"):  # only x- is the file's own, as in the config
+        spec.read(_write(tmp_path, "x_tight: 1\n" + BASE))

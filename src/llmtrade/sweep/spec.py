@@ -39,7 +39,7 @@ from llmtrade.config import rules
 from llmtrade.config.history import earlier_shapes
 from llmtrade.config.loader import LoadedConfig, load_yaml, yaml_problem
 from llmtrade.config.models import Config
-from llmtrade.config.problems import problem
+from llmtrade.config.problems import EXTENSION, problem
 from llmtrade.config.scalars import Count, Flag
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import UsageError
@@ -120,6 +120,8 @@ def read(path: Path) -> SweepFile:
         raise UsageError(f"sweep file {path}: {yaml_problem(text, exc)}") from exc
     if not isinstance(data, dict):
         raise UsageError(f"sweep file {path}: expected a mapping with name, ranges and the axes")
+    # A top-level `x-` key is the file's own, for anchors that `<<: *name` merges, as in the config files.
+    data = {k: v for k, v in data.items() if not (isinstance(k, str) and k.startswith(EXTENSION))}
     try:
         sweep = SweepFile.model_validate(data)
     except ValidationError as exc:
