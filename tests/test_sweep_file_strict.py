@@ -193,3 +193,17 @@ def test_a_top_level_x_key_holds_anchors_as_in_the_config_files(tmp_path: Path) 
     assert (limits["fewer"].max_position_pct, limits["fewer"].max_open_positions) == (0.05, 3)
     with pytest.raises(UsageError, match="key x_tight: unknown key"):  # only x- is the file's own, as in the config
         spec.read(_write(tmp_path, "x_tight: 1\n" + BASE))
+
+
+def test_a_value_the_config_refuses_is_named_by_the_keys_the_file_has(tmp_path: Path) -> None:
+    """'overrides.x / model_sets.config: key risk.limits.max_position_pct: ...' named a model set the file has not
+    (`config` is the name of the axis left out), as if the user had written one."""
+    path = _write(tmp_path, BASE + "overrides: {x: {risk.limits.max_position_pct: 7}}\n")
+    with pytest.raises(UsageError) as refused:
+        spec.plan(path, spec.read(path), load_config(None), prices="synthetic", csv=False)
+    said = str(refused.value)
+    assert said.startswith(f"sweep file {path}: overrides.x: key risk.limits.max_position_pct: must be"), said
+    assert "model_sets" not in said
+    path = _write(tmp_path, BASE + "model_sets: {m: {}}\noverrides: {x: {risk.limits.max_position_pct: 7}}\n")
+    with pytest.raises(UsageError, match=f"sweep file {path}: overrides.x with model_sets.m: "):
+        spec.plan(path, spec.read(path), load_config(None), prices="synthetic", csv=False)

@@ -176,7 +176,9 @@ def plan(path: Path, sweep: SweepFile, loaded: LoadedConfig, *, prices: str, csv
             tree["models"]["memory"]["enabled"] = memory
         if seed is not None:
             tree["assets"]["market_data"]["synthetic_seed"] = seed
-        config = _validated(path, tree, f"overrides.{o_name} / model_sets.{m_name}")
+        # Named by the file's keys (its override and model set): `config` is an axis left out, no key of the file
+        # ("model_sets.config" was said).
+        config = _validated(path, tree, " with ".join(filter(None, keys[1:3])) or "the config")
         start, end = week_id_for(span.first), week_id_for(span.last)
         run_id = run_hash(config, prices=prices, start=start, end=end, mode=sweep.mode)
         shapes = earlier_shapes(config)
