@@ -484,3 +484,48 @@ def test_a_ray_sweep_stopped_by_sigterm_stops_as_a_command_and_ends_its_runs_fir
             holder.rollback()
             holder.close()
             executor.close()
+
+
+def _sigterm_below_python() -> int:
+    """The SIGTERM handler the system holds for this process (0: its default action, death), which Python's own
+    `signal.getsignal` does not see changed by a library's C code."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    held = ctypes.create_string_buffer(256)  # a struct sigaction; its first field is the handler
+    assert libc.sigaction(signal.SIGTERM, None, held) == 0
+    return int.from_bytes(held.raw[: ctypes.sizeof(ctypes.c_void_p)], sys.byteorder)
+
+
+def test_a_ray_sweep_answers_sigterm_after_its_ray_is_shut_down(
+    ray_cluster: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ray.shutdown() puts SIGTERM back to the system's default action below Python (signal.getsignal still names
+    the command's handler): a SIGTERM landing after the Ray executor closed, while the sweep built its leaderboard or
+    printed its table, ended it with exit 143, no line and no table (a trial: SIGTERM 19 s into a 3-run sweep whose
+    runs had all just been recorded; also `ray.init(); ray.shutdown(); os.kill(os.getpid(), SIGTERM)` alone). The
+    executor now puts the command's handler back after its shutdown. This module's Ray stays up: its shutdown here is
+    what Ray's does to the signal, the system's default set below Python."""
+    import ctypes
+
+    import ray
+
+    from llmtrade.stops import sigterm_as_interrupt
+    from llmtrade.sweep.executors import RayExecutor
+    from llmtrade.sweep.work import Shared
+
+    joined: list[dict[str, Any]] = []
+    monkeypatch.setattr(ray, "is_initialized", lambda: bool(joined))
+    monkeypatch.setattr(ray, "init", lambda **options: joined.append(options))
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.signal.restype = ctypes.c_void_p
+    monkeypatch.setattr(ray, "shutdown", lambda: libc.signal(signal.SIGTERM, ctypes.c_void_p(0)))
+    shared = Shared(settings={}, config_dir=None, config_source="packaged", prices=None, prices_hash="x")
+    with sigterm_as_interrupt():
+        executor = RayExecutor(shared, workers=2)
+        assert joined  # it started "its" Ray, so its close shuts it down
+        executor.close()
+        assert _sigterm_below_python() != 0  # the command's handler, not death by the default action
+        with pytest.raises(KeyboardInterrupt):  # the command's stop: its one line and 143
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1)

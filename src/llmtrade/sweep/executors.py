@@ -346,7 +346,13 @@ class RayExecutor:
             self._stop_running()
         finally:
             if self._started:
+                answer = signal.getsignal(signal.SIGTERM)
                 self._ray.shutdown()
+                # ray.shutdown() sets SIGTERM back to the system's default below Python (getsignal still names the
+                # command's handler): a SIGTERM after it, while the sweep built its leaderboard or printed its table,
+                # ended it with 143, no line and no table. The command's handler is installed again.
+                if callable(answer) and threading.current_thread() is threading.main_thread():
+                    signal.signal(signal.SIGTERM, answer)
 
 
 def _python_path() -> str:
