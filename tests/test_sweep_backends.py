@@ -529,3 +529,54 @@ def test_a_ray_sweep_answers_sigterm_after_its_ray_is_shut_down(
         with pytest.raises(KeyboardInterrupt):  # the command's stop: its one line and 143
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(1)
+
+
+def test_a_ray_sweep_says_nothing_of_rays_own_start_on_stderr(
+    ray_cluster: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`llmtrade -q backtest sweep ... --executor ray` (-q: nothing on success, for cron) wrote Ray's own lines to
+    stderr at every start ('WARNING authentication_token_setup.py:85 -- Token authentication is enabled ...',
+    'INFO worker.py:2038 -- Started a local Ray instance.'), so cron mailed each successful run. ray.init sets the
+    level of its "ray" logger, whose handler writes to stderr, from its `logging_level` (INFO unless given): here as
+    ray.init does it (setup_logger), then Ray's two lines logged, its handler's stream read."""
+    import io
+    import logging
+
+    import ray
+    from ray._private import ray_constants
+    from ray._private.ray_logging import setup_logger
+
+    from llmtrade.sweep.executors import RayExecutor
+    from llmtrade.sweep.work import Shared
+
+    joined: list[dict[str, Any]] = []
+
+    def rays_init(**options: Any) -> None:  # ray/_private/worker.py init: its driver's "ray" logger, then the start
+        if options.get("configure_logging", True):
+            setup_logger(options.get("logging_level", ray_constants.LOGGER_LEVEL), ray_constants.LOGGER_FORMAT)
+        joined.append(options)
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: bool(joined))
+    monkeypatch.setattr(ray, "init", rays_init)
+    monkeypatch.setattr(ray, "shutdown", lambda: None)  # the module's Ray stays
+    rays = logging.getLogger("ray")
+    level = rays.level
+    said = io.StringIO()
+    streams = [
+        (handler, handler.setStream(said)) for handler in rays.handlers if isinstance(handler, logging.StreamHandler)
+    ]
+    assert streams  # Ray's own handler: stderr
+    shared = Shared(settings={}, config_dir=None, config_source="packaged", prices=None, prices_hash="x")
+    try:
+        executor = RayExecutor(shared, workers=2)
+        logging.getLogger("ray._private.authentication.authentication_token_setup").warning(
+            "Token authentication is enabled for this Ray cluster."
+        )
+        logging.getLogger("ray._private.worker").info("Started a local Ray instance.")
+        executor.close()
+        assert joined
+        assert said.getvalue() == ""
+    finally:
+        rays.setLevel(level)
+        for handler, stream in streams:
+            handler.setStream(stream)

@@ -16,6 +16,7 @@ built in plan order).
 from __future__ import annotations
 
 import contextlib
+import logging
 import multiprocessing
 import os
 import signal
@@ -276,7 +277,14 @@ class RayExecutor:
         self._started = False
         self._running: dict[Any, RunTask] = {}  # the tasks submitted and not yet handed back (`close` stops them)
         if not ray.is_initialized():
-            options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+            # Ray's driver logs its start to stderr (INFO "Started a local Ray instance.", a WARNING that token
+            # authentication is on) at every sweep: `-q`, nothing on success for cron, printed them each time. Its
+            # errors still show; its workers' logs stay off the terminal (log_to_driver).
+            options: dict[str, Any] = {
+                "include_dashboard": False,
+                "log_to_driver": False,
+                "logging_level": logging.ERROR,
+            }
             if address is None:
                 options["num_cpus"] = workers or os.cpu_count() or 1
                 # The local workers import the llmtrade this driver runs (a checkout on sys.path, not only
