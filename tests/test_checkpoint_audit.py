@@ -78,7 +78,9 @@ def test_every_checkpoint_of_an_audited_week_is_rerun_cut_at_its_instant_and_pas
     unaudited = _unique()
     settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(tmp_path))
     spec = BacktestSpec(name=unaudited, first=WEEK, last=WEEK, offline=True, replay=False, csv=folder)
-    backtest(settings, load_config(None), None, spec, say=lambda _t: None)
+    plain = backtest(settings, load_config(None), None, spec, say=lambda _t: None)
+    # The audit's seconds are its own kind in the timing, and no such kind in an unaudited run's.
+    assert result.timing.by_kind["audit"] > 0 and "audit" not in plain.timing.by_kind, plain.timing.by_kind
     books = [without_audit(_url(pg_admin_url, backtest_database(n))) for n in (name, unaudited)]
     assert books[0] == books[1]
     assert any('"daily close"' in row for row in books[0])  # fills at the close were among them

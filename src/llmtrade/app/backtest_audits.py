@@ -81,9 +81,11 @@ class Audits:
         """The week's discovery before its weekly run (BacktestDiscovery.before_weekly), with, in a sampled week, its
         cut-off rerun just before it (app/backtest_audit_discovery.py): a difference stops the backtest (exit 1),
         recorded; what was compared is recorded with the weekly run's verdict (`after`)."""
-        tick = time.perf_counter()
-        drafted = dry_run_discovery(app, discovery, week_id) if week_id in self.sampled else None
-        self.spent[KIND] += time.perf_counter() - tick
+        drafted = None
+        if week_id in self.sampled:  # else no audit time at all: an unaudited backtest's timing has no "audit" kind
+            tick = time.perf_counter()
+            drafted = dry_run_discovery(app, discovery, week_id)
+            self.spent[KIND] += time.perf_counter() - tick
         with self.missed(None if drafted is None else drafted[0]):
             discovery.before_weekly(week_id)
         if drafted is None:
