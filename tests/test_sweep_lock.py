@@ -42,13 +42,8 @@ OTHER = f"u{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture
-def settings(pg_admin_url: str, tmp_path: Path) -> Settings:
-    database = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{database}"')
-    head, _, query = pg_admin_url.partition("?")
-    url = f"{head.rsplit('/', 1)[0]}/{database}" + (f"?{query}" if query else "")
-    return Settings(DATABASE_URL=url, LLMTRADE_HOME=str(tmp_path / "home"))
+def settings(empty_database_url: str, tmp_path: Path) -> Settings:
+    return Settings(DATABASE_URL=empty_database_url, LLMTRADE_HOME=str(tmp_path / "home"))
 
 
 def _record(settings: Settings) -> list[str]:

@@ -7,7 +7,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
 from llmtrade.app.sweep_member import sweep_database
@@ -24,13 +23,8 @@ from llmtrade.sweep.driver import SweepOptions, run_sweep
 
 
 @pytest.fixture
-def settings(pg_admin_url: str, tmp_path: Path) -> Settings:
-    database = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{database}"')
-    head, _, query = pg_admin_url.partition("?")
-    url = f"{head.rsplit('/', 1)[0]}/{database}" + (f"?{query}" if query else "")
-    return Settings(DATABASE_URL=url, LLMTRADE_HOME=str(tmp_path / "home"))
+def settings(empty_database_url: str, tmp_path: Path) -> Settings:
+    return Settings(DATABASE_URL=empty_database_url, LLMTRADE_HOME=str(tmp_path / "home"))
 
 
 class _Stop(BaseException):

@@ -11,7 +11,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from typer.testing import CliRunner
 
@@ -36,13 +35,8 @@ overrides:
 
 
 @pytest.fixture
-def settings(pg_admin_url: str, tmp_path: Path) -> Settings:
-    database = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{database}"')
-    head, _, query = pg_admin_url.partition("?")
-    url = f"{head.rsplit('/', 1)[0]}/{database}" + (f"?{query}" if query else "")
-    return Settings(DATABASE_URL=url, LLMTRADE_HOME=str(tmp_path / "home"))
+def settings(empty_database_url: str, tmp_path: Path) -> Settings:
+    return Settings(DATABASE_URL=empty_database_url, LLMTRADE_HOME=str(tmp_path / "home"))
 
 
 def _sweep(settings: Settings, path: Path, text: str) -> SweepResult:
