@@ -342,9 +342,12 @@ def run(
         f"{result.start}..{result.end}: {result.weeks_run} weeks x {accounts} accounts, {jobs}, "
         f"{result.llm_calls} model calls, {result.rules_answers} offline rules answers"
     )
-    if result.audit:  # each audited week: passed or not, with its checkpoints audited (None: the market cannot be cut)
+    # Each audited week: passed or not, its checkpoints audited (None: the market cannot be cut), its postmortem.
+    if result.audit:
         said = ", ".join(
-            f"{a.week_id} {'passed' if a.passed else 'FAILED'} (checkpoints: {a.checkpoints})" for a in result.audit
+            f"{a.week_id} {'passed' if a.passed else 'FAILED'} (checkpoints: {a.checkpoints}, postmortem: "
+            f"{'passed' if a.postmortem else 'not audited'})"
+            for a in result.audit
         )
         print(f"  look-ahead audit: {said}")
     print(

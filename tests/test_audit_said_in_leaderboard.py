@@ -36,13 +36,17 @@ def test_the_weeks_audited_and_their_verdicts_are_said_beside_the_figures(databa
     assert note.startswith(f"look-ahead audit: 1 of the 2 weeks done audited ({WEEK}), and it passed"), note
     # Its checkpoints too, each cut at its own instant (tests/test_checkpoint_audit.py).
     assert "; so did 20 checkpoints of 1 week, each rerun in a market holding nothing after its instant" in note, note
+    # And its postmortem, which writes the lessons later weeks recall (tests/test_postmortem_audit.py).
+    assert "; its postmortem, rerun in a market holding nothing after its instant, passed too" in note, note
     # The same books with no audit on record: said too, with how to run one.
     reader, _ = books(live, name)
     with reader.storage(persist=False) as storage:
         stream = storage.events.read_stream(streams.BACKTEST)
-    weekly_only = [e for e in stream if e.type != CheckpointsAuditPassed.event_type()]
-    said = audit_note(weekly_only)  # the synthetic market's books: its quotes cannot be cut inside a session
-    assert said is not None and said.endswith("same decisions; the checkpoints are not audited"), said
+    # Books audited before the checkpoints or the postmortems were.
+    weekly_only = [e for e in stream if e.type not in (CheckpointsAuditPassed.event_type(), "PostmortemAuditPassed")]
+    said = audit_note(weekly_only)
+    assert said is not None, said
+    assert said.endswith("same decisions; the checkpoints are not audited; the postmortems are not audited"), said
     unaudited = [e for e in weekly_only if e.type != LookaheadAuditPassed.event_type()]
     said = audit_note(unaudited)
     assert said is not None and said.startswith("look-ahead audit: none of the 2 weeks done was audited"), said
@@ -61,10 +65,11 @@ def test_the_note_says_why_the_synthetic_markets_checkpoints_are_not_audited(dat
     settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(tmp_path))
     live = Container(settings, load_config(None), FixedClock(datetime(2026, 2, 20, tzinfo=UTC)), None, print)
     [note] = [n for n in leaderboard(live, backtest=name).notes if n.startswith("look-ahead audit")]
-    assert note.endswith(
+    assert (
         "; the checkpoints are not audited: the synthetic market's quotes cannot be cut inside a session (its "
-        "intraday path is drawn through the session's own bar)"
-    ), note
+        "intraday path is drawn through the session's own bar); its postmortem, rerun in a market holding nothing "
+        "after its instant, passed too"
+    ) in note, note
 
 
 def test_a_finished_synthetic_backtest_run_again_does_not_say_its_weekly_runs_are_audited(
@@ -77,8 +82,10 @@ def test_a_finished_synthetic_backtest_run_again_does_not_say_its_weekly_runs_ar
     spec = BacktestSpec(name=_unique(), first=WEEK, last=WEEK, offline=True, replay=False, audit=1)
     said: list[str] = []
     backtest(settings, load_config(None), None, spec, say=said.append)
-    assert any(s.startswith("--audit: the weekly runs are audited, not the checkpoints") for s in said), said
+    assert any(
+        s.startswith("--audit: the weekly runs and postmortems are audited, not the checkpoints") for s in said
+    ), said
     said.clear()
     backtest(settings, load_config(None), None, spec, say=said.append)
-    assert not any(s.startswith("--audit: the weekly runs are audited") for s in said), said
+    assert not any(s.startswith("--audit: the weekly runs") for s in said), said
     assert any(s.startswith(f"--audit 1: week {WEEK} ran before this invocation") for s in said), said

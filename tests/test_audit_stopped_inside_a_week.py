@@ -24,6 +24,7 @@ from llmtrade.workflows.schedule import Job, JobKind
 from tests.test_backtest import _unique
 from tests.test_backtest_bad_start import WEEK, _write, history
 from tests.test_checkpoint_audit import _backtest_stream, price_at_the_close
+from tests.test_postmortem_audit import postmortem_priced_a_day_ahead
 
 SECOND = WEEK + timedelta(days=7)
 
@@ -68,7 +69,9 @@ def test_a_backtest_stopped_inside_an_audited_week_counts_no_week_not_done_and_c
     assert (result.weeks_done_before, result.weeks_run) == (1, 1)
     # The run's own table (and --json) lists the week whose checkpoints it audited: its weekly run's answers were
     # audited by the invocation stopped inside it (calls 0 here), its 15 checkpoints left by this one.
-    assert [(a.week_id, a.passed, a.calls, a.checkpoints) for a in result.audit] == [(SECOND, True, 0, 15)]
+    assert [(a.week_id, a.passed, a.calls, a.checkpoints, a.postmortem) for a in result.audit] == [
+        (SECOND, True, 0, 15, True)
+    ]
     # The first week was wholly audited before; the second's checkpoints left (all but its 09:00) are audited now.
     assert (
         f"--audit 2: week {WEEK} ran before this invocation, so it is not audited now (an audit runs just before a "
@@ -76,8 +79,8 @@ def test_a_backtest_stopped_inside_an_audited_week_counts_no_week_not_done_and_c
     ) in said, said
     assert (
         f"--audit 2: week {SECOND} was stopped inside after its weekly run passed its audit: its 15 checkpoints left "
-        "are audited now; the 1 run before the stop is not counted as audited (a week's checkpoints are recorded once "
-        "its jobs are done)"
+        "and its postmortem are audited now; the 1 run before the stop is not counted as audited (a week's checkpoints "
+        "are recorded once its jobs are done)"
     ) in said, said
     checked = [p for kind, p in _backtest_stream(pg_admin_url, name) if kind == "CheckpointsAuditPassed"]
     assert [(p["week_id"], p["checkpoints"]) for p in checked] == [(str(WEEK), 20), (str(SECOND), 15)]
@@ -117,10 +120,10 @@ def test_a_leak_at_a_checkpoint_the_audited_week_was_stopped_at_is_caught_by_the
 
 
 def test_a_week_stopped_after_its_last_checkpoint_is_not_said_to_have_checkpoints_left_to_audit(
-    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    database_url: str, pg_admin_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Stopped at its postmortem, every checkpoint run: the resume has none to audit, and said "its 0 checkpoints left
-    are audited now" before it was told so."""
+    are audited now" before it was told so. Its postmortem is audited (tests/test_postmortem_audit.py), and said so."""
     folder, name = tmp_path / "prices", _unique()
     _write(folder, history(WEEK + timedelta(days=14)))
     settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(tmp_path))
@@ -139,4 +142,36 @@ def test_a_week_stopped_after_its_last_checkpoint_is_not_said_to_have_checkpoint
     said: list[str] = []
     backtest(settings, load_config(None), None, spec, say=said.append)
     assert not [s for s in said if "left are audited now" in s or "left is audited now" in s], said
-    assert any(f"{WEEK} audited then (its weekly run passed; its checkpoints were not audited)" in s for s in said)
+    assert (
+        f"--audit 1: week {WEEK} was stopped inside after its weekly run passed its audit: its postmortem is audited "
+        "now; its 20 checkpoints, run before the stop, are not counted as audited (a week's checkpoints are recorded "
+        "once its jobs are done)"
+    ) in said, said
+    kinds = [kind for kind, _ in _backtest_stream(pg_admin_url, name)]
+    assert "PostmortemAuditPassed" in kinds and "CheckpointsAuditPassed" not in kinds, kinds
+
+
+def test_a_leak_in_the_postmortem_of_a_week_stopped_before_it_is_caught_by_the_resume(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopped after the audited week's last checkpoint, before its postmortem: the resume audits the postmortem (it
+    ran unaudited, so a leak there went into every later week's lessons)."""
+    folder, name = tmp_path / "prices", _unique()
+    _write(folder, history(WEEK + timedelta(days=14)))
+    settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(tmp_path))
+    spec = BacktestSpec(name=name, first=WEEK, last=WEEK, offline=True, replay=False, csv=folder, audit=1)
+    real = backtest_loop._step
+
+    def stopped_at_the_postmortem(app: BacktestContainer, job: Job, **kw: Any) -> None:
+        if job.kind is JobKind.POSTMORTEM:
+            raise KeyboardInterrupt
+        real(app, job, **kw)
+
+    monkeypatch.setattr(backtest_loop, "_step", stopped_at_the_postmortem)
+    with pytest.raises(KeyboardInterrupt):
+        backtest(settings, load_config(None), None, spec, say=lambda _t: None)
+    monkeypatch.setattr(backtest_loop, "_step", real)
+    postmortem_priced_a_day_ahead(monkeypatch)
+    with pytest.raises(OperationalError) as caught:
+        backtest(settings, load_config(None), None, spec, say=lambda _t: None)
+    assert str(caught.value).startswith(f"look-ahead audit failed for week {WEEK}: postmortem "), str(caught.value)

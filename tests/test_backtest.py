@@ -538,7 +538,7 @@ def without_audit(url: str) -> list[str]:
     return [
         json.dumps([*row[1:3], None if row[2] == "backtest" else row[3], *row[4:]])
         for row in rows
-        if not row[1].startswith(("LookaheadAudit", "CheckpointsAudit"))
+        if not row[1].startswith(("LookaheadAudit", "CheckpointsAudit", "PostmortemAudit"))
     ]
 
 

@@ -29,7 +29,7 @@ from llmtrade.analytics.draws import drawn_apart, import_ahead, start_worker
 from llmtrade.app.backtest_answers import shared_answers
 from llmtrade.app.backtest_audit import not_audited_now, sample
 from llmtrade.app.backtest_audits import KIND as AUDIT
-from llmtrade.app.backtest_audits import Audits
+from llmtrade.app.backtest_audits import Audits, left_inside
 from llmtrade.app.backtest_bridged import refuse_bridged
 from llmtrade.app.backtest_config import record_config
 from llmtrade.app.backtest_container import BacktestContainer
@@ -248,16 +248,16 @@ def _backtest(
         done = done_keys(events)
         ran = {w for w in audited if w in finished or any(j.key in done for j in plan[w] if j.kind is JobKind.WEEKLY)}
         stream = events.read_stream(streams.BACKTEST)
-        checks = {w: [j.key in done for j in plan[w] if j.kind is JobKind.CHECKPOINT] for w in ran - finished}
-        ran -= tally.audits.going_on(spec.audit, {w: (sum(c), len(c) - sum(c)) for w, c in checks.items()}, stream)
+        inside = {w: left_inside(plan[w], done, events) for w in ran - finished}  # resumed inside: what is left
+        ran -= tally.audits.going_on(spec.audit, inside, stream)
         for going in tally.audits.said:
             app.warning(going)
         if unaudited := not_audited_now(spec.audit, ran, stream, cut_checkpoints=tally.audits.cut_checkpoints):
             app.warning(unaudited)
         if audited - ran and not tally.audits.cut_checkpoints:  # said only when a week is audited now
             app.say(
-                "--audit: the weekly runs are audited, not the checkpoints: these quotes cannot be cut at an instant "
-                "(the synthetic market's intraday path is drawn through each session's own bar)"
+                "--audit: the weekly runs and postmortems are audited, not the checkpoints: these quotes cannot be cut "
+                "at an instant (the synthetic market's intraday path is drawn through each session's own bar)"
             )
         taken = {e.run_id for e in events.read(type=RunStarted.event_type()) if e.run_id}
         report = progress or (lambda _: None)

@@ -1,4 +1,5 @@
-"""The look-ahead audit: does a week's weekly run, or one of its checkpoints, read anything it could not have known?
+"""The look-ahead audit: does a week's weekly run, one of its checkpoints or its postmortem, read anything it could not
+have known?
 
 For a sampled week, just before the real weekly run and at the same instant, the weekly job runs as a dry
 run (a draft view: nothing reaches the database) in a market that holds no bar after the week's as-of
@@ -11,7 +12,8 @@ Each checkpoint of that week is audited the same way (`dry_run_checkpoint`), in 
 every bar of the sessions closed by then, of a session open then its open alone, no intraday price stamped after it.
 Their verdict is one CheckpointsAuditPassed once the week's jobs are done. A market whose quotes cannot be cut so (the
 synthetic one: its intraday path is drawn through the session's own bar) has its weekly runs audited only. The
-discovery run before a sampled week's weekly run is audited too (app/backtest_audit_discovery.py).
+discovery run before a sampled week's weekly run is audited too (app/backtest_audit_discovery.py), and so is its
+postmortem, cut at its own instant as a checkpoint is (app/backtest_audit_postmortem.py).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from llmtrade.domain.runs import CountedRunIds, issued_by
 from llmtrade.errors import LlmtradeError, OperationalError, RunStopped, TemporaryError
 from llmtrade.exits import causes
 from llmtrade.market.calendar import TradingCalendar, new_york_date
+from llmtrade.storage.draft_events import DraftEventStore
 from llmtrade.storage.event_store import EventStore
 
 CALL = LLMCallCompleted.event_type()
@@ -119,7 +122,7 @@ def dry_run_cut_off(app: BacktestContainer, week_id: date, cutoff: date) -> Draf
     def items(draft: EventStore, result: object, own: list[StoredEvent]) -> dict[str, str] | None:
         return _items(draft, week_id, result, calls=own) if isinstance(result, WeeklyResult) else None
 
-    return _dry_run(app, (cutoff, None), lambda: weekly(app, week=week_id, dry_run=True), items, "the week")
+    return cut_off_run(app, (cutoff, None), lambda: weekly(app, week=week_id, dry_run=True), items, "the week")
 
 
 def wall(calendar: TradingCalendar, now: datetime) -> tuple[date, date | None]:
@@ -144,14 +147,14 @@ def dry_run_checkpoint(app: BacktestContainer, week_id: date, time: str) -> Draf
         return _checkpoint_items(draft, result, calls=own) if isinstance(result, CheckpointResult) else None
 
     cut = wall(app.calendar, app.clock.now())
-    return _dry_run(app, cut, lambda: checkpoint(app, time, week=week_id, dry_run=True), items, "the checkpoint")
+    return cut_off_run(app, cut, lambda: checkpoint(app, time, week=week_id, dry_run=True), items, "the checkpoint")
 
 
-def _dry_run(
+def cut_off_run(
     app: BacktestContainer,
     cut: tuple[date, date | None],
     run: Callable[[], object],
-    items: Callable[[EventStore, object, list[StoredEvent]], dict[str, str] | None],
+    items: Callable[[DraftEventStore, object, list[StoredEvent]], dict[str, str] | None],
     what: str,
 ) -> Draft:
     """`run` (a dry-run job) in a market cut at `cut` (the last session seen whole, the one whose open alone is seen);
@@ -196,19 +199,19 @@ def keep_draft_calls(app: BacktestContainer) -> None:
 
 def compare(events: EventStore, week_id: date, real_run: WeeklyResult, draft: Draft) -> AuditWeek:
     """The real run of the week against the cut-off dry run: passed, or the first difference."""
-    return _verdict(week_id, _items(events, week_id, real_run), draft)
+    return verdict_of(week_id, _items(events, week_id, real_run), draft)
 
 
 def compare_checkpoint(events: EventStore, real_run: CheckpointResult, draft: Draft) -> AuditWeek:
     """The real checkpoint against its cut-off dry run: passed, or the first difference, its role naming the
     checkpoint ("checkpoint 2024-03-27 12:00: llm:checkpoint#0")."""
-    verdict = _verdict(real_run.week_id, _checkpoint_items(events, real_run), draft)
+    verdict = verdict_of(real_run.week_id, _checkpoint_items(events, real_run), draft)
     if verdict.passed:
         return verdict
     return verdict.model_copy(update={"role": f"checkpoint {real_run.day} {real_run.time}: {verdict.role}"})
 
 
-def _verdict(week_id: date, real: dict[str, str], draft: Draft) -> AuditWeek:
+def verdict_of(week_id: date, real: dict[str, str], draft: Draft) -> AuditWeek:
     calls = sum(1 for key in real if key.startswith("llm:"))
     if draft.error is not None:
         return AuditWeek(
@@ -319,6 +322,13 @@ def leak_message(audit: AuditWeek) -> str:
     return (
         f"look-ahead audit failed for week {audit.week_id}: {audit.role}, line {audit.line}: "
         f"real run {audit.real!r}, run without later bars {audit.audited!r}. The pipeline read data after "
-        + ("the checkpoint's instant" if (audit.role or "").startswith("checkpoint ") else "the week's as-of time")
+        + _after((audit.role or "").partition(" ")[0])
         + "; this backtest's results are not evidence"
     )
+
+
+def _after(job: str) -> str:
+    """What the run read after, by the first word of a failed audit's role."""
+    if job in ("checkpoint", "postmortem"):
+        return f"the {job}'s instant"
+    return "the week's as-of time"

@@ -4,10 +4,12 @@ the seconds it took; the reruns and comparisons themselves are app/backtest_audi
 A sampled week's discovery and weekly run are audited just before each runs (`discover`, `before`); each of that
 week's checkpoints too, when its weekly run passed its audit and the backtest's quotes can be cut at an instant (not
 the synthetic market's: its minute path is drawn through the session's own bar). A checkpoint's pass is recorded with
-its week's others once the week's jobs are done (`week_done`); any difference stops the backtest (exit 1), recorded.
-A backtest stopped inside an audited week (Ctrl-C, SIGTERM, a kill, a replay miss) goes on auditing the week's
-checkpoints left when resumed (`going_on`): left unaudited, the checkpoint a leak made miss the replay cache ran
-unaudited once --live-misses bought its answer."""
+its week's others once the week's jobs are done (`week_done`). The week's postmortem, when its weekly run passed its
+audit, is audited the same way, cut at its own instant, on the synthetic market too (by default it runs after the
+session's close), its pass recorded as it runs (app/backtest_audit_postmortem.py). Any difference stops the
+backtest (exit 1), recorded. A backtest stopped inside an audited week (Ctrl-C, SIGTERM, a kill, a replay miss) goes
+on auditing the week's checkpoints left, and its postmortem, when resumed (`going_on`): left unaudited, the
+checkpoint a leak made miss the replay cache ran unaudited once --live-misses bought its answer."""
 
 from __future__ import annotations
 
@@ -31,15 +33,18 @@ from llmtrade.app.backtest_audit import (
     wall,
 )
 from llmtrade.app.backtest_audit_discovery import compare_discovery, dry_run_discovery
+from llmtrade.app.backtest_audit_postmortem import compare_postmortem, dry_run_postmortem, postmortem_passed
 from llmtrade.app.backtest_container import BacktestContainer
 from llmtrade.app.backtest_discovery import BacktestDiscovery
 from llmtrade.app.evaluation_results import AuditWeek
-from llmtrade.app.results import CheckpointResult, WeeklyResult
+from llmtrade.app.results import CheckpointResult, PostmortemResult, WeeklyResult
 from llmtrade.domain.backtests import LookaheadAuditPassed
 from llmtrade.domain.events import StoredEvent
+from llmtrade.domain.streams import postmortem_reflections_stream, postmortem_stream
 from llmtrade.domain.wording import counted
 from llmtrade.errors import LlmtradeError, OperationalError, ReplayMiss
 from llmtrade.exits import causes
+from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.schedule import Job, JobKind
 from llmtrade.workflows.weeks import resolve_week
 
@@ -60,10 +65,12 @@ class Audits:
     _discovered: dict[date, list[str]] = field(default_factory=dict)
     # Each week whose weekly run passed its audit now: its checkpoints passed so far and their answers.
     _checkpoints: dict[date, tuple[int, int]] = field(default_factory=dict)
+    # The weeks whose postmortem is audited when it runs: their weekly run passed its audit (now, or before a resume).
+    _postmortems: set[date] = field(default_factory=set)
 
     def before(self, app: BacktestContainer, job: Job) -> Draft | None:
         """The job's cut-off dry run, if it is audited: the weekly run with no bar after its as-of session, a
-        checkpoint with nothing after its own instant but its session's open."""
+        checkpoint or the postmortem with nothing after its own instant but its session's open."""
         if job.week_id not in self.sampled:
             return None
         tick = time.perf_counter()
@@ -73,6 +80,8 @@ class Audits:
                 return dry_run_cut_off(app, job.week_id, wall(app.calendar, asof)[0])
             if job.kind is JobKind.CHECKPOINT and self.cut_checkpoints and job.week_id in self._checkpoints:
                 return dry_run_checkpoint(app, job.week_id, job.time)
+            if job.kind is JobKind.POSTMORTEM and job.week_id in self._postmortems:
+                return dry_run_postmortem(app, job.week_id)
             return None
         finally:
             self.spent[KIND] += time.perf_counter() - tick
@@ -121,7 +130,8 @@ class Audits:
 
     def after(self, app: BacktestContainer, job: Job, outcome: object, draft: Draft | None) -> None:
         """The real run (`outcome`) against its cut-off one, recorded (a checkpoint's pass at the week's end:
-        `week_done`); a difference stops the backtest (OperationalError, exit 1)."""
+        `week_done`; a postmortem's now, `_postmortem_passed`); a difference stops the backtest (OperationalError,
+        exit 1)."""
         if draft is None:
             return
         with app.storage() as storage:
@@ -137,38 +147,69 @@ class Audits:
                 record(storage.events, audit, [*self._discovered.pop(job.week_id, []), *draft.items])
                 if audit.passed:
                     self._checkpoints[job.week_id] = (0, 0)  # its checkpoints are audited after it (`before`)
+                    self._postmortems.add(job.week_id)  # and its postmortem
+            elif isinstance(outcome, PostmortemResult):
+                self._postmortems.discard(job.week_id)
+                if not outcome.written_now:  # loaded, as written before a stop: nothing fresh to compare with
+                    return
+                audit = compare_postmortem(storage.events, job, outcome, draft)
+                if audit.passed:
+                    postmortem_passed(storage.events, job.week_id, audit.calls, list(draft.items))
+                    self._postmortem_passed(job.week_id)
+                    return
+                record(storage.events, audit, ())
             else:
                 return
         self.weeks.append(audit)
         if not audit.passed:
             raise OperationalError(leak_message(audit))
 
-    def going_on(self, count: int, inside: dict[date, tuple[int, int]], stream: Sequence[StoredEvent]) -> set[date]:
-        """Of the sampled weeks resumed inside (`inside`: their checkpoints run before, and left), those whose weekly
-        run passed its audit in an earlier invocation (`stream`: the backtest stream): their checkpoints left are
-        audited now; those run before the stop are not counted (audited or not then, no pass of theirs was recorded:
-        `week_done`). What to say of them at the start is left in `said`. Returns them: they are not among the weeks
-        "not audited now" (not_audited_now)."""
-        if not self.cut_checkpoints:
-            return set()
+    def going_on(
+        self, count: int, inside: dict[date, tuple[int, int, bool]], stream: Sequence[StoredEvent]
+    ) -> set[date]:
+        """Of the sampled weeks resumed inside (`inside`: their checkpoints run before, and left, and whether their
+        postmortem is left with nothing of it stored: `left_inside`), those whose weekly run passed its audit in an
+        earlier invocation (`stream`: the backtest stream): their checkpoints left (when cut) and their postmortem are
+        audited now; the checkpoints run before the stop are not counted (audited or not then, no pass of theirs was
+        recorded: `week_done`). What to say of them at the start is left in `said`. Returns them: they are not among
+        the weeks "not audited now" (not_audited_now)."""
         passed = {
             LookaheadAuditPassed.from_event(e).week_id for e in stream if e.type == LookaheadAuditPassed.event_type()
         }
-        # One with none left (stopped after its last checkpoint) has nothing to audit now: not_audited_now says it.
-        weeks = sorted(w for w in inside if w in self.sampled and w in passed and inside[w][1])
-        self._checkpoints.update({week: (0, 0) for week in weeks})
-        self.said = [
-            f"--audit {count}: week {w} was stopped inside after its weekly run passed its audit: its "
-            f"{counted(inside[w][1], 'checkpoint')} left {'is' if inside[w][1] == 1 else 'are'} audited now; the "
-            f"{inside[w][0]} run before the stop {'is' if inside[w][0] == 1 else 'are'} not counted as audited (a "
-            "week's checkpoints are recorded once its jobs are done)"
-            for w in weeks
-        ]
+        weeks: list[date] = []
+        for week in sorted(w for w in inside if w in self.sampled and w in passed):
+            ran, left, postmortem = inside[week]
+            checking = self.cut_checkpoints and left > 0
+            # One with nothing left to audit (stopped after its postmortem was written): not_audited_now says it.
+            if not checking and not postmortem:
+                continue
+            weeks.append(week)
+            said = f"--audit {count}: week {week} was stopped inside after its weekly run passed its audit: its "
+            if checking:
+                self._checkpoints[week] = (0, 0)
+                said += f"{counted(left, 'checkpoint')} left" + (" and its postmortem are" if postmortem else _is(left))
+                said += f" audited now; the {ran} run before the stop{_is(ran)} not counted as audited"
+            else:
+                said += "postmortem is audited now"
+                if self.cut_checkpoints and ran:
+                    said += f"; its {counted(ran, 'checkpoint')}, run before the stop,{_is(ran)} not counted as audited"
+            if postmortem:
+                self._postmortems.add(week)
+            if checking or (self.cut_checkpoints and ran):
+                said += " (a week's checkpoints are recorded once its jobs are done)"
+            self.said.append(said)
         return set(weeks)
+
+    def _postmortem_passed(self, week_id: date) -> None:
+        """The week's postmortem passed: its verdict says so (a week resumed after its weekly run's: one now)."""
+        if all(a.week_id != week_id for a in self.weeks):
+            self.weeks.append(AuditWeek(week_id=week_id, passed=True, calls=0))
+        self.weeks = [a.model_copy(update={"postmortem": True}) if a.week_id == week_id else a for a in self.weeks]
 
     def week_done(self, app: BacktestContainer, week_id: date) -> None:
         """The week's checkpoints audited now, each passed: one CheckpointsAuditPassed, and the week's verdict says how
         many."""
+        self._postmortems.discard(week_id)  # run before (a resume), or not audited: none of it is left
         if week_id not in self._checkpoints or not self.cut_checkpoints:
             return
         done, calls = self._checkpoints.pop(week_id)
@@ -177,3 +218,19 @@ class Audits:
         if all(a.week_id != week_id for a in self.weeks):  # resumed inside: its weekly run was audited before (0 now)
             self.weeks.append(AuditWeek(week_id=week_id, passed=True, calls=0))
         self.weeks = [a.model_copy(update={"checkpoints": done}) if a.week_id == week_id else a for a in self.weeks]
+
+
+def _is(n: int) -> str:
+    return " is" if n == 1 else " are"
+
+
+def left_inside(jobs: Sequence[Job], done: set[str], events: EventStore) -> tuple[int, int, bool]:
+    """Of a week's `jobs` resumed inside: its checkpoints run before (`done`), those left, and whether its postmortem is
+    left with nothing of it stored (one that stored its reflections or postmortems before the stop loads them: its
+    rerun would compare what the stopped run wrote, not audit it)."""
+    checks = [job.key in done for job in jobs if job.kind is JobKind.CHECKPOINT]
+    week = next((job.week_id for job in jobs if job.kind is JobKind.POSTMORTEM and job.key not in done), None)
+    untouched = week is not None and not any(
+        events.stream_version(stream) for stream in (postmortem_stream(week), postmortem_reflections_stream(week))
+    )
+    return sum(checks), len(checks) - sum(checks), untouched

@@ -42,6 +42,9 @@ class AuditWeek(Result):
     # How many of its checkpoints were audited too and passed (None: none was: a market that cannot be cut inside a
     # session, the synthetic one). A failed checkpoint fails its week: `role` names it.
     checkpoints: int | None = None
+    # Whether its postmortem was audited too, and passed (not: the week stopped or failed before it, or was resumed
+    # with it written). A failed postmortem fails its week: `role` names it.
+    postmortem: bool = False
     role: str | None = None
     line: int | None = None
     real: str | None = None

@@ -233,17 +233,19 @@ def checkpoint(app: Container, time: str, *, week: date | None, dry_run: bool) -
             )
 
 
-def postmortem(app: Container, *, week: date | None) -> PostmortemResult:
+def postmortem(app: Container, *, week: date | None, dry_run: bool = False) -> PostmortemResult:
     """The postmortem of `week` (default: the latest week whose postmortem is due: the current one once its scheduled
-    postmortem time has come, Tuesday 16:30 by default, else the week before)."""
+    postmortem time has come, Tuesday 16:30 by default, else the week before). A dry run (the look-ahead audit's) runs
+    against a draft view of the store: its events and the memories it would write stay in the draft (memory/store.py),
+    the week's summaries are not projected and it says nothing (the real run says it)."""
     now = app.clock.now()
     week_id = week_id_for(week) if week else latest_postmortem_due(app.loaded.config, app.calendar, now)
     app = in_week_mode(app, week_id)
-    with app.storage(models=True) as storage:
+    with app.storage(persist=not dry_run, models=True) as storage:
         require_postmortem_due(storage, app.loaded.config, app.calendar, week_id, now)
         require_same_mode(storage.events, week_id, app.mode, app.decision.reason)
         with app.week_lock(storage.conn, week_id, command="postmortem"):
-            return _postmortem(app, storage, week_id, now)
+            return _postmortem(app, storage, week_id, now, dry_run=dry_run)
 
 
 def run_postmortem(app: Container, *, week: date | None) -> PostmortemResult:
@@ -255,7 +257,10 @@ def run_postmortem(app: Container, *, week: date | None) -> PostmortemResult:
     return result if late is None else result.model_copy(update={"late": late})
 
 
-def _postmortem(app: Container, storage: Storage, week_id: date, now: datetime) -> PostmortemResult:
+def _postmortem(
+    app: Container, storage: Storage, week_id: date, now: datetime, *, dry_run: bool = False
+) -> PostmortemResult:
+    warning = (lambda _text: None) if dry_run else app.warning
     session: Session = app.session(storage)
     deadline = retry_deadline(app.loaded.config.schedule, app.calendar, JobKind.POSTMORTEM, week_id)
     bench = app.workbench(storage, session, week_id=week_id, now=now, deadline=deadline)
@@ -267,25 +272,26 @@ def _postmortem(app: Container, storage: Storage, week_id: date, now: datetime) 
         written, built, unpriced, unread = execute(
             PostmortemRun(bench, ends=scheduled.at if scheduled else None).run(), session, run
         )
-        project_week_summaries(storage.conn, storage.events)
+        if not dry_run:  # the table is written on the connection, past the draft
+            project_week_summaries(storage.conn, storage.events)
         # A reflection that failed for good (or was still unavailable at the deadline) is stored as missing: the week's
         # lessons lack it for ever, so the run that wrote it is degraded and says so, under --quiet too (a trial's
         # override failed every reflection; the run exited 0, RunFinished said not degraded, nothing was printed).
         failed = failed_reflections(storage.events, week_id) if built else []
         for note in failed:
-            app.warning(f"postmortem {week_id}: {note}")
+            warning(f"postmortem {week_id}: {note}")
         ended = ended_notes(storage.events, bench.run_id)  # orders found ended as the week's fills were recorded
         # An end equity with a held symbol at cost is no result of the week: written so for good, it is said, not kept
         # silent (an account holding a symbol whose CSV file stopped got a week P/L of 0.00, remembered as its outcome).
         at_cost = [f"{account}'s end equity {why}" for account, why in unpriced.items()]
         # A universe symbol nobody holds without a close (`unread`) degrades nothing; the next weekly run may stop.
         for note in [*ended, *(f"postmortem {week_id}: {note}" for note in [*at_cost, *unread])]:
-            app.warning(note)
+            warning(note)
         duration = run.finished(session.gateway.totals, degraded=bool(failed or ended or at_cost))
     # A leg still held back now was never sent (its close never filled): said here, as the week closes.
     never_sent = held_back_notes(storage.events, week_stream(week_id, streams.ORDERS))
     for note in never_sent:
-        app.warning(f"never sent: {note}")
+        warning(f"never sent: {note}")
     return PostmortemResult(
         run_id=bench.run_id,
         week_id=week_id,

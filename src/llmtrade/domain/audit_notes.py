@@ -10,6 +10,7 @@ from llmtrade.domain.backtests import (
     BacktestStarted,
     CheckpointsAuditPassed,
     LookaheadAuditPassed,
+    PostmortemAuditPassed,
     first_leak,
     weeks_done,
 )
@@ -27,7 +28,9 @@ def audit_note(stream: Sequence[StoredEvent]) -> str | None:
     stopped inside an audited week has the first only, and its resume records the checkpoints left, audited then.
     Such a week is said apart while not done (counted among the weeks done, it read "7 of the 6 weeks done"), and
     once done, that its checkpoints run before the stop are not counted; an audited week with no checkpoint recorded
-    (resumed by an earlier version, which audited none of them) is named."""
+    (resumed by an earlier version, which audited none of them) is named. So is one whose postmortem, which writes the
+    lessons every later week recalls, was not audited (`_postmortems`: books audited before postmortems were, a week
+    resumed with its postmortem begun)."""
     if not any(e.type == BacktestStarted.event_type() for e in stream) or first_leak(stream) is not None:
         return None
     done = weeks_done(stream)
@@ -42,8 +45,8 @@ def audit_note(stream: Sequence[StoredEvent]) -> str | None:
         return (
             f"look-ahead audit: none of the {counted(len(done), 'week')} done was audited{inside}; `llmtrade backtest "
             "... --audit N` under a new --name reruns N weeks' weekly runs in a market holding no bar after their "
-            "as-of session, and on CSV prices each of their checkpoints in one holding nothing after its instant, "
-            "and compares their prompts and decisions with the real runs'"
+            "as-of session, their postmortems and, on CSV prices, each of their checkpoints in one holding nothing "
+            "after its instant, and compares their prompts and decisions with the real runs'"
         )
     verdict = "it passed" if len(passed) == 1 else "each passed"
     # The pickers run before it were rerun too (app/backtest_audit_discovery.py) when a discovery ran before it.
@@ -70,7 +73,7 @@ def audit_note(stream: Sequence[StoredEvent]) -> str | None:
             if synthetic
             else ""
         )
-        return said + "; the checkpoints are not audited" + why + inside
+        return said + "; the checkpoints are not audited" + why + _postmortems(stream, passed) + inside
     checkpoints = sum(c.checkpoints for c in checked)
     weeks = sorted({c.week_id for c in checked})
     without = [w for w in passed if w not in weeks]
@@ -81,9 +84,31 @@ def audit_note(stream: Sequence[StoredEvent]) -> str | None:
     )
     if without:
         said += f"; the checkpoints of {_weeks(without)} were not audited"
+    said += _postmortems(stream, passed)
     if resumed := _resumed_inside(stream):
         said += f"; of {_weeks(resumed)}, stopped inside, only the checkpoints run after the resume are counted"
     return said + inside
+
+
+def _postmortems(stream: Sequence[StoredEvent], passed: Sequence[date]) -> str:
+    """What the note says of the postmortems of the weeks done whose weekly run `passed` its audit: each whose
+    postmortem passed too (PostmortemAuditPassed), and those not audited."""
+    audited = {
+        PostmortemAuditPassed.from_event(e).week_id for e in stream if e.type == PostmortemAuditPassed.event_type()
+    }
+    weeks = [week for week in passed if week in audited]
+    if not weeks:
+        return "; the postmortems are not audited"
+    without = [week for week in passed if week not in audited]
+    if without:
+        whose = f"the postmortems of {len(weeks)} of them ({_shown(weeks)}), each"
+    else:
+        whose = "its postmortem," if len(weeks) == 1 else "their postmortems, each"
+    said = (
+        f"; {whose} rerun in a market holding nothing after its instant, passed too: the same prompts, and the same "
+        "postmortems, outcomes and lessons (what later weeks recall) written"
+    )
+    return said + (f"; the postmortems of {_weeks(without)} were not audited" if without else "")
 
 
 def _resumed_inside(stream: Sequence[StoredEvent]) -> list[date]:

@@ -117,9 +117,21 @@ class CheckpointsAuditPassed(EventPayload):
     calls: int
 
 
+class PostmortemAuditPassed(EventPayload):
+    """The week's postmortem, replayed just before the real one as a dry run (nothing stored, no memory written) in a
+    market holding nothing after its instant, asked the same prompts (`calls` model or rules answers) and would have
+    recorded and remembered the same: its postmortems, reflections, outcomes and lessons (`compared`: "llm:<role>#n",
+    "stream:<name>", "result"). A week's lessons are recalled by every later week: a postmortem that read the future
+    leaked it into their prompts, and their own audits, recalling the same lessons, passed."""
+
+    week_id: date
+    calls: int
+    compared: list[str]
+
+
 class LookaheadAuditFailed(EventPayload):
-    """A weekly run or a checkpoint (`role` names which) differed once what came after its instant was removed: it
-    read the future."""
+    """A weekly run, a checkpoint or a postmortem (`role` names which) differed once what came after its instant was
+    removed: it read the future."""
 
     week_id: date
     role: str  # the LLM role or the stage stream that differed first
@@ -141,9 +153,10 @@ def first_leak(stream: Sequence[StoredEvent]) -> LookaheadAuditFailed | None:
 
 def _where(leak: LookaheadAuditFailed) -> str:
     """Which job's audit `leak` failed, and what differed first: "at its checkpoint 2024-01-03 12:00 (llm:checkpoint#0,
-    line 9)", or "at its weekly run (stream:decision, line 4)" (a checkpoint's role is so named by the audit)."""
+    line 9)", "at its postmortem 2024-01-09 16:30 (...)", or "at its weekly run (stream:decision, line 4)" (a
+    checkpoint's and a postmortem's roles are so named by the audit)."""
     job, found, what = leak.role.partition(": ")
-    if found and job.startswith("checkpoint "):
+    if found and job.startswith(("checkpoint ", "postmortem ")):
         return f"at its {job} ({what}, line {leak.line})"
     if leak.role.startswith("discovery:"):  # the pickers run before the weekly run (app/backtest_audit_discovery.py)
         return f"at its discovery before the weekly run ({leak.role}, line {leak.line})"

@@ -24,13 +24,21 @@ def print_backtest(out: Output, report: BacktestResult) -> None:
     if report.audit:
         out.table(
             "look-ahead audit (cut-off rerun against the real run)",
-            ["week", "result", "answers (model or rules)", "checkpoints audited", "first difference"],
+            [
+                "week",
+                "result",
+                "answers (model or rules)",
+                "checkpoints audited",
+                "postmortem audited",
+                "first difference",
+            ],
             [
                 (
                     a.week_id,
                     "pass" if a.passed else "FAIL",
                     a.calls,
                     "none (market not cut inside a session)" if a.checkpoints is None else a.checkpoints,
+                    "yes" if a.postmortem else "no",
                     "" if a.passed else f"{a.role} line {a.line}",
                 )
                 for a in report.audit
