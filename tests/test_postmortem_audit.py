@@ -146,3 +146,32 @@ def test_the_postmortems_dry_run_leaves_no_memory_row_behind(
     with psycopg.connect(_url(pg_admin_url, backtest_database(name))) as conn:
         [(after,)] = conn.execute("SELECT count(*) FROM memory_lessons").fetchall()
     assert after > 0  # the real postmortem wrote them
+
+
+def test_books_audited_before_postmortems_were_say_their_postmortems_were_not_audited(
+    folder: Path, database_url: str, tmp_path: Path
+) -> None:
+    """The same week's verdicts with and without its postmortem's (books an earlier version audited): the leaderboard's
+    note and a resumed start's line say the postmortem was audited, or that it was not (not "passed")."""
+    from llmtrade.app.backtest_audit import not_audited_now
+    from llmtrade.app.container import Container
+    from llmtrade.app.leaderboard import books
+    from llmtrade.clock import FixedClock
+    from llmtrade.domain import streams
+    from llmtrade.domain.audit_notes import audit_note
+
+    name = _unique()
+    _audited(database_url, tmp_path, folder, name)
+    settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(tmp_path))
+    live = Container(settings, load_config(None), FixedClock(datetime(2026, 2, 20, tzinfo=UTC)), None, print)
+    reader, _ = books(live, name)
+    with reader.storage(persist=False) as storage:
+        stream = storage.events.read_stream(streams.BACKTEST)
+    older = [e for e in stream if e.type != "PostmortemAuditPassed"]
+    assert f"{WEEK} audited then (passed)" in (not_audited_now(1, {WEEK}, stream, cut_checkpoints=True) or "")
+    said = not_audited_now(1, {WEEK}, older, cut_checkpoints=True) or ""
+    assert f"{WEEK} audited then (its weekly run passed; its postmortem was not audited)" in said, said
+    assert said.endswith("; to audit it, run the range under a new --name with --audit"), said
+    note = audit_note(stream) or ""
+    assert "; its postmortem, rerun in a market holding nothing after its instant, passed too" in note, note
+    assert "; the postmortems are not audited" in (audit_note(older) or "")

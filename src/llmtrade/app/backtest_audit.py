@@ -29,7 +29,12 @@ from llmtrade.app.evaluation_results import AuditWeek
 from llmtrade.app.paid_calls import keep_paid_calls
 from llmtrade.app.results import CheckpointResult, WeeklyResult
 from llmtrade.domain import streams
-from llmtrade.domain.backtests import CheckpointsAuditPassed, LookaheadAuditFailed, LookaheadAuditPassed
+from llmtrade.domain.backtests import (
+    CheckpointsAuditPassed,
+    LookaheadAuditFailed,
+    LookaheadAuditPassed,
+    PostmortemAuditPassed,
+)
 from llmtrade.domain.events import LLMCallCompleted, StoredEvent
 from llmtrade.domain.runs import CountedRunIds, issued_by
 from llmtrade.errors import LlmtradeError, OperationalError, RunStopped, TemporaryError
@@ -78,7 +83,8 @@ def not_audited_now(
     --audit to a resumed backtest would otherwise take them as checked. Each says what an earlier audit found
     (`stream`: the backtest stream's verdicts), if any; None when every sampled week runs now. `cut_checkpoints`:
     the checkpoints are audited too, so a week whose weekly run passed with no verdict of its checkpoints (stopped
-    inside it: they are recorded once the week's jobs are done) is said to be half audited, not "passed"."""
+    inside it: they are recorded once the week's jobs are done) is said to be half audited, not "passed"; so is one
+    whose postmortem has no verdict (audited before postmortems were, or resumed with its postmortem begun)."""
     skipped = sorted(ran_before)
     if not skipped:
         return None
@@ -86,12 +92,18 @@ def not_audited_now(
     checked = {
         CheckpointsAuditPassed.from_event(e).week_id for e in stream if e.type == CheckpointsAuditPassed.event_type()
     }
+    closed = {
+        PostmortemAuditPassed.from_event(e).week_id for e in stream if e.type == PostmortemAuditPassed.event_type()
+    }
     for event in stream:
         if event.type == LookaheadAuditPassed.event_type():
             week = LookaheadAuditPassed.from_event(event).week_id
+            left = ["checkpoints"] if cut_checkpoints and week not in checked else []
+            left += [] if week in closed else ["postmortem"]
+            were = "was" if left == ["postmortem"] else "were"
             verdicts[week] = (
-                "audited then (its weekly run passed; its checkpoints were not audited)"
-                if cut_checkpoints and week not in checked
+                f"audited then (its weekly run passed; its {' and '.join(left)} {were} not audited)"
+                if left
                 else "audited then (passed)"
             )
         elif event.type == LookaheadAuditFailed.event_type():
