@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from llmtrade.app import jobs
+from llmtrade.app import due_run
 from llmtrade.app.container import Container
 from llmtrade.cli import app
 from llmtrade.clock import FixedClock
@@ -79,8 +79,8 @@ def limited(cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterato
             return [stepped(p) if isinstance(p, DataAccess) else p for p in built(self, names)]
 
         monkeypatch.setattr(Container, "bar_providers", on_the_wall)
-        monkeypatch.setattr(jobs, "due", lambda _app: [])
-        monkeypatch.setattr(jobs, "run_event_checkpoints", lambda _app, _waits: [])
+        monkeypatch.setattr(due_run, "due", lambda _app: [])
+        monkeypatch.setattr(due_run, "run_event_checkpoints", lambda _app, _waits: [])
         yield server, wall
 
 
@@ -120,8 +120,8 @@ def test_forward_returns_matured_before_a_session_not_final_yet_are_recorded_and
     monkeypatch.setenv("LLMTRADE_NOW", now.isoformat())
     sip = SimpleNamespace(feed="sip", clock=FixedClock(now), waits=SimpleNamespace(wall=now.timestamp))
     monkeypatch.setattr(SyntheticMarket, "incomplete", lambda self, close: AlpacaBarProvider.incomplete(sip, close))
-    monkeypatch.setattr(jobs, "due", lambda _app: [])
-    monkeypatch.setattr(jobs, "run_event_checkpoints", lambda _app, _waits: [])
+    monkeypatch.setattr(due_run, "due", lambda _app: [])
+    monkeypatch.setattr(due_run, "run_event_checkpoints", lambda _app, _waits: [])
     woke = runner.invoke(app, ["-q", "run-due"])
     assert woke.exit_code == 0 and woke.stderr == "", woke.output
     filled = sorted((e.payload["session"], e.payload["horizon"]) for e in stored_events(url, type="ForwardReturns"))

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from llmtrade.app import jobs
+from llmtrade.app import due_run
 from llmtrade.cli import app
 from llmtrade.clock import FixedClock
 from llmtrade.discovery import outcomes, performance
@@ -70,8 +70,8 @@ def test_a_candidates_csv_file_removed_leaves_it_unmeasured_and_every_sessions_r
     (folder / "GLD.csv").unlink()
     monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "csv")
     monkeypatch.setenv("LLMTRADE_MARKET_CSV_DIR", str(folder))
-    monkeypatch.setattr(jobs, "due", lambda _app: [])  # nothing due but the forward returns
-    monkeypatch.setattr(jobs, "run_event_checkpoints", lambda _app, _waits: [])
+    monkeypatch.setattr(due_run, "due", lambda _app: [])  # nothing due but the forward returns
+    monkeypatch.setattr(due_run, "run_event_checkpoints", lambda _app, _waits: [])
     monkeypatch.setenv("LLMTRADE_NOW", "2026-01-09T17:00:00-05:00")
     woke = runner.invoke(app, ["-q", "run-due"])
     assert woke.exit_code == 0 and woke.stderr == "", woke.output

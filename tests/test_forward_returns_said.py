@@ -12,7 +12,7 @@ from typing import cast
 import pytest
 from typer.testing import CliRunner
 
-from llmtrade.app import jobs
+from llmtrade.app import due_run
 from llmtrade.app.container import Container
 from llmtrade.app.forward_returns_said import say_failed
 from llmtrade.cli import app
@@ -53,8 +53,8 @@ def test_a_forward_returns_failure_for_good_is_said_once_again_when_it_changes_a
     texts = _prices(folder)
     monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "csv")
     monkeypatch.setenv("LLMTRADE_MARKET_CSV_DIR", str(folder))
-    monkeypatch.setattr(jobs, "due", lambda _app: [])  # nothing due but the forward returns
-    monkeypatch.setattr(jobs, "run_event_checkpoints", lambda _app, _waits: [])
+    monkeypatch.setattr(due_run, "due", lambda _app: [])  # nothing due but the forward returns
+    monkeypatch.setattr(due_run, "run_event_checkpoints", lambda _app, _waits: [])
     (folder / "SPY.csv").unlink()
     code, said = _wake(monkeypatch, "12:00", "-q")
     assert code == 0, said

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from llmtrade.app import event_checkpoints, jobs
+from llmtrade.app import due_run, event_checkpoints
 from llmtrade.cli import app
 from llmtrade.errors import OperationalError, TemporaryError
 from llmtrade.stops import Terminated
@@ -48,8 +48,8 @@ def _both_fire_at_1317(world: Any, monkeypatch: pytest.MonkeyPatch) -> list[str]
     _intraday(tmp_path / "csv", "TLT", closes["TLT"], [("13:10", 1.07)])
     _through_noon(monkeypatch)
     filled: list[str] = []
-    fill = jobs.fill_forward_returns
-    monkeypatch.setattr(jobs, "fill_forward_returns", lambda a: filled.append(a.clock.now().isoformat()) or fill(a))
+    fill = due_run.fill_forward_returns
+    monkeypatch.setattr(due_run, "fill_forward_returns", lambda a: filled.append(a.clock.now().isoformat()) or fill(a))
     return filled
 
 
@@ -96,10 +96,10 @@ def test_a_piece_stopped_by_sigterm_stops_the_wake_up_though_its_way_out_reads_a
             raise psycopg.OperationalError("cannot exit pipeline mode while busy") from None
 
     ran: list[str] = []
-    monkeypatch.setattr(jobs, "close_expired_checkpoints", closing_stopped)
-    monkeypatch.setattr(jobs, "due", lambda a: ran.append("due") or [])
-    monkeypatch.setattr(jobs, "run_event_checkpoints", lambda a, w: ran.append("event checkpoints") or [])
-    monkeypatch.setattr(jobs, "fill_forward_returns", lambda a: ran.append("forward returns"))
+    monkeypatch.setattr(due_run, "close_expired_checkpoints", closing_stopped)
+    monkeypatch.setattr(due_run, "due", lambda a: ran.append("due") or [])
+    monkeypatch.setattr(due_run, "run_event_checkpoints", lambda a, w: ran.append("event checkpoints") or [])
+    monkeypatch.setattr(due_run, "fill_forward_returns", lambda a: ran.append("forward returns"))
     monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T13:17:00-05:00")
     woke = runner.invoke(app, ["run-due"])
     assert woke.exit_code == 143, woke.output

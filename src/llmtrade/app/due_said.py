@@ -1,5 +1,5 @@
 """What a run-due wake-up says, even under --quiet, of the scheduled jobs it ran: the end of a wait whose start it said,
-and a job run long after its time with no wait said (app/jobs.py `run_due`); and the same lateness of a week's run
+and a job run long after its time with no wait said (app/due_run.py `run_due`); and the same lateness of a week's run
 made by `run-weekly` itself (`say_weekly_late`), and of a postmortem run by hand or by `run-weekly` first
 (`say_postmortem_late`)."""
 

@@ -12,7 +12,7 @@ skipped (a print refused as a bad one recorded, QuoteRefused on the same stream,
 confirms a real move).
 
 A fired checkpoint that cannot finish (its account holds a symbol without a price now, its owner unavailable) waits
-(exit 75, without holding back the wake-up's other work: app/jobs.py `run_due`) and is resumed by the next wake-up,
+(exit 75, without holding back the wake-up's other work: app/due_run.py `run_due`) and is resumed by the next wake-up,
 until its deadline (schedule.yaml `retry_until`: the day's next scheduled checkpoint, else the close). Past it, it is
 no longer resumed: the next wake-up's first step closes it, the account recorded as not judged and why
 (app/checkpoint_deadlines.py, which closes scheduled checkpoints the same way, this week's and last week's). A halted or

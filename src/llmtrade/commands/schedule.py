@@ -133,12 +133,12 @@ def _lost_in_cron(config: Config) -> list[str]:
 
 def run_due(ctx: typer.Context, offline: Offline = False, as_json: Json = False) -> None:
     """Run whatever is due and not yet done (postmortem, weekly run, checkpoint), and nothing else."""
-    from llmtrade.app import jobs  # lazy: see package docstring
+    from llmtrade.app import due_run  # lazy: see package docstring
     from llmtrade.app.clock_guard import ClockRefused
 
     try:
         with job(ctx, offline=offline, silence=True) as app:  # run-due also notices a cron that stopped succeeding
-            wake = jobs.run_due(app)
+            wake = due_run.run_due(app)
     except ClockRefused as refused:
         # A clock behind the books, or away from the database server's, refuses every 5-minute wake-up: under --quiet
         # it is said once per latest record or skew (its ClockBehindRefused or ClockSkewRefused is on record then),
