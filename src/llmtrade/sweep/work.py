@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict
 from llmtrade.exits import classify
 from llmtrade.settings import Settings
 from llmtrade.sweep.spec import RunPlan
+from llmtrade.sweep.wording import for_sweep
 
 # A replay cache entry: key, model, content, prompt tokens, completion tokens, cost (storage/llm_cache.py).
 Answer = tuple[str, str, str, int, int, float | None]
@@ -86,7 +87,8 @@ def run(task: RunTask, shared: Shared) -> RunOutcome:
     try:
         board, weeks_before, weeks = _backtest(task.plan, shared)
     except Exception as exc:  # any failure of the run is its outcome: recorded, retried, the others go on
-        said = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+        # In the sweep's terms: the backtest's own names options the sweep has not ("end the range with --to W").
+        said = f"{type(exc).__name__}: {for_sweep(' '.join(str(exc).split()))}"
         copy = prices_folder(shared) if shared.prices is not None else None
         if copy is not None and shared.prices_source:  # the user's folder, not this machine's copy of it
             said = said.replace(str(copy), shared.prices_source)
