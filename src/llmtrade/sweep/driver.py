@@ -44,6 +44,7 @@ from llmtrade.sweep import spec as sweep_spec
 from llmtrade.sweep.board import sweep_leaderboard, trial_accounts, trials_of
 from llmtrade.sweep.executors import Executor, open_executor
 from llmtrade.sweep.lock import refuse_other_spelling, sweep_lock
+from llmtrade.sweep.price_copies import copy_held
 from llmtrade.sweep.results import SweepResult, SweepRun
 from llmtrade.sweep.spec import RunPlan, SweepFile
 from llmtrade.sweep.work import Answer, RunOutcome, RunTask, Shared
@@ -198,6 +199,9 @@ def run_sweep(
     with (
         open_storage(settings, SystemClock(), location=sibling(location, database)) as storage,
         sweep_lock(storage.conn, sweep.name),  # before anything is read to plan or recorded: one driver per name
+        # The workers' copy of the prices on this machine, removed when the sweep ends, however it ends (after the
+        # executor's close: its workers have stopped), unless another sweep of the same prices uses it still.
+        copy_held(shared),
     ):
         refuse_other_spelling(storage, path, sweep.name, database)
         plans = as_recorded(plans, storage)

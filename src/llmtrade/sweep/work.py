@@ -155,9 +155,9 @@ def _quiet(_text: str) -> None:
 
 def prices_folder(shared: Shared) -> Path | None:
     """The folder holding the shipped prices on this machine, written once per process (None: synthetic), and
-    mended in place when a file in it is missing or of another size: it lives under the temporary folder for as long
-    as the sweep is rerun, and /tmp's cleaners delete old files there (the folder kept, a run failed 'no file for
-    SPY' and was not retried)."""
+    mended in place when a file in it is missing or of another size: it lives under the temporary folder while the
+    sweep runs (its driver removes it at the end, sweep/price_copies.py), and /tmp's cleaners delete old files there
+    (the folder kept, a run failed 'no file for SPY' and was not retried)."""
     if shared.prices is None:
         return None
     with _lock:
@@ -165,7 +165,7 @@ def prices_folder(shared: Shared) -> Path | None:
         if known is not None and known.is_dir():
             _mend(known, shared.prices)
             return known
-        folder = Path(tempfile.gettempdir()) / "llmtrade-sweep-prices" / shared.prices_hash[:32]
+        folder = copy_path(shared.prices_hash)
         if not folder.is_dir():
             folder.parent.mkdir(parents=True, exist_ok=True)
             staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".staging-"))
@@ -180,6 +180,12 @@ def prices_folder(shared: Shared) -> Path | None:
         _mend(folder, shared.prices)
         _folders[shared.prices_hash] = folder
         return folder
+
+
+def copy_path(prices_hash: str) -> Path:
+    """Where a worker on this machine writes the prices of fingerprint `prices_hash` (the driver removes it at the
+    sweep's end: sweep/price_copies.py)."""
+    return Path(tempfile.gettempdir()) / "llmtrade-sweep-prices" / prices_hash[:32]
 
 
 def _mend(folder: Path, prices: dict[str, bytes]) -> None:
