@@ -24,6 +24,7 @@ from llmtrade.errors import DatabaseError, DatabaseUnavailable, TemporaryError, 
 from llmtrade.settings import Settings
 from llmtrade.storage import servers_used, stale_lock
 from llmtrade.storage.embedded_settings import prepare_embedded, write_server_settings
+from llmtrade.storage.server_starting import cannot_connect_now, starting_note
 from llmtrade.storage.session_settings import session_settings
 
 if TYPE_CHECKING:
@@ -94,6 +95,9 @@ def _not_started(pgdata: Path, exc: Exception) -> DatabaseError | DatabaseUnavai
     (exit 75, as one lost mid-statement): the next command starts it again."""
     reason = str(exc).strip()
     log = f"Its log is {pgdata / 'log'}"
+    # Running but not ready when pgserver gave up waiting: recovering from a crash, or another command's start.
+    if (starting := starting_note(pgdata)) is not None:
+        return DatabaseUnavailable(starting)
     if servers_used.stopped_under(pgdata):
         return DatabaseUnavailable(
             f"the embedded PostgreSQL in {pgdata} stopped while this command ran (`llmtrade db stop`, or it died) "
@@ -307,7 +311,8 @@ def connect(url: str, *, autocommit: bool = True) -> psycopg.Connection:
         if _BAD_SETTING.search(str(exc)):
             raise _bad_url(url, exc) from exc
         said = " ".join(str(exc).split())
-        raise DatabaseUnavailable(f"cannot connect to the database: {said}{_connections_needed(said)}") from exc
+        hint = _connections_needed(said) + cannot_connect_now(said)
+        raise DatabaseUnavailable(f"cannot connect to the database: {said}{hint}") from exc
     except psycopg.ProgrammingError as exc:
         # libpq could not even parse it: a setting to fix, not an outage to wait out.
         raise _bad_url(url, exc) from exc
