@@ -207,3 +207,23 @@ def test_a_value_the_config_refuses_is_named_by_the_keys_the_file_has(tmp_path: 
     path = _write(tmp_path, BASE + "model_sets: {m: {}}\noverrides: {x: {risk.limits.max_position_pct: 7}}\n")
     with pytest.raises(UsageError, match=f"sweep file {path}: overrides.x with model_sets.m: "):
         spec.plan(path, spec.read(path), load_config(None), prices="synthetic", csv=False)
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        (
+            "name: demo\nranges: [{from: 2026-01-07, to: }]\n",
+            "key ranges.0.to: is missing its value: it must be a date",
+        ),
+        ("name: demo\nmode:\nranges: [{from: 2026-01-07, to: 2026-01-07}]\n", "key mode: is missing its value: it "),
+        ("name:\nranges: [{from: 2026-01-07, to: 2026-01-07}]\n", "key name: is missing its value: it must be text"),
+    ],
+)
+def test_a_key_written_with_no_value_is_said_missing_not_got_none(tmp_path: Path, text: str, said: str) -> None:
+    """A tester's `to:` left blank read "must be a date, YYYY-MM-DD (got None)": a None the user never wrote."""
+    path = _write(tmp_path, text)
+    result = runner.invoke(cli, ["backtest", "sweep", str(path)], env=NOWHERE)
+    assert result.exit_code == 2, result.output
+    message = " ".join(result.stderr.split())
+    assert said in message and "None" not in message, message

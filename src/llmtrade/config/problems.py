@@ -105,6 +105,10 @@ def problem(err: Any, model: type[BaseModel]) -> ConfigProblem:
         message = re.sub(r"^Input should be ", "must be ", message)
     if kind == "value_error" and isinstance(value, (dict, list)):
         return ConfigProblem(path, message)  # a rule over the entries: its message names the culprit
+    if value is None and kind != "value_error":
+        # A key written with no value (`to:`, `mode:`): YAML reads it as null, which was shown as "(got None)", a
+        # value the user never wrote.
+        return ConfigProblem(path, f"is missing its value: it {message}")
     return ConfigProblem(path, message, value)
 
 
