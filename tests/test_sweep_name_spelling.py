@@ -90,3 +90,29 @@ def test_report_sweep_under_another_spelling_names_the_sweep_as_recorded(
     text = " ".join(re.sub(r"<[^>]+>", " ", page.read_text()).split())
     assert f"Sweep {recorded}" in text
     assert asked not in text
+
+
+def test_report_of_a_sweep_name_none_can_have_or_none_has_says_so_in_a_sentence(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A tester's `report --sweep "bad name"` said "no sweep named 'bad name' (no database llmtrade_sw_bad name)": a
+    database name no sweep can have, run into the words around it."""
+    from typer.testing import CliRunner
+
+    from llmtrade.cli import app as cli
+
+    runner = CliRunner()
+    page = str(tmp_path / "r.html")
+    bad = runner.invoke(cli, ["report", "--sweep", "bad name", "-o", page])
+    assert bad.exit_code == 2, bad.output
+    said = " ".join(bad.stderr.split())
+    assert said == (
+        "error: sweep name 'bad name': a sweep's name (its file's name:) is 1-24 letters, digits, _ or -, starting "
+        "with a letter or digit, so no sweep has this one"
+    ), said
+    name = f"n{uuid.uuid4().hex[:8]}"
+    absent = runner.invoke(cli, ["report", "--sweep", name, "-o", page])
+    assert absent.exit_code == 2, absent.output
+    assert f"no sweep named {name!r}: its record's database, llmtrade_sw_{name}, does not exist; run " in " ".join(
+        absent.stderr.split()
+    )

@@ -14,16 +14,24 @@ import re
 from llmtrade.clock import SystemClock
 from llmtrade.domain import streams
 from llmtrade.domain.sweeps import SweepStarted
+from llmtrade.errors import UsageError
 from llmtrade.settings import Settings
 from llmtrade.storage.database import connect, database_exists, locate, sibling
 from llmtrade.storage.event_store import EventStore
 
 # A sweep's name (sweep/spec.py `_NAME`), then the run's id's first 12 digits.
 _RUN = re.compile(r"^(?P<sweep>[A-Za-z0-9][A-Za-z0-9_-]{0,23})-(?P<run>[0-9a-f]{12})$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,23}$")
 
 
 def sweep_database(name: str) -> str:
-    """The database of sweep `name`'s record: `llmtrade_sw_<name>`, lower-cased, - as _."""
+    """The database of sweep `name`'s record: `llmtrade_sw_<name>`, lower-cased, - as _. UsageError (exit 2) for a
+    name no sweep can have (`report --sweep "bad name"` named the database "llmtrade_sw_bad name", as if one)."""
+    if not _NAME.match(name):
+        raise UsageError(
+            f"sweep name {name!r}: a sweep's name (its file's name:) is 1-24 letters, digits, _ or -, starting with a "
+            "letter or digit, so no sweep has this one"
+        )
     return f"llmtrade_sw_{name.lower().replace('-', '_')}"
 
 

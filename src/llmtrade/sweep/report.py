@@ -88,10 +88,13 @@ def write_sweep_report(settings: Settings, name: str, output: Path) -> ReportWri
     target = output.expanduser()
     if target.is_dir() or not target.parent.is_dir():
         raise UsageError(f"report path {target}: give a file in an existing folder")
+    database = sweep_database(name)  # a name no sweep can have is refused before a server is reached
     location = locate(settings)
-    database = sweep_database(name)
     if not database_exists(location, database):
-        raise UsageError(f"no sweep named {name!r} (no database {database}); run `llmtrade backtest sweep` first")
+        raise UsageError(
+            f"no sweep named {name!r}: its record's database, {database}, does not exist; run `llmtrade backtest "
+            f"sweep SWEEP.yaml` (a file with name: {name}) first"
+        )
     with open_storage(settings, SystemClock(), location=on_server(location, database)) as storage:
         events = storage.events.read_stream(streams.SWEEP)
         finished = finished_runs(storage)
