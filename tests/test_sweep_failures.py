@@ -210,3 +210,32 @@ def test_a_replay_sweep_with_no_answer_cached_is_refused_before_any_run(tmp_path
     assert said.startswith(f"sweep file {path}: key mode: replay replays the live books' cached answers")
     assert "mode: offline" in said
     assert "--live-misses" not in said
+
+
+def test_the_report_of_a_sweep_with_no_finished_run_says_none_is_compared_and_why(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tester's `report --sweep` of a sweep whose only run failed said "0 runs (0 weeks in all), 0 accounts"."""
+    name = f"f{uuid.uuid4().hex[:8]}"
+    path = tmp_path / "sweep.yaml"
+    path.write_text(
+        f"name: {name}\nretries: 0\nranges: [{{from: 2026-01-07, to: 2026-01-07}}]\n"
+        "overrides: {broken: {}, later: {risk.limits.max_position_pct: 0.05}}\n"
+    )
+
+    def broken(plan: Any, shared: Any) -> dict[str, Any]:
+        if plan.axes["overrides"] == "broken":
+            raise UsageError("a bad price file")
+        raise KeyboardInterrupt  # the sweep stopped before its second run began
+
+    monkeypatch.setattr(work, "_backtest", broken)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    assert runner.invoke(cli, ["backtest", "sweep", str(path)]).exit_code == 130
+    page = str(tmp_path / "r.html")
+    result = runner.invoke(cli, ["report", "--sweep", name, "-o", page])
+    assert result.exit_code == 0, result.output
+    assert f"wrote {page} (" in result.stdout
+    said = " ".join(result.stdout.split())
+    assert said.endswith("no run compared: none of the sweep's runs has finished (1 failed, 1 not run)"), said
+    document = json.loads(runner.invoke(cli, ["report", "--sweep", name, "-o", page, "--json"]).stdout)
+    assert document["runs"] == 0 and document["uncompared"] == "1 failed, 1 not run"

@@ -20,6 +20,13 @@ class ReportWritten(Result):
     weeks: int = Field(description="the weeks covered; a sweep's report: the weeks of the runs compared, summed")
     accounts: int
     runs: int | None = Field(None, description="a sweep's report: the runs compared; None for one set of books")
+    # "0 runs (0 weeks in all)" was all a sweep's page with no finished run said of itself: not why, nor that its
+    # page compares nothing.
+    uncompared: str | None = Field(
+        None,
+        description="a sweep's report comparing no run: why none is compared (its runs' states, as: '1 failed, 2 not "
+        "run'); None when one is",
+    )
     # As the leaderboard's own --json says them (Leaderboard.unfinished, .unfinished_week): a script reading the
     # report's result had no word of a backtest stopped before its range's end.
     unfinished: str | None = Field(

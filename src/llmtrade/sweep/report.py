@@ -10,6 +10,7 @@ same bytes.
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -152,7 +153,32 @@ def write_sweep_report(settings: Settings, name: str, output: Path) -> ReportWri
     # one's weeks (its range's Wednesdays): the sweep's page has no weeks of its own.
     compared = [finished[run_id] for run_id in started.run_ids if run_id in finished]
     weeks = sum((week_id_for(run.end) - week_id_for(run.start)).days // 7 + 1 for run in compared)
-    return ReportWritten(path=str(target), bytes=len(data), weeks=weeks, accounts=len(board.rows), runs=len(compared))
+    return ReportWritten(
+        path=str(target),
+        bytes=len(data),
+        weeks=weeks,
+        accounts=len(board.rows),
+        runs=len(compared),
+        uncompared=None if compared else _states(runs),
+    )
+
+
+def _states(runs: list[dict[str, Any]]) -> str:
+    """The runs' states, counted ("1 failed, 2 not run"), for a page that compares none of them."""
+    kinds: Counter[str] = Counter()
+    for run in runs:
+        status = str(run["status"])
+        if status.startswith("running"):
+            kinds["running now"] += 1
+        elif status.startswith("stopped part-way"):
+            kinds["stopped part-way"] += 1
+        elif status.startswith("failed, to retry"):
+            kinds["failed, to retry"] += 1
+        elif status in ("failed", "not run"):
+            kinds[status] += 1
+        else:  # waiting for the sweep running now
+            kinds["to run by the sweep running now"] += 1
+    return ", ".join(f"{n} {kind}" for kind, n in kinds.items())
 
 
 def _unfinished(location: DatabaseLocation, backtest: str, *, retried: bool, sweep_running: bool = False) -> str:

@@ -12,5 +12,7 @@ def print_written(out: Output, written: ReportWritten) -> None:
     if written.runs is not None:  # a sweep's page: its runs' weeks, each run's own
         weeks = f"{counted(written.runs, 'run')} ({weeks} in all)"
     covers = f"{weeks}, {counted(written.accounts, 'account')}"
+    if written.runs == 0:  # nothing to compare: said, with why ("0 runs (0 weeks in all), 0 accounts")
+        covers = f"no run compared: none of the sweep's runs has finished ({written.uncompared or 'none recorded'})"
     where = "the page to standard output" if written.path == "-" else written.path
     out.line(f"wrote {where} ({written.bytes:,} bytes): {covers}")
