@@ -258,7 +258,12 @@ def read_csv(path: Path, symbol: str) -> list[Bar]:
     return _read(path, symbol)[0]
 
 
-def _read(path: Path, symbol: str) -> tuple[list[Bar], list[int]]:
+def read_csv_bytes(path: Path, symbol: str, data: bytes) -> list[Bar]:
+    """`read_csv` of `data`, the bytes of `path` read earlier (a sweep's driver reads each once: sweep/prices.py)."""
+    return _read(path, symbol, data)[0]
+
+
+def _read(path: Path, symbol: str, data: bytes | None = None) -> tuple[list[Bar], list[int]]:
     """Every bar in `path` and the line each was read from, or SeriesRejected naming the file, and each line wrong,
     and what to do.
 
@@ -266,7 +271,7 @@ def _read(path: Path, symbol: str) -> tuple[list[Bar], list[int]]:
     rest): a user fixing one line per run, rerun after rerun, met the next only then. A bad row is left out of the bars
     but read no further; a problem of the whole file (its order, symbol, currency or dates) is said once
     (csv_problems.FileProblems)."""
-    rows, tickers, ticker_line = levels(_lines(path, symbol))
+    rows, tickers, ticker_line = levels(_lines(path, symbol, data))
     if other := next((t for t in tickers if ticker_key(t) != ticker_key(symbol)), None):  # another symbol's download
         named = sorted({t.strip() for t in tickers})
         said = f"Ticker {other!r} is not {symbol}, the file's symbol"
@@ -341,11 +346,11 @@ def _read(path: Path, symbol: str) -> tuple[list[Bar], list[int]]:
     return bars, [seen[b.day] for b in bars]
 
 
-def _lines(path: Path, symbol: str) -> list[str]:
-    """The file's lines, decoded as UTF-8 (Excel's "CSV UTF-8" byte-order mark accepted), or as the UTF-16 or UTF-32
-    its byte-order mark says (market/csv_text.py)."""
+def _lines(path: Path, symbol: str, data: bytes | None = None) -> list[str]:
+    """The file's lines (`data`, else read from `path`), decoded as UTF-8 (Excel's "CSV UTF-8" byte-order mark
+    accepted), or as the UTF-16 or UTF-32 its byte-order mark says (market/csv_text.py)."""
     try:
-        text = decoded(path.read_bytes())
+        text = decoded(path.read_bytes() if data is None else data)
     except NotText as exc:
         raise rejected(path, exc.line, symbol, None, ProblemKind.UNREADABLE, exc.reason) from None
     return text.splitlines(keepends=True)

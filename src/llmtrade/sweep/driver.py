@@ -45,6 +45,7 @@ from llmtrade.sweep.board import sweep_leaderboard, trial_accounts, trials_of
 from llmtrade.sweep.executors import Executor, open_executor
 from llmtrade.sweep.lock import refuse_other_spelling, sweep_lock
 from llmtrade.sweep.price_copies import copy_held
+from llmtrade.sweep.prices import ReadFingerprint
 from llmtrade.sweep.results import SweepResult, SweepRun
 from llmtrade.sweep.spec import RunPlan, SweepFile
 from llmtrade.sweep.work import Answer, RunOutcome, RunTask, Shared
@@ -104,14 +105,13 @@ def prepare(
         ]
         if broken:
             raise UsageError(f"prices folder {folder}: {'; '.join(broken)}: {USABLE}")
-    digest = hashlib.sha256()
-    for file_name, data in sorted((prices or {}).items()):
-        digest.update(file_name.encode() + b"\0" + data + b"\0")
-    fingerprint = f"csv:{digest.hexdigest()}" if prices is not None else "synthetic"
-    if answers is not None:  # a replay's result depends on the answers cached: a new cache, new runs
-        cached = hashlib.sha256(repr(sorted(answers)).encode()).hexdigest()
-        fingerprint += f"|answers:{cached}"
-    plans = sweep_spec.plan(path, sweep, loaded, prices=fingerprint, csv=prices is not None)
+    # A replay's result depends on the answers cached: a new cache, new runs.
+    cached = "" if answers is None else f"|answers:{hashlib.sha256(repr(sorted(answers)).encode()).hexdigest()}"
+    # Each run's id hashes what it reads of the CSV prices (sweep/prices.py), not every row of the folder.
+    reader = ReadFingerprint(folder, prices, also=cached) if folder is not None and prices is not None else None
+    fingerprint = (reader.whole if reader is not None else "synthetic") + cached
+    read = reader.of_run if reader is not None else None
+    plans = sweep_spec.plan(path, sweep, loaded, prices=fingerprint, csv=prices is not None, read=read)
     if folder is not None:
         _refuse_uncovered(settings, loaded.source, path, sweep, plans, folder)
     else:

@@ -27,6 +27,7 @@ import copy
 import hashlib
 import itertools
 import json
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -139,10 +140,20 @@ def read(path: Path) -> SweepFile:
     return sweep
 
 
-def plan(path: Path, sweep: SweepFile, loaded: LoadedConfig, *, prices: str, csv: bool) -> list[RunPlan]:
+def plan(
+    path: Path,
+    sweep: SweepFile,
+    loaded: LoadedConfig,
+    *,
+    prices: str,
+    csv: bool,
+    read: Callable[[Config, date, date], str] | None = None,
+) -> list[RunPlan]:
     """Every combination of `sweep`'s axes over `loaded`'s config, in a fixed order (ranges, overrides,
     model sets, memory, seeds), each with its run id. `prices` is the prices' fingerprint; `csv` says the
-    prices come from files, where a seed changes nothing (more than one seed is then refused).
+    prices come from files, where a seed changes nothing (more than one seed is then refused). `read`: the
+    fingerprint of what a run of a config and range reads of the prices (sweep/prices.py), which its id hashes
+    instead of `prices` (an id hashing `prices` is kept as an earlier one: a run recorded under it is the same).
 
     UsageError (exit 2) naming the file and key for an override of a setting that does not exist, a value
     the config refuses, or a model set naming no PM."""
@@ -180,11 +191,17 @@ def plan(path: Path, sweep: SweepFile, loaded: LoadedConfig, *, prices: str, csv
         # ("model_sets.config" was said).
         config = _validated(path, tree, " with ".join(filter(None, keys[1:3])) or "the config")
         start, end = week_id_for(span.first), week_id_for(span.last)
-        run_id = run_hash(config, prices=prices, start=start, end=end, mode=sweep.mode)
+        reads = read(config, span.first, span.last) if read is not None else prices
+        run_id = run_hash(config, prices=reads, start=start, end=end, mode=sweep.mode)
         shapes = earlier_shapes(config)
         earlier = tuple(
-            run_hash(config, prices=prices, start=start, end=end, mode=sweep.mode, exclude=shape) for shape in shapes
+            run_hash(config, prices=reads, start=start, end=end, mode=sweep.mode, exclude=shape) for shape in shapes
         )
+        if reads != prices:  # an earlier build's id hashed the whole folder: the same prices, if it is unchanged
+            earlier += tuple(
+                run_hash(config, prices=prices, start=start, end=end, mode=sweep.mode, exclude=shape)
+                for shape in [None, *shapes]
+            )
         configurations = tuple(
             configuration_id(config, start=start, end=end, mode=sweep.mode, exclude=shape) for shape in [None, *shapes]
         )
