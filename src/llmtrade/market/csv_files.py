@@ -18,6 +18,9 @@ from pathlib import Path
 from llmtrade.exits import path_error
 from llmtrade.market.failures import PriceFilesMisconfigured
 
+# A CSV folder's intraday files, `intraday/SYMBOL.csv` (market/csv_quotes.py).
+INTRADAY_DIR = "intraday"
+
 
 def price_files(folder: Path) -> dict[str, bytes]:
     """Every SYMBOL.csv in `folder` that is a regular file (or a link to one), by name, with its bytes: what a
@@ -30,17 +33,34 @@ def price_files(folder: Path) -> dict[str, bytes]:
     differ only in case are refused (`case_twins`)."""
     if twins := case_twins(folder):
         raise twins_refused(folder, twins)
+    return _regular_files(folder, folder, "")
+
+
+def intraday_files(folder: Path) -> dict[str, bytes]:
+    """Every `intraday/SYMBOL.csv` of CSV folder `folder` that is a regular file (or a link to one), by its path in the
+    folder (`intraday/SPY.csv`), with its bytes, read as `price_files` reads the daily ones: what a sweep ships to its
+    workers beside them, since the backtest prices checkpoints from them (market/csv_quotes.py). Empty when the folder
+    has no `intraday` folder."""
+    inner = folder / INTRADAY_DIR
+    if not inner.is_dir():
+        return {}
+    if twins := case_twins(inner):
+        raise twins_refused(inner, twins)
+    return _regular_files(folder, inner, f"{INTRADAY_DIR}/")
+
+
+def _regular_files(folder: Path, inner: Path, prefix: str) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
-    for path in sorted(folder.glob("*.csv")):
+    for path in sorted(inner.glob("*.csv")):
         try:
             if not stat.S_ISREG(path.stat().st_mode):  # links followed
                 continue
-            files[path.name] = path.read_bytes()
+            files[prefix + path.name] = path.read_bytes()
         except FileNotFoundError:  # a link to nothing, or a file removed since it was listed
             continue
         except OSError as exc:
             fix = "every *.csv file in it makes the prices' hash: make it readable or move it out"
-            raise path_error(f"prices folder {folder}: cannot read {path.name}", exc, fix=fix) from exc
+            raise path_error(f"prices folder {folder}: cannot read {prefix}{path.name}", exc, fix=fix) from exc
     return files
 
 

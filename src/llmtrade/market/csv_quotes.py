@@ -39,13 +39,11 @@ from pathlib import Path
 from llmtrade.domain.market import Quote
 from llmtrade.errors import MarketDataError, MarketDataMissing
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar, new_york_date
-from llmtrade.market.csv_files import case_twins, twins_refused
+from llmtrade.market.csv_files import INTRADAY_DIR, case_twins, twins_refused
 from llmtrade.market.csv_folder import CANNOT_READ, CsvFolderProvider, folder_gone, unusable
 from llmtrade.market.csv_text import NotText, decoded, delimiter, field_count
 from llmtrade.market.failures import PriceFilesMisconfigured
 from llmtrade.market.provider import BarProvider
-
-INTRADAY_DIR = "intraday"
 
 
 class CsvQuotes:
@@ -142,12 +140,20 @@ def _read(path: Path, mtime_ns: int, size: int) -> tuple[list[float], list[float
     """(POSIX timestamps, prices) of an intraday file, ascending; cached until the file changes. A file that cannot be
     read as such is the CSV folder's to mend (PriceFilesMisconfigured, exit 2, as a daily file's bad row); one out of
     reach (OSError) is not."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise MarketDataError(f"{path}: unreadable intraday file ({exc}); save it as UTF-8 text") from None
+    return intraday_rows(path, data)
+
+
+def intraday_rows(path: Path, data: bytes) -> tuple[list[float], list[float]]:
+    """(POSIX timestamps, prices) of the intraday file `path` whose bytes are `data`, as a quote reads them (`_read`);
+    PriceFilesMisconfigured for a file that cannot be read as such (a sweep's run id hashes such a file whole)."""
     stamps: list[float] = []
     prices: list[float] = []
     try:
-        text = decoded(path.read_bytes())  # UTF-8, or UTF-16/UTF-32 by its byte-order mark, as a daily file
-    except OSError as exc:
-        raise MarketDataError(f"{path}: unreadable intraday file ({exc}); save it as UTF-8 text") from None
+        text = decoded(data)  # UTF-8, or UTF-16/UTF-32 by its byte-order mark, as a daily file
     except NotText as exc:
         raise PriceFilesMisconfigured(f"{path}, line {exc.line}: unreadable intraday file: {exc.reason}") from None
     lines = text.splitlines()

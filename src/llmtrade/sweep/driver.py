@@ -32,7 +32,7 @@ from llmtrade.domain.sweeps import SweepRunFailed, SweepRunFinished, SweepStarte
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import UsageError
 from llmtrade.market.calendar import TradingCalendar
-from llmtrade.market.csv_files import price_files
+from llmtrade.market.csv_files import intraday_files, price_files
 from llmtrade.market.csv_folder import ABSENT, USABLE, unusable
 from llmtrade.market.providers import csv_dir
 from llmtrade.paths import not_a_folder
@@ -96,6 +96,8 @@ def prepare(
         prices = price_files(folder)  # regular files only: a folder `old.csv` beside them raised a traceback
         if not prices:
             raise UsageError(f"prices folder {folder}: no SYMBOL.csv file in it")
+        # Its intraday files price the checkpoints of `llmtrade backtest` on this folder: a run reads them alike.
+        prices |= intraday_files(folder)
         # The workers get the files' bytes, not the folder: a universe symbol whose SYMBOL.csv is something else
         # would reach them as "no file for GLD". Said here, naming what is there.
         broken = [

@@ -14,6 +14,7 @@ the same place).
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -169,14 +170,13 @@ def prices_folder(shared: Shared) -> Path | None:
         if not folder.is_dir():
             folder.parent.mkdir(parents=True, exist_ok=True)
             staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".staging-"))
-            for name, data in sorted(shared.prices.items()):
+            for name, data in sorted(shared.prices.items()):  # `intraday/SPY.csv` beside `SPY.csv`
+                (staging / name).parent.mkdir(parents=True, exist_ok=True)
                 (staging / name).write_bytes(data)
             try:
                 staging.rename(folder)
             except OSError:  # another worker on this machine got there first: its copy is the same bytes
-                for file in staging.iterdir():
-                    file.unlink()
-                staging.rmdir()
+                shutil.rmtree(staging, ignore_errors=True)
         _mend(folder, shared.prices)
         _folders[shared.prices_hash] = folder
         return folder
@@ -198,6 +198,7 @@ def _mend(folder: Path, prices: dict[str, bytes]) -> None:
                 continue
         except FileNotFoundError:
             pass
-        staged = folder / f".{name}.{os.getpid()}.{threading.get_ident()}"
+        target.parent.mkdir(parents=True, exist_ok=True)  # an intraday file's folder removed with it
+        staged = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}")
         staged.write_bytes(data)
         staged.replace(target)
