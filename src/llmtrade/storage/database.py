@@ -24,7 +24,7 @@ from llmtrade.errors import DatabaseError, DatabaseUnavailable, TemporaryError, 
 from llmtrade.settings import Settings
 from llmtrade.storage import servers_used, stale_lock
 from llmtrade.storage.embedded_settings import prepare_embedded, write_server_settings
-from llmtrade.storage.server_starting import cannot_connect_now, starting_note
+from llmtrade.storage.server_starting import cannot_connect_now, not_started
 from llmtrade.storage.session_settings import session_settings
 
 if TYPE_CHECKING:
@@ -81,37 +81,11 @@ def start_embedded(pgdata: Path) -> DatabaseLocation:
                         raise
                     server.start()
         except Exception as exc:  # pgserver raises bare RuntimeError/CalledProcessError
-            raise _not_started(pgdata, exc) from exc
+            raise not_started(pgdata, exc) from exc
     servers_used.used(pgdata)
     admin_url = server.get_uri()
     _ensure_database(admin_url, EMBEDDED_DBNAME)
     return DatabaseLocation(server.get_uri(EMBEDDED_DBNAME), f"embedded PostgreSQL in {pgdata}", True, pgdata=pgdata)
-
-
-def _not_started(pgdata: Path, exc: Exception) -> DatabaseError | DatabaseUnavailable:
-    """Why the server of `pgdata` did not start. A server stopped (`llmtrade db stop --force`) as a command opened it
-    again fails pgserver's bare assert, no reason given: a trial's run-due, its job done, exited 1 with "could not
-    start ...: ." So a start that fails without a reason, or of a server this command had used, is a lost database
-    (exit 75, as one lost mid-statement): the next command starts it again."""
-    reason = str(exc).strip()
-    log = f"Its log is {pgdata / 'log'}"
-    # Running but not ready when pgserver gave up waiting: recovering from a crash, or another command's start.
-    if (starting := starting_note(pgdata)) is not None:
-        return DatabaseUnavailable(starting)
-    if servers_used.stopped_under(pgdata):
-        return DatabaseUnavailable(
-            f"the embedded PostgreSQL in {pgdata} stopped while this command ran (`llmtrade db stop`, or it died) "
-            f"and could not be started again ({reason or type(exc).__name__}): the next command starts it. {log}"
-        )
-    if not reason:
-        return DatabaseUnavailable(
-            f"could not start the embedded PostgreSQL in {pgdata}: the server stopped while starting (another "
-            f"process stopping it, `llmtrade db stop`?; {type(exc).__name__} without a reason). {log}; "
-            "run the command again"
-        )
-    return DatabaseError(
-        f"could not start the embedded PostgreSQL in {pgdata}: {reason}. {log}; set DATABASE_URL to use another server."
-    )
 
 
 def _usable_home(home: Path) -> None:

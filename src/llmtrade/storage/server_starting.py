@@ -6,12 +6,19 @@ replays its write-ahead log before it accepts a connection, and says "the databa
 running but not ready and fails its bare `assert status == 'ready'`: the command exited 75 saying the server "stopped
 while starting (another process stopping it, `llmtrade db stop`?)", while it was recovering and would be ready in a
 moment. `starting_note` says which it is, from the server's own lock file and log.
+
+`not_started` says why a start failed; a start PostgreSQL refused over a lock file naming a postgres process still
+alive (a postmaster killed a moment ago and not ended yet: storage/stale_lock.py removes one that has ended) is
+temporary, exit 75, and says so (`locked_out`): it was exit 1 with pg_ctl's "returned non-zero exit status 1".
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+
+from llmtrade.errors import DatabaseError, DatabaseUnavailable
+from llmtrade.storage import servers_used
 
 # The postmaster's status in postmaster.pid (its 8th line; PostgreSQL's pidfile.h PM_STATUS_STARTING): written at its
 # start, replaced by "ready" once it accepts connections.
@@ -64,15 +71,44 @@ def _running_and_starting(pgdata: Path) -> bool:
 
 def _recovering(log: Path) -> bool:
     """Whether the server's log says its last start recovers from a crash."""
+    last = _last_start(log)
+    return any(line in last for line in _CRASHED)
+
+
+def _last_start(log: Path) -> str:
+    """The server's log from its last start on ("" when it cannot be read)."""
     try:
         with log.open("rb") as file:
             size = file.seek(0, 2)
             file.seek(max(0, size - _TAIL))
             tail = file.read().decode("utf-8", "replace")
     except OSError:
-        return False
-    last = tail.rsplit(_START, 1)[-1]
-    return any(line in last for line in _CRASHED)
+        return ""
+    return tail.rsplit(_START, 1)[-1]
+
+
+# PostgreSQL's refusal to start over a lock file whose pid it finds alive (miscinit.c CreateLockFile), and its hint.
+_LOCKED = re.compile(r'FATAL:\s+lock file "(?P<file>[^"]+)" already exists')
+_OTHER = re.compile(r"Is another postmaster \(PID (?P<pid>-?\d+)\)")
+
+
+def locked_out(pgdata: Path) -> str | None:
+    """What to say when the last start of `pgdata`'s server was refused over a lock file naming a process still alive:
+    a postmaster killed a moment ago whose process has not ended (or is ending), which PostgreSQL takes for another
+    server; None when the log says no such thing."""
+    log = pgdata / "log"
+    last = _last_start(log)
+    found = _LOCKED.search(last)
+    if found is None:
+        return None
+    other = _OTHER.search(last, found.end())
+    who = f"PostgreSQL process {other['pid']}" if other is not None else "a PostgreSQL process"
+    return (
+        f"the embedded PostgreSQL in {pgdata} could not start: its lock file {found['file']} names {who}, which has "
+        "not ended yet (a server killed a moment ago, as by kill -9 or the OOM killer, or one stopping); PostgreSQL "
+        "removes the lock once that process is gone, and no lock of a running server is removed here. Run the "
+        f"command again in a moment. Its log is {log}"
+    )
 
 
 # PostgreSQL's refusals of a connection while it starts or recovers (backend_startup.c, SQLSTATE 57P03
@@ -91,4 +127,32 @@ def cannot_connect_now(said: str) -> str:
     return (
         ". The server is starting or recovering from a crash (a server process killed, or the server itself) and "
         "accepts connections once it is done: run the command again in a moment"
+    )
+
+
+def not_started(pgdata: Path, exc: Exception) -> DatabaseError | DatabaseUnavailable:
+    """Why the server of `pgdata` did not start. A server stopped (`llmtrade db stop --force`) as a command opened it
+    again fails pgserver's bare assert, no reason given: a trial's run-due, its job done, exited 1 with "could not
+    start ...: ." So a start that fails without a reason, or of a server this command had used, is a lost database
+    (exit 75, as one lost mid-statement): the next command starts it again."""
+    reason = str(exc).strip()
+    log = f"Its log is {pgdata / 'log'}"
+    # Running but not ready when pgserver gave up waiting: recovering from a crash, or another command's start.
+    if (starting := starting_note(pgdata)) is not None:
+        return DatabaseUnavailable(starting)
+    if (locked := locked_out(pgdata)) is not None:
+        return DatabaseUnavailable(locked)
+    if servers_used.stopped_under(pgdata):
+        return DatabaseUnavailable(
+            f"the embedded PostgreSQL in {pgdata} stopped while this command ran (`llmtrade db stop`, or it died) "
+            f"and could not be started again ({reason or type(exc).__name__}): the next command starts it. {log}"
+        )
+    if not reason:
+        return DatabaseUnavailable(
+            f"could not start the embedded PostgreSQL in {pgdata}: the server stopped while starting (another "
+            f"process stopping it, `llmtrade db stop`?; {type(exc).__name__} without a reason). {log}; "
+            "run the command again"
+        )
+    return DatabaseError(
+        f"could not start the embedded PostgreSQL in {pgdata}: {reason}. {log}; set DATABASE_URL to use another server."
     )
