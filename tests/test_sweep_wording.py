@@ -73,3 +73,23 @@ def test_a_replay_miss_and_a_new_name_are_advised_as_a_sweep_does_them() -> None
     assert for_sweep("start the range with --from 2024-09-04 (its first week") == (
         "start the range with from: 2024-09-04 in the sweep file's range (its first week"
     )
+
+
+def test_a_run_failing_on_the_configs_csv_dir_names_it_so_not_as_csv(cli_env: dict[str, str], tmp_path: Path) -> None:
+    """The prices folder came from the config's market_data.csv_dir, no --csv given: the run's error said "csv folder
+    DIR (--csv) has no file for IWM", an option the user never gave; `llmtrade backtest` names the config's key."""
+    from llmtrade.config.loader import write_defaults
+
+    prices = tmp_path / "prices"
+    _write(prices, {s: rows for s, rows in history(WEEK + timedelta(days=10)).items() if s != "IWM"})
+    config = tmp_path / "cfg"
+    write_defaults(config)
+    assets = config / "assets.yaml"
+    assets.write_text(re.sub(r"(?m)^  csv_dir: null", f"  csv_dir: {prices}", assets.read_text()))
+    path = tmp_path / "sweep.yaml"
+    path.write_text(f"name: w{uuid.uuid4().hex[:8]}\nretries: 0\nranges: [{{from: 2026-01-07, to: 2026-01-07}}]\n")
+    result = runner.invoke(cli, ["backtest", "sweep", str(path), "--config", str(config)])
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.stderr.split())
+    assert f"csv folder {prices} (market_data.csv_dir in {assets}) has no file for IWM" in said, said
+    assert "--csv" not in said, said

@@ -109,18 +109,21 @@ def refuse_outside(
     )
 
 
-def refuse_uncovered(settings: Settings, loaded: LoadedConfig, folder: Path, given: tuple[date, date]) -> None:
+def refuse_uncovered(
+    settings: Settings, loaded: LoadedConfig, folder: Path, given: tuple[date, date], *, named_by: str = "--csv"
+) -> None:
     """`refuse_outside` for a backtest of `given` (its --from and --to) over the CSV folder `folder`, asked before the
     backtest is built: a sweep asks it of each of its runs before any starts (each failed on it alone, after the
     sweep's database, its workers and the run's own database were made). The range's first week and the last session
-    its jobs read are found as `backtest` finds them; a range with no job is left to the backtest, which says so."""
+    its jobs read are found as `backtest` finds them; a range with no job is left to the backtest, which says so.
+    `named_by`: where the folder was named, as a message about it says (a sweep's may be the config's csv_dir)."""
     calendar = TradingCalendar()
     weeks = range_weeks(given[0], given[1], calendar)
     jobs = [job for week in weeks for job in week_jobs(loaded.config.schedule, calendar, week)]
     if not jobs:
         return
     # The prices as the backtest reads them: the folder given, never a live provider list (app/backtest.py).
-    reading = settings.model_copy(update={"market_providers": None}).with_csv_dir(folder, "--csv")
+    reading = settings.model_copy(update={"market_providers": None}).with_csv_dir(folder, named_by)
     app = Container(reading, loaded, SystemClock(), None, say=_silent)
     refuse_outside(app, given, weeks[0], span(jobs, calendar)[1])
 

@@ -20,18 +20,13 @@ from pathlib import Path
 from typing import Literal
 
 from llmtrade import __version__
-from llmtrade.app.backtest_benchmark import refuse_synthetic_ahead
-from llmtrade.app.backtest_inputs import range_weeks
-from llmtrade.app.backtest_prices import refuse_uncovered
 from llmtrade.app.sweep_member import sweep_database
 from llmtrade.clock import SystemClock
 from llmtrade.config.loader import LoadedConfig
 from llmtrade.domain import streams
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.sweeps import SweepRunFailed, SweepRunFinished, SweepStarted
-from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import UsageError
-from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.csv_files import intraday_files, price_files
 from llmtrade.market.csv_folder import ABSENT, USABLE, unusable
 from llmtrade.market.providers import csv_dir
@@ -46,10 +41,10 @@ from llmtrade.sweep.executors import Executor, open_executor
 from llmtrade.sweep.lock import refuse_other_spelling, sweep_lock
 from llmtrade.sweep.price_copies import copy_held
 from llmtrade.sweep.prices import ReadFingerprint
+from llmtrade.sweep.ranges import prices_named_by, refuse_ahead_ranges, refuse_uncovered_ranges
 from llmtrade.sweep.results import SweepResult, SweepRun
 from llmtrade.sweep.spec import RunPlan, SweepFile
 from llmtrade.sweep.work import Answer, RunOutcome, RunTask, Shared
-from llmtrade.workflows.schedule import week_jobs
 
 
 @dataclass(frozen=True)
@@ -89,6 +84,7 @@ def prepare(
             "mode: offline (the rules provider)"
         )
     folder = csv or csv_dir(loaded.config.assets, settings)
+    named_by = prices_named_by(settings, loaded, csv)
     prices: dict[str, bytes] | None = None
     if folder is not None:
         if not folder.is_dir():
@@ -115,9 +111,9 @@ def prepare(
     read = reader.of_run if reader is not None else None
     plans = sweep_spec.plan(path, sweep, loaded, prices=fingerprint, csv=prices is not None, read=read)
     if folder is not None:
-        _refuse_uncovered(settings, loaded.source, path, sweep, plans, folder)
+        refuse_uncovered_ranges(settings, loaded.source, path, sweep, plans, folder, named_by)
     else:
-        _refuse_ahead(path, sweep, plans)
+        refuse_ahead_ranges(path, sweep, plans)
     shared = Shared(
         settings=settings.model_dump(by_alias=True, exclude_none=True, exclude={"market_csv_dir"}),
         config_dir=None,
@@ -126,48 +122,9 @@ def prepare(
         prices_hash=hashlib.sha256(fingerprint.encode()).hexdigest(),
         answers=answers,
         prices_source=str(folder) if folder is not None else None,
+        prices_named_by=named_by if folder is not None else None,
     )
     return sweep, shared, plans
-
-
-def _refuse_uncovered(
-    settings: Settings, source: str, path: Path, sweep: SweepFile, plans: list[RunPlan], folder: Path
-) -> None:
-    """UsageError (exit 2) for a range of the sweep its price files do not cover at all, naming its key, its runs and
-    the files' first and last day, as `llmtrade backtest` refuses it (app/backtest_prices.py `refuse_outside`):
-    before any run starts. It failed each run alone, after the sweep's database, its workers and the run's own
-    database were made. Asked once per range and per universe and schedule its runs read (an override may change
-    either)."""
-    for n, span in enumerate(sweep.ranges):
-        start, end = week_id_for(span.first), week_id_for(span.last)
-        runs = [p for p in plans if (p.start, p.end) == (start, end)]
-        reads = {p.run_id: (p.config.assets.model_dump_json(), p.config.schedule.model_dump_json()) for p in runs}
-        asked: set[tuple[str, str]] = set()
-        for plan in runs:
-            if reads[plan.run_id] in asked:
-                continue
-            asked.add(reads[plan.run_id])
-            try:
-                refuse_uncovered(settings, LoadedConfig(plan.config, source), folder, (span.first, span.last))
-            except UsageError as exc:
-                # The range's runs, or the one refused when the others read other files or days (an override's).
-                alike = len(set(reads.values())) == 1
-                which = f"the runs range={start}..{end}" if alike else f"the run {plan.label}"
-                raise UsageError(f"sweep file {path}: key ranges.{n} ({which}): {exc}") from None
-
-
-def _refuse_ahead(path: Path, sweep: SweepFile, plans: list[RunPlan]) -> None:
-    """UsageError (exit 2) for a range of a sweep on the synthetic market that reads a session not closed now, naming
-    its key and the `--to` (`to:`) whose weeks read only closed sessions, as `llmtrade backtest` refuses it
-    (app/backtest_benchmark.py `refuse_synthetic_ahead`): before any run starts. Asked once per range and schedule."""
-    calendar, now = TradingCalendar(), SystemClock().now()
-    for n, span in enumerate(sweep.ranges):
-        start, end = week_id_for(span.first), week_id_for(span.last)
-        weeks = range_weeks(span.first, span.last, calendar, keys=("from:", "to:"))
-        where = f"sweep file {path}: key ranges.{n} (the runs range={start}..{end}): "
-        for schedule in {p.config.schedule.model_dump_json(): p.config.schedule for p in plans}.values():
-            plan = {w: week_jobs(schedule, calendar, w) for w in weeks}
-            refuse_synthetic_ahead(calendar, plan, now, where=where, key="to:")
 
 
 def run_sweep(

@@ -46,6 +46,8 @@ class Shared(BaseModel):
     prices_hash: str
     answers: list[Answer] | None = None
     prices_source: str | None = None  # the folder the prices were read from, as the user named it
+    # Where that folder was named (--csv, the config's market_data.csv_dir in its file, LLMTRADE_MARKET_CSV_DIR).
+    prices_named_by: str | None = None
 
 
 class RunTask(BaseModel):
@@ -93,6 +95,9 @@ def run(task: RunTask, shared: Shared) -> RunOutcome:
         copy = prices_folder(shared) if shared.prices is not None else None
         if copy is not None and shared.prices_source:  # the user's folder, not this machine's copy of it
             said = said.replace(str(copy), shared.prices_source)
+            # The backtest names the folder it is given "--csv" (app/backtest.py); the sweep's may come from elsewhere.
+            if shared.prices_named_by and shared.prices_named_by != "--csv":
+                said = said.replace("(--csv)", f"({shared.prices_named_by})")
         failure = classify(exc)
         return RunOutcome(
             run_id=task.plan.run_id,
