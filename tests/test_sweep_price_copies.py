@@ -78,3 +78,59 @@ def test_a_stopped_sweep_removes_its_copy_too(
     result = runner.invoke(cli, ["backtest", "sweep", str(path), "--csv", str(prices)])
     assert result.exit_code == 130, result.output
     assert not copy_path(shared.prices_hash).exists()
+
+
+def _aged(folder: Path, seconds: float) -> None:
+    """`folder` and its files last written `seconds` ago."""
+    import os
+    import time
+
+    then = time.time() - seconds
+    for file in folder.iterdir():
+        os.utime(file, (then, then))
+    os.utime(folder, (then, then))
+
+
+def test_a_staging_folder_a_killed_worker_left_is_removed_when_a_sweep_starts_and_ends(
+    sweep: tuple[Path, Path, Shared], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker killed while it wrote its copy (`kill -9`, the OOM killer) left its `.staging-*` folder, a part of the
+    prices folder, beside the copies: nothing ever removed it. A sweep's start and end now remove one no live process
+    writes that has not changed for minutes; a fresh one is left (a worker may be writing it)."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    _, _, shared = sweep
+    root = copy_path(shared.prices_hash).parent
+    left = root / ".staging-killed1"
+    left.mkdir(parents=True)
+    (left / "SPY.csv").write_text("Date,Open,High,Low,Close,Volume\n")
+    _aged(left, 3600)
+    fresh = root / ".staging-fresh01"
+    fresh.mkdir()
+    (fresh / "SPY.csv").write_text("Date,Open,High,Low,Close,Volume\n")
+    with copy_held(shared):
+        assert not left.exists()  # at the start
+        later = root / ".staging-killed2"
+        later.mkdir()
+        _aged(later, 3600)
+    assert not later.exists()  # at the end
+    assert fresh.exists()
+
+
+def test_a_staging_folder_a_live_worker_writes_is_never_removed(
+    sweep: tuple[Path, Path, Shared], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """However old its files look (a worker stalled, a clock changed), a staging folder its writer still holds stays."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    _, _, shared = sweep
+    root = copy_path(shared.prices_hash).parent
+    root.mkdir(parents=True)
+    with work.staging(root) as writing:
+        (writing / "SPY.csv").write_text("Date,Open,High,Low,Close,Volume\n")
+        _aged(writing, 3600)
+        with copy_held(shared):
+            pass
+        assert (writing / "SPY.csv").exists()

@@ -10,6 +10,12 @@ executor's workers have stopped by then), the copy and its lock file are removed
 A driver killed outright (`kill -9`) holds nothing any more: its copy is removed by the next sweep of the same prices
 when that one ends. On a Ray cluster the copies other machines' workers wrote stay there (the driver reaches only
 its own machine's temporary folder).
+
+A worker writes its copy into a `.staging-*` folder beside it first (sweep/work.py `staging`), moved into place once
+whole. One killed while it wrote (kill -9, the OOM killer) left that folder, a part of the prices, for good: nothing
+removed it. The driver now removes, when it starts and when it ends, each staging folder there that no process holds
+(its writer keeps a flock on it) and that has not changed for `STALE_STAGING`; a worker writing one holds it, and a
+fresh one is left in any case (a writer between making it and locking it).
 """
 
 from __future__ import annotations
@@ -18,10 +24,15 @@ import contextlib
 import fcntl
 import os
 import shutil
+import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
-from llmtrade.sweep.work import Shared, copy_path
+from llmtrade.sweep.work import STAGING_PREFIX, Shared, copy_path
+
+# How long a staging folder must have been left unchanged before a sweep removes it (its writer holding no lock).
+STALE_STAGING = timedelta(minutes=10)
 
 
 @contextlib.contextmanager
@@ -34,10 +45,51 @@ def copy_held(shared: Shared) -> Iterator[None]:
     folder = copy_path(shared.prices_hash)
     lock = folder.with_name(f".{folder.name}.lock")
     descriptor = _hold(lock)
+    drop_stale_staging(folder.parent)
     try:
         yield
     finally:
-        _release(descriptor, lock, folder)
+        try:
+            _release(descriptor, lock, folder)
+        finally:
+            drop_stale_staging(folder.parent)
+
+
+def drop_stale_staging(root: Path) -> list[Path]:
+    """Each staging folder under `root` a killed worker left, removed (see the module docstring): unchanged for
+    `STALE_STAGING` and locked by no process. Returns those removed. One out of reach (another user's) is left."""
+    removed = []
+    try:
+        found = [path for path in root.glob(f"{STAGING_PREFIX}*") if path.is_dir()]
+    except OSError:
+        return removed
+    for path in found:
+        try:
+            if time.time() - _changed(path) < STALE_STAGING.total_seconds():
+                continue
+            descriptor = os.open(path, os.O_RDONLY)
+        except OSError:  # gone meanwhile (moved into place, or removed by another sweep), or not ours to read
+            continue
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # a live worker writes it
+            os.close(descriptor)
+            continue
+        try:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+        finally:
+            os.close(descriptor)
+    return removed
+
+
+def _changed(folder: Path) -> float:
+    """The last time `folder` or a file in it changed (a writer's file grows without changing the folder)."""
+    latest = folder.stat().st_mtime
+    for path in folder.rglob("*"):
+        with contextlib.suppress(OSError):
+            latest = max(latest, path.stat().st_mtime)
+    return latest
 
 
 def _hold(lock: Path) -> int:

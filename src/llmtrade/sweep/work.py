@@ -13,11 +13,14 @@ the same place).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -174,17 +177,35 @@ def prices_folder(shared: Shared) -> Path | None:
         folder = copy_path(shared.prices_hash)
         if not folder.is_dir():
             folder.parent.mkdir(parents=True, exist_ok=True)
-            staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".staging-"))
-            for name, data in sorted(shared.prices.items()):  # `intraday/SPY.csv` beside `SPY.csv`
-                (staging / name).parent.mkdir(parents=True, exist_ok=True)
-                (staging / name).write_bytes(data)
-            try:
-                staging.rename(folder)
-            except OSError:  # another worker on this machine got there first: its copy is the same bytes
-                shutil.rmtree(staging, ignore_errors=True)
+            with staging(folder.parent) as staged:
+                for name, data in sorted(shared.prices.items()):  # `intraday/SPY.csv` beside `SPY.csv`
+                    (staged / name).parent.mkdir(parents=True, exist_ok=True)
+                    (staged / name).write_bytes(data)
+                try:
+                    staged.rename(folder)
+                except OSError:  # another worker on this machine got there first: its copy is the same bytes
+                    shutil.rmtree(staged, ignore_errors=True)
         _mend(folder, shared.prices)
         _folders[shared.prices_hash] = folder
         return folder
+
+
+@contextlib.contextmanager
+def staging(parent: Path) -> Iterator[Path]:
+    """A new folder `.staging-*` under `parent` where this process writes a copy before moving it into place, locked
+    (flock on the folder) while it does: a worker killed meanwhile leaves it, and a sweep's start or end removes such
+    a folder once no process holds its lock (sweep/price_copies.py `drop_stale_staging`). The lock follows the folder
+    when it is renamed into place, and is let go at the block's end."""
+    path = Path(tempfile.mkdtemp(dir=parent, prefix=STAGING_PREFIX))
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield path
+    finally:
+        os.close(descriptor)
+
+
+STAGING_PREFIX = ".staging-"
 
 
 def copy_path(prices_hash: str) -> Path:
