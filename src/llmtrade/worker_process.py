@@ -116,3 +116,45 @@ def stop_helper(pool: ProcessPoolExecutor, process: multiprocessing.process.Base
             if writer is not None:
                 writer.close()
     pool.shutdown(wait=True, cancel_futures=True)
+
+
+# How long a pool process asked to end (`terminate`) has before it is killed: a busy sweep worker stops its run as on
+# SIGTERM within the driver's own grace (sweep/executors.py `_GRACE`, 3 s), its stop recorded in the run's books.
+TERMINATE_GRACE = 5.0
+
+
+class _EndedInTime(multiprocessing.context.SpawnProcess):
+    """A spawned pool process whose `terminate` ends it, even one that ignores SIGTERM while it waits for work.
+
+    A ProcessPoolExecutor that finds one of its processes dead (killed, out of memory) ends the others with
+    `terminate` (SIGTERM) and, from Python 3.12 on, joins them under the executor's lock without sending them the
+    end-of-work marker it sends on a shutdown (CPython's `_terminate_broken`): a sweep worker waiting for work
+    ignores SIGTERM (sweep/executors.py `_idle`: a stop sent to the group is the driver's to answer), so the join
+    never returned, and the next `submit` (the lost run's retry on a fresh pool) waited for the lock for good. Found
+    running the suite on Python 3.12 (tests/test_sweep_kill.py hung); 3.11 sends the marker, so the worker ended.
+    SIGTERM is still sent first, so a busy worker stops its run as it does on a stop; one still there after
+    TERMINATE_GRACE is killed."""
+
+    def terminate(self) -> None:
+        super().terminate()
+        timer = threading.Timer(TERMINATE_GRACE, self._kill_if_running)
+        timer.daemon = True
+        timer.start()
+
+    def _kill_if_running(self) -> None:
+        # The return code is read, not polled: a poll here would reap the process under the pool's own join. Set once
+        # the join has reaped it, so a pid the system gave to another process since is never signalled.
+        popen = getattr(self, "_popen", None)
+        if popen is not None and popen.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(popen.pid, signal.SIGKILL)
+
+
+class _SpawnEndedInTime(multiprocessing.context.SpawnContext):
+    Process = _EndedInTime
+
+
+def spawn_context() -> multiprocessing.context.SpawnContext:
+    """The spawn start method for a process pool, its processes ended within TERMINATE_GRACE when the pool ends them
+    as broken (`_EndedInTime`)."""
+    return _SpawnEndedInTime()

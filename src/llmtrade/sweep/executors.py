@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing
 import os
 import signal
 import threading
@@ -31,7 +30,13 @@ from llmtrade.errors import TemporaryError, UsageError
 from llmtrade.exits import TEMPORARY
 from llmtrade.stops import signals_held, stops_answered_for_good
 from llmtrade.sweep.work import RunOutcome, RunTask, Shared, run
-from llmtrade.worker_process import spawning, stopped_while_starting, stops_unblocked, without_library_warnings
+from llmtrade.worker_process import (
+    spawn_context,
+    spawning,
+    stopped_while_starting,
+    stops_unblocked,
+    without_library_warnings,
+)
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ProcessPoolExecutor
@@ -131,8 +136,9 @@ _ANSWERS: dict[int, Any] = {}
 
 
 def _idle() -> None:
-    """Waiting for work, a worker ignores Ctrl-C and SIGTERM: the pool's shutdown ends it. Raised there, the stop
-    killed it with a traceback (concurrent.futures' wait for work does not catch it)."""
+    """Waiting for work, a worker ignores Ctrl-C and SIGTERM: the pool's shutdown ends it, or, a pool broken by a
+    worker's death, its `terminate` (worker_process.spawn_context). Raised there, the stop killed it with a traceback
+    (concurrent.futures' wait for work does not catch it)."""
     for signum in _ANSWERS:
         signal.signal(signum, signal.SIG_IGN)
 
@@ -180,7 +186,7 @@ class LocalExecutor:
 
         return ProcessPoolExecutor(
             max_workers=self.workers,
-            mp_context=multiprocessing.get_context("spawn"),
+            mp_context=spawn_context(),
             initializer=_initialise,
             initargs=(self._shared,),
         )
