@@ -129,6 +129,23 @@ def test_several_seeds_over_csv_prices_are_refused(tmp_path: Path) -> None:
         _plans(tmp_path, BASE + "seeds: [1, 2]\n", prices="csv:abc", csv=True)
 
 
+@pytest.mark.parametrize(
+    ("override", "csv"),
+    [
+        ("{other: {assets.market_data.csv_dir: /data/other}}", True),  # ignored: every run read the sweep's folder
+        ("{other: {assets: {market_data: {csv_dir: /data/other}}}}", True),  # the same, written nested
+        ("{other: {assets.market_data.csv_dir: /data/other}}", False),  # the run read it, fingerprinted synthetic
+    ],
+)
+def test_an_override_of_the_prices_folder_is_refused_naming_the_key(tmp_path: Path, override: str, csv: bool) -> None:
+    """A sweep's runs all read the prices the sweep was given (its fingerprint is theirs): an override of csv_dir ran
+    each run on the sweep's folder anyway (a tester's sweep of two folders compared one folder with itself), or, over
+    the synthetic market, had the run's backtest read the override's folder under the synthetic fingerprint."""
+    with pytest.raises(UsageError, match=r"key overrides\.other: .*market_data\.csv_dir.*a sweep of its own") as said:
+        _plans(tmp_path, BASE + f"overrides: {override}\n", prices="csv:abc" if csv else "synthetic", csv=csv)
+    assert str(tmp_path / "sweep.yaml") in str(said.value)
+
+
 def test_a_combination_that_repeats_another_is_refused(tmp_path: Path) -> None:
     # memory on is the packaged config's own setting: `base` with memory on is the same backtest twice.
     text = BASE + "overrides: {base: {}, same: {models.memory.enabled: true}}\n"

@@ -182,6 +182,14 @@ def plan(
         tree = loaded.config.model_dump(mode="python")
         for key, value in o_values.items():
             _set(path, tree, f"overrides.{o_name}", key, value, sections=loaded.config)
+        if tree["assets"]["market_data"]["csv_dir"] != loaded.config.assets.market_data.csv_dir:
+            # Every run reads the prices the sweep was given, under their fingerprint: a folder set here ran the
+            # sweep's anyway (or, over the synthetic market, the override's under the synthetic fingerprint).
+            raise UsageError(
+                f"sweep file {path}: key overrides.{o_name}: sets market_data.csv_dir, but every run of a sweep reads "
+                "the prices the sweep is given (--csv, LLMTRADE_MARKET_CSV_DIR or the config's csv_dir): sweep "
+                "another folder in a sweep of its own"
+            )
         _models(path, tree, m_name, m_values)
         if memory is not None:
             tree["models"]["memory"]["enabled"] = memory
