@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from datetime import date, datetime, time, timedelta
 from itertools import pairwise
 
@@ -160,7 +161,9 @@ def test_inside_a_backtest_asyncio_run_formats_no_result_and_ctrl_c_still_interr
     try:
         _Counted.shown = 0
         asyncio.run(_job())
-        assert _Counted.shown > 0  # what the backtest avoids: Python's own handler makes the exit repr the task
+        # What the backtest avoids: asyncio.run's own SIGINT handler made the exit repr the task, up to Python 3.12
+        # (3.13 no longer does: this premise is checked where it holds, the rest everywhere).
+        assert _Counted.shown > 0 or sys.version_info >= (3, 13)
         _Counted.shown = 0
         with plain_sigint():
             for _ in range(3):
