@@ -16,7 +16,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from llmtrade.app import discovery, jobs
+from llmtrade.app import discovery, due_run
 from llmtrade.cli import app
 from llmtrade.config.loader import packaged_defaults
 from llmtrade.errors import LlmtradeError, MarketDataError, MarketDataUnavailable, TemporaryError
@@ -50,15 +50,15 @@ def waiting_week(cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_p
     what the test sets."""
     monkeypatch.setenv("LLMTRADE_CONFIG_DIR", str(_watchlist_config(tmp_path / "config")))
     weekly = Job(JobKind.WEEKLY, WEEK, WEEK, "08:00", DUE)
-    monkeypatch.setattr(jobs, "due", lambda _app: [weekly])
-    monkeypatch.setattr(jobs, "_queued_for_the_open", lambda _app, _week: {})
-    monkeypatch.setattr(jobs, "run_event_checkpoints", lambda _app, _waits: [])
-    monkeypatch.setattr(jobs, "fill_forward_returns", lambda _app: 0)
+    monkeypatch.setattr(due_run, "due", lambda _app: [weekly])
+    monkeypatch.setattr(due_run, "_queued_for_the_open", lambda _app, _week: {})
+    monkeypatch.setattr(due_run, "run_event_checkpoints", lambda _app, _waits: [])
+    monkeypatch.setattr(due_run, "fill_forward_returns", lambda _app: 0)
 
     def weekly_waits(*_args: Any, **_kwargs: Any) -> Any:
         raise TemporaryError("the models' provider is not reachable")
 
-    monkeypatch.setattr(jobs, "weekly", weekly_waits)
+    monkeypatch.setattr(due_run, "weekly", weekly_waits)
     found = Discovery(MarketDataError("unset"))
 
     def failing(*_args: Any, **_kwargs: Any) -> Any:
