@@ -97,6 +97,8 @@ class BacktestSpec:
     live_misses_usd: float | None = None
     # With `replay`: copy the live books' replay cache in first (a sweep seeds its runs itself).
     answers_from_live: bool = True
+    # What named `csv`, as a message about the folder says it (a sweep's run: where the sweep's folder was named).
+    csv_named_by: str = "--csv"
 
 
 def backtest(
@@ -156,7 +158,8 @@ def _backtest(
     # The backtest reads the CSV folder given (or fetched), else the config's; a live provider list never applies.
     settings = settings.model_copy(update={"market_providers": None})
     if folder is not None:  # named by its option in a message about it
-        settings = settings.with_csv_dir(folder, "--fetch-history's snapshot" if spec.fetch_history else "--csv")
+        named_by = "--fetch-history's snapshot" if spec.fetch_history else spec.csv_named_by
+        settings = settings.with_csv_dir(folder, named_by)
     clock = SteppingClock(first_job.at)
     app = BacktestContainer(
         settings,

@@ -25,7 +25,7 @@ from llmtrade.workflows.schedule import week_jobs
 
 def prices_named_by(settings: Settings, loaded: LoadedConfig, csv: Path | None) -> str:
     """Where the sweep's prices folder was named, as its messages say it: the command's --csv, the variable, or the
-    config's key in its file (a run's backtest names the folder "--csv", given it by the sweep: sweep/work.py)."""
+    config's key in its file (a run's backtest is told it: sweep/work.py, BacktestSpec.csv_named_by)."""
     if csv is not None:
         return "--csv"
     if settings.market_csv_dir is not None:

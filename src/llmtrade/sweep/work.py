@@ -98,9 +98,6 @@ def run(task: RunTask, shared: Shared) -> RunOutcome:
         copy = prices_folder(shared) if shared.prices is not None else None
         if copy is not None and shared.prices_source:  # the user's folder, not this machine's copy of it
             said = said.replace(str(copy), shared.prices_source)
-            # The backtest names the folder it is given "--csv" (app/backtest.py); the sweep's may come from elsewhere.
-            if shared.prices_named_by and shared.prices_named_by != "--csv":
-                said = said.replace("(--csv)", f"({shared.prices_named_by})")
         failure = classify(exc)
         return RunOutcome(
             run_id=task.plan.run_id,
@@ -136,6 +133,7 @@ def _backtest(plan: RunPlan, shared: Shared) -> tuple[dict[str, Any], int, int]:
         offline=plan.mode == "offline",
         replay=plan.mode == "replay",
         csv=prices_folder(shared),
+        csv_named_by=shared.prices_named_by or "--csv",  # the sweep's folder, as the user named it
         answers_from_live=False,  # seeded below from the answers shipped with the sweep
     )
     config_dir = Path(shared.config_dir) if shared.config_dir else None
