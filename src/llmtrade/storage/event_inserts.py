@@ -166,6 +166,7 @@ _FIELDS = (
     "version",
     "occurred_at",
 )
+_FIELD_SET = frozenset(_FIELDS)  # each event's fields set is a set of these (set() of a frozenset: the cheapest copy)
 if tuple(StoredEvent.model_fields) != _FIELDS or tuple(NewEvent.model_fields) != _FIELDS[:7]:
     # A field added or moved: stored_event and stored_from must learn it first.
     raise RuntimeError(f"StoredEvent's fields are {tuple(StoredEvent.model_fields)}, stored_event builds {_FIELDS}")
@@ -205,7 +206,7 @@ def stored_event(
 
 def _built(fields: dict[str, Any]) -> StoredEvent:
     """A StoredEvent of `fields` (every field, in the model's order), as model_construct makes one."""
-    return assembled(StoredEvent, fields, set(_FIELDS))
+    return assembled(StoredEvent, fields, set(_FIELD_SET))
 
 
 def stored_from(event: NewEvent, id: int, version: int, occurred_at: datetime, payload: dict[str, Any]) -> StoredEvent:
