@@ -192,6 +192,8 @@ def _values(**changes: object) -> dict[str, object]:
         "finish_reason": None,
         "max_tokens": 4000,
         "note": None,
+        "cost_counted_usd": None,
+        "cut_off_attempts": 0,
     }
     return {**values, **changes}
 
@@ -227,3 +229,20 @@ def test_a_call_record_is_the_event_the_model_gives(changes: dict[str, object], 
 
 def test_the_call_records_fields_are_the_models() -> None:
     assert [name for name, _ in _FIELDS] == list(LLMCallCompleted.model_fields)
+
+
+def test_a_call_record_in_the_fields_order_takes_its_values_as_they_are() -> None:
+    """completed_values' dict (fresh, in the fields' order, each value of its field's type) is the payload itself: no
+    copy per call. In another order the payload is the fields' order (the model's dump), as before."""
+    place = {"stream": "llm:run-lean", "week_id": None, "account_id": None, "run_id": "run-lean"}
+    values = _values()
+    assert list(values) == [name for name, _ in _FIELDS]
+    expected = NewEvent.of(LLMCallCompleted(**copy.deepcopy(values)), **place)  # type: ignore[arg-type]
+    got = completed_event(values, **place)  # type: ignore[arg-type]
+    assert got.payload is values
+    assert got.model_dump_json() == expected.model_dump_json()
+    shuffled = dict(reversed(list(_values().items())))
+    again = completed_event(shuffled, **place)  # type: ignore[arg-type]
+    assert again.payload is not shuffled
+    assert list(again.payload) == list(expected.payload)
+    assert again.model_dump_json() == expected.model_dump_json()

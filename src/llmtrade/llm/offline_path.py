@@ -172,28 +172,53 @@ _FIELDS: tuple[tuple[str, tuple[type, ...]], ...] = (
 )
 
 
+_NAMES = tuple(name for name, _ in _FIELDS)
+# The tuples of the values' types (one per field, in order) found to be what _FIELDS allows: a run's records show a
+# handful (the offline rules', a live answer's, a repair's), checked once each rather than field by field per call.
+_KINDS: set[tuple[type, ...]] = set()
+
+
+def _kinds_allowed(kinds: tuple[type, ...]) -> bool:
+    allowed = all(kind in types for kind, (_, types) in zip(kinds, _FIELDS, strict=True))
+    if allowed and len(_KINDS) < 256:
+        _KINDS.add(kinds)
+    return allowed
+
+
 def completed_event(
     values: dict[str, Any], *, stream: str, week_id: date | None, account_id: str | None, run_id: str | None
 ) -> NewEvent:
     """`NewEvent.of(LLMCallCompleted(**values), stream=..., ...)`: when every value has its field's exact type (a
     `messages` list of {"role", "content"} dicts of str, fresh: the event takes it), the payload is `values` in the
     fields' order, which is what the model's validation keeps and its dump gives, built without the model between
-    (~10 us of a ~100 us offline ask); otherwise the model is built and dumped."""
+    (~10 us of a ~100 us offline ask); otherwise the model is built and dumped. `values` already in the fields' order
+    (completed_values builds it so: the caller's fresh dict) is the payload itself."""
+    messages = values.get("messages")
     if (
         len(values) == len(_FIELDS)
-        and all(type(values.get(name)) in types for name, types in _FIELDS)
-        and all(type(m) is dict and m.keys() == {"role", "content"} for m in values["messages"])
-        and all(type(m["role"]) is str and type(m["content"]) is str for m in values["messages"])
-    ):
-        made = NewEvent.unvalidated(
-            "LLMCallCompleted",
-            {name: values[name] for name, _ in _FIELDS},
-            LLMCallCompleted.schema_version,
-            stream=stream,
-            week_id=week_id,
-            account_id=account_id,
-            run_id=run_id,
+        and type(messages) is list
+        and all(
+            type(m) is dict and len(m) == 2 and type(m.get("role")) is str and type(m.get("content")) is str
+            for m in messages
         )
-        if made is not None:
-            return made
+    ):
+        if tuple(values) == _NAMES:
+            kinds = tuple(map(type, values.values()))
+            payload = values if kinds in _KINDS or _kinds_allowed(kinds) else None
+        elif all(type(values.get(name)) in types for name, types in _FIELDS):
+            payload = {name: values[name] for name, _ in _FIELDS}
+        else:
+            payload = None
+        if payload is not None:
+            made = NewEvent.unvalidated(
+                "LLMCallCompleted",
+                payload,
+                LLMCallCompleted.schema_version,
+                stream=stream,
+                week_id=week_id,
+                account_id=account_id,
+                run_id=run_id,
+            )
+            if made is not None:
+                return made
     return NewEvent.of(LLMCallCompleted(**values), stream=stream, week_id=week_id, account_id=account_id, run_id=run_id)
