@@ -21,7 +21,7 @@ from llmtrade.market.synthetic import SyntheticMarket
 from llmtrade.market.synthetic_quotes import SyntheticQuotes
 from llmtrade.storage.bar_cache import BarCache
 from llmtrade.storage.bootstrap import Storage
-from llmtrade.storage.sole_writer import _as_read, _jsonb_object
+from llmtrade.storage.jsonb_read import as_read, jsonb_object
 from llmtrade.workflows.frozen_trade import current_quotes, indicator_values
 
 CALENDAR = TradingCalendar()
@@ -31,13 +31,13 @@ NOON = datetime.combine(DAY, time(12, 0), tzinfo=NEW_YORK)
 
 def _parsed(payload: dict) -> dict:
     text = json.dumps(payload)
-    return json.loads(text, object_pairs_hook=_jsonb_object)
+    return json.loads(text, object_pairs_hook=jsonb_object)
 
 
 def test_a_held_payload_has_jsonbs_key_order_and_values_as_parsing_its_json_would() -> None:
     # Byte length decides before the bytes: "é" is two bytes, so it sorts after "z" and before "abc".
     payload = {"z": 1, "abc": [1.5, -0.0, {"é": None, "b": True, "a": "x"}], "é": (1, 2), "aa": {"k": 10**20}}
-    held, _ = _as_read(payload)
+    held, _ = as_read(payload)
     assert held == _parsed(payload)
     assert list(held) == ["z", "aa", "é", "abc"] == list(_parsed(payload))
     assert list(held["abc"][2]) == ["a", "b", "é"]
@@ -48,10 +48,10 @@ def test_a_held_payload_has_jsonbs_key_order_and_values_as_parsing_its_json_woul
 def test_a_payload_json_would_change_is_parsed_from_its_text() -> None:
     # An int key becomes a string and a NaN a float JSON cannot hold exactly: the direct copy must not guess.
     for payload in ({"n": {1: "one"}}, {"n": float("nan")}, {"n": [float("inf")]}):
-        held, text = _as_read(payload)
+        held, text = as_read(payload)
         assert text == json.dumps(payload)  # written as json.dumps writes it
         assert json.dumps(held) == json.dumps(_parsed(payload)) == text
-    assert _as_read({"n": {1: "one"}})[0] == {"n": {"1": "one"}}
+    assert as_read({"n": {1: "one"}})[0] == {"n": {"1": "one"}}
 
 
 def _bars(symbol: str, days: list[date], drift: float) -> list[Bar]:

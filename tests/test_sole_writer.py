@@ -357,3 +357,33 @@ def test_a_flush_cut_short_by_ctrl_c_holds_its_events_for_the_next_and_writes_ea
     rows = _rows(database_url)
     assert [(r[1], r[3]) for r in rows] == [("Done", 1), ("Done", 2), ("Done", 3), ("RunFailed", 4)]
     assert [r[0] for r in rows] == list(range(rows[0][0], rows[0][0] + 4))  # no gap, nothing twice
+
+
+def test_one_event_appends_are_numbered_and_checked_as_batches_are(storage: Storage, database_url: str) -> None:
+    """An append of one event, every head known (most of a backtest's appends, which take a way of their own), gets
+    the version and id a batch would, and a head moved under its expected version refuses it whole, naming the
+    stream and the version taken, with nothing held."""
+    other_url = _fresh(database_url)
+    clock = FixedClock(FIXED_NOW)
+    held = EventStore(storage.conn, clock, exclusive=True)
+    held.append([NewEvent(type="A", stream="s", payload={"n": 0})])  # every head read: from here, one event's way
+    singles = [NewEvent(type="A", stream=stream, payload={"n": n}) for n, stream in enumerate("stsst", start=1)]
+    returned = [e for event in singles for e in held.append([event])]
+    assert [(e.stream, e.version) for e in returned] == [("s", 2), ("t", 1), ("s", 3), ("s", 4), ("t", 2)]
+    assert [e.id for e in returned] == [2, 3, 4, 5, 6]
+    with pytest.raises(ConcurrencyError) as lost:
+        held.append([NewEvent(type="A", stream="t", payload={})], expected_versions={"t": 1})
+    assert (lost.value.stream, lost.value.version) == ("t", 2)
+    assert len(held._writer.pending) == 6  # type: ignore[union-attr]
+    [next_one] = held.append([NewEvent(type="A", stream="t", payload={})], expected_versions={"t": 2})
+    assert (next_one.id, next_one.version) == (7, 3)
+    held.flush()
+    with psycopg.connect(other_url, autocommit=True) as conn:
+        from llmtrade.storage.migrations import migrate
+
+        migrate(conn)
+        direct = EventStore(conn, clock)
+        direct.append([NewEvent(type="A", stream="s", payload={"n": 0})])
+        direct.append(singles)
+        direct.append([NewEvent(type="A", stream="t", payload={})], expected_versions={"t": 2})
+    assert _rows(database_url) == _rows(other_url)

@@ -13,7 +13,7 @@ import pytest
 from llmtrade.domain.market import Bar
 from llmtrade.errors import MarketDataError
 from llmtrade.market.synthetic import ORIGIN, SyntheticMarket, candidate_classes
-from llmtrade.storage.sole_writer import _as_read, _jsonb_object
+from llmtrade.storage.jsonb_read import as_read, jsonb_object
 
 UNIVERSE = {"SPY": "equity", "TLT": "rates", "GLD": "gold"}
 DAY = date(2024, 3, 6)
@@ -71,8 +71,8 @@ def test_the_candidates_classes_are_a_copy_each_call() -> None:
     ],
 )
 def test_a_held_payload_is_what_postgresql_would_give_back(payload: dict[str, object]) -> None:
-    held, _ = _as_read(payload)
-    expected = json.loads(json.dumps(payload), object_pairs_hook=_jsonb_object)
+    held, _ = as_read(payload)
+    expected = json.loads(json.dumps(payload), object_pairs_hook=jsonb_object)
     assert json.dumps(held) == json.dumps(expected)
     assert list(held) == list(expected)
 

@@ -28,22 +28,18 @@ database so that cannot happen by accident.
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from decimal import Decimal
 from functools import cache
 from typing import TYPE_CHECKING, Any
-
-from pydantic_core import PydanticSerializationError
-from pydantic_core import to_json as _to_json
 
 from llmtrade.domain.events import NewEvent, StoredEvent
 from llmtrade.errors import ConcurrencyError
 from llmtrade.storage.event_copies import Copies
 from llmtrade.storage.event_inserts import stored_from
+from llmtrade.storage.jsonb_read import as_read
 from llmtrade.storage.sole_state import Sole
 from llmtrade.storage.write_behind import Behind
 
@@ -103,23 +99,33 @@ class SoleWriter:
         """The batch as the database will store it; ConcurrencyError when an expected version is not the head."""
         with self.lock:
             next_id = self._next_id if self._next_id is not None else self.next_id()
-            heads = self.state.heads
+            state = self.state
             # Every head known (the usual case): read from memory, not asked for under the lock once per stream.
-            head = (lambda stream: heads.get(stream, 0)) if self.state.complete else self.head
-            next_version = first_versions(events, expected, head)
-            stored: list[StoredEvent] = []
-            held: list[tuple[StoredEvent, str]] = []
-            for event in events:
-                version = next_version[event.stream]
-                next_version[event.stream] = version + 1
-                payload, text = _as_read(event.payload)
-                one = stored_from(event, next_id + len(stored), version, occurred_at, payload)
-                stored.append(one)
-                held.append((one, text))
+            head = state.heads.get if state.complete else None
+            if len(events) == 1 and head is not None:
+                # One event (most appends): `first_versions`' check, without its dict, for its one stream.
+                (event,) = events
+                now = head(event.stream, 0)
+                if now != expected.get(event.stream, now):
+                    raise ConcurrencyError(event.stream, expected[event.stream] + 1)
+                payload, text = as_read(event.payload)
+                one = stored_from(event, next_id, now + 1, occurred_at, payload)
+                stored = [one]
+                self.pending.append((one, text))
+            else:
+                next_version = first_versions(events, expected, self.head if head is None else lambda s: head(s, 0))
+                stored, held = [], []
+                for event in events:
+                    version = next_version[event.stream]
+                    next_version[event.stream] = version + 1
+                    payload, text = as_read(event.payload)
+                    one = stored_from(event, next_id + len(stored), version, occurred_at, payload)
+                    stored.append(one)
+                    held.append((one, text))
+                self.pending.extend(held)  # the whole batch or none of it
             self._next_id = next_id + len(stored)
-            self.pending.extend(held)
             with self.copies.lock:
-                self.copies.feed(stored, self.state)
+                self.copies.feed(stored, state)
             return stored
 
     def flush(self, conn: psycopg.Connection | None = None) -> None:
@@ -316,85 +322,3 @@ def first_versions(
                 raise ConcurrencyError(event.stream, want + 1)
             first[event.stream] = now + 1
     return first
-
-
-class _NotPlain(Exception):
-    """A value JSON would turn into something else (a non-string key, a NaN, a type of its own)."""
-
-
-_ORDERS: dict[tuple[str, ...], tuple[str, ...]] = {}
-
-
-def _as_read(payload: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    """`payload` as PostgreSQL will give it back (see `_jsonb_object`), and its JSON text for the COPY.
-
-    A payload of plain JSON values only (what a model's JSON dump holds) is rebuilt directly, which is what
-    parsing its text would give at a fraction of the cost, and its text is pydantic_core's (Rust; a quarter of
-    json.dumps' cost). The text differs from json.dumps' (no spaces, UTF-8 rather than \\u escapes, floats
-    written as 1e-5 rather than 1e-05), but jsonb keeps values, not text: each float is written with the same
-    shortest digits, so PostgreSQL's numeric gets the same value and scale, and the stored jsonb is the same
-    (tests/test_sole_writer.py compares the stored rows). Anything else (a non-string key, a NaN, a type of
-    its own, a lone surrogate) goes through json.dumps as before, and is parsed back from its text."""
-    try:
-        return _plain(payload), _to_json(payload).decode()
-    except (_NotPlain, PydanticSerializationError):
-        text = json.dumps(payload)
-        return json.loads(text, object_pairs_hook=_jsonb_object, parse_float=_jsonb_float), text
-
-
-_SCALARS = frozenset((str, int, bool, type(None)))
-# From here up a float's shortest digits have no fraction (Python writes 1e+16): PostgreSQL's numeric renders it as
-# an integer's digits, which a read parses as an int. Such floats (and NaN, infinities) take json.dumps' way.
-_WHOLE = 1e16
-
-
-def _jsonb_float(text: str) -> float | int:
-    """A JSON number with a fraction or an exponent as a read from jsonb gives it back: a float, or an int when
-    numeric renders it without a fraction (an exponent of + sign: Python writes floats from 1e16 up so)."""
-    return int(Decimal(text)) if "e+" in text else float(text)
-
-
-def _plain(value: Any) -> Any:
-    kind = type(value)
-    if kind is dict:
-        keys = tuple(value)
-        order = _ORDERS.get(keys)
-        if order is None:
-            if any(type(key) is not str for key in keys):
-                raise _NotPlain
-            order = tuple(sorted(keys, key=_jsonb_key))
-            if len(_ORDERS) < 4096:  # payloads share a few hundred key sets; a bound all the same
-                _ORDERS[keys] = order
-        out = {}
-        for key in order:
-            # Most values are scalars: taken here, without a call each (this was most of an append).
-            item = value[key]
-            if type(item) in _SCALARS or (type(item) is float and -_WHOLE < item < _WHOLE):
-                out[key] = item
-            else:
-                out[key] = _plain(item)
-        return out
-    if kind is list or kind is tuple:
-        # A list of scalars (messages' texts, symbols, prices) is checked in one pass over its types.
-        types = set(map(type, value))
-        if types <= _SCALARS:
-            return list(value)
-        if types <= _SCALARS | {float} and all(-_WHOLE < x < _WHOLE for x in value if type(x) is float):
-            return list(value)
-        return [_plain(item) for item in value]
-    if kind is str or kind is int or kind is bool or value is None:
-        return value
-    if kind is float and -_WHOLE < value < _WHOLE:  # not NaN, infinite or written whole (see _WHOLE)
-        return value
-    raise _NotPlain
-
-
-def _jsonb_key(key: str) -> tuple[int, bytes]:
-    raw = key.encode()
-    return len(raw), raw
-
-
-def _jsonb_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A parsed JSON object with its keys in jsonb's order (shorter keys first, then bytewise), as a read
-    from PostgreSQL gives them; a later key wins, as in jsonb."""
-    return dict(sorted(dict(pairs).items(), key=lambda kv: (len(kv[0].encode()), kv[0].encode())))
