@@ -7,12 +7,14 @@ from __future__ import annotations
 import pytest
 
 from llmtrade.clock import FixedClock
+from llmtrade.config.models import CircuitBreaker
 from llmtrade.domain.breaker import BreakerUpdated
 from llmtrade.domain.events import EventPayload, NewEvent
 from llmtrade.domain.streams import breaker_stream
 from llmtrade.domain.trading import AccountHalted
 from llmtrade.risk import breaker
-from llmtrade.risk.controls import halted, read_breaker
+from llmtrade.risk.breaker_head import appended
+from llmtrade.risk.controls import evaluate_breaker, halted, read_breaker
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.event_store import EventStore
 
@@ -138,4 +140,53 @@ def test_a_store_holding_its_appends_sees_each_write_and_reads_nothing_when_none
     monkeypatch.setattr(held, "read", lambda **kw: reads.append(kw) or [])
     assert read_breaker(held, ACCOUNT, START)[0].peak_equity == START + 4  # the kept head: nothing read
     assert reads == []
+    held.flush()
+
+
+def test_a_breaker_write_of_this_process_is_not_read_back_by_a_store_holding_its_appends(
+    storage: Storage, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A backtest's valuation that moves the breaker (a new equity peak) appends its BreakerUpdated; the next read of
+    the head (the next valuation's) takes it from that append, not from a read of the stream: for a stream copy gone
+    idle that read wrote everything held and read the stream whole again from PostgreSQL."""
+    held = EventStore(storage.conn, clock, exclusive=True)
+    _append(held, _state(START + 1))
+    read_breaker(held, ACCOUNT, START)
+    reads: list[object] = []
+    for equity in (START + 500.0, START + 900.0):
+        evaluate_breaker(
+            held,
+            ACCOUNT,
+            starting_equity=START,
+            equity=equity,
+            fills=[],
+            config=CircuitBreaker(),
+            week_id=None,
+            run_id=None,
+        )
+        with monkeypatch.context() as patched:
+            patched.setattr(held, "read", lambda **kw: reads.append(kw) or [])
+            found = read_breaker(held, ACCOUNT, START)
+        assert reads == []
+        assert found == _whole(held) and found[0].peak_equity == equity
+    held.flush()
+
+
+def test_an_append_that_does_not_continue_the_kept_head_is_not_taken_for_it(
+    storage: Storage, clock: FixedClock
+) -> None:
+    """`appended` takes the events appended as the head only where they follow the kept one version by version: after
+    a write it was not told of (version 2, a halt), a later one (version 3, no new state) must not pass for the head
+    with the state kept before it."""
+    held = EventStore(storage.conn, clock, exclusive=True)
+    _append(held, _state(START + 1))
+    read_breaker(held, ACCOUNT, START)
+    _append(held, _state(START + 2, halt=True))  # not told: the kept head is at version 1
+    stream = breaker_stream(ACCOUNT)
+    stored = held.append(
+        [NewEvent.of(AccountHalted(account_id=ACCOUNT, reason="y"), stream=stream, account_id=ACCOUNT)]
+    )
+    appended(held, ACCOUNT, stored)
+    assert read_breaker(held, ACCOUNT, START) == _whole(held)
+    assert halted(held, ACCOUNT) == (True, "at 100002.0")
     held.flush()

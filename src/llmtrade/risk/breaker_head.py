@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -57,6 +58,27 @@ def breaker_head(events: EventStore, account_id: str) -> BreakerHead:
     with _lock:
         _kept.setdefault(events, {})[account_id] = head
     return head
+
+
+def appended(events: EventStore, account_id: str, stored: Sequence[StoredEvent]) -> None:
+    """The kept head carried over `stored` (what `events.append` just gave back), where the account's breaker events
+    among them continue it version by version: what a read right after the append would keep. Without it, a store
+    holding its appends found the head moved at the next read and read the stream's new events back, which for a copy
+    gone idle (a backtest drops a stream unread for a week) meant writing everything held and reading the whole
+    stream again from PostgreSQL, at every valuation that changed the breaker. Anything else (no kept head for a
+    stream not empty before, a gap) keeps what was kept, and the next read carries it on as before."""
+    stream = breaker_stream(account_id)
+    mine = [event for event in stored if event.stream == stream]
+    if not mine or any(b.version != a.version + 1 for a, b in pairwise(mine)):
+        return
+    with _lock:
+        heads = _kept.get(events)
+        kept = heads.get(account_id) if heads is not None else None
+        if mine[0].version != (kept.version if kept is not None else 0) + 1:
+            return
+        earlier = kept.latest_update if kept is not None else None
+        update = next((e for e in reversed(mine) if e.type == _KIND), earlier)
+        _kept.setdefault(events, {})[account_id] = BreakerHead(last=mine[-1], latest_update=update)
 
 
 def _carried(events: EventStore, stream: str, kept: BreakerHead) -> BreakerHead | None:

@@ -20,7 +20,7 @@ from llmtrade.domain.streams import KILL_SWITCH, breaker_stream
 from llmtrade.domain.trading import AccountHalted, AccountResumed, BrokerAccountReset, Fill, RiskVerdict, ShadowTraded
 from llmtrade.errors import ConcurrencyError
 from llmtrade.risk import breaker
-from llmtrade.risk.breaker_head import breaker_head
+from llmtrade.risk.breaker_head import appended, breaker_head
 from llmtrade.risk.shadow import shadow_fills
 from llmtrade.storage.event_store import EventStore
 from llmtrade.storage.splits import recorded_splits
@@ -323,10 +323,11 @@ def _append_at(
     week_id: date | None,
     run_id: str | None,
 ) -> None:
-    events.append(
+    stored = events.append(
         breaker_events(account_id, payloads, week_id=week_id, run_id=run_id),
         expected_versions={breaker_stream(account_id): version},
     )
+    appended(events, account_id, stored)  # the next read of the head reads nothing back
 
 
 def breaker_events(

@@ -32,6 +32,7 @@ from llmtrade.domain.breaker import BreakerState
 from llmtrade.domain.market import Bar
 from llmtrade.domain.trading import AccountSnapshot, Fill
 from llmtrade.errors import ConcurrencyError
+from llmtrade.risk.breaker_head import appended
 from llmtrade.risk.controls import breaker_change, breaker_events, evaluate_breaker
 from llmtrade.risk.halt_cancels import cancel_opening_orders, settle_unanswered
 from llmtrade.storage.event_store import EventStore
@@ -91,13 +92,14 @@ def value_account(
     if changes:
         expected[batch[-1].stream] = version
     try:
-        events.append(batch, expected_versions=expected)
+        stored = events.append(batch, expected_versions=expected)
     except ConcurrencyError:
         _VALUED.forget(events, name, account_id)
         state = _one_by_one(
             events, desk, account, config, occasion=occasion, week_id=week_id, run_id=run_id, at_last_close=at_last
         )
     else:
+        appended(events, account_id, stored)  # the breaker's head as the append left it: not read back
         _VALUED.keep(events, name, account_id, observed, ours, fills)
         record_order_ends(events, desk.broker, observed, run_id=run_id)  # after their fills, as record_new_fills does
     if state.halted:
