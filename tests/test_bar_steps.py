@@ -5,6 +5,8 @@ asked before (the day before, a later day, another backtest's bars of the same s
 from __future__ import annotations
 
 import random
+import statistics
+from itertools import pairwise
 
 import pytest
 
@@ -78,10 +80,11 @@ def test_a_series_past_the_span_starts_again_and_still_answers_exactly(monkeypat
 
 def test_a_days_steps_are_new_lists_so_a_caller_cannot_change_the_kept_ones() -> None:
     bars = _walk("USO", 60, seed=5)
-    true_ranges, gains, losses = bar_steps.steps(bars[:40], lambda _b: None)
-    true_ranges[0] = gains[0] = losses[0] = -1.0
+    closes, true_ranges, gains, losses = bar_steps.steps(bars[:40], lambda _b: None)
+    closes[0] = true_ranges[0] = gains[0] = losses[0] = -1.0
     assert bar_steps.steps(bars[:40], lambda _b: None)[0][0] != -1.0
-    assert len(true_ranges) == len(gains) == len(losses) == 39
+    assert bar_steps.steps(bars[:40], lambda _b: None)[1][0] != -1.0
+    assert len(true_ranges) == len(gains) == len(losses) == 39 and len(closes) == 40
 
 
 def test_a_series_that_is_not_one_symbol_ascending_is_refused_even_when_made_of_kept_bars() -> None:
@@ -129,3 +132,26 @@ def test_the_last_completed_session_is_the_instants_whatever_was_asked_before() 
         assert calendar.last_completed_session(at.astimezone(UTC)) == date(2024, 3, 6)
     assert calendar.last_completed_session(datetime(2000, 1, 3, 12, tzinfo=NEW_YORK)) is None
     assert calendar.last_completed_session(datetime(2000, 1, 3, 12, tzinfo=NEW_YORK)) is None
+
+
+def _plain_correlation(bars: list[Bar], spy: list[Bar]) -> float | None:
+    """corr_spy_60 by its definition: each series' returns keyed by day, over the last 60 days both have."""
+    ours = {b.day: b.close / a.close - 1 for a, b in pairwise(bars)}
+    theirs = {b.day: b.close / a.close - 1 for a, b in pairwise(spy)}
+    common = sorted(ours.keys() & theirs.keys())[-60:]
+    if len(common) < 60:
+        return None
+    return max(-1.0, min(1.0, statistics.correlation([ours[d] for d in common], [theirs[d] for d in common])))
+
+
+def test_the_spy_correlation_from_kept_returns_pairs_the_same_days_as_its_definition() -> None:
+    """The correlation is read off the kept returns when both series' last 60 days are the same days; a SPY series
+    missing a day among them (or a day behind) pairs each return with the same day's all the same."""
+    bars, spy = _walk("TLT", 420, seed=11), _walk("SPY", 420, seed=12)
+    for end in (301, 302, 330, 420):
+        window = spy[end - 300 : end]
+        gappy = [*window[:-20], *window[-19:]]  # a day of the last 60 missing: the same count of days would misalign
+        for theirs in (window, gappy, spy[end - 299 : end - 1], [*spy[end - 301 : end - 20], *spy[end - 19 : end]]):
+            computed = compute_indicators(bars[end - 300 : end], theirs).corr_spy_60
+            assert computed is not None
+            assert repr(computed) == repr(_plain_correlation(bars[end - 300 : end], theirs))

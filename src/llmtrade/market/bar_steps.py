@@ -35,6 +35,7 @@ class _Series:
     bars: list[Bar] = field(default_factory=list)
     at: dict[int, int] = field(default_factory=dict)  # id(bar) -> its index in `bars`
     days: list[date] = field(default_factory=list)
+    closes: list[float] = field(default_factory=list)
     true_ranges: list[float] = field(default_factory=list)
     gains: list[float] = field(default_factory=list)
     losses: list[float] = field(default_factory=list)
@@ -47,6 +48,7 @@ class _Series:
             self.at[id(bar)] = len(self.bars)
             self.bars.append(bar)
             self.days.append(bar.day)
+            self.closes.append(bar.close)
             if previous is None:
                 self.true_ranges.append(0.0)
                 self.gains.append(0.0)
@@ -84,16 +86,24 @@ _KEPT: dict[str, _Series] = {}
 _LOCK = threading.Lock()
 
 
-def steps(bars: Sequence[Bar], check: Callable[[Sequence[Bar]], None]) -> tuple[list[float], list[float], list[float]]:
-    """(true ranges, gains, losses) of each bar of `bars` (one symbol, ascending, at least one bar) over the bar
-    before it: len(bars) - 1 of each, what a computation over `bars` alone gives, to the bit. New lists.
+def steps(
+    bars: Sequence[Bar], check: Callable[[Sequence[Bar]], None]
+) -> tuple[list[float], list[float], list[float], list[float]]:
+    """(closes, true ranges, gains, losses): each bar's close, and the true range, gain and loss of each bar of `bars`
+    (one symbol, ascending, at least one bar) over the bar before it: len(bars) - 1 of each, what a computation over
+    `bars` alone gives, to the bit. New lists.
 
     `check(bars)` (which raises on a series indicators must refuse) is called unless `bars` lie within a kept
     series: a kept series holds only bars that passed it, one symbol in ascending order, so any run of them does."""
     with _LOCK:
         series, start = _kept(bars, check)
         end = start + len(bars)
-        return series.true_ranges[start + 1 : end], series.gains[start + 1 : end], series.losses[start + 1 : end]
+        return (
+            series.closes[start:end],
+            series.true_ranges[start + 1 : end],
+            series.gains[start + 1 : end],
+            series.losses[start + 1 : end],
+        )
 
 
 def keep(bars: Sequence[Bar], check: Callable[[Sequence[Bar]], None]) -> None:
@@ -112,6 +122,19 @@ def daily_returns(bars: Sequence[Bar]) -> dict[date, float]:
             end = start + len(bars)
             return dict(zip(series.days[start + 1 : end], series.returns[start + 1 : end], strict=True))
     return {bar.day: bar.close / previous.close - 1 for previous, bar in pairwise(bars)}
+
+
+def last_returns(bars: Sequence[Bar], count: int) -> tuple[list[date], list[float]] | None:
+    """The days of the last `count` bars of `bars` (len(bars) > count) and each one's return over the bar before it,
+    sliced from the kept series `bars` lie within (the numbers `daily_returns` gives them); None when none holds them.
+    New lists."""
+    with _LOCK:
+        found = _within(bars) if len(bars) > count else None
+        if found is None:
+            return None
+        series, start = found
+        end = start + len(bars)
+        return series.days[end - count : end], series.returns[end - count : end]
 
 
 def _within(bars: Sequence[Bar]) -> tuple[_Series, int] | None:

@@ -41,13 +41,12 @@ def compute_indicators(bars: Sequence[Bar], spy_bars: Sequence[Bar] | None = Non
         raise MarketDataError("no bars to compute indicators from")
     # Each bar's true range, gain and loss over the bar before it (and SPY's returns), kept from the day before:
     # the same numbers. Series checked as they are kept (a run of kept bars passed the check already).
-    true_ranges, gains, losses = bar_steps.steps(bars, _check_bars)
+    # Each field read once into plain lists (the closes kept with the steps): a checkpoint computes some 300 bars'
+    # indicators per symbol a day, and reading a model's attributes in every formula was most of that.
+    closes, true_ranges, gains, losses = bar_steps.steps(bars, _check_bars)
     if spy_bars:
         bar_steps.keep(spy_bars, _check_spy)
     last = bars[-1]
-    # Each field read once into plain lists: a checkpoint computes some 300 bars' indicators per symbol a day,
-    # and reading a model's attributes in every formula was most of that.
-    closes = [bar.close for bar in bars]
     sma_20 = _sma(closes, 20)
     sma_50 = _sma(closes, 50)
     sma_200 = _sma(closes, LONGEST_WINDOW)
@@ -234,6 +233,12 @@ def _common_returns(
 
 
 def _correlation_with_spy(bars: Sequence[Bar], spy_bars: Sequence[Bar]) -> float | None:
+    # Both series' last window of returns on the same days (the usual case: one calendar, no bar missing), kept with
+    # their steps (market/bar_steps.py): those days are then the last window's days both series share, as below.
+    ours_kept = bar_steps.last_returns(bars, _CORRELATION_WINDOW)
+    spy_kept = bar_steps.last_returns(spy_bars, _CORRELATION_WINDOW) if ours_kept is not None else None
+    if ours_kept is not None and spy_kept is not None and ours_kept[0] == spy_kept[0]:
+        return _correlation(ours_kept[1], spy_kept[1])
     # The last window's days come from the series' tails whenever the tails share enough of them: a day
     # both series hold after the earliest of those is in both tails too, and each tail's first bar (the
     # only one whose return the tail cannot give) is older than all of them. Else the whole series.
@@ -243,8 +248,11 @@ def _correlation_with_spy(bars: Sequence[Bar], spy_bars: Sequence[Bar]) -> float
         ours, spy, common = _common_returns(bars, spy_bars)
     if len(common) < _CORRELATION_WINDOW:
         return None
-    xs = [ours[day] for day in common]
-    ys = [spy[day] for day in common]
+    return _correlation([ours[day] for day in common], [spy[day] for day in common])
+
+
+def _correlation(xs: list[float], ys: list[float]) -> float | None:
+    """Pearson's correlation of two returns series of the same days, within [-1, 1]; None for a flat one."""
     if xs == ys:
         return 1.0  # exact, where the formula could round to 0.9999999999999999
     try:
