@@ -63,3 +63,33 @@ def _spy_split(provider: str) -> SplitDetected:
         provider=provider,
         evidence="test",
     )
+
+
+def test_a_store_holding_its_appends_folds_the_splits_again_only_when_one_is_recorded(
+    storage: Storage, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A backtest's store answers the splits recorded from what it folded while the stream's head stands (no fold),
+    and a split recorded since, by it or by a draft over it, is in the next answer."""
+    from llmtrade.storage.event_store import EventStore
+
+    held = EventStore(storage.conn, clock, exclusive=True)
+    assert recorded_splits(held) == ()
+    held.append([NewEvent.of(_spy_split("yfinance"), stream=SPLITS, run_id="checkpoint")])
+    [first] = recorded_splits(held)
+    folds: list[object] = []
+    fold = EventStore.fold_stream
+
+    def counted(self: EventStore, *a: object, **k: object) -> object:
+        folds.append(k.get("stream"))
+        return fold(self, *a, **k)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(EventStore, "fold_stream", counted)
+    assert recorded_splits(held) == (first,) and folds == []  # the head stands: nothing folded
+    later = _spy_split("yfinance").model_copy(update={"ex_day": SPLIT + timedelta(days=30)})
+    draft = held.draft()
+    draft.append([NewEvent.of(later, stream=SPLITS, run_id="draft")])
+    assert [s.at.date() for s in recorded_splits(draft)] == [SPLIT, SPLIT + timedelta(days=30)]
+    assert recorded_splits(held) == (first,)  # the draft's split is the draft's
+    held.append([NewEvent.of(later, stream=SPLITS, run_id="month-later")])
+    assert [s.at.date() for s in recorded_splits(held)] == [SPLIT, SPLIT + timedelta(days=30)]
+    held.flush()

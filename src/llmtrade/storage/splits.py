@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -20,8 +22,32 @@ def recorded_splits(events: EventStore) -> tuple[Split, ...]:
     look and each breaker evaluation cost what is new (nothing, nearly always), not a read. Two runs that read the
     restated answer at once (a checkpoint and a `market` look), or a broker's position and a restatement, may each
     record the same split, even on two days: it is applied once, as first recorded, not twice (16 shares for each one
-    held across a 4-for-1; see `_same`)."""
+    held across a 4-for-1; see `_same`).
+
+    A store holding its appends (a backtest's, its database's only writer, or a draft over one) knows the stream's
+    head without a query, and its every append of a split moves it: while the head stands, the splits are the ones
+    folded at that head, handed back without the fold's machinery (asked some forty times a checkpoint). The head is
+    read before the fold, so a split appended meanwhile is folded again at the next call, never missed."""
+    if not events.holds_appends:
+        return _folded(events)
+    head = events.stream_version(SPLITS)
+    with _LOCK:
+        kept = _AT_HEAD.get(events)
+    if kept is not None and kept[0] == head:
+        return kept[1]
+    splits = _folded(events)
+    with _LOCK:
+        _AT_HEAD[events] = (head, splits)
+    return splits
+
+
+def _folded(events: EventStore) -> tuple[Split, ...]:
     return events.fold_stream(("splits", 1), stream=SPLITS, types=_TYPES, start=(), step=_step(events))
+
+
+# Per store holding its appends: the splits stream's head at the last fold, and what the fold gave.
+_AT_HEAD: weakref.WeakKeyDictionary[EventStore, tuple[int, tuple[Split, ...]]] = weakref.WeakKeyDictionary()
+_LOCK = threading.Lock()
 
 
 def _step(events: EventStore) -> Callable[[tuple[Split, ...], list[StoredEvent]], tuple[Split, ...]]:
