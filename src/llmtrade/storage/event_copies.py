@@ -72,6 +72,10 @@ class Copies:
     used_before: set[str] = field(default_factory=set)
     pinned: set[str] = field(default_factory=set)
     parsed_before: dict[int, tuple[StoredEvent, type[EventPayload], EventPayload]] = field(default_factory=dict)
+    # The sole writers' appends per week, counted as `feed` is given them, and (the writer's Sole, its `forgotten`
+    # then, the latest week the table held then) as read once: what tells `week` a week has no row (`_unwritten`).
+    fed_weeks: dict[date | None, int] = field(default_factory=dict)
+    written_until: tuple[Sole, int, date] | None = None
 
     def drop_idle(self, sole: Sole | None) -> None:
         """Forget the stream copies no read asked for since the call before last (and not `pinned`), the folds kept
@@ -178,7 +182,15 @@ class Copies:
         known = self.counted.get(key)
         if known is not None and key in sole.current:
             return known
-        if known is None:
+        if known is None and self._unwritten(conn, week_id, sole):
+            # Not one of the week's events is written (a week the backtest is beginning): the week's appends held are
+            # all its events, and nothing is asked (a round trip a week, which waited for the server).
+            held = self.counted[key] = Held()  # kept, and fed, as a copy read from the table is
+            for event in sole.held():
+                if event.week_id == week_id:
+                    held.add(event)
+                    held.top, held.fed = max(held.top, event.id), True
+        elif known is None:
             # A first read needs no flush: the week's rows written, then the week's appends the writer holds (ids above
             # every written one), as `feed` adds the later ones. A week's events then reach the database in the week's
             # one COPY, not also in one more per week for this read (its transaction, its round trips, its setval).
@@ -199,13 +211,30 @@ class Copies:
             sole.current.discard(old)
         return held
 
+    def _unwritten(self, conn: psycopg.Connection, week_id: date, sole: Sole) -> bool:
+        """Whether the table holds no event of the week: it held none when its latest week was read (a later week
+        then), and every event of the week ever fed here is still held by the sole writer (a row written since is one
+        of them, no longer held: the writer is the table's only one). The latest week is read again by another writer
+        and after anything was forgotten (Sole.forget: another writer may have been there)."""
+        mark = self.written_until
+        if mark is None or mark[0] is not sole or mark[1] != sole.forgotten:
+            forgotten = sole.forgotten
+            row = conn.execute("SELECT max(week_id) FROM events").fetchone()
+            mark = self.written_until = (sole, forgotten, row[0] if row and row[0] is not None else date.min)
+        if week_id <= mark[2]:
+            return False
+        fed = self.fed_weeks.get(week_id, 0)
+        return fed == 0 or fed == sum(1 for event in sole.held() if event.week_id == week_id)
+
     def feed(self, events: list[StoredEvent], sole: Sole) -> None:
         """What the sole writer just committed, added to every copy it belongs to (ids ascending), so a
         current copy stays current without a query. A copy's top moves with it; a store that does ask
         later gets these rows back as written since its horizon, and finds them held."""
         counted = self.counted
         typed = self.typed
+        weeks = self.fed_weeks
         for event in events:
+            weeks[event.week_id] = weeks.get(event.week_id, 0) + 1
             # The copies an event belongs to, by key (its account's, its week's, those of its type) rather than
             # by asking every copy: this loop runs for every event a backtest appends.
             for key in (("account", event.account_id), ("week", event.week_id), *typed.get(event.type, ())):
