@@ -36,6 +36,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from llmtrade.domain.events import EventPayload, StoredEvent
+from llmtrade.storage import first_reads
 from llmtrade.storage.held_events import Held
 from llmtrade.storage.sole_state import Sole
 
@@ -73,7 +74,7 @@ class Copies:
     pinned: set[str] = field(default_factory=set)
     parsed_before: dict[int, tuple[StoredEvent, type[EventPayload], EventPayload]] = field(default_factory=dict)
     # The sole writers' appends per week, counted as `feed` is given them, and (the writer's Sole, its `forgotten`
-    # then, the latest week the table held then) as read once: what tells `week` a week has no row (`_unwritten`).
+    # then, the latest week the table held then) as read once: what tells `week` a week has no row (first_reads.py).
     fed_weeks: dict[date | None, int] = field(default_factory=dict)
     written_until: tuple[Sole, int, date] | None = None
 
@@ -182,7 +183,7 @@ class Copies:
         known = self.counted.get(key)
         if known is not None and key in sole.current:
             return known
-        if known is None and self._unwritten(conn, week_id, sole):
+        if known is None and first_reads.unwritten(self, conn, week_id, sole):
             # Not one of the week's events is written (a week the backtest is beginning): the week's appends held are
             # all its events, and nothing is asked (a round trip a week, which waited for the server).
             held = self.counted[key] = Held()  # kept, and fed, as a copy read from the table is
@@ -210,21 +211,6 @@ class Copies:
             self.counted.pop(old, None)
             sole.current.discard(old)
         return held
-
-    def _unwritten(self, conn: psycopg.Connection, week_id: date, sole: Sole) -> bool:
-        """Whether the table holds no event of the week: it held none when its latest week was read (a later week
-        then), and every event of the week ever fed here is still held by the sole writer (a row written since is one
-        of them, no longer held: the writer is the table's only one). The latest week is read again by another writer
-        and after anything was forgotten (Sole.forget: another writer may have been there)."""
-        mark = self.written_until
-        if mark is None or mark[0] is not sole or mark[1] != sole.forgotten:
-            forgotten = sole.forgotten
-            row = conn.execute("SELECT max(week_id) FROM events").fetchone()
-            mark = self.written_until = (sole, forgotten, row[0] if row and row[0] is not None else date.min)
-        if week_id <= mark[2]:
-            return False
-        fed = self.fed_weeks.get(week_id, 0)
-        return fed == 0 or fed == sum(1 for event in sole.held() if event.week_id == week_id)
 
     def feed(self, events: list[StoredEvent], sole: Sole) -> None:
         """What the sole writer just committed, added to every copy it belongs to (ids ascending), so a
@@ -348,6 +334,12 @@ class Copies:
                 held = self.streams[stream] = Held()  # no events yet: nothing to ask for
                 sole.current.add(("stream", stream))
                 return held
+            # Every head known (nothing forgotten since: a writer that failed has, and its flush raises it).
+            if held is None and sole.complete:
+                held = first_reads.stream(self, conn, stream, to_event, sole)
+                if held is not None:
+                    sole.current.add(("stream", stream))
+                    return held
             sole.flush()
             held = self._stream(conn, stream, to_event)
             sole.current.add(("stream", stream))
