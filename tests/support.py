@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -40,6 +41,22 @@ def _validator(schema_text: str) -> Any:
     schema = json.loads(schema_text)
     jsonschema.Draft202012Validator.check_schema(schema)
     return jsonschema.Draft202012Validator(schema)
+
+
+def sent_messages(conn: psycopg.Connection, work: Callable[[], object]) -> list[str]:
+    """What `work` sent the server on `conn`, one entry per frontend message ("Query ...", "Parse ...", "Sync", ...),
+    read from libpq's protocol trace."""
+    from psycopg import pq
+
+    with tempfile.TemporaryFile("w+") as trace:
+        conn.pgconn.trace(trace.fileno())
+        conn.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
+        try:
+            work()
+        finally:
+            conn.pgconn.untrace()
+        trace.seek(0)
+        return [line.split("\t")[2] for line in trace.read().splitlines() if line.startswith("F\t")]
 
 
 def stored_events(url: str, **filters: Any) -> list[Any]:

@@ -5,8 +5,6 @@ asked before (the day before, a later day, another backtest's bars of the same s
 from __future__ import annotations
 
 import random
-import statistics
-from itertools import pairwise
 
 import pytest
 
@@ -14,6 +12,7 @@ from llmtrade.domain.market import Bar
 from llmtrade.errors import MarketDataError
 from llmtrade.market import bar_steps
 from llmtrade.market.indicators import compute_indicators
+from tests.test_backtest_cpu import _reference_correlation
 from tests.test_indicator_arithmetic import _plain_atr, _plain_rsi
 from tests.test_indicators import bar
 
@@ -134,14 +133,8 @@ def test_the_last_completed_session_is_the_instants_whatever_was_asked_before() 
     assert calendar.last_completed_session(datetime(2000, 1, 3, 12, tzinfo=NEW_YORK)) is None
 
 
-def _plain_correlation(bars: list[Bar], spy: list[Bar]) -> float | None:
-    """corr_spy_60 by its definition: each series' returns keyed by day, over the last 60 days both have."""
-    ours = {b.day: b.close / a.close - 1 for a, b in pairwise(bars)}
-    theirs = {b.day: b.close / a.close - 1 for a, b in pairwise(spy)}
-    common = sorted(ours.keys() & theirs.keys())[-60:]
-    if len(common) < 60:
-        return None
-    return max(-1.0, min(1.0, statistics.correlation([ours[d] for d in common], [theirs[d] for d in common])))
+# corr_spy_60 by its definition: each series' returns keyed by day, over the last 60 days both have.
+_plain_correlation = _reference_correlation
 
 
 def test_the_spy_correlation_from_kept_returns_pairs_the_same_days_as_its_definition() -> None:

@@ -5,33 +5,22 @@ written -- by one of its flushes since the table's latest week was read, or by a
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable
 from datetime import timedelta
 
 import psycopg
-from psycopg import pq
 
 from llmtrade.clock import FixedClock
 from llmtrade.domain.events import NewEvent
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.event_store import EventStore
-from tests.support import FIXED_NOW
+from tests.support import FIXED_NOW, sent_messages
 from tests.test_sole_writer import WEEK
 
 
 def _sent(conn: psycopg.Connection, work: Callable[[], object]) -> list[str]:
-    """The simple queries and extended-protocol statements `work` sent (libpq's protocol trace)."""
-    with tempfile.TemporaryFile("w+") as trace:
-        conn.pgconn.trace(trace.fileno())
-        conn.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
-        try:
-            work()
-        finally:
-            conn.pgconn.untrace()
-        trace.seek(0)
-        lines = [line.split("\t") for line in trace.read().splitlines() if line.startswith("F\t")]
-    return [f[2] for f in lines if f[2].split(" ")[0] in ("Query", "Parse")]
+    """The simple queries and extended-protocol statements `work` sent."""
+    return [m for m in sent_messages(conn, work) if m.split(" ")[0] in ("Query", "Parse")]
 
 
 def _event(kind: str, week: object) -> NewEvent:

@@ -5,7 +5,6 @@ transaction path writes, none of them when a statement is refused or the block f
 from __future__ import annotations
 
 import random
-import tempfile
 from collections.abc import Callable
 from datetime import date, timedelta
 
@@ -20,7 +19,7 @@ from llmtrade.memory.projection import StoredIds
 from llmtrade.memory.store import TABLES, PgMemory
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.event_store import EventStore
-from tests.support import FIXED_NOW
+from tests.support import FIXED_NOW, sent_messages
 from tests.test_memory_store import _tables, week_items
 
 WEEK = date(2024, 1, 1)
@@ -32,18 +31,8 @@ def _sole(storage: Storage) -> tuple[PgMemory, EventStore]:
 
 
 def _round_trips(conn: psycopg.Connection, work: Callable[[], None]) -> list[str]:
-    """The messages `work` sent that each wait for the server: a simple Query, or a Sync ending a pipeline (libpq's
-    protocol trace)."""
-    with tempfile.TemporaryFile("w+") as trace:
-        conn.pgconn.trace(trace.fileno())
-        conn.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
-        try:
-            work()
-        finally:
-            conn.pgconn.untrace()
-        trace.seek(0)
-        sent = [line.split("\t") for line in trace.read().splitlines() if line.startswith("F\t")]
-    return [fields[2].split(" ")[0] for fields in sent if fields[2].split(" ")[0] in ("Query", "Sync")]
+    """The messages `work` sent that each wait for the server: a simple Query, or a Sync ending a pipeline."""
+    return [kind for kind in (m.split(" ")[0] for m in sent_messages(conn, work)) if kind in ("Query", "Sync")]
 
 
 def test_a_sole_writers_remember_is_one_round_trip(storage: Storage) -> None:

@@ -5,39 +5,20 @@ stream's rows written, then its held appends."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import psycopg
-import pytest
 
 from llmtrade.clock import FixedClock
 from llmtrade.domain.events import NewEvent
-from llmtrade.storage import sole_writer
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.event_store import EventStore
+from tests import test_sole_writer_behind as behind
 from tests.support import FIXED_NOW
 from tests.test_sole_writer import WEEK
 
-
-def _written(url: str) -> list[str]:
-    with psycopg.connect(url) as conn:
-        return [row[0] for row in conn.execute("SELECT type FROM events ORDER BY id")]
-
-
-@pytest.fixture
-def gate(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
-    """Set it to let a flush behind write: until then it stays in flight, on its thread."""
-    opened = threading.Event()
-    real = sole_writer.write
-
-    def held_back(conn: psycopg.Connection, held: list) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            assert opened.wait(10)
-        real(conn, held)
-
-    monkeypatch.setattr(sole_writer, "write", held_back)
-    yield opened
-    opened.set()
+# The same fixture and reader as the flush-behind tests': a flush behind held in flight until `gate` is set.
+gate = behind.gate
+_written = behind._written
 
 
 def _dropped(store: EventStore) -> None:
