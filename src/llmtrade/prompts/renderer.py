@@ -20,6 +20,7 @@ from jinja2 import meta, nodes
 from llmtrade.config.files import read_text
 from llmtrade.errors import ConfigError, ConfigProblem, LlmtradeError, PromptError
 from llmtrade.memo import IdentityMemo
+from llmtrade.prompts.compiled import COMPILED
 from llmtrade.prompts.read_once import ReadOnce
 
 
@@ -104,6 +105,7 @@ class PromptRenderer:
             # hours keeps the texts it started with, whose digests its calls record), and the check for an edit is a
             # stat of the file per render (jinja's default), some 6,400 a 52-week backtest.
             auto_reload=False,
+            bytecode_cache=COMPILED,  # each text compiled once per process, not once per renderer (prompts/compiled.py)
         )
         self._env.filters["json"] = self._json
         self._env.filters["pct"] = pct
