@@ -66,6 +66,31 @@ def test_an_import_is_pending_until_arch_is_imported() -> None:
     assert shown.stdout.split() == ["True", "False"]
 
 
+@pytest.mark.parametrize("pending", [True, False])
+def test_the_backtest_command_makes_its_draws_apart_only_while_arch_is_still_to_be_imported(
+    pending: bool, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A process holding arch already (a test session, a program running the command in its own process) gains nothing
+    # from a worker's spawn and import: the `leaderboard` and `report` commands' rule, the backtest's too.
+    import llmtrade.app.backtest as backtest_module
+    from llmtrade.cli import app as cli
+    from llmtrade.errors import UsageError
+    from tests.test_backtest import runner
+
+    asked: list[bool] = []
+
+    def recorded(*_args: object, draws_apart: bool = False, **_kw: object) -> None:
+        asked.append(draws_apart)
+        raise UsageError("recorded")
+
+    monkeypatch.setattr(draws, "import_pending", lambda: pending)
+    monkeypatch.setattr(backtest_module, "backtest", recorded)
+    monkeypatch.setenv("LLMTRADE_HOME", str(tmp_path))
+    shown = runner.invoke(cli, ["backtest", "--from", "2026-01-07", "--to", "2026-01-07", "--offline", "--name", "d"])
+    assert shown.exit_code == 2 and "recorded" in shown.output
+    assert asked == [pending]
+
+
 def test_without_the_block_no_worker_is_started() -> None:
     with draws.drawn_apart(enabled=False):
         assert draws.current() is None

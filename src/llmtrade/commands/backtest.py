@@ -63,6 +63,7 @@ def backtest(
         return  # `backtest sweep`: the group's own options are not used
     if start is None or end is None:
         raise UsageError("backtest needs --from and --to (or `llmtrade backtest sweep SWEEP.yaml`)")
+    from llmtrade.analytics.draws import import_pending
     from llmtrade.app.backtest import BacktestSpec  # lazy: see package docstring
     from llmtrade.app.backtest import backtest as run
     from llmtrade.commands.render.backtest import print_backtest
@@ -84,7 +85,9 @@ def backtest(
         live_misses_usd=live_misses,
     )
     with _progress(quiet=as_json or quiet()) as (report, note, warning):
-        # The command runs one backtest in its process: its leaderboard's draws are made apart (app/backtest.py).
+        # The command runs one backtest in its process: its leaderboard's draws are made apart (app/backtest.py), unless
+        # arch is imported here already (a program running the command in its own process, a test session): a worker's
+        # spawn and import then cost a core 1.2 s to save nothing (the `leaderboard` and `report` commands' rule).
         result = run(
             root.settings,
             root.config(csv_given=csv is not None or fetch_history),
@@ -93,7 +96,7 @@ def backtest(
             say=note,
             warn=warning,
             progress=report,
-            draws_apart=True,
+            draws_apart=import_pending(),
         )
     if as_json:
         echo_json(result)
