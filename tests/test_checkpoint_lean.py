@@ -125,19 +125,23 @@ def test_a_requests_content_address_is_the_whole_requests_json_digest_with_the_s
     assert cache_key(awkward) == _reference_key(awkward)
 
 
+# A checkpoint prompt's variables for one long SPY position (each is passed as `values` too).
+CHECKPOINT_VALUES = {
+    "instrument": "SPY",
+    "direction": "LONG",
+    "conviction": 1,
+    "thesis": ["up"],
+    "watched": [],
+    "close_only": False,
+    "outside": False,
+}
+
+
 def test_a_plain_text_template_is_rendered_once_and_an_edited_override_reaches_the_next_command(tmp_path: Path) -> None:
     system = tmp_path / "checkpoint.system.j2"
     system.write_text("Manage the position.\n", encoding="utf-8")
     renderer = PromptRenderer(tmp_path)
-    values = {
-        "instrument": "SPY",
-        "direction": "LONG",
-        "conviction": 1,
-        "thesis": ["up"],
-        "watched": [],
-        "close_only": False,
-        "outside": False,
-    }
+    values = CHECKPOINT_VALUES
     first = renderer.render("checkpoint", values=values, pnl_pct=0.01, time="12:00", memory=(), **values)
     again = renderer.render("checkpoint", values=values, pnl_pct=0.01, time="12:00", memory=(), **values)
     assert first.system == again.system == "Manage the position."

@@ -11,6 +11,7 @@ import pytest
 from llmtrade.prompts import renderer as renderer_module
 from llmtrade.prompts.compiled import CompiledOnce
 from llmtrade.prompts.renderer import PromptRenderer
+from tests.test_checkpoint_lean import CHECKPOINT_VALUES
 
 
 @pytest.fixture
@@ -40,8 +41,7 @@ def test_a_second_renderer_compiles_nothing_and_renders_the_same(compiles: list[
     second = PromptRenderer()
     second._compile_all()
     assert compiles == []
-    variables = {"instrument": "SPY", "direction": "LONG", "conviction": 1, "thesis": ["up"], "watched": []}
-    values = {**variables, "close_only": False, "outside": False}
+    values = CHECKPOINT_VALUES
     rendered = [
         r.render("checkpoint", values=values, pnl_pct=0.01, time="12:00", memory=(), **values) for r in (first, second)
     ]
@@ -55,15 +55,7 @@ def test_an_override_edited_between_renderers_is_compiled_anew_and_renders_its_n
 ) -> None:
     system = tmp_path / "checkpoint.system.j2"
     system.write_text("Manage it at {{ time }}.\n", encoding="utf-8")
-    values = {
-        "instrument": "SPY",
-        "direction": "LONG",
-        "conviction": 1,
-        "thesis": ["up"],
-        "watched": [],
-        "close_only": False,
-        "outside": False,
-    }
+    values = CHECKPOINT_VALUES
 
     def system_prompt() -> str:
         return (
@@ -84,5 +76,7 @@ def test_an_override_edited_between_renderers_is_compiled_anew_and_renders_its_n
     system.write_text("Hold it at {{ time }}.\n", encoding="utf-8")
     assert system_prompt() == "Hold it at 12:00."
     assert compiles.count("checkpoint.system.j2") == 2
-    system.write_text("Manage it at {{ time }}.\n", encoding="utf-8")  # back to the first text: compiled again (one text kept a template)
+    system.write_text(
+        "Manage it at {{ time }}.\n", encoding="utf-8"
+    )  # back to the first text: compiled again (one text kept a template)
     assert system_prompt() == "Manage it at 12:00."
