@@ -203,8 +203,10 @@ def test_a_driver_stopped_alone_stops_the_runs_in_flight_too(
     executor = LocalExecutor(shared, workers=2)
 
     def stop_the_driver_once_the_run_is_held() -> None:
+        # Sent once the main thread waits inside the executor's `map` (its next outcome): sent as soon as the run was
+        # held, on a loaded machine it landed while the main thread was still starting this thread.
         deadline = time.monotonic() + 60
-        while not _blocked(pg_admin_url, books) and time.monotonic() < deadline:
+        while not (_blocked(pg_admin_url, books) and _waiting_in_map()) and time.monotonic() < deadline:
             time.sleep(0.05)
         os.kill(os.getpid(), signal.SIGINT)  # this process alone: not its worker
 
@@ -226,6 +228,19 @@ def test_a_driver_stopped_alone_stops_the_runs_in_flight_too(
         if not closing.is_alive() and not closing.ident:
             executor.close()
         closing.join(timeout=60)
+
+
+def _waiting_in_map() -> bool:
+    """Whether the main thread runs inside LocalExecutor.map (a `next` of its outcomes)."""
+    import sys
+    import threading
+
+    frame = sys._current_frames().get(threading.main_thread().ident or 0)
+    while frame is not None:
+        if frame.f_code is LocalExecutor.map.__code__:
+            return True
+        frame = frame.f_back
+    return False
 
 
 def test_a_sweep_workers_stop_dropped_in_a_weakref_callback_prints_nothing_and_still_stops() -> None:
