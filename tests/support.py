@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import sys
 import tempfile
+import threading
+import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -112,3 +115,14 @@ def wake_quietly(monkeypatch: pytest.MonkeyPatch, at: str, day: str = "2026-01-0
 
     monkeypatch.setenv("LLMTRADE_NOW", f"{day}T{at}:00-05:00")
     return CliRunner().invoke(app, ["-q", "run-due", "--offline"])
+
+
+def main_thread_inside(code: types.CodeType) -> bool:
+    """Whether the main thread runs inside the function whose code is `code` (a generator's frame counts while a `next`
+    of it runs): for a test that signals the process once its main thread waits in a given call, not before."""
+    frame = sys._current_frames().get(threading.main_thread().ident or 0)
+    while frame is not None:
+        if frame.f_code is code:
+            return True
+        frame = frame.f_back
+    return False

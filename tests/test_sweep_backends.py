@@ -32,6 +32,7 @@ from llmtrade.config.loader import load_config
 from llmtrade.settings import Settings
 from llmtrade.sweep import work
 from llmtrade.sweep.driver import SweepOptions, SweepResult, run_sweep, sweep_database
+from tests.support import main_thread_inside
 
 runner = CliRunner()
 SRC = str(Path(llmtrade.__file__).resolve().parents[1])
@@ -460,8 +461,13 @@ def test_a_ray_sweep_stopped_by_sigterm_stops_as_a_command_and_ends_its_runs_fir
     victim, other, books, holder, shared = _held_sweep(pg_admin_url, tmp_path)
 
     def stop_the_driver_once_the_run_is_held() -> None:
+        # Once the main thread waits inside the executor's `map`: sent as soon as the run was held, a stop could land
+        # while the main thread still started this thread (test_sweep_kill.py's driver-stopped test did, loaded).
         deadline = time.monotonic() + 60
-        while not _blocked(pg_admin_url, books) and time.monotonic() < deadline:
+        while (
+            not (_blocked(pg_admin_url, books) and main_thread_inside(RayExecutor.map.__code__))
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.05)
         os.kill(os.getpid(), signal.SIGTERM)
 

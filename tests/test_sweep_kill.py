@@ -25,6 +25,7 @@ from llmtrade.sweep import spec
 from llmtrade.sweep.executors import LocalExecutor
 from llmtrade.sweep.spec import RunPlan
 from llmtrade.sweep.work import RunTask, Shared
+from tests.support import main_thread_inside
 
 
 def _url(admin_url: str, database: str) -> str:
@@ -206,7 +207,10 @@ def test_a_driver_stopped_alone_stops_the_runs_in_flight_too(
         # Sent once the main thread waits inside the executor's `map` (its next outcome): sent as soon as the run was
         # held, on a loaded machine it landed while the main thread was still starting this thread.
         deadline = time.monotonic() + 60
-        while not (_blocked(pg_admin_url, books) and _waiting_in_map()) and time.monotonic() < deadline:
+        while (
+            not (_blocked(pg_admin_url, books) and main_thread_inside(LocalExecutor.map.__code__))
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.05)
         os.kill(os.getpid(), signal.SIGINT)  # this process alone: not its worker
 
@@ -228,19 +232,6 @@ def test_a_driver_stopped_alone_stops_the_runs_in_flight_too(
         if not closing.is_alive() and not closing.ident:
             executor.close()
         closing.join(timeout=60)
-
-
-def _waiting_in_map() -> bool:
-    """Whether the main thread runs inside LocalExecutor.map (a `next` of its outcomes)."""
-    import sys
-    import threading
-
-    frame = sys._current_frames().get(threading.main_thread().ident or 0)
-    while frame is not None:
-        if frame.f_code is LocalExecutor.map.__code__:
-            return True
-        frame = frame.f_back
-    return False
 
 
 def test_a_sweep_workers_stop_dropped_in_a_weakref_callback_prints_nothing_and_still_stops() -> None:
