@@ -202,14 +202,10 @@ def completed_event(
             for m in messages
         )
     ):
-        if tuple(values) == _NAMES:
-            kinds = tuple(map(type, values.values()))
-            payload = values if kinds in _KINDS or _kinds_allowed(kinds) else None
-        elif all(type(values.get(name)) in types for name, types in _FIELDS):
-            payload = {name: values[name] for name, _ in _FIELDS}
-        else:
-            payload = None
-        if payload is not None:
+        in_order = tuple(values) == _NAMES
+        kinds = tuple(map(type, values.values())) if in_order else tuple(type(values.get(name)) for name in _NAMES)
+        if kinds in _KINDS or _kinds_allowed(kinds):
+            payload = values if in_order else {name: values[name] for name in _NAMES}
             made = NewEvent.unvalidated(
                 "LLMCallCompleted",
                 payload,

@@ -90,4 +90,4 @@ def _jsonb_key(key: str) -> tuple[int, bytes]:
 def jsonb_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """A parsed JSON object with its keys in jsonb's order (shorter keys first, then bytewise), as a read
     from PostgreSQL gives them; a later key wins, as in jsonb."""
-    return dict(sorted(dict(pairs).items(), key=lambda kv: (len(kv[0].encode()), kv[0].encode())))
+    return dict(sorted(dict(pairs).items(), key=lambda kv: _jsonb_key(kv[0])))
