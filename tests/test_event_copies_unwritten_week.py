@@ -1,5 +1,5 @@
 """A sole writer's first read of a week no row of which is written (a backtest's week beginning) asks PostgreSQL
-nothing: the week's appends it holds are the week (storage/event_copies.py `Copies._unwritten`). A week with rows
+nothing: the week's appends it holds are the week (storage/first_reads.py `unwritten`). A week with rows
 written -- by one of its flushes since the table's latest week was read, or by another writer before this one began
 -- is read from the table as before."""
 
