@@ -24,6 +24,7 @@ from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import Storage, open_storage
 from llmtrade.storage.database import stop_embedded
 from tests.fakes.llm_transport import FakeLLM
+from tests.session_launch import bytecode_kept, ctrl_c_answered
 from tests.support import FIXED_NOW, WEDNESDAY_8AM, going_live
 
 _SCRUB_PREFIXES = ("LLMTRADE_", "ALPACA_", "OPENROUTER_", "OPENAI_")
@@ -32,6 +33,7 @@ _SCRUB_NAMES = ("DATABASE_URL",)
 
 _TEMPLATE = "llmtrade_migrated"
 _XDG = pytest.StashKey[tuple[Path, "str | None"]]()
+_BYTECODE = pytest.StashKey["Path | None"]()
 
 
 # Each app's click command tree, by the app's id; the app is kept with it, so its id cannot be given to another app.
@@ -110,10 +112,13 @@ def pytest_configure(config: pytest.Config) -> None:
     process started with the session's environment (a subprocess, Ray's workers) has it too: a test that deleted
     LLMTRADE_HOME to check the default, or code run outside a test's own environment, wrote the user's real
     ~/.local/share/llmtrade (its log, the metrics textfile a node exporter may scrape; once an embedded server was
-    left running there)."""
+    left running there). Also set up before anything starts another process: one folder for the bytecode every process
+    of the session compiles, and Ctrl-C answered however the session was started (tests/session_launch.py)."""
     data = Path(tempfile.mkdtemp(prefix="llmtrade-xdg-"))
     config.stash[_XDG] = (data, os.environ.get("XDG_DATA_HOME"))
     os.environ["XDG_DATA_HOME"] = str(data)
+    config.stash[_BYTECODE] = bytecode_kept()
+    ctrl_c_answered()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -122,6 +127,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         with contextlib.suppress(Exception):
             stop_embedded(pgdata)
     shutil.rmtree(data, ignore_errors=True)
+    if (bytecode := config.stash[_BYTECODE]) is not None:
+        shutil.rmtree(bytecode, ignore_errors=True)
     if saved is None:
         os.environ.pop("XDG_DATA_HOME", None)
     else:
