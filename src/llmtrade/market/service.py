@@ -17,7 +17,7 @@ from llmtrade.domain.market import (
     MarketProviderFailed,
 )
 from llmtrade.domain.streams import SPLITS, market_stream
-from llmtrade.errors import MarketDataError, MarketDataMissing, MarketDataUnavailable
+from llmtrade.errors import MarketDataError, MarketDataMissing
 from llmtrade.market.bar_sources import sources_of
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.failures import FALLBACK, few, nobody_could, none_for, none_left, not_complete
@@ -25,12 +25,13 @@ from llmtrade.market.jumps import flagged, jump_warning, price_jump
 from llmtrade.market.provider import BarProvider
 from llmtrade.market.rewritten import rewritten
 from llmtrade.market.series import BarSeries, Recording, Shortfall, bar_count, joined, mixing
-from llmtrade.market.splits import gap_factor, known, restatements, split_event, split_warning
+from llmtrade.market.session_bars import SessionBars
+from llmtrade.market.splits import known, restatements, split_event, split_warning
 from llmtrade.market.validation import BarProblem, SeriesRejected, validate_bars
 from llmtrade.storage.bar_cache import BarCache
 
 
-class MarketData:
+class MarketData(SessionBars):
     def __init__(
         self,
         providers: Sequence[BarProvider],
@@ -51,9 +52,8 @@ class MarketData:
         # one range) or before it (Recording.flagged_before, read at the first jump); an unconfirmed last bar is said
         # again once its next session tells what it was.
         self._flagged: set[tuple[str, date, str]] | None = None
-        # The (symbol, day) whose gap `confirm_splits` asked the providers about: once per process.
-        self._confirmed: set[tuple[str, date]] = set()
-        self._before: tuple[date | None, dict[str, list[Bar]]] = (None, {})
+        self._confirmed = set()  # SessionBars' (market/session_bars.py)
+        self._before = (None, {})
         # Where a rejected answer is recorded when nothing else is (a backtest's prefetch, unrecorded but for this):
         # the books of a backtest that stopped on its prices say why, as a live run's do.
         self.refusals: EventSink | None = None
@@ -310,99 +310,6 @@ class MarketData:
             return
         for payload in refused:
             self._record(payload)
-
-    def opening_price(self, symbol: str, day: date) -> float | None:
-        """The opening price of `day`'s session, asked of the providers directly.
-
-        A cached bar is used when there is one (the cache only holds complete sessions). Otherwise
-        the providers are asked directly and the answer is not cached: during the session a daily
-        bar is still incomplete, and caching it would leak a partial close into later reads.
-        """
-        bar, synthetic = self._session_bar(symbol, day)
-        if bar is None or (synthetic is not None and self._gapped_like_a_split(bar, synthetic)):
-            return None
-        return bar.open
-
-    def closing_price(self, symbol: str, day: date) -> float | None:
-        """The closing price of `day`'s session, as `opening_price` finds its bar: for a paper order filled at the
-        close (brokers/paper.py), asked once the session has closed. None while no provider has the day's bar."""
-        bar = self._session_bar(symbol, day)[0]
-        return None if bar is None else bar.close
-
-    def _session_bar(self, symbol: str, day: date) -> tuple[Bar | None, bool | None]:
-        """`day`'s bar of `symbol`: (cached bar, None), or (a provider's bar, whether that provider is synthetic), or
-        (None, None)."""
-        for provider in self.providers:
-            cached = self._cache.read([symbol], day, day, synthetic=provider.synthetic)[symbol]
-            if cached:
-                return cached[0], None
-        for provider in self.providers:
-            try:
-                bars = provider.daily_bars([symbol], day, day).get(symbol) or []
-            except (*FALLBACK, SeriesRejected):
-                continue
-            for bar in bars:
-                if bar.day == day:
-                    return bar, provider.synthetic
-        return None, None
-
-    def confirm_splits(self, prices: Mapping[str, float], day: date) -> None:
-        """Ask the providers afresh about each symbol priced on `day` at a split's factor from its last cached close
-        (the ex-day, the split not recorded yet): its sessions before `day`, restated, record the split now (ex-day
-        `day`), not after the day's close. A paper account is then valued and traded in its split shares from the
-        first price of the ex-day. Nothing is asked otherwise, nor when unrecorded (a backtest's files never
-        restate), and the cache is left as it is (the next fetch restates it)."""
-        if self._recording is None:
-            return
-        for symbol, price in prices.items():
-            before = self.closes_before(symbol, day)
-            self._confirm(symbol, price, day, before[-1] if before else None)
-
-    def closes_before(self, symbol: str, day: date) -> list[Bar]:
-        """`symbol`'s cached bars of the ten days before `day` (of whichever kind the first provider is), oldest first:
-        what a price on `day` is looked at against (a split's gap here, a bad print in market/quote_checks.py)."""
-        if self._before[0] != day:
-            self._before = (day, {})  # a run's, or a backtest day's, every quote looks against the same closes
-        if not self._before[1].get(symbol):  # none cached yet is asked again: the run's fetch may come later
-            self._before[1][symbol] = self._cached_before(symbol, day, self.providers[0].synthetic)
-        return self._before[1][symbol]
-
-    def _confirm(self, symbol: str, price: float, day: date, last: Bar | None) -> None:
-        """`confirm_splits` of one symbol priced `price` on `day`, `last` its last cached bar before `day`."""
-        if self._recording is None or last is None or (symbol, day) in self._confirmed:
-            return
-        if gap_factor(last.close / price) is None:
-            return
-        self._confirmed.add((symbol, day))
-        start, end = last.day - timedelta(days=20), self.calendar.previous_session(day)
-        for provider in self.providers:
-            try:
-                fetched = provider.daily_bars([symbol], start, end).get(symbol) or []
-            except (MarketDataUnavailable, MarketDataError):  # a second look only: the run's own fetch decides
-                continue
-            bars = {symbol: [b for b in fetched if start <= b.day <= end]}
-            if bars[symbol] and not validate_bars(bars, self.calendar.sessions_between(start, end)):
-                # Cached as a fetch is: a split recorded now has its sessions before it restated in the cache, as
-                # every read after the record (an open before the ex-day, the leaderboard's closes) takes them.
-                if symbol not in self._find_splits(provider, bars, start, end):
-                    self._cache.store(bars, start, end, provider=provider.name, synthetic=provider.synthetic)
-                break
-
-    def _cached_before(self, symbol: str, day: date, synthetic: bool) -> list[Bar]:
-        """`symbol`'s cached bars of the ten days before `day`, of the kind `synthetic` says, oldest first."""
-        first, last = day - timedelta(days=10), day - timedelta(days=1)
-        return self._cache.read([symbol], first, last, synthetic=synthetic)[symbol]
-
-    def _gapped_like_a_split(self, bar: Bar, synthetic: bool) -> bool:
-        """Whether `bar` opens at a split's factor from the last cached close before it: most likely the split's ex-day,
-        not recorded yet. An order queued before it for this open (sized in the old shares) waits, no opening price
-        yet, until the split is recorded and cancels it (paper_book.py `crossing`) or the day's bar fills it."""
-        before = self._cached_before(bar.symbol, bar.day, synthetic)
-        last = before[-1] if before else None
-        if last is None or gap_factor(last.close / bar.open) is None:
-            return False
-        self._confirm(bar.symbol, bar.open, bar.day, last)  # that bar, not read again
-        return True
 
     def last_closes(self, symbols: Sequence[str], asof: datetime) -> dict[str, float]:
         """Each symbol's close at the last session complete at `asof` (for valuing positions)."""
