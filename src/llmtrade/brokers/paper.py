@@ -47,6 +47,7 @@ from llmtrade.brokers.paper_book import (
     start_book,
 )
 from llmtrade.brokers.paper_expiry import Ended, expiry_reasons, past_their_day, record_expired
+from llmtrade.brokers.paper_fills import PendingFills
 from llmtrade.brokers.paper_opens import OpeningPrices, SessionOpens
 from llmtrade.brokers.protocol import CancelAnswer
 from llmtrade.clock import Clock
@@ -65,7 +66,6 @@ from llmtrade.domain.trading import (
     OrderStatus,
     PaperOrderAccepted,
     PaperOrderCanceled,
-    Side,
 )
 from llmtrade.errors import ConcurrencyError
 from llmtrade.market.calendar import TradingCalendar, new_york_date
@@ -73,7 +73,6 @@ from llmtrade.market.quote_provider import QuoteSource
 from llmtrade.storage.event_store import EventStore
 from llmtrade.storage.splits import recorded_splits
 
-_DERIVED_KEPT = 64
 _SNAPSHOT_FIELDS = frozenset(AccountSnapshot.model_fields)
 
 
@@ -102,8 +101,6 @@ class PaperBroker:
         self._events = events
         self._clock = clock
         self._calendar = calendar
-        self._slippage = slippage_bps / 10_000
-        self._commission = commission_per_order
         self._shortable = shortable
         # None: in-session orders fill at the session's open (the daily-bar behaviour older ledgers used).
         self._quotes = quotes
@@ -111,11 +108,8 @@ class PaperBroker:
         # whose open never comes is expired (`record_canceled`). None: orders wait for their price as long as it takes.
         self._ended = ended
         self._opens = SessionOpens(prices)
+        self._pending_fills = PendingFills(account_id, slippage=slippage_bps / 10_000, commission=commission_per_order)
         self._ledger = ledger_stream(account_id)
-        # The fill last derived for each pending order, with the acceptance and price it was derived from: every
-        # look at the broker (the account, its open orders, its fills) derives the pending orders' fills, and the
-        # same Fill object each time lets what compares the lists (fill_view, the breaker's trades) match by identity.
-        self._derived_fills: dict[str, tuple[PaperOrderAccepted, float, str, Fill]] = {}
         # The ledger with the splits recorded folded in, for the look it was made for (the book, the fills derived on
         # it, the splits): a split touches every fill after it, so the book's running fold of fills cannot carry it.
         self._split_ledger: tuple[tuple[object, ...], Ledger] | None = None
@@ -354,44 +348,14 @@ class PaperBroker:
         asked = self._opens.asked
         now = self._clock.now()
         fills: dict[str, Fill] = {}
-        if len(self._derived_fills) > _DERIVED_KEPT:  # orders recorded or canceled since: their fills are booked
-            self._derived_fills = {c: kept for c, kept in self._derived_fills.items() if c in book.pending}
+        self._pending_fills.keep_only(book.pending)
         for cid in book.pending:
             pending = book.accepted[cid]
             if pending.fill_after <= now and not (splits and crossing(book, cid, splits)):
-                fill = self._derive(pending, splits)
+                fill = self._pending_fills.of(pending, splits, self._opens)
                 if fill is not None:
                     fills[cid] = fill
         return fills, (splits if self._opens.asked == asked else recorded_splits(self._events))
-
-    def _derive(self, pending: PaperOrderAccepted, splits: tuple[Split, ...]) -> Fill | None:
-        order = pending.order
-        if pending.quote is not None:
-            price: float | None = pending.quote.price
-            source = pending.quote.source
-        else:
-            day = new_york_date(pending.fill_after)
-            price = self._opens.at(order.symbol, day, splits, close=pending.at_close)
-            source = "daily close" if pending.at_close else "daily open"
-        if price is None:
-            return None  # no price yet: the order stays queued until the data has it
-        kept = self._derived_fills.get(order.client_order_id)
-        if kept is not None and kept[0] is pending and kept[1] == price and kept[2] == source:
-            return kept[3]
-        slipped = price * (1 + self._slippage) if order.side is Side.BUY else price * (1 - self._slippage)
-        fill = Fill(
-            client_order_id=order.client_order_id,
-            account_id=self.account_id,
-            symbol=order.symbol,
-            side=order.side,
-            qty=order.qty,
-            price=round(slipped, 4),
-            commission=self._commission,
-            filled_at=pending.fill_after,
-            price_source=source,
-        )
-        self._derived_fills[order.client_order_id] = (pending, price, source, fill)
-        return fill
 
     def _append(self, payload: PaperOrderAccepted | PaperOrderCanceled, week_id: date, *, expected: int) -> None:
         stream = ledger_stream(self.account_id)
