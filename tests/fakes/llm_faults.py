@@ -73,6 +73,18 @@ def answer(content: str | None = None) -> Step:
     return lambda req: Fault(200, _reply(req, content=good_content(req) if content is None else content))
 
 
+def nothing_generated() -> Step:
+    """OpenRouter's "no content generated" (openrouter.ai/docs/api-reference/errors): a model warming up or its provider
+    scaling answers a 200 with empty content and no completion token, the prompt billed."""
+
+    def step(req: dict[str, Any]) -> Fault:
+        body = _reply(req, content="")
+        body["usage"] = {**body["usage"], "completion_tokens": 0, "total_tokens": body["usage"]["prompt_tokens"]}
+        return Fault(200, body)
+
+    return step
+
+
 def reasoning_only(text: str | None = None, *, key: str = "reasoning") -> Step:
     """content null, the text only in `reasoning` (OpenRouter) or `reasoning_content` (vLLM, DeepSeek)."""
     return lambda req: Fault(200, _reply(req, content=None, **{key: good_content(req) if text is None else text}))

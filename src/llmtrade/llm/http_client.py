@@ -42,6 +42,7 @@ from llmtrade.errors import (
     BudgetExceeded,
     LLMBadReply,
     LLMContentFiltered,
+    LLMEmptyAnswer,
     LLMRequestRejected,
     LLMUnavailable,
 )
@@ -58,10 +59,12 @@ from llmtrade.llm.http_errors import (
     refused_to_begin,
 )
 from llmtrade.llm.replies import (
+    NormalReply,
     body_error,
     choice_error,
     error_detail,
     normalise_reply,
+    nothing_generated,
     parse_usage,
     recitation,
 )
@@ -200,13 +203,10 @@ class OpenAICompatibleClient:
                                     raise
                             attempts += 1
                             data = await self._post(body, request.model, mode, deadline, tally)
+                            # Raises an LLMBadReply subclass when the 200 carries no usable answer.
+                            normal = self._normal(data, request.model, tally)
                 except _AskedOtherwise:
                     continue  # the model takes a parameter in another form: asked so at once (refused_parameter)
-                try:
-                    # Raises an LLMBadReply subclass when the 200 carries no usable answer.
-                    normal = normalise_reply(
-                        data, provider=self.name, model=request.model, reasoning_as_answer=self._reasoning_as_answer
-                    )
                 except LLMContentFiltered as exc:
                     recited = recitation(data)
                     if recited is None or reasked is not None:
@@ -247,6 +247,18 @@ class OpenAICompatibleClient:
             billed=tuple(tally.billed),
             reasked=reasked,
         )
+
+    def _normal(self, data: Any, model: str, tally: BilledAttempts) -> NormalReply:
+        """The answer in `data`. An empty one with nothing generated is asked again within the call, billed at what it
+        reported: a model warming up or its provider scaling, "usually a few seconds to a few minutes", a retry advised
+        (openrouter.ai/docs/api-reference/errors, "When No Content is Generated"); it was repaired once, then final."""
+        try:
+            return normalise_reply(data, provider=self.name, model=model, reasoning_as_answer=self._reasoning_as_answer)
+        except LLMEmptyAnswer as exc:
+            if not nothing_generated(exc):
+                raise
+            tally.bill(spent_by(exc))
+            raise Retryable(f"{exc}, nothing generated (no completion token)") from None
 
     def attempt_deadline(self, max_tokens: int) -> float:
         """Seconds one attempt may take in all, body included: room for `max_tokens` at the slowest rate a real

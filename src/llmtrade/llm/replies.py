@@ -276,6 +276,14 @@ def normalise_reply(data: Any, *, provider: str, model: str, reasoning_as_answer
     raise LLMEmptyAnswer(f"{who} gave an empty answer ({why}){hint}", **partial)
 
 
+def nothing_generated(empty: LLMEmptyAnswer) -> bool:
+    """Whether an empty answer generated nothing at all: no text, reasoning or tool call, and its usage reported with
+    no completion token. What OpenRouter sends while a model warms up or its provider scales (llm/http_client.py
+    `_normal`); one that spent tokens on nothing usable is the model's own answer; one with no usage tells nothing."""
+    called = empty.finish_reason in ("tool_calls", "function_call")
+    return not (empty.content or empty.reasoning or called) and empty.usage_reported and empty.completion_tokens == 0
+
+
 def stop_failure(data: Any, *, provider: str, model: str) -> LLMBadReply | None:
     """For a reply whose answer is not its text (tool calls): the typed failure its body or stop says (an error, cut
     off, withheld or refused, stopped upstream), or None when it ended as a whole answer ends. Text or none of it is
