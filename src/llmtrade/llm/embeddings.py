@@ -177,7 +177,7 @@ class EmbeddingClient:
                 "time (a known fault of some models, Ollama's bge-m3 among them): use another embedding model "
                 "(models.yaml memory.embedding)"
             )
-        if status >= 400:
+        if status >= 300:  # a redirect too, never followed (http_errors.refusal)
             self._refused(status, error_text(response), response, model, f"HTTP {status}", limit_source_of(response))
         try:
             data = response.json()

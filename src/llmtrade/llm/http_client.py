@@ -50,6 +50,7 @@ from llmtrade.llm.call_records import BilledAttempts, spent_by
 from llmtrade.llm.http_errors import (
     Retryable,
     body_text,
+    cut_off_reason,
     error_status,
     error_text,
     generating,
@@ -182,6 +183,7 @@ class OpenAICompatibleClient:
         deadline = self.attempt_deadline(request.max_tokens)
         started = time.perf_counter()
         reasked: str | None = None  # why the call asked once more (Gemini's RECITATION), for its event's note
+        data: Any = None  # the last body read (a refusal before any, a 403's moderation, leaves none)
         try:
             while True:
                 body = self._body(request, mode)
@@ -321,13 +323,13 @@ class OpenAICompatibleClient:
                 if generating(began):  # cut off after its 200: generated, billed at a cost nobody reported
                     tally.bill(None)
                 tokens = body.get("max_tokens", body.get("max_completion_tokens"))
-                raise Retryable(self._cut_off_reason(exc, deadline, tokens)) from None
+                raise Retryable(cut_off_reason(exc, deadline, self._timeout, tokens)) from None
             except asyncio.CancelledError:
                 if generating(began):  # cancelled after its 200: generated and billed all the same
                     tally.bill(None)
                 raise
         status = response.status_code
-        if status >= 400:
+        if status >= 300:  # a redirect too, which is never followed (http_errors.refusal)
             param = refused_parameter(status, response)
             taken = self._default_temperature if param == "temperature" else self._completion_tokens
             if param is not None and model not in taken:
@@ -366,16 +368,6 @@ class OpenAICompatibleClient:
                         tally.bill(usage)
                     raise
         return data
-
-    def _cut_off_reason(self, exc: BaseException, deadline: float, max_tokens: int) -> str:
-        if isinstance(exc, TimeoutError):
-            return f"no whole answer within {deadline:g} s (the attempt's deadline for {max_tokens} tokens)"
-        if isinstance(exc, httpx.TimeoutException):
-            return f"no answer within {self._timeout:g} s"
-        if isinstance(exc, httpx.TransportError):
-            return f"connection failed: {exc or type(exc).__name__}"
-        # e.g. a body that cannot be decoded: still a failed call, not a crash
-        return f"unreadable response: {exc or type(exc).__name__}"
 
     def _refused(
         self,

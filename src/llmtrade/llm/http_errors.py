@@ -14,6 +14,7 @@ import httpx
 
 from llmtrade.errors import (
     LLMAuthRejected,
+    LLMContentFiltered,
     LLMNoEndpoint,
     LLMOutOfCredits,
     LLMRateLimited,
@@ -171,9 +172,60 @@ def out_of_credits(provider: str, model: str, reason: str, limit_source: str | N
     )
 
 
+def cut_off_reason(exc: BaseException, deadline: float, timeout: float, max_tokens: int) -> str:
+    """Why an attempt got no whole answer: its `deadline` (seconds for the whole attempt, room for `max_tokens`) or
+    httpx's per-read `timeout` passed, the connection failed, or the body could not be read."""
+    if isinstance(exc, TimeoutError):
+        return f"no whole answer within {deadline:g} s (the attempt's deadline for {max_tokens} tokens)"
+    if isinstance(exc, httpx.TimeoutException):
+        return f"no answer within {timeout:g} s"
+    if isinstance(exc, httpx.TransportError):
+        return f"connection failed: {exc or type(exc).__name__}"
+    return f"unreadable response: {exc or type(exc).__name__}"  # a body that cannot be decoded: a failed call
+
+
 def retry_after(response: httpx.Response) -> float | None:
-    """The seconds `response`'s Retry-After asks to wait (llmtrade/retry_after.py), None when it says none."""
+    """The seconds `response` asks to wait: its retry-after-ms header, read first as openai-python reads it, else its
+    Retry-After (llmtrade/retry_after.py); None when it says none."""
+    millis = retry_after_seconds(response.headers.get("retry-after-ms"), 0.0)
+    if millis is not None and millis >= 0:
+        return millis / 1000
     return retry_after_seconds(response.headers.get("retry-after"), time.time())
+
+
+def _flagged(response: httpx.Response) -> str | None:
+    """The reasons of OpenRouter's moderation refusal (a 403 whose error's metadata has `reasons` or `flagged_input`:
+    openrouter.ai/docs/api-reference/errors), else None (a 403 of the key or the account)."""
+    try:
+        metadata = response.json()["error"]["metadata"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(metadata, dict) or not (metadata.get("reasons") or metadata.get("flagged_input")):
+        return None
+    reasons = metadata.get("reasons")
+    return ", ".join(map(str, reasons)) if isinstance(reasons, list) and reasons else "no reason given"
+
+
+def reset_wait(response: httpx.Response) -> float | None:
+    """The seconds until a rate limit's window resets, by X-RateLimit-Reset: the response's own header, or the copy of
+    its headers OpenRouter puts in the error's metadata.headers (a 429 of its own limits, such as 20 requests a minute
+    for a free model, sends no Retry-After). An instant in epoch milliseconds (OpenRouter's) or seconds, or a count of
+    seconds; None when none is given."""
+    value = response.headers.get("x-ratelimit-reset")
+    if value is None:
+        try:
+            error = response.json().get("error")
+            headers = error.get("metadata", {}).get("headers", {})
+            value = next((str(v) for k, v in headers.items() if str(k).lower() == "x-ratelimit-reset"), None)
+        except (ValueError, AttributeError):
+            return None  # a body that is not JSON, or holds no error object with headers
+    reset = retry_after_seconds(value, 0.0)
+    if reset is None:
+        return None
+    now = time.time()
+    if reset > 1e11:  # epoch milliseconds
+        return max(reset / 1000 - now, 0.0)
+    return max(reset - now, 0.0) if reset > 1e9 else reset
 
 
 def body_wait(text: str) -> float | None:
@@ -280,22 +332,27 @@ def refusal(
 ) -> Exception:
     """The error an HTTP error `status` (or an in-body error's code) means, for the chat and the embeddings client.
 
-    408, 429 and 5xx are `Retryable` (with the Retry-After asked, or for a 429 the wait its body names), but a 429 of a
-    quota that resets on a calendar day, of an account out of quota that names no wait, or whose wait is longer than
-    `max_retry_after`, is LLMRateLimited at once; 402 is LLMOutOfCredits (temporary:
-    fixed by a top-up), unless its Retry-After is one the run may wait (OpenRouter's in-flight budget, which passes);
-    with `mode` (the response format asked: json_schema or json_object) a 400/404/422 whose words refuse that format
-    is StructuredOutputRefused; 401/403 LLMAuthRejected and 404 LLMNoEndpoint (fixed by the user: a rerun asks
-    again); any other 4xx LLMRequestRejected. `asked`: what was refused, in the message ("the request for",
-    "to embed with"); `said`: how the status came ("HTTP 429", "HTTP 200 carrying error 502")."""
+    408, 429 and 5xx are `Retryable` (with the wait asked: retry-after-ms, Retry-After, for a 429 the wait its body
+    names, else its X-RateLimit-Reset), but a 429 of a quota that resets on a calendar day, of an account out of quota
+    that names no wait, or whose wait is longer than `max_retry_after`, is LLMRateLimited at once; 402 is
+    LLMOutOfCredits (temporary: fixed by a top-up), unless its Retry-After is one the run may wait (OpenRouter's
+    in-flight budget, which passes); with `mode` (the response format asked: json_schema or json_object) a 400/404/422
+    whose words refuse that format is StructuredOutputRefused; 401/403 LLMAuthRejected, and 404 or a redirect (3xx,
+    never followed) LLMNoEndpoint naming where it points (fixed by the user: a rerun asks again); a 403 of OpenRouter's
+    moderation LLMContentFiltered (final: the same prompt is flagged again); any other 4xx LLMRequestRejected.
+    `asked`: what was refused, in the message ("the request for", "to embed with"); `said`: how the status came
+    ("HTTP 429", "HTTP 200 carrying error 502")."""
     wait = retry_after(response)
     if status == 429:
         text = reason or error_text(response)
         # The whole body too: a quota's period and wait are in its details (Google's QuotaFailure quotaId and
         # RetryInfo, relayed whole in OpenRouter's metadata.raw), which the reason shown leaves out.
         whole = f"{text}\n{response.text}"
+        named_by = "Retry-After"
         if wait is None:
-            wait = body_wait(whole)
+            wait, named_by = body_wait(whole), "its body"
+        if wait is None:
+            wait, named_by = reset_wait(response), "X-RateLimit-Reset"
         if DAILY.search(whole) or (BILLING.search(whole) and wait is None):
             return LLMRateLimited(
                 f"{provider} rate-limited {model} by a quota that resets later ({text}); "
@@ -303,7 +360,7 @@ def refusal(
             )
         if wait is not None and wait > max_retry_after:
             return LLMRateLimited(
-                f"{provider} rate-limited {model} and asked to wait {wait:.0f} s (Retry-After), longer than "
+                f"{provider} rate-limited {model} and asked to wait {wait:.0f} s ({named_by}), longer than "
                 f"the {max_retry_after:g} s this run may wait (max_retry_after_seconds): {text}"
             )
     if status in (408, 429) or status >= 500:
@@ -319,6 +376,11 @@ def refusal(
         and FORMAT_REFUSED.search(reason)
     ):
         return StructuredOutputRefused(f"{message} (response format {mode})")
+    if 300 <= status < 400:  # httpx follows no redirect: a POST sent on could carry the key to another host
+        where = response.headers.get("location") or "nowhere said"
+        return LLMNoEndpoint(f"{message} (a redirect to {where}); set the provider's base_url in models.yaml to it")
+    if status == 403 and (flagged := _flagged(response)) is not None:
+        return LLMContentFiltered(f"{provider} flagged the request for {model} in moderation ({flagged}): {reason}")
     if status in (401, 403):
         return LLMAuthRejected(f"{message}; check the provider's API key and account")
     if status == 404:  # an unknown model, or no endpoint the account's settings allow (a data policy)
