@@ -276,6 +276,23 @@ def test_a_database_url_that_is_not_one_is_a_usage_error_naming_it(monkeypatch: 
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize(
+    ("wrong", "said"),
+    [("postgres:@", 'role "nouser" does not exist'), ("/postgres?", 'database "nodb_x" does not exist')],
+)
+def test_a_login_the_server_refuses_is_a_usage_error_not_a_wait(
+    pg_admin_url: str, monkeypatch: pytest.MonkeyPatch, wrong: str, said: str
+) -> None:
+    """A trial: a DATABASE_URL naming a role or a database the server does not have (or a wrong password) exited 75,
+    'temporary', at every cron wake-up: a wrapper retried it for ever. The server's FATAL names a setting to fix."""
+    right = {"postgres:@": "nouser:@", "/postgres?": "/nodb_x?"}[wrong]
+    monkeypatch.setenv("DATABASE_URL", pg_admin_url.replace(wrong, right))
+    result = CliRunner().invoke(app, ["status"])
+    assert result.exit_code == 2, result.output
+    assert "refused the login of DATABASE_URL" in result.stderr and said in result.stderr
+    assert "waiting does not mend it" in result.stderr and "Traceback" not in result.output
+
+
 @pytest.mark.parametrize("url", ["postgresql://u:s3cret pw@localhost/db", "postgresql://u:s3cret%20pw x@localhost/db"])
 def test_a_malformed_database_url_never_shows_its_password(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
     """An operator's trial: llmtrade showed its own copy of the URL redacted, but libpq's reason quoted the password

@@ -274,9 +274,17 @@ def _runs_elsewhere(info: Any, pgdata: Path) -> bool:
 _BAD_SETTING = re.compile(r"invalid (port number|integer value|[\w ]+ value)|could not match \d+ (port numbers|host)")
 
 
+# The server's words for a login it refuses for good (no sqlstate comes with a failed connection): a password, a role
+# or a database that is wrong, or no pg_hba.conf line for it. A cron job exiting 75 on it was retried for ever.
+_LOGIN_REFUSED = re.compile(
+    r'password authentication failed|(role|database) "[^"]*" does not exist|no pg_hba\.conf entry|'
+    r"(Ident|peer) authentication failed"
+)
+
+
 def connect(url: str, *, autocommit: bool = True) -> psycopg.Connection:
     """A connection to `url`. Raises DatabaseUnavailable (exit 75) when the server does not answer, and
-    UsageError (exit 2) naming DATABASE_URL when the URL itself cannot work."""
+    UsageError (exit 2) naming DATABASE_URL when the URL itself cannot work or the server refuses its login."""
     import psycopg  # lazy: psycopg costs ~0.1 s to import, --help must not pay it
 
     try:
@@ -285,6 +293,12 @@ def connect(url: str, *, autocommit: bool = True) -> psycopg.Connection:
         if _BAD_SETTING.search(str(exc)):
             raise _bad_url(url, exc) from exc
         said = " ".join(str(exc).split())
+        if _LOGIN_REFUSED.search(said):
+            raise UsageError(
+                f"the database server refused the login of DATABASE_URL {_redact(url)!r}: "
+                f"{_redacted_reason(url, exc)}; fix its user, password or database name (or the server's "
+                "pg_hba.conf): waiting does not mend it"
+            ) from exc
         hint = _connections_needed(said) + cannot_connect_now(said)
         raise DatabaseUnavailable(f"cannot connect to the database: {said}{hint}") from exc
     except psycopg.ProgrammingError as exc:
@@ -335,6 +349,14 @@ def check_url(url: str) -> None:
 
 
 def _bad_url(url: str, exc: Exception) -> UsageError:
+    return UsageError(
+        f"DATABASE_URL {_redact(url)!r} is not a PostgreSQL connection URL ({_redacted_reason(url, exc)}); "
+        "use postgresql://USER:PASSWORD@HOST:PORT/DBNAME, or unset it for the embedded server"
+    )
+
+
+def _redacted_reason(url: str, exc: Exception) -> str:
+    """libpq's or the server's reason, `url`'s password never in it."""
     try:
         password = urlsplit(url).password if "://" in url else None
     except ValueError:  # e.g. an unclosed "[" of an IPv6 host
@@ -348,10 +370,7 @@ def _bad_url(url: str, exc: Exception) -> UsageError:
             reason = reason.replace(f"{quote}{secret}{quote}", f"{quote}***{quote}")
         if len(secret) >= 4:  # a shorter one would blank out letters of the message, not a secret
             reason = reason.replace(secret, "***")
-    return UsageError(
-        f"DATABASE_URL {_redact(url)!r} is not a PostgreSQL connection URL ({reason}); "
-        "use postgresql://USER:PASSWORD@HOST:PORT/DBNAME, or unset it for the embedded server"
-    )
+    return reason
 
 
 def _ensure_database(admin_url: str, name: str) -> None:
