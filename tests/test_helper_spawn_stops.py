@@ -9,6 +9,8 @@ import contextlib
 import multiprocessing.util
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -138,3 +140,25 @@ def test_a_ctrl_c_reaching_a_starting_helper_leaves_no_traceback_of_it(
     for pid in spawned:
         _ended(pid)
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_helper_starts_with_the_stops_blocked_in_a_process_that_never_spawned_before(tmp_path: Path) -> None:
+    """A terminal's Ctrl-C reaching a helper while Python still imported (its spawn_main unpickling, long before the
+    initializer) printed its KeyboardInterrupt traceback after the command's line: `report` and `leaderboard` stopped
+    within their first second (a new user's trial, 3 of 30 tries). Their draws worker was a process's first spawn:
+    multiprocessing started its resource tracker then, and unblocked SIGINT and SIGTERM after it, so the worker started
+    with them unblocked. Run in a process of its own: the test session's tracker runs already."""
+    script = tmp_path / "first_spawn.py"
+    script.write_text(
+        "import multiprocessing, signal\n"
+        "from concurrent.futures import ProcessPoolExecutor\n"
+        "from llmtrade.worker_process import spawning\n"
+        "if __name__ == '__main__':\n"
+        "    with spawning():\n"
+        "        pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context('spawn'))\n"
+        "        asked = pool.submit(signal.pthread_sigmask, signal.SIG_BLOCK, [])  # no initializer: as it started\n"
+        "    print(sorted(int(s) for s in asked.result(timeout=60)))\n"
+        "    pool.shutdown()\n"
+    )
+    ran = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True, timeout=120)
+    assert ran.stdout.strip() == str(sorted([int(signal.SIGINT), int(signal.SIGTERM)])), ran.stderr

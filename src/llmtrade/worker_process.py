@@ -11,6 +11,7 @@ import contextlib
 import logging
 import multiprocessing
 import multiprocessing.connection
+import multiprocessing.resource_tracker
 import os
 import signal
 import threading
@@ -33,10 +34,12 @@ def spawning() -> Iterator[Callable[[], list[multiprocessing.process.BaseProcess
     other children, there before, left out). Ctrl-C and SIGTERM are held for the parent until the block ends
     (stops.signals_held: a stop landing between a spawn and the start-up data the parent then writes left the child
     reading an empty pipe), and blocked for this thread meanwhile, so each child starts with them blocked (the mask
-    is inherited across fork and exec) until its initializer ignores or answers them (`started_as_helper`,
-    `stops_unblocked`). A Ctrl-C at a terminal reaches the whole group: a helper still importing printed its
-    "KeyboardInterrupt" traceback after the command's one line (a new user's trial, a sweep stopped as a run's paths
-    worker started): Python answers SIGINT from its first moments, long before a helper's initializer can."""
+    is inherited across fork and exec; multiprocessing's resource tracker is started first, whose start unblocked
+    them) until its initializer ignores or answers them (`started_as_helper`, `stops_unblocked`). A Ctrl-C at a
+    terminal reaches the whole group: a helper still importing printed its "KeyboardInterrupt" traceback after the
+    command's one line (new users' trials: a sweep stopped as a run's paths worker started; `report` and `leaderboard`
+    as their draws worker did): Python answers SIGINT from its first moments, long before a helper's initializer
+    can."""
     with signals_held():
         before = set(multiprocessing.active_children())
 
@@ -46,6 +49,9 @@ def spawning() -> Iterator[Callable[[], list[multiprocessing.process.BaseProcess
         if not hasattr(signal, "pthread_sigmask"):  # not POSIX: nothing to inherit
             yield spawned
             return
+        # multiprocessing starts its resource tracker at a process's first spawn, and unblocks SIGINT and SIGTERM once
+        # it has (its own guard of that spawn): started inside the block, it undid the block for every child after it.
+        multiprocessing.resource_tracker.ensure_running()
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
         try:
             yield spawned
