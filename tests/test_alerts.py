@@ -416,3 +416,19 @@ def test_a_dry_run_with_a_configuration_that_cannot_be_loaded_sends_nothing(
     monkeypatch.setenv("LLMTRADE_ALERT_URLS", http_sink.url)
     assert CliRunner().invoke(app, ["--config", str(tmp_path), "run-weekly", "--dry-run"]).exit_code == 2
     assert http_sink.received == []
+
+
+def test_config_validate_names_an_alert_url_that_can_never_send_and_never_its_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A new user's trial: LLMTRADE_ALERT_URLS=notaurl passed `config validate`, and was found at the first incident,
+    when an alert was needed (then retried for days, as a service down would be)."""
+    secret = "discord://s3cretwebhook"  # a Discord URL needs its webhook id and token: apprise makes nothing of it
+    monkeypatch.setenv("LLMTRADE_ALERT_URLS", f"json://localhost:8080/hook, notaurl {secret}")
+    refused = CliRunner().invoke(app, ["config", "validate"])
+    assert refused.exit_code == 2, refused.output
+    assert "LLMTRADE_ALERT_URLS" in refused.stderr and "URL 2 of 3 (unknown:" in refused.stderr
+    assert "URL 3 of 3 (discord:" in refused.stderr and "URL 1 of 3" not in refused.stderr
+    assert "s3cretwebhook" not in refused.output
+    monkeypatch.setenv("LLMTRADE_ALERT_URLS", "json://localhost:8080/hook")
+    assert CliRunner().invoke(app, ["config", "validate"]).exit_code == 0

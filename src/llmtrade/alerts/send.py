@@ -21,6 +21,17 @@ def urls_from(value: str | None) -> list[str]:
     return [url for url in _SPLIT.split(value or "") if url]
 
 
+def unusable(urls: Sequence[str]) -> list[str]:
+    """Those of `urls` apprise can make nothing of (no service has the scheme, or the URL lacks what its service
+    needs), each by its place and its record's name (`target_of`: never a secret). Such a URL can never send:
+    `config validate` says so, where the first incident would have been the first to tell."""
+    import apprise  # lazy: see the module docstring
+
+    with apprise.LogCapture(level=apprise.logging.ERROR):  # apprise's own words for it go nowhere: ours say it
+        bad = [(n, url) for n, url in enumerate(urls, start=1) if apprise.Apprise.instantiate(url) is None]
+    return [f"URL {n} of {len(urls)} ({target_of(url)})" for n, url in bad]
+
+
 def target_of(url: str) -> str:
     """A URL's name for the record: its scheme and a hash, never its secret parts."""
     scheme = url.split("://", 1)[0].lower() if "://" in url else "unknown"

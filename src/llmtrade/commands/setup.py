@@ -40,6 +40,7 @@ def init(
 @config_app.command("validate", cls=Reads)
 def config_validate(ctx: typer.Context) -> None:
     """Check the configuration and any prompt overrides; exits 2 and names every problem when invalid."""
+    from llmtrade.alerts.send import unusable, urls_from
     from llmtrade.app.session import prompts_dir  # lazy: see package docstring
     from llmtrade.llm.providers import unset_keys
     from llmtrade.prompts.renderer import PromptRenderer
@@ -55,6 +56,10 @@ def config_validate(ctx: typer.Context) -> None:
         PromptRenderer(overrides)  # reads and parses every override template
     except ConfigError as exc:
         errors.append(exc)
+    if root.settings.alert_urls and (bad := unusable(urls_from(root.settings.alert_urls))):
+        # An alert URL that can never send was found at the first incident: when it was needed.
+        message = f"{', '.join(bad)}: no URL apprise can send to (apprise's list of services gives each one's form)"
+        errors.append(ConfigError("the environment (LLMTRADE_ALERT_URLS)", message=message))
     if errors:
         raise ConfigError.combine(errors)
     out = Output()
