@@ -172,6 +172,13 @@ RULE_CASES = {
         "universe: the benchmark SPY is not in the universe",
     ),
     "symbol twice": ("assets.yaml", "{symbol: IAU,", "{symbol: GLD,", "universe[9].symbol: GLD is listed twice"),
+    # A new user's trial: "a checkpoint time is listed twice", which one not said.
+    "checkpoint twice": (
+        "schedule.yaml",
+        '"14:00", "15:50"]',
+        '"09:00", "15:50"]',
+        "checkpoints: a checkpoint time is listed twice: 09:00",
+    ),
     "checkpoint after close": (
         "schedule.yaml",
         '"15:50"]',

@@ -77,9 +77,14 @@ class MarketDataConfig(_Model):
     @field_validator("providers")
     @classmethod
     def _no_repeats(cls, providers: list[str]) -> list[str]:
-        if len(set(providers)) != len(providers):
-            raise ValueError(f"a provider is listed twice: {providers}")
+        if repeats := _repeats(providers):
+            raise ValueError(f"a provider is listed twice: {repeats}")
         return providers
+
+
+def _repeats(values: list[str]) -> str:
+    """The values listed more than once, in the order first met, for a message ("" when none is)."""
+    return ", ".join(dict.fromkeys(v for v in values if values.count(v) > 1))
 
 
 # The market benchmark: indicators' corr_spy, the researcher's risk mode and `status`'s SPY line all
@@ -177,8 +182,8 @@ class ScheduleConfig(_Model):
     def _checkpoint_times(cls, times: list[str]) -> list[str]:
         for value in times:
             _check_time(value)
-        if len(set(times)) != len(times):
-            raise ValueError("a checkpoint time is listed twice")
+        if repeats := _repeats(times):
+            raise ValueError(f"a checkpoint time is listed twice: {repeats}")
         return sorted(times)
 
 
