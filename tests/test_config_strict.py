@@ -94,6 +94,14 @@ STRICT_CASES = {
     "slippage as text": ("accounts.yaml", "slippage_bps: 5", 'slippage_bps: "5"', "paper.slippage_bps", "'5'"),
     "slippage boolean": ("accounts.yaml", "slippage_bps: 5", "slippage_bps: yes", "paper.slippage_bps", "'yes'"),
     "positions boolean": ("risk.yaml", "max_open_positions: 10", "max_open_positions: on", "limits.max", "'on'"),
+    # Date-shaped, no date: was "malformed YAML: '2024-13-45' is not a date" at a line, the field not named.
+    "cutoff no date": (
+        "models.yaml",
+        "knowledge_cutoff: 2024-09-30",
+        "knowledge_cutoff: 2024-13-45",
+        "pms[0].knowledge_cutoff: must be a date",
+        "'2024-13-45'",
+    ),
 }
 
 

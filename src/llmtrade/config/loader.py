@@ -174,13 +174,13 @@ class _Strict:
         super().flatten_mapping(node)  # type: ignore[misc]
 
     def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
-        # PyYAML raises a bare ValueError for a date-shaped value that is no date (2024-13-01).
+        # PyYAML raises a bare ValueError for a date-shaped value that is no date (2024-13-45). It stays the text it
+        # is, and the field that wants a date refuses it by its path and value, as it does 30/09/2024 (a new user's
+        # trial: refused here, as malformed YAML at a line and column, the field not named).
         try:
             return super().construct_yaml_timestamp(node)  # type: ignore[misc]
-        except ValueError as exc:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"{node.value!r} is not a date ({exc})", node.start_mark
-            ) from None
+        except ValueError:
+            return node.value
 
     def construct_yaml_bool(self, node: yaml.ScalarNode) -> Any:
         # YAML 1.1 (PyYAML) reads yes/no/on/off as booleans: `live_trading_enabled: yes` turned live trading on, in a
