@@ -126,3 +126,20 @@ def main_thread_inside(code: types.CodeType) -> bool:
             return True
         frame = frame.f_back
     return False
+
+
+def live_gateway(storage: Storage, *, sleep: Callable[[float], Any] | None = None) -> Any:
+    """A live LLMGateway over one OpenAI-compatible client, "fake" at the fake transport's BASE_URL (fake_llm),
+    recording into `storage`; `sleep`: the client's waits between attempts (async, given the seconds), none by
+    default."""
+    from llmtrade.llm.gateway import LLMGateway, LLMMode
+    from llmtrade.llm.http_client import OpenAICompatibleClient
+    from llmtrade.storage.llm_cache import AnswerCache
+
+    async def no_wait(seconds: float) -> None:
+        return None
+
+    client = OpenAICompatibleClient("fake", BASE_URL, "k", sleep=sleep or no_wait)
+    return LLMGateway(
+        mode=LLMMode.LIVE, clients={"fake": client}, prices={}, events=storage.events, cache=AnswerCache(storage.conn)
+    )

@@ -17,13 +17,12 @@ from pydantic import BaseModel, Field
 from llmtrade.config.models import ModelRef
 from llmtrade.domain.events import LLMCallFailed
 from llmtrade.errors import LLMContextExceeded, LLMTruncated, TemporaryError
-from llmtrade.llm.gateway import CallSite, LLMGateway, LLMMode
-from llmtrade.llm.http_client import OpenAICompatibleClient
+from llmtrade.llm.gateway import CallSite
 from llmtrade.llm.types import ChatMessage
 from llmtrade.storage.bootstrap import Storage
-from llmtrade.storage.llm_cache import AnswerCache
 from tests.fakes import llm_faults as f
-from tests.fakes.llm_transport import BASE_URL, fake_llm
+from tests.fakes.llm_transport import fake_llm
+from tests.support import live_gateway
 
 REF = ModelRef(model="m/pm", provider="fake", max_tokens=1000)
 SITE = CallSite(role="pm_pitch", run_id="run-1", account_id="acct_1")
@@ -36,15 +35,8 @@ class Pitch(BaseModel):
     thesis: str
 
 
-async def _no_wait(seconds: float) -> None:
-    return None
-
-
 def _ask(storage: Storage) -> Any:
-    client = OpenAICompatibleClient("fake", BASE_URL, "k", sleep=_no_wait)
-    gateway = LLMGateway(
-        mode=LLMMode.LIVE, clients={"fake": client}, prices={}, events=storage.events, cache=AnswerCache(storage.conn)
-    )
+    gateway = live_gateway(storage)
 
     def rules(rng: random.Random) -> Pitch:
         return Pitch(instrument="SPY", conviction=1, thesis="rules")

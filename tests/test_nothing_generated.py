@@ -13,15 +13,14 @@ from pydantic import BaseModel
 from llmtrade.config.models import ModelRef
 from llmtrade.domain.events import LLMCallCompleted, LLMCallFailed
 from llmtrade.errors import LLMEmptyAnswer, LLMUnavailable
-from llmtrade.llm.gateway import CallSite, LLMGateway, LLMMode
-from llmtrade.llm.http_client import OpenAICompatibleClient
+from llmtrade.llm.gateway import CallSite
 from llmtrade.llm.replies import nothing_generated
 from llmtrade.llm.types import ChatMessage
 from llmtrade.pipeline.retry import holdable
 from llmtrade.storage.bootstrap import Storage
-from llmtrade.storage.llm_cache import AnswerCache
 from tests.fakes import llm_faults as f
-from tests.fakes.llm_transport import BASE_URL, fake_llm
+from tests.fakes.llm_transport import fake_llm
+from tests.support import live_gateway
 
 REF = ModelRef(model="m/pm", provider="fake", max_tokens=1000)
 SITE = CallSite(role="pm_pitch", run_id="run-1", account_id="acct_1")
@@ -32,15 +31,8 @@ class Pitch(BaseModel):
     instrument: Literal["SPY", "TLT"]
 
 
-async def _no_sleep(seconds: float) -> None:
-    return None
-
-
 def _ask(storage: Storage) -> Any:
-    client = OpenAICompatibleClient("fake", BASE_URL, "k", sleep=_no_sleep)
-    gateway = LLMGateway(
-        mode=LLMMode.LIVE, clients={"fake": client}, prices={}, events=storage.events, cache=AnswerCache(storage.conn)
-    )
+    gateway = live_gateway(storage)
     return asyncio.run(gateway.ask(REF, MESSAGES, SITE, output=Pitch, rules=lambda rng: Pitch(instrument="SPY")))
 
 

@@ -14,14 +14,13 @@ import pytest
 
 from llmtrade.config.models import ModelRef
 from llmtrade.errors import LLMAuthRejected, LLMContentFiltered, LLMNoEndpoint, LLMRateLimited
-from llmtrade.llm.gateway import CallSite, LLMGateway, LLMMode
-from llmtrade.llm.http_client import OpenAICompatibleClient
+from llmtrade.llm.gateway import CallSite
 from llmtrade.llm.types import ChatMessage
 from llmtrade.pipeline.retry import holdable
 from llmtrade.storage.bootstrap import Storage
-from llmtrade.storage.llm_cache import AnswerCache
 from tests.fakes import llm_faults as f
-from tests.fakes.llm_transport import BASE_URL, fake_llm
+from tests.fakes.llm_transport import fake_llm
+from tests.support import live_gateway
 
 REF = ModelRef(model="m/free", provider="fake", max_tokens=1000)
 SITE = CallSite(role="pm_pitch", run_id="run-1", account_id="acct_1")
@@ -32,10 +31,7 @@ def _ask(storage: Storage, slept: list[float]) -> Any:
     async def sleep(seconds: float) -> None:
         slept.append(seconds)
 
-    client = OpenAICompatibleClient("fake", BASE_URL, "k", sleep=sleep)
-    gateway = LLMGateway(
-        mode=LLMMode.LIVE, clients={"fake": client}, prices={}, events=storage.events, cache=AnswerCache(storage.conn)
-    )
+    gateway = live_gateway(storage, sleep=sleep)
     return asyncio.run(gateway.ask_text(REF, MESSAGES, SITE, rules=lambda rng: "rules"))
 
 
