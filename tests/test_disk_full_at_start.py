@@ -56,3 +56,10 @@ def test_a_backtest_database_the_full_disk_refuses_is_temporary_not_a_missing_pr
     assert result.exit_code == 75, result.output
     assert "the database server's disk is full" in result.stderr and "No space left on device" in result.stderr
     assert "CREATEDB" not in result.stderr and "Traceback" not in result.output
+
+
+def test_a_failed_start_is_not_blamed_on_a_full_disk_its_old_log_still_mentions(tmp_path: Path) -> None:
+    """At a failed start pgserver logs the server's whole log, where a full disk of an earlier day may still be."""
+    old_log = "2026-11-01 FATAL: could not write lock file: No space left on device\n2026-12-05 FATAL: lock file exists"
+    error = not_started(tmp_path / "pgdata", RuntimeError("postgres failed to start"), said=old_log)
+    assert error.exit_code == 1 and "full" not in str(error)

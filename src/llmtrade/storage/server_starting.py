@@ -181,7 +181,9 @@ def not_started(pgdata: Path, exc: Exception, *, said: str = "") -> DatabaseErro
     failed initdb's output, which its exception does not carry)."""
     reason = str(exc).strip()
     log = f"Its log is {pgdata / 'log'}" if (pgdata / "log").exists() else "It wrote no log"
-    if _DISK_FULL in said or _DISK_FULL in _said_by(exc):  # the machine's trouble: passes once space is freed
+    # The machine's trouble, which passes once space is freed. What pgserver logged counts for initdb alone: at a failed
+    # start it logs the server's whole log, where a full disk of an earlier day may still be written.
+    if _DISK_FULL in _said_by(exc) or ("initdb" in reason and _DISK_FULL in said):
         return DatabaseUnavailable(
             f"could not start the embedded PostgreSQL in {pgdata}: the disk under it is full ({_DISK_FULL}); free "
             "space there, then run the command again"
