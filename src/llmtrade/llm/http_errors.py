@@ -146,16 +146,22 @@ def error_status(error: dict[str, Any]) -> int | None:
     return None
 
 
-def limit_source_of(found: httpx.Response | dict[str, Any]) -> str | None:
-    """OpenRouter's `error.metadata.limit_source` of a 402 (which limit ran out), from a response or an error."""
+def error_metadata(found: httpx.Response | dict[str, Any]) -> dict[str, Any]:
+    """OpenRouter's `error.metadata` (what the provider and its limits said), from a response or an error; {} when
+    there is none (a body that is not JSON, no error object)."""
     error: Any = found
     if isinstance(found, httpx.Response):
         try:
             error = (found.json() or {}).get("error")
         except (ValueError, AttributeError):
-            return None
+            return {}
     metadata = error.get("metadata") if isinstance(error, dict) else None
-    source = metadata.get("limit_source") if isinstance(metadata, dict) else None
+    return metadata if isinstance(metadata, dict) else {}
+
+
+def limit_source_of(found: httpx.Response | dict[str, Any]) -> str | None:
+    """OpenRouter's `error.metadata.limit_source` of a 402 (which limit ran out), from a response or an error."""
+    source = error_metadata(found).get("limit_source")
     return str(source) if source else None
 
 
@@ -196,11 +202,8 @@ def retry_after(response: httpx.Response) -> float | None:
 def _flagged(response: httpx.Response) -> str | None:
     """The reasons of OpenRouter's moderation refusal (a 403 whose error's metadata has `reasons` or `flagged_input`:
     openrouter.ai/docs/api-reference/errors), else None (a 403 of the key or the account)."""
-    try:
-        metadata = response.json()["error"]["metadata"]
-    except (ValueError, KeyError, TypeError):
-        return None
-    if not isinstance(metadata, dict) or not (metadata.get("reasons") or metadata.get("flagged_input")):
+    metadata = error_metadata(response)
+    if not (metadata.get("reasons") or metadata.get("flagged_input")):
         return None
     reasons = metadata.get("reasons")
     return ", ".join(map(str, reasons)) if isinstance(reasons, list) and reasons else "no reason given"
@@ -213,12 +216,10 @@ def reset_wait(response: httpx.Response) -> float | None:
     seconds; None when none is given."""
     value = response.headers.get("x-ratelimit-reset")
     if value is None:
-        try:
-            error = response.json().get("error")
-            headers = error.get("metadata", {}).get("headers", {})
-            value = next((str(v) for k, v in headers.items() if str(k).lower() == "x-ratelimit-reset"), None)
-        except (ValueError, AttributeError):
-            return None  # a body that is not JSON, or holds no error object with headers
+        headers = error_metadata(response).get("headers")
+        if not isinstance(headers, dict):
+            return None
+        value = next((str(v) for k, v in headers.items() if str(k).lower() == "x-ratelimit-reset"), None)
     reset = retry_after_seconds(value, 0.0)
     if reset is None:
         return None
