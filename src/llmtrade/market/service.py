@@ -41,6 +41,7 @@ class MarketData(SessionBars):
     ):
         if not providers:
             raise MarketDataError("no market data provider is configured")
+        super().__init__()  # SessionBars' own state (market/session_bars.py)
         self.providers = list(providers)
         self._cache = cache
         self.calendar = calendar
@@ -52,8 +53,6 @@ class MarketData(SessionBars):
         # one range) or before it (Recording.flagged_before, read at the first jump); an unconfirmed last bar is said
         # again once its next session tells what it was.
         self._flagged: set[tuple[str, date, str]] | None = None
-        self._confirmed = set()  # SessionBars' (market/session_bars.py)
-        self._before = (None, {})
         # Where a rejected answer is recorded when nothing else is (a backtest's prefetch, unrecorded but for this):
         # the books of a backtest that stopped on its prices say why, as a live run's do.
         self.refusals: EventSink | None = None

@@ -29,10 +29,12 @@ class SessionBars:
     calendar: TradingCalendar
     _cache: BarCache
     _recording: Recording | None
-    # The (symbol, day) whose gap `confirm_splits` asked the providers about: once per process.
-    _confirmed: set[tuple[str, date]]
-    # The day `closes_before` last looked from, and the closes it found then, by symbol.
-    _before: tuple[date | None, dict[str, list[Bar]]]
+
+    def __init__(self) -> None:
+        # The (symbol, day) whose gap `confirm_splits` asked the providers about: once per process.
+        self._confirmed: set[tuple[str, date]] = set()
+        # The day `closes_before` last looked from, and the closes it found then, by symbol.
+        self._before: tuple[date | None, dict[str, list[Bar]]] = (None, {})
 
     def _find_splits(self, provider: BarProvider, bars: dict[str, list[Bar]], start: date, end: date) -> set[str]:
         raise NotImplementedError  # MarketData's: the splits an answer shows, recorded
