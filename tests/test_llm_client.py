@@ -97,7 +97,7 @@ def test_structured_requests_carry_a_strict_json_schema_and_the_key() -> None:
         "json_schema": {"name": "Thing", "schema": schema, "strict": True},
     }
     assert fake.authorizations == ["Bearer sk-test"]
-    assert "usage" not in body  # only OpenRouter is asked for the cost field
+    assert "usage" not in body and "provider" not in body  # only OpenRouter is asked for its cost and routing fields
 
 
 def test_openrouter_is_asked_for_cost_and_its_cost_is_used() -> None:

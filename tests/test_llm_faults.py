@@ -536,6 +536,31 @@ def test_a_404_about_structured_outputs_steps_down_too_but_a_plain_404_does_not(
     assert not isinstance(caught.value, StructuredOutputRefused)
 
 
+OPENROUTER = "https://openrouter.ai/api/v1"
+
+
+def test_openrouter_is_asked_to_route_only_to_providers_honouring_the_format(storage: Storage) -> None:
+    # Without `provider.require_parameters` OpenRouter may hand a json_schema request to a provider of the model that
+    # ignores the format, and the prose it answers costs a repair (or the role's week).
+    with fake_llm(OPENROUTER) as fake:
+        fake.behaviour = f.routed("json_schema", "json_object")
+        answer = _ask(_gateway(storage, OPENROUTER))
+    assert not answer.repaired and len(fake.requests) == 1
+    assert fake.requests[0]["provider"] == {"require_parameters": True}
+    assert fake.requests[0]["response_format"]["type"] == "json_schema"
+
+
+def test_openrouter_with_no_provider_honouring_a_format_steps_down_to_the_prompt(storage: Storage) -> None:
+    with fake_llm(OPENROUTER) as fake:
+        fake.behaviour = f.routed()
+        answer = _ask(_gateway(storage, OPENROUTER))
+    kinds = [(r.get("response_format") or {}).get("type", "text") for r in fake.requests]
+    assert kinds == ["json_schema", "json_object", "text"]
+    # The format gone, nothing is left to require: any provider of the model may answer the prompt's JSON.
+    assert [r.get("provider") for r in fake.requests] == [{"require_parameters": True}] * 2 + [None]
+    assert not answer.repaired and _done(storage)[0].response_mode == "text"
+
+
 def test_a_provider_configured_without_structured_outputs_is_asked_with_json_object_first(storage: Storage) -> None:
     # models.yaml `structured_outputs: false`: read from the client's contract (ProviderClient), not with a getattr
     # whose default would have asked such a server with json_schema first.

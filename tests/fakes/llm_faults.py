@@ -309,6 +309,25 @@ def refuses_format(*modes: str, status: int = 400, provider: str = "DeepInfra") 
     return step
 
 
+def routed(*honoured: str) -> Step:
+    """OpenRouter's routing of a model served by several providers, some of which ignore response_format
+    (openrouter.ai/docs/features/provider-routing): a request with a format and without `provider.require_parameters`
+    may reach one that ignores it, and gets prose; with it, only a provider honouring the format type (`honoured`) is
+    asked, and none gives the 404 OpenRouter sends then."""
+
+    def step(req: dict[str, Any]) -> Fault:
+        kind = (req.get("response_format") or {}).get("type")
+        if kind is None:
+            return answer()(req)
+        if not (req.get("provider") or {}).get("require_parameters"):
+            return answer("Here is my pitch: I would buy SPY with moderate conviction.")(req)
+        if kind not in honoured:
+            return error_body(404, 404, "No endpoints found that can handle the requested parameters.")(req)
+        return answer()(req)
+
+    return step
+
+
 def streamed(
     content: str | None = None,
     *,

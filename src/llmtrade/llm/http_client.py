@@ -145,8 +145,9 @@ class OpenAICompatibleClient:
         self._attempt_floor = attempt_floor_seconds
         self._min_rate = min_tokens_per_second
         self._sleep = sleep
-        # OpenRouter reports each call's cost when asked; other servers may reject the extra field.
-        self._ask_for_cost = urlsplit(self.base_url).hostname == "openrouter.ai"
+        # OpenRouter reports each call's cost when asked, and routes to the providers that honour a response format when
+        # asked to (`_body`); other servers may reject either field.
+        self._openrouter = urlsplit(self.base_url).hostname == "openrouter.ai"
         # What of this provider can change an answer (where it is asked, in what format, whether reasoning may stand
         # for it): part of a held answer's and failure's basis (pipeline/retry.asked_with), so a changed setting asks
         # again. Not the key: a new key is the fix for a 401, and the answers a stopped run kept for the other roles
@@ -297,8 +298,14 @@ class OpenAICompatibleClient:
             elif mode == "json_object":
                 body["response_format"] = {"type": "json_object"}
             # "text": no response_format at all; the schema is in the prompt (the gateway put it there)
-        if self._ask_for_cost:
+        if self._openrouter:
             body["usage"] = {"include": True}
+            if "response_format" in body:
+                # OpenRouter otherwise may route the request to a provider of the model that ignores the format
+                # (openrouter.ai/docs/features/provider-routing, `require_parameters`), whose free text then costs a
+                # repair. With it, a model no provider serves in the format is refused with a 404 "No endpoints found
+                # that can handle the requested parameters", which steps down to the next format (FORMAT_REFUSED).
+                body["provider"] = {"require_parameters": True}
         return body
 
     async def _post(
