@@ -29,7 +29,14 @@ from llmtrade.app.results import (
 )
 from llmtrade.app.starting_cash import cash_warnings
 from llmtrade.app.status_drawdown import Closed, Closing, closing_equity
-from llmtrade.app.status_prices import at_last_close, ended_held, universe_unpriced, unpriced, unread_prices
+from llmtrade.app.status_prices import (
+    at_last_close,
+    ended_held,
+    universe_unpriced,
+    unpriced,
+    unpriced_orders,
+    unread_prices,
+)
 from llmtrade.app.week_mode import as_books_priced, mixed_books_note
 from llmtrade.brokers.fills import look_at
 from llmtrade.brokers.reconcile import look, our_order_ids
@@ -89,6 +96,7 @@ def status(app: Container) -> StatusResult:
             warnings.append(behind)
         first = events.read(type=AccountValued.event_type(), limit=1)
         wait = None
+        orders_only: list[str] = []  # the unpriced symbols, when none of them is held (only an order is queued)
         unread: list[LlmtradeError] = []  # why positions are valued at cost: the read of all, or a held symbol's
         failures: dict[str, LlmtradeError] = {}
         ended: dict[str, tuple[Bar, str]] = {}  # held symbols whose prices ended: valued at their last close
@@ -129,6 +137,9 @@ def status(app: Container) -> StatusResult:
                 | {s for s in missing if s in playing}
             )
             unread += [failures.get(s) or MarketDataError(f"no provider had {s}") for s in at_cost]
+            warnings += unpriced_orders(rows, missing, [s for s in at_cost if s not in held])
+            # No position is at cost when only queued orders lack their price: said so, not as positions at cost.
+            orders_only = [] if held.intersection(at_cost) else at_cost
         wait, failed = unread_prices(unread)
         # An account taken out of accounts.yaml has no row: what its books still hold is said, not dropped unseen.
         gone = orphaned_holdings(events, {a.id for a in config.accounts.accounts})
@@ -165,6 +176,7 @@ def status(app: Container) -> StatusResult:
         synthetic=any(bars[-1].synthetic for bars in series.values() if bars),
         prices_wait=wait,
         prices_failed=failed,
+        unpriced_orders=orders_only,
         spy_return_since_start=spy,
         accounts=accounts,
         last_runs=runs,

@@ -333,6 +333,9 @@ class StatusResult(Result):
     # Why some position is valued at cost for a reason waiting will not mend (a CSV file missing or unreadable, a
     # symbol no provider has), with the exit status gives after showing the rest (2 for the CSV folder's own files).
     prices_failed: StatusPricesFailed | None = None
+    # The symbols without a price (`prices_wait`, `prices_failed`) that no account holds: an order of llmtrade's is
+    # queued in each (its fill not recorded yet), which that price would fill or value. Empty when one is held.
+    unpriced_orders: list[str] = []
 
 
 # ---------------------------------------------------------------- positions

@@ -25,6 +25,19 @@ def unpriced(rows: Sequence[dict[str, Any]], prices: Mapping[str, float], missin
     ]
 
 
+def unpriced_orders(rows: Sequence[dict[str, Any]], missing: Mapping[str, str], symbols: Sequence[str]) -> list[str]:
+    """What to say of each symbol of `symbols` (held by nobody, an order of llmtrade's queued in it) this status has
+    no price for: the fill that price would value (at the open, or the close of a session priced at its open) is not
+    in these figures. Said apart from positions at cost: a trial's status said "positions valued at cost" of an
+    account that held nothing in the symbol."""
+    return [
+        f"{symbol} (an order of {', '.join(accounts)} whose fill is not recorded yet; nothing held) has no price here: "
+        f"{missing.get(symbol, 'no provider had it')}; the order's fill cannot be valued until it has one"
+        for symbol in symbols
+        if (accounts := [r["account_id"] for r in rows if any(o.symbol == symbol for o in r["open_orders"])])
+    ]
+
+
 def unread_prices(failures: Sequence[LlmtradeError]) -> tuple[str | None, StatusPricesFailed | None]:
     """Why status valued positions at cost, as its exit: a wait (`prices_wait`, exit 75) when every failure is
     temporary, else what to mend (`prices_failed`, with the exit of the worst: 2 for the CSV folder's own files, else

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -10,6 +10,9 @@ from llmtrade.commands.context import Reads, container, echo_json, state
 from llmtrade.commands.options import Json, Offline
 from llmtrade.console import Output
 from llmtrade.errors import MarketDataError, TemporaryError
+
+if TYPE_CHECKING:
+    from llmtrade.app.results import StatusResult
 
 trading_app = typer.Typer(help="The global kill switch: status, disable, enable.", no_args_is_help=True)
 breaker_app = typer.Typer(help="Per-account circuit breakers.", no_args_is_help=True)
@@ -31,9 +34,16 @@ def status(ctx: typer.Context, offline: Offline = False, as_json: Json = False) 
 
         failed = result.prices_failed
         error = PriceFilesMisconfigured if failed.exit_code == PriceFilesMisconfigured.exit_code else MarketDataError
-        raise error(f"positions valued at cost, so these figures are not the books': {failed.reason}")
+        raise error(f"{_unpriced(result)}, so these figures are not the books': {failed.reason}")
     if result.prices_wait is not None:  # its warning said why: the exit says the figures are not the answer yet
-        raise TemporaryError("positions valued at cost: no price could be read now; run status again later")
+        raise TemporaryError(f"{_unpriced(result)}: no price could be read now; run status again later")
+
+
+def _unpriced(result: StatusResult) -> str:
+    """What the missing prices leave out of status's figures: positions at cost, or only queued orders' fills."""
+    if result.unpriced_orders:
+        return f"the fill of llmtrade's order queued in {', '.join(result.unpriced_orders)} cannot be valued"
+    return "positions valued at cost"
 
 
 @trading_app.command("status", cls=Reads)
