@@ -100,3 +100,30 @@ def test_a_database_lost_outside_a_stage_says_where_the_backtest_stopped(databas
     assert found.message.endswith(
         f"backtest {name!r} stopped between week {FIRST} and week {LAST} (weeks done: 1 of 2)."
     ), found.message
+
+
+def test_a_week_whose_flush_failed_behind_is_not_counted_done(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A trial on a full disk: the first week's COPY failed behind, the next week's flush raised it, and the stop said
+    # "weeks done: 1 of 2" where the rerun found none.
+    from llmtrade.storage import sole_writer
+
+    write = sole_writer.write
+
+    def full_disk(conn: psycopg.Connection, held: list) -> None:  # type: ignore[type-arg]
+        if any(event.type == "BacktestWeekDone" for event, _ in held):
+            raise psycopg.errors.DiskFull('could not extend file "base/16384/16401": No space left on device')
+        write(conn, held)
+
+    monkeypatch.setattr(sole_writer, "write", full_disk)
+    name = _unique()
+    with pytest.raises(psycopg.errors.DiskFull) as failed:
+        _run(database_url, tmp_path, name, audit=0)
+    assert failed.value.__notes__ == [
+        f"backtest {name!r} stopped after week {LAST}: the database did not store the last 2 weeks run "
+        "(weeks done: 0 of 2), run again by a rerun."
+    ]
+    monkeypatch.setattr(sole_writer, "write", write)
+    resumed = _run(database_url, tmp_path, name, audit=0)
+    assert (resumed.weeks_done_before, resumed.weeks_run) == (0, 2)

@@ -209,7 +209,7 @@ def _backtest(
             say("memory: rows of events a killed run never wrote were found; rebuilt from the events written")
         todo = [w for w in weeks if w not in finished]
         refuse_bridged(storage, spec.name, todo)  # books priced by an earlier version's rule are not gone on with
-        where = Whereabouts(spec.name, todo, weeks_done=len(finished), weeks=len(weeks))
+        where = Whereabouts(spec.name, todo, weeks_done=len(finished), weeks=len(weeks), written=events.written_behind)
         later.enter_context(where.noted())  # a stop from here on says where the weeks were (backtest_stops.py)
         unbound = False
         if todo:
@@ -291,6 +291,7 @@ def _backtest(
                 # and commit run behind, on the writer's own connection, while the next week computes; the next
                 # week's flush (or any read that must ask PostgreSQL, or the way out) waits for it first.
                 events.flush_behind()
+                where.handed()  # the weeks before this one are committed (the flush waited for theirs first)
                 # A closed week's streams are read no more: their copies leave memory (else ~2 MB a week, kept).
                 events.drop_idle_copies()
                 heap()  # the week's survivors frozen

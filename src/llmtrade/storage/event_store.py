@@ -318,6 +318,15 @@ class EventStore:
         if self._writer is not None:
             self._writer.flush_behind()
 
+    def written_behind(self) -> bool:
+        """Wait for the flushes run behind: whether every one committed (one failed: every later flush raises it)."""
+        try:
+            if self._writer is not None:
+                self._writer.wait()
+        except Exception:
+            return False
+        return True
+
     def drop_idle_copies(self) -> None:
         """Forget the in-process copies of streams no read asked for since the call before last (and the payloads
         parsed that long ago): storage/event_copies.py `Copies.drop_idle`. A backtest calls it after each week."""
