@@ -7,28 +7,26 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from llmtrade.analytics.curves import stretch_round_trips
 from llmtrade.app.baselines import spy_return
 from llmtrade.app.clock_behind import clock_behind
 from llmtrade.app.container import Container
-from llmtrade.app.due_jobs import done_keys
 from llmtrade.app.killed_runs import lease_held
 from llmtrade.app.last_runs import last_runs
 from llmtrade.app.missed_weeks import unrun_weeks
 from llmtrade.app.orphaned_positions import orphan_line, orphaned_holdings
 from llmtrade.app.results import (
     AccountStanding,
-    ClosingPutOffLine,
     DifferenceLine,
-    EventCheckpointLine,
     StatusResult,
     StatusUsage,
     UsageSum,
 )
 from llmtrade.app.starting_cash import cash_warnings
 from llmtrade.app.status_drawdown import Closed, Closing, closing_equity
+from llmtrade.app.status_jobs import checkpoints_missed, closings_put_off, event_checkpoint_lines
 from llmtrade.app.status_prices import (
     at_last_close,
     ended_held,
@@ -46,8 +44,6 @@ from llmtrade.discovery.universe import held_outside, in_play
 from llmtrade.domain.call_costs import budget_counted, cost_unknown, spent_usd
 from llmtrade.domain.checkpoints import (
     AccountValued,
-    CheckpointsMissed,
-    ClosingPutOff,
 )
 from llmtrade.domain.events import (
     LLMCallCompleted,
@@ -58,7 +54,6 @@ from llmtrade.domain.events import (
 from llmtrade.domain.ledger import BooksReset, Split
 from llmtrade.domain.market import Bar
 from llmtrade.domain.reconciliation import Difference, ReconciliationDifferenceFound, is_ours
-from llmtrade.domain.streams import CLOSINGS_PUT_OFF, MISSED_CHECKPOINTS, week_stream
 from llmtrade.domain.trading import AccountSnapshot, Fill
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import LlmtradeError, MarketDataError
@@ -75,7 +70,6 @@ from llmtrade.storage.resets import recorded_resets
 from llmtrade.storage.splits import recorded_splits
 from llmtrade.workflows.account_reset import stretch_fills
 from llmtrade.workflows.desk import Desk
-from llmtrade.workflows.event_checkpoint import fired
 
 
 def status(app: Container) -> StatusResult:
@@ -157,12 +151,7 @@ def status(app: Container) -> StatusResult:
         calls = events.read(type=[LLMCallCompleted.event_type(), LLMCallFailed.event_type()])
         fired_now = event_checkpoint_lines(events, week_id)
         put_off = closings_put_off(events, week_id)
-        missed = [
-            key
-            for week in (week_id - timedelta(days=7), week_id)
-            for e in events.read_stream(week_stream(week, MISSED_CHECKPOINTS))
-            for key in CheckpointsMissed.from_event(e).checkpoints
-        ]
+        missed = checkpoints_missed(events, week_id)
         # Said by a wake-up or not (cron broken says nothing): a week the books skipped is no silent gap.
         not_run = unrun_weeks(config.schedule, app.calendar, events, now)
     return StatusResult(
@@ -223,38 +212,6 @@ def unrecorded_splits(
             " positions show the old shares at the new price until the next run (run-due, a checkpoint) records it"
         )
     return said
-
-
-def closings_put_off(events: EventStore, week_id: date) -> list[ClosingPutOffLine]:
-    """Checkpoints of this week and last past their deadline whose closing run-due put off (ClosingPutOff) and which
-    are still open, each with the last reason."""
-    done = done_keys(events)
-    latest: dict[str, ClosingPutOffLine] = {}
-    for week in (week_id - timedelta(days=7), week_id):
-        for e in events.read_stream(week_stream(week, CLOSINGS_PUT_OFF)):
-            put_off = ClosingPutOff.from_event(e)
-            for key in put_off.checkpoints:
-                latest[key] = ClosingPutOffLine(job=key, reason=put_off.reason, at=e.occurred_at.isoformat())
-    return [line for key, line in latest.items() if key not in done]
-
-
-def event_checkpoint_lines(events: EventStore, week_id: date) -> list[EventCheckpointLine]:
-    """The week's event checkpoints (workflows/event_checkpoint.py), each with whether it completed."""
-    done = done_keys(events)
-    return [
-        EventCheckpointLine(
-            job=t.key,
-            account_id=t.account_id,
-            symbol=t.symbol,
-            move=t.move,
-            reference_price=t.reference_price,
-            reference_at=t.reference_at.isoformat(),
-            price=t.price,
-            price_at=t.price_at.isoformat(),
-            completed=t.key in done,
-        )
-        for t in fired(events, week_id)
-    ]
 
 
 def _in_new_shares(series: Mapping[str, Sequence[Bar]], splits: Sequence[Split], now: datetime) -> dict[str, float]:
