@@ -81,6 +81,34 @@ def test_an_order_alpaca_rejects_at_the_open_is_recorded_once_and_said(storage: 
         assert again.refused == [] and server.count("POST", "/v2/orders") == 1  # never sent again
 
 
+def test_an_order_a_killed_run_sent_and_alpaca_ended_before_the_rerun_is_recorded_ended_and_said(
+    storage: Storage,
+) -> None:
+    # An audit: run 1 POSTed the order and was killed before recording it; Alpaca rejected it at the open; the rerun
+    # recorded Alpaca's answer (rejected) as an OrderSubmitted, which no look took for an end: never said, never sent.
+    from llmtrade.brokers.order_ends import ended_notes
+    from llmtrade.domain.trading import OrdersPlanned
+    from llmtrade.workflows.plan_recovery import recover_orders
+
+    with FakeAlpacaServer(key_id=KEY, secret_key=SECRET) as server:
+        server.set_price("SPY", 500.0)
+        server.set_time(datetime(2026, 1, 5, 12, 0, tzinfo=UTC))
+        broker = AlpacaBroker("acct_1", KEY, SECRET, url_override=server.base_url, timeout_seconds=2.0)
+        broker.submit(ORDER)  # run 1's POST; its OrderSubmitted never written
+        server.set_time(datetime(2026, 1, 6, 14, 30, tzinfo=UTC))
+        server.end_order(CID, "rejected")
+        plan = OrdersPlanned(account_id="acct_1", broker="alpaca", orders=[ORDER], positions_before={})
+        [recovered] = recover_orders(storage.events, broker, plan, stream=STREAM, week_id=WEEK, run_id="r2")
+        assert recovered.result.status is OrderStatus.REJECTED
+
+        record_new_fills(storage.events, broker, week_id=WEEK, run_id="r2")
+
+        [ended] = _ends(storage)
+        assert (ended.client_order_id, ended.status) == (CID, OrderStatus.REJECTED)
+        [note] = ended_notes(storage.events, "r2")
+        assert f"acct_1's order open buy 10 SPY ({CID})" in note and "the trade did not happen" in note
+
+
 def test_a_partly_filled_order_that_expires_is_recorded_after_its_fill(storage: Storage) -> None:
     with FakeAlpacaServer(key_id=KEY, secret_key=SECRET) as server:
         broker = _queued(storage, server)

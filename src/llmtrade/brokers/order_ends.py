@@ -87,7 +87,7 @@ _TYPES = (OrderSubmitted.event_type(), OrderFilled.event_type(), QueuedOrderCanc
 
 
 def _candidates(events: EventStore, broker: Broker) -> Mapping[str, _Pending]:
-    """The account's orders sent to `broker` and left accepted, neither filled whole nor recorded as ended."""
+    """The account's orders sent to `broker` and not recorded filled, neither filled whole nor recorded as ended."""
     name = broker.name
 
     def step(state: _Candidates, new: list[StoredEvent]) -> _Candidates:
@@ -96,7 +96,10 @@ def _candidates(events: EventStore, broker: Broker) -> Mapping[str, _Pending]:
             if event.type == OrderSubmitted.event_type():
                 sent = events.payload(OrderSubmitted, event)
                 cid = sent.order.client_order_id
-                if sent.broker == name and sent.result.status is OrderStatus.ACCEPTED and cid not in done:
+                # Not only ACCEPTED: a rerun records an order a killed run sent with the broker's answer now
+                # (workflows/plan_recovery.py, legs.py), which may be the end itself (rejected at the open). Recorded
+                # so, it was neither an end nor a refusal: never said, never sent again (an audit against Alpaca).
+                if sent.broker == name and sent.result.status is not OrderStatus.FILLED and cid not in done:
                     filled = pending[cid].filled if cid in pending else 0
                     pending[cid] = _Pending(sent.order, filled, event.occurred_at)
             elif event.type == OrderFilled.event_type():
