@@ -17,7 +17,7 @@ Brokers are reached only through the Broker protocol.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import partial
 
@@ -51,6 +51,7 @@ from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.ended_close import given_up_orders, leg_note, leg_waiting, still_to_send
 from llmtrade.workflows.fill_watch import FillWatch
 from llmtrade.workflows.plan_recovery import abandoned_plans, misfit, recorded_orders, recover_orders
+from llmtrade.workflows.resend_checks import give_up_alone, planned_sides, refused_last, unsendable
 from llmtrade.workflows.valuation import value_account
 
 FILLED = OrderStatus.FILLED
@@ -215,7 +216,10 @@ def unfinished_note(item: LegHeldBack | OrderRejected) -> str:
     what = f"account {order.account_id}'s {order.intent} {order.side.value} {order.qty} {order.symbol}"
     if isinstance(item, LegHeldBack):
         return f"{what} held back until its close {item.waiting_for} fills; a rerun or the next checkpoint sends it"
-    return f"{what} refused by {item.broker}: {item.reason}; a rerun or the next checkpoint retries it while valid"
+    return (
+        f"{what} refused by {item.broker}: {item.reason}; a rerun or the next checkpoint retries it while it is still "
+        "valid for what the account holds"
+    )
 
 
 @dataclass(frozen=True)
@@ -258,10 +262,30 @@ def execute_plan(
             [NewEvent.of(abandoned, stream=stream, week_id=week_id, run_id=run_id, account_id=plan.account_id)]
         )
         return Sent(0, [], []), abandoned
+    # Orders an earlier run of the plan had refused go again only while they still do what the plan meant, as at a
+    # checkpoint (legs.py): `misfit` no longer checks the positions once any of its orders is on record.
+    gone: list[PlanAbandoned] = []
+    given_up = {cid for a in abandoned_plans(events, stream) for cid in a.client_order_ids}  # said once, when given up
+    if retried := [o for o in refused_last(plan.orders, [*recorded, *recovered]) if o.client_order_id not in given_up]:
+        positions = desk.broker.account(prices).positions
+        sides = planned_sides([plan], retried)
+        for reason, orders in unsendable(events, stream, retried, positions, sides).items():
+            gone.append(
+                give_up_alone(
+                    events,
+                    orders,
+                    broker=desk.broker.name,
+                    reason=reason,
+                    positions=positions,
+                    stream=stream,
+                    week_id=week_id,
+                    run_id=run_id,
+                )
+            )
     sent = send_orders(
         events, desk.broker, plan.orders, stream=stream, week_id=week_id, run_id=run_id, after_fill=after_fill
     )
-    return sent, None
+    return replace(sent, abandoned=[*gone, *sent.abandoned]), None
 
 
 async def execute_plans(

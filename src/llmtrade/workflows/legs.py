@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from functools import partial
 
 from llmtrade.config.models import Config
@@ -23,7 +23,6 @@ from llmtrade.domain.trading import (
 )
 from llmtrade.pipeline.context import ContextKey
 from llmtrade.storage.event_store import EventStore
-from llmtrade.storage.splits import recorded_splits
 from llmtrade.threads import on_threads
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.execution import (
@@ -32,6 +31,16 @@ from llmtrade.workflows.execution import (
     send_orders,
     stop_if_blocked,
     unfinished_note,
+)
+from llmtrade.workflows.resend_checks import (
+    NOT_VALID,
+    REFUSALS,
+    SPLIT_SINCE,
+    give_up_alone,
+    planned_sides,
+    split_since,
+    still_valid,
+    week_plans,
 )
 
 # A line per account whose earlier orders of the week a checkpoint's newer plan superseded (resume_unfinished): said by
@@ -68,7 +77,7 @@ def _undone(events: EventStore, stream: str) -> dict[str, OrderRejected | LegHel
     for event in events.read_stream(stream):
         if event.type == abandoned:
             given_up.update(events.payload(PlanAbandoned, event).client_order_ids)
-        elif (kind := _REFUSALS.get(event.type)) is not None:
+        elif (kind := REFUSALS.get(event.type)) is not None:
             record = events.payload(kind, event)
             latest[record.order.client_order_id] = record
         elif event.type == submitted:
@@ -91,19 +100,6 @@ def held_back_notes(events: EventStore, stream: str, account_id: str | None = No
         for r in _undone(events, stream).values()
         if isinstance(r, LegHeldBack) and (account_id is None or r.order.account_id == account_id)
     ]
-
-
-def still_valid(order: Order, positions: Mapping[str, Position]) -> bool:
-    """Whether a refused order or a held-back leg still does what its plan meant, given what is held now.
-
-    A close must find the position it closes (same side, at least its size); an opening leg must find
-    the symbol flat (its close filled, nothing opened since)."""
-    held = positions[order.symbol].qty if order.symbol in positions else 0
-    if order.intent == "close":
-        return (held > 0 if order.side.value == "sell" else held < 0) and abs(held) >= order.qty
-    if order.intent == "open":
-        return held == 0
-    return True
 
 
 async def resume_unfinished(
@@ -141,9 +137,10 @@ async def resume_unfinished(
             events, desk, undone, stream=stream, week_id=week_id, run_id=run_id, after_fill=after_fill
         )
         positions = desk.broker.account(prices).positions
-        crossed = _split_since(events, stream, left)
+        crossed = split_since(events, stream, left)
         valid = [o for o in left if o.client_order_id not in crossed]
-        sendable = [] if account_id in superseded else [o for o in valid if _resumable(o, valid, positions)]
+        sides = planned_sides(week_plans(events, week_id, valid), valid)
+        sendable = [] if account_id in superseded else [o for o in valid if _resumable(o, valid, positions, sides)]
         dropped = [o for o in valid if o not in sendable]
         # A newer plan replaces what is left of the older ones whole; the others give up only the orders named, as
         # the first run gives up a leg whose close ended (ended_close.py): a rerun of the week still sends the plan's
@@ -152,26 +149,25 @@ async def resume_unfinished(
         # below and gives the leg up by the one rule and reason of ended_close.py `leg_after_given_up_close` (the
         # same as when an earlier run gave the close up), before anything of it is sent.
         reasons = {
-            ("superseded by a newer plan for the account", True)
-            if account_id in superseded
-            else ("no longer valid for what the account holds", False): dropped,
-            ("planned before a split of its symbol, in the shares before it", False): [
-                o for o in left if o not in valid
-            ],
+            ("superseded by a newer plan for the account", True) if account_id in superseded else (NOT_VALID, False): (
+                dropped
+            ),
+            (SPLIT_SINCE, False): [o for o in left if o not in valid],
         }
         said: list[str] = []  # an order given up alone is a trade that will not happen: said, and a degraded run
         newer: list[str] = []  # a newer plan replacing the older: said, not degraded (the new plan is the account's)
         for (reason, whole), orders in ((r, o) for r, o in reasons.items() if o):
-            gone = PlanAbandoned(
-                account_id=account_id,
+            gone = give_up_alone(
+                events,
+                orders,
                 broker=desk.broker.name,
                 reason=reason,
-                client_order_ids=[o.client_order_id for o in orders],
-                planned_positions={},
-                actual_positions={s: p.qty for s, p in positions.items() if p.qty},
+                positions=positions,
+                stream=stream,
+                week_id=week_id,
+                run_id=run_id,
                 whole_plan=whole,
             )
-            events.append([NewEvent.of(gone, stream=stream, week_id=week_id, run_id=run_id, account_id=account_id)])
             if whole:
                 newer.append(superseded_note(account_id, orders))
             else:
@@ -223,32 +219,7 @@ def _not_at_broker(
     return missing
 
 
-def _split_since(events: EventStore, stream: str, orders: list[Order]) -> set[str]:
-    """The `orders` sized before a split of their symbol came (its ex-day) or was recorded: a close of the 50 shares
-    held before a 4-for-1 would sell a quarter of the 200 held now, a buy sized before a 1-for-4 would buy four times
-    the value the risk gate approved (what brokers/paper_book.py `crossing` cancels for orders already queued)."""
-    splits = [s for s in recorded_splits(events) if s.symbol in {o.symbol for o in orders}]
-    if not splits:
-        return set()
-    planned: dict[str, datetime] = {}  # each order's first refusal or hold-back: when it was sized
-    for event in events.read_stream(stream):
-        if event.type in _REFUSALS:
-            planned.setdefault(events.payload(_REFUSALS[event.type], event).order.client_order_id, event.occurred_at)
-    return {
-        o.client_order_id
-        for o in orders
-        if o.client_order_id in planned
-        and any(s.symbol == o.symbol and planned[o.client_order_id] < max(s.at, s.known_at or s.at) for s in splits)
-    }
-
-
-_REFUSALS: dict[str, type[OrderRejected] | type[LegHeldBack]] = {
-    OrderRejected.event_type(): OrderRejected,
-    LegHeldBack.event_type(): LegHeldBack,
-}
-
-
-def _resumable(order: Order, left: list[Order], positions: Mapping[str, Position]) -> bool:
+def _resumable(order: Order, left: list[Order], positions: Mapping[str, Position], sides: Mapping[str, int]) -> bool:
     """A held-back leg whose close is still to come is valid while the close is (given up with it by send_orders when
     the close is not); others by `still_valid`."""
     if order.intent == "open" and any(o.symbol == order.symbol and o.intent == "close" for o in left):
@@ -256,4 +227,4 @@ def _resumable(order: Order, left: list[Order], positions: Mapping[str, Position
     if order.intent == "open" and order.symbol in positions and positions[order.symbol].qty:
         # Its close was sent and is waiting at the broker: send_orders keeps holding the leg back.
         return True
-    return still_valid(order, positions)
+    return still_valid(order, positions, sides.get(order.client_order_id))
