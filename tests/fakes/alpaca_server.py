@@ -191,7 +191,11 @@ class FakeAlpacaServer:
         # at its symbol's price just before the next read of the account, positions or orders is served, a moment
         # after the POST; `fill_immediately` (the older mode) fills it inside the POST's answer instead.
         self.fill_after_post = False
-        self._due: list[str] = []  # client_order_ids to fill on the next read (fill_after_post)
+        # With it, how many reads such an order stays unfilled first: Alpaca's fill comes "a moment" after its answer,
+        # which may be after the first lookup (an audit: a side change's close found unfilled held its leg back).
+        self.routed_reads = 0
+        # [client_order_id, reads left] of the orders to fill before a read (fill_after_post)
+        self._due: list[list[Any]] = []
         # What names the account. A reset from the dashboard makes a new paper account for the same keys (Alpaca-API
         # issue #167: the old account is gone from the dashboard, the keys answer for the new one): a new id, a new
         # account_number and a created_at of the reset's time. Nothing else in the account object says it happened.
@@ -610,7 +614,10 @@ class FakeAlpacaServer:
         """Fill the orders `fill_after_post` left to fill on the next read, at their symbols' prices."""
         with self._lock:
             due, self._due = self._due, []
-            for client_order_id in due:
+            for client_order_id, left in due:
+                if left > 0:
+                    self._due.append([client_order_id, left - 1])
+                    continue
                 order = self.orders[client_order_id]
                 if order["status"] not in _CLOSED_STATUSES:
                     self._fill(order, self._prices[order["symbol"]])
@@ -837,7 +844,7 @@ class FakeAlpacaServer:
                 self._fill(order, price)
             elif self.fill_after_post and price is not None:
                 order["status"] = "pending_new"  # routed, not filled yet: the next read finds it filled
-                self._due.append(client_order_id)
+                self._due.append([client_order_id, self.routed_reads])
             self.orders[client_order_id] = order
             return FakeResponse(HTTPStatus.OK, dict(order))
 

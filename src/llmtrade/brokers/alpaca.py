@@ -223,7 +223,7 @@ class AlpacaBroker:
                 f"alpaca accepted order {_describe(order)} but answered in a shape alpaca-py cannot read "
                 f"({short(exc)}); a rerun will not send it twice (same client_order_id)"
             ) from exc
-        return to_result(placed)
+        return to_result(self._api.routed(placed))
 
     def find(self, client_order_id: str) -> OrderResult | None:
         found = self._api.lookup(client_order_id)

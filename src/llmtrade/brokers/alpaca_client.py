@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from llmtrade.brokers.alpaca_orders import refusal, short
+from llmtrade.brokers.alpaca_orders import enum_value, refusal, short
 from llmtrade.errors import BrokerRejected, BrokerUnavailable, LlmtradeError, OperationalError
 from llmtrade.market.alpaca_http import configure_retries, error_message
 from llmtrade.market.alpaca_limits import LATE_SECONDS, RateLimitWaits, reset_said, waits_out_rate_limits
@@ -44,6 +44,10 @@ _RATE_LIMIT_ATTEMPTS = 2
 
 # GET /v2/orders answers at most 500 orders a request (a larger limit is cut to 500 without notice).
 _PAGE = 500
+# A market order Alpaca has routed to its venue in session and not filled yet: it fills within moments (`routed`).
+ROUTED_STATUSES = frozenset({"new", "pending_new", "partially_filled"})
+ROUTED_WAIT_SECONDS = 3.0
+ROUTED_POLL_SECONDS = 0.25
 
 
 class AlpacaTrading:
@@ -121,6 +125,24 @@ class AlpacaTrading:
             return self.lookup(client_order_id)
         except LlmtradeError:
             return None
+
+    def routed(self, placed: Any) -> Any:
+        """`placed` (the order a POST's answer gave), or the same order looked up again once it has filled, when that
+        answer was a market order routed in session and not filled yet ("new", "pending_new", "partially_filled"):
+        Alpaca fills such an order within moments, after its answer. Looked up every ROUTED_POLL_SECONDS for at most
+        ROUTED_WAIT_SECONDS, then left as it is (a fill later is found by the next look). Without it a side change's
+        close, found unfilled by the one lookup right after its POST, held its opening leg back until the next
+        checkpoint, hours later (an audit against Alpaca's behaviour); one queued outside the session ("accepted")
+        is not waited for. A failed lookup ends the wait: the answer stands."""
+        found, waited = placed, 0.0
+        while enum_value(found.status) in ROUTED_STATUSES and waited < ROUTED_WAIT_SECONDS:
+            self.waits.sleep(ROUTED_POLL_SECONDS)
+            waited += ROUTED_POLL_SECONDS
+            again = self.looked_up(str(found.client_order_id))
+            if again is None:
+                break
+            found = again
+        return found
 
     def orders(self, status: str, *, after: datetime | None) -> list[Any]:
         """Every order with `status` ("open", "closed", "all") submitted after `after`, each once.
