@@ -155,6 +155,16 @@ def test_a_sweep_runs_own_leaderboard_and_report_say_the_sweeps_trials(settings:
     assert written.exit_code == 0, written.output
     assert f"`llmtrade report --sweep {name}` deflates for 10" in page.read_text().replace("&#96;", "`")
 
+    # A trial's plain backtest under the name of a run with the config it has (overrides `base: {}`) ran weeks into
+    # the sweep's books (exit 0), past the sweep's range.
+    base = result.runs[0]
+    before = runner.invoke(cli, ["leaderboard", "--backtest", base.backtest, "--json"], env=env).stdout
+    plain = ["backtest", "--from", "2026-01-07", "--to", "2026-01-28", "--offline", "--name", base.backtest]
+    refused = runner.invoke(cli, plain, env=env)
+    assert refused.exit_code == 2, refused.output
+    assert f"backtest {base.backtest!r} is a run of sweep {name} ({base.label})" in refused.stderr
+    assert runner.invoke(cli, ["leaderboard", "--backtest", base.backtest, "--json"], env=env).stdout == before
+
 
 def test_an_override_renamed_with_its_values_kept_is_named_anew(settings: Settings, tmp_path: Path) -> None:
     """`tight` renamed `careful`, its values kept: the same configuration, so the same run (done earlier), but the

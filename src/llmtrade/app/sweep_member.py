@@ -35,9 +35,9 @@ def sweep_database(name: str) -> str:
     return f"llmtrade_sw_{name.lower().replace('-', '_')}"
 
 
-def sweep_note(settings: Settings, backtest: str, trials: int) -> str | None:
-    """What to say on the leaderboard of backtest `backtest` (deflated for its own `trials`) when it is a run of a
-    sweep whose latest start names it: the sweep's name, the run's axes and the sweep's trials. None otherwise."""
+def sweep_run(settings: Settings, backtest: str) -> tuple[SweepStarted, int] | None:
+    """The sweep whose latest start names backtest `backtest` as one of its runs, and the run's place in it; None for
+    a backtest that is no sweep's run (or only looks like one: a run of an earlier version of the file)."""
     found = _RUN.match(backtest)
     if found is None:
         return None
@@ -56,12 +56,40 @@ def sweep_note(settings: Settings, backtest: str, trials: int) -> str | None:
         return None
     started = SweepStarted.from_event(events[-1])
     at = next((n for n, run_id in enumerate(started.run_ids) if run_id.startswith(found["run"])), None)
-    if at is None:  # a run of an earlier version of the file, or a backtest that only looks like a run
+    return None if at is None else (started, at)
+
+
+def _label(started: SweepStarted, at: int) -> str:
+    return f" ({started.labels[at]})" if at < len(started.labels) else ""
+
+
+def sweep_note(settings: Settings, backtest: str, trials: int) -> str | None:
+    """What to say on the leaderboard of backtest `backtest` (deflated for its own `trials`) when it is a run of a
+    sweep whose latest start names it: the sweep's name, the run's axes and the sweep's trials. None otherwise."""
+    run = sweep_run(settings, backtest)
+    if run is None:
         return None
-    label = f" ({started.labels[at]})" if at < len(started.labels) else ""
+    started, at = run
     return (
-        f"this backtest is a run of sweep {started.name}{label}: its DSR here is deflated for its own {trials} trial "
-        f"accounts, but the sweep compares {started.trials} (every run's PM and chairman accounts), and picking the "
-        f"best of the sweep is picking among all of them: `llmtrade report --sweep {started.name}` deflates for "
-        f"{started.trials}"
+        f"this backtest is a run of sweep {started.name}{_label(started, at)}: its DSR here is deflated for its own "
+        f"{trials} trial accounts, but the sweep compares {started.trials} (every run's PM and chairman accounts), and "
+        f"picking the best of the sweep is picking among all of them: `llmtrade report --sweep {started.name}` "
+        f"deflates for {started.trials}"
+    )
+
+
+def refuse_sweep_run(settings: Settings, backtest: str) -> None:
+    """UsageError (exit 2) when `llmtrade backtest --name` names a sweep's run: its books are the sweep's, written by
+    the sweep's workers. A trial's plain backtest under such a name ran five more weeks into them (exit 0): the run's
+    leaderboard then read past the sweep's range while the sweep, its report and the run's note still said the sweep's
+    range and figures, and nothing said they disagreed."""
+    run = sweep_run(settings, backtest)
+    if run is None:
+        return
+    started, at = run
+    raise UsageError(
+        f"backtest {backtest!r} is a run of sweep {started.name}{_label(started, at)}: its books are the sweep's, "
+        f"written by `llmtrade backtest sweep`, and a backtest by hand under its name would make the sweep, its report "
+        "and this run disagree; give another --name (a backtest of its own), or change the sweep file (its range) and "
+        "run `llmtrade backtest sweep` again"
     )

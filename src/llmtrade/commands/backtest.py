@@ -66,6 +66,7 @@ def backtest(
     from llmtrade.analytics.draws import import_pending
     from llmtrade.app.backtest import BacktestSpec  # lazy: see package docstring
     from llmtrade.app.backtest import backtest as run
+    from llmtrade.app.sweep_member import refuse_sweep_run
     from llmtrade.commands.render.backtest import print_backtest
 
     first, last = parse_date(start, "--from"), parse_date(end, "--to")
@@ -73,6 +74,7 @@ def backtest(
     if csv is not None and not csv.is_dir():
         raise UsageError(f"--csv {csv}: {not_a_folder(csv)}")
     root = state(ctx)
+    refuse_sweep_run(root.settings, name)
     spec = BacktestSpec(
         name=name,
         first=first,
