@@ -128,3 +128,26 @@ def test_one_candidates_unreadable_csv_file_leaves_it_out_and_discovery_judges_t
     [said] = [line for line in result.stderr.splitlines() if "AAPL" in line]
     assert said.startswith("discovery left out AAPL: its prices could not be read (")
     assert "AAPL.csv, line 101" in said and "Close '' is not a number" in said
+
+
+def test_discover_on_a_csv_folder_ending_long_ago_says_why_no_candidate_could_be_judged(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A trial's CSV folder ended months before now: `discover` said only "no discovery candidate has enough history
+    to judge" (exit 1), the stale files and their last days shown under --verbose alone."""
+    folder = tmp_path / "csv"
+    for symbol in ("SPY", "TLT", "QQQ"):
+        write_csv(folder, symbol, date(2025, 1, 2), date(2025, 6, 30))
+    monkeypatch.setenv("LLMTRADE_MARKET_CSV_DIR", str(folder))
+    monkeypatch.setenv("LLMTRADE_NOW", NOW)
+    result = runner.invoke(app, ["discover", "--offline"])
+    assert result.exit_code == 1, result.output
+    [said] = [line for line in result.stderr.splitlines() if "no discovery candidate" in line]
+    assert "could not be read (SPY: csv: no bars between 2025-09-19" in said, said
+    assert "SPY.csv" in said and "TLT.csv" in said, said
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setenv("LLMTRADE_MARKET_CSV_DIR", str(empty))
+    none = runner.invoke(app, ["discover", "--offline"])
+    assert none.exit_code == 1, none.output
+    assert "no discovery candidate has enough history to judge: there was none to judge" in none.stderr

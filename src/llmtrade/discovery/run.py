@@ -3,7 +3,7 @@ ensemble, the watchlist and the disagreements, and the events that record them."
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -108,6 +108,27 @@ def candidate_features(
     return session, found, skipped
 
 
+def _why_none(unread: Mapping[str, str], skipped: Sequence[str]) -> str:
+    """Why no candidate could be judged, for the message: the reads that failed (a few named, with why) and the
+    candidates read with too little history. A trial's CSV folder, its files ending months before now, was told only
+    "no discovery candidate has enough history to judge"; the files and their last days showed under --verbose alone."""
+    if not unread and not skipped:
+        return (
+            ": there was none to judge (none can be priced here: a CSV folder that is the only price source holds a "
+            "file for none of them, or the broker lists none as active)"
+        )
+    said = ""
+    if unread:
+        named = "; ".join(f"{symbol}: {why}" for symbol, why in list(unread.items())[:3])
+        more = f" (and {len(unread) - 3} more)" if len(unread) > 3 else ""
+        said += f": {len(unread)} could not be read ({named}{more})"
+    short = [s for s in skipped if s not in unread]
+    if short:
+        said += f"{'; ' if said else ': '}{len(short)} had too few sessions of prices ({', '.join(short[:5])}"
+        said += f"{', ...' if len(short) > 5 else ''})"
+    return said
+
+
 def sort_out(
     candidates: Sequence[CandidateInstrument], row_of: Callable[[CandidateInstrument], CandidateFeatures | None]
 ) -> tuple[list[CandidateFeatures], list[str]]:
@@ -154,7 +175,7 @@ async def discover(
     else:
         session, rows, skipped = features_of(candidates, asof)
     if not rows:
-        raise MarketDataError("no discovery candidate has enough history to judge")
+        raise MarketDataError(f"no discovery candidate has enough history to judge{_why_none(unread, skipped)}")
     picked = await llm_picker.pick(
         gateway,
         prompts,
