@@ -92,6 +92,7 @@ from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.database import backtest_database, database_exists, locate
 from llmtrade.storage.event_store import EventStore
 from llmtrade.storage.resets import RESET_TYPES, recorded_resets
+from llmtrade.storage.snapshot_reads import one_snapshot
 from llmtrade.storage.splits import recorded_splits
 
 
@@ -149,11 +150,14 @@ def leaderboard(app: Container, *, backtest: str | None = None, versus: str | No
     books_app, source = books(app, backtest)
     other_app, other_source = books(app, versus, option="--versus") if versus is not None else (None, "")
     with draws.drawn_apart(draws.import_pending()):  # arch imported, and its draws made, on the other core
-        with books_app.storage(persist=False) as storage:
+        # One snapshot of a backtest's database: one still running commits a week between two reads. Live books are
+        # left as they were: a live run commits its events in many transactions, and their reads may fetch and cache
+        # prices, a write a snapshot could refuse for a concurrent one.
+        with books_app.storage(persist=False) as storage, one_snapshot(storage.conn, backtest is not None):
             board = with_sweep_note(app, build_leaderboard(books_app, storage, source=source), backtest)
         if other_app is None:
             return board
-        with other_app.storage(persist=False) as storage:
+        with other_app.storage(persist=False) as storage, one_snapshot(storage.conn, True):
             other = build_leaderboard(other_app, storage, source=other_source)
     paired = pairing(board, other)
     if other.unfinished:  # a trial found a comparison with a backtest that failed its audit said nothing of it

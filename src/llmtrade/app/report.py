@@ -25,6 +25,7 @@ from llmtrade.errors import UsageError
 from llmtrade.exits import path_error
 from llmtrade.readers import reader_left
 from llmtrade.storage.bootstrap import Storage
+from llmtrade.storage.snapshot_reads import one_snapshot
 
 
 def build_report(app: Container, storage: Storage, leaderboard: Leaderboard) -> Report:
@@ -166,7 +167,12 @@ def write_report(app: Container, *, backtest: str | None, output: Path) -> Repor
 
     reader, source = books(app, backtest)
     # arch's import (some 1.2 CPU seconds) and the draws made on the other core while the books are read.
-    with draws.drawn_apart(draws.import_pending()), reader.storage(persist=False) as storage:
+    # One snapshot (storage/snapshot_reads.py): the page's weeks and its leaderboard read the same state of the books.
+    with (
+        draws.drawn_apart(draws.import_pending()),
+        reader.storage(persist=False) as storage,
+        one_snapshot(storage.conn, backtest is not None),
+    ):
         leaderboard = with_sweep_note(app, build_leaderboard(reader, storage, source=source), backtest)
         report = build_report(reader, storage, leaderboard)
     return save_report(report, leaderboard, output)
