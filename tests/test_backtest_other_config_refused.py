@@ -57,6 +57,15 @@ def test_a_leaderboard_and_report_given_another_config_than_the_backtests_are_re
     assert report.exit_code == 2, report.output
     assert f"backtest {name} ran with another config" in report.stderr and not html.exists()
 
+    # Its events are no figures: listed and traced with any config (a trial's LLMTRADE_CONFIG_DIR was refused).
+    listed = runner.invoke(
+        cli, ["events", "--backtest", name, "--config", str(other), "--type", "RunStarted", "--json"]
+    )
+    assert listed.exit_code == 0, listed.output
+    run_id = json.loads(listed.stdout.splitlines()[0])["run_id"]
+    traced = runner.invoke(cli, ["trace", run_id, "--backtest", name, "--config", str(other), "--json"])
+    assert traced.exit_code == 0, traced.output
+
     # Its own config, given or recorded, reads the same books alike.
     given = runner.invoke(cli, ["leaderboard", "--backtest", name, "--config", str(ran), "--json"])
     recorded = runner.invoke(cli, ["leaderboard", "--backtest", name, "--json"])

@@ -32,21 +32,22 @@ def record_config(events: EventStore, config: Config) -> None:
     events.append([NewEvent.of(made, stream=streams.BACKTEST)])
 
 
-def reading_config(reader: Container, name: str) -> tuple[Container, str]:
+def reading_config(reader: Container, name: str, *, refuse: bool = True) -> tuple[Container, str]:
     """`reader` (a container over the books of the backtest asked for as `name`), with the config the backtest recorded
     when the command was given none (no --config, no LLMTRADE_CONFIG_DIR) and it is not the one loaded, else `reader`
     as it is; and
     the name the backtest recorded (its latest start's), `name` when it recorded none. Names that differ only in case
     or - and _ share one database (storage/database.py `backtest_database`): `Q1-Test`'s books asked for as `q1_test`
     are labelled Q1-Test, as the backtest's own result and its notes have them. UsageError (exit 2) for a config given
-    (--config, LLMTRADE_CONFIG_DIR) that is not the one the backtest ran with (baseline_universe.py `other_config`)."""
+    (--config, LLMTRADE_CONFIG_DIR) that is not the one the backtest ran with (baseline_universe.py `other_config`),
+    unless not `refuse` (a reader of the events alone)."""
     with reader.storage(persist=False) as storage:
         kinds = [BacktestConfigRecorded.event_type(), BacktestStarted.event_type()]
         stream = storage.events.read(stream=streams.BACKTEST, type=kinds)
     starts = [BacktestStarted.from_event(e) for e in stream if e.type == BacktestStarted.event_type()]
     recorded = starts[-1].name if starts else name
     configs = [e for e in stream if e.type == BacktestConfigRecorded.event_type()]
-    if reader.config_dir is not None and (mismatch := other_config(reader.loaded.config, stream)) is not None:
+    if refuse and reader.config_dir is not None and (mismatch := other_config(reader.loaded.config, stream)):
         # Valued with another config the books read otherwise with nothing said but EQUAL_WEIGHT's universe: the
         # baselines paid its paper slippage and commission (50 bps for the 5 the accounts traded at), its accounts'
         # roles made the trials. Refused whatever the prices, as the README says (exit 2).

@@ -108,12 +108,17 @@ def follow_books(events: EventStore) -> None:
     events.keep_stream(streams.BACKTEST)
 
 
-def books(app: Container, backtest: str | None, *, option: str = "--backtest") -> tuple[Container, str]:
+def books(
+    app: Container, backtest: str | None, *, option: str = "--backtest", figures: bool = True
+) -> tuple[Container, str]:
     """Where the books are read: `app` itself for the live books, or a copy opening the backtest named
     `backtest` (its own database); and the source's label ("live", "backtest NAME").
 
     Raises UsageError (exit 2) for a backtest that does not exist, without creating its database; the message
-    says what to do with `option`, the command's option that named it."""
+    says what to do with `option`, the command's option that named it; and, when the reader makes `figures` of the
+    books, for a config given that is not the one the backtest ran with (`reading_config`). A reader of its events
+    alone (`events`, `trace`) computes nothing with the config: a trial with LLMTRADE_CONFIG_DIR exported could not
+    list a backtest run under another."""
     if backtest is None:
         return app, "live"
     name = backtest_database(backtest)
@@ -124,7 +129,7 @@ def books(app: Container, backtest: str | None, *, option: str = "--backtest") -
             f"no backtest named {backtest!r} (no database {name}); run `llmtrade backtest --name {backtest}` "
             f"first, {instead}"
         )
-    reader, recorded = reading_config(replace(app, database=name), backtest)
+    reader, recorded = reading_config(replace(app, database=name), backtest, refuse=figures)
     if recorded != backtest:  # another spelling of its name (case, - or _): its books are labelled as it recorded
         app.say(
             f"{option} {backtest}: these are the books of backtest {recorded} (names that differ only in case or - "

@@ -184,7 +184,7 @@ def read_books(ctx: typer.Context, backtest: str | None) -> Iterator[Storage]:
         return
     from llmtrade.app.leaderboard import books  # lazy: see package docstring
 
-    reader, _ = books(container(ctx), backtest)
+    reader, _ = books(container(ctx), backtest, figures=False)  # events only: any config reads them
     with reader.storage(persist=False) as storage:
         yield storage
 
