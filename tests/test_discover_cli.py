@@ -32,6 +32,11 @@ def test_offline_discover_sets_a_watchlist_of_at_most_twenty_candidates(
     assert {p["picker"] for p in found["pickers"]} == {"metric", "fuzzy", "llm", "random", "momentum", "ensemble"}
     shown = _json("watchlist", "show")
     assert [e["symbol"] for e in shown["entries"]] == [e["symbol"] for e in found["watchlist"]]
+    # Judged on the synthetic market, and said so (a trial found no word of it in discover or its performance).
+    assert found["synthetic"] is True and _json("discover", "performance")["synthetic"] is True
+    said = runner.invoke(app, ["discover", "--offline"])
+    assert "SYNTHETIC (the seeded synthetic market): every score and pick is made up" in said.stdout
+    assert "SYNTHETIC" in runner.invoke(app, ["discover", "performance"]).stdout
 
 
 def test_discover_performance_fills_once_forward_returns_mature(
@@ -123,6 +128,7 @@ def test_one_candidates_unreadable_csv_file_leaves_it_out_and_discovery_judges_t
     result = runner.invoke(app, ["discover", "--offline", "--json"])
     assert result.exit_code == 0, result.output
     found = json.loads(result.stdout)
+    assert found["synthetic"] is False  # real prices, from the folder
     assert "AAPL" in found["skipped"]
     assert {e["symbol"] for e in found["watchlist"]} >= {"SPY", "TLT", "QQQ"}
     [said] = [line for line in result.stderr.splitlines() if "AAPL" in line]

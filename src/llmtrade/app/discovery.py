@@ -21,6 +21,7 @@ from llmtrade.discovery.run import discover as run_discovery
 from llmtrade.discovery.watchlist import Watchlist, current
 from llmtrade.domain.discovery import HORIZONS, DiscoveryFailed, WatchlistEdited
 from llmtrade.domain.events import NewEvent
+from llmtrade.domain.market import MarketDataFetched
 from llmtrade.domain.runs import new_run_id
 from llmtrade.domain.streams import BACKTEST, DISCOVERY, DISCOVERY_FAILED, UNIVERSE, WATCHLIST_EDITS, week_stream
 from llmtrade.domain.weeks import week_id_for
@@ -35,6 +36,7 @@ from llmtrade.market.failures import own_words
 from llmtrade.market.held_prices import not_final
 from llmtrade.market.providers import csv_dir, provider_names
 from llmtrade.storage.bootstrap import Storage
+from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.schedule import JobKind, next_fires, retry_deadline
 
 TOP = 10
@@ -85,6 +87,8 @@ def discover(app: Container, *, week_id: date | None = None) -> DiscoverResult:
         app.announce()  # before Alpaca's assets API is asked, as every command says its mode first
         candidates, source = _candidates(app)
         run_id, found, _ = record_discovery(app, storage, candidates, week_id=week_id, deadline=deadline)
+        fetched = storage.events.read(run_id=run_id, type=MarketDataFetched.event_type())
+        synthetic = any(storage.events.payload(MarketDataFetched, e).synthetic for e in fetched)
         for symbol, why in found.unread.items():  # judged without them: said, as their file or feed is to mend
             app.warning(f"discovery left out {symbol}: its prices could not be read ({own_words(LlmtradeError(why))})")
         # The earlier runs' outcomes that have matured by now, with the prices already at hand; prices
@@ -108,6 +112,7 @@ def discover(app: Container, *, week_id: date | None = None) -> DiscoverResult:
         llm_cost_usd=found.llm_cost_usd,
         llm_rules=found.llm_rules,
         market_view=found.market_view,
+        synthetic=synthetic,
     )
 
 
@@ -293,6 +298,13 @@ def _failed(app: Container, week_id: date, session: date, exc: LlmtradeError, be
         app.warning(said)
 
 
+def made_on_synthetic(events: EventStore) -> bool:
+    """Whether a discovery of the books was made on the seeded synthetic market (its run's MarketDataFetched)."""
+    runs = {e.run_id for e in events.read(stream=DISCOVERY)}
+    fetched = events.read(type=MarketDataFetched.event_type())
+    return any(e.run_id in runs and events.payload(MarketDataFetched, e).synthetic for e in fetched)
+
+
 def performance(app: Container, *, horizon: int, backtest: str | None = None) -> PerformanceResult:
     """Every picker's record at `horizon` sessions, from the forward returns matured by now (a read); with
     `backtest`, from that backtest's own books, as of its last finished week.
@@ -314,6 +326,7 @@ def performance(app: Container, *, horizon: int, backtest: str | None = None) ->
             if last is not None and day <= last
         }
         matured = outcomes.matured(storage.events, last) if last else []
+        synthetic = made_on_synthetic(storage.events)
     at = [m for m in matured if m.horizon == horizon]
     return PerformanceResult(
         asof_session=last,
@@ -325,6 +338,7 @@ def performance(app: Container, *, horizon: int, backtest: str | None = None) ->
         pickers=evaluate(judged, at, horizon=horizon, top=settings.watchlist_size),
         weights=settings.ensemble_weights,
         refit_weights=refit_weights(judged, at, horizon=horizon, default=settings.ensemble_weights),
+        synthetic=synthetic,
     )
 
 

@@ -38,6 +38,9 @@ class DiscoverResult(_Result):
     llm_cost_usd: float | None
     llm_rules: bool  # the offline rules answered in the LLM picker's place ($0, no model asked)
     market_view: str
+    # Whether the candidates were judged on the seeded synthetic market's prices (the offline demo's): every score and
+    # pick is made up. Read from the run's own MarketDataFetched events.
+    synthetic: bool = False
 
 
 class WatchlistResult(_Result):
@@ -66,6 +69,8 @@ class PerformanceResult(_Result):
     pickers: list[PickerPerformance]
     weights: EnsembleWeights  # configured
     refit_weights: EnsembleWeights  # re-fitted from the matured outcomes alone
+    # Whether the discoveries judged were made on the seeded synthetic market's prices (their runs' MarketDataFetched).
+    synthetic: bool = False
 
 
 DOCUMENTS: dict[str, Any] = {

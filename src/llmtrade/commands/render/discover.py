@@ -40,6 +40,11 @@ def print_discover(out: Output, result: DiscoverResult) -> None:
             ("run", result.run_id),
             ("as of", f"{result.asof.isoformat()} (session {result.session})"),
             ("candidates", f"{result.candidates} from {result.source}"),
+            *(
+                [("prices", "SYNTHETIC (the seeded synthetic market): every score and pick is made up")]
+                if result.synthetic
+                else []
+            ),
             ("skipped", ", ".join(result.skipped) or "none"),
             ("LLM picker", _picker(result)),
             ("market view", result.market_view),
@@ -88,6 +93,8 @@ def print_performance(out: Output, result: PerformanceResult) -> None:
         ("judged sessions", f"{result.judged_sessions} ({result.matured_sessions} matured)"),
         ("top", f"best {result.top} of each picker count as its picks"),
     ]
+    if result.synthetic:
+        heading.insert(0, ("prices", "SYNTHETIC (the seeded synthetic market): every return here is made up"))
     if result.unmeasured_picks:
         unmeasured = counted(result.unmeasured_picks, "judged candidate")
         heading.append(("unmeasured", f"{unmeasured} of matured sessions had no prices: left out, not counted as 0"))
