@@ -383,6 +383,8 @@ def test_rerunning_with_another_start_or_config_is_refused(
     other_config = runner.invoke(cli, [*args, "--name", books.a.name])
     assert other_config.exit_code == 2, other_config.output
     assert "config hash" in other_config.stderr
+    # The setting named, both values (a trial's refusal named only the hashes).
+    assert ": accounts.paper.slippage_bps 5 (now 6)" in " ".join(other_config.stderr.split())
     assert "give a new --name" in other_config.stderr
 
 

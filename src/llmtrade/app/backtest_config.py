@@ -9,7 +9,10 @@ its start; read without --config, its books are read with that one."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 from llmtrade.app.baseline_universe import config_hash, config_hashes, other_config
 from llmtrade.app.container import Container
@@ -72,3 +75,42 @@ def _with_recorded(reader: Container, recorded: list[StoredEvent], name: str) ->
             return reader
         return replace(reader, loaded=LoadedConfig(config, source=f"recorded by backtest {name}"))
     return reader
+
+
+def config_changes(record: Sequence[StoredEvent], config: Config, *, most: int = 4) -> str:
+    """The settings `config` gives otherwise than the config the backtest of `record` (its stream) recorded last, as
+    dotted paths with both values ("accounts.paper.slippage_bps 5 (now 6)"), at most `most` and how many more; "" when
+    it recorded none (an earlier build's) or they read alike. A trial's refusal said only "config hash 1ceb5ea724dd (now
+    338c3b3194c2)", where a price file's names the file and the day."""
+    made = [e for e in record if e.type == BacktestConfigRecorded.event_type()]
+    if not made:
+        return ""
+    before = _leaves(json.loads(BacktestConfigRecorded.from_event(made[-1]).config))
+    now = _leaves(json.loads(config.model_dump_json()))
+    changed = [
+        f"{path} {_shown(before.get(path))} (now {_shown(now.get(path))})"
+        for path in sorted(before.keys() | now.keys())
+        if before.get(path, _ABSENT) != now.get(path, _ABSENT)
+    ]
+    more = f" and {len(changed) - most} more" if len(changed) > most else ""
+    return "; ".join(changed[:most]) + more
+
+
+_ABSENT = object()
+
+
+def _leaves(value: Any, path: str = "") -> dict[str, Any]:
+    """Each scalar of a config's JSON by its dotted path; a list whole (the universe, a picker's weights)."""
+    if isinstance(value, dict):
+        found: dict[str, Any] = {}
+        for key, item in value.items():
+            found.update(_leaves(item, f"{path}.{key}" if path else key))
+        return found
+    return {path: value}
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # 5, as the YAML says it, not the model's 5.0
+    text = "none" if value is None else json.dumps(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."

@@ -19,6 +19,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from llmtrade.app.backtest_config import config_changes
 from llmtrade.app.backtest_container import BacktestContainer
 from llmtrade.app.backtest_inputs import Inputs
 from llmtrade.app.discovery import priceable
@@ -126,6 +127,9 @@ def check_resume(app: BacktestContainer, storage: Storage, inputs: Inputs, *, un
     if same_kind and (moved := _intraday_moved(app, storage, was, starts, inputs)) is not None:
         differences.append(f"intraday prices: {moved}")
     if differences:
+        for at, difference in enumerate(differences):  # the settings named: a hash alone says nothing to mend
+            if difference.startswith("config hash") and (changes := config_changes(stream, app.loaded.config)):
+                differences[at] = f"{difference}: {changes}"
         if same_kind and was.data != inputs.data:  # said beside what differs: which folder was read, which is now
             differences.insert(0, f"prices {was.data} (now {inputs.data})")
         raise UsageError(
