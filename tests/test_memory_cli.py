@@ -59,6 +59,18 @@ def test_search_by_week_ranks_only_earlier_weeks(remembered: None) -> None:
     assert {h["week_id"] for h in found["hits"]} == {str(w) for w in WEEKS[:5]}
 
 
+def test_search_by_week_with_fewer_than_two_earlier_weeks_says_why_nothing_matches(remembered: None) -> None:
+    """A trial: with one earlier week remembered, `memory search --week` said "nothing remembered matches", and the
+    memory read as empty; a week is compared with the weeks known before it, each feature scaled by their spread."""
+    found = _json("memory", "search", "--week", str(WEEKS[1]))
+    assert (found["hits"], found["weeks_known"]) == ([], 1)
+    said = runner.invoke(app, ["memory", "search", "--week", str(WEEKS[1])])
+    assert said.exit_code == 0, said.output
+    assert "nothing remembered matches (1 week known by then to compare with" in said.stdout
+    assert "at least 2 are needed" in said.stdout
+    assert _json("memory", "search", "--week", str(WEEKS[2]))["weeks_known"] == 2
+
+
 def test_search_by_week_honours_an_earlier_as_of(remembered: None) -> None:
     """A trial: --week 2026-01-28 --as-of 2026-01-20 searched up to the week's own condition (known 2026-01-28) and
     listed the week of 2026-01-21, not known at the time asked. The earlier of the two bounds holds."""

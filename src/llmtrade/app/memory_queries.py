@@ -100,6 +100,7 @@ def search_week(container: Container, day: date, *, limit: int, as_of: datetime 
         memory = _memory(container, storage)
         when = condition.known_at if as_of is None else min(as_of, condition.known_at)
         hits = memory.similar_conditions(condition, as_of=when, limit=limit)
+        known = storage.conn.execute("SELECT count(*) FROM memory_conditions WHERE known_at < %s", (when,)).fetchone()
         return MemorySearch(
             by="week",
             query=str(week_id),
@@ -107,6 +108,7 @@ def search_week(container: Container, day: date, *, limit: int, as_of: datetime 
             embedding_model="",
             hits=list(hits),
             enabled=container.loaded.config.models.memory.enabled,
+            weeks_known=int(known[0]) if known else 0,
         )
 
 

@@ -24,6 +24,9 @@ class MemorySearch(Result):
     # By text: setup vectors another model (or size) made, which are not searched until `memory rebuild`.
     unsearched: int = 0
     unsearched_models: tuple[str, ...] = ()
+    # By week: how many weeks' conditions were known by `as_of` to compare with. Each feature is scaled by its spread
+    # over them (memory/history.py), so fewer than 2 give no distance: none matches, and that is why.
+    weeks_known: int | None = None
 
 
 class MemoryShown(Result):

@@ -38,9 +38,14 @@ def print_search(out: Output, result: MemorySearch) -> None:
         )
     out.line(f"{what}, known before {result.as_of.isoformat()}:")
     if not result.hits:
-        out.line(
-            "  nothing remembered matches" + ("" if result.enabled else " (nothing is remembered while it is off)")
-        )
+        why = "" if result.enabled else " (nothing is remembered while it is off)"
+        if result.weeks_known is not None and result.weeks_known < 2 and result.enabled:
+            # A trial read "nothing remembered matches" with one earlier week stored, and took the memory for empty.
+            why = (
+                f" ({counted(result.weeks_known, 'week')} known by then to compare with: each feature is scaled by its "
+                "spread over the weeks known, so at least 2 are needed)"
+            )
+        out.line(f"  nothing remembered matches{why}")
         return
     out.table(
         "",
