@@ -170,6 +170,11 @@ def test_switched_off_in_static_mode_a_backtest_runs_no_discovery(
     url = _url(pg_admin_url, backtest_database(name))
     assert _events(url, "SuggestionsMade") == [] and _events(url, "ForwardReturns") == []
     assert "discovery" not in result.timing.by_kind
+    # Its performance says no discovery was recorded, not the live commands' hint (a trial).
+    env = {"DATABASE_URL": database_url, "LLMTRADE_HOME": str(tmp_path / "home")}
+    shown = runner.invoke(cli, ["discover", "performance", "--backtest", name], env=env)
+    assert shown.exit_code == 0, shown.output
+    assert f"nothing has matured: backtest {name} recorded no discovery" in " ".join(shown.stdout.split())
 
 
 def test_performance_of_an_unknown_backtest_is_a_usage_error(cli_env: dict[str, str]) -> None:

@@ -339,6 +339,7 @@ def performance(app: Container, *, horizon: int, backtest: str | None = None) ->
         weights=settings.ensemble_weights,
         refit_weights=refit_weights(judged, at, horizon=horizon, default=settings.ensemble_weights),
         synthetic=synthetic,
+        backtest=backtest,
     )
 
 

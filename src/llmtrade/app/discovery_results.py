@@ -71,6 +71,7 @@ class PerformanceResult(_Result):
     refit_weights: EnsembleWeights  # re-fitted from the matured outcomes alone
     # Whether the discoveries judged were made on the seeded synthetic market's prices (their runs' MarketDataFetched).
     synthetic: bool = False
+    backtest: str | None = None  # the backtest whose books were read; None: the live books
 
 
 DOCUMENTS: dict[str, Any] = {

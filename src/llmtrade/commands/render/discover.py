@@ -133,9 +133,23 @@ def print_performance(out: Output, result: PerformanceResult) -> None:
     if not result.matured_sessions:
         # Nothing to fit yet: the "re-fitted" weights are the configured ones, which read as a finding before.
         out.line(configured + "none re-fitted yet (no suggestion's forward return has matured)")
-        out.line(
-            f"nothing has matured: a suggestion is judged {result.horizon} sessions after the discovery that made it"
-            " (`llmtrade discover`, or run-due before each weekly run)"
-        )
+        out.line(_nothing_matured(result))
         return
     out.line(configured + f"re-fitted from matured outcomes metric {r.metric:.2f} fuzzy {r.fuzzy:.2f} llm {r.llm:.2f}")
+
+
+def _nothing_matured(result: PerformanceResult) -> str:
+    """Why no forward return has matured: none judged at all (for a backtest, one that ran no discovery: a trial read
+    the live commands' hint for a backtest run with discovery.in_backtest false), or none old enough yet."""
+    if not result.judged_sessions and result.backtest is not None:
+        return (
+            f"nothing has matured: backtest {result.backtest} recorded no discovery (it ran with discovery off, "
+            "assets.yaml discovery.in_backtest: false, or its weeks have not begun); a backtest run with it on records "
+            "one before each weekly run"
+        )
+    if not result.judged_sessions:
+        return "nothing has matured: no discovery has run yet (`llmtrade discover`, or run-due before each weekly run)"
+    return (
+        f"nothing has matured: a suggestion is judged {result.horizon} sessions after the discovery that made it"
+        " (`llmtrade discover`, or run-due before each weekly run)"
+    )
