@@ -268,3 +268,26 @@ def test_a_refusal_for_want_of_shares_with_no_order_in_the_way_still_says_what_t
     said = str(refused.value)
     assert "insufficient qty available for order (requested: 10, available: 6)" in said  # Alpaca's words, kept
     assert "the Alpaca account is not open for trading" in said and "trading_blocked true" in said
+
+
+def test_an_order_refused_for_crossing_shares_held_by_hand_names_them_and_what_to_do(
+    server: FakeAlpacaServer,
+) -> None:
+    """An audit: 5 SPY bought by hand (not adopted, so not among the shares llmtrade plans from), the PM's short of 10
+    sent as one sell of 10 from an account llmtrade sees flat, refused by Alpaca (403 "insufficient qty available ...
+    available: 5"), and nothing named the 5 shares: every rerun refused it again."""
+    from llmtrade.brokers.order_plan import plan_orders
+    from llmtrade.errors import BrokerRejected
+
+    broker = AlpacaBroker(ACCOUNT.id, KEY_ID, SECRET, url_override=server.base_url, timeout_seconds=2)
+    server.set_price("SPY", 590.0)
+    server.set_position("SPY", 5, 590)
+    [short] = plan_orders(date(2026, 1, 7), ACCOUNT.id, {}, "SPY", -10)
+
+    with pytest.raises(BrokerRejected) as refused:
+        broker.submit(short)
+
+    said = str(refused.value)
+    assert "insufficient qty available for order (requested: 10, available: 5)" in said
+    assert "the account holds 5 SPY long at Alpaca and this sell of 10 would carry the position past zero" in said
+    assert "`llmtrade positions adopt`" in said

@@ -33,16 +33,11 @@ from pydantic import ValidationError
 
 from llmtrade.brokers.alpaca_client import REFUSED, AlpacaTrading, limit_said, transport_detail
 from llmtrade.brokers.alpaca_orders import (
-    account_note,
-    bare_refusal,
     canceling,
     decimal,
     enum_value,
     fraction,
-    held_qty_note,
     is_duplicate_id,
-    is_qty_held,
-    is_wash_trade,
     is_working,
     leg_parents,
     money,
@@ -53,8 +48,8 @@ from llmtrade.brokers.alpaca_orders import (
     to_fill,
     to_position,
     to_result,
-    wash_trade_note,
 )
+from llmtrade.brokers.alpaca_refusals import refusal_note
 from llmtrade.brokers.fills import Observed
 from llmtrade.brokers.protocol import CancelAnswer
 from llmtrade.domain.market import Quote
@@ -313,32 +308,15 @@ class AlpacaBroker:
     # ----------------------------------------------------------------- internals
 
     def _refusal_note(self, status: int, body: str, order: Order) -> str:
-        """For a 403 about the account (blocked, day trades, buying power, shorting), what its account object says;
-        for a potential wash trade (403, or 422 as some answers have it), or shares held for other orders (403
-        "insufficient qty available"), the account's open orders in the way; ""
-        for bad keys, another status or what cannot be read (the refusal stands as Alpaca gave it)."""
-        detail = error_message(body)
-        if is_wash_trade(detail):
-            try:
-                return wash_trade_note(order, self.open_orders())
-            except LlmtradeError:
-                return ""
-        if is_qty_held(detail):
-            try:
-                held = held_qty_note(order, self.open_orders())
-            except LlmtradeError:
-                held = ""
-            if held:
-                return held
-            # No order of the account holds the shares: what the account object says is all there is to add (a 403
-            # about the account, as before the open orders were read for this refusal).
-        if status != 403 or bare_refusal(detail):
-            return ""
-        try:
-            found = self._api.read("the account", self._api.client().get_account)
-        except LlmtradeError:
-            return ""
-        return account_note(detail, found)
+        """What the account says of Alpaca's refusal (brokers/alpaca_refusals.py)."""
+        return refusal_note(
+            status,
+            body,
+            order,
+            open_orders=self.open_orders,
+            positions=lambda: self.account({}).positions,
+            account=lambda: self._api.read("the account", self._api.client().get_account),
+        )
 
     def _settle_by_lookup(
         self, order: Order, failure: str, cause: BaseException, *, resend: bool = False
