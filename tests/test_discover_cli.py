@@ -36,7 +36,8 @@ def test_offline_discover_sets_a_watchlist_of_at_most_twenty_candidates(
     assert found["synthetic"] is True and _json("discover", "performance")["synthetic"] is True
     said = runner.invoke(app, ["discover", "--offline"])
     assert "SYNTHETIC (the seeded synthetic market): every score and pick is made up" in said.stdout
-    assert "SYNTHETIC" in runner.invoke(app, ["discover", "performance"]).stdout
+    shown = runner.invoke(app, ["discover", "performance"]).stdout
+    assert "SYNTHETIC" in shown and "pickers alike" not in shown  # 100-odd candidates: each picker's best 20 differ
 
 
 def test_discover_performance_fills_once_forward_returns_mature(
@@ -134,6 +135,11 @@ def test_one_candidates_unreadable_csv_file_leaves_it_out_and_discovery_judges_t
     [said] = [line for line in result.stderr.splitlines() if "AAPL" in line]
     assert said.startswith("discovery left out AAPL: its prices could not be read (")
     assert "AAPL.csv, line 101" in said and "Close '' is not a number" in said
+    # Three candidates judged, each picker's best 20 count: every picker picks all three (a trial's 7-ETF folder).
+    performance = _json("discover", "performance")
+    assert (performance["judged_candidates"], performance["top"]) == (3, 20)
+    alike = " ".join(runner.invoke(app, ["discover", "performance"]).stdout.split())
+    assert "every picker's picks are all 3 candidates judged (its best 20 count): no figure below can tell" in alike
 
 
 def test_discover_on_a_csv_folder_ending_long_ago_says_why_no_candidate_could_be_judged(

@@ -340,6 +340,7 @@ def performance(app: Container, *, horizon: int, backtest: str | None = None) ->
         refit_weights=refit_weights(judged, at, horizon=horizon, default=settings.ensemble_weights),
         synthetic=synthetic,
         backtest=backtest,
+        judged_candidates=max((len(m.suggestions) for made in judged.values() for m in made), default=0),
     )
 
 

@@ -72,6 +72,9 @@ class PerformanceResult(_Result):
     # Whether the discoveries judged were made on the seeded synthetic market's prices (their runs' MarketDataFetched).
     synthetic: bool = False
     backtest: str | None = None  # the backtest whose books were read; None: the live books
+    # The most candidates a judged session had. At `top` or fewer, every picker's picks are every candidate, and no
+    # figure can tell the pickers apart (a trial's 7-ETF folder: each picker's best 20 were the same 7).
+    judged_candidates: int = 0
 
 
 DOCUMENTS: dict[str, Any] = {

@@ -95,6 +95,14 @@ def print_performance(out: Output, result: PerformanceResult) -> None:
     ]
     if result.synthetic:
         heading.insert(0, ("prices", "SYNTHETIC (the seeded synthetic market): every return here is made up"))
+    if 0 < result.judged_candidates <= result.top:
+        heading.append(
+            (
+                "pickers alike",
+                f"every picker's picks are all {result.judged_candidates} candidates judged (its best {result.top} "
+                "count): no figure below can tell them apart; give prices for more candidates to compare them",
+            )
+        )
     if result.unmeasured_picks:
         unmeasured = counted(result.unmeasured_picks, "judged candidate")
         heading.append(("unmeasured", f"{unmeasured} of matured sessions had no prices: left out, not counted as 0"))
