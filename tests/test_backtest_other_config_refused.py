@@ -65,6 +65,11 @@ def test_a_leaderboard_and_report_given_another_config_than_the_backtests_are_re
     run_id = json.loads(listed.stdout.splitlines()[0])["run_id"]
     traced = runner.invoke(cli, ["trace", run_id, "--backtest", name, "--config", str(other), "--json"])
     assert traced.exit_code == 0, traced.output
+    # A run not in its books: the hint lists its runs, not the live books' (a trial).
+    unknown = runner.invoke(cli, ["trace", "20990101T000000Z-000000", "--backtest", name])
+    assert unknown.exit_code == 2, unknown.output
+    hint = " ".join(unknown.stderr.split())
+    assert f"`llmtrade events --backtest {name} --type RunStarted` lists its runs" in hint, hint
 
     # Its own config, given or recorded, reads the same books alike.
     given = runner.invoke(cli, ["leaderboard", "--backtest", name, "--config", str(ran), "--json"])

@@ -25,7 +25,7 @@ def trace(
     from llmtrade.observe.timeline import trace_run  # lazy: see package docstring
 
     with read_books(ctx, backtest) as storage:
-        found = trace_run(storage.events, run_id)
+        found = trace_run(storage.events, run_id, backtest=backtest)
     if as_json:
         echo_json(found)
     else:

@@ -108,10 +108,17 @@ class RunTrace(_Frozen):
     other_events: dict[str, int]  # type -> count, of the run's events not on the timeline
 
 
-def trace_run(events: EventStore, run_id: str) -> RunTrace:
-    """The run's timeline. Raises UsageError (exit 2) for a run id with no events."""
+def trace_run(events: EventStore, run_id: str, *, backtest: str | None = None) -> RunTrace:
+    """The run's timeline, from the live books or (`backtest`: its name) a backtest's. Raises UsageError (exit 2) for
+    a run id with no events, saying how to list the runs of those books (a trial's hint for a backtest's books left
+    out --backtest, and listed the live runs)."""
     found = events.read(run_id=run_id)
     if not found:
+        if backtest is not None:
+            raise UsageError(
+                f"no run {run_id!r} in backtest {backtest}'s books (`llmtrade events --backtest {backtest} --type "
+                "RunStarted` lists its runs; a live run is in the live books: leave out --backtest)"
+            )
         raise UsageError(
             f"no run {run_id!r} on record (`llmtrade events --type RunStarted` lists the runs; a backtest's run is in "
             "its own books: `llmtrade trace RUN_ID --backtest NAME`)"
