@@ -227,3 +227,13 @@ def test_a_key_written_with_no_value_is_said_missing_not_got_none(tmp_path: Path
     assert result.exit_code == 2, result.output
     message = " ".join(result.stderr.split())
     assert said in message and "None" not in message, message
+
+
+def test_a_name_too_long_is_told_what_a_name_may_be_not_the_pattern(tmp_path: Path) -> None:
+    # A trial's 25-character sweep name was told "must be text matching '^[A-Za-z0-9][A-Za-z0-9_-]{0,23}$'".
+    path = _write(tmp_path, BASE.replace("name: ", "name: a_name_of_twenty_five_", 1))
+    with pytest.raises(UsageError) as refused:
+        spec.read(path)
+    said = str(refused.value)
+    assert "must be a name of 1 to 24 letters, digits, '_' and '-', starting with a letter or digit" in said, said
+    assert "{0,23}" not in said

@@ -50,6 +50,13 @@ _PATTERNS = {
     _IDENT: "a name of letters, digits, '_', '.' and '-', starting with a letter or digit",
     r"^[A-Z][A-Z0-9.]{0,9}$": "a ticker in capitals (A-Z, digits and '.', at most 10 characters), e.g. SPY",
     r"^[A-Z_][A-Z0-9_]*$": "an environment variable's name (capitals, digits and '_'), e.g. ALPACA_KEY",
+    # A sweep file's name and its axes' names (sweep/spec.py): a trial's long name was told the regex itself.
+    r"^[A-Za-z0-9][A-Za-z0-9_-]{0,23}$": (
+        "a name of 1 to 24 letters, digits, '_' and '-', starting with a letter or digit"
+    ),
+    r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$": (
+        "a name of 1 to 40 letters, digits, '_', '.' and '-', starting with a letter or digit"
+    ),
 }
 
 _BOUNDS = {"ge": "at least", "gt": "more than", "le": "at most", "lt": "less than"}
