@@ -191,6 +191,9 @@ class FakeAlpacaServer:
         # at its symbol's price just before the next read of the account, positions or orders is served, a moment
         # after the POST; `fill_immediately` (the older mode) fills it inside the POST's answer instead.
         self.fill_after_post = False
+        # A position's exchange, by symbol, where not ARCA: a venue Alpaca lists that alpaca-py's enum may not know yet
+        # (alpacahq/alpaca-py #276: "ASCX"), which its models refuse.
+        self.venues: dict[str, str] = {}
         # With it, how many reads such an order stays unfilled first: Alpaca's fill comes "a moment" after its answer,
         # which may be after the first lookup (an audit: a side change's close found unfilled held its leg back).
         self.routed_reads = 0
@@ -1021,7 +1024,7 @@ class FakeAlpacaServer:
         return {
             "asset_id": _asset_id(symbol),
             "symbol": symbol,
-            "exchange": "ARCA",
+            "exchange": self.venues.get(symbol, "ARCA"),
             "asset_class": "us_option" if _OPTION.fullmatch(symbol) else "us_equity",
             "asset_marginable": True,
             "qty": str(shown_qty),

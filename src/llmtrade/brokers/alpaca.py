@@ -136,9 +136,8 @@ class AlpacaBroker:
     # ----------------------------------------------------------------- Broker protocol
 
     def account(self, prices: Mapping[str, float]) -> AccountSnapshot:
-        client = self._api.client()
-        found = self._api.read("the account", client.get_account)
-        held = self._api.read("the positions", client.get_all_positions)
+        found = self._api.fetch("the account", lambda client: client.get_account())
+        held = self._api.fetch("the positions", lambda client: client.get_all_positions())
         positions: dict[str, Position] = {}
         fractions: dict[str, float] = {}
         marked: dict[str, float] = {}
@@ -214,10 +213,18 @@ class AlpacaBroker:
             # Timeout, reset connection, or a 2xx whose body is not JSON: the POST may have landed.
             return self._settle_by_lookup(order, transport_detail(exc, self.timeout_seconds), exc)
         except ValidationError as exc:
-            raise OperationalError(
-                f"alpaca accepted order {_describe(order)} but answered in a shape alpaca-py cannot read "
-                f"({short(exc)}); a rerun will not send it twice (same client_order_id)"
-            ) from exc
+            # Accepted, in a shape alpaca-py's models refuse (a value of an enum it does not know yet): the order is
+            # read back by name (AlpacaTrading.fetch). Not found, or not read, it is unknown: never sent twice.
+            try:
+                found = self._api.lookup(order.client_order_id)
+            except LlmtradeError:
+                found = None
+            if found is None:
+                raise OperationalError(
+                    f"alpaca accepted order {_describe(order)} but answered in a shape alpaca-py cannot read "
+                    f"({short(exc)}); a rerun will not send it twice (same client_order_id)"
+                ) from exc
+            placed = found
         return to_result(self._api.routed(placed))
 
     def find(self, client_order_id: str) -> OrderResult | None:
@@ -282,9 +289,7 @@ class AlpacaBroker:
         # lazy: alpaca-py is heavy; keeps CLI start-up fast
         from alpaca.common.exceptions import APIError
 
-        client = self._api.client()
-
-        def get() -> Any:
+        def get(client: Any) -> Any:
             try:
                 return client.get_asset(symbol)
             except APIError as exc:
@@ -293,7 +298,7 @@ class AlpacaBroker:
                     return None
                 raise
 
-        asset = self._api.read(f"asset {symbol}", get)
+        asset = self._api.fetch(f"asset {symbol}", get)
         if asset is None or not (asset.shortable and asset.easy_to_borrow and asset.tradable):
             # Alpaca opens shorts only in easy-to-borrow assets (a hard-to-borrow one needs a locate), and trades no
             # halted asset: such a short would only come back refused.
@@ -302,7 +307,7 @@ class AlpacaBroker:
             return False  # delisted: refused whatever the side
         # An account Alpaca will not let short (shorting_enabled false: under $2,000 equity, or set to no-shorting)
         # gets 403 "account is not allowed to short" for every short.
-        account = self._api.read("the account", client.get_account)
+        account = self._api.fetch("the account", lambda client: client.get_account())
         return bool(account.shorting_enabled)
 
     # ----------------------------------------------------------------- internals
@@ -315,7 +320,7 @@ class AlpacaBroker:
             order,
             open_orders=self.open_orders,
             positions=lambda: self.account({}).positions,
-            account=lambda: self._api.read("the account", self._api.client().get_account),
+            account=lambda: self._api.fetch("the account", lambda client: client.get_account()),
         )
 
     def _settle_by_lookup(

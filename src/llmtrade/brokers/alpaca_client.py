@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
+from llmtrade.brokers.alpaca_answers import answer_of
 from llmtrade.brokers.alpaca_orders import enum_value, refusal, short
 from llmtrade.errors import BrokerRejected, BrokerUnavailable, LlmtradeError, OperationalError
 from llmtrade.market.alpaca_http import configure_retries, error_message
@@ -73,6 +74,7 @@ class AlpacaTrading:
         # tests step a fake's wall clock through `waits` instead of sleeping
         self.waits = waits or RateLimitWaits(most_seconds=TRADING_WAIT_SECONDS)
         self._client: Any = None
+        self._raw_client: Any = None
 
     def __repr__(self) -> str:
         # Never show the keys, not even in a traceback's locals.
@@ -80,18 +82,24 @@ class AlpacaTrading:
 
     def close(self) -> None:
         """Release the pooled connection; a new one is opened if used again."""
-        if self._client is not None:
-            self._client._session.close()
-            self._client = None
+        for client in (self._client, self._raw_client):
+            if client is not None:
+                client._session.close()
+        self._client = self._raw_client = None
 
-    def client(self) -> Any:
-        """alpaca-py's TradingClient for the account, built on first use."""
-        if self._client is None:
+    def client(self, *, raw: bool = False) -> Any:
+        """alpaca-py's TradingClient for the account, built on first use; `raw`: the one answering JSON (raw_data),
+        for an answer alpaca-py's models refuse (`read`)."""
+        if (self._raw_client if raw else self._client) is None:
             # lazy: alpaca-py is heavy; keeps CLI start-up fast
             from alpaca.trading.client import TradingClient
 
             client = TradingClient(
-                api_key=self._api_key, secret_key=self._secret_key, paper=self.paper, url_override=self.url_override
+                api_key=self._api_key,
+                secret_key=self._secret_key,
+                paper=self.paper,
+                url_override=self.url_override,
+                raw_data=raw,
             )
             # No blind retries: see brokers/alpaca.py's docstring. Only a 429 whose wait Alpaca names, within the bound,
             # is waited out (a read resent); anything else fails fast and the caller's rerun retries it.
@@ -99,17 +107,18 @@ class AlpacaTrading:
             waits_out_rate_limits(
                 client._session, self.timeout_seconds, _RATE_LIMIT_ATTEMPTS, None, self.waits, resent=_RESENT
             )
-            self._client = client
-        return self._client
+            if raw:
+                self._raw_client = client
+            else:
+                self._client = client
+        return self._raw_client if raw else self._client
 
     def lookup(self, client_order_id: str) -> Any:
-        """Alpaca's order (alpaca-py model) with this client_order_id, or None when it has none."""
+        """Alpaca's order (alpaca-py's model, or an Answer: `fetch`) with this client_order_id; None if it has none."""
         # lazy: alpaca-py is heavy; keeps CLI start-up fast
         from alpaca.common.exceptions import APIError
 
-        client = self.client()
-
-        def get() -> Any:
+        def get(client: Any) -> Any:
             try:
                 return client.get_order_by_client_id(client_order_id)
             except APIError as exc:
@@ -117,7 +126,12 @@ class AlpacaTrading:
                     return None
                 raise
 
-        return self.read(f"the lookup of order {client_order_id}", get)
+        return self.fetch(f"the lookup of order {client_order_id}", get)
+
+    def fetch(self, what: str, call: Callable[[Any], T]) -> T:
+        """`call(client)`, read as `read` reads it; an answer alpaca-py's models refuse is asked again as JSON (the
+        raw client) and read by name (brokers/alpaca_answers.py)."""
+        return self.read(what, lambda: call(self.client()), raw=lambda: answer_of(call(self.client(raw=True))))
 
     def looked_up(self, client_order_id: str) -> Any:
         """`lookup`, or None when it fails too (after a cancel: the order's state is then left to the next look)."""
@@ -157,7 +171,6 @@ class AlpacaTrading:
         from alpaca.trading.enums import QueryOrderStatus
         from alpaca.trading.requests import GetOrdersRequest
 
-        client = self.client()
         seen: dict[str, Any] = {}
         until: datetime | None = None
         while True:
@@ -169,7 +182,7 @@ class AlpacaTrading:
                 direction=Sort.DESC,
                 nested=False,
             )
-            page = self.read("the orders", lambda request=request: client.get_orders(request))
+            page = self.fetch("the orders", lambda client, request=request: client.get_orders(request))
             fresh = [o for o in page if str(o.id) not in seen]
             seen.update((str(o.id), o) for o in page)
             if len(page) < _PAGE:
@@ -181,8 +194,9 @@ class AlpacaTrading:
             until = min(o.submitted_at for o in page) + timedelta(microseconds=1)
         return sorted(seen.values(), key=lambda o: o.submitted_at)
 
-    def read(self, what: str, call: Callable[[], T]) -> T:
-        """`call()`, with everything it may raise translated into our error families."""
+    def read(self, what: str, call: Callable[[], T], raw: Callable[[], T] | None = None) -> T:
+        """`call()`, with everything it may raise translated into our error families; an answer alpaca-py cannot read
+        is OperationalError, unless `raw` reads it otherwise (`fetch`)."""
         # lazy: alpaca-py is heavy; keeps CLI start-up fast
         import requests
         from alpaca.common.exceptions import APIError
@@ -202,6 +216,8 @@ class AlpacaTrading:
                 ) from exc
             raise BrokerRejected(refusal(f"alpaca ({self.endpoint}) refused {what}", status, body)) from exc
         except ValidationError as exc:
+            if raw is not None:
+                return self.read(what, raw)
             raise OperationalError(f"alpaca answered {what} in a shape alpaca-py cannot read: {short(exc)}") from exc
 
 
