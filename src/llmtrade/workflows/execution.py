@@ -51,7 +51,7 @@ from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.ended_close import given_up_orders, leg_note, leg_waiting, still_to_send
 from llmtrade.workflows.fill_watch import FillWatch
 from llmtrade.workflows.plan_recovery import abandoned_plans, misfit, recorded_orders, recover_orders
-from llmtrade.workflows.resend_checks import give_up_alone, planned_sides, refused_last, unsendable
+from llmtrade.workflows.resend_checks import give_up_unsendable, refused_last
 from llmtrade.workflows.valuation import value_account
 
 FILLED = OrderStatus.FILLED
@@ -268,20 +268,7 @@ def execute_plan(
     given_up = {cid for a in abandoned_plans(events, stream) for cid in a.client_order_ids}  # said once, when given up
     if retried := [o for o in refused_last(plan.orders, [*recorded, *recovered]) if o.client_order_id not in given_up]:
         positions = desk.broker.account(prices).positions
-        sides = planned_sides([plan], retried)
-        for reason, orders in unsendable(events, stream, retried, positions, sides).items():
-            gone.append(
-                give_up_alone(
-                    events,
-                    orders,
-                    broker=desk.broker.name,
-                    reason=reason,
-                    positions=positions,
-                    stream=stream,
-                    week_id=week_id,
-                    run_id=run_id,
-                )
-            )
+        gone = give_up_unsendable(events, plan, retried, positions, stream=stream, week_id=week_id, run_id=run_id)
     sent = send_orders(
         events, desk.broker, plan.orders, stream=stream, week_id=week_id, run_id=run_id, after_fill=after_fill
     )

@@ -152,3 +152,31 @@ def give_up_alone(
     )
     events.append([NewEvent.of(gone, stream=stream, week_id=week_id, run_id=run_id, account_id=account_id)])
     return gone
+
+
+def give_up_unsendable(
+    events: EventStore,
+    plan: OrdersPlanned,
+    orders: Sequence[Order],
+    positions: Mapping[str, Position],
+    *,
+    stream: str,
+    week_id: date,
+    run_id: str,
+) -> list[PlanAbandoned]:
+    """Give up alone (`give_up_alone`) each of `orders` (refused earlier, of `plan`) that must not go again
+    (`unsendable`, their sides read from `plan`); what was given up, by reason."""
+    dropped = unsendable(events, stream, orders, positions, planned_sides([plan], orders))
+    return [
+        give_up_alone(
+            events,
+            gone,
+            broker=plan.broker,
+            reason=why,
+            positions=positions,
+            stream=stream,
+            week_id=week_id,
+            run_id=run_id,
+        )
+        for why, gone in dropped.items()
+    ]
