@@ -43,3 +43,13 @@ def test_a_to_past_the_calendar_is_a_bad_argument(tmp_path: Path) -> None:
     message = _refused(tmp_path, date(2026, 1, 7), calendar.last_day + timedelta(days=400))
     assert f"the NYSE calendar covers {calendar.first_day} to {calendar.last_day}" in message
     assert "give --to " in message and " or earlier" in message
+
+
+def test_a_range_wholly_past_the_calendar_is_not_advised_a_to_before_its_from(tmp_path: Path) -> None:
+    # A trial: --from 2030-01-01 --to 2030-02-01 was told "give --to 2028-11-28 or earlier", before its own --from.
+    calendar = TradingCalendar()
+    first = calendar.last_day + timedelta(days=30)
+    message = _refused(tmp_path, first, first + timedelta(days=30))
+    assert f"the NYSE calendar covers {calendar.first_day} to {calendar.last_day}" in message
+    assert "the whole range lies after it: give a range of weeks your prices cover" in message
+    assert " or earlier" not in message

@@ -116,10 +116,16 @@ def range_weeks(
             f"it: give {keys[0]} {earliest} or later"
         )
     latest = week_id_for(calendar.last_day - _WEEK)
+    if start > latest:
+        # The whole range past it: "give --to D or earlier" put --to before --from (a trial's --from 2030-01-01).
+        raise UsageError(
+            f"{keys[0]} {first} to {keys[1]} {last}: {covers} (it reaches about two years past today), and the whole "
+            "range lies after it: give a range of weeks your prices cover"
+        )
     if end > latest:
         raise UsageError(
             f"{keys[1]} {last}: {covers} (it reaches about two years past today): give {keys[1]} "
-            f"{latest + timedelta(days=6)} or earlier"
+            f"{latest + timedelta(days=6)} or earlier, and no later than your prices' last day"
         )
     return [start + n * _WEEK for n in range((end - start) // _WEEK + 1)]
 
