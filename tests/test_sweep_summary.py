@@ -188,3 +188,13 @@ def test_a_row_whose_returns_never_varied_says_why_its_sharpe_is_na() -> None:
     ) in notes, notes
     assert not [n for n in _short_run(30).leaderboard.notes if "never varied" in n]
     assert not [n for n in _short_run(10, still=True).leaderboard.notes if "never varied" in n]  # too few: said so
+
+
+def test_a_sweep_of_one_run_is_counted_as_one_run() -> None:
+    # A trial's page said "1 runs"; with none finished the board said "0 of the 1 runs finished".
+    from llmtrade.sweep.report import render
+
+    board = sweep_leaderboard("one", ["r" * 64], 5, {})
+    assert board.notes[0].startswith("0 of the 1 run finished (1 not run)"), board.notes[0]
+    page = " ".join(re.sub(r"<[^>]+>", " ", render(board, [])).split())
+    assert "1 run, 0 finished; trials" in page and "1 runs" not in page

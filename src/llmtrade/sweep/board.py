@@ -164,7 +164,7 @@ def _trials_note(
     ]
     rest = ", ".join(filter(None, others))
     if done == 0:
-        return f"0 of the {runs} runs finished ({rest}): no row to rank (trials = {trials}: {accounts})"
+        return f"0 of the {counted(runs, 'run')} finished ({rest}): no row to rank (trials = {trials}: {accounts})"
     return (
         f"trials = {trials}: {accounts}, though only {done} finished ({rest}: a configuration tried counts all the "
         "same); the deflated Sharpe assumes the best of that many was picked"

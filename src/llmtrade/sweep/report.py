@@ -50,7 +50,8 @@ th:first-child, td:first-child, td.text { text-align: left; }
 <h1>Sweep {{ board.name }}</h1>
 {% if running %}<p class="failed">{{ running }}</p>
 {% endif -%}
-<p>{{ board.runs }} runs, {{ board.finished }} finished; trials (the deflated Sharpe's N): {{ board.trials }}.</p>
+<p>{{ board.runs }} run{{ "" if board.runs == 1 else "s" }}, {{ board.finished }} finished;
+trials (the deflated Sharpe's N): {{ board.trials }}.</p>
 {% for note in board.notes %}<p class="note">{{ note }}</p>
 {% endfor %}
 <h2>Leaderboard</h2>
@@ -145,7 +146,7 @@ def write_sweep_report(settings: Settings, name: str, output: Path) -> ReportWri
     now = (
         None
         if running is None
-        else f"{_RUNNING.format(who=running)} {board.finished} of {board.runs} runs finished so far"
+        else f"{_RUNNING.format(who=running)} {board.finished} of {counted(board.runs, 'run')} finished so far"
     )
     data = render(board, runs, now).encode("utf-8")
     write_page(target, data)  # atomic, and through a pipe or device (-o /dev/stdout), as `llmtrade report`'s
