@@ -85,3 +85,20 @@ def _order(side: Side, qty: int, cid: str) -> Order:
         client_order_id=cid,
         intent="close" if side is Side.SELL else "resize",
     )
+
+
+def test_alpacas_older_words_for_an_order_in_the_way_name_it_too() -> None:
+    """Some accounts get Alpaca's older refusal for the same rule ("cannot open a short sell while a long buy order is
+    open", 403 code 40310000): it matched neither note, and the user got Alpaca's bare words (an audit)."""
+    with FakeAlpacaServer(key_id="k", secret_key="s") as server:
+        server.wash_trade_words = None
+        server.set_price("SPY", 500.0)
+        broker = AlpacaBroker("acct_1", "k", "s", url_override=server.base_url, timeout_seconds=2.0)
+        add = "lt-20260105-acct_1-SPY-resize"
+        broker.submit(_order(Side.BUY, 50, add))  # queued for the open
+        with pytest.raises(BrokerRejected) as refused:
+            broker.submit(_order(Side.SELL, 100, "lt-20260105-acct_1-SPY-close"))
+
+    said = str(refused.value)
+    assert "cannot open a short sell while a long buy order is open" in said
+    assert f"buy 50 SPY ({add}) is open" in said and "cancel it in Alpaca's dashboard or let it fill" in said

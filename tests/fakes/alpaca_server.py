@@ -237,6 +237,9 @@ class FakeAlpacaServer:
         # others (alpaca-java#145): `wash_trade_status` says which.
         self.refuse_wash_trades = True
         self.wash_trade_status: int = HTTPStatus.FORBIDDEN
+        # Its words: the newer refusal's, or None for the older one's ("cannot open a short sell while a long buy order
+        # is open", 403 code 40310000: alpacahq/alpaca-trade-api-python #396), which some accounts still get.
+        self.wash_trade_words: str | None = "potential wash trade detected. use complex orders"
         self._lock = threading.Lock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -897,7 +900,10 @@ class FakeAlpacaServer:
         ):
             return None
         code = 42210000 if self.wash_trade_status == HTTPStatus.UNPROCESSABLE_ENTITY else 40310000
-        return {"code": code, "message": "potential wash trade detected. use complex orders"}
+        if self.wash_trade_words is None:
+            opened = "short sell while a long buy" if side == "sell" else "long buy while a short sell"
+            return {"code": 40310000, "message": f"cannot open a {opened} order is open"}
+        return {"code": code, "message": self.wash_trade_words}
 
     def _order_by_client_id(self, request: FakeRequest) -> FakeResponse:
         """GET /v2/orders:by_client_order_id?client_order_id=...: the order, or 404 as Alpaca answers."""

@@ -347,8 +347,12 @@ def _named(orders: Sequence[BrokerOrder]) -> str:
 
 
 def is_wash_trade(detail: str) -> bool:
-    """Whether Alpaca's reason is its wash-trade refusal ("potential wash trade detected. use complex orders")."""
-    return "wash trade" in detail.lower()
+    """Whether Alpaca's reason is a refusal for an open order of the account on the other side of the symbol: its
+    wash-trade refusal ("potential wash trade detected. use complex orders"), or its older words for the same rule
+    (403, code 40310000: "cannot open a short sell while a long buy order is open", "cannot open a long buy while a
+    short sell order is open"; alpacahq/alpaca-trade-api-python #396), which named no order in the way (an audit)."""
+    said = detail.lower()
+    return "wash trade" in said or ("cannot open a" in said and "order is open" in said)
 
 
 def wash_trade_note(order: Order, listed: Sequence[BrokerOrder]) -> str:
