@@ -186,3 +186,16 @@ def test_an_override_renamed_with_its_values_kept_is_named_anew(settings: Settin
     text = page.read_text()
     assert "overrides=tight" not in text
     assert text.count("overrides=careful") == 6  # its five trial accounts' rows and its line in the runs table
+
+
+def test_an_offline_memory_axis_that_changes_nothing_is_said_on_the_board(settings: Settings, tmp_path: Path) -> None:
+    """A trial: `memory: [true, false]` offline gave identical rows twice (the rules PMs read no memory), counted as
+    two runs' trials, with nothing said. Runs whose books are the same close for close are named together."""
+    path = tmp_path / "sweep.yaml"
+    name = f"m{uuid.uuid4().hex[:8]}"
+    text = f"name: {name}\nretries: 0\nranges:\n  - {{from: 2026-01-07, to: 2026-01-14}}\nmemory: [true, false]\n"
+    board = _sweep(settings, path, text).leaderboard
+    [same] = [note for note in board.notes if "hold the same books" in note]
+    assert "memory=on" in same and "memory=off" in same and "each still counts in the trials" in same
+    differing = _sweep(settings, tmp_path / "other.yaml", SWEEP.replace(NAME, f"d{uuid.uuid4().hex[:8]}")).leaderboard
+    assert not [note for note in differing.notes if "hold the same books" in note]  # base and tight trade apart

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from llmtrade.analytics import metrics
 from llmtrade.analytics.records import TURNOVER_NOTE, Curve, Leaderboard, Standing
@@ -81,6 +82,7 @@ def sweep_leaderboard(
     picked: list[tuple[str, SweepRunFinished, Standing, list[float]]] = []
     held: list[str] = []  # "label account" of each row whose run ends holding a position
     two_way: list[str] = []
+    books: dict[tuple[Any, ...], list[str]] = {}  # each run's trial accounts' curves -> the runs' labels
     for run_id in run_ids:
         run = finished.get(run_id)
         if run is None:
@@ -88,6 +90,8 @@ def sweep_leaderboard(
         board = Leaderboard.model_validate(run.leaderboard)
         names = set(run.trial_accounts)
         curves = {c.name: c for c in board.curves}
+        same = tuple(sorted((n, tuple(c.equity)) for n, c in curves.items() if n in names))
+        books.setdefault((board.start, board.end, same), []).append(named.get(run_id, run.label))
         # A leaderboard stored before turnover was one-way (its notes do not say it is) summed buys and sells: its
         # turnover is another figure than the other rows', so it is left out (n/a) and said.
         old = TURNOVER_NOTE not in board.notes
@@ -130,6 +134,7 @@ def sweep_leaderboard(
         *filter(None, [open_trades_note(held, of=len(rows)), _still_note([row.standing for row in rows])]),
         *filter(None, [intraday_note(within_sessions([row.standing for row in rows]), of=len(rows))]),
         *([_two_way_note(two_way)] if two_way else []),
+        *[_same_books_note(labels) for labels in books.values() if len(labels) > 1],
     )
     return SweepLeaderboard(
         name=name,
@@ -191,6 +196,16 @@ def _two_way_note(labels: Sequence[str]) -> str:
     return (
         f"turnover n/a for {len(labels)} run{'' if len(labels) == 1 else 's'} stored by an earlier build ({named}): "
         "its leaderboard summed buys and sells (two-way), another figure than the one-way turnover; run it again"
+    )
+
+
+def _same_books_note(labels: Sequence[str]) -> str:
+    """Runs whose trial accounts' books are the same, close for close: what set them apart changed nothing the books
+    show. Offline, the rules provider answers whatever the models, and its PMs read no memory: a trial's `memory: [true,
+    false]` offline sweep gave identical rows twice, counted as two runs' trials, with nothing said."""
+    return (
+        f"{' and '.join(labels)} hold the same books, close for close: their axes changed nothing the accounts did (an "
+        "offline sweep's rules answer whatever the models and read no memory); each still counts in the trials"
     )
 
 
