@@ -71,7 +71,7 @@ def test_the_sweeps_table_and_page_give_each_rows_trades_exposure_and_costs(
     from datetime import date, timedelta
 
     from llmtrade.analytics import curves
-    from llmtrade.analytics.records import Curve, Leaderboard
+    from llmtrade.analytics.records import TURNOVER_NOTE, Curve, Leaderboard
     from llmtrade.analytics.standings import standings
     from llmtrade.domain.sweeps import SweepRunFinished
     from llmtrade.sweep.report import render
@@ -93,7 +93,7 @@ def test_the_sweeps_table_and_page_give_each_rows_trades_exposure_and_costs(
     row = row.model_copy(update={"slippage_usd": 34.45})
     board = Leaderboard(
         source="backtest s-a", start=days[0], end=days[-1], sessions=n, trials=1, bootstrap="b", standings=(row,),
-        curves=(curve,),
+        curves=(curve,), notes=(TURNOVER_NOTE,),
     )  # fmt: skip
     run = SweepRunFinished(
         run_id="a", backtest="s-a", label="overrides=tight", axes={}, start=days[0], end=days[-1], attempt=1,
@@ -111,15 +111,19 @@ def test_the_sweeps_table_and_page_give_each_rows_trades_exposure_and_costs(
     shown = dict(
         zip(header, next(line.split("\t") for line in lines if line.startswith("overrides=tight\t")), strict=True)
     )
-    assert (shown["trades"], shown["avg gross"], shown["commissions"], shown["slippage~"]) == (
+    # Turnover too: both explained turnover/yr in a note and showed no such column (a trial).
+    turnover = sweep.rows[0].standing.turnover
+    assert turnover is not None and turnover > 0
+    assert (shown["trades"], shown["turnover/yr"], shown["avg gross"], shown["commissions"], shown["slippage~"]) == (
         "7",
+        f"{turnover:.2f}",
         "1.3%",
         "2.50",
         "34.45",
     )
     page = " ".join(re.sub(r"<[^>]+>", " ", render(sweep, [])).split())
-    assert "trades avg gross commissions USD slippage~ USD backtest" in page
-    assert " 7 1.3% 2.50 34.45 s-a" in page
+    assert "trades turnover/yr avg gross commissions USD slippage~ USD backtest" in page
+    assert f" 7 {turnover:.2f} 1.3% 2.50 34.45 s-a" in page
 
 
 def _short_run(n: int, *, still: bool = False) -> SweepResult:
@@ -127,7 +131,7 @@ def _short_run(n: int, *, still: bool = False) -> SweepResult:
     from datetime import date, timedelta
 
     from llmtrade.analytics import curves
-    from llmtrade.analytics.records import Curve, Leaderboard
+    from llmtrade.analytics.records import TURNOVER_NOTE, Curve, Leaderboard
     from llmtrade.analytics.standings import standings
     from llmtrade.domain.sweeps import SweepRunFinished
 
@@ -142,7 +146,7 @@ def _short_run(n: int, *, still: bool = False) -> SweepResult:
     [row] = standings([track], trials=1, trial_names={"acct_1"})
     board = Leaderboard(
         source="backtest s-a", start=days[0], end=days[-1], sessions=n, trials=1, bootstrap="b", standings=(row,),
-        curves=(curve,),
+        curves=(curve,), notes=(TURNOVER_NOTE,),
     )  # fmt: skip
     run = SweepRunFinished(
         run_id="a", backtest="s-a", label="overrides=tight", axes={}, start=days[0], end=days[-1], attempt=1,
@@ -170,7 +174,7 @@ def test_a_blank_interval_reads_na_once_in_the_sweeps_table_and_page(capsys: pyt
     page = " ".join(re.sub(r"<[^>]+>", " ", render(short.leaderboard, [])).split())
     assert "n/a .. n/a" not in page and "n/a..n/a" not in page
     # The return, then Sharpe, its interval, PSR and DSR (one n/a each), the drawdown, trades and exposure.
-    assert "acct_1 +0.20% n/a n/a n/a n/a -1.67% 3 20.0%" in page
+    assert "acct_1 +0.20% n/a n/a n/a n/a -1.67% 3 " in page and " 20.0%" in page
     drawn = _short_run(30)
     print_sweep(Output(), drawn)
     row = next(line.split("\t") for line in capsys.readouterr().out.splitlines() if line.startswith("overrides=tight"))

@@ -57,13 +57,14 @@ trials (the deflated Sharpe's N): {{ board.trials }}.</p>
 <h2>Leaderboard</h2>
 <table>
 <tr><th>run</th><th>account</th><th>total return</th><th>Sharpe</th><th>95% interval</th><th>PSR</th>
-<th>DSR (sweep)</th><th>max drawdown</th><th>trades</th><th>avg gross</th><th>commissions USD</th>
+<th>DSR (sweep)</th><th>max drawdown</th><th>trades</th><th>turnover/yr</th><th>avg gross</th><th>commissions USD</th>
 <th title="estimated: traded notional x the paper broker's slippage (bps)">slippage~ USD</th><th>backtest</th></tr>
 {% for row in board.rows %}<tr><td class="text">{{ row.label }}</td><td class="text">{{ row.account }}</td>
 <td>{{ pct(row.standing.total_return) }}</td><td>{{ num(row.standing.sharpe.estimate) }}</td>
 <td>{{ bounds(row.standing.sharpe.low, row.standing.sharpe.high, num, " .. ") }}</td>
 <td>{{ share(row.standing.psr, 1) }}</td><td>{{ share(row.standing.dsr, 1) }}</td>
 <td>{{ drawdown(row.standing.max_drawdown) }}</td><td>{{ row.standing.trades }}</td>
+<td>{{ num(row.standing.turnover) }}</td>
 <td>{{ share(row.standing.avg_gross_exposure, 1) }}</td><td>{{ money(row.standing.costs_usd) }}</td>
 <td>{{ money(row.standing.slippage_usd) }}</td>
 <td class="text">{{ row.backtest }}</td></tr>
