@@ -367,6 +367,10 @@ def test_trace_shows_the_run_as_a_timeline_from_the_database(history: History, m
     assert answer["model"] and answer["duration_ms"] is not None and answer["source"] == "rules"
     text = runner.invoke(app, ["trace", history.ok_run]).stdout
     assert f"model calls: 0 (and {len(calls)} offline rules answers: no model, $0)" in text
+    # The timeline's model column says whose answer it is: the rules', in place of the model (a trial read the rules'
+    # answers under the models' names).
+    line = next(row for row in text.splitlines() if "\trules_answer\t" in row)
+    assert f"\trules, in place of {answer['model']}\t" in line
 
 
 def test_trace_counts_a_models_answers_as_calls_and_the_rules_answers_apart(storage: Storage) -> None:

@@ -11,7 +11,7 @@ from llmtrade.commands.options import Backtest, Json
 from llmtrade.console import Output
 
 if TYPE_CHECKING:
-    from llmtrade.observe.timeline import RunTrace
+    from llmtrade.observe.timeline import RunTrace, TraceEntry
 
 
 def trace(
@@ -79,7 +79,7 @@ def print_trace(out: Output, run: RunTrace) -> None:
                 e.stage or "",
                 e.account or "",
                 "" if e.duration_ms is None else f"{e.duration_ms:.0f}",
-                e.model or "",
+                _model(e),
                 "" if e.prompt_tokens is None else f"{e.prompt_tokens}+{e.completion_tokens or 0}",
                 "" if e.cost_usd is None else f"${e.cost_usd:.4f}",
                 e.detail,
@@ -89,6 +89,13 @@ def print_trace(out: Output, run: RunTrace) -> None:
     )
     if run.other_events:
         out.line("other events: " + ", ".join(f"{name} x{n}" for name, n in run.other_events.items()))
+
+
+def _model(entry: TraceEntry) -> str:
+    """The model column: an offline rules answer is no model's (a trial read the rules' answers under model names)."""
+    if entry.kind == "rules_answer":
+        return f"rules, in place of {entry.model}" if entry.model else "rules"
+    return entry.model or ""
 
 
 def register(app: typer.Typer) -> None:
