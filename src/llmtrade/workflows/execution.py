@@ -51,7 +51,7 @@ from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.ended_close import given_up_orders, leg_note, leg_waiting, still_to_send
 from llmtrade.workflows.fill_watch import FillWatch
 from llmtrade.workflows.plan_recovery import abandoned_plans, misfit, recorded_orders, recover_orders
-from llmtrade.workflows.resend_checks import give_up_unsendable, refused_last
+from llmtrade.workflows.resend_checks import give_up_unsendable, undone
 from llmtrade.workflows.valuation import value_account
 
 FILLED = OrderStatus.FILLED
@@ -265,8 +265,8 @@ def execute_plan(
     # Orders an earlier run of the plan had refused go again only while they still do what the plan meant, as at a
     # checkpoint (legs.py): `misfit` no longer checks the positions once any of its orders is on record.
     gone: list[PlanAbandoned] = []
-    given_up = {cid for a in abandoned_plans(events, stream) for cid in a.client_order_ids}  # said once, when given up
-    if retried := [o for o in refused_last(plan.orders, [*recorded, *recovered]) if o.client_order_id not in given_up]:
+    left = undone(events, stream)  # recovery's records included; an order given up earlier was said then
+    if retried := [o for o in plan.orders if isinstance(left.get(o.client_order_id), OrderRejected)]:
         positions = desk.broker.account(prices).positions
         gone = give_up_unsendable(events, plan, retried, positions, stream=stream, week_id=week_id, run_id=run_id)
     sent = send_orders(

@@ -15,10 +15,8 @@ from llmtrade.domain.market import Bar
 from llmtrade.domain.trading import (
     LegHeldBack,
     Order,
-    OrderRejected,
     OrderStatus,
     OrderSubmitted,
-    PlanAbandoned,
     Position,
 )
 from llmtrade.pipeline.context import ContextKey
@@ -34,12 +32,12 @@ from llmtrade.workflows.execution import (
 )
 from llmtrade.workflows.resend_checks import (
     NOT_VALID,
-    REFUSALS,
     SPLIT_SINCE,
     give_up_alone,
     planned_sides,
     split_since,
     still_valid,
+    undone,
     week_plans,
 )
 
@@ -67,28 +65,10 @@ def superseded_note(account_id: str, orders: Sequence[Order]) -> str:
     )
 
 
-def _undone(events: EventStore, stream: str) -> dict[str, OrderRejected | LegHeldBack]:
-    """client_order_id -> the latest refusal or hold-back of each order on `stream` not sent since and
-    whose plan was not abandoned. Oldest first."""
-    latest: dict[str, OrderRejected | LegHeldBack] = {}
-    given_up: set[str] = set()
-    # Read at every checkpoint, for every account: each event parsed once per process (events.payload).
-    abandoned, submitted = PlanAbandoned.event_type(), OrderSubmitted.event_type()
-    for event in events.read_stream(stream):
-        if event.type == abandoned:
-            given_up.update(events.payload(PlanAbandoned, event).client_order_ids)
-        elif (kind := REFUSALS.get(event.type)) is not None:
-            record = events.payload(kind, event)
-            latest[record.order.client_order_id] = record
-        elif event.type == submitted:
-            latest.pop(events.payload(OrderSubmitted, event).order.client_order_id, None)
-    return {cid: r for cid, r in latest.items() if cid not in given_up}
-
-
 def unfinished_orders(events: EventStore, stream: str, account_id: str | None = None) -> list[Order]:
     """Orders on `stream` whose latest record is a refusal or a held-back leg, and whose plan was not
     abandoned: what a rerun or the next checkpoint sends (if still valid). Oldest first."""
-    return [r.order for r in _undone(events, stream).values() if account_id is None or r.order.account_id == account_id]
+    return [r.order for r in undone(events, stream).values() if account_id is None or r.order.account_id == account_id]
 
 
 def held_back_notes(events: EventStore, stream: str, account_id: str | None = None) -> list[str]:
@@ -97,7 +77,7 @@ def held_back_notes(events: EventStore, stream: str, account_id: str | None = No
     whose close never fills stays listed here on every later run of the week."""
     return [
         unfinished_note(r)
-        for r in _undone(events, stream).values()
+        for r in undone(events, stream).values()
         if isinstance(r, LegHeldBack) and (account_id is None or r.order.account_id == account_id)
     ]
 

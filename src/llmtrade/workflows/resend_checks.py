@@ -78,10 +78,23 @@ def week_plans(events: EventStore, week_id: date, orders: Sequence[Order]) -> li
     return [events.payload(OrdersPlanned, e) for e in events.read(week_id=week_id, type=OrdersPlanned.event_type())]
 
 
-def refused_last(orders: Iterable[Order], recorded: Sequence[OrderSubmitted | OrderRejected]) -> list[Order]:
-    """The `orders` whose latest record in `recorded` (oldest first) is a refusal: what a send would send again."""
-    latest: dict[str, OrderSubmitted | OrderRejected] = {r.order.client_order_id: r for r in recorded}
-    return [o for o in orders if isinstance(latest.get(o.client_order_id), OrderRejected)]
+def undone(events: EventStore, stream: str) -> dict[str, OrderRejected | LegHeldBack]:
+    """client_order_id -> the latest refusal or hold-back of each order on `stream` not sent since and
+    whose plan was not abandoned (nor the order given up alone). Oldest first: what a checkpoint (legs.py) and a
+    rerun of the week (execution.py) may send again."""
+    latest: dict[str, OrderRejected | LegHeldBack] = {}
+    given_up: set[str] = set()
+    # Read at every checkpoint, for every account: each event parsed once per process (events.payload).
+    abandoned, submitted = PlanAbandoned.event_type(), OrderSubmitted.event_type()
+    for event in events.read_stream(stream):
+        if event.type == abandoned:
+            given_up.update(events.payload(PlanAbandoned, event).client_order_ids)
+        elif (kind := REFUSALS.get(event.type)) is not None:
+            record = events.payload(kind, event)
+            latest[record.order.client_order_id] = record
+        elif event.type == submitted:
+            latest.pop(events.payload(OrderSubmitted, event).order.client_order_id, None)
+    return {cid: r for cid, r in latest.items() if cid not in given_up}
 
 
 def split_since(events: EventStore, stream: str, orders: Sequence[Order]) -> set[str]:
