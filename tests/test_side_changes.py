@@ -112,21 +112,25 @@ def test_refused_leg_marks_the_run_unfinished_and_a_rerun_retries_it(
     broker = AlpacaBroker(ACCOUNT.id, KEY_ID, SECRET, url_override=server.base_url, timeout_seconds=2)
     desk = Desk(ACCOUNT, broker)
     server.fill_immediately = True  # the market is open: the close fills at once
-    server.add_asset("SPY", shortable=False)  # ... and the broker refuses the short
+    server.add_asset("SPY", shortable=True)
     held_by_llmtrade(storage, ACCOUNT.id)
     plan = flip(broker)
     close, opening = plan.orders
+    # ... and the broker refuses the short for a reason that may pass (a refusal for good, "cannot be sold short", is
+    # given up instead: tests/test_lasting_refusals.py).
+    server.after_next(
+        "POST", r"/v2/orders", lambda: server.refuse_next_order(403, 40310000, "insufficient buying power")
+    )
 
     first = run(storage, desk, plan)
     refusals = [
         OrderRejected.from_event(e) for e in storage.events.read_stream(STREAM) if e.type == OrderRejected.event_type()
     ]
     assert [r.order.client_order_id for r in refusals] == [opening.client_order_id]
-    assert "cannot be sold short" in refusals[0].reason
-    assert any("refused" in note and "cannot be sold short" in note for note in first.unfinished)
+    assert "insufficient buying power" in refusals[0].reason and not refusals[0].lasting
+    assert any("refused" in note and "insufficient buying power" in note for note in first.unfinished)
     assert broker.account({}).positions == {}
 
-    server.add_asset("SPY", shortable=True)
     second = run(storage, desk, plan)  # the rerun retries the refused leg, and only it
     assert second.unfinished == []
     assert sent_to_broker(server) == [close.client_order_id, opening.client_order_id]

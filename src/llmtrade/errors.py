@@ -313,7 +313,16 @@ class LiveTradingRefused(OperationalError):
 
 
 class BrokerRejected(OperationalError):
-    """The broker refused an order (insufficient buying power, not shortable, market rules)."""
+    """The broker refused an order (insufficient buying power, not shortable, market rules).
+
+    `lasting`: the broker's adapter read the refusal as one that sending the order again this week cannot change (the
+    asset not tradable, not to be sold short, an account not allowed to short: brokers/alpaca_refusals.py
+    `is_lasting`); the workflows give such an order up once instead of resending it at every checkpoint and rerun.
+    False for a refusal that may pass later (buying power, shares held for an open order) and for one not known."""
+
+    def __init__(self, message: str, *, lasting: bool = False):
+        super().__init__(message)
+        self.lasting = lasting
 
 
 class BrokerUnavailable(TemporaryError):

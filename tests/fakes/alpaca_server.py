@@ -240,6 +240,8 @@ class FakeAlpacaServer:
         # Its words: the newer refusal's, or None for the older one's ("cannot open a short sell while a long buy order
         # is open", 403 code 40310000: alpacahq/alpaca-trade-api-python #396), which some accounts still get.
         self.wash_trade_words: str | None = "potential wash trade detected. use complex orders"
+        # Refusals armed by `refuse_next_order`, (status, code, message) each, the oldest first.
+        self._order_refusals: list[tuple[int, int, str]] = []
         self._lock = threading.Lock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -323,6 +325,13 @@ class FakeAlpacaServer:
         with self._lock:
             self._failures.extend([status] * times)
 
+    def refuse_next_order(self, status: int, code: int, message: str, *, times: int = 1) -> None:
+        """Refuse the next `times` order POSTs (a duplicate client_order_id still refused as such first) with `status`
+        and Alpaca's error body {"code": `code`, "message": `message`}: a refusal the fake has no rule of its own for
+        (one whose words llmtrade does not know, a passing one). Nothing of the order is stored."""
+        with self._lock:
+            self._order_refusals.extend([(status, code, message)] * times)
+
     def fail_route(
         self,
         method: str,
@@ -373,6 +382,7 @@ class FakeAlpacaServer:
             self._failures.clear()
             self._delays.clear()
             self._route_failures.clear()
+            self._order_refusals.clear()
 
     def count(self, method: str, path: str) -> int:
         """How many `method` requests to exactly `path` arrived (refused ones included)."""
@@ -795,6 +805,9 @@ class FakeAlpacaServer:
         with self._lock:
             if client_order_id in self.orders:
                 raise _BadRequest("client_order_id must be unique", HTTPStatus.UNPROCESSABLE_ENTITY, 40010001)
+            if self._order_refusals:
+                status, code, message = self._order_refusals.pop(0)
+                raise _BadRequest(message, status, code)
             if notional is not None or not float(qty or 0).is_integer():
                 # Alpaca's fractional trading: a fraction of a share or a dollar amount (notional), in a market DAY
                 # order (sent at night, it waits for the open) of a fractionable asset.

@@ -49,7 +49,7 @@ from llmtrade.brokers.alpaca_orders import (
     to_position,
     to_result,
 )
-from llmtrade.brokers.alpaca_refusals import refusal_note
+from llmtrade.brokers.alpaca_refusals import is_lasting, refusal_note
 from llmtrade.brokers.fills import Observed
 from llmtrade.brokers.protocol import CancelAnswer
 from llmtrade.domain.market import Quote
@@ -203,7 +203,8 @@ class AlpacaBroker:
             if status in REFUSED:
                 text = refusal(f"alpaca rejected order {_describe(order)}", status, body)
                 note = self._refusal_note(status, body, order)
-                raise BrokerRejected(f"{text}; {note}" if note else text) from exc
+                lasting = is_lasting(status, body)  # not tradable, not shortable: given up once, not resent
+                raise BrokerRejected(f"{text}; {note}" if note else text, lasting=lasting) from exc
             # Any other status (429, a proxy's 408, 409, 425, 5xx, a gateway's 504 included) says nothing about
             # whether the order got through.
             failure = f"HTTP {status}: {error_message(body)}{limit_said(exc, self._api.waits.wall())}"

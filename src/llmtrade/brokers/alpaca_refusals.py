@@ -1,4 +1,5 @@
-"""What to add to Alpaca's refusal of an order (brokers/alpaca.py `_post`): what is in its way, read from the account.
+"""What to add to Alpaca's refusal of an order (brokers/alpaca.py `_post`): what is in its way, read from the account;
+and whether the refusal lasts the week (`is_lasting`).
 
 Alpaca's words name the rule, not the account's state: "insufficient qty available for order (requested: 10,
 available: 5)" does not say whether an open order holds the shares or the account holds fewer than the order takes
@@ -25,6 +26,28 @@ from llmtrade.errors import LlmtradeError
 from llmtrade.market.alpaca_http import error_message
 
 T = TypeVar("T")
+
+# Alpaca's words for a refusal that sending the same order again this week does not change: the asset is not tradable
+# (422, code 42210000: `asset "XYZ" is not tradable`, a delisted, halted or inactive asset), it may not be sold short
+# (422, code 42210000: `asset "XYZ" cannot be sold short`, not shortable or not easy to borrow, for which Alpaca offers
+# no locate to a Trading API account), or the account may not sell short (403, code 40310000: "account is not allowed
+# to short": shorting disabled, or under 2,000 of equity; alpacahq/alpaca-trade-api-js #57). Each was resent at every
+# checkpoint and rerun until the week ended, a degraded run and an alert each time (an audit). Matched in lower case.
+_LASTING_WORDS = ("not tradable", "cannot be sold short", "not shortable", "not allowed to short")
+# The statuses Alpaca sends them with. Any other refusal, and one in words not listed here, is resent as before:
+# one that may pass later (buying power, shares held for an open order, a wash trade while an order is open, the
+# pattern day trading protection) or one not known must never be dropped without a word.
+_LASTING_STATUSES = frozenset({403, 422})
+
+
+def is_lasting(status: int, body: str) -> bool:
+    """Whether Alpaca's refusal (`status`, its error `body`) of an order will not change by sending the order again
+    this week (`_LASTING_WORDS`); False for every other refusal, those in words not known included."""
+    detail = error_message(body)
+    if status not in _LASTING_STATUSES or is_wash_trade(detail) or is_qty_held(detail):
+        return False  # an order in the way or shares held for one: both end (checked first: their words may change)
+    said = detail.lower()
+    return any(words in said for words in _LASTING_WORDS)
 
 
 def refusal_note(

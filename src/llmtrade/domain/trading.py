@@ -197,9 +197,16 @@ class OrderSubmitted(EventPayload):
 
 
 class OrderRejected(EventPayload):
+    """The broker refused `order`, in its words (`reason`).
+
+    `lasting`: a refusal the broker's adapter knows will not change by sending the order again this week
+    (errors.BrokerRejected); a PlanAbandoned giving the order up is written with it. Left out of the event when False,
+    as every refusal recorded before the field was (a refusal is resent while it is still valid)."""
+
     order: Order
     broker: str
     reason: str
+    lasting: bool = Field(default=False, exclude_if=lambda lasting: not lasting)
 
 
 class LegHeldBack(EventPayload):

@@ -51,7 +51,7 @@ from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.ended_close import given_up_orders, leg_note, leg_waiting, still_to_send
 from llmtrade.workflows.fill_watch import FillWatch
 from llmtrade.workflows.plan_recovery import abandoned_plans, misfit, recorded_orders, recover_orders
-from llmtrade.workflows.resend_checks import give_up_unsendable, undone
+from llmtrade.workflows.resend_checks import give_up_unsendable, refused_for_good, undone
 from llmtrade.workflows.valuation import value_account
 
 FILLED = OrderStatus.FILLED
@@ -111,8 +111,9 @@ def revaluer(
 
 @dataclass(frozen=True)
 class Sent:
-    """What `send_orders` left undone: orders the kill switch blocked, legs held back, orders refused, and legs
-    abandoned because their close ended without filling whole (workflows/ended_close.py)."""
+    """What `send_orders` left undone: orders the kill switch blocked, legs held back, orders refused (to be sent
+    again), and orders abandoned: legs whose close ended without filling whole (workflows/ended_close.py), orders
+    refused for the week (`refused_for_good`)."""
 
     blocked: int
     held_back: list[LegHeldBack]
@@ -135,8 +136,10 @@ def send_orders(
     A side change's opening leg goes only once its close (the plan's earlier close of the same symbol) has filled;
     until then it is held back (LegHeldBack, once) for a rerun or the next checkpoint, so the broker never holds
     both legs at once; a close the broker ended unfilled, or one an earlier run gave up, abandons it (ended_close.py).
-    An order the broker refused (OrderRejected, with its reason) is sent again by the next call. Returns what was left
-    undone; the kill switch's blocks are recorded as OrderBlocked and left to a rerun.
+    An order the broker refused (OrderRejected, with its reason) is sent again by the next call, unless the broker
+    said the refusal lasts the week (`lasting`: not tradable, not shortable): that one is given up alone with it
+    (PlanAbandoned, `refused_for_good`), once. Returns what was left undone; the kill switch's blocks are recorded as
+    OrderBlocked and left to a rerun.
 
     An order is recorded right after the broker answers; if the process dies in between, the rerun
     submits the same client_order_id again and the broker hands back the order it already has."""
@@ -202,6 +205,19 @@ def send_orders(
             )
         else:
             payload = _send(broker, order)
+        if isinstance(payload, OrderRejected) and payload.lasting:
+            # Refused for the week (not tradable, not shortable): given up with its refusal, said once, never resent;
+            # a leg of this plan waiting for it is given up with it below (`given_up`).
+            gone = refused_for_good(payload, broker.account({}).positions)
+            events.append(
+                [
+                    NewEvent.of(p, stream=stream, week_id=week_id, run_id=run_id, account_id=order.account_id)
+                    for p in (payload, gone)
+                ]
+            )
+            given_up[order.client_order_id] = gone
+            result.abandoned.append(gone)
+            continue
         record(payload, order)
         if isinstance(payload, OrderRejected):
             result.refused.append(payload)
@@ -296,7 +312,8 @@ async def execute_plans(
     plans = [p for p in plans if p.orders]
     earlier = abandoned_plans(events, stream)
     live = still_to_send(plans, earlier)
-    recorded = {r.order.client_order_id for r in recorded_orders(events, stream) if isinstance(r, OrderSubmitted)}
+    records = recorded_orders(events, stream)
+    recorded = {r.order.client_order_id for r in records if isinstance(r, OrderSubmitted)}
     recorded |= {cid for a in earlier for cid in a.client_order_ids}  # given up alone: never sent, nothing to do
     already = bool(plans) and all(o.client_order_id in recorded for p in live for o in p.orders)
     # Brokers are synchronous clients: their round trips overlap on threads, none left sending behind a stop.
@@ -319,7 +336,9 @@ async def execute_plans(
     )
     stop_if_blocked(events, sum(sent.blocked for sent, _ in outcomes))
     ours = {o.client_order_id for p in plans for o in p.orders}
-    mine = [a for a in earlier if set(a.client_order_ids) & ours]
+    # An order refused for the week was said by the run that was refused (send_orders): a rerun says it no more.
+    lasting = {r.order.client_order_id for r in records if isinstance(r, OrderRejected) and r.lasting}
+    mine = [a for a in earlier if set(a.client_order_ids) & ours and not set(a.client_order_ids) <= lasting]
     notes = [unfinished_note(item) for sent, _ in outcomes for item in sent.refused]
     now = [a for _, a in outcomes if a is not None] + [a for sent, _ in outcomes for a in sent.abandoned]
     return Execution(already_sent=already, abandoned=mine + now, unfinished=notes)
@@ -355,5 +374,5 @@ def _send(broker: Broker, order: Order) -> OrderSubmitted | OrderRejected:
     try:
         result: OrderResult = broker.submit(order)
     except BrokerRejected as exc:
-        return OrderRejected(order=order, broker=broker.name, reason=str(exc))
+        return OrderRejected(order=order, broker=broker.name, reason=str(exc), lasting=exc.lasting)
     return OrderSubmitted(order=order, broker=broker.name, result=result)

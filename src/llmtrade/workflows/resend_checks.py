@@ -29,6 +29,8 @@ from llmtrade.storage.event_store import EventStore
 from llmtrade.storage.splits import recorded_splits
 
 NOT_VALID = "no longer valid for what the account holds"
+# Said of an order given up for a refusal that lasts the week (OrderRejected.lasting), after the broker's own words.
+REFUSED_FOR_GOOD = "a refusal that sending it again this week cannot change: not sent again this week"
 SPLIT_SINCE = "planned before a split of its symbol, in the shares before it"
 
 # The records of an order left undone, by event type: refused, or an opening leg held back for its close.
@@ -136,6 +138,23 @@ def unsendable(
         ],
     }
     return {reason: dropped for reason, dropped in found.items() if dropped}
+
+
+def refused_for_good(refused: OrderRejected, positions: Mapping[str, Position]) -> PlanAbandoned:
+    """The abandonment of an order whose refusal lasts the week (`refused.lasting`: the asset not tradable, not to be
+    sold short): the order alone is given up, in the broker's words, so no checkpoint nor rerun sends it again (each
+    had, until the week ended, a degraded run and an alert every time); `positions`: the broker's now. Written with
+    the refusal, in one append (execution.py `send_orders`)."""
+    order = refused.order
+    return PlanAbandoned(
+        account_id=order.account_id,
+        broker=refused.broker,
+        reason=f"{refused.reason}; {REFUSED_FOR_GOOD}",
+        client_order_ids=[order.client_order_id],
+        planned_positions={},
+        actual_positions={s: p.qty for s, p in positions.items() if p.qty},
+        whole_plan=False,
+    )
 
 
 def give_up_alone(
