@@ -17,7 +17,15 @@ import pytest
 from llmtrade.brokers.alpaca import AlpacaBroker
 from llmtrade.brokers.order_plan import plan_orders
 from llmtrade.domain.streams import ORDERS, week_stream
-from llmtrade.domain.trading import LegHeldBack, Order, OrderRejected, OrdersPlanned, OrderSubmitted, PlanAbandoned
+from llmtrade.domain.trading import (
+    LegHeldBack,
+    Order,
+    OrderRejected,
+    OrdersPlanned,
+    OrderSubmitted,
+    PlanAbandoned,
+    Position,
+)
 from llmtrade.pipeline.context import PipelineContext
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows.desk import Desk
@@ -176,12 +184,14 @@ def test_a_refusal_in_words_not_known_is_still_sent_again(storage: Storage) -> N
 
 
 def test_a_side_changes_leg_is_given_up_with_its_close_refused_for_good(storage: Storage) -> None:
-    """The close of a flip refused for good (the asset no longer tradable): its opening leg, which would wait for a
-    fill that never comes, is given up with it in the same run, never held back for a later one to give up."""
+    """The close of a flip refused for good (Alpaca reads the sell as a short of an asset that cannot be): its opening
+    leg, which would wait for a fill that never comes, is given up with it in the same run, never held back for a later
+    one to give up."""
     with FakeAlpacaServer(key_id=KEY_ID, secret_key=SECRET, fill_immediately=True) as server:
         server.set_price("SPY", 600)
-        server.add_asset("SPY", shortable=True, tradable=False)
+        server.add_asset("SPY", shortable=True)
         server.set_position("SPY", 10, 590)
+        server.refuse_next_order(422, 42210000, 'asset "SPY" cannot be sold short')
         broker = AlpacaBroker(ACCOUNT.id, KEY_ID, SECRET, url_override=server.base_url, timeout_seconds=2)
         held_by_llmtrade(storage, ACCOUNT.id)
         plan = flip(broker)
@@ -190,7 +200,34 @@ def test_a_side_changes_leg_is_given_up_with_its_close_refused_for_good(storage:
         first = flip_run(storage, Desk(ACCOUNT, broker), plan)
 
         assert [a.client_order_ids for a in first.abandoned] == [[close.client_order_id], [opening.client_order_id]]
-        assert "is not tradable" in abandonment_note(first.abandoned[0]) and first.unfinished == []
+        assert "cannot be sold short" in abandonment_note(first.abandoned[0]) and first.unfinished == []
         assert LegHeldBack.event_type() not in _types(storage)
         assert _checkpoint(storage, Desk(ACCOUNT, broker), "c1") == []
         assert server.count("POST", "/v2/orders") == 1 and server.orders == {}
+
+
+def test_a_close_refused_as_not_tradable_is_sent_again(storage: Storage) -> None:
+    """A refusal as not tradable lasts only for an opening order: a close refused so (a halted asset, which may trade
+    again later in the week) is sent again at the next checkpoint, never given up with the position left held."""
+    with FakeAlpacaServer(key_id=KEY_ID, secret_key=SECRET, fill_immediately=True) as server:
+        server.set_price("SPY", 600)
+        server.add_asset("SPY", shortable=True, tradable=False)
+        server.set_position("SPY", 10, 590)
+        broker = AlpacaBroker(ACCOUNT.id, KEY_ID, SECRET, url_override=server.base_url, timeout_seconds=2)
+        held_by_llmtrade(storage, ACCOUNT.id)
+        held = {"SPY": Position(symbol="SPY", qty=10, avg_price=590)}
+        [close] = plan_orders(WEEK, ACCOUNT.id, held, "SPY", 0)
+        plan = OrdersPlanned(account_id=ACCOUNT.id, broker=broker.name, orders=[close], positions_before=held)
+
+        first = flip_run(storage, Desk(ACCOUNT, broker), plan)
+        assert first.abandoned == [] and "is not tradable" in first.unfinished[0]
+        [refused] = [
+            OrderRejected.from_event(e) for e in storage.events.read_stream(STREAM) if e.type == "OrderRejected"
+        ]
+        assert not refused.lasting
+
+        server.add_asset("SPY", shortable=True, tradable=True)  # the halt lifted
+        assert _checkpoint(storage, Desk(ACCOUNT, broker), "c1") == []
+        assert server.count("POST", "/v2/orders") == 2
+        assert close.client_order_id in server.orders
+        assert PlanAbandoned.event_type() not in _types(storage)

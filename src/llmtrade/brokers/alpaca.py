@@ -203,7 +203,8 @@ class AlpacaBroker:
             if status in REFUSED:
                 text = refusal(f"alpaca rejected order {_describe(order)}", status, body)
                 note = self._refusal_note(status, body, order)
-                lasting = is_lasting(status, body)  # not tradable, not shortable: given up once, not resent
+                # Not shortable, or an opening order's asset not tradable: given up once, not resent.
+                lasting = is_lasting(status, body, opens=order.intent == "open")
                 raise BrokerRejected(f"{text}; {note}" if note else text, lasting=lasting) from exc
             # Any other status (429, a proxy's 408, 409, 425, 5xx, a gateway's 504 included) says nothing about
             # whether the order got through.

@@ -33,21 +33,25 @@ T = TypeVar("T")
 # no locate to a Trading API account), or the account may not sell short (403, code 40310000: "account is not allowed
 # to short": shorting disabled, or under 2,000 of equity; alpacahq/alpaca-trade-api-js #57). Each was resent at every
 # checkpoint and rerun until the week ended, a degraded run and an alert each time (an audit). Matched in lower case.
-_LASTING_WORDS = ("not tradable", "cannot be sold short", "not shortable", "not allowed to short")
+_LASTING_WORDS = ("cannot be sold short", "not shortable", "not allowed to short")
+# Lasting only for an order that opens a position: a close (or a resize, which may shrink one) refused so is sent again,
+# as a halted asset's may pass later in the week, and giving up a close would leave the position held, unsaid, for days.
+_NOT_TRADABLE = "not tradable"
 # The statuses Alpaca sends them with. Any other refusal, and one in words not listed here, is resent as before:
 # one that may pass later (buying power, shares held for an open order, a wash trade while an order is open, the
 # pattern day trading protection) or one not known must never be dropped without a word.
 _LASTING_STATUSES = frozenset({403, 422})
 
 
-def is_lasting(status: int, body: str) -> bool:
+def is_lasting(status: int, body: str, *, opens: bool) -> bool:
     """Whether Alpaca's refusal (`status`, its error `body`) of an order will not change by sending the order again
-    this week (`_LASTING_WORDS`); False for every other refusal, those in words not known included."""
+    this week (`_LASTING_WORDS`; "not tradable" only when the order `opens` a position); False for every other
+    refusal, those in words not known included."""
     detail = error_message(body)
     if status not in _LASTING_STATUSES or is_wash_trade(detail) or is_qty_held(detail):
         return False  # an order in the way or shares held for one: both end (checked first: their words may change)
     said = detail.lower()
-    return any(words in said for words in _LASTING_WORDS)
+    return any(words in said for words in _LASTING_WORDS) or (opens and _NOT_TRADABLE in said)
 
 
 def refusal_note(
