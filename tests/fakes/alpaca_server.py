@@ -255,6 +255,7 @@ class FakeAlpacaServer:
         self.route("GET", r"/v2/orders", self._list_orders)
         self.route("GET", r"/v2/orders/(?P<order_id>[^/]+)", self._order_by_id)
         self.route("DELETE", r"/v2/orders/(?P<order_id>[^/]+)", self._cancel_order)
+        self.route("PATCH", r"/v2/orders/(?P<order_id>[^/]+)", self._patch_order)
         self.route("GET", r"/v2/assets", self._assets_list)
         self.route("GET", r"/v2/assets/(?P<symbol>[^/]+)", self._asset)
 
@@ -538,6 +539,61 @@ class FakeAlpacaServer:
                 raise ValueError(f"order {client_order_id} has ended already ({order['status']})")
             now = self._now()
             order.update({"status": status, stamp: now, "updated_at": now})
+
+    def mark_routed(self, client_order_id: str) -> None:
+        """The open came: a queued order ("accepted") is routed to the venue ("new") and works there, not filled yet (an
+        illiquid symbol, a halt): the state in which a person may replace it."""
+        with self._lock:
+            order = self.orders[client_order_id]
+            if order["status"] != "accepted":
+                raise ValueError(f"order {client_order_id} is {order['status']}, not queued")
+            order.update(status="new", updated_at=self._now())
+
+    def replace_order(self, client_order_id: str, *, qty: int | None = None, new_client_order_id: str = "") -> str:
+        """A person replaces a working order (Alpaca's dashboard "edit", or PATCH /v2/orders/{id}) as Alpaca does it
+        (https://docs.alpaca.markets/reference/patchorderbyorderid-1): the old order ends "replaced" with replaced_at
+        and replaced_by (the new order's id); the new one is an order of its own (a new id, and a client_order_id of
+        its own: generated unless one is given), with `replaces` the old id, the old order's other attributes, `qty`
+        if given, and none of the old order's fills (each order reports its own: alpacahq/Alpaca-API #165). Alpaca
+        refuses to replace an order accepted (queued, not routed yet), pending_new, pending_cancel or pending_replace,
+        or ended. Returns the new order's client_order_id."""
+        with self._lock:
+            old = self.orders[client_order_id]
+            if old["status"] in _CLOSED_STATUSES or old["status"] in _NOT_REPLACEABLE:
+                raise ValueError(f"order {client_order_id} cannot be replaced while {old['status']}")
+            return self._replace(old, qty, new_client_order_id)
+
+    def _replace(self, old: dict[str, Any], qty: int | None, new_client_order_id: str) -> str:
+        """`replace_order`'s work (call under the lock)."""
+        now = self._now()
+        new_cid = new_client_order_id or str(uuid.uuid4())
+        if new_cid in self.orders:
+            raise _BadRequest("client_order_id must be unique", HTTPStatus.UNPROCESSABLE_ENTITY, 40010001)
+        new = _order_json(new_cid, old["symbol"], old["side"], float(qty if qty is not None else old["qty"]), None, now)
+        for kept in ("position_intent", "time_in_force", "extended_hours", "order_type", "type"):
+            new[kept] = old[kept]
+        new.update(status="new", replaces=old["id"])
+        old.update(status="replaced", replaced_at=now, replaced_by=new["id"], updated_at=now)
+        self.orders[new_cid] = new
+        return new_cid
+
+    def _patch_order(self, request: FakeRequest) -> FakeResponse:
+        """PATCH /v2/orders/{order_id}: `replace_order` through the API; the new order is the answer."""
+        order_id = request.match["order_id"]
+        body = request.body if isinstance(request.body, dict) else {}
+        with self._lock:
+            old = next((o for o in self.orders.values() if o["id"] == order_id), None)
+            if old is None:
+                raise _BadRequest("order not found", HTTPStatus.NOT_FOUND, 40410000)
+            if old["status"] in _CLOSED_STATUSES or old["status"] in _NOT_REPLACEABLE:
+                raise _BadRequest(
+                    f'order is in "{old["status"]}" state and cannot be replaced',
+                    HTTPStatus.UNPROCESSABLE_ENTITY,
+                    42210000,
+                )
+            qty = body.get("qty")
+            new_cid = self._replace(old, None if qty is None else int(qty), body.get("client_order_id") or "")
+            return FakeResponse(HTTPStatus.OK, dict(self.orders[new_cid]))
 
     def settle_cancels(self, *, filled: bool = False) -> list[str]:
         """The venue answers the cancels `hold_cancels` left pending: each order is canceled, or (`filled`) it filled
@@ -1303,6 +1359,9 @@ def _asset_id(symbol: str) -> str:
 
 # Statuses GET /v2/orders?status=closed lists; every other status is open.
 _CLOSED_STATUSES = frozenset({"filled", "canceled", "expired", "rejected", "replaced"})
+# Alpaca replaces no order in these (https://docs.alpaca.markets/reference/patchorderbyorderid-1): one queued outside
+# market hours ("accepted") cannot be replaced until it is routed at the open.
+_NOT_REPLACEABLE = frozenset({"accepted", "pending_new", "pending_cancel", "pending_replace"})
 
 
 def _instant(text: str) -> datetime:

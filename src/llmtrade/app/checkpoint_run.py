@@ -14,6 +14,7 @@ from llmtrade.app.container import Container
 from llmtrade.app.outcomes import checkpoint_result, order_refusals
 from llmtrade.app.results import CheckpointResult
 from llmtrade.app.runs import execute, start_run
+from llmtrade.brokers.fills import replaced_notes
 from llmtrade.brokers.order_ends import ended_notes
 from llmtrade.domain.streams import ORDERS, week_stream
 from llmtrade.storage.bootstrap import Storage
@@ -62,6 +63,9 @@ def run_checkpoint(
         # run.
         unfinished = [*done.get(UNFINISHED), *ended_notes(storage.events, bench.run_id)] if not dry_run else []
         for note in unfinished:
+            app.warning(note)
+        # Orders replaced outside llmtrade that filled in its place: said, not degraded (the trade happened).
+        for note in [] if dry_run else replaced_notes(storage.events, bench.run_id):
             app.warning(note)
         # Legs held back for their close are the design working: reported, not degraded.
         held_back = [] if dry_run else held_back_notes(storage.events, week_stream(week_id, ORDERS), slot.event_for)

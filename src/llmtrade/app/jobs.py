@@ -33,6 +33,7 @@ from llmtrade.app.results import (
 from llmtrade.app.runs import execute, start_run
 from llmtrade.app.session import Session
 from llmtrade.app.week_mode import in_week_mode
+from llmtrade.brokers.fills import replaced_notes
 from llmtrade.brokers.order_ends import ended_notes
 from llmtrade.domain import streams
 from llmtrade.domain.events import NewEvent, StoredEvent
@@ -134,6 +135,9 @@ def weekly(app: Container, *, week: date | None, dry_run: bool, observer: Observ
                 # run.
                 ended = [] if dry_run else ended_notes(storage.events, run_id)
                 for note in result.get(UNFINISHED) + ended:
+                    app.warning(note)
+                # Orders replaced outside llmtrade that filled in its place: said, not degraded (the trade happened).
+                for note in [] if dry_run else replaced_notes(storage.events, run_id):
                     app.warning(note)
                 for note in result.get(QUEUED):  # a dry run's only
                     app.warning(note)
@@ -270,6 +274,8 @@ def _postmortem(
         at_cost = [f"{account}'s end equity {why}" for account, why in unpriced.items()]
         # A universe symbol nobody holds without a close (`unread`) degrades nothing; the next weekly run may stop.
         for note in [*ended, *(f"postmortem {week_id}: {note}" for note in [*at_cost, *unread])]:
+            warning(note)
+        for note in replaced_notes(storage.events, bench.run_id):  # filled through a replacement: said, not degraded
             warning(note)
         duration = run.finished(session.gateway.totals, degraded=bool(failed or ended or at_cost))
     # A leg still held back now was never sent (its close never filled): said here, as the week closes.

@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
+from llmtrade.brokers.alpaca_chains import chain_of, chain_result, folded_fills, folded_open
 from llmtrade.brokers.alpaca_client import REFUSED, AlpacaTrading, limit_said, transport_detail
 from llmtrade.brokers.alpaca_orders import (
     canceling,
@@ -45,7 +46,6 @@ from llmtrade.brokers.alpaca_orders import (
     short,
     single_orders,
     to_broker_order,
-    to_fill,
     to_position,
     to_result,
 )
@@ -230,13 +230,16 @@ class AlpacaBroker:
         return to_result(self._api.routed(placed))
 
     def find(self, client_order_id: str) -> OrderResult | None:
+        # An order replaced outside llmtrade is as its latest replacement is (brokers/alpaca_chains.py).
         found = self._api.lookup(client_order_id)
-        return None if found is None else to_result(found)
+        return None if found is None else chain_result(chain_of(found, self._api.by_id))
 
     def open_orders(self) -> list[BrokerOrder]:
         listed = self._api.orders("open", after=None)
         parents = leg_parents(listed)  # a spread's legs are canceled through it (risk/halt_cancels.py)
-        return [to_broker_order(o, parents.get(str(o.id), "")) for o in single_orders(listed) if is_working(o)]
+        singles = [o for o in single_orders(listed) if is_working(o)]
+        # A replacement of an order of llmtrade's is that order, working (brokers/alpaca_chains.py).
+        return folded_open(singles, [to_broker_order(o, parents.get(str(o.id), "")) for o in singles], self._api.by_id)
 
     def fills(self, since: datetime | None = None) -> list[Fill]:
         # GET /v2/orders filters by submission time, not fill time: an order sent before `since` may fill
@@ -244,7 +247,8 @@ class AlpacaBroker:
         # than `since` and the fill time decides below.
         after = None if since is None else since - _SUBMITTED_BEFORE_FILL
         listed = single_orders(self._api.orders("all", after=after))
-        fills = [f for f in (to_fill(o, self.account_id) for o in listed) if f is not None]
+        # An order of llmtrade's replaced outside it fills through its replacements, as one fill (alpaca_chains.py).
+        fills = folded_fills(listed, self.account_id, self._api.by_id)
         fills.sort(key=lambda f: f.filled_at)
         return [f for f in fills if since is None or f.filled_at >= since]
 
@@ -252,13 +256,16 @@ class AlpacaBroker:
         # lazy: alpaca-py is heavy; keeps CLI start-up fast
         from alpaca.common.exceptions import APIError
 
-        found = self._api.lookup(client_order_id)
-        if found is None:
+        first = self._api.lookup(client_order_id)
+        if first is None:
             return None
+        # Replaced outside llmtrade: the order to cancel is the one working in its place (brokers/alpaca_chains.py).
+        chain = chain_of(first, self._api.by_id)
+        found = chain[-1]
         if not is_working(found) or canceling(found):
             # Filled or ended already (no error), or its cancel under way: asked once, by whoever asked it. Not this
             # call's: a cancel made by hand between the caller's listing of the order and this look is not ours.
-            return CancelAnswer(to_result(found), asked=False)
+            return CancelAnswer(chain_result(chain), asked=False)
         client = self._api.client()
 
         def delete() -> bool:
@@ -277,15 +284,15 @@ class AlpacaBroker:
         except BrokerUnavailable:
             # No answer, or a 5xx: Alpaca may have carried it out. A raise says a cancel not made (the breaker takes
             # its request back): only for an order still working with no cancel under way, or unknown (no look-up).
-            after = self._api.looked_up(client_order_id)
-            if after is None or (is_working(after) and not canceling(after)):
+            after = self._api.looked_up_chain(client_order_id)
+            if after is None or (is_working(after[-1]) and not canceling(after[-1])):
                 raise
-            return CancelAnswer(to_result(after), asked=True)  # as far as anyone knows, this call's DELETE did it
+            return CancelAnswer(chain_result(after), asked=True)  # as far as anyone knows, this call's DELETE did it
         # The DELETE answers 204 with no body; the order's state afterwards (canceled, or pending_cancel while Alpaca
         # works on it, or filled when the fill won the race) comes from a lookup. One that fails is no failed cancel
         # (a raise says none was made): the next look reads the order; until then it is as found.
-        after = self._api.looked_up(client_order_id)
-        return CancelAnswer(to_result(after if after is not None else found), asked=asked)
+        after = self._api.looked_up_chain(client_order_id)
+        return CancelAnswer(chain_result(after if after is not None else chain), asked=asked)
 
     def is_shortable(self, symbol: str) -> bool:
         # lazy: alpaca-py is heavy; keeps CLI start-up fast
@@ -368,7 +375,7 @@ class AlpacaBroker:
                 f"({side} {found.qty} {found.symbol}, id {found.id}), not {order.side.value} {order.qty} "
                 f"{order.symbol}: refusing to take it for this one"
             )
-        return to_result(found)
+        return chain_result(chain_of(found, self._api.by_id))
 
 
 def _host(url: str) -> str:

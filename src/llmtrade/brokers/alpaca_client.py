@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from llmtrade.brokers.alpaca_answers import answer_of
+from llmtrade.brokers.alpaca_chains import chain_of
 from llmtrade.brokers.alpaca_orders import enum_value, refusal, short
 from llmtrade.errors import BrokerRejected, BrokerUnavailable, LlmtradeError, OperationalError
 from llmtrade.market.alpaca_http import configure_retries, error_message
@@ -128,6 +129,22 @@ class AlpacaTrading:
 
         return self.fetch(f"the lookup of order {client_order_id}", get)
 
+    def by_id(self, order_id: str) -> Any:
+        """Alpaca's order with this id (GET /v2/orders/{id}), or None when it has none: the next or an earlier order of
+        a chain of replacements (brokers/alpaca_chains.py)."""
+        # lazy: alpaca-py is heavy; keeps CLI start-up fast
+        from alpaca.common.exceptions import APIError
+
+        def get(client: Any) -> Any:
+            try:
+                return client.get_order_by_id(order_id)
+            except APIError as exc:
+                if exc.status_code == 404:
+                    return None
+                raise
+
+        return self.fetch(f"order {order_id}", get)
+
     def fetch(self, what: str, call: Callable[[Any], T]) -> T:
         """`call(client)`, read as `read` reads it; an answer alpaca-py's models refuse is asked again as JSON (the
         raw client) and read by name (brokers/alpaca_answers.py)."""
@@ -137,6 +154,15 @@ class AlpacaTrading:
         """`lookup`, or None when it fails too (after a cancel: the order's state is then left to the next look)."""
         try:
             return self.lookup(client_order_id)
+        except LlmtradeError:
+            return None
+
+    def looked_up_chain(self, client_order_id: str) -> list[Any] | None:
+        """The order and the orders that replaced it (brokers/alpaca_chains.py `chain_of`), or None when it is not
+        found or the reads fail (after a cancel: the order's state is then left to the next look)."""
+        try:
+            found = self.lookup(client_order_id)
+            return None if found is None else chain_of(found, self.by_id)
         except LlmtradeError:
             return None
 

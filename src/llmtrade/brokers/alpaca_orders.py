@@ -32,6 +32,8 @@ _KEYS_HINT = "check the account's keys (alpaca.key_env / alpaca.secret_env in ac
 # again; taking either for dead would let a plan be made against positions about to change.
 FILLED_STATUSES = frozenset({"filled"})
 CANCELED_STATUSES = frozenset({"canceled"})
+# "replaced" ends the order read alone; the order that replaced it works on in its place, which brokers/alpaca.py
+# follows (brokers/alpaca_chains.py) before answering for an order of llmtrade's.
 DEAD_STATUSES = frozenset({"rejected", "expired", "replaced"})
 # Working, with a cancel under way (by us or by hand): Alpaca's venue takes it in seconds, or at the next open when
 # asked outside market hours, and an order it cannot cancel stays so until it fills.

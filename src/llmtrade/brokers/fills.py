@@ -17,12 +17,14 @@ postmortem): it costs two reads when there is nothing new.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
 from llmtrade.brokers.fill_view import view_of
 from llmtrade.brokers.order_ends import record_order_ends
+from llmtrade.brokers.per_store import PerStore
 from llmtrade.brokers.protocol import Broker
 from llmtrade.domain.checkpoints import AccountValued
 from llmtrade.domain.events import NewEvent, StoredEvent
@@ -164,9 +166,40 @@ def record_new_fills(
         except ConcurrencyError:
             continue  # another process recorded it between our read and our write: once is enough
         appended.append(fill)
+    keep_replaced(events, run_id, appended)
     # After the fills: an order ended part filled is recorded after its fill, never in place of it.
     record_order_ends(events, broker, seen, run_id=run_id)
     return appended
+
+
+# run_id -> a line per fill that run recorded of an order replaced outside llmtrade (Fill.replaced_by): what
+# `replaced_notes` says, kept as the fills are recorded (no read of the store for a run that recorded none).
+_REPLACED: PerStore[tuple[str, ...]] = PerStore()
+_REPLACED_LOCK = threading.Lock()  # accounts record on threads of their own
+
+
+def keep_replaced(events: EventStore, run_id: str | None, recorded: Sequence[Fill]) -> None:
+    """Keep, for `replaced_notes`, a line per fill of `recorded` (just appended by run `run_id`) whose order was
+    replaced outside llmtrade (Fill.replaced_by)."""
+    notes = tuple(
+        f"account {f.account_id}'s order {f.client_order_id} ({f.side.value} {f.symbol}) was replaced outside "
+        f"llmtrade at its broker by order {f.replaced_by}, which filled in its place: {f.qty} at {f.price:.2f}, "
+        "recorded as the order's fill (llmtrade's shares); if no one meant to replace it, check the account at its "
+        "broker"
+        for f in recorded
+        if f.replaced_by
+    )
+    if run_id is None or not notes:
+        return
+    with _REPLACED_LOCK:
+        _REPLACED.put(events, run_id, (*(_REPLACED.get(events, run_id) or ()), *notes))
+
+
+def replaced_notes(events: EventStore, run_id: str) -> list[str]:
+    """One line per fill run `run_id` recorded (in this process) of an order replaced outside llmtrade: said by the
+    run as a warning, not a degraded run (the trade happened, through the replacement). Reads nothing."""
+    with _REPLACED_LOCK:
+        return list(_REPLACED.get(events, run_id) or ())
 
 
 def new_fill_events(

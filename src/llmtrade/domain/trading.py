@@ -165,6 +165,10 @@ class Fill(Record):
     # As the broker wrote it ("0.5", "2.25"); "" for whole shares, and then left out of the record (as every fill was
     # before): the user's P/L by hand is figured from it (domain/hand_fills.py), whole shares left 0.25 of 2.25 in ours.
     exact: str = Field(default="", pattern=r"^(0|[1-9]\d*)\.\d*[1-9]$|^$", exclude_if=lambda text: not text)
+    # The broker's order(s) that replaced this one outside llmtrade and filled in its place (Alpaca's `replaced_by`:
+    # brokers/alpaca_chains.py), as the broker names them; "" for an order filled as sent, and then left out of the
+    # record (as every fill was before), so a run says the replacement once, as it records the fill.
+    replaced_by: str = Field(default="", exclude_if=lambda text: not text)
 
     @model_validator(mode="after")
     def _whole_shares_of_exact(self) -> Fill:

@@ -18,6 +18,7 @@ from datetime import date
 from llmtrade.brokers.fill_view import view_of
 from llmtrade.brokers.fills import (
     Observed,
+    keep_replaced,
     new_fill_events,
     observe,
     record_new_fills,
@@ -101,6 +102,7 @@ def value_account(
     else:
         appended(events, account_id, stored)  # the breaker's head as the append left it: not read back
         _VALUED.keep(events, name, account_id, observed, ours, fills)
+        keep_replaced(events, run_id, [fill for fill, _ in found])  # filled through a replacement: said by the run
         record_order_ends(events, desk.broker, observed, run_id=run_id)  # after their fills, as record_new_fills does
     if state.halted:
         cancel_opening_orders(events, desk.broker, account.positions, state.reason, week_id=week_id, run_id=run_id)

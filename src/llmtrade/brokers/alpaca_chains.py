@@ -1,0 +1,178 @@
+"""An Alpaca order replaced outside llmtrade, read as the one order llmtrade sent: the order and its replacements.
+
+A working order may be replaced at Alpaca (the dashboard's "edit", or PATCH /v2/orders/{id}: a new quantity, time in
+force or price): Alpaca ends the old order with status "replaced", `replaced_at` and `replaced_by` (the new order's
+id), and places a new order with an id of its own, a client_order_id of its own (generated unless the request gave
+one), `replaces` (the old id) and the old order's other attributes, which works, fills or ends on its own
+(https://docs.alpaca.markets/reference/patchorderbyorderid-1; the order object's fields:
+https://docs.alpaca.markets/reference/orders; the new id and client_order_id: forum.alpaca.markets/t/945). Alpaca also
+ends an order "replaced" when it updates it for a market event such as a corporate action (its status documentation,
+alpacahq/alpaca-ts src/models/OrderStatus.ts). Each order reports only its own executions: a partly filled order
+replaced is followed by a new order for the quantity asked again (alpacahq/Alpaca-API #165).
+
+Read by its client_order_id alone, llmtrade's order looked dead ("replaced" was an end without a fill): the plan's trade
+"did not happen", the replacement's fill was a trade by hand (the shares never llmtrade's, so the next week's roll
+would buy them again beside the person's), a cancel of the plan's order (a halt's) reached the dead order and left the
+replacement working, and a side change's opening leg was given up though its close had filled through its
+replacement (an audit). So the adapter folds the chain before answering, and the workflows stay broker-neutral: the
+plan's order is as its latest replacement is (working, filled, ended), its fill is every member's fills at their own
+prices, under the plan's client_order_id, and what it answers says the order was replaced outside llmtrade and by
+which order. Only chains whose first order is llmtrade's are folded; an order placed and replaced by hand stays the
+person's, each order on its own, as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import Any
+
+from llmtrade.brokers.alpaca_orders import decimal, enum_value, to_fill, to_result
+from llmtrade.domain.reconciliation import is_ours
+from llmtrade.domain.trading import BrokerOrder, Fill, OrderResult
+
+REPLACED_STATUS = "replaced"
+# A chain longer than this is not followed further (a loop in what Alpaca answered, or a bot replacing without end):
+# its last order read is taken as it is.
+_MOST_REPLACEMENTS = 50
+
+# An order by Alpaca's id, or None when Alpaca has none (brokers/alpaca.py `_by_id`).
+ById = Callable[[str], Any]
+
+
+def chain_of(found: Any, by_id: ById) -> list[Any]:
+    """`found` (an alpaca-py Order, or an Answer) and the orders that replaced it, oldest first, each read by id from
+    the one before's `replaced_by`. One not found (or not replaced) ends the chain where it is."""
+    chain = [found]
+    while (
+        enum_value(chain[-1].status) == REPLACED_STATUS
+        and chain[-1].replaced_by is not None
+        and len(chain) < _MOST_REPLACEMENTS
+    ):
+        following = by_id(str(chain[-1].replaced_by))
+        if following is None:
+            break
+        chain.append(following)
+    return chain
+
+
+def replaced_note(chain: Sequence[Any]) -> str:
+    """What a person reads of a chain: that the order was replaced outside llmtrade, and by which order(s)."""
+    by = ", ".join(f"{o.id} (client_order_id {o.client_order_id})" for o in chain[1:])
+    return (
+        f"order {chain[0].client_order_id} was replaced outside llmtrade (by hand in alpaca's dashboard or its API, "
+        f"or by alpaca for a corporate action) by order {by}"
+    )
+
+
+def chain_result(chain: Sequence[Any]) -> OrderResult:
+    """The chain as the one order its first member is: the latest member's status, every member's fills (their
+    average at their own prices), under the first member's client_order_id."""
+    latest = to_result(chain[-1])
+    if len(chain) == 1:
+        return latest
+    done, price = _filled(chain)
+    return OrderResult(
+        client_order_id=chain[0].client_order_id,
+        status=latest.status,
+        broker_order_id=latest.broker_order_id,
+        filled_qty=int(done),
+        fill_price=float(price) if done > 0 and price is not None else None,
+        message=f"{latest.message}; {replaced_note(chain)}",
+    )
+
+
+def _filled(chain: Sequence[Any]) -> tuple[Decimal, Decimal | None]:
+    """The shares the chain's members filled in all, and their average price (None when nothing filled)."""
+    done, value = Decimal(0), Decimal(0)
+    for order in chain:
+        qty, price = decimal(order.filled_qty), decimal(order.filled_avg_price)
+        if qty is not None and qty > 0 and price is not None and price > 0:
+            done += qty
+            value += qty * price
+    return done, (value / done if done > 0 else None)
+
+
+def _root(order: Any, known: dict[str, Any], by_id: ById) -> Any:
+    """The first order of the chain `order` is in (itself when it replaces none), read from `known` (by id) or by id."""
+    current = order
+    for _ in range(_MOST_REPLACEMENTS):
+        replaces = current.replaces
+        if replaces is None:
+            return current
+        earlier = known.get(str(replaces))
+        if earlier is None:
+            earlier = by_id(str(replaces))
+            if earlier is None:
+                return current
+            known[str(replaces)] = earlier
+        current = earlier
+    return current
+
+
+def chains(listed: Sequence[Any], by_id: ById) -> tuple[dict[str, list[Any]], set[str]]:
+    """The chains among `listed` (single orders) whose first order is llmtrade's: first order's id -> the chain's
+    members (the first included, read by id when `listed` lacks it), oldest first; and the ids of every member. An
+    order that replaces none and was replaced by none is in no chain."""
+    known = {str(o.id): o for o in listed}
+    members: dict[str, list[Any]] = {}
+    for order in listed:
+        if order.replaces is None:
+            continue
+        root = _root(order, known, by_id)
+        if root is order or not is_ours(root.client_order_id):
+            continue
+        found = members.setdefault(str(root.id), [root])
+        if all(str(o.id) != str(order.id) for o in found):
+            found.append(order)
+    for found in members.values():
+        found.sort(key=lambda o: (o.submitted_at is None, o.submitted_at))
+    return members, {str(o.id) for found in members.values() for o in found}
+
+
+def folded_fills(listed: Sequence[Any], account_id: str, by_id: ById) -> list[Fill]:
+    """The fills of `listed` (single orders), one per order, a chain of llmtrade's as one fill of its first order."""
+    grouped, folded = chains(listed, by_id)
+    fills = [f for f in (to_fill(o, account_id) for o in listed if str(o.id) not in folded) if f is not None]
+    for chain in grouped.values():
+        if (fill := _chain_fill(chain, account_id)) is not None:
+            fills.append(fill)
+    return fills
+
+
+def _chain_fill(chain: Sequence[Any], account_id: str) -> Fill | None:
+    """The chain's fill as its first order's: every member's shares at their average price, stamped at the latest
+    member's fill (or last update: to_fill says which)."""
+    done, price = _filled(chain)
+    latest = next((f for f in (to_fill(o, account_id) for o in reversed(chain)) if f is not None), None)
+    if latest is None or price is None:
+        return None
+    whole = int(done)
+    said = "; ".join(part for part in (latest.price_source, replaced_note(chain)) if part)
+    return latest.model_copy(
+        update={
+            "client_order_id": chain[0].client_order_id,
+            "qty": whole,
+            "exact": "" if whole == done else format(done.normalize(), "f"),
+            "price": float(price),
+            "price_source": f"alpaca average price of the order and its replacements: {said}",
+            "replaced_by": ", ".join(f"{o.id} ({o.client_order_id})" for o in chain[1:]),
+        }
+    )
+
+
+def folded_open(listed: Sequence[Any], orders: Sequence[BrokerOrder], by_id: ById) -> list[BrokerOrder]:
+    """`orders` (open, as listed from `listed`), a replacement of an order of llmtrade's named by its first order's
+    client_order_id: the plan's order is working at alpaca as it (its quantity and fills are its own)."""
+    roots: dict[str, str] = {}
+    for order in listed:
+        if order.replaces is not None:
+            root = _root(order, {}, by_id)
+            if root is not order and is_ours(root.client_order_id):
+                roots[str(order.id)] = root.client_order_id
+    if not roots:
+        return list(orders)
+    return [
+        o.model_copy(update={"client_order_id": roots[o.broker_order_id]}) if o.broker_order_id in roots else o
+        for o in orders
+    ]
