@@ -283,3 +283,44 @@ def test_an_order_replaced_through_the_api_with_fewer_shares_fills_as_the_replac
         posts = _posts(server)
         send_orders(storage.events, broker, [ORDER], stream=STREAM, week_id=WEEK, run_id="r4")
         assert _posts(server) == posts
+
+
+def test_a_rerun_finds_the_order_a_killed_run_sent_filled_through_its_replacement_and_sends_it_not(
+    storage: Storage,
+) -> None:
+    """Run 1 POSTed the order and died before recording it; a person replaced it at the open and the replacement
+    filled. The rerun asks Alpaca first (workflows/plan_recovery.py): the plan's order is recorded as Alpaca has it,
+    filled at the replacement's price, and nothing is sent."""
+    from llmtrade.domain.trading import OrdersPlanned
+    from llmtrade.workflows.plan_recovery import recover_orders
+
+    with FakeAlpacaServer(key_id=KEY, secret_key=SECRET) as server:
+        server.set_price("SPY", 500.0)
+        server.set_time(NIGHT)
+        broker = _broker(server)
+        broker.submit(ORDER)  # run 1's POST; its OrderSubmitted never written
+        server.set_time(OPEN)
+        server.mark_routed(CID)
+        replacement = server.replace_order(CID)
+        server.set_price("SPY", 502.0)
+        server.fill_open_orders()
+        posts = _posts(server)
+
+        plan = OrdersPlanned(account_id="acct_1", broker="alpaca", orders=[ORDER], positions_before={})
+        [recovered] = recover_orders(storage.events, broker, plan, stream=STREAM, week_id=WEEK, run_id="r2")
+        sent = send_orders(storage.events, broker, [ORDER], stream=STREAM, week_id=WEEK, run_id="r2")
+        record_new_fills(storage.events, broker, week_id=WEEK, run_id="r2")
+
+        result = recovered.result
+        assert (result.client_order_id, result.status, result.filled_qty, result.fill_price) == (
+            CID,
+            OrderStatus.FILLED,
+            10,
+            502.0,
+        )
+        assert replacement in result.message
+        assert (sent.refused, sent.held_back, sent.abandoned) == ([], [], [])
+        assert _posts(server) == posts
+        [filled] = _fills(storage)
+        assert (filled.fill.client_order_id, filled.fill.price) == (CID, 502.0)
+        assert _ends(storage) == []
