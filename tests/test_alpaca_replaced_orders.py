@@ -256,7 +256,8 @@ def test_a_checkpoint_after_the_weeks_orders_were_replaced_and_filled_sends_none
 
 def test_an_order_replaced_through_the_api_with_fewer_shares_fills_as_the_replacement_did(storage: Storage) -> None:
     """PATCH /v2/orders/{id} (alpaca-py's replace_order_by_id, as a person's script calls it) with a new quantity: the
-    plan's order filled what its replacement filled, 6 of its 10, at the replacement's price, and is not sent again."""
+    plan's order filled what its replacement filled, 6 of its 10, at the replacement's price, the rest ended, and
+    nothing is sent again."""
     from alpaca.trading.client import TradingClient
     from alpaca.trading.requests import ReplaceOrderRequest
 
@@ -278,7 +279,16 @@ def test_an_order_replaced_through_the_api_with_fewer_shares_fills_as_the_replac
 
         [filled] = _fills(storage)
         assert (filled.fill.client_order_id, filled.fill.qty, filled.fill.price) == (CID, 6, 498.0)
-        assert _ends(storage) == []  # filled, as its replacement did: no end to record
+        # The other 4 are asked by no order: an end, as a part fill's expiry is, recorded once after the fill, so
+        # the order is not looked up again at every look.
+        [ended] = _ends(storage)
+        assert (ended.client_order_id, ended.status) == (CID, OrderStatus.CANCELED)
+        assert "6 of 10 filled" in ended.reason and "replaced outside llmtrade" in ended.reason
+        stream = storage.events.read_stream(fill_stream("acct_1", CID))
+        assert [e.type for e in stream] == [OrderFilled.event_type(), QueuedOrderCanceled.event_type()]
+        lookups = server.count("GET", "/v2/orders:by_client_order_id")
+        record_new_fills(storage.events, broker, week_id=WEEK, run_id="r5")
+        assert server.count("GET", "/v2/orders:by_client_order_id") == lookups
         assert managed_positions(storage.events, broker) == {"SPY": 6}
         posts = _posts(server)
         send_orders(storage.events, broker, [ORDER], stream=STREAM, week_id=WEEK, run_id="r4")

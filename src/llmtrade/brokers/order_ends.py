@@ -147,6 +147,12 @@ def record_order_ends(events: EventStore, broker: Broker, observed: Observed, *,
                 filled_qty=pending.filled,
                 message=f"the broker account was reset on {new_york_date(wiped.at)} and no longer has the order",
             )
+        elif found.status is OrderStatus.FILLED and found.filled_qty < pending.order.qty:
+            # Filled with fewer shares than sent: replaced outside llmtrade by a smaller order, which filled
+            # (brokers/alpaca_chains.py). The rest is asked by no order: an end like a part fill's expiry, recorded
+            # once after the fill (else it was looked up at every look for ever).
+            found = found.model_copy(update={"status": OrderStatus.CANCELED})
+            part = f", {found.filled_qty} of {pending.order.qty} filled"
         elif found.status not in _ENDED:
             continue  # filled (its fill is recorded by the next look), or working again since the look
         else:
