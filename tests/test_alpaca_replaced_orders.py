@@ -334,3 +334,24 @@ def test_a_rerun_finds_the_order_a_killed_run_sent_filled_through_its_replacemen
         [filled] = _fills(storage)
         assert (filled.fill.client_order_id, filled.fill.price) == (CID, 502.0)
         assert _ends(storage) == []
+
+
+def test_a_halt_cancels_the_replacement_working_in_place_of_the_plans_opening_order(storage: Storage) -> None:
+    """A halted account's queued opening orders are canceled (risk/halt_cancels.py): the plan's order replaced by a
+    person is working as its replacement, which the halt's cancel reaches. (Before the chain was followed the halt
+    canceled the replacement too, as an opening order placed by hand, and the plan's order was recorded ended as
+    "replaced": safe, but the halt's cancel was not the plan's order's; this pins both.)"""
+    from llmtrade.risk.halt_cancels import cancel_opening_orders
+
+    with FakeAlpacaServer(key_id=KEY, secret_key=SECRET) as server:
+        broker, replacement = _replaced(storage, server, [ORDER], CID)
+
+        canceled = cancel_opening_orders(storage.events, broker, {}, "drawdown 21%", week_id=WEEK, run_id="r2")
+
+        assert server.orders[replacement]["status"] == "canceled"
+        assert [c.client_order_id for c in canceled] == [CID]
+        assert "circuit breaker: drawdown 21%" in canceled[0].reason
+        posts = _posts(server)
+        record_new_fills(storage.events, broker, week_id=WEEK, run_id="r3")
+        assert len(_ends(storage)) == 1  # recorded once, with the halt's reason
+        assert _posts(server) == posts
