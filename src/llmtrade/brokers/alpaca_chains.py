@@ -5,20 +5,21 @@ force or price): Alpaca ends the old order with status "replaced", `replaced_at`
 id), and places a new order with an id of its own, a client_order_id of its own (generated unless the request gave
 one), `replaces` (the old id) and the old order's other attributes, which works, fills or ends on its own
 (https://docs.alpaca.markets/reference/patchorderbyorderid-1; the order object's fields:
-https://docs.alpaca.markets/reference/orders; the new id and client_order_id: forum.alpaca.markets/t/945). Alpaca also
+https://docs.alpaca.markets/reference/orders; the new id and client_order_id:
+https://forum.alpaca.markets/t/how-to-update-replace-existing-order-multiple-times/945). Alpaca also
 ends an order "replaced" when it updates it for a market event such as a corporate action (its status documentation,
 alpacahq/alpaca-ts src/models/OrderStatus.ts). Each order reports only its own executions: a partly filled order
 replaced is followed by a new order for the quantity asked again (alpacahq/Alpaca-API #165).
 
 Read by its client_order_id alone, llmtrade's order looked dead ("replaced" was an end without a fill): the plan's trade
 "did not happen", the replacement's fill was a trade by hand (the shares never llmtrade's, so the next week's roll
-would buy them again beside the person's), a cancel of the plan's order (a halt's) reached the dead order and left the
-replacement working, and a side change's opening leg was given up though its close had filled through its
-replacement (an audit). So the adapter folds the chain before answering, and the workflows stay broker-neutral: the
-plan's order is as its latest replacement is (working, filled, ended), its fill is every member's fills at their own
-prices, under the plan's client_order_id, and what it answers says the order was replaced outside llmtrade and by
-which order. Only chains whose first order is llmtrade's are folded; an order placed and replaced by hand stays the
-person's, each order on its own, as before.
+would buy them again beside the person's), a cancel of the plan's order by its id met the dead order (a halt reached
+the replacement only as an opening order placed by hand), and a side change's opening leg was given up though its
+close had filled through its replacement (an audit). So the adapter folds the chain before answering, and the
+workflows stay broker-neutral: the plan's order is as its latest replacement is (working, filled, ended), its fill is
+every member's fills at their own prices, under the plan's client_order_id, and what it answers says the order was
+replaced outside llmtrade and by which order. Only chains whose first order is llmtrade's are folded; an order placed
+and replaced by hand stays the person's, each order on its own, as before.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ REPLACED_STATUS = "replaced"
 # its last order read is taken as it is.
 _MOST_REPLACEMENTS = 50
 
-# An order by Alpaca's id, or None when Alpaca has none (brokers/alpaca.py `_by_id`).
+# An order by Alpaca's id, or None when Alpaca has none (brokers/alpaca_client.py `AlpacaTrading.by_id`).
 ById = Callable[[str], Any]
 
 
