@@ -90,7 +90,7 @@ def config_unloadable(command: str, error: str, now: datetime) -> Incident:
         f"config-unloadable:{today}",
         "config-unloadable",
         "llmtrade: the configuration cannot be loaded; nothing runs",
-        f"{command} did not start: {error}. Every job waits until it is mended (`llmtrade config check` says what "
+        f"{command} did not start: {error}. Every job waits until it is mended (`llmtrade config validate` says what "
         "is wrong); no weekly run, checkpoint or postmortem runs meanwhile.",
     )
 
