@@ -21,6 +21,7 @@ from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows.checkpoint import OUTCOMES, CheckpointRun
 from llmtrade.workflows.checkpoint_prepare import ASKING, UNPRICED_FOR_GOOD
 from llmtrade.workflows.checkpoint_slot import Slot
+from llmtrade.workflows.completion import completion_of
 from llmtrade.workflows.execution import ABANDONED, UNFINISHED, abandonment_note
 from llmtrade.workflows.legs import SUPERSEDED, held_back_notes
 
@@ -80,7 +81,13 @@ def run_checkpoint(
         degraded = [f"{o.account_id}: {o.skipped}" for o in failed] + abandoned + unfinished
         # The accounts judged now by the model that made their trade, models.yaml naming another for them since.
         kept = [p.frozen.note for p in (done.get(ASKING) if done.has(ASKING) else []) if p.frozen.note]
-        duration = run.finished(session.gateway.totals, degraded=bool(degraded))
+        completion = completion_of(done)  # its marker, recorded with the run's end (workflows/completion.py)
+        duration = run.finished(
+            session.gateway.totals,
+            degraded=bool(degraded),
+            with_events=completion.events,
+            expected_versions=completion.expected_versions or None,
+        )
     return checkpoint_result(
         outcomes,
         week_id=week_id,

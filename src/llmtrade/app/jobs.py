@@ -151,20 +151,19 @@ def weekly(app: Container, *, week: date | None, dry_run: bool, observer: Observ
                 for note in held_back:
                     app.say(note)
                 result = result.with_value(research_stages.DEGRADED, degraded)
+                completed: list[NewEvent] = []
+                done_stream = week_stream(week_id, streams.DONE)
                 if not dry_run and done is None:
-                    done_stream = week_stream(week_id, streams.DONE)
-                    storage.events.append(
-                        [
-                            NewEvent.of(
-                                WeekCompleted(run_id=run_id, degraded=bool(degraded), notes=degraded + held_back),
-                                stream=done_stream,
-                                week_id=week_id,
-                                run_id=run_id,
-                            )
-                        ],
-                        expected_versions={done_stream: 0},
-                    )
-                duration = run.finished(session.gateway.totals, degraded=bool(degraded))
+                    marker = WeekCompleted(run_id=run_id, degraded=bool(degraded), notes=degraded + held_back)
+                    completed = [NewEvent.of(marker, stream=done_stream, week_id=week_id, run_id=run_id)]
+                # The week's completion and the run's end in one append: a stop between them recorded the run failed
+                # for good, its week done (runs.py `finished`).
+                duration = run.finished(
+                    session.gateway.totals,
+                    degraded=bool(degraded),
+                    with_events=completed,
+                    expected_versions={done_stream: 0} if completed else None,
+                )
     return weekly_result(
         result,
         run_id=run_id,
@@ -257,7 +256,7 @@ def _postmortem(
     )
     with run.ends_recorded():
         scheduled = postmortem_job(app.loaded.config.schedule, app.calendar, week_id)
-        written, built, unpriced, unread = execute(
+        written, built, unpriced, unread, completion = execute(
             PostmortemRun(bench, ends=scheduled.at if scheduled else None).run(), session, run
         )
         if not dry_run:  # the table is written on the connection, past the draft
@@ -277,7 +276,13 @@ def _postmortem(
             warning(note)
         for note in replaced_notes(storage.events, bench.run_id):  # filled through a replacement: said, not degraded
             warning(note)
-        duration = run.finished(session.gateway.totals, degraded=bool(failed or ended or at_cost))
+        # The week's postmortem marker and the run's end in one append (workflows/completion.py).
+        duration = run.finished(
+            session.gateway.totals,
+            degraded=bool(failed or ended or at_cost),
+            with_events=completion.events,
+            expected_versions=completion.expected_versions or None,
+        )
     # A leg still held back now was never sent (its close never filled): said here, as the week closes.
     never_sent = held_back_notes(storage.events, week_stream(week_id, streams.ORDERS))
     for note in never_sent:

@@ -7,7 +7,7 @@ the end, after the event was stored (in its log line): a backtest stopped there 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import date
 from functools import partial
@@ -22,6 +22,7 @@ from llmtrade.domain.events import EventPayload, EventSink, NewEvent, StoredEven
 from llmtrade.domain.runs import RunFailed, RunFinished, RunKilled, RunStarted
 from llmtrade.domain.streams import run_stream
 from llmtrade.domain.tracing import bind_run, restore
+from llmtrade.errors import ConcurrencyError
 from llmtrade.exits import error_text, exit_code_of, one_line, stopped_by_signal
 from llmtrade.llm.gateway import UsageTotals
 
@@ -34,6 +35,8 @@ class RunEvents(EventSink, Protocol):
     """Where a run is recorded: a sink that reads its streams back (an EventStore, its draft view)."""
 
     def read_stream(self, stream: str) -> Sequence[StoredEvent]: ...
+
+    def append(self, events: Sequence[NewEvent], *, expected_versions: Mapping[str, int] | None = None) -> object: ...
 
 
 class RunLog:
@@ -94,19 +97,35 @@ class RunLog:
         self._give_back = give_back
         self._leave_end = leave_end
 
-    def finished(self, totals: UsageTotals, *, degraded: bool) -> float:
+    def finished(
+        self,
+        totals: UsageTotals,
+        *,
+        degraded: bool,
+        with_events: Sequence[NewEvent] = (),
+        expected_versions: Mapping[str, int] | None = None,
+    ) -> float:
+        """Record the run's end. `with_events` (the job's own completion marker, say: WeekCompleted) go in the same
+        append, before it, at `expected_versions`: a stop can no longer land between the job's work recorded done and
+        the run's end, where it recorded the run failed for good (a rerun finds nothing left to do; status, the
+        metrics, the report and the silence alert then said the week's run failed, for a week: a new user's trial)."""
         duration = self.elapsed_ms()
-        self._ending(
-            RunFinished(
-                command=self.command,
-                degraded=degraded,
-                llm_calls=totals.calls,
-                prompt_tokens=totals.prompt_tokens,
-                completion_tokens=totals.completion_tokens,
-                cost_usd=totals.cost_usd,
-                duration_ms=duration,
-            )
+        end = RunFinished(
+            command=self.command,
+            degraded=degraded,
+            llm_calls=totals.calls,
+            prompt_tokens=totals.prompt_tokens,
+            completion_tokens=totals.completion_tokens,
+            cost_usd=totals.cost_usd,
+            duration_ms=duration,
         )
+        try:
+            self._ending(end, with_events, expected_versions)
+        except ConcurrencyError:
+            if not with_events:
+                raise
+            # Another run recorded the job done first (a marker's version taken): its work was this one's too.
+            self._ending(end)
         return duration
 
     def failed(self, error: BaseException) -> None:
@@ -151,13 +170,18 @@ class RunLog:
         could not even record its start)."""
         restore(self._outer_log_context)
 
-    def _ending(self, payload: EventPayload) -> None:
+    def _ending(
+        self,
+        payload: EventPayload,
+        with_events: Sequence[NewEvent] = (),
+        expected_versions: Mapping[str, int] | None = None,
+    ) -> None:
         # The run's ids leave the log context even when its end cannot be recorded (the database gone):
         # the next job of the command, or the command's own error line, must not carry them.
         try:
             self._record = "ending"
             try:
-                self._append(payload)
+                self._append(payload, with_events, expected_versions)
             except BaseException as exc:
                 self._left_unstored(payload, exc)
                 raise
@@ -193,10 +217,17 @@ class RunLog:
     def elapsed_ms(self) -> float:
         return (self._timer() - self._started) * 1000
 
-    def _append(self, payload: EventPayload) -> None:
-        self._events.append(
-            [NewEvent.of(payload, stream=run_stream(self.run_id), week_id=self.week_id, run_id=self.run_id)]
-        )
+    def _append(
+        self,
+        payload: EventPayload,
+        with_events: Sequence[NewEvent] = (),
+        expected_versions: Mapping[str, int] | None = None,
+    ) -> None:
+        own = NewEvent.of(payload, stream=run_stream(self.run_id), week_id=self.week_id, run_id=self.run_id)
+        if expected_versions:
+            self._events.append([*with_events, own], expected_versions=expected_versions)
+        else:  # any sink takes a plain append (EventSink)
+            self._events.append([*with_events, own])
 
 
 def _exit_of(error: BaseException) -> int:

@@ -33,6 +33,7 @@ from llmtrade.risk.controls import halted
 from llmtrade.workflows.checkpoint_ask import ANSWERED
 from llmtrade.workflows.checkpoint_prepare import ASKING, DEFERRED, RESUMED, Resumed, record_deferred
 from llmtrade.workflows.checkpoint_slot import Outcome, Slot
+from llmtrade.workflows.completion import COMPLETION, NONE, Completion
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.execution import (
     ABANDONED,
@@ -288,11 +289,12 @@ class ExecuteStage:
 
 
 class CompleteStage:
-    """The checkpoint's marker: `run-due` and `schedule` count the checkpoint done once it is written."""
+    """The checkpoint's marker: `run-due` and `schedule` count the checkpoint done once it is written, with the run's
+    end (handed on: workflows/completion.py)."""
 
     name = "complete"
     reads = (DEFERRED, UNDECIDED)
-    writes = ()
+    writes = (COMPLETION,)
     overlaps = False
 
     def __init__(self, bench: Workbench, slot: Slot, *, dry_run: bool):
@@ -307,17 +309,15 @@ class CompleteStage:
         if waiting:
             self._defer(waiting)
         if self.dry_run:
-            return context
+            return context.with_value(COMPLETION, NONE)
         if bench.events.read_stream(marker):
-            return context.with_loaded(self.name)
+            return context.with_value(COMPLETION, NONE).with_loaded(self.name)
         completed = CheckpointCompleted(
             week_id=bench.week_id, day=self.slot.day, time=self.slot.label, run_id=bench.run_id
         )
-        bench.events.append(
-            [NewEvent.of(completed, stream=marker, week_id=bench.week_id, run_id=bench.run_id)],
-            expected_versions={marker: 0},
-        )
-        return context
+        # Recorded with the run's end (workflows/completion.py): a stop between the two left the run failed for good.
+        event = NewEvent.of(completed, stream=marker, week_id=bench.week_id, run_id=bench.run_id)
+        return context.with_value(COMPLETION, Completion(events=(event,), expected_versions={marker: 0}))
 
     def _defer(self, waiting: dict[str, str]) -> None:
         """StageDeferred on the checkpoint's held stream, then exit 75: the checkpoint is not complete."""

@@ -23,6 +23,7 @@ from llmtrade.domain.streams import postmortem_reflections_stream, postmortem_st
 from llmtrade.pipeline.context import PipelineContext
 from llmtrade.pipeline.pipeline import Pipeline, StageObserver
 from llmtrade.storage.event_store import EventStore
+from llmtrade.workflows.completion import Completion, completion_of
 from llmtrade.workflows.postmortem_memory import CompleteStage, RememberOutcomesStage
 from llmtrade.workflows.postmortem_stages import (
     POSTMORTEMS,
@@ -115,9 +116,16 @@ class PostmortemRun:
         """The finished context: POSTMORTEMS and WRITTEN_NOW, plus `.loaded` and `.reports`."""
         return await self.pipeline.run(PipelineContext(run_id=self.bench.run_id, week_id=self.bench.week_id))
 
-    async def run(self) -> tuple[list[Postmortem], bool, dict[str, str], list[str]]:
-        """(postmortems, written_now, unpriced, unread): a week's postmortem is written once, then read back;
-        `unpriced`: each account whose end equity, written now, values a held symbol at cost, and why; `unread`: each
-        universe symbol no account holds that has no close, and what the weekly run does with it."""
+    async def run(self) -> tuple[list[Postmortem], bool, dict[str, str], list[str], Completion]:
+        """(postmortems, written_now, unpriced, unread, completion): a week's postmortem is written once, then read
+        back; `unpriced`: each account whose end equity, written now, values a held symbol at cost, and why; `unread`:
+        each universe symbol no account holds that has no close, and what the weekly run does with it; `completion`:
+        its marker, for the job to record with the run's end (workflows/completion.py)."""
         result = await self.run_pipeline()
-        return result.get(POSTMORTEMS), result.get(WRITTEN_NOW), result.get(UNPRICED), result.get(UNREAD)
+        return (
+            result.get(POSTMORTEMS),
+            result.get(WRITTEN_NOW),
+            result.get(UNPRICED),
+            result.get(UNREAD),
+            completion_of(result),
+        )

@@ -9,15 +9,13 @@ them. Written whenever the run has a memory, whatever `memory.enabled` says (wor
 
 from __future__ import annotations
 
-from contextlib import suppress
-
 from llmtrade.domain.checkpoints import PostmortemCompleted
 from llmtrade.domain.committee import DecisionMade, PitchSubmitted
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.memory import LessonRemembered, OutcomeRemembered, Setup
 from llmtrade.domain.streams import DECISION, PITCHES, memory_stream, postmortem_stream, week_stream
-from llmtrade.errors import ConcurrencyError
 from llmtrade.pipeline.context import PipelineContext
+from llmtrade.workflows.completion import COMPLETION, NONE, Completion
 from llmtrade.workflows.memory_records import closing_memories, decision_setup, pitch_setup
 from llmtrade.workflows.postmortem_stages import POSTMORTEMS
 from llmtrade.workflows.workbench import Workbench
@@ -57,7 +55,8 @@ class RememberOutcomesStage:
 
 
 class CompleteStage:
-    """The postmortem's completion marker (PostmortemCompleted on the week's postmortem stream), written last: run-due
+    """The postmortem's completion marker (PostmortemCompleted on the week's postmortem stream), handed to the job to be
+    recorded with the run's end, last (workflows/completion.py): run-due
     counts the postmortem done by it (app/queries.py `done_keys`), so a run cut off after the postmortem was recorded
     and before the week's outcomes and lessons reached the memory is run again. An operator's trial killed runs there
     12 times of 12: no wake-up ever wrote them, and the memory showed the week's setups without their outcomes. A week
@@ -66,7 +65,7 @@ class CompleteStage:
 
     name = "complete"
     reads = ()
-    writes = ()
+    writes = (COMPLETION,)
     overlaps = False
 
     def __init__(self, bench: Workbench):
@@ -77,11 +76,9 @@ class CompleteStage:
         stream = postmortem_stream(bench.week_id)
         stored = bench.events.read_stream(stream)
         if any(e.type == PostmortemCompleted.event_type() for e in stored):
-            return context.with_loaded(self.name)
+            return context.with_value(COMPLETION, NONE).with_loaded(self.name)
         marker = PostmortemCompleted(week_id=bench.week_id, run_id=bench.run_id)
-        with suppress(ConcurrencyError):  # another run of the week's postmortem completed it first
-            bench.events.append(
-                [NewEvent.of(marker, stream=stream, week_id=bench.week_id, run_id=bench.run_id)],
-                expected_versions={stream: len(stored)},
-            )
-        return context
+        # Recorded with the run's end (workflows/completion.py): a stop between the two left the run failed for good.
+        # Another run of the week's postmortem that completed it first takes the version: the run's end goes alone.
+        event = NewEvent.of(marker, stream=stream, week_id=bench.week_id, run_id=bench.run_id)
+        return context.with_value(COMPLETION, Completion(events=(event,), expected_versions={stream: len(stored)}))
