@@ -314,3 +314,25 @@ def test_offline_last_week_lists_that_weeks_events_and_a_month_is_refused(
     month = CliRunner().invoke(app, ["ask", "what did acct_3 do last month?", "--offline", "--json"])
     assert month.exit_code == 2
     assert "the question says 'last month', a time ask does not read" in month.output
+
+
+@pytest.mark.parametrize(
+    ("question", "meant"),
+    [
+        # A trial's week held two killed runs, a refused configuration, a clock refusal and missed checkpoints:
+        # "what failed last week?" found "no matching event".
+        (
+            "what failed last week?",
+            {"RunFailed", "RunKilled", "ConfigRejected", "ClockBehindRefused", "ClockSkewRefused", "CheckpointsMissed"},
+        ),
+        ("was any run killed?", {"RunKilled"}),
+        ("which checkpoints were missed?", {"CheckpointsMissed"}),
+        ("was a wake-up refused for its config?", {"ConfigRejected"}),
+        ("was the week not run because of the clock?", {"ClockBehindRefused", "ClockSkewRefused"}),
+    ],
+)
+def test_offline_words_for_what_went_wrong_point_at_every_kind_of_it(question: str, meant: set[str]) -> None:
+    from llmtrade.app.ask import read_question
+
+    now = datetime(2026, 11, 19, 15, tzinfo=UTC)
+    assert meant <= set(read_question(question, now, ["acct_1"])["types"])
