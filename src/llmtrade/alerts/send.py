@@ -25,11 +25,21 @@ def unusable(urls: Sequence[str]) -> list[str]:
     """Those of `urls` apprise can make nothing of (no service has the scheme, or the URL lacks what its service
     needs), each by its place and its record's name (`target_of`: never a secret). Such a URL can never send:
     `config validate` says so, where the first incident would have been the first to tell."""
+    return [place(urls, url) for url in urls if not usable(url)]
+
+
+def usable(url: str) -> bool:
+    """Whether apprise can make a service of `url` at all; False is for good (a configuration problem, no send to
+    retry), whatever the service's own state."""
     import apprise  # lazy: see the module docstring
 
     with apprise.LogCapture(level=apprise.logging.ERROR):  # apprise's own words for it go nowhere: ours say it
-        bad = [(n, url) for n, url in enumerate(urls, start=1) if apprise.Apprise.instantiate(url) is None]
-    return [f"URL {n} of {len(urls)} ({target_of(url)})" for n, url in bad]
+        return apprise.Apprise.instantiate(url) is not None
+
+
+def place(urls: Sequence[str], url: str) -> str:
+    """`url` by its place in `urls` and its record's name, as `config validate` names it: never its secret."""
+    return f"URL {urls.index(url) + 1} of {len(urls)} ({target_of(url)})"
 
 
 def target_of(url: str) -> str:

@@ -4,7 +4,8 @@ Called by the job commands whether the job succeeded or failed (a failed run's R
 before its error leaves the job), so a cron that keeps calling `run-due` reports its own failures and,
 through the silence check that only run-due makes, its own absence of successful weekly runs. Alerting
 never fails the command it follows and never changes its exit code: a problem is said on stderr and
-the unsent alerts are recorded (AlertFailed) for the next command to retry.
+the unsent alerts are recorded (AlertFailed, with their text) for the next command to retry from that record, whether
+or not the store still shows what they report (alerts/owed.py).
 """
 
 from __future__ import annotations
@@ -44,6 +45,12 @@ def check_alerts(app: Container, *, silence: bool, sender: Sender = send) -> Dis
 def _say(done: Dispatched, warn: Callable[[str], None]) -> None:
     for failed in done.failed:
         warn(f"alert {failed.key} to {failed.target} not sent ({failed.error}); the next command retries it")
+    for bad in done.rejected:  # said once a day: a configuration problem, no send to retry
+        warn(
+            f"alert {bad.place} in LLMTRADE_ALERT_URLS is not a URL apprise can use: no alert goes to it, and none "
+            "is retried, until it is mended (fix LLMTRADE_ALERT_URLS; `llmtrade config validate` names each such "
+            "URL); said once a day"
+        )
     for gone in done.given_up:  # said once: the stream ends with it
         warn(
             f"alert {gone.key} to {gone.target} given up: not sent in {gone.attempts} attempt(s) since "
@@ -67,13 +74,14 @@ def alerting(app: Container, *, silence: bool = False, enabled: bool = True) -> 
 def alert_refused(app: Container, incident: Incident, sender: Sender = send) -> None:
     """Send a refusal that runs no job (app/clock_guard.py) to LLMTRADE_ALERT_URLS, once per its key. Only it: the
     other incidents are keyed by the clock's day (a drawdown, the week's cost), which a clock set back has wrong, and
-    the alerts still owed wait for a command that runs. Never raises: the refusal's exit (75) stays its own."""
+    the alerts still owed wait for a command that runs (this one too, if its send fails: `check_alerts` retries it
+    from its record once the clock is right, alerts/owed.py). Never raises: the refusal's exit (75) stays its own."""
     urls = urls_from(app.settings.alert_urls)
     if not urls:
         return
     try:
         with app.storage() as storage:
-            done = dispatch(storage.events, [incident], urls, sender, app.clock.now())
+            done = dispatch(storage.events, [incident], urls, sender, app.clock.now(), owed=False)
     except Exception as exc:  # the refusal decides the exit, never its alert
         app.warning(f"alert not sent: {type(exc).__name__}: {one_line(str(exc))}")
         return
@@ -92,8 +100,9 @@ def unloadable(
 ) -> None:
     """Record that the configuration cannot be used (`error`: a ConfigRejected, app/config_rejections.py) and send it,
     once a day, to LLMTRADE_ALERT_URLS: a job command stops before it has a container, so neither a run nor `alerting`
-    records anything (`alert` False: one found inside a job, whose failure `alerting` reports). Never raises: the
-    command's exit (2) stays its own; a database that cannot be reached is said."""
+    records anything (`alert` False: one found inside a job, whose failure `alerting` reports). The alerts still owed
+    are retried with it: they need no configuration, and a broken one lasting days would otherwise hold them back.
+    Never raises: the command's exit (2) stays its own; a database that cannot be reached is said."""
     urls = urls_from(settings.alert_urls) if alert else []
     try:
         with open_storage(settings, clock) as storage:

@@ -7,11 +7,17 @@ from its first failure; the first try after that is the last: failed too, AlertG
 again). A target
 is named by `target` (the URL's scheme and a hash of the whole URL), never by the URL itself, which
 holds the service's secret.
+
+An alert owed (its stream ends in AlertFailed) is retried from its AlertFailed, which keeps its title and body: the
+alert reports something that happened, and what found it may not find it again (a configuration mended, a clock set
+right). A URL apprise can make nothing of is no failure to retry: AlertUrlRejected says it, once a day.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+
+from pydantic import Field
 
 from llmtrade.domain.events import EventPayload
 
@@ -32,12 +38,18 @@ class AlertSent(EventPayload):
 
 
 class AlertFailed(EventPayload):
-    """An alert that did not reach its service; retried by the next command that checks for alerts."""
+    """An alert that did not reach its service; retried by the next command that checks for alerts, with the text
+    recorded here (alerts/owed.py), whether or not what found it still finds it."""
 
     key: str
     kind: str
     target: str
     error: str
+    # What the alert says, kept for its retries: a config-unloadable alert that failed was lost once the config was
+    # mended (nothing found it again). Empty in records from before they were kept (alerts/owed.py words one).
+    title: str = ""
+    body: str = ""
+    event_ids: list[int] = Field(default_factory=list)
 
 
 class AlertGivenUp(EventPayload):
@@ -51,3 +63,13 @@ class AlertGivenUp(EventPayload):
     attempts: int
     first_failed_at: datetime
     error: str
+
+
+class AlertUrlRejected(EventPayload):
+    """A URL of LLMTRADE_ALERT_URLS apprise can make nothing of (no service has its scheme, or it lacks what its
+    service needs): a configuration problem, never a send to retry. Recorded once a day per URL (`day`, New York), and
+    said then: a cron every 5 minutes printed "the next command retries it" for each alert at every wake-up."""
+
+    target: str  # the URL's record name (alerts/send.py target_of), never the URL
+    place: str  # "URL 2 of 3 (unknown:3f9a1c2b7d10)", as `config validate` names it
+    day: date

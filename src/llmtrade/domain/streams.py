@@ -32,6 +32,7 @@ collide with an old one and a reader cannot drift from its writer.
 | recall:{run_id}                          | memory reads (appended)       | what each role was shown       |
 | alert:{key}@{target}                     | alerts (appended)             | one incident's alert to one URL |
 | config-rejected                          | a job command (appended)      | configurations it could not use |
+| alert-urls                               | alerts (appended)             | alert URLs apprise cannot use   |
 | forward-returns-failed                   | run-due (appended, versioned) | forward returns' failures said |
 """
 
@@ -67,6 +68,8 @@ WEEK_NOT_RUN = "week-not-run"  # WeekNotRun, write-once per week: said once
 ORPHANED_POSITIONS = "orphaned-positions"  # OrphanedPositionsSaid
 # Appended to: each configuration a job command stopped on (ConfigRejected), once while the same error lasts.
 CONFIG_REJECTED = "config-rejected"
+# Alert URLs apprise can make nothing of, once a day each (domain/alerts.py AlertUrlRejected).
+ALERT_URLS = "alert-urls"
 # Appended to: each command refused for a clock behind the books (ClockBehindRefused), once while the same lasts.
 CLOCK_BEHIND = "clock-behind"
 # Appended to: each command refused for a system clock away from the database server's (ClockSkewRefused), once per

@@ -64,6 +64,7 @@ _WARNINGS = frozenset(
     {
         "AlertFailed",
         "AlertGivenUp",
+        "AlertUrlRejected",
         "BreakerCancelFailed",
         "BudgetRefused",
         "CheckpointSkipped",
