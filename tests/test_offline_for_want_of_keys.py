@@ -46,3 +46,13 @@ def test_a_key_set_under_a_near_name_is_named_as_a_misspelt_api_key_env(
         result = runner.invoke(app, ["-q", "--config", str(folder), *args])
         assert result.exit_code == 0, result.output
         assert result.stderr.splitlines() == [banner], args
+
+
+def test_a_weekly_run_that_does_not_complete_says_it_once_not_at_every_wake_up(wednesday_week: str) -> None:
+    """A trial disabled trading: the weekly run stopped at its orders at each 5-minute wake-up, and each one printed the
+    banner under -q again (a cron mail each time), though once a week is what it is for."""
+    assert runner.invoke(app, ["trading", "disable"]).exit_code == 0
+    first = runner.invoke(app, ["-q", "run-weekly"])
+    assert BANNER in first.stderr.splitlines(), first.output
+    again = runner.invoke(app, ["-q", "run-weekly"])  # the same week, run again: its orders still blocked
+    assert BANNER not in again.stderr.splitlines(), again.output

@@ -37,7 +37,7 @@ from llmtrade.brokers.fills import replaced_notes
 from llmtrade.brokers.order_ends import ended_notes
 from llmtrade.domain import streams
 from llmtrade.domain.events import NewEvent, StoredEvent
-from llmtrade.domain.runs import WeekCompleted
+from llmtrade.domain.runs import RunStarted, WeekCompleted
 from llmtrade.domain.streams import week_stream
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.llm.gateway import LLMMode
@@ -104,7 +104,10 @@ def weekly(app: Container, *, week: date | None, dry_run: bool, observer: Observ
                 say_postmortem_late(app, _postmortem(app, storage, previous, now))
             # A week begun offline for want of a key runs offline to its end (app/week_mode.py): said under --quiet
             # too, once a week, as cron's environment often lacks the shell's keys (or api_key_env is misspelt).
-            app.announce(needs_a_look=bool(app.decision.unset_keys))
+            # Once a week indeed: a weekly run that did not complete (the kill switch on, a provider down) is run again
+            # at every wake-up, each of which warned it anew (a trial: one cron mail per 5-minute wake-up).
+            unset = bool(app.decision.unset_keys) and not _banner_said(storage, week_id, app.decision.reason)
+            app.announce(needs_a_look=unset)
             session = app.session(storage)
             deadline = retry_deadline(app.loaded.config.schedule, app.calendar, JobKind.WEEKLY, week_id)
             bench = app.workbench(storage, session, week_id=week_id, now=now, deadline=deadline)
@@ -298,4 +301,13 @@ def _postmortem(
         failed_reflections=failed,
         degraded=[f"reflection missing: {note}" for note in failed] + ended + at_cost,
         models_kept=[pm.model_kept for pm in written if pm.model_kept],
+    )
+
+
+def _banner_said(storage: Storage, week_id: date, reason: str) -> bool:
+    """Whether an earlier weekly run of `week_id` started in the mode the banner gives for `reason` (its RunStarted's
+    mode_reason): that wake-up warned it already."""
+    return any(
+        e.payload.get("command") == "run-weekly" and e.payload.get("mode_reason") == reason
+        for e in storage.events.read(week_id=week_id, type=RunStarted.event_type())
     )
