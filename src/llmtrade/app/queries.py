@@ -24,7 +24,7 @@ from llmtrade.app.results import (
     StatusUsage,
     UsageSum,
 )
-from llmtrade.app.starting_cash import cash_warnings
+from llmtrade.app.starting_cash import cash_warnings, changed_cash
 from llmtrade.app.status_drawdown import Closed, Closing, closing_equity
 from llmtrade.app.status_jobs import checkpoints_missed, closings_put_off, event_checkpoint_lines
 from llmtrade.app.status_prices import (
@@ -118,7 +118,13 @@ def status(app: Container) -> StatusResult:
         fills = {desk.account.id: _our_fills(events, desk) for desk in desks}
         closing, said = closing_equity(app, storage, market, asof, fills, series, ended)
         warnings += said
-        rows = [_standing(events, desk, fills[desk.account.id], marks, closing, week_id, paper_bps) for desk in desks]
+        # A starting_cash changed under an account's books (jobs refuse it; said below): its figures here count from
+        # the new cash, and so must its week's start, recorded from the old (a trial: week P/L +899,978.46 beside a
+        # total of 0.0%).
+        moved = {c.account.id: c.account.starting_cash - c.began for c in changed_cash(app, events)}
+        rows = [
+            _standing(events, desk, fills[desk.account.id], marks, closing, week_id, paper_bps, moved) for desk in desks
+        ]
         held = {p.symbol for row in rows for p in row["positions"]}
         warnings += unrecorded_splits(app.bar_cache(storage), events, series, held)
         if prices:  # else "prices unavailable" said it of every position
@@ -254,9 +260,11 @@ def _standing(
     closing: Closing,
     week_id: date,
     paper_bps: float,
+    moved: Mapping[str, float],
 ) -> dict:
     """`fills`: the account's as its broker reports them; `closing`: its equity at the books' closes (app/
-    status_drawdown.py; None: a close is missing, its drawdown not shown; absent: no trading yet)."""
+    status_drawdown.py; None: a close is missing, its drawdown not shown; absent: no trading yet); `moved`: by account,
+    how far accounts.yaml's starting_cash is from what its books began with (app/starting_cash.py)."""
     prices = marks.of(fills)
     # Only what llmtrade manages counts: a position made by hand is listed as a difference, not credited.
     snapshot, observed = look_at(desk.broker, prices)  # one look: the open orders are those of these positions
@@ -282,7 +290,7 @@ def _standing(
         "broker": desk.broker.name,
         "equity": account.equity,
         "cash": account.cash,
-        "week_pnl": _week_pnl(events, week_id, desk.account.id, resets, scales, now),
+        "week_pnl": _week_pnl(events, week_id, desk.account.id, resets, scales, now, moved.get(desk.account.id, 0.0)),
         "total_return": total_return(start_cash, now),
         "max_drawdown": _drawdown(None if closed is None else closed.equity, account, now),
         "hit_rate": hit_rate(trades),
@@ -320,15 +328,17 @@ def _week_pnl(
     resets: Sequence[BooksReset],
     scales: Sequence[float],
     now: float,
+    moved: float = 0.0,
 ) -> float | None:
     """The week's P/L in the dollars of its start valuation (None: none): the books' change since, chained across a
-    reset since (a balance set by hand mid-week is no P/L). `now`: the equity in the books' first dollars."""
+    reset since (a balance set by hand mid-week is no P/L). `now`: the equity in the books' first dollars; `moved`: what
+    accounts.yaml's changed starting_cash adds to it, which the recorded start valuation does not hold."""
     started = week_start_valued(events, week_id, account_id)
     if started is None:
         return None
     valued, at = started
     scale = scales[sum(1 for r in resets if r.at <= at)]
-    return round(now / scale - valued.equity, 2)
+    return round(now / scale - (valued.equity + moved), 2)
 
 
 def _our_fills(events: EventStore, desk: Desk) -> list[Fill]:

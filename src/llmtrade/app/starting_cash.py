@@ -1,5 +1,6 @@
 """An account's starting cash is fixed once the books hold it: accounts.yaml's `starting_cash` changed for an account
-already valued is refused by every job (exit 2, ConfigRejected), and said by `status` and the live leaderboard.
+already valued is refused by every job and by `config validate` (exit 2, ConfigRejected for a job: app/config_books.py),
+and said by `status` and the live leaderboard.
 
 The paper books fold an account's fills onto accounts.yaml's starting_cash at every read, so a trial that changed
 acct_1's from 100,000 to 50,000 after two weeks rewrote its history: status showed a week P/L of -50,100.94, and the
@@ -9,24 +10,37 @@ before its orders), when no fill of it was recorded before that (books older tha
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from llmtrade.app.container import Container
 from llmtrade.brokers.registry import broker_name
 from llmtrade.config.loader import file_label
-from llmtrade.config.models import BrokerKind
+from llmtrade.config.models import Account, BrokerKind
 from llmtrade.domain.checkpoints import AccountValued
+from llmtrade.domain.events import StoredEvent
 from llmtrade.domain.trading import OrderFilled
 from llmtrade.domain.wording import market_time
-from llmtrade.errors import ConfigError, ConfigProblem
+from llmtrade.errors import ConfigProblem
 from llmtrade.storage.event_store import EventStore
 
 _CENT = 0.005
 
 
-def cash_problems(app: Container, events: EventStore) -> list[ConfigProblem]:
+@dataclass(frozen=True)
+class ChangedCash:
+    """A configured paper account (`index` in accounts.yaml) whose starting_cash is not what its books began with."""
+
+    index: int
+    account: Account
+    began: float  # its first valuation's equity
+    valued: StoredEvent  # that valuation
+
+
+def changed_cash(app: Container, events: EventStore) -> list[ChangedCash]:
     """Each configured account on the paper broker whose starting_cash is not what the books say it began with (an
     Alpaca account's cash is the broker's own: its first valuation is what Alpaca held, whatever accounts.yaml says)."""
     live = app.trading_is_live(events)
-    problems = []
+    changed = []
     for i, account in enumerate(app.loaded.config.accounts.accounts):
         if broker_name(account, live=live, settings=app.settings) != BrokerKind.PAPER.value:
             continue
@@ -38,26 +52,23 @@ def cash_problems(app: Container, events: EventStore) -> list[ConfigProblem]:
         if (filled and filled[0].id < first[0].id) or abs(valued.cash - valued.equity) > _CENT:
             continue  # valued after it traded: what it began with is not on record
         if abs(valued.equity - account.starting_cash) > _CENT:
-            problems.append(
-                ConfigProblem(
-                    f"accounts[{i}].starting_cash",
-                    f"{account.id} began with {valued.equity:,.2f} (its first valuation, "
-                    f"{market_time(first[0].occurred_at)}): its books count from that, so a change rewrites its "
-                    "history (its P/L, drawdown and circuit breaker); put it back, or give the new cash to a new "
-                    "account",
-                    account.starting_cash,
-                )
-            )
-    return problems
+            changed.append(ChangedCash(i, account, valued.equity, first[0]))
+    return changed
 
 
-def refuse_changed_cash(app: Container) -> None:
-    """Raise ConfigError (exit 2) naming accounts.yaml when an account's starting_cash is not what it began with: what
-    a job command checks before it runs anything."""
-    with app.storage(persist=False) as storage:
-        problems = cash_problems(app, storage.events)
-    if problems:
-        raise ConfigError(file_label(app.loaded.source, "accounts.yaml"), problems)
+def cash_problems(app: Container, events: EventStore) -> list[ConfigProblem]:
+    """`changed_cash` as accounts.yaml's problems: what every job refuses (app/config_books.py)."""
+    return [
+        ConfigProblem(
+            f"accounts[{c.index}].starting_cash",
+            f"{c.account.id} began with {c.began:,.2f} (its first valuation, "
+            f"{market_time(c.valued.occurred_at)}): its books count from that, so a change rewrites its "
+            "history (its P/L, drawdown and circuit breaker); put it back, or give the new cash to a new "
+            "account",
+            c.account.starting_cash,
+        )
+        for c in changed_cash(app, events)
+    ]
 
 
 def cash_warnings(app: Container, events: EventStore) -> list[str]:

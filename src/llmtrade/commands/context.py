@@ -152,7 +152,7 @@ def job(
     `alerting` is not begun, its incidents keyed by a day the clock has wrong (app/clock_guard.py)."""
     from llmtrade.app.alerting import alerting, unloadable  # lazy: see package docstring
     from llmtrade.app.clock_guard import refuse_wrong_clock
-    from llmtrade.app.starting_cash import refuse_changed_cash
+    from llmtrade.app.config_books import refuse_against_books
     from llmtrade.errors import ConfigError
 
     root = state(ctx)
@@ -166,7 +166,7 @@ def job(
         refuse_wrong_clock(app, ctx.info_name or "llmtrade", alert=alerts)
     try:
         with alerting(app, silence=silence, enabled=alerts):
-            refuse_changed_cash(app)  # a starting_cash changed under an account's books would rewrite them
+            refuse_against_books(app)  # e.g. a starting_cash changed under an account's books would rewrite them
             yield app
     except ConfigError as exc:
         if alerts:

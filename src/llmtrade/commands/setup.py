@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from llmtrade.commands.context import Reads, container, echo_json, read_books, say, state
+from llmtrade.commands.context import Reads, container, echo_json, read_books, say, state, warn
 from llmtrade.commands.options import AnyWeek, Backtest, Json, JsonLines, parse_date
 from llmtrade.console import Output
 from llmtrade.domain.wording import counted
@@ -47,6 +47,7 @@ def config_validate(ctx: typer.Context) -> None:
 
     root = state(ctx)
     errors: list[ConfigError] = []
+    notes: list[str] = []
     try:
         loaded = root.config()
     except ConfigError as exc:
@@ -60,10 +61,17 @@ def config_validate(ctx: typer.Context) -> None:
         # An alert URL that can never send was found at the first incident: when it was needed.
         message = f"{', '.join(bad)}: no URL apprise can send to (apprise's list of services gives each one's form)"
         errors.append(ConfigError("the environment (LLMTRADE_ALERT_URLS)", message=message))
+    if not errors:
+        # The files hold: now what every job checks them against in the books (a starting_cash changed under an
+        # account's books), or an OK here is one the next job takes back (exit 2).
+        books, notes = _against_books(ctx)
+        errors += books
     if errors:
         raise ConfigError.combine(errors)
     out = Output()
     out.line(f"configuration OK ({loaded.source})" + (f"; prompt overrides from {overrides}" if overrides else ""))
+    for note in notes:
+        warn(note)
     until = loaded.config.schedule.retry_until
     out.line(
         "temporary model failures are retried "
@@ -84,6 +92,25 @@ def config_validate(ctx: typer.Context) -> None:
     # by a week run offline (a new user's trial).
     for unset in unset_keys(loaded.config.models, root.settings):
         out.line(f"models.yaml api_key_env {unset} is not set: runs are offline (rules provider) until it is")
+
+
+def _against_books(ctx: typer.Context) -> tuple[list[ConfigError], list[str]]:
+    """The books' refusals of the configuration (app/config_books.py: what each job checks before it runs) and what
+    else they say of it; with no books to read, what was not checked and why, as a note: never a silent OK."""
+    from llmtrade.app.config_books import CHECKED, books_errors, books_notes  # lazy: see package docstring
+    from llmtrade.errors import LlmtradeError
+
+    settings = state(ctx).settings
+    if settings.database_url is None and not settings.pgdata.exists():
+        # A new home's first `config validate` (README's quick start) would make and start a server for no books.
+        return [], [f"no books yet in {settings.home}: {CHECKED} is checked by the first job that has them"]
+    app = container(ctx)
+    try:
+        with app.storage(persist=False) as storage:
+            return books_errors(app, storage.events), books_notes(app, storage.events)
+    except LlmtradeError as exc:  # the database gone (exit 75) or refused (exit 2): the files were still checked
+        reason = " ".join(str(exc).split())
+        return [], [f"not checked against the books ({CHECKED}): {reason}; every job checks it before it runs"]
 
 
 @config_app.command("show", cls=Reads)

@@ -1,0 +1,41 @@
+"""The configuration checked against the books: what every job checks before it runs (commands/context.py `job`), and
+`config validate` with it (commands/setup.py), from this one list.
+
+A new user's trial changed acct_1's starting_cash after its first week: `config validate` said "configuration OK" and
+then every job refused the change (exit 2). README's way is to edit the files and run `config validate`: a check a job
+makes of the files against the books that validate does not make is an OK the next wake-up takes back. A new check of
+this kind goes in `books_errors` (a refusal) or `books_notes` (said, never refused), and both commands run it.
+"""
+
+from __future__ import annotations
+
+from llmtrade.app.container import Container
+from llmtrade.app.orphaned_positions import orphan_line, orphaned_holdings
+from llmtrade.app.starting_cash import cash_problems
+from llmtrade.config.loader import file_label
+from llmtrade.errors import ConfigError
+from llmtrade.storage.event_store import EventStore
+
+# What `books_errors` checks, as `config validate` names it when it could not ask the books.
+CHECKED = "each account's starting_cash against what its books began with"
+
+
+def books_errors(app: Container, events: EventStore) -> list[ConfigError]:
+    """Each file the books refuse, with its problems: a job meeting one stops (exit 2, ConfigRejected)."""
+    problems = cash_problems(app, events)
+    return [ConfigError(file_label(app.loaded.source, "accounts.yaml"), problems)] if problems else []
+
+
+def books_notes(app: Container, events: EventStore) -> list[str]:
+    """What the books say of the configuration that no job refuses: an account taken out of accounts.yaml while its
+    books hold a position (run-due and status say it: nothing judges or closes it any more)."""
+    gone = orphaned_holdings(events, {a.id for a in app.loaded.config.accounts.accounts})
+    return [orphan_line(account, holding) for account, holding in gone.items()]
+
+
+def refuse_against_books(app: Container) -> None:
+    """Raise ConfigError (exit 2) naming every file the books refuse: what a job command checks before it runs."""
+    with app.storage(persist=False) as storage:
+        errors = books_errors(app, storage.events)
+    if errors:
+        raise ConfigError.combine(errors)
