@@ -77,3 +77,61 @@ def test_a_schedule_changed_mid_week_misses_only_checkpoints_it_named_in_their_t
 
 def _code_and_said(woke: Result) -> tuple[int, str]:
     return woke.exit_code, woke.stderr
+
+
+def test_a_checkpoint_whose_wake_ups_were_refused_for_the_configuration_says_so(
+    wednesday_week: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A trial: a typo in risk.yaml refused the 09:00 and 09:05 wake-ups (exit 2), then, mended, the 12:30 one said the
+    # 09:00 checkpoint missed because "no run began in its time (the machine off, cron stopped ...)".
+    assert _code_and_said(wake_quietly(monkeypatch, "08:00")) == (0, "")  # the week's run
+    config = tmp_path / "config"
+    assert runner.invoke(app, ["init", str(config)]).exit_code == 0
+    risk = config / "risk.yaml"
+    good = risk.read_text()
+    assert "max_open_positions: 10" in good
+    risk.write_text(good.replace("max_open_positions: 10", "max_open_positons: 10"))
+    monkeypatch.setenv("LLMTRADE_CONFIG_DIR", str(config))
+    assert wake_quietly(monkeypatch, "09:00").exit_code == 2
+    assert wake_quietly(monkeypatch, "09:05").exit_code == 2
+    [rejected] = stored_events(wednesday_week, type="ConfigRejected")
+    risk.write_text(good)
+    code, said = _code_and_said(wake_quietly(monkeypatch, "12:30"))
+    assert code == 0, said
+    assert "Wed 2026-01-07 09:00-12:00: wake-ups in its time were refused for the configuration" in said, said
+    assert f"the first at 09:00: ConfigRejected, event {rejected.id}: run-due: " in said and "max_open_positons" in said
+    assert WHY not in said, said
+    [missed] = stored_events(wednesday_week, type="CheckpointsMissed")
+    assert missed.payload["reason"].startswith("wake-ups in its time were refused for the configuration")
+
+
+def test_a_checkpoint_whose_wake_ups_were_refused_for_the_clock_says_so(
+    wednesday_week: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for at in ("08:00", "09:05"):
+        assert _code_and_said(wake_quietly(monkeypatch, at)) == (0, ""), at
+    # LLMTRADE_NOW left from a drill, set back behind the books: every wake-up is refused until it is put right.
+    assert wake_quietly(monkeypatch, "08:30").exit_code == 75
+    [refused] = stored_events(wednesday_week, type="ClockBehindRefused")
+    code, said = _code_and_said(wake_quietly(monkeypatch, "14:05"))  # put right after the 12:00 checkpoint's time
+    assert code == 0, said
+    assert "Wed 2026-01-07 12:00-14:00: wake-ups were refused for the clock (after " in said, said
+    assert f"ClockBehindRefused, event {refused.id}: the clock read 2026-01-07T08:30-05:00, behind" in said, said
+    assert WHY not in said, said
+
+
+def test_refusals_over_before_a_checkpoints_time_are_not_its_reason(
+    wednesday_week: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert _code_and_said(wake_quietly(monkeypatch, "08:00")) == (0, "")
+    config = tmp_path / "config"
+    assert runner.invoke(app, ["init", str(config)]).exit_code == 0
+    risk = config / "risk.yaml"
+    risk.write_text(risk.read_text().replace("max_open_positions: 10", "max_open_positons: 10"))
+    monkeypatch.setenv("LLMTRADE_CONFIG_DIR", str(config))
+    assert wake_quietly(monkeypatch, "08:10").exit_code == 2
+    monkeypatch.delenv("LLMTRADE_CONFIG_DIR")
+    assert _code_and_said(wake_quietly(monkeypatch, "09:05")) == (0, "")  # mended: the 09:00 checkpoint runs
+    code, said = _code_and_said(wake_quietly(monkeypatch, "14:05"))  # then the machine off through 12:00's time
+    assert code == 0 and "Wed 2026-01-07 12:00-14:00" in said and WHY in said, said
+    assert "refused" not in said, said

@@ -15,6 +15,7 @@ import contextlib
 from datetime import date, datetime, timedelta
 
 from llmtrade.app.container import Container
+from llmtrade.app.missed_reasons import refusals, why_missed
 from llmtrade.app.missed_weeks import weeks_not_run_said
 from llmtrade.config.models import ScheduleConfig
 from llmtrade.domain.checkpoints import CheckpointCompleted, CheckpointsMissed, CheckpointTimesSeen
@@ -131,25 +132,37 @@ def _never_begun(events: EventStore, job: Job) -> bool:
 
 
 def _record(events: EventStore, week_id: date, missed: list[tuple[Job, datetime]]) -> str | None:
-    """Record `missed` and what to say of it; None when a wake-up running beside this one recorded the week's first."""
+    """Record `missed` and what to say of it; None when a wake-up running beside this one recorded the week's first.
+    One record and one part of the line for each run of checkpoints missed for the same reason (app/missed_reasons.py:
+    wake-ups refused for the configuration or the clock, or nothing recorded)."""
+    found = refusals(events)
+    groups: list[tuple[str, list[tuple[Job, datetime]]]] = []
+    for job, until in missed:
+        reason = why_missed(events, found, job.at, until)
+        if groups and groups[-1][0] == reason:
+            groups[-1][1].append((job, until))
+        else:
+            groups.append((reason, [(job, until)]))
+    stream = week_stream(week_id, MISSED_CHECKPOINTS)
+    recorded = [
+        NewEvent.of(
+            CheckpointsMissed(checkpoints=[job.key for job, _ in jobs], reason=reason), stream=stream, week_id=week_id
+        )
+        for reason, jobs in groups
+    ]
+    try:
+        events.append(recorded, expected_versions={stream: events.stream_version(stream)})
+    except ConcurrencyError:
+        return None
+    return "checkpoint(s) never run, New York: " + "; ".join(f"{_spans(jobs)}: {reason}" for reason, jobs in groups)
+
+
+def _spans(missed: list[tuple[Job, datetime]]) -> str:
     spans = [f"{_day(job.at)} {job.time}-{until.astimezone(NEW_YORK).strftime('%H:%M')}" for job, until in missed]
     if len(spans) > _LISTED:  # days of downtime: how many and when, not a line of twenty
         (first, _), (_, end) = missed[0], missed[-1]
         spans = [f"{len(missed)}, from {_day(first.at)} {first.time} to {_day(end)} {end.astimezone(NEW_YORK):%H:%M}"]
-    reason = (
-        "no run began in its time (the machine off, cron stopped or waking too seldom, or a job before it waiting); "
-        "run-due runs only the day's latest checkpoint"
-    )
-    payload = CheckpointsMissed(checkpoints=[job.key for job, _ in missed], reason=reason)
-    stream = week_stream(week_id, MISSED_CHECKPOINTS)
-    try:
-        events.append(
-            [NewEvent.of(payload, stream=stream, week_id=week_id)],
-            expected_versions={stream: events.stream_version(stream)},
-        )
-    except ConcurrencyError:
-        return None
-    return f"checkpoint(s) never run, New York: {', '.join(spans)}: {reason}"
+    return ", ".join(spans)
 
 
 _LISTED = 4  # a day's checkpoints
