@@ -147,7 +147,7 @@ def test_reruns_in_the_same_hour_fire_nothing_more_and_the_next_hour_may(
     assert [r["job"] for r in later] == ["checkpoint:2026-01-07T14:18:event:acct_4"]
     # Measured from the price acct_4 was re-judged at (13:17's quote), not from noon's.
     trigger = later[0]["trigger"]
-    assert trigger["reference_checkpoint"] == "2026-01-07:2026-01-07T13:17:event:acct_4:acct_4"
+    assert trigger["reference_checkpoint"] == "2026-01-07:2026-01-07T13:17:event:acct_4"  # the account named once
     assert trigger["reference_price"] == pytest.approx(closes["QQQ"] * 1.07, rel=1e-4)
     assert datetime.fromisoformat(trigger["reference_at"]) == datetime(2026, 1, 7, 13, 15, tzinfo=NEW_YORK)
     assert trigger["move"] == pytest.approx(1.15 / 1.07 - 1, abs=1e-4)

@@ -190,7 +190,7 @@ class AskStage:
     def _checkpoint(self, prepared: Prepared, answer: CheckpointAnswer) -> Checkpoint:
         bench, account_id = self.bench, prepared.desk.account.id
         return Checkpoint(
-            checkpoint_id=f"{bench.week_id}:{self.slot.day}T{self.slot.label}:{account_id}",
+            checkpoint_id=self.slot.checkpoint_id(bench.week_id, account_id),
             week_id=bench.week_id,
             day=self.slot.day,
             time=self.slot.time,

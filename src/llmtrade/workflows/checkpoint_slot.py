@@ -42,6 +42,12 @@ class Slot:
         """What tells this checkpoint's orders apart from the week's other orders of the same intent."""
         return f"{self.day:%m%d}T{self.time.replace(':', '')}" + ("E" if self.event_for else "")
 
+    def checkpoint_id(self, week_id: date, account_id: str) -> str:
+        """The id of `account_id`'s checkpoint here (Checkpoint.checkpoint_id, an event checkpoint's reference): an
+        event checkpoint's label names its account already, and with it again the id read `...T12:30:event:acct_1:
+        acct_1` (ids recorded so stay as they are: event_checkpoint.py `reference_price` reads both)."""
+        return f"{week_id}:{self.day}T{self.label}" + ("" if self.event_for else f":{account_id}")
+
     @property
     def key(self) -> str:
         """The job key its marker is known by in `done` (schedule.py Job.key; an event checkpoint's trigger key)."""

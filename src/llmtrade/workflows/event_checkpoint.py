@@ -25,6 +25,7 @@ from llmtrade.domain.market import Quote
 from llmtrade.domain.streams import event_checkpoint_stream
 from llmtrade.market.calendar import NEW_YORK
 from llmtrade.storage.event_store import EventStore
+from llmtrade.workflows.checkpoint_slot import Slot
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,9 @@ def reference_price(events: EventStore, week_id: date, account_id: str) -> Refer
     if checkpoint.action == "EXIT":
         return None
     for trigger in reversed(fired(events, week_id, account_id)):
-        if checkpoint.checkpoint_id == f"{week_id}:{trigger.day}T{trigger.time}:event:{account_id}:{account_id}":
+        made = Slot(trigger.day, trigger.time, event_for=account_id).checkpoint_id(week_id, account_id)
+        # Or as an earlier build recorded it, the account named twice: its events keep that id.
+        if checkpoint.checkpoint_id in (made, f"{made}:{account_id}"):
             return Reference(checkpoint.checkpoint_id, trigger.symbol, trigger.price, trigger.price_at)
     price = checkpoint.indicators_snapshot.get("close")
     if not price:
