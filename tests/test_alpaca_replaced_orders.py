@@ -9,7 +9,7 @@ real alpaca-py client against the loopback fake, which replaces an order as Alpa
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 from typer.testing import CliRunner
 
@@ -17,7 +17,7 @@ from llmtrade.brokers.alpaca import AlpacaBroker
 from llmtrade.brokers.fills import record_new_fills
 from llmtrade.brokers.reconcile import managed_positions
 from llmtrade.cli import app
-from llmtrade.domain.streams import ORDERS, fill_stream, week_stream
+from llmtrade.domain.streams import fill_stream
 from llmtrade.domain.trading import (
     LegHeldBack,
     Order,
@@ -31,6 +31,7 @@ from llmtrade.domain.trading import (
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows.execution import send_orders
 from tests.fakes.alpaca_server import FakeAlpacaServer
+from tests.test_alpaca_order_ends import CID, KEY, ORDER, SECRET, STREAM, WEEK  # the same queued order of the week
 from tests.test_crash_points import (  # noqa: F401  (fixtures)
     ALPACA_ACCOUNT,
     MIDDAY,
@@ -42,13 +43,6 @@ from tests.test_crash_points import (  # noqa: F401  (fixtures)
     world,
 )
 
-KEY, SECRET = "k", "s"
-WEEK = date(2026, 1, 5)
-STREAM = week_stream(WEEK, ORDERS)
-CID = "lt-20260105-acct_1-SPY-open"
-ORDER = Order(
-    client_order_id=CID, account_id="acct_1", week_id=WEEK, symbol="SPY", side=Side.BUY, qty=10, intent="open"
-)
 CLOSE_ID, LEG_ID = "lt-20260105-acct_1-SPY-close", "lt-20260105-acct_1-SPY-short"
 CLOSE = Order(
     client_order_id=CLOSE_ID, account_id="acct_1", week_id=WEEK, symbol="SPY", side=Side.SELL, qty=10, intent="close"

@@ -17,17 +17,9 @@ from typer.testing import CliRunner
 
 from llmtrade.cli import app
 from tests.support import stored_events
+from tests.test_starting_cash_change import _with_cash  # a config folder with acct_1's starting cash set
 
 runner = CliRunner()
-
-
-def _with_cash(folder: Path, cash: int) -> Path:
-    assert runner.invoke(app, ["init", str(folder)]).exit_code == 0
-    accounts = folder / "accounts.yaml"
-    old = "{id: acct_1, name: GPT-5.1 PM, role: pm, "
-    assert old in accounts.read_text()
-    accounts.write_text(accounts.read_text().replace(old, f"{old}starting_cash: {cash}, "))
-    return folder
 
 
 def _acct_1(shown: str) -> dict:
