@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import pytest
 from typer.testing import CliRunner
 
 from llmtrade.brokers.alpaca import AlpacaBroker
@@ -349,3 +350,41 @@ def test_a_halt_cancels_the_replacement_working_in_place_of_the_plans_opening_or
         record_new_fills(storage.events, broker, week_id=WEEK, run_id="r3")
         assert len(_ends(storage)) == 1  # recorded once, with the halt's reason
         assert _posts(server) == posts
+
+
+@pytest.mark.parametrize(("replaced_with", "held"), [(6, 4), (15, -5)])
+def test_a_side_changes_leg_is_given_up_when_its_close_was_replaced_by_another_size_and_filled(
+    storage: Storage, replaced_with: int, held: int
+) -> None:
+    from alpaca.trading.client import TradingClient  # lazy, as the test above
+    from alpaca.trading.requests import ReplaceOrderRequest
+
+    """A review: the close (sell 10 of 10 held) replaced by hand with a sell of 6 that filled left 4 held, and the leg
+    (sell 10 short) went, refused "insufficient qty" at every later run; replaced with a sell of 15 it would have gone
+    short 15 where the gate approved 10. The chain reads filled, but not with the shares the close was sent for: the
+    account is not flat, so the leg is given up, once, and never sent."""
+    with FakeAlpacaServer(key_id=KEY, secret_key=SECRET) as server:
+        server.add_asset("SPY", shortable=True, easy_to_borrow=True)
+        server.set_position("SPY", 10, 490.0)
+        server.set_price("SPY", 500.0)
+        server.set_time(NIGHT)
+        broker = _broker(server)
+        first = send_orders(storage.events, broker, [CLOSE, LEG], stream=STREAM, week_id=WEEK, run_id="r1")
+        assert [h.order.client_order_id for h in first.held_back] == [LEG_ID]
+        server.set_time(OPEN)
+        server.mark_routed(CLOSE_ID)
+        person = TradingClient(KEY, SECRET, paper=True, url_override=server.base_url)
+        person.replace_order_by_id(server.orders[CLOSE_ID]["id"], ReplaceOrderRequest(qty=replaced_with))
+        server.fill_open_orders()
+        record_new_fills(storage.events, broker, week_id=WEEK, run_id="r2")  # as every run does first
+        posts = _posts(server)
+
+        sent = send_orders(storage.events, broker, [CLOSE, LEG], stream=STREAM, week_id=WEEK, run_id="r2")
+        again = send_orders(storage.events, broker, [CLOSE, LEG], stream=STREAM, week_id=WEEK, run_id="r3")
+
+        assert _posts(server) == posts  # the leg never went
+        [gone] = sent.abandoned
+        assert gone.client_order_ids == [LEG_ID] and f"filled {replaced_with} shares" in gone.reason
+        assert f"({held} shares)" in gone.reason
+        assert again.abandoned == [] and again.refused == [] and again.held_back == []
+        assert {s: p.qty for s, p in broker.account({}).positions.items()} == {"SPY": held}

@@ -22,20 +22,29 @@ from llmtrade.storage.event_store import EventStore
 _ENDED = (OrderStatus.REJECTED, OrderStatus.CANCELED)
 
 
-def leg_after_ended_close(broker: Broker, leg: Order, close: OrderResult) -> PlanAbandoned | None:
-    """The opening `leg`'s abandonment when its `close` (as the broker has it now) ended without filling whole; None
-    while the close may still fill (or has filled)."""
-    if close.status not in _ENDED:
+def leg_after_ended_close(
+    broker: Broker, leg: Order, close: OrderResult, sent: int | None = None
+) -> PlanAbandoned | None:
+    """The opening `leg`'s abandonment when its `close` (as the broker has it now) ended without filling whole, or
+    filled another number of shares than the `sent` it was sent for (replaced outside llmtrade by a smaller or a bigger
+    order: brokers/alpaca_chains.py); None while the close may still fill (or has filled, whole)."""
+    other = close.status is OrderStatus.FILLED and sent is not None and close.filled_qty != sent
+    if close.status not in _ENDED and not other:
         return None
     held = {s: p.qty for s, p in broker.account({}).positions.items() if p.qty}
-    filled = f"{close.filled_qty} shares filled" if close.filled_qty else "nothing filled"
+    if other:
+        # A review: a close of 10 replaced by hand with one of 6 filled, Alpaca holding 4, and the leg (sell 10 short)
+        # went, refused "insufficient qty" at every later run; replaced with one of 15, it would have gone short 15.
+        how = f"filled {close.filled_qty} shares at {broker.name} where it was sent for {sent} ({close.message})"
+    else:
+        filled = f"{close.filled_qty} shares filled" if close.filled_qty else "nothing filled"
+        how = f"ended at {broker.name} before filling whole ({filled}; {close.message})"
     return PlanAbandoned(
         account_id=leg.account_id,
         broker=broker.name,
         reason=(
-            f"its close {close.client_order_id} ended at {broker.name} before filling whole ({filled}; "
-            f"{close.message}), so {leg.symbol} is still held ({held.get(leg.symbol, 0)} shares) and the opening "
-            f"leg {leg.side.value} {leg.qty} {leg.symbol} ({leg.client_order_id}) was not sent"
+            f"its close {close.client_order_id} {how}, so {leg.symbol} is still held ({held.get(leg.symbol, 0)} "
+            f"shares) and the opening leg {leg.side.value} {leg.qty} {leg.symbol} ({leg.client_order_id}) was not sent"
         ),
         client_order_ids=[leg.client_order_id],
         planned_positions={},
@@ -51,14 +60,15 @@ def given_up_orders(events: EventStore, history: Sequence[StoredEvent]) -> dict[
 
 
 def leg_waiting(
-    broker: Broker, leg: Order, close_id: str, given_up: Mapping[str, PlanAbandoned]
+    broker: Broker, leg: Order, close_id: str, given_up: Mapping[str, PlanAbandoned], sent: int | None = None
 ) -> tuple[OrderResult | None, PlanAbandoned | None]:
     """The close `leg` waits for as the broker has it now (None: the broker has none, or it was given up, so never
-    sent) and the leg's abandonment when that close will never fill; `given_up`: `given_up_orders` of the stream."""
+    sent) and the leg's abandonment when that close will never fill whole; `given_up`: `given_up_orders` of the stream;
+    `sent`: the shares the close was sent for (None: not known, a fill is taken as whole)."""
     if close_id in given_up:
         return None, leg_after_given_up_close(broker, leg, given_up[close_id])
     close = broker.find(close_id)
-    return close, None if close is None else leg_after_ended_close(broker, leg, close)
+    return close, None if close is None else leg_after_ended_close(broker, leg, close, sent)
 
 
 def leg_after_given_up_close(broker: Broker, leg: Order, close: PlanAbandoned) -> PlanAbandoned:

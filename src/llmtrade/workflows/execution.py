@@ -145,11 +145,10 @@ def send_orders(
     submits the same client_order_id again and the broker hands back the order it already has."""
     history = events.read_stream(stream)
     # The week's orders stream is read by every send: each event parsed once per process (events.payload).
-    done = {
-        events.payload(OrderSubmitted, e).order.client_order_id
-        for e in history
-        if e.type == OrderSubmitted.event_type()
-    }
+    recorded = [events.payload(OrderSubmitted, e).order for e in history if e.type == OrderSubmitted.event_type()]
+    done = {o.client_order_id for o in recorded}
+    # The shares each order was sent for: a leg goes only once its close filled exactly those (ended_close.py).
+    sent_for = {o.client_order_id: o.qty for o in [*recorded, *orders]}
     held = {
         events.payload(LegHeldBack, e).order.client_order_id: events.payload(LegHeldBack, e)
         for e in history
@@ -175,7 +174,7 @@ def send_orders(
         if order.client_order_id in done or order.client_order_id in given_up:
             continue  # sent by an earlier (interrupted) run, or given up by one: a leg of it is given up with it
         if waiting_for is not None:
-            close, gone = leg_waiting(broker, order, waiting_for, given_up)
+            close, gone = leg_waiting(broker, order, waiting_for, given_up, sent_for.get(waiting_for))
             if gone is not None:  # its close will never fill: the account is not flat, the leg must not go
                 record(gone, order)
                 result.abandoned.append(gone)
