@@ -12,11 +12,11 @@ from datetime import date, datetime
 from llmtrade.analytics.curves import stretch_round_trips
 from llmtrade.app.baselines import spy_return
 from llmtrade.app.clock_behind import clock_behind
+from llmtrade.app.config_books import books_notes
 from llmtrade.app.container import Container
 from llmtrade.app.killed_runs import lease_held
 from llmtrade.app.last_runs import last_runs
 from llmtrade.app.missed_weeks import unrun_weeks
-from llmtrade.app.orphaned_positions import orphan_line, orphaned_holdings
 from llmtrade.app.results import (
     AccountStanding,
     DifferenceLine,
@@ -121,7 +121,8 @@ def status(app: Container) -> StatusResult:
         # A starting_cash changed under an account's books (jobs refuse it; said below): its figures here count from
         # the new cash, and so must its week's start, recorded from the old (a trial: week P/L +899,978.46 beside a
         # total of 0.0%).
-        moved = {c.account.id: c.account.starting_cash - c.began for c in changed_cash(app, events)}
+        changed = changed_cash(app, events)
+        moved = {c.account.id: c.account.starting_cash - c.began for c in changed}
         rows = [
             _standing(events, desk, fills[desk.account.id], marks, closing, week_id, paper_bps, moved) for desk in desks
         ]
@@ -141,10 +142,10 @@ def status(app: Container) -> StatusResult:
             # No position is at cost when only queued orders lack their price: said so, not as positions at cost.
             orders_only = [] if held.intersection(at_cost) else at_cost
         wait, failed = unread_prices(unread)
-        # An account taken out of accounts.yaml has no row: what its books still hold is said, not dropped unseen.
-        gone = orphaned_holdings(events, {a.id for a in config.accounts.accounts})
-        warnings += [orphan_line(account, holding) for account, holding in gone.items()]
-        warnings += cash_warnings(app, events)
+        # An account taken out of accounts.yaml has no row: what its books still hold is said, not dropped unseen, as
+        # `config validate` says it (app/config_books.py).
+        warnings += books_notes(app, events)
+        warnings += cash_warnings(app, events, changed)
         warnings = [*filter(None, [mixed_books_note(events)]), *warnings]  # every figure below mixes them: said first
         for warning in warnings:
             app.warning(warning)

@@ -10,6 +10,7 @@ before its orders), when no fill of it was recorded before that (books older tha
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from llmtrade.app.container import Container
@@ -56,8 +57,11 @@ def changed_cash(app: Container, events: EventStore) -> list[ChangedCash]:
     return changed
 
 
-def cash_problems(app: Container, events: EventStore) -> list[ConfigProblem]:
-    """`changed_cash` as accounts.yaml's problems: what every job refuses (app/config_books.py)."""
+def cash_problems(
+    app: Container, events: EventStore, changed: Sequence[ChangedCash] | None = None
+) -> list[ConfigProblem]:
+    """`changed_cash` (`changed`, when the caller has it already) as accounts.yaml's problems: what every job refuses
+    (app/config_books.py)."""
     return [
         ConfigProblem(
             f"accounts[{c.index}].starting_cash",
@@ -67,15 +71,15 @@ def cash_problems(app: Container, events: EventStore) -> list[ConfigProblem]:
             "account",
             c.account.starting_cash,
         )
-        for c in changed_cash(app, events)
+        for c in (changed_cash(app, events) if changed is None else changed)
     ]
 
 
-def cash_warnings(app: Container, events: EventStore) -> list[str]:
+def cash_warnings(app: Container, events: EventStore, changed: Sequence[ChangedCash] | None = None) -> list[str]:
     """The same, as lines for a command that only reads (status, the leaderboard), whose figures count from the new
-    cash."""
+    cash; `changed`: `changed_cash`, when the caller has it already."""
     label = file_label(app.loaded.source, "accounts.yaml")
     return [
         f"{label}: {p.path}: {p.message} (got {p.value:,.2f}); the figures here count from {p.value:,.2f}"
-        for p in cash_problems(app, events)
+        for p in cash_problems(app, events, changed)
     ]
