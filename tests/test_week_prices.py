@@ -233,3 +233,32 @@ def test_a_live_week_whose_key_lapsed_says_what_finishes_it(
         "answers on the positions its models opened. Run it live again to finish it (the model key set, no --offline)"
     ) in due.stderr
     assert "synthetic" not in due.stderr
+
+
+def test_config_validate_and_status_say_the_next_week_will_be_refused_on_the_other_kind_of_prices(
+    wednesday_week: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """README's way after the quick start: set the keys and the prices, then `config validate`. It said
+    "configuration OK" and nothing else, and the next week's run refused the real prices in the demo's books (exit 2)
+    at its first wake-up; status said nothing of it either."""
+    assert runner.invoke(app, ["run-weekly"]).exit_code == 0  # no keys: offline, synthetic
+    write_real_prices(tmp_path / "csv")
+    refused = (
+        "with the prices set now (csv), the next week's run will be refused: week 2026-01-14 would be priced on real "
+        "prices, but these books hold weeks priced on the synthetic market (week 2026-01-07, the offline demo's)"
+    )
+    with going_live(monkeypatch, market=tmp_path / "csv") as fake:
+        checked = runner.invoke(app, ["config", "validate"])
+        assert checked.exit_code == 0, checked.output
+        assert "configuration OK" in checked.stdout
+        assert refused in checked.stderr
+        status = runner.invoke(app, ["status"])
+        assert status.exit_code == 0, status.output
+        assert refused in status.stderr
+        assert fake.requests == []
+    # The prices the books began on: nothing to say.
+    for name in ("LLMTRADE_LLM_BASE_URL", "LLMTRADE_MARKET_PROVIDERS", "LLMTRADE_MARKET_CSV_DIR"):
+        monkeypatch.delenv(name)
+    checked = runner.invoke(app, ["config", "validate"])
+    assert checked.exit_code == 0, checked.output
+    assert "will be refused" not in checked.output

@@ -12,6 +12,7 @@ from __future__ import annotations
 from llmtrade.app.container import Container
 from llmtrade.app.orphaned_positions import orphan_line, orphaned_holdings
 from llmtrade.app.starting_cash import cash_problems
+from llmtrade.app.week_mode import next_week_refused
 from llmtrade.config.loader import file_label
 from llmtrade.errors import ConfigError
 from llmtrade.storage.event_store import EventStore
@@ -27,10 +28,12 @@ def books_errors(app: Container, events: EventStore) -> list[ConfigError]:
 
 
 def books_notes(app: Container, events: EventStore) -> list[str]:
-    """What the books say of the configuration that no job refuses: an account taken out of accounts.yaml while its
-    books hold a position (run-due and status say it: nothing judges or closes it any more)."""
+    """What the books say of the configuration that no job refuses yet: an account taken out of accounts.yaml while its
+    books hold a position (run-due and status say it: nothing judges or closes it any more), and prices set of the
+    other kind than the books' weeks (the next week's run refuses them: app/week_mode.py `next_week_refused`)."""
     gone = orphaned_holdings(events, {a.id for a in app.loaded.config.accounts.accounts})
-    return [orphan_line(account, holding) for account, holding in gone.items()]
+    notes = [orphan_line(account, holding) for account, holding in gone.items()]
+    return notes + list(filter(None, [next_week_refused(app, events)]))
 
 
 def refuse_against_books(app: Container) -> None:

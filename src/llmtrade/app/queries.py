@@ -78,6 +78,7 @@ def status(app: Container) -> StatusResult:
     config = app.loaded.config
     week_id = week_id_for(new_york_date(now))
     warnings: list[str] = []  # said on stderr, and carried in the result (`status --json` has no stderr to parse)
+    asked = app  # the prices set now: what the next week begins on (books_notes, below)
     with app.storage(persist=False) as storage:
         events = storage.events
         app = as_books_priced(app, events)  # the books' kind of prices: the synthetic demo's on its own market
@@ -144,7 +145,7 @@ def status(app: Container) -> StatusResult:
         wait, failed = unread_prices(unread)
         # An account taken out of accounts.yaml has no row: what its books still hold is said, not dropped unseen, as
         # `config validate` says it (app/config_books.py).
-        warnings += books_notes(app, events)
+        warnings += books_notes(asked, events)
         warnings += cash_warnings(app, events, changed)
         warnings = [*filter(None, [mixed_books_note(events)]), *warnings]  # every figure below mixes them: said first
         for warning in warnings:

@@ -25,13 +25,15 @@ the first real week off those equities, and `status` and the leaderboard ranked 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 
 from llmtrade.app.container import Container
 from llmtrade.domain.research import MarketSnapshotTaken
 from llmtrade.domain.runs import RunStarted
+from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import UsageError
 from llmtrade.llm.gateway import LLMMode
+from llmtrade.market.calendar import new_york_date
 from llmtrade.market.providers import provider_names
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.weekly import week_mode
@@ -164,6 +166,31 @@ def require_the_books_kind(kinds: dict[date, bool], week_id: date, *, synthetic:
         "them. Begin the real books apart: another LLMTRADE_HOME (or DATABASE_URL); these stay readable under this "
         "one. Or keep these on the synthetic market (LLMTRADE_MARKET_PROVIDERS=synthetic)"
     )
+
+
+def next_week_refused(app: Container, events: EventStore) -> str | None:
+    """Why the next week to begin would be refused in these books on the prices set now (`require_the_books_kind`), or
+    None: what `config validate` and `status` say (app/config_books.py `books_notes`). A trial set keys and a CSV folder
+    after the quick start's week: `config validate` said "configuration OK", and the next week's run refused it (exit
+    2) at its first wake-up. Not said of books that mix the kinds already (`mixed_books_note` says it), nor when the
+    prices set now cannot be named (an unknown LLMTRADE_MARKET_PROVIDERS: every job refuses it, naming it)."""
+    if not app.pins_weeks:
+        return None
+    kinds = book_kinds(events, date.max)
+    if not kinds or len(set(kinds.values())) > 1:
+        return None
+    week = week_id_for(new_york_date(app.clock.now()))
+    if week in kinds:  # begun: it keeps its own kind to its end (`as_week_began`); the next one is the first refused
+        week += timedelta(days=7)
+    try:
+        names = provider_names(app.loaded.config.assets, app.settings, live=app.live)
+    except UsageError:
+        return None
+    try:
+        require_the_books_kind(kinds, week, synthetic=names == [SYNTHETIC])
+    except UsageError as exc:
+        return f"with the prices set now ({', '.join(names)}), the next week's run will be refused: {exc}"
+    return None
 
 
 def week_note(week_id: date, *, offline: bool, synthetic: bool, pinned: bool) -> str:
