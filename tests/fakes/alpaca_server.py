@@ -549,19 +549,26 @@ class FakeAlpacaServer:
                 raise ValueError(f"order {client_order_id} is {order['status']}, not queued")
             order.update(status="new", updated_at=self._now())
 
-    def replace_order(self, client_order_id: str, *, qty: int | None = None, new_client_order_id: str = "") -> str:
+    def replace_order(
+        self, client_order_id: str, *, qty: int | None = None, new_client_order_id: str = "", named: bool = True
+    ) -> str:
         """A person replaces a working order (Alpaca's dashboard "edit", or PATCH /v2/orders/{id}) as Alpaca does it
         (https://docs.alpaca.markets/reference/patchorderbyorderid-1): the old order ends "replaced" with replaced_at
         and replaced_by (the new order's id); the new one is an order of its own (a new id, and a client_order_id of
         its own: generated unless one is given), with `replaces` the old id, the old order's other attributes, `qty`
         if given, and none of the old order's fills (each order reports its own: alpacahq/Alpaca-API #165). Alpaca
         refuses to replace an order accepted (queued, not routed yet), pending_new, pending_cancel or pending_replace,
-        or ended. Returns the new order's client_order_id."""
+        or ended. Returns the new order's client_order_id. `named` False: Alpaca's own replacement for a market event
+        such as a corporate action ("replaced ... or was updated due to a market event": its order status
+        documentation), whose old order names no `replaced_by` (the new one still `replaces` it)."""
         with self._lock:
             old = self.orders[client_order_id]
             if old["status"] in _CLOSED_STATUSES or old["status"] in _NOT_REPLACEABLE:
                 raise ValueError(f"order {client_order_id} cannot be replaced while {old['status']}")
-            return self._replace(old, qty, new_client_order_id)
+            new_cid = self._replace(old, qty, new_client_order_id)
+            if not named:
+                old["replaced_by"] = None
+            return new_cid
 
     def _replace(self, old: dict[str, Any], qty: int | None, new_client_order_id: str) -> str:
         """`replace_order`'s work (call under the lock)."""

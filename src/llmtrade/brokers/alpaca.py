@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
-from llmtrade.brokers.alpaca_chains import chain_of, chain_result, folded_fills, folded_open
+from llmtrade.brokers.alpaca_chains import chain_result, folded_fills, folded_open, unresolved
 from llmtrade.brokers.alpaca_client import REFUSED, AlpacaTrading, limit_said, transport_detail
 from llmtrade.brokers.alpaca_orders import (
     canceling,
@@ -232,7 +232,7 @@ class AlpacaBroker:
     def find(self, client_order_id: str) -> OrderResult | None:
         # An order replaced outside llmtrade is as its latest replacement is (brokers/alpaca_chains.py).
         found = self._api.lookup(client_order_id)
-        return None if found is None else chain_result(chain_of(found, self._api.by_id))
+        return None if found is None else chain_result(self._api.chain(found))
 
     def open_orders(self) -> list[BrokerOrder]:
         listed = self._api.orders("open", after=None)
@@ -260,7 +260,12 @@ class AlpacaBroker:
         if first is None:
             return None
         # Replaced outside llmtrade: the order to cancel is the one working in its place (brokers/alpaca_chains.py).
-        chain = chain_of(first, self._api.by_id)
+        chain = self._api.chain(first)
+        if unresolved(chain):  # no cancel can reach the order working in its place: none made (the next look asks)
+            raise BrokerUnavailable(
+                f"alpaca replaced order {client_order_id} by an order it does not show (yet): the cancel could not "
+                "reach the order working in its place and was not made; the next look asks again"
+            )
         found = chain[-1]
         if not is_working(found) or canceling(found):
             # Filled or ended already (no error), or its cancel under way: asked once, by whoever asked it. Not this
@@ -375,7 +380,7 @@ class AlpacaBroker:
                 f"({side} {found.qty} {found.symbol}, id {found.id}), not {order.side.value} {order.qty} "
                 f"{order.symbol}: refusing to take it for this one"
             )
-        return chain_result(chain_of(found, self._api.by_id))
+        return chain_result(self._api.chain(found))
 
 
 def _host(url: str) -> str:

@@ -20,6 +20,12 @@ workflows stay broker-neutral: the plan's order is as its latest replacement is 
 every member's fills at their own prices, under the plan's client_order_id, and what it answers says the order was
 replaced outside llmtrade and by which order. Only chains whose first order is llmtrade's are folded; an order placed
 and replaced by hand stays the person's, each order on its own, as before.
+
+An order ended "replaced" whose replacement is not named (`replaced_by` null: Alpaca's update for a corporate action)
+or not found by its id (404) is followed to the order whose `replaces` it is among the account's orders; found nowhere,
+the chain is unresolved and read as working (`chain_result`), not ended: taken for an end, the plan's trade "did not
+happen" while the replacement could still fill, and a halt's cancel stopped at the dead order ("ended already"),
+leaving the replacement, an opening order of a halted account, working.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from typing import Any
 
 from llmtrade.brokers.alpaca_orders import decimal, enum_value, to_fill, to_result
 from llmtrade.domain.reconciliation import is_ours
-from llmtrade.domain.trading import BrokerOrder, Fill, OrderResult
+from llmtrade.domain.trading import BrokerOrder, Fill, OrderResult, OrderStatus
 
 REPLACED_STATUS = "replaced"
 # A chain longer than this is not followed further (a loop in what Alpaca answered, or a bot replacing without end):
@@ -39,22 +45,32 @@ _MOST_REPLACEMENTS = 50
 
 # An order by Alpaca's id, or None when Alpaca has none (brokers/alpaca_client.py `AlpacaTrading.by_id`).
 ById = Callable[[str], Any]
+# The order whose `replaces` is the given order's id, or None when the account's orders hold none
+# (brokers/alpaca_client.py `AlpacaTrading.replacing`).
+Replacing = Callable[[Any], Any]
 
 
-def chain_of(found: Any, by_id: ById) -> list[Any]:
+def chain_of(found: Any, by_id: ById, replacing: Replacing | None = None) -> list[Any]:
     """`found` (an alpaca-py Order, or an Answer) and the orders that replaced it, oldest first, each read by id from
-    the one before's `replaced_by`. One not found (or not replaced) ends the chain where it is."""
+    the one before's `replaced_by`; where Alpaca names none (a replacement for a corporate action) or the id it names
+    is not found (404), the order whose `replaces` is the one before, asked of the account's orders (`replacing`: an
+    order -> the one replacing it, or None). A chain still ending "replaced" has a replacement Alpaca does not show:
+    `unresolved` says so, and it is no end (`chain_result`)."""
     chain = [found]
-    while (
-        enum_value(chain[-1].status) == REPLACED_STATUS
-        and chain[-1].replaced_by is not None
-        and len(chain) < _MOST_REPLACEMENTS
-    ):
-        following = by_id(str(chain[-1].replaced_by))
+    while enum_value(chain[-1].status) == REPLACED_STATUS and len(chain) < _MOST_REPLACEMENTS:
+        named = chain[-1].replaced_by
+        following = None if named is None else by_id(str(named))
+        if following is None and replacing is not None:
+            following = replacing(chain[-1])
         if following is None:
             break
         chain.append(following)
     return chain
+
+
+def unresolved(chain: Sequence[Any]) -> bool:
+    """Whether the chain's latest order was replaced by one Alpaca does not show (not named, or not found)."""
+    return enum_value(chain[-1].status) == REPLACED_STATUS and len(chain) < _MOST_REPLACEMENTS
 
 
 def replaced_note(chain: Sequence[Any]) -> str:
@@ -70,6 +86,17 @@ def chain_result(chain: Sequence[Any]) -> OrderResult:
     """The chain as the one order its first member is: the latest member's status, every member's fills (their
     average at their own prices), under the first member's client_order_id."""
     latest = to_result(chain[-1])
+    if unresolved(chain):
+        # "replaced" ends the order, not the trade: its replacement works on, unseen. Taken for an end, the plan's
+        # order "did not happen" while the replacement could fill, and a halt's cancel stopped at the dead order.
+        # Working until Alpaca shows the replacement (looked up again at every look), never ended by assumption.
+        latest = latest.model_copy(
+            update={
+                "status": OrderStatus.ACCEPTED,
+                "message": f"{latest.message}; replaced by an order alpaca does not show (yet): taken as working, "
+                "not ended, and looked up again",
+            }
+        )
     if len(chain) == 1:
         return latest
     done, price = _filled(chain)

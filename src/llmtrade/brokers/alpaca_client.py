@@ -145,6 +145,19 @@ class AlpacaTrading:
 
         return self.fetch(f"order {order_id}", get)
 
+    def replacing(self, replaced: Any) -> Any:
+        """The order whose `replaces` is `replaced`'s id, from the account's orders submitted since it (a listing), or
+        None: the replacement of an order Alpaca ended "replaced" without naming it (`replaced_by` null: one updated
+        for a corporate action) or naming one GET /v2/orders/{id} did not find (brokers/alpaca_chains.py)."""
+        since = replaced.submitted_at or replaced.created_at
+        after = None if since is None else since - timedelta(seconds=1)
+        found = [o for o in self.orders("all", after=after) if str(o.replaces or "") == str(replaced.id)]
+        return found[0] if found else None
+
+    def chain(self, found: Any) -> list[Any]:
+        """`found` and the orders that replaced it (brokers/alpaca_chains.py `chain_of`)."""
+        return chain_of(found, self.by_id, self.replacing)
+
     def fetch(self, what: str, call: Callable[[Any], T]) -> T:
         """`call(client)`, read as `read` reads it; an answer alpaca-py's models refuse is asked again as JSON (the
         raw client) and read by name (brokers/alpaca_answers.py)."""
@@ -162,7 +175,7 @@ class AlpacaTrading:
         found or the reads fail (after a cancel: the order's state is then left to the next look)."""
         try:
             found = self.lookup(client_order_id)
-            return None if found is None else chain_of(found, self.by_id)
+            return None if found is None else self.chain(found)
         except LlmtradeError:
             return None
 
