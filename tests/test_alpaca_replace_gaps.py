@@ -6,13 +6,19 @@ whose `replaces` is it) before anything is assumed. The real alpaca-py client ag
 
 from __future__ import annotations
 
+import pytest
+
+from llmtrade.brokers.alpaca import AlpacaBroker
 from llmtrade.brokers.fills import record_new_fills
+from llmtrade.domain.breaker import BreakerCancelFailed
 from llmtrade.domain.trading import OrderStatus
 from llmtrade.errors import BrokerUnavailable
+from llmtrade.market.alpaca_limits import RateLimitWaits
 from llmtrade.storage.bootstrap import Storage
-from tests.fakes.alpaca_server import FakeAlpacaServer
-from tests.test_alpaca_order_ends import CID, KEY, ORDER, SECRET, WEEK
-from tests.test_alpaca_replaced_orders import _ends, _fills, _replaced
+from llmtrade.workflows.execution import send_orders
+from tests.fakes.alpaca_server import FakeAlpacaServer, Wall
+from tests.test_alpaca_order_ends import CID, KEY, ORDER, SECRET, STREAM, WEEK
+from tests.test_alpaca_replaced_orders import NIGHT, OPEN, _ends, _fills, _replaced
 
 
 def test_an_order_replaced_for_a_corporate_action_is_followed_to_its_replacement_not_ended(storage: Storage) -> None:
@@ -62,3 +68,89 @@ def test_a_replacement_alpaca_does_not_show_is_no_end_and_no_cancel_is_assumed(s
             assert "does not show" in str(exc)
         else:
             raise AssertionError("a cancel that cannot reach the replacement was taken as made")
+
+
+def _halting(storage: Storage, server: FakeAlpacaServer) -> tuple[AlpacaBroker, str]:
+    """The week's opening order queued, routed at the open and being replaced by a person (pending_replace: the
+    replacement pending_new, not at the venue yet), when the account halts: the broker (its waits step the fake's
+    clock) and the replacement's client_order_id."""
+    server.set_price("SPY", 500.0)
+    server.set_time(NIGHT)
+    wall = Wall()
+    server.wall = wall
+    waits = RateLimitWaits(wall=wall, sleep=wall.sleep)
+    broker = AlpacaBroker("acct_1", KEY, SECRET, url_override=server.base_url, timeout_seconds=2.0, waits=waits)
+    send_orders(storage.events, broker, [ORDER], stream=STREAM, week_id=WEEK, run_id="r1")
+    server.set_time(OPEN)
+    server.mark_routed(CID)
+    replacement = server.replace_order(CID, pending=True)
+    assert (server.orders[CID]["status"], server.orders[replacement]["status"]) == ("pending_replace", "pending_new")
+    return broker, replacement
+
+
+def test_a_halts_cancel_of_an_order_being_replaced_reaches_the_replacement_once_the_replace_lands(
+    storage: Storage,
+) -> None:
+    """Alpaca refuses to cancel an order in pending_replace. The halt's DELETE met that refusal and read it as a cancel
+    made by another hand ("not asked"): the request was taken back and the replacement, an opening order of a halted
+    account, went on working until a later look, free to fill. The cancel now waits the replace out (moments) and
+    cancels the order working in its place."""
+    from llmtrade.risk.halt_cancels import cancel_opening_orders
+
+    with FakeAlpacaServer(key_id=KEY, secret_key=SECRET) as server:
+        broker, replacement = _halting(storage, server)
+        server.after_next("GET", r"/v2/orders:by_client_order_id", server.settle_replaces)  # lands during the cancel
+
+        canceled = cancel_opening_orders(storage.events, broker, {}, "drawdown 21%", week_id=WEEK, run_id="r2")
+
+        assert server.orders[replacement]["status"] == "canceled"
+        assert [c.client_order_id for c in canceled] == [CID]
+        assert storage.events.read(type=BreakerCancelFailed.event_type()) == []
+        record_new_fills(storage.events, broker, week_id=WEEK, run_id="r3")
+        [ended] = _ends(storage)
+        assert ended.status is OrderStatus.CANCELED and "circuit breaker" in ended.reason
+
+
+def test_a_cancel_of_an_order_still_being_replaced_is_not_made_and_says_why(storage: Storage) -> None:
+    """The replace still under way after the broker's short wait: no cancel could be made, and the halt says so (its
+    request taken back with Alpaca's reason, the job stopped as temporary: the next look asks again), not that another
+    hand canceled it."""
+    from llmtrade.risk.halt_cancels import cancel_opening_orders
+
+    with FakeAlpacaServer(key_id=KEY, secret_key=SECRET) as server:
+        broker, replacement = _halting(storage, server)
+
+        with pytest.raises(BrokerUnavailable, match="pending_replace"):
+            cancel_opening_orders(storage.events, broker, {}, "drawdown 21%", week_id=WEEK, run_id="r2")
+
+        [failed] = [
+            BreakerCancelFailed.from_event(e) for e in storage.events.read(type=BreakerCancelFailed.event_type())
+        ]
+        assert failed.client_order_id == CID and "pending_replace" in failed.reason
+        assert "another hand" not in failed.reason
+        assert server.orders[replacement]["status"] == "pending_new"
+        # The replace lands: the next look's cancel reaches the replacement.
+        server.settle_replaces()
+        canceled = cancel_opening_orders(storage.events, broker, {}, "drawdown 21%", week_id=WEEK, run_id="r3")
+        assert [c.client_order_id for c in canceled] == [CID]
+        assert server.orders[replacement]["status"] == "canceled"
+
+
+def test_an_order_that_filled_before_its_replace_landed_is_its_own_fill(storage: Storage) -> None:
+    """Alpaca's PATCH does not guarantee the replace: the order filled at its venue first and the replacement was
+    rejected. The plan's order is filled, once, at its own price; nothing ended, nothing sent again."""
+    with FakeAlpacaServer(key_id=KEY, secret_key=SECRET) as server:
+        broker, replacement = _halting(storage, server)
+        server.settle_replaces(filled=True)
+        assert server.orders[replacement]["status"] == "rejected"
+
+        record_new_fills(storage.events, broker, week_id=WEEK, run_id="r2")
+
+        [filled] = _fills(storage)
+        assert (filled.fill.client_order_id, filled.fill.qty, filled.fill.price) == (CID, 10, 500.0)
+        assert _ends(storage) == []
+        found = broker.find(CID)
+        assert found is not None and found.status is OrderStatus.FILLED
+        posts = server.count("POST", "/v2/orders")
+        send_orders(storage.events, broker, [ORDER], stream=STREAM, week_id=WEEK, run_id="r3")
+        assert server.count("POST", "/v2/orders") == posts

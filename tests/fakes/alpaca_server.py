@@ -207,6 +207,7 @@ class FakeAlpacaServer:
         self._created_at = "2025-01-02T15:00:00.000000Z"
         self._resets = 0
         self.orders: dict[str, dict[str, Any]] = {}  # Alpaca order JSON by client_order_id, in arrival order
+        self._replacing: dict[str, str] = {}  # client_order_id -> its status before a replace left under way
         self._cash = float(cash)
         self._buying_power_over_cash = 0.0  # buying power moves with cash, at this distance from it
         self._equity: float | None = None  # None: cash plus positions at market
@@ -550,7 +551,13 @@ class FakeAlpacaServer:
             order.update(status="new", updated_at=self._now())
 
     def replace_order(
-        self, client_order_id: str, *, qty: int | None = None, new_client_order_id: str = "", named: bool = True
+        self,
+        client_order_id: str,
+        *,
+        qty: int | None = None,
+        new_client_order_id: str = "",
+        named: bool = True,
+        pending: bool = False,
     ) -> str:
         """A person replaces a working order (Alpaca's dashboard "edit", or PATCH /v2/orders/{id}) as Alpaca does it
         (https://docs.alpaca.markets/reference/patchorderbyorderid-1): the old order ends "replaced" with replaced_at
@@ -560,15 +567,44 @@ class FakeAlpacaServer:
         refuses to replace an order accepted (queued, not routed yet), pending_new, pending_cancel or pending_replace,
         or ended. Returns the new order's client_order_id. `named` False: Alpaca's own replacement for a market event
         such as a corporate action ("replaced ... or was updated due to a market event": its order status
-        documentation), whose old order names no `replaced_by` (the new one still `replaces` it)."""
+        documentation), whose old order names no `replaced_by` (the new one still `replaces` it). `pending`: the replace
+        is under way until `settle_replaces` (Alpaca's answer to the PATCH "does NOT guarantee the existing open order
+        has been replaced": the old order is "pending_replace", still working at its venue, which "will reject cancel
+        request while in this state"; the new one, `replaces` set, "pending_new" and not at the venue yet)."""
         with self._lock:
             old = self.orders[client_order_id]
             if old["status"] in _CLOSED_STATUSES or old["status"] in _NOT_REPLACEABLE:
                 raise ValueError(f"order {client_order_id} cannot be replaced while {old['status']}")
+            before = old["status"]
             new_cid = self._replace(old, qty, new_client_order_id)
             if not named:
                 old["replaced_by"] = None
+            if pending:
+                old.update(status="pending_replace", replaced_by=None, replaced_at=None)
+                self._replacing[client_order_id] = before
+                self.orders[new_cid]["status"] = "pending_new"
             return new_cid
+
+    def settle_replaces(self, *, filled: bool = False) -> list[str]:
+        """The venue answers the replaces `replace_order(pending=True)` left under way: each old order ends "replaced"
+        (replaced_by named) and its new order works ("new"); or (`filled`) the old order filled first at its symbol's
+        price and the new one is rejected, as Alpaca does (https://docs.alpaca.markets/reference/patchorderbyorderid-1).
+        Returns the old orders' client_order_ids."""
+        with self._lock:
+            settled = [cid for cid, order in self.orders.items() if order["status"] == "pending_replace"]
+            for cid in settled:
+                old = self.orders[cid]
+                new = next(o for o in self.orders.values() if o["replaces"] == old["id"])
+                now = self._now()
+                if filled:
+                    old["status"] = self._replacing.pop(cid)
+                    self._fill(old, self._prices[old["symbol"]])
+                    new.update(status="rejected", failed_at=now, updated_at=now)
+                else:
+                    self._replacing.pop(cid)
+                    old.update(status="replaced", replaced_at=now, replaced_by=new["id"], updated_at=now)
+                    new.update(status="new", updated_at=now)
+            return settled
 
     def _replace(self, old: dict[str, Any], qty: int | None, new_client_order_id: str) -> str:
         """`replace_order`'s work (call under the lock)."""
@@ -624,12 +660,18 @@ class FakeAlpacaServer:
                 if order["order_class"] == "mleg":
                     continue  # an options spread by hand: no price of the fake's fills it
                 if order["status"] in ("accepted", "new", "pending_new", "partially_filled"):
+                    if order["replaces"] is not None and self._pending_replace(order["replaces"]):
+                        continue  # a replacement not at the venue yet: the order it replaces works there still
                     price = self._prices.get(order["symbol"])
                     if price is None:
                         raise ValueError(f"no price for {order['symbol']}: call set_price first")
                     self._fill(order, price)
                     filled.append(client_order_id)
             return filled
+
+    def _pending_replace(self, order_id: str) -> bool:
+        """Whether the order with id `order_id` is being replaced (call under the lock)."""
+        return any(o["id"] == order_id and o["status"] == "pending_replace" for o in self.orders.values())
 
     # ----------------------------------------------------------------- dispatch
 
@@ -1041,6 +1083,14 @@ class FakeAlpacaServer:
                 )
             if order is None:
                 raise _BadRequest("order not found", HTTPStatus.NOT_FOUND, 40410000)
+            if order["status"] == "pending_replace":
+                # Alpaca: an order being replaced "will reject cancel request while in this state" (its order status
+                # documentation); refused as its other cancels are (422), in words of the fake's own.
+                raise _BadRequest(
+                    'order is in "pending_replace" state and cannot be canceled',
+                    HTTPStatus.UNPROCESSABLE_ENTITY,
+                    42210000,
+                )
             if self.fill_before_cancel and order["status"] not in _CLOSED_STATUSES:
                 self._fill(order, self._prices[order["symbol"]])
             if order["status"] in _CLOSED_STATUSES:

@@ -16,7 +16,8 @@ Open orders and fills come from GET /v2/orders (paged by submission time, 500 at
 fill is an order's filled quantity and average price so far, so a partial fill of a working order counts.
 A cancel looks the order up by client_order_id and DELETEs it; a 422 (it filled or ended first) is no error, and no
 cancel of ours (`CancelAnswer.asked`); a DELETE left unanswered is settled by the order's state (canceled or
-pending_cancel: made, no error).
+pending_cancel: made, no error); an order being replaced (pending_replace), whose cancel Alpaca refuses, is waited out
+first (brokers/alpaca_cancel.py).
 
 A real-money endpoint (paper=False, or a url_override on api.alpaca.markets) is refused at construction,
 before any request, unless live trading was explicitly enabled in risk.yaml.
@@ -31,10 +32,10 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
-from llmtrade.brokers.alpaca_chains import chain_result, folded_fills, folded_open, unresolved
+from llmtrade.brokers.alpaca_cancel import cancel_order
+from llmtrade.brokers.alpaca_chains import chain_result, folded_fills, folded_open
 from llmtrade.brokers.alpaca_client import REFUSED, AlpacaTrading, limit_said, transport_detail
 from llmtrade.brokers.alpaca_orders import (
-    canceling,
     decimal,
     enum_value,
     fraction,
@@ -253,51 +254,8 @@ class AlpacaBroker:
         return [f for f in fills if since is None or f.filled_at >= since]
 
     def cancel(self, client_order_id: str) -> CancelAnswer | None:
-        # lazy: alpaca-py is heavy; keeps CLI start-up fast
-        from alpaca.common.exceptions import APIError
-
-        first = self._api.lookup(client_order_id)
-        if first is None:
-            return None
-        # Replaced outside llmtrade: the order to cancel is the one working in its place (brokers/alpaca_chains.py).
-        chain = self._api.chain(first)
-        if unresolved(chain):  # no cancel can reach the order working in its place: none made (the next look asks)
-            raise BrokerUnavailable(
-                f"alpaca replaced order {client_order_id} by an order it does not show (yet): the cancel could not "
-                "reach the order working in its place and was not made; the next look asks again"
-            )
-        found = chain[-1]
-        if not is_working(found) or canceling(found):
-            # Filled or ended already (no error), or its cancel under way: asked once, by whoever asked it. Not this
-            # call's: a cancel made by hand between the caller's listing of the order and this look is not ours.
-            return CancelAnswer(chain_result(chain), asked=False)
-        client = self._api.client()
-
-        def delete() -> bool:
-            try:
-                client.cancel_order_by_id(found.id)
-            except APIError as exc:
-                # 422: the order filled or ended between our lookup and the DELETE (its state says which), the cancel
-                # refused: an end found after it is not this call's.
-                if exc.status_code != 422:
-                    raise
-                return False
-            return True
-
-        try:
-            asked = self._api.read(f"the cancel of order {client_order_id}", delete)
-        except BrokerUnavailable:
-            # No answer, or a 5xx: Alpaca may have carried it out. A raise says a cancel not made (the breaker takes
-            # its request back): only for an order still working with no cancel under way, or unknown (no look-up).
-            after = self._api.looked_up_chain(client_order_id)
-            if after is None or (is_working(after[-1]) and not canceling(after[-1])):
-                raise
-            return CancelAnswer(chain_result(after), asked=True)  # as far as anyone knows, this call's DELETE did it
-        # The DELETE answers 204 with no body; the order's state afterwards (canceled, or pending_cancel while Alpaca
-        # works on it, or filled when the fill won the race) comes from a lookup. One that fails is no failed cancel
-        # (a raise says none was made): the next look reads the order; until then it is as found.
-        after = self._api.looked_up_chain(client_order_id)
-        return CancelAnswer(chain_result(after if after is not None else chain), asked=asked)
+        # The order working in its place (replaced outside llmtrade), a replace under way waited out: alpaca_cancel.py.
+        return cancel_order(self._api, client_order_id)
 
     def is_shortable(self, symbol: str) -> bool:
         # lazy: alpaca-py is heavy; keeps CLI start-up fast
