@@ -154,3 +154,49 @@ def test_an_order_that_filled_before_its_replace_landed_is_its_own_fill(storage:
         posts = server.count("POST", "/v2/orders")
         send_orders(storage.events, broker, [ORDER], stream=STREAM, week_id=WEEK, run_id="r3")
         assert server.count("POST", "/v2/orders") == posts
+
+
+@pytest.mark.parametrize("pending", [False, True])
+@pytest.mark.parametrize("at", [1, 2])
+def test_a_part_filled_order_replaced_while_the_orders_are_listed_is_booked_once_whole(
+    storage: Storage, pending: bool, at: int
+) -> None:
+    """The plan's buy of 10 filled 4, then a person replaced it with a buy of the 6 left while a look read the
+    account's orders: between its open orders' listing and its listing of every order (`at` 1), or just after both
+    (`at` 2); the replace landing at once or left under way (`pending`). The look reads the open orders first, and an
+    order ended (replaced) never works again: whichever order works in the plan's order's place keeps its id working,
+    so no part fill is booked alone (the replacement's shares then refused as a second fill of the order, and held as
+    if by hand). Its fill is booked once the chain is done: 10 at their average, llmtrade's."""
+    from llmtrade.brokers.reconcile import managed_positions
+
+    with FakeAlpacaServer(key_id=KEY, secret_key=SECRET) as server:
+        server.set_price("SPY", 500.0)
+        server.set_time(NIGHT)
+        broker = AlpacaBroker("acct_1", KEY, SECRET, url_override=server.base_url, timeout_seconds=2.0)
+        send_orders(storage.events, broker, [ORDER], stream=STREAM, week_id=WEEK, run_id="r1")
+        server.set_time(OPEN)
+        server.mark_routed(CID)
+        server.partially_fill(CID, 4, 500.0)
+        listings = []
+
+        def race() -> None:
+            listings.append(1)
+            if len(listings) == at:
+                server.replace_order(CID, qty=6, pending=pending)
+
+        server.after_next("GET", "/v2/orders", race, times=at)
+
+        record_new_fills(storage.events, broker, week_id=WEEK, run_id="r2")
+        record_new_fills(storage.events, broker, week_id=WEEK, run_id="r3")
+
+        assert len(listings) == at and _fills(storage) == [] and _ends(storage) == []
+        if pending:
+            server.settle_replaces()
+        server.set_price("SPY", 505.0)
+        server.fill_open_orders()
+        record_new_fills(storage.events, broker, week_id=WEEK, run_id="r4")
+
+        [filled] = _fills(storage)
+        assert (filled.fill.client_order_id, filled.fill.qty, filled.fill.price) == (CID, 10, 503.0)
+        assert _ends(storage) == []
+        assert managed_positions(storage.events, broker) == {"SPY": 10}
