@@ -200,3 +200,38 @@ def test_a_part_filled_order_replaced_while_the_orders_are_listed_is_booked_once
         assert (filled.fill.client_order_id, filled.fill.qty, filled.fill.price) == (CID, 10, 503.0)
         assert _ends(storage) == []
         assert managed_positions(storage.events, broker) == {"SPY": 10}
+
+
+def test_a_halt_leaves_a_close_being_replaced_working_its_two_orders_counted_as_one(storage: Storage) -> None:
+    """A halted account's close (sell 10 of 10 held) filled 4 and was being replaced by a person with a sell of the 6
+    left: Alpaca lists both, the old order pending_replace and the new one pending_new, and only one of them works on
+    (the new, once the replace lands; the old, if it fills first). Counted as two sells of 6 against the 6 held, the
+    second read as opening a short, and the halt's cancel, waiting the replace out, canceled the close."""
+    from llmtrade.risk.halt_cancels import cancel_opening_orders
+    from tests.test_alpaca_replaced_orders import CLOSE, CLOSE_ID
+
+    with FakeAlpacaServer(key_id=KEY, secret_key=SECRET) as server:
+        server.set_position("SPY", 10, 490.0)
+        server.set_price("SPY", 500.0)
+        server.set_time(NIGHT)
+        wall = Wall()
+        server.wall = wall
+        waits = RateLimitWaits(wall=wall, sleep=wall.sleep)
+        broker = AlpacaBroker("acct_1", KEY, SECRET, url_override=server.base_url, timeout_seconds=2.0, waits=waits)
+        send_orders(storage.events, broker, [CLOSE], stream=STREAM, week_id=WEEK, run_id="r1")
+        server.set_time(OPEN)
+        server.mark_routed(CLOSE_ID)
+        server.partially_fill(CLOSE_ID, 4, 500.0)
+        replacement = server.replace_order(CLOSE_ID, qty=6, pending=True)
+        server.after_next("GET", r"/v2/orders:by_client_order_id", server.settle_replaces)  # lands during a cancel
+        held = broker.account({}).positions
+        assert held["SPY"].qty == 6
+
+        [working] = broker.open_orders()  # the plan's close, once: the larger of what its two orders may still sell
+        assert (working.client_order_id, working.qty - working.filled_qty) == (CLOSE_ID, 6)
+        canceled = cancel_opening_orders(storage.events, broker, held, "drawdown 21%", week_id=WEEK, run_id="r2")
+
+        assert canceled == []
+        if server.orders[CLOSE_ID]["status"] == "pending_replace":  # no cancel asked: no look-up landed it
+            server.settle_replaces()
+        assert server.orders[replacement]["status"] == "new"  # the close works on

@@ -191,16 +191,39 @@ def _chain_fill(chain: Sequence[Any], account_id: str) -> Fill | None:
 
 def folded_open(listed: Sequence[Any], orders: Sequence[BrokerOrder], by_id: ById) -> list[BrokerOrder]:
     """`orders` (open, as listed from `listed`), a replacement of an order of llmtrade's named by its first order's
-    client_order_id: the plan's order is working at alpaca as it (its quantity and fills are its own)."""
+    client_order_id: the plan's order is working at alpaca as it (its quantity and fills are its own). A replace under
+    way lists two orders, the old one (pending_replace, still working at its venue) and the new one (not there yet),
+    of which one only works on: the new once the replace lands, the old if it fills first (the new one is then
+    rejected). They are one order, listed as the one with more left to fill (`_alternatives`): counted twice, a close
+    being replaced was two sells against one position, the second read as opening a short, and a halt canceled it."""
     roots: dict[str, str] = {}
     for order in listed:
         if order.replaces is not None:
             root = _root(order, {}, by_id)
             if root is not order and is_ours(root.client_order_id):
                 roots[str(order.id)] = root.client_order_id
-    if not roots:
-        return list(orders)
+    dropped = _alternatives(listed, orders, roots)
     return [
         o.model_copy(update={"client_order_id": roots[o.broker_order_id]}) if o.broker_order_id in roots else o
         for o in orders
+        if o.broker_order_id not in dropped
     ]
+
+
+def _alternatives(listed: Sequence[Any], orders: Sequence[BrokerOrder], roots: dict[str, str]) -> set[str]:
+    """The ids of the orders left out of `orders` because a replace is under way between them and an order that may
+    fill more (see `folded_open`): of an old order listed open and its replacement, the one with less left to fill.
+    Only in a chain of llmtrade's (`roots`: replacement id -> the plan's client_order_id), whose two orders are one
+    client_order_id, working while either is: a person's two keep their own ids, each working while listed, so that
+    neither's fill so far is taken as final (brokers/fills.py)."""
+    by_id = {o.broker_order_id: o for o in orders}
+    dropped: set[str] = set()
+    for order in listed:
+        if str(order.id) not in roots:
+            continue
+        new, old = by_id.get(str(order.id)), by_id.get(str(order.replaces or ""))
+        if new is None or old is None:
+            continue
+        left_new, left_old = new.qty - new.filled_qty, old.qty - old.filled_qty
+        dropped.add(old.broker_order_id if left_new >= left_old else new.broker_order_id)
+    return dropped
