@@ -19,7 +19,7 @@ from llmtrade.brokers.order_ends import ended_notes
 from llmtrade.domain.streams import ORDERS, week_stream
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows.checkpoint import OUTCOMES, CheckpointRun
-from llmtrade.workflows.checkpoint_prepare import ASKING, UNPRICED_FOR_GOOD
+from llmtrade.workflows.checkpoint_prepare import ASKING, STOP_WAITS, UNPRICED_FOR_GOOD
 from llmtrade.workflows.checkpoint_slot import Slot
 from llmtrade.workflows.completion import completion_of
 from llmtrade.workflows.execution import ABANDONED, UNFINISHED, abandonment_note
@@ -59,6 +59,12 @@ def run_checkpoint(
         failed = [o for o in outcomes if o.skipped and o.skipped.startswith(("owner failed", UNPRICED_FOR_GOOD))]
         for o in failed if not already else []:  # said once, by the run that stored it, under -q too
             app.warning(f"checkpoint {slot.day} {slot.label}: {o.account_id} not judged: {o.skipped}")
+        # A stop that holds with its exit waiting for an order of llmtrade's that may still fill (a cancel stuck at the
+        # broker): said at every checkpoint until it exits, a degraded run (the position is not protected meanwhile).
+        waiting = [o for o in outcomes if o.skipped and o.skipped.startswith(STOP_WAITS)]
+        for o in waiting:
+            app.warning(f"checkpoint {slot.day} {slot.label}: {o.account_id}: {o.skipped}")
+        failed += waiting
         # Orders refused: resent by a rerun or the next checkpoint (workflows/legs.py), and a degraded run.
         # With the orders the broker accepted and then ended unfilled (rejected at the open, expired), recorded by this
         # run.

@@ -10,6 +10,7 @@ The ask stage follows (checkpoint_ask.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from llmtrade.brokers.fills import look_at
@@ -18,8 +19,9 @@ from llmtrade.config.models import AccountRole
 from llmtrade.discovery.universe import held_outside, in_play
 from llmtrade.domain.events import NewEvent, StageDeferred, StoredEvent
 from llmtrade.domain.market import Bar, IndicatorSet, Quote
+from llmtrade.domain.reconciliation import is_ours
 from llmtrade.domain.streams import held_stream
-from llmtrade.domain.trading import AccountSnapshot
+from llmtrade.domain.trading import AccountSnapshot, BrokerOrder
 from llmtrade.market.ended_prices import held_ended, last_bars
 from llmtrade.market.held_prices import prices_ended
 from llmtrade.pipeline.context import ContextKey, PipelineContext
@@ -202,7 +204,11 @@ class PrepareStage:
                 run_id=bench.run_id,
             )
         account = seen.managed
-        if queued_order_ids(desk, observed.orders):
+        # Orders of llmtrade's whose cancel is under way, and no other: a cancel Alpaca may leave pending for hours
+        # (alpacahq/Alpaca-API #111, #199). Such an order may still fill, so nothing is traded while it is there, but
+        # the position is held: its stop is checked and, when it holds, said (`_stop_waits`), not left unchecked.
+        stuck = _canceling_only(observed.orders)
+        if queued_order_ids(desk, observed.orders) and not stuck:
             if bench.market.calendar.is_open(bench.now):
                 # Not for the open: a paper order sent in session on daily prices only fills at the close (paper.py).
                 return (
@@ -257,6 +263,8 @@ class PrepareStage:
         rule = frozen.invalidation.rule
         observed = values.get(rule.indicator)
         triggered = not flipped and observed is not None and rule.holds(observed)
+        if stuck:
+            return _stop_waits(frozen.instrument, rule.describe(), observed, triggered, stuck)
         quote = self._quotes.get(frozen.instrument)
         # While the market is closed the price is the last bar's close (no quote: the closes themselves).
         suspect = self._suspects.get(frozen.instrument) if quote is None or quote.kind == "close" else None
@@ -280,6 +288,35 @@ class PrepareStage:
         deadline, and every checkpoint after, would wait the same way in silence (exit 75 is not mailed) while nothing
         of the account is judged."""
         return prices_ended(self.bench.market, symbol, self.bench.now)
+
+
+# How an account skipped because its stop holds while an order of llmtrade's with a cancel under way may still fill
+# begins: the run is degraded and says it (app/checkpoint_run.py).
+STOP_WAITS = "its stop holds, and its exit waits:"
+
+
+def _canceling_only(orders: Sequence[BrokerOrder]) -> list[str]:
+    """The client order ids of llmtrade's orders in `orders` when every one of them has a cancel under way (Alpaca's
+    pending_cancel); [] when there is none, or one without (queued for the open: the checkpoint waits for it)."""
+    ours = [o for o in orders if is_ours(o.client_order_id)]
+    return [o.client_order_id for o in ours] if ours and all(o.canceling for o in ours) else []
+
+
+def _stop_waits(instrument: str, rule: str, observed: float | None, triggered: bool, stuck: Sequence[str]) -> str:
+    """The skip of an account whose orders `stuck` have a cancel under way: its stop (`rule`, `observed` now) checked,
+    and nothing traded while they may still fill."""
+    ids = ", ".join(stuck)
+    waiting = (
+        f"order(s) {ids} of llmtrade's may still fill: a cancel is under way at the broker (pending_cancel) and has "
+        "not ended, so nothing is sent for the account until it has (no second order beside one that may fill)"
+    )
+    if not triggered:
+        return f"{instrument}'s stop ({rule}) checked: it does not hold ({observed}); {waiting}: nothing to trade yet"
+    return (
+        f"{STOP_WAITS} {instrument}'s stop ({rule}) holds ({observed}), and {waiting}. The next checkpoint judges the "
+        f"account again and exits once the cancel has ended; a cancel stuck for long is Alpaca's to clear (its "
+        f"support), or close {instrument} in its dashboard"
+    )
 
 
 # How an account skipped for a held symbol without prices for good begins: the run is degraded and says it
