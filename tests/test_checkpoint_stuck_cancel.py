@@ -68,3 +68,25 @@ def test_a_stuck_cancel_does_not_keep_the_accounts_stop_from_being_checked_nor_s
     assert any(STUCK in note and "stop" in note for note in report["degraded"]), report["degraded"]
     assert alpaca.server.count("POST", "/v2/orders") == posts  # nothing sent while the stuck order may still fill
     assert alpaca.server.orders[STUCK]["status"] == "pending_cancel"
+
+
+def test_a_weekly_run_waiting_on_a_stuck_cancel_says_so_not_that_the_order_fills_at_the_open(
+    runs: Runs,  # noqa: F811
+    alpaca: CountingAlpaca,  # noqa: F811
+) -> None:
+    """The next week's run waits for every order of llmtrade's at the broker, one whose cancel is stuck included (it may
+    still fill: nothing is planned on top of it), and so holds back every account's week (exit 75 at each wake-up). It
+    said the order fills "at the open; run again after they fill", which a stuck cancel never does: it names the
+    cancel under way and who can clear it."""
+    runs.fresh_beside(alpaca)
+    runs.invoke(["run-weekly"], WEEKLY)
+    _stuck_cancel(alpaca)
+    posts = alpaca.server.count("POST", "/v2/orders")
+
+    runs.monkeypatch.setenv("LLMTRADE_NOW", "2026-01-14T08:00:00-05:00")
+    result = CliRunner().invoke(app, ["run-weekly"])
+
+    assert result.exit_code == 75, result.output
+    assert f"{STUCK} (its cancel under way: pending_cancel" in result.output, result.output
+    assert "Alpaca's support" in result.output
+    assert alpaca.server.count("POST", "/v2/orders") == posts

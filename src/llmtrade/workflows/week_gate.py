@@ -74,6 +74,7 @@ def after_roll(
 # When a queued paper order fills (brokers/paper.py): the next open, or, sent in session on a symbol with daily prices
 # only, that session's close; a broker's own order, when the broker fills it.
 _WHEN = "the open (one sent in session on daily prices only: at the session's close)"
+_CANCELING = "pending_cancel"
 
 
 class WeekGate:
@@ -167,7 +168,18 @@ class WeekGate:
         if not self.waiting:
             return
         said = "; ".join(f"account {a} still has orders queued ({', '.join(ids)})" for a, ids in self.waiting.items())
-        raise TemporaryError(f"{said}: they fill at {_WHEN}; run again after they fill")
+        stuck = any(_CANCELING in i for ids in self.waiting.values() for i in ids)
+        # A cancel under way ends when the broker carries it out, not at the open: Alpaca can leave one pending_cancel
+        # for hours (alpacahq/Alpaca-API #111, #199), every account's week held back meanwhile, and "they fill at the
+        # open" sent the user to wait for what would not come.
+        also = (
+            f"; one whose cancel is under way ({_CANCELING}) waits for the broker to carry it out (it may still fill), "
+            "which Alpaca can leave undone for hours: if it stays so, cancel it in Alpaca's dashboard or ask Alpaca's "
+            "support to clear it; every account's week waits until it has ended"
+            if stuck
+            else ""
+        )
+        raise TemporaryError(f"{said}: they fill at {_WHEN}; run again after they fill{also}")
 
     def _value(
         self, desk: Desk, account: AccountSnapshot, run_id: str, observed: Observed, ours: frozenset[str]
@@ -224,7 +236,10 @@ class WeekGate:
                 # A dry run (of a past week, say, while this week's orders wait for the open) exited 75 for them.
                 ids = ", ".join(queued)
                 if not self.dry_run:
-                    self.waiting[desk.account.id] = queued
+                    canceling = {o.client_order_id for o in observed.orders if o.canceling}
+                    self.waiting[desk.account.id] = [
+                        f"{i} (its cancel under way: {_CANCELING})" if i in canceling else i for i in queued
+                    ]
                     return before  # neither valued nor sized: the run stops once every account is looked at
                 said = f"account {desk.account.id} has orders queued ({ids}): they fill at {_WHEN}; this dry run"
                 self.queued.append(f"{said} sized it from the positions held now, before they fill")
