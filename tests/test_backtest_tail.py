@@ -232,7 +232,8 @@ def test_an_excess_over_flat_is_the_series_own_resampled_mean() -> None:
     returns = (0.0004 + 0.01 * rng.standard_normal(200)).tolist()
     n = len(returns)
     samples = np.asarray(returns)[metrics._indices(n, metrics.block_length(n), metrics.RESAMPLES, metrics.SEED)]
-    expected = metrics._interval(metrics.mean_excess(returns, [0.0] * n) or 0.0, samples.mean(axis=1) * 252)
+    excess = metrics.mean_excess(returns, [0.0] * n) or 0.0
+    expected = metrics._interval(excess, samples.mean(axis=1) * 252, n, metrics.RESAMPLES, metrics.SEED)
     metrics.sharpe_interval(returns)  # its means kept
     assert metrics.excess_interval(returns, [0.0] * n) == expected
 

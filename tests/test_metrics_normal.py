@@ -43,3 +43,17 @@ def test_the_statistics_import_no_scipy() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_the_student_quantile_is_scipys() -> None:
+    # The bootstrap intervals' widening (analytics/expanded.py) takes t quantiles at real degrees of freedom (4.8 at
+    # 8 paired weeks) without importing scipy.
+    from scipy.stats import t
+
+    from llmtrade.analytics.normal import student_quantile
+
+    for df in [1.0, 1.5, 2.0, 3.0, 4.8, 7.7, 19.0, 100.0, 2600.0]:
+        for p in [0.5, 0.9, 0.975, 0.99]:
+            assert student_quantile(p, df) == pytest.approx(float(t.ppf(p, df)), rel=1e-6 if df < 2 else 1e-9), (p, df)
+    with pytest.raises(ValueError):
+        student_quantile(0.975, 0.5)
