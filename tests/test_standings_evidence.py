@@ -181,3 +181,15 @@ def test_an_account_a_one_sided_test_would_call_told_apart_still_needs_weeks_whi
     row = standings([track], trials=1, trial_names={"acct_1"})[0]
     assert row.weeks == 40.0 and row.weeks_more is not None and row.weeks_more > 0
     assert row.sharpe.low is not None and row.sharpe.low < 0 < row.sharpe.high  # its interval: not told apart yet
+
+
+def test_one_trial_is_not_deflated_its_dsr_is_its_psr() -> None:
+    # Bailey & Lopez de Prado 2014: with N = 1 nothing was picked, the expected best Sharpe ratio of zero-skill trials
+    # is 0 and the DSR is the PSR. A leaderboard of one PM read "DSR n/a" beside its PSR, with nothing to say why: the
+    # spread of the trials' Sharpe ratios (which one trial cannot give) was asked for though N = 1 multiplies it by 0.
+    steps = [0.004 * math.sin(i) + 0.001 for i in range(30)]
+    rows = {r.name: r for r in standings([_rising("acct_1", steps)], trials=1, trial_names={"acct_1"})}
+    assert rows["acct_1"].psr is not None and rows["acct_1"].dsr == rows["acct_1"].psr
+    returns = metrics.daily_returns(_rising("acct_1", steps).curve.equity)
+    assert metrics.deflated_sharpe(returns, 1, None) == metrics.probabilistic_sharpe(returns)
+    assert metrics.deflated_sharpe(returns, 2, None) is None  # two trials: their spread is needed, and unknown here

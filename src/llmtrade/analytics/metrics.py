@@ -17,10 +17,8 @@ which the optimal mean block grows (Politis & White 2004); a fixed rule (not a p
 of a leaderboard on the same resamples, so the intervals of two accounts over the same sessions are paired. They are
 expanded percentile intervals (analytics/expanded.py): plain percentiles held the truth 84-87% of the time at the
 shortest series shown. arch is kept, though its import costs some 2 CPU seconds a process: a maintained bootstrap
-beats a copy of its draws that would have to track arch's internals.
-
-numpy and arch are imported inside the functions: `llmtrade --help` must not pay for them. The standard normal
-distribution is the standard library's (analytics/normal.py).
+beats a copy of its draws that would have to track arch's internals. numpy and arch are imported inside the
+functions: `llmtrade --help` must not pay for them. The normal distribution is the standard library's (normal.py).
 """
 
 from __future__ import annotations
@@ -44,8 +42,8 @@ SEED = 7
 EULER_GAMMA = 0.5772156649015329
 # Below this a standard deviation is float noise on a constant series, not risk.
 _TINY = 1e-12
-# Fewer daily returns than this give no interval: a bootstrap of a handful of sessions (all up, say)
-# resamples only what happened and would claim a certainty four weeks of data cannot give.
+# Fewer daily returns than this give no interval: a bootstrap of a handful of sessions (all up, say) resamples only
+# what happened and would claim a certainty four weeks of data cannot give.
 MIN_RETURNS_FOR_INTERVAL = 20
 # Fewer daily returns than this give no Sharpe, Sortino or Calmar either: a ratio is shown only with the interval
 # that says how little it means. On n iid daily returns the annualised Sharpe ratio's standard error is about
@@ -206,7 +204,10 @@ def expected_max_sharpe(trials: int, variance: float) -> float:
 def deflated_sharpe(returns: Sequence[float], trials: int, sharpe_variance: float | None) -> float | None:
     """DSR (Bailey & Lopez de Prado 2014): PSR against the Sharpe ratio the best of `trials` zero-skill
     strategies would show by luck (`expected_max_sharpe`). `sharpe_variance` is the variance of the
-    trials' per-session Sharpe ratios. A probability; None when degenerate or the variance is unknown."""
+    trials' per-session Sharpe ratios. A probability; None when degenerate, or the variance is unknown for N > 1. One
+    trial is no selection: its DSR is its PSR, whatever the variance (which one trial cannot give)."""
+    if trials == 1:
+        return probabilistic_sharpe(returns)
     if sharpe_variance is None or trials < 1:
         return None
     return probabilistic_sharpe(returns, expected_max_sharpe(trials, sharpe_variance))
@@ -378,10 +379,9 @@ def _interval(estimate: float, values: np.ndarray, n: int, reps: int, seed: int)
 def tail_share(n: int, reps: int, seed: int) -> float:
     """The share of resamples each end of a `LEVEL` interval over n returns leaves out (analytics/expanded.py): the
     same draws, so the same share, for every series of n sessions."""
-    from llmtrade.analytics import expanded
+    from llmtrade.analytics.expanded import tail_share as share
 
-    block = block_length(n)
-    return expanded.tail_share(_indices(n, block, reps, seed), block, LEVEL)
+    return share(_indices(n, block_length(n), reps, seed), block_length(n), LEVEL)
 
 
 def sharpe_error(n: int) -> float | None:

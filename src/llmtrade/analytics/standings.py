@@ -64,6 +64,7 @@ def standings(tracks: Sequence[Track], *, trials: int, trial_names: Collection[s
             spy=spy,
             trials=trials,
             sharpe_variance=variance if t.curve.kind == "account" and t.curve.name in trial_names else None,
+            trial=t.curve.kind == "account" and t.curve.name in trial_names,
         )
         for t in tracks
     )
@@ -77,8 +78,10 @@ def standing(
     spy: Sequence[float] | None,
     trials: int,
     sharpe_variance: float | None,
+    trial: bool = True,
 ) -> Standing:
-    """The row of one track; `returns` are its daily returns (`_returns`). `sharpe_variance` None gives no DSR."""
+    """The row of one track; `returns` are its daily returns (`_returns`). A DSR only for a `trial` (a baseline or the
+    FLAT account is picked from no trials), and with N > 1 only with a `sharpe_variance`."""
     curve = track.curve
     equity = curve.equity
     n = len(returns)
@@ -112,7 +115,7 @@ def standing(
         excess_vs_flat=_excess(returns, flat) if ratios else hidden,
         excess_vs_spy=_excess(returns, spy) if ratios else hidden,
         psr=metrics.probabilistic_sharpe(returns) if evidence else None,
-        dsr=deflated(returns, trials, sharpe_variance),
+        dsr=deflated(returns, trials, sharpe_variance) if trial else None,
         weeks_needed=needed,
         weeks_more=None if needed is None else more_weeks(needed, n / SESSIONS_PER_WEEK),
         slippage_usd=track.slippage,
