@@ -193,3 +193,20 @@ def test_one_trial_is_not_deflated_its_dsr_is_its_psr() -> None:
     returns = metrics.daily_returns(_rising("acct_1", steps).curve.equity)
     assert metrics.deflated_sharpe(returns, 1, None) == metrics.probabilistic_sharpe(returns)
     assert metrics.deflated_sharpe(returns, 2, None) is None  # two trials: their spread is needed, and unknown here
+
+
+def test_a_dsr_left_n_a_for_want_of_a_second_trials_sharpe_ratio_is_said() -> None:
+    # Two PMs, one of which never traded (cash throughout: no Sharpe ratio): the DSR deflates by the spread of the
+    # trials' Sharpe ratios, which one Sharpe ratio cannot give, so the other's DSR is n/a, beside its PSR, and
+    # nothing said why (the leaderboard, a knowledge-cutoff period's rows, and a sweep's board alike).
+    from llmtrade.app.board_notes import missing_figure_notes
+
+    steps = [0.004 * math.sin(i) + 0.001 for i in range(30)]
+    tracks = [_rising("acct_1", steps), _rising("acct_2", [0.0] * 30)]
+    rows = standings(tracks, trials=2, trial_names={"acct_1", "acct_2"})
+    assert rows[0].psr is not None and rows[0].dsr is None
+    said = [note for note in missing_figure_notes(rows) if "DSR is n/a for acct_1" in note]
+    assert len(said) == 1 and "spread of the trials' Sharpe ratios" in said[0]
+    board = sweep_leaderboard("s", ["only"], 2, {"only": _finished("only", tracks)})
+    assert [row.standing.dsr for row in board.rows if row.account == "acct_1"] == [None]
+    assert any("DSR is n/a for 1 of the 2 rows" in note for note in board.notes), board.notes

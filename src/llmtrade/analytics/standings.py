@@ -200,6 +200,22 @@ def intraday_note(traded: Sequence[str], *, of: int | None = None) -> str | None
     )
 
 
+def undeflated_note(board: Sequence[Standing], *, of: int | None = None) -> str | None:
+    """Why rows with a PSR have no DSR: with N > 1 trials the DSR deflates by the spread of the trials' Sharpe ratios,
+    and fewer than two trials had one (the others' returns did not move, or they have no result); None when no row is
+    so. Rows named, or counted among `of` rows (a sweep's, whose names are long). A trial's leaderboard of two PMs,
+    one of which never traded, read "DSR n/a" beside the other's PSR with nothing said."""
+    rows = [s.name for s in board if s.kind == "account" and s.psr is not None and s.dsr is None]
+    if not rows:
+        return None
+    names = f"{len(rows)} of the {of} rows" if of is not None else ", ".join(rows)
+    return (
+        f"DSR is n/a for {names}: it deflates by the spread of the trials' Sharpe ratios, and fewer than two trials "
+        "have a Sharpe ratio here (a trial whose returns did not move, or with no result, has none), so the best that "
+        "luck alone would show cannot be estimated; the PSR is not deflated"
+    )
+
+
 def more_weeks(needed: float, weeks: float) -> float:
     """The weeks still needed (issue 13: "the weeks still needed to tell each account from FLAT"): the minimum
     track record length `needed` less the `weeks` of data there are, never below 0.0."""

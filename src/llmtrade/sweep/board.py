@@ -18,7 +18,14 @@ from typing import Any
 
 from llmtrade.analytics import metrics
 from llmtrade.analytics.records import TURNOVER_NOTE, Curve, Leaderboard, Standing
-from llmtrade.analytics.standings import deflated, intraday_note, open_trades_note, short_note, within_sessions
+from llmtrade.analytics.standings import (
+    deflated,
+    intraday_note,
+    open_trades_note,
+    short_note,
+    undeflated_note,
+    within_sessions,
+)
 from llmtrade.app.leaderboard import RISK_FREE_NOTE, TRIAL_ROLES
 from llmtrade.domain.records import Record
 from llmtrade.domain.sweeps import SweepRunFinished
@@ -132,6 +139,7 @@ def sweep_leaderboard(
         RISK_FREE_NOTE,
         TURNOVER_NOTE,
         *filter(None, [open_trades_note(held, of=len(rows)), _still_note([row.standing for row in rows])]),
+        *filter(None, [undeflated_note([row.standing for row in rows], of=len(rows))]),
         *filter(None, [intraday_note(within_sessions([row.standing for row in rows]), of=len(rows))]),
         *([_two_way_note(two_way)] if two_way else []),
         *[_same_books_note(labels) for labels in books.values() if len(labels) > 1],
