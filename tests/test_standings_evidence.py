@@ -210,3 +210,35 @@ def test_a_dsr_left_n_a_for_want_of_a_second_trials_sharpe_ratio_is_said() -> No
     board = sweep_leaderboard("s", ["only"], 2, {"only": _finished("only", tracks)})
     assert [row.standing.dsr for row in board.rows if row.account == "acct_1"] == [None]
     assert any("DSR is n/a for 1 of the 2 rows" in note for note in board.notes), board.notes
+
+
+def test_a_trial_wiped_out_still_counts_in_the_spread_the_dsr_deflates_by() -> None:
+    # A trial whose equity reached 0 has no daily return after it, so its row has no ratio; but it was tried, and its
+    # Sharpe ratio to the wipe-out (the loss of everything included) is one of the trials' the DSR's spread is of.
+    # Left out, the worst trial narrowed the spread and raised the survivors' DSR, and its row said nothing of why it
+    # read n/a over 0 sessions.
+    steps_a = [0.004 * math.sin(i) + 0.001 for i in range(30)]
+    steps_c = [0.003 * math.cos(i) + 0.0005 for i in range(30)]
+    a, c = _rising("acct_1", steps_a), _rising("acct_3", steps_c)
+    wiped = _track("acct_2", [10_000.0, 10_100.0, 9_900.0, 10_050.0, 0.0, *([0.0] * 26)])
+    rows = {r.name: r for r in standings([a, wiped, c], trials=3, trial_names={"acct_1", "acct_2", "acct_3"})}
+    to_wipe_out = [0.01, 9_900.0 / 10_100.0 - 1, 10_050.0 / 9_900.0 - 1, -1.0]
+    sharpes = [
+        statistics_sharpe(metrics.daily_returns(a.curve.equity)),
+        statistics_sharpe(to_wipe_out),
+        statistics_sharpe(metrics.daily_returns(c.curve.equity)),
+    ]
+    variance = float(np.var(sharpes, ddof=1))
+    returns = metrics.daily_returns(a.curve.equity)
+    assert rows["acct_1"].dsr == pytest.approx(metrics.deflated_sharpe(returns, 3, variance), rel=1e-12)
+    assert rows["acct_2"].sessions == 0 and rows["acct_2"].sharpe.estimate is None and rows["acct_2"].dsr is None
+    from llmtrade.analytics.standings import wiped_note
+
+    note = wiped_note([a.curve, wiped.curve, c.curve])
+    assert note is not None and "acct_2" in note and str(wiped.curve.sessions[4]) in note
+    assert "acct_1" not in note and wiped_note([a.curve]) is None
+    # A sweep's board alike: the run's wiped trial is in the spread of the sweep's trials.
+    board = sweep_leaderboard("s", ["only"], 2, {"only": _finished("only", [a, _track("acct_2", wiped.curve.equity)])})
+    two = float(np.var(sharpes[:2], ddof=1))
+    dsr = {row.account: row.standing.dsr for row in board.rows}
+    assert dsr["acct_1"] == pytest.approx(metrics.deflated_sharpe(returns, 2, two), rel=1e-12)

@@ -50,9 +50,7 @@ def standings(tracks: Sequence[Track], *, trials: int, trial_names: Collection[s
     flat = baselines.get(FLAT)
     spy = baselines.get(SPY)
     per_session = [
-        metrics.session_sharpe(returns[t.curve.name])
-        for t in tracks
-        if t.curve.kind == "account" and t.curve.name in trial_names
+        trial_sharpe(t.curve.equity) for t in tracks if t.curve.kind == "account" and t.curve.name in trial_names
     ]
     known = [s for s in per_session if s is not None]
     variance = statistics.variance(known) if len(known) >= 2 else None
@@ -213,6 +211,35 @@ def undeflated_note(board: Sequence[Standing], *, of: int | None = None) -> str 
         f"DSR is n/a for {names}: it deflates by the spread of the trials' Sharpe ratios, and fewer than two trials "
         "have a Sharpe ratio here (a trial whose returns did not move, or with no result, has none), so the best that "
         "luck alone would show cannot be estimated; the PSR is not deflated"
+    )
+
+
+def trial_sharpe(equity: Sequence[float]) -> float | None:
+    """The per-session Sharpe ratio a trial adds to the spread the DSR deflates by: of its daily returns or, for a curve
+    that reached 0 (no return is defined after it, so its row has none), of those to that close, the loss of all it
+    had included. Left out, the worst trial narrowed the spread and raised the others' DSR (0.93 for 0.51 in a test)."""
+    end = next((i for i, value in enumerate(equity) if value <= 0), None)
+    if end is None:
+        return metrics.session_sharpe(metrics.daily_returns(equity))
+    if end == 0:
+        return None
+    return metrics.session_sharpe([*metrics.daily_returns(equity[:end]), equity[end] / equity[end - 1] - 1.0])
+
+
+def wiped_note(curves: Sequence[Curve]) -> str | None:
+    """Why the rows of accounts whose equity reached 0 read n/a over 0 daily returns: no return is defined after a
+    wipe-out (a return on nothing), so over the leaderboard's sessions they have none; None when no account did."""
+    wiped = []
+    for curve in curves:
+        at = next((day for day, value in zip(curve.sessions, curve.equity, strict=True) if value <= 0), None)
+        if curve.kind == "account" and at is not None:
+            wiped.append(f"{curve.name} at the close of {at}")
+    if not wiped:
+        return None
+    return (
+        f"equity reached 0 ({'; '.join(wiped)}): no daily return is defined after a loss of everything, so over these "
+        "sessions the row has no daily return, ratio, interval, PSR or DSR (its total return and drawdown are what "
+        "happened); its Sharpe ratio to that close still counts in the spread of the trials' the DSR deflates by"
     )
 
 

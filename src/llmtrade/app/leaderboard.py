@@ -33,6 +33,7 @@ from llmtrade.analytics.standings import (
     open_trades_note,
     short_note,
     standings,
+    wiped_note,
     within_sessions,
 )
 from llmtrade.app.account_spans import late_rows, late_starts, models_notes, removed_note, short_spans, span_note
@@ -252,7 +253,7 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
         *reset_notes(resets, configured),
         *filter(None, [flat_account_note([a.id for a in config.accounts.accounts if a.role is AccountRole.FLAT])]),
         *filter(None, [open_trades_note(holding([t.curve for t in tracks]), sessions[-1])]),
-        *filter(None, [intraday_note(within_sessions(board))]),
+        *filter(None, [intraday_note(within_sessions(board)), wiped_note([t.curve for t in tracks])]),
     ]
     folder = csv_folder(app, record)
     beside = adjusted_beside(folder, symbols) if CSV in sources else False

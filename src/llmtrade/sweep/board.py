@@ -23,6 +23,7 @@ from llmtrade.analytics.standings import (
     intraday_note,
     open_trades_note,
     short_note,
+    trial_sharpe,
     undeflated_note,
     within_sessions,
 )
@@ -87,6 +88,7 @@ def sweep_leaderboard(
     whose recorded label still named the old override on every row; a run missing from it keeps its recorded label."""
     named = labels or {}
     picked: list[tuple[str, SweepRunFinished, Standing, list[float]]] = []
+    spread: list[float | None] = []  # each picked row's Sharpe ratio in the trials' spread (standings.trial_sharpe)
     held: list[str] = []  # "label account" of each row whose run ends holding a position
     two_way: list[str] = []
     books: dict[tuple[Any, ...], list[str]] = {}  # each run's trial accounts' curves -> the runs' labels
@@ -110,13 +112,13 @@ def sweep_leaderboard(
                 curve = curves.get(standing.name)
                 kept = standing.model_copy(update={"turnover": None}) if old else standing
                 picked.append((label, run, kept, _returns(curve.equity) if curve else []))
+                spread.append(trial_sharpe(curve.equity) if curve else None)
                 if curve is not None and curve.gross_exposure and curve.gross_exposure[-1] > 0:
                     held.append(f"{label} {standing.name}")
-    dropped = [
-        _returns(curve.equity) for run_id in earlier if run_id in finished for curve in _trial_curves(finished[run_id])
-    ]
-    sharpes = (metrics.session_sharpe(r) for r in [*(r for *_, r in picked), *dropped])
-    known = [s for s in sharpes if s is not None]
+    # A trial wiped out counts too, with its Sharpe ratio to the wipe-out (standings.trial_sharpe).
+    earlier_runs = [finished[run_id] for run_id in earlier if run_id in finished]
+    dropped = [trial_sharpe(curve.equity) for run in earlier_runs for curve in _trial_curves(run)]
+    known = [s for s in [*spread, *dropped] if s is not None]
     variance = statistics.variance(known) if len(known) >= 2 else None
     rows = [
         SweepRow(
