@@ -242,3 +242,20 @@ def test_a_trial_wiped_out_still_counts_in_the_spread_the_dsr_deflates_by() -> N
     two = float(np.var(sharpes[:2], ddof=1))
     dsr = {row.account: row.standing.dsr for row in board.rows}
     assert dsr["acct_1"] == pytest.approx(metrics.deflated_sharpe(returns, 2, two), rel=1e-12)
+
+
+def test_a_sharpe_ratio_shown_without_its_interval_is_said_why() -> None:
+    # A PM that held a position for one week of twelve and cash the rest: 55 of its 60 daily returns are 0, so more
+    # than a tenth of the bootstrap's resamples hold no move at all and have no Sharpe ratio, and its interval is
+    # n/a. Its Sharpe ratio of 1.56 read "1.56 [n/a]" with 60 returns and nothing said, the bare figure the leaderboard
+    # otherwise never shows without its interval.
+    from llmtrade.app.board_notes import missing_figure_notes
+
+    steps = [0.0] * 50 + [0.01, -0.005, 0.002, 0.003, -0.001] + [0.0] * 5
+    tracks = [_rising("acct_1", steps), _rising("acct_2", [0.004 * math.sin(i) + 0.001 for i in range(60)])]
+    rows = standings(tracks, trials=2, trial_names={"acct_1", "acct_2"})
+    assert rows[0].sharpe.estimate is not None and rows[0].sharpe.low is None and rows[1].sharpe.low is not None
+    said = [note for note in missing_figure_notes(rows) if "Sharpe ratio's interval is n/a for acct_1" in note]
+    assert len(said) == 1 and "acct_2" not in said[0]
+    board = sweep_leaderboard("s", ["only"], 2, {"only": _finished("only", tracks)})
+    assert any("Sharpe ratio's interval is n/a for 1 of the 2 rows" in note for note in board.notes), board.notes

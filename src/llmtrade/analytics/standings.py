@@ -198,6 +198,27 @@ def intraday_note(traded: Sequence[str], *, of: int | None = None) -> str | None
     )
 
 
+def bare_sharpe_note(board: Sequence[Standing], *, of: int | None = None) -> str | None:
+    """Why rows with the returns for an interval and a Sharpe ratio have no interval for it: more than a tenth of the
+    resamples held no move at all (returns of 0 on most sessions: cash held most of the time), and a resample that
+    never moves has no Sharpe ratio; None when no row is so. Rows named, or counted among `of` rows (a sweep's). A PM
+    that held a position one week of twelve read "1.56 [n/a]" with nothing said, a bare ratio shown nowhere else."""
+    rows = [
+        s.name
+        for s in board
+        if s.sessions >= metrics.MIN_RETURNS_FOR_INTERVAL and s.sharpe.estimate is not None and s.sharpe.low is None
+    ]
+    if not rows:
+        return None
+    names = f"{len(rows)} of the {of} rows" if of is not None else ", ".join(rows)
+    return (
+        f"the Sharpe ratio's interval is n/a for {names}: their daily returns were 0 on most sessions (cash held most "
+        "of the time), so more than a tenth of the bootstrap's resamples hold no move at all and have no Sharpe ratio; "
+        "the ratio rests on the few sessions that moved, and the excess over FLAT and its interval say how little that "
+        "is"
+    )
+
+
 def undeflated_note(board: Sequence[Standing], *, of: int | None = None) -> str | None:
     """Why rows with a PSR have no DSR: with N > 1 trials the DSR deflates by the spread of the trials' Sharpe ratios,
     and fewer than two trials had one (the others' returns did not move, or they have no result); None when no row is

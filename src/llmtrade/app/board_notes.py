@@ -8,7 +8,7 @@ from collections.abc import Collection, Mapping, Sequence
 
 from llmtrade.analytics import metrics
 from llmtrade.analytics.records import WEEKS_BEYOND, Standing
-from llmtrade.analytics.standings import undeflated_note
+from llmtrade.analytics.standings import bare_sharpe_note, undeflated_note
 from llmtrade.domain.ledger import BooksReset
 from llmtrade.domain.trading import Fill
 from llmtrade.domain.wording import counted
@@ -214,5 +214,6 @@ def no_ratio_note(board: Sequence[Standing]) -> str | None:
 
 def missing_figure_notes(board: Sequence[Standing]) -> list[str]:
     """Why rows with enough returns show "n/a" for a ratio, an interval or the DSR (`no_ratio_note`, `no_spread_note`,
-    standings.undeflated_note)."""
-    return [note for note in (no_ratio_note(board), no_spread_note(board), undeflated_note(board)) if note]
+    standings.bare_sharpe_note and undeflated_note)."""
+    notes = (no_ratio_note(board), no_spread_note(board), bare_sharpe_note(board), undeflated_note(board))
+    return [note for note in notes if note]

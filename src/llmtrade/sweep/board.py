@@ -19,6 +19,7 @@ from typing import Any
 from llmtrade.analytics import metrics
 from llmtrade.analytics.records import TURNOVER_NOTE, Curve, Leaderboard, Standing
 from llmtrade.analytics.standings import (
+    bare_sharpe_note,
     deflated,
     intraday_note,
     open_trades_note,
@@ -141,6 +142,7 @@ def sweep_leaderboard(
         RISK_FREE_NOTE,
         TURNOVER_NOTE,
         *filter(None, [open_trades_note(held, of=len(rows)), _still_note([row.standing for row in rows])]),
+        *filter(None, [bare_sharpe_note([row.standing for row in rows], of=len(rows))]),
         *filter(None, [undeflated_note([row.standing for row in rows], of=len(rows))]),
         *filter(None, [intraday_note(within_sessions([row.standing for row in rows]), of=len(rows))]),
         *([_two_way_note(two_way)] if two_way else []),
