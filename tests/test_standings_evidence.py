@@ -259,3 +259,17 @@ def test_a_sharpe_ratio_shown_without_its_interval_is_said_why() -> None:
     assert len(said) == 1 and "acct_2" not in said[0]
     board = sweep_leaderboard("s", ["only"], 2, {"only": _finished("only", tracks)})
     assert any("Sharpe ratio's interval is n/a for 1 of the 2 rows" in note for note in board.notes), board.notes
+
+
+def test_the_schema_says_which_downside_deviation_the_sortino_ratio_divides_by() -> None:
+    # Two definitions are in use: the root mean square of min(r, 0) over every session (Sortino & Price 1994, as
+    # metrics.sortino computes it) and the standard deviation of the losing sessions alone, which gives another figure
+    # (sqrt(n / losing sessions) times it, and more). The --json schema said "downside deviation below 0", either.
+    from llmtrade.analytics.records import Standing
+
+    description = Standing.model_json_schema()["properties"]["sortino"]["description"]
+    assert "root mean square of min(r, 0) over every session" in description
+    steps = [0.01, -0.02, 0.015, 0.0, -0.005] * 4
+    returns = metrics.daily_returns(_rising("acct_1", steps).curve.equity)
+    downside = math.sqrt(sum(min(r, 0.0) ** 2 for r in returns) / len(returns))
+    assert metrics.sortino(returns) == pytest.approx(sum(returns) / len(returns) / downside * math.sqrt(252))

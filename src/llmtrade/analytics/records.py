@@ -116,8 +116,9 @@ class Standing(Record):
         f"{RATIOS_AGAINST_ZERO}; with its stationary-bootstrap 95% interval"
     )
     sortino: float | None = Field(
-        description="the annualised Sortino ratio: the mean daily return over its downside deviation below 0, x "
-        f"sqrt(252), {RATIOS_AGAINST_ZERO}"
+        description="the annualised Sortino ratio: the mean daily return over its downside deviation below 0 (the root "
+        "mean square of min(r, 0) over every session, Sortino & Price 1994; not the deviation of the losing sessions "
+        f"alone), x sqrt(252), {RATIOS_AGAINST_ZERO}"
     )
     max_drawdown: float = Field(description=DRAWDOWN)
     # The deepest drawdown's length in sessions: its peak to the first close back at the peak, or to the last close
