@@ -496,6 +496,29 @@ def test_an_account_added_after_the_books_began_is_ranked_over_its_own_sessions(
     assert "Sharpe, Sortino and Calmar are n/a" not in notes
 
 
+def test_an_account_added_late_counts_in_the_dsrs_spread_with_its_own_sessions_sharpe_ratio(
+    storage: Storage, database_url: str
+) -> None:
+    """acct_4, added four weeks in, is ranked over its own sessions, and so it counts in the spread of the trials'
+    Sharpe ratios the others' DSR deflates by: its curve before it existed is its starting cash, weeks of returns of 0
+    that pulled its Sharpe ratio towards 0 in that spread (a trial it never ran)."""
+    board = build_leaderboard(_container(database_url, None), _late_books(storage), source="live")
+    curves = {c.name: c for c in board.curves}
+    joined = board.curves[0].sessions.index(date(2024, 12, 3))
+    trials = [s.name for s in board.standings if s.kind == "account" and s.dsr is not None]
+    assert "acct_1" in trials and "acct_4" in trials
+
+    def sharpe(name: str) -> float | None:
+        equity = curves[name].equity[joined if name == "acct_4" else 0 :]
+        return metrics.session_sharpe(metrics.daily_returns(equity))
+
+    known = [v for v in (sharpe(name) for name in trials) if v is not None]
+    variance = sum((v - sum(known) / len(known)) ** 2 for v in known) / (len(known) - 1)
+    acct_1 = next(s for s in board.standings if s.name == "acct_1")
+    returns = metrics.daily_returns(curves["acct_1"].equity)
+    assert acct_1.dsr == pytest.approx(metrics.deflated_sharpe(returns, board.trials, variance), rel=1e-9)
+
+
 def test_an_account_added_after_the_books_began_is_ranked_over_its_own_sessions_in_each_cutoff_period(
     storage: Storage, database_url: str
 ) -> None:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import date
 
 from llmtrade.analytics import metrics
@@ -40,17 +40,25 @@ SESSIONS_PER_WEEK = 5
 TELL_APART = 1.0 - (1.0 - metrics.LEVEL) / 2.0
 
 
-def standings(tracks: Sequence[Track], *, trials: int, trial_names: Collection[str]) -> tuple[Standing, ...]:
+def standings(
+    tracks: Sequence[Track], *, trials: int, trial_names: Collection[str], starts: Mapping[str, int] | None = None
+) -> tuple[Standing, ...]:
     """One Standing per track, in the order given. FLAT and SPY are looked up among the baselines (a
-    missing one leaves its excess interval empty). Raises ValueError when the tracks' sessions differ."""
+    missing one leaves its excess interval empty). `starts`: the curve point each account that entered the books
+    late entered at (app/account_spans.py), whose Sharpe ratio in the trials' spread is over its own sessions (before
+    them its curve is its starting cash, returns of 0 of a trial it never ran). Raises ValueError when the tracks'
+    sessions differ."""
     if len({t.curve.sessions for t in tracks}) > 1:
         raise ValueError("every track of a leaderboard must cover the same sessions")
     returns = {t.curve.name: _returns(t) for t in tracks}
     baselines = {t.curve.name: returns[t.curve.name] for t in tracks if t.curve.kind == "baseline"}
     flat = baselines.get(FLAT)
     spy = baselines.get(SPY)
+    begun = starts or {}
     per_session = [
-        trial_sharpe(t.curve.equity) for t in tracks if t.curve.kind == "account" and t.curve.name in trial_names
+        trial_sharpe(t.curve.equity[begun.get(t.curve.name, 0) :])
+        for t in tracks
+        if t.curve.kind == "account" and t.curve.name in trial_names
     ]
     known = [s for s in per_session if s is not None]
     variance = statistics.variance(known) if len(known) >= 2 else None

@@ -134,13 +134,20 @@ def late_rows(
     end = len(tracks[0].curve.sessions) - 1 if last is None else last
     rows = {s.name: s for s in board}
     for start in sorted({s for s in late.values() if s > first}):
+        at = min(start, end)
         cut = standings(
-            [t.between(min(start, end), end, by_opening=by_opening) for t in tracks],
+            [t.between(at, end, by_opening=by_opening) for t in tracks],
             trials=trials,
             trial_names=trial_names,
+            starts=later(late, at),
         )
         rows |= {s.name: s for s in cut if late.get(s.name) == start}
     return tuple(rows[s.name] for s in board)
+
+
+def later(late: Mapping[str, int], first: int) -> dict[str, int]:
+    """`late`'s starts within a span of the curves from point `first`: those after it, counted from it."""
+    return {name: start - first for name, start in late.items() if start > first}
 
 
 def short_spans(

@@ -17,7 +17,7 @@ from datetime import date
 from llmtrade.analytics import curves
 from llmtrade.analytics.records import Period
 from llmtrade.analytics.standings import standings
-from llmtrade.app.account_spans import late_rows
+from llmtrade.app.account_spans import late_rows, later
 from llmtrade.config.models import Config
 from llmtrade.domain.events import StoredEvent
 from llmtrade.domain.weeks import week_id_for
@@ -165,7 +165,10 @@ def cutoff_periods(
             end=sessions[to],
             standings=late_rows(
                 standings(
-                    [t.between(first, to, by_opening=True) for t in tracks], trials=trials, trial_names=trial_names
+                    [t.between(first, to, by_opening=True) for t in tracks],
+                    trials=trials,
+                    trial_names=trial_names,
+                    starts=later(late or {}, first),
                 ),
                 tracks,
                 late or {},

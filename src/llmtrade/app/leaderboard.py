@@ -217,11 +217,11 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     # left out of the count, dropping the losers raised the survivors' deflated Sharpe.
     removed = sorted(traded - configured)
     trials = len(trial_names) + len(removed)
-    board = standings(tracks, trials=trials, trial_names=trial_names)
     # A backtest trades one config from its first week to its last (a resume refuses another, backtest_inputs.py):
     # every account begins with it, and its valuations (tens of thousands) are not read back to say so.
     accounts = [a.id for a in config.accounts.accounts]
     late = late_starts(events, calendar, accounts, fills, sessions) if source == "live" else {}
+    board = standings(tracks, trials=trials, trial_names=trial_names, starts=late)  # a late trial's own Sharpe
     board = late_rows(board, tracks, late, trials, trial_names)
     modes = trading_modes(events, runs)
     answered = models_answered(set(modes))
