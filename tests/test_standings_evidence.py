@@ -220,9 +220,10 @@ def test_a_trial_wiped_out_still_counts_in_the_spread_the_dsr_deflates_by() -> N
     steps_a = [0.004 * math.sin(i) + 0.001 for i in range(30)]
     steps_c = [0.003 * math.cos(i) + 0.0005 for i in range(30)]
     a, c = _rising("acct_1", steps_a), _rising("acct_3", steps_c)
-    wiped = _track("acct_2", [10_000.0, 10_100.0, 9_900.0, 10_050.0, 0.0, *([0.0] * 26)])
+    before = list(_rising("acct_2", [0.003 * math.sin(2 * i) for i in range(24)]).curve.equity)  # 24 returns
+    wiped = _track("acct_2", [*before, 0.0, *([0.0] * 5)])
     rows = {r.name: r for r in standings([a, wiped, c], trials=3, trial_names={"acct_1", "acct_2", "acct_3"})}
-    to_wipe_out = [0.01, 9_900.0 / 10_100.0 - 1, 10_050.0 / 9_900.0 - 1, -1.0]
+    to_wipe_out = [*metrics.daily_returns(before), -1.0]
     sharpes = [
         statistics_sharpe(metrics.daily_returns(a.curve.equity)),
         statistics_sharpe(to_wipe_out),
@@ -235,7 +236,7 @@ def test_a_trial_wiped_out_still_counts_in_the_spread_the_dsr_deflates_by() -> N
     from llmtrade.analytics.standings import wiped_note
 
     note = wiped_note([a.curve, wiped.curve, c.curve])
-    assert note is not None and "acct_2" in note and str(wiped.curve.sessions[4]) in note
+    assert note is not None and "acct_2" in note and str(wiped.curve.sessions[25]) in note
     assert "acct_1" not in note and wiped_note([a.curve]) is None
     # A sweep's board alike: the run's wiped trial is in the spread of the sweep's trials.
     board = sweep_leaderboard("s", ["only"], 2, {"only": _finished("only", [a, _track("acct_2", wiped.curve.equity)])})
@@ -273,3 +274,31 @@ def test_the_schema_says_which_downside_deviation_the_sortino_ratio_divides_by()
     returns = metrics.daily_returns(_rising("acct_1", steps).curve.equity)
     downside = math.sqrt(sum(min(r, 0.0) ** 2 for r in returns) / len(returns))
     assert metrics.sortino(returns) == pytest.approx(sum(returns) / len(returns) / downside * math.sqrt(252))
+
+
+def test_a_trial_of_too_few_returns_for_a_ratio_is_left_out_of_the_dsrs_spread() -> None:
+    # A PM added to accounts.yaml five sessions ago has a Sharpe ratio of five returns, noise by the leaderboard's own
+    # rule (no ratio is shown under 20): in the spread of the trials' Sharpe ratios it swamped the others' and took
+    # every DSR to 0.0. A sweep's short run alike. It still counts in N (it was tried).
+    rng = np.random.default_rng(4)
+    a = _rising("acct_1", (0.001 + 0.01 * rng.standard_normal(120)).tolist())
+    b = _rising("acct_2", (0.0005 + 0.01 * rng.standard_normal(120)).tolist())
+    late = _rising("acct_3", [0.0] * 115 + [0.004, 0.006, -0.001, 0.005, 0.003])
+    names = {"acct_1", "acct_2", "acct_3"}
+    rows = {r.name: r for r in standings([a, b, late], trials=3, trial_names=names, starts={"acct_3": 115})}
+    sharpes = [statistics_sharpe(metrics.daily_returns(t.curve.equity)) for t in (a, b)]
+    variance = float(np.var(sharpes, ddof=1))
+    for track in (a, b):
+        expected = metrics.deflated_sharpe(metrics.daily_returns(track.curve.equity), 3, variance)
+        assert rows[track.curve.name].dsr == pytest.approx(expected, rel=1e-12)
+    week = [0.010, 0.012, -0.008, 0.011, 0.009]
+    month = (0.001 + 0.01 * rng.standard_normal(40)).tolist()
+    short = _finished("short", [_rising("acct_1", week), _rising("acct_2", [r / 2 for r in week])])
+    long = _finished("long", [_rising("acct_1", month), _rising("acct_2", [r / 2 + 0.001 for r in reversed(month)])])
+    board = sweep_leaderboard("s", ["short", "long"], 4, {"short": short, "long": long})
+    curves = {c.name: c for c in Leaderboard.model_validate(long.leaderboard).curves}
+    spread = [statistics_sharpe(metrics.daily_returns(curves[name].equity)) for name in ("acct_1", "acct_2")]
+    returns = metrics.daily_returns(curves["acct_1"].equity)
+    dsr = {(row.backtest, row.account): row.standing.dsr for row in board.rows}
+    expected = metrics.deflated_sharpe(returns, 4, float(np.var(spread, ddof=1)))
+    assert dsr[("long", "acct_1")] == pytest.approx(expected, rel=1e-12)

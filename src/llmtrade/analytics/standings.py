@@ -246,13 +246,17 @@ def undeflated_note(board: Sequence[Standing], *, of: int | None = None) -> str 
 def trial_sharpe(equity: Sequence[float]) -> float | None:
     """The per-session Sharpe ratio a trial adds to the spread the DSR deflates by: of its daily returns or, for a curve
     that reached 0 (no return is defined after it, so its row has none), of those to that close, the loss of all it
-    had included. Left out, the worst trial narrowed the spread and raised the others' DSR (0.93 for 0.51 in a test)."""
+    had included. Left out, the worst trial narrowed the spread and raised the others' DSR (0.93 for 0.51 in a test).
+    None under `metrics.MIN_RETURNS_FOR_RATIO` returns: a Sharpe ratio of so few is noise (no row shows one), and a PM
+    added five sessions ago swamped the spread and took every DSR to 0.0; it still counts in N."""
     end = next((i for i, value in enumerate(equity) if value <= 0), None)
     if end is None:
-        return metrics.session_sharpe(metrics.daily_returns(equity))
-    if end == 0:
+        returns = metrics.daily_returns(equity)
+    elif end == 0:
         return None
-    return metrics.session_sharpe([*metrics.daily_returns(equity[:end]), equity[end] / equity[end - 1] - 1.0])
+    else:
+        returns = [*metrics.daily_returns(equity[:end]), equity[end] / equity[end - 1] - 1.0]
+    return metrics.session_sharpe(returns) if len(returns) >= metrics.MIN_RETURNS_FOR_RATIO else None
 
 
 def wiped_note(curves: Sequence[Curve]) -> str | None:
