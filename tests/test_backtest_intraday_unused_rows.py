@@ -20,9 +20,14 @@ from tests.test_backtest_intraday_resume import _intraday
 CALENDAR = TradingCalendar()
 
 
-def _rows(folder: Path, symbol: str, days: list[date], at: list[tuple[int, int]]) -> None:
+def _rows(
+    folder: Path, symbol: str, days: list[date], at: list[tuple[int, int]], opens: dict[date, float] | None = None
+) -> None:
+    """`opens`: each day's price (its daily open: a price in session far off the day's bar refuses the start)."""
     lines = ["Timestamp,Price"] + [
-        f"{datetime.combine(day, time(h, m), NEW_YORK).isoformat()},100.0" for day in days for h, m in at
+        f"{datetime.combine(day, time(h, m), NEW_YORK).isoformat()},{(opens or {}).get(day, 100.0)}"
+        for day in days
+        for h, m in at
     ]
     (folder / "intraday").mkdir(parents=True, exist_ok=True)
     (folder / "intraday" / f"{symbol}.csv").write_text("\n".join(lines) + "\n")
@@ -36,7 +41,8 @@ def test_the_start_names_intraday_files_whose_rows_price_no_checkpoint_in_sessio
     _write(folder, bars)
     sessions = [d for d in (WEEK + timedelta(days=n) for n in range(7)) if CALENDAR.is_session(d)]
     _rows(folder, "TLT", sessions, [(8, 0), (9, 0), (9, 29)])  # before the open only
-    _rows(folder, "GLD", sessions, [(10, 0), (10, 30), (11, 0), (11, 30)])  # the morning only: stale by 12:00
+    opens = {b.day: b.open for b in bars["GLD"]}
+    _rows(folder, "GLD", sessions, [(10, 0), (10, 30), (11, 0), (11, 30)], opens)  # the morning only: stale by 12:00
     _intraday(folder, "QQQ", [b for b in bars["QQQ"] if b.day in sessions])  # every 10 minutes: prices them all
     said: list[str] = []
     _run(database_url, tmp_path, name, folder, said)

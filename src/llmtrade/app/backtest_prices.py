@@ -37,10 +37,11 @@ from llmtrade.domain.backtests import flagged_jumps, listed_late
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.market import Bar, PricesBeginLate
 from llmtrade.errors import LlmtradeError, UsageError
-from llmtrade.market.calendar import TradingCalendar
+from llmtrade.market.calendar import TradingCalendar, new_york_date
+from llmtrade.market.csv_quotes import off_range_rows
 from llmtrade.market.indicators import LONGEST_WINDOW
 from llmtrade.market.jumps import SPIKE, Jump, price_jump, suspect_moves
-from llmtrade.market.providers import provider_names
+from llmtrade.market.providers import csv_dir, provider_names
 from llmtrade.market.service import MarketData
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import Storage
@@ -306,5 +307,9 @@ def prefetch(app: BacktestContainer, storage: Storage, plan: dict[date, list[Job
     late = benchmark_late(app, market, held.bars, plan)
     if late is not None:  # no week can run on these prices (what they cached is forgotten: the start binds nothing)
         raise late
+    folder = csv_dir(app.loaded.config.assets, app.settings)
+    quoting = {new_york_date(job.at) for job in jobs if app.calendar.is_open(job.at)}
+    if folder is not None and (off := off_range_rows(folder, held.bars, quoting, app.calendar)) is not None:
+        raise off  # a checkpoint would trade at it, unsaid (csv_quotes.py); refused as a daily bar's own bad close
     check_prices(app, storage, market, held.bars, min(job.at for job in jobs), after)
     record_delisted(app, storage, app.delisted, {s: where(s) for s in app.delisted})

@@ -31,12 +31,12 @@ import hashlib
 import math
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from pathlib import Path
 
-from llmtrade.domain.market import Quote
+from llmtrade.domain.market import Bar, Quote
 from llmtrade.errors import MarketDataError, MarketDataMissing
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar, new_york_date
 from llmtrade.market.csv_files import INTRADAY_DIR, case_twins, twins_refused
@@ -297,6 +297,77 @@ def stale_notice(
         "the session's open from its daily file (kind daily-open), not from the intraday file, and an order sent then "
         "fills at the session's close"
     )
+
+
+# How far past its session's daily low-high an intraday price may lie before a backtest refuses it: a feed's own
+# prints or quote midpoints may stray a little from the consolidated bar; a misplaced decimal or another symbol's price
+# does not.
+OFF_RANGE = 0.01
+
+
+def off_range_rows(
+    folder: Path, bars: Mapping[str, Sequence[Bar]], sessions: Iterable[date], calendar: TradingCalendar
+) -> PriceFilesMisconfigured | None:
+    """The refusal of a backtest's start when an intraday file prices a symbol, in session (open to close) on one of
+    `sessions`, more than OFF_RANGE outside that session's daily bar in `bars` (its low to its high): a checkpoint would
+    trade at it, and a backtest looks at no quote as a live run's bad-print rule does (quote_checks.py). The first such
+    file's first row, with its line, and how many more rows alike; None when there is none. Rows before the open or
+    after the close (pre-market, after-hours: no job in session reads them) are not looked at; a file that cannot be
+    read is left to the quote that reads it (it says why)."""
+    days = sorted(set(sessions))
+    for symbol in sorted(bars):
+        path = intraday_file(folder, symbol)
+        if unusable(path) is not None:
+            continue
+        try:
+            stat = path.stat()
+            stamps, prices = _read(path, stat.st_mtime_ns, stat.st_size)
+        except (OSError, MarketDataError):
+            continue
+        of_day = {bar.day: bar for bar in bars[symbol]}
+        off: list[tuple[float, float, Bar]] = []
+        for day in days:
+            if (bar := of_day.get(day)) is None or not calendar.is_session(day):
+                continue
+            first = bisect_left(stamps, calendar.session_open(day).timestamp())
+            last = bisect_right(stamps, calendar.session_close(day).timestamp())
+            off += [
+                (stamps[i], prices[i], bar)
+                for i in range(first, last)
+                if not bar.low * (1 - OFF_RANGE) <= prices[i] <= bar.high * (1 + OFF_RANGE)
+            ]
+        if off:
+            return _off_range(path, symbol, off)
+    return None
+
+
+def _off_range(path: Path, symbol: str, off: list[tuple[float, float, Bar]]) -> PriceFilesMisconfigured:
+    lines = _lines(path, [stamp for stamp, _, _ in off])
+    stamp, price, bar = off[0]
+    at = datetime.fromtimestamp(stamp, NEW_YORK).isoformat()
+    more = ""
+    if len(off) > 1:
+        shown = ", ".join(str(n) for n in lines[1:6]) + (f" and {len(off) - 6} more" if len(off) > 6 else "")
+        plural = "s" if len(off) > 2 else ""
+        more = f" (and {len(off) - 1} more row{plural} alike: line{plural} {shown})"
+    return PriceFilesMisconfigured(
+        f"{path}, line {lines[0]}: {symbol} at {at} is {price:g}, outside {bar.day}'s low-high in {symbol}.csv "
+        f"({bar.low:.2f} to {bar.high:.2f}) by more than {OFF_RANGE:.0%}{more}: a checkpoint then would trade at it. "
+        "Fix the row (a misplaced decimal, another symbol's price) or take it out, and run again"
+    )
+
+
+def _lines(path: Path, stamps: list[float]) -> list[int]:
+    """The line of each of `stamps` (rows of `path`, which `_read` read: ascending, unique) in the file."""
+    wanted = set(stamps)
+    text = decoded(path.read_bytes()).splitlines()
+    reader = csv.DictReader(text, delimiter=delimiter(text[0]))
+    found: dict[float, int] = {}
+    for row in reader:
+        stamp = datetime.fromisoformat((row["Timestamp"] or "").strip()).timestamp()
+        if stamp in wanted:
+            found[stamp] = reader.line_num
+    return [found[stamp] for stamp in stamps]
 
 
 def _digests(stamps: list[float], prices: list[float], first: date, last: date) -> dict[date, str]:
