@@ -139,7 +139,8 @@ def test_one_candidates_unreadable_csv_file_leaves_it_out_and_discovery_judges_t
     performance = _json("discover", "performance")
     assert (performance["judged_candidates"], performance["top"]) == (3, 20)
     alike = " ".join(runner.invoke(app, ["discover", "performance"]).stdout.split())
-    assert "every picker's picks are all 3 candidates judged (its best 20 count): no figure below can tell" in alike
+    assert "every picker's picks are all 3 candidates judged (its best 20 count): their hit rates" in alike
+    assert "only the rank IC (which ranks every candidate by its score) can tell them apart" in alike
 
 
 def test_discover_on_a_csv_folder_ending_long_ago_says_why_no_candidate_could_be_judged(

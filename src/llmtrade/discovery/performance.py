@@ -3,7 +3,8 @@ from matured outcomes only. Pure: judged sessions and matured forward returns in
 
 Per picker, over the judged sessions whose horizon has matured (as of the reader's session):
 - rank IC: Spearman correlation of the picker's scores with the candidates' excess returns over SPY,
-  one per session; its mean, and the mean over its Newey-West (HAC) standard error;
+  one per session; its mean, and the mean over its Newey-West (HAC) standard error, over the sessions that have one
+  (`ic_sessions`: scores all alike rank nothing);
 - hit rate: the share of the picker's top `top` suggestions that beat SPY;
 - top minus median: the mean excess return of its top `top` minus the median excess of all candidates;
 - turnover: the mean share of its top `top` replaced from one judged session to the next (all judged
@@ -36,6 +37,9 @@ class PickerPerformance(Record):
     picker: str
     sessions: int  # judged sessions with a matured outcome
     mean_ic: float | None
+    # Of `sessions`, those with a rank IC, which `mean_ic`, `ic_t_hac` and `ensemble_minus` are over: a session whose
+    # scores are all alike (the metric picker's 1.0 for every candidate passing its filters) ranks nothing and has none.
+    ic_sessions: int = 0
     ic_t_hac: float | None
     hit_rate: float | None
     top_minus_median: float | None
@@ -98,6 +102,7 @@ def evaluate(
                 picker=picker,
                 sessions=len(matured),
                 mean_ic=math.fsum(values) / len(values) if values else None,
+                ic_sessions=len(values),
                 ic_t_hac=newey_west_t(values, lags),
                 hit_rate=sum(hits) / len(hits) if hits else None,
                 top_minus_median=math.fsum(spreads) / len(spreads) if spreads else None,

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from llmtrade.app.discovery_results import DiscoverResult, PerformanceResult, WatchlistResult
 from llmtrade.console import Output
+from llmtrade.discovery.performance import MIN_DIFFERENCES, PickerPerformance
 from llmtrade.domain.discovery import Disagreement, WatchlistEntry
 from llmtrade.domain.wording import counted, signed_percent
 
@@ -100,7 +101,8 @@ def print_performance(out: Output, result: PerformanceResult) -> None:
             (
                 "pickers alike",
                 f"every picker's picks are all {result.judged_candidates} candidates judged (its best {result.top} "
-                "count): no figure below can tell them apart; give prices for more candidates to compare them",
+                "count): their hit rates, top-median and turnover are the same, and only the rank IC (which ranks "
+                "every candidate by its score) can tell them apart; give prices for more candidates to compare them",
             )
         )
     if result.unmeasured_picks:
@@ -121,7 +123,7 @@ def print_performance(out: Output, result: PerformanceResult) -> None:
             (
                 p.picker,
                 p.sessions,
-                _f(p.mean_ic),
+                _f(p.mean_ic) + (f" ({counted(p.ic_sessions, 'session')})" if _fewer(p) else ""),
                 _f(p.ic_t_hac, ".2f"),
                 _f(p.hit_rate, ".1%"),
                 "-" if p.top_minus_median is None else signed_percent(p.top_minus_median, 2),
@@ -136,6 +138,14 @@ def print_performance(out: Output, result: PerformanceResult) -> None:
         _PERFORMANCE_COLUMNS,
         rows,
     )
+    if fewer := [p for p in result.pickers if _fewer(p)]:
+        out.line(
+            "rank IC from fewer sessions than judged: "
+            + ", ".join(f"{p.picker} {p.ic_sessions} of {p.sessions}" for p in fewer)
+            + ": in the others its scores were all alike (every candidate scored the same, as the metric picker's "
+            "1.0 for each one passing its filters), which ranks nothing; its IC, HAC t and ensemble difference are "
+            "over the sessions with one"
+        )
     w, r = result.weights, result.refit_weights
     configured = f"ensemble weights: configured metric {w.metric:.2f} fuzzy {w.fuzzy:.2f} llm {w.llm:.2f}; "
     if not result.matured_sessions:
@@ -144,6 +154,30 @@ def print_performance(out: Output, result: PerformanceResult) -> None:
         out.line(_nothing_matured(result))
         return
     out.line(configured + f"re-fitted from matured outcomes metric {r.metric:.2f} fuzzy {r.fuzzy:.2f} llm {r.llm:.2f}")
+    if thin := _thin_refit(result):
+        out.line(thin)
+
+
+def _fewer(p: PickerPerformance) -> bool:
+    """Whether `p`'s rank IC is over fewer sessions than it has (the others' scores all alike)."""
+    return p.mean_ic is not None and p.ic_sessions < p.sessions
+
+
+def _thin_refit(result: PerformanceResult) -> str | None:
+    """What a re-fitted weight rests on when a picker given one has an IC of fewer than MIN_DIFFERENCES sessions (a
+    trial's metric weight of 0.99 came from one session's IC)."""
+    r = result.refit_weights
+    given = {"metric": r.metric, "fuzzy": r.fuzzy, "llm": r.llm}
+    thin = [p for p in result.pickers if given.get(p.picker, 0.0) > 0 and p.ic_sessions < MIN_DIFFERENCES]
+    if not thin or r == result.weights:
+        return None
+    first, *rest = thin
+    parts = [f"{first.picker}'s IC of {counted(first.ic_sessions, 'session')}"]
+    parts += [f"{p.picker}'s of {counted(p.ic_sessions, 'session')}" for p in rest]
+    return (
+        f"note: the re-fitted weights rest on {', '.join(parts)}: under {MIN_DIFFERENCES} sessions, too few for the "
+        "ensemble difference's interval, and as noisy as that"
+    )
 
 
 def _nothing_matured(result: PerformanceResult) -> str:
