@@ -19,7 +19,14 @@ from datetime import date
 from llmtrade.domain import streams
 from llmtrade.domain.backtests import BacktestStopped
 from llmtrade.domain.events import NewEvent
-from llmtrade.errors import BudgetExceeded, LlmtradeError, PromptError, ReplayMiss, TemporaryError
+from llmtrade.errors import (
+    BudgetExceeded,
+    InvalidLLMOutput,
+    LlmtradeError,
+    PromptError,
+    ReplayMiss,
+    TemporaryError,
+)
 from llmtrade.exits import causes, error_text, exit_code_of
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.schedule import Job, JobKind
@@ -154,6 +161,15 @@ def _advice(exc: LlmtradeError) -> str | None:
         # old template, so are asked again (pipeline/retry.py `basis`); the prompt templates are not in the inputs a
         # resume compares, so the same name goes on with the fixed one.
         return "fix the prompt template named and run the same command to go on from this week"
+    if any(isinstance(link, InvalidLLMOutput) for link in chain):
+        # The replay cache keeps every live answer, an invalid one too (a replay gives what the model said, and a repair
+        # is asked from it): the same command replays it, pays nothing and stops here again, for good.
+        return (
+            "the model's invalid answers it stopped on are in the replay cache (it keeps every live answer, as the "
+            "model gave it), so the same command replays them and stops here again; run the range with --offline "
+            "under a new --name, or change the prompt that asked them (CONFIG_DIR/prompts: a changed prompt is asked "
+            "anew, with --live-misses USD)"
+        )
     if any(isinstance(link, TemporaryError) for link in chain):
         return (
             "nothing of the failed step was stored as final; run the same command again later to go on from this "

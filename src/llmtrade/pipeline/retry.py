@@ -103,6 +103,16 @@ def is_temporary(error: BaseException) -> bool:
     return isinstance(error, TemporaryError)
 
 
+def none_answered(message: str, failed: Mapping[str, LlmtradeError]) -> LlmtradeError:
+    """A stage's failure when no role of it answered (`failed`: each role's error): temporary when every one was, and
+    raised from the first final one, so a reader of the chain (a backtest's stop, app/backtest_stops.py) sees what it
+    was (an invalid answer the replay cache keeps, a refused key), not only the joined words."""
+    temporary = all(is_temporary(error) for error in failed.values())
+    error = (TemporaryError if temporary else OperationalError)(message)
+    error.__cause__ = next((e for e in failed.values() if not is_temporary(e)), None)
+    return error
+
+
 async def settle(
     events: EventStore,
     *,

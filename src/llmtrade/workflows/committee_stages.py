@@ -26,10 +26,10 @@ from llmtrade.domain.committee import (
 from llmtrade.domain.events import EventPayload, InputsMissing, StoredEvent
 from llmtrade.domain.streams import week_stream
 from llmtrade.domain.wording import in_short
-from llmtrade.errors import LlmtradeError, OperationalError, TemporaryError
+from llmtrade.errors import LlmtradeError, OperationalError
 from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.pipeline.frozen import once
-from llmtrade.pipeline.retry import Window, asked_with, failure_type, is_temporary, settle
+from llmtrade.pipeline.retry import Window, asked_with, failure_type, none_answered, settle
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.memory_keys import FLAGS, MEMORY_NOTES
 from llmtrade.workflows.research_stages import DEGRADED, RESEARCH_PACKS
@@ -108,8 +108,7 @@ class PitchStage(_CommitteeStage):
             if not settled.answers:
                 # Store nothing: a rerun must be able to ask again once the models answer.
                 reason = "; ".join(f"{key}: {error}" for key, error in failed.items())
-                temporary = all(is_temporary(error) for error in failed.values())
-                raise (TemporaryError if temporary else OperationalError)(f"every PM failed to pitch: {reason}")
+                raise none_answered(f"every PM failed to pitch: {reason}", failed)
             return [
                 *settled.answers.values(),
                 *(

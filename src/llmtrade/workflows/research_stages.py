@@ -22,14 +22,14 @@ from llmtrade.domain.research import (
     ResearchProviderFailed,
 )
 from llmtrade.domain.wording import in_short
-from llmtrade.errors import LlmtradeError, OperationalError, TemporaryError
+from llmtrade.errors import LlmtradeError, OperationalError
 from llmtrade.fanout import gather_settled
 from llmtrade.llm.gateway import CallSite, LLMGateway
 from llmtrade.market.service import MarketData
 from llmtrade.market.snapshot import priced, week_snapshot
 from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.pipeline.frozen import once
-from llmtrade.pipeline.retry import Window, asked_with, failure_type, is_temporary, settle
+from llmtrade.pipeline.retry import Window, asked_with, failure_type, none_answered, settle
 from llmtrade.prompts.renderer import PromptRenderer, RenderedPrompt
 from llmtrade.storage.event_store import EventStore
 
@@ -200,8 +200,7 @@ class ResearchStage:
         if not settled.answers:
             # Store nothing: a rerun must be able to try again once the providers answer.
             reasons = "; ".join(f"{key} ({by_id[key].model}): {error}" for key, error in failed.items())
-            temporary = all(is_temporary(error) for error in failed.values())
-            raise (TemporaryError if temporary else OperationalError)(f"every research provider failed: {reasons}")
+            raise none_answered(f"every research provider failed: {reasons}", failed)
         payloads: list[EventPayload] = list(settled.answers.values())
         for key, error in failed.items():
             payloads.append(
