@@ -82,3 +82,45 @@ def test_rows_outside_the_session_or_a_little_off_its_range_pass(tmp_path: Path)
     assert refused is not None
     assert "intraday/GLD.csv, line 4: GLD at " in str(refused), refused
     assert "(and 1 more row alike: line 5)" in str(refused), refused
+
+
+def test_a_candidates_intraday_price_far_off_its_day_leaves_that_candidate_out(
+    database_url: str, pg_admin_url: str, tmp_path: Path
+) -> None:
+    """In watchlist mode a discovery candidate is traded, and a checkpoint prices a held one from its intraday file as
+    it prices a universe symbol: the universe's files were looked at, the candidates' not. Such a candidate is left
+    out, said once with the row, as a candidate whose daily file cannot be used is (test_backtest_discovery.py)."""
+    import uuid
+
+    from llmtrade.market.synthetic import SyntheticMarket, candidate_classes
+    from llmtrade.storage.database import backtest_database
+    from tests.test_backtest_discovery import _config, _events, _url
+
+    bars = history(WEEK + timedelta(days=17))
+    extra = SyntheticMarket({"SPY": "equity"}, seed=11, extra=candidate_classes())
+    first, last = min(b.day for b in bars["SPY"]), max(b.day for b in bars["SPY"])
+    more = extra.daily_bars(["XLE", "XLK"], first, last)
+    folder, name = tmp_path / "prices", f"t{uuid.uuid4().hex[:10]}"
+    _write(folder, {**bars, **more})
+    _intraday(folder, "XLK", [b for b in more["XLK"] if b.day >= WEEK])
+    path = folder / "intraday" / "XLK.csv"
+    lines = path.read_text().splitlines()
+    stamp, price = lines[10].split(",")
+    lines[10] = f"{stamp},{float(price) * 10:.4f}"
+    path.write_text("\n".join(lines) + "\n")
+    warned: list[str] = []
+    settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(tmp_path))
+    spec = BacktestSpec(name=name, first=WEEK, last=WEEK + timedelta(days=7), offline=True, replay=False, csv=folder)
+    config = _config(tmp_path / "config", universe_mode="watchlist")
+    backtest(settings, load_config(config), config, spec, say=lambda _t: None, warn=warned.append)
+    about = [w for w in warned if w.startswith("backtest discovery")]
+    assert len(about) == 1, about
+    assert about[0].startswith(
+        f"backtest discovery leaves out XLK (the other candidates are judged): {path}, line 11: XLK at {stamp} is "
+    ), about
+    judged = {
+        s["symbol"]
+        for _, payload in _events(_url(pg_admin_url, backtest_database(name)), "SuggestionsMade")
+        for s in payload["suggestions"]
+    }
+    assert "XLE" in judged and "XLK" not in judged

@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from bisect import bisect_left, bisect_right
 from collections import Counter
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
@@ -32,11 +32,14 @@ from llmtrade.discovery import outcomes
 from llmtrade.discovery.features import PairHistory
 from llmtrade.discovery.run import FEATURE_SESSIONS, Featured, candidate_features, sort_out
 from llmtrade.domain.discovery import HORIZONS, CandidateFeatures
+from llmtrade.domain.market import Bar
 from llmtrade.domain.streams import DISCOVERY, UNIVERSE, forward_returns_stream, week_stream
 from llmtrade.errors import LlmtradeError, MarketDataError, RunStopped, TemporaryError
 from llmtrade.exits import causes
 from llmtrade.market.calendar import TradingCalendar
+from llmtrade.market.csv_quotes import off_range_rows
 from llmtrade.market.failures import few, own_words
+from llmtrade.market.providers import csv_dir
 from llmtrade.market.service import BarSeries, MarketData
 from llmtrade.storage.bootstrap import Storage
 
@@ -192,6 +195,8 @@ def start(
             # (a fetch of all would build, validate and store them again, and drop the cache's copy).
             others = [s for s in symbols if s not in universe]
             fetched, dropped = _usable(market, others, since, end)
+            if settings.universe_mode != "static" and fetched is not None:  # a watchlist is traded: quoted in session
+                dropped |= _off_range(app, fetched.bars, first, end)
             if dropped:  # said once; each week's discovery then judges the others
                 reasons = "; ".join(dropped.values())
                 app.warning(
@@ -220,6 +225,18 @@ def start(
         if not all(storage.events.stream_version(forward_returns_stream(session, h)) for h in HORIZONS)
     }
     return BacktestDiscovery(app, candidates, spent, held, pending, count=count)
+
+
+def _off_range(app: Container, bars: Mapping[str, Sequence[Bar]], first: date, end: date) -> dict[str, str]:
+    """Each candidate of `bars` whose intraday file prices it in session, from `first` to `end`, far off its day's
+    bar, with why (market/csv_quotes.py `off_range_rows`): a checkpoint would trade a held one at it, so it is left
+    out, as a candidate whose daily file cannot be used is; a universe symbol's refuses the start (backtest_prices)."""
+    folder = csv_dir(app.loaded.config.assets, app.settings)
+    if folder is None:
+        return {}
+    days = app.calendar.sessions_between(first, end)
+    found = {symbol: off_range_rows(folder, {symbol: series}, days, app.calendar) for symbol, series in bars.items()}
+    return {symbol: str(off) for symbol, off in found.items() if off is not None}
 
 
 def _usable(market: MarketData, symbols: list[str], first: date, end: date) -> tuple[BarSeries | None, dict[str, str]]:
