@@ -54,6 +54,7 @@ def test_a_backtest_refuses_an_intraday_price_far_outside_its_sessions_daily_ran
     assert f"{path}, line 11: " in message, message
     assert f"GLD at {stamp} is {float(price) / 10:g}" in message, message
     assert f"outside {WEEK}'s low-high in GLD.csv ({day.low:.2f} to {day.high:.2f})" in message, message
+    assert "Fix the row (a misplaced decimal, another symbol's price)" in message, message
 
 
 def test_rows_outside_the_session_or_a_little_off_its_range_pass(tmp_path: Path) -> None:
@@ -82,6 +83,10 @@ def test_rows_outside_the_session_or_a_little_off_its_range_pass(tmp_path: Path)
     assert refused is not None
     assert "intraday/GLD.csv, line 4: GLD at " in str(refused), refused
     assert "(and 1 more row alike: line 5)" in str(refused), refused
+    # Two of its three rows in session off: no bad print, but files on two bases (an adjusted daily Close beside
+    # unadjusted intraday prices), which no fix of a row mends.
+    assert "Most of its rows in session are off (2 of 3): the two files are likely on different bases" in str(refused)
+    assert "Fix the row" not in str(refused)
 
 
 def test_a_candidates_intraday_price_far_off_its_day_leaves_that_candidate_out(

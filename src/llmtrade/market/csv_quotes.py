@@ -326,22 +326,24 @@ def off_range_rows(
             continue
         of_day = {bar.day: bar for bar in bars[symbol]}
         off: list[tuple[float, float, Bar]] = []
+        checked = 0
         for day in days:
             if (bar := of_day.get(day)) is None or not calendar.is_session(day):
                 continue
             first = bisect_left(stamps, calendar.session_open(day).timestamp())
             last = bisect_right(stamps, calendar.session_close(day).timestamp())
+            checked += last - first
             off += [
                 (stamps[i], prices[i], bar)
                 for i in range(first, last)
                 if not bar.low * (1 - OFF_RANGE) <= prices[i] <= bar.high * (1 + OFF_RANGE)
             ]
         if off:
-            return _off_range(path, symbol, off)
+            return _off_range(path, symbol, off, checked)
     return None
 
 
-def _off_range(path: Path, symbol: str, off: list[tuple[float, float, Bar]]) -> PriceFilesMisconfigured:
+def _off_range(path: Path, symbol: str, off: list[tuple[float, float, Bar]], checked: int) -> PriceFilesMisconfigured:
     lines = _lines(path, [stamp for stamp, _, _ in off])
     stamp, price, bar = off[0]
     at = datetime.fromtimestamp(stamp, NEW_YORK).isoformat()
@@ -353,7 +355,15 @@ def _off_range(path: Path, symbol: str, off: list[tuple[float, float, Bar]]) -> 
     return PriceFilesMisconfigured(
         f"{path}, line {lines[0]}: {symbol} at {at} is {price:g}, outside {bar.day}'s low-high in {symbol}.csv "
         f"({bar.low:.2f} to {bar.high:.2f}) by more than {OFF_RANGE:.0%}{more}: a checkpoint then would trade at it. "
-        "Fix the row (a misplaced decimal, another symbol's price) or take it out, and run again"
+        + (
+            # Most rows off: not a bad print but two bases (a daily Close adjusted for dividends or splits, as
+            # yfinance's auto_adjust gives, beside unadjusted intraday prices), which no single row's fix mends.
+            f"Most of its rows in session are off ({len(off)} of {checked}): the two files are likely on different "
+            f"bases (one adjusted for dividends or splits, the other not); give {symbol}.csv and its intraday file "
+            "on the same basis, and run again"
+            if 2 * len(off) > checked
+            else "Fix the row (a misplaced decimal, another symbol's price) or take it out, and run again"
+        )
     )
 
 
