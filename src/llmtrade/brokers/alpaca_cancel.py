@@ -117,6 +117,16 @@ def _cancel_latest(api: AlpacaTrading, client_order_id: str, chain: list[Any]) -
     # works on it, or filled when the fill won the race) comes from a lookup. One that fails is no failed cancel
     # (a raise says none was made): the next look reads the order; until then it is as found.
     after = api.looked_up_chain(client_order_id)
-    if not asked and after is not None and being_replaced(after[-1]):
+    if not asked and after is not None and _replaced_since(found, after[-1]):
         return after
     return CancelAnswer(chain_result(after if after is not None else chain), asked=asked)
+
+
+def _replaced_since(deleted: Any, latest: Any) -> bool:
+    """Whether a DELETE of `deleted` Alpaca refused met a replace, under way (`latest` is being replaced) or landed
+    since (`latest` another order, working with no cancel under way): the order working in the plan's order's place was
+    never asked to cancel. Read as ended or canceled by another hand ("not asked"), a halt took its request back and
+    the replacement, an opening order of a halted account, went on working, free to fill."""
+    if being_replaced(latest):
+        return True
+    return str(latest.id) != str(deleted.id) and is_working(latest) and not canceling(latest)

@@ -1,0 +1,54 @@
+"""A cancel of an Alpaca order that a person begins to replace between the cancel's look and its DELETE: Alpaca refuses
+the DELETE (422: "pending_replace" rejects a cancel), and the replace lands before the look after it. The order working
+in the plan's order's place then is the replacement, never asked to cancel: no end of another hand's. The real alpaca-py
+client against the loopback fake."""
+
+from __future__ import annotations
+
+from llmtrade.brokers.alpaca import AlpacaBroker
+from llmtrade.brokers.fills import record_new_fills
+from llmtrade.domain.breaker import BreakerCancelFailed
+from llmtrade.domain.trading import OrderStatus
+from llmtrade.market.alpaca_limits import RateLimitWaits
+from llmtrade.storage.bootstrap import Storage
+from llmtrade.workflows.execution import send_orders
+from tests.fakes.alpaca_server import FakeAlpacaServer, Wall
+from tests.test_alpaca_order_ends import CID, KEY, ORDER, SECRET, STREAM, WEEK
+from tests.test_alpaca_replaced_orders import NIGHT, OPEN, _ends
+
+
+def test_a_replace_that_lands_between_the_cancels_refusal_and_its_look_is_canceled_not_taken_for_another_hands(
+    storage: Storage,
+) -> None:
+    """The halt's cancel looked the plan's opening order up (working), a person's replace began before its DELETE
+    (refused, 422) and landed before the look after it: the replacement was found working and the answer read "not
+    asked" (taken for a cancel under way by another hand): the halt took its request back and the replacement, an
+    opening order of a halted account, went on working, free to fill. Now the replacement is asked to cancel."""
+    from llmtrade.risk.halt_cancels import cancel_opening_orders
+
+    with FakeAlpacaServer(key_id=KEY, secret_key=SECRET) as server:
+        server.set_price("SPY", 500.0)
+        server.set_time(NIGHT)
+        wall = Wall()
+        server.wall = wall
+        waits = RateLimitWaits(wall=wall, sleep=wall.sleep)
+        broker = AlpacaBroker("acct_1", KEY, SECRET, url_override=server.base_url, timeout_seconds=2.0, waits=waits)
+        send_orders(storage.events, broker, [ORDER], stream=STREAM, week_id=WEEK, run_id="r1")
+        server.set_time(OPEN)
+        server.mark_routed(CID)
+        replaced: list[str] = []
+        # The cancel's look (after the listing of the open orders) finds the order working; the replace begins then.
+        server.after_next(
+            "GET", r"/v2/orders:by_client_order_id", lambda: replaced.append(server.replace_order(CID, pending=True))
+        )
+        server.after_next("DELETE", r"/v2/orders/[^/]+", server.settle_replaces)  # lands just after the refusal
+
+        canceled = cancel_opening_orders(storage.events, broker, {}, "drawdown 21%", week_id=WEEK, run_id="r2")
+
+        [replacement] = replaced
+        assert server.orders[replacement]["status"] == "canceled"
+        assert [c.client_order_id for c in canceled] == [CID]
+        assert storage.events.read(type=BreakerCancelFailed.event_type()) == []
+        record_new_fills(storage.events, broker, week_id=WEEK, run_id="r3")
+        [ended] = _ends(storage)
+        assert ended.status is OrderStatus.CANCELED and "circuit breaker" in ended.reason
