@@ -5,10 +5,13 @@ client against the loopback fake."""
 
 from __future__ import annotations
 
+import pytest
+
 from llmtrade.brokers.alpaca import AlpacaBroker
 from llmtrade.brokers.fills import record_new_fills
 from llmtrade.domain.breaker import BreakerCancelFailed
 from llmtrade.domain.trading import OrderStatus
+from llmtrade.errors import BrokerUnavailable
 from llmtrade.market.alpaca_limits import RateLimitWaits
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows.execution import send_orders
@@ -52,3 +55,46 @@ def test_a_replace_that_lands_between_the_cancels_refusal_and_its_look_is_cancel
         record_new_fills(storage.events, broker, week_id=WEEK, run_id="r3")
         [ended] = _ends(storage)
         assert ended.status is OrderStatus.CANCELED and "circuit breaker" in ended.reason
+
+
+def test_a_refused_cancel_whose_order_cannot_be_looked_up_after_is_not_made_not_taken_for_another_hands(
+    storage: Storage,
+) -> None:
+    """The halt's DELETE refused (422: a person's replace began between the cancel's look and it) and the look after it
+    failed (503): the order's state unknown, the answer was "not asked" with the order as first found (working), which
+    the halt read as a cancel under way by another hand: its request taken back as such, no error, and the
+    replacement, an opening order of a halted account, left working until a later job's look, hours away. A cancel
+    refused and not looked up is a cancel not made: the halt says so and the job stops as temporary (its rerun asks
+    again)."""
+    from llmtrade.risk.halt_cancels import cancel_opening_orders
+
+    with FakeAlpacaServer(key_id=KEY, secret_key=SECRET) as server:
+        server.set_price("SPY", 500.0)
+        server.set_time(NIGHT)
+        wall = Wall()
+        server.wall = wall
+        waits = RateLimitWaits(wall=wall, sleep=wall.sleep)
+        broker = AlpacaBroker("acct_1", KEY, SECRET, url_override=server.base_url, timeout_seconds=2.0, waits=waits)
+        send_orders(storage.events, broker, [ORDER], stream=STREAM, week_id=WEEK, run_id="r1")
+        server.set_time(OPEN)
+        server.mark_routed(CID)
+        replaced: list[str] = []
+        server.after_next(
+            "GET", r"/v2/orders:by_client_order_id", lambda: replaced.append(server.replace_order(CID, pending=True))
+        )
+        server.after_next(
+            "DELETE", r"/v2/orders/[^/]+", lambda: server.fail_route("GET", r"/v2/orders:by_client_order_id", 503)
+        )
+
+        with pytest.raises(BrokerUnavailable):
+            cancel_opening_orders(storage.events, broker, {}, "drawdown 21%", week_id=WEEK, run_id="r2")
+
+        [failed] = [
+            BreakerCancelFailed.from_event(e) for e in storage.events.read(type=BreakerCancelFailed.event_type())
+        ]
+        assert failed.client_order_id == CID and "another hand" not in failed.reason
+        # The replace lands: the rerun's cancel reaches the replacement.
+        server.settle_replaces()
+        canceled = cancel_opening_orders(storage.events, broker, {}, "drawdown 21%", week_id=WEEK, run_id="r3")
+        assert [c.client_order_id for c in canceled] == [CID]
+        assert server.orders[replaced[0]]["status"] == "canceled"

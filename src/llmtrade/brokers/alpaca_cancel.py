@@ -117,7 +117,15 @@ def _cancel_latest(api: AlpacaTrading, client_order_id: str, chain: list[Any]) -
     # works on it, or filled when the fill won the race) comes from a lookup. One that fails is no failed cancel
     # (a raise says none was made): the next look reads the order; until then it is as found.
     after = api.looked_up_chain(client_order_id)
-    if not asked and after is not None and _replaced_since(found, after[-1]):
+    if not asked and after is None:
+        # Refused, and its state unread: it ended, or a replace of it began and the order working in its place was
+        # never asked. Answered "not asked" with the order as first found (working), a halt read a cancel under way by
+        # another hand, took its request back without an error, and left a replacement working until a later job.
+        raise BrokerUnavailable(
+            f"alpaca refused the cancel of order {client_order_id} (it ended, or a replace of it began) and looking it "
+            "up afterwards failed: the cancel was not made; the next look asks again"
+        )
+    if not asked and _replaced_since(found, after[-1]):
         return after
     return CancelAnswer(chain_result(after if after is not None else chain), asked=asked)
 
