@@ -161,11 +161,20 @@ def chains(listed: Sequence[Any], by_id: ById) -> tuple[dict[str, list[Any]], se
 def folded_fills(listed: Sequence[Any], account_id: str, by_id: ById) -> list[Fill]:
     """The fills of `listed` (single orders), one per order, a chain of llmtrade's as one fill of its first order."""
     grouped, folded = chains(listed, by_id)
-    fills = [f for f in (to_fill(o, account_id) for o in listed if str(o.id) not in folded) if f is not None]
+    alone = [o for o in listed if str(o.id) not in folded and not _unseen_replacement(o)]
+    fills = [f for f in (to_fill(o, account_id) for o in alone) if f is not None]
     for chain in grouped.values():
         if (fill := _chain_fill(chain, account_id)) is not None:
             fills.append(fill)
     return fills
+
+
+def _unseen_replacement(order: Any) -> bool:
+    """Whether `order`, llmtrade's and in no chain, was replaced by an order the listing does not show (not yet, or
+    not as replacing it): its fill so far is no final fill, as its "replaced" is no end (`chain_result`). Booked, a part
+    fill was the order's one OrderFilled, and the replacement's shares, once shown and filled, were refused as a second
+    fill of the order and held as if by hand."""
+    return enum_value(order.status) == REPLACED_STATUS and is_ours(order.client_order_id)
 
 
 def _chain_fill(chain: Sequence[Any], account_id: str) -> Fill | None:
