@@ -98,3 +98,38 @@ def test_a_refused_cancel_whose_order_cannot_be_looked_up_after_is_not_made_not_
         canceled = cancel_opening_orders(storage.events, broker, {}, "drawdown 21%", week_id=WEEK, run_id="r3")
         assert [c.client_order_id for c in canceled] == [CID]
         assert server.orders[replaced[0]]["status"] == "canceled"
+
+
+@pytest.mark.parametrize("status", [404, 422])
+def test_a_refused_cancel_of_an_order_that_still_works_is_not_made_and_asked_again(
+    storage: Storage, status: int
+) -> None:
+    """The halt's DELETE answered 404 (for the order its look had just found) or 422, and the order still works, no
+    cancel under way: a 404 stopped the job for good (BrokerRejected, exit 1) although the next look could cancel it,
+    and a 422 was answered "not asked", which the halt took for a cancel by another hand, leaving the order free to
+    fill. Either is a cancel not made (exit 75), and the rerun's cancel reaches the order."""
+    from llmtrade.risk.halt_cancels import cancel_opening_orders
+
+    with FakeAlpacaServer(key_id=KEY, secret_key=SECRET) as server:
+        server.set_price("SPY", 500.0)
+        server.set_time(NIGHT)
+        wall = Wall()
+        server.wall = wall
+        waits = RateLimitWaits(wall=wall, sleep=wall.sleep)
+        broker = AlpacaBroker("acct_1", KEY, SECRET, url_override=server.base_url, timeout_seconds=2.0, waits=waits)
+        send_orders(storage.events, broker, [ORDER], stream=STREAM, week_id=WEEK, run_id="r1")
+        server.set_time(OPEN)
+        server.mark_routed(CID)
+        server.fail_route("DELETE", r"/v2/orders/[^/]+", status)
+
+        with pytest.raises(BrokerUnavailable):
+            cancel_opening_orders(storage.events, broker, {}, "drawdown 21%", week_id=WEEK, run_id="r2")
+
+        [failed] = [
+            BreakerCancelFailed.from_event(e) for e in storage.events.read(type=BreakerCancelFailed.event_type())
+        ]
+        assert failed.client_order_id == CID and "another hand" not in failed.reason
+        canceled = cancel_opening_orders(storage.events, broker, {}, "drawdown 21%", week_id=WEEK, run_id="r3")
+        assert [c.client_order_id for c in canceled] == [CID]
+        [order] = [o for o in server.orders.values() if o["client_order_id"] == CID]
+        assert order["status"] == "canceled"

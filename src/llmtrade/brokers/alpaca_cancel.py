@@ -98,8 +98,10 @@ def _cancel_latest(api: AlpacaTrading, client_order_id: str, chain: list[Any]) -
             client.cancel_order_by_id(found.id)
         except APIError as exc:
             # 422: the order filled or ended between our lookup and the DELETE (its state says which), or a replace of
-            # it began: the cancel refused, and an end found after it is not this call's.
-            if exc.status_code != 422:
+            # it began: the cancel refused, and an end found after it is not this call's. 404 for the order the look
+            # had just found (moved under a replace, or Alpaca's own lag) is read the same way, by the look after it,
+            # not as a refusal for good (exit 1) of a cancel the next look can make.
+            if exc.status_code not in (404, 422):
                 raise
             return False
         return True
@@ -127,6 +129,13 @@ def _cancel_latest(api: AlpacaTrading, client_order_id: str, chain: list[Any]) -
         )
     if not asked and _replaced_since(found, after[-1]):
         return after
+    if not asked and is_working(after[-1]) and not canceling(after[-1]):
+        # Refused, yet the very order still works, with no cancel under way: neither ended nor canceled by another
+        # hand, so "not asked" would have a halt take its request back while the order stays free to fill.
+        raise BrokerUnavailable(
+            f"alpaca refused the cancel of order {client_order_id}, which still works with no cancel under way: the "
+            "cancel was not made; the next look asks again"
+        )
     return CancelAnswer(chain_result(after if after is not None else chain), asked=asked)
 
 
