@@ -7,17 +7,15 @@ from __future__ import annotations
 
 import pytest
 
-from llmtrade.brokers.alpaca import AlpacaBroker
 from llmtrade.brokers.fills import record_new_fills
 from llmtrade.domain.breaker import BreakerCancelFailed
 from llmtrade.domain.trading import OrderStatus
 from llmtrade.errors import BrokerUnavailable
-from llmtrade.market.alpaca_limits import RateLimitWaits
 from llmtrade.storage.bootstrap import Storage
-from llmtrade.workflows.execution import send_orders
-from tests.fakes.alpaca_server import FakeAlpacaServer, Wall
-from tests.test_alpaca_order_ends import CID, KEY, ORDER, SECRET, STREAM, WEEK
-from tests.test_alpaca_replaced_orders import NIGHT, OPEN, _ends
+from tests.fakes.alpaca_server import FakeAlpacaServer
+from tests.test_alpaca_order_ends import CID, KEY, SECRET, WEEK
+from tests.test_alpaca_replace_gaps import routed
+from tests.test_alpaca_replaced_orders import _ends
 
 
 def test_a_replace_that_lands_between_the_cancels_refusal_and_its_look_is_canceled_not_taken_for_another_hands(
@@ -30,15 +28,7 @@ def test_a_replace_that_lands_between_the_cancels_refusal_and_its_look_is_cancel
     from llmtrade.risk.halt_cancels import cancel_opening_orders
 
     with FakeAlpacaServer(key_id=KEY, secret_key=SECRET) as server:
-        server.set_price("SPY", 500.0)
-        server.set_time(NIGHT)
-        wall = Wall()
-        server.wall = wall
-        waits = RateLimitWaits(wall=wall, sleep=wall.sleep)
-        broker = AlpacaBroker("acct_1", KEY, SECRET, url_override=server.base_url, timeout_seconds=2.0, waits=waits)
-        send_orders(storage.events, broker, [ORDER], stream=STREAM, week_id=WEEK, run_id="r1")
-        server.set_time(OPEN)
-        server.mark_routed(CID)
+        broker = routed(storage, server)
         replaced: list[str] = []
         # The cancel's look (after the listing of the open orders) finds the order working; the replace begins then.
         server.after_next(
@@ -69,15 +59,7 @@ def test_a_refused_cancel_whose_order_cannot_be_looked_up_after_is_not_made_not_
     from llmtrade.risk.halt_cancels import cancel_opening_orders
 
     with FakeAlpacaServer(key_id=KEY, secret_key=SECRET) as server:
-        server.set_price("SPY", 500.0)
-        server.set_time(NIGHT)
-        wall = Wall()
-        server.wall = wall
-        waits = RateLimitWaits(wall=wall, sleep=wall.sleep)
-        broker = AlpacaBroker("acct_1", KEY, SECRET, url_override=server.base_url, timeout_seconds=2.0, waits=waits)
-        send_orders(storage.events, broker, [ORDER], stream=STREAM, week_id=WEEK, run_id="r1")
-        server.set_time(OPEN)
-        server.mark_routed(CID)
+        broker = routed(storage, server)
         replaced: list[str] = []
         server.after_next(
             "GET", r"/v2/orders:by_client_order_id", lambda: replaced.append(server.replace_order(CID, pending=True))
@@ -111,15 +93,7 @@ def test_a_refused_cancel_of_an_order_that_still_works_is_not_made_and_asked_aga
     from llmtrade.risk.halt_cancels import cancel_opening_orders
 
     with FakeAlpacaServer(key_id=KEY, secret_key=SECRET) as server:
-        server.set_price("SPY", 500.0)
-        server.set_time(NIGHT)
-        wall = Wall()
-        server.wall = wall
-        waits = RateLimitWaits(wall=wall, sleep=wall.sleep)
-        broker = AlpacaBroker("acct_1", KEY, SECRET, url_override=server.base_url, timeout_seconds=2.0, waits=waits)
-        send_orders(storage.events, broker, [ORDER], stream=STREAM, week_id=WEEK, run_id="r1")
-        server.set_time(OPEN)
-        server.mark_routed(CID)
+        broker = routed(storage, server)
         server.fail_route("DELETE", r"/v2/orders/[^/]+", status)
 
         with pytest.raises(BrokerUnavailable):

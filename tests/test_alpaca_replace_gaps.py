@@ -11,7 +11,7 @@ import pytest
 from llmtrade.brokers.alpaca import AlpacaBroker
 from llmtrade.brokers.fills import record_new_fills
 from llmtrade.domain.breaker import BreakerCancelFailed
-from llmtrade.domain.trading import OrderStatus
+from llmtrade.domain.trading import Order, OrderStatus
 from llmtrade.errors import BrokerUnavailable
 from llmtrade.market.alpaca_limits import RateLimitWaits
 from llmtrade.storage.bootstrap import Storage
@@ -70,19 +70,26 @@ def test_a_replacement_alpaca_does_not_show_is_no_end_and_no_cancel_is_assumed(s
             raise AssertionError("a cancel that cannot reach the replacement was taken as made")
 
 
-def _halting(storage: Storage, server: FakeAlpacaServer) -> tuple[AlpacaBroker, str]:
-    """The week's opening order queued, routed at the open and being replaced by a person (pending_replace: the
-    replacement pending_new, not at the venue yet), when the account halts: the broker (its waits step the fake's
-    clock) and the replacement's client_order_id."""
+def routed(storage: Storage, server: FakeAlpacaServer, order: Order = ORDER) -> AlpacaBroker:
+    """`order` sent at night (SPY at 500) and routed at the open: the broker, whose waits step the fake's clock (a
+    cancel's wait for a replace to land takes no real time)."""
     server.set_price("SPY", 500.0)
     server.set_time(NIGHT)
     wall = Wall()
     server.wall = wall
     waits = RateLimitWaits(wall=wall, sleep=wall.sleep)
     broker = AlpacaBroker("acct_1", KEY, SECRET, url_override=server.base_url, timeout_seconds=2.0, waits=waits)
-    send_orders(storage.events, broker, [ORDER], stream=STREAM, week_id=WEEK, run_id="r1")
+    send_orders(storage.events, broker, [order], stream=STREAM, week_id=WEEK, run_id="r1")
     server.set_time(OPEN)
-    server.mark_routed(CID)
+    server.mark_routed(order.client_order_id)
+    return broker
+
+
+def _halting(storage: Storage, server: FakeAlpacaServer) -> tuple[AlpacaBroker, str]:
+    """The week's opening order queued, routed at the open and being replaced by a person (pending_replace: the
+    replacement pending_new, not at the venue yet), when the account halts: the broker (its waits step the fake's
+    clock) and the replacement's client_order_id."""
+    broker = routed(storage, server)
     replacement = server.replace_order(CID, pending=True)
     assert (server.orders[CID]["status"], server.orders[replacement]["status"]) == ("pending_replace", "pending_new")
     return broker, replacement
@@ -212,15 +219,7 @@ def test_a_halt_leaves_a_close_being_replaced_working_its_two_orders_counted_as_
 
     with FakeAlpacaServer(key_id=KEY, secret_key=SECRET) as server:
         server.set_position("SPY", 10, 490.0)
-        server.set_price("SPY", 500.0)
-        server.set_time(NIGHT)
-        wall = Wall()
-        server.wall = wall
-        waits = RateLimitWaits(wall=wall, sleep=wall.sleep)
-        broker = AlpacaBroker("acct_1", KEY, SECRET, url_override=server.base_url, timeout_seconds=2.0, waits=waits)
-        send_orders(storage.events, broker, [CLOSE], stream=STREAM, week_id=WEEK, run_id="r1")
-        server.set_time(OPEN)
-        server.mark_routed(CLOSE_ID)
+        broker = routed(storage, server, CLOSE)
         server.partially_fill(CLOSE_ID, 4, 500.0)
         replacement = server.replace_order(CLOSE_ID, qty=6, pending=True)
         server.after_next("GET", r"/v2/orders:by_client_order_id", server.settle_replaces)  # lands during a cancel
