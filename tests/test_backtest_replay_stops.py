@@ -134,7 +134,9 @@ def test_a_provider_failing_in_the_audits_dry_run_stops_the_backtest_and_is_no_l
     # Before: the dry run's failure was taken for a difference from the real run (which got its answer), recorded as
     # LookaheadAuditFailed ("this backtest's results are not evidence"), and the name refused to go on for good.
     assert code == 75, err
-    assert "HTTP 529: Overloaded" in _error_line(err) and "look-ahead" not in _error_line(err)
+    line = _error_line(err)
+    assert "HTTP 529: Overloaded" in line and "look-ahead audit failed" not in line
+    assert "in the look-ahead audit's cut-off rerun of its weekly run" in line  # where it stopped: not a verdict
     books = _db(cli_env["DATABASE_URL"], "audited")
     assert _rows(books, "SELECT count(*) FROM events WHERE type LIKE 'LookaheadAudit%%'") == [(0,)]
 

@@ -51,7 +51,8 @@ from llmtrade.app.backtest_paths import draws_worker_from, paths_planned
 from llmtrade.app.backtest_prices import prefetch, refuse_outside, span
 from llmtrade.app.backtest_process import plain_sigint, weekly_heap
 from llmtrade.app.backtest_resume import check_resume, ran_nothing
-from llmtrade.app.backtest_stops import Whereabouts, stops_recorded
+from llmtrade.app.backtest_spec import BacktestSpec
+from llmtrade.app.backtest_stops import Whereabouts, settling_step, stops_recorded
 from llmtrade.app.backtest_threads import one_thread_at_a_time
 from llmtrade.app.due_jobs import done_keys
 from llmtrade.app.evaluation_results import BacktestResult, BacktestTiming
@@ -75,30 +76,6 @@ from llmtrade.storage.database import backtest_database
 from llmtrade.workflows.schedule import Job, JobKind, week_jobs
 
 _HISTORY = HISTORY  # the first weekly run's, prefetched with the rest (backtest_inputs.py)
-
-
-@dataclass(frozen=True)
-class BacktestSpec:
-    """What to replay: `first`..`last` (any dates; their weeks' Wednesdays are used), how models answer
-    (`offline` rules or the `replay` cache, whose misses ask the live models under `live_misses_usd`),
-    where prices come from (`csv`, else a snapshot of the live providers' history when `fetch_history`,
-    else the config's csv_dir, else the synthetic market), and how many weeks to audit for look-ahead."""
-
-    name: str
-    first: date
-    last: date
-    offline: bool
-    replay: bool
-    csv: Path | None = None
-    audit: int = 0
-    # Ask the live providers once, up front, and replay from the snapshot written (app/backtest_history.py).
-    fetch_history: bool = False
-    # With `replay`: a cache miss asks the live model, at most this many USD in all (app/backtest_answers.py).
-    live_misses_usd: float | None = None
-    # With `replay`: copy the live books' replay cache in first (a sweep seeds its runs itself).
-    answers_from_live: bool = True
-    # What named `csv`, as a message about the folder says it (a sweep's run: where the sweep's folder was named).
-    csv_named_by: str = "--csv"
 
 
 def backtest(
@@ -211,6 +188,7 @@ def _backtest(
         refuse_bridged(storage, spec.name, todo)  # books priced by an earlier version's rule are not gone on with
         where = Whereabouts(spec.name, todo, weeks_done=len(finished), weeks=len(weeks), written=events.written_behind)
         later.enter_context(where.noted())  # a stop from here on says where the weeks were (backtest_stops.py)
+        tally.audits.doing = where.doing  # and in which step of a job's turn (a cut-off rerun, the discovery)
         unbound = False
         if todo:
             clock.set(max(clock.now(), next((plan[w][0].at for w in todo if plan[w]), clock.now())))
@@ -275,10 +253,13 @@ def _backtest(
                     stop_if_terminated()  # a SIGTERM that landed where it could not be raised: said here
                     if job.key in done:
                         continue
+                    where.doing(settling_step(job))
                     settle_delisted(app, clock, job.at)  # a last session closed before this job: paid out
+                    where.doing(None)
                     clock.set(job.at)
                     if discovery is not None and job.kind is JobKind.WEEKLY:
                         tally.audits.discover(app, discovery, job.week_id)  # as run-due does live (issue 15), audited
+                        where.doing(None)
                     _step(app, job, tally=tally)
                 where.week_ran(week_id)
                 tally.audits.week_done(app, week_id)

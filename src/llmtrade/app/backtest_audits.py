@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -36,6 +36,7 @@ from llmtrade.app.backtest_audit_discovery import compare_discovery, dry_run_dis
 from llmtrade.app.backtest_audit_postmortem import compare_postmortem, dry_run_postmortem, postmortem_passed
 from llmtrade.app.backtest_container import BacktestContainer
 from llmtrade.app.backtest_discovery import BacktestDiscovery
+from llmtrade.app.backtest_stops import audit_step, discovery_step
 from llmtrade.app.evaluation_results import AuditWeek
 from llmtrade.app.results import CheckpointResult, PostmortemResult, WeeklyResult
 from llmtrade.domain.backtests import LookaheadAuditPassed
@@ -61,6 +62,8 @@ class Audits:
     spent: Counter[str]
     weeks: list[AuditWeek] = field(default_factory=list)
     said: list[str] = field(default_factory=list)  # what `going_on` found to say at the start
+    # Told which step runs (a cut-off rerun, the discovery, the job itself: None): a stop names it (Whereabouts.doing).
+    doing: Callable[[str | None], None] = lambda _step: None
     # Each week whose discovery passed its audit now: what was compared, recorded with its weekly run's verdict.
     _discovered: dict[date, list[str]] = field(default_factory=dict)
     # Each week whose weekly run passed its audit now: its checkpoints passed so far and their answers.
@@ -74,17 +77,20 @@ class Audits:
         if job.week_id not in self.sampled:
             return None
         tick = time.perf_counter()
+        self.doing(audit_step(job))  # a stop in the rerun names it, not the real job (kept when one is raised)
         try:
+            draft = None
             if job.kind is JobKind.WEEKLY:
                 _, asof = resolve_week(app.clock.now(), job.week_id, app.loaded.config.schedule)
-                return dry_run_cut_off(app, job.week_id, wall(app.calendar, asof)[0])
-            if job.kind is JobKind.CHECKPOINT and self.cut_checkpoints and job.week_id in self._checkpoints:
-                return dry_run_checkpoint(app, job.week_id, job.time)
-            if job.kind is JobKind.POSTMORTEM and job.week_id in self._postmortems:
-                return dry_run_postmortem(app, job.week_id)
-            return None
+                draft = dry_run_cut_off(app, job.week_id, wall(app.calendar, asof)[0])
+            elif job.kind is JobKind.CHECKPOINT and self.cut_checkpoints and job.week_id in self._checkpoints:
+                draft = dry_run_checkpoint(app, job.week_id, job.time)
+            elif job.kind is JobKind.POSTMORTEM and job.week_id in self._postmortems:
+                draft = dry_run_postmortem(app, job.week_id)
         finally:
             self.spent[KIND] += time.perf_counter() - tick
+        self.doing(None)
+        return draft
 
     def discover(self, app: BacktestContainer, discovery: BacktestDiscovery, week_id: date) -> None:
         """The week's discovery before its weekly run (BacktestDiscovery.before_weekly), with, in a sampled week, its
@@ -93,8 +99,10 @@ class Audits:
         drafted = None
         if week_id in self.sampled:  # else no audit time at all: an unaudited backtest's timing has no "audit" kind
             tick = time.perf_counter()
+            self.doing(audit_step(None))
             drafted = dry_run_discovery(app, discovery, week_id)
             self.spent[KIND] += time.perf_counter() - tick
+        self.doing(discovery_step())
         with self.missed(None if drafted is None else drafted[0]):
             discovery.before_weekly(week_id)
         if drafted is None:

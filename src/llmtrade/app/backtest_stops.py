@@ -61,6 +61,10 @@ class Whereabouts:
     weeks: int
     written: Callable[[], bool] = lambda: True
     job: Job | None = None
+    # The part of the job's turn under way when it is not the job itself (`doing`): its discovery, a look-ahead audit's
+    # cut-off rerun, a delisting's settlement. A replay miss in the discovery before a week's weekly run was said to
+    # stop "at its weekly run", and the user looked for the weekly run's call.
+    step: str | None = None
     ran: date | None = None  # the last week whose jobs all ran
     recorded: bool = False  # its BacktestWeekDone appended
     ended: bool = False  # BacktestFinished appended
@@ -71,7 +75,11 @@ class Whereabouts:
     lost: int = 0  # the weeks run whose writes failed (`noted`)
 
     def at(self, job: Job) -> None:
-        self.job = job
+        self.job, self.step = job, None
+
+    def doing(self, step: str | None) -> None:
+        """`step`: what of the current job's turn runs from here (`job_steps`' words), None for the job itself."""
+        self.step = step
 
     def week_ran(self, week_id: date) -> None:
         self.job, self.ran, self.recorded = None, week_id, False
@@ -101,7 +109,9 @@ class Whereabouts:
                 self.lost = self.unsure
             self.unsure = 0
             if self.job is not None:
-                note_stop(exc, name=self.name, job=self.job, weeks_done=self.weeks_done, weeks=self.weeks)
+                note_stop(
+                    exc, name=self.name, job=self.job, weeks_done=self.weeks_done, weeks=self.weeks, step=self.step
+                )
             else:
                 exc.add_note(f"backtest {self.name!r} stopped {self._where()}.")
             raise
@@ -126,10 +136,12 @@ class Whereabouts:
         return f"after its last week ({self.ran}), before recording its finish {done}: no week is left to run"
 
 
-def note_stop(exc: BaseException, *, name: str, job: Job, weeks_done: int, weeks: int) -> None:
+def note_stop(exc: BaseException, *, name: str, job: Job, weeks_done: int, weeks: int, step: str | None = None) -> None:
     """Add the backtest's note to `exc` (a job's failure, or a Ctrl-C or SIGTERM in it, about to end the backtest):
-    where it stopped, and for a failure what to do there (a stop's own line says to run the same command again)."""
-    where = f"backtest {name!r} stopped in week {job.week_id}, at its {_job(job)} (weeks done: {weeks_done} of {weeks})"
+    where it stopped (`step`: the part of the job's turn, `Whereabouts.doing`; None, the job itself), and for a failure
+    what to do there (a stop's own line says to run the same command again)."""
+    at = step or f"at its {_job(job)}"
+    where = f"backtest {name!r} stopped in week {job.week_id}, {at} (weeks done: {weeks_done} of {weeks})"
     if not isinstance(exc, LlmtradeError):
         exc.add_note(f"{where}.")
         return
@@ -141,6 +153,22 @@ def _job(job: Job) -> str:
     if job.kind is JobKind.CHECKPOINT:
         return f"{job.time} checkpoint of {job.day}"
     return "weekly run" if job.kind is JobKind.WEEKLY else "postmortem"
+
+
+def discovery_step() -> str:
+    """The discovery before a week's weekly run, as a stop's line says where it stopped (`Whereabouts.doing`)."""
+    return "at its discovery before the weekly run"
+
+
+def audit_step(job: Job | None) -> str:
+    """A look-ahead audit's cut-off rerun just before `job` (None: before the discovery before the weekly run)."""
+    of = "discovery before the weekly run" if job is None else _job(job)
+    return f"in the look-ahead audit's cut-off rerun of its {of}"
+
+
+def settling_step(job: Job) -> str:
+    """The closing of a delisted symbol's positions that runs before `job` (app/backtest_delisting.py)."""
+    return f"settling a delisted symbol's positions before its {_job(job)}"
 
 
 def _advice(exc: LlmtradeError) -> str | None:
