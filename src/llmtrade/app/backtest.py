@@ -52,6 +52,7 @@ from llmtrade.app.backtest_prices import prefetch, refuse_outside, span
 from llmtrade.app.backtest_process import plain_sigint, weekly_heap
 from llmtrade.app.backtest_resume import check_resume, ran_nothing
 from llmtrade.app.backtest_spec import BacktestSpec
+from llmtrade.app.backtest_start import StartUp
 from llmtrade.app.backtest_stops import Whereabouts, settling_step, stops_recorded
 from llmtrade.app.backtest_threads import one_thread_at_a_time
 from llmtrade.app.due_jobs import done_keys
@@ -88,6 +89,7 @@ def backtest(
     warn: Callable[[str], None] | None = None,
     progress: Callable[[Progress], None] | None = None,
     draws_apart: bool = False,
+    start: StartUp | None = None,
 ) -> BacktestResult:
     """Run (or resume) the backtest `spec.name`; raises UsageError (exit 2) for a bad range, a missing
     mode or inputs that differ from the stored backtest's, OperationalError (exit 1) when the look-ahead
@@ -96,12 +98,15 @@ def backtest(
     `draws_apart`: the leaderboard's bootstrap draws are made by a spawned process that imports arch on
     another core while the weeks run (analytics/draws.py; the same draws, ~1.2 CPU seconds off this process):
     the command's choice; off, arch is imported here on a daemon thread. `warn`: where what needs a look goes (the
-    prices' jumps and late listings, a discovery that failed); unset, `say`."""
+    prices' jumps and late listings, a discovery that failed); unset, `say`. `start`: the command's, which said where
+    its start was until now (loading the config), for a stop before the first week (app/backtest_start.py)."""
     started = time.perf_counter()
     # The collector settled from the start (app/backtest_process.py): entered after the providers were built, a full
     # collection walked the whole heap of imports there (some 34 ms, the largest single piece of a short run's start).
-    with weekly_heap() as heap:
-        return _backtest(settings, loaded, config_dir, spec, say, warn, progress, draws_apart, started, heap)
+    start = start or StartUp(spec.name)
+    start.now("starting")
+    with start.noted(), weekly_heap() as heap:
+        return _backtest(settings, loaded, config_dir, spec, say, warn, progress, draws_apart, started, heap, start)
 
 
 def _backtest(
@@ -115,6 +120,7 @@ def _backtest(
     draws_apart: bool,
     started: float,
     heap: Callable[[], None],
+    start: StartUp,
 ) -> BacktestResult:
     if not (spec.offline or spec.replay):
         raise UsageError(
@@ -123,6 +129,7 @@ def _backtest(
         )
     calendar = TradingCalendar()
     weeks = range_weeks(spec.first, spec.last, calendar, _HISTORY)
+    start.first = weeks[0]
     schedule = loaded.config.schedule
     plan = {w: week_jobs(schedule, calendar, w) for w in weeks}
     if not any(plan.values()):
@@ -130,6 +137,7 @@ def _backtest(
     first_job = next(jobs[0] for jobs in plan.values() if jobs)
     folder = spec.csv
     if spec.fetch_history:
+        start.now("fetching its price history from the providers (--fetch-history)")
         every = [job for week in plan.values() for job in week]
         folder = history_for(settings, loaded, name=spec.name, csv=spec.csv, jobs=every, calendar=calendar, say=say)
     # The backtest reads the CSV folder given (or fetched), else the config's; a live provider list never applies.
@@ -138,6 +146,7 @@ def _backtest(
         named_by = "--fetch-history's snapshot" if spec.fetch_history else spec.csv_named_by
         settings = settings.with_csv_dir(folder, named_by)
     clock = SteppingClock(first_job.at)
+    start.now("reading its price files")
     app = BacktestContainer(
         settings,
         loaded,
@@ -163,6 +172,7 @@ def _backtest(
     spent: Counter[str] = Counter()
     tally = _Tally(Audits(audited, cut_checkpoints=bool(audited) and app.quotes_cut(names), spent=spent), spent=spent)
     seed, give_back = spec.replay and spec.answers_from_live, spec.live_misses_usd is not None
+    start.now(f"opening its database {app.database} (the first time: creating it)")
     with (
         drawn_apart(draws_apart, deferred=True),  # started a few weeks in (backtest_paths.py `draws_worker_from`)
         one_thread_at_a_time(),
@@ -173,6 +183,7 @@ def _backtest(
         ExitStack() as later,
     ):
         events = storage.events
+        start.now("comparing its inputs with its books")
         resume = check_resume(app, storage, inputs, until=last_session)
         finished = resume.finished
         if finished and max(finished) > weeks[-1]:
@@ -188,6 +199,8 @@ def _backtest(
         refuse_bridged(storage, spec.name, todo)  # books priced by an earlier version's rule are not gone on with
         where = Whereabouts(spec.name, todo, weeks_done=len(finished), weeks=len(weeks), written=events.written_behind)
         later.enter_context(where.noted())  # a stop from here on says where the weeks were (backtest_stops.py)
+        start.handed_over()
+        where.doing("recording its start")  # each step of the start said, as a stop there says where it was
         tally.audits.doing = where.doing  # and in which step of a job's turn (a cut-off rerun, the discovery)
         unbound = False
         if todo:
@@ -208,9 +221,13 @@ def _backtest(
             events.flush()
         try:
             if todo:
+                where.doing("reading its prices into the bar cache")
                 prefetch(app, storage, plan, todo)
+            where.doing("fetching the discovery candidates' prices")
             discovery = _start_discovery(app, storage, plan, todo, tally)
+            where.doing("starting its helper process (the checkpoints' intraday paths)")
             later.enter_context(paths_planned(app, plan, todo))  # the checkpoints' intraday paths, on another core
+            where.doing("preparing the leaderboard's draws")
             if todo:
                 if not draws_apart:
                     import_ahead()  # the leaderboard's bootstrap, imported while the weeks wait (else the worker's)
@@ -244,7 +261,9 @@ def _backtest(
         report = progress or (lambda _: None)
         weeks_now, draws_after = 0, draws_worker_from(len(todo))
         if draws_after == 0:
+            where.doing("starting the leaderboard's draws worker")
             start_worker()
+        where.doing(None)
         report(Progress(weeks_done=len(finished), weeks=len(weeks), calls=0, week_id=None))
         with issued_by(CountedRunIds("backtest", taken)):
             for week_id in todo:

@@ -127,7 +127,8 @@ class Whereabouts:
             return f"with its finish recorded {done}, while making its leaderboard: its books are whole"
         if self.ran is None:
             first = f" ({self.todo[0]})" if self.todo else ""
-            return f"before the first week it had to run{first} {done}"
+            doing = f", while {self.step}" if self.step else ""  # a part of its start (prefetch, a helper's spawn)
+            return f"before the first week it had to run{first}{doing} {done}"
         if not self.recorded:
             return f"after the jobs of week {self.ran}, before recording the week done {done}"
         later = [w for w in self.todo if w > self.ran]

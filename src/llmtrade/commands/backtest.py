@@ -17,6 +17,7 @@ from llmtrade.paths import not_a_folder
 
 if TYPE_CHECKING:
     from llmtrade.app.backtest_inputs import Progress
+    from llmtrade.app.backtest_start import StartUp
 
 
 def backtest(
@@ -63,6 +64,27 @@ def backtest(
         return  # `backtest sweep`: the group's own options are not used
     if start is None or end is None:
         raise UsageError("backtest needs --from and --to (or `llmtrade backtest sweep SWEEP.yaml`)")
+    from llmtrade.app.backtest_start import StartUp  # first: a stop in the imports and the config load is said
+
+    starting = StartUp(name)
+    with starting.noted():
+        _run(ctx, starting, name, start, end, offline, replay, csv, fetch_history, live_misses, audit, as_json)
+
+
+def _run(
+    ctx: typer.Context,
+    starting: StartUp,
+    name: str,
+    start: str,
+    end: str,
+    offline: bool,
+    replay: bool,
+    csv: Path | None,
+    fetch_history: bool,
+    live_misses: float | None,
+    audit: int,
+    as_json: bool,
+) -> None:
     from llmtrade.analytics.draws import import_pending
     from llmtrade.app.backtest import BacktestSpec  # lazy: see package docstring
     from llmtrade.app.backtest import backtest as run
@@ -99,6 +121,7 @@ def backtest(
             warn=warning,
             progress=report,
             draws_apart=import_pending(),
+            start=starting,
         )
     if as_json:
         echo_json(result)
