@@ -198,6 +198,7 @@ def _backtest(
         todo = [w for w in weeks if w not in finished]
         refuse_bridged(storage, spec.name, todo)  # books priced by an earlier version's rule are not gone on with
         where = Whereabouts(spec.name, todo, weeks_done=len(finished), weeks=len(weeks), written=events.written_behind)
+        where.live_misses = give_back  # a call whose cached answers are invalid is asked anew: the stop says so
         later.enter_context(where.noted())  # a stop from here on says where the weeks were (backtest_stops.py)
         start.handed_over()
         where.doing("recording its start")  # each step of the start said, as a stop there says where it was

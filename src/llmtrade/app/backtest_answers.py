@@ -36,10 +36,19 @@ def shared_answers(
         yield
     finally:
         if give_back:
+            stamped = own.stamped()
             with open_storage(settings, SystemClock()) as live:
-                returned = AnswerCache(live.conn).add_missing(own.entries())
+                returned = AnswerCache(live.conn).add_missing([(k, m, a) for k, m, a, _ in stamped])
+                # Answers asked anew in place of invalid ones the backtest replayed (llm/invalid_cached.py): the
+                # newer answer wins, as a live call's does, or the next backtest of the week meets the invalid again.
+                renewed = AnswerCache(live.conn).replace_older(stamped)
             if returned:
                 say(
                     f"replay cache: {counted(returned, 'answer')} fetched live by this backtest added to the live "
                     "books' cache"
+                )
+            if renewed:
+                say(
+                    f"replay cache: {counted(renewed, 'answer')} asked anew by this backtest (the cached ones failed "
+                    "validation) replaced in the live books' cache"
                 )

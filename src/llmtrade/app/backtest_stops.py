@@ -65,6 +65,7 @@ class Whereabouts:
     # cut-off rerun, a delisting's settlement. A replay miss in the discovery before a week's weekly run was said to
     # stop "at its weekly run", and the user looked for the weekly run's call.
     step: str | None = None
+    live_misses: bool = False  # --live-misses given: a call whose cached answers were invalid was asked anew
     ran: date | None = None  # the last week whose jobs all ran
     recorded: bool = False  # its BacktestWeekDone appended
     ended: bool = False  # BacktestFinished appended
@@ -110,7 +111,13 @@ class Whereabouts:
             self.unsure = 0
             if self.job is not None:
                 note_stop(
-                    exc, name=self.name, job=self.job, weeks_done=self.weeks_done, weeks=self.weeks, step=self.step
+                    exc,
+                    name=self.name,
+                    job=self.job,
+                    weeks_done=self.weeks_done,
+                    weeks=self.weeks,
+                    step=self.step,
+                    live_misses=self.live_misses,
                 )
             else:
                 exc.add_note(f"backtest {self.name!r} stopped {self._where()}.")
@@ -137,7 +144,16 @@ class Whereabouts:
         return f"after its last week ({self.ran}), before recording its finish {done}: no week is left to run"
 
 
-def note_stop(exc: BaseException, *, name: str, job: Job, weeks_done: int, weeks: int, step: str | None = None) -> None:
+def note_stop(
+    exc: BaseException,
+    *,
+    name: str,
+    job: Job,
+    weeks_done: int,
+    weeks: int,
+    step: str | None = None,
+    live_misses: bool = False,
+) -> None:
     """Add the backtest's note to `exc` (a job's failure, or a Ctrl-C or SIGTERM in it, about to end the backtest):
     where it stopped (`step`: the part of the job's turn, `Whereabouts.doing`; None, the job itself), and for a failure
     what to do there (a stop's own line says to run the same command again)."""
@@ -146,7 +162,7 @@ def note_stop(exc: BaseException, *, name: str, job: Job, weeks_done: int, weeks
     if not isinstance(exc, LlmtradeError):
         exc.add_note(f"{where}.")
         return
-    advice = _advice(exc)
+    advice = _advice(exc, live_misses=live_misses)
     exc.add_note(f"{where}: {advice}" if advice else f"{where}.")
 
 
@@ -172,7 +188,7 @@ def settling_step(job: Job) -> str:
     return f"settling a delisted symbol's positions before its {_job(job)}"
 
 
-def _advice(exc: LlmtradeError) -> str | None:
+def _advice(exc: LlmtradeError, *, live_misses: bool = False) -> str | None:
     chain = causes(exc)
     if any(isinstance(link, BudgetExceeded) for link in chain):
         return (
@@ -192,12 +208,23 @@ def _advice(exc: LlmtradeError) -> str | None:
         return "fix the prompt template named and run the same command to go on from this week"
     if any(isinstance(link, InvalidLLMOutput) for link in chain):
         # The replay cache keeps every live answer, an invalid one too (a replay gives what the model said, and a repair
-        # is asked from it): the same command replays it, pays nothing and stops here again, for good.
+        # is asked from it): a plain --replay replays it and stops here again; under --live-misses a call whose cached
+        # answer and repair both failed validation is a miss, asked anew (llm/invalid_cached.py).
+        elsewise = (
+            "or run the range with --offline under a new --name, or change the prompt that asked them "
+            "(CONFIG_DIR/prompts)"
+        )
+        if live_misses:
+            return (
+                "asked anew under --live-misses, the model answered invalidly again, its repair too (what was bought "
+                "is cached and paid for); the same command asks those calls anew once more, within --live-misses USD, "
+                + elsewise
+            )
         return (
             "the model's invalid answers it stopped on are in the replay cache (it keeps every live answer, as the "
-            "model gave it), so the same command replays them and stops here again; run the range with --offline "
-            "under a new --name, or change the prompt that asked them (CONFIG_DIR/prompts: a changed prompt is asked "
-            "anew, with --live-misses USD)"
+            "model gave it), so a plain --replay replays them and stops here again; run the same command with "
+            "--live-misses USD to ask those calls anew (a call whose cached answer and repair both failed validation "
+            "counts as a miss), " + elsewise
         )
     if any(isinstance(link, TemporaryError) for link in chain):
         return (

@@ -91,6 +91,8 @@ class Container:
     by_hand: bool = False
     _announced: str | None = field(default=None, init=False)  # how the banner was given: said, warned
     _warned: set[str] = field(default_factory=set, init=False, repr=False)  # `warning_once`'s
+    # The calls asked anew under --live-misses this invocation (llm/invalid_cached.py): each once, by any run of it.
+    _asked_anew: set[str] = field(default_factory=set, init=False, repr=False)
     # Side connections opened for the job's memory stages (Container.side); closed with the job's storage.
     _sides: list[Storage] = field(default_factory=list, init=False, repr=False)
     # The models config a job's memory writes with (`writing_models`), and the loaded one it was made from.
@@ -201,6 +203,7 @@ class Container:
             prompts=self.prompts,
             timer=self.timer(),
             warn=self.warning,
+            asked_anew=self._asked_anew,
         )
 
     def timer(self) -> Timer:

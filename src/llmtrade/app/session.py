@@ -64,6 +64,7 @@ def open_session(
     prompts: PromptRenderer,
     timer: Timer = time.perf_counter,
     warn: Callable[[str], None] | None = None,
+    asked_anew: set[str] | None = None,
 ) -> Session:
     # A gateway per run, not per invocation: its HTTP clients belong to the run's event loop (a live job runs on
     # a loop of its own: app/job_loop.py run_job) and are closed with the run; its totals are that run's usage report.
@@ -83,6 +84,7 @@ def open_session(
         cache=AnswerCache(storage.conn),
         budget=budget,
         misses_go_live=misses is not None,
+        asked_anew=asked_anew,
         # A backtest's sole writer holds its appends in memory: a thread per batch of call records costs more.
         records_inline=storage.events.holds_appends,
         timer=timer,

@@ -49,6 +49,7 @@ from llmtrade.llm.call_records import (
     failed_record,
     priced,
 )
+from llmtrade.llm.invalid_cached import ASKED_ANEW, ask_anew, repair_of
 from llmtrade.llm.offline_path import SeededOnUse, completed_event, parsed, request_of
 from llmtrade.llm.recorder import CacheEntry, Recorder
 from llmtrade.llm.records import FREE, NO_USAGE, Answer, CallSite, Exchange, UsageTotals, sum_usage
@@ -102,15 +103,19 @@ class LLMGateway:
         cache: AnswerCache | None,
         budget: Budget | None = None,
         misses_go_live: bool = False,
+        asked_anew: set[str] | None = None,
         records_inline: bool = False,
         timer: Timer = time.perf_counter,
     ):
         """`misses_go_live` (REPLAY only): a cache miss is sent to the live model (through `clients`, under
-        `budget`) and cached, instead of raising ReplayMiss. `records_inline`: the call records are stored on
-        the event loop, not on a worker thread (llm/recorder.py), for a store that holds its appends in memory.
+        `budget`) and cached, instead of raising ReplayMiss; so is a call whose cached answers failed validation, once
+        an invocation (`asked_anew`: the requests' keys, shared by its runs; llm/invalid_cached.py).
+        `records_inline`: the call records are stored on the event loop, not on a worker thread (llm/recorder.py), for
+        a store that holds its appends in memory.
         `timer`: what an offline answer's latency is measured on (clock.py Timer; a backtest's clock stands still)."""
         self.mode = mode
         self._misses_go_live = misses_go_live
+        self._asked_anew = set() if asked_anew is None else asked_anew
         self._clients = dict(clients)
         self._prices = dict(prices)
         self._events = events
@@ -158,10 +163,13 @@ class LLMGateway:
             return answer if isinstance(answer, str) else answer.model_dump_json()
 
         problem: str
-        note: str | None = None
+        # A call whose cached answer and repair both failed validation: a miss under --live-misses (invalid_cached.py).
+        renewing = self._cache if self.mode is LLMMode.REPLAY and self._misses_go_live else None
+        fresh = renewing is not None and ask_anew(renewing, self._asked_anew, request, output)
+        note: str | None = ASKED_ANEW if fresh else None
         spent = NO_USAGE  # the first answer's tokens, when one came (a rejected reply is counted where recorded)
         try:
-            first = await self._exchange(ref, request, site, rendered)
+            first = await self._exchange(ref, request, site, rendered, note=note, fresh=fresh)
         except LLMTruncated as exc:
             # Recorded as failed already; ask again with room to finish, and for less.
             bigger = max(min(request.max_tokens * 2, MAX_REPAIR_TOKENS), request.max_tokens)
@@ -193,17 +201,9 @@ class LLMGateway:
                 await self._record(site, ref, request, first, outcome="ok")
                 return Answer(value, ref.model, first.usage)
             spent = first.usage
-            repair = request.model_copy(
-                update={
-                    "messages": (
-                        *request.messages,
-                        ChatMessage(role="assistant", content=first.content),
-                        ChatMessage(role="user", content=repair_prompt(problem)),
-                    )
-                }
-            )
+            repair = repair_of(request, first.content, problem)
 
-        second = await self._exchange(ref, repair, site, rendered, note=note)
+        second = await self._exchange(ref, repair, site, rendered, note=note, fresh=fresh)
         try:
             value = parse_answer(second.content, output)
         except AnswerInvalid as again:
@@ -225,7 +225,9 @@ class LLMGateway:
         rules: Callable[[random.Random], str],
         *,
         note: str | None = None,
+        fresh: bool = False,
     ) -> Exchange:
+        """`fresh` (REPLAY, misses going live): asked live whatever the cache holds (invalid_cached.py)."""
         key = cache_key(request)
         if self.mode is LLMMode.OFFLINE:
             started = self._timer()
@@ -234,7 +236,7 @@ class LLMGateway:
             latency = (self._timer() - started) * 1000
             return Exchange(content, FREE, "rules", "rules", 1, latency, key)
         if self.mode is LLMMode.REPLAY:
-            cached = self._cache.get(key) if self._cache else None
+            cached = self._cache.get(key) if self._cache and not fresh else None
             if cached is not None:
                 usage = Usage(
                     prompt_tokens=cached.prompt_tokens, completion_tokens=cached.completion_tokens, cost_usd=0.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -56,6 +57,31 @@ class AnswerCache:
         ).fetchall()
         return [(key, model, CachedAnswer(*rest)) for key, model, *rest in rows]
 
+    def stamped(self) -> list[tuple[str, str, CachedAnswer, datetime]]:
+        """Every (key, model, answer, when it was written here), in key order."""
+        rows = self._conn.execute(
+            "SELECT key, model, content, prompt_tokens, completion_tokens, cost_usd, created_at FROM llm_cache"
+            " ORDER BY key"
+        ).fetchall()
+        return [(key, model, CachedAnswer(*rest[:4]), rest[4]) for key, model, *rest in rows]
+
+    def replace_older(self, entries: Sequence[tuple[str, str, CachedAnswer, datetime]]) -> int:
+        """Of the entries (`stamped`'s), store each whose key this cache holds with another answer written before it,
+        in one transaction; returns how many. A backtest's answer asked anew under --live-misses, in place of invalid
+        ones it replayed (llm/invalid_cached.py), is newer than the live cache's copy of those: given back with
+        `add_missing` alone, the invalid answers stayed, and every later backtest of the week met them again."""
+        if not entries:
+            return 0
+        with self._conn.transaction(), self._conn.cursor() as cur:
+            cur.executemany(
+                _RENEW,
+                [
+                    (a.content, a.prompt_tokens, a.completion_tokens, a.cost_usd, at, k, at, a.content)
+                    for k, _, a, at in entries
+                ],
+            )
+            return cur.rowcount
+
     def add_missing(self, entries: Sequence[tuple[str, str, CachedAnswer]]) -> int:
         """Store the entries whose key this cache does not hold yet, in one transaction; returns how many.
         Unlike `put`, an answer already held is kept: a backtest resumed replays the answers it used."""
@@ -72,6 +98,10 @@ class AnswerCache:
 
 _ADD = """INSERT INTO llm_cache (key, model, content, prompt_tokens, completion_tokens, cost_usd)
           VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (key) DO NOTHING"""
+
+_RENEW = """UPDATE llm_cache
+            SET content = %s, prompt_tokens = %s, completion_tokens = %s, cost_usd = %s, created_at = %s
+            WHERE key = %s AND created_at < %s AND content IS DISTINCT FROM %s"""
 
 _PUT = """INSERT INTO llm_cache (key, model, content, prompt_tokens, completion_tokens, cost_usd)
           VALUES (%s, %s, %s, %s, %s, %s)
