@@ -24,7 +24,7 @@ from llmtrade.domain.checkpoints import AccountValued
 from llmtrade.domain.events import BudgetRefused, StoredEvent
 from llmtrade.domain.reconciliation import ReconciliationDifferenceFound
 from llmtrade.domain.runs import RunFailed, RunFinished, RunKilled
-from llmtrade.domain.trading import AccountHalted, AccountResumed
+from llmtrade.domain.trading import AccountHalted, AccountResumed, OrderNotShown
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.llm.budget import week_spent
 from llmtrade.market.calendar import new_york_date
@@ -59,6 +59,7 @@ def find_incidents(
     found += _breakers(_recent(events, [AccountHalted.event_type(), AccountResumed.event_type()], since))
     found += _budget(_recent(events, [BudgetRefused.event_type()], since))
     found += _reconciliation(_recent(events, [ReconciliationDifferenceFound.event_type()], since))
+    found += _not_shown(_recent(events, [OrderNotShown.event_type()], since))
     today = new_york_date(now)
     found += _drawdowns(events, config.risk.alerts.drawdown_pct, today)
     if silence:
@@ -251,6 +252,24 @@ def _reconciliation(found: Iterable[StoredEvent]) -> list[Incident]:
                 f"llmtrade: {seen.account_id} broker differs from the records ({d.kind} {d.symbol})",
                 f"At {seen.occasion}, account {seen.account_id}: {d.kind} {d.symbol}, broker {d.broker_qty} "
                 f"vs records {d.ledger_qty}{detail}. `llmtrade positions` shows both sides.",
+                [event.id],
+            )
+        )
+    return incidents
+
+
+def _not_shown(found: Iterable[StoredEvent]) -> list[Incident]:
+    """An order its broker takes as working but shows nowhere working (brokers/order_ends.py): recorded once per
+    order, so one incident each, whichever job's look found it (one that says nothing of it, a postmortem's, too)."""
+    incidents = []
+    for event in found:
+        seen = OrderNotShown.from_event(event)
+        incidents.append(
+            Incident(
+                f"order-not-shown:{seen.account_id}:{seen.client_order_id}",
+                "order-not-shown",
+                f"llmtrade: {seen.account_id} order {seen.client_order_id} is not shown at {seen.broker}",
+                f"Account {seen.account_id}: {seen.note}.",
                 [event.id],
             )
         )

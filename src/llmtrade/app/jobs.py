@@ -34,7 +34,7 @@ from llmtrade.app.runs import execute, start_run
 from llmtrade.app.session import Session
 from llmtrade.app.week_mode import in_week_mode
 from llmtrade.brokers.fills import replaced_notes
-from llmtrade.brokers.order_ends import ended_notes
+from llmtrade.brokers.order_ends import ended_notes, unlisted_notes
 from llmtrade.domain import streams
 from llmtrade.domain.events import NewEvent, StoredEvent
 from llmtrade.domain.runs import RunStarted, WeekCompleted
@@ -141,6 +141,9 @@ def weekly(app: Container, *, week: date | None, dry_run: bool, observer: Observ
                     app.warning(note)
                 # Orders replaced outside llmtrade that filled in its place: said, not degraded (the trade happened).
                 for note in [] if dry_run else replaced_notes(storage.events, run_id):
+                    app.warning(note)
+                # Orders the broker takes as working but shows nowhere working (an unseen replacement): said once.
+                for note in [] if dry_run else unlisted_notes(storage.events, run_id):
                     app.warning(note)
                 for note in result.get(QUEUED):  # a dry run's only
                     app.warning(note)

@@ -25,7 +25,8 @@ An order ended "replaced" whose replacement is not named (`replaced_by` null: Al
 or not found by its id (404) is followed to the order whose `replaces` it is among the account's orders; found nowhere,
 the chain is unresolved and read as working (`chain_result`), not ended: taken for an end, the plan's trade "did not
 happen" while the replacement could still fill, and a halt's cancel stopped at the dead order ("ended already"),
-leaving the replacement, an opening order of a halted account, working.
+leaving the replacement, an opening order of a halted account, working. Its result says why (`OrderResult.unlisted`,
+`unseen_note`), which brokers/order_ends.py records and says once.
 """
 
 from __future__ import annotations
@@ -95,6 +96,7 @@ def chain_result(chain: Sequence[Any]) -> OrderResult:
                 "status": OrderStatus.ACCEPTED,
                 "message": f"{latest.message}; replaced by an order alpaca does not show (yet): taken as working, "
                 "not ended, and looked up again",
+                "unlisted": unseen_note(chain),
             }
         )
     if len(chain) == 1:
@@ -107,6 +109,30 @@ def chain_result(chain: Sequence[Any]) -> OrderResult:
         filled_qty=int(done),
         fill_price=float(price) if done > 0 and price is not None else None,
         message=f"{latest.message}; {replaced_note(chain)}",
+        unlisted=latest.unlisted,
+    )
+
+
+def unseen_note(chain: Sequence[Any]) -> str:
+    """What a person reads of an unresolved chain (`unresolved`), said once (brokers/order_ends.py): what alpaca shows,
+    what llmtrade does meanwhile, and what to do."""
+    last = chain[-1]
+    named = last.replaced_by
+    shown = (
+        "names no replacement (replaced_by null)" if named is None else f"names order {named}, which it does not find"
+    )
+    first = chain[0].client_order_id
+    which = (
+        f"llmtrade's order {first} (alpaca id {last.id})"
+        if len(chain) == 1
+        else f"order {last.id} (client_order_id {last.client_order_id}), which had replaced llmtrade's order {first},"
+    )
+    return (
+        f"alpaca ended {which} 'replaced' and shows no order in its place: it {shown}, and no order of the "
+        "account's lists it as replaced. Meanwhile llmtrade takes the order as still working: nothing is sent again, "
+        "no fill or end of it is booked, and a cancel of it is not made. Look at the order in alpaca's dashboard "
+        "(replaced by hand, or by alpaca for a corporate action); the next look follows its replacement once alpaca "
+        "shows it"
     )
 
 

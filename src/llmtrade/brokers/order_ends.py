@@ -29,6 +29,11 @@ An order the broker no longer has at all, sent before a reset of the account tha
 from Alpaca's dashboard wipes every order, a queued one included), is recorded so too (REJECTED, the reset named): it
 was looked up at every look after, for ever, and stayed "accepted" in the events.
 
+An order the broker takes as working though it shows it nowhere working (`OrderResult.unlisted`: Alpaca ended it
+"replaced" by an order it does not show) is no end, and was skipped at every look, never said: it is recorded once
+(OrderNotShown, on the order's write-once `unlisted` stream) and said by the run that recorded it (`unlisted_notes`,
+a warning): what the broker shows, that llmtrade takes it as working meanwhile, and what to do.
+
 A look costs nothing more when no such order is left: the candidates are a memoised fold of the account's events,
 and the notes of a run are kept as its ends are recorded (no read of the store for a run that recorded none).
 """
@@ -46,11 +51,12 @@ from llmtrade.brokers.protocol import Broker
 from llmtrade.domain.breaker import BreakerCancelFailed, BreakerCancelRequested, BreakerCancelTaken
 from llmtrade.domain.events import NewEvent, StoredEvent
 from llmtrade.domain.ledger import BooksReset
-from llmtrade.domain.streams import breaker_stream, fill_stream
+from llmtrade.domain.streams import breaker_stream, fill_stream, unlisted_stream
 from llmtrade.domain.trading import (
     AccountResumed,
     Order,
     OrderFilled,
+    OrderNotShown,
     OrderResult,
     OrderStatus,
     OrderSubmitted,
@@ -70,6 +76,8 @@ ENDED_AT = "ended at "
 # run_id -> the notes of the ends that run recorded, in this process: what `ended_notes` says, read from no store.
 _NOTES: PerStore[tuple[str, ...]] = PerStore()
 _NOTES_LOCK = threading.Lock()  # accounts record on threads of their own
+# run_id -> the notes of the orders that run found taken for working but shown nowhere (`unlisted_notes`).
+_UNLISTED: PerStore[tuple[str, ...]] = PerStore()
 
 
 @dataclass(frozen=True)
@@ -154,6 +162,8 @@ def record_order_ends(events: EventStore, broker: Broker, observed: Observed, *,
             found = found.model_copy(update={"status": OrderStatus.CANCELED})
             part = f", {found.filled_qty} of {pending.order.qty} filled"
         elif found.status not in _ENDED:
+            if found.unlisted:
+                _say_unlisted(events, broker, pending.order, found.unlisted, run_id=run_id)
             continue  # filled (its fill is recorded by the next look), or working again since the look
         else:
             part = f", {found.filled_qty} of {pending.order.qty} filled" if found.filled_qty else ", unfilled"
@@ -178,6 +188,37 @@ def record_order_ends(events: EventStore, broker: Broker, observed: Observed, *,
         if run_id is not None and halt is None:  # the halt's cancel is said by the halt, as when the breaker records it
             _keep(events, run_id, _note(pending.order, why))
     return recorded
+
+
+def _say_unlisted(events: EventStore, broker: Broker, order: Order, note: str, *, run_id: str | None) -> None:
+    """Record, once per order, that the broker takes `order` as working though it shows it nowhere working
+    (`OrderResult.unlisted`: Alpaca's order ended "replaced" by one it does not show), and keep the note for the run
+    that recorded it (`unlisted_notes`). Skipped at every look, it was never said: no end, no fill, nothing the week
+    waits for, and nothing told the user to look at the order."""
+    said = OrderNotShown(
+        account_id=order.account_id, client_order_id=order.client_order_id, broker=broker.name, note=note
+    )
+    stream = unlisted_stream(order.account_id, order.client_order_id)
+    event = NewEvent.of(said, stream=stream, week_id=order.week_id, account_id=order.account_id, run_id=run_id)
+    try:
+        events.append([event], expected_versions={stream: 0})
+    except ConcurrencyError:
+        return  # said already (an earlier look, or another process just now): once is enough
+    if run_id is not None:
+        with _NOTES_LOCK:
+            _UNLISTED.put(events, run_id, (*(_UNLISTED.get(events, run_id) or ()), _unlisted_note(order, note)))
+
+
+def _unlisted_note(order: Order, note: str) -> str:
+    what = f"{order.intent} {order.side.value} {order.qty} {order.symbol} ({order.client_order_id})"
+    return f"account {order.account_id}'s order {what}: {note}"
+
+
+def unlisted_notes(events: EventStore, run_id: str) -> list[str]:
+    """One line per order run `run_id` recorded (in this process) as taken for working by its broker though shown
+    nowhere working (`_say_unlisted`): said by the run as a warning, once. Reads nothing."""
+    with _NOTES_LOCK:
+        return list(_UNLISTED.get(events, run_id) or ())
 
 
 def _breakers_cancel(events: EventStore, account_id: str, client_order_id: str) -> str | None:

@@ -23,6 +23,7 @@ collide with an old one and a reader cannot drift from its writer.
 | week:{week}:done                         | `run-weekly`                  | the week's completion          |
 | paper:{account}                          | the paper broker              | accepted and canceled orders   |
 | fill:{account}:{client_order_id}         | brokers.fills (once)          | the order's OrderFilled        |
+| unlisted:{account}:{client_order_id}     | brokers.order_ends (once)     | the order's OrderNotShown      |
 | valuations:{account}                     | valuations                    | equity marks                   |
 | breaker:{account}                        | the circuit breaker           | its state and transitions      |
 | trading                                  | `trading enable/disable`      | the kill switch                |
@@ -140,6 +141,11 @@ def ledger_stream(account_id: str) -> str:
 def fill_stream(account_id: str, client_order_id: str) -> str:
     """Write-once: the audit log's OrderFilled of one order (see brokers/fills.py)."""
     return f"fill:{account_id}:{client_order_id}"
+
+
+def unlisted_stream(account_id: str, client_order_id: str) -> str:
+    """Write-once: an order the broker takes as working but shows nowhere working, said once (brokers/order_ends.py)."""
+    return f"unlisted:{account_id}:{client_order_id}"
 
 
 def valuations_stream(account_id: str) -> str:

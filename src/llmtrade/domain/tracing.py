@@ -74,6 +74,7 @@ _WARNINGS = frozenset(
         "ClosingPutOff",
         "CouncilMemberFailed",
         "OrphanedPositionsSaid",
+        "OrderNotShown",
         "ForwardReturnsFailureSaid",
         "DiscoveryFailed",
         "EventQuoteFailureSaid",

@@ -107,6 +107,10 @@ class OrderResult(Record):
     filled_qty: int = 0
     fill_price: float | None = None
     message: str = ""
+    # Why the broker takes the order as working though it lists it among no open orders, nothing of it shown working
+    # (Alpaca: ended "replaced" by an order it does not show): a condition to say once (brokers/order_ends.py), not an
+    # end. "" otherwise, and then left out of the record, as results stored before it were written.
+    unlisted: str = Field(default="", exclude_if=lambda said: not said)
 
 
 class BrokerOrder(Record):
@@ -358,3 +362,15 @@ class QueuedOrderCanceled(EventPayload):
     client_order_id: str
     reason: str
     status: OrderStatus | None  # the order's state after the cancel (None: the broker never had it)
+
+
+class OrderNotShown(EventPayload):
+    """An order of llmtrade's the broker takes as working but shows nowhere working (`OrderResult.unlisted`: Alpaca
+    ended it "replaced" by an order it does not show), found by a look: recorded once per order, on its write-once
+    stream (domain/streams.py `unlisted_stream`), and said by the run that recorded it. Not an end: the order stays
+    working in llmtrade's books, nothing sent again, nothing booked, until the broker shows what became of it."""
+
+    account_id: str
+    client_order_id: str
+    broker: str
+    note: str  # the broker's words: what it shows, what llmtrade does meanwhile, what to do
