@@ -108,3 +108,20 @@ def test_an_event_checkpoint_killed_mid_run_is_closed_past_its_deadline_as_inter
     [line] = closing.output.splitlines()
     assert line.startswith(f"{EVENT_KEY} closed: acct_4 not judged by the deadline 2026-01-07T16:00:00-05:00"), line
     assert "interrupted: its run" in line and "ended without a word (killed?)" in line, line
+
+
+def test_a_killed_checkpoint_closed_past_its_deadline_is_recorded_killed_when_it_was_last_alive_not_at_its_closing(
+    week: Any,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The closing records its events under the killed run's id (its trace shows them); the RunKilled recorded by the
+    same wake-up took the closing's CheckpointCompleted as the run's last event, so the alert, `status` and the
+    metrics said the run was last alive at 14:01, when it had died at 12:01."""
+    _, url, _ = week
+    killed_at_noon(url, monkeypatch)
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T14:01:00-05:00")
+    assert runner.invoke(app, ["run-due"]).exit_code == 0
+    [killed] = stored_events(url, type="RunKilled")
+    assert killed.payload["last_event_at"].startswith("2026-01-07T17:01"), killed.payload
+    assert killed.payload["last_event_type"] != "CheckpointCompleted", killed.payload
+    assert killed.payload["found_by"] == "run-due", killed.payload

@@ -20,6 +20,7 @@ from __future__ import annotations
 from contextlib import ExitStack, suppress
 from datetime import date, datetime, timedelta
 
+from llmtrade.app import killed_runs
 from llmtrade.app.container import Container
 from llmtrade.app.desk_brokers import BrokersOf
 from llmtrade.app.due_jobs import done_keys
@@ -52,6 +53,10 @@ def checkpoint_deadline(app: Container, week_id: date, day: date, time: str) -> 
     return min(d for d in (deadline, turn) if d is not None) if deadline or turn else None
 
 
+# RunKilled.found_by of a run found killed by the closing of its checkpoint (no run of its own: a run-due wake-up).
+CLOSER = "run-due"
+
+
 def close_expired_checkpoints(app: Container) -> None:
     """Close this week's and last week's checkpoints left unfinished past their deadline. A closing put off (another
     run holds the week's lock; a broker to ask first did not answer) is recorded (ClosingPutOff) and said: the lock in
@@ -69,6 +74,11 @@ def close_expired_checkpoints(app: Container) -> None:
                 except TemporaryError as exc:
                     app.say(f"{_put_off(storage.events, week_id, [s for s, _, _ in expired], exc)}: {exc}")
                     continue  # the next wake-up closes them
+                # A run killed mid-checkpoint is recorded before its closing, whose events go under its id (its trace
+                # shows them): recorded after, its RunKilled took the closing's CheckpointCompleted as its last event,
+                # and the alert, `status` and the metrics said it was last alive at the closing, hours after it died.
+                with suppress(Exception):  # housekeeping: the next run's start records them, and says a failure
+                    killed_runs.record_killed_runs(storage, found_by=CLOSER, home=app.settings.home)
                 brokers = BrokersOf(in_week_mode(app, week_id, warn=False), storage)
                 for slot, deadline, left in _expired(app, storage.events, week_id, now):  # read again under the lock
                     try:

@@ -106,9 +106,10 @@ class RunKilled(EventPayload):
     it was killed without warning (SIGKILL, the OOM killer, a reboot or power cut, the database server restarted), or
     its end could not be stored before its connection closed and it could leave none in its home either (a run that
     did leave one is recorded with that RunFailed instead: app/unrecorded_ends.py). Recorded once, on the run's own
-    stream, by the later run `found_by` that found it so (app/killed_runs.py), at this event's time; `last_event_type`
-    at `last_event_at` is the last thing the run recorded, when it was last known alive. Not a RunFailed: no error,
-    exit code or duration of the run is known, and the readers of RunFailed (waits, a week's mode) act on those."""
+    stream, by the later run `found_by` that found it so (app/killed_runs.py; "run-due": the wake-up closing its
+    checkpoint, app/checkpoint_deadlines.py), at this event's time; `last_event_type` at `last_event_at` is the last
+    thing the run recorded, when it was last known alive. Not a RunFailed: no error, exit code or duration of the run
+    is known, and the readers of RunFailed (waits, a week's mode) act on those."""
 
     command: str  # the killed run's, as its RunStarted said
     found_by: str
@@ -117,8 +118,10 @@ class RunKilled(EventPayload):
 
     def note(self, found_at: datetime) -> str:
         """What `status`, `report` and `trace` say of the run."""
+        # A run-due wake-up closing the killed run's checkpoint records it before the closing (it starts no run).
+        by = self.found_by if self.found_by == "run-due" else f"run {self.found_by}"
         return (
-            f"{UNENDED}: no process held its lease when run {self.found_by} looked at "
+            f"{UNENDED}: no process held its lease when {by} looked at "
             f"{market_time(found_at)} (its last event: {self.last_event_type} at {market_time(self.last_event_at)})"
         )
 
