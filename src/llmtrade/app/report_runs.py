@@ -8,6 +8,7 @@ its end. Pure over StoredEvents, as `report_weeks` is.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from llmtrade.app.report_records import RunLine
 from llmtrade.domain.events import EventPayload, InputsMissing, StageCompleted, StageDeferred, StoredEvent
@@ -103,8 +104,9 @@ _STAGE_DONE = StageCompleted.event_type()
 
 def unresolved(lines: Sequence[RunLine]) -> list[RunLine]:
     """The runs that failed or recorded no end and that no later run of the same job (command and arguments: the
-    week, the checkpoint's time) finished: what the books still lack. A killed weekly run that the next run-due
-    resumed is resolved; a 14:00 checkpoint that failed is not resolved by the 15:50 one."""
+    week, the checkpoint's time; a checkpoint's day too) finished: what the books still lack. A killed weekly run that
+    the next run-due resumed is resolved; a 14:00 checkpoint that failed is not resolved by the 15:50 one, nor
+    Thursday's 12:30 by Friday's."""
     done: dict[str, int] = {}
     for line in lines:
         if line.outcome in ("finished", "degraded"):
@@ -117,7 +119,10 @@ def unresolved(lines: Sequence[RunLine]) -> list[RunLine]:
 
 
 def _job(line: RunLine) -> str:
-    return f"{line.command} {sorted(line.arguments.items())}"
+    # A checkpoint's arguments name its time and week, not its day (it judges the day it runs on): without the day,
+    # Friday's 12:30 checkpoint "finished" Thursday's 12:30 run that was killed and closed unjudged.
+    day = f" {datetime.fromisoformat(line.started_at).date()}" if line.command == "checkpoint" else ""
+    return f"{line.command} {sorted(line.arguments.items())}{day}"
 
 
 def failure_note(lines: Sequence[RunLine]) -> str | None:
