@@ -195,10 +195,15 @@ def _say_unlisted(events: EventStore, broker: Broker, order: Order, note: str, *
     (`OrderResult.unlisted`: Alpaca's order ended "replaced" by one it does not show), and keep the note for the run
     that recorded it (`unlisted_notes`). Skipped at every look, it was never said: no end, no fill, nothing the week
     waits for, and nothing told the user to look at the order."""
+    stream = unlisted_stream(order.account_id, order.client_order_id)
+    if events.stream_version(stream) > 0:
+        # Said by an earlier look: read, not written again to be refused (a failed write at every wake-up while
+        # Alpaca shows no replacement, each a unique-violation error in the server's log), as reconcile.py reads the
+        # differences it recorded before it writes.
+        return
     said = OrderNotShown(
         account_id=order.account_id, client_order_id=order.client_order_id, broker=broker.name, note=note
     )
-    stream = unlisted_stream(order.account_id, order.client_order_id)
     event = NewEvent.of(said, stream=stream, week_id=order.week_id, account_id=order.account_id, run_id=run_id)
     try:
         events.append([event], expected_versions={stream: 0})
