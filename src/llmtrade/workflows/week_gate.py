@@ -114,6 +114,7 @@ class WeekGate:
         # A real run's accounts with orders queued at their broker, by account id: each is looked at before the run
         # stops (`wait_for_queued`), so its one message names them all; it named only the first (a trial).
         self.waiting: dict[str, list[str]] = {}
+        self.canceling = False  # whether one of them has its cancel under way (Alpaca's pending_cancel)
 
     def held_prices(self, snapshot: MarketSnapshot) -> None:
         """Read the snapshot session's closes of every symbol held outside the universe (the snapshot has the
@@ -168,7 +169,6 @@ class WeekGate:
         if not self.waiting:
             return
         said = "; ".join(f"account {a} still has orders queued ({', '.join(ids)})" for a, ids in self.waiting.items())
-        stuck = any(_CANCELING in i for ids in self.waiting.values() for i in ids)
         # A cancel under way ends when the broker carries it out, not at the open: Alpaca can leave one pending_cancel
         # for hours (alpacahq/Alpaca-API #111, #199), every account's week held back meanwhile, and "they fill at the
         # open" sent the user to wait for what would not come.
@@ -176,7 +176,7 @@ class WeekGate:
             f"; one whose cancel is under way ({_CANCELING}) waits for the broker to carry it out (it may still fill), "
             "which Alpaca can leave undone for hours: if it stays so, cancel it in Alpaca's dashboard or ask Alpaca's "
             "support to clear it; every account's week waits until it has ended"
-            if stuck
+            if self.canceling
             else ""
         )
         raise TemporaryError(f"{said}: they fill at {_WHEN}; run again after they fill{also}")
@@ -237,6 +237,7 @@ class WeekGate:
                 ids = ", ".join(queued)
                 if not self.dry_run:
                     canceling = {o.client_order_id for o in observed.orders if o.canceling}
+                    self.canceling = self.canceling or any(i in canceling for i in queued)
                     self.waiting[desk.account.id] = [
                         f"{i} (its cancel under way: {_CANCELING})" if i in canceling else i for i in queued
                     ]
