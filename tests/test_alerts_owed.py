@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from llmtrade.alerts.dispatch import Sender, dispatch
 from llmtrade.alerts.incidents import clock_behind_incident, find_incidents
+from llmtrade.alerts.owed import owed_alerts
 from llmtrade.alerts.send import target_of
 from llmtrade.cli import app
 from llmtrade.clock import FixedClock
@@ -159,3 +160,41 @@ def test_an_alert_url_apprise_cannot_use_is_said_once_a_day_while_a_transient_fa
         ("2026-01-14", "unknown:"),
         ("2026-01-15", "unknown:"),
     ]
+
+
+def test_an_alert_owed_to_a_url_taken_out_is_given_up_after_three_days_and_the_look_back_ends(
+    storage: Storage,
+) -> None:
+    # A run failed at FIXED_NOW and its alert failed to the URL set then; the user then replaced that URL. Owed to a
+    # URL no longer set, the alert was never tried nor given up, and the incidents' look-back kept reaching back to
+    # its failure at every wake-up (an old incident found again there went to the new URL).
+    old, new = "json://127.0.0.1:9/old", "json://127.0.0.1:9/new"
+    at = FixedClock(FIXED_NOW)
+    failing = RunFailed(command="checkpoint", error_type="StageError", error="boom", duration_ms=1)
+    EventStore(storage.conn, at).append([NewEvent.of(failing, stream="run:r1", run_id="r1")])
+    [incident] = find_incidents(EventStore(storage.conn, at), CONFIG, FIXED_NOW, silence=False)
+    events = EventStore(storage.conn, at)
+    assert len(dispatch(events, [incident], [old], lambda *_: "connection refused", FIXED_NOW).failed) == 1
+    sent: list[str] = []
+
+    def to(url: str, title: str, body: str) -> str | None:
+        sent.append(url)
+        return None
+
+    def later(days: float) -> tuple[EventStore, datetime]:
+        when = FIXED_NOW + timedelta(days=days)
+        return EventStore(storage.conn, FixedClock(when)), when
+
+    events, when = later(1)  # the URL may yet come back (a variable missing from one cron line): still owed
+    assert dispatch(events, [], [new], to, when).given_up == []
+    assert [a.target for a in owed_alerts(events)] == [target_of(old)]
+    events, when = later(3)
+    assert [i.key for i in find_incidents(events, CONFIG, when, silence=False)] == [incident.key]  # still looked for
+    [gone] = dispatch(events, [], [new], to, when).given_up
+    assert (gone.key, gone.target, gone.attempts, gone.first_failed_at) == (incident.key, target_of(old), 1, FIXED_NOW)
+    assert "connection refused" in gone.error and "no longer in LLMTRADE_ALERT_URLS" in gone.error
+    assert owed_alerts(events) == []
+    assert find_incidents(events, CONFIG, when, silence=False) == []  # the look-back is LOOKBACK again
+    events, when = later(4)
+    assert dispatch(events, [], [new], to, when).given_up == []  # given up once
+    assert sent == []

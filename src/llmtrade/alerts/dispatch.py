@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from llmtrade.alerts.incidents import Incident
-from llmtrade.alerts.owed import owed_alerts
+from llmtrade.alerts.owed import Owed, owed_alerts
 from llmtrade.alerts.send import place, target_of
 from llmtrade.alerts.send import usable as apprise_can_use
 from llmtrade.domain.alerts import GIVE_UP_AFTER, AlertFailed, AlertGivenUp, AlertSent, AlertUrlRejected
@@ -59,7 +59,8 @@ def dispatch(
     skipped = 0
     unusable: list[str] = []
     checked: dict[str, bool] = {}
-    for incident, url in _pairs(events, incidents, urls, owed=owed):
+    owed_now = owed_alerts(events) if owed else []
+    for incident, url in _pairs(events, incidents, urls, owed_now):
         target = target_of(url)
         stream = alert_stream(incident.key, target)
         history = events.read_stream(stream)
@@ -115,21 +116,22 @@ def dispatch(
         # False: another process recorded this alert's outcome first; a give-up is said by the one that recorded it.
         if append_after(events, stream, history, payload) and isinstance(payload, AlertGivenUp):
             given_up.append(payload)
+    given_up += _unset(events, owed_now, urls, now)
     # `now` is None only in a direct call without the clock's time (tests): the system's day then.
     rejected = _reject(events, unusable, urls, now or datetime.now(UTC))
     return Dispatched(sent, failed, skipped, given_up, rejected)
 
 
 def _pairs(
-    events: EventStore, incidents: Sequence[Incident], urls: Sequence[str], *, owed: bool
+    events: EventStore, incidents: Sequence[Incident], urls: Sequence[str], owed: Sequence[Owed]
 ) -> list[tuple[Incident, str]]:
     """Each incident with each URL, in order, then each alert owed to one of `urls` that no incident found again. An
     owed one is sent with the text its AlertFailed recorded (what happened, not what the store shows now); one recorded
     without it (before texts were kept) with the incident found again, when it is. An alert owed to a URL no longer
-    set is left: there is nothing to send it to."""
+    set is left: there is nothing to send it to (`_unset` gives it up in time)."""
     by_target = {target_of(url): url for url in urls}
     waiting: dict[str, tuple[Incident, str, bool]] = {}  # stream -> (incident, url, text recorded)
-    for alert in owed_alerts(events) if owed else []:
+    for alert in owed:
         if alert.target in by_target:
             stream = alert_stream(alert.incident.key, alert.target)
             waiting[stream] = (alert.incident, by_target[alert.target], alert.recorded)
@@ -139,6 +141,36 @@ def _pairs(
             recorded = waiting.pop(alert_stream(incident.key, target_of(url)), None)
             pairs.append((recorded[0], url) if recorded is not None and recorded[2] else (incident, url))
     return pairs + [(incident, url) for incident, url, _ in waiting.values()]
+
+
+def _unset(events: EventStore, owed: Sequence[Owed], urls: Sequence[str], now: datetime | None) -> list[AlertGivenUp]:
+    """Give up each alert owed to a URL no longer in LLMTRADE_ALERT_URLS once GIVE_UP_AFTER has passed since its
+    first failure (before then the URL may come back: an environment variable missing from one cron line). Left owed
+    for ever, it was never tried nor given up, and kept the incidents' look-back (incidents.py `_owed_since`) reaching
+    back to its first failure: every incident since then was read again, and sent to a URL set later, at every
+    wake-up."""
+    if now is None:
+        return []
+    set_now = {target_of(url) for url in urls}
+    given_up = []
+    for alert in owed:
+        if alert.target in set_now or now - alert.first_failed_at < GIVE_UP_AFTER:
+            continue
+        stream = alert_stream(alert.incident.key, alert.target)
+        history = events.read_stream(stream)
+        if not history or history[-1].type != AlertFailed.event_type():
+            continue  # sent or given up by another process since it was read as owed
+        payload = AlertGivenUp(
+            key=alert.incident.key,
+            kind=alert.incident.kind,
+            target=alert.target,
+            attempts=alert.attempts,
+            first_failed_at=alert.first_failed_at,
+            error=f"{alert.error}; its URL is no longer in LLMTRADE_ALERT_URLS",
+        )
+        if append_after(events, stream, history, payload):
+            given_up.append(payload)
+    return given_up
 
 
 def _reject(events: EventStore, unusable: Sequence[str], urls: Sequence[str], now: datetime) -> list[AlertUrlRejected]:
