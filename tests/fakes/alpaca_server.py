@@ -563,7 +563,9 @@ class FakeAlpacaServer:
         (https://docs.alpaca.markets/reference/patchorderbyorderid-1): the old order ends "replaced" with replaced_at
         and replaced_by (the new order's id); the new one is an order of its own (a new id, and a client_order_id of
         its own: generated unless one is given), with `replaces` the old id, the old order's other attributes, `qty`
-        if given, and none of the old order's fills (each order reports its own: alpacahq/Alpaca-API #165). Alpaca
+        if given, else the old order's whole `qty` (not what is left after its fills), and none of the old order's fills
+        (each order reports its own): a part filled order replaced so fills more than it was for, 4 + 10 of a sell of
+        10 (alpacahq/Alpaca-API #165). Alpaca
         refuses to replace an order accepted (queued, not routed yet), pending_new, pending_cancel or pending_replace,
         or ended. Returns the new order's client_order_id. `named` False: Alpaca's own replacement for a market event
         such as a corporate action ("replaced ... or was updated due to a market event": its order status

@@ -24,7 +24,7 @@ from llmtrade.domain.checkpoints import AccountValued
 from llmtrade.domain.events import BudgetRefused, StoredEvent
 from llmtrade.domain.reconciliation import ReconciliationDifferenceFound
 from llmtrade.domain.runs import RunFailed, RunFinished, RunKilled
-from llmtrade.domain.trading import AccountHalted, AccountResumed, OrderNotShown
+from llmtrade.domain.trading import AccountHalted, AccountResumed, OrderNotShown, OrderOverfilled
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.llm.budget import week_spent
 from llmtrade.market.calendar import new_york_date
@@ -60,6 +60,7 @@ def find_incidents(
     found += _budget(_recent(events, [BudgetRefused.event_type()], since))
     found += _reconciliation(_recent(events, [ReconciliationDifferenceFound.event_type()], since))
     found += _not_shown(_recent(events, [OrderNotShown.event_type()], since))
+    found += _overfilled(_recent(events, [OrderOverfilled.event_type()], since))
     today = new_york_date(now)
     found += _drawdowns(events, config.risk.alerts.drawdown_pct, today)
     if silence:
@@ -270,6 +271,25 @@ def _not_shown(found: Iterable[StoredEvent]) -> list[Incident]:
                 "order-not-shown",
                 f"llmtrade: {seen.account_id} order {seen.client_order_id} is not shown at {seen.broker}",
                 f"Account {seen.account_id}: {seen.note}.",
+                [event.id],
+            )
+        )
+    return incidents
+
+
+def _overfilled(found: Iterable[StoredEvent]) -> list[Incident]:
+    """An order that filled more shares than llmtrade sent it for (brokers/overfills.py): recorded once per order,
+    with its fill, so one incident each, whichever job booked the fill."""
+    incidents = []
+    for event in found:
+        over = OrderOverfilled.from_event(event)
+        incidents.append(
+            Incident(
+                f"order-overfilled:{over.account_id}:{over.client_order_id}",
+                "order-overfilled",
+                f"llmtrade: {over.account_id} order {over.client_order_id} filled {over.filled} of {over.meant} "
+                f"at {over.broker}",
+                f"Account {over.account_id}: {over.note}.",
                 [event.id],
             )
         )

@@ -16,6 +16,7 @@ from llmtrade.app.results import CheckpointResult
 from llmtrade.app.runs import execute, start_run
 from llmtrade.brokers.fills import replaced_notes
 from llmtrade.brokers.order_ends import ended_notes, unlisted_notes
+from llmtrade.brokers.overfills import overfilled_notes
 from llmtrade.domain.streams import ORDERS, week_stream
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows.checkpoint import OUTCOMES, CheckpointRun
@@ -76,6 +77,9 @@ def run_checkpoint(
             app.warning(note)
         # Orders the broker takes as working but shows nowhere (replaced by one Alpaca does not show): said once.
         for note in [] if dry_run else unlisted_notes(storage.events, bench.run_id):
+            app.warning(note)
+        # Orders that filled more than llmtrade sent them for (a part filled order replaced whole): said once.
+        for note in [] if dry_run else overfilled_notes(storage.events, bench.run_id):
             app.warning(note)
         # Legs held back for their close are the design working: reported, not degraded.
         held_back = [] if dry_run else held_back_notes(storage.events, week_stream(week_id, ORDERS), slot.event_for)

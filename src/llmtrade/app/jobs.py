@@ -35,6 +35,7 @@ from llmtrade.app.session import Session
 from llmtrade.app.week_mode import in_week_mode
 from llmtrade.brokers.fills import replaced_notes
 from llmtrade.brokers.order_ends import ended_notes, unlisted_notes
+from llmtrade.brokers.overfills import overfilled_notes
 from llmtrade.domain import streams
 from llmtrade.domain.events import NewEvent, StoredEvent
 from llmtrade.domain.runs import RunStarted, WeekCompleted
@@ -144,6 +145,9 @@ def weekly(app: Container, *, week: date | None, dry_run: bool, observer: Observ
                     app.warning(note)
                 # Orders the broker takes as working but shows nowhere working (an unseen replacement): said once.
                 for note in [] if dry_run else unlisted_notes(storage.events, run_id):
+                    app.warning(note)
+                # Orders that filled more than llmtrade sent them for (a part filled order replaced whole): said once.
+                for note in [] if dry_run else overfilled_notes(storage.events, run_id):
                     app.warning(note)
                 for note in result.get(QUEUED):  # a dry run's only
                     app.warning(note)
@@ -281,6 +285,8 @@ def _postmortem(
         for note in [*ended, *(f"postmortem {week_id}: {note}" for note in [*at_cost, *unread])]:
             warning(note)
         for note in replaced_notes(storage.events, bench.run_id):  # filled through a replacement: said, not degraded
+            warning(note)
+        for note in overfilled_notes(storage.events, bench.run_id):  # filled beyond what was sent: said, not degraded
             warning(note)
         # The week's postmortem marker and the run's end in one append (workflows/completion.py).
         duration = run.finished(

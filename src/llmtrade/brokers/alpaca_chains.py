@@ -9,7 +9,8 @@ https://docs.alpaca.markets/reference/orders; the new id and client_order_id:
 https://forum.alpaca.markets/t/how-to-update-replace-existing-order-multiple-times/945). Alpaca also
 ends an order "replaced" when it updates it for a market event such as a corporate action (its status documentation,
 alpacahq/alpaca-ts src/models/OrderStatus.ts). Each order reports only its own executions: a partly filled order
-replaced is followed by a new order for the quantity asked again (alpacahq/Alpaca-API #165).
+replaced is followed by a new order for the quantity asked again (alpacahq/Alpaca-API #165), so a chain may fill more
+than the order was sent for: booked as it happened, and said (brokers/overfills.py).
 
 Read by its client_order_id alone, llmtrade's order looked dead ("replaced" was an end without a fill): the plan's trade
 "did not happen", the replacement's fill was a trade by hand (the shares never llmtrade's, so the next week's roll

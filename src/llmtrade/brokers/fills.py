@@ -24,12 +24,13 @@ from datetime import date
 
 from llmtrade.brokers.fill_view import view_of
 from llmtrade.brokers.order_ends import record_order_ends
+from llmtrade.brokers.overfills import keep_overfilled, overfill_event
 from llmtrade.brokers.per_store import PerStore
 from llmtrade.brokers.protocol import Broker
 from llmtrade.domain.checkpoints import AccountValued
 from llmtrade.domain.events import NewEvent, StoredEvent
 from llmtrade.domain.streams import fill_stream, valuation_stream, valuations_stream
-from llmtrade.domain.trading import AccountSnapshot, BrokerOrder, Fill, OrderFilled, OrderSubmitted
+from llmtrade.domain.trading import AccountSnapshot, BrokerOrder, Fill, Order, OrderFilled, OrderSubmitted
 from llmtrade.errors import BrokerUnavailable, ConcurrencyError
 from llmtrade.storage.event_store import EventStore
 
@@ -54,18 +55,19 @@ def recorded_fill_ids(events: EventStore, broker: Broker) -> frozenset[str]:
     )
 
 
-def order_weeks(events: EventStore, account_id: str) -> Mapping[str, date]:
-    """client_order_id -> the week whose plan sent it, from the account's OrderSubmitted events (the last one
-    of an order wins). A memoised fold: a call reads only the orders sent since the last one; not to be changed."""
+def sent_orders(events: EventStore, account_id: str) -> Mapping[str, Order]:
+    """client_order_id -> the order as llmtrade sent it (its week, its quantity), from the account's OrderSubmitted
+    events (the last one of an order wins). A memoised fold: a call reads only the orders sent since the last one;
+    not to be changed."""
 
-    def step(weeks: Mapping[str, date], new: list[StoredEvent]) -> Mapping[str, date]:
+    def step(sent: Mapping[str, Order], new: list[StoredEvent]) -> Mapping[str, Order]:
         more = {}
         for event in new:
             order = events.payload(OrderSubmitted, event).order
-            more[order.client_order_id] = order.week_id
-        return {**weeks, **more}
+            more[order.client_order_id] = order
+        return {**sent, **more}
 
-    return events.fold("order-weeks", account_id=account_id, types=[OrderSubmitted.event_type()], start={}, step=step)
+    return events.fold("sent-orders", account_id=account_id, types=[OrderSubmitted.event_type()], start={}, step=step)
 
 
 @dataclass(frozen=True)
@@ -160,12 +162,13 @@ def record_new_fills(
     appended: list[Fill] = []
     broker.record_canceled(run_id=run_id)  # orders a read cancels (the paper broker's, a split between), recorded once
     seen = observed or observe(broker)
-    for fill, event in new_fill_events(events, broker, seen, week_id=week_id, run_id=run_id):
+    for fill, written in new_fill_events(events, broker, seen, week_id=week_id, run_id=run_id):
         try:
-            events.append([event], expected_versions={event.stream: 0})
+            events.append(list(written), expected_versions={event.stream: 0 for event in written})
         except ConcurrencyError:
             continue  # another process recorded it between our read and our write: once is enough
         appended.append(fill)
+        keep_overfilled(events, run_id, written)
     keep_replaced(events, run_id, appended)
     # After the fills: an order ended part filled is recorded after its fill, never in place of it.
     record_order_ends(events, broker, seen, run_id=run_id)
@@ -204,30 +207,32 @@ def replaced_notes(events: EventStore, run_id: str) -> list[str]:
 
 def new_fill_events(
     events: EventStore, broker: Broker, observed: Observed, *, week_id: date | None, run_id: str | None
-) -> list[tuple[Fill, NewEvent]]:
-    """The OrderFilled event of each observed fill not yet recorded (each for its own write-once
-    stream, to be appended at expected version 0), as `record_new_fills` labels them."""
+) -> list[tuple[Fill, tuple[NewEvent, ...]]]:
+    """The events of each observed fill not yet recorded, as `record_new_fills` labels them: its OrderFilled, and with
+    it its OrderOverfilled when it is more shares than the order was sent for (brokers/overfills.py), each for its own
+    write-once stream, to be appended together at expected version 0 (a fill booked is never left unsaid)."""
     if not observed.fills:
         return []
     done = recorded_fill_ids(events, broker)
     # Only the fills past those known recorded are looked at one by one: a look costs what is new.
     new = view_of(broker.name, broker.account_id, observed.fills).unrecorded(done, observed.working)
     if not new:
-        return []  # the usual look (every fill recorded): the orders' weeks are not needed
-    weeks = order_weeks(events, broker.account_id)
-    return [
-        (
-            fill,
-            NewEvent.of(
-                OrderFilled(fill=fill, broker=broker.name),
-                stream=fill_stream(broker.account_id, fill.client_order_id),
-                week_id=weeks.get(fill.client_order_id, week_id),
-                account_id=broker.account_id,
-                run_id=run_id,
-            ),
+        return []  # the usual look (every fill recorded): the orders sent are not needed
+    sent = sent_orders(events, broker.account_id)
+    found = []
+    for fill in new:
+        order = sent.get(fill.client_order_id)
+        week = order.week_id if order is not None else week_id
+        filled = NewEvent.of(
+            OrderFilled(fill=fill, broker=broker.name),
+            stream=fill_stream(broker.account_id, fill.client_order_id),
+            week_id=week,
+            account_id=broker.account_id,
+            run_id=run_id,
         )
-        for fill in new
-    ]
+        over = overfill_event(order, fill, broker=broker.name, week_id=week, run_id=run_id)
+        found.append((fill, (filled,) if over is None else (filled, over)))
+    return found
 
 
 # Occasions that happen many times a week: each is its own observation, not a repeat of the last.

@@ -24,6 +24,7 @@ collide with an old one and a reader cannot drift from its writer.
 | paper:{account}                          | the paper broker              | accepted and canceled orders   |
 | fill:{account}:{client_order_id}         | brokers.fills (once)          | the order's OrderFilled        |
 | unlisted:{account}:{client_order_id}     | brokers.order_ends (once)     | the order's OrderNotShown      |
+| overfill:{account}:{client_order_id}     | brokers.fills (once)          | the order's OrderOverfilled    |
 | valuations:{account}                     | valuations                    | equity marks                   |
 | breaker:{account}                        | the circuit breaker           | its state and transitions      |
 | trading                                  | `trading enable/disable`      | the kill switch                |
@@ -146,6 +147,11 @@ def fill_stream(account_id: str, client_order_id: str) -> str:
 def unlisted_stream(account_id: str, client_order_id: str) -> str:
     """Write-once: an order the broker takes as working but shows nowhere working, said once (brokers/order_ends.py)."""
     return f"unlisted:{account_id}:{client_order_id}"
+
+
+def overfill_stream(account_id: str, client_order_id: str) -> str:
+    """Write-once: an order that filled more shares than it was sent for, said with its fill (brokers/overfills.py)."""
+    return f"overfill:{account_id}:{client_order_id}"
 
 
 def valuations_stream(account_id: str) -> str:

@@ -75,6 +75,7 @@ _WARNINGS = frozenset(
         "CouncilMemberFailed",
         "OrphanedPositionsSaid",
         "OrderNotShown",
+        "OrderOverfilled",
         "ForwardReturnsFailureSaid",
         "DiscoveryFailed",
         "EventQuoteFailureSaid",

@@ -374,3 +374,20 @@ class OrderNotShown(EventPayload):
     client_order_id: str
     broker: str
     note: str  # the broker's words: what it shows, what llmtrade does meanwhile, what to do
+
+
+class OrderOverfilled(EventPayload):
+    """An order of llmtrade's whose fill, as its broker reports it, is more shares than llmtrade sent it for: its chain
+    (the order and its replacements outside llmtrade, brokers/alpaca_chains.py) filled more, as Alpaca's replacement
+    of a part filled order is for a quantity of its own, not what was left (alpacahq/Alpaca-API #165). Recorded once
+    per order, with its fill, on its write-once stream (domain/streams.py `overfill_stream`), and said by the run that
+    recorded it (brokers/overfills.py). The fill stands as booked (what happened); nothing is sent to undo it."""
+
+    account_id: str
+    client_order_id: str
+    broker: str
+    symbol: str
+    side: Side
+    meant: int  # the shares llmtrade sent the order for
+    filled: str  # the shares the broker filled for it, exactly ("14", "10.5")
+    note: str  # what happened, that the position differs from the plan, that nothing is sent, and what to do

@@ -26,6 +26,7 @@ from llmtrade.brokers.fills import (
     valuation_event,
 )
 from llmtrade.brokers.order_ends import record_order_ends
+from llmtrade.brokers.overfills import keep_overfilled
 from llmtrade.brokers.per_store import PerStore
 from llmtrade.brokers.reconcile import our_order_ids
 from llmtrade.config.models import Config
@@ -86,7 +87,7 @@ def value_account(
     )
     # The same look as the last valuation's, whose new fills were all recorded: the audit log holds them still.
     found = [] if kept is not None else new_fill_events(events, desk.broker, observed, week_id=week_id, run_id=run_id)
-    new = [event for _, event in found]
+    new = [event for _, written in found for event in written]
     valued, at = valuation_event(account, occasion=occasion, week_id=week_id, run_id=run_id, at_last_close=at_last)
     batch = [*new, valued, *breaker_events(account_id, changes, week_id=week_id, run_id=run_id)]
     expected = {event.stream: 0 for event in new} | (at or {})
@@ -103,6 +104,7 @@ def value_account(
         appended(events, account_id, stored)  # the breaker's head as the append left it: not read back
         _VALUED.keep(events, name, account_id, observed, ours, fills)
         keep_replaced(events, run_id, [fill for fill, _ in found])  # filled through a replacement: said by the run
+        keep_overfilled(events, run_id, new)  # filled beyond what was sent: said by the run
         record_order_ends(events, desk.broker, observed, run_id=run_id)  # after their fills, as record_new_fills does
     if state.halted:
         cancel_opening_orders(events, desk.broker, account.positions, state.reason, week_id=week_id, run_id=run_id)

@@ -1,0 +1,90 @@
+"""An order of llmtrade's that filled more shares than llmtrade sent it for: recorded once with its fill, and said.
+
+Alpaca gives the replacement of a part filled order (a person's "edit" in its dashboard, PATCH /v2/orders/{id}) the
+quantity the request names, or else the old order's whole quantity, not what was left to fill: a sell of 10 that
+filled 4, replaced with its 10 (a new limit price, say), sells 10 more, 14 in all (alpacahq/Alpaca-API #165, open;
+https://docs.alpaca.markets/reference/patchorderbyorderid-1: each order reports its own fills, none carried). The
+adapter folds the chain into the plan's order (brokers/alpaca_chains.py) and its 14 are booked as the order's fill,
+which is what happened; but the run said only that the order was replaced outside llmtrade, so a user found the
+account short 4 (or over-long, for a buy) with no word of it.
+
+So where a fill is booked (brokers/fills.py `new_fill_events`), a fill of more shares than the order's OrderSubmitted
+sent is recorded as OrderOverfilled in the same write as the fill (once, whoever books it: a crash cannot leave the
+fill booked and the excess unsaid), said as a warning by the run that recorded it (`overfilled_notes`), and alerted
+once (alerts/incidents.py). Nothing is sent to correct it: no order leaves llmtrade without the risk gate, and the
+next plan starts from what the account holds.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import date
+
+from llmtrade.brokers.per_store import PerStore
+from llmtrade.domain.events import NewEvent
+from llmtrade.domain.streams import overfill_stream
+from llmtrade.domain.trading import Fill, Order, OrderOverfilled, Side
+from llmtrade.storage.event_store import EventStore
+
+# run_id -> a line per order that run recorded as overfilled, in this process: what `overfilled_notes` says.
+_NOTES: PerStore[tuple[str, ...]] = PerStore()
+_LOCK = threading.Lock()  # accounts record on threads of their own
+
+
+def overfill_event(
+    order: Order | None, fill: Fill, *, broker: str, week_id: date | None, run_id: str | None
+) -> NewEvent | None:
+    """The OrderOverfilled of `fill`, to go with its OrderFilled (its own write-once stream, at version 0), when it is
+    more shares than `order` (the order as llmtrade sent it; None when no OrderSubmitted names it) was sent for."""
+    if order is None or fill.shares() <= order.qty or not fill.replaced_by:
+        return None
+    filled = format(fill.shares().normalize(), "f")
+    said = OrderOverfilled(
+        account_id=order.account_id,
+        client_order_id=order.client_order_id,
+        broker=broker,
+        symbol=order.symbol,
+        side=order.side,
+        meant=order.qty,
+        filled=filled,
+        note=_note(order, fill, broker, filled),
+    )
+    stream = overfill_stream(order.account_id, order.client_order_id)
+    return NewEvent.of(said, stream=stream, week_id=week_id, account_id=order.account_id, run_id=run_id)
+
+
+def _note(order: Order, fill: Fill, broker: str, filled: str) -> str:
+    extra = format((fill.shares() - order.qty).normalize(), "f")
+    done = "bought" if order.side is Side.BUY else "sold"
+    how = (
+        f"it was replaced outside llmtrade by order {fill.replaced_by}, and {broker} gave the replacement a quantity "
+        "of its own, not what was left after the shares filled before it (alpacahq/Alpaca-API #165), so the order "
+        "and its replacement(s) filled more than the order"
+    )
+    return (
+        f"order {order.intent} {order.side.value} {order.qty} {order.symbol} ({order.client_order_id}) filled "
+        f"{filled} shares at {broker}, more than the {order.qty} llmtrade sent it for: {how}. The {filled} are "
+        f"booked as the order's fill (what happened at {broker}): {extra} more shares {done} than the plan meant, "
+        f"so the account's {order.symbol} position now differs from its plan. Nothing is sent to correct it (no "
+        f"order goes out without the risk gate): look at {order.symbol} in the account in {broker}'s dashboard and "
+        f"trade the {extra} shares back by hand if they are not wanted, or leave them to the next weekly plan, "
+        "which starts from what the account holds"
+    )
+
+
+def keep_overfilled(events: EventStore, run_id: str | None, appended: Sequence[NewEvent]) -> None:
+    """Keep, for `overfilled_notes`, a line per OrderOverfilled among `appended` (just stored by run `run_id`)."""
+    kind = OrderOverfilled.event_type()
+    lines = tuple(f"account {e.payload['account_id']}'s {e.payload['note']}" for e in appended if e.type == kind)
+    if run_id is None or not lines:
+        return
+    with _LOCK:
+        _NOTES.put(events, run_id, (*(_NOTES.get(events, run_id) or ()), *lines))
+
+
+def overfilled_notes(events: EventStore, run_id: str) -> list[str]:
+    """One line per order run `run_id` recorded (in this process) as filled beyond what llmtrade sent it for: said by
+    the run as a warning (the trade happened; the position differs from the plan). Reads nothing."""
+    with _LOCK:
+        return list(_NOTES.get(events, run_id) or ())
