@@ -19,7 +19,7 @@ from llmtrade.domain.trading import OrderStatus
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows.execution import send_orders
 from tests.fakes.alpaca_server import FakeAlpacaServer
-from tests.test_alpaca_order_ends import KEY, SECRET, STREAM, WEEK
+from tests.test_alpaca_order_ends import CID, KEY, ORDER, SECRET, STREAM, WEEK
 from tests.test_alpaca_replaced_orders import CLOSE, CLOSE_ID, NIGHT, OPEN, _broker, _ends, _fills, _posts
 from tests.test_crash_points import (  # noqa: F401  (fixtures)
     MIDDAY,
@@ -118,3 +118,39 @@ def test_a_checkpoint_that_books_an_overfilled_chain_warns_of_it(
     assert (said["client_order_id"], said["meant"], said["filled"]) == (cid, meant, str(meant + 1))
     [filled] = [e["fill"] for _, t, e in events if t == "OrderFilled" and e["fill"]["client_order_id"] == cid]
     assert filled["qty"] == meant + 1
+
+
+def test_a_single_order_alpaca_reports_filled_beyond_its_quantity_is_said_overfilled_once(storage: Storage) -> None:
+    """A malformed answer: the plan's buy of 10, never replaced, reported filled 12. It was booked as 12 with no word;
+    it is booked as reported (what the account holds) and said as the chain's excess is, as a broker answer beyond
+    the order, not a replacement."""
+    with FakeAlpacaServer(key_id=KEY, secret_key=SECRET) as server:
+        server.set_price("SPY", 500.0)
+        server.set_time(NIGHT)
+        broker = _broker(server)
+        send_orders(storage.events, broker, [ORDER], stream=STREAM, week_id=WEEK, run_id="r1")
+        server.set_time(OPEN)
+        server.fill_open_orders()
+        server.orders[CID]["filled_qty"] = "12"  # more than the order's 10, as no answer should be
+        posts = _posts(server)
+
+        record_new_fills(storage.events, broker, week_id=WEEK, run_id="r2")
+        record_new_fills(storage.events, broker, week_id=WEEK, run_id="r3")
+
+        [filled] = _fills(storage)
+        assert (filled.fill.client_order_id, filled.fill.qty, filled.fill.replaced_by) == (CID, 12, "")
+        [said] = _said(storage)
+        assert (said["client_order_id"], said["meant"], said["filled"], said["side"]) == (CID, 10, "12", "buy")
+        note = str(said["note"])
+        assert f"order open buy 10 SPY ({CID}) filled 12 shares at alpaca" in note
+        assert "replaced" not in note and "reported more shares filled than the order was for" in note
+        assert "2 more shares bought than the plan meant" in note and "Nothing is sent to correct it" in note
+        from llmtrade.brokers.overfills import overfilled_notes
+
+        [line] = overfilled_notes(storage.events, "r2")
+        assert "filled 12" in line and overfilled_notes(storage.events, "r3") == []
+        now = max(e.occurred_at for e in storage.events.read(type="OrderOverfilled"))
+        incidents = find_incidents(storage.events, load_config(None).config, now, silence=False)
+        [alert] = [i for i in incidents if i.kind == "order-overfilled"]
+        assert "12 of 10" in alert.title
+        assert _posts(server) == posts

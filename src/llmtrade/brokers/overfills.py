@@ -8,11 +8,12 @@ adapter folds the chain into the plan's order (brokers/alpaca_chains.py) and its
 which is what happened; but the run said only that the order was replaced outside llmtrade, so a user found the
 account short 4 (or over-long, for a buy) with no word of it.
 
-So where a fill is booked (brokers/fills.py `new_fill_events`), a fill of more shares than the order's OrderSubmitted
-sent is recorded as OrderOverfilled in the same write as the fill (once, whoever books it: a crash cannot leave the
-fill booked and the excess unsaid), said as a warning by the run that recorded it (`overfilled_notes`), and alerted
-once (alerts/incidents.py). Nothing is sent to correct it: no order leaves llmtrade without the risk gate, and the
-next plan starts from what the account holds.
+A single order its broker reports filled beyond its quantity (a malformed answer: Alpaca's filled_qty past the order's
+qty) was booked so too, silently. So where a fill is booked (brokers/fills.py `new_fill_events`), a fill of more
+shares than the order's OrderSubmitted sent, replaced or not, is recorded as OrderOverfilled in the same write as the
+fill (once, whoever books it: a crash cannot leave the fill booked and the excess unsaid), said as a warning by the
+run that recorded it (`overfilled_notes`), and alerted once (alerts/incidents.py). Nothing is sent to correct it: no
+order leaves llmtrade without the risk gate, and the next plan starts from what the account holds.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def overfill_event(
 ) -> NewEvent | None:
     """The OrderOverfilled of `fill`, to go with its OrderFilled (its own write-once stream, at version 0), when it is
     more shares than `order` (the order as llmtrade sent it; None when no OrderSubmitted names it) was sent for."""
-    if order is None or fill.shares() <= order.qty or not fill.replaced_by:
+    if order is None or fill.shares() <= order.qty:
         return None
     filled = format(fill.shares().normalize(), "f")
     said = OrderOverfilled(
@@ -58,9 +59,15 @@ def _note(order: Order, fill: Fill, broker: str, filled: str) -> str:
     extra = format((fill.shares() - order.qty).normalize(), "f")
     done = "bought" if order.side is Side.BUY else "sold"
     how = (
-        f"it was replaced outside llmtrade by order {fill.replaced_by}, and {broker} gave the replacement a quantity "
-        "of its own, not what was left after the shares filled before it (alpacahq/Alpaca-API #165), so the order "
-        "and its replacement(s) filled more than the order"
+        (
+            f"it was replaced outside llmtrade by order {fill.replaced_by}, and {broker} gave the replacement a "
+            "quantity of its own, not what was left after the shares filled before it (alpacahq/Alpaca-API #165), so "
+            "the order and its replacement(s) filled more than the order"
+        )
+        if fill.replaced_by
+        # Never replaced: an answer no broker should give (Alpaca's filled_qty past the order's qty). Taken as the
+        # account's trades, as the broker's positions will show them, and said rather than booked without a word.
+        else f"{broker} reported more shares filled than the order was for, an answer it should never give"
     )
     return (
         f"order {order.intent} {order.side.value} {order.qty} {order.symbol} ({order.client_order_id}) filled "

@@ -379,7 +379,8 @@ class OrderNotShown(EventPayload):
 class OrderOverfilled(EventPayload):
     """An order of llmtrade's whose fill, as its broker reports it, is more shares than llmtrade sent it for: its chain
     (the order and its replacements outside llmtrade, brokers/alpaca_chains.py) filled more, as Alpaca's replacement
-    of a part filled order is for a quantity of its own, not what was left (alpacahq/Alpaca-API #165). Recorded once
+    of a part filled order is for a quantity of its own, not what was left (alpacahq/Alpaca-API #165), or the broker
+    reported a single order filled beyond its quantity (a malformed answer). Recorded once
     per order, with its fill, on its write-once stream (domain/streams.py `overfill_stream`), and said by the run that
     recorded it (brokers/overfills.py). The fill stands as booked (what happened); nothing is sent to undo it."""
 
