@@ -24,6 +24,7 @@ from llmtrade.app.results import (
     StatusUsage,
     UsageSum,
 )
+from llmtrade.app.session_prices import session_prices_note
 from llmtrade.app.starting_cash import cash_warnings, changed_cash
 from llmtrade.app.status_drawdown import Closed, Closing, closing_equity
 from llmtrade.app.status_jobs import checkpoints_missed, closings_put_off, event_checkpoint_lines
@@ -146,6 +147,8 @@ def status(app: Container) -> StatusResult:
         # An account taken out of accounts.yaml has no row: what its books still hold is said, not dropped unseen, as
         # `config validate` says it (app/config_books.py).
         warnings += books_notes(asked, events)
+        # In-session checkpoints the prices set cannot judge (a CSV folder of daily files only), as `config validate`.
+        warnings += filter(None, [session_prices_note(app, live=live)])
         warnings += cash_warnings(app, events, changed)
         warnings = [*filter(None, [mixed_books_note(events)]), *warnings]  # every figure below mixes them: said first
         for warning in warnings:

@@ -66,6 +66,7 @@ def config_validate(ctx: typer.Context) -> None:
         # account's books), or an OK here is one the next job takes back (exit 2).
         books, notes = _against_books(ctx)
         errors += books
+        notes += _session_prices(ctx)
     if errors:
         raise ConfigError.combine(errors)
     out = Output()
@@ -111,6 +112,13 @@ def _against_books(ctx: typer.Context) -> tuple[list[ConfigError], list[str]]:
     except LlmtradeError as exc:  # the database gone (exit 75) or refused (exit 2): the files were still checked
         reason = " ".join(str(exc).split())
         return [], [f"not checked against the books ({CHECKED}): {reason}; every job checks it before it runs"]
+
+
+def _session_prices(ctx: typer.Context) -> list[str]:
+    """What the prices set say of the in-session checkpoints (app/session_prices.py), books or none."""
+    from llmtrade.app.session_prices import session_prices_note  # lazy: see package docstring
+
+    return list(filter(None, [session_prices_note(container(ctx))]))
 
 
 @config_app.command("show", cls=Reads)

@@ -37,6 +37,9 @@ class AlpacaQuotes(DataAccess):
     name = "alpaca"
     synthetic = False
 
+    def never_in_session(self, symbols: list[str], now: datetime | None) -> dict[str, str]:
+        return {}  # its latest trade or quote prices every session it lists
+
     def latest(self, symbols: list[str], now: datetime) -> dict[str, Quote]:
         """Each symbol's latest trade or quote midpoint, whichever is newer; `now` is not sent (Alpaca
         answers "latest" as of its own clock, and the service refuses anything stamped after now)."""

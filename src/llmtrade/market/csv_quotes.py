@@ -44,6 +44,7 @@ from llmtrade.market.csv_folder import CANNOT_READ, CsvFolderProvider, folder_go
 from llmtrade.market.csv_text import NotText, decoded, delimiter, field_count
 from llmtrade.market.failures import PriceFilesMisconfigured
 from llmtrade.market.provider import BarProvider
+from llmtrade.market.session_prices import csv_gaps
 
 
 class CsvQuotes:
@@ -94,6 +95,10 @@ class CsvQuotes:
         if at_open:
             quotes.update(self._opening(at_open, now))
         return quotes
+
+    def never_in_session(self, symbols: list[str], now: datetime | None) -> dict[str, str]:
+        """Daily files only, live (market/session_prices.py); {} in a backtest, whose files price them at the open."""
+        return {} if self.open_after is not None else csv_gaps(self.folder, self._daily, symbols, now)
 
     def _gap(self, quote: Quote, now: datetime) -> bool:
         """Whether a backtest prices `now` at the session's open rather than by `quote`, a file's last row at or

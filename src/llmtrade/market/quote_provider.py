@@ -26,6 +26,11 @@ class QuoteProvider(Protocol):
         """
         ...
 
+    def never_in_session(self, symbols: list[str], now: datetime | None) -> dict[str, str]:
+        """The symbols of `symbols` this provider can give no price of in `now`'s session (None: in any session, as
+        it stands) however long one waits, and why; {} when it may price them (market/session_prices.py)."""
+        ...
+
 
 class QuoteSource(Protocol):
     """What a consumer of prices now needs (the paper broker's fills, a checkpoint's price): QuoteService."""

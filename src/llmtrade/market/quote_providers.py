@@ -41,6 +41,9 @@ class _NoQuotes:
     def latest(self, symbols: list[str], now: object) -> dict[str, Quote]:
         raise MarketProviderUnset(f"{self.name} is not available: {self.reason}")
 
+    def never_in_session(self, symbols: list[str], now: object) -> dict[str, str]:
+        return dict.fromkeys(symbols, f"not available: {self.reason}")
+
 
 def _csv(assets: AssetsConfig, settings: Settings, calendar: TradingCalendar) -> QuoteProvider:
     folder = csv_dir(assets, settings)

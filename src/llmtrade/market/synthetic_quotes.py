@@ -26,6 +26,9 @@ class SyntheticQuotes:
         # The last day quoted, for the symbols asked: its session's minutes, the symbols with a bar, their plans.
         self._day: tuple[tuple[date, tuple[str, ...]], int, list[str], list[Plan]] | None = None
 
+    def never_in_session(self, symbols: list[str], now: datetime | None) -> dict[str, str]:
+        return {}  # its minute path prices every session
+
     def latest(self, symbols: list[str], now: datetime) -> dict[str, Quote]:
         """The path's price at the last minute mark at or before `now` (the open at 09:30:00)."""
         day = new_york_date(now)

@@ -33,6 +33,9 @@ class YFinanceQuotes:
         # whose transport serves Yahoo-shaped answers).
         self._session = session
 
+    def never_in_session(self, symbols: list[str], now: datetime | None) -> dict[str, str]:
+        return {}  # its 1-minute bars price every session it lists
+
     def latest(self, symbols: list[str], now: datetime) -> dict[str, Quote]:
         """The close of each symbol's last 1-minute bar that ended at or before `now`, in today's session."""
         opens = self._calendar.session_open(new_york_date(now))
