@@ -8,7 +8,9 @@ The scripted week of tests/test_week_lifecycle.py, its intraday files taken away
 
 from __future__ import annotations
 
+import json
 import shutil
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,8 @@ import pytest
 from typer.testing import CliRunner
 
 from llmtrade.cli import app
-from tests.test_week_lifecycle import week
+from tests.support import stored_events
+from tests.test_week_lifecycle import week, write_intraday
 
 __all__ = ["week"]
 
@@ -51,6 +54,51 @@ def test_config_validate_and_status_say_in_session_checkpoints_cannot_be_judged_
     assert f"the CSV folder {folder} has daily files only" in said
     assert "no provider prices a symbol of the universe in session" in said
     assert "intraday/SYMBOL.csv: Timestamp,Price" in said and "(alpaca, yfinance)" in said  # what mends it
+    assert "skips an account holding one at its first wake-up" in said
     status = runner.invoke(app, ["status"])
     assert status.exit_code == 0, status.output
     assert said in status.stderr
+
+
+def test_an_in_session_checkpoint_on_daily_files_only_says_why_at_once_and_skips_its_holders_not_judged(
+    week: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Thursday: every account holds a symbol of the folder, whose rows stop at Wednesday's. Before, the checkpoint
+    deferred them all (exit 75: "not judged yet, holding a symbol without a price now", a generic wait) at every
+    wake-up to its deadline, then closed them not judged; now its first wake-up says why in one line, records each
+    skip, and is done. Nothing is judged on Wednesday's close as if it were a price of Thursday's session."""
+    _, url, closes = week
+    assert runner.invoke(app, ["-q", "run-weekly"]).exit_code == 0
+    folder = tmp_path / "csv"
+    daily_only(folder, "2026-01-07")
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-08T12:00:00-05:00")
+    result = runner.invoke(app, ["checkpoint", "12:00", "--json"])
+    assert result.exit_code == 0, result.output
+    said = [line for line in result.stderr.splitlines() if "not judged" in line]
+    assert len(said) == 1, result.stderr
+    assert said[0].startswith("checkpoint 2026-01-08 12:00: acct_1, acct_2, acct_3, acct_4, acct_5 not judged: ")
+    assert f"the CSV folder {folder} has daily files only" in said[0] and "none of 2026-01-08 there yet" in said[0]
+    assert "intraday/SYMBOL.csv: Timestamp,Price" in said[0] and "(alpaca, yfinance)" in said[0]
+    report = json.loads(result.stdout)
+    by_account = {a["account_id"]: a for a in report["accounts"]}
+    skips = {e.account_id: e.payload["reason"] for e in stored_events(url, type="CheckpointSkipped")}
+    for account in ("acct_1", "acct_2", "acct_3", "acct_4", "acct_5"):
+        assert skips[account].startswith("no price in session: "), skips[account]
+        assert by_account[account]["skipped"] == skips[account]
+    assert "acct_3" in skips and "GLD" in skips["acct_3"] and "SPY" not in skips["acct_3"]  # its own symbol
+    assert len(report["degraded"]) == 5
+    assert not stored_events(url, type="StageDeferred") and not stored_events(url, type="CheckpointTaken")
+    assert len(stored_events(url, type="CheckpointCompleted")) == 1
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-08T12:05:00-05:00")
+    again = runner.invoke(app, ["-q", "run-due"])  # cron's next wake-up: done, said no more
+    assert again.exit_code == 0 and "not judged" not in again.output, again.output
+
+    # A process of the user's writes intraday rows later: the next checkpoint reads them and judges.
+    write_intraday(folder, "SPY", {date(2026, 1, 8): closes["SPY"] * 0.90})
+    for symbol in ("TLT", "GLD", "QQQ"):
+        write_intraday(folder, symbol, {date(2026, 1, 8): closes[symbol]})
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-08T14:00:00-05:00")
+    judged = runner.invoke(app, ["checkpoint", "14:00", "--json"])
+    assert judged.exit_code == 0, judged.output
+    assert "no price in session" not in judged.output
+    assert {e.account_id for e in stored_events(url, type="CheckpointTaken")} >= {"acct_2", "acct_3", "acct_4"}

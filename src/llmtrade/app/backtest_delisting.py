@@ -248,6 +248,9 @@ class _LastClose:
     def priced(self, symbols: Sequence[str], now: datetime | None = None) -> tuple[dict[str, Quote], dict[str, str]]:
         return self.quotes(symbols, now), {}
 
+    def never_in_session(self, symbols: Sequence[str], now: datetime | None = None) -> dict[str, str]:
+        return {}
+
 
 def _settle(app: BacktestContainer, symbol: str, last: date) -> None:
     """Close every account's position in `symbol` at `last`'s close, as one run `delisting` of its own."""

@@ -20,8 +20,9 @@ from llmtrade.brokers.overfills import overfilled_notes
 from llmtrade.domain.streams import ORDERS, week_stream
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows.checkpoint import OUTCOMES, CheckpointRun
-from llmtrade.workflows.checkpoint_prepare import ASKING, STOP_WAITS, UNPRICED_FOR_GOOD
+from llmtrade.workflows.checkpoint_prepare import ASKING, NO_SESSION, STOP_WAITS, UNPRICED_FOR_GOOD
 from llmtrade.workflows.checkpoint_slot import Slot
+from llmtrade.workflows.checkpoint_unpriced import NO_SESSION_PRICE, no_session_price
 from llmtrade.workflows.completion import completion_of
 from llmtrade.workflows.execution import ABANDONED, UNFINISHED, abandonment_note
 from llmtrade.workflows.legs import SUPERSEDED, held_back_notes
@@ -57,9 +58,21 @@ def run_checkpoint(
         # ended, one no longer valid) does not: its decision stands and its plan's other orders went. Each is said.
         whole = {a.account_id: note for a, note in zip(gone, abandoned, strict=True) if a.whole_plan}
         outcomes = [replace(o, skipped=whole[o.account_id]) if o.account_id in whole else o for o in done.get(OUTCOMES)]
-        failed = [o for o in outcomes if o.skipped and o.skipped.startswith(("owner failed", UNPRICED_FOR_GOOD))]
+        failed = [
+            o
+            for o in outcomes
+            if o.skipped and o.skipped.startswith(("owner failed", UNPRICED_FOR_GOOD, NO_SESSION_PRICE))
+        ]
+        # The accounts holding a symbol no provider can price in this session (a CSV folder of daily files only): one
+        # line for them all, the cause said once, where a line each said it five times over.
+        never = done.get(NO_SESSION) if done.has(NO_SESSION) else {}
+        if never and not already:
+            symbols = {s: why for held in never.values() for s, why in held.items()}
+            accounts = ", ".join(never)
+            app.warning(f"checkpoint {slot.day} {slot.label}: {accounts} not judged: {no_session_price(symbols)}")
         for o in failed if not already else []:  # said once, by the run that stored it, under -q too
-            app.warning(f"checkpoint {slot.day} {slot.label}: {o.account_id} not judged: {o.skipped}")
+            if o.account_id not in never:
+                app.warning(f"checkpoint {slot.day} {slot.label}: {o.account_id} not judged: {o.skipped}")
         # A stop that holds with its exit waiting for an order of llmtrade's that may still fill (a cancel stuck at the
         # broker): said at every checkpoint until it exits, a degraded run (the position is not protected meanwhile).
         waiting = [o for o in outcomes if o.skipped and o.skipped.startswith(STOP_WAITS)]

@@ -4,8 +4,8 @@ A new user's cron trial: a CSV folder of daily files only (no `intraday/SYMBOL.c
 in-session checkpoint waited all day for a price that could not come (exit 75 at every wake-up, then closed not judged
 past its deadline), and `config validate` and `status` had said nothing. Said, not refused: the weekly run, the
 checkpoints before the open and the postmortem work on daily prices, and a backtest on them prices such a symbol at its
-session's open (it has the whole record). A checkpoint meeting it skips its holders at its first wake-up
-(workflows/checkpoint_prepare.py).
+session's open (it has the whole record). A checkpoint meeting it skips its holders at its first wake-up, saying why
+(workflows/checkpoint_prepare.py `_never`).
 """
 
 from __future__ import annotations
@@ -45,7 +45,6 @@ def session_prices_note(app: Container, *, live: bool | None = None) -> str | No
     who = "a symbol of the universe" if len(gaps) == len(config.assets.symbols) else few(list(gaps))
     return (
         f"in-session checkpoints ({', '.join(times)}) cannot be judged on the prices set: no provider prices "
-        f"{who} in session ({said}). Each such checkpoint waits for a price of an account holding one to its "
-        f"deadline (exit 75 at every wake-up), then closes it not judged (checkpoints before the open and backtests "
-        f"are not concerned); {SESSION_FIX}"
+        f"{who} in session ({said}). Each such checkpoint skips an account holding one at its first wake-up, "
+        f"not judged, and says so (checkpoints before the open and backtests are not concerned); {SESSION_FIX}"
     )

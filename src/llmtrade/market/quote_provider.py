@@ -49,6 +49,11 @@ class QuoteSource(Protocol):
         """What `quotes` can price, and why each other symbol has no price, by symbol: raises for none of them."""
         ...
 
+    def never_in_session(self, symbols: Sequence[str], now: datetime | None = None) -> dict[str, str]:
+        """Each symbol of `symbols` no provider can price in `now`'s session however long one waits, and why; {}
+        while the market is closed at `now` (the last close prices it) (market/session_prices.py)."""
+        ...
+
 
 # The fields `quote_of` sets, as Quote(symbol=, price=, as_of=, provider=, kind=, synthetic=) sets them.
 _QUOTE_SET = frozenset(("symbol", "price", "as_of", "provider", "kind", "synthetic"))

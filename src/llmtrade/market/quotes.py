@@ -34,6 +34,7 @@ from llmtrade.market.held_prices import held_bars
 from llmtrade.market.quote_checks import suspect
 from llmtrade.market.quote_provider import QuoteProvider, quote_of
 from llmtrade.market.service import MarketData, Recording
+from llmtrade.market.session_prices import never_in_session
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,14 @@ class QuoteService:
         nobody holds must not keep a checkpoint from judging the accounts whose symbols are priced. Each
         refusal is recorded (QuoteRefused) as by `quotes`."""
         return self._priced(symbols, now, everything=False)
+
+    def never_in_session(self, symbols: Sequence[str], now: datetime | None = None) -> dict[str, str]:
+        """Each symbol of `symbols` no provider can price in `now`'s session however long one waits, and why (a CSV
+        folder of daily files only: market/session_prices.py); {} while the market is closed at `now`."""
+        asked = now or self._clock.now()
+        if not self.market.calendar.is_open(asked):
+            return {}
+        return never_in_session(self.providers, list(dict.fromkeys(symbols)), asked)
 
     def _priced(
         self, symbols: Sequence[str], now: datetime | None, *, everything: bool

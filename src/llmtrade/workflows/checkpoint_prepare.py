@@ -4,9 +4,10 @@ invalidation rule, evaluated in code. Accounts with nothing to judge are skipped
 without a price now is deferred: nothing stored, judged by a rerun (exit 75: checkpoint_trade.py), unless the daily
 feed says the symbol's prices stop before the last session closed or that it has none (`_lasting`): then no rerun would
 price it, and it is skipped now, saying why (a degraded run: app/checkpoint_run.py); one whose feed has a last bar of
-it is valued there and judged on its week's trade, unless that trade is the symbol (`_ended_held`). An account judged
-by an earlier run and not decided yet is looked at again, as one judged now is, for the decide stage (RESUMED).
-The ask stage follows (checkpoint_ask.py)."""
+it is valued there and judged on its week's trade, unless that trade is the symbol (`_ended_held`); nor when no
+provider can price the symbol in this session at all (`_never`: a CSV folder of daily files only), skipped now too. An
+account judged by an earlier run and not decided yet is looked at again, as one judged now is, for the decide stage
+(RESUMED). The ask stage follows (checkpoint_ask.py)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from llmtrade.market.held_prices import prices_ended
 from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.workflows.broker_splits import SeenSplits, before_a_split
 from llmtrade.workflows.checkpoint_slot import Outcome, Slot, outcome_from
+from llmtrade.workflows.checkpoint_unpriced import NoSessionPrice, no_session_price
 from llmtrade.workflows.convictions import conviction_now
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.execution import LAST_CLOSES, PRICES, queued_order_ids, value_account
@@ -76,12 +78,14 @@ RESUMED = ContextKey("checkpoint_resumed", dict[str, Resumed | str])
 ASKING = ContextKey("checkpoint_asking", list[Prepared])  # accounts whose owner (or rule) judges now
 SKIPS = ContextKey("checkpoint_skips", dict[str, str])  # accounts skipped now, and why
 DEFERRED = ContextKey("checkpoint_deferred", dict[str, str])  # accounts holding a symbol without a price now
+# Of SKIPS, the accounts holding a symbol no provider can price in this session (`_never`), with each such symbol's why.
+NO_SESSION = ContextKey("checkpoint_no_session", dict[str, dict[str, str]])
 
 
 class PrepareStage:
     name = "prepare"
     reads = ()
-    writes = (PRICES, LAST_CLOSES, STORED, RESUMED, ASKING, SKIPS, DEFERRED)
+    writes = (PRICES, LAST_CLOSES, STORED, RESUMED, ASKING, SKIPS, DEFERRED, NO_SESSION)
     overlaps = False
 
     def __init__(self, bench: Workbench, slot: Slot, *, dry_run: bool):
@@ -97,6 +101,7 @@ class PrepareStage:
         self._suspects: dict[str, str | None] = {}  # by symbol, read with `_indicators`
         self._frozen: dict[bool, list[StoredEvent]] = {}  # the week's pitches (False) or decision (True)
         self._splits = SeenSplits(bench.events, bench.week_id, dry_run=dry_run)
+        self._never_seen: dict[str, str | None] = {}  # by symbol, `_never`'s answer: asked once a run
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         bench = self.bench
@@ -117,11 +122,13 @@ class PrepareStage:
         self._indicators = {}
         self._suspects = {}
         self._frozen = {}
+        self._never_seen = {}
         stored: dict[str, Outcome] = {}
         resumed: dict[str, Resumed | str] = {}
         asking: list[Prepared] = []
         skips: dict[str, str] = {}
         deferred: dict[str, str] = {}
+        no_session: dict[str, dict[str, str]] = {}
         for desk in bench.desks:
             account_id = desk.account.id
             found = bench.events.read_stream(self.slot.stream(bench.week_id, account_id))
@@ -135,6 +142,9 @@ class PrepareStage:
             prepared = self._prepare(desk, prices)
             if isinstance(prepared, Unpriced):
                 deferred[account_id] = prepared.why
+            elif isinstance(prepared, NoSessionPrice):
+                skips[account_id] = prepared.why
+                no_session[account_id] = prepared.symbols
             elif isinstance(prepared, str):
                 skips[account_id] = prepared
             else:
@@ -147,6 +157,7 @@ class PrepareStage:
             (ASKING, asking),
             (SKIPS, skips),
             (DEFERRED, deferred),
+            (NO_SESSION, no_session),
         )
         return result if asking or skips else result.with_loaded(self.name)
 
@@ -171,7 +182,7 @@ class PrepareStage:
             return Resumed(seen.managed, self._suspects.get(instrument))
         return Resumed(seen.managed)
 
-    def _prepare(self, desk: Desk, prices: dict[str, float]) -> Prepared | str | Unpriced:
+    def _prepare(self, desk: Desk, prices: dict[str, float]) -> Prepared | str | Unpriced | NoSessionPrice:
         """The account ready to be judged, or why there is nothing to judge, or what it holds without a price."""
         bench = self.bench
         if desk.account.role is AccountRole.FLAT:
@@ -189,6 +200,8 @@ class PrepareStage:
             lasting = {s: why for s in unpriced if (why := self._lasting(s)) is not None}
             if lasting:  # no wait mends it before the deadline: said and stored now, judged again next checkpoint
                 return unpriced_for_good(lasting)
+            if never := self._never(unpriced):
+                return NoSessionPrice(no_session_price(never), never)
             return Unpriced("; ".join(f"{s} ({self._problems[s]})" for s in unpriced))
         # reconcile_account's look, kept whole: its order ids serve the valuation too.
         seen = look(bench.events, desk.broker, snapshot, valued, observed=observed)
@@ -281,6 +294,24 @@ class PrepareStage:
             return {}
         unpriced = sorted(s for s in self._problems if s not in prices)
         return held_ended(bench.market, unpriced, in_play(bench.events), bench.now)
+
+    def _never(self, unpriced: list[str]) -> dict[str, str]:
+        """Of `unpriced` (held, without a price now), each that no provider can price in this session, and why.
+
+        Skipped now, not waited for, though the folder is read afresh at every look (a file that appears is read, and
+        rows added to one: csv_quotes.py keys its read on the file's size and time), so a process of the user's writing
+        intraday rows during the day would be seen. A symbol with no intraday file at all and no daily row of today
+        has no such process: a trial's every in-session checkpoint waited for it to its deadline (exit 75 at every
+        wake-up) and closed it not judged all the same. So each checkpoint says it at its first wake-up, records the
+        skip, and the next one looks again (a file written meanwhile is read then); one whose intraday file is there
+        without today's rows yet is still waited for (its writer is late). Never judged on the last daily close: that
+        price is of yesterday's session, read as today's it would move no stop and trade at a stale price."""
+        quotes = self.bench.quotes
+        asked = [s for s in unpriced if s not in self._never_seen]
+        if asked and quotes is not None:
+            found = quotes.never_in_session(asked, self.bench.now)
+            self._never_seen.update({s: found.get(s) for s in asked})
+        return {s: why for s in unpriced if (why := self._never_seen.get(s)) is not None}
 
     def _lasting(self, symbol: str) -> str | None:
         """Why `symbol`, held and without a price now, will not have one by waiting, or None when waiting may bring it
