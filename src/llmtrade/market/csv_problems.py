@@ -58,11 +58,11 @@ class FileProblems:
 
     def said(self) -> list[BarProblem]:
         """The problems to refuse the file with: each said-once kind with its rows alike (their count and lines,
-        `_spans`), the first PER_FILE and one counting the rest (`stands_for` them)."""
+        `spans`), the first PER_FILE and one counting the rest (`stands_for` them)."""
         found = list(self.found)
         for place, lines in self._alike.values():
             if lines:
-                alike = f"{counted(len(lines), 'more row')} alike: {_spans(lines)}"
+                alike = f"{counted(len(lines), 'more row')} alike: {spans(lines)}"
                 reason = f"{found[place].reason} (and {alike})"
                 if CLOSE_OUTSIDE in reason and len(lines) + 1 >= ADJUSTED_FROM:
                     reason += (
@@ -110,7 +110,7 @@ def _alike_key(reason: str) -> str | None:
 _SPANS_NAMED = 5
 
 
-def _spans(lines: list[int]) -> str:
+def spans(lines: list[int]) -> str:
     """`lines` (ascending) as runs: "line 18", "lines 3-29", "lines 18, 40-45", the first _SPANS_NAMED of them."""
     runs: list[list[int]] = []
     for n in lines:

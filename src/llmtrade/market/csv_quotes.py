@@ -28,7 +28,6 @@ from __future__ import annotations
 import copy
 import csv
 import hashlib
-import math
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -41,7 +40,8 @@ from llmtrade.errors import MarketDataError, MarketDataMissing
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar, new_york_date
 from llmtrade.market.csv_files import INTRADAY_DIR, case_twins, twins_refused
 from llmtrade.market.csv_folder import CANNOT_READ, CsvFolderProvider, folder_gone, unusable
-from llmtrade.market.csv_text import NotText, decoded, delimiter, field_count
+from llmtrade.market.csv_intraday import intraday_rows
+from llmtrade.market.csv_text import decoded, delimiter
 from llmtrade.market.failures import PriceFilesMisconfigured
 from llmtrade.market.provider import BarProvider
 from llmtrade.market.session_prices import csv_gaps
@@ -150,52 +150,6 @@ def _read(path: Path, mtime_ns: int, size: int) -> tuple[list[float], list[float
     except OSError as exc:
         raise MarketDataError(f"{path}: unreadable intraday file ({exc}); save it as UTF-8 text") from None
     return intraday_rows(path, data)
-
-
-def intraday_rows(path: Path, data: bytes) -> tuple[list[float], list[float]]:
-    """(POSIX timestamps, prices) of the intraday file `path` whose bytes are `data`, as a quote reads them (`_read`);
-    PriceFilesMisconfigured for a file that cannot be read as such (a sweep's run id hashes such a file whole)."""
-    stamps: list[float] = []
-    prices: list[float] = []
-    try:
-        text = decoded(data)  # UTF-8, or UTF-16/UTF-32 by its byte-order mark, as a daily file
-    except NotText as exc:
-        raise PriceFilesMisconfigured(f"{path}, line {exc.line}: unreadable intraday file: {exc.reason}") from None
-    lines = text.splitlines()
-    reader = csv.DictReader(lines, delimiter=delimiter(lines[0]) if lines else ",")
-    absent = [c for c in ("Timestamp", "Price") if c not in (reader.fieldnames or [])]
-    if absent:
-        raise PriceFilesMisconfigured(
-            f"{path}, line 1: missing column(s) {', '.join(absent)} (layout: Timestamp,Price)"
-        )
-    columns = list(reader.fieldnames or [])
-    for row in reader:
-        where = f"{path}, line {reader.line_num}"
-        fields = field_count(row, columns)  # type: ignore[arg-type]
-        if fields != len(columns):
-            # "…,1,234.50" would read a price of 1: a comma inside a number shifts the columns (csv_folder.py).
-            raise PriceFilesMisconfigured(
-                f"{where}: {fields} fields where the header has {len(columns)} (a comma inside a number, such as "
-                "1,234.50, must be quoted or left out)"
-            )
-        try:
-            instant = datetime.fromisoformat((row["Timestamp"] or "").strip())
-            price = float((row["Price"] or "").strip())
-        except ValueError:
-            raise PriceFilesMisconfigured(
-                f"{where}: unreadable row {row!r} (expected an ISO timestamp and a number)"
-            ) from None
-        if instant.utcoffset() is None:
-            raise PriceFilesMisconfigured(
-                f"{where}: timestamp {row['Timestamp']!r} has no UTC offset (add -05:00 or Z)"
-            )
-        if not math.isfinite(price) or price <= 0:
-            raise PriceFilesMisconfigured(f"{where}: price {row['Price']!r} is not a positive number")
-        if stamps and instant.timestamp() <= stamps[-1]:
-            raise PriceFilesMisconfigured(f"{where}: {instant.isoformat()} does not come after the row before it")
-        stamps.append(instant.timestamp())
-        prices.append(price)
-    return stamps, prices
 
 
 def intraday_days(folder: Path, first: date, last: date) -> tuple[dict[str, dict[date, str]], dict[str, str]]:

@@ -39,7 +39,7 @@ from llmtrade.domain.market import Bar
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.csv_files import INTRADAY_DIR
 from llmtrade.market.csv_folder import read_csv_bytes
-from llmtrade.market.csv_quotes import intraday_rows
+from llmtrade.market.csv_intraday import intraday_rows
 from llmtrade.workflows.schedule import week_jobs
 
 

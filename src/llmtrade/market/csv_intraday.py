@@ -1,0 +1,120 @@
+"""An intraday file's rows (`intraday/SYMBOL.csv`: Timestamp,Price) as a quote reads them (market/csv_quotes.py).
+
+Every row is checked before any is used, and a file wrong anywhere is the CSV folder's to mend, as a daily file's bad
+row is (PriceFilesMisconfigured, exit 2), naming the file and line: a row that cannot be read, a timestamp without its
+UTC offset or not after the row before it, a price not positive, and a row on a day the NYSE was closed. Such a row
+(a Saturday, a holiday) priced no job, so it was read without a word; but no exchange printed it, and rows there are
+what a timezone shift makes of a file (rows stamped with the wrong offset, or exported on a machine in Asia, move a
+Friday evening onto Saturday) or another exchange's calendar: the file's other rows are then no more to be trusted.
+The day is New York's, as the daily file's (Friday 21:00 after-hours, written in UTC, is Saturday 02:00 and passes).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+
+from llmtrade.domain.wording import counted
+from llmtrade.market.calendar import NEW_YORK, TradingCalendar
+from llmtrade.market.csv_problems import spans
+from llmtrade.market.csv_text import NotText, decoded, delimiter, field_count
+from llmtrade.market.failures import PriceFilesMisconfigured
+
+# How many closed days one refusal names: a file shifted by a day has a closed day in every week.
+_DAYS_NAMED = 5
+
+
+def intraday_rows(path: Path, data: bytes) -> tuple[list[float], list[float]]:
+    """(POSIX timestamps, prices) of the intraday file `path` whose bytes are `data`, as a quote reads them
+    (csv_quotes.py `_read`); PriceFilesMisconfigured for a file that cannot be read as such (a sweep's run id hashes
+    such a file whole)."""
+    stamps: list[float] = []
+    prices: list[float] = []
+    try:
+        text = decoded(data)  # UTF-8, or UTF-16/UTF-32 by its byte-order mark, as a daily file
+    except NotText as exc:
+        raise PriceFilesMisconfigured(f"{path}, line {exc.line}: unreadable intraday file: {exc.reason}") from None
+    lines = text.splitlines()
+    reader = csv.DictReader(lines, delimiter=delimiter(lines[0]) if lines else ",")
+    absent = [c for c in ("Timestamp", "Price") if c not in (reader.fieldnames or [])]
+    if absent:
+        raise PriceFilesMisconfigured(
+            f"{path}, line 1: missing column(s) {', '.join(absent)} (layout: Timestamp,Price)"
+        )
+    columns = list(reader.fieldnames or [])
+    closed = _ClosedDays(path)
+    for row in reader:
+        where = f"{path}, line {reader.line_num}"
+        fields = field_count(row, columns)  # type: ignore[arg-type]
+        if fields != len(columns):
+            # "…,1,234.50" would read a price of 1: a comma inside a number shifts the columns (csv_folder.py).
+            raise PriceFilesMisconfigured(
+                f"{where}: {fields} fields where the header has {len(columns)} (a comma inside a number, such as "
+                "1,234.50, must be quoted or left out)"
+            )
+        try:
+            instant = datetime.fromisoformat((row["Timestamp"] or "").strip())
+            price = float((row["Price"] or "").strip())
+        except ValueError:
+            raise PriceFilesMisconfigured(
+                f"{where}: unreadable row {row!r} (expected an ISO timestamp and a number)"
+            ) from None
+        if instant.utcoffset() is None:
+            raise PriceFilesMisconfigured(
+                f"{where}: timestamp {row['Timestamp']!r} has no UTC offset (add -05:00 or Z)"
+            )
+        if not math.isfinite(price) or price <= 0:
+            raise PriceFilesMisconfigured(f"{where}: price {row['Price']!r} is not a positive number")
+        stamp = instant.timestamp()
+        if stamps and stamp <= stamps[-1]:
+            raise PriceFilesMisconfigured(f"{where}: {instant.isoformat()} does not come after the row before it")
+        closed.check(stamp, instant, reader.line_num)
+        stamps.append(stamp)
+        prices.append(price)
+    if (refusal := closed.refusal()) is not None:
+        raise refusal
+    return stamps, prices
+
+
+class _ClosedDays:
+    """The rows of one file (ascending) on New York days the NYSE was closed, found as the rows are read: a day is
+    looked up once, when the rows cross into it, not per row (a year of minute rows is ~100,000)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._calendar = TradingCalendar()
+        self._until = -math.inf  # the end of the day of the last row looked up (a POSIX timestamp)
+        self._open = True  # whether that day is a session (or outside the calendar: not judged)
+        self._day: date | None = None
+        self.found: list[tuple[int, str, date]] = []  # each such row's line, its timestamp as written, its day
+
+    def check(self, stamp: float, instant: datetime, line: int) -> None:
+        if stamp >= self._until:
+            day = instant.astimezone(NEW_YORK).date()
+            self._day = day
+            self._until = datetime.combine(day + timedelta(days=1), time(), NEW_YORK).timestamp()
+            calendar = self._calendar
+            self._open = not calendar.first_day <= day <= calendar.last_day or calendar.is_session(day)
+        if not self._open and self._day is not None:
+            self.found.append((line, instant.isoformat(), self._day))
+
+    def refusal(self) -> PriceFilesMisconfigured | None:
+        """The file's refusal naming its first row on a closed day, and how many more there are with their lines and
+        days (one shift moves every row: one fix), or None."""
+        if not self.found:
+            return None
+        line, written, day = self.found[0]
+        days = sorted({d for _, _, d in self.found})
+        more = ""
+        if len(self.found) > 1:
+            named = ", ".join(f"{d} ({d:%A})" for d in days[:_DAYS_NAMED])
+            named += f" and {len(days) - _DAYS_NAMED} more" if len(days) > _DAYS_NAMED else ""
+            rest = [n for n, _, _ in self.found[1:]]
+            more = f" (and {counted(len(rest), 'more row')} alike: {spans(rest)}; on {named})"
+        return PriceFilesMisconfigured(
+            f"{self.path}, line {line}: {written} is on {day} ({day:%A}), not an NYSE session: the exchange was closed "
+            f"that day{more}. Remove such rows or fix their timestamps (a UTC offset written wrong, or a file exported "
+            "in another timezone, moves rows onto closed days), and run again"
+        )
