@@ -6,13 +6,15 @@ vendor exports have): a row naming another symbol than the file's is refused, si
 name would otherwise trade one instrument on another's prices; and for a Currency column: a row priced in another
 currency than USD is refused (accounts, costs and the benchmark are in dollars; a London listing's pence are not).
 A file whose rows run newest first (Alpha Vantage, Investing.com) is refused saying so, and so is a row with more or
-fewer fields than the header (an unquoted 1,234.50 shifts every column after it). A malformed file is
-refused (SeriesRejected) naming the file, line and what to do, never a silent skip: a missing row would quietly
-shift every indicator computed from it; every file asked for is read first, and all their problems are refused at
-once. Files are UTF-8, with or without a byte-order mark, or UTF-16/UTF-32 with one, and yfinance's header rows (its
-column levels in either order: group_by='column' or 'ticker') are read as one (market/csv_text.py). Missing sessions
-between two rows, and rows on closed days, are the file's too, said with their lines (market/csv_sessions.py); the
-market service's validator (market/validation.py) finds a file that stops early, naming it through `origin`.
+fewer fields than the header (an unquoted 1,234.50 shifts every column after it), and a blank line among the rows
+(those after the last row are passed over: market/csv_text.py `blank_lines`). A row is read by market/csv_row.py.
+A malformed file is refused (SeriesRejected) naming the file, line and what to do, never a silent skip: a missing row
+would quietly shift every indicator computed from it; every file asked for is read first, and all their problems are
+refused at once. Files are UTF-8, with or without a byte-order mark, or UTF-16/UTF-32 with one, and yfinance's
+header rows (its column levels in either order: group_by='column' or 'ticker') are read as one (market/csv_text.py).
+Missing sessions between two rows, and rows on closed days, are the file's too, said with their lines
+(market/csv_sessions.py); the market service's validator (market/validation.py) finds a file that stops early, naming
+it through `origin`.
 Something else named SYMBOL.csv (a folder, a link to nothing, a pipe) or a file that cannot be read is refused naming it
 (`unusable`), never a traceback, and so are two files whose names differ only in case (market/csv_files.py, where
 `price_files` reads what a backtest's data hash and a sweep's shipped prices hold).
@@ -24,7 +26,6 @@ from __future__ import annotations
 
 import csv
 import errno
-import math
 import os
 import stat
 from bisect import bisect_left, bisect_right
@@ -32,8 +33,6 @@ from datetime import date, datetime
 from functools import lru_cache
 from itertools import pairwise
 from pathlib import Path
-
-from pydantic import ValidationError
 
 from llmtrade.clock import Clock, SystemClock
 from llmtrade.config.loader import PACKAGED
@@ -43,10 +42,13 @@ from llmtrade.errors import MarketDataMissing, MarketDataUnavailable, PartAnswer
 from llmtrade.exits import PATH_ERRNOS
 from llmtrade.market.calendar import TradingCalendar, new_york_date
 from llmtrade.market.csv_files import case_twins, respelt, twins_refused
-from llmtrade.market.csv_problems import UNPARSABLE_DATE, FileProblems, close_outside, rejected
+from llmtrade.market.csv_problems import FileProblems, rejected
+from llmtrade.market.csv_row import REQUIRED, row_bar
 from llmtrade.market.csv_sessions import ahead_problems, session_problems
 from llmtrade.market.csv_text import (
     NotText,
+    blank_lines,
+    blank_reason,
     decoded,
     delimiter,
     field_count,
@@ -58,7 +60,6 @@ from llmtrade.market.csv_text import (
 from llmtrade.market.failures import PriceFileMissing, few
 from llmtrade.market.validation import BarProblem, ProblemKind, SeriesRejected
 
-REQUIRED = ("Date", "Open", "High", "Low", "Close", "Volume")
 _HEADER = f"no header row ({','.join(REQUIRED)}) and no rows"
 
 
@@ -271,7 +272,11 @@ def _read(path: Path, symbol: str, data: bytes | None = None) -> tuple[list[Bar]
     rest): a user fixing one line per run, rerun after rerun, met the next only then. A bad row is left out of the bars
     but read no further; a problem of the whole file (its order, symbol, currency or dates) is said once
     (csv_problems.FileProblems)."""
-    rows, tickers, ticker_line = levels(_lines(path, symbol, data))
+    raw = _lines(path, symbol, data)
+    blank, among = blank_lines(raw, delimiter(raw[0]) if raw else ",")  # yfinance's header rows are no blank lines
+    if 1 in among:
+        raise rejected(path, 1, symbol, None, ProblemKind.UNREADABLE, blank_reason(1, ",".join(REQUIRED)))
+    rows, tickers, ticker_line = levels(raw)
     if other := next((t for t in tickers if ticker_key(t) != ticker_key(symbol)), None):  # another symbol's download
         named = sorted({t.strip() for t in tickers})
         said = f"Ticker {other!r} is not {symbol}, the file's symbol"
@@ -303,6 +308,8 @@ def _read(path: Path, symbol: str, data: bytes | None = None) -> tuple[list[Bar]
     problems = FileProblems(path, symbol)
     numbered = [(reader.line_num, row) for row in reader]
     for at, (line, row) in enumerate(numbered):
+        if line in blank:  # spaces or separators alone (an empty line never reaches here): refused below, or the end
+            continue
         fields = field_count(row, columns)
         if fields != len(columns):
             # An unquoted thousands separator (1,234.50) adds a field and shifts the columns after it: the row's
@@ -315,7 +322,7 @@ def _read(path: Path, symbol: str, data: bytes | None = None) -> tuple[list[Bar]
             problems.refuse(line, None, ProblemKind.UNREADABLE, reason)
             continue
         try:
-            bar = _bar(path, line, symbol, {c: row.get(name) or "" for c, name in names.items()})
+            bar = row_bar(path, line, symbol, {c: row.get(name) or "" for c, name in names.items()})
         except SeriesRejected as exc:
             problems.add(*exc.problems, line=line)
             continue
@@ -339,6 +346,8 @@ def _read(path: Path, symbol: str, data: bytes | None = None) -> tuple[list[Bar]
             problems.refuse(line, bar.day, ProblemKind.UNORDERED, reason)
         seen[bar.day] = line
         bars.append(bar)
+    for line in among:
+        problems.refuse(line, None, ProblemKind.UNREADABLE, blank_reason(line, ""))
     if problems.found:
         raise SeriesRejected(problems.said(), files=True)
     if not bars:  # a header alone: no range could be read from it (it was "no bars between ..." of every range)
@@ -354,43 +363,3 @@ def _lines(path: Path, symbol: str, data: bytes | None = None) -> list[str]:
     except NotText as exc:
         raise rejected(path, exc.line, symbol, None, ProblemKind.UNREADABLE, exc.reason) from None
     return text.splitlines(keepends=True)
-
-
-def _bar(path: Path, line: int, symbol: str, row: dict[str, str]) -> Bar:
-    try:
-        day = date.fromisoformat((row["Date"] or "").strip()[:10])
-    except ValueError:
-        raise rejected(
-            path, line, symbol, None, ProblemKind.UNREADABLE, f"{UNPARSABLE_DATE} {row['Date']!r} (expected YYYY-MM-DD)"
-        ) from None
-    values: dict[str, float] = {}
-    for column in REQUIRED[1:]:
-        text = (row.get(column) or "").strip()
-        kind = ProblemKind.BAD_VOLUME if column == "Volume" else ProblemKind.BAD_PRICE
-        try:
-            values[column] = float(text)
-        except ValueError:
-            raise rejected(path, line, symbol, day, kind, f"{day}: {column} {text!r} is not a number") from None
-        # float() reads "nan" and "inf" happily; a bar with either would poison every average.
-        if not math.isfinite(values[column]):
-            raise rejected(path, line, symbol, day, kind, f"{day}: {column} {text!r} is not a finite number")
-        if values[column] < 0 or (column != "Volume" and values[column] == 0):
-            what = "a non-negative volume" if column == "Volume" else "a positive price"
-            raise rejected(path, line, symbol, day, kind, f"{day}: {column} {text} is not {what}")
-    if (outside := close_outside(day, values)) is not None:  # said once per file, with its rows alike
-        raise rejected(path, line, symbol, day, ProblemKind.INCONSISTENT, outside)
-    try:
-        return Bar(
-            symbol=symbol,
-            day=day,
-            open=values["Open"],
-            high=values["High"],
-            low=values["Low"],
-            close=values["Close"],
-            volume=values["Volume"],
-            source="csv",
-        )
-    except ValidationError as exc:
-        # The message names the symbol; the problem's place already does (no "GLD: GLD 2024-02-06").
-        problem = "; ".join(e["msg"].removeprefix("Value error, ").removeprefix(f"{symbol} ") for e in exc.errors())
-        raise rejected(path, line, symbol, day, ProblemKind.INCONSISTENT, problem) from None

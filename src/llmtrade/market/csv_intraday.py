@@ -19,7 +19,7 @@ from pathlib import Path
 from llmtrade.domain.wording import counted
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar
 from llmtrade.market.csv_problems import spans
-from llmtrade.market.csv_text import NotText, decoded, delimiter, field_count
+from llmtrade.market.csv_text import NotText, blank_lines, blank_reason, decoded, delimiter, field_count
 from llmtrade.market.failures import PriceFilesMisconfigured
 
 # How many closed days one refusal names: a file shifted by a day has a closed day in every week.
@@ -38,6 +38,9 @@ def intraday_rows(path: Path, data: bytes) -> tuple[list[float], list[float]]:
         raise PriceFilesMisconfigured(f"{path}, line {exc.line}: unreadable intraday file: {exc.reason}") from None
     lines = text.splitlines()
     reader = csv.DictReader(lines, delimiter=delimiter(lines[0]) if lines else ",")
+    blank, among = blank_lines(lines, delimiter(lines[0]) if lines else ",")
+    if among:  # as a daily file's (csv_text.py): refused among the rows, passed over after the last
+        raise PriceFilesMisconfigured(f"{path}, line {among[0]}: {blank_reason(among[0], 'Timestamp,Price')}")
     absent = [c for c in ("Timestamp", "Price") if c not in (reader.fieldnames or [])]
     if absent:
         raise PriceFilesMisconfigured(
@@ -46,6 +49,8 @@ def intraday_rows(path: Path, data: bytes) -> tuple[list[float], list[float]]:
     columns = list(reader.fieldnames or [])
     closed = _ClosedDays(path)
     for row in reader:
+        if reader.line_num in blank:
+            continue
         where = f"{path}, line {reader.line_num}"
         fields = field_count(row, columns)  # type: ignore[arg-type]
         if fields != len(columns):

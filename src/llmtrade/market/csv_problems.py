@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 
 from llmtrade.domain.wording import counted
+from llmtrade.market.csv_text import BLANK
 from llmtrade.market.validation import BarProblem, ProblemKind, SeriesRejected
 
 # The problems one file's refusal lists; a file wrong on every row (a vendor's layout) is one fix, not 5,000 lines.
@@ -103,6 +104,8 @@ def _alike_key(reason: str) -> str | None:
     after the day), or None: said row by row."""
     if reason.startswith(UNPARSABLE_DATE):
         return UNPARSABLE_DATE
+    if reason.startswith(BLANK):  # line ends written twice leave one after every row: one fix
+        return BLANK
     return CLOSE_OUTSIDE if reason.partition(": ")[2].startswith(CLOSE_OUTSIDE) else None
 
 

@@ -67,7 +67,8 @@ def levels(rows: list[str]) -> tuple[list[str], list[str], int]:
     then 'Ticker,SPY,SPY,...'; with group_by='ticker' the other way round, 'Ticker,SPY,...' then
     'Price,Open,High,Low,Close,Volume' (it swaps the levels back only for group_by='column'). The index's name follows
     on a row of its own, 'Date,,,,,', absent where the index lost its name (yfinance 1.4.0). The header rows after the
-    first are left blank (the reader skips blank lines), so every line keeps its number in a refusal."""
+    first are left blank (the reader skips blank lines; `blank_lines` judges the file's own lines, before this), so
+    every line keeps its number in a refusal."""
     if len(rows) < 2:
         return rows, [], 0
     sep = delimiter(rows[0])
@@ -119,3 +120,28 @@ def newest_first(bars: list[Bar], rest: list[dict[str | None, str | None]]) -> s
 def ticker_key(ticker: str) -> str:
     """A ticker as vendors spell it alike: case, spaces and the class separator aside (BRK.B, brk-b, BRK/B)."""
     return ticker.strip().upper().replace(".", "-").replace("/", "-")
+
+
+BLANK = "blank line among the rows"
+
+
+def blank_lines(lines: list[str], sep: str) -> tuple[set[int], list[int]]:
+    """Each blank line of a file's `lines` (1-based: empty, spaces, or separators and quotes alone, as Excel writes a
+    cleared row), and those of them before its last row, which a reader refuses (`blank_reason`): a row deleted by
+    hand, two files joined, or line ends written twice (\\r\\r\\n) leave them, so the file is not what its exporter
+    wrote. Those after the last row are passed over on purpose: editors and exporters end files so (an empty last line,
+    Excel's cleared rows), nothing follows them, and no row is lost."""
+    blank = {n for n, text in enumerate(lines, 1) if not text.replace(sep, "").replace('"', "").strip()}
+    last = next((n for n in range(len(lines), 0, -1) if n not in blank), 0)
+    return blank, sorted(n for n in blank if n < last)
+
+
+def blank_reason(line: int, header: str) -> str:
+    """Why blank line `line` (before the file's last row: `blank_lines`) is refused."""
+    if line == 1:
+        return f"a blank first line: the file must begin with its header row ({header}): take blank lines before it out"
+    return (
+        f"{BLANK}: a row deleted by hand, two files joined, or line ends written twice (\\r\\r\\n: Python's "
+        "csv.writer on Windows without newline='') leave such lines; take them out (blank lines after the last row "
+        "are passed over)"
+    )

@@ -1,0 +1,58 @@
+"""One row of a daily price file (market/csv_folder.py) as a Bar, or its refusal naming the file, line and what is
+wrong: a date that cannot be read, a price not a finite positive number, a volume not a finite one at least 0, a
+close outside its day's low-high (said once per file with its rows alike: csv_problems.py), a bar otherwise
+inconsistent (a high below its low)."""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from llmtrade.domain.market import Bar
+from llmtrade.market.csv_problems import UNPARSABLE_DATE, close_outside, rejected
+from llmtrade.market.validation import ProblemKind
+
+REQUIRED = ("Date", "Open", "High", "Low", "Close", "Volume")
+
+
+def row_bar(path: Path, line: int, symbol: str, row: dict[str, str]) -> Bar:
+    try:
+        day = date.fromisoformat((row["Date"] or "").strip()[:10])
+    except ValueError:
+        raise rejected(
+            path, line, symbol, None, ProblemKind.UNREADABLE, f"{UNPARSABLE_DATE} {row['Date']!r} (expected YYYY-MM-DD)"
+        ) from None
+    values: dict[str, float] = {}
+    for column in REQUIRED[1:]:
+        text = (row.get(column) or "").strip()
+        kind = ProblemKind.BAD_VOLUME if column == "Volume" else ProblemKind.BAD_PRICE
+        try:
+            values[column] = float(text)
+        except ValueError:
+            raise rejected(path, line, symbol, day, kind, f"{day}: {column} {text!r} is not a number") from None
+        # float() reads "nan" and "inf" happily; a bar with either would poison every average.
+        if not math.isfinite(values[column]):
+            raise rejected(path, line, symbol, day, kind, f"{day}: {column} {text!r} is not a finite number")
+        if values[column] < 0 or (column != "Volume" and values[column] == 0):
+            what = "a non-negative volume" if column == "Volume" else "a positive price"
+            raise rejected(path, line, symbol, day, kind, f"{day}: {column} {text} is not {what}")
+    if (outside := close_outside(day, values)) is not None:  # said once per file, with its rows alike
+        raise rejected(path, line, symbol, day, ProblemKind.INCONSISTENT, outside)
+    try:
+        return Bar(
+            symbol=symbol,
+            day=day,
+            open=values["Open"],
+            high=values["High"],
+            low=values["Low"],
+            close=values["Close"],
+            volume=values["Volume"],
+            source="csv",
+        )
+    except ValidationError as exc:
+        # The message names the symbol; the problem's place already does (no "GLD: GLD 2024-02-06").
+        problem = "; ".join(e["msg"].removeprefix("Value error, ").removeprefix(f"{symbol} ") for e in exc.errors())
+        raise rejected(path, line, symbol, day, ProblemKind.INCONSISTENT, problem) from None
