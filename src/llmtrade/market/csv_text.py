@@ -95,9 +95,13 @@ def separated(header: str) -> str:
 
 def field_count(row: dict[str | None, object], columns: list[str]) -> int:
     """How many fields the row had: DictReader keeps those past the header's under the key None, and gives None for
-    each of the header's columns the row lacks."""
+    each of the header's columns the row lacks. Fields past the header's that are all empty are not counted: a
+    separator at the end of each row (an export's habit: pandas documents index_col=False for it) leaves one, and it
+    shifts no figure out of the header's columns, so the row is read; one holding anything (a stray value, half of an
+    unquoted 1,234.50) is counted, and the row refused."""
     extra = row.get(None)
-    return len(columns) + (len(extra) if isinstance(extra, list) else 0) - sum(v is None for v in row.values())
+    past = extra if isinstance(extra, list) and any(str(e).strip() for e in extra) else []
+    return len(columns) + len(past) - sum(v is None for v in row.values())
 
 
 def newest_first(bars: list[Bar], rest: list[dict[str | None, str | None]]) -> str:
