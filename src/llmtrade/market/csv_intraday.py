@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
@@ -32,22 +33,41 @@ def intraday_rows(path: Path, data: bytes) -> tuple[list[float], list[float]]:
     such a file whole)."""
     stamps: list[float] = []
     prices: list[float] = []
+    for _, stamp, price in _rows(path, data):
+        stamps.append(stamp)
+        prices.append(price)
+    return stamps, prices
+
+
+def stamp_lines(path: Path, data: bytes) -> dict[float, int]:
+    """Each row's line in the intraday file `path` (bytes `data`), by its POSIX timestamp: read as `intraday_rows`
+    reads it, so a refusal of a row it gave names the row's line."""
+    return {stamp: line for line, stamp, _ in _rows(path, data)}
+
+
+def _rows(path: Path, data: bytes) -> Iterator[tuple[int, float, float]]:
+    """Each row's line, POSIX timestamp and price, once the whole file is read and found good."""
     try:
         text = decoded(data)  # UTF-8, or UTF-16/UTF-32 by its byte-order mark, as a daily file
     except NotText as exc:
         raise PriceFilesMisconfigured(f"{path}, line {exc.line}: unreadable intraday file: {exc.reason}") from None
     lines = text.splitlines()
-    reader = csv.DictReader(lines, delimiter=delimiter(lines[0]) if lines else ",")
-    blank, among = blank_lines(lines, delimiter(lines[0]) if lines else ",")
+    sep = delimiter(lines[0]) if lines else ","
+    reader = csv.DictReader(lines, delimiter=sep)
+    blank, among = blank_lines(lines, sep)
     if among:  # as a daily file's (csv_text.py): refused among the rows, passed over after the last
         raise PriceFilesMisconfigured(f"{path}, line {among[0]}: {blank_reason(among[0], 'Timestamp,Price')}")
-    absent = [c for c in ("Timestamp", "Price") if c not in (reader.fieldnames or [])]
-    if absent:
+    columns = list(reader.fieldnames or [])
+    # Matched as a daily file's header is (csv_folder.py): whatever the case, spaces around a name aside.
+    named = {c.strip().lower(): c for c in columns}
+    stamp_column, price_column = named.get("timestamp"), named.get("price")
+    absent = [c for c, found in (("Timestamp", stamp_column), ("Price", price_column)) if found is None]
+    if absent or stamp_column is None or price_column is None:
         raise PriceFilesMisconfigured(
             f"{path}, line 1: missing column(s) {', '.join(absent)} (layout: Timestamp,Price)"
         )
-    columns = list(reader.fieldnames or [])
     closed = _ClosedDays(path)
+    found: list[tuple[int, float, float]] = []
     for row in reader:
         if reader.line_num in blank:
             continue
@@ -59,28 +79,26 @@ def intraday_rows(path: Path, data: bytes) -> tuple[list[float], list[float]]:
                 f"{where}: {fields} fields where the header has {len(columns)} (a comma inside a number, such as "
                 "1,234.50, must be quoted or left out)"
             )
+        written, priced = (row[stamp_column] or "").strip(), (row[price_column] or "").strip()
         try:
-            instant = datetime.fromisoformat((row["Timestamp"] or "").strip())
-            price = float((row["Price"] or "").strip())
+            instant = datetime.fromisoformat(written)
+            price = float(priced)
         except ValueError:
             raise PriceFilesMisconfigured(
                 f"{where}: unreadable row {row!r} (expected an ISO timestamp and a number)"
             ) from None
         if instant.utcoffset() is None:
-            raise PriceFilesMisconfigured(
-                f"{where}: timestamp {row['Timestamp']!r} has no UTC offset (add -05:00 or Z)"
-            )
+            raise PriceFilesMisconfigured(f"{where}: timestamp {written!r} has no UTC offset (add -05:00 or Z)")
         if not math.isfinite(price) or price <= 0:
-            raise PriceFilesMisconfigured(f"{where}: price {row['Price']!r} is not a positive number")
+            raise PriceFilesMisconfigured(f"{where}: price {priced!r} is not a positive number")
         stamp = instant.timestamp()
-        if stamps and stamp <= stamps[-1]:
+        if found and stamp <= found[-1][1]:
             raise PriceFilesMisconfigured(f"{where}: {instant.isoformat()} does not come after the row before it")
         closed.check(stamp, instant, reader.line_num)
-        stamps.append(stamp)
-        prices.append(price)
+        found.append((reader.line_num, stamp, price))
     if (refusal := closed.refusal()) is not None:
         raise refusal
-    return stamps, prices
+    return iter(found)
 
 
 class _ClosedDays:

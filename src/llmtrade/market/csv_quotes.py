@@ -26,7 +26,6 @@ may bring the row); a backtest's would fail every rerun the same way.
 from __future__ import annotations
 
 import copy
-import csv
 import hashlib
 from array import array
 from bisect import bisect_left, bisect_right
@@ -40,8 +39,7 @@ from llmtrade.errors import MarketDataError, MarketDataMissing
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar, new_york_date
 from llmtrade.market.csv_files import INTRADAY_DIR, case_twins, twins_refused
 from llmtrade.market.csv_folder import CANNOT_READ, CsvFolderProvider, folder_gone, unusable
-from llmtrade.market.csv_intraday import intraday_rows
-from llmtrade.market.csv_text import decoded, delimiter
+from llmtrade.market.csv_intraday import intraday_rows, stamp_lines
 from llmtrade.market.failures import PriceFilesMisconfigured
 from llmtrade.market.provider import BarProvider
 from llmtrade.market.session_prices import csv_gaps
@@ -328,14 +326,7 @@ def _off_range(path: Path, symbol: str, off: list[tuple[float, float, Bar]], che
 
 def _lines(path: Path, stamps: list[float]) -> list[int]:
     """The line of each of `stamps` (rows of `path`, which `_read` read: ascending, unique) in the file."""
-    wanted = set(stamps)
-    text = decoded(path.read_bytes()).splitlines()
-    reader = csv.DictReader(text, delimiter=delimiter(text[0]))
-    found: dict[float, int] = {}
-    for row in reader:
-        stamp = datetime.fromisoformat((row["Timestamp"] or "").strip()).timestamp()
-        if stamp in wanted:
-            found[stamp] = reader.line_num
+    found = stamp_lines(path, path.read_bytes())
     return [found[stamp] for stamp in stamps]
 
 
