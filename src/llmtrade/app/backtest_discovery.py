@@ -229,8 +229,9 @@ def start(
 
 def _off_range(app: Container, bars: Mapping[str, Sequence[Bar]], first: date, end: date) -> dict[str, str]:
     """Each candidate of `bars` whose intraday file prices it in session, from `first` to `end`, far off its day's
-    bar, with why (market/csv_quotes.py `off_range_rows`): a checkpoint would trade a held one at it, so it is left
-    out, as a candidate whose daily file cannot be used is; a universe symbol's refuses the start (backtest_prices)."""
+    bar, or cannot be read, with why (market/csv_quotes.py `off_range_rows`): a checkpoint would trade a held one at
+    it, or stop on it, so it is left out, as a candidate whose daily file cannot be used is; a universe symbol's
+    refuses the start (backtest_prices)."""
     folder = csv_dir(app.loaded.config.assets, app.settings)
     if folder is None:
         return {}

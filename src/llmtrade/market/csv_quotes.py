@@ -269,8 +269,10 @@ def off_range_rows(
     `sessions`, more than OFF_RANGE outside that session's daily bar in `bars` (its low to its high): a checkpoint would
     trade at it, and a backtest looks at no quote as a live run's bad-print rule does (quote_checks.py). The first such
     file's first row, with its line, and how many more rows alike; None when there is none. Rows before the open or
-    after the close (pre-market, after-hours: no job in session reads them) are not looked at; a file that cannot be
-    read is left to the quote that reads it (it says why)."""
+    after the close (pre-market, after-hours: no job in session reads them) are not looked at. A file whose rows cannot
+    be read as intraday prices (csv_intraday.py: a row unreadable or on a closed day, a blank line among them) is that
+    refusal when a job is in session on one of `sessions`: its first quote of the symbol reads the whole file and would
+    stop on it, after the weeks before had run. One out of reach (OSError) is left to the quote that reads it."""
     days = sorted(set(sessions))
     for symbol in sorted(bars):
         path = intraday_file(folder, symbol)
@@ -279,6 +281,10 @@ def off_range_rows(
         try:
             stat = path.stat()
             stamps, prices = _read(path, stat.st_mtime_ns, stat.st_size)
+        except PriceFilesMisconfigured as exc:
+            if days:
+                return exc
+            continue
         except (OSError, MarketDataError):
             continue
         of_day = {bar.day: bar for bar in bars[symbol]}
