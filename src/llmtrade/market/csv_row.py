@@ -6,7 +6,7 @@ inconsistent (a high below its low)."""
 from __future__ import annotations
 
 import math
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -20,7 +20,7 @@ REQUIRED = ("Date", "Open", "High", "Low", "Close", "Volume")
 
 def row_bar(path: Path, line: int, symbol: str, row: dict[str, str]) -> Bar:
     try:
-        day = date.fromisoformat((row["Date"] or "").strip()[:10])
+        day = _day((row["Date"] or "").strip())
     except ValueError:
         raise rejected(
             path, line, symbol, None, ProblemKind.UNREADABLE, f"{UNPARSABLE_DATE} {row['Date']!r} (expected YYYY-MM-DD)"
@@ -56,3 +56,13 @@ def row_bar(path: Path, line: int, symbol: str, row: dict[str, str]) -> Bar:
         # The message names the symbol; the problem's place already does (no "GLD: GLD 2024-02-06").
         problem = "; ".join(e["msg"].removeprefix("Value error, ").removeprefix(f"{symbol} ") for e in exc.errors())
         raise rejected(path, line, symbol, day, ProblemKind.INCONSISTENT, problem) from None
+
+
+def _day(text: str) -> date:
+    """The day a row's date cell names: its first ten characters, YYYY-MM-DD, and anything after them a time of that
+    day (yfinance writes `2024-01-02 00:00:00-05:00`), read whole; ValueError otherwise. Its first ten alone were read,
+    so `2024-01-031` (a digit too many) was a row of the 3rd, said nowhere."""
+    day = date.fromisoformat(text[:10])
+    if len(text) > 10 and datetime.fromisoformat(text).date() != day:
+        raise ValueError(text)
+    return day
