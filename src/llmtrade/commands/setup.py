@@ -15,6 +15,8 @@ from llmtrade.domain.wording import counted
 from llmtrade.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
+    from llmtrade.config.models import AssetsConfig
+    from llmtrade.settings import Settings
     from llmtrade.storage.bootstrap import Storage
 
 config_app = typer.Typer(help="Show and check the YAML configuration.", no_args_is_help=True)
@@ -57,6 +59,8 @@ def config_validate(ctx: typer.Context) -> None:
         PromptRenderer(overrides)  # reads and parses every override template
     except ConfigError as exc:
         errors.append(exc)
+    if not errors and (prices := _price_files(loaded.config.assets, root.settings)) is not None:
+        errors.append(prices)  # what the next run would stop on, "a configuration to mend" (exit 2): said now
     if root.settings.alert_urls and (bad := unusable(urls_from(root.settings.alert_urls))):
         # An alert URL that can never send was found at the first incident: when it was needed.
         message = f"{', '.join(bad)}: no URL apprise can send to (apprise's list of services gives each one's form)"
@@ -93,6 +97,23 @@ def config_validate(ctx: typer.Context) -> None:
     # by a week run offline (a new user's trial).
     for unset in unset_keys(loaded.config.models, root.settings):
         out.line(f"models.yaml api_key_env {unset} is not set: runs are offline (rules provider) until it is")
+
+
+def _price_files(assets: AssetsConfig, settings: Settings) -> ConfigError | None:
+    """The CSV folder's files a run reads (the universe's and the benchmark's) that every read of them refuses
+    (market/csv_checks.py), as one error naming each file and line; None when there is no folder or they read."""
+    from llmtrade.config.models import BENCHMARK
+    from llmtrade.market.csv_checks import folder_problems
+    from llmtrade.market.providers import csv_dir, csv_dir_from
+
+    folder = csv_dir(assets, settings)
+    if folder is None or not folder.is_dir():  # none set, or gone: the files' checks above said so
+        return None
+    said = folder_problems(folder, sorted({*assets.symbols, BENCHMARK}), csv_dir_from(settings))
+    if not said:
+        return None
+    message = "its files are refused by every run that reads them:\n" + "\n".join(said)
+    return ConfigError(f"csv folder {folder} ({csv_dir_from(settings)})", message=message)
 
 
 def _against_books(ctx: typer.Context) -> tuple[list[ConfigError], list[str]]:
