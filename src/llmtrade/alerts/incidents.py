@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from llmtrade.alerts.killed_next import after_killed
 from llmtrade.config.models import Config
 from llmtrade.domain.alerts import AlertFailed, AlertGivenUp, AlertSent
 from llmtrade.domain.checkpoints import AccountValued
@@ -55,7 +56,9 @@ def find_incidents(
     only). `spent`: the week's model cost when the caller knows it (None: not checked)."""
     since = min(now - LOOKBACK, _owed_since(events) or now)
     found: list[Incident] = []
-    found += _runs(_recent(events, [RunFailed.event_type(), RunFinished.event_type(), RunKilled.event_type()], since))
+    found += _runs(
+        events, _recent(events, [RunFailed.event_type(), RunFinished.event_type(), RunKilled.event_type()], since)
+    )
     found += _breakers(_recent(events, [AccountHalted.event_type(), AccountResumed.event_type()], since))
     found += _budget(_recent(events, [BudgetRefused.event_type()], since))
     found += _reconciliation(_recent(events, [ReconciliationDifferenceFound.event_type()], since))
@@ -148,7 +151,7 @@ def _recent(events: EventStore, types: list[str], since: datetime) -> list[Store
     return [e for e in events.read(type=types) if e.occurred_at >= since]
 
 
-def _runs(found: Iterable[StoredEvent]) -> list[Incident]:
+def _runs(events: EventStore, found: Iterable[StoredEvent]) -> list[Incident]:
     incidents = []
     for event in found:
         if event.type == RunKilled.event_type():
@@ -162,8 +165,7 @@ def _runs(found: Iterable[StoredEvent]) -> list[Incident]:
                     f"llmtrade: {killed.command} recorded no end (killed, or lost its database)",
                     f"Run {event.run_id} of {killed.command}"
                     + (f" for week {event.week_id}" if event.week_id else "")
-                    + f" {killed.note(event.occurred_at)}. The next wake-up resumes its job from its last stored "
-                    "stage.",
+                    + f" {killed.note(event.occurred_at)}. {after_killed(events, event)}",
                     [event.id],
                 )
             )
