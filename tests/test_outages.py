@@ -44,9 +44,10 @@ def _types(url: str) -> list[str]:
 
 
 def _error_lines(stderr: str) -> list[str]:
-    """The lines from the first `error:` on: an outage must be reported in exactly one."""
+    """The lines from the first `error:` (or `waiting:`, a stage that stopped to wait for its roles) on: an outage must
+    be reported in exactly one."""
     lines = stderr.splitlines()
-    first = next((i for i, line in enumerate(lines) if line.startswith("error:")), len(lines))
+    first = next((i for i, line in enumerate(lines) if line.startswith(("error:", "waiting:"))), len(lines))
     return lines[first:]
 
 

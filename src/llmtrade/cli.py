@@ -114,7 +114,8 @@ class _Group(TyperGroup):
             failure = with_notes(stop, exc) if stop is not None else classify(exc)
             if failure is None:
                 raise
-            print_error(one_line(failure.message) if quiet() else failure.message)
+            said = one_line(failure.message) if quiet() else failure.message
+            print_error(said, prefix="waiting: " if failure.waiting else "error: ")
             ctx.exit(failure.code)
         finally:
             try:

@@ -30,6 +30,12 @@ class TemporaryError(LlmtradeError):
     exit_code = 75
 
 
+class Waiting(TemporaryError):
+    """A job stopped to wait, its StageDeferred recorded: a price not there now, an owner's or a role's provider not
+    answering. Exit 75 as any temporary failure, and no failure: the next wake-up asks again until the deadline its
+    message names. Said as a wait (exits.py `Failure.waiting`), not as the stage's failure it is raised inside."""
+
+
 class UsageError(OperationalError):
     """A command-line argument or environment setting that cannot be used."""
 
@@ -186,7 +192,9 @@ class StageError(LlmtradeError):
         from llmtrade.exits import exit_code_of  # lazy: exits.py imports this module
 
         self.exit_code = exit_code_of(cause)
-        super().__init__(f"stage {stage!r} failed: {cause}")
+        # A wait is no failure of the stage: its own text says what it waits for and until when (the run's RunFailed
+        # keeps this text; stderr and the alert said "stage 'complete' failed: checkpoint ... not judged yet").
+        super().__init__(str(cause) if isinstance(cause, Waiting) else f"stage {stage!r} failed: {cause}")
 
 
 class LLMUnavailable(TemporaryError):

@@ -19,7 +19,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from llmtrade.errors import LlmtradeError, OperationalError, StageError, TemporaryError, UsageError
+from llmtrade.errors import LlmtradeError, OperationalError, StageError, TemporaryError, UsageError, Waiting
 from llmtrade.stops import Terminated, sigterm_received
 
 TEMPORARY = 75
@@ -116,6 +116,8 @@ class Failure:
 
     code: int
     message: str
+    # A job's wait (errors.Waiting, exit 75): said as one ("waiting: ..."), not as an error.
+    waiting: bool = False
 
 
 # Ctrl-C (SIGINT): the shell's 128 + 2, said in one line. Every job stores each step as it ends and a rerun
@@ -209,7 +211,8 @@ def with_notes(failure: Failure, exc: BaseException) -> Failure:
     if not notes:
         return failure
     message = failure.message.rstrip()
-    return Failure(failure.code, " ".join([message if message.endswith((".", "!", "?")) else f"{message}.", *notes]))
+    joined = " ".join([message if message.endswith((".", "!", "?")) else f"{message}.", *notes])
+    return Failure(failure.code, joined, failure.waiting)
 
 
 def _classified(exc: BaseException) -> Failure | None:
@@ -226,6 +229,8 @@ def _classified(exc: BaseException) -> Failure | None:
             continue
         if row.code is None and lost is None:
             assert isinstance(link, LlmtradeError)
+            if isinstance(link, Waiting):  # no stage's failure: its text says what it waits for
+                return Failure(link.exit_code, str(link), waiting=True)
             return Failure(link.exit_code, str(link) if not stage else f"stage {stage!r} failed: {link}")
         if row.code is not None:
             # Keep going: the innermost one says why ("terminating connection due to administrator

@@ -22,11 +22,12 @@ from llmtrade.alerts.killed_next import after_killed
 from llmtrade.config.models import Config
 from llmtrade.domain.alerts import AlertFailed, AlertGivenUp, AlertSent
 from llmtrade.domain.checkpoints import AccountValued
-from llmtrade.domain.events import BudgetRefused, StoredEvent
+from llmtrade.domain.events import BudgetRefused, StageDeferred, StoredEvent
 from llmtrade.domain.reconciliation import ReconciliationDifferenceFound
 from llmtrade.domain.runs import RunFailed, RunFinished, RunKilled
 from llmtrade.domain.trading import AccountHalted, AccountResumed, OrderNotShown, OrderOverfilled
 from llmtrade.domain.weeks import week_id_for
+from llmtrade.domain.wording import market_time
 from llmtrade.llm.budget import week_spent
 from llmtrade.market.calendar import new_york_date
 from llmtrade.storage.event_store import EventStore
@@ -172,6 +173,9 @@ def _runs(events: EventStore, found: Iterable[StoredEvent]) -> list[Incident]:
             continue
         if event.type == RunFailed.event_type():
             failed = RunFailed.from_event(event)
+            if (waited := _waited(events, event, failed)) is not None:
+                incidents.append(waited)
+                continue
             incidents.append(
                 Incident(
                     f"run-failed:{failed.command}:{event.week_id}:{failed.error_type}:{_day_of(event)}",
@@ -198,6 +202,38 @@ def _runs(events: EventStore, found: Iterable[StoredEvent]) -> list[Incident]:
                 )
             )
     return incidents
+
+
+def _waited(events: EventStore, event: StoredEvent, failed: RunFailed) -> Incident | None:
+    """A run that stopped to wait (exit 75 after its StageDeferred: a price not there, an owner's or a role's provider
+    not answering), told as the wait it is, what it waits for and until when; None for a run that did not. It was
+    alerted as "llmtrade: checkpoint failed (StageError)" (a new user's cron trial)."""
+    if failed.exit_code != 75 or event.run_id is None:
+        return None
+    deferrals = events.read(run_id=event.run_id, type=StageDeferred.event_type())
+    if not deferrals:
+        return None
+    deferred = StageDeferred.from_event(deferrals[-1])
+    waiting = ", ".join(deferred.waiting)
+    until = f"until {market_time(deferred.deadline)}" if deferred.deadline else "at every wake-up (no deadline)"
+    then = (
+        "; past it, a wake-up closes the checkpoint, recording them as not judged, and the next scheduled checkpoint "
+        "judges them"
+        if failed.command == "checkpoint"
+        else ", then the run goes on without them"
+        if deferred.deadline
+        else ""
+    )
+    return Incident(
+        f"run-waiting:{deferrals[-1].stream}:{','.join(sorted(deferred.waiting))}:{_day_of(event)}",
+        "run-waiting",
+        f"llmtrade: {failed.command} waits for {waiting} (not failed)",
+        f"Run {event.run_id} of {failed.command}"
+        + (f" for week {event.week_id}" if event.week_id else "")
+        + f" stopped at {market_time(event.occurred_at)} to wait, at its {deferred.stage} stage, for {waiting}: "
+        f"{'; '.join(deferred.errors)}. The next wake-up asks again {until}{then}.",
+        [event.id],
+    )
 
 
 def _day_of(event: StoredEvent) -> date:

@@ -19,7 +19,7 @@ from datetime import date, datetime
 from llmtrade.domain.checkpoints import KILL_SWITCH_BLOCK, OrderBlocked, TradingDisabled
 from llmtrade.domain.runs import RunFailed, RunStarted
 from llmtrade.domain.streams import KILL_SWITCH
-from llmtrade.errors import KillSwitchOn, StageError, TemporaryError
+from llmtrade.errors import KillSwitchOn, StageError, TemporaryError, Waiting
 from llmtrade.exits import classify, signalled
 from llmtrade.market.calendar import NEW_YORK
 from llmtrade.storage.event_store import EventStore
@@ -63,8 +63,11 @@ class Waits:
         if len(self.waiting) == 1:
             raise self.waiting[0]
         if self.waiting:
-            said = dict.fromkeys(failure.message for e in self.waiting if (failure := classify(e)) is not None)
-            raise TemporaryError("; ".join(said)) from self.waiting[0]
+            failures = [failure for e in self.waiting if (failure := classify(e)) is not None]
+            said = "; ".join(dict.fromkeys(failure.message for failure in failures))
+            # Said as a wait ("waiting: ...") when each piece was one, not one job's price wait beside a lost provider.
+            every = len(failures) == len(self.waiting) and all(failure.waiting for failure in failures)
+            raise (Waiting if every else TemporaryError)(said) from self.waiting[0]
 
 
 def _blocked(error: BaseException) -> bool:

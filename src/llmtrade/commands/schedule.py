@@ -153,7 +153,10 @@ def run_due(ctx: typer.Context, offline: Offline = False, as_json: Json = False)
         raise typer.Exit(TEMPORARY)
     for error in wake.waits.unraised():  # the exit is the first failure's; each other problem is said too
         failure = classify(error)
-        print_error(one_line(failure.message) if failure is not None else f"{type(error).__name__}: {error}")
+        if failure is None:
+            print_error(f"{type(error).__name__}: {error}")
+        else:
+            print_error(one_line(failure.message), prefix="waiting: " if failure.waiting else "error: ")
     wake.waits.raise_all()
 
 

@@ -73,12 +73,14 @@ def postmortem(
 
 def _progress(quiet: bool, calls: Callable[[], int]) -> Callable[[str, str, float | None], None]:
     """Stage-by-stage progress on stderr (stdout keeps only the report), with the requests each stage sent."""
+    from llmtrade.pipeline.pipeline import WAITED  # lazy: see package docstring
+
     seen = {"calls": 0}
 
     def observe(stage: str, state: str, seconds: float | None) -> None:
         made = calls() - seen["calls"]
         seen["calls"] = calls()
-        if (quiet or silent()) and state != "failed":
+        if (quiet or silent()) and state not in ("failed", WAITED):
             return
         text = f"{stage}: {state}"
         if seconds is not None:

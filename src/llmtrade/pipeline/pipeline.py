@@ -26,12 +26,14 @@ from llmtrade.domain.events import EventPayload, EventSink, NewEvent, StageCompl
 from llmtrade.domain.records import assembled
 from llmtrade.domain.streams import run_stream
 from llmtrade.domain.tracing import bound
-from llmtrade.errors import PipelineWiringError, StageError
+from llmtrade.errors import PipelineWiringError, StageError, Waiting
 from llmtrade.pipeline.context import ContextKey, PipelineContext, StageReport
 from llmtrade.pipeline.stage import Stage
 
 # Told of each stage as it starts ("started", None) and ends ("completed", "loaded" or "failed", seconds).
 StageObserver = Callable[[str, str, float | None], None]
+# The state a stage that stopped to wait (errors.Waiting) ends in, for the observer.
+WAITED = "stopped to wait"
 
 
 class Pipeline:
@@ -161,7 +163,8 @@ class Pipeline:
         self, context: PipelineContext, stage: Stage, exc: Exception, elapsed: float, completed: list[EventPayload]
     ) -> None:
         self._record(context, *completed, _failed(stage, exc, elapsed))
-        self._observer(stage.name, "failed", elapsed / 1000)
+        # A stage that stopped to wait (its StageDeferred recorded, exit 75) did not fail: the progress said "failed".
+        self._observer(stage.name, WAITED if isinstance(exc, Waiting) else "failed", elapsed / 1000)
 
     def _record(self, context: PipelineContext, *payloads: EventPayload) -> None:
         if not payloads:

@@ -37,7 +37,7 @@ from typing import Generic, TypeVar
 from llmtrade.config.models import ModelRef
 from llmtrade.domain.events import AnswerHeld, EventPayload, FailureHeld, InputsMissing, NewEvent, StageDeferred
 from llmtrade.domain.streams import held_stream
-from llmtrade.errors import LLMAuthRejected, LlmtradeError, OperationalError, TemporaryError
+from llmtrade.errors import LLMAuthRejected, LlmtradeError, OperationalError, TemporaryError, Waiting
 from llmtrade.fanout import first_stop
 from llmtrade.storage.event_store import EventStore
 
@@ -186,7 +186,7 @@ async def settle(
         )
         if refused := {key: error for key, error in final.items() if key not in kept_final}:
             gone += f"; refused, asked again once the key, account or model is fixed: {'; '.join(_reasons(refused))}"
-        raise TemporaryError(
+        raise Waiting(
             f"{stage}: waiting for {', '.join(temporary)} ({'; '.join(_reasons(temporary))}){gone}{kept}. "
             f"Nothing final was stored: a rerun asks them again {until}, then goes on without them"
         )

@@ -17,7 +17,7 @@ from llmtrade.domain.checkpoints import (
     CheckpointTaken,
 )
 from llmtrade.domain.events import EventPayload, InputsMissing, NewEvent
-from llmtrade.errors import LlmtradeError, PromptError, TemporaryError
+from llmtrade.errors import LlmtradeError, PromptError, Waiting
 from llmtrade.fanout import MemberStopped, first_stop, gather_settled
 from llmtrade.llm.gateway import CallSite
 from llmtrade.pipeline.context import ContextKey, PipelineContext
@@ -110,7 +110,7 @@ class AskStage:
         if not self.dry_run:
             record_deferred(bench, self.slot, self.name, list(waiting), reasons)
         until = f"until {bench.deadline.isoformat()}" if bench.deadline else "on every rerun"
-        raise TemporaryError(
+        raise Waiting(
             f"checkpoint {self.slot.day} {self.slot.label}: waiting for the owner(s) of {', '.join(waiting)} "
             f"({'; '.join(reasons)}); the other accounts are stored. A rerun asks them again {until}, "
             "then skips them"

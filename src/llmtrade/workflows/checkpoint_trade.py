@@ -26,7 +26,7 @@ from llmtrade.domain.trading import (
     TradeIntent,
 )
 from llmtrade.domain.wording import market_time
-from llmtrade.errors import TemporaryError
+from llmtrade.errors import Waiting
 from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.risk import gate as risk
 from llmtrade.risk.controls import halted
@@ -328,7 +328,7 @@ class CompleteStage:
         # No deadline skips them (a skip is final, and a price may come back): said, so nobody takes the exit for a
         # stop that was checked. A refused far price seen again at a later checkpoint is taken (market/quote_checks.py).
         until = f"until {bench.deadline.isoformat()}, then the next scheduled checkpoint" if bench.deadline else ""
-        raise TemporaryError(
+        raise Waiting(
             f"checkpoint {self.slot.day} {self.slot.label}: not judged yet, holding a symbol without a price now: "
             f"{'; '.join(reasons)}; the other accounts are done. A rerun judges these {until or 'on every rerun'}; "
             "until their symbol has a price, none of their stops is checked and nothing of theirs is traded"

@@ -1,0 +1,83 @@
+"""A checkpoint waiting for a price (exit 75: the next wake-up asks again) is worded as a wait, not a failure: stderr
+said "error: stage 'complete' failed: checkpoint ... not judged yet" and its alert "llmtrade: checkpoint failed
+(StageError)" (a new user's cron trial). The scripted week of tests/test_week_lifecycle.py, on a real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from llmtrade.alerts.incidents import find_incidents
+from llmtrade.cli import app
+from llmtrade.clock import FixedClock
+from llmtrade.errors import StageError, TemporaryError, Waiting
+from llmtrade.exits import classify
+from llmtrade.pipeline.context import PipelineContext
+from llmtrade.pipeline.pipeline import Pipeline
+from llmtrade.settings import Settings
+from llmtrade.storage.bootstrap import Storage, open_storage
+from tests.support import stored_events
+from tests.test_checkpoint_unpriced import NOON, _noon_with_a_bad_print
+from tests.test_week_lifecycle import CONFIG, week  # noqa: F401 (the fixture)
+
+runner = CliRunner()
+
+
+class _Waits:
+    name = "research"
+    reads = ()
+    writes = ()
+    overlaps = False
+
+    async def run(self, context: PipelineContext) -> PipelineContext:
+        raise Waiting("research: waiting for A (LLMUnavailable: down); a rerun asks them again until 09:00")
+
+
+def test_a_stage_that_stops_to_wait_is_not_said_failed_in_the_progress(storage: Storage) -> None:
+    # The weekly run's progress read "  research: failed in 0.04 s" above "waiting: research: waiting for A, B".
+    seen: list[str] = []
+    pipeline = Pipeline([_Waits()], storage.events, observer=lambda stage, state, seconds: seen.append(state))
+    with pytest.raises(StageError) as caught:
+        asyncio.run(pipeline.run(PipelineContext(run_id="r1")))
+    assert seen[-1] == "stopped to wait", seen
+    assert str(caught.value).startswith("research: waiting for A") and caught.value.exit_code == 75
+
+
+def test_a_wait_inside_a_stage_is_said_as_a_wait_not_a_stage_failure() -> None:
+    waited = classify(StageError("complete", Waiting("checkpoint 2026-01-07 12:00: not judged yet")))
+    assert waited is not None and waited.code == 75 and waited.waiting
+    assert waited.message == "checkpoint 2026-01-07 12:00: not judged yet"
+    failed = classify(StageError("complete", TemporaryError("provider down")))
+    assert failed is not None and failed.code == 75 and not failed.waiting
+    assert failed.message == "stage 'complete' failed: provider down"
+
+
+def test_a_checkpoint_waiting_for_a_price_says_it_waits_on_stderr_and_in_its_alert(
+    week: Any,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    _fake, url, closes = week
+    _noon_with_a_bad_print(monkeypatch, tmp_path / "csv", closes, "TLT")  # acct_2's
+    result = runner.invoke(app, ["checkpoint", "12:00"])
+    assert result.exit_code == 75, result.output
+    [line] = [line for line in result.output.splitlines() if "acct_2" in line]
+    assert line.startswith("waiting: checkpoint 2026-01-07 12:00: not judged yet"), line
+    assert "failed" not in line and "error" not in line
+    [ended] = stored_events(url, type="RunFailed")
+    assert ended.payload["exit_code"] == 75 and not ended.payload["error"].startswith("stage ")
+
+    now = datetime.fromisoformat(NOON) + timedelta(minutes=5)
+    with open_storage(Settings(DATABASE_URL=url), FixedClock(now)) as storage:
+        [incident] = [i for i in find_incidents(storage.events, CONFIG, now, silence=False) if "checkpoint" in i.key]
+    assert incident.kind == "run-waiting"
+    assert "StageError" not in incident.title
+    assert incident.title == "llmtrade: checkpoint waits for acct_2 (not failed)"
+    assert "acct_2: TLT" in incident.body
+    assert "asks again until 2026-01-07T14:00:00-05:00" in incident.body
+    assert "past it, a wake-up closes the checkpoint" in incident.body
