@@ -36,8 +36,9 @@ def print_trace(out: Output, run: RunTrace) -> None:
     from llmtrade.commands.render.common import calls_text, counted  # lazy: see package docstring
     from llmtrade.domain.wording import market_time
 
-    took = "?" if run.duration_ms is None else f"{run.duration_ms / 1000:.1f} s"
-    out.heading(f"run {run.run_id} ({run.command or '?'}, {run.mode or '?'}): {run.status}, {took}")
+    # What is known, or plainly that it is not: a killed run's heading read "killed, ?".
+    what = f"{run.command}, {run.mode}" if run.command else "no RunStarted on record: its command is not known"
+    out.heading(f"run {run.run_id} ({what}): {_ended(run)}")
     out.pairs(
         [
             ("trace id", run.trace_id),
@@ -89,6 +90,29 @@ def print_trace(out: Output, run: RunTrace) -> None:
     )
     if run.other_events:
         out.line("other events: " + ", ".join(f"{name} x{n}" for name, n in run.other_events.items()))
+
+
+def _ended(run: RunTrace) -> str:
+    """How the run ended and how long it took, or what is known of a run with no end of its own."""
+    from llmtrade.domain.wording import market_time  # lazy: see package docstring
+
+    if run.duration_ms is not None:
+        return f"{run.status}, {run.duration_ms / 1000:.1f} s"
+    if run.last_alive_at is None:
+        return f"{run.status}, its duration not recorded"
+    after = (run.last_alive_at - run.started_at).total_seconds()
+    open_stages = [s.name for s in run.stages if s.outcome == "unfinished"]
+    where = f", in stage {', '.join(open_stages)}" if open_stages else ""
+    known = f"({run.last_event_type}, {after:.1f} s after its start{where})"
+    if run.status == "killed":
+        return (
+            f"killed (or lost its database): last alive at {market_time(run.last_alive_at)} {known}; when it stopped "
+            "is not known"
+        )
+    return (
+        f"no end recorded (still running, or killed and not yet found): its last event at "
+        f"{market_time(run.last_alive_at)} {known}"
+    )
 
 
 def _model(entry: TraceEntry) -> str:

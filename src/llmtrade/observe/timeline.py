@@ -106,6 +106,10 @@ class RunTrace(_Frozen):
     stages: list[StageSpan]
     entries: list[TraceEntry]
     other_events: dict[str, int]  # type -> count, of the run's events not on the timeline
+    # A run with no end of its own (killed, or unfinished): when it was last known alive and by which event (a killed
+    # run's RunKilled says; an unfinished run's last event), as its duration is not known. None for a run that ended.
+    last_alive_at: datetime | None = None
+    last_event_type: str | None = None
 
 
 def trace_run(events: EventStore, run_id: str, *, backtest: str | None = None) -> RunTrace:
@@ -168,7 +172,17 @@ class _Builder:
             stages=self.stages,
             entries=self.entries,
             other_events=dict(sorted(self.others.items())),
+            **self._last_alive(),
         )
+
+    def _last_alive(self) -> dict[str, object]:
+        """When a run with no end of its own was last alive: its RunKilled's last event, else its own last event."""
+        if self.status == "killed":
+            killed = next(RunKilled.from_event(e) for e in self.found if e.type == RunKilled.event_type())
+            return {"last_alive_at": killed.last_event_at, "last_event_type": killed.last_event_type}
+        if self.status == "unfinished":
+            return {"last_alive_at": self.found[-1].occurred_at, "last_event_type": self.found[-1].type}
+        return {}
 
     def _running(self) -> _Open:
         """The stage an event with no stage of its own is counted in: the latest started of those still open."""
