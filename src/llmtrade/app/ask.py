@@ -26,7 +26,7 @@ from llmtrade.app.clock_behind import clock_behind
 from llmtrade.app.container import Container
 from llmtrade.app.job_loop import run_job
 from llmtrade.app.runs import RunLog
-from llmtrade.domain.runs import new_run_id
+from llmtrade.domain.runs import UNENDED, RunKilled, new_run_id
 from llmtrade.errors import UsageError
 from llmtrade.llm.budget import run_budget
 from llmtrade.llm.gateway import LLMMode
@@ -35,6 +35,7 @@ from llmtrade.llm.tool_chat import ToolChat
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar, new_york_date
 from llmtrade.storage.ask_queries import MAX_ROWS, EventsArgs, ReadOnlyEvents, ToolRefused
 
+KILLED = RunKilled.event_type()
 MAX_TURNS = 6
 ROLE = "ask"
 SYSTEM = (
@@ -118,13 +119,31 @@ def offline_answer(question: str, tools: ReadOnlyEvents, now: datetime, accounts
     filters = read_question(question, now, accounts)
     args = EventsArgs.model_validate({**filters, "limit": MAX_ROWS})
     rows = tools.events(args)
+    killed: list[dict[str, Any]] = []
+    if args.types is None or KILLED in args.types:
+        # Listed whatever the limit, and said first: "what failed last week?" listed the 50 newest of a week's failed
+        # calls, and the weekly run killed before them was cut off the list (or one bare line among them).
+        killed = tools.events(args.model_copy(update={"types": [KILLED]}))
+        listed = {row["id"] for row in rows}
+        rows = sorted([*rows, *(row for row in killed if row["id"] not in listed)], key=lambda row: -row["id"])
     return AskResult(
         question=question,
         mode="offline",
         cited=[row["id"] for row in rows],
         events=rows,
         filters=json.loads(args.model_dump_json(exclude_none=True)),
+        killed=[_killed(row) for row in killed],
     )
+
+
+def _killed(row: dict[str, Any]) -> str:
+    """What a RunKilled row says: the run, its command, and the note `status` and `report` give of it."""
+    payload = row["payload"]
+    if not isinstance(payload, dict):  # cut for its length (ask_queries.PAYLOAD_CHARS): its run alone is known
+        return f"run {row['run_id']} {UNENDED} (#{row['id']})"
+    killed = RunKilled.model_validate(payload)
+    note = killed.note(datetime.fromisoformat(row["occurred_at"]))
+    return f"run {row['run_id']} ({killed.command}) {note} (#{row['id']})"
 
 
 def read_question(question: str, now: datetime, accounts: list[str]) -> dict[str, Any]:

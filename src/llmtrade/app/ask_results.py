@@ -24,6 +24,9 @@ class AskResult(BaseModel):
     run_id: str | None = None
     # What `ask` warns of on stderr (events listed from after the clock: is it set back?), carried for --json.
     warnings: list[str] = []
+    # The runs killed among the events asked for (offline), each said before the list: its run, command and what is
+    # known of its end (RunKilled.note), with its event's id.
+    killed: list[str] = []
 
 
 DOCUMENTS: dict[str, Any] = {"ask": AskResult}

@@ -33,6 +33,8 @@ def ask(
         out.line(result.answer)
         out.line("cited: " + (", ".join(f"#{n}" for n in result.cited) if result.cited else "no event"))
         return
+    for killed in result.killed:  # said first: a killed run was cut off, or lost among the list
+        out.line(killed)
     shown = ", ".join(f"{k}={v}" for k, v in result.filters.items() if k != "limit") or "no filter: the latest"
     out.line(f"offline: the events matching {shown} (newest first)")
     if not result.events:

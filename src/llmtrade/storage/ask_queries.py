@@ -22,6 +22,9 @@ MAX_ROWS = 50
 PAYLOAD_CHARS = 800
 TIMEOUT_MS = 5000
 _COLUMNS = "id, type, stream, week_id, account_id, run_id, occurred_at, payload"
+# How a run ends: a killed run's RunKilled too (app/killed_runs.py), which the tools left out: a model read a killed
+# run as one with no end.
+RUN_ENDS = ("RunFinished", "RunFailed", "RunKilled")
 ORDER_TYPES = (
     "TradeIntended",
     "OrdersPlanned",
@@ -149,7 +152,7 @@ class ReadOnlyEvents:
         )
         ends = self._rows(
             ["run_id = %s", "type = ANY(%s)"],
-            [args.run_id, ["RunStarted", "RunFinished", "RunFailed", "BudgetRefused"]],
+            [args.run_id, ["RunStarted", *RUN_ENDS, "BudgetRefused"]],
         )
         return {"run_id": args.run_id, "events_by_type": {t: n for t, n in counts}, "start_and_end": ends}
 
@@ -161,7 +164,7 @@ class ReadOnlyEvents:
             params.append(args.command)
         started = self._rows(where, params, args.limit)
         ids = [row["run_id"] for row in started]
-        ended = self._rows(["run_id = ANY(%s)", "type = ANY(%s)"], [ids, ["RunFinished", "RunFailed"]], MAX_ROWS)
+        ended = self._rows(["run_id = ANY(%s)", "type = ANY(%s)"], [ids, list(RUN_ENDS)], MAX_ROWS)
         outcome = {row["run_id"]: row for row in ended}
         return [{"started": row, "ended": outcome.get(row["run_id"])} for row in started]
 
