@@ -81,3 +81,26 @@ def test_a_checkpoint_waiting_for_a_price_says_it_waits_on_stderr_and_in_its_ale
     assert "acct_2: TLT" in incident.body
     assert "asks again until 2026-01-07T14:00:00-05:00" in incident.body
     assert "past it, a wake-up closes the checkpoint" in incident.body
+
+
+def test_status_and_trace_say_a_checkpoint_waiting_for_a_price_waits(
+    week: Any,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    # `status` said "checkpoint ... failed: checkpoint 2026-01-07 12:00: not judged yet", and `trace` "failed" with
+    # the wait counted among its failures, of a run that stopped to wait (exit 75) and is asked again.
+    _fake, url, closes = week
+    _noon_with_a_bad_print(monkeypatch, tmp_path / "csv", closes, "TLT")
+    assert runner.invoke(app, ["checkpoint", "12:00"]).exit_code == 75
+    status = runner.invoke(app, ["status"])
+    assert status.exit_code == 0, status.output
+    [line] = [line for line in status.stdout.splitlines() if line.startswith("checkpoint\t")]
+    assert "\tstopped to wait: checkpoint 2026-01-07 12:00: not judged yet" in line and "failed" not in line, line
+    [ended] = stored_events(url, type="RunFailed")
+    traced = runner.invoke(app, ["trace", ended.run_id])
+    assert traced.exit_code == 0, traced.output
+    heading = traced.stdout.splitlines()[0]
+    assert "): stopped to wait, " in heading and "failed" not in heading, heading
+    assert "failures: 0" in traced.stdout and "\twait\tStageDeferred\t" in traced.stdout, traced.stdout
+    assert "\tfailure\t" not in traced.stdout, traced.stdout

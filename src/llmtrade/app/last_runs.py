@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Literal
 
 from llmtrade.app.results import LastRun
-from llmtrade.domain.events import StoredEvent
+from llmtrade.domain.events import StageDeferred, StoredEvent
 from llmtrade.domain.runs import UNENDED, RunFailed, RunFinished, RunKilled, RunStarted
 from llmtrade.storage.event_store import EventStore
 
@@ -18,10 +18,15 @@ def last_runs(events: EventStore, lease_held: Callable[[int], bool] | None = Non
     ended: dict[str | None, StoredEvent] = {}
     for e in events.read(type=[RunFinished.event_type(), RunFailed.event_type(), RunKilled.event_type()]):
         ended.setdefault(e.run_id, e)  # the run's own end; a RunKilled is recorded only where there is none
+    deferred = {e.run_id for e in events.read(type=StageDeferred.event_type())}
     last: dict[str, LastRun] = {}
     for run_id, event in started.items():
         end = ended.get(run_id)
         outcome, error = _ending(end)
+        if outcome == "failed" and end is not None and waited(end, run_id in deferred):
+            # Its wait, no failure (status said "failed: ... not judged yet"); said as a fact, not as "waiting": the
+            # wait may be over since (a checkpoint closed past its deadline starts no run of its own).
+            outcome = "stopped to wait"
         lease = event.payload.get("lease")
         if end is None and lease is not None and lease_held is not None:
             outcome, error = ("running", None) if lease_held(int(lease)) else ("killed", _UNRECORDED)
@@ -37,7 +42,13 @@ def last_runs(events: EventStore, lease_held: Callable[[int], bool] | None = Non
 
 
 _UNRECORDED = UNENDED + ", and no process holds its lease (the next job records it as RunKilled)"
-Outcome = Literal["finished", "failed", "killed", "running", "running or killed"]
+Outcome = Literal["finished", "failed", "stopped to wait", "killed", "running", "running or killed"]
+
+
+def waited(end: StoredEvent, deferred: bool) -> bool:
+    """A run's RunFailed is a wait, not a failure: exit 75 after a StageDeferred of its own (a checkpoint waiting for a
+    price or an owner, a stage for its roles); the next wake-up asks again until the deadline."""
+    return end.type == RunFailed.event_type() and end.payload.get("exit_code") == 75 and deferred
 
 
 def _ending(end: StoredEvent | None) -> tuple[Outcome, str | None]:

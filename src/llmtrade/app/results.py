@@ -245,8 +245,9 @@ class LastRun(Result):
     run_id: str
     at: str
     mode: str
-    # killed: app/killed_runs.py; running: its lease held now; running or killed: a run from before leases
-    outcome: Literal["finished", "failed", "killed", "running", "running or killed"]
+    # killed: app/killed_runs.py; running: its lease held now; running or killed: a run from before leases; stopped to
+    # wait: exit 75 after its StageDeferred (app/last_runs.py `waited`), no failure
+    outcome: Literal["finished", "failed", "stopped to wait", "killed", "running", "running or killed"]
     degraded: bool
     error: str | None
 

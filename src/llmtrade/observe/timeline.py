@@ -26,13 +26,14 @@ from llmtrade.domain.tracing import trace_id_of
 from llmtrade.errors import UsageError
 from llmtrade.storage.event_store import EventStore
 
-EntryKind = Literal["run", "stage", "model_call", "rules_answer", "order", "fill", "failure"]
-RunStatus = Literal["ok", "degraded", "failed", "killed", "unfinished"]  # killed: app/killed_runs.py
-StageOutcome = Literal["completed", "loaded", "failed", "unfinished"]
+# wait / stopped to wait / waited: a run that stopped to wait (exit 75 after its StageDeferred: a price, an owner's or a
+# role's provider), asked again until its deadline; no failure (trace said "failed" and counted the wait as failures).
+EntryKind = Literal["run", "stage", "model_call", "rules_answer", "order", "fill", "failure", "wait"]
+RunStatus = Literal["ok", "degraded", "failed", "stopped to wait", "killed", "unfinished"]  # killed: app/killed_runs.py
+StageOutcome = Literal["completed", "loaded", "failed", "waited", "unfinished"]
 
 _FAILURES = frozenset(
     {
-        "StageDeferred",
         "InputsMissing",
         "EmbeddingCallFailed",
         "MarketProviderFailed",
@@ -146,6 +147,7 @@ class _Builder:
         self.duration: float | None = None
         self.unknown = 0
         self.spent = 0.0  # what the budget counted for the run's calls (domain.events.spent_usd)
+        self.deferred = any(e.type == "StageDeferred" for e in found)
 
     def build(self) -> RunTrace:
         for event in self.found:
@@ -209,6 +211,10 @@ class _Builder:
         if kind == "RunStarted":
             self.command, self.mode = p.get("command"), p.get("mode")
             self._entry(event, "run", detail=f"{p.get('command')} ({p.get('mode')}: {p.get('mode_reason')})")
+        elif kind == "RunFailed" and p.get("exit_code") == 75 and self.deferred:
+            self.duration = p.get("duration_ms")
+            self.status = "stopped to wait"
+            self._entry(event, "wait", duration_ms=self.duration, detail=f"stopped to wait: {p.get('error')}")
         elif kind in ("RunFinished", "RunFailed"):
             self.duration = p.get("duration_ms")
             failed = kind == "RunFailed"
@@ -239,6 +245,10 @@ class _Builder:
             fill = p["fill"]
             shares = fill.get("exact") or fill["qty"]  # a fraction by hand: as the broker wrote it
             self._entry(event, "fill", detail=f"{fill['side']} {shares} {fill['symbol']} @ {fill['price']}")
+        elif kind == "StageDeferred":
+            self._entry(
+                event, "wait", detail=f"waits for {', '.join(p.get('waiting') or [])}: " + "; ".join(p["errors"])
+            )
         elif kind in _FAILURES:
             detail = p.get("reason") or p.get("error") or ", ".join(p.get("errors") or []) or ""
             self._entry(event, "failure", detail=str(detail))
@@ -248,13 +258,16 @@ class _Builder:
     def _end_stage(self, event: StoredEvent) -> None:
         p = event.payload
         failed = event.type == "StageFailed"
-        outcome: StageOutcome = "failed" if failed else "loaded" if p.get("loaded") else "completed"
+        waited = failed and p.get("error_type") == "Waiting"  # errors.Waiting: it stopped to wait, no failure
+        outcome: StageOutcome = (
+            "waited" if waited else "failed" if failed else "loaded" if p.get("loaded") else "completed"
+        )
         # A stage whose start is not on record (a backtest's failed stage) began, as far as is known, when it ended.
         stage = self.open_stages.pop(p["stage"], None) or _Open(p["stage"], event.occurred_at)
         self.stages.append(stage.span(outcome, p.get("duration_ms"), name=p["stage"]))
         detail = f"{p.get('error_type')}: {p.get('error')}" if failed else outcome
         # A stage's own line is its own, whichever other stage is still running beside it.
-        kind: EntryKind = "failure" if failed else "stage"
+        kind: EntryKind = "wait" if waited else "failure" if failed else "stage"
         self._entry(event, kind, p["stage"], p["stage"], duration_ms=p.get("duration_ms"), detail=detail)
 
     def _call(self, event: StoredEvent) -> None:
