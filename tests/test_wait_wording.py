@@ -104,3 +104,23 @@ def test_status_and_trace_say_a_checkpoint_waiting_for_a_price_waits(
     assert "): stopped to wait, " in heading and "failed" not in heading, heading
     assert "failures: 0" in traced.stdout and "\twait\tStageDeferred\t" in traced.stdout, traced.stdout
     assert "\tfailure\t" not in traced.stdout, traced.stdout
+
+
+def test_the_leaderboards_note_and_the_reports_runs_say_a_wait_not_a_failure(
+    week: Any,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    # The leaderboard's note read "1 of 2 trading runs failed and no rerun finished them (the last: checkpoint of
+    # ..., StageError: checkpoint 2026-01-07 12:00: not judged yet ...)" of a checkpoint waiting for a price.
+    _fake, _url, closes = week
+    _noon_with_a_bad_print(monkeypatch, tmp_path / "csv", closes, "TLT")
+    assert runner.invoke(app, ["checkpoint", "12:00"]).exit_code == 75
+    board = runner.invoke(app, ["leaderboard"])
+    assert board.exit_code == 0, board.output
+    [note] = [line for line in board.stdout.splitlines() if line.startswith("note: ") and "runs" in line]
+    assert "failed" not in note and "StageError" not in note, note
+    assert "1 of 2 trading runs stopped to wait and no rerun finished them yet" in note, note
+    page = runner.invoke(app, ["report", "-o", "-"])
+    assert page.exit_code == 0, page.output
+    assert "checkpoint of 2026-01-07T12:00:00-05:00 stopped to wait" in page.stdout

@@ -70,6 +70,7 @@ from llmtrade.app.marked_books import (
     sessions_of,
     span_of,
     trading_runs,
+    with_waits,
 )
 from llmtrade.app.open_week import open_week_note
 from llmtrade.app.price_basis import CSV, SYNTHETIC, adjusted_beside, csv_folder, price_basis, snapshot_provider
@@ -276,7 +277,7 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     notes += priced
     if synthetic:
         notes.append("prices are synthetic (the seeded synthetic market): these figures say nothing about real markets")
-    troubled = failure_note(run_lines(runs))
+    troubled = failure_note(run_lines(with_waits(events, runs)))
     notes += [troubled] if troubled else []
     notes += halt_notes(control_lines(events.read(type=list(CONTROL_TYPES))), last_at)
     notes += [*filter(None, [levels_note(board)]), *missing_figure_notes(board)]

@@ -16,7 +16,7 @@ from llmtrade.app.price_basis import sources_of
 from llmtrade.brokers.reconcile import adoptions, our_order_ids
 from llmtrade.domain import streams
 from llmtrade.domain.backtests import delisted, listed_late
-from llmtrade.domain.events import StoredEvent
+from llmtrade.domain.events import StageDeferred, StoredEvent
 from llmtrade.domain.market import Bar, MarketDataFetched
 from llmtrade.domain.reconciliation import OUR_ORDER_PREFIX, PositionAdopted, is_ours
 from llmtrade.domain.runs import RunFailed, RunFinished, RunKilled, RunStarted
@@ -39,6 +39,13 @@ FETCH_TYPES = [MarketDataFetched.event_type()]
 def trading_runs(events: EventStore) -> list[StoredEvent]:
     """The run events (started, ended) of the commands that trade."""
     return [e for e in events.read(type=RUN_TYPES) if e.payload.get("command") in TRADING_COMMANDS]
+
+
+def with_waits(events: EventStore, runs: list[StoredEvent]) -> list[StoredEvent]:
+    """`runs` (trading_runs) with their StageDeferred: what tells a run that stopped to wait from one that failed
+    (report_runs.WAITED; the leaderboard's note called a checkpoint waiting for a price a failed run)."""
+    ids = {e.run_id for e in runs if e.run_id}
+    return [*runs, *(e for e in events.read(type=StageDeferred.event_type()) if e.run_id in ids)]
 
 
 def sessions_of(calendar: TradingCalendar, first_at: datetime, last_at: datetime) -> list[date]:

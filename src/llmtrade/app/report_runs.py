@@ -29,6 +29,8 @@ READ: tuple[type[EventPayload], ...] = (
 NOTHING_REDONE = "nothing redone: every stage was already done and loaded from the stored week"
 NO_END = "no end recorded"
 KILLED = "killed"  # no end recorded, and a later run found its process gone (app/killed_runs.py)
+# Exit 75 after a StageDeferred of its own: it stopped to wait (a price, an owner's or a role's provider), no failure.
+WAITED = "stopped to wait"
 
 
 def shown(outcome: str) -> str:
@@ -63,8 +65,9 @@ def _line(run_id: str, events: list[StoredEvent]) -> RunLine | None:
         detail.append(RunKilled.from_event(end).note(end.occurred_at))
     elif end.type == _FAILED:
         failed = RunFailed.from_event(end)
-        outcome = "failed"
-        detail.append(f"{failed.error_type}: {failed.error}")
+        waited = failed.exit_code == 75 and any(e.type == _DEFERRED for e in events)
+        outcome = WAITED if waited else "failed"
+        detail.append(failed.error if waited else f"{failed.error_type}: {failed.error}")
     else:
         outcome = "degraded" if RunFinished.from_event(end).degraded else "finished"
         stages = [StageCompleted.from_event(e) for e in events if e.type == _STAGE_DONE]
@@ -100,6 +103,7 @@ _FINISHED = RunFinished.event_type()
 _FAILED = RunFailed.event_type()
 _KILLED = RunKilled.event_type()
 _STAGE_DONE = StageCompleted.event_type()
+_DEFERRED = StageDeferred.event_type()
 
 
 def unresolved(lines: Sequence[RunLine]) -> list[RunLine]:
@@ -114,7 +118,7 @@ def unresolved(lines: Sequence[RunLine]) -> list[RunLine]:
     return [
         line
         for line in lines
-        if line.outcome in ("failed", KILLED, NO_END) and done.get(_job(line), -1) < line.event_id
+        if line.outcome in ("failed", WAITED, KILLED, NO_END) and done.get(_job(line), -1) < line.event_id
     ]
 
 
@@ -131,6 +135,7 @@ def failure_note(lines: Sequence[RunLine]) -> str | None:
     week's run is missing."""
     missing = unresolved(lines)
     failed = [line for line in missing if line.outcome == "failed"]
+    waited = [line for line in missing if line.outcome == WAITED]
     killed = [line for line in missing if line.outcome == KILLED]
     unended = [line for line in missing if line.outcome == NO_END]
     parts = []
@@ -139,6 +144,12 @@ def failure_note(lines: Sequence[RunLine]) -> str | None:
         parts.append(
             f"{len(failed)} of {len(lines)} trading runs failed and no rerun finished them (the last: {last.command} "
             f"of {last.started_at}, {last.detail[0] if last.detail else 'no error recorded'})"
+        )
+    if waited:
+        last = waited[-1]
+        parts.append(
+            f"{len(waited)} of {len(lines)} trading runs stopped to wait and no rerun finished them yet (the last: "
+            f"{last.command} of {last.started_at}: {last.detail[0] if last.detail else 'what it waits for unrecorded'})"
         )
     if killed:
         last = killed[-1]
