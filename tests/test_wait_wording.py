@@ -15,14 +15,20 @@ from typer.testing import CliRunner
 from llmtrade.alerts.incidents import find_incidents
 from llmtrade.cli import app
 from llmtrade.clock import FixedClock
+from llmtrade.domain.checkpoints import CheckpointCompleted
+from llmtrade.domain.events import NewEvent, StageDeferred
+from llmtrade.domain.runs import RunFailed
+from llmtrade.domain.streams import checkpoint_stream, held_stream
 from llmtrade.errors import StageError, TemporaryError, Waiting
 from llmtrade.exits import classify
 from llmtrade.pipeline.context import PipelineContext
 from llmtrade.pipeline.pipeline import Pipeline
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import Storage, open_storage
-from tests.support import stored_events
+from llmtrade.storage.event_store import EventStore
+from tests.support import FIXED_NOW, stored_events
 from tests.test_checkpoint_unpriced import NOON, _noon_with_a_bad_print
+from tests.test_event_checkpoint import _intraday
 from tests.test_week_lifecycle import CONFIG, week  # noqa: F401 (the fixture)
 
 runner = CliRunner()
@@ -124,3 +130,40 @@ def test_the_leaderboards_note_and_the_reports_runs_say_a_wait_not_a_failure(
     page = runner.invoke(app, ["report", "-o", "-"])
     assert page.exit_code == 0, page.output
     assert "checkpoint of 2026-01-07T12:00:00-05:00 stopped to wait" in page.stdout
+
+
+def test_the_alert_of_a_wait_over_by_the_time_it_is_built_says_so(
+    week: Any,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    # An alert owed while its service was down is built later: "the next wake-up asks again" of a checkpoint that a
+    # rerun has finished since would be wrong, as the RunKilled alert's "the next wake-up resumes its job" was.
+    _fake, url, closes = week
+    _noon_with_a_bad_print(monkeypatch, tmp_path / "csv", closes, "TLT")
+    assert runner.invoke(app, ["checkpoint", "12:00"]).exit_code == 75
+    _intraday(tmp_path / "csv", "TLT", closes["TLT"], [])  # the provider prices TLT again
+    assert runner.invoke(app, ["checkpoint", "12:00"]).exit_code == 0
+    now = datetime.fromisoformat(NOON) + timedelta(minutes=5)
+    with open_storage(Settings(DATABASE_URL=url), FixedClock(now)) as storage:
+        [incident] = [i for i in find_incidents(storage.events, CONFIG, now, silence=False) if i.kind == "run-waiting"]
+    assert "The next wake-up asks again" not in incident.body
+    assert "Since then the wait is over: CheckpointCompleted recorded at 2026-01-07T12:00:00-05:00" in incident.body
+
+
+def test_the_alert_of_a_wait_whose_checkpoint_was_closed_since_says_it_was_closed(storage: Storage) -> None:
+    week_id, day = datetime(2026, 1, 7).date(), datetime(2026, 1, 7).date()
+    marker = checkpoint_stream(week_id, day, "06:00")
+    at = EventStore(storage.conn, FixedClock(FIXED_NOW - timedelta(hours=3)))
+    deferred = StageDeferred(stage="prepare", waiting=["acct_2"], errors=["acct_2: TLT: no price"], deadline=FIXED_NOW)
+    at.append([NewEvent.of(deferred, stream=held_stream(marker), run_id="c1", week_id=week_id)])
+    failed = RunFailed(command="checkpoint", error_type="StageError", error="waits", duration_ms=1, exit_code=75)
+    at.append([NewEvent.of(failed, stream="run:c1", run_id="c1", week_id=week_id)])
+    closed = CheckpointCompleted(week_id=week_id, day=day, time="06:00", run_id="c1")  # the closing takes c1's id
+    later = EventStore(storage.conn, FixedClock(FIXED_NOW - timedelta(hours=1)))
+    later.append([NewEvent.of(closed, stream=marker, run_id="c1", week_id=week_id)])
+    [incident] = [
+        i for i in find_incidents(storage.events, CONFIG, FIXED_NOW, silence=False) if i.kind == "run-waiting"
+    ]
+    assert "Since then the checkpoint was closed past its deadline at 2026-01-07T07:00:00-05:00" in incident.body
+    assert "asks again" not in incident.body

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from llmtrade.alerts.killed_next import after_killed
+from llmtrade.alerts.killed_next import after_killed, finished
 from llmtrade.config.models import Config
 from llmtrade.domain.alerts import AlertFailed, AlertGivenUp, AlertSent
-from llmtrade.domain.checkpoints import AccountValued
+from llmtrade.domain.checkpoints import AccountValued, CheckpointCompleted
 from llmtrade.domain.events import BudgetRefused, StageDeferred, StoredEvent
 from llmtrade.domain.reconciliation import ReconciliationDifferenceFound
 from llmtrade.domain.runs import RunFailed, RunFinished, RunKilled
@@ -215,6 +215,10 @@ def _waited(events: EventStore, event: StoredEvent, failed: RunFailed) -> Incide
         return None
     deferred = StageDeferred.from_event(deferrals[-1])
     waiting = ", ".join(deferred.waiting)
+    # The stream the wait held back (a checkpoint's marker, a stage's output), written since: the wait is over by the
+    # time the alert is built (one owed while its service was down, say), and no wake-up asks again.
+    held_back = deferrals[-1].stream.removesuffix(":held")
+    over = events.read_stream(held_back) if held_back != deferrals[-1].stream else []
     until = f"until {market_time(deferred.deadline)}" if deferred.deadline else "at every wake-up (no deadline)"
     then = (
         "; past it, a wake-up closes the checkpoint, recording them as not judged, and the next scheduled checkpoint "
@@ -231,8 +235,23 @@ def _waited(events: EventStore, event: StoredEvent, failed: RunFailed) -> Incide
         f"Run {event.run_id} of {failed.command}"
         + (f" for week {event.week_id}" if event.week_id else "")
         + f" stopped at {market_time(event.occurred_at)} to wait, at its {deferred.stage} stage, for {waiting}: "
-        f"{'; '.join(deferred.errors)}. The next wake-up asks again {until}{then}.",
+        f"{'; '.join(deferred.errors)}. "
+        + (_over(events, over[0]) if over else f"The next wake-up asks again {until}{then}."),
         [event.id],
+    )
+
+
+def _over(events: EventStore, first: StoredEvent) -> str:
+    """What ended a wait: the held-back stream's first event, by a run that finished, or a checkpoint's closing past its
+    deadline (its marker under the id of a run that did not finish, or of none: checkpoint_close.py)."""
+    at = market_time(first.occurred_at)
+    if first.type == CheckpointCompleted.event_type() and not finished(events, first.run_id or ""):
+        return (
+            f"Since then the checkpoint was closed past its deadline at {at}, the accounts still waiting recorded as "
+            "not judged."
+        )
+    return f"Since then the wait is over: {first.type} recorded at {at}" + (
+        f" (run {first.run_id})." if first.run_id else "."
     )
 
 

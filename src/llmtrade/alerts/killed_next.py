@@ -36,7 +36,7 @@ def after_killed(events: EventStore, killed: StoredEvent) -> str:
     done = _done(events, killed.week_id, command, start)
     if done is not None:
         by, at = done
-        if not _finished(events, by):  # a checkpoint's closing, under the id of its last run (or none)
+        if not finished(events, by):  # a checkpoint's closing, under the id of its last run (or none)
             return (
                 f"A run-due wake-up closed its checkpoint at {market_time(at.occurred_at)}, past its deadline: "
                 "nothing resumes it; the accounts it had not finished are recorded as not judged, and the next "
@@ -71,7 +71,7 @@ def _done(events: EventStore, week_id: date, command: str, start: StoredEvent) -
     return None
 
 
-def _finished(events: EventStore, run_id: str) -> bool:
+def finished(events: EventStore, run_id: str) -> bool:
     """The run recorded its end as finished: a completion written with it, not a closing."""
     return any(e.type == RunFinished.event_type() for e in events.read_stream(run_stream(run_id)))
 
