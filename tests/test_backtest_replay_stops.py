@@ -32,7 +32,9 @@ def _board(result: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def _error_line(stderr: str) -> str:
-    [line] = [line for line in stderr.splitlines() if line.startswith("error:")]
+    # A job that stopped to wait for a provider is said as a wait ("waiting:"), in a backtest too, where the same
+    # command run again later goes on; any other stop as an error.
+    [line] = [line for line in stderr.splitlines() if line.startswith(("error:", "waiting:"))]
     return line
 
 
