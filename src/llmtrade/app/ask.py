@@ -8,7 +8,7 @@ its own (RunStarted/RunFinished on run:{id}, the calls on llm:{id}) under the do
 Offline (no key, or --offline) no model is asked: the question is read for an account, a run id, a time
 (app/ask_days.py: a date, a weekday, yesterday as the previous trading session, this or last week, a part of a day;
 any other relative time is refused), and words naming event kinds ("exit", "order", "fill", "breaker",
-"failed"...), and the matching events are listed.
+"failed"...; two of them, what both name), and the matching events are listed.
 """
 
 from __future__ import annotations
@@ -91,6 +91,7 @@ _KINDS: dict[str, tuple[str, ...]] = {
     ),
     "pitch": ("PitchSubmitted", "PitchFailed"),
     "decision": ("DecisionMade",),
+    "decid": ("DecisionMade",),  # decide, decided: "what did the chairman decide on Wednesday?"
     "review": ("ReviewSubmitted", "ReviewFailed"),
     "postmortem": ("PostmortemWritten", "PostmortemCompleted"),
 }
@@ -161,10 +162,19 @@ def read_question(question: str, now: datetime, accounts: list[str]) -> dict[str
     span = named_time(text, now)
     if span is not None:
         found["since"], found["until"] = span
-    types = sorted({t for word, kinds in _KINDS.items() if word in text for t in kinds})
-    if types:
+    if types := _kinds_named(text):
         found["types"] = types
     return found
+
+
+def _kinds_named(text: str) -> list[str]:
+    """The event types the words of `text` point at: what every such word names, when they name something together
+    ("checkpoints" and "missed": CheckpointsMissed; "orders" and "rejected"), else what any of them names. A reader's
+    "which checkpoints were missed?" listed the newest 50 checkpoint records, none of them missed, as "checkpoint"
+    widened what "missed" named."""
+    named = [set(kinds) for word, kinds in _KINDS.items() if word in text]
+    together = set.intersection(*named) if named else set()
+    return sorted(together or set().union(*named))
 
 
 def _no_such_account(text: str, accounts: list[str]) -> None:
