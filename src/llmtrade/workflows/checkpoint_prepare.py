@@ -26,6 +26,7 @@ from llmtrade.domain.trading import AccountSnapshot, BrokerOrder
 from llmtrade.market.ended_prices import held_ended, last_bars
 from llmtrade.market.held_prices import prices_ended
 from llmtrade.pipeline.context import ContextKey, PipelineContext
+from llmtrade.storage.projections import week_start_valued
 from llmtrade.workflows.broker_splits import SeenSplits, before_a_split
 from llmtrade.workflows.checkpoint_slot import Outcome, Slot, outcome_from
 from llmtrade.workflows.checkpoint_unpriced import NoSessionPrice, no_session_price
@@ -43,6 +44,20 @@ from llmtrade.workflows.frozen_trade import (
     through_splits,
 )
 from llmtrade.workflows.workbench import Workbench
+
+
+def _no_trade(bench: Workbench, desk: Desk, account: AccountSnapshot) -> str:
+    """Why an account has no trade of the week to judge. A checkpoint runs only once the week's weekly run completed,
+    so the question it used to ask ("was run-weekly run?") sent a reader's trial to look for a run that had run: the
+    account had been out of accounts.yaml when it ran, and put back since, holding a short nothing would judge."""
+    held = ", ".join(f"{s} {p.qty:g}" for s, p in sorted(account.positions.items()) if p.qty)
+    until = f"; until then what it holds ({held}) is not judged" if held else ""
+    if week_start_valued(bench.events, bench.week_id, desk.account.id) is None:
+        return (
+            "no trade of its own this week: it was not in accounts.yaml when the week's weekly run ran (put back "
+            f"since); the next weekly run trades it{until}"
+        )
+    return f"no trade frozen for it this week (its pitch failed, or none was asked of it){until}"
 
 
 @dataclass(frozen=True)
@@ -247,7 +262,7 @@ class PrepareStage:
             self._frozen[chair] = frozen_events(bench.events, bench.week_id, desk.account.role)
         frozen = frozen_trade(bench.events, bench.week_id, desk, bench.config, found=self._frozen[chair])
         if frozen is None:
-            return "no trade frozen for this week (was run-weekly run?)"
+            return _no_trade(bench, desk, account)
         splits = self._splits.splits(desk.account.id)
         frozen = through_splits(frozen, splits, bench.now)
         position = account.positions.get(frozen.instrument)
