@@ -70,6 +70,7 @@ from llmtrade.app.marked_books import (
     sessions_of,
     span_of,
     trading_runs,
+    valuing_runs,
     with_waits,
 )
 from llmtrade.app.open_week import open_week_note
@@ -195,7 +196,7 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     # What gives books something to rank: live, the week's run; a backtest, its own command again (a resume), once
     # what stopped it is fixed when that would stop it again (a bad price file).
     first = "run `llmtrade run-weekly` first" if source == "live" else again(record, " first")
-    first_at, last_at = span_of([e.occurred_at for e in runs], fills, first)
+    first_at, last_at = span_of([e.occurred_at for e in valuing_runs(events, runs)], fills, first)
     calendar = app.calendar
     sessions = sessions_of(calendar, first_at, last_at)
     closes_at = [calendar.session_close(day) for day in sessions]

@@ -16,7 +16,7 @@ from llmtrade.app.price_basis import sources_of
 from llmtrade.brokers.reconcile import adoptions, our_order_ids
 from llmtrade.domain import streams
 from llmtrade.domain.backtests import delisted, listed_late
-from llmtrade.domain.events import StageDeferred, StoredEvent
+from llmtrade.domain.events import StageCompleted, StageDeferred, StoredEvent
 from llmtrade.domain.market import Bar, MarketDataFetched
 from llmtrade.domain.reconciliation import OUR_ORDER_PREFIX, PositionAdopted, is_ours
 from llmtrade.domain.runs import RunFailed, RunFinished, RunKilled, RunStarted
@@ -46,6 +46,26 @@ def with_waits(events: EventStore, runs: list[StoredEvent]) -> list[StoredEvent]
     (report_runs.WAITED; the leaderboard's note called a checkpoint waiting for a price a failed run)."""
     ids = {e.run_id for e in runs if e.run_id}
     return [*runs, *(e for e in events.read(type=StageDeferred.event_type()) if e.run_id in ids)]
+
+
+def valuing_runs(events: EventStore, runs: Sequence[StoredEvent]) -> list[StoredEvent]:
+    """`runs` (trading_runs) less the latest ones that redid nothing: finished with every stage loaded from the stored
+    week (`postmortem --week D` of a week done, read by hand). Such a run looked at no account, so the close after it is
+    none a run valued: a reader's trial read an old postmortem one evening, and the leaderboard ended at that day's
+    close without an order filled at it (queued for the close, recorded by the next run), the account shown flat there
+    while `status` held it. Only the runs after the last that did work are read again, a few streams."""
+    ends = [e for e in runs if e.type in (RunFinished.event_type(), RunFailed.event_type(), RunKilled.event_type())]
+    idle: set[str] = set()
+    for end in sorted(ends, key=lambda e: e.id, reverse=True):
+        if end.run_id is None or end.type != RunFinished.event_type() or not _redid_nothing(events, end.run_id):
+            break
+        idle.add(end.run_id)
+    return [e for e in runs if e.run_id not in idle]
+
+
+def _redid_nothing(events: EventStore, run_id: str) -> bool:
+    done = [e for e in events.read_stream(streams.run_stream(run_id)) if e.type == StageCompleted.event_type()]
+    return bool(done) and all(StageCompleted.from_event(e).loaded for e in done)
 
 
 def sessions_of(calendar: TradingCalendar, first_at: datetime, last_at: datetime) -> list[date]:
