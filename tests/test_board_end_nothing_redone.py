@@ -25,6 +25,21 @@ def _board_end() -> str:
     return str(json.loads(shown.stdout)["end"])
 
 
+def test_status_shows_the_postmortem_that_ran_not_a_stored_one_read_again(
+    wednesday_week: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same trial's Monday `status` listed the postmortem's last run as Monday 07:30 (a by-hand read of the stored
+    week), as if the Tuesday 16:30 postmortem had run late; it had run on time."""
+    assert runner.invoke(app, ["-q", "run-due"]).exit_code == 0
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-13T16:31:00-05:00")
+    assert runner.invoke(app, ["-q", "run-due"]).exit_code == 0  # the postmortem, on time
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-14T07:30:00-05:00")
+    assert runner.invoke(app, ["postmortem", "--week", "2026-01-07"]).exit_code == 0  # read again
+    shown = runner.invoke(app, ["status", "--json"])
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout)["last_runs"]["postmortem"]["at"].startswith("2026-01-13T21:31:00")
+
+
 def test_an_old_weeks_postmortem_read_after_the_close_does_not_end_the_books_at_that_close(
     wednesday_week: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

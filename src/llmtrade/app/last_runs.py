@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Literal
 
+from llmtrade.app.marked_books import redid_nothing
 from llmtrade.app.results import LastRun
 from llmtrade.domain.events import StageDeferred, StoredEvent
 from llmtrade.domain.runs import UNENDED, RunFailed, RunFinished, RunKilled, RunStarted
@@ -12,16 +13,24 @@ from llmtrade.storage.event_store import EventStore
 
 
 def last_runs(events: EventStore, lease_held: Callable[[int], bool] | None = None) -> dict[str, LastRun]:
-    """The latest run of each command and how it ended; `lease_held` (app/killed_runs.py): a run with no end is
-    "running" while its lease is held and "killed" once none is (the next job records it), where it can be asked."""
+    """The latest run of each command that did something (a read of a stored week again is none) and how it ended;
+    `lease_held` (app/killed_runs.py): a run with no end is "running" while its lease is held and "killed" once none
+    is (the next job records it), where it can be asked."""
     started = {e.run_id: e for e in events.read(type=RunStarted.event_type())}
     ended: dict[str | None, StoredEvent] = {}
     for e in events.read(type=[RunFinished.event_type(), RunFailed.event_type(), RunKilled.event_type()]):
         ended.setdefault(e.run_id, e)  # the run's own end; a RunKilled is recorded only where there is none
     deferred = {e.run_id for e in events.read(type=StageDeferred.event_type())}
     last: dict[str, LastRun] = {}
-    for run_id, event in started.items():
+    # Newest first, so a command's latest run that did work is found after the reads of its stored week that follow
+    # it (`postmortem --week D` read again on a Monday showed as the postmortem's last run, as if it had run late).
+    for run_id, event in reversed(started.items()):
+        command = event.payload["command"]
+        if command in last:
+            continue
         end = ended.get(run_id)
+        if end is not None and end.type == RunFinished.event_type() and run_id and redid_nothing(events, run_id):
+            continue
         outcome, error = _ending(end)
         if outcome == "failed" and end is not None and waited(end, run_id in deferred):
             # Its wait, no failure (status said "failed: ... not judged yet"); said as a fact, not as "waiting": the
@@ -30,7 +39,7 @@ def last_runs(events: EventStore, lease_held: Callable[[int], bool] | None = Non
         lease = event.payload.get("lease")
         if end is None and lease is not None and lease_held is not None:
             outcome, error = ("running", None) if lease_held(int(lease)) else ("killed", _UNRECORDED)
-        last[event.payload["command"]] = LastRun(
+        last[command] = LastRun(
             run_id=run_id or "",
             at=event.occurred_at.isoformat(),
             mode=event.payload["mode"],

@@ -57,13 +57,14 @@ def valuing_runs(events: EventStore, runs: Sequence[StoredEvent]) -> list[Stored
     ends = [e for e in runs if e.type in (RunFinished.event_type(), RunFailed.event_type(), RunKilled.event_type())]
     idle: set[str] = set()
     for end in sorted(ends, key=lambda e: e.id, reverse=True):
-        if end.run_id is None or end.type != RunFinished.event_type() or not _redid_nothing(events, end.run_id):
+        if end.run_id is None or end.type != RunFinished.event_type() or not redid_nothing(events, end.run_id):
             break
         idle.add(end.run_id)
     return [e for e in runs if e.run_id not in idle]
 
 
-def _redid_nothing(events: EventStore, run_id: str) -> bool:
+def redid_nothing(events: EventStore, run_id: str) -> bool:
+    """Whether the run's every stage completed loaded from the stored week (none redone): a read of what was done."""
     done = [e for e in events.read_stream(streams.run_stream(run_id)) if e.type == StageCompleted.event_type()]
     return bool(done) and all(StageCompleted.from_event(e).loaded for e in done)
 
