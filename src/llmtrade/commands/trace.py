@@ -16,7 +16,15 @@ if TYPE_CHECKING:
 
 def trace(
     ctx: typer.Context,
-    run_id: Annotated[str, typer.Argument(help="The run's id, e.g. 20260107T130000Z-3f9a1c.")],
+    run_id: Annotated[
+        str,
+        typer.Argument(
+            help=(
+                "The run's id, e.g. 20260107T130000Z-3f9a1c: `llmtrade events --type RunStarted` lists every run "
+                "(its id after run: in the stream column), `llmtrade status --json` each command's last run."
+            )
+        ),
+    ],
     backtest: Backtest = None,
     as_json: Json = False,
 ) -> None:
