@@ -1,8 +1,9 @@
 """What EQUAL_WEIGHT holds, said where it may not be the universe the weeks traded.
 
-EQUAL_WEIGHT buys assets.yaml's universe as the config given to the leaderboard has it. In static mode the books
-record no universe (discovery/universe.py: the config is the record), so over live books it is today's universe
-over every past week: a symbol added last month is held from the first week, one removed is held in none. A
+EQUAL_WEIGHT buys assets.yaml's universe as the config given to the leaderboard has it. In static mode no week fixes a
+universe (discovery/universe.py: the config is the record), but each weekly run's market snapshot names the symbols the
+committee was offered (`snapshot_universes`): over live books whose snapshots differ from today's universe (a symbol
+added or removed since), EQUAL_WEIGHT holds each week's as its snapshot recorded it. A
 backtest records the hash of the config it ran with (BacktestStarted.config_hash, refused on resume if changed):
 when the config given now is that one, its universe is the one every week traded, and nothing needs saying. In
 watchlist or both mode the committee traded each week's fixed universe (UniverseFixed): EQUAL_WEIGHT holds that list
@@ -22,6 +23,8 @@ from llmtrade.config.models import Config
 from llmtrade.domain.backtests import BacktestConfigRecorded, BacktestStarted
 from llmtrade.domain.discovery import UniverseFixed
 from llmtrade.domain.events import StoredEvent
+from llmtrade.domain.research import MarketSnapshotTaken
+from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import MarketDataError
 from llmtrade.storage.event_store import EventStore
 
@@ -74,6 +77,28 @@ def weekly_universes(events: EventStore) -> dict[date, list[str]]:
     return weeks
 
 
+def snapshot_universes(
+    events: EventStore, config: Config, left_out: Mapping[date, Mapping[str, str]], first: date, source: str
+) -> dict[date, list[str]]:
+    """Live books in static mode (`source` "live"): each week's universe as its weekly run's market snapshot recorded it
+    (the symbols it has indicators of, and those it left out, their prices having ended), when some week's is not
+    `config`'s universe now; else empty. A trial took QQQ out of assets.yaml in its third week, and EQUAL_WEIGHT (every
+    excess over it with it) changed for the two weeks before, which had offered QQQ. `first`: the books' first close
+    (the one before the first run), which buys the first week's list."""
+    universe = config.assets.symbols
+    if source != "live" or config.assets.discovery.universe_mode != "static":
+        return {}
+    weeks: dict[date, list[str]] = {}
+    for event in events.read(type=MarketSnapshotTaken.event_type()):
+        snapshot = event.payload.get("snapshot") or {}
+        offered = [*(snapshot.get("indicators") or {}), *(left_out.get(event.week_id, {}) if event.week_id else {})]
+        if event.week_id is not None and offered:
+            weeks.setdefault(event.week_id, list(dict.fromkeys(offered)))
+    if not any(set(symbols) != set(universe) for symbols in weeks.values()):
+        return {}
+    return {week_id_for(first): weeks[min(weeks)], **weeks}
+
+
 def weekly_closes(
     fetch: Callable[[list[str]], Mapping[str, Mapping[date, float]]],
     weekly: Mapping[date, Sequence[str]],
@@ -96,14 +121,24 @@ def weekly_closes(
 
 
 def universe_note(
-    config: Config, record: Sequence[StoredEvent], weekly: Mapping[date, Sequence[str]] | None = None
+    config: Config,
+    record: Sequence[StoredEvent],
+    weekly: Mapping[date, Sequence[str]] | None = None,
+    *,
+    snapshots: bool = False,
 ) -> str | None:
     """The note on EQUAL_WEIGHT's universe for books whose backtest record (streams.BACKTEST) is `record` (empty for
-    the live books) and whose weeks fixed `weekly` (`weekly_universes`); None for a backtest valued with the config it
-    ran with, in static mode."""
+    the live books) and whose weeks fixed `weekly` (`weekly_universes`; `snapshots`: taken from the weeks' snapshots,
+    `snapshot_universes`); None for a backtest valued with the config it ran with, in static mode."""
     symbols = config.assets.symbols
     listed = f"{len(symbols)} symbols: {', '.join(symbols)}"
     mode = config.assets.discovery.universe_mode
+    if weekly and snapshots:  # `snapshot_universes`'s
+        return (
+            "EQUAL_WEIGHT holds each week's universe as its weekly run's market snapshot recorded it, as assets.yaml's "
+            f"universe changed since the books began (today's: {listed}); equal weights from the close of the week's "
+            "first session, selling what left it"
+        )
     if weekly:
         names = len({s for week in weekly.values() for s in week})
         return (

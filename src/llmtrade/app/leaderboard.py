@@ -41,6 +41,7 @@ from llmtrade.app.backtest_config import reading_config
 from llmtrade.app.backtest_lock import held_elsewhere
 from llmtrade.app.baseline_universe import (
     UNIVERSE_TYPES,
+    snapshot_universes,
     universe_note,
     weekly_closes,
     weekly_universes,
@@ -203,15 +204,17 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     held = {f.symbol for f in fills} | adopted_symbols(events, configured)
     symbols = list(dict.fromkeys([*config.assets.symbols, *sorted(held)]))
     run_ids = {e.run_id for e in runs if e.run_id}
-    weekly = weekly_universes(events)  # watchlist modes: what EQUAL_WEIGHT holds each week
+    # Live: what each week could trade, less what its snapshot left out (prices ended), is what EQUAL_WEIGHT weighs.
+    left_out = left_out_weeks(events) if source == "live" else {}
+    # Watchlist modes: each week's fixed universe; live static books: each week's snapshot, where assets.yaml's changed.
+    fixed = weekly_universes(events)
+    weekly = fixed or snapshot_universes(events, config, left_out, sessions[0], source)
     ended: dict[str, date | None] = {}  # live: the symbols whose prices ended, to their last day in the range
     closes, synthetic, sources = closes_of(app, storage, symbols, sessions, run_ids, ended)
     more = weekly_closes(lambda some: closes_of(app, storage, some, sessions, run_ids, ended)[0], weekly, symbols)
     closes = {**closes, **more}
     fills = [*fills, *handed_over(events, configured, closes)]  # shares adopted (and released) by hand
     resets = recorded_resets(events)
-    # Live: what each week could trade, less what its snapshot left out (prices ended), is what EQUAL_WEIGHT weighs.
-    left_out = left_out_weeks(events) if source == "live" else {}
     tradable = tradable_weeks(weekly, left_out, config.assets.symbols)
     tracks = _tracks(config, fills, brokers, sessions, closes_at, closes, recorded_splits(events), tradable, resets)
     trial_names = {a.id for a in config.accounts.accounts if a.role in TRIAL_ROLES}
@@ -260,7 +263,7 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     folder = csv_folder(app, record)
     beside = adjusted_beside(folder, symbols) if CSV in sources else False
     prices, prices_note = price_basis(sources, snapshot=snapshot_provider(folder), adjusted_beside=beside)
-    notes += filter(None, [prices_note, universe_note(config, record, weekly)])
+    notes += filter(None, [prices_note, universe_note(config, record, weekly, snapshots=not fixed)])
     # A killed backtest's books: say so first, with the part of its unfinished week the figures hold, and whether it
     # is running still (its lock held by another process) rather than to be resumed.
     stopped = unfinished(record, through=sessions[-1], running=bool(record) and held_elsewhere(storage.conn))
