@@ -34,14 +34,18 @@ BILLING = re.compile(
     r"insufficient[_ ]quota|exceeded your current quota|billing|insufficient[_ ]credits", re.IGNORECASE
 )
 # A wait a 429's body names when no Retry-After header does: Google's RetryInfo `"retryDelay": "26s"` (also inside
-# OpenRouter's metadata.raw, its quotes escaped), "Please retry in 36.4s", OpenAI's "Please try again in 2s" (or
-# "in 120ms"), "retry after 20 seconds", "Your quota will reset after 27s".
+# OpenRouter's metadata.raw, its quotes escaped), "Please retry in 36.4s", OpenAI's and Groq's "Please try again in
+# 2s" (or "in 120ms", or a Go duration past a minute: "in 1m26.4s", "in 22m27.84s", "in 2h3m"), "retry after 20
+# seconds", "Your quota will reset after 27s".
 BODY_WAIT = re.compile(
     r"retryDelay\W{1,12}(\d+(?:\.\d+)?)s"
-    r"|(?:retry|try again) (?:in|after) (\d+(?:\.\d+)?) ?(ms|s|secs?|seconds?)\b"
+    r"|(?:retry|try again) (?:in|after) ((?:\d+(?:\.\d+)?(?:h|ms|m|s)(?![a-z]))+|\d+(?:\.\d+)? ?(?:secs?|seconds?)\b)"
     r"|reset after (\d+(?:\.\d+)?) ?s\b",
     re.IGNORECASE,
 )
+# One "<number><unit>" of a Go duration ("1m26.4s" is 1m and 26.4s), or a number of seconds in words ("20 seconds").
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?) ?(h|ms|m|s)", re.IGNORECASE)
+_UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 
 
 def generating(status: int | None) -> bool:
@@ -233,11 +237,12 @@ def body_wait(text: str) -> float | None:
     """The seconds a rate limit's body asks to wait (BODY_WAIT), the longest it names; None when it names none."""
     waits = []
     for match in BODY_WAIT.finditer(text):
-        delay, retry, unit, reset = match.groups()
+        delay, retry, reset = match.groups()
         if delay or reset:
             waits.append(float(delay or reset))
         else:
-            waits.append(float(retry) / (1000 if unit.lower() == "ms" else 1))
+            parts = _DURATION_PART.findall(retry)
+            waits.append(sum(float(number) * _UNIT_SECONDS[unit.lower()] for number, unit in parts))
     return max(waits) if waits else None
 
 

@@ -1,0 +1,65 @@
+"""Provider answers the client misread before (llm/http_errors.py, llm/replies.py), each as the provider sends it:
+mocked at the transport with respx, no database."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+import respx
+
+from llmtrade.errors import LLMRateLimited
+from llmtrade.llm.http_client import OpenAICompatibleClient
+from llmtrade.llm.types import ChatMessage, ChatRequest
+
+BASE = "http://provider.test/v1"
+REQUEST = ChatRequest(model="m/one", messages=(ChatMessage(role="user", content="hi"),))
+ANSWER = {
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "Fine."}, "finish_reason": "stop"}],
+    "usage": {"prompt_tokens": 3, "completion_tokens": 2},
+}
+
+
+class Sleeps:
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+
+
+def _openai_429(message: str) -> httpx.Response:
+    # OpenAI's (and Groq's) own words: no Retry-After header, the wait as a Go duration in the message.
+    error = {"message": message, "type": "tokens", "param": None, "code": "rate_limit_exceeded"}
+    return httpx.Response(429, json={"error": error})
+
+
+@pytest.mark.parametrize(
+    ("message", "wait"),
+    [
+        ("Rate limit reached for gpt-4o on tokens per min (TPM): Limit 30000. Please try again in 1m26.4s.", 86.4),
+        ("Rate limit reached for mixtral on tokens per minute (TPM). Please try again in 1m1.043333333s.", 61.04),
+        ("Rate limit reached for gpt-4o on requests per min (RPM). Please try again in 1m0s.", 60.0),
+    ],
+)
+def test_a_wait_named_as_minutes_and_seconds_is_waited(message: str, wait: float) -> None:
+    sleeps = Sleeps()
+    client = OpenAICompatibleClient("prov", BASE, "k", sleep=sleeps)
+    with respx.mock(assert_all_called=True) as mock:
+        mock.post(f"{BASE}/chat/completions").mock(side_effect=[_openai_429(message), httpx.Response(200, json=ANSWER)])
+        reply = asyncio.run(client.send(REQUEST))
+    assert reply.content == "Fine." and reply.attempts == 2
+    assert sleeps.calls == [pytest.approx(wait, abs=0.01)]
+
+
+def test_a_wait_of_minutes_past_what_the_run_may_wait_fails_at_once_naming_it() -> None:
+    sleeps = Sleeps()
+    client = OpenAICompatibleClient("prov", BASE, "k", sleep=sleeps)
+    message = "Rate limit reached for gpt-4o on tokens per min (TPM): Limit 30000. Please try again in 22m27.84s."
+    with respx.mock(assert_all_called=True) as mock:
+        route = mock.post(f"{BASE}/chat/completions").mock(return_value=_openai_429(message))
+        with pytest.raises(LLMRateLimited, match=r"asked to wait 1348 s \(its body\)") as raised:
+            asyncio.run(client.send(REQUEST))
+    assert route.call_count == 1 and sleeps.calls == [] and raised.value.exit_code == 75
+    assert "Please try again in 22m27.84s" in str(raised.value)
