@@ -140,6 +140,15 @@ def test_finish_reason_error_without_an_error_object_still_fails() -> None:
         ("OTHER", None, LLMUpstreamError),
         ("MALFORMED_FUNCTION_CALL", None, LLMUpstreamError),
         ("stop", "pause_turn", LLMUpstreamError),
+        # The rest of Gemini's FinishReason (ai.google.dev/api/generate-content#FinishReason), as OpenRouter relays it
+        # beside a "stop": none of them ends a whole answer.
+        ("stop", "MODEL_ARMOR", LLMContentFiltered),
+        ("stop", "FINISH_REASON_UNSPECIFIED", LLMUpstreamError),
+        ("stop", "MALFORMED_RESPONSE", LLMUpstreamError),
+        ("stop", "TOO_MANY_TOOL_CALLS", LLMUpstreamError),
+        ("stop", "MISSING_THOUGHT_SIGNATURE", LLMUpstreamError),
+        ("stop", "IMAGE_OTHER", LLMUpstreamError),
+        ("stop", "NO_IMAGE", LLMUpstreamError),
     ],
 )
 def test_a_text_ended_by_a_stop_reason_that_is_no_natural_stop_is_never_an_answer(

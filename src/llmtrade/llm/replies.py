@@ -70,6 +70,7 @@ _WITHHELD = frozenset(
         "image_recitation",
         "refusal",
         "guardrail_intervened",
+        "model_armor",  # Vertex's Model Armor screened the answer
     }
 )
 # Gemini's recitation check (the answer came too close to a text it was trained on) is not deterministic: at a
@@ -77,9 +78,26 @@ _WITHHELD = frozenset(
 # so a call asks once more before it is final (llm/http_client.py). SAFETY, PROHIBITED_CONTENT and a refusal meet
 # the same filter again and stay final at once.
 _RECITED = frozenset({"recitation", "image_recitation"})
-# Stopped by the provider's side for no reason of the answer's: an upstream error, Gemini's OTHER and malformed or
-# unexpected tool calls, Anthropic's pause_turn (a turn left unfinished), vLLM's abort. Another attempt may succeed.
-_BROKEN = frozenset({"error", "other", "malformed_function_call", "unexpected_tool_call", "pause_turn", "abort"})
+# Stopped by the provider's side for no reason of the answer's: an upstream error, Gemini's OTHER, unspecified,
+# malformed response and the rest of its FinishReason that ends no whole text (tool calls malformed, unexpected or too
+# many, a thought signature missing, its image kin), Anthropic's pause_turn (a turn left unfinished), vLLM's abort.
+# Another attempt may succeed.
+_BROKEN = frozenset(
+    {
+        "error",
+        "other",
+        "finish_reason_unspecified",
+        "malformed_response",
+        "malformed_function_call",
+        "unexpected_tool_call",
+        "too_many_tool_calls",
+        "missing_thought_signature",
+        "image_other",
+        "no_image",
+        "pause_turn",
+        "abort",
+    }
+)
 # A reply with no usage: what it cost is unknown (a budget counts its worst case), never taken as $0.
 _UNREPORTED = Usage(reported=False)
 
