@@ -9,9 +9,13 @@ import httpx
 import pytest
 import respx
 
-from llmtrade.errors import LLMRateLimited
+from llmtrade.domain.events import LLMCallFailed
+from llmtrade.errors import LLMNoEndpoint, LLMRateLimited
 from llmtrade.llm.http_client import OpenAICompatibleClient
+from llmtrade.llm.records import CallSite
+from llmtrade.llm.tool_chat import ToolChat
 from llmtrade.llm.types import ChatMessage, ChatRequest
+from tests.fakes.sinks import ListSink
 
 BASE = "http://provider.test/v1"
 REQUEST = ChatRequest(model="m/one", messages=(ChatMessage(role="user", content="hi"),))
@@ -63,3 +67,32 @@ def test_a_wait_of_minutes_past_what_the_run_may_wait_fails_at_once_naming_it() 
             asyncio.run(client.send(REQUEST))
     assert route.call_count == 1 and sleeps.calls == [] and raised.value.exit_code == 75
     assert "Please try again in 22m27.84s" in str(raised.value)
+
+
+def test_an_ask_turn_redirected_names_where_it_points_and_bills_nothing() -> None:
+    """A base_url in plain http (or missing a path segment) is answered with a redirect, which is never followed (a
+    POST sent on could carry the key to another host). The committee's client said so (LLMNoEndpoint naming the
+    Location); `ask`'s turn read the 3xx as a 200, called its empty body "not JSON" (exit 75, billed at its worst
+    case) and lost where it pointed."""
+    sink = ListSink()
+    chat = ToolChat(
+        provider="openrouter",
+        base_url="http://openrouter.test/api/v1",
+        api_key="sk-test",
+        model="m/ask",
+        max_tokens=50,
+        events=sink,
+        price=None,
+        timeout_seconds=5,
+    )
+    moved = "https://openrouter.test/api/v1/chat/completions"
+    with respx.mock(assert_all_called=True) as mock:
+        mock.post("http://openrouter.test/api/v1/chat/completions").mock(
+            return_value=httpx.Response(301, headers={"location": moved})
+        )
+        with pytest.raises(LLMNoEndpoint, match=f"a redirect to {moved}") as raised:
+            asyncio.run(chat.turn([{"role": "user", "content": "why?"}], [], CallSite(role="ask", run_id="r")))
+    assert raised.value.exit_code == 1
+    [failed] = [LLMCallFailed.from_event(e) for e in sink.events if e.type == "LLMCallFailed"]
+    assert failed.error_type == "LLMNoEndpoint" and moved in failed.error
+    assert not failed.billed and failed.cost_counted_usd is None

@@ -154,9 +154,9 @@ class ToolChat:
             # OpenAI's reasoning models take max_completion_tokens (as the chat client learns it): asked so at once.
             tokens = {k: v for k, v in body.items() if k != "max_tokens"}
             return await self._post({**tokens, "max_completion_tokens": body["max_tokens"]})
-        if status >= 400:
+        if status >= 300:
             # Read as the gateway's client reads it (a 402 is out of credits, a 401/403 the key, a daily quota's 429
-            # not worth waiting for).
+            # not worth waiting for; a redirect, never followed, names where it points).
             self._refused(status, error_text(response), response, response)
         return response
 
