@@ -25,6 +25,20 @@ from llmtrade.llm.types import ChatMessage, ChatRequest
 BASE = "http://provider.test/v1"
 REQUEST = ChatRequest(model="m/one", messages=(ChatMessage(role="user", content="hi"),))
 
+GOOGLE_KEY_INVALID = {
+    "code": 400,
+    "message": "API key not valid. Please pass a valid API key.",
+    "status": "INVALID_ARGUMENT",
+    "details": [
+        {
+            "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+            "reason": "API_KEY_INVALID",
+            "domain": "googleapis.com",
+            "metadata": {"service": "generativelanguage.googleapis.com"},
+        }
+    ],
+}
+
 CASES = [
     (httpx.Response(401, json={"error": {"message": "No auth credentials found"}}), LLMAuthRejected),
     (httpx.Response(403, json={"error": {"message": "key disabled"}}), LLMAuthRejected),
@@ -38,6 +52,15 @@ CASES = [
     # OpenRouter relays an upstream failure inside a 200: its code decides as the status would.
     (httpx.Response(200, json={"error": {"code": 402, "message": "Insufficient credits"}}), LLMOutOfCredits),
     (httpx.Response(200, json={"error": {"code": 401, "message": "User not found."}}), LLMAuthRejected),
+    # Google refuses a bad key with a 400, not a 401 (its OpenAI-compatible endpoint wraps the error in a list): a
+    # refused key all the same, never held for the rerun after the key is fixed (pipeline/retry.holdable).
+    (httpx.Response(400, json=[{"error": GOOGLE_KEY_INVALID}]), LLMAuthRejected),
+    (
+        httpx.Response(
+            400, json={"error": {**GOOGLE_KEY_INVALID, "message": "API key expired. Please renew the API key."}}
+        ),
+        LLMAuthRejected,
+    ),
 ]
 
 

@@ -315,6 +315,15 @@ FORMAT_REFUSED = re.compile(
 )
 
 
+# Google refuses a key not valid, expired or unknown with a 400 INVALID_ARGUMENT (its ErrorInfo reason API_KEY_INVALID),
+# where the others send a 401: a refused key all the same (LLMAuthRejected, never held for a rerun after the fix).
+_KEY_REFUSED = re.compile(r"API_KEY_INVALID|API key (?:not valid|expired|not found)", re.IGNORECASE)
+
+
+def _key_refused(reason: str, response: httpx.Response) -> bool:
+    return bool(_KEY_REFUSED.search(reason) or _KEY_REFUSED.search(response.text[:10000]))
+
+
 class Retryable(Exception):
     """A failure another attempt may not meet; `retry_after`: the seconds the provider asked to wait (None: unsaid)."""
 
@@ -342,10 +351,11 @@ def refusal(
     names, else its X-RateLimit-Reset), but a 429 of a quota that resets on a calendar day, of an account out of quota
     that names no wait, or whose wait is longer than `max_retry_after`, is LLMRateLimited at once; 402 is
     LLMOutOfCredits (temporary: fixed by a top-up), unless its Retry-After is one the run may wait (OpenRouter's
-    in-flight budget, which passes); with `mode` (the response format asked: json_schema or json_object) a 400/404/422
-    whose words refuse that format is StructuredOutputRefused; 401/403 LLMAuthRejected, and 404 or a redirect (3xx,
-    never followed) LLMNoEndpoint naming where it points (fixed by the user: a rerun asks again); a 403 of OpenRouter's
-    moderation LLMContentFiltered (final: the same prompt is flagged again); any other 4xx LLMRequestRejected.
+    in-flight budget, which passes); a 403 of OpenRouter's moderation is LLMContentFiltered (final: the same prompt is
+    flagged again); 401/403, and Google's 400 for a key (_KEY_REFUSED), LLMAuthRejected; with `mode` (the response
+    format asked: json_schema or json_object) a 400/404/422 whose words refuse that format is StructuredOutputRefused;
+    404 or a redirect (3xx, never followed) LLMNoEndpoint naming where it points (fixed by the user: a rerun asks
+    again); any other 4xx LLMRequestRejected.
     `asked`: what was refused, in the message ("the request for", "to embed with"); `said`: how the status came
     ("HTTP 429", "HTTP 200 carrying error 502")."""
     wait = retry_after(response)
@@ -376,6 +386,10 @@ def refusal(
             return Retryable(f"{said}: {reason}", wait)
         return out_of_credits(provider, model, f"{said}: {reason}", limit)
     message = f"{provider} refused {asked} {model}: {said}: {reason}"
+    if status == 403 and (flagged := _flagged(response)) is not None:
+        return LLMContentFiltered(f"{provider} flagged the request for {model} in moderation ({flagged}): {reason}")
+    if status in (401, 403) or (status == 400 and _key_refused(reason, response)):
+        return LLMAuthRejected(f"{message}; check the provider's API key and account")
     if (
         mode in ("json_schema", "json_schema_core", "json_object")
         and status in (400, 404, 422)
@@ -385,10 +399,6 @@ def refusal(
     if 300 <= status < 400:  # httpx follows no redirect: a POST sent on could carry the key to another host
         where = response.headers.get("location") or "nowhere said"
         return LLMNoEndpoint(f"{message} (a redirect to {where}); set the provider's base_url in models.yaml to it")
-    if status == 403 and (flagged := _flagged(response)) is not None:
-        return LLMContentFiltered(f"{provider} flagged the request for {model} in moderation ({flagged}): {reason}")
-    if status in (401, 403):
-        return LLMAuthRejected(f"{message}; check the provider's API key and account")
     if status == 404:  # an unknown model, or no endpoint the account's settings allow (a data policy)
         return LLMNoEndpoint(f"{message}; check the model's name and the account's settings at the provider")
     return LLMRequestRejected(message)
