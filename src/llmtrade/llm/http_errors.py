@@ -4,7 +4,6 @@ daily quota's words, the reason to show, and the error a status means (`refusal`
 
 from __future__ import annotations
 
-import html
 import json
 import re
 import time
@@ -21,6 +20,7 @@ from llmtrade.errors import (
     LLMRequestRejected,
     StructuredOutputRefused,
 )
+from llmtrade.llm.error_pages import body_text
 from llmtrade.llm.replies import error_detail
 from llmtrade.retry_after import retry_after_seconds
 
@@ -244,29 +244,6 @@ def body_wait(text: str) -> float | None:
             parts = _DURATION_PART.findall(retry)
             waits.append(sum(float(number) * _UNIT_SECONDS[unit.lower()] for number, unit in parts))
     return max(waits) if waits else None
-
-
-_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
-_HEADING = re.compile(r"<h1[^>]*>(.*?)</h1>", re.IGNORECASE | re.DOTALL)
-_TAG = re.compile(r"<[^>]+>")
-
-
-def body_text(response: httpx.Response) -> str:
-    """A body that is not JSON, as a reason to show. A proxy's or CDN's error page (Cloudflare's 502 or 524, nginx's
-    504) opens with a doctype and conditional comments that say nothing: it is shown by its title and first heading
-    ("an HTML page: openrouter.ai | 502: Bad gateway / Bad gateway Error code 502"); anything else by its first 200
-    characters."""
-    text = response.text
-    if "<html" in text[:2000].lower():
-        said: list[str] = []
-        for pattern in (_TITLE, _HEADING):
-            found = pattern.search(text)
-            words = " ".join(html.unescape(_TAG.sub(" ", found.group(1))).split()) if found else ""
-            if words and words not in said:
-                said.append(words)
-        if said:
-            return f"an HTML page: {' / '.join(said)}"[:300]
-    return text[:200] or response.reason_phrase
 
 
 _UNSUPPORTED = re.compile(r"unsupported|not supported|does not support", re.IGNORECASE)

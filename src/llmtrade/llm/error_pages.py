@@ -1,0 +1,32 @@
+"""A provider's error body that is not JSON, as a reason to show (llm/http_errors.py and the clients read it): a
+proxy's or CDN's HTML error page by its title and heading, anything else by its start; and whether a 404 came from a
+server's router (no such path) rather than from the provider (no such model)."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import httpx
+
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_HEADING = re.compile(r"<h1[^>]*>(.*?)</h1>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<[^>]+>")
+
+
+def body_text(response: httpx.Response) -> str:
+    """A body that is not JSON, as a reason to show. A proxy's or CDN's error page (Cloudflare's 502 or 524, nginx's
+    504) opens with a doctype and conditional comments that say nothing: it is shown by its title and first heading
+    ("an HTML page: openrouter.ai | 502: Bad gateway / Bad gateway Error code 502"); anything else by its first 200
+    characters."""
+    text = response.text
+    if "<html" in text[:2000].lower():
+        said: list[str] = []
+        for pattern in (_TITLE, _HEADING):
+            found = pattern.search(text)
+            words = " ".join(html.unescape(_TAG.sub(" ", found.group(1))).split()) if found else ""
+            if words and words not in said:
+                said.append(words)
+        if said:
+            return f"an HTML page: {' / '.join(said)}"[:300]
+    return text[:200] or response.reason_phrase
