@@ -96,3 +96,35 @@ def test_an_ask_turn_redirected_names_where_it_points_and_bills_nothing() -> Non
     [failed] = [LLMCallFailed.from_event(e) for e in sink.events if e.type == "LLMCallFailed"]
     assert failed.error_type == "LLMNoEndpoint" and moved in failed.error
     assert not failed.billed and failed.cost_counted_usd is None
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        # Ollama (Gin's router) and vLLM (FastAPI's) for a path they do not serve: a base_url without its /v1.
+        httpx.Response(404, text="404 page not found", headers={"content-type": "text/plain"}),
+        httpx.Response(404, json={"detail": "Not Found"}),
+    ],
+    ids=["ollama", "vllm"],
+)
+def test_a_404_from_a_servers_router_names_the_url_and_the_base_url_to_fix(response: httpx.Response) -> None:
+    """A local server asked at a path it does not serve answers its router's bare 404: not a model it lacks. The
+    message said to check the model's name and the account's settings."""
+    base = "http://localhost:11434"
+    client = OpenAICompatibleClient("ollama", base, None, sleep=Sleeps())
+    with respx.mock(assert_all_called=True) as mock:
+        mock.post(f"{base}/chat/completions").mock(return_value=response)
+        with pytest.raises(LLMNoEndpoint) as raised:
+            asyncio.run(client.send(REQUEST))
+    said = str(raised.value)
+    assert f"nothing is served at {base}/chat/completions" in said and "base_url" in said, said
+    assert "model's name" not in said and raised.value.exit_code == 1
+
+
+def test_a_404_naming_the_model_still_says_to_check_the_models_name() -> None:
+    body = {"error": {"message": 'model "llama9" not found, try pulling it first', "type": "api_error"}}
+    client = OpenAICompatibleClient("ollama", BASE, None, sleep=Sleeps())
+    with respx.mock(assert_all_called=True) as mock:
+        mock.post(f"{BASE}/chat/completions").mock(return_value=httpx.Response(404, json=body))
+        with pytest.raises(LLMNoEndpoint, match=r'model "llama9" not found.*check the model\'s name'):
+            asyncio.run(client.send(REQUEST))

@@ -30,3 +30,21 @@ def body_text(response: httpx.Response) -> str:
         if said:
             return f"an HTML page: {' / '.join(said)}"[:300]
     return text[:200] or response.reason_phrase
+
+
+def no_such_path(response: httpx.Response) -> str | None:
+    """The URL of a 404 a server's router sent for a path it does not serve (a base_url missing its /v1: Ollama's Gin
+    answers "404 page not found", vLLM's FastAPI {"detail": "Not Found"}, a proxy an HTML page), else None: a 404 in
+    the provider's own error object names a model or endpoint it lacks."""
+    if response.status_code != 404:
+        return None
+    try:
+        data = response.json()
+    except ValueError:
+        data = None  # plain text or an HTML page: no provider's error object
+    if data is not None and not (isinstance(data, dict) and str(data.get("detail", "")).lower() == "not found"):
+        return None
+    try:
+        return str(response.request.url)
+    except RuntimeError:  # a response built with no request (never sent): the path is unknown
+        return "the provider's base_url"

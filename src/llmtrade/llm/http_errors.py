@@ -20,7 +20,7 @@ from llmtrade.errors import (
     LLMRequestRejected,
     StructuredOutputRefused,
 )
-from llmtrade.llm.error_pages import body_text
+from llmtrade.llm.error_pages import body_text, no_such_path
 from llmtrade.llm.replies import error_detail
 from llmtrade.retry_after import retry_after_seconds
 
@@ -376,6 +376,11 @@ def refusal(
     if 300 <= status < 400:  # httpx follows no redirect: a POST sent on could carry the key to another host
         where = response.headers.get("location") or "nowhere said"
         return LLMNoEndpoint(f"{message} (a redirect to {where}); set the provider's base_url in models.yaml to it")
+    if (url := no_such_path(response)) is not None:
+        return LLMNoEndpoint(
+            f"{message}; nothing is served at {url}: check the provider's base_url in models.yaml (an "
+            "OpenAI-compatible server's usually ends in /v1, e.g. Ollama's http://localhost:11434/v1)"
+        )
     if status == 404:  # an unknown model, or no endpoint the account's settings allow (a data policy)
         return LLMNoEndpoint(f"{message}; check the model's name and the account's settings at the provider")
     return LLMRequestRejected(message)
