@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from llmtrade.cli import app as cli
 from tests.fakes.committee_answers import committee_answer
-from tests.fakes.openai_server import FakeOpenAIServer
+from tests.fakes.openai_server import FakeOpenAIServer, schema_name
 from tests.test_backtest_replay import _db, _rows
 
 runner = CliRunner()
@@ -25,8 +25,7 @@ WEEK = "2026-01-07"
 
 
 def _research(body: dict[str, Any]) -> bool:
-    fmt = (body.get("response_format") or {}).get("json_schema") or {}
-    return fmt.get("name") == "ResearchFindings"
+    return schema_name(body) == "ResearchFindings"
 
 
 def _prose_research(body: dict[str, Any]) -> dict[str, Any]:

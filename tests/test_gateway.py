@@ -103,8 +103,10 @@ def test_invalid_json_is_repaired_once_with_the_error_shown(storage: Storage) ->
         answer = asyncio.run(_gateway(storage).ask(REF, MESSAGES, SITE, output=PitchLike, rules=_rules))
     assert answer.repaired and answer.value.instrument == "TLT"
     repair_turn = fake.requests[1]["messages"]
-    assert repair_turn[-2] == {"role": "assistant", "content": "Sure! Here is my pitch: TLT long"}
-    assert "not valid JSON" in repair_turn[-1]["content"]
+    assert repair_turn[-3] == {"role": "assistant", "content": "Sure! Here is my pitch: TLT long"}
+    assert "not valid JSON" in repair_turn[-2]["content"]
+    # Prose in strict json_schema mode: the provider ignored the format, so the repair spells the schema out.
+    assert "PitchLike" in repair_turn[-1]["content"] and fake.requests[1]["response_format"]["type"] == "json_object"
     assert [c.outcome for c in _calls(storage)] == ["invalid", "repaired"]
 
 

@@ -22,6 +22,7 @@ from tests.fakes import llm_faults as f
 from tests.fakes.committee_answers import committee_answer
 from tests.fakes.llm_faults import Fault
 from tests.fakes.llm_transport import FakeLLM
+from tests.fakes.openai_server import schema_name
 from tests.support import WEDNESDAY_8AM, stored_events
 
 runner = CliRunner()
@@ -34,8 +35,7 @@ DOWN = f.rate_limited("86400", "Rate limit exceeded: free-models-per-day")
 
 
 def _schema(body: dict[str, Any]) -> str:
-    fmt = (body.get("response_format") or {}).get("json_schema") or {}
-    return str(fmt.get("name", ""))
+    return schema_name(body)
 
 
 def _down_for(model: str, schema: str, step: Callable[[dict[str, Any]], Fault] = DOWN) -> Callable[..., Fault]:

@@ -10,7 +10,7 @@ import json
 import re
 from typing import Any
 
-from tests.fakes.openai_server import completion_for, schema_in_prompt
+from tests.fakes.openai_server import completion_for, schema_in_prompt, schema_name
 
 # How llmtrade names the answer when the schema rides in the prompt (json_object and text modes).
 _PROMPTED_NAME = re.compile(r"a JSON object \(the (\w+)\)")
@@ -67,8 +67,7 @@ def committee_answer(body: dict[str, Any]) -> dict[str, Any]:
 def grok_cannot_pitch(body: dict[str, Any]) -> dict[str, Any]:
     """The committee's answers, but grok's pitch is prose no repair makes valid: its PM fails, the run is degraded."""
     reply = committee_answer(body)
-    fmt = body.get("response_format", {}).get("json_schema", {})
-    if body["model"] == "x-ai/grok-4" and fmt.get("name") == "PitchAnswer":
+    if body["model"] == "x-ai/grok-4" and schema_name(body) == "PitchAnswer":
         reply["choices"][0]["message"]["content"] = "I would rather not commit to a trade."
     return reply
 

@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import json
 import math
+import re
 import socket
 import sys
 import threading
@@ -268,6 +269,24 @@ def schema_in_prompt(request: dict[str, Any]) -> dict[str, Any] | None:
                 return None
             return schema if isinstance(schema, dict) else None
     return None
+
+
+# How llm/structured.schema_instruction names the answer it spells out: "a JSON object (the PitchAnswer)".
+_PROMPTED_NAME = re.compile(r"a JSON object \(the (\w+)\)")
+
+
+def schema_name(request: dict[str, Any]) -> str:
+    """The name of the answer a request asks for, in whichever mode it is asked: its json_schema response format's, or
+    the one a json_object or plain-text prompt gives the schema it spells out; "" for free text. A fake that answers
+    one role badly finds it so in every mode (the gateway asks a provider that ignored json_schema in json_object)."""
+    fmt = (request.get("response_format") or {}).get("json_schema") or {}
+    if fmt.get("name"):
+        return str(fmt["name"])
+    for message in reversed(request.get("messages", [])):
+        match = _PROMPTED_NAME.search(_message_text(message))
+        if match:
+            return match.group(1)
+    return ""
 
 
 def _message_text(message: dict[str, Any]) -> str:

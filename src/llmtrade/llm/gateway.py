@@ -56,6 +56,7 @@ from llmtrade.llm.records import FREE, NO_USAGE, Answer, CallSite, Exchange, Usa
 from llmtrade.llm.structured import (
     BOUND_REFUSED,
     AnswerInvalid,
+    format_ignored,
     parse_answer,
     repair_prompt,
     truncation_prompt,
@@ -197,6 +198,9 @@ class LLMGateway:
             except AnswerInvalid as exc:
                 problem = str(exc)
                 await self._record(site, ref, request, first, outcome="invalid", problem=problem)
+                asked_in = first.reply.response_mode if first.reply is not None else None
+                if ignored := format_ignored(self.response_modes, (first.provider, ref.model), asked_in, exc):
+                    note = f"{note}; {ignored}" if note else ignored  # this call's repair asked so on
             else:
                 await self._record(site, ref, request, first, outcome="ok")
                 return Answer(value, ref.model, first.usage)

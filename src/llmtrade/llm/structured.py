@@ -13,13 +13,58 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from llmtrade.llm.types import RESPONSE_MODES, ResponseMode
+
 T = TypeVar("T", bound=BaseModel)
 
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
 
 
 class AnswerInvalid(Exception):
-    """The answer is not valid JSON or does not fit the schema; the message says how, briefly."""
+    """The answer is not valid JSON or does not fit the schema; the message says how, briefly. `shape`: it is of the
+    wrong shape (not a JSON object, a field missing or unknown, a wrong type, a value outside its enum), which no
+    provider holding it to the schema lets through; False when it breaks only a bound or a validator's rule."""
+
+    def __init__(self, message: str, *, shape: bool = True):
+        super().__init__(message)
+        self.shape = shape
+
+
+# Pydantic's errors of a bound (a length, a range, a pattern: what some strict modes leave to the description,
+# core_schema) or of a validator's own rule: an answer with only these may have come from a strict format.
+_NOT_SHAPE = frozenset(
+    {
+        "string_too_short",
+        "string_too_long",
+        "too_short",
+        "too_long",
+        "greater_than",
+        "greater_than_equal",
+        "less_than",
+        "less_than_equal",
+        "multiple_of",
+        "string_pattern_mismatch",
+        "value_error",
+        "assertion_error",
+    }
+)
+
+
+def format_ignored(
+    modes: dict[tuple[str, str], ResponseMode], key: tuple[str, str], mode: str | None, invalid: AnswerInvalid
+) -> str | None:
+    """Why the provider evidently ignored a strict format `mode` (json_schema or its core, where the schema goes only
+    on the wire, so the model never read it), else None: an answer of the wrong shape came back in it (Anthropic's
+    OpenAI-compatible endpoint ignores response_format; proxies drop what they do not know). Then json_object, the
+    schema in the prompt, is kept in `modes` (the gateway's, by provider and model) for `key`: never a stronger mode
+    than one a concurrent call stepped down to."""
+    if mode not in ("json_schema", "json_schema_core") or not invalid.shape:
+        return None
+    modes[key] = max(modes.get(key, "json_schema"), "json_object", key=RESPONSE_MODES.index)
+    return (
+        f"{mode} ignored by the provider (an answer of the wrong shape: {invalid}); asked in json_object mode, the "
+        "schema in the prompt"
+    )
 
 
 @lru_cache(maxsize=256)
@@ -147,7 +192,8 @@ def parse_answer(text: str, model: type[T]) -> T:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise AnswerInvalid(describe(exc)) from None
+        shape = any(err["type"] not in _NOT_SHAPE for err in exc.errors())
+        raise AnswerInvalid(describe(exc), shape=shape) from None
 
 
 def describe(exc: ValidationError) -> str:
