@@ -10,7 +10,7 @@ import pytest
 import respx
 
 from llmtrade.domain.events import LLMCallFailed
-from llmtrade.errors import LLMNoEndpoint, LLMRateLimited
+from llmtrade.errors import LLMContentFiltered, LLMNoEndpoint, LLMRateLimited
 from llmtrade.llm.http_client import OpenAICompatibleClient
 from llmtrade.llm.records import CallSite
 from llmtrade.llm.tool_chat import ToolChat
@@ -128,3 +128,31 @@ def test_a_404_naming_the_model_still_says_to_check_the_models_name() -> None:
         mock.post(f"{BASE}/chat/completions").mock(return_value=httpx.Response(404, json=body))
         with pytest.raises(LLMNoEndpoint, match=r'model "llama9" not found.*check the model\'s name'):
             asyncio.run(client.send(REQUEST))
+
+
+def test_an_ask_turn_flagged_in_moderation_is_recorded_with_the_flagged_reasons() -> None:
+    """OpenRouter's moderation refuses a request with a 403 naming what it flagged: a content filter
+    (LLMContentFiltered, final). `ask`'s turn recorded a failed call for every refusal but this one, which is no
+    LLMRequestRejected: it went out with no LLMCallFailed on file."""
+    sink = ListSink()
+    chat = ToolChat(
+        provider="openrouter",
+        base_url=BASE,
+        api_key="sk-test",
+        model="m/ask",
+        max_tokens=50,
+        events=sink,
+        price=None,
+        timeout_seconds=5,
+    )
+    error = {
+        "code": 403,
+        "message": "m/ask requires moderation",
+        "metadata": {"reasons": ["violence"], "flagged_input": "…"},
+    }
+    with respx.mock(assert_all_called=True) as mock:
+        mock.post(f"{BASE}/chat/completions").mock(return_value=httpx.Response(403, json={"error": error}))
+        with pytest.raises(LLMContentFiltered, match="violence"):
+            asyncio.run(chat.turn([{"role": "user", "content": "why?"}], [], CallSite(role="ask", run_id="r")))
+    [failed] = [LLMCallFailed.from_event(e) for e in sink.events if e.type == "LLMCallFailed"]
+    assert failed.error_type == "LLMContentFiltered" and "violence" in failed.error and not failed.billed

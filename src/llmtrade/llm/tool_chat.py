@@ -70,7 +70,8 @@ class ToolChat:
     reasoning_as_answer: bool = False
 
     async def turn(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], site: CallSite) -> Turn:
-        """Send the conversation; raises BudgetExceeded (not sent), LLMUnavailable, LLMRequestRejected."""
+        """Send the conversation; raises BudgetExceeded (not sent), LLMUnavailable, LLMRequestRejected or an
+        LLMBadReply (llm/replies.py; a moderation 403 is LLMContentFiltered), each recorded as a failed call."""
         body: dict[str, Any] = {"model": self.model, "messages": messages, "max_tokens": self.max_tokens}
         if tools:
             body["tools"] = tools
@@ -82,7 +83,7 @@ class ToolChat:
         started = time.perf_counter()
         try:
             response = await self._post(body)
-        except (LLMUnavailable, LLMRequestRejected) as exc:
+        except (LLMUnavailable, LLMRequestRejected, LLMBadReply) as exc:  # a moderation 403 is a content filter
             self.budget.settle(held, 0.0)  # no 200: nothing was generated
             self._append(site, self._failed(messages, key, exc))
             raise
