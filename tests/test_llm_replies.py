@@ -137,6 +137,9 @@ def test_finish_reason_error_without_an_error_object_still_fails() -> None:
         ("MAX_TOKENS", None, LLMTruncated),
         ("max_tokens", "max_tokens", LLMTruncated),
         ("stop", "model_context_window_exceeded", LLMContextExceeded),
+        # Mistral's own: generation stopped at the model's context window (prompt and answer filled it).
+        ("model_length", None, LLMContextExceeded),
+        ("stop", "model_length", LLMContextExceeded),
         ("OTHER", None, LLMUpstreamError),
         ("MALFORMED_FUNCTION_CALL", None, LLMUpstreamError),
         ("stop", "pause_turn", LLMUpstreamError),

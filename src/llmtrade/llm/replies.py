@@ -49,9 +49,11 @@ _RAW_LIMIT = 500
 # ended so is not a whole answer, however much of it came.
 _TRUNCATION = frozenset({"length", "max_tokens", "max_output_tokens"})
 # Cut off because the prompt and the answer filled the model's context window (Anthropic's
-# model_context_window_exceeded, relayed by OpenRouter): unlike a max_tokens cut, more room to answer is none to
-# give, so it is no truncation to repair.
-_CONTEXT_FULL = frozenset({"model_context_window_exceeded", "context_window_exceeded", "context_length_exceeded"})
+# model_context_window_exceeded, relayed by OpenRouter; Mistral's model_length): unlike a max_tokens cut, more room to
+# answer is none to give, so it is no truncation to repair.
+_CONTEXT_FULL = frozenset(
+    {"model_context_window_exceeded", "context_window_exceeded", "context_length_exceeded", "model_length"}
+)
 # Withheld by a filter or refused by the model: Gemini's SAFETY, RECITATION, BLOCKLIST, PROHIBITED_CONTENT, SPII,
 # LANGUAGE and image kin; Anthropic's "refusal"; Bedrock's guardrail. Asking the same again meets the same filter
 # (but for RECITATION, asked once more: _RECITED).
