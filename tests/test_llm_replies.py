@@ -152,6 +152,8 @@ def test_finish_reason_error_without_an_error_object_still_fails() -> None:
         ("stop", "MISSING_THOUGHT_SIGNATURE", LLMUpstreamError),
         ("stop", "IMAGE_OTHER", LLMUpstreamError),
         ("stop", "NO_IMAGE", LLMUpstreamError),
+        # DeepSeek's: generation interrupted for want of inference resources.
+        ("insufficient_system_resource", None, LLMUpstreamError),
     ],
 )
 def test_a_text_ended_by_a_stop_reason_that_is_no_natural_stop_is_never_an_answer(

@@ -82,24 +82,14 @@ _WITHHELD = frozenset(
 _RECITED = frozenset({"recitation", "image_recitation"})
 # Stopped by the provider's side for no reason of the answer's: an upstream error, Gemini's OTHER, unspecified,
 # malformed response and the rest of its FinishReason that ends no whole text (tool calls malformed, unexpected or too
-# many, a thought signature missing, its image kin), Anthropic's pause_turn (a turn left unfinished), vLLM's abort.
-# Another attempt may succeed.
-_BROKEN = frozenset(
-    {
-        "error",
-        "other",
-        "finish_reason_unspecified",
-        "malformed_response",
-        "malformed_function_call",
-        "unexpected_tool_call",
-        "too_many_tool_calls",
-        "missing_thought_signature",
-        "image_other",
-        "no_image",
-        "pause_turn",
-        "abort",
-    }
+# many, a thought signature missing, its image kin), Anthropic's pause_turn (a turn left unfinished), vLLM's abort,
+# DeepSeek's insufficient_system_resource (generation interrupted). Another attempt may succeed.
+_BROKEN = (
+    frozenset({"error", "other", "finish_reason_unspecified", "pause_turn", "abort", "insufficient_system_resource"})
+    | frozenset({"malformed_response", "malformed_function_call", "unexpected_tool_call", "too_many_tool_calls"})
+    | frozenset({"missing_thought_signature", "image_other", "no_image"})
 )
+
 # A reply with no usage: what it cost is unknown (a budget counts its worst case), never taken as $0.
 _UNREPORTED = Usage(reported=False)
 
