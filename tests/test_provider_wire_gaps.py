@@ -156,3 +156,35 @@ def test_an_ask_turn_flagged_in_moderation_is_recorded_with_the_flagged_reasons(
             asyncio.run(chat.turn([{"role": "user", "content": "why?"}], [], CallSite(role="ask", run_id="r")))
     [failed] = [LLMCallFailed.from_event(e) for e in sink.events if e.type == "LLMCallFailed"]
     assert failed.error_type == "LLMContentFiltered" and "violence" in failed.error and not failed.billed
+
+
+def test_a_google_quota_whose_limit_is_0_fails_at_once_instead_of_waiting_out_its_retry_delay() -> None:
+    """A model the project's plan gives no quota at all (Gemini's free tier for a Pro model) answers a 429 whose quota
+    says "limit: 0", beside a RetryInfo delay of seconds: waiting never mends it, yet each call waited that delay
+    between its five attempts (minutes a call) and then exited 75 as a passing rate limit."""
+    message = (
+        "You exceeded your current quota, please check your plan and billing details.\n* Quota exceeded for metric: "
+        "generativelanguage.googleapis.com/generate_content_free_tier_requests, limit: 0, model: gemini-2.5-pro\n"
+        "Please retry in 25.5s."
+    )
+    details = [
+        {
+            "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+            "violations": [
+                {
+                    "quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+                    "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
+                }
+            ],
+        },
+        {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "25s"},
+    ]
+    error = {"code": 429, "message": message, "status": "RESOURCE_EXHAUSTED", "details": details}
+    sleeps = Sleeps()
+    client = OpenAICompatibleClient("google", BASE, "k", sleep=sleeps)
+    with respx.mock(assert_all_called=True) as mock:
+        route = mock.post(f"{BASE}/chat/completions").mock(return_value=httpx.Response(429, json=[{"error": error}]))
+        with pytest.raises(LLMRateLimited, match="no quota for m/one") as raised:
+            asyncio.run(client.send(REQUEST))
+    assert route.call_count == 1 and sleeps.calls == [] and raised.value.exit_code == 75
+    assert "limit: 0, model: gemini-2.5-pro" in str(raised.value)

@@ -33,6 +33,9 @@ DAILY = re.compile(r"per[ _-]?day|daily|\bRPD\b|limit_rpd|free-models-per-day", 
 BILLING = re.compile(
     r"insufficient[_ ]quota|exceeded your current quota|billing|insufficient[_ ]credits", re.IGNORECASE
 )
+# A quota of none (Google's "Quota exceeded for metric: ...free_tier_requests, limit: 0": the plan gives the model no
+# quota at all), though it names a wait of seconds: the wait never mends it.
+NO_QUOTA = re.compile(r"\blimit: 0(?![\d.])")
 # A wait a 429's body names when no Retry-After header does: Google's RetryInfo `"retryDelay": "26s"` (also inside
 # OpenRouter's metadata.raw, its quotes escaped), "Please retry in 36.4s", OpenAI's and Groq's "Please try again in
 # 2s" (or "in 120ms", or a Go duration past a minute: "in 1m26.4s", "in 22m27.84s", "in 2h3m"), "retry after 20
@@ -346,6 +349,11 @@ def refusal(
             wait, named_by = body_wait(whole), "its body"
         if wait is None:
             wait, named_by = reset_wait(response), "X-RateLimit-Reset"
+        if NO_QUOTA.search(whole):
+            return LLMRateLimited(
+                f"{provider} has no quota for {model} on the account's plan ({text}); not retried: waiting gives none, "
+                "enable billing or a plan that includes the model, or use another model"
+            )
         if DAILY.search(whole) or (BILLING.search(whole) and wait is None):
             return LLMRateLimited(
                 f"{provider} rate-limited {model} by a quota that resets later ({text}); "
