@@ -4,6 +4,7 @@ mocked at the transport with respx, no database."""
 from __future__ import annotations
 
 import asyncio
+import json
 
 import httpx
 import pytest
@@ -188,3 +189,38 @@ def test_a_google_quota_whose_limit_is_0_fails_at_once_instead_of_waiting_out_it
             asyncio.run(client.send(REQUEST))
     assert route.call_count == 1 and sleeps.calls == [] and raised.value.exit_code == 75
     assert "limit: 0, model: gemini-2.5-pro" in str(raised.value)
+
+
+def test_tool_call_arguments_sent_as_an_object_are_read_as_their_json_and_sent_back_as_a_string() -> None:
+    """llama.cpp's llama-server (with --tool-args-object, and by default for a while) and TGI send a tool call's
+    `function.arguments` as a JSON object, not the JSON string OpenAI's format has. The turn took `str()` of it, a
+    Python repr ("{'week_id': ...}") that `ask`'s tools refused as "not JSON", so the model was told its well-formed
+    call was malformed; and the assistant message sent back kept the object, which strict servers refuse with a 400."""
+    call = {"id": "c1", "type": "function", "function": {"name": "events", "arguments": {"week_id": "2026-01-07"}}}
+    body = {
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": None, "tool_calls": [call]},
+                "finish_reason": "tool_calls",
+            }
+        ],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 2},
+    }
+    chat = ToolChat(
+        provider="llamacpp",
+        base_url=BASE,
+        api_key=None,
+        model="m/ask",
+        max_tokens=50,
+        events=ListSink(),
+        price=None,
+        timeout_seconds=5,
+    )
+    with respx.mock(assert_all_called=True) as mock:
+        mock.post(f"{BASE}/chat/completions").mock(return_value=httpx.Response(200, json=body))
+        turn = asyncio.run(chat.turn([{"role": "user", "content": "why?"}], [], CallSite(role="ask", run_id="r")))
+    [read] = turn.calls
+    assert json.loads(read.arguments) == {"week_id": "2026-01-07"}
+    sent_back = turn.message["tool_calls"][0]["function"]["arguments"]
+    assert isinstance(sent_back, str) and json.loads(sent_back) == {"week_id": "2026-01-07"}

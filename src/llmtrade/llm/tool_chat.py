@@ -177,6 +177,11 @@ class ToolChat:
                 self._refused(code, error_detail(error), response, error)
         try:
             message = data["choices"][0]["message"]
+            for call in message.get("tool_calls") or []:
+                # llama.cpp's server (--tool-args-object) and TGI send the arguments as a JSON object, not OpenAI's JSON
+                # string: read as its JSON, and sent back as a string, which strict servers require.
+                if isinstance(call["function"].get("arguments"), (dict, list)):
+                    call["function"]["arguments"] = json.dumps(call["function"]["arguments"])
             calls = [
                 ToolCall(str(c.get("id", "")), str(c["function"]["name"]), str(c["function"].get("arguments") or ""))
                 for c in message.get("tool_calls") or []
