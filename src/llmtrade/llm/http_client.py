@@ -23,7 +23,6 @@ import asyncio
 import json
 import random
 import ssl
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn
@@ -71,41 +70,11 @@ from llmtrade.llm.replies import (
 )
 from llmtrade.llm.sse import StreamCut, is_event_stream, reply_body
 from llmtrade.llm.structured import core_schema
+from llmtrade.llm.tls import shared_tls_context, warm_up
 from llmtrade.llm.types import ChatReply, ChatRequest, ResponseMode
 
 _BACKOFF_FIRST = 0.5
 _BACKOFF_MAX = 20.0
-
-
-_tls_lock = threading.Lock()
-_tls_context: ssl.SSLContext | None = None
-
-
-def shared_tls_context() -> ssl.SSLContext:
-    """One TLS context (certifi, or SSL_CERT_FILE / SSL_CERT_DIR) for every client of the process.
-
-    Loading the CA bundle takes 30-50 ms; httpx does it again for every AsyncClient built without a
-    context, and each provider client builds one, on its first call, inside the run's critical path.
-    """
-    global _tls_context
-    with _tls_lock:
-        if _tls_context is None:
-            _tls_context = httpx.create_ssl_context(trust_env=True)
-        return _tls_context
-
-
-def warm_up(*, tls: bool = False) -> None:
-    """Import what httpx imports on its first request and, with `tls`, build the shared TLS context,
-    on a background thread while the run does other work (the database, the market snapshot), so
-    the first model call does not wait for them."""
-    threading.Thread(target=_warm, args=(tls,), name="llmtrade-http-warm-up", daemon=True).start()
-
-
-def _warm(tls: bool) -> None:
-    import anyio._backends._asyncio  # noqa: F401 - httpcore's async backend, imported lazily by the first request
-
-    if tls:
-        shared_tls_context()
 
 
 class _AskedOtherwise(Exception):
