@@ -11,7 +11,7 @@ import pytest
 import respx
 
 from llmtrade.domain.events import LLMCallFailed
-from llmtrade.errors import LLMContentFiltered, LLMNoEndpoint, LLMRateLimited
+from llmtrade.errors import LLMContentFiltered, LLMNoEndpoint, LLMRateLimited, LLMRequestRejected
 from llmtrade.llm.http_client import OpenAICompatibleClient
 from llmtrade.llm.records import CallSite
 from llmtrade.llm.tool_chat import ToolChat
@@ -224,3 +224,44 @@ def test_tool_call_arguments_sent_as_an_object_are_read_as_their_json_and_sent_b
     assert json.loads(read.arguments) == {"week_id": "2026-01-07"}
     sent_back = turn.message["tool_calls"][0]["function"]["arguments"]
     assert isinstance(sent_back, str) and json.loads(sent_back) == {"week_id": "2026-01-07"}
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "max_tokens is too large: 32768. This model supports at most 16384 completion tokens, whereas you provided "
+        "32768.",
+        "max_tokens: 32768 > 16384, which is the maximum allowed number of output tokens for claude-x",
+        "Invalid max_tokens value, the valid range of max_tokens is [1, 16384]",
+    ],
+    ids=["openai", "anthropic", "deepseek"],
+)
+def test_max_tokens_above_the_models_most_is_asked_again_at_that_most(said: str) -> None:
+    """A truncated answer's repair asks with twice the max_tokens (up to 32768): a model whose output is capped lower
+    refuses it with a 400 naming its most, and the repair, the role with it, failed as a rejected request."""
+    refused = httpx.Response(400, json={"error": {"message": said, "type": "invalid_request_error"}})
+    client = OpenAICompatibleClient("prov", BASE, "k", sleep=Sleeps())
+    request = REQUEST.model_copy(update={"max_tokens": 32768})
+    with respx.mock(assert_all_called=True) as mock:
+        route = mock.post(f"{BASE}/chat/completions").mock(
+            side_effect=[refused, httpx.Response(200, json=ANSWER), httpx.Response(200, json=ANSWER)]
+        )
+        first = asyncio.run(client.send(request))
+        again = asyncio.run(client.send(request))
+    sent = [json.loads(call.request.content)["max_tokens"] for call in route.calls]
+    assert sent == [32768, 16384, 16384]  # remembered for the model: the next call is asked so at once
+    assert first.content == again.content == "Fine." and first.attempts == 2
+    assert first.reasked is not None and "16384" in first.reasked and again.reasked is None
+
+
+def test_a_max_tokens_refusal_naming_no_lower_most_is_final() -> None:
+    said = (
+        "max_tokens is too large: 4000. This model supports at most 8192 completion tokens, whereas you provided 4000."
+    )
+    refused = httpx.Response(400, json={"error": {"message": said, "type": "invalid_request_error"}})
+    client = OpenAICompatibleClient("prov", BASE, "k", sleep=Sleeps())
+    with respx.mock(assert_all_called=True) as mock:
+        route = mock.post(f"{BASE}/chat/completions").mock(return_value=refused)
+        with pytest.raises(LLMRequestRejected, match="at most 8192"):
+            asyncio.run(client.send(REQUEST))
+    assert route.call_count == 1

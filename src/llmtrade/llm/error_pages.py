@@ -1,6 +1,7 @@
 """A provider's error body that is not JSON, as a reason to show (llm/http_errors.py and the clients read it): a
 proxy's or CDN's HTML error page by its title and heading, anything else by its start; and whether a 404 came from a
-server's router (no such path) rather than from the provider (no such model)."""
+server's router (no such path) rather than from the provider (no such model); and the most output tokens a 400 says
+the model takes."""
 
 from __future__ import annotations
 
@@ -48,3 +49,20 @@ def no_such_path(response: httpx.Response) -> str | None:
         return str(response.request.url)
     except RuntimeError:  # a response built with no request (never sent): the path is unknown
         return "the provider's base_url"
+
+
+# How a 400 names the most output tokens a model takes, when max_tokens asked more: OpenAI's "max_tokens is too large:
+# 32768. This model supports at most 16384 completion tokens", Anthropic's "max_tokens: 32768 > 16384, which is the
+# maximum allowed number of output tokens for ...", DeepSeek's "the valid range of max_tokens is [1, 8192]".
+_MOST_TOKENS = re.compile(
+    r"supports at most (\d+) completion tokens"
+    r"|max_tokens: \d+ > (\d+), which is the maximum allowed"
+    r"|valid range of max_tokens is \[\d+, ?(\d+)\]",
+    re.IGNORECASE,
+)
+
+
+def most_output_tokens(status: int, reason: str) -> int | None:
+    """The most output tokens a 400 whose reason is `reason` says the model takes (_MOST_TOKENS), else None."""
+    found = _MOST_TOKENS.search(reason) if status == 400 else None
+    return int(next(group for group in found.groups() if group)) if found else None

@@ -46,6 +46,7 @@ from llmtrade.errors import (
     LLMUnavailable,
 )
 from llmtrade.llm.call_records import BilledAttempts, spent_by
+from llmtrade.llm.error_pages import most_output_tokens
 from llmtrade.llm.http_errors import (
     Retryable,
     body_text,
@@ -75,11 +76,17 @@ from llmtrade.llm.types import ChatReply, ChatRequest, ResponseMode
 
 _BACKOFF_FIRST = 0.5
 _BACKOFF_MAX = 20.0
+_COMPLETION = "max_completion_tokens"  # what OpenAI's reasoning models take for max_tokens (refused_parameter)
 
 
 class _AskedOtherwise(Exception):
-    """A 400 named a parameter the model takes in another form (http_errors.refused_parameter); the client now sends
-    it so, and the request goes again at once (not billed: nothing was generated)."""
+    """A 400 named a parameter the model takes in another form (http_errors.refused_parameter), or the most output
+    tokens it takes (error_pages.most_output_tokens); the client now sends it so, and the request goes again at once
+    (not billed: nothing was generated). `note`: what the call's event should say of it (its max_tokens lowered)."""
+
+    def __init__(self, param: str, note: str | None = None):
+        super().__init__(param)
+        self.note = note
 
 
 class OpenAICompatibleClient:
@@ -134,6 +141,8 @@ class OpenAICompatibleClient:
         # reasoning models): asked so for the rest of the process (http_errors.refused_parameter).
         self._completion_tokens: set[str] = set()
         self._default_temperature: set[str] = set()
+        # Models whose 400 named the most output tokens they take (error_pages.most_output_tokens): asked at most so.
+        self._most_tokens: dict[str, int] = {}
         warm_up(tls=self.base_url.startswith("https:"))
 
     async def aclose(self) -> None:
@@ -153,6 +162,7 @@ class OpenAICompatibleClient:
         deadline = self.attempt_deadline(request.max_tokens)
         started = time.perf_counter()
         reasked: str | None = None  # why the call asked once more (Gemini's RECITATION), for its event's note
+        lowered: str | None = None  # max_tokens lowered to the model's most, for its event's note too
         data: Any = None  # the last body read (a refusal before any, a 403's moderation, leaves none)
         try:
             while True:
@@ -177,7 +187,8 @@ class OpenAICompatibleClient:
                             data = await self._post(body, request.model, mode, deadline, tally)
                             # Raises an LLMBadReply subclass when the 200 carries no usable answer.
                             normal = self._normal(data, request.model, tally)
-                except _AskedOtherwise:
+                except _AskedOtherwise as asked:
+                    lowered = asked.note or lowered
                     continue  # the model takes a parameter in another form: asked so at once (refused_parameter)
                 except LLMContentFiltered as exc:
                     recited = recitation(data)
@@ -217,7 +228,7 @@ class OpenAICompatibleClient:
             response_mode=mode,
             cut_off=tally.cut_off,
             billed=tuple(tally.billed),
-            reasked=reasked,
+            reasked="; ".join(note for note in (lowered, reasked) if note) or None,
         )
 
     def _normal(self, data: Any, model: str, tally: BilledAttempts) -> NormalReply:
@@ -256,7 +267,8 @@ class OpenAICompatibleClient:
         body: dict[str, Any] = {"model": request.model, "messages": [m.model_dump() for m in request.messages]}
         if request.model not in self._default_temperature:
             body["temperature"] = request.temperature
-        body["max_completion_tokens" if request.model in self._completion_tokens else "max_tokens"] = request.max_tokens
+        tokens = min(request.max_tokens, self._most_tokens.get(request.model, request.max_tokens))
+        body["max_completion_tokens" if request.model in self._completion_tokens else "max_tokens"] = tokens
         if request.json_schema is not None:
             if mode in ("json_schema", "json_schema_core"):
                 schema = request.json_schema if mode == "json_schema" else core_schema(request.json_schema)
@@ -306,6 +318,13 @@ class OpenAICompatibleClient:
                 raise
         status = response.status_code
         if status >= 300:  # a redirect too, which is never followed (http_errors.refusal)
+            most, sent = most_output_tokens(status, error_text(response)), body.get("max_tokens", body.get(_COMPLETION))
+            # A truncation's repair asks twice the max_tokens: more than a model capped lower writes.
+            if most is not None and sent is not None and most < sent:
+                self._most_tokens[model] = most
+                raise _AskedOtherwise(
+                    "max_tokens", f"max_tokens {sent} above the {most} {model} takes: asked at {most}"
+                )
             param = refused_parameter(status, response)
             taken = self._default_temperature if param == "temperature" else self._completion_tokens
             if param is not None and model not in taken:
