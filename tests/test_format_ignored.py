@@ -1,10 +1,10 @@
 """A provider that takes a strict `json_schema` response format and silently ignores it (Anthropic's
 OpenAI-compatible endpoint lists `response_format` as "Ignored"; proxies and older local servers drop what they do not
 know): the model never saw the schema, which goes only on the wire, so its answer and the repair, asked the same way,
-missed it. A strict provider never lets an answer of the wrong shape through (not JSON, a field missing or unknown, a
-wrong type or a value outside its enum), so such an answer is the evidence: the repair, and the provider's later calls
-of the run, are asked in json_object mode with the schema in the prompt. An answer that breaks only a bound (a text
-too long: some strict modes do not hold bounds) keeps its format."""
+missed it. A strict provider never lets an answer of the wrong shape through (not JSON, or not the schema's own fields
+at its top: prose, or fields of its own), so such an answer is the evidence: the repair, and the provider's later
+calls of the run, are asked in json_object mode with the schema in the prompt. An answer with the schema's fields that
+breaks a bound (a text too long: some strict modes do not hold bounds) keeps its format."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from llmtrade.config.models import ModelRef
 from llmtrade.domain.events import LLMCallCompleted
 from llmtrade.llm.gateway import CallSite, LLMGateway, LLMMode
 from llmtrade.llm.http_client import OpenAICompatibleClient
-from llmtrade.llm.structured import AnswerInvalid, format_ignored
+from llmtrade.llm.structured import AnswerInvalid, format_ignored, parse_answer
 from llmtrade.llm.types import ChatMessage, ResponseMode
 from tests.fakes.sinks import ListSink
 
@@ -110,3 +110,28 @@ def test_a_weaker_mode_a_concurrent_call_stepped_down_to_is_kept() -> None:
     assert format_ignored(modes, key, "json_schema_core", invalid) is not None and modes == {key: "json_object"}
     assert format_ignored(modes, key, "json_object", invalid) is None  # the schema was in its prompt already
     assert format_ignored({}, key, "json_schema", AnswerInvalid("thesis too long", shape=False)) is None
+
+
+class Hold(BaseModel):
+    action: Literal["HOLD"]
+    reason: str = Field(max_length=10)
+
+
+class Exit(BaseModel):
+    action: Literal["EXIT"]
+    reason: str
+
+
+class Checkpoint(BaseModel):
+    move: Hold | Exit
+
+
+def test_a_bound_broken_inside_a_union_is_not_taken_for_an_ignored_format() -> None:
+    """A plain union's failure lists every member's errors: a HOLD whose reason is too long also fails EXIT's action
+    literal. That is no evidence the format was ignored: the answer has the schema's fields."""
+    with pytest.raises(AnswerInvalid) as raised:
+        parse_answer(json.dumps({"move": {"action": "HOLD", "reason": "far too long a reason"}}), Checkpoint)
+    assert raised.value.shape is False
+    with pytest.raises(AnswerInvalid) as raised:
+        parse_answer(json.dumps({"decision": "HOLD"}), Checkpoint)
+    assert raised.value.shape is True

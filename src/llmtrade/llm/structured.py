@@ -21,33 +21,14 @@ _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
 
 
 class AnswerInvalid(Exception):
-    """The answer is not valid JSON or does not fit the schema; the message says how, briefly. `shape`: it is of the
-    wrong shape (not a JSON object, a field missing or unknown, a wrong type, a value outside its enum), which no
-    provider holding it to the schema lets through; False when it breaks only a bound or a validator's rule."""
+    """The answer is not valid JSON or does not fit the schema; the message says how, briefly. `shape`: it is not even
+    of the schema's shape (not a JSON object, or not the schema's own fields at its top), which no provider holding it
+    to the schema lets through; False when its fields are the schema's (a bound, a type or a rule broken inside them,
+    which some strict modes do not hold: core_schema)."""
 
     def __init__(self, message: str, *, shape: bool = True):
         super().__init__(message)
         self.shape = shape
-
-
-# Pydantic's errors of a bound (a length, a range, a pattern: what some strict modes leave to the description,
-# core_schema) or of a validator's own rule: an answer with only these may have come from a strict format.
-_NOT_SHAPE = frozenset(
-    {
-        "string_too_short",
-        "string_too_long",
-        "too_short",
-        "too_long",
-        "greater_than",
-        "greater_than_equal",
-        "less_than",
-        "less_than_equal",
-        "multiple_of",
-        "string_pattern_mismatch",
-        "value_error",
-        "assertion_error",
-    }
-)
 
 
 def format_ignored(
@@ -192,7 +173,9 @@ def parse_answer(text: str, model: type[T]) -> T:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        shape = any(err["type"] not in _NOT_SHAPE for err in exc.errors())
+        # Only the top's fields tell: a nested error may be a union's other members failing beside a broken bound.
+        fields = {field.alias or name for name, field in model.model_fields.items()}
+        shape = not isinstance(data, dict) or set(data) != fields
         raise AnswerInvalid(describe(exc), shape=shape) from None
 
 
