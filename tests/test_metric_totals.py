@@ -359,3 +359,48 @@ def test_a_killed_run_is_the_jobs_last_run_failed_and_a_database_folded_before_0
         and float(line.rsplit(" ", 1)[1]) == ended
         for line in lines
     )
+
+
+def _run_events(conn: psycopg.Connection, rows: list[tuple[str, str, dict[str, Any]]]) -> None:
+    for n, (run_id, kind, payload) in enumerate(rows):
+        conn.execute(
+            """INSERT INTO events (type, stream, version, run_id, occurred_at, payload)
+               VALUES (%s, gen_random_uuid()::text, 1, %s, %s, %s)""",
+            (kind, run_id, _START + timedelta(minutes=n), json.dumps(payload)),
+        )
+
+
+def _ended(exit_code: int, error_type: str = "StageError") -> dict[str, Any]:
+    return {"command": "checkpoint", "error_type": error_type, "error": "stage 'complete' failed: x",
+            "duration_ms": 10.0, "exit_code": exit_code}  # fmt: skip
+
+
+_DEFERRED = {"stage": "complete", "waiting": ["acct_2"], "errors": ["acct_2: TLT"], "deadline": None}
+
+
+def test_a_run_that_stopped_to_wait_is_status_waiting_and_old_waits_read_so_after_0016(
+    empty_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that stopped to wait (exit 75 after a StageDeferred of its own: app/last_runs.py `waited`) was labelled
+    status="failed", so an alert on failures paged for every price a minute late. Waits recorded before errors.Waiting
+    (error_type StageError, "stage '...' failed: ...") read as waits too, as `status` reads them; an exit 75 with no
+    StageDeferred of its own (a provider down) stays failed."""
+    shipped = migrations.available()
+    with psycopg.connect(empty_database_url, autocommit=True) as conn:
+        monkeypatch.setattr(migrations, "available", lambda: [m for m in shipped if m.number < 16])
+        migrations.migrate(conn)
+        _run_events(conn, [("r1", "StageDeferred", _DEFERRED), ("r1", "RunFailed", _ended(75))])
+        refresh(conn)  # folded before 0016: r1 counted failed
+        monkeypatch.undo()
+        migrations.migrate(conn)
+        _run_events(conn, [("r2", "RunFailed", _ended(75, "TemporaryError")), ("r3", "RunFailed", _ended(1))])
+        _run_events(conn, [("r4", "StageDeferred", _DEFERRED)])
+        assert refresh(conn) == aggregate(conn)
+        _run_events(conn, [("r4", "RunFailed", _ended(75))])  # its wait folded by an earlier refresh
+        assert refresh(conn) == aggregate(conn)
+        text = render(observe_metrics.snapshot(conn))
+    lines = set(text.splitlines())
+    assert 'llmtrade_last_run_status{job="checkpoint",status="waiting"} 1.0' in lines, text
+    assert 'llmtrade_last_run_status{job="checkpoint",status="failed"} 0.0' in lines
+    assert 'llmtrade_runs_total{job="checkpoint",status="waiting"} 2.0' in lines
+    assert 'llmtrade_runs_total{job="checkpoint",status="failed"} 2.0' in lines

@@ -167,3 +167,22 @@ def test_the_alert_of_a_wait_whose_checkpoint_was_closed_since_says_it_was_close
     ]
     assert "Since then the checkpoint was closed past its deadline at 2026-01-07T07:00:00-05:00" in incident.body
     assert "asks again" not in incident.body
+
+
+def test_the_metrics_say_a_checkpoint_waiting_for_a_price_waits(
+    week: Any,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    # `llmtrade_last_run_status` and `llmtrade_runs_total` labelled the wait status="failed": an alert on failures
+    # paged at every checkpoint whose price was a minute late.
+    _fake, _url, closes = week
+    _noon_with_a_bad_print(monkeypatch, tmp_path / "csv", closes, "TLT")
+    assert runner.invoke(app, ["checkpoint", "12:00"]).exit_code == 75
+    printed = runner.invoke(app, ["metrics"])
+    assert printed.exit_code == 0, printed.output
+    lines = set(printed.stdout.splitlines())
+    assert 'llmtrade_last_run_status{job="checkpoint",status="waiting"} 1.0' in lines, printed.stdout
+    assert 'llmtrade_last_run_status{job="checkpoint",status="failed"} 0.0' in lines
+    assert 'llmtrade_runs_total{job="checkpoint",status="waiting"} 1.0' in lines
+    assert not any(line.startswith('llmtrade_runs_total{job="checkpoint",status="failed"}') for line in lines)

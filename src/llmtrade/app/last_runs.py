@@ -56,7 +56,8 @@ Outcome = Literal["finished", "failed", "stopped to wait", "killed", "running", 
 
 def waited(end: StoredEvent, deferred: bool) -> bool:
     """A run's RunFailed is a wait, not a failure: exit 75 after a StageDeferred of its own (a checkpoint waiting for a
-    price or an owner, a stage for its roles); the next wake-up asks again until the deadline."""
+    price or an owner, a stage for its roles); the next wake-up asks again until the deadline. The metrics read it
+    in SQL (migration 0016 `metric_run_status`, where Python cannot run): a change here is a change there."""
     return end.type == RunFailed.event_type() and end.payload.get("exit_code") == 75 and deferred
 
 

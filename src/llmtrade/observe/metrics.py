@@ -9,8 +9,9 @@ metrics` on another machine prints the same text.
 Names (all `llmtrade_`), by label:
 - job (the command a run ran: run-weekly, checkpoint, postmortem...): `last_success_timestamp_seconds`
   (the last RunFinished; a failed run leaves it), `last_run_timestamp_seconds`, `last_run_status`
-  (one series per status ok|degraded|failed, 1 for the last run's; a run killed without warning, RunKilled, is
-  failed), `last_run_duration_seconds`, `runs_total` (also by status)
+  (one series per status ok|degraded|failed|waiting, 1 for the last run's; a run killed without warning, RunKilled,
+  is failed; one that stopped to wait, exit 75 after its StageDeferred, is waiting: no failure, asked again by the
+  next wake-up), `last_run_duration_seconds`, `runs_total` (also by status)
 - stage: `last_stage_duration_seconds`, `stage_failures_total`
 - model: `model_calls_total` (and source live|rules|cache, result ok|failed), `model_tokens_total` (and kind
   prompt|completion), `model_cost_usd_total`, `model_cache_hits_total`
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
 
 FILE_NAME = "llmtrade.prom"
 PUSH_JOB = "llmtrade"
-_STATUSES = ("ok", "degraded", "failed")
+_STATUSES = ("ok", "degraded", "failed", "waiting")
 _log = logging.getLogger("llmtrade.metrics")
 
 
@@ -65,9 +66,9 @@ def snapshot(conn: psycopg.Connection) -> list[Family]:
     last_at = gauge("last_run_timestamp_seconds", "Unix time the job's last run ended (finished or failed).", ["job"])
     status = gauge("last_run_status", "1 for the status of the job's last run, 0 for the others.", ["job", "status"])
     duration = gauge("last_run_duration_seconds", "How long the job's last run took.", ["job"])
-    for job, kind, degraded, at, ms in ends:
-        # A run killed without warning (RunKilled) failed: no end of its own, but not ok (migration 0015).
-        now = "failed" if kind in ("RunFailed", "RunKilled") else "degraded" if degraded else "ok"
+    # Each status is decided in SQL (migration 0016 `metric_run_status`): a killed run failed, a run that stopped to
+    # wait is waiting (an alert on "failed" paged for every price a minute late).
+    for job, now, at, ms in ends:
         last_at.add([job], float(at))
         duration.add([job], ms / 1000)
         for name in _STATUSES:

@@ -1,6 +1,7 @@
 """The metrics' totals (observe/metrics.py) as a projection of the events, brought up to date by what is new.
 
-`refresh` calls `metric_totals_refresh(alone)` (migration 0011; 0014 adds the equity's time, 0015 killed runs): one
+`refresh` calls `metric_totals_refresh(alone)` (migration 0011; 0014 adds the equity's time, 0015 killed runs, 0016
+waits): one
 round trip that folds the events written since the last refresh into the tables metric_counts (sums: runs, stage
 failures, model calls with their tokens and cost, orders and fills, market data failures, clamps) and metric_latest
 (the value of the highest-ranked event: a job's last run and last success, a stage's last duration, a breaker, an
@@ -52,11 +53,11 @@ if TYPE_CHECKING:
 # Each family's rows as JSON arrays, in the order `refresh` and `aggregate` return them (observe/metrics.py
 # unpacks them in this order).
 FAMILIES = (
-    # job, RunFinished|RunFailed|RunKilled, degraded, unix time, duration ms: the job's last run (a killed run's time
-    # is when it was last known alive, its duration 0: not known)
+    # job, ok|degraded|failed|waiting, unix time, duration ms: the job's last run (a killed run failed, its time when it
+    # was last known alive, its duration 0: not known; waiting: it stopped to wait, migration 0016 `metric_run_status`)
     "run_ends",
     "successes",  # job, unix time of its last RunFinished
-    "run_counts",  # job, ok|degraded|failed (a killed run too), runs
+    "run_counts",  # job, ok|degraded|failed (a killed run too)|waiting, runs
     "stages",  # stage, duration ms of its last completion (not loaded from a previous run)
     "stage_failures",  # stage, failures
     "calls",  # model, live|rules|cache, ok|failed, calls, prompt tokens, completion tokens, cost USD
@@ -68,20 +69,18 @@ FAMILIES = (
 )
 
 _RUN_ENDS = """
-SELECT payload->>'command', type, coalesce((payload->>'degraded')::boolean, false),
+SELECT payload->>'command', metric_run_status(type, payload, run_id),
        extract(epoch FROM CASE WHEN type = 'RunKilled' THEN (payload->>'last_event_at')::timestamptz
                                ELSE occurred_at END),
        coalesce((payload->>'duration_ms')::float8, 0)
-FROM (SELECT DISTINCT ON (payload->>'command') payload, type, occurred_at
+FROM (SELECT DISTINCT ON (payload->>'command') payload, type, occurred_at, run_id
       FROM events WHERE type IN ('RunFinished', 'RunFailed', 'RunKilled')
       ORDER BY payload->>'command', id DESC) AS last"""
 _LAST_SUCCESS = """
 SELECT payload->>'command', extract(epoch FROM max(occurred_at))
 FROM events WHERE type = 'RunFinished' GROUP BY 1"""
 _RUN_COUNTS = """
-SELECT payload->>'command',
-       CASE WHEN type IN ('RunFailed', 'RunKilled') THEN 'failed'
-            WHEN (payload->>'degraded')::boolean THEN 'degraded' ELSE 'ok' END, count(*)
+SELECT payload->>'command', metric_run_status(type, payload, run_id), count(*)
 FROM events WHERE type IN ('RunFinished', 'RunFailed', 'RunKilled') GROUP BY 1, 2"""
 _STAGES = """
 SELECT DISTINCT ON (payload->>'stage') payload->>'stage', (payload->>'duration_ms')::float8
@@ -118,7 +117,7 @@ WHERE type = 'RiskChecked' GROUP BY 1"""
 
 # (query, its number of columns), in the order of FAMILIES.
 _QUERIES = (
-    (_RUN_ENDS, 5),
+    (_RUN_ENDS, 4),
     (_LAST_SUCCESS, 2),
     (_RUN_COUNTS, 3),
     (_STAGES, 2),
@@ -157,7 +156,7 @@ _COUNTED = {
     "clamps": (10, (2,)),
 }
 _LATEST = {
-    "run_end": (0, (2, 3, 4, 5)),
+    "run_end": (0, (2, 4, 5)),
     "success": (1, (4,)),
     "stage": (3, (5,)),
     "breaker": (7, (3,)),
