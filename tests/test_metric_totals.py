@@ -18,7 +18,7 @@ import pytest
 from llmtrade.observe import metrics as observe_metrics
 from llmtrade.observe.exposition import render
 from llmtrade.storage import migrations
-from llmtrade.storage.metric_totals import aggregate, last_refresh, refresh
+from llmtrade.storage.metric_totals import FAMILIES, aggregate, last_refresh, refresh
 
 _JOBS = ["run-weekly", "checkpoint", "postmortem"]
 _STAGES = ["research", "pitches", "chairman", "execution"]
@@ -45,8 +45,8 @@ def _event(rng: random.Random, kind: str) -> tuple[str, dict[str, Any], str | No
     if kind == "StageCompleted":
         loaded = {"loaded": True} if rng.random() < 0.2 else {}
         return kind, {"stage": rng.choice(_STAGES), "duration_ms": rng.random() * 5000, **loaded}, None
-    if kind == "StageFailed":
-        return kind, {"stage": rng.choice(_STAGES)}, None
+    if kind == "StageFailed":  # errors.Waiting: a stage that stopped to wait, counted apart
+        return kind, {"stage": rng.choice(_STAGES), "error_type": rng.choice(["Waiting", "TemporaryError"])}, None
     if kind == "LLMCallCompleted":
         cost = None if rng.random() < 0.2 else round(rng.random() / 100, 6)
         return kind, {
@@ -105,7 +105,7 @@ def test_the_projection_equals_the_full_aggregate_over_batches_with_refreshes_be
     conn: psycopg.Connection,
 ) -> None:
     rng = random.Random(16)
-    assert refresh(conn) == aggregate(conn) == [[] for _ in range(11)]
+    assert refresh(conn) == aggregate(conn) == [[] for _ in range(len(FAMILIES))]
     for size in (0, 40, 200, 5, 120):
         _insert(conn, _batch(rng, size))
         assert refresh(conn) == aggregate(conn)
@@ -404,3 +404,23 @@ def test_a_run_that_stopped_to_wait_is_status_waiting_and_old_waits_read_so_afte
     assert 'llmtrade_last_run_status{job="checkpoint",status="failed"} 0.0' in lines
     assert 'llmtrade_runs_total{job="checkpoint",status="waiting"} 2.0' in lines
     assert 'llmtrade_runs_total{job="checkpoint",status="failed"} 2.0' in lines
+
+
+def test_a_stage_that_stopped_to_wait_is_counted_apart_from_the_stage_failures(conn: psycopg.Connection) -> None:
+    """A StageFailed raised by errors.Waiting (its run stopped to wait) was counted in `llmtrade_stage_failures_total`;
+    it is a wait, as trace says it (observe/timeline.py). One recorded before errors.Waiting (TemporaryError) stays a
+    failure there and here."""
+    _run_events(
+        conn,
+        [
+            ("r1", "StageFailed", {"stage": "complete", "error_type": "Waiting", "error": "w", "duration_ms": 1.0}),
+            ("r2", "StageFailed", {"stage": "complete", "error_type": "TemporaryError", "error": "", "duration_ms": 1}),
+            ("r3", "StageFailed", {"stage": "research", "error_type": "Waiting", "error": "w", "duration_ms": 1.0}),
+        ],
+    )
+    assert refresh(conn) == aggregate(conn)
+    lines = set(render(observe_metrics.snapshot(conn)).splitlines())
+    assert 'llmtrade_stage_failures_total{stage="complete"} 1.0' in lines
+    assert not any(line.startswith('llmtrade_stage_failures_total{stage="research"}') for line in lines)
+    assert 'llmtrade_stage_waits_total{stage="complete"} 1.0' in lines
+    assert 'llmtrade_stage_waits_total{stage="research"} 1.0' in lines

@@ -186,3 +186,19 @@ def test_the_metrics_say_a_checkpoint_waiting_for_a_price_waits(
     assert 'llmtrade_last_run_status{job="checkpoint",status="failed"} 0.0' in lines
     assert 'llmtrade_runs_total{job="checkpoint",status="waiting"} 1.0' in lines
     assert not any(line.startswith('llmtrade_runs_total{job="checkpoint",status="failed"}') for line in lines)
+
+
+def test_the_metrics_count_a_stage_that_stopped_to_wait_as_a_wait_not_a_stage_failure(
+    week: Any,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    # `llmtrade_stage_failures_total{stage="complete"}` grew by one at every checkpoint waiting for a price.
+    _fake, _url, closes = week
+    _noon_with_a_bad_print(monkeypatch, tmp_path / "csv", closes, "TLT")
+    assert runner.invoke(app, ["checkpoint", "12:00"]).exit_code == 75
+    printed = runner.invoke(app, ["metrics"])
+    assert printed.exit_code == 0, printed.output
+    lines = printed.stdout.splitlines()
+    assert not [line for line in lines if line.startswith("llmtrade_stage_failures_total{")], printed.stdout
+    assert 'llmtrade_stage_waits_total{stage="complete"} 1.0' in lines, printed.stdout

@@ -12,7 +12,8 @@ Names (all `llmtrade_`), by label:
   (one series per status ok|degraded|failed|waiting, 1 for the last run's; a run killed without warning, RunKilled,
   is failed; one that stopped to wait, exit 75 after its StageDeferred, is waiting: no failure, asked again by the
   next wake-up), `last_run_duration_seconds`, `runs_total` (also by status)
-- stage: `last_stage_duration_seconds`, `stage_failures_total`
+- stage: `last_stage_duration_seconds`, `stage_failures_total`, `stage_waits_total` (a stage that stopped to wait,
+  errors.Waiting, is counted there, not among the failures)
 - model: `model_calls_total` (and source live|rules|cache, result ok|failed), `model_tokens_total` (and kind
   prompt|completion), `model_cost_usd_total`, `model_cache_hits_total`
 - account: `orders_submitted_total`, `orders_rejected_total`, `fills_total`, `breaker_halted` (1 halted,
@@ -56,9 +57,8 @@ def snapshot(conn: psycopg.Connection) -> list[Family]:
     def counter(name: str, doc: str, labels: list[str]) -> Family:
         return Family(f"llmtrade_{name}", "counter", doc, tuple(labels))
 
-    ends, successes, run_counts, stages, stage_failures, calls, by_account, breakers, equity, market, clamps = _rows(
-        conn
-    )
+    (ends, successes, run_counts, stages, stage_failures, calls, by_account, breakers, equity, market, clamps,
+     stage_waits) = _rows(conn)  # fmt: skip
 
     success = gauge("last_success_timestamp_seconds", "Unix time of the job's last finished run.", ["job"])
     for job, at in successes:
@@ -83,6 +83,10 @@ def snapshot(conn: psycopg.Connection) -> list[Family]:
     failures = counter("stage_failures", "Stages that failed.", ["stage"])
     for name, n in stage_failures:
         failures.add([name], n)
+    # A stage that stopped to wait (errors.Waiting) is no failure: an alert on failures paged for every late price.
+    waits = counter("stage_waits", "Stages that stopped to wait (asked again by the next wake-up).", ["stage"])
+    for name, n in stage_waits:
+        waits.add([name], n)
 
     model_calls = counter("model_calls", "Model calls recorded.", ["model", "source", "result"])
     tokens = counter("model_tokens", "Tokens of recorded model calls.", ["model", "kind"])
@@ -135,6 +139,7 @@ def snapshot(conn: psycopg.Connection) -> list[Family]:
         runs,
         stage,
         failures,
+        waits,
         model_calls,
         tokens,
         cost,

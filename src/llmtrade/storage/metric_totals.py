@@ -1,7 +1,7 @@
 """The metrics' totals (observe/metrics.py) as a projection of the events, brought up to date by what is new.
 
 `refresh` calls `metric_totals_refresh(alone)` (migration 0011; 0014 adds the equity's time, 0015 killed runs, 0016
-waits): one
+and 0017 waits): one
 round trip that folds the events written since the last refresh into the tables metric_counts (sums: runs, stage
 failures, model calls with their tokens and cost, orders and fills, market data failures, clamps) and metric_latest
 (the value of the highest-ranked event: a job's last run and last success, a stage's last duration, a breaker, an
@@ -59,13 +59,14 @@ FAMILIES = (
     "successes",  # job, unix time of its last RunFinished
     "run_counts",  # job, ok|degraded|failed (a killed run too)|waiting, runs
     "stages",  # stage, duration ms of its last completion (not loaded from a previous run)
-    "stage_failures",  # stage, failures
+    "stage_failures",  # stage, failures (not a stage that stopped to wait: stage_waits)
     "calls",  # model, live|rules|cache, ok|failed, calls, prompt tokens, completion tokens, cost USD
     "by_account",  # OrderSubmitted|OrderRejected|OrderFilled, account, events
     "breakers",  # account, halted
     "equity",  # account, equity USD at its latest valuation, unix time of that valuation (None before migration 0014)
     "market",  # MarketProviderFailed|MarketDataRejected, provider, events
     "clamps",  # rule, adjustments
+    "stage_waits",  # stage, StageFailed of errors.Waiting (migration 0017): the stage stopped to wait, no failure
 )
 
 _RUN_ENDS = """
@@ -86,7 +87,13 @@ _STAGES = """
 SELECT DISTINCT ON (payload->>'stage') payload->>'stage', (payload->>'duration_ms')::float8
 FROM events WHERE type = 'StageCompleted' AND NOT coalesce((payload->>'loaded')::boolean, false)
 ORDER BY payload->>'stage', id DESC"""
-_STAGE_FAILURES = "SELECT payload->>'stage', count(*) FROM events WHERE type = 'StageFailed' GROUP BY 1"
+# A StageFailed of errors.Waiting is a wait (as trace reads it: observe/timeline.py), counted apart (migration 0017).
+_STAGE_FAILURES = """
+SELECT payload->>'stage', count(*) FROM events
+WHERE type = 'StageFailed' AND payload->>'error_type' IS DISTINCT FROM 'Waiting' GROUP BY 1"""
+_STAGE_WAITS = """
+SELECT payload->>'stage', count(*) FROM events
+WHERE type = 'StageFailed' AND payload->>'error_type' = 'Waiting' GROUP BY 1"""
 # A call's record holds its messages (kilobytes, toasted): jsonb_to_record reads the few fields with one
 # detoast per row, where one `->>` per field would decompress the whole payload each time (3x slower).
 _CALLS = """
@@ -128,6 +135,7 @@ _QUERIES = (
     (_EQUITY, 3),
     (_MARKET, 3),
     (_CLAMPS, 2),
+    (_STAGE_WAITS, 2),
 )
 
 
@@ -154,6 +162,7 @@ _COUNTED = {
     "by_account": (6, (2,)),
     "market": (9, (2,)),
     "clamps": (10, (2,)),
+    "stage_waits": (11, (2,)),
 }
 _LATEST = {
     "run_end": (0, (2, 4, 5)),
