@@ -5,6 +5,7 @@ said "error: stage 'complete' failed: checkpoint ... not judged yet" and its ale
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -202,3 +203,31 @@ def test_the_metrics_count_a_stage_that_stopped_to_wait_as_a_wait_not_a_stage_fa
     lines = printed.stdout.splitlines()
     assert not [line for line in lines if line.startswith("llmtrade_stage_failures_total{")], printed.stdout
     assert 'llmtrade_stage_waits_total{stage="complete"} 1.0' in lines, printed.stdout
+
+
+def test_the_log_line_of_a_run_that_stopped_to_wait_is_a_warning_not_an_error(caplog: pytest.LogCaptureFixture) -> None:
+    # The JSON log (--log-json, journald) said "level": "error" of a checkpoint waiting for a price: an alert on error
+    # lines paged as for a failure. An exit 75 without a StageDeferred of its own (a provider down) stays an error.
+    from datetime import UTC
+
+    from llmtrade.domain.events import StoredEvent
+    from llmtrade.domain.tracing import EVENTS_LOGGER, log_appended
+
+    at = datetime(2026, 1, 7, 17, 5, tzinfo=UTC)
+
+    def stored(n: int, payload: Any, run_id: str) -> StoredEvent:
+        new = NewEvent.of(payload, stream=f"run-{run_id}", run_id=run_id)
+        return StoredEvent(**new.model_dump(), id=n, version=n, occurred_at=at)
+
+    def ended(run_id: str, n: int) -> StoredEvent:
+        failed = RunFailed(command="checkpoint", error_type="StageError", error="x", duration_ms=1.0, exit_code=75)
+        return stored(n, failed, run_id)
+
+    caplog.set_level(logging.INFO, logger=EVENTS_LOGGER)
+    log_appended([stored(1, StageDeferred(stage="complete", waiting=["acct_2"], errors=["acct_2: TLT"], deadline=None),
+                         "r1")])  # fmt: skip
+    log_appended([ended("r1", 2)])
+    log_appended([ended("r2", 3)])
+    levels = {(r.getMessage(), r.__dict__["fields"]["run_id"]): r.levelname for r in caplog.records}
+    assert levels[("RunFailed", "r1")] == "WARNING", levels
+    assert levels[("RunFailed", "r2")] == "ERROR"

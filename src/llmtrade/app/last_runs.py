@@ -9,6 +9,7 @@ from llmtrade.app.marked_books import redid_nothing
 from llmtrade.app.results import LastRun
 from llmtrade.domain.events import StageDeferred, StoredEvent
 from llmtrade.domain.runs import UNENDED, RunFailed, RunFinished, RunKilled, RunStarted
+from llmtrade.domain.waits import stopped_to_wait
 from llmtrade.storage.event_store import EventStore
 
 
@@ -56,9 +57,9 @@ Outcome = Literal["finished", "failed", "stopped to wait", "killed", "running", 
 
 def waited(end: StoredEvent, deferred: bool) -> bool:
     """A run's RunFailed is a wait, not a failure: exit 75 after a StageDeferred of its own (a checkpoint waiting for a
-    price or an owner, a stage for its roles); the next wake-up asks again until the deadline. The metrics read it
-    in SQL (migration 0016 `metric_run_status`, where Python cannot run): a change here is a change there."""
-    return end.type == RunFailed.event_type() and end.payload.get("exit_code") == 75 and deferred
+    price or an owner, a stage for its roles); the next wake-up asks again until the deadline (domain/waits.py, the
+    rule the log levels read too)."""
+    return stopped_to_wait(end.type, end.payload.get("exit_code"), deferred)
 
 
 def _ending(end: StoredEvent | None) -> tuple[Outcome, str | None]:

@@ -18,6 +18,8 @@ from datetime import date
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
+from llmtrade.domain.waits import stopped_to_wait
+
 if TYPE_CHECKING:
     from llmtrade.domain.events import StoredEvent  # only its shape: configuring the log stays free of pydantic
 
@@ -26,6 +28,10 @@ P = ParamSpec("P")
 R = TypeVar("R")
 EVENTS_LOGGER = "llmtrade.events"
 _EVENTS = logging.getLogger(EVENTS_LOGGER)
+# Runs of this process that recorded a StageDeferred: their RunFailed with exit 75 stopped to wait (domain/waits.py)
+# and is logged as a warning, not an error (an alert on error lines paged for every price a minute late). A run's
+# events are all appended by the process running it; a few ids a process.
+_DEFERRED_RUNS: set[str] = set()
 
 # One immutable mapping per context: a binding replaces it, so a task or thread that copied the
 # context keeps what it copied.
@@ -190,9 +196,11 @@ def log_appended(events: Sequence[StoredEvent]) -> list[StoredEvent]:
         context = _context.get()
         last = len(stored) - 1
         for n, event in enumerate(stored):
+            if event.type == "StageDeferred" and event.run_id is not None:
+                _DEFERRED_RUNS.add(event.run_id)
             record = _EVENTS.makeRecord(
                 EVENTS_LOGGER,
-                _level(event.type),
+                _event_level(event),
                 "",
                 0,
                 event.type,
@@ -202,6 +210,12 @@ def log_appended(events: Sequence[StoredEvent]) -> list[StoredEvent]:
             )
             _EVENTS.handle(record)
     return stored
+
+
+def _event_level(event: StoredEvent) -> int:
+    if stopped_to_wait(event.type, event.payload.get("exit_code"), event.run_id in _DEFERRED_RUNS):
+        return logging.WARNING  # a wait, no failure
+    return _level(event.type)
 
 
 def _level(event_type: str) -> int:
