@@ -1,13 +1,12 @@
 """The metrics' totals (observe/metrics.py) as a projection of the events, brought up to date by what is new.
 
 `refresh` calls `metric_totals_refresh(alone)` (migration 0011; 0014 adds the equity's time, 0015 killed runs, 0016
-and 0017 waits): one
-round trip that folds the events written since the last refresh into the tables metric_counts (sums: runs, stage
-failures, model calls with their tokens and cost, orders and fills, market data failures, clamps) and metric_latest
-(the value of the highest-ranked event: a job's last run and last success, a stage's last duration, a breaker, an
-equity and when it was valued), then returns every family's rows. A metrics step after a command so costs the events
-written since the last one, not the whole history (the full aggregate, `aggregate`, grew about 7 ms per 1,000 model
-call records).
+waits): one round trip that folds the events written since the last refresh into the tables metric_counts (sums: runs,
+stage failures, model calls with their tokens and cost, orders and fills, market data failures, clamps) and
+metric_latest (the value of the highest-ranked event: a job's last run and last success, a stage's last duration, a
+breaker, an equity and when it was valued), then returns every family's rows. A metrics step after a command so costs
+the events written since the last one, not the whole history (the full aggregate, `aggregate`, grew about 7 ms per 1,000
+model call records).
 
 Why each event is counted exactly once. A refresh locks the state row first, so refreshes run one at a time
 and each reads with a snapshot S taken after the previous one committed. In that one statement it reads the
@@ -66,7 +65,7 @@ FAMILIES = (
     "equity",  # account, equity USD at its latest valuation, unix time of that valuation (None before migration 0014)
     "market",  # MarketProviderFailed|MarketDataRejected, provider, events
     "clamps",  # rule, adjustments
-    "stage_waits",  # stage, StageFailed of errors.Waiting (migration 0017): the stage stopped to wait, no failure
+    "stage_waits",  # stage, StageFailed of errors.Waiting (migration 0016): the stage stopped to wait, no failure
 )
 
 _RUN_ENDS = """
@@ -87,7 +86,7 @@ _STAGES = """
 SELECT DISTINCT ON (payload->>'stage') payload->>'stage', (payload->>'duration_ms')::float8
 FROM events WHERE type = 'StageCompleted' AND NOT coalesce((payload->>'loaded')::boolean, false)
 ORDER BY payload->>'stage', id DESC"""
-# A StageFailed of errors.Waiting is a wait (as trace reads it: observe/timeline.py), counted apart (migration 0017).
+# A StageFailed of errors.Waiting is a wait (as trace reads it: observe/timeline.py), counted apart (migration 0016).
 _STAGE_FAILURES = """
 SELECT payload->>'stage', count(*) FROM events
 WHERE type = 'StageFailed' AND payload->>'error_type' IS DISTINCT FROM 'Waiting' GROUP BY 1"""

@@ -17,11 +17,18 @@ LANGUAGE sql STABLE AS $$
     END
 $$;
 
+-- A stage that stopped to wait (its StageFailed raised by errors.Waiting: a checkpoint's price or owner, a weekly
+-- stage's roles; its run stopped to wait, exit 75) is no stage failure: llmtrade_stage_failures_total counted one at
+-- every checkpoint whose price was a minute late. It is counted apart, in the family stage_waits
+-- (llmtrade_stage_waits_total). The rule is trace's (observe/timeline.py: a StageFailed whose error_type is Waiting),
+-- so a stage reads the same there and here: one recorded before errors.Waiting (error_type TemporaryError) stays a
+-- failure in both.
 CREATE OR REPLACE FUNCTION metric_totals_refresh(alone boolean) RETURNS json
 LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan SET jit = off AS $$
 DECLARE
     -- Raise it with any change to what is folded below: the next refresh then rebuilds the totals from every event.
-    -- 2: an equity's row holds when it was valued (0014); 3: RunKilled (0015); 4: a run that stopped to wait (0016)
+    -- 2: an equity's row holds when it was valued (0014); 3: RunKilled (0015); 4: a run or a stage that stopped to
+    -- wait (0016)
     logic CONSTANT integer := 4;
     was_timeout text := current_setting('lock_timeout');
     state metric_totals_state;
@@ -79,8 +86,9 @@ BEGIN
                count(*) AS n, 0::numeric AS prompt, 0::numeric AS completion, 0::numeric AS cost
         FROM fresh WHERE type IN ('RunFinished', 'RunFailed', 'RunKilled') GROUP BY 2
         UNION ALL
-        SELECT 'stage_failures', ARRAY[payload->>'stage'], count(*), 0, 0, 0
-        FROM fresh WHERE type = 'StageFailed' GROUP BY 2
+        SELECT CASE WHEN payload->>'error_type' = 'Waiting' THEN 'stage_waits' ELSE 'stage_failures' END,
+               ARRAY[payload->>'stage'], count(*), 0, 0, 0
+        FROM fresh WHERE type = 'StageFailed' GROUP BY 1, 2
         UNION ALL
         SELECT 'calls', ARRAY[model, CASE WHEN type = 'LLMCallFailed' THEN 'live' ELSE source END,
                               CASE WHEN type = 'LLMCallFailed' THEN 'failed' ELSE 'ok' END],
