@@ -22,6 +22,7 @@ from llmtrade.app.guards import (
     require_postmortem_due,
     require_week_run,
 )
+from llmtrade.app.orphaned_positions import orphaned_holdings, without_row_line
 from llmtrade.app.outcomes import weekly_result
 from llmtrade.app.results import (
     CheckpointResult,
@@ -299,6 +300,10 @@ def _postmortem(
     never_sent = held_back_notes(storage.events, week_stream(week_id, streams.ORDERS))
     for note in never_sent:
         warning(f"never sent: {note}")
+    # An account out of accounts.yaml for the week (taken out mid-week, or put back after its weekly run) has no row,
+    # though its books held a position through it: said, as status says it, not left for the reader to miss (a trial).
+    ends = min(now, scheduled.at) if scheduled else now
+    held = orphaned_holdings(storage.events, {pm.account_id for pm in written}, until=ends)
     return PostmortemResult(
         run_id=bench.run_id,
         week_id=week_id,
@@ -310,6 +315,7 @@ def _postmortem(
         failed_reflections=failed,
         degraded=[f"reflection missing: {note}" for note in failed] + ended + at_cost,
         models_kept=[pm.model_kept for pm in written if pm.model_kept],
+        without_rows=[without_row_line(account, holding) for account, holding in held.items()],
     )
 
 

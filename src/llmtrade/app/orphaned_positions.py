@@ -10,6 +10,8 @@ holding found (no desk looks at the account any more, so nothing llmtrade record
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from llmtrade.app.container import Container
 from llmtrade.brokers.reconcile import adoptions, our_order_ids
 from llmtrade.domain.checkpoints import OrphanedPositionsSaid
@@ -45,13 +47,14 @@ def say_orphaned_positions(app: Container) -> None:
         app.warning(orphan_line(account, holding))
 
 
-def orphaned_holdings(events: EventStore, configured: set[str]) -> dict[str, str]:
-    """What the books hold for each account not in `configured` (accounts.yaml), by account; none holding nothing."""
+def orphaned_holdings(events: EventStore, configured: set[str], until: datetime | None = None) -> dict[str, str]:
+    """What the books hold for each account not in `configured` (accounts.yaml), by account; none holding nothing.
+    `until`: by the fills up to then (a past week's end), else all of them."""
     fills: dict[str, list[Fill]] = {}
     for event in events.read(type=OrderFilled.event_type()):
         if event.account_id not in configured:  # a fill's account, as recorded with it: only removed ones parsed
             fill = events.payload(OrderFilled, event).fill
-            if fill.account_id not in configured:
+            if fill.account_id not in configured and (until is None or fill.filled_at <= until):
                 fills.setdefault(fill.account_id, []).append(fill)
     return {account: holding for account in sorted(fills) if (holding := _holding(events, account, fills[account]))}
 
@@ -61,6 +64,16 @@ def orphan_line(account: str, holding: str) -> str:
         f"{account} is not in accounts.yaml but its books hold {holding}: nothing judges or closes it now; put "
         "the account back to have it managed (a checkpoint or the week's roll closes it); on Alpaca it may instead "
         "be closed there and the account kept out (a paper account's position exists only in these books)"
+    )
+
+
+def without_row_line(account: str, holding: str) -> str:
+    """Why a postmortem has no row for `account`, whose books held `holding` at the week's end: what status and
+    `config validate` say of it (`orphan_line`), for the week it was out."""
+    return (
+        f"{account} has no row but its books held {holding} at the week's end: it was not in accounts.yaml for this "
+        "week's weekly run or its postmortem, so no desk valued or judged its week (its P/L is in the leaderboard's "
+        "curve once it is back in accounts.yaml; status and `config validate` name what it holds while it is out)"
     )
 
 

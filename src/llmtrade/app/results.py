@@ -196,6 +196,11 @@ class PostmortemResult(Result):
     # The accounts whose reflection the model that made the week's trade wrote, models.yaml naming another for them now
     # (each account's `model_kept`): as checkpoints say in their `models_kept`.
     models_kept: list[str] = []
+    without_rows: list[str] = Field(
+        [],
+        description="each account with no row whose books held a position at the week's end (it was not in "
+        "accounts.yaml for the week's run or its postmortem): what it held and why it has no row",
+    )
     late: LateRun | None = Field(
         None,
         description="`postmortem` closed its week more than a day after the week's scheduled postmortem (said in a "

@@ -183,6 +183,8 @@ def print_postmortem(out: Output, report: PostmortemResult) -> None:
         out.line(f"NEVER SENT: {note}")
     for note in report.models_kept:
         out.line(f"MODEL KEPT: {note}")
+    for note in report.without_rows:
+        out.line(f"NO ROW: {note}")
 
 
 def _indicator(outcome: IndicatorOutcome) -> str:
