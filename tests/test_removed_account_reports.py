@@ -9,6 +9,7 @@ had no start-of-week valuation, though the curve knows the close before the week
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -56,3 +57,25 @@ def test_a_postmortem_names_an_account_out_of_the_config_that_held_a_position(
         text = runner.invoke(app, [*args, "postmortem", "--week", "2026-01-07"])
         assert text.exit_code == 0, text.output
         assert f"NO ROW: acct_4 has no row but its books held {holding}" in text.stdout, args
+
+
+def test_status_gives_the_week_pnl_of_an_account_put_back_after_its_weeks_run(
+    wednesday_week: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = _without_acct_4(tmp_path / "config")
+    _removed_holding(wednesday_week, monkeypatch, config)
+    for at in ("2026-01-13T16:31", "2026-01-14T08:01"):  # the postmortem, then the next week's run, without acct_4
+        monkeypatch.setenv("LLMTRADE_NOW", f"{at}:00-05:00")
+        assert runner.invoke(app, ["--config", str(config), "-q", "run-due"]).exit_code == 0
+    valued = {e.week_id for e in stored_events(wednesday_week, type="AccountValued", account_id="acct_4")}
+    assert valued == {date(2026, 1, 7)}  # the week's run valued it; the next one, without it, did not
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-14T17:00:00-05:00")  # acct_4 back (the packaged config)
+    shown = runner.invoke(app, ["status", "--json"])
+    assert shown.exit_code == 0, shown.output
+    [acct_4] = [a for a in json.loads(shown.stdout)["accounts"] if a["account_id"] == "acct_4"]
+    board = runner.invoke(app, ["leaderboard", "--json"])
+    assert board.exit_code == 0, board.output
+    [curve] = [c for c in json.loads(board.stdout)["curves"] if c["name"] == "acct_4"]
+    before = curve["equity"][curve["sessions"].index("2026-01-13")]  # the close before the week
+    assert acct_4["week_pnl"] is not None, shown.stdout
+    assert acct_4["week_pnl"] == pytest.approx(acct_4["equity"] - before, abs=0.01)

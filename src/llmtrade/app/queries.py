@@ -36,6 +36,7 @@ from llmtrade.app.status_prices import (
     unpriced_orders,
     unread_prices,
 )
+from llmtrade.app.status_week import week_pnl
 from llmtrade.app.week_mode import as_books_priced, mixed_books_note
 from llmtrade.brokers.fills import look_at
 from llmtrade.brokers.reconcile import look, our_order_ids
@@ -66,7 +67,6 @@ from llmtrade.market.splits import unrecorded_gap
 from llmtrade.risk.controls import breaker_state, trading_enabled
 from llmtrade.storage.bar_cache import BarCache
 from llmtrade.storage.event_store import EventStore
-from llmtrade.storage.projections import week_start_valued
 from llmtrade.storage.resets import recorded_resets
 from llmtrade.storage.splits import recorded_splits
 from llmtrade.workflows.account_reset import stretch_fills
@@ -295,7 +295,9 @@ def _standing(
         "broker": desk.broker.name,
         "equity": account.equity,
         "cash": account.cash,
-        "week_pnl": _week_pnl(events, week_id, desk.account.id, resets, scales, now, moved.get(desk.account.id, 0.0)),
+        "week_pnl": week_pnl(
+            events, week_id, desk.account.id, resets, scales, now, moved.get(desk.account.id, 0.0), closed=closed
+        ),
         "total_return": total_return(start_cash, now),
         "max_drawdown": _drawdown(None if closed is None else closed.equity, account, now),
         "hit_rate": hit_rate(trades),
@@ -324,26 +326,6 @@ def valued_scales(start_cash: float, resets: Sequence[BooksReset]) -> tuple[floa
         scales.append(ended / reset.balance if reset.balance > 0 and ended > 0 else scales[-1])
         began = reset.balance
     return tuple(scales)
-
-
-def _week_pnl(
-    events: EventStore,
-    week_id: date,
-    account_id: str,
-    resets: Sequence[BooksReset],
-    scales: Sequence[float],
-    now: float,
-    moved: float = 0.0,
-) -> float | None:
-    """The week's P/L in the dollars of its start valuation (None: none): the books' change since, chained across a
-    reset since (a balance set by hand mid-week is no P/L). `now`: the equity in the books' first dollars; `moved`: what
-    accounts.yaml's changed starting_cash adds to it, which the recorded start valuation does not hold."""
-    started = week_start_valued(events, week_id, account_id)
-    if started is None:
-        return None
-    valued, at = started
-    scale = scales[sum(1 for r in resets if r.at <= at)]
-    return round(now / scale - (valued.equity + moved), 2)
 
 
 def _our_fills(events: EventStore, desk: Desk) -> list[Fill]:

@@ -42,10 +42,12 @@ from llmtrade.storage.splits import recorded_splits
 
 class Closed(NamedTuple):
     """An account's equity at the books' closes (chained across its broker account's resets, in the dollars of its
-    first stretch) and `scales`: those dollars per dollar of its books in each stretch (analytics/curves.py Track)."""
+    first stretch), `scales`: those dollars per dollar of its books in each stretch (analytics/curves.py Track), and
+    `sessions`: the day of each close (none: no curve, the account at its starting cash)."""
 
     equity: tuple[float, ...]
     scales: tuple[float, ...] = (1.0,)
+    sessions: tuple[date, ...] = ()
 
 
 # Each account's closes; None where a held symbol's close is missing (a warning says which).
@@ -120,7 +122,7 @@ def closing_equity(
                 require_closes=True,
                 resets=resets.get(account.id, ()),
             )
-            out[account.id] = Closed(track.curve.equity, track.scales)
+            out[account.id] = Closed(track.curve.equity, track.scales, track.curve.sessions)
         except curves.MissingClose as exc:
             out[account.id] = None
             back = len(sessions) - sessions.index(exc.day)
