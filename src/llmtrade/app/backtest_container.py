@@ -66,6 +66,7 @@ class BacktestContainer(Container):
     # never come right ("run the same command again" would stop at it again).
     checks_prints: ClassVar[bool] = False
     pins_weeks: ClassVar[bool] = False  # every job of a backtest is offline on its one provider
+    config_changes: ClassVar[bool] = False  # one configuration for the whole range (app/backtest_config.py)
     # The look-ahead audit's cut: while set, markets built here hold no bar after this session day, and of `opened`
     # (the session open at the instant audited: a checkpoint's) its open alone.
     cutoff: date | None = None

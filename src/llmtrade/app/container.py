@@ -71,6 +71,9 @@ class Container:
     checks_prints: ClassVar[bool] = True
     # Whether a week's jobs are held to the mode and kind of prices it began with (app/week_mode.py): a backtest's are.
     pins_weeks: ClassVar[bool] = True
+    # Whether accounts.yaml may change between a week's runs (an account taken out mid-week, its books still holding):
+    # a backtest's configuration is one for its whole range, so its postmortems need not read every fill to find one.
+    config_changes: ClassVar[bool] = True
     settings: Settings
     loaded: LoadedConfig
     clock: Clock

@@ -303,7 +303,8 @@ def _postmortem(
     # An account out of accounts.yaml for the week (taken out mid-week, or put back after its weekly run) has no row,
     # though its books held a position through it: said, as status says it, not left for the reader to miss (a trial).
     ends = min(now, scheduled.at) if scheduled else now
-    held = orphaned_holdings(storage.events, {pm.account_id for pm in written}, until=ends)
+    configured = {pm.account_id for pm in written}
+    held = orphaned_holdings(storage.events, configured, until=ends) if app.config_changes else {}
     return PostmortemResult(
         run_id=bench.run_id,
         week_id=week_id,
