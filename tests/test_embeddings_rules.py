@@ -114,11 +114,11 @@ def test_an_in_body_code_given_as_a_float_or_a_string_is_read_as_a_number(code: 
     async def no_wait(_: float) -> None:
         return None
 
-    body = {"error": {"code": code, "message": "This model's maximum context length is 8192 tokens"}}
+    body = {"error": {"code": code, "message": "Invalid value for 'messages': expected an array"}}
     with fake_llm() as fake:
         fake.then(httpx.Response(200, json=body))
         client = OpenAICompatibleClient("openrouter", BASE_URL, "k", max_retries=2, sleep=no_wait)
-        with pytest.raises(LLMRequestRejected, match="maximum context length"):
+        with pytest.raises(LLMRequestRejected, match="Invalid value for 'messages'"):
             asyncio.run(client.send(ChatRequest(model="m/one", messages=(ChatMessage(role="user", content="hi"),))))
         assert len(fake.requests) == 1  # final at once, not retried as an upstream error
 

@@ -17,7 +17,7 @@ import respx
 
 from llmtrade.config.models import ModelRef
 from llmtrade.domain.events import LLMCallFailed
-from llmtrade.errors import LLMAuthRejected, LLMRequestRejected, TemporaryError
+from llmtrade.errors import LLMAuthRejected, LLMContextExceeded, TemporaryError
 from llmtrade.llm.embeddings import EmbeddingClient
 from llmtrade.llm.gateway import CallSite, LLMGateway, LLMMode
 from llmtrade.llm.http_client import OpenAICompatibleClient
@@ -62,7 +62,8 @@ def _in_200(error: dict[str, Any]) -> f.Step:
 
 @pytest.mark.parametrize(
     ("code", "kind"),
-    [(400, LLMRequestRejected), ("400", LLMRequestRejected), ("context_length_exceeded", LLMRequestRejected)],
+    # A prompt past the context window, in a code of any shape: final, and said as what it is (http_errors.refusal).
+    [(400, LLMContextExceeded), ("400", LLMContextExceeded), ("context_length_exceeded", LLMContextExceeded)],
 )
 def test_an_error_on_the_choice_with_a_4xx_code_is_a_final_refusal(storage: Storage, code: Any, kind: type) -> None:
     with fake_llm() as fake:
@@ -112,7 +113,7 @@ def test_a_rate_limit_in_a_200_said_in_words_is_waited_within_the_run(storage: S
 def test_a_word_code_of_a_final_refusal_in_a_200_is_final(storage: Storage) -> None:
     with fake_llm() as fake:
         fake.then(_in_200({"code": "context_length_exceeded", "type": "invalid_request_error", "message": TOO_LONG}))
-        with pytest.raises(LLMRequestRejected, match="maximum context length"):
+        with pytest.raises(LLMContextExceeded, match="maximum context length"):
             _text(storage)
     assert len(fake.requests) == 1
 
@@ -131,7 +132,7 @@ def test_asks_turn_reads_an_error_on_the_choice_by_its_code(storage: Storage) ->
     body = f.error_mid_answer(code=400, message=TOO_LONG)({"model": "m/ask", "messages": []}).body
     with respx.mock() as mock:
         mock.post("https://llm.test/v1/chat/completions").mock(return_value=httpx.Response(200, json=body))
-        with pytest.raises(LLMRequestRejected) as caught:
+        with pytest.raises(LLMContextExceeded) as caught:
             asyncio.run(chat.turn([{"role": "user", "content": "why?"}], [], AskSite(role="ask", run_id="run-ask")))
     assert not isinstance(caught.value, TemporaryError) and "maximum context length" in str(caught.value)
 
@@ -153,6 +154,6 @@ def test_the_embeddings_client_waits_a_word_coded_rate_limit_and_refuses_a_word_
     refused = {"error": {"code": "context_length_exceeded", "type": "invalid_request_error", "message": TOO_LONG}}
     route.side_effect = None
     route.return_value = httpx.Response(200, json=refused)
-    with pytest.raises(LLMRequestRejected, match="maximum context length"):
+    with pytest.raises(LLMContextExceeded, match="maximum context length"):
         client.post("text-embedding-3-small", ["a"])
     assert route.call_count == 3  # the two above, and this one: not retried

@@ -605,13 +605,13 @@ def test_an_error_inside_a_200_with_a_4xx_code_is_final(storage: Storage) -> Non
     too_long = "This endpoint's maximum context length is 8192 tokens. However, you requested about 9000 tokens"
     with fake_llm() as fake:
         fake.then(f.error_body(200, 400, too_long))
-        with pytest.raises(LLMRequestRejected) as caught:
+        with pytest.raises(LLMContextExceeded) as caught:  # a prompt past the window, said as what it is
             _text(_gateway(storage))
     assert len(fake.requests) == 1
     assert "maximum context length is 8192 tokens" in str(caught.value)
     assert not isinstance(caught.value, TemporaryError)
     [failed] = _failed(storage)
-    assert failed.error_type == "LLMRequestRejected"
+    assert failed.error_type == "LLMContextExceeded"
 
 
 def test_an_error_inside_a_200_with_code_402_or_408_is_temporary(storage: Storage) -> None:

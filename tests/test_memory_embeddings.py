@@ -9,7 +9,7 @@ import pytest
 import respx
 
 from llmtrade.domain.embedding_calls import EmbeddingCallCompleted, EmbeddingCallFailed
-from llmtrade.errors import LLMRateLimited, LLMRequestRejected, LLMUnavailable, ReplayMiss
+from llmtrade.errors import LLMContextExceeded, LLMRateLimited, LLMRequestRejected, LLMUnavailable, ReplayMiss
 from llmtrade.llm.embeddings import (
     EmbeddingClient,
     EmbeddingDimensionMismatch,
@@ -94,11 +94,11 @@ def test_a_refusal_with_openrouter_metadata_is_rejected_at_once_with_the_upstrea
             },
         )
     )
-    with pytest.raises(LLMRequestRejected, match="maximum context length"):
+    with pytest.raises(LLMContextExceeded, match="maximum context length"):
         _embeddings(storage).embed(["a"])
     assert route.call_count == 1
     (failed,) = _recorded(storage, EmbeddingCallFailed)
-    assert failed.error_type == "LLMRequestRejected" and "upstream provider OpenAI" in failed.error
+    assert failed.error_type == "LLMContextExceeded" and "upstream provider OpenAI" in failed.error
 
 
 @respx.mock

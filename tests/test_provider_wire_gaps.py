@@ -11,7 +11,13 @@ import pytest
 import respx
 
 from llmtrade.domain.events import LLMCallFailed
-from llmtrade.errors import LLMContentFiltered, LLMNoEndpoint, LLMRateLimited, LLMRequestRejected
+from llmtrade.errors import (
+    LLMContentFiltered,
+    LLMContextExceeded,
+    LLMNoEndpoint,
+    LLMRateLimited,
+    LLMRequestRejected,
+)
 from llmtrade.llm.http_client import OpenAICompatibleClient
 from llmtrade.llm.records import CallSite
 from llmtrade.llm.tool_chat import ToolChat
@@ -265,3 +271,38 @@ def test_a_max_tokens_refusal_naming_no_lower_most_is_final() -> None:
         with pytest.raises(LLMRequestRejected, match="at most 8192"):
             asyncio.run(client.send(REQUEST))
     assert route.call_count == 1
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        {
+            "message": "This model's maximum context length is 128000 tokens. However, your messages resulted in "
+            "130512 tokens. Please reduce the length of the messages.",
+            "type": "invalid_request_error",
+            "param": "messages",
+            "code": "context_length_exceeded",
+        },
+        {"type": "invalid_request_error", "message": "prompt is too long: 208319 tokens > 200000 maximum"},
+        {"message": "Input too long for the model", "type": "invalid_request_error", "code": "context_length_exceeded"},
+        {
+            "message": "The input token count (1048577) exceeds the maximum number of tokens allowed (1048576).",
+            "status": "INVALID_ARGUMENT",
+            "code": 400,
+        },
+    ],
+    ids=["openai", "anthropic", "code-only", "gemini"],
+)
+def test_a_400_for_a_prompt_past_the_context_window_is_context_exceeded_with_the_providers_words(
+    error: dict[str, object],
+) -> None:
+    """The same failure as a reply whose finish reason says the window filled (LLMContextExceeded), sent as a 400
+    before anything is generated: it was a plain rejected request, whose message said nothing of what mends it."""
+    client = OpenAICompatibleClient("prov", BASE, "k", sleep=Sleeps())
+    with respx.mock(assert_all_called=True) as mock:
+        route = mock.post(f"{BASE}/chat/completions").mock(return_value=httpx.Response(400, json={"error": error}))
+        with pytest.raises(LLMContextExceeded) as raised:
+            asyncio.run(client.send(REQUEST))
+    said = str(raised.value)
+    assert str(error["message"]) in said and "memory.token_budget" in said and "context window" in said, said
+    assert route.call_count == 1 and raised.value.exit_code == 1 and not raised.value.billed

@@ -407,8 +407,10 @@ class LLMTruncated(LLMBadReply, OperationalError):
 
 
 class LLMContextExceeded(LLMBadReply, OperationalError):
-    """The prompt and the answer filled the model's context window (finish_reason model_context_window_exceeded):
-    asking again with a larger max_tokens cannot help, the same prompt fills it again; final."""
+    """The prompt and the answer filled the model's context window (finish_reason model_context_window_exceeded), or a
+    400 said the prompt does not fit it ("maximum context length is N tokens", "prompt is too long"): asking again
+    with a larger max_tokens cannot help, the same prompt fills it again; final for this run, but mended by a
+    shorter prompt, so never held for a rerun (pipeline/retry.holdable)."""
 
 
 class LLMContentFiltered(LLMBadReply, OperationalError):

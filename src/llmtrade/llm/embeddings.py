@@ -39,6 +39,7 @@ from llmtrade.domain.embedding_calls import EmbeddingCallCompleted, EmbeddingCal
 from llmtrade.domain.events import EventSink, NewEvent
 from llmtrade.domain.streams import llm_stream
 from llmtrade.errors import (
+    LLMContextExceeded,
     LLMRequestRejected,
     LLMUnavailable,
     OperationalError,
@@ -347,7 +348,14 @@ class Embeddings:
                     raise EmbeddingDimensionMismatch(
                         f"{self.model} returned {len(reply.vectors[0])} dimensions, earlier vectors had {self._dims}"
                     )
-            except (LLMUnavailable, LLMRequestRejected, EmbeddingMalformed, EmbeddingDimensionMismatch) as exc:
+            # A text past the model's input length is a 400 context error (http_errors.refusal): recorded too.
+            except (
+                LLMUnavailable,
+                LLMRequestRejected,
+                LLMContextExceeded,
+                EmbeddingMalformed,
+                EmbeddingDimensionMismatch,
+            ) as exc:
                 self._append(self._failed(texts, chars, batch_key, exc))
                 raise
             fresh = {keys[i]: v for i, v in zip(missing, reply.vectors, strict=True)}

@@ -1,7 +1,7 @@
 """A provider's error body that is not JSON, as a reason to show (llm/http_errors.py and the clients read it): a
 proxy's or CDN's HTML error page by its title and heading, anything else by its start; and whether a 404 came from a
 server's router (no such path) rather than from the provider (no such model); and the most output tokens a 400 says
-the model takes."""
+the model takes, or that the prompt does not fit its context window."""
 
 from __future__ import annotations
 
@@ -66,3 +66,20 @@ def most_output_tokens(status: int, reason: str) -> int | None:
     """The most output tokens a 400 whose reason is `reason` says the model takes (_MOST_TOKENS), else None."""
     found = _MOST_TOKENS.search(reason) if status == 400 else None
     return int(next(group for group in found.groups() if group)) if found else None
+
+
+# How a 400 says the prompt (with max_tokens) does not fit the model's context window: OpenAI's and vLLM's "This
+# model's maximum context length is N tokens" (code context_length_exceeded), OpenRouter's "This endpoint's maximum
+# context length is N tokens", Anthropic's "prompt is too long: N tokens > M maximum", Gemini's "The input token count
+# (N) exceeds the maximum number of tokens allowed (M)". The same failure as a reply whose window filled
+# (replies._CONTEXT_FULL), sent before anything was generated.
+_CONTEXT_FULL = re.compile(
+    r"maximum context length is \d+|context_length_exceeded|prompt is too long"
+    r"|input token count \(?\d+\)? exceeds the maximum",
+    re.IGNORECASE,
+)
+
+
+def context_full(status: int, reason: str, body: str) -> bool:
+    """Whether a 400 (its `reason` shown, its whole `body`) says the prompt does not fit the context window."""
+    return status == 400 and bool(_CONTEXT_FULL.search(reason) or _CONTEXT_FULL.search(body[:10000]))

@@ -14,13 +14,14 @@ import httpx
 from llmtrade.errors import (
     LLMAuthRejected,
     LLMContentFiltered,
+    LLMContextExceeded,
     LLMNoEndpoint,
     LLMOutOfCredits,
     LLMRateLimited,
     LLMRequestRejected,
     StructuredOutputRefused,
 )
-from llmtrade.llm.error_pages import body_text, no_such_path
+from llmtrade.llm.error_pages import body_text, context_full, no_such_path
 from llmtrade.llm.replies import error_detail
 from llmtrade.retry_after import retry_after_seconds
 
@@ -332,10 +333,11 @@ def refusal(
     that names no wait, or whose wait is longer than `max_retry_after`, is LLMRateLimited at once; 402 is
     LLMOutOfCredits (temporary: fixed by a top-up), unless its Retry-After is one the run may wait (OpenRouter's
     in-flight budget, which passes); a 403 of OpenRouter's moderation is LLMContentFiltered (final: the same prompt is
-    flagged again); 401/403, and Google's 400 for a key (_KEY_REFUSED), LLMAuthRejected; with `mode` (the response
-    format asked: json_schema or json_object) a 400/404/422 whose words refuse that format is StructuredOutputRefused;
-    404 or a redirect (3xx, never followed) LLMNoEndpoint naming where it points (fixed by the user: a rerun asks
-    again); any other 4xx LLMRequestRejected.
+    flagged again); 401/403, and Google's 400 for a key (_KEY_REFUSED), LLMAuthRejected; a 400 for a prompt past the
+    context window (error_pages.context_full) LLMContextExceeded, as a reply whose window filled; with `mode` (the
+    response format asked: json_schema or json_object) a 400/404/422 whose words refuse that format is
+    StructuredOutputRefused; 404 or a redirect (3xx, never followed) LLMNoEndpoint naming where it points (fixed by the
+    user: a rerun asks again); any other 4xx LLMRequestRejected.
     `asked`: what was refused, in the message ("the request for", "to embed with"); `said`: how the status came
     ("HTTP 429", "HTTP 200 carrying error 502")."""
     wait = retry_after(response)
@@ -371,6 +373,12 @@ def refusal(
             return Retryable(f"{said}: {reason}", wait)
         return out_of_credits(provider, model, f"{said}: {reason}", limit)
     message = f"{provider} refused {asked} {model}: {said}: {reason}"
+    if context_full(status, reason, response.text):
+        return LLMContextExceeded(
+            f"{message}: the input and max_tokens do not fit the model's context window; shorten the prompt "
+            "(models.yaml memory.token_budget, a prompt override), lower max_tokens, or use a model with a larger "
+            "context window; the rerun after the fix asks again"
+        )
     if status == 403 and (flagged := _flagged(response)) is not None:
         return LLMContentFiltered(f"{provider} flagged the request for {model} in moderation ({flagged}): {reason}")
     if status in (401, 403) or (status == 400 and _key_refused(reason, response)):

@@ -37,7 +37,14 @@ from typing import Generic, TypeVar
 from llmtrade.config.models import ModelRef
 from llmtrade.domain.events import AnswerHeld, EventPayload, FailureHeld, InputsMissing, NewEvent, StageDeferred
 from llmtrade.domain.streams import held_stream
-from llmtrade.errors import LLMAuthRejected, LlmtradeError, OperationalError, TemporaryError, Waiting
+from llmtrade.errors import (
+    LLMAuthRejected,
+    LLMContextExceeded,
+    LlmtradeError,
+    OperationalError,
+    TemporaryError,
+    Waiting,
+)
 from llmtrade.fanout import first_stop
 from llmtrade.storage.event_store import EventStore
 
@@ -93,9 +100,11 @@ def failure_type(error: BaseException) -> str:
 
 
 def holdable(error: BaseException) -> bool:
-    """A final failure a rerun takes as it is (FailureHeld): not a temporary one (asked again), and not a refused key
-    or account (LLMAuthRejected, 401/403, and LLMNoEndpoint, 404: fixed by the user, then asked again)."""
-    return not is_temporary(error) and not isinstance(error, LLMAuthRejected)
+    """A final failure a rerun takes as it is (FailureHeld): not a temporary one (asked again), not a refused key
+    or account (LLMAuthRejected, 401/403, and LLMNoEndpoint, 404: fixed by the user, then asked again), and not a
+    prompt past the model's context window (LLMContextExceeded): what mends that (models.yaml memory.token_budget,
+    the research and the universe the prompt shows) is not in the held `basis`, so held it outlived the fix."""
+    return not is_temporary(error) and not isinstance(error, (LLMAuthRejected, LLMContextExceeded))
 
 
 def is_temporary(error: BaseException) -> bool:
@@ -185,7 +194,10 @@ async def settle(
             else ""
         )
         if refused := {key: error for key, error in final.items() if key not in kept_final}:
-            gone += f"; refused, asked again once the key, account or model is fixed: {'; '.join(_reasons(refused))}"
+            gone += (
+                "; refused, asked again once the key, account or model is fixed (or the prompt fits the context "
+                f"window): {'; '.join(_reasons(refused))}"
+            )
         raise Waiting(
             f"{stage}: waiting for {', '.join(temporary)} ({'; '.join(_reasons(temporary))}){gone}{kept}. "
             f"Nothing final was stored: a rerun asks them again {until}, then goes on without them"
