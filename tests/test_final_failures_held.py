@@ -139,6 +139,8 @@ def test_a_held_failure_is_asked_again_once_the_providers_settings_that_caused_i
         # Mended by a shorter prompt (models.yaml memory.token_budget, a prompt override), which the held basis does
         # not cover: held, it outlived the fix and the PM stayed flat all week.
         (400, "This model's maximum context length is 128000 tokens. However, your messages resulted in 130512 tokens"),
+        # Google's refusal of the caller's region: mended by calling from elsewhere (a base_url, a proxy).
+        (400, "User location is not supported for the API use."),
     ],
 )
 def test_a_refused_key_or_a_missing_endpoint_is_not_held_so_the_rerun_after_the_fix_asks_again(

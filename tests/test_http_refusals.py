@@ -5,6 +5,7 @@ out-of-credits account is told apart the same way whether the week's chat or the
 from __future__ import annotations
 
 import asyncio
+import json
 
 import httpx
 import pytest
@@ -12,6 +13,7 @@ import respx
 
 from llmtrade.errors import (
     LLMAuthRejected,
+    LLMLocationRefused,
     LLMNoEndpoint,
     LLMOutOfCredits,
     LLMRateLimited,
@@ -39,6 +41,12 @@ GOOGLE_KEY_INVALID = {
     ],
 }
 
+GOOGLE_LOCATION = {
+    "code": 400,
+    "message": "User location is not supported for the API use.",
+    "status": "FAILED_PRECONDITION",
+}
+
 CASES = [
     (httpx.Response(401, json={"error": {"message": "No auth credentials found"}}), LLMAuthRejected),
     (httpx.Response(403, json={"error": {"message": "key disabled"}}), LLMAuthRejected),
@@ -61,6 +69,9 @@ CASES = [
         ),
         LLMAuthRejected,
     ),
+    # Google refuses a call from a region it does not serve with a 400 FAILED_PRECONDITION: the account's place, not
+    # the request, mended by calling from elsewhere; never held for the rerun after the move.
+    (httpx.Response(400, json=[{"error": GOOGLE_LOCATION}]), LLMLocationRefused),
 ]
 
 
@@ -95,7 +106,7 @@ def test_both_clients_read_an_error_status_as_the_same_kind_of_failure(
     assert type(chat) is kind, chat
     assert type(embed) is kind, embed
     assert "prov" in str(chat) and "prov" in str(embed)
-    if kind is LLMAuthRejected:
+    if kind is LLMAuthRejected:  # a refused location says what mends it instead (the test below)
         assert "API key" in str(chat) and "API key" in str(embed)
 
 
@@ -130,3 +141,22 @@ def test_a_proxys_html_error_page_is_told_by_its_title_by_every_client(status: i
 def test_a_body_that_is_neither_json_nor_html_is_shown_as_it_came() -> None:
     chat = _chat(httpx.Response(502, text="upstream connect error or disconnect/reset before headers"))
     assert "upstream connect error or disconnect/reset before headers" in str(chat)
+
+
+def test_a_refused_location_says_what_it_is_and_what_mends_it_whoever_relays_it() -> None:
+    """Held as a final rejected request ("refused the request for m/one: HTTP 400: User location is not supported"),
+    it read as a bad request and outlived the move to a supported region. Relayed by OpenRouter it comes in its
+    metadata.raw."""
+    relayed = {
+        "error": {
+            "code": 400,
+            "message": "Provider returned error",
+            "metadata": {"provider_name": "Google AI Studio", "raw": json.dumps({"error": GOOGLE_LOCATION})},
+        }
+    }
+    for response in (httpx.Response(400, json=[{"error": GOOGLE_LOCATION}]), httpx.Response(400, json=relayed)):
+        error = _chat(response)
+        assert type(error) is LLMLocationRefused and isinstance(error, LLMAuthRejected), error
+        said = str(error)
+        assert "User location is not supported" in said and "region" in said and "base_url" in said, said
+        assert "API key" not in said and error.exit_code == 1, said

@@ -361,6 +361,12 @@ class LLMAuthRejected(LLMRequestRejected):
     account, so never held for a rerun (pipeline/retry): the rerun after the fix asks again."""
 
 
+class LLMLocationRefused(LLMAuthRejected):
+    """The provider refuses calls from where they come (Google's 400 FAILED_PRECONDITION "User location is not
+    supported for the API use"): the account's or the caller's region, not the request; mended by calling from a
+    supported one (a base_url, a proxy, Vertex AI), so, as a refused key, never held for a rerun."""
+
+
 class LLMNoEndpoint(LLMAuthRejected):
     """HTTP 404: nothing at the provider serves the model for this account (an unknown model, or OpenRouter's "No
     endpoints found matching your data policy"): fixed in the account's settings or models.yaml, so, as a refused

@@ -1,7 +1,7 @@
 """A provider's error body that is not JSON, as a reason to show (llm/http_errors.py and the clients read it): a
 proxy's or CDN's HTML error page by its title and heading, anything else by its start; and whether a 404 came from a
-server's router (no such path) rather than from the provider (no such model); and the most output tokens a 400 says
-the model takes, or that the prompt does not fit its context window."""
+server's router (no such path) rather than from the provider (no such model); and what a 400 says: the most output
+tokens the model takes, a prompt past its context window, a refused key or caller's region."""
 
 from __future__ import annotations
 
@@ -83,3 +83,23 @@ _CONTEXT_FULL = re.compile(
 def context_full(status: int, reason: str, body: str) -> bool:
     """Whether a 400 (its `reason` shown, its whole `body`) says the prompt does not fit the context window."""
     return status == 400 and bool(_CONTEXT_FULL.search(reason) or _CONTEXT_FULL.search(body[:10000]))
+
+
+# Google refuses a key not valid, expired or unknown with a 400 INVALID_ARGUMENT (its ErrorInfo reason API_KEY_INVALID),
+# where the others send a 401: a refused key all the same (LLMAuthRejected, never held for a rerun after the fix).
+_KEY_REFUSED = re.compile(r"API_KEY_INVALID|API key (?:not valid|expired|not found)", re.IGNORECASE)
+
+
+def key_refused(status: int, reason: str, body: str) -> bool:
+    """Whether a 400 (its `reason` shown, its whole `body`) refuses the key (_KEY_REFUSED)."""
+    return status == 400 and bool(_KEY_REFUSED.search(reason) or _KEY_REFUSED.search(body[:10000]))
+
+
+# Google's refusal of the caller's region (400 FAILED_PRECONDITION, "User location is not supported for the API use."),
+# also relayed by OpenRouter in its metadata.raw: the account's place, not the request.
+_LOCATION = re.compile(r"User location is not supported", re.IGNORECASE)
+
+
+def location_refused(status: int, reason: str, body: str) -> bool:
+    """Whether a 400 (its `reason` shown, its whole `body`) refuses the region the call comes from."""
+    return status == 400 and bool(_LOCATION.search(reason) or _LOCATION.search(body[:10000]))

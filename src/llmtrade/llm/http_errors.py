@@ -15,13 +15,14 @@ from llmtrade.errors import (
     LLMAuthRejected,
     LLMContentFiltered,
     LLMContextExceeded,
+    LLMLocationRefused,
     LLMNoEndpoint,
     LLMOutOfCredits,
     LLMRateLimited,
     LLMRequestRejected,
     StructuredOutputRefused,
 )
-from llmtrade.llm.error_pages import body_text, context_full, no_such_path
+from llmtrade.llm.error_pages import body_text, context_full, key_refused, location_refused, no_such_path
 from llmtrade.llm.replies import error_detail
 from llmtrade.retry_after import retry_after_seconds
 
@@ -296,15 +297,6 @@ FORMAT_REFUSED = re.compile(
 )
 
 
-# Google refuses a key not valid, expired or unknown with a 400 INVALID_ARGUMENT (its ErrorInfo reason API_KEY_INVALID),
-# where the others send a 401: a refused key all the same (LLMAuthRejected, never held for a rerun after the fix).
-_KEY_REFUSED = re.compile(r"API_KEY_INVALID|API key (?:not valid|expired|not found)", re.IGNORECASE)
-
-
-def _key_refused(reason: str, response: httpx.Response) -> bool:
-    return bool(_KEY_REFUSED.search(reason) or _KEY_REFUSED.search(response.text[:10000]))
-
-
 class Retryable(Exception):
     """A failure another attempt may not meet; `retry_after`: the seconds the provider asked to wait (None: unsaid)."""
 
@@ -333,11 +325,12 @@ def refusal(
     that names no wait, or whose wait is longer than `max_retry_after`, is LLMRateLimited at once; 402 is
     LLMOutOfCredits (temporary: fixed by a top-up), unless its Retry-After is one the run may wait (OpenRouter's
     in-flight budget, which passes); a 403 of OpenRouter's moderation is LLMContentFiltered (final: the same prompt is
-    flagged again); 401/403, and Google's 400 for a key (_KEY_REFUSED), LLMAuthRejected; a 400 for a prompt past the
-    context window (error_pages.context_full) LLMContextExceeded, as a reply whose window filled; with `mode` (the
-    response format asked: json_schema or json_object) a 400/404/422 whose words refuse that format is
-    StructuredOutputRefused; 404 or a redirect (3xx, never followed) LLMNoEndpoint naming where it points (fixed by the
-    user: a rerun asks again); any other 4xx LLMRequestRejected.
+    flagged again); 401/403, and Google's 400 for a key (error_pages.key_refused), LLMAuthRejected (its 400 for the
+    caller's region LLMLocationRefused, one kind of it); a 400 for a prompt past the context window
+    (error_pages.context_full) LLMContextExceeded, as a reply whose window filled; with `mode` (the response format
+    asked: json_schema or json_object) a 400/404/422 whose words refuse that format is StructuredOutputRefused; 404
+    or a redirect (3xx, never followed) LLMNoEndpoint naming where it points (fixed by the user: a rerun asks again);
+    any other 4xx LLMRequestRejected.
     `asked`: what was refused, in the message ("the request for", "to embed with"); `said`: how the status came
     ("HTTP 429", "HTTP 200 carrying error 502")."""
     wait = retry_after(response)
@@ -381,7 +374,13 @@ def refusal(
         )
     if status == 403 and (flagged := _flagged(response)) is not None:
         return LLMContentFiltered(f"{provider} flagged the request for {model} in moderation ({flagged}): {reason}")
-    if status in (401, 403) or (status == 400 and _key_refused(reason, response)):
+    if location_refused(status, reason, response.text):
+        return LLMLocationRefused(
+            f"{message}; {provider} does not serve calls from this region (the account's or the machine's location, "
+            "not the request): call it from a supported region (a base_url or proxy there in models.yaml, or Vertex "
+            "AI) or use another provider; the rerun after the move asks again"
+        )
+    if status in (401, 403) or key_refused(status, reason, response.text):
         return LLMAuthRejected(f"{message}; check the provider's API key and account")
     if (
         mode in ("json_schema", "json_schema_core", "json_object")
