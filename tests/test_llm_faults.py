@@ -256,6 +256,22 @@ def test_a_safety_stop_or_a_refusal_is_not_asked_again(storage: Storage, finish:
     assert len(fake.requests) == 1
 
 
+def test_a_refusal_beside_content_is_the_models_refusal_not_its_answer(storage: Storage) -> None:
+    """OpenAI's `message.refusal` says the model declined (its SDK parses a structured answer only when no refusal is
+    set: openai-python `maybe_parse_content`); a reply with both took the content as the answer and dropped the
+    refusal, so a declined pitch could be traded and no event said the model had refused."""
+    refused = "I can't provide investment advice."
+    with fake_llm() as fake:
+        fake.then(f.refusal(refused, with_content=True), f.answer())
+        with pytest.raises(LLMContentFiltered, match="refused to answer: I can't provide investment advice"):
+            _ask(_gateway(storage))
+    assert len(fake.requests) == 1  # final at once, as a refusal with no content is: not repaired
+    [failed] = _failed(storage)
+    assert failed.error_type == "LLMContentFiltered" and refused in failed.error and failed.billed
+    assert failed.answer and "SPY" in failed.answer  # the content that came beside it, kept in the event
+    assert _done(storage) == []
+
+
 def test_a_structured_answer_cut_by_gemini_max_tokens_is_repaired_as_a_truncation(storage: Storage) -> None:
     with fake_llm() as fake:
         fake.then(f.stopped("MAX_TOKENS"), f.answer())

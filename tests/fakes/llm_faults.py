@@ -162,9 +162,10 @@ def content_filter(partial: str = "") -> Step:
     return lambda req: Fault(200, _reply(req, content=partial or None, finish="content_filter"))
 
 
-def refusal(text: str = "I can't help with that.") -> Step:
-    """OpenAI structured outputs: content null and the model's refusal in `message.refusal`."""
-    return lambda req: Fault(200, _reply(req, content=None, refusal=text))
+def refusal(text: str = "I can't help with that.", *, with_content: bool = False) -> Step:
+    """OpenAI structured outputs: content null and the model's refusal in `message.refusal`; `with_content`: the
+    good answer's content beside it, as OpenAI may send both."""
+    return lambda req: Fault(200, _reply(req, content=good_content(req) if with_content else None, refusal=text))
 
 
 def tool_call_only() -> Step:

@@ -6,7 +6,7 @@ Shapes seen in the wild (OpenAI, OpenRouter and the providers behind it, vLLM, O
 - the text only in `message.reasoning` / `reasoning_content` (reasoning models with a small budget);
 - a `<think>...</think>` block before the answer (DeepSeek-R1, Qwen3 without a reasoning parser), or
   only the closing tag when the chat template opened the block in the prompt;
-- `message.refusal` set instead of content;
+- `message.refusal` set instead of content, or beside it (a refusal all the same);
 - `finish_reason` "length" (cut at max_tokens), "content_filter", "error" (OpenRouter relays an
   upstream failure inside an HTTP 200, with `choices[].error`), "tool_calls"; or the upstream's own
   words in it or in `native_finish_reason` (Gemini's MAX_TOKENS, SAFETY, RECITATION, OTHER; Anthropic's
@@ -257,8 +257,10 @@ def normalise_reply(data: Any, *, provider: str, model: str, reasoning_as_answer
             f"{len(text)} characters of answer): {spent}",
             **partial,
         )
-    if refused and not text:
-        raise LLMContentFiltered(f"{who} refused to answer: {refused}", **partial)
+    if refused:
+        # A refusal means the model declined, even with content beside it (OpenAI may send both; its SDK parses a
+        # structured answer only when no refusal is set): the content is not its answer, but kept in the call's event.
+        raise LLMContentFiltered(f"{who} refused to answer: {refused}{got}", **partial)
     if text:
         return NormalReply(text=text, usage=usage, finish_reason=finish, reasoning=reasoning, think=think)
     if reasoning and reasoning_as_answer:
