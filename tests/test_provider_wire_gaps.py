@@ -306,3 +306,65 @@ def test_a_400_for_a_prompt_past_the_context_window_is_context_exceeded_with_the
     said = str(raised.value)
     assert str(error["message"]) in said and "memory.token_budget" in said and "context window" in said, said
     assert route.call_count == 1 and raised.value.exit_code == 1 and not raised.value.billed
+
+
+@pytest.mark.parametrize(
+    ("said", "room"),
+    [
+        (
+            "This endpoint's maximum context length is 131072 tokens. However, you requested about 135010 tokens "
+            "(119010 of text input, 16000 in the output). Please reduce the length of either one, or use the "
+            '"middle-out" transform to compress your prompt automatically.',
+            131072 - 119010 - 2380,
+        ),
+        (
+            "This endpoint's maximum context length is 131072 tokens. However, you requested about 135010 tokens "
+            "(117010 of text input, 2000 of tool input, 16000 in the output). Please reduce the length of either one.",
+            131072 - 119010 - 2380,
+        ),
+        (
+            "This model's maximum context length is 32768 tokens. However, you requested 40000 tokens (24000 in the "
+            "messages, 16000 in the completion). Please reduce the length of the messages or completion.",
+            32768 - 24000 - 480,
+        ),
+    ],
+    ids=["openrouter", "openrouter-tools", "vllm"],
+)
+def test_max_tokens_past_the_room_the_prompt_leaves_is_asked_again_once_within_it(said: str, room: int) -> None:
+    """A truncation's repair asks twice the max_tokens: beside a long prompt, more than the window has room for, and
+    OpenRouter (vLLM too) refuses with a 400 naming the window and the input's tokens. The call failed (a rejected
+    request, then context-exceeded) where the answer would have fitted in the room the prompt leaves."""
+    refused = httpx.Response(400, json={"error": {"message": said, "code": 400}})
+    client = OpenAICompatibleClient("openrouter", BASE, "k", sleep=Sleeps())
+    request = REQUEST.model_copy(update={"max_tokens": 16000})
+    with respx.mock(assert_all_called=True) as mock:
+        route = mock.post(f"{BASE}/chat/completions").mock(
+            side_effect=[refused, httpx.Response(200, json=ANSWER), httpx.Response(200, json=ANSWER)]
+        )
+        first = asyncio.run(client.send(request))
+        again = asyncio.run(client.send(REQUEST.model_copy(update={"max_tokens": 8000})))
+    sent = [json.loads(call.request.content)["max_tokens"] for call in route.calls]
+    # The room is the prompt's, not the model's: a later call (a shorter prompt) is asked at its own max_tokens.
+    assert sent == [16000, room, 8000]
+    assert first.content == "Fine." and first.attempts == 2 and again.reasked is None
+    assert first.reasked is not None and "max_tokens 16000" in first.reasked and str(room) in first.reasked
+
+
+def test_a_prompt_that_leaves_no_room_or_a_second_refusal_is_context_exceeded() -> None:
+    full = (
+        "This endpoint's maximum context length is 131072 tokens. However, you requested about 147000 tokens "
+        "(131000 of text input, 16000 in the output)."
+    )
+    close = (
+        "This endpoint's maximum context length is 131072 tokens. However, you requested about 135010 tokens "
+        "(119010 of text input, 16000 in the output)."
+    )
+    request = REQUEST.model_copy(update={"max_tokens": 16000})
+    for said, calls in ((full, 1), (close, 2)):  # no room at all; room, refused again (asked once, not again)
+        client = OpenAICompatibleClient("openrouter", BASE, "k", sleep=Sleeps())
+        refused = httpx.Response(400, json={"error": {"message": said, "code": 400}})
+        with respx.mock(assert_all_called=True) as mock:
+            route = mock.post(f"{BASE}/chat/completions").mock(return_value=refused)
+            with pytest.raises(LLMContextExceeded, match="131072 tokens"):
+                asyncio.run(client.send(request))
+        assert route.call_count == calls

@@ -1,7 +1,8 @@
 """A provider's error body that is not JSON, as a reason to show (llm/http_errors.py and the clients read it): a
 proxy's or CDN's HTML error page by its title and heading, anything else by its start; and whether a 404 came from a
 server's router (no such path) rather than from the provider (no such model); and what a 400 says: the most output
-tokens the model takes, a prompt past its context window, a refused key or caller's region."""
+tokens the model takes, a prompt past its context window (and the room it leaves), a refused key or caller's
+region."""
 
 from __future__ import annotations
 
@@ -103,3 +104,26 @@ _LOCATION = re.compile(r"User location is not supported", re.IGNORECASE)
 def location_refused(status: int, reason: str, body: str) -> bool:
     """Whether a 400 (its `reason` shown, its whole `body`) refuses the region the call comes from."""
     return status == 400 and bool(_LOCATION.search(reason) or _LOCATION.search(body[:10000]))
+
+
+# How a 400 names the window and the prompt's tokens when the prompt and max_tokens do not fit it together: OpenRouter's
+# "This endpoint's maximum context length is X tokens. However, you requested about Y tokens (A of text input, T of
+# tool input, B in the output)", vLLM's "(A in the messages, B in the completion)" or "your request has A input
+# tokens". Its estimate is "about": the room left is taken short by a margin.
+_WINDOW = re.compile(r"maximum context length is (\d+) tokens", re.IGNORECASE)
+_INPUT = re.compile(r"(\d+) of [\w ]*?input\b|(\d+) in the messages|your request has (\d+) input tokens", re.IGNORECASE)
+_MARGIN = 0.02  # of the input's tokens: their count is an estimate
+_LEAST_ROOM = 256  # fewer tokens than this answer nothing usable: the prompt itself is too long
+
+
+def room_left(status: int, reason: str, sent: int) -> int | None:
+    """The max_tokens that fits beside the prompt a 400 (`reason`) says `sent` did not: the window less the input's
+    tokens and a margin; None when the 400 names no window and input, or the room is below _LEAST_ROOM or not below
+    `sent` (lowering cannot help: the prompt is too long)."""
+    window = _WINDOW.search(reason) if status == 400 else None
+    inputs = [int(next(g for g in m.groups() if g)) for m in _INPUT.finditer(reason)] if window else []
+    if window is None or not inputs:
+        return None
+    used = sum(inputs)
+    room = int(window.group(1)) - used - max(int(used * _MARGIN), 32)
+    return room if _LEAST_ROOM <= room < sent else None

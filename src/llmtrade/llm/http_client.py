@@ -46,7 +46,6 @@ from llmtrade.errors import (
     LLMUnavailable,
 )
 from llmtrade.llm.call_records import BilledAttempts, spent_by
-from llmtrade.llm.error_pages import most_output_tokens
 from llmtrade.llm.http_errors import (
     Retryable,
     body_text,
@@ -59,6 +58,7 @@ from llmtrade.llm.http_errors import (
     refused_parameter,
     refused_to_begin,
 )
+from llmtrade.llm.reasked import AskedOtherwise, max_tokens_refused
 from llmtrade.llm.replies import (
     NormalReply,
     body_error,
@@ -77,16 +77,6 @@ from llmtrade.llm.types import ChatReply, ChatRequest, ResponseMode
 _BACKOFF_FIRST = 0.5
 _BACKOFF_MAX = 20.0
 _COMPLETION = "max_completion_tokens"  # what OpenAI's reasoning models take for max_tokens (refused_parameter)
-
-
-class _AskedOtherwise(Exception):
-    """A 400 named a parameter the model takes in another form (http_errors.refused_parameter), or the most output
-    tokens it takes (error_pages.most_output_tokens); the client now sends it so, and the request goes again at once
-    (not billed: nothing was generated). `note`: what the call's event should say of it (its max_tokens lowered)."""
-
-    def __init__(self, param: str, note: str | None = None):
-        super().__init__(param)
-        self.note = note
 
 
 class OpenAICompatibleClient:
@@ -141,7 +131,7 @@ class OpenAICompatibleClient:
         # reasoning models): asked so for the rest of the process (http_errors.refused_parameter).
         self._completion_tokens: set[str] = set()
         self._default_temperature: set[str] = set()
-        # Models whose 400 named the most output tokens they take (error_pages.most_output_tokens): asked at most so.
+        # Models whose 400 named the most output tokens they take (llm/reasked.py): asked at most so.
         self._most_tokens: dict[str, int] = {}
         warm_up(tls=self.base_url.startswith("https:"))
 
@@ -163,6 +153,7 @@ class OpenAICompatibleClient:
         started = time.perf_counter()
         reasked: str | None = None  # why the call asked once more (Gemini's RECITATION), for its event's note
         lowered: str | None = None  # max_tokens lowered to the model's most, for its event's note too
+        fitted = False  # max_tokens lowered once to the room this call's prompt leaves (llm/reasked.py)
         data: Any = None  # the last body read (a refusal before any, a 403's moderation, leaves none)
         try:
             while True:
@@ -184,11 +175,13 @@ class OpenAICompatibleClient:
                                     tally.onto(exc, attempts)
                                     raise
                             attempts += 1
-                            data = await self._post(body, request.model, mode, deadline, tally)
+                            data = await self._post(body, request.model, mode, deadline, tally, may_fit=not fitted)
                             # Raises an LLMBadReply subclass when the 200 carries no usable answer.
                             normal = self._normal(data, request.model, tally)
-                except _AskedOtherwise as asked:
-                    lowered = asked.note or lowered
+                except AskedOtherwise as asked:
+                    lowered = "; ".join(note for note in (lowered, asked.note) if note) or None
+                    if asked.max_tokens is not None:
+                        fitted, request = True, request.model_copy(update={"max_tokens": asked.max_tokens})
                     continue  # the model takes a parameter in another form: asked so at once (refused_parameter)
                 except LLMContentFiltered as exc:
                     recited = recitation(data)
@@ -290,7 +283,14 @@ class OpenAICompatibleClient:
         return body
 
     async def _post(
-        self, body: dict[str, Any], model: str, mode: ResponseMode | None, deadline: float, tally: BilledAttempts
+        self,
+        body: dict[str, Any],
+        model: str,
+        mode: ResponseMode | None,
+        deadline: float,
+        tally: BilledAttempts,
+        *,
+        may_fit: bool = False,
     ) -> Any:
         if self._http is None:
             headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
@@ -318,18 +318,17 @@ class OpenAICompatibleClient:
                 raise
         status = response.status_code
         if status >= 300:  # a redirect too, which is never followed (http_errors.refusal)
-            most, sent = most_output_tokens(status, error_text(response)), body.get("max_tokens", body.get(_COMPLETION))
-            # A truncation's repair asks twice the max_tokens: more than a model capped lower writes.
-            if most is not None and sent is not None and most < sent:
-                self._most_tokens[model] = most
-                raise _AskedOtherwise(
-                    "max_tokens", f"max_tokens {sent} above the {most} {model} takes: asked at {most}"
-                )
+            sent = body.get("max_tokens", body.get(_COMPLETION))
+            lowered = max_tokens_refused(status, error_text(response), sent, model, may_fit=may_fit)
+            if lowered is not None:
+                if lowered.most is not None:  # the model's own most: asked so for the rest of the command
+                    self._most_tokens[model] = lowered.most
+                raise lowered
             param = refused_parameter(status, response)
             taken = self._default_temperature if param == "temperature" else self._completion_tokens
             if param is not None and model not in taken:
                 taken.add(model)
-                raise _AskedOtherwise(param)
+                raise AskedOtherwise(param)
             said = f"HTTP {status}"
             self._refused(
                 status, error_text(response), response, model, mode, said=said, limit=limit_source_of(response)
