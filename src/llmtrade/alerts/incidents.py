@@ -26,6 +26,7 @@ from llmtrade.domain.events import BudgetRefused, StageDeferred, StoredEvent
 from llmtrade.domain.reconciliation import ReconciliationDifferenceFound
 from llmtrade.domain.runs import RunFailed, RunFinished, RunKilled
 from llmtrade.domain.trading import AccountHalted, AccountResumed, OrderNotShown, OrderOverfilled
+from llmtrade.domain.waits import stopped_to_wait
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.domain.wording import market_time
 from llmtrade.llm.budget import week_spent
@@ -208,10 +209,10 @@ def _waited(events: EventStore, event: StoredEvent, failed: RunFailed) -> Incide
     """A run that stopped to wait (exit 75 after its StageDeferred: a price not there, an owner's or a role's provider
     not answering), told as the wait it is, what it waits for and until when; None for a run that did not. It was
     alerted as "llmtrade: checkpoint failed (StageError)" (a new user's cron trial)."""
-    if failed.exit_code != 75 or event.run_id is None:
+    if event.run_id is None:
         return None
     deferrals = events.read(run_id=event.run_id, type=StageDeferred.event_type())
-    if not deferrals:
+    if not stopped_to_wait(event.type, failed.exit_code, bool(deferrals)):
         return None
     deferred = StageDeferred.from_event(deferrals[-1])
     waiting = ", ".join(deferred.waiting)

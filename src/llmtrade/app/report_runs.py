@@ -13,6 +13,7 @@ from datetime import datetime
 from llmtrade.app.report_records import RunLine
 from llmtrade.domain.events import EventPayload, InputsMissing, StageCompleted, StageDeferred, StoredEvent
 from llmtrade.domain.runs import RunFailed, RunFinished, RunKilled, RunStarted
+from llmtrade.domain.waits import stopped_to_wait
 from llmtrade.domain.wording import market_time
 
 READ: tuple[type[EventPayload], ...] = (
@@ -65,7 +66,7 @@ def _line(run_id: str, events: list[StoredEvent]) -> RunLine | None:
         detail.append(RunKilled.from_event(end).note(end.occurred_at))
     elif end.type == _FAILED:
         failed = RunFailed.from_event(end)
-        waited = failed.exit_code == 75 and any(e.type == _DEFERRED for e in events)
+        waited = stopped_to_wait(end.type, failed.exit_code, any(e.type == _DEFERRED for e in events))
         outcome = WAITED if waited else "failed"
         detail.append(failed.error if waited else f"{failed.error_type}: {failed.error}")
     else:

@@ -23,6 +23,7 @@ from llmtrade.domain.call_costs import cost_unknown, spent_usd
 from llmtrade.domain.events import StoredEvent, rules_answer
 from llmtrade.domain.runs import RunKilled
 from llmtrade.domain.tracing import trace_id_of
+from llmtrade.domain.waits import stopped_to_wait
 from llmtrade.errors import UsageError
 from llmtrade.storage.event_store import EventStore
 
@@ -211,7 +212,7 @@ class _Builder:
         if kind == "RunStarted":
             self.command, self.mode = p.get("command"), p.get("mode")
             self._entry(event, "run", detail=f"{p.get('command')} ({p.get('mode')}: {p.get('mode_reason')})")
-        elif kind == "RunFailed" and p.get("exit_code") == 75 and self.deferred:
+        elif stopped_to_wait(kind, p.get("exit_code"), self.deferred):
             self.duration = p.get("duration_ms")
             self.status = "stopped to wait"
             self._entry(event, "wait", duration_ms=self.duration, detail=f"stopped to wait: {p.get('error')}")
