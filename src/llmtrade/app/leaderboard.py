@@ -60,6 +60,7 @@ from llmtrade.app.container import Container
 from llmtrade.app.cutoff_periods import cutoff_periods, latest_cutoff, offline_note, split_at, trading_modes
 from llmtrade.app.ended_closes import ended_note, left_out_weeks, tradable_weeks
 from llmtrade.app.marked_books import (
+    DEFERRED_TYPES,
     FETCH_TYPES,
     FILL_TYPES,
     PAPER,
@@ -106,7 +107,7 @@ def follow_books(events: EventStore) -> None:
     them from memory: at 520 weeks some 52,000 events (fills, runs, price fetches) that were otherwise read back and
     built again, the largest part of the leaderboard's time. The same events either way: a copy answers as the
     database does. Best called while the books are short (a fresh backtest's: empty)."""
-    for types in (FILL_TYPES, RUN_TYPES, FETCH_TYPES, list(CONTROL_TYPES), UNIVERSE_TYPES, RESET_TYPES):
+    for types in (FILL_TYPES, RUN_TYPES, FETCH_TYPES, DEFERRED_TYPES, list(CONTROL_TYPES), UNIVERSE_TYPES, RESET_TYPES):
         events.read(type=types)
     # Its record of the backtest too: read by no week, it is kept apart from the closed weeks' streams a backtest drops.
     events.keep_stream(streams.BACKTEST)

@@ -41,11 +41,16 @@ def trading_runs(events: EventStore) -> list[StoredEvent]:
     return [e for e in events.read(type=RUN_TYPES) if e.payload.get("command") in TRADING_COMMANDS]
 
 
+# The leaderboard's read of the runs' waits (`with_waits`), followed from a backtest's start as the others are
+# (leaderboard.py `follow_books`).
+DEFERRED_TYPES = [StageDeferred.event_type()]
+
+
 def with_waits(events: EventStore, runs: list[StoredEvent]) -> list[StoredEvent]:
     """`runs` (trading_runs) with their StageDeferred: what tells a run that stopped to wait from one that failed
     (report_runs.WAITED; the leaderboard's note called a checkpoint waiting for a price a failed run)."""
     ids = {e.run_id for e in runs if e.run_id}
-    return [*runs, *(e for e in events.read(type=StageDeferred.event_type()) if e.run_id in ids)]
+    return [*runs, *(e for e in events.read(type=DEFERRED_TYPES) if e.run_id in ids)]
 
 
 def valuing_runs(events: EventStore, runs: Sequence[StoredEvent]) -> list[StoredEvent]:
@@ -57,7 +62,11 @@ def valuing_runs(events: EventStore, runs: Sequence[StoredEvent]) -> list[Stored
     ends = [e for e in runs if e.type in (RunFinished.event_type(), RunFailed.event_type(), RunKilled.event_type())]
     idle: set[str] = set()
     for end in sorted(ends, key=lambda e: e.id, reverse=True):
-        if end.run_id is None or end.type != RunFinished.event_type() or not redid_nothing(events, end.run_id):
+        # A run that asked for an answer (a model's or the offline rules') redid something: no stage of its was loaded
+        # whole. Told so by its end, its stream is not read (a backtest's leaderboard reads no event from PostgreSQL).
+        if end.run_id is None or end.type != RunFinished.event_type() or end.payload.get("llm_calls"):
+            break
+        if not redid_nothing(events, end.run_id):
             break
         idle.add(end.run_id)
     return [e for e in runs if e.run_id not in idle]
