@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from llmtrade.alerts.incidents import Incident
+from llmtrade.alerts.incident import Incident
 from llmtrade.alerts.owed import Owed, owed_alerts
 from llmtrade.alerts.send import place, target_of
 from llmtrade.alerts.send import usable as apprise_can_use

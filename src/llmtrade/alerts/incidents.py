@@ -14,10 +14,11 @@ incident per day while it lasts: its key carries the New York date.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from llmtrade.alerts.account_incidents import breakers, not_shown, overfilled, reconciliation
+from llmtrade.alerts.incident import Incident
 from llmtrade.alerts.killed_next import after_killed, finished
 from llmtrade.config.models import Config
 from llmtrade.domain.alerts import AlertFailed, AlertGivenUp, AlertSent
@@ -40,17 +41,6 @@ LOOKBACK = timedelta(days=2)
 WEEKLY = "run-weekly"
 
 
-@dataclass(frozen=True)
-class Incident:
-    """One thing to tell a person: `key` names it for "once per incident per day"; text before any cut."""
-
-    key: str
-    kind: str
-    title: str
-    body: str
-    event_ids: list[int] = field(default_factory=list)
-
-
 def find_incidents(
     events: EventStore, config: Config, now: datetime, *, silence: bool, spent: float | None = None
 ) -> list[Incident]:
@@ -61,11 +51,11 @@ def find_incidents(
     found += _runs(
         events, _recent(events, [RunFailed.event_type(), RunFinished.event_type(), RunKilled.event_type()], since)
     )
-    found += _breakers(_recent(events, [AccountHalted.event_type(), AccountResumed.event_type()], since))
+    found += breakers(_recent(events, [AccountHalted.event_type(), AccountResumed.event_type()], since))
     found += _budget(_recent(events, [BudgetRefused.event_type()], since))
-    found += _reconciliation(_recent(events, [ReconciliationDifferenceFound.event_type()], since))
-    found += _not_shown(_recent(events, [OrderNotShown.event_type()], since))
-    found += _overfilled(_recent(events, [OrderOverfilled.event_type()], since))
+    found += reconciliation(_recent(events, [ReconciliationDifferenceFound.event_type()], since))
+    found += not_shown(_recent(events, [OrderNotShown.event_type()], since))
+    found += overfilled(_recent(events, [OrderOverfilled.event_type()], since))
     today = new_york_date(now)
     found += _drawdowns(events, config.risk.alerts.drawdown_pct, today)
     if silence:
@@ -260,24 +250,6 @@ def _day_of(event: StoredEvent) -> date:
     return new_york_date(event.occurred_at)
 
 
-def _breakers(found: Iterable[StoredEvent]) -> list[Incident]:
-    incidents = []
-    for event in found:
-        halted = event.type == AccountHalted.event_type()
-        payload = AccountHalted.from_event(event) if halted else AccountResumed.from_event(event)
-        verb = "halted" if halted else "resumed"
-        incidents.append(
-            Incident(
-                f"breaker:{payload.account_id}:{event.id}",
-                "breaker",
-                f"llmtrade: circuit breaker {verb} {payload.account_id}",
-                f"The circuit breaker {verb} account {payload.account_id}: {payload.reason}",
-                [event.id],
-            )
-        )
-    return incidents
-
-
 def _budget(found: Iterable[StoredEvent]) -> list[Incident]:
     first: dict[str, tuple[StoredEvent, BudgetRefused]] = {}
     for event in found:
@@ -292,62 +264,6 @@ def _budget(found: Iterable[StoredEvent]) -> list[Incident]:
                 "budget",
                 f"llmtrade: the {refused.budget} budget stopped run {run_id}",
                 f"A {refused.role} call to {refused.model} was not sent: {refused.reason}. The run stopped.",
-                [event.id],
-            )
-        )
-    return incidents
-
-
-def _reconciliation(found: Iterable[StoredEvent]) -> list[Incident]:
-    incidents = []
-    for event in found:
-        seen = ReconciliationDifferenceFound.from_event(event)
-        d = seen.difference
-        detail = f" ({d.detail})" if d.detail else ""
-        incidents.append(
-            Incident(
-                f"reconciliation:{seen.account_id}:{event.id}",
-                "reconciliation",
-                f"llmtrade: {seen.account_id} broker differs from the records ({d.kind} {d.symbol})",
-                f"At {seen.occasion}, account {seen.account_id}: {d.kind} {d.symbol}, broker {d.broker_qty} "
-                f"vs records {d.ledger_qty}{detail}. `llmtrade positions` shows both sides.",
-                [event.id],
-            )
-        )
-    return incidents
-
-
-def _not_shown(found: Iterable[StoredEvent]) -> list[Incident]:
-    """An order its broker takes as working but shows nowhere working (brokers/order_ends.py): recorded once per
-    order, so one incident each, whichever job's look found it (one that says nothing of it, a postmortem's, too)."""
-    incidents = []
-    for event in found:
-        seen = OrderNotShown.from_event(event)
-        incidents.append(
-            Incident(
-                f"order-not-shown:{seen.account_id}:{seen.client_order_id}",
-                "order-not-shown",
-                f"llmtrade: {seen.account_id} order {seen.client_order_id} is not shown at {seen.broker}",
-                f"Account {seen.account_id}: {seen.note}.",
-                [event.id],
-            )
-        )
-    return incidents
-
-
-def _overfilled(found: Iterable[StoredEvent]) -> list[Incident]:
-    """An order that filled more shares than llmtrade sent it for (brokers/overfills.py): recorded once per order,
-    with its fill, so one incident each, whichever job booked the fill."""
-    incidents = []
-    for event in found:
-        over = OrderOverfilled.from_event(event)
-        incidents.append(
-            Incident(
-                f"order-overfilled:{over.account_id}:{over.client_order_id}",
-                "order-overfilled",
-                f"llmtrade: {over.account_id} order {over.client_order_id} filled {over.filled} of {over.meant} "
-                f"at {over.broker}",
-                f"Account {over.account_id}: {over.note}.",
                 [event.id],
             )
         )

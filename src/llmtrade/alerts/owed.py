@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from llmtrade.alerts.incidents import Incident
+from llmtrade.alerts.incident import Incident
 from llmtrade.domain.alerts import AlertFailed, AlertGivenUp, AlertSent
 from llmtrade.domain.events import StoredEvent
 from llmtrade.storage.event_store import EventStore

@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from llmtrade.alerts.dispatch import Dispatched, Sender, dispatch
-from llmtrade.alerts.incidents import Incident, config_unloadable, find_incidents, week_cost
+from llmtrade.alerts.incident import Incident
+from llmtrade.alerts.incidents import config_unloadable, find_incidents, week_cost
 from llmtrade.alerts.send import send, urls_from
 from llmtrade.app.config_rejections import record_rejected, rejected
 from llmtrade.app.container import Container

@@ -1,0 +1,86 @@
+"""The incidents told once per recorded event about an account or its orders: a circuit breaker's halt or resume, a
+reconciliation difference, an order its broker does not show, an order filled past its size. Each event is recorded
+once, so each is one incident, keyed by the event or the order. find_incidents (incidents.py) reads the events."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from llmtrade.alerts.incident import Incident
+from llmtrade.domain.events import StoredEvent
+from llmtrade.domain.reconciliation import ReconciliationDifferenceFound
+from llmtrade.domain.trading import AccountHalted, AccountResumed, OrderNotShown, OrderOverfilled
+
+
+def breakers(found: Iterable[StoredEvent]) -> list[Incident]:
+    incidents = []
+    for event in found:
+        halted = event.type == AccountHalted.event_type()
+        payload = AccountHalted.from_event(event) if halted else AccountResumed.from_event(event)
+        verb = "halted" if halted else "resumed"
+        incidents.append(
+            Incident(
+                f"breaker:{payload.account_id}:{event.id}",
+                "breaker",
+                f"llmtrade: circuit breaker {verb} {payload.account_id}",
+                f"The circuit breaker {verb} account {payload.account_id}: {payload.reason}",
+                [event.id],
+            )
+        )
+    return incidents
+
+
+def reconciliation(found: Iterable[StoredEvent]) -> list[Incident]:
+    incidents = []
+    for event in found:
+        seen = ReconciliationDifferenceFound.from_event(event)
+        d = seen.difference
+        detail = f" ({d.detail})" if d.detail else ""
+        incidents.append(
+            Incident(
+                f"reconciliation:{seen.account_id}:{event.id}",
+                "reconciliation",
+                f"llmtrade: {seen.account_id} broker differs from the records ({d.kind} {d.symbol})",
+                f"At {seen.occasion}, account {seen.account_id}: {d.kind} {d.symbol}, broker {d.broker_qty} "
+                f"vs records {d.ledger_qty}{detail}. `llmtrade positions` shows both sides.",
+                [event.id],
+            )
+        )
+    return incidents
+
+
+def not_shown(found: Iterable[StoredEvent]) -> list[Incident]:
+    """An order its broker takes as working but shows nowhere working (brokers/order_ends.py): recorded once per
+    order, so one incident each, whichever job's look found it (one that says nothing of it, a postmortem's, too)."""
+    incidents = []
+    for event in found:
+        seen = OrderNotShown.from_event(event)
+        incidents.append(
+            Incident(
+                f"order-not-shown:{seen.account_id}:{seen.client_order_id}",
+                "order-not-shown",
+                f"llmtrade: {seen.account_id} order {seen.client_order_id} is not shown at {seen.broker}",
+                f"Account {seen.account_id}: {seen.note}.",
+                [event.id],
+            )
+        )
+    return incidents
+
+
+def overfilled(found: Iterable[StoredEvent]) -> list[Incident]:
+    """An order that filled more shares than llmtrade sent it for (brokers/overfills.py): recorded once per order,
+    with its fill, so one incident each, whichever job booked the fill."""
+    incidents = []
+    for event in found:
+        over = OrderOverfilled.from_event(event)
+        incidents.append(
+            Incident(
+                f"order-overfilled:{over.account_id}:{over.client_order_id}",
+                "order-overfilled",
+                f"llmtrade: {over.account_id} order {over.client_order_id} filled {over.filled} of {over.meant} "
+                f"at {over.broker}",
+                f"Account {over.account_id}: {over.note}.",
+                [event.id],
+            )
+        )
+    return incidents
