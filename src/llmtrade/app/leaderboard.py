@@ -20,11 +20,11 @@ part is evidence (app/cutoff_periods.py).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date, datetime
 
-from llmtrade.analytics import baseline_tracks, curves, draws, metrics
+from llmtrade.analytics import draws, metrics
 from llmtrade.analytics.paired import pairing
 from llmtrade.analytics.records import EXCESS_NOTE, RISK_FREE, TURNOVER_NOTE, Leaderboard
 from llmtrade.analytics.standings import (
@@ -46,7 +46,7 @@ from llmtrade.app.baseline_universe import (
     weekly_closes,
     weekly_universes,
 )
-from llmtrade.app.baselines import TRIAL_ROLES, baseline_cash, baseline_costs
+from llmtrade.app.baselines import TRIAL_ROLES
 from llmtrade.app.board_notes import (
     fill_price_notes,
     flat_account_note,
@@ -55,6 +55,7 @@ from llmtrade.app.board_notes import (
     reset_notes,
     undecided_note,
 )
+from llmtrade.app.board_tracks import fee_notes, tracks_of
 from llmtrade.app.clock_behind import clock_behind
 from llmtrade.app.container import Container
 from llmtrade.app.cutoff_periods import cutoff_periods, latest_cutoff, offline_note, split_at, trading_modes
@@ -63,7 +64,6 @@ from llmtrade.app.marked_books import (
     DEFERRED_TYPES,
     FETCH_TYPES,
     FILL_TYPES,
-    PAPER,
     RUN_TYPES,
     adopted_symbols,
     closes_of,
@@ -83,12 +83,10 @@ from llmtrade.app.report_runs import failure_note, run_lines
 from llmtrade.app.starting_cash import cash_warnings
 from llmtrade.app.sweep_member import sweep_note
 from llmtrade.app.week_mode import mixed_books_note
-from llmtrade.config.models import BENCHMARK, AccountRole, Config
+from llmtrade.config.models import AccountRole, Config
 from llmtrade.domain import streams
 from llmtrade.domain.audit_notes import audit_note
 from llmtrade.domain.backtests import again, delisted_note, jumps_note, unfinished, week_not_done
-from llmtrade.domain.ledger import BooksReset, Split
-from llmtrade.domain.trading import Fill
 from llmtrade.domain.wording import counted
 from llmtrade.errors import UsageError
 from llmtrade.llm.gateway import LLMMode
@@ -217,7 +215,7 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     fills = [*fills, *handed_over(events, configured, closes)]  # shares adopted (and released) by hand
     resets = recorded_resets(events)
     tradable = tradable_weeks(weekly, left_out, config.assets.symbols)
-    tracks = _tracks(config, fills, brokers, sessions, closes_at, closes, recorded_splits(events), tradable, resets)
+    tracks = tracks_of(config, fills, brokers, sessions, closes_at, closes, recorded_splits(events), tradable, resets)
     trial_names = {a.id for a in config.accounts.accounts if a.role in TRIAL_ROLES}
     # An account taken out of accounts.yaml after it traded was tried all the same (the FLAT account never trades):
     # left out of the count, dropping the losers raised the survivors' deflated Sharpe.
@@ -248,7 +246,7 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
         *_part_year(len(sessions) - 1, [p.standings[0].sessions for p in periods if p.standings]),
         *cutoff_notes,
         *filter(None, [offline_note(modes)]),
-        *_fee_notes(config),
+        *fee_notes(config),
         *(note for track in tracks for note in track.notes),
         *(span_note(account, sessions, start, periods=bool(periods)) for account, start in late.items()),
         *filter(None, [short_note(short_spans(len(sessions) - 1, board, late, periods))]),
@@ -352,56 +350,3 @@ def draw_ahead(
     if split is not None:
         counts += [split, len(sessions) - 1 - split]
     metrics.draw_ahead(counts)
-
-
-def _tracks(
-    config: Config,
-    fills: list[Fill],
-    brokers: dict[str, set[str]],
-    sessions: list[date],
-    closes_at: list[datetime],
-    closes: curves.Closes,
-    splits: Sequence[Split],
-    weekly: Mapping[date, Sequence[str]],
-    resets: Mapping[str, Sequence[BooksReset]],
-) -> list[curves.Track]:
-    accounts = config.accounts.accounts
-    paper = config.accounts.paper
-    tracks = [
-        curves.account_track(
-            account.id,
-            [f for f in fills if f.account_id == account.id],
-            starting_cash=account.starting_cash,
-            sessions=sessions,
-            closes_at=closes_at,
-            closes=closes,
-            # Only the paper broker's slippage is known; another broker's is in its prices, unmeasured.
-            slippage_bps=paper.slippage_bps if brokers.get(account.id, set()) <= {PAPER} else None,
-            splits=splits,
-            resets=resets.get(account.id, ()),
-        )
-        for account in accounts
-    ]
-    cash, costs = baseline_cash(config), baseline_costs(config)
-    tracks += [
-        baseline_tracks.flat_track(sessions, cash),
-        baseline_tracks.buy_and_hold_track(BENCHMARK, sessions, closes, cash, costs),
-        baseline_tracks.equal_weight_track(config.assets.symbols, sessions, closes, cash, costs, weekly),
-    ]
-    return tracks
-
-
-def _fee_notes(config: Config) -> list[str]:
-    notes = []
-    if len({a.starting_cash for a in config.accounts.accounts}) > 1:
-        notes.append(
-            f"accounts start with different cash; the baselines start with {baseline_cash(config):,.0f} "
-            "(returns compare, dollar costs do not)"
-        )
-    paper = config.accounts.paper
-    notes.append(
-        f"baselines pay the paper broker's costs: {paper.slippage_bps:g} bps slippage, "
-        f"{paper.commission_per_order:g} USD per order; EQUAL_WEIGHT rebalances at the close of each week's "
-        "first session"
-    )
-    return notes
