@@ -24,10 +24,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import random
 import re
-import struct
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -45,6 +43,7 @@ from llmtrade.errors import (
     OperationalError,
     ReplayMiss,
 )
+from llmtrade.llm.embedding_vectors import EmbeddingMalformed, reply_vectors
 from llmtrade.llm.http_client import shared_tls_context
 from llmtrade.llm.http_errors import (
     Retryable,
@@ -61,15 +60,9 @@ _BACKOFF_FIRST = 0.5
 _BACKOFF_MAX = 20.0
 # Headers of the encoding httpx already undid while reading the stream: not carried to the reply rebuilt from it.
 _DECODED = frozenset({"content-encoding", "content-length", "transfer-encoding"})
-# pgvector's limit for a `vector` column (memory_setups.embedding and kin have no fixed size).
-PGVECTOR_MAX_DIMS = 16000
 # A NaN the server's model made and its JSON writer refused (Ollama: "json: unsupported value: NaN"): the same text
 # makes it on every attempt (ollama/ollama issues 14657, 15582), so that 5xx is final, not an outage.
 _NAN_REPLY = re.compile(r"unsupported value: [+-]?(NaN|Inf)", re.IGNORECASE)
-
-
-class EmbeddingMalformed(OperationalError):
-    """A 200 from an /embeddings endpoint that is not one vector of numbers per input."""
 
 
 class EmbeddingDimensionMismatch(OperationalError):
@@ -137,7 +130,7 @@ class EmbeddingClient:
                         f"{self.name} did not embed with {model} after {attempts} attempt(s) in {elapsed:.1f} s: {exc}"
                     ) from None
                 self._sleep(self._wait(exc, attempts))
-        vectors = _vectors(data, len(texts), self.name, model)
+        vectors = reply_vectors(data, len(texts), self.name, model)
         sizes = {len(v) for v in vectors}
         if len(sizes) > 1 or (dimensions is not None and sizes != {dimensions}):
             want = f"{dimensions}" if dimensions is not None else "one size"
@@ -233,56 +226,6 @@ class EmbeddingClient:
             max_retry_after=self._max_retry_after,
             limit=limit,
         )
-
-
-def _vectors(data: dict[str, Any], count: int, provider: str, model: str) -> list[list[float]]:
-    """One float32 vector per input, in order; else EmbeddingMalformed (a vector `_unusable` names too)."""
-    items = data.get("data")
-    if not isinstance(items, list) or len(items) != count:
-        got = len(items) if isinstance(items, list) else type(items).__name__
-        raise EmbeddingMalformed(f"{provider} returned {got} embeddings from {model} for {count} input(s)")
-    by_index: dict[int, list[float]] = {}
-    for position, item in enumerate(items):
-        vector = item.get("embedding") if isinstance(item, dict) else None
-        index = item.get("index", position) if isinstance(item, dict) else position
-        if (
-            not isinstance(vector, list)
-            or not vector
-            or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in vector)
-        ):
-            raise EmbeddingMalformed(f"{provider} returned an embedding from {model} that is not a list of numbers")
-        if not isinstance(index, int) or not 0 <= index < count or index in by_index:
-            raise EmbeddingMalformed(f"{provider} returned embeddings from {model} with bad indexes")
-        rounded = [_f32(x) for x in vector]
-        why = _unusable(rounded)
-        if why:
-            raise EmbeddingMalformed(
-                f"{provider} returned an embedding from {model} that the memory cannot use (input {index}): {why}"
-            )
-        by_index[index] = rounded
-    return [by_index[i] for i in range(count)]
-
-
-def _unusable(vector: list[float]) -> str | None:
-    """Why pgvector cannot store or compare `vector`, else None: it refuses NaN and infinite values and more than
-    PGVECTOR_MAX_DIMS dimensions, and a vector of zeros has no direction (its cosine distance to anything is NaN)."""
-    if len(vector) > PGVECTOR_MAX_DIMS:
-        return f"{len(vector)} dimensions, more than pgvector's {PGVECTOR_MAX_DIMS}"
-    bad = next((i for i, x in enumerate(vector) if not math.isfinite(x)), None)
-    if bad is not None:
-        return f"value {bad} is {vector[bad]} (NaN, infinite, or beyond float32's range)"
-    if not any(vector):
-        return "every value is 0"
-    return None
-
-
-def _f32(x: float) -> float:
-    """`x` rounded to float32, what pgvector keeps; beyond float32's range (about 3.4e38) it is infinite, which
-    `_unusable` names."""
-    try:
-        return struct.unpack("f", struct.pack("f", float(x)))[0]
-    except OverflowError:  # raised by some Python builds instead of rounding to infinity
-        return math.inf if x > 0 else -math.inf
 
 
 def text_key(model: str, dims: int | None, text: str) -> str:
