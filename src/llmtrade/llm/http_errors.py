@@ -1,12 +1,12 @@
 """What an OpenAI-compatible provider's error says, read the same way by the chat client (llm/http_client.py) and
-the embeddings client (llm/embeddings.py): an in-body error's code, a 402's limit and what fixes it, Retry-After, a
-daily quota's words, the reason to show, and the error a status means (`refusal`)."""
+the embeddings client (llm/embeddings.py): an in-body error's code, a 402's limit and what fixes it, a daily quota's
+words, the reason to show, and the error a status means (`refusal`). How long a refusal asks to wait (Retry-After and
+kin) is read in llm/provider_waits.py."""
 
 from __future__ import annotations
 
 import json
 import re
-import time
 from typing import Any
 
 import httpx
@@ -23,8 +23,8 @@ from llmtrade.errors import (
     StructuredOutputRefused,
 )
 from llmtrade.llm.error_pages import body_text, context_full, key_refused, location_refused, no_such_path
+from llmtrade.llm.provider_waits import body_wait, error_metadata, reset_wait, retry_after
 from llmtrade.llm.replies import error_detail
-from llmtrade.retry_after import retry_after_seconds
 
 # Words of a rate limit that resets on a calendar day (OpenRouter's free-models-per-day, Gemini's quota ids such as
 # GenerateRequestsPerDayPerProjectPerModel-FreeTier, "per day", "daily", RPD): waiting inside the run is pointless.
@@ -38,19 +38,6 @@ BILLING = re.compile(
 # A quota of none (Google's "Quota exceeded for metric: ...free_tier_requests, limit: 0": the plan gives the model no
 # quota at all), though it names a wait of seconds: the wait never mends it.
 NO_QUOTA = re.compile(r"\blimit: 0(?![\d.])")
-# A wait a 429's body names when no Retry-After header does: Google's RetryInfo `"retryDelay": "26s"` (also inside
-# OpenRouter's metadata.raw, its quotes escaped), "Please retry in 36.4s", OpenAI's and Groq's "Please try again in
-# 2s" (or "in 120ms", or a Go duration past a minute: "in 1m26.4s", "in 22m27.84s", "in 2h3m"), "retry after 20
-# seconds", "Your quota will reset after 27s".
-BODY_WAIT = re.compile(
-    r"retryDelay\W{1,12}(\d+(?:\.\d+)?)s"
-    r"|(?:retry|try again) (?:in|after) ((?:\d+(?:\.\d+)?(?:h|ms|m|s)(?![a-z]))+|\d+(?:\.\d+)? ?(?:secs?|seconds?)\b)"
-    r"|reset after (\d+(?:\.\d+)?) ?s\b",
-    re.IGNORECASE,
-)
-# One "<number><unit>" of a Go duration ("1m26.4s" is 1m and 26.4s), or a number of seconds in words ("20 seconds").
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?) ?(h|ms|m|s)", re.IGNORECASE)
-_UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 
 
 def generating(status: int | None) -> bool:
@@ -155,19 +142,6 @@ def error_status(error: dict[str, Any]) -> int | None:
     return None
 
 
-def error_metadata(found: httpx.Response | dict[str, Any]) -> dict[str, Any]:
-    """OpenRouter's `error.metadata` (what the provider and its limits said), from a response or an error; {} when
-    there is none (a body that is not JSON, no error object)."""
-    error: Any = found
-    if isinstance(found, httpx.Response):
-        try:
-            error = (found.json() or {}).get("error")
-        except (ValueError, AttributeError):
-            return {}
-    metadata = error.get("metadata") if isinstance(error, dict) else None
-    return metadata if isinstance(metadata, dict) else {}
-
-
 def limit_source_of(found: httpx.Response | dict[str, Any]) -> str | None:
     """OpenRouter's `error.metadata.limit_source` of a 402 (which limit ran out), from a response or an error."""
     source = error_metadata(found).get("limit_source")
@@ -199,15 +173,6 @@ def cut_off_reason(exc: BaseException, deadline: float, timeout: float, max_toke
     return f"unreadable response: {exc or type(exc).__name__}"  # a body that cannot be decoded: a failed call
 
 
-def retry_after(response: httpx.Response) -> float | None:
-    """The seconds `response` asks to wait: its retry-after-ms header, read first as openai-python reads it, else its
-    Retry-After (llmtrade/retry_after.py); None when it says none."""
-    millis = retry_after_seconds(response.headers.get("retry-after-ms"), 0.0)
-    if millis is not None and millis >= 0:
-        return millis / 1000
-    return retry_after_seconds(response.headers.get("retry-after"), time.time())
-
-
 def _flagged(response: httpx.Response) -> str | None:
     """The reasons of OpenRouter's moderation refusal (a 403 whose error's metadata has `reasons` or `flagged_input`:
     openrouter.ai/docs/api-reference/errors), else None (a 403 of the key or the account)."""
@@ -216,39 +181,6 @@ def _flagged(response: httpx.Response) -> str | None:
         return None
     reasons = metadata.get("reasons")
     return ", ".join(map(str, reasons)) if isinstance(reasons, list) and reasons else "no reason given"
-
-
-def reset_wait(response: httpx.Response) -> float | None:
-    """The seconds until a rate limit's window resets, by X-RateLimit-Reset: the response's own header, or the copy of
-    its headers OpenRouter puts in the error's metadata.headers (a 429 of its own limits, such as 20 requests a minute
-    for a free model, sends no Retry-After). An instant in epoch milliseconds (OpenRouter's) or seconds, or a count of
-    seconds; None when none is given."""
-    value = response.headers.get("x-ratelimit-reset")
-    if value is None:
-        headers = error_metadata(response).get("headers")
-        if not isinstance(headers, dict):
-            return None
-        value = next((str(v) for k, v in headers.items() if str(k).lower() == "x-ratelimit-reset"), None)
-    reset = retry_after_seconds(value, 0.0)
-    if reset is None:
-        return None
-    now = time.time()
-    if reset > 1e11:  # epoch milliseconds
-        return max(reset / 1000 - now, 0.0)
-    return max(reset - now, 0.0) if reset > 1e9 else reset
-
-
-def body_wait(text: str) -> float | None:
-    """The seconds a rate limit's body asks to wait (BODY_WAIT), the longest it names; None when it names none."""
-    waits = []
-    for match in BODY_WAIT.finditer(text):
-        delay, retry, reset = match.groups()
-        if delay or reset:
-            waits.append(float(delay or reset))
-        else:
-            parts = _DURATION_PART.findall(retry)
-            waits.append(sum(float(number) * _UNIT_SECONDS[unit.lower()] for number, unit in parts))
-    return max(waits) if waits else None
 
 
 _UNSUPPORTED = re.compile(r"unsupported|not supported|does not support", re.IGNORECASE)
