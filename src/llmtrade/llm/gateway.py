@@ -16,10 +16,9 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from enum import StrEnum
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 from pydantic import BaseModel
 
@@ -53,6 +52,7 @@ from llmtrade.llm.invalid_cached import ASKED_ANEW, ask_anew, repair_of
 from llmtrade.llm.offline_path import SeededOnUse, completed_event, parsed, request_of
 from llmtrade.llm.recorder import CacheEntry, Recorder
 from llmtrade.llm.records import FREE, NO_USAGE, Answer, CallSite, Exchange, UsageTotals, sum_usage
+from llmtrade.llm.sources import LLMMode, ProviderClient
 from llmtrade.llm.structured import (
     BOUND_REFUSED,
     AnswerInvalid,
@@ -70,27 +70,6 @@ M = TypeVar("M", bound=BaseModel)
 
 # A repair after truncation doubles max_tokens up to this; past it, only "answer shorter" is left.
 MAX_REPAIR_TOKENS = 32768
-
-
-class LLMMode(StrEnum):
-    LIVE = "live"
-    OFFLINE = "offline"
-    REPLAY = "replay"
-
-
-class ProviderClient(Protocol):
-    name: str
-    # Whether a structured answer is first asked with `json_schema` (models.yaml `structured_outputs`), else
-    # `json_object`: part of the contract, not a capability asked for with getattr and a default.
-    structured_outputs: bool
-    # What of the provider can change an answer (its base URL, formats, reasoning_as_answer), as one string.
-    answer_settings: str
-
-    async def send(
-        self, request: ChatRequest, *, before_attempt: Callable[[BilledAttempts], Awaitable[None]] | None = None
-    ) -> ChatReply: ...
-
-    async def aclose(self) -> None: ...
 
 
 class LLMGateway:
