@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import Result
 from typer.testing import CliRunner
 
+from llmtrade.alerts.incident import Incident
 from llmtrade.alerts.incidents import find_incidents
 from llmtrade.cli import app
 from llmtrade.clock import FixedClock
@@ -33,6 +35,24 @@ from tests.test_event_checkpoint import _intraday
 from tests.test_week_lifecycle import CONFIG, week  # noqa: F401 (the fixture)
 
 runner = CliRunner()
+
+
+@pytest.fixture
+def waiting(week: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[Result, str, Any]:  # noqa: F811
+    """The scripted week's 12:00 checkpoint with acct_2's TLT printed badly at noon: it stops to wait (exit 75).
+    Gives its CLI result, the database URL and the closes."""
+    _fake, url, closes = week
+    _noon_with_a_bad_print(monkeypatch, tmp_path / "csv", closes, "TLT")  # acct_2's
+    result = runner.invoke(app, ["checkpoint", "12:00"])
+    assert result.exit_code == 75, result.output
+    return result, url, closes
+
+
+def _incidents_after_noon(url: str) -> list[Incident]:
+    """The incidents the store shows five minutes after the noon checkpoint."""
+    now = datetime.fromisoformat(NOON) + timedelta(minutes=5)
+    with open_storage(Settings(DATABASE_URL=url), FixedClock(now)) as storage:
+        return find_incidents(storage.events, CONFIG, now, silence=False)
 
 
 class _Waits:
@@ -65,23 +85,16 @@ def test_a_wait_inside_a_stage_is_said_as_a_wait_not_a_stage_failure() -> None:
 
 
 def test_a_checkpoint_waiting_for_a_price_says_it_waits_on_stderr_and_in_its_alert(
-    week: Any,  # noqa: F811
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
+    waiting: tuple[Result, str, Any],
 ) -> None:
-    _fake, url, closes = week
-    _noon_with_a_bad_print(monkeypatch, tmp_path / "csv", closes, "TLT")  # acct_2's
-    result = runner.invoke(app, ["checkpoint", "12:00"])
-    assert result.exit_code == 75, result.output
+    result, url, _closes = waiting
     [line] = [line for line in result.output.splitlines() if "acct_2" in line]
     assert line.startswith("waiting: checkpoint 2026-01-07 12:00: not judged yet"), line
     assert "failed" not in line and "error" not in line
     [ended] = stored_events(url, type="RunFailed")
     assert ended.payload["exit_code"] == 75 and not ended.payload["error"].startswith("stage ")
 
-    now = datetime.fromisoformat(NOON) + timedelta(minutes=5)
-    with open_storage(Settings(DATABASE_URL=url), FixedClock(now)) as storage:
-        [incident] = [i for i in find_incidents(storage.events, CONFIG, now, silence=False) if "checkpoint" in i.key]
+    [incident] = [i for i in _incidents_after_noon(url) if "checkpoint" in i.key]
     assert incident.kind == "run-waiting"
     assert "StageError" not in incident.title
     assert incident.title == "llmtrade: checkpoint waits for acct_2 (not failed)"
@@ -91,15 +104,11 @@ def test_a_checkpoint_waiting_for_a_price_says_it_waits_on_stderr_and_in_its_ale
 
 
 def test_status_and_trace_say_a_checkpoint_waiting_for_a_price_waits(
-    week: Any,  # noqa: F811
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
+    waiting: tuple[Result, str, Any],
 ) -> None:
     # `status` said "checkpoint ... failed: checkpoint 2026-01-07 12:00: not judged yet", and `trace` "failed" with
     # the wait counted among its failures, of a run that stopped to wait (exit 75) and is asked again.
-    _fake, url, closes = week
-    _noon_with_a_bad_print(monkeypatch, tmp_path / "csv", closes, "TLT")
-    assert runner.invoke(app, ["checkpoint", "12:00"]).exit_code == 75
+    _result, url, _closes = waiting
     status = runner.invoke(app, ["status"])
     assert status.exit_code == 0, status.output
     [line] = [line for line in status.stdout.splitlines() if line.startswith("checkpoint\t")]
@@ -114,15 +123,10 @@ def test_status_and_trace_say_a_checkpoint_waiting_for_a_price_waits(
 
 
 def test_the_leaderboards_note_and_the_reports_runs_say_a_wait_not_a_failure(
-    week: Any,  # noqa: F811
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
+    waiting: tuple[Result, str, Any],
 ) -> None:
     # The leaderboard's note read "1 of 2 trading runs failed and no rerun finished them (the last: checkpoint of
     # ..., StageError: checkpoint 2026-01-07 12:00: not judged yet ...)" of a checkpoint waiting for a price.
-    _fake, _url, closes = week
-    _noon_with_a_bad_print(monkeypatch, tmp_path / "csv", closes, "TLT")
-    assert runner.invoke(app, ["checkpoint", "12:00"]).exit_code == 75
     board = runner.invoke(app, ["leaderboard"])
     assert board.exit_code == 0, board.output
     [note] = [line for line in board.stdout.splitlines() if line.startswith("note: ") and "runs" in line]
@@ -134,20 +138,15 @@ def test_the_leaderboards_note_and_the_reports_runs_say_a_wait_not_a_failure(
 
 
 def test_the_alert_of_a_wait_over_by_the_time_it_is_built_says_so(
-    week: Any,  # noqa: F811
-    monkeypatch: pytest.MonkeyPatch,
+    waiting: tuple[Result, str, Any],
     tmp_path: Path,
 ) -> None:
     # An alert owed while its service was down is built later: "the next wake-up asks again" of a checkpoint that a
     # rerun has finished since would be wrong, as the RunKilled alert's "the next wake-up resumes its job" was.
-    _fake, url, closes = week
-    _noon_with_a_bad_print(monkeypatch, tmp_path / "csv", closes, "TLT")
-    assert runner.invoke(app, ["checkpoint", "12:00"]).exit_code == 75
+    _result, url, closes = waiting
     _intraday(tmp_path / "csv", "TLT", closes["TLT"], [])  # the provider prices TLT again
     assert runner.invoke(app, ["checkpoint", "12:00"]).exit_code == 0
-    now = datetime.fromisoformat(NOON) + timedelta(minutes=5)
-    with open_storage(Settings(DATABASE_URL=url), FixedClock(now)) as storage:
-        [incident] = [i for i in find_incidents(storage.events, CONFIG, now, silence=False) if i.kind == "run-waiting"]
+    [incident] = [i for i in _incidents_after_noon(url) if i.kind == "run-waiting"]
     assert "The next wake-up asks again" not in incident.body
     assert "Since then the wait is over: CheckpointCompleted recorded at 2026-01-07T12:00:00-05:00" in incident.body
 
@@ -171,15 +170,10 @@ def test_the_alert_of_a_wait_whose_checkpoint_was_closed_since_says_it_was_close
 
 
 def test_the_metrics_say_a_checkpoint_waiting_for_a_price_waits(
-    week: Any,  # noqa: F811
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
+    waiting: tuple[Result, str, Any],
 ) -> None:
     # `llmtrade_last_run_status` and `llmtrade_runs_total` labelled the wait status="failed": an alert on failures
     # paged at every checkpoint whose price was a minute late.
-    _fake, _url, closes = week
-    _noon_with_a_bad_print(monkeypatch, tmp_path / "csv", closes, "TLT")
-    assert runner.invoke(app, ["checkpoint", "12:00"]).exit_code == 75
     printed = runner.invoke(app, ["metrics"])
     assert printed.exit_code == 0, printed.output
     lines = set(printed.stdout.splitlines())
@@ -190,14 +184,9 @@ def test_the_metrics_say_a_checkpoint_waiting_for_a_price_waits(
 
 
 def test_the_metrics_count_a_stage_that_stopped_to_wait_as_a_wait_not_a_stage_failure(
-    week: Any,  # noqa: F811
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
+    waiting: tuple[Result, str, Any],
 ) -> None:
     # `llmtrade_stage_failures_total{stage="complete"}` grew by one at every checkpoint waiting for a price.
-    _fake, _url, closes = week
-    _noon_with_a_bad_print(monkeypatch, tmp_path / "csv", closes, "TLT")
-    assert runner.invoke(app, ["checkpoint", "12:00"]).exit_code == 75
     printed = runner.invoke(app, ["metrics"])
     assert printed.exit_code == 0, printed.output
     lines = printed.stdout.splitlines()
