@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -101,10 +102,21 @@ def dying(at: int | str | None, when: When = "before") -> Iterator[Dying]:
 
 
 def database(admin_url: str, *, template: str | None = None) -> str:
-    """A new database (a copy of `template` when given); returns its name."""
+    """A new database (a copy of `template` when given); returns its name.
+
+    A connection to `template` just closed leaves its server process exiting for a moment, and CREATE DATABASE refuses
+    a template with any session (ObjectInUse) once the server's own 5 s wait for it is over: under CI's load a
+    module's first copy right after its migrations met that (a CI run at 7d0f702c). Asked again, a few times."""
     name = f"crash_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+        for attempt in range(5):
+            try:
+                conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+                break
+            except psycopg.errors.ObjectInUse:
+                if attempt == 4:
+                    raise
+                time.sleep(1)
     return name
 
 
