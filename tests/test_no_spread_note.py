@@ -67,3 +67,20 @@ def test_rows_whose_returns_never_varied_or_never_fell_say_why_they_have_no_rati
     )
     assert no_ratio_note([rising]) == "Sortino is n/a for acct_1: no daily return below 0, so no downside deviation"
     assert no_ratio_note([rising.model_copy(update={"sessions": 14})]) is None  # too few: the other note says it
+
+
+def test_rows_with_no_drawdown_say_why_their_calmar_is_n_a(books: Storage, database_url: str) -> None:  # noqa: F811
+    """Found on a 12-week backtest: FLAT and the FLAT account read "n/a" under Calmar over 63 returns, and the note on
+    ratios named Sharpe and Sortino only: CAGR over a drawdown of 0 is undefined, which nothing said."""
+    board = build_leaderboard(_container(database_url, None), books, source="live")
+    bare = [s.name for s in board.standings if s.calmar is None and s.cagr is not None]
+    assert "FLAT" in bare
+    [note] = [n for n in board.notes if "Calmar is n/a" in n]
+    assert f"Calmar is n/a for {', '.join(bare)}: " in note, note
+    from tests.test_small_falls import _row
+
+    rising = _row("acct_1", 0.0, 0).model_copy(update={"sessions": 30, "cagr": 0.4, "volatility": 0.02})
+    assert "Calmar is n/a for acct_1: " in (no_ratio_note([rising]) or "")
+    fell = rising.model_copy(update={"max_drawdown": 0.01, "calmar": 40.0})
+    assert "Calmar" not in (no_ratio_note([fell]) or "")
+    assert no_ratio_note([rising.model_copy(update={"sessions": 14})]) is None  # too few: the other note says it

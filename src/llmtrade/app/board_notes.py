@@ -193,10 +193,11 @@ def no_spread_note(board: Sequence[Standing]) -> str | None:
 
 
 def no_ratio_note(board: Sequence[Standing]) -> str | None:
-    """Why a row with enough returns has no Sharpe ratio (nor PSR, DSR or weeks needed), or no Sortino ratio: its daily
-    returns never varied (cash throughout: a ratio over a standard deviation of 0 is undefined), or never fell below 0
-    (no downside deviation). FLAT and the accounts that never traded read "n/a" over 74 returns with no word, while the
-    same "n/a" under 20 returns is explained (standings.short_note)."""
+    """Why a row with enough returns has no Sharpe ratio (nor PSR, DSR or weeks needed), no Sortino ratio or no Calmar
+    ratio: its daily returns never varied (cash throughout: a ratio over a standard deviation of 0 is undefined), never
+    fell below 0 (no downside deviation), or its equity never fell below its peak (no drawdown). FLAT and the accounts
+    that never traded read "n/a" over 74 returns with no word, while the same "n/a" under 20 returns is explained
+    (standings.short_note)."""
     enough = [s for s in board if s.sessions >= metrics.MIN_RETURNS_FOR_RATIO]
     still = [s.name for s in enough if s.sharpe.estimate is None and (s.volatility or 0.0) < 1e-12]
     rising = [s.name for s in enough if s.sharpe.estimate is not None and s.sortino is None]
@@ -209,6 +210,14 @@ def no_ratio_note(board: Sequence[Standing]) -> str | None:
         )
     if rising:
         said.append(f"Sortino is n/a for {', '.join(rising)}: no daily return below 0, so no downside deviation")
+    # Calmar is CAGR over the max drawdown: a row whose equity never fell below its peak (FLAT, an account that never
+    # traded or only rose) has a CAGR but no Calmar, and its "n/a" said nothing without this.
+    peaked = [s.name for s in enough if s.cagr is not None and s.calmar is None and s.max_drawdown < 1e-12]
+    if peaked:
+        said.append(
+            f"Calmar is n/a for {', '.join(peaked)}: their equity never fell below its peak, and CAGR over a "
+            "drawdown of 0 is undefined"
+        )
     return "; ".join(said) or None
 
 
