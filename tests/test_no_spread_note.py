@@ -84,3 +84,16 @@ def test_rows_with_no_drawdown_say_why_their_calmar_is_n_a(books: Storage, datab
     fell = rising.model_copy(update={"max_drawdown": 0.01, "calmar": 40.0})
     assert "Calmar" not in (no_ratio_note([fell]) or "")
     assert no_ratio_note([rising.model_copy(update={"sessions": 14})]) is None  # too few: the other note says it
+
+
+def test_baselines_say_why_they_have_a_psr_but_no_dsr(books: Storage, database_url: str) -> None:  # noqa: F811
+    """Found on a 12-week backtest: SPY's row read "PSR 77.2%  DSR n/a" and EQUAL_WEIGHT's the same, with no note
+    (the note on the DSR names accounts only): a baseline is no trial, nothing was picked among them to deflate for."""
+    board = build_leaderboard(_container(database_url, None), books, source="live")
+    bare = [s.name for s in board.standings if s.kind == "baseline" and s.psr is not None and s.dsr is None]
+    assert bare
+    [note] = [n for n in board.notes if n.startswith("DSR is n/a for the baselines")]
+    assert f"DSR is n/a for the baselines {', '.join(bare)}: " in note, note
+    from llmtrade.app.board_notes import baseline_dsr_note
+
+    assert baseline_dsr_note([s for s in board.standings if s.kind == "account"]) is None

@@ -221,8 +221,27 @@ def no_ratio_note(board: Sequence[Standing]) -> str | None:
     return "; ".join(said) or None
 
 
+def baseline_dsr_note(board: Sequence[Standing]) -> str | None:
+    """Why a baseline with a PSR has no DSR: the DSR deflates for the best of N trials picked, and a baseline (SPY,
+    EQUAL_WEIGHT) is no trial. Their rows read "PSR 77.2%  DSR n/a" with nothing said (undeflated_note names accounts
+    only, whose missing DSR has another cause)."""
+    rows = [s.name for s in board if s.kind == "baseline" and s.psr is not None and s.dsr is None]
+    if not rows:
+        return None
+    return (
+        f"DSR is n/a for the baselines {', '.join(rows)}: the deflated Sharpe discounts the best of the trials picked, "
+        "and a baseline is no trial (nothing was picked among them); their PSR is not deflated"
+    )
+
+
 def missing_figure_notes(board: Sequence[Standing]) -> list[str]:
     """Why rows with enough returns show "n/a" for a ratio, an interval or the DSR (`no_ratio_note`, `no_spread_note`,
-    standings.bare_sharpe_note and undeflated_note)."""
-    notes = (no_ratio_note(board), no_spread_note(board), bare_sharpe_note(board), undeflated_note(board))
+    standings.bare_sharpe_note and undeflated_note, `baseline_dsr_note`)."""
+    notes = (
+        no_ratio_note(board),
+        no_spread_note(board),
+        bare_sharpe_note(board),
+        undeflated_note(board),
+        baseline_dsr_note(board),
+    )
     return [note for note in notes if note]
