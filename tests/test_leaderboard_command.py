@@ -172,3 +172,21 @@ def test_a_postmortems_end_equity_is_the_leaderboards_for_a_week_with_no_checkpo
     curves = {c["name"]: c for c in board["curves"] if c["kind"] == "account"}
     assert {name: c["sessions"][-1] for name, c in curves.items()} == dict.fromkeys(ACCOUNTS, "2026-01-13")
     assert {name: round(c["equity"][-1], 2) for name, c in curves.items()} == ends
+
+
+def test_a_sweeps_name_given_as_a_backtest_says_it_is_a_sweep(cli_env: dict[str, str], pg_admin_url: str) -> None:
+    """Found trying a sweep: `leaderboard --backtest bttsw`, the sweep file's name:, said "no backtest named 'bttsw'
+    ...; run `llmtrade backtest --name bttsw` first", sending a newcomer to run a plain backtest. A sweep's runs are
+    backtests named SWEEP-<run id>: the message now says the name is a sweep's and where its runs are listed."""
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute("CREATE DATABASE llmtrade_sw_trialsweep")
+    try:
+        result = runner.invoke(app, ["leaderboard", "--backtest", "trialsweep"])
+        assert result.exit_code == 2, result.output
+        assert "no backtest named 'trialsweep'" in result.stderr
+        assert "'trialsweep' is a sweep's name" in result.stderr and "trialsweep-<run id>" in result.stderr
+        assert "report --sweep trialsweep" in result.stderr
+        assert "run `llmtrade backtest --name trialsweep` first" not in result.stderr
+    finally:
+        with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+            conn.execute("DROP DATABASE IF EXISTS llmtrade_sw_trialsweep")

@@ -81,7 +81,7 @@ from llmtrade.app.report_controls import TYPES as CONTROL_TYPES
 from llmtrade.app.report_controls import control_lines, halt_notes
 from llmtrade.app.report_runs import failure_note, run_lines
 from llmtrade.app.starting_cash import cash_warnings
-from llmtrade.app.sweep_member import sweep_note
+from llmtrade.app.sweep_member import sweep_named, sweep_note
 from llmtrade.app.week_mode import mixed_books_note
 from llmtrade.config.models import AccountRole, Config
 from llmtrade.domain import streams
@@ -128,9 +128,10 @@ def books(
     if not database_exists(locate(app.settings), name):
         live = option == "--backtest"
         instead = "or leave out --backtest for the live books" if live else f"or name another with {option}"
+        sweep = sweep_named(app.settings, backtest)  # a sweep's name given for one of its runs'
         raise UsageError(
-            f"no backtest named {backtest!r} (no database {name}); run `llmtrade backtest --name {backtest}` "
-            f"first, {instead}"
+            f"no backtest named {backtest!r} (no database {name}); "
+            + (sweep or f"run `llmtrade backtest --name {backtest}` first, {instead}")
         )
     reader, recorded = reading_config(replace(app, database=name), backtest, refuse=figures)
     if recorded != backtest:  # another spelling of its name (case, - or _): its books are labelled as it recorded

@@ -93,3 +93,16 @@ def refuse_sweep_run(settings: Settings, backtest: str) -> None:
         "and this run disagree; give another --name (a backtest of its own), or change the sweep file (its range) and "
         "run `llmtrade backtest sweep` again"
     )
+
+
+def sweep_named(settings: Settings, name: str) -> str | None:
+    """What to say when `name`, given as a backtest's, is no backtest's but a sweep's (its record's database exists):
+    a sweep's runs are backtests of their own, named SWEEP-<run id>. `leaderboard --backtest SWEEP` said "run
+    `llmtrade backtest --name SWEEP` first", sending a newcomer to run a plain backtest. None for any other name."""
+    if not _NAME.match(name) or not database_exists(locate(settings), sweep_database(name)):
+        return None
+    return (
+        f"{name!r} is a sweep's name: each of its runs is a backtest of its own, named {name}-<run id> (the "
+        f"`backtest` column of `llmtrade backtest sweep`'s table, which a rerun of the sweep file prints again); give "
+        f"one of those, or compare the runs with `llmtrade report --sweep {name} -o FILE.html`"
+    )
