@@ -17,7 +17,6 @@ postmortem): it costs two reads when there is nothing new.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -25,7 +24,7 @@ from datetime import date
 from llmtrade.brokers.fill_view import view_of
 from llmtrade.brokers.order_ends import record_order_ends
 from llmtrade.brokers.overfills import keep_overfilled, overfill_event
-from llmtrade.brokers.per_store import PerStore
+from llmtrade.brokers.per_store import RunNotes
 from llmtrade.brokers.protocol import Broker
 from llmtrade.domain.checkpoints import AccountValued
 from llmtrade.domain.events import NewEvent, StoredEvent
@@ -177,8 +176,7 @@ def record_new_fills(
 
 # run_id -> a line per fill that run recorded of an order replaced outside llmtrade (Fill.replaced_by): what
 # `replaced_notes` says, kept as the fills are recorded (no read of the store for a run that recorded none).
-_REPLACED: PerStore[tuple[str, ...]] = PerStore()
-_REPLACED_LOCK = threading.Lock()  # accounts record on threads of their own
+_REPLACED = RunNotes()
 
 
 def keep_replaced(events: EventStore, run_id: str | None, recorded: Sequence[Fill]) -> None:
@@ -192,17 +190,13 @@ def keep_replaced(events: EventStore, run_id: str | None, recorded: Sequence[Fil
         for f in recorded
         if f.replaced_by
     )
-    if run_id is None or not notes:
-        return
-    with _REPLACED_LOCK:
-        _REPLACED.put(events, run_id, (*(_REPLACED.get(events, run_id) or ()), *notes))
+    _REPLACED.add(events, run_id, notes)
 
 
 def replaced_notes(events: EventStore, run_id: str) -> list[str]:
     """One line per fill run `run_id` recorded (in this process) of an order replaced outside llmtrade: said by the
     run as a warning, not a degraded run (the trade happened, through the replacement). Reads nothing."""
-    with _REPLACED_LOCK:
-        return list(_REPLACED.get(events, run_id) or ())
+    return _REPLACED.said(events, run_id)
 
 
 def new_fill_events(

@@ -40,13 +40,12 @@ and the notes of a run are kept as its ends are recorded (no read of the store f
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from llmtrade.brokers.per_store import PerStore
+from llmtrade.brokers.per_store import RunNotes
 from llmtrade.brokers.protocol import Broker
 from llmtrade.domain.breaker import BreakerCancelFailed, BreakerCancelRequested, BreakerCancelTaken
 from llmtrade.domain.events import NewEvent, StoredEvent
@@ -74,10 +73,9 @@ _ENDED = (OrderStatus.REJECTED, OrderStatus.CANCELED)
 # How an end recorded here begins its reason: `ended_notes` tells these from the breaker's cancels.
 ENDED_AT = "ended at "
 # run_id -> the notes of the ends that run recorded, in this process: what `ended_notes` says, read from no store.
-_NOTES: PerStore[tuple[str, ...]] = PerStore()
-_NOTES_LOCK = threading.Lock()  # accounts record on threads of their own
+_NOTES = RunNotes()
 # run_id -> the notes of the orders that run found taken for working but shown nowhere (`unlisted_notes`).
-_UNLISTED: PerStore[tuple[str, ...]] = PerStore()
+_UNLISTED = RunNotes()
 
 
 @dataclass(frozen=True)
@@ -209,9 +207,7 @@ def _say_unlisted(events: EventStore, broker: Broker, order: Order, note: str, *
         events.append([event], expected_versions={stream: 0})
     except ConcurrencyError:
         return  # said already (an earlier look, or another process just now): once is enough
-    if run_id is not None:
-        with _NOTES_LOCK:
-            _UNLISTED.put(events, run_id, (*(_UNLISTED.get(events, run_id) or ()), _unlisted_note(order, note)))
+    _UNLISTED.add(events, run_id, [_unlisted_note(order, note)])
 
 
 def _unlisted_note(order: Order, note: str) -> str:
@@ -222,8 +218,7 @@ def _unlisted_note(order: Order, note: str) -> str:
 def unlisted_notes(events: EventStore, run_id: str) -> list[str]:
     """One line per order run `run_id` recorded (in this process) as taken for working by its broker though shown
     nowhere working (`_say_unlisted`): said by the run as a warning, once. Reads nothing."""
-    with _NOTES_LOCK:
-        return list(_UNLISTED.get(events, run_id) or ())
+    return _UNLISTED.said(events, run_id)
 
 
 def _breakers_cancel(events: EventStore, account_id: str, client_order_id: str) -> str | None:
@@ -290,13 +285,11 @@ def keep_end_note(events: EventStore, run_id: str | None, order: Order, reason: 
 
 
 def _keep(events: EventStore, run_id: str, note: str) -> None:
-    with _NOTES_LOCK:
-        _NOTES.put(events, run_id, (*(_NOTES.get(events, run_id) or ()), note))
+    _NOTES.add(events, run_id, [note])
 
 
 def ended_notes(events: EventStore, run_id: str) -> list[str]:
     """One line per order whose end at its broker run `run_id` recorded (in this process, as `record_order_ends`
     recorded it): the trade that did not happen, and that nothing sends it again. Reads nothing: a job that
     recorded no end (most of them, every backtest checkpoint) pays nothing for asking."""
-    with _NOTES_LOCK:
-        return list(_NOTES.get(events, run_id) or ())
+    return _NOTES.said(events, run_id)

@@ -18,19 +18,17 @@ order leaves llmtrade without the risk gate, and the next plan starts from what 
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from datetime import date
 
-from llmtrade.brokers.per_store import PerStore
+from llmtrade.brokers.per_store import RunNotes
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.streams import overfill_stream
 from llmtrade.domain.trading import Fill, Order, OrderOverfilled, Side
 from llmtrade.storage.event_store import EventStore
 
 # run_id -> a line per order that run recorded as overfilled, in this process: what `overfilled_notes` says.
-_NOTES: PerStore[tuple[str, ...]] = PerStore()
-_LOCK = threading.Lock()  # accounts record on threads of their own
+_NOTES = RunNotes()
 
 
 def overfill_event(
@@ -84,14 +82,10 @@ def keep_overfilled(events: EventStore, run_id: str | None, appended: Sequence[N
     """Keep, for `overfilled_notes`, a line per OrderOverfilled among `appended` (just stored by run `run_id`)."""
     kind = OrderOverfilled.event_type()
     lines = tuple(f"account {e.payload['account_id']}'s {e.payload['note']}" for e in appended if e.type == kind)
-    if run_id is None or not lines:
-        return
-    with _LOCK:
-        _NOTES.put(events, run_id, (*(_NOTES.get(events, run_id) or ()), *lines))
+    _NOTES.add(events, run_id, lines)
 
 
 def overfilled_notes(events: EventStore, run_id: str) -> list[str]:
     """One line per order run `run_id` recorded (in this process) as filled beyond what llmtrade sent it for: said by
     the run as a warning (the trade happened; the position differs from the plan). Reads nothing."""
-    with _LOCK:
-        return list(_NOTES.get(events, run_id) or ())
+    return _NOTES.said(events, run_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from typing import Generic, TypeVar
 
 from llmtrade.storage.event_store import EventStore
@@ -39,3 +39,25 @@ class PerStore(Generic[V]):
         with self._lock:
             if self._store is not None and self._store() is events:
                 self._kept.pop(key, None)
+
+
+class RunNotes:
+    """Lines a run recorded something for, kept in this process for the run to say (a warning each) once its job is
+    done: by run id, for one store at a time (PerStore). Accounts record on threads of their own, so adding reads and
+    writes under one lock; a run that recorded nothing reads nothing from the database for asking."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._kept: PerStore[tuple[str, ...]] = PerStore()
+
+    def add(self, events: EventStore, run_id: str | None, lines: Sequence[str]) -> None:
+        """Keep `lines` for run `run_id` (nothing kept without a run id, or with no line)."""
+        if run_id is None or not lines:
+            return
+        with self._lock:
+            self._kept.put(events, run_id, (*(self._kept.get(events, run_id) or ()), *lines))
+
+    def said(self, events: EventStore, run_id: str) -> list[str]:
+        """Every line kept for run `run_id`, in order."""
+        with self._lock:
+            return list(self._kept.get(events, run_id) or ())
