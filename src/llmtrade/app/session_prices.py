@@ -16,7 +16,7 @@ from llmtrade.app.container import Container
 from llmtrade.errors import UsageError
 from llmtrade.market.failures import few
 from llmtrade.market.providers import provider_names
-from llmtrade.market.session_prices import SESSION_FIX, never_in_session
+from llmtrade.market.session_prices import SESSION_FIX, by_why, never_in_session
 
 # A regular session's hours, New York: a checkpoint time within them is judged on a price of the session.
 _OPEN, _CLOSE = time(9, 30), time(16)
@@ -38,10 +38,8 @@ def session_prices_note(app: Container, *, live: bool | None = None) -> str | No
     gaps = never_in_session(providers, list(config.assets.symbols), None)
     if not gaps:
         return None
-    by_why: dict[str, list[str]] = {}
-    for symbol, why in gaps.items():
-        by_why.setdefault(why, []).append(symbol)
-    said = "; ".join(f"{few(symbols)}: {why}" if len(by_why) > 1 else why for why, symbols in by_why.items())
+    grouped = by_why(gaps)
+    said = "; ".join(f"{few(symbols)}: {why}" if len(grouped) > 1 else why for why, symbols in grouped.items())
     who = "a symbol of the universe" if len(gaps) == len(config.assets.symbols) else few(list(gaps))
     return (
         f"in-session checkpoints ({', '.join(times)}) cannot be judged on the prices set: no provider prices "

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from llmtrade.market.csv_files import INTRADAY_DIR, case_twins, twins_refused
+from llmtrade.market.csv_files import INTRADAY_DIR, case_twins, intraday_file, twins_refused
 from llmtrade.market.csv_folder import read_csv, unusable
 from llmtrade.market.csv_intraday import intraday_rows
 from llmtrade.market.failures import PriceFilesMisconfigured
@@ -37,7 +37,7 @@ def folder_problems(folder: Path, symbols: list[str], named_by: str = "") -> lis
                 said.append(str(exc))
             except OSError:  # out of reach: a read says why, and whether for now
                 pass
-        intraday = folder / INTRADAY_DIR / f"{symbol}.csv"
+        intraday = intraday_file(folder, symbol)
         if unusable(intraday) is None:
             try:
                 intraday_rows(intraday, intraday.read_bytes())

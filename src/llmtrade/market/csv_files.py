@@ -22,6 +22,11 @@ from llmtrade.market.failures import PriceFilesMisconfigured
 INTRADAY_DIR = "intraday"
 
 
+def intraday_file(folder: Path, symbol: str) -> Path:
+    """Where `symbol`'s intraday file lives in a CSV folder (it may not exist)."""
+    return folder / INTRADAY_DIR / f"{symbol}.csv"
+
+
 def price_files(folder: Path) -> dict[str, bytes]:
     """Every SYMBOL.csv in `folder` that is a regular file (or a link to one), by name, with its bytes: what a
     backtest's price data hash covers and what a sweep ships to its workers.

@@ -37,7 +37,7 @@ from pathlib import Path
 from llmtrade.domain.market import Bar, Quote
 from llmtrade.errors import MarketDataError, MarketDataMissing
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar, new_york_date
-from llmtrade.market.csv_files import INTRADAY_DIR, case_twins, twins_refused
+from llmtrade.market.csv_files import INTRADAY_DIR, case_twins, intraday_file, twins_refused
 from llmtrade.market.csv_folder import CANNOT_READ, CsvFolderProvider, folder_gone, unusable
 from llmtrade.market.csv_intraday import intraday_rows, stamp_lines
 from llmtrade.market.failures import PriceFilesMisconfigured
@@ -348,8 +348,3 @@ def _digests(stamps: list[float], prices: list[float], first: date, last: date) 
         days[day] = hashlib.sha256(rows).hexdigest()[:16]
         i = j
     return days
-
-
-def intraday_file(folder: Path, symbol: str) -> Path:
-    """Where `symbol`'s intraday file lives in a CSV folder (it may not exist)."""
-    return folder / INTRADAY_DIR / f"{symbol}.csv"

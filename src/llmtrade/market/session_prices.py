@@ -17,7 +17,7 @@ from pathlib import Path
 
 from llmtrade.errors import LlmtradeError
 from llmtrade.market.calendar import new_york_date
-from llmtrade.market.csv_files import INTRADAY_DIR
+from llmtrade.market.csv_files import INTRADAY_DIR, intraday_file
 from llmtrade.market.csv_folder import CANNOT_READ, unusable
 from llmtrade.market.provider import BarProvider
 from llmtrade.market.quote_provider import QuoteProvider
@@ -40,7 +40,7 @@ def csv_gaps(folder: Path, daily: BarProvider, symbols: list[str], now: datetime
         "and a daily file's row of a session is written after its close"
     )
     # As a quote reads the folder (csv_quotes.py): a folder or a link to nothing there is no intraday file.
-    found = {s: unusable(folder / INTRADAY_DIR / f"{s}.csv") for s in symbols}
+    found = {s: unusable(intraday_file(folder, s)) for s in symbols}
     lacking = [s for s, w in found.items() if w is not None and not w.startswith(CANNOT_READ)]
     if now is None or not lacking:
         return dict.fromkeys(lacking, why)
@@ -66,3 +66,12 @@ def never_in_session(providers: Sequence[QuoteProvider], symbols: list[str], now
         if not found:
             break
     return {s: "; ".join(whys) for s, whys in found.items()}
+
+
+def by_why(gaps: dict[str, str]) -> dict[str, list[str]]:
+    """`gaps` (symbol -> why no provider prices it in session, `never_in_session`) grouped: why -> its symbols, in
+    order, so a reason shared by a folder's every symbol is said once."""
+    grouped: dict[str, list[str]] = {}
+    for symbol, why in gaps.items():
+        grouped.setdefault(why, []).append(symbol)
+    return grouped

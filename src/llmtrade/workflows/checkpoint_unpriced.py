@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from llmtrade.market.session_prices import SESSION_FIX
+from llmtrade.market.session_prices import SESSION_FIX, by_why
 
 # How an account skipped for a held symbol no provider can price in this session begins (`_never`); the run says them
 # in one line (app/checkpoint_run.py), the run degraded.
@@ -15,10 +15,7 @@ NO_SESSION_PRICE = "no price in session:"
 def no_session_price(never: dict[str, str]) -> str:
     """The skip of an account holding `never` (symbol -> why no provider can price it in this session), or what the
     run says of every such account: what is wrong, what it means and what mends it."""
-    by_why: dict[str, list[str]] = {}
-    for symbol, why in never.items():
-        by_why.setdefault(why, []).append(symbol)
-    said = "; ".join(f"{', '.join(symbols)}: {why}" for why, symbols in by_why.items())
+    said = "; ".join(f"{', '.join(symbols)}: {why}" for why, symbols in by_why(never).items())
     return (
         f"{NO_SESSION_PRICE} {said}. No wait brings one: not judged now (no stop checked, nothing traded, no stale "
         "close read as a price of this session); each checkpoint looks again, and one before the open judges on the "
