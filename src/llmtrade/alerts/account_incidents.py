@@ -55,15 +55,8 @@ def not_shown(found: Iterable[StoredEvent]) -> list[Incident]:
     incidents = []
     for event in found:
         seen = OrderNotShown.from_event(event)
-        incidents.append(
-            Incident(
-                f"order-not-shown:{seen.account_id}:{seen.client_order_id}",
-                "order-not-shown",
-                f"llmtrade: {seen.account_id} order {seen.client_order_id} is not shown at {seen.broker}",
-                f"Account {seen.account_id}: {seen.note}.",
-                [event.id],
-            )
-        )
+        title = f"llmtrade: {seen.account_id} order {seen.client_order_id} is not shown at {seen.broker}"
+        incidents.append(_order("order-not-shown", event, seen.account_id, seen.client_order_id, title, seen.note))
     return incidents
 
 
@@ -73,14 +66,15 @@ def overfilled(found: Iterable[StoredEvent]) -> list[Incident]:
     incidents = []
     for event in found:
         over = OrderOverfilled.from_event(event)
-        incidents.append(
-            Incident(
-                f"order-overfilled:{over.account_id}:{over.client_order_id}",
-                "order-overfilled",
-                f"llmtrade: {over.account_id} order {over.client_order_id} filled {over.filled} of {over.meant} "
-                f"at {over.broker}",
-                f"Account {over.account_id}: {over.note}.",
-                [event.id],
-            )
+        title = (
+            f"llmtrade: {over.account_id} order {over.client_order_id} filled {over.filled} of {over.meant} "
+            f"at {over.broker}"
         )
+        incidents.append(_order("order-overfilled", event, over.account_id, over.client_order_id, title, over.note))
     return incidents
+
+
+def _order(kind: str, event: StoredEvent, account_id: str, client_order_id: str, title: str, note: str) -> Incident:
+    """One order's incident of `kind`, keyed by the order (its event is recorded once per order), its body the
+    event's note."""
+    return Incident(f"{kind}:{account_id}:{client_order_id}", kind, title, f"Account {account_id}: {note}.", [event.id])
