@@ -30,7 +30,7 @@ def last_runs(events: EventStore, lease_held: Callable[[int], bool] | None = Non
         if command in last:
             continue
         end = ended.get(run_id)
-        if end is not None and end.type == RunFinished.event_type() and run_id and redid_nothing(events, run_id):
+        if end is not None and redid_nothing(events, end):
             continue
         outcome, error = _ending(end)
         if outcome == "failed" and end is not None and waited(end, run_id in deferred):

@@ -62,19 +62,20 @@ def valuing_runs(events: EventStore, runs: Sequence[StoredEvent]) -> list[Stored
     ends = [e for e in runs if e.type in (RunFinished.event_type(), RunFailed.event_type(), RunKilled.event_type())]
     idle: set[str] = set()
     for end in sorted(ends, key=lambda e: e.id, reverse=True):
-        # A run that asked for an answer (a model's or the offline rules') redid something: no stage of its was loaded
-        # whole. Told so by its end, its stream is not read (a backtest's leaderboard reads no event from PostgreSQL).
-        if end.run_id is None or end.type != RunFinished.event_type() or end.payload.get("llm_calls"):
-            break
-        if not redid_nothing(events, end.run_id):
+        if end.run_id is None or not redid_nothing(events, end):
             break
         idle.add(end.run_id)
     return [e for e in runs if e.run_id not in idle]
 
 
-def redid_nothing(events: EventStore, run_id: str) -> bool:
-    """Whether the run's every stage completed loaded from the stored week (none redone): a read of what was done."""
-    done = [e for e in events.read_stream(streams.run_stream(run_id)) if e.type == StageCompleted.event_type()]
+def redid_nothing(events: EventStore, end: StoredEvent) -> bool:
+    """Whether the run `end` ended (its RunFinished, RunFailed or RunKilled) finished with its every stage completed
+    loaded from the stored week (none redone): a read of what was done. A run whose end says it asked for an answer
+    (a model's or the offline rules') redid something, no stage of it loaded whole: its stream is not read (a
+    backtest's leaderboard reads no event from PostgreSQL, and status's last runs read one stream less a job)."""
+    if end.run_id is None or end.type != RunFinished.event_type() or end.payload.get("llm_calls"):
+        return False
+    done = [e for e in events.read_stream(streams.run_stream(end.run_id)) if e.type == StageCompleted.event_type()]
     return bool(done) and all(StageCompleted.from_event(e).loaded for e in done)
 
 
