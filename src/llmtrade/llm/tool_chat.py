@@ -32,6 +32,7 @@ from llmtrade.llm.http_errors import (
     refusal,
     refused_parameter,
 )
+from llmtrade.llm.reasked import AskedOtherwise, max_tokens_refused
 from llmtrade.llm.records import CallSite, UsageTotals
 from llmtrade.llm.replies import body_error, choice_error, error_detail, normalise_reply, parse_usage, stop_failure
 from llmtrade.llm.sse import StreamCut, reply_body
@@ -81,8 +82,9 @@ class ToolChat:
             self._append(site, held)
             raise BudgetExceeded(f"{site.role} call to {self.model} not sent: {held.reason}")
         started = time.perf_counter()
+        lowered: list[AskedOtherwise] = []  # max_tokens asked lower on a 400 that named what fits (llm/reasked.py)
         try:
-            response = await self._post(body)
+            response = await self._post(body, lowered)
         except (LLMUnavailable, LLMRequestRejected, LLMBadReply) as exc:  # a moderation 403 is a content filter
             self.budget.settle(held, 0.0)  # no 200: nothing was generated
             self._append(site, self._failed(messages, key, exc))
@@ -117,6 +119,10 @@ class ToolChat:
         self.budget.settle(held, usage.cost_usd)
         self.totals.add(self.model, usage)
         answer = content if not calls else json.dumps([c.__dict__ for c in calls])
+        notes = [
+            *([f"tool calls: {', '.join(c.name for c in calls)}"] if calls else []),
+            *(a.note or "" for a in lowered),
+        ]
         self._append(
             site,
             LLMCallCompleted(
@@ -136,13 +142,18 @@ class ToolChat:
                 attempts=1,
                 cache_key=key,
                 finish_reason=data["choices"][0].get("finish_reason"),
-                max_tokens=self.max_tokens,
-                note=f"tool calls: {', '.join(c.name for c in calls)}" if calls else None,
+                # A turn asked within the room its conversation leaves records the max_tokens it was sent with.
+                max_tokens=next((a.max_tokens for a in reversed(lowered) if a.max_tokens), self.max_tokens),
+                note="; ".join(notes) or None,
             ),
         )
         return Turn(content, calls, {k: v for k, v in message.items() if k in ("role", "content", "tool_calls")})
 
-    async def _post(self, body: dict[str, Any]) -> httpx.Response:
+    async def _post(self, body: dict[str, Any], lowered: list[AskedOtherwise]) -> httpx.Response:
+        """The turn's POST; a 400 naming the form the request fits in is asked again so at once, not billed (nothing
+        was generated): max_completion_tokens for max_tokens, a max_tokens above the model's most (kept for the turns
+        after: `self.max_tokens`), or past the room the conversation leaves in the window (this turn's alone, asked
+        so once). `lowered` gets each max_tokens lowering, for the turn's event."""
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         url = f"{self.base_url.rstrip('/')}/chat/completions"
         try:
@@ -154,7 +165,18 @@ class ToolChat:
         if status >= 400 and refused_parameter(status, response) == "max_tokens" and "max_tokens" in body:
             # OpenAI's reasoning models take max_completion_tokens (as the chat client learns it): asked so at once.
             tokens = {k: v for k, v in body.items() if k != "max_tokens"}
-            return await self._post({**tokens, "max_completion_tokens": body["max_tokens"]})
+            return await self._post({**tokens, "max_completion_tokens": body["max_tokens"]}, lowered)
+        param = "max_tokens" if "max_tokens" in body else "max_completion_tokens"
+        if status == 400 and param in body:
+            # An ask whose conversation grew with its tools' results leaves less room each turn: the same 400s the
+            # committee's client asks again on (llm/http_client.py), read the same way.
+            fitted = any(a.max_tokens is not None for a in lowered)
+            fits = max_tokens_refused(status, error_text(response), body[param], self.model, may_fit=not fitted)
+            if fits is not None:
+                if fits.most is not None:
+                    self.max_tokens = min(self.max_tokens, fits.most)
+                lowered.append(fits)
+                return await self._post({**body, param: fits.most or fits.max_tokens}, lowered)
         if status >= 300:
             # Read as the gateway's client reads it (a 402 is out of credits, a 401/403 the key, a daily quota's 429
             # not worth waiting for; a redirect, never followed, names where it points).

@@ -1,0 +1,115 @@
+"""`ask`'s tool turns (llm/tool_chat.py) asked again on the 400s that name the max_tokens that fits, as the
+committee's client is (llm/reasked.py): each 400 in the provider's own words, mocked at the transport with respx."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+import pytest
+import respx
+
+from llmtrade.domain.events import LLMCallCompleted
+from llmtrade.errors import LLMContextExceeded
+from llmtrade.llm.records import CallSite
+from llmtrade.llm.tool_chat import ToolChat
+from tests.fakes.sinks import ListSink
+
+BASE = "http://provider.test/v1"
+ANSWER = {
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "Fine."}, "finish_reason": "stop"}],
+    "usage": {"prompt_tokens": 3, "completion_tokens": 2},
+}
+ASK = [{"role": "user", "content": "why did acct_1 lose?"}]
+
+
+def _chat(sink: ListSink, max_tokens: int) -> ToolChat:
+    return ToolChat(
+        provider="openrouter",
+        base_url=BASE,
+        api_key="sk-test",
+        model="m/ask",
+        max_tokens=max_tokens,
+        events=sink,
+        price=None,
+        timeout_seconds=5,
+    )
+
+
+def _refused(said: str) -> httpx.Response:
+    return httpx.Response(400, json={"error": {"message": said, "type": "invalid_request_error", "code": 400}})
+
+
+def _turns(chat: ToolChat, turns: int) -> list[str | None]:
+    async def run() -> list[str | None]:
+        return [(await chat.turn(ASK, [], CallSite(role="ask", run_id="r"))).content for _ in range(turns)]
+
+    return asyncio.run(run())
+
+
+def _completed(sink: ListSink) -> list[LLMCallCompleted]:
+    kind = LLMCallCompleted.event_type()
+    return [LLMCallCompleted.model_validate(e.payload) for e in sink.events if e.type == kind]
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "max_tokens is too large: 32768. This model supports at most 16384 completion tokens, whereas you provided "
+        "32768.",
+        "max_tokens: 32768 > 16384, which is the maximum allowed number of output tokens for claude-x",
+    ],
+    ids=["openai", "anthropic"],
+)
+def test_a_turn_above_the_models_most_is_asked_again_at_it_and_the_next_turns_at_once(said: str) -> None:
+    """An `ask` configured above what its model writes failed its first turn as a rejected request, every time."""
+    sink = ListSink()
+    chat = _chat(sink, 32768)
+    with respx.mock(assert_all_called=True) as mock:
+        route = mock.post(f"{BASE}/chat/completions").mock(
+            side_effect=[_refused(said), httpx.Response(200, json=ANSWER), httpx.Response(200, json=ANSWER)]
+        )
+        answers = _turns(chat, 2)
+    assert answers == ["Fine.", "Fine."]
+    assert [json.loads(c.request.content)["max_tokens"] for c in route.calls] == [32768, 16384, 16384]
+    first, second = _completed(sink)
+    assert first.note is not None and "16384" in first.note and second.note is None
+    assert first.max_tokens == second.max_tokens == 16384
+
+
+def test_a_turn_past_the_room_its_conversation_leaves_is_asked_once_within_it() -> None:
+    """A conversation grown with its tools' results leaves less room in the window each turn: OpenRouter refuses the
+    configured max_tokens with a 400 naming the window and the input. Asked within the room, once; a later turn is
+    asked at the configured max_tokens again (its own prompt leaves its own room)."""
+    said = (
+        "This endpoint's maximum context length is 131072 tokens. However, you requested about 135010 tokens "
+        "(119010 of text input, 16000 in the output). Please reduce the length of either one."
+    )
+    room = 131072 - 119010 - 2380
+    sink = ListSink()
+    chat = _chat(sink, 16000)
+    with respx.mock(assert_all_called=True) as mock:
+        route = mock.post(f"{BASE}/chat/completions").mock(
+            side_effect=[_refused(said), httpx.Response(200, json=ANSWER), httpx.Response(200, json=ANSWER)]
+        )
+        answers = _turns(chat, 2)
+    assert answers == ["Fine.", "Fine."]
+    assert [json.loads(c.request.content)["max_tokens"] for c in route.calls] == [16000, room, 16000]
+    first, second = _completed(sink)
+    assert first.max_tokens == room and first.note is not None and str(room) in first.note
+    assert second.max_tokens == 16000 and second.note is None
+
+
+def test_a_turn_refused_again_within_the_room_is_context_exceeded_after_one_more_ask() -> None:
+    said = (
+        "This endpoint's maximum context length is 131072 tokens. However, you requested about 135010 tokens "
+        "(119010 of text input, 16000 in the output)."
+    )
+    sink = ListSink()
+    chat = _chat(sink, 16000)
+    with respx.mock(assert_all_called=True) as mock:
+        route = mock.post(f"{BASE}/chat/completions").mock(return_value=_refused(said))
+        with pytest.raises(LLMContextExceeded, match="131072 tokens"):
+            _turns(chat, 1)
+    assert route.call_count == 2
