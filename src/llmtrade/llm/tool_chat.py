@@ -21,7 +21,7 @@ import httpx
 from llmtrade.config.models import Price
 from llmtrade.domain.events import BudgetRefused, EventSink, LLMCallCompleted, LLMCallFailed, NewEvent
 from llmtrade.domain.streams import llm_stream
-from llmtrade.errors import BudgetExceeded, LLMBadReply, LLMRequestRejected, LLMUnavailable
+from llmtrade.errors import BudgetExceeded, LLMBadReply, LLMContentFiltered, LLMRequestRejected, LLMUnavailable
 from llmtrade.llm.budget import Budget, estimate_prompt_tokens, price_of
 from llmtrade.llm.http_errors import (
     Retryable,
@@ -34,7 +34,15 @@ from llmtrade.llm.http_errors import (
 )
 from llmtrade.llm.reasked import AskedOtherwise, max_tokens_refused
 from llmtrade.llm.records import CallSite, UsageTotals
-from llmtrade.llm.replies import body_error, choice_error, error_detail, normalise_reply, parse_usage, stop_failure
+from llmtrade.llm.replies import (
+    body_error,
+    choice_error,
+    error_detail,
+    normalise_reply,
+    parse_usage,
+    recitation,
+    stop_failure,
+)
 from llmtrade.llm.sse import StreamCut, reply_body
 from llmtrade.llm.types import Usage
 
@@ -70,9 +78,12 @@ class ToolChat:
     # The provider's models.yaml `reasoning_as_answer`: a final text only in the reasoning field is the answer.
     reasoning_as_answer: bool = False
 
-    async def turn(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], site: CallSite) -> Turn:
+    async def turn(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], site: CallSite, *, again: str | None = None
+    ) -> Turn:
         """Send the conversation; raises BudgetExceeded (not sent), LLMUnavailable, LLMRequestRejected or an
-        LLMBadReply (llm/replies.py; a moderation 403 is LLMContentFiltered), each recorded as a failed call."""
+        LLMBadReply (llm/replies.py; a moderation 403 is LLMContentFiltered), each recorded as a failed call. A turn
+        Gemini's recitation check withheld is asked once more (as the committee's client does), `again` saying why."""
         body: dict[str, Any] = {"model": self.model, "messages": messages, "max_tokens": self.max_tokens}
         if tools:
             body["tools"] = tools
@@ -112,8 +123,15 @@ class ToolChat:
             }
             if isinstance(error, LLMBadReply):  # what did come back, as the gateway's record keeps it
                 billed |= {"answer": error.content or None, "finish_reason": error.finish_reason}
+            recited = recitation(data) if isinstance(error, LLMContentFiltered) else None
+            if recited is not None and again is not None:
+                error.args = (f"{error}; asked once more after an earlier {again}, and withheld again",)
             failed = self._failed(messages, key, error).model_copy(update=billed)
             self._append(site, failed)
+            if recited is not None and again is None:
+                # Gemini's recitation check often passes the same request the next time (replies._RECITED).
+                why = f"asked once more after finish reason {recited} (Gemini's recitation check)"
+                return await self.turn(messages, tools, site, again=why)
             raise error from None
         usage = self._usage(data)
         self.budget.settle(held, usage.cost_usd)
@@ -122,6 +140,7 @@ class ToolChat:
         notes = [
             *([f"tool calls: {', '.join(c.name for c in calls)}"] if calls else []),
             *(a.note or "" for a in lowered),
+            *([again] if again else []),
         ]
         self._append(
             site,

@@ -1,5 +1,6 @@
-"""`ask`'s tool turns (llm/tool_chat.py) asked again on the 400s that name the max_tokens that fits, as the
-committee's client is (llm/reasked.py): each 400 in the provider's own words, mocked at the transport with respx."""
+"""`ask`'s tool turns (llm/tool_chat.py) asked again where the committee's client asks again: on the 400s that name the
+max_tokens that fits (llm/reasked.py), and once on an answer Gemini's recitation check withheld. Each answer in the
+provider's own words, mocked at the transport with respx."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import httpx
 import pytest
 import respx
 
-from llmtrade.domain.events import LLMCallCompleted
-from llmtrade.errors import LLMContextExceeded
+from llmtrade.domain.events import LLMCallCompleted, LLMCallFailed
+from llmtrade.errors import LLMContentFiltered, LLMContextExceeded
 from llmtrade.llm.records import CallSite
 from llmtrade.llm.tool_chat import ToolChat
 from tests.fakes.sinks import ListSink
@@ -113,3 +114,38 @@ def test_a_turn_refused_again_within_the_room_is_context_exceeded_after_one_more
         with pytest.raises(LLMContextExceeded, match="131072 tokens"):
             _turns(chat, 1)
     assert route.call_count == 2
+
+
+def _recited(finish: str, native: str | None) -> httpx.Response:
+    choice = {"index": 0, "message": {"role": "assistant", "content": "The fund"}, "finish_reason": finish}
+    if native is not None:
+        choice["native_finish_reason"] = native
+    return httpx.Response(200, json={"choices": [choice], "usage": {"prompt_tokens": 3, "completion_tokens": 2}})
+
+
+@pytest.mark.parametrize(("finish", "native"), [("RECITATION", None), ("stop", "RECITATION")])
+def test_a_turn_gemini_withheld_for_recitation_is_asked_once_more(finish: str, native: str | None) -> None:
+    """Gemini's recitation check often passes the same request the next time: the committee's client asks once more,
+    `ask` failed the turn (and the question) at once."""
+    sink = ListSink()
+    chat = _chat(sink, 500)
+    with respx.mock(assert_all_called=True) as mock:
+        route = mock.post(f"{BASE}/chat/completions").mock(
+            side_effect=[_recited(finish, native), httpx.Response(200, json=ANSWER)]
+        )
+        assert _turns(chat, 1) == ["Fine."]
+    assert route.call_count == 2
+    failed = [LLMCallFailed.model_validate(e.payload) for e in sink.events if e.type == LLMCallFailed.event_type()]
+    assert len(failed) == 1 and failed[0].billed and "RECITATION" in failed[0].error
+    [done] = _completed(sink)
+    assert done.note is not None and "asked once more after finish reason RECITATION" in done.note
+
+
+def test_a_turn_withheld_for_recitation_twice_fails_saying_both() -> None:
+    sink = ListSink()
+    chat = _chat(sink, 500)
+    with respx.mock(assert_all_called=True) as mock:
+        route = mock.post(f"{BASE}/chat/completions").mock(return_value=_recited("RECITATION", None))
+        with pytest.raises(LLMContentFiltered, match="withheld again"):
+            _turns(chat, 1)
+    assert route.call_count == 2 and not _completed(sink)
