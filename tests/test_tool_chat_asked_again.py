@@ -13,8 +13,10 @@ import respx
 
 from llmtrade.domain.events import LLMCallCompleted, LLMCallFailed
 from llmtrade.errors import LLMContentFiltered, LLMContextExceeded
+from llmtrade.llm.http_client import OpenAICompatibleClient
 from llmtrade.llm.records import CallSite
 from llmtrade.llm.tool_chat import ToolChat
+from llmtrade.llm.types import ChatMessage, ChatRequest
 from tests.fakes.sinks import ListSink
 
 BASE = "http://provider.test/v1"
@@ -149,3 +151,53 @@ def test_a_turn_withheld_for_recitation_twice_fails_saying_both() -> None:
         with pytest.raises(LLMContentFiltered, match="withheld again"):
             _turns(chat, 1)
     assert route.call_count == 2 and not _completed(sink)
+
+
+# vLLM's newer wording, as users quote it from their servers: both parameter names, then the window and the input.
+# It is about the window; read as "takes max_completion_tokens instead", it switched parameter.
+VLLM_TOO_LARGE = (
+    "'max_tokens' or 'max_completion_tokens' is too large: {sent}. This model's maximum context length is 4096 tokens "
+    "and your request has {used} input tokens ({sent} > 4096 - {used}). None"
+)
+
+
+def test_vllms_too_large_is_asked_within_the_room_with_the_same_parameter() -> None:
+    sink = ListSink()
+    chat = _chat(sink, 8000)
+    refused = httpx.Response(
+        400,
+        json={
+            "object": "error",
+            "message": VLLM_TOO_LARGE.format(sent=8000, used=2778),
+            "type": "BadRequestError",
+            "param": None,
+            "code": 400,
+        },
+    )
+    with respx.mock(assert_all_called=True) as mock:
+        route = mock.post(f"{BASE}/chat/completions").mock(side_effect=[refused, httpx.Response(200, json=ANSWER)])
+        assert _turns(chat, 1) == ["Fine."]
+    bodies = [json.loads(c.request.content) for c in route.calls]
+    assert [b.get("max_tokens") for b in bodies] == [8000, 4096 - 2778 - 55]
+    assert all("max_completion_tokens" not in b for b in bodies)
+
+
+def test_vllms_too_large_with_no_room_is_context_exceeded_at_once_and_the_parameter_kept() -> None:
+    """A prompt that leaves no room: context-exceeded after one request. It was asked again as max_completion_tokens,
+    and the committee's client then sent that parameter to the model for the rest of the command."""
+    error = {"message": VLLM_TOO_LARGE.format(sent=8000, used=4000), "type": "BadRequestError", "param": None}
+    client = OpenAICompatibleClient("vllm", BASE, None, sleep=_no_sleep)
+    request = ChatRequest(model="m/one", messages=(ChatMessage(role="user", content="hi"),), max_tokens=8000)
+    with respx.mock(assert_all_called=True) as mock:
+        route = mock.post(f"{BASE}/chat/completions").mock(
+            side_effect=[httpx.Response(400, json={"error": error | {"code": 400}}), httpx.Response(200, json=ANSWER)]
+        )
+        with pytest.raises(LLMContextExceeded, match="4096 tokens"):
+            asyncio.run(client.send(request))
+        asyncio.run(client.send(request.model_copy(update={"max_tokens": 50})))
+    bodies = [json.loads(c.request.content) for c in route.calls]
+    assert len(bodies) == 2 and [b.get("max_tokens") for b in bodies] == [8000, 50]
+
+
+async def _no_sleep(seconds: float) -> None:
+    return None

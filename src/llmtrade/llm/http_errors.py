@@ -199,7 +199,13 @@ def refused_parameter(status: int, response: httpx.Response) -> str | None:
     except (ValueError, AttributeError):
         error = None
     param = error.get("param") if isinstance(error, dict) else None
-    if "max_completion_tokens" in text and (param == "max_tokens" or "'max_tokens'" in text):
+    # Refused as a parameter, not as a number: vLLM's "'max_tokens' or 'max_completion_tokens' is too large: 8000. This
+    # model's maximum context length is 4096 tokens ..." names both and is about the window (error_pages.room_left).
+    if (
+        "max_completion_tokens" in text
+        and (param == "max_tokens" or "'max_tokens'" in text)
+        and _UNSUPPORTED.search(text)
+    ):
         return "max_tokens"
     if (param == "temperature" or "'temperature'" in text) and _UNSUPPORTED.search(text):
         return "temperature"
