@@ -308,12 +308,24 @@ class MarketDataUnavailable(PartAnswered, TemporaryError):
 class BarNotComplete(MarketDataUnavailable):
     """No provider left has a complete bar of `session` yet (market/failures.py `not_complete`: Alpaca's SIP feed asked
     16 minutes back, Yahoo's bar still live after the close): temporary, a later run gets it. A read-only valuation
-    (`status`) values at the session before instead; `reasons`: each provider's why, for it to say."""
+    (`status`) values at the session before instead; `reasons`: each provider's why, for it to say. `symbols` and
+    `answered`: PartAnswered's (a CSV folder's other files read); `unfinished`: the rows left out by symbol, written
+    during their session (market/csv_unfinished.py), whose open alone is final (a paper fill at the open takes it)."""
 
-    def __init__(self, message: str, *, session: date, reasons: Sequence[str] = ()):
-        super().__init__(message)
+    def __init__(
+        self,
+        message: str,
+        *,
+        session: date,
+        reasons: Sequence[str] = (),
+        symbols: Sequence[str] = (),
+        answered: Mapping[str, Sequence[Any]] | None = None,
+        unfinished: Mapping[str, Sequence[Any]] | None = None,
+    ):
+        super().__init__(message, symbols=symbols, answered=answered)
         self.session = session
         self.reasons = tuple(reasons) or (message,)
+        self.unfinished = dict(unfinished or {})
 
 
 class LiveTradingRefused(OperationalError):

@@ -18,6 +18,8 @@ it through `origin`.
 Something else named SYMBOL.csv (a folder, a link to nothing, a pipe) or a file that cannot be read is refused naming it
 (`unusable`), never a traceback, and so are two files whose names differ only in case (market/csv_files.py, where
 `price_files` reads what a backtest's data hash and a sweep's shipped prices hold).
+A row written before its session closed (the file's modification time: an export while the session traded) is left
+out, said, as no final bar (market/csv_unfinished.py).
 Each of these is the configured folder's to mend (exit 2: failures.py PriceFileMissing, SeriesRejected `files`),
 but a file only out of reach for now (`_out_of_reach`).
 """
@@ -57,6 +59,7 @@ from llmtrade.market.csv_text import (
     separated,
     ticker_key,
 )
+from llmtrade.market.csv_unfinished import Unfinished, unfinished_error, unfinished_rows, unfinished_said
 from llmtrade.market.failures import PriceFileMissing, few
 from llmtrade.market.validation import BarProblem, ProblemKind, SeriesRejected
 
@@ -68,9 +71,18 @@ class CsvFolderProvider:
     synthetic = False
 
     def __init__(
-        self, folder: Path, *, named_by: str = "", assets_file: str = "assets.yaml", clock: Clock | None = None
+        self,
+        folder: Path,
+        *,
+        named_by: str = "",
+        assets_file: str = "assets.yaml",
+        clock: Clock | None = None,
+        keep_unfinished: bool = False,
     ):
         self.folder = folder
+        # Rows written before their session closed are left out (csv_unfinished.py) but for a reader of their open
+        # alone, final once the session opened (csv_quotes.py's daily-open quote, and whether there is one).
+        self.keep_unfinished = keep_unfinished
         # The machine's clock, not LLMTRADE_NOW nor a backtest's stepped one: a bar after the real today cannot be a
         # price anyone traded at, while one after a chosen instant is real history a drill or a backtest stops short
         # of by its own range (csv_sessions.ahead_problems).
@@ -88,12 +100,13 @@ class CsvFolderProvider:
         found = {s: None if r is None else r[0] for s, r in reached.items()}
         lacking = [s for s, why in found.items() if why is not None]
         bars: dict[str, list[Bar]] = {}
+        unfinished: dict[str, Unfinished] = {}
         problems: list[BarProblem] = []
         for symbol in symbols:
             if symbol in lacking:
                 continue
             try:
-                read, lines = _between(self._file(symbol), symbol, start, end)
+                read, lines, written = _between(self._file(symbol), symbol, start, end)
             except SeriesRejected as exc:  # every file read before any is refused: all their problems said at once
                 problems += exc.problems
                 continue
@@ -107,23 +120,39 @@ class CsvFolderProvider:
             off = ahead_problems(self._file(symbol), symbol, read, lines, today)
             if off or (off := session_problems(self._file(symbol), symbol, read, lines, self._calendar)):
                 problems += off
-            else:
+                continue
+            # A row exported while its session traded is no bar of it: the symbol is short of that session.
+            late = None if self.keep_unfinished else unfinished_rows(self._file(symbol), read, written, self._calendar)
+            if late is None:
                 bars[symbol] = read
+            else:
+                unfinished[symbol] = late
+        short = {"unfinished": unfinished, "within": (start, end)}
         if problems:
             # A bad row refuses the whole answer, as ever; the symbols without a usable file go with the refusal
             # (`lacking`), so neither is said without the other (the missing file alone was, the bad rows never).
-            lacked = self._lacking(reached, {}) if lacking else None
+            lacked = self._lacking(reached, {}, **short) if lacking or unfinished else None
             raise SeriesRejected(problems, read=bars, lacking=lacked, files=True)
-        if lacking:
+        if lacking or unfinished:
             # The files there are kept (`answered`): the service takes their bars and asks the next provider only for
-            # the symbols without a usable file.
-            raise self._lacking(reached, bars)
+            # the symbols without a usable file, or without a final row.
+            raise self._lacking(reached, bars, **short)
         return bars
 
-    def _lacking(self, reached: dict[str, _Unusable | None], answered: dict[str, list[Bar]]) -> PartAnswered:
-        """The error for the symbols without a usable file (`reached`: `_reached`'s answers), `answered` the others':
-        the configuration's to mend (PriceFileMissing, exit 2) when any is, else as `_out_of_reach` says."""
+    def _lacking(
+        self,
+        reached: dict[str, _Unusable | None],
+        answered: dict[str, list[Bar]],
+        unfinished: dict[str, Unfinished] | None = None,
+        within: tuple[date, date] | None = None,
+    ) -> PartAnswered:
+        """The error for the symbols without a usable file (`reached`: `_reached`'s answers), and those whose rows were
+        written before their session closed (`unfinished`, `within` the range asked), `answered` the others':
+        the configuration's to mend (PriceFileMissing, exit 2) when any file is, else as `_out_of_reach` says; for
+        unfinished rows alone, as csv_unfinished.py's `unfinished_error` says."""
         found = {s: None if r is None else r[0] for s, r in reached.items()}
+        if unfinished and all(why is None for why in found.values()):
+            return unfinished_error(unfinished, answered, self._calendar, *(within or (date.min, date.min)))
         missing = [s for s, why in found.items() if why == ABSENT and s != BENCHMARK]
         broken = [f"{self._file(s)} {why}" for s, why in found.items() if why not in (None, ABSENT)]
         said = []
@@ -150,7 +179,9 @@ class CsvFolderProvider:
             )
         if broken:
             said.append(f"csv folder {self.folder}{self._named}: {'; '.join(broken)}: {USABLE}")
-        lacking = [s for s, why in found.items() if why is not None]
+        if unfinished:
+            said.append(unfinished_said(unfinished))
+        lacking = [s for s, why in found.items() if why is not None] + list(unfinished or {})
         kinds = {r[1] for r in reached.values() if r is not None}
         error = next(k for k in (PriceFileMissing, MarketDataMissing, MarketDataUnavailable) if k in kinds)
         return error("; ".join(said), symbols=lacking, answered=answered)
@@ -228,17 +259,17 @@ def _parsed(path: Path, symbol: str) -> tuple[Bar, ...]:
     return _parsed_version(path, symbol, stat.st_mtime_ns, stat.st_size)[0]
 
 
-def _between(path: Path, symbol: str, start: date, end: date) -> tuple[list[Bar], list[int]]:
-    """The file's bars from start to end and each one's line; a bisect of its days when they ascend (a backtest
-    asks thousands of times)."""
+def _between(path: Path, symbol: str, start: date, end: date) -> tuple[list[Bar], list[int], int]:
+    """The file's bars from start to end, each one's line, and the file's modification time (ns) they were read at; a
+    bisect of its days when they ascend (a backtest asks thousands of times)."""
     stat = path.stat()
     bars, lines = _parsed_version(path, symbol, stat.st_mtime_ns, stat.st_size)
     days = _days_version(path, symbol, stat.st_mtime_ns, stat.st_size)
     if days is None:
         kept = [i for i, b in enumerate(bars) if start <= b.day <= end]
-        return [bars[i] for i in kept], [lines[i] for i in kept]
+        return [bars[i] for i in kept], [lines[i] for i in kept], stat.st_mtime_ns
     first, last = bisect_left(days, start), bisect_right(days, end)
-    return list(bars[first:last]), list(lines[first:last])
+    return list(bars[first:last]), list(lines[first:last]), stat.st_mtime_ns
 
 
 @lru_cache(maxsize=256)

@@ -56,7 +56,9 @@ class CsvQuotes:
         # A backtest's staleness limit: an intraday file's row before the session or older than it yields to the open.
         self.open_after = open_after
         self.named_by = named_by
-        self._daily: BarProvider = CsvFolderProvider(folder, named_by=named_by)
+        # Its daily rows are read for their open alone (`_opening`, `never_in_session`), final once the session opened:
+        # a row exported while the session trades is kept for it (csv_unfinished.py leaves it out of every bar read).
+        self._daily: BarProvider = CsvFolderProvider(folder, named_by=named_by, keep_unfinished=True)
         self._calendar = calendar
         self._until: datetime | None = None  # a look-ahead audit's wall (`cut`)
 

@@ -17,7 +17,7 @@ from llmtrade.domain.market import (
     MarketProviderFailed,
 )
 from llmtrade.domain.streams import SPLITS, market_stream
-from llmtrade.errors import MarketDataError, MarketDataMissing
+from llmtrade.errors import BarNotComplete, MarketDataError, MarketDataMissing
 from llmtrade.market.bar_sources import sources_of
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.failures import FALLBACK, few, nobody_could, none_for, none_left, not_complete
@@ -58,6 +58,7 @@ class MarketData(SessionBars):
         self.refusals: EventSink | None = None
         # Where a read that mixes synthetic and real prices is said (series.py `mixing`), recorded or not (`status`).
         self.mixed: Callable[[str], None] | None = None
+        self._said: set[str] = set()  # the unfinished rows said (`_unfinished_said`)
 
     @property
     def recording(self) -> Recording | None:
@@ -108,6 +109,7 @@ class MarketData(SessionBars):
             if not asked:
                 if self.mixed is not None and (said := mixing(parts)) is not None:
                     self.mixed(said)
+                self._unfinished_said(tally.errors)
                 return joined(parts, wanted)
         # The symbols that were short, not all asked (a trial: "could not supply 7 symbols" when one file was bad).
         named = [s for s in asked if s in tally.short] or asked
@@ -182,6 +184,16 @@ class MarketData(SessionBars):
             )
         )
         return BarSeries(bars, provider.name, False, provider.synthetic, start, end, validated=True)
+
+    def _unfinished_said(self, errors: Sequence[Exception]) -> None:
+        """Say, once a run, a file's row left out as written before its session closed (market/csv_unfinished.py) when
+        a later provider supplied the session: on record as the file's provider failure, and unsaid otherwise, since
+        the read went on (a read that fails says it in its error)."""
+        say = self._recording.say if self._recording is not None else None
+        for exc in errors:
+            if say is not None and isinstance(exc, BarNotComplete) and exc.unfinished and str(exc) not in self._said:
+                self._said.add(str(exc))
+                say(f"{exc}; the next provider's bar of {exc.session} is taken instead")
 
     def _lacked(
         self, provider: BarProvider, exc: Exception, symbols: Sequence[str], start: date, end: date, tally: Shortfall

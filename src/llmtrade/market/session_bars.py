@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import date, timedelta
 
 from llmtrade.domain.market import Bar
-from llmtrade.errors import MarketDataError, MarketDataUnavailable
+from llmtrade.errors import BarNotComplete, MarketDataError, MarketDataUnavailable
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.failures import FALLBACK
 from llmtrade.market.provider import BarProvider
@@ -46,7 +46,7 @@ class SessionBars:
         the providers are asked directly and the answer is not cached: during the session a daily
         bar is still incomplete, and caching it would leak a partial close into later reads.
         """
-        bar, synthetic = self._session_bar(symbol, day)
+        bar, synthetic = self._session_bar(symbol, day, opening=True)
         if bar is None or (synthetic is not None and self._gapped_like_a_split(bar, synthetic)):
             return None
         return bar.open
@@ -57,9 +57,10 @@ class SessionBars:
         bar = self._session_bar(symbol, day)[0]
         return None if bar is None else bar.close
 
-    def _session_bar(self, symbol: str, day: date) -> tuple[Bar | None, bool | None]:
+    def _session_bar(self, symbol: str, day: date, *, opening: bool = False) -> tuple[Bar | None, bool | None]:
         """`day`'s bar of `symbol`: (cached bar, None), or (a provider's bar, whether that provider is synthetic), or
-        (None, None)."""
+        (None, None). `opening`: for its open alone, which a file's row written while the session traded has final
+        (market/csv_unfinished.py); its close, high and low are not, so no other read takes it."""
         for provider in self.providers:
             cached = self._cache.read([symbol], day, day, synthetic=provider.synthetic)[symbol]
             if cached:
@@ -67,6 +68,8 @@ class SessionBars:
         for provider in self.providers:
             try:
                 bars = provider.daily_bars([symbol], day, day).get(symbol) or []
+            except BarNotComplete as exc:
+                bars = list(exc.unfinished.get(symbol) or []) if opening else []
             except (*FALLBACK, SeriesRejected):
                 continue
             for bar in bars:

@@ -1,0 +1,105 @@
+"""A daily file's rows written before their session closed (market/csv_folder.py): no final bars.
+
+Yahoo's daily history, and most brokers' exports with it, hold the day's own row while its session trades: its Close
+is the last trade at the export, its High, Low and Volume those so far. A file exported at 14:00 and read after the
+16:00 close had that row taken as the session's bar: its close valued the books and filled orders at the close, and the
+bar cache kept it as final. A row is judged by the file's modification time against its session's close on the NYSE
+calendar: written before the close, it is left out (the symbol is short of that session, as at a feed whose bar is
+not final yet: failures.py BarNotComplete, temporary), and read once the file is written again after the close (a
+file is parsed once per size and modification time, so the new export is read at the next look).
+
+Only the file's own time is compared, never the command's clock: a file written after a session's close holds its
+final row whatever LLMTRADE_NOW says (a drill or a backtest over history reads files written long after), and one
+written before it holds the unfinished row whatever instant the command takes as now. The row's open is final once the
+session opened, and is kept for what reads the open alone (`unfinished` on the error; csv_quotes.py's daily-open).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from llmtrade.domain.market import Bar
+from llmtrade.errors import BarNotComplete, MarketDataMissing
+from llmtrade.market.calendar import NEW_YORK, TradingCalendar
+from llmtrade.market.failures import few
+
+
+@dataclass(frozen=True)
+class Unfinished:
+    """The rows of one file written before their session closed: `bars` (ascending), `written` the file's modification
+    time and `close` the first row's session's close, both in New York time."""
+
+    path: Path
+    bars: tuple[Bar, ...]
+    written: datetime
+    close: datetime
+
+    @property
+    def day(self) -> date:
+        return self.bars[0].day
+
+
+def unfinished_rows(path: Path, bars: Sequence[Bar], written_ns: int, calendar: TradingCalendar) -> Unfinished | None:
+    """The rows of `bars` (ascending, as read from `path`, modified at `written_ns`) whose session closed after the
+    file was written; None when there is none, the common case found by one look at the last row (a later session
+    closes later, so they can only be the last rows). Days off the calendar or its range are not judged (the reader
+    refuses them itself)."""
+    written = datetime.fromtimestamp(written_ns / 1e9, UTC)
+    cut = len(bars)
+    while cut and _closes_after(bars[cut - 1].day, written, calendar):
+        cut -= 1
+    if cut == len(bars):
+        return None
+    late = tuple(bars[cut:])
+    return Unfinished(path, late, written.astimezone(NEW_YORK), calendar.session_close(late[0].day))
+
+
+def _closes_after(day: date, written: datetime, calendar: TradingCalendar) -> bool:
+    if not calendar.first_day <= day <= calendar.last_day or not calendar.is_session(day):
+        return False
+    return calendar.session_close(day) > written
+
+
+def unfinished_error(
+    found: Mapping[str, Unfinished],
+    answered: Mapping[str, list[Bar]],
+    calendar: TradingCalendar,
+    start: date,
+    end: date,
+) -> BarNotComplete | MarketDataMissing:
+    """The error for the symbols whose files' rows were written before their session closed (`found`), `answered` the
+    other symbols' bars, start..end the range asked: temporary (BarNotComplete) when the rows left out are of its last
+    session, as a feed's bar not final yet; else the file is behind that session too, as a stale file is
+    (MarketDataMissing, exit 1 when no provider has the bars)."""
+    message = unfinished_said(found)
+    symbols = list(found)
+    days = calendar.sessions_between(max(start, calendar.first_day), min(end, calendar.last_day))
+    last = days[-1] if days else None
+    if last is not None and all(u.day == last for u in found.values()):
+        unfinished = {s: list(u.bars) for s, u in found.items()}
+        return BarNotComplete(message, session=last, symbols=symbols, answered=answered, unfinished=unfinished)
+    return MarketDataMissing(message, symbols=symbols, answered=answered)
+
+
+def unfinished_said(found: Mapping[str, Unfinished]) -> str:
+    """What a read says of `found`: the files, their rows' session, when they were written and when it closed; files of
+    the same session said together."""
+    by_day: dict[date, list[Unfinished]] = {}
+    for unfinished in found.values():
+        by_day.setdefault(unfinished.day, []).append(unfinished)
+    said = []
+    for day, files in sorted(by_day.items()):
+        one = len(files) == 1
+        times = sorted({f"{u.written:%Y-%m-%d %H:%M:%S}" for u in files})
+        when = f"at {times[0]}" if len(times) == 1 else f"between {times[0]} and {times[-1]}"
+        said.append(
+            f"no final row of {day} in {few([str(u.path) for u in files], noun='files')} yet: "
+            f"{'it was' if one else 'they were'} written {when} New York (the file's modification time), before that "
+            f"session's close at {files[0].close:%H:%M}, so {'its' if one else 'their'} row of {day} is the one "
+            "exported while the session traded (its Close the last trade then, its High, Low and Volume partial): "
+            "left out until the file is written again after the close"
+        )
+    return "; ".join(said)
