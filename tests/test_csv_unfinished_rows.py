@@ -170,3 +170,18 @@ def test_market_bars_after_the_close_shows_the_session_before_naming_the_file_on
     result = runner.invoke(app, ["market", "bars", "SPY", "--offline"])
     assert result.exit_code == 0, result.output
     assert f"\n{END}\t" in result.stdout and "not final" not in result.output
+
+
+def test_config_validate_says_a_file_written_before_its_last_rows_session_closed(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    folder = _folder(tmp_path, EXPORTED)
+    monkeypatch.setenv("LLMTRADE_MARKET_CSV_DIR", str(folder))
+    checked = runner.invoke(app, ["config", "validate"])
+    assert checked.exit_code == 0, checked.output
+    assert "configuration OK" in checked.stdout
+    assert checked.stderr.count(f"no final row of {END} in {folder / 'SPY.csv'} yet") == 1, checked.stderr
+    assert "TLT.csv" not in checked.stderr
+    _at(folder / "SPY.csv", CLOSE + timedelta(minutes=20))  # exported again after the close: nothing to say
+    checked = runner.invoke(app, ["config", "validate"])
+    assert checked.exit_code == 0 and "no final row" not in checked.output, checked.output

@@ -70,7 +70,7 @@ def config_validate(ctx: typer.Context) -> None:
         # account's books), or an OK here is one the next job takes back (exit 2).
         books, notes = _against_books(ctx)
         errors += books
-        notes += _session_prices(ctx)
+        notes += _session_prices(ctx) + _unfinished_rows(loaded.config.assets, root.settings)
     if errors:
         raise ConfigError.combine(errors)
     out = Output()
@@ -114,6 +114,18 @@ def _price_files(assets: AssetsConfig, settings: Settings) -> ConfigError | None
         return None
     message = "its files are refused by every run that reads them:\n" + "\n".join(said)
     return ConfigError(f"csv folder {folder} ({csv_dir_from(settings)})", message=message)
+
+
+def _unfinished_rows(assets: AssetsConfig, settings: Settings) -> list[str]:
+    """What the CSV folder's files say of rows written before their session closed (market/csv_checks.py)."""
+    from llmtrade.config.models import BENCHMARK
+    from llmtrade.market.csv_checks import unfinished_note
+    from llmtrade.market.providers import csv_dir
+
+    folder = csv_dir(assets, settings)
+    if folder is None or not folder.is_dir():
+        return []
+    return list(filter(None, [unfinished_note(folder, sorted({*assets.symbols, BENCHMARK}))]))
 
 
 def _against_books(ctx: typer.Context) -> tuple[list[ConfigError], list[str]]:

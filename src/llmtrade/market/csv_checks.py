@@ -7,16 +7,21 @@ or out of order, a blank line among the rows, a price not positive ...), and so 
 read of their symbol (market/csv_files.py). Those are said here. What a read refuses for its own range only (a
 session missing between two rows, a daily row on a closed day or dated after today, a file that stops early) depends
 on that range (a backtest's, a live run's history), and a missing file on whether another provider prices the symbol:
-each is the run's to say, not validate's.
+each is the run's to say, not validate's. A file whose last rows were written before their session closed is no
+refusal (a read takes the sessions before them, and the file written again after the close): `unfinished_note` says
+it, as validate's note.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from llmtrade.clock import SystemClock
+from llmtrade.market.calendar import TradingCalendar, new_york_date
 from llmtrade.market.csv_files import INTRADAY_DIR, case_twins, intraday_file, twins_refused
 from llmtrade.market.csv_folder import read_csv, unusable
 from llmtrade.market.csv_intraday import intraday_rows
+from llmtrade.market.csv_unfinished import Unfinished, unfinished_rows, unfinished_said
 from llmtrade.market.failures import PriceFilesMisconfigured
 from llmtrade.market.validation import SeriesRejected
 
@@ -46,3 +51,30 @@ def folder_problems(folder: Path, symbols: list[str], named_by: str = "") -> lis
             except OSError:
                 pass
     return said
+
+
+def unfinished_note(folder: Path, symbols: list[str]) -> str | None:
+    """What `config validate` says of `symbols`' daily files whose last rows were written before their session closed
+    (market/csv_unfinished.py: every read leaves them out until the file is written again after the close), None when
+    there is none. Rows dated after the machine's today are the reader's to refuse, not said here; a file that cannot
+    be read is `folder_problems`'s."""
+    today = new_york_date(SystemClock().now())
+    calendar = TradingCalendar()
+    found: dict[str, Unfinished] = {}
+    for symbol in symbols:
+        daily = folder / f"{symbol}.csv"
+        if unusable(daily) is not None:
+            continue
+        try:
+            written = daily.stat().st_mtime_ns
+            bars = [b for b in read_csv(daily, symbol) if b.day <= today]
+        except (SeriesRejected, OSError):
+            continue
+        if (late := unfinished_rows(daily, bars, written, calendar)) is not None:
+            found[symbol] = late
+    if not found:
+        return None
+    return (
+        f"csv folder {folder}: {unfinished_said(found)}; a run that needs that session's bar waits for it (exit 75), "
+        "and `status` shows the session before"
+    )
