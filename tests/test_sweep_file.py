@@ -257,8 +257,8 @@ def test_a_range_the_price_files_do_not_cover_exits_2_before_any_run(
 
 
 def test_a_range_the_price_files_cover_in_part_is_left_to_its_runs(covered: Path, tmp_path: Path) -> None:
-    """Prices that end inside the range are a run's failure to say (its benchmark ends early: exit 1), as a backtest
-    says it, not a range outside the prices."""
+    """Prices that end inside the range are no range outside the prices: planned, and refused as the backtest's start
+    refuses its benchmark ending early, by the check of each run's prices (tests/test_sweep_inputs.py)."""
     path = _write(tmp_path, "name: demo\nranges: [{from: 2026-01-07, to: 2026-02-04}]\n")
     _, shared, plans = prepare(Settings(), load_config(None), path, covered)
     assert len(plans) == 1 and shared.prices is not None

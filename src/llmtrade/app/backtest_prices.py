@@ -44,13 +44,12 @@ from llmtrade.market.jumps import SPIKE, Jump, price_jump, suspect_moves
 from llmtrade.market.providers import csv_dir, provider_names
 from llmtrade.market.service import MarketData
 from llmtrade.settings import Settings
+from llmtrade.storage.bar_cache import ScratchBarCache
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows.schedule import Job, week_jobs
 
 
-def listed_after(
-    app: BacktestContainer, market: MarketData, first: date, last: date, first_at: datetime
-) -> dict[str, date]:
+def listed_after(app: Container, market: MarketData, first: date, last: date, first_at: datetime) -> dict[str, date]:
     """Each universe symbol whose bars (the first provider's: a backtest reads one) have none in first..last and begin
     after `last`, with its first bar's day: listed after the range. A file with no bar after `last` either (empty, or
     ended before the range) is not one: the fetch refuses it, naming the file. A synthetic market lists every symbol;
@@ -129,6 +128,26 @@ def refuse_uncovered(
     refuse_outside(app, given, weeks[0], span(jobs, calendar)[1])
 
 
+def refuse_unread(
+    settings: Settings, loaded: LoadedConfig, folder: Path, given: tuple[date, date], *, named_by: str = "--csv"
+) -> None:
+    """What the start of a backtest of `given` (its --from and --to) over the CSV folder `folder` refuses of its prices
+    (`read_prices`: a file missing or unusable, a bad row, the benchmark ending or beginning inside the range ...),
+    raised as that start raises it, asked before the backtest is built: the files are read, nothing is cached or
+    recorded. A sweep asks it of each of its runs before any starts (each failed on it alone, after the sweep's
+    database, its workers and the run's own database were made). A range with no job is left to the backtest, which
+    says so. `named_by`: as `refuse_uncovered`'s."""
+    calendar = TradingCalendar()
+    weeks = range_weeks(given[0], given[1], calendar)
+    plan = {week: week_jobs(loaded.config.schedule, calendar, week) for week in weeks}
+    if not any(plan.values()):
+        return
+    reading = settings.model_copy(update={"market_providers": None}).with_csv_dir(folder, named_by)
+    app = Container(reading, loaded, SystemClock(), None, say=_silent)
+    providers = app.bar_providers(provider_names(loaded.config.assets, reading, live=False))
+    read_prices(app, MarketData(providers, ScratchBarCache(), calendar), plan, weeks)
+
+
 def _silent(_text: str) -> None:
     """Nothing is said while the prices are only looked at."""
 
@@ -189,7 +208,7 @@ def flag_jumps(
 
 
 def benchmark_late(
-    app: BacktestContainer, market: MarketData, bars: Mapping[str, Sequence[Bar]], plan: Mapping[date, Sequence[Job]]
+    app: Container, market: MarketData, bars: Mapping[str, Sequence[Bar]], plan: Mapping[date, Sequence[Job]]
 ) -> UsageError | None:
     """The refusal when the benchmark's prices (`bars`, the prefetched history) begin after the first week's as-of
     session (of `plan`, each week's Wednesday -> its jobs): every week reads it, so those weeks cannot run; None
@@ -286,18 +305,42 @@ def prefetch(app: BacktestContainer, storage: Storage, plan: dict[date, list[Job
     """Every bar the weeks to run will read, fetched once into the bar cache (reads stay point-in-time), over the days a
     backtest run afresh reads (the whole range's), so a resume takes the same symbols as delisted."""
     jobs = [job for w in todo for job in plan[w]]
-    first, last = span([job for week in plan.values() for job in week], app.calendar)
     market = app.market(storage, record=False)
     # Its fetches, jumps and splits are not recorded (check_prices says and records what misleads), but a refusal is,
     # as live records it: the books of a backtest stopped by its prices say why (`llmtrade events --backtest NAME`).
     market.refusals = storage.events
-    # Found before the fetch, so a file that simply ends early is a delisting, not a stale tail that refuses it all.
-    app.delisted = find_delisted(market, app.loaded.config.assets.symbols, first, last)
-    market.ends = app.delisted
     where = origin(market)
-    if BENCHMARK in app.delisted:  # nothing cached yet: the start binds nothing; the range's to change (exit 2)
-        raise benchmark_ends_early(app.calendar, plan, app.delisted[BENCHMARK], where(BENCHMARK))
-    refuse_ended_inside_weeks_run(app, storage, app.delisted, (j for js in plan.values() for j in js), where)
+
+    def found(delisted: dict[str, date]) -> None:
+        app.delisted = delisted
+        refuse_ended_inside_weeks_run(app, storage, delisted, (j for js in plan.values() for j in js), where)
+
+    held, after = read_prices(app, market, plan, todo, found=found)
+    check_prices(app, storage, market, held, min(job.at for job in jobs), after)
+    record_delisted(app, storage, app.delisted, {s: where(s) for s in app.delisted})
+
+
+def read_prices(
+    app: Container,
+    market: MarketData,
+    plan: Mapping[date, Sequence[Job]],
+    todo: Sequence[date],
+    *,
+    found: Callable[[dict[str, date]], None] | None = None,
+) -> tuple[Mapping[str, Sequence[Bar]], dict[str, date]]:
+    """The universe's bars the weeks `todo` of `plan` read, as `prefetch` reads them through `market`, and the symbols
+    listed after the range (`listed_after`); raised, what the start refuses of them: the benchmark ending or beginning
+    inside the range, a file missing or unusable, a bad row, an intraday row off its daily bar. `found`: told the
+    symbols delisted inside the range (the benchmark's refused first), before the universe's bars are read."""
+    jobs = [job for w in todo for job in plan[w]]
+    first, last = span([job for week in plan.values() for job in week], app.calendar)
+    # Found before the fetch, so a file that simply ends early is a delisting, not a stale tail that refuses it all.
+    delisted = find_delisted(market, app.loaded.config.assets.symbols, first, last)
+    market.ends = delisted
+    if BENCHMARK in delisted:  # nothing cached yet: the start binds nothing; the range's to change (exit 2)
+        raise benchmark_ends_early(app.calendar, plan, delisted[BENCHMARK], origin(market)(BENCHMARK))
+    if found is not None:
+        found(delisted)
     after = listed_after(app, market, first, last, min(job.at for job in jobs))  # no bar to fetch: never offered
     symbols = [s for s in app.loaded.config.assets.symbols if s not in after]
     market.bars(symbols, first, last)
@@ -311,5 +354,4 @@ def prefetch(app: BacktestContainer, storage: Storage, plan: dict[date, list[Job
     quoting = {new_york_date(job.at) for job in jobs if app.calendar.is_open(job.at)}
     if folder is not None and (off := off_range_rows(folder, held.bars, quoting, app.calendar)) is not None:
         raise off  # a checkpoint would trade at it, unsaid (csv_quotes.py); refused as a daily bar's own bad close
-    check_prices(app, storage, market, held.bars, min(job.at for job in jobs), after)
-    record_delisted(app, storage, app.delisted, {s: where(s) for s in app.delisted})
+    return held.bars, after

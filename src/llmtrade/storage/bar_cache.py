@@ -383,3 +383,53 @@ class HeldBarCache(BarCache):
             bars = BarCache.read(self, [symbol], date.min, date.max, synthetic=synthetic)[symbol]
             self._bars[key] = ([b.day for b in bars], bars)
         return self._bars[key]
+
+
+class ScratchBarCache(BarCache):
+    """A bar cache that keeps nothing and has no database: every read asks the provider, as on a cache never filled.
+    For a read of the prices that must bind nothing (a sweep's check of each run's prices, before any database is
+    made: app/backtest_prices.py `refuse_unread`)."""
+
+    outlives_process = False
+
+    def __init__(self) -> None:  # no connection: nothing here reaches one
+        pass
+
+    def covers(self, symbols: Sequence[str], start: date, end: date, *, synthetic: bool) -> bool:
+        return False
+
+    def vouched(self, symbols: Sequence[str], start: date, end: date, *, synthetic: bool) -> bool:
+        return False
+
+    def vouch(self, symbols: Sequence[str], start: date, end: date, *, synthetic: bool) -> None:
+        pass
+
+    def holds_bars(self) -> bool:
+        return False
+
+    def spans(self, *, synthetic: bool) -> dict[str, list[tuple[date, date]]]:
+        return {}
+
+    def count(self, symbols: Sequence[str], start: date, end: date, *, synthetic: bool) -> int:
+        return 0
+
+    def closes(
+        self, symbols: Sequence[str], start: date, end: date, *, synthetic: bool
+    ) -> dict[str, dict[date, float]]:
+        return {symbol: {} for symbol in symbols}
+
+    def forget(self, symbols: Sequence[str], start: date, end: date, *, synthetic: bool) -> None:
+        pass
+
+    def forget_all(self) -> None:
+        pass
+
+    def store(
+        self, bars: Mapping[str, Sequence[Bar]], start: date, end: date, *, provider: str, synthetic: bool
+    ) -> None:
+        pass
+
+    def read(
+        self, symbols: Sequence[str], start: date, end: date, *, synthetic: bool, trusted: bool = False
+    ) -> dict[str, list[Bar]]:
+        return {symbol: [] for symbol in symbols}

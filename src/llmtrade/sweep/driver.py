@@ -41,7 +41,7 @@ from llmtrade.sweep.executors import Executor, open_executor
 from llmtrade.sweep.lock import refuse_other_spelling, sweep_lock
 from llmtrade.sweep.price_copies import copy_held
 from llmtrade.sweep.prices import ReadFingerprint
-from llmtrade.sweep.ranges import prices_named_by, refuse_ahead_ranges, refuse_uncovered_ranges
+from llmtrade.sweep.ranges import prices_named_by, refuse_ahead_ranges, refuse_uncovered_ranges, refuse_unread_prices
 from llmtrade.sweep.results import SweepResult, SweepRun
 from llmtrade.sweep.spec import RunPlan, SweepFile
 from llmtrade.sweep.work import Answer, RunOutcome, RunTask, Shared
@@ -145,6 +145,11 @@ def run_sweep(
     location = locate(settings) if replay else None
     answers = live_answers(settings, location) if location is not None else None
     sweep, shared, plans = prepare(settings, loaded, path, options.csv, answers)
+    if shared.prices_source is not None:
+        # What each run's backtest would refuse at its start about its prices (a file missing, a bad row), refused
+        # here, before any database or run: `prepare` plans the runs, this asks whether each can start at all.
+        folder, named_by = Path(shared.prices_source), shared.prices_named_by or "--csv"
+        refuse_unread_prices(settings, loaded.source, path, sweep, plans, folder, named_by)
     location = location or locate(settings)
     # The workers write their runs' books to the same server: hand them its address, not "embedded".
     shared = shared.model_copy(
