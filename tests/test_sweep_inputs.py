@@ -99,3 +99,20 @@ def test_an_intraday_file_the_backtest_refuses_is_refused_before_any_run(tmp_pat
     said = _refused(_sweep(tmp_path), prices)
     assert "(the runs range=2026-01-07..2026-01-07)" in said, said
     assert f"{prices / 'intraday' / 'SPY.csv'}, line 2" in said and "not an NYSE session" in said, said
+
+
+def test_a_file_that_is_no_file_is_refused_only_when_a_run_reads_it(tmp_path: Path) -> None:
+    """The check of the files shipped to the workers read the config's universe, not each run's: a folder GLD.csv
+    refused a sweep whose every run leaves GLD out. One that some runs read is said with them."""
+    prices = tmp_path / "prices"
+    _write(prices, {s: rows for s, rows in history(WEEK + timedelta(days=10)).items() if s != "GLD"})
+    (prices / "GLD.csv").mkdir()
+    kept = [i.model_dump(mode="json") for i in load_config(None).config.assets.universe if i.symbol != "GLD"]
+    path = _sweep(tmp_path, f"overrides: {{cut: {{assets.universe: {kept}}}}}\n")
+    result = runner.invoke(cli, ["backtest", "sweep", str(path), "--csv", str(prices)], env=NOWHERE)
+    assert result.exit_code == 75, result.output  # no run reads GLD: on to the database (not there here)
+    path = _sweep(tmp_path, f"overrides: {{base: {{}}, cut: {{assets.universe: {kept}}}}}\n")
+    said = _refused(path, prices)
+    run = "overrides=base models=config memory=config seed=config range=2026-01-07..2026-01-07"
+    assert said.startswith(f"error: prices folder {prices}: GLD.csv is a folder, not a file (read by the run {run}):")
+    assert "overrides=cut" not in said, said

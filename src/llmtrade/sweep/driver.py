@@ -23,6 +23,7 @@ from llmtrade import __version__
 from llmtrade.app.sweep_member import sweep_database
 from llmtrade.clock import SystemClock
 from llmtrade.config.loader import LoadedConfig
+from llmtrade.config.models import BENCHMARK
 from llmtrade.domain import streams
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.sweeps import SweepRunFailed, SweepRunFinished, SweepStarted
@@ -94,15 +95,6 @@ def prepare(
             raise UsageError(f"prices folder {folder}: no SYMBOL.csv file in it")
         # Its intraday files price the checkpoints of `llmtrade backtest` on this folder: a run reads them alike.
         prices |= intraday_files(folder)
-        # The workers get the files' bytes, not the folder: a universe symbol whose SYMBOL.csv is something else
-        # would reach them as "no file for GLD". Said here, naming what is there.
-        broken = [
-            f"{symbol}.csv {why}"
-            for symbol in loaded.config.assets.symbols
-            if (why := unusable(folder / f"{symbol}.csv")) not in (None, ABSENT)
-        ]
-        if broken:
-            raise UsageError(f"prices folder {folder}: {'; '.join(broken)}: {USABLE}")
     # A replay's result depends on the answers cached: a new cache, new runs.
     cached = "" if answers is None else f"|answers:{hashlib.sha256(repr(sorted(answers)).encode()).hexdigest()}"
     # Each run's id hashes what it reads of the CSV prices (sweep/prices.py), not every row of the folder.
@@ -110,6 +102,8 @@ def prepare(
     fingerprint = (reader.whole if reader is not None else "synthetic") + cached
     read = reader.of_run if reader is not None else None
     plans = sweep_spec.plan(path, sweep, loaded, prices=fingerprint, csv=prices is not None, read=read)
+    if folder is not None and prices is not None:
+        refuse_no_files(folder, plans)
     if folder is not None:
         refuse_uncovered_ranges(settings, loaded.source, path, sweep, plans, folder, named_by)
     else:
@@ -125,6 +119,25 @@ def prepare(
         prices_named_by=named_by if folder is not None else None,
     )
     return sweep, shared, plans
+
+
+def refuse_no_files(folder: Path, plans: list[RunPlan]) -> None:
+    """UsageError (exit 2) for a SYMBOL.csv that is something else (a folder, a link to nothing) of a symbol a run
+    reads (its universe's, after its override, and the benchmark), naming what is there and the runs reading it when
+    not all do. The workers get the files' bytes, not the folder: they would say "no file for GLD". It read the
+    config's universe, not each run's: a sweep whose every run leaves GLD out was refused for its GLD.csv."""
+    readers: dict[str, list[str]] = {}
+    for plan in plans:
+        for symbol in dict.fromkeys([*plan.config.assets.symbols, BENCHMARK]):
+            readers.setdefault(symbol, []).append(plan.label)
+    broken = []
+    for symbol, labels in readers.items():
+        if (why := unusable(folder / f"{symbol}.csv")) in (None, ABSENT):
+            continue
+        which = "" if len(labels) == len(plans) else f" (read by the run{'s' if len(labels) > 1 else ''} "
+        broken.append(f"{symbol}.csv {why}" + (f"{which}{'; '.join(labels)})" if which else ""))
+    if broken:
+        raise UsageError(f"prices folder {folder}: {'; '.join(broken)}: {USABLE}")
 
 
 def run_sweep(
