@@ -11,7 +11,8 @@ import psycopg
 from llmtrade.clock import FixedClock
 from llmtrade.domain.events import NewEvent
 from llmtrade.storage.bootstrap import Storage
-from llmtrade.storage.event_copies import COLUMNS, copies_of
+from llmtrade.storage.event_columns import COLUMNS
+from llmtrade.storage.event_copies import copies_of
 from llmtrade.storage.event_inserts import to_event as _to_event
 from llmtrade.storage.event_store import EventStore
 from tests.support import FIXED_NOW

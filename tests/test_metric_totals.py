@@ -408,8 +408,8 @@ def test_a_run_that_stopped_to_wait_is_status_waiting_and_old_waits_read_so_afte
 
 def test_a_stage_that_stopped_to_wait_is_counted_apart_from_the_stage_failures(conn: psycopg.Connection) -> None:
     """A StageFailed raised by errors.Waiting (its run stopped to wait) was counted in `llmtrade_stage_failures_total`;
-    it is a wait, as trace says it (observe/timeline.py). One recorded before errors.Waiting (TemporaryError) stays a
-    failure there and here."""
+    it is a wait, as trace says it (observe/timeline.py). A TemporaryError with no StageDeferred of its stage (a
+    provider down) stays a failure there and here (one after its StageDeferred is an old wait: test_old_waits.py)."""
     _run_events(
         conn,
         [

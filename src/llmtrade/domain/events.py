@@ -227,10 +227,24 @@ class StageCompleted(EventPayload):
 
 
 class StageFailed(EventPayload):
+    """A stage's failure, or its wait: `error_type` Waiting (errors.Waiting) is a stage that stopped to wait.
+
+    Schema 2 says a wait that way. At schema 1, before errors.Waiting, a wait said TemporaryError, as a provider down
+    did: only its run's StageDeferred of the same stage told them apart. So its upcast is in SQL, where those events
+    are (migration 0017 `stage_failed_as_read`, on every read of the store and in the metrics): a payload read from
+    the store is already at schema 2's shape."""
+
+    schema_version: ClassVar[int] = 2
+
     stage: str
     duration_ms: float
     error_type: str
     error: str
+
+    @staticmethod
+    def upcast_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
+        # The store's read did it (see above): the payload alone cannot.
+        return payload
 
 
 class AnswerHeld(EventPayload):

@@ -17,11 +17,13 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
 from llmtrade.storage.database import connect
+from llmtrade.storage.event_columns import PAYLOAD_AS_READ
 
 MAX_ROWS = 50
 PAYLOAD_CHARS = 800
 TIMEOUT_MS = 5000
-_COLUMNS = "id, type, stream, week_id, account_id, run_id, occurred_at, payload"
+# The payload as every read of the store gives it (old events upcast: storage/event_columns.py).
+_COLUMNS = f"id, type, stream, week_id, account_id, run_id, occurred_at, {PAYLOAD_AS_READ} AS payload"
 # How a run ends: a killed run's RunKilled too (app/killed_runs.py), which the tools left out: a model read a killed
 # run as one with no end.
 RUN_ENDS = ("RunFinished", "RunFailed", "RunKilled")

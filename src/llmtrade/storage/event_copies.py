@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from llmtrade.domain.events import EventPayload, StoredEvent
 from llmtrade.storage import first_reads
+from llmtrade.storage.event_columns import READ
 from llmtrade.storage.held_events import Held
 from llmtrade.storage.sole_state import Sole
 
@@ -47,7 +48,6 @@ P = TypeVar("P", bound=EventPayload)
 S = TypeVar("S")
 # Week copies the sole writer keeps (the week running, the one before, and one the audit may read).
 _WEEKS_KEPT = 3
-COLUMNS = "id, type, stream, version, week_id, account_id, run_id, occurred_at, payload, schema_version"
 
 
 @dataclass
@@ -274,7 +274,7 @@ class Copies:
             # not AND in a type index (the types' whole history) when the few rows found by txid are all it needs.
             held = "" if known.types is None else "WHERE type = ANY(%s)"
             parts.append(
-                f"SELECT * FROM (SELECT {COLUMNS} FROM events WHERE {where} AND txid >= %s::xid8 OFFSET 0) r {held}"
+                f"SELECT * FROM (SELECT {READ} FROM events WHERE {where} AND txid >= %s::xid8 OFFSET 0) r {held}"
             )
             params += [value, str(known.horizon), *([sorted(known.types)] if known.types is not None else [])]
             if missing:
@@ -350,7 +350,7 @@ class Copies:
         known = self.streams.get(stream) or Held()
         last = known.events[-1].version if known.events else 0
         rows = conn.execute(
-            f"SELECT {COLUMNS} FROM events WHERE stream = %s AND version > %s ORDER BY version", (stream, last)
+            f"SELECT {READ} FROM events WHERE stream = %s AND version > %s ORDER BY version", (stream, last)
         ).fetchall()
         for row in rows:
             event = to_event(row)
@@ -358,7 +358,7 @@ class Copies:
                 # Not the next version: never expected (versions are dense), so trust nothing held.
                 self.streams.pop(stream, None)
                 whole = Held()
-                for again in conn.execute(f"SELECT {COLUMNS} FROM events WHERE stream = %s ORDER BY id", (stream,)):
+                for again in conn.execute(f"SELECT {READ} FROM events WHERE stream = %s ORDER BY id", (stream,)):
                     whole.add(to_event(again))
                 return whole
             known.add(event)
@@ -393,4 +393,4 @@ def copies_of(conn: psycopg.Connection) -> Copies:
 
 def _whole(where: str, types: frozenset[str] | None) -> str:
     """Every row `where` selects, of `types` (None: every type)."""
-    return f"SELECT {COLUMNS} FROM events WHERE {where}" + ("" if types is None else " AND type = ANY(%s)")
+    return f"SELECT {READ} FROM events WHERE {where}" + ("" if types is None else " AND type = ANY(%s)")

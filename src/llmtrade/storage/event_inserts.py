@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from llmtrade.domain.events import NewEvent, StoredEvent
 from llmtrade.domain.records import assembled
-from llmtrade.storage.event_copies import COLUMNS as _COLUMNS
+from llmtrade.storage.event_columns import COLUMNS as _COLUMNS
+from llmtrade.storage.event_columns import READ as _READ
 
 if TYPE_CHECKING:
     import psycopg
@@ -140,7 +141,7 @@ def selected(
     if after_id is not None:
         where.append("id > %s")
         params.append(after_id)
-    sql = f"SELECT {_COLUMNS} FROM events" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
+    sql = f"SELECT {_READ} FROM events" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
     if limit is not None:
         sql += " LIMIT %s"
         params.append(limit)

@@ -1,12 +1,12 @@
 """The metrics' totals (observe/metrics.py) as a projection of the events, brought up to date by what is new.
 
 `refresh` calls `metric_totals_refresh(alone)` (migration 0011; 0014 adds the equity's time, 0015 killed runs, 0016
-waits): one round trip that folds the events written since the last refresh into the tables metric_counts (sums: runs,
-stage failures, model calls with their tokens and cost, orders and fills, market data failures, clamps) and
-metric_latest (the value of the highest-ranked event: a job's last run and last success, a stage's last duration, a
-breaker, an equity and when it was valued), then returns every family's rows. A metrics step after a command so costs
-the events written since the last one, not the whole history (the full aggregate, `aggregate`, grew about 7 ms per 1,000
-model call records).
+waits, 0017 old stage waits): one round trip that folds the events written since the last refresh into the tables
+metric_counts (sums: runs, stage failures, model calls with their tokens and cost, orders and fills, market data
+failures, clamps) and metric_latest (the value of the highest-ranked event: a job's last run and last success, a
+stage's last duration, a breaker, an equity and when it was valued), then returns every family's rows. A metrics step
+after a command so costs the events written since the last one, not the whole history (the full aggregate,
+`aggregate`, grew about 7 ms per 1,000 model call records).
 
 Why each event is counted exactly once. A refresh locks the state row first, so refreshes run one at a time
 and each reads with a snapshot S taken after the previous one committed. In that one statement it reads the
@@ -86,13 +86,16 @@ _STAGES = """
 SELECT DISTINCT ON (payload->>'stage') payload->>'stage', (payload->>'duration_ms')::float8
 FROM events WHERE type = 'StageCompleted' AND NOT coalesce((payload->>'loaded')::boolean, false)
 ORDER BY payload->>'stage', id DESC"""
-# A StageFailed of errors.Waiting is a wait (as trace reads it: observe/timeline.py), counted apart (migration 0016).
+# A StageFailed of errors.Waiting is a wait (as trace reads it: observe/timeline.py), counted apart (migration 0016);
+# read as the store reads it, so a wait recorded before errors.Waiting is one too (migration 0017's upcast).
 _STAGE_FAILURES = """
-SELECT payload->>'stage', count(*) FROM events
-WHERE type = 'StageFailed' AND payload->>'error_type' IS DISTINCT FROM 'Waiting' GROUP BY 1"""
+SELECT payload->>'stage', count(*) FROM (SELECT stage_failed_as_read(payload, schema_version, run_id) AS payload
+                                         FROM events WHERE type = 'StageFailed') AS failed
+WHERE payload->>'error_type' IS DISTINCT FROM 'Waiting' GROUP BY 1"""
 _STAGE_WAITS = """
-SELECT payload->>'stage', count(*) FROM events
-WHERE type = 'StageFailed' AND payload->>'error_type' = 'Waiting' GROUP BY 1"""
+SELECT payload->>'stage', count(*) FROM (SELECT stage_failed_as_read(payload, schema_version, run_id) AS payload
+                                         FROM events WHERE type = 'StageFailed') AS failed
+WHERE payload->>'error_type' = 'Waiting' GROUP BY 1"""
 # A call's record holds its messages (kilobytes, toasted): jsonb_to_record reads the few fields with one
 # detoast per row, where one `->>` per field would decompress the whole payload each time (3x slower).
 _CALLS = """
