@@ -13,12 +13,15 @@ import pytest
 from typer.testing import CliRunner
 
 from llmtrade.cli import app
+from llmtrade.domain.events import NewEvent
+from llmtrade.domain.streams import run_stream
 from llmtrade.domain.tracing import trace_id_of
 from llmtrade.observe.otel import export_runs
 from llmtrade.storage.bootstrap import Storage
 
 pytest.importorskip("opentelemetry.sdk", reason="the optional `otel` extra")
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
 runner = CliRunner()
 
@@ -111,3 +114,48 @@ def test_runs_not_in_this_database_are_skipped_not_an_error(
     # A backtest's runs are recorded in the backtest's own database.
     assert export_runs(storage.events, ["20260107T130000Z-000000"]) == 0
     assert _Receiver.received == []
+
+
+def _run(run_id: str, *ending: tuple[str, dict[str, Any]]) -> list[NewEvent]:
+    started = {"command": "checkpoint", "arguments": {}, "mode": "offline", "mode_reason": "test",
+               "config_source": "test", "version": "0"}  # fmt: skip
+    shown = [("RunStarted", started), ("StageStarted", {"stage": "complete"}), *ending]
+    return [NewEvent(type=t, stream=run_stream(run_id), payload=p, run_id=run_id) for t, p in shown]
+
+
+def test_a_killed_run_is_an_error_span_and_a_run_that_stopped_to_wait_is_not(
+    storage: Storage, receiver: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A killed run (RunKilled: no end of its own, no process holds its lease) was exported with no status, as a run
+    # that ended well: only "failed" was marked an error. A wait (exit 75 after its StageDeferred) is no error.
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver)
+    last = "2026-01-07T17:01:00+00:00"
+    killed = {"command": "checkpoint", "found_by": "r-next", "last_event_type": "StageStarted", "last_event_at": last}
+    storage.events.append(_run("r-killed", ("RunKilled", killed)))
+    failed = {"command": "checkpoint", "error_type": "StageError", "error": "x", "duration_ms": 5.0, "exit_code": 1}
+    storage.events.append(_run("r-failed", ("RunFailed", failed)))
+    deferred = {"stage": "complete", "waiting": ["acct_2"], "errors": ["acct_2: TLT"], "deadline": None}
+    stage_waited = {"stage": "complete", "duration_ms": 3.0, "error_type": "Waiting", "error": "waiting for TLT"}
+    storage.events.append(
+        _run(
+            "r-wait",
+            ("StageDeferred", deferred),
+            ("StageFailed", stage_waited),
+            ("RunFailed", {**failed, "exit_code": 75}),
+        )
+    )
+    assert export_runs(storage.events, ["r-killed", "r-failed", "r-wait"]) > 0
+    roots = {
+        _attributes(span)["llmtrade.run_id"]: span
+        for _path, body in _Receiver.received
+        for resource in ExportTraceServiceRequest.FromString(body).resource_spans
+        for scope in resource.scope_spans
+        for span in scope.spans
+        if not span.parent_span_id
+    }
+    error, unset = Status.STATUS_CODE_ERROR, Status.STATUS_CODE_UNSET
+    assert {run: span.status.code for run, span in roots.items()} == {
+        "r-killed": error,
+        "r-failed": error,
+        "r-wait": unset,
+    }

@@ -6,7 +6,8 @@ nothing here runs and the opentelemetry packages are never imported (they are th
 over OTLP/HTTP, built from the run's events (observe/timeline.py), so what is exported is what is on file:
 
 - the run: span `llmtrade <command>`, its trace id `domain.tracing.trace_id_of(run_id)` (the same id as
-  the run's log lines), attributes llmtrade.run_id, llmtrade.mode, llmtrade.status;
+  the run's log lines), attributes llmtrade.run_id, llmtrade.mode, llmtrade.status; status ERROR when it failed or
+  was killed (not when it stopped to wait);
 - each stage: a child span `stage <name>` (status ERROR when it failed);
 - each model call: a child of its stage, named `chat <model>` with the GenAI semantic conventions
   (gen_ai.operation.name, gen_ai.provider.name, gen_ai.request.model, gen_ai.usage.input_tokens,
@@ -104,8 +105,11 @@ def _spans(run: RunTrace) -> list[Any]:
         start_time=_ns(run.started_at),
         attributes={"llmtrade.run_id": run.run_id, "llmtrade.mode": run.mode or "", "llmtrade.status": run.status},
     )
-    if run.status == "failed":
-        root.set_status(Status(StatusCode.ERROR))
+    # A run killed without warning (RunKilled: no end of its own and no process holds its lease) failed as surely as
+    # one that recorded its failure: it was exported unmarked, as a run that ended well. A run that stopped to wait
+    # (exit 75 after its StageDeferred) is no error: the next wake-up asks again.
+    if run.status in ("failed", "killed"):
+        root.set_status(Status(StatusCode.ERROR, "killed" if run.status == "killed" else None))
     in_root = trace.set_span_in_context(root)
     stages: dict[str, Any] = {}
     for stage in run.stages:
