@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from llmtrade.cli import app
 from llmtrade.domain.events import NewEvent
+from llmtrade.domain.runs import RunStarted
 from llmtrade.domain.streams import run_stream
 from llmtrade.domain.tracing import trace_id_of
 from llmtrade.observe.otel import export_runs
@@ -159,3 +160,29 @@ def test_a_killed_run_is_an_error_span_and_a_run_that_stopped_to_wait_is_not(
         "r-failed": error,
         "r-wait": unset,
     }
+
+
+def test_the_run_that_records_a_killed_run_exports_its_trace_as_an_error(
+    storage: Storage, cli_env: dict[str, str], receiver: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A killed run's process died before its own export, and the run that recorded its RunKilled exported only
+    # itself: the killed run never reached the OTLP endpoint at all.
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver)
+    started = RunStarted(
+        command="postmortem", arguments={}, mode="offline", mode_reason="x", config_source="y", version="z", lease=4343
+    )
+    storage.events.append([NewEvent.of(started, stream=run_stream("r-killed"), run_id="r-killed")])
+    _, run_id = _council(cli_env)
+    roots = {
+        _attributes(span)["llmtrade.run_id"]: span
+        for _path, body in _Receiver.received
+        for resource in ExportTraceServiceRequest.FromString(body).resource_spans
+        for scope in resource.scope_spans
+        for span in scope.spans
+        if not span.parent_span_id
+    }
+    assert roots.keys() == {run_id, "r-killed"}
+    assert roots["r-killed"].name == "llmtrade postmortem"
+    assert roots["r-killed"].trace_id.hex() == trace_id_of("r-killed")
+    assert roots["r-killed"].status.code == Status.STATUS_CODE_ERROR
+    assert roots[run_id].status.code == Status.STATUS_CODE_UNSET

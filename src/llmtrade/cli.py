@@ -200,12 +200,12 @@ def root(
     verbose: Verbose = False,
     quiet: Quiet = False,
 ) -> None:
-    from llmtrade.domain.tracing import runs_started
+    from llmtrade.domain.tracing import runs_to_export
     from llmtrade.observe.logs import configure
 
     root = State(config)
     root.quiet = quiet_on_success(quiet)
-    root.runs_before = len(runs_started())
+    root.runs_before = len(runs_to_export())
     bootstrap = sys.modules.get("llmtrade.storage.bootstrap")  # not imported yet: nothing opened yet
     root.opened_before = bootstrap.opened_count() if bootstrap is not None else 0
     servers_used.begin()

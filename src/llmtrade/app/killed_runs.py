@@ -21,6 +21,7 @@ from llmtrade.app import unrecorded_ends
 from llmtrade.domain.events import EventPayload, NewEvent
 from llmtrade.domain.runs import RunFailed, RunFinished, RunKilled, RunStarted
 from llmtrade.domain.streams import run_stream
+from llmtrade.domain.tracing import ended_here
 from llmtrade.errors import ConcurrencyError
 from llmtrade.storage import run_leases
 from llmtrade.storage.bootstrap import Storage
@@ -70,6 +71,7 @@ def record_killed_runs(storage: Storage, *, found_by: str, home: Path | None = N
             with storage.events.writing(), run_leases.claimed(storage.conn, lease) as free:
                 if free and _record(storage, run_id, found_by, home):
                     found.append(run_id)
+                    ended_here(run_id)  # its process died before exporting its trace: this command's export does
         except Exception as exc:  # one run that no longer reads must not keep every later one unrecorded for good
             failures.append(exc)
     if home is not None:  # ends left by runs whose end was stored after all (the append raised once it had)

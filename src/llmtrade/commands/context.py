@@ -33,7 +33,7 @@ class State:
         # command that opened one (commands/metrics.py), and only then.
         self.opened_before = 0
         self.logging: Logging | None = None  # the command's log handlers (observe/logs.py), closed after it
-        self.runs_before = 0  # how many runs this process had started before the command (OTel exports the rest)
+        self.runs_before = 0  # how many runs this process had to export before the command (OTel exports the rest)
         self.quiet: Token[bool] | None = None  # --quiet's setting (console.py), put back after the command
         self.writes = True  # False while a command declared `Reads` runs: a stop then says nothing was changed
 

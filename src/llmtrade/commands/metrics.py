@@ -112,12 +112,13 @@ def _snapshot(conn: psycopg.Connection) -> list[Family] | None:
 
 
 def export_traces_after_command(root: State, error: BaseException | None) -> None:
-    """Export the runs this command started as OpenTelemetry traces, only when an OTLP endpoint is configured
-    (observe/otel.py). Never raises; a failure is logged and named in one line on stderr."""
-    from llmtrade.domain.tracing import runs_started
+    """Export the runs this command started, and those of processes gone whose end it recorded (a killed run's),
+    as OpenTelemetry traces, only when an OTLP endpoint is configured (observe/otel.py). Never raises; a failure is
+    logged and named in one line on stderr."""
+    from llmtrade.domain.tracing import runs_to_export
     from llmtrade.observe.otel import configured
 
-    started = runs_started()[root.runs_before :]
+    started = list(dict.fromkeys(runs_to_export()[root.runs_before :]))
     if not started or not configured() or _database_failed(error):
         return
     try:

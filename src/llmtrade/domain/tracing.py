@@ -37,7 +37,10 @@ _DEFERRED_RUNS: set[str] = set()
 # context keeps what it copied.
 _context: ContextVar[Mapping[str, str]] = ContextVar("llmtrade_log_context", default={})  # noqa: B039
 
-_runs_started: list[str] = []  # list.append is atomic: runs started on several threads all land
+# The runs whose traces this process's commands export (observe/otel.py): those it started, and those of processes
+# gone whose end it recorded (a RunKilled, or the RunFailed one left in its home: app/killed_runs.py), which died before
+# their own export. list.append is atomic: runs started on several threads all land.
+_runs_to_export: list[str] = []
 
 # Payload fields worth a column in a log line (small scalars); the payload itself stays in the database.
 _SUMMARY = (
@@ -152,16 +155,23 @@ class bound:
 
 def bind_run(run_id: str, week: date | None) -> Mapping[str, str]:
     """Bind a run for the rest of this context (a run's start and end are separate calls); returns what
-    was bound before, for `restore` at the run's end. The run joins `runs_started`."""
-    _runs_started.append(run_id)
+    was bound before, for `restore` at the run's end. The run joins `runs_to_export`."""
+    _runs_to_export.append(run_id)
     previous = _context.get()
     _context.set(_merged(previous, run_id=run_id, week=week, account=None, stage=None))
     return previous
 
 
-def runs_started() -> list[str]:
-    """The ids of the runs this process bound so far, oldest first (a command exports the ones it added)."""
-    return list(_runs_started)
+def ended_here(run_id: str) -> None:
+    """This process recorded the end of run `run_id`, whose own process is gone: its trace is exported with this
+    command's runs (a killed run's never was: its process died before its export)."""
+    _runs_to_export.append(run_id)
+
+
+def runs_to_export() -> list[str]:
+    """The ids of the runs this process bound so far and of those whose end it recorded, in that order of binding or
+    recording (a command exports the ones it added)."""
+    return list(_runs_to_export)
 
 
 def restore(previous: Mapping[str, str]) -> None:

@@ -2,8 +2,9 @@
 
 Nothing leaves the machine by default: without OTEL_EXPORTER_OTLP_ENDPOINT (or ..._TRACES_ENDPOINT)
 nothing here runs and the opentelemetry packages are never imported (they are the optional `otel` extra:
-`pip install llmtrade[otel]`). With one, after a command, each run it started is exported as one trace
-over OTLP/HTTP, built from the run's events (observe/timeline.py), so what is exported is what is on file:
+`pip install llmtrade[otel]`). With one, after a command, each run it started, and each run whose end it recorded for
+a process gone (a killed run's RunKilled: app/killed_runs.py), is exported as one trace over OTLP/HTTP, built from the
+run's events (observe/timeline.py), so what is exported is what is on file:
 
 - the run: span `llmtrade <command>`, its trace id `domain.tracing.trace_id_of(run_id)` (the same id as
   the run's log lines), attributes llmtrade.run_id, llmtrade.mode, llmtrade.status; status ERROR when it failed or
