@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from llmtrade.app.last_runs import last_runs
 from llmtrade.domain.events import NewEvent, StageFailed
 from llmtrade.domain.streams import held_stream, run_stream
 from llmtrade.observe import metrics as observe_metrics
@@ -111,3 +112,17 @@ def test_a_database_whose_old_stage_wait_was_counted_a_failure_counts_it_a_wait_
     assert 'llmtrade_stage_failures_total{stage="complete"} 1.0' in before, before
     assert 'llmtrade_stage_waits_total{stage="complete"} 1.0' in after, after
     assert not any(line.startswith("llmtrade_stage_failures_total{") for line in after), after
+
+
+def test_the_end_of_a_run_that_waited_before_errors_waiting_reads_as_a_wait_s_own_text(storage: Storage) -> None:
+    # Its RunFailed said "stage 'complete' failed: checkpoint ... not judged yet": `status` read "stopped to wait:
+    # stage 'complete' failed: ..." and trace's wait line likewise, where a wait recorded since says what it waits for.
+    # A failure of a stage with no StageDeferred keeps its text.
+    storage.events.append(_old_run("r-down", "research", deferred_stage=None))
+    storage.events.append(_old_run("r-old", "complete", deferred_stage="complete"))  # the last checkpoint run
+    ends = {e.run_id: e.payload["error"] for e in storage.events.read(type="RunFailed")}
+    assert ends == {"r-old": _WAIT_TEXT, "r-down": f"stage 'research' failed: {_WAIT_TEXT}"}
+    last = last_runs(storage.events)["checkpoint"]
+    assert (last.outcome, last.error) == ("stopped to wait", _WAIT_TEXT)
+    [end] = [e for e in trace_run(storage.events, "r-old").entries if e.name == "RunFailed"]
+    assert end.detail == f"stopped to wait: {_WAIT_TEXT}"
