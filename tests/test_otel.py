@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 
@@ -186,3 +187,29 @@ def test_the_run_that_records_a_killed_run_exports_its_trace_as_an_error(
     assert roots["r-killed"].trace_id.hex() == trace_id_of("r-killed")
     assert roots["r-killed"].status.code == Status.STATUS_CODE_ERROR
     assert roots[run_id].status.code == Status.STATUS_CODE_UNSET
+
+
+def test_a_killed_run_s_spans_end_when_it_was_last_known_alive(
+    storage: Storage, receiver: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A killed run has no duration on record: its span and its unfinished stage's ended at their start, zero long, so
+    # a backend showed nothing of the time it ran before it died. Its RunKilled says when it was last known alive.
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver)
+    storage.events.append(_run("r-killed"))
+    at = storage.events.read(run_id="r-killed")[-1].occurred_at + timedelta(seconds=90)
+    killed = {"command": "checkpoint", "found_by": "r-next", "last_event_type": "LLMCallCompleted",
+              "last_event_at": at.isoformat()}  # fmt: skip
+    storage.events.append(
+        [NewEvent(type="RunKilled", stream=run_stream("r-killed"), payload=killed, run_id="r-killed")]
+    )
+    assert export_runs(storage.events, ["r-killed"]) == 2
+    spans = {
+        span.name: span
+        for _path, body in _Receiver.received
+        for resource in ExportTraceServiceRequest.FromString(body).resource_spans
+        for scope in resource.scope_spans
+        for span in scope.spans
+    }
+    ends = {name: span.end_time_unix_nano for name, span in spans.items()}
+    assert ends == {"llmtrade checkpoint": int(at.timestamp() * 1e9), "stage complete": int(at.timestamp() * 1e9)}
+    assert spans["llmtrade checkpoint"].start_time_unix_nano < ends["llmtrade checkpoint"]

@@ -99,7 +99,12 @@ def _spans(run: RunTrace) -> list[Any]:
     provider.add_span_processor(SimpleSpanProcessor(memory))
     tracer = provider.get_tracer("llmtrade")
 
-    run_end = run.started_at + timedelta(milliseconds=run.duration_ms or 0)
+    # A run with no end of its own (killed, unfinished) has no duration on record: its span ends when it was last known
+    # alive (a killed run's RunKilled says when), not at its start, where a backend showed it zero long.
+    if run.duration_ms is None and run.last_alive_at is not None:
+        run_end = max(run.last_alive_at, run.started_at)
+    else:
+        run_end = run.started_at + timedelta(milliseconds=run.duration_ms or 0)
     root = tracer.start_span(
         f"llmtrade {run.command or 'run'}",
         kind=SpanKind.INTERNAL,
@@ -118,7 +123,11 @@ def _spans(run: RunTrace) -> list[Any]:
         span.set_attribute("llmtrade.stage", stage.name)
         if stage.outcome == "failed":
             span.set_status(Status(StatusCode.ERROR))
-        end = stage.started_at + timedelta(milliseconds=stage.duration_ms or 0)
+        # A stage that never ended (its run killed) ran, as far as is known, until the run was last known alive.
+        if stage.duration_ms is None:
+            end = max(run_end, stage.started_at)
+        else:
+            end = stage.started_at + timedelta(milliseconds=stage.duration_ms)
         stages[stage.name] = (span, end)
     for entry in run.entries:
         # A rules answer is exported as a call is, its source said (llmtrade.answer_source "rules").
