@@ -3,12 +3,16 @@ the weeks both books define (pure)."""
 
 from __future__ import annotations
 
+import io
+import json
 from datetime import date, timedelta
 
 import pytest
 
 from llmtrade.analytics.paired import pairing
 from llmtrade.analytics.records import Curve, Leaderboard
+from llmtrade.commands.render.leaderboard import print_leaderboard
+from llmtrade.console import Output
 from llmtrade.errors import UsageError
 from llmtrade.market.calendar import TradingCalendar
 
@@ -59,13 +63,39 @@ def test_an_account_with_the_same_returns_in_both_books_is_said_to_be_the_same()
     equity = [100.0 * (1 + 0.001 * ((i % 5) - 2)) for i in range(len(SESSIONS))]
     paired = pairing(_board("memory-on", equity), _board("memory-off", equity))
     [diff] = paired.differences
-    assert diff.weeks == 4 and diff.weeks_better == 0
+    assert diff.weeks == 4 and (diff.weeks_better, diff.weeks_worse, diff.weeks_tied) == (0, 0, 4)
     assert (
         "acct_1: the same return in both books every paired week (a difference of 0, with no spread for an interval): "
         "what differs between the books changed nothing these accounts earned"
     ) in paired.notes
     changed = [*equity[:-1], equity[-1] * 1.01]
     assert not [n for n in pairing(_board("a", equity), _board("b", changed)).notes if "the same return" in n]
+
+
+def _paired_row(board: Leaderboard) -> dict[str, str]:
+    text = io.StringIO()
+    print_leaderboard(Output(stream=text, force_plain=True), board)
+    lines = text.getvalue().splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("name\treturn\tversus"))
+    return dict(zip(lines[head].split("\t"), lines[head + 1].split("\t"), strict=True))
+
+
+def test_weeks_that_tie_are_counted_as_ties_not_as_weeks_not_better() -> None:
+    """Two books the same every week read "weeks better 0 of 4" in the table (and only
+    `weeks_better: 0` in --json), as if the first books had lost every week; a tie was counted as not better. Each week
+    is now better, worse or tied, and all three are said, in the table and in --json."""
+    equity = [100.0 * (1 + 0.001 * ((i % 5) - 2)) for i in range(len(SESSIONS))]
+    on = _board("memory-on", equity)
+    tied = on.model_copy(update={"paired": pairing(on, _board("memory-off", equity))})
+    assert _paired_row(tied)["weeks compared"] == "better 0, worse 0, tied 4 of 4"
+    dumped = json.loads(tied.model_dump_json())["paired"]["differences"][0]
+    assert (dumped["weeks_better"], dumped["weeks_worse"], dumped["weeks_tied"], dumped["weeks"]) == (0, 0, 4, 4)
+    # One week lower in the second books (its last session lower, the week before as the first's): better 1, tied 3.
+    lower = [*equity[:-1], equity[-1] * 0.99]
+    mixed = on.model_copy(update={"paired": pairing(on, _board("lower", lower))})
+    assert _paired_row(mixed)["weeks compared"] == "better 1, worse 0, tied 3 of 4"
+    higher = on.model_copy(update={"paired": pairing(on, _board("higher", [*equity[:-1], equity[-1] * 1.01]))})
+    assert _paired_row(higher)["weeks compared"] == "better 0, worse 1, tied 3 of 4"
 
 
 def _board_over(name: str, sessions: tuple[date, ...]) -> Leaderboard:

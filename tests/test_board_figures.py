@@ -181,6 +181,8 @@ def test_a_small_weekly_difference_prints_its_sign_and_whether_its_interval_hold
         weekly=Interval(estimate=-1.55e-5, low=-1.76e-5, high=-1.36e-5),
         daily=Interval(estimate=-3.1e-4, low=-3.5e-4, high=2.0e-5),
         weeks_better=12,
+        weeks_worse=39,
+        weeks_tied=0,
     )
     board = Leaderboard(
         source="backtest a",

@@ -145,6 +145,8 @@ def test_the_leaderboard_pairs_memory_on_against_off_week_by_week_with_an_interv
         off = weekly_returns(off_curves[diff["name"]].equity, ends)
         assert diff["weekly"]["estimate"] == pytest.approx(sum(a - b for a, b in zip(on, off, strict=True)) / len(on))
         assert diff["weeks_better"] == sum(1 for a, b in zip(on, off, strict=True) if a > b)
+        assert diff["weeks_worse"] == sum(1 for a, b in zip(on, off, strict=True) if a < b)
+        assert diff["weeks_better"] + diff["weeks_worse"] + diff["weeks_tied"] == diff["weeks"]
     text = runner.invoke(cli, ["leaderboard", "--backtest", pair.on.name, "--versus", pair.off.name])
     assert text.exit_code == 0 and f"versus backtest {pair.off.name}" in text.stdout
 

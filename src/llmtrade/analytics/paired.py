@@ -146,13 +146,15 @@ def pairing(board: Leaderboard, versus: Leaderboard) -> Pairing:
                     else metrics.Interval(estimate=None, low=None, high=None)
                 ),
                 weeks_better=sum(1 for a, b in both if a > b),
+                weeks_worse=sum(1 for a, b in both if a < b),
+                weeks_tied=sum(1 for a, b in both if a == b),
                 **_activity(rows_on.get(curve.name), curve, common, "on"),
                 **_activity(rows_off.get(curve.name), other[curve.name], common, "off"),
             )
         )
     if same:
-        # Else each reads "0.00 [n/a]" and "0 of N" weeks better, as if too few weeks or a loss every week (README's
-        # memory on/off offline: the rules' answers read no memory, and the two books are the same).
+        # Else each reads "0.00 [n/a]" and "tied N of N" weeks with nothing said of why (README's memory on/off
+        # offline: the rules' answers read no memory, and the two books are the same).
         notes.append(
             f"{', '.join(same)}: the same return in both books every paired week (a difference of 0, with no spread "
             "for an interval): what differs between the books changed nothing these accounts earned"

@@ -174,7 +174,11 @@ class PairedDifference(Record):
     weekly: Interval  # mean weekly return difference on - off, a fraction per week (not annualised)
     # Annualised mean daily return difference on - off (as `excess_vs_flat` is computed); none under 20 daily returns.
     daily: Interval
+    # Each paired week is one of the three: a week of the same return in both books is a tie, not a week not better
+    # (two books the same every week read "weeks better 0 of 8", as if the first had lost every week).
     weeks_better: int  # weeks whose return was higher in the first books
+    weeks_worse: int  # ... lower in the first books
+    weeks_tied: int  # ... the same in both
     # DESIGN.md: every comparison of accounts carries its trades and costs (an audit found --versus without them).
     # Each book's own row (its whole range: the same weeks but where the books differ, as a note then says); None
     # when that book has no row for the account.

@@ -116,7 +116,8 @@ def _paired(out: Output, board: Leaderboard) -> None:
             # whether its interval holds zero unseen.
             "weekly diff bp [95%]",
             "daily diff/yr bp [95%]",
-            "weeks better",
+            # Ties said as ties: "weeks better 0 of 8" read as a loss every week when every week tied.
+            "weeks compared",
             # Each book's leaderboard row: its whole range, not only the paired sessions (a note says so when the
             # two ranges differ); the exposure is over the paired sessions.
             "trades (own range)",
@@ -131,7 +132,7 @@ def _paired(out: Output, board: Leaderboard) -> None:
                 pct(d.return_off),
                 interval(d.weekly, basis_points),
                 interval(d.daily, basis_points),
-                f"{d.weeks_better} of {d.weeks}",
+                f"better {d.weeks_better}, worse {d.weeks_worse}, tied {d.weeks_tied} of {d.weeks}",
                 _pair(d.trades_on, d.trades_off, lambda n: "n/a" if n is None else str(n)),
                 _pair(d.commissions_usd_on, d.commissions_usd_off, money),
                 _pair(d.slippage_usd_on, d.slippage_usd_off, money),
