@@ -18,7 +18,9 @@ import pytest
 from typer.testing import CliRunner
 
 from llmtrade.cli import app
+from llmtrade.workflows.checkpoint_trade import ExecuteStage
 from tests.support import stored_events
+from tests.test_checkpoint_stages import _killed
 from tests.test_week_lifecycle import week, write_intraday
 
 __all__ = ["week"]
@@ -102,3 +104,61 @@ def test_an_in_session_checkpoint_on_daily_files_only_says_why_at_once_and_skips
     assert judged.exit_code == 0, judged.output
     assert "no price in session" not in judged.output
     assert {e.account_id for e in stored_events(url, type="CheckpointTaken")} >= {"acct_2", "acct_3", "acct_4"}
+
+
+def _noon_orders(url: str) -> list[str]:
+    """The client order id of every noon order submitted, repeats kept."""
+    ids = [e.payload["order"]["client_order_id"] for e in stored_events(url, type="OrderSubmitted")]
+    return [i for i in ids if "T1200" in i]
+
+
+def test_an_account_decided_before_a_crash_on_daily_files_only_is_not_traded_and_said_at_once(
+    week: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Noon, Wednesday: every account judged and decided (acct_1 and acct_5 exit SPY, acct_2 flips TLT), then the run
+    killed before sending; the folder is then an evening download's, daily files only. Before, the rerun waited for
+    each decided account's price (exit 75, "TLT (no price now)") at every wake-up to the checkpoint's deadline, though
+    no provider could price it in the session; the accounts not judged yet were skipped at once (commit 3ca0fb59).
+    Now the decided accounts are said at once too, in one line, the run degraded: their orders not sent (never at a
+    stale daily price), given up (PlanAbandoned, after asking the broker), and never sent later by a repeat that finds
+    a price (which says the abandonment again, as a repeat does)."""
+    _, url, closes = week
+    assert runner.invoke(app, ["-q", "run-weekly"]).exit_code == 0
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T12:00:00-05:00")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ExecuteStage, "run", _killed)
+        assert runner.invoke(app, ["checkpoint", "12:00"]).exit_code != 0
+    decided = {e.account_id for e in stored_events(url, type="OrdersPlanned") if ":checkpoint:" in e.stream}
+    planned = {e.account_id: e.payload["orders"] for e in stored_events(url, type="OrdersPlanned")}
+    traded = {a for a in decided if planned[a]}
+    assert traded >= {"acct_1", "acct_2", "acct_5"} and not _noon_orders(url)
+    folder = tmp_path / "csv"
+    daily_only(folder, "2026-01-06")
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T12:05:00-05:00")
+    result = runner.invoke(app, ["checkpoint", "12:00", "--json"])
+    assert result.exit_code == 0, result.output
+    said = [line for line in result.stderr.splitlines() if "no price in session" in line]
+    assert len(said) == 1, result.stderr
+    assert said[0].startswith(f"checkpoint 2026-01-07 12:00: {', '.join(sorted(traded))} judged, not traded: ")
+    assert f"the CSV folder {folder} has daily files only" in said[0]
+    report = json.loads(result.stdout)
+    by_account = {a["account_id"]: a for a in report["accounts"]}
+    for account in traded:
+        assert by_account[account]["skipped"].startswith("no price in session: "), by_account[account]
+    assert len(report["degraded"]) == len(traded)
+    assert not stored_events(url, type="StageDeferred") and not _noon_orders(url)
+    given_up = {e.account_id: e.payload for e in stored_events(url, type="PlanAbandoned")}
+    assert set(given_up) == traded
+    for account, gone in given_up.items():
+        assert gone["reason"].startswith("no price in session: ") and gone["whole_plan"]  # none of it went
+        assert sorted(gone["client_order_ids"]) == sorted(o["client_order_id"] for o in planned[account])
+    assert len(stored_events(url, type="CheckpointCompleted")) == 1
+
+    # Intraday rows written later: a repeat of the noon checkpoint sends none of them at the later price.
+    for symbol in ("SPY", "TLT", "GLD", "QQQ"):
+        write_intraday(folder, symbol, {date(2026, 1, 7): closes[symbol]})
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T12:20:00-05:00")
+    again = runner.invoke(app, ["checkpoint", "12:00"])
+    assert again.exit_code == 0, again.output
+    assert not _noon_orders(url)
+    assert len(stored_events(url, type="PlanAbandoned")) == len(traded)  # given up once

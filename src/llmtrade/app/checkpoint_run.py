@@ -20,7 +20,7 @@ from llmtrade.brokers.overfills import overfilled_notes
 from llmtrade.domain.streams import ORDERS, week_stream
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows.checkpoint import OUTCOMES, CheckpointRun
-from llmtrade.workflows.checkpoint_prepare import ASKING, NO_SESSION, STOP_WAITS, UNPRICED_FOR_GOOD
+from llmtrade.workflows.checkpoint_prepare import ASKING, NO_SESSION, NOT_SENT, STOP_WAITS, UNPRICED_FOR_GOOD
 from llmtrade.workflows.checkpoint_slot import Slot
 from llmtrade.workflows.checkpoint_unpriced import NO_SESSION_PRICE, no_session_price
 from llmtrade.workflows.completion import completion_of
@@ -65,11 +65,22 @@ def run_checkpoint(
         ]
         # The accounts holding a symbol no provider can price in this session (a CSV folder of daily files only): one
         # line for them all, the cause said once, where a line each said it five times over.
+        # Those decided by a run that stopped before sending (`NOT_SENT`) are in it too, as judged and not traded.
         never = done.get(NO_SESSION) if done.has(NO_SESSION) else {}
         if never and not already:
             symbols = {s: why for held in never.values() for s, why in held.items()}
-            accounts = ", ".join(never)
-            app.warning(f"checkpoint {slot.day} {slot.label}: {accounts} not judged: {no_session_price(symbols)}")
+            decided = done.get(NOT_SENT) if done.has(NOT_SENT) else {}
+            unjudged = [a for a in never if a not in decided]
+            who = "; ".join(
+                f"{', '.join(accounts)} {how}"
+                for accounts, how in (
+                    (unjudged, "not judged"),
+                    ([a for a in never if a in decided], "judged, not traded"),
+                )
+                if accounts
+            )
+            said = no_session_price(symbols, decided=not unjudged)
+            app.warning(f"checkpoint {slot.day} {slot.label}: {who}: {said}")
         for o in failed if not already else []:  # said once, by the run that stored it, under -q too
             if o.account_id not in never:
                 app.warning(f"checkpoint {slot.day} {slot.label}: {o.account_id} not judged: {o.skipped}")

@@ -7,12 +7,14 @@ price it, and it is skipped now, saying why (a degraded run: app/checkpoint_run.
 it is valued there and judged on its week's trade, unless that trade is the symbol (`_ended_held`); nor when no
 provider can price the symbol in this session at all (`_never`: a CSV folder of daily files only), skipped now too. An
 account judged by an earlier run and not decided yet is looked at again, as one judged now is, for the decide stage
-(RESUMED). The ask stage follows (checkpoint_ask.py)."""
+(RESUMED); one decided by it whose orders wait for a price no provider can give in this session has them given up
+(NOT_SENT). The ask stage follows (checkpoint_ask.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from llmtrade.brokers.fills import look_at
 from llmtrade.brokers.reconcile import look, record_differences
@@ -29,7 +31,7 @@ from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.storage.projections import week_start_valued
 from llmtrade.workflows.broker_splits import SeenSplits, before_a_split
 from llmtrade.workflows.checkpoint_slot import Outcome, Slot, outcome_from
-from llmtrade.workflows.checkpoint_unpriced import NoSessionPrice, no_session_price
+from llmtrade.workflows.checkpoint_unpriced import NoSessionPrice, no_session_price, not_sent
 from llmtrade.workflows.convictions import conviction_now
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.execution import LAST_CLOSES, PRICES, queued_order_ids, value_account
@@ -93,14 +95,18 @@ RESUMED = ContextKey("checkpoint_resumed", dict[str, Resumed | str])
 ASKING = ContextKey("checkpoint_asking", list[Prepared])  # accounts whose owner (or rule) judges now
 SKIPS = ContextKey("checkpoint_skips", dict[str, str])  # accounts skipped now, and why
 DEFERRED = ContextKey("checkpoint_deferred", dict[str, str])  # accounts holding a symbol without a price now
-# Of SKIPS, the accounts holding a symbol no provider can price in this session (`_never`), with each such symbol's why.
+# Of SKIPS and NOT_SENT, the accounts holding a symbol no provider can price in this session (`_never`), with each
+# such symbol's why.
 NO_SESSION = ContextKey("checkpoint_no_session", dict[str, dict[str, str]])
+# Of STORED, the decided whose orders not sent yet wait for a price no provider can give in this session: given up now
+# (checkpoint_unpriced.py `not_sent`), and why.
+NOT_SENT = ContextKey("checkpoint_not_sent", dict[str, str])
 
 
 class PrepareStage:
     name = "prepare"
     reads = ()
-    writes = (PRICES, LAST_CLOSES, STORED, RESUMED, ASKING, SKIPS, DEFERRED, NO_SESSION)
+    writes = (PRICES, LAST_CLOSES, STORED, RESUMED, ASKING, SKIPS, DEFERRED, NO_SESSION, NOT_SENT)
     overlaps = False
 
     def __init__(self, bench: Workbench, slot: Slot, *, dry_run: bool):
@@ -144,6 +150,7 @@ class PrepareStage:
         skips: dict[str, str] = {}
         deferred: dict[str, str] = {}
         no_session: dict[str, dict[str, str]] = {}
+        given_up: dict[str, str] = {}
         for desk in bench.desks:
             account_id = desk.account.id
             found = bench.events.read_stream(self.slot.stream(bench.week_id, account_id))
@@ -153,6 +160,13 @@ class PrepareStage:
                 judged = outcome.checkpoint
                 if judged and judged.action != "STAY" and outcome.orders is None and judged.instrument in prices:
                     resumed[account_id] = self._resume(desk, judged.instrument, prices)
+                elif judged and outcome.orders and judged.instrument not in prices:  # decided: orders not sent?
+                    never = not_sent(
+                        bench, desk, outcome.orders, partial(self._never, [judged.instrument]), self.dry_run
+                    )
+                    if never:
+                        given_up[account_id] = no_session_price(never, decided=True)
+                        no_session[account_id] = never
                 continue
             prepared = self._prepare(desk, prices)
             if isinstance(prepared, Unpriced):
@@ -173,8 +187,9 @@ class PrepareStage:
             (SKIPS, skips),
             (DEFERRED, deferred),
             (NO_SESSION, no_session),
+            (NOT_SENT, given_up),
         )
-        return result if asking or skips else result.with_loaded(self.name)
+        return result if asking or skips or given_up else result.with_loaded(self.name)
 
     def _resume(self, desk: Desk, instrument: str, prices: dict[str, float]) -> Resumed | str:
         """A judgement an earlier run stored and did not decide (it stopped: a budget, an owner waited for, a crash),

@@ -31,8 +31,9 @@ from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.risk import gate as risk
 from llmtrade.risk.controls import halted
 from llmtrade.workflows.checkpoint_ask import ANSWERED
-from llmtrade.workflows.checkpoint_prepare import ASKING, DEFERRED, RESUMED, Resumed, record_deferred
+from llmtrade.workflows.checkpoint_prepare import ASKING, DEFERRED, NOT_SENT, RESUMED, Resumed, record_deferred
 from llmtrade.workflows.checkpoint_slot import Outcome, Slot
+from llmtrade.workflows.checkpoint_unpriced import unsent
 from llmtrade.workflows.completion import COMPLETION, NONE, Completion
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.execution import (
@@ -59,7 +60,7 @@ SENT = ContextKey("checkpoint_orders", list[OrderSubmitted | OrderRejected])  # 
 
 class DecideStage:
     name = "decide"
-    reads = (ANSWERED, ASKING, RESUMED, PRICES, DEFERRED)
+    reads = (ANSWERED, ASKING, RESUMED, PRICES, DEFERRED, NOT_SENT)
     writes = (OUTCOMES, UNDECIDED)
     overlaps = False
 
@@ -75,12 +76,16 @@ class DecideStage:
         outcomes: list[Outcome] = []
         decided: list[Outcome] = []
         undecided: dict[str, str] = {}
-        deferred = context.get(DEFERRED)
+        deferred, not_sent = context.get(DEFERRED), context.get(NOT_SENT)
         for desk in bench.desks:
             if desk.account.id in deferred:
                 continue  # not judged: a symbol it holds has no price now
             outcome = answered[desk.account.id]
             checkpoint = outcome.checkpoint
+            if desk.account.id in not_sent:
+                # Decided by an earlier run, its orders not sent given up by prepare: no price of the session comes.
+                outcomes.append(replace(outcome, skipped=not_sent[desk.account.id]))
+                continue
             if checkpoint and checkpoint.instrument not in prices and outcome.orders and self._unsent(outcome.orders):
                 # Decided by an earlier run that stopped before sending all: an order is filled (paper) and the account
                 # valued after it at a price that is not there; it waits as an undecided account does.
@@ -143,10 +148,9 @@ class DecideStage:
         return {"verdict": verdict, "orders": plan}
 
     def _unsent(self, plan: OrdersPlanned) -> bool:
-        """Whether an order of `plan` is not on the week's orders stream yet (read only when its price is missing)."""
-        stream = week_stream(self.bench.week_id, ORDERS)
-        recorded = {r.order.client_order_id for r in recorded_orders(self.bench.events, stream)}
-        return any(o.client_order_id not in recorded for o in plan.orders)
+        """Whether an order of `plan` is not on the week's orders stream yet, nor given up there (read only when its
+        price is missing): one given up is never sent, so nothing waits for it."""
+        return bool(unsent(self.bench.events, plan, week_stream(self.bench.week_id, ORDERS)))
 
     def _decide(
         self,
@@ -242,7 +246,8 @@ class ExecuteStage:
             return context.with_values((SENT, []), (ABANDONED, []), (UNFINISHED, []), (SUPERSEDED, []))  # sends nothing
         bench = self.bench
         stream = week_stream(bench.week_id, ORDERS)
-        plans = [o.orders for o in context.get(OUTCOMES) if o.orders is not None]
+        # An account skipped with a plan (its orders given up for a price no provider gives in this session) sends none.
+        plans = [o.orders for o in context.get(OUTCOMES) if o.orders is not None and o.skipped is None]
         # The week's orders left undone (refused, or a leg waiting for its close) go first, unless this
         # checkpoint planned the account anew: its plan starts from what the account holds now.
         # An account waiting for a price resumes nothing now: its orders' valuation after a fill reads its prices.
