@@ -5,12 +5,15 @@ minutes never running the 15:50 one (nothing between 15:50 and the close), both 
 from __future__ import annotations
 
 import json
+import os
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner, Result
 
 from llmtrade.cli import app
+from llmtrade.market.calendar import NEW_YORK
 from tests.support import stored_events, wake_quietly
 
 runner = CliRunner()
@@ -73,6 +76,37 @@ def test_a_schedule_changed_mid_week_misses_only_checkpoints_it_named_in_their_t
     assert "Wed" not in said and "Thu" not in said, said
     [missed] = stored_events(wednesday_week, type="CheckpointsMissed")
     assert missed.payload["checkpoints"] == ["checkpoint:2026-01-09T10:30"]
+
+
+def test_a_checkpoint_time_added_on_a_thursday_evening_is_missed_on_friday_though_no_wake_up_came_between(
+    wednesday_week: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """10:30 added to schedule.yaml on Thursday at 20:00, the machine then off until Friday noon. Before, the times
+    counted as in force only from the first wake-up that found them (Friday 12:05), so that wake-up said "Fri
+    2026-01-09 09:00-12:00" missed under the old times, and Friday's 10:30, named by the file since the evening
+    before, never, where it was said when any wake-up came between (a cron of every few minutes all evening). Now they
+    count from when schedule.yaml was written, when that is earlier. The week's earlier 10:30s, before the edit, are
+    still not missed."""
+    for at in ("08:00", "09:05", "12:05", "14:05", "15:55"):
+        assert _code_and_said(wake_quietly(monkeypatch, at)) == (0, ""), at
+    for at in ("09:05", "12:05", "14:05", "15:55"):
+        assert _code_and_said(wake_quietly(monkeypatch, at, "2026-01-08")) == (0, ""), at
+    config = tmp_path / "config"
+    assert runner.invoke(app, ["init", str(config)]).exit_code == 0
+    schedule = config / "schedule.yaml"
+    old = 'checkpoints: ["09:00", "12:00", "14:00", "15:50"]'
+    schedule.write_text(schedule.read_text().replace(old, 'checkpoints: ["09:00", "10:30", "12:00", "14:00", "15:50"]'))
+    edited = datetime(2026, 1, 8, 20, 0, tzinfo=NEW_YORK).timestamp()
+    os.utime(schedule, (edited, edited))
+    monkeypatch.setenv("LLMTRADE_CONFIG_DIR", str(config))
+    code, said = _code_and_said(wake_quietly(monkeypatch, "12:05", "2026-01-09"))  # the first wake-up since
+    assert code == 0 and "never run" in said, said
+    assert "Fri 2026-01-09 09:00-10:30, Fri 2026-01-09 10:30-12:00" in said, said
+    assert "Wed" not in said and "Thu" not in said, said
+    [missed] = stored_events(wednesday_week, type="CheckpointsMissed")
+    assert missed.payload["checkpoints"] == ["checkpoint:2026-01-09T09:00", "checkpoint:2026-01-09T10:30"]
+    [_, seen] = stored_events(wednesday_week, type="CheckpointTimesSeen")
+    assert datetime.fromisoformat(seen.payload["since"]).timestamp() == edited
 
 
 def _code_and_said(woke: Result) -> tuple[int, str]:

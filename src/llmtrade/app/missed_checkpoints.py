@@ -5,7 +5,8 @@ so a checkpoint whose time passed while no wake-up came is never run. An operato
 the machine off for a morning lost its 09:00 and 12:00 checkpoints, and a crontab waking every 30 or 60 minutes never
 ran the 15:50 one (nothing between 15:50 and the 16:00 close), both silently. Here the first wake-up after such a
 checkpoint's time records it (CheckpointsMissed) and says it in one line; `status` counts them. A checkpoint is
-looked for only under the schedule in force at its time (the times run-due found in schedule.yaml then). A checkpoint
+looked for only under the schedule in force at its time (the times schedule.yaml gave then: from when run-due found
+them, or when the file was written if that is earlier, `_times_in_force`). A checkpoint
 begun and left unfinished is another matter, closed past its deadline by app/checkpoint_deadlines.py.
 """
 
@@ -13,10 +14,12 @@ from __future__ import annotations
 
 import contextlib
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 from llmtrade.app.container import Container
 from llmtrade.app.missed_reasons import refusals, why_missed
 from llmtrade.app.missed_weeks import weeks_not_run_said
+from llmtrade.config.loader import PACKAGED
 from llmtrade.config.models import ScheduleConfig
 from llmtrade.domain.checkpoints import CheckpointCompleted, CheckpointsMissed, CheckpointTimesSeen
 from llmtrade.domain.events import NewEvent
@@ -51,7 +54,7 @@ def say_missed_checkpoints(app: Container) -> None:
         not_run = events.week_ids(WeekNotRun.event_type())
         looked = max([*ran, *not_run])
         week = max(ran[0], min(looked, current) - _WEEK)
-        in_force = _times_in_force(events, app.loaded.config.schedule, now)
+        in_force = _times_in_force(events, app.loaded.config.schedule, now, _written(app.loaded.source))
         said: list[str] = []
         while week <= current:
             said += [line for line in [_missed_in(app, events, week, now, in_force)] if line]
@@ -61,22 +64,44 @@ def say_missed_checkpoints(app: Container) -> None:
         app.warning(line)
 
 
-def _times_in_force(events: EventStore, schedule: ScheduleConfig, now: datetime) -> list[tuple[datetime, list[str]]]:
+def _times_in_force(
+    events: EventStore, schedule: ScheduleConfig, now: datetime, written: datetime | None
+) -> list[tuple[datetime, list[str]]]:
     """Each set of checkpoint times run-due has found in schedule.yaml, from when (CheckpointTimesSeen); `schedule`'s
     are recorded (and added) first when they are not the last found. A trial moved the checkpoints from 09:00, 12:00,
     14:00 and 15:50 to 10:30 and 15:50 on a Thursday night: the next wake-up said every 10:30 of that week and the
-    week before "never run" and recorded them missed, though no schedule had named them then."""
+    week before "never run" and recorded them missed, though no schedule had named them then.
+
+    From when: the file's writing (`written`), when it is before `now` and after the times found before, else `now`.
+    A cron user who adds 10:30 on a Thursday evening expects Friday's 10:30 run, or said missed; counted from the next
+    wake-up alone, the machine off until Friday noon, it was said of nothing (its wake-up said "Fri 09:00-12:00" under
+    the old times), where a wake-up in the evening between would have had it said. A file written before the times
+    found before it (copied with its old time kept) tells nothing of when it came: `now`, as before."""
     found = events.read_stream(CHECKPOINT_TIMES)
-    in_force = [(e.occurred_at, CheckpointTimesSeen.from_event(e).times) for e in found]
+    seen = [CheckpointTimesSeen.from_event(e) for e in found]
+    in_force = [(p.since or e.occurred_at, p.times) for e, p in zip(found, seen, strict=True)]
     times = list(schedule.checkpoints)
     if not in_force or in_force[-1][1] != times:
-        payload = CheckpointTimesSeen(times=times)
+        after = in_force[-1][0] if in_force else None
+        since = written if written is not None and written < now and (after is None or written > after) else None
+        payload = CheckpointTimesSeen(times=times, since=since)
         with contextlib.suppress(ConcurrencyError):  # two wake-ups at once: either record serves
             events.append(
                 [NewEvent.of(payload, stream=CHECKPOINT_TIMES)], expected_versions={CHECKPOINT_TIMES: len(found)}
             )
-        in_force.append((now, times))
+        in_force.append((since or now, times))
     return in_force
+
+
+def _written(source: str) -> datetime | None:
+    """When the config folder `source`'s schedule.yaml was last written; None for the packaged defaults, or when it
+    cannot be read (the loader read it moments ago: gone since, the next wake-up looks again)."""
+    if source == PACKAGED:
+        return None
+    try:
+        return datetime.fromtimestamp((Path(source) / "schedule.yaml").stat().st_mtime, NEW_YORK)
+    except OSError:
+        return None
 
 
 def _in_force_at(in_force: list[tuple[datetime, list[str]]], at: datetime) -> tuple[str, ...]:

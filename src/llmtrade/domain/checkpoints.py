@@ -128,6 +128,10 @@ class CheckpointTimesSeen(EventPayload):
     a time the schedule then in force named."""
 
     times: list[str]  # HH:MM, New York, sorted
+    # When schedule.yaml was written, if before this event and after the times recorded before: in force from then. A
+    # time added on a Thursday evening counted only from the next wake-up, so with none before Friday's 10:30 that
+    # checkpoint was never said missed. None: from the event's time (the packaged defaults, an older file).
+    since: datetime | None = None
 
 
 class OrphanedPositionsSaid(EventPayload):
