@@ -18,7 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from llmtrade.cli import app
-from llmtrade.workflows.checkpoint_trade import ExecuteStage
+from llmtrade.workflows.checkpoint_trade import DecideStage, ExecuteStage
 from tests.support import stored_events
 from tests.test_checkpoint_stages import _killed
 from tests.test_week_lifecycle import week, write_intraday
@@ -162,3 +162,58 @@ def test_an_account_decided_before_a_crash_on_daily_files_only_is_not_traded_and
     assert again.exit_code == 0, again.output
     assert not _noon_orders(url)
     assert len(stored_events(url, type="PlanAbandoned")) == len(traded)  # given up once
+
+
+def _verdicts(url: str) -> dict[str, Any]:
+    """Each account's noon checkpoint verdict stored."""
+    return {
+        e.account_id: e.payload["verdict"] for e in stored_events(url, type="RiskChecked") if ":checkpoint:" in e.stream
+    }
+
+
+def test_an_account_judged_before_a_crash_on_daily_files_only_is_decided_not_traded_and_said_at_once(
+    week: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Noon, Wednesday: every account judged, then the run killed before deciding; the folder is then an evening
+    download's, daily files only. Before, the rerun waited for each judged account's price ("TLT (no price now)",
+    exit 75) at every wake-up to the checkpoint's deadline. Now they are said at once in one line, the run degraded,
+    and each judgement is decided not traded (a refused verdict, an empty plan, stored): nothing sized at a stale daily
+    price, and a repeat that finds a price later decides nothing again."""
+    _, url, closes = week
+    assert runner.invoke(app, ["-q", "run-weekly"]).exit_code == 0
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T12:00:00-05:00")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(DecideStage, "run", _killed)
+        assert runner.invoke(app, ["checkpoint", "12:00"]).exit_code != 0
+    judged = {
+        e.account_id for e in stored_events(url, type="CheckpointTaken") if e.payload["checkpoint"]["action"] != "STAY"
+    }
+    assert judged >= {"acct_1", "acct_2", "acct_5"} and not _verdicts(url)
+    folder = tmp_path / "csv"
+    daily_only(folder, "2026-01-06")
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T12:05:00-05:00")
+    result = runner.invoke(app, ["checkpoint", "12:00", "--json"])
+    assert result.exit_code == 0, result.output
+    said = [line for line in result.stderr.splitlines() if "no price in session" in line]
+    assert len(said) == 1, result.stderr
+    assert said[0].startswith(f"checkpoint 2026-01-07 12:00: {', '.join(sorted(judged))} judged, not traded: ")
+    report = json.loads(result.stdout)
+    by_account = {a["account_id"]: a for a in report["accounts"]}
+    for account in judged:
+        assert by_account[account]["skipped"].startswith("no price in session: "), by_account[account]
+    assert len(report["degraded"]) == len(judged)
+    verdicts = _verdicts(url)
+    assert set(verdicts) == judged
+    for verdict in verdicts.values():
+        assert not verdict["approved"] and verdict["reason"].startswith("no price in session: ")
+    plans = [e.payload for e in stored_events(url, type="OrdersPlanned") if ":checkpoint:" in e.stream]
+    assert len(plans) == len(judged) and not any(p["orders"] for p in plans)
+    assert not stored_events(url, type="StageDeferred") and not _noon_orders(url)
+    assert len(stored_events(url, type="CheckpointCompleted")) == 1
+
+    for symbol in ("SPY", "TLT", "GLD", "QQQ"):
+        write_intraday(folder, symbol, {date(2026, 1, 7): closes[symbol]})
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T12:20:00-05:00")
+    again = runner.invoke(app, ["checkpoint", "12:00"])
+    assert again.exit_code == 0, again.output
+    assert not _noon_orders(url) and _verdicts(url) == verdicts

@@ -65,7 +65,7 @@ def run_checkpoint(
         ]
         # The accounts holding a symbol no provider can price in this session (a CSV folder of daily files only): one
         # line for them all, the cause said once, where a line each said it five times over.
-        # Those decided by a run that stopped before sending (`NOT_SENT`) are in it too, as judged and not traded.
+        # Those judged by a run that stopped before deciding or sending (`NOT_SENT`) are in it too, judged, not traded.
         never = done.get(NO_SESSION) if done.has(NO_SESSION) else {}
         if never and not already:
             symbols = {s: why for held in never.values() for s, why in held.items()}
@@ -79,7 +79,7 @@ def run_checkpoint(
                 )
                 if accounts
             )
-            said = no_session_price(symbols, decided=not unjudged)
+            said = no_session_price(symbols, judged=not unjudged)
             app.warning(f"checkpoint {slot.day} {slot.label}: {who}: {said}")
         for o in failed if not already else []:  # said once, by the run that stored it, under -q too
             if o.account_id not in never:

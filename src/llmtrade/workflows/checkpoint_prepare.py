@@ -7,8 +7,8 @@ price it, and it is skipped now, saying why (a degraded run: app/checkpoint_run.
 it is valued there and judged on its week's trade, unless that trade is the symbol (`_ended_held`); nor when no
 provider can price the symbol in this session at all (`_never`: a CSV folder of daily files only), skipped now too. An
 account judged by an earlier run and not decided yet is looked at again, as one judged now is, for the decide stage
-(RESUMED); one decided by it whose orders wait for a price no provider can give in this session has them given up
-(NOT_SENT). The ask stage follows (checkpoint_ask.py)."""
+(RESUMED); one judged or decided by it whose decision or orders wait for a price no provider can give in this session
+is decided not traded, its orders not sent given up (NOT_SENT). The ask stage follows (checkpoint_ask.py)."""
 
 from __future__ import annotations
 
@@ -98,8 +98,8 @@ DEFERRED = ContextKey("checkpoint_deferred", dict[str, str])  # accounts holding
 # Of SKIPS and NOT_SENT, the accounts holding a symbol no provider can price in this session (`_never`), with each
 # such symbol's why.
 NO_SESSION = ContextKey("checkpoint_no_session", dict[str, dict[str, str]])
-# Of STORED, the decided whose orders not sent yet wait for a price no provider can give in this session: given up now
-# (checkpoint_unpriced.py `not_sent`), and why.
+# Of STORED, the judged whose decision, or orders decided and not sent, wait for a price no provider can give in this
+# session: decided not traded (DecideStage), or given up (checkpoint_unpriced.py `not_sent`), now, and why.
 NOT_SENT = ContextKey("checkpoint_not_sent", dict[str, str])
 
 
@@ -158,15 +158,19 @@ class PrepareStage:
                 outcome = outcome_from(account_id, found)  # judged by an earlier run: not again
                 stored[account_id] = outcome
                 judged = outcome.checkpoint
-                if judged and judged.action != "STAY" and outcome.orders is None and judged.instrument in prices:
-                    resumed[account_id] = self._resume(desk, judged.instrument, prices)
+                never: dict[str, str] = {}
+                if judged and judged.action != "STAY" and outcome.orders is None:
+                    if judged.instrument in prices:
+                        resumed[account_id] = self._resume(desk, judged.instrument, prices)
+                    elif never := self._never([judged.instrument]):  # decided now, not traded: DecideStage
+                        resumed[account_id] = self._held(desk, prices)
                 elif judged and outcome.orders and judged.instrument not in prices:  # decided: orders not sent?
                     never = not_sent(
                         bench, desk, outcome.orders, partial(self._never, [judged.instrument]), self.dry_run
                     )
-                    if never:
-                        given_up[account_id] = no_session_price(never, decided=True)
-                        no_session[account_id] = never
+                if never:
+                    given_up[account_id] = no_session_price(never, judged=True)
+                    no_session[account_id] = never
                 continue
             prepared = self._prepare(desk, prices)
             if isinstance(prepared, Unpriced):
@@ -211,6 +215,12 @@ class PrepareStage:
             )
             return Resumed(seen.managed, self._suspects.get(instrument))
         return Resumed(seen.managed)
+
+    def _held(self, desk: Desk, prices: dict[str, float]) -> Resumed:
+        """What the account holds now, a read of its broker, for a judgement decided not traded (NOT_SENT)."""
+        bench = self.bench
+        valued = self._splits.read_at(desk.account.id, prices, bench.market.calendar, bench.now)
+        return Resumed(look_at(desk.broker, valued)[0])
 
     def _prepare(self, desk: Desk, prices: dict[str, float]) -> Prepared | str | Unpriced | NoSessionPrice:
         """The account ready to be judged, or why there is nothing to judge, or what it holds without a price."""

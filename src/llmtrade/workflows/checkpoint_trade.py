@@ -83,8 +83,15 @@ class DecideStage:
             outcome = answered[desk.account.id]
             checkpoint = outcome.checkpoint
             if desk.account.id in not_sent:
-                # Decided by an earlier run, its orders not sent given up by prepare: no price of the session comes.
-                outcomes.append(replace(outcome, skipped=not_sent[desk.account.id]))
+                # Judged by an earlier run, no price of the session comes (prepare gave up a decision's orders not
+                # sent). One not decided is decided now, not traded, and stored: no rerun decides it at a later price.
+                why = not_sent[desk.account.id]
+                if checkpoint is not None and outcome.orders is None:
+                    price = checkpoint.price.price if checkpoint.price else checkpoint.indicators_snapshot.get("close")
+                    kept = self._kept(desk, checkpoint, context.get(RESUMED)[desk.account.id], price, why)
+                    outcome = replace(outcome, **kept)
+                    decided.append(outcome)
+                outcomes.append(replace(outcome, skipped=why))
                 continue
             if checkpoint and checkpoint.instrument not in prices and outcome.orders and self._unsent(outcome.orders):
                 # Decided by an earlier run that stopped before sending all: an order is filled (paper) and the account
@@ -130,17 +137,28 @@ class DecideStage:
         """A judgement stored before the checkpoint's deadline and not traded by it, decided: refused (STALE), its
         position kept, nothing planned. It was made at this checkpoint's prices; the next checkpoint judges at its own,
         as run-due's closing of it has it ("judged, not traded")."""
+        deadline = market_time(self.bench.deadline) if self.bench.deadline else "its deadline"
+        reason = (
+            f"{STALE}: judged at {self.slot.label} and not traded by the checkpoint's deadline {deadline}; not traded "
+            "at later prices (the next checkpoint judges at its own)"
+        )
+        return self._kept(desk, checkpoint, resumed, prices[checkpoint.instrument], reason)
+
+    def _kept(
+        self, desk: Desk, checkpoint: Checkpoint, resumed: Resumed | str, price: float | None, reason: str
+    ) -> dict[str, RiskVerdict | OrdersPlanned]:
+        """A judgement decided not traded, for `reason`: refused, its position kept (`resumed`'s), nothing planned.
+        `price`: the one it was judged at when none is there now (a verdict records one; 0.0 only for a checkpoint
+        stored before they recorded their price and its indicators' close)."""
         account = resumed.account if isinstance(resumed, Resumed) else None
         position = account.positions.get(checkpoint.instrument) if account is not None else None
-        deadline = market_time(self.bench.deadline) if self.bench.deadline else "its deadline"
         verdict = RiskVerdict(
             account_id=desk.account.id,
             instrument=checkpoint.instrument,
             target_qty=position.qty if position else 0,
             approved=False,
-            reason=f"{STALE}: judged at {self.slot.label} and not traded by the checkpoint's deadline {deadline}; not "
-            "traded at later prices (the next checkpoint judges at its own)",
-            price=prices[checkpoint.instrument],
+            reason=reason,
+            price=price or 0.0,
             adjustments=[],
         )
         positions = account.positions if account is not None else {}

@@ -23,15 +23,15 @@ from llmtrade.workflows.workbench import Workbench
 NO_SESSION_PRICE = "no price in session:"
 
 
-def no_session_price(never: dict[str, str], *, decided: bool = False) -> str:
+def no_session_price(never: dict[str, str], *, judged: bool = False) -> str:
     """The skip of an account holding `never` (symbol -> why no provider can price it in this session), or what the
-    run says of every such account: what is wrong, what it means and what mends it. `decided`: of an account an
-    earlier run judged and decided, whose orders wait for that price (`unsent_given_up`)."""
+    run says of every such account: what is wrong, what it means and what mends it. `judged`: of an account an
+    earlier run judged, whose decision, or orders decided, wait for that price (checkpoint_prepare.py NOT_SENT)."""
     said = "; ".join(f"{', '.join(symbols)}: {why}" for why, symbols in by_why(never).items())
     now = (
-        "its decision's orders not sent are given up (none sent at a stale close read as a price of this session, nor "
-        "later at another checkpoint's price)"
-        if decided
+        "its judgement is not traded (no order sized or sent at a stale close read as a price of this session, nor "
+        "later at another checkpoint's price: one decided and not sent is given up)"
+        if judged
         else "not judged now (no stop checked, nothing traded, no stale close read as a price of this session)"
     )
     return (
@@ -56,7 +56,7 @@ def not_sent(
         return {}
     found = never()
     if found and not dry_run:
-        why = no_session_price(found, decided=True)
+        why = no_session_price(found, judged=True)
         unsent_given_up(bench.events, desk.broker, plan, why, stream=stream, week_id=bench.week_id, run_id=bench.run_id)
     return found
 
