@@ -251,7 +251,7 @@ class DecideStage:
 
 class ExecuteStage:
     name = "execute"
-    reads = (OUTCOMES, PRICES, LAST_CLOSES, DEFERRED, UNDECIDED)
+    reads = (OUTCOMES, PRICES, LAST_CLOSES, DEFERRED, UNDECIDED, NOT_SENT)
     writes = (SENT, ABANDONED, UNFINISHED, SUPERSEDED)
     overlaps = False
 
@@ -268,8 +268,10 @@ class ExecuteStage:
         plans = [o.orders for o in context.get(OUTCOMES) if o.orders is not None and o.skipped is None]
         # The week's orders left undone (refused, or a leg waiting for its close) go first, unless this
         # checkpoint planned the account anew: its plan starts from what the account holds now.
-        # An account waiting for a price resumes nothing now: its orders' valuation after a fill reads its prices.
-        waiting = context.get(DEFERRED).keys() | context.get(UNDECIDED).keys()
+        # An account waiting for a price resumes nothing now: its orders' valuation after a fill reads its prices. Nor
+        # does one whose orders were given up for a price no provider gives in this session (its week's other undone
+        # orders are of that instrument too, or wait for the next checkpoint, which looks at its prices again).
+        waiting = context.get(DEFERRED).keys() | context.get(UNDECIDED).keys() | context.get(NOT_SENT).keys()
         desks = {d.account.id: d for d in bench.desks if d.account.id not in waiting}
         resumed = await resume_unfinished(
             bench.events,
