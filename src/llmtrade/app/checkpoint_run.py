@@ -20,7 +20,8 @@ from llmtrade.brokers.overfills import overfilled_notes
 from llmtrade.domain.streams import ORDERS, week_stream
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows.checkpoint import OUTCOMES, CheckpointRun
-from llmtrade.workflows.checkpoint_prepare import ASKING, NO_SESSION, NOT_SENT, STOP_WAITS, UNPRICED_FOR_GOOD
+from llmtrade.workflows.checkpoint_prepare import ASKING, NO_SESSION, NOT_SENT
+from llmtrade.workflows.checkpoint_skips import STOP_WAITS, UNPRICED_FOR_GOOD
 from llmtrade.workflows.checkpoint_slot import Slot
 from llmtrade.workflows.checkpoint_unpriced import NO_SESSION_PRICE, no_session_price
 from llmtrade.workflows.completion import completion_of

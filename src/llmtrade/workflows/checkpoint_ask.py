@@ -22,7 +22,8 @@ from llmtrade.fanout import MemberStopped, first_stop, gather_settled
 from llmtrade.llm.gateway import CallSite
 from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.pipeline.retry import is_temporary
-from llmtrade.workflows.checkpoint_prepare import ASKING, SKIPS, STORED, Prepared, record_deferred
+from llmtrade.workflows.checkpoint_prepare import ASKING, SKIPS, STORED, Prepared
+from llmtrade.workflows.checkpoint_skips import record_deferred
 from llmtrade.workflows.checkpoint_slot import Outcome, Slot
 from llmtrade.workflows.memory_stages import position_memory
 from llmtrade.workflows.workbench import Workbench

@@ -31,7 +31,8 @@ from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.risk import gate as risk
 from llmtrade.risk.controls import halted
 from llmtrade.workflows.checkpoint_ask import ANSWERED
-from llmtrade.workflows.checkpoint_prepare import ASKING, DEFERRED, NOT_SENT, RESUMED, Resumed, record_deferred
+from llmtrade.workflows.checkpoint_prepare import ASKING, DEFERRED, NOT_SENT, RESUMED, Resumed
+from llmtrade.workflows.checkpoint_skips import record_deferred
 from llmtrade.workflows.checkpoint_slot import Outcome, Slot
 from llmtrade.workflows.checkpoint_unpriced import unsent
 from llmtrade.workflows.completion import COMPLETION, NONE, Completion
