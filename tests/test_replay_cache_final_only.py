@@ -5,7 +5,9 @@ stored there is final. Each fault below is sent the way the real providers send 
 finish_reason length, OpenRouter's error inside a 200, Anthropic's 529 overloaded_error body, a connection reset in
 the middle of the body, a timeout), on every attempt: the call fails, is recorded as failed, and the cache stays
 empty, so the next run asks the model again. A schema-invalid answer is the model's own answer, cached as any
-answer is (a replay then asks for the same repair, and gets the same repaired answer: the run is reproduced)."""
+answer is (a replay then asks for the same repair, and gets the same repaired answer: the run is reproduced); so is a
+truncated or empty first reply once its repair succeeded, marked as the failure it was
+(tests/test_replay_repaired_failures.py)."""
 
 from __future__ import annotations
 

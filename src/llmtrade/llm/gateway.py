@@ -52,24 +52,21 @@ from llmtrade.llm.invalid_cached import ASKED_ANEW, ask_anew, repair_of
 from llmtrade.llm.offline_path import SeededOnUse, completed_event, parsed, request_of
 from llmtrade.llm.recorder import CacheEntry, Recorder
 from llmtrade.llm.records import FREE, NO_USAGE, Answer, CallSite, Exchange, UsageTotals, sum_usage
-from llmtrade.llm.sources import LLMMode, ProviderClient
-from llmtrade.llm.structured import (
-    BOUND_REFUSED,
-    AnswerInvalid,
-    format_ignored,
-    parse_answer,
-    repair_prompt,
-    truncation_prompt,
+from llmtrade.llm.repaired_failures import (
+    REPLAYED_NOTE,
+    cached_failure,
+    empty_repair,
+    failure_entry,
+    truncation_repair,
 )
+from llmtrade.llm.sources import LLMMode, ProviderClient
+from llmtrade.llm.structured import BOUND_REFUSED, AnswerInvalid, format_ignored, parse_answer
 from llmtrade.llm.types import RESPONSE_MODES, ChatMessage, ChatReply, ChatRequest, ResponseMode, Usage
 from llmtrade.llm.wire import cache_key, in_mode
 from llmtrade.storage.llm_cache import AnswerCache, CachedAnswer
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
-
-# A repair after truncation doubles max_tokens up to this; past it, only "answer shorter" is left.
-MAX_REPAIR_TOKENS = 32768
 
 
 class LLMGateway:
@@ -143,6 +140,7 @@ class LLMGateway:
             return answer if isinstance(answer, str) else answer.model_dump_json()
 
         problem: str
+        failure: LLMTruncated | LLMEmptyAnswer | None = None  # a first reply repaired though no answer
         # A call whose cached answer and repair both failed validation: a miss under --live-misses (invalid_cached.py).
         renewing = self._cache if self.mode is LLMMode.REPLAY and self._misses_go_live else None
         fresh = renewing is not None and ask_anew(renewing, self._asked_anew, request, output)
@@ -152,25 +150,12 @@ class LLMGateway:
             first = await self._exchange(ref, request, site, rendered, note=note, fresh=fresh)
         except LLMTruncated as exc:
             # Recorded as failed already; ask again with room to finish, and for less.
-            bigger = max(min(request.max_tokens * 2, MAX_REPAIR_TOKENS), request.max_tokens)
-            note = (
-                f"repair after truncation: max_tokens {request.max_tokens} -> {bigger}, asked for a shorter answer"
-                if bigger > request.max_tokens
-                else f"repair after truncation: max_tokens already at the cap {bigger}, asked for a shorter answer"
-            )
-            repair = request.model_copy(
-                update={
-                    "max_tokens": bigger,
-                    "messages": (*request.messages, ChatMessage(role="user", content=truncation_prompt(bigger))),
-                }
-            )
-            problem = str(exc)
+            repair, note = truncation_repair(request)
+            problem, failure = str(exc), exc
         except LLMEmptyAnswer as exc:
             note = "repair after an empty answer"
-            problem = str(exc)
-            repair = request.model_copy(
-                update={"messages": (*request.messages, ChatMessage(role="user", content=repair_prompt(problem)))}
-            )
+            problem, failure = str(exc), exc
+            repair = empty_repair(request, problem)
         else:
             try:
                 value = parsed(first.content, first.source, output)
@@ -192,7 +177,10 @@ class LLMGateway:
         except AnswerInvalid as again:
             await self._record(site, ref, repair, second, outcome="invalid", problem=str(again))
             raise InvalidLLMOutput(ref.model, site.role, str(again), second.content) from None
-        await self._record(site, ref, repair, second, outcome="repaired", problem=problem)
+        # The repair's answer fetched live is cached with the failure it repaired, so a replay meets the failure again
+        # and then this answer, as the run did (llm/repaired_failures.py); a failed repair caches no failure.
+        repaired = failure_entry(cache_key(request), ref.model, failure) if second.entry and failure else None
+        await self._record(site, ref, repair, second, outcome="repaired", problem=problem, also=repaired)
         return Answer(value, ref.model, sum_usage(spent, second.usage), repaired=True)
 
     # ------------------------------------------------------------------ internals
@@ -225,6 +213,23 @@ class LLMGateway:
                     prompt_tokens=cached.prompt_tokens, completion_tokens=cached.completion_tokens, cost_usd=0.0
                 )
                 return Exchange(cached.content, usage, "cache", "cache", 0, 0.0, key)
+            # A truncated or empty live reply `ask` repaired: raised again, so the cached repair follows it.
+            failure = cached_failure(self._cache, key) if self._cache and not fresh else None
+            if failure is not None:
+                record = failed_record(
+                    site.role,
+                    ref.model,
+                    "cache",
+                    request,
+                    key,
+                    failure,
+                    mode=None,
+                    note=REPLAYED_NOTE,
+                    used=None,
+                    counted=None,
+                )
+                await self._append(site, record)
+                raise failure
             if not self._misses_go_live:
                 raise ReplayMiss(
                     f"--replay: no cached answer for the {site.role} call to {ref.model} (key {key[:12]}); "
@@ -370,14 +375,16 @@ class LLMGateway:
         *,
         outcome: str,
         problem: str | None = None,
+        also: CacheEntry | None = None,
     ) -> None:
+        """`also`: a cache entry stored with the call's record and answer (the failure a repair answered)."""
         self.totals.add(ref.model, exchange.usage, rules=exchange.source == "rules", counted=exchange.counted)
         values = completed_values(site.role, ref.model, request, exchange, outcome=outcome, problem=problem)
         # Built as NewEvent.of(LLMCallCompleted(**values)) builds it, in one step (llm/offline_path.py).
         event = completed_event(
             values, stream=llm_stream(site.run_id), week_id=site.week_id, account_id=site.account_id, run_id=site.run_id
         )
-        await self._recorder.write(event, exchange.entry)
+        await self._recorder.write(event, exchange.entry, also)
 
     async def _append(self, site: CallSite, payload: EventPayload, entry: CacheEntry | None = None) -> None:
         """Returns once the call's record (and `entry`, in the replay cache) is stored; llm/recorder.py."""

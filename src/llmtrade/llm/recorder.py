@@ -37,7 +37,7 @@ class CacheEntry:
 @dataclass
 class _Pending:
     event: NewEvent
-    entry: CacheEntry | None
+    entries: tuple[CacheEntry, ...]
     done: asyncio.Future[None] = field(repr=False)
 
 
@@ -56,14 +56,14 @@ class Recorder:
         self._writer: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    async def write(self, event: NewEvent, entry: CacheEntry | None = None) -> None:
-        """Store `event` (and `entry` in the replay cache, when given); raises what the store raised."""
+    async def write(self, event: NewEvent, *entries: CacheEntry | None) -> None:
+        """Store `event` (and `entries` in the replay cache, those given); raises what the store raised."""
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
             # A gateway used by several asyncio.run calls (a backtest's jobs): a writer of an earlier loop is gone
             # (cancelled when its run ended); what it left queued is written by this loop's writer.
             self._loop, self._writer = loop, None
-        pending = _Pending(event, entry, loop.create_future())
+        pending = _Pending(event, tuple(entry for entry in entries if entry is not None), loop.create_future())
         self._queue.append(pending)
         if self._writer is None or self._writer.done():
             self._writer = loop.create_task(self._drain())
@@ -93,7 +93,7 @@ class Recorder:
 
     def _store(self, batch: list[_Pending]) -> None:
         events = [item.event for item in batch]
-        entries = [(i.entry.key, i.entry.model, i.entry.answer) for i in batch if i.entry is not None]
+        entries = [(entry.key, entry.model, entry.answer) for item in batch for entry in item.entries]
         if self._cache is None or not entries:
             self._events.append(events)
             return
