@@ -66,7 +66,10 @@ def test_live_misses_ask_anew_a_call_whose_cached_answers_were_invalid_and_a_pla
 ) -> None:
     code, said, _ = _backtest("first", "--live-misses", "100")
     assert code == 1 and "every research provider failed" in said, said
-    assert "asked anew under --live-misses, the model answered invalidly again" in said, said
+    # Research was never asked before this run: its stop must not say it was asked anew and answered invalidly again
+    # (as it did for every stop on invalid answers under --live-misses, the first asking too).
+    assert "the model asked live under --live-misses answered invalidly, its repair too" in said, said
+    assert "again" not in said.partition("backtest 'inv-first' stopped")[2], said
     sent = len(models.requests)
     code, said, _ = _backtest("plain")  # the invalid answers replayed: said, and what gets past them
     assert len(models.requests) == sent  # a plain --replay asks nothing anew

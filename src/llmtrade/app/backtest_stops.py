@@ -215,10 +215,11 @@ def _advice(exc: LlmtradeError, *, live_misses: bool = False) -> str | None:
             "(CONFIG_DIR/prompts)"
         )
         if live_misses:
+            # Asked live here: a miss, or a call whose cached answers failed validation, asked anew. Which of the two
+            # is not known here, and "asked anew ... again" was said of a call this run asked for the first time.
             return (
-                "asked anew under --live-misses, the model answered invalidly again, its repair too (what was bought "
-                "is cached and paid for); the same command asks those calls anew once more, within --live-misses USD, "
-                + elsewise
+                "the model asked live under --live-misses answered invalidly, its repair too (what was bought is "
+                "cached and paid for); the same command asks those calls anew, within --live-misses USD, " + elsewise
             )
         return (
             "the model's invalid answers it stopped on are in the replay cache (it keeps every live answer, as the "
