@@ -8,11 +8,13 @@ from datetime import date
 from llmtrade.app.container import Container
 from llmtrade.domain.checkpoints import CheckpointCompleted, PostmortemCompleted
 from llmtrade.domain.runs import WeekCompleted
+from llmtrade.domain.streams import RISK, week_stream
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.market.calendar import new_york_date
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.postmortem import cut_off_before_memory
 from llmtrade.workflows.schedule import Job, JobKind, due_jobs, weekly_key
+from llmtrade.workflows.trading_stages import accounts_held
 from llmtrade.workflows.weekly import completion
 
 
@@ -39,7 +41,11 @@ def due(app: Container) -> list[Job]:
         now = app.clock.now()
         current = week_id_for(new_york_date(now))
         run_weeks = [date.fromisoformat(key.split(":", 1)[1]) for key in done if key.startswith("weekly:")]
-        jobs = due_jobs(app.loaded.config.schedule, app.calendar, now, done, run_weeks=run_weeks)
+        # This week's run held an account back (its orders still open at the broker: a cancel stuck at Alpaca): run
+        # again at every wake-up, which looks at the account again and trades it once they have ended.
+        held = weekly_key(current) in done and accounts_held(storage.events.read_stream(week_stream(current, RISK)))
+        again = [weekly_key(current)] if held else []
+        jobs = due_jobs(app.loaded.config.schedule, app.calendar, now, done, run_weeks=run_weeks, again=again)
         return [
             job
             for job in jobs

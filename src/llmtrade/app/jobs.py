@@ -52,7 +52,7 @@ from llmtrade.workflows.execution import ABANDONED, UNFINISHED, abandonment_note
 from llmtrade.workflows.legs import held_back_notes, unfinished_orders
 from llmtrade.workflows.postmortem import PostmortemRun, failed_reflections
 from llmtrade.workflows.schedule import JobKind, postmortem_job, retry_deadline
-from llmtrade.workflows.trading_stages import QUEUED, UNSOLD
+from llmtrade.workflows.trading_stages import HELD, QUEUED, UNSOLD, accounts_held
 from llmtrade.workflows.weekly import (
     completion,
     require_begun,
@@ -78,8 +78,11 @@ def weekly(app: Container, *, week: date | None, dry_run: bool, observer: Observ
     app = in_week_mode(app, week_id)
     with app.storage(persist=not dry_run, models=True) as storage:
         require_same_mode(storage.events, week_id, app.mode, app.decision.reason)
-        # A complete week with orders refused or held back is run again: its frozen stages replay, execution retries.
-        retry = bool(unfinished_orders(storage.events, week_stream(week_id, streams.ORDERS)))
+        # A complete week with orders refused or held back is run again: its frozen stages replay, execution retries;
+        # so is one with an account held back for its orders still open at the broker (the risk gate looks again).
+        retry = bool(unfinished_orders(storage.events, week_stream(week_id, streams.ORDERS))) or bool(
+            accounts_held(storage.events.read_stream(week_stream(week_id, streams.RISK)))
+        )
         done = completion(storage.events, week_id)
         if done is not None and not retry:
             return _complete(app, week_id, done)
@@ -155,9 +158,16 @@ def weekly(app: Container, *, week: date | None, dry_run: bool, observer: Observ
                 unsold = result.get(UNSOLD)  # held positions whose prices ended: no close sent
                 for note in unsold:
                     app.warning(note)
+                # Accounts held back for their orders still open at the broker (a cancel stuck at Alpaca): the others
+                # traded; each is said at every run of the week until one plans it.
+                held = result.get(HELD)
+                for note in held:
+                    app.warning(note)
                 # Refused orders degrade the run; a leg held back for its close is the design working
                 # (workflows/legs.py).
-                degraded = result.get(research_stages.DEGRADED) + abandoned + result.get(UNFINISHED) + ended + unsold
+                degraded = (
+                    result.get(research_stages.DEGRADED) + abandoned + result.get(UNFINISHED) + ended + unsold + held
+                )
                 held_back = [] if dry_run else held_back_notes(storage.events, week_stream(week_id, streams.ORDERS))
                 for note in held_back:
                     app.say(note)

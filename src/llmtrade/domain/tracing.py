@@ -107,6 +107,7 @@ _WARNINGS = frozenset(
         "OrderBlocked",
         "AccountHalted",
         "PlanAbandoned",
+        "AccountWeekHeld",
         "ReconciliationDifferenceFound",
     }
 )

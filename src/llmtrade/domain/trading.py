@@ -261,6 +261,20 @@ class PaperOrderCanceled(EventPayload):
     canceled_at: datetime
 
 
+class AccountWeekHeld(EventPayload):
+    """An account the weekly run did not plan, for orders of llmtrade's still open at its broker (`orders`: queued for
+    the open, or with a cancel under way that has not ended, `canceling`: Alpaca's pending_cancel, which can last for
+    hours): one may still fill, so nothing is planned or sent on top of it. On the week's risk stream, once, beside the
+    other accounts' plans (they trade their week); a later run of the week asks the broker again and plans the account
+    when they have ended (its OrdersPlanned then follows on the same stream). `reason` says it as the run said it."""
+
+    account_id: str
+    broker: str
+    orders: list[str]
+    canceling: list[str]
+    reason: str
+
+
 class OrdersPlanned(EventPayload):
     """The account's orders for the week, frozen before any is sent (a resume sends this plan)."""
 

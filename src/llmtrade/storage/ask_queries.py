@@ -29,6 +29,7 @@ _COLUMNS = f"id, type, stream, week_id, account_id, run_id, occurred_at, {PAYLOA
 RUN_ENDS = ("RunFinished", "RunFailed", "RunKilled")
 ORDER_TYPES = (
     "TradeIntended",
+    "AccountWeekHeld",
     "OrdersPlanned",
     "OrderSubmitted",
     "OrderRejected",

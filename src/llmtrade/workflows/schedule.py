@@ -138,8 +138,11 @@ def due_jobs(
     done: Collection[str],
     lookback: timedelta = timedelta(days=8),
     run_weeks: Collection[date] = (),
+    again: Collection[str] = (),
 ) -> list[Job]:
-    """What to run at `now` given the keys already done, in the order they were scheduled.
+    """What to run at `now` given the keys already done, in the order they were scheduled; `again`: weekly runs done
+    that are due all the same (one that held an account back for its orders still open at the broker: each run of
+    the week looks at it again), while they are not superseded; their checkpoints are due as a done week's.
 
     Catch-up after downtime runs only what still makes sense:
     - a weekly run stays due until the close of its week's last session (later it could only trade in the next week);
@@ -162,7 +165,9 @@ def due_jobs(
     weeklies = [
         job
         for job in window
-        if job.kind is JobKind.WEEKLY and job.key not in done and not _superseded(calendar, job, now)
+        if job.kind is JobKind.WEEKLY
+        and (job.key not in done or job.key in again)
+        and not _superseded(calendar, job, now)
     ]
     today = now.astimezone(NEW_YORK).date()
     todays = [job for job in window if job.kind is JobKind.CHECKPOINT and job.day == today]

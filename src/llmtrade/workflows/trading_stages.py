@@ -8,14 +8,15 @@ Execution: workflows/execution_stage.py.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from llmtrade.config.models import Account, AccountRole
 from llmtrade.domain.committee import Decision, Pitch
-from llmtrade.domain.events import EventPayload
+from llmtrade.domain.events import EventPayload, NewEvent, StoredEvent
 from llmtrade.domain.streams import RISK, week_stream
 from llmtrade.domain.trading import (
     AccountSnapshot,
+    AccountWeekHeld,
     OrdersPlanned,
     RiskChecked,
     RiskVerdict,
@@ -26,6 +27,7 @@ from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.pipeline.frozen import once
 from llmtrade.threads import on_threads
 from llmtrade.workflows.committee_stages import DECISION, FAILED_PMS, PITCHES
+from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.execution import LAST_CLOSES, PRICES
 from llmtrade.workflows.research_stages import SNAPSHOT
 from llmtrade.workflows.week_gate import WeekGate
@@ -85,6 +87,22 @@ QUEUED = ContextKey("queued_in_dry_run", list[str])
 # Held positions whose prices ended, left out of the roll's closes (week_gate.py `unsold_note`), one line each: said as
 # warnings by the run that planned them, the run degraded.
 UNSOLD = ContextKey("unsold_in_roll", list[str])
+# Accounts this run held back for orders of llmtrade's still open at their broker (week_gate.py `held_note`), one line
+# each: said as warnings, the run degraded; the week's next run looks at them again.
+HELD = ContextKey("held_back_accounts", list[str])
+
+
+def accounts_held(stored: Sequence[StoredEvent]) -> dict[str, AccountWeekHeld]:
+    """The accounts the week's risk stream (`stored`) holds back and has not planned since, by account id: each waits
+    for a run of the week that finds its orders ended (RiskStage plans it then, on the same stream)."""
+    planned = {OrdersPlanned.from_event(e).account_id for e in stored if e.type == OrdersPlanned.event_type()}
+    held = (AccountWeekHeld.from_event(e) for e in stored if e.type == AccountWeekHeld.event_type())
+    return {h.account_id: h for h in held if h.account_id not in planned}
+
+
+def _trading(desks: Sequence[Desk]) -> list[str]:
+    """The accounts that trade (all but the FLAT baseline, which never waits for a broker)."""
+    return [d.account.id for d in desks if d.account.role is not AccountRole.FLAT]
 
 
 class RiskPrepStage(WeekGate):
@@ -116,8 +134,9 @@ class RiskPrepStage(WeekGate):
             }
             # The chairman's account: what does not depend on the decision (reconciled, valued), sized after it.
             ready = {desk.account.id: self.ready(desk, snapshot, run) for desk in chairs}
-            self.wait_for_queued()
-            return planned, ready
+            self.wait_for_queued(_trading(self.desks))
+            # A chairman's account held back is not ready: the risk gate looks at it again, and holds or plans it.
+            return planned, {a: account for a, account in ready.items() if a not in self.held}
 
         run = context.run_id
         # On a thread: its broker reads and records are blocking calls, and the chairman's reply must not wait. Not
@@ -131,7 +150,7 @@ class RiskPrepStage(WeekGate):
 class RiskStage(WeekGate):
     name = "risk_gate"
     reads = (SNAPSHOT, PITCHES, FAILED_PMS, DECISION, PREPARED, READY, QUEUED, UNSOLD)
-    writes = (VERDICTS, PLANS, PRICES, LAST_CLOSES, QUEUED, UNSOLD)
+    writes = (VERDICTS, PLANS, PRICES, LAST_CLOSES, QUEUED, UNSOLD, HELD)
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         snapshot = context.get(SNAPSHOT)
@@ -149,7 +168,10 @@ class RiskStage(WeekGate):
                 intent = intent_for(desk.account, pitches, failed, decision, pm_of)
                 before = ready.get(desk.account.id)
                 payloads += self.plan(desk, intent, snapshot, context.run_id, before=before)
-            self.wait_for_queued()
+            for payload in payloads:  # those the prep held (an account held here is in `held` already)
+                if isinstance(payload, AccountWeekHeld):
+                    self.held.setdefault(payload.account_id, payload)
+            self.wait_for_queued(_trading(self.desks))
             # The plan's own commit is the one that waits for the disk (workflows/weekly.py WeeklyPipeline): it puts
             # the plan and every record before it (this stage's reconciliation and valuation too) on disk before
             # execution can send anything; the records just before it need not wait one by one.
@@ -171,10 +193,16 @@ class RiskStage(WeekGate):
                 (LAST_CLOSES, self.last_closes()),
                 (QUEUED, queued),
                 (UNSOLD, unsold),
+                (HELD, []),  # a dry run never holds an account back: it sizes it as it is, and says so (QUEUED)
             )
         stored, built = await once(
             self.events, stream, build, week_id=self.week_id, run_id=context.run_id, account_of=_account_of
         )
+        planned_now = False
+        if built:
+            held = [h.reason for h in accounts_held(stored).values()]
+        else:
+            stored, held, planned_now = self._plan_held(stored, context)
         # The plan is on disk (its commit waited, here or in the run that stored it): the stage events after it and
         # the orders' records need not wait again until the run's end, which WeeklyPipeline waits for.
         self.events.defer_flush(True)
@@ -189,8 +217,42 @@ class RiskStage(WeekGate):
             (LAST_CLOSES, self.last_closes()),
             (QUEUED, context.get(QUEUED)),
             (UNSOLD, unsold),
+            (HELD, held),
         )
-        return result if built else result.with_loaded(self.name)
+        return result if built or planned_now else result.with_loaded(self.name)
+
+    def _plan_held(
+        self, stored: list[StoredEvent], context: PipelineContext
+    ) -> tuple[list[StoredEvent], list[str], bool]:
+        """A later run of the week whose stored plan holds accounts back (`accounts_held`): each is looked at again (the
+        broker first), planned when its orders have ended, its TradeIntended, RiskChecked and OrdersPlanned appended to
+        the week's risk stream (at its head: a run racing this one under the week's lock cannot be), and so sent by
+        this run's execution, once; held again, said again. A dry run looks at none (it sends nothing).
+        Returns the stream as it is now, the notes of the accounts still held, and whether any was planned now."""
+        waiting = accounts_held(stored)
+        if not waiting or self.dry_run:
+            return stored, [h.reason for h in waiting.values()], False
+        snapshot, pitches, failed = context.get(SNAPSHOT), context.get(PITCHES), context.get(FAILED_PMS)
+        decision = context.get(DECISION)
+        pm_of = {pm.account: pm.id for pm in self.config.models.pms}
+        payloads: list[EventPayload] = []
+        for desk in (d for d in self.desks if d.account.id in waiting):
+            intent = intent_for(desk.account, pitches, failed, decision, pm_of)
+            planned = self.plan(desk, intent, snapshot, context.run_id)
+            if desk.account.id not in self.held:
+                payloads += planned
+        if not payloads:
+            return stored, [h.reason for h in self.held.values()], False
+        stream = week_stream(self.week_id, RISK)
+        batch = [
+            NewEvent.of(p, stream=stream, week_id=self.week_id, run_id=context.run_id, account_id=_account_of(p))
+            for p in payloads
+        ]
+        # On disk before execution can send any of it, as the first plan's commit (`build`).
+        self.events.defer_flush(False)
+        self.events.append(batch, expected_versions={stream: stored[-1].version})
+        self.events.defer_flush(True)
+        return self.events.read_stream(stream), [h.reason for h in self.held.values()], True
 
 
 def _account_of(payload: EventPayload) -> str | None:
@@ -198,6 +260,6 @@ def _account_of(payload: EventPayload) -> str | None:
         return payload.intent.account_id
     if isinstance(payload, RiskChecked):
         return payload.verdict.account_id
-    if isinstance(payload, OrdersPlanned):
+    if isinstance(payload, OrdersPlanned | AccountWeekHeld):
         return payload.account_id
     return None

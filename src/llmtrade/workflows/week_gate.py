@@ -17,6 +17,7 @@ from llmtrade.domain.market import Bar
 from llmtrade.domain.research import MarketSnapshot
 from llmtrade.domain.trading import (
     AccountSnapshot,
+    AccountWeekHeld,
     OrdersPlanned,
     RiskChecked,
     RiskVerdict,
@@ -111,10 +112,10 @@ class WeekGate:
         self.splits = SeenSplits(events, week_id, dry_run=dry_run)
         self.queued: list[str] = []
         self.unsold: list[str] = []  # `unsold_note`s of the plans made here: said as warnings, the run degraded
-        # A real run's accounts with orders queued at their broker, by account id: each is looked at before the run
-        # stops (`wait_for_queued`), so its one message names them all; it named only the first (a trial).
-        self.waiting: dict[str, list[str]] = {}
-        self.canceling = False  # whether one of them has its cancel under way (Alpaca's pending_cancel)
+        # A real run's accounts with orders of llmtrade's open at their broker (queued, or a cancel under way), by
+        # account id: each is held back alone (`held_note`), the others trade their week; only when every account that
+        # trades is held does the run stop (`wait_for_queued`), its one message naming them all.
+        self.held: dict[str, AccountWeekHeld] = {}
 
     def held_prices(self, snapshot: MarketSnapshot) -> None:
         """Read the snapshot session's closes of every symbol held outside the universe (the snapshot has the
@@ -164,19 +165,24 @@ class WeekGate:
         closes = {s: ind.close for s, ind in snapshot.indicators.items()} | self._held
         return self.splits.in_new_shares(account_id, closes, snapshot.session, snapshot.asof)
 
-    def wait_for_queued(self) -> None:
-        """Raises TemporaryError (exit 75) naming every account `ready` found with orders queued, and their orders."""
-        if not self.waiting:
+    def wait_for_queued(self, trading: Collection[str]) -> None:
+        """Raises TemporaryError (exit 75) when every account in `trading` (those with an intent: the FLAT baseline
+        never waits) is `held`, naming each and its orders: none of the week would trade, and the run after they fill
+        runs it whole (the quick start's Tuesday-evening orders, queued for Wednesday's open). One held among accounts
+        that can trade holds itself alone: the run goes on, and says it (`held_note`)."""
+        if not self.held or not set(trading) <= set(self.held):
             return
-        said = "; ".join(f"account {a} still has orders queued ({', '.join(ids)})" for a, ids in self.waiting.items())
+        said = "; ".join(
+            f"account {a} still has orders queued ({', '.join(_labelled(h))})" for a, h in self.held.items()
+        )
         # A cancel under way ends when the broker carries it out, not at the open: Alpaca can leave one pending_cancel
-        # for hours (alpacahq/Alpaca-API #111, #199), every account's week held back meanwhile, and "they fill at the
-        # open" sent the user to wait for what would not come.
+        # for hours (alpacahq/Alpaca-API #111, #199), and "they fill at the open" sent the user to wait for what would
+        # not come.
         also = (
             f"; one whose cancel is under way ({_CANCELING}) waits for the broker to carry it out (it may still fill), "
             "which Alpaca can leave undone for hours: if it stays so, cancel it in Alpaca's dashboard or ask Alpaca's "
-            "support to clear it; every account's week waits until it has ended"
-            if self.canceling
+            "support to clear it; the week waits until it has ended"
+            if any(h.canceling for h in self.held.values())
             else ""
         )
         raise TemporaryError(f"{said}: they fill at {_WHEN}; run again after they fill{also}")
@@ -202,9 +208,10 @@ class WeekGate:
     def ready(self, desk: Desk, snapshot: MarketSnapshot, run_id: str, *, trades: bool = True) -> AccountSnapshot:
         """The account as llmtrade manages it at the week's start: reconciled with its broker and valued (each
         recorded once, unless dry). Nothing here depends on the week's intent. An account that `trades` with orders
-        queued is neither valued nor sized but kept in `waiting`: the run stops (`wait_for_queued`, exit 75) once
-        every account is looked at; they fill at the open, and the same run then goes on. A dry run sends
-        nothing, so nothing can be doubled: it goes on, sized from the positions before they fill, and says so."""
+        of llmtrade's open at its broker (queued, or a cancel under way) is neither valued nor sized but `held`
+        (AccountWeekHeld): `plan` plans nothing for it and the others go on; when every account that trades is held,
+        the run stops once all are looked at (`wait_for_queued`, exit 75). A dry run sends nothing, so nothing can be
+        doubled: it goes on, sized from the positions before they fill, and says so."""
         prices = self.closes(snapshot)  # in the new shares of a split an earlier desk's look recorded
         if not self.dry_run:
             # Orders the broker ends itself (a split between, a paper order whose price will never come) are recorded
@@ -237,11 +244,15 @@ class WeekGate:
                 ids = ", ".join(queued)
                 if not self.dry_run:
                     canceling = {o.client_order_id for o in observed.orders if o.canceling}
-                    self.canceling = self.canceling or any(i in canceling for i in queued)
-                    self.waiting[desk.account.id] = [
-                        f"{i} (its cancel under way: {_CANCELING})" if i in canceling else i for i in queued
-                    ]
-                    return before  # neither valued nor sized: the run stops once every account is looked at
+                    stuck = [i for i in queued if i in canceling]
+                    self.held[desk.account.id] = AccountWeekHeld(
+                        account_id=desk.account.id,
+                        broker=desk.broker.name,
+                        orders=queued,
+                        canceling=stuck,
+                        reason=held_note(desk.account.id, queued, stuck),
+                    )
+                    return before  # neither valued nor sized: held alone (`plan`), the others go on
                 said = f"account {desk.account.id} has orders queued ({ids}): they fill at {_WHEN}; this dry run"
                 self.queued.append(f"{said} sized it from the positions held now, before they fill")
         self._value(desk, before, run_id, observed, seen.planned)  # the FLAT baseline is valued too
@@ -258,12 +269,12 @@ class WeekGate:
     ) -> list[EventPayload]:
         """The account's TradeIntended, RiskChecked and OrdersPlanned (none for the FLAT baseline, which is only
         valued). Records the reconciliation, the week-start valuation (both by `ready`, unless `before` is its
-        answer already) and a halted account's shadow trade (each once) unless dry. Nothing while the account has
-        orders queued (`waiting`)."""
+        answer already) and a halted account's shadow trade (each once) unless dry. Only its AccountWeekHeld while
+        the account has orders of llmtrade's open at its broker (`held`): one may still fill."""
         if before is None or (self.dry_run and not self.splits.looked(desk.account.id)):
             before = self.ready(desk, snapshot, run_id, trades=intent is not None)  # records (or keeps) splits seen
-        if desk.account.id in self.waiting:
-            return []
+        if desk.account.id in self.held:
+            return [self.held[desk.account.id]]
         prices = self.closes(snapshot, desk.account.id)
         if intent is None:
             return []
@@ -343,4 +354,38 @@ def unsold_note(account_id: str, symbol: str, qty: int, why: str, *, settles: bo
         f"it (it could never fill) and sizes the week as still holding it, at its cost; give {symbol}'s prices again "
         f"(its CSV file through the last session), or, if it was delisted or renamed, {close} "
         f"{account_id} {symbol}` hands it back (README: Orders that can never fill)"
+    )
+
+
+def _labelled(held: AccountWeekHeld) -> list[str]:
+    return _label(held.orders, held.canceling)
+
+
+def _label(orders: list[str], canceling: list[str]) -> list[str]:
+    return [f"{i} (its cancel under way: {_CANCELING})" if i in canceling else i for i in orders]
+
+
+def held_note(account_id: str, orders: list[str], canceling: list[str]) -> str:
+    """What the weekly run says of an account it holds back, its `orders` of llmtrade's still open at the broker
+    (`canceling`: those whose cancel is under way): which account, which orders, why, and what to do. The other
+    accounts are independent (a paper account each) and trade their week meanwhile."""
+    labelled = _label(orders, canceling)
+    queued = [i for i in orders if i not in canceling]
+    ends = []
+    if canceling:
+        # Alpaca can leave a cancel pending for hours (alpacahq/Alpaca-API #111, #199): it ends when Alpaca carries it
+        # out, never at the open, and only Alpaca (its dashboard, its support) can clear one that stays.
+        ends.append(
+            f"a cancel under way ({_CANCELING}) ends when the broker carries it out, which Alpaca can leave undone "
+            "for hours: if it stays so, cancel the order in Alpaca's dashboard or ask Alpaca's support to clear it"
+        )
+    if queued:
+        ends.append(f"a queued order fills at {_WHEN}")
+    said = "; ".join(ends)
+    return (
+        f"account {account_id} is held back this week: order(s) {', '.join(labelled)} of llmtrade's are still open at "
+        "its broker and may fill, so nothing is planned or sent for it (no second order beside one that may fill); "
+        f"the other accounts trade their week. {said[:1].upper()}{said[1:]}. The next run of the week (run-due at "
+        "its next wake-up, or `llmtrade run-weekly`) asks the broker again and trades the account once they have "
+        "ended, until the week's last session closes"
     )

@@ -1,0 +1,81 @@
+"""A cancel stuck at Alpaca (pending_cancel for hours: alpacahq/Alpaca-API #111, #199) at the weekly run held every
+account's week: the run stopped with exit 75 at every wake-up, the paper accounts (independent of Alpaca) traded nothing
+and their checkpoints never came, because one account's order might still fill. It holds that account alone now: the
+others trade their week, the held account is named with its order, why and what to do (a degraded run, an
+AccountWeekHeld event), nothing is sent for it while its order may fill, and the run after the cancel has ended asks the
+broker again and trades it once. Through the CLI, the real alpaca-py client against the loopback fake."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from llmtrade.cli import app
+from tests.test_checkpoint_stuck_cancel import STUCK, _stuck_cancel
+from tests.test_crash_points import (  # noqa: F401  (fixtures)
+    ALPACA_ACCOUNT,
+    WEEKLY,
+    CountingAlpaca,
+    Runs,
+    alpaca,
+    runs,
+    world,
+)
+
+NEXT_WEEK = "2026-01-14"
+NEXT_WEEKLY, LATER = f"{NEXT_WEEK}T08:00:00-05:00", f"{NEXT_WEEK}T08:30:00-05:00"
+
+
+def _of_week(done: Runs, kind: str) -> list[dict[str, object]]:
+    return [p for s, t, p in done.events(done.databases[-1]) if t == kind and s.startswith(f"week:{NEXT_WEEK}:")]
+
+
+def test_a_stuck_cancel_holds_only_its_account_and_the_rerun_after_it_ended_trades_it_once(
+    runs: Runs,  # noqa: F811
+    alpaca: CountingAlpaca,  # noqa: F811
+) -> None:
+    runs.fresh_beside(alpaca)
+    runs.invoke(["run-weekly"], WEEKLY)
+    _stuck_cancel(alpaca)
+    posts = alpaca.server.count("POST", "/v2/orders")
+
+    runs.monkeypatch.setenv("LLMTRADE_NOW", NEXT_WEEKLY)
+    held = CliRunner().invoke(app, ["run-weekly", "--json"])
+
+    assert held.exit_code == 0, held.output
+    report = json.loads(held.stdout)
+    [said] = [n for n in report["degraded"] if ALPACA_ACCOUNT in n and STUCK in n]
+    assert "pending_cancel" in said and "Alpaca's support" in said and "run-weekly" in said, said
+    assert said in held.stderr  # said as a warning, under the run's report
+    planned = {str(p["account_id"]) for p in _of_week(runs, "OrdersPlanned")}
+    assert planned and ALPACA_ACCOUNT not in planned  # the other accounts trade their week
+    assert {str(p["order"]["account_id"]) for p in _of_week(runs, "OrderSubmitted")} <= planned  # type: ignore[index]
+    [record] = _of_week(runs, "AccountWeekHeld")
+    assert record["account_id"] == ALPACA_ACCOUNT and record["orders"] == [STUCK] and record["canceling"] == [STUCK]
+    assert alpaca.server.count("POST", "/v2/orders") == posts  # nothing sent beside an order that may still fill
+    [done] = _of_week(runs, "WeekCompleted")
+    assert done["degraded"] is True  # the others' checkpoints come: the week ran, one account held
+
+    # Still stuck: the week's run again holds it again, sends nothing and plans nothing twice.
+    again = runs.invoke(["run-weekly", "--json"], LATER)
+    assert any(STUCK in n for n in json.loads(again)["degraded"])
+    assert alpaca.server.count("POST", "/v2/orders") == posts
+    assert len(_of_week(runs, "OrdersPlanned")) == len(planned)
+    submitted = len(_of_week(runs, "OrderSubmitted"))
+
+    alpaca.server.settle_cancels()  # Alpaca carries the cancel out at last
+    due = runs.invoke(["run-due", "--json"], f"{NEXT_WEEK}T08:35:00-05:00")  # the weekly run is due again for it
+    assert f"weekly:{NEXT_WEEK}" in due, due
+    plans = _of_week(runs, "OrdersPlanned")
+    [mine] = [p for p in plans if p["account_id"] == ALPACA_ACCOUNT]
+    sent = alpaca.server.count("POST", "/v2/orders") - posts
+    assert sent == len(mine["orders"]) > 0  # traded once its cancel ended
+    assert len(_of_week(runs, "OrderSubmitted")) == submitted + sent  # the others' orders not sent again
+    assert all(n == 1 for n in alpaca.submitted.values())
+
+    # Once traded, the week is done for it: no rerun sends anything more.
+    runs.invoke(["run-weekly"], f"{NEXT_WEEK}T08:40:00-05:00")
+    runs.invoke(["run-due"], f"{NEXT_WEEK}T08:45:00-05:00")
+    assert alpaca.server.count("POST", "/v2/orders") - posts == sent
+    assert len(_of_week(runs, "OrdersPlanned")) == len(plans)
