@@ -79,3 +79,26 @@ def test_a_stuck_cancel_holds_only_its_account_and_the_rerun_after_it_ended_trad
     runs.invoke(["run-due"], f"{NEXT_WEEK}T08:45:00-05:00")
     assert alpaca.server.count("POST", "/v2/orders") - posts == sent
     assert len(_of_week(runs, "OrdersPlanned")) == len(plans)
+
+
+def test_run_due_before_the_open_runs_the_week_of_the_other_accounts_beside_a_stuck_cancel(
+    runs: Runs,  # noqa: F811
+    alpaca: CountingAlpaca,  # noqa: F811
+) -> None:
+    """run-due before the open skipped the weekly run whole while any account had an order of llmtrade's open ("waits
+    for the open: 1 order(s) queued for it fill first"): a stuck cancel never fills at the open, and the accounts
+    without one waited for it all the same. It waits so only when every account that trades has such orders (the
+    quick start's, queued for Wednesday's open: the run would stop on them); else the week runs, the account held."""
+    runs.fresh_beside(alpaca)
+    runs.invoke(["run-weekly"], WEEKLY)
+    _stuck_cancel(alpaca)
+    posts = alpaca.server.count("POST", "/v2/orders")
+
+    said = runs.invoke(["run-due"], NEXT_WEEKLY)
+
+    assert "waits for the open" not in said, said
+    assert f"weekly:{NEXT_WEEK}" in said
+    planned = {str(p["account_id"]) for p in _of_week(runs, "OrdersPlanned")}
+    assert planned and ALPACA_ACCOUNT not in planned
+    assert [p["account_id"] for p in _of_week(runs, "AccountWeekHeld")] == [ALPACA_ACCOUNT]
+    assert alpaca.server.count("POST", "/v2/orders") == posts

@@ -23,6 +23,7 @@ from llmtrade.app.missed_checkpoints import say_missed_checkpoints
 from llmtrade.app.orphaned_positions import say_orphaned_positions
 from llmtrade.app.results import CheckpointResult, DueJobRun, PostmortemResult, RunDueResult, WeeklyOutcome
 from llmtrade.app.week_mode import in_week_mode
+from llmtrade.config.models import AccountRole
 from llmtrade.domain.trading import OrdersPlanned
 from llmtrade.exits import temporary
 from llmtrade.workflows.checkpoint_close import wait_repeated
@@ -123,8 +124,10 @@ def _repeated(app: Container, job: Job) -> Callable[[], bool]:
 def _queued_for_the_open(app: Container, week_id: date) -> dict[str, list[str]]:
     """llmtrade's orders its brokers hold unfilled while the market is closed, by account (the quick start's, placed
     on a Tuesday evening, queue for Wednesday's open): a weekly run before the open would plan against positions they
-    are about to change, and stops (workflows/trading_stages.py `ready`). In session none should be left: the run's
-    own exit 75 says which, as any temporary failure's."""
+    are about to change, and stops when every account that trades has some (workflows/week_gate.py `wait_for_queued`).
+    Empty when one of them has none: the run then trades the others and holds those alone (an order whose cancel is
+    stuck at Alpaca never fills at the open, and held every account's week until the open). In session none should be
+    left: the run's own exit 75 says which, as any temporary failure's."""
     if app.calendar.is_open(app.clock.now()):
         return {}
     app = in_week_mode(app, week_id, warn=False)
@@ -133,7 +136,8 @@ def _queued_for_the_open(app: Container, week_id: date) -> dict[str, list[str]]:
         plans = storage.events.read(week_id=week_id, type=OrdersPlanned.event_type())
         own = {o.client_order_id for e in plans for o in storage.events.payload(OrdersPlanned, e).orders}
         market = app.market(storage, record=False)
-        queued = {
-            desk.account.id: [o for o in queued_order_ids(desk) if o not in own] for desk in app.desks(storage, market)
-        }
-        return {account: ids for account, ids in queued.items() if ids}  # by account: the message names each
+        desks = app.desks(storage, market)
+        queued = {desk.account.id: [o for o in queued_order_ids(desk) if o not in own] for desk in desks}
+        held = {account: ids for account, ids in queued.items() if ids}  # by account: the message names each
+        trading = [desk.account.id for desk in desks if desk.account.role is not AccountRole.FLAT]
+        return held if trading and all(account in held for account in trading) else {}
