@@ -145,13 +145,15 @@ def test_a_429_that_names_no_wait_is_not_waited_and_says_so(server: FakeAlpacaSe
 # ---------------------------------------------------------------- through the command line
 
 
-def test_run_weekly_over_alpacas_rate_limit_exits_75_naming_when_to_try_again(
+def test_run_weekly_over_alpacas_rate_limit_holds_that_account_alone_naming_when_to_try_again(
     runs: Runs,  # noqa: F811
     alpaca: CountingAlpaca,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The account's window used up by the user's own script a minute long: the weekly run stops (exit 75) with one
-    line that says when Alpaca's window resets, and records the failure; no order is sent."""
+    """The account's window used up by the user's own script a minute long: the weekly run held every account's week
+    for it (exit 75), the paper accounts, independent of Alpaca, traded nothing. It holds that account alone, with one
+    line that says when Alpaca's window resets (a degraded run, AccountWeekHeld recorded), and sends nothing for it;
+    the next run of the week, the window reset, asks the broker first and trades it once."""
     name = runs.fresh_beside(alpaca)
     alpaca.server.rate_limit = 200
     alpaca.server.use_up_rate_limit(55.0)
@@ -159,10 +161,23 @@ def test_run_weekly_over_alpacas_rate_limit_exits_75_naming_when_to_try_again(
 
     result = cli.invoke(app, ["run-weekly"])
 
-    assert result.exit_code == 75, result.output
+    assert result.exit_code == 0, result.output
     assert re.search(
-        rf"HTTP 429: too many requests.\); Alpaca asked to wait 5\d s, .*try again from {WHEN}", result.output
-    )
+        rf"account acct_1 is held back this week: its broker did not answer .*HTTP 429: too many requests.\); Alpaca "
+        rf"asked to wait 5\d s, .*try again from {WHEN}",
+        result.output,
+    ), result.output
     assert posts(alpaca.server) == 0
-    failed = [e for _, t, e in runs.events(name) if t == "RunFailed"]
-    assert failed and "try again from" in failed[-1]["error"]
+    events = runs.events(name)
+    planned = {e["account_id"] for _, t, e in events if t == "OrdersPlanned"}
+    assert planned and "acct_1" not in planned  # the paper accounts trade their week
+    [held] = [e for _, t, e in events if t == "AccountWeekHeld"]
+    assert held["account_id"] == "acct_1" and held["orders"] == [] and "try again from" in held["reason"]
+    assert [e["degraded"] for _, t, e in events if t == "RunFinished"] == [True]
+
+    alpaca.server.rate_limit = 10**9  # the window has reset
+    again = cli.invoke(app, ["run-weekly"])
+    assert again.exit_code == 0, again.output
+    [mine] = [e for _, t, e in runs.events(name) if t == "OrdersPlanned" and e["account_id"] == "acct_1"]
+    assert posts(alpaca.server) == len(mine["orders"]) > 0
+    assert all(n == 1 for n in alpaca.submitted.values())

@@ -136,7 +136,7 @@ class RiskPrepStage(WeekGate):
             ready = {desk.account.id: self.ready(desk, snapshot, run) for desk in chairs}
             self.wait_for_queued(_trading(self.desks))
             # A chairman's account held back is not ready: the risk gate looks at it again, and holds or plans it.
-            return planned, {a: account for a, account in ready.items() if a not in self.held}
+            return planned, {a: account for a, account in ready.items() if account is not None and a not in self.held}
 
         run = context.run_id
         # On a thread: its broker reads and records are blocking calls, and the chairman's reply must not wait. Not

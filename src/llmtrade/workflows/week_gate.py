@@ -24,7 +24,7 @@ from llmtrade.domain.trading import (
     TradeIntended,
     TradeIntent,
 )
-from llmtrade.errors import LlmtradeError, TemporaryError
+from llmtrade.errors import BrokerUnavailable, LlmtradeError, TemporaryError
 from llmtrade.market.ended_prices import held_ended, last_bars
 from llmtrade.market.failures import own_words
 from llmtrade.market.held_prices import HELD_SESSIONS, held_bars
@@ -38,6 +38,7 @@ from llmtrade.workflows.broker_splits import SeenSplits
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.execution import queued_order_ids, value_account
 from llmtrade.workflows.shadow import record_shadow_trade
+from llmtrade.workflows.week_holds import CANCELING, WHEN, held_note, labelled, unanswered_note
 
 
 def after_roll(
@@ -70,12 +71,6 @@ def after_roll(
     return account.model_copy(
         update={"cash": cash, "positions": kept, "equity": equity, "buying_power": max(0.0, equity - exposure)}
     )
-
-
-# When a queued paper order fills (brokers/paper.py): the next open, or, sent in session on a symbol with daily prices
-# only, that session's close; a broker's own order, when the broker fills it.
-_WHEN = "the open (one sent in session on daily prices only: at the session's close)"
-_CANCELING = "pending_cancel"
 
 
 class WeekGate:
@@ -116,6 +111,7 @@ class WeekGate:
         # account id: each is held back alone (`held_note`), the others trade their week; only when every account that
         # trades is held does the run stop (`wait_for_queued`), its one message naming them all.
         self.held: dict[str, AccountWeekHeld] = {}
+        self.unanswered: dict[str, BrokerUnavailable] = {}  # those of them held because their broker did not answer
 
     def held_prices(self, snapshot: MarketSnapshot) -> None:
         """Read the snapshot session's closes of every symbol held outside the universe (the snapshot has the
@@ -172,20 +168,22 @@ class WeekGate:
         that can trade holds itself alone: the run goes on, and says it (`held_note`)."""
         if not self.held or not set(trading) <= set(self.held):
             return
+        if self.unanswered:  # a broker that did not answer: its own failure, as before (when to try again)
+            raise next(iter(self.unanswered.values()))
         said = "; ".join(
-            f"account {a} still has orders queued ({', '.join(_labelled(h))})" for a, h in self.held.items()
+            f"account {a} still has orders queued ({', '.join(labelled(h))})" for a, h in self.held.items()
         )
         # A cancel under way ends when the broker carries it out, not at the open: Alpaca can leave one pending_cancel
         # for hours (alpacahq/Alpaca-API #111, #199), and "they fill at the open" sent the user to wait for what would
         # not come.
         also = (
-            f"; one whose cancel is under way ({_CANCELING}) waits for the broker to carry it out (it may still fill), "
+            f"; one whose cancel is under way ({CANCELING}) waits for the broker to carry it out (it may still fill), "
             "which Alpaca can leave undone for hours: if it stays so, cancel it in Alpaca's dashboard or ask Alpaca's "
             "support to clear it; the week waits until it has ended"
             if any(h.canceling for h in self.held.values())
             else ""
         )
-        raise TemporaryError(f"{said}: they fill at {_WHEN}; run again after they fill{also}")
+        raise TemporaryError(f"{said}: they fill at {WHEN}; run again after they fill{also}")
 
     def _value(
         self, desk: Desk, account: AccountSnapshot, run_id: str, observed: Observed, ours: frozenset[str]
@@ -205,7 +203,30 @@ class WeekGate:
             last_closes=self._last_bars,
         )
 
-    def ready(self, desk: Desk, snapshot: MarketSnapshot, run_id: str, *, trades: bool = True) -> AccountSnapshot:
+    def ready(
+        self, desk: Desk, snapshot: MarketSnapshot, run_id: str, *, trades: bool = True
+    ) -> AccountSnapshot | None:
+        """`_ready`, or None for an account of a real run that trades whose broker did not answer (BrokerUnavailable:
+        unreachable, its rate limit used up, a look torn by fills): held back alone (`held`), as one with an order
+        still open there, nothing judged or recorded from it; the next run of the week asks it again. The FLAT
+        baseline is never held (nothing would plan it later), nor a dry run's account: their failure stops the run."""
+        try:
+            return self._ready(desk, snapshot, run_id, trades=trades)
+        except BrokerUnavailable as error:
+            if self.dry_run or not trades:
+                raise
+            account_id = desk.account.id
+            self.unanswered[account_id] = error
+            self.held[account_id] = AccountWeekHeld(
+                account_id=account_id,
+                broker=desk.broker.name,
+                orders=[],
+                canceling=[],
+                reason=unanswered_note(account_id, desk.broker.name, error),
+            )
+            return None
+
+    def _ready(self, desk: Desk, snapshot: MarketSnapshot, run_id: str, *, trades: bool) -> AccountSnapshot:
         """The account as llmtrade manages it at the week's start: reconciled with its broker and valued (each
         recorded once, unless dry). Nothing here depends on the week's intent. An account that `trades` with orders
         of llmtrade's open at its broker (queued, or a cancel under way) is neither valued nor sized but `held`
@@ -253,7 +274,7 @@ class WeekGate:
                         reason=held_note(desk.account.id, queued, stuck),
                     )
                     return before  # neither valued nor sized: held alone (`plan`), the others go on
-                said = f"account {desk.account.id} has orders queued ({ids}): they fill at {_WHEN}; this dry run"
+                said = f"account {desk.account.id} has orders queued ({ids}): they fill at {WHEN}; this dry run"
                 self.queued.append(f"{said} sized it from the positions held now, before they fill")
         self._value(desk, before, run_id, observed, seen.planned)  # the FLAT baseline is valued too
         return before
@@ -270,10 +291,11 @@ class WeekGate:
         """The account's TradeIntended, RiskChecked and OrdersPlanned (none for the FLAT baseline, which is only
         valued). Records the reconciliation, the week-start valuation (both by `ready`, unless `before` is its
         answer already) and a halted account's shadow trade (each once) unless dry. Only its AccountWeekHeld while
-        the account has orders of llmtrade's open at its broker (`held`): one may still fill."""
+        the account has orders of llmtrade's open at its broker (one may still fill) or its broker did not answer
+        (`held`)."""
         if before is None or (self.dry_run and not self.splits.looked(desk.account.id)):
             before = self.ready(desk, snapshot, run_id, trades=intent is not None)  # records (or keeps) splits seen
-        if desk.account.id in self.held:
+        if before is None or desk.account.id in self.held:
             return [self.held[desk.account.id]]
         prices = self.closes(snapshot, desk.account.id)
         if intent is None:
@@ -354,38 +376,4 @@ def unsold_note(account_id: str, symbol: str, qty: int, why: str, *, settles: bo
         f"it (it could never fill) and sizes the week as still holding it, at its cost; give {symbol}'s prices again "
         f"(its CSV file through the last session), or, if it was delisted or renamed, {close} "
         f"{account_id} {symbol}` hands it back (README: Orders that can never fill)"
-    )
-
-
-def _labelled(held: AccountWeekHeld) -> list[str]:
-    return _label(held.orders, held.canceling)
-
-
-def _label(orders: list[str], canceling: list[str]) -> list[str]:
-    return [f"{i} (its cancel under way: {_CANCELING})" if i in canceling else i for i in orders]
-
-
-def held_note(account_id: str, orders: list[str], canceling: list[str]) -> str:
-    """What the weekly run says of an account it holds back, its `orders` of llmtrade's still open at the broker
-    (`canceling`: those whose cancel is under way): which account, which orders, why, and what to do. The other
-    accounts are independent (a paper account each) and trade their week meanwhile."""
-    labelled = _label(orders, canceling)
-    queued = [i for i in orders if i not in canceling]
-    ends = []
-    if canceling:
-        # Alpaca can leave a cancel pending for hours (alpacahq/Alpaca-API #111, #199): it ends when Alpaca carries it
-        # out, never at the open, and only Alpaca (its dashboard, its support) can clear one that stays.
-        ends.append(
-            f"a cancel under way ({_CANCELING}) ends when the broker carries it out, which Alpaca can leave undone "
-            "for hours: if it stays so, cancel the order in Alpaca's dashboard or ask Alpaca's support to clear it"
-        )
-    if queued:
-        ends.append(f"a queued order fills at {_WHEN}")
-    said = "; ".join(ends)
-    return (
-        f"account {account_id} is held back this week: order(s) {', '.join(labelled)} of llmtrade's are still open at "
-        "its broker and may fill, so nothing is planned or sent for it (no second order beside one that may fill); "
-        f"the other accounts trade their week. {said[:1].upper()}{said[1:]}. The next run of the week (run-due at "
-        "its next wake-up, or `llmtrade run-weekly`) asks the broker again and trades the account once they have "
-        "ended, until the week's last session closes"
     )

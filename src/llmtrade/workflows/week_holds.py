@@ -1,0 +1,60 @@
+"""What the weekly run says of an account it holds back (workflows/week_gate.py `WeekGate.held`): its orders of
+llmtrade's still open at its broker (queued, or a cancel under way), or its broker not answering. The other accounts
+are independent (a paper account each) and trade their week meanwhile; the week's next run looks at it again."""
+
+from __future__ import annotations
+
+from llmtrade.domain.trading import AccountWeekHeld
+from llmtrade.errors import BrokerUnavailable
+
+# When a queued paper order fills (brokers/paper.py): the next open, or, sent in session on a symbol with daily prices
+# only, that session's close; a broker's own order, when the broker fills it.
+WHEN = "the open (one sent in session on daily prices only: at the session's close)"
+CANCELING = "pending_cancel"
+# What every hold ends with: who looks again, and until when.
+_AGAIN = (
+    "The next run of the week (run-due at its next wake-up, or `llmtrade run-weekly`) asks the broker again and trades "
+    "the account once {what}, until the week's last session closes"
+)
+
+
+def labelled(held: AccountWeekHeld) -> list[str]:
+    return _label(held.orders, held.canceling)
+
+
+def _label(orders: list[str], canceling: list[str]) -> list[str]:
+    return [f"{i} (its cancel under way: {CANCELING})" if i in canceling else i for i in orders]
+
+
+def held_note(account_id: str, orders: list[str], canceling: list[str]) -> str:
+    """What the weekly run says of an account it holds back, its `orders` of llmtrade's still open at the broker
+    (`canceling`: those whose cancel is under way): which account, which orders, why, and what to do. The other
+    accounts are independent (a paper account each) and trade their week meanwhile."""
+    labelled = _label(orders, canceling)
+    queued = [i for i in orders if i not in canceling]
+    ends = []
+    if canceling:
+        # Alpaca can leave a cancel pending for hours (alpacahq/Alpaca-API #111, #199): it ends when Alpaca carries it
+        # out, never at the open, and only Alpaca (its dashboard, its support) can clear one that stays.
+        ends.append(
+            f"a cancel under way ({CANCELING}) ends when the broker carries it out, which Alpaca can leave undone "
+            "for hours: if it stays so, cancel the order in Alpaca's dashboard or ask Alpaca's support to clear it"
+        )
+    if queued:
+        ends.append(f"a queued order fills at {WHEN}")
+    said = "; ".join(ends)
+    return (
+        f"account {account_id} is held back this week: order(s) {', '.join(labelled)} of llmtrade's are still open at "
+        "its broker and may fill, so nothing is planned or sent for it (no second order beside one that may fill); "
+        f"the other accounts trade their week. {said[:1].upper()}{said[1:]}. {_AGAIN.format(what='they have ended')}"
+    )
+
+
+def unanswered_note(account_id: str, broker: str, error: BrokerUnavailable) -> str:
+    """What the weekly run says of an account whose broker did not answer its look (`error`, in its own words: when to
+    try again, a rate limit's reset): nothing is known of its orders now, so nothing is planned or sent for it."""
+    return (
+        f"account {account_id} is held back this week: its broker did not answer ({broker}: {error}), so what it holds "
+        "and whether an order of llmtrade's is still open there are not known, and nothing is planned or sent for it; "
+        f"the other accounts trade their week. {_AGAIN.format(what='it answers')}"
+    )
