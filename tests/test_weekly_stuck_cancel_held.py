@@ -102,3 +102,29 @@ def test_run_due_before_the_open_runs_the_week_of_the_other_accounts_beside_a_st
     assert planned and ALPACA_ACCOUNT not in planned
     assert [p["account_id"] for p in _of_week(runs, "AccountWeekHeld")] == [ALPACA_ACCOUNT]
     assert alpaca.server.count("POST", "/v2/orders") == posts
+
+
+def test_a_checkpoint_leaves_an_account_whose_week_is_held_to_the_weekly_run_that_plans_it(
+    runs: Runs,  # noqa: F811
+    alpaca: CountingAlpaca,  # noqa: F811
+) -> None:
+    """The cancel ended, a checkpoint ran (09:00, before the open) before the week's next weekly run: it judged the
+    held account against the week's pitch from last week's position, and could trade it (an exit, a flip) before the
+    weekly run planned and sent the account's week from what it held then. A checkpoint now skips such an account,
+    saying its week is held, and the weekly run that follows trades it once."""
+    runs.fresh_beside(alpaca)
+    runs.invoke(["run-weekly"], WEEKLY)
+    _stuck_cancel(alpaca)
+    runs.invoke(["run-weekly"], NEXT_WEEKLY)
+    alpaca.server.settle_cancels()
+    posts = alpaca.server.count("POST", "/v2/orders")
+
+    report = json.loads(runs.invoke(["checkpoint", "09:00", "--json"], f"{NEXT_WEEK}T09:00:00-05:00"))
+
+    [account] = [a for a in report["accounts"] if a["account_id"] == ALPACA_ACCOUNT]
+    said = account["skipped"] or ""
+    assert "held back" in said and "weekly run" in said, said
+    assert alpaca.server.count("POST", "/v2/orders") == posts
+    runs.invoke(["run-weekly"], f"{NEXT_WEEK}T09:05:00-05:00")
+    [mine] = [p for p in _of_week(runs, "OrdersPlanned") if p["account_id"] == ALPACA_ACCOUNT]
+    assert alpaca.server.count("POST", "/v2/orders") - posts == len(mine["orders"]) > 0  # type: ignore[arg-type]

@@ -14,7 +14,7 @@ from llmtrade.market.calendar import new_york_date
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.postmortem import cut_off_before_memory
 from llmtrade.workflows.schedule import Job, JobKind, due_jobs, weekly_key
-from llmtrade.workflows.trading_stages import accounts_held
+from llmtrade.workflows.week_holds import accounts_held
 from llmtrade.workflows.weekly import completion
 
 

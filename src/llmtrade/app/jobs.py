@@ -52,7 +52,8 @@ from llmtrade.workflows.execution import ABANDONED, UNFINISHED, abandonment_note
 from llmtrade.workflows.legs import held_back_notes, unfinished_orders
 from llmtrade.workflows.postmortem import PostmortemRun, failed_reflections
 from llmtrade.workflows.schedule import JobKind, postmortem_job, retry_deadline
-from llmtrade.workflows.trading_stages import HELD, QUEUED, UNSOLD, accounts_held
+from llmtrade.workflows.trading_stages import HELD, QUEUED, UNSOLD
+from llmtrade.workflows.week_holds import accounts_held
 from llmtrade.workflows.weekly import (
     completion,
     require_begun,

@@ -31,6 +31,7 @@ from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.execution import LAST_CLOSES, PRICES
 from llmtrade.workflows.research_stages import SNAPSHOT
 from llmtrade.workflows.week_gate import WeekGate
+from llmtrade.workflows.week_holds import accounts_held
 
 VERDICTS = ContextKey("risk_verdicts", list[RiskVerdict])
 PLANS = ContextKey("order_plans", list[OrdersPlanned])
@@ -90,14 +91,6 @@ UNSOLD = ContextKey("unsold_in_roll", list[str])
 # Accounts this run held back for orders of llmtrade's still open at their broker (week_gate.py `held_note`), one line
 # each: said as warnings, the run degraded; the week's next run looks at them again.
 HELD = ContextKey("held_back_accounts", list[str])
-
-
-def accounts_held(stored: Sequence[StoredEvent]) -> dict[str, AccountWeekHeld]:
-    """The accounts the week's risk stream (`stored`) holds back and has not planned since, by account id: each waits
-    for a run of the week that finds its orders ended (RiskStage plans it then, on the same stream)."""
-    planned = {OrdersPlanned.from_event(e).account_id for e in stored if e.type == OrdersPlanned.event_type()}
-    held = (AccountWeekHeld.from_event(e) for e in stored if e.type == AccountWeekHeld.event_type())
-    return {h.account_id: h for h in held if h.account_id not in planned}
 
 
 def _trading(desks: Sequence[Desk]) -> list[str]:

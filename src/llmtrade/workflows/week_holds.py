@@ -4,8 +4,14 @@ are independent (a paper account each) and trade their week meanwhile; the week'
 
 from __future__ import annotations
 
-from llmtrade.domain.trading import AccountWeekHeld
+from collections.abc import Sequence
+from datetime import date
+
+from llmtrade.domain.events import StoredEvent
+from llmtrade.domain.streams import RISK, week_stream
+from llmtrade.domain.trading import AccountWeekHeld, OrdersPlanned
 from llmtrade.errors import BrokerUnavailable
+from llmtrade.storage.event_store import EventStore
 
 # When a queued paper order fills (brokers/paper.py): the next open, or, sent in session on a symbol with daily prices
 # only, that session's close; a broker's own order, when the broker fills it.
@@ -57,4 +63,27 @@ def unanswered_note(account_id: str, broker: str, error: BrokerUnavailable) -> s
         f"account {account_id} is held back this week: its broker did not answer ({broker}: {error}), so what it holds "
         "and whether an order of llmtrade's is still open there are not known, and nothing is planned or sent for it; "
         f"the other accounts trade their week. {_AGAIN.format(what='it answers')}"
+    )
+
+
+def accounts_held(stored: Sequence[StoredEvent]) -> dict[str, AccountWeekHeld]:
+    """The accounts the week's risk stream (`stored`) holds back and has not planned since, by account id: each waits
+    for a run of the week that finds its orders ended (RiskStage plans it then, on the same stream)."""
+    planned = {OrdersPlanned.from_event(e).account_id for e in stored if e.type == OrdersPlanned.event_type()}
+    held = (AccountWeekHeld.from_event(e) for e in stored if e.type == AccountWeekHeld.event_type())
+    return {h.account_id: h for h in held if h.account_id not in planned}
+
+
+def held_this_week(events: EventStore, week_id: date) -> dict[str, AccountWeekHeld]:
+    """`accounts_held` of the week's risk stream as stored."""
+    return accounts_held(events.read_stream(week_stream(week_id, RISK)))
+
+
+def week_held_skip(held: AccountWeekHeld) -> str:
+    """Why a checkpoint does not judge an account whose week the weekly run held back and has not planned since: the
+    week's trade is not its position yet (what it holds is last week's), and the weekly run that plans it sends its
+    week from what it holds then; a checkpoint's trade before it would be undone by it."""
+    return (
+        "its week is held back, not planned yet (the weekly run's words: "
+        f"{held.reason}); the weekly run plans it first, then the checkpoints judge it"
     )
