@@ -91,6 +91,11 @@ UNSOLD = ContextKey("unsold_in_roll", list[str])
 # Accounts this run held back for orders of llmtrade's still open at their broker (week_gate.py `held_note`), one line
 # each: said as warnings, the run degraded; the week's next run looks at them again.
 HELD = ContextKey("held_back_accounts", list[str])
+# Accounts a later run of the week found held back as its stored AccountWeekHeld says (the same orders, or its broker
+# still not answering), one line each: said, not warned nor degraded again, as run-due asks at every wake-up (a stuck
+# cancel for hours mailed a cron user every five minutes); the run that held it, or one that found the hold changed,
+# warns (HELD).
+HELD_AGAIN = ContextKey("held_back_again", list[str])
 
 
 def _trading(desks: Sequence[Desk]) -> list[str]:
@@ -143,7 +148,7 @@ class RiskPrepStage(WeekGate):
 class RiskStage(WeekGate):
     name = "risk_gate"
     reads = (SNAPSHOT, PITCHES, FAILED_PMS, DECISION, PREPARED, READY, QUEUED, UNSOLD)
-    writes = (VERDICTS, PLANS, PRICES, LAST_CLOSES, QUEUED, UNSOLD, HELD)
+    writes = (VERDICTS, PLANS, PRICES, LAST_CLOSES, QUEUED, UNSOLD, HELD, HELD_AGAIN)
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         snapshot = context.get(SNAPSHOT)
@@ -187,15 +192,16 @@ class RiskStage(WeekGate):
                 (QUEUED, queued),
                 (UNSOLD, unsold),
                 (HELD, []),  # a dry run never holds an account back: it sizes it as it is, and says so (QUEUED)
+                (HELD_AGAIN, []),
             )
         stored, built = await once(
             self.events, stream, build, week_id=self.week_id, run_id=context.run_id, account_of=_account_of
         )
-        planned_now = False
+        planned_now, again = False, []
         if built:
             held = [h.reason for h in accounts_held(stored).values()]
         else:
-            stored, held, planned_now = self._plan_held(stored, context)
+            stored, held, again, planned_now = self._plan_held(stored, context)
         # The plan is on disk (its commit waited, here or in the run that stored it): the stage events after it and
         # the orders' records need not wait again until the run's end, which WeeklyPipeline waits for.
         self.events.defer_flush(True)
@@ -211,31 +217,40 @@ class RiskStage(WeekGate):
             (QUEUED, context.get(QUEUED)),
             (UNSOLD, unsold),
             (HELD, held),
+            (HELD_AGAIN, again),
         )
         return result if built or planned_now else result.with_loaded(self.name)
 
     def _plan_held(
         self, stored: list[StoredEvent], context: PipelineContext
-    ) -> tuple[list[StoredEvent], list[str], bool]:
+    ) -> tuple[list[StoredEvent], list[str], list[str], bool]:
         """A later run of the week whose stored plan holds accounts back (`accounts_held`): each is looked at again (the
         broker first), planned when its orders have ended, its TradeIntended, RiskChecked and OrdersPlanned appended to
         the week's risk stream (at its head: a run racing this one under the week's lock cannot be), and so sent by
-        this run's execution, once; held again, said again. A dry run looks at none (it sends nothing).
-        Returns the stream as it is now, the notes of the accounts still held, and whether any was planned now."""
+        this run's execution, once; held again, said again (a hold that changed, recorded anew). A dry run looks at
+        none (it sends nothing). Returns the stream as it is now, the notes of the accounts held anew (HELD) and held
+        as before (HELD_AGAIN), and whether any was planned now."""
         waiting = accounts_held(stored)
         if not waiting or self.dry_run:
-            return stored, [h.reason for h in waiting.values()], False
+            return stored, [h.reason for h in waiting.values()], [], False
         snapshot, pitches, failed = context.get(SNAPSHOT), context.get(PITCHES), context.get(FAILED_PMS)
         decision = context.get(DECISION)
         pm_of = {pm.account: pm.id for pm in self.config.models.pms}
         payloads: list[EventPayload] = []
+        again: list[str] = []
         for desk in (d for d in self.desks if d.account.id in waiting):
             intent = intent_for(desk.account, pitches, failed, decision, pm_of)
             planned = self.plan(desk, intent, snapshot, context.run_id)
-            if desk.account.id not in self.held:
+            now, before = self.held.get(desk.account.id), waiting[desk.account.id]
+            if now is None:
                 payloads += planned
+            elif (now.orders, now.canceling) == (before.orders, before.canceling):
+                again.append(now.reason)
+            else:
+                payloads.append(now)
+        changed = [p.reason for p in payloads if isinstance(p, AccountWeekHeld)]
         if not payloads:
-            return stored, [h.reason for h in self.held.values()], False
+            return stored, changed, again, False
         stream = week_stream(self.week_id, RISK)
         batch = [
             NewEvent.of(p, stream=stream, week_id=self.week_id, run_id=context.run_id, account_id=_account_of(p))
@@ -245,7 +260,8 @@ class RiskStage(WeekGate):
         self.events.defer_flush(False)
         self.events.append(batch, expected_versions={stream: stored[-1].version})
         self.events.defer_flush(True)
-        return self.events.read_stream(stream), [h.reason for h in self.held.values()], True
+        planned_now = any(isinstance(p, OrdersPlanned) for p in payloads)
+        return self.events.read_stream(stream), changed, again, planned_now
 
 
 def _account_of(payload: EventPayload) -> str | None:
