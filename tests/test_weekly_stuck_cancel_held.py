@@ -79,6 +79,7 @@ def test_a_stuck_cancel_holds_only_its_account_and_the_rerun_after_it_ended_trad
     assert sent == len(mine["orders"]) > 0  # traded once its cancel ended
     assert len(_of_week(runs, "OrderSubmitted")) == submitted + sent  # the others' orders not sent again
     assert all(n == 1 for n in alpaca.submitted.values())
+    assert not _of_week(runs, "PlanAbandoned")  # the others' plans, sent hours before, are left as they are
 
     # Once traded, the week is done for it: no rerun sends anything more.
     runs.invoke(["run-weekly"], f"{NEXT_WEEK}T08:40:00-05:00")
