@@ -36,7 +36,7 @@ def held_note(account_id: str, orders: list[str], canceling: list[str]) -> str:
     """What the weekly run says of an account it holds back, its `orders` of llmtrade's still open at the broker
     (`canceling`: those whose cancel is under way): which account, which orders, why, and what to do. The other
     accounts are independent (a paper account each) and trade their week meanwhile."""
-    labelled = _label(orders, canceling)
+    named = _label(orders, canceling)
     queued = [i for i in orders if i not in canceling]
     ends = []
     if canceling:
@@ -50,7 +50,7 @@ def held_note(account_id: str, orders: list[str], canceling: list[str]) -> str:
         ends.append(f"a queued order fills at {WHEN}")
     said = "; ".join(ends)
     return (
-        f"account {account_id} is held back this week: order(s) {', '.join(labelled)} of llmtrade's are still open at "
+        f"account {account_id} is held back this week: order(s) {', '.join(named)} of llmtrade's are still open at "
         "its broker and may fill, so nothing is planned or sent for it (no second order beside one that may fill); "
         f"the other accounts trade their week. {said[:1].upper()}{said[1:]}. {_AGAIN.format(what='they have ended')}"
     )
