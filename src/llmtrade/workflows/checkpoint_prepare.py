@@ -113,7 +113,7 @@ class PrepareStage:
         self._frozen: dict[bool, list[StoredEvent]] = {}  # the week's pitches (False) or decision (True)
         self._splits = SeenSplits(bench.events, bench.week_id, dry_run=dry_run)
         self._never_seen: dict[str, str | None] = {}  # by symbol, `_never`'s answer: asked once a run
-        self._held = held_this_week(bench.events, bench.week_id)  # accounts whose week the weekly run held back
+        self._week_held = held_this_week(bench.events, bench.week_id)  # accounts whose week the weekly run held back
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         bench = self.bench
@@ -218,7 +218,7 @@ class PrepareStage:
         bench = self.bench
         if desk.account.role is AccountRole.FLAT:
             return "FLAT baseline: never trades"
-        if (held := self._held.get(desk.account.id)) is not None:  # its week's trade is not its position yet
+        if (held := self._week_held.get(desk.account.id)) is not None:  # its week's trade is not its position yet
             return week_held_skip(held)
         # One look at the broker's account, orders and fills (in that order, as reconciliation reads them) serves the
         # reconciliation, the queue check and the valuation: nothing between them changes the broker's books. Valued in

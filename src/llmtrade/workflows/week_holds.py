@@ -69,8 +69,10 @@ def unanswered_note(account_id: str, broker: str, error: BrokerUnavailable) -> s
 def accounts_held(stored: Sequence[StoredEvent]) -> dict[str, AccountWeekHeld]:
     """The accounts the week's risk stream (`stored`) holds back and has not planned since, by account id: each waits
     for a run of the week that finds its orders ended (RiskStage plans it then, on the same stream)."""
+    held = [AccountWeekHeld.from_event(e) for e in stored if e.type == AccountWeekHeld.event_type()]
+    if not held:  # the common week: every checkpoint asks, and its plans are not read for it
+        return {}
     planned = {OrdersPlanned.from_event(e).account_id for e in stored if e.type == OrdersPlanned.event_type()}
-    held = (AccountWeekHeld.from_event(e) for e in stored if e.type == AccountWeekHeld.event_type())
     return {h.account_id: h for h in held if h.account_id not in planned}
 
 
