@@ -27,7 +27,7 @@ def intraday_file(folder: Path, symbol: str) -> Path:
     return folder / INTRADAY_DIR / f"{symbol}.csv"
 
 
-def price_files(folder: Path) -> dict[str, bytes]:
+def price_files(folder: Path, written: dict[str, int] | None = None) -> dict[str, bytes]:
     """Every SYMBOL.csv in `folder` that is a regular file (or a link to one), by name, with its bytes: what a
     backtest's price data hash covers and what a sweep ships to its workers.
 
@@ -35,32 +35,38 @@ def price_files(folder: Path) -> dict[str, bytes]:
     read (reading a pipe would wait for good); a symbol that needs it is refused by the provider, naming it. A regular
     file that cannot be read is refused (UsageError for a permission, exits.path_error): left out, the hash would
     change when it became readable, and the backtest would be refused as run on other prices. Files whose names
-    differ only in case are refused (`case_twins`)."""
+    differ only in case are refused (`case_twins`). `written`: given, each file's modification time (ns) put in it by
+    name, as it was before its bytes were read (what a sweep's workers set on their copy: sweep/work.py)."""
     if twins := case_twins(folder):
         raise twins_refused(folder, twins)
-    return _regular_files(folder, folder, "")
+    return _regular_files(folder, folder, "", written)
 
 
-def intraday_files(folder: Path) -> dict[str, bytes]:
+def intraday_files(folder: Path, written: dict[str, int] | None = None) -> dict[str, bytes]:
     """Every `intraday/SYMBOL.csv` of CSV folder `folder` that is a regular file (or a link to one), by its path in the
     folder (`intraday/SPY.csv`), with its bytes, read as `price_files` reads the daily ones: what a sweep ships to its
     workers beside them, since the backtest prices checkpoints from them (market/csv_quotes.py). Empty when the folder
-    has no `intraday` folder."""
+    has no `intraday` folder. `written`: as `price_files`'."""
     inner = folder / INTRADAY_DIR
     if not inner.is_dir():
         return {}
     if twins := case_twins(inner):
         raise twins_refused(inner, twins)
-    return _regular_files(folder, inner, f"{INTRADAY_DIR}/")
+    return _regular_files(folder, inner, f"{INTRADAY_DIR}/", written)
 
 
-def _regular_files(folder: Path, inner: Path, prefix: str) -> dict[str, bytes]:
+def _regular_files(folder: Path, inner: Path, prefix: str, written: dict[str, int] | None) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     for path in sorted(inner.glob("*.csv")):
         try:
-            if not stat.S_ISREG(path.stat().st_mode):  # links followed
+            found = path.stat()
+            if not stat.S_ISREG(found.st_mode):  # links followed
                 continue
             files[prefix + path.name] = path.read_bytes()
+            if written is not None:
+                # Taken before the read: a file written again meanwhile has newer bytes than this time says, so an
+                # unfinished row of the older write is judged unfinished still, never an unfinished one final.
+                written[prefix + path.name] = found.st_mtime_ns
         except FileNotFoundError:  # a link to nothing, or a file removed since it was listed
             continue
         except OSError as exc:

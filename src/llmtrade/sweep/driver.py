@@ -87,14 +87,16 @@ def prepare(
     folder = csv or csv_dir(loaded.config.assets, settings)
     named_by = prices_named_by(settings, loaded, csv)
     prices: dict[str, bytes] | None = None
+    written: dict[str, int] = {}  # each file's modification time (ns), set on the workers' copy (sweep/work.py)
     if folder is not None:
         if not folder.is_dir():
             raise UsageError(f"prices folder {folder}: {not_a_folder(folder)}")
-        prices = price_files(folder)  # regular files only: a folder `old.csv` beside them raised a traceback
+        # Regular files only: a folder `old.csv` beside them raised a traceback.
+        prices = price_files(folder, written)
         if not prices:
             raise UsageError(f"prices folder {folder}: no SYMBOL.csv file in it")
         # Its intraday files price the checkpoints of `llmtrade backtest` on this folder: a run reads them alike.
-        prices |= intraday_files(folder)
+        prices |= intraday_files(folder, written)
     # A replay's result depends on the answers cached: a new cache, new runs.
     cached = "" if answers is None else f"|answers:{hashlib.sha256(repr(sorted(answers)).encode()).hexdigest()}"
     # Each run's id hashes what it reads of the CSV prices (sweep/prices.py), not every row of the folder.
@@ -113,12 +115,24 @@ def prepare(
         config_dir=None,
         config_source=loaded.source,
         prices=prices,
-        prices_hash=hashlib.sha256(fingerprint.encode()).hexdigest(),
+        prices_hash=copy_name(fingerprint, written),
+        prices_written=written or None,
         answers=answers,
         prices_source=str(folder) if folder is not None else None,
         prices_named_by=named_by if folder is not None else None,
     )
     return sweep, shared, plans
+
+
+def copy_name(fingerprint: str, written: dict[str, int]) -> str:
+    """The name of the workers' copy of the prices (`Shared.prices_hash`): their fingerprint and, when any, the files'
+    modification times, which a backtest reads the unfinished rows by (market/csv_unfinished.py): the same bytes
+    written again after the close are another copy, not one shared with a sweep of them as they were written before
+    it. The times are in no run's id: they decide whether a run may read a row, never what it reads."""
+    if not written:
+        return hashlib.sha256(fingerprint.encode()).hexdigest()
+    times = ",".join(f"{name}={ns}" for name, ns in sorted(written.items()))
+    return hashlib.sha256(f"{fingerprint}|written:{times}".encode()).hexdigest()
 
 
 def refuse_no_files(folder: Path, plans: list[RunPlan]) -> None:

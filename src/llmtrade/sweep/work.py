@@ -51,6 +51,10 @@ class Shared(BaseModel):
     prices_source: str | None = None  # the folder the prices were read from, as the user named it
     # Where that folder was named (--csv, the config's market_data.csv_dir in its file, LLMTRADE_MARKET_CSV_DIR).
     prices_named_by: str | None = None
+    # Each file's modification time (ns) in that folder, by name, set on the copy: a backtest leaves out a daily row
+    # written before its session closed by the file's time (market/csv_unfinished.py), and a copy written now took
+    # it as the session's bar. None: the copy's files keep the time they were written (a Shared made before).
+    prices_written: dict[str, int] | None = None
 
 
 class RunTask(BaseModel):
@@ -170,7 +174,7 @@ def prices_folder(shared: Shared) -> Path | None:
     with _lock:
         known = _folders.get(shared.prices_hash)
         if known is not None and known.is_dir():
-            _mend(known, shared.prices)
+            _mend(known, shared.prices, shared.prices_written)
             return known
         folder = copy_path(shared.prices_hash)
         if not folder.is_dir():
@@ -179,11 +183,12 @@ def prices_folder(shared: Shared) -> Path | None:
                 for name, data in sorted(shared.prices.items()):  # `intraday/SPY.csv` beside `SPY.csv`
                     (staged / name).parent.mkdir(parents=True, exist_ok=True)
                     (staged / name).write_bytes(data)
+                    _date(staged / name, shared.prices_written, name)
                 try:
                     staged.rename(folder)
                 except OSError:  # another worker on this machine got there first: its copy is the same bytes
                     shutil.rmtree(staged, ignore_errors=True)
-        _mend(folder, shared.prices)
+        _mend(folder, shared.prices, shared.prices_written)
         _folders[shared.prices_hash] = folder
         return folder
 
@@ -212,17 +217,29 @@ def copy_path(prices_hash: str) -> Path:
     return Path(tempfile.gettempdir()) / "llmtrade-sweep-prices" / prices_hash[:32]
 
 
-def _mend(folder: Path, prices: dict[str, bytes]) -> None:
-    """Each file of `prices` written again into `folder` where it is missing or of another size (one replace each:
-    another worker mending the same file at once writes the same bytes)."""
+def _mend(folder: Path, prices: dict[str, bytes], written: dict[str, int] | None) -> None:
+    """Each file of `prices` written again into `folder` where it is missing or of another size, and given its
+    modification time of `written` again where it has another (one replace each: another worker mending the same
+    file at once writes the same bytes and time)."""
     for name, data in sorted(prices.items()):
         target = folder / name
         try:
-            if target.stat().st_size == len(data):
+            found = target.stat()
+            if found.st_size == len(data):
+                if written is not None and name in written and found.st_mtime_ns != written[name]:
+                    _date(target, written, name)
                 continue
         except FileNotFoundError:
             pass
         target.parent.mkdir(parents=True, exist_ok=True)  # an intraday file's folder removed with it
         staged = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}")
         staged.write_bytes(data)
+        _date(staged, written, name)
         staged.replace(target)
+
+
+def _date(path: Path, written: dict[str, int] | None, name: str) -> None:
+    """`path` (the copy of file `name`) given the modification time its file had in the user's folder, as a backtest
+    of that folder reads it (market/csv_unfinished.py); left as written when none was shipped."""
+    if written is not None and name in written:
+        os.utime(path, ns=(written[name], written[name]))
