@@ -127,3 +127,49 @@ def test_an_intraday_file_unreadable_from_the_start_once_mended_resumes(database
         _run(database_url, tmp_path, name, folder)
     path.write_text(good)
     assert _run(database_url, tmp_path, name, folder).weeks_run == 1
+
+
+# What the start says of intraday files with no rows, or none fresh, on sessions its jobs read (backtest.py's
+# `gaps_notice` and `stale_rows`) is asked of the weeks still to run only. The weeks already run were said so when they
+# ran, and rows removed from their days since are no notice to repeat: the resume is refused, naming the file and day.
+
+
+def _without(folder: Path, symbol: str, keep: object) -> None:
+    """`symbol`'s intraday file rewritten with the rows `keep` (a row's line) keeps."""
+    path = folder / "intraday" / f"{symbol}.csv"
+    header, *rows = path.read_text().splitlines()
+    path.write_text("\n".join([header, *(row for row in rows if keep(row))]) + "\n")  # type: ignore[operator]
+
+
+def test_an_intraday_files_session_removed_inside_the_weeks_run_is_refused(database_url: str, tmp_path: Path) -> None:
+    """A session the first week's checkpoints priced from the file, now with no row (`gaps_notice`'s case)."""
+    folder, name, _bars = _first_week(database_url, tmp_path)
+    day = WEEK + timedelta(days=1)
+    _without(folder, "GLD", lambda row: not row.startswith(day.isoformat()))
+    said: list[str] = []
+    with pytest.raises(UsageError) as caught:
+        _run(database_url, tmp_path, name, folder, said)
+    message = str(caught.value)
+    assert f"intraday/GLD.csv no longer has the prices of {day} this backtest read" in message, message
+    assert not any("intraday prices:" in line and "no rows on" in line for line in said), said
+
+
+def test_an_intraday_files_afternoon_removed_inside_the_weeks_run_is_refused(database_url: str, tmp_path: Path) -> None:
+    """A session's rows after noon removed: its later checkpoints had a quote, and have none fresh now (`stale_rows`'
+    case): the day's prices are not the ones the weeks read."""
+    folder, name, _bars = _first_week(database_url, tmp_path)
+    day = WEEK + timedelta(days=1)
+    _without(folder, "GLD", lambda row: not row.startswith(day.isoformat()) or row[11:13] < "12")
+    with pytest.raises(UsageError) as caught:
+        _run(database_url, tmp_path, name, folder, [])
+    message = str(caught.value)
+    assert f"intraday/GLD.csv's prices of {day} are not the ones this backtest read" in message, message
+
+
+def test_an_intraday_file_removed_after_the_weeks_run_is_refused(database_url: str, tmp_path: Path) -> None:
+    folder, name, _bars = _first_week(database_url, tmp_path)
+    (folder / "intraday" / "GLD.csv").unlink()
+    with pytest.raises(UsageError) as caught:
+        _run(database_url, tmp_path, name, folder, [])
+    message = str(caught.value)
+    assert f"intraday/GLD.csv is gone; this backtest read its prices of {WEEK}" in message, message
