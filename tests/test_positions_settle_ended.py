@@ -110,6 +110,12 @@ def test_a_price_given_far_from_the_last_close_is_refused_unless_confirmed(
     assert not [
         e for e in stored_events(url, type="OrderSubmitted") if "-settle" in e.payload["order"]["client_order_id"]
     ]
+    # Each attempt is on the books, not only on the terminal it was typed in (app/command_refusals.py).
+    refusals = [e.payload for e in stored_events(url, type="CommandRefused")]
+    assert [r["arguments"] for r in refusals] == [
+        {"account": "acct_3", "symbol": "GLD", "price": str(float(f"{last * typo:.2f}"))} for typo in (10.0, 0.1)
+    ]
+    assert all(r["command"] == "positions settle" and "--confirm-price" in r["error"] for r in refusals)
     near = runner.invoke(app, ["positions", "settle", "acct_3", "GLD", "--price", f"{last * 1.5:.2f}", "--json"])
     assert near.exit_code == 0, near.output  # a cash-out at a premium: no confirmation asked
     assert json.loads(near.stdout)["given"]

@@ -130,3 +130,15 @@ def test_a_hand_made_position_is_adopted_then_released(week: Any) -> None:  # no
     assert nothing.exit_code == 2 and "nothing to release" in nothing.output
     unknown = runner.invoke(app, ["positions", "adopt", "acct_99", "GLD"])
     assert unknown.exit_code == 2 and "no account 'acct_99'" in unknown.output
+    # Each refused change of the books by hand is on record, in its command's words.
+    refused = [(e.payload["command"], e.payload["arguments"], e.payload["error"]) for e in _refusals(url)]
+    assert [(c, a) for c, a, _ in refused] == [
+        ("positions adopt", {"account": "acct_1", "symbol": "GLD"}),
+        ("positions release", {"account": "acct_1", "symbol": "GLD"}),
+        ("positions adopt", {"account": "acct_99", "symbol": "GLD"}),
+    ]
+    assert "does not manage already" in refused[0][2] and "nothing to release" in refused[1][2]
+
+
+def _refusals(url: str) -> list[Any]:
+    return stored_events(url, type="CommandRefused")

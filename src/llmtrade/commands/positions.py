@@ -42,8 +42,11 @@ def list_positions(
 def adopt(ctx: typer.Context, account: AccountArg, symbol: SymbolArg, as_json: Json = False) -> None:
     """Hand llmtrade the shares of SYMBOL at ACCOUNT's broker that it did not open: it may trade them now."""
     from llmtrade.app import positions  # lazy: see package docstring
+    from llmtrade.app.command_refusals import refusals_recorded
 
-    change = positions.adopt(container(ctx, by_hand=True), account, symbol)
+    app = container(ctx, by_hand=True)
+    with refusals_recorded(app, "positions adopt", {"account": account, "symbol": symbol}):
+        change = positions.adopt(app, account, symbol)
     if as_json:
         echo_json(change)
     else:
@@ -54,8 +57,11 @@ def adopt(ctx: typer.Context, account: AccountArg, symbol: SymbolArg, as_json: J
 def release(ctx: typer.Context, account: AccountArg, symbol: SymbolArg, as_json: Json = False) -> None:
     """Take SYMBOL in ACCOUNT back from llmtrade: it will not trade those shares again."""
     from llmtrade.app import positions  # lazy: see package docstring
+    from llmtrade.app.command_refusals import refusals_recorded
 
-    change = positions.release(container(ctx, by_hand=True), account, symbol)
+    app = container(ctx, by_hand=True)
+    with refusals_recorded(app, "positions release", {"account": account, "symbol": symbol}):
+        change = positions.release(app, account, symbol)
     if as_json:
         echo_json(change)
     else:
@@ -80,8 +86,12 @@ def settle(
     """Close ACCOUNT's SYMBOL, whose prices ended (delisted, a CSV file no longer written), at its last close or
     --price: paper broker only; at Alpaca sell it there. A rerun sends nothing again."""
     from llmtrade.app import settle_ended  # lazy: see package docstring
+    from llmtrade.app.command_refusals import refusals_recorded
 
-    done = settle_ended.settle(container(ctx, by_hand=True), account, symbol, price, confirm_price=confirm_price)
+    app = container(ctx, by_hand=True)
+    given = {"account": account, "symbol": symbol, "price": price, "confirm_price": confirm_price or None}
+    with refusals_recorded(app, "positions settle", given):
+        done = settle_ended.settle(app, account, symbol, price, confirm_price=confirm_price)
     if as_json:
         echo_json(done)
     else:

@@ -137,6 +137,19 @@ class ConfigRejected(EventPayload):
     error: str
 
 
+class CommandRefused(EventPayload):
+    """A command that changes an account's books by hand (`positions adopt`, `release`, `settle`) refused its input
+    (exit 2): an unknown account, no such position, a price far from the last close without --confirm-price, a broker
+    that does not settle. `arguments` as given (the account, the symbol, the price); `error` what it printed. The books
+    keep the attempt beside what it would have changed: a settlement refused for a slipped decimal point is on record,
+    not only in a terminal's scrollback (app/command_refusals.py)."""
+
+    command: str
+    arguments: dict[str, str]
+    error_type: str
+    error: str
+
+
 class ClockBehindRefused(EventPayload):
     """A command that trades or records the books (run-due, run-weekly, checkpoint, postmortem, a breaker reset, a
     position adopted or released, discover, a watchlist edit, memory rebuild) refused before doing anything: the books

@@ -70,6 +70,8 @@ WEEK_NOT_RUN = "week-not-run"  # WeekNotRun, write-once per week: said once
 ORPHANED_POSITIONS = "orphaned-positions"  # OrphanedPositionsSaid
 # Appended to: each configuration a job command stopped on (ConfigRejected), once while the same error lasts.
 CONFIG_REJECTED = "config-rejected"
+# Appended to: each hand-made change of the books refused for its input (CommandRefused).
+COMMANDS_REFUSED = "commands-refused"
 # Alert URLs apprise can make nothing of, once a day each (domain/alerts.py AlertUrlRejected).
 ALERT_URLS = "alert-urls"
 # Appended to: each command refused for a clock behind the books (ClockBehindRefused), once while the same lasts.
