@@ -8,13 +8,12 @@ from datetime import date
 from llmtrade.app.container import Container
 from llmtrade.domain.checkpoints import CheckpointCompleted, PostmortemCompleted
 from llmtrade.domain.runs import WeekCompleted
-from llmtrade.domain.streams import RISK, week_stream
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.market.calendar import new_york_date
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.postmortem import cut_off_before_memory
 from llmtrade.workflows.schedule import Job, JobKind, due_jobs, weekly_key
-from llmtrade.workflows.week_holds import accounts_held
+from llmtrade.workflows.week_holds import held_week_due
 from llmtrade.workflows.weekly import completion
 
 
@@ -43,7 +42,9 @@ def due(app: Container) -> list[Job]:
         run_weeks = [date.fromisoformat(key.split(":", 1)[1]) for key in done if key.startswith("weekly:")]
         # This week's run held an account back (its orders still open at the broker: a cancel stuck at Alpaca): run
         # again at every wake-up, which looks at the account again and trades it once they have ended.
-        held = weekly_key(current) in done and accounts_held(storage.events.read_stream(week_stream(current, RISK)))
+        # Or a run that planned such an account was killed before it sent the plan: the account is held no more, and
+        # only the weekly run sends its week (asking the broker first), never a checkpoint.
+        held = weekly_key(current) in done and held_week_due(storage.events, current)
         again = [weekly_key(current)] if held else []
         jobs = due_jobs(app.loaded.config.schedule, app.calendar, now, done, run_weeks=run_weeks, again=again)
         return [

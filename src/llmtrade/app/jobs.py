@@ -53,7 +53,7 @@ from llmtrade.workflows.legs import held_back_notes, unfinished_orders
 from llmtrade.workflows.postmortem import PostmortemRun, failed_reflections
 from llmtrade.workflows.schedule import JobKind, postmortem_job, retry_deadline
 from llmtrade.workflows.trading_stages import HELD, HELD_AGAIN, QUEUED, UNSOLD
-from llmtrade.workflows.week_holds import accounts_held
+from llmtrade.workflows.week_holds import held_week_due
 from llmtrade.workflows.weekly import (
     completion,
     require_begun,
@@ -80,9 +80,10 @@ def weekly(app: Container, *, week: date | None, dry_run: bool, observer: Observ
     with app.storage(persist=not dry_run, models=True) as storage:
         require_same_mode(storage.events, week_id, app.mode, app.decision.reason)
         # A complete week with orders refused or held back is run again: its frozen stages replay, execution retries;
-        # so is one with an account held back for its orders still open at the broker (the risk gate looks again).
-        retry = bool(unfinished_orders(storage.events, week_stream(week_id, streams.ORDERS))) or bool(
-            accounts_held(storage.events.read_stream(week_stream(week_id, streams.RISK)))
+        # so is one with an account held back for its orders still open at the broker (the risk gate looks again), or
+        # planned by a run killed before it sent the plan (execution asks the broker, then sends what is unsent).
+        retry = bool(unfinished_orders(storage.events, week_stream(week_id, streams.ORDERS))) or held_week_due(
+            storage.events, week_id
         )
         done = completion(storage.events, week_id)
         if done is not None and not retry:

@@ -8,8 +8,15 @@ from collections.abc import Sequence
 from datetime import date
 
 from llmtrade.domain.events import StoredEvent
-from llmtrade.domain.streams import RISK, week_stream
-from llmtrade.domain.trading import AccountWeekHeld, OrdersPlanned
+from llmtrade.domain.streams import ORDERS, RISK, week_stream
+from llmtrade.domain.trading import (
+    AccountWeekHeld,
+    LegHeldBack,
+    OrderRejected,
+    OrdersPlanned,
+    OrderSubmitted,
+    PlanAbandoned,
+)
 from llmtrade.errors import BrokerUnavailable
 from llmtrade.storage.event_store import EventStore
 
@@ -79,6 +86,36 @@ def accounts_held(stored: Sequence[StoredEvent]) -> dict[str, AccountWeekHeld]:
 def held_this_week(events: EventStore, week_id: date) -> dict[str, AccountWeekHeld]:
     """`accounts_held` of the week's risk stream as stored."""
     return accounts_held(events.read_stream(week_stream(week_id, RISK)))
+
+
+def held_plans_unsent(events: EventStore, week_id: date, stored: Sequence[StoredEvent]) -> list[str]:
+    """The accounts of the week's risk stream (`stored`) planned after a hold (`accounts_held` no longer names them)
+    with an order the week's orders stream has no record of: the run that planned it was killed before it sent it. The
+    week is done (WeekCompleted, by the run that held it), so nothing else would send it: the weekly run is run again
+    for these (`held_week_due`), whose execution asks the broker first (recover_orders) and sends each order once. An
+    order recorded in any way (sent, refused, a leg held back, given up) is the checkpoints' or nobody's to send."""
+    if not any(e.type == AccountWeekHeld.event_type() for e in stored):
+        return []
+    held = {AccountWeekHeld.from_event(e).account_id for e in stored if e.type == AccountWeekHeld.event_type()}
+    plans = [OrdersPlanned.from_event(e) for e in stored if e.type == OrdersPlanned.event_type()]
+    plans = [p for p in plans if p.account_id in held and p.orders]
+    if not plans:
+        return []
+    kinds = {k.event_type(): k for k in (OrderSubmitted, OrderRejected, LegHeldBack)}
+    recorded: set[str] = set()
+    for event in events.read_stream(week_stream(week_id, ORDERS)):
+        if event.type in kinds:
+            recorded.add(kinds[event.type].from_event(event).order.client_order_id)
+        elif event.type == PlanAbandoned.event_type():
+            recorded.update(PlanAbandoned.from_event(event).client_order_ids)
+    return [p.account_id for p in plans if any(o.client_order_id not in recorded for o in p.orders)]
+
+
+def held_week_due(events: EventStore, week_id: date) -> bool:
+    """Whether the week's weekly run is to run again for an account it held back: still held (`accounts_held`), or
+    planned by a run killed before it sent the plan (`held_plans_unsent`)."""
+    stored = events.read_stream(week_stream(week_id, RISK))
+    return bool(accounts_held(stored)) or bool(held_plans_unsent(events, week_id, stored))
 
 
 def week_held_skip(held: AccountWeekHeld) -> str:
