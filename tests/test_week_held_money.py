@@ -4,9 +4,19 @@ the CLI, the real alpaca-py client against the loopback fake."""
 
 from __future__ import annotations
 
+import json
+
+from alpaca.trading.client import TradingClient
+from alpaca.trading.enums import OrderSide, TimeInForce
+from alpaca.trading.requests import MarketOrderRequest
+from typer.testing import CliRunner
+
+from llmtrade.cli import app
 from tests.test_checkpoint_stuck_cancel import _stuck_cancel
 from tests.test_crash_points import (  # noqa: F401  (fixtures)
     ALPACA_ACCOUNT,
+    KEY,
+    SECRET,
     WEEKLY,
     CountingAlpaca,
     Runs,
@@ -15,6 +25,8 @@ from tests.test_crash_points import (  # noqa: F401  (fixtures)
     world,
 )
 from tests.test_weekly_stuck_cancel_held import NEXT_WEEK, NEXT_WEEKLY, _of_week
+
+LAST_WEEKS = "lt-20251231-acct_1-SPY-stuck"  # an order of last week's, its cancel stuck at Alpaca
 
 
 def test_a_run_killed_after_planning_a_held_account_sends_its_orders_once_at_the_next_wake_up(
@@ -66,3 +78,35 @@ def test_a_run_killed_after_its_broker_took_a_held_accounts_order_records_it_fro
     assert all(n == 1 for n in alpaca.submitted.values())
     ids = [p["order"]["client_order_id"] for p in _of_week(runs, "OrderSubmitted")]  # type: ignore[index]
     assert ids.count(mine["orders"][0]["client_order_id"]) == 1  # type: ignore[index]
+
+
+def test_the_postmortem_of_a_week_whose_held_account_was_never_planned_says_why_it_has_no_row(
+    runs: Runs,  # noqa: F811
+    alpaca: CountingAlpaca,  # noqa: F811
+) -> None:
+    """A cancel stuck at Alpaca all week: the account's week was never planned, so it has no week-start valuation and
+    the postmortem left it out without a word (no row, nothing said, `without_rows` empty), as if it were not in the
+    week. It says now that the account's week was held back and never planned, naming the order."""
+    runs.fresh_beside(alpaca)
+    person = TradingClient(KEY, SECRET, paper=True, url_override=alpaca.server.base_url)
+    order = MarketOrderRequest(
+        symbol="SPY", qty=1, side=OrderSide.BUY, time_in_force=TimeInForce.DAY, client_order_id=LAST_WEEKS
+    )
+    sent = person.submit_order(order)
+    alpaca.server.hold_cancels = True
+    person.cancel_order_by_id(sent.id)  # pending_cancel, the whole week
+    runs.invoke(["run-weekly"], WEEKLY)
+    held = [p for s, t, p in runs.events(runs.databases[-1]) if t == "AccountWeekHeld"]
+    assert [p["account_id"] for p in held] == [ALPACA_ACCOUNT]
+
+    runs.monkeypatch.setenv("LLMTRADE_NOW", "2026-01-13T16:31:00-05:00")
+    done = CliRunner().invoke(app, ["postmortem", "--week", "2026-01-07", "--json"])
+
+    assert done.exit_code == 0, done.output
+    report = json.loads(done.stdout)
+    assert ALPACA_ACCOUNT not in {a["account_id"] for a in report["accounts"]}
+    [said] = [n for n in report["without_rows"] if n.startswith(ALPACA_ACCOUNT)]
+    assert "held back" in said and "never planned" in said and LAST_WEEKS in said, said
+    assert said in done.stderr  # said as a warning too
+    text = CliRunner().invoke(app, ["postmortem", "--week", "2026-01-07"])  # the week closed: shown again
+    assert text.exit_code == 0 and f"NO ROW: {said}" in text.stdout, text.output

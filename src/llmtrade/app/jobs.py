@@ -53,7 +53,7 @@ from llmtrade.workflows.legs import held_back_notes, unfinished_orders
 from llmtrade.workflows.postmortem import PostmortemRun, failed_reflections
 from llmtrade.workflows.schedule import JobKind, postmortem_job, retry_deadline
 from llmtrade.workflows.trading_stages import HELD, HELD_AGAIN, QUEUED, UNSOLD
-from llmtrade.workflows.week_holds import held_week_due
+from llmtrade.workflows.week_holds import held_this_week, held_week_due, never_planned_note
 from llmtrade.workflows.weekly import (
     completion,
     require_begun,
@@ -319,6 +319,11 @@ def _postmortem(
     ends = min(now, scheduled.at) if scheduled else now
     configured = {pm.account_id for pm in written}
     held = orphaned_holdings(storage.events, configured, until=ends) if app.config_changes else {}
+    # An account whose week the weekly run held back and no run planned (a cancel stuck at Alpaca all week) has no row
+    # either: no week-start valuation. Said, where it was left out without a word.
+    never = [never_planned_note(h) for a, h in held_this_week(storage.events, week_id).items() if a not in configured]
+    for note in never:
+        warning(f"postmortem {week_id}: {note}")
     return PostmortemResult(
         run_id=bench.run_id,
         week_id=week_id,
@@ -330,7 +335,7 @@ def _postmortem(
         failed_reflections=failed,
         degraded=[f"reflection missing: {note}" for note in failed] + ended + at_cost,
         models_kept=[pm.model_kept for pm in written if pm.model_kept],
-        without_rows=[without_row_line(account, holding) for account, holding in held.items()],
+        without_rows=[*never, *(without_row_line(account, holding) for account, holding in held.items())],
     )
 
 

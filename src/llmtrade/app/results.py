@@ -199,7 +199,8 @@ class PostmortemResult(Result):
     without_rows: list[str] = Field(
         [],
         description="each account with no row whose books held a position at the week's end (it was not in "
-        "accounts.yaml for the week's run or its postmortem): what it held and why it has no row",
+        "accounts.yaml for the week's run or its postmortem): what it held and why it has no row; and each account "
+        "whose week the weekly run held back and never planned (its orders open at its broker all week): why",
     )
     late: LateRun | None = Field(
         None,

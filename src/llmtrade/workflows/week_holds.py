@@ -118,6 +118,22 @@ def held_week_due(events: EventStore, week_id: date) -> bool:
     return bool(accounts_held(stored)) or bool(held_plans_unsent(events, week_id, stored))
 
 
+def never_planned_note(held: AccountWeekHeld) -> str:
+    """Why the week's postmortem has no row for an account the weekly run held back and never planned (`held`): no
+    run of the week found its orders ended (or its broker answering) before the week's last session closed, so its week
+    was never valued, sized nor traded; what it held was last week's."""
+    why = (
+        f"order(s) {', '.join(labelled(held))} of llmtrade's stayed open at its broker"
+        if held.orders
+        else "its broker did not answer"
+    )
+    return (
+        f"{held.account_id} has no row: its week was held back and never planned ({why} until the week's last session "
+        "closed), so nothing of the week was valued, sized or sent for it and it is not scored; it kept what it held "
+        "before (status shows what it holds)"
+    )
+
+
 def week_held_skip(held: AccountWeekHeld) -> str:
     """Why a checkpoint does not judge an account whose week the weekly run held back and has not planned since: the
     week's trade is not its position yet (what it holds is last week's), and the weekly run that plans it sends its
