@@ -110,3 +110,33 @@ def test_the_postmortem_of_a_week_whose_held_account_was_never_planned_says_why_
     assert said in done.stderr  # said as a warning too
     text = CliRunner().invoke(app, ["postmortem", "--week", "2026-01-07"])  # the week closed: shown again
     assert text.exit_code == 0 and f"NO ROW: {said}" in text.stdout, text.output
+
+
+def test_a_held_account_planned_days_later_says_it_is_sized_at_the_weeks_older_closes(
+    runs: Runs,  # noqa: F811
+    alpaca: CountingAlpaca,  # noqa: F811
+) -> None:
+    """Held on Wednesday by a cancel stuck at Alpaca, the account is planned on Friday, once the cancel ended: sized at
+    the week's snapshot (Tuesday's closes), as the other accounts were, though Wednesday's and Thursday's sessions have
+    closed since. That was silent; it is said now (a warning naming both sessions), and its orders go once."""
+    runs.fresh_beside(alpaca)
+    person = TradingClient(KEY, SECRET, paper=True, url_override=alpaca.server.base_url)
+    order = MarketOrderRequest(
+        symbol="SPY", qty=1, side=OrderSide.BUY, time_in_force=TimeInForce.DAY, client_order_id=LAST_WEEKS
+    )
+    alpaca.server.hold_cancels = True
+    person.cancel_order_by_id(person.submit_order(order).id)
+    runs.invoke(["run-weekly"], WEEKLY)
+    alpaca.server.settle_cancels()
+    posts = alpaca.server.count("POST", "/v2/orders")
+
+    runs.monkeypatch.setenv("LLMTRADE_NOW", "2026-01-09T08:00:00-05:00")
+    friday = CliRunner().invoke(app, ["run-weekly"])
+
+    assert friday.exit_code == 0, friday.output
+    [said] = [line for line in friday.stderr.splitlines() if "sized at the week's prices" in line]
+    assert ALPACA_ACCOUNT in said and "closes of 2026-01-06" in said and "2026-01-08" in said, said
+    plans = [p for s, t, p in runs.events(runs.databases[-1]) if t == "OrdersPlanned" and p["account_id"] == "acct_1"]
+    assert alpaca.server.count("POST", "/v2/orders") - posts == len(plans[0]["orders"]) > 0
+    again = CliRunner().invoke(app, ["run-weekly"])  # planned already: said by the run that planned it only
+    assert again.exit_code == 0 and "sized at the week's prices" not in again.output, again.output

@@ -52,7 +52,7 @@ from llmtrade.workflows.execution import ABANDONED, UNFINISHED, abandonment_note
 from llmtrade.workflows.legs import held_back_notes, unfinished_orders
 from llmtrade.workflows.postmortem import PostmortemRun, failed_reflections
 from llmtrade.workflows.schedule import JobKind, postmortem_job, retry_deadline
-from llmtrade.workflows.trading_stages import HELD, HELD_AGAIN, QUEUED, UNSOLD
+from llmtrade.workflows.trading_stages import HELD, HELD_AGAIN, PLANNED_LATE, QUEUED, UNSOLD
 from llmtrade.workflows.week_holds import held_this_week, held_week_due, never_planned_note
 from llmtrade.workflows.weekly import (
     completion,
@@ -167,6 +167,8 @@ def weekly(app: Container, *, week: date | None, dry_run: bool, observer: Observ
                     app.warning(note)
                 for note in result.get(HELD_AGAIN):  # warned by the run that held it: said, not mailed at every wake-up
                     app.say(f"still: {note}")
+                for note in result.get(PLANNED_LATE):  # a held account sized at the week's older closes: said
+                    app.warning(note)
                 # Refused orders degrade the run; a leg held back for its close is the design working
                 # (workflows/legs.py).
                 degraded = (

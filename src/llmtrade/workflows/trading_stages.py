@@ -9,6 +9,8 @@ Execution: workflows/execution_stage.py.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
 
 from llmtrade.config.models import Account, AccountRole
 from llmtrade.domain.committee import Decision, Pitch
@@ -31,7 +33,7 @@ from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.execution import LAST_CLOSES, PRICES
 from llmtrade.workflows.research_stages import SNAPSHOT
 from llmtrade.workflows.week_gate import WeekGate
-from llmtrade.workflows.week_holds import accounts_held
+from llmtrade.workflows.week_holds import accounts_held, planned_late_note
 
 VERDICTS = ContextKey("risk_verdicts", list[RiskVerdict])
 PLANS = ContextKey("order_plans", list[OrdersPlanned])
@@ -96,6 +98,9 @@ HELD = ContextKey("held_back_accounts", list[str])
 # cancel for hours mailed a cron user every five minutes); the run that held it, or one that found the hold changed,
 # warns (HELD).
 HELD_AGAIN = ContextKey("held_back_again", list[str])
+# Held accounts this run planned from the week's snapshot after later sessions had closed (week_holds.py
+# `planned_late_note`), one line each: said as warnings, so that sizing at those older closes is not silent.
+PLANNED_LATE = ContextKey("held_planned_late", list[str])
 
 
 def _trading(desks: Sequence[Desk]) -> list[str]:
@@ -148,7 +153,12 @@ class RiskPrepStage(WeekGate):
 class RiskStage(WeekGate):
     name = "risk_gate"
     reads = (SNAPSHOT, PITCHES, FAILED_PMS, DECISION, PREPARED, READY, QUEUED, UNSOLD)
-    writes = (VERDICTS, PLANS, PRICES, LAST_CLOSES, QUEUED, UNSOLD, HELD, HELD_AGAIN)
+    writes = (VERDICTS, PLANS, PRICES, LAST_CLOSES, QUEUED, UNSOLD, HELD, HELD_AGAIN, PLANNED_LATE)
+
+    def __init__(self, *args: Any, now: datetime | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.now = now  # when the run began: whether sessions closed after the week's snapshot (`_plan_held`)
+        self.late: list[str] = []
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         snapshot = context.get(SNAPSHOT)
@@ -193,6 +203,7 @@ class RiskStage(WeekGate):
                 (UNSOLD, unsold),
                 (HELD, []),  # a dry run never holds an account back: it sizes it as it is, and says so (QUEUED)
                 (HELD_AGAIN, []),
+                (PLANNED_LATE, []),
             )
         stored, built = await once(
             self.events, stream, build, week_id=self.week_id, run_id=context.run_id, account_of=_account_of
@@ -218,6 +229,7 @@ class RiskStage(WeekGate):
             (UNSOLD, unsold),
             (HELD, held),
             (HELD_AGAIN, again),
+            (PLANNED_LATE, list(self.late)),
         )
         return result if built or planned_now else result.with_loaded(self.name)
 
@@ -249,6 +261,12 @@ class RiskStage(WeekGate):
             else:
                 payloads.append(now)
         changed = [p.reason for p in payloads if isinstance(p, AccountWeekHeld)]
+        # Planned from the week's snapshot, as the other accounts were: days later, sessions have closed since, whose
+        # prices are not in its sizing. Said (a stuck cancel can hold an account until Friday).
+        last = self.market.calendar.last_completed_session(self.now) if self.market and self.now else None
+        if last is not None and last > snapshot.session:
+            planned = [p for p in payloads if isinstance(p, OrdersPlanned) and p.orders]
+            self.late += [planned_late_note(p.account_id, snapshot.session, last) for p in planned]
         if not payloads:
             return stored, changed, again, False
         stream = week_stream(self.week_id, RISK)

@@ -118,6 +118,17 @@ def held_week_due(events: EventStore, week_id: date) -> bool:
     return bool(accounts_held(stored)) or bool(held_plans_unsent(events, week_id, stored))
 
 
+def planned_late_note(account_id: str, session: date, last: date) -> str:
+    """What the run that plans a held account says when sessions closed after the week's snapshot (`session`, the
+    closes every account of the week was sized at) up to `last`: its orders are sized at those older closes."""
+    return (
+        f"account {account_id}'s week is planned now that its held orders have ended, sized at the week's prices (the "
+        f"closes of {session}, as the other accounts' were), not at those of {last}, the last session closed: a move "
+        "since is not in its sizing (the risk gate's limits were checked at those closes); its checkpoints judge it at "
+        "the prices of their time"
+    )
+
+
 def never_planned_note(held: AccountWeekHeld) -> str:
     """Why the week's postmortem has no row for an account the weekly run held back and never planned (`held`): no
     run of the week found its orders ended (or its broker answering) before the week's last session closed, so its week

@@ -319,7 +319,7 @@ def weekly_pipeline(
             ),
             ChairmanStage(committee, events, clock, bench.window),
             RememberDecisionStage(bench, dry_run=dry_run),
-            RiskStage(desks, config, events, week_id, dry_run=dry_run, market=bench.market),
+            RiskStage(desks, config, events, week_id, dry_run=dry_run, market=bench.market, now=bench.now),
             ExecutionStage(desks, events, week_id, config, dry_run=dry_run),
         ],
         events,
