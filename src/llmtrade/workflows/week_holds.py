@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
+from llmtrade.domain.checkpoints import KILL_SWITCH_BLOCK, OrderBlocked
 from llmtrade.domain.events import StoredEvent
 from llmtrade.domain.streams import ORDERS, RISK, week_stream
 from llmtrade.domain.trading import (
@@ -93,7 +94,8 @@ def held_plans_unsent(events: EventStore, week_id: date, stored: Sequence[Stored
     with an order the week's orders stream has no record of: the run that planned it was killed before it sent it. The
     week is done (WeekCompleted, by the run that held it), so nothing else would send it: the weekly run is run again
     for these (`held_week_due`), whose execution asks the broker first (recover_orders) and sends each order once. An
-    order recorded in any way (sent, refused, a leg held back, given up) is the checkpoints' or nobody's to send."""
+    order recorded in any way (sent, refused, a leg held back, given up, blocked by the breaker) is the checkpoints' or
+    nobody's to send; one the kill switch blocked is sent by that rerun once trading is enabled."""
     if not any(e.type == AccountWeekHeld.event_type() for e in stored):
         return []
     held = {AccountWeekHeld.from_event(e).account_id for e in stored if e.type == AccountWeekHeld.event_type()}
@@ -108,6 +110,12 @@ def held_plans_unsent(events: EventStore, week_id: date, stored: Sequence[Stored
             recorded.add(kinds[event.type].from_event(event).order.client_order_id)
         elif event.type == PlanAbandoned.event_type():
             recorded.update(PlanAbandoned.from_event(event).client_order_ids)
+        elif event.type == OrderBlocked.event_type():
+            # The breaker's block stands (a rerun would block it again, recording another at every wake-up); the kill
+            # switch's is lifted by `trading enable`, after which the rerun sends it, as the week's first run's.
+            blocked = OrderBlocked.from_event(event)
+            if not blocked.reason.startswith(KILL_SWITCH_BLOCK):
+                recorded.add(blocked.client_order_id)
     return [p.account_id for p in plans if any(o.client_order_id not in recorded for o in p.orders)]
 
 
