@@ -177,7 +177,7 @@ def test_inside_a_backtest_asyncio_run_formats_no_result_and_ctrl_c_still_interr
 
 
 def test_a_range_inside_one_vouched_for_is_vouched_for_only_where_each_symbol_has_bars(storage: Storage) -> None:
-    from llmtrade.storage.bar_cache import HeldBarCache
+    from llmtrade.storage.held_bar_cache import HeldBarCache
 
     days = CALENDAR.sessions_between(date(2024, 1, 2), date(2024, 12, 31))
     spy, late = _bars("SPY", days, 0.01), _bars("QQQ", days[100:], 0.02)  # QQQ's bars start in May
@@ -202,7 +202,7 @@ def test_a_range_inside_one_vouched_for_is_vouched_for_only_where_each_symbol_ha
 
 
 def test_a_held_caches_read_is_answered_again_from_memory_until_bars_are_written(storage: Storage) -> None:
-    from llmtrade.storage.bar_cache import HeldBarCache
+    from llmtrade.storage.held_bar_cache import HeldBarCache
 
     source = SyntheticMarket({"SPY": "equity", "QQQ": "equity"})
     cache = HeldBarCache(storage.conn)

@@ -27,10 +27,11 @@ from llmtrade.domain.market import Bar
 from llmtrade.domain.streams import DISCOVERY
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.storage import bulk_load
-from llmtrade.storage.bar_cache import BarCache, HeldBarCache
+from llmtrade.storage.bar_cache import BarCache
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.database import backtest_database
 from llmtrade.storage.event_copies import _COPIES
+from llmtrade.storage.held_bar_cache import HeldBarCache
 from tests.test_backtest import _run, _unique, _url, runner
 from tests.test_bulk_load import _indexes
 

@@ -20,9 +20,10 @@ from llmtrade.clock import FixedClock
 from llmtrade.domain.events import NewEvent, StoredEvent
 from llmtrade.domain.market import Bar
 from llmtrade.errors import ConcurrencyError
-from llmtrade.storage.bar_cache import BarCache, HeldBarCache
+from llmtrade.storage.bar_cache import BarCache
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.event_store import EventStore
+from llmtrade.storage.held_bar_cache import HeldBarCache
 from tests.support import FIXED_NOW
 
 WEEK = date(2026, 1, 7)

@@ -47,11 +47,12 @@ from llmtrade.memory.history import ConditionHistory
 from llmtrade.memory.projection import StoredIds
 from llmtrade.memory.protocol import Memory
 from llmtrade.storage import bulk_load
-from llmtrade.storage.bar_cache import BarCache, HeldBarCache
+from llmtrade.storage.bar_cache import BarCache
 from llmtrade.storage.bootstrap import Storage, open_storage
 from llmtrade.storage.database import connect, locate, sibling
 from llmtrade.storage.draft_events import DraftEventStore
 from llmtrade.storage.event_store import EventStore
+from llmtrade.storage.held_bar_cache import HeldBarCache
 from llmtrade.workflows.weeks import resolve_week
 from llmtrade.workflows.workbench import SideOpener
 
@@ -306,7 +307,7 @@ class BacktestContainer(Container):
         return nullcontext()
 
     def bar_cache(self, storage: Storage) -> BarCache:
-        """One in-memory bar cache over the held connection for the whole backtest (storage/bar_cache.py)."""
+        """One in-memory bar cache over the held connection for the whole backtest (storage/held_bar_cache.py)."""
         if self._bar_cache is None or self._held is None or storage.conn is not self._held.conn:
             return super().bar_cache(storage)
         return self._bar_cache

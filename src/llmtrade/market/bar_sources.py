@@ -11,7 +11,7 @@ def sources_of(bars: dict[str, list[Bar]], fallback: str) -> str:
     """The providers the cached bars came from (comma-joined, sorted), else `fallback`.
 
     Found once per run of the same bar objects: a backtest's bar cache hands every checkpoint a slice of the
-    same frozen Bars (storage/bar_cache.py HeldBarCache), so a slice's first and last bar and its length name
+    same frozen Bars (storage/held_bar_cache.py HeldBarCache), so a slice's first and last bar and its length name
     it (as `indicators.indicators_of` keys them); the bars are kept beside the answer, so no id is reused while
     its entry lives. Bars read afresh (other objects) are simply looked through again."""
     key = tuple((id(series[0]), id(series[-1]), len(series)) for series in bars.values() if series)
