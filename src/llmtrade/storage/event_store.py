@@ -20,46 +20,32 @@ events; benchmarks/store_speed.py --compare lean). A failed stage's StageFailed 
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from datetime import date
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from llmtrade.clock import Clock
 from llmtrade.domain.events import EventPayload, NewEvent, StoredEvent
 from llmtrade.domain.tracing import log_appended
 from llmtrade.errors import ConcurrencyError
+from llmtrade.storage.event_appends import IdTaken, append_once, settled
 from llmtrade.storage.event_copies import Copies, copies_of
-from llmtrade.storage.event_inserts import (
-    MANY_AT_ONCE,
-    as_types,
-    inserted,
-    inserted_at_head,
-    inserted_at_once,
-    new_rows,
-    selected,
-    to_event,
-)
+from llmtrade.storage.event_inserts import as_types, selected, to_event
 from llmtrade.storage.held_events import Held, matching
 from llmtrade.storage.sole_state import Sole
-from llmtrade.storage.sole_writer import SoleWriter, first_versions
+from llmtrade.storage.sole_writer import SoleWriter
 
 if TYPE_CHECKING:
     import psycopg
 
     from llmtrade.storage.draft_events import DraftEventStore
 
-_DUPLICATE_KEY = re.compile(r"\(stream, version\)=\((.*), (\d+)\)")
 # Each lost race on a stream's head means another writer appended; this many in a row is a livelock.
 _HEAD_ATTEMPTS = 20
 P = TypeVar("P", bound=EventPayload)
 S = TypeVar("S")
-
-
-class _IdTaken(Exception):
-    """An insert drew an id another writer had already given its own event."""
 
 
 class EventStore:
@@ -102,50 +88,12 @@ class EventStore:
             except ConcurrencyError as exc:
                 if exc.stream in expected:
                     raise  # the caller asked for that version: losing it is the answer
-            except _IdTaken:
+            except IdTaken:
                 continue  # the next try reads the heads again, and loses properly if a version was taken
         return log_appended(self._append_once(events, expected))
 
     def _append_once(self, events: Sequence[NewEvent], expected: Mapping[str, int]) -> list[StoredEvent]:
-        import psycopg.errors  # lazy: keeps `llmtrade --help` free of psycopg
-
-        occurred_at = self._clock.now()
-
-        def rows() -> list[tuple[Any, ...]]:
-            return new_rows(events, first_versions(events, expected, self.stream_version), occurred_at)
-
-        streams = {event.stream for event in events}
-        try:
-            with self._lock:
-                if self._conn.autocommit and self._settled() and len(streams) == 1 and len(events) <= MANY_AT_ONCE:
-                    # One stream (a stage's events, an order, a ledger entry): one statement reads the head and
-                    # inserts after it, atomic by itself, one round trip where BEGIN, the head read, the insert and
-                    # COMMIT made four (a run appends some hundred times, many between two model calls or inside
-                    # execution). A writer taking the head under it is caught by the (stream, version) key.
-                    (stream,) = streams
-                    at_head = inserted_at_head(self._conn, stream, events, expected.get(stream), occurred_at)
-                    if at_head is None:
-                        raise ConcurrencyError(stream, expected[stream] + 1)
-                    stored = at_head
-                elif self._conn.autocommit and self._settled():
-                    # Outside a transaction the batch is one INSERT statement, atomic by itself: the heads read
-                    # and the insert are two round trips, not four. The heads are read at READ COMMITTED either
-                    # way, so a writer taking a head between the two is still caught by the key, as before.
-                    stored = inserted_at_once(self._conn, rows())
-                else:
-                    with self._conn.transaction():  # inside a caller's transaction: a savepoint, as it always was
-                        stored = inserted(self._conn, rows())
-        except psycopg.errors.UniqueViolation as exc:
-            # A writer committed between our head read and our insert.
-            if exc.diag.constraint_name == "events_pkey":
-                # A sole writer (storage/sole_writer.py) numbers its events itself and moves the id sequence
-                # past them when it commits: the id this insert drew was one of those.
-                raise _IdTaken from exc
-            match = _DUPLICATE_KEY.search(exc.diag.message_detail or "")
-            if match is None:
-                raise
-            raise ConcurrencyError(match.group(1), int(match.group(2))) from exc
-        return stored
+        return append_once(self._conn, self._lock, events, expected, self._clock.now(), self.stream_version)
 
     @property
     def holds_appends(self) -> bool:
@@ -363,9 +311,7 @@ class EventStore:
 
     def _settled(self) -> bool:
         """Whether the connection is outside a transaction, so every row a read sees is committed."""
-        from psycopg.pq import TransactionStatus  # lazy, as psycopg is everywhere here
-
-        return self._conn.info.transaction_status is TransactionStatus.IDLE
+        return settled(self._conn)
 
     def payload(self, cls: type[P], event: StoredEvent) -> P:
         """`cls.from_event(event)`, parsed once per event this process has read from the database.
