@@ -25,6 +25,7 @@ from llmtrade.pipeline.pipeline import Pipeline, StageObserver
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.completion import Completion, completion_of
 from llmtrade.workflows.postmortem_memory import CompleteStage, RememberOutcomesStage
+from llmtrade.workflows.postmortem_reflect import ReflectStage
 from llmtrade.workflows.postmortem_stages import (
     POSTMORTEMS,
     UNPRICED,
@@ -32,7 +33,6 @@ from llmtrade.workflows.postmortem_stages import (
     WRITTEN_NOW,
     GatherStage,
     RecordStage,
-    ReflectStage,
 )
 from llmtrade.workflows.workbench import Workbench
 

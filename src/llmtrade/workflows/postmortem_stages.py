@@ -1,13 +1,13 @@
 """The postmortem's stages: gather (in code) -> reflect (the owners, in parallel) -> record.
 
-gather: per account, what the week did to it, its frozen trade and each frozen indicator against
-its threshold. reflect: each owner's short reflection, stored once on the week's reflections
-stream before anything else, so a rerun after a crash never asks an owner twice. An owner whose call
-failed for a temporary reason is retried by reruns until the postmortem's deadline (by default the next
-weekly run; pipeline/retry.py): before it the stage stops with exit 75 and keeps the reflections it got,
-after it the reflection is stored as missing, with InputsMissing naming the account. record: the
-postmortem itself, written once per week with its completion marker (then projected into
-`week_summaries` by the caller). Once the postmortem is written, every stage loads it.
+gather: per account, what the week did to it, its frozen trade and each frozen indicator against its
+threshold. reflect (workflows/postmortem_reflect.py): each owner's short reflection, stored once on the week's
+reflections stream before anything else, so a rerun after a crash never asks an owner twice. An owner whose
+call failed for a temporary reason is retried by reruns until the postmortem's deadline (by default the next
+weekly run; pipeline/retry.py): before it the stage stops with exit 75 and keeps the reflections it got, after
+it the reflection is stored as missing, with InputsMissing naming the account. record: the postmortem itself,
+written once per week with its completion marker (then projected into `week_summaries` by the caller). Once
+the postmortem is written, every stage loads it.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from llmtrade.agents import postmortem_writer
 from llmtrade.brokers.fills import observe, record_new_fills
 from llmtrade.brokers.reconcile import look_now
 from llmtrade.config.models import BENCHMARK, AccountRole
@@ -26,23 +25,19 @@ from llmtrade.domain.checkpoints import (
     IndicatorOutcome,
     Postmortem,
     PostmortemAnswer,
-    PostmortemReflected,
     PostmortemWritten,
 )
 from llmtrade.domain.events import EventPayload
 from llmtrade.domain.ledger import split_since
 from llmtrade.domain.research import MarketSnapshotTaken
-from llmtrade.domain.streams import SNAPSHOT, postmortem_reflections_stream, postmortem_stream, week_stream
+from llmtrade.domain.streams import SNAPSHOT, postmortem_stream, week_stream
 from llmtrade.domain.trading import AccountSnapshot
 from llmtrade.errors import LlmtradeError
-from llmtrade.fanout import gather_settled
-from llmtrade.llm.gateway import CallSite
 from llmtrade.market.ended_prices import ended_last_bars, held_ended, last_close_note, last_closes
 from llmtrade.market.held_prices import closes_with_held, held_closes
 from llmtrade.market.snapshot import weekly_run_on
 from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.pipeline.frozen import once
-from llmtrade.pipeline.retry import asked_with, settle
 from llmtrade.storage.projections import week_start_valued
 from llmtrade.storage.resets import recorded_resets
 from llmtrade.storage.splits import recorded_splits
@@ -266,99 +261,6 @@ class GatherStage:
         if missing := [s for s in symbols if s not in prices]:
             prices |= last_closes(ended_last_bars(self.bench.market, missing, closed_at))  # no bar at all: at its cost
         return prices, closed_at
-
-
-class ReflectStage:
-    name = "reflect"
-    reads = (DRAFTS,)
-    writes = (REFLECTIONS,)
-    overlaps = False
-
-    def __init__(self, bench: Workbench):
-        self.bench = bench
-
-    async def run(self, context: PipelineContext) -> PipelineContext:
-        bench = self.bench
-        stored = written(bench)
-        if stored is not None:
-            return context.with_value(REFLECTIONS, {pm.account_id: pm.reflection for pm in stored}).with_loaded(
-                self.name
-            )
-        drafts = [d for d in context.get(DRAFTS) if d.frozen is not None]
-
-        by_account = {d.postmortem.account_id: d for d in drafts}
-
-        async def ask(keys: list[str]) -> tuple[dict[str, PostmortemReflected], dict[str, LlmtradeError]]:
-            # A template failing is that reflection's failure, not a stop: a stopped postmortem held the next weekly
-            # run back, and with it the week's trading (a review).
-            answered, failed = await gather_settled(
-                keys, [self._reflect(by_account[key]) for key in keys], prompt_fails_one=True, hold_on_stop=True
-            )
-            reflected = {a: PostmortemReflected(account_id=a, reflection=answer) for a, answer in answered}
-            return reflected, dict(failed)
-
-        async def build() -> list[EventPayload]:
-            settled = await settle(
-                bench.events,
-                stage=self.name,
-                stream=postmortem_reflections_stream(bench.week_id),
-                keys=list(by_account),
-                answer_type=PostmortemReflected,
-                ask=ask,
-                window=bench.window,
-                week_id=bench.week_id,
-                run_id=bench.run_id,
-                account_of=lambda key: key,
-                basis=lambda: asked_with(
-                    bench.prompts.fingerprint(),
-                    [d.frozen.owner for d in drafts if d.frozen],
-                    bench.gateway.provider_settings(),
-                ),
-            )
-            late = " (still unavailable at the deadline)"
-            return [
-                *settled.answers.values(),
-                *(
-                    PostmortemReflected(account_id=a, reflection=None, error=str(error))
-                    for a, error in settled.failed.items()
-                ),
-                *(
-                    PostmortemReflected(account_id=a, reflection=None, error=f"{error}{late}")
-                    for a, error in settled.missing.items()
-                ),
-                *settled.inputs_missing(self.name),
-            ]
-
-        events, built = await once(
-            bench.events,
-            postmortem_reflections_stream(bench.week_id),
-            build,
-            week_id=bench.week_id,
-            run_id=bench.run_id,
-            account_of=lambda p: getattr(p, "account_id", None),
-        )
-        reflected = [PostmortemReflected.from_event(e) for e in events if e.type == PostmortemReflected.event_type()]
-        result = context.with_value(REFLECTIONS, {r.account_id: r.reflection for r in reflected})
-        return result if built else result.with_loaded(self.name)
-
-    async def _reflect(self, draft: Draft) -> PostmortemAnswer:
-        bench, pm, frozen = self.bench, draft.postmortem, draft.frozen
-        assert frozen is not None  # only owned trades are reflected on
-        site = CallSite(
-            role=postmortem_writer.ROLE, run_id=bench.run_id, week_id=bench.week_id, account_id=pm.account_id
-        )
-        return await postmortem_writer.reflect(
-            bench.gateway,
-            bench.prompts,
-            frozen.owner,
-            instrument=frozen.instrument,
-            direction=frozen.direction,
-            thesis=frozen.thesis,
-            week_return=pm.week_return,
-            instrument_return=pm.instrument_return,
-            indicators=pm.indicators,
-            site=site,
-        )
 
 
 class RecordStage:
