@@ -135,7 +135,7 @@ class _EndedInTime(multiprocessing.context.SpawnProcess):
     A ProcessPoolExecutor that finds one of its processes dead (killed, out of memory) ends the others with
     `terminate` (SIGTERM) and, from Python 3.12 on, joins them under the executor's lock without sending them the
     end-of-work marker it sends on a shutdown (CPython's `_terminate_broken`): a sweep worker waiting for work
-    ignores SIGTERM (sweep/executors.py `_idle`: a stop sent to the group is the driver's to answer), so the join
+    ignores SIGTERM (sweep/pool_worker.py `_idle`: a stop sent to the group is the driver's to answer), so the join
     never returned, and the next `submit` (the lost run's retry on a fresh pool) waited for the lock for good. Found
     running the suite on Python 3.12 (tests/test_sweep_kill.py hung); 3.11 sends the marker, so the worker ended.
     SIGTERM is still sent first, so a busy worker stops its run as it does on a stop; one still there after

@@ -10,7 +10,7 @@ The unit of work is a whole run (sweep/work.py `run`). What every run needs (`Sh
 folder, prices) is shipped to each worker once: the process pool's initializer, one `ray.put` whose
 reference every task receives. Runs return their outcome, never raise, so the order in which they finish
 changes nothing the driver records about them (it records each outcome as it comes; the leaderboard is
-built in plan order).
+built in plan order). What a pool worker process runs is sweep/pool_worker.py.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import logging
 import os
 import signal
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -28,15 +27,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from llmtrade.errors import TemporaryError, UsageError
 from llmtrade.exits import TEMPORARY
-from llmtrade.stops import signals_held, stops_answered_for_good
+from llmtrade.stops import signals_held
+from llmtrade.sweep.pool_worker import initialise, run_in_pool
 from llmtrade.sweep.work import RunOutcome, RunTask, Shared, run
-from llmtrade.worker_process import (
-    spawn_context,
-    spawning,
-    stopped_while_starting,
-    stops_unblocked,
-    without_library_warnings,
-)
+from llmtrade.worker_process import spawn_context, spawning
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ProcessPoolExecutor
@@ -88,81 +82,6 @@ class SerialExecutor:
         return None
 
 
-_worker_shared: Shared | None = None
-
-
-def _initialise(shared: Shared) -> None:
-    """A pool process's start: keep what every run needs, shipped once (not with every task); the libraries' warnings
-    kept off the terminal (worker_process.without_library_warnings); Ctrl-C and SIGTERM answered as in a command."""
-    global _worker_shared
-    _worker_shared = shared
-    without_library_warnings()
-    if stopped_while_starting():  # the sweep is being stopped (the group's Ctrl-C): this worker runs nothing
-        os._exit(0)
-    stops_answered_for_good()  # a SIGTERM to the group stops the worker's run as Ctrl-C does, each said once
-    _ANSWERS.update({s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)})
-    _idle()
-    stops_unblocked()  # blocked from its start (`_submit`): a Ctrl-C while it imported printed its traceback
-    threading.Thread(target=_watch_the_driver, args=(os.getppid(),), name="driver-watch", daemon=True).start()
-
-
-# Set while a pool worker runs a task (`_running_a_task`): what its watch of the driver stops when the driver is gone.
-_BUSY = threading.Event()
-# How often a pool worker looks whether its driver is still there, and how long it gives its run to stop once not.
-_WATCH = 0.5
-_ORPHANED_STOP = 60.0
-
-
-def _watch_the_driver(driver: int) -> None:
-    """A pool worker's watch of the driver (its parent): once gone, the worker ends, its run first stopped as on
-    SIGTERM (its finished weeks kept). A driver killed alone (`kill -9`, the OOM killer, a systemd SIGKILL of the
-    main process) left its workers running their backtests with no one to record them, each writing its books beside
-    the rerun (whose run of it then failed, "in use by another process"), and an idle one waiting for work for ever.
-    Its parent's id changes when it dies (to init's, or a subreaper's)."""
-    while os.getppid() == driver:
-        time.sleep(_WATCH)
-    if _BUSY.is_set():
-        # To the main thread itself, where the run is and the handler is answered (`_running_a_task`): sent to the
-        # process, it may land on this thread, and the main thread's wait (a query's) went on unbroken.
-        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGTERM)
-        deadline = time.monotonic() + _ORPHANED_STOP
-        while _BUSY.is_set() and time.monotonic() < deadline:
-            time.sleep(0.1)
-    os._exit(0)
-
-
-# The worker's answers to Ctrl-C and SIGTERM while it runs a task (`stops_answered_for_good`'s).
-_ANSWERS: dict[int, Any] = {}
-
-
-def _idle() -> None:
-    """Waiting for work, a worker ignores Ctrl-C and SIGTERM: the pool's shutdown ends it, or, a pool broken by a
-    worker's death, its `terminate` (worker_process.spawn_context). Raised there, the stop killed it with a traceback
-    (concurrent.futures' wait for work does not catch it)."""
-    for signum in _ANSWERS:
-        signal.signal(signum, signal.SIG_IGN)
-
-
-@contextlib.contextmanager
-def _running_a_task() -> Iterator[None]:
-    """Within the block, Ctrl-C and SIGTERM stop the worker's run, as a command's (`_ANSWERS`)."""
-    for signum, handler in _ANSWERS.items():
-        signal.signal(signum, handler)
-    _BUSY.set()
-    try:
-        yield
-    finally:
-        _BUSY.clear()
-        _idle()
-
-
-def _run_in_pool(task: RunTask) -> RunOutcome:
-    if _worker_shared is None:
-        raise RuntimeError("a sweep worker ran a task before its initializer")
-    with _running_a_task():
-        return run(task, _worker_shared)
-
-
 class LocalExecutor:
     """A pool of `workers` spawned processes on this machine.
 
@@ -187,7 +106,7 @@ class LocalExecutor:
         return ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=spawn_context(),
-            initializer=_initialise,
+            initializer=initialise,
             initargs=(self._shared,),
         )
 
@@ -198,11 +117,11 @@ class LocalExecutor:
         # spawn (worker_process.spawning).
         with spawning() as spawned:
             try:
-                return self._pool.submit(_run_in_pool, task)
+                return self._pool.submit(run_in_pool, task)
             except BrokenProcessPool:  # a worker died in an earlier batch: the pool is gone, start another
                 self._pool.shutdown(wait=True, cancel_futures=True)
                 self._pool = self._open()
-                return self._pool.submit(_run_in_pool, task)
+                return self._pool.submit(run_in_pool, task)
             finally:
                 self._workers.update(spawned())
 
@@ -248,7 +167,7 @@ class LocalExecutor:
         busy = wait(running, timeout=_GRACE).not_done if running else set()
         if not busy:
             return
-        for process in self._workers:  # an idle one ignores it (`_running_a_task`)
+        for process in self._workers:  # an idle one ignores it (sweep/pool_worker.py `running_a_task`)
             if process.is_alive() and process.pid is not None:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(process.pid, signal.SIGTERM)
