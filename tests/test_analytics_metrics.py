@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from llmtrade.analytics import metrics
+from llmtrade.analytics import metrics, sharpe_odds
 
 UP_DOWN_UP = [100.0, 110.0, 99.0, 108.9]  # returns +10%, -10%, +10%
 N = NormalDist()
@@ -40,12 +40,12 @@ def test_sharpe_sortino_and_volatility_of_up_down_up_by_hand() -> None:
 
 def test_skew_kurtosis_and_psr_of_up_down_up_by_hand() -> None:
     returns = metrics.daily_returns(UP_DOWN_UP)
-    skew, kurt = metrics.moments(returns) or (None, None)
+    skew, kurt = sharpe_odds.moments(returns) or (None, None)
     assert skew == pytest.approx(-1 / math.sqrt(2))
     assert kurt == pytest.approx(1.5)
     sr = 1 / (2 * math.sqrt(3))
     expected = N.cdf(sr * math.sqrt(2) / math.sqrt(1 + sr / math.sqrt(2) + 0.5 / 4 * sr * sr))
-    assert metrics.probabilistic_sharpe(returns) == pytest.approx(expected)
+    assert sharpe_odds.probabilistic_sharpe(returns) == pytest.approx(expected)
     assert expected == pytest.approx(0.6445, abs=1e-4)
 
 
@@ -68,9 +68,9 @@ def test_calmar_is_cagr_over_max_drawdown() -> None:
 def test_expected_max_sharpe_by_hand() -> None:
     gamma = 0.5772156649015329
     expected = (1 - gamma) * N.inv_cdf(1 - 1 / 10) + gamma * N.inv_cdf(1 - 1 / (10 * math.e))
-    assert metrics.expected_max_sharpe(10, 1.0) == pytest.approx(expected)
-    assert metrics.expected_max_sharpe(10, 0.04) == pytest.approx(0.2 * expected)
-    assert metrics.expected_max_sharpe(1, 0.04) == 0.0
+    assert sharpe_odds.expected_max_sharpe(10, 1.0) == pytest.approx(expected)
+    assert sharpe_odds.expected_max_sharpe(10, 0.04) == pytest.approx(0.2 * expected)
+    assert sharpe_odds.expected_max_sharpe(1, 0.04) == 0.0
 
 
 def test_mean_excess_is_annualised_mean_daily_difference() -> None:
@@ -123,10 +123,10 @@ def test_metrics_agree_with_an_independent_implementation(seed: int) -> None:
     assert metrics.sharpe(returns) == pytest.approx(plain["sharpe"], rel=1e-9)
     assert metrics.sortino(returns) == pytest.approx(plain["sortino"], rel=1e-9)
     assert metrics.volatility(returns) == pytest.approx(plain["volatility"], rel=1e-9)
-    assert metrics.probabilistic_sharpe(returns) == pytest.approx(plain["psr"], rel=1e-9)
-    assert metrics.deflated_sharpe(returns, 6, 0.002) == pytest.approx(plain["dsr"], rel=1e-9)
-    assert metrics.min_track_record(returns) == pytest.approx(plain["min_trl"], rel=1e-9)
-    skew, kurt = metrics.moments(returns) or (None, None)
+    assert sharpe_odds.probabilistic_sharpe(returns) == pytest.approx(plain["psr"], rel=1e-9)
+    assert sharpe_odds.deflated_sharpe(returns, 6, 0.002) == pytest.approx(plain["dsr"], rel=1e-9)
+    assert sharpe_odds.min_track_record(returns) == pytest.approx(plain["min_trl"], rel=1e-9)
+    skew, kurt = sharpe_odds.moments(returns) or (None, None)
     assert skew == pytest.approx(scipy.stats.skew(returns), rel=1e-9)
     assert kurt == pytest.approx(scipy.stats.kurtosis(returns, fisher=False), rel=1e-9)
 
@@ -135,9 +135,9 @@ def test_min_track_record_is_the_length_at_which_psr_reaches_95_percent() -> Non
     rng = random.Random(5)
     returns = [0.001 + 0.01 * rng.gauss(0, 1) for _ in range(200)]
     sr = metrics.session_sharpe(returns)
-    skew, kurt = metrics.moments(returns) or (0.0, 0.0)
+    skew, kurt = sharpe_odds.moments(returns) or (0.0, 0.0)
     assert sr is not None and sr > 0
-    length = metrics.min_track_record(returns)
+    length = sharpe_odds.min_track_record(returns)
     assert length is not None
     at_length = N.cdf(sr * math.sqrt(length - 1) / math.sqrt(1 - skew * sr + (kurt - 1) / 4 * sr**2))
     assert at_length == pytest.approx(0.95)
@@ -146,11 +146,11 @@ def test_min_track_record_is_the_length_at_which_psr_reaches_95_percent() -> Non
 def test_deflation_lowers_the_psr_and_more_trials_lower_it_further() -> None:
     rng = random.Random(9)
     returns = [0.001 + 0.01 * rng.gauss(0, 1) for _ in range(250)]
-    psr = metrics.probabilistic_sharpe(returns)
-    few, many = metrics.deflated_sharpe(returns, 3, 0.001), metrics.deflated_sharpe(returns, 100, 0.001)
+    psr = sharpe_odds.probabilistic_sharpe(returns)
+    few, many = sharpe_odds.deflated_sharpe(returns, 3, 0.001), sharpe_odds.deflated_sharpe(returns, 100, 0.001)
     assert psr is not None and few is not None and many is not None
     assert many < few < psr
-    assert metrics.deflated_sharpe(returns, 5, None) is None
+    assert sharpe_odds.deflated_sharpe(returns, 5, None) is None
 
 
 # ---------------------------------------------------------------- bootstrap
@@ -247,10 +247,10 @@ def test_degenerate_series_give_none_never_nan_inf_or_an_exception(equity: list[
         metrics.sharpe(returns),
         metrics.session_sharpe(returns),
         metrics.sortino(returns),
-        metrics.probabilistic_sharpe(returns),
-        metrics.deflated_sharpe(returns, 5, 0.01),
-        metrics.min_track_record(returns),
-        metrics.moments(returns),
+        sharpe_odds.probabilistic_sharpe(returns),
+        sharpe_odds.deflated_sharpe(returns, 5, 0.01),
+        sharpe_odds.min_track_record(returns),
+        sharpe_odds.moments(returns),
     ]
     assert values == [None] * len(values)
     interval = metrics.sharpe_interval(returns)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from llmtrade.analytics import metrics
+from llmtrade.analytics import metrics, sharpe_odds
 from llmtrade.analytics.records import Leaderboard
 from llmtrade.app.container import Container
 from llmtrade.app.cutoff_periods import RULES_ONLY, SYNTHETIC_ONLY
@@ -516,7 +516,7 @@ def test_an_account_added_late_counts_in_the_dsrs_spread_with_its_own_sessions_s
     variance = sum((v - sum(known) / len(known)) ** 2 for v in known) / (len(known) - 1)
     acct_1 = next(s for s in board.standings if s.name == "acct_1")
     returns = metrics.daily_returns(curves["acct_1"].equity)
-    assert acct_1.dsr == pytest.approx(metrics.deflated_sharpe(returns, board.trials, variance), rel=1e-9)
+    assert acct_1.dsr == pytest.approx(sharpe_odds.deflated_sharpe(returns, board.trials, variance), rel=1e-9)
 
 
 def test_an_account_added_after_the_books_began_is_ranked_over_its_own_sessions_in_each_cutoff_period(

@@ -35,7 +35,7 @@ def test_the_statistics_import_no_scipy() -> None:
     # A backtest's process imported scipy.special (0.25 CPU seconds, on its own core) for three numbers.
     code = (
         "import sys\n"
-        "from llmtrade.analytics import metrics as m\n"
+        "from llmtrade.analytics import sharpe_odds as m\n"
         "r = [0.01, -0.02, 0.015, 0.003, -0.004] * 12\n"
         "assert m.probabilistic_sharpe(r) is not None and m.min_track_record(r) is not None\n"
         "assert m.expected_max_sharpe(5, 0.01) > 0 and m.deflated_sharpe(r, 5, 0.01) is not None\n"

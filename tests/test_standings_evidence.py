@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from llmtrade.analytics import curves, metrics
+from llmtrade.analytics import curves, metrics, sharpe_odds
 from llmtrade.analytics.records import Curve, CurveKind, Leaderboard
 from llmtrade.analytics.standings import more_weeks, standings
 from llmtrade.domain.events import NewEvent, StoredEvent
@@ -47,7 +47,7 @@ def test_one_week_of_rising_sessions_claims_no_probability_and_no_weeks_needed()
     a, b = _rising("acct_1", week), _rising("acct_2", [r / 2 for r in reversed(week)])
     rows = {r.name: r for r in standings([a, b], trials=2, trial_names={"acct_1", "acct_2"})}
     row = rows["acct_1"]
-    assert metrics.probabilistic_sharpe(week) > 0.9999  # what the row showed before
+    assert sharpe_odds.probabilistic_sharpe(week) > 0.9999  # what the row showed before
     assert metrics.sharpe(week) is not None and metrics.sharpe(week) > 10  # and a Sharpe ratio of a week
     assert (row.sharpe.estimate, row.sharpe.low, row.sharpe.high, row.sortino, row.calmar) == (None,) * 5
     assert (row.psr, row.dsr, row.weeks_needed, row.weeks_more) == (None, None, None, None)
@@ -177,7 +177,7 @@ def test_an_account_a_one_sided_test_would_call_told_apart_still_needs_weeks_whi
     mu = 1.8 / math.sqrt(199) * sigma
     track = _rising("acct_1", [float(mu + sigma * z) for z in noise])
     returns = metrics.daily_returns(track.curve.equity)
-    assert metrics.min_track_record(returns, level=0.95) < 200 < metrics.min_track_record(returns, level=0.975)
+    assert sharpe_odds.min_track_record(returns, level=0.95) < 200 < sharpe_odds.min_track_record(returns, level=0.975)
     row = standings([track], trials=1, trial_names={"acct_1"})[0]
     assert row.weeks == 40.0 and row.weeks_more is not None and row.weeks_more > 0
     assert row.sharpe.low is not None and row.sharpe.low < 0 < row.sharpe.high  # its interval: not told apart yet
@@ -191,8 +191,8 @@ def test_one_trial_is_not_deflated_its_dsr_is_its_psr() -> None:
     rows = {r.name: r for r in standings([_rising("acct_1", steps)], trials=1, trial_names={"acct_1"})}
     assert rows["acct_1"].psr is not None and rows["acct_1"].dsr == rows["acct_1"].psr
     returns = metrics.daily_returns(_rising("acct_1", steps).curve.equity)
-    assert metrics.deflated_sharpe(returns, 1, None) == metrics.probabilistic_sharpe(returns)
-    assert metrics.deflated_sharpe(returns, 2, None) is None  # two trials: their spread is needed, and unknown here
+    assert sharpe_odds.deflated_sharpe(returns, 1, None) == sharpe_odds.probabilistic_sharpe(returns)
+    assert sharpe_odds.deflated_sharpe(returns, 2, None) is None  # two trials: their spread is needed, and unknown here
 
 
 def test_a_dsr_left_n_a_for_want_of_a_second_trials_sharpe_ratio_is_said() -> None:
@@ -231,7 +231,7 @@ def test_a_trial_wiped_out_still_counts_in_the_spread_the_dsr_deflates_by() -> N
     ]
     variance = float(np.var(sharpes, ddof=1))
     returns = metrics.daily_returns(a.curve.equity)
-    assert rows["acct_1"].dsr == pytest.approx(metrics.deflated_sharpe(returns, 3, variance), rel=1e-12)
+    assert rows["acct_1"].dsr == pytest.approx(sharpe_odds.deflated_sharpe(returns, 3, variance), rel=1e-12)
     assert rows["acct_2"].sessions == 0 and rows["acct_2"].sharpe.estimate is None and rows["acct_2"].dsr is None
     from llmtrade.analytics.standings import wiped_note
 
@@ -242,7 +242,7 @@ def test_a_trial_wiped_out_still_counts_in_the_spread_the_dsr_deflates_by() -> N
     board = sweep_leaderboard("s", ["only"], 2, {"only": _finished("only", [a, _track("acct_2", wiped.curve.equity)])})
     two = float(np.var(sharpes[:2], ddof=1))
     dsr = {row.account: row.standing.dsr for row in board.rows}
-    assert dsr["acct_1"] == pytest.approx(metrics.deflated_sharpe(returns, 2, two), rel=1e-12)
+    assert dsr["acct_1"] == pytest.approx(sharpe_odds.deflated_sharpe(returns, 2, two), rel=1e-12)
 
 
 def test_a_sharpe_ratio_shown_without_its_interval_is_said_why() -> None:
@@ -289,7 +289,7 @@ def test_a_trial_of_too_few_returns_for_a_ratio_is_left_out_of_the_dsrs_spread()
     sharpes = [statistics_sharpe(metrics.daily_returns(t.curve.equity)) for t in (a, b)]
     variance = float(np.var(sharpes, ddof=1))
     for track in (a, b):
-        expected = metrics.deflated_sharpe(metrics.daily_returns(track.curve.equity), 3, variance)
+        expected = sharpe_odds.deflated_sharpe(metrics.daily_returns(track.curve.equity), 3, variance)
         assert rows[track.curve.name].dsr == pytest.approx(expected, rel=1e-12)
     week = [0.010, 0.012, -0.008, 0.011, 0.009]
     month = (0.001 + 0.01 * rng.standard_normal(40)).tolist()
@@ -300,5 +300,5 @@ def test_a_trial_of_too_few_returns_for_a_ratio_is_left_out_of_the_dsrs_spread()
     spread = [statistics_sharpe(metrics.daily_returns(curves[name].equity)) for name in ("acct_1", "acct_2")]
     returns = metrics.daily_returns(curves["acct_1"].equity)
     dsr = {(row.backtest, row.account): row.standing.dsr for row in board.rows}
-    expected = metrics.deflated_sharpe(returns, 4, float(np.var(spread, ddof=1)))
+    expected = sharpe_odds.deflated_sharpe(returns, 4, float(np.var(spread, ddof=1)))
     assert dsr[("long", "acct_1")] == pytest.approx(expected, rel=1e-12)

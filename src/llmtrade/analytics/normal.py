@@ -1,6 +1,6 @@
-"""The standard normal distribution the statistics use (analytics/metrics.py: PSR, the deflated Sharpe, the minimum
-track record), from the standard library: the CDF as 0.5 erfc(-x / sqrt 2), accurate in both tails (1 + erf cancels
-in the lower one), and the quantile as statistics.NormalDist's inv_cdf (Wichura 1988, AS241). They agree with
+"""The standard normal distribution the statistics use (analytics/sharpe_odds.py: PSR, the deflated Sharpe, the minimum
+track record), from the standard library: the CDF as 0.5 erfc(-x / sqrt 2), accurate in both tails (1 + erf cancels in
+the lower one), and the quantile as statistics.NormalDist's inv_cdf (Wichura 1988, AS241). They agree with
 scipy.special's ndtr and ndtri to within 2e-14 and 1e-13, relative (tests/test_metrics_normal.py); a backtest's
 process no longer imports scipy (0.25 CPU seconds) for three numbers. Student's t quantile (the bootstrap intervals'
 widening, analytics/expanded.py) is solved here from its density too, for the same reason."""

@@ -31,7 +31,7 @@ import statistics
 from collections.abc import Collection, Mapping, Sequence
 from datetime import date
 
-from llmtrade.analytics import metrics
+from llmtrade.analytics import metrics, sharpe_odds
 from llmtrade.analytics.curves import FLAT, SPY, Track
 from llmtrade.analytics.records import Curve, Interval, Standing
 
@@ -95,7 +95,7 @@ def standing(
     depth, length = metrics.max_drawdown(equity)
     # Too few returns for the asymptotics PSR, DSR and MinTRL rest on: n/a (see the module docstring).
     evidence = n >= metrics.MIN_RETURNS_FOR_INTERVAL
-    min_trl = metrics.min_track_record(returns, level=TELL_APART) if evidence else None
+    min_trl = sharpe_odds.min_track_record(returns, level=TELL_APART) if evidence else None
     needed = None if min_trl is None else min_trl / SESSIONS_PER_WEEK
     after_start = curve.gross_exposure[1:]
     ratios = n >= metrics.MIN_RETURNS_FOR_RATIO  # every annualised figure: see the module docstring
@@ -120,7 +120,7 @@ def standing(
         costs_usd=track.costs,
         excess_vs_flat=_excess(returns, flat) if ratios else hidden,
         excess_vs_spy=_excess(returns, spy) if ratios else hidden,
-        psr=metrics.probabilistic_sharpe(returns) if evidence else None,
+        psr=sharpe_odds.probabilistic_sharpe(returns) if evidence else None,
         dsr=deflated(returns, trials, sharpe_variance) if trial else None,
         weeks_needed=needed,
         weeks_more=None if needed is None else more_weeks(needed, n / SESSIONS_PER_WEEK),
@@ -283,11 +283,11 @@ def more_weeks(needed: float, weeks: float) -> float:
 
 
 def deflated(returns: Sequence[float], trials: int, sharpe_variance: float | None) -> float | None:
-    """`metrics.deflated_sharpe` of a row's daily returns, None (n/a) under `metrics.MIN_RETURNS_FOR_INTERVAL` of
+    """`sharpe_odds.deflated_sharpe` of a row's daily returns, None (n/a) under `metrics.MIN_RETURNS_FOR_INTERVAL` of
     them (see the module docstring): the one DSR of a leaderboard's and a sweep's rows."""
     if len(returns) < metrics.MIN_RETURNS_FOR_INTERVAL:
         return None
-    return metrics.deflated_sharpe(returns, trials, sharpe_variance)
+    return sharpe_odds.deflated_sharpe(returns, trials, sharpe_variance)
 
 
 def turnover(bought_usd: float, sold_usd: float, equity: Sequence[float]) -> float | None:
