@@ -95,7 +95,7 @@ def dump(folder: Path, name: str, result: object, settings: Settings) -> None:
 
 
 class Meter:
-    """Benchmark-only instruments: CPU seconds per job kind (around app/backtest.py's `_step`) and the
+    """Benchmark-only instruments: CPU seconds per job kind (around app/backtest_steps.py's `step`) and the
     statements sent to PostgreSQL (every cursor execute, executemany and COPY, and BEGIN + COMMIT of every
     explicit transaction), so a figure can say where the time goes and how many round trips a week costs."""
 
@@ -112,7 +112,7 @@ class Meter:
         self.counts: dict[str, Counter[str]] = {}
         self.models: dict[str, Counter[str]] = {}
         meter = self
-        step = loop._step
+        step = loop.step
 
         def timed_step(app: object, job: object, **kw: object) -> None:
             tick = time.process_time()
@@ -123,7 +123,7 @@ class Meter:
                 meter.cpu[job.kind.value] += time.process_time() - tick  # type: ignore[attr-defined]
                 meter.kind = "outside"
 
-        loop._step = timed_step  # type: ignore[assignment]
+        loop.step = timed_step  # type: ignore[assignment]
         # Discovery runs beside the jobs (app/backtest_discovery.py): its CPU under its own kind.
         from llmtrade.app.backtest_discovery import KIND, BacktestDiscovery
 

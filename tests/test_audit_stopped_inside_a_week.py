@@ -46,17 +46,17 @@ def test_a_backtest_stopped_inside_an_audited_week_counts_no_week_not_done_and_c
     _write(folder, history(SECOND + timedelta(days=10)))
     settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(tmp_path))
     spec = BacktestSpec(name=name, first=WEEK, last=SECOND, offline=True, replay=False, csv=folder, audit=2)
-    real = backtest_loop._step
+    real = backtest_loop.step
 
     def stopped_at_noon(app: BacktestContainer, job: Job, **kw: Any) -> None:
         if (job.week_id, job.kind, job.time, app.clock.now().date()) == (SECOND, JobKind.CHECKPOINT, "12:00", SECOND):
             raise KeyboardInterrupt  # Ctrl-C: the week's weekly run and 09:00 checkpoint are stored
         real(app, job, **kw)
 
-    monkeypatch.setattr(backtest_loop, "_step", stopped_at_noon)
+    monkeypatch.setattr(backtest_loop, "step", stopped_at_noon)
     with pytest.raises(KeyboardInterrupt):
         backtest(settings, load_config(None), None, spec, say=lambda _t: None)
-    monkeypatch.setattr(backtest_loop, "_step", real)
+    monkeypatch.setattr(backtest_loop, "step", real)
 
     note = _note(settings, name)
     # One week done, and audited; the second's weekly run passed too, and is said apart: the week is not done.
@@ -102,17 +102,17 @@ def test_a_leak_at_a_checkpoint_the_audited_week_was_stopped_at_is_caught_by_the
     settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(tmp_path))
     spec = BacktestSpec(name=name, first=WEEK, last=WEEK, offline=True, replay=False, csv=folder, audit=1)
     price_at_the_close(monkeypatch)
-    real = backtest_loop._step
+    real = backtest_loop.step
 
     def missed_at_noon(app: BacktestContainer, job: Job, **kw: Any) -> None:
         if (job.kind, job.time, app.clock.now().date()) == (JobKind.CHECKPOINT, "12:00", WEEK):
             raise TemporaryError("the replay cache lacks that answer")  # the real checkpoint's miss, in its place
         real(app, job, **kw)
 
-    monkeypatch.setattr(backtest_loop, "_step", missed_at_noon)
+    monkeypatch.setattr(backtest_loop, "step", missed_at_noon)
     with pytest.raises(TemporaryError):
         backtest(settings, load_config(None), None, spec, say=lambda _t: None)
-    monkeypatch.setattr(backtest_loop, "_step", real)
+    monkeypatch.setattr(backtest_loop, "step", real)
 
     with pytest.raises(OperationalError) as caught:
         backtest(settings, load_config(None), None, spec, say=lambda _t: None)
@@ -128,17 +128,17 @@ def test_a_week_stopped_after_its_last_checkpoint_is_not_said_to_have_checkpoint
     _write(folder, history(WEEK + timedelta(days=14)))
     settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(tmp_path))
     spec = BacktestSpec(name=name, first=WEEK, last=WEEK, offline=True, replay=False, csv=folder, audit=1)
-    real = backtest_loop._step
+    real = backtest_loop.step
 
     def stopped_at_the_postmortem(app: BacktestContainer, job: Job, **kw: Any) -> None:
         if job.kind is JobKind.POSTMORTEM:
             raise KeyboardInterrupt
         real(app, job, **kw)
 
-    monkeypatch.setattr(backtest_loop, "_step", stopped_at_the_postmortem)
+    monkeypatch.setattr(backtest_loop, "step", stopped_at_the_postmortem)
     with pytest.raises(KeyboardInterrupt):
         backtest(settings, load_config(None), None, spec, say=lambda _t: None)
-    monkeypatch.setattr(backtest_loop, "_step", real)
+    monkeypatch.setattr(backtest_loop, "step", real)
     said: list[str] = []
     backtest(settings, load_config(None), None, spec, say=said.append)
     assert not [s for s in said if "left are audited now" in s or "left is audited now" in s], said
@@ -160,17 +160,17 @@ def test_a_leak_in_the_postmortem_of_a_week_stopped_before_it_is_caught_by_the_r
     _write(folder, history(WEEK + timedelta(days=14)))
     settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(tmp_path))
     spec = BacktestSpec(name=name, first=WEEK, last=WEEK, offline=True, replay=False, csv=folder, audit=1)
-    real = backtest_loop._step
+    real = backtest_loop.step
 
     def stopped_at_the_postmortem(app: BacktestContainer, job: Job, **kw: Any) -> None:
         if job.kind is JobKind.POSTMORTEM:
             raise KeyboardInterrupt
         real(app, job, **kw)
 
-    monkeypatch.setattr(backtest_loop, "_step", stopped_at_the_postmortem)
+    monkeypatch.setattr(backtest_loop, "step", stopped_at_the_postmortem)
     with pytest.raises(KeyboardInterrupt):
         backtest(settings, load_config(None), None, spec, say=lambda _t: None)
-    monkeypatch.setattr(backtest_loop, "_step", real)
+    monkeypatch.setattr(backtest_loop, "step", real)
     postmortem_priced_a_day_ahead(monkeypatch)
     with pytest.raises(OperationalError) as caught:
         backtest(settings, load_config(None), None, spec, say=lambda _t: None)

@@ -23,7 +23,7 @@ import pytest
 from typer.testing import CliRunner
 
 from llmtrade.app import backtest as backtest_module
-from llmtrade.app import backtest_paths
+from llmtrade.app import backtest_paths, backtest_steps
 from llmtrade.app.backtest import BacktestSpec, backtest
 from llmtrade.app.backtest_inputs import Progress
 from llmtrade.app.backtest_process import STARTUP_FROZEN
@@ -408,7 +408,7 @@ def test_ctrl_c_says_where_the_backtest_stopped(cli_env: dict[str, str], monkeyp
     def interrupted(*args: Any, **kwargs: Any) -> Any:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(backtest_module, "checkpoint", interrupted)
+    monkeypatch.setattr(backtest_steps, "checkpoint", interrupted)
     name = _unique()
     result = runner.invoke(cli, ["backtest", "--from", "2026-01-07", "--to", "2026-01-14", "--offline", "--name", name])
     assert result.exit_code == 130, result.output
@@ -466,7 +466,7 @@ def test_a_killed_backtest_resumes_where_it_stopped_without_a_week_or_an_order_t
     books: Books, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, pg_admin_url: str
 ) -> None:
     name = _unique()
-    real = backtest_module.checkpoint
+    real = backtest_steps.checkpoint
     calls = {"n": 0}
 
     def killed_on_the_25th(*args: Any, **kwargs: Any) -> Any:
@@ -475,7 +475,7 @@ def test_a_killed_backtest_resumes_where_it_stopped_without_a_week_or_an_order_t
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(backtest_module, "checkpoint", killed_on_the_25th)
+    monkeypatch.setattr(backtest_steps, "checkpoint", killed_on_the_25th)
     with pytest.raises(KeyboardInterrupt) as stopped:
         _run(books.live_url, tmp_path, name)
     # Where it stopped, for the one line the command prints (it said only "interrupted (Ctrl-C)").
@@ -484,7 +484,7 @@ def test_a_killed_backtest_resumes_where_it_stopped_without_a_week_or_an_order_t
     assert where.endswith("(weeks done: 1 of 2).")
     url = _url(pg_admin_url, backtest_database(name))
     assert [p["week_id"] for p in _events(url, "BacktestWeekDone")] == [str(FIRST)]
-    monkeypatch.setattr(backtest_module, "checkpoint", real)
+    monkeypatch.setattr(backtest_steps, "checkpoint", real)
     # Its leaderboard and report say the books stop short (found killing a 2024 backtest at week 6: both showed
     # 5.8 weeks of figures with nothing to tell them from a finished backtest's).
     monkeypatch.setenv("DATABASE_URL", books.live_url)

@@ -136,7 +136,7 @@ def test_a_start_killed_before_its_first_job_is_replaced_by_one_on_other_prices(
         assert stored == ["BacktestStarted", "BacktestConfigRecorded"] and cached is not None and cached[0] > 0
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(backtest_module, "_start_discovery", killed)  # the step after the prefetch
+    monkeypatch.setattr(backtest_module, "discovery_started", killed)  # the step after the prefetch
     with pytest.raises(KeyboardInterrupt):
         _run(database_url, tmp_path, name, folder)
     monkeypatch.undo()

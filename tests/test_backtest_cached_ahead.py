@@ -35,14 +35,14 @@ def _run(database_url: str, home: Path, name: str, folder: Path, said: list[str]
 
 
 def _killed_midweek(database_url: str, home: Path, name: str, folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    step = backtest_module._step
+    step = backtest_module.step
 
     def killed_at(app: Any, job: Any, **kwargs: Any) -> None:
         if job.at >= KILLED_AT:
             raise KeyboardInterrupt
         step(app, job, **kwargs)
 
-    monkeypatch.setattr(backtest_module, "_step", killed_at)
+    monkeypatch.setattr(backtest_module, "step", killed_at)
     with pytest.raises(KeyboardInterrupt):
         _run(database_url, home, name, folder)
     monkeypatch.undo()

@@ -84,7 +84,7 @@ def test_ctrl_c_while_a_weeks_flush_is_in_flight_leaves_that_week_whole_and_a_re
     uninterrupted = _run(live_url, tmp_path, _unique(), audit=0)
     name = _unique()
     real = sole_writer.write
-    real_step = backtest_loop._step
+    real_step = backtest_loop.step
     interrupted: list[str] = []
     second_week = threading.Event()
 
@@ -105,14 +105,14 @@ def test_ctrl_c_while_a_weeks_flush_is_in_flight_leaves_that_week_whole_and_a_re
             time.sleep(0.5)
         real(conn, held)
 
-    monkeypatch.setattr(backtest_loop, "_step", step)
+    monkeypatch.setattr(backtest_loop, "step", step)
     monkeypatch.setattr(sole_writer, "write", interrupts_while_writing_the_first_week)
     before = set(threading.enumerate())
     with pytest.raises(KeyboardInterrupt):
         _run(live_url, tmp_path, name, audit=0)
     assert interrupted == ["sole-writer-behind"]
     monkeypatch.setattr(sole_writer, "write", real)
-    monkeypatch.setattr(backtest_loop, "_step", real_step)
+    monkeypatch.setattr(backtest_loop, "step", real_step)
     url = _url(pg_admin_url, backtest_database(name))
     # The way out waited for the flush in flight: the first week is whole, the second is not done.
     assert [p["week_id"] for p in _events(url, "BacktestWeekDone")] == [str(FIRST)]

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from llmtrade.app import backtest as backtest_module
+from llmtrade.app import backtest_steps
 from llmtrade.cli import app as cli
 from llmtrade.storage.bulk_load import SOLE_WRITER
 from llmtrade.storage.database import backtest_database
@@ -29,7 +29,7 @@ def stopped_in_its_second_week(database_url: str, tmp_path: Path, monkeypatch: p
     """A new two-week backtest stopped by Ctrl-C at week 2's 2026-01-16 09:00 checkpoint (its 30th job: its 2026-01-14
     and -15 sessions have run); its name. DATABASE_URL is set to `database_url` for the commands that read it."""
     name = _unique()
-    real = backtest_module.checkpoint
+    real = backtest_steps.checkpoint
     calls = {"n": 0}
 
     def interrupted_on_the_30th(*args: Any, **kwargs: Any) -> Any:
@@ -38,10 +38,10 @@ def stopped_in_its_second_week(database_url: str, tmp_path: Path, monkeypatch: p
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(backtest_module, "checkpoint", interrupted_on_the_30th)
+    monkeypatch.setattr(backtest_steps, "checkpoint", interrupted_on_the_30th)
     with pytest.raises(KeyboardInterrupt):
         _run(database_url, tmp_path, name, audit=0)
-    monkeypatch.setattr(backtest_module, "checkpoint", real)
+    monkeypatch.setattr(backtest_steps, "checkpoint", real)
     monkeypatch.setenv("DATABASE_URL", database_url)
     return name
 

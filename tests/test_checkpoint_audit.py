@@ -216,18 +216,18 @@ def test_a_replay_miss_after_its_cut_off_rerun_found_every_answer_says_the_promp
     12:00 checkpoint found every answer in the cache, the real (leaky) checkpoint missed one, and the backtest stopped
     saying the cache lacked it: "run the same command with --live-misses USD ..., or run the range with --offline under
     a new --name", which loses the finding. A miss there is a prompt the run without later data did not ask."""
-    import llmtrade.app.backtest as backtest_loop
+    from llmtrade.app import backtest_steps
     from llmtrade.errors import LlmtradeError, ReplayMiss
     from llmtrade.exits import classify
 
-    real = backtest_loop.checkpoint
+    real = backtest_steps.checkpoint
 
     def missed_at_noon(app: Any, time: str, **kw: Any) -> Any:
         if time == "12:00":
             raise ReplayMiss("--replay: no cached answer for the checkpoint call to m (key 4d56013d266b)")
         return real(app, time, **kw)
 
-    monkeypatch.setattr(backtest_loop, "checkpoint", missed_at_noon)
+    monkeypatch.setattr(backtest_steps, "checkpoint", missed_at_noon)
     with pytest.raises(LlmtradeError) as caught:
         _audited(database_url, tmp_path, folder, _unique())
     failure = classify(caught.value)

@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 import pytest
 
-import llmtrade.app.backtest as backtest_loop
+from llmtrade.app import backtest_steps
 from llmtrade.app.backtest import BacktestSpec, backtest
 from llmtrade.app.backtest_container import BacktestContainer
 from llmtrade.config.loader import load_config
@@ -123,7 +123,7 @@ def test_the_postmortems_dry_run_leaves_no_memory_row_behind(
     """Looked at between the dry run and the real postmortem: what the dry run would have remembered is in its draft
     alone; the memory tables (and the week's summaries) hold nothing of the week's close yet."""
     seen: list[tuple[list[str], int]] = []
-    real = backtest_loop.postmortem
+    real = backtest_steps.postmortem
 
     def looked_at(app: BacktestContainer, *, week: date | None) -> Any:
         draft = app.last_draft
@@ -137,7 +137,7 @@ def test_the_postmortems_dry_run_leaves_no_memory_row_behind(
         seen.append((remembered, rows))
         return real(app, week=week)
 
-    monkeypatch.setattr(backtest_loop, "postmortem", looked_at)
+    monkeypatch.setattr(backtest_steps, "postmortem", looked_at)
     name = _unique()
     _audited(database_url, tmp_path, folder, name)
     [(remembered, rows)] = seen

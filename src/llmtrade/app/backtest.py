@@ -21,21 +21,16 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from contextlib import ExitStack, suppress
-from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 
 from llmtrade.analytics.draws import drawn_apart, import_ahead, start_worker
 from llmtrade.app.backtest_answers import shared_answers
 from llmtrade.app.backtest_audit import not_audited_now, sample
-from llmtrade.app.backtest_audits import KIND as AUDIT
 from llmtrade.app.backtest_audits import Audits, left_inside
 from llmtrade.app.backtest_bridged import refuse_bridged
 from llmtrade.app.backtest_config import record_config
 from llmtrade.app.backtest_container import BacktestContainer
 from llmtrade.app.backtest_delisting import settle_due as settle_delisted
-from llmtrade.app.backtest_discovery import BacktestDiscovery
-from llmtrade.app.backtest_discovery import start as start_discovery
 from llmtrade.app.backtest_history import history_for
 from llmtrade.app.backtest_inputs import (
     HISTORY,
@@ -53,13 +48,12 @@ from llmtrade.app.backtest_process import plain_sigint, weekly_heap
 from llmtrade.app.backtest_resume import check_resume, ran_nothing
 from llmtrade.app.backtest_spec import BacktestSpec
 from llmtrade.app.backtest_start import StartUp
+from llmtrade.app.backtest_steps import Tally, discovery_started, step
 from llmtrade.app.backtest_stops import Whereabouts, settling_step, stops_recorded
 from llmtrade.app.backtest_threads import one_thread_at_a_time
 from llmtrade.app.due_jobs import done_keys
 from llmtrade.app.evaluation_results import BacktestResult, BacktestTiming
-from llmtrade.app.jobs import checkpoint, postmortem, weekly
 from llmtrade.app.memory_queries import rebuild_if_ahead
-from llmtrade.app.results import CheckpointResult, PostmortemResult, Usage, WeeklyResult
 from llmtrade.clock import SteppingClock
 from llmtrade.config.loader import LoadedConfig
 from llmtrade.domain import streams
@@ -72,9 +66,8 @@ from llmtrade.market.csv_quotes import gaps_notice
 from llmtrade.market.providers import provider_names
 from llmtrade.settings import Settings
 from llmtrade.stops import stop_if_terminated
-from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.database import backtest_database
-from llmtrade.workflows.schedule import Job, JobKind, week_jobs
+from llmtrade.workflows.schedule import JobKind, week_jobs
 
 _HISTORY = HISTORY  # the first weekly run's, prefetched with the rest (backtest_inputs.py)
 
@@ -170,7 +163,7 @@ def _backtest(
         app.say(f"--audit {spec.audit}: the range has {len(weeks)} week(s); every one is sampled")
     names = provider_names(loaded.config.assets, app.settings, live=app.live)
     spent: Counter[str] = Counter()
-    tally = _Tally(Audits(audited, cut_checkpoints=bool(audited) and app.quotes_cut(names), spent=spent), spent=spent)
+    tally = Tally(Audits(audited, cut_checkpoints=bool(audited) and app.quotes_cut(names), spent=spent), spent=spent)
     seed, give_back = spec.replay and spec.answers_from_live, spec.live_misses_usd is not None
     start.now(f"opening its database {app.database} (the first time: creating it)")
     with (
@@ -225,7 +218,7 @@ def _backtest(
                 where.doing("reading its prices into the bar cache")
                 prefetch(app, storage, plan, todo)
             where.doing("fetching the discovery candidates' prices")
-            discovery = _start_discovery(app, storage, plan, todo, tally)
+            discovery = discovery_started(app, storage, plan, todo, tally)
             where.doing("starting its helper process (the checkpoints' intraday paths)")
             later.enter_context(paths_planned(app, plan, todo))  # the checkpoints' intraday paths, on another core
             where.doing("preparing the leaderboard's draws")
@@ -280,7 +273,7 @@ def _backtest(
                     if discovery is not None and job.kind is JobKind.WEEKLY:
                         tally.audits.discover(app, discovery, job.week_id)  # as run-due does live (issue 15), audited
                         where.doing(None)
-                    _step(app, job, tally=tally)
+                    step(app, job, tally=tally)
                 where.week_ran(week_id)
                 tally.audits.week_done(app, week_id)
                 if discovery is not None:
@@ -336,66 +329,4 @@ def _backtest(
             seconds_per_week=round(seconds / len(todo), 3) if todo else None,
             by_kind={k: round(v, 3) for k, v in sorted(tally.spent.items())},
         ),
-    )
-
-
-@dataclass
-class _Tally:
-    """What this invocation ran: jobs and seconds per kind, model calls, degraded runs, and the look-ahead audit (which
-    adds its seconds to `spent`)."""
-
-    audits: Audits
-    ran: Counter[str] = field(default_factory=Counter)
-    spent: Counter[str] = field(default_factory=Counter)
-    calls: int = 0  # a model's answers, live or replayed
-    rules: int = 0  # the offline rules provider's
-    degraded: int = 0
-
-    def count(self, usage: Usage) -> None:
-        self.calls += usage.calls
-        self.rules += usage.rules_answers
-
-
-def _step(app: BacktestContainer, job: Job, *, tally: _Tally) -> None:
-    """Run one scheduled job as run-due would, with its look-ahead audit around it when its week is sampled."""
-    tick, audited_before = time.perf_counter(), tally.spent[AUDIT]
-    tally.ran[job.kind.value] += 1
-    draft = tally.audits.before(app, job)
-    outcome: object
-    with tally.audits.missed(draft):  # a replay miss after a whole cut-off rerun: the prompts differ, said
-        if job.kind is JobKind.POSTMORTEM:
-            outcome = postmortem(app, week=job.week_id)
-        elif job.kind is JobKind.CHECKPOINT:
-            outcome = checkpoint(app, job.time, week=job.week_id, dry_run=False)
-        else:
-            outcome = weekly(app, week=job.week_id, dry_run=False)
-    if isinstance(outcome, WeeklyResult | CheckpointResult | PostmortemResult):  # else a week already complete
-        tally.count(outcome.usage)
-        tally.degraded += bool(outcome.degraded)  # as its RunFinished records it
-    tally.audits.after(app, job, outcome, draft)
-    # The audit's own time is counted apart.
-    tally.spent[job.kind.value] += time.perf_counter() - tick - (tally.spent[AUDIT] - audited_before)
-
-
-def _start_discovery(
-    app: BacktestContainer, storage: Storage, plan: dict[date, list[Job]], todo: list[date], tally: _Tally
-) -> BacktestDiscovery | None:
-    """The backtest's discovery (app/backtest_discovery.py), its candidates' bars fetched as backtest_prices.prefetch
-    does: from the whole range's first history day, so a resume leaves out the candidates a backtest run afresh does."""
-    jobs = [job for w in todo for job in plan[w]]
-    if not jobs:
-        return None
-    first = min(j.at for week in plan.values() for j in week).date() - _HISTORY
-    last = max(j.at for j in jobs)
-    unlisted = {s for s, day in app.listed_later.items() if day > last.date()}  # listed after the range: no bar
-    weekly = min((j.at for week in plan.values() for j in week if j.kind is JobKind.WEEKLY), default=None)
-    return start_discovery(
-        app,
-        storage,
-        first=first,
-        last=last,
-        spent=tally.spent,
-        count=tally.count,
-        unlisted=unlisted,
-        first_weekly=weekly,
     )

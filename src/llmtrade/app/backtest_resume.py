@@ -373,7 +373,8 @@ def _unread_candidate(
         return None
     first = min(a for ranges in spans.values() for a, _ in ranges)
     last = max(b for ranges in spans.values() for _, b in ranges)
-    end = max(last, until)  # a run afresh reads the candidates to the range's end (backtest.py `_start_discovery`)
+    # A run afresh reads the candidates to the range's end (backtest_steps.py `discovery_started`).
+    end = max(last, until)
     for candidate in priceable(app, packaged_candidates()):
         if candidate.symbol in spans:
             continue
