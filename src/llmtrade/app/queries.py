@@ -71,6 +71,7 @@ from llmtrade.storage.resets import recorded_resets
 from llmtrade.storage.splits import recorded_splits
 from llmtrade.workflows.account_reset import stretch_fills
 from llmtrade.workflows.desk import Desk
+from llmtrade.workflows.week_holds import held_this_week, status_note
 
 
 def status(app: Container) -> StatusResult:
@@ -128,6 +129,11 @@ def status(app: Container) -> StatusResult:
         rows = [
             _standing(events, desk, fills[desk.account.id], marks, closing, week_id, paper_bps, moved) for desk in desks
         ]
+        # An account whose week the weekly run held back (an order still open at its broker): its figures are last
+        # week's, not the week's trade, and status said nothing of it.
+        week_held = held_this_week(events, week_id)
+        for row in rows:
+            row["week_held"] = status_note(week_held[row["account_id"]]) if row["account_id"] in week_held else None
         held = {p.symbol for row in rows for p in row["positions"]}
         warnings += unrecorded_splits(app.bar_cache(storage), events, series, held)
         if prices:  # else "prices unavailable" said it of every position

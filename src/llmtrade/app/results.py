@@ -237,6 +237,12 @@ class AccountStanding(Result):
     breaker_reason: str | None
     # Reconciliation with the broker (positions above and equity are what llmtrade manages).
     differences: list[DifferenceLine] = []
+    week_held: str | None = Field(
+        None,
+        description="why the weekly run held this account's week back (orders of llmtrade's still open at its broker, "
+        "or its broker not answering) and has not planned it since: its equity and positions are last week's; None "
+        "when its week is planned",
+    )
 
 
 class DifferenceLine(Result):

@@ -161,3 +161,18 @@ def week_held_skip(held: AccountWeekHeld) -> str:
         "its week is held back, not planned yet (the weekly run's words: "
         f"{held.reason}); the weekly run plans it first, then the checkpoints judge it"
     )
+
+
+def status_note(held: AccountWeekHeld) -> str:
+    """What `status` says of an account whose week the weekly run held back and has not planned since (`held`): its
+    equity and positions are last week's, not the week's trade, and why (its reason shortened: the run said it all)."""
+    why = (
+        f"order(s) {', '.join(labelled(held))} of llmtrade's still open at its broker"
+        if held.orders
+        else "its broker did not answer the weekly run"
+    )
+    return (
+        f"its week is held back, not planned yet ({why}): what it holds is last week's; the next run of the week "
+        "(run-due, or `llmtrade run-weekly`) plans it once "
+        + ("they have ended" if held.orders else "its broker answers")
+    )

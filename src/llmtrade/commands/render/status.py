@@ -56,6 +56,9 @@ def print_status(out: Output, report: StatusResult) -> None:
             for a in report.accounts
         ],
     )
+    held = [(a.account_id, a.week_held) for a in report.accounts if a.week_held]
+    if held:
+        out.table("weeks held back by the weekly run (figures above are last week's)", ["account", "why"], held)
     waiting = [(a.account_id, o) for a in report.accounts for o in a.open_orders]
     if waiting:
         out.table(
