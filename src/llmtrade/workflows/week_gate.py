@@ -215,16 +215,22 @@ class WeekGate:
         except BrokerUnavailable as error:
             if self.dry_run or not trades:
                 raise
-            account_id = desk.account.id
-            self.unanswered[account_id] = error
-            self.held[account_id] = AccountWeekHeld(
-                account_id=account_id,
-                broker=desk.broker.name,
-                orders=[],
-                canceling=[],
-                reason=unanswered_note(account_id, desk.broker.name, error),
-            )
+            self._unanswered(desk, error)
             return None
+
+    def _unanswered(self, desk: Desk, error: BrokerUnavailable, short: str = "") -> AccountWeekHeld:
+        """The account `held` for its broker not answering (`error`; `short`: whether it may short that symbol, asked
+        after its look): nothing planned or sent for it."""
+        account_id = desk.account.id
+        self.unanswered[account_id] = error
+        self.held[account_id] = AccountWeekHeld(
+            account_id=account_id,
+            broker=desk.broker.name,
+            orders=[],
+            canceling=[],
+            reason=unanswered_note(account_id, desk.broker.name, error, short=short),
+        )
+        return self.held[account_id]
 
     def _ready(self, desk: Desk, snapshot: MarketSnapshot, run_id: str, *, trades: bool) -> AccountSnapshot:
         """The account as llmtrade manages it at the week's start: reconciled with its broker and valued (each
@@ -320,7 +326,14 @@ class WeekGate:
                 shadow_qty=0 if stop else None,
             )
         else:
-            shortable = desk.broker.is_shortable(intent.instrument) if intent.direction == "SHORT" else True
+            try:
+                shortable = desk.broker.is_shortable(intent.instrument) if intent.direction == "SHORT" else True
+            except BrokerUnavailable as error:
+                # The broker answered the look but not this (its asset endpoint down, its rate limit used up since):
+                # held alone as one whose look failed, not the whole run stopped (exit 75) for every account.
+                if self.dry_run:
+                    raise
+                return [self._unanswered(desk, error, intent.instrument)]
             suspect = snapshot.suspect | self._held_suspect
             verdict = risk.check(
                 intent,

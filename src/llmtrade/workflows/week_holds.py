@@ -64,12 +64,18 @@ def held_note(account_id: str, orders: list[str], canceling: list[str]) -> str:
     )
 
 
-def unanswered_note(account_id: str, broker: str, error: BrokerUnavailable) -> str:
+def unanswered_note(account_id: str, broker: str, error: BrokerUnavailable, *, short: str = "") -> str:
     """What the weekly run says of an account whose broker did not answer its look (`error`, in its own words: when to
-    try again, a rate limit's reset): nothing is known of its orders now, so nothing is planned or sent for it."""
+    try again, a rate limit's reset): nothing is known of its orders now, so nothing is planned or sent for it. `short`:
+    the symbol of the week's short whose question (may it be shorted) the broker did not answer, after its look."""
+    unknown = (
+        f"whether it may short {short} is not known"
+        if short
+        else "what it holds and whether an order of llmtrade's is still open there are not known"
+    )
     return (
-        f"account {account_id} is held back this week: its broker did not answer ({broker}: {error}), so what it holds "
-        "and whether an order of llmtrade's is still open there are not known, and nothing is planned or sent for it; "
+        f"account {account_id} is held back this week: its broker did not answer ({broker}: {error}), so {unknown}, "
+        "and nothing is planned or sent for it; "
         f"the other accounts trade their week. {_AGAIN.format(what='it answers')}"
     )
 
