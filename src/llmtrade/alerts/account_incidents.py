@@ -1,6 +1,7 @@
 """The incidents told once per recorded event about an account or its orders: a circuit breaker's halt or resume, a
-reconciliation difference, an order its broker does not show, an order filled past its size. Each event is recorded
-once, so each is one incident, keyed by the event or the order. find_incidents (incidents.py) reads the events."""
+reconciliation difference, an order its broker does not show, an order filled past its size, an account whose week the
+weekly run held back. Each event is recorded once, so each is one incident, keyed by the event, the order or the hold.
+find_incidents (incidents.py) reads the events."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Iterable
 from llmtrade.alerts.incident import Incident
 from llmtrade.domain.events import StoredEvent
 from llmtrade.domain.reconciliation import ReconciliationDifferenceFound
-from llmtrade.domain.trading import AccountHalted, AccountResumed, OrderNotShown, OrderOverfilled
+from llmtrade.domain.trading import AccountHalted, AccountResumed, AccountWeekHeld, OrderNotShown, OrderOverfilled
 
 
 def breakers(found: Iterable[StoredEvent]) -> list[Incident]:
@@ -71,6 +72,32 @@ def overfilled(found: Iterable[StoredEvent]) -> list[Incident]:
             f"at {over.broker}"
         )
         incidents.append(_order("order-overfilled", event, over.account_id, over.client_order_id, title, over.note))
+    return incidents
+
+
+def week_held(found: Iterable[StoredEvent]) -> list[Incident]:
+    """An account the weekly run held back (AccountWeekHeld: orders of llmtrade's still open at its broker, a cancel
+    stuck in pending_cancel for hours, or its broker not answering), nothing planned or sent for it: a cron user heard
+    of it only in a degraded run's alert that said nothing of the account. Recorded once per hold, and anew only when it
+    changed (other orders, a cancel now under way, its broker not answering), so keyed by the week, the account and the
+    hold's orders: one alert per hold, not one at every wake-up while it lasts; one more when it changes."""
+    incidents = []
+    for event in found:
+        held = AccountWeekHeld.from_event(event)
+        # The title is cut at 120 characters (alerts/send.py): the orders, by name, are in the body.
+        count = f"{len(held.orders)} order(s)" + (f", {len(held.canceling)} canceling" if held.canceling else "")
+        what = f"{count} still open at {held.broker}" if held.orders else f"{held.broker} did not answer"
+        orders = ",".join(f"{o}~" if o in held.canceling else o for o in held.orders) or "unanswered"
+        incidents.append(
+            Incident(
+                f"week-held:{event.week_id}:{held.account_id}:{orders}",
+                "week-held",
+                f"llmtrade: {held.account_id}'s week {event.week_id} held back ({what})",
+                f"The weekly run of week {event.week_id} said: {held.reason}. `llmtrade status` shows the hold until "
+                "the week is planned.",
+                [event.id],
+            )
+        )
     return incidents
 
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from llmtrade.alerts.account_incidents import breakers, not_shown, overfilled, reconciliation
+from llmtrade.alerts.account_incidents import breakers, not_shown, overfilled, reconciliation, week_held
 from llmtrade.alerts.incident import Incident
 from llmtrade.alerts.killed_next import after_killed, finished
 from llmtrade.config.models import Config
@@ -26,7 +26,7 @@ from llmtrade.domain.checkpoints import AccountValued, CheckpointCompleted
 from llmtrade.domain.events import BudgetRefused, StageDeferred, StoredEvent
 from llmtrade.domain.reconciliation import ReconciliationDifferenceFound
 from llmtrade.domain.runs import RunFailed, RunFinished, RunKilled
-from llmtrade.domain.trading import AccountHalted, AccountResumed, OrderNotShown, OrderOverfilled
+from llmtrade.domain.trading import AccountHalted, AccountResumed, AccountWeekHeld, OrderNotShown, OrderOverfilled
 from llmtrade.domain.waits import stopped_to_wait
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.domain.wording import market_time
@@ -56,6 +56,7 @@ def find_incidents(
     found += reconciliation(_recent(events, [ReconciliationDifferenceFound.event_type()], since))
     found += not_shown(_recent(events, [OrderNotShown.event_type()], since))
     found += overfilled(_recent(events, [OrderOverfilled.event_type()], since))
+    found += week_held(_recent(events, [AccountWeekHeld.event_type()], since))
     today = new_york_date(now)
     found += _drawdowns(events, config.risk.alerts.drawdown_pct, today)
     if silence:
