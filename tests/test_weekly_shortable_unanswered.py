@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime
 
 from llmtrade.brokers.alpaca import AlpacaBroker
 from llmtrade.brokers.paper import PaperBroker
+from llmtrade.domain.checkpoints import AccountValued
 from llmtrade.domain.committee import Pitch
 from llmtrade.domain.trading import AccountWeekHeld, OrdersPlanned
 from llmtrade.market.calendar import TradingCalendar
@@ -80,6 +81,10 @@ def test_a_broker_that_does_not_answer_whether_it_may_short_holds_that_account_a
         assert "account acct_1 is held back this week: its broker did not answer" in said, said
         assert "HTTP 503" in said and "whether it may short SPY is not known" in said, said
         assert alpaca.count("POST", "/v2/orders") == 0
+        # Nothing of it recorded (asked before the look that values it), as an account whose look failed: a week-start
+        # valuation would give a week never planned a postmortem row, scored as if it had traded.
+        valued = [e.payload["account_id"] for e in storage.events.read(type=AccountValued.event_type())]
+        assert "acct_1" not in valued and "acct_2" in valued
 
         alpaca.reset()  # the asset endpoint answers again: the week's next run plans it
         plans, held = _plan(storage, [short, long], "run-2")

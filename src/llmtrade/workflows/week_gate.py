@@ -219,8 +219,7 @@ class WeekGate:
             return None
 
     def _unanswered(self, desk: Desk, error: BrokerUnavailable, short: str = "") -> AccountWeekHeld:
-        """The account `held` for its broker not answering (`error`; `short`: whether it may short that symbol, asked
-        after its look): nothing planned or sent for it."""
+        """The account `held` for its broker not answering (`error`; `short`: whether it may short that symbol)."""
         account_id = desk.account.id
         self.unanswered[account_id] = error
         self.held[account_id] = AccountWeekHeld(
@@ -231,6 +230,19 @@ class WeekGate:
             reason=unanswered_note(account_id, desk.broker.name, error, short=short),
         )
         return self.held[account_id]
+
+    def _may_short(self, desk: Desk, intent: TradeIntent | None) -> bool | None:
+        """Whether the broker lets the account short a SHORT intent's instrument (True for any other); None when it did
+        not answer in a real run: the account is `held` alone, as one whose look failed (the whole run stopped, 75)."""
+        if intent is None or intent.direction != "SHORT":
+            return True
+        try:
+            return desk.broker.is_shortable(intent.instrument)
+        except BrokerUnavailable as error:
+            if self.dry_run:
+                raise
+            self._unanswered(desk, error, intent.instrument)
+            return None
 
     def _ready(self, desk: Desk, snapshot: MarketSnapshot, run_id: str, *, trades: bool) -> AccountSnapshot:
         """The account as llmtrade manages it at the week's start: reconciled with its broker and valued (each
@@ -299,7 +311,11 @@ class WeekGate:
         answer already) and a halted account's shadow trade (each once) unless dry. Only its AccountWeekHeld while
         the account has orders of llmtrade's open at its broker (one may still fill) or its broker did not answer
         (`held`)."""
+        shortable: bool | None = None
         if before is None or (self.dry_run and not self.splits.looked(desk.account.id)):
+            # Before the look that values it: a week-start valuation gives a week never planned a postmortem row.
+            if (shortable := self._may_short(desk, intent)) is None:
+                return [self.held[desk.account.id]]
             before = self.ready(desk, snapshot, run_id, trades=intent is not None)  # records (or keeps) splits seen
         if before is None or desk.account.id in self.held:
             return [self.held[desk.account.id]]
@@ -326,14 +342,8 @@ class WeekGate:
                 shadow_qty=0 if stop else None,
             )
         else:
-            try:
-                shortable = desk.broker.is_shortable(intent.instrument) if intent.direction == "SHORT" else True
-            except BrokerUnavailable as error:
-                # The broker answered the look but not this (its asset endpoint down, its rate limit used up since):
-                # held alone as one whose look failed, not the whole run stopped (exit 75) for every account.
-                if self.dry_run:
-                    raise
-                return [self._unanswered(desk, error, intent.instrument)]
+            if shortable is None and (shortable := self._may_short(desk, intent)) is None:
+                return [self.held[desk.account.id]]  # the chairman's account, looked at before the decision
             suspect = snapshot.suspect | self._held_suspect
             verdict = risk.check(
                 intent,
