@@ -28,7 +28,7 @@ from llmtrade.domain.trading import AccountSnapshot, Position
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import open_storage
-from llmtrade.workflows.week_gate import after_roll
+from llmtrade.workflows.roll_sizing import after_roll
 from tests.support import stored_events
 from tests.test_paper_broker import Opens
 from tests.test_week_lifecycle import sync_intraday, week

@@ -4,7 +4,7 @@ orders planned. The stages that run it over every account are in workflows/tradi
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from datetime import date
 
 from llmtrade.brokers.fills import Observed, look_at
@@ -37,40 +37,9 @@ from llmtrade.storage.projections import WEEK_START
 from llmtrade.workflows.broker_splits import SeenSplits
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.execution import queued_order_ids, value_account
+from llmtrade.workflows.roll_sizing import after_roll
 from llmtrade.workflows.shadow import record_shadow_trade
 from llmtrade.workflows.week_holds import CANCELING, WHEN, held_note, labelled, unanswered_note
-
-
-def after_roll(
-    account: AccountSnapshot,
-    keep: str,
-    prices: Mapping[str, float],
-    unsold: Collection[str] = (),
-    last_closes: Mapping[str, float] | None = None,
-) -> AccountSnapshot:
-    """The account as it will be once positions in other instruments are closed at today's prices, but those in
-    `unsold` (symbols whose close could never fill: kept, at their price or their cost, and no money from them).
-
-    An unsold position valued at its cost (no close this week: `at_cost`) whose prices ended is sized at the lower of
-    its cost and its last close (`last_closes`): the week start values it at that close at the same instant, and sizing
-    from its cost lent the trade money the position had lost; nor is a gain never realised lent."""
-    ended = last_closes or {}
-    marks = {
-        s: min(p.qty * p.avg_price, p.qty * ended[s]) / p.qty
-        for s, p in account.positions.items()
-        if s in unsold and s in account.at_cost and s in ended and p.qty
-    }
-    shortfall = sum(p.qty * (marks[s] - p.avg_price) for s, p in account.positions.items() if s in marks)
-    proceeds = sum(
-        p.qty * prices.get(s, p.avg_price) for s, p in account.positions.items() if s != keep and s not in unsold
-    )
-    kept = {s: p for s, p in account.positions.items() if s == keep or s in unsold}
-    exposure = sum(abs(p.qty) * marks.get(s, prices.get(s, p.avg_price)) for s, p in kept.items())
-    cash = account.cash + proceeds
-    equity = account.equity + shortfall
-    return account.model_copy(
-        update={"cash": cash, "positions": kept, "equity": equity, "buying_power": max(0.0, equity - exposure)}
-    )
 
 
 class WeekGate:
