@@ -321,8 +321,9 @@ def _postmortem(
     ends = min(now, scheduled.at) if scheduled else now
     configured = {pm.account_id for pm in written}
     held = orphaned_holdings(storage.events, configured, until=ends) if app.config_changes else {}
-    # An account whose week the weekly run held back and no run planned (a cancel stuck at Alpaca all week) has no row
-    # either: no week-start valuation. Said, where it was left out without a word.
+    # An account whose week the weekly run held back and no run planned (a cancel stuck at Alpaca all week, a broker not
+    # answering whether the chairman's account may short) has no row either, whatever valuation its week has (the
+    # postmortem's gather leaves it out). Said, where it was left out without a word.
     never = [never_planned_note(h) for a, h in held_this_week(storage.events, week_id).items() if a not in configured]
     for note in never:
         warning(f"postmortem {week_id}: {note}")

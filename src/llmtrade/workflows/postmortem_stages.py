@@ -45,6 +45,7 @@ from llmtrade.workflows.account_reset import books_account, reset_found, unrecor
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.frozen_trade import FrozenTrade, frozen_trade, indicator_values, through_splits
 from llmtrade.workflows.week_close import held_at_close
+from llmtrade.workflows.week_holds import held_this_week
 from llmtrade.workflows.workbench import Workbench
 
 
@@ -130,8 +131,12 @@ class GatherStage:
         # Parsed once per stored event: the week's snapshot stage parsed it already (events.payload).
         opening = bench.events.payload(MarketSnapshotTaken, snapshots[0]).snapshot if snapshots else None
         taken = snapshots[0].occurred_at if snapshots else self.asof
+        # An account the weekly run held back and no run planned: its week was never traded, though the chairman's was
+        # valued before the decision it was held after (its broker not answering whether it may short). No row, as for
+        # one held before its look (app/jobs.py says why): a row scored last week's positions as the week's trade.
+        never = held_this_week(bench.events, bench.week_id)
         drafts: list[Draft] = []
-        for desk in bench.desks:
+        for desk in (d for d in bench.desks if d.account.id not in never):
             draft = self._draft(desk, prices, opening, taken)
             if draft is not None:
                 drafts.append(draft)

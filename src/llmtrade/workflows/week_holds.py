@@ -146,7 +146,8 @@ def planned_late_note(account_id: str, session: date, last: date) -> str:
 def never_planned_note(held: AccountWeekHeld) -> str:
     """Why the week's postmortem has no row for an account the weekly run held back and never planned (`held`): no
     run of the week found its orders ended (or its broker answering) before the week's last session closed, so its week
-    was never valued, sized nor traded; what it held was last week's."""
+    was never sized nor traded (the chairman's account may have been valued, before the decision it was held after);
+    what it held was last week's."""
     why = (
         f"order(s) {', '.join(labelled(held))} of llmtrade's stayed open at its broker"
         if held.orders
@@ -154,7 +155,7 @@ def never_planned_note(held: AccountWeekHeld) -> str:
     )
     return (
         f"{held.account_id} has no row: its week was held back and never planned ({why} until the week's last session "
-        "closed), so nothing of the week was valued, sized or sent for it and it is not scored; it kept what it held "
+        "closed), so nothing of the week was sized or sent for it and it is not scored; it kept what it held "
         "before (status shows what it holds)"
     )
 
