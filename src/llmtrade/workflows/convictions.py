@@ -1,4 +1,4 @@
-"""The conviction an account's owner holds now in the week: its latest checkpoint's, else Wednesday's."""
+"""The conviction an account's owner holds now in the week: its latest checkpoint's that stands, else Wednesday's."""
 
 from __future__ import annotations
 
@@ -7,13 +7,47 @@ from datetime import date
 
 from llmtrade.domain.checkpoints import CheckpointTaken
 from llmtrade.domain.events import StoredEvent
+from llmtrade.domain.trading import OrdersPlanned, PlanAbandoned
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.frozen_trade import FrozenTrade
 
 
 def conviction_now(events: EventStore, week_id: date, account_id: str, frozen: FrozenTrade) -> int:
-    """The latest checkpoint's conviction for the account this week, else Wednesday's."""
-    return latest_convictions(events, account_id).get(week_id, frozen.conviction)
+    """The latest checkpoint's conviction for the account this week that stands, else Wednesday's.
+
+    A checkpoint whose decided orders were all given up (PlanAbandoned: no price in this session for them on a CSV
+    folder of daily files only, checkpoint_unpriced.py `not_sent`) does not stand: the account holds what it held
+    before it, so the conviction before it does. Read as its conviction_after, a given-up REDUCE (+2 to +1) had the
+    next checkpoint ask of a full position at half conviction, a given-up FLIP (+2 to -1) at +1 (the position's side,
+    `_prepare`'s fallback), a given-up EXIT at +1."""
+    latest = latest_convictions(events, account_id)
+    if week_id not in latest:
+        return frozen.conviction
+    given_up = _given_up(events, account_id).get(week_id)
+    if not given_up:  # the common week: nothing given up, the checkpoints' streams not read
+        return latest[week_id]
+    standing = frozen.conviction
+    for taken in events.read(week_id=week_id, account_id=account_id, type=_TAKEN):
+        plans = [OrdersPlanned.from_event(e) for e in events.read_stream(taken.stream) if e.type == _PLANNED]
+        if any(p.orders and {o.client_order_id for o in p.orders} <= given_up for p in plans):
+            continue  # never traded: the account kept what the conviction before it held
+        standing = int(CheckpointTaken.upcast(taken.payload, taken.schema_version)["checkpoint"]["conviction_after"])
+    return standing
+
+
+def _given_up(events: EventStore, account_id: str) -> Mapping[date, frozenset[str]]:
+    """week -> the client order ids of the account's orders given up that week (PlanAbandoned). A memoised fold, as
+    `latest_convictions`: every checkpoint asks it of every account it judges."""
+
+    def step(given: Mapping[date, frozenset[str]], new: list[StoredEvent]) -> Mapping[date, frozenset[str]]:
+        grown = dict(given)  # a new state: the fold's is shared
+        for e in new:
+            if e.week_id is not None:
+                ids = PlanAbandoned.from_event(e).client_order_ids
+                grown[e.week_id] = grown.get(e.week_id, frozenset()) | frozenset(ids)
+        return grown
+
+    return events.fold("given-up-orders", account_id=account_id, types=[_ABANDONED], start={}, step=step)
 
 
 def latest_convictions(events: EventStore, account_id: str) -> Mapping[date, int]:
@@ -64,3 +98,5 @@ class _Convictions(Mapping[date, int]):
 
 _NONE_YET = _Convictions({}, None, 0)
 _TAKEN = CheckpointTaken.event_type()
+_PLANNED = OrdersPlanned.event_type()
+_ABANDONED = PlanAbandoned.event_type()
