@@ -10,21 +10,25 @@ it. These tests write that shape into the database, as the code then did, and re
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 import pytest
 
 from llmtrade.app.last_runs import last_runs
+from llmtrade.clock import FixedClock
 from llmtrade.domain.events import NewEvent, StageFailed
 from llmtrade.domain.streams import held_stream, run_stream
 from llmtrade.observe import metrics as observe_metrics
 from llmtrade.observe.exposition import render
 from llmtrade.observe.timeline import trace_run
+from llmtrade.settings import Settings
 from llmtrade.storage import migrations
-from llmtrade.storage.bootstrap import Storage
+from llmtrade.storage.bootstrap import Storage, open_storage
 from llmtrade.storage.metric_totals import aggregate, refresh
 
+_NOW = datetime(2026, 1, 7, 18, 0, tzinfo=UTC)
 _WAIT_TEXT = "checkpoint 2026-01-07 12:00: not judged yet, holding a symbol without a price now: acct_2: TLT"
 
 
@@ -126,3 +130,46 @@ def test_the_end_of_a_run_that_waited_before_errors_waiting_reads_as_a_wait_s_ow
     assert (last.outcome, last.error) == ("stopped to wait", _WAIT_TEXT)
     [end] = [e for e in trace_run(storage.events, "r-old").entries if e.name == "RunFailed"]
     assert end.detail == f"stopped to wait: {_WAIT_TEXT}"
+
+
+def _old_price_wait(run_id: str) -> list[NewEvent]:
+    """A checkpoint's price wait as the code before errors.Waiting recorded it (4e19bba4, workflows/checkpoint_trade.py
+    `_defer`): its `complete` stage wrote the StageDeferred under the stage `prepare` (the accounts prepare found
+    unpriced), then failed itself: a StageFailed and a RunFailed ("stage 'complete' failed: ...") of stage complete."""
+    events = _old_run(run_id, "complete", deferred_stage="prepare")
+    assert [e.payload["stage"] for e in events if e.type in ("StageDeferred", "StageFailed")] == ["prepare", "complete"]
+    return events
+
+
+def test_an_old_checkpoint_price_wait_deferred_under_prepare_reads_as_a_wait(
+    empty_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The commonest old wait (a price a minute late) was read as a failure after 0017 and 0018, which looked for a
+    # StageDeferred of the failed stage itself: trace said "failed" with "failures: 1", the metrics counted a stage
+    # failure, and `status` said "stopped to wait: stage 'complete' failed: ...". A database already at 0018 (folded
+    # as a failure there) counts it a wait once migrated on.
+    shipped = migrations.available()
+    with psycopg.connect(empty_database_url, autocommit=True) as conn:
+        monkeypatch.setattr(migrations, "available", lambda: [m for m in shipped if m.number <= 18])
+        migrations.migrate(conn)
+        for event in _old_price_wait("r-old"):
+            conn.execute(
+                """INSERT INTO events (type, stream, version, run_id, occurred_at, payload, schema_version)
+                   SELECT %s, %s, coalesce(max(version), 0) + 1, %s, now(), %s, %s FROM events WHERE stream = %s""",
+                (event.type, event.stream, event.run_id, json.dumps(event.payload), event.schema_version, event.stream),
+            )
+        refresh(conn)
+        monkeypatch.undo()
+        migrations.migrate(conn)
+        assert refresh(conn) == aggregate(conn)
+        lines = set(render(observe_metrics.snapshot(conn)).splitlines())
+    assert 'llmtrade_stage_waits_total{stage="complete"} 1.0' in lines, lines
+    assert not any(line.startswith("llmtrade_stage_failures_total{") for line in lines), lines
+
+    with open_storage(Settings(DATABASE_URL=empty_database_url), FixedClock(_NOW)) as storage:
+        old = trace_run(storage.events, "r-old")
+        assert (old.status, [s.outcome for s in old.stages], old.failures) == ("stopped to wait", ["waited"], 0)
+        [end] = [e for e in old.entries if e.name == "RunFailed"]
+        assert end.detail == f"stopped to wait: {_WAIT_TEXT}"
+        last = last_runs(storage.events)["checkpoint"]
+        assert (last.outcome, last.error) == ("stopped to wait", _WAIT_TEXT)
