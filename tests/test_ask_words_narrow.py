@@ -62,6 +62,20 @@ def _seed_week(url: str) -> tuple[int, int]:
         ("were any orders rejected?", ["OrderBlocked", "OrderRejected"]),
         ("what did the chairman decide on Wednesday?", ["DecisionMade"]),
         ("what was decided?", ["DecisionMade"]),
+        # A change to the books by hand refused (`positions settle` at a slipped price, an unknown account: its
+        # CommandRefused) is a refusal too: an upgrade trial's "what was refused today?" said "no matching event" on the
+        # day of two refused settlements.
+        (
+            "what was refused today?",
+            [
+                "BudgetRefused",
+                "ClockBehindRefused",
+                "ClockSkewRefused",
+                "CommandRefused",
+                "ConfigRejected",
+                "OrderRejected",
+            ],
+        ),
         # Words whose kinds do not meet still list either kind, as before.
         (
             "which orders filled?",

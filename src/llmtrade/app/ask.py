@@ -77,7 +77,15 @@ _KINDS: dict[str, tuple[str, ...]] = {
     ),
     "kill": ("RunKilled",),
     "miss": ("CheckpointsMissed", "WeekNotRun"),
-    "refuse": ("ConfigRejected", "ClockBehindRefused", "ClockSkewRefused", "OrderRejected", "BudgetRefused"),
+    # CommandRefused: a change to the books by hand refused (`positions settle`, `adopt`, `release`).
+    "refuse": (
+        "ConfigRejected",
+        "ClockBehindRefused",
+        "ClockSkewRefused",
+        "OrderRejected",
+        "BudgetRefused",
+        "CommandRefused",
+    ),
     "config": ("ConfigRejected",),
     "clock": ("ClockBehindRefused", "ClockSkewRefused"),
     "budget": ("BudgetRefused",),
