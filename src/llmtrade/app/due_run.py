@@ -23,13 +23,13 @@ from llmtrade.app.missed_checkpoints import say_missed_checkpoints
 from llmtrade.app.orphaned_positions import say_orphaned_positions
 from llmtrade.app.results import CheckpointResult, DueJobRun, PostmortemResult, RunDueResult, WeeklyOutcome
 from llmtrade.app.week_mode import in_week_mode
-from llmtrade.config.models import AccountRole
 from llmtrade.domain.trading import OrdersPlanned
 from llmtrade.exits import temporary
 from llmtrade.workflows.checkpoint_close import wait_repeated
 from llmtrade.workflows.checkpoint_slot import Slot
 from llmtrade.workflows.execution import queued_order_ids
 from llmtrade.workflows.schedule import Job, JobKind
+from llmtrade.workflows.week_holds import trading_accounts
 
 T = TypeVar("T")
 
@@ -139,5 +139,5 @@ def _queued_for_the_open(app: Container, week_id: date) -> dict[str, list[str]]:
         desks = app.desks(storage, market)
         queued = {desk.account.id: [o for o in queued_order_ids(desk) if o not in own] for desk in desks}
         held = {account: ids for account, ids in queued.items() if ids}  # by account: the message names each
-        trading = [desk.account.id for desk in desks if desk.account.role is not AccountRole.FLAT]
+        trading = trading_accounts([desk.account for desk in desks])
         return held if trading and all(account in held for account in trading) else {}

@@ -8,7 +8,7 @@ Execution: workflows/execution_stage.py.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -29,11 +29,10 @@ from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.pipeline.frozen import once
 from llmtrade.threads import on_threads
 from llmtrade.workflows.committee_stages import DECISION, FAILED_PMS, PITCHES
-from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.execution import LAST_CLOSES, PRICES
 from llmtrade.workflows.research_stages import SNAPSHOT
 from llmtrade.workflows.week_gate import WeekGate
-from llmtrade.workflows.week_holds import accounts_held, planned_late_note
+from llmtrade.workflows.week_holds import accounts_held, planned_late_note, trading_accounts
 
 VERDICTS = ContextKey("risk_verdicts", list[RiskVerdict])
 PLANS = ContextKey("order_plans", list[OrdersPlanned])
@@ -103,11 +102,6 @@ HELD_AGAIN = ContextKey("held_back_again", list[str])
 PLANNED_LATE = ContextKey("held_planned_late", list[str])
 
 
-def _trading(desks: Sequence[Desk]) -> list[str]:
-    """The accounts that trade (all but the FLAT baseline, which never waits for a broker)."""
-    return [d.account.id for d in desks if d.account.role is not AccountRole.FLAT]
-
-
 class RiskPrepStage(WeekGate):
     """The risk gate's work for every account but the chairman's, done before the chairman has decided: a PM's
     account trades its own pitch and the FLAT baseline nothing, so neither waits for the decision; the chairman's
@@ -137,7 +131,7 @@ class RiskPrepStage(WeekGate):
             }
             # The chairman's account: what does not depend on the decision (reconciled, valued), sized after it.
             ready = {desk.account.id: self.ready(desk, snapshot, run) for desk in chairs}
-            self.wait_for_queued(_trading(self.desks))
+            self.wait_for_queued(trading_accounts([d.account for d in self.desks]))
             # A chairman's account held back is not ready: the risk gate looks at it again, and holds or plans it.
             return planned, {a: account for a, account in ready.items() if account is not None and a not in self.held}
 
@@ -179,7 +173,7 @@ class RiskStage(WeekGate):
             for payload in payloads:  # those the prep held (an account held here is in `held` already)
                 if isinstance(payload, AccountWeekHeld):
                     self.held.setdefault(payload.account_id, payload)
-            self.wait_for_queued(_trading(self.desks))
+            self.wait_for_queued(trading_accounts([d.account for d in self.desks]))
             # The plan's own commit is the one that waits for the disk (workflows/weekly.py WeeklyPipeline): it puts
             # the plan and every record before it (this stage's reconciliation and valuation too) on disk before
             # execution can send anything; the records just before it need not wait one by one.

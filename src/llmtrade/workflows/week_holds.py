@@ -7,19 +7,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
+from llmtrade.config.models import Account, AccountRole
 from llmtrade.domain.checkpoints import KILL_SWITCH_BLOCK, OrderBlocked
 from llmtrade.domain.events import StoredEvent
 from llmtrade.domain.streams import ORDERS, RISK, week_stream
-from llmtrade.domain.trading import (
-    AccountWeekHeld,
-    LegHeldBack,
-    OrderRejected,
-    OrdersPlanned,
-    OrderSubmitted,
-    PlanAbandoned,
-)
+from llmtrade.domain.trading import AccountWeekHeld, LegHeldBack, OrdersPlanned
 from llmtrade.errors import BrokerUnavailable
 from llmtrade.storage.event_store import EventStore
+from llmtrade.workflows.ended_close import given_up_orders
+from llmtrade.workflows.plan_recovery import recorded_orders
 
 # When a queued paper order fills (brokers/paper.py): the next open, or, sent in session on a symbol with daily prices
 # only, that session's close; a broker's own order, when the broker fills it.
@@ -90,6 +86,12 @@ def accounts_held(stored: Sequence[StoredEvent]) -> dict[str, AccountWeekHeld]:
     return {h.account_id: h for h in held if h.account_id not in planned}
 
 
+def trading_accounts(accounts: Sequence[Account]) -> list[str]:
+    """The accounts that trade and so may be held: all but the FLAT baseline, which never waits for a broker (nothing
+    would plan it later). A run whose every one of them is held stops (week_gate.py `wait_for_queued`)."""
+    return [a.id for a in accounts if a.role is not AccountRole.FLAT]
+
+
 def held_this_week(events: EventStore, week_id: date) -> dict[str, AccountWeekHeld]:
     """`accounts_held` of the week's risk stream as stored."""
     return accounts_held(events.read_stream(week_stream(week_id, RISK)))
@@ -102,20 +104,20 @@ def held_plans_unsent(events: EventStore, week_id: date, stored: Sequence[Stored
     for these (`held_week_due`), whose execution asks the broker first (recover_orders) and sends each order once. An
     order recorded in any way (sent, refused, a leg held back, given up, blocked by the breaker) is the checkpoints' or
     nobody's to send; one the kill switch blocked is sent by that rerun once trading is enabled."""
-    if not any(e.type == AccountWeekHeld.event_type() for e in stored):
-        return []
     held = {AccountWeekHeld.from_event(e).account_id for e in stored if e.type == AccountWeekHeld.event_type()}
+    if not held:
+        return []
     plans = [OrdersPlanned.from_event(e) for e in stored if e.type == OrdersPlanned.event_type()]
     plans = [p for p in plans if p.account_id in held and p.orders]
     if not plans:
         return []
-    kinds = {k.event_type(): k for k in (OrderSubmitted, OrderRejected, LegHeldBack)}
-    recorded: set[str] = set()
-    for event in events.read_stream(week_stream(week_id, ORDERS)):
-        if event.type in kinds:
-            recorded.add(kinds[event.type].from_event(event).order.client_order_id)
-        elif event.type == PlanAbandoned.event_type():
-            recorded.update(PlanAbandoned.from_event(event).client_order_ids)
+    stream = week_stream(week_id, ORDERS)
+    history = events.read_stream(stream)
+    recorded = {r.order.client_order_id for r in recorded_orders(events, stream)}  # sent or refused
+    recorded |= given_up_orders(events, history).keys()
+    for event in history:
+        if event.type == LegHeldBack.event_type():
+            recorded.add(LegHeldBack.from_event(event).order.client_order_id)
         elif event.type == OrderBlocked.event_type():
             # The breaker's block stands (a rerun would block it again, recording another at every wake-up); the kill
             # switch's is lifted by `trading enable`, after which the rerun sends it, as the week's first run's.
