@@ -41,6 +41,10 @@ class YahooIntraday:
     # Set per symbol: that symbol's chart requests alone are answered with this status (Yahoo throttling one request
     # of a batch download while the others go through).
     status_of: dict[str, int] = field(default_factory=dict)
+    # Rows Yahoo lists with their volume but no prices yet, (symbol, bar start) each: its chart answers null open, high,
+    # low and close there and fills them in hours or days later (ranaroussi/yfinance#2895, #2925, #2930: SPY, QQQ and
+    # the indices' sessions of 2026-07-24 and -28, "a valid Volume figure but Open/High/Low/Close came back as null").
+    unpriced: set[tuple[str, datetime]] = field(default_factory=set)
 
     def session(self) -> requests.Session:
         session = requests.Session()
@@ -56,6 +60,7 @@ class YahooIntraday:
         if not rows:
             return {"chart": {"result": None, "error": {"code": "Not Found", "description": "No data found"}}}
         closes = [price for _, price in rows]
+        prices = [None if (symbol, start) in self.unpriced else price for start, price in rows]
         meta = {
             **self._meta(symbol),
             "regularMarketTime": int(rows[-1][0].timestamp()),
@@ -71,10 +76,10 @@ class YahooIntraday:
                         "indicators": {
                             "quote": [
                                 {
-                                    "open": closes,
-                                    "high": closes,
-                                    "low": closes,
-                                    "close": closes,
+                                    "open": prices,
+                                    "high": prices,
+                                    "low": prices,
+                                    "close": prices,
                                     "volume": [1000] * len(rows),
                                 }
                             ],

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from llmtrade.clock import Clock, SystemClock
 from llmtrade.domain.market import Bar
+from llmtrade.errors import MarketDataUnavailable
 from llmtrade.market.failures import few
 from llmtrade.market.provider import data_cut
 from llmtrade.market.validation import BarProblem, ProblemKind, SeriesRejected
@@ -75,27 +76,68 @@ class YFinanceProvider:
             interval="1d",
             timeout=self._timeout,
         )
-        bars = {symbol: _bars(frame, symbol) for symbol in symbols} if frame is not None and not frame.empty else {}
-        empty = [symbol for symbol in symbols if not bars.get(symbol)]
+        answer = frame is not None and not frame.empty
+        bars = {symbol: _bars(frame, symbol) for symbol in symbols} if answer else {}
+        unpriced = {symbol: days for symbol in symbols if answer and (days := _unpriced(frame, symbol))}
+        empty = [symbol for symbol in symbols if not bars.get(symbol) and symbol not in unpriced]
         if len(empty) == len(symbols):
             raise wire.failure("yfinance returned no bars")  # the caller names what it asked for
+        answered = {symbol: series for symbol, series in bars.items() if series and symbol not in unpriced}
         if empty:
             # A batch one symbol of which has no bar (listed after the range, delisted, not traded yet: its column all
             # NaN, or missing) is no failure of the others: their bars go with the error, which names only the empty
             # ones, in yfinance's words about them, so the service keeps the rest and asks the next provider for these.
-            answered = {symbol: series for symbol, series in bars.items() if series}
-            raise wire.failure(f"yfinance returned no bars for {few(empty)}", symbols=empty, answered=answered)
+            lacking = [*empty, *unpriced]
+            raise wire.failure(
+                f"yfinance returned no bars for {few(empty)}{_unpriced_said(unpriced, '; ')}",
+                symbols=lacking,
+                answered=answered,
+            )
+        if unpriced:
+            # Yahoo lists the session, its volume too, and has no price of it yet: it fills them in hours or days later
+            # (ranaroussi/yfinance#2895, #2930). The row was dropped as padding and the symbol read as stale or holed
+            # (exit 1, "take it out of the universe"; the weekly snapshot left it out of the week as ended), where
+            # waiting is what helps: temporary, nothing of the symbol cached, the next provider asked for it alone.
+            raise MarketDataUnavailable(_unpriced_said(unpriced), symbols=list(unpriced), answered=answered)
         return bars
 
 
-def _bars(frame: Any, symbol: str) -> list[Bar]:
-    # group_by="ticker" gives (ticker, field) columns; older yfinance gives flat ones for one symbol.
+def _table(frame: Any, symbol: str) -> Any:
+    """`symbol`'s columns of a download (None when it has none): group_by="ticker" gives (ticker, field) columns; older
+    yfinance gives flat ones for one symbol."""
     if frame.columns.nlevels > 1:
-        if symbol not in frame.columns.get_level_values(0):
-            return []
-        table = frame[symbol]
-    else:
-        table = frame
+        return frame[symbol] if symbol in frame.columns.get_level_values(0) else None
+    return frame
+
+
+def _unpriced(frame: Any, symbol: str) -> list[date]:
+    """The sessions Yahoo lists for `symbol` with a volume and no open, high, low or close: prices it has not filled in
+    yet. yfinance keeps such a row (its clean-up drops only a row with nothing at all, its volume 0 or missing); the
+    rows a batch pads a symbol with on another's dates have no volume either, and are not these."""
+    table = _table(frame, symbol)
+    if table is None or "Volume" not in table.columns:
+        return []
+    none = table[["Open", "High", "Low", "Close"]].isna().all(axis=1)
+    priced = {_session_day(stamp) for stamp in table.index[~none]}  # a twin of a priced row is that row's, not these
+    days = [_session_day(stamp) for stamp in table.index[none & (table["Volume"].fillna(0) > 0)]]
+    return [day for day in days if day not in priced]
+
+
+def _unpriced_said(unpriced: dict[str, list[date]], lead: str = "") -> str:
+    """What a failure says of `unpriced` (`_unpriced`'s days by symbol), or nothing when it is empty."""
+    if not unpriced:
+        return ""
+    listed = "; ".join(f"{symbol} on {', '.join(map(str, days[:3]))}" for symbol, days in unpriced.items())
+    return (
+        f"{lead}yfinance has no prices yet for {listed}: Yahoo lists the session with its volume but no open, high, "
+        "low or close, which it fills in later; asked again at the next read"
+    )
+
+
+def _bars(frame: Any, symbol: str) -> list[Bar]:
+    table = _table(frame, symbol)
+    if table is None:
+        return []
     # A multi-symbol download pads each symbol with all-NaN rows on the dates only another symbol has
     # (and Yahoo sometimes sends an all-NaN twin of the latest row): those rows are "no bar", and a
     # session left without one is then reported by the validator as missing. A row with only some

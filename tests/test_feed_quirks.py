@@ -1,0 +1,72 @@
+"""The market-data providers against how Alpaca's Market Data API v2 and Yahoo (through yfinance) really answer: each
+quirk made on the wire (the loopback Alpaca server, Yahoo's chart JSON at the transport) and read through the market
+service a weekly run and a checkpoint use. No wrong price is taken as good, no missing day is cached, a state Yahoo or
+Alpaca mends by itself is waited for (exit 75), and what only a person can mend says what and where."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from pathlib import Path
+
+import pytest
+
+from llmtrade.errors import MarketDataUnavailable
+from llmtrade.market.calendar import NEW_YORK, TradingCalendar
+from llmtrade.market.service import MarketData, Recording
+from llmtrade.market.snapshot import week_snapshot
+from llmtrade.market.yfinance_data import YFinanceProvider
+from llmtrade.storage.bar_cache import BarCache
+from llmtrade.storage.bootstrap import Storage
+from tests.fakes.yahoo_transport import YahooIntraday
+
+CALENDAR = TradingCalendar()
+SESSIONS = CALENDAR.sessions_between(datetime(2026, 1, 2).date(), datetime(2026, 1, 9).date())
+START, END = SESSIONS[0], SESSIONS[-1]
+OPENS = [datetime.combine(day, time(9, 30), tzinfo=NEW_YORK) for day in SESSIONS]
+AFTER = datetime.combine(END, time(18, 0), tzinfo=NEW_YORK)
+
+
+@pytest.fixture(autouse=True)
+def fresh_yfinance(tmp_path: Path) -> None:
+    import yfinance
+
+    yfinance.set_tz_cache_location(str(tmp_path / "yf-cache"))
+    yfinance.data.YfData.cache_get.cache_clear()  # answers for past ranges are kept in memory, process-wide
+
+
+def _yahoo() -> YahooIntraday:
+    """Yahoo with SPY's and TLT's daily bars of START..END, stamped at the open as its chart API stamps them."""
+    bars = {
+        "SPY": [(at, 600.0 + i) for i, at in enumerate(OPENS)],
+        "TLT": [(at, 90.0 + i) for i, at in enumerate(OPENS)],
+    }
+    return YahooIntraday(bars=bars, session_open=OPENS[-1], session_close=OPENS[-1].replace(hour=16))
+
+
+def _market(storage: Storage, *providers: object) -> MarketData:
+    return MarketData(list(providers), BarCache(storage.conn), CALENDAR, Recording(storage.events, "r1"))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("day", [END, SESSIONS[2]], ids=["last-session", "mid-range"])
+def test_a_session_yahoo_lists_with_its_volume_and_no_prices_yet_is_waited_for_not_read_as_ended(
+    storage: Storage, day: object
+) -> None:
+    """Yahoo's chart sometimes lists a session with its volume and null open, high, low and close, and fills them in
+    hours or days later (ranaroussi/yfinance#2895, #2930: SPY, QQQ and the indices around 2026-07-28). yfinance keeps
+    the row; llmtrade dropped it as padding and read TLT as stale ("update the data ... take it out of the universe",
+    exit 1), so the weekly snapshot left TLT out of the week as a symbol whose prices ended. It is a wait: exit 75,
+    naming the symbol, the day and why, nothing of TLT cached, SPY's bars kept."""
+    fake = _yahoo()
+    fake.unpriced = {("TLT", datetime.combine(day, time(9, 30), tzinfo=NEW_YORK))}  # type: ignore[arg-type]
+    market = _market(storage, YFinanceProvider(timeout_seconds=2, session=fake.session()))
+    with pytest.raises(MarketDataUnavailable) as caught:
+        week_snapshot(market, ["SPY", "TLT"], AFTER)
+    assert caught.value.exit_code == 75
+    assert (
+        f"yfinance has no prices yet for TLT on {day}: Yahoo lists the session with its volume but no open, high, low "
+        "or close, which it fills in later" in str(caught.value)
+    )
+    cache = BarCache(storage.conn)
+    assert not cache.covers(["TLT"], START, END, synthetic=False)
+    assert cache.count(["TLT"], START, END, synthetic=False) == 0
+    assert cache.count(["SPY"], START, END, synthetic=False) == len(SESSIONS)
