@@ -5,7 +5,7 @@ Alpaca mends by itself is waited for (exit 75), and what only a person can mend 
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,9 +15,10 @@ from llmtrade.market.calendar import NEW_YORK, TradingCalendar
 from llmtrade.market.service import MarketData, Recording
 from llmtrade.market.snapshot import week_snapshot
 from llmtrade.market.yfinance_data import YFinanceProvider
+from llmtrade.market.yfinance_quotes import YFinanceQuotes
 from llmtrade.storage.bar_cache import BarCache
 from llmtrade.storage.bootstrap import Storage
-from tests.fakes.yahoo_transport import YahooIntraday
+from tests.fakes.yahoo_transport import YahooIntraday, minute_bars
 
 CALENDAR = TradingCalendar()
 SESSIONS = CALENDAR.sessions_between(datetime(2026, 1, 2).date(), datetime(2026, 1, 9).date())
@@ -70,3 +71,26 @@ def test_a_session_yahoo_lists_with_its_volume_and_no_prices_yet_is_waited_for_n
     assert not cache.covers(["TLT"], START, END, synthetic=False)
     assert cache.count(["TLT"], START, END, synthetic=False) == 0
     assert cache.count(["SPY"], START, END, synthetic=False) == len(SESSIONS)
+
+
+def test_a_share_class_is_asked_of_yahoo_as_yahoo_spells_it_and_read_back_as_ours(storage: Storage) -> None:
+    """Alpaca and the packaged candidates write a share class BRK.B; Yahoo writes it BRK-B and answers BRK.B "Not
+    Found" (ranaroussi/yfinance#38, #50). With Alpaca down, Yahoo had "no bars for BRK.B" (exit 1, the symbol named as
+    unknown) while it had them all along; its latest price was missing likewise. Both are asked as BRK-B now and come
+    back under BRK.B."""
+    fake = _yahoo()
+    fake.bars["BRK-B"] = [(at, 480.0 + i) for i, at in enumerate(OPENS)]
+    market = _market(storage, YFinanceProvider(timeout_seconds=2, session=fake.session()))
+    series = market.bars(["SPY", "BRK.B"], START, END)
+    assert [bar.close for bar in series.bars["BRK.B"]] == [480.0 + i for i in range(len(SESSIONS))]
+    assert {bar.symbol for bar in series.bars["BRK.B"]} == {"BRK.B"}
+    assert "BRK-B" in fake.charted and "BRK.B" not in fake.charted
+    assert BarCache(storage.conn).count(["BRK.B"], START, END, synthetic=False) == len(SESSIONS)
+
+    opens = OPENS[-1]
+    now = opens + timedelta(minutes=30, seconds=20)
+    intraday = YahooIntraday(
+        bars={"BRK-B": minute_bars(opens, 30, 484.0, 0.01)}, session_open=opens, session_close=opens.replace(hour=16)
+    )
+    quote = YFinanceQuotes(CALENDAR, session=intraday.session()).latest(["BRK.B"], now)["BRK.B"]
+    assert (quote.symbol, quote.price) == ("BRK.B", 484.29)

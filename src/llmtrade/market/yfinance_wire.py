@@ -14,6 +14,7 @@ back; MarketDataMissing when Yahoo answered and had nothing, in yfinance's own w
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -67,6 +68,7 @@ class Wire:
     exchanges: list[Exchange] = field(default_factory=list)
     said: list[str] = field(default_factory=list)
     raised: BaseException | None = None  # what `yfinance.download` itself raised, if it did
+    spelled: dict[str, str] = field(default_factory=dict)  # our symbol -> Yahoo's spelling of it, where they differ
 
     def outage(self, symbols: Sequence[str] = ()) -> str | None:
         """Why Yahoo could not be heard, in one line, when it could not: a request that got no answer, or a 429, a
@@ -74,7 +76,7 @@ class Wire:
         when there were any (a crumb request may fail while the charts still answer); `symbols`: only those symbols'
         chart requests, when there were any (Yahoo throttled one symbol of a batch, the others came back)."""
         charts = [x for x in self.exchanges if x.chart]
-        of = [x for x in charts if x.symbol in symbols]
+        of = [x for x in charts if x.symbol in self._yahoo(symbols)]
         asked = of or charts or self.exchanges
         for exchange in asked:
             if exchange.error is not None and no_answer(exchange.error):
@@ -118,11 +120,25 @@ class Wire:
         symbols by reason ("['NEWCO']: possibly delisted; no price data found ..."), else its line per symbol
         ("$NEWCO: ..."); a few at most. Its count line ("1 Failed download:") says nothing of why."""
         lines = [line for line in self.said if "Failed download" not in line]
-        named = [line for line in lines if any(_names(line, symbol) for symbol in symbols)]
+        named = [line for line in lines if any(_names(line, symbol) for symbol in self._yahoo(symbols))]
         if not named:
             return lines[:1]
         summary = [line for line in named if line.startswith("[")]
         return (summary or named)[:_WORDS]
+
+    def _yahoo(self, symbols: Sequence[str]) -> list[str]:
+        """`symbols` as Yahoo spells them, as its chart requests and yfinance's lines name them."""
+        return [self.spelled.get(symbol, symbol) for symbol in symbols]
+
+
+# A US share class as Alpaca and the exchanges write it (BRK.B, BF.B, HEI.A): Yahoo writes it with a hyphen (BRK-B), and
+# answers the dotted name "Not Found", its "." being the suffix of a foreign exchange (VOD.L, RY.TO).
+_SHARE_CLASS = re.compile(r"[A-Z][A-Z0-9]*\.[A-Z]")
+
+
+def yahoo_symbol(symbol: str) -> str:
+    """`symbol` as Yahoo spells it: BRK.B is BRK-B there (ranaroussi/yfinance#38, #50); every other symbol as it is."""
+    return symbol.replace(".", "-") if _SHARE_CLASS.fullmatch(symbol) else symbol
 
 
 def _names(line: str, symbol: str) -> bool:
@@ -141,7 +157,8 @@ def download(symbols: Sequence[str], *, session: Any = None, timeout: float, **o
     records are kept in the Wire, and its warnings (pandas deprecations inside it) are not ours to show."""
     import yfinance  # lazy: yfinance pulls in pandas and curl_cffi; keeps CLI start-up fast
 
-    wire = Wire()
+    # Yahoo is asked in its own spelling of each symbol (`yahoo_symbol`), and the frame's columns named back in ours.
+    wire = Wire(spelled={s: yahoo_symbol(s) for s in symbols if yahoo_symbol(s) != s})
     with _ONE_AT_A_TIME, _kept(wire), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         # yfinance keeps every answer for a range that ended 30 minutes ago in a process-wide lru_cache, a 5xx or a
@@ -151,7 +168,7 @@ def download(symbols: Sequence[str], *, session: Any = None, timeout: float, **o
         watched = _watched(session if session is not None else _new_session(), wire)
         try:
             frame = yfinance.download(
-                list(symbols),
+                [wire.spelled.get(s, s) for s in symbols],
                 session=watched,
                 timeout=timeout,
                 auto_adjust=False,
@@ -164,6 +181,8 @@ def download(symbols: Sequence[str], *, session: Any = None, timeout: float, **o
         except Exception as exc:  # it catches nearly everything itself; what escapes is told like the rest
             wire.raised = exc
             frame = None
+    if frame is not None and wire.spelled and frame.columns.nlevels > 1:
+        frame = frame.rename(columns={yahoo: ours for ours, yahoo in wire.spelled.items()}, level=0)
     return frame, wire
 
 
