@@ -94,3 +94,21 @@ def test_a_share_class_is_asked_of_yahoo_as_yahoo_spells_it_and_read_back_as_our
     )
     quote = YFinanceQuotes(CALENDAR, session=intraday.session()).latest(["BRK.B"], now)["BRK.B"]
     assert (quote.symbol, quote.price) == ("BRK.B", 484.29)
+
+
+def test_a_row_without_prices_on_a_day_the_nyse_was_closed_is_no_bar_and_nothing_to_wait_for(storage: Storage) -> None:
+    """The wait is for a session's prices only: a row Yahoo sends on a holiday (Martin Luther King Day, 2026-01-19)
+    with a volume and no prices would be waited for at every wake-up, for ever. It is no bar, as a holiday's null row
+    always was (ranaroussi/yfinance#713), and the sessions around it are read and cached."""
+    days = CALENDAR.sessions_between(datetime(2026, 1, 12).date(), datetime(2026, 1, 23).date())
+    opens = [datetime.combine(day, time(9, 30), tzinfo=NEW_YORK) for day in days]
+    holiday = datetime(2026, 1, 19, 9, 30, tzinfo=NEW_YORK)
+    assert not CALENDAR.is_session(holiday.date())
+    rows = sorted([*((at, 600.0 + i) for i, at in enumerate(opens)), (holiday, 0.0)])
+    fake = YahooIntraday(bars={"SPY": rows}, session_open=opens[-1], session_close=opens[-1].replace(hour=16))
+    fake.unpriced = {("SPY", holiday)}
+    series = _market(storage, YFinanceProvider(timeout_seconds=2, session=fake.session())).bars(
+        ["SPY"], days[0], days[-1]
+    )
+    assert [bar.day for bar in series.bars["SPY"]] == days
+    assert BarCache(storage.conn).covers(["SPY"], days[0], days[-1], synthetic=False)

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from llmtrade.clock import Clock, SystemClock
 from llmtrade.domain.market import Bar
 from llmtrade.errors import MarketDataUnavailable
+from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.failures import few
 from llmtrade.market.provider import data_cut
 from llmtrade.market.validation import BarProblem, ProblemKind, SeriesRejected
@@ -32,6 +33,7 @@ from llmtrade.market.yfinance_wire import download
 # postmortem (16:30) still finds it.
 SETTLED = timedelta(minutes=20)
 _NEW_YORK = ZoneInfo("America/New_York")
+_CALENDAR = TradingCalendar()
 
 
 class YFinanceProvider:
@@ -120,7 +122,9 @@ def _unpriced(frame: Any, symbol: str) -> list[date]:
     none = table[["Open", "High", "Low", "Close"]].isna().all(axis=1)
     priced = {_session_day(stamp) for stamp in table.index[~none]}  # a twin of a priced row is that row's, not these
     days = [_session_day(stamp) for stamp in table.index[none & (table["Volume"].fillna(0) > 0)]]
-    return [day for day in days if day not in priced]
+    # Only an NYSE session's prices are waited for: such a row on a day the exchange was closed is nothing to wait for
+    # (it would be asked again at every wake-up, for ever), and no bar, as any row without prices.
+    return [day for day in days if day not in priced and _CALENDAR.is_session(day)]
 
 
 def _unpriced_said(unpriced: dict[str, list[date]], lead: str = "") -> str:
