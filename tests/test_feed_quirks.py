@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from llmtrade.errors import MarketDataUnavailable
+from llmtrade.errors import MarketDataError, MarketDataUnavailable
+from llmtrade.market.alpaca_data import AlpacaBarProvider
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar
 from llmtrade.market.service import MarketData, Recording
 from llmtrade.market.snapshot import week_snapshot
@@ -112,3 +113,33 @@ def test_a_row_without_prices_on_a_day_the_nyse_was_closed_is_no_bar_and_nothing
     )
     assert [bar.day for bar in series.bars["SPY"]] == days
     assert BarCache(storage.conn).covers(["SPY"], days[0], days[-1], synthetic=False)
+
+
+def test_a_sip_refusal_of_a_range_alpacas_own_clock_says_is_old_is_the_feed_setting_to_mend(storage: Storage) -> None:
+    """Alpaca answers 403 "subscription does not permit querying recent SIP data" when a sip request reaches into its
+    latest 15 minutes (its Market Data FAQ). llmtrade asks 16 minutes back, so it read every such refusal as this
+    machine's clock being ahead: a wait (exit 75) and "set the clock (NTP)", at every wake-up for ever, when Alpaca's
+    own Date said the range had ended days before: then it is the plan refusing the sip feed, which waiting never
+    mends. That is the feed setting to change (exit 2, naming assets.yaml market_data.alpaca_feed and iex), said
+    before anything else is asked; a refusal of a range within Alpaca's 15 minutes stays a wait (test_alpaca_data)."""
+    from tests.fakes.alpaca_server import FakeAlpacaServer, FakeRequest, FakeResponse
+
+    with FakeAlpacaServer(key_id="k", secret_key="s") as server:
+
+        def no_sip(request: FakeRequest) -> FakeResponse:
+            if request.query.get("feed") == "sip":
+                return FakeResponse(403, {"message": "subscription does not permit querying recent SIP data"})
+            return server._stock_bars(request)
+
+        server.route("GET", r"/v2/stocks/bars", no_sip, first=True)
+        alpaca = AlpacaBarProvider(
+            "k", "s", feed="sip", url_override=server.base_url, timeout_seconds=2, retry_attempts=0
+        )
+        with pytest.raises(MarketDataError) as caught:
+            _market(storage, alpaca).bars(["SPY"], START, END)
+    said = str(caught.value)
+    assert caught.value.exit_code == 2 and not isinstance(caught.value, MarketDataUnavailable)
+    assert "HTTP 403: subscription does not permit querying recent SIP data" in said
+    assert "assets.yaml market_data.alpaca_feed" in said and "iex" in said and "NTP" not in said
+    [failed] = [e.payload for e in storage.events.read(type="MarketProviderFailed")]
+    assert failed["provider"] == "alpaca" and failed["error_type"] == "FeedNotPermitted"

@@ -20,7 +20,13 @@ from pydantic import ValidationError
 
 from llmtrade.domain.market import Bar
 from llmtrade.errors import MarketDataError, MarketDataUnavailable
-from llmtrade.market.alpaca_http import DataAccess, data_api_error, recent_sip_refused, wire_error
+from llmtrade.market.alpaca_http import (
+    DataAccess,
+    FeedNotPermitted,
+    data_api_error,
+    recent_sip_refused,
+    wire_error,
+)
 from llmtrade.market.provider import data_cut
 from llmtrade.market.validation import BarProblem, ProblemKind, SeriesRejected
 
@@ -30,6 +36,9 @@ _NEW_YORK = ZoneInfo("America/New_York")
 
 # How recent SIP data Alpaca's free plan refuses (403); a minute over its 15 for clocks that differ.
 _SIP_DELAY = timedelta(minutes=16)
+# How much earlier than Alpaca's Date a request's end may be and still be in its latest 15 minutes: the Date's second is
+# cut to a whole one, and the answer takes a moment to come back.
+_DATE_SLACK = timedelta(seconds=2)
 
 
 class AlpacaBarProvider(DataAccess):
@@ -129,12 +138,14 @@ class AlpacaBarProvider(DataAccess):
             client._session.close()
 
 
-def _recent_refused(exc: Any, until: datetime, wall: float) -> MarketDataUnavailable | None:
+def _recent_refused(exc: Any, until: datetime, wall: float) -> MarketDataError | MarketDataUnavailable | None:
     """Alpaca's 403 "subscription does not permit querying recent SIP data" to a SIP bars request ending at `until`,
     16 minutes before this machine's clock (`wall`, epoch seconds; `_until`): Alpaca's clock is behind it, so the
     request reached into Alpaca's latest 15 minutes (its answer's Date header says by how much). Not a key refused,
     which stops the read at once: it said "check the keys" of keys that read every other range. Temporary: the next
-    provider is asked, nothing is cached, and a read of an older range (the day after) is not refused. None for any
+    provider is asked, nothing is cached, and a read of an older range (the day after) is not refused. When the Date
+    says the range ended before Alpaca's latest 15 minutes, no clock explains the refusal: the keys' plan refuses the
+    sip feed itself, the feed setting to mend (FeedNotPermitted, exit 2), which waiting never would. None for any
     other answer."""
     detail = recent_sip_refused(exc)
     if detail is None:
@@ -142,6 +153,13 @@ def _recent_refused(exc: Any, until: datetime, wall: float) -> MarketDataUnavail
     ahead = ""
     with suppress(AttributeError, KeyError, TypeError, ValueError):
         theirs = parsedate_to_datetime(exc.response.headers["Date"])
+        if theirs - until >= _SIP_DELAY - timedelta(minutes=1) + _DATE_SLACK:
+            return FeedNotPermitted(
+                f"alpaca refused sip bars up to {until.astimezone(_NEW_YORK):%Y-%m-%d %H:%M:%S} New York (HTTP 403: "
+                f"{detail}), though by Alpaca's own clock (its Date: {theirs:%Y-%m-%d %H:%M:%S} UTC) they are older "
+                "than its latest 15 minutes: the keys' plan does not give the sip feed; set assets.yaml "
+                "market_data.alpaca_feed to iex (the keys are not at fault)"
+            )
         if (seconds := wall - theirs.timestamp()) >= 1:
             ahead = f"; this machine's clock is {seconds:.0f} s ahead of Alpaca's (its Date: {theirs:%H:%M:%S} UTC)"
     return MarketDataUnavailable(
