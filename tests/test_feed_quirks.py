@@ -5,7 +5,7 @@ Alpaca mends by itself is waited for (exit 75), and what only a person can mend 
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
@@ -143,3 +143,59 @@ def test_a_sip_refusal_of_a_range_alpacas_own_clock_says_is_old_is_the_feed_sett
     assert "assets.yaml market_data.alpaca_feed" in said and "iex" in said and "NTP" not in said
     [failed] = [e.payload for e in storage.events.read(type="MarketProviderFailed")]
     assert failed["provider"] == "alpaca" and failed["error_type"] == "FeedNotPermitted"
+
+
+# ---------------------------------------------------------------- what already held, kept so on the wire
+
+
+def test_yahoos_live_twin_of_the_last_session_and_its_blank_holiday_row_are_one_bar_and_no_bar(
+    storage: Storage,
+) -> None:
+    """Two of Yahoo's ways, sent as its chart JSON: the last session twice (its 09:30 row and a live one stamped at the
+    latest print, ranaroussi/yfinance#573), which yfinance folds into the later; and a row of nulls on a holiday
+    (ranaroussi/yfinance#713), which it drops. The later price is the session's, no bar is on the holiday, and the
+    range is cached whole."""
+    days = CALENDAR.sessions_between(datetime(2026, 1, 12).date(), datetime(2026, 1, 23).date())
+    opens = [datetime.combine(day, time(9, 30), tzinfo=NEW_YORK) for day in days]
+    holiday = datetime(2026, 1, 19, 9, 30, tzinfo=NEW_YORK)
+    live = opens[-1].replace(hour=15, minute=59, second=58)
+    rows = sorted([*((at, 600.0 + i) for i, at in enumerate(opens)), (holiday, 0.0), (live, 610.25)])
+    fake = YahooIntraday(bars={"SPY": rows}, session_open=opens[-1], session_close=opens[-1].replace(hour=16))
+    fake.blank = {("SPY", holiday)}
+    series = _market(storage, YFinanceProvider(timeout_seconds=2, session=fake.session())).bars(
+        ["SPY"], days[0], days[-1]
+    )
+    assert [bar.day for bar in series.bars["SPY"]] == days
+    assert series.bars["SPY"][-1].close == 610.25
+    assert BarCache(storage.conn).covers(["SPY"], days[0], days[-1], synthetic=False)
+
+
+def test_alpacas_pages_split_inside_a_symbol_with_nanosecond_stamps_and_a_symbol_it_lacks(storage: Storage) -> None:
+    """Alpaca's multi-symbol bars, a page at a time (limit 1 here), one symbol's bars continuing on the next page, each
+    stamped in RFC 3339 with nanoseconds and a Z, prices as strings, and no key at all for a symbol it has nothing for:
+    every bar of the two it has, in order, and the third named as what no provider could supply (exit 1)."""
+    from tests.fakes.alpaca_server import FakeAlpacaServer
+
+    with FakeAlpacaServer(key_id="k", secret_key="s", page_size=1) as server:
+        for symbol, base in (("SPY", 600.0), ("TLT", 90.0)):
+            server.add_bars(
+                symbol,
+                [
+                    {
+                        "t": f"{datetime.combine(day, time(0), tzinfo=NEW_YORK).astimezone(UTC):%Y-%m-%dT%H:%M:%S}"
+                        ".123456789Z",
+                        **{k: str(base + i) for k in ("o", "h", "l", "c")},
+                        "v": 1000,
+                    }
+                    for i, day in enumerate(SESSIONS)
+                ],
+            )
+        alpaca = AlpacaBarProvider("k", "s", url_override=server.base_url, timeout_seconds=2, retry_attempts=0)
+        with pytest.raises(MarketDataError) as caught:
+            _market(storage, alpaca).bars(["TLT", "GONE", "SPY"], START, END)
+        assert caught.value.exit_code == 1 and caught.value.short == ("GONE",)
+        series = _market(storage, alpaca).bars(["TLT", "SPY"], START, END)
+    assert {s: [(b.day, b.close) for b in bars] for s, bars in series.bars.items()} == {
+        "TLT": [(day, 90.0 + i) for i, day in enumerate(SESSIONS)],
+        "SPY": [(day, 600.0 + i) for i, day in enumerate(SESSIONS)],
+    }

@@ -45,6 +45,9 @@ class YahooIntraday:
     # low and close there and fills them in hours or days later (ranaroussi/yfinance#2895, #2925, #2930: SPY, QQQ and
     # the indices' sessions of 2026-07-24 and -28, "a valid Volume figure but Open/High/Low/Close came back as null").
     unpriced: set[tuple[str, datetime]] = field(default_factory=set)
+    # Rows sent with nothing at all, null prices and volume (symbol, bar start): Yahoo's row for a holiday or a date
+    # only another symbol has (ranaroussi/yfinance#713, #413).
+    blank: set[tuple[str, datetime]] = field(default_factory=set)
 
     def session(self) -> requests.Session:
         session = requests.Session()
@@ -60,7 +63,9 @@ class YahooIntraday:
         if not rows:
             return {"chart": {"result": None, "error": {"code": "Not Found", "description": "No data found"}}}
         closes = [price for _, price in rows]
-        prices = [None if (symbol, start) in self.unpriced else price for start, price in rows]
+        nothing = self.unpriced | self.blank
+        prices = [None if (symbol, start) in nothing else price for start, price in rows]
+        volumes = [None if (symbol, start) in self.blank else 1000 for start, _ in rows]
         meta = {
             **self._meta(symbol),
             "regularMarketTime": int(rows[-1][0].timestamp()),
@@ -80,7 +85,7 @@ class YahooIntraday:
                                     "high": prices,
                                     "low": prices,
                                     "close": prices,
-                                    "volume": [1000] * len(rows),
+                                    "volume": volumes,
                                 }
                             ],
                         },
