@@ -20,8 +20,11 @@ class EmbeddingCallCompleted(EventPayload):
     prompt_tokens: int
     cost_usd: float | None
     latency_ms: float
-    attempts: int
+    attempts: int  # requests sent, each retry and each refused for an input's length counted
     batch_key: str  # sha256 of the model, dimensions and texts
+    # Inputs past the model's input length (the server refused them), embedded cut to fit: their vectors are of
+    # the text's start (llm/embedding_fit.py).
+    truncated: int = 0
 
 
 class EmbeddingCallFailed(EventPayload):

@@ -13,7 +13,9 @@ A 200 whose body is not one vector per input is EmbeddingMalformed, and so is a 
 NaN, infinite or beyond float32's range, all zeros, over 16,000 dimensions); vectors of the wrong size (in one batch,
 against the configured size or the model's earlier vectors) are EmbeddingDimensionMismatch (all exit 1: asking again
 gets the same answer). So is a 5xx whose body says the server could not write a NaN its model produced (Ollama's
-bge-m3 answers 500 "json: unsupported value: NaN" for certain texts, every time): not retried.
+bge-m3 answers 500 "json: unsupported value: NaN" for certain texts, every time): not retried. An input refused as
+past the model's input length (a 400 or 413 saying so: llm/embedding_fit.py) is found in its batch and embedded cut
+to fit, counted in the reply's `truncated`; every other 4xx is final.
 
 `Embeddings` (the memory's Embedder for a configured model) adds the per-text cache (storage/
 memory_embedding_cache.py) and records every batch as EmbeddingCallCompleted / EmbeddingCallFailed; in replay
@@ -43,6 +45,7 @@ from llmtrade.errors import (
     OperationalError,
     ReplayMiss,
 )
+from llmtrade.llm.embedding_fit import InputTooLong, input_too_long, shortened
 from llmtrade.llm.embedding_vectors import EmbeddingMalformed, reply_vectors
 from llmtrade.llm.http_client import shared_tls_context
 from llmtrade.llm.http_errors import (
@@ -76,6 +79,17 @@ class EmbeddingReply:
     cost_usd: float | None
     attempts: int
     latency_ms: float
+    truncated: int = 0  # inputs past the model's length, embedded cut to fit (llm/embedding_fit.py)
+
+
+@dataclass(frozen=True)
+class _Part:
+    """The vectors of some of a post's texts, in order, with what their reply reported."""
+
+    vectors: list[list[float]]
+    prompt_tokens: int
+    cost_usd: float | None
+    truncated: int = 0
 
 
 class EmbeddingClient:
@@ -105,6 +119,7 @@ class EmbeddingClient:
         self._deadline = max(attempt_floor_seconds, timeout_seconds)
         self._sleep = sleep
         self._http: httpx.Client | None = None
+        self._requests = 0  # sent, every attempt counted: a reply's `attempts` is its requests
 
     def close(self) -> None:
         if self._http is not None:
@@ -112,11 +127,56 @@ class EmbeddingClient:
             self._http = None
 
     def post(self, model: str, texts: Sequence[str], *, dimensions: int | None = None) -> EmbeddingReply:
-        """Vectors for `texts`, retrying temporary failures. Raises the errors in the module docstring."""
-        body: dict[str, Any] = {"model": model, "input": list(texts), "encoding_format": "float"}
+        """Vectors for `texts`, retrying temporary failures; an input past the model's length is embedded cut to fit
+        (llm/embedding_fit.py). Raises the errors in the module docstring."""
+        started = time.perf_counter()
+        sent = self._requests
+        parts = self._fitted(model, list(texts), dimensions, started)
+        vectors = [v for part in parts for v in part.vectors]
+        sizes = {len(v) for v in vectors}
+        if len(sizes) > 1 or (dimensions is not None and sizes != {dimensions}):
+            want = f"{dimensions}" if dimensions is not None else "one size"
+            raise EmbeddingDimensionMismatch(
+                f"{self.name} returned vectors of {sorted(sizes)} dimensions from {model}, expected {want}"
+            )
+        costs = [part.cost_usd for part in parts if part.cost_usd is not None]
+        return EmbeddingReply(
+            vectors=vectors,
+            prompt_tokens=sum(part.prompt_tokens for part in parts),
+            cost_usd=sum(costs) if costs else None,
+            attempts=self._requests - sent,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            truncated=sum(part.truncated for part in parts),
+        )
+
+    def _fitted(self, model: str, texts: list[str], dimensions: int | None, started: float) -> list[_Part]:
+        """`texts`' vectors in parts, in order: a batch holding an input past the model's length is split in halves
+        until that input is asked alone, and then asked cut to fit."""
+        try:
+            return [self._once(model, texts, dimensions, started)]
+        except InputTooLong as refusal:
+            if len(texts) > 1:
+                half = len(texts) // 2
+                return self._fitted(model, texts[:half], dimensions, started) + self._fitted(
+                    model, texts[half:], dimensions, started
+                )
+            text, why = texts[0], refusal
+        while True:
+            shorter = shortened(text, why)
+            if shorter is None:
+                raise why.refused from None
+            try:
+                part = self._once(model, [shorter], dimensions, started)
+            except InputTooLong as again:
+                text, why = shorter, again
+                continue
+            return [_Part(part.vectors, part.prompt_tokens, part.cost_usd, truncated=1)]
+
+    def _once(self, model: str, texts: list[str], dimensions: int | None, started: float) -> _Part:
+        """One request for `texts`, retried while the failure is temporary."""
+        body: dict[str, Any] = {"model": model, "input": texts, "encoding_format": "float"}
         if dimensions is not None:
             body["dimensions"] = dimensions
-        started = time.perf_counter()
         attempts = 0
         while True:
             attempts += 1
@@ -131,20 +191,8 @@ class EmbeddingClient:
                     ) from None
                 self._sleep(self._wait(exc, attempts))
         vectors = reply_vectors(data, len(texts), self.name, model)
-        sizes = {len(v) for v in vectors}
-        if len(sizes) > 1 or (dimensions is not None and sizes != {dimensions}):
-            want = f"{dimensions}" if dimensions is not None else "one size"
-            raise EmbeddingDimensionMismatch(
-                f"{self.name} returned vectors of {sorted(sizes)} dimensions from {model}, expected {want}"
-            )
         usage = parse_usage(data)  # a count or cost that is no number (NaN, text, negative) is unreported, not a crash
-        return EmbeddingReply(
-            vectors=vectors,
-            prompt_tokens=usage.prompt_tokens,
-            cost_usd=usage.cost_usd,
-            attempts=attempts,
-            latency_ms=(time.perf_counter() - started) * 1000,
-        )
+        return _Part(vectors, usage.prompt_tokens, usage.cost_usd)
 
     def _wait(self, exc: Retryable, attempt: int) -> float:
         if exc.retry_after is not None:
@@ -156,6 +204,7 @@ class EmbeddingClient:
             headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
             verify: Any = shared_tls_context() if self.base_url.startswith("https:") else False
             self._http = httpx.Client(headers=headers, timeout=httpx.Timeout(self._timeout), verify=verify)
+        self._requests += 1
         try:
             response = self._read(body)
         except httpx.TimeoutException:
@@ -214,8 +263,9 @@ class EmbeddingClient:
     def _refused(
         self, status: int, reason: str, response: httpx.Response, model: str, said: str, limit: str | None
     ) -> NoReturn:
-        """Raise what an error `status` means, as the chat client does (llm/http_errors.py `refusal`)."""
-        raise refusal(
+        """Raise what an error `status` means, as the chat client does (llm/http_errors.py `refusal`); one saying an
+        input is past the model's length as InputTooLong, which `_fitted` answers."""
+        refused = refusal(
             status,
             reason,
             response,
@@ -226,6 +276,7 @@ class EmbeddingClient:
             max_retry_after=self._max_retry_after,
             limit=limit,
         )
+        raise input_too_long(status, reason, response.text, refused) or refused
 
 
 def text_key(model: str, dims: int | None, text: str) -> str:
@@ -329,6 +380,7 @@ class Embeddings:
                 cost_usd=reply.cost_usd if reply else 0.0,
                 latency_ms=reply.latency_ms if reply else 0.0,
                 attempts=reply.attempts if reply else 0,
+                truncated=reply.truncated if reply else 0,
                 batch_key=batch_key,
             )
         )
