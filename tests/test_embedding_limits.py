@@ -116,3 +116,106 @@ def test_any_other_refusal_is_still_final_at_once(storage: Storage) -> None:
     with pytest.raises(LLMRequestRejected, match="not found"):
         _embeddings(storage).embed(["a", "b"])
     assert route.call_count == 1
+
+
+# How servers refuse a batch of more inputs (or tokens together) than they take, the limit at which each does: TEI's
+# --max-client-batch-size (32 by default, 413: text-embeddings-inference issue 378), Azure OpenAI's 16 inputs of its
+# early deployments, DashScope's 10 (memodb-io/memobase issue 142), OpenAI's 300,000 tokens a request
+# (spiceai/spiceai issue 6142), and a proxy's body limit (a bare 413).
+def _batch_refusal(kind: str, texts: list[str]) -> httpx.Response | None:
+    n = len(texts)
+    if kind == "tei" and n > 32:
+        message = f"Input validation error: batch size {n} > maximum allowed batch size 32"
+        return httpx.Response(413, json={"message": message, "code": 413, "type": "Validation"})
+    if kind == "azure" and n > 16:
+        message = (
+            "Too many inputs. The max number of inputs is 16.  We hope to increase the number of inputs per request "
+            "soon. Please contact us through an Azure support request for further questions."
+        )
+        return httpx.Response(400, json={"error": {"message": message, "type": "invalid_request_error"}})
+    if kind == "dashscope" and n > 10:
+        message = (
+            "<400> InternalError.Algo.InvalidParameter: Value error, batch size is invalid, it should not be larger "
+            "than 10.: input.contents"
+        )
+        return httpx.Response(400, json={"error": {"message": message, "type": "InvalidParameter"}})
+    tokens = sum(map(_tokens, texts))
+    if kind == "openai" and tokens > 300:  # 300,000 at OpenAI: a tenth of a thousandth here
+        message = f"Requested {tokens} tokens, max 300 tokens per request"
+        error = {"message": message, "type": "max_tokens_per_request", "code": "max_tokens_per_request"}
+        return httpx.Response(400, json={"error": error})
+    if kind == "proxy" and n > 8:
+        return httpx.Response(413, text="<html><h1>413 Request Entity Too Large</h1></html>")
+    return None
+
+
+@pytest.mark.parametrize(
+    ("kind", "most"), [("tei", 32), ("azure", 16), ("dashscope", 10), ("openai", 13), ("proxy", 8)]
+)
+@respx.mock
+def test_a_batch_past_the_servers_limit_is_sent_in_smaller_ones(storage: Storage, kind: str, most: int) -> None:
+    """`memory rebuild` after a change of model embeds every stored text, 256 to a request."""
+    server = Server("vllm")
+    sent: list[int] = []
+    taken: list[int] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        texts = json.loads(request.content)["input"]
+        sent.append(len(texts))
+        refused = _batch_refusal(kind, texts)
+        if refused is None:
+            taken.append(len(texts))
+        return refused or server(request)
+
+    respx.post(f"{BASE}/embeddings").mock(side_effect=answer)
+    texts = [f"setup {i}: " + _note(20) for i in range(100)]  # 22 tokens each
+    embeddings = _embeddings(storage)
+    vectors = embeddings.embed(texts)
+    assert vectors == [pytest.approx(_vector(t)) for t in texts]
+    assert sum(taken) == 100 and max(taken) <= most
+    if kind in ("tei", "azure", "dashscope"):  # the limit named: one refusal, then batches within it, and later too
+        assert sent[1:] == [most] * (100 // most) + ([100 % most] if 100 % most else [])
+        sent.clear()
+        embeddings.embed([f"later {i}: " + _note(20) for i in range(40)])
+        assert sent == [most] * (40 // most) + ([40 % most] if 40 % most else [])
+
+
+@respx.mock
+def test_a_single_input_a_batch_limit_refuses_is_final(storage: Storage) -> None:
+    route = respx.post(f"{BASE}/embeddings").mock(
+        return_value=httpx.Response(
+            400, json={"error": {"message": "Requested 900 tokens, max 300 tokens per request"}}
+        )
+    )
+    with pytest.raises(LLMRequestRejected, match="max 300 tokens per request"):
+        _embeddings(storage).embed(["one"])
+    assert route.call_count == 1
+
+
+@respx.mock
+def test_memory_rebuild_after_a_change_of_model_reembeds_through_teis_default_batch_limit(storage: Storage) -> None:
+    import random
+    from datetime import date, timedelta
+
+    from llmtrade.memory.embedder import PackagedEmbedder
+    from llmtrade.memory.store import PgMemory
+    from tests.test_memory_store import week_items
+
+    rng = random.Random(4)
+    packaged = PgMemory(storage.conn, storage.events, PackagedEmbedder())
+    for week in range(12):
+        week_id = date(2024, 1, 3) + timedelta(weeks=week)
+        packaged.remember(week_items(week_id, rng), week_id=week_id, run_id=None)
+    server = Server("tei")
+    sent: list[int] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        texts = json.loads(request.content)["input"]
+        sent.append(len(texts))
+        return _batch_refusal("tei", texts) or server(request)
+
+    respx.post(f"{BASE}/embeddings").mock(side_effect=answer)
+    counts = PgMemory(storage.conn, storage.events, _embeddings(storage)).rebuild()
+    assert counts.setups == 36 and sent[0] > 32 and max(sent[1:]) <= 32
+    models = storage.conn.execute("SELECT DISTINCT embedding_model FROM memory_setups").fetchall()
+    assert models == [(MODEL,)]

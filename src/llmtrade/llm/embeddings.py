@@ -15,7 +15,8 @@ against the configured size or the model's earlier vectors) are EmbeddingDimensi
 gets the same answer). So is a 5xx whose body says the server could not write a NaN its model produced (Ollama's
 bge-m3 answers 500 "json: unsupported value: NaN" for certain texts, every time): not retried. An input refused as
 past the model's input length (a 400 or 413 saying so: llm/embedding_fit.py) is found in its batch and embedded cut
-to fit, counted in the reply's `truncated`; every other 4xx is final.
+to fit, counted in the reply's `truncated`; a batch refused as too big (too many inputs, tokens or bytes together) is
+sent in smaller ones, of the size the server named (kept for later batches), else halved; every other 4xx is final.
 
 `Embeddings` (the memory's Embedder for a configured model) adds the per-text cache (storage/
 memory_embedding_cache.py) and records every batch as EmbeddingCallCompleted / EmbeddingCallFailed; in replay
@@ -45,7 +46,7 @@ from llmtrade.errors import (
     OperationalError,
     ReplayMiss,
 )
-from llmtrade.llm.embedding_fit import InputTooLong, input_too_long, shortened
+from llmtrade.llm.embedding_fit import Batches, Part, too_big
 from llmtrade.llm.embedding_vectors import EmbeddingMalformed, reply_vectors
 from llmtrade.llm.http_client import shared_tls_context
 from llmtrade.llm.http_errors import (
@@ -82,16 +83,6 @@ class EmbeddingReply:
     truncated: int = 0  # inputs past the model's length, embedded cut to fit (llm/embedding_fit.py)
 
 
-@dataclass(frozen=True)
-class _Part:
-    """The vectors of some of a post's texts, in order, with what their reply reported."""
-
-    vectors: list[list[float]]
-    prompt_tokens: int
-    cost_usd: float | None
-    truncated: int = 0
-
-
 class EmbeddingClient:
     """One provider's `/embeddings` endpoint, synchronous (the memory's reads and writes are)."""
 
@@ -120,6 +111,7 @@ class EmbeddingClient:
         self._sleep = sleep
         self._http: httpx.Client | None = None
         self._requests = 0  # sent, every attempt counted: a reply's `attempts` is its requests
+        self._batches = Batches()  # how the server takes texts: the most inputs a request, learned from a refusal
 
     def close(self) -> None:
         if self._http is not None:
@@ -128,10 +120,11 @@ class EmbeddingClient:
 
     def post(self, model: str, texts: Sequence[str], *, dimensions: int | None = None) -> EmbeddingReply:
         """Vectors for `texts`, retrying temporary failures; an input past the model's length is embedded cut to fit
-        (llm/embedding_fit.py). Raises the errors in the module docstring."""
+        and a batch too big is sent in smaller ones (llm/embedding_fit.py). Raises the errors in the module
+        docstring."""
         started = time.perf_counter()
         sent = self._requests
-        parts = self._fitted(model, list(texts), dimensions, started)
+        parts = self._batches.fitted(list(texts), lambda chunk: self._once(model, chunk, dimensions, started))
         vectors = [v for part in parts for v in part.vectors]
         sizes = {len(v) for v in vectors}
         if len(sizes) > 1 or (dimensions is not None and sizes != {dimensions}):
@@ -149,30 +142,7 @@ class EmbeddingClient:
             truncated=sum(part.truncated for part in parts),
         )
 
-    def _fitted(self, model: str, texts: list[str], dimensions: int | None, started: float) -> list[_Part]:
-        """`texts`' vectors in parts, in order: a batch holding an input past the model's length is split in halves
-        until that input is asked alone, and then asked cut to fit."""
-        try:
-            return [self._once(model, texts, dimensions, started)]
-        except InputTooLong as refusal:
-            if len(texts) > 1:
-                half = len(texts) // 2
-                return self._fitted(model, texts[:half], dimensions, started) + self._fitted(
-                    model, texts[half:], dimensions, started
-                )
-            text, why = texts[0], refusal
-        while True:
-            shorter = shortened(text, why)
-            if shorter is None:
-                raise why.refused from None
-            try:
-                part = self._once(model, [shorter], dimensions, started)
-            except InputTooLong as again:
-                text, why = shorter, again
-                continue
-            return [_Part(part.vectors, part.prompt_tokens, part.cost_usd, truncated=1)]
-
-    def _once(self, model: str, texts: list[str], dimensions: int | None, started: float) -> _Part:
+    def _once(self, model: str, texts: list[str], dimensions: int | None, started: float) -> Part:
         """One request for `texts`, retried while the failure is temporary."""
         body: dict[str, Any] = {"model": model, "input": texts, "encoding_format": "float"}
         if dimensions is not None:
@@ -192,7 +162,7 @@ class EmbeddingClient:
                 self._sleep(self._wait(exc, attempts))
         vectors = reply_vectors(data, len(texts), self.name, model)
         usage = parse_usage(data)  # a count or cost that is no number (NaN, text, negative) is unreported, not a crash
-        return _Part(vectors, usage.prompt_tokens, usage.cost_usd)
+        return Part(vectors, usage.prompt_tokens, usage.cost_usd)
 
     def _wait(self, exc: Retryable, attempt: int) -> float:
         if exc.retry_after is not None:
@@ -212,8 +182,8 @@ class EmbeddingClient:
         except httpx.HTTPError as exc:
             raise Retryable(f"connection failed: {exc or type(exc).__name__}") from None
         status = response.status_code
+        count = len(body["input"])
         if status >= 500 and _NAN_REPLY.search(response.text):
-            count = len(body["input"])
             raise EmbeddingMalformed(
                 f"{self.name}'s {model} produced a NaN for one of {count} text(s) and could not send it "
                 f"(HTTP {status}: {error_text(response)}); not retried: the same text fails the same way every "
@@ -221,7 +191,9 @@ class EmbeddingClient:
                 "(models.yaml memory.embedding)"
             )
         if status >= 300:  # a redirect too, never followed (http_errors.refusal)
-            self._refused(status, error_text(response), response, model, f"HTTP {status}", limit_source_of(response))
+            self._refused(
+                status, error_text(response), response, model, f"HTTP {status}", limit_source_of(response), count
+            )
         try:
             data = response.json()
         except ValueError:
@@ -241,6 +213,7 @@ class EmbeddingClient:
                 model,
                 f"HTTP 200 carrying error {error.get('code') if isinstance(error, dict) else error!r}",
                 limit,
+                count,
             )
         if not isinstance(data, dict):
             raise EmbeddingMalformed(f"{self.name} answered {model}'s embeddings with {json.dumps(data)[:200]}")
@@ -261,10 +234,18 @@ class EmbeddingClient:
         return httpx.Response(response.status_code, headers=kept, content=b"".join(chunks), request=response.request)
 
     def _refused(
-        self, status: int, reason: str, response: httpx.Response, model: str, said: str, limit: str | None
+        self,
+        status: int,
+        reason: str,
+        response: httpx.Response,
+        model: str,
+        said: str,
+        limit: str | None,
+        inputs: int,
     ) -> NoReturn:
         """Raise what an error `status` means, as the chat client does (llm/http_errors.py `refusal`); one saying an
-        input is past the model's length as InputTooLong, which `_fitted` answers."""
+        input is past the model's length as InputTooLong, one saying the batch of `inputs` is too big as BatchTooBig:
+        `_fitted` answers both."""
         refused = refusal(
             status,
             reason,
@@ -276,7 +257,7 @@ class EmbeddingClient:
             max_retry_after=self._max_retry_after,
             limit=limit,
         )
-        raise input_too_long(status, reason, response.text, refused) or refused
+        raise too_big(status, reason, response.text, inputs, refused) or refused
 
 
 def text_key(model: str, dims: int | None, text: str) -> str:
