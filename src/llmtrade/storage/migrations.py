@@ -106,7 +106,45 @@ def migrate(conn: psycopg.Connection) -> list[Migration]:
                     raise refused from exc
                 raise DatabaseError(f"migration {migration.number:04d}_{migration.name} failed: {exc}") from exc
             done.append(migration)
+            if "CREATE EXTENSION" in migration.sql:  # 0005: the server's own pgvector, which may be older
+                row = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()
+                _refuse_old_pgvector(conn, row[0] if row else None)  # rolls back every migration of this open
     return done
+
+
+# What the memory needs of pgvector: halfvec (0.7.0) for migrations 0007-0009's HNSW graph, and the
+# hnsw.iterative_scan setting (0.8.0) every similar-setups read sets (memory/similar.py). Before 0.8.0 pgvector
+# reserves the `hnsw` prefix with hnsw.ef_search alone: setting the other is an error, and every recall failed.
+PGVECTOR_NEEDED = (0, 8, 0)
+
+
+def _refuse_old_pgvector(conn: psycopg.Connection, version: str | None) -> None:
+    """UsageError (exit 2) when the database's pgvector extension is older than PGVECTOR_NEEDED. A package upgrade
+    leaves a database's extension at the version it was created with until `ALTER EXTENSION vector UPDATE`: the
+    migrations failed at 0007 ('type "halfvec" does not exist', exit 1) on 0.6, and on 0.7 every weekly run failed
+    at its first recall, after the research's model calls were paid for."""
+    if version is None or _version(version) >= PGVECTOR_NEEDED:
+        return
+    row = conn.execute("SELECT default_version FROM pg_available_extensions WHERE name = 'vector'").fetchone()
+    package = str(row[0]) if row and row[0] else None
+    needed = ".".join(map(str, PGVECTOR_NEEDED))
+    first = (
+        f"upgrade the server's pgvector package (it is {package}: https://github.com/pgvector/pgvector#installation), "
+        "then "
+        if package is not None and _version(package) < PGVECTOR_NEEDED
+        else ""
+    )
+    raise UsageError(
+        f"the database {conn.info.dbname} has pgvector {version}; llmtrade's memory needs {needed} or later (halfvec "
+        f"for its search index, iterative index scans for its searches): {first}run `ALTER EXTENSION vector UPDATE;` "
+        "in that database as the extension's owner (a server of your own, DATABASE_URL: or unset it for the embedded "
+        "server, which has it)"
+    )
+
+
+def _version(text: str) -> tuple[int, ...]:
+    """ "0.8.5" as (0, 8, 5); a suffix's digits follow ("0.8.0-rc1": (0, 8, 0, 1), of 0.8.0's features)."""
+    return tuple(int(digits) for digits in re.findall(r"\d+", text))
 
 
 # SQLSTATEs of a server that cannot hold the schema as it is set up (a DATABASE_URL's; the embedded server has both):
@@ -207,7 +245,12 @@ def _extension_schema(conn: psycopg.Connection) -> str:
 
 
 def _up_to_date(conn: psycopg.Connection) -> bool:
-    if not _has_table(conn):
+    # One round trip, as before: whether the migrations' table is there, and the pgvector the database has.
+    row = conn.execute(
+        "SELECT to_regclass('schema_migrations'), (SELECT extversion FROM pg_extension WHERE extname = 'vector')"
+    ).fetchone()
+    _refuse_old_pgvector(conn, row[1] if row else None)
+    if row is None or row[0] is None:
         return False
     have = _numbers(conn)
     return all(m.number in have for m in _shipped())
