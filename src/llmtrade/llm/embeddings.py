@@ -69,6 +69,14 @@ _DECODED = frozenset({"content-encoding", "content-length", "transfer-encoding"}
 _NAN_REPLY = re.compile(r"unsupported value: [+-]?(NaN|Inf)", re.IGNORECASE)
 
 
+# Vectors cached under a model name are that name's for good: another model answering to it (llama.cpp's server answers
+# with whichever it has loaded; a tag pulled anew) needs a name of its own, and the stored setups its vectors.
+_ANOTHER_MODEL = (
+    "the model behind that name changed; give memory.embedding a new model name (models.yaml; or set its dimensions, "
+    "where the server gives the size asked), then run `llmtrade memory rebuild` to embed the stored memories with it"
+)
+
+
 class EmbeddingDimensionMismatch(OperationalError):
     """Vectors of another size than asked (or than the model's earlier vectors): the memory cannot mix them."""
 
@@ -129,8 +137,16 @@ class EmbeddingClient:
         sizes = {len(v) for v in vectors}
         if len(sizes) > 1 or (dimensions is not None and sizes != {dimensions}):
             want = f"{dimensions}" if dimensions is not None else "one size"
+            # One size, not the one asked: a server that answers with the model's own size (Ollama, LM Studio,
+            # llama.cpp's server; a model without Matryoshka training) whatever `dimensions` says.
+            fix = (
+                f": it does not give the size asked; set dimensions: {next(iter(sizes))} in models.yaml's "
+                "memory.embedding, or remove it"
+                if len(sizes) == 1
+                else ""
+            )
             raise EmbeddingDimensionMismatch(
-                f"{self.name} returned vectors of {sorted(sizes)} dimensions from {model}, expected {want}"
+                f"{self.name} returned vectors of {sorted(sizes)} dimensions from {model}, expected {want}{fix}"
             )
         costs = [part.cost_usd for part in parts if part.cost_usd is not None]
         return EmbeddingReply(
@@ -321,7 +337,8 @@ class Embeddings:
                 reply = self._client.post(self.model, [texts[i] for i in missing], dimensions=self._dimensions)
                 if self._dims is not None and {len(v) for v in reply.vectors} != {self._dims}:
                     raise EmbeddingDimensionMismatch(
-                        f"{self.model} returned {len(reply.vectors[0])} dimensions, earlier vectors had {self._dims}"
+                        f"{self.model} returned {len(reply.vectors[0])} dimensions, earlier vectors had {self._dims}: "
+                        f"{_ANOTHER_MODEL}"
                     )
             # A text past the model's input length is a 400 context error (http_errors.refusal): recorded too.
             except (
@@ -339,8 +356,7 @@ class Embeddings:
                 # Cached vectors of this model name in another size: the model behind the name changed.
                 exc = EmbeddingDimensionMismatch(
                     f"{self.model} now answers {len(reply.vectors[0])} dimensions, but vectors cached from it "
-                    f"earlier have {sorted(old)}: the model behind that name changed; set memory.embedding's "
-                    "dimensions (models.yaml), or a new model name, then `llmtrade memory rebuild`"
+                    f"earlier have {sorted(old)}: {_ANOTHER_MODEL}"
                 )
                 self._append(self._failed(texts, chars, batch_key, exc))
                 raise exc
