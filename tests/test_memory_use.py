@@ -15,10 +15,12 @@ import pytest
 from typer.testing import CliRunner
 
 from llmtrade.agents import checkpointer
+from llmtrade.app.memory_notes import unsearched_note
 from llmtrade.cli import app
 from llmtrade.clock import FixedClock
 from llmtrade.config.loader import load_config, write_defaults
 from llmtrade.domain.memory import Outcome, OutcomeRemembered, Setup, SetupRemembered
+from llmtrade.llm.gateway import LLMMode
 from llmtrade.memory.embedder import PackagedEmbedder
 from llmtrade.memory.store import PgMemory
 from llmtrade.prompts import renderer as renderer_module
@@ -245,3 +247,37 @@ def test_a_rerun_writes_no_memory_twice(wednesday_week: str, monkeypatch: pytest
     assert counts["OutcomeRemembered"] == 5 and counts["SymbolNoteRemembered"] >= 1 and counts["LessonRemembered"] >= 5
     outcomes = [OutcomeRemembered.from_event(e).outcome for e in events if e.type == "OutcomeRemembered"]
     assert {o.known_at for o in outcomes} == {datetime(2026, 1, 13, 16, 31, tzinfo=NY)}  # the postmortem's time
+
+
+class _OtherModel:
+    """The embedder of a model configured before (a remote one's name and size): what months of setups were made by."""
+
+    model = "openai/text-embedding-3-small"
+    dims = 4
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        return [[0.5, 0.5, 0.5, 0.5] for _ in texts]
+
+
+def test_a_run_whose_memory_another_model_embedded_says_its_setups_were_not_searched_by_text(
+    wednesday_week: str,
+) -> None:
+    """memory.embedding changed (here: removed, so the packaged model embeds): the setups stored before are searched
+    by their numbers alone until `memory rebuild`. `memory search` said so; the weekly run, which cron runs, did not."""
+    symbols = load_config(None).config.assets.symbols
+    items: list[Any] = []
+    for symbol in symbols:
+        setup = _setup(PAST_WEEKS[0], symbol, "LONG")
+        known = datetime.combine(PAST_WEEKS[0] + timedelta(days=4), datetime.min.time(), NY)
+        items += [SetupRemembered(setup=setup), OutcomeRemembered(outcome=_outcome(setup, known))]
+    with open_storage(Settings(DATABASE_URL=wednesday_week), FixedClock(FIXED_NOW)) as storage:
+        PgMemory(storage.conn, storage.events, _OtherModel()).remember(items, week_id=PAST_WEEKS[0], run_id=None)
+    result = runner.invoke(app, ["run-weekly"])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert f"{len(symbols)} remembered setups have vectors from openai/text-embedding-3-small" in said
+    assert "llmtrade memory rebuild" in said
+    assert runner.invoke(app, ["memory", "rebuild"]).exit_code == 0  # re-embedded: nothing left to say
+    models = load_config(None).config.models
+    with open_storage(Settings(DATABASE_URL=wednesday_week), FixedClock(FIXED_NOW)) as storage:
+        assert unsearched_note(models, LLMMode.OFFLINE, storage.conn) is None
