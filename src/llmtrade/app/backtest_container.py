@@ -278,6 +278,12 @@ class BacktestContainer(Container):
         packaged = embeds_packaged(self.loaded.config.models.memory, self.mode)
         return CachedMemory(memory, storage.conn, self._recall) if packaged else memory
 
+    def unsearched_setups(self, storage: Storage) -> str | None:
+        """None: a backtest's setups are all embedded under the one config its books record (a resume with another is
+        refused, app/backtest_resume.py), so the query live runs every week would be a round trip per week for
+        nothing."""
+        return None
+
     def memory(self, storage: Storage, *, run_id: str | None = None) -> Memory | None:
         if self._held is None or storage.conn is not self._held.conn:
             return super().memory(storage, run_id=run_id)

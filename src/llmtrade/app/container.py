@@ -189,6 +189,12 @@ class Container:
 
         return build_memory(self.loaded.config.models, storage, self.settings, self.mode, run_id=run_id)
 
+    def unsearched_setups(self, storage: Storage) -> str | None:
+        """The weekly run's warning for setups another embedding model made (app/memory_notes.py), or None."""
+        from llmtrade.app.memory_notes import unsearched_note  # lazy, as the memory is
+
+        return unsearched_note(self.loaded.config.models, self.mode, storage.conn)
+
     def warm_up(self) -> None:
         _ = self.prompts  # built once; building starts compiling its templates
         if self.decision.mode is LLMMode.LIVE:

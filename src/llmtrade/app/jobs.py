@@ -170,9 +170,7 @@ def weekly(app: Container, *, week: date | None, dry_run: bool, observer: Observ
                 for note in result.get(PLANNED_LATE):  # a held account sized at the week's older closes: said
                     app.warning(note)
                 # Setups another embedding model made, searched by their numbers alone: said, not degraded.
-                from llmtrade.app.memory_notes import unsearched_note  # lazy, as the memory is (Container.memory)
-
-                if (note := unsearched_note(app.loaded.config.models, app.mode, storage.conn)) is not None:
+                if (note := app.unsearched_setups(storage)) is not None:
                     app.warning(note)
                 # Refused orders degrade the run; a leg held back for its close is the design working
                 # (workflows/legs.py).
