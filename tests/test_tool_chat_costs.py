@@ -19,8 +19,8 @@ from llmtrade.errors import (
     LLMNoEndpoint,
     LLMOutOfCredits,
     LLMRateLimited,
-    LLMRequestRejected,
     LLMUnavailable,
+    LLMUpstreamError,
 )
 from llmtrade.llm.budget import Budget
 from llmtrade.llm.records import CallSite
@@ -71,7 +71,8 @@ def test_a_reply_without_usage_counts_at_its_worst_case_not_zero(storage: Storag
     ("answer", "error"),
     [
         (httpx.Response(200, text="<html>gateway hiccup</html>"), LLMUnavailable),
-        (httpx.Response(200, json={"choices": []}), LLMRequestRejected),
+        # No choice at all: read as the gateway reads it (tests/test_compat_layers.py), an upstream failure.
+        (httpx.Response(200, json={"choices": []}), LLMUpstreamError),
         # An upstream 502 relayed inside the 200: temporary, judged by its code (tests/test_ask_replies.py).
         (httpx.Response(200, json={"error": {"code": 502, "message": "upstream died"}}), LLMUnavailable),
     ],

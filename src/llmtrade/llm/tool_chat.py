@@ -204,9 +204,9 @@ class ToolChat:
 
     def _read(self, data: Any, response: httpx.Response) -> tuple[str | None, list[ToolCall], dict[str, Any]]:
         """The turn's text (None beside tool calls), tool calls and assistant message from a 200's body; raises
-        LLMUnavailable (not JSON, or an error inside the 200 whose code a retry may mend), LLMRequestRejected (no
-        message, or an error whose code is final) or an LLMBadReply (llm/replies.py: cut off, withheld, refused,
-        empty, stopped upstream)."""
+        LLMUnavailable (not JSON, or an error inside the 200 whose code a retry may mend), LLMRequestRejected (a
+        message it cannot read, or an error whose code is final) or an LLMBadReply (llm/replies.py: cut off, withheld,
+        refused, empty, stopped upstream, no choice at all)."""
         if data is None:
             said = body_text(response)
             raise LLMUnavailable(f"{self.provider} answered {self.model} with a body that is not JSON: {said!r}")
@@ -228,8 +228,10 @@ class ToolChat:
                 for c in message.get("tool_calls") or []
             ]
         except (KeyError, IndexError, TypeError, AttributeError) as exc:
-            if error is not None:  # an error that names no status: an upstream failure, temporary, as replies read it
-                normalise_reply(data, provider=self.provider, model=self.model)
+            # Read as the gateway reads it, with the provider's words: an error naming no status (an upstream failure),
+            # a prompt blocked, or no choice at all (Google's 200 for a blocked prompt or a candidate with no content)
+            # is LLMUpstreamError, temporary; not a Python error's repr in a final refusal.
+            normalise_reply(data, provider=self.provider, model=self.model)
             raise LLMRequestRejected(f"{self.provider} answered {self.model} with no message: {exc!r}") from None
         # A final text is read as the gateway reads one: cut off, withheld, refused, empty or stopped upstream is a
         # failed turn with the provider's reason, never the answer `ask` prints; tool calls ended so were cut short.
