@@ -11,17 +11,23 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import httpx
 import pytest
 import respx
 
+from llmtrade.config.models import ModelRef
 from llmtrade.domain.events import LLMCallFailed
-from llmtrade.errors import LLMBadReply, LLMRequestRejected, LLMUnavailable
+from llmtrade.errors import LLMBadReply, LLMOutOfCredits, LLMRequestRejected, LLMUnavailable
+from llmtrade.llm.gateway import CallSite, LLMGateway, LLMMode
+from llmtrade.llm.http_client import OpenAICompatibleClient
 from llmtrade.llm.records import CallSite as AskSite
 from llmtrade.llm.tool_chat import ToolChat, Turn
+from llmtrade.llm.types import ChatMessage
 from llmtrade.storage.bootstrap import Storage
+from llmtrade.storage.llm_cache import AnswerCache
 
 BASE = "https://llm.test/v1"
 ASK = AskSite(role="ask", run_id="run-ask")
@@ -74,3 +80,65 @@ def test_asks_turn_reads_a_200_with_no_choice_as_the_gateway_does_not_as_a_pytho
     assert caught.value.exit_code == LLMUnavailable.exit_code  # temporary, as the committee's client says it
     [failed] = _failed(storage)
     assert failed.error_type == "LLMUpstreamError" and failed.billed and "no choice to read" in failed.error
+
+
+REF = ModelRef(model="claude-sonnet-4-5", provider="anthropic", max_tokens=1000)
+SITE = CallSite(role="pm_pitch", run_id="run-1", account_id="acct_1")
+MESSAGES = (ChatMessage(role="system", content="You are a PM."), ChatMessage(role="user", content="Pitch."))
+
+
+class Sleeps:
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+
+
+def _committee_call(storage: Storage, *answers: httpx.Response, sleeps: Sleeps | None = None) -> list[dict[str, Any]]:
+    """One committee call (a free-text answer) through the gateway; the request bodies sent."""
+    client = OpenAICompatibleClient("anthropic", BASE, "k", sleep=sleeps or Sleeps())
+    gateway = LLMGateway(
+        mode=LLMMode.LIVE,
+        clients={"anthropic": client},
+        prices={},
+        events=storage.events,
+        cache=AnswerCache(storage.conn),
+    )
+    sent: list[dict[str, Any]] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(json.loads(request.content))
+        return answers[min(len(sent), len(answers)) - 1]
+
+    with respx.mock() as mock:
+        mock.post(f"{BASE}/chat/completions").mock(side_effect=answer)
+        asyncio.run(gateway.ask_text(REF, MESSAGES, SITE, rules=lambda rng: "rules"))
+    return sent
+
+
+def _anthropic(status: int, kind: str, message: str) -> httpx.Response:
+    return httpx.Response(status, json={"type": "error", "error": {"type": kind, "message": message}})
+
+
+# Anthropic's refusal of an account with no credit: a 400 invalid_request_error, not a 402 (anthropics/claude-code#4208,
+# #66314 and many more report it word for word).
+_NO_CREDIT = (
+    "Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase "
+    "credits."
+)
+
+
+def test_anthropics_400_for_a_credit_balance_too_low_is_out_of_credits_not_a_refused_request(storage: Storage) -> None:
+    """It was LLMRequestRejected "refused the request for claude-sonnet-4-5" (exit 1, as a malformed request would be),
+    where a 402 of any other provider is LLMOutOfCredits (exit 75, "add credits": a rerun after the top-up asks
+    again)."""
+    with pytest.raises(LLMOutOfCredits) as caught:
+        _committee_call(storage, _anthropic(400, "invalid_request_error", _NO_CREDIT))
+    said = str(caught.value)
+    assert "add credits" in said and "credit balance is too low" in said
+    assert caught.value.exit_code == LLMUnavailable.exit_code
+    [failed] = _failed(storage)
+    assert failed.error_type == "LLMOutOfCredits" and "credit balance is too low" in failed.error
+    with pytest.raises(LLMOutOfCredits, match="credit balance is too low"):
+        _ask_turn(storage, _anthropic(400, "invalid_request_error", _NO_CREDIT))

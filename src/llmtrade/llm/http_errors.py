@@ -35,6 +35,10 @@ DAILY = re.compile(r"per[ _-]?day|daily|\bRPD\b|limit_rpd|free-models-per-day", 
 BILLING = re.compile(
     r"insufficient[_ ]quota|exceeded your current quota|billing|insufficient[_ ]credits", re.IGNORECASE
 )
+# An account with no credit refused as a bad request: Anthropic's 400 invalid_request_error "Your credit balance is too
+# low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits." (its OpenAI-compatible
+# endpoint too), where the others send a 402: out of credits all the same, mended by a top-up, not by a changed request.
+NO_CREDIT = re.compile(r"credit balance is too low", re.IGNORECASE)
 # A quota of none (Google's "Quota exceeded for metric: ...free_tier_requests, limit: 0": the plan gives the model no
 # quota at all), though it names a wait of seconds: the wait never mends it.
 NO_QUOTA = re.compile(r"\blimit: 0(?![\d.])")
@@ -262,13 +266,13 @@ def refusal(
     names, else its X-RateLimit-Reset), but a 429 of a quota that resets on a calendar day, of an account out of quota
     that names no wait, or whose wait is longer than `max_retry_after`, is LLMRateLimited at once; 402 is
     LLMOutOfCredits (temporary: fixed by a top-up), unless its Retry-After is one the run may wait (OpenRouter's
-    in-flight budget, which passes); a 403 of OpenRouter's moderation is LLMContentFiltered (final: the same prompt is
-    flagged again); 401/403, and Google's 400 for a key (error_pages.key_refused), LLMAuthRejected (its 400 for the
-    caller's region LLMLocationRefused, one kind of it); a 400 for a prompt past the context window
-    (error_pages.context_full) LLMContextExceeded, as a reply whose window filled; with `mode` (the response format
-    asked: json_schema or json_object) a 400/404/422 whose words refuse that format is StructuredOutputRefused; 404
-    or a redirect (3xx, never followed) LLMNoEndpoint naming where it points (fixed by the user: a rerun asks again);
-    any other 4xx LLMRequestRejected.
+    in-flight budget, which passes), and so is Anthropic's 400 for a credit balance too low (NO_CREDIT); a 403 of
+    OpenRouter's moderation is LLMContentFiltered (final: the same prompt is flagged again); 401/403, and Google's 400
+    for a key (error_pages.key_refused), LLMAuthRejected (its 400 for the caller's region LLMLocationRefused, one kind
+    of it); a 400 for a prompt past the context window (error_pages.context_full) LLMContextExceeded, as a reply whose
+    window filled; with `mode` (the response format asked: json_schema or json_object) a 400/404/422 whose words refuse
+    that format is StructuredOutputRefused; 404 or a redirect (3xx, never followed) LLMNoEndpoint naming where it points
+    (fixed by the user: a rerun asks again); any other 4xx LLMRequestRejected.
     `asked`: what was refused, in the message ("the request for", "to embed with"); `said`: how the status came
     ("HTTP 429", "HTTP 200 carrying error 502")."""
     wait = retry_after(response)
@@ -302,6 +306,8 @@ def refusal(
     if status == 402:
         if wait is not None and wait <= max_retry_after:
             return Retryable(f"{said}: {reason}", wait)
+        return out_of_credits(provider, model, f"{said}: {reason}", limit)
+    if status == 400 and NO_CREDIT.search(reason):
         return out_of_credits(provider, model, f"{said}: {reason}", limit)
     message = f"{provider} refused {asked} {model}: {said}: {reason}"
     if context_full(status, reason, response.text):
