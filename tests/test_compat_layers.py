@@ -17,9 +17,11 @@ from typing import Any
 import httpx
 import pytest
 import respx
+from pydantic import Field
 
 from llmtrade.config.models import ModelRef
-from llmtrade.domain.events import LLMCallFailed
+from llmtrade.domain.events import LLMCallCompleted, LLMCallFailed
+from llmtrade.domain.records import Record
 from llmtrade.errors import LLMBadReply, LLMOutOfCredits, LLMRequestRejected, LLMUnavailable
 from llmtrade.llm.gateway import CallSite, LLMGateway, LLMMode
 from llmtrade.llm.http_client import OpenAICompatibleClient
@@ -142,3 +144,76 @@ def test_anthropics_400_for_a_credit_balance_too_low_is_out_of_credits_not_a_ref
     assert failed.error_type == "LLMOutOfCredits" and "credit balance is too low" in failed.error
     with pytest.raises(LLMOutOfCredits, match="credit balance is too low"):
         _ask_turn(storage, _anthropic(400, "invalid_request_error", _NO_CREDIT))
+
+
+class Pick(Record):
+    """A small structured answer (its schema has a $ref, as the committee's answers' have: PitchAnswer, Decision)."""
+
+    class Leg(Record):
+        symbol: str = Field(min_length=1, max_length=10)
+        weight: float = Field(ge=0, le=1)
+
+    legs: list[Leg]
+    thesis: str = Field(min_length=1, max_length=300)
+
+
+_GOOGLE_BARE_400 = [
+    {"error": {"code": 400, "message": "Request contains an invalid argument.", "status": "INVALID_ARGUMENT"}}
+]
+_PICK = {"legs": [{"symbol": "SPY", "weight": 0.5}], "thesis": "Breadth is improving."}
+
+
+def _gemini_refusing_schemas(request: httpx.Request) -> httpx.Response:
+    """Google's OpenAI-compatible endpoint: a response_format schema it cannot take is refused with a bare 400 naming
+    nothing (googleapis/google-api-python-client#2570: a union in the schema), wrapped in a list."""
+    body = json.loads(request.content)
+    if (body.get("response_format") or {}).get("type") == "json_schema":
+        return httpx.Response(400, json=_GOOGLE_BARE_400)
+    reply = {
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": json.dumps(_PICK)}, "finish_reason": "stop"}
+        ]
+    }
+    return httpx.Response(200, json={**reply, "usage": {"prompt_tokens": 300, "completion_tokens": 40}})
+
+
+def _structured_call(storage: Storage, answer: Any) -> tuple[Pick, list[dict[str, Any]]]:
+    client = OpenAICompatibleClient("gemini", BASE, "k", sleep=Sleeps())
+    gateway = LLMGateway(
+        mode=LLMMode.LIVE, clients={"gemini": client}, prices={}, events=storage.events, cache=AnswerCache(storage.conn)
+    )
+    ref = ModelRef(model="gemini-2.5-flash", provider="gemini", max_tokens=1000)
+    sent: list[dict[str, Any]] = []
+
+    def recorded(request: httpx.Request) -> httpx.Response:
+        sent.append(json.loads(request.content))
+        return answer(request)
+
+    with respx.mock() as mock:
+        mock.post(f"{BASE}/chat/completions").mock(side_effect=recorded)
+        try:
+            got = asyncio.run(
+                gateway.ask(ref, MESSAGES, SITE, output=Pick, rules=lambda rng: Pick.model_validate(_PICK))
+            )
+        finally:
+            asyncio.run(client.aclose())
+    return got.value, sent
+
+
+def test_googles_bare_400_for_a_schema_steps_down_to_json_object_instead_of_failing_the_call(storage: Storage) -> None:
+    """It was LLMRequestRejected at once (exit 1): every call to the model failed though it answers in json_object."""
+    value, sent = _structured_call(storage, _gemini_refusing_schemas)
+    assert value == Pick.model_validate(_PICK)
+    assert [b.get("response_format", {}).get("type") for b in sent] == ["json_schema", "json_object"]
+    [failed] = _failed(storage)
+    assert failed.error_type == "StructuredOutputRefused" and "Request contains an invalid argument" in failed.error
+    [done] = [LLMCallCompleted.from_event(e) for e in storage.events.read(type="LLMCallCompleted")]
+    assert "json_schema refused by the provider; asked again in json_object mode" in (done.note or "")
+
+
+def test_googles_bare_400_without_a_schema_on_the_wire_stays_a_refused_request(storage: Storage) -> None:
+    """The step down is for a schema on the wire: the same 400 in json_object mode is final, with Google's words."""
+    with pytest.raises(LLMRequestRejected, match="Request contains an invalid argument") as caught:
+        _structured_call(storage, lambda request: httpx.Response(400, json=_GOOGLE_BARE_400))
+    assert type(caught.value) is LLMRequestRejected
+    assert [f.error_type for f in _failed(storage)] == ["StructuredOutputRefused", "LLMRequestRejected"]

@@ -239,6 +239,13 @@ FORMAT_REFUSED = re.compile(
 )
 
 
+# Google's 400 that names nothing (INVALID_ARGUMENT "Request contains an invalid argument."): its OpenAI-compatible
+# endpoint refuses so a response_format schema it cannot take (a union: googleapis/google-api-python-client#2570).
+# With a schema on the wire, the schema is the likeliest cause: asked again in json_object (the schema in the prompt),
+# where the same 400 again is final, with Google's words.
+BARE_INVALID = re.compile(r"Request contains an invalid argument", re.IGNORECASE)
+
+
 class Retryable(Exception):
     """A failure another attempt may not meet; `retry_after`: the seconds the provider asked to wait (None: unsaid)."""
 
@@ -271,8 +278,9 @@ def refusal(
     for a key (error_pages.key_refused), LLMAuthRejected (its 400 for the caller's region LLMLocationRefused, one kind
     of it); a 400 for a prompt past the context window (error_pages.context_full) LLMContextExceeded, as a reply whose
     window filled; with `mode` (the response format asked: json_schema or json_object) a 400/404/422 whose words refuse
-    that format is StructuredOutputRefused; 404 or a redirect (3xx, never followed) LLMNoEndpoint naming where it points
-    (fixed by the user: a rerun asks again); any other 4xx LLMRequestRejected.
+    that format, or Google's bare 400 to a schema on the wire (BARE_INVALID), is StructuredOutputRefused; 404 or a
+    redirect (3xx, never followed) LLMNoEndpoint naming where it points (fixed by the user: a rerun asks again); any
+    other 4xx LLMRequestRejected.
     `asked`: what was refused, in the message ("the request for", "to embed with"); `said`: how the status came
     ("HTTP 429", "HTTP 200 carrying error 502")."""
     wait = retry_after(response)
@@ -330,7 +338,7 @@ def refusal(
         mode in ("json_schema", "json_schema_core", "json_object")
         and status in (400, 404, 422)
         and FORMAT_REFUSED.search(reason)
-    ):
+    ) or (mode in ("json_schema", "json_schema_core") and status == 400 and BARE_INVALID.search(reason)):
         return StructuredOutputRefused(f"{message} (response format {mode})")
     if 300 <= status < 400:  # httpx follows no redirect: a POST sent on could carry the key to another host
         where = response.headers.get("location") or "nowhere said"
