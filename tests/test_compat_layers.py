@@ -22,7 +22,7 @@ from pydantic import Field
 from llmtrade.config.models import ModelRef
 from llmtrade.domain.events import LLMCallCompleted, LLMCallFailed
 from llmtrade.domain.records import Record
-from llmtrade.errors import LLMBadReply, LLMOutOfCredits, LLMRequestRejected, LLMUnavailable
+from llmtrade.errors import LLMBadReply, LLMEmptyAnswer, LLMOutOfCredits, LLMRequestRejected, LLMUnavailable
 from llmtrade.llm.gateway import CallSite, LLMGateway, LLMMode
 from llmtrade.llm.http_client import OpenAICompatibleClient
 from llmtrade.llm.records import CallSite as AskSite
@@ -217,3 +217,24 @@ def test_googles_bare_400_without_a_schema_on_the_wire_stays_a_refused_request(s
         _structured_call(storage, lambda request: httpx.Response(400, json=_GOOGLE_BARE_400))
     assert type(caught.value) is LLMRequestRejected
     assert [f.error_type for f in _failed(storage)] == ["StructuredOutputRefused", "LLMRequestRejected"]
+
+
+def test_asks_turn_that_generated_nothing_is_temporary_as_the_committees_call_is(storage: Storage) -> None:
+    """Gemini 2.5 answers a 200 with finish_reason "stop", no content and no completion token now and then
+    (BerriAI/litellm#24442, google-gemini/deprecated-generative-ai-python#744); the same request often answers the next
+    time. The committee's client asks again within the call (llm/http_client.py `_normal`); ask's turn said
+    LLMEmptyAnswer, exit 1, as if the model had chosen to say nothing."""
+    empty = {
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": None}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 3130, "completion_tokens": 0, "total_tokens": 3130},
+    }
+    with pytest.raises(LLMUnavailable) as caught:
+        _ask_turn(storage, httpx.Response(200, json=empty))
+    said = str(caught.value)
+    assert "empty answer (finish_reason stop)" in said and "nothing generated" in said
+    [failed] = _failed(storage)
+    assert failed.error_type == "LLMUnavailable" and failed.billed and failed.prompt_tokens == 3130
+    # One that spent tokens on nothing usable is the model's own answer: still the empty answer it is.
+    spent = {**empty, "usage": {"prompt_tokens": 3130, "completion_tokens": 12}}
+    with pytest.raises(LLMEmptyAnswer):
+        _ask_turn(storage, httpx.Response(200, json=spent))

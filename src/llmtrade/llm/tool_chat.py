@@ -21,7 +21,14 @@ import httpx
 from llmtrade.config.models import Price
 from llmtrade.domain.events import BudgetRefused, EventSink, LLMCallCompleted, LLMCallFailed, NewEvent
 from llmtrade.domain.streams import llm_stream
-from llmtrade.errors import BudgetExceeded, LLMBadReply, LLMContentFiltered, LLMRequestRejected, LLMUnavailable
+from llmtrade.errors import (
+    BudgetExceeded,
+    LLMBadReply,
+    LLMContentFiltered,
+    LLMEmptyAnswer,
+    LLMRequestRejected,
+    LLMUnavailable,
+)
 from llmtrade.llm.budget import Budget, estimate_prompt_tokens, price_of
 from llmtrade.llm.http_errors import (
     Retryable,
@@ -39,6 +46,7 @@ from llmtrade.llm.replies import (
     choice_error,
     error_detail,
     normalise_reply,
+    nothing_generated,
     parse_usage,
     recitation,
     stop_failure,
@@ -241,9 +249,16 @@ class ToolChat:
                 raise unfinished
             content = message.get("content")
             return (content if isinstance(content, str) else None), calls, message
-        normal = normalise_reply(
-            data, provider=self.provider, model=self.model, reasoning_as_answer=self.reasoning_as_answer
-        )
+        try:
+            normal = normalise_reply(
+                data, provider=self.provider, model=self.model, reasoning_as_answer=self.reasoning_as_answer
+            )
+        except LLMEmptyAnswer as exc:
+            if not nothing_generated(exc):
+                raise
+            # Nothing generated at all (Gemini's empty "stop", a model warming up): what the committee's client asks
+            # again within the call (llm/http_client.py `_normal`), so temporary here too, not the model's answer.
+            raise LLMUnavailable(f"{exc}, nothing generated (no completion token): ask again") from None
         return normal.text, calls, message
 
     def _refused(self, status: int, reason: str, response: httpx.Response, found: Any) -> NoReturn:
