@@ -238,3 +238,27 @@ def test_asks_turn_that_generated_nothing_is_temporary_as_the_committees_call_is
     spent = {**empty, "usage": {"prompt_tokens": 3130, "completion_tokens": 12}}
     with pytest.raises(LLMEmptyAnswer):
         _ask_turn(storage, httpx.Response(200, json=spent))
+
+
+def _events(*chunks: dict[str, Any]) -> str:
+    return "".join(f"data: {json.dumps(chunk)}\n\n" for chunk in chunks) + "data: [DONE]\n\n"
+
+
+# OpenRouter's stream opens with comment lines while the upstream has not begun (openrouter.ai/docs, Streaming:
+# ": OPENROUTER PROCESSING"), DeepSeek's with ": keep-alive"; the data follow.
+_COMMENTED_STREAM = ": OPENROUTER PROCESSING\n\n: OPENROUTER PROCESSING\n\n" + _events(
+    {"choices": [{"index": 0, "delta": {"role": "assistant", "content": "Buy SPY, "}}]},
+    {"choices": [{"index": 0, "delta": {"content": "trim TLT."}, "finish_reason": "stop"}]},
+    {"choices": [], "usage": {"prompt_tokens": 40, "completion_tokens": 6}},
+)
+
+
+def test_a_stream_opening_with_comment_lines_is_assembled_whatever_its_content_type(storage: Storage) -> None:
+    """A stream nobody asked for is read by its body when a proxy labels it application/json (llm/sse.py); one that
+    opened with SSE comment lines was "a body that is not JSON": retried five times, each billed at its worst case."""
+    answer = httpx.Response(200, text=_COMMENTED_STREAM, headers={"content-type": "application/json"})
+    sent = _committee_call(storage, answer)
+    assert len(sent) == 1 and _failed(storage) == []
+    [done] = [LLMCallCompleted.from_event(e) for e in storage.events.read(type="LLMCallCompleted")]
+    assert done.answer == "Buy SPY, trim TLT." and done.completion_tokens == 6
+    assert _ask_turn(storage, answer).content == "Buy SPY, trim TLT."

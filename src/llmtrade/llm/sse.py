@@ -26,10 +26,16 @@ class StreamCut(ValueError):
         self.partial = partial
 
 
+# How an event stream's first line opens: data, or a comment (OpenRouter's ": OPENROUTER PROCESSING" while the upstream
+# has not begun, DeepSeek's ": keep-alive"), or an event's name or id. No JSON body opens so.
+_STREAM_OPENINGS = ("data:", ":", "event:", "id:")
+
+
 def is_event_stream(response: httpx.Response) -> bool:
-    """Whether a reply is server-sent events: its content-type says so, or its body opens with a `data:` line."""
+    """Whether a reply is server-sent events: its content-type says so, or its body opens as a stream does (a `data:`
+    line, or a comment line before it)."""
     kind = response.headers.get("content-type", "").lower()
-    return kind.startswith("text/event-stream") or response.text.lstrip().startswith("data:")
+    return kind.startswith("text/event-stream") or response.text.lstrip().startswith(_STREAM_OPENINGS)
 
 
 def reply_body(response: httpx.Response) -> Any:
