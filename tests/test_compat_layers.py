@@ -262,3 +262,28 @@ def test_a_stream_opening_with_comment_lines_is_assembled_whatever_its_content_t
     [done] = [LLMCallCompleted.from_event(e) for e in storage.events.read(type="LLMCallCompleted")]
     assert done.answer == "Buy SPY, trim TLT." and done.completion_tokens == 6
     assert _ask_turn(storage, answer).content == "Buy SPY, trim TLT."
+
+
+# Google's 400 for a max_tokens above the model's most (stackblitz-labs/bolt.diy#955), wrapped in its list; the bound it
+# names is exclusive.
+_GOOGLE_TOO_MANY = [
+    {
+        "error": {
+            "code": 400,
+            "message": "Unable to submit request because it has a maxOutputTokens value of 1000 but the supported "
+            "range is from 1 (inclusive) to 513 (exclusive). Update the value and try again.",
+            "status": "INVALID_ARGUMENT",
+        }
+    }
+]
+
+
+def test_googles_400_naming_the_output_tokens_range_asks_again_within_it(storage: Storage) -> None:
+    """The truncation repair asks twice the max_tokens, past a Gemini model's most; Google's 400 naming its range was
+    LLMRequestRejected, final (exit 1), where OpenAI's, Anthropic's and DeepSeek's words for it ask again at the
+    most."""
+    ok = httpx.Response(200, json={"choices": [{"index": 0, "message": {"role": "assistant", "content": "Hold."}}]})
+    sent = _committee_call(storage, httpx.Response(400, json=_GOOGLE_TOO_MANY), ok)
+    assert [body["max_tokens"] for body in sent] == [1000, 512]
+    [done] = [LLMCallCompleted.from_event(e) for e in storage.events.read(type="LLMCallCompleted")]
+    assert done.answer == "Hold." and "asked at 512" in (done.note or "") and _failed(storage) == []

@@ -61,11 +61,21 @@ _MOST_TOKENS = re.compile(
     r"|valid range of max_tokens is \[\d+, ?(\d+)\]",
     re.IGNORECASE,
 )
+# Google's, whose bound is exclusive: "Unable to submit request because it has a maxOutputTokens value of 16000 but the
+# supported range is from 1 (inclusive) to 8193 (exclusive)": the most is 8192.
+_MOST_BELOW = re.compile(
+    r"maxOutputTokens value of \d+ but the supported range is from \d+ \(inclusive\) to (\d+) \(exclusive\)"
+)
 
 
 def most_output_tokens(status: int, reason: str) -> int | None:
-    """The most output tokens a 400 whose reason is `reason` says the model takes (_MOST_TOKENS), else None."""
-    found = _MOST_TOKENS.search(reason) if status == 400 else None
+    """The most output tokens a 400 whose reason is `reason` says the model takes (_MOST_TOKENS, _MOST_BELOW), else
+    None."""
+    if status != 400:
+        return None
+    if (below := _MOST_BELOW.search(reason)) is not None:
+        return int(below.group(1)) - 1
+    found = _MOST_TOKENS.search(reason)
     return int(next(group for group in found.groups() if group)) if found else None
 
 
