@@ -18,7 +18,9 @@ import httpx
 import pytest
 import respx
 from pydantic import Field
+from typer.testing import CliRunner
 
+from llmtrade.cli import app
 from llmtrade.config.models import ModelRef
 from llmtrade.domain.events import LLMCallCompleted, LLMCallFailed
 from llmtrade.domain.records import Record
@@ -30,6 +32,8 @@ from llmtrade.llm.tool_chat import ToolChat, Turn
 from llmtrade.llm.types import ChatMessage
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.llm_cache import AnswerCache
+from tests.fakes.llm_faults import Fault
+from tests.fakes.openai_server import FakeOpenAIServer
 
 BASE = "https://llm.test/v1"
 ASK = AskSite(role="ask", run_id="run-ask")
@@ -287,3 +291,28 @@ def test_googles_400_naming_the_output_tokens_range_asks_again_within_it(storage
     assert [body["max_tokens"] for body in sent] == [1000, 512]
     [done] = [LLMCallCompleted.from_event(e) for e in storage.events.read(type="LLMCallCompleted")]
     assert done.answer == "Hold." and "asked at 512" in (done.note or "") and _failed(storage) == []
+
+
+@pytest.mark.parametrize(
+    ("fault", "said"),
+    [
+        (
+            Fault(400, {"type": "error", "error": {"type": "invalid_request_error", "message": _NO_CREDIT}}),
+            "add credits",
+        ),
+        (Fault(200, _NO_CHOICE), "no choice to read"),
+    ],
+    ids=["anthropic credit 400", "google no choice"],
+)
+def test_llmtrade_ask_against_a_loopback_layer_exits_75_with_the_providers_reason(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, fault: Fault, said: str
+) -> None:
+    """The command end to end, over a socket: a temporary failure exits 75 in one line, the provider's reason in it."""
+    with FakeOpenAIServer() as server:
+        server.behaviour = lambda body: fault
+        monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", server.base_url)
+        result = CliRunner().invoke(app, ["ask", "what did the committee decide this week?"])
+        requests = list(server.requests)
+    assert result.exit_code == 75, result.output
+    assert said in result.output and "Traceback" not in result.output
+    assert len(requests) == 1
