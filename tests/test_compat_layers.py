@@ -24,7 +24,14 @@ from llmtrade.cli import app
 from llmtrade.config.models import ModelRef
 from llmtrade.domain.events import LLMCallCompleted, LLMCallFailed
 from llmtrade.domain.records import Record
-from llmtrade.errors import LLMBadReply, LLMEmptyAnswer, LLMOutOfCredits, LLMRequestRejected, LLMUnavailable
+from llmtrade.errors import (
+    LLMBadReply,
+    LLMEmptyAnswer,
+    LLMNoEndpoint,
+    LLMOutOfCredits,
+    LLMRequestRejected,
+    LLMUnavailable,
+)
 from llmtrade.llm.gateway import CallSite, LLMGateway, LLMMode
 from llmtrade.llm.http_client import OpenAICompatibleClient
 from llmtrade.llm.records import CallSite as AskSite
@@ -316,3 +323,26 @@ def test_llmtrade_ask_against_a_loopback_layer_exits_75_with_the_providers_reaso
     assert result.exit_code == 75, result.output
     assert said in result.output and "Traceback" not in result.output
     assert len(requests) == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # Anthropic's answer to a path it does not serve (a base_url without its /v1: openclaw/openclaw#9422).
+        {"type": "error", "error": {"type": "not_found_error", "message": "Not Found"}},
+        # OpenAI's.
+        {"error": {"message": "Invalid URL (POST /chat/completions)", "type": "invalid_request_error", "code": None}},
+    ],
+    ids=["anthropic", "openai"],
+)
+def test_a_404_for_a_path_the_layer_does_not_serve_names_the_url_not_the_model(
+    storage: Storage, body: dict[str, Any]
+) -> None:
+    """It said "check the model's name and the account's settings at the provider": the model was never looked at."""
+    with pytest.raises(LLMNoEndpoint) as caught:
+        _committee_call(storage, httpx.Response(404, json=body))
+    said = str(caught.value)
+    assert f"nothing is served at {BASE}/chat/completions" in said and "base_url" in said
+    assert "model's name" not in said
+    with pytest.raises(LLMNoEndpoint, match="nothing is served at"):
+        _ask_turn(storage, httpx.Response(404, json=body))

@@ -34,17 +34,26 @@ def body_text(response: httpx.Response) -> str:
     return text[:200] or response.reason_phrase
 
 
+# The words of a provider's own error object for a path it does not serve, not a model it lacks: Anthropic's
+# {"type": "error", "error": {"type": "not_found_error", "message": "Not Found"}} (a base_url without its /v1), OpenAI's
+# "Invalid URL (POST /chat/completions)". A model it lacks is named ("model: claude-x", "The model `x` does not exist").
+_NO_SUCH_PATH = re.compile(r"^(?:not found|invalid url \(\w+ /[^)]*\))$", re.IGNORECASE)
+
+
 def no_such_path(response: httpx.Response) -> str | None:
     """The URL of a 404 a server's router sent for a path it does not serve (a base_url missing its /v1: Ollama's Gin
-    answers "404 page not found", vLLM's FastAPI {"detail": "Not Found"}, a proxy an HTML page), else None: a 404 in
-    the provider's own error object names a model or endpoint it lacks."""
+    answers "404 page not found", vLLM's FastAPI {"detail": "Not Found"}, a proxy an HTML page, Anthropic's and
+    OpenAI's error objects in _NO_SUCH_PATH's words), else None: a 404 in the provider's own error object otherwise
+    names a model or endpoint it lacks."""
     if response.status_code != 404:
         return None
     try:
         data = response.json()
     except ValueError:
         data = None  # plain text or an HTML page: no provider's error object
-    if data is not None and not (isinstance(data, dict) and str(data.get("detail", "")).lower() == "not found"):
+    error = data.get("error") if isinstance(data, dict) else None
+    said = error.get("message") if isinstance(error, dict) else data.get("detail") if isinstance(data, dict) else None
+    if data is not None and not (isinstance(said, str) and _NO_SUCH_PATH.match(said.strip())):
         return None
     try:
         return str(response.request.url)
