@@ -346,3 +346,24 @@ def test_a_404_for_a_path_the_layer_does_not_serve_names_the_url_not_the_model(
     assert "model's name" not in said
     with pytest.raises(LLMNoEndpoint, match="nothing is served at"):
         _ask_turn(storage, httpx.Response(404, json=body))
+
+
+# OpenRouter's error during generation, as its docs show it ("Handling Errors During Streaming"): the error at the
+# top of the body, beside the choice it ended with finish_reason "error"; here in one body, not a stream.
+_TOP_ERROR = {
+    "object": "chat.completion",
+    "provider": "openai",
+    "error": {"code": "server_error", "message": "Provider disconnected unexpectedly"},
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hold S"}, "finish_reason": "error"}],
+    "usage": {"prompt_tokens": 30, "completion_tokens": 2},
+}
+
+
+def test_an_error_beside_a_choice_ended_by_error_is_judged_by_its_code_and_keeps_its_words(storage: Storage) -> None:
+    """Its reason was lost ("no error detail given") and its code never read: a server_error (500) failed the call at
+    once (LLMUpstreamError) where the same error on the choice, or in a stream, is asked again within the call."""
+    ok = httpx.Response(200, json={"choices": [{"index": 0, "message": {"role": "assistant", "content": "Hold."}}]})
+    sent = _committee_call(storage, httpx.Response(200, json=_TOP_ERROR), ok)
+    assert len(sent) == 2 and _failed(storage) == []
+    with pytest.raises(LLMUnavailable, match="Provider disconnected unexpectedly"):
+        _ask_turn(storage, httpx.Response(200, json=_TOP_ERROR))

@@ -158,10 +158,13 @@ def recitation(data: Any) -> str | None:
 
 def choice_error(data: Any) -> dict[str, Any] | None:
     """The error object on a body's first choice (OpenRouter's `choices[].error` beside finish_reason "error": the
-    upstream failed mid-answer), else None."""
+    upstream failed mid-answer), or at the body's top beside a choice that finish_reason "error" ended (OpenRouter's
+    shape for an error during generation, its chunk's in a stream), else None."""
     choices = data.get("choices") if isinstance(data, dict) else None
     choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else None
     error = choice.get("error") if choice is not None else None
+    if not error and choice is not None and str(choice.get("finish_reason")).lower() == "error":
+        error = data.get("error")
     return error if isinstance(error, dict) and error else None
 
 
@@ -227,7 +230,8 @@ def normalise_reply(data: Any, *, provider: str, model: str, reasoning_as_answer
     got = f"; {len(text)} characters of partial text discarded" if text else ""
 
     if choice.get("error") or stops & _BROKEN:
-        detail = error_detail(choice["error"]) if choice.get("error") else "no error detail given"
+        error = choice.get("error") or choice_error(data)
+        detail = error_detail(error) if error else "no error detail given"
         raise LLMUpstreamError(f"{who} failed mid-answer ({why}): {detail}{got}", **partial)
     refusal = message.get("refusal")
     refused = refusal.strip()[:_RAW_LIMIT] if isinstance(refusal, str) and refusal.strip() else None
