@@ -5,7 +5,8 @@ against the loopback fake."""
 from __future__ import annotations
 
 from llmtrade.brokers.alpaca import AlpacaBroker
-from llmtrade.brokers.reconcile import look_now, record_differences
+from llmtrade.brokers.reconcile import look_now
+from llmtrade.brokers.reconcile_records import record_differences
 from llmtrade.storage.bootstrap import Storage
 from tests.fakes.alpaca_server import FakeAlpacaServer
 

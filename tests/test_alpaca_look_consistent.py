@@ -12,7 +12,8 @@ import pytest
 
 from llmtrade.brokers.alpaca import AlpacaBroker
 from llmtrade.brokers.fills import look_at
-from llmtrade.brokers.reconcile import look, record_differences
+from llmtrade.brokers.reconcile import look
+from llmtrade.brokers.reconcile_records import record_differences
 from llmtrade.domain.streams import ORDERS, week_stream
 from llmtrade.domain.trading import Order, Side
 from llmtrade.errors import BrokerUnavailable

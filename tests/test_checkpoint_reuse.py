@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from llmtrade.brokers.fills import observe
-from llmtrade.brokers.reconcile import look, our_order_ids, record_differences
+from llmtrade.brokers.reconcile import look, our_order_ids
+from llmtrade.brokers.reconcile_records import record_differences
 from llmtrade.config.models import BENCHMARK
 from llmtrade.domain.checkpoints import AccountValued
 from llmtrade.domain.events import NewEvent

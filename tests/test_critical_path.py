@@ -15,7 +15,7 @@ import pytest
 from llmtrade.agents import schemas
 from llmtrade.brokers.order_plan import client_order_id
 from llmtrade.brokers.paper import PaperBroker
-from llmtrade.brokers.reconcile import record_differences
+from llmtrade.brokers.reconcile_records import record_differences
 from llmtrade.clock import FixedClock
 from llmtrade.config.loader import load_config
 from llmtrade.config.models import ModelRef

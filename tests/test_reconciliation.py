@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from llmtrade.brokers.alpaca import AlpacaBroker
-from llmtrade.brokers.reconcile import look, reconcile_account
+from llmtrade.brokers.reconcile import look
+from llmtrade.brokers.reconcile_records import reconcile_account
 from llmtrade.config.loader import load_config
 from llmtrade.domain.committee import Decision, Pitch
 from llmtrade.domain.market import IndicatorSet

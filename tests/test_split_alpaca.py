@@ -16,7 +16,8 @@ import pytest
 from llmtrade.brokers.alpaca import AlpacaBroker
 from llmtrade.brokers.fills import record_new_fills
 from llmtrade.brokers.order_plan import client_order_id, plan_orders
-from llmtrade.brokers.reconcile import Reconciliation, look, record_splits
+from llmtrade.brokers.reconcile import Reconciliation, look
+from llmtrade.brokers.reconcile_records import record_splits
 from llmtrade.brokers.split_positions import in_new_shares
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.ledger import Split

@@ -15,7 +15,8 @@ import pytest
 from llmtrade.brokers.alpaca import AlpacaBroker
 from llmtrade.brokers.fills import record_new_fills
 from llmtrade.brokers.order_plan import client_order_id
-from llmtrade.brokers.reconcile import Reconciliation, look, record_splits
+from llmtrade.brokers.reconcile import Reconciliation, look
+from llmtrade.brokers.reconcile_records import record_splits
 from llmtrade.domain.market import Quote, SplitDetected
 from llmtrade.domain.streams import SPLITS
 from llmtrade.market.quote_checks import suspect

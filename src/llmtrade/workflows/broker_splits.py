@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 
-from llmtrade.brokers.reconcile import Reconciliation, record_splits, split_records
+from llmtrade.brokers.reconcile import Reconciliation
+from llmtrade.brokers.reconcile_records import record_splits, split_records
 from llmtrade.brokers.split_positions import in_new_shares
 from llmtrade.domain.ledger import Split
 from llmtrade.domain.research import MarketSnapshot

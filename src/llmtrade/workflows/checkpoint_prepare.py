@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from functools import partial
 
 from llmtrade.brokers.fills import look_at
-from llmtrade.brokers.reconcile import look, record_differences
+from llmtrade.brokers.reconcile import look
+from llmtrade.brokers.reconcile_records import record_differences
 from llmtrade.config.models import AccountRole
 from llmtrade.discovery.universe import held_outside, in_play
 from llmtrade.domain.events import StoredEvent

@@ -9,7 +9,8 @@ from datetime import date
 
 from llmtrade.brokers.fills import Observed, look_at
 from llmtrade.brokers.order_plan import plan_orders
-from llmtrade.brokers.reconcile import look, record_differences
+from llmtrade.brokers.reconcile import look
+from llmtrade.brokers.reconcile_records import record_differences
 from llmtrade.config.models import Config
 from llmtrade.discovery.universe import held_outside, in_play
 from llmtrade.domain.events import EventPayload
