@@ -24,12 +24,12 @@ from llmtrade.alerts.send import BODY_MAX, clip, send, target_of, urls_from
 from llmtrade.cli import app
 from llmtrade.clock import FixedClock
 from llmtrade.config.loader import load_config
+from llmtrade.domain.account_events import AccountHalted, AccountResumed
 from llmtrade.domain.alerts import AlertFailed, AlertGivenUp, AlertSent
 from llmtrade.domain.checkpoints import AccountValued
 from llmtrade.domain.events import BudgetRefused, EventPayload, NewEvent
 from llmtrade.domain.reconciliation import Difference, ReconciliationDifferenceFound
 from llmtrade.domain.runs import RunFailed, RunFinished, RunKilled
-from llmtrade.domain.trading import AccountHalted, AccountResumed
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import Storage, open_storage
 from llmtrade.storage.event_store import EventStore

@@ -10,7 +10,8 @@ from datetime import date
 import pytest
 
 from llmtrade.brokers.alpaca import AlpacaBroker
-from llmtrade.domain.trading import AccountHalted, OrdersPlanned, Side
+from llmtrade.domain.account_events import AccountHalted
+from llmtrade.domain.trading import OrdersPlanned, Side
 from llmtrade.errors import BrokerRejected
 from llmtrade.pipeline.context import PipelineContext
 from llmtrade.risk.controls import breaker_state

@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from llmtrade.config.models import CircuitBreaker
+from llmtrade.domain.account_events import AccountHalted, AccountResumed
 from llmtrade.domain.ledger import closed_trade_pnls, round_trips
-from llmtrade.domain.trading import AccountHalted, AccountResumed, Fill, Side
+from llmtrade.domain.trading import Fill, Side
 from llmtrade.risk.breaker import (
     BreakerState,
     Transition,

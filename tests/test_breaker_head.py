@@ -8,10 +8,10 @@ import pytest
 
 from llmtrade.clock import FixedClock
 from llmtrade.config.models import CircuitBreaker
+from llmtrade.domain.account_events import AccountHalted
 from llmtrade.domain.breaker import BreakerUpdated
 from llmtrade.domain.events import EventPayload, NewEvent
 from llmtrade.domain.streams import breaker_stream
-from llmtrade.domain.trading import AccountHalted
 from llmtrade.risk import breaker
 from llmtrade.risk.breaker_head import appended
 from llmtrade.risk.controls import evaluate_breaker, halted, read_breaker

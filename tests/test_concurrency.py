@@ -23,10 +23,11 @@ from llmtrade.brokers.fills import record_valuation
 from llmtrade.cli import app
 from llmtrade.clock import FixedClock
 from llmtrade.config.models import CircuitBreaker
+from llmtrade.domain.account_events import AccountHalted
 from llmtrade.domain.breaker import BreakerUpdated
 from llmtrade.domain.checkpoints import AccountValued
 from llmtrade.domain.events import NewEvent
-from llmtrade.domain.trading import AccountHalted, AccountSnapshot, Fill, Side
+from llmtrade.domain.trading import AccountSnapshot, Fill, Side
 from llmtrade.errors import ConcurrencyError
 from llmtrade.risk import controls
 from llmtrade.settings import Settings

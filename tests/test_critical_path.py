@@ -19,12 +19,13 @@ from llmtrade.brokers.reconcile_records import record_differences
 from llmtrade.clock import FixedClock
 from llmtrade.config.loader import load_config
 from llmtrade.config.models import ModelRef
+from llmtrade.domain.account_events import AccountHalted
 from llmtrade.domain.breaker import BreakerUpdated
 from llmtrade.domain.checkpoints import AccountValued
 from llmtrade.domain.committee import pitch_reply_schema
 from llmtrade.domain.events import LLMCallCompleted, NewEvent, StageCompleted, StageFailed, StageStarted
 from llmtrade.domain.streams import breaker_stream, fill_stream, run_stream, valuation_stream
-from llmtrade.domain.trading import AccountHalted, AccountSnapshot, Order, OrderFilled, QueuedOrderCanceled, Side
+from llmtrade.domain.trading import AccountSnapshot, Order, OrderFilled, QueuedOrderCanceled, Side
 from llmtrade.errors import OperationalError, StageError
 from llmtrade.llm.gateway import CallSite, LLMGateway, LLMMode
 from llmtrade.llm.http_client import OpenAICompatibleClient

@@ -21,12 +21,13 @@ from llmtrade.app.leaderboard import build_leaderboard, draw_ahead
 from llmtrade.cli import app as cli
 from llmtrade.clock import FixedClock
 from llmtrade.config.loader import LoadedConfig, load_config, packaged_defaults
+from llmtrade.domain.account_events import AccountHalted, AccountResumed
 from llmtrade.domain.checkpoints import AccountValued
 from llmtrade.domain.events import EventPayload, NewEvent
 from llmtrade.domain.market import MarketDataFetched
 from llmtrade.domain.runs import RunFailed, RunFinished, RunKilled, RunStarted
 from llmtrade.domain.streams import fill_stream, run_stream, valuation_stream
-from llmtrade.domain.trading import AccountHalted, AccountResumed, Fill, OrderFilled, Side
+from llmtrade.domain.trading import Fill, OrderFilled, Side
 from llmtrade.errors import ConfigError, MarketDataError, OperationalError
 from llmtrade.exits import classify
 from llmtrade.llm.gateway import LLMMode

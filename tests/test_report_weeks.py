@@ -31,6 +31,7 @@ from llmtrade.app.report_weeks import TYPES, week_report
 from llmtrade.cli import app
 from llmtrade.clock import FixedClock
 from llmtrade.config.loader import load_config
+from llmtrade.domain.account_events import AccountHalted, AccountResumed
 from llmtrade.domain.checkpoints import (
     CheckpointSkipped,
     CheckpointsMissed,
@@ -43,17 +44,7 @@ from llmtrade.domain.committee import DecisionMade, PitchFailed, PitchSubmitted,
 from llmtrade.domain.events import EventPayload, InputsMissing, LLMCallCompleted, NewEvent, StoredEvent
 from llmtrade.domain.runs import RunFailed, RunFinished, RunKilled, RunStarted
 from llmtrade.domain.streams import checkpoint_stream
-from llmtrade.domain.trading import (
-    AccountHalted,
-    AccountResumed,
-    Order,
-    OrderFilled,
-    OrderRejected,
-    OrderSubmitted,
-    PlanAbandoned,
-    RiskChecked,
-    Side,
-)
+from llmtrade.domain.trading import Order, OrderFilled, OrderRejected, OrderSubmitted, PlanAbandoned, RiskChecked, Side
 from llmtrade.errors import TemporaryError, UsageError
 from llmtrade.report.render import render_report
 from llmtrade.settings import Settings

@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from llmtrade.domain.account_events import BrokerAccountReset
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.ledger import BooksReset
 from llmtrade.domain.streams import breaker_stream
-from llmtrade.domain.trading import BrokerAccountReset
 from llmtrade.risk.controls import _new_reset
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.resets import recorded_resets

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from datetime import date
 
+from llmtrade.domain.account_events import AccountWeekHeld
 from llmtrade.domain.checkpoints import KILL_SWITCH_BLOCK, OrderBlocked
 from llmtrade.domain.events import EventPayload, NewEvent
 from llmtrade.domain.streams import ORDERS, RISK, week_stream
-from llmtrade.domain.trading import AccountWeekHeld, Order, OrdersPlanned, Side
+from llmtrade.domain.trading import Order, OrdersPlanned, Side
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows.week_holds import held_week_due
 

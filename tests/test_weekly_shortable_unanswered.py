@@ -12,9 +12,10 @@ from datetime import UTC, date, datetime
 
 from llmtrade.brokers.alpaca import AlpacaBroker
 from llmtrade.brokers.paper import PaperBroker
+from llmtrade.domain.account_events import AccountWeekHeld
 from llmtrade.domain.checkpoints import AccountValued
 from llmtrade.domain.committee import Pitch
-from llmtrade.domain.trading import AccountWeekHeld, OrdersPlanned
+from llmtrade.domain.trading import OrdersPlanned
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows.committee_stages import PITCHES

@@ -8,9 +8,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from llmtrade.alerts.incident import Incident
+from llmtrade.domain.account_events import AccountHalted, AccountResumed, AccountWeekHeld
 from llmtrade.domain.events import StoredEvent
 from llmtrade.domain.reconciliation import ReconciliationDifferenceFound
-from llmtrade.domain.trading import AccountHalted, AccountResumed, AccountWeekHeld, OrderNotShown, OrderOverfilled
+from llmtrade.domain.trading import OrderNotShown, OrderOverfilled
 
 
 def breakers(found: Iterable[StoredEvent]) -> list[Incident]:

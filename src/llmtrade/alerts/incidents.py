@@ -21,12 +21,13 @@ from llmtrade.alerts.account_incidents import breakers, not_shown, overfilled, r
 from llmtrade.alerts.incident import Incident
 from llmtrade.alerts.killed_next import after_killed, finished
 from llmtrade.config.models import Config
+from llmtrade.domain.account_events import AccountHalted, AccountResumed, AccountWeekHeld
 from llmtrade.domain.alerts import AlertFailed, AlertGivenUp, AlertSent
 from llmtrade.domain.checkpoints import AccountValued, CheckpointCompleted
 from llmtrade.domain.events import BudgetRefused, StageDeferred, StoredEvent
 from llmtrade.domain.reconciliation import ReconciliationDifferenceFound
 from llmtrade.domain.runs import RunFailed, RunFinished, RunKilled
-from llmtrade.domain.trading import AccountHalted, AccountResumed, AccountWeekHeld, OrderNotShown, OrderOverfilled
+from llmtrade.domain.trading import OrderNotShown, OrderOverfilled
 from llmtrade.domain.waits import stopped_to_wait
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.domain.wording import market_time

@@ -11,9 +11,10 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from llmtrade.app.report_records import ControlLine
+from llmtrade.domain.account_events import AccountHalted, AccountResumed
 from llmtrade.domain.checkpoints import TradingDisabled, TradingEnabled
 from llmtrade.domain.events import EventPayload, StoredEvent
-from llmtrade.domain.trading import AccountHalted, AccountResumed, PlanAbandoned
+from llmtrade.domain.trading import PlanAbandoned
 from llmtrade.domain.wording import market_time
 
 READ: tuple[type[EventPayload], ...] = (AccountHalted, AccountResumed, PlanAbandoned, TradingDisabled, TradingEnabled)

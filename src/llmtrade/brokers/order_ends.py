@@ -47,12 +47,12 @@ from typing import TYPE_CHECKING
 
 from llmtrade.brokers.per_store import RunNotes
 from llmtrade.brokers.protocol import Broker
+from llmtrade.domain.account_events import AccountResumed
 from llmtrade.domain.breaker import BreakerCancelFailed, BreakerCancelRequested, BreakerCancelTaken
 from llmtrade.domain.events import NewEvent, StoredEvent
 from llmtrade.domain.ledger import BooksReset
 from llmtrade.domain.streams import breaker_stream, fill_stream, unlisted_stream
 from llmtrade.domain.trading import (
-    AccountResumed,
     Order,
     OrderFilled,
     OrderNotShown,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from typing import Protocol
 
-from llmtrade.domain.trading import BrokerAccountReset
+from llmtrade.domain.account_events import BrokerAccountReset
 
 
 class RecordedReset(Protocol):

@@ -27,9 +27,9 @@ import math
 from typing import Literal
 
 from llmtrade.config.models import CircuitBreaker
+from llmtrade.domain.account_events import AccountHalted, AccountResumed
 from llmtrade.domain.breaker import BreakerState, HaltCause
 from llmtrade.domain.records import Record
-from llmtrade.domain.trading import AccountHalted, AccountResumed
 
 DRAWDOWN = "drawdown"
 LOSSES = "losses"

@@ -11,13 +11,14 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 
 from llmtrade.config.models import CircuitBreaker
+from llmtrade.domain.account_events import AccountHalted, AccountResumed, BrokerAccountReset
 from llmtrade.domain.breaker import BreakerState, BreakerUpdated
 from llmtrade.domain.checkpoints import TradingDisabled, TradingEnabled
 from llmtrade.domain.events import EventPayload, NewEvent, StoredEvent
 from llmtrade.domain.ledger import Split, TripCounting, carried, closed_trade_pnls, fold, with_splits
 from llmtrade.domain.resets import is_new_reset
 from llmtrade.domain.streams import KILL_SWITCH, breaker_stream
-from llmtrade.domain.trading import AccountHalted, AccountResumed, BrokerAccountReset, Fill, RiskVerdict, ShadowTraded
+from llmtrade.domain.trading import Fill, RiskVerdict, ShadowTraded
 from llmtrade.errors import ConcurrencyError
 from llmtrade.risk import breaker
 from llmtrade.risk.breaker_head import appended, breaker_head

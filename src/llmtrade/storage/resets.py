@@ -3,8 +3,8 @@ account's fills chain across them (domain/ledger.py BooksReset): the leaderboard
 
 from __future__ import annotations
 
+from llmtrade.domain.account_events import BrokerAccountReset
 from llmtrade.domain.ledger import BooksReset
-from llmtrade.domain.trading import BrokerAccountReset
 from llmtrade.storage.event_store import EventStore
 
 RESET_TYPES = [BrokerAccountReset.event_type()]

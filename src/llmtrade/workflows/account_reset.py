@@ -14,11 +14,12 @@ from datetime import datetime
 
 from llmtrade.brokers.fills import Observed, recorded_fill_ids
 from llmtrade.brokers.reconcile import our_order_ids
+from llmtrade.domain.account_events import BrokerAccountReset
 from llmtrade.domain.checkpoints import AccountValued
 from llmtrade.domain.ledger import BooksReset, fold, with_splits
 from llmtrade.domain.reconciliation import is_ours
 from llmtrade.domain.resets import is_new_reset
-from llmtrade.domain.trading import AccountSnapshot, BrokerAccountReset, Fill, OrderFilled
+from llmtrade.domain.trading import AccountSnapshot, Fill, OrderFilled
 from llmtrade.storage.event_store import EventStore
 from llmtrade.storage.splits import recorded_splits
 from llmtrade.workflows.desk import Desk

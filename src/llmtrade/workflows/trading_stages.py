@@ -13,18 +13,11 @@ from datetime import datetime
 from typing import Any
 
 from llmtrade.config.models import Account, AccountRole
+from llmtrade.domain.account_events import AccountWeekHeld
 from llmtrade.domain.committee import Decision, Pitch
 from llmtrade.domain.events import EventPayload, NewEvent, StoredEvent
 from llmtrade.domain.streams import RISK, week_stream
-from llmtrade.domain.trading import (
-    AccountSnapshot,
-    AccountWeekHeld,
-    OrdersPlanned,
-    RiskChecked,
-    RiskVerdict,
-    TradeIntended,
-    TradeIntent,
-)
+from llmtrade.domain.trading import AccountSnapshot, OrdersPlanned, RiskChecked, RiskVerdict, TradeIntended, TradeIntent
 from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.pipeline.frozen import once
 from llmtrade.threads import on_threads

@@ -13,18 +13,11 @@ from llmtrade.brokers.reconcile import look
 from llmtrade.brokers.reconcile_records import record_differences
 from llmtrade.config.models import Config
 from llmtrade.discovery.universe import held_outside, in_play
+from llmtrade.domain.account_events import AccountWeekHeld
 from llmtrade.domain.events import EventPayload
 from llmtrade.domain.market import Bar
 from llmtrade.domain.research import MarketSnapshot
-from llmtrade.domain.trading import (
-    AccountSnapshot,
-    AccountWeekHeld,
-    OrdersPlanned,
-    RiskChecked,
-    RiskVerdict,
-    TradeIntended,
-    TradeIntent,
-)
+from llmtrade.domain.trading import AccountSnapshot, OrdersPlanned, RiskChecked, RiskVerdict, TradeIntended, TradeIntent
 from llmtrade.errors import BrokerUnavailable, LlmtradeError, TemporaryError
 from llmtrade.market.ended_prices import held_ended, last_bars
 from llmtrade.market.failures import own_words

@@ -8,10 +8,11 @@ from collections.abc import Sequence
 from datetime import date
 
 from llmtrade.config.models import Account, AccountRole
+from llmtrade.domain.account_events import AccountWeekHeld
 from llmtrade.domain.checkpoints import KILL_SWITCH_BLOCK, OrderBlocked
 from llmtrade.domain.events import StoredEvent
 from llmtrade.domain.streams import ORDERS, RISK, week_stream
-from llmtrade.domain.trading import AccountWeekHeld, LegHeldBack, OrdersPlanned
+from llmtrade.domain.trading import LegHeldBack, OrdersPlanned
 from llmtrade.errors import BrokerUnavailable
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.ended_close import given_up_orders
