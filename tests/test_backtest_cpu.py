@@ -109,6 +109,8 @@ def _service(storage: Storage, symbols: dict[str, str]) -> QuoteService:
 
 
 class _Fixed:
+    real = False  # a chosen instant (Clock.real)
+
     def __init__(self, now: datetime) -> None:
         self.at = now
 

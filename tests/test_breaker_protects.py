@@ -39,6 +39,8 @@ EVENING = datetime(2026, 1, 7, 23, 0, tzinfo=UTC)  # 18:00 New York: closed, ord
 
 
 class Clock:
+    real = False  # an instant the test sets (Clock.real)
+
     def __init__(self, now: datetime) -> None:
         self.instant = now
 

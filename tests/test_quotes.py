@@ -233,6 +233,8 @@ def test_the_clock_is_read_again_once_the_answers_are_in(storage: Storage) -> No
     """A live clock moves while a provider answers; the cut-off for "after now" is the later reading."""
 
     class Ticking:
+        real = True  # the machine's clock, moving while the provider answers
+
         def __init__(self) -> None:
             self.instants = [at(DAY, 12, 0), at(DAY, 12, 0, 5)]
 

@@ -30,6 +30,8 @@ PRICES = {"SPY": 100.0, "GLD": 100.0}
 
 
 class _Clock:
+    real = False  # a chosen instant (Clock.real)
+
     def now(self) -> datetime:
         return datetime(2026, 1, 5, 13, 0, tzinfo=UTC)
 

@@ -12,9 +12,14 @@ Point-in-time rules, the same for every provider:
   the last completed session's close from the daily bars (MarketData: cached, validated), kind
   "close", stamped at that session's close; nobody can trade at another price until the next open.
 
-A live clock moves while a provider answers: without an explicit `now` the service reads the clock
-before asking (is the market open?) and again when the answers are in, and that second reading is the
-"now" no quote may be stamped after. With a fixed clock both readings are the same instant.
+A live clock moves while a provider answers: the service reads the clock before asking (is the market open?) and
+again when the answers are in, and that second reading is the "now" no quote may be stamped after, give or take the
+seconds two machines' clocks differ by (`LIVE_SLACK`). An explicit `now` is the instant a run started at (a live
+checkpoint reads it first, and asks for prices seconds later, after its database, its lock and the broker): on the
+machine's real clock a print stamped between the two is no look into the future, and Alpaca's latest trade of a liquid
+symbol is stamped at about the moment it answers; refused, every live checkpoint in session lost its prices to the next
+provider, and the last one to a wait (exit 75). A clock somebody chose (LLMTRADE_NOW, a backtest's step) is the moment
+the run pretends to be: nothing stamped after it is taken, to the microsecond.
 """
 
 from __future__ import annotations
@@ -35,6 +40,10 @@ from llmtrade.market.quote_checks import suspect
 from llmtrade.market.quote_provider import QuoteProvider, quote_of
 from llmtrade.market.service import MarketData, Recording
 from llmtrade.market.session_prices import never_in_session
+
+# How far after this machine's clock a live print may be stamped: the provider's clock a little ahead (a machine whose
+# NTP drifted, the answer's own travel time). Beyond it no skew explains the stamp.
+LIVE_SLACK = timedelta(seconds=5)
 
 
 @dataclass(frozen=True)
@@ -140,7 +149,7 @@ class QuoteService:
                     QuoteRefused(provider=provider.name, symbols=missing, now=asked, reason=reason, error=str(exc))
                 )
                 continue
-            cutoff = now or self._clock.now()
+            cutoff = self._cutoff(now)
             accepted: list[Quote] = []
             for symbol in missing:
                 quote = answer.get(symbol)
@@ -179,13 +188,20 @@ class QuoteService:
         problems = {s: f"no current price at {_ny(asked)}: " + "; ".join(refused.get(s, [])) for s in left}
         return {s: found[s] for s in wanted if s in found}, problems
 
+    def _cutoff(self, now: datetime | None) -> datetime:
+        """The instant no print may be stamped after: the clock read now the answers are in, the later of it and `now`
+        on the machine's real clock; `now` itself on a clock somebody chose (module docstring)."""
+        if now is None:
+            return self._clock.now()
+        return max(now, self._clock.now()) if self._clock.real else now
+
     def _problem(self, symbol: str, quote: Quote | None, cutoff: datetime, opens: datetime) -> tuple[str, str] | None:
         """Why `quote` may not be `symbol`'s price at `cutoff` in the session opened at `opens`; None if it may."""
         if quote is None:
             return "missing", f"no price for {symbol}"
         if quote.symbol != symbol:
             return "invalid", f"asked for {symbol}, answered {quote.symbol}"
-        if quote.as_of > cutoff:
+        if quote.as_of > cutoff + (LIVE_SLACK if self._clock.real else timedelta(0)):
             return "after-now", f"{symbol} priced at {_ny(quote.as_of)}, after now ({_ny(cutoff)})"
         if quote.as_of < opens:
             return "before-open", (
