@@ -49,7 +49,6 @@ _TYPES = {
 _PATTERNS = {
     _IDENT: "a name of letters, digits, '_', '.' and '-', starting with a letter or digit",
     r"^[A-Z][A-Z0-9.]{0,9}$": "a ticker in capitals (A-Z, digits and '.', at most 10 characters), e.g. SPY",
-    r"^[A-Z_][A-Z0-9_]*$": "an environment variable's name (capitals, digits and '_'), e.g. ALPACA_KEY",
     # A sweep file's name and its axes' names (sweep/spec.py): a trial's long name was told the regex itself.
     r"^[A-Za-z0-9][A-Za-z0-9_-]{0,23}$": (
         "a name of 1 to 24 letters, digits, '_' and '-', starting with a letter or digit"
@@ -58,6 +57,10 @@ _PATTERNS = {
         "a name of 1 to 40 letters, digits, '_', '.' and '-', starting with a letter or digit"
     ),
 }
+
+_ENV_NAME = r"^[A-Z_][A-Z0-9_]*$"
+# `$NAME`, `${NAME}` or `%NAME%`: a shell's or Windows' reference to a variable, which llmtrade does not expand.
+_REFERENCE = re.compile(r"^(?:\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?|%([A-Za-z_][A-Za-z0-9_]*)%)$")
 
 _BOUNDS = {"ge": "at least", "gt": "more than", "le": "at most", "lt": "less than"}
 
@@ -93,6 +96,8 @@ def problem(err: Any, model: type[BaseModel]) -> ConfigProblem:
         message = "must not be empty"
     elif kind == "invalid_key":
         message = "must have text keys (a key here is a number, a list or a mapping)"
+    elif kind == "string_pattern_mismatch" and ctx.get("pattern") == _ENV_NAME:
+        return _env_name(path, value)
     elif kind == "string_pattern_mismatch":
         message = f"must be {_PATTERNS.get(ctx.get('pattern'), 'text matching ' + repr(ctx.get('pattern')))}"
     elif kind in _TYPES:
@@ -117,6 +122,28 @@ def problem(err: Any, model: type[BaseModel]) -> ConfigProblem:
         # value the user never wrote.
         return ConfigProblem(path, f"is missing its value: it {message}")
     return ConfigProblem(path, message, value)
+
+
+def _env_name(path: str, value: Any) -> ConfigProblem:
+    """A setting naming the environment variable that holds a key (`api_key_env`, `secret_env`) given something else.
+
+    What was given is shown only when it is a reference to a variable: anything else may be the key itself, pasted
+    here, and a value refused is said on stderr and kept in the job's ConfigRejected event and the log for good (a
+    trial's `api_key_env: sk-or-v1-...`)."""
+    found = _REFERENCE.match(value) if isinstance(value, str) else None
+    if found:
+        name = found.group(1) or found.group(2)
+        return ConfigProblem(
+            path,
+            f"must be the environment variable's name alone: write {name.upper()} (llmtrade reads the variable itself)",
+            value,
+        )
+    return ConfigProblem(
+        path,
+        "must be the name of the environment variable that holds it (capitals, digits and '_', e.g. ALPACA_KEY), "
+        "not the key itself: put the key in that variable (the environment or .env); what was written is not shown, "
+        "as it may be a key",
+    )
 
 
 def _range(bounds: dict[str, Any]) -> str:
