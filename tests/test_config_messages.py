@@ -130,7 +130,7 @@ CONSTRAINTS = {
         "risk.yaml",
         "max_position_pct: 0.20",
         "max_position_pct: 1.5",
-        "limits.max_position_pct: must be more than 0 and at most 1 (got 1.5)",
+        "limits.max_position_pct: must be more than 0 and at most 1, as a fraction: write 0.015 for 1.5% (got 1.5)",
     ),
     "less than": (
         "schedule.yaml",
@@ -220,6 +220,9 @@ def test_a_sweep_override_the_config_refuses_is_said_in_the_configs_words(tmp_pa
     )
     result = runner.invoke(app, ["backtest", "sweep", str(sweep)])
     assert result.exit_code == 2, result.output
-    assert "key risk.limits.max_position_pct: must be more than 0 and at most 1 (got 7)" in result.output
+    assert (
+        "key risk.limits.max_position_pct: must be more than 0 and at most 1, as a fraction: write 0.07 for 7% (got 7)"
+        in result.output
+    )
     assert "key risk.limits.max_open_positions: must be from 1 to 100 (got 0)" in result.output
     assert "Input should" not in result.output

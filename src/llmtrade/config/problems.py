@@ -21,6 +21,9 @@ EXTENSION = "x-"  # a top-level key llmtrade does not read (config/loader.py)
 # A number in e-notation without a dot: text to YAML 1.1 (`problem`).
 _E_NOTATION = re.compile(r"^[-+]?[0-9]+[eE][-+]?[0-9]+$")
 
+# A number with a percent sign (`20%`): text to YAML.
+_PERCENT = re.compile(r"^\s*([-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))\s*%\s*$")
+
 # YAML 1.1 reads some unquoted words as other types; a hint says so when the type is then refused.
 _HINTS = {
     bool: "YAML reads unquoted true/false as booleans: quote it if you meant text",
@@ -79,7 +82,12 @@ def problem(err: Any, model: type[BaseModel]) -> ConfigProblem:
         return ConfigProblem(_path(err["loc"][:-2]), f"has a key that is not text: {value!r} (quote it)")
     message = err["msg"].removeprefix("Value error, ")
     if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
-        message = f"must be {_range(_constraints(model, err['loc']) or ctx)}"
+        bounds = _constraints(model, err["loc"]) or ctx
+        message = f"must be {_range(bounds)}"
+        if _fraction(bounds) and isinstance(value, (int, float)) and 1 < value <= 100:
+            # A setting of a fraction given a percentage (`max_position_pct: 20` for 20%): the range alone did not
+            # say the setting is a fraction of 1 (a trial).
+            message += f", as a fraction: write {value / 100:g} for {value:g}%"
     elif kind in ("too_short", "too_long"):
         items = "entries" if ctx.get("field_type") == "Dictionary" else "items"
         # The count is the whole story of a list's length: its items shown after it would say it twice (a review).
@@ -107,7 +115,13 @@ def problem(err: Any, model: type[BaseModel]) -> ConfigProblem:
         elif kind in ("bool_type", "float_type", "int_type") and isinstance(value, str):
             # Strict scalars (config/models.py): a quoted "true" or "5" is refused rather than guessed at.
             message += ", written without quotes"
-            if kind != "bool_type" and _E_NOTATION.match(value):
+            if kind != "bool_type" and (percent := _PERCENT.match(value)):
+                # YAML reads 20% as text: nothing was quoted (a trial's `halt_drawdown_pct: 20%`).
+                number = float(percent.group(1))
+                fraction = _fraction(_constraints(model, err["loc"]))
+                write = f"the fraction {number / 100:g} for {number:g}%" if fraction else "it without '%'"
+                message = f"must be {_TYPES[kind]}: YAML reads {value} as text; write {write}"
+            elif kind != "bool_type" and _E_NOTATION.match(value):
                 # YAML 1.1 reads 1e6 as text (its floats need a dot: 1.0e6): nothing was quoted (a trial).
                 message = (
                     f"must be {_TYPES[kind]}: YAML reads {value} as text; write it with a dot (1.0e6) or in full "
@@ -144,6 +158,11 @@ def _env_name(path: str, value: Any) -> ConfigProblem:
         "not the key itself: put the key in that variable (the environment or .env); what was written is not shown, "
         "as it may be a key",
     )
+
+
+def _fraction(bounds: dict[str, Any]) -> bool:
+    """Whether `bounds` (`_constraints`) are a fraction's: from 0 up to 1."""
+    return (bounds.get("le") == 1 or bounds.get("lt") == 1) and (bounds.get("ge", bounds.get("gt")) == 0)
 
 
 def _range(bounds: dict[str, Any]) -> str:
