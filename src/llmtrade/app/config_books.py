@@ -13,6 +13,7 @@ from llmtrade.app.container import Container
 from llmtrade.app.orphaned_positions import orphan_line, orphaned_holdings
 from llmtrade.app.starting_cash import cash_problems
 from llmtrade.app.week_mode import next_week_refused
+from llmtrade.brokers.registry import unset_keys_problems
 from llmtrade.config.loader import file_label
 from llmtrade.errors import ConfigError
 from llmtrade.storage.event_store import EventStore
@@ -24,6 +25,15 @@ CHECKED = "each account's starting_cash against what its books began with"
 def books_errors(app: Container, events: EventStore) -> list[ConfigError]:
     """Each file the books refuse, with its problems: a job meeting one stops (exit 2, ConfigRejected)."""
     problems = cash_problems(app, events)
+    if app.trading_is_live(events):
+        problems = unset_keys_problems(app.loaded.config.accounts, app.settings) + problems
+    return [ConfigError(file_label(app.loaded.source, "accounts.yaml"), problems)] if problems else []
+
+
+def keys_errors(app: Container, *, live: bool) -> list[ConfigError]:
+    """The accounts set to `broker: alpaca` without their keys (brokers/registry.py `unset_keys_problems`) when
+    trading `live`, as accounts.yaml's error: what a home with no books yet is told by `config validate` too."""
+    problems = unset_keys_problems(app.loaded.config.accounts, app.settings) if live else []
     return [ConfigError(file_label(app.loaded.source, "accounts.yaml"), problems)] if problems else []
 
 

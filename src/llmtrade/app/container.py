@@ -22,11 +22,13 @@ from typing import TYPE_CHECKING, ClassVar
 from llmtrade.agents.schemas import warm_up as schemas_warm_up
 from llmtrade.app.paid_calls import keep_paid_calls
 from llmtrade.app.session import Session, open_session, prompts_dir
+from llmtrade.brokers.registry import unset_keys_problems
 from llmtrade.clock import Clock, Timer
 from llmtrade.config.loader import LoadedConfig, file_label
 from llmtrade.config.models import Config, ModelsConfig
 from llmtrade.discovery.universe import week_config
 from llmtrade.domain.runs import RunStarted, new_run_id
+from llmtrade.errors import ConfigError
 from llmtrade.llm.gateway import LLMMode
 from llmtrade.llm.http_client import warm_up as http_warm_up
 from llmtrade.llm.providers import ModeDecision, decide_mode
@@ -299,6 +301,8 @@ class Container:
         """`config`: the week's (its universe decides what a paper account may short); default the loaded one.
         `quotes`: the job's quote service over `market` (`quotes`), when the caller has built it already."""
         use_live = self.live if live is None else live
+        if use_live and (unset := unset_keys_problems(self.loaded.config.accounts, self.settings)):
+            raise ConfigError(file_label(self.loaded.source, "accounts.yaml"), unset)
         quotes = quotes if quotes is not None else self.quotes(storage, market, live=use_live)
         return build_desks(
             config or self.loaded.config,

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from llmtrade.app.container import Container
-from llmtrade.brokers.registry import broker_name
+from llmtrade.brokers.registry import broker_name, keys_unset
 from llmtrade.config.loader import file_label
 from llmtrade.config.models import Account, BrokerKind
 from llmtrade.domain.checkpoints import AccountValued
@@ -43,6 +43,8 @@ def changed_cash(app: Container, events: EventStore) -> list[ChangedCash]:
     live = app.trading_is_live(events)
     changed = []
     for i, account in enumerate(app.loaded.config.accounts.accounts):
+        if live and keys_unset(account, app.settings):
+            continue  # its broker cannot be opened: app/config_books.py refuses it by name
         if broker_name(account, live=live, settings=app.settings) != BrokerKind.PAPER.value:
             continue
         first = events.read(type=AccountValued.event_type(), account_id=account.id, limit=1)

@@ -4,7 +4,8 @@ The rules for which broker an account gets live here and nowhere else:
 - an offline run always gets paper, whatever the config says (an offline run never touches a live account);
 - a live run gets Alpaca when the account's broker is alpaca or auto and its keys are set; auto without
   keys is paper;
-- broker alpaca in a live run without keys is an OperationalError naming the environment variables.
+- broker alpaca in a live run without keys is refused as accounts.yaml's error (`unset_keys_problems`) before
+  any broker is opened; `broker_name` raises an OperationalError naming the variables where that was not asked.
 
 Adding a broker is one module, one line in FACTORIES (and a BrokerKind value), and a fixture for the
 contract suite (a Venue in tests/brokers/venues.py). No code outside its module and this one knows its class.
@@ -20,8 +21,8 @@ from llmtrade.brokers.paper import PaperBroker
 from llmtrade.brokers.paper_opens import OpeningPrices
 from llmtrade.brokers.protocol import Broker
 from llmtrade.clock import Clock
-from llmtrade.config.models import Account, BrokerKind, Config
-from llmtrade.errors import OperationalError
+from llmtrade.config.models import Account, AccountsConfig, BrokerKind, Config
+from llmtrade.errors import ConfigProblem, OperationalError
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.daily_bars import DailyBars
 from llmtrade.market.held_prices import prices_ended
@@ -133,6 +134,32 @@ def open_broker(
     if factory is None:
         raise OperationalError(f"account {account.id}: no broker is registered as {name!r} ({', '.join(FACTORIES)})")
     return factory(BrokerContext(account, settings, config, events, clock, calendar, prices, quotes, market))
+
+
+def keys_unset(account: Account, settings: Settings) -> bool:
+    """Whether `account` is set to broker alpaca and its keys are not both set: a live run cannot open its broker."""
+    if account.broker is not BrokerKind.ALPACA:
+        return False
+    key, secret = _keys(account, settings)
+    return not (key and secret)
+
+
+def unset_keys_problems(accounts: AccountsConfig, settings: Settings) -> list[ConfigProblem]:
+    """accounts.yaml's accounts set to `broker: alpaca` whose keys are not set, for a live run (offline, every account
+    trades on the paper broker). Refused before a job begins (app/config_books.py) and before any command opens the
+    brokers (Container.desks): every job, `status` too, stopped at the first with exit 1 and `_missing_keys`, naming
+    neither the file nor the setting, while `config validate` said OK (a new user's trial)."""
+    return [
+        ConfigProblem(
+            f"accounts[{i}].broker",
+            f"is alpaca, but {account.alpaca.key_env} and {account.alpaca.secret_env} (its alpaca.key_env and "
+            "alpaca.secret_env) are not set in the environment or .env: set them, or write broker: auto to trade "
+            f"{account.id} on the paper broker until they are",
+            account.broker.value,
+        )
+        for i, account in enumerate(accounts.accounts)
+        if account.alpaca is not None and keys_unset(account, settings)
+    ]
 
 
 def _keys(account: Account, settings: Settings) -> tuple[str | None, str | None]:

@@ -131,14 +131,16 @@ def _unfinished_rows(assets: AssetsConfig, settings: Settings) -> list[str]:
 def _against_books(ctx: typer.Context) -> tuple[list[ConfigError], list[str]]:
     """The books' refusals of the configuration (app/config_books.py: what each job checks before it runs) and what
     else they say of it; with no books to read, what was not checked and why, as a note: never a silent OK."""
-    from llmtrade.app.config_books import CHECKED, books_errors, books_notes  # lazy: see package docstring
+    from llmtrade.app.config_books import CHECKED, books_errors, books_notes, keys_errors  # lazy: see package docstring
     from llmtrade.errors import LlmtradeError
 
     settings = state(ctx).settings
-    if settings.database_url is None and not settings.pgdata.exists():
-        # A new home's first `config validate` (README's quick start) would make and start a server for no books.
-        return [], [f"no books yet in {settings.home}: {CHECKED} is checked by the first job that has them"]
     app = container(ctx)
+    if settings.database_url is None and not settings.pgdata.exists():
+        # A new home's first `config validate` (README's quick start) would make and start a server for no books; its
+        # first job trades as this invocation would.
+        note = f"no books yet in {settings.home}: {CHECKED} is checked by the first job that has them"
+        return keys_errors(app, live=app.live), [note]
     try:
         with app.storage(persist=False) as storage:
             return books_errors(app, storage.events), books_notes(app, storage.events)
