@@ -118,6 +118,20 @@ def test_an_unknown_provider_is_named(tmp_path: Path) -> None:
         load_config(folder)
 
 
+def test_an_unknown_provider_for_the_memorys_embeddings_is_named(tmp_path: Path) -> None:
+    """A trial: `memory.embedding.provider` naming no provider passed `config validate`, and a live run's memory then
+    looked it up among the providers (app/memory_build.py) and failed there."""
+    folder = _config_dir(
+        tmp_path,
+        "models.yaml",
+        "memory: {enabled: true,",
+        "memory: {embedding: {model: e, provider: groq}, enabled: true,",
+    )
+    expected = r"memory.embedding.provider: no such provider \(known: openrouter\) \(got 'groq'\)"
+    with pytest.raises(ConfigError, match=expected):
+        load_config(folder)
+
+
 def test_a_bad_checkpoint_time_is_named(tmp_path: Path) -> None:
     folder = _config_dir(tmp_path, "schedule.yaml", '"15:50"]', '"25:50"]')
     with pytest.raises(ConfigError, match=r"checkpoints.*HH:MM"):

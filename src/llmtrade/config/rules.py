@@ -212,11 +212,15 @@ def _model_ids_unique(models: ModelsConfig) -> Iterator[Finding]:
 @rule("models.yaml")
 def _providers_exist(models: ModelsConfig) -> Iterator[Finding]:
     known = ", ".join(sorted(models.providers))
-    for where, ref in models.model_refs():
-        if ref.provider not in models.providers:
+    named = [(where, ref.provider) for where, ref in models.model_refs()]
+    if models.memory.embedding is not None:
+        # Not a chat model (model_refs), but looked up among the providers all the same (app/memory_build.py): a live
+        # run failed there on a KeyError that `config validate` had passed (a trial).
+        named.append(("memory.embedding", models.memory.embedding.provider))
+    for where, provider in named:
+        if provider not in models.providers:
             yield Finding(
-                "models.yaml",
-                ConfigProblem(f"{where}.provider", f"no such provider (known: {known})", ref.provider),
+                "models.yaml", ConfigProblem(f"{where}.provider", f"no such provider (known: {known})", provider)
             )
 
 
