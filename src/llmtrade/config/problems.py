@@ -8,8 +8,10 @@ from __future__ import annotations
 import re
 import types
 import typing
+from datetime import date
 from typing import Any
 
+import yaml
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
@@ -20,6 +22,11 @@ EXTENSION = "x-"  # a top-level key llmtrade does not read (config/loader.py)
 
 # A number in e-notation without a dot: text to YAML 1.1 (`problem`).
 _E_NOTATION = re.compile(r"^[-+]?[0-9]+[eE][-+]?[0-9]+$")
+
+# What YAML makes of a plain (unquoted) scalar, by its tag: the loader's own resolution (config/loader.py).
+_RESOLVER = yaml.resolver.Resolver()
+_INT, _FLOAT = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
+_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 # A number with a percent sign (`20%`): text to YAML.
 _PERCENT = re.compile(r"^\s*([-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))\s*%\s*$")
@@ -113,20 +120,9 @@ def problem(err: Any, model: type[BaseModel]) -> ConfigProblem:
         if kind == "string_type" and type(value) in _HINTS:
             message += f" ({_HINTS[type(value)]})"
         elif kind in ("bool_type", "float_type", "int_type") and isinstance(value, str):
-            # Strict scalars (config/models.py): a quoted "true" or "5" is refused rather than guessed at.
+            message = _text_read(kind, value, _constraints(model, err["loc"]))
+        elif kind.startswith("date") and isinstance(value, str) and _quoted_date(value):
             message += ", written without quotes"
-            if kind != "bool_type" and (percent := _PERCENT.match(value)):
-                # YAML reads 20% as text: nothing was quoted (a trial's `halt_drawdown_pct: 20%`).
-                number = float(percent.group(1))
-                fraction = _fraction(_constraints(model, err["loc"]))
-                write = f"the fraction {number / 100:g} for {number:g}%" if fraction else "it without '%'"
-                message = f"must be {_TYPES[kind]}: YAML reads {value} as text; write {write}"
-            elif kind != "bool_type" and _E_NOTATION.match(value):
-                # YAML 1.1 reads 1e6 as text (its floats need a dot: 1.0e6): nothing was quoted (a trial).
-                message = (
-                    f"must be {_TYPES[kind]}: YAML reads {value} as text; write it with a dot (1.0e6) or in full "
-                    "(1000000)"
-                )
     else:
         message = re.sub(r"^Input should be ", "must be ", message)
     if kind == "value_error" and isinstance(value, (dict, list)):
@@ -158,6 +154,42 @@ def _env_name(path: str, value: Any) -> ConfigProblem:
         "not the key itself: put the key in that variable (the environment or .env); what was written is not shown, "
         "as it may be a key",
     )
+
+
+def _text_read(kind: str, value: str, bounds: dict[str, Any]) -> str:
+    """What to say of `value`, text, given to a switch or a number (strict scalars, config/scalars.py: a quoted "true"
+    or "5" is refused rather than guessed at). Only a value that YAML would have read as the setting's type unquoted
+    was quoted; anything else is as written, and told what YAML read (a trial's `starting_cash: 100,000`, `09` and
+    `live_trading_enabled: yes` were each told "written without quotes")."""
+    said = f"must be {_TYPES[kind]}"
+    tag = _RESOLVER.resolve(yaml.ScalarNode, value, (True, False))
+    quoted = value.lower() in ("true", "false") if kind == "bool_type" else tag in (_INT, _FLOAT)
+    if quoted:
+        return f"{said}, written without quotes"
+    if kind == "bool_type":
+        return f"{said}: llmtrade reads {value} as text, as YAML 1.2 does"
+    if percent := _PERCENT.match(value):
+        # YAML reads 20% as text (a trial's `halt_drawdown_pct: 20%`).
+        number = float(percent.group(1))
+        write = f"the fraction {number / 100:g} for {number:g}%" if _fraction(bounds) else "it without '%'"
+        return f"{said}: YAML reads {value} as text; write {write}"
+    if _E_NOTATION.match(value):
+        # YAML 1.1 reads 1e6 as text (its floats need a dot: 1.0e6) (a trial).
+        return f"{said}: YAML reads {value} as text; write it with a dot (1.0e6) or in full (1000000)"
+    digits = re.sub(r"[\s,$€£]", "", value)  # thousands separators, a currency sign
+    if re.fullmatch(r"[-+]?[0-9]+", digits):
+        digits = str(int(digits))  # a leading zero (09): text to YAML 1.1
+    if _RESOLVER.resolve(yaml.ScalarNode, digits, (True, False)) in (_INT, _FLOAT):
+        return f"{said}: YAML reads {value} as text; write {digits}"
+    return f"{said}: YAML reads {value} as text"
+
+
+def _quoted_date(value: str) -> bool:
+    """Whether `value` is a date YAML reads as one unquoted (YYYY-MM-DD): given as text, it was quoted."""
+    try:
+        return bool(_ISO_DATE.match(value)) and date.fromisoformat(value) is not None
+    except ValueError:
+        return False
 
 
 def _fraction(bounds: dict[str, Any]) -> bool:
