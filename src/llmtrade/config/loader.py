@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -190,6 +191,17 @@ class _Strict:
             return node.value.lower() == "true"
         return node.value
 
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> Any:
+        # YAML 1.1 (PyYAML) reads a leading zero as octal: `max_open_positions: 010` loaded as 8, silently (a new
+        # user's trial). As YAML 1.2's core schema, digits with a leading zero are decimal.
+        digits = node.value.replace("_", "")
+        if _OCTAL_1_1.match(digits):
+            return int(digits, 10)
+        return super().construct_yaml_int(node)  # type: ignore[misc]
+
+
+_OCTAL_1_1 = re.compile(r"^[-+]?0[0-7]+$")
+
 
 def _check_merge(key: yaml.Node, value: yaml.Node) -> None:
     """Refuse a merge of anything but a mapping or a list of mappings at the `<<:` line, saying what it was given."""
@@ -227,6 +239,7 @@ _FastStrictLoader = type("_FastStrictLoader", (_Strict, getattr(yaml, "CSafeLoad
 for _loader in {_StrictLoader, _FastStrictLoader}:
     _loader.add_constructor("tag:yaml.org,2002:timestamp", _loader.construct_yaml_timestamp)
     _loader.add_constructor("tag:yaml.org,2002:bool", _loader.construct_yaml_bool)
+    _loader.add_constructor("tag:yaml.org,2002:int", _loader.construct_yaml_int)
 
 
 def load_yaml(text: str) -> Any:
