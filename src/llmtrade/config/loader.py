@@ -151,6 +151,8 @@ class _Strict:
     so a second `live_trading_enabled:` further down would win unseen."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        if node.flow_style:
+            _check_flow_commas(node)
         seen: set[Any] = set()
         for key_node, _ in node.value:
             if key_node.tag == _MERGE:  # `<<: *defaults`: a key the anchor's mapping gives may be given again here
@@ -201,6 +203,33 @@ class _Strict:
 
 
 _OCTAL_1_1 = re.compile(r"^[-+]?0[0-7]+$")
+
+
+def _check_flow_commas(node: yaml.MappingNode) -> None:
+    """Refuse `{..., starting_cash: 100,000}` at its line: YAML reads a number and then a second entry, `000` with no
+    value, which was refused as "accounts[5][0]: must have text keys", naming neither the setting nor the comma."""
+    for (key, value), (after, nothing) in zip(node.value, node.value[1:], strict=False):
+        if (
+            isinstance(value, yaml.ScalarNode)
+            and value.tag in (_INT, _FLOAT)
+            and isinstance(after, yaml.ScalarNode)
+            and not after.style  # plain (None, or "" from LibYAML)
+            and re.fullmatch(r"[0-9]+(\.[0-9]*)?", after.value)
+            and isinstance(nothing, yaml.ScalarNode)
+            and nothing.tag.endswith(":null")
+            and nothing.value == ""
+        ):
+            written = f"{key.value}: {value.value},{after.value}"
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"`{written}` is read as two entries, {key.value}: {value.value} and {after.value} with no value: "
+                f"inside {{ }} a comma separates entries: write {value.value}{after.value}",
+                value.start_mark,
+            )
+
+
+_INT, _FLOAT = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
 
 
 def _check_merge(key: yaml.Node, value: yaml.Node) -> None:
