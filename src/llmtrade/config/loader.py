@@ -322,4 +322,7 @@ def _yaml_problem(text: str, exc: yaml.YAMLError) -> ConfigProblem:
     else:
         where = ""
     problem = getattr(exc, "problem", None) or str(exc)
+    if problem.startswith("found character '\\t'"):
+        # PyYAML's "found character '\t' that cannot start any token" said neither why nor what to do (a trial).
+        problem = "found a tab, and YAML indents with spaces only: replace the tab with spaces"
     return ConfigProblem(where, f"malformed YAML: {problem}")
