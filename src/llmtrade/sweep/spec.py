@@ -37,13 +37,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from llmtrade import __version__
 from llmtrade.app.backtest_inputs import range_weeks
 from llmtrade.config import rules
+from llmtrade.config.files import read_text
 from llmtrade.config.history import earlier_shapes
 from llmtrade.config.loader import LoadedConfig, load_yaml, yaml_problem
 from llmtrade.config.models import Config
 from llmtrade.config.problems import EXTENSION, problem
 from llmtrade.config.scalars import Count, Flag
 from llmtrade.domain.weeks import week_id_for
-from llmtrade.errors import UsageError
+from llmtrade.errors import ConfigError, UsageError
 from llmtrade.market.calendar import TradingCalendar
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,23}$"
@@ -110,9 +111,12 @@ def read(path: Path) -> SweepFile:
     import yaml  # lazy: only this command reads a sweep file
 
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"sweep file {path}: cannot read it ({getattr(exc, 'strerror', None) or exc})") from exc
+        # As the config files are read (config/files.py): UTF-16 with Windows' byte-order mark is read, and bytes that
+        # are not UTF-8 are named at their line with how to save the file, not in Python's codec words (a trial).
+        text = read_text(path, str(path), restore="give the sweep file itself")
+    except ConfigError as exc:
+        said = exc.message or "; ".join(str(p) for p in exc.problems)
+        raise UsageError(f"sweep file {path}: {said}") from None
     # The config files' loader, not yaml.safe_load: that kept the last of a key given twice with no word (a second
     # `tight:` override replaced the first, which never ran), and read a date that is none as a traceback.
     try:
