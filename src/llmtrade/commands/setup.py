@@ -45,6 +45,7 @@ def config_validate(ctx: typer.Context) -> None:
     from llmtrade.alerts.send import unusable, urls_from
     from llmtrade.app.session import prompts_dir  # lazy: see package docstring
     from llmtrade.llm.providers import unset_keys
+    from llmtrade.market.providers import providers_refused
     from llmtrade.prompts.renderer import PromptRenderer
 
     root = state(ctx)
@@ -59,6 +60,8 @@ def config_validate(ctx: typer.Context) -> None:
         PromptRenderer(overrides)  # reads and parses every override template
     except ConfigError as exc:
         errors.append(exc)
+    if not errors and (market := providers_refused(container(ctx))) is not None:
+        errors.append(market)  # what every job that prices refuses (exit 2)
     if not errors and (prices := _price_files(loaded.config.assets, root.settings)) is not None:
         errors.append(prices)  # what the next run would stop on, "a configuration to mend" (exit 2): said now
     if root.settings.alert_urls and (bad := unusable(urls_from(root.settings.alert_urls))):

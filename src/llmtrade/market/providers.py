@@ -12,8 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from llmtrade.clock import make_clock
+from llmtrade.config.loader import LoadedConfig, file_label
 from llmtrade.config.models import AssetsConfig, MarketProviderName
-from llmtrade.errors import UsageError
+from llmtrade.errors import ConfigError, UsageError
 from llmtrade.market.alpaca_data import AlpacaBarProvider
 from llmtrade.market.csv_folder import CsvFolderProvider
 from llmtrade.market.provider import BarProvider
@@ -39,11 +40,36 @@ def provider_names(assets: AssetsConfig, settings: Settings, *, live: bool) -> l
     else:
         names = ["csv"] if csv_dir(assets, settings) else ["synthetic"]
     if live and "synthetic" in names and len(names) > 1:
+        where = "LLMTRADE_MARKET_PROVIDERS" if settings.market_providers else "assets.yaml market_data.providers"
         raise UsageError(
-            f"market providers {names}: a live run never falls back to synthetic prices; "
+            f"{where} {names}: a live run never falls back to synthetic prices; "
             "use synthetic alone (explicitly) or drop it"
         )
     return names
+
+
+def providers_refused(app: _Loaded) -> ConfigError | None:
+    """What `provider_names` refuses for `app`'s config and environment in its mode, as the file's or the environment's
+    error, for `config validate`: an unknown provider in LLMTRADE_MARKET_PROVIDERS, or synthetic beside others for a
+    live run, passed it and stopped the next job that prices (exit 2; a trial)."""
+    try:
+        provider_names(app.loaded.config.assets, app.settings, live=app.live)
+    except UsageError as exc:
+        if app.settings.market_providers:
+            return ConfigError("the environment (LLMTRADE_MARKET_PROVIDERS)", message=str(exc))
+        return ConfigError(file_label(app.loaded.source, "assets.yaml"), message=str(exc).removeprefix("assets.yaml "))
+    return None
+
+
+class _Loaded(typing.Protocol):
+    """What `providers_refused` reads of the app's container (app/container.py, above this layer)."""
+
+    @property
+    def loaded(self) -> LoadedConfig: ...
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def live(self) -> bool: ...
 
 
 # The third argument: the assets.yaml the universe came from, as messages name it (config/loader.py `file_label`).
