@@ -117,3 +117,19 @@ def test_a_service_url_with_a_port_that_is_no_number_is_refused_and_a_blank_one_
         load_settings()
     monkeypatch.setenv("LLMTRADE_ALPACA_URL", "   ")
     assert load_settings().alpaca_url is None
+
+
+@pytest.mark.parametrize("value", ["-5", "five", "inf", "1e13"])
+def test_a_clock_skew_out_of_range_is_said_in_minutes_not_pydantics_words(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """A trial: LLMTRADE_CLOCK_SKEW_MINUTES=-5 was refused with "Input should be greater than or equal to 0", and
+    `five` with "Input should be a valid number, unable to parse string as a number": pydantic's words, not the
+    setting's range."""
+    monkeypatch.setenv("LLMTRADE_CLOCK_SKEW_MINUTES", value)
+    with pytest.raises(UsageError) as refused:
+        load_settings()
+    assert str(refused.value) == (
+        f"bad environment setting: LLMTRADE_CLOCK_SKEW_MINUTES={value!r}: must be a number of minutes from 0 to "
+        "525600 (a year); 0 turns the check off"
+    )

@@ -147,6 +147,12 @@ def _check_dotenv(path: Path = Path(".env")) -> None:
         ) from None
 
 
+# What a numeric setting takes, said whatever pydantic found wrong with it (a trial: "-5", "five", "inf").
+_RANGES = {
+    "LLMTRADE_CLOCK_SKEW_MINUTES": "must be a number of minutes from 0 to 525600 (a year); 0 turns the check off",
+}
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read the settings; a bad value becomes a UsageError naming the variable."""
     _check_dotenv()
@@ -157,7 +163,9 @@ def load_settings(**overrides: object) -> Settings:
         for err in exc.errors():
             name = ".".join(str(part) for part in err["loc"])
             said = err["msg"].removeprefix("Value error, ")
-            if err["type"].startswith("datetime"):  # pydantic's words ("input is too short") say nothing of the form
+            if name in _RANGES and err["type"] != "value_error":
+                said = _RANGES[name]  # pydantic's words ("Input should be greater than or equal to 0") name no range
+            elif err["type"].startswith("datetime"):  # pydantic's words ("input is too short") say nothing of the form
                 why = said.partition(", ")[2]
                 said = (
                     f"not a date and time{f' ({why})' if why else ''}: give ISO 8601 with a UTC offset, "
