@@ -313,6 +313,10 @@ def _parse(label: str, text: str, model: type[BaseModel]) -> BaseModel:
 
 def _yaml_problem(text: str, exc: yaml.YAMLError) -> ConfigProblem:
     mark = getattr(exc, "problem_mark", None)
+    key = getattr(exc, "context_mark", None)
+    if getattr(exc, "context", None) == "while scanning a simple key" and key is not None:
+        # `key 10` or `key:10`: PyYAML finds the missing ': ' on the next line; the key is on this one (a trial).
+        mark = key
     if mark is not None:
         where = f"line {mark.line + 1}, column {mark.column + 1}"
     elif isinstance(exc, yaml.reader.ReaderError):  # a control character YAML does not allow
@@ -325,4 +329,16 @@ def _yaml_problem(text: str, exc: yaml.YAMLError) -> ConfigProblem:
     if problem.startswith("found character '\\t'"):
         # PyYAML's "found character '\t' that cannot start any token" said neither why nor what to do (a trial).
         problem = "found a tab, and YAML indents with spaces only: replace the tab with spaces"
-    return ConfigProblem(where, f"malformed YAML: {problem}")
+    hint = next((hint for start, hint in _SLIPS.items() if problem.startswith(start)), "")
+    return ConfigProblem(where, f"malformed YAML: {problem}{hint}")
+
+
+# PyYAML's words for the commonest slips, and what to change (a trial read them as the parser's, not its own).
+_INDENTATION = (
+    "this line's indentation does not match the lines above it (each key of a mapping starts in the same column)"
+)
+_SLIPS = {
+    "could not find expected ':'": ": a key needs ': ' after it, with a space (max_open_positions: 10)",
+    "expected <block end>": f": {_INDENTATION}",
+    "mapping values are not allowed here": f": {_INDENTATION}, or a value holds ': ' and needs quotes",
+}
