@@ -5,6 +5,7 @@ and read as a programmer's; a new user's trial found them beside our own message
 
 from __future__ import annotations
 
+import difflib
 import re
 import types
 import typing
@@ -82,7 +83,7 @@ def problem(err: Any, model: type[BaseModel]) -> ConfigProblem:
     if kind == "extra_forbidden":
         if len(err["loc"]) == 1 and str(err["loc"][0]).startswith("x_"):
             return ConfigProblem(path, f"unknown key (a key for anchors alone starts {EXTENSION!r}, not 'x_')")
-        return ConfigProblem(path, "unknown key (not a setting of this file)")
+        return ConfigProblem(path, "unknown key (not a setting of this file)" + _meant(model, err["loc"]))
     if kind == "missing":
         return ConfigProblem(path, "is required and missing")
     if len(err["loc"]) >= 2 and err["loc"][-1] == "[key]":  # pydantic's place for a mapping's key: the key itself
@@ -226,6 +227,22 @@ def _number(bound: Any) -> str:
 def _constraints(model: type[BaseModel], loc: tuple[Any, ...]) -> dict[str, Any]:
     """The bounds (ge, gt, le, lt, min_length, max_length) the setting at `loc` of `model` declares, so a message
     says its whole range where pydantic's error names the one bound broken; {} where the path is not followed."""
+    followed = _followed(model, loc)
+    if followed is None:
+        return {}
+    metadata = followed[1] + _unwrap(followed[0])[1]
+    found: dict[str, Any] = {}
+    for item in metadata:
+        for each in item.metadata if isinstance(item, FieldInfo) else [item]:
+            for key in (*_BOUNDS, "min_length", "max_length"):
+                if getattr(each, key, None) is not None:  # annotated_types' Ge(1), MaxLen(32), ...
+                    found[key] = getattr(each, key)
+    return found
+
+
+def _followed(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[Any, list[Any]] | None:
+    """The type hint of the setting at `loc` of `model` and its Annotated metadata; None where the path is not
+    followed."""
     hint: Any = model
     metadata: list[Any] = []
     for part in loc:
@@ -233,22 +250,35 @@ def _constraints(model: type[BaseModel], loc: tuple[Any, ...]) -> dict[str, Any]
         if isinstance(hint, type) and issubclass(hint, BaseModel) and isinstance(part, str):
             field = hint.model_fields.get(part)
             if field is None:
-                return {}
+                return None
             hint, metadata = field.annotation, list(field.metadata)
         elif typing.get_origin(hint) is list and isinstance(part, int):
             hint, metadata = typing.get_args(hint)[0], []
         elif typing.get_origin(hint) is dict and isinstance(part, str):
             hint, metadata = typing.get_args(hint)[1], []
         else:
-            return {}
-    hint, more = _unwrap(hint)
-    found: dict[str, Any] = {}
-    for item in [*metadata, *more]:
-        for each in item.metadata if isinstance(item, FieldInfo) else [item]:
-            for key in (*_BOUNDS, "min_length", "max_length"):
-                if getattr(each, key, None) is not None:  # annotated_types' Ge(1), MaxLen(32), ...
-                    found[key] = getattr(each, key)
-    return found
+            return None
+    return hint, metadata
+
+
+def _meant(model: type[BaseModel], loc: tuple[Any, ...]) -> str:
+    """What an unknown key at `loc` of `model` was likely meant to be: a near spelling of a setting beside it
+    (`max_postion_pct`, `Live_Trading_Enabled`, `slippage-bps`), or a setting of a section below it (a key not
+    indented under its section's name); "" when neither. A trial was left to find the setting among the file's."""
+    followed = _followed(model, loc[:-1])
+    here = _unwrap(followed[0])[0] if followed else None
+    if not (isinstance(here, type) and issubclass(here, BaseModel)):
+        return ""
+    key, names = str(loc[-1]), list(here.model_fields)
+    spelled = {name.lower(): name for name in names}.get(key.lower().replace("-", "_"))
+    near = spelled or next(iter(difflib.get_close_matches(key, names, n=1, cutoff=0.8)), None)
+    if near:
+        return f"; did you mean {near}?"
+    for name, field in here.model_fields.items():
+        section = _unwrap(field.annotation)[0]
+        if isinstance(section, type) and issubclass(section, BaseModel) and key in section.model_fields:
+            return f"; it is a setting of {name}: indent it under {name}:"
+    return ""
 
 
 def _unwrap(hint: Any) -> tuple[Any, list[Any]]:
