@@ -11,7 +11,7 @@ import typer
 from llmtrade.commands.context import Reads, container, echo_json, read_books, say, state, warn
 from llmtrade.commands.options import AnyWeek, Backtest, Json, JsonLines, parse_date
 from llmtrade.console import Output
-from llmtrade.domain.wording import counted
+from llmtrade.domain.wording import MARKET_ZONE, counted
 from llmtrade.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
@@ -100,6 +100,14 @@ def config_validate(ctx: typer.Context) -> None:
     # by a week run offline (a new user's trial).
     for unset in unset_keys(loaded.config.models, root.settings):
         out.line(f"models.yaml api_key_env {unset} is not set: runs are offline (rules provider) until it is")
+    # Valid (a backtest's clock may be years before it), but a year mistyped was taken as given (a trial's 2034).
+    today = root.clock().now().astimezone(MARKET_ZONE).date()
+    for where, ref in loaded.config.models.model_refs():
+        if ref.knowledge_cutoff is not None and ref.knowledge_cutoff > today:
+            warn(
+                f"models.yaml {where}.knowledge_cutoff {ref.knowledge_cutoff} is after today ({today}): the leaderboard"
+                " counts every week up to it as one the model may have read about; is the year mistyped?"
+            )
 
 
 def _price_files(assets: AssetsConfig, settings: Settings) -> ConfigError | None:
