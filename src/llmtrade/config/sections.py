@@ -63,6 +63,16 @@ class DiscoveryConfig(_Model):
     # `discover performance --backtest` measures every picker; watchlist and both modes run it whatever this says.
     in_backtest: Flag = True
 
+    @model_validator(mode="after")
+    def _price_range(self) -> DiscoveryConfig:
+        # Else every candidate was refused as "price ... outside 5000..2000", with no word at load (a trial).
+        if self.min_price >= self.max_price:
+            raise ValueError(
+                f"min_price ({self.min_price:g}) must be below max_price ({self.max_price:g}): no candidate's price "
+                "could be within them"
+            )
+        return self
+
 
 # ---------------------------------------------------------------- models.yaml: memory
 
