@@ -59,14 +59,6 @@ if TYPE_CHECKING:
     import psycopg
 
 
-def mode_banner(decision: ModeDecision) -> str:
-    if decision.mode is LLMMode.OFFLINE:
-        return f"OFFLINE MODE: rules provider, not model output ({decision.reason})"
-    if decision.mode is LLMMode.REPLAY:
-        return f"REPLAY MODE: {decision.reason}"
-    return f"LIVE MODE: {decision.reason}"
-
-
 @dataclass
 class Container:
     # Whether an in-session price is looked at for a bad print (market/quote_checks.py): a feed's answer is.
@@ -157,7 +149,7 @@ class Container:
         # Said (not warned) by an earlier job of the invocation (last week's postmortem first): warned now all the same.
         if self._announced is None or (needs_a_look and self._announced == "said"):
             self._announced = "warned" if needs_a_look else "said"
-            (self.warning if needs_a_look else self.say)(mode_banner(self.decision))
+            (self.warning if needs_a_look else self.say)(self.decision.banner)
 
     # ------------------------------------------------------------ built per job
 

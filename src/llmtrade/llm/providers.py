@@ -26,6 +26,15 @@ class ModeDecision:
     # OFFLINE only: the API key variables whose absence chose it (not --offline), each with its provider.
     unset_keys: tuple[str, ...] = ()
 
+    @property
+    def banner(self) -> str:
+        """The line every command starts with: the mode, and why."""
+        if self.mode is LLMMode.OFFLINE:
+            return f"OFFLINE MODE: rules provider, not model output ({self.reason})"
+        if self.mode is LLMMode.REPLAY:
+            return f"REPLAY MODE: {self.reason}"
+        return f"LIVE MODE: {self.reason}"
+
 
 def decide_mode(
     models: ModelsConfig, settings: Settings, *, offline: bool, replay: bool, live_misses_usd: float | None = None
