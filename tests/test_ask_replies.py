@@ -18,17 +18,10 @@ from typer.testing import CliRunner
 from llmtrade.cli import app
 from llmtrade.clock import SystemClock
 from llmtrade.domain.events import LLMCallCompleted, LLMCallFailed
-from llmtrade.errors import (
-    LLMAuthRejected,
-    LLMContentFiltered,
-    LLMEmptyAnswer,
-    LLMTruncated,
-    LLMUnavailable,
-    LLMUpstreamError,
-    TemporaryError,
-)
+from llmtrade.errors import LLMAuthRejected, LLMUnavailable, TemporaryError
 from llmtrade.llm.records import CallSite
 from llmtrade.llm.tool_chat import ToolChat, Turn
+from llmtrade.reply_errors import LLMContentFiltered, LLMEmptyAnswer, LLMTruncated, LLMUpstreamError
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import Storage, open_storage
 from tests.fakes import llm_faults as f

@@ -19,13 +19,14 @@ from llmtrade.config.models import ModelRef, ModelsConfig, Price
 from llmtrade.config.sections import BudgetConfig
 from llmtrade.domain.events import BudgetRefused, LLMCallCompleted, LLMCallFailed
 from llmtrade.domain.weeks import week_id_for
-from llmtrade.errors import BudgetExceeded, LLMEmptyAnswer
+from llmtrade.errors import BudgetExceeded
 from llmtrade.fanout import gather_settled
 from llmtrade.llm.budget import Budget, run_budget, week_spent
 from llmtrade.llm.gateway import CallSite, LLMGateway, LLMMode
 from llmtrade.llm.http_client import OpenAICompatibleClient
 from llmtrade.llm.types import ChatMessage
 from llmtrade.market.calendar import new_york_date
+from llmtrade.reply_errors import LLMEmptyAnswer
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import Storage, open_storage
 from llmtrade.storage.llm_cache import AnswerCache

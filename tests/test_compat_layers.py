@@ -24,19 +24,13 @@ from llmtrade.cli import app
 from llmtrade.config.models import ModelRef
 from llmtrade.domain.events import LLMCallCompleted, LLMCallFailed
 from llmtrade.domain.records import Record
-from llmtrade.errors import (
-    LLMBadReply,
-    LLMEmptyAnswer,
-    LLMNoEndpoint,
-    LLMOutOfCredits,
-    LLMRequestRejected,
-    LLMUnavailable,
-)
+from llmtrade.errors import LLMNoEndpoint, LLMOutOfCredits, LLMRequestRejected, LLMUnavailable
 from llmtrade.llm.gateway import CallSite, LLMGateway, LLMMode
 from llmtrade.llm.http_client import OpenAICompatibleClient
 from llmtrade.llm.records import CallSite as AskSite
 from llmtrade.llm.tool_chat import ToolChat, Turn
 from llmtrade.llm.types import ChatMessage
+from llmtrade.reply_errors import LLMBadReply, LLMEmptyAnswer
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.llm_cache import AnswerCache
 from tests.fakes.llm_faults import Fault

@@ -15,10 +15,11 @@ import respx
 
 from llmtrade.config.models import ModelRef
 from llmtrade.domain.events import LLMCallCompleted, LLMCallFailed
-from llmtrade.errors import LLMAuthRejected, LLMContentFiltered, LLMEmptyAnswer, LLMNoEndpoint, LLMOutOfCredits
+from llmtrade.errors import LLMAuthRejected, LLMNoEndpoint, LLMOutOfCredits
 from llmtrade.llm.gateway import CallSite, LLMGateway, LLMMode
 from llmtrade.llm.http_client import OpenAICompatibleClient
 from llmtrade.llm.types import ChatMessage
+from llmtrade.reply_errors import LLMContentFiltered, LLMEmptyAnswer
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.llm_cache import AnswerCache
 

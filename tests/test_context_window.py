@@ -16,9 +16,10 @@ from pydantic import BaseModel, Field
 
 from llmtrade.config.models import ModelRef
 from llmtrade.domain.events import LLMCallFailed
-from llmtrade.errors import LLMContextExceeded, LLMTruncated, TemporaryError
+from llmtrade.errors import TemporaryError
 from llmtrade.llm.gateway import CallSite
 from llmtrade.llm.types import ChatMessage
+from llmtrade.reply_errors import LLMContextExceeded, LLMTruncated
 from llmtrade.storage.bootstrap import Storage
 from tests.fakes import llm_faults as f
 from tests.fakes.llm_transport import fake_llm

@@ -18,12 +18,13 @@ from llmtrade.app.queries import usage
 from llmtrade.cli import app
 from llmtrade.config.models import ModelRef, Price
 from llmtrade.config.sections import BudgetConfig
-from llmtrade.errors import LLMEmptyAnswer, LLMRequestRejected
+from llmtrade.errors import LLMRequestRejected
 from llmtrade.llm.budget import Budget
 from llmtrade.llm.gateway import CallSite, LLMGateway, LLMMode
 from llmtrade.llm.http_client import OpenAICompatibleClient
 from llmtrade.llm.types import ChatMessage
 from llmtrade.observe.timeline import trace_run
+from llmtrade.reply_errors import LLMEmptyAnswer
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.llm_cache import AnswerCache
 from tests.fakes.committee_answers import committee_answer

@@ -18,12 +18,13 @@ from pydantic import BaseModel, Field
 
 from llmtrade.config.models import ModelRef
 from llmtrade.domain.events import LLMCallCompleted, LLMCallFailed
-from llmtrade.errors import LLMRequestRejected, LLMTruncated, LLMUnavailable
+from llmtrade.errors import LLMRequestRejected, LLMUnavailable
 from llmtrade.llm.gateway import CallSite, LLMGateway, LLMMode
 from llmtrade.llm.http_client import OpenAICompatibleClient
 from llmtrade.llm.records import CallSite as AskSite
 from llmtrade.llm.tool_chat import ToolChat
 from llmtrade.llm.types import ChatMessage
+from llmtrade.reply_errors import LLMTruncated
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.llm_cache import AnswerCache
 from tests.fakes import llm_faults as f

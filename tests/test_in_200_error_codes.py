@@ -17,13 +17,14 @@ import respx
 
 from llmtrade.config.models import ModelRef
 from llmtrade.domain.events import LLMCallFailed
-from llmtrade.errors import LLMAuthRejected, LLMContextExceeded, TemporaryError
+from llmtrade.errors import LLMAuthRejected, TemporaryError
 from llmtrade.llm.embeddings import EmbeddingClient
 from llmtrade.llm.gateway import CallSite, LLMGateway, LLMMode
 from llmtrade.llm.http_client import OpenAICompatibleClient
 from llmtrade.llm.records import CallSite as AskSite
 from llmtrade.llm.tool_chat import ToolChat
 from llmtrade.llm.types import ChatMessage
+from llmtrade.reply_errors import LLMContextExceeded
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.llm_cache import AnswerCache
 from tests.fakes import llm_faults as f

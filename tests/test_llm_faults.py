@@ -13,21 +13,11 @@ from pydantic import BaseModel, Field
 
 from llmtrade.config.models import ModelRef
 from llmtrade.domain.events import LLMCallCompleted, LLMCallFailed
-from llmtrade.errors import (
-    LLMContentFiltered,
-    LLMContextExceeded,
-    LLMEmptyAnswer,
-    LLMRateLimited,
-    LLMRequestRejected,
-    LLMTruncated,
-    LLMUnavailable,
-    LLMUpstreamError,
-    StructuredOutputRefused,
-    TemporaryError,
-)
+from llmtrade.errors import LLMRateLimited, LLMRequestRejected, LLMUnavailable, StructuredOutputRefused, TemporaryError
 from llmtrade.llm.gateway import CallSite, LLMGateway, LLMMode
 from llmtrade.llm.http_client import OpenAICompatibleClient
 from llmtrade.llm.types import ChatMessage
+from llmtrade.reply_errors import LLMContentFiltered, LLMContextExceeded, LLMEmptyAnswer, LLMTruncated, LLMUpstreamError
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.llm_cache import AnswerCache
 from tests.fakes import llm_faults as f

@@ -6,16 +6,16 @@ from typing import Any
 
 import pytest
 
-from llmtrade.errors import (
+from llmtrade.errors import TemporaryError
+from llmtrade.llm.replies import error_detail, normalise_reply, parse_usage, split_think
+from llmtrade.reply_errors import (
     LLMBadReply,
     LLMContentFiltered,
     LLMContextExceeded,
     LLMEmptyAnswer,
     LLMTruncated,
     LLMUpstreamError,
-    TemporaryError,
 )
-from llmtrade.llm.replies import error_detail, normalise_reply, parse_usage, split_think
 
 
 def _body(message: dict[str, Any], finish: str | None = "stop", **choice: Any) -> dict[str, Any]:

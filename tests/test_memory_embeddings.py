@@ -9,13 +9,14 @@ import pytest
 import respx
 
 from llmtrade.domain.embedding_calls import EmbeddingCallCompleted, EmbeddingCallFailed
-from llmtrade.errors import LLMContextExceeded, LLMRateLimited, LLMRequestRejected, LLMUnavailable, ReplayMiss
+from llmtrade.errors import LLMRateLimited, LLMRequestRejected, LLMUnavailable, ReplayMiss
 from llmtrade.llm.embeddings import (
     EmbeddingClient,
     EmbeddingDimensionMismatch,
     EmbeddingMalformed,
     Embeddings,
 )
+from llmtrade.reply_errors import LLMContextExceeded
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.memory_embedding_cache import EmbeddingCache
 

@@ -12,11 +12,12 @@ from pydantic import BaseModel
 
 from llmtrade.config.models import ModelRef
 from llmtrade.domain.events import LLMCallCompleted, LLMCallFailed
-from llmtrade.errors import LLMEmptyAnswer, LLMUnavailable
+from llmtrade.errors import LLMUnavailable
 from llmtrade.llm.gateway import CallSite
 from llmtrade.llm.replies import nothing_generated
 from llmtrade.llm.types import ChatMessage
 from llmtrade.pipeline.retry import holdable
+from llmtrade.reply_errors import LLMEmptyAnswer
 from llmtrade.storage.bootstrap import Storage
 from tests.fakes import llm_faults as f
 from tests.fakes.llm_transport import fake_llm

@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 
 from llmtrade.config.models import ModelRef
-from llmtrade.errors import LLMAuthRejected, LLMContentFiltered, LLMNoEndpoint, LLMRateLimited
+from llmtrade.errors import LLMAuthRejected, LLMNoEndpoint, LLMRateLimited
 from llmtrade.llm.gateway import CallSite
 from llmtrade.llm.types import ChatMessage
 from llmtrade.pipeline.retry import holdable
+from llmtrade.reply_errors import LLMContentFiltered
 from llmtrade.storage.bootstrap import Storage
 from tests.fakes import llm_faults as f
 from tests.fakes.llm_transport import fake_llm

@@ -12,11 +12,11 @@ import pytest
 import respx
 
 from llmtrade.domain.events import LLMCallCompleted, LLMCallFailed
-from llmtrade.errors import LLMContentFiltered, LLMContextExceeded
 from llmtrade.llm.http_client import OpenAICompatibleClient
 from llmtrade.llm.records import CallSite
 from llmtrade.llm.tool_chat import ToolChat
 from llmtrade.llm.types import ChatMessage, ChatRequest
+from llmtrade.reply_errors import LLMContentFiltered, LLMContextExceeded
 from tests.fakes.sinks import ListSink
 
 BASE = "http://provider.test/v1"

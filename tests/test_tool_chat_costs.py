@@ -14,17 +14,11 @@ import respx
 from llmtrade.config.models import Price
 from llmtrade.config.sections import BudgetConfig
 from llmtrade.domain.events import LLMCallCompleted, LLMCallFailed
-from llmtrade.errors import (
-    LLMAuthRejected,
-    LLMNoEndpoint,
-    LLMOutOfCredits,
-    LLMRateLimited,
-    LLMUnavailable,
-    LLMUpstreamError,
-)
+from llmtrade.errors import LLMAuthRejected, LLMNoEndpoint, LLMOutOfCredits, LLMRateLimited, LLMUnavailable
 from llmtrade.llm.budget import Budget
 from llmtrade.llm.records import CallSite
 from llmtrade.llm.tool_chat import ToolChat
+from llmtrade.reply_errors import LLMUpstreamError
 from llmtrade.storage.bootstrap import Storage
 
 BASE = "https://llm.test/v1"

@@ -31,9 +31,10 @@ from llmtrade.config.models import ModelsConfig, Price
 from llmtrade.config.sections import BudgetConfig
 from llmtrade.domain.events import BudgetRefused
 from llmtrade.domain.weeks import week_id_for
-from llmtrade.errors import BudgetExceeded, LLMBadReply, LLMRequestRejected, LLMUnavailable
+from llmtrade.errors import BudgetExceeded, LLMRequestRejected, LLMUnavailable
 from llmtrade.llm.types import ChatRequest
 from llmtrade.market.calendar import new_york_date
+from llmtrade.reply_errors import LLMBadReply
 
 if TYPE_CHECKING:
     import psycopg

@@ -10,10 +10,10 @@ from typing import Any
 
 from llmtrade.config.models import Price
 from llmtrade.domain.events import LLMCallFailed
-from llmtrade.errors import LLMBadReply
 from llmtrade.llm.budget import Hold, billed_of, counted_cost, cut_off_of
 from llmtrade.llm.records import Exchange, plain_messages
 from llmtrade.llm.types import ChatRequest, ResponseMode, Usage
+from llmtrade.reply_errors import LLMBadReply
 
 
 def priced(price: Price | None, usage: Usage) -> Usage:

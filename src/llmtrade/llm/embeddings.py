@@ -39,13 +39,7 @@ import httpx
 from llmtrade.domain.embedding_calls import EmbeddingCallCompleted, EmbeddingCallFailed
 from llmtrade.domain.events import EventSink, NewEvent
 from llmtrade.domain.streams import llm_stream
-from llmtrade.errors import (
-    LLMContextExceeded,
-    LLMRequestRejected,
-    LLMUnavailable,
-    OperationalError,
-    ReplayMiss,
-)
+from llmtrade.errors import LLMRequestRejected, LLMUnavailable, OperationalError, ReplayMiss
 from llmtrade.llm.embedding_fit import Batches, Part, too_big
 from llmtrade.llm.embedding_vectors import EmbeddingMalformed, reply_vectors
 from llmtrade.llm.http_client import shared_tls_context
@@ -58,6 +52,7 @@ from llmtrade.llm.http_errors import (
     refusal,
 )
 from llmtrade.llm.replies import body_error, error_detail, parse_usage
+from llmtrade.reply_errors import LLMContextExceeded
 from llmtrade.storage.memory_embedding_cache import EmbeddingCache
 
 _BACKOFF_FIRST = 0.5

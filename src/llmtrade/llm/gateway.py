@@ -29,10 +29,7 @@ from llmtrade.domain.streams import llm_stream
 from llmtrade.errors import (
     BudgetExceeded,
     InvalidLLMOutput,
-    LLMBadReply,
-    LLMEmptyAnswer,
     LLMRequestRejected,
-    LLMTruncated,
     LLMUnavailable,
     ReplayMiss,
     StructuredOutputRefused,
@@ -63,6 +60,7 @@ from llmtrade.llm.sources import LLMMode, ProviderClient
 from llmtrade.llm.structured import BOUND_REFUSED, AnswerInvalid, format_ignored, parse_answer
 from llmtrade.llm.types import RESPONSE_MODES, ChatMessage, ChatReply, ChatRequest, ResponseMode, Usage
 from llmtrade.llm.wire import cache_key, in_mode
+from llmtrade.reply_errors import LLMBadReply, LLMEmptyAnswer, LLMTruncated
 from llmtrade.storage.llm_cache import AnswerCache, CachedAnswer
 
 T = TypeVar("T")

@@ -37,14 +37,7 @@ from tenacity import (
     stop_after_delay,
 )
 
-from llmtrade.errors import (
-    BudgetExceeded,
-    LLMBadReply,
-    LLMContentFiltered,
-    LLMEmptyAnswer,
-    LLMRequestRejected,
-    LLMUnavailable,
-)
+from llmtrade.errors import BudgetExceeded, LLMRequestRejected, LLMUnavailable
 from llmtrade.llm.call_records import BilledAttempts, spent_by
 from llmtrade.llm.http_errors import (
     Retryable,
@@ -73,6 +66,7 @@ from llmtrade.llm.sse import StreamCut, is_event_stream, reply_body
 from llmtrade.llm.structured import core_schema
 from llmtrade.llm.tls import shared_tls_context, warm_up
 from llmtrade.llm.types import ChatReply, ChatRequest, ResponseMode
+from llmtrade.reply_errors import LLMBadReply, LLMContentFiltered, LLMEmptyAnswer
 
 _BACKOFF_FIRST = 0.5
 _BACKOFF_MAX = 20.0

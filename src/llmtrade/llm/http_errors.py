@@ -13,8 +13,6 @@ import httpx
 
 from llmtrade.errors import (
     LLMAuthRejected,
-    LLMContentFiltered,
-    LLMContextExceeded,
     LLMLocationRefused,
     LLMNoEndpoint,
     LLMOutOfCredits,
@@ -25,6 +23,7 @@ from llmtrade.errors import (
 from llmtrade.llm.error_pages import body_text, context_full, key_refused, location_refused, no_such_path
 from llmtrade.llm.provider_waits import body_wait, error_metadata, reset_wait, retry_after
 from llmtrade.llm.replies import error_detail
+from llmtrade.reply_errors import LLMContentFiltered, LLMContextExceeded
 
 # Words of a rate limit that resets on a calendar day (OpenRouter's free-models-per-day, Gemini's quota ids such as
 # GenerateRequestsPerDayPerProjectPerModel-FreeTier, "per day", "daily", RPD): waiting inside the run is pointless.

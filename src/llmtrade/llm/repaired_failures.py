@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import json
 
-from llmtrade.errors import LLMBadReply, LLMEmptyAnswer, LLMTruncated
 from llmtrade.llm.recorder import CacheEntry
 from llmtrade.llm.structured import repair_prompt, truncation_prompt
 from llmtrade.llm.types import ChatMessage, ChatRequest
+from llmtrade.reply_errors import LLMBadReply, LLMEmptyAnswer, LLMTruncated
 from llmtrade.storage.llm_cache import AnswerCache, CachedAnswer
 
 # A repair after truncation doubles max_tokens up to this; past it, only "answer shorter" is left.

@@ -26,7 +26,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from llmtrade.errors import (
+from llmtrade.llm.types import Usage
+from llmtrade.reply_errors import (
     LLMBadReply,
     LLMContentFiltered,
     LLMContextExceeded,
@@ -34,7 +35,6 @@ from llmtrade.errors import (
     LLMTruncated,
     LLMUpstreamError,
 )
-from llmtrade.llm.types import Usage
 
 # Opening tag at the very start (after whitespace); some templates emit only the closing tag.
 _THINK = re.compile(r"^\s*<(think|thinking|reasoning)>(.*?)</\1>\s*", re.DOTALL | re.IGNORECASE)

@@ -21,14 +21,7 @@ import httpx
 from llmtrade.config.models import Price
 from llmtrade.domain.events import BudgetRefused, EventSink, LLMCallCompleted, LLMCallFailed, NewEvent
 from llmtrade.domain.streams import llm_stream
-from llmtrade.errors import (
-    BudgetExceeded,
-    LLMBadReply,
-    LLMContentFiltered,
-    LLMEmptyAnswer,
-    LLMRequestRejected,
-    LLMUnavailable,
-)
+from llmtrade.errors import BudgetExceeded, LLMRequestRejected, LLMUnavailable
 from llmtrade.llm.budget import Budget, estimate_prompt_tokens, price_of
 from llmtrade.llm.http_errors import (
     Retryable,
@@ -53,6 +46,7 @@ from llmtrade.llm.replies import (
 )
 from llmtrade.llm.sse import StreamCut, reply_body
 from llmtrade.llm.types import Usage
+from llmtrade.reply_errors import LLMBadReply, LLMContentFiltered, LLMEmptyAnswer
 
 
 @dataclass(frozen=True)

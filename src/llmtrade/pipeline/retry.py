@@ -37,15 +37,9 @@ from typing import Generic, TypeVar
 from llmtrade.config.models import ModelRef
 from llmtrade.domain.events import AnswerHeld, EventPayload, FailureHeld, InputsMissing, NewEvent, StageDeferred
 from llmtrade.domain.streams import held_stream
-from llmtrade.errors import (
-    LLMAuthRejected,
-    LLMContextExceeded,
-    LlmtradeError,
-    OperationalError,
-    TemporaryError,
-    Waiting,
-)
+from llmtrade.errors import LLMAuthRejected, LlmtradeError, OperationalError, TemporaryError, Waiting
 from llmtrade.fanout import first_stop
+from llmtrade.reply_errors import LLMContextExceeded
 from llmtrade.storage.event_store import EventStore
 
 P = TypeVar("P", bound=EventPayload)
