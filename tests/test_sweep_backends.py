@@ -394,7 +394,9 @@ def test_a_ray_cluster_that_does_not_answer_is_one_line_and_exit_75(monkeypatch:
 
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     monkeypatch.setattr(ray, "init", unreachable)
-    with pytest.raises(TemporaryError, match=r"the Ray cluster at 10\.255\.255\.1:6379 did not answer") as failed:
+    with pytest.raises(
+        TemporaryError, match=r"the Ray cluster at 10\.255\.255\.1:6379 \(--address\) did not answer"
+    ) as failed:
         RayExecutor(None, address="10.255.255.1:6379")  # type: ignore[arg-type]
     assert failed.value.exit_code == 75
 

@@ -210,7 +210,14 @@ class RayExecutor:
                 "log_to_driver": False,
                 "logging_level": logging.ERROR,
             }
+            # RAY_ADDRESS names the cluster to join when --address does not (Ray's documented order; `ray job
+            # submit` sets it for its entrypoint). Left to ray.init, it, or a cluster `ray start` ran on this machine,
+            # made ray.init join a cluster given num_cpus: Ray's ValueError, a traceback and exit 1.
+            named_by = "--address" if address is not None else "RAY_ADDRESS"
+            address = address or os.environ.get("RAY_ADDRESS") or None
             if address is None:
+                # "local": a Ray of the sweep's own, never one found on this machine (`--address auto` joins that).
+                options["address"] = "local"
                 options["num_cpus"] = workers or os.cpu_count() or 1
                 # The local workers import the llmtrade this driver runs (a checkout on sys.path, not only
                 # the installed one); a cluster's nodes have their own install.
@@ -224,9 +231,12 @@ class RayExecutor:
             try:
                 ray.init(**options)
             except ConnectionError as exc:  # a cluster that does not answer: a full traceback in a new user's trial
+                said = " ".join(str(exc).split())[:300]
+                if address is None:  # the sweep's own Ray did not start
+                    raise TemporaryError(f"the sweep's local Ray did not start ({said})") from None
                 raise TemporaryError(
-                    f"the Ray cluster at {address} did not answer ({' '.join(str(exc).split())[:300]}); check "
-                    "--address and that the cluster runs (`ray status` on its head node)"
+                    f"the Ray cluster at {address} ({named_by}) did not answer ({said}); check {named_by} and that "
+                    "the cluster runs (`ray status` on its head node)"
                 ) from None
             finally:
                 if answer is not None:
