@@ -4,14 +4,27 @@ started once for this module."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+import threading
+import time
+import uuid
+from pathlib import Path
 from typing import Any
 
+import psutil
+import psycopg
 import pytest
 
+from llmtrade.config.loader import load_config
+from llmtrade.settings import Settings
+from llmtrade.storage.database import backtest_database
+from llmtrade.sweep import spec
+from llmtrade.sweep.driver import SweepOptions, run_sweep, sweep_database
 from tests.test_sweep_backends import SRC, ray_cluster  # noqa: F401 (the fixture, used by name)
+from tests.test_sweep_kill import _blocked, _url
 
 
 def test_a_sweep_without_address_joins_the_cluster_ray_address_names(
@@ -51,3 +64,81 @@ def test_a_sweep_without_address_joins_the_cluster_ray_address_names(
     shared = Shared(settings={}, config_dir=None, config_source="packaged", prices=None, prices_hash="x")
     RayExecutor(shared, workers=2).close()
     assert (started[0]["address"], started[0]["num_cpus"]) == ("local", 2)
+
+
+def test_a_ray_worker_killed_mid_run_fails_that_attempt_and_the_retry_finishes_it_with_stdout_kept_clean(
+    ray_cluster: None,  # noqa: F811
+    pg_admin_url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A Ray worker killed in the middle of its run (SIGKILL, as the OOM killer would): that attempt is recorded failed
+    ("worker lost: WorkerCrashedError"), the retry finishes the run, and it is recorded finished once. Ray's driver
+    prints the raylet's word of the death ("(raylet) A worker died or was killed while executing a task ...") to stdout,
+    whatever log_to_driver says: `backtest sweep --json` wrote it before its JSON, which no parser read. It goes to
+    stderr now. The run is held in its first query (its database made ahead, a table of it locked) so the kill lands
+    mid-run; the lock is let go once the worker is dead."""
+    from llmtrade.clock import SystemClock
+    from llmtrade.domain import streams
+    from llmtrade.storage.bootstrap import open_storage
+    from llmtrade.storage.database import locate, sibling
+
+    name = f"w{uuid.uuid4().hex[:8]}"
+    home = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{home}"')
+    settings = Settings(DATABASE_URL=_url(pg_admin_url, home), LLMTRADE_HOME=str(tmp_path / "home"))
+    path = tmp_path / "sweep.yaml"
+    path.write_text(f"name: {name}\nretries: 1\nranges: [{{from: 2026-01-07, to: 2026-01-07}}]\n")
+    (plan,) = spec.plan(path, spec.read(path), load_config(None), prices="synthetic", csv=False)
+    books = backtest_database(plan.backtest)
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{books}" TEMPLATE "llmtrade_migrated" STRATEGY FILE_COPY')
+    holder = psycopg.connect(_url(pg_admin_url, books))
+    holder.execute("LOCK TABLE schema_migrations IN ACCESS EXCLUSIVE MODE")  # held until rollback
+    killed: list[int] = []
+
+    def kill_the_worker_once_its_run_is_held() -> None:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            running = [p for p in psutil.Process().children(recursive=True) if _title(p).startswith("ray::run")]
+            if _blocked(pg_admin_url, books) and len(running) == 1:
+                running[0].kill()
+                killed.append(running[0].pid)
+                running[0].wait(10)
+                break
+            time.sleep(0.1)
+        holder.rollback()  # the retry's first query goes on
+
+    killer = threading.Thread(target=kill_the_worker_once_its_run_is_held, daemon=True)
+    killer.start()
+    try:
+        result = run_sweep(settings, load_config(None), None, path, SweepOptions(executor="ray", workers=2))
+    finally:
+        killer.join(100)
+        holder.rollback()
+        holder.close()
+    assert killed
+    (run,) = result.runs
+    assert (run.status, run.attempts) == ("finished", 2)
+    location = sibling(locate(settings), sweep_database(name))
+    with open_storage(settings, SystemClock(), location=location) as storage:
+        said = [(e.type, e.payload.get("attempt")) for e in storage.events.read_stream(streams.SWEEP)]
+        failed = [e.payload["error"] for e in storage.events.read_stream(streams.SWEEP) if e.type == "SweepRunFailed"]
+    assert [s for s in said if s[0] != "SweepStarted"] == [("SweepRunFailed", 1), ("SweepRunFinished", 2)]
+    assert failed[0].startswith("worker lost: WorkerCrashedError"), failed
+    # The raylet's word comes on its own thread, after the failure: waited for.
+    out, err = capsys.readouterr()
+    deadline = time.monotonic() + 20
+    while "A worker died" not in out + err and time.monotonic() < deadline:
+        time.sleep(0.2)
+        more = capsys.readouterr()
+        out, err = out + more.out, err + more.err
+    assert "A worker died" not in out, out
+    assert "A worker died" in err
+
+
+def _title(process: psutil.Process) -> str:
+    with contextlib.suppress(psutil.Error):
+        return " ".join(process.cmdline()).strip()  # Ray's worker titles (setproctitle) may be padded
+    return ""

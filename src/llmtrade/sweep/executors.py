@@ -242,6 +242,7 @@ class RayExecutor:
                 if answer is not None:
                     signal.signal(signal.SIGTERM, answer)
             self._started = True
+        _raylet_words_to_stderr()
         self.workers = workers or int(ray.cluster_resources().get("CPU", 1))
         self._remote = ray.remote(num_cpus=1, max_retries=0)(run)
         self._shared = ray.put(shared)  # once: every task gets the reference, each node fetches it once
@@ -296,6 +297,26 @@ class RayExecutor:
                 # ended it with 143, no line and no table. The command's handler is installed again.
                 if callable(answer) and threading.current_thread() is threading.main_thread():
                     signal.signal(signal.SIGTERM, answer)
+
+
+def _raylet_words_to_stderr() -> None:
+    """Ray's driver prints what the raylet reports of this job ("(raylet) A worker died or was killed while executing
+    a task ...", a task killed for memory) to stdout, on a thread of its own, whatever log_to_driver says: `backtest
+    sweep --json` wrote it before its JSON, and no parser read the answer. Each such report goes to stderr instead (the
+    run's outcome says the same: "worker lost: WorkerCrashedError ..."). Ray's driver has no option for this: its
+    printer (ray._private.worker.print_to_stdstream, looked up at each report) is wrapped; a Ray without it is left
+    as it is."""
+    from ray._private import worker
+
+    printer = getattr(worker, "print_to_stdstream", None)
+    if printer is None or getattr(printer, "to_stderr", False):
+        return
+
+    def to_stderr(data: dict[str, Any], ignore_prefix: bool) -> None:
+        printer({**data, "is_err": True}, ignore_prefix)
+
+    to_stderr.to_stderr = True  # type: ignore[attr-defined]
+    worker.print_to_stdstream = to_stderr
 
 
 def _python_path() -> str:
