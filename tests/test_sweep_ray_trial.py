@@ -142,3 +142,39 @@ def _title(process: psutil.Process) -> str:
     with contextlib.suppress(psutil.Error):
         return " ".join(process.cmdline()).strip()  # Ray's worker titles (setproctitle) may be padded
     return ""
+
+
+def test_a_ray_cluster_refusing_this_process_for_its_token_says_so_exit_2(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cluster of this Ray (token authentication on by default, `ray start` or ray.init) joined by --address or
+    RAY_ADDRESS from a shell without RAY_AUTH_MODE=token: Ray retries some 30 s, then ray.init raises ConnectionError
+    "Failed to connect to Ray cluster at ..." from a RuntimeError whose text holds Ray's AuthenticationError (its
+    words as Ray 2.60 wrote them in a trial). The sweep said the cluster "did not answer ... check that the cluster
+    runs", exit 75, of a cluster that ran and refused it, and whose rerun fails alike. Now it says the cluster refused
+    this process's token and what sets one: exit 2, as a DATABASE_URL whose login the server refuses."""
+    import ray
+
+    from llmtrade.errors import UsageError
+    from llmtrade.sweep.executors import RayExecutor
+
+    def refused(**options: Any) -> None:
+        try:
+            raise RuntimeError(
+                "Failed to connect to GCS. Last connection error: Traceback (most recent call last):\n  File "
+                '"python/ray/includes/common.pxi", line 119, in ray._raylet.check_status\n'
+                "ray.exceptions.AuthenticationError: RPC error: InvalidAuthToken: Authentication token is missing or "
+                "incorrect. Note: RAY_AUTH_MODE is currently 'disabled' (not 'token'). Ensure that the token for the "
+                "cluster is available in a local file (e.g., ~/.ray/auth_token or via RAY_AUTH_TOKEN_PATH) or as the "
+                "`RAY_AUTH_TOKEN` environment variable."
+            )
+        except RuntimeError as exc:
+            raise ConnectionError(f"Failed to connect to Ray cluster at {options['address']}") from exc
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", refused)
+    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.5:6379")
+    with pytest.raises(UsageError) as failed:
+        RayExecutor(None)  # type: ignore[arg-type]
+    said = str(failed.value)
+    assert failed.value.exit_code == 2
+    assert "the Ray cluster at 10.0.0.5:6379 (RAY_ADDRESS) refused this process" in said
+    assert "RAY_AUTH_MODE=token" in said and "did not answer" not in said

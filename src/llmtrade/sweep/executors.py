@@ -234,6 +234,16 @@ class RayExecutor:
                 said = " ".join(str(exc).split())[:300]
                 if address is None:  # the sweep's own Ray did not start
                     raise TemporaryError(f"the sweep's local Ray did not start ({said})") from None
+                if "InvalidAuthToken" in str(exc.__cause__):  # Ray's AuthenticationError, only in its cause's text
+                    # The cluster runs and refused this process: "did not answer", exit 75, sent the user to check
+                    # that it runs and to rerun, which fails alike.
+                    raise UsageError(
+                        f"the Ray cluster at {address} ({named_by}) refused this process: it requires token "
+                        "authentication and this process's token is missing or not the cluster's; set "
+                        "RAY_AUTH_MODE=token and the cluster's token (~/.ray/auth_token, RAY_AUTH_TOKEN_PATH or "
+                        "RAY_AUTH_TOKEN; "
+                        "https://docs.ray.io/en/latest/ray-security/token-auth.html)"
+                    ) from None
                 raise TemporaryError(
                     f"the Ray cluster at {address} ({named_by}) did not answer ({said}); check {named_by} and that "
                     "the cluster runs (`ray status` on its head node)"
