@@ -178,3 +178,30 @@ def test_a_ray_cluster_refusing_this_process_for_its_token_says_so_exit_2(monkey
     assert failed.value.exit_code == 2
     assert "the Ray cluster at 10.0.0.5:6379 (RAY_ADDRESS) refused this process" in said
     assert "RAY_AUTH_MODE=token" in said and "did not answer" not in said
+
+
+def test_a_run_whose_worker_cannot_write_the_prices_copy_fails_alone_with_the_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker whose temporary folder cannot hold the copy of the prices (full, read-only, TMPDIR naming a file): the
+    run failed, and `run` named the copy in its error by asking for the copy again, which raised the same error out of
+    `run`. On Ray that came back as RayTaskError: 'worker lost: RayTaskError(NotADirectoryError): ray::run() (pid=...)
+    File ...' cut before its last line, exit 75 and retried as a lost worker; on the serial executor, a traceback ending
+    the sweep. Now the run fails alone, with the reason (a temporary failure, retried: the folder may come back)."""
+    import tempfile
+
+    from llmtrade.sweep import work
+
+    not_a_folder = tmp_path / "tmp"
+    not_a_folder.write_text("a file where the temporary folder should be")
+    monkeypatch.setattr(tempfile, "tempdir", str(not_a_folder))
+    path = tmp_path / "sweep.yaml"
+    path.write_text("name: one\nranges: [{from: 2026-01-07, to: 2026-01-07}]\n")
+    (plan,) = spec.plan(path, spec.read(path), load_config(None), prices="x", csv=True)
+    shared = work.Shared(
+        settings={}, config_dir=None, config_source="packaged", prices={"SPY.csv": b"date\n"}, prices_hash="a" * 64,
+        prices_source="/data/prices",
+    )  # fmt: skip
+    outcome = work.run(work.RunTask(plan=plan, attempt=1), shared)
+    assert outcome.error is not None and outcome.error.startswith("NotADirectoryError"), outcome.error
+    assert str(not_a_folder) in outcome.error

@@ -99,7 +99,9 @@ def run(task: RunTask, shared: Shared) -> RunOutcome:
     except Exception as exc:  # any failure of the run is its outcome: recorded, retried, the others go on
         # In the sweep's terms: the backtest's own names options the sweep has not ("end the range with --to W").
         said = f"{type(exc).__name__}: {for_sweep(' '.join(str(exc).split()))}"
-        copy = prices_folder(shared) if shared.prices is not None else None
+        # Where the copy is, not `prices_folder`, which writes it: a copy that could not be written raised again
+        # here, out of `run` (on Ray, 'worker lost: RayTaskError' cut before its reason; serial, a traceback).
+        copy = copy_path(shared.prices_hash) if shared.prices is not None else None
         if copy is not None and shared.prices_source:  # the user's folder, not this machine's copy of it
             said = said.replace(str(copy), shared.prices_source)
         failure = classify(exc)
