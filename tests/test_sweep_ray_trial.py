@@ -205,3 +205,45 @@ def test_a_run_whose_worker_cannot_write_the_prices_copy_fails_alone_with_the_re
     outcome = work.run(work.RunTask(plan=plan, attempt=1), shared)
     assert outcome.error is not None and outcome.error.startswith("NotADirectoryError"), outcome.error
     assert str(not_a_folder) in outcome.error
+
+
+def test_a_ray_task_raising_outside_its_run_fails_with_its_reason_not_as_a_worker_lost(
+    ray_cluster: None,  # noqa: F811
+) -> None:
+    """What a Ray task raises outside `run`'s own catch (a node whose llmtrade is missing or another version, so the
+    task's arguments do not load there) comes back as RayTaskError, whose text is Ray's traceback first: the run failed
+    'worker lost: RayTaskError(ModuleNotFoundError): ray::run() (pid=..., ip=...) File ...', cut before the reason, and
+    exit 75 (run the sweep again) as for a worker killed, which no rerun mends. Now its error is the reason, said as
+    raised in the Ray worker, and its exit code the reason's (1 for one the table does not know). A real task raising
+    on the module's Ray stands for it."""
+    import ray
+
+    from llmtrade.sweep.executors import RayExecutor
+    from llmtrade.sweep.work import RunTask, Shared
+
+    path_plan = _one_plan()
+
+    def unloadable(task: Any, shared: Any) -> None:
+        raise ModuleNotFoundError("No module named 'llmtrade'")
+
+    shared = Shared(settings={}, config_dir=None, config_source="packaged", prices=None, prices_hash="x")
+    executor = RayExecutor(shared, workers=2)
+    executor._remote = ray.remote(num_cpus=1, max_retries=0)(unloadable)
+    try:
+        (outcome,) = list(executor.map([RunTask(plan=path_plan, attempt=1)]))
+    finally:
+        executor.close()
+    assert outcome.error is not None
+    assert outcome.error.startswith("ModuleNotFoundError: No module named 'llmtrade'"), outcome.error
+    assert "in its Ray worker" in outcome.error and "worker lost" not in outcome.error
+    assert outcome.code == 1
+
+
+def _one_plan() -> Any:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "sweep.yaml"
+        path.write_text("name: one\nranges: [{from: 2026-01-07, to: 2026-01-07}]\n")
+        (plan,) = spec.plan(path, spec.read(path), load_config(None), prices="synthetic", csv=False)
+    return plan

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from llmtrade.errors import TemporaryError, UsageError
-from llmtrade.exits import TEMPORARY
+from llmtrade.exits import TEMPORARY, classify
 from llmtrade.stops import signals_held
 from llmtrade.sweep.pool_worker import initialise, run_in_pool
 from llmtrade.sweep.work import RunOutcome, RunTask, Shared, run
@@ -271,6 +271,8 @@ class RayExecutor:
                     task = self._running.pop(ref)
                     try:
                         yield ray.get(ref)
+                    except ray.exceptions.RayTaskError as exc:  # the task raised outside `run` (it never raises)
+                        yield raised(task, exc.cause or exc)
                     except Exception as exc:  # a worker or node lost (ray's WorkerCrashedError...): the run failed
                         yield lost(task, exc)
         finally:
@@ -344,6 +346,23 @@ def lost(task: RunTask, exc: BaseException) -> RunOutcome:
         attempt=task.attempt,
         error=f"worker lost: {type(exc).__name__}: {' '.join(str(exc).split())[:500]}",
         code=TEMPORARY,
+        seconds=0.0,
+        worker=0,
+    )
+
+
+def raised(task: RunTask, exc: BaseException) -> RunOutcome:
+    """The outcome of a Ray task that raised `exc` outside `run` (its arguments did not load on that node: llmtrade
+    missing there, or another version). Ray's RayTaskError says its traceback first, cut before the reason at 500
+    characters, and as a worker lost the run was retried and the sweep exited 75, which no rerun mends: the reason is
+    said, and the exit code is its own, as `run` gives it."""
+    failure = classify(exc)
+    return RunOutcome(
+        run_id=task.plan.run_id,
+        attempt=task.attempt,
+        error=f"{type(exc).__name__}: {' '.join(str(exc).split())[:500]} (raised in its Ray worker, outside the run)",
+        final=failure is not None and failure.code in (1, 2),
+        code=failure.code if failure is not None else 1,
         seconds=0.0,
         worker=0,
     )
