@@ -247,3 +247,32 @@ def _one_plan() -> Any:
         path.write_text("name: one\nranges: [{from: 2026-01-07, to: 2026-01-07}]\n")
         (plan,) = spec.plan(path, spec.read(path), load_config(None), prices="synthetic", csv=False)
     return plan
+
+
+def test_workers_caps_the_runs_at_once_on_a_ray_cluster_joined(ray_cluster: None) -> None:  # noqa: F811
+    """`--workers 1 --address auto` on a cluster of two CPUs: the sweep said "on ray (1 worker)" and ran two runs at
+    once, every task submitted at the start (Ray runs one per free CPU), so --workers was ignored without a word on a
+    cluster joined; a Ray the sweep starts has `workers` CPUs, so there it held. Now no more than `workers` tasks are
+    in flight when it is given (without it, the cluster's CPUs decide, as it grows or shrinks). Two real tasks on the
+    module's Ray (joined: it runs already), each a second long: one after the other."""
+    import ray
+
+    from llmtrade.sweep.executors import RayExecutor
+    from llmtrade.sweep.work import RunOutcome, RunTask, Shared
+
+    def timed(task: Any, shared: Any) -> RunOutcome:
+        started = time.time()
+        time.sleep(1)
+        return RunOutcome(run_id=task.plan.run_id, attempt=task.attempt, seconds=started, worker=os.getpid())
+
+    plan = _one_plan()
+    shared = Shared(settings={}, config_dir=None, config_source="packaged", prices=None, prices_hash="x")
+    executor = RayExecutor(shared, workers=1)
+    executor._remote = ray.remote(num_cpus=1, max_retries=0)(timed)
+    try:
+        outcomes = list(executor.map([RunTask(plan=plan, attempt=1), RunTask(plan=plan, attempt=2)]))
+    finally:
+        executor.close()
+    first, second = sorted(outcome.seconds for outcome in outcomes)
+    assert executor.workers == 1
+    assert second - first >= 1, (first, second)  # the second began once the first had ended

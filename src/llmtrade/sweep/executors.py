@@ -254,29 +254,45 @@ class RayExecutor:
             self._started = True
         _raylet_words_to_stderr()
         self.workers = workers or int(ray.cluster_resources().get("CPU", 1))
+        # Runs in flight at most: --workers when given (a cluster joined ran one per free CPU whatever it said), else
+        # every task at once, for the cluster's CPUs to decide as it grows or shrinks.
+        self._at_once = workers or None
         self._remote = ray.remote(num_cpus=1, max_retries=0)(run)
         self._shared = ray.put(shared)  # once: every task gets the reference, each node fetches it once
 
     def map(self, tasks: Sequence[RunTask]) -> Iterator[RunOutcome]:
         ray = self._ray
-        refs = {self._remote.remote(task, self._shared): task for task in tasks}
-        self._running.update(refs)
-        pending = list(refs)
+        waiting = deque(tasks)
+        pending: list[Any] = []
         try:
-            while pending:
+            while waiting or pending:
+                self._hand_out(waiting, pending)
                 # A stop raised by the command's handler while Ray waits comes out of ray.wait as KeyboardInterrupt
                 # (Ray's check_signals), SIGTERM's included: the command tells it by the flag its handler set.
                 done, pending = ray.wait(pending, num_returns=1)
-                for ref in done:
-                    task = self._running.pop(ref)
-                    try:
-                        yield ray.get(ref)
-                    except ray.exceptions.RayTaskError as exc:  # the task raised outside `run` (it never raises)
-                        yield raised(task, exc.cause or exc)
-                    except Exception as exc:  # a worker or node lost (ray's WorkerCrashedError...): the run failed
-                        yield lost(task, exc)
+                outcomes = [self._outcome(ref) for ref in done]
+                # Refilled before the outcomes are handed on: no CPU waits while the driver records them.
+                self._hand_out(waiting, pending)
+                yield from outcomes
         finally:
             self._stop_running()
+
+    def _hand_out(self, waiting: deque[RunTask], pending: list[Any]) -> None:
+        """Submit waiting tasks while fewer than `_at_once` are in flight (all of them when it is None)."""
+        while waiting and (self._at_once is None or len(pending) < self._at_once):
+            task = waiting.popleft()
+            ref = self._remote.remote(task, self._shared)
+            self._running[ref] = task
+            pending.append(ref)
+
+    def _outcome(self, ref: Any) -> RunOutcome:
+        task = self._running.pop(ref)
+        try:
+            return self._ray.get(ref)
+        except self._ray.exceptions.RayTaskError as exc:  # the task raised outside `run` (it never raises)
+            return raised(task, exc.cause or exc)
+        except Exception as exc:  # a worker or node lost (ray's WorkerCrashedError...): the run failed
+            return lost(task, exc)
 
     def _stop_running(self) -> None:
         """Every task not handed back yet is cancelled, and waited for until it ended (see the class)."""
@@ -352,10 +368,8 @@ def lost(task: RunTask, exc: BaseException) -> RunOutcome:
 
 
 def raised(task: RunTask, exc: BaseException) -> RunOutcome:
-    """The outcome of a Ray task that raised `exc` outside `run` (its arguments did not load on that node: llmtrade
-    missing there, or another version). Ray's RayTaskError says its traceback first, cut before the reason at 500
-    characters, and as a worker lost the run was retried and the sweep exited 75, which no rerun mends: the reason is
-    said, and the exit code is its own, as `run` gives it."""
+    """The outcome of a Ray task that raised `exc` outside `run` (its arguments did not load on a node whose llmtrade
+    is missing or another version): the reason and its own exit code, as `run` gives them, not a worker lost (75)."""
     failure = classify(exc)
     return RunOutcome(
         run_id=task.plan.run_id,
