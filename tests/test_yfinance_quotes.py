@@ -85,3 +85,16 @@ def test_a_rate_limited_yahoo_is_unavailable_not_a_crash() -> None:
     fake.status = 429
     with pytest.raises(MarketDataUnavailable, match=r"query2\.finance\.yahoo\.com answered HTTP 429"):
         YFinanceQuotes(CALENDAR, session=fake.session()).latest(["SPY"], now)
+
+
+@pytest.mark.parametrize("after_open", [timedelta(seconds=5), timedelta(minutes=2)])
+def test_nothing_from_yahoo_in_the_sessions_first_minutes_is_a_wait_not_a_symbol_gone(after_open: timedelta) -> None:
+    # At 09:30:05 no 1-minute bar has ended, and Yahoo answers "possibly delisted; no price data found": what it says
+    # of any symbol with no bar yet. Read as missing, Alpaca down at the same moment made the checkpoint exit 1.
+    now = OPEN + after_open
+    fake = YahooIntraday(session_open=OPEN, session_close=CLOSE)
+    with pytest.raises(MarketDataUnavailable, match=r"no intraday bars for SPY.*first minutes of the session"):
+        YFinanceQuotes(CALENDAR, session=fake.session()).latest(["SPY"], now)
+    later = OPEN + timedelta(minutes=30)  # half an hour in, nothing is Yahoo having nothing
+    with pytest.raises(MarketDataMissing):
+        YFinanceQuotes(CALENDAR, session=fake.session()).latest(["SPY"], later)

@@ -15,11 +15,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from llmtrade.domain.market import Quote
-from llmtrade.market.calendar import TradingCalendar, new_york_date
+from llmtrade.errors import MarketDataUnavailable
+from llmtrade.market.calendar import NEW_YORK, TradingCalendar, new_york_date
 from llmtrade.market.failures import few
 from llmtrade.market.yfinance_wire import download
 
 _BAR = timedelta(minutes=1)
+# How long after the open Yahoo may have no 1-minute bar of the session yet: the first ends at 09:31, and reaches its
+# charts a little later.
+_FIRST_MINUTES = timedelta(minutes=5)
 
 
 class YFinanceQuotes:
@@ -49,9 +53,17 @@ class YFinanceQuotes:
             timeout=self._timeout,
         )
         if frame is None or frame.empty:
-            raise wire.failure(
-                f"yfinance returned no intraday bars for {few(symbols)}", hint="Yahoo keeps 1-minute bars ~30 days"
-            )
+            what = f"yfinance returned no intraday bars for {few(symbols)}"
+            if now - opens < _FIRST_MINUTES:
+                # No 1-minute bar has ended yet, or reached Yahoo: it says of every symbol then what it says of one
+                # delisted ("possibly delisted; no price data found"). Taken at its word, with Alpaca down at the
+                # same moment, a checkpoint at the open exited 1 for what a minute mends.
+                at = now.astimezone(NEW_YORK)
+                raise MarketDataUnavailable(
+                    f"{what} at {at:%H:%M:%S} New York, in the first minutes of the session (no 1-minute bar is "
+                    "complete there yet): asked again at the next read"
+                )
+            raise wire.failure(what, hint="Yahoo keeps 1-minute bars ~30 days")
         quotes: dict[str, Quote] = {}
         for symbol in symbols:
             quote = _last_complete(frame, symbol, now)
