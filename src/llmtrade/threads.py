@@ -11,12 +11,17 @@ load). So each call passes a gate: `on_threads` neither returns nor raises while
 call that reaches its thread after that does nothing. The same held for every job's work handed to a thread (risk_prep's
 records, the memory stages' side connection, the model calls' records): none uses `asyncio.to_thread` alone. Work that
 must be done even when stopped (a paid model call's record) goes through `on_thread_or_here`: the caller does it itself
-when no thread began it."""
+when no thread began it.
+
+The one exception, `within`, is for a send over the network after the job's records are written (an alert, the
+traces, the metrics' push): a send past its bound is left running on a daemon thread, as nothing of the books waits
+on it, and the process must still end."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import threading
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar, cast
@@ -106,3 +111,29 @@ async def on_thread_or_here(call: Callable[[], T]) -> T:
     finally:
         # Blocks the loop while the call runs (here or on its thread), which is only on the way out of a stop.
         handover.settle()
+
+
+def within(call: Callable[[], T], seconds: float) -> T:
+    """`call`'s answer (or what it raised), the call given `seconds` on a daemon thread of its own; TimeoutError when
+    it has not ended by then, the call left running. For a send to a service on the network after a command (an
+    alert, the traces, the metrics' push), whose client bounds each read but not the whole: a server that trickles
+    its answer a byte at a time held the cron job for hours. Not a pool's thread (apprise's own executor, or
+    asyncio.to_thread): Python joins those at exit, so the command, its result printed, did not end, not even on
+    SIGTERM; a daemon thread is dropped when the process ends. The caller's context variables go with the call."""
+    answer: list[tuple[bool, object]] = []
+
+    def run() -> None:
+        try:
+            answer.append((True, call()))
+        except BaseException as exc:  # handed to the caller, which decides
+            answer.append((False, exc))
+
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(run,), daemon=True, name="within")
+    thread.start()
+    thread.join(seconds)
+    if not answer:
+        raise TimeoutError(f"no answer within {seconds:g} s")
+    ended, value = answer[0]
+    if not ended:
+        raise cast(BaseException, value)
+    return cast(T, value)

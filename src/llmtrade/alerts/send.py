@@ -11,8 +11,14 @@ import hashlib
 import re
 from collections.abc import Sequence
 
+from llmtrade.threads import within
+
 TITLE_MAX = 120
 BODY_MAX = 1500
+# The most one send may take. apprise bounds each read (4 s), not a whole answer, and apprise 2's own bound of a
+# service (60 s) leaves the send running on its pool's thread, which Python joins at exit: a webhook that trickled
+# its answer held a cron run-due, its work done, for good, and a SIGTERM then ended nothing.
+SEND_SECONDS = 30.0
 _SPLIT = re.compile(r"[\s,]+")
 
 
@@ -73,15 +79,22 @@ def send(url: str, title: str, body: str, *, failure: bool = True) -> str | None
         return f"{target_of(url)}: not an apprise URL apprise can use"
     if "overflow=" not in url:
         plugin.overflow_mode = OverflowMode.TRUNCATE
-    notifier = apprise.Apprise()
-    notifier.add(plugin)
-    with apprise.LogCapture(level=apprise.logging.WARNING, fmt="%(message)s") as captured:
-        ok = notifier.notify(
-            body=clip(body, BODY_MAX),
-            title=clip(title, TITLE_MAX),
-            notify_type=NotifyType.FAILURE if failure else NotifyType.INFO,
-        )
-        said = captured.getvalue().strip()
+
+    def attempt() -> tuple[bool, str]:
+        # The plugin's own notify, on the daemon thread `within` gives it: Apprise.notify would hand it to apprise's
+        # pool (see SEND_SECONDS). The capture is made on that thread, where apprise logs the send.
+        with apprise.LogCapture(level=apprise.logging.WARNING, fmt="%(message)s") as captured:
+            sent = plugin.notify(
+                body=clip(body, BODY_MAX),
+                title=clip(title, TITLE_MAX),
+                notify_type=NotifyType.FAILURE if failure else NotifyType.INFO,
+            )
+            return bool(sent), captured.getvalue().strip()
+
+    try:
+        ok, said = within(attempt, SEND_SECONDS)
+    except TimeoutError:
+        return f"no answer within {SEND_SECONDS:g} s (the service is slow or hangs; left behind)"
     if ok:
         return None
     return _last_lines(said.splitlines()) or f"{target_of(url)}: the service did not accept the alert"

@@ -1,0 +1,74 @@
+"""A service after the command (an alert's URL, the OTLP endpoint, the Pushgateway) that answers a byte at a time never
+holds the cron job: each send has a bound of its own, and nothing it leaves running keeps the process from ending.
+
+Found in a trial under cron: a webhook whose answer trickled in held `run-due` for good after its work was done (its
+client bounds each read, not the whole answer), and a SIGTERM then printed its line but did not end the process,
+which waited at exit for apprise's worker thread."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from llmtrade.alerts import send as alert_send
+
+# How long the server trickles before it gives up; the code before the bounds waited all of it.
+TRICKLE_SECONDS = 8.0
+
+
+def _trickle(listener: socket.socket, stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        threading.Thread(target=_answer_slowly, args=(conn, stop), daemon=True).start()
+
+
+def _answer_slowly(conn: socket.socket, stop: threading.Event) -> None:
+    with conn:
+        conn.settimeout(2)
+        try:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n")
+            ends = time.monotonic() + TRICKLE_SECONDS
+            while time.monotonic() < ends and not stop.is_set():
+                conn.sendall(b" ")  # a byte well within any client's read timeout
+                time.sleep(0.2)
+        except OSError:
+            pass
+
+
+@pytest.fixture
+def trickling() -> Iterator[str]:
+    """host:port of a local HTTP server that answers every request a byte every 0.2 s, never finishing."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    stop = threading.Event()
+    threading.Thread(target=_trickle, args=(listener, stop), daemon=True).start()
+    yield f"127.0.0.1:{listener.getsockname()[1]}"
+    stop.set()
+    listener.close()
+
+
+def _pool_threads() -> list[threading.Thread]:
+    """Threads Python joins at exit (every live non-daemon thread but the main one)."""
+    return [t for t in threading.enumerate() if not t.daemon and t is not threading.main_thread()]
+
+
+def test_an_alert_url_that_trickles_its_answer_is_given_up_within_its_bound(
+    trickling: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(alert_send, "SEND_SECONDS", 1.0, raising=False)
+    before = set(_pool_threads())
+    started = time.monotonic()
+    error = alert_send.send(f"json://{trickling}/hook", "title", "body")
+    took = time.monotonic() - started
+    assert took < 5, f"the send took {took:.1f} s"
+    assert error is not None and "no answer within 1 s" in error, error
+    assert set(_pool_threads()) <= before  # nothing left that the process would wait for at exit
