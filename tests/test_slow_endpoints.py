@@ -15,6 +15,9 @@ from collections.abc import Iterator
 import pytest
 
 from llmtrade.alerts import send as alert_send
+from llmtrade.domain.events import NewEvent
+from llmtrade.domain.streams import run_stream
+from llmtrade.storage.bootstrap import Storage
 
 # How long the server trickles before it gives up; the code before the bounds waited all of it.
 TRICKLE_SECONDS = 8.0
@@ -65,10 +68,36 @@ def test_an_alert_url_that_trickles_its_answer_is_given_up_within_its_bound(
     trickling: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(alert_send, "SEND_SECONDS", 1.0, raising=False)
+    url = f"json://{trickling}/hook"
+    assert alert_send.usable(url)  # apprise imported (seconds on a loaded machine) before the clock starts
     before = set(_pool_threads())
     started = time.monotonic()
-    error = alert_send.send(f"json://{trickling}/hook", "title", "body")
+    error = alert_send.send(url, "title", "body")
     took = time.monotonic() - started
     assert took < 5, f"the send took {took:.1f} s"
     assert error is not None and "no answer within 1 s" in error, error
     assert set(_pool_threads()) <= before  # nothing left that the process would wait for at exit
+
+
+def test_an_otlp_endpoint_that_trickles_its_answer_is_given_up_within_its_bound_and_named(
+    storage: Storage, trickling: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("opentelemetry.exporter.otlp.proto.http")
+    from llmtrade.observe import otel
+
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://{trickling}")
+    monkeypatch.setattr(otel, "EXPORT_SECONDS", 1.0, raising=False)
+    started = {"command": "checkpoint", "arguments": {}, "mode": "offline", "mode_reason": "test",
+               "config_source": "test", "version": "0"}  # fmt: skip
+    failed = {"command": "checkpoint", "error_type": "StageError", "error": "x", "duration_ms": 5.0, "exit_code": 1}
+    shown = (("RunStarted", started), ("RunFailed", failed))
+    storage.events.append([NewEvent(type=t, stream=run_stream("r-1"), payload=p, run_id="r-1") for t, p in shown])
+    before = set(_pool_threads())
+    began = time.monotonic()
+    with pytest.raises(otel.ExportFailed) as failure:
+        otel.export_runs(storage.events, ["r-1"])
+    took = time.monotonic() - began
+    assert took < 5, f"the export took {took:.1f} s"
+    assert f"http://{trickling}/v1/traces" in str(failure.value)  # where it was sent
+    assert "no answer within 1 s" in str(failure.value)
+    assert set(_pool_threads()) <= before

@@ -29,11 +29,16 @@ from typing import TYPE_CHECKING, Any
 from llmtrade.domain.tracing import trace_id_of
 from llmtrade.errors import UsageError
 from llmtrade.observe.timeline import RunTrace, trace_run
+from llmtrade.threads import within
 
 if TYPE_CHECKING:
     from llmtrade.storage.event_store import EventStore
 
 ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+# The most an export may take. The exporter's timeout (10 s) bounds its retries and each read, not a whole answer: an
+# endpoint that trickled its answer held a cron run-due, its work done, for hours; and a request that timed out was
+# made twice (urllib3's own retry), 20 s for an endpoint that never answered.
+EXPORT_SECONDS = 15.0
 
 
 class ExportFailed(Exception):
@@ -60,12 +65,25 @@ def export_runs(events: EventStore, run_ids: Sequence[str]) -> int:
     logging.getLogger("opentelemetry").addHandler(logging.NullHandler())
     exporter = OTLPSpanExporter(timeout=10)
     try:
-        result = exporter.export(spans)
+        result = within(lambda: exporter.export(spans), EXPORT_SECONDS)
+    except TimeoutError:
+        raise ExportFailed(
+            f"the OTLP endpoint {endpoint()} gave no answer within {EXPORT_SECONDS:g} s; {len(spans)} span(s) not sent"
+        ) from None
     finally:
-        exporter.shutdown()
+        exporter.shutdown()  # also ends a retry's wait, should the export still be running
     if result is not SpanExportResult.SUCCESS:
-        raise ExportFailed(f"the OTLP endpoint did not take {len(spans)} span(s)")
+        raise ExportFailed(f"the OTLP endpoint {endpoint()} did not take {len(spans)} span(s)")
     return len(spans)
+
+
+def endpoint() -> str:
+    """Where the spans go, as the exporter reads the variables: the traces' own URL whole, else the base URL's
+    /v1/traces (never a secret: OTLP headers carry those)."""
+    traces = os.environ.get(ENDPOINT_VARIABLES[0], "").strip()
+    if traces:
+        return traces
+    return os.environ.get(ENDPOINT_VARIABLES[1], "").strip().rstrip("/") + "/v1/traces"
 
 
 def _on_file(events: EventStore, run_id: str) -> RunTrace | None:
