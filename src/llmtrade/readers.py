@@ -80,4 +80,18 @@ def tolerate_gone_readers() -> None:
     for name in ("stdout", "stderr"):
         stream = getattr(sys, name)
         if stream is not None and not isinstance(stream, ReaderTolerant):
+            _escape_what_it_cannot_hold(stream)
             setattr(sys, name, ReaderTolerant(stream))
+
+
+def _escape_what_it_cannot_hold(stream: TextIO) -> None:
+    """A stream whose encoding cannot hold every character (a legacy locale's latin-1, PYTHONIOENCODING=ascii) writes
+    those it cannot as escapes (`\\u2026`), as Python's own stderr does: strict, the first clipped payload's "…" or a
+    question in Japanese ended a command half-way in a UnicodeEncodeError traceback, exit 1. A UTF-8 stream (the C
+    and POSIX locales' too, in Python's UTF-8 mode) is left as it is."""
+    encoding = (getattr(stream, "encoding", None) or "").lower().replace("-", "").replace("_", "")
+    if encoding in ("utf8", "utf8sig") or getattr(stream, "errors", None) != "strict":
+        return
+    reconfigure = getattr(stream, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(errors="backslashreplace")
