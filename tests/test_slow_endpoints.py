@@ -23,40 +23,52 @@ from llmtrade.storage.bootstrap import Storage
 TRICKLE_SECONDS = 8.0
 
 
-def _trickle(listener: socket.socket, stop: threading.Event) -> None:
+def _trickle(listener: socket.socket, stop: threading.Event, head: bytes, drop: bytes) -> None:
     while not stop.is_set():
         try:
             conn, _ = listener.accept()
         except OSError:
             return
-        threading.Thread(target=_answer_slowly, args=(conn, stop), daemon=True).start()
+        threading.Thread(target=_answer_slowly, args=(conn, stop, head, drop), daemon=True).start()
 
 
-def _answer_slowly(conn: socket.socket, stop: threading.Event) -> None:
+def _answer_slowly(conn: socket.socket, stop: threading.Event, head: bytes, drop: bytes) -> None:
     with conn:
         conn.settimeout(2)
         try:
             conn.recv(65536)
-            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n")
+            conn.sendall(head)
             ends = time.monotonic() + TRICKLE_SECONDS
             while time.monotonic() < ends and not stop.is_set():
-                conn.sendall(b" ")  # a byte well within any client's read timeout
+                conn.sendall(drop)  # well within any client's read timeout
                 time.sleep(0.2)
         except OSError:
             pass
 
 
-@pytest.fixture
-def trickling() -> Iterator[str]:
-    """host:port of a local HTTP server that answers every request a byte every 0.2 s, never finishing."""
+def _serve(head: bytes, drop: bytes) -> Iterator[str]:
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(8)
     stop = threading.Event()
-    threading.Thread(target=_trickle, args=(listener, stop), daemon=True).start()
+    threading.Thread(target=_trickle, args=(listener, stop, head, drop), daemon=True).start()
     yield f"127.0.0.1:{listener.getsockname()[1]}"
     stop.set()
     listener.close()
+
+
+@pytest.fixture
+def trickling() -> Iterator[str]:
+    """host:port of a local HTTP server that answers every request with its headers, then a byte of its body every
+    0.2 s, never finishing."""
+    yield from _serve(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n", b" ")
+
+
+@pytest.fixture
+def trickling_headers() -> Iterator[str]:
+    """host:port of a local HTTP server that answers every request a header line every 0.2 s, never finishing (a
+    client that reads no body, as the Pushgateway's, still waits for the headers' end)."""
+    yield from _serve(b"HTTP/1.1 200 OK\r\n", b"X-Slow: a\r\n")
 
 
 def _pool_threads() -> list[threading.Thread]:
@@ -100,4 +112,22 @@ def test_an_otlp_endpoint_that_trickles_its_answer_is_given_up_within_its_bound_
     assert took < 5, f"the export took {took:.1f} s"
     assert f"http://{trickling}/v1/traces" in str(failure.value)  # where it was sent
     assert "no answer within 1 s" in str(failure.value)
+    assert set(_pool_threads()) <= before
+
+
+def test_a_pushgateway_that_trickles_its_answer_is_given_up_within_its_bound(
+    trickling_headers: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from llmtrade.observe import metrics
+    from llmtrade.observe.exposition import Family
+
+    monkeypatch.setattr(metrics, "PUSH_SECONDS", 1.0, raising=False)
+    found = [Family("llmtrade_breaker_halted", "gauge", "1 while halted.", ("account",))]
+    found[0].add(["acct_1"], 0)
+    before = set(_pool_threads())
+    began = time.monotonic()
+    with pytest.raises(TimeoutError, match="no answer within 1 s"):
+        metrics.push(found, f"http://{trickling_headers}")
+    took = time.monotonic() - began
+    assert took < 5, f"the push took {took:.1f} s"
     assert set(_pool_threads()) <= before

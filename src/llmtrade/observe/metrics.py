@@ -35,12 +35,16 @@ from typing import TYPE_CHECKING, Any
 
 from llmtrade.observe.exposition import Family, render, to_collector, write_textfile
 from llmtrade.storage import metric_totals
+from llmtrade.threads import within
 
 if TYPE_CHECKING:
     import psycopg
 
 FILE_NAME = "llmtrade.prom"
 PUSH_JOB = "llmtrade"
+# The most a push may take: urllib's timeout (10 s) bounds each read, not the answer's whole, and a gateway (or a proxy
+# before it) that trickled its headers held the command after its work was done.
+PUSH_SECONDS = 15.0
 _STATUSES = ("ok", "degraded", "failed", "waiting")
 _log = logging.getLogger("llmtrade.metrics")
 
@@ -196,7 +200,8 @@ def write(found: list[Family], folder: Path) -> Path:
 def push(found: list[Family], url: str) -> None:
     """PUT the metrics to the Pushgateway at `url` under job "llmtrade" (replacing what it held for the job).
 
-    Raises OSError (urllib's URLError, HTTPError) when it does not answer or refuses."""
+    Raises OSError (urllib's URLError, HTTPError; TimeoutError past PUSH_SECONDS) when it does not answer or refuses."""
     from prometheus_client import push_to_gateway
 
-    push_to_gateway(url, job=PUSH_JOB, registry=to_collector(found), timeout=10)
+    collector = to_collector(found)
+    within(lambda: push_to_gateway(url, job=PUSH_JOB, registry=collector, timeout=10), PUSH_SECONDS)
