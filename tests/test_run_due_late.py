@@ -39,3 +39,26 @@ def test_jobs_run_days_late_are_said_once_and_on_time_ones_are_not(
     assert missed.startswith("checkpoint(s) never run, New York: 20, from Wed 2026-01-07 09:00 to Tue 2026-01-13 16:00")
     monkeypatch.setenv("LLMTRADE_NOW", "2026-01-16T10:10:00-05:00")
     assert runner.invoke(app, ["-q", "run-due", "--offline"]).output == ""  # said once: the jobs are done
+
+
+def test_a_late_postmortem_is_said_though_the_weekly_run_after_it_fails(
+    wednesday_week: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found in a cron trial: the lines were said only once every job had run, so a wake-up that stopped after the
+    # late postmortem (the weekly run failing, exit 1, or a SIGTERM from `timeout` during it) never said it, and the
+    # next wake-up found the postmortem done: its lateness went unsaid for good.
+    from llmtrade.app import due_run
+    from llmtrade.errors import OperationalError
+
+    assert runner.invoke(app, ["-q", "run-due", "--offline"]).exit_code == 0  # Wednesday 08:00: the week's run
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-16T10:00:00-05:00")  # off from Wednesday to the next Friday
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise OperationalError("the broker refused the key")
+
+    monkeypatch.setattr(due_run, "weekly", refused)
+    back = runner.invoke(app, ["-q", "run-due", "--offline"])
+    assert back.exit_code == 1, back.output
+    why = ": no wake-up ran it before (the machine off, or cron stopped?)"
+    assert f"postmortem:2026-01-07 ran 2 days 18 hours late (due Tue 2026-01-13 16:30 New York){why}" in back.stderr
+    assert "the broker refused the key" in back.stderr

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from functools import partial
 from typing import TypeVar
 
@@ -51,7 +51,6 @@ def run_due(app: Container) -> DueWake:
     the forward returns. The wake-up still exits 75, after its results are said. Only the scheduled jobs stop at
     their first wait: each needs the one before (last week's postmortem, then the weekly run, then its checkpoints)."""
     results: list[DueJobRun] = []
-    scheduled: dict[str, datetime] = {}  # each scheduled job run now: when it was due
     with app.storage(persist=False) as storage:
         waits = Waits(kill_switch_said=kill_switch_said(storage.events))
     # A checkpoint left waiting past its deadline is never due again: closed first.
@@ -75,12 +74,15 @@ def run_due(app: Container) -> DueWake:
         report = _attempt(waits, partial(_scheduled, app, job), _repeated(app, job))
         if report is None:
             break
-        results.append(DueJobRun(job=job.key, kind=job.kind.value, report=report))
-        scheduled[job.key] = job.at
+        # Said as each job ends, not once all have run: a wake-up stopped by a later job (a weekly run failing, exit
+        # 1, or a SIGTERM) never said the late postmortem before it, and the next found it done.
+        ran = DueJobRun(job=job.key, kind=job.kind.value, report=report)
+        results.extend(say_waits_over(app, [ran], {job.key: job.at}))
     # After the scheduled jobs: a checkpoint that just ran is the reference a move is measured from.
-    results.extend(_attempt(waits, lambda: run_event_checkpoints(app, waits)) or [])
+    moved = _attempt(waits, lambda: run_event_checkpoints(app, waits)) or []
+    results.extend(say_waits_over(app, moved, {}))
     _attempt(waits, lambda: fill_forward_returns(app))  # discovery's matured outcomes (issue 15), daily
-    return DueWake(RunDueResult(say_waits_over(app, results, scheduled)), waits)
+    return DueWake(RunDueResult(results), waits)
 
 
 def _scheduled(app: Container, job: Job) -> PostmortemResult | WeeklyOutcome | CheckpointResult:
