@@ -131,3 +131,44 @@ def test_a_pushgateway_that_trickles_its_answer_is_given_up_within_its_bound(
     took = time.monotonic() - began
     assert took < 5, f"the push took {took:.1f} s"
     assert set(_pool_threads()) <= before
+
+
+def test_a_url_that_gave_no_answer_is_not_tried_again_by_the_same_command_and_every_alert_stays_owed(
+    storage: Storage, trickling: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each send to it waited out the whole bound: a machine back from a week off, with a handful of incidents, held
+    # its wake-up for minutes, past the next wake-up, for a URL that had already shown it would not answer.
+    from datetime import timedelta
+
+    from llmtrade.alerts.dispatch import dispatch
+    from llmtrade.alerts.incidents import find_incidents
+    from llmtrade.clock import FixedClock
+    from llmtrade.config.loader import load_config
+    from llmtrade.domain.alerts import AlertFailed
+    from llmtrade.domain.runs import RunFailed
+    from llmtrade.storage.event_store import EventStore
+    from tests.support import FIXED_NOW
+
+    monkeypatch.setattr(alert_send, "SEND_SECONDS", 1.5, raising=False)
+    url = f"json://{trickling}/hook"
+    assert alert_send.usable(url)  # apprise imported before the clock starts
+    earlier = EventStore(storage.conn, FixedClock(FIXED_NOW - timedelta(hours=1)))
+    for command in ("run-weekly", "checkpoint", "postmortem"):
+        failure = RunFailed(command=command, error_type="X", error="y", duration_ms=1)
+        earlier.append([NewEvent.of(failure, stream=f"run:{command}", run_id=command)])
+    config = load_config(None).config
+
+    def check() -> float:
+        began = time.monotonic()
+        incidents = find_incidents(storage.events, config, FIXED_NOW, silence=False)
+        dispatch(storage.events, incidents, [url], alert_send.send, FIXED_NOW)
+        return time.monotonic() - began
+
+    took = check()
+    assert took < 4, f"the alerts took {took:.1f} s"  # one wait for the URL, not three
+    failed = [AlertFailed.from_event(e) for e in storage.events.read(type="AlertFailed")]
+    assert len(failed) == 3  # each alert recorded, owed to the next command
+    assert sum("no answer within 1.5 s" in f.error for f in failed) == 3, [f.error for f in failed]
+    took = check()  # the next command: the URL tried once more, the other alerts still owed, untried
+    assert took < 4, f"the alerts took {took:.1f} s"
+    assert len(storage.events.read(type="AlertFailed")) == 4

@@ -4,9 +4,11 @@ A send that fails is recorded (AlertFailed, with the alert's text) and left for 
 that record (owed.py) whether or not the incident is found again; it never raises, so an unreachable Discord cannot fail
 the cron job it reports on. An alert still owed GIVE_UP_AFTER after its first failure is tried once more, and given up
 when that try fails too (AlertGivenUp, once): a cron every 5 minutes otherwise tried, and said, each unsent alert at
-every wake-up for ever. A URL apprise can make nothing of is not sent to at all: no send can ever work, so it is a
-configuration problem (AlertUrlRejected, once a day), not a failure to retry. Two processes checking at the same moment
-may both send one alert (the services offer no idempotency key); only one AlertSent is kept."""
+every wake-up for ever. A URL that gives no answer within its bound (alerts/send.py SEND_SECONDS) is tried no more
+in that check: its other new alerts are recorded failed untried, its owed ones left owed. A URL apprise can make
+nothing of is not sent to at all: no send can ever work, so it is a configuration problem (AlertUrlRejected, once a
+day), not a failure to retry. Two processes checking at the same moment may both send one alert (the services offer
+no idempotency key); only one AlertSent is kept."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from datetime import UTC, datetime
 
 from llmtrade.alerts.incident import Incident
 from llmtrade.alerts.owed import Owed, owed_alerts
-from llmtrade.alerts.send import place, target_of
+from llmtrade.alerts.send import Unanswered, place, target_of
 from llmtrade.alerts.send import usable as apprise_can_use
 from llmtrade.domain.alerts import GIVE_UP_AFTER, AlertFailed, AlertGivenUp, AlertSent, AlertUrlRejected
 from llmtrade.domain.streams import ALERT_URLS, alert_stream
@@ -59,6 +61,9 @@ def dispatch(
     skipped = 0
     unusable: list[str] = []
     checked: dict[str, bool] = {}
+    # URLs that gave no answer within their bound in this check, and that answer: each further send waited the whole
+    # bound again (a machine back from a week off held its wake-up for minutes, past the next wake-up).
+    unanswered: dict[str, str] = {}
     owed_now = owed_alerts(events) if owed else []
     for incident, url in _pairs(events, incidents, urls, owed_now):
         target = target_of(url)
@@ -74,10 +79,17 @@ def dispatch(
         if not checked[url]:
             continue  # nothing recorded on the alert's stream: the URL is said as a configuration problem below
         tries = [e for e in history if e.type == AlertFailed.event_type()]
-        try:
-            error = sender(url, incident.title, incident.body)
-        except Exception as exc:  # a plugin's own bug must not fail the command being reported on
-            error = f"{type(exc).__name__}: {exc}"
+        if url in unanswered:
+            if tries:
+                continue  # owed already, as it stays: the next command tries it (and gives it up in time)
+            error = f"not tried: an alert before it got {unanswered[url]}"
+        else:
+            try:
+                error = sender(url, incident.title, incident.body)
+            except Exception as exc:  # a plugin's own bug must not fail the command being reported on
+                error = f"{type(exc).__name__}: {exc}"
+            if isinstance(error, Unanswered):
+                unanswered[url] = str(error)
         payload: AlertSent | AlertFailed | AlertGivenUp
         if error is None:
             payload = AlertSent(

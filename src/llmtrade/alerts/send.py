@@ -22,6 +22,11 @@ SEND_SECONDS = 30.0
 _SPLIT = re.compile(r"[\s,]+")
 
 
+class Unanswered(str):
+    """`send`'s error when the service gave no answer within SEND_SECONDS: dispatch.py tries that URL no more in this
+    command (each try would wait the whole bound again)."""
+
+
 def urls_from(value: str | None) -> list[str]:
     """LLMTRADE_ALERT_URLS split on commas and whitespace (apprise URLs contain neither unescaped)."""
     return [url for url in _SPLIT.split(value or "") if url]
@@ -94,7 +99,7 @@ def send(url: str, title: str, body: str, *, failure: bool = True) -> str | None
     try:
         ok, said = within(attempt, SEND_SECONDS)
     except TimeoutError:
-        return f"no answer within {SEND_SECONDS:g} s (the service is slow or hangs; left behind)"
+        return Unanswered(f"no answer within {SEND_SECONDS:g} s (the service is slow or hangs; left behind)")
     if ok:
         return None
     return _last_lines(said.splitlines()) or f"{target_of(url)}: the service did not accept the alert"
