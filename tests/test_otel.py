@@ -4,6 +4,7 @@ only when an endpoint is configured."""
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -213,3 +214,17 @@ def test_a_killed_run_s_spans_end_when_it_was_last_known_alive(
     ends = {name: span.end_time_unix_nano for name, span in spans.items()}
     assert ends == {"llmtrade checkpoint": int(at.timestamp() * 1e9), "stage complete": int(at.timestamp() * 1e9)}
     assert spans["llmtrade checkpoint"].start_time_unix_nano < ends["llmtrade checkpoint"]
+
+
+def test_an_endpoint_set_without_the_otel_extra_says_what_to_install_once(
+    cli_env: dict[str, str], receiver: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A cron trial: OTEL_EXPORTER_OTLP_ENDPOINT set on an install without the extra printed "traces not exported:
+    # ModuleNotFoundError: No module named 'opentelemetry'" at every wake-up, naming neither the variable nor the fix.
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver)
+    monkeypatch.setitem(sys.modules, "opentelemetry.exporter.otlp.proto.http.trace_exporter", None)
+    result, _ = _council(cli_env)
+    assert result.stderr.count("traces not exported") == 1, result.stderr
+    assert "OTEL_EXPORTER_OTLP_ENDPOINT is set" in result.stderr
+    assert 'pip install "llmtrade[otel]"' in result.stderr
+    assert _Receiver.received == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import sys
 import time
 from typing import TYPE_CHECKING
@@ -127,6 +128,17 @@ def export_traces_after_command(root: State, error: BaseException | None) -> Non
         with root.storage() as storage:
             sent = export_runs(storage.events, started)
         _log.debug("exported %d span(s) of %d run(s)", sent, len(started))
+    except ImportError as exc:
+        # The endpoint set, the optional extra not installed: said as what to do, where a cron trial read only
+        # "ModuleNotFoundError: No module named 'opentelemetry'" at every wake-up.
+        from llmtrade.observe.otel import ENDPOINT_VARIABLES
+
+        variable = next((name for name in ENDPOINT_VARIABLES if os.environ.get(name, "").strip()), "")
+        said = (
+            f"traces not exported: {variable} is set but OpenTelemetry is not installed ({exc.name or exc}): "
+            'pip install "llmtrade[otel]" in llmtrade\'s environment, or unset the variable'
+        )
+        _not_done("traces not exported", exc, said=said)
     except Exception as exc:
         _not_done("traces not exported", exc)
 
