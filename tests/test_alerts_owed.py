@@ -60,7 +60,9 @@ def test_a_config_unloadable_alert_failed_to_one_url_is_retried_once_the_config_
         for minutes in (10, 15):
             result = _run_due(monkeypatch, EARLY + timedelta(minutes=minutes))
             assert result.exit_code == 0, result.output
-            assert f"alert {key} to json:" in result.stderr and "the next command retries it" in result.stderr
+            # Which URL, by its place in LLMTRADE_ALERT_URLS (a cron trial read only a hash, with two URLs set).
+            assert f"alert {key} to URL 2 of 2 (json:" in result.stderr, result.stderr
+            assert "the next command retries it" in result.stderr
         failed = [AlertFailed.from_event(e) for e in stored_events(cli_env["DATABASE_URL"], type="AlertFailed")]
         assert [f.key for f in failed] == [key] * 4
         assert {f.title for f in failed} == {CONFIG_TITLE} and "risk.yaml" in failed[-1].body

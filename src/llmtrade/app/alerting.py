@@ -10,13 +10,13 @@ or not the store still shows what they report (alerts/owed.py).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from llmtrade.alerts.dispatch import Dispatched, Sender, dispatch
 from llmtrade.alerts.incident import Incident
 from llmtrade.alerts.incidents import config_unloadable, find_incidents, week_cost
-from llmtrade.alerts.send import send, urls_from
+from llmtrade.alerts.send import place, send, target_of, urls_from
 from llmtrade.app.config_rejections import record_rejected, rejected
 from llmtrade.app.container import Container
 from llmtrade.clock import Clock
@@ -39,13 +39,18 @@ def check_alerts(app: Container, *, silence: bool, sender: Sender = send) -> Dis
             storage.events, config, now, silence=silence, spent=week_cost(storage.conn, config, now)
         )
         done = dispatch(storage.events, incidents, urls, sender, now)
-    _say(done, app.warning)
+    _say(done, app.warning, urls)
     return done
 
 
-def _say(done: Dispatched, warn: Callable[[str], None]) -> None:
+def _say(done: Dispatched, warn: Callable[[str], None], urls: Sequence[str]) -> None:
+    def where(target: str) -> str:
+        # By its place too, as `config validate` names it: with two URLs set, a hash alone did not say which failed.
+        url = next((url for url in urls if target_of(url) == target), None)
+        return place(urls, url) if url is not None else target
+
     for failed in done.failed:
-        warn(f"alert {failed.key} to {failed.target} not sent ({failed.error}); the next command retries it")
+        warn(f"alert {failed.key} to {where(failed.target)} not sent ({failed.error}); the next command retries it")
     for bad in done.rejected:  # said once a day: a configuration problem, no send to retry
         warn(
             f"alert {bad.place} in LLMTRADE_ALERT_URLS is not a URL apprise can use: no alert goes to it, and none "
@@ -54,7 +59,7 @@ def _say(done: Dispatched, warn: Callable[[str], None]) -> None:
         )
     for gone in done.given_up:  # said once: the stream ends with it
         warn(
-            f"alert {gone.key} to {gone.target} given up: not sent in {gone.attempts} attempt(s) since "
+            f"alert {gone.key} to {where(gone.target)} given up: not sent in {gone.attempts} attempt(s) since "
             f"{market_time(gone.first_failed_at)} (the last: {gone.error}); it is not retried"
         )
 
@@ -86,7 +91,7 @@ def alert_refused(app: Container, incident: Incident, sender: Sender = send) -> 
     except Exception as exc:  # the refusal decides the exit, never its alert
         app.warning(f"alert not sent: {type(exc).__name__}: {one_line(str(exc))}")
         return
-    _say(done, app.warning)
+    _say(done, app.warning, urls)
 
 
 def unloadable(
@@ -118,4 +123,4 @@ def unloadable(
             f"cannot be reached ({type(exc).__name__}: {one_line(str(exc))})"
         )
         return
-    _say(done, warn)
+    _say(done, warn, urls)
