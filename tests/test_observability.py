@@ -492,3 +492,21 @@ def test_a_backtest_on_a_fresh_home_writes_no_metrics_error(
     assert "metrics not written" not in result.stderr
     home = Path(os.environ["LLMTRADE_HOME"])
     assert not (home / "metrics").exists()
+
+
+def test_the_metrics_are_still_pushed_when_their_file_cannot_be_written(
+    history: History, gateway: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A cron trial: LLMTRADE_METRICS_DIR unwritable and a Pushgateway set: the file's failure was said, and the push,
+    # which needs no file, was skipped without a word.
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    monkeypatch.setenv("DATABASE_URL", history.url)
+    monkeypatch.setenv("LLMTRADE_METRICS_DIR", str(blocked))
+    monkeypatch.setenv("LLMTRADE_PUSHGATEWAY_URL", gateway)
+    monkeypatch.setenv("LLMTRADE_NOW", SECOND_WEEK)
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("metrics not written") == 1
+    [(method, path, _body)] = _Gateway.received
+    assert (method, path) == ("PUT", "/metrics/job/llmtrade")

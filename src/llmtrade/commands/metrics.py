@@ -61,18 +61,21 @@ def _publish(root: State) -> None:
     folder = settings.metrics_dir or settings.home / "metrics"
     try:
         found = _read(settings)
-        if found is None:
-            return  # the command used only a database of its own (a backtest's): the live books hold nothing yet
+    except Exception as exc:
+        _not_done("metrics not written", exc)
+        return
+    if found is None:
+        return  # the command used only a database of its own (a backtest's): the live books hold nothing yet
+    try:
         from llmtrade.observe.metrics import write
 
         path = write(found, folder)
         _log.debug("metrics written to %s in %.1f ms", path, (time.perf_counter() - started) * 1000)
     except OSError as exc:
         _not_done("metrics not written", exc, said=unwritable(folder, exc))
-        return
     except Exception as exc:
         _not_done("metrics not written", exc)
-        return
+    # Pushed whether or not the file was written: the push needs none (an unwritable folder skipped it unsaid).
     if settings.pushgateway_url:
         from llmtrade.observe.metrics import push
 
