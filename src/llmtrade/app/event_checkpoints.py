@@ -94,6 +94,12 @@ def run_event_checkpoints(app: Container, waits: Waits) -> list[DueJobRun]:
             app.warning(began)
         results = []
         for trigger in triggers:
+            # Each checkpoint at the clock's time when it begins, not the wake-up's: the ones before it ran for minutes
+            # (their owners asked), and the fifth of five, priced at the wake-up's start, had a price 24 minutes old,
+            # refused as stale (exit 75), at each wake-up until its deadline. A chosen clock reads the same instant.
+            begins = app.clock.now()
+            if not _resumed(app, week_id, trigger, begins):
+                continue  # its deadline passed while those before it ran: the next wake-up closes it, as any past it
             app.say(
                 f"due: {trigger.key} ({trigger.symbol} {trigger.move:+.2%} from {trigger.reference_price:.2f} "
                 f"at {trigger.reference_at.isoformat()} to {trigger.price:.2f} at {trigger.price_at.isoformat()})"
@@ -105,7 +111,7 @@ def run_event_checkpoints(app: Container, waits: Waits) -> list[DueJobRun]:
                     storage,
                     week_id=week_id,
                     slot=slot,
-                    now=now,
+                    now=begins,
                     dry_run=False,
                     arguments={"time": trigger.time, "event": trigger.key, "dry_run": False},
                 )
