@@ -64,6 +64,12 @@ class UsageError(OperationalError):
 _LISTED = 12  # at most this many known names are listed whole: six accounts are, a hundred event types are not
 
 
+class SessionOver(UsageError):
+    """A job that may only trade in a session already closed (a checkpoint after its day's close, a weekly run after its
+    week's last close). By hand, a usage error (exit 2); run-due, which listed the job due before the close and reached
+    it after (the machine's clock moved while the jobs before it ran), says it and goes on (app/due_run.py)."""
+
+
 class ConfigError(OperationalError):
     """A configuration file that cannot be used; names the file, the field path and the bad value.
 

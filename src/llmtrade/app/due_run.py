@@ -24,6 +24,7 @@ from llmtrade.app.orphaned_positions import say_orphaned_positions
 from llmtrade.app.results import CheckpointResult, DueJobRun, PostmortemResult, RunDueResult, WeeklyOutcome
 from llmtrade.app.week_mode import in_week_mode
 from llmtrade.domain.trading import OrdersPlanned
+from llmtrade.errors import SessionOver
 from llmtrade.exits import temporary
 from llmtrade.workflows.checkpoint_close import wait_repeated
 from llmtrade.workflows.checkpoint_slot import Slot
@@ -71,7 +72,14 @@ def run_due(app: Container) -> DueWake:
             )
             continue
         app.say(f"due: {job.kind.value} {job.key} (scheduled {job.at.isoformat()})")
-        report = _attempt(waits, partial(_scheduled, app, job), _repeated(app, job))
+        try:
+            report = _attempt(waits, partial(_scheduled, app, job), _repeated(app, job))
+        except SessionOver as over:
+            # Due when listed, before the close; begun after it, the clock having moved while the jobs and looks before
+            # it ran: no longer due, as the next wake-up's list says. Not the usage error a command by hand gets (exit
+            # 2, the wake-up's event checkpoints and forward returns left undone).
+            app.say(f"{job.key} not run: {over}")
+            continue
         if report is None:
             break
         # Said as each job ends, not once all have run: a wake-up stopped by a later job (a weekly run failing, exit

@@ -12,7 +12,7 @@ from datetime import time as dt_time
 from llmtrade.config.models import Config
 from llmtrade.domain.runs import WeekCompleted
 from llmtrade.domain.weeks import week_id_for
-from llmtrade.errors import OperationalError, UsageError
+from llmtrade.errors import OperationalError, SessionOver, UsageError
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar, new_york_date
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows.checkpoint import require_checkpoint_time
@@ -34,7 +34,7 @@ def require_checkpoint_due(
     if now < scheduled:
         raise UsageError(f"the {time} checkpoint is not due yet (it is {now.astimezone(NEW_YORK):%H:%M} in New York)")
     if now >= calendar.session_close(day) and not dry_run:
-        raise UsageError(f"the {day} session has closed: its {time} checkpoint can no longer trade")
+        raise SessionOver(f"the {day} session has closed: its {time} checkpoint can no longer trade")
     return day
 
 

@@ -16,7 +16,7 @@ from llmtrade.domain.events import StoredEvent
 from llmtrade.domain.runs import RunFailed, RunStarted, WeekCompleted
 from llmtrade.domain.streams import week_stream
 from llmtrade.domain.weeks import week_id_for
-from llmtrade.errors import OperationalError, TemporaryError, UsageError
+from llmtrade.errors import OperationalError, SessionOver, TemporaryError, UsageError
 from llmtrade.llm.gateway import LLMMode
 from llmtrade.market.calendar import TradingCalendar, new_york_date
 from llmtrade.market.quote_provider import QuoteSource
@@ -142,7 +142,7 @@ def require_sessions_left(
     following = next(
         (j for j in week_jobs(schedule, calendar, week_id + timedelta(days=7)) if j.kind is JobKind.WEEKLY), None
     )
-    raise UsageError(
+    raise SessionOver(
         f"week {week_id} can no longer trade: {ended}, so its orders could only fill in the next week, after that "
         "week's own run. It is not run late (run-due leaves it undone and records it as WeekNotRun)"
         + (f"; the next weekly run is due {following.at:%a %Y-%m-%d %H:%M} New York" if following else "")
