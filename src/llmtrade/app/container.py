@@ -356,6 +356,7 @@ class Container:
             quotes,
             self.job_memory(storage, run_id=run_id),
             self.side(storage, self.writing_models(), run_id=run_id),
+            self.clock,
         )
 
     def offered(self, config: Config, week_id: date) -> Config:

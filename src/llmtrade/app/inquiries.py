@@ -100,7 +100,7 @@ def research(app: Container, *, week: date | None) -> ResearchResult:
                     config.assets.universe,
                     storage.events,
                     # The week's research is the weekly run's: the same retry deadline.
-                    Window(retry_deadline(config.schedule, app.calendar, JobKind.WEEKLY, week_id), now),
+                    Window(retry_deadline(config.schedule, app.calendar, JobKind.WEEKLY, week_id), now, app.clock),
                 ),
             ],
             storage.events,

@@ -34,6 +34,7 @@ from datetime import date, datetime
 from functools import cache
 from typing import Generic, TypeVar
 
+from llmtrade.clock import Clock
 from llmtrade.config.models import ModelRef
 from llmtrade.domain.events import AnswerHeld, EventPayload, FailureHeld, InputsMissing, NewEvent, StageDeferred
 from llmtrade.domain.streams import held_stream
@@ -49,14 +50,21 @@ Basis = Callable[[], str | None]
 
 @dataclass(frozen=True)
 class Window:
-    """When a stage stops retrying: `deadline` (None: never) compared with the run's `now`."""
+    """When a stage stops retrying: `deadline` (None: never) compared with the run's `now`, or, on the machine's own
+    clock (`clock`, Clock.real), with that clock read when a stage asks: a run begun at 08:59:30 whose reviewer failed
+    at 09:01 waited (exit 75) for a rerun "until 09:00", a deadline gone by. A chosen clock (LLMTRADE_NOW, a backtest's
+    step) keeps the run's instant."""
 
     deadline: datetime | None
     now: datetime
+    clock: Clock | None = None
 
     @property
     def open(self) -> bool:
-        return self.deadline is None or self.now < self.deadline
+        if self.deadline is None:
+            return True
+        now = max(self.now, self.clock.now()) if self.clock is not None and self.clock.real else self.now
+        return now < self.deadline
 
 
 @dataclass(frozen=True)

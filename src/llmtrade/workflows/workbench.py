@@ -7,6 +7,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from llmtrade.clock import Clock
 from llmtrade.config.models import Config
 from llmtrade.llm.gateway import LLMGateway
 from llmtrade.market.quote_provider import QuoteSource
@@ -54,7 +55,9 @@ class Workbench:
     # Opens the memory on a connection of its own, so the memory stages write off the event loop while the
     # next model call is out (None: they write on `events` in turn, as a dry run or a backtest's sole writer must).
     side: SideOpener | None = None
+    # The command's clock, which `window` reads on the machine's real time (pipeline/retry.py Window); None: `now`.
+    clock: Clock | None = None
 
     @property
     def window(self) -> Window:
-        return Window(self.deadline, self.now)
+        return Window(self.deadline, self.now, self.clock)
