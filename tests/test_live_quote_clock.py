@@ -20,22 +20,10 @@ from llmtrade.storage.bar_cache import BarCache
 from llmtrade.storage.bootstrap import Storage
 from tests.fakes.alpaca_latest import FakeLatestPrices
 from tests.fakes.alpaca_server import FakeAlpacaServer
+from tests.fakes.running_clock import RunningClock
 
 CALENDAR = TradingCalendar()
 NOON = datetime.combine(date(2026, 1, 7), time(12, 0), tzinfo=NEW_YORK)
-
-
-class RunningClock:
-    """The machine's clock as a live command reads it (`real`), started at a session's noon and moving with the
-    wall."""
-
-    real = True
-
-    def __init__(self, start: datetime) -> None:
-        self._start, self._t0 = start, wall.perf_counter()
-
-    def now(self) -> datetime:
-        return self._start + timedelta(seconds=wall.perf_counter() - self._t0)
 
 
 class FixedRunningClock(RunningClock):
