@@ -7,16 +7,16 @@ import logging
 import os
 import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
 from llmtrade.commands.context import Reads, state
-from llmtrade.console import print_error
+from llmtrade.console import print_error, quiet
+from llmtrade.observe.repeats import first_said, succeeded
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     import psycopg
 
     from llmtrade.commands.context import State
@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from llmtrade.settings import Settings
 
 _log = logging.getLogger("llmtrade.metrics")
+# The steps after a command whose failures --quiet says once per outage (observe/repeats.py).
+_FILE, _PUSH, _TRACES = "metrics file", "metrics push", "traces"
 
 
 def metrics(ctx: typer.Context) -> None:
@@ -59,10 +61,11 @@ def _publish(root: State) -> None:
     started = time.perf_counter()
     settings = root.settings
     folder = settings.metrics_dir or settings.home / "metrics"
+    home = settings.home
     try:
         found = _read(settings)
     except Exception as exc:
-        _not_done("metrics not written", exc)
+        _not_done("metrics not written", exc, step=(home, _FILE))
         return
     if found is None:
         return  # the command used only a database of its own (a backtest's): the live books hold nothing yet
@@ -71,18 +74,20 @@ def _publish(root: State) -> None:
 
         path = write(found, folder)
         _log.debug("metrics written to %s in %.1f ms", path, (time.perf_counter() - started) * 1000)
+        succeeded(home, _FILE)
     except OSError as exc:
-        _not_done("metrics not written", exc, said=unwritable(folder, exc))
+        _not_done("metrics not written", exc, said=unwritable(folder, exc), step=(home, _FILE))
     except Exception as exc:
-        _not_done("metrics not written", exc)
+        _not_done("metrics not written", exc, step=(home, _FILE))
     # Pushed whether or not the file was written: the push needs none (an unwritable folder skipped it unsaid).
     if settings.pushgateway_url:
         from llmtrade.observe.metrics import push
 
         try:
             push(found, settings.pushgateway_url)
+            succeeded(home, _PUSH)
         except Exception as exc:
-            _not_done(f"metrics not pushed to {settings.pushgateway_url}", exc)
+            _not_done(f"metrics not pushed to {settings.pushgateway_url}", exc, step=(home, _PUSH))
 
 
 def _read(settings: Settings) -> list[Family] | None:
@@ -131,6 +136,7 @@ def export_traces_after_command(root: State, error: BaseException | None) -> Non
         with root.storage() as storage:
             sent = export_runs(storage.events, started)
         _log.debug("exported %d span(s) of %d run(s)", sent, len(started))
+        succeeded(root.settings.home, _TRACES)
     except ImportError as exc:
         # The endpoint set, the optional extra not installed: said as what to do, where a cron trial read only
         # "ModuleNotFoundError: No module named 'opentelemetry'" at every wake-up.
@@ -141,13 +147,17 @@ def export_traces_after_command(root: State, error: BaseException | None) -> Non
             f"traces not exported: {variable} is set but OpenTelemetry is not installed ({exc.name or exc}): "
             'pip install "llmtrade[otel]" in llmtrade\'s environment, or unset the variable'
         )
-        _not_done("traces not exported", exc, said=said)
+        _not_done("traces not exported", exc, said=said, step=(root.settings.home, _TRACES))
     except Exception as exc:
-        _not_done("traces not exported", exc)
+        _not_done("traces not exported", exc, step=(root.settings.home, _TRACES))
 
 
-def _not_done(what: str, exc: Exception, *, said: str = "") -> None:
+def _not_done(what: str, exc: Exception, *, step: tuple[Path, str], said: str = "") -> None:
+    """Log the step's failure, and say it on stderr: under --quiet once per outage (observe/repeats.py)."""
     _log.warning(what, extra={"fields": {"error_type": type(exc).__name__, "error": str(exc)}})
+    home, name = step
+    if not first_said(home, name, f"{what}: {type(exc).__name__}") and quiet():
+        return  # said by an earlier command of this outage: cron mailed it then
     # A warning, not an error: the command's exit code stays its own (an operator read "error:" beside exit 0).
     print_error(said or f"{what}: {type(exc).__name__}: {exc}", prefix="warning: ")
 
