@@ -129,6 +129,7 @@ class QuoteService:
         if not calendar.is_open(asked):
             return self._closes(wanted, asked, everything=everything)
         opens = calendar.session_open(new_york_date(asked))
+        closes = calendar.session_close(new_york_date(asked))
         found: dict[str, Quote] = {}
         failures: list[str] = []
         errors: list[Exception] = []
@@ -153,7 +154,7 @@ class QuoteService:
             accepted: list[Quote] = []
             for symbol in missing:
                 quote = answer.get(symbol)
-                problem = self._problem(symbol, quote, cutoff, opens)
+                problem = self._problem(symbol, quote, cutoff, (opens, closes))
                 if problem is None and quote is not None and self.check_prints:
                     problem = self._suspect(quote, new_york_date(asked))
                 if problem is None and quote is not None:
@@ -195,14 +196,22 @@ class QuoteService:
             return self._clock.now()
         return max(now, self._clock.now()) if self._clock.real else now
 
-    def _problem(self, symbol: str, quote: Quote | None, cutoff: datetime, opens: datetime) -> tuple[str, str] | None:
-        """Why `quote` may not be `symbol`'s price at `cutoff` in the session opened at `opens`; None if it may."""
+    def _problem(
+        self, symbol: str, quote: Quote | None, cutoff: datetime, session: tuple[datetime, datetime]
+    ) -> tuple[str, str] | None:
+        """Why `quote` may not be `symbol`'s price at `cutoff` in the session `session` (its open, its close); None if
+        it may."""
+        opens, closes = session
         if quote is None:
             return "missing", f"no price for {symbol}"
         if quote.symbol != symbol:
             return "invalid", f"asked for {symbol}, answered {quote.symbol}"
         if quote.as_of > cutoff + (LIVE_SLACK if self._clock.real else timedelta(0)):
             return "after-now", f"{symbol} priced at {_ny(quote.as_of)}, after now ({_ny(cutoff)})"
+        if quote.as_of > closes:
+            # The live cut-off moves with the clock and its slack; the session does not: a checkpoint begun in session
+            # and priced after 16:00 was sized off a post-market print (Alpaca's latest trade and quote include them).
+            return "after-now", f"{symbol} priced at {_ny(quote.as_of)}, after the session's close ({_ny(closes)})"
         if quote.as_of < opens:
             return "before-open", (
                 f"{symbol}'s latest price is from {_ny(quote.as_of)}, before today's open ({_ny(opens)})"
