@@ -100,6 +100,12 @@ def run_event_checkpoints(app: Container, waits: Waits) -> list[DueJobRun]:
             begins = app.clock.now()
             if not _resumed(app, week_id, trigger, begins):
                 continue  # its deadline passed while those before it ran: the next wake-up closes it, as any past it
+            if not app.calendar.is_open(begins):
+                # The session closed while those before it ran, its deadline (retry_until in minutes) later: judged now,
+                # it traded at the day's close with its orders sent for tomorrow's open, where a scheduled checkpoint
+                # begun after the close is not run (SessionOver). Its deadline's closing closes it, as any not run.
+                app.say(f"{trigger.key} not run: the {trigger.day} session closed before it began")
+                continue
             app.say(
                 f"due: {trigger.key} ({trigger.symbol} {trigger.move:+.2%} from {trigger.reference_price:.2f} "
                 f"at {trigger.reference_at.isoformat()} to {trigger.price:.2f} at {trigger.price_at.isoformat()})"
