@@ -27,6 +27,7 @@ from llmtrade.domain.trading import (
 )
 from llmtrade.domain.wording import market_time
 from llmtrade.errors import Waiting
+from llmtrade.market.calendar import new_york_date
 from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.risk import gate as risk
 from llmtrade.risk.controls import halted
@@ -78,6 +79,7 @@ class DecideStage:
         decided: list[Outcome] = []
         undecided: dict[str, str] = {}
         deferred, not_sent = context.get(DEFERRED), context.get(NOT_SENT)
+        late = self._late()  # read once, as the owners' answers are in
         for desk in bench.desks:
             if desk.account.id in deferred:
                 continue  # not judged: a symbol it holds has no price now
@@ -107,6 +109,17 @@ class DecideStage:
                 undecided[desk.account.id] = f"{checkpoint.instrument} (no price now)"
                 continue
             judged = prepared.get(desk.account.id)
+            if judged is not None and late is not None:
+                # Judged now, answered after the checkpoint's window or its session closed (owners slow to answer on the
+                # machine's clock): orders sent now would go after the close (queued for the next open) or past the
+                # deadline, at prices of before it. Not traded, as a kept judgement past its deadline is not.
+                kept = self._kept(
+                    desk, checkpoint, Resumed(judged.account, judged.suspect), prices[checkpoint.instrument], late
+                )
+                outcome = replace(outcome, **kept)
+                outcomes.append(outcome)
+                decided.append(outcome)
+                continue
             if judged is not None:
                 account, suspect = judged.account, judged.suspect
             else:
@@ -131,6 +144,31 @@ class DecideStage:
             self._store(decided)
         result = context.with_values((OUTCOMES, outcomes), (UNDECIDED, undecided))
         return result if decided else result.with_loaded(self.name)
+
+    def _late(self) -> str | None:
+        """Why judgements answered now are not traded (a STALE reason), or None: the checkpoint's window closed since
+        the run began, or its session did, on the machine's real clock (a chosen clock, LLMTRADE_NOW or a backtest's
+        step, keeps the run's instant: never late)."""
+        bench = self.bench
+        clock = bench.clock
+        if clock is None or not clock.real:
+            return None
+        now = clock.now()
+        calendar = bench.market.calendar
+        day = new_york_date(bench.now)
+        if calendar.is_session(day) and now >= (closed := calendar.session_close(day)):
+            return (
+                f"{STALE}: judged at {self.slot.label} and answered at {market_time(now)}, after the session's close "
+                f"{market_time(closed)}; not traded after it at the session's prices (the next checkpoint judges at "
+                "its own)"
+            )
+        if not bench.window.open and bench.deadline is not None:
+            return (
+                f"{STALE}: judged at {self.slot.label} and answered at {market_time(now)}, after the checkpoint's "
+                f"deadline {market_time(bench.deadline)}; not traded at its prices (the next checkpoint judges at its "
+                "own)"
+            )
+        return None
 
     def _stale(
         self, desk: Desk, checkpoint: Checkpoint, resumed: Resumed | str, prices: dict[str, float]
