@@ -60,7 +60,7 @@ def run_due(app: Container) -> DueWake:
     _attempt(waits, lambda: say_missed_checkpoints(app))
     _attempt(waits, lambda: say_orphaned_positions(app))  # accounts taken out of accounts.yaml still holding
     for job in due(app):
-        queued = _queued_for_the_open(app, job.week_id) if job.kind is JobKind.WEEKLY else {}
+        queued = _queued_or_unknown(app, job.week_id) if job.kind is JobKind.WEEKLY else {}
         if queued:
             orders = "; ".join(f"account {account}: {', '.join(ids)}" for account, ids in queued.items())
             # The run would only stop at its first look at the accounts (exit 75, mailed by cron at every wake-up
@@ -129,6 +129,19 @@ def _repeated(app: Container, job: Job) -> Callable[[], bool]:
             return run_wait_repeated(storage.events, job.week_id, _COMMANDS[job.kind], since)
 
     return repeated
+
+
+def _queued_or_unknown(app: Container, week_id: date) -> dict[str, list[str]]:
+    """`_queued_for_the_open`, or {} when a broker (or the database) did not answer it. The look runs outside any run:
+    its failure ended the wake-up 75 with no event at all (benchmarks/fault_soak.py, Alpaca's 503 on its order list).
+    It only spares a wait's mail; the weekly run then meets the broker itself, in a recorded run (RunFailed, a wait),
+    and its own gate (workflows/week_gate.py) still holds it for orders queued."""
+    try:
+        return _queued_for_the_open(app, week_id)
+    except Exception as exc:
+        if not temporary(exc):
+            raise
+        return {}
 
 
 def _queued_for_the_open(app: Container, week_id: date) -> dict[str, list[str]]:
