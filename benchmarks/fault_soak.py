@@ -3,30 +3,58 @@
 benchmarks/crash_soak.py kills run-weekly and checkpoints at random (paper brokers, offline rules provider); this
 drives the whole cron schedule instead, against the loopback fakes the tests use, and checks invariants after every
 wake-up. Each wake-up is a real `llmtrade run-due` process (LLMTRADE_NOW stepped through the schedule: the weekly run,
-every checkpoint of every session, the postmortem, plus random extra wake-ups; some scheduled ones are missed) with:
+every checkpoint of every session, the postmortem, plus 1 to 4 random extra wake-ups a week; one scheduled wake-up in
+ten is missed; the week after the last, two wake-ups without faults close it) with:
 - acct_1 and acct_2 on `broker: alpaca` (the real alpaca-py client against tests/fakes/alpaca_server.py: two fake
-  accounts behind one loopback URL, told apart by their key), the other accounts on the paper broker;
-- every model at the loopback OpenAI-compatible server (tests/fakes/openai_server.py, committee answers);
-- the synthetic market (its prices are the fake Alpaca's, session by session).
+  accounts behind one loopback URL, told apart by their key), the other accounts on `broker: paper`;
+- every model at the loopback OpenAI-compatible server (tests/fakes/openai_server.py, committee answers), live mode;
+- the synthetic market's bars written as a CSV folder (the synthetic provider is refused beside a broker account);
+  the fake Alpaca fills at the session's open (before noon) or close.
 
-Faults, drawn per wake-up from `--seed`: provider 429/500/503, slow answers past the client's timeout, truncated
-answers (tests/fakes/llm_faults.py); Alpaca 5xx and timeouts on order submit, "accepted but the answer was lost"
-(the order stored, a 504 or a timeout returned), a cancel left pending_cancel until a later wake-up; SIGKILL of
-the process at a random moment (most often once it has sent an order: the order window); the database dropping
-the run's connections (pg_terminate_backend) at a random moment.
+Faults, drawn per wake-up from `--seed`: provider 429 (a day's quota), 500, 503, truncated and malformed answers,
+answers slower than the client waits (tests/fakes/llm_faults.py); Alpaca 500/503 and timeouts on order submit,
+"accepted but the answer was lost" (the order stored, then a 504 or a timeout), 503s on any request, cancels left
+pending_cancel until a later wake-up in session; SIGKILL of the process after a random delay, or (half of them) as soon
+as an order has reached Alpaca (the order window); the database ending the run's connections (pg_terminate_backend).
+A fault armed for a request that never came that wake-up is counted apart ("armed, never met").
 
 Invariants, after each wake-up (i) and at the end (e):
 - (i) no client_order_id posted to Alpaca again once Alpaca had stored it; no fill recorded twice;
-- (i) every order each fake Alpaca account holds is recorded (after a run that exited, not one killed);
-- (i) each Alpaca account's positions equal the books' (OrderFilled) positions, or a ReconciliationDifferenceFound
-  says so;
-- (i) an exit other than 0 (and not our SIGKILL) leaves a one-line message on stderr and a RunFailed event;
+- (i) every order of ours each fake Alpaca account holds is recorded (after a run that exited, not one killed);
+- (i) each Alpaca account's positions equal the books' (OrderFilled), or a ReconciliationDifferenceFound says so; a
+  fill made at Alpaca since the last look (recorded as sent, not yet as filled) is counted as lag, not a break; (e)
+  none left;
+- (i) an exit other than 0 (not our SIGKILL) leaves a line on stderr and a RunFailed; a run whose connection was
+  ended records it through the next run (app/unrecorded_ends.py), so (e) every RunStarted has its RunFinished,
+  RunFailed or RunKilled;
 - (i) no traceback on stderr;
-- (e) every week run has its WeekCompleted and PostmortemCompleted, or an event saying why not.
+- (e) every week has its WeekCompleted and PostmortemCompleted (without WeekCompleted: an alert or WeekNotRun on
+  record).
 
     python benchmarks/fault_soak.py [--weeks 4] [--seed 1] [--verbose]
 
-Figures (nice -n 19, 2 shared cores): see the end of this docstring, filled in from the runs made.
+Figures (nice -n 19, on 2 cores shared with other work, two soaks at a time; one wake-up 3-15 s, 50 when a slow
+provider is drawn), `python benchmarks/fault_soak.py --weeks W --seed S`:
+
+    seed  weeks  wake-ups (extra, missed)  exits 0/75/killed  faults drawn  kills hit  checks  broken   time
+       4      3        66 (8, 6)              43/16/7            139           7         68      0      537 s
+       5      2        44 (4, 2)              18/18/8            117           8         46      0      312 s
+       6      2        43 (4, 3)              24/14/5             95           5         45      0      275 s
+       7      2        45 (7, 4)              32/7/6              92           6         47      2      357 s
+     all      9       198                     117/55/26          443          26        206      2
+
+One kill of 26 landed in the order window (seed 4); of the faults drawn with seeds 6 and 7, Alpaca ones worth 77
+requests and provider ones worth 36 found no request to meet that wake-up. No cancel was asked in any run (orders fill
+at once in session, and none was left working for a breaker or side change to cancel), so the pending_cancel fault
+was armed and never met. Seed 7's 2 breaks are one event (Wed 14:00, after the 09:00 weekly run was killed: Alpaca
+held acct_1's filled order, the books neither it nor a difference, after a run that exited 0; a later wake-up
+recorded it); it did not come back on a rerun of the seed (a kill's moment is timing, not the seed), so the script
+now prints the events and the order whenever that invariant breaks. Earlier runs of seeds 1-3 (6 weeks, 129
+wake-ups), with the checks before their present shape, found the queued-orders look's exit 75 without an event
+(fixed: app/due_run.py `_queued_or_unknown`).
+Known gap, counted apart, not fixed: a piece of run-due outside any run (closing expired checkpoints, saying missed
+ones, a job's start before its RunStarted) whose connection the database ended exits 75 with its line and no event;
+the next wake-up does it again (seen with seeds 2 and 3).
 """
 
 from __future__ import annotations
@@ -240,6 +268,9 @@ class Soak:
         return {"kill": kill, "drop": drop, "llm_slow": rng.random() < 0.05}
 
     def _clear(self) -> None:
+        with self.llm._lock:
+            unused = len(self.llm._steps) + len(self.llm._failures)
+        self.figures.faults["llm faults armed, never met (no request came)"] += unused
         self.llm.reset()
         with self.llm._lock:
             self.llm._steps.clear()
@@ -248,8 +279,10 @@ class Soak:
             with server._lock:
                 cancels = sum(1 for r in server.requests if r.method == "DELETE")
                 held = sum(1 for o in server.orders.values() if o["status"] == "pending_cancel")
+            unused = sum(f.times for f in server._route_failures) + len(server._failures)
             self.figures.faults["alpaca cancels asked"] += cancels
             self.figures.faults["alpaca cancels left pending_cancel"] += held if cancels else 0
+            self.figures.faults["alpaca faults armed, never met (no request came)"] += unused
             server.reset()
 
     # ------------------------------------------------------------------ a wake-up
@@ -393,6 +426,15 @@ class Soak:
                 if not cid.startswith("lt-"):
                     continue
                 self.broken(now, f"{account}: Alpaca holds {cid}, not recorded")
+                # Said whatever --verbose: a seed's kills depend on timing, so a break may not come back.
+                print(f"    stderr: {stderr.strip()[-800:]}")
+                for stream, t, p in events:
+                    if cid in json.dumps(p) or t in ("RunStarted", "RunFailed", "RunKilled", "PlanAbandoned"):
+                        print(f"    {stream} {t} {json.dumps(p)[:300]}")
+                with server._lock:
+                    print(
+                        f"    alpaca: {cid} {server.orders[cid]['status']} at {server.orders[cid].get('submitted_at')}"
+                    )
             books: Counter[str] = Counter()
             for _, t, p in events:
                 if t == "OrderFilled" and p["fill"]["account_id"] == account:
@@ -409,14 +451,13 @@ class Soak:
                 books_held = {s: q for s, q in books.items() if abs(q) > 1e-9}
             if books_held != broker and not any(d.get("account_id") == account for d in differences):
                 self.broken(now, f"{account}: Alpaca holds {broker}, the books {books_held}, no difference recorded")
-                if self.verbose:
-                    symbols = set(broker) ^ set(books_held) | {s for s in broker if broker[s] != books_held.get(s)}
-                    for stream, t, p in events:
-                        if account in json.dumps(p) and any(f'"{s}"' in json.dumps(p) for s in symbols):
-                            print(f"    {stream} {t} {json.dumps(p)[:300]}")
-                    with server._lock:
-                        for cid, order in server.orders.items():
-                            print(f"    alpaca {cid} {order['status']} {order.get('filled_qty')}")
+                symbols = set(broker) ^ set(books_held) | {s for s in broker if broker[s] != books_held.get(s)}
+                for stream, t, p in events:
+                    if account in json.dumps(p) and any(f'"{s}"' in json.dumps(p) for s in symbols):
+                        print(f"    {stream} {t} {json.dumps(p)[:300]}")
+                with server._lock:
+                    for cid, order in server.orders.items():
+                        print(f"    alpaca {cid} {order['status']} {order.get('filled_qty')}")
 
     def _runs_end(self, now: datetime, events: list[Any], before: int, stopped: bool, final: bool) -> None:
         """Every run started ends with an event: RunFinished, RunFailed, or RunKilled recorded by a later run."""
@@ -535,7 +576,10 @@ def main() -> int:
         f"seed {args.seed}: {args.weeks} weeks, {f.wakeups} wake-ups ({f.extra} extra, {f.missed} missed) "
         f"in {time.perf_counter() - started:.0f} s; exits {dict(f.exits)}"
     )
-    print(f"faults injected: {sum(f.faults.values())} {dict(sorted(f.faults.items()))}")
+    # Counted beside the faults, not faults: kills that found the process running, cancels asked, armed ones unmet.
+    aside = ("SIGKILL hit", "cancels", "never met")
+    drawn = sum(n for k, n in f.faults.items() if not any(a in k for a in aside))
+    print(f"faults injected: {drawn} {dict(sorted(f.faults.items()))}")
     print(
         f"invariant checks: {f.checks} ({f.lagging} found a fill not looked at yet, {f.ends_deferred} run ends stored "
         f"by a later run), broken: {len(f.broken)}"
