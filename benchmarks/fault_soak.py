@@ -308,14 +308,18 @@ class Soak:
             timers.append(threading.Timer(self.rng.uniform(0.5, 8.0), self._drop_connections))
         for timer in timers:
             timer.start()
-        if armed["kill"]:
-            killed = self._kill_at_random(process, posts_before)
         try:
+            if armed["kill"]:
+                killed = self._kill_at_random(process, posts_before)
             out, err = process.communicate(timeout=600)
         except subprocess.TimeoutExpired:
             process.kill()
             out, err = process.communicate()
             self.broken(now, "run-due still running after 600 s")
+        finally:
+            if process.poll() is None:  # the soak itself stopped (Ctrl-C, SIGTERM): its run-due goes with it
+                process.kill()
+                process.wait()
         for timer in timers:
             timer.cancel()
         self._clear()
