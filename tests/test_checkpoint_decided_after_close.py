@@ -59,3 +59,24 @@ def test_judgements_answered_after_the_close_are_not_traded(
     assert stored_events(url, type="PaperOrderAccepted", limit=None)[-1].occurred_at < clock.now() - timedelta(
         seconds=10
     )  # the weekly run's, none after the close
+
+
+def test_a_dry_run_after_the_close_still_shows_what_its_judgements_would_trade(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A dry run is allowed after the close (a preview of the day's last checkpoint): nothing is sent, so its judgements
+    # are shown sized as for real, not decided STALE for the hour it was asked at.
+    closes = write_market(tmp_path / "csv")
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T08:00:00-05:00")
+    with going_live(monkeypatch, scripted(closes), market=tmp_path / "csv"):
+        assert runner.invoke(app, ["run-weekly"]).exit_code == 0
+        monkeypatch.delenv("LLMTRADE_NOW")
+        monkeypatch.setenv("LLMTRADE_CLOCK_SKEW_MINUTES", "0")
+        clock = RunningClock(datetime(2026, 1, 7, 17, 0, tzinfo=NEW_YORK))
+        monkeypatch.setattr(llmtrade.clock, "make_clock", lambda fixed: clock)
+        preview = runner.invoke(app, ["checkpoint", "15:50", "--dry-run"])
+
+    assert preview.exit_code == 0, preview.output
+    assert "STALE" not in preview.stdout
+    rows = {line.split("\t")[0]: line.split("\t") for line in preview.stdout.splitlines() if line.startswith("acct_")}
+    assert rows["acct_2"][2] == "FLIP" and rows["acct_2"][-1] == "sell 110 TLT; sell 55 TLT"  # sized, as for real

@@ -151,8 +151,8 @@ class DecideStage:
         step, keeps the run's instant: never late)."""
         bench = self.bench
         clock = bench.clock
-        if clock is None or not clock.real:
-            return None
+        if clock is None or not clock.real or self.dry_run:
+            return None  # a dry run, allowed after the close, shows what the judgements would trade
         now = clock.now()
         calendar = bench.market.calendar
         day = new_york_date(bench.now)
