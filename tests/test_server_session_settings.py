@@ -9,6 +9,7 @@ import re
 import time
 import uuid
 from datetime import UTC
+from typing import Any
 
 import psycopg
 import pytest
@@ -104,3 +105,24 @@ def test_a_roles_timeouts_do_not_cut_llmtrades_sessions(database_url: str) -> No
         with psycopg.connect(database_url, autocommit=True) as conn:
             conn.execute(f"DROP OWNED BY {role}")
             conn.execute(f"DROP ROLE {role}")
+
+
+def test_session_settings_cancelled_by_a_roles_tiny_timeout_are_asked_again(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A role's 1 ms statement_timeout applies to llmtrade's own SETs until the first takes effect; on a busy CI worker
+    # one was cancelled and the command exited 75. The server's cancel is injected once, as PostgreSQL words it.
+    real = psycopg.Connection.execute
+    cancelled: list[bytes] = []
+
+    def once(self: psycopg.Connection, query: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(query, bytes) and query.startswith(b"SET ") and not cancelled:
+            cancelled.append(query)
+            raise psycopg.errors.QueryCanceled("canceling statement due to user request")
+        return real(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Connection, "execute", once)
+    with connect(database_url) as conn:
+        assert cancelled  # the first try was cancelled
+        assert conn.execute("SHOW statement_timeout").fetchone() == ("0",)
+        assert conn.execute("SHOW DateStyle").fetchone() == ("ISO, MDY",)

@@ -23,7 +23,7 @@ from llmtrade.settings import Settings
 from llmtrade.storage import servers_used, stale_lock
 from llmtrade.storage.embedded_settings import prepare_embedded, write_server_settings
 from llmtrade.storage.server_starting import cannot_connect_now, not_started, pgserver_quiet
-from llmtrade.storage.session_settings import session_settings
+from llmtrade.storage.session_settings import set_session
 
 if TYPE_CHECKING:
     import psycopg
@@ -294,7 +294,7 @@ def connect(url: str, *, autocommit: bool = True) -> psycopg.Connection:
         # libpq could not even parse it: a setting to fix, not an outage to wait out.
         raise _bad_url(url, exc) from exc
     try:
-        conn.execute(session_settings(conn.info.server_version))
+        set_session(conn)
     except BaseException:
         conn.close()
         raise

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import psycopg
 
 # The session settings llmtrade's reads and writes assume, as the embedded server has them, whatever a DATABASE_URL's
 # server, database or role sets as defaults (ALTER DATABASE/ROLE ... SET, PGOPTIONS): psycopg parses timestamps only
@@ -32,3 +36,19 @@ def session_settings(server_version: int) -> bytes:
     """The SET statements giving a session of a server of `server_version` (libpq's number) llmtrade's settings."""
     named = {**_SESSION, **{name: value for name, (since, value) in _SESSION_SINCE.items() if server_version >= since}}
     return "".join(f"SET {name} TO '{value}';" for name, value in named.items()).encode()
+
+
+def set_session(conn: psycopg.Connection, attempts: int = 5) -> None:
+    """llmtrade's session settings on `conn` (`session_settings`). A role's or database's statement_timeout
+    of a few milliseconds applies to these SETs themselves until the first one takes effect: on a busy server one was
+    cancelled ("canceling statement due to user request", a CI run of test_server_session_settings), the command exit
+    75. Asked again, a few times; a timeout too short for a SET at all is still said as the cancel it is."""
+    import psycopg
+
+    for attempt in range(attempts):
+        try:
+            conn.execute(session_settings(conn.info.server_version))
+            return
+        except psycopg.errors.QueryCanceled:
+            if attempt == attempts - 1:
+                raise
