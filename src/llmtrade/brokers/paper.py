@@ -213,16 +213,15 @@ class PaperBroker:
             elif self._calendar.is_open(now):
                 # The price now, taken before the order is: MarketDataUnavailable leaves it untaken (a rerun sends it).
                 quote = self._quotes.quote(order.symbol, now) if self._quotes is not None else None
+                closes = self._calendar.session_close(new_york_date(now))
                 if quote is None or quote.tradable:
                     # Filled once the price is in hand, at the clock read then: on the machine's clock the quote
                     # service takes a print stamped after `now` (the provider answering takes time), and the fill
                     # was stamped before the print it was priced at. A chosen clock reads the same instant again. Never
                     # past the session's close, after which no print is taken (market/quotes.py): a fill of the session.
-                    closes = self._calendar.session_close(new_york_date(now))
                     filled = min(max(now, self._clock.now()), closes) if quote is not None else now
                     accepted = PaperOrderAccepted(order=order, fill_after=filled, quote=quote)
                 else:  # the session's open, all a symbol with daily prices only has: the next price is its close
-                    closes = self._calendar.session_close(new_york_date(now))
                     accepted = PaperOrderAccepted(order=order, fill_after=closes, at_close=True)
             else:
                 accepted = PaperOrderAccepted(order=order, fill_after=self._calendar.next_open(now))
