@@ -331,6 +331,19 @@ class HardLimits(_Model):
     max_open_positions: Annotated[Count, Field(ge=1, le=100)] = 10
     allow_short: Flag = True
 
+    @model_validator(mode="after")
+    def _position_within_class(self) -> HardLimits:
+        # One position is part of its asset class (risk/gate.py clamps the size by both): a class cap below the
+        # position cap clamped every position to the class's, conviction 2 as small as 1, with no word at load.
+        if self.max_asset_class_pct < self.max_position_pct:
+            raise ValueError(
+                f"max_asset_class_pct ({self.max_asset_class_pct:g}) is below max_position_pct "
+                f"({self.max_position_pct:g}): one position is part of its asset class, so the risk gate would cut "
+                f"every position to {self.max_asset_class_pct:g} of equity and the position limit could never be "
+                "reached; raise max_asset_class_pct or lower max_position_pct"
+            )
+        return self
+
 
 class CircuitBreaker(_Model):
     halt_drawdown_pct: Fraction = 0.20
