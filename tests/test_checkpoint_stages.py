@@ -211,13 +211,14 @@ def test_judgements_stored_before_a_stop_are_not_traded_by_a_rerun_past_the_chec
 
 
 def _grok_priced_out(tmp_path: Path) -> Path:
-    """The defaults, with a run budget grok's worst case alone passes (its price raised): grok's call is refused."""
+    """The defaults, with a run budget grok's worst case alone passes (its input price raised, so its prompt does:
+    max_tokens at the output price alone passing it is refused at load): grok's call is refused."""
     config = tmp_path / "tight"
     shutil.copytree(DEFAULTS, config)
     models = config / "models.yaml"
     text = models.read_text().replace(
         "x-ai/grok-4: {input_per_mtok: 3.0, output_per_mtok: 15.0}",
-        "x-ai/grok-4: {input_per_mtok: 3.0, output_per_mtok: 1000000.0}",
+        "x-ai/grok-4: {input_per_mtok: 1000000.0, output_per_mtok: 15.0}",
     )
     models.write_text(text + "\nbudget: {per_run_usd: 1.0}\n")
     return config

@@ -45,3 +45,39 @@ def test_an_asset_class_cap_equal_to_the_position_cap_is_allowed(tmp_path: Path)
     folder = _folder(tmp_path, "risk.yaml", "max_asset_class_pct: 0.30", "max_asset_class_pct: 0.20")
     code, said = _validate(folder)
     assert code == 0, said
+
+
+def test_a_run_budget_above_the_week_budget_is_refused(tmp_path: Path) -> None:
+    """llm/budget.py checks a call against both ceilings, and a run's calls are its week's: at $5 a run and $2 a week,
+    every run stopped at $2 and per_run_usd never counted."""
+    budget = "budget: {per_run_usd: 5.0, per_week_usd: 2.0}"
+    folder = _folder(tmp_path, "models.yaml", "# budget: {per_run_usd: 2.0, per_week_usd: 10.0}", budget)
+    code, said = _validate(folder)
+    assert code == 2, said
+    assert f"{folder / 'models.yaml'}" in said.replace("\n", ""), said
+    assert "budget: per_run_usd (5) is above per_week_usd (2)" in said, said
+
+
+def test_a_run_budget_equal_to_the_week_budget_is_allowed(tmp_path: Path) -> None:
+    budget = "budget: {per_run_usd: 2.0, per_week_usd: 2.0}"
+    folder = _folder(tmp_path, "models.yaml", "# budget: {per_run_usd: 2.0, per_week_usd: 10.0}", budget)
+    code, said = _validate(folder)
+    assert code == 0, said
+
+
+def test_a_budget_below_one_calls_least_worst_case_is_refused(tmp_path: Path) -> None:
+    """The budget holds each call's worst case before sending it, all of max_tokens at the output price at least
+    (llm/budget.py): at $0.05 a run, grok's 4000 tokens at $15 per million ($0.06) never fit, and the run stopped at
+    its first call to grok, after the research and the other PMs were paid for."""
+    folder = _folder(
+        tmp_path, "models.yaml", "# budget: {per_run_usd: 2.0, per_week_usd: 10.0}", "budget: {per_run_usd: 0.05}"
+    )
+    code, said = _validate(folder)
+    assert code == 2, said
+    flat = " ".join(said.split())
+    assert (
+        "pms[3].max_tokens: 4000 tokens of x-ai/grok-4 at its output price $15 per million are a worst case of $0.06 a "
+        "call, the prompt not counted, above budget.per_run_usd (0.05)" in flat
+    ), said
+    assert "perplexity/sonar-pro" in flat  # research A, at $15 too
+    assert "openai/gpt-5.1" not in flat  # $0.04 fits

@@ -246,6 +246,36 @@ def _budgeted_models_are_priced(models: ModelsConfig) -> Iterator[Finding]:
 
 
 @rule("models.yaml")
+def _budget_fits_one_call(models: ModelsConfig) -> Iterator[Finding]:
+    # Before each call the budget holds its worst case, all of max_tokens at the output price at least (llm/budget.py):
+    # a ceiling below that for a model refused every call to it, found at its first call, after others were paid for.
+    budget = models.budget
+    named = (("budget.per_run_usd", budget.per_run_usd), ("budget.per_week_usd", budget.per_week_usd))
+    ceilings = [(key, limit) for key, limit in named if limit is not None]
+    if not ceilings:
+        return
+    said: set[tuple[str, int]] = set()
+    for where, ref in models.model_refs():
+        price = models.prices.get(ref.model)
+        if price is None or (ref.model, ref.max_tokens) in said:
+            continue  # an unpriced model: _budgeted_models_are_priced says so
+        least = ref.max_tokens * price.output_per_mtok / 1e6
+        key, limit = min(ceilings, key=lambda c: c[1])
+        if least > limit:
+            said.add((ref.model, ref.max_tokens))
+            yield Finding(
+                "models.yaml",
+                ConfigProblem(
+                    f"{where}.max_tokens",
+                    f"{ref.max_tokens} tokens of {ref.model} at its output price ${price.output_per_mtok:g} "
+                    f"per million are a worst case of ${least:.4g} a call, the prompt not counted, above {key} "
+                    f"({limit:g}): the budget would refuse every call to it; lower max_tokens, or raise the budget",
+                    ref.max_tokens,
+                ),
+            )
+
+
+@rule("models.yaml")
 def _council_has_two_members(models: ModelsConfig) -> Iterator[Finding]:
     # An empty list means "the PMs" (app/inquiries.py); one member cannot be ranked by peers.
     members = models.council.models

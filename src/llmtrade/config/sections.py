@@ -122,6 +122,18 @@ class BudgetConfig(_Model):
     per_run_usd: Annotated[Number, Field(gt=0)] | None = None
     per_week_usd: Annotated[Number, Field(gt=0)] | None = None
 
+    @model_validator(mode="after")
+    def _run_within_week(self) -> BudgetConfig:
+        # A run's calls are calls of its week (llm/budget.py checks both before each call): a run ceiling above the
+        # week's could never be reached, the week's stopping every run first, with no word at load.
+        if self.per_run_usd is not None and self.per_week_usd is not None and self.per_run_usd > self.per_week_usd:
+            raise ValueError(
+                f"per_run_usd ({self.per_run_usd:g}) is above per_week_usd ({self.per_week_usd:g}): a run's calls "
+                f"are calls of its week, so the week's ceiling would stop every run at ${self.per_week_usd:g} and "
+                "per_run_usd could never be reached; lower per_run_usd or raise per_week_usd"
+            )
+        return self
+
     @property
     def active(self) -> bool:
         return self.per_run_usd is not None or self.per_week_usd is not None
