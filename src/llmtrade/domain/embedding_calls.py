@@ -25,6 +25,8 @@ class EmbeddingCallCompleted(EventPayload):
     # Inputs past the model's input length (the server refused them), embedded cut to fit: their vectors are of
     # the text's start (llm/embedding_fit.py).
     truncated: int = 0
+    # The model the server's reply named (llm/embedding_served.py); None from the cache, or a reply naming none.
+    served_model: str | None = None
 
 
 class EmbeddingCallFailed(EventPayload):

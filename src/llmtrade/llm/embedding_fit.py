@@ -115,6 +115,7 @@ class Part:
     prompt_tokens: int
     cost_usd: float | None
     truncated: int = 0  # inputs embedded cut to fit
+    served: str | None = None  # the model the reply names (llm/embedding_served.py)
 
 
 class Batches:

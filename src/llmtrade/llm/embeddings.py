@@ -21,6 +21,7 @@ sent in smaller ones, of the size the server named (kept for later batches), els
 `Embeddings` (the memory's Embedder for a configured model) adds the per-text cache (storage/
 memory_embedding_cache.py) and records every batch as EmbeddingCallCompleted / EmbeddingCallFailed; in replay
 mode it answers from the cache only (ReplayMiss otherwise). Values are rounded to float32, what pgvector keeps.
+A reply naming another model than made the name's cached vectors is EmbeddingModelChanged (llm/embedding_identity.py).
 """
 
 from __future__ import annotations
@@ -39,8 +40,16 @@ import httpx
 from llmtrade.domain.embedding_calls import EmbeddingCallCompleted, EmbeddingCallFailed
 from llmtrade.domain.events import EventSink, NewEvent
 from llmtrade.domain.streams import llm_stream
-from llmtrade.errors import LLMRequestRejected, LLMUnavailable, OperationalError, ReplayMiss
+from llmtrade.errors import LLMRequestRejected, LLMUnavailable, ReplayMiss
 from llmtrade.llm.embedding_fit import Batches, Part, too_big
+from llmtrade.llm.embedding_identity import (
+    ANOTHER_MODEL,
+    EmbeddingDimensionMismatch,
+    EmbeddingModelChanged,
+    another_model,
+    served_model,
+    text_key,
+)
 from llmtrade.llm.embedding_vectors import EmbeddingMalformed, reply_vectors
 from llmtrade.llm.http_client import shared_tls_context
 from llmtrade.llm.http_errors import (
@@ -64,18 +73,6 @@ _DECODED = frozenset({"content-encoding", "content-length", "transfer-encoding"}
 _NAN_REPLY = re.compile(r"unsupported value: [+-]?(NaN|Inf)", re.IGNORECASE)
 
 
-# Vectors cached under a model name are that name's for good: another model answering to it (llama.cpp's server answers
-# with whichever it has loaded; a tag pulled anew) needs a name of its own, and the stored setups its vectors.
-_ANOTHER_MODEL = (
-    "the model behind that name changed; give memory.embedding a new model name (models.yaml; or set its dimensions, "
-    "where the server gives the size asked), then run `llmtrade memory rebuild` to embed the stored memories with it"
-)
-
-
-class EmbeddingDimensionMismatch(OperationalError):
-    """Vectors of another size than asked (or than the model's earlier vectors): the memory cannot mix them."""
-
-
 @dataclass(frozen=True)
 class EmbeddingReply:
     vectors: list[list[float]]  # one per input, in input order, float32 values
@@ -84,6 +81,7 @@ class EmbeddingReply:
     attempts: int
     latency_ms: float
     truncated: int = 0  # inputs past the model's length, embedded cut to fit (llm/embedding_fit.py)
+    served: tuple[str, ...] = ()  # the models the replies named, each once (llm/embedding_served.py)
 
 
 class EmbeddingClient:
@@ -151,6 +149,7 @@ class EmbeddingClient:
             attempts=self._requests - sent,
             latency_ms=(time.perf_counter() - started) * 1000,
             truncated=sum(part.truncated for part in parts),
+            served=tuple(dict.fromkeys(part.served for part in parts if part.served)),
         )
 
     def _once(self, model: str, texts: list[str], dimensions: int | None, started: float) -> Part:
@@ -173,7 +172,7 @@ class EmbeddingClient:
                 self._sleep(self._wait(exc, attempts))
         vectors = reply_vectors(data, len(texts), self.name, model)
         usage = parse_usage(data)  # a count or cost that is no number (NaN, text, negative) is unreported, not a crash
-        return Part(vectors, usage.prompt_tokens, usage.cost_usd)
+        return Part(vectors, usage.prompt_tokens, usage.cost_usd, served=served_model(data))
 
     def _wait(self, exc: Retryable, attempt: int) -> float:
         if exc.retry_after is not None:
@@ -271,10 +270,6 @@ class EmbeddingClient:
         raise too_big(status, reason, response.text, inputs, refused) or refused
 
 
-def text_key(model: str, dims: int | None, text: str) -> str:
-    return hashlib.sha256(json.dumps([model, dims, text], separators=(",", ":")).encode()).hexdigest()
-
-
 class Embeddings:
     """`embed()` for the memory: a configured model's vectors, cached per text and recorded per batch.
 
@@ -304,6 +299,7 @@ class Embeddings:
         self._role = role
         self._replay = replay
         self._dims: int | None = dimensions
+        self._served: set[str] | None = None  # the models the cache says made the name's vectors, read once
 
     @property
     def dims(self) -> int:
@@ -333,8 +329,13 @@ class Embeddings:
                 if self._dims is not None and {len(v) for v in reply.vectors} != {self._dims}:
                     raise EmbeddingDimensionMismatch(
                         f"{self.model} returned {len(reply.vectors[0])} dimensions, earlier vectors had {self._dims}: "
-                        f"{_ANOTHER_MODEL}"
+                        f"{ANOTHER_MODEL}"
                     )
+                if reply.served and self._served is None:
+                    self._served = self._cache.served(self.model)  # once: a live reply's own cost beside it
+                changed = another_model(self.model, self._provider, reply.served, self._served or ())
+                if changed is not None:
+                    raise changed
             # A text past the model's input length is a 400 context error (http_errors.refusal): recorded too.
             except (
                 LLMUnavailable,
@@ -342,6 +343,7 @@ class Embeddings:
                 LLMContextExceeded,
                 EmbeddingMalformed,
                 EmbeddingDimensionMismatch,
+                EmbeddingModelChanged,
             ) as exc:
                 self._append(self._failed(texts, chars, batch_key, exc))
                 raise
@@ -351,11 +353,14 @@ class Embeddings:
                 # Cached vectors of this model name in another size: the model behind the name changed.
                 exc = EmbeddingDimensionMismatch(
                     f"{self.model} now answers {len(reply.vectors[0])} dimensions, but vectors cached from it "
-                    f"earlier have {sorted(old)}: {_ANOTHER_MODEL}"
+                    f"earlier have {sorted(old)}: {ANOTHER_MODEL}"
                 )
                 self._append(self._failed(texts, chars, batch_key, exc))
                 raise exc
-            self._cache.put_many(self.model, len(reply.vectors[0]), fresh)
+            served = reply.served[0] if reply.served else None
+            self._cache.put_many(self.model, len(reply.vectors[0]), fresh, served=served)
+            if served is not None and self._served is not None:
+                self._served.add(served)
             held.update(fresh)
         vectors = [held[k] for k in keys]
         self._append(
@@ -374,6 +379,7 @@ class Embeddings:
                 attempts=reply.attempts if reply else 0,
                 truncated=reply.truncated if reply else 0,
                 batch_key=batch_key,
+                served_model=reply.served[0] if reply and reply.served else None,
             )
         )
         if self._dims is None:

@@ -1,4 +1,4 @@
-"""The cache of text vectors from embedding models (table embedding_cache, migration 0005)."""
+"""The cache of text vectors from embedding models (table embedding_cache, migrations 0005 and 0020)."""
 
 from __future__ import annotations
 
@@ -20,12 +20,20 @@ class EmbeddingCache:
         rows = self._conn.execute("SELECT key, vec FROM embedding_cache WHERE key = ANY(%s)", (list(keys),)).fetchall()
         return {key: [float(x) for x in vec] for key, vec in rows}
 
-    def put_many(self, model: str, dims: int, vectors: dict[str, list[float]]) -> None:
+    def served(self, model: str) -> set[str]:
+        """The models the servers said made the vectors cached under the configured name `model` (the `model` of
+        their replies), those that said one."""
+        rows = self._conn.execute(
+            "SELECT DISTINCT served FROM embedding_cache WHERE model = %s AND served IS NOT NULL", (model,)
+        ).fetchall()
+        return {served for (served,) in rows}
+
+    def put_many(self, model: str, dims: int, vectors: dict[str, list[float]], *, served: str | None = None) -> None:
         # The first vector stays: a model is deterministic enough that a second answer is not news.
         with self._conn.transaction():
             for key, vec in vectors.items():
                 self._conn.execute(
-                    """INSERT INTO embedding_cache (key, model, dims, vec) VALUES (%s, %s, %s, %s::float4[])
-                       ON CONFLICT (key) DO NOTHING""",
-                    (key, model, dims, vec),
+                    """INSERT INTO embedding_cache (key, model, dims, vec, served)
+                       VALUES (%s, %s, %s, %s::float4[], %s) ON CONFLICT (key) DO NOTHING""",
+                    (key, model, dims, vec, served),
                 )
