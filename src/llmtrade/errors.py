@@ -64,6 +64,16 @@ class UsageError(OperationalError):
 _LISTED = 12  # at most this many known names are listed whole: six accounts are, a hundred event types are not
 
 
+class NoTradingYet(UsageError):
+    """Books that hold no trading run or fill yet. Where books must hold some (`leaderboard --versus`, a backtest's
+    own figures) it is refused as any argument naming unusable books (exit 2); `leaderboard` and `report` of the books
+    asked for answer it as the state it is, a fresh install's (exit 0: app/books_empty.py). `first`: what to do."""
+
+    def __init__(self, message: str, *, first: str) -> None:
+        super().__init__(message)
+        self.first = first
+
+
 class SessionOver(UsageError):
     """A job that may only trade in a session already closed (a checkpoint after its day's close, a weekly run after its
     week's last close). By hand, a usage error (exit 2); run-due, which listed the job due before the close and reached

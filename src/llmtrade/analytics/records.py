@@ -8,7 +8,7 @@ year; dates are New York session dates.
 from __future__ import annotations
 
 import math
-from datetime import date
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import Field
@@ -252,4 +252,18 @@ class Leaderboard(Record):
         description="a backtest stopped before its range's end: the week of its range it has not done (the one it "
         "stopped or still runs inside, named by `unfinished` and marked in the report's week list); None for the live "
         "books, a finished backtest, and one with every week done",
+    )
+    # Books with no trading yet (app/books_empty.py): no standings, `start` and `end` the day asked, and `notes` what
+    # to do. Left out of the document when None, so the leaderboards a backtest or a sweep records keep their bytes.
+    nothing_yet: str | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="books with no trading yet (a fresh install before its first weekly run): what they hold and "
+        "lack; `notes` say when there will be figures and what to do; absent when there are figures",
+    )
+    next_weekly_run: datetime | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="books with no trading yet: the weekly run schedule.yaml has due next (New York time), or due "
+        "now; absent otherwise, and for a backtest's books",
     )

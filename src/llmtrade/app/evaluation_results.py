@@ -38,6 +38,11 @@ class ReportWritten(Result):
         None,
         description="that backtest's week not done, marked in the report's week list (Leaderboard.unfinished_week)",
     )
+    nothing_yet: str | None = Field(
+        None,
+        description="books with no trading yet: what the page says instead of figures (Leaderboard.nothing_yet, "
+        "with when there will be some and what to do); None when it has figures",
+    )
 
 
 class AuditWeek(Result):

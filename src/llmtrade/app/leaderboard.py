@@ -56,6 +56,7 @@ from llmtrade.app.board_notes import (
     undecided_note,
 )
 from llmtrade.app.board_tracks import fee_notes, tracks_of
+from llmtrade.app.books_empty import nothing_to_rank
 from llmtrade.app.clock_behind import clock_behind
 from llmtrade.app.container import Container
 from llmtrade.app.cutoff_periods import cutoff_periods, latest_cutoff, offline_note, split_at, trading_modes
@@ -88,7 +89,7 @@ from llmtrade.domain import streams
 from llmtrade.domain.audit_notes import audit_note
 from llmtrade.domain.backtests import again, delisted_note, jumps_note, unfinished, week_not_done
 from llmtrade.domain.wording import counted
-from llmtrade.errors import UsageError
+from llmtrade.errors import NoTradingYet, UsageError
 from llmtrade.llm.gateway import LLMMode
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.storage.bootstrap import Storage
@@ -148,9 +149,10 @@ def leaderboard(app: Container, *, backtest: str | None = None, versus: str | No
     with its interval (`Leaderboard.paired`, analytics/paired.py), e.g. a backtest with memory on versus the
     same weeks with memory off.
 
-    Read-only: storage is a draft view and no fetch is recorded. Raises UsageError (exit 2) for a backtest
-    that does not exist (without creating its database), `versus` naming the same books or books with no week in
-    common with them, or books with nothing to rank yet."""
+    Read-only: storage is a draft view and no fetch is recorded. Books with no trading yet are answered as that
+    state (app/books_empty.py), not refused. Raises UsageError (exit 2) for a backtest that does not exist (without
+    creating its database), `versus` naming the same books, books with nothing to rank yet, or books with no week in
+    common with them."""
     # Names that differ only in case or - and _ name one database, so the same books.
     if versus is not None and backtest is not None and backtest_database(versus) == backtest_database(backtest):
         raise UsageError(
@@ -163,11 +165,17 @@ def leaderboard(app: Container, *, backtest: str | None = None, versus: str | No
         # left as they were: a live run commits its events in many transactions, and their reads may fetch and cache
         # prices, a write a snapshot could refuse for a concurrent one.
         with books_app.storage(persist=False) as storage, one_snapshot(storage.conn, backtest is not None):
-            board = with_sweep_note(app, build_leaderboard(books_app, storage, source=source), backtest)
+            try:
+                board = with_sweep_note(app, build_leaderboard(books_app, storage, source=source), backtest)
+            except NoTradingYet as empty:
+                return nothing_to_rank(app, source, empty)
         if other_app is None:
             return board
         with other_app.storage(persist=False) as storage, one_snapshot(storage.conn, True):
-            other = build_leaderboard(other_app, storage, source=other_source)
+            try:
+                other = build_leaderboard(other_app, storage, source=other_source)
+            except NoTradingYet as empty:  # nothing to compare with: said of the books --versus names
+                raise UsageError(f"--versus {versus}: {empty}") from None
     paired = pairing(board, other)
     if other.unfinished:  # a trial found a comparison with a backtest that failed its audit said nothing of it
         paired = paired.model_copy(update={"notes": (f"{other.source}: {other.unfinished}", *paired.notes)})

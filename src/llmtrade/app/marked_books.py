@@ -21,7 +21,7 @@ from llmtrade.domain.market import Bar, MarketDataFetched
 from llmtrade.domain.reconciliation import OUR_ORDER_PREFIX, PositionAdopted, is_ours
 from llmtrade.domain.runs import RunFailed, RunFinished, RunKilled, RunStarted
 from llmtrade.domain.trading import Fill, OrderFilled, Side
-from llmtrade.errors import OperationalError, UsageError
+from llmtrade.errors import NoTradingYet, OperationalError
 from llmtrade.market.calendar import TradingCalendar, new_york_date
 from llmtrade.market.validation import validate_bars
 from llmtrade.storage.bootstrap import Storage
@@ -227,5 +227,7 @@ def span_of(run_times: list[datetime], fills: Sequence[Fill], first: str) -> tup
     when there is none ("run `llmtrade run-weekly` first")."""
     times = [*run_times, *(f.filled_at for f in fills)]
     if not times:
-        raise UsageError(f"no trading in these books yet: no weekly run, checkpoint or fill to rank ({first})")
+        raise NoTradingYet(
+            f"no trading in these books yet: no weekly run, checkpoint or fill to rank ({first})", first=first
+        )
     return min(times), max(times)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from llmtrade.analytics import draws
 from llmtrade.analytics.records import Leaderboard
+from llmtrade.app.books_empty import nothing_to_rank, write_empty_page
 from llmtrade.app.container import Container
 from llmtrade.app.evaluation_results import ReportWritten
 from llmtrade.app.report_controls import TYPES as CONTROL_TYPES
@@ -21,7 +22,7 @@ from llmtrade.app.report_controls import control_lines
 from llmtrade.app.report_partial import marked
 from llmtrade.app.report_records import AccountLine, Report
 from llmtrade.app.report_weeks import TYPES, week_report
-from llmtrade.errors import UsageError
+from llmtrade.errors import NoTradingYet, UsageError
 from llmtrade.exits import path_error
 from llmtrade.readers import reader_left
 from llmtrade.storage.bootstrap import Storage
@@ -158,7 +159,8 @@ def _check_target(target: Path) -> None:
 
 def write_report(app: Container, *, backtest: str | None, output: Path) -> ReportWritten:
     """The `report` job: the leaderboard of the live books or of the backtest named `backtest` (see
-    `app/leaderboard.py books`) and their weeks, written to `output` (see `save_report`).
+    `app/leaderboard.py books`) and their weeks, written to `output` (see `save_report`); for books with no trading
+    yet, a page saying so, when there will be some and what to do (app/books_empty.py).
 
     Reads only: storage is opened as a draft view, so nothing the leaderboard's valuations do is kept.
     Raises UsageError (exit 2) for an unusable output path (before any work) or an unknown backtest."""
@@ -173,6 +175,9 @@ def write_report(app: Container, *, backtest: str | None, output: Path) -> Repor
         reader.storage(persist=False) as storage,
         one_snapshot(storage.conn, backtest is not None),
     ):
-        leaderboard = with_sweep_note(app, build_leaderboard(reader, storage, source=source), backtest)
+        try:
+            leaderboard = with_sweep_note(app, build_leaderboard(reader, storage, source=source), backtest)
+        except NoTradingYet as empty:
+            return write_empty_page(nothing_to_rank(app, source, empty), output)
         report = build_report(reader, storage, leaderboard)
     return save_report(report, leaderboard, output)

@@ -13,6 +13,11 @@ T = TypeVar("T", int, float)
 
 
 def print_leaderboard(out: Output, board: Leaderboard) -> None:
+    if board.nothing_yet is not None:  # no trading yet (app/books_empty.py): the state, when and what to do
+        out.heading(f"leaderboard: {board.source}: nothing to rank yet")
+        for line in (board.nothing_yet, *board.notes):
+            out.line(line)
+        return
     out.heading(
         f"leaderboard: {board.source}, as of the close of {board.end} (from the close of {board.start}: "
         # `sessions` counts daily returns: one fewer than the sessions from start to end.

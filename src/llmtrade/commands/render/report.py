@@ -14,5 +14,7 @@ def print_written(out: Output, written: ReportWritten) -> None:
     covers = f"{weeks}, {counted(written.accounts, 'account')}"
     if written.runs == 0:  # nothing to compare: said, with why ("0 runs (0 weeks in all), 0 accounts")
         covers = f"no run compared: none of the sweep's runs has finished ({written.uncompared or 'none recorded'})"
+    if written.nothing_yet is not None:  # books with no trading yet: the page says so, and so does this line
+        covers = f"nothing to rank yet. {written.nothing_yet}"
     where = "the page to standard output" if written.path == "-" else written.path
     out.line(f"wrote {where} ({written.bytes:,} bytes): {covers}")
