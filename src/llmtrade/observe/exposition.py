@@ -10,6 +10,7 @@ with awkward label values and numbers), and prometheus_client is imported only t
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import threading
@@ -51,15 +52,34 @@ def render(families: Sequence[Family]) -> str:
 
 
 def write_textfile(families: Sequence[Family], path: Path) -> None:
-    """Write the text to `path` atomically: a temporary file beside it, renamed over it (what node_exporter's
-    textfile collector needs: it never reads half a file). Raises OSError; the temporary file is removed."""
+    """Write the text to `path` atomically and durably, as node_exporter's textfile collector docs ask: a temporary
+    file beside it (the same file system, so the rename is atomic), synced, renamed over it, and the folder synced.
+    Renamed unsynced, a power loss could leave the name on an empty or partial file, read by node_exporter (or
+    refused as a parse error) until the next command. Raises OSError; the temporary file is removed."""
     temporary = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}")
     try:
-        temporary.write_bytes(render(families).encode())
+        with open(temporary, "wb") as out:
+            out.write(render(families).encode())
+            out.flush()
+            os.fsync(out.fileno())
         os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+    _sync_folder(path.parent)
+
+
+def _sync_folder(folder: Path) -> None:
+    """The rename made durable. A file system that cannot sync a folder (EINVAL, as some network and FUSE ones
+    answer) has nothing more to do: the file itself is synced and in place."""
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
+            raise
+    finally:
+        os.close(fd)
 
 
 def to_collector(families: Sequence[Family]) -> Collector:

@@ -189,8 +189,9 @@ def text(conn: psycopg.Connection) -> str:
 
 
 def write(found: list[Family], folder: Path) -> Path:
-    """Write `folder`/llmtrade.prom atomically (a temporary file renamed over it, as node_exporter's textfile
-    collector needs); returns its path. Raises OSError when the folder cannot be written."""
+    """Write `folder`/llmtrade.prom atomically and durably (a synced temporary file renamed over it, as
+    node_exporter's textfile collector needs: exposition.py `write_textfile`); returns its path.
+    Raises OSError when the folder cannot be written."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / FILE_NAME
     write_textfile(found, path)
