@@ -7,6 +7,7 @@ config. `.env.template` at the repository root lists every variable.
 from __future__ import annotations
 
 import os
+import re
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -94,6 +95,14 @@ class Settings(BaseSettings):
             raise ValueError("must be an http:// or https:// URL with a host, e.g. http://127.0.0.1:8080/v1")
         return value.strip()
 
+    @field_validator("pushgateway_url")
+    @classmethod
+    def _gateway_url(cls, value: str | None) -> str | None:
+        # Checked here, not found by the first push: a malformed value failed every push after the command's work was
+        # done, one warning a wake-up ("metrics not pushed to ...: URLError ..."), never a word at the start or from
+        # `config validate`.
+        return None if value is None else gateway_url(value)
+
     def with_csv_dir(self, folder: Path, given_by: str) -> Settings:
         """These settings reading the CSV folder `folder`, which `given_by` named (an option: "--csv")."""
         copy = self.model_copy(update={"market_csv_dir": folder})
@@ -121,6 +130,42 @@ class Settings(BaseSettings):
 
         names = [n for n, v in {**_dotenv(), **os.environ}.items() if v]
         return difflib.get_close_matches(name, names, n=2, cutoff=0.85)
+
+
+# What LLMTRADE_PUSHGATEWAY_URL takes, said with each way it can be wrong.
+_GATEWAY_FORM = (
+    "write the Pushgateway's address, e.g. http://localhost:9091 (http:// or https://, a host, an optional port and "
+    "path prefix; llmtrade adds /metrics/job/llmtrade)"
+)
+
+
+def gateway_url(value: str) -> str:
+    """A Pushgateway address as prometheus_client pushes to it (`gateway` + /metrics/job/...), with its scheme:
+    prometheus_client's documented `host:port` (no scheme) is taken as http://, as it takes it. Raises ValueError
+    saying what is wrong and what to write."""
+    given = value.strip()
+    scheme, found, _ = given.partition("://")
+    if not found:
+        # `htp:/host`, `http:host`: a scheme mistyped, which prometheus_client would have read as a host name.
+        if re.match(r"[A-Za-z][A-Za-z0-9+.-]*:(?![0-9])", given):
+            raise ValueError(f"has no '://' after its scheme: {_GATEWAY_FORM}")
+        given, scheme = f"http://{given}", "http"
+    if scheme.lower() not in ("http", "https"):
+        raise ValueError(f"has the scheme {scheme!r}: {_GATEWAY_FORM}")
+    parts = urlsplit(given)
+    try:
+        parts.port  # noqa: B018 - urlsplit checks a port only when asked for it: "host:abc" raises here
+    except ValueError:
+        raise ValueError(f"has a port that is not a number: {_GATEWAY_FORM}") from None
+    if not parts.hostname or parts.hostname in ("http", "https") or given.count("://") > 1:
+        # `/metrics` or `http:///x`: a path where the host goes; `http//host`: the scheme's colon lost.
+        raise ValueError(f"has no host: {_GATEWAY_FORM}")
+    if parts.username is not None or parts.password is not None:
+        # urllib (prometheus_client's push) sends no credentials from a URL: the push went to a host "user:pass@...".
+        raise ValueError(f"holds credentials, which the push cannot send: {_GATEWAY_FORM}")
+    if parts.query or parts.fragment or "/metrics/job" in parts.path:
+        raise ValueError(f"is a push URL, not the gateway's address: {_GATEWAY_FORM}")
+    return given
 
 
 def _dotenv() -> dict[str, str | None]:
@@ -153,6 +198,17 @@ _RANGES = {
 }
 
 
+def _shown(value: object) -> object:
+    """A refused value as said: a URL's password masked (a message goes to cron's mail and its log)."""
+    if not isinstance(value, str) or "@" not in value:
+        return value
+    try:
+        password = urlsplit(value.strip()).password
+    except ValueError:
+        return value
+    return value.replace(f":{password}@", ":***@", 1) if password else value
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read the settings; a bad value becomes a UsageError naming the variable."""
     _check_dotenv()
@@ -171,5 +227,5 @@ def load_settings(**overrides: object) -> Settings:
                     f"not a date and time{f' ({why})' if why else ''}: give ISO 8601 with a UTC offset, "
                     "e.g. 2026-01-07T08:00:00-05:00"
                 )
-            problems.append(f"{name}={err.get('input')!r}: {said}")
+            problems.append(f"{name}={_shown(err.get('input'))!r}: {said}")
         raise UsageError("bad environment setting: " + "; ".join(problems)) from None
