@@ -49,11 +49,13 @@ class DatabaseStatus(Result):
     embedded: bool
     migrations: list[AppliedMigration]
     pending: list[int]
-    events: int
+    events: int | None  # None: the embedded server is stopped (`running`), and not started to count them
     applied_now: list[int]  # migrations this very command applied (every command migrates on start)
     awaiting_restart: list[AwaitingRestart] = Field(default_factory=list)
     # How to look at it with psql: a cron trial found no way to (the embedded server listens on a socket only).
     connect: str = ""
+    # False: the embedded server is stopped, said as such; a status is no reason to start it (the next command does).
+    running: bool = True
 
 
 class FireTime(Result):
@@ -106,8 +108,21 @@ def config_view(app: Container) -> ConfigView:
 
 def database_status(app: Container) -> DatabaseStatus:
     from llmtrade.storage import migrations  # lazy: psycopg
+    from llmtrade.storage.database import embedded_stopped
     from llmtrade.storage.embedded_settings import awaiting_restart
 
+    settings = app.settings
+    if not settings.database_url and embedded_stopped(settings.pgdata):
+        # Asked after `db stop`, the status started the server again: the user read "running" for what was stopped.
+        return DatabaseStatus(
+            database=f"embedded PostgreSQL in {settings.pgdata}",
+            embedded=True,
+            migrations=[],
+            pending=[],
+            events=None,
+            applied_now=[],
+            running=False,
+        )
     with app.storage(persist=False) as storage:
         ran = migrations.applied(storage.conn)
         done = {m.number for m in ran}

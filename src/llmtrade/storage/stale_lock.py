@@ -47,6 +47,19 @@ def drop_stale(pgdata: Path) -> bool:
     return stale
 
 
+def names_no_server(pgdata: Path) -> bool:
+    """Whether `pgdata`'s postmaster.pid is missing or names no PostgreSQL process (by `drop_stale`'s rule), with
+    nothing removed: what a status that must not touch the files reads."""
+    try:
+        pid = int((pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
+    except FileNotFoundError:
+        return True
+    except (OSError, ValueError):  # half written: a server starting or stopping, not judged here
+        return False
+    stale = _stale(pid)
+    return pid < 0 or stale is None or stale
+
+
 def _stale(pid: int) -> bool | None:
     """Whether process `pid` is plainly no PostgreSQL process (a zombie, or a program of another name); None when
     there is no such process; False when it is not ours to look at."""
