@@ -37,7 +37,7 @@ from llmtrade.commands.context import State
 from llmtrade.commands.options import LogJson, Quiet, Verbose
 from llmtrade.commands.root_args import MissingValue, hoisted
 from llmtrade.console import one_line, print_error, quiet, quiet_on_success, speak_again
-from llmtrade.exits import classify, interrupted, stopped_by_signal, with_notes
+from llmtrade.exits import classify, cut_short_after_command, interrupted, stopped_by_signal, with_notes
 from llmtrade.stops import ctrl_c_as_interrupt, sigterm_as_interrupt
 from llmtrade.storage import servers_used
 
@@ -121,13 +121,11 @@ class _Group(TyperGroup):
             try:
                 _after_command(ctx, error)
             except KeyboardInterrupt as stop:
-                # Landing in the metrics or traces written after the command: a command that succeeded ends as the
-                # stop (its line and code, as anywhere else); one that failed keeps its own line and code, said
-                # already. Typer ended either with a silent 130, the failure's code lost.
-                if error is None:
-                    stopped = stopped_by_signal(stop, writes=_writes(ctx)) or interrupted(writes=_writes(ctx))
-                    print_error(stopped.message)
-                    ctx.exit(stopped.code)
+                # Landing in the metrics or traces written after the command: the command's end stands (its result
+                # returned, or its exit on its way out), and so does its code. The stop asked for an end, so the steps
+                # left are given up, said in one line. A command that had succeeded ended as the stop, 143: cron and
+                # systemd reported a failure for work done and on record (typer's own exit was a silent 130).
+                print_error(cut_short_after_command(stop), prefix="warning: ")
 
 
 def _usage_error(exc: BaseException) -> bool:

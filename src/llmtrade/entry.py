@@ -14,7 +14,8 @@ After the command the process ends here, not by the interpreter's own exit: that
 system's default action before it tears the modules down (50-150 ms after a backtest, its heap collected), and a
 signal landing there killed the process with no line and -2 or -15 (a trial's `timeout -s INT`, its result already
 printed). Once the exit functions have run (every thread joined, logs flushed), `_end` flushes what was printed and
-ends the process with the command's code; a signal before that, its result said, says its one line and ends it at once.
+ends the process with the command's code; a signal before that, its result said, ends it at once with that code too
+(a success says the stop in a warning line): the command's work is done, and a 143 read as a failure of it.
 """
 
 from __future__ import annotations
@@ -33,6 +34,14 @@ INTERRUPTED_OUTSIDE_A_COMMAND = (
     "error: interrupted (Ctrl-C) while llmtrade was starting or ending, no command running: nothing was cut short"
 )
 _LINES = {signal.SIGTERM: OUTSIDE_A_COMMAND, signal.SIGINT: INTERRUPTED_OUTSIDE_A_COMMAND}
+# Said when a stop lands as the process ends after a command that succeeded: its exit code stays 0.
+ENDING_AFTER_A_COMMAND = (
+    "warning: terminated (SIGTERM) as llmtrade was ending, after the command: nothing was cut short; exit code 0"
+)
+INTERRUPTED_ENDING_AFTER_A_COMMAND = (
+    "warning: interrupted (Ctrl-C) as llmtrade was ending, after the command: nothing was cut short; exit code 0"
+)
+_AFTER_A_COMMAND = {signal.SIGTERM: ENDING_AFTER_A_COMMAND, signal.SIGINT: INTERRUPTED_ENDING_AFTER_A_COMMAND}
 
 # The command's exit code once the command line has returned (None until then).
 _ended: int | None = None
@@ -44,12 +53,13 @@ def _stopped(signum: int, frame: object) -> None:
         print(_LINES[signal.Signals(signum)], file=sys.stderr)
         _ended = 128 + signum  # the code `_end` gives should it land before main() has taken it
         raise SystemExit(_ended)
-    # Ended: raised here, in the exit functions, SystemExit would only be printed as ignored. A command that failed
-    # keeps its code, its line said; one that succeeded ends as the stop, with its line.
+    # Ended: raised here, in the exit functions, SystemExit would only be printed as ignored. The command keeps its
+    # code, its result said: one that succeeded ended as the stop, 143, and cron or systemd reported a failure for
+    # work done. A success says the stop in one line, a failure has said its own.
     _flush()
     if _ended == 0:
-        os.write(2, f"{_LINES[signal.Signals(signum)]}\n".encode())
-    os._exit(_ended or 128 + signum)
+        os.write(2, f"{_AFTER_A_COMMAND[signal.Signals(signum)]}\n".encode())
+    os._exit(_ended)
 
 
 def _flush() -> None:

@@ -171,6 +171,17 @@ def interrupted(*, writes: bool = True) -> Failure:
     return INTERRUPTED if writes else INTERRUPTED_READING
 
 
+def cut_short_after_command(stop: BaseException) -> str:
+    """What a stop (SIGTERM, Ctrl-C) landing in the steps after a command (its metrics and traces) says, as a warning:
+    the command's end stands, its exit code too. It made a run-due that had finished its week and recorded it exit 143,
+    "run the same command again to go on": cron and systemd reported a failure, and there was nothing to go on with."""
+    said = (stopped_by_signal(stop) or interrupted()).message.split(";")[0]
+    return (
+        f"{said} after the command had ended: the metrics and traces written after it were cut short (the next command "
+        "writes them); the exit code is the command's own"
+    )
+
+
 def error_text(exc: BaseException) -> str:
     """What a record of `exc` (a RunFailed) says went wrong: its message, or for a stop by a signal, which carries
     none, the stop itself, so `trace`, alerts and `events` read `interrupted (Ctrl-C)` rather than an empty
