@@ -14,6 +14,7 @@ from llmtrade.app.checkpoint_deadlines import close_expired_checkpoints
 from llmtrade.app.container import Container
 from llmtrade.app.discovery import discover_before_weekly, fill_forward_returns
 from llmtrade.app.due_jobs import due
+from llmtrade.app.due_not_run import record_not_run
 from llmtrade.app.due_said import COMMANDS as _COMMANDS
 from llmtrade.app.due_said import say_waits_over
 from llmtrade.app.due_waits import Waits, kill_switch_said, run_wait_repeated
@@ -23,6 +24,7 @@ from llmtrade.app.missed_checkpoints import say_missed_checkpoints
 from llmtrade.app.orphaned_positions import say_orphaned_positions
 from llmtrade.app.results import CheckpointResult, DueJobRun, PostmortemResult, RunDueResult, WeeklyOutcome
 from llmtrade.app.week_mode import in_week_mode
+from llmtrade.domain.checkpoints import DueJobNotRun
 from llmtrade.domain.trading import OrdersPlanned
 from llmtrade.errors import SessionOver
 from llmtrade.exits import temporary
@@ -79,6 +81,7 @@ def run_due(app: Container) -> DueWake:
             # it ran: no longer due, as the next wake-up's list says. Not the usage error a command by hand gets (exit
             # 2, the wake-up's event checkpoints and forward returns left undone).
             app.say(f"{job.key} not run: {over}")
+            record_not_run(app, job.week_id, DueJobNotRun(job=job.key, kind=job.kind.value, reason=str(over)))
             continue
         if report is None:
             break

@@ -30,19 +30,20 @@ from llmtrade.app.checkpoint_deadlines import checkpoint_deadline, scheduled_ope
 from llmtrade.app.checkpoint_run import run_checkpoint
 from llmtrade.app.container import Container
 from llmtrade.app.due_jobs import done_keys
+from llmtrade.app.due_not_run import record_not_run
 from llmtrade.app.due_waits import Waits
 from llmtrade.app.event_quotes_said import say_no_price, say_priced
 from llmtrade.app.guards import closed_at
 from llmtrade.app.results import DueJobRun
 from llmtrade.app.week_mode import as_week_began
 from llmtrade.config.models import AccountRole
-from llmtrade.domain.checkpoints import EventCheckpointTriggered, EventChecksDeferred
+from llmtrade.domain.checkpoints import DueJobNotRun, EventCheckpointTriggered, EventChecksDeferred
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.streams import EVENT_CHECKS, week_stream
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import LlmtradeError, TemporaryError
 from llmtrade.exits import stopped_by_signal, temporary
-from llmtrade.market.calendar import new_york_date
+from llmtrade.market.calendar import NEW_YORK, new_york_date
 from llmtrade.market.quote_checks import recorded_quotes
 from llmtrade.market.quotes import Sightings
 from llmtrade.storage.bootstrap import Storage
@@ -99,12 +100,24 @@ def run_event_checkpoints(app: Container, waits: Waits) -> list[DueJobRun]:
             # refused as stale (exit 75), at each wake-up until its deadline. A chosen clock reads the same instant.
             begins = app.clock.now()
             if not _resumed(app, week_id, trigger, begins):
-                continue  # its deadline passed while those before it ran: the next wake-up closes it, as any past it
+                # Its deadline passed while those before it ran: the next wake-up closes it, as any past it; on record
+                # now why this one, which found it due, did not begin it.
+                why = f"its deadline passed before it began (at {begins.astimezone(NEW_YORK):%H:%M:%S} New York)"
+                not_run = DueJobNotRun(
+                    job=trigger.key, kind="event checkpoint", reason=why, account_id=trigger.account_id
+                )
+                record_not_run(app, week_id, not_run, storage)
+                continue
             if not app.calendar.is_open(begins):
                 # The session closed while those before it ran, its deadline (retry_until in minutes) later: judged now,
                 # it traded at the day's close with its orders sent for tomorrow's open, where a scheduled checkpoint
                 # begun after the close is not run (SessionOver). Its deadline's closing closes it, as any not run.
-                app.say(f"{trigger.key} not run: the {trigger.day} session closed before it began")
+                why = f"the {trigger.day} session closed before it began"
+                app.say(f"{trigger.key} not run: {why}")
+                not_run = DueJobNotRun(
+                    job=trigger.key, kind="event checkpoint", reason=why, account_id=trigger.account_id
+                )
+                record_not_run(app, week_id, not_run, storage)
                 continue
             app.say(
                 f"due: {trigger.key} ({trigger.symbol} {trigger.move:+.2%} from {trigger.reference_price:.2f} "

@@ -200,6 +200,19 @@ class EventChecksDeferred(EventPayload):
     reason: str
 
 
+class DueJobNotRun(EventPayload):
+    """`run-due` listed `job` due and did not run it: it would have begun after its session's close, the clock having
+    moved while the jobs and looks before it ran (a scheduled checkpoint or weekly run refused as SessionOver, an event
+    checkpoint reached after the close). Recorded at the time: only the wake-up's output said it, and the next wake-up
+    closed the checkpoint, or recorded the week not run, with nothing on record of why this one had not begun it.
+    `kind`: checkpoint, weekly or event checkpoint; `account_id` an event checkpoint's."""
+
+    job: str
+    kind: str
+    reason: str
+    account_id: str | None = None
+
+
 class ClosingPutOff(EventPayload):
     """`run-due` found these checkpoints (`checkpoints`: their job keys) of the week past their deadline and left their
     closing (app/checkpoint_deadlines.py) to the next wake-up: another run of the week held its lock, or a broker that

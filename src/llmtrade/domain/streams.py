@@ -64,6 +64,8 @@ POSTMORTEM_REFLECTIONS = "postmortem-reflections"
 EVENT_CHECKS = "event-checks"
 # Appended to: each run-due that found checkpoints past their deadline and had to leave their closing to the next.
 CLOSINGS_PUT_OFF = "closings-put-off"
+# Appended to: each job a run-due listed due and did not begin, its session closed by then (DueJobNotRun).
+DUE_NOT_RUN = "due-not-run"
 MISSED_CHECKPOINTS = "missed-checkpoints"  # CheckpointsMissed, per week
 CHECKPOINT_TIMES = "checkpoint-times"  # CheckpointTimesSeen: appended to when schedule.yaml's checkpoints change
 WEEK_NOT_RUN = "week-not-run"  # WeekNotRun, write-once per week: said once

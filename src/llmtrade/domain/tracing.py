@@ -81,6 +81,7 @@ _WARNINGS = frozenset(
         "ClockBehindRefused",
         "ClockSkewRefused",
         "CommandRefused",
+        "DueJobNotRun",
         "ClosingPutOff",
         "CouncilMemberFailed",
         "OrphanedPositionsSaid",
