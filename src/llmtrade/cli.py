@@ -36,6 +36,7 @@ from llmtrade.commands import (
 from llmtrade.commands.context import State
 from llmtrade.commands.options import LogJson, Quiet, Verbose
 from llmtrade.commands.root_args import MissingValue, hoisted
+from llmtrade.commands.unrecorded import leave_if_unrecorded
 from llmtrade.console import one_line, print_error, quiet, quiet_on_success, speak_again
 from llmtrade.exits import classify, cut_short_after_command, interrupted, stopped_by_signal, with_notes
 from llmtrade.stops import ctrl_c_as_interrupt, sigterm_as_interrupt
@@ -114,6 +115,8 @@ class _Group(TyperGroup):
             failure = with_notes(stop, exc) if stop is not None else classify(exc)
             if failure is None:
                 raise
+            if stop is None:  # a database lost outside any run: on record at the next job command
+                leave_if_unrecorded(ctx.obj, exc)
             said = one_line(failure.message) if quiet() else failure.message
             print_error(said, prefix="waiting: " if failure.waiting else "error: ")
             ctx.exit(failure.code)

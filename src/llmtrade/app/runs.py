@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from llmtrade import __version__
-from llmtrade.app import killed_runs, unrecorded_ends
+from llmtrade.app import killed_runs, unrecorded_commands, unrecorded_ends
 from llmtrade.app.session import Session
 from llmtrade.clock import Timer
 from llmtrade.domain.events import EventPayload, EventSink, NewEvent, StoredEvent
@@ -129,6 +129,7 @@ class RunLog:
         return duration
 
     def failed(self, error: BaseException) -> None:
+        unrecorded_commands.mark_run_end(error)  # the run's RunFailed says it: the command leaves no CommandFailed
         self._ending(
             RunFailed(
                 command=self.command,
@@ -201,6 +202,7 @@ class RunLog:
         exits on `exc` (the append's failure, raised over what ended the run), so its exit code is that one's."""
         if self._leave_end is None:
             return
+        unrecorded_commands.mark_run_end(exc)  # left for the next run, which records it as this run's RunFailed
         why = f"its end could not be stored: {error_text(exc)}"
         if isinstance(payload, RunFailed):
             end = payload.model_copy(update={"error": f"{payload.error} ({why})", "exit_code": _exit_of(exc)})

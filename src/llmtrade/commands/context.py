@@ -36,6 +36,9 @@ class State:
         self.runs_before = 0  # how many runs this process had to export before the command (OTel exports the rest)
         self.quiet: Token[bool] | None = None  # --quiet's setting (console.py), put back after the command
         self.writes = True  # False while a command declared `Reads` runs: a stop then says nothing was changed
+        # The job command that writes (not a dry run) this is, once `job` began it: its database failure no run
+        # recorded is left for the next job command to record (commands/unrecorded.py).
+        self.job: str | None = None
 
     @property
     def settings(self) -> Settings:
@@ -153,9 +156,12 @@ def job(
     from llmtrade.app.alerting import alerting, unloadable  # lazy: see package docstring
     from llmtrade.app.clock_guard import refuse_wrong_clock
     from llmtrade.app.config_books import refuse_against_books
+    from llmtrade.app.unrecorded_commands import record_left_failures
     from llmtrade.errors import ConfigError
 
     root = state(ctx)
+    if writes:
+        root.job = ctx.info_name or "llmtrade"
     try:
         app = container(ctx, offline=offline, replay=replay)
     except ConfigError as exc:
@@ -166,6 +172,8 @@ def job(
         refuse_wrong_clock(app, ctx.info_name or "llmtrade", alert=alerts)
     try:
         with alerting(app, silence=silence, enabled=alerts):
+            if writes:  # an earlier job command's failure no run recorded (its database lost): on record now
+                record_left_failures(app)
             refuse_against_books(app)  # e.g. a starting_cash changed under an account's books would rewrite them
             yield app
     except ConfigError as exc:

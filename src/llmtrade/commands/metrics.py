@@ -50,7 +50,7 @@ def publish_after_command(root: State, error: BaseException | None) -> None:
     from llmtrade.storage import handover
 
     try:
-        if _database_failed(error) or not _opened_one(root):
+        if database_failed(error) or not _opened_one(root):
             return
         _publish(root)
     finally:
@@ -128,7 +128,7 @@ def export_traces_after_command(root: State, error: BaseException | None) -> Non
     from llmtrade.observe.otel import configured
 
     started = list(dict.fromkeys(runs_to_export()[root.runs_before :]))
-    if not started or not configured() or _database_failed(error):
+    if not started or not configured() or database_failed(error):
         return
     try:
         from llmtrade.observe.otel import export_runs
@@ -187,7 +187,7 @@ def _opened_one(root: State) -> bool:
     return bootstrap is not None and bootstrap.opened_count() > root.opened_before
 
 
-def _database_failed(error: BaseException | None) -> bool:
+def database_failed(error: BaseException | None) -> bool:
     """The command lost or never reached the database (anywhere in the error's chain: a dying run's own
     error often wraps it): asking again would wait out the same timeout and print a second message."""
     from llmtrade.errors import DatabaseError, DatabaseUnavailable

@@ -97,6 +97,20 @@ class RunFailed(EventPayload):
     exit_code: int | None = None
 
 
+class CommandFailed(EventPayload):
+    """A job command (run-due, run-weekly, checkpoint, postmortem) ended on a database failure that no run of it
+    recorded: its connection dropped between its jobs or while it read what is due, or the database never answered.
+    It exited 75 and could store nothing then, so it left this in its home, and the next job command that reaches the
+    database records it (app/unrecorded_commands.py): before, nothing on record said the wake-up had failed.
+    `failed_at`: when it ended."""
+
+    command: str
+    error_type: str
+    error: str
+    exit_code: int
+    failed_at: datetime
+
+
 # What a run with no end and no lease is known to be: killed, or lost its database (and so could not record its end).
 UNENDED = "recorded no end (killed, or lost its database)"
 

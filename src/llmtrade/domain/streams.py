@@ -70,6 +70,8 @@ MISSED_CHECKPOINTS = "missed-checkpoints"  # CheckpointsMissed, per week
 CHECKPOINT_TIMES = "checkpoint-times"  # CheckpointTimesSeen: appended to when schedule.yaml's checkpoints change
 WEEK_NOT_RUN = "week-not-run"  # WeekNotRun, write-once per week: said once
 ORPHANED_POSITIONS = "orphaned-positions"  # OrphanedPositionsSaid
+# Appended to: each job command ended on a database failure no run of it recorded (CommandFailed).
+COMMANDS_FAILED = "commands-failed"
 # Appended to: each configuration a job command stopped on (ConfigRejected), once while the same error lasts.
 CONFIG_REJECTED = "config-rejected"
 # Appended to: each hand-made change of the books refused for its input (CommandRefused).

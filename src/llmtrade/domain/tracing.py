@@ -80,6 +80,7 @@ _WARNINGS = frozenset(
         "CheckpointsMissed",
         "ClockBehindRefused",
         "ClockSkewRefused",
+        "CommandFailed",
         "CommandRefused",
         "DueJobNotRun",
         "ClosingPutOff",
