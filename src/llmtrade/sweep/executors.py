@@ -10,25 +10,23 @@ The unit of work is a whole run (sweep/work.py `run`). What every run needs (`Sh
 folder, prices) is shipped to each worker once: the process pool's initializer, one `ray.put` whose
 reference every task receives. Runs return their outcome, never raise, so the order in which they finish
 changes nothing the driver records about them (it records each outcome as it comes; the leaderboard is
-built in plan order). What a pool worker process runs is sweep/pool_worker.py.
+built in plan order). What a pool worker process runs is sweep/pool_worker.py; the Ray backend is
+sweep/ray_executor.py.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import signal
-import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from llmtrade.errors import TemporaryError, UsageError
-from llmtrade.exits import TEMPORARY, classify
-from llmtrade.stops import signals_held
+from llmtrade.errors import UsageError
+from llmtrade.sweep.outcomes import lost
 from llmtrade.sweep.pool_worker import initialise, run_in_pool
+from llmtrade.sweep.ray_executor import RayExecutor
 from llmtrade.sweep.work import RunOutcome, RunTask, Shared, run
 from llmtrade.worker_process import spawn_context, spawning
 
@@ -39,8 +37,6 @@ if TYPE_CHECKING:
 # How long a stopped driver waits for its runs in flight to end by themselves (the workers got the group's stop too)
 # before it sends each worker still busy a SIGTERM (LocalExecutor._stop_running).
 _GRACE = 3.0
-# How long a stopped Ray driver waits at most for a force-cancelled task's process to end (RayExecutor._stop_running).
-_STOPPING = 30.0
 
 
 class Executor(Protocol):
@@ -174,212 +170,6 @@ class LocalExecutor:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
-
-
-class RayExecutor:
-    """Ray tasks, one CPU each: a local Ray started for the sweep (`workers` CPUs), or the cluster at
-    `address`, whose CPUs set how many run at once.
-
-    Stopped (Ctrl-C, SIGTERM, any error of the driver's), it ends its tasks before it lets the driver go on
-    (`close`). It used to ask them to stop and shut Ray down at once: Ray ends a job's workers when its driver leaves
-    (its docs; a driver killed outright too, within a second here), so a run stopping as on Ctrl-C was killed in the
-    middle of its stop, and a driver that joined a Ray it had not started left its tasks running. Each is cancelled as
-    Ray's docs describe `ray.cancel`: KeyboardInterrupt raised in the task (its backtest stops as on Ctrl-C, its
-    finished weeks kept), then, for one still running after `_GRACE`, `force=True` (its worker process is ended, as
-    a SIGKILL would: the week in progress is rolled back); `close` returns once every task has ended (`_STOPPING`
-    at most)."""
-
-    name = "ray"
-
-    def __init__(self, shared: Shared, workers: int = 0, address: str | None = None) -> None:
-        try:
-            import ray
-        except ImportError as exc:
-            raise UsageError(
-                'the ray executor needs Ray: pip install "llmtrade[ray]" (or use --executor local)'
-            ) from exc
-        self._ray = ray
-        self._started = False
-        self._running: dict[Any, RunTask] = {}  # the tasks submitted and not yet handed back (`close` stops them)
-        if not ray.is_initialized():
-            # Ray's driver logs its start to stderr (INFO "Started a local Ray instance.", a WARNING that token
-            # authentication is on) at every sweep: `-q`, nothing on success for cron, printed them each time. Its
-            # errors still show; its workers' logs stay off the terminal (log_to_driver).
-            options: dict[str, Any] = {
-                "include_dashboard": False,
-                "log_to_driver": False,
-                "logging_level": logging.ERROR,
-            }
-            # RAY_ADDRESS names the cluster to join when --address does not (Ray's documented order; `ray job
-            # submit` sets it for its entrypoint). Left to ray.init, it, or a cluster `ray start` ran on this machine,
-            # made ray.init join a cluster given num_cpus: Ray's ValueError, a traceback and exit 1.
-            named_by = "--address" if address is not None else "RAY_ADDRESS"
-            address = address or os.environ.get("RAY_ADDRESS") or None
-            if address is None:
-                # "local": a Ray of the sweep's own, never one found on this machine (`--address auto` joins that).
-                options["address"] = "local"
-                options["num_cpus"] = workers or os.cpu_count() or 1
-                # The local workers import the llmtrade this driver runs (a checkout on sys.path, not only
-                # the installed one); a cluster's nodes have their own install.
-                options["runtime_env"] = {"env_vars": {"PYTHONPATH": _python_path()}}
-            else:
-                options["address"] = address
-            # ray.init puts its own SIGTERM handler in (sys.exit(15)), which Ray's wait turns into SystemExit(1): a
-            # SIGTERM ended the sweep with exit 1 and Ray's "*** SIGTERM received" dump, past the command's own
-            # answer (its one line, exit 143). The command's is put back.
-            answer = signal.getsignal(signal.SIGTERM)
-            try:
-                ray.init(**options)
-            except ConnectionError as exc:  # a cluster that does not answer: a full traceback in a new user's trial
-                said = " ".join(str(exc).split())[:300]
-                if address is None:  # the sweep's own Ray did not start
-                    raise TemporaryError(f"the sweep's local Ray did not start ({said})") from None
-                if "InvalidAuthToken" in str(exc.__cause__):  # Ray's AuthenticationError, only in its cause's text
-                    # The cluster runs and refused this process: "did not answer", exit 75, sent the user to check
-                    # that it runs and to rerun, which fails alike.
-                    raise UsageError(
-                        f"the Ray cluster at {address} ({named_by}) refused this process: it requires token "
-                        "authentication and this process's token is missing or not the cluster's; set "
-                        "RAY_AUTH_MODE=token and the cluster's token (~/.ray/auth_token, RAY_AUTH_TOKEN_PATH or "
-                        "RAY_AUTH_TOKEN; "
-                        "https://docs.ray.io/en/latest/ray-security/token-auth.html)"
-                    ) from None
-                raise TemporaryError(
-                    f"the Ray cluster at {address} ({named_by}) did not answer ({said}); check {named_by} and that "
-                    "the cluster runs (`ray status` on its head node)"
-                ) from None
-            finally:
-                if answer is not None:
-                    signal.signal(signal.SIGTERM, answer)
-            self._started = True
-        _raylet_words_to_stderr()
-        self.workers = workers or int(ray.cluster_resources().get("CPU", 1))
-        # Runs in flight at most: --workers when given (a cluster joined ran one per free CPU whatever it said), else
-        # every task at once, for the cluster's CPUs to decide as it grows or shrinks.
-        self._at_once = workers or None
-        self._remote = ray.remote(num_cpus=1, max_retries=0)(run)
-        self._shared = ray.put(shared)  # once: every task gets the reference, each node fetches it once
-
-    def map(self, tasks: Sequence[RunTask]) -> Iterator[RunOutcome]:
-        ray = self._ray
-        waiting = deque(tasks)
-        pending: list[Any] = []
-        try:
-            while waiting or pending:
-                self._hand_out(waiting, pending)
-                # A stop raised by the command's handler while Ray waits comes out of ray.wait as KeyboardInterrupt
-                # (Ray's check_signals), SIGTERM's included: the command tells it by the flag its handler set.
-                done, pending = ray.wait(pending, num_returns=1)
-                outcomes = [self._outcome(ref) for ref in done]
-                # Refilled before the outcomes are handed on: no CPU waits while the driver records them.
-                self._hand_out(waiting, pending)
-                yield from outcomes
-        finally:
-            self._stop_running()
-
-    def _hand_out(self, waiting: deque[RunTask], pending: list[Any]) -> None:
-        """Submit waiting tasks while fewer than `_at_once` are in flight (all of them when it is None)."""
-        while waiting and (self._at_once is None or len(pending) < self._at_once):
-            task = waiting.popleft()
-            ref = self._remote.remote(task, self._shared)
-            self._running[ref] = task
-            pending.append(ref)
-
-    def _outcome(self, ref: Any) -> RunOutcome:
-        task = self._running.pop(ref)
-        try:
-            return self._ray.get(ref)
-        except self._ray.exceptions.RayTaskError as exc:  # the task raised outside `run` (it never raises)
-            return raised(task, exc.cause or exc)
-        except Exception as exc:  # a worker or node lost (ray's WorkerCrashedError...): the run failed
-            return lost(task, exc)
-
-    def _stop_running(self) -> None:
-        """Every task not handed back yet is cancelled, and waited for until it ended (see the class)."""
-        if not self._running:
-            return
-        ray = self._ray
-        refs = list(self._running)
-        self._running.clear()
-        # Held: a second Ctrl-C cut this short, and the tasks it had not reached went on writing.
-        with signals_held():
-            for ref in refs:
-                with contextlib.suppress(Exception):
-                    ray.cancel(ref, force=False)
-            _, left = ray.wait(refs, num_returns=len(refs), timeout=_GRACE, fetch_local=False)
-            for ref in left:  # still running after its KeyboardInterrupt (blocked in a wait): its process is ended
-                with contextlib.suppress(Exception):
-                    ray.cancel(ref, force=True)
-            if left:
-                ray.wait(left, num_returns=len(left), timeout=_STOPPING, fetch_local=False)
-
-    def close(self) -> None:
-        try:
-            self._stop_running()
-        finally:
-            if self._started:
-                answer = signal.getsignal(signal.SIGTERM)
-                self._ray.shutdown()
-                # ray.shutdown() sets SIGTERM back to the system's default below Python (getsignal still names the
-                # command's handler): a SIGTERM after it, while the sweep built its leaderboard or printed its table,
-                # ended it with 143, no line and no table. The command's handler is installed again.
-                if callable(answer) and threading.current_thread() is threading.main_thread():
-                    signal.signal(signal.SIGTERM, answer)
-
-
-def _raylet_words_to_stderr() -> None:
-    """Ray's driver prints what the raylet reports of this job ("(raylet) A worker died or was killed while executing
-    a task ...", a task killed for memory) to stdout, on a thread of its own, whatever log_to_driver says: `backtest
-    sweep --json` wrote it before its JSON, and no parser read the answer. Each such report goes to stderr instead (the
-    run's outcome says the same: "worker lost: WorkerCrashedError ..."). Ray's driver has no option for this: its
-    printer (ray._private.worker.print_to_stdstream, looked up at each report) is wrapped; a Ray without it is left
-    as it is."""
-    from ray._private import worker
-
-    printer = getattr(worker, "print_to_stdstream", None)
-    if printer is None or getattr(printer, "to_stderr", False):
-        return
-
-    def to_stderr(data: dict[str, Any], ignore_prefix: bool) -> None:
-        printer({**data, "is_err": True}, ignore_prefix)
-
-    to_stderr.to_stderr = True  # type: ignore[attr-defined]
-    worker.print_to_stdstream = to_stderr
-
-
-def _python_path() -> str:
-    import llmtrade
-
-    here = str(Path(llmtrade.__file__).resolve().parents[1])
-    return os.pathsep.join([here, *filter(None, [os.environ.get("PYTHONPATH")])])
-
-
-def lost(task: RunTask, exc: BaseException) -> RunOutcome:
-    """The outcome of a task whose worker was lost before it could hand one back: failed, to be retried; temporary
-    (exit 75): the run resumes inside its own backtest when the sweep is run again."""
-    return RunOutcome(
-        run_id=task.plan.run_id,
-        attempt=task.attempt,
-        error=f"worker lost: {type(exc).__name__}: {' '.join(str(exc).split())[:500]}",
-        code=TEMPORARY,
-        seconds=0.0,
-        worker=0,
-    )
-
-
-def raised(task: RunTask, exc: BaseException) -> RunOutcome:
-    """The outcome of a Ray task that raised `exc` outside `run` (its arguments did not load on a node whose llmtrade
-    is missing or another version): the reason and its own exit code, as `run` gives them, not a worker lost (75)."""
-    failure = classify(exc)
-    return RunOutcome(
-        run_id=task.plan.run_id,
-        attempt=task.attempt,
-        error=f"{type(exc).__name__}: {' '.join(str(exc).split())[:500]} (raised in its Ray worker, outside the run)",
-        final=failure is not None and failure.code in (1, 2),
-        code=failure.code if failure is not None else 1,
-        seconds=0.0,
-        worker=0,
-    )
 
 
 EXECUTORS: dict[str, Callable[..., Executor]] = {

@@ -77,7 +77,7 @@ class RunOutcome(BaseModel):
     error: str | None = None
     final: bool = False  # the error is one no retry mends (exit 1 or 2: a bad file, a refused setting)
     # The exit code the error gives a `llmtrade backtest` alone (exits.py `exit_code_of`: 1 for a bug too), so the
-    # sweep's own follows its runs' failures (commands/sweep.py); 75 for a worker lost (executors.py `lost`).
+    # sweep's own follows its runs' failures (commands/sweep.py); 75 for a worker lost (outcomes.py `lost`).
     code: int | None = None
     seconds: float
     worker: int  # the process id that ran it (for the benchmark and the progress line)
