@@ -28,7 +28,11 @@ def sweep(
         str, typer.Option("--executor", help="Where runs execute: serial (this process), local (processes), ray.")
     ] = "serial",
     address: Annotated[
-        str | None, typer.Option("--address", help="Ray: the cluster to join (auto inside `ray job submit`).")
+        str | None,
+        typer.Option(
+            "--address",
+            help="Ray: the cluster to join (auto inside `ray job submit`; local: a new Ray of the sweep's own).",
+        ),
     ] = None,
     workers: Annotated[
         int, typer.Option("--workers", min=0, help="Runs at once for local and ray (default: one per CPU).")

@@ -65,6 +65,12 @@ class RayExecutor:
             # made ray.init join a cluster given num_cpus: Ray's ValueError, a traceback and exit 1.
             named_by = "--address" if address is not None else "RAY_ADDRESS"
             address = address or os.environ.get("RAY_ADDRESS") or None
+            if address == "local":
+                # Ray's word (ray.init's docs, services.canonicalize_bootstrap_address) for a new local Ray even
+                # beside a running one: the sweep's own, as with no address. Taken for a cluster's address, its Ray
+                # had every CPU whatever --workers said, no PYTHONPATH for a checkout's llmtrade, and a failure to
+                # start read "the Ray cluster at local (--address) did not answer".
+                address = None
             if address is None:
                 # "local": a Ray of the sweep's own, never one found on this machine (`--address auto` joins that).
                 options["address"] = "local"
