@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from llmtrade.errors import TemporaryError, UsageError
-from llmtrade.exits import classify
 from llmtrade.stops import signals_held
-from llmtrade.sweep.outcomes import lost
+from llmtrade.sweep.ray_failures import ray_failure
 from llmtrade.sweep.work import RunOutcome, RunTask, Shared, run
 
 # How long a stopped driver waits for its runs in flight to end by themselves (KeyboardInterrupt raised in each) before
@@ -145,10 +144,8 @@ class RayExecutor:
         task = self._running.pop(ref)
         try:
             return self._ray.get(ref)
-        except self._ray.exceptions.RayTaskError as exc:  # the task raised outside `run` (it never raises)
-            return raised(task, exc.cause or exc)
-        except Exception as exc:  # a worker or node lost (ray's WorkerCrashedError...): the run failed
-            return lost(task, exc)
+        except Exception as exc:  # the task raised outside `run` (it never raises), or Ray failed it: said by its kind
+            return ray_failure(task, exc)
 
     def _stop_running(self) -> None:
         """Every task not handed back yet is cancelled, and waited for until it ended (see the class)."""
@@ -208,18 +205,3 @@ def _python_path() -> str:
 
     here = str(Path(llmtrade.__file__).resolve().parents[1])
     return os.pathsep.join([here, *filter(None, [os.environ.get("PYTHONPATH")])])
-
-
-def raised(task: RunTask, exc: BaseException) -> RunOutcome:
-    """The outcome of a Ray task that raised `exc` outside `run` (its arguments did not load on a node whose llmtrade
-    is missing or another version): the reason and its own exit code, as `run` gives them, not a worker lost (75)."""
-    failure = classify(exc)
-    return RunOutcome(
-        run_id=task.plan.run_id,
-        attempt=task.attempt,
-        error=f"{type(exc).__name__}: {' '.join(str(exc).split())[:500]} (raised in its Ray worker, outside the run)",
-        final=failure is not None and failure.code in (1, 2),
-        code=failure.code if failure is not None else 1,
-        seconds=0.0,
-        worker=0,
-    )
