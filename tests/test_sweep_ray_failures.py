@@ -7,12 +7,17 @@ on a real local Ray (test_sweep_backends' fixture)."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from llmtrade.sweep.work import RunOutcome, RunTask, Shared
-from tests.test_sweep_backends import ray_cluster  # noqa: F401 (the fixture, used by name)
+from tests.test_sweep_backends import SRC, ray_cluster  # noqa: F401 (the fixture, used by name)
 from tests.test_sweep_ray_trial import _one_plan
 
 SHARED = Shared(settings={}, config_dir=None, config_source="packaged", prices=None, prices_hash="x")
@@ -99,3 +104,49 @@ def test_a_run_no_node_can_take_says_so_on_a_real_ray(ray_cluster: None) -> None
     assert outcome.error is not None
     assert outcome.error.startswith("no node of the Ray cluster can run it: TaskUnschedulableError: "), outcome.error
     assert outcome.code == 75
+
+
+_ZERO_CPU_DRIVER = """
+import json, sys
+import ray
+from llmtrade.sweep import ray_executor
+from llmtrade.sweep.executors import RayExecutor
+from llmtrade.sweep.work import RunTask, Shared
+from tests.test_sweep_ray_trial import _one_plan
+
+ray_executor._NO_CPU_WAIT = 3.0
+ray.init(num_cpus=0, object_store_memory=100 * 1024 * 1024, include_dashboard=False, log_to_driver=False)
+shared = Shared(settings={}, config_dir=None, config_source="packaged", prices=None, prices_hash="x")
+executor = RayExecutor(shared)  # joins the head started above: no CPU, no worker node
+try:
+    outcomes = list(executor.map([RunTask(plan=_one_plan(), attempt=1), RunTask(plan=_one_plan(), attempt=2)]))
+finally:
+    executor.close()
+    ray.shutdown()
+print(json.dumps([o.model_dump() for o in outcomes]))
+"""
+
+
+def test_a_cluster_whose_head_has_no_cpu_and_no_worker_fails_its_runs_after_a_bounded_wait(tmp_path: Path) -> None:
+    """A Ray head started with --num-cpus=0 (as Ray's docs advise for a large cluster, the head for Ray's own
+    processes) and no worker node joined: no node can run a task of one CPU, and Ray keeps it pending for good (its
+    "infeasible" word goes to the cluster's events, not to the task). The sweep waited for ever, saying nothing. Now
+    it says what it waits for, on stderr, as soon as it waits, and after a bounded wait (_NO_CPU_WAIT, 3 s here) fails
+    each run not done with the reason and what to do, exit 75, not retried in this sweep: it waited already. A real
+    head of no CPU, in a process of its own (the old code's wait is ended by the timeout)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([SRC, str(Path(__file__).resolve().parents[1])])}
+    env.pop("RAY_ADDRESS", None)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _ZERO_CPU_DRIVER], env=env, capture_output=True, text=True, timeout=150
+        )
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"the sweep waited for a CPU without end: {str(exc.stderr)[-1000:]}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    outcomes = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(outcomes) == 2
+    for outcome in outcomes:
+        assert outcome["error"].startswith("no node of the Ray cluster can run it: "), outcome["error"]
+        assert "no CPU" in outcome["error"] and "--num-cpus" in outcome["error"]
+        assert (outcome["code"], outcome["final"]) == (75, True)
+    assert "waiting up to 3 s for a node with a CPU" in done.stderr, done.stderr[-2000:]

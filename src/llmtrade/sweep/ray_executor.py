@@ -7,15 +7,18 @@ import contextlib
 import logging
 import os
 import signal
+import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from llmtrade.errors import TemporaryError, UsageError
+from llmtrade.exits import TEMPORARY
 from llmtrade.stops import signals_held
-from llmtrade.sweep.ray_failures import ray_failure
+from llmtrade.sweep.ray_failures import UNSCHEDULABLE, ray_failure
 from llmtrade.sweep.work import RunOutcome, RunTask, Shared, run
 
 # How long a stopped driver waits for its runs in flight to end by themselves (KeyboardInterrupt raised in each) before
@@ -23,6 +26,11 @@ from llmtrade.sweep.work import RunOutcome, RunTask, Shared, run
 _GRACE = 3.0
 # How long a stopped Ray driver waits at most for a force-cancelled task's process to end (RayExecutor._stop_running).
 _STOPPING = 30.0
+# How long the sweep waits at most for a CPU on a cluster that has none (a head started with --num-cpus=0, no worker
+# node yet): long enough for an autoscaler to start a node, which it does for the tasks pending (`_NoCpu`).
+_NO_CPU_WAIT = 300.0
+# How often the driver looks at the cluster's CPUs while no run comes back.
+_LOOK = 2.0
 
 
 class RayExecutor:
@@ -114,6 +122,7 @@ class RayExecutor:
         self._at_once = workers or None
         self._remote = ray.remote(num_cpus=1, max_retries=0)(run)
         self._shared = ray.put(shared)  # once: every task gets the reference, each node fetches it once
+        self._no_cpu = _NoCpu(ray, address)
 
     def map(self, tasks: Sequence[RunTask]) -> Iterator[RunOutcome]:
         ray = self._ray
@@ -124,7 +133,12 @@ class RayExecutor:
                 self._hand_out(waiting, pending)
                 # A stop raised by the command's handler while Ray waits comes out of ray.wait as KeyboardInterrupt
                 # (Ray's check_signals), SIGTERM's included: the command tells it by the flag its handler set.
-                done, pending = ray.wait(pending, num_returns=1)
+                done, pending = ray.wait(pending, num_returns=1, timeout=_LOOK)
+                if not done and self._no_cpu.waited_enough():
+                    # No node can run a task: Ray keeps each pending for good (its "infeasible" word goes to the
+                    # cluster's events, not to the task), and the sweep waited for ever, saying nothing.
+                    yield from self._unrunnable([*(self._running[ref] for ref in pending), *waiting])
+                    return
                 outcomes = [self._outcome(ref) for ref in done]
                 # Refilled before the outcomes are handed on: no CPU waits while the driver records them.
                 self._hand_out(waiting, pending)
@@ -139,6 +153,20 @@ class RayExecutor:
             ref = self._remote.remote(task, self._shared)
             self._running[ref] = task
             pending.append(ref)
+
+    def _unrunnable(self, tasks: list[RunTask]) -> Iterator[RunOutcome]:
+        """Each run not done, failed: the cluster had no CPU for `_NO_CPU_WAIT` (the pending tasks are cancelled by
+        `map`'s end). Not retried in this sweep (it waited already); exit 75: the rerun goes on once a node is there."""
+        for task in tasks:
+            yield RunOutcome(
+                run_id=task.plan.run_id,
+                attempt=task.attempt,
+                error=f"{UNSCHEDULABLE}: {self._no_cpu.said()}",
+                final=True,
+                code=TEMPORARY,
+                seconds=0.0,
+                worker=0,
+            )
 
     def _outcome(self, ref: Any) -> RunOutcome:
         task = self._running.pop(ref)
@@ -205,3 +233,49 @@ def _python_path() -> str:
 
     here = str(Path(llmtrade.__file__).resolve().parents[1])
     return os.pathsep.join([here, *filter(None, [os.environ.get("PYTHONPATH")])])
+
+
+class _NoCpu:
+    """Whether the driver has waited long enough on a cluster with no CPU, no node of which can run a task of one
+    (`ray.cluster_resources()`, every live node's total): said on stderr once as it begins to wait, what it waits
+    for; `waited_enough` after `_NO_CPU_WAIT` of it. A CPU found again starts the count anew."""
+
+    def __init__(self, ray: Any, address: str | None) -> None:
+        self._ray = ray
+        try:
+            self._where = address or ray.get_runtime_context().gcs_address
+        except Exception:  # a Ray without it: the words go without the address
+            self._where = address or "?"
+        self._since: float | None = None
+        self._told = False
+
+    def waited_enough(self) -> bool:
+        if self._ray.cluster_resources().get("CPU", 0) >= 1:
+            self._since = None
+            return False
+        now = time.monotonic()
+        if self._since is None:
+            self._since = now
+        if not self._told:
+            self._told = True
+            # On stderr, said with --quiet too (a line that needs a look; console.py is above this layer).
+            print(
+                f"warning: the Ray cluster at {self._where} has no CPU: none of its nodes can run a run ({_WHY}); "
+                f"waiting up to {_NO_CPU_WAIT:.0f} s for a node with a CPU (a worker node joining, the autoscaler "
+                "starting one)",
+                file=sys.stderr,
+                flush=True,
+            )
+        return now - self._since >= _NO_CPU_WAIT
+
+    def said(self) -> str:
+        return (
+            f"the Ray cluster at {self._where} had no CPU for {_NO_CPU_WAIT:.0f} s ({_WHY}): start a worker node "
+            "(ray start --address HEAD:6379) or give the head CPUs (ray start --head --num-cpus N), then rerun the "
+            "sweep"
+        )
+
+
+_WHY = (
+    "a head node started with --num-cpus=0 and no worker node joined, or its worker nodes gone; `ray status` lists them"
+)

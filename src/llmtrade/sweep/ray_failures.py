@@ -14,6 +14,8 @@ from llmtrade.exits import TEMPORARY, classify
 from llmtrade.sweep.outcomes import lost
 from llmtrade.sweep.work import RunOutcome, RunTask
 
+UNSCHEDULABLE = "no node of the Ray cluster can run it"
+
 
 @dataclass(frozen=True)
 class Kind:
@@ -39,7 +41,7 @@ KINDS: tuple[tuple[tuple[str, ...], Kind], ...] = (
     (("RuntimeEnvSetupError",), Kind("its Ray runtime env could not be set up", 2, final=True)),
     (
         ("TaskUnschedulableError", "TaskPlacementGroupRemoved"),
-        Kind("no node of the Ray cluster can run it", TEMPORARY),
+        Kind(UNSCHEDULABLE, TEMPORARY),
     ),
     (("TaskCancelledError",), Kind("cancelled on the Ray cluster, not by this sweep", TEMPORARY)),
     # Ray's own failure of another kind (RaySystemError, an RPC error): operational, someone has to look.
