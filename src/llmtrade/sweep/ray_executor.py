@@ -57,64 +57,96 @@ class RayExecutor:
             ) from exc
         self._ray = ray
         self._started = False
+        self._own = False  # a Ray of the sweep's own is being started (`_start`), not a cluster joined
         self._running: dict[Any, RunTask] = {}  # the tasks submitted and not yet handed back (`close` stops them)
         if not ray.is_initialized():
-            # Ray's driver logs its start to stderr (INFO "Started a local Ray instance.", a WARNING that token
-            # authentication is on) at every sweep: `-q`, nothing on success for cron, printed them each time. Its
-            # errors still show; its workers' logs stay off the terminal (log_to_driver).
-            options: dict[str, Any] = {
-                "include_dashboard": False,
-                "log_to_driver": False,
-                "logging_level": logging.ERROR,
-            }
-            # RAY_ADDRESS names the cluster to join when --address does not (Ray's documented order; `ray job
-            # submit` sets it for its entrypoint). Left to ray.init, it, or a cluster `ray start` ran on this machine,
-            # made ray.init join a cluster given num_cpus: Ray's ValueError, a traceback and exit 1.
-            named_by = "--address" if address is not None else "RAY_ADDRESS"
-            address = address or os.environ.get("RAY_ADDRESS") or None
-            if address == "local":
-                # Ray's word (ray.init's docs, services.canonicalize_bootstrap_address) for a new local Ray even
-                # beside a running one: the sweep's own, as with no address. Taken for a cluster's address, its Ray
-                # had every CPU whatever --workers said, no PYTHONPATH for a checkout's llmtrade, and a failure to
-                # start read "the Ray cluster at local (--address) did not answer".
-                address = None
-            if address is None:
-                # "local": a Ray of the sweep's own, never one found on this machine (`--address auto` joins that).
-                options["address"] = "local"
-                options["num_cpus"] = workers or os.cpu_count() or 1
-                # The local workers import the llmtrade this driver runs (a checkout on sys.path, not only
-                # the installed one); a cluster's nodes have their own install.
-                options["runtime_env"] = {"env_vars": {"PYTHONPATH": _python_path()}}
-            else:
-                options["address"] = address
-            # ray.init puts its own SIGTERM handler in (sys.exit(15)), which Ray's wait turns into SystemExit(1): a
-            # SIGTERM ended the sweep with exit 1 and Ray's "*** SIGTERM received" dump, past the command's own
-            # answer (its one line, exit 143). The command's is put back.
-            answer = signal.getsignal(signal.SIGTERM)
+            before = _children()
             try:
-                ray.init(**options)
-            except ConnectionError as exc:  # a cluster that does not answer: a full traceback in a new user's trial
-                said = " ".join(str(exc).split())[:300]
-                if address is None:  # the sweep's own Ray did not start
-                    raise TemporaryError(f"the sweep's local Ray did not start ({said})") from None
-                if "InvalidAuthToken" in str(exc.__cause__):  # Ray's AuthenticationError, only in its cause's text
-                    # The cluster runs and refused this process: "did not answer", exit 75, sent the user to check
-                    # that it runs and to rerun, which fails alike.
-                    raise UsageError(
-                        f"the Ray cluster at {address} ({named_by}) refused this process: it requires token "
-                        "authentication and this process's token is missing or not the cluster's; set "
-                        "RAY_AUTH_MODE=token and the cluster's token (~/.ray/auth_token, RAY_AUTH_TOKEN_PATH or "
-                        "RAY_AUTH_TOKEN; "
-                        "https://docs.ray.io/en/latest/ray-security/token-auth.html)"
-                    ) from None
-                raise TemporaryError(
-                    f"the Ray cluster at {address} ({named_by}) did not answer ({said}); check {named_by} and that "
-                    "the cluster runs (`ray status` on its head node)"
+                self._start(workers, address)
+            except BaseException:
+                # Stopped while its own Ray started (Ctrl-C, SIGTERM), or that start failed: what it began is ended
+                # now, not at the interpreter's exit. Joining a cluster begins no process here.
+                if self._own:
+                    _end_started(ray, before)
+                raise
+        try:
+            self._set_up(shared, workers, address)
+        except BaseException:  # stopped before the driver holds the executor, whose `close` it would call
+            self.close()
+            raise
+
+    def _start(self, workers: int, address: str | None) -> None:
+        """ray.init: a Ray of the sweep's own, or the cluster at `address` (or RAY_ADDRESS) joined."""
+        ray = self._ray
+        # Ray's driver logs its start to stderr (INFO "Started a local Ray instance.", a WARNING that token
+        # authentication is on) at every sweep: `-q`, nothing on success for cron, printed them each time. Its
+        # errors still show; its workers' logs stay off the terminal (log_to_driver).
+        options: dict[str, Any] = {
+            "include_dashboard": False,
+            "log_to_driver": False,
+            "logging_level": logging.ERROR,
+        }
+        # RAY_ADDRESS names the cluster to join when --address does not (Ray's documented order; `ray job
+        # submit` sets it for its entrypoint). Left to ray.init, it, or a cluster `ray start` ran on this machine,
+        # made ray.init join a cluster given num_cpus: Ray's ValueError, a traceback and exit 1.
+        named_by = "--address" if address is not None else "RAY_ADDRESS"
+        address = address or os.environ.get("RAY_ADDRESS") or None
+        if address == "local":
+            # Ray's word (ray.init's docs, services.canonicalize_bootstrap_address) for a new local Ray even
+            # beside a running one: the sweep's own, as with no address. Taken for a cluster's address, its Ray
+            # had every CPU whatever --workers said, no PYTHONPATH for a checkout's llmtrade, and a failure to
+            # start read "the Ray cluster at local (--address) did not answer".
+            address = None
+        if address is None:
+            # "local": a Ray of the sweep's own, never one found on this machine (`--address auto` joins that).
+            options["address"] = "local"
+            self._own = True
+            options["num_cpus"] = workers or os.cpu_count() or 1
+            # The local workers import the llmtrade this driver runs (a checkout on sys.path, not only
+            # the installed one); a cluster's nodes have their own install.
+            options["runtime_env"] = {"env_vars": {"PYTHONPATH": _python_path()}}
+        else:
+            options["address"] = address
+        # ray.init puts its own SIGTERM handler in (sys.exit(15)), which Ray's wait turns into SystemExit(1): a
+        # SIGTERM ended the sweep with exit 1 and Ray's "*** SIGTERM received" dump, past the command's own
+        # answer (its one line, exit 143). The command's is put back.
+        answer = signal.getsignal(signal.SIGTERM)
+        stopped = False
+        try:
+            ray.init(**options)
+        except SystemExit as exc:
+            # Ray's handler, in place while it starts, answers SIGTERM with sys.exit(15): the sweep exited 15 with no
+            # line, not 143 with the command's, and the Ray processes begun so far ran on until the interpreter's exit.
+            if exc.code != signal.SIGTERM or not callable(answer):
+                raise
+            stopped = True
+        except ConnectionError as exc:  # a cluster that does not answer: a full traceback in a new user's trial
+            said = " ".join(str(exc).split())[:300]
+            if address is None:  # the sweep's own Ray did not start
+                raise TemporaryError(f"the sweep's local Ray did not start ({said})") from None
+            if "InvalidAuthToken" in str(exc.__cause__):  # Ray's AuthenticationError, only in its cause's text
+                # The cluster runs and refused this process: "did not answer", exit 75, sent the user to check
+                # that it runs and to rerun, which fails alike.
+                raise UsageError(
+                    f"the Ray cluster at {address} ({named_by}) refused this process: it requires token "
+                    "authentication and this process's token is missing or not the cluster's; set "
+                    "RAY_AUTH_MODE=token and the cluster's token (~/.ray/auth_token, RAY_AUTH_TOKEN_PATH or "
+                    "RAY_AUTH_TOKEN; "
+                    "https://docs.ray.io/en/latest/ray-security/token-auth.html)"
                 ) from None
-            finally:
-                if answer is not None:
-                    signal.signal(signal.SIGTERM, answer)
-            self._started = True
+            raise TemporaryError(
+                f"the Ray cluster at {address} ({named_by}) did not answer ({said}); check {named_by} and that "
+                "the cluster runs (`ray status` on its head node)"
+            ) from None
+        finally:
+            if answer is not None:
+                signal.signal(signal.SIGTERM, answer)
+        if stopped:  # the command's handler, put back, answers it now: its stop, raised here
+            signal.raise_signal(signal.SIGTERM)
+        self._started = True
+
+    def _set_up(self, shared: Shared, workers: int, address: str | None) -> None:
+        ray = self._ray
         _raylet_words_to_stderr()
         self.workers = workers or int(ray.cluster_resources().get("CPU", 1))
         # Runs in flight at most: --workers when given (a cluster joined ran one per free CPU whatever it said), else
@@ -200,12 +232,44 @@ class RayExecutor:
         finally:
             if self._started:
                 answer = signal.getsignal(signal.SIGTERM)
-                self._ray.shutdown()
+                # Held: a second Ctrl-C or SIGTERM (a user's second press, `timeout -k`'s) cut Ray's shutdown midway,
+                # its raylet or GCS left running without a driver.
+                with signals_held():
+                    self._ray.shutdown()
                 # ray.shutdown() sets SIGTERM back to the system's default below Python (getsignal still names the
                 # command's handler): a SIGTERM after it, while the sweep built its leaderboard or printed its table,
                 # ended it with 143, no line and no table. The command's handler is installed again.
                 if callable(answer) and threading.current_thread() is threading.main_thread():
                     signal.signal(signal.SIGTERM, answer)
+
+
+def _children() -> set[int]:
+    import psutil
+
+    return {child.pid for child in psutil.Process().children(recursive=True)}
+
+
+def _end_started(ray: Any, before: set[int]) -> None:
+    """What a stopped or failed ray.init began is ended: ray.shutdown for a Ray it had set up, then each process of
+    this driver's begun since (`before`: its children then) and still there, sent SIGTERM, as ray.shutdown does,
+    killed after `_GRACE` (Ray's GCS, raylet and their helpers, begun before Ray knew them as a node). Left, they
+    ran until the interpreter's exit, and then died with it unannounced: the raylet's agents, which report such a
+    death to the GCS gone with it, lingered 60 s more (ray/_private/utils.py publish_error_to_driver's timeout)."""
+    import psutil
+
+    with signals_held(), contextlib.suppress(Exception):
+        ray.shutdown()
+        for _ in range(3):  # a raylet stopped while it started its agents: those it began meanwhile, next round
+            begun = [child for child in psutil.Process().children(recursive=True) if child.pid not in before]
+            if not begun:
+                break
+            for child in begun:
+                with contextlib.suppress(psutil.Error):
+                    child.terminate()
+            _, left = psutil.wait_procs(begun, timeout=_GRACE)
+            for child in left:
+                with contextlib.suppress(psutil.Error):
+                    child.kill()
 
 
 def _raylet_words_to_stderr() -> None:
