@@ -71,3 +71,34 @@ def test_an_address_joins_the_cluster_it_names(monkeypatch: pytest.MonkeyPatch) 
     options = _started_with(monkeypatch, address="10.0.0.5:6379")
     assert options["address"] == "10.0.0.5:6379"
     assert "num_cpus" not in options  # Ray refuses num_cpus when it joins a cluster
+
+
+@pytest.mark.parametrize(
+    ("address", "named_by", "reason"),
+    [
+        ("http://127.0.0.1:8265", "RAY_ADDRESS", "It looks like you set RAY_ADDRESS to an HTTP address"),
+        ("10.0.0.5", "--address", "Invalid address format: 10.0.0.5"),
+    ],
+)
+def test_an_address_ray_refuses_is_one_line_naming_it_exit_2(
+    monkeypatch: pytest.MonkeyPatch, address: str, named_by: str, reason: str
+) -> None:
+    """An address ray.init refuses before it connects raises Ray's ValueError: the dashboard's http://HEAD:8265 (the
+    address `ray job submit` takes, easily given to RAY_ADDRESS too), a host with no port. The sweep let it through:
+    a traceback and exit 1. Now it is a usage error naming the address, where it was given and Ray's reason. Ray's
+    own ray.init, which refuses these at once."""
+    from llmtrade.errors import UsageError
+    from llmtrade.sweep.executors import RayExecutor
+
+    if named_by == "RAY_ADDRESS":
+        monkeypatch.setenv("RAY_ADDRESS", address)
+        given: dict[str, Any] = {}
+    else:
+        monkeypatch.delenv("RAY_ADDRESS", raising=False)
+        given = {"address": address}
+    with pytest.raises(UsageError) as refused:
+        RayExecutor(SHARED, **given)
+    said = str(refused.value)
+    assert said.startswith(f"the Ray address {address} ({named_by}) cannot be used: "), said
+    assert reason in said and "\n" not in said
+    assert refused.value.exit_code == 2

@@ -120,6 +120,14 @@ class RayExecutor:
             if exc.code != signal.SIGTERM or not callable(answer):
                 raise
             stopped = True
+        except ValueError as exc:
+            if address is None:
+                raise
+            # An address ray.init refuses before it connects (the dashboard's http://HEAD:8265, which `ray job submit`
+            # takes; a host with no port): a traceback and exit 1.
+            raise UsageError(
+                f"the Ray address {address} ({named_by}) cannot be used: {' '.join(str(exc).split())[:400]}"
+            ) from None
         except ConnectionError as exc:  # a cluster that does not answer: a full traceback in a new user's trial
             said = " ".join(str(exc).split())[:300]
             if address is None:  # the sweep's own Ray did not start
