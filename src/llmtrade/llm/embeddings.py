@@ -125,8 +125,25 @@ class EmbeddingClient:
         docstring."""
         started = time.perf_counter()
         sent = self._requests
-        parts = self._batches.fitted(list(texts), lambda chunk: self._once(model, chunk, dimensions, started))
-        vectors = [v for part in parts for v in part.vectors]
+        try:
+            parts = self._batches.fitted(list(texts), lambda chunk: self._once(model, chunk, dimensions, started))
+            vectors = [v for part in parts for v in part.vectors]
+            self._one_size(model, vectors, dimensions)
+        except Exception as exc:  # the requests sent before it failed (retries, smaller batches): its event's count
+            exc.attempts = self._requests - sent  # type: ignore[attr-defined]
+            raise
+        costs = [part.cost_usd for part in parts if part.cost_usd is not None]
+        return EmbeddingReply(
+            vectors=vectors,
+            prompt_tokens=sum(part.prompt_tokens for part in parts),
+            cost_usd=sum(costs) if costs else None,
+            attempts=self._requests - sent,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            truncated=sum(part.truncated for part in parts),
+            served=tuple(dict.fromkeys(part.served for part in parts if part.served)),
+        )
+
+    def _one_size(self, model: str, vectors: list[list[float]], dimensions: int | None) -> None:
         sizes = {len(v) for v in vectors}
         if len(sizes) > 1 or (dimensions is not None and sizes != {dimensions}):
             want = f"{dimensions}" if dimensions is not None else "one size"
@@ -141,16 +158,6 @@ class EmbeddingClient:
             raise EmbeddingDimensionMismatch(
                 f"{self.name} returned vectors of {sorted(sizes)} dimensions from {model}, expected {want}{fix}"
             )
-        costs = [part.cost_usd for part in parts if part.cost_usd is not None]
-        return EmbeddingReply(
-            vectors=vectors,
-            prompt_tokens=sum(part.prompt_tokens for part in parts),
-            cost_usd=sum(costs) if costs else None,
-            attempts=self._requests - sent,
-            latency_ms=(time.perf_counter() - started) * 1000,
-            truncated=sum(part.truncated for part in parts),
-            served=tuple(dict.fromkeys(part.served for part in parts if part.served)),
-        )
 
     def _once(self, model: str, texts: list[str], dimensions: int | None, started: float) -> Part:
         """One request for `texts`, retried while the failure is temporary."""
@@ -345,7 +352,7 @@ class Embeddings:
                 EmbeddingDimensionMismatch,
                 EmbeddingModelChanged,
             ) as exc:
-                self._append(self._failed(texts, chars, batch_key, exc))
+                self._append(self._failed(texts, chars, batch_key, exc, reply))
                 raise
             fresh = {keys[i]: v for i, v in zip(missing, reply.vectors, strict=True)}
             old = {len(v) for v in held.values()} - {len(reply.vectors[0])}
@@ -355,7 +362,7 @@ class Embeddings:
                     f"{self.model} now answers {len(reply.vectors[0])} dimensions, but vectors cached from it "
                     f"earlier have {sorted(old)}: {ANOTHER_MODEL}"
                 )
-                self._append(self._failed(texts, chars, batch_key, exc))
+                self._append(self._failed(texts, chars, batch_key, exc, reply))
                 raise exc
             served = reply.served[0] if reply.served else None
             self._cache.put_many(self.model, len(reply.vectors[0]), fresh, served=served)
@@ -386,7 +393,9 @@ class Embeddings:
             self._dims = len(vectors[0])
         return vectors
 
-    def _failed(self, texts: Sequence[str], chars: int, batch_key: str, exc: Exception) -> EmbeddingCallFailed:
+    def _failed(
+        self, texts: Sequence[str], chars: int, batch_key: str, exc: Exception, reply: EmbeddingReply | None
+    ) -> EmbeddingCallFailed:
         return EmbeddingCallFailed(
             role=self._role,
             provider=self._provider,
@@ -396,6 +405,8 @@ class Embeddings:
             error_type=type(exc).__name__,
             error=str(exc),
             batch_key=batch_key,
+            # The requests sent: the reply's refused here, else set on what EmbeddingClient.post raised.
+            attempts=reply.attempts if reply is not None else getattr(exc, "attempts", 0),
         )
 
     def _append(self, payload: EmbeddingCallCompleted | EmbeddingCallFailed) -> None:
