@@ -76,7 +76,8 @@ def _finished(url: str, run_id: str) -> Any:
         (f.reasoning_only("Let me think about 60/40 in depth"), "LLMEmptyAnswer", "empty answer"),
         (f.answer("   "), "LLMEmptyAnswer", "empty answer"),
         (f.truncated(), "LLMTruncated", "cut off at max_tokens"),
-        (f.error_mid_answer(provider="Chutes", code=None), "LLMUpstreamError", "Chutes"),
+        # An error mid-answer naming no status: the upstream's failure, retried within the call too.
+        (f.error_mid_answer(provider="Chutes", code=None), "LLMUnavailable", "Chutes"),
         (f.content_filter(), "LLMContentFiltered", "content filter"),
         # An in-body 5xx is retried within the call like an HTTP 5xx, then unavailable (temporary).
         (f.error_body(200, 502, "Provider returned error", "Together", "overloaded"), "LLMUnavailable", "Together"),

@@ -17,7 +17,7 @@ from llmtrade.errors import LLMRateLimited, LLMRequestRejected, LLMUnavailable, 
 from llmtrade.llm.gateway import CallSite, LLMGateway, LLMMode
 from llmtrade.llm.http_client import OpenAICompatibleClient
 from llmtrade.llm.types import ChatMessage
-from llmtrade.reply_errors import LLMContentFiltered, LLMContextExceeded, LLMEmptyAnswer, LLMTruncated, LLMUpstreamError
+from llmtrade.reply_errors import LLMContentFiltered, LLMContextExceeded, LLMEmptyAnswer, LLMTruncated
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.llm_cache import AnswerCache
 from tests.fakes import llm_faults as f
@@ -167,7 +167,6 @@ def test_a_truncated_free_text_answer_is_a_failure_not_an_answer(storage: Storag
 @pytest.mark.parametrize(
     ("step", "error", "words"),
     [
-        (f.error_mid_answer(code=None), LLMUpstreamError, ["failed mid-answer", "Chutes", "connection reset by peer"]),
         (f.content_filter(), LLMContentFiltered, ["content filter"]),
         (f.refusal("I can't help with that."), LLMContentFiltered, ["refused to answer: I can't help"]),
         (f.tool_call_only(), LLMEmptyAnswer, ["called a tool"]),
@@ -195,8 +194,6 @@ def test_a_reply_that_is_no_answer_fails_clearly_and_is_recorded(
         ("stop", "PROHIBITED_CONTENT", LLMContentFiltered),
         ("MAX_TOKENS", None, LLMTruncated),
         ("stop", "model_context_window_exceeded", LLMContextExceeded),
-        ("OTHER", None, LLMUpstreamError),
-        ("stop", "pause_turn", LLMUpstreamError),
     ],
 )
 def test_part_of_an_answer_ended_by_a_providers_own_stop_reason_is_never_the_answer(
@@ -590,9 +587,8 @@ def test_the_fallback_chain_against_the_loopback_server(storage: Storage) -> Non
 def test_the_loopback_server_sends_faults_byte_for_byte(storage: Storage) -> None:
     with FakeOpenAIServer() as server:
         server.then(f.malformed(), f.error_mid_answer(code=None))
-        with pytest.raises(LLMUpstreamError, match="Chutes"):
-            _text(_gateway(storage, server.base_url))
-    assert len(server.requests) == 2
+        assert _text(_gateway(storage, server.base_url))  # both asked again within the call (an upstream's failure)
+    assert len(server.requests) == 3
 
 
 def test_an_error_inside_a_200_is_retried_when_its_code_is_a_5xx(storage: Storage) -> None:

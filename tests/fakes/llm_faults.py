@@ -174,10 +174,15 @@ def tool_call_only() -> Step:
 
 
 def error_body(
-    status: int = 200, code: int = 502, message: str = "Provider returned error", provider: str = "", raw: str = ""
+    status: int = 200,
+    code: int | None = 502,
+    message: str = "Provider returned error",
+    provider: str = "",
+    raw: str = "",
 ) -> Step:
-    """An OpenRouter error body; with status 200 it is the 'error inside a 200' case (no choices)."""
-    error: dict[str, Any] = {"code": code, "message": message}
+    """An OpenRouter error body; with status 200 it is the 'error inside a 200' case (no choices); `code` None: an
+    error object with no code at all (an upstream's failure relayed by a proxy that names no status)."""
+    error: dict[str, Any] = {"message": message} if code is None else {"code": code, "message": message}
     if provider or raw:
         error["metadata"] = {"provider_name": provider, "raw": raw}
     return lambda req: Fault(status, {"error": error})

@@ -66,7 +66,7 @@ from llmtrade.llm.sse import StreamCut, is_event_stream, reply_body
 from llmtrade.llm.structured import core_schema
 from llmtrade.llm.tls import shared_tls_context, warm_up
 from llmtrade.llm.types import ChatReply, ChatRequest, ResponseMode
-from llmtrade.reply_errors import LLMBadReply, LLMContentFiltered, LLMEmptyAnswer
+from llmtrade.reply_errors import LLMBadReply, LLMContentFiltered, LLMEmptyAnswer, LLMUpstreamError
 
 _BACKOFF_FIRST = 0.5
 _BACKOFF_MAX = 20.0
@@ -219,11 +219,19 @@ class OpenAICompatibleClient:
         )
 
     def _normal(self, data: Any, model: str, tally: BilledAttempts) -> NormalReply:
-        """The answer in `data`. An empty one with nothing generated is asked again within the call, billed at what it
-        reported: a model warming up or its provider scaling, "usually a few seconds to a few minutes", a retry advised
-        (openrouter.ai/docs/api-reference/errors, "When No Content is Generated"); it was repaired once, then final."""
+        """The answer in `data`. An upstream's failure in it (LLMUpstreamError) is asked again within the call, and so
+        is an empty one with nothing generated, billed at what it reported: a model warming up or its provider
+        scaling, "usually a few seconds to a few minutes", a retry advised (openrouter.ai/docs/api-reference/errors,
+        "When No Content is Generated"); it was repaired once, then final."""
         try:
             return normalise_reply(data, provider=self.name, model=model, reasoning_as_answer=self._reasoning_as_answer)
+        except LLMUpstreamError as exc:
+            # An error in the 200 naming no status (a code would have been judged in `_post`), a choice ended by
+            # "error" or another upstream stop: the upstream's transient failure ("any error occurred while the LLM is
+            # producing the output will be emitted in the response body", openrouter.ai/docs/api-reference/errors),
+            # asked again as an in-body 5xx is, billed at what it reported (else at its worst case).
+            tally.bill(spent_by(exc))
+            raise Retryable(str(exc)) from None
         except LLMEmptyAnswer as exc:
             if not nothing_generated(exc):
                 raise
@@ -339,7 +347,7 @@ class OpenAICompatibleClient:
         error = body_error(data) or choice_error(data)
         if isinstance(error, dict):
             # An error inside a 200, for the whole body or on the choice (OpenRouter relays upstream failures so, before
-            # or mid-answer): its code, number or word, decides as a status would (one with none: replies, temporary).
+            # or mid-answer): its code, number or word, decides as a status would (one with none: asked again, `_normal`).
             code = error_status(error)
             if code is not None and code >= 400:
                 said = f"HTTP 200 carrying error {code}"
