@@ -347,7 +347,7 @@ class OpenAICompatibleClient:
         error = body_error(data) or choice_error(data)
         if isinstance(error, dict):
             # An error inside a 200, for the whole body or on the choice (OpenRouter relays upstream failures so, before
-            # or mid-answer): its code, number or word, decides as a status would (one with none: asked again, `_normal`).
+            # or mid-answer): its code, number or word, decides as a status would (none: asked again, `_normal`).
             code = error_status(error)
             if code is not None and code >= 400:
                 said = f"HTTP 200 carrying error {code}"
