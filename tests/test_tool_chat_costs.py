@@ -65,8 +65,9 @@ def test_a_reply_without_usage_counts_at_its_worst_case_not_zero(storage: Storag
     ("answer", "error"),
     [
         (httpx.Response(200, text="<html>gateway hiccup</html>"), LLMUnavailable),
-        # No choice at all: read as the gateway reads it (tests/test_compat_layers.py), an upstream failure.
-        (httpx.Response(200, json={"choices": []}), LLMUpstreamError),
+        # No choices at all: read as the gateway reads it (tests/test_compat_layers.py), an upstream failure. (An empty
+        # `choices` is asked once more: tests/test_gemini_blocked_no_choice.py.)
+        (httpx.Response(200, json={"object": "chat.completion"}), LLMUpstreamError),
         # An upstream 502 relayed inside the 200: temporary, judged by its code (tests/test_ask_replies.py).
         (httpx.Response(200, json={"error": {"code": 502, "message": "upstream died"}}), LLMUnavailable),
     ],

@@ -59,3 +59,27 @@ class LLMUpstreamError(LLMBadReply, TemporaryError):
 
 class LLMEmptyAnswer(LLMBadReply, OperationalError):
     """No answer text at all (content null or blank, or only a think block)."""
+
+
+class LLMNoChoice(LLMUpstreamError):
+    """A 200 whose `choices` is an empty list, nothing generated, no error and no reason. Gemini returns no candidate
+    only for a prompt it blocked ("no candidates are returned only if there was something wrong with the prompt (see
+    promptFeedback)", its GenerateContentResponse), and Google's OpenAI-compatible endpoint does not pass that
+    promptFeedback on; a proxy may also drop a candidate that ended with no content. Asked once more within the call
+    (llm/http_client.py, llm/tool_chat.py), then final for the prompt (`blocked`), never a wait run after run."""
+
+    def blocked(self) -> LLMContentFiltered:
+        """The refusal a second reply with no choice is: final for this prompt, with what came back."""
+        return LLMContentFiltered(
+            f"{self}; asked once more, and again no choice: read as the prompt blocked by the provider's safety filter "
+            "(Gemini answers with no candidate only for a prompt it blocked; its OpenAI-compatible endpoint drops the "
+            "promptFeedback.blockReason that names why): final for this prompt, not retried in later runs; reword "
+            "the prompt (a prompt override) or use another model for the role",
+            content=self.content,
+            reasoning=self.reasoning,
+            finish_reason=self.finish_reason,
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.completion_tokens,
+            cost_usd=self.cost_usd,
+            usage_reported=self.usage_reported,
+        )

@@ -66,7 +66,7 @@ from llmtrade.llm.sse import StreamCut, is_event_stream, reply_body
 from llmtrade.llm.structured import core_schema
 from llmtrade.llm.tls import shared_tls_context, warm_up
 from llmtrade.llm.types import ChatReply, ChatRequest, ResponseMode
-from llmtrade.reply_errors import LLMBadReply, LLMContentFiltered, LLMEmptyAnswer, LLMUpstreamError
+from llmtrade.reply_errors import LLMBadReply, LLMContentFiltered, LLMEmptyAnswer, LLMNoChoice, LLMUpstreamError
 
 _BACKOFF_FIRST = 0.5
 _BACKOFF_MAX = 20.0
@@ -147,6 +147,7 @@ class OpenAICompatibleClient:
         started = time.perf_counter()
         reasked: str | None = None  # why the call asked once more (Gemini's RECITATION), for its event's note
         lowered: str | None = None  # max_tokens lowered to the model's most, for its event's note too
+        emptied: str | None = None  # asked once more after a reply with no choice (reply_errors.LLMNoChoice)
         fitted = False  # max_tokens lowered once to the room this call's prompt leaves (llm/reasked.py)
         data: Any = None  # the last body read (a refusal before any, a 403's moderation, leaves none)
         try:
@@ -188,6 +189,12 @@ class OpenAICompatibleClient:
                     tally.bill(spent_by(exc))
                     reasked = f"asked once more after finish reason {recited} (Gemini's recitation check)"
                     continue
+                except LLMNoChoice as exc:
+                    if emptied is not None:
+                        raise exc.blocked() from None
+                    tally.bill(spent_by(exc))  # asked once more: a proxy may have dropped a candidate with no content
+                    emptied = "asked once more after a reply with no choice (Gemini's shape for a prompt it blocked)"
+                    continue
                 break
         except Retryable as exc:
             elapsed = time.perf_counter() - started
@@ -215,7 +222,7 @@ class OpenAICompatibleClient:
             response_mode=mode,
             cut_off=tally.cut_off,
             billed=tuple(tally.billed),
-            reasked="; ".join(note for note in (lowered, reasked) if note) or None,
+            reasked="; ".join(note for note in (lowered, reasked, emptied) if note) or None,
         )
 
     def _normal(self, data: Any, model: str, tally: BilledAttempts) -> NormalReply:
@@ -225,6 +232,8 @@ class OpenAICompatibleClient:
         "When No Content is Generated"); it was repaired once, then final."""
         try:
             return normalise_reply(data, provider=self.name, model=model, reasoning_as_answer=self._reasoning_as_answer)
+        except LLMNoChoice:
+            raise  # asked once more, then final (`send`): not a wait
         except LLMUpstreamError as exc:
             # An error in the 200 naming no status (a code would have been judged in `_post`), a choice ended by
             # "error" or another upstream stop: the upstream's transient failure ("any error occurred while the LLM is

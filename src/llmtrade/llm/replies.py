@@ -11,7 +11,7 @@ Shapes seen in the wild (OpenAI, OpenRouter and the providers behind it, vLLM, O
   upstream failure inside an HTTP 200, with `choices[].error`), "tool_calls"; or the upstream's own
   words in it or in `native_finish_reason` (Gemini's MAX_TOKENS, SAFETY, RECITATION, OTHER; Anthropic's
   max_tokens, refusal, pause_turn), beside a "stop" that hides them;
-- Gemini's `promptFeedback.blockReason` and no choice: the prompt was blocked;
+- Gemini's `promptFeedback.blockReason` and no choice: the prompt was blocked (an empty `choices` alone: LLMNoChoice);
 - an HTTP 200 whose body is an error object and no choices at all.
 Nothing here raises anything but LLMBadReply subclasses: a reply we cannot read is a failed call,
 never a traceback.
@@ -32,6 +32,7 @@ from llmtrade.reply_errors import (
     LLMContentFiltered,
     LLMContextExceeded,
     LLMEmptyAnswer,
+    LLMNoChoice,
     LLMTruncated,
     LLMUpstreamError,
 )
@@ -213,7 +214,9 @@ def normalise_reply(data: Any, *, provider: str, model: str, reasoning_as_answer
         raise LLMContentFiltered(f"{who} blocked the prompt before answering ({blocked})", **_spent(usage))
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         shown = json.dumps(data, default=str)[:200]
-        raise LLMUpstreamError(f"{who} answered with no choice to read: {shown}", **_spent(usage))
+        # An empty list and nothing generated: Google's shape for a prompt Gemini blocked (LLMNoChoice).
+        kind = LLMNoChoice if choices == [] and not usage.completion_tokens else LLMUpstreamError
+        raise kind(f"{who} answered with no choice to read: {shown}", **_spent(usage))
     choice = choices[0]
     message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
     finish = choice.get("finish_reason")

@@ -46,7 +46,7 @@ from llmtrade.llm.replies import (
 )
 from llmtrade.llm.sse import StreamCut, reply_body
 from llmtrade.llm.types import Usage
-from llmtrade.reply_errors import LLMBadReply, LLMContentFiltered, LLMEmptyAnswer
+from llmtrade.reply_errors import LLMBadReply, LLMContentFiltered, LLMEmptyAnswer, LLMNoChoice
 
 
 @dataclass(frozen=True)
@@ -125,14 +125,21 @@ class ToolChat:
             }
             if isinstance(error, LLMBadReply):  # what did come back, as the gateway's record keeps it
                 billed |= {"answer": error.content or None, "finish_reason": error.finish_reason}
+            emptied = isinstance(error, LLMNoChoice)  # asked once more, then final for the prompt (its docstring)
+            if isinstance(error, LLMNoChoice) and again is not None:
+                error = error.blocked()
             recited = recitation(data) if isinstance(error, LLMContentFiltered) else None
             if recited is not None and again is not None:
                 error.args = (f"{error}; asked once more after an earlier {again}, and withheld again",)
             failed = self._failed(messages, key, error).model_copy(update=billed)
             self._append(site, failed)
-            if recited is not None and again is None:
+            if (recited is not None or emptied) and again is None:
                 # Gemini's recitation check often passes the same request the next time (replies._RECITED).
-                why = f"asked once more after finish reason {recited} (Gemini's recitation check)"
+                why = (
+                    f"asked once more after finish reason {recited} (Gemini's recitation check)"
+                    if recited is not None
+                    else "asked once more after a reply with no choice (Gemini's shape for a prompt it blocked)"
+                )
                 return await self.turn(messages, tools, site, again=why)
             raise error from None
         usage = self._usage(data)
