@@ -315,11 +315,13 @@ def refuses_format(*modes: str, status: int = 400, provider: str = "DeepInfra") 
     return step
 
 
-def routed(*honoured: str) -> Step:
+def routed(*honoured: str, temperature: bool = True) -> Step:
     """OpenRouter's routing of a model served by several providers, some of which ignore response_format
     (openrouter.ai/docs/features/provider-routing): a request with a format and without `provider.require_parameters`
     may reach one that ignores it, and gets prose; with it, only a provider honouring the format type (`honoured`) is
-    asked, and none gives the 404 OpenRouter sends then."""
+    asked, and none gives the 404 OpenRouter sends then. `temperature` False: a reasoning model whose endpoints do not
+    list temperature among their supported parameters (Claude 5, OpenAI's o-series), so require_parameters with a
+    temperature in the request matches none of them: the same 404 (CultivateLabs/raif#507)."""
 
     def step(req: dict[str, Any]) -> Fault:
         kind = (req.get("response_format") or {}).get("type")
@@ -327,7 +329,7 @@ def routed(*honoured: str) -> Step:
             return answer()(req)
         if not (req.get("provider") or {}).get("require_parameters"):
             return answer("Here is my pitch: I would buy SPY with moderate conviction.")(req)
-        if kind not in honoured:
+        if kind not in honoured or (not temperature and "temperature" in req):
             return error_body(404, 404, "No endpoints found that can handle the requested parameters.")(req)
         return answer()(req)
 

@@ -62,6 +62,7 @@ from llmtrade.llm.replies import (
     parse_usage,
     recitation,
 )
+from llmtrade.llm.routing import RequiredParameters
 from llmtrade.llm.sse import StreamCut, is_event_stream, reply_body
 from llmtrade.llm.structured import core_schema
 from llmtrade.llm.tls import shared_tls_context, warm_up
@@ -125,6 +126,7 @@ class OpenAICompatibleClient:
         # reasoning models): asked so for the rest of the process (http_errors.refused_parameter).
         self._completion_tokens: set[str] = set()
         self._default_temperature: set[str] = set()
+        self._required = RequiredParameters()  # OpenRouter's require_parameters, and temperature (llm/routing.py)
         # Models whose 400 named the most output tokens they take (llm/reasked.py): asked at most so.
         self._most_tokens: dict[str, int] = {}
         warm_up(tls=self.base_url.startswith("https:"))
@@ -285,12 +287,7 @@ class OpenAICompatibleClient:
             # "text": no response_format at all; the schema is in the prompt (the gateway put it there)
         if self._openrouter:
             body["usage"] = {"include": True}
-            if "response_format" in body:
-                # OpenRouter otherwise may route the request to a provider of the model that ignores the format
-                # (openrouter.ai/docs/features/provider-routing, `require_parameters`), whose free text then costs a
-                # repair. With it, a model no provider serves in the format is refused with a 404 "No endpoints found
-                # that can handle the requested parameters", which steps down to the next format (FORMAT_REFUSED).
-                body["provider"] = {"require_parameters": True}
+            self._required.apply(body, request.model)  # routed only to providers honouring the format (routing.py)
         return body
 
     async def _post(
@@ -335,6 +332,8 @@ class OpenAICompatibleClient:
                 if lowered.most is not None:  # the model's own most: asked so for the rest of the command
                     self._most_tokens[model] = lowered.most
                 raise lowered
+            if (unrouted := self._required.unrouted(status, error_text(response), body, model)) is not None:
+                raise unrouted  # asked again without temperature: the response format wins (llm/routing.py)
             param = refused_parameter(status, response)
             taken = self._default_temperature if param == "temperature" else self._completion_tokens
             if param is not None and model not in taken:

@@ -238,6 +238,12 @@ FORMAT_REFUSED = re.compile(
 )
 
 
+# OpenRouter's 404 when `provider.require_parameters` leaves no endpoint of the model that takes every parameter sent
+# (openrouter.ai/docs/features/provider-routing): the response format, or a sampling setting beside it (temperature,
+# which reasoning models' endpoints do not list: CultivateLabs/raif#507).
+NO_ROUTE = re.compile(r"No endpoints found that (?:can handle|support) the requested parameters", re.IGNORECASE)
+
+
 # Google's 400 that names nothing (INVALID_ARGUMENT "Request contains an invalid argument."): its OpenAI-compatible
 # endpoint refuses so a response_format schema it cannot take (a union: googleapis/google-api-python-client#2570).
 # With a schema on the wire, the schema is the likeliest cause: asked again in json_object (the schema in the prompt),
