@@ -299,9 +299,18 @@ def test_googles_400_naming_the_output_tokens_range_asks_again_within_it(storage
             Fault(400, {"type": "error", "error": {"type": "invalid_request_error", "message": _NO_CREDIT}}),
             "add credits",
         ),
-        (Fault(200, _NO_CHOICES_KEY), "no choice to read"),
+        # A wait past the provider's cap (max_retry_after_seconds) fails at once, as the jobs' calls do; one within it
+        # is waited out (tests/test_ask_waits.py).
+        (
+            Fault(
+                429,
+                {"error": {"code": 429, "message": "Rate limit exceeded: free-models-per-day"}},
+                {"Retry-After": "86400"},
+            ),
+            "free-models-per-day",
+        ),
     ],
-    ids=["anthropic credit 400", "no choices key"],
+    ids=["anthropic credit 400", "daily quota 429"],
 )
 def test_llmtrade_ask_against_a_loopback_layer_exits_75_with_the_providers_reason(
     cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, fault: Fault, said: str

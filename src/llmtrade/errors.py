@@ -222,6 +222,8 @@ class LLMUnavailable(TemporaryError):
     # The usages (llm.types.Usage) the provider reported for attempts that failed after its 200 (an error in the
     # body): billed at that cost (set by the client).
     billed: tuple = ()
+    # The seconds the provider asked to wait before another attempt (Retry-After and kin), where one was named.
+    retry_after: float | None = None
 
 
 class LLMRequestRejected(OperationalError):

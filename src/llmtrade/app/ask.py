@@ -31,6 +31,7 @@ from llmtrade.errors import UsageError
 from llmtrade.llm.budget import run_budget
 from llmtrade.llm.gateway import LLMMode
 from llmtrade.llm.records import CallSite
+from llmtrade.llm.retry_policy import RetryPolicy
 from llmtrade.llm.tool_chat import ToolChat
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar, new_york_date
 from llmtrade.storage.ask_queries import MAX_ROWS, EventsArgs, ReadOnlyEvents, ToolRefused
@@ -215,6 +216,10 @@ def _live(app: Container, storage: Any, tools: ReadOnlyEvents, question: str) ->
         budget=run_budget(config, storage.conn, now),
         timeout_seconds=provider.timeout_seconds,
         reasoning_as_answer=provider.reasoning_as_answer,
+        # A temporary failure is waited out as the jobs' calls wait it out (their client's policy and limits), each
+        # wait said as it begins; it failed the command at once (exit 75).
+        retry=RetryPolicy(max_retries=provider.max_retries, max_retry_after=provider.max_retry_after_seconds),
+        on_wait=lambda said: app.say(f"ask: {said}"),
     )
     run = RunLog(storage.events, run_id=run_id, command="ask")
     try:

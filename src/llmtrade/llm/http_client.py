@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import ssl
 import time
 from collections.abc import Awaitable, Callable
@@ -33,8 +32,6 @@ from tenacity import (
     AsyncRetrying,
     RetryCallState,
     retry_if_exception_type,
-    stop_after_attempt,
-    stop_after_delay,
 )
 
 from llmtrade.errors import BudgetExceeded, LLMRequestRejected, LLMUnavailable
@@ -62,6 +59,7 @@ from llmtrade.llm.replies import (
     parse_usage,
     recitation,
 )
+from llmtrade.llm.retry_policy import RetryPolicy
 from llmtrade.llm.routing import RequiredParameters
 from llmtrade.llm.sse import StreamCut, is_event_stream, reply_body
 from llmtrade.llm.structured import core_schema
@@ -69,8 +67,6 @@ from llmtrade.llm.tls import shared_tls_context, warm_up
 from llmtrade.llm.types import ChatReply, ChatRequest, ResponseMode
 from llmtrade.reply_errors import LLMBadReply, LLMContentFiltered, LLMEmptyAnswer, LLMNoChoice, LLMUpstreamError
 
-_BACKOFF_FIRST = 0.5
-_BACKOFF_MAX = 20.0
 _COMPLETION = "max_completion_tokens"  # what OpenAI's reasoning models take for max_tokens (refused_parameter)
 
 
@@ -97,8 +93,7 @@ class OpenAICompatibleClient:
         self._api_key = api_key
         self._timeout = timeout_seconds
         self._limit = asyncio.Semaphore(max_concurrency)
-        self._max_retries = max_retries
-        self._max_total = max_total_seconds
+        self._policy = RetryPolicy(max_retries, max_total_seconds, max_retry_after_seconds)  # llm/retry_policy.py
         # Read by the gateway to pick the first response format to try.
         self.structured_outputs = structured_outputs
         self._reasoning_as_answer = reasoning_as_answer
@@ -156,7 +151,7 @@ class OpenAICompatibleClient:
             while True:
                 body = self._body(request, mode)
                 retrying = AsyncRetrying(
-                    stop=stop_after_attempt(self._max_retries + 1) | stop_after_delay(self._max_total),
+                    stop=self._policy.stop(),
                     wait=self._wait,
                     retry=retry_if_exception_type(Retryable),
                     sleep=self._sleep,
@@ -263,11 +258,7 @@ class OpenAICompatibleClient:
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, Retryable) and exc.retry_after is not None:
-            return min(max(exc.retry_after, 0.0), self._max_retry_after)
-        # Exponential with jitter, so a committee's parallel calls do not retry in lockstep.
-        backoff = min(_BACKOFF_FIRST * 2 ** (state.attempt_number - 1), _BACKOFF_MAX)
-        return backoff + random.uniform(0, _BACKOFF_FIRST)
+        return self._policy.wait(state.attempt_number, exc.retry_after if isinstance(exc, Retryable) else None)
 
     def _body(self, request: ChatRequest, mode: ResponseMode | None) -> dict[str, Any]:
         body: dict[str, Any] = {"model": request.model, "messages": [m.model_dump() for m in request.messages]}

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 import httpx
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from llmtrade.config.models import Price
 from llmtrade.domain.events import BudgetRefused, EventSink, LLMCallCompleted, LLMCallFailed, NewEvent
@@ -44,9 +45,10 @@ from llmtrade.llm.replies import (
     recitation,
     stop_failure,
 )
+from llmtrade.llm.retry_policy import RetryPolicy, asked_wait, pause, temporary
 from llmtrade.llm.sse import StreamCut, reply_body
 from llmtrade.llm.types import Usage
-from llmtrade.reply_errors import LLMBadReply, LLMContentFiltered, LLMEmptyAnswer, LLMNoChoice
+from llmtrade.reply_errors import LLMBadReply, LLMContentFiltered, LLMEmptyAnswer, LLMNoChoice, LLMUpstreamError
 
 
 @dataclass(frozen=True)
@@ -79,13 +81,66 @@ class ToolChat:
     totals: UsageTotals = field(default_factory=UsageTotals)
     # The provider's models.yaml `reasoning_as_answer`: a final text only in the reasoning field is the answer.
     reasoning_as_answer: bool = False
+    # How a temporary failure is asked again (`llmtrade ask` passes the provider's settings, as the jobs' client
+    # has them); unset, a turn is asked once. `sleep` waits (tests pass their own); `on_wait` is told each wait.
+    retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(max_retries=0))
+    sleep: Callable[[float], Awaitable[None]] | None = None
+    on_wait: Callable[[str], None] | None = None
 
     async def turn(
         self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], site: CallSite, *, again: str | None = None
     ) -> Turn:
-        """Send the conversation; raises BudgetExceeded (not sent), LLMUnavailable, LLMRequestRejected or an
-        LLMBadReply (llm/replies.py; a moderation 403 is LLMContentFiltered), each recorded as a failed call. A turn
-        Gemini's recitation check withheld is asked once more (as the committee's client does), `again` saying why."""
+        """Send the conversation, asking again after a temporary failure under `retry` (the committee's policy:
+        llm/retry_policy.py), each wait said to `on_wait`; raises BudgetExceeded (not sent), LLMUnavailable,
+        LLMRequestRejected or an LLMBadReply (llm/replies.py; a moderation 403 is LLMContentFiltered), each attempt
+        recorded as a call. A turn Gemini's recitation check withheld, or answered with no choice, is asked once more
+        (as the committee's client does), `again` saying why."""
+        waits: list[str] = []
+        started = time.perf_counter()
+        retrying = AsyncRetrying(
+            stop=self.retry.stop(),
+            wait=lambda state: self.retry.wait(state.attempt_number, asked_wait(state)),
+            retry=retry_if_exception(temporary),
+            sleep=self.sleep or pause,
+            before_sleep=lambda state: self._waiting(waits, state),
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    return await self._attempt(messages, tools, site, again=again, waits=waits)
+        except (LLMUnavailable, LLMUpstreamError) as exc:
+            if not waits or not temporary(exc):
+                raise
+            elapsed = time.perf_counter() - started
+            raise LLMUnavailable(
+                f"{self.provider} did not answer {self.model} after {len(waits) + 1} attempt(s) in {elapsed:.1f} s: "
+                f"{exc}"
+            ) from None
+        raise AssertionError("unreachable: tenacity returns or raises")  # pragma: no cover
+
+    def _waiting(self, waits: list[str], state: RetryCallState) -> None:
+        """Say what the turn waits for, and keep it for the answer's event note."""
+        exc = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        asked = " (as the provider asked)" if asked_wait(state) is not None else ""
+        waits.append(f"asked again after {wait:.1f} s{asked}: {str(exc)[:160]}")
+        if self.on_wait is not None:
+            self.on_wait(
+                f"{self.provider} did not answer {self.model} (attempt {state.attempt_number} of "
+                f"{self.retry.max_retries + 1}): {exc}; waiting {wait:.1f} s{asked} before asking again"
+            )
+
+    async def _attempt(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        site: CallSite,
+        *,
+        again: str | None,
+        waits: list[str],
+    ) -> Turn:
+        """One attempt of the turn, recorded."""
         body: dict[str, Any] = {"model": self.model, "messages": messages, "max_tokens": self.max_tokens}
         if tools:
             body["tools"] = tools
@@ -150,6 +205,7 @@ class ToolChat:
             *([f"tool calls: {', '.join(c.name for c in calls)}"] if calls else []),
             *(a.note or "" for a in lowered),
             *([again] if again else []),
+            *waits,
         ]
         self._append(
             site,
@@ -274,11 +330,13 @@ class ToolChat:
             model=self.model,
             said=said,
             asked="the request for",
-            max_retry_after=math.inf,  # not waited here: only a daily quota is told apart
+            max_retry_after=self.retry.max_retry_after,  # a longer wait fails at once, as the jobs' client does
             limit=limit_source_of(found),
         )
         if isinstance(error, Retryable):
-            raise LLMUnavailable(f"{self.provider} answered {self.model} with {error}") from None
+            unavailable = LLMUnavailable(f"{self.provider} answered {self.model} with {error}")
+            unavailable.retry_after = error.retry_after
+            raise unavailable from None
         raise error
 
     def _usage(self, data: Any) -> Usage:
