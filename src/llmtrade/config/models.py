@@ -207,6 +207,9 @@ class Provider(_Model):
     reasoning_as_answer: Flag = False
     # A 429 asking to wait longer than this fails at once (exit 75) instead of holding the run.
     max_retry_after_seconds: Annotated[Number, Field(ge=0, le=3600)] = 120.0
+    # The server's context window in tokens, where it cuts a longer prompt without an error (Ollama's num_ctx or
+    # OLLAMA_CONTEXT_LENGTH): an answer to a prompt that passed it is refused, not taken (llm/prompt_cut.py).
+    context_tokens: Annotated[Count, Field(ge=256)] | None = None
 
 
 class Price(_Model):

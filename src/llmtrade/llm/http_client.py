@@ -48,6 +48,7 @@ from llmtrade.llm.http_errors import (
     refused_parameter,
     refused_to_begin,
 )
+from llmtrade.llm.prompt_cut import least_prompt_tokens, refuse_cut
 from llmtrade.llm.reasked import AskedOtherwise, max_tokens_refused
 from llmtrade.llm.replies import (
     NormalReply,
@@ -65,7 +66,14 @@ from llmtrade.llm.sse import StreamCut, is_event_stream, reply_body
 from llmtrade.llm.structured import core_schema
 from llmtrade.llm.tls import shared_tls_context, warm_up
 from llmtrade.llm.types import ChatReply, ChatRequest, ResponseMode
-from llmtrade.reply_errors import LLMBadReply, LLMContentFiltered, LLMEmptyAnswer, LLMNoChoice, LLMUpstreamError
+from llmtrade.reply_errors import (
+    LLMBadReply,
+    LLMContentFiltered,
+    LLMEmptyAnswer,
+    LLMNoChoice,
+    LLMTruncated,
+    LLMUpstreamError,
+)
 
 _COMPLETION = "max_completion_tokens"  # what OpenAI's reasoning models take for max_tokens (refused_parameter)
 
@@ -86,6 +94,7 @@ class OpenAICompatibleClient:
         max_retry_after_seconds: float = 120.0,
         attempt_floor_seconds: float = 300.0,
         min_tokens_per_second: float = 20.0,
+        context_tokens: int | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ):
         self.name = name
@@ -100,6 +109,7 @@ class OpenAICompatibleClient:
         self._max_retry_after = max_retry_after_seconds
         self._attempt_floor = attempt_floor_seconds
         self._min_rate = min_tokens_per_second
+        self._context = context_tokens  # the server's window, where it cuts a longer prompt silently (prompt_cut.py)
         self._sleep = sleep
         # OpenRouter reports each call's cost when asked, and routes to the providers that honour a response format when
         # asked to (`_body`); other servers may reject either field.
@@ -147,6 +157,7 @@ class OpenAICompatibleClient:
         emptied: str | None = None  # asked once more after a reply with no choice (reply_errors.LLMNoChoice)
         fitted = False  # max_tokens lowered once to the room this call's prompt leaves (llm/reasked.py)
         data: Any = None  # the last body read (a refusal before any, a 403's moderation, leaves none)
+        least = least_prompt_tokens(request.messages)  # a floor of its tokens: a prompt the server cut (prompt_cut.py)
         try:
             while True:
                 body = self._body(request, mode)
@@ -169,7 +180,7 @@ class OpenAICompatibleClient:
                             attempts += 1
                             data = await self._post(body, request.model, mode, deadline, tally, may_fit=not fitted)
                             # Raises an LLMBadReply subclass when the 200 carries no usable answer.
-                            normal = self._normal(data, request.model, tally)
+                            normal = self._normal(data, request.model, tally, least)
                 except AskedOtherwise as asked:
                     lowered = "; ".join(note for note in (lowered, asked.note) if note) or None
                     if asked.max_tokens is not None:
@@ -222,20 +233,23 @@ class OpenAICompatibleClient:
             reasked="; ".join(note for note in (lowered, reasked, emptied) if note) or None,
         )
 
-    def _normal(self, data: Any, model: str, tally: BilledAttempts) -> NormalReply:
-        """The answer in `data`. An upstream's failure in it (LLMUpstreamError) is asked again within the call, and so
-        is an empty one with nothing generated, billed at what it reported: a model warming up or its provider
-        scaling, "usually a few seconds to a few minutes", a retry advised (openrouter.ai/docs/api-reference/errors,
-        "When No Content is Generated"); it was repaired once, then final."""
+    def _normal(self, data: Any, model: str, tally: BilledAttempts, least: int) -> NormalReply:
+        """The answer in `data`. An upstream's failure in it (LLMUpstreamError) is asked again within the call, billed
+        at what it reported, and so is an empty one with nothing generated: a model warming up or its provider scaling
+        (openrouter.ai/docs/api-reference/errors, "When No Content is Generated"). An answer to a prompt the server
+        cut to fit its window is LLMContextExceeded, never taken (llm/prompt_cut.py)."""
         try:
-            return normalise_reply(data, provider=self.name, model=model, reasoning_as_answer=self._reasoning_as_answer)
-        except LLMNoChoice:
-            raise  # asked once more, then final (`send`): not a wait
+            normal = normalise_reply(
+                data, provider=self.name, model=model, reasoning_as_answer=self._reasoning_as_answer
+            )
+        except LLMTruncated as exc:  # cut at max_tokens as the window filled: the prompt's start shifted out too
+            refuse_cut(data, spent_by(exc), least, self._context, self.name, model, exc)
+            raise
         except LLMUpstreamError as exc:
-            # An error in the 200 naming no status (a code would have been judged in `_post`), a choice ended by
-            # "error" or another upstream stop: the upstream's transient failure ("any error occurred while the LLM is
-            # producing the output will be emitted in the response body", openrouter.ai/docs/api-reference/errors),
-            # asked again as an in-body 5xx is, billed at what it reported (else at its worst case).
+            if isinstance(exc, LLMNoChoice):
+                raise  # asked once more, then final (`send`): not a wait
+            # An error in the 200 naming no status, a choice ended by "error" or another upstream stop: the upstream's
+            # transient failure (openrouter.ai/docs/api-reference/errors), asked again as an in-body 5xx is.
             tally.bill(spent_by(exc))
             raise Retryable(str(exc)) from None
         except LLMEmptyAnswer as exc:
@@ -243,6 +257,8 @@ class OpenAICompatibleClient:
                 raise
             tally.bill(spent_by(exc))
             raise Retryable(f"{exc}, nothing generated (no completion token)") from None
+        refuse_cut(data, normal.usage, least, self._context, self.name, model, normal)
+        return normal
 
     def attempt_deadline(self, max_tokens: int) -> float:
         """Seconds one attempt may take in all, body included: room for `max_tokens` at the slowest rate a real

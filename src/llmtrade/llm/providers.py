@@ -100,5 +100,6 @@ def build_clients(models: ModelsConfig, settings: Settings) -> dict[str, OpenAIC
             max_retry_after_seconds=provider.max_retry_after_seconds,
             attempt_floor_seconds=provider.attempt_floor_seconds,
             min_tokens_per_second=provider.min_tokens_per_second,
+            context_tokens=provider.context_tokens,
         )
     return clients
