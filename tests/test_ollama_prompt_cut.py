@@ -19,6 +19,7 @@ from llmtrade.domain.events import LLMCallCompleted, LLMCallFailed
 from llmtrade.errors import TemporaryError
 from llmtrade.llm.gateway import CallSite, LLMGateway, LLMMode
 from llmtrade.llm.http_client import OpenAICompatibleClient
+from llmtrade.llm.tool_chat import ToolChat
 from llmtrade.llm.types import ChatMessage
 from llmtrade.reply_errors import LLMContextExceeded
 from llmtrade.storage.bootstrap import Storage
@@ -106,3 +107,28 @@ def test_a_configured_window_filled_while_answering_is_no_truncation_to_repair(s
 def test_a_configured_window_the_call_fits_in_is_taken(storage: Storage) -> None:
     answer, _ = _call(storage, _ollama(3900, 5), context=32768)
     assert answer.value == "Hold SPY."
+
+
+def _ask_turn(storage: Storage, body: dict[str, Any], context: int | None = None) -> Any:
+    chat = ToolChat(
+        provider="ollama",
+        base_url=BASE,
+        api_key=None,
+        model="llama3.2",
+        max_tokens=200,
+        events=storage.events,
+        price=None,
+        context_tokens=context,
+    )
+    messages = [{"role": "system", "content": "Answer from the events."}, {"role": "user", "content": LONG[1].content}]
+    with respx.mock() as mock:
+        mock.post(f"{BASE}/chat/completions").mock(return_value=httpx.Response(200, json=body))
+        return asyncio.run(chat.turn(messages, [], SITE))
+
+
+def test_asks_turn_refuses_an_answer_to_a_conversation_ollama_cut(storage: Storage) -> None:
+    with pytest.raises(LLMContextExceeded, match="cut to fit"):
+        _ask_turn(storage, _ollama(2048, 40))
+    with pytest.raises(LLMContextExceeded, match="2048-token context window"):
+        _ask_turn(storage, _ollama(37, 5), context=2048)
+    assert _ask_turn(storage, _ollama(37, 5)).content == "Hold SPY."  # a cached prefix, not a cut

@@ -220,6 +220,7 @@ def _live(app: Container, storage: Any, tools: ReadOnlyEvents, question: str) ->
         # wait said as it begins; it failed the command at once (exit 75).
         retry=RetryPolicy(max_retries=provider.max_retries, max_retry_after=provider.max_retry_after_seconds),
         on_wait=lambda said: app.say(f"ask: {said}"),
+        context_tokens=provider.context_tokens,
     )
     run = RunLog(storage.events, run_id=run_id, command="ask")
     try:

@@ -157,7 +157,9 @@ class OpenAICompatibleClient:
         emptied: str | None = None  # asked once more after a reply with no choice (reply_errors.LLMNoChoice)
         fitted = False  # max_tokens lowered once to the room this call's prompt leaves (llm/reasked.py)
         data: Any = None  # the last body read (a refusal before any, a 403's moderation, leaves none)
-        least = least_prompt_tokens(request.messages)  # a floor of its tokens: a prompt the server cut (prompt_cut.py)
+        least = least_prompt_tokens(
+            m.content for m in request.messages
+        )  # a floor of its tokens: a prompt the server cut (prompt_cut.py)
         try:
             while True:
                 body = self._body(request, mode)

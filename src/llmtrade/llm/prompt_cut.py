@@ -13,11 +13,11 @@ last request (its prompt cache) is not among them, so a count far below the prom
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from llmtrade.llm.replies import NormalReply
-from llmtrade.llm.types import ChatMessage, Usage
+from llmtrade.llm.types import Usage
 from llmtrade.reply_errors import LLMBadReply, LLMContextExceeded
 
 Came = NormalReply | LLMBadReply  # an answer, or a reply refused as one (cut at max_tokens)
@@ -31,10 +31,9 @@ _WINDOWS = frozenset(2**k for k in range(11, 19))
 _HALVED = frozenset(w // 2 + 2 for w in _WINDOWS)
 
 
-def least_prompt_tokens(messages: Sequence[ChatMessage]) -> int:
-    """A floor of the prompt's tokens, by its size (`_MOST_BYTES_PER_TOKEN`)."""
-    size = sum(len(m.content.encode()) for m in messages)
-    return math.floor(size / _MOST_BYTES_PER_TOKEN)
+def least_prompt_tokens(texts: Iterable[str]) -> int:
+    """A floor of the tokens of a prompt whose messages' texts are `texts`, by its size (`_MOST_BYTES_PER_TOKEN`)."""
+    return math.floor(sum(len(text.encode()) for text in texts) / _MOST_BYTES_PER_TOKEN)
 
 
 def prompt_cut(data: Any, usage: Usage, least: int, window: int | None) -> str | None:

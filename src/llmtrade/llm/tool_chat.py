@@ -33,6 +33,7 @@ from llmtrade.llm.http_errors import (
     refusal,
     refused_parameter,
 )
+from llmtrade.llm.prompt_cut import least_prompt_tokens, refuse_cut
 from llmtrade.llm.reasked import AskedOtherwise, max_tokens_refused
 from llmtrade.llm.records import CallSite, UsageTotals
 from llmtrade.llm.replies import (
@@ -86,6 +87,8 @@ class ToolChat:
     retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(max_retries=0))
     sleep: Callable[[float], Awaitable[None]] | None = None
     on_wait: Callable[[str], None] | None = None
+    # The provider's models.yaml `context_tokens`: the server's window, where it cuts a longer prompt silently.
+    context_tokens: int | None = None
 
     async def turn(
         self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], site: CallSite, *, again: str | None = None
@@ -167,7 +170,7 @@ class ToolChat:
         try:
             if unreadable:
                 raise LLMUnavailable(f"{self.provider} answered {self.model} with {unreadable}")
-            content, calls, message = self._read(data, response)
+            content, calls, message = self._read(data, response, messages)
         except (LLMUnavailable, LLMRequestRejected, LLMBadReply) as error:
             usage = self._usage(data)
             self.budget.settle(held, usage.cost_usd)
@@ -267,7 +270,9 @@ class ToolChat:
             self._refused(status, error_text(response), response, response)
         return response
 
-    def _read(self, data: Any, response: httpx.Response) -> tuple[str | None, list[ToolCall], dict[str, Any]]:
+    def _read(
+        self, data: Any, response: httpx.Response, messages: list[dict[str, Any]]
+    ) -> tuple[str | None, list[ToolCall], dict[str, Any]]:
         """The turn's text (None beside tool calls), tool calls and assistant message from a 200's body; raises
         LLMUnavailable (not JSON, or an error inside the 200 whose code a retry may mend), LLMRequestRejected (a
         message it cannot read, or an error whose code is final) or an LLMBadReply (llm/replies.py: cut off, withheld,
@@ -316,6 +321,9 @@ class ToolChat:
             # Nothing generated at all (Gemini's empty "stop", a model warming up): what the committee's client asks
             # again within the call (llm/http_client.py `_normal`), so temporary here too, not the model's answer.
             raise LLMUnavailable(f"{exc}, nothing generated (no completion token): ask again") from None
+        # An answer to a conversation the server cut to fit its window (Ollama past num_ctx) is none (prompt_cut.py).
+        least = least_prompt_tokens(str(m.get("content") or "") for m in messages)
+        refuse_cut(data, normal.usage, least, self.context_tokens, self.provider, self.model, normal)
         return normal.text, calls, message
 
     def _refused(self, status: int, reason: str, response: httpx.Response, found: Any) -> NoReturn:
