@@ -103,7 +103,7 @@ def _earlier_hash(config: Config) -> str:
     for instrument in dump["assets"]["universe"]:
         del instrument["held_only"]
     for provider in dump["models"]["providers"].values():
-        del provider["attempt_floor_seconds"], provider["min_tokens_per_second"]
+        del provider["attempt_floor_seconds"], provider["min_tokens_per_second"], provider["context_tokens"]
     return hashlib.sha256(json.dumps(dump, separators=(",", ":"), ensure_ascii=False).encode()).hexdigest()
 
 
@@ -195,7 +195,8 @@ def _added_fields(config: Config) -> dict[str, Any]:
         "assets": {"universe": {i: {"held_only": True} for i in range(len(config.assets.universe))}},
         "models": {
             "providers": {
-                k: {"attempt_floor_seconds": True, "min_tokens_per_second": True} for k in config.models.providers
+                k: {"attempt_floor_seconds": True, "min_tokens_per_second": True, "context_tokens": True}
+                for k in config.models.providers
             }
         },
     }

@@ -24,6 +24,7 @@ ADDED: tuple[tuple[type[BaseModel], str], ...] = (
     (Provider, "attempt_floor_seconds"),  # c647a08
     (Provider, "min_tokens_per_second"),  # c647a08
     (Instrument, "held_only"),  # 37db4db
+    (Provider, "context_tokens"),  # llmq: the server's context window (llm/prompt_cut.py)
 )
 
 
