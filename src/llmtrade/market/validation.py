@@ -95,10 +95,12 @@ class BarProblem(BaseModel):
     # How many problems this one says: more than 1 for a count of a file's problems not listed (csv_problems.PER_FILE),
     # so a refusal's "N problems" counts them all. Not recorded: the event's reason says the count.
     stands_for: int = 1
+    # What to do, when the kind's ADVICE does not fit: a feed's gap has no file to re-export (market/yfinance_data.py).
+    advice: str | None = None
 
     def message(self) -> str:
         place = f"{self.where}: " if self.where else ""
-        return f"{place}{self.symbol}: {self.reason}; {ADVICE[self.kind]}"
+        return f"{place}{self.symbol}: {self.reason}; {self.advice or ADVICE[self.kind]}"
 
 
 class SeriesRejected(MarketDataError):

@@ -22,7 +22,7 @@ from llmtrade.domain.market import Bar
 from llmtrade.errors import MarketDataUnavailable
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.failures import few
-from llmtrade.market.provider import data_cut
+from llmtrade.market.provider import data_cut, real_now
 from llmtrade.market.validation import BarProblem, ProblemKind, SeriesRejected
 from llmtrade.market.yfinance_wire import download
 
@@ -32,6 +32,11 @@ from llmtrade.market.yfinance_wire import download
 # the bar was taken, and cached, as the session's. 20 minutes covers the closing auctions' prints, and the default
 # postmortem (16:30) still finds it.
 SETTLED = timedelta(minutes=20)
+# How long after a session's close Yahoo may still send a session it left out of its daily answer altogether, no row
+# between the rows it sent (ranaroussi/yfinance#2925, #2930: 2026-07-24 and -28 missing for SPY, QQQ, the indices,
+# backfilled days later; #2964: 2026-08-28 still missing five days on; #624, #809). Within it the gap is a wait; past it
+# Yahoo is not going to fill it, and it is the data's error (exit 1) naming the symbol and the day.
+FILLS_WITHIN = timedelta(days=7)
 _NEW_YORK = ZoneInfo("America/New_York")
 _CALENDAR = TradingCalendar()
 
@@ -84,17 +89,36 @@ class YFinanceProvider:
         empty = [symbol for symbol in symbols if not bars.get(symbol) and symbol not in unpriced]
         if len(empty) == len(symbols):
             raise wire.failure("yfinance returned no bars")  # the caller names what it asked for
-        answered = {symbol: series for symbol, series in bars.items() if series and symbol not in unpriced}
+        left_out = {
+            symbol: days
+            for symbol, series in bars.items()
+            if (days := _left_out(series, start, end, unpriced.get(symbol, [])))
+        }
+        old = self._old_gaps(left_out)
+        waited = {**{symbol: [] for symbol in left_out}, **unpriced}
+        answered = {symbol: series for symbol, series in bars.items() if series and symbol not in waited}
         if empty:
             # A batch one symbol of which has no bar (listed after the range, delisted, not traded yet: its column all
             # NaN, or missing) is no failure of the others: their bars go with the error, which names only the empty
             # ones, in yfinance's words about them, so the service keeps the rest and asks the next provider for these.
-            lacking = [*empty, *unpriced]
-            raise wire.failure(
-                f"yfinance returned no bars for {few(empty)}{_unpriced_said(unpriced, '; ')}",
+            lacking = [*empty, *waited]
+            failure = wire.failure(
+                f"yfinance returned no bars for {few(empty)}{_unpriced_said(unpriced, '; ')}"
+                f"{_left_out_said(left_out, '; ')}",
                 symbols=lacking,
                 answered=answered,
             )
+            if old:
+                raise SeriesRejected(old, lacking=failure)  # both said: the empty ones first, as a CSV folder's
+            raise failure
+        if old:
+            raise SeriesRejected(old)
+        if left_out:
+            # A session Yahoo left out between rows it sent, recently enough that it may yet send it: validated, it
+            # was refused as a hole in the data (exit 1, "re-export the data") at every wake-up until Yahoo filled it;
+            # cached, the symbol would have been read without that session for good. A wait, as an unpriced row is.
+            said = "; ".join(part for part in (_unpriced_said(unpriced), _left_out_said(left_out)) if part)
+            raise MarketDataUnavailable(said, symbols=list(waited), answered=answered)
         if unpriced:
             # Yahoo lists the session, its volume too, and has no price of it yet: it fills them in hours or days later
             # (ranaroussi/yfinance#2895, #2930). The row was dropped as padding and the symbol read as stale or holed
@@ -102,6 +126,58 @@ class YFinanceProvider:
             # waiting is what helps: temporary, nothing of the symbol cached, the next provider asked for it alone.
             raise MarketDataUnavailable(_unpriced_said(unpriced), symbols=list(unpriced), answered=answered)
         return bars
+
+    def _old_gaps(self, left_out: dict[str, list[date]]) -> list[BarProblem]:
+        """The sessions of `left_out` (`_left_out`'s) that closed longer than FILLS_WITHIN ago in real time, Yahoo not
+        filling them, as problems refusing the answer (the data's error, naming each symbol and day); their symbols are
+        taken out of `left_out`, whose recent sessions are waited for."""
+        now, problems = real_now(self.wall), []
+        for symbol, days in list(left_out.items()):
+            old = [day for day in days if _CALENDAR.session_close(day) + FILLS_WITHIN <= now]
+            if not old:
+                continue
+            del left_out[symbol]
+            problems.append(
+                BarProblem(
+                    symbol=symbol,
+                    kind=ProblemKind.MISSING_SESSION,
+                    days=old,
+                    reason=f"yfinance has no row on {_days_said(old)}, NYSE session(s) between rows it sent",
+                    advice=(
+                        f"Yahoo leaves a session out at times and sends it within days; this one it has not sent in "
+                        f"{FILLS_WITHIN.days} days, so waiting will not bring it: put another provider (alpaca, a csv "
+                        "folder) before yfinance in assets.yaml market_data.providers, or take the symbol out of the "
+                        "universe"
+                    ),
+                )
+            )
+        return problems
+
+
+def _left_out(series: list[Bar], start: date, end: date, unpriced: list[date]) -> list[date]:
+    """The NYSE sessions of start..end between the first and the last of `series` (one symbol's bars) it has no bar of,
+    but for the sessions Yahoo listed for it without prices (`unpriced`, waited for apart)."""
+    inside = [bar.day for bar in series if start <= bar.day <= end]
+    if len(inside) < 2 or not all(map(_CALENDAR.is_session, inside)):
+        return []  # rows on closed days too: misdated (a time zone's shift), the validator's to refuse as it reads
+    have = {*inside, *unpriced}
+    return [day for day in _CALENDAR.sessions_between(inside[0], inside[-1]) if day not in have]
+
+
+def _left_out_said(left_out: dict[str, list[date]], lead: str = "") -> str:
+    """What a failure says of the sessions Yahoo left out and may yet send (`left_out`, by symbol); nothing if none."""
+    if not left_out:
+        return ""
+    listed = "; ".join(f"{symbol} on {_days_said(days)}" for symbol, days in left_out.items())
+    return (
+        f"{lead}yfinance has no row for {listed}, a NYSE session between rows it sent: Yahoo leaves a session out at "
+        f"times and sends it within days (waited for up to {FILLS_WITHIN.days} days after it); asked again at the "
+        "next read"
+    )
+
+
+def _days_said(days: list[date]) -> str:
+    return ", ".join(map(str, days[:3])) + (f" and {len(days) - 3} more" if len(days) > 3 else "")
 
 
 def _table(frame: Any, symbol: str) -> Any:
