@@ -185,6 +185,11 @@ class FakeAlpacaServer:
         # Alpaca's free plan: a SIP bars request reaching into the 15 minutes before `wall` is refused (403). Any
         # request whose end precedes its start is refused (422) whatever the plan.
         self.free_plan = False
+        # Daily bars Alpaca still revises after the close, (symbol, day) -> (the bar sent until then, the epoch second
+        # on `wall` from which the final one, add_bars', is sent): its bars take in trades delivered late and are
+        # recalculated after the fact (docs.alpaca.markets "updatedBars"; alpaca.markets/learn/stock-minute-bars:
+        # trades reach it up to 10 s after execution, and the closing prints after the close).
+        self.revised: dict[tuple[str, date], tuple[Mapping[str, Any], float]] = {}
         # Trading state. `fill_immediately` may be flipped by a test at any time: True is "the market is open".
         self.fill_immediately = fill_immediately
         # True (the market is open, as Alpaca has it): a market order is answered "pending_new", unfilled, and fills
@@ -829,8 +834,9 @@ class FakeAlpacaServer:
         page_length = min(limit, self.page_size)
         page = matching[offset : offset + page_length]
         bars: dict[str, list[dict[str, Any]]] = {}
-        for symbol, _instant, row in page:
-            bars.setdefault(symbol, []).append(row)
+        for symbol, instant, row in page:
+            early, until = self.revised.get((symbol, instant.astimezone(NEW_YORK).date()), (row, 0.0))
+            bars.setdefault(symbol, []).append(dict(early) if self.wall() < until else row)
         following = offset + len(page)
         token = _encode_token(following) if following < len(matching) else None
         return FakeResponse(HTTPStatus.OK, {"bars": bars, "next_page_token": token})

@@ -27,7 +27,7 @@ from llmtrade.market.alpaca_http import (
     recent_sip_refused,
     wire_error,
 )
-from llmtrade.market.provider import data_cut
+from llmtrade.market.provider import SETTLED, data_cut
 from llmtrade.market.validation import BarProblem, ProblemKind, SeriesRejected
 
 # Alpaca stamps a daily bar at midnight New York time (05:00Z in winter, 04:00Z in summer); the
@@ -51,18 +51,27 @@ class AlpacaBarProvider(DataAccess):
         return None
 
     def incomplete(self, close: datetime) -> str | None:
-        """On the SIP feed, why the bar of the session closing at `close` is not complete yet: the request ends 16
-        minutes before the real now (`_until`; the wall of `waits`), and a daily bar asked before that reaches the
-        close is made of the trades before the cut, without its last minutes and closing print. The IEX feed is asked
-        to the end of the day. Never after the command's now either (provider.py `data_cut`)."""
-        if self.feed != "sip" or close <= (cut := data_cut(self.clock, self.waits.wall, _SIP_DELAY)):
+        """Why the bar of the session closing at `close` is not complete yet, on either feed: Alpaca's bars take in
+        trades delivered late and its daily bar the closing prints after 16:00 (provider.py SETTLED), so it is final
+        from 20 minutes after the close; read at 16:00 the IEX bar was taken, and cached, without them. On the SIP feed
+        besides, the request ends 16 minutes before the real now (`_until`; the wall of `waits`). Never after the
+        command's now either (provider.py `data_cut`)."""
+        wall = self.waits.wall
+        if self.feed == "sip" and close > (cut := data_cut(self.clock, wall, _SIP_DELAY)) and cut != self.clock.now():
+            cut, close, whole = (t.astimezone(_NEW_YORK) for t in (cut, close, close + _SIP_DELAY))
+            return (
+                "the sip feed is asked up to 16 minutes before now (the free plan refuses the latest 15): to "
+                f"{cut:%Y-%m-%d %H:%M} New York, before the {close:%H:%M} close; complete from {whole:%H:%M}"
+            )
+        if close <= (cut := data_cut(self.clock, wall, SETTLED)):
             return None
-        cut, close, whole = (t.astimezone(_NEW_YORK) for t in (cut, close, close + _SIP_DELAY))
         if cut == self.clock.now():  # LLMTRADE_NOW before the close: the session is not over at the command's now
+            cut, close = cut.astimezone(_NEW_YORK), close.astimezone(_NEW_YORK)
             return f"the command's clock is {cut:%Y-%m-%d %H:%M} New York, before the {close:%H:%M} close"
+        settled = (close + SETTLED).astimezone(_NEW_YORK)
         return (
-            "the sip feed is asked up to 16 minutes before now (the free plan refuses the latest 15): to "
-            f"{cut:%Y-%m-%d %H:%M} New York, before the {close:%H:%M} close; complete from {whole:%H:%M}"
+            "Alpaca's daily bar takes in late and closing prints for a while after the close; taken from "
+            f"{settled:%Y-%m-%d %H:%M} New York"
         )
 
     def daily_bars(self, symbols: list[str], start: date, end: date) -> dict[str, list[Bar]]:

@@ -10,6 +10,13 @@ from typing import Protocol
 from llmtrade.clock import Clock
 from llmtrade.domain.market import Bar
 
+# How long after a session's close a live feed's daily bar of it is taken as final, and cached. Yahoo's daily bar is
+# live while the session trades and goes on changing after the close as the closing prints come in
+# (dpguthrie/yahooquery#36, ranaroussi/yfinance#826); Alpaca's bars take in trades delivered late and are recalculated
+# after the fact (its "updatedBars"; alpaca.markets/learn/stock-minute-bars), the closing auction's prints after 16:00.
+# 20 minutes covers the closing auctions' prints, and the default postmortem (16:30) still finds the bar.
+SETTLED = timedelta(minutes=20)
+
 
 class BarProvider(Protocol):
     name: str

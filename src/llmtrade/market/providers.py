@@ -89,7 +89,7 @@ def _synthetic(assets: AssetsConfig, settings: Settings, _assets_file: str) -> B
 
 
 def _yfinance(assets: AssetsConfig, settings: Settings, _assets_file: str) -> BarProvider:
-    # The command's clock: a session's bar is taken some minutes after its close (yfinance_data.SETTLED).
+    # The command's clock: a session's bar is taken some minutes after its close (provider.py SETTLED).
     return YFinanceProvider(timeout_seconds=assets.market_data.request_timeout_seconds, clock=make_clock(settings.now))
 
 

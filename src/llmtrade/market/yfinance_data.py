@@ -22,16 +22,10 @@ from llmtrade.domain.market import Bar
 from llmtrade.errors import MarketDataUnavailable
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.failures import few
-from llmtrade.market.provider import data_cut, real_now
+from llmtrade.market.provider import SETTLED, data_cut, real_now
 from llmtrade.market.validation import BarProblem, ProblemKind, SeriesRejected
 from llmtrade.market.yfinance_wire import download
 
-# How long after a session's close Yahoo's daily bar of it is taken as complete. Yahoo sends the day's bar while the
-# session trades, priced at the latest trade (dpguthrie/yahooquery#36), and goes on changing it after the close as the
-# closing prints come in; today's row may even be missing or NaN for a while (ranaroussi/yfinance#826). Read at 16:05,
-# the bar was taken, and cached, as the session's. 20 minutes covers the closing auctions' prints, and the default
-# postmortem (16:30) still finds it.
-SETTLED = timedelta(minutes=20)
 # How long after a session's close Yahoo may still send a session it left out of its daily answer altogether, no row
 # between the rows it sent (ranaroussi/yfinance#2925, #2930: 2026-07-24 and -28 missing for SPY, QQQ, the indices,
 # backfilled days later; #2964: 2026-08-28 still missing five days on; #624, #809). Within it the gap is a wait; past it
