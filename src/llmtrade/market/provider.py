@@ -16,6 +16,10 @@ from llmtrade.domain.market import Bar
 # after the fact (its "updatedBars"; alpaca.markets/learn/stock-minute-bars), the closing auction's prints after 16:00.
 # 20 minutes covers the closing auctions' prints, and the default postmortem (16:30) still finds the bar.
 SETTLED = timedelta(minutes=20)
+# The sources (Bar.source) of bars that go on changing for SETTLED after the close: a cached bar of theirs stored
+# before then is not the session's final one (market/session_bars.py). A file's row and the synthetic market's are
+# what they are.
+SETTLING = frozenset({"alpaca", "yfinance"})
 
 
 class BarProvider(Protocol):

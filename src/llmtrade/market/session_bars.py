@@ -9,13 +9,13 @@ still open is never cached), and ask the providers afresh about a gap that looks
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from llmtrade.domain.market import Bar
 from llmtrade.errors import BarNotComplete, MarketDataError, MarketDataUnavailable
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.failures import FALLBACK
-from llmtrade.market.provider import BarProvider
+from llmtrade.market.provider import SETTLED, SETTLING, BarProvider
 from llmtrade.market.series import Recording
 from llmtrade.market.splits import gap_factor
 from llmtrade.market.validation import SeriesRejected, validate_bars
@@ -61,11 +61,19 @@ class SessionBars:
         """`day`'s bar of `symbol`: (cached bar, None), or (a provider's bar, whether that provider is synthetic), or
         (None, None). `opening`: for its open alone, which a file's row written while the session traded has final
         (market/csv_unfinished.py); its close, high and low are not, so no other read takes it."""
+        # A close to judge a bar's being final by: none for the open, nor for a day that is no session (no bar either).
+        close = self.calendar.session_close(day) if not opening and self.calendar.is_session(day) else None
         for provider in self.providers:
             cached = self._cache.read([symbol], day, day, synthetic=provider.synthetic)[symbol]
-            if cached:
+            if cached and (close is None or self._settled(cached[0], close, provider.synthetic)):
                 return cached[0], None
+            if cached:
+                break  # stored before the session settled: asked afresh
         for provider in self.providers:
+            if close is not None and provider.incomplete(close) is not None:
+                # Its bar of the day is not final yet (Yahoo's live after the close, Alpaca's taking in late prints):
+                # no close to fill at from it, the order waits for the next look.
+                continue
             try:
                 bars = provider.daily_bars([symbol], day, day).get(symbol) or []
             except BarNotComplete as exc:
@@ -76,6 +84,20 @@ class SessionBars:
                 if bar.day == day:
                     return bar, provider.synthetic
         return None, None
+
+    def _settled(self, bar: Bar, close: datetime, synthetic: bool) -> bool:
+        """Whether cached `bar` of the session closing at `close` was stored once its session had settled: a feed's
+        bar (provider.py SETTLING) stored before SETTLED after the close, by older code (Yahoo's at 16:05, Alpaca's
+        iex bar at 16:00), is not the session's final one, and priced a fill at the close for good. Such a bar is
+        forgotten, its range fetched afresh at the next read. One look at the database, for a feed's bar only (a
+        backtest's files and synthetic bars are never looked at)."""
+        if bar.source not in SETTLING:
+            return True
+        stored = self._cache.stored_at(bar.symbol, bar.day, synthetic=synthetic)
+        if stored is None or stored >= close + SETTLED:
+            return True
+        self._cache.forget([bar.symbol], bar.day, bar.day, synthetic=synthetic)
+        return False
 
     def confirm_splits(self, prices: Mapping[str, float], day: date) -> None:
         """Ask the providers afresh about each symbol priced on `day` at a split's factor from its last cached close

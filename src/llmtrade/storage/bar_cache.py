@@ -9,7 +9,7 @@ with `forget` (bars and records), so the next read asks the provider again inste
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from llmtrade.domain.market import Bar, trusted_bar
@@ -147,6 +147,14 @@ class BarCache:
                WHERE synthetic = %s AND symbol = ANY(%s) AND start_day <= %s AND end_day >= %s""",
             (synthetic, list(symbols), end, start),
         )
+
+    def stored_at(self, symbol: str, day: date, *, synthetic: bool) -> datetime | None:
+        """When `symbol`'s bar of `day` was last stored (the database's clock, real time); None when none is."""
+        row = self._conn.execute(
+            "SELECT fetched_at FROM market_bars WHERE synthetic = %s AND symbol = %s AND day = %s",
+            (synthetic, symbol, day),
+        ).fetchone()
+        return None if row is None else row[0]
 
     def forget(self, symbols: Sequence[str], start: date, end: date, *, synthetic: bool) -> None:
         """Drop the bars of these symbols in start..end and every recorded fetch overlapping that range.
@@ -291,6 +299,9 @@ class ScratchBarCache(BarCache):
         self, symbols: Sequence[str], start: date, end: date, *, synthetic: bool
     ) -> dict[str, dict[date, float]]:
         return {symbol: {} for symbol in symbols}
+
+    def stored_at(self, symbol: str, day: date, *, synthetic: bool) -> datetime | None:
+        return None
 
     def forget(self, symbols: Sequence[str], start: date, end: date, *, synthetic: bool) -> None:
         pass
