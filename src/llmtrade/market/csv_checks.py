@@ -21,7 +21,7 @@ from llmtrade.market.calendar import TradingCalendar, new_york_date
 from llmtrade.market.csv_files import INTRADAY_DIR, case_twins, intraday_file, twins_refused
 from llmtrade.market.csv_folder import read_csv, unusable
 from llmtrade.market.csv_intraday import intraday_rows
-from llmtrade.market.csv_unfinished import Unfinished, unfinished_rows, unfinished_said
+from llmtrade.market.csv_unfinished import Unfinished, unfinished_rows, unfinished_said, written_ns
 from llmtrade.market.failures import PriceFilesMisconfigured
 from llmtrade.market.validation import SeriesRejected
 
@@ -66,8 +66,10 @@ def unfinished_note(folder: Path, symbols: list[str]) -> str | None:
         if unusable(daily) is not None:
             continue
         try:
-            written = daily.stat().st_mtime_ns
-            bars = [b for b in read_csv(daily, symbol) if b.day <= today]
+            status = daily.stat()
+            every = read_csv(daily, symbol)
+            written = written_ns(status, every[-1].day if every else None, calendar)
+            bars = [b for b in every if b.day <= today]
         except (SeriesRejected, OSError):
             continue
         if (late := unfinished_rows(daily, bars, written, calendar)) is not None:

@@ -75,6 +75,15 @@ def _regular_files(folder: Path, inner: Path, prefix: str, written: dict[str, in
     return files
 
 
+def file_version(found: os.stat_result) -> tuple[int, int, int, int]:
+    """What tells one version of a file from another without reading it, for the parses kept by version (a backtest
+    reads each file at every quote): its size, its modification time, and the time its inode last changed and the
+    inode itself. The modification time alone can be set back (a zip unpacked over the file again, with the same
+    stored times: `unzip`, `cp -p`, `rsync -t` keep them), where the change time is the system's, set at every write
+    and utime, and a file replaced by a rename is another inode."""
+    return (found.st_size, found.st_mtime_ns, found.st_ctime_ns, found.st_ino)
+
+
 def case_twins(folder: Path, symbols: list[str] | None = None) -> list[tuple[str, ...]]:
     """The names of the regular files (links followed) `*.csv` in `folder` that are the same but for case, each group
     sorted (`("SPY.csv", "spy.csv")`); with `symbols`, only the groups one of them would be read from. Empty for a

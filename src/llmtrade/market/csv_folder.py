@@ -42,8 +42,9 @@ from llmtrade.config.models import BENCHMARK
 from llmtrade.domain.market import Bar
 from llmtrade.errors import MarketDataMissing, MarketDataUnavailable, PartAnswered
 from llmtrade.exits import PATH_ERRNOS
+from llmtrade.market import csv_unfinished
 from llmtrade.market.calendar import TradingCalendar, new_york_date
-from llmtrade.market.csv_files import case_twins, respelt, twins_refused
+from llmtrade.market.csv_files import case_twins, file_version, respelt, twins_refused
 from llmtrade.market.csv_problems import FileProblems, rejected
 from llmtrade.market.csv_row import REQUIRED, row_bar
 from llmtrade.market.csv_sessions import ahead_problems, session_problems
@@ -106,7 +107,7 @@ class CsvFolderProvider:
             if symbol in lacking:
                 continue
             try:
-                read, lines, written = _between(self._file(symbol), symbol, start, end)
+                read, lines, written = _between(self._file(symbol), symbol, start, end, self._calendar)
             except SeriesRejected as exc:  # every file read before any is refused: all their problems said at once
                 problems += exc.problems
                 continue
@@ -254,33 +255,34 @@ def _out_of_reach(exc: OSError) -> type[MarketDataMissing] | type[MarketDataUnav
 
 def _parsed(path: Path, symbol: str) -> tuple[Bar, ...]:
     # A checkpoint prices every symbol from its daily file, many times a session in a backtest: parse a file
-    # once per version of it (its size and modification time), not once per read. Bars are frozen.
-    stat = path.stat()
-    return _parsed_version(path, symbol, stat.st_mtime_ns, stat.st_size)[0]
+    # once per version of it (csv_files.py `file_version`: one stat), not once per read. Bars are frozen.
+    return _parsed_version(path, symbol, file_version(path.stat()))[0]
 
 
-def _between(path: Path, symbol: str, start: date, end: date) -> tuple[list[Bar], list[int], int]:
-    """The file's bars from start to end, each one's line, and the file's modification time (ns) they were read at; a
-    bisect of its days when they ascend (a backtest asks thousands of times)."""
-    stat = path.stat()
-    bars, lines = _parsed_version(path, symbol, stat.st_mtime_ns, stat.st_size)
-    days = _days_version(path, symbol, stat.st_mtime_ns, stat.st_size)
+def _between(path: Path, symbol: str, start: date, end: date, cal: TradingCalendar) -> tuple[list[Bar], list[int], int]:
+    """The file's bars from start to end, each one's line, and when the file was written (ns) to judge its rows by
+    (csv_unfinished.py `written_ns`); a bisect of its days when they ascend (a backtest asks thousands of times)."""
+    found = path.stat()
+    version = file_version(found)
+    bars, lines = _parsed_version(path, symbol, version)
+    written = csv_unfinished.written_ns(found, bars[-1].day if bars else None, cal)
+    days = _days_version(path, symbol, version)
     if days is None:
         kept = [i for i, b in enumerate(bars) if start <= b.day <= end]
-        return [bars[i] for i in kept], [lines[i] for i in kept], stat.st_mtime_ns
+        return [bars[i] for i in kept], [lines[i] for i in kept], written
     first, last = bisect_left(days, start), bisect_right(days, end)
-    return list(bars[first:last]), list(lines[first:last]), stat.st_mtime_ns
+    return list(bars[first:last]), list(lines[first:last]), written
 
 
 @lru_cache(maxsize=256)
-def _days_version(path: Path, symbol: str, mtime_ns: int, size: int) -> list[date] | None:
+def _days_version(path: Path, symbol: str, version: tuple[int, ...]) -> list[date] | None:
     """The parsed file's days when strictly ascending, else None (the validator names the disorder)."""
-    days = [b.day for b in _parsed_version(path, symbol, mtime_ns, size)[0]]
+    days = [b.day for b in _parsed_version(path, symbol, version)[0]]
     return days if all(a < b for a, b in pairwise(days)) else None
 
 
 @lru_cache(maxsize=256)
-def _parsed_version(path: Path, symbol: str, mtime_ns: int, size: int) -> tuple[tuple[Bar, ...], tuple[int, ...]]:
+def _parsed_version(path: Path, symbol: str, version: tuple[int, ...]) -> tuple[tuple[Bar, ...], tuple[int, ...]]:
     bars, lines = _read(path, symbol)
     return tuple(bars), tuple(lines)
 

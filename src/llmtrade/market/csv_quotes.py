@@ -37,7 +37,7 @@ from pathlib import Path
 from llmtrade.domain.market import Bar, Quote
 from llmtrade.errors import MarketDataError, MarketDataMissing
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar, new_york_date
-from llmtrade.market.csv_files import INTRADAY_DIR, case_twins, intraday_file, twins_refused
+from llmtrade.market.csv_files import INTRADAY_DIR, case_twins, file_version, intraday_file, twins_refused
 from llmtrade.market.csv_folder import CANNOT_READ, CsvFolderProvider, folder_gone, unusable
 from llmtrade.market.csv_intraday import intraday_rows, stamp_lines
 from llmtrade.market.failures import PriceFilesMisconfigured
@@ -124,7 +124,7 @@ class CsvQuotes:
 
 def _from_file(path: Path, symbol: str, now: datetime, until: datetime | None = None) -> Quote | None:
     stat = path.stat()
-    stamps, prices = _read(path, stat.st_mtime_ns, stat.st_size)
+    stamps, prices = _read(path, file_version(stat))
     if until is not None:
         kept = bisect_right(stamps, until.timestamp())
         stamps, prices = stamps[:kept], prices[:kept]
@@ -141,7 +141,7 @@ def _from_file(path: Path, symbol: str, now: datetime, until: datetime | None = 
 
 
 @lru_cache(maxsize=64)
-def _read(path: Path, mtime_ns: int, size: int) -> tuple[list[float], list[float]]:
+def _read(path: Path, version: tuple[int, ...]) -> tuple[list[float], list[float]]:
     """(POSIX timestamps, prices) of an intraday file, ascending; cached until the file changes. A file that cannot be
     read as such is the CSV folder's to mend (PriceFilesMisconfigured, exit 2, as a daily file's bad row); one out of
     reach (OSError) is not."""
@@ -171,7 +171,7 @@ def intraday_days(folder: Path, first: date, last: date) -> tuple[dict[str, dict
             continue
         try:
             stat = path.stat()
-            stamps, prices = _read(path, stat.st_mtime_ns, stat.st_size)
+            stamps, prices = _read(path, file_version(stat))
         except OSError as exc:
             unread[path.name] = f"{path}: the intraday file {CANNOT_READ} ({exc.strerror or exc})"
             continue
@@ -225,7 +225,7 @@ def stale_notice(
         path = folder / INTRADAY_DIR / name
         try:
             stat = path.stat()
-            stamps, _ = _read(path, stat.st_mtime_ns, stat.st_size)
+            stamps, _ = _read(path, file_version(stat))
         except (OSError, MarketDataError):  # gone or changed since it was read: a quote of it says so
             continue
         on = [now for now in instants if new_york_date(now) in days]
@@ -282,7 +282,7 @@ def off_range_rows(
             continue
         try:
             stat = path.stat()
-            stamps, prices = _read(path, stat.st_mtime_ns, stat.st_size)
+            stamps, prices = _read(path, file_version(stat))
         except PriceFilesMisconfigured as exc:
             if days:
                 return exc

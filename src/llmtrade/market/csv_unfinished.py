@@ -16,6 +16,8 @@ session opened, and is kept for what reads the open alone (`unfinished` on the e
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -40,6 +42,26 @@ class Unfinished:
     @property
     def day(self) -> date:
         return self.bars[0].day
+
+
+# How far ahead of this machine's clock a file's modification time may be and still be taken as when it was written:
+# a file system on another machine (a network share) stamps by its clock.
+_AHEAD_NS = 60 * 10**9
+
+
+def written_ns(found: os.stat_result, last: date | None, calendar: TradingCalendar) -> int:
+    """When the file `found` describes was written, to judge its rows by, `last` its last row's day: its modification
+    time, unless that cannot be it. A time before `last`'s session opened (no file holds a session's row before it
+    began: a zip's stored times kept on unpacking, 1980-01-01 for a zip made without them, or `cp -p`, `rsync -t`) or
+    ahead of this machine's clock (another machine's) is not; then the time its inode last changed (st_ctime: set by
+    the system at every write, utime and rename, never carried over), which the unpacking or the copy set. Judged by
+    the time it carried, every row of such a file was left out until the file was touched."""
+    mtime = found.st_mtime_ns
+    if mtime > time.time_ns() + _AHEAD_NS:
+        return found.st_ctime_ns
+    if last is None or not (calendar.first_day <= last <= calendar.last_day and calendar.is_session(last)):
+        return mtime
+    return found.st_ctime_ns if mtime < calendar.session_open(last).timestamp() * 1e9 else mtime
 
 
 def unfinished_rows(path: Path, bars: Sequence[Bar], written_ns: int, calendar: TradingCalendar) -> Unfinished | None:
