@@ -17,6 +17,7 @@ but not resent, and the order is settled by a lookup first (brokers/alpaca.py), 
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -27,8 +28,12 @@ from functools import cache
 from typing import Any
 
 from llmtrade.clock import Clock, SystemClock
+from llmtrade.domain.tracing import LOGGER
 from llmtrade.retry_after import http_instant, retry_after_seconds
 
+# A wait is said as it begins (the log file; stderr under --verbose): up to MOST_SECONDS with nothing on the terminal,
+# a run looked hung on its prices.
+_log = logging.getLogger(f"{LOGGER}.market")
 # The longest a market-data read waits out Alpaca's rate limit, all its waits together: a window is a minute long,
 # so a reset further off than this is a limit set some other way, not worth holding a job for.
 MOST_SECONDS = 90.0
@@ -226,6 +231,16 @@ def _adapter_class() -> type:
                 if wait > room or not self.waits.take(wait):  # another read may have taken the allowance since
                     response.refused_wait = RefusedWait(wait, bound, self.waited, now + wait)
                     return response
+                _log.info(
+                    "alpaca answered HTTP 429 (rate limit%s) to %s %s: waiting %.0f s, until %s, %s; within %s",
+                    _per_minute(response.headers),
+                    request.method,
+                    request.url.split("?", 1)[0],
+                    wait,
+                    utc_second(now + wait),
+                    _named_by(response.headers, self.fallback),
+                    bound,
+                )
                 self.waits.sleep(wait)
                 self.waited += wait
                 if self.resent is not None and request.method not in self.resent:
@@ -235,6 +250,19 @@ def _adapter_class() -> type:
             return response
 
     return RateLimitAdapter
+
+
+def _per_minute(headers: Mapping[str, str]) -> str:
+    limit = _number(headers.get("X-RateLimit-Limit"))
+    return f", {limit:g} requests a minute" if limit is not None else ""
+
+
+def _named_by(headers: Mapping[str, str], fallback: float | None) -> str:
+    """Which of a 429's headers the wait is Alpaca's word from, for the line that says it (`asked_wait`'s)."""
+    named = [h for h in ("X-RateLimit-Reset", "Retry-After") if headers.get(h)]
+    if not named:
+        return f"the {fallback:g} s waited when no X-RateLimit-Reset or Retry-After names a time"
+    return f"as its {' and '.join(named)} says"
 
 
 def _number(text: str | None) -> float | None:
