@@ -72,3 +72,28 @@ def test_a_providers_bar_not_final_yet_prices_no_fill_at_the_close(
         assert market.closing_price("SPY", TODAY) == close
         assert market.opening_price("SPY", TODAY) == SETTLED_CLOSE - 1  # the open is final from the open
     assert cache.count(["SPY"], TODAY, TODAY, synthetic=False) == 0
+
+
+def test_a_range_whose_last_bar_was_cached_before_its_session_settled_is_asked_afresh(
+    server: FakeAlpacaServer, storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The postmortem of older code cached the range ending on the session at 16:02; the next morning's run read the
+    same range from the cache, its last close the unsettled one, valuing the books by it. The range is asked afresh."""
+    now = CLOSE + timedelta(days=1)
+    server.wall = now.timestamp
+    _alpaca(server)
+    days = [day for day in WINTER_DAYS if day <= TODAY]
+    cache = BarCache(storage.conn)
+    stored = [
+        Bar(symbol="SPY", day=day, open=599 + i, high=602 + i, low=598 + i, close=600 + i, volume=1e6, source="alpaca")
+        for i, day in enumerate(days)
+    ]
+    stored[-1] = stored[-1].model_copy(update={"close": EARLY_CLOSE})
+    cache.store({"SPY": stored}, days[0], TODAY, provider="alpaca", synthetic=False)
+    storage.conn.execute("UPDATE market_bars SET fetched_at = %s WHERE day = %s", (CLOSE + timedelta(minutes=2), TODAY))
+    market = MarketData([_iex_provider(server, now, monkeypatch)], cache, TradingCalendar(), Recording(storage.events))
+    series = market.bars(["SPY"], days[0], TODAY)
+    assert not series.from_cache and series.bars["SPY"][-1].close == SETTLED_CLOSE
+    assert [b.close for b in cache.read(["SPY"], TODAY, TODAY, synthetic=False)["SPY"]] == [SETTLED_CLOSE]
+    asked = len(server.requests)  # stored settled now: the next read is the cache's
+    assert market.bars(["SPY"], days[0], TODAY).from_cache and len(server.requests) == asked

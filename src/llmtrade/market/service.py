@@ -240,6 +240,8 @@ class MarketData(SessionBars):
             return None
         if self._cache.outlives_process and rewritten(provider, wanted, start, end, cached):
             return None  # a file rewritten since its bars were cached (market/rewritten.py): asked afresh
+        if self._cache.outlives_process and self._unsettled_end(wanted, sessions, provider.synthetic):
+            return None  # its last session's bar cached before it settled (session_bars.py): asked afresh
         self._record(self._fetched(provider, wanted, start, end, bar_count(cached)))
         source = sources_of(cached, "")
         self._cache.keep(key, ({symbol: list(series) for symbol, series in cached.items()}, source))

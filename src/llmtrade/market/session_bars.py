@@ -8,7 +8,7 @@ still open is never cached), and ask the providers afresh about a gap that looks
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 
 from llmtrade.domain.market import Bar
@@ -98,6 +98,20 @@ class SessionBars:
             return True
         self._cache.forget([bar.symbol], bar.day, bar.day, synthetic=synthetic)
         return False
+
+    def _unsettled_end(self, symbols: Sequence[str], sessions: Sequence[date], synthetic: bool) -> bool:
+        """Whether the cached bars of a range's last session (of `sessions`) include a feed's stored before that session
+        had settled (`_settled`'s rule, for a range read: one look at the database for all `symbols`); those bars are
+        forgotten, their range asked afresh. The postmortem of older code cached the range ending on the session at
+        16:05, and the next morning's run, reading the same range, valued the books at the unsettled close."""
+        if not sessions or synthetic:  # the synthetic market's bars are what they are
+            return False
+        last = sessions[-1]
+        settled = self.calendar.session_close(last) + SETTLED
+        early = self._cache.stored_before(symbols, last, settled, sources=SETTLING, synthetic=synthetic)
+        if early:
+            self._cache.forget(early, last, last, synthetic=synthetic)
+        return bool(early)
 
     def confirm_splits(self, prices: Mapping[str, float], day: date) -> None:
         """Ask the providers afresh about each symbol priced on `day` at a split's factor from its last cached close

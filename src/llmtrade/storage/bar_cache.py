@@ -156,6 +156,17 @@ class BarCache:
         ).fetchone()
         return None if row is None else row[0]
 
+    def stored_before(
+        self, symbols: Sequence[str], day: date, instant: datetime, *, sources: Collection[str], synthetic: bool
+    ) -> list[str]:
+        """Those of `symbols` whose cached bar of `day`, from one of `sources`, was stored before `instant`."""
+        rows = self._conn.execute(
+            """SELECT symbol FROM market_bars WHERE synthetic = %s AND symbol = ANY(%s) AND day = %s
+               AND source = ANY(%s) AND fetched_at < %s ORDER BY symbol""",
+            (synthetic, list(symbols), day, list(sources), instant),
+        ).fetchall()
+        return [row[0] for row in rows]
+
     def forget(self, symbols: Sequence[str], start: date, end: date, *, synthetic: bool) -> None:
         """Drop the bars of these symbols in start..end and every recorded fetch overlapping that range.
 
@@ -302,6 +313,11 @@ class ScratchBarCache(BarCache):
 
     def stored_at(self, symbol: str, day: date, *, synthetic: bool) -> datetime | None:
         return None
+
+    def stored_before(
+        self, symbols: Sequence[str], day: date, instant: datetime, *, sources: Collection[str], synthetic: bool
+    ) -> list[str]:
+        return []
 
     def forget(self, symbols: Sequence[str], start: date, end: date, *, synthetic: bool) -> None:
         pass
