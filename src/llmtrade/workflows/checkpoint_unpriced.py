@@ -10,7 +10,7 @@ from datetime import date
 from llmtrade.brokers.protocol import Broker
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.streams import ORDERS, week_stream
-from llmtrade.domain.trading import OrdersPlanned, PlanAbandoned
+from llmtrade.domain.trading import OrdersPlanned, OrderSubmitted, PlanAbandoned
 from llmtrade.market.session_prices import SESSION_FIX, by_why
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.desk import Desk
@@ -62,10 +62,17 @@ def not_sent(
 
 
 def unsent(events: EventStore, plan: OrdersPlanned, stream: str) -> list[str]:
-    """The client order ids of `plan`'s orders neither on the orders `stream` (sent or refused) nor given up there."""
-    recorded = {r.order.client_order_id for r in recorded_orders(events, stream)}
+    """The client order ids of `plan`'s orders neither sent (OrderSubmitted on the orders `stream`) nor given up there.
+    One the broker refused is not sent: a refusal is sent again (legs.py `resume_unfinished`), so it is given up with
+    its plan (`unsent_given_up`), where it was left out and the next checkpoint sent it at a price its decision was not
+    made at."""
+    sent = {r.order.client_order_id for r in _submitted(events, stream)}
     given_up = given_up_orders(events, events.read_stream(stream))
-    return [o.client_order_id for o in plan.orders if o.client_order_id not in recorded | given_up.keys()]
+    return [o.client_order_id for o in plan.orders if o.client_order_id not in sent | given_up.keys()]
+
+
+def _submitted(events: EventStore, stream: str) -> list[OrderSubmitted]:
+    return [r for r in recorded_orders(events, stream) if isinstance(r, OrderSubmitted)]
 
 
 def unsent_given_up(
@@ -80,7 +87,9 @@ def unsent_given_up(
     a price would send them at a price its decision was not made at, beside what the next checkpoint decides at its
     own (a second exit)."""
     if broker.name == plan.broker:  # another broker's orders are not looked up (plan_recovery.py `misfit`)
-        recover_orders(events, broker, plan, stream=stream, week_id=week_id, run_id=run_id)
+        # A refused order is asked too: a retry of it killed between the broker's answer and its record went.
+        sent = _submitted(events, stream)
+        recover_orders(events, broker, plan, stream=stream, week_id=week_id, run_id=run_id, recorded=sent)
     left = unsent(events, plan, stream)
     if not left:
         return
