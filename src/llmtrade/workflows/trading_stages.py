@@ -239,7 +239,7 @@ class RiskStage(WeekGate):
         again: list[str] = []
         for desk in (d for d in self.desks if d.account.id in waiting):
             intent = intent_for(desk.account, pitches, failed, decision, pm_of)
-            planned = self.plan(desk, intent, snapshot, context.run_id)
+            planned = self.plan(desk, intent, snapshot, context.run_id, ends_hold=True)
             now, before = self.held.get(desk.account.id), waiting[desk.account.id]
             if now is None:
                 payloads += planned

@@ -129,13 +129,13 @@ class WeekGate:
         never waits) is `held`, naming each and its orders: none of the week would trade, and the run after they fill
         runs it whole (the quick start's Tuesday-evening orders, queued for Wednesday's open). One held among accounts
         that can trade holds itself alone: the run goes on, and says it (`held_note`)."""
-        if not self.held or not set(trading) <= set(self.held):
+        # The FLAT baseline held (its broker not answering) is not why the week waits, nor named: it has no orders.
+        waiting = {a: h for a, h in self.held.items() if a in trading}
+        if not waiting or not set(trading) <= set(waiting):
             return
-        if self.unanswered:  # a broker that did not answer: its own failure, as before (when to try again)
-            raise next(iter(self.unanswered.values()))
-        said = "; ".join(
-            f"account {a} still has orders queued ({', '.join(labelled(h))})" for a, h in self.held.items()
-        )
+        if unanswered := [e for a, e in self.unanswered.items() if a in waiting]:
+            raise unanswered[0]  # a broker that did not answer: its own failure, as before (when to try again)
+        said = "; ".join(f"account {a} still has orders queued ({', '.join(labelled(h))})" for a, h in waiting.items())
         # A cancel under way ends when the broker carries it out, not at the open: Alpaca can leave one pending_cancel
         # for hours (alpacahq/Alpaca-API #111, #199), and "they fill at the open" sent the user to wait for what would
         # not come.
@@ -143,7 +143,7 @@ class WeekGate:
             f"; one whose cancel is under way ({CANCELING}) waits for the broker to carry it out (it may still fill), "
             "which Alpaca can leave undone for hours: if it stays so, cancel it in Alpaca's dashboard or ask Alpaca's "
             "support to clear it; the week waits until it has ended"
-            if any(h.canceling for h in self.held.values())
+            if any(h.canceling for h in waiting.values())
             else ""
         )
         raise TemporaryError(f"{said}: they fill at {WHEN}; run again after they fill{also}")
@@ -169,20 +169,25 @@ class WeekGate:
     def ready(
         self, desk: Desk, snapshot: MarketSnapshot, run_id: str, *, trades: bool = True
     ) -> AccountSnapshot | None:
-        """`_ready`, or None for an account of a real run that trades whose broker did not answer (BrokerUnavailable:
-        unreachable, its rate limit used up, a look torn by fills): held back alone (`held`), as one with an order
-        still open there, nothing judged or recorded from it; the next run of the week asks it again. The FLAT
-        baseline is never held (nothing would plan it later), nor a dry run's account: their failure stops the run."""
+        """`_ready`, or None for an account of a real run whose broker did not answer (BrokerUnavailable: unreachable,
+        its rate limit used up, a look torn by fills): held back alone (`held`), as one with an order still open
+        there, nothing judged or recorded from it; the next run of the week asks it again. The FLAT baseline (`trades`
+        False) too: it trades nothing, so its broker down held every account's week (exit 75 at every wake-up); held,
+        it is not valued at the week's start until its broker answers (`plan` with `ends_hold`). A dry run's account is
+        never held: its failure stops the run."""
         try:
             return self._ready(desk, snapshot, run_id, trades=trades)
         except BrokerUnavailable as error:
-            if self.dry_run or not trades:
+            if self.dry_run:
                 raise
-            self._unanswered(desk, error)
+            self._unanswered(desk, error, flat=not trades)
             return None
 
-    def _unanswered(self, desk: Desk, error: BrokerUnavailable, short: str = "") -> AccountWeekHeld:
-        """The account `held` for its broker not answering (`error`; `short`: whether it may short that symbol)."""
+    def _unanswered(
+        self, desk: Desk, error: BrokerUnavailable, short: str = "", *, flat: bool = False
+    ) -> AccountWeekHeld:
+        """The account `held` for its broker not answering (`error`; `short`: whether it may short that symbol; `flat`:
+        the FLAT baseline, not valued)."""
         account_id = desk.account.id
         self.unanswered[account_id] = error
         self.held[account_id] = AccountWeekHeld(
@@ -190,7 +195,7 @@ class WeekGate:
             broker=desk.broker.name,
             orders=[],
             canceling=[],
-            reason=unanswered_note(account_id, desk.broker.name, error, short=short),
+            reason=unanswered_note(account_id, desk.broker.name, error, short=short, flat=flat),
         )
         return self.held[account_id]
 
@@ -268,9 +273,11 @@ class WeekGate:
         run_id: str,
         *,
         before: AccountSnapshot | None = None,
+        ends_hold: bool = False,
     ) -> list[EventPayload]:
         """The account's TradeIntended, RiskChecked and OrdersPlanned (none for the FLAT baseline, which is only
-        valued). Records the reconciliation, the week-start valuation (both by `ready`, unless `before` is its
+        valued, but an empty OrdersPlanned when it `ends_hold`: the one record that ends its AccountWeekHeld, else held
+        all week). Records the reconciliation, the week-start valuation (both by `ready`, unless `before` is its
         answer already) and a halted account's shadow trade (each once) unless dry. Only its AccountWeekHeld while
         the account has orders of llmtrade's open at its broker (one may still fill) or its broker did not answer
         (`held`)."""
@@ -284,7 +291,10 @@ class WeekGate:
             return [self.held[desk.account.id]]
         prices = self.closes(snapshot, desk.account.id)
         if intent is None:
-            return []
+            empty = OrdersPlanned(
+                account_id=desk.account.id, broker=desk.broker.name, orders=[], positions_before=before.positions
+            )
+            return [empty] if ends_hold else []
         stop, why = halted(self.events, desk.account.id)
         # Held symbols whose prices ended: their close would be queued and never fill (it expires at the next look),
         # so none is sent, and the week is sized as still holding them, with no money from their sale. Said once.

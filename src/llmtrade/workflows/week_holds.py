@@ -61,10 +61,21 @@ def held_note(account_id: str, orders: list[str], canceling: list[str]) -> str:
     )
 
 
-def unanswered_note(account_id: str, broker: str, error: BrokerUnavailable, *, short: str = "") -> str:
+def unanswered_note(
+    account_id: str, broker: str, error: BrokerUnavailable, *, short: str = "", flat: bool = False
+) -> str:
     """What the weekly run says of an account whose broker did not answer its look (`error`, in its own words: when to
     try again, a rate limit's reset): nothing is known of its orders now, so nothing is planned or sent for it. `short`:
-    the symbol of the week's short whose question (may it be shorted) the broker did not answer, after its look."""
+    the symbol of the week's short whose question (may it be shorted) the broker did not answer, after its look.
+    `flat`: the FLAT baseline, which trades nothing: what is missing is its week-start valuation, not a plan."""
+    if flat:
+        return (
+            f"account {account_id} (the FLAT baseline) is held back this week: its broker did not answer ({broker}: "
+            f"{error}), so it is not valued at the week's start (no value is made up for a look that did not happen); "
+            "it trades nothing, and the other accounts trade their week. The next run of the week (run-due at its "
+            "next wake-up, or `llmtrade run-weekly`) asks the broker again and values the account once it answers, "
+            "until the week's last session closes"
+        )
     unknown = (
         f"whether it may short {short} is not known"
         if short
@@ -88,8 +99,8 @@ def accounts_held(stored: Sequence[StoredEvent]) -> dict[str, AccountWeekHeld]:
 
 
 def trading_accounts(accounts: Sequence[Account]) -> list[str]:
-    """The accounts that trade and so may be held: all but the FLAT baseline, which never waits for a broker (nothing
-    would plan it later). A run whose every one of them is held stops (week_gate.py `wait_for_queued`)."""
+    """The accounts that trade: all but the FLAT baseline. A run whose every one of them is held stops (week_gate.py
+    `wait_for_queued`); the FLAT baseline held (its broker not answering) holds nobody else: it trades nothing."""
     return [a.id for a in accounts if a.role is not AccountRole.FLAT]
 
 
