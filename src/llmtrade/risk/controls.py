@@ -73,10 +73,17 @@ _CLOSED_TRADES = _ClosedTrades()
 
 
 def trading_enabled(events: EventStore) -> tuple[bool, str]:
+    switched = switched_off(events)
+    return (True, "") if switched is None else (False, TradingDisabled.from_event(switched).reason)
+
+
+def switched_off(events: EventStore) -> StoredEvent | None:
+    """The TradingDisabled in force (the kill switch's last event, when it turned trading off), else None: an order it
+    blocks is blocked for that cause, recorded once however many runs meet it (workflows/execution.py)."""
     found = events.read(stream=KILL_SWITCH)
     if not found or found[-1].type == TradingEnabled.event_type():
-        return True, ""
-    return False, TradingDisabled.from_event(found[-1]).reason
+        return None
+    return found[-1]
 
 
 def set_trading(events: EventStore, enabled: bool, reason: str) -> None:

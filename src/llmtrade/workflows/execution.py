@@ -25,7 +25,7 @@ from llmtrade.brokers.fills import look_at
 from llmtrade.brokers.protocol import Broker
 from llmtrade.brokers.reconcile import look
 from llmtrade.config.models import Config
-from llmtrade.domain.checkpoints import KILL_SWITCH_BLOCK, OrderBlocked
+from llmtrade.domain.checkpoints import KILL_SWITCH_BLOCK, OrderBlocked, TradingDisabled
 from llmtrade.domain.events import EventPayload, NewEvent
 from llmtrade.domain.market import Bar
 from llmtrade.domain.reconciliation import is_ours
@@ -43,7 +43,7 @@ from llmtrade.domain.trading import (
 )
 from llmtrade.errors import BrokerRejected, KillSwitchOn
 from llmtrade.pipeline.context import ContextKey
-from llmtrade.risk.controls import halted, trading_enabled
+from llmtrade.risk.controls import halted, switched_off, trading_enabled
 from llmtrade.risk.halt import PendingPosition, may_send, pending_position
 from llmtrade.storage.event_store import EventStore
 from llmtrade.threads import on_threads
@@ -155,6 +155,14 @@ def send_orders(
         if e.type == LegHeldBack.event_type()
     }
     given_up = given_up_orders(events, history)  # an earlier run's: a leg waiting for one of them waits for good
+    # Each order's last block by the kill switch (its event id): one blocked after the switch in force was turned off
+    # is blocked for the same cause, recorded once. A held account's planned week keeps the weekly run due while the
+    # switch is off (week_holds.py `held_plans_unsent`), and each wake-up's rerun recorded another OrderBlocked.
+    switch_blocks = {
+        events.payload(OrderBlocked, e).client_order_id: e.id
+        for e in history
+        if e.type == OrderBlocked.event_type() and events.payload(OrderBlocked, e).reason.startswith(KILL_SWITCH_BLOCK)
+    }
     closes: dict[str, str] = {}  # symbol -> the client_order_id of the latest close of it in `orders`
 
     def record(payload: EventPayload, order: Order) -> None:
@@ -187,11 +195,14 @@ def send_orders(
                 continue
             watch.found(close)  # filled after its POST's answer (Alpaca's way): the breaker sees it before the leg
         watch.before(order)  # an order that may open or add goes only once the breaker has seen every fill so far
-        enabled, why = trading_enabled(events)
+        switched = switched_off(events)
         stop, halt_reason = halted(events, order.account_id)
         payload: EventPayload
-        if not enabled:
+        if switched is not None:
             blocked += 1
+            if switch_blocks.get(order.client_order_id, 0) > switched.id:
+                continue  # blocked for this switch-off already, by an earlier run: it waits as it did (KillSwitchOn)
+            why = TradingDisabled.from_event(switched).reason
             payload = OrderBlocked(
                 client_order_id=order.client_order_id, account_id=order.account_id, reason=f"{KILL_SWITCH_BLOCK}{why}"
             )
