@@ -47,6 +47,24 @@ def _pitch(account_id: str, symbol: str, direction: str, conviction: int) -> Pit
     )
 
 
+def short_and_paper(storage: Storage, alpaca: FakeAlpacaServer) -> list[Desk]:
+    """acct_1 on Alpaca (the loopback fake), acct_2 on the paper broker."""
+    short = Desk(
+        CONFIG.accounts.account("acct_1"),
+        AlpacaBroker("acct_1", KEY_ID, SECRET, url_override=alpaca.base_url, timeout_seconds=2.0),
+    )
+    paper = PaperBroker(
+        "acct_2",
+        starting_cash=100_000.0,
+        events=storage.events,
+        clock=_Clock(),  # type: ignore[arg-type]
+        calendar=TradingCalendar(),
+        prices=_Opens(),  # type: ignore[arg-type]
+        slippage_bps=5,
+    )
+    return [short, Desk(CONFIG.accounts.account("acct_2"), paper)]
+
+
 def _plan(storage: Storage, desks: list[Desk], run_id: str) -> tuple[list[OrdersPlanned], list[str]]:
     pitches = [_pitch("acct_1", "SPY", "SHORT", -2), _pitch("acct_2", "GLD", "LONG", 2)]
     context = _context(PRICES, week=WEEK, run_id=run_id).with_values((PITCHES, pitches))
@@ -60,20 +78,7 @@ def test_a_broker_that_does_not_answer_whether_it_may_short_holds_that_account_a
             alpaca.set_price(symbol, price)
         alpaca.add_asset("SPY", shortable=True)
         alpaca.fail_route("GET", r"/v2/assets/.*", 503, times=50)  # the asset endpoint down; the look answers
-        short = Desk(
-            CONFIG.accounts.account("acct_1"),
-            AlpacaBroker("acct_1", KEY_ID, SECRET, url_override=alpaca.base_url, timeout_seconds=2.0),
-        )
-        paper = PaperBroker(
-            "acct_2",
-            starting_cash=100_000.0,
-            events=storage.events,
-            clock=_Clock(),  # type: ignore[arg-type]
-            calendar=TradingCalendar(),
-            prices=_Opens(),  # type: ignore[arg-type]
-            slippage_bps=5,
-        )
-        long = Desk(CONFIG.accounts.account("acct_2"), paper)
+        short, long = short_and_paper(storage, alpaca)
 
         plans, held = _plan(storage, [short, long], "run-1")
 

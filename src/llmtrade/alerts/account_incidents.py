@@ -6,6 +6,7 @@ find_incidents (incidents.py) reads the events."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from llmtrade.alerts.incident import Incident
 from llmtrade.domain.account_events import AccountHalted, AccountResumed, AccountWeekHeld
@@ -76,22 +77,30 @@ def overfilled(found: Iterable[StoredEvent]) -> list[Incident]:
     return incidents
 
 
-def week_held(found: Iterable[StoredEvent]) -> list[Incident]:
+def week_held(stored: Iterable[StoredEvent], since: datetime) -> list[Incident]:
     """An account the weekly run held back (AccountWeekHeld: orders of llmtrade's still open at its broker, a cancel
     stuck in pending_cancel for hours, or its broker not answering), nothing planned or sent for it: a cron user heard
     of it only in a degraded run's alert that said nothing of the account. Recorded once per hold, and anew only when it
     changed (other orders, a cancel now under way, its broker not answering), so keyed by the week, the account and the
-    hold's orders: one alert per hold, not one at every wake-up while it lasts; one more when it changes."""
+    hold's orders: one alert per hold, not one at every wake-up while it lasts; one more when it changes. A hold that
+    comes back to what an earlier one of the week was (its broker not answering again after an orders hold) is a change
+    too: its key says how many times it came back (`stored`: every hold recorded, oldest first, to count them; those
+    recorded at or after `since` are the incidents), where it took the first one's key and was never sent."""
     incidents = []
-    for event in found:
+    seen: dict[str, int] = {}
+    for event in stored:
         held = AccountWeekHeld.from_event(event)
+        orders = ",".join(f"{o}~" if o in held.canceling else o for o in held.orders) or "unanswered"
+        first = f"week-held:{event.week_id}:{held.account_id}:{orders}"
+        times = seen[first] = seen.get(first, 0) + 1
+        if event.occurred_at < since:
+            continue
         # The title is cut at 120 characters (alerts/send.py): the orders, by name, are in the body.
         count = f"{len(held.orders)} order(s)" + (f", {len(held.canceling)} canceling" if held.canceling else "")
         what = f"{count} still open at {held.broker}" if held.orders else f"{held.broker} did not answer"
-        orders = ",".join(f"{o}~" if o in held.canceling else o for o in held.orders) or "unanswered"
         incidents.append(
             Incident(
-                f"week-held:{event.week_id}:{held.account_id}:{orders}",
+                first if times == 1 else f"{first}:again-{times - 1}",
                 "week-held",
                 f"llmtrade: {held.account_id}'s week {event.week_id} held back ({what})",
                 f"The weekly run of week {event.week_id} said: {held.reason}. `llmtrade status` shows the hold until "

@@ -57,7 +57,8 @@ def find_incidents(
     found += reconciliation(_recent(events, [ReconciliationDifferenceFound.event_type()], since))
     found += not_shown(_recent(events, [OrderNotShown.event_type()], since))
     found += overfilled(_recent(events, [OrderOverfilled.event_type()], since))
-    found += week_held(_recent(events, [AccountWeekHeld.event_type()], since))
+    # Every hold, the older ones only counted: one that came back to an earlier one's orders is keyed apart from it.
+    found += week_held(events.read(type=[AccountWeekHeld.event_type()]), since)
     today = new_york_date(now)
     found += _drawdowns(events, config.risk.alerts.drawdown_pct, today)
     if silence:
