@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderSide, TimeInForce
 from alpaca.trading.requests import MarketOrderRequest
@@ -64,3 +65,37 @@ def test_a_hold_back_to_an_unanswering_broker_after_an_orders_hold_is_alerted_ag
         assert first.key == "week-held:2026-01-05:acct_1:unanswered"  # as before: an alert sent already stays sent
         assert orders.key == f"week-held:2026-01-05:acct_1:{QUEUED}"
         assert "did not answer" in again.title and again.key.startswith("week-held:2026-01-05:acct_1:unanswered")
+
+
+@pytest.mark.parametrize(
+    "down",
+    [
+        r"/v2/assets/.*",  # asked whether it may short, before the look
+        r"/v2/positions",  # a read of the look itself
+    ],
+)
+def test_an_account_with_an_order_open_and_another_endpoint_down_is_held_for_its_order(
+    storage: Storage, down: str
+) -> None:
+    """Whether it may short is asked before the look (nothing recorded of an account held for it); an account with an
+    order of llmtrade's open at Alpaca whose asset endpoint was down too (or a read of its look) was held as "its
+    broker did not answer", though Alpaca answered its orders: the user was told to wait for the broker, not for the
+    order (nor of a cancel stuck for hours), and the alert said the broker did not answer."""
+    with FakeAlpacaServer(key_id=KEY_ID, secret_key=SECRET) as alpaca:
+        for symbol, price in PRICES.items():
+            alpaca.set_price(symbol, price)
+        alpaca.add_asset("SPY", shortable=True)
+        desks = short_and_paper(storage, alpaca)
+        _queue(alpaca)
+        alpaca.fail_route("GET", down, 503, times=10_000)  # that endpoint down; the rest answers
+
+        plans, said = _plan(storage, desks, "run-1")
+
+        [held] = _holds(storage)
+        assert held.orders == [QUEUED], held  # before: [] and "its broker did not answer"
+        assert "did not answer" not in held.reason and QUEUED in held.reason
+        assert said == [held.reason]
+        assert [p.account_id for p in plans] == ["acct_2"]
+        assert alpaca.count("POST", "/v2/orders") == 1  # the queued one only
+        valued = [e.payload["account_id"] for e in storage.events.read(type="AccountValued")]
+        assert "acct_1" not in valued  # held before its valuation, as before

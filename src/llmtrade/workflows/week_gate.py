@@ -4,7 +4,7 @@ orders planned. The stages that run it over every account are in workflows/tradi
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import date
 
 from llmtrade.brokers.fills import Observed, look_at
@@ -17,7 +17,15 @@ from llmtrade.domain.account_events import AccountWeekHeld
 from llmtrade.domain.events import EventPayload
 from llmtrade.domain.market import Bar
 from llmtrade.domain.research import MarketSnapshot
-from llmtrade.domain.trading import AccountSnapshot, OrdersPlanned, RiskChecked, RiskVerdict, TradeIntended, TradeIntent
+from llmtrade.domain.trading import (
+    AccountSnapshot,
+    BrokerOrder,
+    OrdersPlanned,
+    RiskChecked,
+    RiskVerdict,
+    TradeIntended,
+    TradeIntent,
+)
 from llmtrade.errors import BrokerUnavailable, LlmtradeError, TemporaryError
 from llmtrade.market.ended_prices import held_ended, last_bars
 from llmtrade.market.failures import own_words
@@ -187,8 +195,18 @@ class WeekGate:
         self, desk: Desk, error: BrokerUnavailable, short: str = "", *, flat: bool = False
     ) -> AccountWeekHeld:
         """The account `held` for its broker not answering (`error`; `short`: whether it may short that symbol; `flat`:
-        the FLAT baseline, not valued)."""
+        the FLAT baseline, not valued), or for its orders of llmtrade's open there when the broker answers that (asked
+        now, nothing recorded): an account with one open whose asset endpoint (or a read of its look) failed was held
+        as "its broker did not answer", the user told to wait for the broker, not for its order (nor of a cancel stuck
+        at Alpaca for hours), the alert saying so too."""
         account_id = desk.account.id
+        try:
+            orders = [] if flat else desk.broker.open_orders()  # the FLAT baseline has none to wait for
+        except BrokerUnavailable:
+            orders = []  # not answered either: held for what it did not answer
+        if queued := queued_order_ids(desk, orders):
+            self._hold_for_orders(desk, queued, orders)
+            return self.held[account_id]
         self.unanswered[account_id] = error
         self.held[account_id] = AccountWeekHeld(
             account_id=account_id,
@@ -198,6 +216,19 @@ class WeekGate:
             reason=unanswered_note(account_id, desk.broker.name, error, short=short, flat=flat),
         )
         return self.held[account_id]
+
+    def _hold_for_orders(self, desk: Desk, queued: list[str], orders: Sequence[BrokerOrder]) -> None:
+        """The account `held` for its orders of llmtrade's open at its broker (`queued`, read among `orders`, the
+        broker's open orders: those whose cancel is under way said so)."""
+        canceling = {o.client_order_id for o in orders if o.canceling}
+        stuck = [i for i in queued if i in canceling]
+        self.held[desk.account.id] = AccountWeekHeld(
+            account_id=desk.account.id,
+            broker=desk.broker.name,
+            orders=queued,
+            canceling=stuck,
+            reason=held_note(desk.account.id, queued, stuck),
+        )
 
     def _may_short(self, desk: Desk, intent: TradeIntent | None) -> bool | None:
         """Whether the broker lets the account short a SHORT intent's instrument (True for any other); None when it did
@@ -250,15 +281,7 @@ class WeekGate:
                 # A dry run (of a past week, say, while this week's orders wait for the open) exited 75 for them.
                 ids = ", ".join(queued)
                 if not self.dry_run:
-                    canceling = {o.client_order_id for o in observed.orders if o.canceling}
-                    stuck = [i for i in queued if i in canceling]
-                    self.held[desk.account.id] = AccountWeekHeld(
-                        account_id=desk.account.id,
-                        broker=desk.broker.name,
-                        orders=queued,
-                        canceling=stuck,
-                        reason=held_note(desk.account.id, queued, stuck),
-                    )
+                    self._hold_for_orders(desk, queued, observed.orders)
                     return before  # neither valued nor sized: held alone (`plan`), the others go on
                 said = f"account {desk.account.id} has orders queued ({ids}): they fill at {WHEN}; this dry run"
                 self.queued.append(f"{said} sized it from the positions held now, before they fill")
