@@ -28,11 +28,25 @@ def conviction_now(events: EventStore, week_id: date, account_id: str, frozen: F
         return latest[week_id]
     standing = frozen.conviction
     for taken in events.read(week_id=week_id, account_id=account_id, type=_TAKEN):
-        plans = [OrdersPlanned.from_event(e) for e in events.read_stream(taken.stream) if e.type == _PLANNED]
-        if any(p.orders and {o.client_order_id for o in p.orders} <= given_up for p in plans):
+        if _all_given_up(events, taken, given_up):
             continue  # never traded: the account kept what the conviction before it held
         standing = int(CheckpointTaken.upcast(taken.payload, taken.schema_version)["checkpoint"]["conviction_after"])
     return standing
+
+
+def never_traded(events: EventStore, taken: StoredEvent) -> bool:
+    """Whether the checkpoint `taken` (its CheckpointTaken, as stored) decided orders that were all given up: the
+    account holds what it held before it, whatever it judged (an EXIT given up leaves the position held). The stored
+    record keeps what was judged; a reader of it as what the account holds now asks this, as `conviction_now` does."""
+    if taken.week_id is None or taken.account_id is None:
+        return False
+    given_up = _given_up(events, taken.account_id).get(taken.week_id)
+    return bool(given_up) and _all_given_up(events, taken, given_up)
+
+
+def _all_given_up(events: EventStore, taken: StoredEvent, given_up: frozenset[str]) -> bool:
+    plans = [OrdersPlanned.from_event(e) for e in events.read_stream(taken.stream) if e.type == _PLANNED]
+    return any(p.orders and {o.client_order_id for o in p.orders} <= given_up for p in plans)
 
 
 def _given_up(events: EventStore, account_id: str) -> Mapping[date, frozenset[str]]:

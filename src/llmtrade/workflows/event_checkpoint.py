@@ -8,7 +8,8 @@ Pure decisions over stored events and a quote: no clock, no broker.
 
 The reference is the latest checkpoint of the account this week (scheduled or event) that judged a
 held position: an account whose latest checkpoint was skipped (flat, nothing frozen) or exited has
-nothing to re-judge, and an account with no checkpoint yet this week has no reference.
+nothing to re-judge (an exit whose orders were all given up did not exit: still watched), and an
+account with no checkpoint yet this week has no reference.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from llmtrade.domain.streams import event_checkpoint_stream
 from llmtrade.market.calendar import NEW_YORK
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.checkpoint_slot import Slot
+from llmtrade.workflows.convictions import never_traded
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,9 @@ def reference_price(events: EventStore, week_id: date, account_id: str) -> Refer
     if not found or found[-1].type != CheckpointTaken.event_type():
         return None
     checkpoint = CheckpointTaken.from_event(found[-1]).checkpoint
-    if checkpoint.action == "EXIT":
+    # An EXIT whose orders were all given up (no price in session for them) left the position held: still watched, from
+    # the price it was judged at, where it was taken for exited and watched no more.
+    if checkpoint.action == "EXIT" and not never_traded(events, found[-1]):
         return None
     for trigger in reversed(fired(events, week_id, account_id)):
         made = Slot(trigger.day, trigger.time, event_for=account_id).checkpoint_id(week_id, account_id)
