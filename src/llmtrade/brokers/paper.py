@@ -217,9 +217,11 @@ class PaperBroker:
                 if quote is None or quote.tradable:
                     # Filled once the price is in hand, at the clock read then: on the machine's clock the quote
                     # service takes a print stamped after `now` (the provider answering takes time), and the fill
-                    # was stamped before the print it was priced at. A chosen clock reads the same instant again. Never
-                    # past the session's close, after which no print is taken (market/quotes.py): a fill of the session.
-                    filled = min(max(now, self._clock.now()), closes) if quote is not None else now
+                    # was stamped before the print it was priced at. Nor before the print itself: one stamped by a
+                    # provider's clock a few seconds ahead of ours is taken (LIVE_SLACK), and a fill at our clock was
+                    # stamped before the trade it used. A chosen clock reads the same instant again and takes no print
+                    # after it. Never past the session's close, after which no print is taken (market/quotes.py).
+                    filled = min(max(now, self._clock.now(), quote.as_of), closes) if quote is not None else now
                     accepted = PaperOrderAccepted(order=order, fill_after=filled, quote=quote)
                 else:  # the session's open, all a symbol with daily prices only has: the next price is its close
                     accepted = PaperOrderAccepted(order=order, fill_after=closes, at_close=True)
@@ -356,7 +358,10 @@ class PaperBroker:
         self._pending_fills.keep_only(book.pending)
         for cid in book.pending:
             pending = book.accepted[cid]
-            if pending.fill_after <= now and not (splits and crossing(book, cid, splits)):
+            # One priced at a quote in hand fills at once: its stamp is the print's, which a provider's clock a few
+            # seconds ahead of ours puts after our `now` (`_take`), and the order is no less filled for it.
+            due = pending.fill_after <= now or pending.quote is not None
+            if due and not (splits and crossing(book, cid, splits)):
                 fill = self._pending_fills.of(pending, splits, self._opens)
                 if fill is not None:
                     fills[cid] = fill
