@@ -12,14 +12,15 @@ Point-in-time rules, the same for every provider:
   the last completed session's close from the daily bars (MarketData: cached, validated), kind
   "close", stamped at that session's close; nobody can trade at another price until the next open.
 
-A live clock moves while a provider answers: the service reads the clock before asking (is the market open?) and
-again when the answers are in, and that second reading is the "now" no quote may be stamped after, give or take the
-seconds two machines' clocks differ by (`LIVE_SLACK`). An explicit `now` is the instant a run started at (a live
-checkpoint reads it first, and asks for prices seconds later, after its database, its lock and the broker): on the
-machine's real clock a print stamped between the two is no look into the future, and Alpaca's latest trade of a liquid
-symbol is stamped at about the moment it answers; refused, every live checkpoint in session lost its prices to the next
-provider, and the last one to a wait (exit 75). A clock somebody chose (LLMTRADE_NOW, a backtest's step) is the moment
-the run pretends to be: nothing stamped after it is taken, to the microsecond.
+A live clock moves while a provider answers: the service reads the clock before asking (is the market open?), as it
+asks each provider (the instant it asks "as of", never past the session's close) and again when the answers are in,
+and that last reading is the "now" no quote may be stamped after, give or take the seconds two machines' clocks differ
+by (`LIVE_SLACK`). An explicit `now` is the instant a run started at (a live checkpoint reads it first, and asks for
+prices seconds later, after its database, its lock and the broker): on the machine's real clock a print stamped
+between the two is no look into the future, and Alpaca's latest trade of a liquid symbol is stamped at about the
+moment it answers; refused, every live checkpoint in session lost its prices to the next provider, and the last one to
+a wait (exit 75). A clock somebody chose (LLMTRADE_NOW, a backtest's step) is the moment the run pretends to be: asked
+as of it, nothing stamped after it is taken, to the microsecond.
 """
 
 from __future__ import annotations
@@ -139,7 +140,7 @@ class QuoteService:
             if not missing:
                 break
             try:
-                answer = provider.latest(missing, asked)
+                answer = provider.latest(missing, self._asking(asked, closes))
             except FALLBACK as exc:
                 failures.append(f"{provider.name}: {exc}")
                 errors.append(exc)
@@ -188,6 +189,13 @@ class QuoteService:
         self.market.confirm_splits({s: q.price for s, q in found.items()}, new_york_date(asked))
         problems = {s: f"no current price at {_ny(asked)}: " + "; ".join(refused.get(s, [])) for s in left}
         return {s: found[s] for s in wanted if s in found}, problems
+
+    def _asking(self, asked: datetime, closes: datetime) -> datetime:
+        """The instant a provider is asked for its latest price at: on the machine's real clock, the clock read as it is
+        asked (never before `asked`, never past the session's close); `asked` itself on a clock somebody chose. A live
+        run asks minutes after it began (behind a lock, after its models): asked as of its start, an intraday file gave
+        its row of then, Yahoo its bar ended by then, which the later cut-off refused as stale."""
+        return min(max(asked, self._clock.now()), closes) if self._clock.real else asked
 
     def _cutoff(self, now: datetime | None) -> datetime:
         """The instant no print may be stamped after: the clock read now the answers are in, the later of it and `now`
