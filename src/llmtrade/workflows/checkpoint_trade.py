@@ -252,7 +252,7 @@ class DecideStage:
                 prices,
                 roll=False,
                 source=source,
-                at=bench.now,
+                at=bench.made_in_session(),  # once the owner's judgement is in: minutes after the run's start, live
                 week_id=bench.week_id,
                 run_id=bench.run_id,
             )

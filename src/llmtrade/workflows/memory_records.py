@@ -103,7 +103,7 @@ def closing_memories(
     setups: Sequence[Setup], postmortems: Sequence[Postmortem], known_at: datetime
 ) -> tuple[list[Outcome], list[Lesson]]:
     """The week's outcomes (one per setup whose account has a postmortem) and lessons (one per reflection
-    bullet), all known at `known_at`: the postmortem's time."""
+    bullet), all known at `known_at`: when the postmortem made them."""
     by_account = {p.account_id: p for p in postmortems}
     outcomes = [
         outcome_of(setup, by_account[setup.account_id], known_at) for setup in setups if setup.account_id in by_account

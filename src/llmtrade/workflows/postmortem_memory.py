@@ -2,9 +2,10 @@
 
 Each setup of the week (every pitch and the decision, rebuilt from their stored events with the ids the weekly
 run remembered them under) gets its Outcome from its account's postmortem, and each reflection's lessons become
-Lessons; all are known at the postmortem's time (`bench.now`), so no week whose as-of time is earlier sees
-them. Written whenever the run has a memory, whatever `memory.enabled` says (workflows/memory_stages.py);
-`Memory.remember` keeps what a previous run stored, so a rerun writes nothing twice.
+Lessons; all are known when this stage makes them (`bench.made_now()`: on the machine's clock past the
+reflections they are made of, not the run's start), so no week whose as-of time is earlier sees them. Written
+whenever the run has a memory, whatever `memory.enabled` says (workflows/memory_stages.py); `Memory.remember` keeps
+what a previous run stored, so a rerun writes nothing twice.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class RememberOutcomesStage:
             return context.with_loaded(self.name)  # one `remember` wrote the outcomes and lessons together
         if bench.memory is None:
             return context
-        outcomes, lessons = closing_memories(week_setups(bench), context.get(POSTMORTEMS), bench.now)
+        outcomes, lessons = closing_memories(week_setups(bench), context.get(POSTMORTEMS), bench.made_now())
         items = [*(OutcomeRemembered(outcome=o) for o in outcomes), *(LessonRemembered(lesson=x) for x in lessons)]
         if items:
             bench.memory.remember(items, week_id=bench.week_id, run_id=bench.run_id)

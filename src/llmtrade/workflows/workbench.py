@@ -10,6 +10,7 @@ from datetime import date, datetime
 from llmtrade.clock import Clock
 from llmtrade.config.models import Config
 from llmtrade.llm.gateway import LLMGateway
+from llmtrade.market.calendar import new_york_date
 from llmtrade.market.quote_provider import QuoteSource
 from llmtrade.market.service import MarketData
 from llmtrade.memory.protocol import Memory
@@ -57,6 +58,20 @@ class Workbench:
     side: SideOpener | None = None
     # The command's clock, which `window` reads on the machine's real time (pipeline/retry.py Window); None: `now`.
     clock: Clock | None = None
+
+    def made_now(self) -> datetime:
+        """When what the run makes at this point is stamped: on the machine's real clock the clock read now, never
+        before `now` (the run's start: a live run reaches its lessons or a halted account's shadow trade minutes after
+        it, past its models' answers, and they were stamped before the reflections and judgements they came from); on a
+        clock somebody chose (LLMTRADE_NOW, a backtest's step) `now` itself, to the microsecond."""
+        clock = self.clock
+        return max(self.now, clock.now()) if clock is not None and clock.real else self.now
+
+    def made_in_session(self) -> datetime:
+        """`made_now`, kept within the session the run began in (a checkpoint's prices are that session's): a judgement
+        answered a moment past the close made nothing after it."""
+        made, calendar = self.made_now(), self.market.calendar
+        return min(made, calendar.session_close(new_york_date(self.now))) if calendar.is_open(self.now) else made
 
     @property
     def window(self) -> Window:
