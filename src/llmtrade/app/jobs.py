@@ -9,12 +9,13 @@ built there) and returns a typed result; messages meant for a person go through 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from llmtrade.app.checkpoint_run import run_checkpoint
 from llmtrade.app.container import Container
 from llmtrade.app.due_said import say_postmortem_late, say_weekly_late
 from llmtrade.app.guards import (
+    closed_at,
     latest_postmortem_due,
     previous_week_needs_postmortem,
     require_checkpoint_due,
@@ -71,7 +72,7 @@ Observer = Callable[[Callable[[], int]], Callable[[str, str, float | None], None
 def weekly(app: Container, *, week: date | None, dry_run: bool, observer: Observer | None = None) -> WeeklyOutcome:
     """The week's committee, or WeekAlreadyComplete for a finished week."""
     now = app.clock.now()
-    week_id, asof = resolve_week(now, week, app.loaded.config.schedule)
+    week_id, _ = resolve_week(now, week, app.loaded.config.schedule)
     if not dry_run:
         require_current_week(week_id, now, command="run-weekly")
     # A dry run of a later week would decide it from today's prices under that week's name.
@@ -109,6 +110,10 @@ def weekly(app: Container, *, week: date | None, dry_run: bool, observer: Observ
                 # a postmortem run by hand does (run-due runs it as a job of its own first, which says its own).
                 app.say(f"postmortem of week {previous} first")
                 say_postmortem_late(app, _postmortem(app, storage, previous, now))
+            # The run begins here, after the postmortem it ran first (minutes, on the machine's clock): its run id, its
+            # records and its reads come after the postmortem's (a chosen clock reads the same instant again).
+            now = app.clock.now()
+            asof = _weekly_asof(app, storage, week_id, resolve_week(now, week, app.loaded.config.schedule)[1])
             # A week begun offline for want of a key runs offline to its end (app/week_mode.py): said under --quiet
             # too, once a week, as cron's environment often lacks the shell's keys (or api_key_env is misspelt).
             # Once a week indeed: a weekly run that did not complete (the kill switch on, a provider down) is run again
@@ -203,6 +208,18 @@ def weekly(app: Container, *, week: date | None, dry_run: bool, observer: Observ
         duration_ms=duration,
         resumed=list(result.loaded),
     ).model_copy(update={"held_back": held_back})
+
+
+def _weekly_asof(app: Container, storage: Storage, week_id: date, asof: datetime) -> datetime:
+    """The instant the week is read as of: `asof` (its scheduled run time, or now if earlier), but never before last
+    week's postmortem completed, on the machine's clock. Run late (a machine off on Tuesday evening), the postmortem
+    and the weekly run go in one wake-up: read as of 08:00, the week could not recall the lessons that postmortem
+    made minutes before (recall shows what was known strictly before the as-of). A chosen clock (LLMTRADE_NOW, a
+    backtest's step) keeps `asof`: its postmortem, run at its own scheduled time, is before it."""
+    if not app.clock.real:
+        return asof
+    closed = closed_at(storage, week_id - timedelta(days=7))
+    return closed if closed is not None and closed > asof else asof
 
 
 def run_weekly(app: Container, *, week: date | None, dry_run: bool, observer: Observer | None = None) -> WeeklyOutcome:
