@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 
 from llmtrade.agents import chairman as chairman_role
 from llmtrade.agents import pm as pm_role
 from llmtrade.agents import reviewer as reviewer_role
+from llmtrade.clock import Clock
 from llmtrade.config.models import Chairman, Instrument, PortfolioManager
 from llmtrade.council.anonymize import labels_for
 from llmtrade.domain.committee import AggregateScore, Decision, Pitch, PitchAnswer, Review
@@ -86,12 +87,13 @@ class Committee:
     async def pitches(
         self,
         packs: list[ResearchPack],
-        now: datetime,
+        clock: Clock,
         only: Collection[str] | None = None,
         memory: Mapping[str, Sequence[str]] | None = None,
     ) -> tuple[list[Pitch], list[PitchFailure]]:
         """Every PM's pitch (or only those of the PM ids in `only`: a rerun asks only who has none); `memory`:
-        each PM's "Similar past setups" lines by PM id (a PM without any is shown no memory)."""
+        each PM's "Similar past setups" lines by PM id (a PM without any is shown no memory). Each is stamped at
+        `clock`'s time once its PM answered: read before asking, every pitch said it was made before any answer."""
         pms = [pm for pm in self.pms if only is None or pm.id in only]
         universe = priced(self.universe, packs[0].snapshot)
         # Every PM shown the same memory lines (recall shows them all the same) is asked the same prompt: rendered once.
@@ -111,7 +113,7 @@ class Committee:
                 model=pm.model,
                 pm_id=pm.id,
                 account_id=pm.account,
-                timestamp=now,
+                timestamp=clock.now(),
             )
 
         answered, failed = await gather_settled(pms, [one(pm) for pm in pms], hold_on_stop=True)
@@ -170,11 +172,11 @@ class Committee:
         reviews: list[Review],
         scores: list[AggregateScore],
         packs: list[ResearchPack],
-        now: datetime,
+        clock: Clock,
         flags: Sequence[SetupFlag] = (),
     ) -> tuple[Decision, dict[str, str]]:
         """The chairman's decision and its neutral labels; `flags` (the validator's) are shown under the
-        flagged pitch's neutral label, never its PM."""
+        flagged pitch's neutral label, never its PM. Stamped at `clock`'s time once the chairman answered."""
         order = labels_for([p.idea_id for p in pitches], reader="chairman", salt=str(self.week_id))
         neutral = {f"Pitch {i}": idea_id for i, idea_id in enumerate(order.values(), start=1)}
         label_of = {idea_id: label for label, idea_id in neutral.items()}
@@ -208,7 +210,7 @@ class Committee:
             week_id=self.week_id,
             model=self.chairman.model,
             account_id=self.chairman.account,
-            timestamp=now,
+            timestamp=clock.now(),
         )
         return decision, neutral
 

@@ -83,7 +83,7 @@ class PitchStage(_CommitteeStage):
 
         async def ask(keys: list[str]) -> tuple[dict[str, PitchSubmitted], dict[str, LlmtradeError]]:
             pitches, failures = await self.committee.pitches(
-                packs, self.clock.now(), only=set(keys), memory=context.get(MEMORY_NOTES)
+                packs, self.clock, only=set(keys), memory=context.get(MEMORY_NOTES)
             )
             return {p.pm_id: PitchSubmitted(pitch=p) for p in pitches}, {f.pm.id: f.error for f in failures}
 
@@ -259,7 +259,7 @@ class ChairmanStage(_CommitteeStage):
 
         async def build() -> list[EventPayload]:
             decision, labels = await self.committee.decide(
-                pitches, reviews, scores, packs, self.clock.now(), flags=context.get(FLAGS)
+                pitches, reviews, scores, packs, self.clock, flags=context.get(FLAGS)
             )
             return [DecisionMade(decision=decision, labels=labels)]
 
