@@ -12,6 +12,8 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
+from llmtrade.domain.market import Quote
+from llmtrade.errors import MarketDataUnavailable
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar
 from llmtrade.market.csv_quotes import CsvQuotes, intraday_file
 from llmtrade.market.quotes import QuoteService
@@ -84,3 +86,42 @@ def test_a_chosen_clock_is_asked_as_of_its_instant(storage: Storage, tmp_path: P
     clock.advance(timedelta(minutes=6))
     quotes, _ = _service(storage, tmp_path, clock).priced(["SPY"], asked)
     assert quotes["SPY"].price == 600.0
+
+
+class TimesOut:
+    """A provider whose answer never comes: the read timeout (30 s, retried) spent before it fails."""
+
+    name = "slow"
+    synthetic = False
+
+    def __init__(self, clock: RunningClock) -> None:
+        self.clock = clock
+
+    def latest(self, symbols: list[str], now: datetime) -> dict[str, Quote]:
+        self.clock.advance(timedelta(seconds=30))
+        raise MarketDataUnavailable("slow: read timed out after 30 s")
+
+    def never_in_session(self, symbols: list[str], now: datetime | None) -> dict[str, str]:
+        return {}
+
+
+def test_a_providers_failure_is_recorded_at_the_clock_it_failed_at_not_the_runs_start(
+    storage: Storage, tmp_path: Path
+) -> None:
+    clock = RunningClock(STARTED)
+    _rows(tmp_path, [("10:00:00", 600.0)])
+    market = MarketData([SyntheticMarket({"SPY": "equity"})], BarCache(storage.conn), CALENDAR)
+    service = QuoteService(
+        [TimesOut(clock), CsvQuotes(tmp_path, CALENDAR)],
+        market,
+        clock,
+        staleness=timedelta(minutes=5),
+        recording=Recording(storage.events, "r1"),
+        check_prints=False,
+    )
+    started = clock.now()
+    quotes, _ = service.priced(["SPY"], started)
+    assert quotes["SPY"].provider == "csv"
+    [refused] = [e.payload for e in storage.events.read(type="QuoteRefused")]
+    assert refused["reason"] == "unavailable"
+    assert datetime.fromisoformat(refused["now"]) >= started + timedelta(seconds=30), refused

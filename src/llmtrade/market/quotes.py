@@ -147,8 +147,11 @@ class QuoteService:
                 for symbol in missing:
                     refused.setdefault(symbol, []).append(f"{provider.name}: {exc}")
                 reason = "missing" if type(exc) is MarketDataMissing else "unavailable"
+                # At the clock it failed at, as a refused answer is (`cutoff`): a provider that timed out after a
+                # minute was recorded as refusing at the run's start, before the prices fetched ahead of it.
+                failed = self._cutoff(now)
                 self._record(
-                    QuoteRefused(provider=provider.name, symbols=missing, now=asked, reason=reason, error=str(exc))
+                    QuoteRefused(provider=provider.name, symbols=missing, now=failed, reason=reason, error=str(exc))
                 )
                 continue
             cutoff = self._cutoff(now)
