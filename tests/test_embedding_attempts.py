@@ -8,7 +8,8 @@ import respx
 
 from llmtrade.domain.embedding_calls import EmbeddingCallFailed
 from llmtrade.errors import LLMRequestRejected, LLMUnavailable
-from llmtrade.llm.embeddings import EmbeddingClient, EmbeddingDimensionMismatch, Embeddings
+from llmtrade.llm.cached_embeddings import Embeddings
+from llmtrade.llm.embeddings import EmbeddingClient, EmbeddingDimensionMismatch
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.memory_embedding_cache import EmbeddingCache
 

@@ -20,7 +20,8 @@ import respx
 
 from llmtrade.domain.embedding_calls import EmbeddingCallCompleted
 from llmtrade.errors import LLMRequestRejected
-from llmtrade.llm.embeddings import EmbeddingClient, Embeddings
+from llmtrade.llm.cached_embeddings import Embeddings
+from llmtrade.llm.embeddings import EmbeddingClient
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.memory_embedding_cache import EmbeddingCache
 

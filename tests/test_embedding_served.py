@@ -17,7 +17,9 @@ import pytest
 import respx
 
 from llmtrade.domain.embedding_calls import EmbeddingCallCompleted, EmbeddingCallFailed
-from llmtrade.llm.embeddings import EmbeddingClient, EmbeddingModelChanged, Embeddings
+from llmtrade.llm.cached_embeddings import Embeddings
+from llmtrade.llm.embedding_identity import EmbeddingModelChanged
+from llmtrade.llm.embeddings import EmbeddingClient
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.memory_embedding_cache import EmbeddingCache
 

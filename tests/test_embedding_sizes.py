@@ -14,7 +14,8 @@ import httpx
 import pytest
 import respx
 
-from llmtrade.llm.embeddings import EmbeddingClient, EmbeddingDimensionMismatch, Embeddings
+from llmtrade.llm.cached_embeddings import Embeddings
+from llmtrade.llm.embeddings import EmbeddingClient, EmbeddingDimensionMismatch
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.memory_embedding_cache import EmbeddingCache
 

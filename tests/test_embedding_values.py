@@ -16,13 +16,9 @@ import respx
 
 from llmtrade.domain.embedding_calls import EmbeddingCallCompleted, EmbeddingCallFailed
 from llmtrade.errors import TemporaryError
-from llmtrade.llm.embeddings import (
-    EmbeddingClient,
-    EmbeddingDimensionMismatch,
-    EmbeddingMalformed,
-    Embeddings,
-    text_key,
-)
+from llmtrade.llm.cached_embeddings import Embeddings
+from llmtrade.llm.embedding_identity import text_key
+from llmtrade.llm.embeddings import EmbeddingClient, EmbeddingDimensionMismatch, EmbeddingMalformed
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.memory_embedding_cache import EmbeddingCache
 

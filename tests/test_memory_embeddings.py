@@ -10,12 +10,8 @@ import respx
 
 from llmtrade.domain.embedding_calls import EmbeddingCallCompleted, EmbeddingCallFailed
 from llmtrade.errors import LLMRateLimited, LLMRequestRejected, LLMUnavailable, ReplayMiss
-from llmtrade.llm.embeddings import (
-    EmbeddingClient,
-    EmbeddingDimensionMismatch,
-    EmbeddingMalformed,
-    Embeddings,
-)
+from llmtrade.llm.cached_embeddings import Embeddings
+from llmtrade.llm.embeddings import EmbeddingClient, EmbeddingDimensionMismatch, EmbeddingMalformed
 from llmtrade.reply_errors import LLMContextExceeded
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.memory_embedding_cache import EmbeddingCache

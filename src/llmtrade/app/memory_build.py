@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from llmtrade.config.models import ModelsConfig
 from llmtrade.config.sections import MemoryConfig
-from llmtrade.llm.embeddings import EmbeddingClient, Embeddings
+from llmtrade.llm.cached_embeddings import Embeddings
+from llmtrade.llm.embeddings import EmbeddingClient
 from llmtrade.llm.gateway import LLMMode
 from llmtrade.memory.embedder import Embedder, PackagedEmbedder
 from llmtrade.memory.held_setups import HeldSetups

@@ -1,4 +1,4 @@
-"""The records of embedding calls (llm/embeddings.py): apart from domain/events.py, which holds the chat calls'."""
+"""The records of embedding calls (llm/cached_embeddings.py): apart from domain/events.py, the chat calls'."""
 
 from __future__ import annotations
 

@@ -2,7 +2,9 @@
 `max_retries` more attempts within `max_total_seconds`, each after the wait the provider asked for (capped at
 `max_retry_after`: a longer one fails at once, llm/http_errors.refusal) or an exponential backoff with jitter, so a
 committee's parallel calls do not retry in lockstep. One policy for the committee's client (llm/http_client.py) and
-`ask`'s turns (llm/tool_chat.py), read from the provider's models.yaml settings."""
+`ask`'s turns (llm/tool_chat.py), read from the provider's models.yaml settings. The embeddings client
+(llm/embeddings.py) shares the limits and `wait`, not `stop`: its total time counts from the start of the whole
+batch, which a refusal may split into smaller ones."""
 
 from __future__ import annotations
 
