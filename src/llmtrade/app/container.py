@@ -30,8 +30,8 @@ from llmtrade.discovery.universe import week_config
 from llmtrade.domain.runs import RunStarted, new_run_id
 from llmtrade.errors import ConfigError
 from llmtrade.llm.gateway import LLMMode
-from llmtrade.llm.http_client import warm_up as http_warm_up
 from llmtrade.llm.providers import ModeDecision, decide_mode
+from llmtrade.llm.tls import warm_up as http_warm_up
 from llmtrade.market.alpaca_http import within_deadline
 from llmtrade.market.alpaca_limits import BY_HAND_SECONDS, WaitAllowance
 from llmtrade.market.calendar import TradingCalendar

@@ -37,7 +37,6 @@ from llmtrade.errors import LLMUnavailable
 from llmtrade.llm.embedding_fit import Batches, Part, too_big
 from llmtrade.llm.embedding_identity import EmbeddingDimensionMismatch, served_model
 from llmtrade.llm.embedding_vectors import EmbeddingMalformed, reply_vectors
-from llmtrade.llm.http_client import shared_tls_context
 from llmtrade.llm.http_errors import (
     Retryable,
     body_text,
@@ -48,6 +47,7 @@ from llmtrade.llm.http_errors import (
 )
 from llmtrade.llm.replies import body_error, error_detail, parse_usage
 from llmtrade.llm.retry_policy import RetryPolicy
+from llmtrade.llm.tls import shared_tls_context
 
 # Headers of the encoding httpx already undid while reading the stream: not carried to the reply rebuilt from it.
 _DECODED = frozenset({"content-encoding", "content-length", "transfer-encoding"})

@@ -48,15 +48,12 @@ from llmtrade.llm.http_errors import (
     refused_parameter,
     refused_to_begin,
 )
-from llmtrade.llm.prompt_cut import least_prompt_tokens, refuse_cut
+from llmtrade.llm.prompt_cut import least_prompt_tokens
 from llmtrade.llm.reasked import AskedOtherwise, max_tokens_refused
 from llmtrade.llm.replies import (
-    NormalReply,
     body_error,
     choice_error,
     error_detail,
-    normalise_reply,
-    nothing_generated,
     parse_usage,
     recitation,
 )
@@ -66,13 +63,11 @@ from llmtrade.llm.sse import StreamCut, is_event_stream, reply_body
 from llmtrade.llm.structured import core_schema
 from llmtrade.llm.tls import shared_tls_context, warm_up
 from llmtrade.llm.types import ChatReply, ChatRequest, ResponseMode
+from llmtrade.llm.usable_reply import usable_reply
 from llmtrade.reply_errors import (
     LLMBadReply,
     LLMContentFiltered,
-    LLMEmptyAnswer,
     LLMNoChoice,
-    LLMTruncated,
-    LLMUpstreamError,
 )
 
 _COMPLETION = "max_completion_tokens"  # what OpenAI's reasoning models take for max_tokens (refused_parameter)
@@ -182,7 +177,15 @@ class OpenAICompatibleClient:
                             attempts += 1
                             data = await self._post(body, request.model, mode, deadline, tally, may_fit=not fitted)
                             # Raises an LLMBadReply subclass when the 200 carries no usable answer.
-                            normal = self._normal(data, request.model, tally, least)
+                            normal = usable_reply(
+                                data,
+                                provider=self.name,
+                                model=request.model,
+                                reasoning_as_answer=self._reasoning_as_answer,
+                                context=self._context,
+                                tally=tally,
+                                least=least,
+                            )
                 except AskedOtherwise as asked:
                     lowered = "; ".join(note for note in (lowered, asked.note) if note) or None
                     if asked.max_tokens is not None:
@@ -234,33 +237,6 @@ class OpenAICompatibleClient:
             billed=tuple(tally.billed),
             reasked="; ".join(note for note in (lowered, reasked, emptied) if note) or None,
         )
-
-    def _normal(self, data: Any, model: str, tally: BilledAttempts, least: int) -> NormalReply:
-        """The answer in `data`. An upstream's failure in it (LLMUpstreamError) is asked again within the call, billed
-        at what it reported, and so is an empty one with nothing generated: a model warming up or its provider scaling
-        (openrouter.ai/docs/api-reference/errors, "When No Content is Generated"). An answer to a prompt the server
-        cut to fit its window is LLMContextExceeded, never taken (llm/prompt_cut.py)."""
-        try:
-            normal = normalise_reply(
-                data, provider=self.name, model=model, reasoning_as_answer=self._reasoning_as_answer
-            )
-        except LLMTruncated as exc:  # cut at max_tokens as the window filled: the prompt's start shifted out too
-            refuse_cut(data, spent_by(exc), least, self._context, self.name, model, exc)
-            raise
-        except LLMUpstreamError as exc:
-            if isinstance(exc, LLMNoChoice):
-                raise  # asked once more, then final (`send`): not a wait
-            # An error in the 200 naming no status, a choice ended by "error" or another upstream stop: the upstream's
-            # transient failure (openrouter.ai/docs/api-reference/errors), asked again as an in-body 5xx is.
-            tally.bill(spent_by(exc))
-            raise Retryable(str(exc)) from None
-        except LLMEmptyAnswer as exc:
-            if not nothing_generated(exc):
-                raise
-            tally.bill(spent_by(exc))
-            raise Retryable(f"{exc}, nothing generated (no completion token)") from None
-        refuse_cut(data, normal.usage, least, self._context, self.name, model, normal)
-        return normal
 
     def attempt_deadline(self, max_tokens: int) -> float:
         """Seconds one attempt may take in all, body included: room for `max_tokens` at the slowest rate a real
@@ -364,7 +340,7 @@ class OpenAICompatibleClient:
         error = body_error(data) or choice_error(data)
         if isinstance(error, dict):
             # An error inside a 200, for the whole body or on the choice (OpenRouter relays upstream failures so, before
-            # or mid-answer): its code, number or word, decides as a status would (none: asked again, `_normal`).
+            # or mid-answer): its code, number or word, decides as a status would (none: asked again, usable_reply.py).
             code = error_status(error)
             if code is not None and code >= 400:
                 said = f"HTTP 200 carrying error {code}"

@@ -297,8 +297,9 @@ def normalise_reply(data: Any, *, provider: str, model: str, reasoning_as_answer
 
 def nothing_generated(empty: LLMEmptyAnswer) -> bool:
     """Whether an empty answer generated nothing at all: no text, reasoning or tool call, and its usage reported with
-    no completion token. What OpenRouter sends while a model warms up or its provider scales (llm/http_client.py
-    `_normal`); one that spent tokens on nothing usable is the model's own answer; one with no usage tells nothing."""
+    no completion token. What OpenRouter sends while a model warms up or its provider scales (asked again:
+    llm/usable_reply.py); one that spent tokens on nothing usable is the model's own answer; one with no usage tells
+    nothing."""
     called = empty.finish_reason in ("tool_calls", "function_call")
     return not (empty.content or empty.reasoning or called) and empty.usage_reported and empty.completion_tokens == 0
 

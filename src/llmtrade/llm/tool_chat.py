@@ -319,7 +319,7 @@ class ToolChat:
             if not nothing_generated(exc):
                 raise
             # Nothing generated at all (Gemini's empty "stop", a model warming up): what the committee's client asks
-            # again within the call (llm/http_client.py `_normal`), so temporary here too, not the model's answer.
+            # again within the call (llm/usable_reply.py), so temporary here too, not the model's answer.
             raise LLMUnavailable(f"{exc}, nothing generated (no completion token): ask again") from None
         # An answer to a conversation the server cut to fit its window (Ollama past num_ctx) is none (prompt_cut.py).
         least = least_prompt_tokens(str(m.get("content") or "") for m in messages)
