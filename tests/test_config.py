@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 from llmtrade.cli import app
 from llmtrade.config.loader import load_config, write_defaults
 from llmtrade.config.models import AccountRole, AssetClass
-from llmtrade.errors import ConfigError, UsageError
+from llmtrade.config_errors import ConfigError
+from llmtrade.errors import UsageError
 
 runner = CliRunner()
 

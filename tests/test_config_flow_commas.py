@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from llmtrade.config.loader import load_config, load_yaml, write_defaults
-from llmtrade.errors import ConfigError
+from llmtrade.config_errors import ConfigError
 
 FLAT = "{id: acct_6, name: FLAT baseline, role: flat}"
 

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from llmtrade.cli import app
 from llmtrade.config.loader import load_config, parse_file, write_defaults
 from llmtrade.config.models import AccountsConfig
-from llmtrade.errors import ConfigError
+from llmtrade.config_errors import ConfigError
 
 runner = CliRunner()
 KEY = "sk-or-v1-0123456789abcdef0123456789abcdef"

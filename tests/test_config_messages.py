@@ -11,7 +11,7 @@ from typer.testing import CliRunner, Result
 
 from llmtrade.cli import app
 from llmtrade.config.loader import write_defaults
-from llmtrade.errors import shown
+from llmtrade.config_errors import shown
 
 runner = CliRunner()
 PYDANTIC_WORDS = ("Input should", "should have", "String should", "valid dictionary", "after validation")

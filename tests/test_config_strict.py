@@ -20,7 +20,7 @@ from llmtrade.commands.context import State
 from llmtrade.config.files import read_text
 from llmtrade.config.loader import load_config, write_defaults
 from llmtrade.config.models import CONFIG_FILES
-from llmtrade.errors import ConfigError
+from llmtrade.config_errors import ConfigError
 from tests.support import WEDNESDAY_8AM
 
 runner = CliRunner()
@@ -453,7 +453,7 @@ def test_an_override_may_use_whatever_its_prompt_is_given(tmp_path: Path) -> Non
 
 def test_a_misspelt_override_is_offered_templates_only(tmp_path: Path) -> None:
     """A new user's trial: the rename hint listed renderer.py (the package folder's Python) among the templates."""
-    from llmtrade.errors import ConfigError
+    from llmtrade.config_errors import ConfigError
     from llmtrade.prompts.renderer import PromptRenderer
 
     (tmp_path / "pm.system.j2").write_text("text")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from llmtrade.config.loader import load_config, write_defaults
-from llmtrade.errors import ConfigError
+from llmtrade.config_errors import ConfigError
 
 
 def test_a_tab_indenting_a_line_is_said_to_be_one(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from llmtrade.config.loader import load_config, write_defaults
-from llmtrade.errors import ConfigError
+from llmtrade.config_errors import ConfigError
 
 INDENTATION = (
     "this line's indentation does not match the lines above it (each key of a mapping starts in the same column)"

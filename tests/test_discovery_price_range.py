@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from llmtrade.config.loader import load_config, write_defaults
-from llmtrade.errors import ConfigError
+from llmtrade.config_errors import ConfigError
 
 
 def test_a_min_price_above_the_max_price_is_refused(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ PACKAGE = Path(llmtrade.__file__).parent
 # Lower number = lower layer. A module may import from its own layer or any lower one.
 RANK = {
     "errors": 0,
+    "config_errors": 0,  # what is wrong in a config file (ConfigError, ConfigProblem): config/ raises them
     "reply_errors": 0,  # errors of a model answer that cannot be used (cut off, empty, withheld): llm/ raises them
     "exits": 0,
     "stops": 0,  # how a command answers Ctrl-C and SIGTERM: exits.py maps the stop to its exit code

@@ -21,6 +21,7 @@ from llmtrade.app.leaderboard import build_leaderboard, draw_ahead
 from llmtrade.cli import app as cli
 from llmtrade.clock import FixedClock
 from llmtrade.config.loader import LoadedConfig, load_config, packaged_defaults
+from llmtrade.config_errors import ConfigError
 from llmtrade.domain.account_events import AccountHalted, AccountResumed
 from llmtrade.domain.checkpoints import AccountValued
 from llmtrade.domain.events import EventPayload, NewEvent
@@ -28,7 +29,7 @@ from llmtrade.domain.market import MarketDataFetched
 from llmtrade.domain.runs import RunFailed, RunFinished, RunKilled, RunStarted
 from llmtrade.domain.streams import fill_stream, run_stream, valuation_stream
 from llmtrade.domain.trading import Fill, OrderFilled, Side
-from llmtrade.errors import ConfigError, MarketDataError, OperationalError
+from llmtrade.errors import MarketDataError, OperationalError
 from llmtrade.exits import classify
 from llmtrade.llm.gateway import LLMMode
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar

@@ -11,10 +11,10 @@ import pytest
 from llmtrade.agents import validator
 from llmtrade.agents.memory_notes import CHARS_PER_TOKEN, describe, interleave, within_budget
 from llmtrade.config.loader import load_config, write_defaults
+from llmtrade.config_errors import ConfigError
 from llmtrade.domain.checkpoints import IndicatorOutcome, Postmortem
 from llmtrade.domain.committee import Invalidation, Pitch, Threshold, WatchedIndicator
 from llmtrade.domain.memory import Outcome, Recollection, Setup
-from llmtrade.errors import ConfigError
 from llmtrade.workflows.memory_records import outcome_of, pitch_setup
 
 AT = datetime(2026, 1, 7, 13, tzinfo=UTC)

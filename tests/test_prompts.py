@@ -10,9 +10,10 @@ import pytest
 from pytest import MonkeyPatch
 
 from llmtrade.config.models import AssetClass, Instrument
+from llmtrade.config_errors import ConfigError
 from llmtrade.domain.market import IndicatorSet
 from llmtrade.domain.research import MarketSnapshot
-from llmtrade.errors import ConfigError, PromptError
+from llmtrade.errors import PromptError
 from llmtrade.prompts.renderer import PromptRenderer
 
 

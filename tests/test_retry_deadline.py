@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from llmtrade.cli import app
 from llmtrade.config.loader import load_config, write_defaults
 from llmtrade.config.models import ScheduleConfig
-from llmtrade.errors import ConfigError
+from llmtrade.config_errors import ConfigError
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.workflows.schedule import JobKind, retry_deadline, week_jobs
 

@@ -1,6 +1,6 @@
 """The one table from a failure to the CLI's exit code and its one-line message.
 
-Our own errors carry their code (errors.py: OperationalError 1, UsageError and ConfigError 2,
+Our own errors carry their code (errors.py, config_errors.py: OperationalError 1, UsageError and ConfigError 2,
 TemporaryError 75). Failures of the environment arrive as other libraries' exceptions (psycopg when
 the database stops, is terminated or fills its disk; OSError when a local disk is full) and may be
 chained behind the errors raised while a dying run tried to record its end ("the connection is

@@ -20,8 +20,8 @@ from llmtrade.alerts.send import place, send, target_of, urls_from
 from llmtrade.app.config_rejections import record_rejected, rejected
 from llmtrade.app.container import Container
 from llmtrade.clock import Clock
+from llmtrade.config_errors import ConfigError
 from llmtrade.domain.wording import market_time
-from llmtrade.errors import ConfigError
 from llmtrade.exits import one_line
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import open_storage

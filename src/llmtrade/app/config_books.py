@@ -15,7 +15,7 @@ from llmtrade.app.starting_cash import cash_problems
 from llmtrade.app.week_mode import next_week_refused
 from llmtrade.brokers.registry import unset_keys_problems
 from llmtrade.config.loader import file_label
-from llmtrade.errors import ConfigError
+from llmtrade.config_errors import ConfigError
 from llmtrade.storage.event_store import EventStore
 
 # What `books_errors` checks, as `config validate` names it when it could not ask the books.

@@ -8,9 +8,9 @@ again when the error changes, or when a run has started since (the configuration
 
 from __future__ import annotations
 
+from llmtrade.config_errors import ConfigError
 from llmtrade.domain.runs import ConfigRejected, RunStarted
 from llmtrade.domain.streams import CONFIG_REJECTED
-from llmtrade.errors import ConfigError
 from llmtrade.storage.event_store import EventStore
 from llmtrade.storage.head_append import append_after
 

@@ -26,9 +26,9 @@ from llmtrade.brokers.registry import unset_keys_problems
 from llmtrade.clock import Clock, Timer
 from llmtrade.config.loader import LoadedConfig, file_label
 from llmtrade.config.models import Config, ModelsConfig
+from llmtrade.config_errors import ConfigError
 from llmtrade.discovery.universe import week_config
 from llmtrade.domain.runs import RunStarted, new_run_id
-from llmtrade.errors import ConfigError
 from llmtrade.llm.gateway import LLMMode
 from llmtrade.llm.providers import ModeDecision, decide_mode
 from llmtrade.llm.tls import warm_up as http_warm_up

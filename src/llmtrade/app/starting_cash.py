@@ -17,11 +17,11 @@ from llmtrade.app.container import Container
 from llmtrade.brokers.registry import broker_name, keys_unset
 from llmtrade.config.loader import file_label
 from llmtrade.config.models import Account, BrokerKind
+from llmtrade.config_errors import ConfigProblem
 from llmtrade.domain.checkpoints import AccountValued
 from llmtrade.domain.events import StoredEvent
 from llmtrade.domain.trading import OrderFilled
 from llmtrade.domain.wording import market_time
-from llmtrade.errors import ConfigProblem
 from llmtrade.storage.event_store import EventStore
 
 _CENT = 0.005

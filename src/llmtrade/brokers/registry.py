@@ -22,7 +22,8 @@ from llmtrade.brokers.paper_opens import OpeningPrices
 from llmtrade.brokers.protocol import Broker
 from llmtrade.clock import Clock
 from llmtrade.config.models import Account, AccountsConfig, BrokerKind, Config
-from llmtrade.errors import ConfigProblem, OperationalError
+from llmtrade.config_errors import ConfigProblem
+from llmtrade.errors import OperationalError
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.daily_bars import DailyBars
 from llmtrade.market.held_prices import prices_ended

@@ -157,7 +157,7 @@ def job(
     from llmtrade.app.clock_guard import refuse_wrong_clock
     from llmtrade.app.config_books import refuse_against_books
     from llmtrade.app.unrecorded_commands import record_left_failures
-    from llmtrade.errors import ConfigError
+    from llmtrade.config_errors import ConfigError
 
     root = state(ctx)
     if writes:

@@ -10,9 +10,10 @@ import typer
 
 from llmtrade.commands.context import Reads, container, echo_json, read_books, say, state, warn
 from llmtrade.commands.options import AnyWeek, Backtest, Json, JsonLines, parse_date
+from llmtrade.config_errors import ConfigError
 from llmtrade.console import Output
 from llmtrade.domain.wording import MARKET_ZONE, counted
-from llmtrade.errors import ConfigError, UsageError
+from llmtrade.errors import UsageError
 
 if TYPE_CHECKING:
     from llmtrade.config.models import AssetsConfig

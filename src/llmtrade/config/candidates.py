@@ -16,7 +16,7 @@ import yaml
 from llmtrade.config.files import read_text
 from llmtrade.config.loader import packaged_defaults
 from llmtrade.config.models import Instrument
-from llmtrade.errors import ConfigError, ConfigProblem
+from llmtrade.config_errors import ConfigError, ConfigProblem
 
 CANDIDATES_FILE = "candidates.yaml"
 

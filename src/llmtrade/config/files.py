@@ -7,7 +7,7 @@ from __future__ import annotations
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
-from llmtrade.errors import ConfigError, ConfigProblem
+from llmtrade.config_errors import ConfigError, ConfigProblem
 from llmtrade.paths import utf8_error_at
 from llmtrade.text_bytes import marked
 

@@ -16,7 +16,8 @@ from llmtrade.config import rules
 from llmtrade.config.files import read_text
 from llmtrade.config.models import CONFIG_FILES, Config
 from llmtrade.config.problems import EXTENSION, problem
-from llmtrade.errors import ConfigError, ConfigProblem, UsageError
+from llmtrade.config_errors import ConfigError, ConfigProblem
+from llmtrade.errors import UsageError
 from llmtrade.exits import path_error
 
 PACKAGED = "packaged defaults"

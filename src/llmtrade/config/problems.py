@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from llmtrade.config.scalars import _IDENT
-from llmtrade.errors import ConfigProblem
+from llmtrade.config_errors import ConfigProblem
 
 EXTENSION = "x-"  # a top-level key llmtrade does not read (config/loader.py)
 

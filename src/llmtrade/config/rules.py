@@ -27,7 +27,7 @@ from llmtrade.config.models import (
     ScheduleConfig,
     Weekday,
 )
-from llmtrade.errors import ConfigProblem
+from llmtrade.config_errors import ConfigProblem
 
 # The regular NYSE close in New York time: a checkpoint at or after it is skipped on every day
 # (workflows/schedule.py), so configuring one is a mistake, not a no-op to allow.

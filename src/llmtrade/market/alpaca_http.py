@@ -21,7 +21,8 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from llmtrade.clock import Clock, SystemClock
-from llmtrade.errors import ConfigError, MarketDataError, MarketDataUnavailable
+from llmtrade.config_errors import ConfigError
+from llmtrade.errors import MarketDataError, MarketDataUnavailable
 from llmtrade.market.alpaca_limits import RateLimitWaits, WaitAllowance, reset_said, waits_out_rate_limits
 from llmtrade.market.failures import wire_reason
 

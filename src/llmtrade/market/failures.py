@@ -23,9 +23,9 @@ import socket
 from collections.abc import Callable, Sequence
 from datetime import date
 
+from llmtrade.config_errors import ConfigError
 from llmtrade.errors import (
     BarNotComplete,
-    ConfigError,
     MarketDataError,
     MarketDataMissing,
     MarketDataUnavailable,

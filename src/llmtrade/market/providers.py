@@ -14,7 +14,8 @@ from pathlib import Path
 from llmtrade.clock import make_clock
 from llmtrade.config.loader import LoadedConfig, file_label
 from llmtrade.config.models import AssetsConfig, MarketProviderName
-from llmtrade.errors import ConfigError, UsageError
+from llmtrade.config_errors import ConfigError
+from llmtrade.errors import UsageError
 from llmtrade.market.alpaca_data import AlpacaBarProvider
 from llmtrade.market.csv_folder import CsvFolderProvider
 from llmtrade.market.provider import BarProvider

@@ -28,9 +28,10 @@ from itertools import pairwise
 
 from pydantic import BaseModel, ConfigDict
 
+from llmtrade.config_errors import ConfigError
 from llmtrade.domain.market import Bar
 from llmtrade.domain.wording import counted
-from llmtrade.errors import ConfigError, MarketDataError, PartAnswered
+from llmtrade.errors import MarketDataError, PartAnswered
 
 # How many dates one problem lists in its message; the event keeps them all.
 _SHOWN = 5

@@ -18,7 +18,8 @@ import jinja2
 from jinja2 import meta, nodes
 
 from llmtrade.config.files import read_text
-from llmtrade.errors import ConfigError, ConfigProblem, LlmtradeError, PromptError
+from llmtrade.config_errors import ConfigError, ConfigProblem
+from llmtrade.errors import LlmtradeError, PromptError
 from llmtrade.memo import IdentityMemo
 from llmtrade.prompts.compiled import COMPILED
 from llmtrade.prompts.read_once import ReadOnce

@@ -43,8 +43,9 @@ from llmtrade.config.loader import LoadedConfig, load_yaml, yaml_problem
 from llmtrade.config.models import Config
 from llmtrade.config.problems import EXTENSION, problem
 from llmtrade.config.scalars import Count, Flag
+from llmtrade.config_errors import ConfigError
 from llmtrade.domain.weeks import week_id_for
-from llmtrade.errors import ConfigError, UsageError
+from llmtrade.errors import UsageError
 from llmtrade.market.calendar import TradingCalendar
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,23}$"
