@@ -32,7 +32,8 @@ from llmtrade.market.calendar import TradingCalendar
 from llmtrade.prompts.renderer import PromptRenderer
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.event_store import EventStore
-from llmtrade.workflows.schedule import JobKind, _retry_deadline, retry_deadline
+from llmtrade.workflows.job_deadlines import _retry_deadline, retry_deadline
+from llmtrade.workflows.schedule import JobKind
 from tests.fakes.sinks import SinkOver
 from tests.market_series import good_bars
 from tests.test_memory_use_units import _hit

@@ -16,7 +16,8 @@ from llmtrade.clock import FixedClock
 from llmtrade.config.loader import load_config
 from llmtrade.market.service import MarketData
 from llmtrade.settings import Settings
-from llmtrade.workflows.schedule import JobKind, retry_deadline
+from llmtrade.workflows.job_deadlines import retry_deadline
+from llmtrade.workflows.schedule import JobKind
 
 WEEK = date(2026, 1, 7)
 NOW = datetime.fromisoformat("2026-01-07T08:00:00-05:00")

@@ -14,7 +14,8 @@ from llmtrade.config.loader import load_config, write_defaults
 from llmtrade.config.models import ScheduleConfig
 from llmtrade.config_errors import ConfigError
 from llmtrade.market.calendar import TradingCalendar
-from llmtrade.workflows.schedule import JobKind, retry_deadline, week_jobs
+from llmtrade.workflows.job_deadlines import retry_deadline
+from llmtrade.workflows.schedule import JobKind, week_jobs
 
 NEW_YORK = ZoneInfo("America/New_York")
 WEEK = date(2026, 1, 7)

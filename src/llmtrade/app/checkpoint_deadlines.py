@@ -37,7 +37,8 @@ from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows import event_checkpoint as rule
 from llmtrade.workflows.checkpoint_close import Left, close_unjudged, left_by
 from llmtrade.workflows.checkpoint_slot import Slot
-from llmtrade.workflows.schedule import JobKind, retry_deadline, week_jobs
+from llmtrade.workflows.job_deadlines import retry_deadline
+from llmtrade.workflows.schedule import JobKind, week_jobs
 from llmtrade.workflows.weekly import week_lock
 
 

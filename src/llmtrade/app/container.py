@@ -334,7 +334,7 @@ class Container:
         self, storage: Storage, session: Session, *, week_id: date, now: datetime, deadline: datetime | None = None
     ) -> Workbench:
         """Prices and accounts for one run of a week's job, in the invocation's mode; `deadline`: until when
-        its stages retry temporary model failures (workflows/schedule.py `retry_deadline`)."""
+        its stages retry temporary model failures (workflows/job_deadlines.py `retry_deadline`)."""
         run_id = new_run_id(now)
         market = self.market(storage, run_id=run_id, week_id=week_id, deadline=deadline)
         # The week's universe (issue 15): the static list, or the watchlist fixed once for the week.

@@ -37,7 +37,8 @@ from llmtrade.market.held_prices import not_final
 from llmtrade.market.providers import csv_dir, provider_names
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.event_store import EventStore
-from llmtrade.workflows.schedule import JobKind, next_fires, retry_deadline
+from llmtrade.workflows.job_deadlines import retry_deadline
+from llmtrade.workflows.schedule import JobKind, next_fires
 
 TOP = 10
 # The most run-due's daily forward returns wait out a provider's rate limit, from when they begin: bookkeeping any later
@@ -77,7 +78,7 @@ def priceable(app: Container, candidates: Sequence[CandidateInstrument]) -> list
 def discover(app: Container, *, week_id: date | None = None) -> DiscoverResult:
     """Score every candidate with every picker as of now, record it, and set the watchlist; `week_id`: the week whose
     weekly run it comes before (run-due's), whose costs its model calls count in, and whose deadline (workflows/
-    schedule.py `retry_deadline`) bounds its market reads' rate-limit waits, as the weekly run's own reads are: each
+    job_deadlines.py) bounds its market reads' rate-limit waits, as the weekly run's own reads are: each
     read waited up to 90 s whatever the deadline, the run-due wake-up holding the weekly run behind it. By hand (no
     week), a read waits its 90 s at most."""
     deadline = None

@@ -27,7 +27,8 @@ from llmtrade.pipeline.pipeline import Pipeline
 from llmtrade.pipeline.retry import Window
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows import council_stages, research_stages
-from llmtrade.workflows.schedule import JobKind, retry_deadline
+from llmtrade.workflows.job_deadlines import retry_deadline
+from llmtrade.workflows.schedule import JobKind
 from llmtrade.workflows.weekly import require_begun, require_same_mode
 from llmtrade.workflows.weeks import resolve_week
 

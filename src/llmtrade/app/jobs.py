@@ -50,9 +50,10 @@ from llmtrade.storage.projections import project_week_summaries
 from llmtrade.workflows import research_stages
 from llmtrade.workflows.checkpoint_slot import Slot
 from llmtrade.workflows.execution import ABANDONED, UNFINISHED, abandonment_note
+from llmtrade.workflows.job_deadlines import retry_deadline
 from llmtrade.workflows.legs import held_back_notes, unfinished_orders
 from llmtrade.workflows.postmortem import PostmortemRun, failed_reflections
-from llmtrade.workflows.schedule import JobKind, postmortem_job, retry_deadline
+from llmtrade.workflows.schedule import JobKind, postmortem_job
 from llmtrade.workflows.trading_stages import HELD, HELD_AGAIN, PLANNED_LATE, QUEUED, UNSOLD
 from llmtrade.workflows.week_holds import held_this_week, held_week_due, never_planned_note
 from llmtrade.workflows.weekly import (

@@ -31,7 +31,8 @@ from llmtrade.market.calendar import NEW_YORK, new_york_date
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.checkpoint_close import left_by
 from llmtrade.workflows.checkpoint_slot import Slot
-from llmtrade.workflows.schedule import Job, passed_checkpoints
+from llmtrade.workflows.job_deadlines import passed_checkpoints
+from llmtrade.workflows.schedule import Job
 
 
 def say_missed_checkpoints(app: Container) -> None:

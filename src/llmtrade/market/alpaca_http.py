@@ -100,7 +100,7 @@ def within_deadline(
     providers: list[P], deadline: datetime | None, clock: Clock, allowance: WaitAllowance | None = None
 ) -> list[P]:
     """`providers`, the Alpaca ones (copies: a backtest keeps its providers from job to job) waiting out a 429 no later
-    than `deadline`, the job's (workflows/schedule.py `retry_deadline`), read on `clock`, and within `allowance`, what
+    than `deadline`, the job's (workflows/job_deadlines.py), read on `clock`, and within `allowance`, what
     the whole command may wait (a command run by hand's); both None: as they are."""
     if deadline is None and allowance is None:
         return providers

@@ -13,6 +13,8 @@ Rules (weeks are named by their Wednesday, week_id W, and run W..W+6):
 - postmortem of W: the configured weekday/time of W's last days (default Tuesday W+6 16:30); on a
   holiday it moves back to the last session on or before that day, no earlier than that session's close,
   and never after the next weekly run. (config/rules.py refuses a day or time before the week's last close.)
+
+Until when each job retries its model calls, and when a checkpoint's time ended: workflows/job_deadlines.py.
 """
 
 from __future__ import annotations
@@ -84,23 +86,23 @@ def weekly_key(week_id: date) -> str:
 
 def week_jobs(schedule: ScheduleConfig, calendar: TradingCalendar, week_id: date) -> list[Job]:
     """Every job of the week named `week_id` (a Wednesday), in order (a new list: the caller may change it)."""
-    _require_wednesday(week_id)
-    # A backtest asks this 20,000 times (each checkpoint's week and deadline): made once, kept as `_WEEKS` is.
+    require_wednesday(week_id)
+    # A backtest asks this 20,000 times (each checkpoint's week and deadline): made once and kept.
     key = (id(schedule), id(calendar), week_id)
     kept = _JOBS.get(key)
     if kept is None or kept[0] is not schedule or kept[1] is not calendar:
-        if len(_JOBS) >= _DEADLINES_KEPT:
+        if len(_JOBS) >= WEEKS_KEPT:
             _JOBS.clear()
         kept = _JOBS[key] = (schedule, calendar, tuple(_week_jobs(schedule, calendar, week_id)))
     return list(kept[2])
 
 
 def _week_jobs(schedule: ScheduleConfig, calendar: TradingCalendar, week_id: date) -> list[Job]:
-    weekly = _weekly_run(schedule, calendar, week_id)
+    weekly = weekly_run(schedule, calendar, week_id)
     jobs: list[Job] = []
     if weekly is not None:
         jobs.append(weekly)
-        jobs.extend(_checkpoints(schedule, calendar, weekly))
+        jobs.extend(checkpoint_jobs(schedule, calendar, weekly))
     postmortem = _postmortem(schedule, calendar, week_id)
     if postmortem is not None:
         jobs.append(postmortem)
@@ -110,14 +112,14 @@ def _week_jobs(schedule: ScheduleConfig, calendar: TradingCalendar, week_id: dat
 def postmortem_job(schedule: ScheduleConfig, calendar: TradingCalendar, week_id: date) -> Job | None:
     """Week `week_id`'s postmortem as scheduled: its instant is where the week ends for what the postmortem reads
     (None when the week has no session)."""
-    _require_wednesday(week_id)
+    require_wednesday(week_id)
     return _postmortem(schedule, calendar, week_id)
 
 
 def jobs_between(schedule: ScheduleConfig, calendar: TradingCalendar, start: datetime, end: datetime) -> list[Job]:
     """Every job whose `at` is in [start, end), in time order."""
-    _require_aware(start)
-    _require_aware(end)
+    require_aware(start)
+    require_aware(end)
     if end <= start:
         return []
     # Jobs of week W fall on days W..W+7 (a postmortem may land on the next Wednesday), so the week before
@@ -151,7 +153,7 @@ def due_jobs(
     - only today's latest checkpoint can be due (a later checkpoint supersedes earlier ones, and yesterday's
       views are stale), only once its week's weekly run is done, and only until the session closes.
     """
-    _require_aware(now)
+    require_aware(now)
     if lookback < timedelta(0):
         raise ValueError(f"lookback must not be negative, got {lookback}")
     window = jobs_between(schedule, calendar, now - lookback, now + _TICK)
@@ -195,111 +197,14 @@ def due_jobs(
     return sorted(postmortems + weeklies + checkpoints, key=lambda job: (job.at, _RANK[job.kind]))
 
 
-def passed_checkpoints(
-    schedule: ScheduleConfig, calendar: TradingCalendar, week_id: date, now: datetime
-) -> list[tuple[Job, datetime]]:
-    """The week's checkpoints whose time to run ended by `now`, each with that end: the day's next checkpoint, else
-    the session's close (`due_jobs` runs only today's latest checkpoint, and none after the close)."""
-    _require_aware(now)
-    _, ats = _week_of_checkpoints(schedule, calendar, week_id)
-    passed = []
-    for job in week_jobs(schedule, calendar, week_id):
-        if job.kind is JobKind.CHECKPOINT:
-            end = min([*(at for at in ats[job.day] if at > job.at), calendar.session_close(job.day)])
-            if end <= now:
-                passed.append((job, end))
-    return passed
-
-
-def retry_deadline(
-    schedule: ScheduleConfig,
-    calendar: TradingCalendar,
-    kind: JobKind,
-    week_id: date,
-    day: date | None = None,
-    hhmm: str | None = None,
-) -> datetime | None:
-    """Until when a job of `week_id` retries model calls that failed for a temporary reason (`retry_until`).
-
-    "next_job": the weekly run until its first checkpoint (else its session's close); a checkpoint (`day`,
-    `hhmm`) until the next checkpoint of that day (else the close); a postmortem until the next weekly
-    run. A number: that many minutes after the job's scheduled time. None when the week has no such job
-    (no session): nothing to wait for, so every rerun retries."""
-    _require_wednesday(week_id)
-    # Made once per job and kept (a backtest asks at each of its ~20 checkpoints a week): the schedule is frozen
-    # and the calendar's sessions are fixed, so the same objects and job give the same deadline. Both are held in
-    # the entry, so no id in a key is reused while it lives.
-    key = (id(schedule), id(calendar), kind, week_id, day, hhmm)
-    kept = _DEADLINES.get(key)
-    if kept is not None and kept[0] is schedule and kept[1] is calendar:
-        return kept[2]
-    deadline = _retry_deadline(schedule, calendar, kind, week_id, day, hhmm)
-    if len(_DEADLINES) >= _DEADLINES_KEPT:
-        _DEADLINES.clear()
-    _DEADLINES[key] = (schedule, calendar, deadline)
-    return deadline
-
-
-_DEADLINES: dict[tuple[object, ...], tuple[ScheduleConfig, TradingCalendar, datetime | None]] = {}
-_DEADLINES_KEPT = 4096
-
-
-def _retry_deadline(
-    schedule: ScheduleConfig,
-    calendar: TradingCalendar,
-    kind: JobKind,
-    week_id: date,
-    day: date | None,
-    hhmm: str | None,
-) -> datetime | None:
-    weekly, checkpoint_ats = _week_of_checkpoints(schedule, calendar, week_id)
-    if kind is JobKind.WEEKLY:
-        job = weekly
-    elif kind is JobKind.POSTMORTEM:
-        job = _postmortem(schedule, calendar, week_id)
-    else:
-        if day is None or hhmm is None:
-            raise ValueError("a checkpoint's deadline needs its day and time")
-        job = _job(JobKind.CHECKPOINT, week_id, day, hhmm)
-    if job is None:
-        return None
-    if not isinstance(schedule.retry_until, str):
-        return job.at + timedelta(minutes=schedule.retry_until)
-    if kind is JobKind.POSTMORTEM:
-        return _next_weekly_at(schedule, calendar, week_id) or job.at + _WEEK
-    close = calendar.session_close(job.day) if calendar.is_session(job.day) else job.at
-    later = [at for at in checkpoint_ats.get(job.day, ()) if at > job.at]
-    return min([*later, max(close, job.at)])
-
-
-def _week_of_checkpoints(
-    schedule: ScheduleConfig, calendar: TradingCalendar, week_id: date
-) -> tuple[Job | None, dict[date, tuple[datetime, ...]]]:
-    """The week's weekly run and its checkpoints' instants by day, worked out once per week: each of a week's
-    ~20 checkpoints asks for its deadline (kept as `_DEADLINES`, both objects held in the entry)."""
-    key = (id(schedule), id(calendar), week_id)
-    kept = _WEEKS.get(key)
-    if kept is not None and kept[0] is schedule and kept[1] is calendar:
-        return kept[2], kept[3]
-    weekly = _weekly_run(schedule, calendar, week_id)
-    ats: dict[date, tuple[datetime, ...]] = {}
-    for c in _checkpoints(schedule, calendar, weekly) if weekly else ():
-        ats[c.day] = (*ats.get(c.day, ()), c.at)
-    if len(_WEEKS) >= _DEADLINES_KEPT:
-        _WEEKS.clear()
-    _WEEKS[key] = (schedule, calendar, weekly, ats)
-    return weekly, ats
-
-
-_WEEKS: dict[
-    tuple[object, ...], tuple[ScheduleConfig, TradingCalendar, Job | None, dict[date, tuple[datetime, ...]]]
-] = {}
+# Weeks kept made (`week_jobs`; workflows/job_deadlines.py's too): a backtest's weeks, a sweep's many schedules.
+WEEKS_KEPT = 4096
 _JOBS: dict[tuple[object, ...], tuple[ScheduleConfig, TradingCalendar, tuple[Job, ...]]] = {}  # `week_jobs`'s
 
 
 def next_fires(schedule: ScheduleConfig, calendar: TradingCalendar, now: datetime, count: int = 10) -> list[Job]:
     """The next `count` jobs strictly after `now`, in time order."""
-    _require_aware(now)
+    require_aware(now)
     if count <= 0:
         return []
     jobs: list[Job] = []
@@ -317,20 +222,20 @@ def next_fires(schedule: ScheduleConfig, calendar: TradingCalendar, now: datetim
 # ---------------------------------------------------------------- the three kinds of job
 
 
-def _weekly_run(schedule: ScheduleConfig, calendar: TradingCalendar, week_id: date) -> Job | None:
+def weekly_run(schedule: ScheduleConfig, calendar: TradingCalendar, week_id: date) -> Job | None:
     planned = week_id + timedelta(days=_OFFSET_FROM_WEDNESDAY[schedule.weekly_run.day])
     # On a holiday, the next session of the same week: the run must still belong to week_id.
     sessions = calendar.sessions_between(planned, week_id + timedelta(days=6))
     if not sessions:
         return None
-    return _job(JobKind.WEEKLY, week_id, sessions[0], schedule.weekly_run.time)
+    return scheduled_job(JobKind.WEEKLY, week_id, sessions[0], schedule.weekly_run.time)
 
 
-def _checkpoints(schedule: ScheduleConfig, calendar: TradingCalendar, weekly: Job) -> Iterable[Job]:
+def checkpoint_jobs(schedule: ScheduleConfig, calendar: TradingCalendar, weekly: Job) -> Iterable[Job]:
     for day in calendar.sessions_between(weekly.day, weekly.week_id + timedelta(days=6)):
         close = calendar.session_close(day)
         for hhmm in schedule.checkpoints:
-            job = _job(JobKind.CHECKPOINT, weekly.week_id, day, hhmm)
+            job = scheduled_job(JobKind.CHECKPOINT, weekly.week_id, day, hhmm)
             # Before the weekly run there are no positions to check; at or after the close nothing can trade.
             if weekly.at < job.at < close:
                 yield job
@@ -342,7 +247,7 @@ def _postmortem(schedule: ScheduleConfig, calendar: TradingCalendar, week_id: da
     sessions = calendar.sessions_between(max(week_id, planned - timedelta(days=6)), planned)
     if not sessions:
         return None
-    job = _job(JobKind.POSTMORTEM, week_id, sessions[-1], schedule.postmortem.time)
+    job = scheduled_job(JobKind.POSTMORTEM, week_id, sessions[-1], schedule.postmortem.time)
     if job.day < planned and job.at < (close := calendar.session_close(job.day).astimezone(NEW_YORK)):
         # Moved back, a morning postmortem ("wednesday 08:00", that Wednesday Christmas) closed the week before its
         # last session, whose checkpoints were then refused (a backtest stopped): it waits for that close.
@@ -350,7 +255,7 @@ def _postmortem(schedule: ScheduleConfig, calendar: TradingCalendar, week_id: da
     if job.at >= _midnight(week_id + _WEEK):
         # Only a postmortem on the next Wednesday can reach the next weekly run; the run reads the postmortem,
         # so a configuration that puts it later is pulled forward to the run's instant (ranked first on ties).
-        following = _next_weekly_at(schedule, calendar, week_id)
+        following = next_weekly_at(schedule, calendar, week_id)
         if following is not None and job.at >= following:
             at = following.astimezone(NEW_YORK)
             job = Job(JobKind.POSTMORTEM, week_id, at.date(), f"{at:%H:%M}", at)
@@ -366,9 +271,9 @@ def _superseded(calendar: TradingCalendar, weekly: Job, now: datetime) -> bool:
     return now >= calendar.session_close(last)
 
 
-def _next_weekly_at(schedule: ScheduleConfig, calendar: TradingCalendar, week_id: date) -> datetime | None:
+def next_weekly_at(schedule: ScheduleConfig, calendar: TradingCalendar, week_id: date) -> datetime | None:
     for weeks in range(1, _WEEKS_WITHOUT_RUN + 1):
-        run = _weekly_run(schedule, calendar, week_id + weeks * _WEEK)
+        run = weekly_run(schedule, calendar, week_id + weeks * _WEEK)
         if run is not None:
             return run.at
     return None
@@ -377,7 +282,7 @@ def _next_weekly_at(schedule: ScheduleConfig, calendar: TradingCalendar, week_id
 # ---------------------------------------------------------------- helpers
 
 
-def _job(kind: JobKind, week_id: date, day: date, hhmm: str) -> Job:
+def scheduled_job(kind: JobKind, week_id: date, day: date, hhmm: str) -> Job:
     hour, minute = (int(part) for part in hhmm.split(":"))
     return Job(kind, week_id, day, hhmm, datetime.combine(day, time(hour, minute), NEW_YORK))
 
@@ -394,12 +299,12 @@ def _week_of(at: datetime) -> date:
     return week_id_for(at.astimezone(NEW_YORK).date())
 
 
-def _require_aware(at: datetime) -> None:
+def require_aware(at: datetime) -> None:
     # A naive datetime would be read in the machine's zone: exactly the mistake this module must not make.
     if at.tzinfo is None or at.utcoffset() is None:
         raise ValueError(f"{at.isoformat()} has no time zone; pass a timezone-aware datetime")
 
 
-def _require_wednesday(week_id: date) -> None:
+def require_wednesday(week_id: date) -> None:
     if week_id.weekday() != _WEDNESDAY:
         raise ValueError(f"week_id {week_id} is a {week_id:%A}; a week is named by its Wednesday")

@@ -46,7 +46,7 @@ class Workbench:
     now: datetime
     run_id: str
     # Until when this job's stages retry model calls that failed for a temporary reason (None: on every
-    # rerun); see pipeline/retry.py and workflows/schedule.py `retry_deadline`.
+    # rerun); see pipeline/retry.py and workflows/job_deadlines.py `retry_deadline`.
     deadline: datetime | None = None
     # Prices now (the quote service): a checkpoint's prices; None falls back to the daily bars.
     quotes: QuoteSource | None = None
