@@ -75,7 +75,8 @@ def dump(folder: Path, name: str, result: object, settings: Settings) -> None:
     """The leaderboard's JSON and a sha256 over every stored event (all columns, id order)."""
     import hashlib
 
-    from llmtrade.storage.database import backtest_database, connect, locate, sibling
+    from llmtrade.storage.connection import connect
+    from llmtrade.storage.database import backtest_database, locate, sibling
 
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{name}.leaderboard.json").write_text(result.leaderboard.model_dump_json(indent=1))  # type: ignore[attr-defined]
@@ -224,7 +225,8 @@ def _pace(spans: list[tuple[float, float]]) -> str:
 
 
 def events_stored(settings: Settings, name: str) -> int:
-    from llmtrade.storage.database import backtest_database, connect, locate, sibling
+    from llmtrade.storage.connection import connect
+    from llmtrade.storage.database import backtest_database, locate, sibling
 
     with connect(sibling(locate(settings), backtest_database(name)).url) as conn:
         row = conn.execute("SELECT count(*) FROM events").fetchone()

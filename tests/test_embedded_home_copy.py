@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from llmtrade.cli import app
 from llmtrade.errors import UsageError
-from llmtrade.storage.database import connect, start_embedded, stop_embedded
+from llmtrade.storage.connection import connect
+from llmtrade.storage.database import start_embedded, stop_embedded
 
 runner = CliRunner()
 

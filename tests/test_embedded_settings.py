@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from llmtrade.cli import app
 from llmtrade.storage import embedded_settings
-from llmtrade.storage.database import connect, start_embedded, stop_embedded
+from llmtrade.storage.connection import connect
+from llmtrade.storage.database import start_embedded, stop_embedded
 from llmtrade.storage.embedded_settings import SETTINGS_FILE, awaiting_restart, server_settings, write_server_settings
 
 GIB = 1024**3

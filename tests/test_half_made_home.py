@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 import llmtrade
-from llmtrade.storage.database import connect, start_embedded, stop_embedded
+from llmtrade.storage.connection import connect
+from llmtrade.storage.database import start_embedded, stop_embedded
 
 SOURCE = str(Path(llmtrade.__file__).parents[1])
 # pgserver's own initdb, into the data directory itself (as builds before the directory was made beside it), killed

@@ -14,7 +14,7 @@ from llmtrade.cli import app
 from llmtrade.clock import FixedClock
 from llmtrade.observe import metrics as observe_metrics
 from llmtrade.settings import Settings
-from llmtrade.storage import database, handover
+from llmtrade.storage import connection, database, handover
 from llmtrade.storage.bootstrap import open_storage
 
 runner = CliRunner()
@@ -64,8 +64,8 @@ def test_a_command_hands_its_connection_to_the_metrics_step_which_connects_to_no
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", database_url)
     connects: list[str] = []
-    real_connect = database.connect
-    monkeypatch.setattr(database, "connect", lambda url, **kw: connects.append(url) or real_connect(url, **kw))
+    real_connect = connection.connect
+    monkeypatch.setattr(connection, "connect", lambda url, **kw: connects.append(url) or real_connect(url, **kw))
     used: list[psycopg.Connection] = []
     real_snapshot = observe_metrics.snapshot
     monkeypatch.setattr(observe_metrics, "snapshot", lambda conn: used.append(conn) or real_snapshot(conn))
@@ -83,8 +83,8 @@ def test_the_metrics_step_connects_itself_when_the_command_left_no_connection(
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setattr(handover, "park", lambda conn: False)  # as after a command that died mid-transaction
     connects: list[str] = []
-    real_connect = database.connect
-    monkeypatch.setattr(database, "connect", lambda url, **kw: connects.append(url) or real_connect(url, **kw))
+    real_connect = connection.connect
+    monkeypatch.setattr(connection, "connect", lambda url, **kw: connects.append(url) or real_connect(url, **kw))
     result = runner.invoke(app, ["status"])
     assert result.exit_code == 0, result.output
     assert connects == [database_url]

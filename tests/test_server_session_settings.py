@@ -19,7 +19,7 @@ from llmtrade.cli import app as cli
 from llmtrade.clock import FixedClock
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import open_storage
-from llmtrade.storage.database import connect
+from llmtrade.storage.connection import connect
 from tests.support import FIXED_NOW, WEDNESDAY_8AM
 
 runner = CliRunner()

@@ -15,7 +15,7 @@ import pytest
 
 from llmtrade.errors import DatabaseUnavailable
 from llmtrade.exits import classify
-from llmtrade.storage import database, servers_used
+from llmtrade.storage import connection, database, servers_used
 
 
 class _Dying:
@@ -153,7 +153,7 @@ def test_a_connection_refused_while_the_server_recovers_says_it_passes(monkeypat
 
     monkeypatch.setattr(psycopg, "connect", refused)
     with pytest.raises(DatabaseUnavailable) as raised:
-        database.connect("postgresql://u@/llmtrade?host=/h")
+        connection.connect("postgresql://u@/llmtrade?host=/h")
     said = str(raised.value)
     assert said.endswith(
         "recovering from a crash (a server process killed, or the server itself) and accepts "

@@ -15,7 +15,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from llmtrade.storage.database import connect, start_embedded, stop_embedded
+from llmtrade.storage.connection import connect
+from llmtrade.storage.database import start_embedded, stop_embedded
 
 
 @pytest.fixture

@@ -22,7 +22,8 @@ import pytest
 
 from llmtrade.errors import DatabaseUnavailable
 from llmtrade.exits import classify
-from llmtrade.storage.database import connect, start_embedded, stop_embedded
+from llmtrade.storage.connection import connect
+from llmtrade.storage.database import start_embedded, stop_embedded
 from tests.test_stale_lock import _died_and_pid_reused
 
 

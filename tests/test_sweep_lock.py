@@ -22,7 +22,8 @@ from llmtrade.cli import app as cli
 from llmtrade.config.loader import load_config
 from llmtrade.domain import streams
 from llmtrade.settings import Settings
-from llmtrade.storage.database import backtest_database, connect
+from llmtrade.storage.connection import connect
+from llmtrade.storage.database import backtest_database
 from llmtrade.sweep import work
 from llmtrade.sweep.driver import SweepOptions, SweepResult, run_sweep, sweep_database
 

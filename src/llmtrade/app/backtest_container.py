@@ -49,7 +49,8 @@ from llmtrade.memory.protocol import Memory
 from llmtrade.storage import bulk_load
 from llmtrade.storage.bar_cache import BarCache
 from llmtrade.storage.bootstrap import Storage, open_storage
-from llmtrade.storage.database import connect, locate, sibling
+from llmtrade.storage.connection import connect
+from llmtrade.storage.database import locate, sibling
 from llmtrade.storage.draft_events import DraftEventStore
 from llmtrade.storage.event_store import EventStore
 from llmtrade.storage.held_bar_cache import HeldBarCache

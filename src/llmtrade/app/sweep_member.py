@@ -16,7 +16,8 @@ from llmtrade.domain import streams
 from llmtrade.domain.sweeps import SweepStarted
 from llmtrade.errors import UsageError
 from llmtrade.settings import Settings
-from llmtrade.storage.database import connect, database_exists, locate, sibling
+from llmtrade.storage.connection import connect
+from llmtrade.storage.database import database_exists, locate, sibling
 from llmtrade.storage.event_store import EventStore
 
 # A sweep's name (sweep/spec.py `_NAME`), then the run's id's first 12 digits.

@@ -96,7 +96,8 @@ def _read(settings: Settings) -> list[Family] | None:
     import psycopg
 
     from llmtrade.storage import handover
-    from llmtrade.storage.database import connect, locate
+    from llmtrade.storage.connection import connect
+    from llmtrade.storage.database import locate
 
     handed = handover.take()
     if handed is not None:

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
-from llmtrade.storage.database import connect
+from llmtrade.storage.connection import connect
 from llmtrade.storage.event_columns import PAYLOAD_AS_READ
 
 MAX_ROWS = 50

@@ -9,7 +9,8 @@ from llmtrade.clock import Clock
 from llmtrade.errors import UsageError
 from llmtrade.settings import Settings
 from llmtrade.storage import bulk_load, handover, migrations
-from llmtrade.storage.database import DatabaseLocation, connect, locate
+from llmtrade.storage.connection import connect
+from llmtrade.storage.database import DatabaseLocation, locate
 from llmtrade.storage.event_store import EventStore
 
 if TYPE_CHECKING:

@@ -1,4 +1,4 @@
-"""The session settings every connection llmtrade opens sets first (storage/database.py `connect`)."""
+"""The session settings every connection llmtrade opens sets first (storage/connection.py `connect`)."""
 
 from __future__ import annotations
 

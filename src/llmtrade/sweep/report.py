@@ -26,7 +26,8 @@ from llmtrade.domain.wording import bounds, counted, signed_percent
 from llmtrade.errors import UsageError
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import open_storage
-from llmtrade.storage.database import DatabaseLocation, backtest_database, connect, database_exists, locate
+from llmtrade.storage.connection import connect
+from llmtrade.storage.database import DatabaseLocation, backtest_database, database_exists, locate
 from llmtrade.storage.database import sibling as on_server
 from llmtrade.storage.event_store import EventStore
 from llmtrade.sweep.board import SweepLeaderboard, sweep_leaderboard
