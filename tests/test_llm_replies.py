@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from llmtrade.errors import TemporaryError
-from llmtrade.llm.replies import error_detail, normalise_reply, parse_usage, split_think
+from llmtrade.llm.body_errors import error_detail
+from llmtrade.llm.replies import normalise_reply, parse_usage, split_think
 from llmtrade.reply_errors import (
     LLMBadReply,
     LLMContentFiltered,

@@ -34,6 +34,7 @@ from typing import Any, NoReturn
 import httpx
 
 from llmtrade.errors import LLMUnavailable
+from llmtrade.llm.body_errors import body_error, error_detail
 from llmtrade.llm.embedding_fit import Batches, Part, too_big
 from llmtrade.llm.embedding_identity import EmbeddingDimensionMismatch, served_model
 from llmtrade.llm.embedding_vectors import EmbeddingMalformed, reply_vectors
@@ -45,7 +46,7 @@ from llmtrade.llm.http_errors import (
     limit_source_of,
     refusal,
 )
-from llmtrade.llm.replies import body_error, error_detail, parse_usage
+from llmtrade.llm.replies import parse_usage
 from llmtrade.llm.retry_policy import RetryPolicy
 from llmtrade.llm.tls import shared_tls_context
 

@@ -35,6 +35,7 @@ from tenacity import (
 )
 
 from llmtrade.errors import BudgetExceeded, LLMRequestRejected, LLMUnavailable
+from llmtrade.llm.body_errors import body_error, choice_error, error_detail
 from llmtrade.llm.call_records import BilledAttempts, spent_by
 from llmtrade.llm.http_errors import (
     Retryable,
@@ -50,13 +51,7 @@ from llmtrade.llm.http_errors import (
 )
 from llmtrade.llm.prompt_cut import least_prompt_tokens
 from llmtrade.llm.reasked import AskedOtherwise, max_tokens_refused
-from llmtrade.llm.replies import (
-    body_error,
-    choice_error,
-    error_detail,
-    parse_usage,
-    recitation,
-)
+from llmtrade.llm.replies import parse_usage, recitation
 from llmtrade.llm.retry_policy import RetryPolicy
 from llmtrade.llm.routing import RequiredParameters
 from llmtrade.llm.sse import StreamCut, is_event_stream, reply_body

@@ -20,9 +20,9 @@ from llmtrade.errors import (
     LLMRequestRejected,
     StructuredOutputRefused,
 )
+from llmtrade.llm.body_errors import error_detail
 from llmtrade.llm.error_pages import body_text, context_full, key_refused, location_refused, no_such_path
 from llmtrade.llm.provider_waits import body_wait, error_metadata, reset_wait, retry_after
-from llmtrade.llm.replies import error_detail
 from llmtrade.reply_errors import LLMContentFiltered, LLMContextExceeded
 
 # Words of a rate limit that resets on a calendar day (OpenRouter's free-models-per-day, Gemini's quota ids such as

@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from llmtrade.llm.body_errors import RAW_LIMIT, body_error, choice_error, error_detail
 from llmtrade.llm.types import Usage
 from llmtrade.reply_errors import (
     LLMBadReply,
@@ -43,7 +44,6 @@ _UNCLOSED = re.compile(r"^\s*<(think|thinking|reasoning)>(.*)$", re.DOTALL | re.
 _CLOSE_ONLY = re.compile(r"^(.*?)</(think|thinking|reasoning)>\s*", re.DOTALL | re.IGNORECASE)
 _TEXT_PART_TYPES = frozenset({"text", "output_text"})
 _REASONING_PART_TYPES = frozenset({"reasoning", "thinking"})
-_RAW_LIMIT = 500
 # Why a model stopped, read lower-cased from `finish_reason` and OpenRouter's `native_finish_reason` alike: routes and
 # servers pass the upstream's own words through in either (Google's OpenAI-compatible endpoint answers "SAFETY" or
 # "MAX_TOKENS" as the finish_reason; OpenRouter may say "stop" beside a native "refusal" or "RECITATION"). A text that
@@ -109,41 +109,6 @@ class NormalReply(BaseModel):
     answer_from: Literal["content", "reasoning"] = "content"
 
 
-def error_detail(error: Any) -> str:
-    """An error object's message with the provider's real reason (OpenRouter's metadata.raw and
-    metadata.provider_name), which is where the useful part is: the top-level message is often
-    only "Provider returned error"."""
-    if isinstance(error, str):
-        return error[:_RAW_LIMIT]
-    if not isinstance(error, dict):
-        return json.dumps(error, default=str)[:_RAW_LIMIT]
-    message = str(error.get("message") or error.get("type") or "no message")
-    code = error.get("code")
-    parts = [message if code in (None, "") else f"{message} (code {code})"]
-    metadata = error.get("metadata")
-    if isinstance(metadata, dict):
-        provider = metadata.get("provider_name")
-        raw = metadata.get("raw")
-        reasons = metadata.get("reasons")
-        if provider:
-            parts.append(f"upstream provider {provider}")
-        if raw not in (None, ""):
-            parts.append(f"says: {_raw_text(raw)}")
-        if reasons:
-            parts.append(f"flagged: {reasons}")
-        limit = metadata.get("limit_source")  # OpenRouter's 402: which limit ran out (credits, the key's limit)
-        if limit:
-            parts.append(f"limit_source {limit}")
-    return "; ".join(parts)[: _RAW_LIMIT * 2]
-
-
-def body_error(data: Any) -> Any | None:
-    """The error object of a body that is an error rather than a completion, else None."""
-    if isinstance(data, dict) and data.get("error") and not data.get("choices"):
-        return data["error"]
-    return None
-
-
 def recitation(data: Any) -> str | None:
     """The provider's own word when the first choice was stopped by Gemini's recitation check (in `finish_reason` or
     OpenRouter's `native_finish_reason`), else None: the one withholding worth asking again (_RECITED)."""
@@ -155,18 +120,6 @@ def recitation(data: Any) -> str | None:
         if word is not None and str(word).strip().lower() in _RECITED:
             return str(word)
     return None
-
-
-def choice_error(data: Any) -> dict[str, Any] | None:
-    """The error object on a body's first choice (OpenRouter's `choices[].error` beside finish_reason "error": the
-    upstream failed mid-answer), or at the body's top beside a choice that finish_reason "error" ended (OpenRouter's
-    shape for an error during generation, its chunk's in a stream), else None."""
-    choices = data.get("choices") if isinstance(data, dict) else None
-    choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else None
-    error = choice.get("error") if choice is not None else None
-    if not error and choice is not None and str(choice.get("finish_reason")).lower() == "error":
-        error = data.get("error")
-    return error if isinstance(error, dict) and error else None
 
 
 def parse_usage(data: Any) -> Usage:
@@ -237,7 +190,7 @@ def normalise_reply(data: Any, *, provider: str, model: str, reasoning_as_answer
         detail = error_detail(error) if error else "no error detail given"
         raise LLMUpstreamError(f"{who} failed mid-answer ({why}): {detail}{got}", **partial)
     refusal = message.get("refusal")
-    refused = refusal.strip()[:_RAW_LIMIT] if isinstance(refusal, str) and refusal.strip() else None
+    refused = refusal.strip()[:RAW_LIMIT] if isinstance(refusal, str) and refusal.strip() else None
     if stops & _WITHHELD:
         said = f": {refused}" if refused else ""
         raise LLMContentFiltered(
@@ -327,7 +280,7 @@ def _prompt_blocked(data: Any) -> str | None:
     if not reason:
         return None
     message = feedback.get("blockReasonMessage") or feedback.get("block_reason_message")
-    return f"blockReason {reason}" + (f": {str(message)[:_RAW_LIMIT]}" if message else "")
+    return f"blockReason {reason}" + (f": {str(message)[:RAW_LIMIT]}" if message else "")
 
 
 def _content(content: Any) -> tuple[str, str | None]:
@@ -367,21 +320,6 @@ def _reasoning(message: dict[str, Any]) -> str | None:
         text = "".join(d.get("text", "") for d in details if isinstance(d, dict) and isinstance(d.get("text"), str))
         return text or None
     return None
-
-
-def _raw_text(raw: Any) -> str:
-    """metadata.raw is often a JSON string of the upstream body; show its message when it has one."""
-    if isinstance(raw, str):
-        try:
-            parsed = json.loads(raw)
-        except ValueError:
-            return raw[:_RAW_LIMIT]
-        raw = parsed
-    if isinstance(raw, dict):
-        inner = raw.get("error", raw)
-        if isinstance(inner, dict) and inner.get("message"):
-            return str(inner["message"])[:_RAW_LIMIT]
-    return json.dumps(raw, default=str)[:_RAW_LIMIT]
 
 
 def _number(value: Any) -> float | None:

@@ -23,6 +23,7 @@ from llmtrade.config.models import Price
 from llmtrade.domain.events import BudgetRefused, EventSink, LLMCallCompleted, LLMCallFailed, NewEvent
 from llmtrade.domain.streams import llm_stream
 from llmtrade.errors import BudgetExceeded, LLMRequestRejected, LLMUnavailable
+from llmtrade.llm.body_errors import body_error, choice_error, error_detail
 from llmtrade.llm.budget import Budget, estimate_prompt_tokens, price_of
 from llmtrade.llm.http_errors import (
     Retryable,
@@ -36,16 +37,7 @@ from llmtrade.llm.http_errors import (
 from llmtrade.llm.prompt_cut import least_prompt_tokens, refuse_cut
 from llmtrade.llm.reasked import AskedOtherwise, max_tokens_refused
 from llmtrade.llm.records import CallSite, UsageTotals
-from llmtrade.llm.replies import (
-    body_error,
-    choice_error,
-    error_detail,
-    normalise_reply,
-    nothing_generated,
-    parse_usage,
-    recitation,
-    stop_failure,
-)
+from llmtrade.llm.replies import normalise_reply, nothing_generated, parse_usage, recitation, stop_failure
 from llmtrade.llm.retry_policy import RetryPolicy, asked_wait, pause, temporary
 from llmtrade.llm.sse import StreamCut, reply_body
 from llmtrade.llm.types import Usage
