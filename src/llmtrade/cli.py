@@ -22,6 +22,7 @@ from llmtrade.commands import (
     backtest,
     controls,
     discover,
+    events,
     leaderboard,
     memory,
     metrics,
@@ -239,6 +240,7 @@ def _after_command(ctx: typer.Context, error: BaseException | None) -> None:
 
 for group in (
     setup,
+    events,  # registered after setup's init, config and db, where it was listed before
     asking,
     ask,
     week,
