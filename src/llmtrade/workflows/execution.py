@@ -276,9 +276,10 @@ def execute_plan(
     Returns (what `send_orders` left undone, the plan's abandonment if it was abandoned now)."""
     after_fill = revaluer(events, desk, config, prices, week_id=week_id, run_id=run_id, last_closes=last_closes)
     recorded = recorded_orders(events, stream)
-    recovered = recover_orders(
-        events, desk.broker, plan, stream=stream, week_id=week_id, run_id=run_id, recorded=recorded
-    )
+    # A refused order is asked too: its retry by a run killed between the broker's answer and its record went, and
+    # judged as still refused, a close the broker had filled was given up for the position it had closed, its leg too.
+    sent = [r for r in recorded if isinstance(r, OrderSubmitted)]
+    recovered = recover_orders(events, desk.broker, plan, stream=stream, week_id=week_id, run_id=run_id, recorded=sent)
     if any(r.result.status is OrderStatus.FILLED for r in recovered):
         after_fill()  # the recovered fills reach the audit log and the breaker before anything is sent
     # What the stream holds of this plan now: what was recorded before, and what recovery just recorded.
