@@ -51,11 +51,16 @@ def leave(home: Path, failed: CommandFailed) -> None:
 
 def record_left(events: EventStore, home: Path) -> int:
     """Record every CommandFailed left in `home`, oldest first, and remove its file; how many were recorded. Each is
-    claimed first (renamed), so two commands at once record it once; one that cannot be recorded now is put back."""
+    claimed first (renamed), so two commands at once record it once; one that cannot be recorded now is put back, and
+    one whose claimer was killed before it recorded it is put back by the next (`_reclaim`)."""
     folder = home.joinpath(*_FOLDER)
     if not folder.is_dir():  # the common case: a directory look, no statement
         return 0
+    reclaimed = _reclaim(folder)
     recorded = 0
+    # What is on record already, for a claim put back: killed after its record went in, before its file went, it is
+    # not said twice. Only those are compared: two commands on one LLMTRADE_NOW may fail alike, each said.
+    known = [CommandFailed.from_event(e) for e in events.read_stream(COMMANDS_FAILED)] if reclaimed else []
     for path in sorted(folder.glob("*.json")):
         claimed = path.with_suffix(f".{os.getpid()}.claimed")
         try:
@@ -67,6 +72,9 @@ def record_left(events: EventStore, home: Path) -> int:
         except (OSError, ValueError, ValidationError):
             claimed.unlink(missing_ok=True)  # not ours to read: nothing to record
             continue
+        if path in reclaimed and failed in known:
+            claimed.unlink(missing_ok=True)
+            continue
         try:
             events.append([NewEvent.of(failed, stream=COMMANDS_FAILED)])
         except BaseException:
@@ -76,6 +84,32 @@ def record_left(events: EventStore, home: Path) -> int:
         claimed.unlink(missing_ok=True)
         recorded += 1
     return recorded
+
+
+def _reclaim(folder: Path) -> set[Path]:
+    """Put back, for recording, each file claimed by a command no longer running (`record_left`'s claim names its
+    process): killed (SIGKILL, a power loss) between its claim and its record, it left the failure out of what any
+    later command looks for, unrecorded for good. A claim of a command still running is its own. The paths put back."""
+    back: set[Path] = set()
+    for claimed in folder.glob("*.claimed"):
+        stem, _, pid = claimed.name.removesuffix(".claimed").rpartition(".")
+        if not stem or not pid.isdigit() or _alive(int(pid)):
+            continue
+        with suppress(OSError):  # another command put it back first
+            os.rename(claimed, folder / f"{stem}.json")
+            back.add(folder / f"{stem}.json")
+    return back
+
+
+def _alive(pid: int) -> bool:
+    """Whether process `pid` is running (one of another user's too); a pid reused since errs on waiting."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # not ours to signal: running
+        return True
+    return True
 
 
 def record_left_failures(app: Container) -> None:
