@@ -216,11 +216,17 @@ def _weekly_asof(app: Container, storage: Storage, week_id: date, asof: datetime
     week's postmortem completed, on the machine's clock. Run late (a machine off on Tuesday evening), the postmortem
     and the weekly run go in one wake-up: read as of 08:00, the week could not recall the lessons that postmortem
     made minutes before (recall shows what was known strictly before the as-of). A chosen clock (LLMTRADE_NOW, a
-    backtest's step) keeps `asof`: its postmortem, run at its own scheduled time, is before it."""
+    backtest's step) keeps `asof`: its postmortem, run at its own scheduled time, is before it. Only within the session
+    `asof` reads (a postmortem late by minutes, hours): one that completed days late, after later sessions closed, keeps
+    the week's scheduled as-of, as README promises of a late week (it decides from the prices an on-time run would have,
+    and its late line says so): read as of the postmortem, it was sized at closes an on-time run never had."""
     if not app.clock.real:
         return asof
     closed = closed_at(storage, week_id - timedelta(days=7))
-    return closed if closed is not None and closed > asof else asof
+    if closed is None or closed <= asof:
+        return asof
+    same = app.calendar.last_completed_session(closed) == app.calendar.last_completed_session(asof)
+    return closed if same else asof
 
 
 def run_weekly(app: Container, *, week: date | None, dry_run: bool, observer: Observer | None = None) -> WeeklyOutcome:
