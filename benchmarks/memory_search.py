@@ -76,12 +76,8 @@ from llmtrade.memory.protocol import SetupQuery  # noqa: E402
 from llmtrade.memory.store import PgMemory, setup_text, vector_literal  # noqa: E402
 from llmtrade.settings import Settings  # noqa: E402
 from llmtrade.storage.bootstrap import open_storage  # noqa: E402
-from llmtrade.storage.database import (  # noqa: E402
-    DatabaseLocation,
-    machine_memory,
-    prepare_embedded,
-    server_settings,
-)
+from llmtrade.storage.database import DatabaseLocation  # noqa: E402
+from llmtrade.storage.embedded_settings import machine_memory, prepare_embedded, server_settings  # noqa: E402
 from memory_search_breakdown import breakdown, percentiles, report, timed_pass, warm_graph  # noqa: E402
 
 INDEX = "memory_setup_vectors_hnsw"  # migration 0009's HNSW index, over its narrow table of the setups' vectors

@@ -25,7 +25,7 @@ class EmbeddingCallCompleted(EventPayload):
     # Inputs past the model's input length (the server refused them), embedded cut to fit: their vectors are of
     # the text's start (llm/embedding_fit.py).
     truncated: int = 0
-    # The model the server's reply named (llm/embedding_served.py); None from the cache, or a reply naming none.
+    # The model the server's reply named (llm/embedding_identity.py); None from the cache, or a reply naming none.
     served_model: str | None = None
 
 

@@ -115,7 +115,7 @@ class Part:
     prompt_tokens: int
     cost_usd: float | None
     truncated: int = 0  # inputs embedded cut to fit
-    served: str | None = None  # the model the reply names (llm/embedding_served.py)
+    served: str | None = None  # the model the reply names (llm/embedding_identity.py)
 
 
 class Batches:

@@ -65,7 +65,7 @@ class EmbeddingReply:
     attempts: int
     latency_ms: float
     truncated: int = 0  # inputs past the model's length, embedded cut to fit (llm/embedding_fit.py)
-    served: tuple[str, ...] = ()  # the models the replies named, each once (llm/embedding_served.py)
+    served: tuple[str, ...] = ()  # the models the replies named, each once (llm/embedding_identity.py)
 
 
 class EmbeddingClient:
