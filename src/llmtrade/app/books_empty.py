@@ -6,7 +6,9 @@ until the first run. Nothing is wrong with books that have not traded (README: e
 arguments), so the answer is the state itself, exit 0: what the books hold (the accounts of accounts.yaml, at their
 starting cash), what they lack (a weekly run, checkpoint or fill), when the schedule runs the next weekly run, and
 what to do; `report` writes a page saying the same, so the file it names is there to open. Books that must hold
-trading to answer at all (`leaderboard --versus NAME`) are still refused (errors.NoTradingYet is a UsageError)."""
+trading to answer at all (`leaderboard --versus NAME`) are still refused (errors.NoTradingYet is a UsageError), and
+so are a backtest's: they are made by its one command, so none means it stopped before its first week, which the
+refusal names."""
 
 from __future__ import annotations
 
@@ -27,26 +29,15 @@ _AFTER = (
 )
 
 
-def nothing_to_rank(app: Container, source: str, empty: NoTradingYet) -> Leaderboard:
-    """The leaderboard of the books `source` names ("live", "backtest NAME") with no trading yet, from the refusal
-    their figures met: no standings, `start` and `end` today, `nothing_yet` what they hold and lack, `notes` when
-    there will be figures and what to do."""
+def nothing_to_rank(app: Container, empty: NoTradingYet) -> Leaderboard:
+    """The leaderboard of the live books with no trading yet, from the refusal their figures met (`empty`): no
+    standings, `start` and `end` today, `nothing_yet` what they hold and lack, `notes` when there will be figures and
+    what to do. A backtest's books with nothing to rank stay refused (exit 2): their command stopped before its first
+    week, and its refusal says why and what to run (app/marked_books.py `span_of`)."""
     config = app.loaded.config
     accounts = [a.id for a in config.accounts.accounts]
     today = new_york_date(app.clock.now())
     trials = sum(1 for a in config.accounts.accounts if a.role in TRIAL_ROLES)
-    if source != "live":  # a backtest's books: its own command makes them, weeks of the past, on no schedule
-        return Leaderboard(
-            source=source,
-            start=today,
-            end=today,
-            sessions=0,
-            trials=trials,
-            bootstrap="",
-            standings=(),
-            nothing_yet=f"No trading in the books of {source} yet: no weekly run, checkpoint or fill to rank",
-            notes=(f"To have some, {empty.first} (it replays its range's weeks). {_AFTER}",),
-        )
     weekly, now = config.schedule.weekly_run, app.clock.now()
     setting = f"schedule.yaml weekly_run: {weekly.day} {weekly.time}"
     cron = "`llmtrade run-due` runs it when cron wakes it (`llmtrade schedule crontab` prints the line)"
@@ -62,7 +53,7 @@ def nothing_to_rank(app: Container, source: str, empty: NoTradingYet) -> Leaderb
     else:
         when = f"No weekly run is due in the weeks ahead ({setting})"
     return Leaderboard(
-        source=source,
+        source="live",
         start=today,
         end=today,
         sessions=0,

@@ -149,8 +149,8 @@ def leaderboard(app: Container, *, backtest: str | None = None, versus: str | No
     with its interval (`Leaderboard.paired`, analytics/paired.py), e.g. a backtest with memory on versus the
     same weeks with memory off.
 
-    Read-only: storage is a draft view and no fetch is recorded. Books with no trading yet are answered as that
-    state (app/books_empty.py), not refused. Raises UsageError (exit 2) for a backtest that does not exist (without
+    Read-only: storage is a draft view and no fetch is recorded. The live books with no trading yet are answered as
+    that state (app/books_empty.py), not refused. Raises UsageError (exit 2) for a backtest that does not exist (without
     creating its database), `versus` naming the same books, books with nothing to rank yet, or books with no week in
     common with them."""
     # Names that differ only in case or - and _ name one database, so the same books.
@@ -168,7 +168,9 @@ def leaderboard(app: Container, *, backtest: str | None = None, versus: str | No
             try:
                 board = with_sweep_note(app, build_leaderboard(books_app, storage, source=source), backtest)
             except NoTradingYet as empty:
-                return nothing_to_rank(app, source, empty)
+                if backtest is not None:  # a backtest's books are its command's: nothing in them says what stopped it
+                    raise
+                return nothing_to_rank(app, empty)
         if other_app is None:
             return board
         with other_app.storage(persist=False) as storage, one_snapshot(storage.conn, True):

@@ -159,8 +159,8 @@ def _check_target(target: Path) -> None:
 
 def write_report(app: Container, *, backtest: str | None, output: Path) -> ReportWritten:
     """The `report` job: the leaderboard of the live books or of the backtest named `backtest` (see
-    `app/leaderboard.py books`) and their weeks, written to `output` (see `save_report`); for books with no trading
-    yet, a page saying so, when there will be some and what to do (app/books_empty.py).
+    `app/leaderboard.py books`) and their weeks, written to `output` (see `save_report`); for the live books with no
+    trading yet, a page saying so, when there will be some and what to do (app/books_empty.py).
 
     Reads only: storage is opened as a draft view, so nothing the leaderboard's valuations do is kept.
     Raises UsageError (exit 2) for an unusable output path (before any work) or an unknown backtest."""
@@ -178,6 +178,8 @@ def write_report(app: Container, *, backtest: str | None, output: Path) -> Repor
         try:
             leaderboard = with_sweep_note(app, build_leaderboard(reader, storage, source=source), backtest)
         except NoTradingYet as empty:
-            return write_empty_page(nothing_to_rank(app, source, empty), output)
+            if backtest is not None:  # as the leaderboard: a backtest with nothing to rank is refused, saying why
+                raise
+            return write_empty_page(nothing_to_rank(app, empty), output)
         report = build_report(reader, storage, leaderboard)
     return save_report(report, leaderboard, output)
