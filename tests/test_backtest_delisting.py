@@ -220,7 +220,8 @@ def test_a_delistings_close_that_does_not_fill_stops_the_backtest_unsettled_and_
     settled, leaving the position held in a symbol priced never again. Now the backtest stops there, says so, records
     the run's failure and no settlement; the rerun sends the close and settles it."""
     from llmtrade.app import backtest_delisting
-    from llmtrade.workflows import execution
+    from llmtrade.risk.controls import set_trading
+    from llmtrade.storage.event_store import EventStore
 
     folder, name = tmp_path / "prices", _unique()
     _write(folder, {**bars, "GLD": [b for b in _rising(bars["GLD"], WEEK) if b.day <= LAST]})
@@ -228,10 +229,13 @@ def test_a_delistings_close_that_does_not_fill_stops_the_backtest_unsettled_and_
     spec = BacktestSpec(name, WEEK, SECOND, True, False, csv=folder)
     real_send = backtest_delisting.send_orders
 
-    def blocked(*args: object, **kwargs: object) -> object:
-        with monkeypatch.context() as inner:
-            inner.setattr(execution, "trading_enabled", lambda _events: (False, "set by the test"))
-            return real_send(*args, **kwargs)  # type: ignore[arg-type]
+    def blocked(events: EventStore, *args: object, **kwargs: object) -> object:
+        # The kill switch turned off in the backtest's own books around the close, and on again after it.
+        set_trading(events, False, "set by the test")
+        try:
+            return real_send(events, *args, **kwargs)  # type: ignore[arg-type]
+        finally:
+            set_trading(events, True, "set back by the test")
 
     monkeypatch.setattr(backtest_delisting, "send_orders", blocked)
     with pytest.raises(OperationalError, match=r"delisting of GLD at its last close .* is not settled: acct_\d's sell"):
