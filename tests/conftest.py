@@ -24,7 +24,7 @@ from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import Storage, open_storage
 from llmtrade.storage.database import stop_embedded
 from tests.fakes.llm_transport import FakeLLM
-from tests.session_launch import bytecode_kept, ctrl_c_answered
+from tests.session_launch import bytecode_kept, ctrl_c_answered, pgserver_lock_kept, pgserver_lock_own
 from tests.support import FIXED_NOW, WEDNESDAY_8AM, going_live
 
 _SCRUB_PREFIXES = ("LLMTRADE_", "ALPACA_", "OPENROUTER_", "OPENAI_")
@@ -34,6 +34,7 @@ _SCRUB_NAMES = ("DATABASE_URL",)
 _TEMPLATE = "llmtrade_migrated"
 _XDG = pytest.StashKey[tuple[Path, "str | None"]]()
 _BYTECODE = pytest.StashKey["Path | None"]()
+_RUNTIME = pytest.StashKey[tuple[Path, "str | None"]]()
 
 
 # Each app's click command tree, by the app's id; the app is kept with it, so its id cannot be given to another app.
@@ -113,11 +114,14 @@ def pytest_configure(config: pytest.Config) -> None:
     LLMTRADE_HOME to check the default, or code run outside a test's own environment, wrote the user's real
     ~/.local/share/llmtrade (its log, the metrics textfile a node exporter may scrape; once an embedded server was
     left running there). Also set up before anything starts another process: one folder for the bytecode every process
-    of the session compiles, and Ctrl-C answered however the session was started (tests/session_launch.py)."""
+    of the session compiles, Ctrl-C answered however the session was started, and pgserver's lock kept to this process
+    and the commands it starts (tests/session_launch.py)."""
     data = Path(tempfile.mkdtemp(prefix="llmtrade-xdg-"))
     config.stash[_XDG] = (data, os.environ.get("XDG_DATA_HOME"))
     os.environ["XDG_DATA_HOME"] = str(data)
     config.stash[_BYTECODE] = bytecode_kept()
+    saved_runtime = os.environ.get("XDG_RUNTIME_DIR")
+    config.stash[_RUNTIME] = (pgserver_lock_own(), saved_runtime)
     ctrl_c_answered()
 
 
@@ -127,6 +131,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         with contextlib.suppress(Exception):
             stop_embedded(pgdata)
     shutil.rmtree(data, ignore_errors=True)
+    _, saved_runtime = config.stash[_RUNTIME]  # the folder is deleted as the process ends (pgserver_lock_own)
+    if saved_runtime is None:
+        os.environ.pop("XDG_RUNTIME_DIR", None)
+    else:
+        os.environ["XDG_RUNTIME_DIR"] = saved_runtime
     if (bytecode := config.stash[_BYTECODE]) is not None:
         shutil.rmtree(bytecode, ignore_errors=True)
     if saved is None:
@@ -149,6 +158,7 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterat
     home = tmp_path / "home"
     monkeypatch.setenv("LLMTRADE_HOME", str(home))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))  # a default home, when a test asks for one, is its own
+    pgserver_lock_kept()
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)

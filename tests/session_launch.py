@@ -6,7 +6,9 @@ its own (tests/test_session_launch.py)."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -42,3 +44,31 @@ def ctrl_c_answered() -> None:
     installs its own again."""
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+PGSERVER_RUNTIME_PREFIX = "llmtrade-test-run-"
+
+
+def pgserver_lock_own() -> Path:
+    """A runtime folder of this process's own (XDG_RUNTIME_DIR), made each time, so that pgserver's lock is this
+    process's and the commands it starts: pgserver takes one lock file in its runtime folder (else /tmp/.lockfile,
+    shared by every test session on the machine and every xdist worker) around each start of any server, initdb and
+    `pg_ctl start -w` included. A command that opens its storage many times (a fresh home's run-due: 15 starts) waited
+    behind the other workers' and sessions' initdbs at each, and on a loaded machine its first model call came more
+    than a minute late (test_outages' run-due test flaked). The commands of one test still share one lock, as the
+    commands of one user do. Set in each process (controller and every worker), and deleted as it ends: by an exit
+    function registered before any server's start, so run after pgserver's own (which takes the lock again, and
+    would make the folder again after a deletion at pytest_unconfigure)."""
+    folder = Path(tempfile.mkdtemp(prefix=PGSERVER_RUNTIME_PREFIX))
+    (folder / "python_PostgresServer").mkdir()  # platformdirs names it; pgserver falls back to /tmp without it
+    os.environ["XDG_RUNTIME_DIR"] = str(folder)
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
+def pgserver_lock_kept() -> None:
+    """XDG_RUNTIME_DIR 0700 again, as platformdirs requires of it (else a command started now would take /tmp's lock,
+    not this process's): pgserver, run as root with a data folder too long for a socket's path, makes the socket's
+    folder in the runtime folder and opens every folder above it to others (g+rx, o+rx)."""
+    if PGSERVER_RUNTIME_PREFIX in (folder := os.environ.get("XDG_RUNTIME_DIR", "")):
+        Path(folder).chmod(0o700)

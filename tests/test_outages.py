@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,16 @@ def _error_lines(stderr: str) -> list[str]:
     return lines[first:]
 
 
+def _asked(arrived: threading.Event, running: subprocess.Popen[str]) -> None:
+    """Until the run asks its first model; a run that ends before is a failure, with its stderr. (A fresh home's
+    run-due waited behind every other test's embedded starts, at each of its 15: conftest's pgserver_lock_own.)"""
+    deadline = time.monotonic() + 120
+    while not arrived.wait(0.2):
+        if running.poll() is not None:
+            pytest.fail(f"the run ended (exit {running.returncode}) without asking a model: {running.communicate()[1]}")
+        assert time.monotonic() < deadline, "the run never asked a model"
+
+
 def _terminate_other_sessions(url: str) -> int:
     with psycopg.connect(url, autocommit=True) as conn:
         row = conn.execute(
@@ -69,7 +80,7 @@ def test_a_database_session_terminated_mid_run_exits_75_in_one_line_and_the_reru
     def held(body: dict[str, Any]) -> dict[str, Any]:
         # The run waits on its first model call while the test takes its database session away.
         arrived.set()
-        release.wait(30)
+        release.wait(120)  # the test releases it at once, whatever happens
         return committee_answer(body)
 
     with FakeOpenAIServer(answer=held) as server:
@@ -83,7 +94,7 @@ def test_a_database_session_terminated_mid_run_exits_75_in_one_line_and_the_reru
         command = [sys.executable, "-m", "llmtrade", "run-weekly", "--json"]
         running = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            assert arrived.wait(60), "the run never asked a model"
+            _asked(arrived, running)
             assert _terminate_other_sessions(url) >= 1
         finally:
             release.set()
@@ -115,7 +126,7 @@ def test_the_embedded_server_stopped_mid_run_exits_75_in_one_line_and_the_rerun_
 
     def held(body: dict[str, Any]) -> dict[str, Any]:
         arrived.set()
-        release.wait(30)
+        release.wait(120)  # the test releases it at once, whatever happens
         return committee_answer(body)
 
     with FakeOpenAIServer(answer=held) as server:
@@ -129,7 +140,7 @@ def test_the_embedded_server_stopped_mid_run_exits_75_in_one_line_and_the_rerun_
         command = [sys.executable, "-m", "llmtrade", job, "--json"]
         running = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            assert arrived.wait(60), "the run never asked a model"
+            _asked(arrived, running)
             assert stop_embedded(home / "pgdata")  # `llmtrade db stop`, mid-run
         finally:
             release.set()
