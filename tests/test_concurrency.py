@@ -67,14 +67,9 @@ def test_four_concurrent_status_commands_and_other_readers_add_no_event_and_no_t
     cli_env: dict[str, str],
 ) -> None:
     url = cli_env["DATABASE_URL"]
-    weekly = subprocess.run(
-        [sys.executable, "-m", "llmtrade", "run-weekly"],
-        env={**cli_env, "PYTHONPATH": SOURCE, "LLMTRADE_NOW": "2026-01-07T08:00:00-05:00"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert weekly.returncode == 0, weekly.stderr
+    # The week the readers read, made in this process: only the readers at once need processes of their own.
+    weekly = CliRunner().invoke(app, ["run-weekly"], env={"LLMTRADE_NOW": "2026-01-07T08:00:00-05:00"})
+    assert weekly.exit_code == 0, weekly.output
     before = stored_events(url)
     # At noon the orders placed at 08:00 are due to fill: valuing an account would settle them.
     noon = {**cli_env, "LLMTRADE_NOW": "2026-01-07T12:00:00-05:00"}
@@ -93,19 +88,19 @@ def test_four_concurrent_status_commands_and_other_readers_add_no_event_and_no_t
 def test_three_first_use_commands_on_a_fresh_home_share_its_start(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    for trial in range(2):
-        home = tmp_path / f"fresh-{trial}"
-        env["LLMTRADE_HOME"] = str(home)
-        try:
-            done = _all_at_once([["db", "status", "--json"], ["status"], ["events", "--json"]], env)
-            for code, _, err in done:
-                assert code == 0, err
-                assert "Traceback" not in err
-            report = json.loads(done[0][1])
-            assert [m["number"] for m in report["migrations"]] == SHIPPED  # each applied once, all there
-        finally:
-            stop_embedded(home / "pgdata")
+    """One fresh home (each is an initdb and every migration, three processes' starts): the same race many times over
+    is benchmarks/first_use_race.py."""
+    home = tmp_path / "fresh"
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {"LLMTRADE_HOME": str(home)}
+    try:
+        done = _all_at_once([["db", "status", "--json"], ["status"], ["events", "--json"]], env)
+        for code, _, err in done:
+            assert code == 0, err
+            assert "Traceback" not in err
+        report = json.loads(done[0][1])
+        assert [m["number"] for m in report["migrations"]] == SHIPPED  # each applied once, all there
+    finally:
+        stop_embedded(home / "pgdata")
 
 
 CONFIG = CircuitBreaker()  # halts past a 20% drawdown
