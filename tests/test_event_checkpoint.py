@@ -282,15 +282,10 @@ def test_two_run_dues_at_once_fire_each_account_once(
         "LLMTRADE_MARKET_CSV_DIR": str(tmp_path / "csv"),
         "LLMTRADE_CONFIG_DIR": str(_config(tmp_path / "config")),
     }
+    # The week before the race, in this process: only the two run-dues at once need processes of their own.
     for instant in ("2026-01-07T08:00:00-05:00", "2026-01-07T12:01:00-05:00"):
-        done = subprocess.run(
-            [sys.executable, "-m", "llmtrade", "run-due", "--offline"],
-            env={**env, "LLMTRADE_NOW": instant},
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert done.returncode == 0, done.stderr
+        done = runner.invoke(app, ["run-due", "--offline"], env={**env, "LLMTRADE_NOW": instant})
+        assert done.exit_code == 0, done.output
     url = cli_env["DATABASE_URL"]
     held = {
         e.account_id for e in stored_events(url, type="CheckpointTaken") if e.payload["checkpoint"]["action"] != "EXIT"
