@@ -10,8 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from llmtrade.app.container import Container
+from llmtrade.cli import app
 from tests.test_report_weeks import TIMELINE, recorded_week
 from tests.test_report_weeks import recorded as recorded
 
@@ -41,14 +43,12 @@ def test_a_report_to_dash_goes_to_stdout_and_leaves_no_file(
             assert written["path"] == "-" and written["bytes"] == len(done.stdout)
         else:
             assert f"wrote the page to standard output ({len(done.stdout):,} bytes)" in said, said
-    # A file is written as before, whole, in the folder named.
+    # A file is written as before, whole, in the folder named (no standard output involved: in this process).
     page = here / "page.html"
-    done = subprocess.run(
-        [sys.executable, "-m", "llmtrade", "report", "-o", str(page)], env=env, cwd=here, capture_output=True
-    )
-    assert (
-        done.returncode == 0 and page.read_bytes().startswith(b"<!DOCTYPE html>") and done.stdout.startswith(b"wrote")
-    )
+    wrote = CliRunner().invoke(app, ["report", "-o", str(page)], env={"LLMTRADE_NOW": TIMELINE[-1]})
+    assert wrote.exit_code == 0, wrote.output
+    assert page.read_bytes().startswith(b"<!DOCTYPE html>") and page.read_bytes().endswith(b"</html>\n")
+    assert wrote.stdout.startswith("wrote")
 
 
 def test_a_report_to_stdout_whose_reader_stops_reading_exits_quietly(
