@@ -10,11 +10,14 @@ import json
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
+from tests.crash_points import database
 from tests.test_crash_points import (  # noqa: F401  (fixtures)
+    _PRIMED,
     ALPACA_ACCOUNT,
     OPENED,
     CountingAlpaca,
@@ -34,6 +37,7 @@ FALL_FROM = "2026-01-12"
 
 NEXT_WEEK = ["2026-01-14", "2026-01-15", "2026-01-16", "2026-01-20"]  # flat, but SPY 10% up from the 16th
 RISE_FROM = "2026-01-16"
+_RESET: dict[str, tuple[str, dict[str, Any]]] = {}  # the reset week's database and Alpaca's state (_reset_on_thursday)
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +62,15 @@ def world(crash_world: World) -> Iterator[World]:  # noqa: F811
 
 def _reset_on_thursday(runs: Runs, alpaca: CountingAlpaca) -> str:  # noqa: F811
     """A fresh database: acct_1 bought SPY at Alpaca at Wednesday's open, the account reset to 25,000 on Thursday
-    morning, and Thursday's noon checkpoint found it (one BrokerAccountReset). Its database's name."""
+    morning, and Thursday's noon checkpoint found it (one BrokerAccountReset). Its database's name.
+
+    Made once per module (a weekly run and a checkpoint, the same for each test): the first test makes it and keeps a
+    copy of its database and the Alpaca fake's state then; the others start from their own copy of each."""
+    if (kept := _RESET.get("thursday")) is not None:
+        template, state = kept
+        alpaca.restore(state)
+        alpaca.server.set_time(datetime.fromisoformat(OPENED))  # as left by the run that made it
+        return runs.fresh(template)
     name = runs.fresh_beside(alpaca)
     alpaca.server.fill_immediately = True
     alpaca.server.set_time(datetime.fromisoformat(OPENED))  # Alpaca stamps the fill when it happens
@@ -68,6 +80,9 @@ def _reset_on_thursday(runs: Runs, alpaca: CountingAlpaca) -> str:  # noqa: F811
     assert [t for _, t, e in runs.events(name) if e.get("account_id") == ALPACA_ACCOUNT].count(
         "BrokerAccountReset"
     ) == 1
+    # Kept in the crash tests' _PRIMED, which their `world` drops at the module's end.
+    _PRIMED["reset on thursday"] = template = database(runs.world.admin, template=name)
+    _RESET["thursday"] = (template, alpaca.snapshot())
     return name
 
 
