@@ -36,8 +36,9 @@ from tests.test_backtest import _run, _unique, _url, runner
 from tests.test_bulk_load import _indexes
 
 # Across the latest knowledge cutoff of the packaged models (2025-07-31), with more than 20 daily returns on each
-# side; offline, so no model answered and the weeks are not split there (app/cutoff_periods.py).
-FIRST, LAST = date(2025, 6, 11), date(2025, 9, 17)
+# side (26 sessions to it, 27 after it); offline, so no model answered and the weeks are not split there
+# (app/cutoff_periods.py). Eleven weeks: the fifteen run before had some 35 sessions each side, more than needed.
+FIRST, LAST = date(2025, 6, 25), date(2025, 9, 3)
 
 
 @dataclass
@@ -138,7 +139,7 @@ def test_the_leaderboards_draws_were_asked_for_ahead_and_made_by_then(seen: Seen
 
 
 def test_the_backtest_holds_the_last_weeks_streams_only_and_not_the_discovery_suggestions(seen: Seen) -> None:
-    # 15 weeks run: a closed week's stream copies left memory two weeks on (storage/event_copies.py `drop_idle`).
+    # 11 weeks run: a closed week's stream copies left memory two weeks on (storage/event_copies.py `drop_idle`).
     (copies,) = [c for key, c in _COPIES.items() if backtest_database(seen.result.name) in key]
     weeks = {date.fromisoformat(n.split(":")[1]) for n in copies.streams if n.startswith("week:")}
     assert weeks and min(weeks) >= week_id_for(LAST) - timedelta(weeks=2), sorted(weeks)
