@@ -6,18 +6,62 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
+import psycopg
 import pytest
 from typer.testing import CliRunner, Result
 
 from llmtrade.cli import app
 from llmtrade.market.calendar import NEW_YORK
+from tests.crash_points import database
 from tests.support import stored_events, wake_quietly
 
 runner = CliRunner()
 WHY = "no run began in its time"
+
+
+# Thursday evening's books and home, kept by the first test to reach them: (a database to copy, a folder to copy).
+_THURSDAY: dict[str, tuple[str, Path]] = {}
+
+
+def _on_time_to_thursday_evening(url: str, admin_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Wednesday's weekly run and every checkpoint of Wednesday and Thursday, each run in its time and saying nothing
+    under -q, in the test's database (`url`) and home.
+
+    Two tests begin so (nine wake-ups): the first runs them and keeps a copy of its database and home; the other's
+    database is dropped and made again, under its own name, as a copy of that one, and the home copied into its own."""
+    home = Path(os.environ["LLMTRADE_HOME"])
+    name = url.partition("?")[0].rsplit("/", 1)[1]
+    if (kept := _THURSDAY.get("evening")) is not None:
+        template, folder = kept
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{name}"')  # just made from the migrated template, never opened yet
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        shutil.copytree(folder, home, dirs_exist_ok=True)
+        return
+    for at in ("08:00", "09:05", "12:05", "14:05", "15:55"):
+        assert _code_and_said(wake_quietly(monkeypatch, at)) == (0, ""), at
+    for at in ("09:05", "12:05", "14:05", "15:55"):
+        assert _code_and_said(wake_quietly(monkeypatch, at, "2026-01-08")) == (0, ""), at
+    template = database(admin_url, template=name)  # asked again while a closed connection's backend still exits
+    folder = Path(tempfile.mkdtemp(prefix="llmtrade-thursday-"))
+    shutil.copytree(home, folder, dirs_exist_ok=True)
+    _THURSDAY["evening"] = (template, folder)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _thursday_dropped(pg_admin_url: str) -> Iterator[None]:
+    """The kept copies of `_on_time_to_thursday_evening` dropped at the module's end."""
+    yield
+    if (kept := _THURSDAY.pop("evening", None)) is not None:
+        with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{kept[0]}" WITH (FORCE)')
+        shutil.rmtree(kept[1], ignore_errors=True)
 
 
 def test_checkpoints_whose_time_passed_without_a_run_are_said_once_and_counted(
@@ -53,14 +97,11 @@ def test_checkpoints_before_a_late_weekly_run_and_those_begun_are_not_missed(
 
 
 def test_a_schedule_changed_mid_week_misses_only_checkpoints_it_named_in_their_time(
-    wednesday_week: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    wednesday_week: str, pg_admin_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     # A trial moved the checkpoints to 10:30 and 15:50 on a Thursday night: the next wake-up said every 10:30 of the
     # week "never run" and recorded them missed, though no schedule had named them then.
-    for at in ("08:00", "09:05", "12:05", "14:05", "15:55"):
-        assert _code_and_said(wake_quietly(monkeypatch, at)) == (0, ""), at
-    for at in ("09:05", "12:05", "14:05", "15:55"):
-        assert _code_and_said(wake_quietly(monkeypatch, at, "2026-01-08")) == (0, ""), at
+    _on_time_to_thursday_evening(wednesday_week, pg_admin_url, monkeypatch)
     config = tmp_path / "config"
     assert runner.invoke(app, ["init", str(config)]).exit_code == 0
     schedule = config / "schedule.yaml"
@@ -79,7 +120,7 @@ def test_a_schedule_changed_mid_week_misses_only_checkpoints_it_named_in_their_t
 
 
 def test_a_checkpoint_time_added_on_a_thursday_evening_is_missed_on_friday_though_no_wake_up_came_between(
-    wednesday_week: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    wednesday_week: str, pg_admin_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """10:30 added to schedule.yaml on Thursday at 20:00, the machine then off until Friday noon. Before, the times
     counted as in force only from the first wake-up that found them (Friday 12:05), so that wake-up said "Fri
@@ -87,10 +128,7 @@ def test_a_checkpoint_time_added_on_a_thursday_evening_is_missed_on_friday_thoug
     before, never, where it was said when any wake-up came between (a cron of every few minutes all evening). Now they
     count from when schedule.yaml was written, when that is earlier. The week's earlier 10:30s, before the edit, are
     still not missed."""
-    for at in ("08:00", "09:05", "12:05", "14:05", "15:55"):
-        assert _code_and_said(wake_quietly(monkeypatch, at)) == (0, ""), at
-    for at in ("09:05", "12:05", "14:05", "15:55"):
-        assert _code_and_said(wake_quietly(monkeypatch, at, "2026-01-08")) == (0, ""), at
+    _on_time_to_thursday_evening(wednesday_week, pg_admin_url, monkeypatch)
     config = tmp_path / "config"
     assert runner.invoke(app, ["init", str(config)]).exit_code == 0
     schedule = config / "schedule.yaml"
