@@ -7,6 +7,8 @@ recall the same lessons)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ import pytest
 from llmtrade.app import backtest_steps
 from llmtrade.app.backtest import BacktestSpec, backtest
 from llmtrade.app.backtest_container import BacktestContainer
+from llmtrade.app.evaluation_results import BacktestResult
 from llmtrade.config.loader import load_config
 from llmtrade.errors import OperationalError
 from llmtrade.exits import classify
@@ -37,6 +40,37 @@ def folder(tmp_path: Path) -> Path:
     prices = tmp_path / "prices"
     _write(prices, history(WEEK + timedelta(days=14)))
     return prices
+
+
+@dataclass(frozen=True)
+class Audited:
+    """A clean audited week's backtest, run once for the tests that only read its books (`audited`)."""
+
+    live_url: str
+    home: Path
+    folder: Path
+    name: str
+    result: BacktestResult
+
+
+@pytest.fixture(scope="module")
+def audited(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Audited]:
+    """WEEK backtested with --audit 1 (its postmortem audited) on the `folder` prices, in live books, a home and a
+    folder of its own: two tests read its books and result, and neither writes to them (the other tests plant a leak
+    or watch the run, and run their own)."""
+    root = tmp_path_factory.mktemp("audited")
+    prices = root / "prices"
+    _write(prices, history(WEEK + timedelta(days=14)))
+    live, name = _unique(), _unique()
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{live}"')
+    live_url = _url(pg_admin_url, live)
+    try:
+        yield Audited(live_url, root, prices, name, _audited(live_url, root, prices, name))
+    finally:
+        with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+            for database in (live, backtest_database(name)):
+                conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
 def postmortem_priced_a_day_ahead(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -90,11 +124,8 @@ def test_a_postmortem_that_read_a_bar_after_its_instant_is_caught(
     assert f"it failed its look-ahead audit at week {WEEK}, at its {POSTMORTEM} (" in note, note
 
 
-def test_an_audited_postmortem_passes_and_its_books_are_the_unaudited_runs(
-    folder: Path, database_url: str, pg_admin_url: str, tmp_path: Path
-) -> None:
-    name = _unique()
-    result = _audited(database_url, tmp_path, folder, name)
+def test_an_audited_postmortem_passes_and_its_books_are_the_unaudited_runs(audited: Audited, pg_admin_url: str) -> None:
+    name, result = audited.name, audited.result
     [week] = result.audit
     assert (week.week_id, week.passed, week.postmortem) == (WEEK, True, True)
     stream = _backtest_stream(pg_admin_url, name)
@@ -106,9 +137,9 @@ def test_an_audited_postmortem_passes_and_its_books_are_the_unaudited_runs(
     assert {f"stream:week:{WEEK}:memory:outcomes", f"stream:week:{WEEK}:memory:lessons", "result"} <= set(
         passed["compared"]
     ), passed["compared"]
-    plain = _unique()
-    settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(tmp_path))
-    spec = BacktestSpec(name=plain, first=WEEK, last=WEEK, offline=True, replay=False, csv=folder)
+    plain = _unique()  # beside it, in the same live books, home and prices
+    settings = Settings(DATABASE_URL=audited.live_url, LLMTRADE_HOME=str(audited.home))
+    spec = BacktestSpec(name=plain, first=WEEK, last=WEEK, offline=True, replay=False, csv=audited.folder)
     backtest(settings, load_config(None), None, spec, say=lambda _t: None)
     urls = [_url(pg_admin_url, backtest_database(n)) for n in (name, plain)]
     assert without_audit(urls[0]) == without_audit(urls[1])
@@ -148,9 +179,7 @@ def test_the_postmortems_dry_run_leaves_no_memory_row_behind(
     assert after > 0  # the real postmortem wrote them
 
 
-def test_books_audited_before_postmortems_were_say_their_postmortems_were_not_audited(
-    folder: Path, database_url: str, tmp_path: Path
-) -> None:
+def test_books_audited_before_postmortems_were_say_their_postmortems_were_not_audited(audited: Audited) -> None:
     """The same week's verdicts with and without its postmortem's (books an earlier version audited): the leaderboard's
     note and a resumed start's line say the postmortem was audited, or that it was not (not "passed")."""
     from llmtrade.app.backtest_audit import not_audited_now
@@ -160,9 +189,8 @@ def test_books_audited_before_postmortems_were_say_their_postmortems_were_not_au
     from llmtrade.domain import streams
     from llmtrade.domain.audit_notes import audit_note
 
-    name = _unique()
-    _audited(database_url, tmp_path, folder, name)
-    settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(tmp_path))
+    name = audited.name
+    settings = Settings(DATABASE_URL=audited.live_url, LLMTRADE_HOME=str(audited.home))
     live = Container(settings, load_config(None), FixedClock(datetime(2026, 2, 20, tzinfo=UTC)), None, print)
     reader, _ = books(live, name)
     with reader.storage(persist=False) as storage:
