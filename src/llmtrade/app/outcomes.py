@@ -191,6 +191,7 @@ def council_result(
     totals: UsageTotals,
     duration_ms: float,
 ) -> CouncilResult:
+    verdict = context.get(council_stages.VERDICT)
     return CouncilResult(
         run_id=run_id,
         mode=mode,
@@ -203,7 +204,9 @@ def council_result(
         rankings=context.get(council_stages.RANKINGS),
         standings=context.get(council_stages.STANDINGS),
         chairman=chairman,
-        verdict=context.get(council_stages.VERDICT).answer,
+        # The chairman cites answers by the neutral labels it was shown ("Answer 2"), shuffled for it: the reader,
+        # shown the answers in models.yaml's order, is told whose each is.
+        verdict=unmasked(verdict.answer, verdict.labels, word="Answer"),
         usage=Usage.of(totals),
         duration_ms=round(duration_ms, 1),
     )

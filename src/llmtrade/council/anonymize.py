@@ -11,9 +11,6 @@ import re
 import string
 from collections.abc import Mapping, Sequence
 
-# A neutral label as the chairman is shown it ("Pitch 4"), as a model may write it back (any case).
-_NEUTRAL = re.compile(r"\bpitch (\d+)\b", re.IGNORECASE)
-
 
 def labels_for(items: Sequence[str], *, reader: str, salt: str) -> dict[str, str]:
     """Map letters A, B, C, ... to `items` in an order shuffled for this reader."""
@@ -24,16 +21,18 @@ def labels_for(items: Sequence[str], *, reader: str, salt: str) -> dict[str, str
     return {letter: item for letter, item in zip(string.ascii_uppercase, order, strict=False)}
 
 
-def unmasked(text: str, names: Mapping[str, str]) -> str:
-    """`text` (the chairman's, written for neutral labels) with each label of `names` ("Pitch 4" -> its PM id)
-    followed by whom it stands for: "Pitch 4 (gpt)". For the reader once the decision is made: the recorded
-    decision keeps what the chairman said."""
+def unmasked(text: str, names: Mapping[str, str], *, word: str = "Pitch") -> str:
+    """`text` (the chairman's, written for neutral labels) with each label of `names` ("Pitch 4" -> its PM id, or
+    the general council's "Answer 2" -> its model, `word` "Answer") followed by whom it stands for: "Pitch 4 (gpt)".
+    For the reader once the decision is made: the recorded decision keeps what the chairman said."""
+    # A neutral label as the chairman is shown it, as a model may write it back (any case).
+    neutral = re.compile(rf"\b{re.escape(word)} (\d+)\b", re.IGNORECASE)
 
     def named(match: re.Match[str]) -> str:
-        name = names.get(f"Pitch {match[1]}")
+        name = names.get(f"{word} {match[1]}")
         return f"{match[0]} ({name})" if name else match[0]
 
-    return _NEUTRAL.sub(named, text)
+    return neutral.sub(named, text)
 
 
 def _seed(*parts: str) -> int:
