@@ -63,22 +63,38 @@ def closed_at(storage: Storage, week_id: date) -> datetime | None:
 
 
 def require_postmortem_due(
-    storage: Storage, config: Config, calendar: TradingCalendar, week_id: date, now: datetime
+    storage: Storage, config: Config, calendar: TradingCalendar, week_id: date, now: datetime, *, chosen: bool = True
 ) -> None:
+    """`chosen`: the user named `week_id` (--week); else a bare `postmortem` took the latest week due."""
     if completion(storage.events, week_id) is None:
         # A week that was never run is a bad --week (exit 2), named with the weeks that can be reviewed.
         run = [str(week) for week in storage.events.week_ids(WeekCompleted.event_type())]
         listing = "`llmtrade events --type WeekCompleted` lists them" if run else "no week has one yet"
-        raise UsageError.unknown(
+        refused = UsageError.unknown(
             f"week {week_id} has no completed weekly run: nothing to review",
             str(week_id),
             run,
             otherwise=listing,
             listed_as="weeks run",
         )
+        if chosen:
+            raise refused
+        # No week was named: a first week's user (the quick start's, days before its Tuesday) is told why this week
+        # and when the one after it, the week they may have run, can be scored.
+        raise UsageError(f"{refused}; {_next_postmortem(storage, config, calendar, week_id + timedelta(days=7))}")
     scheduled = next(j for j in week_jobs(config.schedule, calendar, week_id) if j.kind is JobKind.POSTMORTEM)
     if now < scheduled.at:
         raise UsageError(f"week {week_id} is not over: its postmortem is due at {scheduled.at.isoformat()}")
+
+
+def _next_postmortem(storage: Storage, config: Config, calendar: TradingCalendar, week_id: date) -> str:
+    job = postmortem_job(config.schedule, calendar, week_id)
+    due = f"is due {job.at.astimezone(NEW_YORK):%a %Y-%m-%d %H:%M} New York" if job else "has no session to run on"
+    ran = "" if completion(storage.events, week_id) is not None else " (no weekly run of it has completed yet)"
+    return (
+        f"without --week, postmortem scores the latest week whose postmortem is due: "
+        f"week {week_id}'s {due} (schedule.yaml postmortem){ran}"
+    )
 
 
 def latest_postmortem_due(config: Config, calendar: TradingCalendar, now: datetime) -> date:

@@ -283,7 +283,7 @@ def postmortem(app: Container, *, week: date | None, dry_run: bool = False) -> P
     week_id = week_id_for(week) if week else latest_postmortem_due(app.loaded.config, app.calendar, now)
     app = in_week_mode(app, week_id)
     with app.storage(persist=not dry_run, models=True) as storage:
-        require_postmortem_due(storage, app.loaded.config, app.calendar, week_id, now)
+        require_postmortem_due(storage, app.loaded.config, app.calendar, week_id, now, chosen=week is not None)
         require_same_mode(storage.events, week_id, app.mode, app.decision.reason)
         with app.week_lock(storage.conn, week_id, command="postmortem"):
             return _postmortem(app, storage, week_id, now, dry_run=dry_run)
