@@ -83,6 +83,48 @@ def _daily(equity: Sequence[float]) -> list[float]:
         return []
 
 
+# SPY's baseline holds whole shares and the cash left over, so the same closes give it daily returns a little apart
+# in two books whose cash bought another count (r x the shares' weight, over 0.9 of the equity): apart is past a
+# tenth of the return (and the cents the curves are rounded to).
+_SAME_SHARE = 0.1
+_SAME = 1e-6
+SYNTHETIC = "synthetic"  # PriceBasis's source of the seeded synthetic market
+
+
+def _prices_note(board: Leaderboard, versus: Leaderboard, common: Sequence[date]) -> str | None:
+    """A note when the two books were valued on different prices, so a pairing meant to cancel the market does not: by
+    their price sources when one is the synthetic market and the other is not, else by SPY's daily returns over the
+    paired sessions (two CSV folders; a provider's prices beside a folder's are told apart only where they differ);
+    first of the notes, as it says what every difference is worth."""
+    said = ""
+    kinds = [set(b.prices.sources) if b.prices is not None else None for b in (board, versus)]
+    if kinds[0] is not None and kinds[1] is not None and kinds[0] != kinds[1] and SYNTHETIC in kinds[0] ^ kinds[1]:
+        said = f"{board.source}: {', '.join(sorted(kinds[0]))}; {versus.source}: {', '.join(sorted(kinds[1]))}"
+    else:
+        spy = [next((c for c in b.curves if c.kind == "baseline" and c.name == "SPY"), None) for b in (board, versus)]
+        if spy[0] is not None and spy[1] is not None and len(common) > 2:
+            # From the second paired close: the later book bought its SPY at the first (its slippage is in that
+            # session's return), where the earlier one held it already.
+            mine, theirs = _daily(_on(spy[0], common[1:])), _daily(_on(spy[1], common[1:]))
+            apart = [
+                common[i + 2]
+                for i, (a, b) in enumerate(zip(mine, theirs, strict=False))
+                if abs(a - b) > _SAME + _SAME_SHARE * max(abs(a), abs(b))
+            ]
+            if apart and len(mine) == len(theirs):
+                said = (
+                    f"SPY's close-to-close return differs on {len(apart)} of {len(mine)} paired sessions, "
+                    f"first {apart[0]}"
+                )
+    if not said:
+        return None
+    return (
+        f"the two books were valued on different prices ({said}): each difference below is as much the two markets' "
+        "as what changed between the runs; compare backtests run on the same prices (the same --csv folder, or both "
+        "on the synthetic market)"
+    )
+
+
 def pairing(board: Leaderboard, versus: Leaderboard) -> Pairing:
     """Every account curve of `board` that `versus` also has, over the sessions both cover. Raises UsageError (exit 2)
     when the two books have no week in common."""
@@ -152,6 +194,9 @@ def pairing(board: Leaderboard, versus: Leaderboard) -> Pairing:
                 **_activity(rows_off.get(curve.name), other[curve.name], common, "off"),
             )
         )
+    other_prices = _prices_note(board, versus, common)
+    if other_prices:
+        notes.insert(0, other_prices)
     if same:
         # Else each reads "0.00 [n/a]" and "tied N of N" weeks with nothing said of why (README's memory on/off
         # offline: the rules' answers read no memory, and the two books are the same).
