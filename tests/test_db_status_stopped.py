@@ -50,6 +50,9 @@ def test_db_status_of_a_stopped_embedded_server_says_so_and_does_not_start_it(
         ]
         document = json.loads(_llmtrade("db", "status", "--json", home=home).stdout)
         assert (document["running"], document["events"], document["embedded"]) == (False, None, True)
+        # Not read either: a stopped server's migrations are unknown (null), not none applied and none pending ([]),
+        # which --json said of books that had every migration applied the moment before `db stop`.
+        assert (document["migrations"], document["pending"]) == (None, None), document
         assert not _server_runs(pgdata)  # neither status started it, nor the metrics written after them
 
         # The next command that needs the books starts it, as `db stop` says.

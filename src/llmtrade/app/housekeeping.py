@@ -47,9 +47,11 @@ class DatabaseStatus(Result):
 
     database: str
     embedded: bool
-    migrations: list[AppliedMigration]
-    pending: list[int]
-    events: int | None  # None: the embedded server is stopped (`running`), and not started to count them
+    # None, each: the embedded server is stopped (`running`), and not started to read them (an empty list read as
+    # "no migration applied, none pending" of books that had them all)
+    migrations: list[AppliedMigration] | None
+    pending: list[int] | None
+    events: int | None
     applied_now: list[int]  # migrations this very command applied (every command migrates on start)
     awaiting_restart: list[AwaitingRestart] = Field(default_factory=list)
     # How to look at it with psql: a cron trial found no way to (the embedded server listens on a socket only).
@@ -117,8 +119,8 @@ def database_status(app: Container) -> DatabaseStatus:
         return DatabaseStatus(
             database=f"embedded PostgreSQL in {settings.pgdata}",
             embedded=True,
-            migrations=[],
-            pending=[],
+            migrations=None,
+            pending=None,
             events=None,
             applied_now=[],
             running=False,

@@ -214,7 +214,7 @@ def db_status(ctx: typer.Context, as_json: Json = False) -> None:
     out.table(
         "migrations",
         ["number", "name", "applied at"],
-        [(f"{m.number:04d}", m.name, m.applied_at) for m in found.migrations],
+        [(f"{m.number:04d}", m.name, m.applied_at) for m in found.migrations or []],
     )
 
 
