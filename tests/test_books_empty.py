@@ -73,3 +73,12 @@ def test_the_report_of_books_with_no_trading_writes_a_page_saying_so_exit_0(fres
     table = runner.invoke(app, ["report", "-o", str(page)])
     assert table.exit_code == 0, table.output
     assert f"wrote {page} ({len(text.encode()):,} bytes): nothing to rank yet. {HOLD}" in table.stdout
+
+
+def test_the_first_run_it_names_is_the_quick_starts_with_no_flag_to_add(fresh: None) -> None:
+    """A new user's trial: the note said "or run `llmtrade run-weekly` now (`--offline` with no model key)", as if a
+    run without a key needed the flag, where README's quick start runs `llmtrade run-weekly` bare and it runs offline,
+    saying so. It now says what a bare run does without a key."""
+    said = runner.invoke(app, ["leaderboard"]).stdout
+    assert "(`--offline` with no model key)" not in said, said
+    assert "or run `llmtrade run-weekly` now (with no model key set it runs offline, on the rules provider)" in said

@@ -27,6 +27,9 @@ _AFTER = (
     "The leaderboard ranks the accounts from the first weekly run on, valued from the close before it; their first "
     "daily returns come with the first close a later run values (a checkpoint, the postmortem)"
 )
+# What a bare run does without a key (README's quick start runs it so): no flag is needed, as "`--offline` with no
+# model key" had it read.
+_BARE_RUN = "with no model key set it runs offline, on the rules provider"
 
 
 def nothing_to_rank(app: Container, empty: NoTradingYet) -> Leaderboard:
@@ -65,7 +68,7 @@ def nothing_to_rank(app: Container, empty: NoTradingYet) -> Leaderboard:
             f"{len(accounts)} accounts ({', '.join(accounts)}) are at their starting cash"
         ),
         next_weekly_run=due,
-        notes=(f"{when}; or run `llmtrade run-weekly` now (`--offline` with no model key). {_AFTER}",),
+        notes=(f"{when}; or run `llmtrade run-weekly` now ({_BARE_RUN}). {_AFTER}",),
     )
 
 
