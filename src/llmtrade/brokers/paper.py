@@ -221,6 +221,7 @@ class PaperBroker:
                     # provider's clock a few seconds ahead of ours is taken (LIVE_SLACK), and a fill at our clock was
                     # stamped before the trade it used. A chosen clock reads the same instant again and takes no print
                     # after it. Never past the session's close, after which no print is taken (market/quotes.py).
+                    # Nor before the order's own record, stamped by the store after this (paper_fills.py `of`).
                     filled = min(max(now, self._clock.now(), quote.as_of), closes) if quote is not None else now
                     accepted = PaperOrderAccepted(order=order, fill_after=filled, quote=quote)
                 else:  # the session's open, all a symbol with daily prices only has: the next price is its close
@@ -362,7 +363,7 @@ class PaperBroker:
             # seconds ahead of ours puts after our `now` (`_take`), and the order is no less filled for it.
             due = pending.fill_after <= now or pending.quote is not None
             if due and not (splits and crossing(book, cid, splits)):
-                fill = self._pending_fills.of(pending, splits, self._opens)
+                fill = self._pending_fills.of(pending, book.accepted_at[cid], splits, self._opens)
                 if fill is not None:
                     fills[cid] = fill
         return fills, (splits if self._opens.asked == asked else recorded_splits(self._events))

@@ -9,6 +9,7 @@ same: the same Fill object each time lets what compares the lists (fill_view, th
 from __future__ import annotations
 
 from collections.abc import Collection
+from datetime import datetime
 
 from llmtrade.brokers.paper_opens import SessionOpens
 from llmtrade.domain.ledger import Split
@@ -34,9 +35,11 @@ class PendingFills:
         if len(self._kept) > KEPT:
             self._kept = {cid: kept for cid, kept in self._kept.items() if cid in pending}
 
-    def of(self, pending: PaperOrderAccepted, splits: tuple[Split, ...], opens: SessionOpens) -> Fill | None:
-        """The fill of the accepted order `pending` through `splits`, an open or close priced by `opens`; None while its
-        price is not known yet."""
+    def of(
+        self, pending: PaperOrderAccepted, accepted_at: datetime, splits: tuple[Split, ...], opens: SessionOpens
+    ) -> Fill | None:
+        """The fill of the accepted order `pending` (recorded at `accepted_at`) through `splits`, an open or close
+        priced by `opens`; None while its price is not known yet."""
         order = pending.order
         if pending.quote is not None:
             price: float | None = pending.quote.price
@@ -59,7 +62,10 @@ class PendingFills:
             qty=order.qty,
             price=round(slipped, 4),
             commission=self._commission,
-            filled_at=pending.fill_after,
+            # Never before the order's own record: one filled at once (in session at its quote, or settled) has its
+            # `fill_after` read from the clock before the store stamps the acceptance, microseconds later on the
+            # machine's clock. A chosen clock reads the same instant twice; a queued order fills after it anyway.
+            filled_at=max(pending.fill_after, accepted_at),
             price_source=source,
         )
         self._kept[order.client_order_id] = (pending, price, source, fill)
