@@ -15,7 +15,7 @@ from llmtrade.market.session_prices import SESSION_FIX, by_why
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.ended_close import given_up_orders
-from llmtrade.workflows.plan_recovery import recorded_orders, recover_orders
+from llmtrade.workflows.plan_recovery import breaker_blocked, recorded_orders, recover_orders
 from llmtrade.workflows.workbench import Workbench
 
 # How an account skipped for a held symbol no provider can price in this session begins (`_never`); the run says them
@@ -62,13 +62,16 @@ def not_sent(
 
 
 def unsent(events: EventStore, plan: OrdersPlanned, stream: str) -> list[str]:
-    """The client order ids of `plan`'s orders neither sent (OrderSubmitted on the orders `stream`) nor given up there.
+    """The client order ids of `plan`'s orders neither sent (OrderSubmitted on the orders `stream`), nor given up, nor
+    blocked by the breaker there.
     One the broker refused is not sent: a refusal is sent again (legs.py `resume_unfinished`), so it is given up with
     its plan (`unsent_given_up`), where it was left out and the next checkpoint sent it at a price its decision was not
     made at."""
+    history = events.read_stream(stream)
     sent = {r.order.client_order_id for r in _submitted(events, stream)}
-    given_up = given_up_orders(events, events.read_stream(stream))
-    return [o.client_order_id for o in plan.orders if o.client_order_id not in sent | given_up.keys()]
+    # One the breaker blocked is final (plan_recovery.py `breaker_blocked`): no rerun sends it, so nothing waits for it.
+    done = sent | given_up_orders(events, history).keys() | breaker_blocked(events, history)
+    return [o.client_order_id for o in plan.orders if o.client_order_id not in done]
 
 
 def _submitted(events: EventStore, stream: str) -> list[OrderSubmitted]:

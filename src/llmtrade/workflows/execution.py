@@ -50,7 +50,7 @@ from llmtrade.threads import on_threads
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.ended_close import given_up_orders, leg_note, leg_waiting, still_to_send
 from llmtrade.workflows.fill_watch import FillWatch
-from llmtrade.workflows.plan_recovery import abandoned_plans, misfit, recorded_orders, recover_orders
+from llmtrade.workflows.plan_recovery import abandoned_plans, breaker_blocked, misfit, recorded_orders, recover_orders
 from llmtrade.workflows.resend_checks import give_up_unsendable, refused_for_good, undone
 from llmtrade.workflows.valuation import value_account
 
@@ -155,6 +155,9 @@ def send_orders(
         if e.type == LegHeldBack.event_type()
     }
     given_up = given_up_orders(events, history)  # an earlier run's: a leg waiting for one of them waits for good
+    # Blocked by the breaker, by an earlier run of the plan: final (plan_recovery.py `breaker_blocked`), not checked
+    # again (another OrderBlocked at every rerun) nor sent once the halt is lifted, at a price it was not decided at.
+    stopped = breaker_blocked(events, history)
     # Each order's last block by the kill switch (its event id): one blocked after the switch in force was turned off
     # is blocked for the same cause, recorded once. A held account's planned week keeps the weekly run due while the
     # switch is off (week_holds.py `held_plans_unsent`), and each wake-up's rerun recorded another OrderBlocked.
@@ -179,8 +182,8 @@ def send_orders(
             waiting_for = held[order.client_order_id].waiting_for
         if order.intent == "close":
             closes[order.symbol] = order.client_order_id
-        if order.client_order_id in done or order.client_order_id in given_up:
-            continue  # sent by an earlier (interrupted) run, or given up by one: a leg of it is given up with it
+        if order.client_order_id in done or order.client_order_id in given_up or order.client_order_id in stopped:
+            continue  # sent by an earlier (interrupted) run, given up or blocked by the breaker by one
         if waiting_for is not None:
             close, gone = leg_waiting(broker, order, waiting_for, given_up, sent_for.get(waiting_for))
             if gone is not None:  # its close will never fill: the account is not flat, the leg must not go

@@ -12,7 +12,8 @@ from datetime import date
 
 from llmtrade.brokers.protocol import Broker
 from llmtrade.brokers.reconcile import managed_positions
-from llmtrade.domain.events import NewEvent
+from llmtrade.domain.checkpoints import KILL_SWITCH_BLOCK, OrderBlocked
+from llmtrade.domain.events import NewEvent, StoredEvent
 from llmtrade.domain.trading import OrderRejected, OrdersPlanned, OrderSubmitted, PlanAbandoned
 from llmtrade.storage.event_store import EventStore
 
@@ -23,6 +24,17 @@ def recorded_orders(events: EventStore, stream: str) -> list[OrderSubmitted | Or
         for e in events.read_stream(stream)
         if e.type in (OrderSubmitted.event_type(), OrderRejected.event_type())
     ]
+
+
+def breaker_blocked(events: EventStore, history: Sequence[StoredEvent]) -> set[str]:
+    """The client order ids the circuit breaker blocked on the orders stream `history` (as read): final for their plan.
+    A halt cancels the opening orders it finds queued, and one it blocked before it went is no more the plan's: never
+    sent by a rerun of the plan (after a reset, at a price its decision was not made at), never blocked again, nor
+    waited for (execution.py `send_orders`, week_holds.py `held_plans_unsent`, checkpoint_unpriced.py `unsent`). The
+    kill switch's block is not: `trading enable` lifts it and the command rerun sends the order."""
+    kind = OrderBlocked.event_type()
+    found = (events.payload(OrderBlocked, e) for e in history if e.type == kind)
+    return {b.client_order_id for b in found if not b.reason.startswith(KILL_SWITCH_BLOCK)}
 
 
 def abandoned_plans(events: EventStore, stream: str) -> list[PlanAbandoned]:

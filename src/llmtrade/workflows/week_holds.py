@@ -9,14 +9,13 @@ from datetime import date
 
 from llmtrade.config.models import Account, AccountRole
 from llmtrade.domain.account_events import AccountWeekHeld
-from llmtrade.domain.checkpoints import KILL_SWITCH_BLOCK, OrderBlocked
 from llmtrade.domain.events import StoredEvent
 from llmtrade.domain.streams import ORDERS, RISK, week_stream
 from llmtrade.domain.trading import LegHeldBack, OrdersPlanned
 from llmtrade.errors import BrokerUnavailable
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.ended_close import given_up_orders
-from llmtrade.workflows.plan_recovery import recorded_orders
+from llmtrade.workflows.plan_recovery import breaker_blocked, recorded_orders
 
 # When a queued paper order fills (brokers/paper.py): the next open, or, sent in session on a symbol with daily prices
 # only, that session's close; a broker's own order, when the broker fills it.
@@ -127,15 +126,12 @@ def held_plans_unsent(events: EventStore, week_id: date, stored: Sequence[Stored
     history = events.read_stream(stream)
     recorded = {r.order.client_order_id for r in recorded_orders(events, stream)}  # sent or refused
     recorded |= given_up_orders(events, history).keys()
+    # The breaker's block is final for the plan (`breaker_blocked`); the kill switch's is lifted by `trading enable`,
+    # after which the rerun sends it, as the week's first run's.
+    recorded |= breaker_blocked(events, history)
     for event in history:
         if event.type == LegHeldBack.event_type():
             recorded.add(LegHeldBack.from_event(event).order.client_order_id)
-        elif event.type == OrderBlocked.event_type():
-            # The breaker's block stands (a rerun would block it again, recording another at every wake-up); the kill
-            # switch's is lifted by `trading enable`, after which the rerun sends it, as the week's first run's.
-            blocked = OrderBlocked.from_event(event)
-            if not blocked.reason.startswith(KILL_SWITCH_BLOCK):
-                recorded.add(blocked.client_order_id)
     return [p.account_id for p in plans if any(o.client_order_id not in recorded for o in p.orders)]
 
 
