@@ -70,3 +70,21 @@ def test_a_settled_order_is_filled_no_earlier_than_it_was_recorded(
     broker.settle(_order("SPY", Side.BUY, 10), quote)
     recorded, pinned = _stamps(moving)
     assert pinned >= recorded, (pinned, recorded)
+
+
+def test_an_order_whose_price_came_back_after_the_close_is_queued_for_the_next_open(
+    moving: Storage, server: FakeAlpacaServer, clock: RunningClock
+) -> None:
+    # Asked half a second before the close, the quote came back a second later (the fake Alpaca's answer takes one):
+    # the order was taken, and recorded, after the close. Filled at the print of before the close, its fill was either
+    # stamped at the close, before its order (0.5 s), or at its order, past the close. A market order taken after the
+    # close fills at the next open, as any order sent then.
+    clock.advance(timedelta(hours=3, minutes=59, seconds=59, microseconds=500_000))  # 15:59:59.5
+    broker = _paper(moving, server, clock)
+    broker.submit(_order("SPY", Side.BUY, 10))
+    [accepted] = moving.events.read(type="PaperOrderAccepted")
+    closes = CALENDAR.session_close(NOON.date())
+    assert accepted.occurred_at > closes  # the premise: taken after the close
+    assert datetime.fromisoformat(accepted.payload["fill_after"]) == CALENDAR.next_open(closes)
+    assert moving.events.read(type="OrderFilled") == []  # before: filled at 16:00:00, before its order
+    assert [o.client_order_id for o in broker.open_orders()] == [_order("SPY", Side.BUY, 10).client_order_id]

@@ -214,7 +214,13 @@ class PaperBroker:
                 # The price now, taken before the order is: MarketDataUnavailable leaves it untaken (a rerun sends it).
                 quote = self._quotes.quote(order.symbol, now) if self._quotes is not None else None
                 closes = self._calendar.session_close(new_york_date(now))
-                if quote is None or quote.tradable:
+                later = self._clock.now()
+                if later >= closes:
+                    # The session closed while its price was asked (the provider's answer took that long): the order is
+                    # taken after the close, and fills at the next open as any order taken then. Filled at a print of
+                    # before the close, its fill was stamped before its order's record, or past the close.
+                    accepted = PaperOrderAccepted(order=order, fill_after=self._calendar.next_open(later))
+                elif quote is None or quote.tradable:
                     # Filled once the price is in hand, at the clock read then: on the machine's clock the quote
                     # service takes a print stamped after `now` (the provider answering takes time), and the fill
                     # was stamped before the print it was priced at. Nor before the print itself: one stamped by a
@@ -222,7 +228,7 @@ class PaperBroker:
                     # stamped before the trade it used. A chosen clock reads the same instant again and takes no print
                     # after it. Never past the session's close, after which no print is taken (market/quotes.py).
                     # Nor before the order's own record, stamped by the store after this (paper_fills.py `of`).
-                    filled = min(max(now, self._clock.now(), quote.as_of), closes) if quote is not None else now
+                    filled = min(max(now, later, quote.as_of), closes) if quote is not None else now
                     accepted = PaperOrderAccepted(order=order, fill_after=filled, quote=quote)
                 else:  # the session's open, all a symbol with daily prices only has: the next price is its close
                     accepted = PaperOrderAccepted(order=order, fill_after=closes, at_close=True)
