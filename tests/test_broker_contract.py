@@ -20,14 +20,20 @@ from llmtrade.config.models import CircuitBreaker
 from llmtrade.domain.trading import BrokerOrder, Fill, Order, OrderFilled, OrderStatus, Position, Side
 from llmtrade.risk.controls import evaluate_breaker, halted
 from llmtrade.storage.bootstrap import Storage
-from tests.brokers.venues import ACCOUNT, NOT_SHORTABLE, VENUES, Venue
+from tests.brokers.venues import ACCOUNT, NOT_SHORTABLE, START, VENUES, MovableClock, Venue
 
 WEEK = date(2026, 1, 7)
 
 
+@pytest.fixture
+def clock() -> MovableClock:
+    """The clock the venue walks through sessions, and the store's (conftest's `storage`): one clock, as a run's."""
+    return MovableClock(START)
+
+
 @pytest.fixture(params=sorted(VENUES))
-def venue(request: pytest.FixtureRequest, storage: Storage) -> Iterator[Venue]:
-    with VENUES[request.param](storage) as opened:
+def venue(request: pytest.FixtureRequest, storage: Storage, clock: MovableClock) -> Iterator[Venue]:
+    with VENUES[request.param](storage, clock) as opened:
         yield opened
 
 

@@ -72,12 +72,18 @@ def _account(broker: str) -> Account:
     )
 
 
+# Monday 5 January 2026, 08:00 New York: before the open, so the market starts closed.
+START = datetime(2026, 1, 5, 13, 0, tzinfo=UTC)
+
+
 class PaperVenue(Venue):
-    def __init__(self, storage: Storage) -> None:
+    """`storage` must stamp its events by `clock`, as a run's store and broker read one clock: the paper broker stamps
+    a fill no earlier than its order's record (brokers/paper_fills.py), so a store on another clock moves its fills."""
+
+    def __init__(self, storage: Storage, clock: MovableClock) -> None:
         self.storage = storage
         self.calendar = TradingCalendar()
-        # Monday 5 January 2026, 08:00 New York: before the open, so the market starts closed.
-        self.clock = MovableClock(datetime(2026, 1, 5, 13, 0, tzinfo=UTC))
+        self.clock = clock
         self.opens = Opens()
         config = load_config().config
         # No slippage or commission: the venues must agree to the cent on what a trade made.
@@ -137,12 +143,12 @@ class AlpacaVenue(Venue):
 
 
 @contextmanager
-def paper_venue(storage: Storage) -> Iterator[Venue]:
-    yield PaperVenue(storage)
+def paper_venue(storage: Storage, clock: MovableClock) -> Iterator[Venue]:
+    yield PaperVenue(storage, clock)
 
 
 @contextmanager
-def alpaca_venue(storage: Storage) -> Iterator[Venue]:
+def alpaca_venue(storage: Storage, clock: MovableClock) -> Iterator[Venue]:
     with FakeAlpacaServer(key_id=KEY_ID, secret_key=SECRET) as server:
         venue = AlpacaVenue(server)
         try:
