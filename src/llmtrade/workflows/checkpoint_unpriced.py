@@ -68,7 +68,8 @@ def unsent(events: EventStore, plan: OrdersPlanned, stream: str) -> list[str]:
     its plan (`unsent_given_up`), where it was left out and the next checkpoint sent it at a price its decision was not
     made at."""
     history = events.read_stream(stream)
-    sent = {r.order.client_order_id for r in _submitted(events, stream)}
+    kind = OrderSubmitted.event_type()
+    sent = {events.payload(OrderSubmitted, e).order.client_order_id for e in history if e.type == kind}
     # One the breaker blocked is final (plan_recovery.py `breaker_blocked`): no rerun sends it, so nothing waits for it.
     done = sent | given_up_orders(events, history).keys() | breaker_blocked(events, history)
     return [o.client_order_id for o in plan.orders if o.client_order_id not in done]
