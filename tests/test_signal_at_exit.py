@@ -94,7 +94,7 @@ def test_a_signal_in_the_exit_functions_after_a_success_is_one_line_and_keeps_ex
     assert json.loads(done.stdout)["$schema"]  # printed before it: kept
 
 
-def test_a_ctrl_c_as_the_commands_handlers_are_put_back_is_one_line_and_exit_130(
+def test_a_ctrl_c_as_the_commands_handlers_are_put_back_after_a_success_is_one_warning_line_and_exit_0(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     @contextmanager
@@ -104,11 +104,26 @@ def test_a_ctrl_c_as_the_commands_handlers_are_put_back_is_one_line_and_exit_130
 
     monkeypatch.setattr(cli, "ctrl_c_as_interrupt", put_back_under_a_ctrl_c)
     result = CliRunner().invoke(cli.app, ["schema", "status"])
-    # Before: typer's own exit 130, without a word.
-    assert result.exit_code == 130
-    assert result.stderr.splitlines() == [
-        "error: interrupted (Ctrl-C); this command only reads: it stopped and changed nothing"
-    ]
+    # At first typer's own exit 130, without a word; then the stop's line and 130 for a command whose work was done, as
+    # it still is for a stop that lands as the command begins (below). Its code stands, as after its metrics.
+    assert result.exit_code == 0
+    assert result.stderr.splitlines() == [INTERRUPTED_ENDING_AFTER_A_COMMAND]
+    assert json.loads(result.stdout)["$schema"]
+
+
+def test_a_ctrl_c_as_the_commands_handlers_are_put_in_place_is_one_line_and_exit_130(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    @contextmanager
+    def ctrl_c_at_once() -> Iterator[None]:
+        raise KeyboardInterrupt  # as a Ctrl-C landing as the handler is put in place, before the command began
+        yield
+
+    monkeypatch.setattr(cli, "ctrl_c_as_interrupt", ctrl_c_at_once)
+    result = CliRunner().invoke(cli.app, ["schema", "status"])
+    assert result.exit_code == 130 and result.stdout == ""
+    [said] = result.stderr.splitlines()
+    assert said.startswith("error: interrupted (Ctrl-C);")
 
 
 def _in_a_weakref_callback(stop: Callable[[], None]) -> None:

@@ -39,8 +39,15 @@ from llmtrade.commands.options import LogJson, Quiet, Verbose
 from llmtrade.commands.root_args import MissingValue, hoisted
 from llmtrade.commands.unrecorded import leave_if_unrecorded
 from llmtrade.console import one_line, print_error, quiet, quiet_on_success, speak_again
-from llmtrade.exits import classify, cut_short_after_command, interrupted, stopped_by_signal, with_notes
-from llmtrade.stops import ctrl_c_as_interrupt, sigterm_as_interrupt
+from llmtrade.exits import (
+    classify,
+    cut_short_after_command,
+    ending_after_command,
+    interrupted,
+    stopped_by_signal,
+    with_notes,
+)
+from llmtrade.stops import command_ended, ctrl_c_as_interrupt, ended, sigterm_as_interrupt
 from llmtrade.storage import servers_used
 
 # The commands cron runs (commands/context.py `job`): a halt during one is said on stderr even under --quiet.
@@ -79,17 +86,36 @@ class _Group(TyperGroup):
 
     def invoke(self, ctx: typer.Context) -> Any:
         # SIGTERM stops the command as Ctrl-C does, from its start to the end of its metrics and traces (stops.py).
+        command_ended(None)
         try:
             with sigterm_as_interrupt(), ctrl_c_as_interrupt():
-                return self._invoke(ctx)
+                return self._ended(ctx)
         except KeyboardInterrupt as stop:
             # Landed as the command's handlers were put back, its end decided: typer exited 130 without a word. The
-            # command's own end (an exit said, a bug's traceback) stands; one that succeeded ends as the stop.
+            # command's own end (an exit said, a bug's traceback) stands, and its code: one that succeeded says the
+            # stop in a warning line and exits 0, as one landing in its metrics or at the process's end does (a 130
+            # or 143 read as a failure of work done and on record).
             if stop.__context__ is not None:
                 raise stop.__context__ from None
-            stopped = stopped_by_signal(stop, writes=_writes(ctx)) or interrupted(writes=_writes(ctx))
-            print_error(stopped.message)
-            ctx.exit(stopped.code)
+            if ended() is None:  # not reached by a command's end: the stop ends it
+                stopped = stopped_by_signal(stop, writes=_writes(ctx)) or interrupted(writes=_writes(ctx))
+                print_error(stopped.message)
+                ctx.exit(stopped.code)
+            print_error(ending_after_command(stop), prefix="")
+            return None
+
+    def _ended(self, ctx: typer.Context) -> Any:
+        """The command, its exit code kept as it ends (stops.py `ended`): a stop landing after it, as its handlers are
+        put back or as typer and click unwind to the console script (entry.py), keeps that code."""
+        try:
+            result = self._invoke(ctx)
+        except BaseException as end:
+            # click's Exit (ctx.exit) and ClickException carry their code; SystemExit its status; the rest is a bug, 1.
+            code = end.code if isinstance(end, SystemExit) else getattr(end, "exit_code", 1)
+            command_ended(code if isinstance(code, int) else 0 if code is None else 1)
+            raise
+        command_ended(0)
+        return result
 
     def _invoke(self, ctx: typer.Context) -> Any:
         error: BaseException | None = None

@@ -50,9 +50,17 @@ _ended: int | None = None
 def _stopped(signum: int, frame: object) -> None:
     global _ended
     if _ended is None:  # starting, or the command line still unwinding: SystemExit ends it as any exit does
-        print(_LINES[signal.Signals(signum)], file=sys.stderr)
-        _ended = 128 + signum  # the code `_end` gives should it land before main() has taken it
-        raise SystemExit(_ended)
+        done = _command_ended()
+        if done is None:  # starting, or ended before its command began (a usage error typer said)
+            print(_LINES[signal.Signals(signum)], file=sys.stderr)
+            _ended = 128 + signum  # the code `_end` gives should it land before main() has taken it
+            raise SystemExit(_ended)
+        # Its command ended, typer and click unwinding to here: its code stands, as after main() returned. Taken for
+        # llmtrade's start, a command whose result was printed exited 143 and said no command was running.
+        if done == 0:
+            print(_AFTER_A_COMMAND[signal.Signals(signum)], file=sys.stderr)
+        _ended = done
+        raise SystemExit(done)
     # Ended: raised here, in the exit functions, SystemExit would only be printed as ignored. The command keeps its
     # code, its result said: one that succeeded ended as the stop, 143, and cron or systemd reported a failure for
     # work done. A success says the stop in one line, a failure has said its own.
@@ -60,6 +68,13 @@ def _stopped(signum: int, frame: object) -> None:
     if _ended == 0:
         os.write(2, f"{_AFTER_A_COMMAND[signal.Signals(signum)]}\n".encode())
     os._exit(_ended)
+
+
+def _command_ended() -> int | None:
+    """The exit code of the command the command line ran, once it has ended (stops.py `ended`); None before. Looked up
+    where it is, not imported: nothing is loaded for it before the command line."""
+    stops = sys.modules.get("llmtrade.stops")
+    return None if stops is None else stops.ended()
 
 
 def _flush() -> None:

@@ -182,6 +182,13 @@ def cut_short_after_command(stop: BaseException) -> str:
     )
 
 
+def ending_after_command(stop: BaseException) -> str:
+    """What a stop landing after a command that succeeded, its end decided (its handlers put back, typer unwinding),
+    says: the words entry.py says of one at the process's end, for its exit code stays 0 as there."""
+    said = (stopped_by_signal(stop) or interrupted()).message.split(";")[0]
+    return f"warning: {said} as llmtrade was ending, after the command: nothing was cut short; exit code 0"
+
+
 def error_text(exc: BaseException) -> str:
     """What a record of `exc` (a RunFailed) says went wrong: its message, or for a stop by a signal, which carries
     none, the stop itself, so `trace`, alerts and `events` read `interrupted (Ctrl-C)` rather than an empty

@@ -21,6 +21,8 @@ from typing import Any
 _TERM_RECEIVED = threading.Event()
 # Set when a Ctrl-C's KeyboardInterrupt was raised where Python could only drop it (`_unraisable`).
 _CTRL_C_LOST = threading.Event()
+# The exit code of the command the command line ran, once it has ended (empty before, and while it runs): `ended`.
+_ENDED: list[int] = []
 
 
 class Terminated(KeyboardInterrupt):
@@ -158,6 +160,17 @@ def stop_if_terminated() -> None:
     if _CTRL_C_LOST.is_set():  # a Ctrl-C dropped where it landed (`_unraisable`): said here
         _CTRL_C_LOST.clear()
         raise KeyboardInterrupt
+
+
+def command_ended(code: int | None) -> None:
+    """The command the command line ran ended with exit `code` (None: one is starting, none has ended)."""
+    _ENDED[:] = [] if code is None else [code]
+
+
+def ended() -> int | None:
+    """The exit code of the command that has ended, while typer and click unwind to the console script (entry.py): a
+    stop landing then keeps it. None while none has ended."""
+    return _ENDED[0] if _ENDED else None
 
 
 def sigterm_received() -> bool:
