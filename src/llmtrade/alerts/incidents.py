@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 
 from llmtrade.alerts.account_incidents import breakers, not_shown, overfilled, reconciliation, week_held
 from llmtrade.alerts.incident import Incident
+from llmtrade.alerts.job_incidents import TYPES as JOB_TYPES
+from llmtrade.alerts.job_incidents import jobs_not_done
 from llmtrade.alerts.killed_next import after_killed, finished
 from llmtrade.config.models import Config
 from llmtrade.domain.account_events import AccountHalted, AccountResumed, AccountWeekHeld
@@ -57,6 +59,9 @@ def find_incidents(
     found += reconciliation(_recent(events, [ReconciliationDifferenceFound.event_type()], since))
     found += not_shown(_recent(events, [OrderNotShown.event_type()], since))
     found += overfilled(_recent(events, [OrderOverfilled.event_type()], since))
+    # Job commands that did not do their job with no failed run to say it (a lost database outside any run, a job due
+    # after its session closed, checkpoints or a week never run): recorded, and alerted by nothing before.
+    found += jobs_not_done(_recent(events, JOB_TYPES, since))
     # Every hold, the older ones only counted: one that came back to an earlier one's orders is keyed apart from it.
     found += week_held(events.read(type=[AccountWeekHeld.event_type()]), since)
     today = new_york_date(now)

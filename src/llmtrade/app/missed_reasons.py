@@ -44,7 +44,7 @@ def refusals(events: EventStore) -> list[Refusal]:
     found = events.read(
         type=[ConfigRejected.event_type(), ClockBehindRefused.event_type(), ClockSkewRefused.event_type()]
     )
-    return [_refusal(e.type, e.id, e.occurred_at, e.payload) for e in found]
+    return [refusal_of(e.type, e.id, e.occurred_at, e.payload) for e in found]
 
 
 def why_missed(events: EventStore, found: list[Refusal], at: datetime, until: datetime) -> str:
@@ -65,7 +65,8 @@ def why_missed(events: EventStore, found: list[Refusal], at: datetime, until: da
     return NOTHING_RECORDED
 
 
-def _refusal(kind: str, event_id: int, occurred_at: datetime, payload: dict) -> Refusal:
+def refusal_of(kind: str, event_id: int, occurred_at: datetime, payload: dict) -> Refusal:
+    """The refusal a ConfigRejected, ClockSkewRefused or ClockBehindRefused (`kind`) records."""
     if kind == ConfigRejected.event_type():
         rejected = ConfigRejected.model_validate(payload)
         said = "; ".join(line.strip().removeprefix("- ") for line in rejected.error.splitlines() if line.strip())

@@ -27,7 +27,7 @@ from llmtrade.app.results import (
 from llmtrade.app.session_prices import session_prices_note
 from llmtrade.app.starting_cash import cash_warnings, changed_cash
 from llmtrade.app.status_drawdown import Closed, Closing, closing_equity
-from llmtrade.app.status_jobs import checkpoints_missed, closings_put_off, event_checkpoint_lines
+from llmtrade.app.status_jobs import checkpoints_missed, closings_put_off, event_checkpoint_lines, jobs_not_done
 from llmtrade.app.status_prices import (
     at_last_close,
     ended_held,
@@ -169,6 +169,7 @@ def status(app: Container) -> StatusResult:
         fired_now = event_checkpoint_lines(events, week_id)
         put_off = closings_put_off(events, week_id)
         missed = checkpoints_missed(events, week_id)
+        not_done = jobs_not_done(events, week_id)
         # Said by a wake-up or not (cron broken says nothing): a week the books skipped is no silent gap.
         not_run = unrun_weeks(config.schedule, app.calendar, events, now)
     return StatusResult(
@@ -190,6 +191,7 @@ def status(app: Container) -> StatusResult:
         event_checkpoints=fired_now,
         closings_put_off=put_off,
         checkpoints_missed=missed,
+        jobs_not_done=not_done,
         weeks_not_run=not_run,
         warnings=warnings,
     )

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from llmtrade.analytics.records import DRAWDOWN
+from llmtrade.app.status_lines import ClosingPutOffLine, EventCheckpointLine, JobNotDoneLine
 from llmtrade.domain.checkpoints import Checkpoint, EventCheckpointTriggered, Postmortem
 from llmtrade.domain.committee import AggregateScore
 from llmtrade.domain.reconciliation import Difference
@@ -283,28 +284,6 @@ class StatusUsage(Result):
     to_date: UsageSum
 
 
-class EventCheckpointLine(Result):
-    """An event checkpoint fired this week (run-due, a price move) and whether it has completed."""
-
-    job: str
-    account_id: str
-    symbol: str
-    move: float
-    reference_price: float
-    reference_at: str
-    price: float
-    price_at: str
-    completed: bool
-
-
-class ClosingPutOffLine(Result):
-    """A checkpoint past its deadline, still open: run-due's closing of it was put off (`reason`, at `at`)."""
-
-    job: str
-    reason: str
-    at: str
-
-
 class StatusPricesFailed(Result):
     reason: str
     exit_code: int
@@ -325,6 +304,9 @@ class StatusResult(Result):
     closings_put_off: list[ClosingPutOffLine] = []
     # Scheduled checkpoints of this week and last that no run began in their time (CheckpointsMissed), by key.
     checkpoints_missed: list[str] = []
+    # Job commands of this week and last that failed with no run to record it (CommandFailed), or did not run their job:
+    # refused for the configuration or the clock, or a job found due after its session closed (DueJobNotRun).
+    jobs_not_done: list[JobNotDoneLine] = []
     # Weeks of the books whose weekly run's time is over with no run of it completed: skipped, never run late
     # (app/missed_weeks.py), whether a wake-up has said so yet or not.
     weeks_not_run: list[date] = []

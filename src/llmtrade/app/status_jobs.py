@@ -1,14 +1,19 @@
 """What `status` says of this week's and last week's jobs beyond the runs (app/queries.py `status`): the event
-checkpoints a price move called for, the closings run-due put off past their deadline, the checkpoints missed."""
+checkpoints a price move called for, the closings run-due put off past their deadline, the checkpoints missed, the job
+commands that failed with no run to record it or did not run their job."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 
 from llmtrade.app.due_jobs import done_keys
-from llmtrade.app.results import ClosingPutOffLine, EventCheckpointLine
-from llmtrade.domain.checkpoints import CheckpointsMissed, ClosingPutOff
+from llmtrade.app.missed_reasons import refusal_of
+from llmtrade.app.status_lines import ClosingPutOffLine, EventCheckpointLine, JobNotDoneLine
+from llmtrade.domain.checkpoints import CheckpointsMissed, ClosingPutOff, DueJobNotRun
+from llmtrade.domain.runs import ClockBehindRefused, ClockSkewRefused, CommandFailed, ConfigRejected
 from llmtrade.domain.streams import CLOSINGS_PUT_OFF, MISSED_CHECKPOINTS, week_stream
+from llmtrade.exits import one_line
+from llmtrade.market.calendar import NEW_YORK
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.event_checkpoint import fired
 
@@ -53,3 +58,54 @@ def checkpoints_missed(events: EventStore, week_id: date) -> list[str]:
         for e in events.read_stream(week_stream(week, MISSED_CHECKPOINTS))
         for key in CheckpointsMissed.from_event(e).checkpoints
     ]
+
+
+_NOT_DONE = [
+    CommandFailed.event_type(),
+    DueJobNotRun.event_type(),
+    ConfigRejected.event_type(),
+    ClockBehindRefused.event_type(),
+    ClockSkewRefused.event_type(),
+]
+
+
+def jobs_not_done(events: EventStore, week_id: date) -> list[JobNotDoneLine]:
+    """This week's and last week's job commands that failed with no run to record it (CommandFailed: a database lost
+    outside any run), or did not run their job: refused for the configuration or the clock (each recorded once while it
+    lasts), or a job found due after its session closed (DueJobNotRun); oldest first. Recorded, alerted, and until now
+    not in `status`: a user reading it weekly saw a checkpoint missed, or nothing, and not why. Few events, of types
+    read apart."""
+    since = datetime.combine(week_id - timedelta(days=7), time(), NEW_YORK)
+    lines = []
+    for e in events.read(type=_NOT_DONE):
+        if e.type == CommandFailed.event_type():
+            failed = CommandFailed.from_event(e)
+            why = f"exit {failed.exit_code}, {failed.error_type}: {one_line(failed.error)} (recorded by the next job)"
+            lines.append(
+                JobNotDoneLine(
+                    at=failed.failed_at.isoformat(), kind=e.type, command=failed.command, why=why, event_id=e.id
+                )
+            )
+        elif e.type == DueJobNotRun.event_type():
+            not_run = DueJobNotRun.from_event(e)
+            lines.append(
+                JobNotDoneLine(
+                    at=e.occurred_at.isoformat(), kind=e.type, command=not_run.job, why=not_run.reason, event_id=e.id
+                )
+            )
+        else:
+            refusal = refusal_of(e.type, e.id, e.occurred_at, e.payload)
+            lines.append(
+                JobNotDoneLine(
+                    at=refusal.at.isoformat(),
+                    exact=refusal.exact,
+                    kind=e.type,
+                    command=str(e.payload.get("command", "")),
+                    why=f"refused for {refusal.what}: {refusal.why} (recorded once while it lasts)",
+                    event_id=e.id,
+                )
+            )
+    return sorted(
+        (line for line in lines if datetime.fromisoformat(line.at) >= since),
+        key=lambda line: datetime.fromisoformat(line.at),
+    )

@@ -133,6 +133,21 @@ def print_status(out: Output, report: StatusResult) -> None:
     if report.checkpoints_missed:
         missed = ", ".join(report.checkpoints_missed)
         out.pairs([("checkpoints never run, this week and last (no run began in their time)", missed)])
+    if report.jobs_not_done:
+        out.table(
+            "job commands that failed with no run to record it, or did not run their job, this week and last",
+            ["at (New York)", "what", "command or job", "why", "event"],
+            [
+                (
+                    market_time(j.at) if j.exact else f"after {market_time(j.at)}",
+                    _NOT_DONE.get(j.kind, j.kind),
+                    j.command,
+                    j.why,
+                    str(j.event_id),
+                )
+                for j in report.jobs_not_done
+            ],
+        )
     if report.weeks_not_run:
         weeks = ", ".join(str(week) for week in report.weeks_not_run)
         out.pairs([("weeks never run (skipped whole: weekly run, checkpoints, postmortem)", weeks)])
@@ -146,6 +161,16 @@ def print_status(out: Output, report: StatusResult) -> None:
             ("how the accounts compare", COMPARE),
         ]
     )
+
+
+# What each kind of `jobs_not_done` line is, as the table says it (the event's type is in --json).
+_NOT_DONE = {
+    "CommandFailed": "failed on a lost database",
+    "DueJobNotRun": "due, not begun: its session closed",
+    "ConfigRejected": "refused: the configuration",
+    "ClockBehindRefused": "refused: clock behind the books",
+    "ClockSkewRefused": "refused: clock off the database's",
+}
 
 
 def _billed(usage: UsageSum) -> str:
