@@ -238,7 +238,7 @@ def root(
     root.opened_before = bootstrap.opened_count() if bootstrap is not None else 0
     servers_used.begin()
     root.logging = configure(
-        lambda: root.settings.home,
+        root.log_home,
         json_stderr=log_json,
         verbose=verbose,
         needs_a_look=ctx.invoked_subcommand in _JOBS,

@@ -209,15 +209,44 @@ def _shown(value: object) -> object:
     return value.replace(f":{password}@", ":***@", 1) if password else value
 
 
+class SettingsRejected(UsageError):
+    """A bad environment setting (`load_settings`): `names` the variables refused."""
+
+    def __init__(self, message: str, names: list[str]):
+        super().__init__(message)
+        self.names = names
+
+
+# The settings that place the books or date what is recorded in them: with one refused, a job's refusal has nowhere, or
+# no time, to be recorded (a system clock's time in books kept on LLMTRADE_NOW's would stand ahead of them).
+_PLACE_THE_BOOKS = {
+    "DATABASE_URL": "DATABASE_URL names their database",
+    "LLMTRADE_HOME": "LLMTRADE_HOME holds their embedded database",
+    "LLMTRADE_NOW": "LLMTRADE_NOW sets the time every record is dated by",
+}
+
+
+def settings_besides(refused: SettingsRejected) -> Settings | str:
+    """The settings with the variables `refused` names left unset (their defaults), to record the refusal in the books
+    with; or, when one of them places the books or dates their records, why it cannot be."""
+    cannot = [_PLACE_THE_BOOKS[name] for name in refused.names if name in _PLACE_THE_BOOKS]
+    if cannot:
+        return "; ".join(cannot)
+    fields = {field.alias: field for field in Settings.model_fields.values() if field.alias in refused.names}
+    # Given as arguments, the defaults win over the environment and `.env` (pydantic-settings' order).
+    return Settings(**{alias: field.get_default(call_default_factory=True) for alias, field in fields.items()})
+
+
 def load_settings(**overrides: object) -> Settings:
-    """Read the settings; a bad value becomes a UsageError naming the variable."""
+    """Read the settings; a bad value becomes a UsageError (SettingsRejected) naming the variable."""
     _check_dotenv()
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        problems = []
+        problems, names = [], []
         for err in exc.errors():
             name = ".".join(str(part) for part in err["loc"])
+            names.append(name)
             said = err["msg"].removeprefix("Value error, ")
             if name in _RANGES and err["type"] != "value_error":
                 said = _RANGES[name]  # pydantic's words ("Input should be greater than or equal to 0") name no range
@@ -228,4 +257,4 @@ def load_settings(**overrides: object) -> Settings:
                     "e.g. 2026-01-07T08:00:00-05:00"
                 )
             problems.append(f"{name}={_shown(err.get('input'))!r}: {said}")
-        raise UsageError("bad environment setting: " + "; ".join(problems)) from None
+        raise SettingsRejected("bad environment setting: " + "; ".join(problems), names) from None

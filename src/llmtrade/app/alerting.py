@@ -19,11 +19,12 @@ from llmtrade.alerts.incidents import config_unloadable, find_incidents, week_co
 from llmtrade.alerts.send import place, send, target_of, urls_from
 from llmtrade.app.config_rejections import record_rejected, rejected
 from llmtrade.app.container import Container
-from llmtrade.clock import Clock
+from llmtrade.clock import Clock, make_clock
 from llmtrade.config_errors import ConfigError
+from llmtrade.domain.runs import ConfigRejected
 from llmtrade.domain.wording import market_time
 from llmtrade.exits import one_line
-from llmtrade.settings import Settings
+from llmtrade.settings import Settings, SettingsRejected, settings_besides
 from llmtrade.storage.bootstrap import open_storage
 
 
@@ -109,18 +110,54 @@ def unloadable(
     records anything (`alert` False: one found inside a job, whose failure `alerting` reports). The alerts still owed
     are retried with it: they need no configuration, and a broken one lasting days would otherwise hold them back.
     Never raises: the command's exit (2) stays its own; a database that cannot be reached is said."""
+    unreached = _rejected(settings, clock, rejected(command, error), warn, sender, alert=alert)
+    if unreached is not None:  # the database gone too: said, the config's error still decides the exit
+        warn(f"the configuration error is {unreached}")
+
+
+def settings_unusable(
+    command: str, error: SettingsRejected, warn: Callable[[str], None], sender: Sender = send
+) -> None:
+    """Record a job command stopped by a bad environment setting as a configuration it cannot use (ConfigRejected,
+    naming the variables) and alert it, as `unloadable` does a YAML file's: it was said and recorded nowhere, and a
+    cron whose output goes to a log told nobody. The books are reached with the other settings; where the refused one
+    places them or dates their records (settings.py `settings_besides`), or they cannot be reached, the error says it
+    is not recorded (a note: the one line a cron mails). Never raises: the error's exit (2) stays its own."""
+    besides = settings_besides(error)
+    if isinstance(besides, str):
+        error.add_note(f"Not recorded in the books: {besides}.")
+        return
+    clock = make_clock(besides.now)
+    rejection = ConfigRejected(command=command, files=list(error.names), error=str(error))
+    unreached = _rejected(besides, clock, rejection, warn, sender, alert=True)
+    if unreached is not None:
+        error.add_note(f"{unreached[0].upper()}{unreached[1:]}.")
+
+
+def _rejected(
+    settings: Settings,
+    clock: Clock,
+    rejection: ConfigRejected,
+    warn: Callable[[str], None],
+    sender: Sender,
+    *,
+    alert: bool,
+) -> str | None:
+    """Record `rejection` and alert it once a day (`alert`); None when the books were reached, else what was not done
+    and why ("not recorded in the books nor alerted: ...")."""
     urls = urls_from(settings.alert_urls) if alert else []
     try:
         with open_storage(settings, clock) as storage:
-            record_rejected(storage.events, rejected(command, error))
+            record_rejected(storage.events, rejection)
             if not urls:
-                return
-            incident = config_unloadable(command, "; ".join(str(error).splitlines()), clock.now())
+                return None
+            error = "; ".join(rejection.error.splitlines())
+            incident = config_unloadable(rejection.command, error, clock.now())
             done = dispatch(storage.events, [incident], urls, sender, clock.now())
-    except Exception as exc:  # the database gone too: said, the config's error still decides the exit
-        warn(
-            f"the configuration error is not recorded in the books{' nor alerted' if urls else ''}: the database "
-            f"cannot be reached ({type(exc).__name__}: {one_line(str(exc))})"
+    except Exception as exc:
+        return (
+            f"not recorded in the books{' nor alerted' if urls else ''}: the database cannot be reached "
+            f"({type(exc).__name__}: {one_line(str(exc))})"
         )
-        return
     _say(done, warn, urls)
+    return None

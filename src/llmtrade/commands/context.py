@@ -48,6 +48,19 @@ class State:
             self._settings = load_settings()
         return self._settings
 
+    def log_home(self) -> Path:
+        """LLMTRADE_HOME, for the log file: with a setting refused, the other settings' (a job records the refusal with
+        them, app/alerting.py `settings_unusable`, and logs it), unless it is the home itself or places the books."""
+        from llmtrade.settings import SettingsRejected, settings_besides
+
+        try:
+            return self.settings.home
+        except SettingsRejected as exc:
+            besides = settings_besides(exc)
+            if isinstance(besides, str):
+                raise
+            return besides.home
+
     @property
     def config_dir(self) -> Path | None:
         return self.config_dir_option or self.settings.config_dir
@@ -149,15 +162,17 @@ def job(
     """A job command's container, its alerts checked once the block ends however it ends (app/alerting.py; `alerts`
     False: a dry run, which records nothing; `silence`: run-due's check for a cron that stopped succeeding). A config
     that cannot be used is recorded (ConfigRejected) and alerted, before its error (exit 2) leaves: no run records
-    it, and no other alert would. One found once the job began (a broken prompt override, read when a job first asks a
-    model) is recorded too, and alerted as any failure of a run is (`alerting`). A job that `writes` (not a dry run)
+    it, and no other alert would; so is a bad environment setting, where the books can be reached without it. One
+    found once the job began (a broken prompt override, read when a job first asks a model) is recorded too, and
+    alerted as any failure of a run is (`alerting`). A job that `writes` (not a dry run)
     refuses on a wrong clock (behind the books, or away from the database server's) before anything, alerted there:
     `alerting` is not begun, its incidents keyed by a day the clock has wrong (app/clock_guard.py)."""
-    from llmtrade.app.alerting import alerting, unloadable  # lazy: see package docstring
+    from llmtrade.app.alerting import alerting, settings_unusable, unloadable  # lazy: see package docstring
     from llmtrade.app.clock_guard import refuse_wrong_clock
     from llmtrade.app.config_books import refuse_against_books
     from llmtrade.app.unrecorded_commands import record_left_failures
     from llmtrade.config_errors import ConfigError
+    from llmtrade.settings import SettingsRejected
 
     root = state(ctx)
     if writes:
@@ -167,6 +182,10 @@ def job(
     except ConfigError as exc:
         if alerts:
             unloadable(root.settings, root.clock(), ctx.info_name or "llmtrade", exc, warn)
+        raise
+    except SettingsRejected as exc:  # a bad environment setting: recorded and alerted as a bad YAML file is
+        if alerts:
+            settings_unusable(ctx.info_name or "llmtrade", exc, warn)
         raise
     if writes:
         refuse_wrong_clock(app, ctx.info_name or "llmtrade", alert=alerts)

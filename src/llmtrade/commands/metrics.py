@@ -59,7 +59,12 @@ def publish_after_command(root: State, error: BaseException | None) -> None:
 
 def _publish(root: State) -> None:
     started = time.perf_counter()
-    settings = root.settings
+    from llmtrade.errors import UsageError
+
+    try:
+        settings = root.settings
+    except UsageError:  # a bad environment setting, the command's own error (recorded in the books with the others)
+        return
     folder = settings.metrics_dir or settings.home / "metrics"
     home = settings.home
     try:

@@ -193,7 +193,13 @@ class _LazyFile(logging.Handler):
                 # command that logs nothing (or only --help) need not load.
                 from logging.handlers import RotatingFileHandler
 
-                folder = self._folder()
+                try:
+                    folder = self._folder()
+                except OSError:
+                    raise
+                except Exception:  # the settings themselves refused: their own error is the command's, no home known
+                    self._broken = True
+                    return
                 folder.mkdir(parents=True, exist_ok=True)
                 self._file = RotatingFileHandler(
                     folder / LOG_FILE, maxBytes=_MAX_BYTES, backupCount=_BACKUPS, encoding="utf-8"
