@@ -26,6 +26,7 @@ from llmtrade.app.results import (
 )
 from llmtrade.app.session_prices import session_prices_note
 from llmtrade.app.starting_cash import cash_warnings, changed_cash
+from llmtrade.app.status_alerts import alerts_not_delivered
 from llmtrade.app.status_drawdown import Closed, Closing, closing_equity
 from llmtrade.app.status_jobs import checkpoints_missed, closings_put_off, event_checkpoint_lines, jobs_not_done
 from llmtrade.app.status_prices import (
@@ -170,6 +171,7 @@ def status(app: Container) -> StatusResult:
         put_off = closings_put_off(events, week_id)
         missed = checkpoints_missed(events, week_id)
         not_done = jobs_not_done(events, week_id)
+        undelivered = alerts_not_delivered(events, week_id)
         # Said by a wake-up or not (cron broken says nothing): a week the books skipped is no silent gap.
         not_run = unrun_weeks(config.schedule, app.calendar, events, now)
     return StatusResult(
@@ -192,6 +194,7 @@ def status(app: Container) -> StatusResult:
         closings_put_off=put_off,
         checkpoints_missed=missed,
         jobs_not_done=not_done,
+        alerts_not_delivered=undelivered,
         weeks_not_run=not_run,
         warnings=warnings,
     )

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from llmtrade.analytics.records import DRAWDOWN
-from llmtrade.app.status_lines import ClosingPutOffLine, EventCheckpointLine, JobNotDoneLine
+from llmtrade.app.status_lines import AlertNotDeliveredLine, ClosingPutOffLine, EventCheckpointLine, JobNotDoneLine
 from llmtrade.domain.checkpoints import Checkpoint, EventCheckpointTriggered, Postmortem
 from llmtrade.domain.committee import AggregateScore
 from llmtrade.domain.reconciliation import Difference
@@ -307,6 +307,9 @@ class StatusResult(Result):
     # Job commands of this week and last that failed with no run to record it (CommandFailed), or did not run their job:
     # refused for the configuration or the clock, or a job found due after its session closed (DueJobNotRun).
     jobs_not_done: list[JobNotDoneLine] = []
+    # Alerts that reached no one: owed now (retried by the next job command), given up or to an unusable URL this week
+    # and last.
+    alerts_not_delivered: list[AlertNotDeliveredLine] = []
     # Weeks of the books whose weekly run's time is over with no run of it completed: skipped, never run late
     # (app/missed_weeks.py), whether a wake-up has said so yet or not.
     weeks_not_run: list[date] = []

@@ -46,3 +46,17 @@ class JobNotDoneLine(Result):
     command: str
     why: str
     event_id: int
+
+
+class AlertNotDeliveredLine(Result):
+    """An alert that has not reached a service, as `status` lists it. `state`: "owed" (its sends failed so far; the
+    next job command retries it), "given up" (AlertGivenUp: never sent) or "URL unusable" (AlertUrlRejected: nothing
+    goes to that URL); `alert` its title (an unusable URL's: none); `target` the URL's record name, never the URL;
+    `since` its first failure (an unusable URL's: the last day it was said); `error` why the last send failed."""
+
+    state: str
+    alert: str
+    target: str
+    since: str
+    attempts: int
+    error: str

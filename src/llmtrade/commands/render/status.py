@@ -148,6 +148,16 @@ def print_status(out: Output, report: StatusResult) -> None:
                 for j in report.jobs_not_done
             ],
         )
+    if report.alerts_not_delivered:
+        out.table(
+            "alerts that reached no one (owed: the next job command retries it; given up, or to an unusable URL: never "
+            "sent)",
+            ["state", "alert", "to", "since (New York)", "attempts", "last error"],
+            [
+                (a.state, a.alert or "-", a.target, market_time(a.since), str(a.attempts), a.error)
+                for a in report.alerts_not_delivered
+            ],
+        )
     if report.weeks_not_run:
         weeks = ", ".join(str(week) for week in report.weeks_not_run)
         out.pairs([("weeks never run (skipped whole: weekly run, checkpoints, postmortem)", weeks)])
