@@ -33,7 +33,7 @@ from llmtrade.domain.streams import (
 from llmtrade.market.calendar import NEW_YORK
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import Storage, open_storage
-from tests.support import FIXED_NOW
+from tests.support import FIXED_NOW, stored_events
 from tests.test_alerts import CONFIG, HttpSink
 
 runner = CliRunner()
@@ -199,3 +199,23 @@ def test_checkpoints_missed_and_a_week_never_run_are_alerted_once_each(storage: 
     assert "checkpoint:2026-01-06T09:00" in found["checkpoints-missed"].body
     assert found["week-not-run"].key == "week-not-run:2025-12-31"
     assert "no wake-up ran it" in found["week-not-run"].body
+
+
+def test_status_lists_a_failure_left_in_the_home_that_no_job_command_has_recorded_yet(
+    wednesday_week: str, cli_env: dict[str, str]
+) -> None:
+    # The database lost, then no job command has reached it since (cron stopped with it): only the home holds it.
+    home = Path(cli_env["LLMTRADE_HOME"])
+    failed_at = datetime(2026, 1, 7, 7, 55, tzinfo=NEW_YORK)
+    lost = CommandFailed(
+        command="run-due", error_type="OperationalError", error="gone", exit_code=75, failed_at=failed_at
+    )
+    leave(home, lost)
+    result = runner.invoke(app, ["status", "--json", "--offline"])
+    assert result.exit_code == 0, result.output
+    [line] = json.loads(result.stdout)["jobs_not_done"]
+    assert (line["kind"], line["command"], line["event_id"]) == ("CommandFailed", "run-due", None)
+    assert datetime.fromisoformat(line["at"]) == failed_at
+    assert line["why"].startswith("exit 75, OperationalError: gone; not recorded yet")
+    assert len(list(home.joinpath("runs", "unrecorded-commands").glob("*.json"))) == 1  # status records nothing
+    assert stored_events(wednesday_week, type="CommandFailed") == []

@@ -38,6 +38,7 @@ from llmtrade.app.status_prices import (
     unread_prices,
 )
 from llmtrade.app.status_week import week_pnl
+from llmtrade.app.unrecorded_commands import not_recorded_yet
 from llmtrade.app.week_mode import as_books_priced, mixed_books_note
 from llmtrade.brokers.fills import look_at
 from llmtrade.brokers.reconcile import look, our_order_ids
@@ -170,7 +171,10 @@ def status(app: Container) -> StatusResult:
         fired_now = event_checkpoint_lines(events, week_id)
         put_off = closings_put_off(events, week_id)
         missed = checkpoints_missed(events, week_id)
-        not_done = jobs_not_done(events, week_id)
+        # With the failures left in the home that no job command has reached the database to record since.
+        not_done = jobs_not_done(
+            events, week_id, [] if app.database is not None else not_recorded_yet(app.settings.home)
+        )
         undelivered = alerts_not_delivered(events, week_id)
         # Said by a wake-up or not (cron broken says nothing): a week the books skipped is no silent gap.
         not_run = unrun_weeks(config.schedule, app.calendar, events, now)

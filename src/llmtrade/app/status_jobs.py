@@ -4,6 +4,7 @@ commands that failed with no run to record it or did not run their job."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 
 from llmtrade.app.due_jobs import done_keys
@@ -69,18 +70,18 @@ _NOT_DONE = [
 ]
 
 
-def jobs_not_done(events: EventStore, week_id: date) -> list[JobNotDoneLine]:
+def jobs_not_done(events: EventStore, week_id: date, left: Sequence[CommandFailed] = ()) -> list[JobNotDoneLine]:
     """This week's and last week's job commands that failed with no run to record it (CommandFailed: a database lost
     outside any run), or did not run their job: refused for the configuration or the clock (each recorded once while it
     lasts), or a job found due after its session closed (DueJobNotRun); oldest first. Recorded, alerted, and until now
     not in `status`: a user reading it weekly saw a checkpoint missed, or nothing, and not why. Few events, of types
-    read apart."""
+    read apart. `left`: the CommandFailed left in the home that no job command has recorded yet (no event id)."""
     since = datetime.combine(week_id - timedelta(days=7), time(), NEW_YORK)
     lines = []
     for e in events.read(type=_NOT_DONE):
         if e.type == CommandFailed.event_type():
             failed = CommandFailed.from_event(e)
-            why = f"exit {failed.exit_code}, {failed.error_type}: {one_line(failed.error)} (recorded by the next job)"
+            why = f"{_failed_why(failed)} (recorded by the next job)"
             lines.append(
                 JobNotDoneLine(
                     at=failed.failed_at.isoformat(), kind=e.type, command=failed.command, why=why, event_id=e.id
@@ -105,7 +106,18 @@ def jobs_not_done(events: EventStore, week_id: date) -> list[JobNotDoneLine]:
                     event_id=e.id,
                 )
             )
+    for failed in left:  # no job command has reached the database since: said as not on record yet
+        why = f"{_failed_why(failed)}; not recorded yet: the next job command that reaches the database records it"
+        lines.append(
+            JobNotDoneLine(
+                at=failed.failed_at.isoformat(), kind="CommandFailed", command=failed.command, why=why, event_id=None
+            )
+        )
     return sorted(
         (line for line in lines if datetime.fromisoformat(line.at) >= since),
         key=lambda line: datetime.fromisoformat(line.at),
     )
+
+
+def _failed_why(failed: CommandFailed) -> str:
+    return f"exit {failed.exit_code}, {failed.error_type}: {one_line(failed.error)}"

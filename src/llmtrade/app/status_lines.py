@@ -38,14 +38,16 @@ class JobNotDoneLine(Result):
     """A job command that failed with no run to record it, or did not run its job, as `status` lists it. `kind`: its
     event's type (CommandFailed, DueJobNotRun, ConfigRejected, ClockBehindRefused, ClockSkewRefused); `at`: when it
     happened (a CommandFailed's failure, recorded by the next job command; a clock refusal's time by a clock that was
-    right, `exact` False when only the earliest it can have been); `command`: the job command, or the job's key."""
+    right, `exact` False when only the earliest it can have been); `command`: the job command, or the job's key;
+    `event_id` None: a CommandFailed left in the home that no job command has recorded yet (none has reached the
+    database since)."""
 
     at: str
     exact: bool = True
     kind: str
     command: str
     why: str
-    event_id: int
+    event_id: int | None
 
 
 class AlertNotDeliveredLine(Result):

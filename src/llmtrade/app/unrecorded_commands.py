@@ -86,6 +86,19 @@ def record_left(events: EventStore, home: Path) -> int:
     return recorded
 
 
+def not_recorded_yet(home: Path) -> list[CommandFailed]:
+    """The failures left in `home` that no job command has recorded yet (claimed ones too), oldest first; read, not
+    claimed: `status` shows them, and writes nothing. One unreadable is passed over, as `record_left` passes it."""
+    folder = home.joinpath(*_FOLDER)
+    if not folder.is_dir():  # the common case: a directory look
+        return []
+    found = []
+    for path in sorted([*folder.glob("*.json"), *folder.glob("*.claimed")]):
+        with suppress(OSError, ValueError, ValidationError):
+            found.append(CommandFailed.model_validate_json(path.read_text(encoding="utf-8")))
+    return sorted(found, key=lambda failed: failed.failed_at)
+
+
 def _reclaim(folder: Path) -> set[Path]:
     """Put back, for recording, each file claimed by a command no longer running (`record_left`'s claim names its
     process): killed (SIGKILL, a power loss) between its claim and its record, it left the failure out of what any

@@ -143,7 +143,7 @@ def print_status(out: Output, report: StatusResult) -> None:
                     _NOT_DONE.get(j.kind, j.kind),
                     j.command,
                     j.why,
-                    str(j.event_id),
+                    "not recorded yet" if j.event_id is None else str(j.event_id),
                 )
                 for j in report.jobs_not_done
             ],
