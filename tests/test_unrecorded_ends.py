@@ -5,6 +5,7 @@ A real SIGKILL of the process is still RunKilled (tests/test_killed_runs.py)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import psycopg
@@ -61,3 +62,19 @@ def test_a_run_that_lost_its_database_is_recorded_failed_by_the_next_run_not_kil
     shown = runner.invoke(app, ["status", "--offline", "--json"])
     assert shown.exit_code == 0, shown.output
     assert "killed" not in shown.stdout
+
+
+def test_status_shows_a_run_that_lost_its_database_as_failed_before_the_next_run_records_it(
+    cli_env: dict[str, str], clean_environment: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with monkeypatch.context() as lost:
+        _connections_ended_after_start(cli_env["DATABASE_URL"], lost)
+        assert runner.invoke(app, ["-q", "council", "--offline", "is the trend up?"]).exit_code == 75
+    # No run since: its end is only in the home. Before, status said it was killed ("the next job records it as
+    # RunKilled"), while it had said its failure and exit 75, and the next run records that as its RunFailed.
+    shown = runner.invoke(app, ["status", "--offline", "--json"])
+    assert shown.exit_code == 0, shown.output
+    council = json.loads(shown.stdout)["last_runs"]["council"]
+    assert council["outcome"] == "failed", council
+    assert "exit 75" in council["error"] and "not recorded yet, the next run records it" in council["error"]
+    assert len(list((clean_environment / "runs" / "unrecorded").glob("*.json"))) == 1  # status records nothing

@@ -13,10 +13,15 @@ from llmtrade.domain.waits import stopped_to_wait
 from llmtrade.storage.event_store import EventStore
 
 
-def last_runs(events: EventStore, lease_held: Callable[[int], bool] | None = None) -> dict[str, LastRun]:
+def last_runs(
+    events: EventStore,
+    lease_held: Callable[[int], bool] | None = None,
+    left_end: Callable[[str], RunFailed | None] | None = None,
+) -> dict[str, LastRun]:
     """The latest run of each command that did something (a read of a stored week again is none) and how it ended;
     `lease_held` (app/killed_runs.py): a run with no end is "running" while its lease is held and "killed" once none
-    is (the next job records it), where it can be asked."""
+    is (the next job records it), where it can be asked; `left_end` (app/unrecorded_ends.py): the end such a run left
+    in the home, its database lost, which the next run records as its RunFailed: "failed", not "killed"."""
     started = {e.run_id: e for e in events.read(type=RunStarted.event_type())}
     ended: dict[str | None, StoredEvent] = {}
     for e in events.read(type=[RunFinished.event_type(), RunFailed.event_type(), RunKilled.event_type()]):
@@ -40,6 +45,9 @@ def last_runs(events: EventStore, lease_held: Callable[[int], bool] | None = Non
         lease = event.payload.get("lease")
         if end is None and lease is not None and lease_held is not None:
             outcome, error = ("running", None) if lease_held(int(lease)) else ("killed", _UNRECORDED)
+            failed = left_end(run_id or "") if outcome == "killed" and left_end is not None else None
+            if failed is not None:  # it said its failure and exit code, and could not store them: no kill
+                outcome, error = "failed", f"{failed.error} (exit {failed.exit_code}; {_LEFT})"
         last[command] = LastRun(
             run_id=run_id or "",
             at=event.occurred_at.isoformat(),
@@ -52,6 +60,7 @@ def last_runs(events: EventStore, lease_held: Callable[[int], bool] | None = Non
 
 
 _UNRECORDED = UNENDED + ", and no process holds its lease (the next job records it as RunKilled)"
+_LEFT = "its database lost, it left this end in the home: not recorded yet, the next run records it"
 Outcome = Literal["finished", "failed", "stopped to wait", "killed", "running", "running or killed"]
 
 

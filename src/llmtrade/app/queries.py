@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import partial
 
 from llmtrade.analytics.curves import stretch_round_trips
 from llmtrade.app.baselines import spy_return
@@ -39,6 +40,7 @@ from llmtrade.app.status_prices import (
 )
 from llmtrade.app.status_week import week_pnl
 from llmtrade.app.unrecorded_commands import not_recorded_yet
+from llmtrade.app.unrecorded_ends import left as ends_left
 from llmtrade.app.week_mode import as_books_priced, mixed_books_note
 from llmtrade.brokers.fills import look_at
 from llmtrade.brokers.reconcile import look, our_order_ids
@@ -165,7 +167,8 @@ def status(app: Container) -> StatusResult:
         # a verdict (a trial). The leaderboard compares, with intervals; status says where the books stand.
         accounts = [AccountStanding(**row) for row in rows]
         enabled, why = trading_enabled(events)
-        runs = last_runs(events, lease_held(storage))
+        home = app.settings.home
+        runs = last_runs(events, lease_held(storage), None if app.database is not None else partial(ends_left, home))
         # Every model call, whether its run finished, failed or was killed: all of them cost money.
         calls = events.read(type=[LLMCallCompleted.event_type(), LLMCallFailed.event_type()])
         fired_now = event_checkpoint_lines(events, week_id)
