@@ -118,7 +118,7 @@ def test_status_lists_the_weeks_job_commands_that_failed_or_did_not_run_their_jo
     assert "OperationalError: the database was lost server closed the connection" in failed["why"]
     assert "exit 75" in failed["why"]
     assert "can no longer trade" in listed[2]["why"]
-    assert "max_position_pct" in listed[0]["why"]
+    assert listed[0]["why"].startswith("refused for the configuration: risk.yaml: max_position_pct: not a number")
     assert "30 minutes behind" in listed[3]["why"]
 
     text = runner.invoke(app, ["status", "--offline"])

@@ -96,13 +96,15 @@ def jobs_not_done(events: EventStore, week_id: date, left: Sequence[CommandFaile
             )
         else:
             refusal = refusal_of(e.type, e.id, e.occurred_at, e.payload)
+            command = str(e.payload.get("command", ""))
+            why = refusal.why.removeprefix(f"{command}: ")  # a configuration's names its command: the line has it
             lines.append(
                 JobNotDoneLine(
                     at=refusal.at.isoformat(),
                     exact=refusal.exact,
                     kind=e.type,
-                    command=str(e.payload.get("command", "")),
-                    why=f"refused for {refusal.what}: {refusal.why} (recorded once while it lasts)",
+                    command=command,
+                    why=f"refused for {refusal.what}: {why} (recorded at its first wake-up, once while it lasts)",
                     event_id=e.id,
                 )
             )
