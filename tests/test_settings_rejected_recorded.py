@@ -7,6 +7,7 @@ database cannot be reached), its one line says it is not recorded."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -84,3 +85,19 @@ def test_a_malformed_setting_with_the_database_unreachable_says_it_is_not_record
     [said] = result.stderr.splitlines()
     assert said.startswith("error: bad environment setting: LLMTRADE_PUSHGATEWAY_URL='http:///metrics': has no host")
     assert "Not recorded in the books: the database cannot be reached (" in said
+
+
+def test_a_dotenv_that_cannot_be_read_is_said_not_recorded(cli_env: dict[str, str]) -> None:
+    # The .env file may name the database, the home or the time (LLMTRADE_NOW) that the environment leaves unset, and
+    # cannot be read: which books, and what time, are not known, so nothing is recorded.
+    Path(".env").write_bytes(b"OPENROUTER_API_KEY=sk\nLLMTRADE_NOW=caf\xe9\n")
+    result = runner.invoke(app, ["-q", "run-due"])
+    assert result.exit_code == 2
+    [said] = result.stderr.splitlines()
+    assert f"{Path('.env').resolve()}, line 2, column 17: byte 0xE9 is not UTF-8" in said
+    # Before: not a word of the books, where a malformed variable is recorded.
+    assert said.endswith(
+        "Not recorded in the books: the .env file, which may name their database or the time, cannot be read."
+    )
+    Path(".env").unlink()
+    assert stored_events(cli_env["DATABASE_URL"]) == []

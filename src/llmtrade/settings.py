@@ -180,16 +180,18 @@ def _check_dotenv(path: Path = Path(".env")) -> None:
     if not path.exists():
         return
     if path.is_dir():
-        raise UsageError(f"{path.resolve()} is a folder; llmtrade reads secrets from a .env file: move it aside")
+        raise SettingsRejected(
+            f"{path.resolve()} is a folder; llmtrade reads secrets from a .env file: move it aside", [DOTENV]
+        )
     try:
         path.read_bytes().decode("utf-8-sig")
     except OSError as exc:
-        raise UsageError(f"cannot read {path.resolve()}: {exc.strerror or exc}; check its permissions") from None
+        said = f"cannot read {path.resolve()}: {exc.strerror or exc}; check its permissions"
+        raise SettingsRejected(said, [DOTENV]) from None
     except UnicodeDecodeError as exc:
         line, column, byte = utf8_error_at(exc)
-        raise UsageError(
-            f"{path.resolve()}, line {line}, column {column}: byte 0x{byte} is not UTF-8; save the file as UTF-8"
-        ) from None
+        said = f"{path.resolve()}, line {line}, column {column}: byte 0x{byte} is not UTF-8; save the file as UTF-8"
+        raise SettingsRejected(said, [DOTENV]) from None
 
 
 # What a numeric setting takes, said whatever pydantic found wrong with it (a trial: "-5", "five", "inf").
@@ -210,7 +212,8 @@ def _shown(value: object) -> object:
 
 
 class SettingsRejected(UsageError):
-    """A bad environment setting (`load_settings`): `names` the variables refused."""
+    """A bad environment setting (`load_settings`): `names` the variables refused, or DOTENV for a `.env` file that
+    cannot be read."""
 
     def __init__(self, message: str, names: list[str]):
         super().__init__(message)
@@ -219,7 +222,9 @@ class SettingsRejected(UsageError):
 
 # The settings that place the books or date what is recorded in them: with one refused, a job's refusal has nowhere, or
 # no time, to be recorded (a system clock's time in books kept on LLMTRADE_NOW's would stand ahead of them).
+DOTENV = ".env"  # SettingsRejected's name for a `.env` file that cannot be read (`_check_dotenv`)
 _PLACE_THE_BOOKS = {
+    DOTENV: "the .env file, which may name their database or the time, cannot be read",
     "DATABASE_URL": "DATABASE_URL names their database",
     "LLMTRADE_HOME": "LLMTRADE_HOME holds their embedded database",
     "LLMTRADE_NOW": "LLMTRADE_NOW sets the time every record is dated by",
