@@ -21,7 +21,7 @@ from llmtrade.llm.gateway import CallSite, LLMGateway, LLMMode
 from llmtrade.llm.http_client import OpenAICompatibleClient
 from llmtrade.llm.tool_chat import ToolChat
 from llmtrade.llm.types import ChatMessage
-from llmtrade.reply_errors import LLMContextExceeded
+from llmtrade.reply_errors import LLMContextExceeded, LLMTruncated
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.llm_cache import AnswerCache
 
@@ -132,3 +132,45 @@ def test_asks_turn_refuses_an_answer_to_a_conversation_ollama_cut(storage: Stora
     with pytest.raises(LLMContextExceeded, match="2048-token context window"):
         _ask_turn(storage, _ollama(37, 5), context=2048)
     assert _ask_turn(storage, _ollama(37, 5)).content == "Hold SPY."  # a cached prefix, not a cut
+
+
+def _ollama_tool_call(prompt_tokens: int, completion_tokens: int) -> dict[str, Any]:
+    """Ollama's OpenAI-compatible answer calling a tool: empty content, the call, finish_reason "tool_calls"."""
+    body = _ollama(prompt_tokens, completion_tokens, finish="tool_calls")
+    body["choices"][0]["message"] = {
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [
+            {
+                "id": "call_k3x9wq1e",
+                "index": 0,
+                "type": "function",
+                "function": {"name": "events", "arguments": '{"type":"PitchSubmitted"}'},
+            }
+        ],
+    }
+    return body
+
+
+def test_asks_tool_call_turn_to_a_conversation_ollama_cut_is_refused_not_run(storage: Storage) -> None:
+    """A tool call made on what was left of a conversation Ollama cut (its start, the system prompt and the tools
+    first, shifted out) is no more the model's answer than a text would be: its tool is not run on it."""
+    with pytest.raises(LLMContextExceeded, match="cut to fit") as cut:
+        _ask_turn(storage, _ollama_tool_call(2048, 18))
+    assert "OLLAMA_CONTEXT_LENGTH" in str(cut.value)
+    with pytest.raises(LLMContextExceeded, match="2048-token context window"):
+        _ask_turn(storage, _ollama_tool_call(37, 18), context=2048)
+    assert [c.name for c in _ask_turn(storage, _ollama_tool_call(37, 18)).calls] == ["events"]  # a cached prefix
+    failed = _failed(storage)
+    assert [f.error_type for f in failed] == ["LLMContextExceeded", "LLMContextExceeded"]
+
+
+def test_asks_turn_cut_as_the_window_filled_is_no_truncation_to_raise_max_tokens_for(storage: Storage) -> None:
+    """Ollama cut at the window while answering says finish_reason "length", as a max_tokens cut does: the gateway
+    refuses it as the window (LLMContextExceeded, naming it); `ask` said "raise max_tokens", which fills it sooner."""
+    with pytest.raises(LLMContextExceeded, match="reach the 4096-token context window"):
+        _ask_turn(storage, _ollama(3900, 196, finish="length"), context=4096)
+    with pytest.raises(LLMContextExceeded, match="cut to fit"):
+        _ask_turn(storage, _ollama(3000, 1096, finish="length"))  # unconfigured: Ollama's counts at a 4096 window
+    with pytest.raises(LLMTruncated):  # a max_tokens cut within the window stays one
+        _ask_turn(storage, _ollama(3000, 200, finish="length"), context=32768)

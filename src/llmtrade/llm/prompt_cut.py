@@ -16,7 +16,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from llmtrade.llm.replies import NormalReply
+from llmtrade.llm.replies import NormalReply, parse_usage
 from llmtrade.llm.types import Usage
 from llmtrade.reply_errors import LLMBadReply, LLMContextExceeded
 
@@ -54,6 +54,17 @@ def prompt_cut(data: Any, usage: Usage, least: int, window: int | None) -> str |
             f"prompt of at least {least} tokens by its size"
         )
     return None
+
+
+def called(data: Any) -> NormalReply:
+    """What a turn whose answer is its tool calls brought (its text, if any, beside them), for refuse_cut to keep."""
+    choice = data["choices"][0]
+    content = choice["message"].get("content")
+    return NormalReply(
+        text=content if isinstance(content, str) else "",
+        usage=parse_usage(data),
+        finish_reason=choice.get("finish_reason"),
+    )
 
 
 def refuse_cut(data: Any, usage: Usage, least: int, window: int | None, provider: str, model: str, came: Came) -> None:

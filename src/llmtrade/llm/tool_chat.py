@@ -34,14 +34,21 @@ from llmtrade.llm.http_errors import (
     refusal,
     refused_parameter,
 )
-from llmtrade.llm.prompt_cut import least_prompt_tokens, refuse_cut
+from llmtrade.llm.prompt_cut import called, least_prompt_tokens, refuse_cut
 from llmtrade.llm.reasked import AskedOtherwise, max_tokens_refused
 from llmtrade.llm.records import CallSite, UsageTotals
 from llmtrade.llm.replies import normalise_reply, nothing_generated, parse_usage, recitation, stop_failure
 from llmtrade.llm.retry_policy import RetryPolicy, asked_wait, pause, temporary
 from llmtrade.llm.sse import StreamCut, reply_body
 from llmtrade.llm.types import Usage
-from llmtrade.reply_errors import LLMBadReply, LLMContentFiltered, LLMEmptyAnswer, LLMNoChoice, LLMUpstreamError
+from llmtrade.reply_errors import (
+    LLMBadReply,
+    LLMContentFiltered,
+    LLMEmptyAnswer,
+    LLMNoChoice,
+    LLMTruncated,
+    LLMUpstreamError,
+)
 
 
 @dataclass(frozen=True)
@@ -162,7 +169,9 @@ class ToolChat:
         try:
             if unreadable:
                 raise LLMUnavailable(f"{self.provider} answered {self.model} with {unreadable}")
-            content, calls, message = self._read(data, response, messages)
+            # A floor of the conversation's tokens, the tools' definitions with it (prompt_cut.py).
+            least = least_prompt_tokens([*(str(m.get("content") or "") for m in messages), json.dumps(tools)])
+            content, calls, message = self._read(data, response, least)
         except (LLMUnavailable, LLMRequestRejected, LLMBadReply) as error:
             usage = self._usage(data)
             self.budget.settle(held, usage.cost_usd)
@@ -263,7 +272,7 @@ class ToolChat:
         return response
 
     def _read(
-        self, data: Any, response: httpx.Response, messages: list[dict[str, Any]]
+        self, data: Any, response: httpx.Response, least: int
     ) -> tuple[str | None, list[ToolCall], dict[str, Any]]:
         """The turn's text (None beside tool calls), tool calls and assistant message from a 200's body; raises
         LLMUnavailable (not JSON, or an error inside the 200 whose code a retry may mend), LLMRequestRejected (a
@@ -295,10 +304,17 @@ class ToolChat:
             # is LLMUpstreamError, temporary; not a Python error's repr in a final refusal.
             normalise_reply(data, provider=self.provider, model=self.model)
             raise LLMRequestRejected(f"{self.provider} answered {self.model} with no message: {exc!r}") from None
+        # An answer to a conversation the server cut to fit its window (Ollama past num_ctx) is none (prompt_cut.py),
+        # a tool call made on what was left of it (its start, the tools first, shifted out) no more than a text.
+        usage = parse_usage(data)
         # A final text is read as the gateway reads one: cut off, withheld, refused, empty or stopped upstream is a
         # failed turn with the provider's reason, never the answer `ask` prints; tool calls ended so were cut short.
         if calls:
             unfinished = stop_failure(data, provider=self.provider, model=self.model)
+            if unfinished is None or isinstance(unfinished, LLMTruncated):  # cut as the window filled
+                refuse_cut(
+                    data, usage, least, self.context_tokens, self.provider, self.model, unfinished or called(data)
+                )
             if unfinished is not None:
                 raise unfinished
             content = message.get("content")
@@ -307,14 +323,15 @@ class ToolChat:
             normal = normalise_reply(
                 data, provider=self.provider, model=self.model, reasoning_as_answer=self.reasoning_as_answer
             )
+        except LLMTruncated as exc:  # as the gateway reads it (llm/usable_reply.py): the window, not max_tokens
+            refuse_cut(data, usage, least, self.context_tokens, self.provider, self.model, exc)
+            raise
         except LLMEmptyAnswer as exc:
             if not nothing_generated(exc):
                 raise
             # Nothing generated at all (Gemini's empty "stop", a model warming up): what the committee's client asks
             # again within the call (llm/usable_reply.py), so temporary here too, not the model's answer.
             raise LLMUnavailable(f"{exc}, nothing generated (no completion token): ask again") from None
-        # An answer to a conversation the server cut to fit its window (Ollama past num_ctx) is none (prompt_cut.py).
-        least = least_prompt_tokens(str(m.get("content") or "") for m in messages)
         refuse_cut(data, normal.usage, least, self.context_tokens, self.provider, self.model, normal)
         return normal.text, calls, message
 
