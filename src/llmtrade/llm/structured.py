@@ -7,9 +7,10 @@ is a request, not a guarantee, and local servers often ignore it.
 from __future__ import annotations
 
 import json
+import math
 import re
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -159,17 +160,20 @@ def parse_answer(text: str, model: type[T]) -> T:
     if not body:
         raise AnswerInvalid("the answer was empty; a JSON object was required")
     try:
-        data = json.loads(body)
-    except json.JSONDecodeError as exc:
-        inner = _extract_object(body)
         try:
-            data = json.loads(inner) if inner is not None else None
-        except json.JSONDecodeError:
-            data = None
-        if data is None:
-            raise AnswerInvalid(
-                f"the answer is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
-            ) from None
+            data = _loads(body)
+        except json.JSONDecodeError as exc:
+            inner = _extract_object(body)
+            try:
+                data = _loads(inner) if inner is not None else None
+            except json.JSONDecodeError:
+                data = None
+            if data is None:
+                raise AnswerInvalid(
+                    f"the answer is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+                ) from None
+    except _NotFinite as exc:
+        raise AnswerInvalid(str(exc), shape=False) from None
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -177,6 +181,30 @@ def parse_answer(text: str, model: type[T]) -> T:
         fields = {field.alias or name for name, field in model.model_fields.items()}
         shape = not isinstance(data, dict) or set(data) != fields
         raise AnswerInvalid(describe(exc), shape=shape) from None
+
+
+class _NotFinite(ValueError):
+    """A number in the answer no double holds."""
+
+
+def _loads(text: str) -> Any:
+    """The answer's JSON. Python's json reads NaN and Infinity (not JSON: a model without a strict format writes them)
+    and a number past a double's range (1e400, JSON all the same) as non-finite floats, which a float field would take
+    and no stored record can hold (PostgreSQL's jsonb has no such number): _NotFinite instead, naming it."""
+    return json.loads(text, parse_constant=_not_finite, parse_float=_finite)
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        _not_finite(text)
+    return number
+
+
+def _not_finite(text: str) -> NoReturn:
+    raise _NotFinite(
+        f"the answer holds the number {text}, which is no finite number: write each number as a finite one"
+    )
 
 
 def describe(exc: ValidationError) -> str:
