@@ -125,6 +125,7 @@ class _Walk:
                 yield "an integer past the enum", max(members) + 1
                 yield "an integer below the enum", min(members) - 1
                 yield "the enum's member as a string", str(members[0])
+                yield "a boolean for an integer enum (JSON Schema: true is no 1)", True
             return
         if "anyOf" in node:
             for i, branch in enumerate(node["anyOf"]):

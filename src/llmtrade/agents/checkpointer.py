@@ -12,14 +12,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, create_model
 
 from llmtrade.agents.prompting import as_messages
 from llmtrade.config.models import ModelRef
 from llmtrade.domain.checkpoints import CheckpointAnswer, CheckpointReply
-from llmtrade.domain.committee import WatchedIndicator
+from llmtrade.domain.committee import NUMBER_ONLY, WatchedIndicator
 from llmtrade.domain.records import Record
 from llmtrade.llm.gateway import CallSite, LLMGateway
 from llmtrade.memo import IdentityMemo
@@ -217,15 +217,21 @@ def answer_schema(before: int, *, close_only: bool = False) -> type[CheckpointRe
     moves, the kept side no higher than `before` and no FLIP, which the risk gate would cut back.
     """
     side = 1 if before > 0 else -1
-    keep: Any = Literal[side] if close_only and abs(before) == 1 else Literal[side, 2 * side]  # type: ignore[valid-type]
-    flip: Any = Literal[-side, -2 * side]  # type: ignore[valid-type]
+    kept: Any = Literal[side] if close_only and abs(before) == 1 else Literal[side, 2 * side]  # type: ignore[valid-type]
+    keep: Any = Annotated[kept, NUMBER_ONLY]
+    flip: Any = Annotated[Literal[-side, -2 * side], NUMBER_ONLY]  # type: ignore[valid-type]
     hold = create_model(
         "Hold",
         __base__=Record,
         action=(Literal["STAY", "REDUCE"], Field(description="STAY keeps the position, REDUCE halves it")),
         conviction_after=(keep, Field(description=f"the same side as {before:+d}")),
     )
-    exit_ = create_model("Exit", __base__=Record, action=(Literal["EXIT"], ...), conviction_after=(Literal[0], ...))
+    exit_ = create_model(
+        "Exit",
+        __base__=Record,
+        action=(Literal["EXIT"], ...),
+        conviction_after=(Annotated[Literal[0], NUMBER_ONLY], ...),
+    )
     reverse = create_model(
         "Flip",
         __base__=Record,

@@ -14,16 +14,28 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from functools import cache
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, create_model, model_validator
+from pydantic import BeforeValidator, Field, create_model, model_validator
 
 from llmtrade.domain.events import EventPayload
 from llmtrade.domain.records import Direction, Record
 
+
+def _no_truth_value(value: Any) -> Any:
+    """JSON's true and false are no numbers (nor are they to JSON Schema: true is not the enum's 1), but pydantic reads
+    them as 1 and 0 for an integer Literal: a `"conviction": true` from a model held to no strict format was a long."""
+    if isinstance(value, bool):
+        raise ValueError(f"a number is wanted, not {str(value).lower()}")
+    return value
+
+
+# An integer enum's validation: a number of the enum, never a boolean taken for one.
+NUMBER_ONLY = BeforeValidator(_no_truth_value)
+
 # Small integer ranges are enums, not minimum/maximum: every strict-mode implementation enforces an
 # enum, while numeric bounds are refused or ignored by some providers.
-Conviction = Literal[-2, -1, 0, 1, 2]
+Conviction = Annotated[Literal[-2, -1, 0, 1, 2], NUMBER_ONLY]
 CONVICTION_HELP = (
     "-2 strong short, -1 short, 0 flat (no position), +1 long, +2 strong long; "
     "the direction is the sign and the size follows the magnitude"
@@ -141,7 +153,7 @@ class Pitch(PitchAnswer):
 
 
 # 1 (worst) to 10 (best), an enum for the same reason as Conviction.
-Score = Literal[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+Score = Annotated[Literal[1, 2, 3, 4, 5, 6, 7, 8, 9, 10], NUMBER_ONLY]
 
 
 class ReviewScores(Record):
