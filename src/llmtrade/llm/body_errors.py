@@ -40,7 +40,35 @@ def error_detail(error: Any) -> str:
         limit = metadata.get("limit_source")  # OpenRouter's 402: which limit ran out (credits, the key's limit)
         if limit:
             parts.append(f"limit_source {limit}")
+    parts.extend(_google_details(error.get("details")))
     return "; ".join(parts)[: RAW_LIMIT * 2]
+
+
+def _google_details(details: Any) -> list[str]:
+    """What a google.rpc.Status's `details` say that its message does not (cloud.google.com/apis/design/errors): the
+    ErrorInfo's reason (API_KEY_INVALID, SERVICE_DISABLED), the QuotaFailure's quota (a minute's or a day's: "You
+    exceeded your current quota" words both alike) and its value, the RetryInfo's delay, the BadRequest's fields."""
+    said: list[str] = []
+    for detail in details if isinstance(details, list) else []:
+        kind = str(detail.get("@type", "")).rsplit(".", 1)[-1] if isinstance(detail, dict) else ""
+        if kind == "ErrorInfo" and detail.get("reason"):
+            quota = (
+                (detail.get("metadata") or {}).get("quota_limit") if isinstance(detail.get("metadata"), dict) else None
+            )
+            said.append(f"reason {detail['reason']}" + (f" (quota {quota})" if quota else ""))
+        elif kind in ("QuotaFailure", "BadRequest"):
+            for found in detail.get("violations") or detail.get("fieldViolations") or []:
+                if not isinstance(found, dict):
+                    continue
+                if kind == "QuotaFailure" and (found.get("quotaId") or found.get("subject")):
+                    value = f" (limit {found['quotaValue']})" if found.get("quotaValue") else ""
+                    said.append(f"quota {found.get('quotaId') or found.get('subject')}{value}")
+                elif kind == "BadRequest" and found.get("description"):
+                    field = f"{found['field']}: " if found.get("field") else ""
+                    said.append(f"{field}{found['description']}")
+        elif kind == "RetryInfo" and detail.get("retryDelay"):
+            said.append(f"retry in {detail['retryDelay']}")
+    return said
 
 
 def body_error(data: Any) -> Any | None:

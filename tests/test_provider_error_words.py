@@ -1,0 +1,190 @@
+"""A provider's own reason reaches the message and the call's event, in the shapes providers really send.
+
+Google's errors are google.rpc.Status objects (cloud.google.com/apis/design/errors): a short `message`, and the reason
+that tells one refusal from another in `details`: ErrorInfo's `reason` (API_KEY_INVALID, SERVICE_DISABLED),
+QuotaFailure's `quotaId` (per minute or per day: GenerateRequestsPerDayPerProjectPerModel-FreeTier) and value,
+RetryInfo's `retryDelay`, BadRequest's field violations. Its OpenAI-compatible endpoint sends it in a list.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+import respx
+
+from llmtrade.config.models import ModelRef
+from llmtrade.domain.events import LLMCallFailed
+from llmtrade.errors import LLMAuthRejected, LLMRateLimited, LLMRequestRejected, LLMUnavailable
+from llmtrade.llm.gateway import CallSite, LLMGateway, LLMMode
+from llmtrade.llm.http_client import OpenAICompatibleClient
+from llmtrade.llm.types import ChatMessage, ChatRequest
+from llmtrade.storage.bootstrap import Storage
+from llmtrade.storage.llm_cache import AnswerCache
+
+BASE = "https://generativelanguage.googleapis.com/v1beta/openai"
+REQUEST = ChatRequest(model="gemini-2.0-flash", messages=(ChatMessage(role="user", content="hi"),), max_tokens=100)
+
+
+def _google(code: int, status: str, message: str, *details: dict[str, Any]) -> list[dict[str, Any]]:
+    error: dict[str, Any] = {"code": code, "message": message, "status": status}
+    if details:
+        error["details"] = list(details)
+    return [{"error": error}]
+
+
+QUOTA_MESSAGE = (
+    "You exceeded your current quota, please check your plan and billing details. For more information on this "
+    "error, head to: https://ai.google.dev/gemini-api/docs/rate-limits."
+)
+HELP = {
+    "@type": "type.googleapis.com/google.rpc.Help",
+    "links": [
+        {
+            "description": "Learn more about Gemini API quotas",
+            "url": "https://ai.google.dev/gemini-api/docs/rate-limits",
+        }
+    ],
+}
+
+
+def _quota(quota_id: str, value: str) -> dict[str, Any]:
+    return {
+        "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+        "violations": [
+            {
+                "quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+                "quotaId": quota_id,
+                "quotaDimensions": {"location": "global", "model": "gemini-2.0-flash"},
+                "quotaValue": value,
+            }
+        ],
+    }
+
+
+def _retry(delay: str) -> dict[str, Any]:
+    return {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": delay}
+
+
+def _error_info(reason: str) -> dict[str, Any]:
+    return {
+        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+        "reason": reason,
+        "domain": "googleapis.com",
+        "metadata": {"service": "generativelanguage.googleapis.com"},
+    }
+
+
+async def _no_wait(seconds: float) -> None:
+    return None
+
+
+def _refused(body: Any, status: int) -> BaseException:
+    client = OpenAICompatibleClient("google", BASE, "k", max_retries=1, sleep=_no_wait)
+    with respx.mock(assert_all_called=True) as mock:
+        mock.post(f"{BASE}/chat/completions").mock(return_value=httpx.Response(status, json=body))
+        with pytest.raises(Exception) as raised:
+            asyncio.run(client.send(REQUEST))
+    return raised.value
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "kind", "words"),
+    [
+        (
+            _google(
+                429,
+                "RESOURCE_EXHAUSTED",
+                QUOTA_MESSAGE,
+                HELP,
+                _quota("GenerateRequestsPerDayPerProjectPerModel-FreeTier", "50"),
+                _retry("23s"),
+            ),
+            429,
+            LLMRateLimited,
+            ["quota GenerateRequestsPerDayPerProjectPerModel-FreeTier (limit 50)", "retry in 23s"],
+        ),
+        (
+            _google(
+                429,
+                "RESOURCE_EXHAUSTED",
+                QUOTA_MESSAGE,
+                _quota("GenerateRequestsPerMinutePerProjectPerModel-FreeTier", "15"),
+                _retry("1s"),
+            ),
+            429,
+            LLMUnavailable,
+            ["quota GenerateRequestsPerMinutePerProjectPerModel-FreeTier (limit 15)"],
+        ),
+        (
+            _google(
+                400, "INVALID_ARGUMENT", "API key expired. Please renew the API key.", _error_info("API_KEY_INVALID")
+            ),
+            400,
+            LLMAuthRejected,
+            ["API key expired", "reason API_KEY_INVALID"],
+        ),
+        (
+            _google(
+                403,
+                "PERMISSION_DENIED",
+                "Method doesn't allow unregistered callers (callers without established identity).",
+                _error_info("CONSUMER_INVALID"),
+            ),
+            403,
+            LLMAuthRejected,
+            ["unregistered callers", "reason CONSUMER_INVALID"],
+        ),
+        (
+            _google(
+                400,
+                "INVALID_ARGUMENT",
+                "Request contains an invalid argument.",
+                {
+                    "@type": "type.googleapis.com/google.rpc.BadRequest",
+                    "fieldViolations": [
+                        {
+                            "field": "generation_config.max_output_tokens",
+                            "description": "The requested max_output_tokens is out of range.",
+                        }
+                    ],
+                },
+            ),
+            400,
+            LLMRequestRejected,
+            ["generation_config.max_output_tokens: The requested max_output_tokens is out of range."],
+        ),
+    ],
+    ids=["daily quota", "per-minute quota", "key expired", "no identity", "field violation"],
+)
+def test_googles_details_say_which_refusal_it_is(
+    body: Any, status: int, kind: type[Exception], words: list[str]
+) -> None:
+    """The message alone ("You exceeded your current quota") does not say a day's quota from a minute's, nor which
+    field or which key check refused: the details do, and the user reads them in the message."""
+    refused = _refused(body, status)
+    assert type(refused) is kind, refused
+    said = str(refused)
+    assert body[0]["error"]["message"].split(".")[0] in said
+    for word in words:
+        assert word in said, said
+
+
+def test_the_calls_event_keeps_googles_details(storage: Storage) -> None:
+    client = OpenAICompatibleClient("google", BASE, "k", max_retries=0, sleep=_no_wait)
+    gateway = LLMGateway(
+        mode=LLMMode.LIVE, clients={"google": client}, prices={}, events=storage.events, cache=AnswerCache(storage.conn)
+    )
+    body = _google(
+        429, "RESOURCE_EXHAUSTED", QUOTA_MESSAGE, _quota("GenerateRequestsPerDayPerProjectPerModel-FreeTier", "50")
+    )
+    ref = ModelRef(model="gemini-2.0-flash", provider="google", max_tokens=100)
+    site = CallSite(role="pm_pitch", run_id="run-1", account_id="acct_1")
+    with respx.mock() as mock:
+        mock.post(f"{BASE}/chat/completions").mock(return_value=httpx.Response(429, json=body))
+        with pytest.raises(LLMRateLimited):
+            asyncio.run(gateway.ask_text(ref, REQUEST.messages, site, rules=lambda rng: "rules"))
+    [failed] = [LLMCallFailed.from_event(e) for e in storage.events.read(type="LLMCallFailed")]
+    assert "quota GenerateRequestsPerDayPerProjectPerModel-FreeTier (limit 50)" in failed.error
