@@ -53,10 +53,10 @@ def _reply(message: dict[str, Any], finish: str | None = "stop", **choice: Any) 
     }
 
 
-def _turn(storage: Storage, body: dict[str, Any]) -> Turn:
+def _turn(storage: Storage, body: dict[str, Any], tools: list[dict[str, Any]] | None = None) -> Turn:
     with respx.mock(assert_all_called=True) as mock:
         mock.post(f"{BASE}/chat/completions").mock(return_value=httpx.Response(200, json=body))
-        return asyncio.run(_chat(storage).turn(MESSAGES, [], SITE))
+        return asyncio.run(_chat(storage).turn(MESSAGES, tools or [], SITE))
 
 
 def _failed(storage: Storage) -> list[LLMCallFailed]:
@@ -124,7 +124,10 @@ def test_whole_answers_in_any_shape_are_read_clean(storage: Storage) -> None:
         "acct_3 exited [#1]."
     )
     call = {"id": "c1", "type": "function", "function": {"name": "events", "arguments": "{}"}}
-    turn = _turn(storage, _reply({"content": None, "tool_calls": [call]}, "tool_calls"))
+    offered = [
+        {"type": "function", "function": {"name": "events", "parameters": {"type": "object"}}}
+    ]  # a call is an answer only to a turn that offered tools
+    turn = _turn(storage, _reply({"content": None, "tool_calls": [call]}, "tool_calls"), offered)
     assert turn.content is None and [c.name for c in turn.calls] == ["events"]
     assert len(storage.events.read(type="LLMCallCompleted")) == 3 and _failed(storage) == []
 

@@ -146,6 +146,11 @@ def test_asks_turn_assembles_a_streamed_tool_call(storage: Storage) -> None:
         mock.post("https://llm.test/v1/chat/completions").mock(
             return_value=httpx.Response(200, content=fault.payload(), headers=fault.headers)
         )
-        turn = asyncio.run(chat.turn([{"role": "user", "content": "why?"}], [], AskSite(role="ask", run_id="run-ask")))
+        offered = [
+            {"type": "function", "function": {"name": "events", "parameters": {"type": "object"}}}
+        ]  # a call is an answer only to a turn that offered tools
+        turn = asyncio.run(
+            chat.turn([{"role": "user", "content": "why?"}], offered, AskSite(role="ask", run_id="run-ask"))
+        )
     [call] = turn.calls
     assert (call.name, json.loads(call.arguments)) == ("positions", {"account": "acct_3", "week": "2026-W48"})

@@ -109,7 +109,9 @@ def test_a_configured_window_the_call_fits_in_is_taken(storage: Storage) -> None
     assert answer.value == "Hold SPY."
 
 
-def _ask_turn(storage: Storage, body: dict[str, Any], context: int | None = None) -> Any:
+def _ask_turn(
+    storage: Storage, body: dict[str, Any], context: int | None = None, tools: list[dict[str, Any]] | None = None
+) -> Any:
     chat = ToolChat(
         provider="ollama",
         base_url=BASE,
@@ -123,7 +125,7 @@ def _ask_turn(storage: Storage, body: dict[str, Any], context: int | None = None
     messages = [{"role": "system", "content": "Answer from the events."}, {"role": "user", "content": LONG[1].content}]
     with respx.mock() as mock:
         mock.post(f"{BASE}/chat/completions").mock(return_value=httpx.Response(200, json=body))
-        return asyncio.run(chat.turn(messages, [], SITE))
+        return asyncio.run(chat.turn(messages, tools or [], SITE))
 
 
 def test_asks_turn_refuses_an_answer_to_a_conversation_ollama_cut(storage: Storage) -> None:
@@ -132,6 +134,9 @@ def test_asks_turn_refuses_an_answer_to_a_conversation_ollama_cut(storage: Stora
     with pytest.raises(LLMContextExceeded, match="2048-token context window"):
         _ask_turn(storage, _ollama(37, 5), context=2048)
     assert _ask_turn(storage, _ollama(37, 5)).content == "Hold SPY."  # a cached prefix, not a cut
+
+
+TOOLS = [{"type": "function", "function": {"name": "events", "parameters": {"type": "object"}}}]
 
 
 def _ollama_tool_call(prompt_tokens: int, completion_tokens: int) -> dict[str, Any]:
@@ -156,11 +161,13 @@ def test_asks_tool_call_turn_to_a_conversation_ollama_cut_is_refused_not_run(sto
     """A tool call made on what was left of a conversation Ollama cut (its start, the system prompt and the tools
     first, shifted out) is no more the model's answer than a text would be: its tool is not run on it."""
     with pytest.raises(LLMContextExceeded, match="cut to fit") as cut:
-        _ask_turn(storage, _ollama_tool_call(2048, 18))
+        _ask_turn(storage, _ollama_tool_call(2048, 18), tools=TOOLS)
     assert "OLLAMA_CONTEXT_LENGTH" in str(cut.value)
     with pytest.raises(LLMContextExceeded, match="2048-token context window"):
-        _ask_turn(storage, _ollama_tool_call(37, 18), context=2048)
-    assert [c.name for c in _ask_turn(storage, _ollama_tool_call(37, 18)).calls] == ["events"]  # a cached prefix
+        _ask_turn(storage, _ollama_tool_call(37, 18), context=2048, tools=TOOLS)
+    assert [c.name for c in _ask_turn(storage, _ollama_tool_call(37, 18), tools=TOOLS).calls] == [
+        "events"
+    ]  # a cached prefix
     failed = _failed(storage)
     assert [f.error_type for f in failed] == ["LLMContextExceeded", "LLMContextExceeded"]
 

@@ -220,7 +220,10 @@ def test_tool_call_arguments_sent_as_an_object_are_read_as_their_json_and_sent_b
     )
     with respx.mock(assert_all_called=True) as mock:
         mock.post(f"{BASE}/chat/completions").mock(return_value=httpx.Response(200, json=body))
-        turn = asyncio.run(chat.turn([{"role": "user", "content": "why?"}], [], CallSite(role="ask", run_id="r")))
+        offered = [
+            {"type": "function", "function": {"name": "events", "parameters": {"type": "object"}}}
+        ]  # a call is an answer only to a turn that offered tools
+        turn = asyncio.run(chat.turn([{"role": "user", "content": "why?"}], offered, CallSite(role="ask", run_id="r")))
     [read] = turn.calls
     assert json.loads(read.arguments) == {"week_id": "2026-01-07"}
     sent_back = turn.message["tool_calls"][0]["function"]["arguments"]

@@ -171,7 +171,7 @@ class ToolChat:
                 raise LLMUnavailable(f"{self.provider} answered {self.model} with {unreadable}")
             # A floor of the conversation's tokens, the tools' definitions with it (prompt_cut.py).
             least = least_prompt_tokens([*(str(m.get("content") or "") for m in messages), json.dumps(tools)])
-            content, calls, message = self._read(data, response, least)
+            content, calls, message = self._read(data, response, least, offered=bool(tools))
         except (LLMUnavailable, LLMRequestRejected, LLMBadReply) as error:
             usage = self._usage(data)
             self.budget.settle(held, usage.cost_usd)
@@ -272,7 +272,7 @@ class ToolChat:
         return response
 
     def _read(
-        self, data: Any, response: httpx.Response, least: int
+        self, data: Any, response: httpx.Response, least: int, *, offered: bool
     ) -> tuple[str | None, list[ToolCall], dict[str, Any]]:
         """The turn's text (None beside tool calls), tool calls and assistant message from a 200's body; raises
         LLMUnavailable (not JSON, or an error inside the 200 whose code a retry may mend), LLMRequestRejected (a
@@ -297,6 +297,7 @@ class ToolChat:
             calls = [
                 ToolCall(str(c.get("id", "")), str(c["function"]["name"]), str(c["function"].get("arguments") or ""))
                 for c in message.get("tool_calls") or []
+                if offered  # a call on a turn offered no tool (some servers parse one out of any text) is no answer
             ]
         except (KeyError, IndexError, TypeError, AttributeError) as exc:
             # Read as the gateway reads it, with the provider's words: an error naming no status (an upstream failure),
