@@ -17,6 +17,8 @@ from typing import Any
 
 import httpx
 
+from llmtrade.llm.storable_text import storable
+
 
 class StreamCut(ValueError):
     """An event stream that ended before its end; `partial`: the body assembled from what came."""
@@ -42,7 +44,7 @@ def reply_body(response: httpx.Response) -> Any:
     """A 200's body as JSON: the body itself, or the completion assembled from its event stream. Raises ValueError for
     a body that is neither (StreamCut, a ValueError, for a stream cut off before its end)."""
     if not is_event_stream(response):
-        return response.json()
+        return storable(response.json(), response.text)  # no NUL nor lone surrogate: llm/storable_text.py
     return assemble(response.text)
 
 
@@ -63,7 +65,7 @@ def assemble(text: str) -> dict[str, Any]:
             chunks.append(chunk)
     if not chunks:
         raise ValueError(f"an event stream with no data: {text[:120]!r}")
-    body = _fold(chunks)
+    body = storable(_fold(chunks), text)
     choices = body.get("choices") or [{}]
     if not done and choices[0].get("finish_reason") is None and not body.get("error"):
         raise StreamCut(f"an event stream cut off before its end ({len(chunks)} chunk(s), no [DONE])", body)

@@ -1,0 +1,101 @@
+"""A reply whose text holds what PostgreSQL cannot store: NUL (JSON's \\u0000: models emit it, as agent traces found:
+METR/vivaria#433) and a lone UTF-16 surrogate (a \\ud83d whose pair never came: a stream split inside an emoji). jsonb
+refuses both ("unsupported Unicode escape sequence: \\u0000 cannot be converted to text"; a surrogate pair must be
+whole), so the call's event could not be appended: the paid answer was lost and the stage failed with the database's
+error instead of the model's answer. Each is read as U+FFFD, the replacement character, as a decoder reads bytes it
+cannot: the answer is kept, and the mark shows where the model wrote it."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+import respx
+
+from llmtrade.config.models import ModelRef
+from llmtrade.domain.events import LLMCallCompleted
+from llmtrade.llm.gateway import CallSite, LLMGateway, LLMMode
+from llmtrade.llm.http_client import OpenAICompatibleClient
+from llmtrade.llm.tool_chat import ToolChat
+from llmtrade.llm.types import ChatMessage
+from llmtrade.storage.bootstrap import Storage
+from llmtrade.storage.llm_cache import AnswerCache
+
+BASE = "http://vllm.test/v1"
+REF = ModelRef(model="qwen3", provider="vllm", max_tokens=300)
+SITE = CallSite(role="pm_pitch", run_id="run-1", account_id="acct_1")
+ASK = CallSite(role="ask", run_id="run-2")
+# The body's text as the server wrote it: JSON escapes, which json.loads turns into the characters jsonb refuses.
+NUL = '"Hold SPY\\u0000 into the print."'
+SURROGATE = '"Hold SPY \\ud83d into the print."'
+PAIR = '"Hold SPY \\ud83d\\udcc8 into the print."'
+
+
+def _body(content: str) -> str:
+    return (
+        '{"id":"chatcmpl-1","object":"chat.completion","model":"qwen3","choices":[{"index":0,"message":'
+        f'{{"role":"assistant","content":{content},"reasoning_content":{content}}},"finish_reason":"stop"}}],'
+        '"usage":{"prompt_tokens":20,"completion_tokens":9}}'
+    )
+
+
+def _stream(content: str) -> str:
+    chunk = (
+        '{"id":"c","object":"chat.completion.chunk","model":"qwen3","choices":[{"index":0,"delta":'
+        f'{{"content":{content}}},"finish_reason":"stop"}}]}}'
+    )
+    return f"data: {chunk}\n\ndata: [DONE]\n\n"
+
+
+def _gateway(storage: Storage) -> LLMGateway:
+    client = OpenAICompatibleClient("vllm", BASE, None, max_retries=0)
+    return LLMGateway(
+        mode=LLMMode.LIVE, clients={"vllm": client}, prices={}, events=storage.events, cache=AnswerCache(storage.conn)
+    )
+
+
+def _answered(storage: Storage, response: httpx.Response) -> Any:
+    with respx.mock() as mock:
+        mock.post(f"{BASE}/chat/completions").mock(return_value=response)
+        messages = (ChatMessage(role="user", content="Pitch."),)
+        return asyncio.run(_gateway(storage).ask_text(REF, messages, SITE, rules=lambda rng: "rules")).value
+
+
+@pytest.mark.parametrize(
+    ("content", "kept"),
+    [(NUL, "Hold SPY\ufffd into the print."), (SURROGATE, "Hold SPY \ufffd into the print.")],
+    ids=["NUL", "lone surrogate"],
+)
+@pytest.mark.parametrize("streamed", [False, True], ids=["body", "event stream"])
+def test_an_answer_with_a_character_jsonb_refuses_is_kept_marked(
+    storage: Storage, content: str, kept: str, streamed: bool
+) -> None:
+    response = (
+        httpx.Response(200, text=_stream(content), headers={"content-type": "text/event-stream"})
+        if streamed
+        else httpx.Response(200, text=_body(content), headers={"content-type": "application/json"})
+    )
+    assert _answered(storage, response) == kept
+    [done] = [LLMCallCompleted.from_event(e) for e in storage.events.read(type="LLMCallCompleted")]
+    assert done.answer == kept
+
+
+def test_a_whole_surrogate_pair_is_the_character_it_makes(storage: Storage) -> None:
+    response = httpx.Response(200, text=_body(PAIR), headers={"content-type": "application/json"})
+    assert _answered(storage, response) == "Hold SPY \U0001f4c8 into the print."
+
+
+def test_asks_turn_keeps_such_an_answer_marked(storage: Storage) -> None:
+    chat = ToolChat(
+        provider="vllm", base_url=BASE, api_key=None, model="qwen3", max_tokens=300, events=storage.events, price=None
+    )
+    with respx.mock() as mock:
+        mock.post(f"{BASE}/chat/completions").mock(
+            return_value=httpx.Response(200, text=_body(NUL), headers={"content-type": "application/json"})
+        )
+        turn = asyncio.run(chat.turn([{"role": "user", "content": "Why?"}], [], ASK))
+    assert turn.content == "Hold SPY\ufffd into the print."
+    [done] = [LLMCallCompleted.from_event(e) for e in storage.events.read(type="LLMCallCompleted")]
+    assert done.answer == turn.content
