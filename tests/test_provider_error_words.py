@@ -3,7 +3,8 @@
 Google's errors are google.rpc.Status objects (cloud.google.com/apis/design/errors): a short `message`, and the reason
 that tells one refusal from another in `details`: ErrorInfo's `reason` (API_KEY_INVALID, SERVICE_DISABLED),
 QuotaFailure's `quotaId` (per minute or per day: GenerateRequestsPerDayPerProjectPerModel-FreeTier) and value,
-RetryInfo's `retryDelay`, BadRequest's field violations. Its OpenAI-compatible endpoint sends it in a list.
+RetryInfo's `retryDelay`, BadRequest's field violations. Its OpenAI-compatible endpoint sends it in a list. vLLM and
+Mistral send their error object as the whole body.
 """
 
 from __future__ import annotations
@@ -188,3 +189,45 @@ def test_the_calls_event_keeps_googles_details(storage: Storage) -> None:
             asyncio.run(gateway.ask_text(ref, REQUEST.messages, site, rules=lambda rng: "rules"))
     [failed] = [LLMCallFailed.from_event(e) for e in storage.events.read(type="LLMCallFailed")]
     assert "quota GenerateRequestsPerDayPerProjectPerModel-FreeTier (limit 50)" in failed.error
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "kind", "said"),
+    [
+        (
+            # vLLM's ErrorResponse (its OpenAI-compatible server before the error object moved under "error")
+            {
+                "object": "error",
+                "message": "The model `qwen3` does not exist.",
+                "type": "NotFoundError",
+                "param": None,
+                "code": 404,
+            },
+            404,
+            Exception,
+            "HTTP 404: The model `qwen3` does not exist. (code 404);",
+        ),
+        (
+            # Mistral's error body, the same shape
+            {
+                "object": "error",
+                "message": "Requests rate limit exceeded",
+                "type": "rate_limited",
+                "param": None,
+                "code": "1300",
+            },
+            429,
+            LLMUnavailable,
+            "HTTP 429: Requests rate limit exceeded (code 1300)",
+        ),
+    ],
+    ids=["vllm", "mistral"],
+)
+def test_an_error_object_at_the_bodys_top_is_said_by_its_message_not_as_json(
+    body: dict[str, Any], status: int, kind: type[Exception], said: str
+) -> None:
+    """vLLM and Mistral send the error object as the whole body ({"object": "error", "message": ...}); it was shown as
+    its JSON text, cut at 300 characters, a long message's end lost."""
+    refused = _refused(body, status)
+    assert isinstance(refused, kind), refused
+    assert said in str(refused) and '"object"' not in str(refused)

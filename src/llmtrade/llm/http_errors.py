@@ -225,6 +225,8 @@ def error_text(response: httpx.Response) -> str:
     if isinstance(data, dict) and data.get("error"):
         # The message plus OpenRouter's metadata (provider_name, raw): the real reason lives there.
         return error_detail(data["error"])
+    if isinstance(data, dict) and data.get("object") == "error" and isinstance(data.get("message"), str):
+        return error_detail(data)  # the error object as the whole body: vLLM's ErrorResponse, Mistral's
     if isinstance(data, dict) and isinstance(data.get("detail"), str):  # vLLM / FastAPI style
         return data["detail"][:300]
     return json.dumps(data)[:300]
