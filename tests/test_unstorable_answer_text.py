@@ -15,7 +15,7 @@ import pytest
 import respx
 
 from llmtrade.config.models import ModelRef
-from llmtrade.domain.events import LLMCallCompleted
+from llmtrade.domain.events import LLMCallCompleted, LLMCallFailed
 from llmtrade.llm.gateway import CallSite, LLMGateway, LLMMode
 from llmtrade.llm.http_client import OpenAICompatibleClient
 from llmtrade.llm.tool_chat import ToolChat
@@ -99,3 +99,27 @@ def test_asks_turn_keeps_such_an_answer_marked(storage: Storage) -> None:
     assert turn.content == "Hold SPY\ufffd into the print."
     [done] = [LLMCallCompleted.from_event(e) for e in storage.events.read(type="LLMCallCompleted")]
     assert done.answer == turn.content
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        httpx.Response(
+            400, json={"error": {"message": "bad byte \u0000 in messages[0].content", "type": "invalid_request_error"}}
+        ),
+        httpx.Response(400, content=b"upstream said: bad\x00request", headers={"content-type": "text/plain"}),
+    ],
+    ids=["error object", "plain text body"],
+)
+def test_a_refusal_whose_words_hold_nul_is_recorded_and_said(storage: Storage, response: httpx.Response) -> None:
+    """The provider's reason is kept in the message and the LLMCallFailed event, its NUL read as U+FFFD: the event's
+    append failed on it, and the user met the database's error instead of the provider's reason."""
+    with respx.mock() as mock:
+        mock.post(f"{BASE}/chat/completions").mock(return_value=response)
+        messages = (ChatMessage(role="user", content="Pitch."),)
+        with pytest.raises(Exception) as refused:
+            asyncio.run(_gateway(storage).ask_text(REF, messages, SITE, rules=lambda rng: "rules"))
+    assert type(refused.value).__name__ == "LLMRequestRejected", refused.value
+    assert "bad\ufffd" in str(refused.value) or "byte \ufffd in" in str(refused.value)
+    [failed] = [LLMCallFailed.from_event(e) for e in storage.events.read(type="LLMCallFailed")]
+    assert failed.error == str(refused.value)

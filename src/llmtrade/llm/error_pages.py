@@ -31,7 +31,8 @@ def body_text(response: httpx.Response) -> str:
                 said.append(words)
         if said:
             return f"an HTML page: {' / '.join(said)}"[:300]
-    return text[:200] or response.reason_phrase
+    # A NUL byte (a binary or mis-decoded body) is no text PostgreSQL stores: read as U+FFFD (llm/storable_text.py).
+    return text[:200].replace("\x00", "\ufffd") or response.reason_phrase
 
 
 # The words of a provider's own error object for a path it does not serve, not a model it lacks: Anthropic's

@@ -23,6 +23,7 @@ from llmtrade.errors import (
 from llmtrade.llm.body_errors import error_detail
 from llmtrade.llm.error_pages import body_text, context_full, key_refused, location_refused, no_such_path
 from llmtrade.llm.provider_waits import body_wait, error_metadata, reset_wait, retry_after
+from llmtrade.llm.storable_text import storable
 from llmtrade.reply_errors import LLMContentFiltered, LLMContextExceeded
 
 # Words of a rate limit that resets on a calendar day (OpenRouter's free-models-per-day, Gemini's quota ids such as
@@ -217,7 +218,7 @@ def refused_parameter(status: int, response: httpx.Response) -> str | None:
 
 def error_text(response: httpx.Response) -> str:
     try:
-        data = response.json()
+        data = storable(response.json(), response.text)  # words a call's event can hold (llm/storable_text.py)
     except ValueError:
         return body_text(response)
     if isinstance(data, list) and len(data) == 1 and isinstance(data[0], dict):
