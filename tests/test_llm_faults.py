@@ -397,7 +397,7 @@ def test_a_wait_named_in_a_429_message_is_waited(storage: Storage, message: str,
         # Google's per-day quota reads as the per-minute one and names a wait: only its quotaId says "day".
         (f.google_quota("GenerateRequestsPerDayPerProjectPerModel-FreeTier", "36s"), "quota that resets later"),
         (f.google_quota(retry_delay="600s"), "asked to wait 600 s"),
-        (f.google_quota(retry_delay=None), "quota that resets later"),  # out of quota, no wait named: a top-up
+        (f.google_quota(retry_delay=None), "no quota or credits left"),  # out of quota, no wait named: a top-up
     ],
     ids=["per-day", "wait too long", "no wait"],
 )

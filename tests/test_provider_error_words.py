@@ -231,3 +231,22 @@ def test_an_error_object_at_the_bodys_top_is_said_by_its_message_not_as_json(
     refused = _refused(body, status)
     assert isinstance(refused, kind), refused
     assert said in str(refused) and '"object"' not in str(refused)
+
+
+def test_openais_insufficient_quota_says_billing_mends_it_not_a_reset() -> None:
+    """OpenAI's 429 insufficient_quota (a prepaid balance spent, or a plan's monthly limit reached) names no wait, and
+    no wait mends it: it failed at once, rightly, but told the user to "try again after the quota resets"."""
+    body = {
+        "error": {
+            "message": "You exceeded your current quota, please check your plan and billing details. For more "
+            "information on this error, read the docs: https://platform.openai.com/docs/guides/error-codes/api-errors.",
+            "type": "insufficient_quota",
+            "param": None,
+            "code": "insufficient_quota",
+        }
+    }
+    refused = _refused(body, 429)
+    assert isinstance(refused, LLMRateLimited) and refused.exit_code == 75
+    said = str(refused)
+    assert "You exceeded your current quota" in said and "code insufficient_quota" in said
+    assert "no quota or credits left" in said and "add credits" in said and "resets" not in said

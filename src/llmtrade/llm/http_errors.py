@@ -307,10 +307,16 @@ def refusal(
                 f"{provider} has no quota for {model} on the account's plan ({text}); not retried: waiting gives none, "
                 "enable billing or a plan that includes the model, or use another model"
             )
-        if DAILY.search(whole) or (BILLING.search(whole) and wait is None):
+        if DAILY.search(whole):
             return LLMRateLimited(
                 f"{provider} rate-limited {model} by a quota that resets later ({text}); "
                 "not retried: try again after the quota resets, or use another provider or model"
+            )
+        if BILLING.search(whole) and wait is None:  # OpenAI's insufficient_quota: a balance spent, no reset to wait
+            return LLMRateLimited(
+                f"{provider} has no quota or credits left for {model} on the account ({text}); not retried: no wait "
+                "refills it: add credits or raise the plan's limit (billing), or use another provider or model; a "
+                "rerun after that asks again"
             )
         if wait is not None and wait > max_retry_after:
             return LLMRateLimited(
