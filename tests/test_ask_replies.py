@@ -39,7 +39,7 @@ def _chat(storage: Storage) -> ToolChat:
         base_url=BASE,
         api_key="sk-test",
         model="m/ask",
-        max_tokens=50,
+        max_tokens=64,  # above the replies' 50 completion tokens: exactly max_tokens is a cut, whatever the stop said
         events=storage.events,
         price=None,
         timeout_seconds=5,
@@ -212,4 +212,4 @@ def test_asks_turn_to_a_reasoning_model_is_asked_with_max_completion_tokens(stor
         turn = asyncio.run(_chat(storage).turn(MESSAGES, [], SITE))
     assert turn.content == "acct_3 exited [#1]."
     sent = [json.loads(call.request.content) for call in route.calls]
-    assert ["max_tokens" in b for b in sent] == [True, False] and sent[1]["max_completion_tokens"] == 50
+    assert ["max_tokens" in b for b in sent] == [True, False] and sent[1]["max_completion_tokens"] == 64

@@ -180,6 +180,7 @@ class OpenAICompatibleClient:
                                 context=self._context,
                                 tally=tally,
                                 least=least,
+                                sent=body.get("max_tokens", body.get(_COMPLETION)),
                             )
                 except AskedOtherwise as asked:
                     lowered = "; ".join(note for note in (lowered, asked.note) if note) or None

@@ -41,6 +41,7 @@ from llmtrade.llm.replies import normalise_reply, nothing_generated, parse_usage
 from llmtrade.llm.retry_policy import RetryPolicy, asked_wait, pause, temporary
 from llmtrade.llm.sse import StreamCut, reply_body
 from llmtrade.llm.types import Usage
+from llmtrade.llm.usable_reply import refuse_unsaid_cut
 from llmtrade.reply_errors import (
     LLMBadReply,
     LLMContentFiltered,
@@ -171,7 +172,8 @@ class ToolChat:
                 raise LLMUnavailable(f"{self.provider} answered {self.model} with {unreadable}")
             # A floor of the conversation's tokens, the tools' definitions with it (prompt_cut.py).
             least = least_prompt_tokens([*(str(m.get("content") or "") for m in messages), json.dumps(tools)])
-            content, calls, message = self._read(data, response, least, offered=bool(tools))
+            sent = next((a.max_tokens for a in reversed(lowered) if a.max_tokens), self.max_tokens)
+            content, calls, message = self._read(data, response, least, offered=bool(tools), sent=sent)
         except (LLMUnavailable, LLMRequestRejected, LLMBadReply) as error:
             usage = self._usage(data)
             self.budget.settle(held, usage.cost_usd)
@@ -272,7 +274,7 @@ class ToolChat:
         return response
 
     def _read(
-        self, data: Any, response: httpx.Response, least: int, *, offered: bool
+        self, data: Any, response: httpx.Response, least: int, *, offered: bool, sent: int
     ) -> tuple[str | None, list[ToolCall], dict[str, Any]]:
         """The turn's text (None beside tool calls), tool calls and assistant message from a 200's body; raises
         LLMUnavailable (not JSON, or an error inside the 200 whose code a retry may mend), LLMRequestRejected (a
@@ -334,6 +336,7 @@ class ToolChat:
             # again within the call (llm/usable_reply.py), so temporary here too, not the model's answer.
             raise LLMUnavailable(f"{exc}, nothing generated (no completion token): ask again") from None
         refuse_cut(data, normal.usage, least, self.context_tokens, self.provider, self.model, normal)
+        refuse_unsaid_cut(normal, sent, self.provider, self.model)  # a cut a server calls a stop (usable_reply.py)
         return normal.text, calls, message
 
     def _refused(self, status: int, reason: str, response: httpx.Response, found: Any) -> NoReturn:

@@ -27,6 +27,7 @@ def usable_reply(
     context: int | None,
     tally: BilledAttempts,
     least: int,
+    sent: int | None = None,
 ) -> NormalReply:
     """The answer in `data`. An upstream's failure in it (LLMUpstreamError) is asked again within the call, billed
     at what it reported, and so is an empty one with nothing generated: a model warming up or its provider scaling
@@ -50,4 +51,32 @@ def usable_reply(
         tally.bill(spent_by(exc))
         raise Retryable(f"{exc}, nothing generated (no completion token)") from None
     refuse_cut(data, normal.usage, least, context, provider, model, normal)
+    refuse_unsaid_cut(normal, sent, provider, model)
     return normal
+
+
+# The words of a stop that a server may put where the limit cut the answer (LocalAI's "stop": mudler/LocalAI#3533;
+# litellm's Ollama route, which never read done_reason: BerriAI/litellm#25825), or no word at all.
+_SAID_STOP = frozenset({None, "stop", "eos", "end_turn"})
+
+
+def refuse_unsaid_cut(normal: NormalReply, sent: int | None, provider: str, model: str) -> None:
+    """Raise LLMTruncated for an answer of exactly the `sent` max_tokens whose finish reason says it stopped: the
+    limit cut it, whatever the server said (a text that ended of itself on the limit's very token is as rare as it is
+    harmless to ask again). A cut answer is never taken; a structured one is asked again with room to finish."""
+    finish = normal.finish_reason.strip().lower() if normal.finish_reason is not None else None
+    usage = normal.usage
+    if sent is None or not usage.reported or usage.completion_tokens != sent or finish not in _SAID_STOP:
+        return
+    said = f"said finish_reason {normal.finish_reason}" if normal.finish_reason is not None else "gave no finish_reason"
+    raise LLMTruncated(
+        f"{provider} ({model}) wrote exactly its max_tokens ({sent} completion tokens) and {said}: cut off at "
+        f"max_tokens all the same ({len(normal.text)} characters of answer), the answer is incomplete",
+        content=normal.text,
+        reasoning=normal.reasoning,
+        finish_reason=normal.finish_reason,
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        cost_usd=usage.cost_usd,
+        usage_reported=usage.reported,
+    )
