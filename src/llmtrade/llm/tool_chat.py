@@ -39,7 +39,7 @@ from llmtrade.llm.reasked import AskedOtherwise, max_tokens_refused
 from llmtrade.llm.records import CallSite, UsageTotals
 from llmtrade.llm.replies import normalise_reply, nothing_generated, parse_usage, recitation, stop_failure
 from llmtrade.llm.retry_policy import RetryPolicy, asked_wait, pause, temporary
-from llmtrade.llm.sse import StreamCut, reply_body
+from llmtrade.llm.tool_messages import flat_message, readable_body
 from llmtrade.llm.types import Usage
 from llmtrade.llm.usable_reply import refuse_unsaid_cut
 from llmtrade.reply_errors import (
@@ -166,7 +166,7 @@ class ToolChat:
         latency = (time.perf_counter() - started) * 1000
         # From here a 200 came: the model generated and the call is billed, its cost unknown unless reported.
         worst = held.amount if held is not None else None
-        data, unreadable = _json(response)
+        data, unreadable = readable_body(response)
         try:
             if unreadable:
                 raise LLMUnavailable(f"{self.provider} answered {self.model} with {unreadable}")
@@ -220,7 +220,7 @@ class ToolChat:
                 provider=self.provider,
                 model=self.model,
                 source="live",
-                messages=[_flat(m) for m in messages],
+                messages=[flat_message(m) for m in messages],
                 answer=answer or "",
                 schema_name=None,
                 outcome="ok",
@@ -375,7 +375,7 @@ class ToolChat:
             role="ask",
             provider=self.provider,
             model=self.model,
-            messages=[_flat(m) for m in messages],
+            messages=[flat_message(m) for m in messages],
             error_type=type(exc).__name__,
             error=str(exc),
             cache_key=key,
@@ -386,26 +386,3 @@ class ToolChat:
         self.events.append(
             [NewEvent.of(payload, stream=llm_stream(site.run_id), week_id=site.week_id, run_id=site.run_id)]
         )
-
-
-def _json(response: httpx.Response) -> tuple[Any, str | None]:
-    """The body as JSON (a stream nobody asked for assembled: llm/sse.py) and None; else what came (a cut stream's
-    part, or None) and why it cannot be read."""
-    try:
-        return reply_body(response), None
-    except StreamCut as exc:
-        return exc.partial, str(exc)
-    except ValueError:
-        return None, f"a body that is not JSON: {body_text(response)!r}"
-
-
-def _flat(message: dict[str, Any]) -> dict[str, str]:
-    """A chat message as the call records keep them (strings only): tool calls and results as JSON text."""
-    flat = {"role": str(message.get("role", ""))}
-    content = message.get("content")
-    flat["content"] = content if isinstance(content, str) else json.dumps(content)
-    if message.get("tool_calls"):
-        flat["tool_calls"] = json.dumps(message["tool_calls"])
-    if message.get("tool_call_id"):
-        flat["tool_call_id"] = str(message["tool_call_id"])
-    return flat
