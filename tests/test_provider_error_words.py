@@ -18,9 +18,11 @@ import respx
 
 from llmtrade.config.models import ModelRef
 from llmtrade.domain.events import LLMCallFailed
-from llmtrade.errors import LLMAuthRejected, LLMRateLimited, LLMRequestRejected, LLMUnavailable
+from llmtrade.errors import LLMAuthRejected, LLMRateLimited, LLMRequestRejected, LLMServerOutOfMemory, LLMUnavailable
 from llmtrade.llm.gateway import CallSite, LLMGateway, LLMMode
 from llmtrade.llm.http_client import OpenAICompatibleClient
+from llmtrade.llm.retry_policy import RetryPolicy
+from llmtrade.llm.tool_chat import ToolChat
 from llmtrade.llm.types import ChatMessage, ChatRequest
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.llm_cache import AnswerCache
@@ -250,3 +252,44 @@ def test_openais_insufficient_quota_says_billing_mends_it_not_a_reset() -> None:
     said = str(refused)
     assert "You exceeded your current quota" in said and "code insufficient_quota" in said
     assert "no quota or credits left" in said and "add credits" in said and "resets" not in said
+
+
+def test_ollamas_model_too_big_for_the_servers_memory_is_not_waited_on() -> None:
+    """Ollama answers a model its machine cannot hold with a 500 (ollama/ollama#4486, and continuedev/continue's many
+    reports): "model requires more system memory (7.3 GiB) than is available (6.0 GiB)". Read as any 5xx, each call
+    was asked again and again for minutes, the same answer each time. No wait makes room: it fails at once, temporary
+    for the run (freeing memory or a smaller model mends it, and the next run asks again), saying what mends it."""
+    client = OpenAICompatibleClient("ollama", "http://localhost:11434/v1", None, max_retries=4, sleep=_no_wait)
+    body = {"error": "model requires more system memory (7.3 GiB) than is available (6.0 GiB)"}
+    with respx.mock() as mock:
+        route = mock.post("http://localhost:11434/v1/chat/completions").mock(
+            return_value=httpx.Response(500, json=body)
+        )
+        with pytest.raises(LLMServerOutOfMemory) as refused:
+            asyncio.run(client.send(REQUEST))
+    assert route.call_count == 1 and refused.value.exit_code == 75
+    said = str(refused.value)
+    assert "model requires more system memory (7.3 GiB) than is available (6.0 GiB)" in said
+    assert "smaller" in said and "memory" in said and "did not answer" not in said
+
+
+def test_asks_turn_is_not_asked_again_on_a_server_short_of_memory(storage: Storage) -> None:
+    chat = ToolChat(
+        provider="ollama",
+        base_url="http://localhost:11434/v1",
+        api_key=None,
+        model="llama3.1:8b",
+        max_tokens=200,
+        events=storage.events,
+        price=None,
+        retry=RetryPolicy(max_retries=4),
+        sleep=_no_wait,
+    )
+    body = {"error": "model requires more system memory (5.3 GiB) than is available (4.4 GiB)"}
+    with respx.mock() as mock:
+        route = mock.post("http://localhost:11434/v1/chat/completions").mock(
+            return_value=httpx.Response(500, json=body)
+        )
+        with pytest.raises(LLMServerOutOfMemory, match="than is available"):
+            asyncio.run(chat.turn([{"role": "user", "content": "Why?"}], [], CallSite(role="ask", run_id="r")))
+    assert route.call_count == 1

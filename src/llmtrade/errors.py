@@ -311,6 +311,12 @@ class LLMOutOfCredits(LLMUnavailable):
     stage's retry deadline."""
 
 
+class LLMServerOutOfMemory(LLMUnavailable):
+    """The server cannot load the model into its memory (Ollama's 500 "model requires more system memory ... than is
+    available"): no wait within the run makes room, so failed at once, and temporary (exit 75): freeing memory or a
+    smaller model mends it, and a later run asks again."""
+
+
 class LLMAuthRejected(LLMRequestRejected):
     """The provider refused the key or the account (HTTP 401/403): final for this run, but cured by a fixed key or
     account, so never held for a rerun (pipeline/retry): the rerun after the fix asks again."""

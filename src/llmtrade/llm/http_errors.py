@@ -18,6 +18,7 @@ from llmtrade.errors import (
     LLMOutOfCredits,
     LLMRateLimited,
     LLMRequestRejected,
+    LLMServerOutOfMemory,
     StructuredOutputRefused,
 )
 from llmtrade.llm.body_errors import error_detail
@@ -42,6 +43,9 @@ NO_CREDIT = re.compile(r"credit balance is too low", re.IGNORECASE)
 # A quota of none (Google's "Quota exceeded for metric: ...free_tier_requests, limit: 0": the plan gives the model no
 # quota at all), though it names a wait of seconds: the wait never mends it.
 NO_QUOTA = re.compile(r"\blimit: 0(?![\d.])")
+# A model its server cannot hold: Ollama's 500 "model requires more system memory (7.3 GiB) than is available (6.0 GiB)"
+# (ollama/ollama#4486). The same request meets the same machine: no wait within the run mends it.
+NO_MEMORY = re.compile(r"requires more system memory .* than is available", re.IGNORECASE)
 
 
 def generating(status: int | None) -> bool:
@@ -323,6 +327,12 @@ def refusal(
                 f"{provider} rate-limited {model} and asked to wait {wait:.0f} s ({named_by}), longer than "
                 f"the {max_retry_after:g} s this run may wait (max_retry_after_seconds): {text}"
             )
+    if status >= 500 and NO_MEMORY.search(reason):
+        return LLMServerOutOfMemory(
+            f"{provider} cannot load {model}: {said}: {reason}; the server has too little memory for the model: free "
+            "memory on it, or use a smaller (more quantized) model or a server with more; not asked again within the "
+            "run, as no wait makes room (a later run asks again)"
+        )
     if status in (408, 429) or status >= 500:
         return Retryable(f"{said}: {reason}", wait)
     if status == 402:

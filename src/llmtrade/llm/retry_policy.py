@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from tenacity import RetryCallState, stop_after_attempt, stop_after_delay
 from tenacity.stop import stop_base
 
-from llmtrade.errors import LLMOutOfCredits, LLMRateLimited, LLMUnavailable
+from llmtrade.errors import LLMOutOfCredits, LLMRateLimited, LLMServerOutOfMemory, LLMUnavailable
 from llmtrade.reply_errors import LLMNoChoice, LLMUpstreamError
 
 _BACKOFF_FIRST = 0.5
@@ -42,8 +42,9 @@ class RetryPolicy:
 def temporary(exc: BaseException) -> bool:
     """Whether a failed attempt that raised `exc` is asked again: temporary (LLMUnavailable, an upstream's failure
     inside a 200), but not a limit the run cannot wait out (LLMRateLimited) or credits to add (LLMOutOfCredits), nor a
-    reply with no choice (asked once more, then final: reply_errors.LLMNoChoice)."""
-    if isinstance(exc, (LLMRateLimited, LLMOutOfCredits, LLMNoChoice)):
+    reply with no choice (asked once more, then final: reply_errors.LLMNoChoice), nor a server short of memory for the
+    model (LLMServerOutOfMemory)."""
+    if isinstance(exc, (LLMRateLimited, LLMOutOfCredits, LLMServerOutOfMemory, LLMNoChoice)):
         return False
     return isinstance(exc, (LLMUnavailable, LLMUpstreamError))
 
