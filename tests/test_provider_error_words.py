@@ -10,6 +10,7 @@ Mistral send their error object as the whole body.
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import httpx
@@ -293,3 +294,25 @@ def test_asks_turn_is_not_asked_again_on_a_server_short_of_memory(storage: Stora
         with pytest.raises(LLMServerOutOfMemory, match="than is available"):
             asyncio.run(chat.turn([{"role": "user", "content": "Why?"}], [], CallSite(role="ask", run_id="r")))
     assert route.call_count == 1
+
+
+def test_googles_details_relayed_by_openrouter_are_said_too() -> None:
+    """OpenRouter relays Google's body as a JSON string in metadata.raw, where the details are: the quota's id (a
+    day's or a minute's) reached the user only when the body came from Google itself."""
+    google = _google(
+        429,
+        "RESOURCE_EXHAUSTED",
+        QUOTA_MESSAGE,
+        _quota("GenerateRequestsPerDayPerProjectPerModel-FreeTier", "50"),
+        _retry("23s"),
+    )[0]
+    body = {
+        "error": {
+            "message": "Provider returned error",
+            "code": 429,
+            "metadata": {"raw": json.dumps(google, indent=2), "provider_name": "Google AI Studio"},
+        }
+    }
+    said = str(_refused(body, 429))
+    assert "upstream provider Google AI Studio" in said and "You exceeded your current quota" in said
+    assert "quota GenerateRequestsPerDayPerProjectPerModel-FreeTier (limit 50)" in said

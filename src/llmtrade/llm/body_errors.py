@@ -101,5 +101,6 @@ def _raw_text(raw: Any) -> str:
     if isinstance(raw, dict):
         inner = raw.get("error", raw)
         if isinstance(inner, dict) and inner.get("message"):
-            return str(inner["message"])[:RAW_LIMIT]
+            said = [str(inner["message"])[:RAW_LIMIT], *_google_details(inner.get("details"))]
+            return "; ".join(said)
     return json.dumps(raw, default=str)[:RAW_LIMIT]
