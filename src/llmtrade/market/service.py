@@ -224,12 +224,13 @@ class MarketData(SessionBars):
             self._record(self._fetched(provider, wanted, start, end, bar_count(bars)))
             bars = {symbol: list(series) for symbol, series in bars.items()}
             return BarSeries(bars, source or provider.name, True, provider.synthetic, start, end, validated=True)
-        if not self._cache.covers(wanted, start, end, synthetic=provider.synthetic):
+        # Both asked at once: one statement less for each of a run's many cached reads.
+        covered, vouched = self._cache.coverage(wanted, start, end, synthetic=provider.synthetic)
+        if not covered:
             return None
         # A range recorded as covered before validation existed may hide a hole; check it like any
         # answer, and forget the coverage so the provider is asked afresh (and the event is written once).
         # A range the cache has already seen pass (market_vouched; a backtest's, in memory) is not checked twice.
-        vouched = self._cache.vouched(wanted, start, end, synthetic=provider.synthetic)
         cached = self._cache.read(wanted, start, end, synthetic=provider.synthetic, trusted=vouched)
         problems = [] if vouched else validate_bars(cached, sessions, ends=self.ends)
         if not problems and not vouched:

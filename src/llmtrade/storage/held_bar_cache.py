@@ -75,6 +75,10 @@ class HeldBarCache(BarCache):
         for symbol in set(symbols):
             self._spans.setdefault((synthetic, symbol), []).append((start, end))
 
+    def coverage(self, symbols: Sequence[str], start: date, end: date, *, synthetic: bool) -> tuple[bool, bool]:
+        covered = self.covers(symbols, start, end, synthetic=synthetic)
+        return covered, covered and self.vouched(symbols, start, end, synthetic=synthetic)
+
     def covers(self, symbols: Sequence[str], start: date, end: date, *, synthetic: bool) -> bool:
         return all(
             any(first <= start and last >= end for first, last in self._fetched(symbol, synthetic))
