@@ -119,9 +119,11 @@ def test_day_is_the_new_york_session_date_of_the_timestamp(server: FakeAlpacaSer
         ],
     )
 
-    bars = provider_for(server).daily_bars(["SPY"], date(2026, 1, 1), date(2026, 7, 31))
+    # Asked apart: the sessions between January and July have no bar here, which the provider says (market/untraded.py).
+    winter = provider_for(server).daily_bars(["SPY"], date(2026, 1, 1), date(2026, 1, 31))
+    summer = provider_for(server).daily_bars(["SPY"], date(2026, 7, 1), date(2026, 7, 31))
 
-    assert [(bar.day, bar.close) for bar in bars["SPY"]] == [
+    assert [(bar.day, bar.close) for bar in winter["SPY"] + summer["SPY"]] == [
         (date(2026, 1, 5), 600),
         (date(2026, 7, 6), 610),
         (date(2026, 7, 7), 620),

@@ -5,7 +5,8 @@ fixed the same command reads it afresh.
 
 Shapes as the feeds send them: yfinance.download of several tickers aligns them on one index and leaves NaN in the
 columns of a ticker that has no bar that day (ranaroussi/yfinance#2925 for the single-ticker form); Alpaca's iex
-feed simply has no bar for a day without a trade on IEX.
+feed simply has no bar for a day without a trade on IEX, which is no hole but a day without a trade there: read
+without it when no provider has it, said and never cached (market/untraded.py).
 """
 
 from __future__ import annotations
@@ -87,12 +88,18 @@ def test_a_yahoo_answer_missing_one_tickers_day_is_refused_whole_and_nothing_is_
     assert not series.from_cache and HOLE in [b.day for b in series.bars["TLT"]]
 
 
-def test_an_alpaca_answer_missing_a_day_as_the_only_provider_stops_and_caches_nothing(storage: Storage) -> None:
+def test_an_alpaca_answer_missing_a_day_as_the_only_provider_is_read_without_it_said_and_caches_nothing(
+    storage: Storage,
+) -> None:
+    """Alpaca has no bar of a day its feed saw no trade in (market/untraded.py): no hole to refuse, no bar made up
+    from the day before either, and nothing of the symbol cached (tests/test_untraded_sessions.py)."""
     with FakeAlpacaServer(key_id="k", secret_key="s", page_size=7) as server:
         server.add_bars("SPY", [_alpaca_row(b) for b in good_bars() if b.day != HOLE])
         alpaca = AlpacaBarProvider("k", "s", url_override=server.base_url, timeout_seconds=2, retry_attempts=0)
-        with pytest.raises(MarketDataError, match=rf"alpaca: SPY: missing 1 NYSE session\(s\).*{HOLE}"):
-            market(storage, alpaca).bars(["SPY"], START, END)
+        series = market(storage, alpaca).bars(["SPY"], START, END)
+    assert HOLE not in [b.day for b in series.bars["SPY"]]
+    [untraded] = [e.payload for e in storage.events.read(type="SessionsUntraded")]
+    assert (untraded["symbol"], untraded["days"]) == ("SPY", [str(HOLE)])
     _nothing_cached(storage, ["SPY"])
 
 

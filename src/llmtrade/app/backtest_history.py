@@ -129,6 +129,9 @@ def fetch_history(
             assets_file = file_label(loaded.source, "assets.yaml")
             kept = [_Kept(p) for p in build_providers(assets, settings, names, assets_file=assets_file)]
             market = MarketData(kept, app.bar_cache(storage), app.calendar)
+            # A snapshot is the backtest's whole record, read as a CSV folder is (a session missing between rows
+            # refused): a symbol a feed saw no trade of in some session is not written without it.
+            market.untraded_read = False
             try:
                 series = market.bars(wanted, start, end)
             except MarketDataError as refused:

@@ -154,6 +154,22 @@ class MarketDataRejected(EventPayload):
     where: str | None = None
 
 
+class SessionsUntraded(EventPayload):
+    """A symbol read without a bar of some NYSE sessions between its bars, because no provider had one: the feed that
+    answered saw no trade of it then (Alpaca's iex feed, a small share of US volume, misses a thinly traded symbol's
+    quiet days; on every venue, a halt through the whole session) and no other provider had the session either. Not
+    filled from the day before, not cached (each read asks again): said as a warning and recorded once per read.
+    `symbols`, `start` and `end` are the request; `symbol` and `days` the sessions without a bar; `reason` why."""
+
+    provider: str
+    symbols: list[str]
+    start: date
+    end: date
+    symbol: str
+    days: list[date]
+    reason: str
+
+
 # What a price jump looks like (market/jumps.py), besides a split's name ("4-for-1"): a one-day jump back the next
 # session, and a series' last bar at twice or half the close before that is no split's fraction.
 SPIKE = "spike"

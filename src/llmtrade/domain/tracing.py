@@ -105,6 +105,7 @@ _WARNINGS = frozenset(
         "MarketProviderFailed",
         "MarketDataRejected",
         "PriceJumpFlagged",
+        "SessionsUntraded",
         "SplitDetected",
         "OrderRejected",
         "OrderBlocked",

@@ -28,11 +28,24 @@ from llmtrade.market.alpaca_http import (
     wire_error,
 )
 from llmtrade.market.provider import SETTLED, data_cut
+from llmtrade.market.untraded import untraded_in
 from llmtrade.market.validation import BarProblem, ProblemKind, SeriesRejected
 
 # Alpaca stamps a daily bar at midnight New York time (05:00Z in winter, 04:00Z in summer); the
 # session date is that instant read in New York, never the UTC date.
 _NEW_YORK = ZoneInfo("America/New_York")
+
+# What a session without a bar between a symbol's bars means on each feed: Alpaca makes a daily bar of the trades its
+# feed saw, and has none for a day without one (market/untraded.py).
+_NO_TRADE = {
+    "iex": (
+        "no trade of it on IEX that session (the iex feed sees IEX alone, a few percent of US volume, where a thinly "
+        "traded symbol goes whole sessions without a trade; for the consolidated bar put yfinance after alpaca in "
+        "assets.yaml market_data.providers, or set market_data.alpaca_feed to sip)"
+    ),
+    "sip": "no trade of it on any US venue that session (the sip feed is the consolidated tape): a halt all session",
+    "": "no trade of it on the feed that session",
+}
 
 # How recent SIP data Alpaca's free plan refuses (403); a minute over its 15 for clocks that differ.
 _SIP_DELAY = timedelta(minutes=16)
@@ -91,6 +104,12 @@ class AlpacaBarProvider(DataAccess):
             in_range = [bar for bar in bars if start <= bar.day <= end]
             unique = list({(bar.day, bar): bar for bar in in_range}.values())
             result[symbol] = sorted(unique, key=lambda bar: bar.day)
+        # A session without a bar between a symbol's bars is a day its feed saw no trade of it (market/untraded.py):
+        # that symbol is asked of the next provider, never refused as a hole nor cached without the session.
+        why = _NO_TRADE.get(self.feed, _NO_TRADE[""])
+        untraded = untraded_in(self.name, f"alpaca's {self.feed} feed", why, result, start, end)
+        if untraded is not None:
+            raise untraded
         return result
 
     def _fetch(self, symbols: list[str], start: date, end: date) -> dict[str, Any]:

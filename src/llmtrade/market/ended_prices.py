@@ -17,6 +17,7 @@ from llmtrade.domain.market import Bar
 from llmtrade.errors import LlmtradeError
 from llmtrade.market.service import MarketData
 from llmtrade.market.snapshot import ended_through
+from llmtrade.market.untraded import UntradedSessions
 
 # How far back (calendar days) the last bar of a symbol whose prices ended is looked for: `ended_before` vouches for
 # bars within a year (market/snapshot.py `_LOOK_BACK_DAYS`).
@@ -30,6 +31,8 @@ def bars_to_end(market: MarketData, symbol: str, start: date, end: date) -> list
             continue
         try:
             bars = provider.daily_bars([symbol], start, end)
+        except UntradedSessions as exc:  # sessions its feed saw no trade in: its bars are the symbol's all the same
+            bars = {s: b for s, (b, _) in exc.untraded.items()}
         except LlmtradeError:
             continue  # a file with no row in the range says so by raising: the next provider may have it
         inside = sorted((bar for bar in bars.get(symbol, ()) if start <= bar.day <= end), key=lambda bar: bar.day)

@@ -15,6 +15,7 @@ from llmtrade.domain.market import (
     MarketDataFetched,
     MarketDataRejected,
     MarketProviderFailed,
+    SessionsUntraded,
 )
 from llmtrade.domain.streams import SPLITS, market_stream
 from llmtrade.errors import BarNotComplete, MarketDataError, MarketDataMissing
@@ -27,6 +28,7 @@ from llmtrade.market.rewritten import rewritten
 from llmtrade.market.series import BarSeries, Recording, Shortfall, bar_count, joined, mixing
 from llmtrade.market.session_bars import SessionBars
 from llmtrade.market.splits import known, restatements, split_event, split_warning
+from llmtrade.market.untraded import Untraded, taken, untraded_warning
 from llmtrade.market.validation import BarProblem, SeriesRejected, validate_bars
 from llmtrade.storage.bar_cache import BarCache
 
@@ -59,6 +61,9 @@ class MarketData(SessionBars):
         # Where a read that mixes synthetic and real prices is said (series.py `mixing`), recorded or not (`status`).
         self.mixed: Callable[[str], None] | None = None
         self._said: set[str] = set()  # the unfinished rows said (`_unfinished_said`)
+        # Whether a symbol no provider had whole may be read without the sessions its feed saw no trade in
+        # (market/untraded.py): not by a backtest's --fetch-history, whose snapshot is the backtest's whole record.
+        self.untraded_read = True
 
     @property
     def recording(self) -> Recording | None:
@@ -107,10 +112,13 @@ class MarketData(SessionBars):
             parts.append(part)
             asked = [s for s in asked if s not in part.bars]
             if not asked:
-                if self.mixed is not None and (said := mixing(parts)) is not None:
-                    self.mixed(said)
-                self._unfinished_said(tally.errors)
-                return joined(parts, wanted)
+                return self._whole(parts, wanted, tally)
+        # Symbols a feed saw no trade of in some sessions, which no provider had whole: read without them, said.
+        if self.untraded_read and (found := taken(tally.errors, asked, sessions, self.ends)):
+            parts.append(self._untraded(found, wanted, start, end))
+            asked = [s for s in asked if s not in found]
+            if not asked:
+                return self._whole(parts, wanted, tally)
         # The symbols that were short, not all asked (a trial: "could not supply 7 symbols" when one file was bad).
         named = [s for s in asked if s in tally.short] or asked
         of = f" (of the {len(wanted)} asked)" if len(named) < len(wanted) else ""
@@ -121,6 +129,31 @@ class MarketData(SessionBars):
         if isinstance(failure, MarketDataError):
             failure.short = tuple(named)
         raise failure
+
+    def _whole(self, parts: list[BarSeries], wanted: list[str], tally: Shortfall) -> BarSeries:
+        """The read of `wanted` made of `parts`, every symbol supplied, with what is said of it."""
+        if self.mixed is not None and (said := mixing(parts)) is not None:
+            self.mixed(said)
+        self._unfinished_said(tally.errors)
+        return joined(parts, wanted)
+
+    def _untraded(self, found: Mapping[str, Untraded], wanted: list[str], start: date, end: date) -> BarSeries:
+        """The bars of symbols read without sessions their feed saw no trade in (market/untraded.py `taken`): each
+        recorded (SessionsUntraded) and said once a run, its jumps flagged as any answer's, and never cached."""
+        providers = {provider.name: provider for provider in self.providers}
+        say = self._recording.say if self._recording is not None else None
+        for symbol, (exc, bars, days) in found.items():
+            warning = untraded_warning(symbol, days, exc.why)
+            common = self._common(exc.provider, wanted, start, end)
+            self._record(SessionsUntraded(**common, symbol=symbol, days=days, reason=warning))
+            if say is not None and warning not in self._said:
+                self._said.add(warning)
+                say(warning)
+            if (provider := providers.get(exc.provider)) is not None:
+                self._flag(provider, {symbol: bars})
+        names = ",".join(dict.fromkeys(exc.provider for exc, _, _ in found.values()))
+        bars = {symbol: series for symbol, (_, series, _) in found.items()}
+        return BarSeries(bars, names, False, False, start, end, validated=True)
 
     def _answer(
         self, provider: BarProvider, asked: list[str], start: date, end: date, sessions: list[date], tally: Shortfall

@@ -1,0 +1,121 @@
+"""Sessions a feed saw no trade of a symbol in: no data error, and no bar to make up either.
+
+Alpaca's bars are made of the trades its feed saw, and a day without one has no bar. On the `iex` feed (the free
+plan's) that is ordinary: IEX carries a few percent of US volume, and a thinly traded symbol goes whole sessions
+without a trade there (alpacahq/alpaca-trade-api-js#43, iexg/IEX-API#1604). On every venue (the `sip` feed), it is a
+halt through the whole session. Validated as any answer, such a series was refused as a hole in the data ("add the
+missing session(s) or re-export the data", exit 1, at every run for as long as the session was in the range read), and
+a halt made every run wait for Yahoo for 7 days first (market/yfinance_data.py FILLS_WITHIN).
+
+So a provider says which sessions its feed saw no trade of (`UntradedSessions`): the symbol is asked of the next
+provider, which may have the session whole (Yahoo's bars are the consolidated tape's), and the other symbols' bars are
+kept. Only when no provider has the symbol whole is it read without those sessions (`taken`): said as a warning and
+recorded (SessionsUntraded), never filled from the day before (a fill at a price nobody traded at, an order on a halted
+day filled), and never cached (the cache's ranges promise every session: market/service.py), so each read asks again
+and a provider that has the session later supplies it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date
+from itertools import pairwise
+
+from llmtrade.domain.market import Bar
+from llmtrade.errors import MarketDataMissing
+from llmtrade.market.calendar import TradingCalendar
+from llmtrade.market.failures import few
+from llmtrade.market.validation import validate_bars
+
+_CALENDAR = TradingCalendar()
+
+
+class UntradedSessions(MarketDataMissing):
+    """`provider`'s answer in which some symbols (`symbols`) lack sessions between their bars that its feed saw no
+    trade of them in: the next provider is asked for them, the others' bars (`answered`) are kept. `untraded`: each
+    such symbol's bars and the sessions it lacks, which the market service reads it with when no provider has it
+    whole (`taken`); `why`: the reason said of them."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        why: str,
+        symbols: Sequence[str],
+        answered: Mapping[str, Sequence[Bar]],
+        untraded: Mapping[str, tuple[list[Bar], list[date]]],
+    ):
+        super().__init__(message, symbols=symbols, answered=answered)
+        self.provider = provider
+        self.why = why
+        self.untraded = dict(untraded)
+
+
+def inner_gaps(bars: Sequence[Bar], start: date, end: date) -> list[date]:
+    """The NYSE sessions of start..end between the first and the last of `bars` (one symbol's, ascending) that have no
+    bar. None for bars that are not one a session each in order (a bar on a closed day, a date twice): those are the
+    validator's to refuse, not days without a trade."""
+    inside = [bar.day for bar in bars if start <= bar.day <= end]
+    if len(inside) < 2 or any(b <= a for a, b in pairwise(inside)):
+        return []
+    if not all(map(_CALENDAR.is_session, inside)):
+        return []
+    have = set(inside)
+    return [day for day in _CALENDAR.sessions_between(inside[0], inside[-1]) if day not in have]
+
+
+def untraded_in(
+    provider: str, feed: str, why: str, answer: Mapping[str, list[Bar]], start: date, end: date
+) -> UntradedSessions | None:
+    """The failure `provider` raises for `answer` (its bars by symbol, of start..end) when some symbols lack sessions
+    between their bars: `feed` names where they were looked for ("alpaca's iex feed"), `why` says what a session
+    without a bar means there; None when no symbol lacks one."""
+    untraded = {s: (bars, days) for s, bars in answer.items() if (days := inner_gaps(bars, start, end))}
+    if not untraded:
+        return None
+    empty = [s for s, bars in answer.items() if not bars]
+    listed = "; ".join(f"{s} on {_days(days)}" for s, (_, days) in untraded.items())
+    message = f"{feed} has no bar of {listed}: {why}; asked of the next provider" + (
+        f"; no bars at all for {few(empty)}" if empty else ""
+    )
+    answered = {s: bars for s, bars in answer.items() if bars and s not in untraded}
+    return UntradedSessions(
+        message, provider=provider, why=why, symbols=[*untraded, *empty], answered=answered, untraded=untraded
+    )
+
+
+# A symbol read without sessions its feed saw no trade in (`taken`): the provider's failure, its bars, those sessions.
+Untraded = tuple[UntradedSessions, list[Bar], list[date]]
+
+
+def taken(
+    errors: Sequence[Exception], symbols: Sequence[str], sessions: Sequence[date], ends: Mapping[str, date]
+) -> dict[str, Untraded]:
+    """Of `symbols` (those no provider supplied), each one a provider answered without some sessions its feed saw no
+    trade of (`errors`, the providers' failures of this read): that answer, its bars and those sessions, when its bars
+    are valid on the range's other sessions (`sessions`; `ends`: the market service's). The first provider's wins."""
+    out: dict[str, Untraded] = {}
+    for exc in errors:
+        if not isinstance(exc, UntradedSessions):
+            continue
+        for symbol, (bars, days) in exc.untraded.items():
+            if symbol not in symbols or symbol in out:
+                continue
+            kept = [bar for bar in bars if sessions and sessions[0] <= bar.day <= sessions[-1]]
+            others = [day for day in sessions if day not in set(days)]
+            if kept and not validate_bars({symbol: kept}, others, ends=ends):
+                out[symbol] = (exc, kept, days)
+    return out
+
+
+def untraded_warning(symbol: str, days: Sequence[date], why: str) -> str:
+    """What a read says of `symbol` read without `days` (`taken`)."""
+    return (
+        f"{symbol} has no bar of {_days(days)}: {why}; no other provider has it either, so {symbol} is read without "
+        "it (not filled from the day before, and not cached: each read asks again)"
+    )
+
+
+def _days(days: Sequence[date]) -> str:
+    return ", ".join(map(str, days[:3])) + (f" and {len(days) - 3} more" if len(days) > 3 else "")

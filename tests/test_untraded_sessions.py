@@ -1,0 +1,131 @@
+"""A session a feed saw no trade of a symbol in: Alpaca's bars are made of the trades its feed saw, and a day without
+one has no bar. On the iex feed (the free plan's: IEX alone, a few percent of US volume) a thinly traded symbol goes
+whole sessions without one (alpacahq/alpaca-trade-api-js#43, iexg/IEX-API#1604); on every venue it is a halt through
+the session. Neither is a hole in the data to refuse, nor a bar to make up from the day before: the symbol is asked of
+the next provider, and read without the session only when none has it, said and recorded, never cached.
+
+On the wire: the loopback Alpaca server paginating by next_page_token, Yahoo's chart JSON at the transport."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from pathlib import Path
+
+import pytest
+
+from llmtrade.market.alpaca_data import AlpacaBarProvider
+from llmtrade.market.calendar import NEW_YORK, TradingCalendar
+from llmtrade.market.yfinance_data import YFinanceProvider
+from llmtrade.storage.bar_cache import BarCache
+from llmtrade.storage.bootstrap import Storage
+from tests.fakes.alpaca_server import FakeAlpacaServer
+from tests.fakes.yahoo_transport import YahooIntraday
+from tests.market_series import END, START, good_bars, market
+
+CALENDAR = TradingCalendar()
+QUIET = CALENDAR.sessions_between(START, END)[9]  # a session in the month of tests/market_series.py
+
+
+@pytest.fixture(autouse=True)
+def fresh_yfinance(tmp_path: Path) -> None:
+    import yfinance
+
+    yfinance.set_tz_cache_location(str(tmp_path / "yf-cache"))
+    yfinance.data.YfData.cache_get.cache_clear()  # answers for past ranges are kept in memory, process-wide
+
+
+def _row(symbol: str, day: object, i: int) -> dict[str, object]:
+    """A daily bar as Alpaca sends it: stamped at New York midnight (05:00Z in winter), its trade count and vwap too."""
+    b = good_bars(symbol)[i]
+    return {"t": f"{day}T05:00:00Z", "o": b.open, "h": b.high, "l": b.low, "c": b.close, "v": 300, "n": 4, "vw": b.low}
+
+
+def _server(server: FakeAlpacaServer, quiet: str) -> None:
+    """SPY every session; `quiet` (a thinly traded name) every session but QUIET, where the feed saw no trade of it."""
+    server.add_bars("SPY", [_row("SPY", b.day, i) for i, b in enumerate(good_bars("SPY"))])
+    server.add_bars(quiet, [_row("TLT", b.day, i) for i, b in enumerate(good_bars("TLT")) if b.day != QUIET])
+
+
+def _alpaca(server: FakeAlpacaServer, feed: str = "iex") -> AlpacaBarProvider:
+    return AlpacaBarProvider("k", "s", feed=feed, url_override=server.base_url, timeout_seconds=2, retry_attempts=0)
+
+
+def _events(storage: Storage, kind: str) -> list[dict]:
+    return [e.payload for e in storage.events.read(type=kind)]
+
+
+def test_an_iex_session_without_a_trade_is_read_without_a_bar_said_and_recorded_not_refused_nor_cached(
+    storage: Storage,
+) -> None:
+    """Alpaca alone: the whole read was refused as a hole ("add the missing session(s) or re-export the data", exit 1)
+    at every run while the session was in the range read, SPY's good bars with it."""
+    said: list[str] = []
+    with FakeAlpacaServer(key_id="k", secret_key="s", page_size=7) as server:
+        _server(server, "THIN")
+        read = market(storage, _alpaca(server), say=said.append)
+        series = read.bars(["SPY", "THIN"], START, END)
+        asked = server.count("GET", "/v2/stocks/bars")
+        again = read.bars(["SPY", "THIN"], START, END)
+        assert server.count("GET", "/v2/stocks/bars") > asked  # THIN asked again: nothing of it was cached
+    days = [b.day for b in series.bars["THIN"]]
+    assert QUIET not in days and len(days) == len(CALENDAR.sessions_between(START, END)) - 1  # no bar made up
+    assert [b.day for b in series.bars["SPY"]] == CALENDAR.sessions_between(START, END)
+    assert again.bars == series.bars
+    untraded = _events(storage, "SessionsUntraded")
+    assert [(e["provider"], e["symbol"], e["days"]) for e in untraded] == [("alpaca", "THIN", [str(QUIET)])] * 2
+    assert "IEX" in untraded[0]["reason"] and "market_data.alpaca_feed" in untraded[0]["reason"]
+    [warning] = said  # once a run's service, not at every read
+    assert f"THIN has no bar of {QUIET}" in warning and "not filled from the day before" in warning
+    assert not _events(storage, "MarketDataRejected")
+    cache = BarCache(storage.conn)
+    assert cache.covers(["SPY"], START, END, synthetic=False)
+    assert not cache.covers(["THIN"], START, END, synthetic=False)
+    assert cache.count(["THIN"], START, END, synthetic=False) == 0
+
+
+def test_an_iex_session_without_a_trade_is_taken_whole_from_the_next_provider_the_others_kept_from_alpaca(
+    storage: Storage,
+) -> None:
+    """Yahoo after Alpaca has the consolidated bar of the session: THIN is read from it whole, SPY from Alpaca. The
+    whole Alpaca answer was refused for THIN's gap, SPY asked of Yahoo too."""
+    opens = [datetime.combine(day, time(9, 30), tzinfo=NEW_YORK) for day in CALENDAR.sessions_between(START, END)]
+    yahoo = YahooIntraday(
+        bars={"THIN": [(at, 90.0 + i) for i, at in enumerate(opens)]},
+        session_open=opens[-1],
+        session_close=opens[-1].replace(hour=16),
+    )
+    with FakeAlpacaServer(key_id="k", secret_key="s", page_size=7) as server:
+        _server(server, "THIN")
+        yf = YFinanceProvider(timeout_seconds=2, session=yahoo.session())
+        series = market(storage, _alpaca(server), yf).bars(["SPY", "THIN"], START, END)
+    assert series.provider == "alpaca,yfinance"
+    assert {b.source for b in series.bars["SPY"]} == {"alpaca"}
+    assert QUIET in [b.day for b in series.bars["THIN"]] and {b.source for b in series.bars["THIN"]} == {"yfinance"}
+    [failed] = _events(storage, "MarketProviderFailed")
+    assert failed["provider"] == "alpaca" and failed["symbols"] == ["THIN"] and str(QUIET) in failed["error"]
+    assert not _events(storage, "SessionsUntraded") and not _events(storage, "MarketDataRejected")
+    assert BarCache(storage.conn).covers(["SPY", "THIN"], START, END, synthetic=False)
+
+
+def test_a_halt_all_session_on_every_feed_is_said_at_once_not_waited_for_for_days(storage: Storage) -> None:
+    """No trade on any venue (Alpaca's sip feed has no bar) and no row at Yahoo: a halt. Yahoo's gap alone is waited for
+    (it sends a session it left out within days: market/yfinance_data.py), so every run exited 75 for 7 days, then 1
+    for as long as the session was in the range read. Now the consolidated tape's word decides at once."""
+    opens = [datetime.combine(day, time(9, 30), tzinfo=NEW_YORK) for day in CALENDAR.sessions_between(START, END)]
+    yahoo = YahooIntraday(
+        bars={"HALT": [(at, 90.0 + i) for i, at in enumerate(opens) if at.date() != QUIET]},
+        session_open=opens[-1],
+        session_close=opens[-1].replace(hour=16),
+    )
+    day_after = datetime.combine(QUIET, time(18, 0), tzinfo=NEW_YORK) + timedelta(days=1)
+    said: list[str] = []
+    with FakeAlpacaServer(key_id="k", secret_key="s", page_size=7) as server:
+        _server(server, "HALT")
+        yf = YFinanceProvider(timeout_seconds=2, session=yahoo.session(), wall=day_after.timestamp)
+        series = market(storage, yf, _alpaca(server, "sip"), say=said.append).bars(["SPY", "HALT"], START, END)
+    assert QUIET not in [b.day for b in series.bars["HALT"]]
+    [warning] = said
+    assert f"HALT has no bar of {QUIET}" in warning and "halt" in warning
+    [untraded] = _events(storage, "SessionsUntraded")
+    assert untraded["symbol"] == "HALT" and untraded["days"] == [str(QUIET)]
+    assert not BarCache(storage.conn).covers(["HALT"], START, END, synthetic=False)
