@@ -23,14 +23,21 @@ from llmtrade.errors import MarketDataUnavailable
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.failures import few
 from llmtrade.market.provider import SETTLED, data_cut, real_now
+from llmtrade.market.untraded import untraded_in
 from llmtrade.market.validation import BarProblem, ProblemKind, SeriesRejected
 from llmtrade.market.yfinance_wire import download
 
 # How long after a session's close Yahoo may still send a session it left out of its daily answer altogether, no row
 # between the rows it sent (ranaroussi/yfinance#2925, #2930: 2026-07-24 and -28 missing for SPY, QQQ, the indices,
 # backfilled days later; #2964: 2026-08-28 still missing five days on; #624, #809). Within it the gap is a wait; past it
-# Yahoo is not going to fill it, and it is the data's error (exit 1) naming the symbol and the day.
+# Yahoo is not going to fill it: a session without a trade (a halt all session) or one Yahoo lost, asked of the next
+# provider and read without it when none has it (market/untraded.py).
 FILLS_WITHIN = timedelta(days=7)
+# What a session Yahoo left out and has not sent in FILLS_WITHIN most likely is.
+_NOT_SENT = (
+    f"Yahoo has no row of it and has not sent one in {FILLS_WITHIN.days} days, as it sends a session it left out: no "
+    "trade of it that session, a halt all session, or a day Yahoo lost"
+)
 _NEW_YORK = ZoneInfo("America/New_York")
 _CALENDAR = TradingCalendar()
 
@@ -105,6 +112,12 @@ class YFinanceProvider:
             if old:
                 raise SeriesRejected(old, lacking=failure)  # both said: the empty ones first, as a CSV folder's
             raise failure
+        if old and not left_out and not unpriced:
+            # Not sent in FILLS_WITHIN, Yahoo will not send it: most likely a halt all session (no trade anywhere, no
+            # row), else a day Yahoo lost. Refused, every run stopped (exit 1) for as long as the session was in the
+            # range read: a halted symbol for a year. A session without a trade (market/untraded.py): asked of the next
+            # provider, read without it when none has it, said.
+            raise untraded_in(self.name, "yfinance", _NOT_SENT, bars, start, end) or SeriesRejected(old)
         if old:
             raise SeriesRejected(old)
         if left_out:
@@ -165,7 +178,8 @@ def _left_out_said(left_out: dict[str, list[date]], lead: str = "") -> str:
     listed = "; ".join(f"{symbol} on {_days_said(days)}" for symbol, days in left_out.items())
     return (
         f"{lead}yfinance has no row for {listed}, a NYSE session between rows it sent: Yahoo leaves a session out at "
-        f"times and sends it within days (waited for up to {FILLS_WITHIN.days} days after it); asked again at the "
+        f"times and sends it within days (waited for up to {FILLS_WITHIN.days} days after it, then read without it: "
+        "a halt all session has no row anywhere, which alpaca set after yfinance tells at once); asked again at the "
         "next read"
     )
 
