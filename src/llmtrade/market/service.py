@@ -20,6 +20,7 @@ from llmtrade.domain.market import (
 from llmtrade.domain.streams import SPLITS, market_stream
 from llmtrade.errors import BarNotComplete, MarketDataError, MarketDataMissing
 from llmtrade.market.bar_sources import sources_of
+from llmtrade.market.begun_late import begun_late
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.failures import FALLBACK, few, nobody_could, none_for, none_left, not_complete
 from llmtrade.market.jumps import flagged, jump_warning, price_jump
@@ -199,6 +200,13 @@ class MarketData(SessionBars):
         except MarketDataError as exc:
             self._failed(provider.name, exc, asked, start, end)
             raise
+        if (late := begun_late(self._cache, provider.name, bars, sessions, synthetic=provider.synthetic)) is not None:
+            # The range's first sessions left out of symbols that traded before: not cached as late listings.
+            self._lacked(provider, late, late.symbols, start, end, tally)
+            bars = {s: b for s, b in bars.items() if s not in late.untraded}
+            supplied = [s for s in supplied if s in bars]
+            if not supplied:
+                return None
         self._flag(provider, bars)
         unplaced = self._find_splits(provider, bars, start, end)
         kept = {s: b for s, b in bars.items() if s not in unplaced}

@@ -154,6 +154,16 @@ class BarCache:
             out[symbol][day] = close
         return out
 
+    def first_since(self, symbols: Sequence[str], since: date, *, synthetic: bool) -> dict[str, date]:
+        """Each symbol's first cached bar on or after `since` (a symbol with none is not in the answer): one indexed
+        read, no bar built."""
+        rows = self._conn.execute(
+            """SELECT symbol, min(day) FROM market_bars
+               WHERE synthetic = %s AND symbol = ANY(%s) AND day >= %s GROUP BY symbol""",
+            (synthetic, list(dict.fromkeys(symbols)), since),
+        ).fetchall()
+        return {symbol: day for symbol, day in rows}
+
     def _unvouch(self, symbols: Iterable[str], start: date, end: date, *, synthetic: bool) -> None:
         self._conn.execute(
             """DELETE FROM market_vouched
@@ -326,6 +336,9 @@ class ScratchBarCache(BarCache):
         self, symbols: Sequence[str], start: date, end: date, *, synthetic: bool
     ) -> dict[str, dict[date, float]]:
         return {symbol: {} for symbol in symbols}
+
+    def first_since(self, symbols: Sequence[str], since: date, *, synthetic: bool) -> dict[str, date]:
+        return {}
 
     def stored_at(self, symbol: str, day: date, *, synthetic: bool) -> datetime | None:
         return None
