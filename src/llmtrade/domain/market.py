@@ -154,6 +154,18 @@ class MarketDataRejected(EventPayload):
     where: str | None = None
 
 
+class BarsRevised(EventPayload):
+    """A provider's answer priced days the bar cache held bars of from that same source otherwise (a correction: a trade
+    busted or reported late, a vendor's fix; no split, which SplitDetected records): the new bars replace the old in the
+    cache, and what was computed from the old ones before (a valuation, a fill at the close) stands as recorded.
+    `changes`: each day's prices before and after, one a line."""
+
+    provider: str
+    symbol: str
+    days: list[date]
+    changes: list[str]
+
+
 class SessionsUntraded(EventPayload):
     """A symbol read without a bar of some NYSE sessions between its bars, because no provider had one: the feed that
     answered saw no trade of it then (Alpaca's iex feed, a small share of US volume, misses a thinly traded symbol's

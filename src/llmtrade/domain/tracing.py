@@ -106,6 +106,7 @@ _WARNINGS = frozenset(
         "MarketDataRejected",
         "PriceJumpFlagged",
         "SessionsUntraded",
+        "BarsRevised",
         "SplitDetected",
         "OrderRejected",
         "OrderBlocked",

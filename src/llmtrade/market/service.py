@@ -25,6 +25,7 @@ from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.failures import FALLBACK, few, nobody_could, none_for, none_left, not_complete
 from llmtrade.market.jumps import flagged, jump_warning, price_jump
 from llmtrade.market.provider import BarProvider
+from llmtrade.market.revisions import revision_warning, revisions
 from llmtrade.market.rewritten import rewritten
 from llmtrade.market.series import BarSeries, Recording, Shortfall, bar_count, joined, mixing
 from llmtrade.market.session_bars import SessionBars
@@ -325,9 +326,15 @@ class MarketData(SessionBars):
         cache would hold the new prices with no record of the split, and the next run, finding nothing restated,
         would never record it (its paper accounts' old shares valued at the new price for good)."""
         rec, after = self._recording, self.calendar.next_session(end)
-        found, unplaced = restatements(self._cache, bars, start, end, after, provider.synthetic, rec and rec.traded)
+        cached = self._cache.read(list(bars), start, end, synthetic=provider.synthetic)
+        traded = rec and rec.traded
+        found, unplaced = restatements(self._cache, bars, start, end, after, provider.synthetic, traded, cached)
         if rec is None:
             return unplaced | {r.symbol for r in found}
+        for revised in revisions(provider.name, cached, bars, unplaced | {r.symbol for r in found}):
+            self._record(revised)  # a correction replacing cached prices: on record, never silently (revisions.py)
+            if rec.say is not None:
+                rec.say(revision_warning(revised))
         if not found:
             return unplaced
         recorded = list(rec.splits_before()) if rec.splits_before is not None else []

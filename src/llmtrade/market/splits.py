@@ -158,14 +158,17 @@ def restatements(
     next_session: date,
     synthetic: bool,
     trades: Traded | None = None,
+    cached: Mapping[str, Sequence[Bar]] | None = None,
 ) -> tuple[list[Restatement], set[str]]:
     """The splits an answer of `bars` for start..end shows against what `cache` holds there (`restated`), and the
     symbols the caller keeps out of the cache, recording nothing for them: restated to the answer's end with the cache
     holding sessions after the range at the old prices (an old range, a postmortem's), so the split may be any day
     after it, and the next fetch of the recent sessions finds the whole history restated and places it; or answered
     with a split the cache holds adjusted left out (`Restatement.undone`), so the adjusted history stays cached and
-    the provider's next adjusted answer agrees with it. `trades`: the fills placing an uncertain ex-day (`placed`)."""
-    cached = cache.read(list(bars), start, end, synthetic=synthetic)
+    the provider's next adjusted answer agrees with it. `trades`: the fills placing an uncertain ex-day (`placed`).
+    `cached`: what `cache` holds of `bars`' symbols in start..end, when the caller has read it already."""
+    if cached is None:
+        cached = cache.read(list(bars), start, end, synthetic=synthetic)
     later = cache.read(list(bars), end + timedelta(days=1), end + timedelta(days=31), synthetic=synthetic)
     found: list[Restatement] = []
     unplaced: set[str] = set()
