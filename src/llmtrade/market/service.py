@@ -96,7 +96,9 @@ class MarketData(SessionBars):
         bars at all answers the same on the next wake-up, and a stale feed at run time (the weekly run is
         hours after the close) is a feed to look at, not a delay to wait out. A provider that refuses the
         request itself (a bad key) stops the read at once, on record. A provider whose bar of the range's last session
-        is not complete yet (failures.py `not_complete`) is not asked: temporary, as one not reached.
+        is not complete yet (failures.py `not_complete`) is not asked: temporary, as one not reached. A symbol a feed
+        answered without sessions it saw no trade of it in, which no provider had whole, is read without them, said
+        and recorded, never cached (market/untraded.py).
         """
         wanted = list(dict.fromkeys(symbols))
         sessions = self.calendar.sessions_between(start, end)
