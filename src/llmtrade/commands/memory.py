@@ -111,10 +111,11 @@ def _instant(value: str | None) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise UsageError(f"--as-of {value!r} is not an ISO time (e.g. 2025-01-08T13:00:00+00:00)") from None
+    except ValueError as exc:
+        # Python's reason says which part is wrong (hour must be in 0..23, day is out of range for month).
+        raise UsageError(f"--as-of {value!r} is not an ISO time ({exc}; e.g. 2025-01-08T13:00:00+00:00)") from None
     if parsed.tzinfo is None:
-        raise UsageError(f"--as-of {value!r} has no time zone (add +00:00 or Z)")
+        raise UsageError(f"--as-of {value!r} has no time zone: give one, e.g. 2025-01-08T13:00:00+00:00 or ...-05:00")
     return parsed
 
 

@@ -46,10 +46,22 @@ DryRun = Annotated[
 def parse_date(value: str | None, option: str = "--week") -> date | None:
     if value is None:
         return None
+    from llmtrade.config.times import calendar_day  # lazy: see package docstring
+
     try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise UsageError(f"{option} {value!r} is not a date (use YYYY-MM-DD)") from None
+        return calendar_day(value)
+    except ValueError as exc:
+        raise UsageError(f"{option} {exc}") from None
+
+
+def parse_time(value: str, where: str) -> str:
+    """`value`, a time of day the user typed, as HH:MM (`9:00` is 09:00); exit 2 saying what is wrong with it."""
+    from llmtrade.config.times import clock_time  # lazy: see package docstring
+
+    try:
+        return clock_time(value)
+    except ValueError as exc:
+        raise UsageError(f"{where} {exc}") from None
 
 
 LogJson = Annotated[

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from llmtrade.commands.context import echo_json, job
-from llmtrade.commands.options import DryRun, Json, Offline, PastWeek, Replay, Week, parse_date
+from llmtrade.commands.options import DryRun, Json, Offline, PastWeek, Replay, Week, parse_date, parse_time
 from llmtrade.console import Output, print_error
 from llmtrade.console import quiet as silent
 
@@ -37,7 +37,7 @@ def run_weekly(
 
 def checkpoint(
     ctx: typer.Context,
-    time: Annotated[str, typer.Argument(help="A configured checkpoint time, e.g. 12:00 (New York).")],
+    time: Annotated[str, typer.Argument(help="A configured checkpoint time, e.g. 9:00 or 12:00 (New York).")],
     week: Week = None,
     dry_run: DryRun = False,
     offline: Offline = False,
@@ -49,7 +49,7 @@ def checkpoint(
     from llmtrade.commands.render.week import print_checkpoint
 
     with job(ctx, offline=offline, replay=replay, alerts=not dry_run, writes=not dry_run) as app:
-        result = jobs.checkpoint(app, time, week=parse_date(week), dry_run=dry_run)
+        result = jobs.checkpoint(app, parse_time(time, "checkpoint TIME"), week=parse_date(week), dry_run=dry_run)
     if as_json:
         echo_json(result)
     else:

@@ -198,9 +198,19 @@ class _Strict:
         # YAML 1.1 (PyYAML) reads a leading zero as octal: `max_open_positions: 010` loaded as 8, silently (a new
         # user's trial). As YAML 1.2's core schema, digits with a leading zero are decimal.
         digits = node.value.replace("_", "")
+        if ":" in digits:
+            # YAML 1.1 reads 9:00 as 540 (base 60), so `time: 9:00` was refused as a number where "09:00" worked (a
+            # new user's trial). YAML 1.2's core schema has no base 60: it stays the text written.
+            return node.value
         if _OCTAL_1_1.match(digits):
             return int(digits, 10)
         return super().construct_yaml_int(node)  # type: ignore[misc]
+
+    def construct_yaml_float(self, node: yaml.ScalarNode) -> Any:
+        # As construct_yaml_int: YAML 1.1's base-60 floats (1:30.5) are text in YAML 1.2.
+        if ":" in node.value:
+            return node.value
+        return super().construct_yaml_float(node)  # type: ignore[misc]
 
 
 _OCTAL_1_1 = re.compile(r"^[-+]?0[0-7]+$")
@@ -270,6 +280,7 @@ for _loader in {_StrictLoader, _FastStrictLoader}:
     _loader.add_constructor("tag:yaml.org,2002:timestamp", _loader.construct_yaml_timestamp)
     _loader.add_constructor("tag:yaml.org,2002:bool", _loader.construct_yaml_bool)
     _loader.add_constructor("tag:yaml.org,2002:int", _loader.construct_yaml_int)
+    _loader.add_constructor("tag:yaml.org,2002:float", _loader.construct_yaml_float)
 
 
 def load_yaml(text: str) -> Any:

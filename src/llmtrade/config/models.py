@@ -7,7 +7,6 @@ exist, the benchmark in the universe) live in config/rules.py, which reports all
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -16,8 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, Strict, field_valida
 
 from llmtrade.config.scalars import Count, Flag, Fraction, Identifier, Number, either
 from llmtrade.config.sections import AlertsConfig, BudgetConfig, DiscoveryConfig, MemoryConfig
-
-_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+from llmtrade.config.times import clock_time
 
 
 class _Model(BaseModel):
@@ -26,9 +24,8 @@ class _Model(BaseModel):
 
 
 def _check_time(value: str) -> str:
-    if not _TIME.match(value):
-        raise ValueError(f"{value!r} is not a 24-hour time HH:MM, e.g. 08:00")
-    return value
+    # Kept as HH:MM, the form every job key, stream and message compares: `9:00` is 09:00 (config/times.py).
+    return clock_time(value)
 
 
 # ---------------------------------------------------------------- assets.yaml
@@ -180,8 +177,7 @@ class ScheduleConfig(_Model):
     @field_validator("checkpoints")
     @classmethod
     def _checkpoint_times(cls, times: list[str]) -> list[str]:
-        for value in times:
-            _check_time(value)
+        times = [_check_time(value) for value in times]
         if repeats := _repeats(times):
             raise ValueError(f"a checkpoint time is listed twice: {repeats}")
         return sorted(times)

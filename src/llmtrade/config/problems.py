@@ -35,7 +35,6 @@ _PERCENT = re.compile(r"^\s*([-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))\s*%\s*$")
 # YAML 1.1 reads some unquoted words as other types; a hint says so when the type is then refused.
 _HINTS = {
     bool: "YAML reads unquoted true/false as booleans: quote it if you meant text",
-    int: 'YAML reads an unquoted 9:00 or 16:30 as a number (base 60): quote times, e.g. "08:00"',
 }
 
 _TYPES = {
@@ -164,7 +163,8 @@ def _text_read(kind: str, value: str, bounds: dict[str, Any]) -> str:
     `live_trading_enabled: yes` were each told "written without quotes")."""
     said = f"must be {_TYPES[kind]}"
     tag = _RESOLVER.resolve(yaml.ScalarNode, value, (True, False))
-    quoted = value.lower() in ("true", "false") if kind == "bool_type" else tag in (_INT, _FLOAT)
+    # 9:00 is text to llmtrade's loader (no YAML 1.1 base 60), quoted or not.
+    quoted = value.lower() in ("true", "false") if kind == "bool_type" else tag in (_INT, _FLOAT) and ":" not in value
     if quoted:
         return f"{said}, written without quotes"
     if kind == "bool_type":
