@@ -57,6 +57,7 @@ from llmtrade.app.board_notes import (
 )
 from llmtrade.app.board_tracks import fee_notes, tracks_of
 from llmtrade.app.books_empty import nothing_to_rank
+from llmtrade.app.books_named import BACKTESTS, held
 from llmtrade.app.clock_behind import clock_behind
 from llmtrade.app.container import Container
 from llmtrade.app.cutoff_periods import cutoff_periods, latest_cutoff, offline_note, split_at, trading_modes
@@ -130,9 +131,10 @@ def books(
         live = option == "--backtest"
         instead = "or leave out --backtest for the live books" if live else f"or name another with {option}"
         sweep = sweep_named(app.settings, backtest)  # a sweep's name given for one of its runs'
+        there = held(app.settings, BACKTESTS, backtest, "backtest")
         raise UsageError(
             f"no backtest named {backtest!r} (no database {name}); "
-            + (sweep or f"run `llmtrade backtest --name {backtest}` first, {instead}")
+            + (sweep or f"{there}; run `llmtrade backtest --name {backtest}` first, {instead}")
         )
     reader, recorded = reading_config(replace(app, database=name), backtest, refuse=figures)
     if recorded != backtest:  # another spelling of its name (case, - or _): its books are labelled as it recorded

@@ -192,6 +192,17 @@ def database_exists(location: DatabaseLocation, name: str) -> bool:
         return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None
 
 
+def databases_named(location: DatabaseLocation, prefix: str) -> list[str]:
+    """The databases on the server at `location` whose names begin with `prefix` (`llmtrade_bt_`: the backtests'),
+    each without it, sorted: what a name that names none may be told exists. Read-only. `left()`, not LIKE, where
+    `_` would match any character."""
+    with connect(location.url) as conn:
+        rows = conn.execute(
+            "SELECT datname FROM pg_database WHERE left(datname, %s) = %s ORDER BY datname", (len(prefix), prefix)
+        ).fetchall()
+    return [str(row[0])[len(prefix) :] for row in rows]
+
+
 def stop_embedded(pgdata: Path, *, force: bool = True) -> bool:
     """Stop the embedded server if it runs; True when one was stopped.
 

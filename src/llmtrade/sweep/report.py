@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from llmtrade.app.backtest_lock import held_elsewhere
+from llmtrade.app.books_named import SWEEPS, held
 from llmtrade.app.evaluation_results import ReportWritten
 from llmtrade.app.report import write_page
 from llmtrade.clock import SystemClock
@@ -95,9 +96,10 @@ def write_sweep_report(settings: Settings, name: str, output: Path) -> ReportWri
     database = sweep_database(name)  # a name no sweep can have is refused before a server is reached
     location = locate(settings)
     if not database_exists(location, database):
+        there = held(settings, SWEEPS, name, "sweep")
         raise UsageError(
-            f"no sweep named {name!r}: its record's database, {database}, does not exist; run `llmtrade backtest "
-            f"sweep SWEEP.yaml` (a file with name: {name}) first"
+            f"no sweep named {name!r}: its record's database, {database}, does not exist; {there}; run `llmtrade "
+            f"backtest sweep SWEEP.yaml` (a file with name: {name}) first"
         )
     with open_storage(settings, SystemClock(), location=on_server(location, database)) as storage:
         events = storage.events.read_stream(streams.SWEEP)
