@@ -14,6 +14,8 @@ import re
 from typer.testing import CliRunner
 
 from llmtrade.cli import app
+from llmtrade.domain.events import NewEvent
+from llmtrade.storage.bootstrap import Storage
 from tests.support import stored_events
 
 runner = CliRunner()
@@ -49,3 +51,31 @@ def test_the_council_chairman_names_the_model_of_the_answer_it_cites(cli_env: di
     [concluded, *_] = stored_events(cli_env["DATABASE_URL"], type="CouncilConcluded")
     said = concluded.payload["answer"]
     assert re.search(r"ranked Answer \d+ first", said) and not CITED.search(said)  # the record: as it was said
+
+
+def test_the_recorded_conclusion_keeps_the_labels_the_chairman_saw(cli_env: dict[str, str]) -> None:
+    """The record was incomplete: "ranked Answer 2 first" with nothing in the events to say whose Answer 2 was."""
+    from llmtrade.domain.council import CouncilConcluded
+
+    result = runner.invoke(app, ["council", QUERY, "--offline", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    [stored] = stored_events(cli_env["DATABASE_URL"], type="CouncilConcluded")
+    concluded = CouncilConcluded.from_event(stored)
+    assert concluded.labels is not None
+    assert sorted(concluded.labels.values()) == sorted(a["model"] for a in report["answers"])
+    assert sorted(concluded.labels) == [f"Answer {n}" for n in range(1, len(report["answers"]) + 1)]
+    # What the reader is shown is the record's own answer, each label it cites followed by its model.
+    [label] = re.findall(r"ranked (Answer \d+) first", concluded.answer)
+    assert f"{label} ({concluded.labels[label]})" in report["verdict"]
+
+
+def test_a_conclusion_stored_before_its_labels_were_still_reads(storage: Storage) -> None:
+    from llmtrade.domain.council import CouncilConcluded
+
+    old = {"chairman": "openai/gpt-5.1", "answer": "Answer 2 is best."}
+    storage.events.append([NewEvent(type="CouncilConcluded", stream="council:old", payload=old, schema_version=1)])
+    [stored] = storage.events.read_stream("council:old")
+    assert CouncilConcluded.from_event(stored) == CouncilConcluded(
+        chairman="openai/gpt-5.1", answer="Answer 2 is best.", labels=None
+    )

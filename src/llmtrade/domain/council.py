@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 from llmtrade.domain.events import EventPayload
 from llmtrade.domain.records import Record
 
@@ -56,5 +58,17 @@ class CouncilRankingsAggregated(EventPayload):
 
 
 class CouncilConcluded(EventPayload):
+    """The chairman's answer as it said it, citing answers by the neutral labels it was shown ("Answer 2"), and
+    `labels`: each of those labels -> the model behind it, shuffled for the chairman (council/general.py). Without
+    them the record named no one: "Answer 2" could not be told apart from the second answer listed (schema 1, before
+    a new user's trial found it; read with `labels` None: not recorded then, and not to be rebuilt from this event)."""
+
+    schema_version: ClassVar[int] = 2
+
     chairman: str
     answer: str
+    labels: dict[str, str] | None
+
+    @staticmethod
+    def upcast_v1_v2(payload: dict[str, Any]) -> dict[str, Any]:
+        return {**payload, "labels": None}

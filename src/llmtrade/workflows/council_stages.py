@@ -94,7 +94,14 @@ class ChairmanStage(_CouncilStage):
 
     async def run(self, context: PipelineContext) -> PipelineContext:
         verdict = await self.council.conclude(context.get(QUERY), context.get(ANSWERS), context.get(STANDINGS))
-        self.record(context, [CouncilConcluded(chairman=self.council.chairman.model, answer=verdict.answer)])
+        self.record(
+            context,
+            [
+                CouncilConcluded(
+                    chairman=self.council.chairman.model, answer=verdict.answer, labels=dict(verdict.labels)
+                )
+            ],
+        )
         return context.with_value(VERDICT, verdict)
 
 
