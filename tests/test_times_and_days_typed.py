@@ -92,3 +92,22 @@ def test_a_week_that_does_not_exist_says_which_part(cli_env: dict[str, str]) -> 
     refused = runner.invoke(app, ["events", "--week", "2024-02-30"])
     assert refused.exit_code == 2
     assert "--week '2024-02-30' is not a date: February 2024 has days 1 to 29" in refused.output
+
+
+@pytest.mark.parametrize(
+    ("written", "said"),
+    [
+        ("2024-02-30", "must be a date, YYYY-MM-DD: February 2024 has days 1 to 29 (got '2024-02-30')"),
+        ("2024-13-45", "must be a date, YYYY-MM-DD: the month is 1 to 12 (got '2024-13-45')"),
+        ("2024-9-30", "must be a date, YYYY-MM-DD: write 2024-09-30 (got '2024-9-30')"),
+    ],
+)
+def test_a_config_date_that_is_none_says_which_part(tmp_path: Path, written: str, said: str) -> None:
+    """A new user's trial: `knowledge_cutoff: 2024-02-30` was told "must be a date, YYYY-MM-DD", the form it had."""
+    folder = tmp_path / "cfg"
+    write_defaults(folder)
+    path = folder / "models.yaml"
+    path.write_text(path.read_text().replace("knowledge_cutoff: 2024-09-30", f"knowledge_cutoff: {written}", 1))
+    refused = runner.invoke(app, ["--config", str(folder), "config", "validate"])
+    assert refused.exit_code == 2, refused.output
+    assert f"pms[0].knowledge_cutoff: {said}" in refused.output

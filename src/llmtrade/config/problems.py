@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from llmtrade.config.scalars import _IDENT
+from llmtrade.config.times import calendar_day
 from llmtrade.config_errors import ConfigProblem
 
 EXTENSION = "x-"  # a top-level key llmtrade does not read (config/loader.py)
@@ -123,6 +124,8 @@ def problem(err: Any, model: type[BaseModel]) -> ConfigProblem:
             message = _text_read(kind, value, _constraints(model, err["loc"]))
         elif kind.startswith("date") and isinstance(value, str) and _quoted_date(value):
             message += ", written without quotes"
+        elif kind.startswith("date") and isinstance(value, str) and (reason := _no_such_day(value)):
+            message += f": {reason}"
     else:
         message = re.sub(r"^Input should be ", "must be ", message)
     if kind == "value_error" and isinstance(value, (dict, list)):
@@ -191,6 +194,19 @@ def _quoted_date(value: str) -> bool:
         return bool(_ISO_DATE.match(value)) and date.fromisoformat(value) is not None
     except ValueError:
         return False
+
+
+def _no_such_day(value: str) -> str | None:
+    """Why `value`, written as a date, is none (`2024-02-30`: "February 2024 has days 1 to 29"), where "must be a
+    date, YYYY-MM-DD" was all a new user's trial was told of the form it had used, or how to write the day it is
+    (2024-9-30); None for another shape."""
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}", value.strip()):
+        return None
+    try:
+        day = calendar_day(value)
+    except ValueError as exc:
+        return str(exc).split(": ", 1)[-1]
+    return f"write {day.isoformat()}"  # 2024-9-30, text to YAML, which reads a date of two-digit parts alone
 
 
 def _fraction(bounds: dict[str, Any]) -> bool:
