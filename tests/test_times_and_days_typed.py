@@ -111,3 +111,17 @@ def test_a_config_date_that_is_none_says_which_part(tmp_path: Path, written: str
     refused = runner.invoke(app, ["--config", str(folder), "config", "validate"])
     assert refused.exit_code == 2, refused.output
     assert f"pms[0].knowledge_cutoff: {said}" in refused.output
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["research", "--week", "1990-01-01"], ["run-weekly", "--dry-run", "--week", "2000-06-07"]],
+    ids=" ".join,
+)
+def test_a_week_before_the_calendar_can_price_it_is_a_bad_week(cli_env: dict[str, str], command: list[str]) -> None:
+    """A new user's trial: exit 1, "stage 'market_snapshot' failed: 1999-03-04 is outside the NYSE calendar's range",
+    a day never given, as a market-data failure; a backtest's --from was refused so already, exit 2."""
+    refused = runner.invoke(app, command)
+    assert refused.exit_code == 2, refused.output
+    assert f"--week {command[-1]}: the NYSE calendar covers 2000-01-01 to" in refused.stderr
+    assert "give --week 2001-05-09 or later" in refused.stderr and "Traceback" not in refused.output

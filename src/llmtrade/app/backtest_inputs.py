@@ -18,6 +18,7 @@ from llmtrade import __version__
 from llmtrade.analytics.records import Leaderboard
 from llmtrade.app.backtest_container import BacktestContainer
 from llmtrade.app.baseline_universe import config_hash, config_hashes
+from llmtrade.app.known_weeks import HISTORY  # the history the first weekly run reads, prefetched with the rest
 from llmtrade.domain.backtests import BacktestStarted
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import UsageError
@@ -28,8 +29,6 @@ from llmtrade.market.providers import csv_dir
 from llmtrade.storage.event_store import EventStore
 
 _WEEK = timedelta(days=7)
-# History the first weekly run reads (bars_asof: 300 sessions, padded), prefetched with the rest.
-HISTORY = timedelta(days=int(300 * 1.5) + 10 + 30)
 
 
 @dataclass(frozen=True)

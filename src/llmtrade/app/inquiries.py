@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 
 from llmtrade.app.container import Container
 from llmtrade.app.inquiry_results import CouncilResult, ResearchPacks, ResearchResult, SnapshotResult
+from llmtrade.app.known_weeks import require_known_week
 from llmtrade.app.outcomes import council_result
 from llmtrade.app.runs import execute, start_run
 from llmtrade.app.week_mode import in_week_mode
@@ -80,6 +81,8 @@ def research(app: Container, *, week: date | None) -> ResearchResult:
     now = app.clock.now()
     config = app.loaded.config
     week_id, asof = resolve_week(now, week, config.schedule)
+    if week is not None:
+        require_known_week(week, app.calendar)
     # Built now, a later week's research would be frozen with today's prices, and its weekly run would trade on it.
     require_begun(
         week_id, now, what="its research is built for its own weekly run, from the prices before it, and then frozen"

@@ -23,6 +23,7 @@ from llmtrade.app.guards import (
     require_postmortem_due,
     require_week_run,
 )
+from llmtrade.app.known_weeks import require_known_week
 from llmtrade.app.orphaned_positions import orphaned_holdings, without_row_line
 from llmtrade.app.outcomes import weekly_result
 from llmtrade.app.results import (
@@ -74,6 +75,8 @@ def weekly(app: Container, *, week: date | None, dry_run: bool, observer: Observ
     """The week's committee, or WeekAlreadyComplete for a finished week."""
     now = app.clock.now()
     week_id, _ = resolve_week(now, week, app.loaded.config.schedule)
+    if week is not None:
+        require_known_week(week, app.calendar)
     if not dry_run:
         require_current_week(week_id, now, command="run-weekly")
     # A dry run of a later week would decide it from today's prices under that week's name.
