@@ -43,6 +43,7 @@ from llmtrade.market.indicators import LONGEST_WINDOW
 from llmtrade.market.jumps import SPIKE, Jump, price_jump, suspect_moves
 from llmtrade.market.providers import csv_dir, provider_names
 from llmtrade.market.service import MarketData
+from llmtrade.market.synthetic import ORIGIN as SYNTHETIC_ORIGIN
 from llmtrade.settings import Settings
 from llmtrade.storage.bar_cache import ScratchBarCache
 from llmtrade.storage.bootstrap import Storage
@@ -91,6 +92,15 @@ def refuse_outside(
     (backtest_benchmark.py `refuse_synthetic_ahead`): files end at today's close at the latest, it does not."""
     provider = app.bar_providers(provider_names(app.loaded.config.assets, app.settings, live=False))[0]
     if provider.synthetic:
+        if last < SYNTHETIC_ORIGIN:
+            # A trial's --from 2010-01-06: exit 1, "synthetic returned no bars ... between 2008-09-03 and 2010-01-19".
+            # A range that ends before the synthetic market begins is the user's to change; one that begins before it
+            # and ends after is refused as prices that begin late (backtest_benchmark.py), naming its first week.
+            start = SYNTHETIC_ORIGIN + timedelta(days=(2 - SYNTHETIC_ORIGIN.weekday()) % 7 or 7)
+            raise UsageError(
+                f"the prices do not cover the range {given[0]} to {given[1]}: the synthetic market begins on "
+                f"{SYNTHETIC_ORIGIN}; give --from {start} or later (or --csv DIR for prices of earlier years)"
+            )
         if plan is not None:
             refuse_synthetic_ahead(app.calendar, plan, SystemClock().now())
         return
