@@ -411,6 +411,10 @@ def test_trace_of_an_unknown_run_exits_2_with_a_message(history: History, monkey
     assert result.exit_code == 2
     assert "no run '20990101T000000Z-000000' on record" in result.stderr
     assert "Traceback" not in result.output
+    # A run id with a character lost (copied short): the run near it is named, as `events --run` names them.
+    short = runner.invoke(app, ["trace", history.ok_run[:-1]])
+    assert short.exit_code == 2
+    assert f"no run {history.ok_run[:-1]!r} on record; did you mean {history.ok_run}?" in short.stderr, short.stderr
 
 
 # ---------------------------------------------------------------- Pushgateway

@@ -120,16 +120,27 @@ def trace_run(events: EventStore, run_id: str, *, backtest: str | None = None) -
     out --backtest, and listed the live runs)."""
     found = events.read(run_id=run_id)
     if not found:
+        near = _near_runs(events, run_id)
         if backtest is not None:
             raise UsageError(
-                f"no run {run_id!r} in backtest {backtest}'s books (`llmtrade events --backtest {backtest} --type "
-                "RunStarted` lists its runs; a live run is in the live books: leave out --backtest)"
+                f"no run {run_id!r} in backtest {backtest}'s books{near} (`llmtrade events --backtest {backtest} "
+                "--type RunStarted` lists its runs; a live run is in the live books: leave out --backtest)"
             )
         raise UsageError(
-            f"no run {run_id!r} on record (`llmtrade events --type RunStarted` lists the runs; a backtest's run is in "
-            "its own books: `llmtrade trace RUN_ID --backtest NAME`)"
+            f"no run {run_id!r} on record{near} (`llmtrade events --type RunStarted` lists the runs; a backtest's run "
+            "is in its own books: `llmtrade trace RUN_ID --backtest NAME`)"
         )
     return _Builder(run_id, found).build()
+
+
+def _near_runs(events: EventStore, run_id: str) -> str:
+    """ "; did you mean RUN" for the recorded run ids near `run_id` (a character mistyped or lost: a trial's trace of
+    a run id copied short was told only how to list the runs, as `events --run` names the near ones), else ""."""
+    from difflib import get_close_matches  # lazy: only a run id that names none needs it
+
+    recorded = {e.run_id for e in events.read(type="RunStarted") if e.run_id}
+    near = get_close_matches(run_id, sorted(recorded), n=3, cutoff=0.8)
+    return f"; did you mean {', '.join(near)}?" if near else ""
 
 
 class _Builder:
