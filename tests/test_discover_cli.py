@@ -89,6 +89,9 @@ def test_watchlist_edits_are_recorded_and_refused_for_unknown_symbols(
     assert again["exclude"] == [] and first in again["include"]
     unknown = runner.invoke(app, ["watchlist", "add", "ZZZZ"])
     assert unknown.exit_code == 2 and "not a discovery candidate" in unknown.output
+    # A typo is told the candidates near it (a trial's GLDD was told only that it is none).
+    typo = runner.invoke(app, ["watchlist", "remove", "GLDD"])
+    assert typo.exit_code == 2 and "nor in the universe; did you mean GLD" in typo.stderr, typo.stderr
     human = runner.invoke(app, ["discover", "--offline"])
     assert human.exit_code == 0 and "watchlist (" in human.output
     # Offline no model picked: the line names the rules, not the model models.yaml configures as if it had answered.

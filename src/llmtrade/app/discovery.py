@@ -206,7 +206,13 @@ def watchlist_edit(app: Container, symbol: str, action: str) -> WatchlistResult:
     known = {c.symbol: c.asset_class.value for c in packaged_candidates()}
     known |= {i.symbol: i.asset_class.value for i in app.loaded.config.assets.universe}
     if symbol not in known:
-        raise UsageError(f"{symbol} is not a discovery candidate (config/defaults/candidates.yaml) nor in the universe")
+        # Near ones named (GLDD: did you mean GLD?), as an account or event type that names none is.
+        raise UsageError.unknown(
+            f"{symbol} is not a discovery candidate (config/defaults/candidates.yaml) nor in the universe",
+            symbol,
+            known,
+            otherwise="`llmtrade discover` scores every candidate",
+        )
     with app.storage() as storage:
         edit = WatchlistEdited(symbol=symbol, action=action, asset_class=known[symbol])  # type: ignore[arg-type]
         storage.events.append([NewEvent.of(edit, stream=WATCHLIST_EDITS)])
