@@ -173,9 +173,8 @@ def test_offline_a_question_naming_no_account_exits_2_naming_the_accounts() -> N
 @pytest.mark.parametrize(
     ("question", "said"),
     [
-        ("orders on 2026-02-30", "'2026-02-30', which is no date"),
-        ("orders on 2026-13-45?", "'2026-13-45', which is no date"),
-        ("orders on 2026-12-3", "'2026-12-3': write a date as YYYY-MM-DD"),
+        ("orders on 2026-02-30", "'2026-02-30', which is no date (February 2026 has days 1 to 28)"),
+        ("orders on 2026-13-45?", "'2026-13-45', which is no date (the month is 1 to 12)"),
     ],
 )
 def test_a_question_naming_no_date_exits_2_and_a_time_keeps_its_date(question: str, said: str) -> None:
@@ -188,6 +187,9 @@ def test_a_question_naming_no_date_exits_2_and_a_time_keeps_its_date(question: s
     with pytest.raises(UsageError, match=re.escape(said)):
         read_question(question, now, ["acct_1"])
     assert str(read_question("orders on 2026-12-02T10:00", now, ["acct_1"])["since"]).startswith("2026-12-02 00:00")
+    # A day of one-digit parts is the day it says, as on the command line: it was refused, "write a date as
+    # YYYY-MM-DD (2026-12-03)", an example a trial read as a correction of 2024-2-3.
+    assert str(read_question("orders on 2026-12-2", now, ["acct_1"])["since"]).startswith("2026-12-02 00:00")
 
 
 def test_offline_a_weekday_asked_on_that_weekday_is_today_and_last_weekday_the_week_before(

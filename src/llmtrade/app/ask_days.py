@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, time, timedelta
 
+from llmtrade.config.times import calendar_day
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import UsageError
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar, new_york_date
@@ -25,7 +26,6 @@ READ = (
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 # A date as the question writes it, also at the head of a time (2026-12-02T10:00); a looser shape (2026-12-3) is
 # refused rather than read without its date, which listed the latest events as if none had been asked for.
-_DATE = re.compile(r"(?<![\d-])(\d{4}-\d{2}-\d{2})(?![\d-])")
 _DATE_SHAPED = re.compile(r"(?<![\d-])\d{4}-\d{1,2}-\d{1,2}(?![\d-])")
 _WEEK = re.compile(r"\b(this|last|past|previous)\s+week\b")
 # Parts of a day, [start, end) in New York hours.
@@ -79,16 +79,16 @@ def _start(day: date, hour: int = 0) -> datetime:
 
 def _days(text: str, today: date) -> tuple[date, date] | None:
     """The first and last New York day (inclusive) the question's words name, or None when they name none."""
-    explicit = _DATE.search(text)
+    # 2026-12-3 is the day it says, as on the command line (config/times.py): it was refused, "write a date as
+    # YYYY-MM-DD (2026-12-03)", an example read as a correction. A day that does not exist says which part is wrong.
+    explicit = _DATE_SHAPED.search(text)
     if explicit:
         try:
-            day = date.fromisoformat(explicit.group(1))
+            day = calendar_day(explicit.group(0))
             return day, day
         except ValueError as exc:  # 2026-02-30: shaped as a date, none (a traceback in a new user's trial)
-            raise UsageError(f"the question names {explicit.group(1)!r}, which is no date ({exc})") from None
-    loose = _DATE_SHAPED.search(text)
-    if loose:
-        raise UsageError(f"the question names {loose.group(0)!r}: write a date as YYYY-MM-DD (2026-12-03)")
+            reason = str(exc).split(": ", 1)[-1]
+            raise UsageError(f"the question names {explicit.group(0)!r}, which is no date ({reason})") from None
     if "yesterday" in text:
         # Asked of a market that trades on sessions, "yesterday" is the previous session: asked on a Monday it read
         # Sunday and listed nothing of Friday's trading (a trial). The closed days after that session through
