@@ -73,6 +73,8 @@ def test_an_unknown_command_is_a_usage_error_that_lists_the_commands() -> None:
     assert "no JSON schema for 'nonsense'" in result.stderr
     for command in ("run-weekly", "checkpoint", "postmortem", "status", "council", "run-due"):
         assert command in result.stderr
+    typo = runner.invoke(app, ["schema", "statsu"])
+    assert typo.exit_code == 2 and "no JSON schema for 'statsu': did you mean status? commands with one" in typo.stderr
 
 
 def test_the_small_read_only_commands_publish_schemas_their_json_obeys(cli_env: dict[str, str]) -> None:

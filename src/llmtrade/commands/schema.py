@@ -46,7 +46,12 @@ def schema(
     name = " ".join(command)
     document = documents.get(name)
     if document is None:
-        raise UsageError(f"no JSON schema for {name!r}: commands with one are {', '.join(sorted(documents))}")
+        from difflib import get_close_matches  # lazy: only a name that names none needs it
+
+        # The near one first (`schema statsu`: status), as the thirty listed after it hid it.
+        near = get_close_matches(name, list(documents), n=1, cutoff=0.7)
+        hint = f"did you mean {near[0]}? " if near else ""
+        raise UsageError(f"no JSON schema for {name!r}: {hint}commands with one are {', '.join(sorted(documents))}")
     published = TypeAdapter(document).json_schema(mode="serialization")
     published = {"$schema": "https://json-schema.org/draft/2020-12/schema", **published}
     published.setdefault("title", name)
