@@ -81,12 +81,12 @@ def research(app: Container, *, week: date | None) -> ResearchResult:
     now = app.clock.now()
     config = app.loaded.config
     week_id, asof = resolve_week(now, week, config.schedule)
-    if week is not None:
-        require_known_week(week, app.calendar)
     # Built now, a later week's research would be frozen with today's prices, and its weekly run would trade on it.
     require_begun(
         week_id, now, what="its research is built for its own weekly run, from the prices before it, and then frozen"
     )
+    if week is not None:
+        require_known_week(week, app.calendar)
     app = in_week_mode(app, week_id)
     with app.storage(models=True) as storage:
         session = app.session(storage)

@@ -75,12 +75,12 @@ def weekly(app: Container, *, week: date | None, dry_run: bool, observer: Observ
     """The week's committee, or WeekAlreadyComplete for a finished week."""
     now = app.clock.now()
     week_id, _ = resolve_week(now, week, app.loaded.config.schedule)
-    if week is not None:
-        require_known_week(week, app.calendar)
     if not dry_run:
         require_current_week(week_id, now, command="run-weekly")
     # A dry run of a later week would decide it from today's prices under that week's name.
     require_begun(week_id, now, what="its dry run would be decided from today's prices, the week's own being to come")
+    if week is not None:
+        require_known_week(week, app.calendar)
     app = in_week_mode(app, week_id)
     with app.storage(persist=not dry_run, models=True) as storage:
         require_same_mode(storage.events, week_id, app.mode, app.decision.reason)

@@ -19,15 +19,11 @@ HISTORY = timedelta(days=int(300 * 1.5) + 10 + 30)
 
 
 def require_known_week(given: date, calendar: TradingCalendar, *, option: str = "--week") -> None:
-    """UsageError (exit 2) for a `given` day whose week, or the history before it, lies outside the NYSE calendar."""
+    """UsageError (exit 2) for a `given` day whose week's history begins before the NYSE calendar. A week after it is
+    refused by the guards of a week not begun (the calendar reaches two years past today), which say more."""
     earliest = week_id_for(calendar.first_day + HISTORY + timedelta(days=6))
     if week_id_for(given) < earliest:
         raise UsageError(
             f"{option} {given}: the NYSE calendar covers {calendar.first_day} to {calendar.last_day}, and a week's "
             f"market snapshot reads {HISTORY.days} days of history before it: give {option} {earliest} or later"
-        )
-    if week_id_for(given) + timedelta(days=6) > calendar.last_day:
-        raise UsageError(
-            f"{option} {given}: the NYSE calendar covers {calendar.first_day} to {calendar.last_day}: give a week "
-            "within it"
         )
