@@ -125,3 +125,18 @@ def test_a_week_before_the_calendar_can_price_it_is_a_bad_week(cli_env: dict[str
     assert refused.exit_code == 2, refused.output
     assert f"--week {command[-1]}: the NYSE calendar covers 2000-01-01 to" in refused.stderr
     assert "give --week 2001-05-09 or later" in refused.stderr and "Traceback" not in refused.output
+
+
+def test_a_typed_job_refused_for_its_input_is_on_record(cli_env: dict[str, str]) -> None:
+    """A trial's `checkpoint 25:00` and `run-weekly --week 2026-13-01` were said on the terminal only: nothing in the
+    books said they had been asked for, as `positions settle`'s refusals are (CommandRefused). A dry run records
+    none."""
+    from tests.support import stored_events
+
+    assert runner.invoke(app, ["checkpoint", "25:00"]).exit_code == 2
+    assert runner.invoke(app, ["run-weekly", "--week", "2026-13-01"]).exit_code == 2
+    assert runner.invoke(app, ["checkpoint", "25:00", "--dry-run"]).exit_code == 2
+    refused = [(e.payload["command"], e.payload["arguments"]) for e in stored_events(cli_env["DATABASE_URL"])]
+    assert refused == [("checkpoint", {"time": "25:00"}), ("run-weekly", {"week": "2026-13-01"})]
+    said = stored_events(cli_env["DATABASE_URL"], type="CommandRefused")[0].payload["error"]
+    assert said.startswith("checkpoint TIME '25:00' is not a time of day")

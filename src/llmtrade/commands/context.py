@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -194,11 +194,29 @@ def job(
             if writes:  # an earlier job command's failure no run recorded (its database lost): on record now
                 record_left_failures(app)
             refuse_against_books(app)  # e.g. a starting_cash changed under an account's books would rewrite them
-            yield app
+            with _refusals(app, ctx, writes):
+                yield app
     except ConfigError as exc:
         if alerts:
             unloadable(root.settings, root.clock(), ctx.info_name or "llmtrade", exc, warn, alert=False)
         raise
+
+
+# The job commands a person types (run-due, cron's, says its refusals as each job's own).
+_TYPED_JOBS = frozenset({"run-weekly", "checkpoint", "postmortem"})
+
+
+def _refusals(app: Container, ctx: typer.Context, writes: bool) -> AbstractContextManager[None]:
+    """A typed job's refusal of its input (exit 2: `checkpoint 25:00`, a --week that is no date or before the calendar,
+    a week with no weekly run to review) on record as a CommandRefused, as `positions settle`'s are: a new user's
+    trial found such a refusal said on the terminal only, nothing in the books saying the checkpoint was asked for.
+    Not for a dry run, which records nothing."""
+    from llmtrade.app.command_refusals import refusals_recorded  # lazy: see package docstring
+
+    name = ctx.info_name or "llmtrade"
+    if not writes or name not in _TYPED_JOBS:
+        return nullcontext()
+    return refusals_recorded(app, name, {k: v for k, v in ctx.params.items() if v is not None and v is not False})
 
 
 @contextmanager

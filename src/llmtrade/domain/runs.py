@@ -152,11 +152,12 @@ class ConfigRejected(EventPayload):
 
 
 class CommandRefused(EventPayload):
-    """A command that changes an account's books by hand (`positions adopt`, `release`, `settle`) refused its input
-    (exit 2): an unknown account, no such position, a price far from the last close without --confirm-price, a broker
-    that does not settle. `arguments` as given (the account, the symbol, the price); `error` what it printed. The books
-    keep the attempt beside what it would have changed: a settlement refused for a slipped decimal point is on record,
-    not only in a terminal's scrollback (app/command_refusals.py)."""
+    """A command that changes an account's books by hand (`positions adopt`, `release`, `settle`), or a job command
+    typed (`run-weekly`, `checkpoint`, `postmortem`, not a dry run: commands/context.py), refused its input (exit 2): an
+    unknown account, no such position, a price far from the last close without --confirm-price, a broker that does
+    not settle, a checkpoint time or a --week that is none. `arguments` as given (the account, the symbol, the price);
+    `error` what it printed. The books keep the attempt beside what it would have changed: a settlement refused for a
+    slipped decimal point is on record, not only in a terminal's scrollback (app/command_refusals.py)."""
 
     command: str
     arguments: dict[str, str]
