@@ -287,7 +287,7 @@ def _meant(model: type[BaseModel], loc: tuple[Any, ...]) -> str:
         return ""
     key, names = str(loc[-1]), list(here.model_fields)
     spelled = {name.lower(): name for name in names}.get(key.lower().replace("-", "_"))
-    near = spelled or next(iter(difflib.get_close_matches(key, names, n=1, cutoff=0.8)), None)
+    near = spelled or _swapped(key, names) or next(iter(difflib.get_close_matches(key, names, n=1, cutoff=0.8)), None)
     if near:
         return f"; did you mean {near}?"
     for name, field in here.model_fields.items():
@@ -295,6 +295,18 @@ def _meant(model: type[BaseModel], loc: tuple[Any, ...]) -> str:
         if isinstance(section, type) and issubclass(section, BaseModel) and key in section.model_fields:
             return f"; it is a setting of {name}: indent it under {name}:"
     return ""
+
+
+def _swapped(key: str, names: list[str]) -> str | None:
+    """The name `key` is with two neighbouring letters swapped (`tiem` for time, `nmae` for name): the commonest
+    slip, which difflib's ratio puts under its cutoff in a short word (0.75), so that a trial's `tiem:` was told of
+    no setting near it."""
+    for name in names:
+        if len(name) == len(key) and sorted(name) == sorted(key):
+            apart = [n for n, (a, b) in enumerate(zip(name, key, strict=True)) if a != b]
+            if len(apart) == 2 and apart[1] == apart[0] + 1:
+                return name
+    return None
 
 
 def _unwrap(hint: Any) -> tuple[Any, list[Any]]:
