@@ -242,6 +242,28 @@ def settings_besides(refused: SettingsRejected) -> Settings | str:
     return Settings(**{alias: field.get_default(call_default_factory=True) for alias, field in fields.items()})
 
 
+# Read by a benchmark's wrapper of llmtrade (benchmarks/ended_held_reads.py), not by llmtrade itself.
+_READ_ELSEWHERE = frozenset({"LLMTRADE_BENCH_COUNT"})
+
+
+def unknown_variables() -> list[str]:
+    """One line for each LLMTRADE_ variable set (the environment, `.env`) that llmtrade reads no setting from, with the
+    one it likely meant: a trial's LLMTRADE_CONFIG_DIRS (and LLMTRADE_HOMR) was ignored without a word, and the
+    command ran on the packaged config (and another home) as if none had been given."""
+    import difflib
+
+    known = {field.alias for field in Settings.model_fields.values() if field.alias} | _READ_ELSEWHERE
+    given = sorted(n for n in {**_dotenv(), **os.environ} if n.startswith("LLMTRADE_") and n not in known)
+    lines = []
+    for name in given:
+        near = difflib.get_close_matches(name, sorted(known - _READ_ELSEWHERE), n=1, cutoff=0.8)
+        meant = (
+            f"; did you mean {near[0]}?" if near else f" (llmtrade reads: {', '.join(sorted(known - _READ_ELSEWHERE))})"
+        )
+        lines.append(f"warning: {name} is set but is no setting llmtrade reads: it is ignored{meant}")
+    return lines
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read the settings; a bad value becomes a UsageError (SettingsRejected) naming the variable."""
     _check_dotenv()

@@ -43,9 +43,11 @@ class State:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
-            from llmtrade.settings import load_settings  # lazy: pydantic-settings costs ~0.1 s
+            from llmtrade.settings import load_settings, unknown_variables  # lazy: pydantic-settings costs ~0.1 s
 
             self._settings = load_settings()
+            for line in unknown_variables():  # a misspelt variable would otherwise leave its default in force unsaid
+                warn(line)
         return self._settings
 
     def log_home(self) -> Path:
