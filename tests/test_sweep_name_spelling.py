@@ -113,6 +113,7 @@ def test_report_of_a_sweep_name_none_can_have_or_none_has_says_so_in_a_sentence(
     name = f"n{uuid.uuid4().hex[:8]}"
     absent = runner.invoke(cli, ["report", "--sweep", name, "-o", page])
     assert absent.exit_code == 2, absent.output
-    assert f"no sweep named {name!r}: its record's database, llmtrade_sw_{name}, does not exist; run " in " ".join(
-        absent.stderr.split()
-    )
+    said = " ".join(absent.stderr.split())
+    # Then the sweeps held (or that none has run), app/books_named.py, and what to do.
+    assert f"no sweep named {name!r}: its record's database, llmtrade_sw_{name}, does not exist; " in said, said
+    assert "run `llmtrade backtest sweep SWEEP.yaml`" in said, said
