@@ -63,7 +63,14 @@ def backtest(
     if ctx.invoked_subcommand is not None:
         return  # `backtest sweep`: the group's own options are not used
     if start is None or end is None:
-        raise UsageError("backtest needs --from and --to (or `llmtrade backtest sweep SWEEP.yaml`)")
+        # Which one is missing, and what the other was given (a trial's --from alone was told of both).
+        absent = [o for o, v in (("--from", start), ("--to", end)) if v is None]
+        missing = f"{' and '.join(absent)} {'are' if len(absent) > 1 else 'is'}"
+        given = f" (given {'--from ' + start if start else '--to ' + str(end)})" if start or end else ""
+        raise UsageError(
+            f"backtest needs --from and --to: {missing} missing{given}; any date of the first and last week, "
+            "YYYY-MM-DD (or `llmtrade backtest sweep SWEEP.yaml`)"
+        )
     from llmtrade.app.backtest_start import StartUp  # first: a stop in the imports and the config load is said
 
     starting = StartUp(name)
