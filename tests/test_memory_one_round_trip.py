@@ -11,6 +11,7 @@ from datetime import date, timedelta
 import psycopg
 import pytest
 from psycopg import pq
+from psycopg.types.string import StrDumper
 
 from llmtrade.clock import FixedClock
 from llmtrade.domain.memory import Lesson, LessonRemembered
@@ -83,21 +84,31 @@ def test_a_statement_refused_stores_none_of_the_batch(storage: Storage) -> None:
     assert _counts(storage) == before
 
 
+class _Refused(str):
+    """A text whose dumper (`_Refusing`) refuses it, as psycopg's refused a NUL before storage/storable_text.py."""
+
+
+class _Refusing(StrDumper):
+    def dump(self, obj: str) -> bytes:
+        raise psycopg.DataError("refused as it is adapted")
+
+
 def test_a_failure_half_way_through_the_block_stores_none_of_the_batch(storage: Storage) -> None:
     memory, _ = _sole(storage)
     rng = random.Random(9)
     memory.remember(week_items(WEEK, rng), week_id=WEEK, run_id="r1")
     before = _counts(storage)
     later = WEEK + timedelta(weeks=1)
-    # A lesson's text PostgreSQL cannot hold: refused by the client as its row is adapted, after the conditions',
-    # setups' and outcomes' rows were sent.
+    # A lesson's text refused by the client as its row is adapted, after the conditions', setups' and outcomes' rows
+    # were sent (as a NUL was, before it was stored as U+FFFD: storage/storable_text.py).
+    storage.conn.adapters.register_dumper(_Refused, _Refusing)
     bad = LessonRemembered(
-        lesson=Lesson(
+        lesson=Lesson.model_construct(
             memory_id=f"lesson:{later}:x:9", week_id=later, known_at=FIXED_NOW, account_id="x", instrument="SPY",
-            text="nul \x00 byte",
+            text=_Refused("refused"),
         )
     )  # fmt: skip
-    with pytest.raises(psycopg.DataError):
+    with pytest.raises(psycopg.DataError, match="refused as it is adapted"):
         memory.remember([*week_items(later, rng), bad], week_id=later, run_id="r1")
     assert storage.conn.info.transaction_status == pq.TransactionStatus.IDLE
     assert _counts(storage) == before

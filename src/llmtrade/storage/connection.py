@@ -1,11 +1,11 @@
 """A connection to a PostgreSQL URL, and what is said when there is none: which failure is the user's to fix, which
 is worth waiting out.
 
-`connect` sets the session (storage/session_settings.py) on every connection it returns. A server that does not
-answer, is starting, recovering or full is DatabaseUnavailable (exit 75); a URL libpq cannot use or a login the
-server refuses for good (password, role, database, pg_hba.conf) is a UsageError (exit 2) naming DATABASE_URL:
-waiting does not mend it. `check_url` refuses a URL that cannot work before any connection. No message ever shows
-the URL's password (`redact`).
+`connect` sets the session (storage/session_settings.py) on every connection it returns, and has it send any text
+as PostgreSQL can store it (storage/storable_text.py). A server that does not answer, is starting, recovering or full
+is DatabaseUnavailable (exit 75); a URL libpq cannot use or a login the server refuses for good (password, role,
+database, pg_hba.conf) is a UsageError (exit 2) naming DATABASE_URL: waiting does not mend it. `check_url` refuses a
+URL that cannot work before any connection. No message ever shows the URL's password (`redact`).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from llmtrade.errors import DatabaseUnavailable, UsageError
 from llmtrade.storage.server_starting import cannot_connect_now
 from llmtrade.storage.session_settings import set_session
+from llmtrade.storage.storable_text import use_storable_text
 
 if TYPE_CHECKING:
     import psycopg
@@ -58,6 +59,7 @@ def connect(url: str, *, autocommit: bool = True) -> psycopg.Connection:
         raise _bad_url(url, exc) from exc
     try:
         set_session(conn)
+        use_storable_text(conn)
     except BaseException:
         conn.close()
         raise

@@ -10,6 +10,8 @@ from typing import Any
 from pydantic_core import PydanticSerializationError
 from pydantic_core import to_json as _to_json
 
+from llmtrade.storage.storable_text import json_text
+
 
 class _NotPlain(Exception):
     """A value JSON would turn into something else (a non-string key, a NaN, a type of its own)."""
@@ -27,11 +29,18 @@ def as_read(payload: dict[str, Any]) -> tuple[dict[str, Any], str]:
     written as 1e-5 rather than 1e-05), but jsonb keeps values, not text: each float is written with the same
     shortest digits, so PostgreSQL's numeric gets the same value and scale, and the stored jsonb is the same
     (tests/test_sole_writer.py compares the stored rows). Anything else (a non-string key, a NaN, a type of
-    its own, a lone surrogate) goes through json.dumps as before, and is parsed back from its text."""
+    its own, a lone surrogate) goes through json.dumps as before, and is parsed back from its text.
+
+    A NUL or a lone surrogate, which jsonb refuses, is read as U+FFFD in both (storage/storable_text.py), as every
+    connection's writes do: what is held is what the COPY stores. pydantic_core writes a NUL as `\\u0000` and
+    refuses a lone surrogate, so one substring test finds out; such a payload takes json.dumps' way, walked."""
     try:
-        return _plain(payload), _to_json(payload).decode()
+        text = _to_json(payload).decode()
+        if "\\u0000" in text:
+            raise _NotPlain
+        return _plain(payload), text
     except (_NotPlain, PydanticSerializationError):
-        text = json.dumps(payload)
+        text = json_text(payload)
         return json.loads(text, object_pairs_hook=jsonb_object, parse_float=_jsonb_float), text
 
 
