@@ -142,7 +142,10 @@ def test_an_order_refused_for_the_account_says_what_the_account_is_and_what_to_d
     server.set_account(cash=1_000.0)
     with pytest.raises(BrokerRejected) as poor:
         broker.submit(order("w2026-01-07-pm-alpha-SPY-add", qty=100))
-    assert "insufficient buying power (HTTP 403); the account's buying power is 1,000.00" in str(poor.value)
+    assert (
+        "insufficient buying power (HTTP 403); Alpaca valued this order at 40,000.00 against buying power of 1,000.00"
+        in str(poor.value)
+    )
 
 
 def test_alpacas_bare_forbidden_with_its_period_is_read_as_bad_keys(server: FakeAlpacaServer) -> None:

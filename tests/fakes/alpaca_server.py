@@ -40,6 +40,7 @@ from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 from llmtrade.domain.market import Bar
+from tests.fakes import alpaca_buying_power
 
 NEW_YORK = ZoneInfo("America/New_York")
 DEFAULT_KEY_ID = "fake-key-id"
@@ -246,6 +247,11 @@ class FakeAlpacaServer:
         # Its words: the newer refusal's, or None for the older one's ("cannot open a short sell while a long buy order
         # is open", 403 code 40310000: alpacahq/alpaca-trade-api-python #396), which some accounts still get.
         self.wash_trade_words: str | None = "potential wash trade detected. use complex orders"
+        # True: buying power as Alpaca checks it (tests/fakes/alpaca_buying_power.py): an order that opens or adds, a
+        # short sell as much as a buy, is valued at 103% of its shares at the price against buying power less what the
+        # account's open opening orders hold (GET /v2/account says so too); a queued sale frees none until it fills.
+        # False: only a buy is checked, at its plain cost against cash and margin, whatever else is open.
+        self.reserve_buying_power = False
         # Refusals armed by `refuse_next_order`, (status, code, message) each, the oldest first.
         self._order_refusals: list[tuple[int, int, str]] = []
         self._lock = threading.Lock()
@@ -850,7 +856,7 @@ class FakeAlpacaServer:
             long_value = sum(self._value(s, h) for s, h in self._holdings.items() if h.qty > 0)
             short_value = sum(self._value(s, h) for s, h in self._holdings.items() if h.qty < 0)
             equity = self._equity if self._equity is not None else cash + long_value + short_value
-            buying_power = cash + self._buying_power_over_cash
+            buying_power = cash + self._buying_power_over_cash - self._reserved()
             flags = dict(self._flags)
         return FakeResponse(
             HTTPStatus.OK,
@@ -933,10 +939,10 @@ class FakeAlpacaServer:
             flags = self._flags
             if flags["trading_blocked"] or flags["account_blocked"] or flags["status"] != "ACTIVE":
                 raise _BadRequest("account is not authorized to trade", HTTPStatus.FORBIDDEN, 40310000)
-            cost = notional if notional is not None else (qty or 0) * (price or 0)
-            if side == "buy" and price is not None and cost > buying_power:
-                raise _BadRequest("insufficient buying power", HTTPStatus.FORBIDDEN, 40310000)
             held = self._holdings[symbol].qty if symbol in self._holdings else 0
+            refusal = self._buying_power_refusal(side, qty, notional, price, held, buying_power)
+            if refusal is not None:
+                return FakeResponse(HTTPStatus.FORBIDDEN, refusal)
             if (held > 0 if side == "sell" else held < 0) and self._pdt_protected():
                 # Alpaca's pattern day trading protection, simplified: the position is taken as opened today, so
                 # closing it would be one day trade more than an account under 25,000 may make in 5 sessions.
@@ -979,6 +985,36 @@ class FakeAlpacaServer:
                 self._due.append([client_order_id, self.routed_reads])
             self.orders[client_order_id] = order
             return FakeResponse(HTTPStatus.OK, dict(order))
+
+    def _buying_power_refusal(
+        self, side: str, qty: float | None, notional: float | None, price: float | None, held: float, power: float
+    ) -> dict[str, Any] | None:
+        """Alpaca's 403 body for an order its buying power does not cover, else None (call under the lock): with
+        `reserve_buying_power` as Alpaca checks it (tests/fakes/alpaca_buying_power.py), else a buy at its plain cost
+        against `power` (cash and margin)."""
+        if price is None:
+            return None
+        if not self.reserve_buying_power:
+            cost = notional if notional is not None else (qty or 0) * price
+            return alpaca_buying_power.refusal(power, cost) if side == "buy" and cost > power else None
+        if not alpaca_buying_power.opens(side, held):
+            return None  # a sale of a long or a buy to cover: checked for shares, not buying power
+        cost = (
+            notional * alpaca_buying_power.COLLAR
+            if notional is not None
+            else alpaca_buying_power.order_value(qty or 0, price)
+        )
+        available = power - self._reserved()
+        return alpaca_buying_power.refusal(available, cost) if cost > available else None
+
+    def _reserved(self) -> float:
+        """The buying power the account's open orders that open or add hold, with `reserve_buying_power` (call under
+        the lock); 0 without it."""
+        if not self.reserve_buying_power:
+            return 0.0
+        working = [o for o in self.orders.values() if o["status"] not in _CLOSED_STATUSES]
+        held = {symbol: holding.qty for symbol, holding in self._holdings.items()}
+        return alpaca_buying_power.reserved(working, held, self._prices)
 
     def _pdt_protected(self) -> bool:
         """Whether the account is held to 3 day trades in 5 sessions and has made them (call under the lock)."""
@@ -1168,7 +1204,7 @@ class FakeAlpacaServer:
             "asset_class": "us_option" if _OPTION.fullmatch(symbol) else "us_equity",
             "asset_marginable": True,
             "qty": str(shown_qty),
-            "qty_available": str(shown_qty),
+            "qty_available": self._qty_available(symbol, holding, str(shown_qty)),
             "avg_entry_price": _number(holding.avg_entry_price),
             "side": "long" if holding.qty > 0 else "short",
             "market_value": _number(market_value),
@@ -1181,6 +1217,20 @@ class FakeAlpacaServer:
             "lastday_price": _number(mark),
             "change_today": "0",
         }
+
+    def _qty_available(self, symbol: str, holding: _Holding, shown: str) -> str:
+        """A position's qty_available as Alpaca sends it (call under the lock): its qty less the shares the account's
+        open orders that close it hold for themselves ("held_for_orders"), so less than qty while a close works."""
+        if holding.served_qty is not None:
+            return shown
+        closing = "sell" if holding.qty > 0 else "buy"
+        held = sum(
+            self._shares(o) - float(o["filled_qty"])
+            for o in self.orders.values()
+            if o["symbol"] == symbol and o["side"] == closing and o["status"] not in _CLOSED_STATUSES
+        )
+        left = max(abs(holding.qty) - held, 0.0)
+        return _qty_text(left if holding.qty > 0 or not holding.signed_qty else -left)
 
     def _shares(self, order: dict[str, Any], price: float | None = None) -> float:
         """The shares `order` is for: its qty, or (a notional order) its amount at `price`, else at its symbol's price

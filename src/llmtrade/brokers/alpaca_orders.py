@@ -310,7 +310,9 @@ def held_qty_note(order: Order, listed: Sequence[BrokerOrder]) -> str:
     ways = [o for o in listed if o.symbol.upper() == order.symbol.upper() and o.side is order.side]
     if not ways:
         return ""
-    said = f"Alpaca holds shares of the position for the account's own open order on the same side: {_named(ways)}"
+    said = (
+        f"Alpaca holds shares of the position for the account's own open order on the same side: {named_orders(ways)}"
+    )
     if all(o.canceling for o in ways):
         return f"{said} is being canceled (pending_cancel); a rerun or the next checkpoint sends this one once it ends"
     if all(is_ours(o.client_order_id) for o in ways):
@@ -340,7 +342,7 @@ def crossing_note(order: Order, held: int) -> str:
     )
 
 
-def _named(orders: Sequence[BrokerOrder]) -> str:
+def named_orders(orders: Sequence[BrokerOrder]) -> str:
     """Open orders as a person reads them: "sell 10 SPY (<client_order_id>, by hand)"."""
     return ", ".join(
         f"{o.side.value} {o.size()} {o.symbol} ({o.client_order_id}{'' if is_ours(o.client_order_id) else ', by hand'})"
@@ -366,7 +368,7 @@ def wash_trade_note(order: Order, listed: Sequence[BrokerOrder]) -> str:
     if not ways:
         return ""
     said = "Alpaca refuses an order that could trade against the account's own open order on the other side: "
-    said += _named(ways)
+    said += named_orders(ways)
     if all(o.canceling for o in ways):
         # Its cancel was asked already (the breaker's, or by hand) and Alpaca has not taken it yet (pending_cancel,
         # until the venue takes it: at the next open when asked outside market hours): nothing to cancel again.

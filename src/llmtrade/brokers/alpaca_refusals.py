@@ -16,14 +16,16 @@ from llmtrade.brokers.alpaca_orders import (
     account_note,
     bare_refusal,
     crossing_note,
+    decimal,
     held_qty_note,
     is_qty_held,
     is_wash_trade,
+    named_orders,
     wash_trade_note,
 )
-from llmtrade.domain.trading import BrokerOrder, Order, Position
+from llmtrade.domain.trading import BrokerOrder, Order, Position, Side
 from llmtrade.errors import LlmtradeError
-from llmtrade.market.alpaca_http import error_message
+from llmtrade.market.alpaca_http import error_message, error_object
 
 T = TypeVar("T")
 
@@ -65,9 +67,10 @@ def refusal_note(
 ) -> str:
     """For a potential wash trade (403, or 422 as some answers have it), or shares held for other orders (403
     "insufficient qty available"), the account's open orders in the way; for want of shares no order holds, the
-    position the order would cross (`crossing_note`), and for a 403 about the account (blocked, day trades, buying
-    power, shorting) what its account object says (`account`: Alpaca's raw account), both when both; "" for bad keys,
-    another status or what cannot be read."""
+    position the order would cross (`crossing_note`), for want of buying power what Alpaca's body says it compared and
+    the open orders that hold it or have not freed it yet (`buying_power_note`), and for a 403 about the account
+    (blocked, day trades, buying power without Alpaca's figures, shorting) what its account object says (`account`:
+    Alpaca's raw account), both when both; "" for bad keys, another status or what cannot be read."""
     detail = error_message(body)
     if is_wash_trade(detail):
         return wash_trade_note(order, listed) if (listed := _quietly(open_orders)) is not None else ""
@@ -80,9 +83,69 @@ def refusal_note(
         crossing = crossing_note(order, shares.qty) if shares is not None else ""
     if status != 403 or bare_refusal(detail):
         return crossing
+    if _BUYING_POWER in detail.lower() and (figures := _figures(body)) is not None:
+        # Alpaca's own figures say what it compared; its account object's buying power alone named neither.
+        found = _quietly(positions)
+        held = {symbol: p.qty for symbol, p in (found or {}).items()}
+        return buying_power_note(order, figures, _quietly(open_orders) or [], held)
     found_account = _quietly(account)
     said = account_note(detail, found_account) if found_account is not None else ""
     return "; ".join(part for part in (crossing, said) if part)
+
+
+# Alpaca's refusal of an order its buying power does not cover (403, code 40310000), with the figures it compared in
+# its body: {"buying_power": "176531.28", "code": 40310000, "cost_basis": "48640000", "message": "insufficient buying
+# power"} (alpacahq/alpaca-py #225).
+_BUYING_POWER = "insufficient buying power"
+
+
+def buying_power_note(
+    order: Order, figures: tuple[float, float], listed: Sequence[BrokerOrder], held: Mapping[str, int]
+) -> str:
+    """What to make of Alpaca's refusal of `order` for buying power: `figures`, what Alpaca valued the order at and the
+    buying power it had (its body's cost_basis and buying_power), which are not the order's shares at the price nor the
+    account object's buying power. Alpaca checks a market order that opens or adds (a buy from flat or long, a sell from
+    flat or short) at 102.5% to 104% of its value, and "available buying power is reduced by your existing open buy long
+    and sell short orders", while "sell long and buy to cover orders do not replenish your available buying power until
+    they are executed" (docs.alpaca.markets "Placing Orders"): `listed`, the account's open orders, name those holding
+    it and the sales not yet filled; `held`: signed shares by symbol, what tells them apart. The weekly run queues its
+    week before the open, so a rotation's buys meet its own sales unfilled."""
+    cost, power = figures
+    parts = [
+        f"Alpaca valued this order at {cost:,.2f} against buying power of {power:,.2f} (it checks a market order that "
+        "opens or adds at up to 104% of its value)"
+    ]
+    others = [o for o in listed if o.client_order_id != order.client_order_id]
+    holding = [o for o in others if _opens(o.side, held.get(o.symbol, 0))]
+    freeing = [o for o in others if not _opens(o.side, held.get(o.symbol, 0))]
+    if holding:
+        parts.append(
+            f"{named_orders(holding)} {_verb(holding, 'holds', 'hold')} part of it until {_it(holding)} fills or ends"
+        )
+    if freeing:
+        parts.append(f"{named_orders(freeing)} {_verb(freeing, 'frees', 'free')} none until {_it(freeing)} fills")
+    parts.append("a rerun or the next checkpoint sends this one again; it goes once the buying power covers it")
+    return "; ".join(parts)
+
+
+def _opens(side: Side, held: int) -> bool:
+    """Whether an order on `side` against `held` (signed) opens or adds at Alpaca: it holds buying power while open."""
+    return held >= 0 if side is Side.BUY else held <= 0
+
+
+def _verb(orders: Sequence[BrokerOrder], one: str, many: str) -> str:
+    return one if len(orders) == 1 else many
+
+
+def _it(orders: Sequence[BrokerOrder]) -> str:
+    return "it" if len(orders) == 1 else "each"
+
+
+def _figures(body: str) -> tuple[float, float] | None:
+    """Alpaca's cost_basis and buying_power from a refusal's body, or None when it sent either not as a number."""
+    parsed = error_object(body) or {}
+    cost, power = decimal(parsed.get("cost_basis")), decimal(parsed.get("buying_power"))
+    return None if cost is None or power is None else (float(cost), float(power))
 
 
 def _quietly(read: Callable[[], T]) -> T | None:

@@ -267,6 +267,11 @@ def error_code(body: str) -> int | None:
     return code if isinstance(code, int) and not isinstance(code, bool) else None
 
 
+def error_object(body: str) -> dict[str, Any] | None:
+    """Alpaca's error body as a JSON object (its other fields: a buying power refusal's figures), or None."""
+    return _json_object(body)
+
+
 def _json_object(body: str) -> dict[str, Any] | None:
     # alpaca-py's APIError.code/.message call json.loads unguarded; a proxy's HTML page would raise there.
     try:
