@@ -295,3 +295,31 @@ def test_an_order_refused_for_crossing_shares_held_by_hand_names_them_and_what_t
     assert "insufficient qty available for order (requested: 10, available: 5)" in said
     assert "the account holds 5 SPY long at Alpaca and this sell of 10 would carry the position past zero" in said
     assert "`llmtrade positions adopt`" in said
+
+
+def test_an_order_refused_for_crossing_a_fraction_of_a_share_names_it_and_what_to_do(
+    server: FakeAlpacaServer,
+) -> None:
+    """Half a share of SPY bought by hand (Alpaca's fractional trading; or left by a split): llmtrade, which trades
+    whole shares, sees the account flat, and the PM's short of 10 is refused by Alpaca (403 "insufficient qty available
+    ... available: 0.5": no one order carries a position past zero). The note read the whole shares alone, found none,
+    and said nothing: Alpaca's bare words at every rerun and checkpoint of the week, and nothing said what to do."""
+    from llmtrade.brokers.order_plan import plan_orders
+    from llmtrade.errors import BrokerRejected
+
+    broker = AlpacaBroker(ACCOUNT.id, KEY_ID, SECRET, url_override=server.base_url, timeout_seconds=2)
+    server.set_position("SPY", 0, 590)
+    trade_by_hand(server, "SPY", 0.5)
+    server.fill_open_orders()
+    [short] = plan_orders(date(2026, 1, 7), ACCOUNT.id, {}, "SPY", -10)
+
+    with pytest.raises(BrokerRejected) as refused:
+        broker.submit(short)
+
+    said = str(refused.value)
+    assert "insufficient qty available for order (requested: 10, available: 0.5)" in said
+    assert "the account holds 0.5 SPY long at Alpaca and this sell of 10 would carry the position past zero" in said
+    assert (
+        "a fraction of a share, which llmtrade's whole-share orders cannot trade: close it in Alpaca's dashboard"
+        in (said)
+    )

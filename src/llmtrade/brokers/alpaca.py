@@ -291,7 +291,7 @@ class AlpacaBroker:
             body,
             order,
             open_orders=self.open_orders,
-            positions=lambda: self.account({}).positions,
+            holdings=lambda: _holdings(self.account({})),
             account=lambda: self._api.fetch("the account", lambda client: client.get_account()),
         )
 
@@ -339,6 +339,15 @@ class AlpacaBroker:
                 f"{order.symbol}: refusing to take it for this one"
             )
         return chain_result(self._api.chain(found))
+
+
+def _holdings(account: AccountSnapshot) -> dict[str, float]:
+    """The signed shares the account holds at Alpaca by symbol, a fraction of a share beyond the whole ones included
+    (alone, under one share, it is no Position): what an order for want of shares met (alpaca_refusals.py)."""
+    held = {symbol: float(p.qty) for symbol, p in account.positions.items()}
+    for symbol, part in account.fractions.items():
+        held[symbol] = held.get(symbol, 0.0) + part
+    return held
 
 
 def _host(url: str) -> str:

@@ -324,21 +324,31 @@ def held_qty_note(order: Order, listed: Sequence[BrokerOrder]) -> str:
     )
 
 
-def crossing_note(order: Order, held: int) -> str:
+def crossing_note(order: Order, held: float) -> str:
     """What to do about Alpaca's refusal of `order` for want of shares when no open order holds them: the account holds
-    `held` of the symbol at Alpaca (signed), fewer than the order takes, so it would carry the position past zero,
-    which Alpaca takes in no one order. llmtrade plans from the shares it manages: ones bought or sold by hand are not
-    among them (an audit: 5 SPY bought by hand, the PM's short of 10 refused, and nothing named the 5). "" when the
-    holding is no reason (the order does not cross it)."""
+    `held` of the symbol at Alpaca (signed, a fraction of a share included), fewer than the order takes, so it would
+    carry the position past zero, which Alpaca takes in no one order. llmtrade plans from the shares it manages: ones
+    bought or sold by hand are not among them (an audit: 5 SPY bought by hand, the PM's short of 10 refused, and nothing
+    named the 5), nor is a fraction of a share, which its whole-share orders cannot trade (half a share bought by hand,
+    or left by a split, said nothing at all). "" when the holding is no reason (the order does not cross it)."""
     after = held + (order.qty if order.side is Side.BUY else -order.qty)
     if held == 0 or (after > 0) == (held > 0) or after == 0:
         return ""
     side = "long" if held > 0 else "short"
-    return (
-        f"the account holds {abs(held)} {order.symbol} {side} at Alpaca and this {order.side.value} of {order.qty} "
-        "would carry the position past zero, which Alpaca takes in no one order; llmtrade plans from the shares it "
-        f"manages, so shares {'bought' if held > 0 else 'sold'} by hand are not among them: `llmtrade positions list` "
-        "shows both, and `llmtrade positions adopt` hands them to llmtrade (or close them in Alpaca's dashboard)"
+    said = (
+        f"the account holds {abs(held):g} {order.symbol} {side} at Alpaca and this {order.side.value} of {order.qty} "
+        "would carry the position past zero, which Alpaca takes in no one order; "
+    )
+    if int(held) == 0:
+        return said + (
+            "it is a fraction of a share, which llmtrade's whole-share orders cannot trade: close it in Alpaca's "
+            "dashboard, and a rerun or the next checkpoint sends this one"
+        )
+    by_hand = "bought" if held > 0 else "sold"
+    return said + (
+        f"llmtrade plans from the shares it manages, so shares {by_hand} by hand are not among them: `llmtrade "
+        "positions list` shows both, and `llmtrade positions adopt` hands them to llmtrade (or close them in Alpaca's "
+        "dashboard)"
     )
 
 

@@ -23,7 +23,7 @@ from llmtrade.brokers.alpaca_orders import (
     named_orders,
     wash_trade_note,
 )
-from llmtrade.domain.trading import BrokerOrder, Order, Position, Side
+from llmtrade.domain.trading import BrokerOrder, Order, Side
 from llmtrade.errors import LlmtradeError
 from llmtrade.market.alpaca_http import error_message, error_object
 
@@ -62,7 +62,7 @@ def refusal_note(
     order: Order,
     *,
     open_orders: Callable[[], Sequence[BrokerOrder]],
-    positions: Callable[[], Mapping[str, Position]],
+    holdings: Callable[[], Mapping[str, float]],
     account: Callable[[], Any],
 ) -> str:
     """For a potential wash trade (403, or 422 as some answers have it), or shares held for other orders (403
@@ -78,16 +78,14 @@ def refusal_note(
     if is_qty_held(detail):
         if (listed := _quietly(open_orders)) is not None and (held := held_qty_note(order, listed)):
             return held
-        found = _quietly(positions)
+        found = _quietly(holdings)
         shares = found.get(order.symbol) if found is not None else None
-        crossing = crossing_note(order, shares.qty) if shares is not None else ""
+        crossing = crossing_note(order, shares) if shares is not None else ""
     if status != 403 or bare_refusal(detail):
         return crossing
     if _BUYING_POWER in detail.lower() and (figures := _figures(body)) is not None:
         # Alpaca's own figures say what it compared; its account object's buying power alone named neither.
-        found = _quietly(positions)
-        held = {symbol: p.qty for symbol, p in (found or {}).items()}
-        return buying_power_note(order, figures, _quietly(open_orders) or [], held)
+        return buying_power_note(order, figures, _quietly(open_orders) or [], _quietly(holdings) or {})
     found_account = _quietly(account)
     said = account_note(detail, found_account) if found_account is not None else ""
     return "; ".join(part for part in (crossing, said) if part)
@@ -100,7 +98,7 @@ _BUYING_POWER = "insufficient buying power"
 
 
 def buying_power_note(
-    order: Order, figures: tuple[float, float], listed: Sequence[BrokerOrder], held: Mapping[str, int]
+    order: Order, figures: tuple[float, float], listed: Sequence[BrokerOrder], held: Mapping[str, float]
 ) -> str:
     """What to make of Alpaca's refusal of `order` for buying power: `figures`, what Alpaca valued the order at and the
     buying power it had (its body's cost_basis and buying_power), which are not the order's shares at the price nor the
@@ -128,7 +126,7 @@ def buying_power_note(
     return "; ".join(parts)
 
 
-def _opens(side: Side, held: int) -> bool:
+def _opens(side: Side, held: float) -> bool:
     """Whether an order on `side` against `held` (signed) opens or adds at Alpaca: it holds buying power while open."""
     return held >= 0 if side is Side.BUY else held <= 0
 
