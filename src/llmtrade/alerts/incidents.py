@@ -22,6 +22,7 @@ from llmtrade.alerts.incident import Incident
 from llmtrade.alerts.job_incidents import TYPES as JOB_TYPES
 from llmtrade.alerts.job_incidents import jobs_not_done
 from llmtrade.alerts.killed_next import after_killed, finished
+from llmtrade.alerts.run_orders import undone_orders, undone_text
 from llmtrade.config.models import Config
 from llmtrade.domain.account_events import AccountHalted, AccountResumed, AccountWeekHeld
 from llmtrade.domain.alerts import AlertFailed, AlertGivenUp, AlertSent
@@ -189,14 +190,18 @@ def _runs(events: EventStore, found: Iterable[StoredEvent]) -> list[Incident]:
             continue
         finished = RunFinished.from_event(event)
         if finished.degraded:
+            # The orders it left undone, each with its reason: the events said them, the alert did not (run_orders.py).
+            undone = undone_orders(events, event.run_id)
             incidents.append(
                 Incident(
                     f"run-degraded:{finished.command}:{event.week_id}:{_day_of(event)}",
                     "run-degraded",
-                    f"llmtrade: {finished.command} finished degraded",
+                    f"llmtrade: {finished.command} finished degraded"
+                    + (f" ({len(undone)} order(s) did not go)" if undone else ""),
                     f"Run {event.run_id} of {finished.command}"
                     + (f" for week {event.week_id}" if event.week_id else "")
-                    + " finished without some of its inputs or orders; `llmtrade status` names them.",
+                    + " finished without some of its inputs or orders; `llmtrade status` names them."
+                    + (undone_text(undone) if undone else ""),
                     [event.id],
                 )
             )
