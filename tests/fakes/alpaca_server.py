@@ -919,6 +919,11 @@ class FakeAlpacaServer:
             raise _BadRequest("the fake takes market orders only", HTTPStatus.UNPROCESSABLE_ENTITY, 40010001)
         if body.get("time_in_force") not in ("day", "gtc", "opg", "cls", "ioc", "fok"):
             raise _BadRequest("invalid time_in_force", HTTPStatus.UNPROCESSABLE_ENTITY, 40010001)
+        if body.get("extended_hours") and body["type"] != "limit":
+            # Alpaca trades outside the session only limit DAY orders (alpaca-java #77, 422 code 40010001).
+            raise _BadRequest(
+                'only type="limit" is allowed for extended hours orders', HTTPStatus.UNPROCESSABLE_ENTITY, 40010001
+            )
         qty, notional = _order_size(body)
         client_order_id = body.get("client_order_id") or str(uuid.uuid4())
         with self._lock:
@@ -954,6 +959,11 @@ class FakeAlpacaServer:
             refusal = self._wash_trade(symbol, side)
             if refusal is not None:
                 return FakeResponse(self.wash_trade_status, refusal)
+            if side == "sell" and held <= 0 and (notional is not None or not float(qty or 0).is_integer()):
+                # Alpaca shorts whole shares only (alpaca-trade-api-python #405; its status is not documented there).
+                raise _BadRequest(
+                    "fractional orders are not allowed to short", HTTPStatus.UNPROCESSABLE_ENTITY, 42210000
+                )
             asset = self._assets.get(symbol, {})
             if asset.get("status", "active") != "active" or not asset.get("tradable", True):
                 # A delisted or halted asset: Alpaca refuses the order whatever its side.
