@@ -7,13 +7,18 @@ clock, recorded once (ClockBehindRefused)."""
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
+import psycopg
 import pytest
 from typer.testing import CliRunner
 
 from llmtrade.app import clock_guard
 from llmtrade.cli import app
+from tests.crash_points import database, drop
 from tests.support import stored_events
 from tests.test_alerts import HttpSink
 
@@ -26,6 +31,44 @@ def _written(url: str) -> int:
     return sum(len(stored_events(url, type=kind)) for kind in _BOOKS)
 
 
+@pytest.fixture(scope="module")
+def _kept(pg_admin_url: str) -> Iterator[dict[str, tuple[str, Path]]]:
+    """The week `_run_the_week` made first in this module: a copy of its database and of its home (dropped at the
+    module's end), which each later test starts from."""
+    kept: dict[str, tuple[str, Path]] = {}
+    yield kept
+    for name, _ in kept.values():
+        drop(pg_admin_url, name)
+
+
+@pytest.fixture
+def week(
+    wednesday_week: str, clean_environment: Path, pg_admin_url: str, _kept: dict[str, tuple[str, Path]]
+) -> Callable[[pytest.MonkeyPatch], None]:
+    """`_run_the_week` for this test's books and home: the same week for every test, so it is run (and asserted) once
+    per module; each later test gets its own copy of that run's database (CREATE DATABASE ... TEMPLATE, under this
+    test's database name) and of its home (leases, logs, caches), and refuses, records and alerts on books of its
+    own."""
+
+    def run(monkeypatch: pytest.MonkeyPatch) -> None:
+        name = wednesday_week.partition("?")[0].rsplit("/", 1)[1]
+        if (kept := _kept.get("week")) is not None:
+            template, home = kept
+            drop(pg_admin_url, name)
+            with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+            shutil.rmtree(clean_environment, ignore_errors=True)
+            shutil.copytree(home, clean_environment, symlinks=True)
+            monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T14:05:00-05:00")  # as the run left it
+            return
+        _run_the_week(monkeypatch)
+        home = clean_environment.parent / "kept-home"
+        shutil.copytree(clean_environment, home, symlinks=True)
+        _kept["week"] = (database(pg_admin_url, template=name), home)
+
+    return run
+
+
 def _run_the_week(monkeypatch: pytest.MonkeyPatch) -> None:
     for now in ("2026-01-07T08:00:00-05:00", "2026-01-07T14:05:00-05:00"):  # the weekly run, the 14:00 checkpoint
         monkeypatch.setenv("LLMTRADE_NOW", now)
@@ -34,9 +77,9 @@ def _run_the_week(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_run_due_on_a_clock_set_back_into_the_week_before_runs_nothing(
-    wednesday_week: str, monkeypatch: pytest.MonkeyPatch
+    wednesday_week: str, week: Callable[[pytest.MonkeyPatch], None], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _run_the_week(monkeypatch)
+    week(monkeypatch)
     before = _written(wednesday_week)
     monkeypatch.setenv("LLMTRADE_NOW", "2025-12-31T15:05:00Z")  # the week before, in session
     for quiet in (True, False):  # said, recorded once
@@ -71,9 +114,9 @@ def test_run_due_on_a_clock_set_back_into_the_week_before_runs_nothing(
     ],
 )
 def test_each_command_that_writes_the_books_refuses_a_clock_set_back_within_the_week(
-    wednesday_week: str, monkeypatch: pytest.MonkeyPatch, command: list[str]
+    wednesday_week: str, week: Callable[[pytest.MonkeyPatch], None], monkeypatch: pytest.MonkeyPatch, command: list[str]
 ) -> None:
-    _run_the_week(monkeypatch)
+    week(monkeypatch)
     before = _written(wednesday_week)
     monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T12:05:00-05:00")  # before the 14:00 checkpoint it ran
     back = runner.invoke(app, ["-q", *command])
@@ -83,9 +126,9 @@ def test_each_command_that_writes_the_books_refuses_a_clock_set_back_within_the_
 
 
 def test_a_dry_run_and_a_clock_within_the_slack_are_not_refused(
-    wednesday_week: str, monkeypatch: pytest.MonkeyPatch
+    wednesday_week: str, week: Callable[[pytest.MonkeyPatch], None], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _run_the_week(monkeypatch)
+    week(monkeypatch)
     monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T12:05:00-05:00")
     dry = runner.invoke(app, ["checkpoint", "12:00", "--dry-run"])
     assert "the clock is behind the books" not in dry.output, dry.output
@@ -95,9 +138,11 @@ def test_a_dry_run_and_a_clock_within_the_slack_are_not_refused(
     assert not stored_events(wednesday_week, type="ClockBehindRefused")
 
 
-def test_a_refusal_is_alerted_once_per_latest_record(wednesday_week: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_refusal_is_alerted_once_per_latest_record(
+    wednesday_week: str, week: Callable[[pytest.MonkeyPatch], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
     # It stops every cron job, and LLMTRADE_ALERT_URLS heard nothing of it (a configuration rejected is alerted).
-    _run_the_week(monkeypatch)
+    week(monkeypatch)
     sink = HttpSink()
     try:
         monkeypatch.setenv("LLMTRADE_ALERT_URLS", sink.url)
@@ -114,11 +159,11 @@ def test_a_refusal_is_alerted_once_per_latest_record(wednesday_week: str, monkey
 
 
 def test_a_record_dated_after_the_system_time_is_said_to_be_in_the_future(
-    wednesday_week: str, monkeypatch: pytest.MonkeyPatch
+    wednesday_week: str, week: Callable[[pytest.MonkeyPatch], None], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A drill run ahead (Friday) on the live books blocks the real Wednesday's cron: refused still (the record must
     # hold), but "unset LLMTRADE_NOW" was no remedy: the real clock is behind that record too.
-    _run_the_week(monkeypatch)
+    week(monkeypatch)
     monkeypatch.setenv("LLMTRADE_NOW", "2026-01-09T14:05:00-05:00")
     assert runner.invoke(app, ["-q", "checkpoint", "14:00"]).exit_code in (0, 75)
     monkeypatch.setattr(clock_guard, "real_now", lambda: datetime(2026, 1, 7, 20, 55, tzinfo=UTC))
@@ -139,11 +184,15 @@ def test_a_record_dated_after_the_system_time_is_said_to_be_in_the_future(
     ],
 )
 def test_discovery_a_watchlist_edit_and_a_memory_rebuild_refuse_a_clock_set_back(
-    wednesday_week: str, monkeypatch: pytest.MonkeyPatch, command: list[str], named: str
+    wednesday_week: str,
+    week: Callable[[pytest.MonkeyPatch], None],
+    monkeypatch: pytest.MonkeyPatch,
+    command: list[str],
+    named: str,
 ) -> None:
     # Each records the books too (a discovery run and its watchlist, an edit, the memory and its embedding calls),
     # dated by the clock: they ran on a clock set back and wrote records dated before the books' latest.
-    _run_the_week(monkeypatch)
+    week(monkeypatch)
     before = len(stored_events(wednesday_week))
     monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T12:05:00-05:00")
     back = runner.invoke(app, ["-q", *command])
@@ -156,9 +205,11 @@ def test_discovery_a_watchlist_edit_and_a_memory_rebuild_refuse_a_clock_set_back
     assert refused.payload["command"] == named
 
 
-def test_the_kill_switch_stays_usable_on_a_clock_set_back(wednesday_week: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_kill_switch_stays_usable_on_a_clock_set_back(
+    wednesday_week: str, week: Callable[[pytest.MonkeyPatch], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
     # On purpose: stopping every order must work whatever the clock says.
-    _run_the_week(monkeypatch)
+    week(monkeypatch)
     monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T12:05:00-05:00")
     for command in (["trading", "disable"], ["trading", "enable"]):
         done = runner.invoke(app, ["-q", *command])
