@@ -6,14 +6,18 @@ nothing more is retried."""
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 from typer.testing import CliRunner
 
 from llmtrade.cli import app
+from tests.crash_points import database, drop
 from tests.support import stored_events
 from tests.test_event_checkpoint import (
     EVENT_KEY,
@@ -36,22 +40,56 @@ def _halted_after(folder: Path, symbol: str, base: float, hhmm: str) -> None:
     path.write_text("\n".join(r for r in rows if r.startswith("Timestamp") or r[11:16] <= hhmm) + "\n")
 
 
-def _waiting_from_1317(fake: Any, closes: dict[str, float], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture(scope="module")
+def kept(pg_admin_url: str) -> Iterator[dict[str, tuple[str, Path]]]:
+    """The state `_waiting_from_1317` left in this module's first test: a copy of its database and its folder (home,
+    prices), dropped at the module's end."""
+    made: dict[str, tuple[str, Path]] = {}
+    yield made
+    for name, _ in made.values():
+        drop(pg_admin_url, name)
+
+
+def _waiting_from_1317(
+    world: Any, monkeypatch: pytest.MonkeyPatch, pg_admin_url: str, kept: dict[str, tuple[str, Path]]
+) -> None:
     """QQQ halted after its 7% move; at 13:17 acct_4's event checkpoint fires while its owner's provider is down, so
-    it waits (exit 75) and a rerun asks again; from 13:31 QQQ's last print (13:15) is stale."""
+    it waits (exit 75) and a rerun asks again; from 13:31 QQQ's last print (13:15) is stale.
+
+    The same day for both tests: the first runs it (its exit codes asserted) and keeps a copy of its database (CREATE
+    DATABASE ... TEMPLATE) and of its home and prices (file times kept: the price cache checks them); the other gets
+    its own copy of each, under its own database name and folder."""
+    fake, url, closes, tmp_path = world
+    name = url.partition("?")[0].rsplit("/", 1)[1]
+    if (made := kept.get("13:17")) is not None:
+        template, folder = made
+        drop(pg_admin_url, name)
+        with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        for part in ("home", "csv"):
+            shutil.rmtree(tmp_path / part, ignore_errors=True)
+            shutil.copytree(folder / part, tmp_path / part, symlinks=True)
+        monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T13:17:00-05:00")  # as the run left it
+        return
     _halted_after(tmp_path / "csv", "QQQ", closes["QQQ"], "13:15")
     _through_noon(monkeypatch)
     fake.behaviour = lambda body: httpx.Response(503, json={"error": {"message": "overloaded"}})
     _run_due(monkeypatch, "2026-01-07T13:17:00-05:00", exit_code=75)
     fake.behaviour = None
+    folder = tmp_path.parent / f"{tmp_path.name}-kept"
+    for part in ("home", "csv"):
+        shutil.copytree(tmp_path / part, folder / part, symlinks=True)
+    kept["13:17"] = (database(pg_admin_url, template=name), folder)
 
 
 def test_an_event_checkpoint_waiting_for_a_halted_symbol_is_retried_until_its_deadline_then_closed_as_not_judged(
     market: Any,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
+    pg_admin_url: str,
+    kept: dict[str, tuple[str, Path]],
 ) -> None:
-    fake, url, closes, tmp_path = market
-    _waiting_from_1317(fake, closes, tmp_path, monkeypatch)
+    _, url, _, _ = market
+    _waiting_from_1317(market, monkeypatch, pg_admin_url, kept)
     # From 13:31 QQQ's last print (13:15) is stale: acct_4 is not judged, and waits (retried) until the close.
     for instant in ("2026-01-07T13:45:00-05:00", "2026-01-07T15:55:00-05:00"):
         monkeypatch.setenv("LLMTRADE_NOW", instant)
@@ -85,13 +123,15 @@ def test_an_event_checkpoint_waiting_for_a_halted_symbol_is_retried_until_its_de
 def test_an_event_checkpoint_still_unfinished_when_the_week_turns_is_closed_by_the_next_weeks_first_wake_up(
     market: Any,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
+    pg_admin_url: str,
+    kept: dict[str, tuple[str, Path]],
 ) -> None:
     """The machine is off from the event checkpoint's wait (Wednesday 13:17) until the next Wednesday before its
     weekly run: every wake-up past the deadline fell in the next week, which looked at its own week's checkpoints
     only, so the fired checkpoint of the week before stayed open for good, its account recorded nowhere as not
     judged."""
-    fake, url, closes, tmp_path = market
-    _waiting_from_1317(fake, closes, tmp_path, monkeypatch)
+    _, url, _, _ = market
+    _waiting_from_1317(market, monkeypatch, pg_admin_url, kept)
     monkeypatch.setenv("LLMTRADE_NOW", "2026-01-14T07:00:00-05:00")
     turned = runner.invoke(app, ["-q", "run-due"])
     assert turned.exit_code == 0, turned.output
