@@ -433,3 +433,33 @@ def test_a_range_past_the_last_complete_session_names_the_last_week_it_could_end
         in said
     )
     assert feed.requests() == 0
+
+
+def test_a_symbol_without_a_trade_on_the_range_s_last_session_is_no_delisting_and_nothing_is_written(
+    history: dict[str, list[Bar]], database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A thin name Alpaca's iex feed saw no trade of on the range's last session (every other symbol has it), having
+    traded the session before: its history was taken to end there and stored as a delisting, the backtest selling a
+    live company. Now it is refused as a session in the middle is (the snapshot is the backtest's whole record),
+    naming IEX, and nothing is written."""
+    monkeypatch.setenv("ALPACA_DATA_KEY", KEY)
+    monkeypatch.setenv("ALPACA_DATA_SECRET", SECRET)
+    quiet = next(s for s in sorted(history) if s != BENCHMARK)
+    days = [b.day for b in history[BENCHMARK] if b.day <= WEEK]
+    with _ended_feed(history, quiet, days[-2]) as server:
+        settings = _settings(database_url, tmp_path, Feed(server, history))
+        clock = FixedClock(FIXED_NOW + timedelta(days=60))  # a range long closed: no feed catching up
+        with pytest.raises(OperationalError) as failed:
+            fetch_history(
+                settings,
+                load_config(None),
+                clock,
+                name="quiet",
+                symbols=sorted(history),
+                start=WEEK - timedelta(days=60),
+                end=WEEK,
+                say=print,
+            )
+    said = str(failed.value)
+    assert f"{quiet} on {WEEK}" in said and "IEX" in said, said
+    assert not snapshot_folder(settings, "quiet").exists()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from llmtrade.errors import MarketDataError
 from llmtrade.market.alpaca_data import AlpacaBarProvider
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar
 from llmtrade.market.yfinance_data import YFinanceProvider
@@ -129,3 +130,64 @@ def test_a_halt_all_session_on_every_feed_is_said_at_once_not_waited_for_for_day
     [untraded] = _events(storage, "SessionsUntraded")
     assert untraded["symbol"] == "HALT" and untraded["days"] == [str(QUIET)]
     assert not BarCache(storage.conn).covers(["HALT"], START, END, synthetic=False)
+
+
+def _tail_server(server: FakeAlpacaServer, quiet: str, lacks: int) -> None:
+    """SPY every session; `quiet` without the range's last `lacks` sessions, where the iex feed saw no trade of it."""
+    last = CALENDAR.sessions_between(START, END)[-lacks]
+    server.add_bars("SPY", [_row("SPY", b.day, i) for i, b in enumerate(good_bars("SPY"))])
+    server.add_bars(quiet, [_row("TLT", b.day, i) for i, b in enumerate(good_bars("TLT")) if b.day < last])
+
+
+def test_no_iex_trade_on_the_last_session_is_read_without_it_said_not_refused_as_stale_nor_an_end(
+    storage: Storage,
+) -> None:
+    """Alpaca alone, THIN quiet on the range's last session (SPY has it): the whole answer was refused as stale and
+    THIN judged no longer trading ("take it out of the universe"), every symbol asked of the next provider."""
+    said: list[str] = []
+    sessions = CALENDAR.sessions_between(START, END)
+    with FakeAlpacaServer(key_id="k", secret_key="s", page_size=7) as server:
+        _tail_server(server, "THIN", 1)
+        series = market(storage, _alpaca(server), say=said.append).bars(["SPY", "THIN"], START, END)
+    assert [b.day for b in series.bars["THIN"]] == sessions[:-1]  # no bar made up for the last session
+    assert [b.day for b in series.bars["SPY"]] == sessions
+    [untraded] = _events(storage, "SessionsUntraded")
+    assert (untraded["symbol"], untraded["days"]) == ("THIN", [str(END)]) and "IEX" in untraded["reason"]
+    [warning] = said
+    assert f"its last bar is {sessions[-2]}" in warning and "not taken as ended" in warning
+    assert not _events(storage, "MarketDataRejected")
+    cache = BarCache(storage.conn)
+    assert cache.covers(["SPY"], START, END, synthetic=False)
+    assert not cache.covers(["THIN"], START, END, synthetic=False)
+
+
+def test_no_iex_trade_on_the_last_session_asks_the_next_provider_for_that_symbol_alone(storage: Storage) -> None:
+    opens = [datetime.combine(day, time(9, 30), tzinfo=NEW_YORK) for day in CALENDAR.sessions_between(START, END)]
+    yahoo = YahooIntraday(
+        bars={"THIN": [(at, 90.0 + i) for i, at in enumerate(opens)]},
+        session_open=opens[-1],
+        session_close=opens[-1].replace(hour=16),
+    )
+    with FakeAlpacaServer(key_id="k", secret_key="s", page_size=7) as server:
+        _tail_server(server, "THIN", 1)
+        yf = YFinanceProvider(timeout_seconds=2, session=yahoo.session())
+        series = market(storage, _alpaca(server), yf).bars(["SPY", "THIN"], START, END)
+    assert {b.source for b in series.bars["SPY"]} == {"alpaca"}
+    assert series.bars["THIN"][-1].day == END and {b.source for b in series.bars["THIN"]} == {"yfinance"}
+    [failed] = _events(storage, "MarketProviderFailed")
+    assert failed["provider"] == "alpaca" and failed["symbols"] == ["THIN"] and str(END) in failed["error"]
+    assert not _events(storage, "SessionsUntraded") and not _events(storage, "MarketDataRejected")
+
+
+def test_a_longer_silence_at_the_end_or_a_whole_feed_behind_is_still_refused_as_stale(storage: Storage) -> None:
+    """Two sessions without a bar at the end (a delisting looks so), or no symbol with the last session (a feed not
+    updated): not one quiet session, so the stale checks judge them as before."""
+    with FakeAlpacaServer(key_id="k", secret_key="s", page_size=7) as server:
+        _tail_server(server, "THIN", 2)
+        with pytest.raises(MarketDataError, match="stale"):
+            market(storage, _alpaca(server)).bars(["SPY", "THIN"], START, END)
+    with FakeAlpacaServer(key_id="k", secret_key="s", page_size=7) as server:
+        _tail_server(server, "THIN", 1)
+        with pytest.raises(MarketDataError, match="stale"):
+            market(storage, _alpaca(server)).bars(["THIN"], START, END)
+    assert not _events(storage, "SessionsUntraded")

@@ -43,6 +43,7 @@ from llmtrade.market.failures import PriceFilesMisconfigured
 from llmtrade.market.provider import BarProvider
 from llmtrade.market.providers import build_providers, provider_names
 from llmtrade.market.service import MarketData
+from llmtrade.market.untraded import UntradedSessions
 from llmtrade.market.validation import ProblemKind, SeriesRejected, validate_bars
 from llmtrade.settings import Settings
 from llmtrade.workflows.schedule import Job
@@ -247,12 +248,17 @@ def _ends_early(
     longer carrying a symbol Yahoo still has), so it is not taken as a delisting and the fetch is refused, saying so."""
     if not sessions:
         return {}, []
-    answers = [(p.name, heard) for p in kept for a in p.answers.values() if (heard := _heard(a)) is not None]
+    answers = [(p.name, heard, a) for p in kept for a in p.answers.values() if (heard := _heard(a)) is not None]
     if not answers:
         return {}, []
-    first, answer = answers[0]
+    first, answer, told = answers[0]
+    # The range's last session its feed saw no trade of a symbol in, the session after one it traded (a thin name on
+    # IEX, a halt: market/untraded.py `quiet_tail`): no delisting; the fetch is refused for it as for a middle one.
+    quiet = told.tail if isinstance(told, UntradedSessions) else {}
     ends: dict[str, date] = {}
     for symbol in symbols:
+        if symbol in quiet:
+            continue
         bars = [b for b in answer.get(symbol) or [] if sessions[0] <= b.day <= sessions[-1]]
         problems = validate_bars({symbol: bars}, sessions) if bars and symbol != BENCHMARK else []
         lagging = recent and len([d for d in sessions if bars and d > bars[-1].day]) <= _LAG
@@ -262,7 +268,7 @@ def _ends_early(
     for symbol, day in list(ends.items()):
         later = {
             name: max(b.day for b in other.get(symbol) or [] if b.day <= sessions[-1])
-            for name, other in answers[1:]
+            for name, other, _ in answers[1:]
             if any(day < b.day <= sessions[-1] for b in other.get(symbol) or [])
         }
         if later:
@@ -274,9 +280,13 @@ def _ends_early(
 
 def _heard(answer: dict[str, list[Bar]] | Exception) -> dict[str, list[Bar]] | None:
     """The bars a provider's kept answer holds: all of them, or those of the files it read whole when it refused others
-    (a CSV folder's hole in one file: SeriesRejected `read`), which still show whether it carries a symbol on."""
+    (a CSV folder's hole in one file: SeriesRejected `read`), which still show whether it carries a symbol on; or all
+    of them when it refused some for sessions its feed saw no trade in (UntradedSessions: the others' bars and theirs),
+    where a symbol's history ending early was lost with the whole answer."""
     if isinstance(answer, SeriesRejected):
         return answer.read or None
+    if isinstance(answer, UntradedSessions):
+        return {**answer.answered, **{symbol: bars for symbol, (bars, _) in answer.untraded.items()}}
     return None if isinstance(answer, Exception) else answer
 
 

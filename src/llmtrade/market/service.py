@@ -147,7 +147,8 @@ class MarketData(SessionBars):
         providers = {provider.name: provider for provider in self.providers}
         say = self._recording.say if self._recording is not None else None
         for symbol, (exc, bars, days) in found.items():
-            warning = untraded_warning(symbol, days, exc.why)
+            last = bars[-1].day if symbol in exc.tail else None
+            warning = untraded_warning(symbol, days, exc.why, last=last)
             common = self._common(exc.provider, wanted, start, end)
             self._record(SessionsUntraded(**common, symbol=symbol, days=days, reason=warning))
             if say is not None and warning not in self._said:

@@ -13,6 +13,11 @@ kept. Only when no provider has the symbol whole is it read without those sessio
 recorded (SessionsUntraded), never filled from the day before (a fill at a price nobody traded at, an order on a halted
 day filled), and never cached (the cache's ranges promise every session: market/service.py), so each read asks again
 and a provider that has the session later supplies it.
+
+The range's last session is such a session too when the feed has it of the answer's other symbols and the symbol
+traded the session before (`quiet_tail`): a stale series there made the whole answer refused (every symbol asked of
+Yahoo), and with Alpaca alone the symbol was judged no longer trading and left out of the week ("take it out of the
+universe"). One quiet session is no delisting; a longer tail, or the whole feed behind, is still refused as stale.
 """
 
 from __future__ import annotations
@@ -28,6 +33,11 @@ from llmtrade.market.failures import few
 from llmtrade.market.validation import validate_bars
 
 _CALENDAR = TradingCalendar()
+
+# How many of a range's last sessions a symbol may lack, while its feed has them of the answer's other symbols, to be
+# read as sessions without a trade of it (a thin name's quiet day on IEX, a halt) rather than as its prices ending: the
+# one session after a day it traded. More is left to the stale-series checks (a delisting, a feed that dropped it).
+QUIET_TAIL = 1
 
 
 class UntradedSessions(MarketDataMissing):
@@ -50,28 +60,63 @@ class UntradedSessions(MarketDataMissing):
         self.provider = provider
         self.why = why
         self.untraded = dict(untraded)
+        # Of `untraded`, each symbol's sessions at the range's end (`quiet_tail`): not a delisting, whoever judges one
+        # from this answer (app/backtest_history.py `_ends_early`).
+        self.tail = {s: tail for s, (bars, days) in self.untraded.items() if bars and (tail := _after(bars, days))}
 
 
 def inner_gaps(bars: Sequence[Bar], start: date, end: date) -> list[date]:
     """The NYSE sessions of start..end between the first and the last of `bars` (one symbol's, ascending) that have no
     bar. None for bars that are not one a session each in order (a bar on a closed day, a date twice): those are the
     validator's to refuse, not days without a trade."""
-    inside = [bar.day for bar in bars if start <= bar.day <= end]
-    if len(inside) < 2 or any(b <= a for a, b in pairwise(inside)):
-        return []
-    if not all(map(_CALENDAR.is_session, inside)):
+    inside = _days_in(bars, start, end)
+    if len(inside) < 2:
         return []
     have = set(inside)
     return [day for day in _CALENDAR.sessions_between(inside[0], inside[-1]) if day not in have]
 
 
+def quiet_tail(bars: Sequence[Bar], start: date, end: date, reach: date | None) -> list[date]:
+    """The range's last sessions `bars` (one symbol's) lack after its last bar, when the feed answered them of other
+    symbols (`reach`: the latest day any symbol of the answer has a bar, the range's last session) and they are at most
+    QUIET_TAIL; else none (a feed behind as a whole, a longer silence: the stale checks' to judge)."""
+    inside = _days_in(bars, start, end)
+    sessions = _CALENDAR.sessions_between(start, end)
+    if not inside or not sessions or reach != sessions[-1] or inside[-1] >= reach:
+        return []
+    after = [day for day in sessions if day > inside[-1]]
+    return after if len(after) <= QUIET_TAIL else []
+
+
+def _days_in(bars: Sequence[Bar], start: date, end: date) -> list[date]:
+    """The days of `bars` in start..end; none when they are not one a session each in order (the validator's)."""
+    inside = [bar.day for bar in bars if start <= bar.day <= end]
+    if any(b <= a for a, b in pairwise(inside)) or not all(map(_CALENDAR.is_session, inside)):
+        return []
+    return inside
+
+
 def untraded_in(
-    provider: str, feed: str, why: str, answer: Mapping[str, list[Bar]], start: date, end: date
+    provider: str,
+    feed: str,
+    why: str,
+    answer: Mapping[str, list[Bar]],
+    start: date,
+    end: date,
+    *,
+    tail: bool = False,
 ) -> UntradedSessions | None:
     """The failure `provider` raises for `answer` (its bars by symbol, of start..end) when some symbols lack sessions
-    between their bars: `feed` names where they were looked for ("alpaca's iex feed"), `why` says what a session
-    without a bar means there; None when no symbol lacks one."""
-    untraded = {s: (bars, days) for s, bars in answer.items() if (days := inner_gaps(bars, start, end))}
+    between their bars, or with `tail` the range's last session the feed has of the others (`quiet_tail`: a feed whose
+    bars are made of the trades it saw, Alpaca's): `feed` names where they were looked for ("alpaca's iex feed"), `why`
+    says what a session without a bar means there; None when no symbol lacks one."""
+    days_seen = [bar.day for bars in answer.values() for bar in bars if start <= bar.day <= end]
+    reach = max(days_seen) if tail and days_seen else None
+    untraded = {
+        s: (bars, days)
+        for s, bars in answer.items()
+        if (days := inner_gaps(bars, start, end) + quiet_tail(bars, start, end, reach))
+    }
     if not untraded:
         return None
     empty = [s for s, bars in answer.items() if not bars]
@@ -109,12 +154,22 @@ def taken(
     return out
 
 
-def untraded_warning(symbol: str, days: Sequence[date], why: str) -> str:
-    """What a read says of `symbol` read without `days` (`taken`)."""
+def untraded_warning(symbol: str, days: Sequence[date], why: str, *, last: date | None = None) -> str:
+    """What a read says of `symbol` read without `days` (`taken`); `last`: its last bar, when `days` end the range."""
+    ended = (
+        f"; its last bar is {last}, the session before: its prices are not taken as ended, it is priced at that close"
+        if last is not None
+        else ""
+    )
     return (
         f"{symbol} has no bar of {_days(days)}: {why}; no other provider has it either, so {symbol} is read without "
-        "it (not filled from the day before, and not cached: each read asks again)"
+        f"it (not filled from the day before, and not cached: each read asks again){ended}"
     )
+
+
+def _after(bars: Sequence[Bar], days: Sequence[date]) -> list[date]:
+    """Of `days`, those after the last of `bars`: the range's end a feed saw no trade of the symbol in."""
+    return [day for day in days if day > bars[-1].day]
 
 
 def _days(days: Sequence[date]) -> str:
