@@ -51,6 +51,7 @@ from llmtrade.brokers.alpaca_orders import (
     to_result,
 )
 from llmtrade.brokers.alpaca_refusals import is_lasting, refusal_note
+from llmtrade.brokers.alpaca_same import scaled_note
 from llmtrade.brokers.fills import Observed
 from llmtrade.brokers.protocol import CancelAnswer
 from llmtrade.domain.market import Quote
@@ -329,16 +330,20 @@ class AlpacaBroker:
         return self._same_order(order, found)
 
     def _same_order(self, order: Order, found: Any) -> OrderResult:
-        """`found` as our result, unless the id names a different order (an id reused by mistake)."""
+        """`found` as our result: the id is llmtrade's own, unique, so with the symbol and side it names this order,
+        its qty perhaps scaled by a split since it was sent (brokers/alpaca_same.py), said in the result. Anything else
+        is no refusal (Alpaca holds an order under this id and may fill it) but an error of the run, said."""
         side = enum_value(found.side)
-        qty = decimal(found.qty)
-        if (found.symbol or "").upper() != order.symbol.upper() or side != order.side.value or qty != order.qty:
-            raise BrokerRejected(
-                f"client_order_id {order.client_order_id} already names a different order at alpaca "
-                f"({side} {found.qty} {found.symbol}, id {found.id}), not {order.side.value} {order.qty} "
-                f"{order.symbol}: refusing to take it for this one"
+        note = scaled_note(order.qty, decimal(found.qty))
+        if (found.symbol or "").upper() != order.symbol.upper() or side != order.side.value or note is None:
+            raise OperationalError(
+                f"client_order_id {order.client_order_id} already names an order at alpaca ({side} {found.qty} "
+                f"{found.symbol}, id {found.id}, status {enum_value(found.status)}) that is not {order.side.value} "
+                f"{order.qty} {order.symbol} and no split explains: it is not recorded refused, as alpaca holds it "
+                "and may fill it. See it in Alpaca's dashboard (cancel it there if it is not wanted), then rerun"
             )
-        return chain_result(self._api.chain(found))
+        result = chain_result(self._api.chain(found))
+        return result.model_copy(update={"message": f"{result.message}; {note}"}) if note else result
 
 
 def _holdings(account: AccountSnapshot) -> dict[str, float]:
