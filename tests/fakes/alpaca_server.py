@@ -459,7 +459,7 @@ class FakeAlpacaServer:
                 self._cash += (scaled - whole) * held.avg_entry_price / ratio
                 self._holdings[symbol] = _Holding(whole, held.avg_entry_price / ratio, held.signed_qty)
             for order in self.orders.values():
-                if order["symbol"] == symbol and order["status"] in ("accepted", "new", "partially_filled"):
+                if order["symbol"] == symbol and order["status"] not in _CLOSED_STATUSES:  # any open one, as Alpaca
                     order["qty"] = str(int(float(order["qty"] or 0) * ratio))
             if symbol in self._prices:
                 self._prices[symbol] /= ratio
@@ -551,6 +551,17 @@ class FakeAlpacaServer:
                 raise ValueError(f"order {client_order_id} has ended already ({order['status']})")
             now = self._now()
             order.update({"status": status, stamp: now, "updated_at": now})
+
+    def done_for_day(self, client_order_id: str) -> None:
+        """Alpaca is done executing a working order for the day ("done_for_day": it "will not receive further updates
+        until the next trading day", docs.alpaca.markets order lifecycle): still open, listed by status=open and in
+        the way of the account's other orders as any open one, but no open of the fake's fills it (`fill_open_orders`);
+        a DAY order so ends expired (`end_order`), what filled before staying filled."""
+        with self._lock:
+            order = self.orders[client_order_id]
+            if order["status"] in _CLOSED_STATUSES:
+                raise ValueError(f"order {client_order_id} has ended already ({order['status']})")
+            order.update(status="done_for_day", updated_at=self._now())
 
     def mark_routed(self, client_order_id: str) -> None:
         """The open came: a queued order ("accepted") is routed to the venue ("new") and works there, not filled yet (an

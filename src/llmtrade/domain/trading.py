@@ -135,6 +135,11 @@ class BrokerOrder(Record):
     # The client_order_id of the multi-leg order (an options spread placed by hand) it is a leg of; "" for an order of
     # its own. The broker cancels a spread as one, by its parent: a leg is not canceled by its own id.
     parent: str = ""
+    # The broker is done executing it for the day (Alpaca's done_for_day: "will not receive further updates until the
+    # next trading day"; a DAY order, as llmtrade sends, so ends expired): it exists, so it is never sent again, but it
+    # cannot fill now, so nothing waits for it (workflows/execution.py `queued_order_ids`). Left out of the record when
+    # False, as orders stored before it were written.
+    done_for_day: bool = Field(default=False, exclude_if=lambda done: not done)
 
     def size(self) -> str:
         """The order's size as said to a person: "10", "0.5" (shares) or "$500.00 of" (dollars)."""

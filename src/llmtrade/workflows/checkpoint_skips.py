@@ -38,8 +38,9 @@ STOP_WAITS = "its stop holds, and its exit waits:"
 
 def canceling_only(orders: Sequence[BrokerOrder]) -> list[str]:
     """The client order ids of llmtrade's orders in `orders` when every one of them has a cancel under way (Alpaca's
-    pending_cancel); [] when there is none, or one without (queued for the open: the checkpoint waits for it)."""
-    ours = [o for o in orders if is_ours(o.client_order_id)]
+    pending_cancel); [] when there is none, or one without (queued for the open: the checkpoint waits for it). One done
+    for the day is none of them: it cannot fill now (workflows/execution.py `queued_order_ids`)."""
+    ours = [o for o in orders if is_ours(o.client_order_id) and not o.done_for_day]
     return [o.client_order_id for o in ours] if ours and all(o.canceling for o in ours) else []
 
 

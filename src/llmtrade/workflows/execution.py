@@ -69,10 +69,12 @@ UNFINISHED = ContextKey("unfinished_orders", list[str])
 def queued_order_ids(desk: Desk, orders: Sequence[BrokerOrder] | None = None) -> list[str]:
     """llmtrade's orders the account's broker accepted but has not filled (e.g. queued for the open), one whose cancel
     is under way included (it may fill yet: risk/halt.py `PendingPosition`); an order made by hand is reconciliation's
-    business (an `unknown_order` difference), not a reason to wait.
+    business (an `unknown_order` difference), not a reason to wait. Nor is one the broker is done with for the day
+    (`BrokerOrder.done_for_day`): it cannot fill before it ends, so waiting held the account's week until Alpaca
+    expired it; it is still there, so it is never sent again (its id is recorded sent, and a POST finds it).
     `orders`: the broker's open orders as the caller just read them; default: read now."""
     listed = desk.broker.open_orders() if orders is None else orders
-    return [order.client_order_id for order in listed if is_ours(order.client_order_id)]
+    return [o.client_order_id for o in listed if is_ours(o.client_order_id) and not o.done_for_day]
 
 
 def revaluer(
