@@ -50,7 +50,7 @@ from llmtrade.brokers.alpaca_orders import (
     to_position,
     to_result,
 )
-from llmtrade.brokers.alpaca_refusals import is_lasting, refusal_note
+from llmtrade.brokers.alpaca_refusals import RefusalNote, is_lasting, refusal_note
 from llmtrade.brokers.alpaca_same import scaled_note
 from llmtrade.brokers.fills import Observed
 from llmtrade.brokers.protocol import CancelAnswer
@@ -205,9 +205,9 @@ class AlpacaBroker:
             if status in REFUSED:
                 text = refusal(f"alpaca rejected order {_describe(order)}", status, body)
                 note = self._refusal_note(status, body, order)
-                # Not shortable, or an opening order's asset not tradable: given up once, not resent.
-                lasting = is_lasting(status, body, opens=order.intent == "open")
-                raise BrokerRejected(f"{text}; {note}" if note else text, lasting=lasting) from exc
+                # Not shortable, or an opening order's asset not tradable or crossing a holding by hand: given up once.
+                lasting = is_lasting(status, body, opens=order.intent == "open", crossing=note.crossing)
+                raise BrokerRejected(f"{text}; {note.text}" if note.text else text, lasting=lasting) from exc
             # Any other status (429, a proxy's 408, 409, 425, 5xx, a gateway's 504 included) says nothing about
             # whether the order got through.
             failure = f"HTTP {status}: {error_message(body)}{limit_said(exc, self._api.waits.wall())}"
@@ -285,7 +285,7 @@ class AlpacaBroker:
 
     # ----------------------------------------------------------------- internals
 
-    def _refusal_note(self, status: int, body: str, order: Order) -> str:
+    def _refusal_note(self, status: int, body: str, order: Order) -> RefusalNote:
         """What the account says of Alpaca's refusal (brokers/alpaca_refusals.py)."""
         return refusal_note(
             status,

@@ -344,16 +344,25 @@ def crossing_note(order: Order, held: float) -> str:
         f"the account holds {abs(held):g} {order.symbol} {side} at Alpaca and this {order.side.value} of {order.qty} "
         "would carry the position past zero, which Alpaca takes in no one order; "
     )
+    # An opening order is given up for the week (alpaca_refusals.py `is_lasting`): nothing llmtrade does removes the
+    # holding, so sending it again is refused again; a close is sent again.
+    opens = order.intent == "open"
     if int(held) == 0:
+        then = (
+            "; next week's orders go once it is gone"
+            if opens
+            else ", and a rerun or the next checkpoint sends this one"
+        )
         return said + (
             "it is a fraction of a share, which llmtrade's whole-share orders cannot trade: close it in Alpaca's "
-            "dashboard, and a rerun or the next checkpoint sends this one"
+            f"dashboard{then}"
         )
     by_hand = "bought" if held > 0 else "sold"
+    then = "; next week plans from what it manages then" if opens else ""
     return said + (
         f"llmtrade plans from the shares it manages, so shares {by_hand} by hand are not among them: `llmtrade "
         "positions list` shows both, and `llmtrade positions adopt` hands them to llmtrade (or close them in Alpaca's "
-        "dashboard)"
+        f"dashboard){then}"
     )
 
 

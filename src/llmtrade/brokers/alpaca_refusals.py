@@ -10,7 +10,7 @@ Each read here is best effort: one that fails leaves the refusal as Alpaca gave 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from llmtrade.brokers.alpaca_orders import (
     account_note,
@@ -43,17 +43,32 @@ _NOT_TRADABLE = "not tradable"
 # one that may pass later (buying power, shares held for an open order, a wash trade while an order is open, the
 # pattern day trading protection) or one not known must never be dropped without a word.
 _LASTING_STATUSES = frozenset({403, 422})
+# A refusal for want of shares that no open order holds, the order carrying a holding llmtrade does not manage past zero
+# (`crossing`: a fraction of a share, or shares bought by hand; `crossing_note`), lasts too, for an opening order:
+# nothing llmtrade does removes that holding, only the user (in Alpaca's dashboard), so it was refused again at every
+# rerun and checkpoint of the week, an alert each time. A close refused so is sent again, as for "not tradable".
 
 
-def is_lasting(status: int, body: str, *, opens: bool) -> bool:
+def is_lasting(status: int, body: str, *, opens: bool, crossing: bool = False) -> bool:
     """Whether Alpaca's refusal (`status`, its error `body`) of an order will not change by sending the order again
-    this week (`_LASTING_WORDS`; "not tradable" only when the order `opens` a position); False for every other
-    refusal, those in words not known included."""
+    this week (`_LASTING_WORDS`; "not tradable", or for want of shares where the order is `crossing` a holding llmtrade
+    does not manage, only when the order `opens` a position); False for every other refusal, those in words not known
+    included."""
     detail = error_message(body)
-    if status not in _LASTING_STATUSES or is_wash_trade(detail) or is_qty_held(detail):
-        return False  # an order in the way or shares held for one: both end (checked first: their words may change)
+    if status not in _LASTING_STATUSES or is_wash_trade(detail):
+        return False  # an order in the way: it ends (checked first: its words may change)
+    if is_qty_held(detail):
+        return opens and crossing  # shares held for an open order (no crossing) are freed when it ends
     said = detail.lower()
     return any(words in said for words in _LASTING_WORDS) or (opens and _NOT_TRADABLE in said)
+
+
+class RefusalNote(NamedTuple):
+    """What `refusal_note` adds to a refusal (`text`, "" for nothing), and whether the refusal is for want of shares no
+    open order holds, the order carrying a holding llmtrade does not manage past zero (`crossing`: `is_lasting`)."""
+
+    text: str
+    crossing: bool = False
 
 
 def refusal_note(
@@ -64,7 +79,7 @@ def refusal_note(
     open_orders: Callable[[], Sequence[BrokerOrder]],
     holdings: Callable[[], Mapping[str, float]],
     account: Callable[[], Any],
-) -> str:
+) -> RefusalNote:
     """For a potential wash trade (403, or 422 as some answers have it), or shares held for other orders (403
     "insufficient qty available"), the account's open orders in the way; for want of shares no order holds, the
     position the order would cross (`crossing_note`), for want of buying power what Alpaca's body says it compared and
@@ -73,22 +88,24 @@ def refusal_note(
     Alpaca's raw account), both when both; "" for bad keys, another status or what cannot be read."""
     detail = error_message(body)
     if is_wash_trade(detail):
-        return wash_trade_note(order, listed) if (listed := _quietly(open_orders)) is not None else ""
-    crossing = ""
+        return RefusalNote(wash_trade_note(order, listed) if (listed := _quietly(open_orders)) is not None else "")
+    crossing, known = "", False
     if is_qty_held(detail):
         if (listed := _quietly(open_orders)) is not None and (held := held_qty_note(order, listed)):
-            return held
+            return RefusalNote(held)
         found = _quietly(holdings)
         shares = found.get(order.symbol) if found is not None else None
         crossing = crossing_note(order, shares) if shares is not None else ""
+        # Lasting only when the open orders were read and none holds the shares: else an order may be in the way.
+        known = bool(crossing) and listed is not None
     if status != 403 or bare_refusal(detail):
-        return crossing
+        return RefusalNote(crossing, known)
     if _BUYING_POWER in detail.lower() and (figures := _figures(body)) is not None:
         # Alpaca's own figures say what it compared; its account object's buying power alone named neither.
-        return buying_power_note(order, figures, _quietly(open_orders) or [], _quietly(holdings) or {})
+        return RefusalNote(buying_power_note(order, figures, _quietly(open_orders) or [], _quietly(holdings) or {}))
     found_account = _quietly(account)
     said = account_note(detail, found_account) if found_account is not None else ""
-    return "; ".join(part for part in (crossing, said) if part)
+    return RefusalNote("; ".join(part for part in (crossing, said) if part), known)
 
 
 # Alpaca's refusal of an order its buying power does not cover (403, code 40310000), with the figures it compared in
