@@ -8,13 +8,23 @@ split explains) is an error of the run, said, and never a refusal."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, date, datetime
 
 import pytest
 
-from llmtrade.domain.trading import OrderStatus, Side
+from llmtrade.brokers.fills import record_new_fills
+from llmtrade.brokers.order_plan import client_order_id
+from llmtrade.domain.events import NewEvent
+from llmtrade.domain.market import SplitDetected
+from llmtrade.domain.streams import ORDERS, SPLITS, week_stream
+from llmtrade.domain.trading import OrderOverfilled, OrderStatus, OrderSubmitted, Side
 from llmtrade.errors import BrokerRejected, OperationalError
+from llmtrade.storage.bootstrap import Storage
 from tests.fakes.alpaca_server import FakeAlpacaServer
-from tests.test_alpaca_broker import KEY_ID, ORDERS, SECRET, broker_for, order
+from tests.test_alpaca_broker import KEY_ID, SECRET, broker_for, order
+from tests.test_alpaca_broker import ORDERS as POSTS
+
+WEEK = date(2025, 12, 31)
 
 
 @pytest.fixture
@@ -39,8 +49,8 @@ def test_a_rerun_finds_its_order_scaled_by_a_split_and_takes_it(server: FakeAlpa
 
 def test_a_lookup_after_a_lost_answer_finds_the_order_scaled_by_a_split(server: FakeAlpacaServer) -> None:
     server.set_price("SPY", 600)
-    server.fail_route("POST", ORDERS, 504, after_processing=True)  # stored, the answer lost
-    server.after_next("POST", ORDERS, lambda: server.split("SPY", 0.5))  # a reverse split before the lookup
+    server.fail_route("POST", POSTS, 504, after_processing=True)  # stored, the answer lost
+    server.after_next("POST", POSTS, lambda: server.split("SPY", 0.5))  # a reverse split before the lookup
     broker = broker_for(server)
 
     found = broker.submit(order())
@@ -68,3 +78,52 @@ def test_an_order_under_our_id_that_cannot_be_reconciled_is_an_error_never_a_ref
     assert not isinstance(raised.value, BrokerRejected)  # Alpaca holds an order under this id: never booked refused
     assert "is not recorded refused" in str(raised.value)
     assert len(server.orders) == 1
+
+
+def _sent_over_a_split(server: FakeAlpacaServer, storage: Storage, *, recorded: bool) -> None:
+    """10 SPY sent by llmtrade on Friday evening (its OrderSubmitted recorded), queued for Monday's open; Alpaca splits
+    SPY 4-for-1 before it (the split `recorded` by a look, or not) and the order buys 40 at the open."""
+    broker = broker_for(server)
+    server.set_time(datetime(2026, 1, 2, 22, tzinfo=UTC))
+    server.set_price("SPY", 600)
+    sent = order(client_order_id(WEEK, "pm-alpha", "SPY", "add"), week_id=WEEK)
+    result = broker.submit(sent)
+    submitted = OrderSubmitted(order=sent, broker="alpaca", result=result)
+    stream = week_stream(WEEK, ORDERS)
+    storage.events.append([NewEvent.of(submitted, stream=stream, week_id=WEEK, account_id="pm-alpha", run_id="c0")])
+    server.split("SPY", 4)
+    if recorded:
+        split = SplitDetected(
+            symbol="SPY",
+            ex_day=date(2026, 1, 5),
+            ratio=4.0,
+            looks_like="4-for-1",
+            price=150.0,
+            provider="alpaca",
+            evidence="the broker's position",
+        )
+        storage.events.append([NewEvent.of(split, stream=SPLITS, run_id="c1")])
+    server.set_time(datetime(2026, 1, 5, 14, 30, tzinfo=UTC))
+    server.fill_open_orders()
+    record_new_fills(storage.events, broker, week_id=WEEK, run_id="c2")
+
+
+def test_an_order_alpaca_scaled_for_a_recorded_split_fills_its_new_shares_without_an_overfill(
+    server: FakeAlpacaServer, storage: Storage
+) -> None:
+    """Its 40 are the 10 sent, in the new shares: before, the fill was said overfilled by 30 (an alert, and the user
+    told to trade 30 shares back by hand)."""
+    _sent_over_a_split(server, storage, recorded=True)
+
+    [filled] = [e for e in storage.events.read() if e.type == "OrderFilled"]
+    assert filled.payload["fill"]["qty"] == 40
+    assert not [e for e in storage.events.read() if e.type == OrderOverfilled.event_type()]
+
+
+def test_an_order_filled_past_its_qty_with_no_split_recorded_is_still_said_overfilled(
+    server: FakeAlpacaServer, storage: Storage
+) -> None:
+    _sent_over_a_split(server, storage, recorded=False)
+
+    [over] = [e for e in storage.events.read() if e.type == OrderOverfilled.event_type()]
+    assert over.payload["filled"] == "40" and over.payload["meant"] == 10

@@ -32,6 +32,7 @@ from llmtrade.domain.streams import fill_stream, valuation_stream, valuations_st
 from llmtrade.domain.trading import AccountSnapshot, BrokerOrder, Fill, Order, OrderFilled, OrderSubmitted
 from llmtrade.errors import BrokerUnavailable, ConcurrencyError
 from llmtrade.storage.event_store import EventStore
+from llmtrade.storage.splits import recorded_splits
 
 
 def recorded_fill_ids(events: EventStore, broker: Broker) -> frozenset[str]:
@@ -224,7 +225,10 @@ def new_fill_events(
             account_id=broker.account_id,
             run_id=run_id,
         )
-        over = overfill_event(order, fill, broker=broker.name, week_id=week, run_id=run_id)
+        # The splits are read only for a fill past its order's qty: never in the usual look, nor in a backtest's.
+        over = overfill_event(
+            order, fill, broker=broker.name, week_id=week, run_id=run_id, splits=lambda: recorded_splits(events)
+        )
         found.append((fill, (filled,) if over is None else (filled, over)))
     return found
 

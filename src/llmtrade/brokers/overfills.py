@@ -18,13 +18,16 @@ order leaves llmtrade without the risk gate, and the next plan starts from what 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import date
+from collections.abc import Callable, Sequence
+from datetime import date, datetime, time
+from fractions import Fraction
 
 from llmtrade.brokers.per_store import RunNotes
 from llmtrade.domain.events import NewEvent
+from llmtrade.domain.ledger import Split
 from llmtrade.domain.streams import overfill_stream
 from llmtrade.domain.trading import Fill, Order, OrderOverfilled, Side
+from llmtrade.market.calendar import NEW_YORK
 from llmtrade.storage.event_store import EventStore
 
 # run_id -> a line per order that run recorded as overfilled, in this process: what `overfilled_notes` says.
@@ -32,11 +35,18 @@ _NOTES = RunNotes()
 
 
 def overfill_event(
-    order: Order | None, fill: Fill, *, broker: str, week_id: date | None, run_id: str | None
+    order: Order | None,
+    fill: Fill,
+    *,
+    broker: str,
+    week_id: date | None,
+    run_id: str | None,
+    splits: Callable[[], Sequence[Split]] = tuple,
 ) -> NewEvent | None:
     """The OrderOverfilled of `fill`, to go with its OrderFilled (its own write-once stream, at version 0), when it is
-    more shares than `order` (the order as llmtrade sent it; None when no OrderSubmitted names it) was sent for."""
-    if order is None or fill.shares() <= order.qty:
+    more shares than `order` (the order as llmtrade sent it; None when no OrderSubmitted names it) was sent for, in the
+    shares of the splits recorded since (`splits`, read only for a fill past the order's qty: `scaled_qty`)."""
+    if order is None or fill.shares() <= order.qty or fill.shares() <= scaled_qty(order, fill, splits()):
         return None
     filled = format(fill.shares().normalize(), "f")
     said = OrderOverfilled(
@@ -51,6 +61,21 @@ def overfill_event(
     )
     stream = overfill_stream(order.account_id, order.client_order_id)
     return NewEvent.of(said, stream=stream, week_id=week_id, account_id=order.account_id, run_id=run_id)
+
+
+def scaled_qty(order: Order, fill: Fill, splits: Sequence[Split]) -> Fraction:
+    """`order`'s qty in the shares its `fill` is in: times each recorded split of its symbol whose ex-day came after the
+    order's week began and no later than the fill. Alpaca scales an open order's qty at a split (alpacahq/alpaca-py
+    #469): an order queued over the ex-day's midnight (sent in the evening for the next open) fills 40 for the 10 sent
+    at a 4-for-1, which is the order, not 30 more shares than the plan meant (an alert, and the user told to trade them
+    back). One sent in the week after a split already recorded was sized in the new shares; it is scaled too, which
+    lets pass unsaid only a broker overfilling it by exactly the split's ratio."""
+    began = datetime.combine(order.week_id, time(), tzinfo=NEW_YORK)
+    qty = Fraction(order.qty)
+    for split in splits:
+        if split.symbol == order.symbol and began < split.at <= fill.filled_at:
+            qty *= split.ratio
+    return qty
 
 
 def _note(order: Order, fill: Fill, broker: str, filled: str) -> str:
