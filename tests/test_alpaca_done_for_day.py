@@ -15,6 +15,8 @@ from alpaca.trading.enums import OrderSide, TimeInForce
 from alpaca.trading.requests import MarketOrderRequest
 from typer.testing import CliRunner
 
+from llmtrade.brokers.alpaca_answers import Answer
+from llmtrade.brokers.alpaca_orders import to_broker_order
 from llmtrade.cli import app
 from llmtrade.domain.trading import OrderStatus
 from tests.fakes.alpaca_server import FakeAlpacaServer
@@ -86,3 +88,22 @@ def test_an_order_done_for_the_day_does_not_hold_the_accounts_week_nor_is_sent_a
     planned = {str(p["account_id"]) for p in _of_week(runs, "OrdersPlanned")}
     assert ALPACA_ACCOUNT in planned  # planned from what it holds: the order done for the day cannot fill
     assert server.orders[DONE]["status"] == "done_for_day" and alpaca.submitted.get(DONE, 0) <= 1
+
+
+@pytest.mark.parametrize(("status", "done"), [("done_for_day", True), ("calculated", True), ("accepted", False)])
+def test_which_of_alpacas_statuses_say_an_order_is_done_for_the_day(status: str, done: bool) -> None:
+    """calculated: "completed for the day (either filled or done for day), but remaining settlement calculations are
+    still pending" (Alpaca's order lifecycle): no more for today either, what filled already in its filled_qty."""
+    raw = {
+        "id": "9f1c",
+        "client_order_id": DONE,
+        "symbol": "SPY",
+        "side": "buy",
+        "qty": "10",
+        "filled_qty": "4",
+        "filled_avg_price": "600",
+        "status": status,
+        "submitted_at": "2026-01-07T21:00:00Z",
+    }
+    listed = to_broker_order(Answer(raw))
+    assert listed.done_for_day is done and listed.status is OrderStatus.ACCEPTED and listed.filled_qty == 4

@@ -30,7 +30,7 @@ _KEYS_HINT = "check the account's keys (alpaca.key_env / alpaca.secret_env in ac
 # pending_cancel, stopped, suspended, ...) is still working at Alpaca: ACCEPTED, and listed by
 # GET /v2/orders?status=open. "stopped" is a trade guaranteed but not yet made; "suspended" may trade
 # again; taking either for dead would let a plan be made against positions about to change. done_for_day exists
-# but cannot fill before the next trading day (`DONE_FOR_DAY`).
+# but cannot fill before the next trading day (`DONE_TODAY`).
 FILLED_STATUSES = frozenset({"filled"})
 CANCELED_STATUSES = frozenset({"canceled"})
 # "replaced" ends the order read alone; the order that replaced it works on in its place, which brokers/alpaca.py
@@ -39,9 +39,11 @@ DEAD_STATUSES = frozenset({"rejected", "expired", "replaced"})
 # Working, with a cancel under way (by us or by hand): Alpaca's venue takes it in seconds, or at the next open when
 # asked outside market hours, and an order it cannot cancel stays so until it fills.
 CANCELING_STATUS = "pending_cancel"
-# Done executing for the day: it "will not receive further updates until the next trading day" (Alpaca's order
-# lifecycle), and a DAY order then ends expired. Still open (never sent again), but no reason to wait (BrokerOrder).
-DONE_FOR_DAY = "done_for_day"
+# Done executing for the day: done_for_day "will not receive further updates until the next trading day", and
+# calculated "has been completed for the day (either filled or done for day), but remaining settlement calculations
+# are still pending" (Alpaca's order lifecycle); a DAY order then ends filled or expired. Still open (never sent
+# again), what filled already in its filled_qty, but nothing more to wait for today (BrokerOrder.done_for_day).
+DONE_TODAY = frozenset({"done_for_day", "calculated"})
 
 
 def order_status(found: Any) -> OrderStatus:
@@ -141,7 +143,7 @@ def to_broker_order(found: Any, parent: str = "") -> BrokerOrder:
         submitted_at=found.submitted_at,
         canceling=canceling(found),
         parent=parent,
-        done_for_day=enum_value(found.status) == DONE_FOR_DAY,
+        done_for_day=enum_value(found.status) in DONE_TODAY,
     )
 
 
