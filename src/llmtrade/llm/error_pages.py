@@ -147,3 +147,37 @@ def room_left(status: int, reason: str, sent: int) -> int | None:
     used = sum(inputs)
     room = int(window.group(1)) - used - max(int(used * _MARGIN), 32)
     return room if _LEAST_ROOM <= room < sent else None
+
+
+# A prompt a provider's content filter refused before generating anything, as a 400: OpenAI's invalid_request_error
+# code "invalid_prompt" ("Invalid prompt: your prompt was flagged as potentially violating our usage policy"), Azure
+# OpenAI's code "content_filter" with innererror {"code": "ResponsibleAIPolicyViolation", "content_filter_result":
+# {category: {"filtered": true, ...}}}; also as OpenRouter relays either in metadata.raw (a JSON string, quotes
+# escaped).
+_PROMPT_FILTERED = re.compile(
+    r'\\?"code\\?"\s*:\s*\\?"(invalid_prompt|content_filter)\\?"|ResponsibleAIPolicyViolation', re.IGNORECASE
+)
+
+
+def prompt_filtered(status: int, response: httpx.Response) -> str | None:
+    """What refused the prompt when a 400 is a content filter's (_PROMPT_FILTERED): the code and, for Azure, the
+    categories it filtered ("content_filter: jailbreak, hate (medium)"); else None."""
+    if status != 400:
+        return None
+    found = _PROMPT_FILTERED.search(response.text[:20000])
+    if found is None:
+        return None
+    code = found.group(1) or "content_filter"
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    error = data.get("error") if isinstance(data, dict) else None
+    inner = error.get("innererror") if isinstance(error, dict) else None
+    result = inner.get("content_filter_result") if isinstance(inner, dict) else None
+    named = [
+        f"{name} ({verdict['severity']})" if isinstance(verdict.get("severity"), str) else str(name)
+        for name, verdict in (result.items() if isinstance(result, dict) else ())
+        if isinstance(verdict, dict) and verdict.get("filtered") is True
+    ]
+    return f"{code}: {', '.join(named)}" if named else code

@@ -22,7 +22,14 @@ from llmtrade.errors import (
     StructuredOutputRefused,
 )
 from llmtrade.llm.body_errors import error_detail
-from llmtrade.llm.error_pages import body_text, context_full, key_refused, location_refused, no_such_path
+from llmtrade.llm.error_pages import (
+    body_text,
+    context_full,
+    key_refused,
+    location_refused,
+    no_such_path,
+    prompt_filtered,
+)
 from llmtrade.llm.provider_waits import body_wait, error_metadata, reset_wait, retry_after
 from llmtrade.llm.storable_text import storable
 from llmtrade.reply_errors import LLMContentFiltered, LLMContextExceeded
@@ -286,13 +293,14 @@ def refusal(
     that names no wait, or whose wait is longer than `max_retry_after`, is LLMRateLimited at once; 402 is
     LLMOutOfCredits (temporary: fixed by a top-up), unless its Retry-After is one the run may wait (OpenRouter's
     in-flight budget, which passes), and so is Anthropic's 400 for a credit balance too low (NO_CREDIT); a 403 of
-    OpenRouter's moderation is LLMContentFiltered (final: the same prompt is flagged again); 401/403, and Google's 400
-    for a key (error_pages.key_refused), LLMAuthRejected (its 400 for the caller's region LLMLocationRefused, one kind
-    of it); a 400 for a prompt past the context window (error_pages.context_full) LLMContextExceeded, as a reply whose
-    window filled; with `mode` (the response format asked: json_schema or json_object) a 400/404/422 whose words refuse
-    that format, or Google's bare 400 to a schema on the wire (BARE_INVALID), is StructuredOutputRefused; 404 or a
-    redirect (3xx, never followed) LLMNoEndpoint naming where it points (fixed by the user: a rerun asks again); any
-    other 4xx LLMRequestRejected.
+    OpenRouter's moderation is LLMContentFiltered (final: the same prompt is flagged again), and so is a 400 of a
+    content filter (error_pages.prompt_filtered: OpenAI's invalid_prompt, Azure's content_filter); 401/403, and
+    Google's 400 for a key (error_pages.key_refused), LLMAuthRejected (its 400 for the caller's region
+    LLMLocationRefused, one kind of it); a 400 for a prompt past the context window (error_pages.context_full)
+    LLMContextExceeded, as a reply whose window filled; with `mode` (the response format asked: json_schema or
+    json_object) a 400/404/422 whose words refuse that format, or Google's bare 400 to a schema on the wire
+    (BARE_INVALID), is StructuredOutputRefused; 404 or a redirect (3xx, never followed) LLMNoEndpoint naming where it
+    points (fixed by the user: a rerun asks again); any other 4xx LLMRequestRejected.
     `asked`: what was refused, in the message ("the request for", "to embed with"); `said`: how the status came
     ("HTTP 429", "HTTP 200 carrying error 502")."""
     wait = retry_after(response)
@@ -350,6 +358,11 @@ def refusal(
         )
     if status == 403 and (flagged := _flagged(response)) is not None:
         return LLMContentFiltered(f"{provider} flagged the request for {model} in moderation ({flagged}): {reason}")
+    if (filtered := prompt_filtered(status, response)) is not None:  # the same refusal as a 400, classed alike
+        return LLMContentFiltered(
+            f"{message}: its content filter refused the prompt ({filtered}): final for this prompt, not asked again; "
+            "reword the prompt (a prompt override) or use another model for the role"
+        )
     if location_refused(status, reason, response.text):
         return LLMLocationRefused(
             f"{message}; {provider} does not serve calls from this region (the account's or the machine's location, "
