@@ -181,3 +181,9 @@ def prompt_filtered(status: int, response: httpx.Response) -> str | None:
         if isinstance(verdict, dict) and verdict.get("filtered") is True
     ]
     return f"{code}: {', '.join(named)}" if named else code
+
+
+# Ollama's 500 for a conversation with no user turn left (ollama/ollama#18107): past num_ctx it drops the oldest
+# messages to fit, and the chat template then finds no user message ("chat prompt error: no user query found in
+# messages", also from its /v1 endpoints). The same conversation is cut the same way again: no wait mends it.
+NO_USER_QUERY = re.compile(r"no user query found in messages", re.IGNORECASE)

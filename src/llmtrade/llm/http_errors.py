@@ -23,6 +23,7 @@ from llmtrade.errors import (
 )
 from llmtrade.llm.body_errors import error_detail
 from llmtrade.llm.error_pages import (
+    NO_USER_QUERY,
     body_text,
     context_full,
     key_refused,
@@ -294,13 +295,14 @@ def refusal(
     LLMOutOfCredits (temporary: fixed by a top-up), unless its Retry-After is one the run may wait (OpenRouter's
     in-flight budget, which passes), and so is Anthropic's 400 for a credit balance too low (NO_CREDIT); a 403 of
     OpenRouter's moderation is LLMContentFiltered (final: the same prompt is flagged again), and so is a 400 of a
-    content filter (error_pages.prompt_filtered: OpenAI's invalid_prompt, Azure's content_filter); 401/403, and
-    Google's 400 for a key (error_pages.key_refused), LLMAuthRejected (its 400 for the caller's region
-    LLMLocationRefused, one kind of it); a 400 for a prompt past the context window (error_pages.context_full)
-    LLMContextExceeded, as a reply whose window filled; with `mode` (the response format asked: json_schema or
-    json_object) a 400/404/422 whose words refuse that format, or Google's bare 400 to a schema on the wire
-    (BARE_INVALID), is StructuredOutputRefused; 404 or a redirect (3xx, never followed) LLMNoEndpoint naming where it
-    points (fixed by the user: a rerun asks again); any other 4xx LLMRequestRejected.
+    content filter (error_pages.prompt_filtered: OpenAI's invalid_prompt, Azure's content_filter); Ollama's 500 for a
+    conversation cut to no user turn (error_pages.NO_USER_QUERY) is LLMContextExceeded; 401/403, and Google's 400
+    for a key (error_pages.key_refused), LLMAuthRejected (its 400 for the caller's region LLMLocationRefused, one kind
+    of it); a 400 for a prompt past the context window (error_pages.context_full) LLMContextExceeded, as a reply whose
+    window filled; with `mode` (the response format asked: json_schema or json_object) a 400/404/422 whose words refuse
+    that format, or Google's bare 400 to a schema on the wire (BARE_INVALID), is StructuredOutputRefused; 404 or a
+    redirect (3xx, never followed) LLMNoEndpoint naming where it points (fixed by the user: a rerun asks again); any
+    other 4xx LLMRequestRejected.
     `asked`: what was refused, in the message ("the request for", "to embed with"); `said`: how the status came
     ("HTTP 429", "HTTP 200 carrying error 502")."""
     wait = retry_after(response)
@@ -340,6 +342,13 @@ def refusal(
             f"{provider} cannot load {model}: {said}: {reason}; the server has too little memory for the model: free "
             "memory on it, or use a smaller (more quantized) model or a server with more; not asked again within the "
             "run, as no wait makes room (a later run asks again)"
+        )
+    if status >= 500 and NO_USER_QUERY.search(reason):
+        return LLMContextExceeded(
+            f"{provider} refused {asked} {model}: {said}: {reason}; the server cut the conversation to fit its context "
+            "window and no user message was left (Ollama drops the oldest messages past num_ctx): final for this "
+            "prompt, not asked again; raise the model's num_ctx on the server and context_tokens in models.yaml to "
+            "match, or shorten the prompt (models.yaml memory.token_budget); the rerun after the fix asks again"
         )
     if status in (408, 429) or status >= 500:
         return Retryable(f"{said}: {reason}", wait)
