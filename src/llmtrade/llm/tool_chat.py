@@ -41,7 +41,7 @@ from llmtrade.llm.replies import normalise_reply, nothing_generated, parse_usage
 from llmtrade.llm.retry_policy import RetryPolicy, asked_wait, pause, temporary
 from llmtrade.llm.tool_messages import flat_message, readable_body
 from llmtrade.llm.types import Usage
-from llmtrade.llm.usable_reply import refuse_unsaid_cut
+from llmtrade.llm.usable_reply import cut_tool_turn, refuse_unsaid_cut
 from llmtrade.reply_errors import (
     LLMBadReply,
     LLMContentFiltered,
@@ -312,6 +312,10 @@ class ToolChat:
         usage = parse_usage(data)
         # A final text is read as the gateway reads one: cut off, withheld, refused, empty or stopped upstream is a
         # failed turn with the provider's reason, never the answer `ask` prints; tool calls ended so were cut short.
+        # A tool-call turn cut at max_tokens, said so or not (usable_reply.cut_tool_turn), is never run.
+        if offered and (cut := cut_tool_turn(data, sent, self.provider, self.model)) is not None:
+            refuse_cut(data, usage, least, self.context_tokens, self.provider, self.model, cut)  # or the window's
+            raise cut
         if calls:
             unfinished = stop_failure(data, provider=self.provider, model=self.model)
             if unfinished is None or isinstance(unfinished, LLMTruncated):  # cut as the window filled

@@ -9,12 +9,13 @@ to fit its window is LLMContextExceeded (llm/prompt_cut.py), never taken; any ot
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from llmtrade.llm.call_records import BilledAttempts, spent_by
 from llmtrade.llm.http_errors import Retryable
 from llmtrade.llm.prompt_cut import refuse_cut
-from llmtrade.llm.replies import NormalReply, normalise_reply, nothing_generated
+from llmtrade.llm.replies import NormalReply, normalise_reply, nothing_generated, parse_usage
 from llmtrade.reply_errors import LLMEmptyAnswer, LLMNoChoice, LLMTruncated, LLMUpstreamError
 
 
@@ -75,6 +76,49 @@ def refuse_unsaid_cut(normal: NormalReply, sent: int | None, provider: str, mode
         content=normal.text,
         reasoning=normal.reasoning,
         finish_reason=normal.finish_reason,
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        cost_usd=usage.cost_usd,
+        usage_reported=usage.reported,
+    )
+
+
+# How a turn that called tools (or tried to) says it ended: OpenAI's tool_calls (function_call of old), Anthropic's
+# tool_use, Gemini's MALFORMED_FUNCTION_CALL (a call it could not finish writing, often one cut by the limit).
+_CALLED = frozenset({"tool_calls", "function_call", "tool_use", "malformed_function_call"})
+_CUT_WORDS = frozenset({"length", "max_tokens", "max_output_tokens"})
+
+
+def cut_tool_turn(data: Any, sent: int | None, provider: str, model: str) -> LLMTruncated | None:
+    """LLMTruncated for a turn that called tools (or said it did) and was cut at max_tokens, else None: said so
+    (finish_reason length, or Anthropic's max_tokens and Gemini's MAX_TOKENS, passed on as the native reason), or
+    unsaid, its completion tokens at the `sent` max_tokens beside a stop or "tool_calls" (Ollama's /v1 says tool_calls
+    whenever it parsed a call, whatever done_reason was; Gemini's MALFORMED_FUNCTION_CALL). A cut call's arguments are
+    no JSON the model chose to write: run as a call or sent back to it as its mistake, they mislead both."""
+    choices = data.get("choices") if isinstance(data, dict) else None
+    choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
+    message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+    calls = message.get("tool_calls") if isinstance(message.get("tool_calls"), list) else []
+    stops = {str(choice[k]).strip().lower() for k in ("finish_reason", "native_finish_reason") if choice.get(k)}
+    if not calls and not stops & _CALLED:
+        return None
+    usage = parse_usage(data)
+    said = stops & _CUT_WORDS
+    reached = sent is not None and usage.reported and usage.completion_tokens >= sent
+    if not said and not (reached and stops <= (_SAID_STOP | _CALLED) - {None}):
+        return None
+    names = [str(c.get("function", {}).get("name")) for c in calls if isinstance(c, dict)]
+    why = ", ".join(f"{k} {choice[k]}" for k in ("finish_reason", "native_finish_reason") if choice.get(k))
+    why = why or "no finish_reason"
+    written = f"its call of {', '.join(names)}" if names else "the tool call it was writing"
+    text = message.get("content") if isinstance(message.get("content"), str) else ""
+    return LLMTruncated(
+        f"{provider} ({model}) was cut off at max_tokens in a tool-call turn ({why}; {usage.completion_tokens} "
+        f"completion tokens of the {sent} max_tokens sent): {written} is incomplete, its arguments cut, so no call is "
+        "run nor sent back to the model as its mistake; raise the chairman's max_tokens in models.yaml (ask's model; "
+        "a reasoning model spends part of it thinking)",
+        content=json.dumps(calls) if calls else text,
+        finish_reason=choice.get("finish_reason"),
         prompt_tokens=usage.prompt_tokens,
         completion_tokens=usage.completion_tokens,
         cost_usd=usage.cost_usd,
