@@ -425,3 +425,23 @@ def test_schedule_crontab_refuses_an_interval_that_never_runs_a_checkpoint() -> 
     assert runner.invoke(app, ["schedule", "crontab", "--every", "10"]).stdout.splitlines()[-1].startswith("*/10 ")
     hour = runner.invoke(app, ["schedule", "crontab", "--every", "60"])
     assert hour.exit_code == 2 and "Traceback" not in hour.output
+
+
+def test_schedule_crontab_every_takes_the_common_unit_forms_or_says_what_to_write() -> None:
+    """`schedule crontab --every 5m` was refused by the option's integer parsing ("'5m' is not a valid integer"),
+    though 5m, 5min and 1h are how an interval is usually written. Minutes in those forms are taken (an hour wakes at
+    minute 0 of each hour, refused as any interval is when it would miss a checkpoint); anything else is refused
+    (exit 2) with the forms to write."""
+    for written in ("5", "5m", "5min", "5 mins", "5minutes", "5M"):
+        taken = runner.invoke(app, ["schedule", "crontab", "--every", written])
+        assert taken.exit_code == 0, (written, taken.output)
+        assert taken.stdout.splitlines()[-1].startswith("*/5 * * * 1-5 "), written
+    assert crontab_lines("llmtrade", every_minutes=60)[-1].startswith("0 * * * 1-5 ")
+    hour = runner.invoke(app, ["schedule", "crontab", "--every", "1h"])
+    assert hour.exit_code == 2 and "Traceback" not in hour.output
+    assert "--every 1h: cron would wake at minute 0 of each hour" in hour.output and "use --every 10" in hour.output
+    for bad in ("5s", "2h", "0m", "soon", "90", "1.5m"):
+        refused = runner.invoke(app, ["schedule", "crontab", "--every", bad])
+        assert refused.exit_code == 2 and "Traceback" not in refused.output, bad
+        assert f"--every {bad}:" in refused.output, (bad, refused.output)
+        assert "write minutes from 1 to 59 (5, 5m or 5min) or 1h" in refused.output, bad

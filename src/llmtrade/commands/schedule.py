@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -54,7 +55,10 @@ def schedule_show(
 @schedule_app.command("crontab", cls=Reads)
 def schedule_crontab(
     ctx: typer.Context,
-    every: Annotated[int, typer.Option("--every", min=1, max=59, help="Minutes between run-due wake-ups.")] = 5,
+    every: Annotated[
+        str,
+        typer.Option("--every", metavar="MINUTES", help="Time between run-due wake-ups: minutes (5, 5m, 5min) or 1h."),
+    ] = "5",
     log: Annotated[str, typer.Option("--log", help="Where cron's output goes.")] = "~/llmtrade-cron.log",
 ) -> None:
     """Crontab lines that drive everything through `llmtrade run-due`, with what this shell has and cron would not:
@@ -67,11 +71,12 @@ def schedule_crontab(
 
     root = state(ctx)
     config = root.config().config
-    _require_every_checkpoint_reached(config, every, root.clock().now())
+    minutes = every_minutes(every)
+    _require_every_checkpoint_reached(config, minutes, root.clock().now(), written=every)
     executable = shutil.which("llmtrade") or str(Path(sys.executable).parent / "llmtrade")
     lines = crontab_lines(
         executable,
-        every_minutes=every,
+        every_minutes=minutes,
         log=log,
         workdir=Path.cwd() if Path(".env").is_file() else None,
         config_dir=root.config_dir.resolve() if root.config_dir is not None else None,
@@ -91,7 +96,29 @@ def schedule_crontab(
         typer.echo(line)
 
 
-def _require_every_checkpoint_reached(config: Config, every: int, now: datetime) -> None:
+# "5", "5m", "5 min", "5minutes", "1h", "1 hour": how an interval is usually written (cron's own unit is the minute).
+_EVERY = re.compile(r"(\d+)\s*(m|mins?|minutes?|h|hrs?|hours?)?", re.IGNORECASE)
+
+
+def every_minutes(written: str) -> int:
+    """The minutes of a `--every` as written: whole minutes from 1 to 59, bare or with a minute unit, or 1h (cron
+    wakes at minute 0 of each hour). UsageError naming what to write otherwise: a typer int option refused "5m" with
+    "not a valid integer", never saying the unit was the trouble."""
+    from llmtrade.errors import UsageError  # lazy: see package docstring
+
+    found = _EVERY.fullmatch(written.strip())
+    if found is not None:
+        number, unit = int(found.group(1)), (found.group(2) or "m").lower()
+        minutes = number * 60 if unit.startswith("h") else number
+        if 1 <= minutes <= 59 or minutes == 60:
+            return minutes
+    raise UsageError(
+        f"--every {written}: write minutes from 1 to 59 (5, 5m or 5min) or 1h; run-due must wake at least once an "
+        "hour, and seconds are finer than cron wakes"
+    )
+
+
+def _require_every_checkpoint_reached(config: Config, every: int, now: datetime, *, written: str = "") -> None:
     """Refuse an interval whose wake-ups would never run a checkpoint (--every 15 and the 15:50 one, say), naming it
     and the longest interval up to `every` that runs them all."""
     from llmtrade.errors import UsageError  # lazy: see package docstring
@@ -109,9 +136,10 @@ def _require_every_checkpoint_reached(config: Config, every: int, now: datetime)
         if n <= every and not missed_checkpoints(config.schedule, calendar, n, start)
     )
     said = "; ".join(f"none from {at} until {end}, so the {at} checkpoint would never run" for at, end in missed)
+    wakes = [str(m) for m in range(0, 60, every)]
     raise UsageError(
-        f"--every {every}: cron would wake at minutes {', '.join(str(m) for m in range(0, 60, every))} of each hour, "
-        f"{said}; use --every {works}"
+        f"--every {written or every}: cron would wake at minute{'s' if len(wakes) > 1 else ''} {', '.join(wakes)} of "
+        f"each hour, {said}; use --every {works}"
     )
 
 

@@ -26,9 +26,9 @@ def crontab_lines(
     is written in: `workdir`, the folder whose `.env` holds the keys (cd there: without it a live setup runs offline,
     and with --quiet says nothing of it); `config_dir` (--config); `home` (LLMTRADE_HOME: another database).
     """
-    if not 1 <= every_minutes <= 59:
-        raise ValueError(f"every_minutes must be between 1 and 59, got {every_minutes}")
-    minutes = "*" if every_minutes == 1 else f"*/{every_minutes}"
+    _check_interval(every_minutes)
+    # */60 is not a cron step (its minutes field runs 0-59): an hourly wake-up is minute 0.
+    minutes = "*" if every_minutes == 1 else "0" if every_minutes == 60 else f"*/{every_minutes}"
     command = _cron_word(shlex.quote(executable))
     if config_dir is not None:
         command += f" --config {_cron_word(shlex.quote(str(config_dir)))}"
@@ -48,6 +48,12 @@ def crontab_lines(
     ]
 
 
+def _check_interval(every_minutes: int) -> None:
+    """Minutes from 1 to 59 (a `*/N` step), or 60 (minute 0 of each hour)."""
+    if not (1 <= every_minutes <= 59 or every_minutes == 60):
+        raise ValueError(f"every_minutes must be between 1 and 59, or 60, got {every_minutes}")
+
+
 def missed_checkpoints(
     schedule: ScheduleConfig, calendar: TradingCalendar, every_minutes: int, start: date
 ) -> list[tuple[str, str]]:
@@ -58,8 +64,7 @@ def missed_checkpoints(
     it needs a wake-up in that window: with */15 the 15:50 checkpoint's last chance before the 16:00 close is 15:45,
     too early, and every later wake-up finds the session closed. Checked against every close time of the year from
     `start` (the regular one and the early closes); a checkpoint at or after a close is not held that day anyway."""
-    if not 1 <= every_minutes <= 59:
-        raise ValueError(f"every_minutes must be between 1 and 59, got {every_minutes}")
+    _check_interval(every_minutes)
     wakes = [hour * 60 + minute for hour in range(24) for minute in range(0, 60, every_minutes)]
     times = sorted(_minutes(hhmm) for hhmm in schedule.checkpoints)
     closes = sorted(
