@@ -7,6 +7,8 @@ refused (exit 2) as prices that begin late."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from typer.testing import CliRunner
 
 from llmtrade.cli import app as cli
@@ -27,3 +29,30 @@ def test_a_range_before_the_synthetic_market_names_where_it_begins(cli_env: dict
     assert "give --from 2015-01-07 or later" in said and "Traceback" not in refused.output
     # Refused before the backtest's database is made: nothing to resume.
     assert f"no backtest named {name!r}" in runner.invoke(cli, ["leaderboard", "--backtest", name]).stderr
+
+
+def test_a_sweep_range_before_the_synthetic_market_is_refused_before_any_run(tmp_path: Path) -> None:
+    """A sweep over a range before the synthetic market began started each run, which failed alone with exit 1 ("no
+    bars"), where a backtest of the range is refused up front: each range is checked the same way before any run
+    starts or any database is reached (an unreachable server here), naming its key; a range that begins before the
+    market and ends after it is refused as the backtest's prices that begin late are, naming the first week that runs.
+    """
+    path = tmp_path / "sweep.yaml"
+    path.write_text(
+        "name: early\nranges:\n  - {from: 2010-01-06, to: 2010-01-13}\n  - {from: 2014-12-17, to: 2015-02-04}\n"
+    )
+    unreachable = {"DATABASE_URL": "postgresql://x@127.0.0.1:1/n"}
+    result = runner.invoke(cli, ["backtest", "sweep", str(path)], env=unreachable)
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.split())
+    assert f"sweep file {path}: key ranges.0 (the runs range=2010-01-06..2010-01-13)" in said, said
+    assert (
+        "the prices do not cover the range 2010-01-06 to 2010-01-13: the synthetic market begins on 2015-01-02" in said
+    )
+    assert "from: 2015-01-07 in the sweep file's range or later" in said and "Traceback" not in result.output
+    path.write_text("name: early\nranges:\n  - {from: 2014-12-17, to: 2015-02-04}\n")
+    straddling = runner.invoke(cli, ["backtest", "sweep", str(path)], env=unreachable)
+    assert straddling.exit_code == 2, straddling.output
+    said = " ".join(straddling.output.split())
+    assert f"sweep file {path}: key ranges.0 (the runs range=2014-12-17..2015-02-04)" in said, said
+    assert "prices begin late" in said and "first bar is 2015-01-02" in said, said

@@ -12,7 +12,7 @@ refusal of a range reading a session not closed yet names its `--to` alike (`las
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from llmtrade.config.models import BENCHMARK
@@ -89,6 +89,32 @@ def benchmark_begins_late(
         f"prices begin late: {BENCHMARK}'s{place} first bar is {first_bar}, after the first week's as-of session "
         f"{reads[first][0]}; every week reads {BENCHMARK}, the benchmark, so the weeks before it cannot run: "
         f"{advice}, or give {named} its earlier history"
+    )
+
+
+def synthetic_too_early(
+    calendar: TradingCalendar, plan: Mapping[date, Sequence[Job]], given: tuple[date, date], origin: date
+) -> UsageError | None:
+    """The refusal of a range on the synthetic market (`plan`; `given`: its first and last day as written) whose first
+    week's as-of session comes before the market's first day `origin`, or None: one whose jobs read only sessions
+    before it is not covered at all (the first --from that runs named); one that ends after it begins late, as a
+    benchmark file that begins inside the range does (`benchmark_begins_late`). A sweep asks it of each range before
+    any run (each failed alone, exit 1, "no bars"); a backtest before it builds anything (backtest_prices.py)."""
+    reads = sorted(_reads(calendar, jobs) for jobs in plan.values() if jobs)
+    if not reads or reads[0][0] >= origin:
+        return None
+    if max(last for _asof, last in reads) < origin:
+        return before_synthetic(given, origin)
+    return benchmark_begins_late(calendar, plan, origin, None)
+
+
+def before_synthetic(given: tuple[date, date], origin: date) -> UsageError:
+    """The refusal of a range (`given`) that ends before the synthetic market's first day `origin`, naming the first
+    --from that runs (the Wednesday after it)."""
+    start = origin + timedelta(days=(2 - origin.weekday()) % 7 or 7)
+    return UsageError(
+        f"the prices do not cover the range {given[0]} to {given[1]}: the synthetic market begins on "
+        f"{origin}; give --from {start} or later (or --csv DIR for prices of earlier years)"
     )
 
 

@@ -24,7 +24,12 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from llmtrade.app.backtest_benchmark import benchmark_begins_late, benchmark_ends_early, refuse_synthetic_ahead
+from llmtrade.app.backtest_benchmark import (
+    before_synthetic,
+    benchmark_begins_late,
+    benchmark_ends_early,
+    refuse_synthetic_ahead,
+)
 from llmtrade.app.backtest_container import BacktestContainer
 from llmtrade.app.backtest_delisting import find_delisted, record_delisted, refuse_ended_inside_weeks_run
 from llmtrade.app.backtest_inputs import HISTORY, range_weeks
@@ -96,11 +101,7 @@ def refuse_outside(
             # A trial's --from 2010-01-06: exit 1, "synthetic returned no bars ... between 2008-09-03 and 2010-01-19".
             # A range that ends before the synthetic market begins is the user's to change; one that begins before it
             # and ends after is refused as prices that begin late (backtest_benchmark.py), naming its first week.
-            start = SYNTHETIC_ORIGIN + timedelta(days=(2 - SYNTHETIC_ORIGIN.weekday()) % 7 or 7)
-            raise UsageError(
-                f"the prices do not cover the range {given[0]} to {given[1]}: the synthetic market begins on "
-                f"{SYNTHETIC_ORIGIN}; give --from {start} or later (or --csv DIR for prices of earlier years)"
-            )
+            raise before_synthetic(given, SYNTHETIC_ORIGIN)
         if plan is not None:
             refuse_synthetic_ahead(app.calendar, plan, SystemClock().now())
         return

@@ -42,7 +42,12 @@ from llmtrade.sweep.executors import Executor, open_executor
 from llmtrade.sweep.lock import refuse_other_spelling, sweep_lock
 from llmtrade.sweep.price_copies import copy_held
 from llmtrade.sweep.prices import ReadFingerprint
-from llmtrade.sweep.ranges import prices_named_by, refuse_ahead_ranges, refuse_uncovered_ranges, refuse_unread_prices
+from llmtrade.sweep.ranges import (
+    prices_named_by,
+    refuse_synthetic_ranges,
+    refuse_uncovered_ranges,
+    refuse_unread_prices,
+)
 from llmtrade.sweep.results import SweepResult, SweepRun
 from llmtrade.sweep.spec import RunPlan, SweepFile
 from llmtrade.sweep.work import Answer, RunOutcome, RunTask, Shared
@@ -109,7 +114,7 @@ def prepare(
     if folder is not None:
         refuse_uncovered_ranges(settings, loaded.source, path, sweep, plans, folder, named_by)
     else:
-        refuse_ahead_ranges(path, sweep, plans)
+        refuse_synthetic_ranges(path, sweep, plans)
     shared = Shared(
         settings=settings.model_dump(by_alias=True, exclude_none=True, exclude={"market_csv_dir"}),
         config_dir=None,

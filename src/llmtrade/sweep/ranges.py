@@ -3,8 +3,9 @@ folder was named (its messages say so).
 
 Each check was met by each run alone, after the sweep's database, its workers and the run's own database were made:
 a range the CSV prices do not cover at all (`refuse_uncovered_ranges`), one on the synthetic market that reads a
-session not closed yet (`refuse_ahead_ranges`), and what a backtest's start refuses of the prices each run reads on its
-own config (`refuse_unread_prices`: a file missing, a bad row ...). Split from sweep/driver.py, which runs the sweep.
+session before it begins or not closed yet (`refuse_synthetic_ranges`), and what a backtest's start refuses of the
+prices each run reads on its own config (`refuse_unread_prices`: a file missing, a bad row ...). Split from
+sweep/driver.py, which runs the sweep.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
-from llmtrade.app.backtest_benchmark import refuse_synthetic_ahead
+from llmtrade.app.backtest_benchmark import refuse_synthetic_ahead, synthetic_too_early
 from llmtrade.app.backtest_inputs import range_weeks
 from llmtrade.app.backtest_prices import refuse_uncovered, refuse_unread
 from llmtrade.clock import SystemClock
@@ -22,6 +23,7 @@ from llmtrade.domain.weeks import week_id_for
 from llmtrade.errors import LlmtradeError, UsageError
 from llmtrade.exits import exit_code_of
 from llmtrade.market.calendar import TradingCalendar
+from llmtrade.market.synthetic import ORIGIN as SYNTHETIC_ORIGIN
 from llmtrade.settings import Settings
 from llmtrade.sweep.spec import RunPlan, SweepFile
 from llmtrade.sweep.wording import for_sweep
@@ -109,10 +111,11 @@ def _per_read(
         raise UsageError("; ".join(refused))
 
 
-def refuse_ahead_ranges(path: Path, sweep: SweepFile, plans: list[RunPlan]) -> None:
-    """UsageError (exit 2) for a range of a sweep on the synthetic market that reads a session not closed now, naming
-    its key and the `--to` (`to:`) whose weeks read only closed sessions, as `llmtrade backtest` refuses it
-    (app/backtest_benchmark.py `refuse_synthetic_ahead`): before any run starts. Asked once per range and schedule."""
+def refuse_synthetic_ranges(path: Path, sweep: SweepFile, plans: list[RunPlan]) -> None:
+    """UsageError (exit 2) for a range of a sweep on the synthetic market that reads a session before the market
+    begins (`synthetic_too_early`: each run failed alone, exit 1, "no bars") or one not closed now, naming its key and
+    the `from:` or `to:` whose weeks run, as `llmtrade backtest` refuses it (app/backtest_benchmark.py
+    `refuse_synthetic_ahead`): before any run starts. Asked once per range and schedule."""
     calendar, now = TradingCalendar(), SystemClock().now()
     for n, span in enumerate(sweep.ranges):
         start, end = week_id_for(span.first), week_id_for(span.last)
@@ -120,4 +123,7 @@ def refuse_ahead_ranges(path: Path, sweep: SweepFile, plans: list[RunPlan]) -> N
         where = f"sweep file {path}: key ranges.{n} (the runs range={start}..{end}): "
         for schedule in {p.config.schedule.model_dump_json(): p.config.schedule for p in plans}.values():
             plan = {w: week_jobs(schedule, calendar, w) for w in weeks}
+            early = synthetic_too_early(calendar, plan, (span.first, span.last), SYNTHETIC_ORIGIN)
+            if early is not None:
+                raise UsageError(for_sweep(f"{where}{' '.join(str(early).split())}"))
             refuse_synthetic_ahead(calendar, plan, now, where=where, key="to:")
