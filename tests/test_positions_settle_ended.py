@@ -134,9 +134,16 @@ def test_settle_refuses_a_symbol_with_prices_an_account_not_holding_it_and_a_dis
     week: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     url = _gld_ended(week, monkeypatch, tmp_path)
-    trading = runner.invoke(app, ["positions", "settle", "acct_3", "SPY"])
+    # acct_1 holds SPY, whose prices go on: trade it instead.
+    trading = runner.invoke(app, ["positions", "settle", "acct_1", "SPY"])
     assert trading.exit_code == 2
     assert "prices have not ended" in trading.stderr and "trade it instead" in trading.stderr
+    # What was typed is checked before the market: an account not holding the symbol is told so, not that its prices
+    # go on ("trade it instead" of a symbol it does not hold read as if it did).
+    for account in ("acct_3", "acct_6"):
+        typo = runner.invoke(app, ["positions", "settle", account, "SPY"])
+        assert typo.exit_code == 2 and f"manages no SPY in {account}" in typo.stderr, typo.output
+        assert "prices have not ended" not in typo.stderr
     nobody = runner.invoke(app, ["positions", "settle", "acct_1", "GLD"])
     assert nobody.exit_code == 2 and "manages no GLD in acct_1" in nobody.stderr
     bad = runner.invoke(app, ["positions", "settle", "acct_3", "GLD", "--price", "0"])

@@ -59,10 +59,10 @@ def settle(
 ) -> PositionSettled:
     """Close `account_id`'s managed position in `symbol`, whose prices ended, at its last close or at `price`.
 
-    UsageError (exit 2): an unknown account, a price not above 0, a broker that does not settle (Alpaca), a symbol that
-    still has prices (trade it instead), an account llmtrade manages none of it in, a `price` more than `FAR` times
-    from the last close either way without `confirm_price`. Run again, it answers what the first run did (`earlier`)
-    and sends nothing."""
+    UsageError (exit 2): an unknown account, a price not above 0, a broker that does not settle (Alpaca), an account
+    llmtrade manages none of it in (asked before the market is), a symbol that still has prices (trade it instead), a
+    `price` more than `FAR` times from the last close either way without `confirm_price`. Run again, it answers what
+    the first run did (`earlier`) and sends nothing."""
     known_account(app, account_id)
     symbol = symbol.upper()
     if price is not None and not (math.isfinite(price) and price > 0):  # `--price inf` parses as a float
@@ -110,8 +110,16 @@ def _settle(
             f"{account_id} trades at {broker.name}, which holds its positions: close {symbol} there (sell it, or "
             f"wait for the broker's cash-out of a delisting); llmtrade's books follow the broker's fills"
         )
+    # What was typed first, then the market: an account that holds none of the symbol is told so, not that the
+    # symbol's prices go on ("trade it instead" of a position it does not have). A position closed by an earlier
+    # settlement is none now either: a rerun goes on to find that order (the account had fills in the symbol).
+    held_now = look_now(storage.events, broker, {}).managed.positions.get(symbol)
+    if (held_now is None or held_now.qty == 0) and not any(f.symbol == symbol for f in broker.fills()):
+        raise UsageError(f"llmtrade manages no {symbol} in {account_id}: nothing to settle")
     ended = ended_last_bars(market, [symbol], now).get(symbol)
     if ended is None:
+        if held_now is None or held_now.qty == 0:
+            raise UsageError(f"llmtrade manages no {symbol} in {account_id}: nothing to settle")
         raise UsageError(
             f"{symbol}'s prices have not ended (its feed has a recent close, or none at all): trade it instead; "
             "`positions settle` closes only a held symbol whose prices ended"
