@@ -21,11 +21,14 @@ from llmtrade.app.config_rejections import record_rejected, rejected
 from llmtrade.app.container import Container
 from llmtrade.clock import Clock, make_clock
 from llmtrade.config_errors import ConfigError
+from llmtrade.domain import streams
+from llmtrade.domain.alerts import AlertCheckFailureSaid
 from llmtrade.domain.runs import ConfigRejected
 from llmtrade.domain.wording import market_time
 from llmtrade.exits import one_line
 from llmtrade.settings import Settings, SettingsRejected, settings_besides
 from llmtrade.storage.bootstrap import open_storage
+from llmtrade.storage.head_append import append_after
 
 
 def check_alerts(app: Container, *, silence: bool, sender: Sender = send) -> Dispatched | None:
@@ -36,12 +39,38 @@ def check_alerts(app: Container, *, silence: bool, sender: Sender = send) -> Dis
     now = app.clock.now()
     with app.storage() as storage:
         config = app.loaded.config
+        said = storage.events.read_stream(streams.ALERT_CHECK)
+        failing = said[-1] if said and AlertCheckFailureSaid.from_event(said[-1]).error is not None else None
         incidents = find_incidents(
-            storage.events, config, now, silence=silence, spent=week_cost(storage.conn, config, now)
+            storage.events,
+            config,
+            now,
+            silence=silence,
+            spent=week_cost(storage.conn, config, now),
+            unchecked_since=failing.occurred_at if failing is not None else None,
         )
         done = dispatch(storage.events, incidents, urls, sender, now)
+        if failing is not None and append_after(storage.events, streams.ALERT_CHECK, said, _CHECKED):
+            app.warning(f"alerts checked again (not checked since {market_time(failing.occurred_at)})")
     _say(done, app.warning, urls)
     return done
+
+
+_CHECKED = AlertCheckFailureSaid(error=None)
+
+
+def _record_unchecked(app: Container, error: str) -> None:
+    """Record that the alert check failed (`error`), once while it lasts: a cron every 5 minutes would record it at
+    every wake-up. Its record widens the next working check's look-back to before it (`check_alerts`). A check that
+    failed for the database itself cannot be recorded: said already, nothing more to do."""
+    try:
+        with app.storage() as storage:
+            said = storage.events.read_stream(streams.ALERT_CHECK)
+            if said and AlertCheckFailureSaid.from_event(said[-1]).error is not None:
+                return
+            append_after(storage.events, streams.ALERT_CHECK, said, AlertCheckFailureSaid(error=error))
+    except Exception:  # the job's outcome decides the exit; its failure to check alerts was said
+        pass
 
 
 def _say(done: Dispatched, warn: Callable[[str], None], urls: Sequence[str]) -> None:
@@ -76,6 +105,7 @@ def alerting(app: Container, *, silence: bool = False, enabled: bool = True) -> 
                 check_alerts(app, silence=silence)
             except Exception as exc:  # the job's own outcome decides the exit code, never its report
                 app.warning(f"alerts not checked: {type(exc).__name__}: {exc}")
+                _record_unchecked(app, one_line(f"{type(exc).__name__}: {exc}"))
 
 
 def alert_refused(app: Container, incident: Incident, sender: Sender = send) -> None:

@@ -73,3 +73,12 @@ class AlertUrlRejected(EventPayload):
     target: str  # the URL's record name (alerts/send.py target_of), never the URL
     place: str  # "URL 2 of 3 (unknown:3f9a1c2b7d10)", as `config validate` names it
     day: date
+
+
+class AlertCheckFailureSaid(EventPayload):
+    """The alert check after a job could not be made (`error`, the first failure's, recorded once while it lasts:
+    app/alerting.py), or, `error` None, made again after such a failure. Only a warning said it, and the check that
+    worked again looked back only LOOKBACK: a run failed early in a longer failure was never alerted. While the last
+    one has an error, the check looks back from LOOKBACK before it (alerts/incidents.py `find_incidents`)."""
+
+    error: str | None

@@ -78,6 +78,8 @@ CONFIG_REJECTED = "config-rejected"
 COMMANDS_REFUSED = "commands-refused"
 # Alert URLs apprise can make nothing of, once a day each (domain/alerts.py AlertUrlRejected).
 ALERT_URLS = "alert-urls"
+# Appended at the version read: the alert check failing (AlertCheckFailureSaid), once while it lasts, and its end.
+ALERT_CHECK = "alert-check-failed"
 # Appended to: each command refused for a clock behind the books (ClockBehindRefused), once while the same lasts.
 CLOCK_BEHIND = "clock-behind"
 # Appended to: each command refused for a system clock away from the database server's (ClockSkewRefused), once per

@@ -71,6 +71,7 @@ _SCALARS = (str, int, float, bool)
 _ERRORS = frozenset({"RunFailed", "RunKilled", "ConfigRejected", "LookaheadAuditFailed"})
 _WARNINGS = frozenset(
     {
+        "AlertCheckFailureSaid",
         "AlertFailed",
         "AlertGivenUp",
         "AlertUrlRejected",
