@@ -113,8 +113,8 @@ def every_minutes(written: str) -> int:
         if 1 <= minutes <= 59 or minutes == 60:
             return minutes
     raise UsageError(
-        f"--every {written}: write minutes from 1 to 59 (5, 5m or 5min) or 1h; run-due must wake at least once an "
-        "hour, and seconds are finer than cron wakes"
+        f"--every {written}: write minutes from 1 to 59 (5, 5m or 5min) or 1h (cron wakes at most once a minute, "
+        "and run-due must wake at least once an hour)"
     )
 
 
