@@ -31,7 +31,7 @@ def body_text(response: httpx.Response) -> str:
                 said.append(words)
         if said:
             return f"an HTML page: {' / '.join(said)}"[:300]
-    # A NUL byte (a binary or mis-decoded body) is no text PostgreSQL stores: read as U+FFFD (llm/storable_text.py).
+    # A NUL byte (a binary or mis-decoded body) is no text PostgreSQL stores: read as U+FFFD (storage/storable_text.py).
     return text[:200].replace("\x00", "\ufffd") or response.reason_phrase
 
 

@@ -32,8 +32,8 @@ from llmtrade.llm.error_pages import (
     prompt_filtered,
 )
 from llmtrade.llm.provider_waits import body_wait, error_metadata, reset_wait, retry_after
-from llmtrade.llm.storable_text import storable
 from llmtrade.reply_errors import LLMContentFiltered, LLMContextExceeded
+from llmtrade.storage.storable_text import storable_parsed
 
 # Words of a rate limit that resets on a calendar day (OpenRouter's free-models-per-day, Gemini's quota ids such as
 # GenerateRequestsPerDayPerProjectPerModel-FreeTier, "per day", "daily", RPD): waiting inside the run is pointless.
@@ -230,7 +230,7 @@ def refused_parameter(status: int, response: httpx.Response) -> str | None:
 
 def error_text(response: httpx.Response) -> str:
     try:
-        data = storable(response.json(), response.text)  # words a call's event can hold (llm/storable_text.py)
+        data = storable_parsed(response.json(), response.text)  # words a call's event can hold
     except ValueError:
         return body_text(response)
     if isinstance(data, list) and len(data) == 1 and isinstance(data[0], dict):

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from llmtrade.llm.storable_text import storable
+from llmtrade.storage.storable_text import storable_parsed
 
 
 class StreamCut(ValueError):
@@ -44,7 +44,7 @@ def reply_body(response: httpx.Response) -> Any:
     """A 200's body as JSON: the body itself, or the completion assembled from its event stream. Raises ValueError for
     a body that is neither (StreamCut, a ValueError, for a stream cut off before its end)."""
     if not is_event_stream(response):
-        return storable(response.json(), response.text)  # no NUL nor lone surrogate: llm/storable_text.py
+        return storable_parsed(response.json(), response.text)  # no NUL nor lone surrogate: storage keeps it
     return assemble(response.text)
 
 
@@ -65,7 +65,7 @@ def assemble(text: str) -> dict[str, Any]:
             chunks.append(chunk)
     if not chunks:
         raise ValueError(f"an event stream with no data: {text[:120]!r}")
-    body = storable(_fold(chunks), text)
+    body = storable_parsed(_fold(chunks), text)
     choices = body.get("choices") or [{}]
     if not done and choices[0].get("finish_reason") is None and not body.get("error"):
         raise StreamCut(f"an event stream cut off before its end ({len(chunks)} chunk(s), no [DONE])", body)

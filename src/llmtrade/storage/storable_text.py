@@ -53,6 +53,14 @@ def may_be_unstorable(json_text: str) -> bool:
     return "\\u" in json_text and _ESCAPE.search(json_text) is not None
 
 
+def storable_parsed(data: Any, text: str) -> Any:
+    """`data`, parsed from JSON `text` (a provider's reply or error body), with its unstorable characters U+FFFD: walked
+    only when `text` holds such an escape. Models do write NUL (agent traces met it: METR/vivaria#433), and a stream
+    split inside an emoji leaves a lone surrogate; the reply is kept, marked where they were, and what the stages read
+    is what is stored (a raw NUL or surrogate byte is no JSON at all, refused before this)."""
+    return storable(data) if may_be_unstorable(text) else data
+
+
 def json_text(value: Any) -> str:
     """`value` as json.dumps writes it (psycopg's default for Json and Jsonb), its unstorable characters U+FFFD."""
     text = json.dumps(value)
