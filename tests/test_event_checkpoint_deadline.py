@@ -42,7 +42,7 @@ def _halted_after(folder: Path, symbol: str, base: float, hhmm: str) -> None:
 
 @pytest.fixture(scope="module")
 def kept(pg_admin_url: str) -> Iterator[dict[str, tuple[str, Path]]]:
-    """The state `_waiting_from_1317` left in this module's first test: a copy of its database and its folder (home,
+    """The state `_waiting_kept` left in this module's first test: a copy of its database and its folder (home,
     prices), dropped at the module's end."""
     made: dict[str, tuple[str, Path]] = {}
     yield made
@@ -50,15 +50,23 @@ def kept(pg_admin_url: str) -> Iterator[dict[str, tuple[str, Path]]]:
         drop(pg_admin_url, name)
 
 
-def _waiting_from_1317(
+def _waiting_from_1317(fake: Any, closes: dict[str, float], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """QQQ halted after its 7% move; at 13:17 acct_4's event checkpoint fires while its owner's provider is down, so
+    it waits (exit 75) and a rerun asks again; from 13:31 QQQ's last print (13:15) is stale. Other modules start from
+    it too (test_cron_mail, test_checkpoint_closing_put_off)."""
+    _halted_after(tmp_path / "csv", "QQQ", closes["QQQ"], "13:15")
+    _through_noon(monkeypatch)
+    fake.behaviour = lambda body: httpx.Response(503, json={"error": {"message": "overloaded"}})
+    _run_due(monkeypatch, "2026-01-07T13:17:00-05:00", exit_code=75)
+    fake.behaviour = None
+
+
+def _waiting_kept(
     world: Any, monkeypatch: pytest.MonkeyPatch, pg_admin_url: str, kept: dict[str, tuple[str, Path]]
 ) -> None:
-    """QQQ halted after its 7% move; at 13:17 acct_4's event checkpoint fires while its owner's provider is down, so
-    it waits (exit 75) and a rerun asks again; from 13:31 QQQ's last print (13:15) is stale.
-
-    The same day for both tests: the first runs it (its exit codes asserted) and keeps a copy of its database (CREATE
-    DATABASE ... TEMPLATE) and of its home and prices (file times kept: the price cache checks them); the other gets
-    its own copy of each, under its own database name and folder."""
+    """`_waiting_from_1317`, the same day for both tests of this module: the first runs it (its exit codes asserted)
+    and keeps a copy of its database (CREATE DATABASE ... TEMPLATE) and of its home and prices (file times kept: the
+    price cache checks them); the other gets its own copy of each, under its own database name and folder."""
     fake, url, closes, tmp_path = world
     name = url.partition("?")[0].rsplit("/", 1)[1]
     if (made := kept.get("13:17")) is not None:
@@ -71,11 +79,7 @@ def _waiting_from_1317(
             shutil.copytree(folder / part, tmp_path / part, symlinks=True)
         monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T13:17:00-05:00")  # as the run left it
         return
-    _halted_after(tmp_path / "csv", "QQQ", closes["QQQ"], "13:15")
-    _through_noon(monkeypatch)
-    fake.behaviour = lambda body: httpx.Response(503, json={"error": {"message": "overloaded"}})
-    _run_due(monkeypatch, "2026-01-07T13:17:00-05:00", exit_code=75)
-    fake.behaviour = None
+    _waiting_from_1317(fake, closes, tmp_path, monkeypatch)
     folder = tmp_path.parent / f"{tmp_path.name}-kept"
     for part in ("home", "csv"):
         shutil.copytree(tmp_path / part, folder / part, symlinks=True)
@@ -89,7 +93,7 @@ def test_an_event_checkpoint_waiting_for_a_halted_symbol_is_retried_until_its_de
     kept: dict[str, tuple[str, Path]],
 ) -> None:
     _, url, _, _ = market
-    _waiting_from_1317(market, monkeypatch, pg_admin_url, kept)
+    _waiting_kept(market, monkeypatch, pg_admin_url, kept)
     # From 13:31 QQQ's last print (13:15) is stale: acct_4 is not judged, and waits (retried) until the close.
     for instant in ("2026-01-07T13:45:00-05:00", "2026-01-07T15:55:00-05:00"):
         monkeypatch.setenv("LLMTRADE_NOW", instant)
@@ -131,7 +135,7 @@ def test_an_event_checkpoint_still_unfinished_when_the_week_turns_is_closed_by_t
     only, so the fired checkpoint of the week before stayed open for good, its account recorded nowhere as not
     judged."""
     _, url, _, _ = market
-    _waiting_from_1317(market, monkeypatch, pg_admin_url, kept)
+    _waiting_kept(market, monkeypatch, pg_admin_url, kept)
     monkeypatch.setenv("LLMTRADE_NOW", "2026-01-14T07:00:00-05:00")
     turned = runner.invoke(app, ["-q", "run-due"])
     assert turned.exit_code == 0, turned.output
