@@ -95,3 +95,36 @@ def test_a_second_stop_waits_for_rays_shutdown_to_end(monkeypatch: pytest.Monkey
         with pytest.raises(Terminated):
             executor.close()
     assert ended == [True]
+
+
+def test_a_ctrl_c_dropped_in_a_finaliser_while_ray_starts_stops_the_sweep_there(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A Ctrl-C that lands in a finaliser while ray.init runs is raised where Python can only drop it: the sweep went
+    on starting as if none came (the real-Ray test above printed "not stopped" in a full run). Now it stops there, as
+    a Ctrl-C raised in ray.init does. ray.init here: a finaliser raising KeyboardInterrupt as it runs."""
+    import ray
+
+    from llmtrade.stops import sigterm_as_interrupt
+    from llmtrade.sweep.executors import RayExecutor
+
+    started: list[dict[str, Any]] = []
+    shut: list[bool] = []
+
+    class Finalised:
+        def __del__(self) -> None:
+            raise KeyboardInterrupt
+
+    def init(**options: Any) -> None:
+        started.append(options)
+        Finalised()  # dropped at once: its finaliser runs here
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setattr(ray, "is_initialized", lambda: bool(started) and not shut)
+    monkeypatch.setattr(ray, "init", init)
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 1.0})
+    monkeypatch.setattr(ray, "put", lambda value: value)
+    monkeypatch.setattr(ray, "shutdown", lambda: shut.append(True))
+    with sigterm_as_interrupt(), pytest.raises(KeyboardInterrupt):
+        RayExecutor(SHARED, workers=1)
+    assert started and shut == [True]  # what ray.init began is ended before the stop goes on

@@ -17,7 +17,7 @@ from typing import Any
 
 from llmtrade.errors import TemporaryError, UsageError
 from llmtrade.exits import TEMPORARY
-from llmtrade.stops import signals_held
+from llmtrade.stops import signals_held, stop_if_terminated
 from llmtrade.sweep.ray_failures import UNSCHEDULABLE, ray_failure
 from llmtrade.sweep.work import RunOutcome, RunTask, Shared, run
 
@@ -151,6 +151,10 @@ class RayExecutor:
                 signal.signal(signal.SIGTERM, answer)
         if stopped:  # the command's handler, put back, answers it now: its stop, raised here
             signal.raise_signal(signal.SIGTERM)
+        # A Ctrl-C landing in a finaliser while ray.init ran is one Python can only drop (stops.py `_unraisable`): the
+        # sweep went on starting as if none came (a full run's test: "not stopped"). It is the command's stop, raised
+        # here, so what ray.init began is ended (`__init__`).
+        stop_if_terminated()
         self._started = True
 
     def _set_up(self, shared: Shared, workers: int, address: str | None) -> None:
