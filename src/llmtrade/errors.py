@@ -54,11 +54,28 @@ class UsageError(OperationalError):
         if 0 < len(names) <= _LISTED:
             hint = f"{listed_as}: {', '.join(names)}"
         else:
-            from difflib import get_close_matches  # lazy: only a bad name needs it
-
-            near = get_close_matches(value, names, n=3, cutoff=0.6)
+            near = near_names(value, names)
             hint = f"did you mean {', '.join(near)}?" if near else otherwise
         return cls(f"{statement}; {hint}")
+
+
+def near_names(value: str, names: Iterable[str], *, n: int = 3, cutoff: float = 0.6) -> list[str]:
+    """Up to `n` of `names` near `value` (difflib's ratio at least `cutoff`), nearest first; when one is a slip of
+    the keys away (at most two characters lost, added or mistyped), only the fewest keys away. Names of one format share
+    most of their characters (run ids `20260107T130000Z-abe2df` and `20260114T130000Z-9be21c` are 0.8 alike), so a
+    run id copied one character short also named another week's run, by the chance of its random suffix."""
+    from difflib import SequenceMatcher, get_close_matches  # lazy: only a name that names nothing needs it
+
+    near = get_close_matches(value, list(names), n=n, cutoff=cutoff)
+    edits = {name: _edits(SequenceMatcher(None, value, name)) for name in near}
+    fewest = min(edits.values(), default=0)
+    return [name for name in near if edits[name] == fewest] if fewest <= 2 else near
+
+
+def _edits(matched: Any) -> int:
+    """Characters to change, add or drop to turn one string into the other, by difflib's alignment (an upper
+    bound of the Levenshtein distance)."""
+    return sum(max(i2 - i1, j2 - j1) for tag, i1, i2, j1, j2 in matched.get_opcodes() if tag != "equal")
 
 
 _LISTED = 12  # at most this many known names are listed whole: six accounts are, a hundred event types are not

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from difflib import get_close_matches
 
+from llmtrade.errors import near_names
 from llmtrade.settings import Settings
 from llmtrade.storage.database import databases_named, locate
 
@@ -28,7 +29,7 @@ def held(settings: Settings, prefix: str, name: str, kind: str) -> str:
         near = get_close_matches(typed, names, n=1, cutoff=0.6) if len(names) > 1 else []
         said = f" (did you mean {near[0]}?)" if near else ""
         return f"the {kind}s held: {', '.join(names)}{said}"
-    near = get_close_matches(typed, names, n=3, cutoff=0.6)
+    near = near_names(typed, names)
     if near:
         return f"did you mean {', '.join(near)}? ({len(names)} {kind}s held)"
     return f"{len(names)} {kind}s held, among them {', '.join(names[:_LISTED])}"

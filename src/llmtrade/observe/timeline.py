@@ -24,7 +24,7 @@ from llmtrade.domain.events import StoredEvent, rules_answer
 from llmtrade.domain.runs import RunKilled
 from llmtrade.domain.tracing import trace_id_of
 from llmtrade.domain.waits import stopped_to_wait
-from llmtrade.errors import UsageError
+from llmtrade.errors import UsageError, near_names
 from llmtrade.storage.event_store import EventStore
 
 # wait / stopped to wait / waited: a run that stopped to wait (exit 75 after its StageDeferred: a price, an owner's or a
@@ -136,10 +136,8 @@ def trace_run(events: EventStore, run_id: str, *, backtest: str | None = None) -
 def _near_runs(events: EventStore, run_id: str) -> str:
     """ "; did you mean RUN" for the recorded run ids near `run_id` (a character mistyped or lost: a trial's trace of
     a run id copied short was told only how to list the runs, as `events --run` names the near ones), else ""."""
-    from difflib import get_close_matches  # lazy: only a run id that names none needs it
-
     recorded = {e.run_id for e in events.read(type="RunStarted") if e.run_id}
-    near = get_close_matches(run_id, sorted(recorded), n=3, cutoff=0.8)
+    near = near_names(run_id, sorted(recorded), cutoff=0.8)
     return f"; did you mean {', '.join(near)}?" if near else ""
 
 
