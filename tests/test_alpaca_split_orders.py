@@ -12,12 +12,14 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from llmtrade.brokers.alpaca import AlpacaBroker
 from llmtrade.brokers.fills import record_new_fills
 from llmtrade.brokers.order_plan import client_order_id
+from llmtrade.brokers.reconcile import managed_positions
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.market import SplitDetected
 from llmtrade.domain.streams import ORDERS, SPLITS, week_stream
-from llmtrade.domain.trading import OrderOverfilled, OrderStatus, OrderSubmitted, Side
+from llmtrade.domain.trading import OrderOverfilled, OrderStatus, OrderSubmitted, QueuedOrderCanceled, Side
 from llmtrade.errors import BrokerRejected, OperationalError
 from llmtrade.storage.bootstrap import Storage
 from tests.fakes.alpaca_server import FakeAlpacaServer
@@ -80,9 +82,12 @@ def test_an_order_under_our_id_that_cannot_be_reconciled_is_an_error_never_a_ref
     assert len(server.orders) == 1
 
 
-def _sent_over_a_split(server: FakeAlpacaServer, storage: Storage, *, recorded: bool) -> None:
+def _sent_over_a_split(
+    server: FakeAlpacaServer, storage: Storage, *, recorded: bool, ratio: float = 4.0, named: str = "4-for-1"
+) -> AlpacaBroker:
     """10 SPY sent by llmtrade on Friday evening (its OrderSubmitted recorded), queued for Monday's open; Alpaca splits
-    SPY 4-for-1 before it (the split `recorded` by a look, or not) and the order buys 40 at the open."""
+    SPY by `ratio` before it (4-for-1 unless told: the split `recorded` by a look, or not) and the order buys the 10 in
+    the new shares at the open (40 at a 4-for-1, 2 at a 1-for-5)."""
     broker = broker_for(server)
     server.set_time(datetime(2026, 1, 2, 22, tzinfo=UTC))
     server.set_price("SPY", 600)
@@ -91,14 +96,14 @@ def _sent_over_a_split(server: FakeAlpacaServer, storage: Storage, *, recorded: 
     submitted = OrderSubmitted(order=sent, broker="alpaca", result=result)
     stream = week_stream(WEEK, ORDERS)
     storage.events.append([NewEvent.of(submitted, stream=stream, week_id=WEEK, account_id="pm-alpha", run_id="c0")])
-    server.split("SPY", 4)
+    server.split("SPY", ratio)
     if recorded:
         split = SplitDetected(
             symbol="SPY",
             ex_day=date(2026, 1, 5),
-            ratio=4.0,
-            looks_like="4-for-1",
-            price=150.0,
+            ratio=ratio,
+            looks_like=named,
+            price=600 / ratio,
             provider="alpaca",
             evidence="the broker's position",
         )
@@ -106,6 +111,7 @@ def _sent_over_a_split(server: FakeAlpacaServer, storage: Storage, *, recorded: 
     server.set_time(datetime(2026, 1, 5, 14, 30, tzinfo=UTC))
     server.fill_open_orders()
     record_new_fills(storage.events, broker, week_id=WEEK, run_id="c2")
+    return broker
 
 
 def test_an_order_alpaca_scaled_for_a_recorded_split_fills_its_new_shares_without_an_overfill(
@@ -127,3 +133,31 @@ def test_an_order_filled_past_its_qty_with_no_split_recorded_is_still_said_overf
 
     [over] = [e for e in storage.events.read() if e.type == OrderOverfilled.event_type()]
     assert over.payload["filled"] == "40" and over.payload["meant"] == 10
+
+
+def test_an_order_alpaca_scaled_down_for_a_recorded_reverse_split_is_filled_whole_not_ended(
+    server: FakeAlpacaServer, storage: Storage
+) -> None:
+    """Alpaca scaled the 10 sent to 2 at a 1-for-5 and filled them at the new price. Before, the end-of-order reading
+    took the 2 for a part fill of the 10 (an order replaced smaller) and booked the order CANCELED, "2 of 10 filled":
+    the run said the plan's trade did not happen though it happened whole."""
+    broker = _sent_over_a_split(server, storage, recorded=True, ratio=0.2, named="1-for-5")
+
+    [filled] = [e for e in storage.events.read() if e.type == "OrderFilled"]
+    assert (filled.payload["fill"]["qty"], filled.payload["fill"]["price"]) == (2, 3000.0)
+    assert not [e for e in storage.events.read() if e.type == QueuedOrderCanceled.event_type()]
+    assert managed_positions(storage.events, broker) == {"SPY": 2}  # the 10 bought, in the new shares
+    lookups = server.count("GET", "/v2/orders:by_client_order_id")
+    record_new_fills(storage.events, broker, week_id=WEEK, run_id="c3")
+    assert server.count("GET", "/v2/orders:by_client_order_id") == lookups  # filled whole: not asked at every look
+    assert not [e for e in storage.events.read() if e.type == QueuedOrderCanceled.event_type()]
+
+
+def test_an_order_filled_short_with_no_split_recorded_is_still_ended_with_what_filled(
+    server: FakeAlpacaServer, storage: Storage
+) -> None:
+    """With no split recorded to explain them, 2 of the 10 sent is what the order filled: its end is recorded."""
+    _sent_over_a_split(server, storage, recorded=False, ratio=0.2, named="1-for-5")
+
+    [ended] = [QueuedOrderCanceled.from_event(e) for e in storage.events.read(type="QueuedOrderCanceled")]
+    assert "2 of 10 filled" in ended.reason

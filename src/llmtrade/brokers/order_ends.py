@@ -40,17 +40,18 @@ and the notes of a run are kept as its ends are recorded (no read of the store f
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from llmtrade.brokers.overfills import filled_whole, qty_at
 from llmtrade.brokers.per_store import RunNotes
 from llmtrade.brokers.protocol import Broker
 from llmtrade.domain.account_events import AccountResumed
 from llmtrade.domain.breaker import BreakerCancelFailed, BreakerCancelRequested, BreakerCancelTaken
 from llmtrade.domain.events import NewEvent, StoredEvent
-from llmtrade.domain.ledger import BooksReset
+from llmtrade.domain.ledger import BooksReset, Split
 from llmtrade.domain.streams import breaker_stream, fill_stream, unlisted_stream
 from llmtrade.domain.trading import (
     Order,
@@ -65,6 +66,7 @@ from llmtrade.errors import ConcurrencyError
 from llmtrade.market.calendar import new_york_date
 from llmtrade.storage.event_store import EventStore
 from llmtrade.storage.resets import recorded_resets
+from llmtrade.storage.splits import recorded_splits
 
 if TYPE_CHECKING:
     from llmtrade.brokers.fills import Observed  # fills.py calls this module: no cycle at import
@@ -85,6 +87,7 @@ class _Pending:
     order: Order
     filled: int = 0
     sent_at: datetime | None = None  # when its OrderSubmitted was recorded
+    filled_at: datetime | None = None  # when its part fill recorded traded: the shares of that time it is in
 
 
 # client_order_id -> its order, and the ids filled whole or recorded as ended; shared: never changed in place
@@ -106,14 +109,16 @@ def _candidates(events: EventStore, broker: Broker) -> Mapping[str, _Pending]:
                 # (workflows/plan_recovery.py, legs.py), which may be the end itself (rejected at the open). Recorded
                 # so, it was neither an end nor a refusal: never said, never sent again (an audit against Alpaca).
                 if sent.broker == name and sent.result.status is not OrderStatus.FILLED and cid not in done:
-                    filled = pending[cid].filled if cid in pending else 0
-                    pending[cid] = _Pending(sent.order, filled, event.occurred_at)
+                    before = pending.get(cid)
+                    filled, at = (before.filled, before.filled_at) if before is not None else (0, None)
+                    pending[cid] = _Pending(sent.order, filled, event.occurred_at, at)
             elif event.type == OrderFilled.event_type():
                 fill = events.payload(OrderFilled, event).fill
                 cid = fill.client_order_id
                 if cid in pending and fill.qty < pending[cid].order.qty:
-                    # Part filled: ended, or ends later.
-                    pending[cid] = _Pending(pending[cid].order, fill.qty, pending[cid].sent_at)
+                    # Part filled: ended, or ends later; or filled whole in the shares of a split since it was sent,
+                    # which only the splits recorded tell (`_filled_through_splits`, read where this fold is used).
+                    pending[cid] = _Pending(pending[cid].order, fill.qty, pending[cid].sent_at, fill.filled_at)
                 else:
                     pending.pop(cid, None)
                     done.add(cid)
@@ -135,6 +140,13 @@ def record_order_ends(events: EventStore, broker: Broker, observed: Observed, *,
     if broker.records_own_ends:
         return []
     left = {cid: p for cid, p in _candidates(events, broker).items() if cid not in observed.working}
+    if any(p.filled for p in left.values()):
+        # Read only with a part fill among them: never in the usual look. A split's order filled whole in its new
+        # shares is no end, and is not looked up at every look either.
+        splits = recorded_splits(events)
+        left = {cid: p for cid, p in left.items() if not _filled_through_splits(p, p.filled, splits)}
+    else:
+        splits = ()
     recorded: list[str] = []
     resets: tuple[BooksReset, ...] | None = None  # read once, and only for an order the broker no longer has
     for cid, pending in left.items():
@@ -153,12 +165,16 @@ def record_order_ends(events: EventStore, broker: Broker, observed: Observed, *,
                 filled_qty=pending.filled,
                 message=f"the broker account was reset on {new_york_date(wiped.at)} and no longer has the order",
             )
-        elif found.status is OrderStatus.FILLED and found.filled_qty < pending.order.qty:
-            # Filled with fewer shares than sent: replaced outside llmtrade by a smaller order, which filled
-            # (brokers/alpaca_chains.py). The rest is asked by no order: an end like a part fill's expiry, recorded
-            # once after the fill (else it was looked up at every look for ever).
+        elif found.status is OrderStatus.FILLED and not _filled_through_splits(pending, found.filled_qty, splits):
+            # Filled with fewer shares than sent, in the shares of the splits recorded since (Alpaca scales an open
+            # order's qty and filled_qty at a split: 10 sent over a 1-for-5 fill 2, which is the order whole):
+            # replaced outside llmtrade by a smaller order, which filled (brokers/alpaca_chains.py). The rest is asked
+            # by no order: an end like a part fill's expiry, recorded once after the fill (else it was looked up at
+            # every look for ever).
             found = found.model_copy(update={"status": OrderStatus.CANCELED})
             part = f", {found.filled_qty} of {pending.order.qty} filled"
+        elif found.status is OrderStatus.FILLED:
+            continue  # filled whole (in a split's new shares): its fill is the order's, booked by the look
         elif found.status not in _ENDED:
             if found.unlisted:
                 _say_unlisted(events, broker, pending.order, found.unlisted, run_id=run_id)
@@ -186,6 +202,15 @@ def record_order_ends(events: EventStore, broker: Broker, observed: Observed, *,
         if run_id is not None and halt is None:  # the halt's cancel is said by the halt, as when the breaker records it
             _keep(events, run_id, _note(pending.order, why))
     return recorded
+
+
+def _filled_through_splits(pending: _Pending, filled: int, splits: Sequence[Split]) -> bool:
+    """Whether `filled` shares are `pending`'s order whole, in the shares of its recorded part fill's time: its qty
+    times the recorded splits since it was sent (brokers/overfills.py `qty_at`, the scaling of the overfill's reading
+    too). Not before its fill is recorded: with no time to read the splits at, the qty as sent."""
+    if pending.filled_at is None:
+        return filled >= pending.order.qty
+    return filled_whole(filled, qty_at(pending.order, pending.filled_at, splits))
 
 
 def _say_unlisted(events: EventStore, broker: Broker, order: Order, note: str, *, run_id: str | None) -> None:

@@ -70,12 +70,25 @@ def scaled_qty(order: Order, fill: Fill, splits: Sequence[Split]) -> Fraction:
     at a 4-for-1, which is the order, not 30 more shares than the plan meant (an alert, and the user told to trade them
     back). One sent in the week after a split already recorded was sized in the new shares; it is scaled too, which
     lets pass unsaid only a broker overfilling it by exactly the split's ratio."""
+    return qty_at(order, fill.filled_at, splits)
+
+
+def qty_at(order: Order, until: datetime, splits: Sequence[Split]) -> Fraction:
+    """`order`'s qty in the shares of `until` (`scaled_qty`'s rule: each recorded split of its symbol after the order's
+    week began and by `until`). The one scaling of every reading of an order's size against what its broker reports
+    (the overfill here, the end of an order filled short in brokers/order_ends.py)."""
     began = datetime.combine(order.week_id, time(), tzinfo=NEW_YORK)
     qty = Fraction(order.qty)
     for split in splits:
-        if split.symbol == order.symbol and began < split.at <= fill.filled_at:
+        if split.symbol == order.symbol and began < split.at <= until:
             qty *= split.ratio
     return qty
+
+
+def filled_whole(filled: int | Fraction, meant: Fraction) -> bool:
+    """Whether `filled` shares are the whole of an order `meant` for that many (`qty_at`): a split's scaling may leave a
+    fraction of a share the broker rounds away (10 at a 1-for-3 is an order for 3), so within a share below it."""
+    return filled > meant - 1
 
 
 def _note(order: Order, fill: Fill, broker: str, filled: str) -> str:
