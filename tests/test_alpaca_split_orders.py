@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
+from fractions import Fraction
 
 import pytest
 
@@ -17,6 +18,7 @@ from llmtrade.brokers.fills import record_new_fills
 from llmtrade.brokers.order_plan import client_order_id
 from llmtrade.brokers.reconcile import managed_positions
 from llmtrade.domain.events import NewEvent
+from llmtrade.domain.ledger import Split
 from llmtrade.domain.market import SplitDetected
 from llmtrade.domain.streams import ORDERS, SPLITS, week_stream
 from llmtrade.domain.trading import OrderOverfilled, OrderStatus, OrderSubmitted, QueuedOrderCanceled, Side
@@ -35,30 +37,84 @@ def server() -> Iterator[FakeAlpacaServer]:
         yield fake
 
 
+def _recorded(symbol: str, ratio: float, ex_day: date) -> SplitDetected:
+    n, d = Fraction(ratio).limit_denominator(1000).as_integer_ratio()
+    return SplitDetected(
+        symbol=symbol,
+        ex_day=ex_day,
+        ratio=ratio,
+        looks_like=f"{n}-for-{d}",
+        price=150.0,
+        provider="alpaca",
+        evidence="the broker's position",
+    )
+
+
+def _broker(server: FakeAlpacaServer, *splits: SplitDetected) -> AlpacaBroker:
+    """The account's broker, the splits recorded in the store being `splits` (as the registry hands it them)."""
+    recorded = tuple(Split.of(s) for s in splits)
+    return AlpacaBroker(
+        "pm-alpha", KEY_ID, SECRET, url_override=server.base_url, timeout_seconds=0.5, splits=lambda: recorded
+    )
+
+
+SENT = datetime(2026, 1, 2, 22, tzinfo=UTC)  # Friday evening: queued for Monday's open, over a split's ex-day
+
+
 def test_a_rerun_finds_its_order_scaled_by_a_split_and_takes_it(server: FakeAlpacaServer) -> None:
     server.set_price("SPY", 600)
-    broker = broker_for(server)
-    first = broker.submit(order())
+    server.set_time(SENT)
+    first = _broker(server).submit(order())
     server.split("SPY", 4)  # Alpaca scales the open order: 10 -> 40 shares
 
-    again = broker.submit(order())  # the rerun: 422 duplicate id, then the lookup
+    again = _broker(server, _recorded("SPY", 4, date(2026, 1, 5))).submit(order())  # 422 duplicate id, the lookup
 
     assert again.status is OrderStatus.ACCEPTED
     assert again.broker_order_id == first.broker_order_id
-    assert "alpaca holds it for 40 shares, 10 sent" in again.message
+    assert "alpaca holds it for 40 shares, 10 sent" in again.message and "4-for-1" in again.message
     assert len(server.orders) == 1
 
 
 def test_a_lookup_after_a_lost_answer_finds_the_order_scaled_by_a_split(server: FakeAlpacaServer) -> None:
     server.set_price("SPY", 600)
+    server.set_time(SENT)
     server.fail_route("POST", POSTS, 504, after_processing=True)  # stored, the answer lost
     server.after_next("POST", POSTS, lambda: server.split("SPY", 0.5))  # a reverse split before the lookup
-    broker = broker_for(server)
+    broker = _broker(server, _recorded("SPY", 0.5, date(2026, 1, 5)))
 
     found = broker.submit(order())
 
     assert found.status is OrderStatus.ACCEPTED
     assert "alpaca holds it for 5 shares, 10 sent" in found.message
+    assert len(server.orders) == 1
+
+
+@pytest.mark.parametrize(
+    "recorded",
+    [
+        (),
+        (_recorded("SPY", 2, date(2026, 1, 5)),),  # another ratio than the qty's
+        (_recorded("QQQ", 4, date(2026, 1, 5)),),  # another symbol's
+        (_recorded("SPY", 4, date(2026, 1, 2)),),  # before the order was sent: sized in the new shares
+    ],
+    ids=["none recorded", "another ratio", "another symbol", "before it was sent"],
+)
+def test_an_order_scaled_by_a_ratio_no_recorded_split_explains_is_an_error_never_taken(
+    server: FakeAlpacaServer, recorded: tuple[SplitDetected, ...]
+) -> None:
+    """llmtrade never sends a client_order_id again with another qty: an order under its id for 4 times the shares,
+    with no 4-for-1 of SPY recorded since it was sent, is no order of llmtrade's it can explain. Before, any announced
+    split's ratio was taken for one, said in a note, and the order taken as llmtrade's."""
+    server.set_price("SPY", 600)
+    server.set_time(SENT)
+    _broker(server).submit(order())
+    server.split("SPY", 4)
+
+    with pytest.raises(OperationalError, match="already names an order at alpaca") as raised:
+        _broker(server, *recorded).submit(order())
+
+    assert not isinstance(raised.value, BrokerRejected)  # Alpaca holds an order under this id: never booked refused
+    assert "buy 40 SPY" in str(raised.value) and "no split of SPY recorded since it was sent" in str(raised.value)
     assert len(server.orders) == 1
 
 

@@ -25,7 +25,7 @@ before any request, unless live trading was explicitly enabled in risk.yaml.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -54,6 +54,7 @@ from llmtrade.brokers.alpaca_refusals import RefusalNote, is_lasting, refusal_no
 from llmtrade.brokers.alpaca_same import scaled_note
 from llmtrade.brokers.fills import Observed
 from llmtrade.brokers.protocol import CancelAnswer
+from llmtrade.domain.ledger import Split
 from llmtrade.domain.market import Quote
 from llmtrade.domain.trading import AccountSnapshot, BrokerOrder, Fill, Order, OrderResult, Position
 from llmtrade.errors import (
@@ -101,6 +102,7 @@ class AlpacaBroker:
         timeout_seconds: float = 15.0,
         live_trading_enabled: bool = False,
         waits: RateLimitWaits | None = None,
+        splits: Callable[[], Sequence[Split]] = tuple,
     ):
         if timeout_seconds <= 0:
             raise ValueError("timeout_seconds must be positive")
@@ -108,6 +110,9 @@ class AlpacaBroker:
         self.paper = paper
         self.url_override = url_override
         self.timeout_seconds = timeout_seconds
+        # The splits recorded (storage/splits.py; the registry hands the store's): the only ones that explain an order
+        # Alpaca holds under our id for other shares than sent (`_same_order`). None recorded unless given.
+        self._splits = splits
         self.endpoint = url_override or (_PAPER_URL if paper else _LIVE_URL)
         # A paper flag with a live URL is still real money: the host decides as much as the flag.
         self.live = not paper or (url_override is not None and _host(url_override) == _LIVE_HOST)
@@ -334,12 +339,13 @@ class AlpacaBroker:
         its qty perhaps scaled by a split since it was sent (brokers/alpaca_same.py), said in the result. Anything else
         is no refusal (Alpaca holds an order under this id and may fill it) but an error of the run, said."""
         side = enum_value(found.side)
-        note = scaled_note(order.qty, decimal(found.qty))
+        note = scaled_note(order, decimal(found.qty), found.submitted_at, self._splits())
         if (found.symbol or "").upper() != order.symbol.upper() or side != order.side.value or note is None:
             raise OperationalError(
                 f"client_order_id {order.client_order_id} already names an order at alpaca ({side} {found.qty} "
                 f"{found.symbol}, id {found.id}, status {enum_value(found.status)}) that is not {order.side.value} "
-                f"{order.qty} {order.symbol} and no split explains: it is not recorded refused, as alpaca holds it "
+                f"{order.qty} {order.symbol} and no split of {order.symbol} recorded since it was sent explains "
+                "(llmtrade never sends an id again with another qty): it is not recorded refused, as alpaca holds it "
                 "and may fill it. See it in Alpaca's dashboard (cancel it there if it is not wanted), then rerun"
             )
         result = chain_result(self._api.chain(found))

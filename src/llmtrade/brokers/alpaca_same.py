@@ -5,29 +5,45 @@ llmtrade makes each client_order_id itself, unique (week, account, symbol, inten
 with its symbol and side is the order. Its qty is not: Alpaca scales an open order's qty by a split's ratio (and keeps
 its prices: alpacahq/alpaca-py #469), so a DAY order queued over a split's ex-day is found for 40 shares where llmtrade
 sent 10. Comparing the qty recorded such an order refused while Alpaca held it and filled it.
+
+Only a split recorded explains it (storage/splits.py: SplitDetected, from the broker's position or a provider's
+restated history), of the order's symbol and with its ex-day after the order was sent. llmtrade never sends a
+client_order_id again with another qty, so a qty that merely equals the sent one times some announced ratio, no such
+split recorded, was taken for the order on a guess: it is no order llmtrade can explain, an error of the run.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime, time
 from decimal import Decimal
 from fractions import Fraction
 
-from llmtrade.market.splits import RATIOS
+from llmtrade.domain.ledger import Split
+from llmtrade.domain.trading import Order
+from llmtrade.market.calendar import NEW_YORK
 
 
-def scaled_note(sent: int, held: Decimal | None) -> str | None:
-    """The empty string when Alpaca holds the order for the `sent` shares; what to say when it holds `held` shares,
-    the `sent` ones scaled by an announced split's ratio (within a share: Alpaca may round a fraction away); None when
-    nothing explains the difference, which is no order llmtrade can take for its own."""
+def scaled_note(order: Order, held: Decimal | None, sent_at: datetime | None, splits: Sequence[Split]) -> str | None:
+    """The empty string when Alpaca holds `order` for the shares sent; what to say when it holds `held` shares, the sent
+    ones scaled by the splits recorded (`splits`) of its symbol with an ex-day after it was sent (`sent_at`, Alpaca's
+    submitted_at; else the start of its week), within a share (Alpaca may round a fraction away); None when nothing
+    recorded explains the difference, which is no order llmtrade can take for its own. No ex-day is too late: a split
+    seen in the broker's position the evening before is recorded with the next session's."""
     if held is None or held <= 0:
         return None
-    if held == sent:
+    if held == order.qty:
         return ""
-    scaled = [r for r in RATIOS if abs(Fraction(held) - sent * r) < 1]
-    if not scaled:
+    since = sent_at or datetime.combine(order.week_id, time(), tzinfo=NEW_YORK)
+    since_sent = [s for s in splits if s.symbol == order.symbol and s.at > since]
+    ratio = Fraction(1)
+    for split in since_sent:
+        ratio *= split.ratio
+    if not since_sent or abs(Fraction(held) - order.qty * ratio) >= 1:
         return None
-    ratio = min(scaled, key=lambda r: abs(Fraction(held) - sent * r))
+    named = ", ".join(f"{s.named()} (ex-day {s.at.date()})" for s in since_sent)
     return (
-        f"alpaca holds it for {held.normalize():f} shares, {sent} sent: a {ratio.numerator}-for-{ratio.denominator} "
-        "split's ratio apart, as Alpaca scales an open order at a split (its fill is checked against the sent qty)"
+        f"alpaca holds it for {held.normalize():f} shares, {order.qty} sent: the {named} split of {order.symbol} "
+        "recorded since it was sent, as Alpaca scales an open order at a split (its fill is checked against the sent "
+        "qty in the new shares)"
     )

@@ -31,6 +31,7 @@ from llmtrade.market.quote_provider import QuoteSource
 from llmtrade.memo import IdentityMemo
 from llmtrade.settings import Settings
 from llmtrade.storage.event_store import EventStore
+from llmtrade.storage.splits import recorded_splits
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,8 @@ def _alpaca(ctx: BrokerContext) -> Broker:
         url_override=ctx.settings.alpaca_url,
         timeout_seconds=ctx.config.accounts.alpaca.request_timeout_seconds,
         live_trading_enabled=ctx.config.risk.live_trading_enabled,
+        # The splits recorded, the only ones that explain an order found under our id for other shares than sent.
+        splits=partial(recorded_splits, ctx.events),
     )
 
 
