@@ -4,7 +4,7 @@ words as Alpaca sends them: {"code": ..., "message": ...} with the status. Those
 
 The words: "asset LQD cannot be sold short" (422, 42210000) and "asset ZZZZ is not tradable" (422) as paper accounts
 logged them in public repositories; "account is not allowed to short" (403, 40310000: alpacahq/alpaca-trade-api-js
-#57); the passing ones from the refusals llmtrade already names (brokers/alpaca_orders.py)."""
+#57); the passing ones from the refusals llmtrade already names (brokers/alpaca_refusal_notes.py)."""
 
 from __future__ import annotations
 

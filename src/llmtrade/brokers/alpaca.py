@@ -39,17 +39,16 @@ from llmtrade.brokers.alpaca_orders import (
     decimal,
     enum_value,
     fraction,
-    is_duplicate_id,
     is_working,
     leg_parents,
     money,
-    refusal,
     short,
     single_orders,
     to_broker_order,
     to_position,
     to_result,
 )
+from llmtrade.brokers.alpaca_refusal_notes import is_duplicate_id, refusal
 from llmtrade.brokers.alpaca_refusals import RefusalNote, is_lasting, refusal_note
 from llmtrade.brokers.alpaca_same import scaled_note
 from llmtrade.brokers.fills import Observed

@@ -22,7 +22,8 @@ from pydantic import ValidationError
 
 from llmtrade.brokers.alpaca_answers import answer_of
 from llmtrade.brokers.alpaca_chains import chain_of
-from llmtrade.brokers.alpaca_orders import enum_value, refusal, short
+from llmtrade.brokers.alpaca_orders import enum_value, short
+from llmtrade.brokers.alpaca_refusal_notes import refusal
 from llmtrade.errors import BrokerRejected, BrokerUnavailable, LlmtradeError, OperationalError
 from llmtrade.market.alpaca_http import configure_retries, error_message
 from llmtrade.market.alpaca_limits import LATE_SECONDS, RateLimitWaits, reset_said, waits_out_rate_limits

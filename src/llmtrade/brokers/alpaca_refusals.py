@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple, TypeVar
 
-from llmtrade.brokers.alpaca_orders import (
+from llmtrade.brokers.alpaca_orders import decimal
+from llmtrade.brokers.alpaca_refusal_notes import (
     account_note,
     bare_refusal,
     crossing_note,
-    decimal,
     held_qty_note,
     is_qty_held,
     is_wash_trade,
