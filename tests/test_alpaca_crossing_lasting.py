@@ -83,3 +83,44 @@ def test_only_an_opening_order_crossing_a_holding_no_open_order_holds_lasts(
         {"code": 40310000, "message": "insufficient qty available for order (requested: 20, available: 0.5)"}
     )
     assert is_lasting(403, body, opens=opens, crossing=crossing) is lasting
+
+
+@pytest.mark.parametrize(
+    ("books", "at_alpaca", "served", "words"),
+    [
+        (10, 6, None, "4 sold by hand"),
+        (-10, -6, None, "bought back by hand"),
+        (10, 2, "2.5", "the position changed outside llmtrade"),  # a 1-for-4 split not recorded yet: 2.5 left
+    ],
+    ids=["a long sold by hand", "a short bought back by hand", "a split leaving a fraction"],
+)
+def test_a_close_refused_for_crossing_says_alpaca_holds_fewer_than_the_books(
+    books: int, at_alpaca: int, served: str | None, words: str
+) -> None:
+    """A close is sized from llmtrade's books; refused for want of shares with no order in the way, Alpaca holds fewer
+    than the books (shares sold, or bought back, by hand; a split not recorded yet). Before, the note said the other
+    way round, "shares bought by hand are not among them", and told the user to adopt shares that were not there."""
+    from datetime import date
+
+    from llmtrade.brokers.alpaca import AlpacaBroker
+    from llmtrade.brokers.order_plan import plan_orders
+    from llmtrade.domain.trading import Position
+    from llmtrade.errors import BrokerRejected
+
+    with FakeAlpacaServer(key_id=KEY_ID, secret_key=SECRET) as server:
+        server.set_price("SPY", 600.0)
+        server.set_position("SPY", at_alpaca, 590, served_qty=served)
+        broker = AlpacaBroker("pm-alpha", KEY_ID, SECRET, url_override=server.base_url, timeout_seconds=2)
+        held = {"SPY": Position(symbol="SPY", qty=books, avg_price=590)}
+        [close] = plan_orders(date(2026, 1, 7), "pm-alpha", held, "SPY", 0)
+
+        with pytest.raises(BrokerRejected) as refused:
+            broker.submit(close)
+
+    said = str(refused.value)
+    assert close.intent == "close" and "would carry the position past zero" in said
+    assert f"fewer SPY at Alpaca than llmtrade's books, which this close of {abs(books)} was sized from" in said, said
+    assert words in said, said
+    for wrong in ("bought by hand are not among them", "positions adopt", "whole-share orders cannot trade"):
+        assert wrong not in said, said
+    assert "llmtrade positions list" in said and "llmtrade positions release pm-alpha SPY" in said

@@ -103,10 +103,16 @@ def held_qty_note(order: Order, listed: Sequence[BrokerOrder]) -> str:
 def crossing_note(order: Order, held: float) -> str:
     """What to do about Alpaca's refusal of `order` for want of shares when no open order holds them: the account holds
     `held` of the symbol at Alpaca (signed, a fraction of a share included), fewer than the order takes, so it would
-    carry the position past zero, which Alpaca takes in no one order. llmtrade plans from the shares it manages: ones
-    bought or sold by hand are not among them (an audit: 5 SPY bought by hand, the PM's short of 10 refused, and nothing
-    named the 5), nor is a fraction of a share, which its whole-share orders cannot trade (half a share bought by hand,
-    or left by a split, said nothing at all). "" when the holding is no reason (the order does not cross it)."""
+    carry the position past zero, which Alpaca takes in no one order. "" when the holding is no reason (the order does
+    not cross it).
+
+    Which way the books and Alpaca differ follows from what the order is. An opening order is sized from no position
+    of llmtrade's: what Alpaca holds is not llmtrade's, shares bought or sold by hand, which llmtrade does not plan from
+    (an audit: 5 SPY bought by hand, the PM's short of 10 refused, and nothing named the 5), or a fraction of a share,
+    which its whole-share orders cannot trade (half a share bought by hand, or left by a split, said nothing at all).
+    A close or a resize is sized from llmtrade's books, which hold more than Alpaca does: shares sold (or a short
+    bought back) by hand, or a position changed outside llmtrade; it was said the other way round ("shares bought by
+    hand", adopt them), telling the user to hand llmtrade shares that were not there."""
     after = held + (order.qty if order.side is Side.BUY else -order.qty)
     if held == 0 or (after > 0) == (held > 0) or after == 0:
         return ""
@@ -117,23 +123,33 @@ def crossing_note(order: Order, held: float) -> str:
     )
     # An opening order is given up for the week (alpaca_refusals.py `is_lasting`): nothing llmtrade does removes the
     # holding, so sending it again is refused again; a close is sent again.
-    opens = order.intent == "open"
+    if order.intent != "open":
+        return said + _fewer_note(order, held)
     if int(held) == 0:
-        then = (
-            "; next week's orders go once it is gone"
-            if opens
-            else ", and a rerun or the next checkpoint sends this one"
-        )
         return said + (
             "it is a fraction of a share, which llmtrade's whole-share orders cannot trade: close it in Alpaca's "
-            f"dashboard{then}"
+            "dashboard; next week's orders go once it is gone"
         )
     by_hand = "bought" if held > 0 else "sold"
-    then = "; next week plans from what it manages then" if opens else ""
     return said + (
         f"llmtrade plans from the shares it manages, so shares {by_hand} by hand are not among them: `llmtrade "
         "positions list` shows both, and `llmtrade positions adopt` hands them to llmtrade (or close them in Alpaca's "
-        f"dashboard){then}"
+        "dashboard); next week plans from what it manages then"
+    )
+
+
+def _fewer_note(order: Order, held: float) -> str:
+    """`crossing_note` for a close or a resize: sized from llmtrade's books, which hold more than Alpaca does."""
+    # A close is for the whole position the books hold: what is missing at Alpaca is known. A resize leaves some.
+    missing = f"{order.qty - abs(held):g} " if order.intent == "close" else "shares "
+    by_hand = "sold by hand" if held > 0 else "bought back by hand (a short covered)"
+    return (
+        f"the account holds fewer {order.symbol} at Alpaca than llmtrade's books, which this {order.intent} of "
+        f"{order.qty} was sized from: {missing}{by_hand}, or the position changed outside llmtrade (a split not "
+        "recorded yet, which the next look records). `llmtrade positions list` shows both; a rerun or the next "
+        "checkpoint sends this one again, refused again while they differ: if the shares were traded by hand, "
+        f"`llmtrade positions release {order.account_id} {order.symbol}` hands the position to you (close what is left "
+        "in Alpaca's dashboard)"
     )
 
 

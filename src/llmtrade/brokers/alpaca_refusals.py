@@ -3,7 +3,8 @@ and whether the refusal lasts the week (`is_lasting`).
 
 Alpaca's words name the rule, not the account's state: "insufficient qty available for order (requested: 10,
 available: 5)" does not say whether an open order holds the shares or the account holds fewer than the order takes
-(shares bought by hand, which llmtrade does not plan from), and a 403 about the account does not say which flag is set.
+(for an opening order, shares bought by hand, which llmtrade does not plan from; for a close, fewer than llmtrade's
+books hold: shares sold by hand), and a 403 about the account does not say which flag is set.
 Each read here is best effort: one that fails leaves the refusal as Alpaca gave it.
 """
 
