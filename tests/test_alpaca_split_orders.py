@@ -217,3 +217,43 @@ def test_an_order_filled_short_with_no_split_recorded_is_still_ended_with_what_f
 
     [ended] = [QueuedOrderCanceled.from_event(e) for e in storage.events.read(type="QueuedOrderCanceled")]
     assert "2 of 10 filled" in ended.reason
+
+
+def test_the_registrys_broker_reads_the_splits_recorded_in_the_store(
+    server: FakeAlpacaServer, storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The broker a run opens is handed the store's splits: the one recorded explains the order's 40 shares."""
+    from llmtrade.brokers.registry import open_broker
+    from llmtrade.clock import FixedClock
+    from llmtrade.config.loader import load_config
+    from llmtrade.config.models import Account
+    from llmtrade.market.calendar import TradingCalendar
+    from llmtrade.settings import Settings
+    from tests.test_broker_registry import NoPrices
+
+    monkeypatch.setenv("SPLIT_KEY", KEY_ID)
+    monkeypatch.setenv("SPLIT_SECRET", SECRET)
+    keys = {"key_env": "SPLIT_KEY", "secret_env": "SPLIT_SECRET"}
+    account = Account.model_validate({"id": "pm-alpha", "role": "pm", "broker": "alpaca", "alpaca": keys})
+    broker = open_broker(
+        account,
+        live=True,
+        settings=Settings(LLMTRADE_ALPACA_URL=server.base_url),
+        config=load_config().config,
+        events=storage.events,
+        clock=FixedClock(SENT),
+        calendar=TradingCalendar(),
+        prices=NoPrices(),
+    )
+    assert server.base_url in repr(broker)  # its endpoint is the fake, never the internet
+    server.set_price("SPY", 600)
+    server.set_time(SENT)
+    broker.submit(order())
+    server.split("SPY", 4)
+    with pytest.raises(OperationalError, match="no split of SPY recorded since it was sent"):
+        broker.submit(order())  # none recorded yet
+
+    storage.events.append([NewEvent.of(_recorded("SPY", 4, date(2026, 1, 5)), stream=SPLITS, run_id="c1")])
+
+    assert "alpaca holds it for 40 shares, 10 sent" in broker.submit(order()).message
+    assert len(server.orders) == 1
