@@ -34,6 +34,11 @@ An order the broker takes as working though it shows it nowhere working (`OrderR
 (OrderNotShown, on the order's write-once `unlisted` stream) and said by the run that recorded it (`unlisted_notes`,
 a warning): what the broker shows, that llmtrade takes it as working meanwhile, and what to do.
 
+An order Alpaca scaled for a split while it was open (its qty and filled_qty times the split's ratio: alpacahq/alpaca-py
+#469) is read in the shares of the splits recorded since it was sent, as its overfill is (brokers/overfills.py
+`qty_at`): 10 sent over a 1-for-5 that fill 2 are the order filled whole, no end; read against the 10 sent, it was
+booked CANCELED, "2 of 10 filled", the plan's trade said not to have happened.
+
 A look costs nothing more when no such order is left: the candidates are a memoised fold of the account's events,
 and the notes of a run are kept as its ends are recorded (no read of the store for a run that recorded none).
 """
