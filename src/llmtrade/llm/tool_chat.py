@@ -4,7 +4,8 @@
 is that path, kept apart so the gateway stays the committee's. Every turn is recorded like any other model
 call (LLMCallCompleted or LLMCallFailed on the run's llm stream, role "ask") and passes the same dollar
 budget (llm/budget.py) before it is sent. Tool calls come back as real servers send them: `tool_calls`
-with `function.arguments` a JSON *string*, which may be malformed; parsing them is the caller's job.
+with `function.arguments` a JSON *string*, which may be malformed; parsing them is the caller's job. What a 200 says
+(the text, the calls, or the failure it holds) is read in llm/tool_reply.py.
 """
 
 from __future__ import annotations
@@ -23,40 +24,28 @@ from llmtrade.config.models import Price
 from llmtrade.domain.events import BudgetRefused, EventSink, LLMCallCompleted, LLMCallFailed, NewEvent
 from llmtrade.domain.streams import llm_stream
 from llmtrade.errors import BudgetExceeded, LLMRequestRejected, LLMUnavailable
-from llmtrade.llm.body_errors import body_error, choice_error, error_detail
 from llmtrade.llm.budget import Budget, estimate_prompt_tokens, price_of
 from llmtrade.llm.http_errors import (
     Retryable,
-    body_text,
-    error_status,
     error_text,
     limit_source_of,
     refusal,
     refused_parameter,
 )
-from llmtrade.llm.prompt_cut import called, least_prompt_tokens, refuse_cut
+from llmtrade.llm.prompt_cut import least_prompt_tokens
 from llmtrade.llm.reasked import AskedOtherwise, max_tokens_refused
 from llmtrade.llm.records import CallSite, UsageTotals
-from llmtrade.llm.replies import normalise_reply, nothing_generated, parse_usage, recitation, stop_failure
+from llmtrade.llm.replies import parse_usage, recitation
 from llmtrade.llm.retry_policy import RetryPolicy, asked_wait, pause, temporary
 from llmtrade.llm.tool_messages import flat_message, readable_body
+from llmtrade.llm.tool_reply import ToolCall, read_turn
 from llmtrade.llm.types import Usage
-from llmtrade.llm.usable_reply import cut_tool_turn, refuse_unsaid_cut
 from llmtrade.reply_errors import (
     LLMBadReply,
     LLMContentFiltered,
-    LLMEmptyAnswer,
     LLMNoChoice,
-    LLMTruncated,
     LLMUpstreamError,
 )
-
-
-@dataclass(frozen=True)
-class ToolCall:
-    id: str
-    name: str
-    arguments: str  # as sent: a JSON object in a string, or anything else a model wrote there
 
 
 @dataclass(frozen=True)
@@ -173,7 +162,18 @@ class ToolChat:
             # A floor of the conversation's tokens, the tools' definitions with it (prompt_cut.py).
             least = least_prompt_tokens([*(str(m.get("content") or "") for m in messages), json.dumps(tools)])
             sent = next((a.max_tokens for a in reversed(lowered) if a.max_tokens), self.max_tokens)
-            content, calls, message = self._read(data, response, least, offered=bool(tools), sent=sent)
+            content, calls, message = read_turn(
+                data,
+                response,
+                least,
+                offered=bool(tools),
+                sent=sent,
+                provider=self.provider,
+                model=self.model,
+                context_tokens=self.context_tokens,
+                reasoning_as_answer=self.reasoning_as_answer,
+                refused=self._refused,
+            )
         except (LLMUnavailable, LLMRequestRejected, LLMBadReply) as error:
             usage = self._usage(data)
             self.budget.settle(held, usage.cost_usd)
@@ -272,76 +272,6 @@ class ToolChat:
             # not worth waiting for; a redirect, never followed, names where it points).
             self._refused(status, error_text(response), response, response)
         return response
-
-    def _read(
-        self, data: Any, response: httpx.Response, least: int, *, offered: bool, sent: int
-    ) -> tuple[str | None, list[ToolCall], dict[str, Any]]:
-        """The turn's text (None beside tool calls), tool calls and assistant message from a 200's body; raises
-        LLMUnavailable (not JSON, or an error inside the 200 whose code a retry may mend), LLMRequestRejected (a
-        message it cannot read, or an error whose code is final) or an LLMBadReply (llm/replies.py: cut off, withheld,
-        refused, empty, stopped upstream, no choice at all)."""
-        if data is None:
-            said = body_text(response)
-            raise LLMUnavailable(f"{self.provider} answered {self.model} with a body that is not JSON: {said!r}")
-        error = body_error(data) or choice_error(data)
-        if isinstance(error, dict):
-            # Judged by its code as a status would be (as the chat client does): 5xx, 408, 429 temporary, 4xx final.
-            code = error_status(error)
-            if code is not None and code >= 400:
-                self._refused(code, error_detail(error), response, error)
-        try:
-            message = data["choices"][0]["message"]
-            for call in message.get("tool_calls") or []:
-                # llama.cpp's server (--tool-args-object) and TGI send the arguments as a JSON object, not OpenAI's JSON
-                # string: read as its JSON, and sent back as a string, which strict servers require.
-                if isinstance(call["function"].get("arguments"), (dict, list)):
-                    call["function"]["arguments"] = json.dumps(call["function"]["arguments"])
-            calls = [
-                ToolCall(str(c.get("id", "")), str(c["function"]["name"]), str(c["function"].get("arguments") or ""))
-                for c in message.get("tool_calls") or []
-                if offered  # a call on a turn offered no tool (some servers parse one out of any text) is no answer
-            ]
-        except (KeyError, IndexError, TypeError, AttributeError) as exc:
-            # Read as the gateway reads it, with the provider's words: an error naming no status (an upstream failure),
-            # a prompt blocked, or no choice at all (Google's 200 for a blocked prompt or a candidate with no content)
-            # is LLMUpstreamError, temporary; not a Python error's repr in a final refusal.
-            normalise_reply(data, provider=self.provider, model=self.model)
-            raise LLMRequestRejected(f"{self.provider} answered {self.model} with no message: {exc!r}") from None
-        # An answer to a conversation the server cut to fit its window (Ollama past num_ctx) is none (prompt_cut.py),
-        # a tool call made on what was left of it (its start, the tools first, shifted out) no more than a text.
-        usage = parse_usage(data)
-        # A final text is read as the gateway reads one: cut off, withheld, refused, empty or stopped upstream is a
-        # failed turn with the provider's reason, never the answer `ask` prints; tool calls ended so were cut short.
-        # A tool-call turn cut at max_tokens, said so or not (usable_reply.cut_tool_turn), is never run.
-        if offered and (cut := cut_tool_turn(data, sent, self.provider, self.model)) is not None:
-            refuse_cut(data, usage, least, self.context_tokens, self.provider, self.model, cut)  # or the window's
-            raise cut
-        if calls:
-            unfinished = stop_failure(data, provider=self.provider, model=self.model)
-            if unfinished is None or isinstance(unfinished, LLMTruncated):  # cut as the window filled
-                refuse_cut(
-                    data, usage, least, self.context_tokens, self.provider, self.model, unfinished or called(data)
-                )
-            if unfinished is not None:
-                raise unfinished
-            content = message.get("content")
-            return (content if isinstance(content, str) else None), calls, message
-        try:
-            normal = normalise_reply(
-                data, provider=self.provider, model=self.model, reasoning_as_answer=self.reasoning_as_answer
-            )
-        except LLMTruncated as exc:  # as the gateway reads it (llm/usable_reply.py): the window, not max_tokens
-            refuse_cut(data, usage, least, self.context_tokens, self.provider, self.model, exc)
-            raise
-        except LLMEmptyAnswer as exc:
-            if not nothing_generated(exc):
-                raise
-            # Nothing generated at all (Gemini's empty "stop", a model warming up): what the committee's client asks
-            # again within the call (llm/usable_reply.py), so temporary here too, not the model's answer.
-            raise LLMUnavailable(f"{exc}, nothing generated (no completion token): ask again") from None
-        refuse_cut(data, normal.usage, least, self.context_tokens, self.provider, self.model, normal)
-        refuse_unsaid_cut(normal, sent, self.provider, self.model)  # a cut a server calls a stop (usable_reply.py)
-        return normal.text, calls, message
 
     def _refused(self, status: int, reason: str, response: httpx.Response, found: Any) -> NoReturn:
         """Raise what an error `status` means (llm/http_errors.refusal); what the chat client would retry is
