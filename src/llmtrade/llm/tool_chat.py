@@ -162,7 +162,7 @@ class ToolChat:
             # A floor of the conversation's tokens, the tools' definitions with it (prompt_cut.py).
             least = least_prompt_tokens([*(str(m.get("content") or "") for m in messages), json.dumps(tools)])
             sent = next((a.max_tokens for a in reversed(lowered) if a.max_tokens), self.max_tokens)
-            content, calls, message = read_turn(
+            content, calls, message, doubt = read_turn(
                 data,
                 response,
                 least,
@@ -209,6 +209,7 @@ class ToolChat:
         answer = content if not calls else json.dumps([c.__dict__ for c in calls])
         notes = [
             *([f"tool calls: {', '.join(c.name for c in calls)}"] if calls else []),
+            *([doubt] if doubt else []),
             *(a.note or "" for a in lowered),
             *([again] if again else []),
             *waits,

@@ -17,7 +17,7 @@ from llmtrade.llm.body_errors import body_error, choice_error, error_detail
 from llmtrade.llm.http_errors import body_text, error_status
 from llmtrade.llm.prompt_cut import called, refuse_cut
 from llmtrade.llm.replies import normalise_reply, nothing_generated, parse_usage, stop_failure
-from llmtrade.llm.usable_reply import cut_tool_turn, refuse_unsaid_cut
+from llmtrade.llm.usable_reply import cut_tool_turn, refuse_unsaid_cut, unclear_cut
 from llmtrade.reply_errors import LLMEmptyAnswer, LLMTruncated
 
 # Raises what an error status inside the 200 means (ToolChat._refused): status, reason, response, the error found.
@@ -43,8 +43,9 @@ def read_turn(
     context_tokens: int | None,
     reasoning_as_answer: bool,
     refused: Refused,
-) -> tuple[str | None, list[ToolCall], dict[str, Any]]:
-    """The turn's text (None beside tool calls), tool calls and assistant message from a 200's body; raises
+) -> tuple[str | None, list[ToolCall], dict[str, Any], str | None]:
+    """The turn's text (None beside tool calls), tool calls, assistant message and a doubt for its event's note (calls
+    that may have been cut: usable_reply.unclear_cut) from a 200's body; raises
     LLMUnavailable (not JSON, or an error inside the 200 whose code a retry may mend), LLMRequestRejected (a
     message it cannot read, or an error whose code is final) or an LLMBadReply (llm/replies.py: cut off, withheld,
     refused, empty, stopped upstream, no choice at all)."""
@@ -91,7 +92,8 @@ def read_turn(
         if unfinished is not None:
             raise unfinished
         content = message.get("content")
-        return (content if isinstance(content, str) else None), calls, message
+        # Arguments that end as a cut leaves them, where nothing tells a cut from a broken call: sent back, said so.
+        return (content if isinstance(content, str) else None), calls, message, unclear_cut(data, sent)
     try:
         normal = normalise_reply(data, provider=provider, model=model, reasoning_as_answer=reasoning_as_answer)
     except LLMTruncated as exc:  # as the gateway reads it (llm/usable_reply.py): the window, not max_tokens
@@ -105,4 +107,4 @@ def read_turn(
         raise LLMUnavailable(f"{exc}, nothing generated (no completion token): ask again") from None
     refuse_cut(data, normal.usage, least, context_tokens, provider, model, normal)
     refuse_unsaid_cut(normal, sent, provider, model)  # a cut a server calls a stop (usable_reply.py)
-    return normal.text, calls, message
+    return normal.text, calls, message, None

@@ -10,6 +10,7 @@ to fit its window is LLMContextExceeded (llm/prompt_cut.py), never taken; any ot
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from llmtrade.llm.call_records import BilledAttempts, spent_by
@@ -89,12 +90,83 @@ _CALLED = frozenset({"tool_calls", "function_call", "tool_use", "malformed_funct
 _CUT_WORDS = frozenset({"length", "max_tokens", "max_output_tokens"})
 
 
+# A count a route relays for a cut call may leave out a token or two of its markup (the end of the call, or of the
+# turn, counted by some servers and not others): with arguments that end unclosed, this close to the limit is the limit.
+_NEAR = 0.98
+# The bytes a token of the upper estimate of a text's tokens (as budget.estimate_prompt_tokens counts a prompt).
+_LEAST_BYTES_PER_TOKEN = 3
+
+
+def unclosed(arguments: Any) -> bool:
+    """Whether a call's `arguments` (as sent, a JSON text) end with a string, object or array still open: what a cut
+    leaves, not a mistake of form a model makes (a stray comma, single quotes, a bracket closing the wrong thing)."""
+    if not isinstance(arguments, str) or not arguments.strip():
+        return False
+    opened: list[str] = []
+    quoted = escaped = False
+    for char in arguments:
+        if quoted:
+            escaped, quoted = (False, True) if escaped else (char == "\\", char != '"')
+        elif char == '"':
+            quoted = True
+        elif char in "{[":
+            opened.append("}" if char == "{" else "]")
+        elif char in "}]" and (not opened or opened.pop() != char):
+            return False  # closes what was not open: malformed, not cut
+    return quoted or bool(opened)
+
+
+def _written_most(message: dict[str, Any]) -> int:
+    """The most tokens the visible text of a turn (its content, reasoning and calls) can count."""
+    texts = [message.get(k) for k in ("content", "reasoning", "reasoning_content")]
+    for call in message.get("tool_calls") if isinstance(message.get("tool_calls"), list) else []:
+        function = call.get("function") if isinstance(call, dict) else None
+        if isinstance(function, dict):
+            texts += [function.get("name"), function.get("arguments")]
+    size = sum(len(text.encode()) for text in texts if isinstance(text, str))
+    return math.ceil(size / _LEAST_BYTES_PER_TOKEN)
+
+
+def _open_calls(message: dict[str, Any]) -> list[str]:
+    """The names of the calls in `message` whose arguments end unclosed (`unclosed`)."""
+    calls = message.get("tool_calls") if isinstance(message.get("tool_calls"), list) else []
+    return [
+        str(call["function"].get("name"))
+        for call in calls
+        if isinstance(call, dict)
+        and isinstance(call.get("function"), dict)
+        and unclosed(call["function"].get("arguments"))
+    ]
+
+
+def unclear_cut(data: Any, sent: int | None) -> str | None:
+    """For a tool-call turn `cut_tool_turn` did not read as cut: a note when its arguments end unclosed, as a cut
+    leaves them, but the reply reported no usage and its text is too short to have filled the `sent` max_tokens alone.
+    A model that thinks out of sight may have spent the rest, or it wrote a broken call: nothing tells which, so the
+    call goes back to the model as its mistake, and the turn's event says it may have been a cut. None otherwise (a
+    usage well under the limit says the model wrote it so)."""
+    choices = data.get("choices") if isinstance(data, dict) else None
+    choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
+    message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+    names = _open_calls(message)
+    if not names or parse_usage(data).reported:
+        return None
+    return (
+        f"the arguments of {', '.join(names)} end unclosed, as a cut at max_tokens leaves them, but the reply reported "
+        f"no usage and its text (at most {_written_most(message)} tokens) is short of the {sent} max_tokens sent: a "
+        "cut (the rest spent thinking out of sight) cannot be told from a malformed call; sent back to the model as "
+        "its mistake"
+    )
+
+
 def cut_tool_turn(data: Any, sent: int | None, provider: str, model: str) -> LLMTruncated | None:
     """LLMTruncated for a turn that called tools (or said it did) and was cut at max_tokens, else None: said so
     (finish_reason length, or Anthropic's max_tokens and Gemini's MAX_TOKENS, passed on as the native reason), or
     unsaid, its completion tokens at the `sent` max_tokens beside a stop or "tool_calls" (Ollama's /v1 says tool_calls
-    whenever it parsed a call, whatever done_reason was; Gemini's MALFORMED_FUNCTION_CALL). A cut call's arguments are
-    no JSON the model chose to write: run as a call or sent back to it as its mistake, they mislead both."""
+    whenever it parsed a call, whatever done_reason was; Gemini's MALFORMED_FUNCTION_CALL; vLLM's tool_calls over a
+    length stop: vllm-project/vllm#58228). Arguments that end unclosed (`unclosed`) are read as cut beside a count near
+    the limit, or with no count beside text that could fill it alone (else `unclear_cut` says why not). A cut call's
+    arguments are no JSON the model chose to write: run, or sent back to it as its mistake, they mislead both."""
     choices = data.get("choices") if isinstance(data, dict) else None
     choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
     message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
@@ -104,19 +176,28 @@ def cut_tool_turn(data: Any, sent: int | None, provider: str, model: str) -> LLM
         return None
     usage = parse_usage(data)
     said = stops & _CUT_WORDS
-    reached = sent is not None and usage.reported and usage.completion_tokens >= sent
+    opened = _open_calls(message)  # arguments a cut left unclosed: with a count at or near the limit, a cut
+    most = _written_most(message)  # with no count: text that could fill the limit alone, beside such arguments
+    if usage.reported:
+        reached = sent is not None and usage.completion_tokens >= (sent * _NEAR if opened else sent)
+        counted = f"{usage.completion_tokens} completion tokens of the {sent} max_tokens sent"
+    else:  # no count: the text alone could fill the limit, and the arguments end as a cut leaves them
+        reached = sent is not None and bool(opened) and most >= sent
+        counted = "no usage reported" + (
+            f"; its text, up to {most} tokens, fills the {sent} max_tokens" if reached else ""
+        )
     if not said and not (reached and stops <= (_SAID_STOP | _CALLED) - {None}):
         return None
     names = [str(c.get("function", {}).get("name")) for c in calls if isinstance(c, dict)]
     why = ", ".join(f"{k} {choice[k]}" for k in ("finish_reason", "native_finish_reason") if choice.get(k))
     why = why or "no finish_reason"
     written = f"its call of {', '.join(names)}" if names else "the tool call it was writing"
+    written += f" (its arguments end unclosed: {', '.join(opened)})" if opened else ""
     text = message.get("content") if isinstance(message.get("content"), str) else ""
     return LLMTruncated(
-        f"{provider} ({model}) was cut off at max_tokens in a tool-call turn ({why}; {usage.completion_tokens} "
-        f"completion tokens of the {sent} max_tokens sent): {written} is incomplete, its arguments cut, so no call is "
-        "run nor sent back to the model as its mistake; raise the chairman's max_tokens in models.yaml (ask's model; "
-        "a reasoning model spends part of it thinking)",
+        f"{provider} ({model}) was cut off at max_tokens in a tool-call turn ({why}; {counted}): {written} is "
+        "incomplete, its arguments cut, so no call is run nor sent back to the model as its mistake; raise the "
+        "chairman's max_tokens in models.yaml (ask's model; a reasoning model spends part of it thinking)",
         content=json.dumps(calls) if calls else text,
         finish_reason=choice.get("finish_reason"),
         prompt_tokens=usage.prompt_tokens,
