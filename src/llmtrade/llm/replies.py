@@ -131,12 +131,34 @@ def parse_usage(data: Any) -> Usage:
         return _UNREPORTED
     cost = _number(usage.get("cost"))
     prompt, completion = _number(usage.get("prompt_tokens")), _number(usage.get("completion_tokens"))
+    if prompt is not None and completion is not None:
+        completion = _with_thoughts(usage, prompt, completion)
     return Usage(
         prompt_tokens=int(prompt or 0),
         completion_tokens=int(completion or 0),
         cost_usd=cost,
         reported=cost is not None or (prompt is not None and completion is not None),
     )
+
+
+def _with_thoughts(usage: dict[str, Any], prompt: float, completion: float) -> float:
+    """The completion's tokens with the thinking a usage left out of them. OpenAI counts reasoning inside
+    completion_tokens (its `completion_tokens_details.reasoning_tokens` a part of them, the total their sum with the
+    prompt's); Gemini counts thoughts apart (thoughtsTokenCount), bills them as output and counts them toward its max
+    output tokens, and a usage carried over from it may keep them out of completion_tokens ("prompt=20,
+    completion=424, total=1016": Clarifai/clarifai-python#978; completion_tokens 0 beside reasoning_tokens 60:
+    router-for-me/CLIProxyAPI#5733). Left out when the total holds them beside the two counts, or when they are more
+    than the completion that would hold them."""
+    details = usage.get("completion_tokens_details")
+    reasoning = _number(details.get("reasoning_tokens")) if isinstance(details, dict) else None
+    if reasoning is None:  # Gemini's own names, where a route passes its usageMetadata's counts on
+        reasoning = _number(usage.get("thoughts_token_count", usage.get("thoughtsTokenCount")))
+    total = _number(usage.get("total_tokens"))
+    if total is not None and total > prompt + completion:
+        return total - prompt  # all the total's tokens past the prompt were generated, thoughts among them
+    if total is None and reasoning is not None and reasoning > completion:
+        return completion + reasoning
+    return completion
 
 
 def split_think(text: str) -> tuple[str, str | None]:
