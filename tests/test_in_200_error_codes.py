@@ -4,7 +4,7 @@ Seen in a trial: OpenRouter's error on the choice itself (finish_reason "error",
 it relays an upstream refusal mid-answer) was always LLMUpstreamError, temporary, so `run-weekly` exited 75 on every
 rerun for a request the provider will never take; and an error with a word code (OpenAI's "rate_limit_exceeded",
 Google's status "RESOURCE_EXHAUSTED", no number, no "rate limit" in its message) was no rate limit: no wait inside
-the run. The chat client, ask's turn and the embeddings client read them alike (llm/http_errors.error_status)."""
+the run. The chat client, ask's turn and the embeddings client read them alike (llm/error_codes.error_status)."""
 
 from __future__ import annotations
 

@@ -38,10 +38,10 @@ from llmtrade.llm.body_errors import body_error, error_detail
 from llmtrade.llm.embedding_fit import Batches, Part, too_big
 from llmtrade.llm.embedding_identity import EmbeddingDimensionMismatch, served_model
 from llmtrade.llm.embedding_vectors import EmbeddingMalformed, reply_vectors
+from llmtrade.llm.error_codes import error_status
 from llmtrade.llm.http_errors import (
     Retryable,
     body_text,
-    error_status,
     error_text,
     limit_source_of,
     refusal,

@@ -37,17 +37,15 @@ from tenacity import (
 from llmtrade.errors import BudgetExceeded, LLMRequestRejected, LLMUnavailable
 from llmtrade.llm.body_errors import body_error, choice_error, error_detail
 from llmtrade.llm.call_records import BilledAttempts, spent_by
+from llmtrade.llm.error_codes import error_status, generating, refused_to_begin
 from llmtrade.llm.http_errors import (
     Retryable,
     body_text,
     cut_off_reason,
-    error_status,
     error_text,
-    generating,
     limit_source_of,
     refusal,
     refused_parameter,
-    refused_to_begin,
 )
 from llmtrade.llm.prompt_cut import least_prompt_tokens
 from llmtrade.llm.reasked import AskedOtherwise, max_tokens_refused

@@ -14,7 +14,8 @@ import httpx
 
 from llmtrade.errors import LLMRequestRejected, LLMUnavailable
 from llmtrade.llm.body_errors import body_error, choice_error, error_detail
-from llmtrade.llm.http_errors import body_text, error_status
+from llmtrade.llm.error_codes import error_status
+from llmtrade.llm.http_errors import body_text
 from llmtrade.llm.prompt_cut import called, refuse_cut
 from llmtrade.llm.replies import normalise_reply, nothing_generated, parse_usage, stop_failure
 from llmtrade.llm.usable_reply import cut_tool_turn, refuse_unsaid_cut, unclear_cut
