@@ -7,6 +7,7 @@ region."""
 from __future__ import annotations
 
 import html
+import json
 import re
 
 import httpx
@@ -92,11 +93,18 @@ def most_output_tokens(status: int, reason: str) -> int | None:
 # How a 400 says the prompt (with max_tokens) does not fit the model's context window: OpenAI's and vLLM's "This
 # model's maximum context length is N tokens" (code context_length_exceeded), OpenRouter's "This endpoint's maximum
 # context length is N tokens", Anthropic's "prompt is too long: N tokens > M maximum", Gemini's "The input token count
-# (N) exceeds the maximum number of tokens allowed (M)". The same failure as a reply whose window filled
-# (replies._CONTEXT_FULL), sent before anything was generated.
+# (N) exceeds the maximum number of tokens allowed (M)", vLLM's v1 engine's "The decoder prompt (length N) is longer
+# than the maximum model length of M". The same failure as a reply whose window filled (replies._CONTEXT_FULL), sent
+# before anything was generated.
 _CONTEXT_FULL = re.compile(
     r"maximum context length is \d+|context_length_exceeded|prompt is too long"
-    r"|input token count \(?\d+\)? exceeds the maximum",
+    r"|input token count \(?\d+\)? exceeds the maximum|longer than the maximum model length of \d+",
+    re.IGNORECASE,
+)
+# The window such a refusal names, in each of those wordings.
+_WINDOW_SAID = re.compile(
+    r"maximum context length is (\d+)|maximum model length of (\d+)|maximum number of tokens allowed \((\d+)\)"
+    r"|tokens > (\d+) maximum",
     re.IGNORECASE,
 )
 
@@ -104,6 +112,12 @@ _CONTEXT_FULL = re.compile(
 def context_full(status: int, reason: str, body: str) -> bool:
     """Whether a 400 (its `reason` shown, its whole `body`) says the prompt does not fit the context window."""
     return status == 400 and bool(_CONTEXT_FULL.search(reason) or _CONTEXT_FULL.search(body[:10000]))
+
+
+def window_said(reason: str) -> int | None:
+    """The context window, in tokens, a refusal's words name (_WINDOW_SAID), else None."""
+    found = _WINDOW_SAID.search(reason)
+    return int(next(group for group in found.groups() if group)) if found else None
 
 
 # Google refuses a key not valid, expired or unknown with a 400 INVALID_ARGUMENT (its ErrorInfo reason API_KEY_INVALID),
@@ -185,5 +199,20 @@ def prompt_filtered(status: int, response: httpx.Response) -> str | None:
 
 # Ollama's 500 for a conversation with no user turn left (ollama/ollama#18107): past num_ctx it drops the oldest
 # messages to fit, and the chat template then finds no user message ("chat prompt error: no user query found in
-# messages", also from its /v1 endpoints). The same conversation is cut the same way again: no wait mends it.
+# messages", also from its /v1 endpoints). The template's words (Qwen3's raise_exception) come as vLLM's 400 and
+# llama.cpp's 500 too, where a proxy before the server dropped messages to fit a window. The same conversation is cut
+# the same way again: no wait mends it.
 NO_USER_QUERY = re.compile(r"no user query found in messages", re.IGNORECASE)
+
+
+def user_sent(response: httpx.Response) -> bool | None:
+    """Whether the chat request `response` answers carried a user message; None when its body tells nothing (no
+    request kept, not JSON, no messages: an embeddings request)."""
+    try:
+        body = json.loads(response.request.content)
+    except (RuntimeError, ValueError, TypeError):
+        return None
+    messages = body.get("messages") if isinstance(body, dict) else None
+    if not isinstance(messages, list):
+        return None
+    return any(isinstance(message, dict) and message.get("role") == "user" for message in messages)

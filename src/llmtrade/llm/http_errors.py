@@ -30,6 +30,8 @@ from llmtrade.llm.error_pages import (
     location_refused,
     no_such_path,
     prompt_filtered,
+    user_sent,
+    window_said,
 )
 from llmtrade.llm.provider_waits import body_wait, error_metadata, reset_wait, retry_after
 from llmtrade.reply_errors import LLMContentFiltered, LLMContextExceeded
@@ -164,6 +166,30 @@ NO_ROUTE = re.compile(r"No endpoints found that (?:can handle|support) the reque
 BARE_INVALID = re.compile(r"Request contains an invalid argument", re.IGNORECASE)
 
 
+# What mends a window on a server the user runs, and the setting that tells llmtrade of it (llm/prompt_cut.py).
+_SERVED_WINDOW = (
+    "a server you run takes a larger one (vLLM: --max-model-len; Ollama: num_ctx or OLLAMA_CONTEXT_LENGTH), with "
+    "context_tokens for provider {provider} in models.yaml set to match"
+)
+
+
+def _no_user_left(message: str, provider: str, response: httpx.Response) -> Exception:
+    """The error of a chat template's refusal of a conversation with no user turn (error_pages.NO_USER_QUERY): one
+    sent with a user message lost it to a window (LLMContextExceeded, final for the prompt: cut the same way again);
+    one sent with none is the request's own fault (LLMRequestRejected), no window's."""
+    if user_sent(response) is False:
+        return LLMRequestRejected(
+            f"{message}; the request carried no user message, which the model's chat template requires (a prompt "
+            "of system messages alone): final, not asked again"
+        )
+    return LLMContextExceeded(
+        f"{message}; the conversation sent had a user message, so the server (or a proxy before it) dropped messages "
+        "to fit its context window and no user message was left (Ollama drops the oldest past num_ctx): final for "
+        f"this prompt, not asked again; {_SERVED_WINDOW.format(provider=provider)}, or shorten the prompt (models.yaml "
+        "memory.token_budget); the rerun after the fix asks again"
+    )
+
+
 class Retryable(Exception):
     """A failure another attempt may not meet; `retry_after`: the seconds the provider asked to wait (None: unsaid)."""
 
@@ -193,8 +219,9 @@ def refusal(
     LLMOutOfCredits (temporary: fixed by a top-up), unless its Retry-After is one the run may wait (OpenRouter's
     in-flight budget, which passes), and so is Anthropic's 400 for a credit balance too low (NO_CREDIT); a 403 of
     OpenRouter's moderation is LLMContentFiltered (final: the same prompt is flagged again), and so is a 400 of a
-    content filter (error_pages.prompt_filtered: OpenAI's invalid_prompt, Azure's content_filter); Ollama's 500 for a
-    conversation cut to no user turn (error_pages.NO_USER_QUERY) is LLMContextExceeded; 401/403, and Google's 400
+    content filter (error_pages.prompt_filtered: OpenAI's invalid_prompt, Azure's content_filter); a chat template's
+    refusal of a conversation with no user turn (error_pages.NO_USER_QUERY: Ollama's and llama.cpp's 500, vLLM's 400) is
+    LLMContextExceeded when the request carried one (`_no_user_left`); 401/403, and Google's 400
     for a key (error_pages.key_refused), LLMAuthRejected (its 400 for the caller's region LLMLocationRefused, one kind
     of it); a 400 for a prompt past the context window (error_pages.context_full) LLMContextExceeded, as a reply whose
     window filled; with `mode` (the response format asked: json_schema or json_object) a 400/404/422 whose words refuse
@@ -241,13 +268,8 @@ def refusal(
             "memory on it, or use a smaller (more quantized) model or a server with more; not asked again within the "
             "run, as no wait makes room (a later run asks again)"
         )
-    if status >= 500 and NO_USER_QUERY.search(reason):
-        return LLMContextExceeded(
-            f"{provider} refused {asked} {model}: {said}: {reason}; the server cut the conversation to fit its context "
-            "window and no user message was left (Ollama drops the oldest messages past num_ctx): final for this "
-            "prompt, not asked again; raise the model's num_ctx on the server and context_tokens in models.yaml to "
-            "match, or shorten the prompt (models.yaml memory.token_budget); the rerun after the fix asks again"
-        )
+    if (status == 400 or status >= 500) and NO_USER_QUERY.search(reason):
+        return _no_user_left(f"{provider} refused {asked} {model}: {said}: {reason}", provider, response)
     if status in (408, 429) or status >= 500:
         return Retryable(f"{said}: {reason}", wait)
     if status == 402:
@@ -258,10 +280,12 @@ def refusal(
         return out_of_credits(provider, model, f"{said}: {reason}", limit)
     message = f"{provider} refused {asked} {model}: {said}: {reason}"
     if context_full(status, reason, response.text):
+        window = window_said(reason) or window_said(response.text[:10000])
+        named = f" ({window}-token context window)" if window else ""
         return LLMContextExceeded(
-            f"{message}: the input and max_tokens do not fit the model's context window; shorten the prompt "
+            f"{message}: the input and max_tokens do not fit the model's context window{named}; shorten the prompt "
             "(models.yaml memory.token_budget, a prompt override), lower max_tokens, or use a model with a larger "
-            "context window; the rerun after the fix asks again"
+            f"context window; {_SERVED_WINDOW.format(provider=provider)}; the rerun after the fix asks again"
         )
     if status == 403 and (flagged := _flagged(response)) is not None:
         return LLMContentFiltered(f"{provider} flagged the request for {model} in moderation ({flagged}): {reason}")
