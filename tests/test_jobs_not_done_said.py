@@ -18,7 +18,7 @@ from llmtrade.alerts.incidents import find_incidents
 from llmtrade.app.unrecorded_commands import leave
 from llmtrade.cli import app
 from llmtrade.clock import FixedClock
-from llmtrade.domain.checkpoints import CheckpointsMissed, DueJobNotRun
+from llmtrade.domain.checkpoints import CheckpointsMissed, DueJobNotRun, EventChecksDeferred
 from llmtrade.domain.events import EventPayload, NewEvent
 from llmtrade.domain.runs import ClockSkewRefused, CommandFailed, ConfigRejected, WeekNotRun
 from llmtrade.domain.streams import (
@@ -26,6 +26,7 @@ from llmtrade.domain.streams import (
     COMMANDS_FAILED,
     CONFIG_REJECTED,
     DUE_NOT_RUN,
+    EVENT_CHECKS,
     MISSED_CHECKPOINTS,
     WEEK_NOT_RUN,
     week_stream,
@@ -219,3 +220,40 @@ def test_status_lists_a_failure_left_in_the_home_that_no_job_command_has_recorde
     assert line["why"].startswith("exit 75, OperationalError: gone; not recorded yet")
     assert len(list(home.joinpath("runs", "unrecorded-commands").glob("*.json"))) == 1  # status records nothing
     assert stored_events(wednesday_week, type="CommandFailed") == []
+
+
+def test_status_lists_run_dues_looks_for_price_moves_left_to_the_next_wake_up(wednesday_week: str) -> None:
+    # A checkpoint held the week's lock for 15 minutes: three wake-ups in a row left their look for price moves (no
+    # event checkpoint could fire), recorded and said only without -q; `status` said nothing of them.
+    held = (
+        "another checkpoint for week 2026-01-07 is running (advisory lock 0x4c54000b8b3f is held); let it finish, "
+        "then run run-due again: completed stages are not repeated"
+    )
+    stream = week_stream(WEEK, EVENT_CHECKS)
+    for minutes in (5, 10, 15):
+        at = datetime(2026, 1, 7, 12, minutes, tzinfo=NEW_YORK)
+        _record(wednesday_week, at, EventChecksDeferred(reason=held), stream, week_id=WEEK)
+    # The same holder's kind two hours later: another hold, its own line.
+    _record(wednesday_week, datetime(2026, 1, 7, 14, 5, tzinfo=NEW_YORK), EventChecksDeferred(reason=held), stream)
+    # Three weeks ago: before last week, not listed.
+    old = week_stream(date(2025, 12, 17), EVENT_CHECKS)
+    _record(wednesday_week, datetime(2025, 12, 17, 12, 5, tzinfo=NEW_YORK), EventChecksDeferred(reason="x"), old)
+    result = runner.invoke(app, ["status", "--json", "--offline"])
+    assert result.exit_code == 0, result.output
+    line, later = json.loads(result.stdout)["jobs_not_done"]  # one line for the three in a row
+    [first] = [e for e in stored_events(wednesday_week, type="EventChecksDeferred") if e.stream == stream][:1]
+    assert (line["kind"], line["command"], line["event_id"]) == ("EventChecksDeferred", "run-due", first.id)
+    assert datetime.fromisoformat(line["at"]) == datetime(2026, 1, 7, 12, 5, tzinfo=NEW_YORK)
+    assert "another checkpoint for week 2026-01-07 is running" in line["why"], line
+    assert "3 times, the last at 2026-01-07T12:15:00-05:00" in line["why"], line
+    assert "run run-due again" not in line["why"]  # the next wake-up does, by itself
+    assert datetime.fromisoformat(later["at"]) == datetime(2026, 1, 7, 14, 5, tzinfo=NEW_YORK)
+    assert "times" not in later["why"]
+
+    text = runner.invoke(app, ["status", "--offline"])
+    assert text.exit_code == 0, text.output
+    lines = text.stdout.splitlines()
+    start = next(i for i, row in enumerate(lines) if "did not run their job" in row)
+    row = lines[start + 2].split("\t")
+    assert row[1:3] == ["put off: another run held the week", "run-due"], row
+    assert row[4] == str(first.id)

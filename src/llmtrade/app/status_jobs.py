@@ -1,6 +1,7 @@
 """What `status` says of this week's and last week's jobs beyond the runs (app/queries.py `status`): the event
 checkpoints a price move called for, the closings run-due put off past their deadline, the checkpoints missed, the job
-commands that failed with no run to record it or did not run their job."""
+commands that failed with no run to record it or did not run their job (the looks for price moves run-due left to the
+next wake-up among them)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from datetime import date, datetime, time, timedelta
 from llmtrade.app.due_jobs import done_keys
 from llmtrade.app.missed_reasons import refusal_of
 from llmtrade.app.status_lines import ClosingPutOffLine, EventCheckpointLine, JobNotDoneLine
-from llmtrade.domain.checkpoints import CheckpointsMissed, ClosingPutOff, DueJobNotRun
+from llmtrade.domain.checkpoints import CheckpointsMissed, ClosingPutOff, DueJobNotRun, EventChecksDeferred
+from llmtrade.domain.events import StoredEvent
 from llmtrade.domain.runs import ClockBehindRefused, ClockSkewRefused, CommandFailed, ConfigRejected
-from llmtrade.domain.streams import CLOSINGS_PUT_OFF, MISSED_CHECKPOINTS, week_stream
+from llmtrade.domain.streams import CLOSINGS_PUT_OFF, EVENT_CHECKS, MISSED_CHECKPOINTS, week_stream
+from llmtrade.domain.wording import market_time
 from llmtrade.exits import one_line
 from llmtrade.market.calendar import NEW_YORK
 from llmtrade.storage.event_store import EventStore
@@ -73,11 +76,12 @@ _NOT_DONE = [
 def jobs_not_done(events: EventStore, week_id: date, left: Sequence[CommandFailed] = ()) -> list[JobNotDoneLine]:
     """This week's and last week's job commands that failed with no run to record it (CommandFailed: a database lost
     outside any run), or did not run their job: refused for the configuration or the clock (each recorded once while it
-    lasts), or a job found due after its session closed (DueJobNotRun); oldest first. Recorded, alerted, and until now
-    not in `status`: a user reading it weekly saw a checkpoint missed, or nothing, and not why. Few events, of types
-    read apart. `left`: the CommandFailed left in the home that no job command has recorded yet (no event id)."""
+    lasts), or a job found due after its session closed (DueJobNotRun), or run-due's look for price moves left to the
+    next wake-up (`_deferred`); oldest first. Recorded, alerted, and until now not in `status`: a user reading it weekly
+    saw a checkpoint missed, or nothing, and not why. Few events, of types read apart. `left`: the CommandFailed left
+    in the home that no job command has recorded yet (no event id)."""
     since = datetime.combine(week_id - timedelta(days=7), time(), NEW_YORK)
-    lines = []
+    lines = _deferred(events, week_id)
     for e in events.read(type=_NOT_DONE):
         if e.type == CommandFailed.event_type():
             failed = CommandFailed.from_event(e)
@@ -119,6 +123,47 @@ def jobs_not_done(events: EventStore, week_id: date, left: Sequence[CommandFaile
         (line for line in lines if datetime.fromisoformat(line.at) >= since),
         key=lambda line: datetime.fromisoformat(line.at),
     )
+
+
+# The longest time between two wake-ups (`schedule crontab` refuses --every over an hour): deferrals further apart met
+# two different holds.
+_SAME_HOLD = timedelta(hours=1)
+
+
+def _deferred(events: EventStore, week_id: date) -> list[JobNotDoneLine]:
+    """This week's and last week's EventChecksDeferred (run-due found the week's lock held by another run, and left its
+    look for price moves to the next wake-up): recorded, and said only by a wake-up without -q, so a price move no
+    checkpoint followed showed nowhere why. A run that holds the lock for an hour is met by a dozen wake-ups, each
+    recorded: those with the same reason, each within _SAME_HOLD of the one before, are one line, at the first (its
+    event id), saying how many and until when. Read by the weeks' streams, as the closings put off are: no scan of the
+    event types."""
+    runs: list[tuple[StoredEvent, StoredEvent, int]] = []  # first, last, how many
+    for week in (week_id - timedelta(days=7), week_id):
+        for e in events.read_stream(week_stream(week, EVENT_CHECKS)):
+            if (
+                runs
+                and runs[-1][0].payload.get("reason") == e.payload.get("reason")
+                and e.occurred_at - runs[-1][1].occurred_at <= _SAME_HOLD
+            ):
+                first, _, count = runs[-1]
+                runs[-1] = (first, e, count + 1)
+            else:
+                runs.append((e, e, 1))
+    lines = []
+    for first, last, count in runs:
+        # What held the week, without the rerun advice the wake-up printed: the next wake-up reruns it by itself.
+        reason = one_line(EventChecksDeferred.from_event(first).reason).partition("; let it finish")[0]
+        more = f" ({count} times, the last at {market_time(last.occurred_at)})" if count > 1 else ""
+        lines.append(
+            JobNotDoneLine(
+                at=first.occurred_at.isoformat(),
+                kind=first.type,
+                command="run-due",
+                why=f"its look for price moves (event checkpoints) left to the next wake-up: {reason}{more}",
+                event_id=first.id,
+            )
+        )
+    return lines
 
 
 def _failed_why(failed: CommandFailed) -> str:

@@ -36,9 +36,10 @@ class ClosingPutOffLine(Result):
 
 class JobNotDoneLine(Result):
     """A job command that failed with no run to record it, or did not run its job, as `status` lists it. `kind`: its
-    event's type (CommandFailed, DueJobNotRun, ConfigRejected, ClockBehindRefused, ClockSkewRefused); `at`: when it
-    happened (a CommandFailed's failure, recorded by the next job command; a clock refusal's time by a clock that was
-    right, `exact` False when only the earliest it can have been); `command`: the job command, or the job's key;
+    event's type (CommandFailed, DueJobNotRun, ConfigRejected, ClockBehindRefused, ClockSkewRefused,
+    EventChecksDeferred); `at`: when it happened (a CommandFailed's failure, recorded by the next job command; a clock
+    refusal's time by a clock that was right, `exact` False when only the earliest it can have been; the first of
+    deferrals in a row); `command`: the job command, or the job's key;
     `event_id` None: a CommandFailed left in the home that no job command has recorded yet (none has reached the
     database since)."""
 

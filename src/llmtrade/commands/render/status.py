@@ -180,6 +180,7 @@ _NOT_DONE = {
     "ConfigRejected": "refused: the configuration",
     "ClockBehindRefused": "refused: clock behind the books",
     "ClockSkewRefused": "refused: clock off the database's",
+    "EventChecksDeferred": "put off: another run held the week",
 }
 
 
