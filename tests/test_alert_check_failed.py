@@ -67,3 +67,41 @@ def test_a_failing_alert_check_is_recorded_once_and_the_incidents_it_missed_are_
         assert len(sink.received) == 1
     finally:
         sink.stop()
+
+
+def test_a_check_that_could_not_reach_the_database_is_made_up_for_by_the_next_from_the_last_check_on_record(
+    database_url: str, storage: Storage, tmp_path: Path
+) -> None:
+    # The database down for three days: each check after a job fails on it, and can record neither the failure nor
+    # its start (AlertCheckFailureSaid). The check that worked again looked back 2 days only: a run that failed just
+    # before the outage was never alerted.
+    sink = HttpSink()
+    loaded = load_config(None)
+    warned: list[str] = []
+
+    def job_at(when: datetime, url: str = database_url) -> None:
+        settings = Settings(DATABASE_URL=url, LLMTRADE_HOME=str(tmp_path), LLMTRADE_ALERT_URLS=sink.url)
+        with alerting(Container(settings, loaded, FixedClock(when), None, warned.append)):
+            pass
+
+    try:
+        for minutes in (0, 5, 10):  # checks made on time: one record of them, not one per wake-up
+            job_at(FIXED_NOW + timedelta(minutes=minutes))
+        assert len(stored_events(database_url, type="AlertsChecked")) == 1
+        failed = RunFailed(command="run-weekly", error_type="StageError", error="boom", duration_ms=1)
+        at = FixedClock(FIXED_NOW + timedelta(hours=1))
+        EventStore(storage.conn, at).append([NewEvent.of(failed, stream="run:r1", run_id="r1")])
+        gone = "postgresql://llmtrade@127.0.0.1:9/gone?connect_timeout=2"  # nothing listens on port 9
+        for hours in (2, 30, 70):
+            job_at(FIXED_NOW + timedelta(hours=hours), gone)
+        assert len([w for w in warned if w.startswith("alerts not checked:")]) == 3
+        assert stored_events(database_url, type="AlertCheckFailureSaid") == []  # nowhere to record it
+        assert sink.received == []
+        job_at(FIXED_NOW + timedelta(hours=75))  # the database back, 74 hours after the run failed
+        [alert] = sink.received
+        assert "run-weekly" in alert["title"] and "boom" in alert["message"], alert
+        assert len(stored_events(database_url, type="AlertsChecked")) == 2
+        job_at(FIXED_NOW + timedelta(hours=76))
+        assert len(sink.received) == 1  # sent once
+    finally:
+        sink.stop()

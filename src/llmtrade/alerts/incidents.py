@@ -53,14 +53,19 @@ def find_incidents(
     silence: bool,
     spent: float | None = None,
     unchecked_since: datetime | None = None,
+    checked_at: datetime | None = None,
 ) -> list[Incident]:
     """Every incident the store shows at `now`. `silence`: also look for a missing weekly run (run-due
     only). `spent`: the week's model cost when the caller knows it (None: not checked). `unchecked_since`: when the
     alert check began failing, if it has not worked since (AlertCheckFailureSaid): the incidents from LOOKBACK before
-    it are looked for, as the check that last worked saw them, not only the last LOOKBACK's."""
+    it are looked for, as the check that last worked saw them, not only the last LOOKBACK's. `checked_at`: the latest
+    completed check on record (AlertsChecked): the incidents since it are looked for, however long ago, as a check
+    that failed on a database it could not reach recorded nothing to say since when."""
     since = min(now - LOOKBACK, _owed_since(events) or now)
     if unchecked_since is not None:
         since = min(since, unchecked_since - LOOKBACK)
+    if checked_at is not None:
+        since = min(since, checked_at)
     found: list[Incident] = []
     found += _runs(
         events, _recent(events, [RunFailed.event_type(), RunFinished.event_type(), RunKilled.event_type()], since)

@@ -11,7 +11,7 @@ or not the store still shows what they report (alerts/owed.py).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 from llmtrade.alerts.dispatch import Dispatched, Sender, dispatch
 from llmtrade.alerts.incident import Incident
@@ -22,13 +22,17 @@ from llmtrade.app.container import Container
 from llmtrade.clock import Clock, make_clock
 from llmtrade.config_errors import ConfigError
 from llmtrade.domain import streams
-from llmtrade.domain.alerts import AlertCheckFailureSaid
+from llmtrade.domain.alerts import CHECKED_EVERY, AlertCheckFailureSaid, AlertsChecked
+from llmtrade.domain.events import NewEvent
 from llmtrade.domain.runs import ConfigRejected
 from llmtrade.domain.wording import market_time
+from llmtrade.errors import ConcurrencyError
 from llmtrade.exits import one_line
 from llmtrade.settings import Settings, SettingsRejected, settings_besides
 from llmtrade.storage.bootstrap import open_storage
+from llmtrade.storage.event_store import EventStore
 from llmtrade.storage.head_append import append_after
+from llmtrade.storage.latest_record import stream_head
 
 
 def check_alerts(app: Container, *, silence: bool, sender: Sender = send) -> Dispatched | None:
@@ -41,6 +45,7 @@ def check_alerts(app: Container, *, silence: bool, sender: Sender = send) -> Dis
         config = app.loaded.config
         said = storage.events.read_stream(streams.ALERT_CHECK)
         failing = said[-1] if said and AlertCheckFailureSaid.from_event(said[-1]).error is not None else None
+        checked = stream_head(storage.conn, streams.ALERTS_CHECKED)
         incidents = find_incidents(
             storage.events,
             config,
@@ -48,10 +53,13 @@ def check_alerts(app: Container, *, silence: bool, sender: Sender = send) -> Dis
             silence=silence,
             spent=week_cost(storage.conn, config, now),
             unchecked_since=failing.occurred_at if failing is not None else None,
+            checked_at=checked[1] if checked is not None else None,
         )
         done = dispatch(storage.events, incidents, urls, sender, now)
         if failing is not None and append_after(storage.events, streams.ALERT_CHECK, said, _CHECKED):
             app.warning(f"alerts checked again (not checked since {market_time(failing.occurred_at)})")
+        if checked is None or now - checked[1] >= CHECKED_EVERY:
+            _mark_checked(storage.events, checked[0] if checked is not None else 0)
     _say(done, app.warning, urls)
     return done
 
@@ -59,10 +67,21 @@ def check_alerts(app: Container, *, silence: bool, sender: Sender = send) -> Dis
 _CHECKED = AlertCheckFailureSaid(error=None)
 
 
+def _mark_checked(events: EventStore, version: int) -> None:
+    """Record that a check completed (AlertsChecked), after the stream's `version` as read; another process's record
+    made at the same moment stands for this one."""
+    with suppress(ConcurrencyError):
+        events.append(
+            [NewEvent.of(AlertsChecked(), stream=streams.ALERTS_CHECKED)],
+            expected_versions={streams.ALERTS_CHECKED: version},
+        )
+
+
 def _record_unchecked(app: Container, error: str) -> None:
     """Record that the alert check failed (`error`), once while it lasts: a cron every 5 minutes would record it at
     every wake-up. Its record widens the next working check's look-back to before it (`check_alerts`). A check that
-    failed for the database itself cannot be recorded: said already, nothing more to do."""
+    failed for the database itself cannot be recorded: said already; the next working check looks back to the last
+    completed check on record (AlertsChecked) instead."""
     try:
         with app.storage() as storage:
             said = storage.events.read_stream(streams.ALERT_CHECK)

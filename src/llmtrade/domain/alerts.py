@@ -82,3 +82,16 @@ class AlertCheckFailureSaid(EventPayload):
     one has an error, the check looks back from LOOKBACK before it (alerts/incidents.py `find_incidents`)."""
 
     error: str | None
+
+
+# How often a completed alert check is put on record (AlertsChecked): well within the look-back (alerts/incidents.py
+# LOOKBACK, 2 days), so the latest record never widens a check made on time; two records a day, not one per wake-up.
+CHECKED_EVERY = timedelta(hours=12)
+
+
+class AlertsChecked(EventPayload):
+    """An alert check after a job completed: found the incidents and sent, or recorded as owed, what it had to. Recorded
+    at most once every CHECKED_EVERY (app/alerting.py). A check that fails because the database cannot be reached
+    cannot record its failure (AlertCheckFailureSaid), and the check that worked again looked back only LOOKBACK: a run
+    that failed before an outage of the database longer than that was never alerted. The check looks back to the
+    latest of these records too (alerts/incidents.py `find_incidents`): every check up to it saw what came before."""

@@ -80,6 +80,8 @@ COMMANDS_REFUSED = "commands-refused"
 ALERT_URLS = "alert-urls"
 # Appended at the version read: the alert check failing (AlertCheckFailureSaid), once while it lasts, and its end.
 ALERT_CHECK = "alert-check-failed"
+# Appended at the version read: an alert check completed (AlertsChecked), at most twice a day.
+ALERTS_CHECKED = "alerts-checked"
 # Appended to: each command refused for a clock behind the books (ClockBehindRefused), once while the same lasts.
 CLOCK_BEHIND = "clock-behind"
 # Appended to: each command refused for a system clock away from the database server's (ClockSkewRefused), once per
