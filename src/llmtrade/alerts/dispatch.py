@@ -69,7 +69,7 @@ def dispatch(
         target = target_of(url)
         stream = alert_stream(incident.key, target)
         history = events.read_stream(stream)
-        if any(e.type in _DONE for e in history):
+        if any(e.type in DONE for e in history):
             skipped += 1
             continue
         if url not in checked:
@@ -202,4 +202,5 @@ def _reject(events: EventStore, unusable: Sequence[str], urls: Sequence[str], no
     return recorded
 
 
-_DONE = frozenset({AlertSent.event_type(), AlertGivenUp.event_type()})
+# What ends an alert's stream: sent, or given up; never tried again.
+DONE = frozenset({AlertSent.event_type(), AlertGivenUp.event_type()})

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
+from datetime import datetime
 
-from llmtrade.alerts.dispatch import Dispatched, Sender, dispatch
+from llmtrade.alerts.dispatch import DONE, Dispatched, Sender, dispatch
 from llmtrade.alerts.incident import Incident
 from llmtrade.alerts.incidents import config_unloadable, find_incidents, week_cost
 from llmtrade.alerts.send import place, send, target_of, urls_from
@@ -22,9 +23,10 @@ from llmtrade.app.container import Container
 from llmtrade.clock import Clock, make_clock
 from llmtrade.config_errors import ConfigError
 from llmtrade.domain import streams
-from llmtrade.domain.alerts import CHECKED_EVERY, AlertCheckFailureSaid, AlertsChecked
+from llmtrade.domain.alerts import CHECKED_EVERY, AlertCheckFailureSaid, AlertFailed, AlertsChecked
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.runs import ConfigRejected
+from llmtrade.domain.streams import alert_stream
 from llmtrade.domain.wording import market_time
 from llmtrade.errors import ConcurrencyError
 from llmtrade.exits import one_line
@@ -130,18 +132,52 @@ def alerting(app: Container, *, silence: bool = False, enabled: bool = True) -> 
 def alert_refused(app: Container, incident: Incident, sender: Sender = send) -> None:
     """Send a refusal that runs no job (app/clock_guard.py) to LLMTRADE_ALERT_URLS, once per its key. Only it: the
     other incidents are keyed by the clock's day (a drawdown, the week's cost), which a clock set back has wrong, and
-    the alerts still owed wait for a command that runs (this one too, if its send fails: `check_alerts` retries it
-    from its record once the clock is right, alerts/owed.py). Never raises: the refusal's exit (75) stays its own."""
+    the alerts still owed wait for a command that runs (this one too, if its send fails or cannot be tried:
+    `check_alerts` retries it from its record once the clock is right, alerts/owed.py). Never raises: the refusal's
+    exit (75) stays its own; only books that cannot be reached leave it unrecorded (said)."""
     urls = urls_from(app.settings.alert_urls)
     if not urls:
         return
     try:
         with app.storage() as storage:
-            done = dispatch(storage.events, [incident], urls, sender, app.clock.now(), owed=False)
-    except Exception as exc:  # the refusal decides the exit, never its alert
+            done = _dispatch_or_owe(storage.events, incident, urls, sender, app.clock.now(), owed=False)
+    except Exception as exc:  # the books cannot be reached; the refusal decides the exit, never its alert
         app.warning(f"alert not sent: {type(exc).__name__}: {one_line(str(exc))}")
         return
     _say(done, app.warning, urls)
+
+
+def _dispatch_or_owe(
+    events: EventStore, incident: Incident, urls: Sequence[str], sender: Sender, now: datetime, *, owed: bool = True
+) -> Dispatched:
+    """`dispatch` of the one `incident`; when it fails for something besides the books (apprise that does not import, a
+    plugin's own error before any send), the alert recorded as owed to each URL not done (AlertFailed, with the error),
+    as a failed send is: the next command's check retries it, and `status` lists it. A refusal's alert is found by no
+    check (alerts/owed.py), so one that only warned was lost, and nothing on record said so. A failure of the books
+    themselves is raised, there being nowhere to record it."""
+    try:
+        return dispatch(events, [incident], urls, sender, now, owed=owed)
+    except Exception as exc:
+        error = one_line(f"{type(exc).__name__}: {exc}")
+    failed = []
+    for url in urls:
+        target = target_of(url)
+        stream = alert_stream(incident.key, target)
+        history = events.read_stream(stream)
+        if any(e.type in DONE for e in history):
+            continue  # sent (or given up) before the failure
+        payload = AlertFailed(
+            key=incident.key,
+            kind=incident.kind,
+            target=target,
+            error=error,
+            title=incident.title,
+            body=incident.body,
+            event_ids=incident.event_ids,
+        )
+        if append_after(events, stream, history, payload):  # False: another process recorded its outcome first
+            failed.append(payload)
+    return Dispatched(sent=[], failed=failed, skipped=0)
 
 
 def unloadable(
@@ -202,7 +238,7 @@ def _rejected(
                 return None
             error = "; ".join(rejection.error.splitlines())
             incident = config_unloadable(rejection.command, error, clock.now())
-            done = dispatch(storage.events, [incident], urls, sender, clock.now())
+            done = _dispatch_or_owe(storage.events, incident, urls, sender, clock.now())
     except Exception as exc:
         return (
             f"not recorded in the books{' nor alerted' if urls else ''}: the database cannot be reached "
