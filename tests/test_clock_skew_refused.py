@@ -181,3 +181,27 @@ def test_an_allowance_no_timedelta_holds_is_a_bad_setting_not_a_crash(
     monkeypatch.setenv("LLMTRADE_CLOCK_SKEW_MINUTES", value)
     bad = runner.invoke(app, ["-q", "watchlist", "add", "XLE"])
     assert bad.exit_code == 2 and "LLMTRADE_CLOCK_SKEW_MINUTES" in bad.stderr, bad.output
+
+
+@pytest.mark.parametrize(
+    ("command", "said"),
+    [
+        (["positions", "adopt", "acct_9", "GLD"], "no account 'acct_9' in accounts.yaml"),
+        (["positions", "release", "acct_9", "GLD"], "no account 'acct_9' in accounts.yaml"),
+        (["positions", "settle", "acct_9", "GLD"], "no account 'acct_9' in accounts.yaml"),
+        (["positions", "settle", "acct_1", "GLD", "--price", "0"], "--price must be a finite number above 0"),
+        (["positions", "settle", "acct_1", "GLD", "--confirm-price"], "--confirm-price confirms a --price"),
+        (["breaker", "reset", "acct_9"], "no account 'acct_9' in accounts.yaml"),
+    ],
+)
+def test_a_hand_made_changes_bad_argument_is_said_before_a_skewed_clock(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, command: list[str], said: str
+) -> None:
+    # An argument error needs no clock and is the cheaper to fix: said first (exit 2), not the clock (exit 75), which,
+    # put right, would only lead to it. `--confirm-price` without `--price` was ignored without a word.
+    url = cli_env["DATABASE_URL"]
+    _system_clock_off_by(monkeypatch, AHEAD)
+    back = runner.invoke(app, command)
+    assert back.exit_code == 2, back.output
+    assert said in back.stderr and "clock" not in back.stderr, back.stderr
+    assert stored_events(url, type="ClockSkewRefused") == []

@@ -59,14 +59,21 @@ def settle(
 ) -> PositionSettled:
     """Close `account_id`'s managed position in `symbol`, whose prices ended, at its last close or at `price`.
 
-    UsageError (exit 2): an unknown account, a price not above 0, a broker that does not settle (Alpaca), an account
-    llmtrade manages none of it in (asked before the market is), a symbol that still has prices (trade it instead), a
-    `price` more than `FAR` times from the last close either way without `confirm_price`. Run again, it answers what
-    the first run did (`earlier`) and sends nothing."""
+    UsageError (exit 2): an unknown account, a price not above 0, `confirm_price` without a price (these three before
+    the clock is checked), a broker that does not settle (Alpaca), an account llmtrade manages none of it in (asked
+    before the market is), a symbol that still has prices (trade it instead), a `price` more than `FAR` times from the
+    last close either way without `confirm_price`. Run again, it answers what the first run did (`earlier`) and sends
+    nothing."""
     known_account(app, account_id)
     symbol = symbol.upper()
     if price is not None and not (math.isfinite(price) and price > 0):  # `--price inf` parses as a float
         raise UsageError(f"--price must be a finite number above 0, not {price:g}")
+    if confirm_price and price is None:  # it confirms nothing alone: ignored, a mistyped command settled unasked
+        raise UsageError(
+            "--confirm-price confirms a --price far from the last close, and no --price was given: add the price "
+            "(--price P --confirm-price), or leave both out to settle at the last close"
+        )
+    # What was typed is checked above, before the clock: it needs none, and is the cheaper to put right.
     refuse_wrong_clock(app, "positions settle")
     with app.storage() as storage:
         now = app.clock.now()
