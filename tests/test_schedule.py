@@ -445,3 +445,20 @@ def test_schedule_crontab_every_takes_the_common_unit_forms_or_says_what_to_writ
         assert refused.exit_code == 2 and "Traceback" not in refused.output, bad
         assert f"--every {bad}:" in refused.output, (bad, refused.output)
         assert "write minutes from 1 to 59 (5, 5m or 5min) or 1h" in refused.output, bad
+
+
+def test_schedule_crontab_refuses_in_one_line_with_no_database_opened(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Its refusals are said, not recorded (commands/schedule.py `schedule_crontab`): it prints lines for a person to
+    paste, with no side effects, and recording a typo would start an embedded server, or wait on a database that is not
+    there, before saying it. Held: a refusal with no database reachable and an empty home is one line, exit 2, and
+    leaves the home without a database."""
+    monkeypatch.setenv("LLMTRADE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("DATABASE_URL", "postgresql://llmtrade@127.0.0.1:9/gone?connect_timeout=2")  # nothing on 9
+    for every in ("15", "5s"):
+        refused = runner.invoke(app, ["schedule", "crontab", "--every", every])
+        assert refused.exit_code == 2, refused.output
+        assert refused.stderr.startswith(f"error: --every {every}:") and refused.stderr.count("\n") == 1
+        assert refused.stdout == ""
+    assert not (tmp_path / "home" / "pgdata").exists() and not list((tmp_path / "home").glob("**/PG_VERSION"))

@@ -62,7 +62,13 @@ def schedule_crontab(
     log: Annotated[str, typer.Option("--log", help="Where cron's output goes.")] = "~/llmtrade-cron.log",
 ) -> None:
     """Crontab lines that drive everything through `llmtrade run-due`, with what this shell has and cron would not:
-    the folder of the `.env` here, the config folder, LLMTRADE_HOME."""
+    the folder of the `.env` here, the config folder, LLMTRADE_HOME. Prints only: it opens no database, and a refused
+    --every is said in one line (exit 2), not recorded."""
+    # Why a refusal here is not an event, unlike a job's or a hand-made change's: this is run by a person at a shell,
+    # once, to get lines to paste (cron never runs it), and its error is on their screen as they type. Recording it
+    # would open the books for a command that has no side effects: start an embedded server in a home that may have
+    # none yet, or wait on a DATABASE_URL that is not reachable, all before saying the typo. Nothing reaches a cron
+    # user either way: a crontab that was refused was never installed.
     import os  # lazy: see package docstring
     import shutil
     import sys
