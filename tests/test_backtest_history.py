@@ -4,7 +4,7 @@ against a loopback Alpaca, validated, written whole as a CSV snapshot, and repla
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -26,6 +26,7 @@ from llmtrade.market import providers as providers_module
 from llmtrade.market.alpaca_data import AlpacaBarProvider
 from llmtrade.market.csv_folder import CsvFolderProvider
 from llmtrade.market.synthetic import SyntheticMarket
+from llmtrade.market.untraded import QUIET_TAIL
 from llmtrade.settings import Settings
 from llmtrade.storage.database import backtest_database
 from tests.fakes.alpaca_server import FakeAlpacaServer
@@ -283,9 +284,10 @@ def test_a_recent_range_a_few_sessions_short_is_a_feed_not_updated_yet_and_still
                 settings, load_config(None), clock, name=name, symbols=symbols, start=start, end=WEEK, say=print
             )
 
-    with pytest.raises(OperationalError, match="stale"):
-        fetch("lag", days[-3])  # two sessions short
-    assert fetch("gone", days[-6]).folder.is_dir()  # type: ignore[attr-defined]  # five short: ended there
+    with pytest.raises(OperationalError, match=f"no bar of {ended} on {days[-2]}, {days[-1]}"):
+        fetch("lag", days[-3])  # two sessions short, the others having them: quiet days, or a feed not caught up
+    # Past a quiet name's silence (market/untraded.py QUIET_TAIL) while the others trade: ended there.
+    assert fetch("gone", days[-QUIET_TAIL - 2]).folder.is_dir()  # type: ignore[attr-defined]
 
 
 def test_a_history_one_provider_ends_early_but_another_carries_on_is_not_taken_as_a_delisting(
@@ -305,14 +307,17 @@ def test_a_history_one_provider_ends_early_but_another_carries_on_is_not_taken_a
             f"{b.day},{b.open},{b.high},{b.low},{b.close},{b.volume}" for b in rows if b.day != hole or symbol != holed
         ]
         (folder / f"{symbol}.csv").write_text("\n".join(lines) + "\n")
-    with _ended_feed(history, ended, WEEK) as server:
+    # Longer before the range's end than a quiet name goes without a trade (market/untraded.py QUIET_TAIL): a shorter
+    # silence is asked of csv for that symbol alone, and read from it whole.
+    early = [b.day for b in history[BENCHMARK] if b.day <= WEEK][-QUIET_TAIL]
+    with _ended_feed(history, ended, early) as server:
         settings = _settings(database_url, tmp_path, Feed(server, history)).model_copy(
             update={"market_providers": "alpaca,csv", "market_csv_dir": folder}
         )
         with pytest.raises(OperationalError) as failed:
             _run(settings, "dropped")
     said = str(failed.value)
-    assert f"alpaca's history of {ended} ends at {WEEK} but csv has bars to" in said
+    assert f"alpaca's history of {ended} ends at {early} but csv has bars to" in said
     assert "not taken as delistings" in said
     assert not snapshot_folder(settings, "dropped").exists()
 
@@ -435,31 +440,66 @@ def test_a_range_past_the_last_complete_session_names_the_last_week_it_could_end
     assert feed.requests() == 0
 
 
-def test_a_symbol_without_a_trade_on_the_range_s_last_session_is_no_delisting_and_nothing_is_written(
-    history: dict[str, list[Bar]], database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def _quiet_feed(history: dict[str, list[Bar]], quiet: str, days: Sequence[date]) -> FakeAlpacaServer:
+    """The fake Alpaca with no bar of `quiet` on `days` (its iex feed saw no trade of it then), every other bar kept."""
+    server = FakeAlpacaServer(key_id=KEY, secret_key=SECRET, page_size=10_000)
+    for symbol, rows in history.items():
+        server.add_bars(symbol, [b for b in rows if symbol != quiet or b.day not in days])
+    return server
+
+
+def _fetch_closed(settings: Settings, name: str, symbols: Sequence[str]) -> object:
+    """`fetch_history` of the two months to WEEK, asked long after: the sessions after the range have all closed."""
+    clock = FixedClock(FIXED_NOW + timedelta(days=60))
+    return fetch_history(
+        settings,
+        load_config(None),
+        clock,
+        name=name,
+        symbols=symbols,
+        start=WEEK - timedelta(days=60),
+        end=WEEK,
+        say=print,
+    )
+
+
+@pytest.mark.parametrize("quiet_sessions", [1, 2])
+def test_a_symbol_without_a_trade_on_the_range_s_last_sessions_is_no_delisting_and_nothing_is_written(
+    history: dict[str, list[Bar]],
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    quiet_sessions: int,
 ) -> None:
-    """A thin name Alpaca's iex feed saw no trade of on the range's last session (every other symbol has it), having
-    traded the session before: its history was taken to end there and stored as a delisting, the backtest selling a
-    live company. Now it is refused as a session in the middle is (the snapshot is the backtest's whole record),
-    naming IEX, and nothing is written."""
+    """A thin name Alpaca's iex feed saw no trade of on the range's last sessions (every other symbol has them), trading
+    again after the range: its history was taken to end there and stored as a delisting (two sessions or more still
+    were), the backtest selling a live company. Now it is refused as a session in the middle is (the snapshot is the
+    backtest's whole record), naming IEX, and nothing is written."""
     monkeypatch.setenv("ALPACA_DATA_KEY", KEY)
     monkeypatch.setenv("ALPACA_DATA_SECRET", SECRET)
     quiet = next(s for s in sorted(history) if s != BENCHMARK)
-    days = [b.day for b in history[BENCHMARK] if b.day <= WEEK]
-    with _ended_feed(history, quiet, days[-2]) as server:
+    days = [b.day for b in history[BENCHMARK] if b.day <= WEEK][-quiet_sessions:]
+    assert any(b.day > WEEK for b in history[quiet])  # it trades again after the range
+    with _quiet_feed(history, quiet, days) as server:
         settings = _settings(database_url, tmp_path, Feed(server, history))
-        clock = FixedClock(FIXED_NOW + timedelta(days=60))  # a range long closed: no feed catching up
         with pytest.raises(OperationalError) as failed:
-            fetch_history(
-                settings,
-                load_config(None),
-                clock,
-                name="quiet",
-                symbols=sorted(history),
-                start=WEEK - timedelta(days=60),
-                end=WEEK,
-                say=print,
-            )
+            _fetch_closed(settings, "quiet", sorted(history))
     said = str(failed.value)
-    assert f"{quiet} on {WEEK}" in said and "IEX" in said, said
+    assert f"{quiet} on {days[0]}" in said and "IEX" in said, said
     assert not snapshot_folder(settings, "quiet").exists()
+
+
+def test_a_symbol_without_a_trade_at_the_range_s_end_that_never_trades_again_is_a_delisting(
+    history: dict[str, list[Bar]], database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same two quiet sessions at the end of a range long closed, and no bar after the range either, longer than a
+    quiet name goes without one (QUIET_TAIL sessions in all): its history ended, stored so and taken as a delisting."""
+    monkeypatch.setenv("ALPACA_DATA_KEY", KEY)
+    monkeypatch.setenv("ALPACA_DATA_SECRET", SECRET)
+    ended = next(s for s in sorted(history) if s != BENCHMARK)
+    last = [b.day for b in history[BENCHMARK] if b.day <= WEEK][-3]
+    with _ended_feed(history, ended, last) as server:
+        settings = _settings(database_url, tmp_path, Feed(server, history))
+        snapshot = _fetch_closed(settings, "gone", sorted(history))
+    rows = (snapshot.folder / f"{ended}.csv").read_text().splitlines()  # type: ignore[attr-defined]
+    assert rows[-1].startswith(last.isoformat())

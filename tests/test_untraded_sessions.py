@@ -16,6 +16,7 @@ import pytest
 from llmtrade.errors import MarketDataError
 from llmtrade.market.alpaca_data import AlpacaBarProvider
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar
+from llmtrade.market.untraded import QUIET_TAIL
 from llmtrade.market.yfinance_data import YFinanceProvider
 from llmtrade.storage.bar_cache import BarCache
 from llmtrade.storage.bootstrap import Storage
@@ -179,11 +180,50 @@ def test_no_iex_trade_on_the_last_session_asks_the_next_provider_for_that_symbol
     assert not _events(storage, "SessionsUntraded") and not _events(storage, "MarketDataRejected")
 
 
-def test_a_longer_silence_at_the_end_or_a_whole_feed_behind_is_still_refused_as_stale(storage: Storage) -> None:
-    """Two sessions without a bar at the end (a delisting looks so), or no symbol with the last session (a feed not
-    updated): not one quiet session, so the stale checks judge them as before."""
+def test_no_iex_trade_on_the_last_two_sessions_is_read_without_them_said_not_refused_as_stale_nor_an_end(
+    storage: Storage,
+) -> None:
+    """A thin name without an IEX trade on Thursday and Friday, SPY trading both: the whole answer was refused as stale
+    (every symbol asked of the next provider) and, with Alpaca alone, THIN taken as no longer trading. Two quiet
+    sessions are read as one is, the bound on such a silence said."""
+    said: list[str] = []
+    sessions = CALENDAR.sessions_between(START, END)
+    assert [d.weekday() for d in sessions[-2:]] == [3, 4]  # Thursday and Friday
     with FakeAlpacaServer(key_id="k", secret_key="s", page_size=7) as server:
         _tail_server(server, "THIN", 2)
+        series = market(storage, _alpaca(server), say=said.append).bars(["SPY", "THIN"], START, END)
+    assert [b.day for b in series.bars["THIN"]] == sessions[:-2]  # no bar made up for either
+    assert [b.day for b in series.bars["SPY"]] == sessions
+    [untraded] = _events(storage, "SessionsUntraded")
+    assert (untraded["symbol"], untraded["days"]) == ("THIN", [str(d) for d in sessions[-2:]])
+    [warning] = said
+    assert f"its last bar is {sessions[-3]}, 2 sessions before the range's end" in warning, warning
+    assert "not taken as ended" in warning and f"up to {QUIET_TAIL} sessions" in warning, warning
+    assert not _events(storage, "MarketDataRejected")
+    cache = BarCache(storage.conn)
+    assert cache.covers(["SPY"], START, END, synthetic=False)
+    assert not cache.covers(["THIN"], START, END, synthetic=False)
+
+
+def test_a_silence_up_to_the_bound_is_quiet_and_one_session_longer_is_stale(storage: Storage) -> None:
+    """QUIET_TAIL sessions without a trade while SPY trades are read as quiet; one more is not plausibly quiet (a
+    delisting looks so), and the stale checks judge it as before."""
+    sessions = CALENDAR.sessions_between(START, END)
+    with FakeAlpacaServer(key_id="k", secret_key="s", page_size=7) as server:
+        _tail_server(server, "THIN", QUIET_TAIL)
+        series = market(storage, _alpaca(server)).bars(["SPY", "THIN"], START, END)
+    assert series.bars["THIN"][-1].day == sessions[-QUIET_TAIL - 1]
+    with FakeAlpacaServer(key_id="k", secret_key="s", page_size=7) as server:
+        _tail_server(server, "THIN", QUIET_TAIL + 1)
+        with pytest.raises(MarketDataError, match="stale"):
+            market(storage, _alpaca(server)).bars(["SPY", "THIN"], START, END)
+
+
+def test_a_longer_silence_at_the_end_or_a_whole_feed_behind_is_still_refused_as_stale(storage: Storage) -> None:
+    """A silence longer than QUIET_TAIL at the end (a delisting looks so), or no symbol with the last session (a feed
+    not updated): not quiet sessions, so the stale checks judge them as before."""
+    with FakeAlpacaServer(key_id="k", secret_key="s", page_size=7) as server:
+        _tail_server(server, "THIN", QUIET_TAIL + 1)
         with pytest.raises(MarketDataError, match="stale"):
             market(storage, _alpaca(server)).bars(["SPY", "THIN"], START, END)
     with FakeAlpacaServer(key_id="k", secret_key="s", page_size=7) as server:

@@ -43,7 +43,7 @@ from llmtrade.market.failures import PriceFilesMisconfigured
 from llmtrade.market.provider import BarProvider
 from llmtrade.market.providers import build_providers, provider_names
 from llmtrade.market.service import MarketData
-from llmtrade.market.untraded import UntradedSessions
+from llmtrade.market.untraded import QUIET_TAIL, UntradedSessions
 from llmtrade.market.validation import ProblemKind, SeriesRejected, validate_bars
 from llmtrade.settings import Settings
 from llmtrade.workflows.schedule import Job
@@ -140,7 +140,8 @@ def fetch_history(
                 # those ends (a hole, or the benchmark ending, is still refused by the second read).
                 recent = end >= clock.now().date() - _RECENT
                 sessions = app.calendar.sessions_between(start, end)
-                market.ends, disputed = _ends_early(kept, wanted, sessions, recent=recent)
+                after = _closed_after(app.calendar, end, settings, clock)
+                market.ends, disputed = _ends_early(kept, wanted, sessions, recent=recent, after=after)
                 if market.ends and (unheard := [f"{p.name}: {p.unheard}" for p in kept if p.unheard is not None]):
                     raise MarketDataUnavailable(_unjudged(market.ends, kept, unheard, folder)) from refused
                 try:
@@ -238,8 +239,39 @@ def _unjudged(ends: dict[str, date], kept: Sequence[_Kept], unheard: Sequence[st
     )
 
 
+def _closed_after(calendar: TradingCalendar, end: date, settings: Settings, clock: Clock) -> list[date]:
+    """The sessions after `end` closed now (as `_refuse_ahead` counts now), the first QUIET_TAIL + 1 of them at most:
+    where a symbol without a trade at the range's end is seen to trade again or not (`_silent`)."""
+    now = clock.now() if settings.now is None else min(clock.now(), settings.now)
+    last = calendar.last_completed_session(now)
+    later = calendar.sessions_between(end + timedelta(days=1), end + timedelta(days=2 * QUIET_TAIL + 14))
+    return [day for day in later if last is not None and day <= last][: QUIET_TAIL + 1]
+
+
+def _silent(kept: _Kept, symbol: str, tail: Sequence[date], after: Sequence[date]) -> bool:
+    """Whether `symbol`, without a bar in the range's last sessions `tail` at `kept` (its feed saw no trade of it while
+    it saw the others': market/untraded.py `quiet_tail`), has none in the sessions after the range (`after`, those
+    closed now) either, for longer than QUIET_TAIL sessions in all: no quiet name then, its history ended (a delisting).
+    False when it trades again within them, or when that cannot be told yet (too few closed, its feed not answering)."""
+    window = list(after[: QUIET_TAIL + 1 - len(tail)])
+    if not window or len(window) < QUIET_TAIL + 1 - len(tail):
+        return False
+    try:
+        bars = kept.daily_bars([symbol], window[0], window[-1])
+    except UntradedSessions as exc:  # bars with sessions between them its feed saw no trade in: it trades again
+        bars = {s: b for s, (b, _) in exc.untraded.items()}
+    except (MarketDataError, MarketDataUnavailable):
+        return False
+    return not bars.get(symbol)
+
+
 def _ends_early(
-    kept: Sequence[_Kept], symbols: Sequence[str], sessions: Sequence[date], *, recent: bool
+    kept: Sequence[_Kept],
+    symbols: Sequence[str],
+    sessions: Sequence[date],
+    *,
+    recent: bool,
+    after: Sequence[date] = (),
 ) -> tuple[dict[str, date], list[str]]:
     """Each symbol (the benchmark aside) whose bars in the first provider that answered end before the range's last
     session and have no other problem, with its last bar's day; not one `_LAG` sessions short of a `recent` range's end
@@ -248,16 +280,18 @@ def _ends_early(
     longer carrying a symbol Yahoo still has), so it is not taken as a delisting and the fetch is refused, saying so."""
     if not sessions:
         return {}, []
-    answers = [(p.name, heard, a) for p in kept for a in p.answers.values() if (heard := _heard(a)) is not None]
+    answers = [(p, heard, a) for p in kept for a in p.answers.values() if (heard := _heard(a)) is not None]
     if not answers:
         return {}, []
-    first, answer, told = answers[0]
-    # The range's last session its feed saw no trade of a symbol in, the session after one it traded (a thin name on
-    # IEX, a halt: market/untraded.py `quiet_tail`): no delisting; the fetch is refused for it as for a middle one.
+    teller, answer, told = answers[0]
+    first = teller.name
+    # The range's last sessions its feed saw no trade of a symbol in while it saw the others trade, up to QUIET_TAIL
+    # (a thin name on IEX, a halt: market/untraded.py `quiet_tail`): no delisting, and the fetch is refused for it as
+    # for a middle one, unless the sessions after the range (`after`) show it never traded again (`_silent`).
     quiet = told.tail if isinstance(told, UntradedSessions) else {}
     ends: dict[str, date] = {}
     for symbol in symbols:
-        if symbol in quiet:
+        if symbol in quiet and not _silent(teller, symbol, quiet[symbol], after):
             continue
         bars = [b for b in answer.get(symbol) or [] if sessions[0] <= b.day <= sessions[-1]]
         problems = validate_bars({symbol: bars}, sessions) if bars and symbol != BENCHMARK else []
@@ -268,7 +302,7 @@ def _ends_early(
     for symbol, day in list(ends.items()):
         later = {
             name: max(b.day for b in other.get(symbol) or [] if b.day <= sessions[-1])
-            for name, other, _ in answers[1:]
+            for name, other in ((p.name, heard) for p, heard, _ in answers[1:])
             if any(day < b.day <= sessions[-1] for b in other.get(symbol) or [])
         }
         if later:

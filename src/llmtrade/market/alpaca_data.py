@@ -105,9 +105,9 @@ class AlpacaBarProvider(DataAccess):
             unique = list({(bar.day, bar): bar for bar in in_range}.values())
             result[symbol] = sorted(unique, key=lambda bar: bar.day)
         # A session without a bar between a symbol's bars is a day its feed saw no trade of it (market/untraded.py):
-        # that symbol is asked of the next provider, never refused as a hole nor cached without the session. So is
-        # the range's last session when the answer has it of other symbols and the symbol traded the one before
-        # (`tail`): one quiet session on IEX, or a halt, is no stale feed nor a delisting.
+        # that symbol is asked of the next provider, never refused as a hole nor cached without the session. So are
+        # the range's last sessions, up to QUIET_TAIL, when the answer has each of them of other symbols (`tail`): a
+        # thin name's quiet days on IEX, or a halt, are no stale feed nor a delisting.
         why = _NO_TRADE.get(self.feed, _NO_TRADE[""])
         untraded = untraded_in(self.name, f"alpaca's {self.feed} feed", why, result, start, end, tail=True)
         if untraded is not None:

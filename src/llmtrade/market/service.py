@@ -30,7 +30,7 @@ from llmtrade.market.rewritten import rewritten
 from llmtrade.market.series import BarSeries, Recording, Shortfall, bar_count, joined, mixing
 from llmtrade.market.session_bars import SessionBars
 from llmtrade.market.splits import known, restatements, split_event, split_warning
-from llmtrade.market.untraded import Untraded, taken, untraded_warning
+from llmtrade.market.untraded import Untraded, ended_untraded, taken, untraded_warning
 from llmtrade.market.validation import BarProblem, SeriesRejected, validate_bars
 from llmtrade.storage.bar_cache import BarCache
 
@@ -169,11 +169,14 @@ class MarketData(SessionBars):
             try:
                 fetched: Mapping[str, Sequence[Bar]] = provider.daily_bars(asked, start, end)
             except FALLBACK as exc:
-                answered = getattr(exc, "answered", None)  # the others' bars, when `exc` is about some symbols only
+                # The others' bars, when `exc` is about some symbols only; and those of symbols known to have stopped
+                # trading (a backtest's delisted) whose sessions without a bar are after their end (`ended_untraded`).
+                answered = {**(getattr(exc, "answered", None) or {}), **ended_untraded(exc, self.ends)}
                 if not answered:
                     raise
                 fetched = answered
-                self._lacked(provider, exc, [s for s in asked if not fetched.get(s)], start, end, tally)
+                if lacking := [s for s in asked if not fetched.get(s)]:
+                    self._lacked(provider, exc, lacking, start, end, tally)
             else:
                 empty = [s for s in asked if not fetched.get(s)]
                 if empty:

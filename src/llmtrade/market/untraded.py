@@ -14,18 +14,21 @@ recorded (SessionsUntraded), never filled from the day before (a fill at a price
 day filled), and never cached (the cache's ranges promise every session: market/service.py), so each read asks again
 and a provider that has the session later supplies it.
 
-The range's last session is such a session too when the feed has it of the answer's other symbols and the symbol
-traded the session before (`quiet_tail`): a stale series there made the whole answer refused (every symbol asked of
+The range's last sessions are such sessions too, up to QUIET_TAIL of them, when the feed has each of them of the
+answer's other symbols (`quiet_tail`): a stale series there made the whole answer refused (every symbol asked of
 Yahoo), and with Alpaca alone the symbol was judged no longer trading and left out of the week ("take it out of the
-universe"). One quiet session is no delisting; a longer tail, or the whole feed behind, is still refused as stale.
+universe"). A thin name's quiet Thursday and Friday on IEX, or a halt of a few days, is no delisting. A longer
+silence, or the whole feed behind (no symbol with the last session), is still refused as stale: a symbol no feed saw
+a trade of for more than two trading weeks while the others traded is not plausibly quiet.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import date
 from itertools import pairwise
 
+from llmtrade.config.models import BENCHMARK
 from llmtrade.domain.market import Bar
 from llmtrade.errors import MarketDataMissing
 from llmtrade.market.calendar import TradingCalendar
@@ -34,10 +37,13 @@ from llmtrade.market.validation import validate_bars
 
 _CALENDAR = TradingCalendar()
 
-# How many of a range's last sessions a symbol may lack, while its feed has them of the answer's other symbols, to be
-# read as sessions without a trade of it (a thin name's quiet day on IEX, a halt) rather than as its prices ending: the
-# one session after a day it traded. More is left to the stale-series checks (a delisting, a feed that dropped it).
-QUIET_TAIL = 1
+# How many of a range's last sessions a symbol may lack, while its feed has each of them of the answer's other symbols,
+# to be read as sessions without a trade of it (a thin name's quiet days on IEX, a halt) rather than as its prices
+# ending: two trading weeks. A thinly traded name goes days without a trade on IEX (a few percent of US volume), and a
+# halt lasts as long as an SEC trading suspension may, 10 trading days (Exchange Act 12(k)); a symbol no trade of which
+# the feed saw for longer while it saw the others trade is taken as ended (a delisting, a feed that dropped it): more is
+# left to the stale-series checks. Said in the warning of a symbol read so (`untraded_warning`).
+QUIET_TAIL = 10
 
 
 class UntradedSessions(MarketDataMissing):
@@ -76,16 +82,18 @@ def inner_gaps(bars: Sequence[Bar], start: date, end: date) -> list[date]:
     return [day for day in _CALENDAR.sessions_between(inside[0], inside[-1]) if day not in have]
 
 
-def quiet_tail(bars: Sequence[Bar], start: date, end: date, reach: date | None) -> list[date]:
-    """The range's last sessions `bars` (one symbol's) lack after its last bar, when the feed answered them of other
-    symbols (`reach`: the latest day any symbol of the answer has a bar, the range's last session) and they are at most
-    QUIET_TAIL; else none (a feed behind as a whole, a longer silence: the stale checks' to judge)."""
+def quiet_tail(bars: Sequence[Bar], start: date, end: date, seen: Collection[date]) -> list[date]:
+    """The range's last sessions `bars` (one symbol's) lack after its last bar, when the feed answered each of them of
+    other symbols (`seen`: the days any symbol of the answer has a bar) and they are at most QUIET_TAIL; else none (a
+    feed behind as a whole, a longer silence: the stale checks' to judge)."""
     inside = _days_in(bars, start, end)
     sessions = _CALENDAR.sessions_between(start, end)
-    if not inside or not sessions or reach != sessions[-1] or inside[-1] >= reach:
+    if not inside or not sessions:
         return []
     after = [day for day in sessions if day > inside[-1]]
-    return after if len(after) <= QUIET_TAIL else []
+    if len(after) > QUIET_TAIL or not all(day in seen for day in after):
+        return []
+    return after
 
 
 def _days_in(bars: Sequence[Bar], start: date, end: date) -> list[date]:
@@ -107,15 +115,16 @@ def untraded_in(
     tail: bool = False,
 ) -> UntradedSessions | None:
     """The failure `provider` raises for `answer` (its bars by symbol, of start..end) when some symbols lack sessions
-    between their bars, or with `tail` the range's last session the feed has of the others (`quiet_tail`: a feed whose
+    between their bars, or with `tail` the range's last sessions the feed has of the others (`quiet_tail`: a feed whose
     bars are made of the trades it saw, Alpaca's): `feed` names where they were looked for ("alpaca's iex feed"), `why`
     says what a session without a bar means there; None when no symbol lacks one."""
-    days_seen = [bar.day for bars in answer.values() for bar in bars if start <= bar.day <= end]
-    reach = max(days_seen) if tail and days_seen else None
+    seen = {bar.day for bars in answer.values() for bar in bars if start <= bar.day <= end} if tail else set()
+    # Not the benchmark's (SPY, the most traded fund, has a trade on every venue every session): its bars stopping is
+    # a feed to mend, refused as stale as before.
     untraded = {
         s: (bars, days)
         for s, bars in answer.items()
-        if (days := inner_gaps(bars, start, end) + quiet_tail(bars, start, end, reach))
+        if (days := inner_gaps(bars, start, end) + (quiet_tail(bars, start, end, seen) if s != BENCHMARK else []))
     }
     if not untraded:
         return None
@@ -128,6 +137,15 @@ def untraded_in(
     return UntradedSessions(
         message, provider=provider, why=why, symbols=[*untraded, *empty], answered=answered, untraded=untraded
     )
+
+
+def ended_untraded(exc: Exception, ends: Mapping[str, date]) -> dict[str, list[Bar]]:
+    """Of `exc`'s symbols without a bar of some sessions (an UntradedSessions), those known to have stopped trading
+    (`ends`: a backtest's delisted, their last session) whose sessions without a bar are all after their end: their
+    bars, a history that ends there (valid so: market/validation.py `ends`), not quiet days."""
+    if not ends or not isinstance(exc, UntradedSessions):
+        return {}
+    return {s: bars for s, (bars, days) in exc.untraded.items() if s in ends and all(day > ends[s] for day in days)}
 
 
 # A symbol read without sessions its feed saw no trade in (`taken`): the provider's failure, its bars, those sessions.
@@ -155,9 +173,14 @@ def taken(
 
 
 def untraded_warning(symbol: str, days: Sequence[date], why: str, *, last: date | None = None) -> str:
-    """What a read says of `symbol` read without `days` (`taken`); `last`: its last bar, when `days` end the range."""
+    """What a read says of `symbol` read without `days` (`taken`); `last`: its last bar, when `days` end the range (and
+    then how long a silence is read so: QUIET_TAIL)."""
+    quiet = len([day for day in days if last is not None and day > last])
+    since = "the session before" if quiet == 1 else f"{quiet} sessions before the range's end"
     ended = (
-        f"; its last bar is {last}, the session before: its prices are not taken as ended, it is priced at that close"
+        f"; its last bar is {last}, {since}: its prices are not taken as ended, it is priced at that close (up to "
+        f"{QUIET_TAIL} sessions without a trade of a symbol the feed has of others are read so, as long as an SEC "
+        "trading suspension may last; a longer silence is taken as its prices ending)"
         if last is not None
         else ""
     )
