@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
+from functools import partial
 from pathlib import Path
 
 from llmtrade.domain.market import Bar
 from llmtrade.market.calendar import TradingCalendar
+from llmtrade.market.series import untraded_before
 from llmtrade.market.service import MarketData, Recording
 from llmtrade.market.synthetic import SyntheticMarket
 from llmtrade.storage.bar_cache import BarCache
@@ -40,8 +42,12 @@ def write(folder: Path, symbol: str, lines: list[str]) -> Path:
     return path
 
 
-def market(storage: Storage, *providers: object, say: Callable[[str], None] | None = None) -> MarketData:
-    recording = Recording(storage.events, "r1", say=say)
+def market(
+    storage: Storage, *providers: object, say: Callable[[str], None] | None = None, books: bool = False
+) -> MarketData:
+    """The real service over `providers`; `books`: reading what the books hold as the app's does (container.py)."""
+    before = partial(untraded_before, storage.events) if books else None
+    recording = Recording(storage.events, "r1", say=say, untraded_before=before)
     return MarketData(list(providers), BarCache(storage.conn), TradingCalendar(), recording)  # type: ignore[arg-type]
 
 

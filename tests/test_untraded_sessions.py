@@ -74,7 +74,8 @@ def test_an_iex_session_without_a_trade_is_read_without_a_bar_said_and_recorded_
     assert [b.day for b in series.bars["SPY"]] == CALENDAR.sessions_between(START, END)
     assert again.bars == series.bars
     untraded = _events(storage, "SessionsUntraded")
-    assert [(e["provider"], e["symbol"], e["days"]) for e in untraded] == [("alpaca", "THIN", [str(QUIET)])] * 2
+    # Once per (symbol, session), not at every read of the range (a checkpoint's, a status's).
+    assert [(e["provider"], e["symbol"], e["days"]) for e in untraded] == [("alpaca", "THIN", [str(QUIET)])]
     assert "IEX" in untraded[0]["reason"] and "market_data.alpaca_feed" in untraded[0]["reason"]
     [warning] = said  # once a run's service, not at every read
     assert f"THIN has no bar of {QUIET}" in warning and "not filled from the day before" in warning
@@ -231,3 +232,22 @@ def test_a_longer_silence_at_the_end_or_a_whole_feed_behind_is_still_refused_as_
         with pytest.raises(MarketDataError, match="stale"):
             market(storage, _alpaca(server)).bars(["THIN"], START, END)
     assert not _events(storage, "SessionsUntraded")
+
+
+def test_a_session_without_a_trade_is_recorded_once_whatever_the_runs_that_read_it_and_a_new_one_is_recorded(
+    storage: Storage,
+) -> None:
+    """SessionsUntraded was recorded at every read of a range holding the session: every run's, every checkpoint's and
+    `status`'s, for as long as the session was in the range read (300 sessions), the books swelling with the same
+    fact. Now a (symbol, session) the books hold already is not recorded again by a later run's service; a session
+    new to them is (the range's end moving on: Friday quiet after Thursday)."""
+    sessions = CALENDAR.sessions_between(START, END)
+    with FakeAlpacaServer(key_id="k", secret_key="s", page_size=7) as server:
+        _tail_server(server, "THIN", 2)
+        for _run in range(2):  # two runs: each its own service, reading the books
+            market(storage, _alpaca(server), books=True).bars(["SPY", "THIN"], START, sessions[-2])
+        for _run in range(2):
+            market(storage, _alpaca(server), books=True).bars(["SPY", "THIN"], START, END)
+    untraded = _events(storage, "SessionsUntraded")
+    assert [(e["symbol"], e["days"]) for e in untraded] == [("THIN", [str(sessions[-2])]), ("THIN", [str(END)])]
+    assert "2 sessions before the range's end" in untraded[1]["reason"]  # what the read said of it: both sessions

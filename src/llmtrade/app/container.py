@@ -41,7 +41,7 @@ from llmtrade.market.quote_checks import recorded_quotes
 from llmtrade.market.quote_provider import QuoteProvider
 from llmtrade.market.quote_providers import quote_providers, quote_service
 from llmtrade.market.quotes import QuoteService, Sightings
-from llmtrade.market.series import flagged_before
+from llmtrade.market.series import flagged_before, untraded_before
 from llmtrade.market.service import MarketData, Recording
 from llmtrade.market.splits import splits_before, traded
 from llmtrade.memory.protocol import Memory
@@ -234,6 +234,7 @@ class Container:
         splits = partial(splits_before, storage.events)
         trades = partial(traded, storage.events)
         quotes = partial(recorded_quotes, storage.events)
+        untraded = partial(untraded_before, storage.events)
         recording = Recording(
             storage.events,
             run_id,
@@ -243,6 +244,7 @@ class Container:
             splits_before=splits,
             traded=trades,
             quotes_before=quotes,
+            untraded_before=untraded,
         )
         market = MarketData(providers, self.bar_cache(storage), self.calendar, recording if record else None)
         market.mixed = self.warning_once

@@ -170,8 +170,9 @@ class SessionsUntraded(EventPayload):
     """A symbol read without a bar of some NYSE sessions between its bars, because no provider had one: the feed that
     answered saw no trade of it then (Alpaca's iex feed, a small share of US volume, misses a thinly traded symbol's
     quiet days; on every venue, a halt through the whole session) and no other provider had the session either. Not
-    filled from the day before, not cached (each read asks again): said as a warning and recorded once per read.
-    `symbols`, `start` and `end` are the request; `symbol` and `days` the sessions without a bar; `reason` why."""
+    filled from the day before, not cached (each read asks again): said as a warning, and recorded once per (symbol,
+    session) whatever the reads and runs that meet it. `symbols`, `start` and `end` are the request; `symbol` and `days`
+    the sessions without a bar the books did not hold yet; `reason` what the read said (all its sessions)."""
 
     provider: str
     symbols: list[str]

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from llmtrade.domain.events import EventSink
-from llmtrade.domain.market import Bar, PriceJumpFlagged, Quote, SplitDetected
+from llmtrade.domain.market import Bar, PriceJumpFlagged, Quote, SessionsUntraded, SplitDetected
 from llmtrade.market.failures import few
 from llmtrade.market.splits import Traded
 from llmtrade.storage.event_store import EventStore
@@ -44,6 +44,9 @@ class Recording:
     traded: Traded | None = None
     # The quotes a week's runs recorded, fetched or refused (market/quote_checks.py `recorded_quotes`).
     quotes_before: Callable[[date], Iterable[Quote]] | None = None
+    # The sessions without a trade recorded before (symbol, day: SessionsUntraded), recorded once: a symbol read without
+    # a session was recorded at every read of a range holding it, every run's and checkpoint's, for 300 sessions.
+    untraded_before: Callable[[], Iterable[tuple[str, date]]] | None = None
 
 
 @dataclass
@@ -94,6 +97,20 @@ def flagged_before(events: EventStore) -> set[tuple[str, date, str]]:
     """The jumps `events` holds (PriceJumpFlagged) as (symbol, day, looks_like): `Recording.flagged_before`."""
     found = events.read(type=PriceJumpFlagged.event_type())
     return {(j.symbol, j.day, j.looks_like) for j in map(PriceJumpFlagged.from_event, found)}
+
+
+def untraded_before(events: EventStore) -> set[tuple[str, date]]:
+    """The sessions without a trade `events` holds (SessionsUntraded) as (symbol, day): `Recording.untraded_before`."""
+    found = events.read(type=SessionsUntraded.event_type())
+    return {(u.symbol, day) for u in map(SessionsUntraded.from_event, found) for day in u.days}
+
+
+def untraded_recorded(recording: Recording | None) -> set[tuple[str, date]]:
+    """The sessions without a trade the books hold (`Recording.untraded_before`), to record each once. Read by the
+    market service only past a provider's answer (a symbol read so is never cached, so no cached read, a backtest's
+    every checkpoint, pays for it), once a service."""
+    before = recording.untraded_before if recording is not None else None
+    return set(before()) if before is not None else set()
 
 
 def bar_count(bars: dict[str, list[Bar]]) -> int:

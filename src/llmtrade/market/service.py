@@ -27,7 +27,7 @@ from llmtrade.market.jumps import flagged, jump_warning, price_jump
 from llmtrade.market.provider import BarProvider
 from llmtrade.market.revisions import revision_warning, revisions
 from llmtrade.market.rewritten import rewritten
-from llmtrade.market.series import BarSeries, Recording, Shortfall, bar_count, joined, mixing
+from llmtrade.market.series import BarSeries, Recording, Shortfall, bar_count, joined, mixing, untraded_recorded
 from llmtrade.market.session_bars import SessionBars
 from llmtrade.market.splits import known, restatements, split_event, split_warning
 from llmtrade.market.untraded import Untraded, ended_untraded, taken, untraded_warning
@@ -66,6 +66,7 @@ class MarketData(SessionBars):
         # Whether a symbol no provider had whole may be read without the sessions its feed saw no trade in
         # (market/untraded.py): not by a backtest's --fetch-history, whose snapshot is the backtest's whole record.
         self.untraded_read = True
+        self._untraded_days: set[tuple[str, date]] | None = None  # (symbol, session) recorded untraded: `_untraded`
 
     @property
     def recording(self) -> Recording | None:
@@ -143,14 +144,18 @@ class MarketData(SessionBars):
 
     def _untraded(self, found: Mapping[str, Untraded], wanted: list[str], start: date, end: date) -> BarSeries:
         """The bars of symbols read without sessions their feed saw no trade in (market/untraded.py `taken`): each
-        recorded (SessionsUntraded) and said once a run, its jumps flagged as any answer's, and never cached."""
+        recorded (SessionsUntraded) once a session, said once a run, its jumps flagged as any answer's, never cached."""
         providers = {provider.name: provider for provider in self.providers}
         say = self._recording.say if self._recording is not None else None
+        if (books := self._untraded_days) is None:  # once a service, past a provider's answer: no cached read is here
+            books = self._untraded_days = untraded_recorded(self._recording)
         for symbol, (exc, bars, days) in found.items():
             last = bars[-1].day if symbol in exc.tail else None
             warning = untraded_warning(symbol, days, exc.why, last=last)
             common = self._common(exc.provider, wanted, start, end)
-            self._record(SessionsUntraded(**common, symbol=symbol, days=days, reason=warning))
+            if new := [day for day in days if (symbol, day) not in books]:  # once per (symbol, session) in the books
+                books.update((symbol, day) for day in new)
+                self._record(SessionsUntraded(**common, symbol=symbol, days=new, reason=warning))
             if say is not None and warning not in self._said:
                 self._said.add(warning)
                 say(warning)
@@ -169,8 +174,7 @@ class MarketData(SessionBars):
             try:
                 fetched: Mapping[str, Sequence[Bar]] = provider.daily_bars(asked, start, end)
             except FALLBACK as exc:
-                # The others' bars, when `exc` is about some symbols only; and those of symbols known to have stopped
-                # trading (a backtest's delisted) whose sessions without a bar are after their end (`ended_untraded`).
+                # The others' bars, when `exc` is about some symbols only; a known end's too (`ended_untraded`)
                 answered = {**(getattr(exc, "answered", None) or {}), **ended_untraded(exc, self.ends)}
                 if not answered:
                     raise
