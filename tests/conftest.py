@@ -20,6 +20,7 @@ import pytest
 import typer.testing
 
 from llmtrade.clock import FixedClock
+from llmtrade.llm import retry_policy
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import Storage, open_storage
 from llmtrade.storage.database import stop_embedded
@@ -185,6 +186,17 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterat
     stop_embedded(home / "pgdata")
     if (default := tmp_path / "xdg" / "llmtrade" / "pgdata").exists():
         stop_embedded(default)
+
+
+@pytest.fixture(autouse=True)
+def backoff_in_milliseconds(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A model call's backoff between temporary failures (llm/retry_policy.py: 0.5, 1, 2, 4 s and jitter) scaled to
+    milliseconds in this process: a test of what follows a provider failing on every attempt waited some 8 s of real
+    time per call for nothing it asserts (about 2 minutes of the suite's waiting, measured with a sleep-logging
+    plugin). The waits a provider asks for (Retry-After) are kept, as is what the policy says it waits. The tests of
+    the backoff's own values are marked `real_backoff`; commands run as processes are not scaled."""
+    if request.node.get_closest_marker("real_backoff") is None:
+        monkeypatch.setattr(retry_policy, "_BACKOFF_FIRST", 0.005)
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ def _backoff(attempt: int, rng: random.Random) -> float:
     return min(0.5 * 2 ** (attempt - 1), 20.0) + rng.uniform(0, 0.5)
 
 
+@pytest.mark.real_backoff
 @respx.mock
 def test_the_backoff_without_retry_after_is_the_policys_with_the_same_jitter() -> None:
     respx.post(f"{BASE}/embeddings").mock(side_effect=[httpx.Response(503)] * 7 + [httpx.Response(200, json=OK)])
