@@ -257,3 +257,26 @@ def test_status_lists_run_dues_looks_for_price_moves_left_to_the_next_wake_up(we
     row = lines[start + 2].split("\t")
     assert row[1:3] == ["put off: another run held the week", "run-due"], row
     assert row[4] == str(first.id)
+
+
+def test_status_lists_a_lost_database_failing_every_wake_up_as_one_line_per_outage(wednesday_week: str) -> None:
+    # An hour's outage under a five-minute cron: a dozen CommandFailed, recorded together by the next job command;
+    # `status` gave each a line, a dozen of the same. Another outage three hours later is its own line.
+    def lost(at: datetime, error: str = "gone") -> CommandFailed:
+        return CommandFailed(command="run-due", error_type="OperationalError", error=error, exit_code=75, failed_at=at)
+
+    start = datetime(2026, 1, 7, 6, 0, tzinfo=NEW_YORK)
+    for minutes in range(0, 60, 5):
+        _record(wednesday_week, start + timedelta(hours=1), lost(start + timedelta(minutes=minutes)), COMMANDS_FAILED)
+    later = start + timedelta(hours=4)
+    _record(wednesday_week, later, lost(later), COMMANDS_FAILED)
+    _record(wednesday_week, later, lost(later + timedelta(minutes=5), error="another reason"), COMMANDS_FAILED)
+    result = runner.invoke(app, ["status", "--json", "--offline"])
+    assert result.exit_code == 0, result.output
+    outage, again, other = json.loads(result.stdout)["jobs_not_done"]
+    first = stored_events(wednesday_week, type="CommandFailed")[0]
+    assert (outage["command"], outage["event_id"], datetime.fromisoformat(outage["at"])) == ("run-due", first.id, start)
+    assert outage["why"].startswith("exit 75, OperationalError: gone"), outage
+    assert "12 times, the last at 2026-01-07T06:55:00-05:00" in outage["why"], outage
+    assert datetime.fromisoformat(again["at"]) == later and "times" not in again["why"]
+    assert "another reason" in other["why"] and "times" not in other["why"]

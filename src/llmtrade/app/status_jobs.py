@@ -85,7 +85,7 @@ def jobs_not_done(events: EventStore, week_id: date, left: Sequence[CommandFaile
     for e in events.read(type=_NOT_DONE):
         if e.type == CommandFailed.event_type():
             failed = CommandFailed.from_event(e)
-            why = f"{_failed_why(failed)} (recorded by the next job)"
+            why = f"{_failed_why(failed)}{_RECORDED_NEXT}"
             lines.append(
                 JobNotDoneLine(
                     at=failed.failed_at.isoformat(), kind=e.type, command=failed.command, why=why, event_id=e.id
@@ -119,12 +119,43 @@ def jobs_not_done(events: EventStore, week_id: date, left: Sequence[CommandFaile
                 at=failed.failed_at.isoformat(), kind="CommandFailed", command=failed.command, why=why, event_id=None
             )
         )
-    return sorted(
-        (line for line in lines if datetime.fromisoformat(line.at) >= since),
-        key=lambda line: datetime.fromisoformat(line.at),
+    return _outages(
+        sorted(
+            (line for line in lines if datetime.fromisoformat(line.at) >= since),
+            key=lambda line: datetime.fromisoformat(line.at),
+        )
     )
 
 
+def _outages(lines: list[JobNotDoneLine]) -> list[JobNotDoneLine]:
+    """`lines` (oldest first) with the recorded CommandFailed of one outage as one line: the same command failing the
+    same way at wake-ups each within _SAME_HOLD of the one before (an hour's lost database under a five-minute cron is
+    a dozen), at the first (its event id), saying how many and until when, as `_deferred` says a hold's deferrals.
+    Alerted so already (alerts/job_incidents.py: one incident per command, error and day); `status` listed each."""
+    kept: list[JobNotDoneLine] = []
+    runs: list[tuple[int, datetime, int]] = []  # each outage: its line's index in `kept`, its last failure, how many
+    latest: dict[tuple[str, str], int] = {}  # (command, why) -> its latest outage in `runs`
+    for line in lines:
+        at = datetime.fromisoformat(line.at)
+        key = (line.command, line.why)
+        if line.kind != CommandFailed.event_type() or line.event_id is None:
+            kept.append(line)
+        elif key in latest and at - runs[latest[key]][1] <= _SAME_HOLD:
+            index, _, count = runs[latest[key]]
+            runs[latest[key]] = (index, at, count + 1)
+        else:
+            latest[key] = len(runs)
+            runs.append((len(kept), at, 1))
+            kept.append(line)
+    for index, last, count in runs:
+        if count > 1:
+            why = kept[index].why.removesuffix(_RECORDED_NEXT)
+            more = f"{why} ({count} times, the last at {market_time(last)}){_RECORDED_NEXT}"
+            kept[index] = kept[index].model_copy(update={"why": more})
+    return kept
+
+
+_RECORDED_NEXT = " (recorded by the next job)"
 # The longest time between two wake-ups (`schedule crontab` refuses --every over an hour): deferrals further apart met
 # two different holds.
 _SAME_HOLD = timedelta(hours=1)

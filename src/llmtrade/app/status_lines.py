@@ -39,7 +39,8 @@ class JobNotDoneLine(Result):
     event's type (CommandFailed, DueJobNotRun, ConfigRejected, ClockBehindRefused, ClockSkewRefused,
     EventChecksDeferred); `at`: when it happened (a CommandFailed's failure, recorded by the next job command; a clock
     refusal's time by a clock that was right, `exact` False when only the earliest it can have been; the first of
-    deferrals in a row); `command`: the job command, or the job's key;
+    deferrals in a row, of one outage's failures: app/status_jobs.py `_outages`); `command`: the job command, or the
+    job's key;
     `event_id` None: a CommandFailed left in the home that no job command has recorded yet (none has reached the
     database since)."""
 
