@@ -112,15 +112,7 @@ def dispatch(
                 error=error,
             )
         else:
-            payload = AlertFailed(
-                key=incident.key,
-                kind=incident.kind,
-                target=target,
-                error=error,
-                title=incident.title,
-                body=incident.body,
-                event_ids=incident.event_ids,
-            )
+            payload = failed_to(incident, target, error)
         if isinstance(payload, AlertSent):
             sent.append(payload)
         elif isinstance(payload, AlertFailed):
@@ -132,6 +124,20 @@ def dispatch(
     # `now` is None only in a direct call without the clock's time (tests): the system's day then.
     rejected = _reject(events, unusable, urls, now or datetime.now(UTC))
     return Dispatched(sent, failed, skipped, given_up, rejected)
+
+
+def failed_to(incident: Incident, target: str, error: str) -> AlertFailed:
+    """`incident`'s alert owed to `target` (a URL's place, never the URL) after `error`, with the text it was to send:
+    the next command retries it from this record."""
+    return AlertFailed(
+        key=incident.key,
+        kind=incident.kind,
+        target=target,
+        error=error,
+        title=incident.title,
+        body=incident.body,
+        event_ids=incident.event_ids,
+    )
 
 
 def _pairs(

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime
 
-from llmtrade.alerts.dispatch import DONE, Dispatched, Sender, dispatch
+from llmtrade.alerts.dispatch import DONE, Dispatched, Sender, dispatch, failed_to
 from llmtrade.alerts.incident import Incident
 from llmtrade.alerts.incidents import config_unloadable, find_incidents, week_cost
 from llmtrade.alerts.send import place, send, target_of, urls_from
@@ -23,7 +23,7 @@ from llmtrade.app.container import Container
 from llmtrade.clock import Clock, make_clock
 from llmtrade.config_errors import ConfigError
 from llmtrade.domain import streams
-from llmtrade.domain.alerts import CHECKED_EVERY, AlertCheckFailureSaid, AlertFailed, AlertsChecked
+from llmtrade.domain.alerts import CHECKED_EVERY, AlertCheckFailureSaid, AlertsChecked
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.runs import ConfigRejected
 from llmtrade.domain.streams import alert_stream
@@ -166,15 +166,7 @@ def _dispatch_or_owe(
         history = events.read_stream(stream)
         if any(e.type in DONE for e in history):
             continue  # sent (or given up) before the failure
-        payload = AlertFailed(
-            key=incident.key,
-            kind=incident.kind,
-            target=target,
-            error=error,
-            title=incident.title,
-            body=incident.body,
-            event_ids=incident.event_ids,
-        )
+        payload = failed_to(incident, target, error)
         if append_after(events, stream, history, payload):  # False: another process recorded its outcome first
             failed.append(payload)
     return Dispatched(sent=[], failed=failed, skipped=0)
