@@ -228,10 +228,44 @@ def test_a_longer_silence_at_the_end_or_a_whole_feed_behind_is_still_refused_as_
         with pytest.raises(MarketDataError, match="stale"):
             market(storage, _alpaca(server)).bars(["SPY", "THIN"], START, END)
     with FakeAlpacaServer(key_id="k", secret_key="s", page_size=7) as server:
-        _tail_server(server, "THIN", 1)
+        # The feed behind as a whole: SPY lacks the last session too.
+        server.add_bars("SPY", [_row("SPY", b.day, i) for i, b in enumerate(good_bars("SPY")) if b.day < END])
+        server.add_bars("THIN", [_row("TLT", b.day, i) for i, b in enumerate(good_bars("TLT")) if b.day < END])
         with pytest.raises(MarketDataError, match="stale"):
             market(storage, _alpaca(server)).bars(["THIN"], START, END)
     assert not _events(storage, "SessionsUntraded")
+
+
+def test_a_symbol_read_alone_is_quiet_at_the_end_when_the_feed_has_those_sessions_of_the_benchmark(
+    storage: Storage,
+) -> None:
+    """A held symbol outside the universe is read alone: no other symbol in the answer to show the feed had the
+    range's last sessions, so a thin name's quiet Thursday and Friday were refused as stale and the symbol valued at
+    its last close as one whose "prices ended". The feed is asked for the benchmark's bars of those sessions (SPY has a
+    trade on every venue every session): it has them, so the symbol is quiet, read without them, said and recorded;
+    SPY is not put in the answer, and asked only when a symbol's bars stop short of the range's end."""
+    said: list[str] = []
+    sessions = CALENDAR.sessions_between(START, END)
+    with FakeAlpacaServer(key_id="k", secret_key="s", page_size=7) as server:
+        _tail_server(server, "THIN", 2)
+        series = market(storage, _alpaca(server), say=said.append).bars(["THIN"], START, END)
+        asked = [r.query["symbols"] for r in server.requests if r.path == "/v2/stocks/bars"]
+    assert list(series.bars) == ["THIN"] and [b.day for b in series.bars["THIN"]] == sessions[:-2]
+    assert set(asked) == {"THIN", "SPY"}, asked
+    [untraded] = _events(storage, "SessionsUntraded")
+    assert (untraded["symbol"], untraded["days"]) == ("THIN", [str(d) for d in sessions[-2:]])
+    [warning] = said
+    assert "not taken as ended" in warning and "2 sessions before the range's end" in warning, warning
+    assert not BarCache(storage.conn).covers(["THIN"], START, END, synthetic=False)
+    with FakeAlpacaServer(key_id="k", secret_key="s", page_size=7) as server:
+        _tail_server(server, "THIN", QUIET_TAIL + 1)
+        with pytest.raises(MarketDataError, match="stale"):
+            market(storage, _alpaca(server)).bars(["THIN"], START, END)
+    with FakeAlpacaServer(key_id="k", secret_key="s", page_size=7) as server:
+        server.add_bars("THIN", [_row("TLT", b.day, i) for i, b in enumerate(good_bars("TLT"))])
+        market(storage, _alpaca(server)).bars(["THIN"], START, END)
+        asked = [r.query["symbols"] for r in server.requests if r.path == "/v2/stocks/bars"]
+    assert set(asked) == {"THIN"}  # a symbol with the range's last session: SPY not asked
 
 
 def test_a_session_without_a_trade_is_recorded_once_whatever_the_runs_that_read_it_and_a_new_one_is_recorded(
@@ -251,3 +285,18 @@ def test_a_session_without_a_trade_is_recorded_once_whatever_the_runs_that_read_
     untraded = _events(storage, "SessionsUntraded")
     assert [(e["symbol"], e["days"]) for e in untraded] == [("THIN", [str(sessions[-2])]), ("THIN", [str(END)])]
     assert "2 sessions before the range's end" in untraded[1]["reason"]  # what the read said of it: both sessions
+
+
+def test_a_held_symbol_outside_the_universe_quiet_at_the_end_is_priced_and_not_said_ended(storage: Storage) -> None:
+    """What checkpoints and `status` read of a held symbol outside the universe (market/held_prices.py): alone, so
+    its quiet Thursday and Friday were a stale series, and `prices_ended` named it as a symbol whose prices ended."""
+    from llmtrade.market.held_prices import held_closes, prices_ended
+
+    now = datetime(2026, 1, 10, 12, tzinfo=NEW_YORK)  # a Saturday: the last session complete is END
+    with FakeAlpacaServer(key_id="k", secret_key="s", page_size=7) as server:
+        _tail_server(server, "THIN", 2)
+        service = market(storage, _alpaca(server))
+        closes, problems = held_closes(service, ["THIN"], now)
+        ended = prices_ended(service, "THIN", now)
+    assert ended is None and problems == {}
+    assert closes == {"THIN": good_bars("TLT")[len(CALENDAR.sessions_between(START, END)) - 3].close}

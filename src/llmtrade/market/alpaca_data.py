@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
+from llmtrade.config.models import BENCHMARK
 from llmtrade.domain.market import Bar
 from llmtrade.errors import MarketDataError, MarketDataUnavailable
 from llmtrade.market.alpaca_http import (
@@ -28,7 +29,7 @@ from llmtrade.market.alpaca_http import (
     wire_error,
 )
 from llmtrade.market.provider import SETTLED, data_cut
-from llmtrade.market.untraded import untraded_in
+from llmtrade.market.untraded import short_of_end, untraded_in
 from llmtrade.market.validation import BarProblem, ProblemKind, SeriesRejected
 
 # Alpaca stamps a daily bar at midnight New York time (05:00Z in winter, 04:00Z in summer); the
@@ -109,10 +110,25 @@ class AlpacaBarProvider(DataAccess):
         # the range's last sessions, up to QUIET_TAIL, when the answer has each of them of other symbols (`tail`): a
         # thin name's quiet days on IEX, or a halt, are no stale feed nor a delisting.
         why = _NO_TRADE.get(self.feed, _NO_TRADE[""])
-        untraded = untraded_in(self.name, f"alpaca's {self.feed} feed", why, result, start, end, tail=True)
+        seen = self._benchmark_days(result, start, end)
+        untraded = untraded_in(self.name, f"alpaca's {self.feed} feed", why, result, start, end, tail=True, seen=seen)
         if untraded is not None:
             raise untraded
         return result
+
+    def _benchmark_days(self, result: dict[str, list[Bar]], start: date, end: date) -> set[date]:
+        """The sessions the feed has of the benchmark after where `result`'s symbols stop short of the range's end,
+        when no symbol of it shows the feed has them (a one-symbol read: market/untraded.py `short_of_end`); asked only
+        then, never of an answer with the last session (a cache miss's read, never the cached path). A failure of
+        this one request leaves those sessions unknown: the series is judged stale as it was before."""
+        since = short_of_end(result, start, end)
+        if since is None:
+            return set()
+        try:
+            rows = self._fetch([BENCHMARK], since, end).get(BENCHMARK) or []
+            return {bar.day for bar in (_to_bar(BENCHMARK, row) for row in rows) if since <= bar.day <= end}
+        except (MarketDataError, MarketDataUnavailable):
+            return set()
 
     def _fetch(self, symbols: list[str], start: date, end: date) -> dict[str, Any]:
         """Raw bar dicts per symbol, every page followed, or one of our errors."""

@@ -113,12 +113,15 @@ def untraded_in(
     end: date,
     *,
     tail: bool = False,
+    seen: Collection[date] = (),
 ) -> UntradedSessions | None:
     """The failure `provider` raises for `answer` (its bars by symbol, of start..end) when some symbols lack sessions
     between their bars, or with `tail` the range's last sessions the feed has of the others (`quiet_tail`: a feed whose
     bars are made of the trades it saw, Alpaca's): `feed` names where they were looked for ("alpaca's iex feed"), `why`
-    says what a session without a bar means there; None when no symbol lacks one."""
-    seen = {bar.day for bars in answer.values() for bar in bars if start <= bar.day <= end} if tail else set()
+    says what a session without a bar means there; `seen`: sessions the feed is known to have of a symbol not in
+    `answer` (the benchmark's, asked of it for a one-symbol read: `short_of_end`); None when no symbol lacks one."""
+    answered = {bar.day for bars in answer.values() for bar in bars if start <= bar.day <= end}
+    seen = answered | set(seen) if tail else set()
     # Not the benchmark's (SPY, the most traded fund, has a trade on every venue every session): its bars stopping is
     # a feed to mend, refused as stale as before.
     untraded = {
@@ -188,6 +191,21 @@ def untraded_warning(symbol: str, days: Sequence[date], why: str, *, last: date 
         f"{symbol} has no bar of {_days(days)}: {why}; no other provider has it either, so {symbol} is read without "
         f"it (not filled from the day before, and not cached: each read asks again){ended}"
     )
+
+
+def short_of_end(answer: Mapping[str, Sequence[Bar]], start: date, end: date) -> date | None:
+    """The first session after the earliest last bar of `answer`'s symbols whose bars stop short of the range's last
+    session, when the answer has no symbol with that session to show the feed has it (a one-symbol read: a held symbol
+    outside the universe is read alone); None otherwise. A provider whose feed has no bar of a session without a trade
+    asks it for the benchmark's bars from there (SPY trades on every venue every session) and gives their days to
+    `untraded_in` (`seen`): else a thin name's quiet days read alone were a stale series, "its prices ended"."""
+    sessions = _CALENDAR.sessions_between(start, end)
+    if not sessions or BENCHMARK in answer:
+        return None
+    lasts = [bars[-1].day for bars in answer.values() if bars]
+    if not lasts or max(lasts) >= sessions[-1]:
+        return None
+    return next(day for day in sessions if day > min(lasts))
 
 
 def _after(bars: Sequence[Bar], days: Sequence[date]) -> list[date]:
