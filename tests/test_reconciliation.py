@@ -176,7 +176,9 @@ def _context(prices: dict[str, float], week: date = WEEK, run_id: str = "run-1",
     """A weekly run's context from its risk stage on: `prices` as the snapshot's closes (`snapshot`: more fields of
     it; taken at 08:00 UTC on the week's Monday unless given), a pitch of SPY LONG for acct_1."""
     snapshot = {"asof": datetime(week.year, week.month, week.day, 8, tzinfo=UTC), "session": week, **snapshot}
-    indicators = {s: IndicatorSet.model_construct(symbol=s, close=p) for s, p in prices.items()}
+    # Each close of the snapshot's session, as a real snapshot's are (the risk gate reads their day: risk/stale.py).
+    day = snapshot["session"]
+    indicators = {s: IndicatorSet.model_construct(symbol=s, close=p, asof_day=day) for s, p in prices.items()}
     pitch = Pitch.model_construct(account_id="acct_1", instrument="SPY", direction="LONG", conviction=2, idea_id="i1")
     return PipelineContext(run_id=run_id, week_id=week).with_values(
         (SNAPSHOT, MarketSnapshot.model_construct(indicators=indicators, **snapshot)),

@@ -10,9 +10,11 @@ import pytest
 
 from llmtrade.config.loader import load_config
 from llmtrade.config.models import AssetsConfig, Config, RiskConfig
+from llmtrade.domain.market import PriceAge
 from llmtrade.domain.trading import AccountSnapshot, Order, Position, RiskVerdict, Side, TradeIntent
 from llmtrade.risk import gate
 from llmtrade.risk.halt import may_send
+from llmtrade.risk.stale import STALE_AFTER, STALE_PRICE
 
 
 @pytest.fixture(scope="module")
@@ -364,3 +366,69 @@ def test_the_gates_reasons_say_one_share_not_one_shares(cfg: Config) -> None:
     [adjustment] = cash_one.adjustments
     assert adjustment.after_qty == 1 and "at most 1 share (holding 0 long)" in adjustment.detail, adjustment.detail
     assert "1 shares" not in sized_one.reason + cash_one.reason + adjustment.detail
+
+
+# ---------------------------------------------------------------- a price not traded at for sessions
+
+
+def _age(sessions: int) -> PriceAge:
+    """SPY's last close is of 2026-01-05; `sessions` sessions after it have no bar of it (the feed saw no trade)."""
+    return PriceAge(symbol="SPY", day=date(2026, 1, 5), session=date(2026, 1, 5 + sessions), sessions=sessions)
+
+
+def test_a_close_older_than_the_bound_opens_and_adds_nothing_and_says_why(cfg: Config) -> None:
+    """A quiet symbol (a thin name on IEX, a halt) is priced at its last close up to 10 sessions old
+    (market/untraded.py QUIET_TAIL): the gate sized an open off it as off today's, at a price nobody traded at for
+    days. Past STALE_AFTER sessions, no open or add is sized off it: refused from flat, held when adding."""
+    stale = _age(STALE_AFTER + 1)
+    opened = _check(cfg, _intent("SPY", "LONG", 2), _account(), 50.0, age=stale)
+    assert not opened.approved and opened.target_qty == 0
+    assert opened.reason.startswith(f"{STALE_PRICE}:"), opened.reason
+    assert "2026-01-05" in opened.reason and f"{STALE_AFTER + 1} sessions" in opened.reason
+    held = _account(positions={"SPY": (150, 50.0)})
+    added = _check(cfg, _intent("SPY", "LONG", 2), held, 50.0, age=stale)  # conviction 2 sizes 400
+    assert added.approved and added.target_qty == 150 and added.adjustments[-1].rule == STALE_PRICE
+    flipped = _check(cfg, _intent("SPY", "SHORT", 2), held, 50.0, age=stale)
+    assert flipped.approved and flipped.target_qty == 0  # the close of a side change goes, not its open
+    short = _check(cfg, _intent("SPY", "SHORT", 1), _account(), 50.0, age=stale)
+    assert not short.approved and short.target_qty == 0
+
+
+def test_a_stale_close_still_closes_and_reduces_and_a_recent_one_sizes_as_before(cfg: Config) -> None:
+    held = _account(positions={"SPY": (300, 50.0)})
+    stale = _age(STALE_AFTER + 1)
+    closed = _check(cfg, _intent("SPY", "FLAT", 0), held, 50.0, age=stale)
+    assert closed.approved and closed.target_qty == 0
+    cut = _check(cfg, _intent("SPY", "LONG", 1), held, 50.0, age=stale)  # conviction 1 sizes 200: a reduce
+    assert cut.approved and cut.target_qty == 200
+    # Within the bound (a thin name's quiet Thursday and Friday): sized as a close of the last session is.
+    fresh = _check(cfg, _intent("SPY", "LONG", 2), _account(), 50.0)
+    recent = _check(cfg, _intent("SPY", "LONG", 2), _account(), 50.0, age=_age(STALE_AFTER))
+    assert recent == fresh and recent.target_qty == 400
+
+
+def test_a_halted_accounts_shadow_opens_nothing_off_a_stale_close_either(cfg: Config) -> None:
+    opened = _check(cfg, _intent("SPY", "LONG", 2), _account(), 50.0, age=_age(STALE_AFTER + 1), **HALT)
+    assert not opened.approved and opened.target_qty == 0 and opened.shadow_qty == 0
+
+
+def test_a_snapshots_quiet_symbol_has_its_closes_age_and_a_traded_one_none() -> None:
+    """What the week's gate is given (workflows/week_gate.py): the snapshot's sessions after a symbol's last bar."""
+    from datetime import UTC, datetime
+
+    from llmtrade.domain.research import MarketSnapshot
+    from llmtrade.market.indicators import indicators_of
+    from llmtrade.market.snapshot import price_age
+    from tests.market_series import good_bars
+
+    spy, thin = good_bars("SPY"), good_bars("TLT")[:-3]  # TLT: no bar of the last 3 sessions
+    snapshot = MarketSnapshot(
+        asof=datetime(2026, 1, 10, tzinfo=UTC),
+        session=spy[-1].day,
+        source="test",
+        synthetic=False,
+        indicators={"SPY": indicators_of(spy, spy), "TLT": indicators_of(thin, spy)},
+    )
+    assert price_age(snapshot, "SPY") is None
+    assert price_age(snapshot, "TLT") == PriceAge(symbol="TLT", day=thin[-1].day, session=spy[-1].day, sessions=3)
+    assert price_age(snapshot, "QQQ") is None  # not in the snapshot (held outside the universe: its own rule)

@@ -117,6 +117,20 @@ class IndicatorSet(BaseModel):
     synthetic: bool
 
 
+class PriceAge(BaseModel):
+    """How old `symbol`'s last close is: the session it is of (`day`), the last session complete when it was read
+    (`session`), and how many sessions after `day` through `session` have no bar of it (`sessions`). A quiet symbol
+    (no trade of it on its feed: a thin name on IEX, a halt) is priced at a close up to market/untraded.py QUIET_TAIL
+    sessions old; the risk gate sizes no open or add off one older than risk/stale.py STALE_AFTER."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    symbol: str
+    day: date
+    session: date
+    sessions: int = Field(ge=1)
+
+
 class MarketDataFetched(EventPayload):
     provider: str
     symbols: list[str]

@@ -6,8 +6,10 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
 from llmtrade.config.models import BENCHMARK, Instrument
+from llmtrade.domain.market import PriceAge
 from llmtrade.domain.research import MarketSnapshot
 from llmtrade.errors import LlmtradeError, MarketDataError, OperationalError
+from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.daily_bars import DailyBars
 from llmtrade.market.held_prices import HELD_SESSIONS, prices_ended
 from llmtrade.market.indicators import indicators_of
@@ -16,6 +18,8 @@ from llmtrade.market.validation import SeriesRejected, validate_bars
 
 # Enough sessions for the 200-day average and the 52-week high.
 HISTORY_SESSIONS = 300
+
+_CALENDAR = TradingCalendar()
 
 
 def take_snapshot(market: DailyBars, symbols: list[str], asof: datetime) -> MarketSnapshot:
@@ -43,6 +47,20 @@ def take_snapshot(market: DailyBars, symbols: list[str], asof: datetime) -> Mark
         indicators=indicators,
         suspect=suspect,
     )
+
+
+def price_age(snapshot: MarketSnapshot, symbol: str) -> PriceAge | None:
+    """How old `symbol`'s close in `snapshot` is, when it is not of the snapshot's last session (a symbol its feed saw
+    no trade of since: market/untraded.py `quiet_tail`); None when it is, or when `snapshot` has no close of it."""
+    indicators = snapshot.indicators.get(symbol)
+    if indicators is None or indicators.asof_day >= snapshot.session:
+        return None
+    after = [
+        day for day in _CALENDAR.sessions_between(indicators.asof_day, snapshot.session) if day > indicators.asof_day
+    ]
+    if not after:
+        return None
+    return PriceAge(symbol=symbol, day=indicators.asof_day, session=snapshot.session, sessions=len(after))
 
 
 def week_snapshot(market: DailyBars, symbols: list[str], asof: datetime) -> MarketSnapshot:

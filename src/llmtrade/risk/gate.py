@@ -17,10 +17,11 @@ from collections.abc import Mapping
 
 from llmtrade.config.candidates import packaged_candidates
 from llmtrade.config.models import AssetClass, AssetsConfig, RiskConfig
-from llmtrade.domain.market import jump_named
+from llmtrade.domain.market import PriceAge, jump_named
 from llmtrade.domain.trading import AccountSnapshot, RiskAdjustment, RiskVerdict, TradeIntent
 from llmtrade.domain.wording import counted
 from llmtrade.risk.halt import cut_to_reducing, held_only, reducing_target
+from llmtrade.risk.stale import cut_to_stale, stale
 
 # Rule names, as they appear at the start of a rejection's reason or in an adjustment's `rule`.
 UNIVERSE = "universe"
@@ -57,6 +58,7 @@ def check(
     halt_reason: str = "",
     suspect: str | None = None,
     suspect_held: Mapping[str, str] | None = None,
+    age: PriceAge | None = None,
 ) -> RiskVerdict:
     """Decide the position `account` should hold in `intent.instrument`, valued at `price`.
 
@@ -69,7 +71,8 @@ def check(
     that jumped by a split's fraction, or to twice or half the close before: market/jumps.py): the verdict is then
     cut to a close, or to the position held, so no share count is worked out from it. `suspect_held`: the same of
     other symbols whose last close `account` was valued at (a week's roll counts their sale at it: its cash is the
-    money the trade is sized from), by symbol; the verdict is cut the same way.
+    money the trade is sized from), by symbol; the verdict is cut the same way. `age`: how old `price` is, when not of
+    the last session (a quiet symbol): too old, the verdict is cut to what only reduces the position (risk/stale.py).
     """
     symbol = intent.instrument
     held = account.positions.get(symbol)
@@ -121,6 +124,23 @@ def check(
         return kept.model_copy(update={"shadow_qty": 0}) if halted and not same_side else kept
     if not (price > 0 and math.isfinite(price)):
         return reject(PRICE, f"price {price} for {symbol} is not a positive number")
+
+    # 1c. A close the feed has seen no trade since for sessions (a quiet symbol): nothing opened or added off it.
+    if age is not None and stale(age):
+        free = check(
+            intent,
+            account,
+            price,
+            assets=assets,
+            risk=risk,
+            prices=prices,
+            broker_shortable=broker_shortable,
+            halted=halted,
+            halt_reason=halt_reason,
+            suspect=suspect,
+            suspect_held=suspect_held,
+        )
+        return cut_to_stale(free, current, age, price)
 
     # 1a. In the week's universe only because an account holds it (off the watchlist, dropped by discovery): there to
     # be closed or cut, so the verdict it would get is cut to its risk-reducing part (a trial added to such a short).

@@ -32,6 +32,7 @@ from llmtrade.market.failures import own_words
 from llmtrade.market.held_prices import HELD_SESSIONS, held_bars
 from llmtrade.market.jumps import last_suspect
 from llmtrade.market.service import MarketData
+from llmtrade.market.snapshot import price_age
 from llmtrade.risk import gate as risk
 from llmtrade.risk.controls import halted, shadow_symbols
 from llmtrade.storage.event_store import EventStore
@@ -354,6 +355,7 @@ class WeekGate:
                 suspect=snapshot.suspect.get(intent.instrument),
                 # Sold at their last close (after_roll), held positions' closes are the money the trade is sized from.
                 suspect_held={s: suspect[s] for s in before.positions if s in suspect},
+                age=price_age(snapshot, intent.instrument),  # a quiet symbol's close, sessions old (risk/stale.py)
             )
         if stop and not self.dry_run:
             record_shadow_trade(
