@@ -12,26 +12,55 @@ audit log (brokers/fills.py); what remains is held and managed as any position i
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, time
 
+from llmtrade.brokers.overfills import qty_at
 from llmtrade.brokers.protocol import Broker
 from llmtrade.domain.events import StoredEvent
+from llmtrade.domain.ledger import Split
 from llmtrade.domain.trading import Order, OrderResult, OrdersPlanned, OrderStatus, PlanAbandoned
+from llmtrade.market.calendar import NEW_YORK
 from llmtrade.storage.event_store import EventStore
 
 _ENDED = (OrderStatus.REJECTED, OrderStatus.CANCELED)
+_EVER = datetime.max.replace(tzinfo=UTC)  # a split recorded is one Alpaca has applied, whatever its ex-day
 
 
 def leg_after_ended_close(
-    broker: Broker, leg: Order, close: OrderResult, sent: int | None = None
+    broker: Broker,
+    leg: Order,
+    close: OrderResult,
+    sent: Order | None = None,
+    splits: Callable[[], Sequence[Split]] = tuple,
 ) -> PlanAbandoned | None:
     """The opening `leg`'s abandonment when its `close` (as the broker has it now) ended without filling whole, or
-    filled another number of shares than the `sent` it was sent for (replaced outside llmtrade by a smaller or a bigger
-    order: brokers/alpaca_chains.py); None while the close may still fill (or has filled, whole)."""
-    other = close.status is OrderStatus.FILLED and sent is not None and close.filled_qty != sent
+    filled another number of shares than the close `sent` was sent for (replaced outside llmtrade by a smaller or a
+    bigger order: brokers/alpaca_chains.py), or filled whole only in the shares of a split recorded since (`splits`,
+    read only for a fill of another number of shares; `_split_since`); None while the close may still fill (or has
+    filled, whole)."""
+    other = close.status is OrderStatus.FILLED and sent is not None and close.filled_qty != sent.qty
     if close.status not in _ENDED and not other:
         return None
     held = {s: p.qty for s, p in broker.account({}).positions.items() if p.qty}
+    split = _split_since(sent, close, splits()) if other and sent is not None else None
+    if split is not None:
+        return PlanAbandoned(
+            account_id=leg.account_id,
+            broker=broker.name,
+            reason=(
+                f"its close {close.client_order_id} filled {close.filled_qty} shares at {broker.name}, filled whole: "
+                f"the {sent.qty if sent else 0} it was sent for in the shares of the {split} since it was sent "
+                f"({broker.name} scales an open order at a split); the opening leg {leg.side.value} {leg.qty} "
+                f"{leg.symbol} ({leg.client_order_id}) was sized in the shares before the split, so it was not sent "
+                f"(sent as it is, it would have opened another size than the risk gate approved); the account now "
+                f"holds {held.get(leg.symbol, 0)} shares of {leg.symbol}, and the next plan starts from them"
+            ),
+            client_order_ids=[leg.client_order_id],
+            planned_positions={},
+            actual_positions=held,
+            whole_plan=False,  # the leg only: the plan's other orders still go
+        )
     if other:
         # A review: a close of 10 replaced by hand with one of 6 filled, Alpaca holding 4, and the leg (sell 10 short)
         # went, refused "insufficient qty" at every later run; replaced with one of 15, it would have gone short 15.
@@ -53,6 +82,19 @@ def leg_after_ended_close(
     )
 
 
+def _split_since(sent: Order, close: OrderResult, splits: Sequence[Split]) -> str | None:
+    """The splits (named, with their ex-days) of `sent`'s symbol recorded since its week began that make its
+    `close` fill the whole of it in their shares (brokers/overfills.py `qty_at`, within the share Alpaca may round
+    away); None when none does (a fill no split explains: replaced by hand). The leg is not resized here: its size was
+    the gate's, in the old shares, and its client_order_id, once sent with another qty than planned, could no longer
+    be told from another order by a rerun's lookup (brokers/alpaca_same.py)."""
+    began = datetime.combine(sent.week_id, time(), tzinfo=NEW_YORK)
+    since = [s for s in splits if s.symbol == sent.symbol and s.at > began]
+    if not since or abs(close.filled_qty - qty_at(sent, _EVER, since)) >= 1:
+        return None
+    return ", ".join(f"{s.named()} split of {s.symbol} (ex-day {s.at.date()})" for s in since)
+
+
 def given_up_orders(events: EventStore, history: Sequence[StoredEvent]) -> dict[str, PlanAbandoned]:
     """client_order_id -> the abandonment on the orders stream `history` (as read) that gave the order up."""
     found = (events.payload(PlanAbandoned, e) for e in history if e.type == PlanAbandoned.event_type())
@@ -60,15 +102,20 @@ def given_up_orders(events: EventStore, history: Sequence[StoredEvent]) -> dict[
 
 
 def leg_waiting(
-    broker: Broker, leg: Order, close_id: str, given_up: Mapping[str, PlanAbandoned], sent: int | None = None
+    broker: Broker,
+    leg: Order,
+    close_id: str,
+    given_up: Mapping[str, PlanAbandoned],
+    sent: Order | None = None,
+    splits: Callable[[], Sequence[Split]] = tuple,
 ) -> tuple[OrderResult | None, PlanAbandoned | None]:
     """The close `leg` waits for as the broker has it now (None: the broker has none, or it was given up, so never
     sent) and the leg's abandonment when that close will never fill whole; `given_up`: `given_up_orders` of the stream;
-    `sent`: the shares the close was sent for (None: not known, a fill is taken as whole)."""
+    `sent`: the close as it was sent (None: not known, a fill is taken as whole); `splits`: the splits recorded."""
     if close_id in given_up:
         return None, leg_after_given_up_close(broker, leg, given_up[close_id])
     close = broker.find(close_id)
-    return close, None if close is None else leg_after_ended_close(broker, leg, close, sent)
+    return close, None if close is None else leg_after_ended_close(broker, leg, close, sent, splits)
 
 
 def leg_after_given_up_close(broker: Broker, leg: Order, close: PlanAbandoned) -> PlanAbandoned:

@@ -46,6 +46,7 @@ from llmtrade.pipeline.context import ContextKey
 from llmtrade.risk.controls import halted, switched_off, trading_enabled
 from llmtrade.risk.halt import PendingPosition, may_send, pending_position
 from llmtrade.storage.event_store import EventStore
+from llmtrade.storage.splits import recorded_splits
 from llmtrade.threads import on_threads
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.ended_close import given_up_orders, leg_note, leg_waiting, still_to_send
@@ -149,8 +150,9 @@ def send_orders(
     # The week's orders stream is read by every send: each event parsed once per process (events.payload).
     recorded = [events.payload(OrderSubmitted, e).order for e in history if e.type == OrderSubmitted.event_type()]
     done = {o.client_order_id for o in recorded}
-    # The shares each order was sent for: a leg goes only once its close filled exactly those (ended_close.py).
-    sent_for = {o.client_order_id: o.qty for o in [*recorded, *orders]}
+    # Each order as sent: a leg goes only once its close filled exactly its shares, in those of the splits since
+    # (ended_close.py).
+    sent_for = {o.client_order_id: o for o in [*recorded, *orders]}
     held = {
         events.payload(LegHeldBack, e).order.client_order_id: events.payload(LegHeldBack, e)
         for e in history
@@ -187,7 +189,9 @@ def send_orders(
         if order.client_order_id in done or order.client_order_id in given_up or order.client_order_id in stopped:
             continue  # sent by an earlier (interrupted) run, given up or blocked by the breaker by one
         if waiting_for is not None:
-            close, gone = leg_waiting(broker, order, waiting_for, given_up, sent_for.get(waiting_for))
+            close, gone = leg_waiting(
+                broker, order, waiting_for, given_up, sent_for.get(waiting_for), partial(recorded_splits, events)
+            )
             if gone is not None:  # its close will never fill: the account is not flat, the leg must not go
                 record(gone, order)
                 result.abandoned.append(gone)

@@ -1,0 +1,72 @@
+"""A side change whose close Alpaca scaled for a split while it was queued (its qty times the split's ratio:
+alpacahq/alpaca-py #469) and then filled whole, in the new shares. Before, the leg read the close's fill against the
+qty as sent and gave the opening leg up, saying the close "filled 2 shares at alpaca where it was sent for 10", as if
+someone had replaced it by hand. The close filled whole; but the leg, sized in the shares before the split, would
+open the wrong size if sent as it is (10 of the new shares short where the plan meant 10 of the old), so it is given
+up, once, saying the true reason: the split since the close was sent. The real alpaca-py client against the loopback
+fake, which scales an open order at a split as Alpaca does."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from llmtrade.brokers.fills import record_new_fills
+from llmtrade.domain.events import NewEvent
+from llmtrade.domain.market import SplitDetected
+from llmtrade.domain.streams import SPLITS
+from llmtrade.domain.trading import PlanAbandoned
+from llmtrade.storage.bootstrap import Storage
+from llmtrade.workflows.execution import send_orders
+from tests.fakes.alpaca_server import FakeAlpacaServer
+from tests.test_alpaca_order_ends import KEY, SECRET, STREAM, WEEK
+from tests.test_alpaca_replaced_orders import CLOSE, CLOSE_ID, LEG, LEG_ID, NIGHT, OPEN, _broker, _posts
+
+
+def _split(storage: Storage, ratio: float, named: str) -> None:
+    detected = SplitDetected(
+        symbol="SPY",
+        ex_day=date(2026, 1, 6),
+        ratio=ratio,
+        looks_like=named,
+        price=500 / ratio,
+        provider="alpaca",
+        evidence="the broker's position",
+    )
+    storage.events.append([NewEvent.of(detected, stream=SPLITS, run_id="s1")])
+
+
+@pytest.mark.parametrize(("ratio", "named", "filled"), [(0.2, "1-for-5", 2), (4.0, "4-for-1", 40)])
+def test_a_side_changes_leg_is_given_up_for_the_split_when_its_scaled_close_filled_whole(
+    storage: Storage, ratio: float, named: str, filled: int
+) -> None:
+    with FakeAlpacaServer(key_id=KEY, secret_key=SECRET) as server:
+        server.add_asset("SPY", shortable=True, easy_to_borrow=True)
+        server.set_position("SPY", 10, 490.0)
+        server.set_price("SPY", 500.0)
+        server.set_time(NIGHT)
+        broker = _broker(server)
+        first = send_orders(storage.events, broker, [CLOSE, LEG], stream=STREAM, week_id=WEEK, run_id="r1")
+        assert [h.order.client_order_id for h in first.held_back] == [LEG_ID]
+        server.split("SPY", ratio)  # before Tuesday's open: the queued close of 10 is now one of `filled`
+        _split(storage, ratio, named)
+        server.set_time(OPEN)
+        assert server.fill_open_orders() == [CLOSE_ID]
+        assert server.orders[CLOSE_ID]["filled_qty"] == str(filled)
+        record_new_fills(storage.events, broker, week_id=WEEK, run_id="r2")  # as every run does first
+        posts = _posts(server)
+
+        sent = send_orders(storage.events, broker, [CLOSE, LEG], stream=STREAM, week_id=WEEK, run_id="r2")
+        again = send_orders(storage.events, broker, [CLOSE, LEG], stream=STREAM, week_id=WEEK, run_id="r3")
+
+        assert _posts(server) == posts  # the leg, sized in the old shares, never went
+        [gone] = sent.abandoned
+        assert gone.client_order_ids == [LEG_ID] and not gone.whole_plan
+        assert f"{named} split of SPY" in gone.reason and "since it was sent" in gone.reason
+        assert f"filled {filled} shares" in gone.reason and "filled whole" in gone.reason
+        assert "where it was sent for" not in gone.reason  # no replacement by hand is alleged
+        assert "holds 0 shares of SPY" in gone.reason  # the account is flat: the close did its part
+        assert again.abandoned == [] and again.refused == [] and again.held_back == []
+        assert len(storage.events.read(type=PlanAbandoned.event_type())) == 1
+        assert broker.account({}).positions.get("SPY") is None or not broker.account({}).positions["SPY"].qty
