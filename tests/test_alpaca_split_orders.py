@@ -257,3 +257,30 @@ def test_the_registrys_broker_reads_the_splits_recorded_in_the_store(
 
     assert "alpaca holds it for 40 shares, 10 sent" in broker.submit(order()).message
     assert len(server.orders) == 1
+
+
+def test_an_order_scaled_by_a_split_part_filled_then_expired_says_its_part_in_the_new_shares(
+    server: FakeAlpacaServer, storage: Storage
+) -> None:
+    """Alpaca scaled the 10 sent to 2 at a 1-for-5, filled 1 and expired the rest at the close. Its end said "1 of 10
+    filled", the 1 in the new shares against the 10 in the old: now both in the new, the 10 sent named with the
+    split."""
+    broker = broker_for(server)
+    server.set_time(SENT)
+    server.set_price("SPY", 600)
+    sent = order(client_order_id(WEEK, "pm-alpha", "SPY", "add"), week_id=WEEK)
+    submitted = OrderSubmitted(order=sent, broker="alpaca", result=broker.submit(sent))
+    stream = week_stream(WEEK, ORDERS)
+    storage.events.append([NewEvent.of(submitted, stream=stream, week_id=WEEK, account_id="pm-alpha", run_id="c0")])
+    server.split("SPY", 0.2)  # the queued 10 are now 2
+    storage.events.append([NewEvent.of(_recorded("SPY", 0.2, date(2026, 1, 5)), stream=SPLITS, run_id="c1")])
+    server.set_time(datetime(2026, 1, 5, 14, 30, tzinfo=UTC))
+    server.partially_fill(sent.client_order_id, 1, 3000.0)
+    record_new_fills(storage.events, broker, week_id=WEEK, run_id="c2")
+    server.end_order(sent.client_order_id, "expired")
+
+    record_new_fills(storage.events, broker, week_id=WEEK, run_id="c3")
+
+    [ended] = [QueuedOrderCanceled.from_event(e) for e in storage.events.read(type="QueuedOrderCanceled")]
+    assert "1 of 2 filled, 10 sent before the 1-for-5 split" in ended.reason, ended.reason
+    assert "of 10 filled" not in ended.reason

@@ -16,12 +16,13 @@ from llmtrade.brokers.fills import record_new_fills
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.market import SplitDetected
 from llmtrade.domain.streams import SPLITS
-from llmtrade.domain.trading import PlanAbandoned
+from llmtrade.domain.trading import OrderStatus, PlanAbandoned, Side
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.workflows.execution import send_orders
 from tests.fakes.alpaca_server import FakeAlpacaServer
 from tests.test_alpaca_order_ends import KEY, SECRET, STREAM, WEEK
 from tests.test_alpaca_replaced_orders import CLOSE, CLOSE_ID, LEG, LEG_ID, NIGHT, OPEN, _broker, _posts
+from tests.test_paper_broker import WEEK as WEEK_OF_SLOT
 
 
 def _split(storage: Storage, ratio: float, named: str) -> None:
@@ -70,3 +71,81 @@ def test_a_side_changes_leg_is_given_up_for_the_split_when_its_scaled_close_fill
         assert again.abandoned == [] and again.refused == [] and again.held_back == []
         assert len(storage.events.read(type=PlanAbandoned.event_type())) == 1
         assert broker.account({}).positions.get("SPY") is None or not broker.account({}).positions["SPY"].qty
+
+
+def _recorded_split(storage: Storage, ratio: float, named: str, ex_day: date) -> None:
+    detected = SplitDetected(
+        symbol="SPY",
+        ex_day=ex_day,
+        ratio=ratio,
+        looks_like=named,
+        price=600 / ratio,
+        provider="alpaca",
+        evidence="the broker's position",
+    )
+    storage.events.append([NewEvent.of(detected, stream=SPLITS, run_id="s1")])
+
+
+@pytest.mark.parametrize(
+    ("ratio", "named", "part", "said"),
+    [
+        (0.2, "1-for-5", 1, "sell 10 SPY accepted (1 of 2 filled, 10 sent before the 1-for-5 split)"),
+        (4.0, "4-for-1", 20, "sell 10 SPY accepted (20 of 40 filled, 10 sent before the 4-for-1 split)"),
+        (0.2, "1-for-5", 0, "sell 10 SPY filled)"),  # filled whole in the new shares: no part to say
+    ],
+)
+def test_a_checkpoints_closing_says_a_split_scaled_orders_part_fill_in_the_same_shares(
+    storage: Storage, ratio: float, named: str, part: int, said: str
+) -> None:
+    """The closing said "(1 filled)" of an order Alpaca scaled from 10 to 2 at a 1-for-5 (1 of what?), nothing of 20
+    filled of one scaled to 40 (20 is past the 10 sent), and "filled (2 filled)" of one filled whole in the new
+    shares: its fill is read in the shares of the splits recorded since, and the sent qty named with them."""
+    from llmtrade.brokers.alpaca import AlpacaBroker
+    from llmtrade.workflows.checkpoint_close import close_unjudged
+    from tests.test_checkpoint_close_unknown import DEADLINE, LEFT, SLOT, _planned
+    from tests.test_paper_broker import _order
+
+    sold = _order("SPY", Side.SELL, 10, "exit")
+    _planned(storage, "alpaca", sold)
+    with FakeAlpacaServer(key_id="k", secret_key="s") as server:
+        server.fill_immediately = False
+        server.set_price("SPY", 600)
+        server.set_position("SPY", 10, 590.0)
+        alpaca = AlpacaBroker("acct_1", "k", "s", url_override=server.base_url, timeout_seconds=2)
+        assert alpaca.submit(sold).status is OrderStatus.ACCEPTED
+        server.split("SPY", ratio)
+        _recorded_split(storage, ratio, named, date(2026, 1, 8))
+        if part:
+            server.partially_fill(sold.client_order_id, part, 600 / ratio)
+        else:
+            server.fill_open_orders()
+        line = close_unjudged(storage.events, SLOT, WEEK_OF_SLOT, DEADLINE, LEFT, lambda _account: alpaca)
+    assert f"orders at the broker ({said}" in line, line
+
+
+def test_a_side_changes_leg_given_up_for_its_close_part_filled_over_a_split_says_the_part_in_the_new_shares(
+    storage: Storage,
+) -> None:
+    """The close of 10, scaled to 2 at a 1-for-5, filled 1 and expired: its leg is given up (the account is not flat),
+    saying "1 of 2 filled, 10 sent before the 1-for-5 split", not "1 shares filled" of a close of 10."""
+    with FakeAlpacaServer(key_id=KEY, secret_key=SECRET) as server:
+        server.add_asset("SPY", shortable=True, easy_to_borrow=True)
+        server.set_position("SPY", 10, 490.0)
+        server.set_price("SPY", 500.0)
+        server.set_time(NIGHT)
+        broker = _broker(server)
+        send_orders(storage.events, broker, [CLOSE, LEG], stream=STREAM, week_id=WEEK, run_id="r1")
+        server.split("SPY", 0.2)
+        _split(storage, 0.2, "1-for-5")
+        server.set_time(OPEN)
+        server.partially_fill(CLOSE_ID, 1, 2500.0)
+        server.end_order(CLOSE_ID, "expired")
+        record_new_fills(storage.events, broker, week_id=WEEK, run_id="r2")
+        posts = _posts(server)
+
+        sent = send_orders(storage.events, broker, [CLOSE, LEG], stream=STREAM, week_id=WEEK, run_id="r2")
+
+        assert _posts(server) == posts
+        [gone] = sent.abandoned
+        assert "before filling whole (1 of 2 filled, 10 sent before the 1-for-5 split;" in gone.reason, gone.reason
+        assert "(1 shares)" in gone.reason  # still held: the leg must not go

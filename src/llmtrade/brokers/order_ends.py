@@ -47,10 +47,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from llmtrade.brokers.overfills import filled_whole, qty_at
+from llmtrade.brokers.overfills import filled_whole, part_filled, qty_at
 from llmtrade.brokers.per_store import RunNotes
 from llmtrade.brokers.protocol import Broker
 from llmtrade.domain.account_events import AccountResumed
@@ -77,6 +77,7 @@ if TYPE_CHECKING:
     from llmtrade.brokers.fills import Observed  # fills.py calls this module: no cycle at import
 
 _ENDED = (OrderStatus.REJECTED, OrderStatus.CANCELED)
+_EVER = datetime.max.replace(tzinfo=UTC)  # a fill not recorded yet: every split recorded since the order was sent
 # How an end recorded here begins its reason: `ended_notes` tells these from the breaker's cancels.
 ENDED_AT = "ended at "
 # run_id -> the notes of the ends that run recorded, in this process: what `ended_notes` says, read from no store.
@@ -163,7 +164,7 @@ def record_order_ends(events: EventStore, broker: Broker, observed: Observed, *,
             if wiped is None:
                 continue  # not stored yet, or never: a rerun settles it by looking it up again
             # A paper account reset wiped it with every order: looked up at every look for ever, found by none.
-            part = f", {pending.filled} of {pending.order.qty} filled" if pending.filled else ", unfilled"
+            part = f", {_of(pending, pending.filled, splits)}" if pending.filled else ", unfilled"
             found = OrderResult(
                 client_order_id=cid,
                 status=OrderStatus.REJECTED,
@@ -177,7 +178,7 @@ def record_order_ends(events: EventStore, broker: Broker, observed: Observed, *,
             # by no order: an end like a part fill's expiry, recorded once after the fill (else it was looked up at
             # every look for ever).
             found = found.model_copy(update={"status": OrderStatus.CANCELED})
-            part = f", {found.filled_qty} of {pending.order.qty} filled"
+            part = f", {_of(pending, found.filled_qty, splits)}"
         elif found.status is OrderStatus.FILLED:
             continue  # filled whole (in a split's new shares): its fill is the order's, booked by the look
         elif found.status not in _ENDED:
@@ -185,7 +186,7 @@ def record_order_ends(events: EventStore, broker: Broker, observed: Observed, *,
                 _say_unlisted(events, broker, pending.order, found.unlisted, run_id=run_id)
             continue  # filled (its fill is recorded by the next look), or working again since the look
         else:
-            part = f", {found.filled_qty} of {pending.order.qty} filled" if found.filled_qty else ", unfilled"
+            part = f", {_of(pending, found.filled_qty, splits)}" if found.filled_qty else ", unfilled"
         # Read after the look-up: a breaker that canceled it said so before its cancel reached the broker.
         halt = _breakers_cancel(events, pending.order.account_id, cid) if found.status is OrderStatus.CANCELED else None
         why = QueuedOrderCanceled(
@@ -216,6 +217,12 @@ def _filled_through_splits(pending: _Pending, filled: int, splits: Sequence[Spli
     if pending.filled_at is None:
         return filled >= pending.order.qty
     return filled_whole(filled, qty_at(pending.order, pending.filled_at, splits))
+
+
+def _of(pending: _Pending, filled: int, splits: Sequence[Split]) -> str:
+    """ "4 of 10 filled", in the shares of the recorded part fill's time (brokers/overfills.py `part_filled`): "1 of 2
+    filled, 10 sent before the 1-for-5 split" of an order Alpaca scaled at a split, not "1 of 10"."""
+    return part_filled(pending.order, filled, pending.filled_at or _EVER, splits)
 
 
 def _say_unlisted(events: EventStore, broker: Broker, order: Order, note: str, *, run_id: str | None) -> None:

@@ -85,6 +85,19 @@ def qty_at(order: Order, until: datetime, splits: Sequence[Split]) -> Fraction:
     return qty
 
 
+def part_filled(order: Order, filled: int, until: datetime, splits: Sequence[Split]) -> str:
+    """How much of `order` its `filled` shares are, in the shares of `until` (`qty_at`): "4 of 10 filled", or, across a
+    split recorded since it was sent, its new size with the qty sent named: "1 of 2 filled, 10 sent before the 1-for-5
+    split". Said against the qty as sent, 1 Alpaca filled of an order it scaled to 2 read "1 of 10 filled"."""
+    meant = qty_at(order, until, splits)
+    if meant == order.qty:
+        return f"{filled} of {order.qty} filled"
+    began = datetime.combine(order.week_id, time(), tzinfo=NEW_YORK)
+    named = ", ".join(s.named() for s in splits if s.symbol == order.symbol and began < s.at <= until)
+    # Alpaca keeps whole shares of an order it scales, the fraction rounded away (10 at a 1-for-3 is 3).
+    return f"{filled} of {int(meant)} filled, {order.qty} sent before the {named} split"
+
+
 def filled_whole(filled: int | Fraction, meant: Fraction) -> bool:
     """Whether `filled` shares are the whole of an order `meant` for that many (`qty_at`): a split's scaling may leave a
     fraction of a share the broker rounds away (10 at a 1-for-3 is an order for 3), so within a share below it."""

@@ -13,8 +13,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
+from llmtrade.brokers.overfills import filled_whole, part_filled, qty_at
 from llmtrade.brokers.protocol import Broker
 from llmtrade.domain.checkpoints import CheckpointCompleted, CheckpointSkipped
 from llmtrade.domain.events import InputsMissing, NewEvent, StageDeferred, StoredEvent
@@ -24,6 +25,7 @@ from llmtrade.domain.trading import OrdersPlanned, OrderSubmitted
 from llmtrade.exits import signalled
 from llmtrade.market.calendar import NEW_YORK, new_york_date
 from llmtrade.storage.event_store import EventStore
+from llmtrade.storage.splits import recorded_splits
 from llmtrade.workflows.checkpoint_slot import Slot, outcome_from
 from llmtrade.workflows.plan_recovery import recorded_orders, recover_orders
 
@@ -88,6 +90,7 @@ def without_figures(problem: str) -> str:
 
 # A figure with its unit, if any: a quote's age reads "35 min old" and then "2.7 h old".
 _FIGURES = re.compile(r"\d+(?:[.:]\d+)*(?: ?(?:ms|s|sec|seconds?|min|minutes?|h|hours?|d|days?)\b)?")
+_EVER = datetime.max.replace(tzinfo=UTC)  # every split recorded since an order was sent: Alpaca has applied it
 
 
 def waited(events: EventStore, week_id: date, day: date, label: str) -> str | None:
@@ -215,15 +218,26 @@ def _sent(
         else:
             recorded += recover_orders(events, broker, plan, stream=stream, week_id=week_id, run_id=run_id)
     found = [
-        f"{r.order.side.value} {r.order.qty} {r.order.symbol} {r.result.status.value}{_part(r)}"
+        f"{r.order.side.value} {r.order.qty} {r.order.symbol} {r.result.status.value}{_part(events, r)}"
         for r in recorded
         if isinstance(r, OrderSubmitted)
     ]
     return found, unknown
 
 
-def _part(submitted: OrderSubmitted) -> str:
+def _part(events: EventStore, submitted: OrderSubmitted) -> str:
     """How much of a working or ended order filled, when some but not all of it did (Alpaca's partially_filled is
-    ours "accepted"): " (4 filled)"."""
-    filled = submitted.result.filled_qty
-    return f" ({filled} filled)" if 0 < filled < submitted.order.qty else ""
+    ours "accepted"): " (4 filled)"; in the shares of the splits recorded since it was sent when there are any
+    (Alpaca scales an open order's qty and filled_qty at a split, alpacahq/alpaca-py #469): " (1 of 2 filled, 10
+    sent before the 1-for-5 split)", and nothing of one filled whole in them. The splits are read only for a fill of
+    another number of shares than sent."""
+    order, filled = submitted.order, submitted.result.filled_qty
+    if not filled or filled == order.qty:
+        return ""
+    splits = recorded_splits(events)
+    meant = qty_at(order, _EVER, splits)
+    if meant == order.qty:
+        return f" ({filled} filled)" if filled < order.qty else ""  # past the qty: an overfill, said where booked
+    if filled_whole(filled, meant):
+        return ""
+    return f" ({part_filled(order, filled, _EVER, splits)})"

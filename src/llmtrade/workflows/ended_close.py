@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, time
 
-from llmtrade.brokers.overfills import qty_at
+from llmtrade.brokers.overfills import part_filled, qty_at
 from llmtrade.brokers.protocol import Broker
 from llmtrade.domain.events import StoredEvent
 from llmtrade.domain.ledger import Split
@@ -67,6 +67,11 @@ def leg_after_ended_close(
         how = f"filled {close.filled_qty} shares at {broker.name} where it was sent for {sent} ({close.message})"
     else:
         filled = f"{close.filled_qty} shares filled" if close.filled_qty else "nothing filled"
+        if close.filled_qty and sent is not None:
+            # Its part in the shares of a split since (Alpaca's filled_qty is in them), the qty sent named with it.
+            recorded = splits()
+            if qty_at(sent, _EVER, recorded) != sent.qty:
+                filled = part_filled(sent, close.filled_qty, _EVER, recorded)
         how = f"ended at {broker.name} before filling whole ({filled}; {close.message})"
     return PlanAbandoned(
         account_id=leg.account_id,
