@@ -259,12 +259,16 @@ def test_the_registrys_broker_reads_the_splits_recorded_in_the_store(
     assert len(server.orders) == 1
 
 
+@pytest.mark.parametrize(
+    ("ratio", "named", "part", "said"), [(0.2, "1-for-5", 1, "1 of 2"), (4.0, "4-for-1", 20, "20 of 40")]
+)
 def test_an_order_scaled_by_a_split_part_filled_then_expired_says_its_part_in_the_new_shares(
-    server: FakeAlpacaServer, storage: Storage
+    server: FakeAlpacaServer, storage: Storage, ratio: float, named: str, part: int, said: str
 ) -> None:
-    """Alpaca scaled the 10 sent to 2 at a 1-for-5, filled 1 and expired the rest at the close. Its end said "1 of 10
-    filled", the 1 in the new shares against the 10 in the old: now both in the new, the 10 sent named with the
-    split."""
+    """Alpaca scaled the 10 sent to 2 at a 1-for-5 (to 40 at a 4-for-1), filled part and expired the rest at the
+    close. Its end said "1 of 10 filled", the 1 in the new shares against the 10 in the old; the 20 of 40 were taken
+    for the order filled whole (20 is past the 10 sent): its end never recorded, the run never saying that half the
+    trade did not happen. Now both are ended, said in the new shares, the 10 sent named with the split."""
     broker = broker_for(server)
     server.set_time(SENT)
     server.set_price("SPY", 600)
@@ -272,15 +276,16 @@ def test_an_order_scaled_by_a_split_part_filled_then_expired_says_its_part_in_th
     submitted = OrderSubmitted(order=sent, broker="alpaca", result=broker.submit(sent))
     stream = week_stream(WEEK, ORDERS)
     storage.events.append([NewEvent.of(submitted, stream=stream, week_id=WEEK, account_id="pm-alpha", run_id="c0")])
-    server.split("SPY", 0.2)  # the queued 10 are now 2
-    storage.events.append([NewEvent.of(_recorded("SPY", 0.2, date(2026, 1, 5)), stream=SPLITS, run_id="c1")])
+    server.split("SPY", ratio)  # the queued 10 are now 10 times the ratio
+    storage.events.append([NewEvent.of(_recorded("SPY", ratio, date(2026, 1, 5)), stream=SPLITS, run_id="c1")])
     server.set_time(datetime(2026, 1, 5, 14, 30, tzinfo=UTC))
-    server.partially_fill(sent.client_order_id, 1, 3000.0)
+    server.partially_fill(sent.client_order_id, part, 600 / ratio)
     record_new_fills(storage.events, broker, week_id=WEEK, run_id="c2")
     server.end_order(sent.client_order_id, "expired")
 
     record_new_fills(storage.events, broker, week_id=WEEK, run_id="c3")
 
     [ended] = [QueuedOrderCanceled.from_event(e) for e in storage.events.read(type="QueuedOrderCanceled")]
-    assert "1 of 2 filled, 10 sent before the 1-for-5 split" in ended.reason, ended.reason
+    assert f"{said} filled, 10 sent before the {named} split" in ended.reason, ended.reason
     assert "of 10 filled" not in ended.reason
+    assert not [e for e in storage.events.read() if e.type == OrderOverfilled.event_type()]

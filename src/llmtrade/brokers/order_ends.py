@@ -121,9 +121,11 @@ def _candidates(events: EventStore, broker: Broker) -> Mapping[str, _Pending]:
             elif event.type == OrderFilled.event_type():
                 fill = events.payload(OrderFilled, event).fill
                 cid = fill.client_order_id
-                if cid in pending and fill.qty < pending[cid].order.qty:
+                if cid in pending and fill.qty != pending[cid].order.qty:
                     # Part filled: ended, or ends later; or filled whole in the shares of a split since it was sent,
                     # which only the splits recorded tell (`_filled_through_splits`, read where this fold is used).
+                    # More shares than sent too: 20 of 10 sent scaled to 40 at a 4-for-1 are half of it (taken for
+                    # the order whole, its end was never recorded); an overfill is whole, and left there.
                     pending[cid] = _Pending(pending[cid].order, fill.qty, pending[cid].sent_at, fill.filled_at)
                 else:
                     pending.pop(cid, None)
