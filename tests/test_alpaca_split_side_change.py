@@ -149,3 +149,40 @@ def test_a_side_changes_leg_given_up_for_its_close_part_filled_over_a_split_says
         [gone] = sent.abandoned
         assert "before filling whole (1 of 2 filled, 10 sent before the 1-for-5 split;" in gone.reason, gone.reason
         assert "(1 shares)" in gone.reason  # still held: the leg must not go
+
+
+@pytest.mark.parametrize(
+    ("ratio", "named", "part", "filled", "extra", "meant"),
+    [(4.0, "4-for-1", 16, 56, 16, 40), (0.2, "1-for-5", 1, 3, 1, 2)],
+)
+def test_an_overfill_of_an_order_scaled_by_a_split_says_its_excess_in_the_splits_shares(
+    storage: Storage, ratio: float, named: str, part: int, filled: int, extra: int, meant: int
+) -> None:
+    """The close of 10, scaled to 40 at a 4-for-1, filled 16 and was replaced by a person; Alpaca gave the replacement
+    the 40 again (alpacahq/Alpaca-API #165), which filled: 56 sold, 16 more than the order in the new shares. The note
+    said "46 more shares sold than the plan meant" (the 56 against the 10 sent): the user told to buy back 46. At a
+    1-for-5 (10 scaled to 2, 1 filled, the replacement's 2 filled: 3 sold, 1 too many) nothing was said at all: 3 is
+    not past the 10 sent."""
+    from llmtrade.brokers.overfills import overfilled_notes
+
+    with FakeAlpacaServer(key_id=KEY, secret_key=SECRET) as server:
+        server.set_price("SPY", 500.0)
+        server.set_position("SPY", 10, 480.0)
+        server.set_time(NIGHT)
+        broker = _broker(server)
+        send_orders(storage.events, broker, [CLOSE], stream=STREAM, week_id=WEEK, run_id="r1")
+        server.split("SPY", ratio)
+        _split(storage, ratio, named)
+        server.set_time(OPEN)
+        server.mark_routed(CLOSE_ID)
+        server.partially_fill(CLOSE_ID, part, 500.0 / ratio)
+        replacement = server.replace_order(CLOSE_ID)
+        assert float(server.orders[replacement]["qty"]) == meant  # the whole order again, not what was left
+        server.fill_open_orders()
+
+        record_new_fills(storage.events, broker, week_id=WEEK, run_id="r2")
+
+        [line] = overfilled_notes(storage.events, "r2")
+        assert f"filled {filled} shares" in line and f"{extra} more shares sold than the plan meant" in line, line
+        assert f"more than the {meant} it was for in the shares of the {named} split (10 sent before it)" in line
+        assert f"trade the {extra} shares back" in line, line

@@ -46,7 +46,12 @@ def overfill_event(
     """The OrderOverfilled of `fill`, to go with its OrderFilled (its own write-once stream, at version 0), when it is
     more shares than `order` (the order as llmtrade sent it; None when no OrderSubmitted names it) was sent for, in the
     shares of the splits recorded since (`splits`, read only for a fill past the order's qty: `scaled_qty`)."""
-    if order is None or fill.shares() <= order.qty or fill.shares() <= scaled_qty(order, fill, splits()):
+    if order is None or fill.shares() == order.qty:
+        return None
+    # Read for a fill of another number of shares only: 5 of 10 sent scaled to 2 at a 1-for-5 is 3 too many.
+    recorded = splits()
+    meant = scaled_qty(order, fill, recorded)
+    if fill.shares() <= meant:
         return None
     filled = format(fill.shares().normalize(), "f")
     said = OrderOverfilled(
@@ -57,7 +62,7 @@ def overfill_event(
         side=order.side,
         meant=order.qty,
         filled=filled,
-        note=_note(order, fill, broker, filled),
+        note=_note(order, fill, broker, filled, _said_qty(order, meant, fill.filled_at, recorded)),
     )
     stream = overfill_stream(order.account_id, order.client_order_id)
     return NewEvent.of(said, stream=stream, week_id=week_id, account_id=order.account_id, run_id=run_id)
@@ -104,8 +109,20 @@ def filled_whole(filled: int | Fraction, meant: Fraction) -> bool:
     return filled > meant - 1
 
 
-def _note(order: Order, fill: Fill, broker: str, filled: str) -> str:
-    extra = format((fill.shares() - order.qty).normalize(), "f")
+def _said_qty(order: Order, meant: Fraction, until: datetime, splits: Sequence[Split]) -> tuple[int, str]:
+    """The whole shares `order` was for in its fill's shares (`meant`: Alpaca rounds a split's fraction away) and how
+    they are said: "10 llmtrade sent it for", or across a split recorded since it was sent "40 it was for in the
+    shares of the 4-for-1 split (10 sent before it)"."""
+    if meant == order.qty:
+        return order.qty, f"{order.qty} llmtrade sent it for"
+    began = datetime.combine(order.week_id, time(), tzinfo=NEW_YORK)
+    named = ", ".join(s.named() for s in splits if s.symbol == order.symbol and began < s.at <= until)
+    return int(meant), f"{int(meant)} it was for in the shares of the {named} split ({order.qty} sent before it)"
+
+
+def _note(order: Order, fill: Fill, broker: str, filled: str, meant: tuple[int, str]) -> str:
+    # The excess in the fill's shares: 56 sold of 10 sent scaled to 40 at a 4-for-1 are 16 too many, not 46.
+    extra = format((fill.shares() - meant[0]).normalize(), "f")
     done = "bought" if order.side is Side.BUY else "sold"
     how = (
         (
@@ -120,7 +137,7 @@ def _note(order: Order, fill: Fill, broker: str, filled: str) -> str:
     )
     return (
         f"order {order.intent} {order.side.value} {order.qty} {order.symbol} ({order.client_order_id}) filled "
-        f"{filled} shares at {broker}, more than the {order.qty} llmtrade sent it for: {how}. The {filled} are "
+        f"{filled} shares at {broker}, more than the {meant[1]}: {how}. The {filled} are "
         f"booked as the order's fill (what happened at {broker}): {extra} more shares {done} than the plan meant, "
         f"so the account's {order.symbol} position now differs from its plan. Nothing is sent to correct it (no "
         f"order goes out without the risk gate): look at {order.symbol} in the account in {broker}'s dashboard and "
