@@ -7,8 +7,10 @@ STAY, so an event checkpoint changes no position; what it fires, records and rep
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
@@ -29,6 +31,7 @@ from llmtrade.domain.market import Quote
 from llmtrade.market.calendar import NEW_YORK
 from llmtrade.workflows.event_checkpoint import Reference, decide
 from llmtrade.workflows.weekly import week_lock
+from tests.crash_points import database, drop
 from tests.support import going_live, stored_events
 from tests.test_week_lifecycle import WEDNESDAY, scripted, write_market
 
@@ -85,6 +88,45 @@ def _through_noon(monkeypatch: pytest.MonkeyPatch) -> None:
     assert [r["job"] for r in _run_due(monkeypatch, "2026-01-07T12:01:00-05:00")] == ["checkpoint:2026-01-07T12:00"]
 
 
+@pytest.fixture(scope="module")
+def _kept_noon(pg_admin_url: str) -> Iterator[dict[str, tuple[str, Path]]]:
+    """The books and home `_through_noon` left in this module's first test of `through_noon`: a copy of its database
+    and of its home (the database dropped at the module's end), which each later such test starts from."""
+    kept: dict[str, tuple[str, Path]] = {}
+    yield kept
+    for name, _ in kept.values():
+        drop(pg_admin_url, name)
+
+
+@pytest.fixture
+def through_noon(
+    market: Any, clean_environment: Path, pg_admin_url: str, _kept_noon: dict[str, tuple[str, Path]]
+) -> Callable[[pytest.MonkeyPatch], None]:
+    """`_through_noon` for this test's books and home, on the module's market and config: the same weekly run and
+    12:00 checkpoint for every test that takes it, so they are run (and asserted) once per module; each later test
+    gets its own copy of that run's database (CREATE DATABASE ... TEMPLATE, under this test's database name) and of
+    its home, and fires, records and repeats on books of its own. Tests that change the market or the config before
+    the week keep `_through_noon`."""
+
+    def run(monkeypatch: pytest.MonkeyPatch) -> None:
+        name = market[1].partition("?")[0].rsplit("/", 1)[1]
+        if (kept := _kept_noon.get("noon")) is not None:
+            template, home = kept
+            drop(pg_admin_url, name)
+            with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+            shutil.rmtree(clean_environment, ignore_errors=True)
+            shutil.copytree(home, clean_environment, symlinks=True)
+            monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T12:01:00-05:00")  # as `_through_noon` left it
+            return
+        _through_noon(monkeypatch)
+        home = clean_environment.parent / "kept-home"
+        shutil.copytree(clean_environment, home, symlinks=True)
+        _kept_noon["noon"] = (database(pg_admin_url, template=name), home)
+
+    return run
+
+
 def _status(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     result = runner.invoke(app, ["status", "--json"])
     assert result.exit_code == 0, result.output
@@ -100,10 +142,10 @@ def _asked(fake: Any, since: int) -> list[str]:
 
 
 def test_a_7pct_move_fires_one_checkpoint_for_that_account_and_records_why(
-    market: Any, monkeypatch: pytest.MonkeyPatch
+    market: Any, monkeypatch: pytest.MonkeyPatch, through_noon: Callable[[pytest.MonkeyPatch], None]
 ) -> None:
     fake, url, closes, _ = market
-    _through_noon(monkeypatch)
+    through_noon(monkeypatch)
     assert _run_due(monkeypatch, "2026-01-07T13:05:00-05:00") == []  # QQQ has not moved yet
     since = len(fake.requests)
     [ran] = _run_due(monkeypatch, "2026-01-07T13:17:00-05:00")
@@ -131,10 +173,10 @@ def test_a_7pct_move_fires_one_checkpoint_for_that_account_and_records_why(
 
 
 def test_reruns_in_the_same_hour_fire_nothing_more_and_the_next_hour_may(
-    market: Any, monkeypatch: pytest.MonkeyPatch
+    market: Any, monkeypatch: pytest.MonkeyPatch, through_noon: Callable[[pytest.MonkeyPatch], None]
 ) -> None:
     fake, url, closes, _ = market
-    _through_noon(monkeypatch)
+    through_noon(monkeypatch)
     assert [r["job"] for r in _run_due(monkeypatch, "2026-01-07T13:17:00-05:00")] == [EVENT_KEY]
     since, count = len(fake.requests), len(stored_events(url))
     assert _run_due(monkeypatch, "2026-01-07T13:17:30-05:00") == []  # the same minute again
@@ -157,13 +199,13 @@ def test_reruns_in_the_same_hour_fire_nothing_more_and_the_next_hour_may(
 
 
 def test_a_wake_up_overlapping_a_running_one_leaves_the_move_to_the_next_quietly_and_records_why(
-    market: Any, monkeypatch: pytest.MonkeyPatch
+    market: Any, monkeypatch: pytest.MonkeyPatch, through_noon: Callable[[pytest.MonkeyPatch], None]
 ) -> None:
     """Another run of the week holds its lock (a long checkpoint still running when cron wakes again): `-q run-due`
     printed a warning, mailed by cron every five minutes while it lasted (the months trial). Now it says nothing
     under -q, one line without, exits 0, and records EventChecksDeferred; the next wake-up fires the checkpoint."""
     _, url, _, _ = market
-    _through_noon(monkeypatch)
+    through_noon(monkeypatch)
     monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T13:17:00-05:00")
     with psycopg.connect(url, autocommit=True) as other, week_lock(other, WEDNESDAY, command="checkpoint"):
         quiet = runner.invoke(app, ["-q", "run-due"])
@@ -185,10 +227,10 @@ def test_a_wake_up_overlapping_a_running_one_leaves_the_move_to_the_next_quietly
 
 
 def test_a_run_stopped_after_the_firing_is_resumed_under_the_same_key_not_fired_again(
-    market: Any, monkeypatch: pytest.MonkeyPatch
+    market: Any, monkeypatch: pytest.MonkeyPatch, through_noon: Callable[[pytest.MonkeyPatch], None]
 ) -> None:
     fake, url, _, _ = market
-    _through_noon(monkeypatch)
+    through_noon(monkeypatch)
     # The owner's provider is down at 13:17: the firing is stored, the checkpoint waits (exit 75).
     fake.behaviour = lambda body: httpx.Response(503, json={"error": {"message": "overloaded"}})
     _run_due(monkeypatch, "2026-01-07T13:17:00-05:00", exit_code=75)
