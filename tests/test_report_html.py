@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 from datetime import date, timedelta
+from functools import cache
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -330,8 +331,16 @@ def test_the_command_line_starts_without_the_reports_libraries() -> None:
     assert done.stdout.strip() == "[]"
 
 
+@cache
+def _page() -> str:
+    """The page of `report()` and `leaderboard()`, rendered once for the tests that only read it (some 0.2 s of
+    matplotlib a rendering); that the same inputs give the same bytes is test_the_same_inputs_give_the_same_bytes's,
+    from renderings of their own."""
+    return render_report(report(), leaderboard())
+
+
 def test_the_page_refers_to_nothing_outside_itself() -> None:
-    html = render_report(report(), leaderboard())
+    html = _page()
     tags = parsed(html)
     references = [
         (tag, name, value)
@@ -351,7 +360,7 @@ def test_the_page_refers_to_nothing_outside_itself() -> None:
 
 
 def test_the_charts_are_inline_svg_for_curves_drawdowns_intervals_and_costs() -> None:
-    html = render_report(report(), leaderboard())
+    html = _page()
     tags = parsed(html)
     charts = [attrs["id"] for tag, attrs in tags.tags if tag == "div" and attrs.get("class") == "chart"]
     assert charts == [
@@ -371,7 +380,7 @@ def test_the_charts_are_inline_svg_for_curves_drawdowns_intervals_and_costs() ->
 
 
 def test_the_leaderboard_shows_intervals_trade_counts_and_costs() -> None:
-    html = render_report(report(), leaderboard())
+    html = _page()
     row = re.search(r"<tr class=\"account\"><td>acct_2</td>.*?</tr>", html)
     assert row is not None
     cells = re.findall(r"<td[^>]*>(.*?)</td>", row.group(0))
@@ -437,7 +446,7 @@ def test_separate_processes_give_the_same_bytes() -> None:
         ).stdout
         for seed in ("1", "2")
     ]
-    assert pages[0] == pages[1] == render_report(report(), leaderboard()).encode()
+    assert pages[0] == pages[1] == _page().encode()
 
 
 def test_model_text_is_escaped_not_run() -> None:
@@ -456,7 +465,7 @@ def test_model_text_is_escaped_not_run() -> None:
 
 def test_every_cited_event_id_has_its_anchor_and_shows_its_id() -> None:
     data = report()
-    html = render_report(data, leaderboard())
+    html = _page()
     tags = parsed(html)
     anchors = [attrs["id"] for _, attrs in tags.tags if (attrs.get("id") or "").startswith("event-")]
     assert len(anchors) == len(set(anchors))
@@ -475,7 +484,7 @@ def test_every_cited_event_id_has_its_anchor_and_shows_its_id() -> None:
 
 
 def test_cost_per_week_is_listed_and_totalled() -> None:
-    html = render_report(report(), leaderboard())
+    html = _page()
     assert (
         "(40 daily returns, 2 recorded weeks, 1 account)" in html
     )  # not "40 sessions": there are 41; not "1 accounts"
@@ -530,7 +539,7 @@ def test_fills_after_the_leaderboards_last_close_are_said_to_be_not_yet_in_it() 
 def test_a_leaderboard_row_shows_rates_and_levels_unsigned_and_its_drawdown_as_a_fall() -> None:
     """A new user read a hit rate of "+57%", a volatility of "+11.00%" and an exposure of "+7.0%" (the signed `_pct`
     filter, for what is no change), and a max drawdown of -3.10% here but 3.1% in the terminal's leaderboard."""
-    html = render_report(report(), leaderboard())
+    html = _page()
     row = html[html.index('<tr class="account"><td>acct_1</td>') :]
     row = row[: row.index("</tr>")]
     cells = [cell.split("</td>")[0] for cell in row.split('<td class="n">')[1:]]
@@ -543,7 +552,7 @@ def test_a_leaderboard_row_shows_rates_and_levels_unsigned_and_its_drawdown_as_a
 def test_the_excess_columns_say_they_are_a_rate_a_year() -> None:
     """A new user read acct_2's "+1.31%" excess over FLAT beside its "+0.65%" total return as a contradiction: the
     column is the mean daily excess times 252, as the terminal's "vs FLAT/yr" says."""
-    html = render_report(report(), leaderboard())
+    html = _page()
     head = html[html.index("<thead><tr><th>account</th>") :].split("</thead>")[0]
     headers = [cell.split(">", 1)[1].split("</th")[0] for cell in head.split("<th")[2:]]
     assert "excess vs FLAT/yr [95%]" in headers and "excess vs SPY/yr [95%]" in headers, headers
@@ -553,7 +562,7 @@ def test_the_excess_columns_say_they_are_a_rate_a_year() -> None:
 def test_the_postmortem_column_says_direction_not_thesis() -> None:
     """A new user's trial: the memory called a setup's thesis right (every frozen threshold held) where the report
     called it wrong (the instrument moved against the bet), under one word for two questions."""
-    html = render_report(report(), leaderboard())
+    html = _page()
     head = html[html.index("<th>instrument moved</th>") :].split("</thead>")[0]
     assert ">direction</th>" in head and "<th>thesis</th>" not in head
     assert "every frozen threshold held" in head
