@@ -68,3 +68,40 @@ def test_other_files_or_another_kind_of_prices_are_refused_naming_the_folder(
     synthetic = runner.invoke(cli, [*ARGS, *second])
     assert synthetic.exit_code == 2, synthetic.output
     assert f"prices csv:{first.resolve()} (now synthetic)" in " ".join(synthetic.stderr.split()), synthetic.stderr
+
+
+def _config_reading(folder: Path, to: Path) -> Path:
+    """An editable config (`llmtrade init`) whose assets.yaml names `folder` as market_data.csv_dir."""
+    made = runner.invoke(cli, ["init", str(to)])
+    assert made.exit_code == 0, made.output
+    assets = to / "assets.yaml"
+    text = assets.read_text()
+    assert "csv_dir: null" in text
+    assets.write_text(text.replace("csv_dir: null", f"csv_dir: {folder}", 1))
+    return to
+
+
+def test_a_moved_folder_named_by_the_configs_csv_dir_resumes_and_reads_as_its_books(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Found in a trial: the folder moved and assets.yaml's csv_dir pointed at its new place (the README's way to
+    name it) was refused, exit 2, "started with other inputs: ... config hash ...: assets.market_data.csv_dir "/A"
+    (now "/B")", where `--csv /B` to the same files went on; and `leaderboard --config` with that config said the
+    books ran with another config. Where the files are is no input, in the config as on the command line."""
+    first, name = tmp_path / "prices", _unique()
+    _write(first, history(WEEK + timedelta(days=17)))
+    before = _config_reading(first, tmp_path / "before")
+    ran = runner.invoke(cli, [*ARGS, "--name", name, "--to", str(WEEK), "--config", str(before)])
+    assert ran.exit_code == 0, ran.output
+    moved = tmp_path / "elsewhere" / "etf"
+    shutil.copytree(first, moved)
+    shutil.rmtree(first)
+    after = _config_reading(moved, tmp_path / "after")
+    board = runner.invoke(cli, ["leaderboard", "--backtest", name, "--json", "--config", str(after)])
+    assert board.exit_code == 0, board.output  # read before any resume recorded the config naming the new place
+    second = ["--name", name, "--to", str(WEEK + timedelta(days=7)), "--config", str(after)]
+    resumed = runner.invoke(cli, [*ARGS, *second])
+    assert resumed.exit_code == 0, resumed.output
+    said = " ".join(resumed.output.split())
+    assert "weeks: 1 run now, 1 done before, 2 in range" in said, said
+    assert f"prices: the CSV folder is now {moved.resolve()} (it was {first.resolve()}); its files are the same" in said

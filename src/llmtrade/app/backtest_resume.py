@@ -22,6 +22,7 @@ from typing import Any
 from llmtrade.app.backtest_config import config_changes
 from llmtrade.app.backtest_container import BacktestContainer
 from llmtrade.app.backtest_inputs import Inputs
+from llmtrade.app.baseline_universe import folder_moved
 from llmtrade.app.discovery import priceable
 from llmtrade.config.candidates import packaged_candidates
 from llmtrade.domain import streams
@@ -72,7 +73,7 @@ def check_resume(app: BacktestContainer, storage: Storage, inputs: Inputs, *, un
             ("first week", was.start, inputs.start),
             ("mode", was.mode, inputs.mode),
             # The same config as an earlier build hashed it is the same config (an upgrade added fields to it).
-            ("config hash", was.config_hash[:12], _config_seen(was.config_hash, inputs)[:12]),
+            ("config hash", was.config_hash[:12], _config_seen(was.config_hash, inputs, app, stream)[:12]),
             # A CSV folder moved or copied elsewhere is the same prices when its files are (the hash below): where
             # they are is no input (README lists the first week, mode, config hash and price files' hash).
             ("prices", was.data, inputs.data),
@@ -179,9 +180,11 @@ def _kind(data: str) -> str:
     return CSV_DATA if data.startswith(CSV_DATA) else data
 
 
-def _config_seen(recorded: str, inputs: Inputs) -> str:
-    """`recorded` when it is the hash this build or an earlier one gives the config of `inputs`, else the config's."""
-    return recorded if recorded in inputs.config_hashes else inputs.config_hash
+def _config_seen(recorded: str, inputs: Inputs, app: BacktestContainer, stream: Sequence[StoredEvent]) -> str:
+    """`recorded` when it is the hash this build or an earlier one gives the config of `inputs`, or that config but
+    for where its CSV folder is (baseline_universe.py `folder_moved`), else the config's."""
+    same = recorded in inputs.config_hashes or folder_moved(app.loaded.config, stream, recorded)
+    return recorded if same else inputs.config_hash
 
 
 def ran_nothing(storage: Storage) -> bool:

@@ -48,7 +48,7 @@ def other_config(config: Config, record: Sequence[StoredEvent]) -> str | None:
     if not started:
         return None
     ran, now = str(started[-1].payload.get("config_hash", "")), config_hash(config)
-    if ran in config_hashes(config):
+    if ran in config_hashes(config) or folder_moved(config, record, ran):
         return None
     name = started[-1].payload.get("name", "")
     recorded = any(e.type == BacktestConfigRecorded.event_type() for e in record)
@@ -60,6 +60,27 @@ def other_config(config: Config, record: Sequence[StoredEvent]) -> str | None:
     )
     hashes = f"config hash {ran[:12]}, now {now[:12]}"
     return f"backtest {name} ran with another config than the one given now ({hashes}): {fix}"
+
+
+def folder_moved(config: Config, record: Sequence[StoredEvent], ran: str) -> bool:
+    """Whether `config` is the config recorded with hash `ran` in `record` (BacktestConfigRecorded) but for
+    market_data.csv_dir: where the CSV folder is, which is no input (README; the price files' hash is compared apart).
+    A trial that moved its folder and pointed csv_dir at the new place was refused ("config hash ...: csv_dir "/A"
+    (now "/B")", exit 2) where `--csv /B` to the same files went on."""
+    for event in record:
+        made = BacktestConfigRecorded.from_event(event) if event.type == BacktestConfigRecorded.event_type() else None
+        if made is None or made.config_hash != ran:
+            continue
+        with suppress(ValueError):  # a config this build cannot read back: not shown to be the same
+            before = Config.model_validate_json(made.config)
+            return ran in config_hashes(before) and _folder_free(before) == _folder_free(config)
+    return False
+
+
+def _folder_free(config: Config) -> str:
+    market = config.assets.market_data.model_copy(update={"csv_dir": None})
+    assets = config.assets.model_copy(update={"market_data": market})
+    return config.model_copy(update={"assets": assets}).model_dump_json()
 
 
 # The leaderboard's read of the weeks' universes, by type alone (leaderboard.follow_books keeps it followed).
