@@ -37,3 +37,15 @@ def test_a_name_alike_but_for_case_is_refused_naming_the_backtest_as_stored(
     # The name as recorded resumes (finished: nothing to run), as the message says.
     again = runner.invoke(cli, [*args, name])
     assert again.exit_code == 0, again.output
+
+
+def test_the_help_says_the_name_a_backtest_without_name_gets() -> None:
+    """Found in a trial: a second `backtest` without --name over another range was refused as "backtest 'default'
+    was started with other inputs", a name given nowhere: neither --help nor the README said --name defaults to it."""
+    from typer.testing import CliRunner
+
+    from llmtrade.cli import app as cli
+
+    helped = CliRunner().invoke(cli, ["backtest", "--help"], terminal_width=200)
+    assert helped.exit_code == 0, helped.output
+    assert "(default: default)" in " ".join(helped.output.split()), helped.output

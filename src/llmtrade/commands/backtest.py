@@ -25,7 +25,10 @@ def backtest(
     start: Annotated[str | None, typer.Option("--from", help="First week: any date in it (YYYY-MM-DD).")] = None,
     end: Annotated[str | None, typer.Option("--to", help="Last week: any date in it (YYYY-MM-DD).")] = None,
     name: Annotated[
-        str, typer.Option("--name", help="The backtest's name; its books are the database llmtrade_bt_NAME.")
+        str,
+        typer.Option(
+            "--name", help="The backtest's name; its books are the database llmtrade_bt_NAME (default: default)."
+        ),
     ] = "default",
     offline: Offline = False,
     replay: Replay = False,
