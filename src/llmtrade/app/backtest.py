@@ -187,7 +187,10 @@ def _backtest(
             )
         follow_books(events)  # the leaderboard's reads, then kept current by the weeks: read from memory at the end
         if rebuild_if_ahead(app, storage):
-            say("memory: rows of events a killed run never wrote were found; rebuilt from the events written")
+            say(
+                "memory: it held rows for events a stopped run never wrote (killed between the two writes); "
+                "rebuilt from the events on record, so the weeks redone remember as an unstopped run would"
+            )
         todo = [w for w in weeks if w not in finished]
         refuse_bridged(storage, spec.name, todo)  # books priced by an earlier version's rule are not gone on with
         where = Whereabouts(spec.name, todo, weeks_done=len(finished), weeks=len(weeks), written=events.written_behind)
