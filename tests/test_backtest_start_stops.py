@@ -5,6 +5,7 @@ generic stop line: its config was loading, its database being created, and no wo
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from typer.testing import CliRunner
 
 from llmtrade.app import backtest as backtest_module
 from llmtrade.app.backtest_container import BacktestContainer
+from llmtrade.app.known_weeks import HISTORY
 from llmtrade.cli import app as cli
 from llmtrade.config import loader
 from llmtrade.stops import Terminated
@@ -41,7 +43,14 @@ def _stopped_line(name: str) -> tuple[int, str]:
         (
             backtest_module,
             "prefetch",
-            f"stopped before the first week it had to run ({WEEK}), while reading its prices",
+            # The days its price errors name begin long before --from: said why (a trial read them unexplained).
+            f"stopped before the first week it had to run ({WEEK}), while reading its prices into the bar cache, "
+            f"{date.fromisoformat(WEEK) - HISTORY} to ",
+        ),
+        (
+            backtest_module,
+            "prefetch",
+            f"(from {HISTORY.days} days before its first week: the history a weekly run's market snapshot reads)",
         ),
         (backtest_module, "paths_planned", "while starting its helper process (the checkpoints' intraday paths)"),
     ],

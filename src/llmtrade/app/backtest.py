@@ -218,7 +218,12 @@ def _backtest(
             events.flush()
         try:
             if todo:
-                where.doing("reading its prices into the bar cache")
+                since, through = span([job for w in todo for job in plan[w]], app.calendar)
+                # The days a price error names (`for 2022-08-31..2024-04-02`) begin well before --from: said why.
+                where.doing(
+                    f"reading its prices into the bar cache, {since} to {through} (from {_HISTORY.days} days before "
+                    "its first week: the history a weekly run's market snapshot reads)"
+                )
                 prefetch(app, storage, plan, todo)
             where.doing("fetching the discovery candidates' prices")
             discovery = discovery_started(app, storage, plan, todo, tally)
