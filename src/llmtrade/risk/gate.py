@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import Any
 
 from llmtrade.config.candidates import packaged_candidates
 from llmtrade.config.models import AssetClass, AssetsConfig, RiskConfig
@@ -125,62 +126,41 @@ def check(
     if not (price > 0 and math.isfinite(price)):
         return reject(PRICE, f"price {price} for {symbol} is not a positive number")
 
+    # The inputs of the rules that cut a verdict (1a-2). Each is applied to the verdict of the rules after it: that
+    # verdict is asked without its own input (and without the price's age, read first).
+    cutting: dict[str, Any] = {
+        "halted": halted,
+        "halt_reason": halt_reason,
+        "suspect": suspect,
+        "suspect_held": suspect_held,
+    }
+
+    def without(*inputs: str, universe: AssetsConfig = assets) -> RiskVerdict:
+        rest = {name: value for name, value in cutting.items() if name not in inputs}
+        return check(
+            intent, account, price, assets=universe, risk=risk, prices=prices, broker_shortable=broker_shortable, **rest
+        )
+
     # 1c. A close the feed has seen no trade since for sessions (a quiet symbol): nothing opened or added off it.
     if age is not None and stale(age):
-        free = check(
-            intent,
-            account,
-            price,
-            assets=assets,
-            risk=risk,
-            prices=prices,
-            broker_shortable=broker_shortable,
-            halted=halted,
-            halt_reason=halt_reason,
-            suspect=suspect,
-            suspect_held=suspect_held,
-        )
-        return cut_to_stale(free, current, age, price)
+        return cut_to_stale(without(), current, age, price)
 
     # 1a. In the week's universe only because an account holds it (off the watchlist, dropped by discovery): there to
     # be closed or cut, so the verdict it would get is cut to its risk-reducing part (a trial added to such a short).
     if instrument.held_only:
         tradable = [i.model_copy(update={"held_only": False}) if i is instrument else i for i in assets.universe]
-        free = check(
-            intent,
-            account,
-            price,
-            assets=assets.model_copy(update={"universe": tradable}),
-            risk=risk,
-            prices=prices,
-            broker_shortable=broker_shortable,
-            halted=halted,
-            halt_reason=halt_reason,
-            suspect=suspect,
-            suspect_held=suspect_held,
-        )
-        return held_only(free, current)
+        return held_only(without(universe=assets.model_copy(update={"universe": tradable})), current)
 
     # 1b. A price that may be a bad print (or a split the feed left unadjusted) would size the trade by its error: at a
     # quarter of the real price, four times the shares, past every limit below. Closing needs no price; sizing does.
     if suspect is not None or suspect_held:
-        free = check(
-            intent,
-            account,
-            price,
-            assets=assets,
-            risk=risk,
-            prices=prices,
-            broker_shortable=broker_shortable,
-            halted=halted,
-            halt_reason=halt_reason,
-        )
+        free = without("suspect", "suspect_held")
         return _unsized(free, current, _suspect_why(symbol, price, suspect, suspect_held or {}, prices))
 
     # 2. A halted account may reduce or close, never open or add (risk/halt.py): the verdict is the
     # one it would get running, cut back to its risk-reducing part, and that uncut target is its shadow.
     if halted:
-        free = check(intent, account, price, assets=assets, risk=risk, prices=prices, broker_shortable=broker_shortable)
+        free = without(*cutting)
         return _halted(free, current, account.account_id, halt_reason or "no reason given")
 
     # 3. Closing only ever reduces risk, so it needs no further limit.
