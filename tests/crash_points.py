@@ -21,12 +21,14 @@ from __future__ import annotations
 import copy
 import json
 import re
+import shutil
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import psycopg
@@ -101,13 +103,13 @@ def dying(at: int | str | None, when: When = "before") -> Iterator[Dying]:
 # ---------------------------------------------------------------- databases
 
 
-def database(admin_url: str, *, template: str | None = None) -> str:
-    """A new database (a copy of `template` when given); returns its name.
+def database(admin_url: str, *, template: str | None = None, name: str | None = None) -> str:
+    """A new database (a copy of `template` when given), named `name` or a name of its own; returns its name.
 
     A connection to `template` just closed leaves its server process exiting for a moment, and CREATE DATABASE refuses
     a template with any session (ObjectInUse) once the server's own 5 s wait for it is over: under CI's load a
     module's first copy right after its migrations met that (a CI run at 7d0f702c). Asked again, a few times."""
-    name = f"crash_{uuid.uuid4().hex[:10]}"
+    name = name or f"crash_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(admin_url, autocommit=True) as conn:
         for attempt in range(5):
             try:
@@ -118,6 +120,28 @@ def database(admin_url: str, *, template: str | None = None) -> str:
                     raise
                 time.sleep(1)
     return name
+
+
+def once_per_module(
+    kept: dict[str, tuple[str, Path]], admin_url: str, database_url: str, home: Path, run: Callable[[], None]
+) -> bool:
+    """`run` (a setup every test of a module starts from, run and asserted once) on this test's database
+    (`database_url`) and home: the first time, run and kept (a copy of its database, dropped by the caller's module
+    fixture, and of its home); after, this test's database and home replaced by copies of those. False when `run` ran,
+    True when copies were given (the caller then sets what `run` left in the environment)."""
+    name = database_url.partition("?")[0].rsplit("/", 1)[1]
+    if (found := kept.get("run")) is not None:
+        template, saved = found
+        drop(admin_url, name)
+        database(admin_url, template=template, name=name)
+        shutil.rmtree(home, ignore_errors=True)
+        shutil.copytree(saved, home, symlinks=True)
+        return True
+    run()
+    saved = home.parent / "kept-home"
+    shutil.copytree(home, saved, symlinks=True)
+    kept["run"] = (database(admin_url, template=name), saved)
+    return False
 
 
 def drop(admin_url: str, name: str) -> None:

@@ -7,18 +7,16 @@ clock, recorded once (ClockBehindRefused)."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg
 import pytest
 from typer.testing import CliRunner
 
 from llmtrade.app import clock_guard
 from llmtrade.cli import app
-from tests.crash_points import database, drop
+from tests.crash_points import drop, once_per_module
 from tests.support import stored_events
 from tests.test_alerts import HttpSink
 
@@ -51,20 +49,8 @@ def week(
     own."""
 
     def run(monkeypatch: pytest.MonkeyPatch) -> None:
-        name = wednesday_week.partition("?")[0].rsplit("/", 1)[1]
-        if (kept := _kept.get("week")) is not None:
-            template, home = kept
-            drop(pg_admin_url, name)
-            with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-                conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-            shutil.rmtree(clean_environment, ignore_errors=True)
-            shutil.copytree(home, clean_environment, symlinks=True)
+        if once_per_module(_kept, pg_admin_url, wednesday_week, clean_environment, lambda: _run_the_week(monkeypatch)):
             monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T14:05:00-05:00")  # as the run left it
-            return
-        _run_the_week(monkeypatch)
-        home = clean_environment.parent / "kept-home"
-        shutil.copytree(clean_environment, home, symlinks=True)
-        _kept["week"] = (database(pg_admin_url, template=name), home)
 
     return run
 

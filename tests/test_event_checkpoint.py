@@ -7,7 +7,6 @@ STAY, so an event checkpoint changes no position; what it fires, records and rep
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -31,7 +30,7 @@ from llmtrade.domain.market import Quote
 from llmtrade.market.calendar import NEW_YORK
 from llmtrade.workflows.event_checkpoint import Reference, decide
 from llmtrade.workflows.weekly import week_lock
-from tests.crash_points import database, drop
+from tests.crash_points import drop, once_per_module
 from tests.support import going_live, stored_events
 from tests.test_week_lifecycle import WEDNESDAY, scripted, write_market
 
@@ -109,20 +108,8 @@ def through_noon(
     the week keep `_through_noon`."""
 
     def run(monkeypatch: pytest.MonkeyPatch) -> None:
-        name = market[1].partition("?")[0].rsplit("/", 1)[1]
-        if (kept := _kept_noon.get("noon")) is not None:
-            template, home = kept
-            drop(pg_admin_url, name)
-            with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-                conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-            shutil.rmtree(clean_environment, ignore_errors=True)
-            shutil.copytree(home, clean_environment, symlinks=True)
+        if once_per_module(_kept_noon, pg_admin_url, market[1], clean_environment, lambda: _through_noon(monkeypatch)):
             monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T12:01:00-05:00")  # as `_through_noon` left it
-            return
-        _through_noon(monkeypatch)
-        home = clean_environment.parent / "kept-home"
-        shutil.copytree(clean_environment, home, symlinks=True)
-        _kept_noon["noon"] = (database(pg_admin_url, template=name), home)
 
     return run
 
