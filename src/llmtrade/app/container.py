@@ -229,22 +229,18 @@ class Container:
         assets = self.loaded.config.assets
         names = provider_names(assets, self.settings, live=use_live)
         providers = within_deadline(self.bar_providers(names), deadline, self.clock, self.allowance)
-        jumps = partial(flagged_before, storage.events)
-        # A jump in the prices is a warning: said with --quiet too (the gate sizes nothing off a suspect last bar).
-        splits = partial(splits_before, storage.events)
-        trades = partial(traded, storage.events)
-        quotes = partial(recorded_quotes, storage.events)
-        untraded = partial(untraded_before, storage.events)
+        events = storage.events
         recording = Recording(
-            storage.events,
+            events,
             run_id,
             week_id,
+            # A jump in the prices is a warning: said with --quiet too (the gate sizes nothing off a suspect last bar).
             say=self.warning,
-            flagged_before=jumps,
-            splits_before=splits,
-            traded=trades,
-            quotes_before=quotes,
-            untraded_before=untraded,
+            flagged_before=partial(flagged_before, events),
+            splits_before=partial(splits_before, events),
+            traded=partial(traded, events),
+            quotes_before=partial(recorded_quotes, events),
+            untraded_before=partial(untraded_before, events),
         )
         market = MarketData(providers, self.bar_cache(storage), self.calendar, recording if record else None)
         market.mixed = self.warning_once
