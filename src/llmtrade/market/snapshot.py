@@ -53,14 +53,17 @@ def price_age(snapshot: MarketSnapshot, symbol: str) -> PriceAge | None:
     """How old `symbol`'s close in `snapshot` is, when it is not of the snapshot's last session (a symbol its feed saw
     no trade of since: market/untraded.py `quiet_tail`); None when it is, or when `snapshot` has no close of it."""
     indicators = snapshot.indicators.get(symbol)
-    if indicators is None or indicators.asof_day >= snapshot.session:
+    return None if indicators is None else close_age(symbol, indicators.asof_day, snapshot.session)
+
+
+def close_age(symbol: str, day: date, session: date | None) -> PriceAge | None:
+    """How old `symbol`'s close of `day` is at `session` (the last session complete when it was read), or None when it
+    is of that session (or `session` is unknown). Cheap for a fresh close (no calendar read): a backtest's checkpoint
+    asks it of every account judged before the open."""
+    if session is None or day >= session:
         return None
-    after = [
-        day for day in _CALENDAR.sessions_between(indicators.asof_day, snapshot.session) if day > indicators.asof_day
-    ]
-    if not after:
-        return None
-    return PriceAge(symbol=symbol, day=indicators.asof_day, session=snapshot.session, sessions=len(after))
+    after = [d for d in _CALENDAR.sessions_between(day, session) if d > day]
+    return PriceAge(symbol=symbol, day=day, session=session, sessions=len(after)) if after else None
 
 
 def week_snapshot(market: DailyBars, symbols: list[str], asof: datetime) -> MarketSnapshot:

@@ -21,10 +21,12 @@ from llmtrade.brokers.reconcile_records import record_differences
 from llmtrade.config.models import AccountRole
 from llmtrade.discovery.universe import held_outside, in_play
 from llmtrade.domain.events import StoredEvent
-from llmtrade.domain.market import Bar, IndicatorSet, Quote
+from llmtrade.domain.market import Bar, IndicatorSet, PriceAge, Quote
 from llmtrade.domain.trading import AccountSnapshot
+from llmtrade.market.calendar import new_york_date
 from llmtrade.market.ended_prices import held_ended, last_bars
 from llmtrade.market.held_prices import prices_ended
+from llmtrade.market.snapshot import close_age
 from llmtrade.pipeline.context import ContextKey, PipelineContext
 from llmtrade.workflows.broker_splits import SeenSplits, before_a_split
 from llmtrade.workflows.checkpoint_skips import (
@@ -69,15 +71,20 @@ class Prepared:
     # What the instrument's last bar looks like when the price is that bar's close and not one to size off (a split-like
     # jump, or twice or half the close before: market/jumps.py), for the risk gate (SUSPECT_PRICE); None otherwise.
     suspect: str | None = None
+    # How old the price is when it is a last close not of the last session (a quiet symbol: no trade of it on its feed
+    # since), for the risk gate (risk/stale.py); None when it is of the last session, or a price of today.
+    age: PriceAge | None = None
 
 
 @dataclass(frozen=True)
 class Resumed:
     """An account judged by an earlier run and not decided yet, looked at now as a judged one is: what it is sized
-    from (`account`, a split the broker applied since recorded) and its instrument's `suspect` last bar."""
+    from (`account`, a split the broker applied since recorded), its instrument's `suspect` last bar and its price's
+    `age` (`Prepared`'s)."""
 
     account: AccountSnapshot
     suspect: str | None = None
+    age: PriceAge | None = None
 
 
 STORED = ContextKey("checkpoint_stored", dict[str, Outcome])  # accounts whose checkpoint a run stored earlier
@@ -205,7 +212,7 @@ class PrepareStage:
             indicator_values(
                 bench.market, instrument, bench.now, price, 0.0, held=self._indicators, suspects=self._suspects
             )
-            return Resumed(seen.managed, self._suspects.get(instrument))
+            return Resumed(seen.managed, self._suspects.get(instrument), self._age(instrument, price))
         return Resumed(seen.managed)
 
     def _held(self, desk: Desk, prices: dict[str, float]) -> Resumed:
@@ -315,7 +322,24 @@ class PrepareStage:
         quote = self._quotes.get(frozen.instrument)
         # While the market is closed the price is the last bar's close (no quote: the closes themselves).
         suspect = self._suspects.get(frozen.instrument) if quote is None or quote.kind == "close" else None
-        return Prepared(desk, account, frozen, values, before, pnl_pct, triggered, flipped, quote, suspect)
+        age = self._age(frozen.instrument, price)
+        return Prepared(desk, account, frozen, values, before, pnl_pct, triggered, flipped, quote, suspect, age)
+
+    def _age(self, symbol: str, price: float) -> PriceAge | None:
+        """How old `symbol`'s price now is when it is a last close of before the last complete session (a quiet
+        symbol's: its feed saw no trade of it since), from what this run has read already (no read of its own): the
+        quote's day when it is a close (stamped at that session's close), else, without a quote service, the day of the
+        indicators' last bar when the price is that bar's close (not today's open). A quote of today (a trade, a
+        path point, the day's open) is of now: None."""
+        quote = self._quotes.get(symbol)
+        if quote is not None:
+            day = new_york_date(quote.as_of) if quote.kind == "close" else None
+        else:
+            indicators = self._indicators.get(symbol)
+            day = indicators.asof_day if indicators is not None and indicators.close == price else None
+        if day is None:
+            return None
+        return close_age(symbol, day, self.bench.market.calendar.last_completed_session(self.bench.now))
 
     def _ended_held(self, prices: dict[str, float]) -> dict[str, tuple[Bar, str]]:
         """Each symbol some account may hold without a price now whose prices ended (market/ended_prices.py), with its

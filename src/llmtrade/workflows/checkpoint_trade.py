@@ -15,6 +15,7 @@ from dataclasses import replace
 from llmtrade.brokers.order_plan import plan_orders
 from llmtrade.domain.checkpoints import Checkpoint, CheckpointCompleted
 from llmtrade.domain.events import NewEvent
+from llmtrade.domain.market import PriceAge
 from llmtrade.domain.streams import ORDERS, week_stream
 from llmtrade.domain.trading import (
     AccountSnapshot,
@@ -121,7 +122,7 @@ class DecideStage:
                 decided.append(outcome)
                 continue
             if judged is not None:
-                account, suspect = judged.account, judged.suspect
+                account, suspect, age = judged.account, judged.suspect, judged.age
             else:
                 # Judged by an earlier run that stopped before deciding: looked at again by prepare (RESUMED), unless
                 # the checkpoint's window has closed: its judgement is not traded at a later price than it was made
@@ -135,8 +136,8 @@ class DecideStage:
                 if isinstance(resumed, str):
                     undecided[desk.account.id] = resumed
                     continue
-                account, suspect = resumed.account, resumed.suspect
-            verdict, plan = self._decide(desk, checkpoint, account, prices, suspect)
+                account, suspect, age = resumed.account, resumed.suspect, resumed.age
+            verdict, plan = self._decide(desk, checkpoint, account, prices, suspect, age)
             outcome = replace(outcome, verdict=verdict, orders=plan)
             outcomes.append(outcome)
             decided.append(outcome)
@@ -216,6 +217,7 @@ class DecideStage:
         account: AccountSnapshot,
         prices: dict[str, float],
         suspect: str | None = None,
+        age: PriceAge | None = None,
     ) -> tuple[RiskVerdict, OrdersPlanned]:
         bench, account_id, instrument = self.bench, desk.account.id, checkpoint.instrument
         position = account.positions.get(instrument)
@@ -241,6 +243,7 @@ class DecideStage:
             halted=stop,
             halt_reason=why,
             suspect=suspect,
+            age=age,  # a quiet symbol's last close, sessions old (risk/stale.py): no open or add sized off it
         )
         if stop and not self.dry_run:
             source = f"checkpoint {checkpoint.checkpoint_id}"
