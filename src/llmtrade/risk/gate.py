@@ -22,7 +22,7 @@ from llmtrade.domain.market import PriceAge, jump_named
 from llmtrade.domain.trading import AccountSnapshot, RiskAdjustment, RiskVerdict, TradeIntent
 from llmtrade.domain.wording import counted
 from llmtrade.risk.halt import cut_to_reducing, held_only, reducing_target
-from llmtrade.risk.stale import cut_to_stale, stale
+from llmtrade.risk.stale import cut_to_stale, cut_to_stale_held, stale
 
 # Rule names, as they appear at the start of a rejection's reason or in an adjustment's `rule`.
 UNIVERSE = "universe"
@@ -60,6 +60,7 @@ def check(
     suspect: str | None = None,
     suspect_held: Mapping[str, str] | None = None,
     age: PriceAge | None = None,
+    held_ages: Mapping[str, PriceAge] | None = None,
 ) -> RiskVerdict:
     """Decide the position `account` should hold in `intent.instrument`, valued at `price`.
 
@@ -74,6 +75,7 @@ def check(
     other symbols whose last close `account` was valued at (a week's roll counts their sale at it: its cash is the
     money the trade is sized from), by symbol; the verdict is cut the same way. `age`: how old `price` is, when not of
     the last session (a quiet symbol): too old, the verdict is cut to what only reduces the position (risk/stale.py).
+    `held_ages`: the same of other symbols whose last close `account` was valued at (a week's roll), cut alike.
     """
     symbol = intent.instrument
     held = account.positions.get(symbol)
@@ -133,6 +135,7 @@ def check(
         "halt_reason": halt_reason,
         "suspect": suspect,
         "suspect_held": suspect_held,
+        "held_ages": held_ages,
     }
 
     def without(*inputs: str, universe: AssetsConfig = assets) -> RiskVerdict:
@@ -144,6 +147,8 @@ def check(
     # 1c. A close the feed has seen no trade since for sessions (a quiet symbol): nothing opened or added off it.
     if age is not None and stale(age):
         return cut_to_stale(without(), current, age, price)
+    if old := {s: a for s, a in (held_ages or {}).items() if stale(a)}:
+        return cut_to_stale_held(without("held_ages"), current, old, prices)
 
     # 1a. In the week's universe only because an account holds it (off the watchlist, dropped by discovery): there to
     # be closed or cut, so the verdict it would get is cut to its risk-reducing part (a trial added to such a short).

@@ -9,6 +9,8 @@ an add or a side change's opening leg is refused, said in the verdict (RiskCheck
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from llmtrade.domain.market import PriceAge
 from llmtrade.domain.trading import RiskVerdict
 from llmtrade.risk.halt import cut_to_reducing, reducing_target
@@ -30,15 +32,37 @@ def stale(age: PriceAge | None) -> bool:
 def cut_to_stale(free: RiskVerdict, current: int, age: PriceAge, price: float) -> RiskVerdict:
     """`free` (the verdict at `price`) cut to what only reduces the position held, `current` signed shares: a close, a
     cut, or the position kept; from flat, refused. A halted account's shadow trade is cut alike."""
-    allowed = reducing_target(current, free.target_qty)
-    shadow = None if free.shadow_qty is None else reducing_target(current, free.shadow_qty)
-    if allowed == free.target_qty:
-        return free if shadow == free.shadow_qty else free.model_copy(update={"shadow_qty": shadow})
     why = (
         f"{age.symbol}'s last close {price:.2f} is of {age.day}, {age.sessions} sessions before the last one "
         f"({age.session}), with no trade of it on the feed since (a thin name, a halt): no open or add is sized off a "
         f"close more than {STALE_AFTER} sessions old"
     )
+    return _cut(free, current, why)
+
+
+def cut_to_stale_held(
+    free: RiskVerdict, current: int, ages: Mapping[str, PriceAge], prices: Mapping[str, float]
+) -> RiskVerdict:
+    """`free` cut as `cut_to_stale` cuts it, when the account it was sized from is valued at other symbols' last closes
+    too old (`ages`, by symbol): a week's roll sells them at those closes (workflows/roll_sizing.py `after_roll`), and
+    that money is what the trade is sized from, though the sale fills at whatever the next trade of them is."""
+    closes = ", ".join(
+        f"{s}'s last close {prices.get(s, float('nan')):.2f} of {a.day}, {a.sessions} sessions before the last one "
+        f"({a.session})"
+        for s, a in sorted(ages.items())
+    )
+    why = (
+        f"the account is sized as if its roll sold at {closes}, with no trade of it on the feed since (a thin name, a "
+        f"halt): no open or add is sized off a close more than {STALE_AFTER} sessions old"
+    )
+    return _cut(free, current, why)
+
+
+def _cut(free: RiskVerdict, current: int, why: str) -> RiskVerdict:
+    allowed = reducing_target(current, free.target_qty)
+    shadow = None if free.shadow_qty is None else reducing_target(current, free.shadow_qty)
+    if allowed == free.target_qty:
+        return free if shadow == free.shadow_qty else free.model_copy(update={"shadow_qty": shadow})
     done = f"held at {current:+d}, not added to" if allowed == current else f"{current:+d} -> {allowed:+d} only"
     return cut_to_reducing(
         free,

@@ -1,10 +1,12 @@
 """The account a week's trade is sized from: as it will be once the week's roll has closed its other positions at
-today's prices (workflows/week_gate.py sizes every account's intent from it)."""
+today's prices (workflows/week_gate.py sizes every account's intent from it), how old the closes it counts the sales
+at are (`sold_ages`), and what the run says of a position whose roll close is not sent (`unsold_note`)."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 
+from llmtrade.domain.market import PriceAge
 from llmtrade.domain.trading import AccountSnapshot
 
 
@@ -37,4 +39,31 @@ def after_roll(
     equity = account.equity + shortfall
     return account.model_copy(
         update={"cash": cash, "positions": kept, "equity": equity, "buying_power": max(0.0, equity - exposure)}
+    )
+
+
+def sold_ages(
+    account: AccountSnapshot, keep: str, unsold: Collection[str], age: Callable[[str], PriceAge | None]
+) -> dict[str, PriceAge]:
+    """How old the last close is of each position `after_roll` counts as sold (not `keep`, not `unsold`), when it is not
+    of the last session (`age`): the money the week's trade is sized from (risk/stale.py)."""
+    held = [s for s, p in account.positions.items() if p.qty and s != keep and s not in unsold]
+    return {s: found for s in held if (found := age(s)) is not None}
+
+
+def unsold_note(account_id: str, symbol: str, qty: int, why: str, *, settles: bool) -> str:
+    """What the week's run says of a held position whose roll close it does not send: its prices ended (`why`).
+    `settles`: the account's broker closes such a position by hand (`positions settle`: the paper broker); else it is
+    sold at the broker, which holds it (Alpaca)."""
+    close = (
+        f"`llmtrade positions settle {account_id} {symbol} [--price P]` closes it at its last close (or the cash-out "
+        "price paid), or `llmtrade positions release"
+        if settles
+        else "sell it at the broker, which holds it, or `llmtrade positions release"
+    )
+    return (
+        f"account {account_id} holds {qty:+d} {symbol}, whose prices ended ({why}): the week's roll sends no close of "
+        f"it (it could never fill) and sizes the week as still holding it, at its cost; give {symbol}'s prices again "
+        f"(its CSV file through the last session), or, if it was delisted or renamed, {close} "
+        f"{account_id} {symbol}` hands it back (README: Orders that can never fill)"
     )

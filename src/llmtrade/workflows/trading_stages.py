@@ -79,8 +79,8 @@ PREPARED = ContextKey("risk_prepared", dict[str, list[EventPayload]])
 READY = ContextKey("risk_ready", dict[str, AccountSnapshot])
 # A dry run's accounts sized while orders are queued at their broker (`_Gate.ready`), one line each, said as warnings.
 QUEUED = ContextKey("queued_in_dry_run", list[str])
-# Held positions whose prices ended, left out of the roll's closes (week_gate.py `unsold_note`), one line each: said as
-# warnings by the run that planned them, the run degraded.
+# Held positions whose prices ended, left out of the roll's closes (roll_sizing.py `unsold_note`), one line each: said
+# as warnings by the run that planned them, the run degraded.
 UNSOLD = ContextKey("unsold_in_roll", list[str])
 # Accounts this run held back for orders of llmtrade's still open at their broker (week_gate.py `held_note`), one line
 # each: said as warnings, the run degraded; the week's next run looks at them again.

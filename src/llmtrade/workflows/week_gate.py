@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import date
+from functools import partial
 
 from llmtrade.brokers.fills import Observed, look_at
 from llmtrade.brokers.order_plan import plan_orders
@@ -15,7 +16,7 @@ from llmtrade.config.models import Config
 from llmtrade.discovery.universe import held_outside, in_play
 from llmtrade.domain.account_events import AccountWeekHeld
 from llmtrade.domain.events import EventPayload
-from llmtrade.domain.market import Bar
+from llmtrade.domain.market import Bar, PriceAge
 from llmtrade.domain.research import MarketSnapshot
 from llmtrade.domain.trading import (
     AccountSnapshot,
@@ -32,7 +33,7 @@ from llmtrade.market.failures import own_words
 from llmtrade.market.held_prices import HELD_SESSIONS, held_bars
 from llmtrade.market.jumps import last_suspect
 from llmtrade.market.service import MarketData
-from llmtrade.market.snapshot import price_age
+from llmtrade.market.snapshot import close_age, price_age
 from llmtrade.risk import gate as risk
 from llmtrade.risk.controls import halted, shadow_symbols
 from llmtrade.storage.event_store import EventStore
@@ -40,7 +41,7 @@ from llmtrade.storage.projections import WEEK_START
 from llmtrade.workflows.broker_splits import SeenSplits
 from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.execution import queued_order_ids, value_account
-from llmtrade.workflows.roll_sizing import after_roll
+from llmtrade.workflows.roll_sizing import after_roll, sold_ages, unsold_note
 from llmtrade.workflows.shadow import record_shadow_trade
 from llmtrade.workflows.week_holds import CANCELING, WHEN, held_note, labelled, unanswered_note
 
@@ -70,6 +71,7 @@ class WeekGate:
         self._held: dict[str, float] = {}
         # What the last bar of each of those looks like when it is not a price to size off (market/jumps.py).
         self._held_suspect: dict[str, str] = {}
+        self._held_days: dict[str, date] = {}  # the day of each one's last close: a quiet symbol's is sessions old
         # Those of them whose prices ended for good (a feed that answers they stop, or that it has none), with why: a
         # roll's close of one could never fill (brokers/paper_expiry.py), so it is not sent and not counted as sold.
         self._held_ended: dict[str, str] = {}
@@ -101,13 +103,14 @@ class WeekGate:
         # session at every retry (no quote will come, exit 75), queued for an open that never comes before it.
         left_out = dict(snapshot.left_out)
         if self.market is None or not extra:
-            self._held, self._held_suspect, self._held_ended = {}, {}, left_out
+            self._held, self._held_suspect, self._held_ended, self._held_days = {}, {}, left_out, {}
             self._ended_closes(snapshot)
             return
         errors: dict[str, LlmtradeError] = {}
         bars = held_bars(self.market, extra, snapshot.asof, sessions=HELD_SESSIONS, errors=errors)[0]
         self._held_ended = left_out | {s: own_words(e) for s, e in errors.items() if not isinstance(e, TemporaryError)}
         self._held = {s: b[-1].close for s, b in bars.items()}
+        self._held_days = {s: b[-1].day for s, b in bars.items()}
         self._held_suspect = {s: jump.looks_like() for s, b in bars.items() if (jump := last_suspect(s, b)) is not None}
         self._ended_closes(snapshot)
 
@@ -126,6 +129,12 @@ class WeekGate:
         where the week start values it, and so the valuation after each of the week's fills (execution.py
         LAST_CLOSES). Never a price to size or trade at."""
         return dict(self._last_bars)
+
+    def _age(self, snapshot: MarketSnapshot, symbol: str) -> PriceAge | None:
+        """How old the close the roll sells `symbol` at is (a universe symbol's in the snapshot, or one held outside
+        it: `held_prices`), when it is not of the snapshot's session (risk/stale.py)."""
+        day = self._held_days.get(symbol)
+        return close_age(symbol, day, snapshot.session) if day is not None else price_age(snapshot, symbol)
 
     def closes(self, snapshot: MarketSnapshot, account_id: str = "") -> dict[str, float]:
         """The weekly run's prices: the snapshot's closes and those of the symbols held outside the universe
@@ -356,6 +365,8 @@ class WeekGate:
                 # Sold at their last close (after_roll), held positions' closes are the money the trade is sized from.
                 suspect_held={s: suspect[s] for s in before.positions if s in suspect},
                 age=price_age(snapshot, intent.instrument),  # a quiet symbol's close, sessions old (risk/stale.py)
+                # The same of the closes the roll sells what else is held at (after_roll): that money sizes the trade.
+                held_ages=sold_ages(before, intent.instrument, unsold, partial(self._age, snapshot)),
             )
         if stop and not self.dry_run:
             record_shadow_trade(
@@ -380,21 +391,3 @@ class WeekGate:
                 account_id=desk.account.id, broker=desk.broker.name, orders=orders, positions_before=before.positions
             ),
         ]
-
-
-def unsold_note(account_id: str, symbol: str, qty: int, why: str, *, settles: bool) -> str:
-    """What the week's run says of a held position whose roll close it does not send: its prices ended (`why`).
-    `settles`: the account's broker closes such a position by hand (`positions settle`: the paper broker); else it is
-    sold at the broker, which holds it (Alpaca)."""
-    close = (
-        f"`llmtrade positions settle {account_id} {symbol} [--price P]` closes it at its last close (or the cash-out "
-        "price paid), or `llmtrade positions release"
-        if settles
-        else "sell it at the broker, which holds it, or `llmtrade positions release"
-    )
-    return (
-        f"account {account_id} holds {qty:+d} {symbol}, whose prices ended ({why}): the week's roll sends no close of "
-        f"it (it could never fill) and sizes the week as still holding it, at its cost; give {symbol}'s prices again "
-        f"(its CSV file through the last session), or, if it was delisted or renamed, {close} "
-        f"{account_id} {symbol}` hands it back (README: Orders that can never fill)"
-    )
