@@ -41,20 +41,24 @@ def _quiet_tlt(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(QuoteService, "_closes", quiet)
 
 
-def _checkpoint(monkeypatch: pytest.MonkeyPatch, folder: Path, now: str) -> dict:
+def _checkpoint(monkeypatch: pytest.MonkeyPatch, folder: Path, now: str) -> tuple[dict, str]:
     """The week's run on Wednesday 08:00 (acct_2 buys TLT at the open), then a checkpoint at `now` (before the open)
-    with TLT quiet since Wednesday; acct_2's owner answers FLIP (tests/test_week_lifecycle.py). acct_2's outcome."""
+    with TLT quiet since Wednesday; acct_2's owner answers FLIP (tests/test_week_lifecycle.py). acct_2's outcome, and
+    the checkpoint prompt its owner was sent."""
     write_market(folder)
     stay = {"action": "STAY", "conviction_after": 2, "reason_delta": "nothing changed"}
     monkeypatch.setitem(CHECKPOINT_ANSWERS, "openai/gpt-5.1", stay)
     monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T08:00:00-05:00")
-    with going_live(monkeypatch, scripted({s: 1.0 for s in ("SPY", "TLT", "GLD", "QQQ")}), market=folder):
+    with going_live(monkeypatch, scripted({s: 1.0 for s in ("SPY", "TLT", "GLD", "QQQ")}), market=folder) as fake:
         assert runner.invoke(app, ["run-weekly"]).exit_code == 0
         monkeypatch.setenv("LLMTRADE_NOW", now)
         _quiet_tlt(monkeypatch)
+        since = len(fake.requests)
         result = runner.invoke(app, ["checkpoint", "09:00", "--json"])
     assert result.exit_code == 0, result.output
-    return next(a for a in json.loads(result.stdout)["accounts"] if a["account_id"] == "acct_2")
+    texts = ["\n".join(str(m["content"]) for m in r["messages"]) for r in fake.requests[since:]]
+    [prompt] = [t for t in texts if "Position: LONG TLT" in t]  # acct_2's owner's (acct_3 holds GLD)
+    return next(a for a in json.loads(result.stdout)["accounts"] if a["account_id"] == "acct_2"), prompt
 
 
 def test_a_checkpoint_does_not_size_a_flip_off_a_close_three_sessions_old(
@@ -62,18 +66,21 @@ def test_a_checkpoint_does_not_size_a_flip_off_a_close_three_sessions_old(
 ) -> None:
     """Tuesday 09:00: TLT's last close is Wednesday's, 3 sessions before Monday's. The short of acct_2's FLIP would be
     sized off it: the gate closes the long and opens nothing, saying the close's day and age."""
-    acct_2 = _checkpoint(monkeypatch, tmp_path / "csv", "2026-01-13T09:00:00-05:00")
+    acct_2, prompt = _checkpoint(monkeypatch, tmp_path / "csv", "2026-01-13T09:00:00-05:00")
     assert acct_2["checkpoint"]["action"] == "FLIP"
     verdict = acct_2["verdict"]
     assert verdict["target_qty"] == 0 and verdict["reason"].startswith("stale_price"), verdict
     assert f"is of {WEDNESDAY}, 3 sessions before the last one ({date(2026, 1, 12)})" in verdict["reason"]
     assert [o["intent"] for o in acct_2["orders"]] == ["close"]
+    # The owner was told: its price is a close of days ago, not one to argue from as current.
+    assert f"TLT's price now is its last close, of {WEDNESDAY}, 3 sessions before the last complete session" in prompt
 
 
 def test_a_checkpoint_sizes_a_flip_off_a_close_two_sessions_old_as_before(
     cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """Monday 09:00: TLT's last close is Wednesday's, 2 sessions before Friday's: the FLIP is sized as ever."""
-    acct_2 = _checkpoint(monkeypatch, tmp_path / "csv", "2026-01-12T09:00:00-05:00")
+    acct_2, prompt = _checkpoint(monkeypatch, tmp_path / "csv", "2026-01-12T09:00:00-05:00")
     assert acct_2["checkpoint"]["action"] == "FLIP"
+    assert "last close" not in prompt, prompt  # nothing said of a close two sessions old
     assert acct_2["verdict"]["approved"] and acct_2["verdict"]["target_qty"] < 0, acct_2["verdict"]

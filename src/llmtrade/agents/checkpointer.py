@@ -20,10 +20,12 @@ from llmtrade.agents.prompting import as_messages
 from llmtrade.config.models import ModelRef
 from llmtrade.domain.checkpoints import CheckpointAnswer, CheckpointReply
 from llmtrade.domain.committee import NUMBER_ONLY, WatchedIndicator
+from llmtrade.domain.market import PriceAge
 from llmtrade.domain.records import Record
 from llmtrade.llm.gateway import CallSite, LLMGateway
 from llmtrade.memo import IdentityMemo
 from llmtrade.prompts.renderer import PromptRenderer, RenderedPrompt, num, pct
+from llmtrade.risk.stale import stale
 
 ROLE = "checkpoint"
 STOP_LOSS = -0.03
@@ -47,6 +49,7 @@ async def check(
     templates: Templates | None = None,
     close_only: bool = False,
     outside: bool = False,
+    age: PriceAge | None = None,
 ) -> CheckpointAnswer:
     """`memory`: the "Similar past setups" lines for the position (none: no such section in the prompt);
     `templates`: the templates as `read_templates` read them for this checkpoint (None: read now);
@@ -54,7 +57,9 @@ async def check(
     or in no universe at all though held, where the risk gate lets a trade close or cut it and nothing else: the
     prompt says so and the answer's schema offers no FLIP and no rise in conviction, so a strict model cannot answer
     what the gate would refuse. `outside` (with `close_only`): the held instrument is in no universe this week at all,
-    which the prompt says instead of the held-only line."""
+    which the prompt says instead of the held-only line. `age`: how old the instrument's price is when it is a last
+    close not of the last session (a quiet symbol): the prompt says its day and age when the gate would size nothing
+    off it (risk/stale.py), and is as it was otherwise."""
     variables: dict[str, Any] = {
         "instrument": instrument,
         "direction": direction,
@@ -67,6 +72,7 @@ async def check(
         "memory": tuple(memory),
         "close_only": close_only,
         "outside": close_only and outside,
+        "stale": age if stale(age) else None,
     }
     prompt = _packaged(prompts, variables, templates) or prompts.render(ROLE, **variables)
     schema = answer_schema(conviction, close_only=close_only)
@@ -94,7 +100,7 @@ def _answer_of(reply: CheckpointReply) -> CheckpointAnswer:
 # (~0.1 ms, a tenth of the ask); any other text (an override, an edit) goes through the renderer, so the prompt
 # is the template's.
 _PACKAGED = {
-    "checkpoint.user.j2": "15d1b13bb934c5e5c422e93422077fbaa42b48d16aefba1f7632675966ade4fc",
+    "checkpoint.user.j2": "31fd0fb5199c93b1359fcd23da9eae3cc2b88ca78a841d83e8a8c75f5bbf8efd",
     "_memory.j2": "d94abf5f07948b86fd72c650229f65d3a7b06048accf11fc885b0935af8b48b2",
     "_close_only.j2": "91b95831c34e2c1ff56d7d41e623c327af285669f6717f9210a988a8c465d6fb",
     "_close_only_outside.j2": "fd7f6494681b9523096d522493566b35bdef592faf5a4211c3df8396e736649b",
@@ -162,6 +168,7 @@ def _user_text(v: Mapping[str, Any]) -> str:
         f"Checkpoint {v['time']} New York.",
         f"Position: {v['direction']} {v['instrument']} at conviction {v['conviction']}; "
         f"P/L on the position {pct(v['pnl_pct'])}.",
+        *([] if (old := v.get("stale")) is None else [_stale_line(v["instrument"], old)]),
         "",
         "Your thesis:",
         *(f"- {bullet}" for bullet in v["thesis"]),
@@ -177,6 +184,15 @@ def _user_text(v: Mapping[str, Any]) -> str:
     else:
         lines.append("Decide: STAY, REDUCE, EXIT or FLIP.")
     return "\n".join(lines).strip()
+
+
+def _stale_line(instrument: str, age: PriceAge) -> str:
+    """The packaged checkpoint.user.j2's line of a price that is a close `age` old."""
+    return (
+        f"{instrument}'s price now is its last close, of {age.day}, {age.sessions} sessions before the last complete "
+        f"session ({age.session}): no trade of it on the feed since (a thin name, a halt); it is not a current price, "
+        "and no position is opened in or added to at it."
+    )
 
 
 def _watched_line(watched: WatchedIndicator) -> tuple[str, str, str]:

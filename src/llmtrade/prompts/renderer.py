@@ -23,6 +23,7 @@ from llmtrade.errors import LlmtradeError, PromptError
 from llmtrade.memo import IdentityMemo
 from llmtrade.prompts.compiled import COMPILED
 from llmtrade.prompts.read_once import ReadOnce
+from llmtrade.risk.stale import stale_closes
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,7 @@ class PromptRenderer:
         self._env.filters["pct"] = pct
         self._env.filters["num"] = num
         self._env.globals["snapshot_table"] = self._snapshot_table
+        self._env.globals["stale_closes"] = stale_closes
         self._snapshot_cache: tuple[Any, str] | None = None
         # id -> (a frozen model, its `json` text): see `_json`.
         self._json_cache: IdentityMemo[Any, str] = IdentityMemo(_JSON_KEPT)

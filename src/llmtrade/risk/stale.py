@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from llmtrade.domain.market import PriceAge
+from llmtrade.domain.research import MarketSnapshot
 from llmtrade.domain.trading import RiskVerdict
+from llmtrade.market.snapshot import price_age
 from llmtrade.risk.halt import cut_to_reducing, reducing_target
 
 STALE_PRICE = "stale_price"
@@ -27,6 +29,14 @@ STALE_AFTER = 2
 def stale(age: PriceAge | None) -> bool:
     """Whether `age` (of the price an intent is sized at) is past STALE_AFTER."""
     return age is not None and age.sessions > STALE_AFTER
+
+
+def stale_closes(snapshot: MarketSnapshot) -> list[tuple[str, float, PriceAge]]:
+    """Each symbol of `snapshot` whose close is too old to size an open or an add off (a quiet symbol: no trade of it on
+    its feed since), with that close and its age, by symbol: prompts/_snapshot.j2 says so under the table, so no model
+    argues from it as from the last session's. None of a snapshot of fresh closes: the table as it was."""
+    ages = ((symbol, ind.close, price_age(snapshot, symbol)) for symbol, ind in sorted(snapshot.indicators.items()))
+    return [(symbol, close, age) for symbol, close, age in ages if age is not None and stale(age)]
 
 
 def cut_to_stale(free: RiskVerdict, current: int, age: PriceAge, price: float) -> RiskVerdict:

@@ -186,6 +186,7 @@ class AskStage:
             templates=templates,
             close_only=instrument is None or instrument.held_only,
             outside=instrument is None,
+            age=prepared.age,  # a quiet symbol's close, sessions old: said when too old to size off
         )
 
     def _checkpoint(self, prepared: Prepared, answer: CheckpointAnswer) -> Checkpoint:
