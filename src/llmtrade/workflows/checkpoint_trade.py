@@ -15,10 +15,8 @@ from dataclasses import replace
 from llmtrade.brokers.order_plan import plan_orders
 from llmtrade.domain.checkpoints import Checkpoint, CheckpointCompleted
 from llmtrade.domain.events import NewEvent
-from llmtrade.domain.market import PriceAge
 from llmtrade.domain.streams import ORDERS, week_stream
 from llmtrade.domain.trading import (
-    AccountSnapshot,
     OrderRejected,
     OrdersPlanned,
     OrderSubmitted,
@@ -122,7 +120,7 @@ class DecideStage:
                 decided.append(outcome)
                 continue
             if judged is not None:
-                account, suspect, age = judged.account, judged.suspect, judged.age
+                sized = Resumed(judged.account, judged.suspect, judged.age)
             else:
                 # Judged by an earlier run that stopped before deciding: looked at again by prepare (RESUMED), unless
                 # the checkpoint's window has closed: its judgement is not traded at a later price than it was made
@@ -136,8 +134,8 @@ class DecideStage:
                 if isinstance(resumed, str):
                     undecided[desk.account.id] = resumed
                     continue
-                account, suspect, age = resumed.account, resumed.suspect, resumed.age
-            verdict, plan = self._decide(desk, checkpoint, account, prices, suspect, age)
+                sized = resumed
+            verdict, plan = self._decide(desk, checkpoint, sized, prices)
             outcome = replace(outcome, verdict=verdict, orders=plan)
             outcomes.append(outcome)
             decided.append(outcome)
@@ -214,12 +212,12 @@ class DecideStage:
         self,
         desk: Desk,
         checkpoint: Checkpoint,
-        account: AccountSnapshot,
+        sized: Resumed,
         prices: dict[str, float],
-        suspect: str | None = None,
-        age: PriceAge | None = None,
     ) -> tuple[RiskVerdict, OrdersPlanned]:
-        bench, account_id, instrument = self.bench, desk.account.id, checkpoint.instrument
+        """The verdict and plan of `checkpoint`'s judgement, sized from `sized` (the account, its instrument's
+        suspect last bar and its price's age, read by prepare)."""
+        bench, account_id, instrument, account = self.bench, desk.account.id, checkpoint.instrument, sized.account
         position = account.positions.get(instrument)
         held = position.qty if position else 0
         action = checkpoint.action
@@ -242,8 +240,8 @@ class DecideStage:
             broker_shortable=desk.broker.is_shortable(instrument) if direction == "SHORT" else True,
             halted=stop,
             halt_reason=why,
-            suspect=suspect,
-            age=age,  # a quiet symbol's last close, sessions old (risk/stale.py): no open or add sized off it
+            suspect=sized.suspect,
+            age=sized.age,  # a quiet symbol's last close, sessions old (risk/stale.py): no open or add sized off it
         )
         if stop and not self.dry_run:
             source = f"checkpoint {checkpoint.checkpoint_id}"
