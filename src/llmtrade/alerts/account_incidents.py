@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from llmtrade.alerts.incident import Incident
+from llmtrade.brokers.overfills import overfill_part
 from llmtrade.domain.account_events import AccountHalted, AccountResumed, AccountWeekHeld
 from llmtrade.domain.events import StoredEvent
 from llmtrade.domain.reconciliation import ReconciliationDifferenceFound
@@ -69,10 +70,8 @@ def overfilled(found: Iterable[StoredEvent]) -> list[Incident]:
     incidents = []
     for event in found:
         over = OrderOverfilled.from_event(event)
-        title = (
-            f"llmtrade: {over.account_id} order {over.client_order_id} filled {over.filled} of {over.meant} "
-            f"at {over.broker}"
-        )
+        # In the shares the run said it in: "56 of 40 filled, 10 sent before the 4-for-1 split", not "filled 56 of 10".
+        title = f"llmtrade: {over.account_id} order {over.client_order_id} at {over.broker}: {overfill_part(over)}"
         incidents.append(_order("order-overfilled", event, over.account_id, over.client_order_id, title, over.note))
     return incidents
 

@@ -63,6 +63,8 @@ def overfill_event(
         meant=order.qty,
         filled=filled,
         note=_note(order, fill, broker, filled, _said_qty(order, meant, fill.filled_at, recorded)),
+        # Said by the alert as the run says it: "56 of 40 filled, 10 sent before the 4-for-1 split", not "56 of 10".
+        part="" if meant == order.qty else part_filled(order, filled, fill.filled_at, recorded),
     )
     stream = overfill_stream(order.account_id, order.client_order_id)
     return NewEvent.of(said, stream=stream, week_id=week_id, account_id=order.account_id, run_id=run_id)
@@ -90,17 +92,28 @@ def qty_at(order: Order, until: datetime, splits: Sequence[Split]) -> Fraction:
     return qty
 
 
-def part_filled(order: Order, filled: int, until: datetime, splits: Sequence[Split]) -> str:
+def part_filled(order: Order, filled: int | str, until: datetime, splits: Sequence[Split]) -> str:
     """How much of `order` its `filled` shares are, in the shares of `until` (`qty_at`): "4 of 10 filled", or, across a
     split recorded since it was sent, its new size with the qty sent named: "1 of 2 filled, 10 sent before the 1-for-5
     split". Said against the qty as sent, 1 Alpaca filled of an order it scaled to 2 read "1 of 10 filled"."""
     meant = qty_at(order, until, splits)
     if meant == order.qty:
-        return f"{filled} of {order.qty} filled"
+        return _of(filled, order.qty)
     began = datetime.combine(order.week_id, time(), tzinfo=NEW_YORK)
     named = ", ".join(s.named() for s in splits if s.symbol == order.symbol and began < s.at <= until)
     # Alpaca keeps whole shares of an order it scales, the fraction rounded away (10 at a 1-for-3 is 3).
     return f"{filled} of {int(meant)} filled, {order.qty} sent before the {named} split"
+
+
+def overfill_part(over: OrderOverfilled) -> str:
+    """How much of its order an overfill's fill is, as `part_filled` said it when it was recorded (its `part`: "56 of
+    40 filled, 10 sent before the 4-for-1 split"), or "14 of 10 filled" when no split came between (or for one recorded
+    before `part` was)."""
+    return over.part or _of(over.filled, over.meant)
+
+
+def _of(filled: int | str, qty: int) -> str:
+    return f"{filled} of {qty} filled"
 
 
 def filled_whole(filled: int | Fraction, meant: Fraction) -> bool:

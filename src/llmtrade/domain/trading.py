@@ -370,3 +370,7 @@ class OrderOverfilled(EventPayload):
     meant: int  # the shares llmtrade sent the order for
     filled: str  # the shares the broker filled for it, exactly ("14", "10.5")
     note: str  # what happened, that the position differs from the plan, that nothing is sent, and what to do
+    # The fill against the order in the shares of the splits recorded since it was sent, when one changed its qty
+    # (brokers/overfills.py `part_filled`: "56 of 40 filled, 10 sent before the 4-for-1 split"), as the run decided
+    # it; left out with no split ("14 of 10 filled" is `meant` and `filled`).
+    part: str = Field(default="", exclude_if=lambda said: not said)
