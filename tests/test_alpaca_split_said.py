@@ -5,17 +5,33 @@ against the loopback fake, which scales an open order at a split as Alpaca does.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
 import pytest
 
 from llmtrade.alerts.incidents import find_incidents
 from llmtrade.brokers.fills import record_new_fills
+from llmtrade.clock import SteppingClock
 from llmtrade.config.loader import load_config
-from llmtrade.storage.bootstrap import Storage
+from llmtrade.settings import Settings
+from llmtrade.storage.bootstrap import Storage, open_storage
 from llmtrade.workflows.execution import send_orders
 from tests.fakes.alpaca_server import FakeAlpacaServer
 from tests.test_alpaca_order_ends import KEY, SECRET, STREAM, WEEK
-from tests.test_alpaca_replaced_orders import CLOSE, CLOSE_ID, NIGHT, OPEN, _broker
+from tests.test_alpaca_replaced_orders import CLOSE, CLOSE_ID, LEG, NIGHT, OPEN, _broker, _posts
 from tests.test_alpaca_split_side_change import _split
+
+# Tuesday 2026-01-06, the ex-day of `_split`'s split: before the open, then in the session.
+TUESDAY_8AM, TUESDAY_10AM = datetime(2026, 1, 6, 13, 0, tzinfo=UTC), datetime(2026, 1, 6, 15, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def stepped(database_url: str) -> Iterator[tuple[Storage, SteppingClock]]:
+    """A store whose events are stamped at the instant the test sets: a split recorded before an order was sent."""
+    clock = SteppingClock(TUESDAY_8AM)
+    with open_storage(Settings(DATABASE_URL=database_url), clock) as opened:
+        yield opened, clock
 
 
 @pytest.mark.parametrize(
@@ -52,3 +68,34 @@ def test_the_alert_of_an_overfill_of_an_order_scaled_by_a_split_says_it_in_the_s
     assert said in alert.title, alert.title
     assert "of 10" not in alert.title, alert.title
     assert len(alert.title) <= 120, alert.title
+
+
+def test_a_close_replaced_by_hand_after_a_split_recorded_before_it_was_sent_is_not_named_the_split(
+    stepped: tuple[Storage, SteppingClock],
+) -> None:
+    """The 4-for-1 split of Tuesday was recorded at 08:00 (the broker's position), and the week's side change was sent
+    at 10:00, its close of 10 sized in the new shares (Alpaca scales only an order open at the split). A person
+    replaced the close with one of 40, which filled. The leg was given up "for the split": 40 is 10 times the ratio of
+    a split recorded since the week began, though that split came before the close existed."""
+    storage, clock = stepped
+    with FakeAlpacaServer(key_id=KEY, secret_key=SECRET) as server:
+        server.add_asset("SPY", shortable=True, easy_to_borrow=True)
+        server.set_position("SPY", 10, 120.0)  # in the new shares: the split is the broker's already
+        server.set_price("SPY", 125.0)
+        _split(storage, 4.0, "4-for-1")  # recorded at 08:00
+        clock.set(TUESDAY_10AM)
+        server.set_time(TUESDAY_10AM)
+        broker = _broker(server)
+        send_orders(storage.events, broker, [CLOSE, LEG], stream=STREAM, week_id=WEEK, run_id="r1")
+        server.mark_routed(CLOSE_ID)
+        server.replace_order(CLOSE_ID, qty=40)  # by hand: exactly the 10 times the split's ratio
+        server.fill_open_orders()
+        record_new_fills(storage.events, broker, week_id=WEEK, run_id="r2")
+        posts = _posts(server)
+
+        sent = send_orders(storage.events, broker, [CLOSE, LEG], stream=STREAM, week_id=WEEK, run_id="r2")
+
+        assert _posts(server) == posts  # the leg never went: the account is short 30, not flat
+        [gone] = sent.abandoned
+        assert "split" not in gone.reason, gone.reason
+        assert "filled 40 shares at alpaca where it was sent for" in gone.reason, gone.reason

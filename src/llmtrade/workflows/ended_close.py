@@ -14,12 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, time
+from typing import NamedTuple
 
 from llmtrade.brokers.overfills import part_filled, qty_at
 from llmtrade.brokers.protocol import Broker
 from llmtrade.domain.events import StoredEvent
 from llmtrade.domain.ledger import Split
-from llmtrade.domain.trading import Order, OrderResult, OrdersPlanned, OrderStatus, PlanAbandoned
+from llmtrade.domain.trading import Order, OrderResult, OrdersPlanned, OrderStatus, OrderSubmitted, PlanAbandoned
 from llmtrade.market.calendar import NEW_YORK
 from llmtrade.storage.event_store import EventStore
 
@@ -27,19 +28,39 @@ _ENDED = (OrderStatus.REJECTED, OrderStatus.CANCELED)
 _EVER = datetime.max.replace(tzinfo=UTC)  # a split recorded is one Alpaca has applied, whatever its ex-day
 
 
+class SentOrder(NamedTuple):
+    """An order as llmtrade sent it, and when its OrderSubmitted was recorded (None: not sent yet, or not known)."""
+
+    order: Order
+    at: datetime | None = None
+
+
+def orders_sent(events: EventStore, history: Sequence[StoredEvent], orders: Sequence[Order]) -> dict[str, SentOrder]:
+    """client_order_id -> each order of the orders stream `history` (as read) and of `orders` (the plan), with when it
+    was recorded sent: a split recorded before a close was sent never scaled it (`_split_since`)."""
+    found: dict[str, SentOrder] = {}
+    for event in history:
+        if event.type == OrderSubmitted.event_type():
+            order = events.payload(OrderSubmitted, event).order
+            found[order.client_order_id] = SentOrder(order, event.occurred_at)
+    for order in orders:  # the plan's order, as before; when it was sent, if it was
+        found[order.client_order_id] = SentOrder(order, found.get(order.client_order_id, SentOrder(order)).at)
+    return found
+
+
 def leg_after_ended_close(
     broker: Broker,
     leg: Order,
     close: OrderResult,
-    sent: Order | None = None,
+    sent: SentOrder | None = None,
     splits: Callable[[], Sequence[Split]] = tuple,
 ) -> PlanAbandoned | None:
     """The opening `leg`'s abandonment when its `close` (as the broker has it now) ended without filling whole, or
-    filled another number of shares than the close `sent` was sent for (replaced outside llmtrade by a smaller or a
-    bigger order: brokers/alpaca_chains.py), or filled whole only in the shares of a split recorded since (`splits`,
-    read only for a fill of another number of shares; `_split_since`); None while the close may still fill (or has
-    filled, whole)."""
-    other = close.status is OrderStatus.FILLED and sent is not None and close.filled_qty != sent.qty
+    filled another number of shares than the close was `sent` for (replaced outside llmtrade by a smaller or a
+    bigger order: brokers/alpaca_chains.py), or filled whole only in the shares of a split recorded since it was sent
+    (`splits`, read only for a fill of another number of shares; `_split_since`); None while the close may still fill
+    (or has filled, whole)."""
+    other = close.status is OrderStatus.FILLED and sent is not None and close.filled_qty != sent.order.qty
     if close.status not in _ENDED and not other:
         return None
     held = {s: p.qty for s, p in broker.account({}).positions.items() if p.qty}
@@ -50,7 +71,7 @@ def leg_after_ended_close(
             broker=broker.name,
             reason=(
                 f"its close {close.client_order_id} filled {close.filled_qty} shares at {broker.name}, filled whole: "
-                f"the {sent.qty if sent else 0} it was sent for in the shares of the {split} since it was sent "
+                f"the {sent.order.qty if sent else 0} it was sent for in the shares of the {split} since it was sent "
                 f"({broker.name} scales an open order at a split); the opening leg {leg.side.value} {leg.qty} "
                 f"{leg.symbol} ({leg.client_order_id}) was sized in the shares before the split, so it was not sent "
                 f"(sent as it is, it would have opened another size than the risk gate approved); the account now "
@@ -70,8 +91,8 @@ def leg_after_ended_close(
         if close.filled_qty and sent is not None:
             # Its part in the shares of a split since (Alpaca's filled_qty is in them), the qty sent named with it.
             recorded = splits()
-            if qty_at(sent, _EVER, recorded) != sent.qty:
-                filled = part_filled(sent, close.filled_qty, _EVER, recorded)
+            if qty_at(sent.order, _EVER, recorded) != sent.order.qty:
+                filled = part_filled(sent.order, close.filled_qty, _EVER, recorded)
         how = f"ended at {broker.name} before filling whole ({filled}; {close.message})"
     return PlanAbandoned(
         account_id=leg.account_id,
@@ -87,15 +108,26 @@ def leg_after_ended_close(
     )
 
 
-def _split_since(sent: Order, close: OrderResult, splits: Sequence[Split]) -> str | None:
-    """The splits (named, with their ex-days) of `sent`'s symbol recorded since its week began that make its
+def _split_since(sent: SentOrder, close: OrderResult, splits: Sequence[Split]) -> str | None:
+    """The splits (named, with their ex-days) of `sent`'s symbol recorded since it was sent, in its week, that make its
     `close` fill the whole of it in their shares (brokers/overfills.py `qty_at`, within the share Alpaca may round
     away); None when none does (a fill no split explains: replaced by hand). The leg is not resized here: its size was
     the gate's, in the old shares, and its client_order_id, once sent with another qty than planned, could no longer
     be told from another order by a rerun's lookup (brokers/alpaca_same.py)."""
-    began = datetime.combine(sent.week_id, time(), tzinfo=NEW_YORK)
-    since = [s for s in splits if s.symbol == sent.symbol and s.at > began]
-    if not since or abs(close.filled_qty - qty_at(sent, _EVER, since)) >= 1:
+    order = sent.order
+    began = datetime.combine(order.week_id, time(), tzinfo=NEW_YORK)
+    # Recorded before the close was sent, a split was already the broker's (llmtrade records one once it is applied):
+    # the close was sized in its new shares and Alpaca never scaled it, so a fill of the close's qty times its ratio
+    # is a replacement by hand. Counted, a close of 10 replaced with 40 after a 4-for-1 recorded that morning was said
+    # "filled whole" for the split. (One instant for both, as a fixed clock stamps them, cannot tell: counted.)
+    since = [
+        s
+        for s in splits
+        if s.symbol == order.symbol
+        and s.at > began
+        and (sent.at is None or s.known_at is None or s.known_at >= sent.at)
+    ]
+    if not since or abs(close.filled_qty - qty_at(order, _EVER, since)) >= 1:
         return None
     return ", ".join(f"{s.named()} split of {s.symbol} (ex-day {s.at.date()})" for s in since)
 
@@ -111,12 +143,13 @@ def leg_waiting(
     leg: Order,
     close_id: str,
     given_up: Mapping[str, PlanAbandoned],
-    sent: Order | None = None,
+    sent: SentOrder | None = None,
     splits: Callable[[], Sequence[Split]] = tuple,
 ) -> tuple[OrderResult | None, PlanAbandoned | None]:
     """The close `leg` waits for as the broker has it now (None: the broker has none, or it was given up, so never
     sent) and the leg's abandonment when that close will never fill whole; `given_up`: `given_up_orders` of the stream;
-    `sent`: the close as it was sent (None: not known, a fill is taken as whole); `splits`: the splits recorded."""
+    `sent`: the close as it was sent, and when (`orders_sent`; None: not known, a fill is taken as whole); `splits`:
+    the splits recorded."""
     if close_id in given_up:
         return None, leg_after_given_up_close(broker, leg, given_up[close_id])
     close = broker.find(close_id)

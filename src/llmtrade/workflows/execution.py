@@ -49,7 +49,7 @@ from llmtrade.storage.event_store import EventStore
 from llmtrade.storage.splits import recorded_splits
 from llmtrade.threads import on_threads
 from llmtrade.workflows.desk import Desk
-from llmtrade.workflows.ended_close import given_up_orders, leg_note, leg_waiting, still_to_send
+from llmtrade.workflows.ended_close import given_up_orders, leg_note, leg_waiting, orders_sent, still_to_send
 from llmtrade.workflows.fill_watch import FillWatch
 from llmtrade.workflows.plan_recovery import abandoned_plans, breaker_blocked, misfit, recorded_orders, recover_orders
 from llmtrade.workflows.resend_checks import give_up_unsendable, refused_for_good, undone
@@ -150,9 +150,9 @@ def send_orders(
     # The week's orders stream is read by every send: each event parsed once per process (events.payload).
     recorded = [events.payload(OrderSubmitted, e).order for e in history if e.type == OrderSubmitted.event_type()]
     done = {o.client_order_id for o in recorded}
-    # Each order as sent: a leg goes only once its close filled exactly its shares, in those of the splits since
-    # (ended_close.py).
-    sent_for = {o.client_order_id: o for o in [*recorded, *orders]}
+    # Each order as sent, and when: a leg goes only once its close filled exactly its shares, in those of the splits
+    # recorded since it was sent (ended_close.py).
+    sent_for = orders_sent(events, history, orders)
     held = {
         events.payload(LegHeldBack, e).order.client_order_id: events.payload(LegHeldBack, e)
         for e in history
