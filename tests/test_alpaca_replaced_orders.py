@@ -388,6 +388,7 @@ def test_a_side_changes_leg_is_given_up_when_its_close_was_replaced_by_another_s
         assert _posts(server) == posts  # the leg never went
         [gone] = sent.abandoned
         assert gone.client_order_ids == [LEG_ID] and f"filled {replaced_with} shares" in gone.reason
+        assert "at alpaca where it was sent for 10 (" in gone.reason, gone.reason  # not the order's repr
         assert f"({held} shares)" in gone.reason
         assert again.abandoned == [] and again.refused == [] and again.held_back == []
         assert {s: p.qty for s, p in broker.account({}).positions.items()} == {"SPY": held}

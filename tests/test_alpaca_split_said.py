@@ -98,4 +98,33 @@ def test_a_close_replaced_by_hand_after_a_split_recorded_before_it_was_sent_is_n
         assert _posts(server) == posts  # the leg never went: the account is short 30, not flat
         [gone] = sent.abandoned
         assert "split" not in gone.reason, gone.reason
-        assert "filled 40 shares at alpaca where it was sent for" in gone.reason, gone.reason
+        assert "filled 40 shares at alpaca where it was sent for 10 (" in gone.reason, gone.reason
+
+
+def test_a_close_scaled_by_a_split_then_replaced_by_hand_says_its_fill_in_the_splits_shares(storage: Storage) -> None:
+    """The close of 10, queued over a 4-for-1 (40 at Alpaca), was replaced by a person with one of 30, which filled.
+    The leg's abandonment said the close "filled 30 shares at alpaca where it was sent for" the order's repr (and, had
+    it said the 10, 30 of the new shares against 10 of the old): now "30 of 40 filled, 10 sent before the 4-for-1
+    split"."""
+    with FakeAlpacaServer(key_id=KEY, secret_key=SECRET) as server:
+        server.add_asset("SPY", shortable=True, easy_to_borrow=True)
+        server.set_position("SPY", 10, 490.0)
+        server.set_price("SPY", 500.0)
+        server.set_time(NIGHT)
+        broker = _broker(server)
+        send_orders(storage.events, broker, [CLOSE, LEG], stream=STREAM, week_id=WEEK, run_id="r1")
+        server.split("SPY", 4.0)  # the queued close of 10 is one of 40
+        _split(storage, 4.0, "4-for-1")
+        server.set_time(OPEN)
+        server.mark_routed(CLOSE_ID)
+        server.replace_order(CLOSE_ID, qty=30)
+        server.fill_open_orders()
+        record_new_fills(storage.events, broker, week_id=WEEK, run_id="r2")
+
+        sent = send_orders(storage.events, broker, [CLOSE, LEG], stream=STREAM, week_id=WEEK, run_id="r2")
+
+        [gone] = sent.abandoned
+        assert "filled 30 shares at alpaca (30 of 40 filled, 10 sent before the 4-for-1 split; " in gone.reason, (
+            gone.reason
+        )
+        assert "(10 shares)" in gone.reason  # 40 held, 30 sold: 10 still held, the leg must not go

@@ -64,7 +64,8 @@ def leg_after_ended_close(
     if close.status not in _ENDED and not other:
         return None
     held = {s: p.qty for s, p in broker.account({}).positions.items() if p.qty}
-    split = _split_since(sent, close, splits()) if other and sent is not None else None
+    scaling = _may_have_scaled(sent, splits()) if other and sent is not None else []
+    split = _split_since(sent, close, scaling) if sent is not None else None
     if split is not None:
         return PlanAbandoned(
             account_id=leg.account_id,
@@ -85,7 +86,14 @@ def leg_after_ended_close(
     if other:
         # A review: a close of 10 replaced by hand with one of 6 filled, Alpaca holding 4, and the leg (sell 10 short)
         # went, refused "insufficient qty" at every later run; replaced with one of 15, it would have gone short 15.
-        how = f"filled {close.filled_qty} shares at {broker.name} where it was sent for {sent} ({close.message})"
+        # Said in the shares of a split that may have scaled it ("30 of 40 filled, 10 sent before the 4-for-1 split"),
+        # not against the 10 sent (nor as the repr of the order, which it was).
+        if scaling and sent is not None:
+            said = part_filled(sent.order, close.filled_qty, _EVER, scaling)
+            how = f"filled {close.filled_qty} shares at {broker.name} ({said}; {close.message})"
+        else:
+            was = sent.order.qty if sent is not None else 0
+            how = f"filled {close.filled_qty} shares at {broker.name} where it was sent for {was} ({close.message})"
     else:
         filled = f"{close.filled_qty} shares filled" if close.filled_qty else "nothing filled"
         if close.filled_qty and sent is not None:
@@ -108,26 +116,30 @@ def leg_after_ended_close(
     )
 
 
-def _split_since(sent: SentOrder, close: OrderResult, splits: Sequence[Split]) -> str | None:
-    """The splits (named, with their ex-days) of `sent`'s symbol recorded since it was sent, in its week, that make its
-    `close` fill the whole of it in their shares (brokers/overfills.py `qty_at`, within the share Alpaca may round
-    away); None when none does (a fill no split explains: replaced by hand). The leg is not resized here: its size was
-    the gate's, in the old shares, and its client_order_id, once sent with another qty than planned, could no longer
-    be told from another order by a rerun's lookup (brokers/alpaca_same.py)."""
+def _may_have_scaled(sent: SentOrder, splits: Sequence[Split]) -> list[Split]:
+    """The splits of `sent`'s symbol recorded since it was sent, in its week: those Alpaca may have scaled it by."""
     order = sent.order
     began = datetime.combine(order.week_id, time(), tzinfo=NEW_YORK)
     # Recorded before the close was sent, a split was already the broker's (llmtrade records one once it is applied):
     # the close was sized in its new shares and Alpaca never scaled it, so a fill of the close's qty times its ratio
     # is a replacement by hand. Counted, a close of 10 replaced with 40 after a 4-for-1 recorded that morning was said
     # "filled whole" for the split. (One instant for both, as a fixed clock stamps them, cannot tell: counted.)
-    since = [
+    return [
         s
         for s in splits
         if s.symbol == order.symbol
         and s.at > began
         and (sent.at is None or s.known_at is None or s.known_at >= sent.at)
     ]
-    if not since or abs(close.filled_qty - qty_at(order, _EVER, since)) >= 1:
+
+
+def _split_since(sent: SentOrder, close: OrderResult, since: Sequence[Split]) -> str | None:
+    """The splits (named, with their ex-days) among `since` (`_may_have_scaled`) that make `sent`'s `close` fill the
+    whole of it in their shares (brokers/overfills.py `qty_at`, within the share Alpaca may round away); None when none
+    does (a fill no split explains: replaced by hand). The leg is not resized here: its size was the gate's, in the old
+    shares, and its client_order_id, once sent with another qty than planned, could no longer be told from another
+    order by a rerun's lookup (brokers/alpaca_same.py)."""
+    if not since or abs(close.filled_qty - qty_at(sent.order, _EVER, since)) >= 1:
         return None
     return ", ".join(f"{s.named()} split of {s.symbol} (ex-day {s.at.date()})" for s in since)
 
