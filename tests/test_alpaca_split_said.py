@@ -128,3 +128,34 @@ def test_a_close_scaled_by_a_split_then_replaced_by_hand_says_its_fill_in_the_sp
             gone.reason
         )
         assert "(10 shares)" in gone.reason  # 40 held, 30 sold: 10 still held, the leg must not go
+
+
+def test_a_buy_from_flat_filled_whole_over_a_reverse_split_not_recorded_yet_is_no_end(storage: Storage) -> None:
+    """The buy of 10 SPY, queued over a 1-for-5 (2 at Alpaca), filled its 2 at the open; the look that booked them
+    came before the split was recorded, and nothing will show it soon: the account bought from flat, so books and
+    Alpaca both hold the 2 new shares. The order was recorded as an end, "2 of 10 filled", and the run said the
+    trade did not happen. Alpaca filled llmtrade's own order (not replaced) whole: it changes an open order's qty
+    itself only at a split (alpacahq/alpaca-py #469). No end is recorded; the order is read again at the next look, and
+    once the split is recorded it is the order filled whole."""
+    from llmtrade.brokers.order_ends import ended_notes
+    from tests.test_alpaca_order_ends import CID, ORDER
+
+    with FakeAlpacaServer(key_id=KEY, secret_key=SECRET) as server:
+        server.set_price("SPY", 500.0)
+        server.set_time(NIGHT)
+        broker = _broker(server)
+        send_orders(storage.events, broker, [ORDER], stream=STREAM, week_id=WEEK, run_id="r1")
+        server.split("SPY", 0.2)  # the queued 10 are 2
+        server.set_time(OPEN)
+        assert server.fill_open_orders() == [CID]
+
+        record_new_fills(storage.events, broker, week_id=WEEK, run_id="r2")  # the split not recorded yet
+
+        assert storage.events.read(type="QueuedOrderCanceled") == [], ended_notes(storage.events, "r2")
+        assert ended_notes(storage.events, "r2") == []
+        [filled] = storage.events.read(type="OrderFilled")
+        assert filled.payload["fill"]["qty"] == 2  # booked as it happened, in the new shares
+        _split(storage, 0.2, "1-for-5")
+        record_new_fills(storage.events, broker, week_id=WEEK, run_id="r3")
+        assert storage.events.read(type="QueuedOrderCanceled") == []
+        assert storage.events.read(type="OrderOverfilled") == []

@@ -37,7 +37,9 @@ a warning): what the broker shows, that llmtrade takes it as working meanwhile, 
 An order Alpaca scaled for a split while it was open (its qty and filled_qty times the split's ratio: alpacahq/alpaca-py
 #469) is read in the shares of the splits recorded since it was sent, as its overfill is (brokers/overfills.py
 `qty_at`): 10 sent over a 1-for-5 that fill 2 are the order filled whole, no end; read against the 10 sent, it was
-booked CANCELED, "2 of 10 filled", the plan's trade said not to have happened.
+booked CANCELED, "2 of 10 filled", the plan's trade said not to have happened. Before the split is recorded (a buy from
+flat over a reverse split shows in no position), Alpaca's "filled" of the order itself, never replaced, says as much:
+no end is recorded, and the order is read again at each look until the split is.
 
 A look costs nothing more when no such order is left: the candidates are a memoised fold of the account's events,
 and the notes of a run are kept as its ends are recorded (no read of the store for a run that recorded none).
@@ -94,6 +96,7 @@ class _Pending:
     filled: int = 0
     sent_at: datetime | None = None  # when its OrderSubmitted was recorded
     filled_at: datetime | None = None  # when its part fill recorded traded: the shares of that time it is in
+    replaced: bool = False  # its recorded fill was a chain's, the order replaced outside llmtrade (Fill.replaced_by)
 
 
 # client_order_id -> its order, and the ids filled whole or recorded as ended; shared: never changed in place
@@ -117,7 +120,8 @@ def _candidates(events: EventStore, broker: Broker) -> Mapping[str, _Pending]:
                 if sent.broker == name and sent.result.status is not OrderStatus.FILLED and cid not in done:
                     before = pending.get(cid)
                     filled, at = (before.filled, before.filled_at) if before is not None else (0, None)
-                    pending[cid] = _Pending(sent.order, filled, event.occurred_at, at)
+                    replaced = before.replaced if before is not None else False
+                    pending[cid] = _Pending(sent.order, filled, event.occurred_at, at, replaced)
             elif event.type == OrderFilled.event_type():
                 fill = events.payload(OrderFilled, event).fill
                 cid = fill.client_order_id
@@ -126,7 +130,8 @@ def _candidates(events: EventStore, broker: Broker) -> Mapping[str, _Pending]:
                     # which only the splits recorded tell (`_filled_through_splits`, read where this fold is used).
                     # More shares than sent too: 20 of 10 sent scaled to 40 at a 4-for-1 are half of it (taken for
                     # the order whole, its end was never recorded); an overfill is whole, and left there.
-                    pending[cid] = _Pending(pending[cid].order, fill.qty, pending[cid].sent_at, fill.filled_at)
+                    was = pending[cid]
+                    pending[cid] = _Pending(was.order, fill.qty, was.sent_at, fill.filled_at, bool(fill.replaced_by))
                 else:
                     pending.pop(cid, None)
                     done.add(cid)
@@ -173,6 +178,14 @@ def record_order_ends(events: EventStore, broker: Broker, observed: Observed, *,
                 filled_qty=pending.filled,
                 message=f"the broker account was reset on {new_york_date(wiped.at)} and no longer has the order",
             )
+        elif found.status is OrderStatus.FILLED and not pending.replaced and pending.filled:
+            # Alpaca filled llmtrade's own order whole ("filled": its filled_qty is its qty), never replaced, at
+            # another qty than sent: it changes an open order's qty itself only at a split (alpacahq/alpaca-py #469),
+            # one not recorded yet (a buy from flat over a reverse split: books and Alpaca both hold the new shares, so
+            # no position shows it). Recorded as an end, "2 of 10 filled", the run said the trade had not happened.
+            # No end: read again at each look, as an unlisted order is, until the split is recorded (then it is the
+            # order filled whole, `_filled_through_splits`, and looked up no more).
+            continue
         elif found.status is OrderStatus.FILLED and not _filled_through_splits(pending, found.filled_qty, splits):
             # Filled with fewer shares than sent, in the shares of the splits recorded since (Alpaca scales an open
             # order's qty and filled_qty at a split: 10 sent over a 1-for-5 fill 2, which is the order whole):
