@@ -159,3 +159,28 @@ def test_a_buy_from_flat_filled_whole_over_a_reverse_split_not_recorded_yet_is_n
         record_new_fills(storage.events, broker, week_id=WEEK, run_id="r3")
         assert storage.events.read(type="QueuedOrderCanceled") == []
         assert storage.events.read(type="OrderOverfilled") == []
+
+
+def test_an_overfill_by_a_split_ratio_with_no_split_recorded_names_the_split_it_may_be(storage: Storage) -> None:
+    """The buy of 10 SPY, queued over a 4-for-1 (40 at Alpaca), filled its 40 at the open, booked by a look before the
+    split was recorded. It is said overfilled once (Alpaca's filled_qty past the qty sent, never replaced), but the note
+    called it "an answer it should never give" and told the user to trade 30 shares back by hand: the plan's 10, in the
+    new shares. Alpaca changes an order's qty itself at a split: the note says the split it may be."""
+    from llmtrade.brokers.overfills import overfilled_notes
+    from tests.test_alpaca_order_ends import ORDER
+
+    with FakeAlpacaServer(key_id=KEY, secret_key=SECRET) as server:
+        server.set_price("SPY", 500.0)
+        server.set_time(NIGHT)
+        broker = _broker(server)
+        send_orders(storage.events, broker, [ORDER], stream=STREAM, week_id=WEEK, run_id="r1")
+        server.split("SPY", 4.0)  # the queued 10 are 40
+        server.set_time(OPEN)
+        server.fill_open_orders()
+
+        record_new_fills(storage.events, broker, week_id=WEEK, run_id="r2")  # the split not recorded yet
+
+        [line] = overfilled_notes(storage.events, "r2")
+        assert "40 are the 10 sent at a 4-for-1 split's ratio" in line, line
+        assert "alpacahq/alpaca-py #469" in line and "no split of SPY is recorded" in line, line
+        assert "an answer it should never give" not in line, line

@@ -146,6 +146,8 @@ def _note(order: Order, fill: Fill, broker: str, filled: str, meant: tuple[int, 
         if fill.replaced_by
         # Never replaced: an answer no broker should give (Alpaca's filled_qty past the order's qty). Taken as the
         # account's trades, as the broker's positions will show them, and said rather than booked without a word.
+        else _unrecorded_split(order, fill, broker, filled)
+        if meant[0] == order.qty
         else f"{broker} reported more shares filled than the order was for, an answer it should never give"
     )
     return (
@@ -156,6 +158,26 @@ def _note(order: Order, fill: Fill, broker: str, filled: str, meant: tuple[int, 
         f"order goes out without the risk gate): look at {order.symbol} in the account in {broker}'s dashboard and "
         f"trade the {extra} shares back by hand if they are not wanted, or leave them to the next weekly plan, "
         "which starts from what the account holds"
+    )
+
+
+def _unrecorded_split(order: Order, fill: Fill, broker: str, filled: str) -> str:
+    """Why an order never replaced filled more shares than sent, with no split recorded since it was sent: Alpaca's
+    filled_qty is never past its own order's qty, but it scales an open order's qty itself at a split
+    (alpacahq/alpaca-py #469). A buy of 10 queued over a 4-for-1 fills 40, and a look may book them before the split
+    is recorded (bought from flat, no position shows it): said as "an answer it should never give", the user was told
+    to trade 30 shares back, the plan's 10 in the new shares. Written once, with the fill: it names the split it may
+    be."""
+    said = f"{broker} reported more shares filled than the order was for"
+    ratio = Fraction(fill.shares()) / order.qty
+    if ratio.denominator > 5:  # no split's ratio (3-for-2, 5-for-4, 4-for-1 ...): 13 of 10 is no split's doing
+        return f"{said}, an answer it should never give"
+    return (
+        f"{said}: it fills no order past its qty, but it scales an open order's qty itself at a split "
+        f"(alpacahq/alpaca-py #469), the {filled} are the {order.qty} sent at a {ratio.numerator}-for-"
+        f"{ratio.denominator} split's ratio, and no split of {order.symbol} is recorded (yet). If {order.symbol} "
+        f"split so before the order filled, they are the plan's {order.qty} in the new shares, nothing to trade "
+        "back (the split is recorded when a look sees it, and the books apply it)"
     )
 
 
