@@ -184,3 +184,31 @@ def test_an_overfill_by_a_split_ratio_with_no_split_recorded_names_the_split_it_
         assert "40 are the 10 sent at a 4-for-1 split's ratio" in line, line
         assert "alpacahq/alpaca-py #469" in line and "no split of SPY is recorded" in line, line
         assert "an answer it should never give" not in line, line
+
+
+def test_a_close_sent_after_a_split_was_recorded_and_part_filled_says_its_part_in_the_shares_it_was_sent_in(
+    stepped: tuple[Storage, SteppingClock],
+) -> None:
+    """The 4-for-1 of Tuesday recorded at 08:00, the side change sent at 10:00 (its close of 10 sized in the new shares,
+    never scaled), the close filled 4 and expired. Its leg's abandonment said "4 of 40 filled, 10 sent before the
+    4-for-1 split": the close was sent after the split, for 10 of the new shares."""
+    storage, clock = stepped
+    with FakeAlpacaServer(key_id=KEY, secret_key=SECRET) as server:
+        server.add_asset("SPY", shortable=True, easy_to_borrow=True)
+        server.set_position("SPY", 10, 120.0)
+        server.set_price("SPY", 125.0)
+        _split(storage, 4.0, "4-for-1")  # recorded at 08:00
+        clock.set(TUESDAY_10AM)
+        server.set_time(TUESDAY_10AM)
+        broker = _broker(server)
+        send_orders(storage.events, broker, [CLOSE, LEG], stream=STREAM, week_id=WEEK, run_id="r1")
+        server.mark_routed(CLOSE_ID)
+        server.partially_fill(CLOSE_ID, 4, 125.0)
+        server.end_order(CLOSE_ID, "expired")
+        record_new_fills(storage.events, broker, week_id=WEEK, run_id="r2")
+
+        sent = send_orders(storage.events, broker, [CLOSE, LEG], stream=STREAM, week_id=WEEK, run_id="r2")
+
+        [gone] = sent.abandoned
+        assert "before filling whole (4 shares filled;" in gone.reason, gone.reason
+        assert "split" not in gone.reason, gone.reason

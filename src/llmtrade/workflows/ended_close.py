@@ -97,10 +97,12 @@ def leg_after_ended_close(
     else:
         filled = f"{close.filled_qty} shares filled" if close.filled_qty else "nothing filled"
         if close.filled_qty and sent is not None:
-            # Its part in the shares of a split since (Alpaca's filled_qty is in them), the qty sent named with it.
-            recorded = splits()
-            if qty_at(sent.order, _EVER, recorded) != sent.order.qty:
-                filled = part_filled(sent.order, close.filled_qty, _EVER, recorded)
+            # Its part in the shares of a split since (Alpaca's filled_qty is in them), the qty sent named with it:
+            # one that may have scaled it (`_may_have_scaled`), not one recorded before it was sent, whose shares it
+            # was sent in ("4 of 40 filled, 10 sent before the 4-for-1 split" was said of a close sent after it).
+            scaled = _may_have_scaled(sent, splits())
+            if qty_at(sent.order, _EVER, scaled) != sent.order.qty:
+                filled = part_filled(sent.order, close.filled_qty, _EVER, scaled)
         how = f"ended at {broker.name} before filling whole ({filled}; {close.message})"
     return PlanAbandoned(
         account_id=leg.account_id,
