@@ -212,3 +212,30 @@ def test_a_close_sent_after_a_split_was_recorded_and_part_filled_says_its_part_i
         [gone] = sent.abandoned
         assert "before filling whole (4 shares filled;" in gone.reason, gone.reason
         assert "split" not in gone.reason, gone.reason
+
+
+def test_an_order_sent_after_a_split_was_recorded_and_part_filled_is_an_end_in_the_shares_it_was_sent_in(
+    stepped: tuple[Storage, SteppingClock],
+) -> None:
+    """A 1-for-5 of Tuesday recorded at 08:00; a buy of 10 sent at 10:00 (in the new shares, never scaled) filled 2 and
+    expired. The 2 were read against the 10 times the split's 1/5 (the rule for an order sent before the split): the
+    order filled whole, no end recorded, nothing said of the 8 shares the plan meant that never traded."""
+    from llmtrade.brokers.order_ends import ended_notes
+    from tests.test_alpaca_order_ends import CID, ORDER
+
+    storage, clock = stepped
+    with FakeAlpacaServer(key_id=KEY, secret_key=SECRET) as server:
+        server.set_price("SPY", 2500.0)
+        _split(storage, 0.2, "1-for-5")  # recorded at 08:00
+        clock.set(TUESDAY_10AM)
+        server.set_time(TUESDAY_10AM)
+        broker = _broker(server)
+        send_orders(storage.events, broker, [ORDER], stream=STREAM, week_id=WEEK, run_id="r1")
+        server.mark_routed(CID)
+        server.partially_fill(CID, 2, 2500.0)
+        server.end_order(CID, "expired")
+
+        record_new_fills(storage.events, broker, week_id=WEEK, run_id="r2")
+
+        [line] = ended_notes(storage.events, "r2")
+        assert "ended at alpaca, 2 of 10 filled:" in line, line

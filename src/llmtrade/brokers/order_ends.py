@@ -231,13 +231,13 @@ def _filled_through_splits(pending: _Pending, filled: int, splits: Sequence[Spli
     too). Not before its fill is recorded: with no time to read the splits at, the qty as sent."""
     if pending.filled_at is None:
         return filled >= pending.order.qty
-    return filled_whole(filled, qty_at(pending.order, pending.filled_at, splits))
+    return filled_whole(filled, qty_at(pending.order, pending.filled_at, splits, pending.sent_at))
 
 
 def _of(pending: _Pending, filled: int, splits: Sequence[Split]) -> str:
     """ "4 of 10 filled", in the shares of the recorded part fill's time (brokers/overfills.py `part_filled`): "1 of 2
     filled, 10 sent before the 1-for-5 split" of an order Alpaca scaled at a split, not "1 of 10"."""
-    return part_filled(pending.order, filled, pending.filled_at or _EVER, splits)
+    return part_filled(pending.order, filled, pending.filled_at or _EVER, splits, pending.sent_at)
 
 
 def _say_unlisted(events: EventStore, broker: Broker, order: Order, note: str, *, run_id: str | None) -> None:

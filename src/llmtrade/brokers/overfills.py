@@ -80,27 +80,39 @@ def scaled_qty(order: Order, fill: Fill, splits: Sequence[Split]) -> Fraction:
     return qty_at(order, fill.filled_at, splits)
 
 
-def qty_at(order: Order, until: datetime, splits: Sequence[Split]) -> Fraction:
-    """`order`'s qty in the shares of `until` (`scaled_qty`'s rule: each recorded split of its symbol after the order's
-    week began and by `until`). The one scaling of every reading of an order's size against what its broker reports
-    (the overfill here, the end of an order filled short in brokers/order_ends.py)."""
-    began = datetime.combine(order.week_id, time(), tzinfo=NEW_YORK)
+def qty_at(order: Order, until: datetime, splits: Sequence[Split], sent_at: datetime | None = None) -> Fraction:
+    """`order`'s qty in the shares of `until` (`scaled_qty`'s rule: each recorded split of its symbol that `scales` it
+    by `until`). The one scaling of every reading of an order's size against what its broker reports (the overfill
+    here, the end of an order filled short in brokers/order_ends.py)."""
     qty = Fraction(order.qty)
     for split in splits:
-        if split.symbol == order.symbol and began < split.at <= until:
+        if scales(split, order, until, sent_at):
             qty *= split.ratio
     return qty
 
 
-def part_filled(order: Order, filled: int | str, until: datetime, splits: Sequence[Split]) -> str:
+def scales(split: Split, order: Order, until: datetime, sent_at: datetime | None = None) -> bool:
+    """Whether `split` may have scaled `order` by `until`: of its symbol, after its week began, by `until`, and not
+    recorded before the order was sent (`sent_at`, when known: its OrderSubmitted's time). llmtrade records a split
+    once its broker has applied it, and Alpaca scales only an order open at the split (alpacahq/alpaca-py #469): one
+    sent after the record was sized in the new shares (2 of 10 bought after a 1-for-5 were read as the order whole,
+    its end never recorded). One instant for both (a fixed clock stamps them so) cannot tell, and counts."""
+    began = datetime.combine(order.week_id, time(), tzinfo=NEW_YORK)
+    if split.symbol != order.symbol or not began < split.at <= until:
+        return False
+    return sent_at is None or split.known_at is None or split.known_at >= sent_at
+
+
+def part_filled(
+    order: Order, filled: int | str, until: datetime, splits: Sequence[Split], sent_at: datetime | None = None
+) -> str:
     """How much of `order` its `filled` shares are, in the shares of `until` (`qty_at`): "4 of 10 filled", or, across a
     split recorded since it was sent, its new size with the qty sent named: "1 of 2 filled, 10 sent before the 1-for-5
     split". Said against the qty as sent, 1 Alpaca filled of an order it scaled to 2 read "1 of 10 filled"."""
-    meant = qty_at(order, until, splits)
+    meant = qty_at(order, until, splits, sent_at)
     if meant == order.qty:
         return _of(filled, order.qty)
-    began = datetime.combine(order.week_id, time(), tzinfo=NEW_YORK)
-    named = ", ".join(s.named() for s in splits if s.symbol == order.symbol and began < s.at <= until)
+    named = ", ".join(s.named() for s in splits if scales(s, order, until, sent_at))
     # Alpaca keeps whole shares of an order it scales, the fraction rounded away (10 at a 1-for-3 is 3).
     return f"{filled} of {int(meant)} filled, {order.qty} sent before the {named} split"
 
@@ -128,8 +140,7 @@ def _said_qty(order: Order, meant: Fraction, until: datetime, splits: Sequence[S
     shares of the 4-for-1 split (10 sent before it)"."""
     if meant == order.qty:
         return order.qty, f"{order.qty} llmtrade sent it for"
-    began = datetime.combine(order.week_id, time(), tzinfo=NEW_YORK)
-    named = ", ".join(s.named() for s in splits if s.symbol == order.symbol and began < s.at <= until)
+    named = ", ".join(s.named() for s in splits if scales(s, order, until))
     return int(meant), f"{int(meant)} it was for in the shares of the {named} split ({order.qty} sent before it)"
 
 

@@ -13,15 +13,14 @@ audit log (brokers/fills.py); what remains is held and managed as any position i
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime
 from typing import NamedTuple
 
-from llmtrade.brokers.overfills import part_filled, qty_at
+from llmtrade.brokers.overfills import part_filled, qty_at, scales
 from llmtrade.brokers.protocol import Broker
 from llmtrade.domain.events import StoredEvent
 from llmtrade.domain.ledger import Split
 from llmtrade.domain.trading import Order, OrderResult, OrdersPlanned, OrderStatus, OrderSubmitted, PlanAbandoned
-from llmtrade.market.calendar import NEW_YORK
 from llmtrade.storage.event_store import EventStore
 
 _ENDED = (OrderStatus.REJECTED, OrderStatus.CANCELED)
@@ -119,20 +118,10 @@ def leg_after_ended_close(
 
 
 def _may_have_scaled(sent: SentOrder, splits: Sequence[Split]) -> list[Split]:
-    """The splits of `sent`'s symbol recorded since it was sent, in its week: those Alpaca may have scaled it by."""
-    order = sent.order
-    began = datetime.combine(order.week_id, time(), tzinfo=NEW_YORK)
-    # Recorded before the close was sent, a split was already the broker's (llmtrade records one once it is applied):
-    # the close was sized in its new shares and Alpaca never scaled it, so a fill of the close's qty times its ratio
-    # is a replacement by hand. Counted, a close of 10 replaced with 40 after a 4-for-1 recorded that morning was said
-    # "filled whole" for the split. (One instant for both, as a fixed clock stamps them, cannot tell: counted.)
-    return [
-        s
-        for s in splits
-        if s.symbol == order.symbol
-        and s.at > began
-        and (sent.at is None or s.known_at is None or s.known_at >= sent.at)
-    ]
+    """The splits recorded that may have scaled the close `sent` (brokers/overfills.py `scales`: of its symbol, in its
+    week, not recorded before it was sent). Counted, a close of 10 replaced with 40 after a 4-for-1 recorded that
+    morning was said "filled whole" for the split."""
+    return [s for s in splits if scales(s, sent.order, _EVER, sent.at)]
 
 
 def _split_since(sent: SentOrder, close: OrderResult, since: Sequence[Split]) -> str | None:
