@@ -239,3 +239,30 @@ def test_an_order_sent_after_a_split_was_recorded_and_part_filled_is_an_end_in_t
 
         [line] = ended_notes(storage.events, "r2")
         assert "ended at alpaca, 2 of 10 filled:" in line, line
+
+
+def test_an_order_sent_after_a_split_was_recorded_and_overfilled_by_its_ratio_is_said_overfilled(
+    stepped: tuple[Storage, SteppingClock],
+) -> None:
+    """A 4-for-1 of Tuesday recorded at 08:00; a buy of 10 sent at 10:00 (in the new shares, never scaled), replaced by
+    a person with one of 40, which filled. The 40 were read against the 10 times the split's 4: nothing said of the 30
+    bought past the plan."""
+    from llmtrade.brokers.overfills import overfilled_notes
+    from tests.test_alpaca_order_ends import CID, ORDER
+
+    storage, clock = stepped
+    with FakeAlpacaServer(key_id=KEY, secret_key=SECRET) as server:
+        server.set_price("SPY", 125.0)
+        _split(storage, 4.0, "4-for-1")  # recorded at 08:00
+        clock.set(TUESDAY_10AM)
+        server.set_time(TUESDAY_10AM)
+        broker = _broker(server)
+        send_orders(storage.events, broker, [ORDER], stream=STREAM, week_id=WEEK, run_id="r1")
+        server.mark_routed(CID)
+        server.replace_order(CID, qty=40)
+        server.fill_open_orders()
+
+        record_new_fills(storage.events, broker, week_id=WEEK, run_id="r2")
+
+        [line] = overfilled_notes(storage.events, "r2")
+        assert "more than the 10 llmtrade sent it for" in line and "30 more shares bought" in line, line

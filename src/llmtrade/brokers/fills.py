@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from llmtrade.brokers.fill_view import view_of
 from llmtrade.brokers.order_ends import record_order_ends
@@ -55,16 +55,19 @@ def recorded_fill_ids(events: EventStore, broker: Broker) -> frozenset[str]:
     )
 
 
-def sent_orders(events: EventStore, account_id: str) -> Mapping[str, Order]:
-    """client_order_id -> the order as llmtrade sent it (its week, its quantity), from the account's OrderSubmitted
-    events (the last one of an order wins). A memoised fold: a call reads only the orders sent since the last one;
-    not to be changed."""
+def sent_orders(events: EventStore, account_id: str) -> Mapping[str, tuple[Order, datetime]]:
+    """client_order_id -> the order as llmtrade sent it (its week, its quantity) and when its OrderSubmitted was
+    recorded (a split recorded before then never scaled it: brokers/overfills.py `scales`), from the account's
+    OrderSubmitted events (the last one of an order wins). A memoised fold: a call reads only the orders sent since
+    the last one; not to be changed."""
 
-    def step(sent: Mapping[str, Order], new: list[StoredEvent]) -> Mapping[str, Order]:
+    def step(
+        sent: Mapping[str, tuple[Order, datetime]], new: list[StoredEvent]
+    ) -> Mapping[str, tuple[Order, datetime]]:
         more = {}
         for event in new:
             order = events.payload(OrderSubmitted, event).order
-            more[order.client_order_id] = order
+            more[order.client_order_id] = (order, event.occurred_at)
         return {**sent, **more}
 
     return events.fold("sent-orders", account_id=account_id, types=[OrderSubmitted.event_type()], start={}, step=step)
@@ -216,7 +219,7 @@ def new_fill_events(
     sent = sent_orders(events, broker.account_id)
     found = []
     for fill in new:
-        order = sent.get(fill.client_order_id)
+        order, sent_at = sent.get(fill.client_order_id, (None, None))
         week = order.week_id if order is not None else week_id
         filled = NewEvent.of(
             OrderFilled(fill=fill, broker=broker.name),
@@ -227,7 +230,13 @@ def new_fill_events(
         )
         # The splits are read only for a fill past its order's qty: never in the usual look, nor in a backtest's.
         over = overfill_event(
-            order, fill, broker=broker.name, week_id=week, run_id=run_id, splits=lambda: recorded_splits(events)
+            order,
+            fill,
+            broker=broker.name,
+            week_id=week,
+            run_id=run_id,
+            splits=lambda: recorded_splits(events),
+            sent_at=sent_at,
         )
         found.append((fill, (filled,) if over is None else (filled, over)))
     return found

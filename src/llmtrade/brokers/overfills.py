@@ -42,15 +42,17 @@ def overfill_event(
     week_id: date | None,
     run_id: str | None,
     splits: Callable[[], Sequence[Split]] = tuple,
+    sent_at: datetime | None = None,
 ) -> NewEvent | None:
     """The OrderOverfilled of `fill`, to go with its OrderFilled (its own write-once stream, at version 0), when it is
     more shares than `order` (the order as llmtrade sent it; None when no OrderSubmitted names it) was sent for, in the
-    shares of the splits recorded since (`splits`, read only for a fill past the order's qty: `scaled_qty`)."""
+    shares of the splits recorded since it was sent (`splits`, read only for a fill of another qty: `scaled_qty`;
+    `sent_at`: when its OrderSubmitted was recorded, None when not known)."""
     if order is None or fill.shares() == order.qty:
         return None
     # Read for a fill of another number of shares only: 5 of 10 sent scaled to 2 at a 1-for-5 is 3 too many.
     recorded = splits()
-    meant = scaled_qty(order, fill, recorded)
+    meant = scaled_qty(order, fill, recorded, sent_at)
     if fill.shares() <= meant:
         return None
     filled = format(fill.shares().normalize(), "f")
@@ -62,22 +64,22 @@ def overfill_event(
         side=order.side,
         meant=order.qty,
         filled=filled,
-        note=_note(order, fill, broker, filled, _said_qty(order, meant, fill.filled_at, recorded)),
+        note=_note(order, fill, broker, filled, _said_qty(order, meant, fill.filled_at, recorded, sent_at)),
         # Said by the alert as the run says it: "56 of 40 filled, 10 sent before the 4-for-1 split", not "56 of 10".
-        part="" if meant == order.qty else part_filled(order, filled, fill.filled_at, recorded),
+        part="" if meant == order.qty else part_filled(order, filled, fill.filled_at, recorded, sent_at),
     )
     stream = overfill_stream(order.account_id, order.client_order_id)
     return NewEvent.of(said, stream=stream, week_id=week_id, account_id=order.account_id, run_id=run_id)
 
 
-def scaled_qty(order: Order, fill: Fill, splits: Sequence[Split]) -> Fraction:
+def scaled_qty(order: Order, fill: Fill, splits: Sequence[Split], sent_at: datetime | None = None) -> Fraction:
     """`order`'s qty in the shares its `fill` is in: times each recorded split of its symbol whose ex-day came after the
     order's week began and no later than the fill. Alpaca scales an open order's qty at a split (alpacahq/alpaca-py
     #469): an order queued over the ex-day's midnight (sent in the evening for the next open) fills 40 for the 10 sent
     at a 4-for-1, which is the order, not 30 more shares than the plan meant (an alert, and the user told to trade them
-    back). One sent in the week after a split already recorded was sized in the new shares; it is scaled too, which
-    lets pass unsaid only a broker overfilling it by exactly the split's ratio."""
-    return qty_at(order, fill.filled_at, splits)
+    back). One sent after a split was recorded (`sent_at`, when known) was sized in the new shares and is not scaled
+    (`scales`): replaced by hand with its qty times the split's ratio, its 40 were let pass unsaid."""
+    return qty_at(order, fill.filled_at, splits, sent_at)
 
 
 def qty_at(order: Order, until: datetime, splits: Sequence[Split], sent_at: datetime | None = None) -> Fraction:
@@ -134,13 +136,15 @@ def filled_whole(filled: int | Fraction, meant: Fraction) -> bool:
     return filled > meant - 1
 
 
-def _said_qty(order: Order, meant: Fraction, until: datetime, splits: Sequence[Split]) -> tuple[int, str]:
+def _said_qty(
+    order: Order, meant: Fraction, until: datetime, splits: Sequence[Split], sent_at: datetime | None
+) -> tuple[int, str]:
     """The whole shares `order` was for in its fill's shares (`meant`: Alpaca rounds a split's fraction away) and how
     they are said: "10 llmtrade sent it for", or across a split recorded since it was sent "40 it was for in the
     shares of the 4-for-1 split (10 sent before it)"."""
     if meant == order.qty:
         return order.qty, f"{order.qty} llmtrade sent it for"
-    named = ", ".join(s.named() for s in splits if scales(s, order, until))
+    named = ", ".join(s.named() for s in splits if scales(s, order, until, sent_at))
     return int(meant), f"{int(meant)} it was for in the shares of the {named} split ({order.qty} sent before it)"
 
 
