@@ -19,7 +19,7 @@ from pathlib import Path
 from llmtrade.clock import SystemClock
 from llmtrade.market.calendar import TradingCalendar, new_york_date
 from llmtrade.market.csv_files import INTRADAY_DIR, case_twins, intraday_file, twins_refused
-from llmtrade.market.csv_folder import read_csv, unusable
+from llmtrade.market.csv_folder import last_stamp, read_csv, unusable
 from llmtrade.market.csv_intraday import intraday_rows
 from llmtrade.market.csv_unfinished import Unfinished, unfinished_rows, unfinished_said, written_ns
 from llmtrade.market.failures import PriceFilesMisconfigured
@@ -72,7 +72,8 @@ def unfinished_note(folder: Path, symbols: list[str]) -> str | None:
             bars = [b for b in every if b.day <= today]
         except (SeriesRejected, OSError):
             continue
-        if (late := unfinished_rows(daily, bars, written, calendar)) is not None:
+        stamp = last_stamp(daily, symbol) if every and bars and bars[-1] == every[-1] else None
+        if (late := unfinished_rows(daily, bars, written, calendar, stamp)) is not None:
             found[symbol] = late
     if not found:
         return None

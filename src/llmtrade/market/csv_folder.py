@@ -18,8 +18,8 @@ it through `origin`.
 Something else named SYMBOL.csv (a folder, a link to nothing, a pipe) or a file that cannot be read is refused naming it
 (`unusable`), never a traceback, and so are two files whose names differ only in case (market/csv_files.py, where
 `price_files` reads what a backtest's data hash and a sweep's shipped prices hold).
-A row written before its session closed (the file's modification time: an export while the session traded) is left
-out, said, as no final bar (market/csv_unfinished.py).
+A row written before its session closed (the file's modification time, or the last row's own time inside its session:
+an export while the session traded) is left out, said, as no final bar (market/csv_unfinished.py).
 Each of these is the configured folder's to mend (exit 2: failures.py PriceFileMissing, SeriesRejected `files`),
 but a file only out of reach for now (`_out_of_reach`).
 """
@@ -45,14 +45,12 @@ from llmtrade.exits import PATH_ERRNOS
 from llmtrade.market import csv_unfinished
 from llmtrade.market.calendar import TradingCalendar, new_york_date
 from llmtrade.market.csv_files import case_twins, file_version, respelt, twins_refused
-from llmtrade.market.csv_problems import FileProblems, rejected
-from llmtrade.market.csv_row import REQUIRED, row_bar
+from llmtrade.market.csv_problems import FileProblems, file_lines, rejected
+from llmtrade.market.csv_row import REQUIRED, cell_stamp, row_bar
 from llmtrade.market.csv_sessions import ahead_problems, session_problems
 from llmtrade.market.csv_text import (
-    NotText,
     blank_lines,
     blank_reason,
-    decoded,
     delimiter,
     field_count,
     levels,
@@ -107,7 +105,7 @@ class CsvFolderProvider:
             if symbol in lacking:
                 continue
             try:
-                read, lines, written = _between(self._file(symbol), symbol, start, end, self._calendar)
+                read, lines, written, stamp = _between(self._file(symbol), symbol, start, end, self._calendar)
             except SeriesRejected as exc:  # every file read before any is refused: all their problems said at once
                 problems += exc.problems
                 continue
@@ -123,7 +121,8 @@ class CsvFolderProvider:
                 problems += off
                 continue
             # A row exported while its session traded is no bar of it: the symbol is short of that session.
-            late = None if self.keep_unfinished else unfinished_rows(self._file(symbol), read, written, self._calendar)
+            cal = self._calendar
+            late = None if self.keep_unfinished else unfinished_rows(self._file(symbol), read, written, cal, stamp)
             if late is None:
                 bars[symbol] = read
             else:
@@ -253,25 +252,26 @@ def _out_of_reach(exc: OSError) -> type[MarketDataMissing] | type[MarketDataUnav
     return MarketDataUnavailable if exc.errno in _FOR_NOW else MarketDataMissing
 
 
-def _parsed(path: Path, symbol: str) -> tuple[Bar, ...]:
-    # A checkpoint prices every symbol from its daily file, many times a session in a backtest: parse a file
-    # once per version of it (csv_files.py `file_version`: one stat), not once per read. Bars are frozen.
-    return _parsed_version(path, symbol, file_version(path.stat()))[0]
+def last_stamp(path: Path, symbol: str) -> datetime | None:
+    """The own time of the last row of `path` (csv_row.py `cell_stamp`), as its parse found it: `config validate`'s."""
+    return _parsed_version(path, symbol, file_version(path.stat()))[2]
 
 
-def _between(path: Path, symbol: str, start: date, end: date, cal: TradingCalendar) -> tuple[list[Bar], list[int], int]:
-    """The file's bars from start to end, each one's line, and when the file was written (ns) to judge its rows by
-    (csv_unfinished.py `written_ns`); a bisect of its days when they ascend (a backtest asks thousands of times)."""
+def _between(path: Path, symbol: str, start: date, end: date, cal: TradingCalendar) -> tuple[list[Bar], ...]:
+    """The file's bars from start to end, each one's line, when the file was written (ns) to judge its rows by
+    (csv_unfinished.py `written_ns`), and its last row's own time when among them (csv_row.py `cell_stamp`); a bisect
+    of its days when they ascend (a backtest asks thousands of times)."""
     found = path.stat()
     version = file_version(found)
-    bars, lines = _parsed_version(path, symbol, version)
+    bars, lines, stamp = _parsed_version(path, symbol, version)
     written = csv_unfinished.written_ns(found, bars[-1].day if bars else None, cal)
+    stamp = stamp if bars and start <= bars[-1].day <= end else None
     days = _days_version(path, symbol, version)
     if days is None:
         kept = [i for i, b in enumerate(bars) if start <= b.day <= end]
-        return [bars[i] for i in kept], [lines[i] for i in kept], written
+        return [bars[i] for i in kept], [lines[i] for i in kept], written, stamp
     first, last = bisect_left(days, start), bisect_right(days, end)
-    return list(bars[first:last]), list(lines[first:last]), written
+    return list(bars[first:last]), list(lines[first:last]), written, stamp
 
 
 @lru_cache(maxsize=256)
@@ -282,9 +282,13 @@ def _days_version(path: Path, symbol: str, version: tuple[int, ...]) -> list[dat
 
 
 @lru_cache(maxsize=256)
-def _parsed_version(path: Path, symbol: str, version: tuple[int, ...]) -> tuple[tuple[Bar, ...], tuple[int, ...]]:
-    bars, lines = _read(path, symbol)
-    return tuple(bars), tuple(lines)
+def _parsed_version(
+    path: Path, symbol: str, version: tuple[int, ...]
+) -> tuple[tuple[Bar, ...], tuple[int, ...], datetime | None]:
+    # A checkpoint prices every symbol from its daily file, many times a session in a backtest: parse a file
+    # once per version of it (csv_files.py `file_version`: one stat), not once per read. Bars are frozen.
+    bars, lines, stamp = _read(path, symbol)
+    return tuple(bars), tuple(lines), stamp
 
 
 def read_csv(path: Path, symbol: str) -> list[Bar]:
@@ -297,15 +301,15 @@ def read_csv_bytes(path: Path, symbol: str, data: bytes) -> list[Bar]:
     return _read(path, symbol, data)[0]
 
 
-def _read(path: Path, symbol: str, data: bytes | None = None) -> tuple[list[Bar], list[int]]:
-    """Every bar in `path` and the line each was read from, or SeriesRejected naming the file, and each line wrong,
-    and what to do.
+def _read(path: Path, symbol: str, data: bytes | None = None) -> tuple[list[Bar], list[int], datetime | None]:
+    """Every bar in `path`, the line each was read from and the last one's own time (csv_row.py `cell_stamp`), or
+    SeriesRejected naming the file, and each line wrong, and what to do.
 
     The whole file is read before it is refused, every problem kept (up to csv_problems.PER_FILE, then a count of the
     rest): a user fixing one line per run, rerun after rerun, met the next only then. A bad row is left out of the bars
     but read no further; a problem of the whole file (its order, symbol, currency or dates) is said once
     (csv_problems.FileProblems)."""
-    raw = _lines(path, symbol, data)
+    raw = file_lines(path, symbol, data)
     blank, among = blank_lines(raw, delimiter(raw[0]) if raw else ",")  # yfinance's header rows are no blank lines
     if 1 in among:
         raise rejected(path, 1, symbol, None, ProblemKind.UNREADABLE, blank_reason(1, ",".join(REQUIRED)))
@@ -339,7 +343,7 @@ def _read(path: Path, symbol: str, data: bytes | None = None) -> tuple[list[Bar]
     bars: list[Bar] = []
     seen: dict[date, int] = {}
     problems = FileProblems(path, symbol)
-    numbered = [(reader.line_num, row) for row in reader]
+    numbered, last = [(reader.line_num, row) for row in reader], ""
     for at, (line, row) in enumerate(numbered):
         if line in blank:  # spaces or separators alone (an empty line never reaches here): refused below, or the end
             continue
@@ -379,20 +383,11 @@ def _read(path: Path, symbol: str, data: bytes | None = None) -> tuple[list[Bar]
             problems.refuse(line, bar.day, ProblemKind.UNORDERED, reason)
         seen[bar.day] = line
         bars.append(bar)
+        last = row.get(names["Date"]) or ""
     for line in among:
         problems.refuse(line, None, ProblemKind.UNREADABLE, blank_reason(line, ""))
     if problems.found:
         raise SeriesRejected(problems.said(), files=True)
     if not bars:  # a header alone: no range could be read from it (it was "no bars between ..." of every range)
         raise rejected(path, 1, symbol, None, ProblemKind.UNREADABLE, "the file holds its header and no rows")
-    return bars, [seen[b.day] for b in bars]
-
-
-def _lines(path: Path, symbol: str, data: bytes | None = None) -> list[str]:
-    """The file's lines (`data`, else read from `path`), decoded as UTF-8 (Excel's "CSV UTF-8" byte-order mark
-    accepted), or as the UTF-16 or UTF-32 its byte-order mark says (market/csv_text.py)."""
-    try:
-        text = decoded(path.read_bytes() if data is None else data)
-    except NotText as exc:
-        raise rejected(path, exc.line, symbol, None, ProblemKind.UNREADABLE, exc.reason) from None
-    return text.splitlines(keepends=True)
+    return bars, [seen[b.day] for b in bars], cell_stamp(last)

@@ -7,7 +7,7 @@ from datetime import date
 from pathlib import Path
 
 from llmtrade.domain.wording import counted
-from llmtrade.market.csv_text import BLANK
+from llmtrade.market.csv_text import BLANK, NotText, decoded
 from llmtrade.market.validation import BarProblem, ProblemKind, SeriesRejected
 
 # The problems one file's refusal lists; a file wrong on every row (a vendor's layout) is one fix, not 5,000 lines.
@@ -132,3 +132,13 @@ def rejected(path: Path, line: int, symbol: str, day: date | None, kind: Problem
         [BarProblem(symbol=symbol, kind=kind, days=[day] if day else [], reason=reason, where=f"{path}, line {line}")],
         files=True,
     )
+
+
+def file_lines(path: Path, symbol: str, data: bytes | None = None) -> list[str]:
+    """The file's lines (`data`, else read from `path`), decoded as UTF-8 (Excel's "CSV UTF-8" byte-order mark
+    accepted), or as the UTF-16 or UTF-32 its byte-order mark says (market/csv_text.py)."""
+    try:
+        text = decoded(path.read_bytes() if data is None else data)
+    except NotText as exc:
+        raise rejected(path, exc.line, symbol, None, ProblemKind.UNREADABLE, exc.reason) from None
+    return text.splitlines(keepends=True)

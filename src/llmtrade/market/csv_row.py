@@ -12,6 +12,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from llmtrade.domain.market import Bar
+from llmtrade.market.calendar import NEW_YORK
 from llmtrade.market.csv_problems import UNPARSABLE_DATE, close_outside, rejected
 from llmtrade.market.validation import ProblemKind
 
@@ -66,3 +67,16 @@ def _day(text: str) -> date:
     if len(text) > 10 and datetime.fromisoformat(text).date() != day:
         raise ValueError(text)
     return day
+
+
+def cell_stamp(text: str) -> datetime | None:
+    """The instant a date cell names when it carries a time (`2026-01-09 14:32:05-05:00`; one without an offset is the
+    exchange's, New York's), else None: what a row's own time says of when it was taken (csv_unfinished.py)."""
+    text = text.strip()
+    if len(text) <= 10:
+        return None
+    try:
+        stamp = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=NEW_YORK)

@@ -38,6 +38,7 @@ class Unfinished:
     bars: tuple[Bar, ...]
     written: datetime
     close: datetime
+    by_row: bool = False  # `written` is the last row's own time (`unfinished_rows`' stamp), not the file's
 
     @property
     def day(self) -> date:
@@ -64,19 +65,34 @@ def written_ns(found: os.stat_result, last: date | None, calendar: TradingCalend
     return found.st_ctime_ns if mtime < calendar.session_open(last).timestamp() * 1e9 else mtime
 
 
-def unfinished_rows(path: Path, bars: Sequence[Bar], written_ns: int, calendar: TradingCalendar) -> Unfinished | None:
+def unfinished_rows(
+    path: Path, bars: Sequence[Bar], written_ns: int, calendar: TradingCalendar, stamp: datetime | None = None
+) -> Unfinished | None:
     """The rows of `bars` (ascending, as read from `path`, modified at `written_ns`) whose session closed after the
     file was written; None when there is none, the common case found by one look at the last row (a later session
     closes later, so they can only be the last rows). Days off the calendar or its range are not judged (the reader
-    refuses them itself)."""
+    refuses them itself). `stamp`: the last row's own time when its date cell has one (csv_row.py `cell_stamp`): inside
+    its session (after the open, before the close) it is when the row was taken, earlier than the file's time when the
+    file was copied or downloaded after the close (a `cp`, a checkout: a new modification time, the same rows).
+    Midnight (yfinance's daily stamps) and the open (Yahoo's chart stamps a day's bar at it) say nothing of it."""
     written = datetime.fromtimestamp(written_ns / 1e9, UTC)
+    by_row = bars and stamp is not None and _inside(bars[-1].day, stamp, calendar) and stamp < written
+    if by_row and stamp is not None:
+        written = stamp
     cut = len(bars)
     while cut and _closes_after(bars[cut - 1].day, written, calendar):
         cut -= 1
     if cut == len(bars):
         return None
     late = tuple(bars[cut:])
-    return Unfinished(path, late, written.astimezone(NEW_YORK), calendar.session_close(late[0].day))
+    return Unfinished(path, late, written.astimezone(NEW_YORK), calendar.session_close(late[0].day), bool(by_row))
+
+
+def _inside(day: date, stamp: datetime, calendar: TradingCalendar) -> bool:
+    """Whether `stamp` falls in `day`'s session, after its open and before its close."""
+    if not calendar.first_day <= day <= calendar.last_day or not calendar.is_session(day):
+        return False
+    return calendar.session_open(day) < stamp < calendar.session_close(day)
 
 
 def _closes_after(day: date, written: datetime, calendar: TradingCalendar) -> bool:
@@ -117,9 +133,10 @@ def unfinished_said(found: Mapping[str, Unfinished]) -> str:
         one = len(files) == 1
         times = sorted({f"{u.written:%Y-%m-%d %H:%M:%S}" for u in files})
         when = f"at {times[0]}" if len(times) == 1 else f"between {times[0]} and {times[-1]}"
+        kinds = sorted({"the row's own time" if u.by_row else "the file's modification time" for u in files})
         said.append(
             f"no final row of {day} in {few([str(u.path) for u in files], noun='files')} yet: "
-            f"{'it was' if one else 'they were'} written {when} New York (the file's modification time), before that "
+            f"{'it was' if one else 'they were'} written {when} New York ({' or '.join(kinds)}), before that "
             f"session's close at {files[0].close:%H:%M}, so {'its' if one else 'their'} row of {day} is the one "
             "exported while the session traded (its Close the last trade then, its High, Low and Volume partial): "
             "left out until the file is written again after the close"
