@@ -154,6 +154,9 @@ def test_the_range_runs_from_the_close_before_the_first_run_to_the_last_close_a_
     # The offline market's closes: synthetic, with no dividend to speak of (the synthetic note says enough).
     assert board.prices is not None and board.prices.dividends == "none"
     assert not any(n.startswith("prices: closes") for n in board.notes)
+    # The closes it valued each symbol at, kept for `--versus` to compare, SPY's too; never in its JSON.
+    assert "SPY" in board.closes and set(board.closes["SPY"]) >= set(board.curves[0].sessions)
+    assert "closes" not in board.model_dump()
 
 
 def test_weeks_up_to_the_knowledge_cutoff_are_a_period_of_their_own(real_books: Storage, database_url: str) -> None:

@@ -75,3 +75,28 @@ def test_books_on_the_same_prices_say_nothing_of_them() -> None:
     assert not _said(pairing(_board("on", SPY, ("csv",)), _board("off", SPY, ("yfinance",))).notes)
     unsaid = _board("old", SPY, ("csv",)).model_copy(update={"prices": None})  # books read before prices were said
     assert not _said(pairing(_board("on", SPY, ("csv",)), unsaid).notes)
+
+
+def _valued(board: Leaderboard, **closes: list[float]) -> Leaderboard:
+    """`board` with the closes it valued its symbols at, by session (app/leaderboard.py keeps them for this)."""
+    return board.model_copy(update={"closes": {s: dict(zip(SESSIONS, v, strict=True)) for s, v in closes.items()}})
+
+
+def test_two_csv_books_whose_other_files_differ_while_spy_is_alike_say_which_symbols_closes_differ() -> None:
+    """Two CSV folders with the same SPY.csv and another GLD.csv (a vendor's, a re-export with other adjustments):
+    SPY's returns alike, so nothing was said, and each paired difference was partly GLD's two prices."""
+    gld = [180.0 + i for i in range(len(SESSIONS))]
+    moved = [*gld[:5], *(value * 1.03 for value in gld[5:])]
+    tlt = [90.0] * len(SESSIONS)
+    mine = _valued(_board("a", SPY, ("csv",)), SPY=SPY, GLD=gld, TLT=tlt)
+    theirs = _valued(_board("b", SPY, ("csv",)), SPY=SPY, GLD=moved, TLT=tlt)
+    [note] = _said(pairing(mine, theirs).notes)
+    assert note.startswith(
+        f"the two books were valued on different prices (GLD's closes differ on {len(SESSIONS) - 5} of "
+        f"{len(SESSIONS)} paired sessions, first {SESSIONS[5]}: the price files differ, GLD.csv): "
+    ), note
+    assert "TLT" not in note and "SPY's" not in note
+    # The same closes (a file that only grew, or rounding to the cent), or a symbol in one book only: nothing said.
+    rounded = _valued(_board("c", SPY, ("csv",)), SPY=SPY, GLD=[round(v, 2) + 1e-9 for v in gld], TLT=tlt, IWM=tlt)
+    assert not _said(pairing(mine, rounded).notes)
+    assert "closes" not in mine.model_dump_json()

@@ -116,6 +116,8 @@ def _prices_note(board: Leaderboard, versus: Leaderboard, common: Sequence[date]
                     f"SPY's close-to-close return differs on {len(apart)} of {len(mine)} paired sessions, "
                     f"first {apart[0]}"
                 )
+    if (closes := _closes_said(board, versus, common, kinds)) is not None:
+        said = f"{said}; {closes}" if said else closes
     if not said:
         return None
     return (
@@ -123,6 +125,43 @@ def _prices_note(board: Leaderboard, versus: Leaderboard, common: Sequence[date]
         "as what changed between the runs; compare backtests run on the same prices (the same --csv folder, or both "
         "on the synthetic market)"
     )
+
+
+# How far apart two closes of one session may be and still be the same price: half a cent (a file rounded to the cent
+# beside one with more digits is no other market).
+_SAME_CLOSE = 0.005
+
+
+def _closes_said(
+    board: Leaderboard, versus: Leaderboard, common: Sequence[date], kinds: Sequence[set[str] | None]
+) -> str | None:
+    """Which symbols (SPY aside: its returns are judged above) the two books valued at other closes on the paired
+    sessions both priced them on (`Leaderboard.closes`): two CSV folders whose SPY.csv is the same and whose other
+    files are not (another vendor's GLD.csv, a re-export) said nothing, and each difference was partly the two files'.
+    With both books on CSV folders alone, the files are named. None when every shared symbol's closes are alike."""
+    apart: dict[str, list[date]] = {}
+    priced: dict[str, int] = {}
+    for symbol in sorted(set(board.closes) & set(versus.closes) - {"SPY"}):
+        mine, theirs = board.closes[symbol], versus.closes[symbol]
+        both = [day for day in common if day in mine and day in theirs]
+        priced[symbol] = len(both)
+        if differ := [day for day in both if abs(mine[day] - theirs[day]) > _SAME_CLOSE]:
+            apart[symbol] = differ
+    if not apart:
+        return None
+    first = min(apart, key=lambda s: (apart[s][0], s))
+    names = list(apart)
+    listed = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    whose = f"{first}'s closes" if len(names) == 1 else f"the closes of {listed}"
+    said = (
+        f"{whose} differ on {len(apart[first])} of {priced[first]} paired sessions"
+        + (f" ({first}'s)" if len(apart) > 1 else "")
+        + f", first {apart[first][0]}"
+    )
+    if all(k == {"csv"} for k in kinds):
+        said += f": the price files differ, {', '.join(f'{s}.csv' for s in names[:5])}"
+        said += f" and {len(names) - 5} more" if len(names) > 5 else ""
+    return said
 
 
 def pairing(board: Leaderboard, versus: Leaderboard) -> Pairing:

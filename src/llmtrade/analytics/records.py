@@ -8,6 +8,7 @@ year; dates are New York session dates.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Literal
 
@@ -241,6 +242,9 @@ class Leaderboard(Record):
     notes: tuple[str, ...] = ()
     paired: Pairing | None = None  # `--versus`: these books' accounts minus the other books', week by week
     prices: PriceBasis | None = None  # the kind of closes it was valued at (None: books read before it was said)
+    # The closes it valued each symbol at, by session: what `--versus` compares (analytics/paired.py `_prices_note`).
+    # Not in its JSON (a symbol's every close) nor its repr; {} for books built without them.
+    closes: Mapping[str, Mapping[date, float]] = Field(default_factory=dict, exclude=True, repr=False)
     # A backtest stopped before its range's end: what its figures cover (also the first of `notes`); shown first.
     unfinished: str | None = Field(
         None,

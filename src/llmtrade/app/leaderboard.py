@@ -318,6 +318,7 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
         curves=tuple(t.curve for t in tracks),
         notes=tuple(notes),
         prices=prices,
+        closes=closes,
         unfinished=stopped,
         unfinished_week=week_not_done(record),
     )
