@@ -300,3 +300,37 @@ def test_a_held_symbol_outside_the_universe_quiet_at_the_end_is_priced_and_not_s
         ended = prices_ended(service, "THIN", now)
     assert ended is None and problems == {}
     assert closes == {"THIN": good_bars("TLT")[len(CALENDAR.sessions_between(START, END)) - 3].close}
+
+
+def _yahoo_tail(lacks: int) -> YahooIntraday:
+    """Yahoo's daily rows: SPY every session, THIN without the range's last `lacks` (a thin name's days without a
+    trade: Yahoo sends no row of them)."""
+    opens = [datetime.combine(day, time(9, 30), tzinfo=NEW_YORK) for day in CALENDAR.sessions_between(START, END)]
+    return YahooIntraday(
+        bars={
+            "SPY": [(at, 500.0 + i) for i, at in enumerate(opens)],
+            "THIN": [(at, 90.0 + i) for i, at in enumerate(opens[: len(opens) - lacks])],
+        },
+        session_open=opens[-1],
+        session_close=opens[-1].replace(hour=16),
+    )
+
+
+def test_yahoo_without_a_thin_names_last_sessions_it_has_of_spy_reads_them_quiet_not_stale(storage: Storage) -> None:
+    """Yahoo alone, THIN without rows of the range's last two sessions while SPY has them: read as Alpaca's quiet tail
+    (market/untraded.py), not refused as a stale series ("take it out of the universe") nor taken as ended; a longer
+    silence than QUIET_TAIL is still stale."""
+    sessions = CALENDAR.sessions_between(START, END)
+    wall = (datetime.combine(END, time(18, 0), tzinfo=NEW_YORK) + timedelta(days=1)).timestamp()
+    said: list[str] = []
+    yf = YFinanceProvider(timeout_seconds=2, session=_yahoo_tail(2).session(), wall=lambda: wall)
+    series = market(storage, yf, say=said.append).bars(["SPY", "THIN"], START, END)
+    assert [b.day for b in series.bars["THIN"]] == sessions[:-2]
+    [untraded] = _events(storage, "SessionsUntraded")
+    assert (untraded["symbol"], untraded["days"]) == ("THIN", [str(d) for d in sessions[-2:]])
+    [warning] = said
+    assert "not taken as ended" in warning and "Yahoo" in warning
+    assert not BarCache(storage.conn).covers(["THIN"], START, END, synthetic=False)
+    yf = YFinanceProvider(timeout_seconds=2, session=_yahoo_tail(QUIET_TAIL + 1).session(), wall=lambda: wall)
+    with pytest.raises(MarketDataError, match="stale"):
+        market(storage, yf).bars(["SPY", "THIN"], START, END)

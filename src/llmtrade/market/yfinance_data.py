@@ -38,6 +38,8 @@ _NOT_SENT = (
     f"Yahoo has no row of it and has not sent one in {FILLS_WITHIN.days} days, as it sends a session it left out: no "
     "trade of it that session, a halt all session, or a day Yahoo lost"
 )
+# What the range's last sessions Yahoo has no row of a symbol in, while it has them of others, most likely are.
+_QUIET = "Yahoo sends no row of a session without a trade of it (a thinly traded name), nor of a halt"
 _NEW_YORK = ZoneInfo("America/New_York")
 _CALENDAR = TradingCalendar()
 
@@ -132,6 +134,13 @@ class YFinanceProvider:
             # (exit 1, "take it out of the universe"; the weekly snapshot left it out of the week as ended), where
             # waiting is what helps: temporary, nothing of the symbol cached, the next provider asked for it alone.
             raise MarketDataUnavailable(_unpriced_said(unpriced), symbols=list(unpriced), answered=answered)
+        # The range's last sessions, up to QUIET_TAIL, a symbol has no row of while the answer has each of them of
+        # other symbols: Yahoo sends no row of a day without a trade of a thin name, and a halt of a few days looks
+        # the same. Read as Alpaca's feed is (market/untraded.py `quiet_tail`): asked of the next provider, read
+        # without them when none has them, never cached, so a row Yahoo sends later is read; refused as a stale series
+        # ("take it out of the universe") before, and the weekly snapshot took the symbol as ended.
+        if (quiet := untraded_in(self.name, "yfinance", _QUIET, bars, start, end, tail=True)) is not None:
+            raise quiet
         return bars
 
     def _old_gaps(self, left_out: dict[str, list[date]]) -> list[BarProblem]:
