@@ -24,6 +24,7 @@ from llmtrade.llm import retry_policy
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import Storage, open_storage
 from llmtrade.storage.database import stop_embedded
+from tests.databases_ahead import DatabasesAhead
 from tests.fakes.llm_transport import FakeLLM
 from tests.session_launch import bytecode_kept, ctrl_c_answered, pgserver_lock_kept, pgserver_lock_own
 from tests.support import FIXED_NOW, WEDNESDAY_8AM, going_live
@@ -33,6 +34,7 @@ _SCRUB_NAMES = ("DATABASE_URL",)
 
 
 _TEMPLATE = "llmtrade_migrated"
+_AHEAD: dict[str, DatabasesAhead] = {}  # by the session server's admin URL
 _XDG = pytest.StashKey[tuple[Path, "str | None"]]()
 _BYTECODE = pytest.StashKey["Path | None"]()
 _RUNTIME = pytest.StashKey[tuple[Path, "str | None"]]()
@@ -74,7 +76,9 @@ def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         conn.execute(f'CREATE DATABASE "{_TEMPLATE}"')
     with open_storage(Settings(DATABASE_URL=_with_dbname(url, _TEMPLATE)), FixedClock(FIXED_NOW)):
         pass  # every migration, once: a test's database is a copy of this one
+    _AHEAD[url] = DatabasesAhead(url, _TEMPLATE)
     yield url
+    _AHEAD.pop(url).close()
     server.cleanup()
     _delete_apart(data)
 
@@ -97,26 +101,22 @@ def _delete_apart(folder: Path) -> None:
 @pytest.fixture
 def empty_database_url(pg_admin_url: str) -> Iterator[str]:
     """A new database with nothing in it, not even our tables (for tests of migrating and first use)."""
-    yield from _new_database(pg_admin_url, "")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield _with_dbname(pg_admin_url, name)
+    _AHEAD[pg_admin_url].give_back(name)
 
 
 @pytest.fixture
 def database_url(pg_admin_url: str) -> Iterator[str]:
-    """A new database on the session's server with every migration applied and no events."""
-    yield from _new_database(pg_admin_url, f'TEMPLATE "{_TEMPLATE}" STRATEGY FILE_COPY')
-
-
-def _new_database(admin_url: str, options: str) -> Iterator[str]:
-    """A database of its own for one test, dropped after it. Each is some 8 MB of files: kept to the end, a worker's
-    thousand of them were gigabytes written back to disk during the run and a 40 s delete at its end."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" {options}')
-    yield _with_dbname(admin_url, name)
-    # FORCE: a command the test ran in a subprocess may still hold a connection. A drop that fails leaves the
-    # database to the session's end, as before.
-    with contextlib.suppress(psycopg.Error), psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    """A new database of this test's own on the session's server, every migration applied and no events, dropped
+    after it. Made ahead and dropped behind (tests/databases_ahead.py). Each is some 8 MB of files: kept to the end, a
+    worker's thousand of them were gigabytes written back to disk during the run and a 40 s delete at its end."""
+    ahead = _AHEAD[pg_admin_url]
+    name = ahead.take()
+    yield _with_dbname(pg_admin_url, name)
+    ahead.give_back(name)
 
 
 def _with_dbname(url: str, name: str) -> str:
