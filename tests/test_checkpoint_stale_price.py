@@ -84,3 +84,25 @@ def test_a_checkpoint_sizes_a_flip_off_a_close_two_sessions_old_as_before(
     assert acct_2["checkpoint"]["action"] == "FLIP"
     assert "last close" not in prompt, prompt  # nothing said of a close two sessions old
     assert acct_2["verdict"]["approved"] and acct_2["verdict"]["target_qty"] < 0, acct_2["verdict"]
+
+
+def test_a_checkpoints_gate_is_told_the_age_of_each_mark_it_values_the_account_at(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The portfolio-level limits value the account's other positions at the run's prices (risk/stale.py
+    `StaleMarks`): the gate is given the age of each that is a close more than a session old (PRICE_AGES, read from the
+    quotes already read), TLT's of Wednesday here, and none of a fresh one. It was given none: a quiet symbol's stale
+    mark counted in equity and its class as a price of the last session."""
+    from llmtrade.risk import gate
+
+    real, given = gate.check, []
+
+    def spy(*args: object, **kwargs: object) -> object:
+        given.append(kwargs.get("mark_ages"))
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(gate, "check", spy)
+    acct_2, _ = _checkpoint(monkeypatch, tmp_path / "csv", "2026-01-13T09:00:00-05:00")
+    assert acct_2["checkpoint"]["action"] == "FLIP"
+    ages = next((a for a in given if a is not None), {})  # the weekly run's gate (before) is given none
+    assert set(ages) == {"TLT"} and ages["TLT"].day == WEDNESDAY and ages["TLT"].sessions == 3, given

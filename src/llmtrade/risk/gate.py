@@ -22,7 +22,7 @@ from llmtrade.domain.market import PriceAge, jump_named
 from llmtrade.domain.trading import AccountSnapshot, RiskAdjustment, RiskVerdict, TradeIntent
 from llmtrade.domain.wording import counted
 from llmtrade.risk.halt import cut_to_reducing, held_only, reducing_target
-from llmtrade.risk.stale import cut_to_stale, cut_to_stale_held, stale
+from llmtrade.risk.stale import StaleMarks, cut_to_stale, cut_to_stale_held, stale, with_stale_marks
 
 # Rule names, as they appear at the start of a rejection's reason or in an adjustment's `rule`.
 UNIVERSE = "universe"
@@ -61,6 +61,7 @@ def check(
     suspect_held: Mapping[str, str] | None = None,
     age: PriceAge | None = None,
     held_ages: Mapping[str, PriceAge] | None = None,
+    mark_ages: Mapping[str, PriceAge] | None = None,
 ) -> RiskVerdict:
     """Decide the position `account` should hold in `intent.instrument`, valued at `price`.
 
@@ -76,6 +77,9 @@ def check(
     money the trade is sized from), by symbol; the verdict is cut the same way. `age`: how old `price` is, when not of
     the last session (a quiet symbol): too old, the verdict is cut to what only reduces the position (risk/stale.py).
     `held_ages`: the same of other symbols whose last close `account` was valued at (a week's roll), cut alike.
+    `mark_ages`: the age of each mark in `prices` that is a close of before the last session, by symbol: one of another
+    position held more than STALE_AFTER sessions old is counted the careful way in equity and the asset-class limit
+    (risk/stale.py `StaleMarks`), said in the verdict, and a RiskAdjustment when it changes the size.
     """
     symbol = intent.instrument
     held = account.positions.get(symbol)
@@ -139,7 +143,7 @@ def check(
     }
 
     def without(*inputs: str, universe: AssetsConfig = assets) -> RiskVerdict:
-        rest = {name: value for name, value in cutting.items() if name not in inputs}
+        rest = {name: value for name, value in (cutting | {"mark_ages": mark_ages}).items() if name not in inputs}
         return check(
             intent, account, price, assets=universe, risk=risk, prices=prices, broker_shortable=broker_shortable, **rest
         )
@@ -172,7 +176,15 @@ def check(
     if intent.direction == "FLAT" or intent.conviction == 0:
         return approve(0, f"flat: close {symbol} (from {current})", [])
 
-    # 7. (checked here because every size below is a fraction of equity) Nothing to size against.
+    # 7. (checked here because every size below is a fraction of equity) Nothing to size against. Another position's
+    # mark more than STALE_AFTER sessions old lends no gain to it (nor room to its class below): risk/stale.py.
+    marks = StaleMarks(account, symbol, prices, mark_ages)
+    if marks:  # sized as with no stale mark (every cutting rule is behind), from the account counted the careful way
+        careful, floors = account.model_copy(update={"equity": account.equity - marks.gain()}), marks.floors(prices)
+        sized = check(
+            intent, careful, price, assets=assets, risk=risk, prices=floors, broker_shortable=broker_shortable
+        )
+        return with_stale_marks(sized, without("mark_ages"), marks)
     equity = account.equity
     if not (equity > 0 and math.isfinite(equity)):
         return reject(EQUITY, f"equity {equity:.2f} is not positive")

@@ -9,11 +9,12 @@ an add or a side change's opening leg is refused, said in the verdict (RiskCheck
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 from llmtrade.domain.market import PriceAge
 from llmtrade.domain.research import MarketSnapshot
-from llmtrade.domain.trading import RiskVerdict
+from llmtrade.domain.trading import AccountSnapshot, Position, RiskAdjustment, RiskVerdict
 from llmtrade.market.snapshot import price_age
 from llmtrade.risk.halt import cut_to_reducing, reducing_target
 
@@ -84,3 +85,65 @@ def _cut(free: RiskVerdict, current: int, why: str) -> RiskVerdict:
         detail=f"{why}; {current:+d} -> {allowed:+d}, not {free.target_qty:+d}",
         reason=f"{STALE_PRICE}: {why}: {done} (wanted {free.target_qty:+d})",
     )
+
+
+class StaleMarks:
+    """The account's other positions valued at a last close more than STALE_AFTER sessions old (a quiet symbol's), as
+    the limits that value the whole account (equity, the asset-class limit) count them: a mark nobody traded at for
+    that long says neither what the position is worth nor what its sale would bring. Counted the careful way: each
+    one's gain over its cost is left out of equity (a stale high mark would lend every budget money that may not be
+    there), and its exposure is its shares at the larger of mark and cost (a stale low mark would make room in its
+    class that may not be there). A mark of the last two sessions counts as it did."""
+
+    def __init__(
+        self,
+        account: AccountSnapshot,
+        symbol: str,
+        prices: Mapping[str, float],
+        ages: Mapping[str, PriceAge] | None,
+    ) -> None:
+        self.marks: dict[str, tuple[Position, float, PriceAge]] = {}
+        for other, age in (ages or {}).items():
+            position = account.positions.get(other)
+            mark = prices.get(other)
+            if other == symbol or position is None or not position.qty or mark is None or not stale(age):
+                continue
+            if mark > 0 and math.isfinite(mark):
+                self.marks[other] = (position, mark, age)
+
+    def __bool__(self) -> bool:
+        return bool(self.marks)
+
+    def gain(self) -> float:
+        """What equity counts of the stale marks over their positions' cost: left out of the equity the limits use."""
+        return sum(max((mark - p.avg_price) * p.qty, 0.0) for p, mark, _ in self.marks.values())
+
+    def floors(self, prices: Mapping[str, float]) -> dict[str, float]:
+        """`prices` with each stale mark raised to its position's cost where that is higher: what the asset-class limit
+        counts the position's exposure at (the gate reads `prices` for nothing else once it sizes)."""
+        return {**prices, **{s: max(mark, p.avg_price) for s, (p, mark, _) in self.marks.items()}}
+
+    def said(self) -> str:
+        """Each stale mark, its day and age, and how the limits counted it."""
+        return "; ".join(
+            f"{s} ({p.qty:+d}) is marked at its last close {mark:.2f} of {a.day}, {a.sessions} sessions before the "
+            f"last one ({a.session}), with no trade of it on the feed since: counted at cost {p.avg_price:.2f} where "
+            "that is more careful (no gain on it in equity, its exposure at the larger of the two)"
+            for s, (p, mark, a) in sorted(self.marks.items())
+        )
+
+
+def with_stale_marks(verdict: RiskVerdict, free: RiskVerdict, marks: StaleMarks) -> RiskVerdict:
+    """`verdict` (sized with `marks` counted the careful way) said so: a RiskAdjustment from `free` (the verdict at the
+    marks as they are) when the size differs, a note in the reason when it does not."""
+    note = f"{STALE_PRICE}: {marks.said()}"
+    if free.target_qty == verdict.target_qty or not verdict.approved:
+        return verdict.model_copy(update={"reason": f"{verdict.reason}; {note}"})
+    cut = RiskAdjustment(
+        rule=STALE_PRICE,
+        detail=f"{note}; {free.target_qty:+d} at the marks as they are -> {verdict.target_qty:+d}",
+        before_qty=abs(free.target_qty),
+        after_qty=abs(verdict.target_qty),
+    )
+    reason = f"{verdict.reason}; {note}: {verdict.target_qty:+d}, not {free.target_qty:+d}"
+    return verdict.model_copy(update={"reason": reason, "adjustments": [*verdict.adjustments, cut]})

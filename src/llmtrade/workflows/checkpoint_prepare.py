@@ -40,7 +40,7 @@ from llmtrade.workflows.checkpoint_slot import Outcome, Slot, outcome_from
 from llmtrade.workflows.checkpoint_unpriced import NoSessionPrice, no_session_price, not_sent
 from llmtrade.workflows.convictions import conviction_now
 from llmtrade.workflows.desk import Desk
-from llmtrade.workflows.execution import LAST_CLOSES, PRICES, queued_order_ids, value_account
+from llmtrade.workflows.execution import LAST_CLOSES, PRICE_AGES, PRICES, queued_order_ids, value_account
 from llmtrade.workflows.frozen_trade import (
     FrozenTrade,
     current_prices,
@@ -104,7 +104,7 @@ NOT_SENT = ContextKey("checkpoint_not_sent", dict[str, str])
 class PrepareStage:
     name = "prepare"
     reads = ()
-    writes = (PRICES, LAST_CLOSES, STORED, RESUMED, ASKING, SKIPS, DEFERRED, NO_SESSION, NOT_SENT)
+    writes = (PRICES, PRICE_AGES, LAST_CLOSES, STORED, RESUMED, ASKING, SKIPS, DEFERRED, NO_SESSION, NOT_SENT)
     overlaps = False
 
     def __init__(self, bench: Workbench, slot: Slot, *, dry_run: bool):
@@ -183,6 +183,7 @@ class PrepareStage:
                 asking.append(prepared)
         result = context.with_values(
             (PRICES, prices),
+            (PRICE_AGES, self._ages(prices)),
             (LAST_CLOSES, last_bars(self._ended)),
             (STORED, stored),
             (RESUMED, resumed),
@@ -324,6 +325,15 @@ class PrepareStage:
         suspect = self._suspects.get(frozen.instrument) if quote is None or quote.kind == "close" else None
         age = self._age(frozen.instrument, price)
         return Prepared(desk, account, frozen, values, before, pnl_pct, triggered, flipped, quote, suspect, age)
+
+    def _ages(self, prices: dict[str, float]) -> dict[str, PriceAge]:
+        """`_age` of every price now that is a last close (`PRICE_AGES`): the gate counts another position's stale mark
+        the careful way (risk/stale.py `StaleMarks`), and a leg sent later than it was sized is checked again. None read
+        in session: every quote is of today then."""
+        quotes = self._quotes
+        if quotes and not any(q.kind == "close" for q in quotes.values()):
+            return {}
+        return {s: age for s, price in prices.items() if (age := self._age(s, price)) is not None}
 
     def _age(self, symbol: str, price: float) -> PriceAge | None:
         """How old `symbol`'s price now is when it is a last close of before the last complete session (a quiet

@@ -40,6 +40,7 @@ from llmtrade.workflows.desk import Desk
 from llmtrade.workflows.execution import (
     ABANDONED,
     LAST_CLOSES,
+    PRICE_AGES,
     PRICES,
     UNFINISHED,
     Execution,
@@ -61,7 +62,7 @@ SENT = ContextKey("checkpoint_orders", list[OrderSubmitted | OrderRejected])  # 
 
 class DecideStage:
     name = "decide"
-    reads = (ANSWERED, ASKING, RESUMED, PRICES, DEFERRED, NOT_SENT)
+    reads = (ANSWERED, ASKING, RESUMED, PRICES, PRICE_AGES, DEFERRED, NOT_SENT)
     writes = (OUTCOMES, UNDECIDED)
     overlaps = False
 
@@ -135,7 +136,7 @@ class DecideStage:
                     undecided[desk.account.id] = resumed
                     continue
                 sized = resumed
-            verdict, plan = self._decide(desk, checkpoint, sized, prices)
+            verdict, plan = self._decide(desk, checkpoint, sized, context)
             outcome = replace(outcome, verdict=verdict, orders=plan)
             outcomes.append(outcome)
             decided.append(outcome)
@@ -209,14 +210,11 @@ class DecideStage:
         return bool(unsent(self.bench.events, plan, week_stream(self.bench.week_id, ORDERS)))
 
     def _decide(
-        self,
-        desk: Desk,
-        checkpoint: Checkpoint,
-        sized: Resumed,
-        prices: dict[str, float],
+        self, desk: Desk, checkpoint: Checkpoint, sized: Resumed, context: PipelineContext
     ) -> tuple[RiskVerdict, OrdersPlanned]:
         """The verdict and plan of `checkpoint`'s judgement, sized from `sized` (the account, its instrument's
-        suspect last bar and its price's age, read by prepare)."""
+        suspect last bar and its price's age, read by prepare), at the run's PRICES (PRICE_AGES: those old closes)."""
+        prices, ages = context.get(PRICES), context.get(PRICE_AGES)
         bench, account_id, instrument, account = self.bench, desk.account.id, checkpoint.instrument, sized.account
         position = account.positions.get(instrument)
         held = position.qty if position else 0
@@ -242,6 +240,7 @@ class DecideStage:
             halt_reason=why,
             suspect=sized.suspect,
             age=sized.age,  # a quiet symbol's last close, sessions old (risk/stale.py): no open or add sized off it
+            mark_ages=ages,  # the same of the marks the account's other positions are valued at: counted carefully
         )
         if stop and not self.dry_run:
             source = f"checkpoint {checkpoint.checkpoint_id}"

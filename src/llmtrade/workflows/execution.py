@@ -27,7 +27,7 @@ from llmtrade.brokers.reconcile import look
 from llmtrade.config.models import Config
 from llmtrade.domain.checkpoints import KILL_SWITCH_BLOCK, OrderBlocked, TradingDisabled
 from llmtrade.domain.events import EventPayload, NewEvent
-from llmtrade.domain.market import Bar
+from llmtrade.domain.market import Bar, PriceAge
 from llmtrade.domain.reconciliation import is_ours
 from llmtrade.domain.tracing import for_account
 from llmtrade.domain.trading import (
@@ -58,6 +58,8 @@ from llmtrade.workflows.valuation import value_account
 FILLED = OrderStatus.FILLED
 # The prices a plan was made at; execution values accounts at them after each fill.
 PRICES = ContextKey("prices", dict[str, float])
+# The age of each price of PRICES that is a close of before the last complete session (a quiet symbol's): risk/stale.py.
+PRICE_AGES = ContextKey("price_ages", dict[str, PriceAge])
 # The last bar of each held symbol without a price in PRICES whose prices ended (market/ended_prices.py), by symbol:
 # the valuation after a fill values it there, as the week start, status and the postmortem do, where it took its cost.
 LAST_CLOSES = ContextKey("last_closes", dict[str, Bar])
