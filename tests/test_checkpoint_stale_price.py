@@ -19,7 +19,7 @@ from llmtrade.cli import app
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.quote_provider import quote_of
 from llmtrade.market.quotes import QuoteService
-from tests.support import going_live
+from tests.support import going_live, stored_events
 from tests.test_week_lifecycle import CHECKPOINT_ANSWERS, WEDNESDAY, scripted, write_market
 
 runner = CliRunner()
@@ -106,3 +106,33 @@ def test_a_checkpoints_gate_is_told_the_age_of_each_mark_it_values_the_account_a
     assert acct_2["checkpoint"]["action"] == "FLIP"
     ages = next((a for a in given if a is not None), {})  # the weekly run's gate (before) is given none
     assert set(ages) == {"TLT"} and ages["TLT"].day == WEDNESDAY and ages["TLT"].sessions == 3, given
+
+
+def test_a_leg_held_back_at_one_checkpoint_is_not_sent_at_the_next_off_a_close_gone_stale(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Monday 09:00: TLT's close is Wednesday's, 2 sessions old: acct_2's FLIP is sized, its close queued for the open
+    and its short held back for the close's fill. Tuesday 09:00 the close has filled, and TLT's close is still
+    Wednesday's, 3 sessions old now: the short, sized Monday, was sent all the same. It is given up alone, stale_price,
+    and the checkpoint says so (PRICE_AGES reaches the execute stage: workflows/send_checks.py)."""
+    folder = tmp_path / "csv"
+    write_market(folder)
+    stay = {"action": "STAY", "conviction_after": 2, "reason_delta": "nothing changed"}
+    monkeypatch.setitem(CHECKPOINT_ANSWERS, "openai/gpt-5.1", stay)
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T08:00:00-05:00")
+    with going_live(monkeypatch, scripted({s: 1.0 for s in ("SPY", "TLT", "GLD", "QQQ")}), market=folder):
+        assert runner.invoke(app, ["run-weekly"]).exit_code == 0
+        _quiet_tlt(monkeypatch)
+        monkeypatch.setenv("LLMTRADE_NOW", "2026-01-12T09:00:00-05:00")
+        monday = runner.invoke(app, ["checkpoint", "09:00", "--json"])
+        assert monday.exit_code == 0, monday.output
+        [acct_2] = [a for a in json.loads(monday.stdout)["accounts"] if a["account_id"] == "acct_2"]
+        assert [o["intent"] for o in acct_2["orders"]] == ["close", "open"], acct_2
+        leg = acct_2["orders"][1]["client_order_id"]
+        monkeypatch.setenv("LLMTRADE_NOW", "2026-01-13T09:00:00-05:00")
+        tuesday = runner.invoke(app, ["checkpoint", "09:00", "--json"])
+    assert leg in tuesday.output and "stale_price: TLT's price now is its last close, of 2026-01-07, 3" in (
+        tuesday.output
+    ), tuesday.output
+    sent = [e for e in stored_events(cli_env["DATABASE_URL"], type="OrderSubmitted")]
+    assert leg not in [e.payload["order"]["client_order_id"] for e in sent]

@@ -290,7 +290,7 @@ class DecideStage:
 
 class ExecuteStage:
     name = "execute"
-    reads = (OUTCOMES, PRICES, LAST_CLOSES, DEFERRED, UNDECIDED, NOT_SENT)
+    reads = (OUTCOMES, PRICES, PRICE_AGES, LAST_CLOSES, DEFERRED, UNDECIDED, NOT_SENT)
     writes = (SENT, ABANDONED, UNFINISHED, SUPERSEDED)
     overlaps = False
 
@@ -305,8 +305,8 @@ class ExecuteStage:
         stream = week_stream(bench.week_id, ORDERS)
         # An account skipped with a plan (its orders given up for a price no provider gives in this session) sends none.
         plans = [o.orders for o in context.get(OUTCOMES) if o.orders is not None and o.skipped is None]
-        # The week's orders left undone (refused, or a leg waiting for its close) go first, unless this
-        # checkpoint planned the account anew: its plan starts from what the account holds now.
+        # The week's orders left undone (refused, or a leg waiting for its close) go first, their price's age checked
+        # again (send_checks.py), unless this checkpoint planned the account anew: its plan starts from what it holds.
         # An account waiting for a price resumes nothing now: its orders' valuation after a fill reads its prices. Nor
         # does one whose orders were given up for a price no provider gives in this session (its week's other undone
         # orders are of that instrument too, or wait for the next checkpoint, which looks at its prices again).
@@ -323,6 +323,7 @@ class ExecuteStage:
             superseded=frozenset(p.account_id for p in plans if p.orders),
             own=frozenset(o.client_order_id for p in plans for o in p.orders),
             last_closes=context.get(LAST_CLOSES),
+            ages=context.get(PRICE_AGES),
         )
         # Most checkpoints plan no order: execute_plans would read the week's orders stream twice to report that
         # nothing was sent, abandoned or refused (a plan without orders is never sent nor abandoned).
@@ -338,6 +339,7 @@ class ExecuteStage:
                 week_id=bench.week_id,
                 run_id=bench.run_id,
                 last_closes=context.get(LAST_CLOSES),
+                ages=context.get(PRICE_AGES),
             )
         ours = {order.client_order_id for plan in plans for order in plan.orders}
         # Most checkpoints plan nothing: then nothing of theirs is on the week's orders stream to read back.

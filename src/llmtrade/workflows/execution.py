@@ -41,10 +41,10 @@ from llmtrade.domain.trading import (
     OrderSubmitted,
     PlanAbandoned,
 )
-from llmtrade.errors import BrokerRejected, KillSwitchOn
+from llmtrade.errors import BrokerRejected
 from llmtrade.pipeline.context import ContextKey
-from llmtrade.risk.controls import halted, switched_off, trading_enabled
-from llmtrade.risk.halt import PendingPosition, may_send, pending_position
+from llmtrade.risk.controls import halted, switched_off
+from llmtrade.risk.halt import may_send
 from llmtrade.storage.event_store import EventStore
 from llmtrade.storage.splits import recorded_splits
 from llmtrade.threads import on_threads
@@ -53,6 +53,7 @@ from llmtrade.workflows.ended_close import given_up_orders, leg_note, leg_waitin
 from llmtrade.workflows.fill_watch import FillWatch
 from llmtrade.workflows.plan_recovery import abandoned_plans, breaker_blocked, misfit, recorded_orders, recover_orders
 from llmtrade.workflows.resend_checks import give_up_unsendable, refused_for_good, undone
+from llmtrade.workflows.send_checks import pending_at, stale_order, stop_if_blocked
 from llmtrade.workflows.valuation import value_account
 
 FILLED = OrderStatus.FILLED
@@ -135,6 +136,7 @@ def send_orders(
     week_id: date,
     run_id: str,
     after_fill: Callable[[], None] | None = None,
+    ages: Mapping[str, PriceAge] | None = None,
 ) -> Sent:
     """Send each order not yet accepted on `stream`; the kill switch is checked before every order.
 
@@ -143,8 +145,9 @@ def send_orders(
     both legs at once; a close the broker ended unfilled, or one an earlier run gave up, abandons it (ended_close.py).
     An order the broker refused (OrderRejected, with its reason) is sent again by the next call, unless the broker
     said the refusal lasts the week (`lasting`: not tradable, not shortable): that one is given up alone with it
-    (PlanAbandoned, `refused_for_good`), once. Returns what was left undone; the kill switch's blocks are recorded as
-    OrderBlocked and left to a rerun.
+    (PlanAbandoned, `refused_for_good`), once. One that opens or adds while its price is a close more than 2 sessions
+    old (`ages`: PRICE_AGES) is given up alone too (send_checks.py), a leg once its close filled. Returns what was
+    left undone; the kill switch's blocks are recorded as OrderBlocked and left to a rerun.
 
     An order is recorded right after the broker answers; if the process dies in between, the rerun
     submits the same client_order_id again and the broker hands back the order it already has."""
@@ -205,6 +208,10 @@ def send_orders(
                 result.held_back.append(pending)
                 continue
             watch.found(close)  # filled after its POST's answer (Alpaca's way): the breaker sees it before the leg
+        if ages and (gone := stale_order(broker, order, ages.get(order.symbol))) is not None:
+            record(gone, order)  # sized when planned off a price that has gone stale since: not sent as sized
+            result.abandoned.append(gone)
+            continue
         watch.before(order)  # an order that may open or add goes only once the breaker has seen every fill so far
         switched = switched_off(events)
         stop, halt_reason = halted(events, order.account_id)
@@ -217,7 +224,7 @@ def send_orders(
             payload = OrderBlocked(
                 client_order_id=order.client_order_id, account_id=order.account_id, reason=f"{KILL_SWITCH_BLOCK}{why}"
             )
-        elif stop and not may_send(order, _pending(broker, order.symbol)):
+        elif stop and not may_send(order, pending_at(broker, order.symbol)):
             # Halted (maybe by this plan's own closing trade): only what reduces risk still goes.
             payload = OrderBlocked(
                 client_order_id=order.client_order_id,
@@ -280,6 +287,7 @@ def execute_plan(
     week_id: date,
     run_id: str,
     last_closes: Mapping[str, Bar] | None = None,
+    ages: Mapping[str, PriceAge] | None = None,
 ) -> tuple[Sent, PlanAbandoned | None]:
     """One account: look its planned orders up at the broker, then check the plan, then send the rest; valued after
     each fill at `prices` and `last_closes` (`revaluer`).
@@ -308,7 +316,14 @@ def execute_plan(
         positions = desk.broker.account(prices).positions
         gone = give_up_unsendable(events, plan, retried, positions, stream=stream, week_id=week_id, run_id=run_id)
     sent = send_orders(
-        events, desk.broker, plan.orders, stream=stream, week_id=week_id, run_id=run_id, after_fill=after_fill
+        events,
+        desk.broker,
+        plan.orders,
+        stream=stream,
+        week_id=week_id,
+        run_id=run_id,
+        after_fill=after_fill,
+        ages=ages,
     )
     return replace(sent, abandoned=[*gone, *sent.abandoned]), None
 
@@ -324,6 +339,7 @@ async def execute_plans(
     week_id: date,
     run_id: str,
     last_closes: Mapping[str, Bar] | None = None,
+    ages: Mapping[str, PriceAge] | None = None,
 ) -> Execution:
     """Send every plan not abandoned, accounts in parallel; raise if the kill switch held any order back. Each account
     is valued after a fill at `prices` and `last_closes` (`revaluer`).
@@ -352,6 +368,7 @@ async def execute_plans(
                 week_id=week_id,
                 run_id=run_id,
                 last_closes=last_closes,
+                ages=ages,
             )
             for plan in live
         ]
@@ -374,22 +391,6 @@ def abandonment_note(abandoned: PlanAbandoned) -> str:
         f"account {abandoned.account_id}'s plan abandoned: {abandoned.reason}. Its orders will not be sent; "
         "check the account at its broker (the next week plans from what it holds)"
     )
-
-
-def stop_if_blocked(events: EventStore, blocked: int) -> None:
-    if blocked:
-        _, why = trading_enabled(events)
-        raise KillSwitchOn(
-            f"trading is disabled ({why}): {blocked} order(s) not sent. "
-            "`llmtrade trading enable`, then run the same command again to send them"
-        )
-
-
-def _pending(broker: Broker, symbol: str) -> PendingPosition:
-    """Where the account's signed position in `symbol` may end once the orders it has at the broker are done (an order
-    whose cancel is under way may fill or not: risk/halt.py `PendingPosition`, the rule for pending exposure)."""
-    account = broker.account({})
-    return pending_position(account.positions, broker.open_orders(), symbol, account.fractions)
 
 
 def _send(broker: Broker, order: Order) -> OrderSubmitted | OrderRejected:

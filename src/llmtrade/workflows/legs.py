@@ -11,7 +11,7 @@ from functools import partial
 
 from llmtrade.config.models import Config
 from llmtrade.domain.events import NewEvent
-from llmtrade.domain.market import Bar
+from llmtrade.domain.market import Bar, PriceAge
 from llmtrade.domain.trading import (
     LegHeldBack,
     Order,
@@ -27,7 +27,6 @@ from llmtrade.workflows.execution import (
     abandonment_note,
     revaluer,
     send_orders,
-    stop_if_blocked,
     unfinished_note,
 )
 from llmtrade.workflows.resend_checks import (
@@ -40,6 +39,7 @@ from llmtrade.workflows.resend_checks import (
     undone,
     week_plans,
 )
+from llmtrade.workflows.send_checks import stop_if_blocked
 
 # A line per account whose earlier orders of the week a checkpoint's newer plan superseded (resume_unfinished): said by
 # the checkpoint, not degraded.
@@ -94,12 +94,14 @@ async def resume_unfinished(
     superseded: frozenset[str] = frozenset(),
     own: frozenset[str] = frozenset(),
     last_closes: Mapping[str, Bar] | None = None,
+    ages: Mapping[str, PriceAge] | None = None,
 ) -> ResumedOrders:
     """Send again the orders on `stream` refused earlier or held back for their close, while still valid.
 
     Accounts in `superseded` have a newer plan (this checkpoint's): their unfinished orders are
     abandoned (PlanAbandoned, once, whole_plan) instead. After a fill an account is valued at `prices` and
-    `last_closes` (execution.py `revaluer`). An order no longer valid for what the account holds
+    `last_closes` (execution.py `revaluer`); one that opens or adds off a price `ages` says is stale now is given up
+    by send_orders (send_checks.py). An order no longer valid for what the account holds
     (`still_valid`), or sized before a split, is abandoned alone (whole_plan False). Orders in `own` (the caller's own
     plans) are left to the caller.
     Returns the notes of the orders refused again and of those given up alone, now or by send_orders (legs still held
@@ -153,7 +155,14 @@ async def resume_unfinished(
             else:
                 said.append(abandonment_note(gone))
         sent = send_orders(
-            events, desk.broker, sendable, stream=stream, week_id=week_id, run_id=run_id, after_fill=after_fill
+            events,
+            desk.broker,
+            sendable,
+            stream=stream,
+            week_id=week_id,
+            run_id=run_id,
+            after_fill=after_fill,
+            ages=ages,
         )
         stop_if_blocked(events, sent.blocked)
         refused = [unfinished_note(item) for item in sent.refused]
