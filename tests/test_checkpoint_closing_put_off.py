@@ -69,7 +69,7 @@ def test_a_closing_put_off_by_a_broker_not_answering_exits_75_naming_it_and_the_
         raise TemporaryError("the broker did not answer")
 
     with monkeypatch.context() as down:
-        down.setattr(checkpoint_close, "recover_orders", unanswered)
+        down.setattr(checkpoint_close, "recover_order_events", unanswered)
         down.setenv("LLMTRADE_NOW", "2026-01-07T14:01:00-05:00")
         woke = runner.invoke(app, ["-q", "run-due"])
         assert woke.exit_code == 75, woke.output

@@ -27,7 +27,7 @@ from llmtrade.market.calendar import NEW_YORK, new_york_date
 from llmtrade.storage.event_store import EventStore
 from llmtrade.storage.splits import recorded_splits
 from llmtrade.workflows.checkpoint_slot import Slot, outcome_from
-from llmtrade.workflows.plan_recovery import recorded_orders, recover_orders
+from llmtrade.workflows.plan_recovery import recorded_in, recorded_orders, recover_order_events, sent_with_times
 
 
 @dataclass(frozen=True)
@@ -201,8 +201,10 @@ def _sent(
         return [], ""
     stream = week_stream(week_id, ORDERS)
     ours = {o.client_order_id for o in plan.orders}
-    recorded = [r for r in recorded_orders(events, stream) if r.order.client_order_id in ours]
-    have = {r.order.client_order_id for r in recorded}
+    history = events.read_stream(stream)
+    # Each with when it was recorded sent (a split recorded before then never scaled it: `_part`), from this one read.
+    recorded = [(s, at) for s, at in sent_with_times(events, history) if s.order.client_order_id in ours]
+    have = {r.order.client_order_id for r in recorded_in(events, history)}
     missing = [o for o in plan.orders if o.client_order_id not in have]
     unknown = ""
     if missing:
@@ -216,28 +218,29 @@ def _sent(
             orders = ", ".join(f"{o.side.value} {o.qty} {o.symbol}" for o in missing)
             unknown = f"orders not looked up ({why}; whether the broker holds them is unknown: {orders})"
         else:
-            recorded += recover_orders(events, broker, plan, stream=stream, week_id=week_id, run_id=run_id)
+            found = recover_order_events(events, broker, plan, stream=stream, week_id=week_id, run_id=run_id)
+            recorded += sent_with_times(events, found)
     found = [
-        f"{r.order.side.value} {r.order.qty} {r.order.symbol} {r.result.status.value}{_part(events, r)}"
-        for r in recorded
-        if isinstance(r, OrderSubmitted)
+        f"{r.order.side.value} {r.order.qty} {r.order.symbol} {r.result.status.value}{_part(events, r, at)}"
+        for r, at in recorded
     ]
     return found, unknown
 
 
-def _part(events: EventStore, submitted: OrderSubmitted) -> str:
+def _part(events: EventStore, submitted: OrderSubmitted, sent_at: datetime) -> str:
     """How much of a working or ended order filled, when some but not all of it did (Alpaca's partially_filled is
     ours "accepted"): " (4 filled)"; in the shares of the splits recorded since it was sent when there are any
     (Alpaca scales an open order's qty and filled_qty at a split, alpacahq/alpaca-py #469): " (1 of 2 filled, 10
-    sent before the 1-for-5 split)", and nothing of one filled whole in them. The splits are read only for a fill of
-    another number of shares than sent."""
+    sent before the 1-for-5 split)", and nothing of one filled whole in them; not those recorded before it was sent
+    (`sent_at`), whose shares it was sized in. The splits are read only for a fill of another number of shares than
+    sent."""
     order, filled = submitted.order, submitted.result.filled_qty
     if not filled or filled == order.qty:
         return ""
     splits = recorded_splits(events)
-    meant = qty_at(order, _EVER, splits)
+    meant = qty_at(order, _EVER, splits, sent_at)
     if meant == order.qty:
         return f" ({filled} filled)" if filled < order.qty else ""  # past the qty: an overfill, said where booked
     if filled_whole(filled, meant):
         return ""
-    return f" ({part_filled(order, filled, _EVER, splits)})"
+    return f" ({part_filled(order, filled, _EVER, splits, sent_at)})"

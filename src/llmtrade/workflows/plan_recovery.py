@@ -8,7 +8,7 @@ must not go (`misfit`). execution.py sends what is left."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 
 from llmtrade.brokers.protocol import Broker
 from llmtrade.brokers.reconcile import managed_positions
@@ -19,11 +19,23 @@ from llmtrade.storage.event_store import EventStore
 
 
 def recorded_orders(events: EventStore, stream: str) -> list[OrderSubmitted | OrderRejected]:
+    return recorded_in(events, events.read_stream(stream))
+
+
+def recorded_in(events: EventStore, history: Sequence[StoredEvent]) -> list[OrderSubmitted | OrderRejected]:
+    """`recorded_orders` of the orders stream `history` as read."""
     return [
         events.payload(OrderSubmitted, e) if e.type == OrderSubmitted.event_type() else events.payload(OrderRejected, e)
-        for e in events.read_stream(stream)
+        for e in history
         if e.type in (OrderSubmitted.event_type(), OrderRejected.event_type())
     ]
+
+
+def sent_with_times(events: EventStore, history: Sequence[StoredEvent]) -> list[tuple[OrderSubmitted, datetime]]:
+    """Each order the orders stream `history` (as read) records sent, with when its OrderSubmitted was recorded: a
+    split recorded before an order was sent never scaled it (brokers/overfills.py `scales`)."""
+    kind = OrderSubmitted.event_type()
+    return [(events.payload(OrderSubmitted, e), e.occurred_at) for e in history if e.type == kind]
 
 
 def breaker_blocked(events: EventStore, history: Sequence[StoredEvent]) -> set[str]:
@@ -58,10 +70,25 @@ def recover_orders(
     order at the broker (where it may have filled since); its record is the broker's own answer now.
     Returns the orders recorded here. A plan made for another broker is not looked up (see `misfit`).
     `recorded`: `recorded_orders(events, stream)` as the caller just read it; default: read now."""
+    found = recover_order_events(events, broker, plan, stream=stream, week_id=week_id, run_id=run_id, recorded=recorded)
+    return [events.payload(OrderSubmitted, e) for e in found]
+
+
+def recover_order_events(
+    events: EventStore,
+    broker: Broker,
+    plan: OrdersPlanned,
+    *,
+    stream: str,
+    week_id: date,
+    run_id: str,
+    recorded: Sequence[OrderSubmitted | OrderRejected] | None = None,
+) -> list[StoredEvent]:
+    """`recover_orders`, its records as stored (with their times: `sent_with_times`)."""
     if broker.name != plan.broker:
         return []
     done = {r.order.client_order_id for r in (recorded_orders(events, stream) if recorded is None else recorded)}
-    recovered: list[OrderSubmitted] = []
+    recovered: list[StoredEvent] = []
     for order in plan.orders:
         if order.client_order_id in done:
             continue
@@ -69,10 +96,9 @@ def recover_orders(
         if found is None:
             continue  # never reached the broker: send_orders sends it
         payload = OrderSubmitted(order=order, broker=broker.name, result=found)
-        events.append(
+        recovered += events.append(
             [NewEvent.of(payload, stream=stream, week_id=week_id, run_id=run_id, account_id=order.account_id)]
         )
-        recovered.append(payload)
     return recovered
 
 
