@@ -36,7 +36,7 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
-from llmtrade.brokers.alpaca_orders import decimal, enum_value, to_fill, to_result
+from llmtrade.brokers.alpaca_orders import decimal, enum_value, taken_at, to_fill, to_result
 from llmtrade.domain.reconciliation import is_ours
 from llmtrade.domain.trading import BrokerOrder, Fill, OrderResult, OrderStatus
 
@@ -111,6 +111,7 @@ def chain_result(chain: Sequence[Any]) -> OrderResult:
         fill_price=float(price) if done > 0 and price is not None else None,
         message=f"{latest.message}; {replaced_note(chain)}",
         unlisted=latest.unlisted,
+        submitted_at=taken_at(chain[0]),  # the order llmtrade sent, not a replacement a person made of it
     )
 
 

@@ -86,7 +86,14 @@ def to_result(found: Any) -> OrderResult:
         filled_qty=done,
         fill_price=float(price) if done > 0 and price is not None else None,
         message=message,
+        submitted_at=taken_at(found),
     )
+
+
+def taken_at(found: Any) -> datetime | None:
+    """When Alpaca took the order (alpaca-py Order): its submitted_at, else its created_at (both nullable in the
+    Orders API's order object)."""
+    return found.submitted_at or found.created_at
 
 
 def single_orders(listed: Sequence[Any]) -> list[Any]:

@@ -56,18 +56,18 @@ def recorded_fill_ids(events: EventStore, broker: Broker) -> frozenset[str]:
 
 
 def sent_orders(events: EventStore, account_id: str) -> Mapping[str, tuple[Order, datetime]]:
-    """client_order_id -> the order as llmtrade sent it (its week, its quantity) and when its OrderSubmitted was
-    recorded (a split recorded before then never scaled it: brokers/overfills.py `scales`), from the account's
-    OrderSubmitted events (the last one of an order wins). A memoised fold: a call reads only the orders sent since
-    the last one; not to be changed."""
+    """client_order_id -> the order as llmtrade sent it (its week, its quantity) and when it was sent (its
+    `OrderSubmitted.sent_at`: a split recorded before then never scaled it: brokers/overfills.py `scales`), from the
+    account's OrderSubmitted events (the last one of an order wins). A memoised fold: a call reads only the orders
+    sent since the last one; not to be changed."""
 
     def step(
         sent: Mapping[str, tuple[Order, datetime]], new: list[StoredEvent]
     ) -> Mapping[str, tuple[Order, datetime]]:
         more = {}
         for event in new:
-            order = events.payload(OrderSubmitted, event).order
-            more[order.client_order_id] = (order, event.occurred_at)
+            submitted = events.payload(OrderSubmitted, event)
+            more[submitted.order.client_order_id] = (submitted.order, submitted.sent_at(event.occurred_at))
         return {**sent, **more}
 
     return events.fold("sent-orders", account_id=account_id, types=[OrderSubmitted.event_type()], start={}, step=step)

@@ -94,7 +94,7 @@ class _Pending:
 
     order: Order
     filled: int = 0
-    sent_at: datetime | None = None  # when its OrderSubmitted was recorded
+    sent_at: datetime | None = None  # when it was sent (`OrderSubmitted.sent_at`)
     filled_at: datetime | None = None  # when its part fill recorded traded: the shares of that time it is in
     replaced: bool = False  # its recorded fill was a chain's, the order replaced outside llmtrade (Fill.replaced_by)
 
@@ -121,7 +121,7 @@ def _candidates(events: EventStore, broker: Broker) -> Mapping[str, _Pending]:
                     before = pending.get(cid)
                     filled, at = (before.filled, before.filled_at) if before is not None else (0, None)
                     replaced = before.replaced if before is not None else False
-                    pending[cid] = _Pending(sent.order, filled, event.occurred_at, at, replaced)
+                    pending[cid] = _Pending(sent.order, filled, sent.sent_at(event.occurred_at), at, replaced)
             elif event.type == OrderFilled.event_type():
                 fill = events.payload(OrderFilled, event).fill
                 cid = fill.client_order_id

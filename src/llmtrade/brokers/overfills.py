@@ -47,7 +47,7 @@ def overfill_event(
     """The OrderOverfilled of `fill`, to go with its OrderFilled (its own write-once stream, at version 0), when it is
     more shares than `order` (the order as llmtrade sent it; None when no OrderSubmitted names it) was sent for, in the
     shares of the splits recorded since it was sent (`splits`, read only for a fill of another qty: `scaled_qty`;
-    `sent_at`: when its OrderSubmitted was recorded, None when not known)."""
+    `sent_at`: when it was sent, `OrderSubmitted.sent_at`, None when not known)."""
     if order is None or fill.shares() == order.qty:
         return None
     # Read for a fill of another number of shares only: 5 of 10 sent scaled to 2 at a 1-for-5 is 3 too many.
@@ -95,7 +95,7 @@ def qty_at(order: Order, until: datetime, splits: Sequence[Split], sent_at: date
 
 def scales(split: Split, order: Order, until: datetime, sent_at: datetime | None = None) -> bool:
     """Whether `split` may have scaled `order` by `until`: of its symbol, after its week began, by `until`, and not
-    recorded before the order was sent (`sent_at`, when known: its OrderSubmitted's time). llmtrade records a split
+    recorded before the order was sent (`sent_at`, when known: `OrderSubmitted.sent_at`). llmtrade records a split
     once its broker has applied it, and Alpaca scales only an order open at the split (alpacahq/alpaca-py #469): one
     sent after the record was sized in the new shares (2 of 10 bought after a 1-for-5 were read as the order whole,
     its end never recorded). One instant for both (a fixed clock stamps them so) cannot tell, and counts."""

@@ -111,6 +111,10 @@ class OrderResult(Record):
     # (Alpaca: ended "replaced" by an order it does not show): a condition to say once (brokers/order_ends.py), not an
     # end. "" otherwise, and then left out of the record, as results stored before it were written.
     unlisted: str = Field(default="", exclude_if=lambda said: not said)
+    # When the broker took the order, as it says (Alpaca's submitted_at): the order's sent time for the split rule
+    # when a rerun records it late (`OrderSubmitted.sent_at`). None where the broker does not say (the paper broker),
+    # and then left out of the record, as results stored before it were written.
+    submitted_at: datetime | None = Field(default=None, exclude_if=lambda at: at is None)
 
 
 class BrokerOrder(Record):
@@ -207,6 +211,14 @@ class OrderSubmitted(EventPayload):
     order: Order
     broker: str
     result: OrderResult
+
+    def sent_at(self, recorded: datetime) -> datetime:
+        """When the order was sent, its record being stored at `recorded`: the split rule's time (a split recorded
+        before then never scaled it: brokers/overfills.py `scales`). A rerun records an order a killed run got to its
+        broker late (workflows/plan_recovery.py `recover_orders`), after a split Alpaca scaled it at perhaps: its
+        broker's time then (`OrderResult.submitted_at`). Never after its record (the broker's clock ahead of ours)."""
+        taken = self.result.submitted_at
+        return recorded if taken is None else min(taken, recorded)
 
 
 class OrderRejected(EventPayload):

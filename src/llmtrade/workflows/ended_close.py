@@ -28,7 +28,7 @@ _EVER = datetime.max.replace(tzinfo=UTC)  # a split recorded is one Alpaca has a
 
 
 class SentOrder(NamedTuple):
-    """An order as llmtrade sent it, and when its OrderSubmitted was recorded (None: not sent yet, or not known)."""
+    """An order as llmtrade sent it, and when (`OrderSubmitted.sent_at`; None: not sent yet, or not known)."""
 
     order: Order
     at: datetime | None = None
@@ -40,8 +40,8 @@ def orders_sent(events: EventStore, history: Sequence[StoredEvent], orders: Sequ
     found: dict[str, SentOrder] = {}
     for event in history:
         if event.type == OrderSubmitted.event_type():
-            order = events.payload(OrderSubmitted, event).order
-            found[order.client_order_id] = SentOrder(order, event.occurred_at)
+            sent = events.payload(OrderSubmitted, event)
+            found[sent.order.client_order_id] = SentOrder(sent.order, sent.sent_at(event.occurred_at))
     for order in orders:  # the plan's order, as before; when it was sent, if it was
         found[order.client_order_id] = SentOrder(order, found.get(order.client_order_id, SentOrder(order)).at)
     return found

@@ -32,10 +32,12 @@ def recorded_in(events: EventStore, history: Sequence[StoredEvent]) -> list[Orde
 
 
 def sent_with_times(events: EventStore, history: Sequence[StoredEvent]) -> list[tuple[OrderSubmitted, datetime]]:
-    """Each order the orders stream `history` (as read) records sent, with when its OrderSubmitted was recorded: a
-    split recorded before an order was sent never scaled it (brokers/overfills.py `scales`)."""
+    """Each order the orders stream `history` (as read) records sent, with when it was sent (`OrderSubmitted.sent_at`:
+    its record's time, or its broker's for one a rerun recorded late): a split recorded before an order was sent never
+    scaled it (brokers/overfills.py `scales`)."""
     kind = OrderSubmitted.event_type()
-    return [(events.payload(OrderSubmitted, e), e.occurred_at) for e in history if e.type == kind]
+    found = [(events.payload(OrderSubmitted, e), e.occurred_at) for e in history if e.type == kind]
+    return [(sent, sent.sent_at(at)) for sent, at in found]
 
 
 def breaker_blocked(events: EventStore, history: Sequence[StoredEvent]) -> set[str]:
