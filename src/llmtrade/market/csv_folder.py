@@ -46,7 +46,7 @@ from llmtrade.market import csv_unfinished
 from llmtrade.market.calendar import TradingCalendar, new_york_date
 from llmtrade.market.csv_files import case_twins, file_version, respelt, twins_refused
 from llmtrade.market.csv_problems import FileProblems, file_lines, rejected
-from llmtrade.market.csv_row import REQUIRED, cell_stamp, row_bar
+from llmtrade.market.csv_row import REQUIRED, last_row_stamp, row_bar
 from llmtrade.market.csv_sessions import ahead_problems, session_problems
 from llmtrade.market.csv_text import (
     blank_lines,
@@ -343,7 +343,7 @@ def _read(path: Path, symbol: str, data: bytes | None = None) -> tuple[list[Bar]
     bars: list[Bar] = []
     seen: dict[date, int] = {}
     problems = FileProblems(path, symbol)
-    numbered, last = [(reader.line_num, row) for row in reader], ""
+    numbered, last, before = [(reader.line_num, row) for row in reader], "", ""
     for at, (line, row) in enumerate(numbered):
         if line in blank:  # spaces or separators alone (an empty line never reaches here): refused below, or the end
             continue
@@ -383,11 +383,11 @@ def _read(path: Path, symbol: str, data: bytes | None = None) -> tuple[list[Bar]
             problems.refuse(line, bar.day, ProblemKind.UNORDERED, reason)
         seen[bar.day] = line
         bars.append(bar)
-        last = row.get(names["Date"]) or ""
+        before, last = last, row.get(names["Date"]) or ""
     for line in among:
         problems.refuse(line, None, ProblemKind.UNREADABLE, blank_reason(line, ""))
     if problems.found:
         raise SeriesRejected(problems.said(), files=True)
     if not bars:  # a header alone: no range could be read from it (it was "no bars between ..." of every range)
         raise rejected(path, 1, symbol, None, ProblemKind.UNREADABLE, "the file holds its header and no rows")
-    return bars, [seen[b.day] for b in bars], cell_stamp(last)
+    return bars, [seen[b.day] for b in bars], last_row_stamp(last, before)

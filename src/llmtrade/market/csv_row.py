@@ -80,3 +80,15 @@ def cell_stamp(text: str) -> datetime | None:
     except ValueError:
         return None
     return stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=NEW_YORK)
+
+
+def last_row_stamp(last: str, before: str) -> datetime | None:
+    """The last row's own time (`cell_stamp` of its date cell `last`), unless the row before it (`before`) carries the
+    same time of day, as written or in New York (a convention kept across a change of daylight saving time): a time
+    every row carries (noon, a vendor's habit; the close's 16:00 written as UTC) is how the file stamps its days, not
+    when its last row was taken, and taken as that it left every new last row out alike."""
+    stamp, prior = cell_stamp(last), cell_stamp(before)
+    if stamp is None or prior is None:
+        return stamp
+    alike = prior.time() == stamp.time() or prior.astimezone(NEW_YORK).time() == stamp.astimezone(NEW_YORK).time()
+    return None if alike else stamp
