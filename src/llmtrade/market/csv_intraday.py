@@ -88,7 +88,12 @@ def _rows(path: Path, data: bytes) -> Iterator[tuple[int, float, float]]:
                 f"{where}: unreadable row {row!r} (expected an ISO timestamp and a number)"
             ) from None
         if instant.utcoffset() is None:
-            raise PriceFilesMisconfigured(f"{where}: timestamp {written!r} has no UTC offset (add -05:00 or Z)")
+            # New York's offset of that instant: -05:00 named always was an hour wrong from March to November.
+            offset = instant.replace(tzinfo=NEW_YORK).isoformat()[-6:]
+            raise PriceFilesMisconfigured(
+                f"{where}: timestamp {written!r} has no UTC offset (add {offset}, New York's then, or write it in UTC "
+                "with Z)"
+            )
         if not math.isfinite(price) or price <= 0:
             raise PriceFilesMisconfigured(f"{where}: price {priced!r} is not a positive number")
         stamp = instant.timestamp()
