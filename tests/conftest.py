@@ -109,12 +109,14 @@ def empty_database_url(pg_admin_url: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def database_url(pg_admin_url: str) -> Iterator[str]:
+def database_url(pg_admin_url: str, request: pytest.FixtureRequest) -> Iterator[str]:
     """A new database of this test's own on the session's server, every migration applied and no events, dropped
     after it. Made ahead and dropped behind (tests/databases_ahead.py). Each is some 8 MB of files: kept to the end, a
     worker's thousand of them were gigabytes written back to disk during the run and a 40 s delete at its end."""
     ahead = _AHEAD[pg_admin_url]
     name = ahead.take()
+    if request.node.get_closest_marker("quiet_server") is not None:
+        ahead.idle()  # no CREATE or DROP DATABASE running beside the test (tests/databases_ahead.py)
     yield _with_dbname(pg_admin_url, name)
     ahead.give_back(name)
 

@@ -7,6 +7,7 @@ import random
 from typing import Any
 
 import psycopg
+import pytest
 
 from llmtrade.clock import FixedClock
 from llmtrade.domain.events import NewEvent
@@ -16,6 +17,9 @@ from llmtrade.storage.event_copies import copies_of
 from llmtrade.storage.event_inserts import to_event as _to_event
 from llmtrade.storage.event_store import EventStore
 from tests.support import FIXED_NOW
+
+# The refreshes read by the last snapshot's xmin, which any transaction running on the server holds back.
+pytestmark = pytest.mark.quiet_server
 
 TYPES = ("OrderSubmitted", "OrderFilled", "AccountValued", "LLMCallCompleted")
 
