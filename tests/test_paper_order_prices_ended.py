@@ -31,7 +31,7 @@ from llmtrade.storage.bootstrap import open_storage
 from llmtrade.workflows.roll_sizing import after_roll
 from tests.support import stored_events
 from tests.test_paper_broker import Opens
-from tests.test_week_lifecycle import sync_intraday, week
+from tests.test_week_lifecycle import PITCHES, sync_intraday, week
 
 __all__ = ["week"]
 
@@ -234,3 +234,48 @@ def test_the_roll_sizes_an_unsold_position_whose_prices_ended_at_the_lower_of_it
     )
     assert after_roll(short, "SPY", {}, {"GLD"}, {"GLD": 260.0}).equity == 20_000.0 - 50 * 60.0
     assert after_roll(short, "SPY", {}, {"GLD"}, {"GLD": 120.0}).equity == 20_000.0
+
+
+def test_the_roll_gives_the_gate_the_last_close_of_a_position_it_keeps_unsold(
+    week: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """acct_3's GLD (gold), its prices ended at Wednesday 7th's close, 40% over what it was bought at that open, is kept
+    unsold by the next week's roll, and acct_3 pitches IAU (gold too): the gate is given GLD's last close, so its
+    exposure in the class is counted at the larger of that close and its cost (risk/stale.py), said in the verdict.
+    Before, at its cost alone, the class had room for IAU that the last close leaves less of (the equity already
+    counts the lower of the two: `after_roll`)."""
+    _, url, _ = week
+    assert runner.invoke(app, ["-q", "run-weekly"]).exit_code == 0
+    _a_week_more_but_gld(tmp_path / "csv")
+    path = tmp_path / "csv" / "GLD.csv"
+    lines = path.read_text().splitlines()
+    day, open_, _, low, _, volume = lines[-1].split(",")
+    assert day == "2026-01-07"
+    last = float(open_) * 1.4
+    path.write_text("\n".join([*lines[:-1], f"{day},{open_},{last},{low},{last},{volume}"]) + "\n")
+    sync_intraday(tmp_path / "csv")
+    _without_gld(monkeypatch, tmp_path)
+    monkeypatch.setitem(PITCHES, "anthropic/claude-sonnet-4.5", ("IAU", 2))
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-14T08:00:00-05:00")
+    from llmtrade.workflows import week_gate
+
+    given: dict[str, dict[str, Any]] = {}
+    check = week_gate.risk.check
+
+    def spy(intent: Any, *args: Any, **kwargs: Any) -> Any:
+        given.setdefault(intent.account_id, kwargs)  # the week gate's call, not the gate's own calls within
+        return check(intent, *args, **kwargs)
+
+    monkeypatch.setattr(week_gate.risk, "check", spy)
+    result = runner.invoke(app, ["-q", "run-weekly"])
+    assert result.exit_code == 0, result.output
+    assert given["acct_3"].get("ended_closes") == {"GLD": pytest.approx(last)}, given["acct_3"]
+    assert not given["acct_1"].get("ended_closes"), given["acct_1"]
+    [verdict] = [
+        e.payload["verdict"]
+        for e in stored_events(url, type="RiskChecked")
+        if e.account_id == "acct_3" and e.week_id.isoformat() == "2026-01-14"
+    ]
+    assert verdict["instrument"] == "IAU" and "GLD (+" in verdict["reason"], verdict
+    assert "is valued at its last close" in verdict["reason"] and "its prices ended" in verdict["reason"], verdict
+    assert "stale_price" in [a["rule"] for a in verdict["adjustments"]], verdict

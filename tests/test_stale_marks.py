@@ -71,3 +71,24 @@ def test_a_stale_mark_that_changes_no_size_is_said_and_a_close_is_untouched(cfg:
     # The instrument's own mark is its price's age (`age`), not another position's.
     own = _check(cfg, _intent("SPY", "LONG", 1), account, 50.0, prices={"SPY": 50.0}, mark_ages={"SPY": _age("SPY", 4)})
     assert STALE_PRICE not in own.reason
+
+
+def test_a_kept_position_whose_prices_ended_counts_in_its_class_at_the_larger_of_cost_and_last_close(
+    cfg: Config,
+) -> None:
+    """The week's roll keeps 500 SPY whose prices ended (no close of it to sell at: workflows/roll_sizing.py), bought at
+    40, last close 50: sized from its cost, the equity class had room for 200 QQQ (30000 - 20000); at its last close,
+    the larger, 100 (30000 - 25000). Its equity already counts the lower of the two (`after_roll`): nothing more is
+    left out of it. A last close below cost counts at cost, as before."""
+    account = _account(equity=100_000.0, positions={"SPY": (500, 40.0)})
+    intent = _intent("QQQ", "LONG", 2)
+    verdict = _check(cfg, intent, account, 50.0, prices={}, ended_closes={"SPY": 50.0})
+    assert verdict.approved and verdict.target_qty == 100, verdict
+    cut = verdict.adjustments[-1]
+    assert (cut.rule, cut.before_qty, cut.after_qty) == (STALE_PRICE, 200, 100), verdict.adjustments
+    assert "SPY (+500) is valued at its last close 50.00, its prices ended" in verdict.reason
+    assert "+200 at the marks as they are -> +100" in cut.detail
+    fell = _check(cfg, intent, account, 50.0, prices={}, ended_closes={"SPY": 30.0})
+    assert fell.target_qty == 200 and STALE_PRICE not in fell.reason, fell
+    # A position with a mark in `prices` is counted at that mark; the instrument's own is its price.
+    assert _check(cfg, intent, account, 50.0, prices={"SPY": 40.0}, ended_closes={"SPY": 50.0}).target_qty == 200

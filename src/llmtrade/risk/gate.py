@@ -62,6 +62,7 @@ def check(
     age: PriceAge | None = None,
     held_ages: Mapping[str, PriceAge] | None = None,
     mark_ages: Mapping[str, PriceAge] | None = None,
+    ended_closes: Mapping[str, float] | None = None,
 ) -> RiskVerdict:
     """Decide the position `account` should hold in `intent.instrument`, valued at `price`.
 
@@ -79,7 +80,8 @@ def check(
     `held_ages`: the same of other symbols whose last close `account` was valued at (a week's roll), cut alike.
     `mark_ages`: the age of each mark in `prices` that is a close of before the last session, by symbol: one of another
     position held more than STALE_AFTER sessions old is counted the careful way in equity and the asset-class limit
-    (risk/stale.py `StaleMarks`), said in the verdict, and a RiskAdjustment when it changes the size.
+    (risk/stale.py `StaleMarks`), said in the verdict, and a RiskAdjustment when it changes the size. `ended_closes`:
+    the last close of another position unmarked whose prices ended (kept by a roll): its exposure is counted alike.
     """
     symbol = intent.instrument
     held = account.positions.get(symbol)
@@ -143,7 +145,8 @@ def check(
     }
 
     def without(*inputs: str, universe: AssetsConfig = assets) -> RiskVerdict:
-        rest = {name: value for name, value in (cutting | {"mark_ages": mark_ages}).items() if name not in inputs}
+        given = cutting | {"mark_ages": mark_ages, "ended_closes": ended_closes}
+        rest = {name: value for name, value in given.items() if name not in inputs}
         return check(
             intent, account, price, assets=universe, risk=risk, prices=prices, broker_shortable=broker_shortable, **rest
         )
@@ -178,13 +181,13 @@ def check(
 
     # 7. (checked here because every size below is a fraction of equity) Nothing to size against. Another position's
     # mark more than STALE_AFTER sessions old lends no gain to it (nor room to its class below): risk/stale.py.
-    marks = StaleMarks(account, symbol, prices, mark_ages)
+    marks = StaleMarks(account, symbol, prices, mark_ages, ended_closes)
     if marks:  # sized as with no stale mark (every cutting rule is behind), from the account counted the careful way
         careful, floors = account.model_copy(update={"equity": account.equity - marks.gain()}), marks.floors(prices)
         sized = check(
             intent, careful, price, assets=assets, risk=risk, prices=floors, broker_shortable=broker_shortable
         )
-        return with_stale_marks(sized, without("mark_ages"), marks)
+        return with_stale_marks(sized, without("mark_ages", "ended_closes"), marks)
     equity = account.equity
     if not (equity > 0 and math.isfinite(equity)):
         return reject(EQUITY, f"equity {equity:.2f} is not positive")

@@ -93,7 +93,12 @@ class StaleMarks:
     that long says neither what the position is worth nor what its sale would bring. Counted the careful way: each
     one's gain over its cost is left out of equity (a stale high mark would lend every budget money that may not be
     there), and its exposure is its shares at the larger of mark and cost (a stale low mark would make room in its
-    class that may not be there). A mark of the last two sessions counts as it did."""
+    class that may not be there). A mark of the last two sessions counts as it did.
+
+    So are its positions without a mark in `prices` whose prices ended (`ended`: each one's last close, by symbol), a
+    close nobody will trade at again: a week's roll keeps them unsold, and `account`'s equity already counts each at
+    the lower of cost and last close (workflows/roll_sizing.py `after_roll`), so only its exposure is counted here, at
+    the larger of the two (at its cost alone, a last close above it made room in its class that may not be there)."""
 
     def __init__(
         self,
@@ -101,8 +106,16 @@ class StaleMarks:
         symbol: str,
         prices: Mapping[str, float],
         ages: Mapping[str, PriceAge] | None,
+        ended: Mapping[str, float] | None = None,
     ) -> None:
         self.marks: dict[str, tuple[Position, float, PriceAge]] = {}
+        self.ended: dict[str, tuple[Position, float]] = {}
+        for other, close in (ended or {}).items():
+            position = account.positions.get(other)
+            if other == symbol or other in prices or position is None or not position.qty:
+                continue
+            if close > position.avg_price and math.isfinite(close):  # at or below cost it counts at cost, as it did
+                self.ended[other] = (position, close)
         for other, age in (ages or {}).items():
             position = account.positions.get(other)
             mark = prices.get(other)
@@ -112,7 +125,7 @@ class StaleMarks:
                 self.marks[other] = (position, mark, age)
 
     def __bool__(self) -> bool:
-        return bool(self.marks)
+        return bool(self.marks or self.ended)
 
     def gain(self) -> float:
         """What equity counts of the stale marks over their positions' cost: left out of the equity the limits use."""
@@ -121,16 +134,23 @@ class StaleMarks:
     def floors(self, prices: Mapping[str, float]) -> dict[str, float]:
         """`prices` with each stale mark raised to its position's cost where that is higher: what the asset-class limit
         counts the position's exposure at (the gate reads `prices` for nothing else once it sizes)."""
-        return {**prices, **{s: max(mark, p.avg_price) for s, (p, mark, _) in self.marks.items()}}
+        floors = {s: max(mark, p.avg_price) for s, (p, mark, _) in self.marks.items()}
+        return {**prices, **floors, **{s: close for s, (_, close) in self.ended.items()}}
 
     def said(self) -> str:
-        """Each stale mark, its day and age, and how the limits counted it."""
-        return "; ".join(
+        """Each stale mark, its day and age, and each last close of prices that ended, and how the limits counted it."""
+        stale = [
             f"{s} ({p.qty:+d}) is marked at its last close {mark:.2f} of {a.day}, {a.sessions} sessions before the "
             f"last one ({a.session}), with no trade of it on the feed since: counted at cost {p.avg_price:.2f} where "
             "that is more careful (no gain on it in equity, its exposure at the larger of the two)"
             for s, (p, mark, a) in sorted(self.marks.items())
-        )
+        ]
+        ended = [
+            f"{s} ({p.qty:+d}) is valued at its last close {close:.2f}, its prices ended: its exposure counted at that "
+            f"close, the larger of it and its cost {p.avg_price:.2f} (its equity at the lower)"
+            for s, (p, close) in sorted(self.ended.items())
+        ]
+        return "; ".join([*stale, *ended])
 
 
 def with_stale_marks(verdict: RiskVerdict, free: RiskVerdict, marks: StaleMarks) -> RiskVerdict:

@@ -63,7 +63,8 @@ def unsold_note(account_id: str, symbol: str, qty: int, why: str, *, settles: bo
     )
     return (
         f"account {account_id} holds {qty:+d} {symbol}, whose prices ended ({why}): the week's roll sends no close of "
-        f"it (it could never fill) and sizes the week as still holding it, at its cost; give {symbol}'s prices again "
+        "it (it could never fill) and sizes the week as still holding it, at its cost or its last close, whichever is "
+        f"the more careful (the lower in equity, the larger in its class); give {symbol}'s prices again "
         f"(its CSV file through the last session), or, if it was delisted or renamed, {close} "
         f"{account_id} {symbol}` hands it back (README: Orders that can never fill)"
     )

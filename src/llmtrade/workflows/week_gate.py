@@ -351,9 +351,11 @@ class WeekGate:
             if shortable is None and (shortable := self._may_short(desk, intent)) is None:
                 return [self.held[desk.account.id]]  # the chairman's account, looked at before the decision
             suspect = snapshot.suspect | self._held_suspect
+            # Kept unsold at the lower of cost and last close (after_roll); counted in its class at the larger (gate).
+            ended = {s: b.close for s, b in self._last_bars.items() if s in unsold and s in before.at_cost}
             verdict = risk.check(
                 intent,
-                after_roll(before, intent.instrument, prices, unsold, {s: b.close for s, b in self._last_bars.items()}),
+                after_roll(before, intent.instrument, prices, unsold, ended),
                 prices.get(intent.instrument, 0.0),
                 assets=self.config.assets,
                 risk=self.config.risk,
@@ -367,6 +369,7 @@ class WeekGate:
                 age=price_age(snapshot, intent.instrument),  # a quiet symbol's close, sessions old (risk/stale.py)
                 # The same of the closes the roll sells what else is held at (after_roll): that money sizes the trade.
                 held_ages=sold_ages(before, intent.instrument, unsold, partial(self._age, snapshot)),
+                ended_closes=ended,
             )
         if stop and not self.dry_run:
             record_shadow_trade(
