@@ -31,7 +31,7 @@ from llmtrade.storage.bootstrap import open_storage
 from llmtrade.workflows.roll_sizing import after_roll
 from tests.support import stored_events
 from tests.test_paper_broker import Opens
-from tests.test_week_lifecycle import PITCHES, sync_intraday, week
+from tests.test_week_lifecycle import CHECKPOINT_ANSWERS, PITCHES, sync_intraday, week
 
 __all__ = ["week"]
 
@@ -236,15 +236,9 @@ def test_the_roll_sizes_an_unsold_position_whose_prices_ended_at_the_lower_of_it
     assert after_roll(short, "SPY", {}, {"GLD"}, {"GLD": 120.0}).equity == 20_000.0
 
 
-def test_the_roll_gives_the_gate_the_last_close_of_a_position_it_keeps_unsold(
-    week: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    """acct_3's GLD (gold), its prices ended at Wednesday 7th's close, 40% over what it was bought at that open, is kept
-    unsold by the next week's roll, and acct_3 pitches IAU (gold too): the gate is given GLD's last close, so its
-    exposure in the class is counted at the larger of that close and its cost (risk/stale.py), said in the verdict.
-    Before, at its cost alone, the class had room for IAU that the last close leaves less of (the equity already
-    counts the lower of the two: `after_roll`)."""
-    _, url, _ = week
+def _gld_ends_higher_and_iau_pitched(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> float:
+    """The week's run (acct_3 buys GLD at Wednesday's open); GLD's prices end at that day's close, 40% higher, and the
+    user takes it out of the universe; the next week acct_3's owner pitches IAU (gold too): GLD's last close."""
     assert runner.invoke(app, ["-q", "run-weekly"]).exit_code == 0
     _a_week_more_but_gld(tmp_path / "csv")
     path = tmp_path / "csv" / "GLD.csv"
@@ -257,6 +251,19 @@ def test_the_roll_gives_the_gate_the_last_close_of_a_position_it_keeps_unsold(
     _without_gld(monkeypatch, tmp_path)
     monkeypatch.setitem(PITCHES, "anthropic/claude-sonnet-4.5", ("IAU", 2))
     monkeypatch.setenv("LLMTRADE_NOW", "2026-01-14T08:00:00-05:00")
+    return last
+
+
+def test_the_roll_gives_the_gate_the_last_close_of_a_position_it_keeps_unsold(
+    week: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """acct_3's GLD (gold), its prices ended at Wednesday 7th's close, 40% over what it was bought at that open, is kept
+    unsold by the next week's roll, and acct_3 pitches IAU (gold too): the gate is given GLD's last close, so its
+    exposure in the class is counted at the larger of that close and its cost (risk/stale.py), said in the verdict.
+    Before, at its cost alone, the class had room for IAU that the last close leaves less of (the equity already
+    counts the lower of the two: `after_roll`)."""
+    _, url, _ = week
+    last = _gld_ends_higher_and_iau_pitched(monkeypatch, tmp_path)
     from llmtrade.workflows import week_gate
 
     given: dict[str, dict[str, Any]] = {}
@@ -278,4 +285,26 @@ def test_the_roll_gives_the_gate_the_last_close_of_a_position_it_keeps_unsold(
     ]
     assert verdict["instrument"] == "IAU" and "GLD (+" in verdict["reason"], verdict
     assert "is valued at its last close" in verdict["reason"] and "its prices ended" in verdict["reason"], verdict
+    assert "stale_price" in [a["rule"] for a in verdict["adjustments"]], verdict
+
+
+def test_a_checkpoints_flip_counts_a_position_whose_prices_ended_at_the_careful_value(
+    week: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """acct_3 holds IAU, the week's trade, and GLD, kept unsold (its prices ended at a close 40% over its cost); at
+    Wednesday's 12:00 checkpoint its owner FLIPs IAU. The short is sized from the account as the week's roll sizes it
+    (workflows/roll_sizing.py): GLD at the lower of cost and last close in equity, the larger in the gold class. It was
+    sized with GLD at its cost in both (the checkpoint's gate had no word of GLD's last close)."""
+    _gld_ends_higher_and_iau_pitched(monkeypatch, tmp_path)
+    assert runner.invoke(app, ["-q", "run-weekly"]).exit_code == 0
+    flip = {"action": "FLIP", "conviction_after": -1, "reason_delta": "gold turned"}
+    monkeypatch.setitem(CHECKPOINT_ANSWERS, "anthropic/claude-sonnet-4.5", flip)
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-14T12:00:00-05:00")
+    result = runner.invoke(app, ["checkpoint", "12:00", "--json"])
+    assert result.exit_code == 0, result.output
+    [acct_3] = [a for a in json.loads(result.stdout)["accounts"] if a["account_id"] == "acct_3"]
+    assert acct_3["checkpoint"]["action"] == "FLIP", acct_3
+    verdict = acct_3["verdict"]
+    assert verdict["target_qty"] < 0 and "GLD (+" in verdict["reason"], verdict
+    assert "is valued at its last close" in verdict["reason"], verdict
     assert "stale_price" in [a["rule"] for a in verdict["adjustments"]], verdict

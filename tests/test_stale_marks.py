@@ -92,3 +92,17 @@ def test_a_kept_position_whose_prices_ended_counts_in_its_class_at_the_larger_of
     assert fell.target_qty == 200 and STALE_PRICE not in fell.reason, fell
     # A position with a mark in `prices` is counted at that mark; the instrument's own is its price.
     assert _check(cfg, intent, account, 50.0, prices={"SPY": 40.0}, ended_closes={"SPY": 50.0}).target_qty == 200
+
+
+def test_a_position_at_cost_whose_prices_ended_below_it_lends_no_loss_to_equity(cfg: Config) -> None:
+    """A checkpoint's account counts 500 SPY whose prices ended at its cost 40 (`at_cost`: no price now), its last
+    close 30: its 5000 loss to that close is left in equity (95000), so a conviction-2 TLT at 50 is 380, not 400. The
+    week's roll already counts it at the lower (`after_roll`: not at cost then): nothing more is taken."""
+    account = _account(equity=100_000.0, positions={"SPY": (500, 40.0)}).model_copy(update={"at_cost": ["SPY"]})
+    intent = _intent("TLT", "LONG", 2)
+    verdict = _check(cfg, intent, account, 50.0, prices={}, ended_closes={"SPY": 30.0})
+    assert verdict.approved and verdict.target_qty == 380, verdict
+    assert [(a.rule, a.before_qty, a.after_qty) for a in verdict.adjustments] == [(STALE_PRICE, 400, 380)]
+    assert "SPY (+500) is valued at its last close 30.00, its prices ended" in verdict.reason
+    rolled = account.model_copy(update={"at_cost": [], "equity": 95_000.0})
+    assert _check(cfg, intent, rolled, 50.0, prices={}, ended_closes={"SPY": 30.0}).target_qty == 380

@@ -96,9 +96,10 @@ class StaleMarks:
     class that may not be there). A mark of the last two sessions counts as it did.
 
     So are its positions without a mark in `prices` whose prices ended (`ended`: each one's last close, by symbol), a
-    close nobody will trade at again: a week's roll keeps them unsold, and `account`'s equity already counts each at
-    the lower of cost and last close (workflows/roll_sizing.py `after_roll`), so only its exposure is counted here, at
-    the larger of the two (at its cost alone, a last close above it made room in its class that may not be there)."""
+    close nobody will trade at again (a week's roll keeps them unsold; a checkpoint holds them beside its trade): its
+    exposure at the larger of cost and last close (at its cost alone, a last close above it made room in its class
+    that may not be there), and, where `account` counts it at cost (`at_cost`), its equity at the lower (a loss to its
+    last close left in, as workflows/roll_sizing.py `after_roll` sizes a week)."""
 
     def __init__(
         self,
@@ -110,11 +111,13 @@ class StaleMarks:
     ) -> None:
         self.marks: dict[str, tuple[Position, float, PriceAge]] = {}
         self.ended: dict[str, tuple[Position, float]] = {}
+        self.at_cost = set(account.at_cost)
         for other, close in (ended or {}).items():
             position = account.positions.get(other)
             if other == symbol or other in prices or position is None or not position.qty:
                 continue
-            if close > position.avg_price and math.isfinite(close):  # at or below cost it counts at cost, as it did
+            lost = (close - position.avg_price) * position.qty < 0 and other in account.at_cost
+            if (close > position.avg_price or lost) and close > 0 and math.isfinite(close):
                 self.ended[other] = (position, close)
         for other, age in (ages or {}).items():
             position = account.positions.get(other)
@@ -128,14 +131,16 @@ class StaleMarks:
         return bool(self.marks or self.ended)
 
     def gain(self) -> float:
-        """What equity counts of the stale marks over their positions' cost: left out of the equity the limits use."""
-        return sum(max((mark - p.avg_price) * p.qty, 0.0) for p, mark, _ in self.marks.values())
+        """What equity counts of the stale marks over their positions' cost, and of the cost of those at cost whose
+        prices ended over their last close: left out of the equity the limits use."""
+        lost = sum(max((p.avg_price - close) * p.qty, 0.0) for s, (p, close) in self.ended.items() if s in self.at_cost)
+        return sum(max((mark - p.avg_price) * p.qty, 0.0) for p, mark, _ in self.marks.values()) + lost
 
     def floors(self, prices: Mapping[str, float]) -> dict[str, float]:
         """`prices` with each stale mark raised to its position's cost where that is higher: what the asset-class limit
         counts the position's exposure at (the gate reads `prices` for nothing else once it sizes)."""
         floors = {s: max(mark, p.avg_price) for s, (p, mark, _) in self.marks.items()}
-        return {**prices, **floors, **{s: close for s, (_, close) in self.ended.items()}}
+        return {**prices, **floors, **{s: max(close, p.avg_price) for s, (p, close) in self.ended.items()}}
 
     def said(self) -> str:
         """Each stale mark, its day and age, and each last close of prices that ended, and how the limits counted it."""
@@ -146,8 +151,8 @@ class StaleMarks:
             for s, (p, mark, a) in sorted(self.marks.items())
         ]
         ended = [
-            f"{s} ({p.qty:+d}) is valued at its last close {close:.2f}, its prices ended: its exposure counted at that "
-            f"close, the larger of it and its cost {p.avg_price:.2f} (its equity at the lower)"
+            f"{s} ({p.qty:+d}) is valued at its last close {close:.2f}, its prices ended: counted at the more careful "
+            f"of it and its cost {p.avg_price:.2f} (its equity at the lower, its exposure at the larger)"
             for s, (p, close) in sorted(self.ended.items())
         ]
         return "; ".join([*stale, *ended])

@@ -62,7 +62,7 @@ SENT = ContextKey("checkpoint_orders", list[OrderSubmitted | OrderRejected])  # 
 
 class DecideStage:
     name = "decide"
-    reads = (ANSWERED, ASKING, RESUMED, PRICES, PRICE_AGES, DEFERRED, NOT_SENT)
+    reads = (ANSWERED, ASKING, RESUMED, PRICES, PRICE_AGES, LAST_CLOSES, DEFERRED, NOT_SENT)
     writes = (OUTCOMES, UNDECIDED)
     overlaps = False
 
@@ -241,6 +241,7 @@ class DecideStage:
             suspect=sized.suspect,
             age=sized.age,  # a quiet symbol's last close, sessions old (risk/stale.py): no open or add sized off it
             mark_ages=ages,  # the same of the marks the account's other positions are valued at: counted carefully
+            ended_closes={s: b.close for s, b in context.get(LAST_CLOSES).items()},  # of ended prices: the same
         )
         if stop and not self.dry_run:
             source = f"checkpoint {checkpoint.checkpoint_id}"

@@ -37,9 +37,10 @@ def after_roll(
     exposure = sum(abs(p.qty) * marks.get(s, prices.get(s, p.avg_price)) for s, p in kept.items())
     cash = account.cash + proceeds
     equity = account.equity + shortfall
-    return account.model_copy(
-        update={"cash": cash, "positions": kept, "equity": equity, "buying_power": max(0.0, equity - exposure)}
-    )
+    # Those marked are no longer at cost: the gate counts them at the larger of the two in their class (risk/stale.py).
+    at_cost = [s for s in account.at_cost if s in kept and s not in marks]
+    update = {"cash": cash, "positions": kept, "equity": equity, "buying_power": max(0.0, equity - exposure)}
+    return account.model_copy(update=update | {"at_cost": at_cost})
 
 
 def sold_ages(
