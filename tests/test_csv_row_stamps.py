@@ -6,15 +6,25 @@ its unfinished last row was read as the session's bar (market/csv_unfinished.py 
 
 from __future__ import annotations
 
+from datetime import datetime, time
 from pathlib import Path
 
 import pytest
 
+from llmtrade.clock import SystemClock
 from llmtrade.errors import BarNotComplete
+from llmtrade.market.calendar import NEW_YORK
 from llmtrade.market.csv_checks import unfinished_note
 from llmtrade.market.csv_folder import CsvFolderProvider
 from llmtrade.market.csv_row import last_row_stamp
 from tests.market_series import END, START, rows, write
+
+
+@pytest.fixture(autouse=True)
+def _machine_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The machine's clock on END's evening: END is the last session, its file maybe exported again (a row of a
+    session long closed is the file's to mend, exit 2: tests/test_unfinished_rows_stale.py)."""
+    monkeypatch.setattr(SystemClock, "now", lambda self: datetime.combine(END, time(16, 30), NEW_YORK))
 
 
 def _stamped(symbol: str, last: str) -> list[str]:

@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from llmtrade.cli import app
-from llmtrade.clock import FixedClock
+from llmtrade.clock import FixedClock, SystemClock
 from llmtrade.domain.market import Bar
 from llmtrade.errors import BarNotComplete
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar
@@ -29,6 +29,13 @@ from tests.market_series import END, START, good_bars, market, rows, write
 runner = CliRunner()
 CLOSE = datetime.combine(END, time(16), NEW_YORK)  # END (a Friday) closes at 16:00
 EXPORTED = datetime.combine(END, time(14, 2), NEW_YORK)
+
+
+@pytest.fixture(autouse=True)
+def _machine_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The machine's clock half an hour after END's close: END is the last session, its file maybe exported again
+    (a row of a session long closed is the file's to mend, exit 2: tests/test_unfinished_rows_stale.py)."""
+    monkeypatch.setattr(SystemClock, "now", lambda self: CLOSE + timedelta(minutes=30))
 
 
 def _at(path: Path, when: datetime) -> Path:

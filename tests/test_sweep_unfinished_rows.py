@@ -15,9 +15,11 @@ import uuid
 from datetime import datetime, time
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from llmtrade.cli import app as cli
+from llmtrade.clock import SystemClock
 from llmtrade.domain.market import Bar
 from llmtrade.market.calendar import NEW_YORK
 from tests.test_backtest_bad_start import WEEK, _write, history
@@ -25,6 +27,13 @@ from tests.test_backtest_bad_start import WEEK, _write, history
 runner = CliRunner()
 LAST = WEEK.replace(day=13)  # the last session the week of 2026-01-07's jobs read (the last at 16:30 that Tuesday)
 SWEEP = "retries: 0\nranges: [{from: 2026-01-07, to: 2026-01-07}]\n"
+
+
+@pytest.fixture(autouse=True)
+def _machine_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The machine's clock on LAST's evening: its file maybe exported again (a row of a session long closed is the
+    file's to mend, exit 2: tests/test_unfinished_rows_stale.py)."""
+    monkeypatch.setattr(SystemClock, "now", lambda self: datetime.combine(LAST, time(16, 30), NEW_YORK))
 
 
 def _prices(tmp_path: Path, written: time) -> Path:

@@ -152,7 +152,8 @@ class CsvFolderProvider:
         unfinished rows alone, as csv_unfinished.py's `unfinished_error` says."""
         found = {s: None if r is None else r[0] for s, r in reached.items()}
         if unfinished and all(why is None for why in found.values()):
-            return unfinished_error(unfinished, answered, self._calendar, *(within or (date.min, date.min)))
+            within = within or (date.min, date.min)
+            return unfinished_error(unfinished, answered, self._calendar, *within, self._clock.now())
         missing = [s for s, why in found.items() if why == ABSENT and s != BENCHMARK]
         broken = [f"{self._file(s)} {why}" for s, why in found.items() if why not in (None, ABSENT)]
         said = []

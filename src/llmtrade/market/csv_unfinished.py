@@ -26,7 +26,7 @@ from pathlib import Path
 from llmtrade.domain.market import Bar
 from llmtrade.errors import BarNotComplete, MarketDataMissing
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar
-from llmtrade.market.failures import few
+from llmtrade.market.failures import PriceFileMissing, few
 
 
 @dataclass(frozen=True)
@@ -107,19 +107,46 @@ def unfinished_error(
     calendar: TradingCalendar,
     start: date,
     end: date,
+    now: datetime,
 ) -> BarNotComplete | MarketDataMissing:
     """The error for the symbols whose files' rows were written before their session closed (`found`), `answered` the
-    other symbols' bars, start..end the range asked: temporary (BarNotComplete) when the rows left out are of its last
-    session, as a feed's bar not final yet; else the file is behind that session too, as a stale file is
-    (MarketDataMissing, exit 1 when no provider has the bars)."""
-    message = unfinished_said(found)
+    other symbols' bars, start..end the range asked, `now` the real world's (the machine's clock, never LLMTRADE_NOW):
+    temporary (BarNotComplete) when the rows left out are of its last session, as a feed's bar not final yet; else the
+    file is behind that session too, as a stale file is (MarketDataMissing, exit 1 when no provider has the bars).
+    Either only while the file's exporter may still write it again (`_stale`): a row of a session long closed stays
+    as it is however often the command runs again, so it is the file's or the range's to mend (exit 2, said how)."""
     symbols = list(found)
+    stale = {s: u for s, u in found.items() if _stale(u.day, now, calendar)}
+    if stale:
+        # A trial's backtest over 2024 exited 75 and its leaderboard said to run it again later, which never helps.
+        return PriceFileMissing(unfinished_said(found) + _mend(stale), symbols=symbols, answered=answered)
+    message = unfinished_said(found)
     days = calendar.sessions_between(max(start, calendar.first_day), min(end, calendar.last_day))
     last = days[-1] if days else None
     if last is not None and all(u.day == last for u in found.values()):
         unfinished = {s: list(u.bars) for s, u in found.items()}
         return BarNotComplete(message, session=last, symbols=symbols, answered=answered, unfinished=unfinished)
     return MarketDataMissing(message, symbols=symbols, answered=answered)
+
+
+def _stale(day: date, now: datetime, calendar: TradingCalendar) -> bool:
+    """Whether a row of `day`'s session written while it traded can no longer be an export still to be redone: the
+    session after it has closed too by the real clock (`now`), so `day` is neither today's session nor the last one
+    (an exporter run after the close, the same night or before the next close, has had its time)."""
+    if not calendar.first_day <= day < calendar.last_day or not calendar.is_session(day):
+        return False
+    return calendar.session_close(calendar.next_session(day)) <= now
+
+
+def _mend(stale: Mapping[str, Unfinished]) -> str:
+    """What to do about rows of sessions long closed, the files and rows named."""
+    files = few([f"{u.path} (its row of {u.day})" for u in stale.values()], noun="files")
+    before = min(u.day for u in stale.values())
+    return (
+        f"; that session closed long ago, so running the same command again later will not help: write {files} "
+        f"again with the session's final row (or delete that row and let another provider supply it), or end the "
+        f"range before {before}"
+    )
 
 
 def unfinished_said(found: Mapping[str, Unfinished]) -> str:
