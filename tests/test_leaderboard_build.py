@@ -29,7 +29,7 @@ from llmtrade.domain.market import MarketDataFetched
 from llmtrade.domain.runs import RunFailed, RunFinished, RunKilled, RunStarted
 from llmtrade.domain.streams import fill_stream, run_stream, valuation_stream
 from llmtrade.domain.trading import Fill, OrderFilled, Side
-from llmtrade.errors import MarketDataError, OperationalError
+from llmtrade.errors import MarketDataError, OperationalError, UsageError
 from llmtrade.exits import classify
 from llmtrade.llm.gateway import LLMMode
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar
@@ -401,8 +401,24 @@ def test_books_priced_with_real_prices_are_not_valued_at_synthetic_ones(storage:
     events = EventStore(storage.conn, clock)
     _write_books(events, clock, [FIRST_RUN, LAST_RUN], FILLS[:2])
     _priced_real(events, clock)
-    with pytest.raises(OperationalError, match="priced with real prices, but only synthetic ones"):
+    with pytest.raises(OperationalError, match=r"priced with real prices \(csv\), but only synthetic ones"):
         build_leaderboard(_container(database_url, None), replace(storage, events=events), source="live")
+
+
+def test_real_priced_books_read_without_their_config_are_a_configuration_to_give(
+    storage: Storage, database_url: str
+) -> None:
+    """A new user's `leaderboard --live` without the config the books were run with exited 1, an operational failure:
+    the prices are the configuration's to give (exit 2), the message naming the option and the variable."""
+    clock = _Clock()
+    events = EventStore(storage.conn, clock)
+    _write_books(events, clock, [FIRST_RUN, LAST_RUN], FILLS[:2])
+    _priced_real(events, clock)
+    with pytest.raises(UsageError) as caught:
+        build_leaderboard(_container(database_url, None), replace(storage, events=events), source="live")
+    said = str(caught.value)
+    assert caught.value.exit_code == 2 and "priced with real prices (csv)" in said, said
+    assert "--config DIR" in said and "LLMTRADE_MARKET_CSV_DIR" in said and "LLMTRADE_MARKET_PROVIDERS" in said, said
 
 
 def test_a_week_of_books_shows_no_ratio_and_says_why(storage: Storage, database_url: str) -> None:

@@ -21,7 +21,7 @@ from llmtrade.domain.market import Bar, MarketDataFetched
 from llmtrade.domain.reconciliation import OUR_ORDER_PREFIX, PositionAdopted, is_ours
 from llmtrade.domain.runs import RunFailed, RunFinished, RunKilled, RunStarted
 from llmtrade.domain.trading import Fill, OrderFilled, Side
-from llmtrade.errors import NoTradingYet, OperationalError
+from llmtrade.errors import NoTradingYet, UsageError
 from llmtrade.market.calendar import TradingCalendar, new_york_date
 from llmtrade.market.validation import validate_bars
 from llmtrade.storage.bootstrap import Storage
@@ -100,7 +100,7 @@ def closes_of(
     prices; a `market bars` look of another kind is not theirs). Bars of that
     kind in the bar cache covering the range come first (a backtest fetches its history into its cache up
     front, whatever folder or provider it came from); else the market service, in the mode the accounts
-    were traded. Raises OperationalError when that gives the other kind: valuing a real-priced backtest
+    were traded. Raises UsageError when that gives the other kind: valuing a real-priced backtest
     at synthetic prices (or the reverse) would rank fiction.
 
     Live books (no backtest record): a symbol whose prices ended (app/ended_closes.py `bars_past_ended`) has its closes
@@ -135,14 +135,35 @@ def closes_of(
     if ended is not None:
         ended.update(gone)
     if priced is not None and series.synthetic != priced:
-        kinds = {True: "synthetic", False: "real"}
-        raise OperationalError(
-            f"the books were priced with {kinds[priced]} prices, but only {kinds[series.synthetic]} ones "
-            f"({series.provider}) are at hand for {start}..{end}: give the config (--config, csv_dir) or the "
-            "keys the books were run with"
-        )
+        raise _other_kind(storage.events, run_ids, priced, series.provider, start, end)
     unpriced = {s: {} for s, day in gone.items() if day is None}  # ended before the range: no close in it
     return {**_by_day(series.bars), **unpriced}, series.synthetic, sources_of(series.bars)
+
+
+def _other_kind(
+    events: EventStore, run_ids: set[str], priced: bool, provider: str, start: date, end: date
+) -> UsageError:
+    """The refusal of books priced with one kind of prices read with the other (`provider`'s) at hand: the
+    configuration the command was given is not the one the books were run with, so the user gives it (exit 2; a new
+    user's `leaderboard` without its config exited 1, as an operational failure), told by which option or variable."""
+    fetched = [e for e in events.read(type=FETCH_TYPES) if e.run_id in run_ids]  # the refusal alone reads it again
+    by = MarketDataFetched.from_event(fetched[-1]).provider
+    if priced:
+        give = (
+            "give the synthetic market they were run with: --offline, or LLMTRADE_MARKET_PROVIDERS=synthetic "
+            "(or --config DIR of the config they were run with, its assets.yaml naming no csv_dir)"
+        )
+    else:
+        give = (
+            "give the configuration they were run with: --config DIR (its assets.yaml market_data.csv_dir), or the CSV "
+            "folder as LLMTRADE_MARKET_CSV_DIR=FOLDER, or the providers as LLMTRADE_MARKET_PROVIDERS with their keys "
+            "set (ALPACA_DATA_KEY, ALPACA_DATA_SECRET)"
+        )
+    kinds = {True: "synthetic", False: "real"}
+    return UsageError(
+        f"the books were priced with {kinds[priced]} prices ({by}), but only {kinds[not priced]} ones ({provider}) "
+        f"are at hand for {start}..{end}: {give}"
+    )
 
 
 def priced_synthetic(events: EventStore, run_ids: set[str]) -> bool | None:
