@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import time
+from pathlib import Path
 
 import psycopg
 import pytest
 from typer.testing import CliRunner
 
 from llmtrade.cli import app
+from tests.test_sweep_unfinished_rows import _prices
 
 runner = CliRunner()
 
@@ -59,3 +62,37 @@ def test_a_misspelt_sweep_is_told_the_one_near_it(held: tuple[str, str], tmp_pat
     refused = runner.invoke(app, ["report", "--sweep", sweep[:-1], "-o", "/tmp/nu9-never-written.html"])
     assert refused.exit_code == 2, refused.output
     assert f"no sweep named {sweep[:-1]!r}" in refused.stderr and sweep in refused.stderr, refused.stderr
+
+
+def test_the_backtests_and_sweeps_held_are_listed_as_their_names_were_given(
+    cli_env: dict[str, str], tmp_path: Path, pg_admin_url: str
+) -> None:
+    """A trial's `leaderboard --versus btZ` beside a backtest named btA said "the backtests held: bta": the
+    database's name, lower-cased, not the one the user gave and finds in every other message. Each start records
+    its name on its database (storage/database.py `record_name`), read with the list in one query."""
+    stem = uuid.uuid4().hex[:6]
+    backtest, sweep = f"Nu9Bt{stem}", f"Nu9Sw{stem}"
+    prices = _prices(tmp_path, time(16, 20))
+    args = ["--from", "2026-01-07", "--to", "2026-01-07", "--offline", "--csv", str(prices)]
+    try:
+        ran = runner.invoke(app, ["backtest", *args, "--name", backtest])
+        assert ran.exit_code == 0, ran.output
+        spec = tmp_path / "sweep.yaml"
+        spec.write_text(f"name: {sweep}\nretries: 0\nranges: [{{from: 2026-01-07, to: 2026-01-07}}]\n")
+        swept = runner.invoke(app, ["backtest", "sweep", str(spec), "--csv", str(prices)])
+        assert swept.exit_code == 0, swept.output
+        refused = runner.invoke(app, ["leaderboard", "--versus", backtest[:-1]])
+        assert refused.exit_code == 2 and backtest in refused.stderr, refused.stderr
+        assert backtest.lower() not in refused.stderr, refused.stderr
+        page = str(tmp_path / "r.html")
+        refused = runner.invoke(app, ["report", "--sweep", sweep[:-1], "-o", page])
+        assert refused.exit_code == 2 and sweep in refused.stderr, refused.stderr
+        assert sweep.lower() not in refused.stderr, refused.stderr
+    finally:
+        with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+            names = conn.execute(
+                "SELECT datname FROM pg_database WHERE datname LIKE %s OR datname LIKE %s",
+                (f"llmtrade_bt_{backtest.lower()}%", f"llmtrade_%_{sweep.lower()}%"),
+            ).fetchall()
+            for (database,) in names:
+                conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')

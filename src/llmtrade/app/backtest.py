@@ -66,7 +66,7 @@ from llmtrade.market.csv_quotes import gaps_notice
 from llmtrade.market.providers import provider_names
 from llmtrade.settings import Settings
 from llmtrade.stops import stop_if_terminated
-from llmtrade.storage.database import backtest_database
+from llmtrade.storage.database import backtest_database, record_name
 from llmtrade.workflows.schedule import JobKind, week_jobs
 
 _HISTORY = HISTORY  # the first weekly run's, prefetched with the rest (backtest_inputs.py)
@@ -211,6 +211,7 @@ def _backtest(
             unbound = ran_nothing(storage)  # before this start: did any earlier one run a job?
             begun = inputs.started(resumed_after=last_done, replaced_after=resume.replaced_after)
             events.append([NewEvent.of(begun, stream=streams.BACKTEST)])
+            record_name(storage.conn, backtest_database(inputs.name), inputs.name)  # as listed (books_named.py)
             record_config(events, app.loaded.config)  # what its books are read with, --config or not (backtest_config)
             stopping.append(events)  # a failure from here on is recorded (BacktestStopped)
             # On disk before any bar reaches the cache: cached bars then always have a start that names their inputs

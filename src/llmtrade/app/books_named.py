@@ -2,8 +2,8 @@
 
 A new user's trial: `leaderboard --backtest nosuch` (and report, events, trace, discover performance, --versus,
 report --sweep) said there was no such backtest and to run one, never which there were: a typo of a backtest run
-last week read as if it had never run. The names are the databases' (`llmtrade_bt_<name>`: lower-cased, - as _),
-each of which reaches its books as typed. Read-only: one query of the server's database list.
+last week read as if it had never run. The names are said as each start recorded them (`btA`, a trial found `bta`
+there, the database's), each of which reaches its books as typed. Read-only: one query of the server's database list.
 """
 
 from __future__ import annotations
@@ -20,16 +20,24 @@ _LISTED = 12  # as errors.py's: a dozen names are read whole; more, the near one
 
 def held(settings: Settings, prefix: str, name: str, kind: str) -> str:
     """`kind` ("backtest", "sweep") names held on the server, for an error about `name`, which is none of them:
-    all of them when few, else those near `name`, else how many and the first."""
+    all of them when few, else those near `name`, else how many and the first. Each is said as its start recorded it
+    (`btA`: storage/database.py `databases_named`), found near `name` as its database reaches it (case, - or _)."""
     names = databases_named(locate(settings), prefix)
     if not names:
         return f"no {kind} has run on this database server yet"
-    typed = name.lower().replace("-", "_")
+    said_as = {_key(n): n for n in names}
+    keys = list(said_as)
+    typed = _key(name)
     if len(names) <= _LISTED:
-        near = get_close_matches(typed, names, n=1, cutoff=0.6) if len(names) > 1 else []
-        said = f" (did you mean {near[0]}?)" if near else ""
+        near = get_close_matches(typed, keys, n=1, cutoff=0.6) if len(names) > 1 else []
+        said = f" (did you mean {said_as[near[0]]}?)" if near else ""
         return f"the {kind}s held: {', '.join(names)}{said}"
-    near = near_names(typed, names)
+    near = near_names(typed, keys)
     if near:
-        return f"did you mean {', '.join(near)}? ({len(names)} {kind}s held)"
+        return f"did you mean {', '.join(said_as[n] for n in near)}? ({len(names)} {kind}s held)"
     return f"{len(names)} {kind}s held, among them {', '.join(names[:_LISTED])}"
+
+
+def _key(name: str) -> str:
+    """The form a name reaches its database by: lower-cased, - as _."""
+    return name.lower().replace("-", "_")

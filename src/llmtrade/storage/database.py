@@ -29,7 +29,7 @@ from llmtrade.storage.embedded_settings import machine_memory, prepare_embedded,
 from llmtrade.storage.server_starting import not_started, pgserver_quiet
 
 if TYPE_CHECKING:
-    pass
+    import psycopg
 
 EMBEDDED_DBNAME = "llmtrade"
 # Serialises database creation on the embedded server (storage/migrations.py has its own for the schema).
@@ -194,13 +194,33 @@ def database_exists(location: DatabaseLocation, name: str) -> bool:
 
 def databases_named(location: DatabaseLocation, prefix: str) -> list[str]:
     """The databases on the server at `location` whose names begin with `prefix` (`llmtrade_bt_`: the backtests'),
-    each without it, sorted: what a name that names none may be told exists. Read-only. `left()`, not LIKE, where
-    `_` would match any character."""
+    each as its last start recorded its name (`record_name`: `btA`, not the database's `bta`), else without the prefix
+    (a database made before names were recorded, or by hand), sorted by database: what a name that names none may be
+    told exists. Read-only, one query: the names ride on the list. `left()`, not LIKE, where `_` would match any
+    character."""
     with connect(location.url) as conn:
         rows = conn.execute(
-            "SELECT datname FROM pg_database WHERE left(datname, %s) = %s ORDER BY datname", (len(prefix), prefix)
+            "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database WHERE left(datname, %s) = %s "
+            "ORDER BY datname",
+            (len(prefix), prefix),
         ).fetchall()
-    return [str(row[0])[len(prefix) :] for row in rows]
+    # A comment is taken only when it names that very database (a person's own comment on it is not a name).
+    return [
+        given if given and prefix + str(given).lower().replace("-", "_") == datname else str(datname)[len(prefix) :]
+        for datname, given in rows
+    ]
+
+
+def record_name(conn: psycopg.Connection[Any], database: str, name: str) -> None:
+    """Record on `database` (a backtest's or sweep's, `conn` connected to it) the `name` its start was given, as its
+    comment, so a list of them (`databases_named`) says `btA` as the user typed it, not `bta`, in one query. Left
+    undone where the role does not own the database (made by hand by another role): the list says its name then."""
+    import psycopg.errors  # lazy, as in connect()
+    from psycopg import sql
+
+    statement = sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(database), sql.Literal(name))
+    with contextlib.suppress(psycopg.errors.InsufficientPrivilege), conn.transaction():
+        conn.execute(statement)
 
 
 def stop_embedded(pgdata: Path, *, force: bool = True) -> bool:

@@ -34,7 +34,7 @@ from llmtrade.market.providers import csv_dir
 from llmtrade.paths import not_a_folder
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import Storage, open_storage
-from llmtrade.storage.database import DatabaseLocation, locate, sibling
+from llmtrade.storage.database import DatabaseLocation, locate, record_name, sibling
 from llmtrade.storage.llm_cache import AnswerCache
 from llmtrade.sweep import spec as sweep_spec
 from llmtrade.sweep.board import sweep_leaderboard, trial_accounts, trials_of
@@ -225,6 +225,7 @@ def run_sweep(
                 version=__version__,
             )
             storage.events.append([NewEvent.of(started_event, stream=streams.SWEEP)])
+            record_name(storage.conn, database, sweep.name)  # as a list of the sweeps says it (books_named.py)
             status |= _execute(storage, executor, todo, sweep.retries, len(plans), report)
         finally:
             executor.close()
