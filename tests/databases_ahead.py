@@ -16,14 +16,17 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
+import time
 import uuid
 from collections.abc import Callable
 
 import psycopg
+import psycopg.errors
 
 # How many databases are kept made ahead: one is enough (a test runs longer than a CREATE), a second covers a run
 # of tests shorter than it.
 _AHEAD = 2
+_ATTEMPTS = 5
 
 
 class DatabasesAhead:
@@ -70,12 +73,23 @@ class DatabasesAhead:
 
     def _make(self) -> None:
         name = f"t_{uuid.uuid4().hex[:12]}"
-        try:
-            self._connection().execute(f'CREATE DATABASE "{name}" TEMPLATE "{self._template}" STRATEGY FILE_COPY')
-        except BaseException as exc:  # said in the test that takes it, never a silent hang
-            self._lost()
-            self._ready.put(exc)
-            return
+        create = f'CREATE DATABASE "{name}" TEMPLATE "{self._template}" STRATEGY FILE_COPY'
+        for attempt in range(_ATTEMPTS):
+            try:
+                self._connection().execute(create)
+                break
+            except psycopg.errors.ObjectInUse as exc:
+                # The template's last session (its migrations, at the session's start) may still be exiting: the
+                # server waits 5 s for it, then refuses; on a loaded machine that was not enough (tests/crash_points.py
+                # `database`). Asked again.
+                if attempt == _ATTEMPTS - 1:
+                    self._ready.put(exc)
+                    return
+                time.sleep(1)
+            except BaseException as exc:  # said in the test that takes it, never a silent hang
+                self._lost()
+                self._ready.put(exc)
+                return
         self._ready.put(name)
 
     def _drop(self, name: str) -> None:
