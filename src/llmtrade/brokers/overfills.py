@@ -77,7 +77,7 @@ def scaled_qty(order: Order, fill: Fill, splits: Sequence[Split], sent_at: datet
     order's week began and no later than the fill. Alpaca scales an open order's qty at a split (alpacahq/alpaca-py
     #469): an order queued over the ex-day's midnight (sent in the evening for the next open) fills 40 for the 10 sent
     at a 4-for-1, which is the order, not 30 more shares than the plan meant (an alert, and the user told to trade them
-    back). One sent after a split was recorded (`sent_at`, when known) was sized in the new shares and is not scaled
+    back). One sent after the split (`sent_at`, when known: `open_at`) was sized in the new shares and is not scaled
     (`scales`): replaced by hand with its qty times the split's ratio, its 40 were let pass unsaid."""
     return qty_at(order, fill.filled_at, splits, sent_at)
 
@@ -94,15 +94,29 @@ def qty_at(order: Order, until: datetime, splits: Sequence[Split], sent_at: date
 
 
 def scales(split: Split, order: Order, until: datetime, sent_at: datetime | None = None) -> bool:
-    """Whether `split` may have scaled `order` by `until`: of its symbol, after its week began, by `until`, and not
-    recorded before the order was sent (`sent_at`, when known: `OrderSubmitted.sent_at`). llmtrade records a split
-    once its broker has applied it, and Alpaca scales only an order open at the split (alpacahq/alpaca-py #469): one
-    sent after the record was sized in the new shares (2 of 10 bought after a 1-for-5 were read as the order whole,
-    its end never recorded). One instant for both (a fixed clock stamps them so) cannot tell, and counts."""
+    """Whether `split` may have scaled `order` by `until`: of its symbol, after its week began, by `until`, and the
+    order perhaps open at it (`open_at`; `sent_at`: `OrderSubmitted.sent_at`, or Alpaca's submitted_at; when not known,
+    taken as open). Alpaca scales only an order open at the split (alpacahq/alpaca-py #469): one sent after it was
+    sized in the new shares (2 of 10 bought after a 1-for-5 were read as the order whole, its end never recorded)."""
     began = datetime.combine(order.week_id, time(), tzinfo=NEW_YORK)
     if split.symbol != order.symbol or not began < split.at <= until:
         return False
-    return sent_at is None or split.known_at is None or split.known_at >= sent_at
+    return sent_at is None or open_at(split, sent_at)
+
+
+def open_at(split: Split, sent_at: datetime) -> bool:
+    """Whether an order sent at `sent_at` may have been open at `split`: sent before its ex-day's midnight (`at`), yes;
+    on or after the midnight of the last session it may have come on (`latest`, or the ex-day when certain), no, it was
+    sized in the new shares; in between (an ex-day uncertain, the split perhaps not come yet) only if the split was
+    recorded at or after the order was sent (`known_at`: llmtrade records a split once its broker applied it). Read
+    by when it was recorded alone, a split recorded days late (a provider's restated history) was taken as having
+    scaled orders sent after its ex-day: a buy of 10 sent the day after a 1-for-5, 4 filled, was said filled whole
+    (the 2 it never was). One instant for both (a fixed clock stamps them so) cannot tell, and counts."""
+    if sent_at < split.at:
+        return True
+    if sent_at >= datetime.combine(split.latest or split.at.date(), time(), tzinfo=NEW_YORK):
+        return False
+    return split.known_at is None or split.known_at >= sent_at
 
 
 def part_filled(

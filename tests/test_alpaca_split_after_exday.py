@@ -1,0 +1,110 @@
+"""A split recorded days after its ex-day (a provider's restated history: a buy from flat over a reverse split shows
+in no position), read against an order sent after the ex-day and before the record. Alpaca scales only an order open
+at the split (alpacahq/alpaca-py #469): one sent after the ex-day was sized in the new shares and never scaled. The
+rule (brokers/overfills.py `scales`) took every split recorded after an order was sent as having scaled it, ex-day
+before the order or not, so such an order's fill was read in shares Alpaca never gave it. The real alpaca-py client
+against the loopback fake, a store on a stepping clock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+
+import pytest
+
+from llmtrade.brokers.alpaca import AlpacaBroker
+from llmtrade.clock import SteppingClock
+from llmtrade.domain.events import NewEvent
+from llmtrade.domain.market import SplitDetected
+from llmtrade.domain.streams import SPLITS
+from llmtrade.domain.trading import OrdersPlanned
+from llmtrade.settings import Settings
+from llmtrade.storage.bootstrap import Storage, open_storage
+from llmtrade.workflows.checkpoint_close import Left, close_unjudged
+from llmtrade.workflows.checkpoint_slot import Slot
+from llmtrade.workflows.plan_recovery import recover_orders
+from tests.fakes.alpaca_server import FakeAlpacaServer
+from tests.test_alpaca_order_ends import CID, KEY, ORDER, SECRET, STREAM, WEEK
+
+TUESDAY = date(2026, 1, 6)  # the split's ex-day (or, uncertain, the earliest it may be)
+WEDNESDAY_10AM, WEDNESDAY_11AM = datetime(2026, 1, 7, 15, 0, tzinfo=UTC), datetime(2026, 1, 7, 16, 0, tzinfo=UTC)
+THURSDAY_8AM = datetime(2026, 1, 8, 13, 0, tzinfo=UTC)
+SLOT = Slot(day=date(2026, 1, 8), time="12:00")
+DEADLINE = datetime(2026, 1, 8, 19, 0, tzinfo=UTC)  # Thursday, 14:00 New York
+LEFT = Left(["acct_1"], "interrupted: its run r1 (started 12:00) ended without a word (killed?)", "r1")
+
+
+@pytest.fixture
+def stepped(database_url: str) -> Iterator[tuple[Storage, SteppingClock]]:
+    clock = SteppingClock(WEDNESDAY_10AM)
+    with open_storage(Settings(DATABASE_URL=database_url), clock) as opened:
+        yield opened, clock
+
+
+def _split(storage: Storage, ratio: float, named: str, latest: date | None = None) -> None:
+    detected = SplitDetected(
+        symbol="SPY",
+        ex_day=TUESDAY,
+        ratio=ratio,
+        looks_like=named,
+        price=500 / ratio,
+        provider="alpaca",
+        evidence="a provider's restated history",
+        latest=latest,
+    )
+    storage.events.append([NewEvent.of(detected, stream=SPLITS, run_id="s1")])
+
+
+def _closing(stepped: tuple[Storage, SteppingClock], ratio: float, named: str, filled: int, latest: date | None) -> str:
+    """A buy of 10 Alpaca took Wednesday 10:00, `filled` of it filled by 11:00 (recorded then); the split of Tuesday
+    (uncertain up to `latest`) recorded Thursday 08:00; the checkpoint's closing at Thursday's deadline says it."""
+    storage, clock = stepped
+    with FakeAlpacaServer(key_id=KEY, secret_key=SECRET) as server:
+        server.set_price("SPY", 500.0)
+        server.set_time(WEDNESDAY_10AM)
+        broker = AlpacaBroker("acct_1", KEY, SECRET, url_override=server.base_url, timeout_seconds=2.0)
+        plan = OrdersPlanned(account_id="acct_1", broker="alpaca", orders=[ORDER], positions_before={})
+        slot_stream = SLOT.stream(WEEK, "acct_1")
+        storage.events.append([NewEvent.of(plan, stream=slot_stream, week_id=WEEK, run_id="r1", account_id="acct_1")])
+        broker.submit(ORDER)  # accepted by Alpaca; the run died before its OrderSubmitted
+        server.mark_routed(CID)
+        server.partially_fill(CID, filled, 500.0)
+        clock.set(WEDNESDAY_11AM)  # a rerun records it from Alpaca's answer, sent when Alpaca took it
+        recover_orders(storage.events, broker, plan, stream=STREAM, week_id=WEEK, run_id="r2")
+        clock.set(THURSDAY_8AM)
+        _split(storage, ratio, named, latest)
+        clock.set(DEADLINE)
+        return close_unjudged(storage.events, SLOT, WEEK, DEADLINE, LEFT, lambda _account: broker)
+
+
+@pytest.mark.parametrize(("ratio", "named"), [(0.2, "1-for-5"), (4.0, "4-for-1")])
+def test_an_order_sent_after_a_splits_ex_day_is_read_in_the_shares_it_was_sent_in(
+    stepped: tuple[Storage, SteppingClock], ratio: float, named: str
+) -> None:
+    """A split ex Tuesday recorded Thursday; the buy of 10 sent Wednesday, in the new shares, filled 4. The closing
+    read the 4 against the 10 times the split's ratio (recorded after the order was sent, so taken as having scaled
+    it): at a 1-for-5 as filled whole (4 past the 2 it never was), nothing said of the 6 never bought; at a 4-for-1
+    "4 of 40 filled, 10 sent before the 4-for-1 split". Alpaca never scaled it: 4 of the 10."""
+    line = _closing(stepped, ratio, named, 4, None)
+
+    assert "orders at the broker (buy 10 SPY accepted (4 filled))" in line, line
+
+
+def test_an_order_sent_after_the_last_day_an_uncertain_split_may_have_come_on_is_not_scaled(
+    stepped: tuple[Storage, SteppingClock],
+) -> None:
+    """The split may have come on Tuesday, no later (its `latest`): the order sent Wednesday is in the new shares."""
+    line = _closing(stepped, 0.2, "1-for-5", 4, TUESDAY)
+
+    assert "orders at the broker (buy 10 SPY accepted (4 filled))" in line, line
+
+
+def test_an_order_sent_while_an_uncertain_split_may_not_yet_have_come_is_read_by_when_the_split_was_recorded(
+    stepped: tuple[Storage, SteppingClock],
+) -> None:
+    """The split may have come on any session from Tuesday to Friday: the order sent Wednesday may have been open at
+    it, and the split was recorded after it was sent, so it is read as scaled (today's rule where the ex-day cannot
+    tell): 1 of the 2 it may be at Alpaca."""
+    line = _closing(stepped, 0.2, "1-for-5", 1, date(2026, 1, 9))
+
+    assert "(1 of 2 filled, 10 sent before the 1-for-5 split)" in line, line
