@@ -41,10 +41,10 @@ def stepped(database_url: str) -> Iterator[tuple[Storage, SteppingClock]]:
         yield opened, clock
 
 
-def _split(storage: Storage, ratio: float, named: str, latest: date | None = None) -> None:
+def _split(storage: Storage, ratio: float, named: str, latest: date | None, ex_day: date) -> None:
     detected = SplitDetected(
         symbol="SPY",
-        ex_day=TUESDAY,
+        ex_day=ex_day,
         ratio=ratio,
         looks_like=named,
         price=500 / ratio,
@@ -55,7 +55,14 @@ def _split(storage: Storage, ratio: float, named: str, latest: date | None = Non
     storage.events.append([NewEvent.of(detected, stream=SPLITS, run_id="s1")])
 
 
-def _closing(stepped: tuple[Storage, SteppingClock], ratio: float, named: str, filled: int, latest: date | None) -> str:
+def _closing(
+    stepped: tuple[Storage, SteppingClock],
+    ratio: float,
+    named: str,
+    filled: int,
+    latest: date | None,
+    ex_day: date = TUESDAY,
+) -> str:
     """A buy of 10 Alpaca took Wednesday 10:00, `filled` of it filled by 11:00 (recorded then); the split of Tuesday
     (uncertain up to `latest`) recorded Thursday 08:00; the checkpoint's closing at Thursday's deadline says it."""
     storage, clock = stepped
@@ -72,7 +79,7 @@ def _closing(stepped: tuple[Storage, SteppingClock], ratio: float, named: str, f
         clock.set(WEDNESDAY_11AM)  # a rerun records it from Alpaca's answer, sent when Alpaca took it
         recover_orders(storage.events, broker, plan, stream=STREAM, week_id=WEEK, run_id="r2")
         clock.set(THURSDAY_8AM)
-        _split(storage, ratio, named, latest)
+        _split(storage, ratio, named, latest, ex_day)
         clock.set(DEADLINE)
         return close_unjudged(storage.events, SLOT, WEEK, DEADLINE, LEFT, lambda _account: broker)
 
@@ -108,3 +115,16 @@ def test_an_order_sent_while_an_uncertain_split_may_not_yet_have_come_is_read_by
     line = _closing(stepped, 0.2, "1-for-5", 1, date(2026, 1, 9))
 
     assert "(1 of 2 filled, 10 sent before the 1-for-5 split)" in line, line
+
+
+def test_an_order_perhaps_open_at_a_split_whose_earliest_ex_day_is_before_its_week_is_read_by_the_record(
+    stepped: tuple[Storage, SteppingClock],
+) -> None:
+    """The split may have come on any session from the Friday before the order's week to the Friday in it: the order
+    sent Wednesday may have been open at it, recorded after it was sent. Before, the split's earliest ex-day, before
+    the week began, was taken as no split of the order's: "(1 filled)" of the 10, though Alpaca may hold it for 2.
+    Only when it is not known when an order was sent does its week bound the splits that scaled it (`scales`)."""
+    line = _closing(stepped, 0.2, "1-for-5", 1, date(2026, 1, 9), ex_day=date(2026, 1, 2))
+
+    assert "(1 of 2 filled, 10 sent before the 1-for-5 split)" in line, line
+

@@ -94,14 +94,17 @@ def qty_at(order: Order, until: datetime, splits: Sequence[Split], sent_at: date
 
 
 def scales(split: Split, order: Order, until: datetime, sent_at: datetime | None = None) -> bool:
-    """Whether `split` may have scaled `order` by `until`: of its symbol, after its week began, by `until`, and the
-    order perhaps open at it (`open_at`; `sent_at`: `OrderSubmitted.sent_at`, or Alpaca's submitted_at; when not known,
-    taken as open). Alpaca scales only an order open at the split (alpacahq/alpaca-py #469): one sent after it was
-    sized in the new shares (2 of 10 bought after a 1-for-5 were read as the order whole, its end never recorded)."""
-    began = datetime.combine(order.week_id, time(), tzinfo=NEW_YORK)
-    if split.symbol != order.symbol or not began < split.at <= until:
+    """Whether `split` may have scaled `order` by `until`: of its symbol, by `until`, and the order perhaps open at it
+    (`open_at`; `sent_at`: `OrderSubmitted.sent_at`, or Alpaca's submitted_at). Alpaca scales only an order open at the
+    split (alpacahq/alpaca-py #469): one sent after it was sized in the new shares (2 of 10 bought after a 1-for-5 were
+    read as the order whole, its end never recorded). When it is not known when the order was sent, any split after its
+    week began (a week's orders are sent in it). Alpaca knows no week of llmtrade's: an order known sent before its
+    week began (queued on a Friday evening for Monday's open) is scaled by a split it was open at all the same."""
+    if split.symbol != order.symbol or split.at > until:
         return False
-    return sent_at is None or open_at(split, sent_at)
+    if sent_at is None:
+        return datetime.combine(order.week_id, time(), tzinfo=NEW_YORK) < split.at
+    return open_at(split, sent_at)
 
 
 def open_at(split: Split, sent_at: datetime) -> bool:
