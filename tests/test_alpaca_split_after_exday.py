@@ -15,9 +15,10 @@ import pytest
 from llmtrade.brokers.alpaca import AlpacaBroker
 from llmtrade.clock import SteppingClock
 from llmtrade.domain.events import NewEvent
+from llmtrade.domain.ledger import Split
 from llmtrade.domain.market import SplitDetected
 from llmtrade.domain.streams import SPLITS
-from llmtrade.domain.trading import OrdersPlanned
+from llmtrade.domain.trading import OrdersPlanned, OrderStatus
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import Storage, open_storage
 from llmtrade.workflows.checkpoint_close import Left, close_unjudged
@@ -128,3 +129,39 @@ def test_an_order_perhaps_open_at_a_split_whose_earliest_ex_day_is_before_its_we
 
     assert "(1 of 2 filled, 10 sent before the 1-for-5 split)" in line, line
 
+
+def test_a_rerun_finds_its_order_scaled_by_a_split_of_uncertain_ex_day_that_came_after_it_was_sent(
+    database_url: str,
+) -> None:
+    """A 1-for-5 whose ex-day is uncertain (Tuesday at the earliest, Friday at the latest: a provider's restated
+    history), recorded Thursday; the buy of 10 Alpaca took Wednesday, scaled to 2 when the split came on Thursday. A
+    rerun's POST is answered "client_order_id must be unique" and the lookup finds the order for 2. `scaled_note`
+    read only splits whose earliest ex-day came after Alpaca's submitted_at, a rule of its own: the 2 explained by
+    nothing, the order Alpaca holds and may fill was an error of the run. Now the one rule (overfills.py `scales`):
+    the order may have been open at the split, recorded after it was sent."""
+    detected = SplitDetected(
+        symbol="SPY",
+        ex_day=TUESDAY,
+        ratio=0.2,
+        looks_like="1-for-5",
+        price=2500.0,
+        provider="alpaca",
+        evidence="a provider's restated history",
+        latest=date(2026, 1, 9),
+    )
+    recorded = (Split.of(detected, THURSDAY_8AM),)
+    with FakeAlpacaServer(key_id=KEY, secret_key=SECRET) as server:
+        server.set_price("SPY", 500.0)
+        server.set_time(WEDNESDAY_10AM)
+        first = AlpacaBroker("acct_1", KEY, SECRET, url_override=server.base_url, timeout_seconds=2.0).submit(ORDER)
+        server.split("SPY", 0.2)  # Thursday, before the open: Alpaca scales the open order, 10 -> 2
+        server.set_time(THURSDAY_8AM)
+        rerun = AlpacaBroker(
+            "acct_1", KEY, SECRET, url_override=server.base_url, timeout_seconds=2.0, splits=lambda: recorded
+        )
+
+        again = rerun.submit(ORDER)  # 422 duplicate id, then the lookup
+
+    assert again.status is OrderStatus.ACCEPTED
+    assert again.broker_order_id == first.broker_order_id
+    assert "alpaca holds it for 2 shares, 10 sent" in again.message and "1-for-5" in again.message

@@ -7,35 +7,38 @@ its prices: alpacahq/alpaca-py #469), so a DAY order queued over a split's ex-da
 sent 10. Comparing the qty recorded such an order refused while Alpaca held it and filled it.
 
 Only a split recorded explains it (storage/splits.py: SplitDetected, from the broker's position or a provider's
-restated history), of the order's symbol and with its ex-day after the order was sent. llmtrade never sends a
-client_order_id again with another qty, so a qty that merely equals the sent one times some announced ratio, no such
-split recorded, was taken for the order on a guess: it is no order llmtrade can explain, an error of the run.
+restated history), of the order's symbol and one it may have been open at (overfills.py `scales`). llmtrade never
+sends a client_order_id again with another qty, so a qty that merely equals the sent one times some announced ratio,
+no such split recorded, was taken for the order on a guess: it is no order llmtrade can explain, an error of the run.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, time
+from datetime import UTC, datetime
 from decimal import Decimal
 from fractions import Fraction
 
+from llmtrade.brokers.overfills import scales
 from llmtrade.domain.ledger import Split
 from llmtrade.domain.trading import Order
-from llmtrade.market.calendar import NEW_YORK
+
+_EVER = datetime.max.replace(tzinfo=UTC)  # whatever its ex-day: a split recorded is one Alpaca has applied
 
 
 def scaled_note(order: Order, held: Decimal | None, sent_at: datetime | None, splits: Sequence[Split]) -> str | None:
     """The empty string when Alpaca holds `order` for the shares sent; what to say when it holds `held` shares, the sent
-    ones scaled by the splits recorded (`splits`) of its symbol with an ex-day after it was sent (`sent_at`, Alpaca's
-    submitted_at; else the start of its week), within a share (Alpaca may round a fraction away); None when nothing
-    recorded explains the difference, which is no order llmtrade can take for its own. No ex-day is too late: a split
-    seen in the broker's position the evening before is recorded with the next session's."""
+    ones scaled by the recorded splits (`splits`) that may have scaled it (overfills.py `scales`, the one rule: of its
+    symbol, in its week, and it perhaps open at the split, `sent_at` being Alpaca's submitted_at), within a share
+    (Alpaca may round a fraction away); None when nothing recorded explains the difference, which is no order llmtrade
+    can take for its own. No ex-day is too late (`_EVER`): a split seen in the broker's position the evening before
+    is recorded with the next session's. A rule of its own here (only an ex-day after submitted_at) refused an order
+    scaled by a split of uncertain ex-day that came after it was sent, held by Alpaca and perhaps filled."""
     if held is None or held <= 0:
         return None
     if held == order.qty:
         return ""
-    since = sent_at or datetime.combine(order.week_id, time(), tzinfo=NEW_YORK)
-    since_sent = [s for s in splits if s.symbol == order.symbol and s.at > since]
+    since_sent = [s for s in splits if scales(s, order, _EVER, sent_at)]
     ratio = Fraction(1)
     for split in since_sent:
         ratio *= split.ratio
