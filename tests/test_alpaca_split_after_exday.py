@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from llmtrade.brokers.alpaca import AlpacaBroker
+from llmtrade.brokers.fills import record_new_fills
 from llmtrade.clock import SteppingClock
 from llmtrade.domain.events import NewEvent
 from llmtrade.domain.ledger import Split
@@ -23,9 +24,12 @@ from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import Storage, open_storage
 from llmtrade.workflows.checkpoint_close import Left, close_unjudged
 from llmtrade.workflows.checkpoint_slot import Slot
+from llmtrade.workflows.execution import send_orders
 from llmtrade.workflows.plan_recovery import recover_orders
 from tests.fakes.alpaca_server import FakeAlpacaServer
 from tests.test_alpaca_order_ends import CID, KEY, ORDER, SECRET, STREAM, WEEK
+from tests.test_alpaca_replaced_orders import CLOSE, CLOSE_ID, LEG, NIGHT, OPEN
+from tests.test_alpaca_replaced_orders import _broker as replaced_broker
 
 TUESDAY = date(2026, 1, 6)  # the split's ex-day (or, uncertain, the earliest it may be)
 WEDNESDAY_10AM, WEDNESDAY_11AM = datetime(2026, 1, 7, 15, 0, tzinfo=UTC), datetime(2026, 1, 7, 16, 0, tzinfo=UTC)
@@ -165,3 +169,31 @@ def test_a_rerun_finds_its_order_scaled_by_a_split_of_uncertain_ex_day_that_came
     assert again.status is OrderStatus.ACCEPTED
     assert again.broker_order_id == first.broker_order_id
     assert "alpaca holds it for 2 shares, 10 sent" in again.message and "1-for-5" in again.message
+
+
+def test_a_side_changes_close_scaled_by_a_split_of_uncertain_ex_day_before_its_week_is_filled_whole(
+    storage: Storage,
+) -> None:
+    """A side change's close of 10, sent Monday and queued, Alpaca scaled to 2 at a 1-for-5 that may have come on any
+    session from the Friday before the order's week to the Friday in it (recorded after the close was sent), and
+    filled the 2. workflows/ended_close.py picked the splits that may have scaled the close with its send time, then
+    read its size against them without it, so the week's start, alone, dropped the split again: "2 of 10 filled",
+    as if replaced by hand, not the close filled whole in the new shares."""
+    with FakeAlpacaServer(key_id=KEY, secret_key=SECRET) as server:
+        server.add_asset("SPY", shortable=True, easy_to_borrow=True)
+        server.set_position("SPY", 10, 490.0)
+        server.set_price("SPY", 500.0)
+        server.set_time(NIGHT)
+        broker = replaced_broker(server)
+        send_orders(storage.events, broker, [CLOSE, LEG], stream=STREAM, week_id=WEEK, run_id="r1")
+        server.split("SPY", 0.2)  # Alpaca scales the queued close: 10 -> 2
+        _split(storage, 0.2, "1-for-5", date(2026, 1, 9), date(2026, 1, 2))
+        server.set_time(OPEN)
+        assert server.fill_open_orders() == [CLOSE_ID]
+        record_new_fills(storage.events, broker, week_id=WEEK, run_id="r2")
+
+        sent = send_orders(storage.events, broker, [CLOSE, LEG], stream=STREAM, week_id=WEEK, run_id="r2")
+
+    [gone] = sent.abandoned
+    assert "1-for-5 split of SPY" in gone.reason and "filled whole" in gone.reason, gone.reason
+    assert "where it was sent for" not in gone.reason and "of 10 filled" not in gone.reason, gone.reason

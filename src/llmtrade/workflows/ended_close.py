@@ -88,7 +88,7 @@ def leg_after_ended_close(
         # Said in the shares of a split that may have scaled it ("30 of 40 filled, 10 sent before the 4-for-1 split"),
         # not against the 10 sent (nor as the repr of the order, which it was).
         if scaling and sent is not None:
-            said = part_filled(sent.order, close.filled_qty, _EVER, scaling)
+            said = part_filled(sent.order, close.filled_qty, _EVER, scaling, sent.at)
             how = f"filled {close.filled_qty} shares at {broker.name} ({said}; {close.message})"
         else:
             was = sent.order.qty if sent is not None else 0
@@ -100,8 +100,8 @@ def leg_after_ended_close(
             # one that may have scaled it (`_may_have_scaled`), not one recorded before it was sent, whose shares it
             # was sent in ("4 of 40 filled, 10 sent before the 4-for-1 split" was said of a close sent after it).
             scaled = _may_have_scaled(sent, splits())
-            if qty_at(sent.order, _EVER, scaled) != sent.order.qty:
-                filled = part_filled(sent.order, close.filled_qty, _EVER, scaled)
+            if qty_at(sent.order, _EVER, scaled, sent.at) != sent.order.qty:
+                filled = part_filled(sent.order, close.filled_qty, _EVER, scaled, sent.at)
         how = f"ended at {broker.name} before filling whole ({filled}; {close.message})"
     return PlanAbandoned(
         account_id=leg.account_id,
@@ -118,9 +118,10 @@ def leg_after_ended_close(
 
 
 def _may_have_scaled(sent: SentOrder, splits: Sequence[Split]) -> list[Split]:
-    """The splits recorded that may have scaled the close `sent` (brokers/overfills.py `scales`: of its symbol, in its
-    week, not recorded before it was sent). Counted, a close of 10 replaced with 40 after a 4-for-1 recorded that
-    morning was said "filled whole" for the split."""
+    """The splits recorded that may have scaled the close `sent` (brokers/overfills.py `scales`: of its symbol, and
+    the close perhaps open at it). Counted, a close of 10 replaced with 40 after a 4-for-1 recorded that morning was
+    said "filled whole" for the split. Read again with the same send time (`qty_at`, `part_filled`): without it the
+    week's start alone bounds them, and drops a split of uncertain ex-day perhaps before the week."""
     return [s for s in splits if scales(s, sent.order, _EVER, sent.at)]
 
 
@@ -130,7 +131,7 @@ def _split_since(sent: SentOrder, close: OrderResult, since: Sequence[Split]) ->
     does (a fill no split explains: replaced by hand). The leg is not resized here: its size was the gate's, in the old
     shares, and its client_order_id, once sent with another qty than planned, could no longer be told from another
     order by a rerun's lookup (brokers/alpaca_same.py)."""
-    if not since or abs(close.filled_qty - qty_at(sent.order, _EVER, since)) >= 1:
+    if not since or abs(close.filled_qty - qty_at(sent.order, _EVER, since, sent.at)) >= 1:
         return None
     return ", ".join(f"{s.named()} split of {s.symbol} (ex-day {s.at.date()})" for s in since)
 
