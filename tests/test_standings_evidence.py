@@ -302,3 +302,17 @@ def test_a_trial_of_too_few_returns_for_a_ratio_is_left_out_of_the_dsrs_spread()
     dsr = {(row.backtest, row.account): row.standing.dsr for row in board.rows}
     expected = sharpe_odds.deflated_sharpe(returns, 4, float(np.var(spread, ddof=1)))
     assert dsr[("long", "acct_1")] == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "equity", [[100.0, 2_000.0], [100.0, 100.0, 40_000.0], [100.0, 0.001]], ids=["1x20", "2x400", "down"]
+)
+def test_a_short_range_with_a_price_gap_ranks_without_an_overflow(equity: list[float]) -> None:
+    # One to three daily returns over a price gap (an unadjusted reverse split, a bad print): (last / first) **
+    # (252 / n) is past the largest float, and Python's float power raises OverflowError where numpy would give inf.
+    # The row hides its CAGR under 20 returns anyway; the leaderboard must still be built, its total return what
+    # happened.
+    assert metrics.cagr(equity) is None or math.isfinite(metrics.cagr(equity) or 0.0)
+    flat = _track("FLAT", [100.0] * len(equity), kind="baseline")
+    row = standings([flat, _track("acct_1", equity)], trials=1, trial_names={"acct_1"})[1]
+    assert row.cagr is None and row.total_return == pytest.approx(equity[-1] / equity[0] - 1)

@@ -82,12 +82,15 @@ def total_return(equity: Sequence[float]) -> float | None:
 
 
 def cagr(equity: Sequence[float]) -> float | None:
-    """Compound annual growth rate, (last / first) ** (252 / n) - 1 over n daily returns; None when n < 1
-    or the series ends at or below zero."""
+    """Compound annual growth rate, (last / first) ** (252 / n) - 1 over n daily returns; None when n < 1,
+    the series ends at or below zero, or the growth is past the largest float."""
     n = len(equity) - 1
     if n < 1 or equity[0] <= 0 or equity[-1] <= 0:
         return None
-    return _finite((equity[-1] / equity[0]) ** (SESSIONS_PER_YEAR / n) - 1.0)
+    try:
+        return _finite((equity[-1] / equity[0]) ** (SESSIONS_PER_YEAR / n) - 1.0)
+    except OverflowError:  # a float power raises where numpy gives inf: a 17-fold day raised to 252 (a price gap)
+        return None
 
 
 def volatility(returns: Sequence[float]) -> float | None:
