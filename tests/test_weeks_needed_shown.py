@@ -45,7 +45,7 @@ def test_weeks_past_any_useful_time_show_as_over_the_bound_in_the_terminal_and_t
         "> 5200",
         "> 5200",
     ]
-    assert weeks_shown(132.2, up=True) == "133"
+    assert weeks_shown(132.2) == "133"
     board = _board()
     out = io.StringIO()
     print_leaderboard(Output(stream=out, force_plain=True), board)
@@ -74,3 +74,20 @@ def test_the_json_keeps_the_number_and_its_schema_says_what_it_means() -> None:
     fields = schema["$defs"]["Standing"]["properties"]
     assert "any value over 5200 (100 years) means not in any useful time" in fields["weeks_needed"]["description"]
     assert '"> 5200"' in fields["weeks_more"]["description"]
+
+
+def test_the_minimum_weeks_round_up_as_the_weeks_more_do_so_the_two_agree_with_the_weeks_there_are() -> None:
+    # 25 daily returns (5.0 weeks) and a minimum track record of 5.4 weeks: the table read "min weeks 5" beside "weeks
+    # more 1" on a row of 5.0 weeks, as if five weeks were both enough and not. A minimum is met only by the whole week
+    # at or past it: both round up, and min weeks is never under the weeks there are plus the weeks more.
+    board = leaderboard()
+    row = board.standings[0].model_copy(update={"weeks": 5.0, "sessions": 25, "weeks_needed": 5.4, "weeks_more": 0.4})
+    board = board.model_copy(update={"standings": (row,), "periods": ()})
+    out = io.StringIO()
+    print_leaderboard(Output(stream=out, force_plain=True), board)
+    rows = [line.split("\t") for line in out.getvalue().splitlines() if "\t" in line]
+    header = next(r for r in rows if r[-2:] == ["min weeks", "weeks more"])
+    shown = next(r for r in rows[rows.index(header) + 1 :] if r[0] == row.name)
+    assert shown[-2:] == ["6", "1"], out.getvalue()
+    page = html_text.unescape(render_report(report(), board))
+    assert re.search(rf'<td>{row.name}</td>.*<td class="n">6</td><td class="n">1</td></tr>', page), page

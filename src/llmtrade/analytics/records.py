@@ -70,14 +70,15 @@ EXCESS_NOTE = (
 CurveKind = Literal["account", "baseline"]
 
 
-def weeks_shown(weeks: float | None, *, up: bool = False) -> str:
-    """A count of weeks for a table or the report: "n/a" when unknown, "> WEEKS_BEYOND" past it, else whole weeks,
-    rounded (up when `up`: 19.2 weeks more is 20)."""
+def weeks_shown(weeks: float | None) -> str:
+    """A count of weeks needed for a table or the report: "n/a" when unknown, "> WEEKS_BEYOND" past it, else whole
+    weeks rounded up (19.2 weeks more is 20). Up for the minimum too: a minimum of 5.4 weeks rounded to "5" beside
+    "1" more on a row of 5.0 weeks read as both met and not; only the sixth week meets it."""
     if weeks is None:
         return "n/a"
     if weeks > WEEKS_BEYOND:
         return f"> {WEEKS_BEYOND}"
-    return str(math.ceil(weeks)) if up else f"{weeks:.0f}"
+    return str(math.ceil(weeks))
 
 
 class Curve(Record):

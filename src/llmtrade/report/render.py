@@ -76,9 +76,9 @@ def _num(value: float | None, digits: int = 2) -> str:
     return "n/a" if value is None else f"{round(value, digits) + 0.0:.{digits}f}"
 
 
-def _weeks(value: float | None, up: bool = False) -> str:
-    """Weeks needed, as the terminal shows them (`weeks_shown`: whole weeks, "> 5200" past any useful time)."""
-    return weeks_shown(value, up=up)
+def _weeks(value: float | None) -> str:
+    """Weeks needed, as the terminal shows them (`weeks_shown`: whole weeks up, "> 5200" past any useful time)."""
+    return weeks_shown(value)
 
 
 def _interval(interval: Interval, percent: bool = False) -> str:

@@ -100,7 +100,7 @@ def _tables(out: Output, title: str, rows: Sequence[Standing]) -> None:
                 share(s.psr),
                 share(s.dsr),
                 weeks_shown(s.weeks_needed),
-                weeks_shown(s.weeks_more, up=True),
+                weeks_shown(s.weeks_more),
             )
             for s in rows
         ],
