@@ -91,3 +91,12 @@ def test_the_minimum_weeks_round_up_as_the_weeks_more_do_so_the_two_agree_with_t
     assert shown[-2:] == ["6", "1"], out.getvalue()
     page = html_text.unescape(render_report(report(), board))
     assert re.search(rf'<td>{row.name}</td>.*<td class="n">6</td><td class="n">1</td></tr>', page), page
+
+
+def test_the_schema_states_what_the_weeks_needed_assume() -> None:
+    # Bailey & Lopez de Prado's minimum track record length (after Mertens 2002) takes the daily returns as independent
+    # and the Sharpe ratio, skewness and kurtosis so far as the true ones: the number is an estimate of an estimate,
+    # and the bootstrap intervals beside it allow for runs of days (blocks) where it does not. Said nowhere but here.
+    schema = json.loads(CliRunner().invoke(app, ["schema", "leaderboard"]).stdout)
+    said = schema["$defs"]["Standing"]["properties"]["weeks_needed"]["description"]
+    assert "independent" in said and "skewness and kurtosis so far" in said, said

@@ -33,7 +33,10 @@ WEEKS_NEEDED = (
     "undefined or 0, or under 20 daily returns. It grows as 1 / Sharpe^2 as the Sharpe ratio nears 0, so a row no "
     f"better than FLAT may need millions of weeks: any value over {WEEKS_BEYOND} (100 years) means not in any useful "
     f'time, and tables and the report show it as "> {WEEKS_BEYOND}". The Sharpe ratio is against a risk-free rate '
-    "of 0 (cash earns nothing in these books)"
+    "of 0 (cash earns nothing in these books). It assumes the daily returns independent of one another and the "
+    "Sharpe ratio, skewness and kurtosis so far the true ones: an estimate that moves as they do, shorter than the "
+    "truth when gains come in runs of days (the bootstrap intervals beside it allow for such runs, so a row may "
+    "have its weeks and still an interval that holds 0)"
 )
 WEEKS_MORE = (
     "the weeks still needed: weeks_needed less `weeks`, 0.0 once it has them; null when weeks_needed is. Over "
