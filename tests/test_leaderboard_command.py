@@ -50,13 +50,26 @@ def _fills(url: str) -> list[OrderFilled]:
         return [OrderFilled.from_event(e) for e in storage.events.read(type=OrderFilled.event_type())]
 
 
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} in the leaderboard's JSON: no strict parser reads it")
+
+
+def _signed_float(text: str) -> float:
+    value = float(text)
+    if value == 0 and text.startswith("-"):
+        raise ValueError(f"{text} in the leaderboard's JSON")
+    return value
+
+
 def test_json_ranks_every_account_and_baseline_over_the_books_sessions_and_is_byte_identical(traded: str) -> None:
     first = runner.invoke(app, ["leaderboard", "--json"])
     assert first.exit_code == 0, first.output
     second = runner.invoke(app, ["leaderboard", "--live", "--json"])
     assert second.exit_code == 0, second.output
     assert first.stdout == second.stdout
-    board = json.loads(first.stdout)
+    # JSON has no NaN or Infinity: read as a strict parser would, and with no -0.0 (a sign on nothing, which the
+    # terminal never prints).
+    board = json.loads(first.stdout, parse_constant=_no_constant, parse_float=_signed_float)
     names = [s["name"] for s in board["standings"]]
     assert names == [*ACCOUNTS, "FLAT", "SPY", "EQUAL_WEIGHT"]
     # From Tuesday's close (the last before the weekly run) to the postmortem's Tuesday close.
