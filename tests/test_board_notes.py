@@ -64,3 +64,17 @@ def test_the_flat_accounts_note_reads_right_for_one_and_for_several() -> None:
     assert one is not None and one.startswith("acct_6 is the FLAT account: it holds its cash and never trades")
     several = flat_account_note(["acct_6", "acct_7"])
     assert several is not None and several.startswith("acct_6, acct_7 are FLAT accounts: each holds its cash")
+
+
+def test_a_psr_under_5_beside_weeks_still_needed_is_explained_as_its_mirror_is() -> None:
+    """A losing row's PSR of 2.6% reads as 97.4% sure it is worse than FLAT, beside "weeks more 1": the same one-sided
+    against two-sided reading the note explains for a PSR over 95%, which said nothing of it."""
+    from llmtrade.app.board_notes import levels_note
+
+    losing = _account("acct_2", -6.2, 0.6).model_copy(update={"psr": 0.026})
+    told = _account("acct_3", -9.0, 0.0).model_copy(update={"psr": 0.001})  # needs no more weeks: nothing to explain
+    note = levels_note([losing, told])
+    assert note is not None and note.startswith("acct_2: PSR under 5% with weeks still needed is no contradiction")
+    assert "one-sided" in note and "two-sided at 95%" in note and "acct_3" not in note
+    both = levels_note([_account("SPY", 1.8, 15.2).model_copy(update={"psr": 0.956}), losing])
+    assert both is not None and both.startswith("SPY: PSR over 95%; acct_2: PSR under 5% with weeks still needed")

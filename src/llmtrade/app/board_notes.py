@@ -73,12 +73,17 @@ def _excludes_zero(low: float | None, high: float | None) -> bool:
 def levels_note(board: Sequence[Standing]) -> str | None:
     """A note when a row's PSR passes 95% while it still needs weeks to be told from FLAT: the two answer at other
     levels (PSR: the probability that the true Sharpe ratio is above 0, one-sided; the minimum track record length and
-    the intervals: two-sided at 95%), which a trial read as a contradiction (SPY: PSR 95.6%, 16 weeks more)."""
-    both = [s.name for s in board if (s.psr or 0.0) >= 0.95 and (s.weeks_more or 0.0) > 0]
-    if not both:
+    the intervals: two-sided at 95%), which a trial read as a contradiction (SPY: PSR 95.6%, 16 weeks more). And its
+    mirror, a PSR under 5% (95% sure the Sharpe ratio is below 0, one-sided) beside weeks still needed, which it
+    said nothing of."""
+    waiting = [s for s in board if s.psr is not None and (s.weeks_more or 0.0) > 0]
+    high = [s.name for s in waiting if s.psr is not None and s.psr >= 0.95]
+    low = [s.name for s in waiting if s.psr is not None and s.psr <= 0.05]
+    said = [f"{', '.join(names)}: PSR {side}" for names, side in ((high, "over 95%"), (low, "under 5%")) if names]
+    if not said:
         return None
     return (
-        f"{', '.join(both)}: PSR over 95% with weeks still needed is no contradiction: PSR is one-sided (the "
+        f"{'; '.join(said)} with weeks still needed is no contradiction: PSR is one-sided (the "
         "probability that the true Sharpe ratio is above 0), the weeks needed and the intervals two-sided at 95%"
     )
 
