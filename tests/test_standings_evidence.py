@@ -316,3 +316,13 @@ def test_a_short_range_with_a_price_gap_ranks_without_an_overflow(equity: list[f
     flat = _track("FLAT", [100.0] * len(equity), kind="baseline")
     row = standings([flat, _track("acct_1", equity)], trials=1, trial_names={"acct_1"})[1]
     assert row.cagr is None and row.total_return == pytest.approx(equity[-1] / equity[0] - 1)
+
+
+def test_a_span_that_begins_at_no_equity_ranks_without_a_division_by_zero() -> None:
+    # A knowledge-cutoff period (or a late account's span) that begins at a close where the account's equity was 0.00
+    # (cents-rounded, after a wipe-out) and a short carried it below: the fall from a peak of 0 divided by 0 and the
+    # whole leaderboard raised ZeroDivisionError. No fall is defined from a peak of nothing.
+    assert metrics.max_drawdown([0.0, -50.0, -20.0]) == (0.0, 0)
+    flat = _track("FLAT", [100.0] * 3, kind="baseline")
+    row = standings([flat, _track("acct_1", [0.0, -50.0, -20.0])], trials=1, trial_names={"acct_1"})[1]
+    assert row.sessions == 0 and row.sharpe.estimate is None

@@ -131,7 +131,8 @@ def max_drawdown(equity: Sequence[float]) -> tuple[float, int]:
 
     depth: 1 - trough / peak, a positive fraction (0.0 for a series that never falls). sessions: the
     length of that drawdown, from its peak to the first close back at or above the peak, or to the
-    last close when it never recovered (0 when there is no drawdown). Of equally deep drawdowns, the first."""
+    last close when it never recovered (0 when there is no drawdown). Of equally deep drawdowns, the first. A fall from
+    a peak at or below 0 counts as none: a fraction of nothing is undefined."""
     depth, length = 0.0, 0
     peak_at, falling = 0, 0.0  # the current peak and how deep the fall from it has gone
     for i, value in enumerate(equity):
@@ -139,7 +140,7 @@ def max_drawdown(equity: Sequence[float]) -> tuple[float, int]:
             if falling > depth:  # a drawdown ends here, recovered
                 depth, length = falling, i - peak_at
             peak_at, falling = i, 0.0
-        else:
+        elif equity[peak_at] > 0:  # no fall is defined from a peak of nothing (a span that begins wiped out)
             falling = max(falling, 1.0 - value / equity[peak_at])
     if falling > depth:  # still under water at the last close
         depth, length = falling, len(equity) - 1 - peak_at
