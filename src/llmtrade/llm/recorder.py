@@ -96,6 +96,11 @@ class Recorder:
         entries = [(entry.key, entry.model, entry.answer) for item in batch for entry in item.entries]
         if self._cache is None or not entries:
             self._events.append(events)
+            if any(_spent(event) for event in events):
+                # A failed call whose replies were billed (cut off after its 200, truncated twice) caches nothing, yet
+                # its record holds what the budget counts: held to the week's end, a SIGKILL lost it and the resumed
+                # backtest's --live-misses budget started as if it were never paid. Such calls are few.
+                self._events.flush()
             return
         # The event store's connection lock (the cache shares its connection) for the whole transaction: another
         # thread's transaction on it (risk_prep's, alongside the chairman's call) must not nest inside this one.
@@ -107,3 +112,10 @@ class Recorder:
             # started the resume as if they were free. Live answers are few and slow. (A store that writes at append
             # has nothing to flush.)
             self._events.flush()
+
+
+def _spent(event: NewEvent) -> bool:
+    """Whether a call record counts dollars in a budget (llm/budget.py `events_spent`): a replayed or offline answer's
+    costs nothing."""
+    payload = event.payload
+    return bool(payload.get("billed") or payload.get("cost_usd") or payload.get("cost_counted_usd"))
