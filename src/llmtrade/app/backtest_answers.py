@@ -4,7 +4,8 @@ A backtest writes a database of its own, and its gateway reads the replay cache 
 (storage/llm_cache.py). So a `--replay` backtest first copies in the live cache's answers it does not hold
 yet (an answer it already holds is kept: a resumed backtest replays what it used before); with
 `--live-misses USD` the answers its misses fetched live are copied back to the live cache when it stops,
-finished or not, so the next backtest or live `--replay` reuses them instead of paying again.
+finished or not, so the next backtest or live `--replay` reuses them instead of paying again (a plain `--replay`
+gives back those an earlier run bought and could not: killed outright).
 Sweeps seed their runs' databases themselves (sweep/work.py) and skip the first copy.
 """
 
@@ -35,6 +36,7 @@ def shared_answers(
     try:
         yield
     finally:
+        returned = renewed = 0
         if give_back:
             stamped = own.stamped()
             with open_storage(settings, SystemClock()) as live:
@@ -42,13 +44,22 @@ def shared_answers(
                 # Answers asked anew in place of invalid ones the backtest replayed (llm/invalid_cached.py): the
                 # newer answer wins, as a live call's does, or the next backtest of the week meets the invalid again.
                 renewed = AnswerCache(live.conn).replace_older(stamped)
-            if returned:
-                say(
-                    f"replay cache: {counted(returned, 'answer')} fetched live by this backtest added to the live "
-                    "books' cache"
-                )
-            if renewed:
-                say(
-                    f"replay cache: {counted(renewed, 'answer')} asked anew by this backtest (the cached ones failed "
-                    "validation) replaced in the live books' cache"
-                )
+        elif seed:
+            # A plain --replay buys nothing, but an earlier run of this backtest under --live-misses killed outright
+            # (SIGKILL) gave back nothing of what it bought: those answers, in this database alone, go back now, or
+            # another backtest of the weeks misses them (and under --live-misses pays for them again). Only the keys
+            # are compared: the answers read and sent are the lacking ones, none most of the time.
+            with open_storage(settings, SystemClock()) as live:
+                cache = AnswerCache(live.conn)
+                lacking = own.keys() - cache.keys()
+                returned = cache.add_missing(own.entries_of(lacking)) if lacking else 0
+        if returned:
+            say(
+                f"replay cache: {counted(returned, 'answer')} fetched live by this backtest added to the live "
+                "books' cache"
+            )
+        if renewed:
+            say(
+                f"replay cache: {counted(renewed, 'answer')} asked anew by this backtest (the cached ones failed "
+                "validation) replaced in the live books' cache"
+            )

@@ -57,6 +57,19 @@ class AnswerCache:
         ).fetchall()
         return [(key, model, CachedAnswer(*rest)) for key, model, *rest in rows]
 
+    def keys(self) -> set[str]:
+        """Every key held (the answers themselves not read: a cache of years of weeks is tens of MB)."""
+        return {key for (key,) in self._conn.execute("SELECT key FROM llm_cache").fetchall()}
+
+    def entries_of(self, keys: set[str]) -> list[tuple[str, str, CachedAnswer]]:
+        """`entries` of `keys` alone (those held), in key order."""
+        rows = self._conn.execute(
+            "SELECT key, model, content, prompt_tokens, completion_tokens, cost_usd FROM llm_cache"
+            " WHERE key = ANY(%s) ORDER BY key",
+            (sorted(keys),),
+        ).fetchall()
+        return [(key, model, CachedAnswer(*rest)) for key, model, *rest in rows]
+
     def stamped(self) -> list[tuple[str, str, CachedAnswer, datetime]]:
         """Every (key, model, answer, when it was written here), in key order."""
         rows = self._conn.execute(
