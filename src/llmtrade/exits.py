@@ -228,9 +228,14 @@ def with_notes(failure: Failure, exc: BaseException) -> Failure:
     notes = [one_line(str(note)) for link in reversed(causes(exc)) for note in getattr(link, "__notes__", ())]
     if not notes:
         return failure
-    message = failure.message.rstrip()
-    joined = " ".join([message if message.endswith((".", "!", "?")) else f"{message}.", *notes])
+    # Every part but the last ended as a sentence: a note ending in ")" ran into the next ("... first) backtest 'x'").
+    parts = [failure.message.rstrip(), *notes]
+    joined = " ".join([*(_ended(part) for part in parts[:-1]), parts[-1]])
     return Failure(failure.code, joined, failure.waiting)
+
+
+def _ended(sentence: str) -> str:
+    return sentence if sentence.endswith((".", "!", "?")) else f"{sentence}."
 
 
 def _classified(exc: BaseException) -> Failure | None:
