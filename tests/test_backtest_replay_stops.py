@@ -103,6 +103,9 @@ def test_a_live_miss_the_provider_keeps_failing_stops_with_75_and_the_rerun_ends
     for words in (f"stopped in week {WEEK}", "x-ai/grok-4", "HTTP 503: upstream overloaded", "run the same command"):
         assert words in line
     assert "asks again what failed" in line  # a backtest's rerun never passes the step's deadline
+    # The stage's own words are a live run's ("until <deadline>, then goes on without them"): the note after them
+    # says they do not hold here, where it said only "(no deadline passes in a backtest)", read as a contradiction.
+    assert line.index("a backtest's rerun never reaches it") > line.index("then goes on without them")
 
     models.behaviour = None
     code, resumed, err = _backtest("flaky", "--replay", "--live-misses", "100")

@@ -230,6 +230,7 @@ def _advice(exc: LlmtradeError, *, live_misses: bool = False) -> str | None:
     if any(isinstance(link, TemporaryError) for link in chain):
         return (
             "nothing of the failed step was stored as final; run the same command again later to go on from this "
-            "week: it restarts the job at its own time, so it asks again what failed (no deadline passes in a backtest)"
+            "week: it restarts the job at its own time, so it asks again what failed however late it is run (a "
+            "deadline said above is a live run's: a backtest's rerun never reaches it, nor goes on without what failed)"
         )
     return None  # the failure's own message says what to do (a look-ahead leak: the name must not go on)
