@@ -55,8 +55,9 @@ def config_validate(ctx: typer.Context) -> None:
     except ConfigError as exc:
         errors.append(exc)
     overrides = prompts_dir(root.settings, root.config_dir)
+    drift: tuple[str, ...] = ()  # what an override leaves out of its packaged template's prompt: said, not refused
     try:
-        PromptRenderer(overrides)  # reads and parses every override template
+        drift = PromptRenderer(overrides).drift  # reads and parses every override template
     except ConfigError as exc:
         errors.append(exc)
     if not errors and (market := providers_refused(container(ctx))) is not None:
@@ -77,7 +78,7 @@ def config_validate(ctx: typer.Context) -> None:
         raise ConfigError.combine(errors)
     out = Output()
     out.line(f"configuration OK ({loaded.source})" + (f"; prompt overrides from {overrides}" if overrides else ""))
-    for note in notes:
+    for note in [*drift, *notes]:
         warn(note)
     until = loaded.config.schedule.retry_until
     out.line(

@@ -22,6 +22,7 @@ from llmtrade.config_errors import ConfigError, ConfigProblem
 from llmtrade.errors import LlmtradeError, PromptError
 from llmtrade.memo import IdentityMemo
 from llmtrade.prompts.compiled import COMPILED
+from llmtrade.prompts.drift import left_out
 from llmtrade.prompts.read_once import ReadOnce
 from llmtrade.risk.stale import stale_closes
 
@@ -121,6 +122,9 @@ class PromptRenderer:
         self._constants: dict[str, tuple[jinja2.Template, str | None]] = {}
         # Template name -> (the compiled template, the sha256 of its text): see `source_digest`.
         self._digests: dict[str, tuple[jinja2.Template, str]] = {}
+        # What each override leaves out that its packaged template shows the model (prompts/drift.py): warnings, found
+        # once here with the other checks, which the command says once (Container.prompts, `config validate`).
+        self.drift: tuple[str, ...] = ()
         if override_dir is not None:
             self._check_overrides(override_dir)
 
@@ -236,6 +240,7 @@ class PromptRenderer:
                 errors.append(ConfigError(str(path), [problem]))
         if errors:
             raise ConfigError.combine(errors)
+        self.drift = left_out(self._env, sorted(folder.glob("*.j2")))
 
     def _missing_templates(self, folder: Path, tree: nodes.Template) -> list[ConfigProblem]:
         """The templates an override includes, extends or imports that exist neither in `folder` nor in the package
