@@ -116,3 +116,37 @@ def test_config_validate_says_it_and_exits_0(tmp_path: Path, monkeypatch: pytest
     (folder / "checkpoint.user.j2").write_text((PACKAGED / "checkpoint.user.j2").read_text())
     result = runner.invoke(app, ["--config", str(config), "config", "validate"])
     assert result.exit_code == 0 and "leaves out" not in result.output, result.output
+
+
+def test_a_command_says_it_once_however_many_containers_and_renders(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from llmtrade.app.container import Container
+    from llmtrade.clock import make_clock
+    from llmtrade.config.loader import load_config
+    from llmtrade.settings import load_settings
+
+    config = tmp_path / "cfg"
+    write_defaults(config)
+    _folder(config, {"checkpoint.user.j2": _without("checkpoint.user.j2", CHECKPOINT_STALE)})
+    said: list[str] = []
+    app = Container(load_settings(), load_config(config), make_clock(None), config, said.append, warn=said.append)
+    _ = app.prompts
+    _ = app.prompts
+    # A week's jobs held to the mode it began in run on a copy (app/week_mode.py `in_week_mode`): the same command.
+    _ = replace(app, offline=True).prompts
+    assert len([line for line in said if "leaves out" in line]) == 1, said
+
+
+BACKTEST = ("2024-01-03", "2024-01-10")
+
+
+def test_a_backtest_says_it_once_and_runs(
+    tmp_path: Path, cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = _folder(tmp_path, {"checkpoint.user.j2": _without("checkpoint.user.j2", CHECKPOINT_STALE)})
+    monkeypatch.setenv("LLMTRADE_PROMPTS_DIR", str(folder))
+    args = ["backtest", "--offline", "--from", BACKTEST[0], "--to", BACKTEST[1], "--name", "prompt_drift_once"]
+    result = runner.invoke(app, ["-q", *args])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count(f"prompt override {folder / 'checkpoint.user.j2'} leaves out") == 1, result.stderr

@@ -87,7 +87,7 @@ class Container:
     # each read its own 90 s; a job's reads are bounded by the job's deadline instead.
     by_hand: bool = False
     _announced: str | None = field(default=None, init=False)  # how the banner was given: said, warned
-    _warned: set[str] = field(default_factory=set, init=False, repr=False)  # `warning_once`'s
+    _warned: set[str] = field(default_factory=set, repr=False)  # `warning_once`'s, shared by a copy (`replace`)
     # The calls asked anew under --live-misses this invocation (llm/invalid_cached.py): each once, by any run of it.
     _asked_anew: set[str] = field(default_factory=set, init=False, repr=False)
     # Side connections opened for the job's memory stages (Container.side); closed with the job's storage.
@@ -129,6 +129,8 @@ class Container:
     @cached_property
     def prompts(self) -> PromptRenderer:
         renderer = PromptRenderer(prompts_dir(self.settings, self.config_dir))
+        for note in renderer.drift:  # once per command, not per render (a backtest renders thousands) nor per copy
+            self.warning_once(note)
         renderer.warm_up()
         return renderer
 
