@@ -150,3 +150,18 @@ def test_a_backtest_says_it_once_and_runs(
     result = runner.invoke(app, ["-q", *args])
     assert result.exit_code == 0, result.output
     assert result.stderr.count(f"prompt override {folder / 'checkpoint.user.j2'} leaves out") == 1, result.stderr
+
+
+def test_a_sweep_says_it_once_though_its_runs_say_nothing(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uuid
+
+    folder = _folder(tmp_path, {"checkpoint.user.j2": _without("checkpoint.user.j2", CHECKPOINT_STALE)})
+    monkeypatch.setenv("LLMTRADE_PROMPTS_DIR", str(folder))
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    path = tmp_path / "sweep.yaml"
+    path.write_text(f"name: d{uuid.uuid4().hex[:8]}\nranges: [{{from: 2026-01-07, to: 2026-01-07}}]\n")
+    result = runner.invoke(app, ["-q", "backtest", "sweep", str(path)])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count(f"prompt override {folder / 'checkpoint.user.j2'} leaves out") == 1, result.stderr

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from llmtrade.commands.context import echo_json, state
+from llmtrade.commands.context import echo_json, state, warn
 from llmtrade.commands.options import Json
 from llmtrade.console import Output, quiet
 from llmtrade.errors import LlmtradeError, OperationalError, TemporaryError, UsageError
@@ -17,6 +17,7 @@ from llmtrade.exits import TEMPORARY
 from llmtrade.paths import not_a_folder
 
 if TYPE_CHECKING:
+    from llmtrade.settings import Settings
     from llmtrade.sweep.driver import SweepProgress, SweepResult
     from llmtrade.sweep.results import SweepRun
 
@@ -69,6 +70,7 @@ def sweep(
     options = SweepOptions(executor=executor, workers=workers, address=address, csv=csv)
     with _progress(quiet=as_json or quiet()) as report:
         loaded = root.config(csv_given=csv is not None)
+        _prompt_drift(root.settings, root.config_dir)
         result = run_sweep(root.settings, loaded, root.config_dir, file, options, progress=report)
     if as_json:
         echo_json(result)
@@ -88,6 +90,22 @@ def sweep(
             f"({'; '.join(f'{r.label}: {r.error}' for r in failed)}); {kind}; {_advice(failed)}: "
             "finished runs are not run again"
         )
+
+
+def _prompt_drift(settings: Settings, config_dir: Path | None) -> None:
+    """What the prompt overrides leave out of their packaged templates' prompts (prompts/drift.py), said once here:
+    the runs render the prompts where nothing they say reaches the terminal (workers, `say` quiet), and said by each
+    it would be said once per run. A broken override is left to the runs, which refuse it as before."""
+    from llmtrade.app.session import prompts_dir  # lazy: see package docstring
+    from llmtrade.config_errors import ConfigError
+    from llmtrade.prompts.renderer import PromptRenderer
+
+    try:
+        drift = PromptRenderer(prompts_dir(settings, config_dir)).drift
+    except ConfigError:
+        return
+    for note in drift:
+        warn(note)
 
 
 def _failure(failed: list[SweepRun]) -> tuple[type[LlmtradeError], str]:
