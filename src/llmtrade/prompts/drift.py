@@ -21,23 +21,39 @@ from llmtrade.risk.stale import STALE_AFTER
 _RENDERS: dict[str, str] = {"snapshot_table": "_snapshot.j2"}
 
 _STALE = f"more than {STALE_AFTER} sessions old"
-_CLOSE_ONLY = "the model is not told which symbols may only be closed or cut (close-only), and may pitch opening them"
-_SNAPSHOT = f"the market snapshot table, with its lines on closes {_STALE}"
+_SNAPSHOT = f"the market snapshot table and its word on closes {_STALE}"
+_CLOSE_ONLY = (
+    "no word that a symbol may only be closed or cut: the model may ask to open or add to it, which is refused"
+)
+_OUTSIDE = "no word that a held symbol is in no universe this week and may only be closed or cut"
+_MEMORY = "the similar past setups recalled from the committee's memory"
 
-# What leaving a name out means to the model, where a few words say it; any other name is listed bare.
+# What leaving a name out means to the model, where a few words say it; any other name is listed bare. Names meaning
+# the same are said together.
 _MEANS: dict[str, str] = {
-    "stale": f"the model is not told when the position's price is a close {_STALE}, and may take it as current",
-    "stale_closes": f"the model is not told which closes are {_STALE}, and may take them as current",
+    "stale": f"no word that the position's price is a close {_STALE}: the model may take it as current",
+    "stale_closes": f"no word of closes {_STALE}: the model may take them as current",
     "snapshot_table": _SNAPSHOT,
     "_snapshot.j2": _SNAPSHOT,
     "snapshot": "the market snapshot",
     "_close_only.j2": _CLOSE_ONLY,
-    "close_only": "the model is not told the position may only be closed or cut (close-only)",
-    "_close_only_outside.j2": "the model is not told a held symbol is in no universe this week (close-only)",
-    "outside": "the model is not told a held symbol is in no universe this week (close-only)",
-    "_memory.j2": "the similar past setups recalled from the committee's memory",
-    "memory": "the similar past setups recalled from the committee's memory",
+    "close_only": _CLOSE_ONLY,
+    "_close_only_outside.j2": _OUTSIDE,
+    "outside": _OUTSIDE,
+    "_memory.j2": _MEMORY,
+    "memory": _MEMORY,
 }
+
+
+def _said(missing: list[str]) -> str:
+    """`missing` as a warning lists it: names meaning the same together, with what they mean; the others bare."""
+    groups: dict[str, list[str]] = {}
+    for name in missing:
+        groups.setdefault(_MEANS.get(name, name), []).append(name)
+    return "; ".join(
+        ", ".join(repr(n) for n in names) + (f" ({meaning})" if meaning in _MEANS.values() else "")
+        for meaning, names in groups.items()
+    )
 
 
 def _parse(env: jinja2.Environment, loader: jinja2.BaseLoader, name: str) -> nodes.Template | None:
@@ -106,10 +122,9 @@ def left_out(env: jinja2.Environment, overrides: list[Path]) -> tuple[str, ...]:
         missing = sorted(_direct(env, tree) - _shown(env, _role_templates(path.name)))
         if not missing:
             continue
-        said = "; ".join(f"{n!r} ({_MEANS[n]})" if n in _MEANS else repr(n) for n in missing)
         notes.append(
-            f"prompt override {path} leaves out what the packaged {path.name} shows the model: {said}. It still "
-            "renders (an override may leave things out); if it is a copy made before these were added, copy the "
-            "packaged template again and redo your changes"
+            f"prompt override {path} leaves out what the packaged {path.name} shows the model: {_said(missing)}. "
+            "It still renders (an override may leave things out); if it is a copy made before these were added, "
+            "copy the packaged template again and redo your changes"
         )
     return tuple(notes)
