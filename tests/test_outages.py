@@ -28,7 +28,7 @@ from llmtrade.errors import StageError
 from llmtrade.exits import classify
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import Storage, open_storage
-from llmtrade.storage.database import stop_embedded
+from llmtrade.storage.database import start_embedded, stop_embedded
 from tests.fakes.committee_answers import committee_answer
 from tests.fakes.llm_faults import Fault
 from tests.fakes.openai_server import FakeOpenAIServer
@@ -115,13 +115,29 @@ def test_a_database_session_terminated_mid_run_exits_75_in_one_line_and_the_reru
     assert _types(url).count("WeekCompleted") == 1
 
 
+@pytest.fixture(scope="module")
+def stopped_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A home whose embedded server was made (initdb), migrated and stopped: each test runs its commands on a copy of
+    it. A fresh home's initdb is some 5 s a test, most of it waiting on fsyncs, and what these tests are about begins
+    after it: a server the command itself starts, stopped under it, started again by the rerun."""
+    home = tmp_path_factory.mktemp("outages") / "home"
+    url = start_embedded(home / "pgdata").url
+    with open_storage(Settings(DATABASE_URL=url), FixedClock(FIXED_NOW)):
+        pass  # every migration, as a first command applies them
+    assert stop_embedded(home / "pgdata")
+    assert PostmasterInfo.read_from_pgdata(home / "pgdata") is None  # stopped: no pid file is copied
+    return home
+
+
 @pytest.mark.parametrize("job", ["run-weekly", "run-due"])
 def test_the_embedded_server_stopped_mid_run_exits_75_in_one_line_and_the_rerun_restarts_it(
-    job: str, clean_environment: Path
+    job: str, clean_environment: Path, stopped_home: Path
 ) -> None:
     """run-due goes on to its other pieces after one waits (a lost database is a wait, exit 75): the next piece opened
     the database again and so started the server `llmtrade db stop` had just stopped (an operator's trial)."""
     home = clean_environment  # LLMTRADE_HOME; the fixture stops its server after the test
+    # -a keeps the owner, which pgserver's own user needs when tests run as root (test_embedded_home_copy).
+    subprocess.run(["cp", "-a", str(stopped_home), str(home)], check=True)
     arrived, release = threading.Event(), threading.Event()
 
     def held(body: dict[str, Any]) -> dict[str, Any]:
