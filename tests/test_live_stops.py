@@ -13,6 +13,7 @@ import gc
 import signal
 import subprocess
 import sys
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -144,6 +145,9 @@ def test_a_stop_in_a_background_task_of_a_live_command_is_one_line_its_code_and_
     assert len(sent) == len(set(sent))  # the rerun sent no order twice
 
 
+_RUNNER_WORDS = ("asyncio", "run_until_complete", "run_forever")
+
+
 def test_every_coroutine_of_llmtrade_is_run_by_the_one_runner() -> None:
     """`asyncio.run` (or a Runner, or a loop run by hand) anywhere but app/job_loop.py is a command whose stops the
     runner's handler does not see."""
@@ -152,7 +156,12 @@ def test_every_coroutine_of_llmtrade_is_run_by_the_one_runner() -> None:
     for path in sorted(package.rglob("*.py")):
         if path.name == "job_loop.py":
             continue
-        for node in ast.walk(ast.parse(path.read_text())):
+        text = path.read_text()
+        # Only a module naming one of these can hold a match: some 14 of 500, parsed and walked in 0.07 s instead
+        # of 1.4 s of CPU for all. NFKC, as Python reads identifiers: a look-alike spelling is still found.
+        if not any(word in unicodedata.normalize("NFKC", text) for word in _RUNNER_WORDS):
+            continue
+        for node in ast.walk(ast.parse(text)):
             if not isinstance(node, ast.Attribute):
                 continue
             of_asyncio = isinstance(node.value, ast.Name) and node.value.id == "asyncio"
