@@ -4,6 +4,7 @@ knows a broker's class."""
 from __future__ import annotations
 
 import ast
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -112,7 +113,12 @@ def test_no_module_outside_the_brokers_own_and_the_registry_imports_a_broker_cla
     importers = set()
     for path in PACKAGE.rglob("*.py"):
         name = path.relative_to(PACKAGE).as_posix()
-        for node in ast.walk(ast.parse(path.read_text())):
+        text = path.read_text()
+        # Only a module naming a broker class can import one: parsed alone, not all ~500 (1.4 s of CPU). NFKC, as
+        # Python reads identifiers: a look-alike spelling is still parsed.
+        if not any(word in unicodedata.normalize("NFKC", text) for word in ("PaperBroker", "AlpacaBroker")):
+            continue
+        for node in ast.walk(ast.parse(text)):
             if isinstance(node, ast.ImportFrom) and any(a.name in ("PaperBroker", "AlpacaBroker") for a in node.names):
                 importers.add(name)
     assert importers - own == set()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import threading
+import unicodedata
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -143,7 +144,12 @@ def test_no_work_is_handed_to_a_thread_but_through_threads_py() -> None:
     for path in sorted(package.rglob("*.py")):
         if path.name == "threads.py":
             continue
-        for node in ast.walk(ast.parse(path.read_text())):
+        text = path.read_text()
+        # Only a module naming one of them can hold the attribute: parsed alone, not all ~500 (1.4 s of CPU). NFKC, as
+        # Python reads identifiers: a look-alike spelling is still parsed.
+        if not any(word in unicodedata.normalize("NFKC", text) for word in ("to_thread", "run_in_executor")):
+            continue
+        for node in ast.walk(ast.parse(text)):
             if isinstance(node, ast.Attribute) and node.attr in {"to_thread", "run_in_executor"}:
                 found.append(f"{path.relative_to(package)}:{node.lineno}")
     assert found == []
