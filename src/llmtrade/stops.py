@@ -48,10 +48,16 @@ def _unraisable(previous: Callable[[Any], object], unraisable: Any) -> None:
     """A stop raised in a weakref callback or a finaliser (importlib's module locks have one), where Python can only
     drop it: printed as "Exception ignored in ..." with its traceback before the stop's one line (a trial's SIGTERM
     at a backtest's start). Not printed: a SIGTERM is the command's end all the same (`_TERM_RECEIVED`), and a Ctrl-C
-    is kept for `stop_if_terminated`; anything else is printed as Python does."""
-    if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+    is kept for `stop_if_terminated`; anything else is printed as Python does. A SystemExit(15) dropped so is a SIGTERM
+    too: Ray's handler's, in place while ray.init starts (sys.exit(15)); landing in logging's at-fork hook, it was
+    printed and the sweep went on starting (sweep/ray_executor.py puts the command's handler back, then asks)."""
+    exc = unraisable.exc_value
+    if isinstance(exc, SystemExit) and exc.code == signal.SIGTERM:
+        _TERM_RECEIVED.set()
+        return
+    if not isinstance(exc, KeyboardInterrupt):
         previous(unraisable)
-    elif not isinstance(unraisable.exc_value, Terminated):
+    elif not isinstance(exc, Terminated):
         _CTRL_C_LOST.set()
 
 
