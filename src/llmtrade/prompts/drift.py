@@ -70,12 +70,7 @@ def _direct(env: jinja2.Environment, tree: nodes.Template) -> set[str]:
     ours = set(env.globals) - set(DEFAULT_NAMESPACE)
     used = set(meta.find_undeclared_variables(tree))
     used |= {n.name for n in tree.find_all(nodes.Name) if n.ctx == "load" and n.name in ours}
-    for node in tree.find_all((nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)):
-        expression = node.template
-        if isinstance(expression, nodes.Const) and isinstance(expression.value, str):
-            used.add(expression.value)
-        elif isinstance(expression, (nodes.Tuple, nodes.List)):
-            used |= {i.value for i in expression.items if isinstance(i, nodes.Const) and isinstance(i.value, str)}
+    used |= {name for name in meta.find_referenced_templates(tree) if name is not None}  # None: a computed name
     return used
 
 
