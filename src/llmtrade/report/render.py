@@ -45,7 +45,7 @@ def _environment() -> Any:
         money=_money,
         num=_num,
         interval=_interval,
-        weeks=_weeks,
+        weeks=weeks_shown,  # as the terminal shows them: whole weeks up, "> 5200" past any useful time
         counted=counted,
         outcome=report_runs.shown,
     )
@@ -74,11 +74,6 @@ def _money(value: float | None) -> str:
 
 def _num(value: float | None, digits: int = 2) -> str:
     return "n/a" if value is None else f"{round(value, digits) + 0.0:.{digits}f}"
-
-
-def _weeks(value: float | None) -> str:
-    """Weeks needed, as the terminal shows them (`weeks_shown`: whole weeks up, "> 5200" past any useful time)."""
-    return weeks_shown(value)
 
 
 def _interval(interval: Interval, percent: bool = False) -> str:
