@@ -52,10 +52,7 @@ class AnswerCache:
 
     def entries(self) -> list[tuple[str, str, CachedAnswer]]:
         """Every (key, model, answer), in key order."""
-        rows = self._conn.execute(
-            "SELECT key, model, content, prompt_tokens, completion_tokens, cost_usd FROM llm_cache ORDER BY key"
-        ).fetchall()
-        return [(key, model, CachedAnswer(*rest)) for key, model, *rest in rows]
+        return self._entries("", ())
 
     def keys(self) -> set[str]:
         """Every key held (the answers themselves not read: a cache of years of weeks is tens of MB)."""
@@ -63,10 +60,13 @@ class AnswerCache:
 
     def entries_of(self, keys: set[str]) -> list[tuple[str, str, CachedAnswer]]:
         """`entries` of `keys` alone (those held), in key order."""
+        return self._entries(" WHERE key = ANY(%s)", (sorted(keys),))
+
+    def _entries(self, where: str, params: tuple[object, ...]) -> list[tuple[str, str, CachedAnswer]]:
         rows = self._conn.execute(
             "SELECT key, model, content, prompt_tokens, completion_tokens, cost_usd FROM llm_cache"
-            " WHERE key = ANY(%s) ORDER BY key",
-            (sorted(keys),),
+            f"{where} ORDER BY key",
+            params,
         ).fetchall()
         return [(key, model, CachedAnswer(*rest)) for key, model, *rest in rows]
 
