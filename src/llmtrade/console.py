@@ -3,16 +3,29 @@
 Cron mails and `| grep` pipelines get stable plain text; people at a terminal get tables. With `llmtrade --quiet`
 (`quiet_on_success`) a command says nothing on success: no result lines or tables, no mode banner or progress; only
 what needs a look (`Output.warning`, commands/context.py `warn`), errors, and documents asked for (`--json`).
+
+Every text goes through `shown` first: what a model or an operator wrote (a failed run's error quoting an answer, a
+kill switch's reason) is printed as text, never as the terminal's commands.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Sequence
 from contextvars import ContextVar, Token
 from typing import Any
 
 _QUIET: ContextVar[bool] = ContextVar("llmtrade_quiet", default=False)
+# C0 and C1 controls but tab and newline, DEL, and the bidirectional embeddings, overrides and isolates: an ESC a model
+# wrote ("\x1b[2J") cleared the screen of whoever read the leaderboard's note quoting it, piped or not; a CR overwrote
+# the line before it; U+202E showed the rest of the line reversed. Each is printed as its escape, visible.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def shown(text: str) -> str:
+    """`text` safe to print on a terminal: each control character as its Python escape (`\\x1b`, `\\r`, `\\u202e`)."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode(), text)
 
 
 def quiet_on_success(on: bool) -> Token[bool]:
@@ -53,6 +66,7 @@ class Output:
         self._line(text, "bold red")
 
     def _line(self, text: str, style: str | None) -> None:
+        text = shown(text)
         if self.plain:
             print(text, file=self._stream)
         else:
@@ -61,6 +75,7 @@ class Output:
     def heading(self, text: str) -> None:
         if quiet():
             return
+        text = shown(text)
         if self.plain:
             print(f"== {text}", file=self._stream)
         else:
@@ -70,8 +85,9 @@ class Output:
         """Key/value lines, aligned on a terminal."""
         if quiet():
             return
+        said = [(shown(key), shown(str(value))) for key, value in rows]
         if self.plain:
-            for key, value in rows:
+            for key, value in said:
                 print(f"{key}: {value}", file=self._stream)
             return
         from rich.table import Table
@@ -79,26 +95,28 @@ class Output:
         table = Table(show_header=False, box=None, pad_edge=False)
         table.add_column(style="bold")
         table.add_column()
-        for key, value in rows:
-            table.add_row(key, str(value))
+        for key, value in said:
+            table.add_row(key, value)
         self.console.print(table)
 
     def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         if quiet():
             return
+        title, columns = shown(title), [shown(column) for column in columns]
+        cells = [["" if v is None else shown(str(v)) for v in row] for row in rows]
         if self.plain:
             print(f"# {title}", file=self._stream)
             print("\t".join(columns), file=self._stream)
-            for row in rows:
-                print("\t".join("" if v is None else str(v) for v in row), file=self._stream)
+            for said in cells:
+                print("\t".join(said), file=self._stream)
             return
         from rich.table import Table
 
         table = Table(title=title, title_justify="left")
         for column in columns:
             table.add_column(column)
-        for row in rows:
-            table.add_row(*("" if v is None else str(v) for v in row))
+        for said in cells:
+            table.add_row(*said)
         self.console.print(table)
 
 
@@ -112,6 +130,7 @@ def one_line(message: str) -> str:
 
 def print_error(message: str, *, prefix: str = "error: ") -> None:
     """Errors (and the mode banner) go to stderr, in bold on a terminal."""
+    message = shown(message)
     if sys.stderr.isatty():
         from rich.console import Console
 

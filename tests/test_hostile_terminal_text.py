@@ -1,0 +1,105 @@
+"""What a model or an operator wrote reaches the terminal as text, never as the terminal's commands: the leaderboard's
+notes quote a failed run's error (which quotes the model's answer) and the kill switch's reason. A model answer holding
+"\\x1b[2J" cleared the operator's screen when `leaderboard` printed the note, piped (`| cat`) or at a terminal; on a
+terminal, rich read "[bold red]" or "[link=...]" in a table, a heading or a key/value line as its markup."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from typer.testing import CliRunner
+
+from llmtrade.app.container import Container
+from llmtrade.cli import app
+from llmtrade.console import Output
+from llmtrade.domain.events import NewEvent
+from llmtrade.domain.runs import RunFailed, RunStarted
+from tests.test_report_weeks import TIMELINE, WEEK, recorded_week
+from tests.test_report_weeks import recorded as recorded
+
+__all__ = ["recorded_week"]  # the module-scoped fixture `recorded` starts from
+
+runner = CliRunner()
+# A model's answer as real ones come: an escape that clears the screen, one that sets a colour, an OSC 8 hyperlink,
+# a carriage return that overwrites the line, a bell, a C1 CSI, and a right-to-left override reversing what follows.
+ANSWER = (
+    "Buy [bold red]NOW[/] \x1b[2J\x1b[31m red \x1b]8;;https://evil.test\x07link\x1b]8;;\x07 over\rwrite \x9b2J "
+    "\u202eesrever"
+)
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def test_a_failed_runs_error_quoting_a_model_reaches_the_leaderboard_as_text(recorded: Container) -> None:
+    run_id = "hostile-run"
+    with recorded.storage() as storage:
+        storage.events.append(
+            [
+                NewEvent.of(
+                    RunStarted(
+                        command="checkpoint",
+                        arguments={"week": str(WEEK), "time": "12:00"},
+                        mode="live",
+                        mode_reason="keys",
+                        config_source="packaged",
+                        version="1",
+                    ),
+                    stream=f"run:{run_id}",
+                    week_id=WEEK,
+                    run_id=run_id,
+                ),
+                NewEvent.of(
+                    RunFailed(
+                        command="checkpoint",
+                        error_type="AnswerInvalid",
+                        error=f"the model's answer is not the schema's: {ANSWER}",
+                        duration_ms=3.0,
+                    ),
+                    stream=f"run:{run_id}",
+                    week_id=WEEK,
+                    run_id=run_id,
+                ),
+            ]
+        )
+    now = {"LLMTRADE_NOW": TIMELINE[-1]}
+    disabled = runner.invoke(app, ["trading", "disable", "--reason", f"ops: {ANSWER}"], env=now)
+    assert disabled.exit_code == 0, disabled.output
+    assert not CONTROL.search(disabled.stdout)
+    result = runner.invoke(app, ["leaderboard"], env=now)
+    assert result.exit_code == 0, result.output
+    assert "the model's answer is not the schema's" in result.stdout and "kill switch" in result.stdout
+    assert not CONTROL.search(result.stdout), [line for line in result.stdout.splitlines() if CONTROL.search(line)]
+    # Each shown as the escape it is, so the reader sees what the model wrote.
+    assert "\\x1b[2J" in result.stdout and "\\r" in result.stdout and "\\u202e" in result.stdout
+
+
+def test_shown_escapes_controls_and_keeps_tabs_newlines_and_other_text() -> None:
+    from llmtrade.console import shown  # the one place that makes text safe to print
+
+    assert shown("a\tb\nc") == "a\tb\nc"
+    assert shown("\x00\x07\x1b\r\x7f\x85\x9b") == "\\x00\\x07\\x1b\\r\\x7f\\x85\\x9b"
+    assert shown("\u202eabc\u2066") == "\\u202eabc\\u2066"
+    text = "📈 e\u0301 שלום [bold] {{ x }} \ufffd"
+    assert shown(text) == text
+
+
+@pytest.mark.parametrize("plain", [True, False], ids=["piped", "terminal"])
+def test_no_output_path_lets_a_control_through(plain: bool) -> None:
+    stream = io.StringIO()
+    out = Output(stream=stream, force_plain=plain)
+    out.heading(f"heading {ANSWER}")
+    out.line(f"line {ANSWER}")
+    out.warning(f"warning {ANSWER}")
+    out.pairs([(f"key {ANSWER}", f"value {ANSWER}")])
+    out.table(f"title {ANSWER}", [f"column {ANSWER}"], [[f"cell {ANSWER}"]])
+    printed = stream.getvalue()
+    assert not CONTROL.search(printed), printed
+
+
+def test_an_error_quoting_a_model_reaches_stderr_as_text(capsys: pytest.CaptureFixture[str]) -> None:
+    from llmtrade.console import print_error
+
+    print_error(f"the answer was {ANSWER}")
+    said = capsys.readouterr().err
+    assert not CONTROL.search(said) and "\\x1b[2J" in said
