@@ -97,6 +97,21 @@ def test_no_output_path_lets_a_control_through(plain: bool) -> None:
     assert not CONTROL.search(printed), printed
 
 
+def test_rich_markup_in_text_prints_as_written_on_a_terminal() -> None:
+    """A heading, a key/value line and a table's title, columns and cells on a terminal (rich): "[bold red]" was
+    read as a style and vanished, "[link=...]" made a hyperlink to wherever the model said."""
+    markup = "[bold red]NOW[/] [link=https://evil.test]x[/link]"
+    stream = io.StringIO()
+    out = Output(stream=stream, force_plain=False)
+    out.console.width = 200  # no cell wrapped
+    out.heading(markup)
+    out.line(markup)
+    out.pairs([(markup, markup)])
+    out.table(markup, [markup], [[markup]])
+    printed = stream.getvalue()
+    assert printed.count(markup) == 7, printed
+
+
 def test_an_error_quoting_a_model_reaches_stderr_as_text(capsys: pytest.CaptureFixture[str]) -> None:
     from llmtrade.console import print_error
 

@@ -5,7 +5,8 @@ Cron mails and `| grep` pipelines get stable plain text; people at a terminal ge
 what needs a look (`Output.warning`, commands/context.py `warn`), errors, and documents asked for (`--json`).
 
 Every text goes through `shown` first: what a model or an operator wrote (a failed run's error quoting an answer, a
-kill switch's reason) is printed as text, never as the terminal's commands.
+kill switch's reason) is printed as text, never as the terminal's commands; and rich is given it as `Text`, never as
+markup, so "[bold red]" or "[link=...]" in it prints as written.
 """
 
 from __future__ import annotations
@@ -79,7 +80,9 @@ class Output:
         if self.plain:
             print(f"== {text}", file=self._stream)
         else:
-            self.console.rule(text, style="bold")
+            from rich.text import Text
+
+            self.console.rule(Text(text), style="bold")
 
     def pairs(self, rows: Sequence[tuple[str, Any]]) -> None:
         """Key/value lines, aligned on a terminal."""
@@ -91,12 +94,13 @@ class Output:
                 print(f"{key}: {value}", file=self._stream)
             return
         from rich.table import Table
+        from rich.text import Text
 
         table = Table(show_header=False, box=None, pad_edge=False)
         table.add_column(style="bold")
         table.add_column()
         for key, value in said:
-            table.add_row(key, value)
+            table.add_row(Text(key), Text(value))
         self.console.print(table)
 
     def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
@@ -111,12 +115,13 @@ class Output:
                 print("\t".join(said), file=self._stream)
             return
         from rich.table import Table
+        from rich.text import Text
 
-        table = Table(title=title, title_justify="left")
+        table = Table(title=Text(title), title_justify="left")
         for column in columns:
-            table.add_column(column)
+            table.add_column(Text(column))
         for said in cells:
-            table.add_row(*said)
+            table.add_row(*map(Text, said))
         self.console.print(table)
 
 
