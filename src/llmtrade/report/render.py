@@ -10,6 +10,7 @@ Deterministic: no clock, no randomness; the same inputs give the same bytes.
 from __future__ import annotations
 
 import math
+import re
 from datetime import date, datetime, timedelta
 from functools import cache
 from itertools import pairwise
@@ -24,6 +25,15 @@ from llmtrade.market.calendar import NEW_YORK
 from llmtrade.report import charts
 
 TEMPLATE = "report.html.j2"
+# What HTML forbids in a document and a model may write: C0 controls but whitespace, DEL, C1 controls and the
+# noncharacters (each a parse error, "control-character-in-input-stream"). An ESC or a BEL in a pitch made the page an
+# invalid document; each is shown as its escape (\x1b), as the terminal shows it (console.shown). NUL and lone
+# surrogates never get here: the event store keeps them as U+FFFD.
+_FORBIDDEN = re.compile(
+    "[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f\ufdd0-\ufdef"
+    + "".join(chr(plane << 16 | 0xFFFE) + chr(plane << 16 | 0xFFFF) for plane in range(17))
+    + "]"
+)
 
 
 @cache
@@ -171,7 +181,7 @@ def render_report(report: Report, leaderboard: Leaderboard) -> str:
         "slippage": None if None in slippages else math.fsum(s for s in slippages if s is not None),
     }
     gaps_before = gaps(report)
-    return (
+    page = (
         _environment()
         .get_template(TEMPLATE)
         .render(
@@ -194,3 +204,5 @@ def render_report(report: Report, leaderboard: Leaderboard) -> str:
             switched_off=report_controls.switched_off(report.controls),
         )
     )
+    # Over the whole page: joined lists and attributes hold model text too. Our own text and SVG hold none of these.
+    return _FORBIDDEN.sub(lambda m: m.group().encode("unicode_escape").decode(), page)
