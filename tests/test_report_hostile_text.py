@@ -112,3 +112,12 @@ def test_the_page_holds_no_character_html_forbids(page: str) -> None:
     document ("control-character-in-input-stream"): each is shown as its escape, as the terminal shows it."""
     assert not FORBIDDEN.search(page), sorted({hex(ord(c)) for c in FORBIDDEN.findall(page)})
     assert "esc\\x1b[2J vt\\x0b del\\x7f c1\\x85\\x9b nonchar\\ufffe\\uffff\\ufdd0" in page
+
+
+def test_a_right_to_left_override_a_model_wrote_reverses_no_text_of_ours(page: str) -> None:
+    """U+202E in a model's words reverses the rest of its paragraph: where model text sits inside a sentence of ours (a
+    leaderboard note quoting a failed run's error, a failed pitch's error, the kill switch's reason) our words after
+    it read backwards. The embeddings, overrides and isolates are shown as their escapes, as the terminal shows them;
+    right-to-left text itself (Hebrew here) is left alone."""
+    assert not re.search("[\u202a-\u202e\u2066-\u2069]", page)
+    assert "before \\u202eesrever after" in page and "שלום" in page

@@ -28,9 +28,10 @@ TEMPLATE = "report.html.j2"
 # What HTML forbids in a document and a model may write: C0 controls but whitespace, DEL, C1 controls and the
 # noncharacters (each a parse error, "control-character-in-input-stream"). An ESC or a BEL in a pitch made the page an
 # invalid document; each is shown as its escape (\x1b), as the terminal shows it (console.shown). NUL and lone
-# surrogates never get here: the event store keeps them as U+FFFD.
-_FORBIDDEN = re.compile(
-    "[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f\ufdd0-\ufdef"
+# surrogates never get here: the event store keeps them as U+FFFD. And the bidirectional embeddings, overrides and
+# isolates: a U+202E in an error a note quotes showed the rest of the note, our words, reversed.
+_ESCAPED = re.compile(
+    "[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f\ufdd0-\ufdef\u202a-\u202e\u2066-\u2069"
     + "".join(chr(plane << 16 | 0xFFFE) + chr(plane << 16 | 0xFFFF) for plane in range(17))
     + "]"
 )
@@ -205,4 +206,4 @@ def render_report(report: Report, leaderboard: Leaderboard) -> str:
         )
     )
     # Over the whole page: joined lists and attributes hold model text too. Our own text and SVG hold none of these.
-    return _FORBIDDEN.sub(lambda m: m.group().encode("unicode_escape").decode(), page)
+    return _ESCAPED.sub(lambda m: m.group().encode("unicode_escape").decode(), page)
