@@ -502,6 +502,24 @@ def test_offline_rules_answers_are_counted_apart_from_model_calls() -> None:
     assert '<td class="n">0.250000</td>' in html and '<td class="n">0.500000</td>' in html
 
 
+def test_a_model_cost_under_the_shown_decimals_is_shown_with_the_digits_that_show_it() -> None:
+    """A small model's week of a few short calls ($0.0000004) read 0.000000 USD, as a week of no model at all, and
+    pages of such weeks said "0.00 USD in all": money spent, said as none. Each is shown with the decimals that show
+    it, as a small drawdown is; $0 stays 0.000000 in the weeks and 0.00 in all."""
+    weeks = (
+        week(START, 100, cost=4e-7),
+        week(START + timedelta(days=7), 200, cost=0.0042),
+        week(START + timedelta(days=14), 300, cost=0.0),
+    )
+    html = render_report(report().model_copy(update={"weeks": weeks}), leaderboard())
+    assert '<td class="n">0.0000004</td>' in html and "+ 500 tokens, 0.0000004 USD." in html
+    assert '<td class="n">0.004200</td>' in html and '<td class="n">0.000000</td>' in html
+    assert "57 model calls (live or replayed), 0.004 USD in all;" in html
+    free, dear = week(START, 100, cost=0.0), week(START + timedelta(days=7), 200, cost=1234.5)
+    assert ", 0.00 USD in all;" in render_report(report().model_copy(update={"weeks": (free,)}), leaderboard())
+    assert ", 1,234.50 USD in all;" in render_report(report().model_copy(update={"weeks": (free, dear)}), leaderboard())
+
+
 def test_a_leaderboard_without_curves_and_a_report_without_weeks_still_render() -> None:
     bare = leaderboard().model_copy(update={"curves": (), "standings": (), "periods": ()})
     html = render_report(Report(source="live", accounts=(), weeks=()), bare)

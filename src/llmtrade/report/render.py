@@ -54,6 +54,7 @@ def _environment() -> Any:
         share=share,
         drawdown=drawdown,
         money=_money,
+        dollars=dollars,
         num=_num,
         interval=_interval,
         weeks=weeks_shown,  # as the terminal shows them: whole weeks up, "> 5200" past any useful time
@@ -81,6 +82,16 @@ def drawdown(value: float | None, digits: int = 2) -> str:
 
 def _money(value: float | None) -> str:
     return "n/a" if value is None else f"{round(value, 2) + 0.0:,.2f}"
+
+
+def dollars(value: float, digits: int = 6) -> str:
+    """Model dollars to `digits` decimals, and a cost too small for them with the decimals that show it (its first
+    significant digit), as a small drawdown is shown: a small model's week of $0.0000004 read 0.000000, as a week of no
+    model at all. $0 is 0 to `digits` decimals."""
+    shown = f"{value:,.{digits}f}"  # grouped, as the page's other dollars
+    if value == 0 or float(shown.replace(",", "")) != 0:
+        return shown
+    return f"{value:.{-math.floor(math.log10(abs(value)))}f}"
 
 
 def _num(value: float | None, digits: int = 2) -> str:
@@ -173,7 +184,7 @@ def render_report(report: Report, leaderboard: Leaderboard) -> str:
         ),
         "cost": safe(charts.cost_chart(report.weeks)),
     }
-    total_cost = round(sum(w.cost.cost_usd for w in report.weeks), 6)
+    total_cost = math.fsum(w.cost.cost_usd for w in report.weeks)  # unrounded: weeks of $0.0000004 are no $0
     slippages = [w.trading.slippage_usd for w in report.weeks]
     trading = {
         "fills": sum(w.trading.fills for w in report.weeks),
