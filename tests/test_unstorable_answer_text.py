@@ -8,14 +8,17 @@ cannot: the answer is kept, and the mark shows where the model wrote it."""
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import httpx
 import pytest
 import respx
+from pydantic import Field
 
 from llmtrade.config.models import ModelRef
 from llmtrade.domain.events import LLMCallCompleted, LLMCallFailed
+from llmtrade.domain.records import Record
 from llmtrade.llm.gateway import CallSite, LLMGateway, LLMMode
 from llmtrade.llm.http_client import OpenAICompatibleClient
 from llmtrade.llm.tool_chat import ToolChat
@@ -123,3 +126,30 @@ def test_a_refusal_whose_words_hold_nul_is_recorded_and_said(storage: Storage, r
     assert "bad\ufffd" in str(refused.value) or "byte \ufffd in" in str(refused.value)
     [failed] = [LLMCallFailed.from_event(e) for e in storage.events.read(type="LLMCallFailed")]
     assert failed.error == str(refused.value)
+
+
+class _Note(Record):
+    text: str = Field(max_length=4000)  # bounded, as a chairman's rationale is
+
+
+@pytest.mark.parametrize(
+    ("escape", "kept"),
+    [("\\ud83d", "Hold SPY \ufffd into the print."), ("\\u0000", "Hold SPY \ufffd into the print.")],
+    ids=["lone surrogate", "NUL"],
+)
+def test_a_structured_answer_whose_json_escapes_such_a_character_is_kept_marked(
+    storage: Storage, escape: str, kept: str
+) -> None:
+    """The model's own JSON holds the escape (a model writing its JSON ASCII-only split an emoji's pair): json.loads
+    reads it as a lone surrogate, which pydantic refuses ("unable to parse raw data as a unicode string"). The answer
+    was invalid, so was its repair, and the stage failed: a chairman's rationale with one failed the weekly run. Read
+    as U+FFFD, as the body's own are, it is the answer it was."""
+    content = json.dumps('{"text": "Hold SPY ' + escape + ' into the print."}')
+    response = httpx.Response(200, text=_body(content), headers={"content-type": "application/json"})
+    with respx.mock() as mock:
+        route = mock.post(f"{BASE}/chat/completions").mock(return_value=response)
+        messages = (ChatMessage(role="user", content="Note."),)
+        answer = asyncio.run(
+            _gateway(storage).ask(REF, messages, SITE, output=_Note, rules=lambda rng: _Note(text="rules"))
+        )
+    assert answer.value == _Note(text=kept) and route.call_count == 1  # no repair asked

@@ -15,6 +15,7 @@ from typing import Any, NoReturn, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from llmtrade.llm.types import RESPONSE_MODES, ResponseMode
+from llmtrade.storage.storable_text import storable_parsed
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -174,6 +175,11 @@ def parse_answer(text: str, model: type[T]) -> T:
                 ) from None
     except _NotFinite as exc:
         raise AnswerInvalid(str(exc), shape=False) from None
+    # The answer's own JSON may escape a NUL or a lone surrogate (a model writing ASCII-only JSON split an emoji's
+    # pair): json.loads reads it, pydantic refuses a lone surrogate in a bounded str ("unable to parse raw data as a
+    # unicode string"), so the answer and its repair were invalid and the stage failed. Read as U+FFFD, as the reply's
+    # own such characters are (storage/storable_text.py): what the stages read is what is stored.
+    data = storable_parsed(data, body)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
