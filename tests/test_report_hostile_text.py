@@ -121,3 +121,16 @@ def test_a_right_to_left_override_a_model_wrote_reverses_no_text_of_ours(page: s
     right-to-left text itself (Hebrew here) is left alone."""
     assert not re.search("[\u202a-\u202e\u2066-\u2069]", page)
     assert "before \\u202eesrever after" in page and "שלום" in page
+
+
+def test_a_sweep_pages_last_error_quoting_a_model_is_shown_as_its_escapes() -> None:
+    """`report --sweep`'s runs table shows each failed run's last error, which quotes the model (an invalid answer):
+    the same characters, the same escapes as the run's own report."""
+    from llmtrade.sweep.board import sweep_leaderboard
+    from llmtrade.sweep.report import render
+
+    error = "InvalidLLMOutput: rationale: " + HOSTILE[0] + HOSTILE[8] + HOSTILE[10]
+    run = {"label": "memory=on", "backtest": "s-a", "status": "failed", "failures": 3, "error": error}
+    page = render(sweep_leaderboard("s", ["a"], 5, {}, failed=1), [run])
+    assert not FORBIDDEN.search(page) and not re.search("[\u202a-\u202e\u2066-\u2069]", page)
+    assert "&lt;script&gt;" in page and "esc\\x1b[2J" in page and "before \\u202eesrever after" in page

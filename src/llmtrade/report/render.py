@@ -216,5 +216,10 @@ def render_report(report: Report, leaderboard: Leaderboard) -> str:
             switched_off=report_controls.switched_off(report.controls),
         )
     )
-    # Over the whole page: joined lists and attributes hold model text too. Our own text and SVG hold none of these.
+    return escaped(page)
+
+
+def escaped(page: str) -> str:
+    """`page` with each character of `_ESCAPED` as its escape (\\x1b, \\u202e). Over the whole page: joined lists and
+    attributes hold model text too; our own text and SVG hold none of these."""
     return _ESCAPED.sub(lambda m: m.group().encode("unicode_escape").decode(), page)

@@ -228,22 +228,25 @@ def render(board: SweepLeaderboard, runs: list[dict[str, Any]], running: str | N
     import jinja2  # lazy: only the report renders HTML
 
     from llmtrade.report import charts
-    from llmtrade.report.render import drawdown, share
+    from llmtrade.report.render import drawdown, escaped, share
 
     named = [row.standing.model_copy(update={"name": f"{row.backtest} {row.account}"}) for row in board.rows]
     chart = charts.interval_chart(named, "sharpe", "annualised Sharpe ratio, 95% interval", "sweep-sharpe")
     template = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).from_string(_PAGE)
-    return template.render(
-        board=board,
-        runs=runs,
-        running=running,
-        chart=chart,
-        pct=_pct,
-        num=_num,
-        bounds=bounds,
-        share=share,
-        drawdown=drawdown,
-        money=_money,
+    # A failed run's last error quotes the model: the characters `report` shows as escapes, shown so here too.
+    return escaped(
+        template.render(
+            board=board,
+            runs=runs,
+            running=running,
+            chart=chart,
+            pct=_pct,
+            num=_num,
+            bounds=bounds,
+            share=share,
+            drawdown=drawdown,
+            money=_money,
+        )
     )
 
 
