@@ -359,6 +359,17 @@ def test_the_page_refers_to_nothing_outside_itself() -> None:
     assert "@import" not in html
 
 
+def test_a_models_word_without_a_space_wraps_in_its_cell() -> None:
+    """A model's 100 KB answer without a space (it happens: a base64 blob, a run of dashes) is one word: a table cell's
+    least width is its longest word, so the pitches' table was as wide as the word, some 700,000 pixels, and every
+    other column off the screen. The cells and lines that hold model text (each table's last column, the bullets, the
+    chairman's rationale, the lines that say a failure) may break anywhere; numbers (td.n, nowrap) never do."""
+    styles = parsed(_page()).styles[0]
+    [wraps] = [rule for rule in styles.splitlines() if "overflow-wrap: anywhere" in rule]
+    assert {s.strip() for s in wraps.split("{")[0].split(",")} == {"td:last-child", "li", ".decision p", "p.bad"}
+    assert "td.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }" in styles
+
+
 def test_the_charts_are_inline_svg_for_curves_drawdowns_intervals_and_costs() -> None:
     html = _page()
     tags = parsed(html)
