@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import re
+import sys
 
 import pytest
 from typer.testing import CliRunner
@@ -118,3 +119,25 @@ def test_an_error_quoting_a_model_reaches_stderr_as_text(capsys: pytest.CaptureF
     print_error(f"the answer was {ANSWER}")
     said = capsys.readouterr().err
     assert not CONTROL.search(said) and "\\x1b[2J" in said
+
+
+def test_a_backtests_messages_above_its_progress_bar_reach_the_terminal_as_text(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On a terminal a backtest prints its jobs' messages and warnings above its progress bar through rich's console,
+    not Output: an error quoting the model reached the terminal as it was."""
+    from llmtrade.commands.backtest import _progress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    with _progress(quiet=False) as (_, say, warn):
+        say(f"note {ANSWER}")
+        warn(f"warning {ANSWER}")
+    printed = terminal.getvalue()  # with rich's own cursor moves and CRs: the model's controls are what must not be
+    assert "note Buy" in printed and "warning Buy" in printed
+    assert not re.search("\x1b\\]|\x07|\x9b|\u202e", printed), repr(printed)
+    assert printed.count("\\x1b[2J") == 2 and printed.count("\\u202eesrever") == 2

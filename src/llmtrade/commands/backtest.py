@@ -11,7 +11,7 @@ import typer
 
 from llmtrade.commands.context import echo_json, say, state, warn
 from llmtrade.commands.options import Json, Offline, Replay, parse_date
-from llmtrade.console import Output, quiet
+from llmtrade.console import Output, quiet, shown
 from llmtrade.errors import UsageError
 from llmtrade.paths import not_a_folder
 
@@ -187,7 +187,8 @@ def _progress(
         bar.update(task, total=step.weeks, completed=step.weeks_done, calls=calls, week=str(step.week_id or ""))
 
     def above(text: str) -> None:
-        console.print(text, markup=False, highlight=False)
+        # An error it says may quote a model: printed as text, as Output and print_error print it (console.shown).
+        console.print(shown(text), markup=False, highlight=False)
 
     with bar:
         yield report, above, above
