@@ -6,6 +6,7 @@ terminal, rich read "[bold red]" or "[link=...]" in a table, a heading or a key/
 from __future__ import annotations
 
 import io
+import json
 import re
 import sys
 
@@ -73,6 +74,16 @@ def test_a_failed_runs_error_quoting_a_model_reaches_the_leaderboard_as_text(rec
     assert not CONTROL.search(result.stdout), [line for line in result.stdout.splitlines() if CONTROL.search(line)]
     # Each shown as the escape it is, so the reader sees what the model wrote.
     assert "\\x1b[2J" in result.stdout and "\\r" in result.stdout and "\\u202e" in result.stdout
+    # --json too: JSON escapes the C0 controls itself, not DEL, the C1 controls (U+009B is a CSI to xterm, which takes
+    # C1 controls in UTF-8) or the bidirectional ones; each is written \\uXXXX, the document's value the same.
+    document = runner.invoke(app, ["leaderboard", "--json"], env=now)
+    assert document.exit_code == 0, document.output
+    assert not CONTROL.search(document.stdout), [c for c in CONTROL.findall(document.stdout)]
+    notes = json.loads(document.stdout)["notes"]
+    assert any(ANSWER in note for note in notes) and any(f"ops: {ANSWER}" in note for note in notes)
+    events = runner.invoke(app, ["events", "--json", "--type", "RunFailed"], env=now)
+    assert events.exit_code == 0 and not CONTROL.search(events.stdout)
+    assert ANSWER in json.loads(events.stdout.splitlines()[-1])["payload"]["error"]
 
 
 def test_shown_escapes_controls_and_keeps_tabs_newlines_and_other_text() -> None:

@@ -29,6 +29,13 @@ def shown(text: str) -> str:
     return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode(), text)
 
 
+def json_shown(document: str) -> str:
+    """A JSON document safe to print on a terminal, its value unchanged: JSON escapes the C0 controls itself, not DEL,
+    the C1 controls (U+009B is a CSI to xterm, which takes C1 controls in UTF-8) or the bidirectional ones; each is
+    written as JSON's \\uXXXX. Outside its strings a JSON document holds none of them."""
+    return _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", document)
+
+
 def quiet_on_success(on: bool) -> Token[bool]:
     """From now until `speak_again(token)`, what a command says on success is left out (`llmtrade --quiet`)."""
     return _QUIET.set(on)

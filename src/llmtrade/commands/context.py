@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 from typer.core import TyperCommand
 
-from llmtrade.console import print_error, quiet
+from llmtrade.console import json_shown, print_error, quiet
 
 if TYPE_CHECKING:
     from contextvars import Token
@@ -238,4 +238,4 @@ def read_books(ctx: typer.Context, backtest: str | None) -> Iterator[Storage]:
 
 def echo_json(result: object) -> None:
     """A typed result's JSON document (a pydantic model or root model)."""
-    typer.echo(result.model_dump_json(indent=2))  # type: ignore[attr-defined]
+    typer.echo(json_shown(result.model_dump_json(indent=2)))  # type: ignore[attr-defined]

@@ -14,7 +14,7 @@ import typer
 
 from llmtrade.commands.context import Reads, read_books, say, state
 from llmtrade.commands.options import AnyWeek, Backtest, JsonLines, parse_date
-from llmtrade.console import Output
+from llmtrade.console import Output, json_shown
 from llmtrade.domain.wording import counted
 from llmtrade.errors import UsageError
 
@@ -55,7 +55,7 @@ def events(
             say(f"no event matches {named}" if named else "the books hold no event")
     if as_json:
         for event in found:
-            typer.echo(event.model_dump_json())
+            typer.echo(json_shown(event.model_dump_json()))  # a model's answer, printed: console.json_shown
         return
     import json  # lazy: only this command's table needs it
 

@@ -10,7 +10,7 @@ import typer
 
 from llmtrade.commands.context import Reads, container, echo_json, state
 from llmtrade.commands.options import Backtest, Json, LiveBooks
-from llmtrade.console import Output
+from llmtrade.console import Output, json_shown
 from llmtrade.errors import UsageError
 from llmtrade.readers import reader_gone
 
@@ -48,7 +48,7 @@ def report(
     if elsewhere is not None and reader_gone(sys.stdout):
         return  # its reader stopped reading (`| head -c 100`): nothing to say, as any command's output (readers.py)
     if as_json and elsewhere is not None:
-        print(written.model_dump_json(indent=2), file=elsewhere)
+        print(json_shown(written.model_dump_json(indent=2)), file=elsewhere)
     elif as_json:
         echo_json(written)
     else:
