@@ -3,6 +3,7 @@ hand-made curves, checked against Bailey & Lopez de Prado's formulas written her
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import UTC, date, datetime, timedelta
 
@@ -13,6 +14,7 @@ import scipy.stats
 from llmtrade.analytics import curves, metrics, sharpe_odds
 from llmtrade.analytics.records import Curve, CurveKind, Leaderboard
 from llmtrade.analytics.standings import more_weeks, standings
+from llmtrade.commands.render.common import pct
 from llmtrade.domain.events import NewEvent, StoredEvent
 from llmtrade.domain.sweeps import SweepRunFinished
 from llmtrade.sweep.board import sweep_leaderboard
@@ -326,3 +328,14 @@ def test_a_span_that_begins_at_no_equity_ranks_without_a_division_by_zero() -> N
     flat = _track("FLAT", [100.0] * 3, kind="baseline")
     row = standings([flat, _track("acct_1", [0.0, -50.0, -20.0])], trials=1, trial_names={"acct_1"})[1]
     assert row.sessions == 0 and row.sharpe.estimate is None
+
+
+@pytest.mark.parametrize("equity", [[0.0, -50.0, -20.0], [0.0, 10.0], [-5.0, 20.0]], ids=["to-short", "up", "negative"])
+def test_a_span_that_begins_at_no_equity_has_no_total_return_and_shows_n_a(equity: list[float]) -> None:
+    # A return from nothing (or from less) is undefined: the row read "+0.0%", a figure nothing earned, beside an
+    # account that went from 0.00 to 10.00. It is None (null in --json) and every view shows n/a.
+    flat = _track("FLAT", [100.0] * len(equity), kind="baseline")
+    row = standings([flat, _track("acct_1", equity)], trials=1, trial_names={"acct_1"})[1]
+    assert row.total_return is None
+    assert pct(row.total_return) == "n/a"
+    assert json.loads(row.model_dump_json())["total_return"] is None

@@ -75,7 +75,8 @@ def daily_returns(equity: Sequence[float]) -> list[float]:
 
 
 def total_return(equity: Sequence[float]) -> float | None:
-    """Last / first - 1, as a fraction; None for an empty series."""
+    """Last / first - 1, as a fraction; None for an empty series or one that begins at or below 0 (a span
+    beginning after a wipe-out: no return is defined from nothing)."""
     if not equity or equity[0] <= 0:
         return None
     return equity[-1] / equity[0] - 1.0

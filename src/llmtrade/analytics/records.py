@@ -113,7 +113,7 @@ class Standing(Record):
     kind: CurveKind
     sessions: int  # daily returns used
     weeks: float  # sessions / 5
-    total_return: float
+    total_return: float | None  # last / first - 1; None from a first close at or below 0 (no return from nothing)
     cagr: float | None
     volatility: float | None  # annualised standard deviation of daily returns
     sharpe: Interval = Field(

@@ -105,7 +105,7 @@ def standing(
         kind=curve.kind,
         sessions=n,
         weeks=n / SESSIONS_PER_WEEK,
-        total_return=metrics.total_return(equity) or 0.0,
+        total_return=metrics.total_return(equity),
         cagr=growth if ratios else None,
         volatility=metrics.volatility(returns) if ratios else None,
         sharpe=metrics.sharpe_interval(returns) if ratios else hidden,
