@@ -339,3 +339,14 @@ def test_a_span_that_begins_at_no_equity_has_no_total_return_and_shows_n_a(equit
     assert row.total_return is None
     assert pct(row.total_return) == "n/a"
     assert json.loads(row.model_dump_json())["total_return"] is None
+
+
+def test_the_weeks_needed_are_never_fewer_than_the_four_weeks_any_ratio_needs() -> None:
+    # Thirty steady rising sessions: the minimum track record formula says a handful of sessions would do, and the row
+    # read "min weeks 1" where the same leaderboard shows no ratio, interval or PSR under 20 daily returns (4 weeks).
+    steps = [0.010 + 0.0005 * math.sin(i) for i in range(30)]
+    row = standings([_rising("acct_1", steps)], trials=1, trial_names={"acct_1"})[0]
+    returns = metrics.daily_returns(_rising("acct_1", steps).curve.equity)
+    assert sharpe_odds.min_track_record(returns, level=0.975) < metrics.MIN_RETURNS_FOR_INTERVAL  # what it read
+    assert row.weeks_needed == metrics.MIN_RETURNS_FOR_INTERVAL / 5 == 4.0
+    assert row.weeks_more == 0.0

@@ -30,7 +30,8 @@ WEEKS_BEYOND = 5200
 WEEKS_NEEDED = (
     "the minimum track record length (Bailey & Lopez de Prado 2012) to tell this row from FLAT, two-sided at 95%, at "
     "its Sharpe ratio so far, in weeks of 5 sessions (those already there included); null when its Sharpe ratio is "
-    "undefined or 0, or under 20 daily returns. It grows as 1 / Sharpe^2 as the Sharpe ratio nears 0, so a row no "
+    "undefined or 0, or under 20 daily returns; never under 4 (the 20 daily returns any ratio here needs). It "
+    "grows as 1 / Sharpe^2 as the Sharpe ratio nears 0, so a row no "
     f"better than FLAT may need millions of weeks: any value over {WEEKS_BEYOND} (100 years) means not in any useful "
     f'time, and tables and the report show it as "> {WEEKS_BEYOND}". The Sharpe ratio is against a risk-free rate '
     "of 0 (cash earns nothing in these books). It assumes the daily returns independent of one another and the "

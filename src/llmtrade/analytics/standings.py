@@ -21,7 +21,8 @@ row has.
 The weeks needed answer "when could it be told from FLAT?", in either direction, so they are the minimum track
 record length of a two-sided test at 95% (`TELL_APART`: Phi^-1(0.975), not the paper's one-sided Phi^-1(0.95)),
 the test the rows' two-sided 95% intervals make. One-sided, an account whose interval still held zero was shown
-as needing no more weeks.
+as needing no more weeks. They are never fewer than the 4 weeks (`metrics.MIN_RETURNS_FOR_INTERVAL` returns) under
+which no ratio is shown.
 """
 
 from __future__ import annotations
@@ -96,7 +97,9 @@ def standing(
     # Too few returns for the asymptotics PSR, DSR and MinTRL rest on: n/a (see the module docstring).
     evidence = n >= metrics.MIN_RETURNS_FOR_INTERVAL
     min_trl = sharpe_odds.min_track_record(returns, level=TELL_APART) if evidence else None
-    needed = None if min_trl is None else min_trl / SESSIONS_PER_WEEK
+    # Never under the 20 daily returns any ratio here needs: a steady riser's formula asked for 1.5 sessions, and "min
+    # weeks 0.3" stood beside a Sharpe ratio this leaderboard would not show on so few.
+    needed = None if min_trl is None else max(min_trl, metrics.MIN_RETURNS_FOR_INTERVAL) / SESSIONS_PER_WEEK
     after_start = curve.gross_exposure[1:]
     ratios = n >= metrics.MIN_RETURNS_FOR_RATIO  # every annualised figure: see the module docstring
     hidden = Interval(estimate=None, low=None, high=None, level=metrics.LEVEL)
