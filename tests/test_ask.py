@@ -338,3 +338,13 @@ def test_offline_words_for_what_went_wrong_point_at_every_kind_of_it(question: s
 
     now = datetime(2026, 11, 19, 15, tzinfo=UTC)
     assert meant <= set(read_question(question, now, ["acct_1"])["types"])
+
+
+def test_a_question_naming_the_last_day_a_date_holds_exits_2_not_a_traceback() -> None:
+    """A new user's trial: "what happened on 9999-12-31?" was a traceback (the day after it is no date Python holds)."""
+    from llmtrade.app.ask import read_question
+    from llmtrade.errors import UsageError
+
+    now = datetime(2026, 12, 4, 18, tzinfo=UTC)
+    with pytest.raises(UsageError, match=re.escape("the question names '9999-12-31', which is no day llmtrade can")):
+        read_question("what happened on 9999-12-31?", now, ["acct_1"])

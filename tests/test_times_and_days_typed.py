@@ -3,6 +3,7 @@ schedule.yaml, and a time or a day that does not exist (25:00, 2024-02-30) is re
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -140,3 +141,24 @@ def test_a_typed_job_refused_for_its_input_is_on_record(cli_env: dict[str, str])
     assert refused == [("checkpoint", {"time": "25:00"}), ("run-weekly", {"week": "2026-13-01"})]
     said = stored_events(cli_env["DATABASE_URL"], type="CommandRefused")[0].payload["error"]
     assert said.startswith("checkpoint TIME '25:00' is not a time of day")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["events", "--week", "0001-01-01"],
+        ["run-weekly", "--dry-run", "--week", "0001-01-02"],
+        ["postmortem", "--week", "0001-01-01"],
+        ["backtest", "--from", "0001-01-01", "--to", "2024-01-10", "--offline"],
+        ["backtest", "--from", "2024-01-03", "--to", "0001-01-02", "--offline"],
+    ],
+    ids=" ".join,
+)
+def test_a_day_whose_week_would_begin_before_year_1_is_a_bad_date(cli_env: dict[str, str], command: list[str]) -> None:
+    """A new user's trial: `backtest --from 0001-01-01` (a Monday) was a traceback, exit 1 (OverflowError: its week's
+    Wednesday is no date Python holds), where 0001-01-03 on was refused naming the calendar's range."""
+    refused = runner.invoke(app, command)
+    option, typed = next((o, v) for o, v in pairwise(command) if v.startswith("0001"))
+    assert refused.exit_code == 2, refused.output
+    assert f"{option} '{typed}' is not a day of a week llmtrade can hold" in refused.stderr
+    assert "Traceback" not in refused.output

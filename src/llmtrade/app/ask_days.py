@@ -85,10 +85,15 @@ def _days(text: str, today: date) -> tuple[date, date] | None:
     if explicit:
         try:
             day = calendar_day(explicit.group(0))
-            return day, day
         except ValueError as exc:  # 2026-02-30: shaped as a date, none (a traceback in a new user's trial)
             reason = str(exc).split(": ", 1)[-1]
             raise UsageError(f"the question names {explicit.group(0)!r}, which is no date ({reason})") from None
+        if day == date.max:  # its events end at the next day's start, which no date holds (it was a traceback)
+            raise UsageError(
+                f"the question names {explicit.group(0)!r}, which is no day llmtrade can list the events of: they "
+                "run to the start of the day after it, and no date holds that day"
+            )
+        return day, day
     if "yesterday" in text:
         # Asked of a market that trades on sessions, "yesterday" is the previous session: asked on a Monday it read
         # Sunday and listed nothing of Friday's trading (a trial). The closed days after that session through
