@@ -8,6 +8,7 @@ lack, when the schedule runs the next weekly run, and what to do; `report` write
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import pytest
@@ -82,3 +83,18 @@ def test_the_first_run_it_names_is_the_quick_starts_with_no_flag_to_add(fresh: N
     said = runner.invoke(app, ["leaderboard"]).stdout
     assert "(`--offline` with no model key)" not in said, said
     assert "or run `llmtrade run-weekly` now (with no model key set it runs offline, on the rules provider)" in said
+
+
+def test_versus_a_backtest_from_books_with_no_trading_is_refused_not_left_out(fresh: None) -> None:
+    """A new user's trial: `leaderboard --versus NAME` on a fresh install printed the empty books' state, exit 0, and
+    said nothing of the comparison asked for, where a backtest with nothing to rank is refused as either side (exit 2);
+    books with no week in common with NAME's are refused as well."""
+    name = f"t{uuid.uuid4().hex[:10]}"
+    ran = runner.invoke(app, ["backtest", "--from", "2025-12-03", "--to", "2025-12-03", "--offline", "--name", name])
+    assert ran.exit_code == 0, ran.output
+    for extra in ([], ["--json"]):
+        refused = runner.invoke(app, ["leaderboard", "--versus", name, *extra])
+        assert refused.exit_code == 2, refused.output
+        assert refused.stdout == ""
+        said = f"error: --versus {name}: the live books have no trading yet, so no week to pair with {name}'s"
+        assert said in refused.stderr and "run `llmtrade run-weekly` first" in refused.stderr, refused.stderr

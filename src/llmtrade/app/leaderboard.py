@@ -172,6 +172,11 @@ def leaderboard(app: Container, *, backtest: str | None = None, versus: str | No
             except NoTradingYet as empty:
                 if backtest is not None:  # a backtest's books are its command's: nothing in them says what stopped it
                     raise
+                if versus is not None:  # the pairing asked for is none: said, not left out of an exit 0 (a trial)
+                    raise UsageError(
+                        f"--versus {versus}: the live books have no trading yet, so no week to pair with {versus}'s "
+                        f"(no weekly run, checkpoint or fill); {empty.first}"
+                    ) from None
                 return nothing_to_rank(app, empty)
         if other_app is None:
             return board
