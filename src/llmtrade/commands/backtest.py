@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -48,7 +49,6 @@ def backtest(
         float | None,
         typer.Option(
             "--live-misses",
-            min=0.0,
             metavar="USD",
             help="With --replay: a cache miss asks the live model (and is cached), while the backtest's live "
             "calls cost at most USD in all.",
@@ -103,6 +103,10 @@ def _run(
 
     first, last = parse_date(start, "--from"), parse_date(end, "--to")
     assert first is not None and last is not None
+    # A dollar ceiling, said as `positions settle --price` says a price: `inf` was taken as one ("at most $inf in all":
+    # live calls paid without limit) and `nan` was told it "should be greater than or equal to 0".
+    if live_misses is not None and not (math.isfinite(live_misses) and live_misses >= 0):
+        raise UsageError(f"--live-misses must be a finite number of US dollars, 0 or more, not {live_misses:g}")
     if csv is not None and not csv.is_dir():
         raise UsageError(f"--csv {csv}: {not_a_folder(csv)}")
     root = state(ctx)
