@@ -28,7 +28,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,23}$")
 def sweep_database(name: str) -> str:
     """The database of sweep `name`'s record: `llmtrade_sw_<name>`, lower-cased, - as _. UsageError (exit 2) for a
     name no sweep can have (`report --sweep "bad name"` named the database "llmtrade_sw_bad name", as if one)."""
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise UsageError(
             f"sweep name {name!r}: a sweep's name (its file's name:) is 1-24 letters, digits, _ or -, starting with a "
             "letter or digit, so no sweep has this one"
@@ -39,7 +39,7 @@ def sweep_database(name: str) -> str:
 def sweep_run(settings: Settings, backtest: str) -> tuple[SweepStarted, int] | None:
     """The sweep whose latest start names backtest `backtest` as one of its runs, and the run's place in it; None for
     a backtest that is no sweep's run (or only looks like one: a run of an earlier version of the file)."""
-    found = _RUN.match(backtest)
+    found = _RUN.fullmatch(backtest)
     if found is None:
         return None
     location = locate(settings)
@@ -100,7 +100,7 @@ def sweep_named(settings: Settings, name: str) -> str | None:
     """What to say when `name`, given as a backtest's, is no backtest's but a sweep's (its record's database exists):
     a sweep's runs are backtests of their own, named SWEEP-<run id>. `leaderboard --backtest SWEEP` said "run
     `llmtrade backtest --name SWEEP` first", sending a newcomer to run a plain backtest. None for any other name."""
-    if not _NAME.match(name) or not database_exists(locate(settings), sweep_database(name)):
+    if not _NAME.fullmatch(name) or not database_exists(locate(settings), sweep_database(name)):
         return None
     return (
         f"{name!r} is a sweep's name: each of its runs is a backtest of its own, named {name}-<run id> (the "

@@ -146,6 +146,7 @@ def _usable_home(home: Path) -> None:
         raise UsageError(f"LLMTRADE_HOME {home} is not writable by this user: the embedded database lives in it; {fix}")
 
 
+# Matched whole (fullmatch): `$` matches before a last newline, so `--name $'d2\n'` made a database "llmtrade_bt_d2\n".
 _DATABASE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
@@ -155,7 +156,7 @@ _BACKTEST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
 def backtest_database(name: str) -> str:
     """The database a backtest named `name` keeps its books in: `llmtrade_bt_<name>`, lower-cased, - as _.
     Raises UsageError for a name that is not 1-40 letters, digits, _ or - (starting with a letter or digit)."""
-    if not _BACKTEST_NAME.match(name):
+    if not _BACKTEST_NAME.fullmatch(name):
         raise UsageError(f"backtest name {name!r}: use 1-40 letters, digits, _ or -, starting with a letter or digit")
     return f"llmtrade_bt_{name.lower().replace('-', '_')}"
 
@@ -167,7 +168,7 @@ def sibling(location: DatabaseLocation, name: str) -> DatabaseLocation:
     live books can see a backtest's events, and dropping one touches nothing else. On a server
     reached through DATABASE_URL the user needs the CREATEDB privilege, or the database made by hand.
     Raises UsageError for a name PostgreSQL would need quoting for."""
-    if not _DATABASE_NAME.match(name):
+    if not _DATABASE_NAME.fullmatch(name):
         raise UsageError(f"database name {name!r}: use lower-case letters, digits and _ (at most 63)")
     parts = urlsplit(location.url)
     url = urlunsplit(parts._replace(path=f"/{name}"))
