@@ -262,3 +262,19 @@ def test_a_range_the_price_files_cover_in_part_is_left_to_its_runs(covered: Path
     path = _write(tmp_path, "name: demo\nranges: [{from: 2026-01-07, to: 2026-02-04}]\n")
     _, shared, plans = prepare(Settings(), load_config(None), path, covered)
     assert len(plans) == 1 and shared.prices is not None
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "key"), [("0001-01-01", "2026-01-21", "from"), ("2026-01-07", "0001-01-02", "to")]
+)
+def test_a_range_day_whose_week_would_begin_before_year_1_exits_2_naming_the_key(
+    tmp_path: Path, first: str, last: str, key: str
+) -> None:
+    """A new user's trial: `from: 0001-01-01` (a Monday) was OverflowError's traceback, exit 1, as `backtest --from`
+    was: its week's Wednesday is no date Python holds."""
+    path = _write(tmp_path, BASE.replace("2026-01-07", first).replace("2026-01-21", last))
+    result = runner.invoke(cli, ["backtest", "sweep", str(path)], env={"DATABASE_URL": "postgresql://x@127.0.0.1:1/n"})
+    assert result.exit_code == 2, result.output
+    flat = " ".join(result.output.split())
+    typed = first if key == "from" else last
+    assert f"sweep file {path}: key ranges.0.{key}: {typed} is not a day of a week llmtrade can hold" in flat, flat

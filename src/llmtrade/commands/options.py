@@ -43,26 +43,20 @@ DryRun = Annotated[
 ]
 
 
-# The first Wednesday a date holds: the first day whose week (Wednesday to Tuesday) begins on a date.
-_FIRST_WEDNESDAY = date(1, 1, 3)
-
-
 def parse_date(value: str | None, option: str = "--week") -> date | None:
     if value is None:
         return None
     from llmtrade.config.times import calendar_day  # lazy: see package docstring
+    from llmtrade.domain.weeks import week_problem
 
     try:
         day = calendar_day(value)
     except ValueError as exc:
         raise UsageError(f"{option} {exc}") from None
-    # Every date option names the week holding it (Wednesday to Tuesday): 0001-01-01 and 0001-01-02's Wednesday is
-    # before the first day Python holds, which was an OverflowError's traceback, exit 1, deep in the command.
-    if day < _FIRST_WEDNESDAY:
-        raise UsageError(
-            f"{option} {value!r} is not a day of a week llmtrade can hold: its week (Wednesday to Tuesday) would "
-            f"begin before 0001-01-01, the first day a date holds; give {_FIRST_WEDNESDAY} or later"
-        )
+    # Every date option names the week holding it (Wednesday to Tuesday): one with none was a traceback, exit 1.
+    problem = week_problem(day)
+    if problem is not None:
+        raise UsageError(f"{option} {value!r} {problem}")
     return day
 
 

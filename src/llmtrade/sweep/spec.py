@@ -44,7 +44,7 @@ from llmtrade.config.models import Config
 from llmtrade.config.problems import EXTENSION, problem
 from llmtrade.config.scalars import Count, Flag
 from llmtrade.config_errors import ConfigError
-from llmtrade.domain.weeks import week_id_for
+from llmtrade.domain.weeks import week_id_for, week_problem
 from llmtrade.errors import UsageError
 from llmtrade.market.calendar import TradingCalendar
 
@@ -134,6 +134,9 @@ def read(path: Path) -> SweepFile:
         raise UsageError(f"sweep file {path}: " + "; ".join(_problem(e, SweepFile) for e in exc.errors())) from exc
     calendar = TradingCalendar()
     for n, span in enumerate(sweep.ranges):
+        for key, day in (("from", span.first), ("to", span.last)):
+            if (problem := week_problem(day)) is not None:  # as --from and --to: it was a traceback (OverflowError)
+                raise UsageError(f"sweep file {path}: key ranges.{n}.{key}: {day} {problem}")
         if week_id_for(span.last) < week_id_for(span.first):
             raise UsageError(f"sweep file {path}: key ranges.{n}: to {span.last} is before from {span.first}")
         # Checked here, as `backtest` checks --from/--to, not by each run after the sweep started (exit 1 per run).
