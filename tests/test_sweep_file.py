@@ -278,3 +278,15 @@ def test_a_range_day_whose_week_would_begin_before_year_1_exits_2_naming_the_key
     flat = " ".join(result.output.split())
     typed = first if key == "from" else last
     assert f"sweep file {path}: key ranges.0.{key}: {typed} is not a day of a week llmtrade can hold" in flat, flat
+
+
+def test_a_range_day_given_with_a_time_is_said_in_the_configs_words(tmp_path: Path) -> None:
+    """A new user's trial: `from: 2024-01-03T10:00:00` was told pydantic's "Datetimes provided to dates should have zero
+    time - e.g. be exact dates", where a config file's date says "must be a date, YYYY-MM-DD"."""
+    path = _write(tmp_path, BASE.replace("from: 2026-01-07", "from: 2026-01-07T10:00:00"))
+    with pytest.raises(UsageError) as refused:
+        spec.read(path)
+    assert "key ranges.0.from: must be a date, YYYY-MM-DD (got datetime.datetime(2026, 1, 7, 10, 0))" in str(
+        refused.value
+    )
+    assert "Datetimes provided" not in str(refused.value)

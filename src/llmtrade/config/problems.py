@@ -55,6 +55,9 @@ _TYPES = {
     "date_type": "a date, YYYY-MM-DD",
     "date_parsing": "a date, YYYY-MM-DD",
     "date_from_datetime_parsing": "a date, YYYY-MM-DD",
+    # A sweep file's range day given with a time (2024-01-03T10:00:00): pydantic's lax words, "Datetimes provided to
+    # dates should have zero time - e.g. be exact dates", named neither the form nor what to write.
+    "date_from_datetime_inexact": "a date, YYYY-MM-DD",
 }
 
 _PATTERNS = {
