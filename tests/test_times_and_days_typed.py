@@ -101,6 +101,9 @@ def test_a_week_that_does_not_exist_says_which_part(cli_env: dict[str, str]) -> 
         ("2024-02-30", "must be a date, YYYY-MM-DD: February 2024 has days 1 to 29 (got '2024-02-30')"),
         ("2024-13-45", "must be a date, YYYY-MM-DD: the month is 1 to 12 (got '2024-13-45')"),
         ("2024-9-30", "must be a date, YYYY-MM-DD: write 2024-09-30 (got '2024-9-30')"),
+        # A vendor's cutoff is often a month ("September 2024"): models.yaml takes a month to its last day.
+        ("2024-09", "must be a date, YYYY-MM-DD: a month, not a day: write its last day, 2024-09-30 (got '2024-09')"),
+        ("2024-2", "must be a date, YYYY-MM-DD: a month, not a day: write its last day, 2024-02-29 (got '2024-2')"),
     ],
 )
 def test_a_config_date_that_is_none_says_which_part(tmp_path: Path, written: str, said: str) -> None:

@@ -5,6 +5,7 @@ and read as a programmer's; a new user's trial found them beside our own message
 
 from __future__ import annotations
 
+import calendar
 import difflib
 import re
 import types
@@ -127,7 +128,7 @@ def problem(err: Any, model: type[BaseModel]) -> ConfigProblem:
             message = _text_read(kind, value, _constraints(model, err["loc"]))
         elif kind.startswith("date") and isinstance(value, str) and _quoted_date(value):
             message += ", written without quotes"
-        elif kind.startswith("date") and isinstance(value, str) and (reason := _no_such_day(value)):
+        elif kind.startswith("date") and isinstance(value, str) and (reason := _no_such_day(value, err["loc"])):
             message += f": {reason}"
     else:
         message = re.sub(r"^Input should be ", "must be ", message)
@@ -199,10 +200,18 @@ def _quoted_date(value: str) -> bool:
         return False
 
 
-def _no_such_day(value: str) -> str | None:
+def _no_such_day(value: str, loc: tuple[Any, ...] = ()) -> str | None:
     """Why `value`, written as a date, is none (`2024-02-30`: "February 2024 has days 1 to 29"), where "must be a
     date, YYYY-MM-DD" was all a new user's trial was told of the form it had used, or how to write the day it is
-    (2024-9-30); None for another shape."""
+    (2024-9-30); None for another shape. A month alone (2024-09, as vendors state a knowledge cutoff) is told the
+    day to write: a knowledge_cutoff's is the month's last, as models.yaml says; another date's, a day of it."""
+    month = re.fullmatch(r"([0-9]{4})-([0-9]{1,2})", value.strip())
+    if month is not None and 1 <= int(month.group(2)) <= 12:
+        year, number = int(month.group(1)), int(month.group(2))
+        if loc and loc[-1] == "knowledge_cutoff" and year >= 1:
+            last = date(year, number, calendar.monthrange(year, number)[1])
+            return f"a month, not a day: write its last day, {last.isoformat()}"
+        return "a month, not a day: write a day of it"
     if not re.fullmatch(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}", value.strip()):
         return None
     try:
