@@ -94,3 +94,23 @@ def test_a_report_to_a_pipe_other_than_stdout_whose_reader_left_is_an_error(tmp_
             write_page(fifo, b"x" * 2_000_000)  # more than a pipe holds: the write meets the reader gone
     finally:
         thread.join()
+
+
+def test_a_report_to_a_closed_stdout_is_refused_before_any_work(cli_env: dict[str, str]) -> None:
+    """A new user's trial: `llmtrade report -o - >&-` (standard output closed, so Python's sys.stdout is None) ended in
+    AttributeError's traceback, exit 1, after the whole page was built. There is nowhere to write it: said at once,
+    as an output path that cannot be written is (exit 2)."""
+    import os
+
+    done = subprocess.run(
+        [sys.executable, "-m", "llmtrade", "report", "-o", "-"],
+        env=cli_env,
+        stdin=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: os.close(1),  # the child's own stdout, closed as `>&-` closes it
+        timeout=120,
+    )
+    said = done.stderr.decode()
+    assert done.returncode == 2, said
+    assert "Traceback" not in said
+    assert "error: report path -: standard output is closed, so the page has nowhere to go" in said, said

@@ -147,6 +147,12 @@ def is_stdout(path: Path) -> bool:
 
 def _check_target(target: Path) -> None:
     if target == STDOUT:
+        # Closed (`>&-`): Python's sys.stdout is None, and the page, built whole first, was AttributeError's traceback.
+        if sys.stdout is None:
+            raise UsageError(
+                "report path -: standard output is closed, so the page has nowhere to go; give -o FILE, or run it "
+                "with standard output open"
+            )
         return
     folder = target.parent
     if target.is_dir():
