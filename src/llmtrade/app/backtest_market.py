@@ -1,9 +1,11 @@
 """A market that cannot see past an instant: what the look-ahead audit replays a job with.
 
-Two walls, so a leak through either is caught: every provider is wrapped to drop bars after the cutoff
-day, and the service itself clamps every range it is asked for to end on that day (so the bar cache,
-which holds the whole backtest's prefetched history, is never read past it either). Nothing this market
-fetches is stored: the cache write of a cut-off series would be the audit's only mark on the database.
+Three walls, so a leak through any is caught: every provider is wrapped to drop bars after the cutoff
+day, the service itself clamps every range it is asked for to end on that day, and its bar cache, which
+holds the whole backtest's prefetched history, answers no read past it either (a stage reading the cache
+directly, around the service's clamp, saw the real run's later bars in the rerun too, and passed). Nothing
+this market fetches is stored: the cache write of a cut-off series would be the audit's only mark on the
+database.
 
 A checkpoint inside a session (`opened`: that session) may know the session's open and nothing else of its bar:
 the service gives its open (`opening_price`), never its close, and a wrapped provider gives its bar with the open
@@ -54,9 +56,45 @@ def open_only(bar: Bar) -> Bar:
 
 
 class ReadOnlyCache(BarCache):
-    """The bar cache, read as far as the cutoff allows; stores and forgets nothing."""
+    """The bar cache, read as far as the cutoff allows (of `opened`, the bar's open alone, as `CutoffProvider`
+    gives it); stores and forgets nothing."""
 
     outlives_process = False  # a backtest's: its files are its record (storage/bar_cache.py)
+
+    def __init__(self, conn: psycopg.Connection, cutoff: date, opened: date | None = None):
+        super().__init__(conn)
+        self.cutoff = cutoff
+        self.opened = opened
+
+    def _seen(self, day: date) -> bool:
+        return day <= self.cutoff or day == self.opened
+
+    def read(
+        self, symbols: Sequence[str], start: date, end: date, *, synthetic: bool, trusted: bool = False
+    ) -> dict[str, list[Bar]]:
+        last = self.cutoff if self.opened is None else max(self.cutoff, self.opened)
+        if start > last:
+            return {s: [] for s in symbols}
+        found = super().read(symbols, start, min(end, last), synthetic=synthetic, trusted=trusted)
+        return {
+            s: [b if b.day <= self.cutoff else open_only(b) for b in rows if self._seen(b.day)]
+            for s, rows in found.items()
+        }
+
+    def closes(
+        self, symbols: Sequence[str], start: date, end: date, *, synthetic: bool
+    ) -> dict[str, dict[date, float]]:
+        return {
+            s: {b.day: b.close for b in rows} for s, rows in self.read(symbols, start, end, synthetic=synthetic).items()
+        }
+
+    def count(self, symbols: Sequence[str], start: date, end: date, *, synthetic: bool) -> int:
+        return sum(len(rows) for rows in self.read(symbols, start, end, synthetic=synthetic).values())
+
+    def first_since(self, symbols: Sequence[str], since: date, *, synthetic: bool) -> dict[str, date]:
+        return {
+            s: day for s, day in super().first_since(symbols, since, synthetic=synthetic).items() if self._seen(day)
+        }
 
     def store(
         self, bars: Mapping[str, Sequence[Bar]], start: date, end: date, *, provider: str, synthetic: bool
@@ -80,7 +118,7 @@ class CutoffMarket(MarketData):
     ) -> CutoffMarket:
         cut = cls(
             [CutoffProvider(p, cutoff, opened) for p in market.providers],
-            ReadOnlyCache(conn),
+            ReadOnlyCache(conn, cutoff, opened),
             market.calendar,
             market.recording,
         )
