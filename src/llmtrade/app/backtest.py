@@ -286,7 +286,7 @@ def _backtest(
                 where.week_ran(week_id)
                 tally.audits.week_done(app, week_id)
                 if discovery is not None:
-                    discovery.matured()  # the forward returns the week's sessions matured
+                    tally.audits.matured(app, discovery, week_id)  # the forward returns the week matured, audited
                 week_done = BacktestWeekDone(week_id=week_id, jobs=len(plan[week_id]))
                 events.append([NewEvent.of(week_done, stream=streams.BACKTEST, week_id=week_id)])
                 where.week_done()

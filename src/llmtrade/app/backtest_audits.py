@@ -34,6 +34,7 @@ from llmtrade.app.backtest_audit import (
 )
 from llmtrade.app.backtest_audit_discovery import compare_discovery, dry_run_discovery
 from llmtrade.app.backtest_audit_postmortem import compare_postmortem, dry_run_postmortem, postmortem_passed
+from llmtrade.app.backtest_audit_returns import compare_matured, dry_run_matured
 from llmtrade.app.backtest_container import BacktestContainer
 from llmtrade.app.backtest_discovery import BacktestDiscovery
 from llmtrade.app.backtest_stops import audit_step, discovery_step
@@ -115,6 +116,29 @@ class Audits:
             key, real, audited = differs
             line, mine, theirs = first_difference(real, audited)
             audit = AuditWeek(week_id=week_id, passed=False, calls=0, role=key, line=line, real=mine, audited=theirs)
+            record(storage.events, audit, ())
+        self.weeks.append(audit)
+        raise OperationalError(leak_message(audit))
+
+    def matured(self, app: BacktestContainer, discovery: BacktestDiscovery, week_id: date) -> None:
+        """The forward returns the week's sessions matured (BacktestDiscovery.matured), with, in a sampled week, their
+        cut-off rerun just before (app/backtest_audit_returns.py): a difference stops the backtest (exit 1),
+        recorded. Else no audit time at all, as `discover`."""
+        if week_id not in self.sampled:
+            discovery.matured()
+            return
+        tick = time.perf_counter()
+        self.doing(audit_step(None))
+        audited = dry_run_matured(app, discovery)
+        self.spent[KIND] += time.perf_counter() - tick
+        self.doing(None)
+        differs = compare_matured(discovery.matured(), audited)
+        if differs is None:
+            return
+        key, real, cut = differs
+        line, mine, theirs = first_difference(real, cut)
+        audit = AuditWeek(week_id=week_id, passed=False, calls=0, role=key, line=line, real=mine, audited=theirs)
+        with app.storage() as storage:
             record(storage.events, audit, ())
         self.weeks.append(audit)
         raise OperationalError(leak_message(audit))

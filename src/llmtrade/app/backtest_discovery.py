@@ -31,7 +31,7 @@ from llmtrade.config.models import BENCHMARK
 from llmtrade.discovery import outcomes
 from llmtrade.discovery.features import PairHistory
 from llmtrade.discovery.run import FEATURE_SESSIONS, Featured, candidate_features, sort_out
-from llmtrade.domain.discovery import HORIZONS, CandidateFeatures
+from llmtrade.domain.discovery import HORIZONS, CandidateFeatures, ForwardReturns
 from llmtrade.domain.market import Bar
 from llmtrade.domain.streams import DISCOVERY, UNIVERSE, forward_returns_stream, week_stream
 from llmtrade.errors import LlmtradeError, MarketDataError, RunStopped, TemporaryError
@@ -134,15 +134,15 @@ class BacktestDiscovery:
             )
         self.failing = None
 
-    def matured(self) -> int:
-        """Record the forward returns matured by the clock's last complete session; how many were recorded."""
+    def matured(self) -> list[ForwardReturns]:
+        """Record the forward returns matured by the clock's last complete session; those recorded now."""
         if not self.pending:
-            return 0
+            return []
         tick = time.perf_counter()
         try:
             last = self.app.calendar.last_completed_session(self.app.clock.now())
             if last is None:
-                return 0
+                return []
             with self.app.storage() as storage:
                 market = self.held or self.app.market(storage, record=False)
                 due = {s: symbols for s, symbols in self.pending.items() if s < last}
@@ -150,7 +150,7 @@ class BacktestDiscovery:
                 for session in due:
                     if all(storage.events.stream_version(forward_returns_stream(session, h)) for h in HORIZONS):
                         del self.pending[session]
-            return len(written)
+            return written
         finally:
             self.spent[KIND] += time.perf_counter() - tick
 
