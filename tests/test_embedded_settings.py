@@ -4,6 +4,8 @@ start, never applied by restarting a running server, and overridden by the user'
 from __future__ import annotations
 
 import json
+import os
+import stat
 import warnings
 from pathlib import Path
 
@@ -47,6 +49,28 @@ def test_the_settings_file_is_included_once_and_rewritten_only_when_it_changes(t
     assert "shared_buffers = '256MB'" in (tmp_path / SETTINGS_FILE).read_text()
     assert (tmp_path / "postgresql.conf").read_text() == main  # the include is not added twice
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["postgresql.conf", SETTINGS_FILE])  # no temporary left
+
+
+def test_the_settings_files_keep_postgresql_confs_owner_and_mode_whatever_the_umask(tmp_path: Path) -> None:
+    # Run as root, pgserver runs the server as its own user `pgserver`; under `umask 077` the files written here were
+    # root's, 0600, which that user cannot read: every start failed ("could not open configuration file ...
+    # Permission denied"). They take postgresql.conf's owner and mode, as initdb made it, whoever writes them.
+    main = tmp_path / "postgresql.conf"
+    main.write_text("max_connections = 100\n")
+    main.chmod(0o640)
+    owner = (os.geteuid() + 4321, os.getegid() + 4321) if os.geteuid() == 0 else (os.geteuid(), os.getegid())
+    os.chown(main, *owner)
+    before = os.umask(0o077)
+    try:
+        assert write_server_settings(tmp_path, {"shared_buffers": "512MB"}) is True
+    finally:
+        os.umask(before)
+    for written in (main, tmp_path / SETTINGS_FILE):
+        st = written.stat()
+        assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) == (0o640, *owner), written.name
+    (tmp_path / SETTINGS_FILE).chmod(0o600)  # as an earlier build left it: the same text, unreadable to the server
+    assert write_server_settings(tmp_path, {"shared_buffers": "512MB"}) is False
+    assert stat.S_IMODE((tmp_path / SETTINGS_FILE).stat().st_mode) == 0o640
 
 
 def _shown(url: str) -> tuple[str, object]:

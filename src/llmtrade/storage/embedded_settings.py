@@ -8,6 +8,7 @@ import contextlib
 import logging
 import os
 import shutil
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -134,21 +135,35 @@ def write_server_settings(pgdata: Path, settings: dict[str, str]) -> bool:
         "# overwritten: use ALTER SYSTEM, which postgresql.auto.conf keeps and which wins over this file.",
         *(f"{name} = '{value}'" for name, value in sorted(settings.items())),
     ]
-    changed = _replace_if_different(pgdata / SETTINGS_FILE, "\n".join(lines) + "\n")
     main = pgdata / "postgresql.conf"
+    # Both files take postgresql.conf's owner and mode, as initdb made it: run as root, pgserver runs the server as
+    # its own user, which could not read a file of root's written under `umask 077` (every start failed).
+    like = main.stat()
+    changed = _replace_if_different(pgdata / SETTINGS_FILE, "\n".join(lines) + "\n", like)
     text = main.read_text(encoding="utf-8")
     if _INCLUDE not in text.splitlines():
-        changed |= _replace_if_different(main, text.rstrip("\n") + f"\n\n# llmtrade's settings\n{_INCLUDE}\n")
+        changed |= _replace_if_different(main, text.rstrip("\n") + f"\n\n# llmtrade's settings\n{_INCLUDE}\n", like)
     return changed
 
 
-def _replace_if_different(path: Path, text: str) -> bool:
+def _replace_if_different(path: Path, text: str, like: os.stat_result) -> bool:
     if path.exists() and path.read_text(encoding="utf-8") == text:
+        _owned_like(path, like)  # one an earlier build wrote unreadable to the server, mended
         return False
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     temporary.write_text(text, encoding="utf-8")
+    _owned_like(temporary, like)
     temporary.replace(path)
     return True
+
+
+def _owned_like(path: Path, like: os.stat_result) -> None:
+    now = path.stat()
+    if stat.S_IMODE(now.st_mode) != stat.S_IMODE(like.st_mode):
+        os.chmod(path, stat.S_IMODE(like.st_mode))
+    if (now.st_uid, now.st_gid) != (like.st_uid, like.st_gid):
+        with contextlib.suppress(PermissionError):  # not root: the file stays ours, which the server, ours too, reads
+            os.chown(path, like.st_uid, like.st_gid)
 
 
 def awaiting_restart(conn: psycopg.Connection) -> list[tuple[str, str, str]]:
