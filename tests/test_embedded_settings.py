@@ -80,6 +80,20 @@ def _shown(url: str) -> tuple[str, object]:
     return row[0], row[1]
 
 
+@pytest.mark.parametrize("home", ["home with spaces", "Jane's (books)"])
+def test_a_home_whose_path_the_shell_would_split_starts_its_server(tmp_path: Path, home: str) -> None:
+    # pg_ctl hands its -o options to the server through /bin/sh, and pgserver writes the socket directory there
+    # unquoted (-k PGDATA): an LLMTRADE_HOME with a space made every start fail ('postgres: invalid argument').
+    pgdata = tmp_path / home / "pgdata"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            with connect(start_embedded(pgdata).url) as conn:
+                assert conn.execute("SELECT 1").fetchone() == (1,)
+        finally:
+            stop_embedded(pgdata)
+
+
 def test_settings_apply_at_the_next_start_and_alter_system_wins(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

