@@ -94,6 +94,23 @@ def test_a_home_whose_path_the_shell_would_split_starts_its_server(tmp_path: Pat
             stop_embedded(pgdata)
 
 
+def test_a_first_start_under_a_locale_the_machine_lacks_initialises_its_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # initdb takes its locale from the environment and refuses one not installed (LC_ALL=tr_TR.UTF-8 from an ssh
+    # client, on a machine with C.UTF-8 alone): every command failed, "could not start the embedded PostgreSQL".
+    monkeypatch.setenv("LC_ALL", "xx_XX.UTF-8")
+    pgdata = tmp_path / "home" / "pgdata"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            with connect(start_embedded(pgdata).url) as conn:
+                assert conn.execute("SELECT 1").fetchone() == (1,)
+        finally:
+            stop_embedded(pgdata)
+    assert os.environ["LC_ALL"] == "xx_XX.UTF-8"  # the process's own environment is left as it was
+
+
 def test_settings_apply_at_the_next_start_and_alter_system_wins(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

