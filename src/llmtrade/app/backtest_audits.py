@@ -113,11 +113,7 @@ class Audits:
             if differs is None:
                 self._discovered[week_id] = list(drafted[0].items)
                 return
-            key, real, audited = differs
-            line, mine, theirs = first_difference(real, audited)
-            audit = AuditWeek(week_id=week_id, passed=False, calls=0, role=key, line=line, real=mine, audited=theirs)
-            record(storage.events, audit, ())
-        self.weeks.append(audit)
+            audit = self._leaked(storage.events, week_id, differs)
         raise OperationalError(leak_message(audit))
 
     def matured(self, app: BacktestContainer, discovery: BacktestDiscovery, week_id: date) -> None:
@@ -135,13 +131,20 @@ class Audits:
         differs = compare_matured(discovery.matured(), audited)
         if differs is None:
             return
-        key, real, cut = differs
-        line, mine, theirs = first_difference(real, cut)
-        audit = AuditWeek(week_id=week_id, passed=False, calls=0, role=key, line=line, real=mine, audited=theirs)
         with app.storage() as storage:
-            record(storage.events, audit, ())
-        self.weeks.append(audit)
+            audit = self._leaked(storage.events, week_id, differs)
         raise OperationalError(leak_message(audit))
+
+    def _leaked(self, events: EventStore, week_id: date, differs: tuple[str, str, str]) -> AuditWeek:
+        """The failed verdict of a rerun that asked no model (discovery's, the forward returns'), from what differs
+        (the role naming it, the real text, the cut-off one's): recorded and kept. The caller raises, once `events`'
+        storage has committed it."""
+        key, real, audited = differs
+        line, mine, theirs = first_difference(real, audited)
+        audit = AuditWeek(week_id=week_id, passed=False, calls=0, role=key, line=line, real=mine, audited=theirs)
+        record(events, audit, ())
+        self.weeks.append(audit)
+        return audit
 
     @contextmanager
     def missed(self, draft: Draft | None) -> Iterator[None]:
