@@ -15,16 +15,13 @@ from typing import Any
 
 import pytest
 
-from llmtrade.app.backtest import BacktestSpec, backtest
-from llmtrade.config.loader import load_config
 from llmtrade.discovery import outcomes
 from llmtrade.domain.market import Bar
 from llmtrade.errors import OperationalError
 from llmtrade.market.daily_bars import DailyBars
-from llmtrade.settings import Settings
 from tests.test_backtest import _unique
 from tests.test_backtest_bad_start import WEEK, _write, history
-from tests.test_checkpoint_audit import _backtest_stream
+from tests.test_checkpoint_audit import _audited, _backtest_stream
 
 
 @pytest.fixture
@@ -36,10 +33,7 @@ def folder(tmp_path: Path) -> Path:
 
 
 def _backtest(database_url: str, home: Path, folder: Path, name: str) -> None:
-    settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(home))
-    last = WEEK + timedelta(days=7)
-    spec = BacktestSpec(name=name, first=WEEK, last=last, offline=True, replay=False, csv=folder, audit=2)
-    backtest(settings, load_config(None), None, spec, say=lambda _t: None)
+    _audited(database_url, home, folder, name, last=WEEK + timedelta(days=7), audit=2)
 
 
 def test_forward_returns_measured_a_session_past_their_maturity_fail_the_audit(

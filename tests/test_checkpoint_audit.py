@@ -45,9 +45,12 @@ def folder(tmp_path: Path) -> Path:
     return prices
 
 
-def _audited(database_url: str, home: Path, folder: Path, name: str) -> BacktestResult:
+def _audited(
+    database_url: str, home: Path, folder: Path, name: str, *, last: date = WEEK, audit: int = 1
+) -> BacktestResult:
+    """An offline backtest from WEEK to `last` on the CSV `folder`, `audit` weeks audited."""
     settings = Settings(DATABASE_URL=database_url, LLMTRADE_HOME=str(home))
-    spec = BacktestSpec(name=name, first=WEEK, last=WEEK, offline=True, replay=False, csv=folder, audit=1)
+    spec = BacktestSpec(name=name, first=WEEK, last=last, offline=True, replay=False, csv=folder, audit=audit)
     return backtest(settings, load_config(None), None, spec, say=lambda _t: None)
 
 

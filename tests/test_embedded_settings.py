@@ -80,11 +80,8 @@ def _shown(url: str) -> tuple[str, object]:
     return row[0], row[1]
 
 
-@pytest.mark.parametrize("home", ["home with spaces", "Jane's (books)"])
-def test_a_home_whose_path_the_shell_would_split_starts_its_server(tmp_path: Path, home: str) -> None:
-    # pg_ctl hands its -o options to the server through /bin/sh, and pgserver writes the socket directory there
-    # unquoted (-k PGDATA): an LLMTRADE_HOME with a space made every start fail ('postgres: invalid argument').
-    pgdata = tmp_path / home / "pgdata"
+def _starts_and_answers(pgdata: Path) -> None:
+    """A first start of the embedded server in `pgdata` answers a query; stopped after."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -92,6 +89,14 @@ def test_a_home_whose_path_the_shell_would_split_starts_its_server(tmp_path: Pat
                 assert conn.execute("SELECT 1").fetchone() == (1,)
         finally:
             stop_embedded(pgdata)
+
+
+@pytest.mark.parametrize("home", ["home with spaces", "Jane's (books)"])
+def test_a_home_whose_path_the_shell_would_split_starts_its_server(tmp_path: Path, home: str) -> None:
+    # pg_ctl hands its -o options to the server through /bin/sh, and pgserver writes the socket directory there
+    # unquoted (-k PGDATA): an LLMTRADE_HOME with a space made every start fail ('postgres: invalid argument').
+    pgdata = tmp_path / home / "pgdata"
+    _starts_and_answers(pgdata)
 
 
 def test_a_first_start_under_a_locale_the_machine_lacks_initialises_its_server(
@@ -101,13 +106,7 @@ def test_a_first_start_under_a_locale_the_machine_lacks_initialises_its_server(
     # client, on a machine with C.UTF-8 alone): every command failed, "could not start the embedded PostgreSQL".
     monkeypatch.setenv("LC_ALL", "xx_XX.UTF-8")
     pgdata = tmp_path / "home" / "pgdata"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            with connect(start_embedded(pgdata).url) as conn:
-                assert conn.execute("SELECT 1").fetchone() == (1,)
-        finally:
-            stop_embedded(pgdata)
+    _starts_and_answers(pgdata)
     assert os.environ["LC_ALL"] == "xx_XX.UTF-8"  # the process's own environment is left as it was
 
 
