@@ -252,6 +252,9 @@ def main() -> int:
     parser.add_argument("--sort", default="cumulative", help="cProfile sort key for --profile (cumulative, tottime)")
     parser.add_argument("--pstats", type=Path, help="with --profile: also save the raw profile here (pstats file)")
     parser.add_argument(
+        "--series", type=Path, help="write each week's wall and CPU seconds here (CSV: week, wall_s, cpu_s)"
+    )
+    parser.add_argument(
         "--timer",
         choices=("wall", "cpu"),
         default="wall",
@@ -391,6 +394,11 @@ def run(
         k = max(4, len(spans) // 10)
         head, tail = spans[:k], spans[-k:]
         print(f"  s/week, first {k} weeks: {_pace(head)}; last {k} weeks: {_pace(tail)}")
+    if args.series:
+        rows = [f"{n},{w:.4f},{c:.4f}" for n, (w, c) in enumerate(spans, start=2)]
+        # One file per range: the second range's beside the first, numbered.
+        target = args.series if n == 0 else args.series.with_name(f"{args.series.stem}-{n}{args.series.suffix}")
+        target.write_text("week,wall_s,cpu_s\n" + "\n".join(rows) + "\n")
     if args.dump:
         dump(args.dump, spec.name, result, settings)
     if profiler:
