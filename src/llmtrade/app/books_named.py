@@ -12,7 +12,8 @@ from difflib import get_close_matches
 
 from llmtrade.errors import near_names
 from llmtrade.settings import Settings
-from llmtrade.storage.database import databases_named, locate
+from llmtrade.storage.database import locate
+from llmtrade.storage.database_list import databases_named
 
 BACKTESTS, SWEEPS = "llmtrade_bt_", "llmtrade_sw_"
 _LISTED = 12  # as errors.py's: a dozen names are read whole; more, the near ones
@@ -21,7 +22,7 @@ _LISTED = 12  # as errors.py's: a dozen names are read whole; more, the near one
 def held(settings: Settings, prefix: str, name: str, kind: str) -> str:
     """`kind` ("backtest", "sweep") names held on the server, for an error about `name`, which is none of them:
     all of them when few, else those near `name`, else how many and the first. Each is said as its start recorded it
-    (`btA`: storage/database.py `databases_named`), found near `name` as its database reaches it (case, - or _)."""
+    (`btA`: storage/database_list.py `databases_named`), found near `name` as its database reaches it (case, - or _)."""
     names = databases_named(locate(settings), prefix)
     if not names:
         return f"no {kind} has run on this database server yet"

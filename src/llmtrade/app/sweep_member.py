@@ -36,6 +36,13 @@ def sweep_database(name: str) -> str:
     return f"llmtrade_sw_{name.lower().replace('-', '_')}"
 
 
+def run_of(backtest: str) -> str | None:
+    """The name of the sweep whose run backtest `backtest` is named as (`<sweep>-<12 hex digits>`; listed without its
+    recorded name, `<sweep>_<hex>`, its database's), by the name alone: no record is read. None for any other name."""
+    found = _RUN.fullmatch(backtest) or _RUN.fullmatch("-".join(backtest.rsplit("_", 1)))
+    return None if found is None else found["sweep"]
+
+
 def sweep_run(settings: Settings, backtest: str) -> tuple[SweepStarted, int] | None:
     """The sweep whose latest start names backtest `backtest` as one of its runs, and the run's place in it; None for
     a backtest that is no sweep's run (or only looks like one: a run of an earlier version of the file)."""

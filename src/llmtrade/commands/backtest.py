@@ -199,9 +199,10 @@ def _progress(
 
 
 def register(app: typer.Typer) -> None:
-    from llmtrade.commands import sweep
+    from llmtrade.commands import backtest_books, sweep
 
     group = typer.Typer(invoke_without_command=True, no_args_is_help=False)
     group.callback()(backtest)
     sweep.register(group)
+    backtest_books.register(group)
     app.add_typer(group, name="backtest")

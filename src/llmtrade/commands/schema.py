@@ -20,6 +20,7 @@ def schema(
 
     from llmtrade.app import (
         ask_results,
+        backtest_books_results,
         discovery_results,
         evaluation_results,
         housekeeping,
@@ -40,6 +41,7 @@ def schema(
         **discovery_results.DOCUMENTS,
         **memory_results.DOCUMENTS,
         **ask_results.DOCUMENTS,
+        **backtest_books_results.DOCUMENTS,
         **sweep_results.DOCUMENTS,
         "trace": RunTrace,
     }

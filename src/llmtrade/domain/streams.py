@@ -48,6 +48,8 @@ KILL_SWITCH = "trading"
 SPLITS = "splits"
 BACKTEST = "backtest"
 SWEEP = "sweep"
+# In the live books: the backtests deleted (BacktestDeleted), whose own databases, and records, are gone.
+BACKTESTS_DELETED = "backtests-deleted"
 
 # The week's write-once parts, in the order the weekly run writes them.
 SNAPSHOT = "snapshot"

@@ -194,29 +194,11 @@ def database_exists(location: DatabaseLocation, name: str) -> bool:
         return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None
 
 
-def databases_named(location: DatabaseLocation, prefix: str) -> list[str]:
-    """The databases on the server at `location` whose names begin with `prefix` (`llmtrade_bt_`: the backtests'),
-    each as its last start recorded its name (`record_name`: `btA`, not the database's `bta`), else without the prefix
-    (a database made before names were recorded, or by hand), sorted by database: what a name that names none may be
-    told exists. Read-only, one query: the names ride on the list. `left()`, not LIKE, where `_` would match any
-    character."""
-    with connect(location.url) as conn:
-        rows = conn.execute(
-            "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database WHERE left(datname, %s) = %s "
-            "ORDER BY datname",
-            (len(prefix), prefix),
-        ).fetchall()
-    # A comment is taken only when it names that very database (a person's own comment on it is not a name).
-    return [
-        given if given and prefix + str(given).lower().replace("-", "_") == datname else str(datname)[len(prefix) :]
-        for datname, given in rows
-    ]
-
-
 def record_name(conn: psycopg.Connection[Any], database: str, name: str) -> None:
     """Record on `database` (a backtest's or sweep's, `conn` connected to it) the `name` its start was given, as its
-    comment, so a list of them (`databases_named`) says `btA` as the user typed it, not `bta`, in one query. Left
-    undone where the role does not own the database (made by hand by another role): the list says its name then."""
+    comment, so a list of them (database_list.py `held_databases`) says `btA` as the user typed it, not `bta`, in one
+    query. Left undone where the role does not own the database (made by hand by another role): the list says its
+    name then."""
     import psycopg.errors  # lazy, as in connect()
     from psycopg import sql
 

@@ -1,0 +1,188 @@
+"""`llmtrade backtest list` and `llmtrade backtest delete NAME`: the backtests held on the server, and removing one.
+
+Every backtest, and every run of a sweep, keeps its books in a database of its own (`llmtrade_bt_<name>`), and a
+`--fetch-history` backtest its prices under LLMTRADE_HOME/backtests/NAME; on a server run for months they pile up
+with no way to see them but psql. The list reads each one's own record (its `backtest` stream) without changing
+anything: no database is made or migrated. A delete drops the database (never while a backtest runs in it or
+another session reads it: exit 75), removes the folder, and records what it removed in the live books
+(BacktestDeleted), as the backtest's own record goes with its database.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from llmtrade.app.backtest_books_results import BacktestDeletion, BacktestHeld, BacktestList, SweepHeld
+from llmtrade.app.backtest_lock import held_elsewhere
+from llmtrade.app.books_named import BACKTESTS, SWEEPS, held
+from llmtrade.app.sweep_member import run_of, sweep_database
+from llmtrade.clock import Clock, SystemClock
+from llmtrade.domain import streams
+from llmtrade.domain.backtests_held import BacktestDeleted, standing_of
+from llmtrade.domain.events import NewEvent
+from llmtrade.errors import OperationalError, TemporaryError, UsageError
+from llmtrade.settings import Settings
+from llmtrade.storage.connection import connect
+from llmtrade.storage.database import DatabaseLocation, backtest_database, locate
+from llmtrade.storage.database_list import HeldDatabase, drop_database, held_databases
+from llmtrade.storage.event_store import EventStore
+
+
+def list_backtests(settings: Settings) -> BacktestList:
+    """Every backtest database on the server (sweeps' runs among them) and each sweep's record, by database name, with
+    where each stands and its size on disk. Read-only."""
+    location = locate(settings)
+    sweeps = held_databases(location, SWEEPS)
+    records = {s.database for s in sweeps}
+    backtests = [_held(location, found, records) for found in held_databases(location, BACKTESTS)]
+    return BacktestList(
+        backtests=backtests,
+        sweeps=[SweepHeld(name=s.name, database=s.database, size_bytes=s.size_bytes) for s in sweeps],
+        size_bytes=sum(b.size_bytes for b in backtests) + sum(s.size_bytes for s in sweeps),
+    )
+
+
+def _held(location: DatabaseLocation, found: HeldDatabase, records: set[str]) -> BacktestHeld:
+    """One backtest database as its own record has it; a database llmtrade cannot read as books is listed as such,
+    with the reason, not left out (its size is on the disk all the same)."""
+    import psycopg.errors  # lazy, as in connect()
+
+    sweep = run_of(found.name)
+    row = {
+        "name": found.name,
+        "database": found.database,
+        "size_bytes": found.size_bytes,
+        "sweep": sweep if sweep is not None and sweep_database(sweep) in records else None,
+    }
+    try:
+        with connect(_url(location, found.database)) as conn:
+            running = held_elsewhere(conn)
+            try:
+                stream = EventStore(conn, SystemClock()).read(stream=streams.BACKTEST)
+                counted = conn.execute("SELECT count(*) FROM events").fetchone()
+            except psycopg.errors.UndefinedTable:  # made, never migrated: no start got as far as its record
+                return BacktestHeld(**row, status="running" if running else "empty")
+    except (psycopg.Error, ValueError) as exc:  # another version's events, a database made by hand, a refused login
+        return BacktestHeld(**row, status="unreadable", note=" ".join(str(exc).split())[:300])
+    standing = standing_of(stream, running=running)
+    return BacktestHeld(
+        **row,
+        status=standing.status,
+        first_week=standing.first_week,
+        last_week=standing.last_week,
+        weeks=standing.weeks,
+        weeks_done=standing.weeks_done,
+        mode=standing.mode,
+        prices=standing.prices,
+        events=int(counted[0]) if counted else 0,
+        note=standing.stop,
+    )
+
+
+def delete_backtest(
+    settings: Settings, name: str, *, confirm: Callable[[BacktestHeld], bool], clock: Clock | None = None
+) -> BacktestDeletion:
+    """Drop backtest `name`'s database and remove its folder under LLMTRADE_HOME/backtests, once `confirm` (shown what
+    is to go) agrees; record BacktestDeleted in the live books. Names are matched as `--name` matches them (case, - and
+    _ alike).
+
+    Raises UsageError (exit 2) for a name that names no backtest (saying which there are) or a `confirm` that
+    declines; TemporaryError (exit 75), nothing deleted, while a backtest runs in it or another session has it open
+    (storage/database_list.py DatabaseInUse); OperationalError (exit 1) when its folder cannot be removed, after its
+    database was dropped and recorded (the message names the folder to remove by hand). A database gone and its
+    folder left (a delete stopped between the two) has the folder removed and recorded."""
+    database = backtest_database(name)
+    location = locate(settings)
+    found = next((h for h in held_databases(location, BACKTESTS) if h.database == database), None)
+    folders = _folders(settings, database)
+    if found is None and not folders:
+        raise UsageError(
+            f"no backtest named {name!r} (no database {database}); {held(settings, BACKTESTS, name, 'backtest')}"
+        )
+    was = _held(location, found, _sweep_records(location)) if found is not None else None
+    if was is not None and was.status == "running":
+        raise TemporaryError(
+            f"backtest {was.name} is running (another process holds its database): nothing was deleted; stop it, or "
+            "run the command again once it ends"
+        )
+    if was is not None and not confirm(was):
+        raise UsageError(f"backtest {was.name} was not deleted (not confirmed)")
+    if found is not None:
+        drop_database(location, database)  # DatabaseInUse (75) for a reader that opened it since the look
+    removed, failed = _remove(folders)
+    event = BacktestDeleted(
+        name=was.name if was is not None else name,
+        database=database,
+        status=was.status if was is not None else "gone",
+        first_week=was.first_week if was is not None else None,
+        last_week=was.last_week if was is not None else None,
+        weeks_done=was.weeks_done if was is not None else 0,
+        events=was.events if was is not None else None,
+        size_bytes=was.size_bytes if was is not None else 0,
+        folder=", ".join(str(f) for f in removed) or None,
+        dropped=found is not None,
+    )
+    from llmtrade.storage.bootstrap import open_storage  # lazy: migrations and the embedded server
+
+    try:
+        with open_storage(settings, clock or SystemClock()) as storage:
+            [stored] = storage.events.append([NewEvent.of(event, stream=streams.BACKTESTS_DELETED)])
+    except Exception as exc:  # the drop is done and cannot be undone: said, as a rerun finds nothing left to record
+        from llmtrade.exits import error_text
+
+        raise OperationalError(
+            f"backtest {event.name}'s database was dropped and {event.folder or 'no folder'} removed, but its record "
+            f"(BacktestDeleted) could not be written to the live books: {error_text(exc)}"
+        ) from exc
+    if failed:
+        raise OperationalError(
+            f"backtest {event.name}'s database was dropped (event {stored.id}), but its folder could not be removed: "
+            f"{failed}; remove it by hand"
+        )
+    return BacktestDeletion(
+        name=event.name,
+        database=database,
+        dropped=event.dropped,
+        folders=[str(f) for f in removed],
+        was=was,
+        event_id=stored.id,
+    )
+
+
+def _url(location: DatabaseLocation, database: str) -> str:
+    """The URL of `database` on `location`'s server, made or not (storage/database.py `sibling` makes it)."""
+    return urlunsplit(urlsplit(location.url)._replace(path=f"/{database}"))
+
+
+def _sweep_records(location: DatabaseLocation) -> set[str]:
+    return {s.database for s in held_databases(location, SWEEPS)}
+
+
+def _folders(settings: Settings, database: str) -> list[Path]:
+    """The folders under LLMTRADE_HOME/backtests that belong to the backtest of `database`: named as any spelling of
+    its name (`--fetch-history`'s prices are kept under the name as given, and names differ in case or - and _)."""
+    root = settings.home / "backtests"
+    if not root.is_dir():
+        return []
+    return sorted(
+        p for p in root.iterdir() if p.is_dir() and f"{BACKTESTS}{p.name.lower().replace('-', '_')}" == database
+    )
+
+
+def _remove(folders: list[Path]) -> tuple[list[Path], str]:
+    """Remove each folder; those removed, and what stopped the others ("" when none did)."""
+    removed, failed = [], []
+    for folder in folders:
+        try:
+            if folder.is_symlink():  # a link to a folder elsewhere: the link goes, never what it points at
+                folder.unlink()
+            else:
+                shutil.rmtree(folder)
+        except OSError as exc:
+            failed.append(f"{folder} ({exc.strerror or exc})")
+        else:
+            removed.append(folder)
+    return removed, "; ".join(failed)

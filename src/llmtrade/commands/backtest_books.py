@@ -1,0 +1,63 @@
+"""`llmtrade backtest list` and `llmtrade backtest delete NAME`: see app/backtest_books.py."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from llmtrade.commands.context import Reads, echo_json, state
+from llmtrade.commands.options import Json
+from llmtrade.console import Output
+from llmtrade.errors import UsageError
+
+
+def backtest_list(ctx: typer.Context, as_json: Json = False) -> None:
+    """Every backtest on the database server (sweeps' runs among them): where each stands, its range, events and size
+    on disk."""
+    from llmtrade.app.backtest_books import list_backtests  # lazy: see package docstring
+    from llmtrade.commands.render.backtest_books import print_backtest_list
+
+    listed = list_backtests(state(ctx).settings)
+    if as_json:
+        echo_json(listed)
+    else:
+        print_backtest_list(Output(), listed)
+
+
+def backtest_delete(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The backtest's name, as `backtest list` shows it.")],
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Delete without asking (needed when not run at a terminal).")
+    ] = False,
+    as_json: Json = False,
+) -> None:
+    """Drop a backtest's database (its books, record, memory and caches) and its folder under LLMTRADE_HOME/backtests;
+    recorded in the live books. Refused while it runs or another session reads it (exit 75)."""
+    from llmtrade.app.backtest_books import delete_backtest  # lazy: see package docstring
+    from llmtrade.commands.render.backtest_books import print_deletion, what_goes
+
+    root = state(ctx)
+    if not yes and not _at_terminal():
+        # Never a prompt nobody answers (cron, a pipe): it would read end-of-file as no, or hang.
+        raise UsageError(f"backtest delete {name}: not at a terminal, nothing can confirm it; give --yes to delete it")
+
+    def confirm(held: object) -> bool:
+        return yes or typer.confirm(what_goes(held), default=False, err=True)  # type: ignore[arg-type]
+
+    deleted = delete_backtest(root.settings, name, confirm=confirm, clock=root.clock())
+    if as_json:
+        echo_json(deleted)
+    else:
+        print_deletion(Output(), deleted)
+
+
+def _at_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
+def register(group: typer.Typer) -> None:
+    group.command("list", cls=Reads)(backtest_list)
+    group.command("delete")(backtest_delete)

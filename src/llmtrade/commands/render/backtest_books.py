@@ -1,0 +1,79 @@
+"""`backtest list` and `backtest delete`: the backtests held on the server, and the one removed."""
+
+from __future__ import annotations
+
+from llmtrade.app.backtest_books_results import BacktestDeletion, BacktestHeld, BacktestList
+from llmtrade.console import Output
+
+
+def size(n: int) -> str:
+    """Bytes as a person reads a disk's: 8.2 MB, 1.4 GB (decimal units, as `df -H`)."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"
+
+
+def weeks(held: BacktestHeld) -> str:
+    """ "12 of 52, 2024-01-03..2024-12-25", or "" for books with no start recorded."""
+    if held.first_week is None:
+        return ""
+    return f"{held.weeks_done} of {held.weeks}, {held.first_week}..{held.last_week}"
+
+
+def print_backtest_list(out: Output, listed: BacktestList) -> None:
+    if not listed.backtests and not listed.sweeps:
+        out.line("no backtest on this database server yet: `llmtrade backtest --from D --to D --offline` runs one")
+        return
+    out.table(
+        "backtests",
+        ["name", "status", "weeks done", "mode", "prices", "events", "size", "sweep", "note"],
+        [
+            (
+                b.name,
+                b.status,
+                weeks(b),
+                b.mode or "",
+                b.prices or "",
+                "" if b.events is None else f"{b.events:,}",
+                size(b.size_bytes),
+                b.sweep or "",
+                b.note or "",
+            )
+            for b in listed.backtests
+        ],
+    )
+    if listed.sweeps:
+        out.table(
+            "sweep records",
+            ["name", "database", "size"],
+            [(s.name, s.database, size(s.size_bytes)) for s in listed.sweeps],
+        )
+    counted = f"{len(listed.backtests)} backtest{'s' if len(listed.backtests) != 1 else ''}"
+    if listed.sweeps:
+        counted += f" and {len(listed.sweeps)} sweep record{'s' if len(listed.sweeps) != 1 else ''}"
+    out.line(f"{counted}: {size(listed.size_bytes)} on disk; `llmtrade backtest delete NAME` removes one")
+
+
+def what_goes(held: BacktestHeld) -> str:
+    """The confirmation's question: which books, how far they got, how much they hold."""
+    held_weeks = weeks(held)
+    got = f"{held.status}, weeks {held_weeks}" if held_weeks else held.status
+    events = "" if held.events is None else f"{held.events:,} events, "
+    return f"delete backtest {held.name} ({got}; {events}{size(held.size_bytes)}, database {held.database})?"
+
+
+def print_deletion(out: Output, deleted: BacktestDeletion) -> None:
+    if deleted.dropped:
+        out.line(f"deleted backtest {deleted.name}: database {deleted.database} dropped")
+    else:
+        out.line(f"backtest {deleted.name}: its database {deleted.database} was gone already")
+    for folder in deleted.folders:
+        out.line(f"removed {folder}")
+    if deleted.was is not None and deleted.was.sweep is not None:
+        sweep = deleted.was.sweep
+        out.line(
+            f"it was a run of sweep {sweep}: the sweep's record keeps its leaderboard (`llmtrade report --sweep "
+            f"{sweep}` still compares it) and a rerun of the sweep file does not run it again"
+        )
+    out.line(f"recorded in the live books: event {deleted.event_id} (BacktestDeleted)")
