@@ -244,3 +244,82 @@ def test_a_folder_that_is_a_link_goes_and_what_it_points_at_stays(
     result = runner.invoke(cli, ["backtest", "delete", name, "--yes"], env=env)
     assert result.exit_code == 0, result.output
     assert not (clean_environment / "backtests" / name).exists() and (elsewhere / "SPY.csv").is_file()
+
+
+def _sweep(pair: Pair, runs: int = 2) -> tuple[str, list[str]]:
+    """A sweep's record (empty) and `runs` runs (copies of the finished backtest), named as a sweep names them; and a
+    run of another sweep whose name begins with this one's, which is not this sweep's."""
+    sweep = _unique()
+    names = [f"{sweep}-{uuid.uuid4().hex[:12]}" for _ in range(runs)]
+    with psycopg.connect(pair.admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "llmtrade_sw_{sweep}"')
+    for name in [*names, f"{sweep}_b-{uuid.uuid4().hex[:12]}"]:
+        _copy(pair, name)
+    return sweep, names
+
+
+def _sweep_exists(pair: Pair, sweep: str) -> bool:
+    with psycopg.connect(pair.admin_url, autocommit=True) as conn:
+        return (
+            conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (f"llmtrade_sw_{sweep}",)).fetchone()
+            is not None
+        )
+
+
+def test_delete_sweep_drops_its_runs_then_its_record_and_records_each(pair: Pair, env: dict[str, str]) -> None:
+    sweep, runs = _sweep(pair)
+    listed = _listed(env)
+    assert [listed[r.replace("-", "_")]["sweep"] for r in runs] == [sweep, sweep]
+    result = runner.invoke(cli, ["backtest", "delete", sweep, "--sweep", "--yes", "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    deleted = json.loads(result.stdout)
+    assert deleted["record_dropped"] and sorted(r["database"] for r in deleted["runs"]) == sorted(
+        backtest_database(r) for r in runs
+    )
+    assert not any(_exists(pair, r) for r in runs) and not _sweep_exists(pair, sweep)
+    other = next(name for name in _listed(env) if name.startswith(f"{sweep}_b_"))  # another sweep's run: kept
+    assert other
+    with psycopg.connect(env["DATABASE_URL"]) as conn:
+        rows = conn.execute(
+            "SELECT id, type, payload FROM events WHERE stream = 'backtests-deleted' ORDER BY id"
+        ).fetchall()
+    assert [r[1] for r in rows] == ["BacktestDeleted", "BacktestDeleted", "SweepDeleted"]
+    assert [r[0] for r in rows] == deleted["event_ids"]
+    assert rows[2][2]["name"] == sweep and len(rows[2][2]["runs"]) == 2
+
+
+def test_a_running_sweep_is_not_deleted(pair: Pair, env: dict[str, str]) -> None:
+    from llmtrade.sweep.lock import SWEEP_DRIVER
+
+    sweep, runs = _sweep(pair, runs=1)
+    with psycopg.connect(_url(pair.admin_url, f"llmtrade_sw_{sweep}"), autocommit=True) as driver:
+        driver.execute("SELECT pg_advisory_lock(%s)", (SWEEP_DRIVER,))  # as its driver holds it
+        refused = runner.invoke(cli, ["backtest", "delete", sweep, "--sweep", "--yes"], env=env)
+    assert refused.exit_code == 75, refused.output
+    assert f"sweep {sweep} is running" in refused.stderr and "nothing was deleted" in refused.stderr
+    assert _exists(pair, runs[0]) and _sweep_exists(pair, sweep)
+
+
+def test_a_sweep_delete_stopped_by_a_run_in_use_keeps_the_record_and_the_rerun_finishes_it(
+    pair: Pair, env: dict[str, str]
+) -> None:
+    sweep, runs = _sweep(pair)
+    with psycopg.connect(_url(pair.admin_url, backtest_database(sorted(runs)[1]))):  # a reader of the second run
+        stopped = runner.invoke(cli, ["backtest", "delete", sweep, "--sweep", "--yes"], env=env)
+    assert stopped.exit_code == 75, stopped.output
+    assert "in use by 1 other session" in stopped.stderr
+    assert not _exists(pair, sorted(runs)[0]) and _exists(pair, sorted(runs)[1]) and _sweep_exists(pair, sweep)
+    with psycopg.connect(env["DATABASE_URL"]) as conn:  # the run dropped before it is recorded
+        [(payload,)] = conn.execute("SELECT payload FROM events WHERE type = 'BacktestDeleted'").fetchall()
+    assert payload["database"] == backtest_database(sorted(runs)[0])
+    finished = runner.invoke(cli, ["backtest", "delete", sweep, "--sweep", "--yes"], env=env)
+    assert finished.exit_code == 0, finished.output
+    assert not _exists(pair, sorted(runs)[1]) and not _sweep_exists(pair, sweep)
+
+
+def test_a_sweeps_name_given_as_a_backtests_says_to_add_sweep(pair: Pair, env: dict[str, str]) -> None:
+    sweep, runs = _sweep(pair, runs=1)
+    result = runner.invoke(cli, ["backtest", "delete", sweep, "--yes"], env=env)
+    assert result.exit_code == 2
+    assert f"`llmtrade backtest delete {sweep} --sweep` deletes its record and runs" in result.stderr
+    assert _sweep_exists(pair, sweep) and _exists(pair, runs[0])

@@ -13,21 +13,20 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 from llmtrade.app.backtest_books_results import BacktestDeletion, BacktestHeld, BacktestList, SweepHeld
 from llmtrade.app.backtest_lock import held_elsewhere
 from llmtrade.app.books_named import BACKTESTS, SWEEPS, held
-from llmtrade.app.sweep_member import run_of, sweep_database
+from llmtrade.app.sweep_member import run_of, sweep_database, sweep_named
 from llmtrade.clock import Clock, SystemClock
 from llmtrade.domain import streams
 from llmtrade.domain.backtests_held import BacktestDeleted, standing_of
-from llmtrade.domain.events import NewEvent
+from llmtrade.domain.events import EventPayload, NewEvent
 from llmtrade.errors import OperationalError, TemporaryError, UsageError
 from llmtrade.settings import Settings
 from llmtrade.storage.connection import connect
 from llmtrade.storage.database import DatabaseLocation, backtest_database, locate
-from llmtrade.storage.database_list import HeldDatabase, drop_database, held_databases
+from llmtrade.storage.database_list import HeldDatabase, drop_database, held_databases, url_on
 from llmtrade.storage.event_store import EventStore
 
 
@@ -37,7 +36,7 @@ def list_backtests(settings: Settings) -> BacktestList:
     location = locate(settings)
     sweeps = held_databases(location, SWEEPS)
     records = {s.database for s in sweeps}
-    backtests = [_held(location, found, records) for found in held_databases(location, BACKTESTS)]
+    backtests = [held_backtest(location, found, records) for found in held_databases(location, BACKTESTS)]
     return BacktestList(
         backtests=backtests,
         sweeps=[SweepHeld(name=s.name, database=s.database, size_bytes=s.size_bytes) for s in sweeps],
@@ -45,7 +44,7 @@ def list_backtests(settings: Settings) -> BacktestList:
     )
 
 
-def _held(location: DatabaseLocation, found: HeldDatabase, records: set[str]) -> BacktestHeld:
+def held_backtest(location: DatabaseLocation, found: HeldDatabase, records: set[str]) -> BacktestHeld:
     """One backtest database as its own record has it; a database llmtrade cannot read as books is listed as such,
     with the reason, not left out (its size is on the disk all the same)."""
     import psycopg.errors  # lazy, as in connect()
@@ -58,7 +57,7 @@ def _held(location: DatabaseLocation, found: HeldDatabase, records: set[str]) ->
         "sweep": sweep if sweep is not None and sweep_database(sweep) in records else None,
     }
     try:
-        with connect(_url(location, found.database)) as conn:
+        with connect(url_on(location, found.database)) as conn:
             running = held_elsewhere(conn)
             try:
                 stream = EventStore(conn, SystemClock()).read(stream=streams.BACKTEST)
@@ -89,20 +88,25 @@ def delete_backtest(
     is to go) agrees; record BacktestDeleted in the live books. Names are matched as `--name` matches them (case, - and
     _ alike).
 
-    Raises UsageError (exit 2) for a name that names no backtest (saying which there are) or a `confirm` that
-    declines; TemporaryError (exit 75), nothing deleted, while a backtest runs in it or another session has it open
-    (storage/database_list.py DatabaseInUse); OperationalError (exit 1) when its folder cannot be removed, after its
-    database was dropped and recorded (the message names the folder to remove by hand). A database gone and its
-    folder left (a delete stopped between the two) has the folder removed and recorded."""
+    Raises UsageError (exit 2) for a name that names no backtest (saying which there are, or that it is a sweep's) or
+    a `confirm` that declines; TemporaryError (exit 75), nothing deleted, while a backtest runs in it or another
+    session has it open (storage/database_list.py DatabaseInUse); OperationalError (exit 1) when its folder cannot be
+    removed, after its database was dropped and recorded (the message names the folder to remove by hand). A database
+    gone and its folder left (a delete stopped between the two) has the folder removed and recorded."""
     database = backtest_database(name)
     location = locate(settings)
     found = next((h for h in held_databases(location, BACKTESTS) if h.database == database), None)
     folders = _folders(settings, database)
     if found is None and not folders:
-        raise UsageError(
-            f"no backtest named {name!r} (no database {database}); {held(settings, BACKTESTS, name, 'backtest')}"
+        sweep = sweep_named(settings, name)
+        there = held(settings, BACKTESTS, name, "backtest")
+        said = (
+            f"it is a sweep's name: `llmtrade backtest delete {name} --sweep` deletes its record and runs"
+            if sweep
+            else there
         )
-    was = _held(location, found, _sweep_records(location)) if found is not None else None
+        raise UsageError(f"no backtest named {name!r} (no database {database}); {said}")
+    was = held_backtest(location, found, _sweep_records(location)) if found is not None else None
     if was is not None and was.status == "running":
         raise TemporaryError(
             f"backtest {was.name} is running (another process holds its database): nothing was deleted; stop it, or "
@@ -110,10 +114,33 @@ def delete_backtest(
         )
     if was is not None and not confirm(was):
         raise UsageError(f"backtest {was.name} was not deleted (not confirmed)")
-    if found is not None:
-        drop_database(location, database)  # DatabaseInUse (75) for a reader that opened it since the look
+    event, failed = dropped(location, database, name, was, folders)
+    [stored] = record(settings, clock, [event])
+    if failed:
+        raise OperationalError(
+            f"backtest {event.name}'s database was dropped (event {stored}), but its folder could not be removed: "
+            f"{failed}; remove it by hand"
+        )
+    return BacktestDeletion(
+        name=event.name,
+        database=database,
+        dropped=event.dropped,
+        folders=[f for f in (event.folder or "").split(", ") if f],
+        was=was,
+        event_id=stored,
+    )
+
+
+def dropped(
+    location: DatabaseLocation, database: str, name: str, was: BacktestHeld | None, folders: list[Path]
+) -> tuple[BacktestDeleted, str]:
+    """Drop `database` (unless `was` is None: gone already) and remove `folders`: what to record, and what stopped a
+    folder's removal ("" when nothing did). DatabaseInUse (exit 75) before anything is removed when another session
+    opened it since it was looked at."""
+    if was is not None:
+        drop_database(location, database)
     removed, failed = _remove(folders)
-    event = BacktestDeleted(
+    return BacktestDeleted(
         name=was.name if was is not None else name,
         database=database,
         status=was.status if was is not None else "gone",
@@ -123,38 +150,26 @@ def delete_backtest(
         events=was.events if was is not None else None,
         size_bytes=was.size_bytes if was is not None else 0,
         folder=", ".join(str(f) for f in removed) or None,
-        dropped=found is not None,
-    )
+        dropped=was is not None,
+    ), failed
+
+
+def record(settings: Settings, clock: Clock | None, payloads: list[EventPayload]) -> list[int]:
+    """Append `payloads` to the live books (streams.BACKTESTS_DELETED): their event ids. What was dropped cannot be
+    undone, and a rerun finds nothing left to record: a failure to record is said as such (exit 1)."""
     from llmtrade.storage.bootstrap import open_storage  # lazy: migrations and the embedded server
 
     try:
         with open_storage(settings, clock or SystemClock()) as storage:
-            [stored] = storage.events.append([NewEvent.of(event, stream=streams.BACKTESTS_DELETED)])
-    except Exception as exc:  # the drop is done and cannot be undone: said, as a rerun finds nothing left to record
+            stored = storage.events.append([NewEvent.of(p, stream=streams.BACKTESTS_DELETED) for p in payloads])
+    except Exception as exc:
         from llmtrade.exits import error_text
 
+        gone = ", ".join(str(getattr(p, "database", "")) for p in payloads)
         raise OperationalError(
-            f"backtest {event.name}'s database was dropped and {event.folder or 'no folder'} removed, but its record "
-            f"(BacktestDeleted) could not be written to the live books: {error_text(exc)}"
+            f"dropped {gone}, but the record of it could not be written to the live books: {error_text(exc)}"
         ) from exc
-    if failed:
-        raise OperationalError(
-            f"backtest {event.name}'s database was dropped (event {stored.id}), but its folder could not be removed: "
-            f"{failed}; remove it by hand"
-        )
-    return BacktestDeletion(
-        name=event.name,
-        database=database,
-        dropped=event.dropped,
-        folders=[str(f) for f in removed],
-        was=was,
-        event_id=stored.id,
-    )
-
-
-def _url(location: DatabaseLocation, database: str) -> str:
-    """The URL of `database` on `location`'s server, made or not (storage/database.py `sibling` makes it)."""
-    return urlunsplit(urlsplit(location.url)._replace(path=f"/{database}"))
+    return [event.id for event in stored]
 
 
 def _sweep_records(location: DatabaseLocation) -> set[str]:

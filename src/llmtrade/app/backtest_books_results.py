@@ -66,4 +66,21 @@ class BacktestDeletion(Result):
     event_id: int
 
 
-DOCUMENTS: dict[str, Any] = {"backtest list": BacktestList, "backtest delete": BacktestDeletion}
+class SweepDeletion(Result):
+    """`backtest delete NAME --sweep --json`: the sweep deleted, its runs as they were (each's books dropped), their
+    size on disk and the record's in all (bytes), and the events recorded in the live books (a BacktestDeleted per run,
+    then SweepDeleted)."""
+
+    name: str
+    database: str
+    record_dropped: bool = Field(description="its record was dropped now (False: gone already, runs alone were left)")
+    runs: list[BacktestHeld]
+    size_bytes: int
+    event_ids: list[int]
+
+
+DOCUMENTS: dict[str, Any] = {
+    "backtest list": BacktestList,
+    "backtest delete": BacktestDeletion,
+    "backtest delete --sweep": SweepDeletion,
+}

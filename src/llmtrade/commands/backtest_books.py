@@ -28,30 +28,54 @@ def backtest_list(ctx: typer.Context, as_json: Json = False) -> None:
 
 def backtest_delete(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="The backtest's name, as `backtest list` shows it.")],
+    name: Annotated[
+        str, typer.Argument(help="The backtest's name, as `backtest list` shows it (with --sweep: a sweep's).")
+    ],
+    sweep: Annotated[
+        bool, typer.Option("--sweep", help="NAME is a sweep's: delete its record and every run's books.")
+    ] = False,
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Delete without asking (needed when not run at a terminal).")
     ] = False,
     as_json: Json = False,
 ) -> None:
-    """Drop a backtest's database (its books, record, memory and caches) and its folder under LLMTRADE_HOME/backtests;
-    recorded in the live books. Refused while it runs or another session reads it (exit 75)."""
-    from llmtrade.app.backtest_books import delete_backtest  # lazy: see package docstring
-    from llmtrade.commands.render.backtest_books import print_deletion, what_goes
+    """Drop a backtest's database (its books, record, memory and caches) and its folder under LLMTRADE_HOME/backtests,
+    or with --sweep a sweep's record and its runs' books; recorded in the live books. Refused while it runs or another
+    session reads it (exit 75)."""
+    from llmtrade.commands.render import backtest_books as render  # lazy: see package docstring
 
     root = state(ctx)
     if not yes and not _at_terminal():
         # Never a prompt nobody answers (cron, a pipe): it would read end-of-file as no, or hang.
-        raise UsageError(f"backtest delete {name}: not at a terminal, nothing can confirm it; give --yes to delete it")
+        what = "sweep" if sweep else "backtest"
+        raise UsageError(f"{what} delete {name}: not at a terminal, nothing can confirm it; give --yes to delete it")
+    if sweep:
+        from llmtrade.app.sweep_books import delete_sweep
 
-    def confirm(held: object) -> bool:
-        return yes or typer.confirm(what_goes(held), default=False, err=True)  # type: ignore[arg-type]
+        gone = delete_sweep(
+            root.settings,
+            name,
+            confirm=lambda record, runs: yes or _asked(render.what_sweep_goes(record, runs)),
+            clock=root.clock(),
+        )
+        if as_json:
+            echo_json(gone)
+        else:
+            render.print_sweep_deletion(Output(), gone)
+        return
+    from llmtrade.app.backtest_books import delete_backtest
 
-    deleted = delete_backtest(root.settings, name, confirm=confirm, clock=root.clock())
+    deleted = delete_backtest(
+        root.settings, name, confirm=lambda held: yes or _asked(render.what_goes(held)), clock=root.clock()
+    )
     if as_json:
         echo_json(deleted)
     else:
-        print_deletion(Output(), deleted)
+        render.print_deletion(Output(), deleted)
+
+
+def _asked(question: str) -> bool:
+    return typer.confirm(question, default=False, err=True)
 
 
 def _at_terminal() -> bool:

@@ -83,3 +83,14 @@ class BacktestDeleted(EventPayload):
     size_bytes: int = 0
     folder: str | None = None
     dropped: bool = True
+
+
+class SweepDeleted(EventPayload):
+    """`llmtrade backtest delete NAME --sweep`: sweep `name`'s record (`database`, each run's leaderboard and failed
+    attempt) dropped, after its `runs` (their backtest names; each recorded as a BacktestDeleted before it), the
+    record's size on disk (bytes) and the runs' in all."""
+
+    name: str
+    database: str
+    runs: list[str]
+    size_bytes: int = 0

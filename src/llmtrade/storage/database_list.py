@@ -8,6 +8,7 @@ the names an error about a name that names none lists (app/books_named.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
 from llmtrade.errors import DatabaseError, TemporaryError
 from llmtrade.storage.connection import connect
@@ -47,6 +48,12 @@ def held_databases(location: DatabaseLocation, prefix: str) -> list[HeldDatabase
         )
         for datname, given, size in rows
     ]
+
+
+def url_on(location: DatabaseLocation, database: str) -> str:
+    """The URL of `database` on `location`'s server, made or not (storage/database.py `sibling` makes it, and refuses a
+    name made by hand that PostgreSQL would need quoting for)."""
+    return urlunsplit(urlsplit(location.url)._replace(path=f"/{database}"))
 
 
 def databases_named(location: DatabaseLocation, prefix: str) -> list[str]:

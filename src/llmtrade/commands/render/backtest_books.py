@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llmtrade.app.backtest_books_results import BacktestDeletion, BacktestHeld, BacktestList
+from llmtrade.app.backtest_books_results import BacktestDeletion, BacktestHeld, BacktestList, SweepDeletion, SweepHeld
 from llmtrade.console import Output
 
 
@@ -77,3 +77,21 @@ def print_deletion(out: Output, deleted: BacktestDeletion) -> None:
             f"{sweep}` still compares it) and a rerun of the sweep file does not run it again"
         )
     out.line(f"recorded in the live books: event {deleted.event_id} (BacktestDeleted)")
+
+
+def what_sweep_goes(record: SweepHeld, runs: list[BacktestHeld]) -> str:
+    size_of = record.size_bytes + sum(r.size_bytes for r in runs)
+    counted = f"{len(runs)} run{'s' if len(runs) != 1 else ''}"
+    return f"delete sweep {record.name}: its record and the books of its {counted} ({size(size_of)})?"
+
+
+def print_sweep_deletion(out: Output, deleted: SweepDeletion) -> None:
+    for run in deleted.runs:
+        out.line(f"deleted run {run.name}: database {run.database} dropped")
+    if deleted.record_dropped:
+        out.line(
+            f"deleted sweep {deleted.name}: its record {deleted.database} dropped ({size(deleted.size_bytes)} in all)"
+        )
+    else:
+        out.line(f"sweep {deleted.name}: its record {deleted.database} was gone already")
+    out.line(f"recorded in the live books: events {', '.join(map(str, deleted.event_ids))}")
