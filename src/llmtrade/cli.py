@@ -35,6 +35,7 @@ from llmtrade.commands import (
     week,
 )
 from llmtrade.commands.context import State
+from llmtrade.commands.help_text import readable
 from llmtrade.commands.options import LogJson, Quiet, Verbose
 from llmtrade.commands.root_args import MissingValue, hoisted
 from llmtrade.commands.unrecorded import leave_if_unrecorded
@@ -60,6 +61,8 @@ class _Group(TyperGroup):
     traceback."""
 
     def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        # Before any --help is formatted: each docstring's paragraph on one line, for rich to wrap (help_text.py).
+        readable(self)
         try:
             # The root options are taken after the command too (`llmtrade run-due -q`): commands/root_args.py.
             return super().make_context(info_name, hoisted(args, self.valued_options()), parent=parent, **extra)
