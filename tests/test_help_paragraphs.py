@@ -12,12 +12,13 @@ import inspect
 import re
 from collections.abc import Iterator
 from itertools import pairwise
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 import typer.main
 from typer.testing import CliRunner
 
-from llmtrade.cli import app
+from llmtrade.cli import _Group, app
 
 runner = CliRunner()
 WIDTH = 100
@@ -136,3 +137,37 @@ def test_every_help_keeps_its_paragraphs_and_wraps_them_whole() -> None:
                     wrong.append(f"{where}: {param.name}'s help {' '.join(paragraph)!r} is not in its help")
     assert pages > 40  # every command and group: the walk reached them all
     assert wrong == [], "\n".join(wrong)
+
+
+def test_help_prints_markup_looking_text_as_written() -> None:
+    """typer's rich help reads a help text as rich markup: `[level]` would be taken for a style and dropped, and an
+    unmatched `[/bold]` ended the help in a MarkupError. llmtrade's root group (cli.py `_Group`) has it printed as
+    written, and its backquotes and asterisks too (not styling, as the markdown mode would make them)."""
+    demo = typer.Typer(cls=_Group, name="demo")
+
+    @demo.command()
+    def show(
+        level: Annotated[int, typer.Option(help="A [level], [bold]not bold[/bold] or [/bold] alone: `--x`.")] = 0,
+    ) -> None:
+        """Show it [dim]as written[/dim], `backquoted` and
+        *starred*, \\[escaped] too.
+
+        A [second] paragraph."""
+
+    @demo.command()
+    def other() -> None:
+        """Another [one]."""
+
+    listed = runner.invoke(demo, ["--help"], env={"COLUMNS": str(WIDTH)})
+    assert listed.exit_code == 0, listed.output
+    text = " ".join(listed.stdout.replace("│", " ").split())
+    assert "show Show it [dim]as written[/dim], `backquoted` and *starred*, \\[escaped] too." in text
+    assert "other Another [one]." in text
+    shown = runner.invoke(demo, ["show", "--help"], env={"COLUMNS": str(WIDTH)})
+    assert shown.exit_code == 0, shown.output
+    assert _split(_description(shown.stdout)) == [
+        ["Show it [dim]as written[/dim], `backquoted` and *starred*, \\[escaped] too."],
+        ["A [second] paragraph."],
+    ]
+    text = " ".join(shown.stdout.replace("│", " ").split())
+    assert "A [level], [bold]not bold[/bold] or [/bold] alone: `--x`. [default: 0]" in text

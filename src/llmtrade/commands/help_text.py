@@ -9,6 +9,9 @@ docstrings here are wrapped at the source's line length, so `llmtrade --help` cu
 
 So each help text is given to typer as its paragraphs (blank-line separated), each on one line, for rich to wrap at
 the terminal's width; click's `\\b` paragraphs (no rewrap) and anything after `\\f` (not shown) are left as written.
+typer also reads the text as rich markup: `[word]` would be taken for a style and dropped (an unmatched `[/word]`
+ends the help in a MarkupError), so what rich would read as a tag is escaped to print as written. Rich has no escape
+for its `:name:` emoji codes: tests/test_help_paragraphs.py would catch one.
 """
 
 from __future__ import annotations
@@ -21,8 +24,8 @@ from typing import Any
 # Blank lines, however many and with whatever spaces on them, end a paragraph (as they do for click and typer).
 _BLANK_LINES = re.compile(r"\n(?:[ \t]*\n)+")
 
-# The commands and parameters already rewritten (a test session formats the same click tree thousands of times:
-# conftest.py `_built_once`).
+# The commands and parameters already rewritten: escaping twice would show the escapes (a test session formats the
+# same click tree thousands of times; conftest.py `_built_once`).
 _DONE: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
@@ -35,6 +38,15 @@ def unwrapped(text: str) -> str:
         for paragraph in _BLANK_LINES.split(shown.strip("\n"))
     ]
     return "\n\n".join(paragraphs) + (f"\n{cut}{hidden}" if cut else "")
+
+
+def as_rich_markup(text: str) -> str:
+    """`text` to print as written where rich reads markup: what rich would take for a tag, escaped."""
+    if "[" not in text and not text.endswith("\\"):
+        return text  # nothing to escape, and rich not imported on a command's way in (a --help starts fast)
+    from rich.markup import escape
+
+    return escape(text)
 
 
 def readable(root: Any) -> None:
@@ -53,11 +65,11 @@ def readable(root: Any) -> None:
         for field in ("help", "short_help", "epilog"):
             text = getattr(command, field, None)
             if text:
-                setattr(command, field, unwrapped(text))
+                setattr(command, field, as_rich_markup(unwrapped(text)))
         for param in command.params:
             text = getattr(param, "help", None)
             if text and param not in _DONE:
-                param.help = unwrapped(text)
+                param.help = as_rich_markup(unwrapped(text))
                 _DONE.add(param)
         _DONE.add(command)
     _DONE.add(root)
