@@ -323,3 +323,27 @@ def test_a_sweeps_name_given_as_a_backtests_says_to_add_sweep(pair: Pair, env: d
     assert result.exit_code == 2
     assert f"`llmtrade backtest delete {sweep} --sweep` deletes its record and runs" in result.stderr
     assert _sweep_exists(pair, sweep) and _exists(pair, runs[0])
+
+
+def test_a_folder_it_cannot_remove_is_named_after_the_drop_is_recorded(
+    pair: Pair, env: dict[str, str], clean_environment: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from llmtrade.app import backtest_books
+
+    name = _unique()
+    _copy(pair, name)
+    kept = clean_environment / "backtests" / name / "prices"
+    kept.mkdir(parents=True)
+
+    def refused(path: Path, *args: Any, **kwargs: Any) -> None:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(backtest_books.shutil, "rmtree", refused)
+    result = runner.invoke(cli, ["backtest", "delete", name, "--yes"], env=env)
+    assert result.exit_code == 1, result.output
+    assert f"backtest {name}'s database was dropped (event " in result.stderr
+    assert f"{kept.parent} (Permission denied); remove it by hand" in result.stderr
+    assert not _exists(pair, name) and kept.is_dir()
+    with psycopg.connect(env["DATABASE_URL"]) as conn:
+        [(payload,)] = conn.execute("SELECT payload FROM events WHERE type = 'BacktestDeleted'").fetchall()
+    assert payload["dropped"] and payload["folders"] == []

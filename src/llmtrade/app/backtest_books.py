@@ -125,7 +125,7 @@ def delete_backtest(
         name=event.name,
         database=database,
         dropped=event.dropped,
-        folders=[f for f in (event.folder or "").split(", ") if f],
+        folders=event.folders,
         was=was,
         event_id=stored,
     )
@@ -149,7 +149,7 @@ def dropped(
         weeks_done=was.weeks_done if was is not None else 0,
         events=was.events if was is not None else None,
         size_bytes=was.size_bytes if was is not None else 0,
-        folder=", ".join(str(f) for f in removed) or None,
+        folders=[str(f) for f in removed],
         dropped=was is not None,
     ), failed
 

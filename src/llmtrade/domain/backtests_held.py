@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
+from pydantic import Field
+
 from llmtrade.domain.backtests import (
     BacktestFinished,
     BacktestStarted,
@@ -69,7 +71,7 @@ def standing_of(stream: Sequence[StoredEvent], *, running: bool) -> Standing:
 
 class BacktestDeleted(EventPayload):
     """`llmtrade backtest delete`: backtest `name`'s database dropped (its books, record, memory and caches) and its
-    folder under LLMTRADE_HOME/backtests removed (`folder`; None: it had none). What it was, as `backtest list` showed
+    folders under LLMTRADE_HOME/backtests removed (`folders`; none: it had none). What it was, as `backtest list` showed
     it just before: its status, range, weeks done, events and size on disk (bytes). `dropped`: False when its
     database was gone already and only its folder was left (a delete stopped between the two)."""
 
@@ -81,7 +83,7 @@ class BacktestDeleted(EventPayload):
     weeks_done: int = 0
     events: int | None = None
     size_bytes: int = 0
-    folder: str | None = None
+    folders: list[str] = Field(default_factory=list)
     dropped: bool = True
 
 
