@@ -36,7 +36,7 @@ from llmtrade.commands import (
 )
 from llmtrade.commands.context import State
 from llmtrade.commands.help_text import readable
-from llmtrade.commands.options import LogJson, Quiet, Verbose
+from llmtrade.commands.options import LogJson, Quiet, Verbose, given_path
 from llmtrade.commands.root_args import MissingValue, hoisted
 from llmtrade.commands.unrecorded import leave_if_unrecorded
 from llmtrade.console import one_line, print_error, quiet, quiet_on_success, speak_again
@@ -221,6 +221,8 @@ def root(
         typer.Option(
             "--config",
             "-c",
+            parser=given_path,
+            metavar="<path>",
             help="Config folder, before or after the command (default: $LLMTRADE_CONFIG_DIR, else packaged defaults).",
         ),
     ] = None,

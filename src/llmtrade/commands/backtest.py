@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from llmtrade.commands.context import echo_json, say, state, warn
-from llmtrade.commands.options import Json, Offline, Replay, parse_date
+from llmtrade.commands.options import Json, Offline, Replay, given_path, parse_date
 from llmtrade.console import Output, quiet, shown
 from llmtrade.errors import UsageError
 from llmtrade.paths import not_a_folder
@@ -35,7 +35,12 @@ def backtest(
     replay: Replay = False,
     csv: Annotated[
         Path | None,
-        typer.Option("--csv", help="Folder of daily prices, one SYMBOL.csv each (default: market_data.csv_dir)."),
+        typer.Option(
+            "--csv",
+            parser=given_path,
+            metavar="<path>",
+            help="Folder of daily prices, one SYMBOL.csv each (default: market_data.csv_dir).",
+        ),
     ] = None,
     fetch_history: Annotated[
         bool,

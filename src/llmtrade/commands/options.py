@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -41,6 +42,17 @@ DryRun = Annotated[
     bool,
     typer.Option("--dry-run", help="Decide everything but send no order and store nothing."),
 ]
+
+
+def given_path(value: str | Path) -> Path:
+    """A path option's or argument's value (`parser=` of each): the empty string is refused, not read as the current
+    folder. typer makes `Path("")` of it, which is ".", so `report -o "$OUT"` with OUT unset was told "report path .
+    is a folder" and `--config ""` read the configuration of whatever folder the command ran in."""
+    if isinstance(value, Path):  # a default, already a path
+        return value
+    if value == "":
+        raise typer.BadParameter("an empty path (a variable not set?): give a file or folder name")
+    return Path(value)
 
 
 def parse_date(value: str | None, option: str = "--week") -> date | None:

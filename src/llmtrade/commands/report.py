@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from llmtrade.commands.context import Reads, container, echo_json, state
-from llmtrade.commands.options import Backtest, Json, LiveBooks
+from llmtrade.commands.options import Backtest, Json, LiveBooks, given_path
 from llmtrade.console import Output, json_shown
 from llmtrade.errors import UsageError
 from llmtrade.readers import reader_gone
@@ -20,7 +20,11 @@ def report(
     output: Annotated[
         Path,
         typer.Option(
-            "--output", "-o", help="The HTML file to write (replaced atomically if it exists); - for standard output."
+            "--output",
+            "-o",
+            parser=given_path,
+            metavar="<path>",
+            help="The HTML file to write (replaced atomically if it exists); - for standard output.",
         ),
     ],
     backtest: Backtest = None,

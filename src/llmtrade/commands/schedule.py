@@ -73,6 +73,7 @@ def schedule_crontab(
     import shutil
     import sys
 
+    from llmtrade.errors import UsageError
     from llmtrade.workflows.crontab import crontab_lines
 
     root = state(ctx)
@@ -80,14 +81,17 @@ def schedule_crontab(
     minutes = every_minutes(every)
     _require_every_checkpoint_reached(config, minutes, root.clock().now(), written=every)
     executable = shutil.which("llmtrade") or str(Path(sys.executable).parent / "llmtrade")
-    lines = crontab_lines(
-        executable,
-        every_minutes=minutes,
-        log=log,
-        workdir=Path.cwd() if Path(".env").is_file() else None,
-        config_dir=root.config_dir.resolve() if root.config_dir is not None else None,
-        home=root.settings.home.resolve() if os.environ.get("LLMTRADE_HOME") else None,
-    )
+    try:
+        lines = crontab_lines(
+            executable,
+            every_minutes=minutes,
+            log=log,
+            workdir=Path.cwd() if Path(".env").is_file() else None,
+            config_dir=root.config_dir.resolve() if root.config_dir is not None else None,
+            home=root.settings.home.resolve() if os.environ.get("LLMTRADE_HOME") else None,
+        )
+    except ValueError as exc:  # lines cron would run broken every few minutes: said now, none printed
+        raise UsageError(f"schedule crontab: {exc}") from None
     lost = _lost_in_cron(config)
     if lost:
         # Names only: a secret never goes into the crontab, nor onto the screen.

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from llmtrade.commands.context import Reads, container, echo_json, state, warn
-from llmtrade.commands.options import Json
+from llmtrade.commands.options import Json, given_path
 from llmtrade.config_errors import ConfigError
 from llmtrade.console import Output
 from llmtrade.domain.wording import MARKET_ZONE
@@ -25,7 +25,9 @@ db_app = typer.Typer(
 
 
 def init(
-    directory: Annotated[Path, typer.Argument(help="Folder to write the YAML files into.")] = Path("llmtrade-config"),
+    directory: Annotated[
+        Path, typer.Argument(help="Folder to write the YAML files into.", parser=given_path, metavar="DIRECTORY")
+    ] = Path("llmtrade-config"),
     force: Annotated[bool, typer.Option("--force", help="Overwrite files that already exist.")] = False,
 ) -> None:
     """Write editable copies of the default configuration."""

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from llmtrade.commands.context import echo_json, state, warn
-from llmtrade.commands.options import Json
+from llmtrade.commands.options import Json, given_path
 from llmtrade.console import Output, quiet
 from llmtrade.errors import LlmtradeError, OperationalError, TemporaryError, UsageError
 from llmtrade.exits import TEMPORARY
@@ -24,7 +24,12 @@ if TYPE_CHECKING:
 
 def sweep(
     ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(help="The sweep file (YAML): name, ranges and the axes to combine.")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="The sweep file (YAML): name, ranges and the axes to combine.", parser=given_path, metavar="FILE"
+        ),
+    ],
     executor: Annotated[
         str, typer.Option("--executor", help="Where runs execute: serial (this process), local (processes), ray.")
     ] = "serial",
@@ -42,6 +47,8 @@ def sweep(
         Path | None,
         typer.Option(
             "--csv",
+            parser=given_path,
+            metavar="<path>",
             help="Folder of daily prices, one SYMBOL.csv each (default: market_data.csv_dir, else the synthetic "
             "market).",
         ),

@@ -25,8 +25,21 @@ def crontab_lines(
     command in the home folder with an almost empty environment, so what the shell that asked had and cron would not
     is written in: `workdir`, the folder whose `.env` holds the keys (cd there: without it a live setup runs offline,
     and with --quiet says nothing of it); `config_dir` (--config); `home` (LLMTRADE_HOME: another database).
+
+    Raises ValueError for an interval cron cannot step by, an empty `log`, and a path holding a line break.
     """
     _check_interval(every_minutes)
+    if not log:
+        raise ValueError("--log is empty: give the file cron's output goes to (cron's shell cannot create '')")
+    for said, value in (
+        ("--log", log),
+        ("--config", config_dir),
+        ("the folder of .env", workdir),
+        ("LLMTRADE_HOME", home),
+    ):
+        if value is not None and ("\n" in str(value) or "\r" in str(value)):
+            # A crontab entry is one line: the rest of the path would be read as a line of its own.
+            raise ValueError(f"{said} {str(value)!r} holds a line break, which no crontab line can: use another path")
     # */60 is not a cron step (its minutes field runs 0-59): an hourly wake-up is minute 0.
     minutes = "*" if every_minutes == 1 else "0" if every_minutes == 60 else f"*/{every_minutes}"
     command = _cron_word(shlex.quote(executable))
