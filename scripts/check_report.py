@@ -6,9 +6,10 @@ Chromium runs with a fresh profile, no sandbox (root in a container), no GPU, no
 traffic, and every host name resolving to nothing, so a page that needed the network would show it. The
 DOM Chromium built (`--dump-dom`) is checked: every chart a div.chart holding an <svg> with drawn paths,
 the leaderboard and week tables present, every `#event-N` link landing on an element, no text that
-means a failure (Traceback, undefined, NaN). Exit 0 when all hold, 1 with the failures listed, 2 when
-Chromium or the file is missing. Needs Debian's `chromium` (apt-get install chromium); the test suite
-does not: it checks the same page by parsing it.
+means a failure (Traceback, a figure written nan or inf, a value undefined). Exit 0 when all hold, 1 with
+the failures listed, 2 when Chromium or the file is missing. Needs Debian's `chromium` (apt-get install
+chromium); the test suite does not: it checks the same page by parsing it (tests/test_check_report.py reads
+this script's checks).
 """
 
 from __future__ import annotations
@@ -33,7 +34,12 @@ FLAGS = [
     "--hide-scrollbars",
     "--host-resolver-rules=MAP * ~NOTFOUND",  # no host resolves: the page must not need one
 ]
-FAILURE_TEXT = re.compile(r"Traceback|\bundefined\b|\bNaN\b|jinja2\.|Internal Server Error")
+FAILURE_TEXT = re.compile(r"Traceback|jinja2\.|Internal Server Error")
+# A figure gone wrong as Python writes it (nan, inf: "+nan%", "[-inf, 1.20]"), in a number's place. "undefined" only
+# as a text node of its own: the page runs no script, so it is prose (the leaderboard's note that a ratio over a
+# standard deviation of 0 is undefined), never JavaScript's value, unless it stands where a value does.
+BAD_FIGURE = re.compile(r"(?<![\w.])[+-]?(?:nan|inf)(?![\w])", re.IGNORECASE)
+BAD_VALUE = re.compile(r"[+-]?(?:nan|inf|undefined)%?", re.IGNORECASE)
 
 
 class Dom(HTMLParser):
@@ -119,7 +125,9 @@ def check(dom: Dom, source: str) -> list[str]:
     if external:
         problems.append(f"links leave the page: {external[:5]}")
     text = " ".join(dom.text)
-    bad = sorted(set(FAILURE_TEXT.findall(text)))
+    bad = set(FAILURE_TEXT.findall(text)) | set(BAD_FIGURE.findall(text))
+    bad |= {node.strip() for node in dom.text if BAD_VALUE.fullmatch(node.strip())}
+    bad = sorted(bad)
     if bad:
         problems.append(f"error text on the page: {bad}")
     return problems
