@@ -23,3 +23,12 @@ def test_the_weeks_index_wraps_onto_more_lines() -> None:
     assert '<nav class="weeks"><a href="#week-' in html and "</a><a href" in html  # no space between the links
     assert {"display: flex", "flex-wrap: wrap"} <= _rule("nav.weeks")
     assert "white-space: nowrap" in _rule("nav.weeks > *")  # a week's date never breaks inside
+
+
+def test_a_table_wider_than_the_window_scrolls_in_its_own_box() -> None:
+    """Only the leaderboard sat in a scroll box (div.wide): in a 500 px window the costs (12 columns), pitches,
+    orders, fills, checkpoints and postmortem tables were 490-910 px and the whole page 1,350 px wide. Every table
+    is a block now, no wider than its container, scrolling sideways itself; the table inside it still narrows to
+    its cells' least width first, so model text wraps (overflow-wrap: anywhere) before anything scrolls."""
+    assert {"display: block", "max-width: 100%", "overflow-x: auto"} <= _rule("table")
+    assert "width: max-content" not in _rule("table")  # a 100 KB word would make that table 800,000 px wide
