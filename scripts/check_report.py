@@ -2,19 +2,23 @@
 
     python scripts/check_report.py report.html [--screenshot docs/report.png] [--window-size 1400,2000]
 
-Chromium runs with a fresh profile, no sandbox (root in a container), no GPU, no background or component
-traffic, and every host name resolving to nothing, so a page that needed the network would show it. The
+Chromium runs with a fresh profile, no sandbox (root in a container), no GPU, no QUIC, no background or
+component traffic, and every host name resolving to nothing, so a page that needed the network would show it. The
 DOM Chromium built (`--dump-dom`) is checked: every chart a div.chart holding an <svg> with drawn paths,
 the leaderboard and week tables present, every `#event-N` link landing on an element, no text that
-means a failure (Traceback, a figure written nan or inf, a value undefined). Exit 0 when all hold, 1 with
-the failures listed, 2 when Chromium or the file is missing. Needs Debian's `chromium` (apt-get install
-chromium); the test suite does not: it checks the same page by parsing it (tests/test_check_report.py reads
-this script's checks).
+means a failure (Traceback, a figure written nan or inf, a value undefined). Then the layout, in a copy of the
+page with a probe script, every <details> open: no wider than the window at the screenshot's width and at 500 px
+(the narrowest headless Chromium opens), which a model's 100 KB word or a long index would break; a table
+scrolling in its own box is fine. Exit 0 when all hold, 1 with the failures listed, 2 when Chromium or the
+file is missing. Needs Debian's `chromium` (apt-get install chromium); the test suite does not: it checks the
+same page by parsing it (tests/test_check_report.py reads this script's checks).
 """
 
 from __future__ import annotations
 
 import argparse
+import html
+import json
 import re
 import shutil
 import subprocess
@@ -27,6 +31,7 @@ FLAGS = [
     "--headless",
     "--no-sandbox",
     "--disable-gpu",
+    "--disable-quic",
     "--no-first-run",
     "--disable-background-networking",
     "--disable-component-update",
@@ -40,6 +45,29 @@ FAILURE_TEXT = re.compile(r"Traceback|jinja2\.|Internal Server Error")
 # standard deviation of 0 is undefined), never JavaScript's value, unless it stands where a value does.
 BAD_FIGURE = re.compile(r"(?<![\w.])[+-]?(?:nan|inf)(?![\w])", re.IGNORECASE)
 BAD_VALUE = re.compile(r"[+-]?(?:nan|inf|undefined)%?", re.IGNORECASE)
+NARROW = 500  # px: the narrowest window headless Chromium opens (--window-size=400,900 gives a 500 px viewport)
+LAYOUT_ID = "check-report-layout"
+# Run in a copy of the page (the page itself has no script): every <details> opened, then the page's scroll width
+# against the window's, and the outermost elements past the window's right edge that no scroll box holds (an
+# element inside one, such as a wide table scrolling in itself, widens nothing). Written into the DOM as JSON for
+# --dump-dom to carry out.
+PROBE = (
+    "<script>(() => {"
+    "for (const d of document.querySelectorAll('details')) d.open = true;"
+    "const root = document.documentElement, edge = root.clientWidth + 0.5;"
+    "const held = (el) => { for (let a = el.parentElement; a && a !== document.body; a = a.parentElement)"
+    " if (getComputedStyle(a).overflowX !== 'visible') return true; return false; };"
+    "const past = (el) => el !== document.body && el.getBoundingClientRect().right > edge && !held(el);"
+    "const own = (el) => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '')"
+    " + (typeof el.className === 'string' && el.className ? '.' + el.className.trim().split(/\\s+/).join('.') : '');"
+    "const name = (el) => (el.id || el.className ? '' : own(el.parentElement) + ' > ') + own(el);"
+    "const wide = [...document.body.querySelectorAll('*')].filter((el) => past(el) && !past(el.parentElement))"
+    ".map((el) => name(el) + ' ' + Math.round(el.getBoundingClientRect().width) + 'px');"
+    "const out = document.createElement('pre'); out.id = '" + LAYOUT_ID + "';"
+    "out.textContent = JSON.stringify({window: root.clientWidth, page: root.scrollWidth, wide: wide.slice(0, 5),"
+    " count: wide.length}); document.body.appendChild(out);"
+    "})();</script>"
+)
 
 
 class Dom(HTMLParser):
@@ -106,6 +134,37 @@ def run(browser: str, page: Path, extra: list[str]) -> subprocess.CompletedProce
         return subprocess.run(command, capture_output=True, text=True, timeout=180, check=False)
 
 
+def with_probe(source: str) -> str:
+    """The page with the layout probe before its own </body>, its last (a model's is escaped: &lt;/body&gt;)."""
+    head, end, tail = source.rpartition("</body>")
+    return f"{head}{PROBE}{end}{tail}" if end else source + PROBE
+
+
+def measure(browser: str, source: str, width: int, height: int) -> dict[str, object] | str:
+    """What the probe measured in a window of `width` px, or why nothing was measured."""
+    with tempfile.TemporaryDirectory(prefix="check-report-layout-") as folder:
+        copy = Path(folder) / "page.html"
+        copy.write_text(with_probe(source), encoding="utf-8")
+        dumped = run(browser, copy, ["--dump-dom", f"--window-size={width},{height}"])
+    found = re.search(f'<pre id="{LAYOUT_ID}">(.*?)</pre>', dumped.stdout, re.DOTALL)
+    if dumped.returncode != 0 or found is None:
+        return f"no layout measured at {width} px (Chromium {dumped.returncode}): {dumped.stderr[-500:]}"
+    measured: dict[str, object] = json.loads(html.unescape(found.group(1)))
+    return measured
+
+
+def too_wide(measured: dict[str, object]) -> list[str]:
+    """A page that scrolls sideways as a whole, with the outermost elements that make it."""
+    window, page, count = measured["window"], measured["page"], measured["count"]
+    if not isinstance(page, int) or not isinstance(window, int) or page <= window:
+        return []
+    wide = measured["wide"] if isinstance(measured["wide"], list) else []
+    return [
+        f"at {window} px the page is {page} px wide: {count} elements past the window's edge outside a scroll box, "
+        f"e.g. {', '.join(str(w) for w in wide)}"
+    ]
+
+
 def check(dom: Dom, source: str) -> list[str]:
     problems = []
     if not dom.charts:
@@ -160,6 +219,14 @@ def main() -> int:
         f"({', '.join(f'{c}: {n} paths' for c, n in dom.charts.items())}), {len(dom.tables)} tables, "
         f"{anchors} event anchors, {len(dom.links)} links"
     )
+    width, height = (int(n) for n in args.window_size.split(","))
+    for window in sorted({width, NARROW}, reverse=True):
+        measured = measure(browser, source, window, height)
+        if isinstance(measured, str):
+            problems.append(measured)
+            continue
+        problems.extend(too_wide(measured))
+        print(f"layout at {measured['window']} px: the page is {measured['page']} px wide (every <details> open)")
     if args.screenshot:
         args.screenshot.parent.mkdir(parents=True, exist_ok=True)
         size = f"--window-size={args.window_size}"

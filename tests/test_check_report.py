@@ -49,3 +49,25 @@ def test_a_figure_python_wrote_as_nan_or_inf_is_error_text() -> None:
     for cell in ("nan%", "+nan [nan, nan]", "1.20 [-inf, 2.00]", "NaN", "undefined"):
         problems = _problems(f'<table><tr><td class="n">{cell}</td></tr></table>')
         assert [p for p in problems if p.startswith("error text on the page")], cell
+
+
+def test_a_page_wider_than_its_window_is_a_failure_naming_what_widens_it() -> None:
+    """The layout check: Chromium measures the page (every <details> open) in a copy carrying a probe script, and a
+    page that scrolls sideways as a whole fails, naming the outermost elements past the window's right edge that no
+    scroll box holds (a table in its own scroll box is fine)."""
+    script = _script()
+    measured = {"window": 500, "page": 1350, "wide": ["table.costs 914px", "nav.weeks 5350px"], "count": 2}
+    assert script.too_wide(measured) == [
+        "at 500 px the page is 1350 px wide: 2 elements past the window's edge outside a scroll box, "
+        "e.g. table.costs 914px, nav.weeks 5350px"
+    ]
+    assert script.too_wide({"window": 1400, "page": 1400, "wide": [], "count": 0}) == []
+
+
+def test_the_probe_goes_in_before_the_pages_own_end_of_body() -> None:
+    """A model's '</body>' is escaped in the page (&lt;/body&gt;); the page's own is its last."""
+    script = _script()
+    page = "<html><body><p>&lt;/body&gt; said a model</p></body></html>"
+    probed = script.with_probe(page)
+    assert probed.startswith("<html><body><p>&lt;/body&gt; said a model</p><script>")
+    assert probed.endswith("</script></body></html>") and script.LAYOUT_ID in probed
