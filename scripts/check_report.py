@@ -1,6 +1,7 @@
 """Open an `llmtrade report` HTML file in headless Chromium, check what it rendered, and take a screenshot.
 
     python scripts/check_report.py report.html [--screenshot docs/report.png] [--window-size 1400,2000]
+    python scripts/check_report.py sweep.html --sweep      # `llmtrade report --sweep NAME`'s page
 
 Chromium runs with a fresh profile, no sandbox (root in a container), no GPU, no QUIC, no background or
 component traffic, and every host name resolving to nothing, so a page that needed the network would show it. The
@@ -165,8 +166,14 @@ def too_wide(measured: dict[str, object]) -> list[str]:
     ]
 
 
-def check(dom: Dom, source: str) -> list[str]:
+def check(dom: Dom, source: str, *, sweep: bool = False) -> list[str]:
+    """What is wrong with the DOM Chromium built of `source`. A sweep's page (`sweep`) has no charts of the backtest
+    report's, nor its leaderboard and costs tables: its leaderboard and runs tables, at least, and the rest alike."""
     problems = []
+    if sweep:
+        if len(dom.tables) < 2:
+            problems.append("no leaderboard and runs tables")
+        return problems + _common(dom, source)
     if not dom.charts:
         problems.append("no charts (div.chart) in the DOM")
     for chart, paths in dom.charts.items():
@@ -177,6 +184,12 @@ def check(dom: Dom, source: str) -> list[str]:
     for table in ("leaderboard", "costs"):
         if table not in dom.tables:
             problems.append(f"no {table} table")
+    return problems + _common(dom, source)
+
+
+def _common(dom: Dom, source: str) -> list[str]:
+    """Links that land nowhere or leave the page, and text that means a failure: on every page."""
+    problems = []
     dangling = sorted({link for link in dom.links if link.startswith("#") and link[1:] not in dom.ids})
     if dangling:
         problems.append(f"{len(dangling)} links land nowhere, e.g. {dangling[:5]}")
@@ -197,6 +210,7 @@ def main() -> int:
     parser.add_argument("report", type=Path)
     parser.add_argument("--screenshot", type=Path, help="Write a PNG of the page's top here.")
     parser.add_argument("--window-size", default="1400,2000", help="Width,height of the screenshot in pixels.")
+    parser.add_argument("--sweep", action="store_true", help="The page is `llmtrade report --sweep`'s.")
     args = parser.parse_args()
     browser = chromium()
     if browser is None:
@@ -212,7 +226,7 @@ def main() -> int:
         return 1
     dom = Dom()
     dom.feed(dumped.stdout)
-    problems = check(dom, source)
+    problems = check(dom, source, sweep=args.sweep)
     anchors = sum(1 for i in dom.ids if i.startswith("event-"))
     print(
         f"{args.report}: {len(source.encode()):,} bytes; Chromium built {len(dom.charts)} charts "

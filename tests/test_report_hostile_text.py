@@ -134,3 +134,20 @@ def test_a_sweep_pages_last_error_quoting_a_model_is_shown_as_its_escapes() -> N
     page = render(sweep_leaderboard("s", ["a"], 5, {}, failed=1), [run])
     assert not FORBIDDEN.search(page) and not re.search("[\u202a-\u202e\u2066-\u2069]", page)
     assert "&lt;script&gt;" in page and "esc\\x1b[2J" in page and "before \\u202eesrever after" in page
+
+
+def test_a_sweep_pages_tables_scroll_in_their_own_box_and_its_text_wraps() -> None:
+    """Measured in Chromium (scripts/check_report.py --sweep): at 500 px the leaderboard made the page 1,251 px wide.
+    Every table is a block scrolling sideways in itself; a run's error and the notes wrap anywhere."""
+    import re
+
+    from llmtrade.sweep.board import sweep_leaderboard
+    from llmtrade.sweep.report import render
+
+    page = render(sweep_leaderboard("s", ["a"], 5, {}, failed=1), [])
+    rules = {
+        m[0].strip(): {d.strip() for d in m[1].split(";") if d.strip()}
+        for m in re.findall(r"([^{}]+)\{([^}]*)\}", page.split("</style>")[0])
+    }
+    assert {"display: block", "max-width: 100%", "overflow-x: auto"} <= rules["table"]
+    assert "overflow-wrap: anywhere" in rules["td.text, p"]

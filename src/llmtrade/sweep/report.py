@@ -39,13 +39,17 @@ from llmtrade.sweep.lock import running_elsewhere
 _WAITING = "to run: the sweep running now comes to it"
 _RUNNING = "This sweep is running now ({who}): the page is a look at it part-way, not its result;"
 
+# Each table scrolls sideways in its own box and text wraps anywhere (as the backtest report's, report.html.j2): in a
+# 500 px window the leaderboard's 14 columns made the whole page 1,251 px wide (scripts/check_report.py --sweep), and a
+# run's last error quoting a model's 100 KB word would have made it as wide as the word.
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>sweep {{ board.name }}</title>
 <style>
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
-table { border-collapse: collapse; font-size: 0.85em; margin: 1em 0; }
+table { border-collapse: collapse; font-size: 0.85em; margin: 1em 0; display: block; max-width: 100%; overflow-x: auto }
 th, td { border-bottom: 1px solid #ddd; padding: 0.25em 0.6em; text-align: right; }
 th:first-child, td:first-child, td.text { text-align: left; }
+td.text, p { overflow-wrap: anywhere; }
 .failed { color: #b00020; }
 .note { color: #555; font-size: 0.9em; }
 </style></head><body>
