@@ -23,17 +23,13 @@ from llmtrade.cli import app as cli
 from llmtrade.commands import backtest_books as command
 from llmtrade.errors import TemporaryError
 from llmtrade.storage.database import backtest_database
+from tests.crash_points import url_of
 
 runner = CliRunner()
 
 
 def _unique() -> str:
     return f"t{uuid.uuid4().hex[:10]}"
-
-
-def _url(admin_url: str, dbname: str) -> str:
-    head, _, query = admin_url.partition("?")
-    return f"{head.rsplit('/', 1)[0]}/{dbname}" + (f"?{query}" if query else "")
 
 
 @dataclass(frozen=True)
@@ -50,7 +46,7 @@ def pair(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Pair:
     live = _unique()
     with psycopg.connect(pg_admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{live}"')
-    env = {"DATABASE_URL": _url(pg_admin_url, live), "LLMTRADE_HOME": str(home)}
+    env = {"DATABASE_URL": url_of(pg_admin_url, live), "LLMTRADE_HOME": str(home)}
     done = runner.invoke(
         cli, ["backtest", "--from", "2026-01-07", "--to", "2026-01-07", "--offline", "--name", finished], env=env
     )
@@ -73,7 +69,7 @@ def _copy(pair: Pair, name: str) -> str:
     database = backtest_database(name)
     with psycopg.connect(pair.admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{database}" TEMPLATE "{backtest_database(pair.finished)}"')
-    return _url(pair.admin_url, database)
+    return url_of(pair.admin_url, database)
 
 
 def _exists(pair: Pair, name: str) -> bool:
@@ -98,7 +94,7 @@ def env(pair: Pair, cli_env: dict[str, str]) -> dict[str, str]:
 def test_the_list_shows_each_backtest_with_its_status_range_events_and_size(pair: Pair, env: dict[str, str]) -> None:
     listed = _listed(env)
     finished, stopped = listed[pair.finished], listed[pair.stopped]
-    with psycopg.connect(_url(pair.admin_url, backtest_database(pair.finished))) as conn:
+    with psycopg.connect(url_of(pair.admin_url, backtest_database(pair.finished))) as conn:
         events = conn.execute("SELECT count(*) FROM events").fetchone()[0]
         size = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
     assert finished["status"] == "finished" and finished["events"] == events and events > 100
@@ -130,7 +126,7 @@ def test_a_database_that_is_no_readable_books_is_listed_with_why_not_left_out(pa
         for database in (backtest_database(empty), backtest_database(foreign), f"llmtrade_sw_{sweep}"):
             conn.execute(f'CREATE DATABASE "{database}"')
         conn.execute(f'CREATE DATABASE "{backtest_database(f"{sweep}-{run}")}"')
-    with psycopg.connect(_url(pair.admin_url, backtest_database(foreign)), autocommit=True) as conn:
+    with psycopg.connect(url_of(pair.admin_url, backtest_database(foreign)), autocommit=True) as conn:
         conn.execute("CREATE TABLE events (id int)")  # named as llmtrade's, made by someone else
     listed = _listed(env)
     assert listed[empty]["status"] == "empty" and listed[empty]["events"] is None
@@ -292,7 +288,7 @@ def test_a_running_sweep_is_not_deleted(pair: Pair, env: dict[str, str]) -> None
     from llmtrade.sweep.lock import SWEEP_DRIVER
 
     sweep, runs = _sweep(pair, runs=1)
-    with psycopg.connect(_url(pair.admin_url, f"llmtrade_sw_{sweep}"), autocommit=True) as driver:
+    with psycopg.connect(url_of(pair.admin_url, f"llmtrade_sw_{sweep}"), autocommit=True) as driver:
         driver.execute("SELECT pg_advisory_lock(%s)", (SWEEP_DRIVER,))  # as its driver holds it
         refused = runner.invoke(cli, ["backtest", "delete", sweep, "--sweep", "--yes"], env=env)
     assert refused.exit_code == 75, refused.output
@@ -304,7 +300,7 @@ def test_a_sweep_delete_stopped_by_a_run_in_use_keeps_the_record_and_the_rerun_f
     pair: Pair, env: dict[str, str]
 ) -> None:
     sweep, runs = _sweep(pair)
-    with psycopg.connect(_url(pair.admin_url, backtest_database(sorted(runs)[1]))):  # a reader of the second run
+    with psycopg.connect(url_of(pair.admin_url, backtest_database(sorted(runs)[1]))):  # a reader of the second run
         stopped = runner.invoke(cli, ["backtest", "delete", sweep, "--sweep", "--yes"], env=env)
     assert stopped.exit_code == 75, stopped.output
     assert "in use by 1 other session" in stopped.stderr
