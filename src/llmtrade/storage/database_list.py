@@ -8,11 +8,15 @@ the names an error about a name that names none lists (app/books_named.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 from llmtrade.errors import DatabaseError, TemporaryError
 from llmtrade.storage.connection import connect
 from llmtrade.storage.database import DatabaseLocation
+
+if TYPE_CHECKING:
+    import psycopg
 
 
 @dataclass(frozen=True)
@@ -78,20 +82,34 @@ def drop_database(location: DatabaseLocation, name: str) -> None:
     from psycopg import sql
 
     with connect(location.url) as conn:
+        # Asked first: DROP DATABASE waits 5 s for the others to leave before it fails (PostgreSQL's
+        # CountOtherDBBackends), a pause for nothing when they are there now. One that comes after the look is met by
+        # the DROP's own refusal.
+        if others := _sessions_on(conn, name):
+            raise DatabaseInUse(_in_use(name, others))
         try:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
         except psycopg.errors.ObjectInUse as exc:
-            row = conn.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (name,)
-            ).fetchone()
-            others = int(row[0]) if row else 0
-            sessions = f"{others} other session{'s' if others != 1 else ''}" if others else "other sessions"
-            raise DatabaseInUse(
-                f"the database {name} is in use by {sessions} (a leaderboard, report or backtest reading or writing "
-                "it): nothing was deleted; run the command again once they end"
-            ) from exc
+            raise DatabaseInUse(_in_use(name, _sessions_on(conn, name))) from exc
         except psycopg.errors.InsufficientPrivilege as exc:
             raise DatabaseError(
                 f"could not drop the database {name}: {' '.join(str(exc).split())}; drop it as its owner "
                 f"(DROP DATABASE {name})"
             ) from exc
+
+
+def _sessions_on(conn: psycopg.Connection, name: str) -> int:
+    """How many sessions other than `conn`'s are connected to database `name` (pg_stat_activity lists every role's
+    sessions, their database and pid to any role)."""
+    row = conn.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (name,)
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _in_use(name: str, others: int) -> str:
+    sessions = f"{others} other session{'s' if others != 1 else ''}" if others else "other sessions"
+    return (
+        f"the database {name} is in use by {sessions} (a leaderboard, report or backtest reading or writing it): "
+        "nothing was deleted; run the command again once they end"
+    )
