@@ -19,6 +19,7 @@ from llmtrade.analytics.records import Period
 from llmtrade.analytics.standings import standings
 from llmtrade.app.account_spans import late_rows, later
 from llmtrade.config.models import Config
+from llmtrade.domain.committee import DecisionMade, PitchSubmitted
 from llmtrade.domain.events import StoredEvent
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.storage.event_store import EventStore
@@ -39,6 +40,43 @@ def _informing(config: Config) -> list[tuple[str, date | None]]:
     found.append((f"chairman ({models.chairman.model})", models.chairman.knowledge_cutoff))
     found += [(f"research {r.id} ({r.model})", r.knowledge_cutoff) for r in models.research]
     return found
+
+
+def last_weeks_decided(events: EventStore) -> dict[str, date]:
+    """Each model that pitched or decided in the books (PitchSubmitted, DecisionMade) -> the last week it did."""
+    last: dict[str, date] = {}
+    for event in events.read(type=[PitchSubmitted.event_type(), DecisionMade.event_type()]):
+        if event.week_id is None:
+            continue
+        if event.type == PitchSubmitted.event_type():
+            model = events.payload(PitchSubmitted, event).pitch.model
+        else:
+            model = events.payload(DecisionMade, event).decision.model
+        last[model] = max(last.get(model, event.week_id), event.week_id)
+    return last
+
+
+def _swapped_out(config: Config, decided: Mapping[str, date]) -> list[tuple[str, date | None]]:
+    """The models that decided weeks of these books and are no longer in models.yaml (live books whose models.yaml
+    changed between weeks), when one decided a week after the configured models' latest cutoff: of no known cutoff
+    (unless models.yaml names it elsewhere with one), which went with the models.yaml it was in, and it may have read
+    that week (a trial swapped a PM's model after
+    the cutoff, and the weeks it traded were called evidence on the new model's cutoff). One that decided only weeks on
+    or before that cutoff decided no week called evidence."""
+    informing = {ref.model for ref in (*config.models.pms, config.models.chairman, *config.models.research)}
+    given: dict[str, date] = {}  # a model named elsewhere in models.yaml (the council's) with a cutoff: that one
+    for _, ref in config.models.model_refs():
+        if ref.knowledge_cutoff is not None:
+            given[ref.model] = max(given.get(ref.model, ref.knowledge_cutoff), ref.knowledge_cutoff)
+    cutoff = latest_cutoff(config)
+    return [
+        (
+            f"{model} (no longer a PM, chairman or research model in models.yaml; it decided weeks to {week})",
+            given.get(model),
+        )
+        for model, week in sorted(decided.items())
+        if model not in informing and (cutoff is None or week > cutoff)
+    ]
 
 
 def split_at(sessions: Sequence[date], cutoff: date) -> int | None:
@@ -102,6 +140,7 @@ def cutoff_periods(
     models_answered: bool,
     late: Mapping[str, int] | None = None,
     synthetic: bool = False,
+    decided: Mapping[str, date] | None = None,
 ) -> tuple[tuple[Period, ...], list[str]]:
     """The weeks before and after the latest knowledge cutoff of the models that inform the trades, and notes.
 
@@ -113,12 +152,15 @@ def cutoff_periods(
     the rules provider has read nothing, so splitting its weeks at a model's cutoff would give a wrong reason.
     `synthetic` (every close the books were marked at is the synthetic market's) gives no periods and the SYNTHETIC_ONLY
     note: a seeded random market is in no model's training, whatever its dates (live models on it said "the models may
-    have read this future"). Books of no daily return yet are not split, nor said to be before the cutoff."""
+    have read this future"). Books of no daily return yet are not split, nor said to be before the cutoff.
+
+    `decided` (`last_weeks_decided`): the models that pitched or decided, to the last week each did; one no longer in
+    models.yaml that decided a week after the latest cutoff is a model of unknown cutoff (`_swapped_out`)."""
     if not models_answered:
         return (), [RULES_ONLY]
     if synthetic:
         return (), [SYNTHETIC_ONLY]
-    models = _informing(config)
+    models = _informing(config) + _swapped_out(config, decided or {})
     unknown = [name for name, cutoff in models if cutoff is None]
     known = [(name, cutoff) for name, cutoff in models if cutoff is not None]
     notes = []

@@ -60,7 +60,14 @@ from llmtrade.app.books_empty import nothing_to_rank
 from llmtrade.app.books_named import BACKTESTS, held
 from llmtrade.app.clock_behind import clock_behind
 from llmtrade.app.container import Container
-from llmtrade.app.cutoff_periods import cutoff_periods, latest_cutoff, offline_note, split_at, trading_modes
+from llmtrade.app.cutoff_periods import (
+    cutoff_periods,
+    last_weeks_decided,
+    latest_cutoff,
+    offline_note,
+    split_at,
+    trading_modes,
+)
 from llmtrade.app.ended_closes import ended_note, left_out_weeks, tradable_weeks
 from llmtrade.app.marked_books import (
     DEFERRED_TYPES,
@@ -249,8 +256,17 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     answered = models_answered(set(modes))
     # A mix (csv,synthetic) holds real prices a model may have read: split as real books are.
     only_synthetic = synthetic and sources <= {SYNTHETIC}
+    # A backtest trades one config throughout (a resume refuses another): only live books can have swapped models.
+    decided = last_weeks_decided(events) if source == "live" else {}
     periods, cutoff_notes = cutoff_periods(
-        config, tracks, trials, trial_names, models_answered=answered, late=late, synthetic=only_synthetic
+        config,
+        tracks,
+        trials,
+        trial_names,
+        models_answered=answered,
+        late=late,
+        synthetic=only_synthetic,
+        decided=decided,
     )
     notes = [
         f"from the close of {sessions[0]} to the close of {sessions[-1]}: "
