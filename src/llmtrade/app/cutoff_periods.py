@@ -92,6 +92,10 @@ def _first_clean(sessions: Sequence[date], cutoff: date) -> int | None:
     return next((i for i in range(1, len(sessions)) if week_id_for(sessions[i]) > cutoff), None)
 
 
+# How the note on books wholly before the cutoff begins: a sweep reads it in each run's stored leaderboard.
+ALL_BEFORE = "every week is on or before the latest knowledge cutoff"
+
+
 RULES_ONLY = (
     "every trading run was offline: the offline rules provider answered every request ($0) and no model was called, "
     "so no model's knowledge cutoff applies, and the PM and chairman accounts show the offline rules' results, not "
@@ -179,7 +183,7 @@ def cutoff_periods(
     first_clean = _first_clean(sessions, cutoff)
     if first_clean is None:
         notes.append(
-            f"every week is on or before the latest knowledge cutoff ({cutoff}, {latest}): the models may have "
+            f"{ALL_BEFORE} ({cutoff}, {latest}): the models may have "
             "read this future in training, so these results are not evidence of skill"
         )
         return (), notes

@@ -28,6 +28,7 @@ from llmtrade.analytics.standings import (
     undeflated_note,
     within_sessions,
 )
+from llmtrade.app.cutoff_periods import ALL_BEFORE
 from llmtrade.app.leaderboard import RISK_FREE_NOTE, TRIAL_ROLES
 from llmtrade.domain.records import Record
 from llmtrade.domain.sweeps import SweepRunFinished
@@ -93,6 +94,7 @@ def sweep_leaderboard(
     held: list[str] = []  # "label account" of each row whose run ends holding a position
     two_way: list[str] = []
     books: dict[tuple[Any, ...], list[str]] = {}  # each run's trial accounts' curves -> the runs' labels
+    read: list[str] = []  # each run whose range holds weeks its models may have read about: "label (to when)"
     for run_id in run_ids:
         run = finished.get(run_id)
         if run is None:
@@ -106,6 +108,9 @@ def sweep_leaderboard(
         # turnover is another figure than the other rows', so it is left out (n/a) and said.
         old = TURNOVER_NOTE not in board.notes
         label = named.get(run_id, run.label)
+        ahead = _read_ahead(board)
+        if ahead:
+            read.append(f"{label} ({ahead})")
         if old:
             two_way.append(label)
         for standing in board.standings:
@@ -146,6 +151,7 @@ def sweep_leaderboard(
         *filter(None, [undeflated_note([row.standing for row in rows], of=len(rows))]),
         *filter(None, [intraday_note(within_sessions([row.standing for row in rows]), of=len(rows))]),
         *([_two_way_note(two_way)] if two_way else []),
+        *([_read_ahead_note(read, done)] if read else []),
         *[_same_books_note(labels) for labels in books.values() if len(labels) > 1],
     )
     return SweepLeaderboard(
@@ -155,6 +161,26 @@ def sweep_leaderboard(
         trials=trials,
         rows=tuple(rows[i] for i in order),
         notes=notes,
+    )
+
+
+def _read_ahead(board: Leaderboard) -> str | None:
+    """How much of a run's range is weeks on or before its models' knowledge cutoff, as its leaderboard found
+    (app/cutoff_periods.py): "to" the close its periods are split at, "every week", or None (none, or no model's)."""
+    if board.periods:
+        return f"to {board.periods[0].end}"
+    return "every week" if any(note.startswith(ALL_BEFORE) for note in board.notes) else None
+
+
+def _read_ahead_note(read: Sequence[str], runs: int) -> str:
+    """The runs whose rows rank weeks their models may have read about in training: a row is its run's whole range,
+    where each run's own leaderboard splits those weeks off as no evidence (the sweep's table said nothing of it)."""
+    return (
+        f"{len(read)} of the {counted(runs, 'run')} rank weeks on or before their models' knowledge cutoff, which the "
+        "models may have read about in training, with the rest (each row is its run's whole range): "
+        f"{', '.join(read)}; "
+        "those weeks are not evidence of skill, and each run's leaderboard shows the weeks after the cutoff apart "
+        "(llmtrade leaderboard --backtest RUN)"
     )
 
 
