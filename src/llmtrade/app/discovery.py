@@ -10,6 +10,7 @@ from llmtrade.app.discovery_memory import similar_conditions
 from llmtrade.app.discovery_results import DiscoverResult, PerformanceResult, PickerTop, WatchlistResult
 from llmtrade.app.forward_returns_said import say_failed, say_filled
 from llmtrade.app.leaderboard import books
+from llmtrade.app.picker_cutoff import cutoff_note, picker_answered, read_sessions
 from llmtrade.app.results import Usage
 from llmtrade.app.runs import execute, start_run
 from llmtrade.config.candidates import CandidateInstrument, packaged_candidates
@@ -334,7 +335,12 @@ def performance(app: Container, *, horizon: int, backtest: str | None = None) ->
         }
         matured = outcomes.matured(storage.events, last) if last else []
         synthetic = made_on_synthetic(storage.events)
+        answered = picker_answered(storage.events)
     at = [m for m in matured if m.horizon == horizon]
+    # No model has read the synthetic market, nor did the offline rules provider read anything: no cutoff applies.
+    picker = books_app.loaded.config.models.research[0]
+    sessions = {m.session for m in at}
+    applies = answered and not synthetic
     return PerformanceResult(
         asof_session=last,
         horizon=horizon,
@@ -348,6 +354,9 @@ def performance(app: Container, *, horizon: int, backtest: str | None = None) ->
         synthetic=synthetic,
         backtest=backtest,
         judged_candidates=max((len(m.suggestions) for made in judged.values() for m in made), default=0),
+        knowledge_cutoff=picker.knowledge_cutoff if applies else None,
+        read_sessions=read_sessions(picker, sessions) if applies else None,
+        cutoff_note=cutoff_note(picker, sessions, list(judged.values())) if applies else None,
     )
 
 

@@ -75,6 +75,11 @@ class PerformanceResult(_Result):
     # The most candidates a judged session had. At `top` or fewer, every picker's picks are every candidate, and no
     # figure can tell the pickers apart (a trial's 7-ETF folder: each picker's best 20 were the same 7).
     judged_candidates: int = 0
+    # The LLM picker's model's knowledge cutoff (research[0]'s) and how many matured sessions were judged on or before
+    # it (app/picker_cutoff.py): None when it gives none, or none applies (synthetic prices, offline answers).
+    knowledge_cutoff: date | None = None
+    read_sessions: int | None = None
+    cutoff_note: str | None = None
 
 
 DOCUMENTS: dict[str, Any] = {

@@ -105,6 +105,8 @@ def print_performance(out: Output, result: PerformanceResult) -> None:
                 "every candidate by its score) can tell them apart; give prices for more candidates to compare them",
             )
         )
+    if result.cutoff_note:
+        heading.append(("knowledge cutoff", result.cutoff_note))
     if result.unmeasured_picks:
         unmeasured = counted(result.unmeasured_picks, "judged candidate")
         heading.append(("unmeasured", f"{unmeasured} of matured sessions had no prices: left out, not counted as 0"))
