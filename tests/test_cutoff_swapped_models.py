@@ -69,3 +69,28 @@ def test_a_model_swapped_out_before_the_cutoff_leaves_the_evidence_as_it_was(
     assert not any(n.startswith("no knowledge_cutoff") for n in board.notes)
     evidence = next(n for n in board.notes if "only the period after it is evidence" in n)
     assert "unless" not in evidence
+
+
+def test_a_research_model_swapped_out_after_the_cutoff_is_one_of_unknown_cutoff(
+    storage: Storage, database_url: str
+) -> None:
+    """Research A's model was perplexity/sonar until the week of 2025-01-15, then swapped for the configured one: the
+    PMs pitched from its packs three weeks after the configured models' cutoff (a researcher that has read the week's
+    future passes it on), and nothing said so. A pack the offline rules provider wrote was read by no model."""
+    app = _container(database_url, CUTOFF, CUTOFF)
+    books = _books(storage, {})
+    for week in _weeks(date(2024, 11, 6), date(2025, 2, 19)):
+        model = "perplexity/sonar" if week < date(2025, 1, 22) else "perplexity/sonar-pro"
+        mode = "offline" if model == "perplexity/sonar-pro" else "live"
+        _pack(books.events, week, f"A: {model} ({mode})")
+        _pack(books.events, week, "B: openai/o3 (offline)")  # the rules' answers: no model read anything
+    board = build_leaderboard(app, books, source="live")
+    [unknown] = [n for n in board.notes if n.startswith("no knowledge_cutoff")]
+    assert "perplexity/sonar (no longer" in unknown and "openai/o3" not in unknown
+
+
+def _pack(events: EventStore, week: date, source: str) -> None:
+    """A research pack's event, of the fields the leaderboard reads (the pack's research_source, as
+    workflows/research_stages.py writes it: "ID: MODEL (MODE)")."""
+    payload = {"pack": {"week_id": week.isoformat(), "research_source": source}, "content_hash": "0"}
+    events.append([NewEvent(type="ResearchPackBuilt", stream=f"test-research:{week}", payload=payload, week_id=week)])

@@ -21,6 +21,7 @@ from llmtrade.app.account_spans import late_rows, later
 from llmtrade.config.models import Config
 from llmtrade.domain.committee import DecisionMade, PitchSubmitted
 from llmtrade.domain.events import StoredEvent
+from llmtrade.domain.research import ResearchPackBuilt
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.storage.event_store import EventStore
 from llmtrade.workflows.weekly import deciding_starts
@@ -43,17 +44,30 @@ def _informing(config: Config) -> list[tuple[str, date | None]]:
 
 
 def last_weeks_decided(events: EventStore) -> dict[str, date]:
-    """Each model that pitched or decided in the books (PitchSubmitted, DecisionMade) -> the last week it did."""
+    """Each model that pitched, decided or wrote a research pack in the books (PitchSubmitted, DecisionMade,
+    ResearchPackBuilt) -> the last week it did. A pack the offline rules provider wrote was read by no model."""
     last: dict[str, date] = {}
-    for event in events.read(type=[PitchSubmitted.event_type(), DecisionMade.event_type()]):
+    kinds = [PitchSubmitted.event_type(), DecisionMade.event_type(), ResearchPackBuilt.event_type()]
+    for event in events.read(type=kinds):
         if event.week_id is None:
             continue
         if event.type == PitchSubmitted.event_type():
-            model = events.payload(PitchSubmitted, event).pitch.model
-        else:
+            model: str | None = events.payload(PitchSubmitted, event).pitch.model
+        elif event.type == DecisionMade.event_type():
             model = events.payload(DecisionMade, event).decision.model
-        last[model] = max(last.get(model, event.week_id), event.week_id)
+        else:  # its source alone, not the whole pack (a snapshot of the universe's indicators each)
+            model = _pack_model(str(event.payload.get("pack", {}).get("research_source", "")))
+        if model:
+            last[model] = max(last.get(model, event.week_id), event.week_id)
     return last
+
+
+def _pack_model(source: str) -> str | None:
+    """The model of a pack's `research_source` ("A: perplexity/sonar-pro (live)", workflows/research_stages.py); None
+    for one the offline rules provider wrote, or of another shape."""
+    _, _, named = source.partition(": ")
+    model, _, mode = named.rpartition(" (")
+    return model if model and mode.rstrip(")") != "offline" else None
 
 
 def _swapped_out(config: Config, decided: Mapping[str, date]) -> list[tuple[str, date | None]]:
@@ -71,7 +85,7 @@ def _swapped_out(config: Config, decided: Mapping[str, date]) -> list[tuple[str,
     cutoff = latest_cutoff(config)
     return [
         (
-            f"{model} (no longer a PM, chairman or research model in models.yaml; it decided weeks to {week})",
+            f"{model} (no longer a PM, chairman or research model in models.yaml; its last week here {week})",
             given.get(model),
         )
         for model, week in sorted(decided.items())
