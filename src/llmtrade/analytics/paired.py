@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from datetime import date
 
 from llmtrade.analytics import metrics
-from llmtrade.analytics.records import Curve, Leaderboard, PairedDifference, Pairing, Standing
+from llmtrade.analytics.records import ALL_BEFORE, Curve, Leaderboard, PairedDifference, Pairing, Standing
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.domain.wording import counted
 from llmtrade.errors import UsageError
@@ -34,6 +34,29 @@ def week_ends(sessions: Sequence[date]) -> list[int]:
     for i in range(1, len(sessions)):
         ends[week_id_for(sessions[i])] = i
     return list(ends.values())
+
+
+def _read_weeks(board: Leaderboard, versus: Leaderboard, common: Sequence[date], ends: Sequence[int]) -> str | None:
+    """How many paired weeks are on or before the models' knowledge cutoff in either book, as its leaderboard found
+    (its periods' split, or its note that every week is): weeks the models may have read about in training, which each
+    leaderboard splits off as no evidence, while the pairing's differences counted them with nothing said."""
+    if any(note.startswith(ALL_BEFORE) for b in (board, versus) for note in b.notes):
+        read = len(ends)
+    else:
+        splits = [b.periods[0].end for b in (board, versus) if b.periods]
+        read = sum(1 for end in ends if common[end] <= max(splits)) if splits else 0
+    if not read:
+        return None
+    which = (
+        f"every one of the {counted(len(ends), 'paired week')} is"
+        if read == len(ends)
+        else f"{read} of the {counted(len(ends), 'paired week')} {'is' if read == 1 else 'are'}"
+    )
+    to = f" (to {common[ends[read - 1]]})" if read < len(ends) else ""
+    return (
+        f"{which} on or before the models' knowledge cutoff{to}, weeks they may have read about in training: the "
+        "differences, their intervals and the weeks better and worse count them, and over them are no evidence of skill"
+    )
 
 
 def weekly_returns(equity: Sequence[float], ends: Sequence[int]) -> list[float | None]:
@@ -249,6 +272,9 @@ def pairing(board: Leaderboard, versus: Leaderboard) -> Pairing:
             f"{metrics.MIN_RETURNS_FOR_RATIO}, as no annualised figure of a leaderboard row (a few days times 252 is "
             "noise)"
         )
+    read = _read_weeks(board, versus, common, ends)
+    if read:
+        notes.append(read)
     if len(ends) < MIN_WEEKS_FOR_INTERVAL:
         notes.append(f"{counted(len(ends), 'paired week')}: no weekly interval under {MIN_WEEKS_FOR_INTERVAL}")
     return Pairing(

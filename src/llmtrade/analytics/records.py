@@ -162,6 +162,11 @@ class Period(Record):
     standings: tuple[Standing, ...]
 
 
+# How the leaderboard's note on books wholly on or before the models' knowledge cutoff begins (app/cutoff_periods.py):
+# a sweep and --versus read it in a stored leaderboard.
+ALL_BEFORE = "every week is on or before the latest knowledge cutoff"
+
+
 # What --versus's trades and costs are over (its leaderboard row holds no per-session counts to cut to the pairing).
 OWN_RANGE = (
     "over that book's whole range (its leaderboard row), not only the paired sessions the returns, differences and "

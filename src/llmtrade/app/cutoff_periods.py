@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 
 from llmtrade.analytics import curves
-from llmtrade.analytics.records import Period
+from llmtrade.analytics.records import ALL_BEFORE, Period
 from llmtrade.analytics.standings import standings
 from llmtrade.app.account_spans import late_rows, later
 from llmtrade.config.models import Config
@@ -104,10 +104,6 @@ def _first_clean(sessions: Sequence[date], cutoff: date) -> int | None:
     """The first return after `cutoff`: return i (from close i-1 to close i) is clean when its whole week began
     after it; None when none is."""
     return next((i for i in range(1, len(sessions)) if week_id_for(sessions[i]) > cutoff), None)
-
-
-# How the note on books wholly before the cutoff begins: a sweep reads it in each run's stored leaderboard.
-ALL_BEFORE = "every week is on or before the latest knowledge cutoff"
 
 
 RULES_ONLY = (

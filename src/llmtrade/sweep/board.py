@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from llmtrade.analytics import metrics
-from llmtrade.analytics.records import TURNOVER_NOTE, Curve, Leaderboard, Standing
+from llmtrade.analytics.records import ALL_BEFORE, TURNOVER_NOTE, Curve, Leaderboard, Standing
 from llmtrade.analytics.standings import (
     bare_sharpe_note,
     deflated,
@@ -28,7 +28,6 @@ from llmtrade.analytics.standings import (
     undeflated_note,
     within_sessions,
 )
-from llmtrade.app.cutoff_periods import ALL_BEFORE
 from llmtrade.app.leaderboard import RISK_FREE_NOTE, TRIAL_ROLES
 from llmtrade.domain.records import Record
 from llmtrade.domain.sweeps import SweepRunFinished
