@@ -277,7 +277,8 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
         RISK_FREE_NOTE,
         EXCESS_NOTE,
         TURNOVER_NOTE,
-        *_part_year(len(sessions) - 1, [p.standings[0].sessions for p in periods if p.standings]),
+        # A period's length is its longest row's (a baseline's): the first account listed may have entered late.
+        *_part_year(len(sessions) - 1, [max(s.sessions for s in p.standings) for p in periods if p.standings]),
         *cutoff_notes,
         *filter(None, [offline_note(modes)]),
         *fee_notes(config),
