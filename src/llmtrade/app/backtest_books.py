@@ -24,6 +24,7 @@ from llmtrade.domain.backtests_held import BacktestDeleted, standing_of
 from llmtrade.domain.events import EventPayload, NewEvent
 from llmtrade.errors import OperationalError, TemporaryError, UsageError
 from llmtrade.settings import Settings
+from llmtrade.stops import signals_held
 from llmtrade.storage.connection import connect
 from llmtrade.storage.database import DatabaseLocation, backtest_database, locate
 from llmtrade.storage.database_list import HeldDatabase, drop_database, held_databases, url_on
@@ -114,8 +115,11 @@ def delete_backtest(
         )
     if was is not None and not confirm(was):
         raise UsageError(f"backtest {was.name} was not deleted (not confirmed)")
-    event, failed = dropped(location, database, name, was, folders)
-    [stored] = record(settings, clock, [event])
+    # Ctrl-C and SIGTERM wait from the drop to its record: landing between the two, one left the database dropped and
+    # nothing on record, and the rerun found nothing to say what it had been (or only its folder, "gone").
+    with signals_held():
+        event, failed = dropped(location, database, name, was, folders)
+        [stored] = record(settings, clock, [event])
     if failed:
         raise OperationalError(
             f"backtest {event.name}'s database was dropped (event {stored}), but its folder could not be removed: "

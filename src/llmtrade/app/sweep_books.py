@@ -21,6 +21,7 @@ from llmtrade.domain.backtests_held import SweepDeleted
 from llmtrade.domain.events import EventPayload
 from llmtrade.errors import TemporaryError, UsageError
 from llmtrade.settings import Settings
+from llmtrade.stops import signals_held
 from llmtrade.storage.connection import connect
 from llmtrade.storage.database import DatabaseLocation, locate
 from llmtrade.storage.database_list import HeldDatabase, drop_database, held_databases, url_on
@@ -70,20 +71,25 @@ def delete_sweep(
     done: list[EventPayload] = []
     try:
         for was in helds:
-            event, _ = dropped(location, was.database, was.name, was, [])
-            done.append(event)
-        if found is not None:
-            drop_database(location, database)
-        done.append(
-            SweepDeleted(
-                name=record_held.name,
-                database=database,
-                runs=[h.name for h in helds],
-                size_bytes=record_held.size_bytes + sum(h.size_bytes for h in helds),
+            # Ctrl-C and SIGTERM wait from each drop to its place in `done`: one landing between the two left a run
+            # dropped and on record nowhere. Between runs they stop the command, after the record of those dropped.
+            with signals_held():
+                event, _ = dropped(location, was.database, was.name, was, [])
+                done.append(event)
+        with signals_held():
+            if found is not None:
+                drop_database(location, database)
+            done.append(
+                SweepDeleted(
+                    name=record_held.name,
+                    database=database,
+                    runs=[h.name for h in helds],
+                    size_bytes=record_held.size_bytes + sum(h.size_bytes for h in helds),
+                )
             )
-        )
     finally:
-        ids = record(settings, clock, done) if done else []  # what was dropped is recorded, even when one was in use
+        with signals_held():  # a second Ctrl-C, as the first one's record is written, would lose it
+            ids = record(settings, clock, done) if done else []  # what was dropped is recorded, even if one was in use
     return SweepDeletion(
         name=record_held.name,
         database=database,

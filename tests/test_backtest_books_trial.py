@@ -1,0 +1,79 @@
+"""`llmtrade backtest delete`: what a trial of it as an operator found (stops between a drop and its record, ...).
+
+The fixtures are test_backtest_books.py's: one finished backtest run once for the module, copied for each delete.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from typer.testing import CliRunner
+
+from llmtrade.cli import app as cli
+from llmtrade.storage.database import backtest_database
+from tests.test_backtest_books import Pair, _copy, _exists, _sweep, _sweep_exists, _unique, env, pair
+
+runner = CliRunner()
+__all__ = ["env", "pair"]  # the fixtures, used by name
+
+
+def test_a_sigterm_between_the_drop_and_its_record_still_records_what_was_dropped(
+    pair: Pair, env: dict[str, str], clean_environment: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trial's SIGTERM landing while the folder was removed, after the drop: exit 143, the database gone and nothing
+    recorded; the rerun found the folder and recorded it as "gone" (no status, events or size), or without a folder
+    said there was no such backtest, the deletion on record nowhere."""
+    import signal
+
+    from llmtrade.app import backtest_books
+
+    name = _unique()
+    _copy(pair, name)
+    (clean_environment / "backtests" / name / "prices").mkdir(parents=True)
+    removing = backtest_books._remove
+
+    def stopped_while_removing(folders: list[Path]) -> tuple[list[Path], str]:
+        signal.raise_signal(signal.SIGTERM)  # as `kill -TERM` lands: the drop is done
+        return removing(folders)
+
+    monkeypatch.setattr(backtest_books, "_remove", stopped_while_removing)
+    result = runner.invoke(cli, ["backtest", "delete", name, "--yes"], env=env)
+    assert result.exit_code == 143, result.output
+    assert not _exists(pair, name) and not (clean_environment / "backtests" / name).exists()
+    with psycopg.connect(env["DATABASE_URL"]) as conn:
+        [(payload,)] = conn.execute("SELECT payload FROM events WHERE type = 'BacktestDeleted'").fetchall()
+    assert (payload["name"], payload["status"], payload["dropped"]) == (name, "finished", True)
+    assert payload["events"] > 100 and payload["folder"] == str(clean_environment / "backtests" / name)
+
+
+def test_a_sigterm_as_a_sweeps_run_is_dropped_still_records_that_run(
+    pair: Pair, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The runs dropped before a stop were recorded, but not the one whose drop the SIGTERM landed just after."""
+    import signal
+
+    from llmtrade.app import backtest_books
+
+    sweep, runs = _sweep(pair)
+    dropping = backtest_books.drop_database
+    drops: list[str] = []
+
+    def stopped_after_the_second(location: Any, database: str) -> None:
+        dropping(location, database)
+        drops.append(database)
+        if len(drops) == 2:
+            signal.raise_signal(signal.SIGTERM)
+
+    monkeypatch.setattr(backtest_books, "drop_database", stopped_after_the_second)
+    result = runner.invoke(cli, ["backtest", "delete", sweep, "--sweep", "--yes"], env=env)
+    assert result.exit_code == 143, result.output
+    assert not any(_exists(pair, r) for r in runs) and _sweep_exists(pair, sweep)
+    with psycopg.connect(env["DATABASE_URL"]) as conn:
+        recorded = conn.execute("SELECT payload->>'database' FROM events WHERE type = 'BacktestDeleted'").fetchall()
+    assert sorted(r[0] for r in recorded) == sorted(backtest_database(r) for r in runs)
+    finished = runner.invoke(cli, ["backtest", "delete", sweep, "--sweep", "--yes"], env=env)
+    assert finished.exit_code == 0, finished.output
+    assert not _sweep_exists(pair, sweep)
