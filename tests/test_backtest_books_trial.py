@@ -5,6 +5,7 @@ The fixtures are test_backtest_books.py's: one finished backtest run once for th
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -77,3 +78,22 @@ def test_a_sigterm_as_a_sweeps_run_is_dropped_still_records_that_run(
     finished = runner.invoke(cli, ["backtest", "delete", sweep, "--sweep", "--yes"], env=env)
     assert finished.exit_code == 0, finished.output
     assert not _sweep_exists(pair, sweep)
+
+
+def test_a_database_refusing_connections_is_listed_unreadable_and_the_rest_are_listed(
+    pair: Pair, env: dict[str, str]
+) -> None:
+    """`ALTER DATABASE ... ALLOW_CONNECTIONS false` on one backtest's database made the whole list exit 75 ("cannot
+    connect to the database: ... is not currently accepting connections"), every other backtest unlisted."""
+    name = _unique()
+    _copy(pair, name)
+    with psycopg.connect(pair.admin_url, autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{backtest_database(name)}" ALLOW_CONNECTIONS false')
+    result = runner.invoke(cli, ["backtest", "list", "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    listed = {row["name"]: row for row in json.loads(result.stdout)["backtests"]}
+    assert listed[name]["status"] == "unreadable" and "not currently accepting connections" in listed[name]["note"]
+    assert listed[pair.finished]["status"] == "finished"
+    deleted = runner.invoke(cli, ["backtest", "delete", name, "--yes"], env=env)  # and it can be deleted
+    assert deleted.exit_code == 0, deleted.output
+    assert not _exists(pair, name)

@@ -22,7 +22,7 @@ from llmtrade.clock import Clock, SystemClock
 from llmtrade.domain import streams
 from llmtrade.domain.backtests_held import BacktestDeleted, standing_of
 from llmtrade.domain.events import EventPayload, NewEvent
-from llmtrade.errors import OperationalError, TemporaryError, UsageError
+from llmtrade.errors import DatabaseUnavailable, OperationalError, TemporaryError, UsageError
 from llmtrade.settings import Settings
 from llmtrade.stops import signals_held
 from llmtrade.storage.connection import connect
@@ -67,6 +67,13 @@ def held_backtest(location: DatabaseLocation, found: HeldDatabase, records: set[
                 return BacktestHeld(**row, status="running" if running else "empty")
     except (psycopg.Error, ValueError) as exc:  # another version's events, a database made by hand, a refused login
         return BacktestHeld(**row, status="unreadable", note=" ".join(str(exc).split())[:300])
+    except (DatabaseUnavailable, UsageError) as exc:
+        # connect()'s words for a refusal of this database alone (ALLOW_CONNECTIONS false, its CONNECTION LIMIT, a
+        # CONNECT privilege revoked, dropped since it was listed): one such made the whole list exit 75. The server
+        # itself gone is the list's failure, as it was.
+        with connect(location.url):
+            pass
+        return BacktestHeld(**row, status="unreadable", note=_refusal(exc))
     standing = standing_of(stream, running=running)
     return BacktestHeld(
         **row,
@@ -80,6 +87,14 @@ def held_backtest(location: DatabaseLocation, found: HeldDatabase, records: set[
         events=int(counted[0]) if counted else 0,
         note=standing.stop,
     )
+
+
+def _refusal(exc: Exception) -> str:
+    """The server's own words for refusing a connection to one database, without connect()'s advice, which speaks of
+    DATABASE_URL and of waiting for the server as a whole."""
+    cause = exc.__cause__ if exc.__cause__ is not None else exc
+    said = " ".join(str(cause).split())
+    return f"cannot connect to it: {said.rsplit('FATAL: ', 1)[-1]}"[:300]
 
 
 def delete_backtest(
