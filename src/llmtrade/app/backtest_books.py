@@ -14,6 +14,8 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from llmtrade.app.backtest_books_results import BacktestDeletion, BacktestHeld, BacktestList, SweepHeld
 from llmtrade.app.backtest_lock import held_elsewhere
 from llmtrade.app.books_named import BACKTESTS, SWEEPS, held
@@ -65,6 +67,14 @@ def held_backtest(location: DatabaseLocation, found: HeldDatabase, records: set[
                 counted = conn.execute("SELECT count(*) FROM events").fetchone()
             except psycopg.errors.UndefinedTable:  # made, never migrated: no start got as far as its record
                 return BacktestHeld(**row, status="running" if running else "empty")
+        # Read here, inside the handler: a record another version wrote (a field missing or renamed) is a
+        # ValidationError, which ended the whole list in its traceback.
+        standing = standing_of(stream, running=running)
+    except ValidationError as exc:
+        errors = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'payload'}: {e['msg']}" for e in exc.errors())
+        return BacktestHeld(
+            **row, status="unreadable", note=f"its {exc.title} reads as no version here: {errors}"[:300]
+        )
     except (psycopg.Error, ValueError) as exc:  # another version's events, a database made by hand, a refused login
         return BacktestHeld(**row, status="unreadable", note=" ".join(str(exc).split())[:300])
     except (DatabaseUnavailable, UsageError) as exc:
@@ -74,7 +84,6 @@ def held_backtest(location: DatabaseLocation, found: HeldDatabase, records: set[
         with connect(location.url):
             pass
         return BacktestHeld(**row, status="unreadable", note=_refusal(exc))
-    standing = standing_of(stream, running=running)
     return BacktestHeld(
         **row,
         status=standing.status,
