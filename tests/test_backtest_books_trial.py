@@ -6,6 +6,7 @@ The fixtures are test_backtest_books.py's: one finished backtest run once for th
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -116,3 +117,17 @@ def test_a_record_this_version_cannot_read_is_listed_unreadable_not_a_traceback(
     deleted = runner.invoke(cli, ["backtest", "delete", name, "--yes"], env=env)
     assert deleted.exit_code == 0, deleted.output
     assert not _exists(pair, name)
+
+
+def test_an_unfinished_sweep_run_deleted_is_not_said_to_stay_in_the_sweep(pair: Pair, env: dict[str, str]) -> None:
+    """Deleting a run a sweep stopped in said "the sweep's record keeps its leaderboard ... and a rerun of the sweep
+    file does not run it again": the record had no leaderboard of it, and the rerun ran it again from its first week
+    (a trial: "finished 1" in the rerun's table)."""
+    sweep, _ = _sweep(pair, runs=1)
+    run = f"{sweep}-{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pair.admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{backtest_database(run)}" TEMPLATE "{backtest_database(pair.stopped)}"')
+    result = runner.invoke(cli, ["backtest", "delete", run, "--yes"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "does not run it again" not in result.stdout and "keeps its leaderboard" not in result.stdout
+    assert f"unfinished run of sweep {sweep}" in result.stdout and "runs it again" in result.stdout

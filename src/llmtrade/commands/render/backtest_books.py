@@ -70,11 +70,17 @@ def print_deletion(out: Output, deleted: BacktestDeletion) -> None:
         out.line(f"backtest {deleted.name}: its database {deleted.database} was gone already")
     for folder in deleted.folders:
         out.line(f"removed {folder}")
-    if deleted.was is not None and deleted.was.sweep is not None:
+    if deleted.was is not None and deleted.was.sweep is not None and deleted.was.status == "finished":
         sweep = deleted.was.sweep
         out.line(
             f"it was a run of sweep {sweep}: the sweep's record keeps its leaderboard (`llmtrade report --sweep "
             f"{sweep}` still compares it) and a rerun of the sweep file does not run it again"
+        )
+    elif deleted.was is not None and deleted.was.sweep is not None:
+        # A run the sweep never finished has no leaderboard in its record, and the sweep file's rerun runs it anew.
+        out.line(
+            f"it was an {deleted.was.status} run of sweep {deleted.was.sweep}: the sweep's record has no leaderboard "
+            "of it, and a rerun of the sweep file runs it again from its first week"
         )
     out.line(f"recorded in the live books: event {deleted.event_id} (BacktestDeleted)")
 
