@@ -131,3 +131,13 @@ def test_an_unfinished_sweep_run_deleted_is_not_said_to_stay_in_the_sweep(pair: 
     assert result.exit_code == 0, result.output
     assert "does not run it again" not in result.stdout and "keeps its leaderboard" not in result.stdout
     assert f"unfinished run of sweep {sweep}" in result.stdout and "runs it again" in result.stdout
+
+
+@pytest.mark.parametrize("args", [["nosuch-at-all"], ["bad name"], ["nosuch-at-all", "--sweep"]])
+def test_off_a_terminal_a_name_that_names_none_is_told_so_not_to_add_yes(env: dict[str, str], args: list[str]) -> None:
+    """Off a terminal, without --yes, any name (an invalid one, one no backtest has) was told "nothing can confirm it;
+    give --yes to delete it", as if there were something to delete: cron's --yes then met the real refusal."""
+    result = runner.invoke(cli, ["backtest", "delete", *args], env=env)
+    assert result.exit_code == 2
+    assert "--yes" not in result.stderr and "not at a terminal" not in result.stderr
+    assert "no backtest named" in result.stderr or "no sweep named" in result.stderr or "use 1-40" in result.stderr

@@ -45,17 +45,26 @@ def backtest_delete(
     from llmtrade.commands.render import backtest_books as render  # lazy: see package docstring
 
     root = state(ctx)
-    if not yes and not _at_terminal():
-        # Never a prompt nobody answers (cron, a pipe): it would read end-of-file as no, or hang.
-        what = "sweep" if sweep else "backtest"
-        raise UsageError(f"{what} delete {name}: not at a terminal, nothing can confirm it; give --yes to delete it")
+
+    def asked(question: str) -> bool:
+        if yes:
+            return True
+        if not _at_terminal():
+            # Never a prompt nobody answers (cron, a pipe): it would read end-of-file as no, or hang. Asked once the
+            # name was found and may go: a name that names none (or a running one) is told so, not to add --yes.
+            what = "sweep" if sweep else "backtest"
+            raise UsageError(
+                f"{what} delete {name}: not at a terminal, nothing can confirm it; give --yes to delete it"
+            )
+        return typer.confirm(question, default=False, err=True)
+
     if sweep:
         from llmtrade.app.sweep_books import delete_sweep
 
         gone = delete_sweep(
             root.settings,
             name,
-            confirm=lambda record, runs: yes or _asked(render.what_sweep_goes(record, runs)),
+            confirm=lambda record, runs: asked(render.what_sweep_goes(record, runs)),
             clock=root.clock(),
         )
         if as_json:
@@ -66,16 +75,12 @@ def backtest_delete(
     from llmtrade.app.backtest_books import delete_backtest
 
     deleted = delete_backtest(
-        root.settings, name, confirm=lambda held: yes or _asked(render.what_goes(held)), clock=root.clock()
+        root.settings, name, confirm=lambda held: asked(render.what_goes(held)), clock=root.clock()
     )
     if as_json:
         echo_json(deleted)
     else:
         render.print_deletion(Output(), deleted)
-
-
-def _asked(question: str) -> bool:
-    return typer.confirm(question, default=False, err=True)
 
 
 def _at_terminal() -> bool:
