@@ -141,3 +141,28 @@ def test_off_a_terminal_a_name_that_names_none_is_told_so_not_to_add_yes(env: di
     assert result.exit_code == 2
     assert "--yes" not in result.stderr and "not at a terminal" not in result.stderr
     assert "no backtest named" in result.stderr or "no sweep named" in result.stderr or "use 1-40" in result.stderr
+
+
+def test_a_folder_that_cannot_be_removed_names_its_file_and_a_rerun_records_no_deletion_of_nothing(
+    env: dict[str, str], clean_environment: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder left without its database, with a file in it that cannot go (`chattr +i`, a read-only mount): each
+    rerun recorded another BacktestDeleted of nothing (dropped false, no folder), and the error named the folder, not
+    the file that stopped it."""
+    import shutil
+
+    name = _unique()
+    stuck = clean_environment / "backtests" / name / "prices" / "SPY.csv"
+    stuck.parent.mkdir(parents=True)
+    stuck.write_text("Date,Open,High,Low,Close,Volume\n")
+
+    def refused(path: Any, *args: Any, **kwargs: Any) -> None:  # as rmtree raises it: errno, strerror, the file
+        raise PermissionError(1, "Operation not permitted", str(stuck))
+
+    monkeypatch.setattr(shutil, "rmtree", refused)
+    for _ in range(2):
+        result = runner.invoke(cli, ["backtest", "delete", name, "--yes"], env=env)
+        assert result.exit_code == 1, result.output
+        assert f"{stuck} (Operation not permitted)" in result.stderr and "remove it by hand" in result.stderr
+    with psycopg.connect(env["DATABASE_URL"]) as conn:
+        assert conn.execute("SELECT count(*) FROM events WHERE type = 'BacktestDeleted'").fetchone()[0] == 0

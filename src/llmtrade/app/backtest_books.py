@@ -143,12 +143,18 @@ def delete_backtest(
     # nothing on record, and the rerun found nothing to say what it had been (or only its folder, "gone").
     with signals_held():
         event, failed = dropped(location, database, name, was, folders)
-        [stored] = record(settings, clock, [event])
+        # Nothing dropped nor removed (a folder left that cannot go, its database gone before): no deletion to record;
+        # each rerun recorded one of nothing.
+        [stored] = record(settings, clock, [event]) if event.dropped or event.folder else [None]
     if failed:
-        raise OperationalError(
-            f"backtest {event.name}'s database was dropped (event {stored}), but its folder could not be removed: "
-            f"{failed}; remove it by hand"
+        done = (
+            f"backtest {event.name}'s database was dropped (event {stored})"
+            if event.dropped
+            else f"backtest {event.name}'s database was gone already"
+            + (f" and {event.folder} removed (event {stored})" if stored is not None else "")
         )
+        raise OperationalError(f"{done}, but a folder could not be removed: {failed}; remove it by hand")
+    assert stored is not None  # recorded: dropped, or a folder removed with none failing
     return BacktestDeletion(
         name=event.name,
         database=database,
@@ -224,8 +230,8 @@ def _remove(folders: list[Path]) -> tuple[list[Path], str]:
                 folder.unlink()
             else:
                 shutil.rmtree(folder)
-        except OSError as exc:
-            failed.append(f"{folder} ({exc.strerror or exc})")
+        except OSError as exc:  # rmtree's names the file or folder inside that would not go: the one to see to
+            failed.append(f"{exc.filename or folder} ({exc.strerror or exc})")
         else:
             removed.append(folder)
     return removed, "; ".join(failed)
