@@ -149,17 +149,23 @@ def test_a_folder_that_cannot_be_removed_names_its_file_and_a_rerun_records_no_d
     """A folder left without its database, with a file in it that cannot go (`chattr +i`, a read-only mount): each
     rerun recorded another BacktestDeleted of nothing (dropped false, no folder), and the error named the folder, not
     the file that stopped it."""
-    import shutil
+    import os
 
     name = _unique()
     stuck = clean_environment / "backtests" / name / "prices" / "SPY.csv"
     stuck.parent.mkdir(parents=True)
     stuck.write_text("Date,Open,High,Low,Close,Volume\n")
 
-    def refused(path: Any, *args: Any, **kwargs: Any) -> None:  # as rmtree raises it: errno, strerror, the file
-        raise PermissionError(1, "Operation not permitted", str(stuck))
+    unlink = os.unlink
 
-    monkeypatch.setattr(shutil, "rmtree", refused)
+    def refused(path: Any, *args: Any, **kwargs: Any) -> None:
+        # As the kernel refuses an immutable file (tests run as root, whom chmod does not stop): rmtree unlinks by
+        # the entry's name relative to its folder's descriptor, so the error names "SPY.csv" alone.
+        if str(path) == stuck.name:
+            raise PermissionError(1, "Operation not permitted", path)
+        unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "unlink", refused)
     for _ in range(2):
         result = runner.invoke(cli, ["backtest", "delete", name, "--yes"], env=env)
         assert result.exit_code == 1, result.output

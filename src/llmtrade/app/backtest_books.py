@@ -11,6 +11,7 @@ another session reads it: exit 75), removes the folder, and records what it remo
 from __future__ import annotations
 
 import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -229,9 +230,25 @@ def _remove(folders: list[Path]) -> tuple[list[Path], str]:
             if folder.is_symlink():  # a link to a folder elsewhere: the link goes, never what it points at
                 folder.unlink()
             else:
-                shutil.rmtree(folder)
-        except OSError as exc:  # rmtree's names the file or folder inside that would not go: the one to see to
+                _rmtree(folder)
+        except OSError as exc:  # the file or folder inside that would not go: the one to see to
             failed.append(f"{exc.filename or folder} ({exc.strerror or exc})")
         else:
             removed.append(folder)
     return removed, "; ".join(failed)
+
+
+def _rmtree(folder: Path) -> None:
+    """shutil.rmtree, its error raised with the whole path of what would not go: rmtree unlinks by a name relative to
+    its folder's descriptor, so its own error named "SPY.csv" alone; its error handler is given the whole path
+    (`onexc` from Python 3.12, which deprecates `onerror`)."""
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(folder, onexc=lambda _function, path, exc: _named_whole(path, exc))
+    else:
+        shutil.rmtree(folder, onerror=lambda _function, path, exc_info: _named_whole(path, exc_info[1]))
+
+
+def _named_whole(path: str, exc: BaseException) -> None:
+    if isinstance(exc, OSError):
+        raise OSError(exc.errno, exc.strerror, path) from exc
+    raise exc
