@@ -110,7 +110,11 @@ class Output:
             table.add_row(Text(key), Text(value))
         self.console.print(table)
 
-    def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    def table(
+        self, title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, whole: Sequence[str] = ()
+    ) -> None:
+        """`whole`: the columns whose cells are never cut or wrapped on a terminal (a name to be typed back, as
+        `backtest delete NAME`'s); the others give way to them."""
         if quiet():
             return
         title, columns = shown(title), [shown(column) for column in columns]
@@ -125,8 +129,12 @@ class Output:
         from rich.text import Text
 
         table = Table(title=Text(title), title_justify="left")
-        for column in columns:
-            table.add_column(Text(column))
+        for at, column in enumerate(columns):
+            if column in {shown(c) for c in whole}:
+                widest = max((len(said[at]) for said in cells), default=0)
+                table.add_column(Text(column), no_wrap=True, min_width=max(widest, len(column)))
+            else:
+                table.add_column(Text(column))
         for said in cells:
             table.add_row(*map(Text, said))
         self.console.print(table)

@@ -42,12 +42,14 @@ def print_backtest_list(out: Output, listed: BacktestList) -> None:
             )
             for b in listed.backtests
         ],
+        whole=["name", "status"],  # the name `backtest delete` takes: cut to "Long-…" at 80 columns, runs alike
     )
     if listed.sweeps:
         out.table(
             "sweep records",
             ["name", "database", "size"],
             [(s.name, s.database, size(s.size_bytes)) for s in listed.sweeps],
+            whole=["name"],
         )
     counted = f"{len(listed.backtests)} backtest{'s' if len(listed.backtests) != 1 else ''}"
     if listed.sweeps:
