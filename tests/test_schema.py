@@ -90,3 +90,11 @@ def test_the_small_read_only_commands_publish_schemas_their_json_obeys(cli_env: 
     kill_switch = _json("trading", "status")
     _valid(kill_switch, "trading", "status")
     assert kill_switch == {"enabled": True, "reason": ""}
+
+
+def test_a_schema_named_with_its_option_is_found_as_the_command_is_typed() -> None:
+    """`schema backtest delete --sweep` (the command as typed) was "No such option: --sweep", exit 2: only the quoted
+    `schema "backtest delete --sweep"` found the document published under that name."""
+    typed = runner.invoke(app, ["schema", "backtest", "delete", "--sweep"])
+    assert typed.exit_code == 0, typed.output
+    assert typed.stdout == _schema("backtest delete --sweep") and "SweepDeletion" in typed.stdout

@@ -61,4 +61,6 @@ def schema(
 
 
 def register(app: typer.Typer) -> None:
-    app.command(cls=Reads)(schema)
+    # A document published under a command and its option (`backtest delete --sweep`) is named as the command is
+    # typed: the option is a word of the name here, not one of schema's own.
+    app.command(cls=Reads, context_settings={"ignore_unknown_options": True})(schema)
