@@ -172,3 +172,19 @@ def test_a_folder_that_cannot_be_removed_names_its_file_and_a_rerun_records_no_d
         assert f"{stuck} (Operation not permitted)" in result.stderr and "remove it by hand" in result.stderr
     with psycopg.connect(env["DATABASE_URL"]) as conn:
         assert conn.execute("SELECT count(*) FROM events WHERE type = 'BacktestDeleted'").fetchone()[0] == 0
+
+
+def test_a_backtest_database_dropped_under_a_reader_is_said_so_not_blamed_on_database_url(pair: Pair) -> None:
+    """A `report --backtest X` whose database a `backtest delete` dropped between two of its connections (a trial,
+    the delete 1 s after the report began) ended: "the database server refused the login of DATABASE_URL
+    'postgresql://...llmtrade_bt_x': ... database does not exist; fix its user, password or database name", on the
+    embedded server, where no DATABASE_URL was set."""
+    from llmtrade.errors import UsageError
+    from llmtrade.storage.connection import connect
+
+    database = backtest_database(_unique())
+    with pytest.raises(UsageError) as refused:
+        connect(_url(pair.admin_url, database))
+    said = str(refused.value)
+    assert f"the database {database} does not exist" in said and "dropped" in said and "backtest delete" in said
+    assert "DATABASE_URL" not in said and "password" not in said

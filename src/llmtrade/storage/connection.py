@@ -46,6 +46,15 @@ def connect(url: str, *, autocommit: bool = True) -> psycopg.Connection:
         if _BAD_SETTING.search(str(exc)):
             raise _bad_url(url, exc) from exc
         said = " ".join(str(exc).split())
+        gone = _MISSING.search(said)
+        if gone is not None and gone["database"].startswith(_BOOKS_MADE):
+            # A backtest's or sweep's database, whose name llmtrade made and found before connecting: gone meanwhile
+            # (a delete between a report's connections), not a URL to fix. It said "refused the login of DATABASE_URL"
+            # on the embedded server, where none is set.
+            raise UsageError(
+                f"the database {gone['database']} does not exist: dropped since this command found it "
+                "(`llmtrade backtest delete`, or by hand); nothing of it is left to read"
+            ) from exc
         if _LOGIN_REFUSED.search(said):
             raise UsageError(
                 f"the database server refused the login of DATABASE_URL {redact(url)!r}: "
@@ -70,6 +79,12 @@ def connect(url: str, *, autocommit: bool = True) -> psycopg.Connection:
 # PostgreSQL's words for a connection refused for the number open: the server's max_connections (less the slots it
 # keeps for superusers), or a role's or database's CONNECTION LIMIT.
 _TOO_MANY = re.compile(r"too many (clients|connections for (role|database))|remaining connection slots are reserved")
+
+
+# The server's words for a database that is not there (or was dropped as the login looked it up: "It seems to have
+# just been dropped or renamed"), and the prefixes of the databases llmtrade makes beside the live books.
+_MISSING = re.compile(r'database "(?P<database>[^"]*)" does not exist')
+_BOOKS_MADE = ("llmtrade_bt_", "llmtrade_sw_")
 
 
 def _connections_needed(said: str) -> str:
