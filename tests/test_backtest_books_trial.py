@@ -188,3 +188,18 @@ def test_a_backtest_database_dropped_under_a_reader_is_said_so_not_blamed_on_dat
     said = str(refused.value)
     assert f"the database {database} does not exist" in said and "dropped" in said and "backtest delete" in said
     assert "DATABASE_URL" not in said and "password" not in said
+
+
+def test_a_home_whose_path_holds_a_comma_gets_its_folder_back_whole_in_json(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """`folders` in --json was the event's ", "-joined string split again: a home at "/srv/books, 2026" gave two
+    folders, neither of them the one removed."""
+    home = tmp_path / "books, 2026"
+    name = _unique()
+    (home / "backtests" / name / "prices").mkdir(parents=True)
+    result = runner.invoke(
+        cli, ["backtest", "delete", name, "--yes", "--json"], env={**env, "LLMTRADE_HOME": str(home)}
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["folders"] == [str(home / "backtests" / name)]
