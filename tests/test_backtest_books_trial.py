@@ -203,3 +203,14 @@ def test_a_home_whose_path_holds_a_comma_gets_its_folder_back_whole_in_json(
     )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["folders"] == [str(home / "backtests" / name)]
+
+
+def test_a_backtests_name_given_with_sweep_says_to_leave_it_out(pair: Pair, env: dict[str, str]) -> None:
+    """`backtest delete NAME --sweep` of a plain backtest said only "no sweep named ...; the sweeps held: ...", where a
+    sweep's name without --sweep is told to add it."""
+    result = runner.invoke(cli, ["backtest", "delete", pair.finished.upper(), "--sweep", "--yes"], env=env)
+    assert result.exit_code == 2
+    assert f"it is a backtest's name: `llmtrade backtest delete {pair.finished.upper()}` (without --sweep)" in (
+        result.stderr
+    )
+    assert _exists(pair, pair.finished)

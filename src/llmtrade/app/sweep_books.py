@@ -23,7 +23,7 @@ from llmtrade.errors import TemporaryError, UsageError
 from llmtrade.settings import Settings
 from llmtrade.stops import signals_held
 from llmtrade.storage.connection import connect
-from llmtrade.storage.database import DatabaseLocation, locate
+from llmtrade.storage.database import DatabaseLocation, backtest_database, locate
 from llmtrade.storage.database_list import HeldDatabase, drop_database, held_databases, url_on
 from llmtrade.sweep.lock import running_elsewhere
 
@@ -47,7 +47,14 @@ def delete_sweep(
     found = next((s for s in held_databases(location, SWEEPS) if s.database == database), None)
     runs = _runs(location, database)
     if found is None and not runs:
-        raise UsageError(f"no sweep named {name!r} (no database {database}); {held(settings, SWEEPS, name, 'sweep')}")
+        # A plain backtest's name given with --sweep is told so, as a sweep's given without it is told to add it.
+        plain = _backtest_named(location, name)
+        said = (
+            f"it is a backtest's name: `llmtrade backtest delete {name}` (without --sweep) deletes it"
+            if plain
+            else held(settings, SWEEPS, name, "sweep")
+        )
+        raise UsageError(f"no sweep named {name!r} (no database {database}); {said}")
     if found is not None:
         with connect(url_on(location, database)) as conn:
             driver = running_elsewhere(conn)
@@ -105,3 +112,12 @@ def _runs(location: DatabaseLocation, database: str) -> list[HeldDatabase]:
     digits are exactly twelve, so sweep `a`'s runs are never sweep `a_b`'s."""
     run = re.compile(re.escape(BACKTESTS + database.removeprefix(SWEEPS)) + r"_[0-9a-f]{12}")
     return [h for h in held_databases(location, BACKTESTS) if run.fullmatch(h.database)]
+
+
+def _backtest_named(location: DatabaseLocation, name: str) -> bool:
+    """Whether a backtest database answers to `name` (any spelling `--name` matches)."""
+    try:
+        database = backtest_database(name)
+    except UsageError:  # a sweep's name may be one no backtest can have
+        return False
+    return any(h.database == database for h in held_databases(location, BACKTESTS))
