@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 
 from llmtrade.cli import app as cli
 from llmtrade.storage.database import backtest_database
-from tests.test_backtest_books import Pair, _copy, _exists, _sweep, _sweep_exists, _unique, _url, env, pair
+from tests.crash_points import url_of as _url
+from tests.test_backtest_books import Pair, _copy, _exists, _sweep, _sweep_exists, _unique, env, pair
 
 runner = CliRunner()
 __all__ = ["env", "pair"]  # the fixtures, used by name
@@ -48,7 +49,7 @@ def test_a_sigterm_between_the_drop_and_its_record_still_records_what_was_droppe
     with psycopg.connect(env["DATABASE_URL"]) as conn:
         [(payload,)] = conn.execute("SELECT payload FROM events WHERE type = 'BacktestDeleted'").fetchall()
     assert (payload["name"], payload["status"], payload["dropped"]) == (name, "finished", True)
-    assert payload["events"] > 100 and payload["folder"] == str(clean_environment / "backtests" / name)
+    assert payload["events"] > 100 and payload["folders"] == [str(clean_environment / "backtests" / name)]
 
 
 def test_a_sigterm_as_a_sweeps_run_is_dropped_still_records_that_run(

@@ -146,13 +146,13 @@ def delete_backtest(
         event, failed = dropped(location, database, name, was, folders)
         # Nothing dropped nor removed (a folder left that cannot go, its database gone before): no deletion to record;
         # each rerun recorded one of nothing.
-        [stored] = record(settings, clock, [event]) if event.dropped or event.folder else [None]
+        [stored] = record(settings, clock, [event]) if event.dropped or event.folders else [None]
     if failed:
         done = (
             f"backtest {event.name}'s database was dropped (event {stored})"
             if event.dropped
             else f"backtest {event.name}'s database was gone already"
-            + (f" and {event.folder} removed (event {stored})" if stored is not None else "")
+            + (f" and {', '.join(event.folders)} removed (event {stored})" if stored is not None else "")
         )
         raise OperationalError(f"{done}, but a folder could not be removed: {failed}; remove it by hand")
     assert stored is not None  # recorded: dropped, or a folder removed with none failing
