@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 
 from llmtrade.analytics import draws
@@ -21,7 +23,10 @@ from llmtrade.app.report_controls import TYPES as CONTROL_TYPES
 from llmtrade.app.report_controls import control_lines
 from llmtrade.app.report_partial import marked
 from llmtrade.app.report_records import AccountLine, Report
+from llmtrade.app.report_runs import READ as RUN_TYPES
 from llmtrade.app.report_weeks import TYPES, week_report
+from llmtrade.domain.events import StoredEvent
+from llmtrade.domain.runs import RunStarted
 from llmtrade.errors import NoTradingYet, UsageError
 from llmtrade.exits import path_error
 from llmtrade.readers import reader_left
@@ -49,12 +54,33 @@ def build_report(app: Container, storage: Storage, leaderboard: Leaderboard) -> 
             storage.events,
             leaderboard,
             [
-                week_report(week_id, storage.events.read(week_id=week_id, type=list(TYPES)), slippage_bps=slippage)
+                week_report(week_id, _week_events(storage, week_id), slippage_bps=slippage)
                 for week_id in storage.events.week_ids(TYPES)
             ],
         ),
         controls=control_lines(storage.events.read(type=list(CONTROL_TYPES))),
     )
+
+
+def _week_events(storage: Storage, week_id: date) -> list[StoredEvent]:
+    """The week's events, with the run events of each run that recorded some of them but no week of its own."""
+    events = storage.events.read(week_id=week_id, type=list(TYPES))
+    weekless = _weekless_runs(storage, events)
+    return sorted([*events, *weekless], key=lambda e: e.id) if weekless else events
+
+
+def _weekless_runs(storage: Storage, events: Sequence[StoredEvent]) -> list[StoredEvent]:
+    """The start and end of each run that made some of `events` but whose RunStarted has no week: a backtest's discover
+    run before the weekly run, whose picker's call counts in the week it comes before. Left out, the week's cost row
+    counted a call of a run its list of runs did not hold, and a discovery that failed was in no week's list, so the
+    page's runs that did not finish cleanly never named it. A run started in another week is that week's to show."""
+    started = {e.run_id for e in events if e.type == RunStarted.event_type()}
+    found: list[StoredEvent] = []
+    for run_id in sorted({e.run_id for e in events if e.run_id is not None and e.run_id not in started}):
+        own = storage.events.read(run_id=run_id, type=[t.event_type() for t in RUN_TYPES])
+        if any(e.type == RunStarted.event_type() and e.week_id is None for e in own):
+            found.extend(e for e in own if e.week_id is None)
+    return found
 
 
 def save_report(report: Report, leaderboard: Leaderboard, output: Path) -> ReportWritten:
