@@ -23,12 +23,12 @@ from llmtrade.app.report_controls import TYPES as CONTROL_TYPES
 from llmtrade.app.report_controls import control_lines
 from llmtrade.app.report_partial import marked
 from llmtrade.app.report_records import AccountLine, Report
-from llmtrade.app.report_runs import READ as RUN_TYPES
 from llmtrade.app.report_weeks import TYPES, week_report
 from llmtrade.domain.events import StoredEvent
 from llmtrade.domain.runs import RunStarted
 from llmtrade.errors import NoTradingYet, UsageError
 from llmtrade.exits import path_error
+from llmtrade.market.calendar import week_id_of
 from llmtrade.readers import reader_left
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.snapshot_reads import one_snapshot
@@ -44,6 +44,7 @@ def build_report(app: Container, storage: Storage, leaderboard: Leaderboard) -> 
     the leaderboard's note says of it (app/report_partial.py)."""
     accounts = app.loaded.config.accounts.accounts
     slippage = app.loaded.config.accounts.paper.slippage_bps
+    discovered = _discover_runs(storage)
     return Report(
         source=leaderboard.source,
         accounts=tuple(
@@ -54,7 +55,7 @@ def build_report(app: Container, storage: Storage, leaderboard: Leaderboard) -> 
             storage.events,
             leaderboard,
             [
-                week_report(week_id, _week_events(storage, week_id), slippage_bps=slippage)
+                week_report(week_id, _week_events(storage, week_id, discovered), slippage_bps=slippage)
                 for week_id in storage.events.week_ids(TYPES)
             ],
         ),
@@ -62,25 +63,39 @@ def build_report(app: Container, storage: Storage, leaderboard: Leaderboard) -> 
     )
 
 
-def _week_events(storage: Storage, week_id: date) -> list[StoredEvent]:
-    """The week's events, with the run events of each run that recorded some of them but no week of its own."""
+def _week_events(storage: Storage, week_id: date, discovered: dict[date, list[str]]) -> list[StoredEvent]:
+    """The week's events, with the events of each run that made some of them, or is a discover run started in it (see
+    `_discover_runs`), but recorded no week of its own."""
     events = storage.events.read(week_id=week_id, type=list(TYPES))
-    weekless = _weekless_runs(storage, events)
+    weekless = _weekless_runs(storage, events, discovered.get(week_id, []))
     return sorted([*events, *weekless], key=lambda e: e.id) if weekless else events
 
 
-def _weekless_runs(storage: Storage, events: Sequence[StoredEvent]) -> list[StoredEvent]:
-    """The start and end of each run that made some of `events` but whose RunStarted has no week: a backtest's discover
-    run before the weekly run, whose picker's call counts in the week it comes before. Left out, the week's cost row
-    counted a call of a run its list of runs did not hold, and a discovery that failed was in no week's list, so the
-    page's runs that did not finish cleanly never named it. A run started in another week is that week's to show."""
+def _weekless_runs(storage: Storage, events: Sequence[StoredEvent], discover: Sequence[str]) -> list[StoredEvent]:
+    """The events (of the week's kinds) of each run that made some of `events` or is one of the `discover` runs, but
+    whose RunStarted has no week: a discover run before the weekly run, whose picker's call a backtest counts in the
+    week it comes before and the live books record with no week. Left out, the week's cost row counted a call of a run
+    its list of runs did not hold (a backtest's) or missed the call (live), and a discovery that failed was in no
+    week's list, so the page's runs that did not finish cleanly never named it. A run started in another week is that
+    week's to show."""
     started = {e.run_id for e in events if e.type == RunStarted.event_type()}
+    made = {e.run_id for e in events if e.run_id is not None}
     found: list[StoredEvent] = []
-    for run_id in sorted({e.run_id for e in events if e.run_id is not None and e.run_id not in started}):
-        own = storage.events.read(run_id=run_id, type=[t.event_type() for t in RUN_TYPES])
+    for run_id in sorted((made | set(discover)) - started):
+        own = storage.events.read(run_id=run_id, type=list(TYPES))
         if any(e.type == RunStarted.event_type() and e.week_id is None for e in own):
             found.extend(e for e in own if e.week_id is None)
     return found
+
+
+def _discover_runs(storage: Storage) -> dict[date, list[str]]:
+    """The discover runs recorded with no week, by the week they started in (a live `discover`, or run-due's before
+    the weekly run): their starts are few and small, read once for the whole report."""
+    weeks: dict[date, list[str]] = {}
+    for event in storage.events.read(type=RunStarted.event_type()):
+        if event.week_id is None and event.run_id is not None and event.payload.get("command") == "discover":
+            weeks.setdefault(week_id_of(event.occurred_at), []).append(event.run_id)
+    return weeks
 
 
 def save_report(report: Report, leaderboard: Leaderboard, output: Path) -> ReportWritten:
