@@ -21,7 +21,7 @@ from datetime import date
 from llmtrade.analytics import metrics
 from llmtrade.analytics.records import ALL_BEFORE, Curve, Leaderboard, PairedDifference, Pairing, Standing
 from llmtrade.domain.weeks import week_id_for
-from llmtrade.domain.wording import counted
+from llmtrade.domain.wording import counted, named_first
 from llmtrade.errors import UsageError
 
 # A percentile interval from fewer paired weeks than this says more about the resampling than the books.
@@ -174,7 +174,7 @@ def _closes_said(
         return None
     first = min(apart, key=lambda s: (apart[s][0], s))
     names = list(apart)
-    listed = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    listed = named_first(names, 5)
     whose = f"{first}'s closes" if len(names) == 1 else f"the closes of {listed}"
     said = (
         f"{whose} differ on {len(apart[first])} of {priced[first]} paired sessions"
@@ -182,8 +182,7 @@ def _closes_said(
         + f", first {apart[first][0]}"
     )
     if all(k == {"csv"} for k in kinds):
-        said += f": the price files differ, {', '.join(f'{s}.csv' for s in names[:5])}"
-        said += f" and {len(names) - 5} more" if len(names) > 5 else ""
+        said += f": the price files differ, {named_first([f'{s}.csv' for s in names], 5)}"
     return said
 
 

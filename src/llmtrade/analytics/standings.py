@@ -35,6 +35,7 @@ from datetime import date
 from llmtrade.analytics import metrics, sharpe_odds
 from llmtrade.analytics.curves import FLAT, SPY, Track
 from llmtrade.analytics.records import Curve, Interval, Standing
+from llmtrade.domain.wording import named_first
 
 SESSIONS_PER_WEEK = 5
 # The one-sided level of a two-sided test at metrics.LEVEL (0.95 -> 0.975): the weeks needed to tell from FLAT.
@@ -173,7 +174,7 @@ def open_trades_note(holding: Sequence[str], end: date | None = None, *, of: int
     if not holding:
         return None
     at = f" at the close of {end}" if end else " at their run's last close"
-    names = ", ".join(holding[:_LISTED]) + (f" and {len(holding) - _LISTED} more" if len(holding) > _LISTED else "")
+    names = named_first(holding, _LISTED)
     if of is not None:
         names = f"{len(holding)} of the {of} rows"
     return (

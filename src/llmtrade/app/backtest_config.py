@@ -21,6 +21,7 @@ from llmtrade.config.models import Config
 from llmtrade.domain import streams
 from llmtrade.domain.backtests import BacktestConfigRecorded, BacktestStarted
 from llmtrade.domain.events import NewEvent, StoredEvent
+from llmtrade.domain.wording import named_first
 from llmtrade.errors import UsageError
 from llmtrade.storage.event_store import EventStore
 
@@ -92,8 +93,7 @@ def config_changes(record: Sequence[StoredEvent], config: Config, *, most: int =
         for path in sorted(before.keys() | now.keys())
         if before.get(path, _ABSENT) != now.get(path, _ABSENT)
     ]
-    more = f" and {len(changed) - most} more" if len(changed) > most else ""
-    return "; ".join(changed[:most]) + more
+    return named_first(changed, most, sep="; ")
 
 
 _ABSENT = object()

@@ -12,6 +12,7 @@ import typer
 from llmtrade.commands.context import echo_json, state, warn
 from llmtrade.commands.options import Json, given_path
 from llmtrade.console import Output, quiet
+from llmtrade.domain.wording import named_first
 from llmtrade.errors import LlmtradeError, OperationalError, TemporaryError, UsageError
 from llmtrade.exits import TEMPORARY
 from llmtrade.paths import not_a_folder
@@ -66,8 +67,7 @@ def sweep(
 
     if file.is_dir():  # said "no such file" of a folder that is there
         held = sorted(p.name for p in file.glob("*.y*ml") if p.is_file())
-        more = f" and {len(held) - 5} more" if len(held) > 5 else ""
-        inside = f": it holds {', '.join(held[:5])}{more}" if held else ""
+        inside = f": it holds {named_first(held, 5)}" if held else ""
         raise UsageError(f"sweep file {file}: is a folder, not a sweep file; give the YAML file itself{inside}")
     if not file.is_file():
         raise UsageError(f"sweep file {file}: no such file")

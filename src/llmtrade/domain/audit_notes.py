@@ -15,7 +15,7 @@ from llmtrade.domain.backtests import (
     weeks_done,
 )
 from llmtrade.domain.events import StoredEvent
-from llmtrade.domain.wording import counted
+from llmtrade.domain.wording import counted, named_first
 
 
 def audit_note(stream: Sequence[StoredEvent]) -> str | None:
@@ -131,7 +131,7 @@ def _resumed_inside(stream: Sequence[StoredEvent]) -> list[date]:
 
 def _shown(weeks: Sequence[date]) -> str:
     """The first five of `weeks`, and how many more."""
-    return ", ".join(str(week) for week in weeks[:5]) + (f" and {len(weeks) - 5} more" if len(weeks) > 5 else "")
+    return named_first([str(week) for week in weeks], 5)
 
 
 def _weeks(weeks: Sequence[date]) -> str:

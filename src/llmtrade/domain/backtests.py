@@ -22,7 +22,7 @@ from llmtrade.domain.market import (
     PricesEndEarly,
     jump_named,
 )
-from llmtrade.domain.wording import counted
+from llmtrade.domain.wording import counted, named_first
 
 
 class BacktestStarted(EventPayload):
@@ -337,8 +337,8 @@ def jumps_note(stream: Sequence[StoredEvent]) -> str | None:
     jumps = flagged_jumps(stream)
     if not jumps:
         return None
-    shown = "; ".join(f"{j.symbol} on {j.day} (x{j.ratio:.3f}: {jump_named(j.looks_like)})" for j in jumps[:5])
-    more = f"; and {len(jumps) - 5} more" if len(jumps) > 5 else ""
+    each = [f"{j.symbol} on {j.day} (x{j.ratio:.3f}: {jump_named(j.looks_like)})" for j in jumps]
+    shown = named_first(each, 5, sep="; ", more="; and {n} more")
     spikes = sum(j.looks_like == SPIKE for j in jumps)
     kinds = " and ".join(
         f"{n} {word}{'s' if n > 1 else ''}"
@@ -346,7 +346,7 @@ def jumps_note(stream: Sequence[StoredEvent]) -> str | None:
         if n
     )
     return (
-        f"the prices hold {kinds}, flagged at the backtest's start: {shown}{more}. "
+        f"the prices hold {kinds}, flagged at the backtest's start: {shown}. "
         "A return across such a day (EQUAL_WEIGHT's, SPY's, an account's that held it) counts a move that may never "
         "have happened: rerun on split-adjusted (or corrected) prices unless the move was real"
     )

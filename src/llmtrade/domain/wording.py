@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -16,6 +16,15 @@ def counted(n: int, noun: str, plural: str | None = None) -> str:
     """`n` and `noun`, plural but for one: "1 week", "0 weeks", "52 weeks"; `plural` for a noun not made so by an
     s ("1 daily return", "2 daily returns" need none)."""
     return f"{n} {noun}" if n == 1 else f"{n} {plural or noun + 's'}"
+
+
+def named_first(items: Sequence[str], most: int, *, sep: str = ", ", more: str = " and {n} more") -> str:
+    """`items` joined by `sep`: the first `most` of them, then how many more (`more`, its `{n}` the count), when there
+    are over `most` + 1. One over is named, never counted: "a, b, c, d, e and 1 more" hid a name that took no longer
+    to read than the count (a trial's leaderboard note, "... acct_5 and 1 more", in the text, the JSON and the page)."""
+    if len(items) <= most + 1:
+        return sep.join(items)
+    return sep.join(items[:most]) + more.format(n=len(items) - most)
 
 
 def signed_percent(value: float, digits: int) -> str:

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
-from llmtrade.domain.wording import counted
+from llmtrade.domain.wording import counted, named_first
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar
 from llmtrade.market.csv_problems import spans
 from llmtrade.market.csv_text import NotText, blank_lines, blank_reason, decoded, delimiter, field_count
@@ -137,8 +137,7 @@ class _ClosedDays:
         days = sorted({d for _, _, d in self.found})
         more = ""
         if len(self.found) > 1:
-            named = ", ".join(f"{d} ({d:%A})" for d in days[:_DAYS_NAMED])
-            named += f" and {len(days) - _DAYS_NAMED} more" if len(days) > _DAYS_NAMED else ""
+            named = named_first([f"{d} ({d:%A})" for d in days], _DAYS_NAMED)
             rest = [n for n, _, _ in self.found[1:]]
             more = f" (and {counted(len(rest), 'more row')} alike: {spans(rest)}; on {named})"
         return PriceFilesMisconfigured(

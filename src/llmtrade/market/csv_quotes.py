@@ -35,6 +35,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from llmtrade.domain.market import Bar, Quote
+from llmtrade.domain.wording import named_first
 from llmtrade.errors import MarketDataError, MarketDataMissing
 from llmtrade.market.calendar import NEW_YORK, TradingCalendar, new_york_date
 from llmtrade.market.csv_files import INTRADAY_DIR, case_twins, file_version, intraday_file, twins_refused
@@ -196,8 +197,8 @@ def gaps_notice(found: dict[str, dict[date, str]], sessions: list[date]) -> str 
         return None
     parts = []
     for missing, names in by_missing.items():
-        shown = ", ".join(str(d) for d in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-        files = ", ".join(names[:5]) + (f" and {len(names) - 5} more files" if len(names) > 5 else "")
+        shown = named_first([str(d) for d in missing], 5)
+        files = named_first(names, 5, more=" and {n} more files")
         parts.append(f"{files}: no rows on {len(missing)} of the {len(sessions)} sessions the weeks read ({shown})")
     return (
         "intraday prices: " + "; ".join(parts) + ". A checkpoint on such a session prices the symbol at the "
@@ -243,9 +244,8 @@ def stale_notice(
     minutes = f"{limit.total_seconds() / 60:g} min"
     parts = []
     for missing, names in by_missing.items():
-        shown = ", ".join(f"{new_york_date(t)} {t.astimezone(NEW_YORK):%H:%M}" for t in missing[:3])
-        shown += f" and {len(missing) - 3} more" if len(missing) > 3 else ""
-        files = ", ".join(names[:5]) + (f" and {len(names) - 5} more files" if len(names) > 5 else "")
+        shown = named_first([f"{new_york_date(t)} {t.astimezone(NEW_YORK):%H:%M}" for t in missing], 3)
+        files = named_first(names, 5, more=" and {n} more files")
         parts.append(
             f"{files}: no row of the session within {minutes} before {len(missing)} of the {counted[missing]} "
             f"jobs in session on the sessions with rows ({shown})"
@@ -314,7 +314,7 @@ def _off_range(path: Path, symbol: str, off: list[tuple[float, float, Bar]], che
     at = datetime.fromtimestamp(stamp, NEW_YORK).isoformat()
     more = ""
     if len(off) > 1:
-        shown = ", ".join(str(n) for n in lines[1:6]) + (f" and {len(off) - 6} more" if len(off) > 6 else "")
+        shown = named_first([str(n) for n in lines[1:]], 5)
         plural = "s" if len(off) > 2 else ""
         more = f" (and {len(off) - 1} more row{plural} alike: line{plural} {shown})"
     return PriceFilesMisconfigured(

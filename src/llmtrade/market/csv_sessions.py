@@ -16,7 +16,7 @@ from itertools import pairwise
 from pathlib import Path
 
 from llmtrade.domain.market import Bar
-from llmtrade.domain.wording import counted
+from llmtrade.domain.wording import counted, named_first
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.csv_problems import FileProblems
 from llmtrade.market.validation import BarProblem, ProblemKind
@@ -54,9 +54,7 @@ def session_problems(
     for (before, above), (after, below) in pairwise(on_sessions):
         missing = sessions[at[before] + 1 : at[after]]
         if missing:
-            shown = ", ".join(d.isoformat() for d in missing[:_DAYS_SHOWN])
-            if len(missing) > _DAYS_SHOWN:
-                shown += f" and {len(missing) - _DAYS_SHOWN} more"
+            shown = named_first([d.isoformat() for d in missing], _DAYS_SHOWN)
             reason = f"missing {counted(len(missing), 'NYSE session')} between {before} and {after}: {shown}"
             where = f"{path}, lines {above}-{below}"
             problems.add(

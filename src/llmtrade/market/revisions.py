@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 
 from llmtrade.domain.market import Bar, BarsRevised
+from llmtrade.domain.wording import named_first
 from llmtrade.market.failures import few
 
 # How far apart two prices of one bar may be and still be the same (a relative difference): a float read back.
@@ -48,9 +49,7 @@ def revisions(
 
 def revision_warning(revised: BarsRevised) -> str:
     """What a run says of `revised`."""
-    shown = "; ".join(revised.changes[:3]) + (
-        f"; and {len(revised.changes) - 3} more" if len(revised.changes) > 3 else ""
-    )
+    shown = named_first(revised.changes, 3, sep="; ", more="; and {n} more")
     days = few([str(d) for d in revised.days], noun="days")
     return (
         f"{revised.symbol}: {revised.provider} revised its bars of {days} ({shown}): the new ones are taken; what was "

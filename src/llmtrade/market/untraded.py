@@ -30,6 +30,7 @@ from itertools import pairwise
 
 from llmtrade.config.models import BENCHMARK
 from llmtrade.domain.market import Bar
+from llmtrade.domain.wording import named_first
 from llmtrade.errors import MarketDataMissing
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.failures import few
@@ -214,4 +215,4 @@ def _after(bars: Sequence[Bar], days: Sequence[date]) -> list[date]:
 
 
 def _days(days: Sequence[date]) -> str:
-    return ", ".join(map(str, days[:3])) + (f" and {len(days) - 3} more" if len(days) > 3 else "")
+    return named_first([str(day) for day in days], 3)

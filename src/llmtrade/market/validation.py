@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict
 
 from llmtrade.config_errors import ConfigError
 from llmtrade.domain.market import Bar
-from llmtrade.domain.wording import counted
+from llmtrade.domain.wording import counted, named_first
 from llmtrade.errors import MarketDataError, PartAnswered
 
 # How many dates one problem lists in its message; the event keeps them all.
@@ -311,5 +311,4 @@ def _gaps(problem: Callable[..., BarProblem], have: set[date], sessions: Sequenc
 
 
 def _dates(days: Sequence[date]) -> str:
-    shown = ", ".join(d.isoformat() for d in days[:_SHOWN])
-    return shown + (f" and {len(days) - _SHOWN} more" if len(days) > _SHOWN else "")
+    return named_first([d.isoformat() for d in days], _SHOWN)

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from llmtrade.clock import Clock, SystemClock
 from llmtrade.domain.market import Bar
+from llmtrade.domain.wording import named_first
 from llmtrade.errors import MarketDataUnavailable
 from llmtrade.market.calendar import TradingCalendar
 from llmtrade.market.failures import few
@@ -194,7 +195,7 @@ def _left_out_said(left_out: dict[str, list[date]], lead: str = "") -> str:
 
 
 def _days_said(days: list[date]) -> str:
-    return ", ".join(map(str, days[:3])) + (f" and {len(days) - 3} more" if len(days) > 3 else "")
+    return named_first([str(day) for day in days], 3)
 
 
 def _table(frame: Any, symbol: str) -> Any:

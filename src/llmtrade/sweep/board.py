@@ -31,7 +31,7 @@ from llmtrade.analytics.standings import (
 from llmtrade.app.leaderboard import RISK_FREE_NOTE, TRIAL_ROLES
 from llmtrade.domain.records import Record
 from llmtrade.domain.sweeps import SweepRunFinished
-from llmtrade.domain.wording import counted
+from llmtrade.domain.wording import counted, named_first
 from llmtrade.sweep.spec import RunPlan
 
 
@@ -229,7 +229,7 @@ def _still_note(standings: Sequence[Standing]) -> str | None:
 
 def _two_way_note(labels: Sequence[str]) -> str:
     """Why the rows of `labels` (runs stored by an earlier build) show no turnover."""
-    named = "; ".join(labels[:3]) + (f" and {len(labels) - 3} more" if len(labels) > 3 else "")
+    named = named_first(labels, 3, sep="; ")
     return (
         f"turnover n/a for {len(labels)} run{'' if len(labels) == 1 else 's'} stored by an earlier build ({named}): "
         "its leaderboard summed buys and sells (two-way), another figure than the one-way turnover; run it again"
