@@ -23,7 +23,7 @@ from llmtrade.errors import TemporaryError, UsageError
 from llmtrade.settings import Settings
 from llmtrade.stops import signals_held
 from llmtrade.storage.connection import connect
-from llmtrade.storage.database import DatabaseLocation, backtest_database, locate
+from llmtrade.storage.database import DatabaseLocation, backtest_database, database_exists, locate
 from llmtrade.storage.database_list import HeldDatabase, drop_database, held_databases, url_on
 from llmtrade.sweep.lock import running_elsewhere
 
@@ -48,7 +48,10 @@ def delete_sweep(
     runs = _runs(location, database)
     if found is None and not runs:
         # A plain backtest's name given with --sweep is told so, as a sweep's given without it is told to add it.
-        plain = _backtest_named(location, name)
+        try:
+            plain = database_exists(location, backtest_database(name))
+        except UsageError:  # a sweep's name may be one no backtest can have
+            plain = False
         said = (
             f"it is a backtest's name: `llmtrade backtest delete {name}` (without --sweep) deletes it"
             if plain
@@ -112,12 +115,3 @@ def _runs(location: DatabaseLocation, database: str) -> list[HeldDatabase]:
     digits are exactly twelve, so sweep `a`'s runs are never sweep `a_b`'s."""
     run = re.compile(re.escape(BACKTESTS + database.removeprefix(SWEEPS)) + r"_[0-9a-f]{12}")
     return [h for h in held_databases(location, BACKTESTS) if run.fullmatch(h.database)]
-
-
-def _backtest_named(location: DatabaseLocation, name: str) -> bool:
-    """Whether a backtest database answers to `name` (any spelling `--name` matches)."""
-    try:
-        database = backtest_database(name)
-    except UsageError:  # a sweep's name may be one no backtest can have
-        return False
-    return any(h.database == database for h in held_databases(location, BACKTESTS))
