@@ -21,6 +21,7 @@ from llmtrade.app.container import Container
 from llmtrade.app.evaluation_results import ReportWritten
 from llmtrade.app.report_controls import TYPES as CONTROL_TYPES
 from llmtrade.app.report_controls import control_lines
+from llmtrade.app.report_outside import outside_cost
 from llmtrade.app.report_partial import marked
 from llmtrade.app.report_records import AccountLine, Report
 from llmtrade.app.report_weeks import TYPES, week_report
@@ -39,27 +40,29 @@ def build_report(app: Container, storage: Storage, leaderboard: Leaderboard) -> 
 
     Reads only, a week at a time: years of books hold hundreds of MB of model calls (prompts and answers), and a
     report read whole held them all at once (1.5 GB at 439 weeks). Events without a week (council, market fetches)
-    are not part of any week, and the controls (halts, the kill switch, abandoned plans) are read apart: the kill
-    switch has no week. The week not done (an unfinished backtest's, the live one with no postmortem) is marked as
-    the leaderboard's note says of it (app/report_partial.py)."""
+    are not part of any week: the model calls of a weekless run no week holds are counted apart (`Report.outside`).
+    The controls (halts, the kill switch, abandoned plans) are read apart: the kill switch has no week. The week not
+    done (an unfinished backtest's, the live one with no postmortem) is marked as the leaderboard's note says of it
+    (app/report_partial.py)."""
     accounts = app.loaded.config.accounts.accounts
     slippage = app.loaded.config.accounts.paper.slippage_bps
-    discovered = _discover_runs(storage)
+    weekless = _weekless_starts(storage)
+    discovered = _discover_runs(weekless)
+    weeks = []
+    given: set[str] = set()  # the weekless runs a week's rows hold
+    for week_id in storage.events.week_ids(TYPES):
+        events = _week_events(storage, week_id, discovered)
+        given.update(e.run_id for e in events if e.week_id is None and e.run_id is not None)
+        weeks.append(week_report(week_id, events, slippage_bps=slippage))
     return Report(
         source=leaderboard.source,
         accounts=tuple(
             AccountLine(account_id=a.id, name=a.name, role=a.role.value, starting_cash=a.starting_cash)
             for a in accounts
         ),
-        weeks=marked(
-            storage.events,
-            leaderboard,
-            [
-                week_report(week_id, _week_events(storage, week_id, discovered), slippage_bps=slippage)
-                for week_id in storage.events.week_ids(TYPES)
-            ],
-        ),
+        weeks=marked(storage.events, leaderboard, weeks),
         controls=control_lines(storage.events.read(type=list(CONTROL_TYPES))),
+        outside=outside_cost(storage.events, [e for e in weekless if e.run_id not in given]),
     )
 
 
@@ -88,12 +91,18 @@ def _weekless_runs(storage: Storage, events: Sequence[StoredEvent], discover: Se
     return found
 
 
-def _discover_runs(storage: Storage) -> dict[date, list[str]]:
-    """The discover runs recorded with no week, by the week they started in (a live `discover`, or run-due's before
-    the weekly run): their starts are few and small, read once for the whole report."""
+def _weekless_starts(storage: Storage) -> list[StoredEvent]:
+    """The RunStarted events recorded with no week (a `discover`, `council` or live `ask` run), oldest first: their
+    starts are few and small, read once for the whole report."""
+    return [e for e in storage.events.read(type=RunStarted.event_type()) if e.week_id is None and e.run_id is not None]
+
+
+def _discover_runs(weekless: Sequence[StoredEvent]) -> dict[date, list[str]]:
+    """The discover runs among the `weekless` starts, by the week they started in (a live `discover`, or run-due's
+    before the weekly run): a week's discovery, whose picker's call its cost row counts."""
     weeks: dict[date, list[str]] = {}
-    for event in storage.events.read(type=RunStarted.event_type()):
-        if event.week_id is None and event.run_id is not None and event.payload.get("command") == "discover":
+    for event in weekless:
+        if event.payload.get("command") == "discover":
             weeks.setdefault(week_id_of(event.occurred_at), []).append(event.run_id)
     return weeks
 

@@ -216,6 +216,14 @@ class WeekCost(Result):
     unpriced_calls: int  # calls (answered, or failed with a reply: billed) whose cost is not known: not in cost_usd
 
 
+class OutsideCost(Result):
+    """The model calls of runs recorded with no week and given to none (a `council` question, a live `ask`, a discover
+    run in a week with no other record): a row of their own, so the page's cost counts every call the books hold."""
+
+    runs: tuple[str, ...]  # by command, as "council (2 runs)", oldest command first
+    cost: WeekCost
+
+
 class WeekTrading(Result):
     """What the week's fills (OrderFilled) cost besides the models: commissions paid and the slippage estimated as
     the leaderboard estimates it (traded notional x the paper broker's slippage_bps), so the weeks add up to its
@@ -280,6 +288,7 @@ class Report(Result):
     accounts: tuple[AccountLine, ...]
     weeks: tuple[WeekReport, ...]
     controls: tuple[ControlLine, ...] = ()
+    outside: OutsideCost | None = None  # None when every call is in a week's row
 
     def event_ids(self) -> list[int]:
         """Every event id the report cites, in the order it shows them."""

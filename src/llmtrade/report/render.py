@@ -184,7 +184,9 @@ def render_report(report: Report, leaderboard: Leaderboard) -> str:
         ),
         "cost": safe(charts.cost_chart(report.weeks)),
     }
-    total_cost = math.fsum(w.cost.cost_usd for w in report.weeks)  # unrounded: weeks of $0.0000004 are no $0
+    # Every call the books hold: the weeks' and the weekless runs' no week holds (Report.outside).
+    costs = [w.cost for w in report.weeks] + ([report.outside.cost] if report.outside is not None else [])
+    total_cost = math.fsum(c.cost_usd for c in costs)  # unrounded: weeks of $0.0000004 are no $0
     slippages = [w.trading.slippage_usd for w in report.weeks]
     trading = {
         "fills": sum(w.trading.fills for w in report.weeks),
@@ -201,8 +203,8 @@ def render_report(report: Report, leaderboard: Leaderboard) -> str:
             board=leaderboard,
             figures=figures,
             total_cost=total_cost,
-            total_calls=sum(w.cost.calls for w in report.weeks),
-            total_rules=sum(w.cost.rules_answers for w in report.weeks),
+            total_calls=sum(c.calls for c in costs),
+            total_rules=sum(c.rules_answers for c in costs),
             trading=trading,
             review_matrix=review_matrix,
             run_counts=run_counts,
