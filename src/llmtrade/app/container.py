@@ -29,6 +29,7 @@ from llmtrade.config.models import Config, ModelsConfig
 from llmtrade.config_errors import ConfigError
 from llmtrade.discovery.universe import week_config
 from llmtrade.domain.runs import RunStarted, new_run_id
+from llmtrade.domain.tracing import log_warning
 from llmtrade.llm.gateway import LLMMode
 from llmtrade.llm.providers import ModeDecision, decide_mode
 from llmtrade.llm.tls import warm_up as http_warm_up
@@ -136,8 +137,9 @@ class Container:
 
     def warning(self, text: str) -> None:
         """What needs a look (a degraded run, a failure the job went on without), unlike `say`'s progress: a cron
-        user with --quiet still gets it."""
+        user with --quiet still gets it; kept in the log file too (domain/tracing.py `log_warning`)."""
         (self.warn or self.say)(text)
+        log_warning(text)
 
     def warning_once(self, text: str) -> None:
         """`warning`, the same text once per invocation (a job reads the same symbols several times, run-due many)."""

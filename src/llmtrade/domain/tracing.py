@@ -28,6 +28,8 @@ P = ParamSpec("P")
 R = TypeVar("R")
 EVENTS_LOGGER = "llmtrade.events"
 _EVENTS = logging.getLogger(EVENTS_LOGGER)
+WARNED = "Warned"  # a warning's line: the text said to the person is its `text` (log_warning)
+_WARNING_LOG = logging.getLogger(f"{LOGGER}.warnings")
 # Runs of this process that recorded a StageDeferred: their RunFailed with exit 75 stopped to wait (domain/waits.py)
 # and is logged as a warning, not an error (an alert on error lines paged for every price a minute late). A run's
 # events are all appended by the process running it; a few ids a process.
@@ -271,3 +273,10 @@ def for_account(account: str, work: Callable[P, R]) -> Callable[P, R]:
             return work(*args, **kwargs)
 
     return run
+
+
+def log_warning(text: str) -> None:
+    """Keep `text`, a warning said to the person on stderr, in the log too (LLMTRADE_HOME/logs/llmtrade.jsonl: level
+    warning, msg WARNED, the text as `text`, the run's ids where bound). Cron's stderr often goes nowhere (no MAILTO,
+    `2>/dev/null`); the file keeps every event's line, and held nothing of an alert not sent."""
+    _WARNING_LOG.warning(WARNED, extra={"fields": {"text": text}})

@@ -28,7 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from llmtrade.domain.tracing import EVENTS_LOGGER, LOGGER, log_context
+from llmtrade.domain.tracing import EVENTS_LOGGER, LOGGER, WARNED, log_context
 
 if TYPE_CHECKING:
     from logging.handlers import RotatingFileHandler
@@ -37,8 +37,8 @@ LOG_FILE = "llmtrade.jsonl"
 _MAX_BYTES = 10 * 1024 * 1024
 _BACKUPS = 5
 _HUMAN_ORDER = ("run_id", "stage", "account", "week")
-# Failures a person sees on stderr already (the command's error) are logged but not echoed by --verbose.
-_SHOWN_ALREADY = frozenset({"RunFailed", "ConfigRejected", "ClockBehindRefused", "ClockSkewRefused"})
+# Failures a person sees on stderr already (the command's error, a warning) are logged but not echoed by --verbose.
+_SHOWN_ALREADY = frozenset({"RunFailed", "ConfigRejected", "ClockBehindRefused", "ClockSkewRefused", WARNED})
 # Libraries whose own warnings go where llmtrade's lines go, not to the terminal through logging's last-resort
 # handler: psycopg's "error ignored terminating <psycopg.Pipeline [BAD] at 0x...>: the connection is lost" came
 # before the one line saying the database was lost (the line the user needs; the file keeps psycopg's for a look).
