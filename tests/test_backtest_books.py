@@ -279,9 +279,11 @@ def test_delete_sweep_drops_its_runs_then_its_record_and_records_each(pair: Pair
         rows = conn.execute(
             "SELECT id, type, payload FROM events WHERE stream = 'backtests-deleted' ORDER BY id"
         ).fetchall()
-    assert [r[1] for r in rows] == ["BacktestDeleted", "BacktestDeleted", "SweepDeleted"]
-    assert [r[0] for r in rows] == deleted["event_ids"]
-    assert rows[2][2]["name"] == sweep and len(rows[2][2]["runs"]) == 2
+    # Each drop's intent recorded before it, its outcome after, naming it.
+    assert [r[1] for r in rows] == ["BacktestDeleting", "BacktestDeleted"] * 2 + ["SweepDeleting", "SweepDeleted"]
+    assert [r[0] for r in rows[1::2]] == deleted["event_ids"]
+    assert [r[2]["intent"] for r in rows[1::2]] == [r[0] for r in rows[::2]]
+    assert rows[5][2]["name"] == sweep and len(rows[5][2]["runs"]) == 2
 
 
 def test_a_running_sweep_is_not_deleted(pair: Pair, env: dict[str, str]) -> None:

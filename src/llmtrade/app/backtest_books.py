@@ -5,7 +5,8 @@ Every backtest, and every run of a sweep, keeps its books in a database of its o
 with no way to see them but psql. The list reads each one's own record (its `backtest` stream) without changing
 anything: no database is made or migrated. A delete drops the database (never while a backtest runs in it or
 another session reads it: exit 75), removes the folder, and records what it removed in the live books
-(BacktestDeleted), as the backtest's own record goes with its database.
+(BacktestDeleting before the drop, BacktestDeleted after: app/backtest_deletions.py), as the backtest's own record
+goes with its database.
 """
 
 from __future__ import annotations
@@ -14,30 +15,46 @@ import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from llmtrade.app.backtest_books_results import BacktestDeletion, BacktestHeld, BacktestList, SweepHeld
+from llmtrade.app.backtest_deletions import (
+    intend,
+    leased,
+    live_books,
+    record,
+    settle,
+    settle_after_failure,
+    settle_if_any,
+    shown,
+)
 from llmtrade.app.backtest_lock import held_elsewhere
 from llmtrade.app.books_named import BACKTESTS, SWEEPS, held
 from llmtrade.app.sweep_member import run_of, sweep_database, sweep_named
 from llmtrade.clock import Clock, SystemClock
 from llmtrade.domain import streams
-from llmtrade.domain.backtests_held import BacktestDeleted, standing_of
-from llmtrade.domain.events import EventPayload, NewEvent
+from llmtrade.domain.backtests_held import BacktestDeleted, BacktestDeleting, DeleteAbandoned, standing_of
 from llmtrade.errors import DatabaseUnavailable, OperationalError, TemporaryError, UsageError
 from llmtrade.settings import Settings
 from llmtrade.stops import signals_held
 from llmtrade.storage.connection import connect
 from llmtrade.storage.database import DatabaseLocation, backtest_database, locate
-from llmtrade.storage.database_list import HeldDatabase, drop_database, held_databases, url_on
+from llmtrade.storage.database_list import HeldDatabase, database_oid, drop_database, held_databases, url_on
 from llmtrade.storage.event_store import EventStore
+
+if TYPE_CHECKING:
+    from llmtrade.storage.bootstrap import Storage
 
 
 def list_backtests(settings: Settings) -> BacktestList:
     """Every backtest database on the server (sweeps' runs among them) and each sweep's record, by database name, with
-    where each stands and its size on disk. Read-only."""
+    where each stands and its size on disk. Read-only but for a delete found killed between its intent and its
+    outcome, whose outcome is recorded first (app/backtest_deletions.py `settle_if_any`: one query when there is
+    none), so the list shows each as it is and the live books say what became of it."""
     location = locate(settings)
+    settled = [shown(s) for s in settle_if_any(settings, location)]
     sweeps = held_databases(location, SWEEPS)
     records = {s.database for s in sweeps}
     backtests = [held_backtest(location, found, records) for found in held_databases(location, BACKTESTS)]
@@ -45,6 +62,7 @@ def list_backtests(settings: Settings) -> BacktestList:
         backtests=backtests,
         sweeps=[SweepHeld(name=s.name, database=s.database, size_bytes=s.size_bytes) for s in sweeps],
         size_bytes=sum(b.size_bytes for b in backtests) + sum(s.size_bytes for s in sweeps),
+        settled=settled,
     )
 
 
@@ -111,51 +129,70 @@ def delete_backtest(
     settings: Settings, name: str, *, confirm: Callable[[BacktestHeld], bool], clock: Clock | None = None
 ) -> BacktestDeletion:
     """Drop backtest `name`'s database and remove its folder under LLMTRADE_HOME/backtests, once `confirm` (shown what
-    is to go) agrees; record BacktestDeleted in the live books. Names are matched as `--name` matches them (case, - and
-    _ alike).
+    is to go) agrees; recorded in the live books, its intent (BacktestDeleting) before the drop and BacktestDeleted
+    after (app/backtest_deletions.py, which first settles any delete found killed between the two). Names are matched
+    as `--name` matches them (case, - and _ alike).
 
     Raises UsageError (exit 2) for a name that names no backtest (saying which there are, or that it is a sweep's) or
-    a `confirm` that declines; TemporaryError (exit 75), nothing deleted, while a backtest runs in it or another
-    session has it open (storage/database_list.py DatabaseInUse); OperationalError (exit 1) when its folder cannot be
-    removed, after its database was dropped and recorded (the message names the folder to remove by hand). A database
-    gone and its folder left (a delete stopped between the two) has the folder removed and recorded."""
+    a `confirm` that declines; TemporaryError (exit 75), nothing deleted, while a backtest runs in it, another
+    session has it open (storage/database_list.py DatabaseInUse), another delete of it is under way, or the live
+    books cannot take its intent; OperationalError (exit 1) when its folder cannot be removed, after its database was
+    dropped and recorded (the message names the folder to remove by hand). A database gone and its folder left (a
+    delete stopped between the two) has the folder removed and recorded; gone by an earlier delete killed before it
+    recorded it, that deletion is recorded now and said so (`completed_later`)."""
     database = backtest_database(name)
     location = locate(settings)
-    found = next((h for h in held_databases(location, BACKTESTS) if h.database == database), None)
-    folders = _folders(settings, database)
-    if found is None and not folders:
-        sweep = sweep_named(settings, name)
-        there = held(settings, BACKTESTS, name, "backtest")
-        said = (
-            f"it is a sweep's name: `llmtrade backtest delete {name} --sweep` deletes its record and runs"
-            if sweep
-            else there
-        )
-        raise UsageError(f"no backtest named {name!r} (no database {database}); {said}")
-    was = held_backtest(location, found, _sweep_records(location)) if found is not None else None
-    if was is not None and was.status == "running":
-        raise TemporaryError(
-            f"backtest {was.name} is running (another process holds its database): nothing was deleted; stop it, or "
-            "run the command again once it ends"
-        )
-    if was is not None and not confirm(was):
-        raise UsageError(f"backtest {was.name} was not deleted (not confirmed)")
-    # Ctrl-C and SIGTERM wait from the drop to its record: landing between the two, one left the database dropped and
-    # nothing on record, and the rerun found nothing to say what it had been (or only its folder, "gone").
-    with signals_held():
-        event, failed = dropped(location, database, name, was, folders)
-        # Nothing dropped nor removed (a folder left that cannot go, its database gone before): no deletion to record;
-        # each rerun recorded one of nothing.
-        [stored] = record(settings, clock, [event]) if event.dropped or event.folders else [None]
+    with live_books(settings, clock) as storage:
+        earlier = settle(storage, location)
+        settled = [shown(s) for s in earlier]
+        found = next((h for h in held_databases(location, BACKTESTS) if h.database == database), None)
+        folders = _folders(settings, database)
+        if found is None and not folders:
+            mine = [
+                (s.outcome, s.event_id)
+                for s in earlier
+                if isinstance(s.outcome, BacktestDeleted) and s.outcome.database == database
+            ]
+            if mine:
+                deleted, event_id = mine[-1]
+                assert isinstance(deleted, BacktestDeleted)
+                return BacktestDeletion(
+                    name=deleted.name,
+                    database=database,
+                    dropped=deleted.dropped,
+                    folders=deleted.folders,
+                    was=None,
+                    event_id=event_id,
+                    completed_later=True,
+                    settled=settled,
+                )
+            sweep = sweep_named(settings, name)
+            there = held(settings, BACKTESTS, name, "backtest")
+            said = (
+                f"it is a sweep's name: `llmtrade backtest delete {name} --sweep` deletes its record and runs"
+                if sweep
+                else there
+            )
+            raise UsageError(f"no backtest named {name!r} (no database {database}); {said}")
+        was = held_backtest(location, found, _sweep_records(location)) if found is not None else None
+        if was is not None and was.status == "running":
+            raise TemporaryError(
+                f"backtest {was.name} is running (another process holds its database): nothing was deleted; stop it, "
+                "or run the command again once it ends"
+            )
+        if was is not None and not confirm(was):
+            raise UsageError(f"backtest {was.name} was not deleted (not confirmed)")
+        event, stored, failed = delete_held(storage, location, database, name, was, folders)
     if failed:
-        done = (
-            f"backtest {event.name}'s database was dropped (event {stored})"
-            if event.dropped
-            else f"backtest {event.name}'s database was gone already"
-            + (f" and {', '.join(event.folders)} removed (event {stored})" if stored is not None else "")
-        )
+        if event is None:
+            done = f"backtest {was.name if was else name}'s database was gone already"
+        elif event.dropped:
+            done = f"backtest {event.name}'s database was dropped (event {stored})"
+        else:
+            removed = ", ".join(event.folders)
+            done = f"backtest {event.name}'s database was gone already and {removed} removed (event {stored})"
         raise OperationalError(f"{done}, but a folder could not be removed: {failed}; remove it by hand")
-    assert stored is not None  # recorded: dropped, or a folder removed with none failing
+    assert event is not None and stored is not None  # recorded: dropped, or a folder removed with none failing
     return BacktestDeletion(
         name=event.name,
         database=database,
@@ -163,48 +200,61 @@ def delete_backtest(
         folders=event.folders,
         was=was,
         event_id=stored,
+        settled=settled,
     )
 
 
-def dropped(
-    location: DatabaseLocation, database: str, name: str, was: BacktestHeld | None, folders: list[Path]
-) -> tuple[BacktestDeleted, str]:
-    """Drop `database` (unless `was` is None: gone already) and remove `folders`: what to record, and what stopped a
-    folder's removal ("" when nothing did). DatabaseInUse (exit 75) before anything is removed when another session
-    opened it since it was looked at."""
-    if was is not None:
-        drop_database(location, database)
-    removed, failed = _remove(folders)
-    return BacktestDeleted(
-        name=was.name if was is not None else name,
-        database=database,
-        status=was.status if was is not None else "gone",
-        first_week=was.first_week if was is not None else None,
-        last_week=was.last_week if was is not None else None,
-        weeks_done=was.weeks_done if was is not None else 0,
-        events=was.events if was is not None else None,
-        size_bytes=was.size_bytes if was is not None else 0,
-        folders=[str(f) for f in removed],
-        dropped=was is not None,
-    ), failed
-
-
-def record(settings: Settings, clock: Clock | None, payloads: list[EventPayload]) -> list[int]:
-    """Append `payloads` to the live books (streams.BACKTESTS_DELETED): their event ids. What was dropped cannot be
-    undone, and a rerun finds nothing left to record: a failure to record is said as such (exit 1)."""
-    from llmtrade.storage.bootstrap import open_storage  # lazy: migrations and the embedded server
-
-    try:
-        with open_storage(settings, clock or SystemClock()) as storage:
-            stored = storage.events.append([NewEvent.of(p, stream=streams.BACKTESTS_DELETED) for p in payloads])
-    except Exception as exc:
-        from llmtrade.exits import error_text
-
-        gone = ", ".join(str(getattr(p, "database", "")) for p in payloads)
-        raise OperationalError(
-            f"dropped {gone}, but the record of it could not be written to the live books: {error_text(exc)}"
-        ) from exc
-    return [event.id for event in stored]
+def delete_held(
+    storage: Storage,
+    location: DatabaseLocation,
+    database: str,
+    name: str,
+    was: BacktestHeld | None,
+    folders: list[Path],
+    *,
+    sweep: str | None = None,
+) -> tuple[BacktestDeleted | None, int | None, str]:
+    """Drop `database` (unless `was` is None: gone already) and remove `folders`, its intent recorded before and its
+    outcome after, holding the delete's lease: the BacktestDeleted recorded and its event id (None: nothing was
+    dropped nor removed, a DeleteAbandoned recorded instead), and what stopped a folder's removal ("" when nothing
+    did). DatabaseInUse (exit 75) before anything is removed when another session opened it since it was looked at:
+    the intent's outcome is then asked of the server and recorded."""
+    # Ctrl-C and SIGTERM wait from the intent to the outcome: landing between the two, one left the intent to be
+    # settled by the next command, where this one can record what it did itself.
+    with leased(storage, database) as lease, signals_held():
+        intent = BacktestDeleting(
+            name=was.name if was is not None else name,
+            database=database,
+            status=was.status if was is not None else "gone",
+            first_week=was.first_week if was is not None else None,
+            last_week=was.last_week if was is not None else None,
+            weeks_done=was.weeks_done if was is not None else 0,
+            events=was.events if was is not None else None,
+            size_bytes=was.size_bytes if was is not None else 0,
+            folders=[str(f) for f in folders],
+            drop=was is not None,
+            oid=database_oid(location, database) if was is not None else None,
+            sweep=sweep,
+            lease=lease,
+        )
+        intent_id = intend(storage, intent)
+        if intent.drop:
+            try:
+                drop_database(location, database)
+            except Exception as exc:
+                settle_after_failure(storage, location, intent_id, intent, exc)
+                raise
+        removed, failed = _remove(folders)
+        if not intent.drop and not removed:
+            # Nothing dropped nor removed (a folder left that cannot go, its database gone before): no deletion to
+            # record; each rerun recorded one of nothing.
+            abandoned = DeleteAbandoned(
+                intent=intent_id, name=intent.name, database=database, reason=f"nothing was removed: {failed}"[:300]
+            )
+            record(storage, abandoned, intent_id)
+            return None, None, failed
+        event = intent.deleted(intent_id, [str(f) for f in removed], later=False)
+        return event, record(storage, event, intent_id), failed
 
 
 def _sweep_records(location: DatabaseLocation) -> set[str]:

@@ -45,13 +45,28 @@ class SweepHeld(Result):
     size_bytes: int
 
 
+class DeletionSettled(Result):
+    """A delete stopped (killed) between its intent and its outcome, whose outcome was recorded now, asked of the
+    server: `deleted` (its database gone: the BacktestDeleted or SweepDeleted it lacked) or `abandoned` (its database
+    still there: it never dropped it)."""
+
+    name: str
+    database: str
+    kind: Literal["backtest", "sweep"]
+    outcome: Literal["deleted", "abandoned"]
+    intent_id: int = Field(description="the BacktestDeleting or SweepDeleting event in the live books")
+    event_id: int = Field(description="the outcome's event, recorded now")
+
+
 class BacktestList(Result):
     """`backtest list --json`: every backtest database (sweeps' runs among them) and sweep record on the server, by
-    database name, and their size on disk in all (bytes)."""
+    database name, and their size on disk in all (bytes); and the deletes found stopped before their outcome was
+    recorded, settled now (`settled`)."""
 
     backtests: list[BacktestHeld]
     sweeps: list[SweepHeld]
     size_bytes: int
+    settled: list[DeletionSettled] = Field(default_factory=list)
 
 
 class BacktestDeletion(Result):
@@ -64,6 +79,11 @@ class BacktestDeletion(Result):
     folders: list[str]
     was: BacktestHeld | None
     event_id: int
+    completed_later: bool = Field(
+        default=False,
+        description="an earlier delete dropped it and was stopped before recording it: recorded now from its intent",
+    )
+    settled: list[DeletionSettled] = Field(default_factory=list, description="as `backtest list`'s")
 
 
 class SweepDeletion(Result):
@@ -77,6 +97,7 @@ class SweepDeletion(Result):
     runs: list[BacktestHeld]
     size_bytes: int
     event_ids: list[int]
+    settled: list[DeletionSettled] = Field(default_factory=list, description="as `backtest list`'s")
 
 
 DOCUMENTS: dict[str, Any] = {

@@ -2,7 +2,10 @@
 the live books' record of one deleted.
 
 `llmtrade backtest list` shows a row per backtest database from `standing_of`; `llmtrade backtest delete` drops one
-and records `BacktestDeleted` in the live books (streams.BACKTESTS_DELETED): its own record goes with its database.
+and records it in the live books (streams.BACKTESTS_DELETED): its own record goes with its database. The intent
+(BacktestDeleting, SweepDeleting) is recorded before the drop, which cannot be undone, and the outcome after it
+(BacktestDeleted, SweepDeleted, or DeleteAbandoned naming the intent): a delete killed between the two leaves its
+intent to say what was being dropped, and the next `backtest list` or `delete` asks the server how it ended.
 """
 
 from __future__ import annotations
@@ -85,6 +88,50 @@ class BacktestDeleted(EventPayload):
     size_bytes: int = 0
     folders: list[str] = Field(default_factory=list)
     dropped: bool = True
+    # The BacktestDeleting it completes (None: recorded before intents were, which old events read as) and whether a
+    # later command recorded it from that intent, having found the database gone (the delete was killed after the
+    # drop). Fields with defaults: an old event reads as it was, no upcast needed.
+    intent: int | None = None
+    completed_later: bool = False
+
+
+class BacktestDeleting(EventPayload):
+    """The intent of a `backtest delete`, recorded before the drop: what BacktestDeleted will say (what it was, as
+    `backtest list` showed it), the folders to remove, whether there is a database to drop (`drop`: False when it was
+    gone already and only folders were left) and its `oid` (a database of the same name made since is another one).
+    `sweep`: the sweep whose delete this run's is part of. `lease`: the advisory lock (storage/run_leases.py) its
+    process holds on the live books until its outcome is recorded: free with no outcome, the process is gone."""
+
+    name: str
+    database: str
+    status: str
+    first_week: date | None = None
+    last_week: date | None = None
+    weeks_done: int = 0
+    events: int | None = None
+    size_bytes: int = 0
+    folders: list[str] = Field(default_factory=list)
+    drop: bool = True
+    oid: int | None = None
+    sweep: str | None = None
+    lease: int
+
+    def deleted(self, intent: int, folders: list[str], *, later: bool) -> BacktestDeleted:
+        """The BacktestDeleted that completes this intent (event `intent`), `folders` being those removed."""
+        return BacktestDeleted(
+            name=self.name,
+            database=self.database,
+            status=self.status,
+            first_week=self.first_week,
+            last_week=self.last_week,
+            weeks_done=self.weeks_done,
+            events=self.events,
+            size_bytes=self.size_bytes,
+            folders=folders,
+            dropped=self.drop,
+            intent=intent,
+            completed_later=later,
+        )
 
 
 class SweepDeleted(EventPayload):
@@ -96,3 +143,40 @@ class SweepDeleted(EventPayload):
     database: str
     runs: list[str]
     size_bytes: int = 0
+    intent: int | None = None  # as BacktestDeleted's
+    completed_later: bool = False
+
+
+class SweepDeleting(EventPayload):
+    """The intent of dropping sweep `name`'s record, recorded before the drop (its runs' each have their own
+    BacktestDeleting): what SweepDeleted will say, whether there is a record to drop, its `oid` and the `lease`, as
+    BacktestDeleting's."""
+
+    name: str
+    database: str
+    runs: list[str]
+    size_bytes: int = 0
+    drop: bool = True
+    oid: int | None = None
+    lease: int
+
+    def deleted(self, intent: int, *, later: bool) -> SweepDeleted:
+        return SweepDeleted(
+            name=self.name,
+            database=self.database,
+            runs=self.runs,
+            size_bytes=self.size_bytes,
+            intent=intent,
+            completed_later=later,
+        )
+
+
+class DeleteAbandoned(EventPayload):
+    """A BacktestDeleting or SweepDeleting (`intent`) whose drop never happened: the delete stopped before it (refused
+    as in use, killed before the DROP), its database found still there. Nothing was removed; a rerun of the delete
+    records an intent of its own."""
+
+    intent: int
+    name: str
+    database: str
+    reason: str

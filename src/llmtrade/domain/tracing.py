@@ -115,6 +115,7 @@ _WARNINGS = frozenset(
         "OrderBlocked",
         "AccountHalted",
         "PlanAbandoned",
+        "DeleteAbandoned",
         "AccountWeekHeld",
         "ReconciliationDifferenceFound",
     }

@@ -60,6 +60,14 @@ def url_on(location: DatabaseLocation, database: str) -> str:
     return urlunsplit(urlsplit(location.url)._replace(path=f"/{database}"))
 
 
+def database_oid(location: DatabaseLocation, name: str) -> int | None:
+    """The oid of database `name` on the server at `location` (None: there is none). A database dropped and made again
+    under the same name has another oid: a delete's intent names the one it meant to drop."""
+    with connect(location.url) as conn:
+        row = conn.execute("SELECT oid::bigint FROM pg_database WHERE datname = %s", (name,)).fetchone()
+    return int(row[0]) if row else None
+
+
 def databases_named(location: DatabaseLocation, prefix: str) -> list[str]:
     """The names of `held_databases(location, prefix)`: what a name that names none may be told exists."""
     return [held.name for held in held_databases(location, prefix)]

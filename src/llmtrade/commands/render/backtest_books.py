@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from llmtrade.app.backtest_books_results import BacktestDeletion, BacktestHeld, BacktestList, SweepDeletion, SweepHeld
+from llmtrade.app.backtest_books_results import (
+    BacktestDeletion,
+    BacktestHeld,
+    BacktestList,
+    DeletionSettled,
+    SweepDeletion,
+    SweepHeld,
+)
 from llmtrade.console import Output
 
 
@@ -21,7 +28,23 @@ def weeks(held: BacktestHeld) -> str:
     return f"{held.weeks_done} of {held.weeks}, {held.first_week}..{held.last_week}"
 
 
+def print_settled(out: Output, settled: list[DeletionSettled]) -> None:
+    """A line for each delete found stopped between its intent and its outcome, and what became of it."""
+    for s in settled:
+        if s.outcome == "deleted":
+            out.line(
+                f"{s.kind} {s.name}: an earlier delete dropped {s.database} and was stopped before recording it; "
+                f"recorded now from its intent (event {s.intent_id}): event {s.event_id}"
+            )
+        else:
+            out.line(
+                f"{s.kind} {s.name}: an earlier delete was stopped before dropping {s.database}, which is still "
+                f"there; its intent (event {s.intent_id}) recorded abandoned: event {s.event_id}"
+            )
+
+
 def print_backtest_list(out: Output, listed: BacktestList) -> None:
+    print_settled(out, listed.settled)
     if not listed.backtests and not listed.sweeps:
         out.line("no backtest on this database server yet: `llmtrade backtest --from D --to D --offline` runs one")
         return
@@ -66,6 +89,9 @@ def what_goes(held: BacktestHeld) -> str:
 
 
 def print_deletion(out: Output, deleted: BacktestDeletion) -> None:
+    print_settled(out, deleted.settled)
+    if deleted.completed_later:
+        return  # said by its settled line: nothing else was done now
     if deleted.dropped:
         out.line(f"deleted backtest {deleted.name}: database {deleted.database} dropped")
     else:
@@ -94,6 +120,9 @@ def what_sweep_goes(record: SweepHeld, runs: list[BacktestHeld]) -> str:
 
 
 def print_sweep_deletion(out: Output, deleted: SweepDeletion) -> None:
+    print_settled(out, deleted.settled)
+    if not deleted.runs and deleted.event_ids and any(s.event_id == deleted.event_ids[0] for s in deleted.settled):
+        return  # an earlier delete's, recorded now: said by its settled line
     for run in deleted.runs:
         out.line(f"deleted run {run.name}: database {run.database} dropped")
     if deleted.record_dropped:
