@@ -19,7 +19,8 @@ from collections.abc import Sequence
 from datetime import date
 
 from llmtrade.analytics import metrics
-from llmtrade.analytics.records import ALL_BEFORE, Curve, Leaderboard, PairedDifference, Pairing, Standing
+from llmtrade.analytics.paired_cutoff import after_split, evidence_weeks, paired_weeks, read_weeks_note
+from llmtrade.analytics.records import Curve, Leaderboard, PairedDifference, Pairing, Standing
 from llmtrade.domain.weeks import week_id_for
 from llmtrade.domain.wording import counted, named_first
 from llmtrade.errors import UsageError
@@ -34,29 +35,6 @@ def week_ends(sessions: Sequence[date]) -> list[int]:
     for i in range(1, len(sessions)):
         ends[week_id_for(sessions[i])] = i
     return list(ends.values())
-
-
-def _read_weeks(board: Leaderboard, versus: Leaderboard, common: Sequence[date], ends: Sequence[int]) -> str | None:
-    """How many paired weeks are on or before the models' knowledge cutoff in either book, as its leaderboard found
-    (its periods' split, or its note that every week is): weeks the models may have read about in training, which each
-    leaderboard splits off as no evidence, while the pairing's differences counted them with nothing said."""
-    if any(note.startswith(ALL_BEFORE) for b in (board, versus) for note in b.notes):
-        read = len(ends)
-    else:
-        splits = [b.periods[0].end for b in (board, versus) if b.periods]
-        read = sum(1 for end in ends if common[end] <= max(splits)) if splits else 0
-    if not read:
-        return None
-    which = (
-        f"every one of the {counted(len(ends), 'paired week')} is"
-        if read == len(ends)
-        else f"{read} of the {counted(len(ends), 'paired week')} {'is' if read == 1 else 'are'}"
-    )
-    to = f" (to {common[ends[read - 1]]})" if read < len(ends) else ""
-    return (
-        f"{which} on or before the models' knowledge cutoff{to}, weeks they may have read about in training: the "
-        "differences, their intervals and the weeks better and worse count them, and over them are no evidence of skill"
-    )
 
 
 def weekly_returns(equity: Sequence[float], ends: Sequence[int]) -> list[float | None]:
@@ -217,13 +195,13 @@ def pairing(board: Leaderboard, versus: Leaderboard) -> Pairing:
         )
     differences = []
     same: list[str] = []  # accounts whose every paired week returned the same in both books
+    # The weeks after the later of the two books' knowledge-cutoff splits: the evidence (analytics/paired_cutoff.py).
+    split, start = after_split(board, versus)
+    kept = evidence_weeks(common, ends, start) if split else set(range(len(ends)))
     for curve in mine:
         on, off = _on(curve, common), _on(other[curve.name], common)
-        both = [
-            (a, b)
-            for a, b in zip(weekly_returns(on, ends), weekly_returns(off, ends), strict=True)
-            if a is not None and b is not None
-        ]
+        weekly = list(zip(weekly_returns(on, ends), weekly_returns(off, ends), strict=True))
+        both = [(a, b) for a, b in weekly if a is not None and b is not None]
         weekly_on, weekly_off = [a for a, _ in both], [b for _, b in both]
         for books, values in ((board.source, on), (versus.source, off)):
             day = _wiped(values, common)
@@ -253,6 +231,7 @@ def pairing(board: Leaderboard, versus: Leaderboard) -> Pairing:
                 weeks_tied=sum(1 for a, b in both if a == b),
                 **_activity(rows_on.get(curve.name), curve, common, "on"),
                 **_activity(rows_off.get(curve.name), other[curve.name], common, "off"),
+                after_cutoff=paired_weeks(weekly, kept, MIN_WEEKS_FOR_INTERVAL) if split else None,
             )
         )
     other_prices = _prices_note(board, versus, common)
@@ -271,7 +250,7 @@ def pairing(board: Leaderboard, versus: Leaderboard) -> Pairing:
             f"{metrics.MIN_RETURNS_FOR_RATIO}, as no annualised figure of a leaderboard row (a few days times 252 is "
             "noise)"
         )
-    read = _read_weeks(board, versus, common, ends)
+    read = read_weeks_note(common, ends, kept, start)
     if read:
         notes.append(read)
     if len(ends) < MIN_WEEKS_FOR_INTERVAL:
@@ -283,4 +262,6 @@ def pairing(board: Leaderboard, versus: Leaderboard) -> Pairing:
         weeks=len(ends),
         differences=tuple(differences),
         notes=tuple(notes),
+        after_cutoff_from=start,
+        after_cutoff_weeks=len(kept) if split else None,
     )

@@ -174,6 +174,20 @@ OWN_RANGE = (
 )
 
 
+class PairedWeeks(Record):
+    """One account's paired weeks after the later of the two books' knowledge-cutoff splits (`leaderboard --versus`):
+    the weeks each book's leaderboard calls evidence, as `PairedDifference`'s whole-range figures are over all."""
+
+    weeks: int = Field(description="paired weeks after the split (both books' returns defined)")
+    weekly: Interval = Field(
+        description="the mean weekly return difference (first books minus second, a fraction per week, not annualised) "
+        "over those weeks, with its stationary-bootstrap 95% interval (none under 8 weeks)"
+    )
+    weeks_better: int = Field(description="of those weeks, the ones whose return was higher in the first books")
+    weeks_worse: int = Field(description="... lower in the first books")
+    weeks_tied: int = Field(description="... the same in both")
+
+
 class PairedDifference(Record):
     """One account in two books over the same weeks (e.g. a backtest with memory on and one with it off):
     the week-by-week difference of its returns, `on` minus `off`."""
@@ -215,6 +229,16 @@ class PairedDifference(Record):
     avg_gross_exposure_off: float | None = Field(
         None, description="the average gross exposure over the paired sessions, second books"
     )
+    # The headline when a book is split at its models' knowledge cutoff; the figures above stay the whole range's.
+    after_cutoff: PairedWeeks | None = Field(
+        None,
+        description="the weeks, weekly difference and weeks better, worse and tied over the paired weeks after the "
+        "later of the two books' knowledge-cutoff splits (Pairing.after_cutoff_from), the evidence; null when no "
+        "book is split or wholly before its cutoff (every paired week is then evidence as far as the books know, and "
+        "the whole-range fields are it), or when no paired week is after the split (Pairing.after_cutoff_weeks 0). "
+        "weeks, weekly and weeks_better/worse/tied beside it are over every paired week, those the models may have "
+        "read about in training included",
+    )
 
 
 class Pairing(Record):
@@ -226,6 +250,17 @@ class Pairing(Record):
     weeks: int
     differences: tuple[PairedDifference, ...]
     notes: tuple[str, ...] = ()
+    after_cutoff_from: date | None = Field(
+        None,
+        description="the close the paired weeks after the models' knowledge cutoff start from: the later of the two "
+        "books' splits (a leaderboard's periods[0].end); null when neither book is split",
+    )
+    after_cutoff_weeks: int | None = Field(
+        None,
+        description="paired weeks after the later of the two books' knowledge-cutoff splits, the evidence (0 when a "
+        "book is wholly on or before its cutoff, or no paired week is after the split); null when no book is split "
+        "or wholly before its cutoff",
+    )
 
 
 class PriceBasis(Record):

@@ -110,9 +110,13 @@ def _tables(out: Output, title: str, rows: Sequence[Standing]) -> None:
 def _paired(out: Output, board: Leaderboard) -> None:
     paired = board.paired
     assert paired is not None
+    whole = ""
+    if paired.after_cutoff_weeks is not None:  # split at a knowledge cutoff: the weeks after it first, the evidence
+        _after_cutoff(out, board)
+        whole = "; whole range, including weeks the models may have read about in training"
     out.table(
         f"{board.source} versus {paired.versus}, {paired.start} to {paired.end} "
-        f"({counted(paired.weeks, 'week')} paired); each pair of figures is this / versus",
+        f"({counted(paired.weeks, 'week')} paired{whole}); each pair of figures is this / versus",
         [
             "name",
             "return",
@@ -148,6 +152,34 @@ def _paired(out: Output, board: Leaderboard) -> None:
     )
     for note in paired.notes:
         out.line(f"note: {note}")
+
+
+def _after_cutoff(out: Output, board: Leaderboard) -> None:
+    """The paired weeks after the later of the two books' knowledge-cutoff splits (analytics/paired_cutoff.py), or
+    that there is none: no interval stands for evidence where every week is one the models may have read about."""
+    paired = board.paired
+    assert paired is not None
+    if not paired.after_cutoff_weeks:
+        out.line(
+            f"{board.source} versus {paired.versus} after the models' knowledge cutoff: no paired week, so no evidence "
+            "of skill (every paired week is on or before a book's models' cutoff); the whole range follows"
+        )
+        return
+    out.table(
+        f"{board.source} versus {paired.versus} after the models' knowledge cutoff (from the close of "
+        f"{paired.after_cutoff_from}): {counted(paired.after_cutoff_weeks, 'paired week')}, the evidence",
+        ["name", "weekly diff bp [95%]", "weeks compared"],
+        [
+            (
+                d.name,
+                interval(d.after_cutoff.weekly, basis_points),
+                f"better {d.after_cutoff.weeks_better}, worse {d.after_cutoff.weeks_worse}, "
+                f"tied {d.after_cutoff.weeks_tied} of {d.after_cutoff.weeks}",
+            )
+            for d in paired.differences
+            if d.after_cutoff is not None
+        ],
+    )
 
 
 def _pair(on: T | None, off: T | None, show: Callable[[T | None], str]) -> str:
