@@ -10,7 +10,7 @@ from llmtrade.app.discovery_memory import similar_conditions
 from llmtrade.app.discovery_results import DiscoverResult, PerformanceResult, PickerTop, WatchlistResult
 from llmtrade.app.forward_returns_said import say_failed, say_filled
 from llmtrade.app.leaderboard import books
-from llmtrade.app.picker_cutoff import cutoff_note, picker_answered, read_sessions
+from llmtrade.app.picker_cutoff import after_cutoff, cutoff_note, picker_answered, read_sessions
 from llmtrade.app.results import Usage
 from llmtrade.app.runs import execute, start_run
 from llmtrade.config.candidates import CandidateInstrument, packaged_candidates
@@ -341,6 +341,9 @@ def performance(app: Container, *, horizon: int, backtest: str | None = None) ->
     picker = books_app.loaded.config.models.research[0]
     sessions = {m.session for m in at}
     applies = answered and not synthetic
+    note = cutoff_note(picker, sessions, list(judged.values())) if applies else None
+    # The llm and ensemble figures over the sessions after the cutoff: none when nothing is said of it (note None).
+    evidence = after_cutoff(picker, judged, at, horizon=horizon, top=settings.watchlist_size) if note else None
     return PerformanceResult(
         asof_session=last,
         horizon=horizon,
@@ -356,7 +359,9 @@ def performance(app: Container, *, horizon: int, backtest: str | None = None) ->
         judged_candidates=max((len(m.suggestions) for made in judged.values() for m in made), default=0),
         knowledge_cutoff=picker.knowledge_cutoff if applies else None,
         read_sessions=read_sessions(picker, sessions) if applies else None,
-        cutoff_note=cutoff_note(picker, sessions, list(judged.values())) if applies else None,
+        cutoff_note=note,
+        after_cutoff=evidence[0] if evidence else None,
+        after_cutoff_sessions=evidence[1] if evidence else None,
     )
 
 

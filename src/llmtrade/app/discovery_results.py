@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from llmtrade.config.sections import EnsembleWeights
 from llmtrade.discovery.performance import PickerPerformance
@@ -80,6 +80,18 @@ class PerformanceResult(_Result):
     knowledge_cutoff: date | None = None
     read_sessions: int | None = None
     cutoff_note: str | None = None
+    # The evidence beside the whole-range rows: the llm and ensemble pickers over the matured sessions judged after that
+    # cutoff alone (app/picker_cutoff.py `after_cutoff`). None when no cutoff applies, as `knowledge_cutoff`.
+    after_cutoff: list[PickerPerformance] | None = Field(
+        None,
+        description="the llm and ensemble rows (as in `pickers`) over the matured sessions judged after the LLM "
+        "picker's knowledge_cutoff alone, the evidence (`pickers` counts every matured session, those its model may "
+        "have read about in training included); [] when none was judged after it; null when no cutoff applies "
+        "(none given, synthetic prices, offline answers, no LLM pick matured)",
+    )
+    after_cutoff_sessions: int | None = Field(
+        None, description="matured sessions judged after the LLM picker's knowledge_cutoff; null as after_cutoff"
+    )
 
 
 DOCUMENTS: dict[str, Any] = {

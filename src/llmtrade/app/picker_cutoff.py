@@ -5,15 +5,18 @@ The leaderboard splits its weeks at the models' cutoff (app/cutoff_periods.py); 
 top-minus-median, and the ensemble's it is part of, counted a session whose outcome the model may have read in training
 as skill, and nothing said so (issue 13: an LLM that has read the future is not evidence). Not said of discoveries on
 the synthetic market alone (in no model's training) or of ones the offline rules provider answered every time.
+Beside the whole-range figures, the llm and ensemble rows over the matured sessions judged after the cutoff alone
+(`after_cutoff`): the evidence, computed by the same `evaluate` over those sessions, not a second statistic.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import date
 
 from llmtrade.config.models import ModelRef
-from llmtrade.domain.discovery import SuggestionsMade
+from llmtrade.discovery.performance import PickerPerformance, evaluate
+from llmtrade.domain.discovery import ForwardReturns, SuggestionsMade
 from llmtrade.domain.runs import RunStarted
 from llmtrade.domain.streams import DISCOVERY
 from llmtrade.domain.wording import counted
@@ -53,5 +56,30 @@ def cutoff_note(ref: ModelRef, matured: Collection[date], judged: Sequence[Seque
     return (
         f"{read} of the {counted(len(matured), 'matured session')} were judged on or before the LLM picker's knowledge "
         f"cutoff ({ref.knowledge_cutoff}, {model}): the llm and ensemble figures count them, and over them may be of a "
-        "future the model read in training, not skill"
+        "future the model read in training, not skill; their figures over the sessions after it are shown apart"
     )
+
+
+# The rows a knowledge cutoff bears on: the LLM picker's, and the ensemble's it is a part of.
+_READERS = ("llm", "ensemble")
+
+
+def after_cutoff(
+    ref: ModelRef,
+    judged: Mapping[date, Sequence[SuggestionsMade]],
+    matured: Sequence[ForwardReturns],
+    *,
+    horizon: int,
+    top: int,
+) -> tuple[list[PickerPerformance], int] | None:
+    """The llm and ensemble rows over the sessions judged after `ref`'s knowledge cutoff (`matured` at `horizon`), and
+    how many matured sessions that is; None when it gives no cutoff. A session judged on the cutoff day is read, as in
+    `read_sessions`; the turnover and coverage are over the judged sessions after it too."""
+    cutoff = ref.knowledge_cutoff
+    if cutoff is None:
+        return None
+    later = [o for o in matured if o.horizon == horizon and o.session > cutoff]
+    if not later:
+        return [], 0
+    rows = evaluate({d: m for d, m in judged.items() if d > cutoff}, later, horizon=horizon, top=top)
+    return [row for row in rows if row.picker in _READERS], len({o.session for o in later})

@@ -111,35 +111,13 @@ def print_performance(out: Output, result: PerformanceResult) -> None:
         unmeasured = counted(result.unmeasured_picks, "judged candidate")
         heading.append(("unmeasured", f"{unmeasured} of matured sessions had no prices: left out, not counted as 0"))
     out.pairs(heading)
-    rows = []
-    for p in result.pickers:
-        diff = p.ensemble_minus
-        interval = (
-            "-"
-            if diff is None
-            else f"{_f(diff.estimate)} [{_f(diff.low)}, {_f(diff.high)}]"
-            if diff.low is not None
-            else f"{_f(diff.estimate)} (too few sessions for an interval)"
-        )
-        rows.append(
-            (
-                p.picker,
-                p.sessions,
-                _f(p.mean_ic) + (f" ({counted(p.ic_sessions, 'session')})" if _fewer(p) else ""),
-                _f(p.ic_t_hac, ".2f"),
-                _f(p.hit_rate, ".1%"),
-                "-" if p.top_minus_median is None else signed_percent(p.top_minus_median, 2),
-                _f(p.turnover, ".1%"),
-                _f(p.coverage, ".0%"),
-                f"{p.cost_per_week_usd:.4f}",
-                interval,
-            )
-        )
+    read = "" if not result.read_sessions else ", every matured session: those its model may have read included"
     out.table(
-        "pickers (random and momentum are the controls)",
+        f"pickers (random and momentum are the controls{read})",
         _PERFORMANCE_COLUMNS,
-        rows,
+        [_row(p) for p in result.pickers],
     )
+    _after_cutoff(out, result)
     if fewer := [p for p in result.pickers if _fewer(p)]:
         out.line(
             "rank IC from fewer sessions than judged: "
@@ -158,6 +136,48 @@ def print_performance(out: Output, result: PerformanceResult) -> None:
     out.line(configured + f"re-fitted from matured outcomes metric {r.metric:.2f} fuzzy {r.fuzzy:.2f} llm {r.llm:.2f}")
     if thin := _thin_refit(result):
         out.line(thin)
+
+
+def _row(p: PickerPerformance) -> tuple[object, ...]:
+    diff = p.ensemble_minus
+    interval = (
+        "-"
+        if diff is None
+        else f"{_f(diff.estimate)} [{_f(diff.low)}, {_f(diff.high)}]"
+        if diff.low is not None
+        else f"{_f(diff.estimate)} (too few sessions for an interval)"
+    )
+    return (
+        p.picker,
+        p.sessions,
+        _f(p.mean_ic) + (f" ({counted(p.ic_sessions, 'session')})" if _fewer(p) else ""),
+        _f(p.ic_t_hac, ".2f"),
+        _f(p.hit_rate, ".1%"),
+        "-" if p.top_minus_median is None else signed_percent(p.top_minus_median, 2),
+        _f(p.turnover, ".1%"),
+        _f(p.coverage, ".0%"),
+        f"{p.cost_per_week_usd:.4f}",
+        interval,
+    )
+
+
+def _after_cutoff(out: Output, result: PerformanceResult) -> None:
+    """The llm and ensemble rows over the sessions judged after the LLM picker's knowledge cutoff, when some matured
+    session was judged on or before it (else the table above is all after it): the evidence, or that there is none."""
+    if result.after_cutoff is None or not result.read_sessions:
+        return
+    cutoff = f"the LLM picker's knowledge cutoff ({result.knowledge_cutoff})"
+    if not result.after_cutoff_sessions:
+        out.line(
+            f"no matured session was judged after {cutoff}: the llm and ensemble figures above are of sessions its "
+            "model may have read about in training, no evidence of skill"
+        )
+        return
+    out.table(
+        f"llm and ensemble after {cutoff}: {counted(result.after_cutoff_sessions, 'matured session')}, the evidence",
+        _PERFORMANCE_COLUMNS,
+        [_row(p) for p in result.after_cutoff],
+    )
 
 
 def _fewer(p: PickerPerformance) -> bool:
