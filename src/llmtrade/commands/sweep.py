@@ -18,7 +18,9 @@ from llmtrade.exits import TEMPORARY
 from llmtrade.paths import not_a_folder
 
 if TYPE_CHECKING:
+    from llmtrade.analytics.records import Standing
     from llmtrade.settings import Settings
+    from llmtrade.sweep.board import SweepRow
     from llmtrade.sweep.driver import SweepProgress, SweepResult
     from llmtrade.sweep.results import SweepRun
 
@@ -149,8 +151,7 @@ def _advice(failed: list[SweepRun]) -> str:
 
 
 def print_sweep(out: Output, result: SweepResult) -> None:
-    from llmtrade.commands.render.common import counted, drawdown, money, pct, share  # lazy: see package docstring
-    from llmtrade.domain.wording import bounds
+    from llmtrade.commands.render.common import counted  # lazy: see package docstring
 
     board = result.leaderboard
     workers = counted(result.workers, "worker")
@@ -168,44 +169,71 @@ def print_sweep(out: Output, result: SweepResult) -> None:
         ["backtest", "axes", "status", "attempts", "seconds"],
         [_run_row(r) for r in result.runs],
     )
+    # Ranked on each row's evidence (sweep/board_cutoff.py): when a run is split at its models' knowledge cutoff or
+    # wholly before it, the table says which weeks each row is over, and the whole ranges follow in a table apart.
+    split = any(row.evidence_span != "whole_range" for row in board.rows)
+    over = " over the weeks after each run's models' knowledge cutoff" if split else ""
     out.table(
-        "leaderboard (best Sharpe first; DSR deflated for every trial of the sweep)",
-        # DESIGN.md: every comparison of accounts carries its trade count, exposure and costs: a Sharpe ratio earned
-        # on 2% of the account, or by trading it away in slippage, read as well as any here without them.
-        [
-            "run",
-            "account",
-            "return",
-            "Sharpe",
-            "95% interval",
-            "DSR",
-            "max DD",
-            "trades",
-            "turnover/yr",
-            "avg gross",
-            "commissions",
-            "slippage~",
-        ],
-        [
-            (
-                row.label,
-                row.account,
-                pct(row.standing.total_return, 2),
-                _num(row.standing.sharpe.estimate),
-                bounds(row.standing.sharpe.low, row.standing.sharpe.high, _num),
-                share(row.standing.dsr),
-                drawdown(row.standing.max_drawdown),
-                row.standing.trades,
-                _num(row.standing.turnover),
-                share(row.standing.avg_gross_exposure),
-                money(row.standing.costs_usd),
-                money(row.standing.slippage_usd),
-            )
-            for row in board.rows
-        ],
+        f"leaderboard (best Sharpe first{over}; DSR deflated for every trial of the sweep)",
+        _COLUMNS[:2] + (["weeks ranked"] if split else []) + _COLUMNS[2:],
+        [(row.label, row.account, *([_span(row)] if split else []), *_figures(row.evidence)) for row in board.rows],
     )
+    if split:
+        out.table(
+            "whole ranges, including weeks the models may have read about in training (no evidence of skill; unranked)",
+            _COLUMNS,
+            [(r.label, r.account, *_figures(r.standing)) for r in board.rows if r.evidence_span != "whole_range"],
+        )
     for note in board.notes:
         out.line(note)
+
+
+# DESIGN.md: every comparison of accounts carries its trade count, exposure and costs: a Sharpe ratio earned on 2% of
+# the account, or by trading it away in slippage, read as well as any here without them.
+_COLUMNS = [
+    "run",
+    "account",
+    "return",
+    "Sharpe",
+    "95% interval",
+    "DSR",
+    "max DD",
+    "trades",
+    "turnover/yr",
+    "avg gross",
+    "commissions",
+    "slippage~",
+]
+
+
+def _span(row: SweepRow) -> str:
+    """Which weeks a ranked row is over."""
+    if row.evidence_span == "after_cutoff":
+        return f"after {row.evidence_from}"
+    if row.evidence is None:
+        return "none: every week on or before its models' knowledge cutoff"
+    return "whole range"
+
+
+def _figures(standing: Standing | None) -> tuple[object, ...]:
+    """A row's figures; all n/a for a row of no evidence."""
+    from llmtrade.commands.render.common import drawdown, money, pct, share  # lazy: see package docstring
+    from llmtrade.domain.wording import bounds
+
+    if standing is None:
+        return ("n/a",) * (len(_COLUMNS) - 2)
+    return (
+        pct(standing.total_return, 2),
+        _num(standing.sharpe.estimate),
+        bounds(standing.sharpe.low, standing.sharpe.high, _num),
+        share(standing.dsr),
+        drawdown(standing.max_drawdown),
+        standing.trades,
+        _num(standing.turnover),
+        share(standing.avg_gross_exposure),
+        money(standing.costs_usd),
+        money(standing.slippage_usd),
+    )
 
 
 def _run_row(run: SweepRun) -> tuple[object, ...]:

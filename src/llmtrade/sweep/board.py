@@ -8,16 +8,22 @@ failed configuration was tried too), and the variance of the per-session Sharpe 
 
 Built from the leaderboards as stored in the sweep's database, in plan order, so the bytes depend only on
 the runs' results, never on which backend ran them, how many workers, or in which order they finished.
+
+Rows rank on their evidence (sweep/board_cutoff.py): a run split at its models' knowledge cutoff by its own
+leaderboard on its weeks after it, a run wholly before it last with none; `standing` keeps each row's whole range.
 """
 
 from __future__ import annotations
 
 import statistics
 from collections.abc import Mapping, Sequence
-from typing import Any
+from datetime import date
+from typing import Any, NamedTuple
+
+from pydantic import Field, model_validator
 
 from llmtrade.analytics import metrics
-from llmtrade.analytics.records import ALL_BEFORE, TURNOVER_NOTE, Curve, Leaderboard, Standing
+from llmtrade.analytics.records import TURNOVER_NOTE, Curve, Leaderboard, Standing
 from llmtrade.analytics.standings import (
     bare_sharpe_note,
     deflated,
@@ -32,20 +38,54 @@ from llmtrade.app.leaderboard import RISK_FREE_NOTE, TRIAL_ROLES
 from llmtrade.domain.records import Record
 from llmtrade.domain.sweeps import SweepRunFinished
 from llmtrade.domain.wording import counted, named_first
+from llmtrade.sweep.board_cutoff import Span, evidence_equity, evidence_standing, ranked_note, span_of
 from llmtrade.sweep.spec import RunPlan
 
 
 class SweepRow(Record):
-    """One account of one run: its standing over that run's sessions, its DSR deflated for the sweep."""
+    """One account of one run: its standing over that run's sessions, its DSR deflated for the sweep, and the same
+    over its evidence (the weeks after its models' knowledge cutoff), which the sweep ranks on."""
 
     backtest: str  # the run's backtest name: `leaderboard --backtest` / `report --backtest` open its books
     label: str  # the run's axes, e.g. "overrides=tight models=config memory=off seed=7 range=..."
     account: str
-    standing: Standing
+    standing: Standing = Field(
+        description="the row over its run's whole range, weeks its models may have read about in training included "
+        "(its DSR deflated for the sweep)"
+    )
+    evidence: Standing | None = Field(
+        None,
+        description="the row over its evidence, which the sweep ranks on: for a run its leaderboard splits at its "
+        "models' knowledge cutoff, its after-cutoff period's standing (the DSR deflated for the sweep over those "
+        "sessions' returns, with the spread of the trials' Sharpe ratios over their own evidence); for a run no "
+        "cutoff splits, its whole range (as `standing`, but for that spread); null for a run wholly on or before its "
+        "models' cutoff, which has no evidence and ranks last",
+    )
+    evidence_span: Span = Field(
+        "whole_range",
+        description="what `evidence` is over: whole_range (no cutoff splits the run), after_cutoff (the weeks after "
+        "its models' knowledge cutoff), none (every week on or before it: no evidence)",
+    )
+    evidence_from: date | None = Field(
+        None, description="after_cutoff: the close the evidence starts from (its leaderboard's split); else null"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _whole_range(cls, data: Any) -> Any:
+        """A row of no split given without its evidence: its whole range is its evidence (null is for none alone)."""
+        if (
+            isinstance(data, dict)
+            and data.get("evidence") is None
+            and data.get("evidence_span") in (None, "whole_range")
+        ):
+            return {**data, "evidence": data.get("standing")}
+        return data
 
 
 class SweepLeaderboard(Record):
-    """The sweep's rows, best Sharpe estimate first (ties: plan order). `trials` is the deflated Sharpe's N."""
+    """The sweep's rows, best evidence Sharpe estimate first (ties: plan order), rows of no evidence last. `trials` is
+    the deflated Sharpe's N."""
 
     name: str
     runs: int  # runs in the sweep file
@@ -88,12 +128,14 @@ def sweep_leaderboard(
     configuration, not of its axes' names, so an override renamed with its values kept is the run finished before,
     whose recorded label still named the old override on every row; a run missing from it keeps its recorded label."""
     named = labels or {}
-    picked: list[tuple[str, SweepRunFinished, Standing, list[float]]] = []
+    picked: list[tuple[str, SweepRunFinished, Standing, list[float], _Evidence]] = []
     spread: list[float | None] = []  # each picked row's Sharpe ratio in the trials' spread (standings.trial_sharpe)
+    spread_after: list[float | None] = []  # ... over its evidence (None: none), for the evidence DSR's spread
     held: list[str] = []  # "label account" of each row whose run ends holding a position
     two_way: list[str] = []
     books: dict[tuple[Any, ...], list[str]] = {}  # each run's trial accounts' curves -> the runs' labels
-    read: list[str] = []  # each run whose range holds weeks its models may have read about: "label (to when)"
+    split: list[str] = []  # each run ranked on its weeks after its models' cutoff: "label (from when)"
+    before: list[str] = []  # each run wholly on or before its models' cutoff: its label
     for run_id in run_ids:
         run = finished.get(run_id)
         if run is None:
@@ -107,17 +149,25 @@ def sweep_leaderboard(
         # turnover is another figure than the other rows', so it is left out (n/a) and said.
         old = TURNOVER_NOTE not in board.notes
         label = named.get(run_id, run.label)
-        ahead = _read_ahead(board)
-        if ahead:
-            read.append(f"{label} ({ahead})")
+        span, start = span_of(board)
+        if span == "after_cutoff":
+            split.append(f"{label} (from {start})")
+        elif span == "none":
+            before.append(label)
         if old:
             two_way.append(label)
         for standing in board.standings:
             if standing.kind == "account" and standing.name in names:
                 curve = curves.get(standing.name)
                 kept = standing.model_copy(update={"turnover": None}) if old else standing
-                picked.append((label, run, kept, _returns(curve.equity) if curve else []))
+                proof = evidence_standing(board, standing.name, span, kept)
+                after = evidence_equity(curve, start, span) if curve else None
+                if proof is not None and old:
+                    proof = proof.model_copy(update={"turnover": None})
+                evidence = _Evidence(proof, _returns(after) if after else [], span, start)
+                picked.append((label, run, kept, _returns(curve.equity) if curve else [], evidence))
                 spread.append(trial_sharpe(curve.equity) if curve else None)
+                spread_after.append(trial_sharpe(after) if after and proof is not None else None)
                 if curve is not None and curve.gross_exposure and curve.gross_exposure[-1] > 0:
                     held.append(f"{label} {standing.name}")
     # A trial wiped out counts too, with its Sharpe ratio to the wipe-out (standings.trial_sharpe).
@@ -125,19 +175,28 @@ def sweep_leaderboard(
     dropped = [trial_sharpe(curve.equity) for run in earlier_runs for curve in _trial_curves(run)]
     known = [s for s in [*spread, *dropped] if s is not None]
     variance = statistics.variance(known) if len(known) >= 2 else None
+    # The evidence DSR deflates by the spread of the trials' Sharpe ratios over their own evidence: the same weeks'
+    # kind as the figure it deflates (a run wholly before its cutoff has none, and still counts in N).
+    known_after = [s for s in [*spread_after, *_earlier_evidence(earlier_runs)] if s is not None]
+    variance_after = statistics.variance(known_after) if len(known_after) >= 2 else None
     rows = [
         SweepRow(
             backtest=run.backtest,
             label=label,
             account=standing.name,
             standing=standing.model_copy(update={"dsr": deflated(returns, trials, variance), **_no_ratio(standing)}),
+            evidence=None if ev.standing is None else _deflated(ev.standing, ev.returns, trials, variance_after),
+            evidence_span=ev.span if ev.standing is not None else "none",
+            evidence_from=ev.start if ev.standing is not None else None,
         )
-        for label, run, standing, returns in picked
+        for label, run, standing, returns, ev in picked
     ]
     order = sorted(range(len(rows)), key=lambda i: (_sharpe_key(rows[i]), i))
     plans = list(run_ids)
     done = sum(1 for run_id in run_ids if run_id in finished)
-    short = short_note([(f"{row.label} {row.account}", row.standing.sessions) for row in rows])
+    # The notes on the figures are on the ones ranked: each row's evidence.
+    ranked = [row.evidence for row in rows if row.evidence is not None]
+    short = short_note([(f"{row.label} {row.account}", row.evidence.sessions) for row in rows if row.evidence])
     notes = (
         _trials_note(trials, len(plans), done, failed, stopped, len(earlier), running),
         "each row's other figures are its own run's, over that run's sessions; baselines (FLAT, SPY, "
@@ -145,12 +204,12 @@ def sweep_leaderboard(
         *([short] if short else []),
         RISK_FREE_NOTE,
         TURNOVER_NOTE,
-        *filter(None, [open_trades_note(held, of=len(rows)), _still_note([row.standing for row in rows])]),
-        *filter(None, [bare_sharpe_note([row.standing for row in rows], of=len(rows))]),
-        *filter(None, [undeflated_note([row.standing for row in rows], of=len(rows))]),
-        *filter(None, [intraday_note(within_sessions([row.standing for row in rows]), of=len(rows))]),
+        *filter(None, [open_trades_note(held, of=len(rows)), _still_note(ranked)]),
+        *filter(None, [bare_sharpe_note(ranked, of=len(ranked))]),
+        *filter(None, [undeflated_note(ranked, of=len(ranked))]),
+        *filter(None, [intraday_note(within_sessions(ranked), of=len(ranked))]),
         *([_two_way_note(two_way)] if two_way else []),
-        *([_read_ahead_note(read, done)] if read else []),
+        *filter(None, [ranked_note(split, before, done)]),
         *[_same_books_note(labels) for labels in books.values() if len(labels) > 1],
     )
     return SweepLeaderboard(
@@ -163,24 +222,30 @@ def sweep_leaderboard(
     )
 
 
-def _read_ahead(board: Leaderboard) -> str | None:
-    """How much of a run's range is weeks on or before its models' knowledge cutoff, as its leaderboard found
-    (app/cutoff_periods.py): "to" the close its periods are split at, "every week", or None (none, or no model's)."""
-    if board.periods:
-        return f"to {board.periods[0].end}"
-    return "every week" if any(note.startswith(ALL_BEFORE) for note in board.notes) else None
+class _Evidence(NamedTuple):
+    """A picked row's evidence before its DSR is deflated for the sweep: its standing (None: none), daily returns,
+    span and the close it starts from."""
+
+    standing: Standing | None
+    returns: list[float]
+    span: Span
+    start: date | None
 
 
-def _read_ahead_note(read: Sequence[str], runs: int) -> str:
-    """The runs whose rows rank weeks their models may have read about in training: a row is its run's whole range,
-    where each run's own leaderboard splits those weeks off as no evidence (the sweep's table said nothing of it)."""
-    return (
-        f"{len(read)} of the {counted(runs, 'run')} rank weeks on or before their models' knowledge cutoff, which the "
-        "models may have read about in training, with the rest (each row is its run's whole range): "
-        f"{', '.join(read)}; "
-        "those weeks are not evidence of skill, and each run's leaderboard shows the weeks after the cutoff apart "
-        "(llmtrade leaderboard --backtest RUN)"
-    )
+def _deflated(standing: Standing, returns: list[float], trials: int, variance: float | None) -> Standing:
+    return standing.model_copy(update={"dsr": deflated(returns, trials, variance), **_no_ratio(standing)})
+
+
+def _earlier_evidence(runs: Sequence[SweepRunFinished]) -> list[float | None]:
+    """The Sharpe ratios over their evidence of the trial accounts of runs an earlier version of the file finished."""
+    found: list[float | None] = []
+    for run in runs:
+        board = Leaderboard.model_validate(run.leaderboard)
+        span, start = span_of(board)
+        for curve in _trial_curves(run):
+            after = evidence_equity(curve, start, span)
+            found.append(trial_sharpe(after) if after else None)
+    return found
 
 
 def _trials_note(
@@ -277,6 +342,9 @@ def _no_ratio(standing: Standing) -> dict[str, object]:
     }
 
 
-def _sharpe_key(row: SweepRow) -> float:
-    estimate = row.standing.sharpe.estimate
-    return -estimate if estimate is not None else float("inf")
+def _sharpe_key(row: SweepRow) -> tuple[int, float]:
+    """Best evidence Sharpe first; a Sharpe of n/a after the rest, and a row of no evidence after those."""
+    if row.evidence is None:
+        return (1, float("inf"))
+    estimate = row.evidence.sharpe.estimate
+    return (0, -estimate if estimate is not None else float("inf"))

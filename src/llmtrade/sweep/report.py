@@ -31,7 +31,7 @@ from llmtrade.storage.connection import connect
 from llmtrade.storage.database import DatabaseLocation, backtest_database, database_exists, locate
 from llmtrade.storage.database import sibling as on_server
 from llmtrade.storage.event_store import EventStore
-from llmtrade.sweep.board import SweepLeaderboard, sweep_leaderboard
+from llmtrade.sweep.board import SweepLeaderboard, SweepRow, sweep_leaderboard
 from llmtrade.sweep.driver import finished_runs, sweep_database
 from llmtrade.sweep.lock import running_elsewhere
 
@@ -60,22 +60,37 @@ td.text, p { overflow-wrap: anywhere; }
 trials (the deflated Sharpe's N): {{ board.trials }}.</p>
 {% for note in board.notes %}<p class="note">{{ note }}</p>
 {% endfor %}
-<h2>Leaderboard</h2>
-<table>
-<tr><th>run</th><th>account</th><th>total return</th><th>Sharpe</th><th>95% interval</th><th>PSR</th>
+{% macro cells(s) -%}
+{% if s is none %}{% for _ in range(10) %}<td>n/a</td>{% endfor %}{% else -%}
+<td>{{ pct(s.total_return) }}</td><td>{{ num(s.sharpe.estimate) }}</td>
+<td>{{ bounds(s.sharpe.low, s.sharpe.high, num, " .. ") }}</td>
+<td>{{ share(s.psr, 1) }}</td><td>{{ share(s.dsr, 1) }}</td>
+<td>{{ drawdown(s.max_drawdown) }}</td><td>{{ s.trades }}</td>
+<td>{{ num(s.turnover) }}</td>
+<td>{{ share(s.avg_gross_exposure, 1) }}</td><td>{{ money(s.costs_usd) }}</td>
+<td>{{ money(s.slippage_usd) }}</td>{% endif %}
+{%- endmacro %}
+{% set head %}<th>total return</th><th>Sharpe</th><th>95% interval</th><th>PSR</th>
 <th>DSR (sweep)</th><th>max drawdown</th><th>trades</th><th>turnover/yr</th><th>avg gross</th><th>commissions USD</th>
-<th title="estimated: traded notional x the paper broker's slippage (bps)">slippage~ USD</th><th>backtest</th></tr>
+<th title="estimated: traded notional x the paper broker's slippage (bps)">slippage~ USD</th>{% endset %}
+{% if split %}<h2>Leaderboard: the weeks after each run's models' knowledge cutoff</h2>
+<p class="note">Ranked on each row's evidence: a run split at its models' knowledge cutoff on its weeks after it, a run
+wholly on or before it last, with no figures; the whole ranges are in the table after.</p>
+{% else %}<h2>Leaderboard</h2>
+{% endif %}<table>
+<tr><th>run</th><th>account</th>{% if split %}<th>weeks ranked</th>{% endif %}{{ head }}<th>backtest</th></tr>
 {% for row in board.rows %}<tr><td class="text">{{ row.label }}</td><td class="text">{{ row.account }}</td>
-<td>{{ pct(row.standing.total_return) }}</td><td>{{ num(row.standing.sharpe.estimate) }}</td>
-<td>{{ bounds(row.standing.sharpe.low, row.standing.sharpe.high, num, " .. ") }}</td>
-<td>{{ share(row.standing.psr, 1) }}</td><td>{{ share(row.standing.dsr, 1) }}</td>
-<td>{{ drawdown(row.standing.max_drawdown) }}</td><td>{{ row.standing.trades }}</td>
-<td>{{ num(row.standing.turnover) }}</td>
-<td>{{ share(row.standing.avg_gross_exposure, 1) }}</td><td>{{ money(row.standing.costs_usd) }}</td>
-<td>{{ money(row.standing.slippage_usd) }}</td>
+{% if split %}<td class="text">{{ span(row) }}</td>{% endif %}{{ cells(row.evidence) }}
 <td class="text">{{ row.backtest }}</td></tr>
 {% endfor %}</table>
-{% if chart %}<h2>Sharpe ratios and their intervals</h2>
+{% if split %}<h2>Whole ranges, including weeks the models may have read about in training</h2>
+<p class="note">No evidence of skill, and not ranked: each split or wholly-before run's whole range.</p>
+<table>
+<tr><th>run</th><th>account</th>{{ head }}<th>backtest</th></tr>
+{% for row in board.rows if row.evidence_span != "whole_range" %}<tr><td class="text">{{ row.label }}</td>
+<td class="text">{{ row.account }}</td>{{ cells(row.standing) }}<td class="text">{{ row.backtest }}</td></tr>
+{% endfor %}</table>
+{% endif %}{% if chart %}<h2>Sharpe ratios and their intervals</h2>
 {{ chart | safe }}
 {% endif %}
 <h2>Runs</h2>
@@ -234,8 +249,15 @@ def render(board: SweepLeaderboard, runs: list[dict[str, Any]], running: str | N
     from llmtrade.report import charts
     from llmtrade.report.render import drawdown, escaped, share
 
-    named = [row.standing.model_copy(update={"name": f"{row.backtest} {row.account}"}) for row in board.rows]
-    chart = charts.interval_chart(named, "sharpe", "annualised Sharpe ratio, 95% interval", "sweep-sharpe")
+    # The chart is of what the table ranks: each row's evidence (sweep/board_cutoff.py), none for a row of none.
+    named = [
+        row.evidence.model_copy(update={"name": f"{row.backtest} {row.account}"})
+        for row in board.rows
+        if row.evidence is not None
+    ]
+    split = any(row.evidence_span != "whole_range" for row in board.rows)
+    title = "annualised Sharpe ratio, 95% interval" + (", weeks after the models' knowledge cutoff" if split else "")
+    chart = charts.interval_chart(named, "sharpe", title, "sweep-sharpe")
     template = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).from_string(_PAGE)
     # A failed run's last error quotes the model: the characters `report` shows as escapes, shown so here too.
     return escaped(
@@ -244,6 +266,8 @@ def render(board: SweepLeaderboard, runs: list[dict[str, Any]], running: str | N
             runs=runs,
             running=running,
             chart=chart,
+            split=split,
+            span=_span,
             pct=_pct,
             num=_num,
             bounds=bounds,
@@ -252,6 +276,15 @@ def render(board: SweepLeaderboard, runs: list[dict[str, Any]], running: str | N
             money=_money,
         )
     )
+
+
+def _span(row: SweepRow) -> str:
+    """Which weeks a ranked row is over."""
+    if row.evidence_span == "after_cutoff":
+        return f"after {row.evidence_from}"
+    if row.evidence is None:
+        return "none: every week on or before its models' knowledge cutoff"
+    return "whole range"
 
 
 def _pct(value: float | None) -> str:
