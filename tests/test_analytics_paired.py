@@ -133,3 +133,35 @@ def test_books_with_no_week_in_common_are_refused_naming_both_ranges(shared: int
     assert f"backtest on ({SESSIONS[0]}..{SESSIONS[-1]})" in message
     assert f"backtest off ({later[0]}..{later[-1]})" in message
     assert "no week in common" in message
+
+
+def _dumped_pair(board: Leaderboard) -> dict[str, object]:
+    return json.loads(board.model_dump_json())["paired"]["differences"][0]
+
+
+@pytest.mark.parametrize("begins", [0.0, -20.0], ids=["zero", "below-zero"])
+def test_a_pairing_that_begins_at_no_equity_has_no_return_and_says_why(begins: float) -> None:
+    """Found reading analytics/paired.py: `--versus` over books of other ranges pairs only the sessions both cover, and
+    where the first paired close of one book found the account wiped out (0.00, or below through a short on a price
+    that rose) its return read "0.0%" ("+0.00%"), a figure nothing earned. A return over nothing (or less) is
+    undefined: None (null in --json, whose schema allows it), n/a in the table, and a note says why."""
+    later = SESSIONS[5:]
+    # The first books run over every session; the account lost everything (and more, short) by the fifth close.
+    on_equity = [100.0, 80.0, 50.0, 20.0, 5.0, begins, *(begins - 3.0 * i for i in range(1, len(later)))]
+    on = _board("memory-on", on_equity)
+    off = _board_over("memory-off", later)
+    board = on.model_copy(update={"paired": pairing(on, off)})
+    [diff] = board.paired.differences if board.paired else ()
+    assert diff.return_on is None
+    assert diff.return_off == pytest.approx(off.curves[0].equity[-1] / off.curves[0].equity[0] - 1)
+    assert _dumped_pair(board)["return_on"] is None
+    row = _paired_row(board)
+    assert row["return"] == "n/a"
+    assert board.paired is not None
+    [note] = [n for n in board.paired.notes if "begins the paired sessions" in n]
+    assert f"acct_1 in backtest memory-on begins the paired sessions ({later[0]}) at " in note
+    assert "a return over nothing is undefined" in note
+    schema = Leaderboard.model_json_schema()["$defs"]["PairedDifference"]["properties"]
+    for field in ("return_on", "return_off"):
+        assert {"type": "null"} in schema[field]["anyOf"], field
+        assert "null when" in schema[field]["description"], field

@@ -53,6 +53,15 @@ def _wiped(curve: Sequence[float], sessions: Sequence[date]) -> date | None:
     return next((day for day, value in zip(sessions, curve, strict=True) if value <= 0), None)
 
 
+def _from_nothing(account: str, books: str, first: date, equity: float) -> str:
+    """Why `account`'s return in `books` is n/a: the pairing's first close (`first`, two books of other ranges) found it
+    at `equity`, at or below 0 (wiped out before it, or below through a short); its return read 0.0% before."""
+    return (
+        f"{account} in {books} begins the paired sessions ({first}) at {equity:,.2f}: a return over nothing is "
+        "undefined, so its return over them is n/a (null in --json)"
+    )
+
+
 def _on(curve: Curve, sessions: Sequence[date]) -> list[float]:
     by_day = dict(zip(curve.sessions, curve.equity, strict=True))
     return [by_day[day] for day in sessions]
@@ -210,6 +219,9 @@ def pairing(board: Leaderboard, versus: Leaderboard) -> Pairing:
                     f"{curve.name} was wiped out (equity 0) in {books} on {day}: its weekly returns after are "
                     f"undefined, so {len(both)} of {counted(len(ends), 'week')} are paired"
                 )
+        for books, values in ((board.source, on), (versus.source, off)):
+            if values and values[0] <= 0:
+                notes.append(_from_nothing(curve.name, books, common[0], values[0]))
         if both and all(a == b for a, b in both):
             same.append(curve.name)
         daily_on, daily_off = _daily(on), _daily(off)
@@ -217,8 +229,8 @@ def pairing(board: Leaderboard, versus: Leaderboard) -> Pairing:
             PairedDifference(
                 name=curve.name,
                 weeks=len(both),
-                return_on=on[-1] / on[0] - 1 if on and on[0] > 0 else 0.0,
-                return_off=off[-1] / off[0] - 1 if off and off[0] > 0 else 0.0,
+                return_on=metrics.total_return(on),  # None from a first close at or below 0: `_from_nothing`
+                return_off=metrics.total_return(off),
                 weekly=metrics.paired_mean_interval(weekly_on, weekly_off, minimum=MIN_WEEKS_FOR_INTERVAL),
                 # Annualised: none under MIN_RETURNS_FOR_RATIO daily returns, as a leaderboard row's (standings.py).
                 daily=(

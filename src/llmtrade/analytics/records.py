@@ -174,6 +174,12 @@ OWN_RANGE = (
 )
 
 
+PAIRED_RETURN = (
+    "last / first - 1 (a fraction: 0.012 = +1.2%); null when the first paired close is at or below 0 (the account "
+    "wiped out before the pairing began): a return over nothing is undefined"
+)
+
+
 class PairedWeeks(Record):
     """One account's paired weeks after the later of the two books' knowledge-cutoff splits (`leaderboard --versus`):
     the weeks each book's leaderboard calls evidence, as `PairedDifference`'s whole-range figures are over all."""
@@ -194,8 +200,14 @@ class PairedDifference(Record):
 
     name: str  # the account id, in both books
     weeks: int  # weekly returns paired
-    return_on: float  # total return over the paired weeks, in the first books
-    return_off: float  # ... and in the second
+    # A pairing of books over other ranges can begin where one book's account is wiped out (0.00, or below through a
+    # short): its return read 0.0%, a figure nothing earned.
+    return_on: float | None = Field(
+        description=f"the total return over the paired sessions in the first books, {PAIRED_RETURN}"
+    )
+    return_off: float | None = Field(
+        description=f"the total return over the paired sessions in the second books, {PAIRED_RETURN}"
+    )
     weekly: Interval  # mean weekly return difference on - off, a fraction per week (not annualised)
     # Annualised mean daily return difference on - off (as `excess_vs_flat` is computed); none under 20 daily returns.
     daily: Interval
