@@ -9,7 +9,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from llmtrade.analytics.paired import pairing
+from llmtrade.analytics.paired import pairing, week_ends, weekly_returns
 from llmtrade.analytics.records import Curve, Leaderboard
 from llmtrade.commands.render.leaderboard import print_leaderboard
 from llmtrade.console import Output
@@ -165,3 +165,27 @@ def test_a_pairing_that_begins_at_no_equity_has_no_return_and_says_why(begins: f
     for field in ("return_on", "return_off"):
         assert {"type": "null"} in schema[field]["anyOf"], field
         assert "null when" in schema[field]["description"], field
+
+
+def test_weeks_after_a_wipe_out_stay_undefined_when_a_short_brings_the_equity_back_above_zero() -> None:
+    """Found reading analytics/paired.py: a week's return was left out only when the week began at or below 0, so an
+    account carried below 0 by a short (a price that rose) and back above it (the price fell back) paired its later
+    weeks again, a return of +400% over a week from 3.00 to 15.00 of an account that had lost everything, while the
+    note said its weekly returns after the wipe-out were undefined. Every week after the first close at or below 0 is
+    now undefined, as the note says and as a leaderboard row's daily returns are; the week of the wipe-out is its loss
+    to that close (-100% or beyond), wherever the week ended."""
+    n = len(SESSIONS)
+    wiped_at = 8  # a session in the second week
+    recovered = [30.0 * i for i in range(1, n - wiped_at - 1)]
+    on = [100.0] * wiped_at + [-10.0, -4.0, *recovered]  # below 0 at its 9th close, then up again from its 11th
+    assert len(on) == n and on[-1] > 0
+    off = [100.0 * 0.998**i for i in range(n)]
+    board = _board("memory-on", on)
+    paired = pairing(board, _board("memory-off", off))
+    [diff] = paired.differences
+    assert diff.weeks == 2  # the first week and the week of the wipe-out
+    weekly = weekly_returns(on, week_ends(SESSIONS))
+    assert weekly[0] == 0.0 and weekly[1] == pytest.approx(-1.1)  # to the first close below 0: -10.00 from 100.00
+    assert weekly[2:] == [None] * (len(weekly) - 2)
+    [note] = [n for n in paired.notes if "wiped out" in n]
+    assert note.endswith("so 2 of 4 weeks are paired")

@@ -38,12 +38,20 @@ def week_ends(sessions: Sequence[date]) -> list[int]:
 
 
 def weekly_returns(equity: Sequence[float], ends: Sequence[int]) -> list[float | None]:
-    """Each week's return from the previous week's end (index 0 for the first) to its own end; None for a week that
-    starts at no equity (after a wipe-out: undefined). The week of the wipe-out itself is -100%."""
+    """Each week's return (a fraction) from the previous week's end (index 0 for the first) to its own end (`ends`:
+    indices into `equity`, `week_ends`). None for every week after the first close at or below 0 (a wipe-out: no
+    return is defined after it, even where a short on a price that fell back brings the equity above 0 again, as a
+    leaderboard row has no daily return after it) and for a first week that starts there. The week of the wipe-out
+    itself is its loss to that close: -100%, or beyond through a short."""
+    wiped = next((i for i, value in enumerate(equity) if value <= 0), None)
     returns: list[float | None] = []
     start = 0
     for end in ends:
-        returns.append(equity[end] / equity[start] - 1 if equity[start] > 0 else None)
+        if wiped is not None and wiped <= start:
+            returns.append(None)
+        else:
+            to = end if wiped is None or wiped > end else wiped  # the wipe-out's week: to its close, not the week's
+            returns.append(equity[to] / equity[start] - 1)
         start = end
     return returns
 
