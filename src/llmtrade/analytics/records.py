@@ -71,6 +71,9 @@ EXCESS_NOTE = (
     "returns x 252: a rate a year, not compounded, so not the total return less the baseline's"
 )
 
+# Why a growth figure is null over a span that begins (or ends) at or below 0 equity.
+NOTHING = "a span beginning after a wipe-out, or a short carried below 0: a return over nothing is undefined"
+
 CurveKind = Literal["account", "baseline"]
 
 
@@ -114,8 +117,14 @@ class Standing(Record):
     kind: CurveKind
     sessions: int  # daily returns used
     weeks: float  # sessions / 5
-    total_return: float | None  # last / first - 1; None from a first close at or below 0 (no return from nothing)
-    cagr: float | None
+    total_return: float | None = Field(
+        description="last / first - 1 over the row's closes (a fraction: 0.012 = +1.2%); null when its first close is "
+        f"at or below 0 ({NOTHING})"
+    )
+    cagr: float | None = Field(
+        description="the compound annual growth rate, (last / first) ^ (252 / n) - 1 over n daily returns; null under "
+        f"20 daily returns, and when the first or last close is at or below 0 ({NOTHING})"
+    )
     volatility: float | None  # annualised standard deviation of daily returns
     sharpe: Interval = Field(
         description="the annualised Sharpe ratio: the mean over the standard deviation of daily returns, x sqrt(252), "
@@ -130,7 +139,10 @@ class Standing(Record):
     # The deepest drawdown's length in sessions: its peak to the first close back at the peak, or to the last close
     # when it never recovered (metrics.max_drawdown); not the longest drawdown, which may be a shallower one.
     max_drawdown_sessions: int
-    calmar: float | None
+    calmar: float | None = Field(
+        description="CAGR over max_drawdown; null without a CAGR (under 20 daily returns, or a first or last close at "
+        f"or below 0: {NOTHING}) or without a drawdown"
+    )
     trades: int  # round trips closed (domain/ledger.py round_trips)
     hit_rate: float | None  # winning round trips / trades
     turnover: float | None = Field(description=f"the {TURNOVER}; null under 20 daily returns")

@@ -239,10 +239,27 @@ def baseline_dsr_note(board: Sequence[Standing]) -> str | None:
     )
 
 
+def no_start_note(board: Sequence[Standing]) -> str | None:
+    """Why rows read n/a for their total return, CAGR and Calmar: their span (a knowledge-cutoff period, or a late
+    account's) begins at a close at or below 0 (the account wiped out before it, or below 0 through a short on a price
+    that rose), and a return over nothing is undefined; None when no row is so. Such a row read "+0.0%" before its
+    total return was made None, and then "n/a" with nothing said."""
+    rows = [s.name for s in board if s.total_return is None]
+    if not rows:
+        return None
+    return (
+        f"total return, CAGR and Calmar are n/a for {', '.join(rows)}: its span begins at a close at or below 0 (wiped "
+        "out before it, or below 0 through a short), and a return over nothing is undefined (null in --json); so is "
+        "every daily return, ratio and interval after a loss of everything"
+    )
+
+
 def missing_figure_notes(board: Sequence[Standing]) -> list[str]:
-    """Why rows with enough returns show "n/a" for a ratio, an interval or the DSR (`no_ratio_note`, `no_spread_note`,
-    standings.bare_sharpe_note and undeflated_note, `baseline_dsr_note`)."""
+    """Why rows show "n/a" for a figure: a span that begins at no equity (`no_start_note`), and rows with enough returns
+    for a ratio, an interval or the DSR (`no_ratio_note`, `no_spread_note`, standings.bare_sharpe_note and
+    undeflated_note, `baseline_dsr_note`)."""
     notes = (
+        no_start_note(board),
         no_ratio_note(board),
         no_spread_note(board),
         bare_sharpe_note(board),
