@@ -40,7 +40,9 @@ WEEKS_NEEDED = (
     "have its weeks and still an interval that holds 0)"
 )
 WEEKS_MORE = (
-    "the weeks still needed: weeks_needed less `weeks`, 0.0 once it has them; null when weeks_needed is. Over "
+    "the weeks still needed: weeks_needed less `weeks`, 0.0 once it has them; null when weeks_needed is, and in a "
+    "closed period (`Period.closed`: the one before the knowledge cutoff, to which no week can be added) when it has "
+    'fewer weeks than needed: no wait will bring them (shown as "closed"). Over '
     f'{WEEKS_BEYOND}: not in any useful time (shown as "> {WEEKS_BEYOND}"), as weeks_needed'
 )
 
@@ -86,6 +88,14 @@ def weeks_shown(weeks: float | None) -> str:
     if weeks > WEEKS_BEYOND:
         return f"> {WEEKS_BEYOND}"
     return str(math.ceil(weeks))
+
+
+def more_shown(row: Standing, closed: bool = False) -> str:
+    """A row's weeks more for a table or the report: "closed" in a closed period (`Period.closed`) where it has fewer
+    weeks than needed (no week can be added to it, so no wait brings them), else `weeks_shown`."""
+    if closed and row.weeks_more is None and row.weeks_needed is not None:
+        return "closed"
+    return weeks_shown(row.weeks_more)
 
 
 class Curve(Record):
@@ -172,6 +182,12 @@ class Period(Record):
     start: date
     end: date
     standings: tuple[Standing, ...]
+    # Its rows read "weeks more 5" as if waiting could settle them, where every week to come is after the cutoff.
+    closed: bool = Field(
+        default=False,
+        description="no week can be added to it: the period before the knowledge cutoff, every later week being after "
+        'the cutoff; its rows\' weeks_more are null where they had too few weeks (shown as "closed")',
+    )
 
 
 # How the leaderboard's note on books wholly on or before the models' knowledge cutoff begins (app/cutoff_periods.py):

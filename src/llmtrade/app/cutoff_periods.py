@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 
 from llmtrade.analytics import curves
-from llmtrade.analytics.records import ALL_BEFORE, Period
+from llmtrade.analytics.records import ALL_BEFORE, Period, weeks_shown
 from llmtrade.analytics.standings import standings
 from llmtrade.app.account_spans import late_rows, later
 from llmtrade.config.models import Config
@@ -237,4 +237,29 @@ def cutoff_periods(
         )
         for label, first, to in spans
     )
-    return periods, notes
+    before, after = periods
+    before = closed(before)
+    notes += filter(None, [closed_note(before)])
+    return (before, after), notes
+
+
+def closed(period: Period) -> Period:
+    """`period` marked closed (no week can be added to it: the one before the knowledge cutoff), its rows that have
+    fewer weeks than they need with no weeks more (None): every week to come is after the cutoff, so no wait brings
+    them. A row that has its weeks keeps its 0.0, which promises nothing."""
+    rows = tuple(s if not s.weeks_more else s.model_copy(update={"weeks_more": None}) for s in period.standings)
+    return period.model_copy(update={"closed": True, "standings": rows})
+
+
+def closed_note(period: Period) -> str | None:
+    """Why a closed period's rows read "closed" for their weeks more (None when none does): it cannot grow, so the
+    rows it is too short for cannot be told from FLAT over it, however long one waits."""
+    short = [s for s in period.standings if s.weeks_more is None and s.weeks_needed is not None]
+    if not short:
+        return None
+    rows = ", ".join(f"{s.name} ({s.weeks:.1f} weeks of the {weeks_shown(s.weeks_needed)} needed)" for s in short)
+    return (
+        f"{period.label}: closed: every week to come is after the knowledge cutoff, so no week can be added to this "
+        f"period and its weeks more are closed (null in --json): {rows} cannot be told from FLAT over it, and waiting "
+        "will not change that; only the period after the cutoff grows"
+    )

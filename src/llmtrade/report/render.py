@@ -17,7 +17,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from llmtrade.analytics.records import Interval, Leaderboard, weeks_shown
+from llmtrade.analytics.records import Interval, Leaderboard, more_shown, weeks_shown
 from llmtrade.app import report_controls, report_runs
 from llmtrade.app.report_records import FillLine, Report, ReviewCell, RunLine, WeekReport
 from llmtrade.domain.wording import counted, fall, signed_percent
@@ -58,6 +58,7 @@ def _environment() -> Any:
         num=_num,
         interval=_interval,
         weeks=weeks_shown,  # as the terminal shows them: whole weeks up, "> 5200" past any useful time
+        weeks_more=more_shown,  # "closed" in a closed period (no week can be added), as the terminal shows it
         counted=counted,
         outcome=report_runs.shown,
     )

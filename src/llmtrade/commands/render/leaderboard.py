@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from llmtrade.analytics.records import Interval, Leaderboard, Standing, weeks_shown
+from llmtrade.analytics.records import Interval, Leaderboard, Standing, more_shown, weeks_shown
 from llmtrade.commands.render.common import counted, drawdown, money, num, pct, share
 from llmtrade.console import Output
 
@@ -27,7 +27,7 @@ def print_leaderboard(out: Output, board: Leaderboard) -> None:
         out.line(f"UNFINISHED: {board.unfinished}")
     _tables(out, "whole range", board.standings)
     for period in board.periods:
-        _tables(out, f"{period.label}, {period.start} to {period.end}", period.standings)
+        _tables(out, f"{period.label}, {period.start} to {period.end}", period.standings, closed=period.closed)
     if board.paired is not None:
         _paired(out, board)
     out.line(f"intervals: {board.bootstrap}")
@@ -36,7 +36,9 @@ def print_leaderboard(out: Output, board: Leaderboard) -> None:
             out.line(f"note: {note}")
 
 
-def _tables(out: Output, title: str, rows: Sequence[Standing]) -> None:
+def _tables(out: Output, title: str, rows: Sequence[Standing], *, closed: bool = False) -> None:
+    """The two tables of `rows`; `closed`: a period no week can be added to (`Period.closed`), whose rows with too few
+    weeks read "closed" for their weeks more."""
     out.table(
         f"{title}: returns and risk",
         [
@@ -100,7 +102,7 @@ def _tables(out: Output, title: str, rows: Sequence[Standing]) -> None:
                 share(s.psr),
                 share(s.dsr),
                 weeks_shown(s.weeks_needed),
-                weeks_shown(s.weeks_more),
+                more_shown(s, closed=closed),
             )
             for s in rows
         ],
