@@ -42,7 +42,8 @@ WEEKS_NEEDED = (
 WEEKS_MORE = (
     "the weeks still needed: weeks_needed less `weeks`, 0.0 once it has them; null when weeks_needed is, and in a "
     "closed period (`Period.closed`: the one before the knowledge cutoff, to which no week can be added) when it has "
-    'fewer weeks than needed: no wait will bring them (shown as "closed"). Over '
+    'fewer weeks than needed: no wait will bring them (shown as "closed"). Of a backtest\'s books, weeks of a longer '
+    "range (the same command with a later --to, or another backtest): a backtest does not grow by waiting. Over "
     f'{WEEKS_BEYOND}: not in any useful time (shown as "> {WEEKS_BEYOND}"), as weeks_needed'
 )
 

@@ -11,13 +11,14 @@ from llmtrade.analytics.records import WEEKS_BEYOND, Standing
 from llmtrade.analytics.standings import bare_sharpe_note, undeflated_note
 from llmtrade.domain.ledger import BooksReset
 from llmtrade.domain.trading import Fill
-from llmtrade.domain.wording import counted
+from llmtrade.domain.wording import counted, named_first
 from llmtrade.market.calendar import new_york_date
 
 
-def undecided_note(board: Sequence[Standing]) -> str | None:
+def undecided_note(board: Sequence[Standing], *, backtest: bool = False) -> str | None:
     """The note when no account's interval excludes zero (None when one does): how much data there is and about how
-    much more the nearest accounts need (their minimum track record length vs FLAT, `Standing.weeks_more`)."""
+    much more the nearest accounts need (their minimum track record length vs FLAT, `Standing.weeks_more`); of a
+    `backtest`'s books, as weeks of a longer backtest (its weeks are its range's: no wait adds one)."""
     accounts = [s for s in board if s.kind == "account"]
     if not accounts or any(_excludes_zero(s.sharpe.low, s.sharpe.high) for s in accounts):
         return None
@@ -33,12 +34,12 @@ def undecided_note(board: Sequence[Standing]) -> str | None:
     elif not timed:
         needed = "no account has a Sharpe ratio to estimate how many more are needed"
     else:
-        needed = _nearest(timed)
+        needed = _nearest(timed, backtest=backtest)
     data = f"{counted(most.sessions, 'daily return')} ({most.weeks:.1f} weeks of 5 sessions)"
     return f"no account is distinguishable from FLAT yet: {data}, {needed}"
 
 
-def _nearest(timed: Sequence[Standing]) -> str:
+def _nearest(timed: Sequence[Standing], *, backtest: bool = False) -> str:
     """Which account the data would first tell from FLAT, and which way: the nearest may be losing, and then it
     would be told worse than FLAT, which says nothing of when a model might be told better (a new user read "about
     39 more needed", a losing account's, as the wait for the question the leaderboard asks). Each estimate is the
@@ -47,7 +48,8 @@ def _nearest(timed: Sequence[Standing]) -> str:
     def wait(s: Standing) -> str:
         # In whole weeks, as the table's "weeks more" shows it (0.12 is 1 there, and here).
         more = math.ceil(s.weeks_more or 0.0)
-        when = f"needs about {more} more"
+        # A backtest's weeks are its range's: "needs about 12 more" read as a wait, which adds none (`range_note`).
+        when = f"needs about {more} more weeks of a longer backtest" if backtest else f"needs about {more} more"
         if more > WEEKS_BEYOND:  # a Sharpe ratio near 0: millions of weeks is no estimate to say
             when = f"needs more than {WEEKS_BEYOND} more (100 years: its Sharpe ratio is too near 0 to tell)"
         elif more <= 0:
@@ -64,6 +66,23 @@ def _nearest(timed: Sequence[Standing]) -> str:
         else "; no account has a positive Sharpe ratio to be told better"
     )
     return f"the nearest, {wait(nearest)} to be told worse than FLAT{better} (estimates at the Sharpe ratio so far)"
+
+
+def range_note(board: Sequence[Standing], *, unfinished: bool) -> str | None:
+    """A backtest's note on its weeks more (None when no row needs more): its weeks are its range's, so waiting adds
+    none, and only a longer range can tell those rows from FLAT (an `unfinished` one's resume adds the weeks of its
+    range not done). Its leaderboard read "weeks more 928" as the live books do, where weekly runs add the weeks."""
+    rows = [s.name for s in board if s.weeks_more and s.weeks_more > 0]
+    if not rows:
+        return None
+    resume = " (resuming this unfinished one adds only the weeks of its range not done)" if unfinished else ""
+    return (
+        f"weeks more (a backtest's): {named_first(rows, 5)} need more weeks than this backtest holds to be told from "
+        "FLAT, and a backtest's weeks are its range's: waiting adds none. Only a longer range can, the same `llmtrade "
+        "backtest` command with a later --to (it resumes and extends when its prices reach the later weeks) or a "
+        f"backtest over a longer range{resume}; the weeks more are how many more weeks of range, at the Sharpe ratio "
+        "so far"
+    )
 
 
 def _excludes_zero(low: float | None, high: float | None) -> bool:

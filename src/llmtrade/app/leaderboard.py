@@ -52,6 +52,7 @@ from llmtrade.app.board_notes import (
     flat_account_note,
     levels_note,
     missing_figure_notes,
+    range_note,
     reset_notes,
     undecided_note,
 )
@@ -320,14 +321,14 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
     notes += halt_notes(control_lines(events.read(type=list(CONTROL_TYPES))), last_at)
     notes += [*filter(None, [levels_note(board)]), *missing_figure_notes(board)]
     notes += [f"{p.label}: {note}" for p in periods for note in missing_figure_notes(p.standings)]
-    undecided = undecided_note(board)
-    if undecided:
-        notes.append(undecided)
+    backtest = source != "live"  # its weeks are its range's: more come from a longer range, not a wait
+    notes += filter(None, [undecided_note(board, backtest=backtest)])
     if periods:  # the weeks after the cutoff are the evidence: say whether they tell anyone apart
         after = periods[-1]
-        undecided_after = undecided_note(after.standings)
+        undecided_after = undecided_note(after.standings, backtest=backtest)
         if undecided_after:
             notes.append(f"{after.label}: {undecided_after}")
+    notes += filter(None, [range_note(board, unfinished=stopped is not None) if backtest else None])
     return Leaderboard(
         source=source,
         start=sessions[0],
