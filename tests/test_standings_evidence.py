@@ -350,3 +350,27 @@ def test_the_weeks_needed_are_never_fewer_than_the_four_weeks_any_ratio_needs() 
     assert sharpe_odds.min_track_record(returns, level=0.975) < metrics.MIN_RETURNS_FOR_INTERVAL  # what it read
     assert row.weeks_needed == metrics.MIN_RETURNS_FOR_INTERVAL / 5 == 4.0
     assert row.weeks_more == 0.0
+
+
+def test_a_sweep_run_stored_before_the_four_week_floor_promises_no_fewer_weeks_than_a_ratio_needs() -> None:
+    # A run's leaderboard is stored in its SweepRunFinished as it was made: one made before the weeks needed were
+    # floored at the 20 daily returns any ratio needs (or before PSR and the weeks needed were n/a under them) holds a
+    # "min weeks 1.2" and "weeks more 0.2", or a PSR and weeks needed beside a row of 5 returns whose every ratio the
+    # sweep's board hides: "2 more weeks", and then nothing computed. The sweep's rows now read them as a leaderboard
+    # made today would: never under 4 weeks, and n/a (with PSR) under 20 returns.
+    week = [0.010, 0.012, 0.008, 0.011, 0.009]
+    month = [0.004 * math.sin(i) + 0.001 for i in range(25)]
+    short = _finished("short", [_rising("acct_1", week), _rising("acct_2", [r / 2 for r in week])])
+    long = _finished("long", [_rising("acct_1", month), _rising("acct_2", [r / 2 for r in reversed(month)])])
+    for row in short.leaderboard["standings"]:
+        row.update(psr=0.99, weeks_needed=0.3, weeks_more=0.0)
+    for row in long.leaderboard["standings"]:
+        row.update(weeks_needed=1.2, weeks_more=0.0)
+    board = sweep_leaderboard("s", ["short", "long"], 4, {"short": short, "long": long})
+    rows = {(row.backtest, row.account): row.standing for row in board.rows}
+    for account in ("acct_1", "acct_2"):
+        stale = rows[("short", account)]
+        assert (stale.psr, stale.weeks_needed, stale.weeks_more) == (None, None, None)
+        floored = rows[("long", account)]
+        assert floored.weeks_needed == metrics.MIN_RETURNS_FOR_INTERVAL / 5 == 4.0
+        assert floored.weeks_more == pytest.approx(max(0.0, 4.0 - floored.weeks))

@@ -25,9 +25,11 @@ from pydantic import Field, model_validator
 from llmtrade.analytics import metrics
 from llmtrade.analytics.records import TURNOVER_NOTE, Curve, Leaderboard, Standing
 from llmtrade.analytics.standings import (
+    SESSIONS_PER_WEEK,
     bare_sharpe_note,
     deflated,
     intraday_note,
+    more_weeks,
     open_trades_note,
     short_note,
     trial_sharpe,
@@ -325,10 +327,16 @@ def _returns(equity: Sequence[float]) -> list[float]:
 
 
 def _no_ratio(standing: Standing) -> dict[str, object]:
-    """Every annualised figure of a row of too few returns blanked, as standings.standing blanks them (short_note): a
-    run's leaderboard stored before they were left out of such rows still holds them."""
+    """Every annualised figure, the PSR and the weeks needed of a row of too few returns blanked, as
+    standings.standing blanks them (short_note), and the weeks needed of a row with enough never under the 4 weeks
+    (`metrics.MIN_RETURNS_FOR_INTERVAL` returns) any ratio needs: a run's leaderboard stored before either was so
+    still holds them ("weeks more 0.2" beside a row whose every ratio is n/a, a promise nothing computed keeps)."""
     if standing.sessions >= metrics.MIN_RETURNS_FOR_RATIO:
-        return {}
+        floor = metrics.MIN_RETURNS_FOR_INTERVAL / SESSIONS_PER_WEEK
+        needed = standing.weeks_needed
+        if needed is None or needed >= floor:
+            return {}
+        return {"weeks_needed": floor, "weeks_more": more_weeks(floor, standing.weeks)}
     hidden = {"estimate": None, "low": None, "high": None}
     return {
         "sharpe": standing.sharpe.model_copy(update=hidden),
@@ -339,6 +347,9 @@ def _no_ratio(standing: Standing) -> dict[str, object]:
         "turnover": None,
         "excess_vs_flat": standing.excess_vs_flat.model_copy(update=hidden),
         "excess_vs_spy": standing.excess_vs_spy.model_copy(update=hidden),
+        "psr": None,
+        "weeks_needed": None,
+        "weeks_more": None,
     }
 
 
