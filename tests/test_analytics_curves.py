@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, time
 from fractions import Fraction
 
@@ -9,7 +10,7 @@ import pytest
 
 from llmtrade.analytics import baseline_tracks, curves
 from llmtrade.analytics.records import Curve
-from llmtrade.analytics.standings import standings
+from llmtrade.analytics.standings import holding, standings, wiped_note
 from llmtrade.domain.ledger import Split, fold
 from llmtrade.domain.trading import Fill, Side
 from llmtrade.domain.weeks import week_id_for
@@ -246,3 +247,31 @@ def test_a_held_symbol_without_a_close_is_its_own_error_when_closes_are_required
             require_closes=True,
         )
     assert (raised.value.symbol, raised.value.day) == ("XYZ", WED)
+
+
+def test_a_position_held_on_no_equity_has_no_exposure_not_zero() -> None:
+    """Found reading analytics/curves.py: the gross exposure at a close is |positions| over equity, and at a close
+    where a short on a rising price had carried the equity to or below 0 it was recorded as 0.0, a fraction of nothing
+    read as holding nothing: the row's average gross exposure fell (1.0 for 3.0 here) and the note on accounts still
+    holding a position at the last close left the account out, though it held 100 shares short. The exposure there is
+    None (null in --json): the average is over the closes where it is defined, the account is named as holding, and
+    the wipe-out note says so."""
+    short = _fill("x1", Side.SELL, 100, 100.0, _at(TUE, 10))
+    rising = {"XYZ": {MON: 99.0, TUE: 150.0, WED: 210.0, THU: 250.0}}
+    track = _track([short], rising)
+    # Tuesday: 19,999 cash less 100 x 150; Wednesday and Thursday below 0.
+    assert track.curve.equity == pytest.approx((10_000.0, 4_999.0, -1_001.0, -5_001.0))
+    assert track.curve.gross_exposure[:2] == pytest.approx((0.0, 15_000 / 4_999))
+    assert track.curve.gross_exposure[2:] == (None, None)
+    assert json.loads(track.curve.model_dump_json())["gross_exposure"][2:] == [None, None]
+    flat = baseline_tracks.flat_track(DAYS, 10_000.0)
+    row = {s.name: s for s in standings([flat, track], trials=1, trial_names={"acct_1"})}["acct_1"]
+    assert row.avg_gross_exposure == pytest.approx(15_000 / 4_999)  # over Tuesday, the one close it is defined at
+    assert holding([track.curve]) == ["acct_1"]
+    note = wiped_note([track.curve])
+    assert note is not None and "average gross exposure is over the closes before it" in note
+    # Held on no equity at every close after the start: no average at all, not 0.0.
+    never = _track([_fill("x0", Side.SELL, 100, 100.0, _at(MON, 10))], {"XYZ": {d: 250.0 for d in DAYS}})
+    assert never.curve.gross_exposure[1:] == (None, None, None)
+    row = {s.name: s for s in standings([flat, never], trials=1, trial_names={"acct_1"})}["acct_1"]
+    assert row.avg_gross_exposure is None

@@ -186,7 +186,7 @@ def account_track(
     held: dict[str, int] = {}
     last_price: dict[str, float] = {}
     equity: list[float] = []
-    exposure: list[float] = []
+    exposure: list[float | None] = []  # None: positions held on equity at or below 0
     trades: list[int] = []
     wins: list[int] = []
     costs: list[float] = []
@@ -246,7 +246,9 @@ def account_track(
         # the postmortem's start and end equity, whose difference is its week P/L): a week's P/L read off the curve
         # is the postmortem's and `status`'s to the cent, and so is the total return.
         equity.append(scale * round(cash + value, 2))
-        exposure.append(gross / (cash + value) if cash + value > 0 else 0.0)
+        # A position held on equity at or below 0 (a short on a rising price) is no fraction of it: None, not the 0.0
+        # that read as holding nothing (Curve.gross_exposure).
+        exposure.append(gross / (cash + value) if cash + value > 0 else (0.0 if gross == 0 else None))
         trades.append(trips)
         wins.append(won)
         opened.append(began_trips)

@@ -79,7 +79,8 @@ def _gross(curve: Curve, sessions: Sequence[date]) -> float | None:
     """The curve's average gross exposure over `sessions` after the first (the start's close is the base, as a
     leaderboard row's `avg_gross_exposure`)."""
     by_day = dict(zip(curve.sessions, curve.gross_exposure, strict=True))
-    after = [by_day[day] for day in sessions[1:]]
+    # None at a close where positions are held on no equity (a fraction of nothing): left out, as a row's average.
+    after = [g for g in (by_day[day] for day in sessions[1:]) if g is not None]
     return sum(after) / len(after) if after else None
 
 

@@ -103,13 +103,17 @@ class Curve(Record):
     """One account's (or baseline's) value at each session's close, oldest first.
 
     `equity[i]` is the marked-to-market value at the close of `sessions[i]`; `gross_exposure[i]` is
-    the sum of |position value| over equity then (0 for cash). The first entry is the starting value."""
+    the sum of |position value| over equity then (0 for cash; None where positions are held on equity at or below 0,
+    a fraction of nothing). The first entry is the starting value."""
 
     name: str  # an account id, or a baseline: FLAT, SPY, EQUAL_WEIGHT
     kind: CurveKind
     sessions: tuple[date, ...]
     equity: tuple[float, ...]
-    gross_exposure: tuple[float, ...]
+    gross_exposure: tuple[float | None, ...] = Field(
+        description="the sum of |position value| over equity at each close (0 for cash); null at a close where "
+        "positions are held on equity at or below 0 (a short on a rising price): a fraction of nothing is undefined"
+    )
 
 
 class Interval(Record):
@@ -157,7 +161,10 @@ class Standing(Record):
     trades: int  # round trips closed (domain/ledger.py round_trips)
     hit_rate: float | None  # winning round trips / trades
     turnover: float | None = Field(description=f"the {TURNOVER}; null under 20 daily returns")
-    avg_gross_exposure: float
+    avg_gross_exposure: float | None = Field(
+        description="the average of the gross exposure (a fraction of equity) at the closes after the first where it "
+        "is defined; null when it is at none (positions held on equity at or below 0 throughout)"
+    )
     # Named before slippage was estimated; a trial's program summed "costs" and got 0.0 beside $95 of slippage.
     costs_usd: float = Field(description="commissions and fees paid (USD); slippage is apart, in slippage_usd")
     excess_vs_flat: Interval = Field(description=EXCESS.format(baseline="FLAT's (0: cash earns nothing here)"))

@@ -101,7 +101,6 @@ def standing(
     # Never under the 20 daily returns any ratio here needs: a steady riser's formula asked for 1.5 sessions, and "min
     # weeks 0.3" stood beside a Sharpe ratio this leaderboard would not show on so few.
     needed = None if min_trl is None else max(min_trl, metrics.MIN_RETURNS_FOR_INTERVAL) / SESSIONS_PER_WEEK
-    after_start = curve.gross_exposure[1:]
     ratios = n >= metrics.MIN_RETURNS_FOR_RATIO  # every annualised figure: see the module docstring
     hidden = Interval(estimate=None, low=None, high=None, level=metrics.LEVEL)
     return Standing(
@@ -120,7 +119,7 @@ def standing(
         trades=track.trade_count,
         hit_rate=track.hit_rate,
         turnover=turnover(track.bought, track.sold, equity) if ratios else None,
-        avg_gross_exposure=math.fsum(after_start) / len(after_start) if after_start else 0.0,
+        avg_gross_exposure=_average_exposure(curve.gross_exposure[1:]),
         costs_usd=track.costs,
         excess_vs_flat=_excess(returns, flat) if ratios else hidden,
         excess_vs_spy=_excess(returns, spy) if ratios else hidden,
@@ -162,7 +161,12 @@ def short_note(spans: Sequence[tuple[str, int]]) -> str | None:
 
 def holding(curves: Sequence[Curve]) -> list[str]:
     """The accounts (not the baselines) among `curves` whose last close holds a position (gross exposure over 0)."""
-    return [c.name for c in curves if c.kind == "account" and c.gross_exposure and c.gross_exposure[-1] > 0]
+    return [c.name for c in curves if c.kind == "account" and c.gross_exposure and _holds(c.gross_exposure[-1])]
+
+
+def _holds(exposure: float | None) -> bool:
+    """Whether a close's gross exposure is of a position: over 0, or None (held on equity at or below 0)."""
+    return exposure is None or exposure > 0
 
 
 def open_trades_note(holding: Sequence[str], end: date | None = None, *, of: int | None = None) -> str | None:
@@ -190,6 +194,7 @@ def within_sessions(board: Sequence[Standing]) -> list[str]:
         s.name
         for s in board
         if s.kind == "account"
+        and s.avg_gross_exposure is not None
         and s.avg_gross_exposure < 1e-12
         and (s.trades > 0 or s.costs_usd > 0 or (s.slippage_usd or 0.0) > 0)
     ]
@@ -276,7 +281,9 @@ def wiped_note(curves: Sequence[Curve]) -> str | None:
     return (
         f"equity reached 0 ({'; '.join(wiped)}): no daily return is defined after a loss of everything, so over these "
         "sessions the row has no daily return, ratio, interval, PSR or DSR (its total return and drawdown are what "
-        "happened); its Sharpe ratio to that close still counts in the spread of the trials' the DSR deflates by"
+        "happened); its Sharpe ratio to that close still counts in the spread of the trials' the DSR deflates by; a "
+        "position held on equity at or below 0 is no fraction of it, so its average gross exposure is over the closes "
+        "before it and those it came back above 0 at (null in --json where it is defined at none)"
     )
 
 
@@ -310,6 +317,15 @@ def turnover(bought_usd: float, sold_usd: float, equity: Sequence[float]) -> flo
         return None
     average = math.fsum(equity) / len(equity)
     return min(bought_usd, sold_usd) / average * metrics.SESSIONS_PER_YEAR / n if average > 0 else None
+
+
+def _average_exposure(exposure: Sequence[float | None]) -> float | None:
+    """The mean of `exposure` where it is defined (a position held on equity at or below 0 has none: wiped_note says
+    so); 0.0 for no close, None when it is defined at none."""
+    defined = [g for g in exposure if g is not None]
+    if not exposure:
+        return 0.0
+    return math.fsum(defined) / len(defined) if defined else None
 
 
 def _excess(returns: Sequence[float], other: Sequence[float] | None) -> Interval:

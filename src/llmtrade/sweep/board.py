@@ -28,6 +28,7 @@ from llmtrade.analytics.standings import (
     SESSIONS_PER_WEEK,
     bare_sharpe_note,
     deflated,
+    holding,
     intraday_note,
     more_weeks,
     open_trades_note,
@@ -170,7 +171,7 @@ def sweep_leaderboard(
                 picked.append((label, run, kept, _returns(curve.equity) if curve else [], evidence))
                 spread.append(trial_sharpe(curve.equity) if curve else None)
                 spread_after.append(trial_sharpe(after) if after and proof is not None else None)
-                if curve is not None and curve.gross_exposure and curve.gross_exposure[-1] > 0:
+                if curve is not None and holding([curve]):  # a position at its last close (None: on no equity)
                     held.append(f"{label} {standing.name}")
     # A trial wiped out counts too, with its Sharpe ratio to the wipe-out (standings.trial_sharpe).
     earlier_runs = [finished[run_id] for run_id in earlier if run_id in finished]
