@@ -173,7 +173,7 @@ class PostmortemLine(Result):
     start_equity: float
     end_equity: float
     week_pnl: float
-    week_return: float
+    week_return: float | None  # week_pnl / start_equity; None when the week began at equity at or below 0 (undefined)
     instrument_return: float | None
     direction_right: bool | None
     held: tuple[str, ...]

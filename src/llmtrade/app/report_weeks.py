@@ -367,7 +367,9 @@ def _postmortem(event: StoredEvent) -> PostmortemLine:
         start_equity=pm.start_equity,
         end_equity=pm.end_equity,
         week_pnl=pm.week_pnl,
-        week_return=pm.week_return,
+        # Stored as the P/L over the start equity: from 0 no number, below 0 its sign flipped (-500 from -1,000 read
+        # +50%). A return over nothing is undefined: n/a, and the page says why.
+        week_return=pm.week_return if pm.start_equity > 0 else None,
         instrument_return=pm.instrument_return,
         direction_right=direction_right(pm),
         held=tuple(i.threshold for i in pm.indicators if i.held is True),
