@@ -13,13 +13,16 @@ from datetime import date
 
 import pytest
 
-from llmtrade.analytics.records import Leaderboard
+from llmtrade.analytics.records import Leaderboard, Period, more_shown
+from llmtrade.analytics.standings import standings
+from llmtrade.app.cutoff_periods import closed, closed_note
 from llmtrade.app.leaderboard import build_leaderboard
 from llmtrade.commands.render.leaderboard import print_leaderboard
 from llmtrade.console import Output
 from llmtrade.report.render import render_report
 from llmtrade.storage.bootstrap import Storage
 from llmtrade.storage.event_store import EventStore
+from tests.test_board_no_start import _track
 from tests.test_leaderboard_build import FILLS, FIRST_RUN, LAST_RUN, _Clock, _container, _ny, _real_prices, _write_books
 from tests.test_report_html import report
 
@@ -85,3 +88,24 @@ def test_the_period_before_the_cutoff_is_closed_and_promises_no_weeks_more(
     assert rows and rows[0].rstrip().endswith('<td class="n">closed</td></tr>')
     after_table = html.split(f"<h3>{after.label} (")[1].split("</table>")[0]
     assert ">closed<" not in after_table
+
+
+def test_a_closed_period_too_short_for_any_ratio_says_it_will_stay_so() -> None:
+    """A period before the cutoff of 10 daily returns read "weeks more n/a" beside the note that ratios are n/a under
+    20 daily returns, as if 10 more would bring them; none will come. Its rows with returns read "closed" too, and the
+    note names them with the weeks they have of the 4 any ratio needs."""
+    tracks = [
+        _track("FLAT", [10_000.0] * 11, "baseline"),
+        _track("acct_1", [10_000.0 * (1 + 0.002 * i + (0.003 if i % 2 else 0.0)) for i in range(11)]),
+    ]
+    rows = standings(tracks, trials=1, trial_names={"acct_1"})
+    period = closed(
+        Period(label="before", start=tracks[0].curve.sessions[0], end=tracks[0].curve.sessions[-1], standings=rows)
+    )
+    row = {s.name: s for s in period.standings}["acct_1"]
+    assert row.sessions == 10 and row.weeks_needed is None and row.weeks_more is None
+    assert more_shown(row, period.closed) == "closed"
+    assert more_shown(row, False) == "n/a"
+    note = closed_note(period)
+    assert note is not None and "acct_1 (2.0 weeks, under the 4 any ratio needs)" in note
+    assert "FLAT (" not in note  # the hurdle itself is not named as one to tell from it

@@ -93,10 +93,18 @@ def weeks_shown(weeks: float | None) -> str:
 
 def more_shown(row: Standing, closed: bool = False) -> str:
     """A row's weeks more for a table or the report: "closed" in a closed period (`Period.closed`) where it has fewer
-    weeks than needed (no week can be added to it, so no wait brings them), else `weeks_shown`."""
-    if closed and row.weeks_more is None and row.weeks_needed is not None:
+    weeks than needed, or returns too few for any ratio (no week can be added to it, so no wait brings them), else
+    `weeks_shown`."""
+    if closed and row.weeks_more is None and (row.weeks_needed is not None or too_short(row)):
         return "closed"
     return weeks_shown(row.weeks_more)
+
+
+def too_short(row: Standing) -> bool:
+    """Whether `row` has daily returns, but fewer than any ratio, PSR or weeks needed is shown on (20)."""
+    from llmtrade.analytics.metrics import MIN_RETURNS_FOR_RATIO  # here: metrics imports this module
+
+    return 0 < row.sessions < MIN_RETURNS_FOR_RATIO
 
 
 class Curve(Record):

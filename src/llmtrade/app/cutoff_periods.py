@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 
 from llmtrade.analytics import curves
-from llmtrade.analytics.records import ALL_BEFORE, Period, weeks_shown
+from llmtrade.analytics.records import ALL_BEFORE, Period, too_short, weeks_shown
 from llmtrade.analytics.standings import standings
 from llmtrade.app.account_spans import late_rows, later
 from llmtrade.config.models import Config
@@ -253,11 +253,22 @@ def closed(period: Period) -> Period:
 
 def closed_note(period: Period) -> str | None:
     """Why a closed period's rows read "closed" for their weeks more (None when none does): it cannot grow, so the
-    rows it is too short for cannot be told from FLAT over it, however long one waits."""
-    short = [s for s in period.standings if s.weeks_more is None and s.weeks_needed is not None]
+    rows it is too short for (fewer weeks than needed, or daily returns too few for any ratio) cannot be told from
+    FLAT over it, however long one waits."""
+    short = [
+        s
+        for s in period.standings
+        if s.weeks_more is None and (s.weeks_needed is not None or too_short(s)) and s.name != curves.FLAT
+    ]
     if not short:
         return None
-    rows = ", ".join(f"{s.name} ({s.weeks:.1f} weeks of the {weeks_shown(s.weeks_needed)} needed)" for s in short)
+    # Too short for any ratio: no weeks needed to compare with, only the 4 weeks (20 returns) every ratio needs.
+    rows = ", ".join(
+        f"{s.name} ({s.weeks:.1f} weeks of the {weeks_shown(s.weeks_needed)} needed)"
+        if s.weeks_needed is not None
+        else f"{s.name} ({s.weeks:.1f} weeks, under the 4 any ratio needs)"
+        for s in short
+    )
     return (
         f"{period.label}: closed: every week to come is after the knowledge cutoff, so no week can be added to this "
         f"period and its weeks more are closed (null in --json): {rows} cannot be told from FLAT over it, and waiting "
