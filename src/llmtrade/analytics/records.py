@@ -358,6 +358,14 @@ class Leaderboard(Record):
         "stopped or still runs inside, named by `unfinished` and marked in the report's week list); None for the live "
         "books, a finished backtest, and one with every week done",
     )
+    verdict: str | None = Field(
+        None,
+        description="one line, shown first: which accounts are told better or worse than FLAT (a 95% interval of "
+        "their Sharpe ratio or excess return over FLAT excluding 0), over the weeks that are evidence (after the "
+        "models' knowledge cutoff when the books are split at it), with the deflated Sharpe where the best of several "
+        "compared may be luck; or that none is, and why (app/board_verdict.py). None: books with no figures, or a "
+        "leaderboard stored before it was said",
+    )
     # Books with no trading yet (app/books_empty.py): no standings, `start` and `end` the day asked, and `notes` what
     # to do. Left out of the document when None, so the leaderboards a backtest or a sweep records keep their bytes.
     nothing_yet: str | None = Field(

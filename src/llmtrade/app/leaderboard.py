@@ -57,6 +57,7 @@ from llmtrade.app.board_notes import (
     undecided_note,
 )
 from llmtrade.app.board_tracks import fee_notes, tracks_of
+from llmtrade.app.board_verdict import verdict
 from llmtrade.app.books_empty import nothing_to_rank
 from llmtrade.app.books_named import BACKTESTS, held
 from llmtrade.app.clock_behind import clock_behind
@@ -340,6 +341,7 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
         periods=periods,
         curves=tuple(t.curve for t in tracks),
         notes=tuple(notes),
+        verdict=verdict(board, periods, notes, trials),
         prices=prices,
         closes=closes,
         unfinished=stopped,

@@ -25,6 +25,8 @@ def print_leaderboard(out: Output, board: Leaderboard) -> None:
     )
     if board.unfinished:  # before the tables it qualifies (a new user met it at the end, line 25 of the notes)
         out.line(f"UNFINISHED: {board.unfinished}")
+    if board.verdict:  # the answer the books are read for, before the tables and notes that qualify it
+        out.line(f"verdict: {board.verdict}")
     _tables(out, "whole range", board.standings)
     for period in board.periods:
         _tables(out, f"{period.label}, {period.start} to {period.end}", period.standings, closed=period.closed)
