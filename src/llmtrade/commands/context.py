@@ -43,11 +43,15 @@ class State:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
+            from llmtrade.domain.tracing import log_warning
             from llmtrade.settings import load_settings, unknown_variables  # lazy: pydantic-settings costs ~0.1 s
 
             self._settings = load_settings()
             for line in unknown_variables():  # a misspelt variable would otherwise leave its default in force unsaid
                 warn(line)
+                # Kept in the log file as every warning is (README): these are said while the log file may still be
+                # finding LLMTRADE_HOME from these settings, which observe/logs.py _LazyFile allows for.
+                log_warning(line)
         return self._settings
 
     def log_home(self) -> Path:

@@ -200,11 +200,14 @@ class _LazyFile(logging.Handler):
                 except Exception:  # the settings themselves refused: their own error is the command's, no home known
                     self._broken = True
                     return
-                folder.mkdir(parents=True, exist_ok=True)
-                self._file = RotatingFileHandler(
-                    folder / LOG_FILE, maxBytes=_MAX_BYTES, backupCount=_BACKUPS, encoding="utf-8"
-                )
-                self._size = (folder / LOG_FILE).stat().st_size
+                # Reading the settings the first time says their warnings, which are logged (commands/context.py):
+                # that line came back here and opened the file already; a second handler on it would lose lines.
+                if self._file is None:
+                    folder.mkdir(parents=True, exist_ok=True)
+                    self._file = RotatingFileHandler(
+                        folder / LOG_FILE, maxBytes=_MAX_BYTES, backupCount=_BACKUPS, encoding="utf-8"
+                    )
+                    self._size = (folder / LOG_FILE).stat().st_size
             if self._size and self._size + size > _MAX_BYTES:
                 self._file.doRollover()
                 self._size = 0
