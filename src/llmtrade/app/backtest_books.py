@@ -133,13 +133,14 @@ def delete_backtest(
     after (app/backtest_deletions.py, which first settles any delete found killed between the two). Names are matched
     as `--name` matches them (case, - and _ alike).
 
-    Raises UsageError (exit 2) for a name that names no backtest (saying which there are, or that it is a sweep's) or
-    a `confirm` that declines; TemporaryError (exit 75), nothing deleted, while a backtest runs in it, another
-    session has it open (storage/database_list.py DatabaseInUse), another delete of it is under way, or the live
-    books cannot take its intent; OperationalError (exit 1) when its folder cannot be removed, after its database was
-    dropped and recorded (the message names the folder to remove by hand). A database gone and its folder left (a
-    delete stopped between the two) has the folder removed and recorded; gone by an earlier delete killed before it
-    recorded it, that deletion is recorded now and said so (`completed_later`)."""
+    Raises UsageError (exit 2) for a name that names no backtest (saying which there are, or that it is a sweep's, or
+    that another delete dropped it as this one was about to) or a `confirm` that declines; TemporaryError (exit 75),
+    nothing deleted, while a backtest runs in it, another session has it open (storage/database_list.py DatabaseInUse),
+    another delete of it is under way, or the live books cannot take its intent; OperationalError (exit 1) when its
+    folder cannot be removed, after its database was dropped and recorded (the message names the folder to remove by
+    hand). A database gone and its folder left (a delete stopped between the two) has the folder removed and recorded;
+    gone by an earlier delete killed before it recorded it, that deletion is recorded now and said so
+    (`completed_later`)."""
     database = backtest_database(name)
     location = locate(settings)
     with live_books(settings, clock) as storage:
@@ -222,6 +223,17 @@ def delete_held(
     # Ctrl-C and SIGTERM wait from the intent to the outcome: landing between the two, one left the intent to be
     # settled by the next command, where this one can record what it did itself.
     with leased(storage, database) as lease, signals_held():
+        oid = database_oid(location, database) if was is not None else None
+        if was is not None and oid is None:
+            # Looked at before another delete, which took the lease first, dropped it: nothing of it is left to drop.
+            # Taken as there, it was "dropped" a second time, exit 0, and a second deletion of it recorded.
+            folders = [f for f in folders if f.exists()]
+            if not folders and sweep is None:
+                raise UsageError(
+                    f"backtest {was.name} was deleted by another delete as this one was about to (no database "
+                    f"{database} now): nothing was deleted by this one"
+                )
+            was = None
         intent = BacktestDeleting(
             name=was.name if was is not None else name,
             database=database,
@@ -233,7 +245,7 @@ def delete_held(
             size_bytes=was.size_bytes if was is not None else 0,
             folders=[str(f) for f in folders],
             drop=was is not None,
-            oid=database_oid(location, database) if was is not None else None,
+            oid=oid,
             sweep=sweep,
             lease=lease,
         )
