@@ -276,6 +276,12 @@ def pairing(board: Leaderboard, versus: Leaderboard) -> Pairing:
         notes.append(read)
     if len(ends) < MIN_WEEKS_FOR_INTERVAL:
         notes.append(f"{counted(len(ends), 'paired week')}: no weekly interval under {MIN_WEEKS_FOR_INTERVAL}")
+    elif split and 0 < len(kept) < MIN_WEEKS_FOR_INTERVAL:
+        # The headline (the evidence) is n/a where the whole range below it has an interval: said why, as above.
+        notes.append(
+            f"{counted(len(kept), 'paired week')} after the models' knowledge cutoff: no weekly interval under "
+            f"{MIN_WEEKS_FOR_INTERVAL} for them (the whole range's is over all {len(ends)})"
+        )
     return Pairing(
         versus=versus.source,
         start=common[0] if common else board.start,
