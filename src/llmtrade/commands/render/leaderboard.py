@@ -115,7 +115,11 @@ def _paired(out: Output, board: Leaderboard) -> None:
     paired = board.paired
     assert paired is not None
     whole = ""
-    if paired.after_cutoff_weeks is not None:  # split at a knowledge cutoff: the weeks after it first, the evidence
+    if paired.after_cutoff_weeks == paired.weeks and paired.weeks:
+        # Every paired week is after the split (the other book begins later): the whole range is the evidence, not a
+        # range "including weeks the models may have read about", nor a second table of the same figures.
+        whole = "; every one after the models' knowledge cutoff, the evidence"
+    elif paired.after_cutoff_weeks is not None:  # split at a knowledge cutoff: the weeks after it first, the evidence
         _after_cutoff(out, board)
         whole = "; whole range, including weeks the models may have read about in training"
     out.table(
