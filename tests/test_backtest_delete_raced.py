@@ -7,6 +7,7 @@ The race is made exact here: the other delete runs whole just before this one ta
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -17,7 +18,8 @@ from typer.testing import CliRunner
 
 from llmtrade.app import backtest_books
 from llmtrade.cli import app as cli
-from tests.test_backtest_books import Pair, _copy, _exists, _unique, env, pair
+from llmtrade.storage.database import backtest_database
+from tests.test_backtest_books import Pair, _copy, _exists, _sweep, _sweep_exists, _unique, env, pair
 
 runner = CliRunner()
 __all__ = ["env", "pair"]  # the fixtures, used by name
@@ -26,7 +28,8 @@ __all__ = ["env", "pair"]  # the fixtures, used by name
 def _deletions(env: dict[str, str], name: str) -> list[str]:
     with psycopg.connect(env["DATABASE_URL"]) as conn:
         rows = conn.execute(
-            "SELECT type FROM events WHERE stream = 'backtests-deleted' AND payload->>'name' = %s ORDER BY id", (name,)
+            "SELECT type FROM events WHERE stream = 'backtests-deleted' AND payload->>'database' = %s ORDER BY id",
+            (backtest_database(name),),
         ).fetchall()
     return [row[0] for row in rows]
 
@@ -56,3 +59,32 @@ def test_a_delete_whose_backtest_another_delete_dropped_as_it_waited_drops_and_r
     assert result.exit_code == 2, result.output
     assert "dropped" not in result.stdout
     assert "another delete" in result.stderr and "nothing was deleted" in result.stderr, result.stderr
+
+
+def test_a_sweep_delete_whose_run_another_delete_dropped_as_it_waited_records_no_deletion_of_it(
+    pair: Pair, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sweep's delete of a run another delete (`backtest delete RUN`) dropped as it was about to: no second
+    deletion of it, nor an intent abandoned with nothing said of why; the run is not among the runs it deleted."""
+    sweep, runs = _sweep(pair)
+    leasing = backtest_books.leased
+    raced: list[Any] = []
+
+    @contextmanager
+    def other_first(storage: Any, database: str) -> Iterator[int]:
+        if not raced:
+            monkeypatch.setattr(backtest_books, "leased", leasing)
+            raced.append(runner.invoke(cli, ["backtest", "delete", runs[0], "--yes"], env=env))
+        with leasing(storage, database) as lease:
+            yield lease
+
+    monkeypatch.setattr(backtest_books, "leased", other_first)
+    result = runner.invoke(cli, ["backtest", "delete", sweep, "--sweep", "--yes", "--json"], env=env)
+    [first] = raced
+    assert first.exit_code == 0, first.output
+    assert result.exit_code == 0, result.output
+    assert not _sweep_exists(pair, sweep) and not any(_exists(pair, run) for run in runs)
+    assert _deletions(env, runs[0]) == ["BacktestDeleting", "BacktestDeleted"]  # the other delete's alone
+    assert _deletions(env, runs[1]) == ["BacktestDeleting", "BacktestDeleted"]
+    shown = json.loads(result.stdout)
+    assert [run["database"] for run in shown["runs"]] == [backtest_database(runs[1])]

@@ -228,7 +228,9 @@ def delete_held(
             # Looked at before another delete, which took the lease first, dropped it: nothing of it is left to drop.
             # Taken as there, it was "dropped" a second time, exit 0, and a second deletion of it recorded.
             folders = [f for f in folders if f.exists()]
-            if not folders and sweep is None:
+            if not folders:
+                if sweep is not None:  # a sweep's delete goes on with its other runs, this one no deletion of its own
+                    return None, None, ""
                 raise UsageError(
                     f"backtest {was.name} was deleted by another delete as this one was about to (no database "
                     f"{database} now): nothing was deleted by this one"

@@ -96,6 +96,8 @@ def delete_sweep(
         ids = [
             delete_held(storage, location, was.database, was.name, was, [], sweep=record_held.name)[1] for was in helds
         ]
+        # A run another delete dropped as this one was about to (no event id: none recorded) is not one it deleted.
+        helds = [was for was, event_id in zip(helds, ids, strict=True) if event_id is not None]
         size_bytes = record_held.size_bytes + sum(h.size_bytes for h in helds)
         with leased(storage, database) as lease, signals_held():
             intent = SweepDeleting(
