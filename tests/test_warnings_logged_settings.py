@@ -37,3 +37,18 @@ def test_the_settings_warning_of_a_misspelt_variable_is_in_the_log_file_once(
     assert all(line["level"] == "warning" for line in warned)
     # The lines of the run itself are in the file too (the file opened once, not twice by the nested warning).
     assert any(line["msg"] == "RunFinished" for line in lines)
+
+
+def test_the_crontab_warning_of_variables_cron_will_not_have_is_in_the_log_file(
+    clean_environment: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`schedule crontab`'s warning (DATABASE_URL and a key set in this shell, not in the .env cron's line reads) was
+    said on stderr alone: the Output it wrote through is not the container's warning."""
+    monkeypatch.setenv("OPENROUTER_API_KEY", "sk-or-v1-verysecret")
+    result = runner.invoke(app, ["schedule", "crontab"])
+    assert result.exit_code == 0, result.output
+    said = "warning: OPENROUTER_API_KEY: set in this shell but not in"
+    assert said in result.stderr
+    [logged] = [line for line in _lines(clean_environment) if line["msg"] == "Warned"]
+    assert logged["level"] == "warning" and logged["text"].startswith(said), logged
+    assert "verysecret" not in logged["text"]

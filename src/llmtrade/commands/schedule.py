@@ -102,6 +102,9 @@ def schedule_crontab(
         )
         lines.insert(-1, f"# {note}")
         Output(stream=sys.stderr).warning(f"warning: {note}")
+        from llmtrade.domain.tracing import log_warning  # lazy: see package docstring
+
+        log_warning(f"warning: {note}")  # kept in the log file, as every warning said on stderr is (README)
     for line in lines:
         typer.echo(line)
 
