@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from llmtrade.domain.tracing import log_warning
 from llmtrade.errors import TemporaryError, UsageError
 from llmtrade.exits import TEMPORARY
 from llmtrade.stops import signals_held, stop_if_terminated
@@ -334,14 +335,15 @@ class _NoCpu:
             self._since = now
         if not self._told:
             self._told = True
-            # On stderr, said with --quiet too (a line that needs a look; console.py is above this layer).
-            print(
+            said = (
                 f"warning: the Ray cluster at {self._where} has no CPU: none of its nodes can run a run ({_WHY}); "
                 f"waiting up to {_NO_CPU_WAIT:.0f} s for a node with a CPU (a worker node joining, the autoscaler "
-                "starting one)",
-                file=sys.stderr,
-                flush=True,
+                "starting one)"
             )
+            # On stderr, said with --quiet too (a line that needs a look; console.py is above this layer), and kept in
+            # the log file as every warning said on stderr is (a driver under cron waits where no one reads stderr).
+            print(said, file=sys.stderr, flush=True)
+            log_warning(said)
         return now - self._since >= _NO_CPU_WAIT
 
     def said(self) -> str:
