@@ -29,7 +29,8 @@ R = TypeVar("R")
 EVENTS_LOGGER = "llmtrade.events"
 _EVENTS = logging.getLogger(EVENTS_LOGGER)
 WARNED = "Warned"  # a warning's line: the text said to the person is its `text` (log_warning)
-_WARNING_LOG = logging.getLogger(f"{LOGGER}.warnings")
+WARNINGS_LOGGER = f"{LOGGER}.warnings"
+_WARNING_LOG = logging.getLogger(WARNINGS_LOGGER)
 # Runs of this process that recorded a StageDeferred: their RunFailed with exit 75 stopped to wait (domain/waits.py)
 # and is logged as a warning, not an error (an alert on error lines paged for every price a minute late). A run's
 # events are all appended by the process running it; a few ids a process.

@@ -28,7 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from llmtrade.domain.tracing import EVENTS_LOGGER, LOGGER, WARNED, log_context
+from llmtrade.domain.tracing import EVENTS_LOGGER, LOGGER, WARNED, WARNINGS_LOGGER, log_context
 
 if TYPE_CHECKING:
     from logging.handlers import RotatingFileHandler
@@ -301,3 +301,33 @@ def configure(
     previous = logger.level
     logger.setLevel(logging.INFO)
     return Logging(handlers, previous)
+
+
+def warnings_only(home: Callable[[], Path]) -> None:
+    """For a process that sets no logging up (a sweep's pool worker, whose runs' containers warn): the warnings' lines
+    (msg Warned, domain/tracing.py `log_warning`) to the log file, and nothing else. With no handler, each went to
+    logging's last-resort handler, a bare "Warned" on the terminal after the warning itself, and never to the file.
+    Appended, not rotated: the command's own handler rotates the file, and a worker's rare line may land in the
+    rotated one."""
+    from logging import FileHandler
+
+    class _Appended(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__()
+            self._file: FileHandler | None = None
+
+        def emit(self, record: logging.LogRecord) -> None:
+            try:
+                if self._file is None:
+                    folder = home() / "logs"
+                    folder.mkdir(parents=True, exist_ok=True)
+                    self._file = FileHandler(folder / LOG_FILE, encoding="utf-8")
+                    self._file.setFormatter(self.formatter)
+                self._file.emit(record)
+            except Exception:  # the file is a copy for a log shipper: its failure is no worker's error
+                return
+
+    handler = _Appended()
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(_Context())
+    logging.getLogger(WARNINGS_LOGGER).addHandler(handler)

@@ -29,6 +29,7 @@ def initialise(shared: Shared) -> None:
     global _worker_shared
     _worker_shared = shared
     without_library_warnings()
+    warnings_to_log_file()
     if stopped_while_starting():  # the sweep is being stopped (the group's Ctrl-C): this worker runs nothing
         os._exit(0)
     stops_answered_for_good()  # a SIGTERM to the group stops the worker's run as Ctrl-C does, each said once
@@ -37,6 +38,15 @@ def initialise(shared: Shared) -> None:
     # Blocked from its start (executors.py `_submit`): a Ctrl-C while it imported printed its traceback.
     stops_unblocked()
     threading.Thread(target=_watch_the_driver, args=(os.getppid(),), name="driver-watch", daemon=True).start()
+
+
+def warnings_to_log_file() -> None:
+    """The runs' warnings (each said on stderr by its container) kept in LLMTRADE_HOME/logs/llmtrade.jsonl, as a
+    command's are: this process sets no logging up, and each came out as a bare "Warned" line on the terminal."""
+    from llmtrade.observe.logs import warnings_only  # lazy: see package docstring
+    from llmtrade.settings import load_settings
+
+    warnings_only(lambda: load_settings().home)
 
 
 # Set while a pool worker runs a task (`running_a_task`): what its watch of the driver stops when the driver is gone.
