@@ -36,3 +36,16 @@ def test_a_pool_workers_warning_goes_to_the_log_file_not_to_the_terminal_as_warn
     [line] = [json.loads(x) for x in (clean_environment / "logs" / "llmtrade.jsonl").read_text().splitlines()]
     assert line["msg"] == "Warned" and line["level"] == "warning"
     assert line["text"] == "prompt override X leaves out what the packaged one shows the model"
+
+
+def test_a_process_that_sets_no_logging_up_prints_no_bare_warned() -> None:
+    """A Ray worker, or a program using llmtrade as a library, sets no logging up: a warning's line must not reach
+    logging's last-resort handler (a bare "Warned" on stderr after the warning the caller said itself)."""
+    done = subprocess.run(
+        [sys.executable, "-c", "from llmtrade.domain.tracing import log_warning; log_warning('a warning')"],
+        env={"PYTHONPATH": ":".join(sys.path), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0 and done.stderr == "", done.stderr

@@ -31,6 +31,9 @@ _EVENTS = logging.getLogger(EVENTS_LOGGER)
 WARNED = "Warned"  # a warning's line: the text said to the person is its `text` (log_warning)
 WARNINGS_LOGGER = f"{LOGGER}.warnings"
 _WARNING_LOG = logging.getLogger(WARNINGS_LOGGER)
+# A process that sets no logging up (a Ray worker, a program using llmtrade as a library) has the caller's own words
+# said already: without a handler here the record went to logging's last-resort handler, a bare "Warned" on stderr.
+_WARNING_LOG.addHandler(logging.NullHandler())
 # Runs of this process that recorded a StageDeferred: their RunFailed with exit 75 stopped to wait (domain/waits.py)
 # and is logged as a warning, not an error (an alert on error lines paged for every price a minute late). A run's
 # events are all appended by the process running it; a few ids a process.
