@@ -53,3 +53,21 @@ def test_a_council_questions_calls_are_counted_in_a_row_of_their_own_and_in_the_
     assert int(outside[1]) + int(outside[2]) == len(weekless)
     said = _text(page[page.index('<h2 id="costs">') : page.index('<table class="costs">')])
     assert f"{len(calls)} offline rules answers besides" in said, said
+
+
+def test_books_with_nothing_to_rank_yet_still_say_what_a_council_question_cost(
+    wednesday_week: str, tmp_path: Path
+) -> None:
+    """Before any weekly run the report is the page of books with nothing to rank, which has no cost table: a council
+    question asked first was billed and said nowhere (found by a trial of the row above)."""
+    asked = runner.invoke(cli, ["-q", "council", "--offline", "Is the market expensive?"])
+    assert asked.exit_code == 0, asked.output
+    events = [json.loads(line) for line in runner.invoke(cli, ["events", "--json"]).stdout.splitlines()]
+    calls = [e for e in events if e["type"] == "LLMCallCompleted"]
+    output = tmp_path / "report.html"
+    shown = runner.invoke(cli, ["report", "-o", str(output)])
+    assert shown.exit_code == 0, shown.output
+    text = _text(output.read_text())
+    assert "nothing to rank yet" in text
+    said = f"Model calls of runs no week holds (council (1 run)): 0 model calls, 0.0000 USD, {len(calls)} offline"
+    assert said in text, text

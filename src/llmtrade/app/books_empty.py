@@ -77,13 +77,14 @@ def said(empty: Leaderboard) -> list[str]:
     return [empty.nothing_yet or "", *empty.notes]
 
 
-def write_empty_page(empty: Leaderboard, output: Path) -> ReportWritten:
+def write_empty_page(empty: Leaderboard, output: Path, *, spent: str | None = None) -> ReportWritten:
     """A page saying `empty` written to `output` as a report is (app/report.py `write_page`), so a script that opens
-    or publishes the file finds it, saying why there are no figures; nothing on it refers to any other file or host."""
+    or publishes the file finds it, saying why there are no figures; nothing on it refers to any other file or host.
+    `spent`: what runs no week holds (a `council` question before any trading) cost, said after it."""
     from llmtrade.app.report import write_page  # app/report.py imports this module
 
     title = f"llmtrade report: {empty.source}: nothing to rank yet"
-    body = "\n".join(f"<p>{html.escape(line)}.</p>" for line in said(empty))
+    body = "\n".join(f"<p>{html.escape(line)}.</p>" for line in [*said(empty), *([spent] if spent else [])])
     page = (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="generator" content="llmtrade report">\n'

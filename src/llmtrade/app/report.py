@@ -23,10 +23,11 @@ from llmtrade.app.report_controls import TYPES as CONTROL_TYPES
 from llmtrade.app.report_controls import control_lines
 from llmtrade.app.report_outside import outside_cost
 from llmtrade.app.report_partial import marked
-from llmtrade.app.report_records import AccountLine, Report
+from llmtrade.app.report_records import AccountLine, OutsideCost, Report
 from llmtrade.app.report_weeks import TYPES, week_report
 from llmtrade.domain.events import StoredEvent
 from llmtrade.domain.runs import RunStarted
+from llmtrade.domain.wording import counted
 from llmtrade.errors import NoTradingYet, UsageError
 from llmtrade.exits import path_error
 from llmtrade.market.calendar import week_id_of
@@ -89,6 +90,18 @@ def _weekless_runs(storage: Storage, events: Sequence[StoredEvent], discover: Se
         if any(e.type == RunStarted.event_type() and e.week_id is None for e in own):
             found.extend(e for e in own if e.week_id is None)
     return found
+
+
+def _spent(outside: OutsideCost | None) -> str | None:
+    """What the runs no week holds cost, for the page of books with nothing to rank (no cost table to hold it)."""
+    if outside is None:
+        return None
+    c = outside.cost
+    rules = f", {counted(c.rules_answers, 'offline rules answer')} ($0)" if c.rules_answers else ""
+    return (
+        f"Model calls of runs no week holds ({', '.join(outside.runs)}): {counted(c.calls, 'model call')}, "
+        f"{c.cost_usd:.4f} USD{rules}"
+    )
 
 
 def _weekless_starts(storage: Storage) -> list[StoredEvent]:
@@ -236,6 +249,8 @@ def write_report(app: Container, *, backtest: str | None, output: Path) -> Repor
         except NoTradingYet as empty:
             if backtest is not None:  # as the leaderboard: a backtest with nothing to rank is refused, saying why
                 raise
-            return write_empty_page(nothing_to_rank(app, empty), output)
+            # Calls a `council` question made before any trading are billed too: said on the page that has no table.
+            spent = outside_cost(storage.events, _weekless_starts(storage))
+            return write_empty_page(nothing_to_rank(app, empty), output, spent=_spent(spent))
         report = build_report(reader, storage, leaderboard)
     return save_report(report, leaderboard, output)
