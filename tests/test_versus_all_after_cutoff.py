@@ -34,3 +34,20 @@ def test_every_paired_week_after_the_split_is_not_said_to_include_weeks_read_abo
     said = text.getvalue()
     assert "including weeks the models may have read about" not in said, said
     assert "every one after the models' knowledge cutoff" in said
+
+
+def test_the_evidence_is_said_to_start_where_the_paired_weeks_do_not_at_a_split_before_them() -> None:
+    """The headline read "from the close of" the book's split, a date before the pairing began (the trial's: from
+    2026-02-24 for a pairing from 2026-03-10)."""
+    ends = week_ends(SESSIONS)
+    board = _board("on", ON_DAILY, split=SESSIONS[ends[2]])
+    paired = pairing(board, _from(_board("off", OFF_DAILY), ends[4]))
+    assert paired.after_cutoff_from == paired.start == SESSIONS[ends[4]]
+
+
+def test_no_paired_week_after_the_split_has_no_evidence_start() -> None:
+    ends = week_ends(SESSIONS)
+    board = _board("on", ON_DAILY, split=SESSIONS[-1])
+    paired = pairing(board, _board("off", OFF_DAILY))
+    assert paired.after_cutoff_weeks == 0 and paired.after_cutoff_from is None
+    assert ends  # the books hold weeks: none of them after the split

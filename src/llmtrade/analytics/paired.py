@@ -216,6 +216,9 @@ def pairing(board: Leaderboard, versus: Leaderboard) -> Pairing:
     # The weeks after the later of the two books' knowledge-cutoff splits: the evidence (analytics/paired_cutoff.py).
     split, start = after_split(board, versus)
     kept = evidence_weeks(common, ends, start) if split else set(range(len(ends)))
+    # Where the evidence begins in the pairing: the split close, or the pairing's own start when the split is before it
+    # (the headline read "from the close of" a day before the paired weeks began).
+    begins = common[ends[min(kept) - 1] if min(kept) else 0] if split and kept else None
     for curve in mine:
         on, off = _on(curve, common), _on(other[curve.name], common)
         weekly = list(zip(weekly_returns(on, ends), weekly_returns(off, ends), strict=True))
@@ -271,7 +274,7 @@ def pairing(board: Leaderboard, versus: Leaderboard) -> Pairing:
             f"{metrics.MIN_RETURNS_FOR_RATIO}, as no annualised figure of a leaderboard row (a few days times 252 is "
             "noise)"
         )
-    read = read_weeks_note(common, ends, kept, start)
+    read = read_weeks_note(common, ends, kept, begins)
     if read:
         notes.append(read)
     if len(ends) < MIN_WEEKS_FOR_INTERVAL:
@@ -289,6 +292,6 @@ def pairing(board: Leaderboard, versus: Leaderboard) -> Pairing:
         weeks=len(ends),
         differences=tuple(differences),
         notes=tuple(notes),
-        after_cutoff_from=start,
+        after_cutoff_from=begins,
         after_cutoff_weeks=len(kept) if split else None,
     )

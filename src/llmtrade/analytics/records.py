@@ -309,7 +309,8 @@ class Pairing(Record):
     after_cutoff_from: date | None = Field(
         None,
         description="the close the paired weeks after the models' knowledge cutoff start from: the later of the two "
-        "books' splits (a leaderboard's periods[0].end); null when neither book is split",
+        "books' splits (a leaderboard's periods[0].end), or the pairing's start when that is later; null when neither "
+        "book is split, or no paired week is after the split (a book wholly on or before its cutoff among them)",
     )
     after_cutoff_weeks: int | None = Field(
         None,
