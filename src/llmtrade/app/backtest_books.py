@@ -149,13 +149,9 @@ def delete_backtest(
         found = next((h for h in held_databases(location, BACKTESTS) if h.database == database), None)
         folders = _folders(settings, database)
         if found is None and not folders:
-            mine = [
-                (s.outcome, s.event_id)
-                for s in earlier
-                if isinstance(s.outcome, BacktestDeleted) and s.outcome.database == database
-            ]
+            mine = [s for s in earlier if isinstance(s.outcome, BacktestDeleted) and s.outcome.database == database]
             if mine:
-                deleted, event_id = mine[-1]
+                deleted = mine[-1].outcome
                 assert isinstance(deleted, BacktestDeleted)
                 return BacktestDeletion(
                     name=deleted.name,
@@ -163,7 +159,7 @@ def delete_backtest(
                     dropped=deleted.dropped,
                     folders=deleted.folders,
                     was=None,
-                    event_id=event_id,
+                    event_id=mine[-1].event_id,
                     completed_later=True,
                     settled=settled,
                 )

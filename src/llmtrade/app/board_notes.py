@@ -20,9 +20,7 @@ def undecided_note(board: Sequence[Standing], *, backtest: bool = False) -> str 
     much more the nearest accounts need (their minimum track record length vs FLAT, `Standing.weeks_more`); of a
     `backtest`'s books, as weeks of a longer backtest (its weeks are its range's: no wait adds one)."""
     accounts = [s for s in board if s.kind == "account"]
-    if not accounts or any(_excludes_zero(s.sharpe.low, s.sharpe.high) for s in accounts):
-        return None
-    if any(_excludes_zero(s.excess_vs_flat.low, s.excess_vs_flat.high) for s in accounts):
+    if not accounts or any(told_apart(s) for s in accounts):
         return None
     # Weeks of 5 sessions, as the minimum track record lengths are: 26 weekly runs with a holiday among them read
     # 25.2, which a new user took for a week lost; the daily returns are said beside them.
@@ -85,8 +83,12 @@ def range_note(board: Sequence[Standing], *, unfinished: bool) -> str | None:
     )
 
 
-def _excludes_zero(low: float | None, high: float | None) -> bool:
-    return low is not None and high is not None and (low > 0 or high < 0)
+def told_apart(s: Standing) -> bool:
+    """Whether `s` is told apart from FLAT: the 95% interval of its Sharpe ratio or of its excess return over FLAT
+    excludes 0 (the test of `undecided_note` and of the leaderboard's verdict, app/board_verdict.py)."""
+    return any(
+        i.low is not None and i.high is not None and (i.low > 0 or i.high < 0) for i in (s.sharpe, s.excess_vs_flat)
+    )
 
 
 def levels_note(board: Sequence[Standing]) -> str | None:

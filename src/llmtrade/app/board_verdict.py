@@ -5,7 +5,7 @@ The answer was there, as the last of a dozen notes ("no account is distinguishab
 interval did exclude 0, only in the table, where a reader had to find it among nine rows and the deflated Sharpe
 beside it. The verdict says it first, on the evidence: the period after the models' knowledge cutoff when the books
 are split at it, none when every week is on or before it, else the whole range. An account is told apart from FLAT
-when its Sharpe ratio's 95% interval or its excess return over FLAT's excludes 0 (the test `undecided_note` applies);
+when its Sharpe ratio's 95% interval or its excess return over FLAT's excludes 0 (board_notes.py `told_apart`);
 one told better is said with its deflated Sharpe ratio (Bailey & Lopez de Prado 2014) when that is under 95%: the best
 of several accounts compared clears an interval by luck more often than one account alone.
 """
@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from llmtrade.analytics import metrics
 from llmtrade.analytics.records import ALL_BEFORE, Interval, Period, Standing
+from llmtrade.app.board_notes import told_apart
 from llmtrade.domain.wording import counted
 
 _SIGNIFICANT = 0.95  # the DSR a best-of-N result is significant at, as the PSR's own 95%
@@ -47,7 +48,7 @@ def verdict(standings: Sequence[Standing], periods: Sequence[Period], notes: Seq
             if most < metrics.MIN_RETURNS_FOR_INTERVAL
             else f"no account has an interval to tell it from FLAT {scope} (their returns never varied)"
         )
-    told = [s for s in accounts if _excludes_zero(s.sharpe) or _excludes_zero(s.excess_vs_flat)]
+    told = [s for s in accounts if told_apart(s)]
     if not told:
         return (
             f"no account is told apart from FLAT {scope}: every account's 95% intervals for its Sharpe ratio and its "
@@ -67,10 +68,6 @@ def _told(s: Standing, trials: int) -> str:
         dsr = "n/a" if s.dsr is None else f"{s.dsr:.0%}"
         line += f", but not once the {trials} accounts compared are allowed for (deflated Sharpe {dsr}, under 95%)"
     return line
-
-
-def _excludes_zero(interval: Interval) -> bool:
-    return interval.low is not None and interval.high is not None and (interval.low > 0 or interval.high < 0)
 
 
 def _ratio(i: Interval) -> str:
