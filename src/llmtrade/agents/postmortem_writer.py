@@ -22,7 +22,7 @@ async def reflect(
     instrument: str,
     direction: str,
     thesis: list[str],
-    week_return: float,
+    week_return: float | None,
     instrument_return: float | None,
     indicators: list[IndicatorOutcome],
     site: CallSite,
@@ -48,7 +48,7 @@ async def reflect(
 
 def offline_reflection(
     direction: str,
-    week_return: float,
+    week_return: float | None,
     instrument_return: float | None,
     indicators: list[IndicatorOutcome],
     rng: random.Random,
@@ -56,11 +56,15 @@ def offline_reflection(
     move = "n/a" if instrument_return is None else signed_percent(instrument_return, 2)
     held = [_label(i) for i in indicators if i.held]
     broke = [_label(i) for i in indicators if i.held is False]
-    right = f"[offline rules] the account made {signed_percent(week_return, 2)}; the instrument moved {move}."
+    made = "no return (its week began at no equity)" if week_return is None else signed_percent(week_return, 2)
+    right = f"[offline rules] the account made {made}; the instrument moved {move}."
     if held:
         right += " Still true: " + "; ".join(held) + "."
     wrong = "Broken: " + "; ".join(broke) + "." if broke else "No watched threshold broke."
-    lesson = "Keep sizing with conviction." if week_return >= 0 else "Cut faster when the first threshold breaks."
+    if week_return is None:
+        lesson = "Nothing to size until the account holds equity."
+    else:
+        lesson = "Keep sizing with conviction." if week_return >= 0 else "Cut faster when the first threshold breaks."
     return PostmortemAnswer(
         what_the_thesis_got_right=right,
         what_it_got_wrong=f"[offline rules] {direction}: {wrong}",

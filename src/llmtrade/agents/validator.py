@@ -20,13 +20,17 @@ def judge(pitch: Pitch, similar: Sequence[Recollection], *, min_losers: int) -> 
     every similar setup with an outcome, a fraction."""
     if pitch.direction == "FLAT" or pitch.conviction == 0:
         return None
-    ended = [hit for hit in similar if hit.setup is not None and hit.outcome is not None]
-    losers = [hit for hit in ended if hit.outcome is not None and hit.outcome.week_return < 0]
+    # A setup whose week began at no equity has no return (None): it neither lost nor says what such pitches make.
+    ended = [
+        (hit, hit.outcome.week_return)
+        for hit in similar
+        if hit.setup is not None and hit.outcome is not None and hit.outcome.week_return is not None
+    ]
+    losers = [(hit, r) for hit, r in ended if r < 0]
     if not ended or len(losers) < min_losers:
         return None
-    returns = [hit.outcome.week_return for hit in ended if hit.outcome is not None]
-    mean = sum(returns) / len(returns)
-    cited = ", ".join(f"{hit.memory_id} ({hit.outcome.week_return:+.2%})" for hit in losers if hit.outcome)
+    mean = sum(r for _, r in ended) / len(ended)
+    cited = ", ".join(f"{hit.memory_id} ({r:+.2%})" for hit, r in losers)
     note = (
         f"{pitch.direction} {pitch.instrument} resembles {len(ended)} past setups of which {len(losers)} lost "
         f"(mean week return {mean:+.2%}); the losers: {cited}"
@@ -36,7 +40,7 @@ def judge(pitch: Pitch, similar: Sequence[Recollection], *, min_losers: int) -> 
         pm_id=pitch.pm_id,
         instrument=pitch.instrument,
         direction=pitch.direction,
-        similar=tuple(hit.memory_id for hit in ended),
+        similar=tuple(hit.memory_id for hit, _ in ended),
         losers=len(losers),
         mean_return=mean,
         note=note,

@@ -367,9 +367,8 @@ def _postmortem(event: StoredEvent) -> PostmortemLine:
         start_equity=pm.start_equity,
         end_equity=pm.end_equity,
         week_pnl=pm.week_pnl,
-        # Stored as the P/L over the start equity: from 0 no number, below 0 its sign flipped (-500 from -1,000 read
-        # +50%). A return over nothing is undefined: n/a, and the page says why.
-        week_return=pm.week_return if pm.start_equity > 0 else None,
+        # None over a week begun at no equity (domain/checkpoints.py Postmortem): n/a, and the page says why.
+        week_return=pm.week_return,
         instrument_return=pm.instrument_return,
         direction_right=direction_right(pm),
         held=tuple(i.threshold for i in pm.indicators if i.held is True),

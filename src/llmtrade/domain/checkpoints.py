@@ -7,9 +7,9 @@ decision's) indicators and thresholds, current prices and the account's P/L. No 
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from llmtrade.domain.events import EventPayload
 from llmtrade.domain.market import Quote
@@ -97,7 +97,9 @@ class Postmortem(Record):
     realized_pnl: float
     unrealized_pnl: float
     week_pnl: float
-    week_return: float
+    # week_pnl / start_equity; None when the week began at equity at or below 0 (an Alpaca account not funded yet, or
+    # emptied): no return is defined there, and a negative base flips its sign (`_no_return_from_nothing`).
+    week_return: float | None
     instrument_return: float | None
     indicators: list[IndicatorOutcome]
     reflection: PostmortemAnswer | None
@@ -105,6 +107,18 @@ class Postmortem(Record):
     # its PM (or the chairman) now (workflows/frozen_trade.py `_maker`). Left out of the record when None, as
     # postmortems stored before it were written.
     model_kept: str | None = Field(None, exclude_if=lambda kept: kept is None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_return_from_nothing(cls, data: Any) -> Any:
+        """No return over a week begun at equity at or below 0, whoever computed one: postmortems stored before
+        migration 0021 hold the P/L over that base (from -1,000 to -500 read +50%); they are read as none, with no new
+        schema version for a value no reader should see."""
+        if isinstance(data, dict) and data.get("week_return") is not None:
+            start = data.get("start_equity")
+            if isinstance(start, int | float) and not start > 0:
+                return {**data, "week_return": None}
+        return data
 
 
 # ---------------------------------------------------------------- events

@@ -70,7 +70,7 @@ class Outcome(Record):
     week_id: date
     known_at: AwareDatetime  # the postmortem's time: before it, the outcome is unknown
     account_id: str
-    week_return: float  # the account's return over the week, a fraction (0.01 = 1%)
+    week_return: float | None  # the account's return over the week, a fraction (0.01 = 1%); None: began at no equity
     week_pnl: float  # USD
     instrument_return: float | None  # the instrument's own return over the week, a fraction
     thesis_right: bool | None  # None when the week says nothing either way (FLAT, no data)

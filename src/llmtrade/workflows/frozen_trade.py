@@ -265,15 +265,16 @@ def indicator_values(
     symbol: str,
     now: datetime,
     price: float,
-    position_pnl_pct: float,
+    position_pnl_pct: float | None,
     *,
     held: dict[str, IndicatorSet] | None = None,
     suspects: dict[str, str | None] | None = None,
 ) -> dict:
     """The watched quantities now: indicators as of the last complete session, with the price-based
-    ones moved to the current price, and the position's P/L. `held`: indicator sets already read at
-    this same `now` from this same market, by symbol (filled in here), so accounts holding the same
-    instrument at one checkpoint read its bars once (one MarketDataFetched, not one per account).
+    ones moved to the current price, and the position's P/L (None where it is undefined: its rules read unknown).
+    `held`: indicator sets already read at this same `now` from this same market, by symbol (filled in here), so
+    accounts holding the same instrument at one checkpoint read its bars once (one MarketDataFetched, not one per
+    account).
     `suspects` (filled in with `held`): what the symbol's last bar looks like when it is not a price to size off
     (market/jumps.py `last_suspect`), else None."""
     ind = held.get(symbol) if held is not None else None

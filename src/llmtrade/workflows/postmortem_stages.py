@@ -209,10 +209,13 @@ class GatherStage:
             shares = split_since(splits, instrument, at_start.asof_day, taken, self.asof)
             instrument_return = prices[instrument] * shares / at_start.close - 1
         week_pnl = end_equity - start.equity
+        # No return over a week begun at no equity (an Alpaca account not funded yet, or emptied; the gate traded
+        # nothing on it): dividing by it stopped the postmortem at every rerun, and a negative base flips the sign.
+        week_return = week_pnl / start.equity if start.equity > 0 else None
         outcomes: list[IndicatorOutcome] = []
         if frozen and instrument in prices:
             values = indicator_values(
-                bench.market, frozen.instrument, self.asof, prices[frozen.instrument], week_pnl / start.equity
+                bench.market, frozen.instrument, self.asof, prices[frozen.instrument], week_return
             )
             for threshold in (w.threshold for w in frozen.watched):
                 observed = values.get(threshold.indicator)
@@ -247,7 +250,7 @@ class GatherStage:
             realized_pnl=round(end_realized - (start.realized_pnl or 0.0), 2),
             unrealized_pnl=round(end_unrealized - (start.unrealized_pnl or 0.0), 2),
             week_pnl=round(week_pnl, 2),
-            week_return=week_pnl / start.equity,
+            week_return=week_return,
             instrument_return=instrument_return,
             indicators=outcomes,
             reflection=None,

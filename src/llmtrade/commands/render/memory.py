@@ -16,7 +16,8 @@ def _summary(hit: Recollection) -> str:
         if hit.outcome is not None:
             o = hit.outcome
             verdict = {True: "right", False: "wrong", None: "-"}[o.thesis_right]
-            ending = f" -> {signed_percent(o.week_return, 2)} ({verdict})"
+            made = "n/a" if o.week_return is None else signed_percent(o.week_return, 2)
+            ending = f" -> {made} ({verdict})"
         first = s.thesis.splitlines()[0] if s.thesis else ""
         return f"{s.instrument} {s.direction} {s.conviction:+d} by {s.author}{ending}: {first[:70]}"
     if hit.condition is not None:

@@ -171,6 +171,9 @@ def print_postmortem(out: Output, report: PostmortemResult) -> None:
         ],
     )
     for a in report.accounts:
+        if a.week_return is None:
+            began = money(a.start_equity)
+            out.line(f"{a.account_id} return: n/a, its week began at equity {began}: no return over nothing")
         if a.indicators:
             held = ", ".join(_indicator(i) for i in a.indicators)
             out.line(f"{a.account_id} indicators: {held}")
