@@ -200,3 +200,31 @@ def test_an_alert_owed_to_a_url_taken_out_is_given_up_after_three_days_and_the_l
     events, when = later(4)
     assert dispatch(events, [], [new], to, when).given_up == []  # given up once
     assert sent == []
+
+
+def test_alerts_owed_when_every_url_is_taken_out_are_given_up_after_three_days_and_said_once(
+    cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A cron trial: the alert URL set in the shell where a failure was first seen, then cron's own environment with
+    # no LLMTRADE_ALERT_URLS at all. With no URL set no check ran, so the alert owed was never given up, and `status`
+    # said at every look for weeks that "the next job command retries it".
+    monkeypatch.setenv("LLMTRADE_ALERT_URLS", f"json://127.0.0.1:{_free_port()}/down")
+    monkeypatch.setenv("LLMTRADE_MARKET_PROVIDERS", "synthetic")
+    broken = tmp_path / "config"
+    broken.mkdir()
+    (broken / "risk.yaml").write_text("limits: {max_position_pct: lots}\n")
+    assert _run_due(monkeypatch, EARLY, "--config", str(broken)).exit_code == 2
+    monkeypatch.delenv("LLMTRADE_ALERT_URLS")
+    said = []
+    for hours in (1, 73, 74):
+        result = _run_due(monkeypatch, EARLY + timedelta(hours=hours))
+        assert result.exit_code == 0, result.output
+        said.append(result.stderr)
+    assert "config-unloadable" not in said[0]  # the URL may yet come back: still owed, nothing to say
+    assert "config-unloadable:2026-01-14" in said[1] and "given up: not sent in 1 attempt(s)" in said[1]
+    assert "no longer in LLMTRADE_ALERT_URLS" in said[1]
+    assert "config-unloadable" not in said[2]  # said once
+    [gone] = [AlertGivenUp.from_event(e) for e in stored_events(cli_env["DATABASE_URL"], type="AlertGivenUp")]
+    assert gone.key == "config-unloadable:2026-01-14" and gone.first_failed_at == EARLY
+    with open_storage(Settings(DATABASE_URL=cli_env["DATABASE_URL"]), FixedClock(EARLY)) as storage:
+        assert owed_alerts(storage.events) == []

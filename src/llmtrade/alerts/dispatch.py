@@ -161,6 +161,13 @@ def _pairs(
     return pairs + [(incident, url) for incident, url, _ in waiting.values()]
 
 
+def give_up_unset(events: EventStore, now: datetime) -> list[AlertGivenUp]:
+    """With no URL in LLMTRADE_ALERT_URLS at all (cron's environment without the variable the shell had), no check
+    sends anything, but the alerts still owed are given up as any owed to a URL taken out is (`_unset`): left owed,
+    `status` said for weeks that the next job command retries them, and none ever did."""
+    return _unset(events, owed_alerts(events), [], now)
+
+
 def _unset(events: EventStore, owed: Sequence[Owed], urls: Sequence[str], now: datetime | None) -> list[AlertGivenUp]:
     """Give up each alert owed to a URL no longer in LLMTRADE_ALERT_URLS once GIVE_UP_AFTER has passed since its
     first failure (before then the URL may come back: an environment variable missing from one cron line). Left owed

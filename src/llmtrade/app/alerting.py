@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime
 
-from llmtrade.alerts.dispatch import DONE, Dispatched, Sender, dispatch, failed_to
+from llmtrade.alerts.dispatch import DONE, Dispatched, Sender, dispatch, failed_to, give_up_unset
 from llmtrade.alerts.incident import Incident
 from llmtrade.alerts.incidents import config_unloadable, find_incidents, week_cost
 from llmtrade.alerts.send import place, send, target_of, urls_from
@@ -38,9 +38,16 @@ from llmtrade.storage.latest_record import stream_head
 
 
 def check_alerts(app: Container, *, silence: bool, sender: Sender = send) -> Dispatched | None:
-    """Find the incidents and send them to LLMTRADE_ALERT_URLS; None when no URL is set."""
+    """Find the incidents and send them to LLMTRADE_ALERT_URLS; None when no URL is set (the alerts still owed are then
+    only given up in time, `give_up_unset`)."""
     urls = urls_from(app.settings.alert_urls)
     if not urls:
+        try:
+            with app.storage() as storage:
+                gone = give_up_unset(storage.events, app.clock.now())
+        except Exception:  # books not reached: the job said so if it mattered; the next command gives them up
+            return None
+        _say(Dispatched(sent=[], failed=[], skipped=0, given_up=gone), app.warning, urls)
         return None
     now = app.clock.now()
     with app.storage() as storage:
