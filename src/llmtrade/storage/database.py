@@ -144,7 +144,18 @@ def _usable_home(home: Path) -> None:
         what = "is not a folder" if home.exists() and not home.is_dir() else f"cannot be made ({exc.strerror})"
         raise UsageError(f"LLMTRADE_HOME {home} {what}: the embedded database lives in it; {fix}") from None
     if not os.access(home, os.W_OK | os.X_OK):
-        raise UsageError(f"LLMTRADE_HOME {home} is not writable by this user: the embedded database lives in it; {fix}")
+        # A disk mounted read-only (ext4's errors=remount-ro) was said to be "not writable by this user": the
+        # operator went to chown a folder whose permissions were fine.
+        what = "is on a read-only file system" if _read_only(home) else "is not writable by this user"
+        raise UsageError(f"LLMTRADE_HOME {home} {what}: the embedded database lives in it; {fix}")
+
+
+def _read_only(folder: Path) -> bool:
+    """Whether `folder`'s file system is mounted read-only (False where that cannot be read)."""
+    try:
+        return bool(os.statvfs(folder).f_flag & getattr(os, "ST_RDONLY", 0))
+    except (OSError, AttributeError):  # no statvfs (Windows), or the folder gone meanwhile
+        return False
 
 
 # Matched whole (fullmatch): `$` matches before a last newline, so `--name $'d2\n'` made a database "llmtrade_bt_d2\n".
