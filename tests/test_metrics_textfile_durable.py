@@ -93,3 +93,20 @@ def test_a_folder_whose_file_system_cannot_sync_a_folder_still_gets_its_file(
     monkeypatch.setattr(os, "fsync", folder_refused)
     write_textfile(_families(), path)
     assert "llmtrade_runs_total" in path.read_text()
+
+
+def test_a_rewrite_keeps_the_mode_the_textfile_was_given(tmp_path: Path) -> None:
+    # A cron trial under umask 077 (a hardened cron's, or systemd's UMask=0077): the file came out 0600, which
+    # node_exporter, running as its own user, cannot read; `chmod 644` by hand was undone by the next wake-up, the
+    # rename putting a new 0600 file in its place. A new file still follows the umask, as any file the command makes.
+    path = _folder(tmp_path) / "llmtrade.prom"
+    before = os.umask(0o077)
+    try:
+        write_textfile(_families(), path)
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        path.chmod(0o644)
+        write_textfile(_families(), path)
+    finally:
+        os.umask(before)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert sorted(p.name for p in path.parent.iterdir()) == ["llmtrade.prom"]

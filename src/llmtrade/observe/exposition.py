@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import math
 import os
+import stat
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -57,8 +58,13 @@ def write_textfile(families: Sequence[Family], path: Path) -> None:
     Renamed unsynced, a power loss could leave the name on an empty or partial file, read by node_exporter (or
     refused as a parse error) until the next command. Raises OSError; the temporary file is removed."""
     temporary = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}")
+    kept = _mode_of(path)
     try:
         with open(temporary, "wb") as out:
+            if kept is not None and hasattr(os, "fchmod"):  # no fchmod before Python 3.13 on Windows
+                # The mode the file was given (`chmod 644` for node_exporter's own user, under a umask of 077) kept
+                # across the rename, which otherwise put a file of the umask's mode in its place at every command.
+                os.fchmod(out.fileno(), kept)
             out.write(render(families).encode())
             out.flush()
             os.fsync(out.fileno())
@@ -67,6 +73,14 @@ def write_textfile(families: Sequence[Family], path: Path) -> None:
         temporary.unlink(missing_ok=True)
         raise
     _sync_folder(path.parent)
+
+
+def _mode_of(path: Path) -> int | None:
+    """The permission bits of the file at `path`, None when there is none yet (or it cannot be read)."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return None
 
 
 def _sync_folder(folder: Path) -> None:
