@@ -66,8 +66,19 @@ def cosine_distances(vectors: np.ndarray, squares: np.ndarray, query: np.ndarray
     low, high = NORMS
     if not low <= query_squares <= high or (squares.size and (squares.min() < low or squares.max() > high)):
         return None
-    similarity = (vectors @ query) / np.sqrt(squares * query_squares)
+    dots = np.empty(len(vectors))
+    step = max(1, _CHUNK // max(1, vectors.shape[1]))
+    for start in range(0, len(vectors), step):
+        np.dot(vectors[start : start + step], query, out=dots[start : start + step])
+    similarity = dots / np.sqrt(squares * query_squares)
     return 1.0 - np.clip(similarity, -1.0, 1.0)
+
+
+# OpenBLAS runs a matrix-vector product of 460,800 elements or more (1,800 setup vectors of 256 dimensions) on several
+# threads (interface/gemv.c), which spin: measured on this 2-core machine, 1,810 x 256 took 2.9 ms of the process's
+# CPU where 1,790 x 256 took 0.11 ms. `cosine_distances` takes the rows in chunks below that: one thread, a row's
+# product the same dot product either way (the error bound holds for any order of summation).
+_CHUNK = 1 << 18
 
 
 def text_ranking(
