@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from datetime import date
 from functools import partial
 from pathlib import Path
@@ -25,6 +25,7 @@ from llmtrade.domain.tracing import bind_run, restore
 from llmtrade.errors import ConcurrencyError
 from llmtrade.exits import error_text, exit_code_of, one_line, stopped_by_signal
 from llmtrade.llm.gateway import UsageTotals
+from llmtrade.storage.bootstrap import events_apart
 
 T = TypeVar("T")
 
@@ -64,6 +65,8 @@ class RunLog:
         self._give_back: Callable[[], None] | None = None
         # Where the run leaves an end it cannot store, for the next run to record (app/unrecorded_ends.py).
         self._leave_end: Callable[[RunFailed | None], None] | None = None
+        # The books on a connection of the run's own, when a stop left its connection busy (`_stored_apart`).
+        self._apart: Callable[[], AbstractContextManager[RunEvents | None]] | None = None
         # How far the run's record is: "new", "starting" (its RunStarted being appended), "open", "ending" (its end
         # being appended), "ended". A failure inside an append leaves which of the two it was unsaid: `_open` asks.
         self._record = "new"
@@ -78,9 +81,11 @@ class RunLog:
         lease: int | None = None,
         give_back: Callable[[], None] | None = None,
         leave_end: Callable[[RunFailed | None], None] | None = None,
+        apart: Callable[[], AbstractContextManager[RunEvents | None]] | None = None,
     ) -> None:
         """`lease`: the run's lease, held (app/killed_runs.py); `give_back` releases it once the run's end is stored;
-        `leave_end` keeps an end that could not be stored outside the books (None: forget one kept before)."""
+        `leave_end` keeps an end that could not be stored outside the books (None: forget one kept before); `apart`
+        gives the books on a connection of their own while the run's is left busy by a stop, else None."""
         self._record = "starting"
         self._append(
             RunStarted(
@@ -96,6 +101,7 @@ class RunLog:
         self._record = "open"
         self._give_back = give_back
         self._leave_end = leave_end
+        self._apart = apart
 
     def finished(
         self,
@@ -183,6 +189,10 @@ class RunLog:
             self._record = "ending"
             try:
                 self._append(payload, with_events, expected_versions)
+            except Exception as exc:
+                if not self._stored_apart(payload, with_events, expected_versions):
+                    self._left_unstored(payload, exc)
+                    raise
             except BaseException as exc:
                 self._left_unstored(payload, exc)
                 raise
@@ -196,6 +206,26 @@ class RunLog:
                 self._give_back = None
         finally:
             self.unbind()
+
+    def _stored_apart(
+        self, payload: EventPayload, with_events: Sequence[NewEvent], expected_versions: Mapping[str, int] | None
+    ) -> bool:
+        """Whether the end, its append refused, is stored on a connection of its own: a stop landing between a
+        statement sent on the run's connection and its answer leaves the connection busy, and every later statement
+        there fails ("another command is already in progress"): the run's RunFailed was left for the next run to
+        record, `status` showing the run as running until then (a cron trial's SIGTERM, once in four). Nothing of the
+        refused append was sent, so it is sent whole once more. False when the connection was not left busy (the
+        failure is the append's own), or the second try failed too."""
+        if self._apart is None:
+            return False
+        try:
+            with self._apart() as events:
+                if events is None:
+                    return False
+                self._append(payload, with_events, expected_versions, into=events)
+        except Exception:
+            return False
+        return True
 
     def _left_unstored(self, payload: EventPayload, exc: BaseException) -> None:
         """Keep the end that could not be stored for the next run to record (app/unrecorded_ends.py): the command
@@ -224,12 +254,15 @@ class RunLog:
         payload: EventPayload,
         with_events: Sequence[NewEvent] = (),
         expected_versions: Mapping[str, int] | None = None,
+        *,
+        into: RunEvents | None = None,
     ) -> None:
+        events = self._events if into is None else into
         own = NewEvent.of(payload, stream=run_stream(self.run_id), week_id=self.week_id, run_id=self.run_id)
         if expected_versions:
-            self._events.append([*with_events, own], expected_versions=expected_versions)
+            events.append([*with_events, own], expected_versions=expected_versions)
         else:  # any sink takes a plain append (EventSink)
-            self._events.append([*with_events, own])
+            events.append([*with_events, own])
 
 
 def _exit_of(error: BaseException) -> int:
@@ -281,6 +314,7 @@ def start_run(session: Session, *, run_id: str, command: str, arguments: dict, w
             lease=lease,
             give_back=None if lease is None else partial(killed_runs.give_back, storage, lease),
             leave_end=None if lease is None else partial(_leave_end, session.settings.home, run_id),
+            apart=partial(events_apart, storage, session.clock),
         )
     except BaseException as exc:
         run.failed_if_open(exc)  # its start stored, then the stop landed (in the start's log line, say)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -79,3 +81,20 @@ def _refuse_other_encodings(conn: psycopg.Connection, where: DatabaseLocation) -
         f"{name}_utf8 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0 (a backtest's own database "
         "is made like the server's template1: create it so by hand), and point DATABASE_URL at it"
     )
+
+
+@contextmanager
+def events_apart(storage: Storage, clock: Clock) -> Iterator[EventStore | None]:
+    """The live books on a connection of their own, for as long as the block, when a stop (Ctrl-C, SIGTERM) left
+    `storage`'s busy: a statement sent and its answer never read, where psycopg refuses every later one ("another
+    command is already in progress"). None when it is not busy, and for any books but the live ones (a backtest's
+    sole writer keeps what it holds in memory and writes it on a connection of its own already:
+    app/backtest_container.py `_keep`). The busy connection is left open: its session holds the run's lease until
+    the command closes it, after what is written here."""
+    from psycopg.pq import TransactionStatus  # lazy, as psycopg is everywhere here
+
+    if not storage.live or storage.conn.closed or storage.conn.info.transaction_status is not TransactionStatus.ACTIVE:
+        yield None
+        return
+    with connect(storage.location.url) as conn:
+        yield EventStore(conn, clock)
