@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from llmtrade.app.memory_results import MemoryRebuilt, MemorySearch, MemoryShown, MemoryStats
-from llmtrade.commands.render.common import counted
+from llmtrade.commands.render.common import counted, pct
 from llmtrade.console import Output
 from llmtrade.domain.memory import Recollection
-from llmtrade.domain.wording import signed_percent
 
 
 def _summary(hit: Recollection) -> str:
@@ -16,8 +15,7 @@ def _summary(hit: Recollection) -> str:
         if hit.outcome is not None:
             o = hit.outcome
             verdict = {True: "right", False: "wrong", None: "-"}[o.thesis_right]
-            made = "n/a" if o.week_return is None else signed_percent(o.week_return, 2)
-            ending = f" -> {made} ({verdict})"
+            ending = f" -> {pct(o.week_return, 2)} ({verdict})"
         first = s.thesis.splitlines()[0] if s.thesis else ""
         return f"{s.instrument} {s.direction} {s.conviction:+d} by {s.author}{ending}: {first[:70]}"
     if hit.condition is not None:
