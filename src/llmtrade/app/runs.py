@@ -190,7 +190,12 @@ class RunLog:
             try:
                 self._append(payload, with_events, expected_versions)
             except Exception as exc:
-                if not self._stored_apart(payload, with_events, expected_versions):
+                try:
+                    stored = self._stored_apart(payload, with_events, expected_versions)
+                except BaseException:  # a second stop inside that write: the end is kept for the next run all the same
+                    self._left_unstored(payload, exc)
+                    raise
+                if not stored:
                     self._left_unstored(payload, exc)
                     raise
             except BaseException as exc:
