@@ -207,3 +207,37 @@ def test_refusals_over_before_a_checkpoints_time_are_not_its_reason(
     code, said = _code_and_said(wake_quietly(monkeypatch, "14:05"))  # then the machine off through 12:00's time
     assert code == 0 and "Wed 2026-01-07 12:00-14:00" in said and WHY in said, said
     assert "refused" not in said, said
+
+
+def test_a_refusal_mended_by_a_wake_up_that_ran_nothing_is_over_from_that_wake_up(
+    wednesday_week: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A cron trial: the configuration mended at 08:20, whose wake-up had nothing due and recorded nothing, then the
+    # machine off through the 09:00 and 12:00 checkpoints; both were said refused for the configuration.
+    assert _code_and_said(wake_quietly(monkeypatch, "08:00")) == (0, "")
+    config = tmp_path / "config"
+    assert runner.invoke(app, ["init", str(config)]).exit_code == 0
+    risk = config / "risk.yaml"
+    good = risk.read_text()
+    risk.write_text(good.replace("max_open_positions: 10", "max_open_positons: 10"))
+    monkeypatch.setenv("LLMTRADE_CONFIG_DIR", str(config))
+    assert wake_quietly(monkeypatch, "08:10").exit_code == 2
+    risk.write_text(good)
+    assert _code_and_said(wake_quietly(monkeypatch, "08:20")) == (0, "")  # nothing due: runs nothing
+    assert _code_and_said(wake_quietly(monkeypatch, "08:25")) == (0, "")
+    [rejected] = stored_events(wednesday_week, type="ConfigRejected")
+    [ended] = stored_events(wednesday_week, type="RefusalsEnded")  # once, by the first wake-up accepted
+    assert ended.payload == {"command": "run-due", "refusal_id": rejected.id}
+    assert ended.occurred_at == datetime(2026, 1, 7, 8, 20, tzinfo=NEW_YORK)
+    code, said = _code_and_said(wake_quietly(monkeypatch, "14:05"))
+    assert code == 0 and "Wed 2026-01-07 09:00-12:00" in said and WHY in said, said
+    assert "refused" not in said, said
+
+    # Broken again the same way: a refusal of its own, recorded again (before, the first was taken as still lasting).
+    risk.write_text(good.replace("max_open_positions: 10", "max_open_positons: 10"))
+    assert wake_quietly(monkeypatch, "14:10").exit_code == 2
+    assert wake_quietly(monkeypatch, "14:15").exit_code == 2
+    assert [
+        e.occurred_at.astimezone(NEW_YORK).strftime("%H:%M")
+        for e in stored_events(wednesday_week, type="ConfigRejected")
+    ] == ["08:10", "14:10"]

@@ -87,8 +87,9 @@ _KINDS: dict[str, tuple[str, ...]] = {
         "BudgetRefused",
         "CommandRefused",
     ),
-    "config": ("ConfigRejected",),
-    "clock": ("ClockBehindRefused", "ClockSkewRefused"),
+    # With their end (RefusalsEnded): a refusal listed alone read as lasting still.
+    "config": ("ConfigRejected", "RefusalsEnded"),
+    "clock": ("ClockBehindRefused", "ClockSkewRefused", "RefusalsEnded"),
     "budget": ("BudgetRefused",),
     "alert": ("AlertSent", "AlertFailed"),
     "checkpoint": (

@@ -20,6 +20,7 @@ from llmtrade.app import clock_skew
 from llmtrade.app.alerting import alert_refused
 from llmtrade.app.clock_behind import SLACK, new_york
 from llmtrade.app.container import Container
+from llmtrade.app.refusals_ended import ENDS_REFUSALS, unended
 from llmtrade.domain.breaker import BreakerUpdated
 from llmtrade.domain.checkpoints import AccountValued
 from llmtrade.domain.reconciliation import PositionAdopted, PositionReleased
@@ -69,11 +70,15 @@ class ClockSkewed(ClockRefused):
     """The system clock is away from the database server's (app/clock_skew.py)."""
 
 
-def refuse_wrong_clock(app: Container, command: str, *, alert: bool = True) -> None:
+def refuse_wrong_clock(app: Container, command: str, *, alert: bool = True) -> int | None:
     """Raise ClockSkewed (exit 75) when the system clock is away from the database server's beyond the allowance, or
     ClockBehind naming the books' latest record and the clock when the books hold a record later than the clock's now
     (beyond the slack); each recorded (ClockSkewRefused, ClockBehindRefused). Nothing else is done but the alert
-    (`alert` False: none, a dry run's), once per skew or latest record (app/alerting.py `alert_refused`)."""
+    (`alert` False: none, a dry run's), once per skew or latest record (app/alerting.py `alert_refused`).
+
+    Returns, when the clock is right, the id of the last refusal on record that nothing has ended since
+    (app/refusals_ended.py `unended`), read on the connection already open: a job command accepted ends it (None: no
+    such refusal, the common case)."""
     now = app.clock.now()
     allowed = timedelta(minutes=app.settings.clock_skew_minutes)
     with app.storage() as storage:
@@ -83,7 +88,7 @@ def refuse_wrong_clock(app: Container, command: str, *, alert: bool = True) -> N
         else:
             latest = latest_record(storage.conn, BOOK_TYPES)
             if latest is None or latest <= now + SLACK:
-                return
+                return unended(storage.events)
             said_before = not _record(storage.events, ClockBehindRefused(command=command, latest_at=latest, now=now))
     if skew is not None:
         said = clock_skew.refusal(skewed)
@@ -127,7 +132,12 @@ def _record(events: EventStore, refused: ClockBehindRefused) -> bool:
     already."""
     before = events.read_stream(CLOCK_BEHIND)
     last = next((e for e in reversed(before) if e.payload.get("command") == refused.command), None)
-    if last is not None and ClockBehindRefused.from_event(last).latest_at == refused.latest_at:
+    if (
+        last is not None
+        and ClockBehindRefused.from_event(last).latest_at == refused.latest_at
+        # the same refusal, unless a command accepted since ended it (the clock put right, then set back again)
+        and not events.read(type=list(ENDS_REFUSALS), after_id=last.id, limit=1)
+    ):
         return False
     append_after(events, CLOCK_BEHIND, before, refused)  # or another process recorded it at the same moment
     return True

@@ -12,8 +12,8 @@ Only the system clock is checked (Clock.real). LLMTRADE_NOW set is the operator'
 replays), and a backtest's stepped clock is its own: neither is compared with the server's, which reads the real
 time. Beyond LLMTRADE_CLOCK_SKEW_MINUTES (default 5; 0: never) either way: exit 75, as a clock set back (it is the
 operator's to put right, or NTP's), recorded (ClockSkewRefused) once per command while the same skew lasts, alerted
-once per skew. A skew that moves by more than the allowance, or one found again after a run has started, is a new
-one."""
+once per skew. A skew that moves by more than the allowance, or one found again after a run has started or a job command
+was accepted (app/refusals_ended.py), is a new one."""
 
 from __future__ import annotations
 
@@ -23,8 +23,9 @@ from datetime import datetime, timedelta
 import psycopg
 
 from llmtrade.app.clock_behind import new_york
+from llmtrade.app.refusals_ended import ENDS_REFUSALS
 from llmtrade.clock import Clock
-from llmtrade.domain.runs import ClockSkewRefused, RunStarted
+from llmtrade.domain.runs import ClockSkewRefused
 from llmtrade.domain.streams import CLOCK_SKEW
 from llmtrade.storage.database_clock import database_now
 from llmtrade.storage.event_store import EventStore
@@ -64,7 +65,7 @@ def record(events: EventStore, command: str, skew: Skew, allowed: timedelta) -> 
     if before:
         last = ClockSkewRefused.from_event(before[-1])
         same = abs(last.skew_seconds - skew.seconds) <= allowed.total_seconds()
-        if same and not events.read(type=RunStarted.event_type(), after_id=before[-1].id, limit=1):
+        if same and not events.read(type=list(ENDS_REFUSALS), after_id=before[-1].id, limit=1):
             since = last.since
     refused = ClockSkewRefused(
         command=command,

@@ -4,12 +4,14 @@ reachable while they are broken; a cron running `llmtrade -q run-due` with its o
 trace in the books of the days it did nothing.
 
 Once while the same error of the same command lasts: cron's wake-ups every few minutes would add one each. Recorded
-again when the error changes, or when a run has started since (the configuration was mended in between)."""
+again when the error changes, or when a run has started or a job command was accepted since (the configuration was
+mended in between: app/refusals_ended.py)."""
 
 from __future__ import annotations
 
+from llmtrade.app.refusals_ended import ENDS_REFUSALS
 from llmtrade.config_errors import ConfigError
-from llmtrade.domain.runs import ConfigRejected, RunStarted
+from llmtrade.domain.runs import ConfigRejected
 from llmtrade.domain.streams import CONFIG_REJECTED
 from llmtrade.storage.event_store import EventStore
 from llmtrade.storage.head_append import append_after
@@ -27,6 +29,6 @@ def record_rejected(events: EventStore, rejection: ConfigRejected) -> bool:
     last = next((e for e in reversed(before) if e.payload.get("command") == rejection.command), None)
     if last is not None:
         same = ConfigRejected.from_event(last).error == rejection.error
-        if same and not events.read(type=RunStarted.event_type(), after_id=last.id, limit=1):
+        if same and not events.read(type=list(ENDS_REFUSALS), after_id=last.id, limit=1):
             return False
     return append_after(events, CONFIG_REJECTED, before, rejection)  # False: another process recorded it first

@@ -5,8 +5,8 @@ A trial put a typo in risk.yaml: run-due at 09:00 and 09:05 on a Friday both exi
 09:00), and once it was mended the 12:30 wake-up said the 09:00 checkpoint was missed because "no run began in its
 time (the machine off, cron stopped or waking too seldom, ...)": cron had woken, and every wake-up was refused. The
 refusals are recorded once while the same one lasts (app/config_rejections.py, app/clock_guard.py, app/clock_skew.py):
-one is still in force over a checkpoint's time when it was made before that time ended and no run began after it
-before that time began.
+one is still in force over a checkpoint's time when it was made before that time ended and nothing ended it (a run
+begun, or a job command accepted: app/refusals_ended.py) before that time began.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from llmtrade.domain.runs import ClockBehindRefused, ClockSkewRefused, ConfigRejected, RunStarted
+from llmtrade.app.refusals_ended import ENDS_REFUSALS, REFUSAL_TYPES
+from llmtrade.domain.runs import ClockBehindRefused, ClockSkewRefused, ConfigRejected
 from llmtrade.domain.wording import market_time
 from llmtrade.market.calendar import NEW_YORK
 from llmtrade.storage.event_store import EventStore
@@ -41,9 +42,7 @@ class Refusal:
 
 def refusals(events: EventStore) -> list[Refusal]:
     """Every refusal on record, oldest first: few, as each is recorded once while it lasts."""
-    found = events.read(
-        type=[ConfigRejected.event_type(), ClockBehindRefused.event_type(), ClockSkewRefused.event_type()]
-    )
+    found = events.read(type=list(REFUSAL_TYPES))
     return [refusal_of(e.type, e.id, e.occurred_at, e.payload) for e in found]
 
 
@@ -53,9 +52,9 @@ def why_missed(events: EventStore, found: list[Refusal], at: datetime, until: da
     for refusal in found:
         if refusal.at >= until:
             continue  # made after its time: in order by record, not by `at` (a clock refusal's is a bound)
-        first_run = events.read(type=RunStarted.event_type(), after_id=refusal.event_id, limit=1)
-        if first_run and first_run[0].occurred_at < at:
-            continue  # a run began after it, before the checkpoint's time: over by then
+        ended = events.read(type=list(ENDS_REFUSALS), after_id=refusal.event_id, limit=1)
+        if ended and ended[0].occurred_at < at:
+            continue  # a run began or a command was accepted after it, before the checkpoint's time: over by then
         if refusal.at >= at:
             said = f"wake-ups in its time were refused for {refusal.what} (the first at {_hhmm(refusal.at)}"
         else:  # made before its time, and nothing ran after it: the refusal lasted, or no wake-up came at all

@@ -176,6 +176,7 @@ def job(
     from llmtrade.app.alerting import alerting, settings_unusable, unloadable  # lazy: see package docstring
     from llmtrade.app.clock_guard import refuse_wrong_clock
     from llmtrade.app.config_books import refuse_against_books
+    from llmtrade.app.refusals_ended import refusals_ended
     from llmtrade.app.unrecorded_commands import record_left_failures
     from llmtrade.config_errors import ConfigError
     from llmtrade.settings import SettingsRejected
@@ -193,13 +194,14 @@ def job(
         if alerts:
             settings_unusable(ctx.info_name or "llmtrade", exc, warn)
         raise
-    if writes:
-        refuse_wrong_clock(app, ctx.info_name or "llmtrade", alert=alerts)
+    unended = refuse_wrong_clock(app, ctx.info_name or "llmtrade", alert=alerts) if writes else None
     try:
         with alerting(app, silence=silence, enabled=alerts):
             if writes:  # an earlier job command's failure no run recorded (its database lost): on record now
                 record_left_failures(app)
             refuse_against_books(app)  # e.g. a starting_cash changed under an account's books would rewrite them
+            if unended is not None:  # accepted: a refusal on record before it is over (app/refusals_ended.py)
+                refusals_ended(app, ctx.info_name or "llmtrade")
             with _refusals(app, ctx, writes):
                 yield app
     except ConfigError as exc:

@@ -192,6 +192,17 @@ class ClockSkewRefused(EventPayload):
     since: datetime
 
 
+class RefusalsEnded(EventPayload):
+    """A job command accepted, its configuration and clock usable, after wake-ups were refused (ConfigRejected,
+    ClockBehindRefused, ClockSkewRefused; `refusal_id` the last of them) with no run begun since: the configuration
+    mended or the clock put right by `occurred_at` at the latest. Recorded once, by the first such command
+    (app/refusals_ended.py): cron's idle wake-ups record nothing else, so a refusal mended before a quiet hour seemed in
+    force until the next run began, and a checkpoint missed in that hour (the machine off) was blamed on it."""
+
+    command: str
+    refusal_id: int
+
+
 class WeekCompleted(EventPayload):
     """The weekly run finished every stage for the week; a later run-weekly does nothing."""
 

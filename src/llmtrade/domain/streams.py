@@ -90,6 +90,9 @@ CLOCK_BEHIND = "clock-behind"
 # command while the same skew lasts.
 CLOCK_SKEW = "clock-skew"
 
+# Appended at the version read: the end of wake-ups' refusals (RefusalsEnded), once after each refusal no run followed.
+REFUSALS_ENDED = "refusals-ended"
+
 
 def run_stream(run_id: str) -> str:
     return f"run:{run_id}"
