@@ -5,6 +5,7 @@ traceback for each of a weekly run's lines, 7,190 lines of stderr, and the run e
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from typer.testing import CliRunner
 from llmtrade.cli import app
 from llmtrade.domain.tracing import LOGGER
 from llmtrade.observe.logs import LOG_FILE, configure
-from tests.support import stored_events
+from tests.support import stored_events, wake_quietly
 
 runner = CliRunner()
 
@@ -48,3 +49,29 @@ def test_a_log_file_on_a_full_disk_is_said_once_and_its_lines_dropped(
     _logs_a_hundred_lines(tmp_path)
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "No space left on device" in err, err
+
+
+def test_under_quiet_an_unwritable_log_file_is_said_once_per_outage(
+    wednesday_week: str, clean_environment: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cron trial: a log file the user cannot write was said at every wake-up (a mail from cron each), where a
+    metrics file's failure is said once per outage under --quiet (observe/repeats.py)."""
+    clean_environment.mkdir(parents=True, exist_ok=True)
+    logs = clean_environment / "logs"
+    logs.write_text("a file where the log folder goes")
+
+    def said(at: str) -> list[str]:
+        woke = wake_quietly(monkeypatch, at)
+        assert woke.exit_code == 0, woke.output
+        return [line for line in woke.stderr.splitlines() if LOG_FILE in line]
+
+    assert len(said("08:00")) == 1  # the week's run
+    assert said("08:05") == [] and said("08:10") == []  # the same outage
+    logs.unlink()
+    assert said("09:05") == []  # the 09:00 checkpoint's lines written: the outage is over
+    assert (logs / LOG_FILE).stat().st_size > 0
+    shutil.rmtree(logs)
+    logs.write_text("broken again")
+    assert len(said("12:05")) == 1  # a new outage, said again
+    monkeypatch.setenv("LLMTRADE_NOW", "2026-01-07T14:05:00-05:00")  # the 14:00 checkpoint's wake-up
+    assert runner.invoke(app, ["run-due", "--offline"]).stderr.count(LOG_FILE) == 1  # not under --quiet: said

@@ -40,6 +40,7 @@ from llmtrade.commands.options import LogJson, Quiet, Verbose, given_path
 from llmtrade.commands.root_args import MissingValue, hoisted
 from llmtrade.commands.unrecorded import leave_if_unrecorded
 from llmtrade.console import one_line, print_error, quiet, quiet_on_success, speak_again
+from llmtrade.console import quiet as quiet_now  # the callback below has a parameter of that name
 from llmtrade.exits import (
     classify,
     cut_short_after_command,
@@ -247,6 +248,7 @@ def root(
         json_stderr=log_json,
         verbose=verbose,
         needs_a_look=ctx.invoked_subcommand in _JOBS,
+        said_once=quiet_now,
     )
     metrics.before_command()
     ctx.obj = root

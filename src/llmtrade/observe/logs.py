@@ -153,6 +153,10 @@ class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
+# The log file among the steps whose failure --quiet says once per outage (observe/repeats.py).
+_STEP = "log file"
+
+
 class _LazyFile(logging.Handler):
     """A rotating JSON-lines file, opened on the first line: its folder comes from the settings, which a
     command reads only when it needs them.
@@ -171,13 +175,16 @@ class _LazyFile(logging.Handler):
     in one line on stderr, and the command's later lines are not written to it: logging's own handleError printed
     a traceback for every line (7,000 lines of stderr for one weekly run) and the command still exited 0. The
     command's outcome and exit code stay its own, as a metrics file's failure leaves them: its events are the
-    record; the log file is a copy for a log shipper."""
+    record; the log file is a copy for a log shipper. Under cron's --quiet (`said_once`) it is said once per outage, as
+    the metrics file's failure is (observe/repeats.py): a cron trial's unwritable log file was said at every wake-up,
+    a mail from cron every five minutes."""
 
     terminator = "\n"
 
-    def __init__(self, folder: Callable[[], Path]):
+    def __init__(self, folder: Callable[[], Path], said_once: Callable[[], bool] = lambda: False):
         super().__init__()
         self._folder = folder
+        self._said_once = said_once
         self._file: RotatingFileHandler | None = None
         self._size = 0
         self._broken = False
@@ -235,6 +242,11 @@ class _LazyFile(logging.Handler):
             where = self._folder() / LOG_FILE
         except Exception:  # the settings themselves failed: their own error is the command's
             where = Path("LLMTRADE_HOME") / "logs" / LOG_FILE
+        else:
+            from llmtrade.observe.repeats import first_said
+
+            if not first_said(where.parent.parent, _STEP, type(exc).__name__) and self._said_once():
+                return  # said by an earlier command of this outage: cron mailed it then
         sys.stderr.write(
             f"warning: the log file {where} cannot be written ({type(exc).__name__}: {exc}); this command's log lines "
             "are left out of it (its events are recorded as ever)\n"
@@ -248,6 +260,10 @@ class _LazyFile(logging.Handler):
                 except OSError as exc:  # its last lines could not be flushed
                     if not self._broken:
                         self._break(exc)
+                if not self._broken:  # written: the file's next failure is a new outage, said again
+                    from llmtrade.observe.repeats import succeeded
+
+                    succeeded(self._folder().parent, _STEP)
         super().close()
 
 
@@ -270,13 +286,19 @@ class Logging:
 
 
 def configure(
-    home: Callable[[], Path], *, json_stderr: bool = False, verbose: bool = False, needs_a_look: bool = False
+    home: Callable[[], Path],
+    *,
+    json_stderr: bool = False,
+    verbose: bool = False,
+    needs_a_look: bool = False,
+    said_once: Callable[[], bool] = lambda: False,
 ) -> Logging:
     """Install this command's handlers on the `llmtrade` logger (INFO and up); `home()` is LLMTRADE_HOME.
-    `needs_a_look`: a job's command (cron runs them), whose halts are said on stderr whatever else is asked."""
+    `needs_a_look`: a job's command (cron runs them), whose halts are said on stderr whatever else is asked.
+    `said_once()`: whether a failure an earlier command said is left unsaid (--quiet, cron's: observe/repeats.py)."""
     logger = logging.getLogger(LOGGER)
     context = _Context()
-    file = _LazyFile(lambda: home() / "logs")
+    file = _LazyFile(lambda: home() / "logs", said_once)
     file.setFormatter(JsonFormatter())
     handlers: list[logging.Handler] = [file]
     if json_stderr:
