@@ -216,8 +216,7 @@ class _LazyFile(logging.Handler):
                     )
                     self._size = (folder / LOG_FILE).stat().st_size
             if self._size and self._size + size > _MAX_BYTES:
-                self._file.doRollover()
-                self._size = 0
+                self._rotate(self._file, size)
             stream = self._file.stream
             stream.write(line)
             self._size += size
@@ -227,6 +226,34 @@ class _LazyFile(logging.Handler):
             self._break(exc)
         except Exception:
             self.handleError(record)
+
+    def _rotate(self, file: RotatingFileHandler, size: int) -> None:
+        """Rotate the full file as RotatingFileHandler does, holding an exclusive lock on its folder. Two commands
+        at once (cron's run-due beside one typed) each count only their own bytes: both rotated, the second moving the
+        first's new, near-empty file out (an old file lost early) while its own lines went on into the file already
+        rotated. A file another process rotated since it was opened here is reopened instead, and rotated only if the
+        new one is full too (with two writers a file may pass its size by the other's lines)."""
+        import fcntl
+        import os
+
+        # The folder itself is the lock (flock on its descriptor): no lock file beside the logs for a shipper to read.
+        folder = os.open(Path(file.baseFilename).parent, os.O_RDONLY)
+        try:
+            fcntl.flock(folder, fcntl.LOCK_EX)  # released as the descriptor is closed
+            try:
+                current = os.stat(file.baseFilename)
+            except FileNotFoundError:
+                current = None
+            if current is None or not os.path.samestat(current, os.fstat(file.stream.fileno())):
+                file.stream.close()
+                file.stream = file._open()
+                self._size = os.fstat(file.stream.fileno()).st_size
+                if self._size + size <= _MAX_BYTES:
+                    return
+            file.doRollover()
+            self._size = 0
+        finally:
+            os.close(folder)
 
     def flush(self) -> None:
         with self.lock:  # type: ignore[union-attr]
