@@ -87,14 +87,15 @@ def send(url: str, title: str, body: str, *, failure: bool = True) -> str | None
 
     def attempt() -> tuple[bool, str]:
         # The plugin's own notify, on the daemon thread `within` gives it: Apprise.notify would hand it to apprise's
-        # pool (see SEND_SECONDS). The capture is made on that thread, where apprise logs the send.
-        with apprise.LogCapture(level=apprise.logging.WARNING, fmt="%(message)s") as captured:
+        # pool (see SEND_SECONDS). The capture is made on that thread, where apprise logs the send. At DEBUG for the
+        # exception behind a "connection error" (`_warnings`), which no other line of apprise's names.
+        with apprise.LogCapture(level=apprise.logging.DEBUG, fmt=f"%(levelno)d{_SEP}%(message)s") as captured:
             sent = plugin.notify(
                 body=clip(body, BODY_MAX),
                 title=clip(title, TITLE_MAX),
                 notify_type=NotifyType.FAILURE if failure else NotifyType.INFO,
             )
-            return bool(sent), captured.getvalue().strip()
+            return bool(sent), captured.getvalue()
 
     try:
         ok, said = within(attempt, SEND_SECONDS)
@@ -102,7 +103,49 @@ def send(url: str, title: str, body: str, *, failure: bool = True) -> str | None
         return Unanswered(f"no answer within {SEND_SECONDS:g} s (the service is slow or hangs; left behind)")
     if ok:
         return None
-    return _last_lines(said.splitlines()) or f"{target_of(url)}: the service did not accept the alert"
+    return _last_lines(_warnings(said)) or f"{target_of(url)}: the service did not accept the alert"
+
+
+_SEP = "\x1f"  # between a captured line's level and its message: in no message
+# The kinds of network failure apprise's plugins log as "Socket Exception: <the requests exception>" at DEBUG, after a
+# warning that says "A Connection error occurred" whatever it was: a cron trial's webhook that answered too slowly read
+# as one not reached. Only the kind is said: the exception's text names the URL, whose path may be the secret (a
+# Slack or Discord webhook's token).
+_KINDS = (
+    ("Read timed out", "no answer in its read timeout"),
+    ("ReadTimeout", "no answer in its read timeout"),
+    ("ConnectTimeout", "not reached in its connect timeout"),
+    ("connect timeout", "not reached in its connect timeout"),
+    ("Connection refused", "connection refused"),
+    ("NameResolutionError", "its host name not found"),
+    ("Name or service not known", "its host name not found"),
+    ("Temporary failure in name resolution", "its host name not found for now"),
+    ("SSLError", "TLS failed"),
+    ("CERTIFICATE_VERIFY_FAILED", "its TLS certificate not trusted"),
+    ("Connection reset", "connection reset"),
+    ("RemoteDisconnected", "the service closed the connection without an answer"),
+)
+
+
+def _warnings(captured: str) -> list[str]:
+    """apprise's warnings and errors from a send's captured lines, each connection error with its kind (`_KINDS`) when
+    the exception logged after it names one; apprise's other DEBUG lines (the request, the URL) left out."""
+    said: list[str] = []
+    kept = False  # whether the message the next line may continue is a warning kept
+    for line in captured.splitlines():
+        level, sep, message = line.partition(_SEP)
+        if not sep or not level.isdigit():
+            if kept:  # a warning's own next line
+                said[-1] += " " + line.strip()
+            continue
+        kept = int(level) >= 30  # logging.WARNING
+        if kept:
+            said.append(message.strip())
+        elif message.startswith("Socket Exception") and said:
+            kind = next((words for mark, words in _KINDS if mark in message), None)
+            if kind is not None and f"({kind})" not in said[-1]:
+                said[-1] = f"{said[-1].rstrip('.')} ({kind})."
+    return said
 
 
 def _last_lines(lines: Sequence[str], keep: int = 3) -> str:
