@@ -232,6 +232,9 @@ def test_a_refusal_mended_by_a_wake_up_that_ran_nothing_is_over_from_that_wake_u
     code, said = _code_and_said(wake_quietly(monkeypatch, "14:05"))
     assert code == 0 and "Wed 2026-01-07 09:00-12:00" in said and WHY in said, said
     assert "refused" not in said, said
+    status = runner.invoke(app, ["status"])
+    [line] = [x for x in status.stdout.splitlines() if "max_open_positons" in x]
+    assert "once while it lasts; over by 2026-01-07T08:20-05:00)" in line, status.stdout  # its end, not lasting
 
     # Broken again the same way: a refusal of its own, recorded again (before, the first was taken as still lasting).
     risk.write_text(good.replace("max_open_positions: 10", "max_open_positons: 10"))

@@ -10,6 +10,7 @@ from datetime import date, datetime, time, timedelta
 
 from llmtrade.app.due_jobs import done_keys
 from llmtrade.app.missed_reasons import refusal_of
+from llmtrade.app.refusals_ended import ENDS_REFUSALS
 from llmtrade.app.status_lines import ClosingPutOffLine, EventCheckpointLine, JobNotDoneLine
 from llmtrade.domain.checkpoints import CheckpointsMissed, ClosingPutOff, DueJobNotRun, EventChecksDeferred
 from llmtrade.domain.events import StoredEvent
@@ -102,13 +103,16 @@ def jobs_not_done(events: EventStore, week_id: date, left: Sequence[CommandFaile
             refusal = refusal_of(e.type, e.id, e.occurred_at, e.payload)
             command = str(e.payload.get("command", ""))
             why = refusal.why.removeprefix(f"{command}: ")  # a configuration's names its command: the line has it
+            # Its end when on record (a run begun, a job command accepted): listed alone, a refusal read as lasting.
+            ended = events.read(type=list(ENDS_REFUSALS), after_id=e.id, limit=1)
+            over = f"; over by {market_time(ended[0].occurred_at, 'minutes')}" if ended else ""
             lines.append(
                 JobNotDoneLine(
                     at=refusal.at.isoformat(),
                     exact=refusal.exact,
                     kind=e.type,
                     command=command,
-                    why=f"refused for {refusal.what}: {why} (recorded at its first wake-up, once while it lasts)",
+                    why=f"refused for {refusal.what}: {why} (recorded at its first wake-up, once while it lasts{over})",
                     event_id=e.id,
                 )
             )
