@@ -5,6 +5,7 @@ started once for this module."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -276,3 +277,31 @@ def test_workers_caps_the_runs_at_once_on_a_ray_cluster_joined(ray_cluster: None
     first, second = sorted(outcome.seconds for outcome in outcomes)
     assert executor.workers == 1
     assert second - first >= 1, (first, second)  # the second began once the first had ended
+
+
+def test_a_ray_workers_warning_goes_to_the_sweeps_log_file(ray_cluster: None, tmp_path: Path) -> None:  # noqa: F811
+    """A run's warning on a Ray worker (a prompt override that leaves something out, said by its container) reached no
+    file of the user's: the worker sets no logging up, and its stderr goes to Ray's session logs. Now each task sends
+    its worker's warnings to the log file of its sweep's home, as a pool worker does; a worker kept for a later sweep
+    writes to that sweep's. Real tasks on the module's Ray."""
+    import ray
+
+    from llmtrade.sweep.ray_executor import logged_on_worker
+    from llmtrade.sweep.work import RunOutcome, RunTask, Shared
+
+    def warns(task: Any, shared: Any) -> RunOutcome:
+        from llmtrade.domain.tracing import log_warning
+
+        log_warning(f"prompt override X leaves out what the packaged one shows the model ({task.attempt})")
+        return RunOutcome(run_id=task.plan.run_id, attempt=task.attempt, seconds=0.0, worker=os.getpid())
+
+    remote = ray.remote(num_cpus=1, max_retries=0)(logged_on_worker(warns))
+    plan = _one_plan()
+    for attempt, home in ((1, tmp_path / "one"), (2, tmp_path / "two")):
+        settings = {"LLMTRADE_HOME": str(home)}
+        shared = Shared(settings=settings, config_dir=None, config_source="packaged", prices=None, prices_hash="x")
+        ray.get(remote.remote(RunTask(plan=plan, attempt=attempt), shared), timeout=60)
+    for attempt, home in ((1, tmp_path / "one"), (2, tmp_path / "two")):
+        [line] = [json.loads(x) for x in (home / "logs" / "llmtrade.jsonl").read_text().splitlines()]
+        assert line["msg"] == "Warned" and line["level"] == "warning"
+        assert line["text"].endswith(f"shows the model ({attempt})")

@@ -357,7 +357,7 @@ def warnings_only(home: Callable[[], Path]) -> None:
     (msg Warned, domain/tracing.py `log_warning`) to the log file, and nothing else. With no handler, each went to
     logging's last-resort handler, a bare "Warned" on the terminal after the warning itself, and never to the file.
     Appended, not rotated: the command's own handler rotates the file, and a worker's rare line may land in the
-    rotated one."""
+    rotated one. `home()` is asked at each line: a Ray worker outlives a sweep, and the next may have another home."""
     from logging import FileHandler
 
     class _Appended(logging.Handler):
@@ -367,8 +367,10 @@ def warnings_only(home: Callable[[], Path]) -> None:
 
         def emit(self, record: logging.LogRecord) -> None:
             try:
-                if self._file is None:
-                    folder = home() / "logs"
+                folder = home() / "logs"
+                if self._file is None or Path(self._file.baseFilename) != (folder / LOG_FILE).absolute():
+                    if self._file is not None:
+                        self._file.close()
                     folder.mkdir(parents=True, exist_ok=True)
                     self._file = FileHandler(folder / LOG_FILE, encoding="utf-8")
                     self._file.setFormatter(self.formatter)

@@ -4,6 +4,7 @@ Ray is imported only when it is chosen), a local one started for the sweep or th
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -11,7 +12,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -165,7 +166,7 @@ class RayExecutor:
         # Runs in flight at most: --workers when given (a cluster joined ran one per free CPU whatever it said), else
         # every task at once, for the cluster's CPUs to decide as it grows or shrinks.
         self._at_once = workers or None
-        self._remote = ray.remote(num_cpus=1, max_retries=0)(run)
+        self._remote = ray.remote(num_cpus=1, max_retries=0)(logged_on_worker(run))
         self._shared = ray.put(shared)  # once: every task gets the reference, each node fetches it once
         self._no_cpu = _NoCpu(ray, address)
 
@@ -254,6 +255,37 @@ class RayExecutor:
                 # ended it with 143, no line and no table. The command's handler is installed again.
                 if callable(answer) and threading.current_thread() is threading.main_thread():
                     signal.signal(signal.SIGTERM, answer)
+
+
+# The home whose log file a Ray worker's warnings go to: that of the sweep whose task it runs (`logged_on_worker`).
+_WORKER_HOME: list[Path] = []
+
+
+def logged_on_worker(run: Callable[[RunTask, Shared], RunOutcome]) -> Callable[[RunTask, Shared], RunOutcome]:
+    """`run` as a Ray task: first its worker's warnings sent to the log file of the sweep's home
+    (LLMTRADE_HOME/logs/llmtrade.jsonl), as a pool worker's start does (sweep/pool_worker.py). A Ray worker sets no
+    logging up, and its stderr goes to Ray's session logs (log_to_driver is off): a run's warning (a prompt override
+    that leaves something out, said by its container) reached no file of the user's. Set up by a worker's first task,
+    then pointed at each task's home. Wrapped (functools.wraps): Ray names the task, and its worker's process title,
+    after it ("ray::run")."""
+
+    @functools.wraps(run)
+    def on_worker(task: RunTask, shared: Shared) -> RunOutcome:
+        try:
+            from llmtrade.settings import Settings
+
+            home = Settings(**shared.settings).home
+        except Exception:  # settings the run itself will refuse, as its outcome
+            return run(task, shared)
+        if not _WORKER_HOME:
+            from llmtrade.observe.logs import warnings_only
+
+            _WORKER_HOME.append(home)
+            warnings_only(lambda: _WORKER_HOME[0])
+        _WORKER_HOME[0] = home
+        return run(task, shared)
+
+    return on_worker
 
 
 def _children() -> set[int]:
