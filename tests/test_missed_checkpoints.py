@@ -151,12 +151,9 @@ def _code_and_said(woke: Result) -> tuple[int, str]:
     return woke.exit_code, woke.stderr
 
 
-def test_a_checkpoint_whose_wake_ups_were_refused_for_the_configuration_says_so(
-    wednesday_week: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    # A trial: a typo in risk.yaml refused the 09:00 and 09:05 wake-ups (exit 2), then, mended, the 12:30 one said the
-    # 09:00 checkpoint missed because "no run began in its time (the machine off, cron stopped ...)".
-    assert _code_and_said(wake_quietly(monkeypatch, "08:00")) == (0, "")  # the week's run
+def _risk_broken(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[Path, str]:
+    """A config folder of the test's own in use, its risk.yaml given a typo every job refuses (exit 2): the file and
+    its good text, to mend it with."""
     config = tmp_path / "config"
     assert runner.invoke(app, ["init", str(config)]).exit_code == 0
     risk = config / "risk.yaml"
@@ -164,6 +161,16 @@ def test_a_checkpoint_whose_wake_ups_were_refused_for_the_configuration_says_so(
     assert "max_open_positions: 10" in good
     risk.write_text(good.replace("max_open_positions: 10", "max_open_positons: 10"))
     monkeypatch.setenv("LLMTRADE_CONFIG_DIR", str(config))
+    return risk, good
+
+
+def test_a_checkpoint_whose_wake_ups_were_refused_for_the_configuration_says_so(
+    wednesday_week: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A trial: a typo in risk.yaml refused the 09:00 and 09:05 wake-ups (exit 2), then, mended, the 12:30 one said the
+    # 09:00 checkpoint missed because "no run began in its time (the machine off, cron stopped ...)".
+    assert _code_and_said(wake_quietly(monkeypatch, "08:00")) == (0, "")  # the week's run
+    risk, good = _risk_broken(monkeypatch, tmp_path)
     assert wake_quietly(monkeypatch, "09:00").exit_code == 2
     assert wake_quietly(monkeypatch, "09:05").exit_code == 2
     [rejected] = stored_events(wednesday_week, type="ConfigRejected")
@@ -196,11 +203,7 @@ def test_refusals_over_before_a_checkpoints_time_are_not_its_reason(
     wednesday_week: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     assert _code_and_said(wake_quietly(monkeypatch, "08:00")) == (0, "")
-    config = tmp_path / "config"
-    assert runner.invoke(app, ["init", str(config)]).exit_code == 0
-    risk = config / "risk.yaml"
-    risk.write_text(risk.read_text().replace("max_open_positions: 10", "max_open_positons: 10"))
-    monkeypatch.setenv("LLMTRADE_CONFIG_DIR", str(config))
+    _risk_broken(monkeypatch, tmp_path)
     assert wake_quietly(monkeypatch, "08:10").exit_code == 2
     monkeypatch.delenv("LLMTRADE_CONFIG_DIR")
     assert _code_and_said(wake_quietly(monkeypatch, "09:05")) == (0, "")  # mended: the 09:00 checkpoint runs
@@ -215,12 +218,7 @@ def test_a_refusal_mended_by_a_wake_up_that_ran_nothing_is_over_from_that_wake_u
     # A cron trial: the configuration mended at 08:20, whose wake-up had nothing due and recorded nothing, then the
     # machine off through the 09:00 and 12:00 checkpoints; both were said refused for the configuration.
     assert _code_and_said(wake_quietly(monkeypatch, "08:00")) == (0, "")
-    config = tmp_path / "config"
-    assert runner.invoke(app, ["init", str(config)]).exit_code == 0
-    risk = config / "risk.yaml"
-    good = risk.read_text()
-    risk.write_text(good.replace("max_open_positions: 10", "max_open_positons: 10"))
-    monkeypatch.setenv("LLMTRADE_CONFIG_DIR", str(config))
+    risk, good = _risk_broken(monkeypatch, tmp_path)
     assert wake_quietly(monkeypatch, "08:10").exit_code == 2
     risk.write_text(good)
     assert _code_and_said(wake_quietly(monkeypatch, "08:20")) == (0, "")  # nothing due: runs nothing
