@@ -144,3 +144,31 @@ def test_ensemble_weights_are_refit_only_from_matured_outcomes(storage: Storage)
     # fuzzy (0.8 - 1) / 2 < 0 counts 0; llm (0.2 + 1) / 2 = 0.6: all the weight
     assert (after.metric, after.fuzzy, after.llm) == pytest.approx((0.0, 0.0, 1.0))
     assert outcomes.weights_asof(storage.events, date(2026, 1, 9), horizon=5, default=default) == default
+
+
+def test_a_pick_of_the_benchmark_itself_is_no_miss_in_the_hit_rate() -> None:
+    # SPY is a packaged candidate, and its excess over SPY is 0 by construction: it can never beat itself. Counted as
+    # a miss it pulled every picker that ranks SPY high below its true hit rate (on seven ETFs with SPY among them,
+    # a real 2024 backtest read 37.8% where the other picks beat SPY 44.1% of the time).
+    symbols = ("SPY", "A", "B", "C")
+    made = SuggestionsMade(
+        picker="momentum",
+        asof=datetime.combine(D1, datetime.min.time(), tzinfo=UTC),
+        session=D1,
+        suggestions=[Suggestion(symbol=s, rank=i + 1, score=1.0 - 0.1 * i) for i, s in enumerate(symbols)],
+    )
+    outcome = ForwardReturns(
+        session=D1,
+        horizon=5,
+        matured=D3,
+        benchmark_return=0.01,
+        returns={"SPY": 0.01, "A": 0.03, "B": -0.02, "C": 0.02},
+    )
+    row = evaluate({D1: [made]}, [outcome], horizon=5, top=3)[0]
+    # top three SPY, A, B: of the picks that can beat SPY, A did and B did not
+    assert row.hit_rate == pytest.approx(1 / 2)
+    # a picker whose top holds SPY alone has no pick that can beat it: no hit rate, not 0%
+    alone = evaluate({D1: [made]}, [outcome], horizon=5, top=1)[0]
+    assert alone.hit_rate is None
+    # the top minus median still counts SPY's excess of 0: it is what holding that pick earned over SPY
+    assert row.top_minus_median == pytest.approx((0.0 + 0.02 - 0.03) / 3 - 0.005)

@@ -92,13 +92,13 @@ def _ranks(values: tuple[float, ...]) -> np.ndarray:
 
 def _expected(picker: str, sessions: range) -> tuple[float, float]:
     """Mean rank IC (Spearman: Pearson's of the ranks, no ties here) and hit rate (share of the top TOP picks whose
-    excess over SPY is above 0) over `sessions`, by numpy."""
+    excess over SPY is above 0, a pick of SPY itself left out: it cannot beat itself) over `sessions`, by numpy."""
     ics, hits = [], []
     for i in sessions:
         excess = tuple(r - RETURNS[i][0] for r in RETURNS[i])
         ics.append(np.corrcoef(_ranks(SCORES[picker][i]), _ranks(excess))[0, 1])
         best = np.argsort(-np.array(SCORES[picker][i]))[:TOP]
-        hits += [excess[k] > 0 for k in best]
+        hits += [excess[k] > 0 for k in best if SYMBOLS[k] != "SPY"]
     return float(np.mean(ics)), float(np.mean(hits))
 
 

@@ -5,7 +5,8 @@ Per picker, over the judged sessions whose horizon has matured (as of the reader
 - rank IC: Spearman correlation of the picker's scores with the candidates' excess returns over SPY,
   one per session; its mean, and the mean over its Newey-West (HAC) standard error, over the sessions that have one
   (`ic_sessions`: scores all alike rank nothing);
-- hit rate: the share of the picker's top `top` suggestions that beat SPY;
+- hit rate: the share of the picker's top `top` suggestions that beat SPY, SPY itself left out: its excess over
+  itself is 0 by construction, so counted it would be a miss no picker could avoid (None when SPY is its only pick);
 - top minus median: the mean excess return of its top `top` minus the median excess of all candidates;
 - turnover: the mean share of its top `top` replaced from one judged session to the next (all judged
   sessions, matured or not: it needs no outcome);
@@ -25,6 +26,7 @@ from datetime import date
 
 from llmtrade.analytics.metrics import paired_mean_interval
 from llmtrade.analytics.records import Interval
+from llmtrade.config.models import BENCHMARK
 from llmtrade.config.sections import EnsembleWeights
 from llmtrade.discovery.statistics import median, newey_west_t, spearman
 from llmtrade.domain.discovery import PICKERS, ForwardReturns, SuggestionsMade
@@ -86,7 +88,8 @@ def evaluate(
             outcome = by_session[d]
             excess = {s: e for s in outcome.returns if (e := outcome.excess(s)) is not None}
             chosen = [excess[s] for s in _top(m, top) if s in excess]
-            hits += [e > 0 for e in chosen]
+            # SPY cannot beat SPY: a pick of it is neither hit nor miss (its 0 still counts in the spread below).
+            hits += [excess[s] > 0 for s in _top(m, top) if s in excess and s != BENCHMARK]
             judged_excess = [excess[s.symbol] for s in m.suggestions if s.symbol in excess]
             if chosen and judged_excess:
                 spreads.append(math.fsum(chosen) / len(chosen) - median(judged_excess))
