@@ -13,8 +13,9 @@ What each source gives (nothing is adjusted here: an adjustment llmtrade cannot 
   read, then leaves dividends out;
 - synthetic: generated prices, which pay no dividend.
 
-The paper broker credits no dividend, so on closes without them each ex-dividend day books the drop in price as a
-loss for every account and baseline that held the symbol (SPY and EQUAL_WEIGHT always do), and FLAT not at all.
+The paper broker credits no dividend and charges none, so on closes without them each ex-dividend day books the drop
+in price as a loss for every long position in the symbol (SPY and EQUAL_WEIGHT always hold one) and as a gain for a
+short one, whose holder would in truth pay the dividend to the share's lender; FLAT not at all.
 """
 
 from __future__ import annotations
@@ -42,6 +43,12 @@ ADJUSTED_CLOSE = frozenset({"adjclose", "adjustedclose"})  # header names lowerc
 CSV = "csv"
 SYNTHETIC = "synthetic"
 MANIFEST = "manifest.json"  # app/backtest_history.py's snapshot manifest
+# What an ex-date's drop does on closes without dividends: the paper broker neither credits a long the dividend nor
+# charges a short it, so the bias runs one way for longs and the other for shorts.
+_EX_DATE = (
+    "as a loss for a long position (the accounts', SPY's and EQUAL_WEIGHT's) and as a gain for a short one, "
+    "which would pay the dividend to the share's lender"
+)
 
 
 def snapshot_provider(folder: Path | None) -> str | None:
@@ -73,16 +80,18 @@ def price_basis(
         via = f", fetched into the CSV snapshot ({snapshot})" if CSV in named and snapshot else ""
         return PriceBasis(sources=tuple(named), dividends="excluded"), (
             f"prices: closes without dividends ({said}{via}): the paper broker pays none, so each ex-dividend day "
-            "books the drop in price as a loss for the accounts and for SPY and EQUAL_WEIGHT, and every total return "
-            "is short of a holder's by the dividends paid in the range (FLAT's is not); no adjustment is made"
+            f"books the drop in price {_EX_DATE}, so a long's total return is short of a holder's by the dividends "
+            "paid in the range and a short's over by the dividends it would pay (FLAT's is neither); no adjustment is "
+            "made"
         )
     unknown = ", ".join(s for s, k in zip(named, kinds, strict=True) if not k) or "none"
     return PriceBasis(sources=tuple(named), dividends="unknown"), (
         f"prices: closes from {', '.join(named) or 'no source'}, of which {unknown} cannot be told adjusted for "
         "dividends or not (a CSV folder's Close is as its files give it): if not (a broker's export, Yahoo's Close), "
-        "each ex-dividend day books the drop in price as a loss for the accounts and for SPY and EQUAL_WEIGHT, and "
-        "total returns are short of a holder's by the dividends paid; if they are (a Close column that holds adjusted "
-        "closes; a file's Adj Close column is never read), the dividends are in the returns. No adjustment is made"
+        f"each ex-dividend day books the drop in price {_EX_DATE}, and a long's total return is short of a holder's "
+        "by the dividends paid, a short's over by the dividends it would pay; if they are (a Close column that holds "
+        "adjusted closes; a file's Adj Close column is never read), the dividends are in the returns. No adjustment "
+        "is made"
     )
 
 
