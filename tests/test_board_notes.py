@@ -78,3 +78,19 @@ def test_a_psr_under_5_beside_weeks_still_needed_is_explained_as_its_mirror_is()
     assert "one-sided" in note and "two-sided at 95%" in note and "acct_3" not in note
     both = levels_note([_account("SPY", 1.8, 15.2).model_copy(update={"psr": 0.956}), losing])
     assert both is not None and both.startswith("SPY: PSR over 95%; acct_2: PSR under 5% with weeks still needed")
+
+
+def test_of_accounts_past_their_minimum_track_record_the_nearest_is_the_one_needing_fewest_weeks() -> None:
+    """A real-price backtest of 29 daily returns: acct_1 (Sharpe -4.96) needed 4.57 weeks and acct_5 (Sharpe -6.39)
+    4.0, both under the 5.8 there were, so both read "weeks more 0"; the note named acct_1 as the nearest, the first
+    of the tie, where acct_5 is nearer by its minimum track record length."""
+
+    def past(name: str, sharpe: float, needed: float) -> Standing:
+        wide = Interval(estimate=sharpe, low=sharpe - 6, high=sharpe + 7)  # the bootstrap's: still contains zero
+        return _account(name, sharpe, 0.0).model_copy(update={"sharpe": wide, "weeks_needed": needed})
+
+    first, second = past("acct_1", -4.96, 4.57), past("acct_5", -6.39, 4.0)
+    for board in ([first, second], [second, first]):
+        note = undecided_note(board, backtest=True)
+        assert note is not None
+        assert "the nearest, acct_5 (Sharpe -6.39) has its minimum track record length" in note, note

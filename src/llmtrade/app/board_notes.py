@@ -54,12 +54,17 @@ def _nearest(timed: Sequence[Standing], *, backtest: bool = False) -> str:
             when = "has its minimum track record length, yet its intervals contain zero"
         return f"{s.name} (Sharpe {s.sharpe.estimate:.2f}) {when}"
 
-    nearest = min(timed, key=lambda s: s.weeks_more or 0.0)
+    def distance(s: Standing) -> tuple[float, float]:
+        # weeks_more stops at 0: of accounts already past their minimum track record length, the nearest is the one
+        # that needs the fewest weeks, not the first listed.
+        return (s.weeks_more or 0.0, s.weeks_needed if s.weeks_needed is not None else math.inf)
+
+    nearest = min(timed, key=distance)
     if (nearest.sharpe.estimate or 0.0) > 0:
         return f"the nearest, {wait(nearest)} (estimates at the Sharpe ratio so far)"
     winning = [s for s in timed if (s.sharpe.estimate or 0.0) > 0]
     better = (
-        f"; the nearest to be told better, {wait(min(winning, key=lambda s: s.weeks_more or 0.0))}"
+        f"; the nearest to be told better, {wait(min(winning, key=distance))}"
         if winning
         else "; no account has a positive Sharpe ratio to be told better"
     )
