@@ -173,35 +173,53 @@ def week_lock(
     command that holds it (the holder's connection is named after its command while it holds the lock) and the one
     to run again (`rerun`: the invocation's, e.g. run-due running a checkpoint; default `command`)."""
     key = _LOCK_NAMESPACE + week_id.toordinal()
-    row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
-    if not row or not row[0]:
-        # Temporary (exit 75): once the other run ends, trying again finishes the job or finds it done.
-        raise TemporaryError(
-            f"another {_holder(conn, key)} for week {week_id} is running (advisory lock {key:#x} is held); "
-            f"let it finish, then run {rerun or command} again: completed stages are not repeated"
-        )
     before = conn.execute("SELECT current_setting('application_name')").fetchone()
+    previous = before[0] if before else ""
+    # Named before the lock is tried: a second run finding it held reads the holder's command from that name, which,
+    # set just after the lock was taken, was not there yet for a moment ("another run" for a positions settle).
     conn.execute("SELECT set_config('application_name', %s, false)", (f"{_HOLDER}{command}",))
+    try:
+        taken = _try_lock(conn, key)
+        holder = None if taken else _holder(conn, key)
+        if holder is None and not taken:  # the holder ended between the try and the look: the lock is free now
+            taken = _try_lock(conn, key)
+        if not taken:
+            # Temporary (exit 75): once the other run ends, trying again finishes the job or finds it done.
+            raise TemporaryError(
+                f"another {holder or 'run'} for week {week_id} is running (advisory lock {key:#x} is held); "
+                f"let it finish, then run {rerun or command} again: completed stages are not repeated"
+            )
+    except BaseException:
+        conn.execute("SELECT set_config('application_name', %s, false)", (previous,))
+        raise
     try:
         yield
     finally:
         conn.execute("SELECT pg_advisory_unlock(%s)", (key,))  # first: the lock matters, the name is only a label
-        conn.execute("SELECT set_config('application_name', %s, false)", (before[0] if before else "",))
+        conn.execute("SELECT set_config('application_name', %s, false)", (previous,))
+
+
+def _try_lock(conn: psycopg.Connection, key: int) -> bool:
+    row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+    return bool(row and row[0])
 
 
 _HOLDER = "llmtrade "  # the prefix of a lock holder's application_name; the rest is its command
 
 
-def _holder(conn: psycopg.Connection, key: int) -> str:
+def _holder(conn: psycopg.Connection, key: int) -> str | None:
     """The command holding the week's lock, as its connection is named (`week_lock`); "run" when it cannot be told
-    (a holder from before this naming, or a role not allowed to see the other session's name)."""
+    (a holder from before this naming, or a role not allowed to see the other session's name); None when nothing holds
+    it any more."""
     row = conn.execute(
         """SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
            WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
              AND l.classid::bigint = %s AND l.objid::bigint = %s""",
         (key >> 32, key & 0xFFFF_FFFF),
     ).fetchone()
-    name = row[0] if row and row[0] else ""
+    if row is None:
+        return None
+    name = row[0] or ""
     return name.removeprefix(_HOLDER) if name.startswith(_HOLDER) else "run"
 
 
