@@ -7,7 +7,8 @@ the packaged config cut to the folder's symbols. Each range is a fresh backtest 
 Reported per range: wall and CPU time in all and per week; per kind of job (weekly run, checkpoint,
 postmortem, audit) wall and CPU seconds and milliseconds per job; the time outside jobs; the statements
 sent to PostgreSQL per week (each one round trip) and the events stored per week; and wall and CPU
-seconds per week over the first and the last tenth of the weeks (does a week cost more as history grows?).
+seconds per week over the first and the last tenth of the weeks (does a week cost more as history grows?), and
+each kind's CPU milliseconds per week over the same weeks (which kind grows).
 `--count`: per job, by kind, the statements sent, the events appended, the pydantic models built or
 validated and the prompts rendered (the hooks cost CPU themselves: time a run without it).
 On a shared machine CPU seconds in this process are the steadier figure: wall time includes waiting for
@@ -252,7 +253,9 @@ def main() -> int:
     parser.add_argument("--sort", default="cumulative", help="cProfile sort key for --profile (cumulative, tottime)")
     parser.add_argument("--pstats", type=Path, help="with --profile: also save the raw profile here (pstats file)")
     parser.add_argument(
-        "--series", type=Path, help="write each week's wall and CPU seconds here (CSV: week, wall_s, cpu_s)"
+        "--series",
+        type=Path,
+        help="write each week's wall and CPU seconds here (CSV: week, wall_s, cpu_s, then each kind's CPU seconds)",
     )
     parser.add_argument(
         "--timer",
@@ -323,6 +326,12 @@ def run(
     cpu_started = cpu
     server_before = server_cpu(meter.postmaster)
     marks: list[tuple[float, float]] = []
+    kinds: list[Counter[str]] = []  # each kind's CPU seconds so far, at each mark
+
+    def mark() -> None:
+        marks.append((time.perf_counter(), time.process_time()))
+        kinds.append(Counter(meter.cpu))
+
     if profiler:
         profiler.enable()
     result = backtest(
@@ -331,7 +340,7 @@ def run(
         folder,
         spec,
         say=lambda _t: None,
-        progress=lambda _p: marks.append((time.perf_counter(), time.process_time())),
+        progress=lambda _p: mark(),
         draws_apart=True,  # as `llmtrade backtest` runs it
     )
     if profiler:
@@ -394,11 +403,23 @@ def run(
         k = max(4, len(spans) // 10)
         head, tail = spans[:k], spans[-k:]
         print(f"  s/week, first {k} weeks: {_pace(head)}; last {k} weeks: {_pace(tail)}")
+        # Which kind of job grows: its CPU ms per week over the same first and last weeks.
+        grew = ", ".join(
+            f"{kind} {1000 * (kinds[k][kind] - kinds[0][kind]) / k:.1f} -> "
+            f"{1000 * (kinds[-1][kind] - kinds[-1 - k][kind]) / k:.1f}"
+            for kind in sorted(kinds[-1])
+        )
+        print(f"  CPU ms/week by kind, first {k} weeks -> last {k}: {grew}")
     if args.series:
-        rows = [f"{n},{w:.4f},{c:.4f}" for n, (w, c) in enumerate(spans, start=2)]
+        names = sorted(kinds[-1]) if kinds else []
+        rows = [
+            ",".join([str(n), f"{w:.4f}", f"{c:.4f}", *(f"{b[kind] - a[kind]:.4f}" for kind in names)])
+            for n, ((w, c), a, b) in enumerate(zip(spans, kinds[:-1], kinds[1:], strict=True), start=2)
+        ]
         # One file per range: the second range's beside the first, numbered.
         target = args.series if n == 0 else args.series.with_name(f"{args.series.stem}-{n}{args.series.suffix}")
-        target.write_text("week,wall_s,cpu_s\n" + "\n".join(rows) + "\n")
+        header = ",".join(["week", "wall_s", "cpu_s", *(f"{kind}_cpu_s" for kind in names)])
+        target.write_text(header + "\n" + "\n".join(rows) + "\n")
     if args.dump:
         dump(args.dump, spec.name, result, settings)
     if profiler:
