@@ -94,3 +94,32 @@ def test_of_accounts_past_their_minimum_track_record_the_nearest_is_the_one_need
         note = undecided_note(board, backtest=True)
         assert note is not None
         assert "the nearest, acct_5 (Sharpe -6.39) has its minimum track record length" in note, note
+
+
+def test_trial_accounts_with_the_same_books_close_for_close_are_said_to_be_one_result() -> None:
+    """Offline, acct_2 and acct_3 traded alike every week of a year's backtest: two rows, one result, nothing said."""
+    from datetime import date
+
+    from llmtrade.analytics.records import Curve
+    from llmtrade.app.board_notes import same_books_notes
+
+    days = (date(2024, 1, 2), date(2024, 1, 3), date(2024, 1, 4))
+
+    def curve(name: str, equity: tuple[float, ...], kind: str = "account") -> Curve:
+        return Curve(name=name, kind=kind, sessions=days, equity=equity, gross_exposure=(0.0, 0.5, 0.5))
+
+    curves = [
+        curve("acct_1", (100_000.0, 100_500.0, 100_200.0)),
+        curve("acct_2", (100_000.0, 99_800.0, 100_100.0)),
+        curve("acct_3", (100_000.0, 99_800.0, 100_100.0)),
+        curve("acct_4", (100_000.0, 99_800.0, 100_100.01)),  # a cent apart at one close: another result
+        curve("acct_6", (100_000.0, 100_000.0, 100_000.0)),  # the FLAT account beside the baseline: no trial
+        curve("FLAT", (100_000.0, 100_000.0, 100_000.0), kind="baseline"),
+    ]
+    notes = same_books_notes(curves, {"acct_1", "acct_2", "acct_3", "acct_4"})
+    assert len(notes) == 1
+    assert notes[0].startswith("acct_2 and acct_3 hold the same books, close for close")
+    assert "each still counts in the trials" in notes[0]
+    assert same_books_notes(curves, {"acct_1", "acct_4"}) == []
+    three = same_books_notes([*curves, curve("acct_5", curves[1].equity)], {"acct_2", "acct_3", "acct_5"})
+    assert three[0].startswith("acct_2, acct_3 and acct_5 hold the same books")

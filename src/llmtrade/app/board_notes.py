@@ -7,7 +7,7 @@ import math
 from collections.abc import Collection, Mapping, Sequence
 
 from llmtrade.analytics import metrics
-from llmtrade.analytics.records import WEEKS_BEYOND, Standing
+from llmtrade.analytics.records import WEEKS_BEYOND, Curve, Standing
 from llmtrade.analytics.standings import bare_sharpe_note, undeflated_note
 from llmtrade.domain.ledger import BooksReset
 from llmtrade.domain.trading import Fill
@@ -173,6 +173,24 @@ def flat_account_note(flat_accounts: Sequence[str]) -> str | None:
         f"{', '.join(flat_accounts)} are FLAT accounts: each holds its cash and never trades, so each row is FLAT as "
         "the books have it, beside the FLAT baseline (cash, no account); they agree unless the books do not"
     )
+
+
+def same_books_notes(curves: Sequence[Curve], trials: Collection[str]) -> list[str]:
+    """A note for each group of trial accounts whose books are the same, close for close: rows a reader takes for two
+    results are one. Offline, the rules provider answers whatever the model, so two PMs can trade alike week after week
+    (acct_2 and acct_3 did, every week of a year's offline backtest, with nothing said). Each still counts in the
+    trials the DSR deflates by, as a sweep's runs of the same books do (sweep/board.py `_same_books_note`)."""
+    groups: dict[tuple[tuple[object, ...], tuple[float, ...]], list[str]] = {}
+    for curve in curves:
+        if curve.name in trials:
+            groups.setdefault((curve.sessions, curve.equity), []).append(curve.name)
+    return [
+        f"{', '.join(names[:-1])} and {names[-1]} hold the same books, close for close: the same value at every "
+        "close, so their rows are one result shown more than once (offline, the rules provider answers alike whatever "
+        "the model); each still counts in the trials"
+        for names in groups.values()
+        if len(names) > 1
+    ]
 
 
 def reset_notes(resets: Mapping[str, Sequence[BooksReset]], accounts: Collection[str]) -> list[str]:

@@ -54,6 +54,7 @@ from llmtrade.app.board_notes import (
     missing_figure_notes,
     range_note,
     reset_notes,
+    same_books_notes,
     undecided_note,
 )
 from llmtrade.app.board_tracks import fee_notes, tracks_of
@@ -293,6 +294,7 @@ def build_leaderboard(app: Container, storage: Storage, *, source: str) -> Leade
         *(cash_warnings(app, events) if source == "live" else []),
         *reset_notes(resets, configured),
         *filter(None, [flat_account_note([a.id for a in config.accounts.accounts if a.role is AccountRole.FLAT])]),
+        *same_books_notes([t.curve for t in tracks], trial_names),
         *filter(None, [open_trades_note(holding([t.curve for t in tracks]), sessions[-1])]),
         *filter(None, [intraday_note(within_sessions(board)), wiped_note([t.curve for t in tracks])]),
     ]
