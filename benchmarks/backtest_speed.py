@@ -56,10 +56,15 @@ if TYPE_CHECKING:
 DEFAULT_CSV = ROOT.parent / "shared" / "data" / "etf"
 
 
-def config_dir(target: Path, csv: Path | None, *, discovery: bool = True) -> Path:
+def config_dir(target: Path, csv: Path | None, *, discovery: bool = True, memory: bool = True) -> Path:
     """The packaged defaults, with the universe cut to the folder's symbols and prices from it (none: the
-    synthetic market, whole universe); `discovery` False: no discovery in the backtest (static mode)."""
+    synthetic market, whole universe); `discovery` False: no discovery in the backtest (static mode); `memory` False:
+    models.yaml's `memory.enabled` off (no recall, nothing remembered)."""
     shutil.copytree(ROOT / "src" / "llmtrade" / "config" / "defaults", target)
+    if not memory:
+        models = yaml.safe_load((target / "models.yaml").read_text())
+        models["memory"]["enabled"] = False
+        (target / "models.yaml").write_text(yaml.safe_dump(models, sort_keys=False))
     assets = yaml.safe_load((target / "assets.yaml").read_text())
     assets["discovery"]["in_backtest"] = discovery
     if csv is None:
@@ -243,6 +248,7 @@ def main() -> int:
     )
     parser.add_argument("--audit", type=int, default=0)
     parser.add_argument("--no-discovery", action="store_true", help="no discovery before the weekly runs")
+    parser.add_argument("--no-memory", action="store_true", help="models.yaml's memory off (no recall, no remember)")
     parser.add_argument("--count", action="store_true", help="per job: statements, events, models, prompts")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--top", type=int, default=25, help="how many functions --profile lists")
@@ -283,7 +289,7 @@ def scratch(args: argparse.Namespace, prefix: str) -> Iterator[tuple[Settings, P
     """A throw-away embedded PostgreSQL, llmtrade home and config folder for one benchmark process.
 
     Yields (settings, config folder, loaded config, the postmaster's pid); the server and its files are deleted on
-    exit. `args` needs `synthetic`, `csv` and `no_discovery`.
+    exit. `args` needs `synthetic`, `csv` and `no_discovery` (`no_memory` is optional).
     """
     from llmtrade.config.loader import load_config
     from llmtrade.settings import Settings
@@ -297,7 +303,10 @@ def scratch(args: argparse.Namespace, prefix: str) -> Iterator[tuple[Settings, P
         try:
             settings = Settings(DATABASE_URL=server.get_uri(), LLMTRADE_HOME=str(Path(tmp) / "home"))
             folder = config_dir(
-                Path(tmp) / "config", None if args.synthetic else args.csv.resolve(), discovery=not args.no_discovery
+                Path(tmp) / "config",
+                None if args.synthetic else args.csv.resolve(),
+                discovery=not args.no_discovery,
+                memory=not getattr(args, "no_memory", False),
             )
             yield settings, folder, load_config(folder), server.get_pid()
         finally:
