@@ -132,8 +132,9 @@ def _check_week(storage: Storage, day: date, week_id: date, backtest: str | None
     a week the backtest never ran, printed an empty table and exited 0, as a week with nothing of the kind would.
     Names the week asked (the week holding `day`) and the weeks the books do hold: a backtest's range as it recorded
     it (and the weeks it finished, when fewer), the live books' first and last week."""
-    from llmtrade.domain import streams  # lazy: see package docstring
-    from llmtrade.domain.backtests import BacktestStarted, weeks_done
+    from llmtrade.app.backtest_lock import held_elsewhere  # lazy: see package docstring
+    from llmtrade.domain import streams
+    from llmtrade.domain.backtests import BacktestStarted, again, weeks_done
 
     if storage.events.read(week_id=week_id, limit=1):
         return
@@ -146,9 +147,15 @@ def _check_week(storage: Storage, day: date, week_id: date, backtest: str | None
         if not was.start <= week_id <= was.end:
             raise UsageError(f"{asked} is outside backtest {was.name} ({held})")
         ran = f"{done[0]} to {done[-1]}" if done else "none"
+        # What goes on is the leaderboard's word for these books: "the same command again" was said of a backtest
+        # another process was running (the command meets its lock, exit 75) and of one whose last start stopped on a
+        # bad price file (the command meets it again, exit 2).
+        if held_elsewhere(storage.conn):
+            next_step = "it is running now (another process holds its database) and has not reached that week"
+        else:
+            next_step = again(record, " to run it")
         raise UsageError(
-            f"{asked}: backtest {was.name} has not run that week yet ({held}; weeks done: {ran}); the same "
-            "`llmtrade backtest` command again goes on"
+            f"{asked}: backtest {was.name} has not run that week yet ({held}; weeks done: {ran}); {next_step}"
         )
     first, last = storage.conn.execute("SELECT min(week_id), max(week_id) FROM events").fetchone() or (None, None)
     books = f"backtest {backtest}'s books" if backtest is not None else "the books"
