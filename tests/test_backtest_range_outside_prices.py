@@ -85,3 +85,35 @@ def test_a_range_before_the_benchmarks_first_bar_is_a_bad_argument_naming_the_fi
     assert "prices begin late: SPY's" in said and "after the first week's as-of session 2024-08-27" in said, said
     assert "start the range with --from 2024-09-04 (its first week these prices cover, as of 2024-09-03)" in said
     assert "or give SPY.csv its earlier history" in said
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "named"),
+    [
+        # SPY's first bar (Friday 2024-08-30) comes after both weeks' as-of sessions: the first week covered is next.
+        (
+            "2024-08-21",
+            "2024-08-28",
+            "give a range from --from 2024-09-04 on (the first week these prices cover, as of 2024-09-03)",
+        ),
+        # SPY's last bar (Friday 2026-01-16) comes before the first week's Tuesday: the last week covered is before it.
+        (
+            "2026-01-14",
+            "2026-01-21",
+            "its first, 2026-01-14, reads to 2026-01-20): give a range that ends by --to "
+            "2026-01-07 (the last week these prices cover, reading to 2026-01-13)",
+        ),
+    ],
+)
+def test_a_range_no_week_of_which_the_benchmark_covers_names_the_nearest_week_it_does(
+    cli_env: dict[str, str], prices: Path, first: str, last: str, named: str
+) -> None:
+    """Found in a new user's trial on the ETF files (SPY from 2018-01-02), `--from 2017-12-20 --to 2017-12-27`: "the
+    weeks before it cannot run: no week of the range is covered, or give SPY.csv its earlier history", naming no week
+    that would run, where a range covered in part names its first (or last) week covered."""
+    args = ["backtest", "--csv", str(prices), "--from", first, "--to", last, "--offline", "--name", _unique()]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.stderr.split())
+    assert "no week of the range is covered" in said, said
+    assert named in said, said

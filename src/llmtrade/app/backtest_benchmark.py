@@ -11,7 +11,7 @@ refusal of a range reading a session not closed yet names its `--to` alike (`las
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -21,13 +21,34 @@ from llmtrade.market.calendar import TradingCalendar
 from llmtrade.workflows.schedule import Job
 
 
-def _reads(calendar: TradingCalendar, jobs: Sequence[Job]) -> tuple[date, date]:
-    """A week's as-of session (the last closed at its first job) and the last session its last job reads."""
-    first, last = min(job.at for job in jobs), max(job.at for job in jobs)
+def _reads(calendar: TradingCalendar, jobs: Sequence[Job], *, weeks: int = 0) -> tuple[date, date]:
+    """A week's as-of session (the last closed at its first job) and the last session its last job reads; `weeks`
+    later (earlier when negative): the same jobs that many weeks on, as the schedule repeats them."""
+    shift = timedelta(weeks=weeks)  # an aware datetime's arithmetic keeps the wall time: 08:00 stays 08:00 over DST
+    first, last = min(job.at for job in jobs) + shift, max(job.at for job in jobs) + shift
     return (
         calendar.last_completed_session(first) or first.date(),
         calendar.last_completed_session(last) or last.date(),
     )
+
+
+# How far past the range a refusal looks for the week the benchmark's prices do cover. The files overlap the range
+# (app/backtest_prices.py `refuse_outside` refuses one they do not), so that week is a week or two away.
+_NEAREST = 8
+
+
+def _nearest(
+    calendar: TradingCalendar, plan: Mapping[date, Sequence[Job]], covers: Callable[[date, date], bool], step: int
+) -> tuple[date, tuple[date, date]] | None:
+    """The week nearest the range (`step` 1: after its last week, -1: before its first) whose (as-of, last read)
+    sessions `covers` accepts, with them; None within `_NEAREST` weeks."""
+    weeks = sorted(week for week, jobs in plan.items() if jobs)
+    edge = weeks[-1] if step > 0 else weeks[0]
+    for n in range(1, _NEAREST + 1):
+        reads = _reads(calendar, plan[edge], weeks=n * step)
+        if covers(*reads):
+            return edge + timedelta(weeks=n * step), reads
+    return None
 
 
 def _place(where: str | None) -> tuple[str, str]:
@@ -61,9 +82,14 @@ def benchmark_ends_early(
     place, named = _place(where)
     reads = {week: _reads(calendar, jobs) for week, jobs in sorted(plan.items()) if jobs}
     first = min(reads)
-    advice = last_week_reading_to(calendar, plan, last_bar) or (
-        f"no week of the range is covered (its first, {first}, reads to {reads[first][1]})"
-    )
+    advice = last_week_reading_to(calendar, plan, last_bar)
+    if advice is None:
+        # Said alone, "no week of the range is covered" left the user to find the week that is: name it.
+        advice = f"no week of the range is covered (its first, {first}, reads to {reads[first][1]})"
+        found = _nearest(calendar, plan, lambda _asof, last: last <= last_bar, -1)
+        if found is not None:
+            advice += f": give a range that ends by --to {found[0]} (the last week these prices cover, reading to "
+            advice += f"{found[1][1]})"
     return UsageError(
         f"prices end early: {BENCHMARK}'s{place} last bar is {last_bar}, before the range's last week reads (to "
         f"{max(last for _asof, last in reads.values())}); every week reads {BENCHMARK}, the benchmark, so the weeks "
@@ -85,6 +111,10 @@ def benchmark_begins_late(
         advice += f"{reads[covered[0]][0]})"
     else:
         advice = "no week of the range is covered"
+        found = _nearest(calendar, plan, lambda asof, _last: asof >= first_bar, 1)
+        if found is not None:
+            advice += f": give a range from --from {found[0]} on (the first week these prices cover, as of "
+            advice += f"{found[1][0]})"
     return UsageError(
         f"prices begin late: {BENCHMARK}'s{place} first bar is {first_bar}, after the first week's as-of session "
         f"{reads[first][0]}; every week reads {BENCHMARK}, the benchmark, so the weeks before it cannot run: "
