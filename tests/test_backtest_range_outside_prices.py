@@ -94,14 +94,15 @@ def test_a_range_before_the_benchmarks_first_bar_is_a_bad_argument_naming_the_fi
         (
             "2024-08-21",
             "2024-08-28",
-            "give a range from --from 2024-09-04 on (the first week these prices cover, as of 2024-09-03)",
+            "give a range that starts at --from 2024-09-04 or later (the first week these prices cover, as of "
+            "2024-09-03)",
         ),
         # SPY's last bar (Friday 2026-01-16) comes before the first week's Tuesday: the last week covered is before it.
         (
             "2026-01-14",
             "2026-01-21",
-            "its first, 2026-01-14, reads to 2026-01-20): give a range that ends by --to "
-            "2026-01-07 (the last week these prices cover, reading to 2026-01-13)",
+            "its first, 2026-01-14, reads to 2026-01-20): give a range that ends at --to "
+            "2026-01-07 or earlier (the last week these prices cover, reading to 2026-01-13)",
         ),
     ],
 )

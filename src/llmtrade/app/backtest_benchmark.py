@@ -88,8 +88,9 @@ def benchmark_ends_early(
         advice = f"no week of the range is covered (its first, {first}, reads to {reads[first][1]})"
         found = _nearest(calendar, plan, lambda _asof, last: last <= last_bar, -1)
         if found is not None:
-            advice += f": give a range that ends by --to {found[0]} (the last week these prices cover, reading to "
-            advice += f"{found[1][1]})"
+            week, (_asof, last) = found
+            advice += f": give a range that ends at --to {week} or earlier (the last week these prices cover, "
+            advice += f"reading to {last})"
     return UsageError(
         f"prices end early: {BENCHMARK}'s{place} last bar is {last_bar}, before the range's last week reads (to "
         f"{max(last for _asof, last in reads.values())}); every week reads {BENCHMARK}, the benchmark, so the weeks "
@@ -113,8 +114,9 @@ def benchmark_begins_late(
         advice = "no week of the range is covered"
         found = _nearest(calendar, plan, lambda asof, _last: asof >= first_bar, 1)
         if found is not None:
-            advice += f": give a range from --from {found[0]} on (the first week these prices cover, as of "
-            advice += f"{found[1][0]})"
+            week, (asof, _last) = found
+            advice += f": give a range that starts at --from {week} or later (the first week these prices cover, "
+            advice += f"as of {asof})"
     return UsageError(
         f"prices begin late: {BENCHMARK}'s{place} first bar is {first_bar}, after the first week's as-of session "
         f"{reads[first][0]}; every week reads {BENCHMARK}, the benchmark, so the weeks before it cannot run: "
