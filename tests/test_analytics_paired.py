@@ -133,6 +133,10 @@ def test_books_with_no_week_in_common_are_refused_naming_both_ranges(shared: int
     assert f"backtest on ({SESSIONS[0]}..{SESSIONS[-1]})" in message
     assert f"backtest off ({later[0]}..{later[-1]})" in message
     assert "no week in common" in message
+    # Found checking the README: default (2024-01-02..2024-04-02) against q2 (2024-04-02..2024-07-02) read as ranges
+    # that overlap, beside "no week in common"; the shared close is said to pair nothing.
+    touching = f"(they share only the close of {SESSIONS[-1]}, on which one ends and the other starts: a week's return"
+    assert (touching in message) == bool(shared), message
 
 
 def _dumped_pair(board: Leaderboard) -> dict[str, object]:

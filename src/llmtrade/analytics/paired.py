@@ -206,10 +206,19 @@ def pairing(board: Leaderboard, versus: Leaderboard) -> Pairing:
     if not ends:
         # No week to pair (no session in common, or only the close one ends on and the other starts from): every row
         # read "return 0.0% / 0.0%" under a heading of "0 weeks paired", as if both books had earned nothing.
+        # Two books of consecutive ranges share the close one ends on and the other starts from: the ranges named
+        # then overlap on that day (2024-01-02..2024-04-02 and 2024-04-02..2024-07-02), said beside "no week in
+        # common" as if it were wrong, unless the message says why one close pairs nothing.
+        touch = (
+            f" (they share only the close of {common[0]}, on which one ends and the other starts: a week's return "
+            "needs two closes)"
+            if len(common) == 1
+            else ""
+        )
         raise UsageError(
             f"--versus: {board.source} ({board.start}..{board.end}) and {versus.source} ({versus.start}..{versus.end}) "
-            "have no week in common, so there is nothing to pair: compare two backtests of the same weeks (run the "
-            "other over this one's range under a new --name)"
+            f"have no week in common{touch}, so there is nothing to pair: compare two backtests of the same weeks (run "
+            "the other over this one's range under a new --name)"
         )
     differences = []
     same: list[str] = []  # accounts whose every paired week returned the same in both books
