@@ -210,7 +210,10 @@ def test_delete_off_a_terminal_without_yes_deletes_nothing(pair: Pair, env: dict
     assert _exists(pair, pair.finished)
 
 
-@pytest.mark.parametrize(("answer", "kept"), [("n\n", True), ("\n", True), ("y\n", False)])
+# End of input (Ctrl-D) printed click's "Aborted." and exited 1: not confirmed, it keeps the books (exit 2).
+@pytest.mark.parametrize(
+    ("answer", "kept"), [("n\n", True), ("\n", True), ("", True), ("no\n", True), ("y\n", False), ("Yes\n", False)]
+)
 def test_delete_at_a_terminal_asks_first_and_keeps_it_unless_told_yes(
     pair: Pair, env: dict[str, str], monkeypatch: pytest.MonkeyPatch, answer: str, kept: bool
 ) -> None:

@@ -56,7 +56,7 @@ def backtest_delete(
             raise UsageError(
                 f"{what} delete {name}: not at a terminal, nothing can confirm it; give --yes to delete it"
             )
-        return typer.confirm(question, default=False, err=True)
+        return _confirmed(question)
 
     if sweep:
         from llmtrade.app.sweep_books import delete_sweep
@@ -85,6 +85,18 @@ def backtest_delete(
 
 def _at_terminal() -> bool:
     return sys.stdin.isatty()
+
+
+def _confirmed(question: str) -> bool:
+    """Whether the user answers `question` y (or yes). Not typer.confirm: it turned end-of-file (Ctrl-D) and Ctrl-C
+    alike into click's Abort, "Aborted." and exit 1, where an answer other than y keeps the books (exit 2) and Ctrl-C
+    stops a command with exit 130, as the CLI says it (found checking the README at a terminal)."""
+    sys.stderr.write(f"{question} [y/N]: ")
+    sys.stderr.flush()
+    answer = sys.stdin.readline()  # Ctrl-C raises KeyboardInterrupt here: the CLI's own stop, exit 130
+    if not answer:  # end of input: no answer given, so nothing confirmed; the prompt's line ended for the next one
+        sys.stderr.write("\n")
+    return answer.strip().lower() in {"y", "yes"}
 
 
 def register(group: typer.Typer) -> None:
