@@ -50,6 +50,10 @@ def test_a_leaderboard_and_report_given_another_config_than_the_backtests_are_re
     assert f"backtest {name} ran with another config than the one given now" in said, said
     assert "leave out --config (and LLMTRADE_CONFIG_DIR) to read it with the config it recorded" in said, said
     assert "the paper broker's costs the baselines pay" in said, said
+    # Which settings differ, as a resume's refusal names them (found checking the README: only the two hashes).
+    assert (
+        "it differs in accounts.paper.commission_per_order 0 (now 10); accounts.paper.slippage_bps 5 (now 50);" in said
+    ), said
     assert board.stdout == "", board.stdout
 
     html = tmp_path / "report.html"

@@ -55,10 +55,13 @@ def reading_config(reader: Container, name: str, *, refuse: bool = True) -> tupl
         # Valued with another config the books read otherwise with nothing said but EQUAL_WEIGHT's universe: the
         # baselines paid its paper slippage and commission (50 bps for the 5 the accounts traded at), its accounts'
         # roles made the trials. Refused whatever the prices, as the README says (exit 2).
+        # The settings named, as a resume's refusal names them: the hashes alone left the user to diff two folders.
+        changes = config_changes(stream, reader.loaded.config)
+        differs = f"; it differs in {changes}" if changes else ""
         raise UsageError(
-            f"{mismatch}; with this one its figures would be another config's (the paper broker's costs the baselines "
-            "pay and the slippage estimated, the accounts and trials counted, the universe EQUAL_WEIGHT holds, "
-            "discovery's picks counted and weights)"
+            f"{mismatch}{differs}; with this one its figures would be another config's (the paper broker's costs the "
+            "baselines pay and the slippage estimated, the accounts and trials counted, the universe EQUAL_WEIGHT "
+            "holds, discovery's picks counted and weights)"
         )
     return _with_recorded(reader, configs, recorded), recorded
 
