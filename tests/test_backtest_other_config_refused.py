@@ -111,3 +111,30 @@ def test_discover_performance_reads_a_backtest_with_its_recorded_config_and_refu
     said = " ".join(other.stderr.split())
     assert f"backtest {name} ran with another config than the one given now" in said, said
     assert "discovery's picks counted and weights" in said, said
+
+
+def test_another_universe_is_said_by_the_symbols_that_differ(cli_env: dict[str, str], tmp_path: Path) -> None:
+    """Found checking the README: a config whose universe left out USO was refused with "it differs in
+    assets.universe [{"symbol": "SPY", "asset_class": "equity", "name": "SPDR... (now [{"symbol": "SPY", ...)": two
+    universes cut at 60 characters read alike. Said by symbol, as a resume's refusal says it too."""
+    prices = tmp_path / "prices"
+    _write(prices, history(WEEK + timedelta(days=10)))
+    ran, other = _config(tmp_path / "ran"), _config(tmp_path / "other")
+    assets = yaml.safe_load((other / "assets.yaml").read_text())
+    assets["universe"] = [
+        {**entry, "name": "Gold"} if entry["symbol"] == "GLD" else entry
+        for entry in assets["universe"]
+        if entry["symbol"] not in {"BNO", "IAU"}
+    ]
+    (other / "assets.yaml").write_text(yaml.safe_dump(assets, sort_keys=False))
+    name = _unique()
+    args = ["backtest", "--csv", str(prices), "--from", str(WEEK), "--to", str(WEEK), "--offline", "--name", name]
+    assert runner.invoke(cli, [*args, "--config", str(ran)]).exit_code == 0
+
+    board = runner.invoke(cli, ["leaderboard", "--backtest", name, "--config", str(other)])
+    assert board.exit_code == 2, board.output
+    said = " ".join(board.stderr.split())
+    assert "it differs in assets.universe: BNO, IAU left out, GLD changed;" in said, said
+    resumed = runner.invoke(cli, [*args, "--config", str(other)])
+    assert resumed.exit_code == 2, resumed.output
+    assert "assets.universe: BNO, IAU left out, GLD changed" in " ".join(resumed.stderr.split()), resumed.stderr

@@ -92,11 +92,37 @@ def config_changes(record: Sequence[StoredEvent], config: Config, *, most: int =
     before = _leaves(json.loads(BacktestConfigRecorded.from_event(made[-1]).config))
     now = _leaves(json.loads(config.model_dump_json()))
     changed = [
-        f"{path} {_shown(before.get(path))} (now {_shown(now.get(path))})"
+        _by_symbol(path, before.get(path), now.get(path))
+        or f"{path} {_shown(before.get(path))} (now {_shown(now.get(path))})"
         for path in sorted(before.keys() | now.keys())
         if before.get(path, _ABSENT) != now.get(path, _ABSENT)
     ]
     return named_first(changed, most, sep="; ")
+
+
+def _by_symbol(path: str, before: Any, now: Any) -> str | None:
+    """A list of symbols' entries (assets.yaml's universe) that differs, said by symbol: "assets.universe: USO left
+    out" ; None for any other value. Shown whole, cut at 60 characters, two universes read alike ("[{"symbol": "SPY",
+    "asset_class": "equity", "name": "SPDR... (now [{"symbol": "SPY", ...") whatever differed in them."""
+
+    def keyed(value: Any) -> dict[str, Any] | None:
+        if not isinstance(value, list) or not all(isinstance(i, dict) and "symbol" in i for i in value):
+            return None
+        return {str(i["symbol"]): i for i in value}
+
+    was, is_ = keyed(before), keyed(now)
+    if was is None or is_ is None:
+        return None
+    said = [
+        f"{named_first(sorted(symbols), 5)} {what}"
+        for symbols, what in (
+            (was.keys() - is_.keys(), "left out"),
+            (is_.keys() - was.keys(), "added"),
+            ({s for s in was.keys() & is_.keys() if was[s] != is_[s]}, "changed"),
+        )
+        if symbols
+    ]
+    return f"{path}: {', '.join(said)}" if said else f"{path}: the same symbols in another order"
 
 
 _ABSENT = object()
