@@ -140,6 +140,8 @@ def test_an_unknown_backtest_exits_2_and_creates_no_database(cli_env: dict[str, 
     result = runner.invoke(app, ["leaderboard", "--backtest", "nosuch", "--json"])
     assert result.exit_code == 2
     assert "no backtest named 'nosuch'" in result.stderr
+    # The command to run it given whole: `llmtrade backtest --name nosuch` alone exits 2 (no --from, --to or mode).
+    assert "run `llmtrade backtest --from D --to D --offline --name nosuch` first" in " ".join(result.stderr.split())
     with psycopg.connect(pg_admin_url, autocommit=True) as conn:
         found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (backtest_database("nosuch"),))
         assert found.fetchone() is None

@@ -144,7 +144,12 @@ def books(
         there = held(app.settings, BACKTESTS, backtest, "backtest")
         raise UsageError(
             f"no backtest named {backtest!r} (no database {name}); "
-            + (sweep or f"{there}; run `llmtrade backtest --name {backtest}` first, {instead}")
+            # The command given whole: `llmtrade backtest --name X` alone is refused (it needs --from, --to and a
+            # mode), so a newcomer following the hint met another error (found checking the README on a fresh home).
+            + (
+                sweep
+                or f"{there}; run `llmtrade backtest --from D --to D --offline --name {backtest}` first, {instead}"
+            )
         )
     reader, recorded = reading_config(replace(app, database=name), backtest, refuse=figures)
     if recorded != backtest:  # another spelling of its name (case, - or _): its books are labelled as it recorded
