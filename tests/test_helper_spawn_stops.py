@@ -162,3 +162,24 @@ def test_a_helper_starts_with_the_stops_blocked_in_a_process_that_never_spawned_
     )
     ran = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True, timeout=120)
     assert ran.stdout.strip() == str(sorted([int(signal.SIGINT), int(signal.SIGTERM)])), ran.stderr
+
+
+def test_a_process_killed_outright_with_a_helper_running_leaves_no_resource_tracker_warning() -> None:
+    """Found in a new user's trial: a backtest killed with SIGKILL mid-way left, after the shell's prompt,
+    "resource_tracker.py:254: UserWarning: resource_tracker: There appear to be 5 leaked semaphore objects to clean up
+    at shutdown" and its source line: multiprocessing's resource tracker outlives the process and says what it
+    cleans up. Nothing is lost (the next start resumes); the tracker still cleans them up, and says nothing."""
+    code = (
+        "import os, signal\n"
+        "from llmtrade.market.intraday_path import plan_keys\n"
+        "from llmtrade.market.paths_ahead import PathsAhead\n"
+        "from tests.test_backtest_speedups import _bars\n"
+        "ahead = PathsAhead([plan_keys(_bars()[:4], 390, '7')])\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    ran = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=root, check=False
+    )
+    assert ran.returncode == -signal.SIGKILL, ran.stderr
+    assert "leaked semaphore" not in ran.stderr and "UserWarning" not in ran.stderr, ran.stderr

@@ -14,6 +14,7 @@ import multiprocessing.connection
 import multiprocessing.resource_tracker
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -51,12 +52,27 @@ def spawning() -> Iterator[Callable[[], list[multiprocessing.process.BaseProcess
             return
         # multiprocessing starts its resource tracker at a process's first spawn, and unblocks SIGINT and SIGTERM once
         # it has (its own guard of that spawn): started inside the block, it undid the block for every child after it.
+        _tracker_quiet()
         multiprocessing.resource_tracker.ensure_running()
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
         try:
             yield spawned
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
+# The resource tracker's warning of the semaphores it unlinks when the process that made them died without doing so:
+# after a backtest killed outright (SIGKILL, the OOM killer) it printed "resource_tracker.py:254: UserWarning:
+# resource_tracker: There appear to be 5 leaked semaphore objects to clean up at shutdown" and its source line on the
+# terminal, after the shell's prompt (a new user's trial). It cleans them up all the same; a kill loses nothing of the
+# books (the next start resumes), so there is nothing to say. The tracker is started with the interpreter's -W options
+# (multiprocessing.util._args_from_interpreter_flags reads sys.warnoptions), so this one ignores that warning alone.
+_TRACKER_QUIET = "ignore::UserWarning:multiprocessing.resource_tracker"
+
+
+def _tracker_quiet() -> None:
+    if _TRACKER_QUIET not in sys.warnoptions:
+        sys.warnoptions.append(_TRACKER_QUIET)
 
 
 def stopped_while_starting() -> bool:
