@@ -121,5 +121,8 @@ def test_trial_accounts_with_the_same_books_close_for_close_are_said_to_be_one_r
     assert notes[0].startswith("acct_2 and acct_3 hold the same books, close for close")
     assert "each still counts in the trials" in notes[0]
     assert same_books_notes(curves, {"acct_1", "acct_4"}) == []
+    # Books that never moved (a first week before any close marked a fill) are cash alike: no note of one result.
+    still = [curve("acct_7", (100_000.0,) * 3), curve("acct_8", (100_000.0,) * 3)]
+    assert same_books_notes(still, {"acct_7", "acct_8"}) == []
     three = same_books_notes([*curves, curve("acct_5", curves[1].equity)], {"acct_2", "acct_3", "acct_5"})
     assert three[0].startswith("acct_2, acct_3 and acct_5 hold the same books")

@@ -182,7 +182,9 @@ def same_books_notes(curves: Sequence[Curve], trials: Collection[str]) -> list[s
     trials the DSR deflates by, as a sweep's runs of the same books do (sweep/board.py `_same_books_note`)."""
     groups: dict[tuple[tuple[object, ...], tuple[float, ...]], list[str]] = {}
     for curve in curves:
-        if curve.name in trials:
+        # Books that never moved are cash alike, FLAT's too (the first week's, before a close marked a fill): the notes
+        # of rows that returned what FLAT returned say so, and "one result" of five accounts a week old misled.
+        if curve.name in trials and len(set(curve.equity)) > 1:
             groups.setdefault((curve.sessions, curve.equity), []).append(curve.name)
     return [
         f"{', '.join(names[:-1])} and {names[-1]} hold the same books, close for close: the same value at every "
