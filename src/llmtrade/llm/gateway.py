@@ -45,7 +45,7 @@ from llmtrade.llm.call_records import (
     failed_record,
     priced,
 )
-from llmtrade.llm.invalid_cached import ASKED_ANEW, ask_anew, repair_of
+from llmtrade.llm.invalid_cached import ask_anew, repair_of
 from llmtrade.llm.offline_path import SeededOnUse, completed_event, parsed, request_of
 from llmtrade.llm.recorder import CacheEntry, Recorder
 from llmtrade.llm.records import FREE, NO_USAGE, Answer, CallSite, Exchange, UsageTotals, sum_usage
@@ -115,7 +115,9 @@ class LLMGateway:
     ) -> Answer[str]:
         """A free-text answer."""
         request = self._request(ref, messages, None)
-        exchange = await self._exchange(ref, request, site, lambda rng: rules(rng))
+        renewing = self._cache if self.mode is LLMMode.REPLAY and self._misses_go_live else None
+        note = ask_anew(renewing, self._asked_anew, request, None) if renewing is not None else None
+        exchange = await self._exchange(ref, request, site, lambda rng: rules(rng), note=note, fresh=note is not None)
         await self._record(site, ref, request, exchange, outcome="ok")
         return Answer(exchange.content, ref.model, exchange.usage)
 
@@ -139,10 +141,10 @@ class LLMGateway:
 
         problem: str
         failure: LLMTruncated | LLMEmptyAnswer | None = None  # a first reply repaired though no answer
-        # A call whose cached answer and repair both failed validation: a miss under --live-misses (invalid_cached.py).
+        # Cached answers that failed validation, or a cached reply that failed for good: asked anew (invalid_cached.py).
         renewing = self._cache if self.mode is LLMMode.REPLAY and self._misses_go_live else None
-        fresh = renewing is not None and ask_anew(renewing, self._asked_anew, request, output)
-        note: str | None = ASKED_ANEW if fresh else None
+        note = ask_anew(renewing, self._asked_anew, request, output) if renewing is not None else None
+        fresh = note is not None
         spent = NO_USAGE  # the first answer's tokens, when one came (a rejected reply is counted where recorded)
         try:
             first = await self._exchange(ref, request, site, rendered, note=note, fresh=fresh)
@@ -175,8 +177,8 @@ class LLMGateway:
         except AnswerInvalid as again:
             await self._record(site, ref, repair, second, outcome="invalid", problem=str(again))
             raise InvalidLLMOutput(ref.model, site.role, str(again), second.content) from None
-        # The repair's answer fetched live is cached with the failure it repaired, so a replay meets the failure again
-        # and then this answer, as the run did (llm/repaired_failures.py); a failed repair caches no failure.
+        # The repair's answer fetched live is cached with the failure it repaired (cached when it failed, too), so a
+        # replay meets the failure again and then this answer, as the run did (llm/repaired_failures.py).
         repaired = failure_entry(cache_key(request), ref.model, failure) if second.entry and failure else None
         await self._record(site, ref, repair, second, outcome="repaired", problem=problem, also=repaired)
         return Answer(value, ref.model, sum_usage(spent, second.usage), repaired=True)
@@ -362,7 +364,8 @@ class LLMGateway:
         record = failed_record(
             site.role, ref.model, provider, request, key, exc, mode=mode, note=note, used=used, counted=counted
         )
-        await self._append(site, record)
+        # A failure final for its prompt is cached as such, so a replay meets it as the run did (repaired_failures.py).
+        await self._append(site, record, failure_entry(key, ref.model, exc))
 
     async def _record(
         self,

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from llmtrade.llm.repaired_failures import failed_whole
 from llmtrade.llm.structured import AnswerInvalid, parse_answer, repair_prompt
 from llmtrade.llm.types import ChatMessage, ChatRequest
 from llmtrade.llm.wire import cache_key
 from llmtrade.storage.llm_cache import AnswerCache
 
 ASKED_ANEW = "asked anew under --live-misses: its cached answer and the cached repair failed validation"
+ASKED_ANEW_FAILED = "asked anew under --live-misses: its cached live reply failed for good (no usable answer cached)"
 
 
 def repair_of(request: ChatRequest, content: str, problem: str) -> ChatRequest:
@@ -48,12 +50,20 @@ def failed_in_cache(cache: AnswerCache, request: ChatRequest, output: type[BaseM
     return False
 
 
-def ask_anew(cache: AnswerCache, asked: set[str], request: ChatRequest, output: type[BaseModel]) -> bool:
-    """Whether to ask `request` anew (`failed_in_cache`), noted in `asked` (the invocation's keys asked anew). Once an
-    invocation: a look-ahead audit's cut-off rerun asks it just before the real run, which must replay what the rerun
-    got (asked again, a different answer would read as a look-ahead leak, and it would be paid for twice)."""
+def ask_anew(cache: AnswerCache, asked: set[str], request: ChatRequest, output: type[BaseModel] | None) -> str | None:
+    """The note of `request` asked anew, noted in `asked` (the invocation's keys asked anew), or None: its cached
+    answers failed validation (`failed_in_cache`), or its cached reply failed for good (llm/repaired_failures.py;
+    `output` None: a free-text call, which no repair follows). Once an invocation: a look-ahead audit's cut-off rerun
+    asks it just before the real run, which must replay what the rerun got (asked again, a different answer would
+    read as a look-ahead leak, and it would be paid for twice)."""
     key = cache_key(request)
-    if key in asked or not failed_in_cache(cache, request, output):
-        return False
+    if key in asked:
+        return None
+    if output is not None and failed_in_cache(cache, request, output):
+        note = ASKED_ANEW
+    elif failed_whole(cache, request, output):
+        note = ASKED_ANEW_FAILED
+    else:
+        return None
     asked.add(key)
-    return True
+    return note
