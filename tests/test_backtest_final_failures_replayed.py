@@ -48,6 +48,7 @@ def test_a_plain_replay_meets_the_final_failure_the_live_misses_run_met_and_give
     code, bought, err = _backtest(f"{name}-bought", "--replay", "--live-misses", "100")
     assert code == 0, err
     assert json.loads(bought)["degraded_runs"] == 1  # grok's PM left out of the week
+    assert "that failed for good fetched live by this backtest added to the live books' cache" in err  # not answers
     sent = len(models.requests)
 
     code, replayed, err = _backtest(f"{name}-replayed", "--replay")

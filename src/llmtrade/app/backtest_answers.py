@@ -16,6 +16,7 @@ from contextlib import contextmanager
 
 from llmtrade.clock import SystemClock
 from llmtrade.domain.wording import counted
+from llmtrade.llm.repaired_failures import FAILED
 from llmtrade.settings import Settings
 from llmtrade.storage.bootstrap import Storage, open_storage
 from llmtrade.storage.llm_cache import AnswerCache
@@ -36,10 +37,12 @@ def shared_answers(
     try:
         yield
     finally:
-        returned = renewed = 0
+        returned = renewed = failed = 0
         if give_back:
             stamped = own.stamped()
             with open_storage(settings, SystemClock()) as live:
+                # Replies that failed for good are kept too, marked (llm/repaired_failures.py): said apart, not answers.
+                failed = len({k for k, *_ in stamped if k.endswith(FAILED)} - AnswerCache(live.conn).keys())
                 returned = AnswerCache(live.conn).add_missing([(k, m, a) for k, m, a, _ in stamped])
                 # Answers asked anew in place of invalid ones the backtest replayed (llm/invalid_cached.py): the
                 # newer answer wins, as a live call's does, or the next backtest of the week meets the invalid again.
@@ -52,14 +55,16 @@ def shared_answers(
             with open_storage(settings, SystemClock()) as live:
                 cache = AnswerCache(live.conn)
                 lacking = own.keys() - cache.keys()
+                failed = sum(key.endswith(FAILED) for key in lacking)
                 returned = cache.add_missing(own.entries_of(lacking)) if lacking else 0
         if returned:
+            replies = f" and {counted(failed, 'reply', 'replies')} that failed for good" if failed else ""
             say(
-                f"replay cache: {counted(returned, 'answer')} fetched live by this backtest added to the live "
-                "books' cache"
+                f"replay cache: {counted(returned - failed, 'answer')}{replies} fetched live by this backtest added "
+                "to the live books' cache"
             )
         if renewed:
             say(
                 f"replay cache: {counted(renewed, 'answer')} asked anew by this backtest (the cached ones failed "
-                "validation) replaced in the live books' cache"
+                "validation, or failed for good) replaced in the live books' cache"
             )

@@ -36,9 +36,12 @@ REPLAYED: tuple[type[LLMBadReply], ...] = (*REPAIRED, LLMContentFiltered, LLMCon
 REPLAYED_NOTE = "replayed from the cache: the live answer failed so"
 
 
+FAILED = ":failed"  # the mark of a failed reply's key
+
+
 def failed_key(key: str) -> str:
     """Where the failed reply to the request of cache key `key` is cached: never a request's key (those are hex)."""
-    return f"{key}:failed"
+    return f"{key}{FAILED}"
 
 
 def failure_entry(key: str, model: str, exc: BaseException) -> CacheEntry | None:
