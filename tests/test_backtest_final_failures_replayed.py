@@ -55,6 +55,7 @@ def test_a_plain_replay_meets_the_final_failure_the_live_misses_run_met_and_give
 
     # Before: exit 1, "--replay: no cached answer for the pm_pitch call to x-ai/grok-4".
     assert code == 0, err
+    assert "that failed for good copied in from the live books' cache" in err
     assert len(models.requests) == sent  # nothing sent
     assert json.loads(replayed)["degraded_runs"] == 1
     assert _board(replayed) == _board(bought)

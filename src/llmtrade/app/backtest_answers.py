@@ -31,9 +31,12 @@ def shared_answers(
     own = AnswerCache(storage.conn)
     if seed:
         with open_storage(settings, SystemClock()) as live:
-            added = own.add_missing(AnswerCache(live.conn).entries())
+            entries = AnswerCache(live.conn).entries()
+            failed = len({key for key, _, _ in entries if key.endswith(FAILED)} - own.keys())
+            added = own.add_missing(entries)
         if added:
-            say(f"replay cache: {counted(added, 'answer')} copied in from the live books' cache")
+            replies = f" and {counted(failed, 'reply', 'replies')} that failed for good" if failed else ""
+            say(f"replay cache: {counted(added - failed, 'answer')}{replies} copied in from the live books' cache")
     try:
         yield
     finally:
