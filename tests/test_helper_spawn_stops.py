@@ -183,3 +183,23 @@ def test_a_process_killed_outright_with_a_helper_running_leaves_no_resource_trac
     )
     assert ran.returncode == -signal.SIGKILL, ran.stderr
     assert "leaked semaphore" not in ran.stderr and "UserWarning" not in ran.stderr, ran.stderr
+
+
+def test_a_process_killed_outright_with_a_pool_running_leaves_no_resource_tracker_warning() -> None:
+    """The same for a sweep's pool (sweep/executors.py): a ProcessPoolExecutor starts the tracker as it is made (its
+    queues' semaphores), before any spawn, and a sweep driver killed outright printed the warning all the same (the
+    CI run that found it: test_sweep_kill's driver, its teardown's stderr)."""
+    code = (
+        "import os, signal\n"
+        "from concurrent.futures import ProcessPoolExecutor\n"
+        "from llmtrade.worker_process import spawn_context\n"
+        "pool = ProcessPoolExecutor(1, mp_context=spawn_context())\n"
+        "pool.submit(abs, -1).result(timeout=60)\n"
+        "for worker in list(pool._processes.values()):\n"  # a plain pool's workers wait for work: killed first
+        "    os.kill(worker.pid, signal.SIGKILL)\n"
+        "    worker.join(timeout=30)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert ran.returncode == -signal.SIGKILL, ran.stderr
+    assert "leaked semaphore" not in ran.stderr and "UserWarning" not in ran.stderr, ran.stderr

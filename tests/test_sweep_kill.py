@@ -296,7 +296,9 @@ def test_a_driver_killed_outright_leaves_no_worker_running_its_run(pg_admin_url:
         workers = [
             p
             for p in psutil.Process(driver.pid).children(recursive=True)
-            if "spawn_main" in " ".join(p.cmdline()) and "resource_tracker" not in " ".join(p.cmdline())
+            # The tracker by its code: every spawned process's command line names resource_tracker in its -W option
+            # (worker_process._tracker_quiet).
+            if "spawn_main" in " ".join(p.cmdline()) and "resource_tracker import main" not in " ".join(p.cmdline())
         ]
         assert len(workers) == 1
         driver.kill()

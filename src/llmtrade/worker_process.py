@@ -178,5 +178,8 @@ class _SpawnEndedInTime(multiprocessing.context.SpawnContext):
 
 def spawn_context() -> multiprocessing.context.SpawnContext:
     """The spawn start method for a process pool, its processes ended within TERMINATE_GRACE when the pool ends them
-    as broken (`_EndedInTime`)."""
+    as broken (`_EndedInTime`). The resource tracker is told to keep quiet first (`_tracker_quiet`): a pool starts it
+    as it is made (its queues' semaphores), before any `spawning` block, so a sweep driver killed outright still had
+    it print "leaked semaphore objects" on the terminal."""
+    _tracker_quiet()
     return _SpawnEndedInTime()
