@@ -32,11 +32,10 @@ def shared_answers(
     if seed:
         with open_storage(settings, SystemClock()) as live:
             entries = AnswerCache(live.conn).entries()
-            failed = len({key for key, _, _ in entries if key.endswith(FAILED)} - own.keys())
+            failed = _failed({key for key, _, _ in entries} - own.keys())
             added = own.add_missing(entries)
         if added:
-            replies = f" and {counted(failed, 'reply', 'replies')} that failed for good" if failed else ""
-            say(f"replay cache: {counted(added - failed, 'answer')}{replies} copied in from the live books' cache")
+            say(f"replay cache: {_stored(added, failed)} copied in from the live books' cache")
     try:
         yield
     finally:
@@ -45,7 +44,7 @@ def shared_answers(
             stamped = own.stamped()
             with open_storage(settings, SystemClock()) as live:
                 # Replies that failed for good are kept too, marked (llm/repaired_failures.py): said apart, not answers.
-                failed = len({k for k, *_ in stamped if k.endswith(FAILED)} - AnswerCache(live.conn).keys())
+                failed = _failed({k for k, *_ in stamped} - AnswerCache(live.conn).keys())
                 returned = AnswerCache(live.conn).add_missing([(k, m, a) for k, m, a, _ in stamped])
                 # Answers asked anew in place of invalid ones the backtest replayed (llm/invalid_cached.py): the
                 # newer answer wins, as a live call's does, or the next backtest of the week meets the invalid again.
@@ -58,16 +57,24 @@ def shared_answers(
             with open_storage(settings, SystemClock()) as live:
                 cache = AnswerCache(live.conn)
                 lacking = own.keys() - cache.keys()
-                failed = sum(key.endswith(FAILED) for key in lacking)
+                failed = _failed(lacking)
                 returned = cache.add_missing(own.entries_of(lacking)) if lacking else 0
         if returned:
-            replies = f" and {counted(failed, 'reply', 'replies')} that failed for good" if failed else ""
-            say(
-                f"replay cache: {counted(returned - failed, 'answer')}{replies} fetched live by this backtest added "
-                "to the live books' cache"
-            )
+            said = _stored(returned, failed)
+            say(f"replay cache: {said} fetched live by this backtest added to the live books' cache")
         if renewed:
             say(
                 f"replay cache: {counted(renewed, 'answer')} asked anew by this backtest (the cached ones failed "
                 "validation, or failed for good) replaced in the live books' cache"
             )
+
+
+def _failed(keys: set[str]) -> int:
+    """How many of `keys` hold replies that failed for good (llm/repaired_failures.py), not answers."""
+    return sum(key.endswith(FAILED) for key in keys)
+
+
+def _stored(entries: int, failed: int) -> str:
+    """`entries` cache entries said as answers, and apart the `failed` of them that are failed replies."""
+    replies = f" and {counted(failed, 'reply', 'replies')} that failed for good" if failed else ""
+    return f"{counted(entries - failed, 'answer')}{replies}"
