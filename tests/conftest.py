@@ -121,6 +121,22 @@ def database_url(pg_admin_url: str, request: pytest.FixtureRequest) -> Iterator[
     ahead.give_back(name)
 
 
+@pytest.fixture
+def own_backtests(pg_admin_url: str) -> Iterator[None]:
+    """The backtest databases a test makes (`llmtrade_bt_<name>`) dropped after it. Named by `--name` alone, a
+    backtest's database outlives its test on the session's server, and a later test of the same worker giving the
+    same name (`filled`, `replayed`, `anew`: several replay files share them) found that backtest finished, resumed it,
+    sent nothing and failed: whichever of the two files ran second (seen under xdist's load distribution)."""
+    listed = "SELECT datname FROM pg_database WHERE datname LIKE 'llmtrade\\_bt\\_%'"
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        before = {name for (name,) in conn.execute(listed).fetchall()}
+    yield
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        for (name,) in conn.execute(listed).fetchall():
+            if name not in before:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def _with_dbname(url: str, name: str) -> str:
     # pgserver URLs look like postgresql://postgres:@/postgres?host=/path/to/socket
     head, _, query = url.partition("?")

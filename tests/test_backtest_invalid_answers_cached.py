@@ -42,7 +42,9 @@ def _prose_then_repaired(body: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def models(cli_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeOpenAIServer:
+def models(
+    cli_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, own_backtests: None
+) -> FakeOpenAIServer:
     monkeypatch.setenv("LLMTRADE_HOME", str(tmp_path))
     with FakeOpenAIServer(answer=_prose_research) as fake:
         monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", fake.base_url)

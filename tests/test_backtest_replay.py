@@ -45,7 +45,9 @@ def _rows(url: str, sql: str, *args: object) -> list[tuple]:
 
 
 @pytest.fixture
-def models(cli_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeOpenAIServer:
+def models(
+    cli_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, own_backtests: None
+) -> FakeOpenAIServer:
     monkeypatch.setenv("LLMTRADE_HOME", str(tmp_path))
     with FakeOpenAIServer(answer=committee_answer) as fake:
         monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", fake.base_url)

@@ -65,7 +65,9 @@ def _prose(body: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def models(cli_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAIServer]:
+def models(
+    cli_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, own_backtests: None
+) -> Iterator[FakeOpenAIServer]:
     monkeypatch.setenv("LLMTRADE_HOME", str(tmp_path))
     with FakeOpenAIServer(answer=committee_answer) as fake:
         monkeypatch.setenv("LLMTRADE_LLM_BASE_URL", fake.base_url)
